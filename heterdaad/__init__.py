@@ -1,0 +1,1 @@
+"""Heterdaad: event-driven robbery alerting for retailers, alarm centres and the police."""

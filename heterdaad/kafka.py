@@ -1,0 +1,82 @@
+"""Kafka clients made one way for every part: producer settings, topic creation, publishing."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from schemas.topics import all_topics
+from schemas.wire import encode
+
+if TYPE_CHECKING:
+    from aiokafka.structs import RecordMetadata
+
+    from heterdaad.settings import Settings
+    from schemas.common import Contract
+    from schemas.topics import TopicSpec
+
+logger = logging.getLogger(__name__)
+
+
+class KafkaTopicError(Exception):
+    pass
+
+
+def make_producer(settings: Settings, **overrides: object) -> AIOKafkaProducer:
+    """A producer that only reports success once every in-sync replica has the record.
+
+    The idempotent producer needs InitProducerId, which the embedded Tansu broker refuses;
+    there the event ids keep consumers idempotent instead (see docs/embedded.md).
+    """
+    options: dict[str, object] = {
+        "bootstrap_servers": settings.kafka_bootstrap,
+        "acks": "all",
+        "enable_idempotence": settings.kafka_idempotence,
+        "linger_ms": 5,
+        "request_timeout_ms": 15_000,
+        "client_id": f"{settings.app_id}-producer",
+    }
+    options.update(overrides)
+    return AIOKafkaProducer(**options)
+
+
+async def publish(
+    producer: AIOKafkaProducer, spec: TopicSpec, model: Contract, *, prefix: str, source: str
+) -> RecordMetadata:
+    """Send one model as a CloudEvent and wait for the broker's acknowledgement."""
+    record = encode(spec, model, source)
+    metadata: RecordMetadata = await producer.send_and_wait(
+        spec.name(prefix), value=record.value, key=record.key, headers=record.headers
+    )
+    return metadata
+
+
+async def ensure_topics(settings: Settings, prefix: str | None = None) -> list[str]:
+    """Create every catalogue topic that does not exist yet; returns the names created."""
+    prefix = settings.topic_prefix if prefix is None else prefix
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [
+            NewTopic(name, num_partitions=partitions, replication_factor=1, topic_configs=configs)
+            for name, partitions, configs in all_topics(
+                prefix, settings.personal_data_retention_days
+            )
+            if name not in existing
+        ]
+        if wanted:
+            response = await admin.create_topics(wanted)
+            for topic_error in response.topic_errors:
+                name, code = topic_error[0], topic_error[1]
+                # Another process may create a topic between list and create: that is the goal.
+                if code not in (0, TopicAlreadyExistsError.errno):
+                    raise KafkaTopicError(f"creating topic {name} failed: {topic_error[2:]}")
+            logger.info("topics created", extra={"topics": [topic.name for topic in wanted]})
+        return [topic.name for topic in wanted]
+    finally:
+        await admin.close()

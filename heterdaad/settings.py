@@ -1,0 +1,97 @@
+"""The one settings object: every host, port, key and threshold comes from here."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Read from HETERDAAD_* environment variables (and a .env file), validated at start-up."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="HETERDAAD_", env_file=".env", extra="forbid", frozen=True
+    )
+
+    # Where the services are.
+    kafka_bootstrap: str = Field(
+        "127.0.0.1:19092", description="Kafka bootstrap servers, comma separated host:port."
+    )
+    kafka_idempotence: bool = Field(
+        True,
+        description="Idempotent producer (acks=all, InitProducerId). Off on brokers that refuse "
+        "InitProducerId, such as the embedded Tansu; application-level idempotency still holds.",
+    )
+    database_url: str = Field(
+        "postgresql://heterdaad:heterdaad@127.0.0.1:15432/heterdaad",
+        description="PostgreSQL DSN for asyncpg.",
+    )
+    database_schema: str = Field(
+        "heterdaad", pattern=r"^[a-z_][a-z0-9_]{0,62}$", description="PostgreSQL schema."
+    )
+    topic_prefix: str = Field(
+        "heterdaad.", pattern=r"^[a-zA-Z0-9._-]*$", description="Prefix of every topic name."
+    )
+    app_id: str = Field("heterdaad", description="Faust application id (consumer group).")
+
+    # Local services started by `heterdaad infra up` (Apache Kafka from Maven, Debian PostgreSQL).
+    state_dir: Path = Field(Path(".heterdaad"), description="Data, pid and log files.")
+    cache_dir: Path = Field(
+        Path.home() / ".cache" / "heterdaad", description="Downloaded Kafka jars."
+    )
+    kafka_version: str = Field("4.1.1", description="Apache Kafka version assembled by infra.")
+    infra_kafka_port: int = Field(19092, ge=1, le=65535)
+    infra_kafka_controller_port: int = Field(19093, ge=1, le=65535)
+    infra_postgres_port: int = Field(15432, ge=1, le=65535)
+
+    # Privacy.
+    plate_key: SecretStr | None = Field(
+        None,
+        description="Key of the keyed hash that pseudonymises licence plates (at least 32 "
+        "characters). Required by every service that receives plates.",
+    )
+    plate_key_id: str = Field(
+        "k1", pattern=r"^[a-z0-9]{1,8}$", description="Id of the plate key, kept in pseudonyms."
+    )
+    personal_data_retention_days: int = Field(
+        28, ge=1, le=3650, description="Days before plate pseudonyms and descriptions are deleted."
+    )
+
+    # Validation.
+    clock_skew_seconds: int = Field(
+        120, ge=0, le=3600, description="How far in the future an event time may lie."
+    )
+
+    # People.
+    language: Literal["nl", "en"] = Field("nl", description="Language of user-facing text.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    # HTTP.
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(8080, ge=1, le=65535)
+
+    @field_validator("plate_key")
+    @classmethod
+    def _plate_key_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("must be at least 32 characters (a random secret, not a password)")
+        return value
+
+    def require_plate_key(self) -> bytes:
+        """The plate key, or a clear start-up error for services that handle plates."""
+        if self.plate_key is None:
+            raise ValueError(
+                "HETERDAAD_PLATE_KEY is not set: services that receive licence plates need "
+                "a secret of at least 32 characters to pseudonymise them"
+            )
+        return self.plate_key.get_secret_value().encode()
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

@@ -1,0 +1,48 @@
+"""The single contract: pydantic models, topic catalogue and wire codec shared by every part."""
+
+from schemas.alerts import (
+    Alert,
+    AlertKind,
+    AlertView,
+    Area,
+    BranchAlertView,
+    EvidenceLink,
+    PoliceAlertView,
+    Recipient,
+    RecipientRole,
+    Severity,
+)
+from schemas.common import BranchType, Location, PoliceUnit
+from schemas.events import (
+    AlarmActivation,
+    AlarmSignal,
+    AuditEvent,
+    IncidentReport,
+    IncidentType,
+    ReconSighting,
+)
+from schemas.pseudonym import PlatePseudonym, pseudonymise_plate
+
+__all__ = [
+    "AlarmActivation",
+    "AlarmSignal",
+    "Alert",
+    "AlertKind",
+    "AlertView",
+    "Area",
+    "AuditEvent",
+    "BranchAlertView",
+    "BranchType",
+    "EvidenceLink",
+    "IncidentReport",
+    "IncidentType",
+    "Location",
+    "PlatePseudonym",
+    "PoliceAlertView",
+    "PoliceUnit",
+    "Recipient",
+    "RecipientRole",
+    "ReconSighting",
+    "Severity",
+    "pseudonymise_plate",
+]

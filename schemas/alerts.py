@@ -1,0 +1,161 @@
+"""What the system says: alerts with their evidence, and what each kind of recipient may see."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import Field, model_validator
+
+from schemas.common import BranchType, Contract, EventTime, Identifier, Location, PoliceUnit
+from schemas.events import GetawayMode, ModusOperandi, PersonDescription, ReconBehaviour, Vehicle
+
+
+class AlertKind(StrEnum):
+    HOLD_UP_IN_PROGRESS = "hold_up_in_progress"
+    VERIFIED_ALARM = "verified_alarm"
+    ROBBERY_REPORTED = "robbery_reported"
+    SERIES = "series"
+    HOTSPOT = "hotspot"
+    RECONNAISSANCE_WARNING = "reconnaissance_warning"
+    MODUS_OPERANDI_BULLETIN = "modus_operandi_bulletin"
+
+
+class Severity(StrEnum):
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+    INFO = "info"
+
+    @property
+    def rank(self) -> int:
+        """0 for critical up to 4 for info, for 'at least this severe' comparisons."""
+        return list(Severity).index(self)
+
+
+class Area(Contract):
+    """Where an alert applies: a circle, or a set of hexagonal grid cells (H3)."""
+
+    center: Location
+    radius_m: Annotated[float, Field(gt=0, le=100_000)] | None = None
+    cells: Annotated[
+        list[Annotated[str, Field(pattern=r"^[0-9a-f]{15}$")]], Field(max_length=500)
+    ] = []
+
+    @model_validator(mode="after")
+    def _circle_or_cells(self) -> Area:
+        if self.radius_m is None and not self.cells:
+            raise ValueError("give radius_m or cells")
+        return self
+
+
+class LinkReason(Contract):
+    """One feature's part in a link: its observed value and its weight in the score."""
+
+    feature: Annotated[str, Field(max_length=40)]
+    value: float | str | None = None
+    contribution: float = Field(description="Log-likelihood ratio (or score) this feature adds.")
+
+
+class EvidenceLink(Contract):
+    """An event that supports the alert, with why it was linked."""
+
+    event_id: UUID
+    event_type: Literal["alarm_activation", "incident_report", "recon_sighting"]
+    distance_m: Annotated[float, Field(ge=0)] | None = None
+    time_gap_s: float | None = None
+    similarity: dict[str, float] = Field(
+        default_factory=dict, description="Similarity per feature, 0 to 1."
+    )
+    reasons: list[LinkReason] = []
+
+
+class Lookout(Contract):
+    """What staff should look out for: enough to act on, nothing that identifies a person."""
+
+    behaviours: list[ReconBehaviour] = []
+    modus_operandi: list[ModusOperandi] = []
+    getaway_mode: GetawayMode | None = None
+    vehicle_make: str | None = None
+    vehicle_colour: str | None = None
+    clothing: list[str] = []
+
+
+class Alert(Contract):
+    """An alert as the police see it; recipients other than police get a view of it."""
+
+    alert_id: UUID
+    kind: AlertKind
+    severity: Severity
+    area: Area
+    police_unit: PoliceUnit
+    branch_types_at_risk: list[BranchType] = []
+    site_id: Identifier | None = None
+    series_id: Identifier | None = None
+    hotspot_id: Identifier | None = None
+    lookout: Lookout = Lookout()
+    vehicles: list[Vehicle] = Field(default_factory=list, description="Police only.")
+    persons: list[PersonDescription] = Field(default_factory=list, description="Police only.")
+    evidence: list[EvidenceLink] = Field(default_factory=list, description="Police only.")
+    dedup_key: Annotated[str, Field(min_length=1, max_length=200)]
+    created_at: EventTime
+
+    def view_for(self, role: RecipientRole) -> AlertView:
+        """The alert as a recipient of this role may see it."""
+        if role is RecipientRole.POLICE:
+            return PoliceAlertView(role=role, alert=self)
+        return BranchAlertView(
+            role=role,
+            alert_id=self.alert_id,
+            kind=self.kind,
+            severity=self.severity,
+            area=self.area,
+            branch_types_at_risk=self.branch_types_at_risk,
+            lookout=self.lookout,
+            dedup_key=self.dedup_key,
+            created_at=self.created_at,
+        )
+
+
+class RecipientRole(StrEnum):
+    POLICE = "police"
+    BRANCH = "branch"
+    CHAIN = "chain"
+    TRADE_ASSOCIATION = "trade_association"
+    ALARM_CENTRE = "alarm_centre"
+
+
+class Recipient(Contract):
+    organisation_id: Identifier
+    role: RecipientRole
+
+
+class PoliceAlertView(Contract):
+    """Police see everything, including evidence and pseudonymised vehicles."""
+
+    role: Literal[RecipientRole.POLICE]
+    alert: Alert
+
+
+class BranchAlertView(Contract):
+    """Branches, chains, trade associations and alarm centres: what to do, no personal data."""
+
+    role: Literal[
+        RecipientRole.BRANCH,
+        RecipientRole.CHAIN,
+        RecipientRole.TRADE_ASSOCIATION,
+        RecipientRole.ALARM_CENTRE,
+    ]
+    alert_id: UUID
+    kind: AlertKind
+    severity: Severity
+    area: Area
+    branch_types_at_risk: list[BranchType]
+    lookout: Lookout
+    dedup_key: str
+    created_at: EventTime
+
+
+AlertView = PoliceAlertView | BranchAlertView

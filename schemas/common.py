@@ -1,0 +1,97 @@
+"""Building blocks of the contract: strict base model, places, times and closed vocabularies."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+
+from heterdaad.settings import get_settings
+
+# The European Netherlands with a few kilometres of margin; the police-unit assignment in
+# streams/ places a point precisely, this only refuses what is plainly not Dutch.
+NL_LATITUDE = (50.70, 53.60)
+NL_LONGITUDE = (3.30, 7.25)
+
+
+class Contract(BaseModel):
+    """Base of every model on the wire: unknown fields are refused, instances are immutable."""
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, str_strip_whitespace=True, use_enum_values=False
+    )
+
+
+def _not_in_future(moment: datetime) -> datetime:
+    skew = timedelta(seconds=get_settings().clock_skew_seconds)
+    if moment - datetime.now(UTC) > skew:
+        raise ValueError(f"lies in the future by more than the allowed clock skew ({skew})")
+    return moment
+
+
+EventTime = Annotated[AwareDatetime, AfterValidator(_not_in_future)]
+"""A timezone-aware time that is not in the future beyond the configured clock skew."""
+
+FreeText = Annotated[str, Field(max_length=2000)]
+Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
+
+
+class Location(Contract):
+    """A point in the Netherlands (WGS84)."""
+
+    lat: Annotated[float, Field(ge=NL_LATITUDE[0], le=NL_LATITUDE[1])]
+    lon: Annotated[float, Field(ge=NL_LONGITUDE[0], le=NL_LONGITUDE[1])]
+
+
+class Address(Contract):
+    street: Annotated[str, Field(max_length=120)]
+    postcode: Annotated[str, Field(pattern=r"^[1-9][0-9]{3} ?[A-Z]{2}$")]
+    city: Annotated[str, Field(max_length=80)]
+
+
+class BranchType(StrEnum):
+    """Kinds of target named by the taskforce (§6.2 of the action programme)."""
+
+    SUPERMARKET = "supermarket"
+    PETROL_STATION = "petrol_station"
+    SNACK_BAR = "snack_bar"
+    ICE_CREAM_SHOP = "ice_cream_shop"
+    DRUGSTORE = "drugstore"
+    JEWELLER = "jeweller"
+    TELECOM_SHOP = "telecom_shop"
+    OPTICIAN = "optician"
+    PHARMACY = "pharmacy"
+    TOBACCONIST = "tobacconist"
+    HORECA = "horeca"
+    BANK = "bank"
+    TRANSPORT = "transport"
+    MEAL_DELIVERY = "meal_delivery"
+    HOME = "home"
+    OTHER_RETAIL = "other_retail"
+
+
+class PoliceUnit(StrEnum):
+    """The ten regional units of the Dutch national police (§7.6 b)."""
+
+    NOORD_NEDERLAND = "noord-nederland"
+    OOST_NEDERLAND = "oost-nederland"
+    MIDDEN_NEDERLAND = "midden-nederland"
+    NOORD_HOLLAND = "noord-holland"
+    AMSTERDAM = "amsterdam"
+    DEN_HAAG = "den-haag"
+    ROTTERDAM = "rotterdam"
+    ZEELAND_WEST_BRABANT = "zeeland-west-brabant"
+    OOST_BRABANT = "oost-brabant"
+    LIMBURG = "limburg"
+
+
+class Branch(Contract):
+    """A shop, station or other site that can be robbed, as its chain knows it."""
+
+    branch_id: Identifier
+    chain: Annotated[str, Field(min_length=1, max_length=80)] | None = None
+    branch_type: BranchType
+    location: Location
+    address: Address | None = None
