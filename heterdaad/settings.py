@@ -44,9 +44,9 @@ class Settings(BaseSettings):
         Path.home() / ".cache" / "heterdaad", description="Downloaded Kafka jars."
     )
     kafka_version: str = Field("4.1.1", description="Apache Kafka version assembled by infra.")
-    infra_kafka_port: int = Field(19092, ge=1, le=65535)
-    infra_kafka_controller_port: int = Field(19093, ge=1, le=65535)
-    infra_postgres_port: int = Field(15432, ge=1, le=65535)
+    kafka_port: int = Field(19092, ge=1, le=65535, description="Port of the local Apache Kafka.")
+    kafka_controller_port: int = Field(19093, ge=1, le=65535)
+    postgres_port: int = Field(15432, ge=1, le=65535)
 
     # Privacy.
     plate_key: SecretStr | None = Field(
@@ -64,6 +64,18 @@ class Settings(BaseSettings):
     # Validation.
     clock_skew_seconds: int = Field(
         120, ge=0, le=3600, description="How far in the future an event time may lie."
+    )
+
+    # Stream thresholds a working group would tune.
+    robbery_alert_radius_m: float = Field(
+        3000, gt=0, le=50_000, description="Radius around a reported robbery that is warned."
+    )
+    robbery_in_the_act_minutes: int = Field(
+        30,
+        ge=1,
+        le=24 * 60,
+        description="A robbery reported within this many minutes of its time is still 'in the "
+        "act': offenders may be near, so its alert is critical.",
     )
 
     # People.
@@ -89,6 +101,18 @@ class Settings(BaseSettings):
                 "a secret of at least 32 characters to pseudonymise them"
             )
         return self.plate_key.get_secret_value().encode()
+
+    def to_env(self) -> dict[str, str]:
+        """These settings as HETERDAAD_* variables, to hand to a child process."""
+        env = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            env[f"HETERDAAD_{name.upper()}"] = str(value)
+        return env
 
 
 @functools.cache

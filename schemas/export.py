@@ -79,14 +79,13 @@ def asyncapi_document(prefix: str) -> dict[str, Any]:
                 }
             },
         }
-        if spec.has_dead_letter:
-            channels[f"{channel_id}_dlq"] = {
-                "address": spec.dead_letter_name(prefix),
-                "description": f"Records of {spec.name(prefix)} that could not be used: the "
-                "original value and headers plus x-heterdaad-dlq-reason, -topic, -partition, "
-                "-offset, -stage and -at.",
-                "bindings": {"kafka": {"partitions": DEAD_LETTER_PARTITIONS}},
-            }
+        channels[f"{channel_id}_dlq"] = {
+            "address": spec.dead_letter_name(prefix),
+            "description": f"Records of {spec.name(prefix)} that could not be used: the "
+            "original value and headers plus x-heterdaad-dlq-reason, -topic, -partition, "
+            "-offset, -stage and -at.",
+            "bindings": {"kafka": {"partitions": DEAD_LETTER_PARTITIONS}},
+        }
         operations[f"send_{channel_id}"] = {
             "action": "send",
             "channel": {"$ref": f"#/channels/{channel_id}"},

@@ -29,7 +29,6 @@ class TopicSpec:
     partitions: int = 3
     retention_ms: int | None = 30 * DAY_MS
     compacted: bool = False
-    has_dead_letter: bool = True
     # Topics that carry personal data (plate pseudonyms, descriptions) keep it no longer than
     # the configured personal-data retention, whichever is shorter.
     personal_data: bool = False
@@ -107,7 +106,6 @@ AUDIT = TopicSpec(
     key_of=_attr("actor"),
     description="Who did or saw what: accepted events, deliveries, views, deletions.",
     retention_ms=365 * DAY_MS,
-    has_dead_letter=False,
 )
 
 CATALOGUE: tuple[TopicSpec, ...] = (
@@ -135,9 +133,8 @@ def all_topics(
     dead_letter_ms = min(DEAD_LETTER_RETENTION_MS, personal_ms)
     for spec in CATALOGUE:
         yield spec.name(prefix), spec.partitions, spec.configs(personal_ms)
-        if spec.has_dead_letter:
-            yield (
-                spec.dead_letter_name(prefix),
-                DEAD_LETTER_PARTITIONS,
-                {"cleanup.policy": "delete", "retention.ms": str(dead_letter_ms)},
-            )
+        yield (
+            spec.dead_letter_name(prefix),
+            DEAD_LETTER_PARTITIONS,
+            {"cleanup.policy": "delete", "retention.ms": str(dead_letter_ms)},
+        )

@@ -1,0 +1,107 @@
+"""The `heterdaad` command: one entry point for every part of the system."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from heterdaad import logs
+from heterdaad.settings import Settings, get_settings
+
+logger = logging.getLogger(__name__)
+
+app = typer.Typer(
+    help="Heterdaad: robbery alerting for retailers, alarm centres and the police.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="The PostgreSQL store.", no_args_is_help=True)
+topics_app = typer.Typer(help="The Kafka topics of the catalogue.", no_args_is_help=True)
+schemas_app = typer.Typer(help="The event contract.", no_args_is_help=True)
+infra_app = typer.Typer(
+    help="Local Apache Kafka (from Maven Central) and PostgreSQL for tests and CI.",
+    no_args_is_help=True,
+)
+app.add_typer(db_app, name="db")
+app.add_typer(topics_app, name="topics")
+app.add_typer(schemas_app, name="schemas")
+app.add_typer(infra_app, name="infra")
+
+
+def _settings() -> Settings:
+    """Settings validated at start-up: a bad value stops the command with a clear message."""
+    try:
+        settings = get_settings()
+    except Exception as error:  # pydantic's ValidationError names every bad variable
+        typer.echo(f"heterdaad: invalid settings:\n{error}", err=True)
+        raise typer.Exit(2) from error
+    logs.configure(settings.log_level)
+    return settings
+
+
+@db_app.command("migrate")
+def db_migrate() -> None:
+    """Apply the SQL migrations that are not applied yet (safe to repeat)."""
+    from infra.migrate import migrate
+
+    settings = _settings()
+    applied = asyncio.run(migrate(settings.database_url, settings.database_schema))
+    typer.echo(f"{len(applied)} migration(s) applied to schema {settings.database_schema}")
+
+
+@topics_app.command("create")
+def topics_create() -> None:
+    """Create every topic of the catalogue (and its dead-letter topic) that does not exist."""
+    from heterdaad.kafka import ensure_topics
+
+    settings = _settings()
+    created = asyncio.run(ensure_topics(settings))
+    typer.echo(f"{len(created)} topic(s) created")
+
+
+@schemas_app.command("export")
+def schemas_export(
+    directory: Annotated[Path, typer.Argument(help="Where to write the files.")] = Path(
+        "docs/contract"
+    ),
+) -> None:
+    """Write the JSON Schema of every model and the AsyncAPI document of the topics."""
+    from schemas.export import write_all
+
+    settings = _settings()
+    for path in write_all(directory, settings.topic_prefix):
+        typer.echo(str(path))
+
+
+@app.command()
+def worker() -> None:
+    """Run the Faust stream processors (one worker of the consumer group)."""
+    import faust
+
+    from streams.app import create_app
+
+    settings = _settings()
+    faust_app = create_app(settings)
+    faust.Worker(faust_app, loglevel=settings.log_level.lower()).execute_from_commandline()
+
+
+@app.command()
+def sink() -> None:
+    """Persist every event, alert and audit record in PostgreSQL."""
+    from consumers.sink import Sink
+
+    settings = _settings()
+
+    async def run() -> None:
+        async with Sink(settings) as running:
+            await running.run()
+
+    asyncio.run(run())
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,148 @@
+"""Fixtures: a real Kafka and PostgreSQL for the session, fresh topics and schema for each test.
+
+Where they come from, in order: HETERDAAD_TEST_KAFKA_BOOTSTRAP / HETERDAAD_TEST_DATABASE_URL
+(set by .ci/run after `heterdaad infra up`); testcontainers when a Docker engine answers;
+otherwise the tests that need them fail with a message saying how to start them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import secrets
+import uuid
+from typing import TYPE_CHECKING
+
+import asyncpg
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+
+from heterdaad.kafka import ensure_topics
+from heterdaad.settings import Settings
+from infra.migrate import migrate
+from schemas.topics import all_topics
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterator
+    from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+KAFKA_ENV = "HETERDAAD_TEST_KAFKA_BOOTSTRAP"
+DATABASE_ENV = "HETERDAAD_TEST_DATABASE_URL"
+HOW_TO_START = (
+    "no Kafka/PostgreSQL for the integration tests: run `heterdaad infra up` and export the "
+    f"lines it prints ({KAFKA_ENV}, {DATABASE_ENV}), start a Docker engine for testcontainers, "
+    "or simply run `bash .ci/run`, which does all of it"
+)
+
+
+def _docker_answers() -> bool:
+    try:
+        import docker  # type: ignore[import-untyped]
+
+        docker.from_env(timeout=3).ping()
+    except Exception:
+        return False
+    return True
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    if bootstrap := os.environ.get(KAFKA_ENV):
+        yield bootstrap
+        return
+    if _docker_answers():
+        from testcontainers.kafka import KafkaContainer  # type: ignore[import-untyped]
+
+        with KafkaContainer("apache/kafka:4.1.1").with_kraft() as container:
+            yield container.get_bootstrap_server()
+        return
+    pytest.fail(HOW_TO_START, pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    if url := os.environ.get(DATABASE_ENV):
+        yield url
+        return
+    if _docker_answers():
+        from testcontainers.postgres import PostgresContainer  # type: ignore[import-untyped]
+
+        with PostgresContainer("postgres:17", driver=None) as container:
+            yield container.get_connection_url()
+        return
+    pytest.fail(HOW_TO_START, pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def kafka_idempotence() -> bool:
+    # Apache Kafka supports the idempotent producer; a broker that does not says so here.
+    return os.environ.get("HETERDAAD_TEST_KAFKA_IDEMPOTENCE", "true").lower() == "true"
+
+
+@pytest.fixture
+def bare_settings(
+    kafka_bootstrap: str, database_url: str, kafka_idempotence: bool, tmp_path: Path
+) -> Settings:
+    """Settings naming fresh topics and a fresh schema, neither created yet."""
+    run = uuid.uuid4().hex[:10]
+    return Settings(
+        kafka_bootstrap=kafka_bootstrap,
+        kafka_idempotence=kafka_idempotence,
+        database_url=database_url,
+        database_schema=f"t_{run}",
+        topic_prefix=f"t{run}.",
+        app_id=f"heterdaad-t{run}",
+        plate_key=secrets.token_urlsafe(32),
+        state_dir=tmp_path / "state",
+        _env_file=None,  # type: ignore[call-arg]
+    )
+
+
+@pytest.fixture
+async def settings(bare_settings: Settings) -> AsyncIterator[Settings]:
+    """Settings whose topics exist and whose schema is migrated; both are removed afterwards."""
+    await ensure_topics(bare_settings)
+    await migrate(bare_settings.database_url, bare_settings.database_schema)
+    yield bare_settings
+    await _drop_schema(bare_settings)
+    await _delete_topics(bare_settings)
+
+
+@pytest.fixture
+async def db(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
+    """A connection that resolves table names in the test's schema."""
+    connection = await asyncpg.connect(
+        settings.database_url, server_settings={"search_path": settings.database_schema}
+    )
+    yield connection
+    await connection.close()
+
+
+async def _drop_schema(settings: Settings) -> None:
+    connection = await asyncpg.connect(settings.database_url)
+    try:
+        await connection.execute(f"DROP SCHEMA IF EXISTS {settings.database_schema} CASCADE")
+    finally:
+        await connection.close()
+
+
+async def _delete_topics(settings: Settings) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        names = [name for name, _, _ in all_topics(settings.topic_prefix, 1)]
+        existing = set(await admin.list_topics())
+        # Faust's internal topics (changelogs, repartitions) share the prefix of the app id.
+        names += [t for t in existing if t.startswith(settings.app_id)]
+        with contextlib.suppress(Exception):
+            await admin.delete_topics([n for n in names if n in existing])
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"

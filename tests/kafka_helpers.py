@@ -1,0 +1,70 @@
+"""Test helpers for reading what landed on a topic, waiting for an effect, never sleeping."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import uuid
+from typing import TYPE_CHECKING, TypeVar
+
+from aiokafka import AIOKafkaConsumer
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from aiokafka.structs import ConsumerRecord
+
+T = TypeVar("T")
+
+
+async def read_topic(
+    bootstrap: str,
+    topic: str,
+    *,
+    count: int,
+    timeout: float = 30.0,
+    while_alive: subprocess.Popen[bytes] | None = None,
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """The first `count` records of a topic, from the beginning, or fail after `timeout`.
+
+    With `while_alive`, fail as soon as that process has exited: waiting on is pointless.
+    """
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=f"test-reader-{uuid.uuid4().hex[:8]}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    records: list[ConsumerRecord[bytes, bytes]] = []
+    try:
+        async with asyncio.timeout(timeout):
+            while len(records) < count:
+                if while_alive is not None and while_alive.poll() is not None:
+                    raise AssertionError(
+                        f"{topic}: the process {while_alive.args} exited with "
+                        f"{while_alive.returncode} after {len(records)} of {count} records"
+                    )
+                batch = await consumer.getmany(timeout_ms=500)
+                for partition_records in batch.values():
+                    records.extend(partition_records)
+    except TimeoutError:
+        raise AssertionError(
+            f"{topic}: {len(records)} of {count} records within {timeout} s"
+        ) from None
+    finally:
+        await consumer.stop()
+    return records
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T | None]], *, timeout: float = 30.0, interval: float = 0.2
+) -> T:
+    """Poll `probe` until it returns something other than None or False."""
+    async with asyncio.timeout(timeout):
+        while True:
+            result = await probe()
+            if result is not None and result is not False:
+                return result
+            await asyncio.sleep(interval)

@@ -1,0 +1,93 @@
+"""The CloudEvents codec: binary mode headers, exact round trip, reasons for bad records."""
+
+from __future__ import annotations
+
+import pytest
+
+from schemas.alerts import RecipientRole
+from schemas.topics import ALERTS, CATALOGUE, INCIDENT_REPORTS, all_topics
+from schemas.wire import UndecodableRecord, dead_letter_headers, decode, encode
+from tests import factories
+
+EVERY_MODEL = [
+    factories.alarm_activation(),
+    factories.incident_report(),
+    factories.recon_sighting(),
+    factories.alert(),
+    factories.audit_event(),
+]
+
+
+@pytest.mark.parametrize("model", EVERY_MODEL, ids=lambda m: type(m).__name__)
+def test_round_trip(model: object) -> None:
+    spec = next(spec for spec in CATALOGUE if isinstance(model, spec.value_model))
+    record = encode(spec, model, "urn:test")  # type: ignore[arg-type]
+    headers = dict(record.headers)
+    assert headers["ce_specversion"] == b"1.0"
+    assert headers["ce_type"] == spec.ce_type.encode()
+    assert headers["content-type"] == b"application/json"
+    assert record.key == spec.key_of(model).encode()  # type: ignore[arg-type]
+    assert decode(spec, record.value, record.headers) == model
+
+
+def test_every_model_has_a_topic() -> None:
+    assert {type(model) for model in EVERY_MODEL} == {spec.value_model for spec in CATALOGUE}
+
+
+@pytest.mark.parametrize(
+    ("value", "headers", "reason"),
+    [
+        # A tombstone or empty record carries no event.
+        (None, [], "no value"),
+        # A record from a producer that does not speak CloudEvents.
+        (b"{}", [], "not a binary-mode CloudEvent"),
+        # The right envelope on the wrong topic.
+        (b"{}", "alert-headers", "does not belong on incident-reports.v1"),
+        # A valid envelope around invalid JSON.
+        (b"{not json", "report-headers", "Invalid JSON"),
+        # A valid envelope around an invalid report names the field.
+        (b'{"event_id": "x"}', "report-headers", "event_id"),
+    ],
+)
+def test_undecodable_records_say_why(
+    value: bytes | None, headers: str | list[tuple[str, bytes]], reason: str
+) -> None:
+    if headers == "alert-headers":
+        headers = encode(ALERTS, factories.alert(), "urn:test").headers
+    elif headers == "report-headers":
+        headers = encode(INCIDENT_REPORTS, factories.incident_report(), "urn:test").headers
+    assert not isinstance(headers, str)
+    with pytest.raises(UndecodableRecord, match=reason):
+        decode(INCIDENT_REPORTS, value, headers)
+
+
+def test_dead_letter_headers_keep_the_original_and_say_where_from() -> None:
+    headers = dead_letter_headers(
+        [("ce_id", b"1"), ("x-heterdaad-dlq-reason", b"old")],
+        reason="bad", topic="t", partition=2, offset=42, stage="sink",
+    )  # fmt: skip
+    assert ("ce_id", b"1") in headers
+    assert [v for k, v in headers if k == "x-heterdaad-dlq-reason"] == [b"bad"]
+    assert ("x-heterdaad-dlq-offset", b"42") in headers
+
+
+def test_encode_refuses_a_model_for_another_topic() -> None:
+    with pytest.raises(TypeError):
+        encode(ALERTS, factories.incident_report(), "urn:test")
+
+
+def test_every_topic_has_a_dead_letter_topic_and_personal_data_retention() -> None:
+    topics = {name: configs for name, _, configs in all_topics("p.", 7)}
+    for spec in CATALOGUE:
+        assert spec.dead_letter_name("p.") in topics
+        if spec.personal_data:
+            assert int(topics[spec.name("p.")]["retention.ms"]) <= 7 * 24 * 3600 * 1000
+
+
+def test_branch_view_carries_no_personal_data() -> None:
+    alert = factories.alert()
+    view = alert.view_for(RecipientRole.BRANCH).model_dump_json()
+    assert factories.PLATE_PSEUDONYM not in view
+    assert str(alert.evidence[0].event_id) not in view
+    police = alert.view_for(RecipientRole.POLICE).model_dump_json()
+    assert factories.PLATE_PSEUDONYM in police
