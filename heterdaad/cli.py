@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shlex
 from pathlib import Path
 from typing import Annotated
 
@@ -75,6 +76,68 @@ def schemas_export(
     settings = _settings()
     for path in write_all(directory, settings.topic_prefix):
         typer.echo(str(path))
+
+
+@infra_app.command("up")
+def infra_up() -> None:
+    """Start PostgreSQL and Apache Kafka on loopback (harmless when they run already).
+
+    Prints `export` lines for the shell: eval "$(heterdaad infra up)".
+    """
+    from infra import kafka_broker, postgres_server
+
+    settings = _settings()
+    state_dir = settings.state_dir.resolve()
+    try:
+        dsn = postgres_server.up(state_dir, settings.postgres_port)
+        bootstrap = kafka_broker.up(
+            state_dir,
+            settings.cache_dir,
+            settings.kafka_port,
+            settings.kafka_controller_port,
+            settings.kafka_version,
+            timeout=180,
+        )
+    except (kafka_broker.KafkaBrokerError, postgres_server.PostgresServerError) as error:
+        typer.echo(f"heterdaad infra up: {error}", err=True)
+        raise typer.Exit(1) from error
+    for name, value in (
+        ("HETERDAAD_KAFKA_BOOTSTRAP", bootstrap),
+        ("HETERDAAD_DATABASE_URL", dsn),
+        ("HETERDAAD_TEST_KAFKA_BOOTSTRAP", bootstrap),
+        ("HETERDAAD_TEST_DATABASE_URL", dsn),
+        ("HETERDAAD_STATE_DIR", str(state_dir)),
+    ):
+        typer.echo(f"export {name}={shlex.quote(value)}")
+
+
+@infra_app.command("down")
+def infra_down() -> None:
+    """Stop the Kafka broker and PostgreSQL started by `heterdaad infra up`."""
+    from infra import kafka_broker, postgres_server
+
+    state_dir = _settings().state_dir.resolve()
+    kafka_broker.down(state_dir)
+    postgres_server.down(state_dir)
+
+
+@infra_app.command("status")
+def infra_status() -> None:
+    """Say whether the local Kafka broker and PostgreSQL run and answer."""
+    from infra import kafka_broker, postgres_server
+
+    settings = _settings()
+    bootstrap = f"127.0.0.1:{settings.kafka_port}"
+    dsn = postgres_server.dsn_for(settings.postgres_port, "heterdaad", "heterdaad", "heterdaad")
+    kafka_ok = kafka_broker.is_ready(bootstrap, timeout=5)
+    postgres_ok = postgres_server.is_ready(dsn, timeout=5)
+    typer.echo(f"kafka {bootstrap}: {'ready' if kafka_ok else 'not answering'}")
+    typer.echo(
+        f"postgres 127.0.0.1:{settings.postgres_port}: "
+        f"{'ready' if postgres_ok else 'not answering'}"
+    )
+    if not (kafka_ok and postgres_ok):
+        raise typer.Exit(3)
 
 
 @app.command()

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import base64
 import concurrent.futures
 import contextlib
 import logging
 import os
-import shlex
 import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -26,9 +23,6 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_VERSION = "4.1.1"
-DEFAULT_PORT = 19092
-DEFAULT_CONTROLLER_PORT = 19093
 
 _HERE = Path(__file__).resolve().parent
 _POM = _HERE / "kafka" / "pom.xml"
@@ -405,56 +399,3 @@ def down(state_dir: Path, timeout: float = 30) -> None:
             while _is_our_broker(pid, state_dir):
                 time.sleep(0.1)
     _pid_file(state_dir).unlink(missing_ok=True)
-
-
-def _main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m infra.kafka_broker", description=__doc__.strip() if __doc__ else None
-    )
-    parser.add_argument("command", choices=["up", "down", "status"])
-    parser.add_argument("--state-dir", type=Path, default=Path.cwd() / ".heterdaad")
-    parser.add_argument("--cache-dir", type=Path, default=Path.home() / ".cache" / "heterdaad")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
-    parser.add_argument("--controller-port", type=int, default=DEFAULT_CONTROLLER_PORT)
-    parser.add_argument("--version", default=DEFAULT_VERSION, help="Kafka release")
-    parser.add_argument("--timeout", type=float, default=90)
-    args = parser.parse_args(argv)
-    # Logs go to stderr: stdout is reserved for `eval "$(...)"`-able export lines.
-    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s", stream=sys.stderr)
-    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
-    state_dir: Path = args.state_dir.resolve()
-    try:
-        if args.command == "up":
-            bootstrap = up(
-                state_dir,
-                args.cache_dir,
-                args.port,
-                args.controller_port,
-                args.version,
-                args.timeout,
-            )
-            print(f"export KAFKA_BOOTSTRAP={shlex.quote(bootstrap)}")
-            print(f"export HETERDAAD_TEST_KAFKA_BOOTSTRAP={shlex.quote(bootstrap)}")
-        elif args.command == "down":
-            down(state_dir, min(args.timeout, 30))
-        else:
-            pid = _running_pid(state_dir)
-            bootstrap = f"127.0.0.1:{_configured_port(state_dir) or args.port}"
-            if pid is None:
-                print(f"kafka: stopped ({state_dir})")
-                return 3
-            state = (
-                "ready"
-                if _serves_our_cluster(bootstrap, _cluster_id(state_dir), 5)
-                else "not ready"
-            )
-            print(f"kafka: running, pid {pid}, {bootstrap}, {state}")
-            return 0 if state == "ready" else 1
-    except KafkaBrokerError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(_main())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import concurrent.futures
 import glob
@@ -10,10 +9,8 @@ import hashlib
 import logging
 import os
 import pwd
-import shlex
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Coroutine
@@ -25,7 +22,6 @@ import asyncpg
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_PORT = 15432
 DEFAULT_USER = "heterdaad"
 # Postgres refuses to run as root; Debian's package creates this system user.
 _SERVICE_USER = "postgres"
@@ -350,44 +346,3 @@ def down(state_dir: Path, timeout: float = 30) -> None:
         # Fast shutdown waits for a checkpoint; immediate skips it (crash recovery next start).
         logger.warning("PostgreSQL did not stop in %.0fs, stopping it immediately", timeout)
         _run(state_dir, [pg_ctl, "stop", "--pgdata", data, "-m", "immediate", *wait])
-
-
-def _main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m infra.postgres_server", description=__doc__.strip() if __doc__ else None
-    )
-    parser.add_argument("command", choices=["up", "down", "status"])
-    parser.add_argument("--state-dir", type=Path, default=Path.cwd() / ".heterdaad")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
-    parser.add_argument("--user", default=DEFAULT_USER)
-    parser.add_argument("--password", default=DEFAULT_USER)
-    parser.add_argument("--database", default=DEFAULT_USER)
-    parser.add_argument("--timeout", type=float, default=60)
-    args = parser.parse_args(argv)
-    # Logs go to stderr: stdout is reserved for `eval "$(...)"`-able export lines.
-    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s", stream=sys.stderr)
-    state_dir: Path = args.state_dir.resolve()
-    try:
-        if args.command == "up":
-            dsn = up(state_dir, args.port, args.user, args.password, args.database, args.timeout)
-            print(f"export DATABASE_URL={shlex.quote(dsn)}")
-            print(f"export HETERDAAD_TEST_DATABASE_URL={shlex.quote(dsn)}")
-        elif args.command == "down":
-            down(state_dir, min(args.timeout, 30))
-        else:
-            if not _is_running(state_dir, _bin_dir()):
-                print(f"postgres: stopped ({state_dir})")
-                return 3
-            port = _running_port(state_dir) or args.port
-            dsn = dsn_for(port, args.user, args.password, args.database)
-            state = "ready" if is_ready(dsn, 5) else "not ready"
-            print(f"postgres: running, pid {_postmaster_pid(state_dir)}, 127.0.0.1:{port}, {state}")
-            return 0 if state == "ready" else 1
-    except PostgresServerError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(_main())
