@@ -86,6 +86,10 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = Field(8080, ge=1, le=65535)
 
+    # SIA DC-09 receiver for alarm panels and alarm centres.
+    sia_host: str = "127.0.0.1"
+    sia_port: int = Field(7777, ge=1, le=65535)
+
     @field_validator("plate_key")
     @classmethod
     def _plate_key_long_enough(cls, value: SecretStr | None) -> SecretStr | None:

@@ -40,7 +40,7 @@ HOW_TO_START = (
 
 def _docker_answers() -> bool:
     try:
-        import docker  # type: ignore[import-untyped]
+        import docker
 
         docker.from_env(timeout=3).ping()
     except Exception:
@@ -54,7 +54,7 @@ def kafka_bootstrap() -> Iterator[str]:
         yield bootstrap
         return
     if _docker_answers():
-        from testcontainers.kafka import KafkaContainer  # type: ignore[import-untyped]
+        from testcontainers.kafka import KafkaContainer
 
         with KafkaContainer("apache/kafka:4.1.1").with_kraft() as container:
             yield container.get_bootstrap_server()
@@ -68,7 +68,7 @@ def database_url() -> Iterator[str]:
         yield url
         return
     if _docker_answers():
-        from testcontainers.postgres import PostgresContainer  # type: ignore[import-untyped]
+        from testcontainers.postgres import PostgresContainer
 
         with PostgresContainer("postgres:17", driver=None) as container:
             yield container.get_connection_url()
@@ -97,7 +97,7 @@ def bare_settings(
         app_id=f"heterdaad-t{run}",
         plate_key=secrets.token_urlsafe(32),
         state_dir=tmp_path / "state",
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
     )
 
 

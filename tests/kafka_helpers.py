@@ -43,7 +43,7 @@ async def read_topic(
             while len(records) < count:
                 if while_alive is not None and while_alive.poll() is not None:
                     raise AssertionError(
-                        f"{topic}: the process {while_alive.args} exited with "
+                        f"{topic}: the process {while_alive.args!r} exited with "
                         f"{while_alive.returncode} after {len(records)} of {count} records"
                     )
                 batch = await consumer.getmany(timeout_ms=500)

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Runs the test suite on a fresh machine: makes .venv, installs the project, starts Apache Kafka
+# and PostgreSQL (unless HETERDAAD_TEST_KAFKA_BOOTSTRAP / HETERDAAD_TEST_DATABASE_URL name
+# running ones), runs ruff, mypy and pytest. Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+need=()
+command -v java >/dev/null || need+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null || need+=(maven)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+if ((${#need[@]})); then
+    if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
+    else
+        echo "infra/test.sh: please install ${need[*]} (Debian: sudo apt-get install ${need[*]})" >&2
+        exit 2
+    fi
+fi
+
+[[ -x .venv/bin/python ]] || "${PYTHON:-python3}" -m venv .venv
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+
+if [[ -z "${HETERDAAD_TEST_KAFKA_BOOTSTRAP:-}" || -z "${HETERDAAD_TEST_DATABASE_URL:-}" ]]; then
+    eval "$(.venv/bin/heterdaad infra up)"
+fi
+
+.venv/bin/ruff check .
+.venv/bin/mypy
+exec .venv/bin/python -m pytest "$@"
