@@ -1,0 +1,1 @@
+"""Consumers: delivery of alerts, persistence in PostgreSQL, the monthly digest."""

@@ -1,0 +1,166 @@
+"""The PostgreSQL sink: every event, alert and audit record persisted once (upsert on ids)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import TYPE_CHECKING
+
+from aiokafka import AIOKafkaConsumer
+
+from heterdaad.db import create_pool
+from heterdaad.kafka import make_producer
+from schemas.alerts import Alert
+from schemas.events import AlarmActivation, AuditEvent, IncidentReport, ReconSighting
+from schemas.topics import ALARM_ACTIVATIONS, ALERTS, AUDIT, INCIDENT_REPORTS, RECON_SIGHTINGS
+from schemas.wire import UndecodableRecord, dead_letter_headers, decode
+from streams.police_units import police_unit_for
+
+if TYPE_CHECKING:
+    import asyncpg
+    from aiokafka import AIOKafkaProducer
+    from aiokafka.structs import ConsumerRecord
+
+    from heterdaad.settings import Settings
+    from schemas.common import Contract
+    from schemas.topics import TopicSpec
+
+logger = logging.getLogger(__name__)
+
+SUNK = (ALARM_ACTIVATIONS, INCIDENT_REPORTS, RECON_SIGHTINGS, ALERTS, AUDIT)
+
+_UPSERT_EVENT = """
+INSERT INTO event (event_id, event_type, organisation_id, occurred_at, kind, branch_type,
+                   police_unit, lat, lon, payload)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+ON CONFLICT (event_id) DO NOTHING
+"""
+_UPSERT_ALERT = """
+INSERT INTO alert (alert_id, dedup_key, kind, severity, police_unit, lat, lon, created_at, payload)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+ON CONFLICT (alert_id) DO NOTHING
+"""
+_UPSERT_AUDIT = """
+INSERT INTO audit_log (audit_id, at, actor, action, subject, details)
+VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT (audit_id) DO NOTHING
+"""
+
+
+async def store(connection: asyncpg.Connection, model: Contract) -> None:
+    """Write one model; a second write of the same id changes nothing."""
+    match model:
+        case AlarmActivation():
+            where = model.site.location
+            await connection.execute(
+                _UPSERT_EVENT, model.event_id, "alarm_activation", model.alarm_centre,
+                model.occurred_at, model.signal.value, model.site.branch_type.value,
+                police_unit_for(where).value, where.lat, where.lon, model.model_dump_json(),
+            )  # fmt: skip
+        case IncidentReport():
+            where = model.branch.location
+            await connection.execute(
+                _UPSERT_EVENT, model.event_id, "incident_report", model.reporting_org,
+                model.occurred_at, model.incident_type.value, model.branch.branch_type.value,
+                police_unit_for(where).value, where.lat, where.lon, model.model_dump_json(),
+            )  # fmt: skip
+        case ReconSighting():
+            where = model.where
+            branch_type = model.branch.branch_type.value if model.branch else None
+            await connection.execute(
+                _UPSERT_EVENT, model.event_id, "recon_sighting", model.reporter_org,
+                model.observed_at, "voorverkenning", branch_type,
+                police_unit_for(where).value, where.lat, where.lon, model.model_dump_json(),
+            )  # fmt: skip
+        case Alert():
+            center = model.area.center
+            await connection.execute(
+                _UPSERT_ALERT, model.alert_id, model.dedup_key, model.kind.value,
+                model.severity.value, model.police_unit.value, center.lat, center.lon,
+                model.created_at, model.model_dump_json(),
+            )  # fmt: skip
+        case AuditEvent():
+            await connection.execute(
+                _UPSERT_AUDIT, model.audit_id, model.at, model.actor, model.action.value,
+                model.subject, json.dumps(model.details, default=str),
+            )  # fmt: skip
+        case _:
+            raise TypeError(f"the sink does not store {type(model).__name__}")
+
+
+class Sink:
+    """Consumes the contract topics and writes them to PostgreSQL, committing after each write.
+
+    Offsets are committed only after the rows are in, and every write is an upsert on the
+    record's id, so a crash between the two replays records harmlessly.
+    """
+
+    def __init__(self, settings: Settings, *, group_id: str | None = None) -> None:
+        self.settings = settings
+        self.group_id = group_id or f"{settings.app_id}-sink"
+        self._specs = {spec.name(settings.topic_prefix): spec for spec in SUNK}
+        self._consumer: AIOKafkaConsumer | None = None
+        self._producer: AIOKafkaProducer | None = None
+        self._pool: asyncpg.Pool | None = None
+
+    async def __aenter__(self) -> Sink:
+        self._pool = await create_pool(self.settings, max_size=4)
+        self._producer = make_producer(self.settings)
+        await self._producer.start()
+        self._consumer = AIOKafkaConsumer(
+            *self._specs,
+            bootstrap_servers=self.settings.kafka_bootstrap,
+            group_id=self.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+        )
+        await self._consumer.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._consumer is not None:
+            await self._consumer.stop()
+        if self._producer is not None:
+            await self._producer.stop()
+        if self._pool is not None:
+            await self._pool.close()
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        assert self._consumer is not None, "use `async with Sink(...)`"
+        stop = stop or asyncio.Event()
+        while not stop.is_set():
+            batches = await self._consumer.getmany(timeout_ms=500, max_records=500)
+            for records in batches.values():
+                await self._write(records)
+            if batches:
+                await self._consumer.commit()
+
+    async def _write(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        assert self._pool is not None
+        async with self._pool.acquire() as connection, connection.transaction():
+            for record in records:
+                spec = self._specs[record.topic]
+                try:
+                    model = decode(spec, record.value, list(record.headers))
+                except UndecodableRecord as error:
+                    await self._dead_letter(spec, record, error.reason)
+                    continue
+                await store(connection, model)
+
+    async def _dead_letter(
+        self, spec: TopicSpec, record: ConsumerRecord[bytes, bytes], reason: str
+    ) -> None:
+        assert self._producer is not None
+        headers = dead_letter_headers(
+            list(record.headers), reason=reason, topic=record.topic,
+            partition=record.partition, offset=record.offset, stage="sink",
+        )  # fmt: skip
+        await self._producer.send_and_wait(
+            spec.dead_letter_name(self.settings.topic_prefix),
+            key=record.key, value=record.value or b"", headers=headers,
+        )  # fmt: skip
+        logger.warning(
+            "record dead-lettered",
+            extra={"topic": record.topic, "offset": record.offset, "reason": reason},
+        )

@@ -1,0 +1,80 @@
+"""The Faust application: one app per process, its topics from the catalogue, its stages."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import faust
+
+from schemas.topics import ALERTS, AUDIT, CATALOGUE, DEAD_LETTER_PARTITIONS
+
+if TYPE_CHECKING:
+    from faust.types import TopicT
+
+    from heterdaad.settings import Settings
+    from schemas.topics import TopicSpec
+
+logger = logging.getLogger(__name__)
+
+
+class Topics:
+    """The app's handles on the catalogue topics; records stay bytes, the codec decodes them."""
+
+    def __init__(self, app: faust.App, settings: Settings) -> None:
+        prefix = settings.topic_prefix
+        self._by_suffix: dict[str, TopicT] = {}
+        self._dead_letters: dict[str, TopicT] = {}
+        for spec in CATALOGUE:
+            self._by_suffix[spec.suffix] = app.topic(
+                spec.name(prefix),
+                key_type=bytes,
+                value_type=bytes,
+                partitions=spec.partitions,
+                # The topics are created by `heterdaad topics create` with their configs;
+                # Faust must not re-declare them with its own defaults.
+                internal=False,
+            )
+            self._dead_letters[spec.suffix] = app.topic(
+                spec.dead_letter_name(prefix),
+                key_type=bytes,
+                value_type=bytes,
+                partitions=DEAD_LETTER_PARTITIONS,
+            )
+        self.alerts = self[ALERTS]
+        self.audit = self[AUDIT]
+
+    def __getitem__(self, spec: TopicSpec) -> TopicT:
+        return self._by_suffix[spec.suffix]
+
+    def dead_letter(self, spec: TopicSpec) -> TopicT:
+        return self._dead_letters[spec.suffix]
+
+
+def create_app(settings: Settings) -> faust.App:
+    """A Faust app wired to the settings' broker, with every stage registered."""
+    datadir = settings.state_dir / "faust" / settings.app_id
+    datadir.mkdir(parents=True, exist_ok=True)
+    app = faust.App(
+        settings.app_id,
+        broker=f"kafka://{settings.kafka_bootstrap.split(',')[0]}",
+        broker_consumer=[f"kafka://{host}" for host in settings.kafka_bootstrap.split(",")],
+        broker_producer=[f"kafka://{host}" for host in settings.kafka_bootstrap.split(",")],
+        key_serializer="raw",
+        value_serializer="raw",
+        producer_acks=-1,
+        topic_replication_factor=1,
+        topic_partitions=3,
+        # Tables live in memory and are rebuilt from their changelog topics after a restart.
+        store="memory://",
+        web_enabled=False,
+        consumer_auto_offset_reset="earliest",
+        autodiscover=False,
+        datadir=str(datadir),
+    )
+    topics = Topics(app, settings)
+    # Imported here so that each stage module can import this one for its types.
+    from streams import report_robberies
+
+    report_robberies.register(app, topics, settings)
+    return app

@@ -1,0 +1,81 @@
+"""Stage: every reported robbery becomes an alert to its police unit and nearby branches."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from schemas.alerts import Alert, AlertKind, Area, EvidenceLink, Lookout, Severity
+from schemas.events import IncidentReport
+from schemas.topics import ALERTS, INCIDENT_REPORTS
+from schemas.wire import encode
+from streams.dead_letters import decoded
+from streams.police_units import police_unit_for
+
+if TYPE_CHECKING:
+    import faust
+
+    from heterdaad.settings import Settings
+    from streams.app import Topics
+
+logger = logging.getLogger(__name__)
+
+# Alert ids derive from dedup keys, so a replayed report yields the very same alert.
+ALERT_NAMESPACE = uuid.UUID("5d0f7f3e-3c1a-4f5e-9f57-6865746572ad")
+
+
+def alert_id_for(dedup_key: str) -> uuid.UUID:
+    return uuid.uuid5(ALERT_NAMESPACE, dedup_key)
+
+
+def robbery_alert(report: IncidentReport, settings: Settings, now: datetime) -> Alert:
+    """The 'robbery reported' alert: where, what to look out for, and the report as evidence."""
+    in_the_act = now - report.occurred_at <= timedelta(minutes=settings.robbery_in_the_act_minutes)
+    getaway = report.getaway
+    vehicle = getaway.vehicle if getaway else None
+    dedup_key = f"robbery_reported:{report.event_id}"
+    return Alert(
+        alert_id=alert_id_for(dedup_key),
+        kind=AlertKind.ROBBERY_REPORTED,
+        severity=Severity.CRITICAL if in_the_act else Severity.HIGH,
+        area=Area(center=report.branch.location, radius_m=settings.robbery_alert_radius_m),
+        police_unit=police_unit_for(report.branch.location),
+        branch_types_at_risk=[report.branch.branch_type],
+        lookout=Lookout(
+            modus_operandi=report.modus_operandi,
+            getaway_mode=getaway.mode if getaway else None,
+            vehicle_make=vehicle.make if vehicle else None,
+            vehicle_colour=vehicle.colour if vehicle else None,
+            clothing=[item for person in report.offenders for item in person.clothing],
+        ),
+        vehicles=[vehicle] if vehicle else [],
+        persons=report.offenders,
+        evidence=[
+            EvidenceLink(
+                event_id=report.event_id,
+                event_type="incident_report",
+                distance_m=0.0,
+                time_gap_s=max(0.0, (now - report.occurred_at).total_seconds()),
+            )
+        ],
+        dedup_key=dedup_key,
+        created_at=now,
+    )
+
+
+def register(app: faust.App, topics: Topics, settings: Settings) -> None:
+    source = f"urn:heterdaad:stream:{settings.app_id}"
+
+    @app.agent(topics[INCIDENT_REPORTS], name="report_robberies")
+    async def report_robberies(stream: faust.StreamT[bytes]) -> None:
+        async for report in decoded(stream, INCIDENT_REPORTS, topics, stage="report_robberies"):
+            assert isinstance(report, IncidentReport)
+            alert = robbery_alert(report, settings, datetime.now(UTC))
+            record = encode(ALERTS, alert, source)
+            await topics.alerts.send(key=record.key, value=record.value, headers=record.headers)
+            logger.info(
+                "robbery alert raised",
+                extra={"event_id": str(report.event_id), "alert_id": str(alert.alert_id)},
+            )

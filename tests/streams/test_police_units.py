@@ -1,0 +1,220 @@
+"""Points across the Netherlands land in the right police unit; points abroad are refused."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING
+
+import pytest
+
+from schemas.common import Location, PoliceUnit
+from streams import police_units
+from streams.police_units import (
+    is_in_netherlands,
+    nearest_place,
+    police_unit_for,
+    police_unit_for_municipality,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+NN = PoliceUnit.NOORD_NEDERLAND
+ON = PoliceUnit.OOST_NEDERLAND
+MN = PoliceUnit.MIDDEN_NEDERLAND
+NH = PoliceUnit.NOORD_HOLLAND
+AMS = PoliceUnit.AMSTERDAM
+DH = PoliceUnit.DEN_HAAG
+RTM = PoliceUnit.ROTTERDAM
+ZWB = PoliceUnit.ZEELAND_WEST_BRABANT
+OB = PoliceUnit.OOST_BRABANT
+LIM = PoliceUnit.LIMBURG
+
+
+@pytest.mark.parametrize(
+    ("lat", "lon", "unit"),
+    [
+        (53.2194, 6.5665, NN),  # Groningen, Grote Markt
+        (53.2012, 5.7999, NN),  # Leeuwarden
+        (52.9925, 6.5649, NN),  # Assen
+        (52.7790, 6.9060, NN),  # Emmen
+        (52.6960, 6.1940, NN),  # Meppel, Drenthe next to Overijssel
+        (52.5168, 6.0830, ON),  # Zwolle
+        (52.2215, 6.8937, ON),  # Enschede
+        (51.9851, 5.8987, ON),  # Arnhem
+        (51.8426, 5.8546, ON),  # Nijmegen
+        (51.8100, 5.2470, ON),  # Zaltbommel: Gelderland south of the Waal, still Oost-Nederland
+        (52.7870, 6.1210, ON),  # Steenwijk: Overijssel, next to Drenthe
+        (52.0907, 5.1214, MN),  # Utrecht, Domtoren
+        (52.3508, 5.2647, MN),  # Almere: Flevoland
+        (52.5185, 5.4714, MN),  # Lelystad
+        (52.7100, 5.7500, MN),  # Emmeloord: Noordoostpolder is Flevoland
+        (52.2233, 5.1767, MN),  # Hilversum: Gooi en Vechtstreek is Midden-Nederland
+        (52.2994, 5.2417, MN),  # Huizen
+        (52.2744, 5.1611, MN),  # Bussum, now Gooise Meren
+        (52.2000, 5.0700, MN),  # Loosdrecht, Wijdemeren
+        (51.8930, 5.0920, MN),  # Leerdam: Vijfheerenlanden, Utrecht since 2019
+        (52.3731, 4.8926, AMS),  # Amsterdam, Dam
+        (52.3030, 4.8590, AMS),  # Amstelveen
+        (52.2637, 4.7624, AMS),  # Aalsmeer
+        (52.2375, 4.8264, AMS),  # Uithoorn
+        (52.3391, 4.9626, AMS),  # Diemen
+        (52.3078, 5.0417, AMS),  # Weesp, part of Amsterdam since 2022
+        (52.3580, 4.8000, AMS),  # Osdorp, Amsterdam Nieuw-West, next to Haarlemmermeer
+        (52.4387, 4.8264, NH),  # Zaandam
+        (52.3812, 4.6363, NH),  # Haarlem, Grote Markt
+        (52.6324, 4.7534, NH),  # Alkmaar
+        (52.9563, 4.7601, NH),  # Den Helder
+        (52.5050, 4.9597, NH),  # Purmerend
+        (52.3030, 4.6890, NH),  # Hoofddorp: Haarlemmermeer is Kennemerland, not Amsterdam
+        (52.3380, 4.7850, NH),  # Badhoevedorp, between Amsterdam and Schiphol
+        (52.0799, 4.3113, DH),  # Den Haag, Binnenhof
+        (52.1601, 4.4970, DH),  # Leiden
+        (52.0116, 4.3571, DH),  # Delft
+        (52.0575, 4.4931, DH),  # Zoetermeer
+        (52.0115, 4.7105, DH),  # Gouda: Hollands Midden belongs to Den Haag
+        (52.1290, 4.6570, DH),  # Alphen aan den Rijn
+        (51.9940, 4.2090, DH),  # Naaldwijk, Westland
+        (51.9670, 4.6170, DH),  # Nieuwerkerk aan den IJssel: Zuidplas, next to Rotterdam
+        (51.9470, 4.8490, DH),  # Schoonhoven: Krimpenerwaard
+        (51.9225, 4.4792, RTM),  # Rotterdam, Coolsingel
+        (51.9170, 4.3990, RTM),  # Schiedam
+        (51.9122, 4.3419, RTM),  # Vlaardingen
+        (51.9290, 4.5780, RTM),  # Capelle aan den IJssel
+        (51.9930, 4.4750, RTM),  # Berkel en Rodenrijs: Lansingerland is Rijnmond
+        (51.8133, 4.6901, RTM),  # Dordrecht: Zuid-Holland-Zuid
+        (51.8370, 4.9750, RTM),  # Gorinchem
+        (51.8450, 4.3290, RTM),  # Spijkenisse, Nissewaard
+        (51.8330, 4.1330, RTM),  # Hellevoetsluis, Voorne aan Zee
+        (51.7567, 4.1647, RTM),  # Middelharnis: Goeree-Overflakkee is Rotterdam
+        (51.5890, 4.7760, ZWB),  # Breda
+        (51.5555, 5.0913, ZWB),  # Tilburg: Midden-Brabant belongs to Zeeland-West-Brabant
+        (51.4988, 3.6136, ZWB),  # Middelburg
+        (51.3360, 3.8280, ZWB),  # Terneuzen, Zeeuws-Vlaanderen
+        (51.5300, 4.4650, ZWB),  # Roosendaal
+        (51.6826, 5.0704, ZWB),  # Waalwijk
+        (51.6270, 4.9390, ZWB),  # Dongen
+        (51.5790, 5.1890, ZWB),  # Oisterwijk
+        (51.8100, 4.8940, ZWB),  # Werkendam: Altena, across the Merwede from Gorinchem
+        (51.4475, 4.9297, ZWB),  # Baarle-Nassau
+        (51.4416, 5.4697, OB),  # Eindhoven
+        (51.6978, 5.3037, OB),  # 's-Hertogenbosch
+        (51.4790, 5.6570, OB),  # Helmond
+        (51.7650, 5.5180, OB),  # Oss
+        (51.6170, 5.5490, OB),  # Veghel, Meierijstad
+        (51.6880, 5.1300, OB),  # Drunen: Heusden is Brabant-Noord, next to Waalwijk
+        (51.5910, 5.3290, OB),  # Boxtel
+        (51.3630, 5.1650, OB),  # Reusel, next to Hilvarenbeek
+        (50.8489, 5.6881, LIM),  # Maastricht, Vrijthof
+        (51.3704, 6.1724, LIM),  # Venlo
+        (50.8880, 5.9790, LIM),  # Heerlen
+        (51.7530, 5.8820, LIM),  # Mook: Limburg, between Nijmegen and Cuijk
+    ],
+)
+def test_point_lands_in_its_police_unit(lat: float, lon: float, unit: PoliceUnit) -> None:
+    assert police_unit_for(Location(lat=lat, lon=lon)) is unit
+
+
+@pytest.mark.parametrize(
+    ("lat", "lon", "dutch"),
+    [
+        (51.2194, 4.4025, False),  # Antwerpen, Grote Markt
+        (50.7753, 6.0839, False),  # Aachen, Dom
+        (51.8386, 6.2458, False),  # Emmerich am Rhein
+        (52.2120, 7.0230, False),  # Gronau, across from Enschede
+        (50.8700, 6.1000, False),  # Herzogenrath, across the street from Kerkrade
+        (51.3190, 6.1970, False),  # Kaldenkirchen, across from Venlo
+        (51.3220, 4.9480, False),  # Turnhout
+        (51.0980, 5.7880, False),  # Maaseik, across the Maas from Limburg
+        (53.5880, 6.6650, False),  # Borkum, a German Wadden island
+        (52.5000, 3.5000, False),  # North Sea, 75 km off the coast
+        (51.4475, 4.9297, True),  # Baarle-Nassau, among the Belgian enclaves
+        (50.8659, 6.0703, True),  # Kerkrade
+        (50.7708, 6.0181, True),  # Vaals, at the three-country point
+        (51.3704, 6.1724, True),  # Venlo
+        (52.2215, 6.8937, True),  # Enschede
+        (51.3090, 3.3870, True),  # Sluis, on the Belgian border
+        (50.7770, 5.7100, True),  # Eijsden, south of Maastricht
+        (53.4800, 6.1600, True),  # Schiermonnikoog
+    ],
+)
+def test_is_in_netherlands_tells_border_towns_apart(lat: float, lon: float, dutch: bool) -> None:
+    assert is_in_netherlands(Location(lat=lat, lon=lon)) is dutch
+
+
+def test_max_km_bounds_the_distance_to_the_nearest_place() -> None:
+    dam = Location(lat=52.3731, lon=4.8926)
+    # The GeoNames point for Amsterdam lies a few hundred metres from the Dam.
+    assert is_in_netherlands(dam, max_km=1)
+    assert not is_in_netherlands(dam, max_km=0.05)
+
+
+@pytest.mark.parametrize(
+    ("lat", "lon", "name", "municipality", "province"),
+    [
+        (52.3731, 4.8926, "Amsterdam", "Amsterdam", "Noord-Holland"),  # the Dam
+        (51.6880, 5.1300, "Drunen", "Heusden", "Noord-Brabant"),  # a village in a municipality
+        (52.9600, 5.9200, "Heerenveen", "Heerenveen", "Fryslân"),  # province named in Dutch
+    ],
+)
+def test_nearest_place_names_town_municipality_and_province(
+    lat: float, lon: float, name: str, municipality: str, province: str
+) -> None:
+    place = nearest_place(Location(lat=lat, lon=lon))
+    assert (place.name, place.municipality, place.province) == (name, municipality, province)
+    assert 0 <= place.distance_m < 1000
+
+
+def test_distance_is_great_circle_metres() -> None:
+    # 0.009 degree due north of the GeoNames point for Amsterdam (52.37403, 4.88969): 1,000.8 m.
+    place = nearest_place(Location(lat=52.37403 + 0.009, lon=4.88969))
+    assert place.name == "Amsterdam"
+    assert place.distance_m == pytest.approx(1000.8, abs=1.0)
+
+
+@pytest.mark.parametrize(
+    ("municipality", "province", "unit"),
+    [
+        ("Bergen", "Noord-Holland", NH),  # Bergen NH ...
+        ("Bergen", "Limburg", LIM),  # ... and Bergen L share a name, not a unit
+        ("gooise meren", "Noord-Holland", MN),  # case does not matter
+        ("Heusden", "Noord-Brabant", OB),  # Brabant-Noord, though next to Waalwijk
+        ("Loon op Zand", "Noord-Brabant", ZWB),  # Kaatsheuvel's municipality: Midden-Brabant
+        ("Goeree-Overflakkee", "Zuid-Holland", RTM),  # an island, but Rijnmond
+        ("Zuidplas", "Zuid-Holland", DH),  # Hollands Midden, though it borders Rotterdam
+        ("Nieuwe Gemeente", "Noord-Brabant", OB),  # unknown: the province's fallback
+        ("Nieuwe Gemeente", "Zeeland", ZWB),  # unknown in a whole province: its unit
+    ],
+)
+def test_municipality_table(municipality: str, province: str, unit: PoliceUnit) -> None:
+    assert police_unit_for_municipality(municipality, province) is unit
+
+
+def test_every_split_province_place_in_the_data_is_in_the_table(
+    caplog: pytest.LogCaptureFixture, fresh_places: None
+) -> None:
+    with caplog.at_level(logging.WARNING, logger=police_units.__name__):
+        police_units.load_places()
+    # A fallback would put, say, a Rotterdam suburb in Den Haag; a newer extract with a merged
+    # municipality must be caught here, not in production.
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+def test_lookup_takes_microseconds() -> None:
+    points = [Location(lat=50.8 + i * 0.0013, lon=3.5 + i * 0.0018) for i in range(2000)]
+    police_units.load_places()
+    started = time.perf_counter()
+    for point in points:
+        police_unit_for(point)
+    per_lookup = (time.perf_counter() - started) / len(points)
+    # About 4 us on the reference machine; the bound only catches an accidental slow path.
+    assert per_lookup < 200e-6
+
+
+@pytest.fixture
+def fresh_places() -> Iterator[None]:
+    # Reload inside the test so that the load's log lines are captured there.
+    police_units._gazetteer.cache_clear()
+    yield
+    police_units._gazetteer.cache_clear()

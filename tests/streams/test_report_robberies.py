@@ -1,0 +1,82 @@
+"""Reported robberies become alerts; an undecodable record goes to the dead letters."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+import pytest
+
+from heterdaad.kafka import make_producer, publish
+from schemas.alerts import Alert, AlertKind, Severity
+from schemas.common import PoliceUnit
+from schemas.topics import ALERTS, INCIDENT_REPORTS
+from schemas.wire import DLQ_REASON, decode_as
+from streams.report_robberies import robbery_alert
+from tests import factories
+from tests.kafka_helpers import read_topic
+from tests.processes import running
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from heterdaad.settings import Settings
+
+
+@pytest.mark.parametrize(
+    ("minutes_ago", "severity"),
+    [
+        (5, Severity.CRITICAL),  # offenders may still be near: in the act
+        (29, Severity.CRITICAL),  # just inside the default window of 30 minutes
+        (120, Severity.HIGH),  # reported hours later: still warned, less urgent
+    ],
+)
+def test_severity_follows_time_since_the_robbery(
+    bare_settings: Settings, minutes_ago: int, severity: Severity
+) -> None:
+    now = datetime.now(UTC)
+    report = factories.incident_report(occurred_at=now - timedelta(minutes=minutes_ago))
+    assert robbery_alert(report, bare_settings, now).severity is severity
+
+
+def test_alert_names_unit_area_lookout_and_evidence(bare_settings: Settings) -> None:
+    report = factories.incident_report()
+    alert = robbery_alert(report, bare_settings, datetime.now(UTC))
+    assert alert.kind is AlertKind.ROBBERY_REPORTED
+    assert alert.police_unit is PoliceUnit.AMSTERDAM
+    assert alert.area.radius_m == bare_settings.robbery_alert_radius_m
+    assert alert.lookout.vehicle_colour == "zwart"
+    assert [link.event_id for link in alert.evidence] == [report.event_id]
+    # A replay of the same report gives the same alert, so it is never notified twice.
+    assert robbery_alert(report, bare_settings, datetime.now(UTC)).alert_id == alert.alert_id
+
+
+@pytest.mark.integration
+async def test_worker_alerts_and_dead_letters(settings: Settings, tmp_path: Path) -> None:
+    report = factories.incident_report()
+    producer = make_producer(settings)
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            INCIDENT_REPORTS.name(settings.topic_prefix), key=b"x", value=b"not an event"
+        )
+        await publish(
+            producer, INCIDENT_REPORTS, report, prefix=settings.topic_prefix, source="urn:t"
+        )
+    finally:
+        await producer.stop()
+
+    with running(settings, "worker", log=tmp_path / "worker.log") as worker:
+        [alert_record] = await read_topic(
+            settings.kafka_bootstrap, ALERTS.name(settings.topic_prefix), count=1, timeout=90,
+            while_alive=worker,
+        )  # fmt: skip
+        [dead] = await read_topic(
+            settings.kafka_bootstrap, INCIDENT_REPORTS.dead_letter_name(settings.topic_prefix),
+            count=1, timeout=30,
+        )  # fmt: skip
+
+    alert = decode_as(Alert, ALERTS, alert_record.value, list(alert_record.headers))
+    assert alert.evidence[0].event_id == report.event_id
+    assert dead.value == b"not an event"
+    assert b"not a binary-mode CloudEvent" in dict(dead.headers)[DLQ_REASON]
