@@ -1,0 +1,69 @@
+"""The PostgreSQL sink stores each record once and dead-letters what it cannot read."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+import pytest
+
+from consumers.sink import Sink
+from heterdaad.kafka import make_producer, publish
+from schemas.topics import ALARM_ACTIVATIONS, ALERTS, AUDIT, INCIDENT_REPORTS, RECON_SIGHTINGS
+from schemas.wire import DLQ_REASON
+from tests import factories
+from tests.kafka_helpers import eventually, read_topic
+
+if TYPE_CHECKING:
+    import asyncpg
+
+    from heterdaad.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+
+async def test_every_record_stored_once_and_garbage_dead_lettered(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    report = factories.incident_report()
+    published = [
+        (ALARM_ACTIVATIONS, factories.alarm_activation()),
+        (INCIDENT_REPORTS, report),
+        (INCIDENT_REPORTS, report),  # a replay must not make a second row
+        (RECON_SIGHTINGS, factories.recon_sighting()),
+        (ALERTS, factories.alert()),
+        (AUDIT, factories.audit_event()),
+    ]
+    producer = make_producer(settings)
+    await producer.start()
+    try:
+        for spec, model in published:
+            await publish(producer, spec, model, prefix=settings.topic_prefix, source="urn:t")
+        await producer.send_and_wait(RECON_SIGHTINGS.name(settings.topic_prefix), value=b"\xff")
+    finally:
+        await producer.stop()
+
+    stop = asyncio.Event()
+    async with Sink(settings) as sink:
+        running = asyncio.create_task(sink.run(stop))
+
+        async def all_stored() -> bool:
+            events = await db.fetchval("SELECT count(*) FROM event")
+            alerts = await db.fetchval("SELECT count(*) FROM alert")
+            audits = await db.fetchval("SELECT count(*) FROM audit_log")
+            return (events, alerts, audits) == (3, 1, 1)
+
+        await eventually(all_stored, timeout=60)
+        [dead] = await read_topic(
+            settings.kafka_bootstrap, RECON_SIGHTINGS.dead_letter_name(settings.topic_prefix),
+            count=1,
+        )  # fmt: skip
+        stop.set()
+        await running
+
+    row = await db.fetchrow("SELECT * FROM event WHERE event_id = $1", report.event_id)
+    assert row["event_type"] == "incident_report"
+    assert row["police_unit"] == "amsterdam"
+    assert row["kind"] == "overval"
+    assert dead.value == b"\xff"
+    assert dict(dead.headers)[DLQ_REASON].startswith(b"not a binary-mode CloudEvent")
