@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import shlex
+import signal
 from pathlib import Path
 from typing import Annotated
 
@@ -23,6 +24,7 @@ app = typer.Typer(
 db_app = typer.Typer(help="The PostgreSQL store.", no_args_is_help=True)
 topics_app = typer.Typer(help="The Kafka topics of the catalogue.", no_args_is_help=True)
 schemas_app = typer.Typer(help="The event contract.", no_args_is_help=True)
+receiver_app = typer.Typer(help="Receivers for alarm signals.", no_args_is_help=True)
 infra_app = typer.Typer(
     help="Local Apache Kafka (from Maven Central) and PostgreSQL for tests and CI.",
     no_args_is_help=True,
@@ -31,6 +33,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(topics_app, name="topics")
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(infra_app, name="infra")
+app.add_typer(receiver_app, name="receiver")
 
 
 def _settings() -> Settings:
@@ -160,10 +163,42 @@ def sink() -> None:
     settings = _settings()
 
     async def run() -> None:
+        stop = _stop_on_signals()
         async with Sink(settings) as running:
-            await running.run()
+            await running.run(stop)
 
     asyncio.run(run())
+
+
+@receiver_app.command("sia")
+def receiver_sia() -> None:
+    """Receive SIA DC-09 frames from alarm panels and alarm centres over TCP."""
+    from datetime import timedelta
+
+    from producers.sia.receiver import SiaReceiver
+
+    settings = _settings()
+
+    async def run() -> None:
+        async with SiaReceiver(
+            settings,
+            settings.sia_host,
+            settings.sia_port,
+            supervision_default=timedelta(hours=settings.sia_supervision_hours),
+            supervision_check_every=timedelta(seconds=settings.sia_supervision_check_seconds),
+        ):
+            await _stop_on_signals().wait()
+
+    asyncio.run(run())
+
+
+def _stop_on_signals() -> asyncio.Event:
+    """An event set by SIGINT or SIGTERM, so `async with` blocks stop their clients cleanly."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    return stop
 
 
 if __name__ == "__main__":

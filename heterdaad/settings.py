@@ -89,6 +89,12 @@ class Settings(BaseSettings):
     # SIA DC-09 receiver for alarm panels and alarm centres.
     sia_host: str = "127.0.0.1"
     sia_port: int = Field(7777, ge=1, le=65535)
+    sia_supervision_hours: float = Field(
+        25, gt=0, le=24 * 14, description="Silence after which a site is reported 'site silent'."
+    )
+    sia_supervision_check_seconds: float = Field(
+        60, gt=0, le=3600, description="How often the receiver looks for silent sites."
+    )
 
     @field_validator("plate_key")
     @classmethod

@@ -1,0 +1,256 @@
+"""One DC-09 frame in, one answer out: check, look up, decrypt, interpret, publish, then ACK.
+
+The order is the point: a frame is only ACKed after the broker acknowledged its activation,
+so an alarm the panel believes delivered is never lost; when publishing fails the receiver
+answers nothing and the panel retransmits (or falls back to its backup path).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from pydantic import ValidationError
+from pysiaalarm.account import SIAAccount as PySiaAccount
+from pysiaalarm.event import SIAEvent
+
+from producers.sia import frames
+from producers.sia.accounts import AccountLookupError
+from producers.sia.codes import ADM_CID, NULL, SIA_DCS, Report, interpret
+from schemas.events import AlarmActivation
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from producers.sia.accounts import SiaAccount
+    from producers.sia.codes import Signal
+
+logger = logging.getLogger(__name__)
+
+EVENT_NAMESPACE = uuid.UUID("fe973de2-19ef-4df2-80ba-f94d5d677c46")
+# DC-09 timestamp test: a message may be stamped up to 20 s after and 40 s before our clock.
+TIMESTAMP_LEAD = timedelta(seconds=20)
+TIMESTAMP_LAG = timedelta(seconds=40)
+SUPPORTED_TYPES = (SIA_DCS, ADM_CID, NULL)
+_TIMESTAMP_TAIL = re.compile(r"_[0-9:,-]+$")
+_LEADING_NUMBER = re.compile(r"^\s*([0-9]+)")
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What to send back (None: nothing, close the connection) and which site proved alive."""
+
+    answer: bytes | None
+    heard: SiaAccount | None = None
+    signal: str = ""
+
+
+class Refused(Exception):
+    """A frame answered with NAK; the message says why, for the log."""
+
+
+class RetransmissionMemory:
+    """Gives a retransmitted frame the event id of the first copy, even when it is re-stamped.
+
+    Panels keep the sequence number when they retransmit but may put a fresh timestamp on it
+    (an old one would fail the timestamp test), and unencrypted frames may carry none at all.
+    So the first copy's id is remembered for `window` under a key without the timestamp.
+    """
+
+    def __init__(self, window: timedelta = timedelta(minutes=10), max_entries: int = 50_000):
+        self._window = window
+        self._max_entries = max_entries
+        self._seen: OrderedDict[str, tuple[uuid.UUID, datetime]] = OrderedDict()
+
+    def event_id(self, key: str, stamped: datetime | None, now: datetime) -> uuid.UUID:
+        self._forget_before(now - self._window)
+        if (remembered := self._seen.get(key)) is not None:
+            return remembered[0]
+        # Timestamped: the same frame gives the same id after a restart too.
+        event_id = uuid.uuid5(EVENT_NAMESPACE, f"{key}:{(stamped or now).isoformat()}")
+        self._seen[key] = (event_id, now)
+        if len(self._seen) > self._max_entries:
+            self._seen.popitem(last=False)
+        return event_id
+
+    def _forget_before(self, cutoff: datetime) -> None:
+        while self._seen and next(iter(self._seen.values()))[1] < cutoff:
+            self._seen.popitem(last=False)
+
+
+class FrameHandler:
+    """Decides the answer to each frame and publishes what is forwarded.
+
+    `lookup` finds an account by number and account prefix (AccountDirectory.lookup);
+    `publish` returns once the broker has the activation.
+    """
+
+    def __init__(
+        self,
+        lookup: Callable[[str, str | None], Awaitable[SiaAccount | None]],
+        publish: Callable[[AlarmActivation], Awaitable[None]],
+        clock: Callable[[], datetime],
+        memory: RetransmissionMemory | None = None,
+    ) -> None:
+        self._lookup = lookup
+        self._publish = publish
+        self._clock = clock
+        self._memory = memory or RetransmissionMemory()
+
+    async def handle(self, frame: str, peer: str) -> Reply:
+        now = self._clock()
+        try:
+            header = frames.parse_header(frame)
+            account = await self._account(header)
+            if header.message_type not in SUPPORTED_TYPES:
+                # Well-formed and from a known account, just not a kind we can read.
+                logger.info(
+                    "sia message type not supported, answered DUH",
+                    extra={"peer": peer, "message_type": header.message_type},
+                )
+                return Reply(frames.duh(header))
+            event = _parse(header, account)
+            stamped = _check_timestamp(header, event, now)
+        except (frames.FrameError, Refused) as refusal:
+            # The frame is logged for diagnosis: plain frames hold account and zone numbers
+            # only, encrypted ones cipher text.
+            logger.warning(
+                "sia frame refused, answered NAK",
+                extra={"peer": peer, "reason": str(refusal), "frame": frame[:200]},
+            )
+            return Reply(frames.nak(now))
+        report = _report(event)
+        signal = interpret(report)
+        context = {
+            "peer": peer,
+            "site_id": account.site.site_id,
+            "account": header.account,
+            "sequence": header.sequence,
+            "message_type": header.message_type,
+            "code": report.sia_code or report.cid_event,
+        }
+        if signal is None:
+            logger.info("sia signal not forwarded, answered DUH", extra=context)
+            return Reply(frames.duh(header), account, f"not_forwarded:{context['code']}")
+        try:
+            activation = self._activation(header, account, report, signal, stamped, now)
+        except ValidationError as error:
+            logger.error(
+                "sia signal not valid, answered DUH", extra={**context, "error": str(error)}
+            )
+            return Reply(frames.duh(header), account, signal.signal)
+        try:
+            await self._publish(activation)
+        except Exception:
+            # Whatever went wrong, the alarm is not safe with us: no ACK, let the panel retry.
+            logger.exception("sia signal not published, not acknowledged", extra=context)
+            return Reply(None, account, signal.signal)
+        logger.info(
+            "sia signal forwarded",
+            extra={**context, "event_id": str(activation.event_id), "signal": signal.signal},
+        )
+        return Reply(frames.ack(header, account.key, now), account, signal.signal)
+
+    async def _account(self, header: frames.Header) -> SiaAccount:
+        if header.account is None:
+            raise Refused("frame names no account")
+        try:
+            account = await self._lookup(header.account, header.line)
+        except AccountLookupError as error:
+            raise Refused(f"account lookup failed: {error}") from error
+        if account is None:
+            raise Refused(f"unknown account {header.account} (line {header.line})")
+        if header.encrypted and account.key is None:
+            raise Refused(f"encrypted frame for account {header.account}, which has no key")
+        if not header.encrypted and account.key is not None:
+            # With a key on file, a plain frame could have been written by anyone.
+            raise Refused(f"unencrypted frame for account {header.account}, which has a key")
+        return account
+
+    def _activation(
+        self,
+        header: frames.Header,
+        account: SiaAccount,
+        report: Report,
+        signal: Signal,
+        stamped: datetime | None,
+        now: datetime,
+    ) -> AlarmActivation:
+        key = ":".join(
+            str(part)
+            for part in (
+                account.alarm_centre,
+                account.subscriber_account,
+                header.sequence,
+                header.message_type,
+                report.sia_code or report.cid_event,
+                report.cid_qualifier,
+                report.number,
+            )
+        )
+        return AlarmActivation(
+            event_id=self._memory.event_id(key, stamped, now),
+            alarm_centre=account.alarm_centre,
+            subscriber_account=account.subscriber_account,
+            site=account.site,
+            signal=signal.signal,
+            button_id=signal.button_id,
+            user_id=signal.user_id,
+            # A panel clock may run up to 20 s ahead inside the accepted window.
+            occurred_at=min(stamped, now) if stamped is not None else now,
+            received_at=now,
+        )
+
+
+def _parse(header: frames.Header, account: SiaAccount) -> SIAEvent:
+    """Decrypt and parse the frame's data with pysiaalarm."""
+    # pysiaalarm takes the key as text and uses its characters as key bytes; our keys are
+    # binary, so the bytes are set directly and its key text (which it would echo in
+    # responses) stays empty. Its timestamp check is off: ours uses the injectable clock.
+    py_account = PySiaAccount(account_id=header.account or "", allowed_timeband=None)
+    py_account.key_b = account.key
+    try:
+        return SIAEvent.from_line(header.text, {header.account or "": py_account})
+    except Exception as error:
+        # Bad hex, a wrong key (garbage after decryption), content no parser matches: all
+        # mean the frame cannot be trusted.
+        raise Refused(f"data cannot be read: {type(error).__name__}: {error}") from error
+
+
+def _check_timestamp(header: frames.Header, event: SIAEvent, now: datetime) -> datetime | None:
+    """The frame's time, checked as DC-09 asks; None for unencrypted frames that carry none."""
+    stamped = event.timestamp if isinstance(event.timestamp, datetime) else None
+    if stamped is None:
+        if header.encrypted:
+            raise Refused("encrypted frame without a timestamp")
+        if _TIMESTAMP_TAIL.search(event.content or ""):
+            raise Refused("timestamp cannot be read")
+        return None
+    if not now - TIMESTAMP_LAG <= stamped <= now + TIMESTAMP_LEAD:
+        raise Refused(f"timestamp {stamped.isoformat()} outside the window around {now}")
+    return stamped
+
+
+def _report(event: SIAEvent) -> Report:
+    message_type = getattr(event.message_type, "value", event.message_type)
+    if message_type == ADM_CID:
+        return Report(
+            ADM_CID,
+            cid_qualifier=event.event_qualifier,
+            cid_event=event.event_type,
+            number=event.ri,
+        )
+    if message_type == NULL:
+        return Report(NULL)
+    number = _LEADING_NUMBER.match(event.message or "")
+    return Report(
+        SIA_DCS,
+        sia_code=event.code,
+        number=number[1] if number else None,
+        user=event.id or None,
+    )

@@ -1,0 +1,229 @@
+"""The SIA DC-09 receiver service: a TCP listener for alarm centres and panels, plus supervision."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Self
+
+from heterdaad.db import create_pool
+from heterdaad.kafka import make_producer, publish
+from producers.sia import frames, supervision
+from producers.sia.accounts import AccountDirectory
+from producers.sia.handling import FrameHandler
+from schemas.topics import ALARM_ACTIVATIONS
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from types import TracebackType
+
+    import asyncpg
+    from aiokafka import AIOKafkaProducer
+
+    from heterdaad.settings import Settings
+    from schemas.events import AlarmActivation
+
+logger = logging.getLogger(__name__)
+
+SOURCE = "urn:heterdaad:producers:sia"
+# One missed daily automatic test (RP) plus an hour for a panel's clock and retries.
+DEFAULT_SUPERVISION = timedelta(hours=25)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class SiaReceiver:
+    """Receives SIA DC-09 frames over TCP and publishes them as alarm activations.
+
+    Use as `async with SiaReceiver(settings, host, port): ...` or call start() and stop().
+    Port 0 picks a free port; `port` tells which after start().
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        host: str,
+        port: int,
+        *,
+        supervision_default: timedelta = DEFAULT_SUPERVISION,
+        supervision_check_every: timedelta = timedelta(minutes=1),
+        account_cache_ttl: timedelta = timedelta(minutes=1),
+        publish_timeout: timedelta = timedelta(seconds=15),
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._settings = settings
+        self._host = host
+        self._port = port
+        self._supervision_default = supervision_default
+        self._check_every = supervision_check_every.total_seconds()
+        self._account_cache_ttl = account_cache_ttl
+        self._publish_timeout = publish_timeout.total_seconds()
+        self._clock = clock
+        self._pool: asyncpg.Pool | None = None
+        self._producer: AIOKafkaProducer | None = None
+        self._directory: AccountDirectory | None = None
+        self._handler: FrameHandler | None = None
+        self._server: asyncio.Server | None = None
+        self._supervisor: asyncio.Task[None] | None = None
+        self._connections: dict[asyncio.Task[object], asyncio.StreamWriter] = {}
+
+    @property
+    def port(self) -> int:
+        """The port listened on (the one picked by the system when 0 was asked for)."""
+        if self._server is None or not self._server.sockets:
+            return self._port
+        port: int = self._server.sockets[0].getsockname()[1]
+        return port
+
+    async def start(self) -> None:
+        try:
+            self._pool = await create_pool(self._settings)
+            self._producer = make_producer(self._settings)
+            await self._producer.start()
+            self._directory = AccountDirectory(self._pool, ttl=self._account_cache_ttl)
+            self._handler = FrameHandler(self._directory.lookup, self._publish, self._clock)
+            self._server = await asyncio.start_server(
+                self._serve, self._host, self._port, limit=frames.MAX_FRAME_BYTES
+            )
+        except BaseException:
+            await self.stop()
+            raise
+        self._supervisor = asyncio.create_task(self._supervise(), name="sia-link-supervision")
+        logger.info("sia receiver listening", extra={"host": self._host, "port": self.port})
+
+    async def stop(self) -> None:
+        """Stop listening, close connections, let frames being handled finish, then disconnect."""
+        if self._server is not None:
+            self._server.close()
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._supervisor
+            self._supervisor = None
+        for writer in self._connections.values():
+            # Closing the transport ends the handler's read; a publish in flight completes.
+            writer.close()
+        if self._connections:
+            await asyncio.wait(list(self._connections), timeout=self._publish_timeout)
+        if self._server is not None:
+            await self._server.wait_closed()
+            self._server = None
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+        logger.info("sia receiver stopped", extra={"port": self._port})
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def check_link_supervision(self) -> list[AlarmActivation]:
+        """One supervision pass: publish site_silent for each site newly silent too long."""
+        assert self._pool is not None and self._directory is not None, "start() first"
+        now = self._clock()
+        links = await supervision.unsilenced_links(self._pool)
+        silent = supervision.silent_links(links, now, self._supervision_default)
+        if not silent:
+            return []
+        accounts = await self._directory.by_site([link.site_id for link in silent])
+        published = []
+        for link in silent:
+            account = accounts.get(link.site_id)
+            if account is None:
+                logger.error("silent site cannot be described", extra={"site_id": link.site_id})
+                continue
+            activation = supervision.site_silent(link, account, now, self._supervision_default)
+            # Publish first, then remember: a crash in between repeats the same event id.
+            await self._publish(activation)
+            await supervision.mark_silent(self._pool, link, now)
+            logger.warning(
+                "alarm site silent",
+                extra={
+                    "site_id": link.site_id,
+                    "last_seen": link.last_seen.isoformat(),
+                    "event_id": str(activation.event_id),
+                },
+            )
+            published.append(activation)
+        return published
+
+    async def _supervise(self) -> None:
+        while True:
+            try:
+                await self.check_link_supervision()
+            except Exception:
+                # A database or broker hiccup must not end supervision for good.
+                logger.exception("sia link supervision pass failed")
+            await asyncio.sleep(self._check_every)
+
+    async def _publish(self, activation: AlarmActivation) -> None:
+        assert self._producer is not None
+        async with asyncio.timeout(self._publish_timeout):
+            await publish(
+                self._producer,
+                ALARM_ACTIVATIONS,
+                activation,
+                prefix=self._settings.topic_prefix,
+                source=SOURCE,
+            )
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        assert self._handler is not None
+        peer = str(writer.get_extra_info("peername"))
+        task = asyncio.current_task()
+        if task is not None:
+            self._connections[task] = writer
+        try:
+            while (frame := await frames.read_frame(reader)) is not None:
+                reply = await self._handler.handle(frame, peer)
+                if reply.answer is None:
+                    break
+                writer.write(reply.answer)
+                await writer.drain()
+                if reply.heard is not None:
+                    await self._note_heard(reply.heard.site.site_id, reply.signal)
+        except asyncio.LimitOverrunError:
+            logger.warning("sia connection sent a line too long for a frame", extra={"peer": peer})
+        except ConnectionError as error:
+            logger.info("sia connection lost", extra={"peer": peer, "error": str(error)})
+        except Exception:
+            # A bug must not pass silently nor take the listener down; without an answer the
+            # panel retransmits.
+            logger.exception("sia connection failed", extra={"peer": peer})
+        finally:
+            if task is not None:
+                self._connections.pop(task, None)
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+
+    async def _note_heard(self, site_id: str, signal: str) -> None:
+        assert self._pool is not None
+        try:
+            silent_since = await supervision.record_heard(
+                self._pool, site_id, self._clock(), signal
+            )
+        except Exception:
+            # Supervision bookkeeping must never cost a connection that carries alarms.
+            logger.exception("sia link state not recorded", extra={"site_id": site_id})
+            return
+        if silent_since is not None:
+            logger.info(
+                "alarm site heard again",
+                extra={"site_id": site_id, "silent_since": silent_since.isoformat()},
+            )

@@ -1,0 +1,516 @@
+"""The SIA DC-09 receiver: code mapping, frames, answers, and real frames over TCP to Kafka."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+import pytest
+from aiokafka import AIOKafkaConsumer
+from aiokafka.structs import TopicPartition
+from pysiaalarm.event import SIAEvent
+
+from producers.sia import SiaReceiver, frames
+from producers.sia.accounts import SiaAccount
+from producers.sia.codes import ADM_CID, NULL, SIA_DCS, Report, Signal, interpret
+from producers.sia.handling import FrameHandler, RetransmissionMemory
+from producers.sia.supervision import Link, silent_links
+from schemas.common import BranchType
+from schemas.events import AlarmActivation, AlarmSignal, AlarmSite
+from schemas.topics import ALARM_ACTIVATIONS
+from schemas.wire import decode_as
+from tests.factories import DAM_SQUARE
+from tests.kafka_helpers import eventually, read_topic
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    import asyncpg
+
+    from heterdaad.settings import Settings
+
+P = AlarmSignal
+
+# --- the code mapping ----------------------------------------------------------------------
+
+MAPPING_CASES = [
+    # SIA panic button, zone 501.
+    (Report(SIA_DCS, sia_code="PA", number="501"), Signal(P.PANIC, "501", None)),
+    # SIA hold-up with the user id modifier: the zone is the button, the user who pressed it.
+    (Report(SIA_DCS, sia_code="HA", number="3", user="12"), Signal(P.HOLD_UP, "3", "12")),
+    # Lower-case codes are the same codes.
+    (Report(SIA_DCS, sia_code="ha", number="3"), Signal(P.HOLD_UP, "3", None)),
+    # Panic restore, both SIA spellings.
+    (Report(SIA_DCS, sia_code="PR", number="501"), Signal(P.RESTORE, "501", None)),
+    (Report(SIA_DCS, sia_code="PH", number="501"), Signal(P.RESTORE, "501", None)),
+    # Hold-up restore, both SIA spellings.
+    (Report(SIA_DCS, sia_code="HR", number="3"), Signal(P.RESTORE, "3", None)),
+    (Report(SIA_DCS, sia_code="HH", number="3"), Signal(P.RESTORE, "3", None)),
+    # Automatic test: its number means nothing.
+    (Report(SIA_DCS, sia_code="RP", number="0"), Signal(P.TEST, None, None)),
+    # Manual test: its number is the user who ran it.
+    (Report(SIA_DCS, sia_code="RX", number="7"), Signal(P.TEST, None, "7")),
+    # Cancel report: the user who cancelled.
+    (Report(SIA_DCS, sia_code="OC", number="4"), Signal(P.CANCEL, None, "4")),
+    # DU is the Dealer ID in SIA, not duress: not forwarded.
+    (Report(SIA_DCS, sia_code="DU", number="1"), None),
+    # Burglary is not ours to forward (the panel gets DUH, not a false ACK).
+    (Report(SIA_DCS, sia_code="BA", number="2"), None),
+    # A SIA frame without a code.
+    (Report(SIA_DCS), None),
+    # The DC-09 null message is a link test, whatever else it holds.
+    (Report(NULL), Signal(P.LINK_TEST, None, None)),
+    # Contact ID 120 panic, zone 501.
+    (
+        Report(ADM_CID, cid_qualifier="1", cid_event="120", number="501"),
+        Signal(P.PANIC, "501", None),
+    ),
+    # Contact ID 121 duress: the number is the user who entered the duress code.
+    (
+        Report(ADM_CID, cid_qualifier="1", cid_event="121", number="012"),
+        Signal(P.DURESS, None, "012"),
+    ),
+    # Contact ID 122 silent panic: a hold-up button.
+    (
+        Report(ADM_CID, cid_qualifier="1", cid_event="122", number="003"),
+        Signal(P.HOLD_UP, "003", None),
+    ),
+    # Contact ID 123 audible panic.
+    (
+        Report(ADM_CID, cid_qualifier="1", cid_event="123", number="004"),
+        Signal(P.PANIC, "004", None),
+    ),
+    # Contact ID 124/125 duress with access or egress granted.
+    (Report(ADM_CID, cid_qualifier="1", cid_event="124", number="5"), Signal(P.DURESS, None, "5")),
+    (Report(ADM_CID, cid_qualifier="1", cid_event="125", number="5"), Signal(P.DURESS, None, "5")),
+    # Qualifier 3 is the restore of any of them.
+    (
+        Report(ADM_CID, cid_qualifier="3", cid_event="120", number="501"),
+        Signal(P.RESTORE, "501", None),
+    ),
+    (
+        Report(ADM_CID, cid_qualifier="3", cid_event="122", number="003"),
+        Signal(P.RESTORE, "003", None),
+    ),
+    # Qualifier 6 (still present) repeats what was reported: not a new activation.
+    (Report(ADM_CID, cid_qualifier="6", cid_event="122", number="003"), None),
+    # Contact ID 406 cancel by user 9.
+    (
+        Report(ADM_CID, cid_qualifier="1", cid_event="406", number="009"),
+        Signal(P.CANCEL, None, "009"),
+    ),
+    # A restore of a cancel means nothing.
+    (Report(ADM_CID, cid_qualifier="3", cid_event="406", number="009"), None),
+    # Contact ID periodic test, zone field 000 means "none".
+    (Report(ADM_CID, cid_qualifier="1", cid_event="602", number="000"), Signal(P.TEST, None, None)),
+    # A test is a test whatever its qualifier.
+    (Report(ADM_CID, cid_qualifier="3", cid_event="602", number="000"), Signal(P.TEST, None, None)),
+    # Contact ID manual test by user 2.
+    (
+        Report(ADM_CID, cid_qualifier="1", cid_event="601", number="002"),
+        Signal(P.TEST, None, "002"),
+    ),
+    # Contact ID burglary (130) is not forwarded.
+    (Report(ADM_CID, cid_qualifier="1", cid_event="130", number="001"), None),
+    # A message type we do not know.
+    (Report("SIA-XYZ", sia_code="PA"), None),
+]
+
+
+@pytest.mark.parametrize(("report", "expected"), MAPPING_CASES)
+def test_interpret(report: Report, expected: Signal | None) -> None:
+    assert interpret(report) == expected
+
+
+# --- frames --------------------------------------------------------------------------------
+
+KEY_128 = bytes.fromhex("000102030405060708090A0B0C0D0E0F")
+
+
+def test_crc_is_the_one_pysiaalarm_checks() -> None:
+    for message in ['"NULL"0000L0#1234[]', '"SIA-DCS"0001L0#1234[#1234|Nri1/PA501]']:
+        assert frames.crc16(message) == SIAEvent._crc_calc(message)
+
+
+def test_header_refuses_a_wrong_crc_and_a_wrong_length() -> None:
+    frame = frames.build_frame(SIA_DCS, 1, "1234", "Nri1/PA501").decode().strip()
+    assert frames.parse_header(frame).account == "1234"
+    wrong_crc = ("0000" if not frame.startswith("0000") else "FFFF") + frame[4:]
+    with pytest.raises(frames.FrameError, match="CRC"):
+        frames.parse_header(wrong_crc)
+    with pytest.raises(frames.FrameError, match="length"):
+        frames.parse_header(frame[:-1])
+    with pytest.raises(frames.FrameError, match="not a DC-09"):
+        frames.parse_header("hello")
+
+
+def test_encrypted_ack_carries_padding_and_a_timestamp() -> None:
+    now = datetime(2025, 3, 1, 12, 0, 5, tzinfo=UTC)
+    frame = frames.build_frame(SIA_DCS, 42, "5678", "Nri1/PA501", key=KEY_128)
+    header = frames.parse_header(frame.decode().strip())
+    answer = frames.ack(header, KEY_128, now).decode()
+    match = re.fullmatch(r'\n[0-9A-F]{8}"\*ACK"0042L0#5678\[([0-9A-F]+)\r', answer)
+    assert match is not None
+    assert frames.decrypt(match[1], KEY_128).endswith("|]_12:00:05,03-01-2025")
+
+
+def test_nak_has_the_fixed_fields_of_the_standard() -> None:
+    now = datetime(2025, 3, 1, 12, 0, 5, tzinfo=UTC)
+    answer = frames.nak(now).decode()
+    assert answer[9:] == '"NAK"0000R0L0A0[]_12:00:05,03-01-2025\r'
+    assert frames.crc16(answer[9:-1]) == answer[1:5]
+
+
+# --- answering without broker or database ----------------------------------------------------
+
+PLAIN_SITE = AlarmSite(site_id="site-plain", location=DAM_SQUARE, branch_type=BranchType.JEWELLER)
+PLAIN = SiaAccount(PLAIN_SITE, "pac-noord", "1234", key=None, supervision=None)
+KEYED = SiaAccount(PLAIN_SITE, "pac-noord", "5678", key=KEY_128, supervision=None)
+
+
+class Recorder:
+    """Stands in for the broker: remembers what was published, or fails on request."""
+
+    def __init__(self, *, fail: bool = False) -> None:
+        self.published: list[AlarmActivation] = []
+        self.fail = fail
+
+    async def publish(self, activation: AlarmActivation) -> None:
+        if self.fail:
+            raise TimeoutError("broker does not answer")
+        self.published.append(activation)
+
+
+async def _lookup(account: str, line: str | None) -> SiaAccount | None:
+    return {"1234": PLAIN, "5678": KEYED}.get(account)
+
+
+def _handler(recorder: Recorder) -> FrameHandler:
+    return FrameHandler(_lookup, recorder.publish, lambda: datetime.now(UTC))
+
+
+def _text(frame: bytes) -> str:
+    return frame.decode().strip()
+
+
+def _token(answer: bytes | None) -> str:
+    assert answer is not None
+    match = re.search(r'"(\*?[A-Z]+)"', answer.decode())
+    assert match is not None
+    return match[1]
+
+
+async def test_a_frame_is_acked_only_once_published() -> None:
+    recorder = Recorder()
+    reply = await _handler(recorder).handle(
+        _text(frames.build_frame(SIA_DCS, 1, "1234", "Nri1/PA501")), "t"
+    )
+    assert _token(reply.answer) == "ACK"
+    [activation] = recorder.published
+    assert (activation.signal, activation.button_id) == (AlarmSignal.PANIC, "501")
+
+
+async def test_a_frame_that_cannot_be_published_gets_no_answer() -> None:
+    # No ACK for what the broker does not have: the panel retransmits or uses its backup path.
+    reply = await _handler(Recorder(fail=True)).handle(
+        _text(frames.build_frame(SIA_DCS, 1, "1234", "Nri1/PA501")), "t"
+    )
+    assert reply.answer is None
+
+
+ANSWER_CASES = [
+    # An account nobody registered.
+    (frames.build_frame(SIA_DCS, 1, "9999", "Nri1/PA501"), "NAK"),
+    # A plain frame for an account that has a key could have been written by anyone.
+    (frames.build_frame(SIA_DCS, 1, "5678", "Nri1/PA501"), "NAK"),
+    # An encrypted frame for an account without a key cannot be read.
+    (frames.build_frame(SIA_DCS, 1, "1234", "Nri1/PA501", key=KEY_128), "NAK"),
+    # Encrypted with another key: garbage after decryption.
+    (frames.build_frame(SIA_DCS, 1, "5678", "Nri1/PA501", key=bytes(16)), "NAK"),
+    # Stamped five minutes ago: a replay, or a panel clock far off.
+    (
+        frames.build_frame(
+            SIA_DCS,
+            1,
+            "5678",
+            "Nri1/PA501",
+            key=KEY_128,
+            timestamp=datetime.now(UTC) - timedelta(minutes=5),
+        ),
+        "NAK",
+    ),
+    # Stamped a minute ahead of us.
+    (
+        frames.build_frame(
+            SIA_DCS, 1, "1234", "Nri1/PA501", timestamp=datetime.now(UTC) + timedelta(minutes=1)
+        ),
+        "NAK",
+    ),
+    # Well-formed, known account, a burglary: not ours, so DUH rather than a false ACK.
+    (frames.build_frame(SIA_DCS, 1, "1234", "Nri1/BA2"), "DUH"),
+    # A message type we cannot read from a known account.
+    (frames.build_frame("SIA-XYZ", 1, "1234", "Nri1/PA501"), "DUH"),
+    # Encrypted Contact ID hold-up: encrypted ACK.
+    (frames.build_frame(ADM_CID, 1, "5678", "1122 01 003", key=KEY_128), "*ACK"),
+    # Plain null message: a link test, ACKed.
+    (frames.build_frame(NULL, 0, "1234", ""), "ACK"),
+]
+
+
+@pytest.mark.parametrize(("frame", "token"), ANSWER_CASES)
+async def test_answers(frame: bytes, token: str) -> None:
+    recorder = Recorder()
+    reply = await _handler(recorder).handle(_text(frame), "t")
+    assert _token(reply.answer) == token
+    assert bool(recorder.published) == token.endswith("ACK")
+
+
+def test_a_retransmission_keeps_its_event_id_even_when_restamped() -> None:
+    memory = RetransmissionMemory(window=timedelta(minutes=10))
+    now = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+    first = memory.event_id("pac:1234:0001:PA", now, now)
+    assert (
+        memory.event_id(
+            "pac:1234:0001:PA", now + timedelta(seconds=30), now + timedelta(seconds=30)
+        )
+        == first
+    )
+    assert memory.event_id("pac:1234:0002:PA", now, now) != first
+    # After a restart the same frame (same timestamp) still gets the same id.
+    assert RetransmissionMemory().event_id("pac:1234:0001:PA", now, now) == first
+
+
+# --- link supervision, pure -------------------------------------------------------------------
+
+T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+DAY = timedelta(hours=25)
+
+SILENCE_CASES = [
+    # Heard an hour ago: fine.
+    (Link("a", T0 - timedelta(hours=1), None), False),
+    # Heard 26 hours ago with the default 25 h: silent.
+    (Link("a", T0 - timedelta(hours=26), None), True),
+    # Exactly at the limit: not yet.
+    (Link("a", T0 - DAY, None), False),
+    # Its own interval of 2 h overrides the default.
+    (Link("a", T0 - timedelta(hours=3), timedelta(hours=2)), True),
+    # Its own interval of a week: 26 hours is fine.
+    (Link("a", T0 - timedelta(hours=26), timedelta(days=7)), False),
+]
+
+
+@pytest.mark.parametrize(("link", "silent"), SILENCE_CASES)
+def test_silent_links(link: Link, silent: bool) -> None:
+    assert (silent_links([link], T0, DAY) == [link]) is silent
+
+
+# --- through TCP, Kafka and PostgreSQL --------------------------------------------------------
+
+KEYS = {16: KEY_128, 24: bytes(range(24)), 32: bytes(range(32))}
+
+
+@dataclass
+class Clock:
+    """The receiver's clock, shifted by the test instead of waiting hours."""
+
+    offset: timedelta = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+
+@pytest.fixture
+async def sites(db: asyncpg.Connection) -> None:
+    await db.execute(
+        "INSERT INTO organisation (organisation_id, name, role) "
+        "VALUES ('pac-noord', 'PAC Noord', 'alarm_centre')"
+    )
+    await db.execute(
+        "INSERT INTO branch (branch_id, organisation_id, chain, branch_type, lat, lon) "
+        "VALUES ('juwelier-1', 'pac-noord', 'Goudsmid', 'jeweller', 52.3731, 4.8926)"
+    )
+    for account, key in [("1234", None), *((f"50{n}", key) for n, key in KEYS.items())]:
+        await db.execute(
+            "INSERT INTO alarm_site (site_id, alarm_centre, subscriber_account, branch_id, sia_key)"
+            " VALUES ($1, 'pac-noord', $2, 'juwelier-1', $3)",
+            f"site-{account}",
+            account,
+            key,
+        )
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def receiver(settings: Settings, sites: None, clock: Clock) -> AsyncIterator[SiaReceiver]:
+    async with SiaReceiver(
+        settings, "127.0.0.1", 0, clock=clock, supervision_check_every=timedelta(hours=1)
+    ) as service:
+        yield service
+
+
+async def _exchange(port: int, *frames_out: bytes) -> list[str]:
+    """Send frames over one connection, one at a time, and return the answers."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    answers = []
+    try:
+        for frame in frames_out:
+            writer.write(frame)
+            await writer.drain()
+            answers.append((await asyncio.wait_for(reader.readuntil(b"\r"), 30)).decode())
+    finally:
+        writer.close()
+        await writer.wait_closed()
+    return answers
+
+
+def _tokens(answers: list[str]) -> list[str]:
+    return [_token(answer.encode()) for answer in answers]
+
+
+async def _activations(settings: Settings, count: int) -> list[AlarmActivation]:
+    topic = ALARM_ACTIVATIONS.name(settings.topic_prefix)
+    records = await read_topic(settings.kafka_bootstrap, topic, count=count)
+    return [
+        decode_as(AlarmActivation, ALARM_ACTIVATIONS, record.value, list(record.headers))
+        for record in records
+    ]
+
+
+async def _topic_size(settings: Settings) -> int:
+    topic = ALARM_ACTIVATIONS.name(settings.topic_prefix)
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
+        if not partitions:
+            partitions = [TopicPartition(topic, p) for p in range(ALARM_ACTIVATIONS.partitions)]
+        return sum((await consumer.end_offsets(partitions)).values())
+    finally:
+        await consumer.stop()
+
+
+@pytest.mark.integration
+async def test_a_plain_panic_lands_on_the_topic(settings: Settings, receiver: SiaReceiver) -> None:
+    frame = frames.build_frame(SIA_DCS, 1, "1234", "Nid12/ri1/PA501", timestamp=datetime.now(UTC))
+    assert _tokens(await _exchange(receiver.port, frame)) == ["ACK"]
+    [activation] = await _activations(settings, 1)
+    assert activation.signal is AlarmSignal.PANIC
+    assert (activation.button_id, activation.user_id) == ("501", "12")
+    assert activation.site.site_id == "site-1234"
+    assert activation.site.branch_type is BranchType.JEWELLER
+    assert (activation.alarm_centre, activation.subscriber_account) == ("pac-noord", "1234")
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("key_length", sorted(KEYS))
+async def test_an_encrypted_duress_lands_on_the_topic(
+    settings: Settings, receiver: SiaReceiver, key_length: int
+) -> None:
+    key = KEYS[key_length]
+    frame = frames.build_frame(ADM_CID, 7, f"50{key_length}", "1121 01 012", key=key)
+    [answer] = await _exchange(receiver.port, frame)
+    assert _token(answer.encode()) == "*ACK"
+    cipher = answer.split("[", 1)[1].strip()
+    assert re.search(r"\|\]_\d\d:\d\d:\d\d,\d\d-\d\d-\d{4}$", frames.decrypt(cipher, key))
+    [activation] = await _activations(settings, 1)
+    assert (activation.signal, activation.user_id) == (AlarmSignal.DURESS, "012")
+
+
+@pytest.mark.integration
+async def test_unknown_account_and_bad_crc_are_refused_and_not_forwarded(
+    settings: Settings, receiver: SiaReceiver
+) -> None:
+    unknown = frames.build_frame(SIA_DCS, 1, "ABCDEF", "Nri1/PA501")
+    good = frames.build_frame(SIA_DCS, 2, "1234", "Nri1/HA3")
+    bad_crc = good[:1] + (b"0000" if good[1:5] != b"0000" else b"FFFF") + good[5:]
+    answers = await _exchange(receiver.port, unknown, bad_crc, good)
+    assert _tokens(answers) == ["NAK", "NAK", "ACK"]
+    [activation] = await _activations(settings, 1)
+    assert activation.signal is AlarmSignal.HOLD_UP
+    # The ACKed frame came last on the same connection: had the others been published, the
+    # topic would hold them too.
+    assert await _topic_size(settings) == 1
+
+
+@pytest.mark.integration
+async def test_a_retransmission_is_the_same_event(
+    settings: Settings, receiver: SiaReceiver
+) -> None:
+    stamped = datetime.now(UTC).replace(microsecond=0)
+    first = frames.build_frame(SIA_DCS, 31, "1234", "Nri1/HA3", timestamp=stamped)
+    restamped = frames.build_frame(
+        SIA_DCS, 31, "1234", "Nri1/HA3", timestamp=stamped + timedelta(seconds=2)
+    )
+    answers = await _exchange(receiver.port, first, first)
+    answers += await _exchange(receiver.port, restamped)
+    assert _tokens(answers) == ["ACK", "ACK", "ACK"]
+    activations = await _activations(settings, 3)
+    assert len({activation.event_id for activation in activations}) == 1
+
+
+@pytest.mark.integration
+async def test_a_silent_site_is_reported_once_per_silence(
+    settings: Settings, receiver: SiaReceiver, clock: Clock, db: asyncpg.Connection
+) -> None:
+    # The daily test report arrived 26 hours ago (by the receiver's clock).
+    clock.offset = -timedelta(hours=26)
+    assert _tokens(
+        await _exchange(receiver.port, frames.build_frame(SIA_DCS, 1, "1234", "Nri0/RP0"))
+    ) == ["ACK"]
+    await eventually(
+        lambda: db.fetchval("SELECT last_seen FROM sia_link WHERE site_id = 'site-1234'")
+    )
+    clock.offset = timedelta(0)
+
+    [silent] = await receiver.check_link_supervision()
+    assert await receiver.check_link_supervision() == []
+    assert silent.signal is AlarmSignal.SITE_SILENT
+    assert silent.site.site_id == "site-1234"
+
+    # Heard again, then silent again: a second silence, a second event.
+    clock.offset = -timedelta(hours=25, minutes=30)
+    assert _tokens(await _exchange(receiver.port, frames.build_frame(NULL, 0, "1234", ""))) == [
+        "ACK"
+    ]
+
+    async def cleared() -> bool:
+        return bool(
+            await db.fetchval(
+                "SELECT silent_since IS NULL FROM sia_link WHERE site_id = 'site-1234'"
+            )
+        )
+
+    await eventually(cleared)
+    clock.offset = timedelta(0)
+    [again] = await receiver.check_link_supervision()
+    assert again.event_id != silent.event_id
+
+    signals = [activation.signal for activation in await _activations(settings, 4)]
+    assert signals.count(AlarmSignal.SITE_SILENT) == 2
+    assert await _topic_size(settings) == 4
+
+
+@pytest.mark.integration
+async def test_the_supervision_loop_reports_a_silent_site(
+    settings: Settings, sites: None, db: asyncpg.Connection
+) -> None:
+    clock = Clock(offset=-timedelta(hours=30))
+    async with SiaReceiver(
+        settings, "127.0.0.1", 0, clock=clock, supervision_check_every=timedelta(milliseconds=50)
+    ) as service:
+        frame = frames.build_frame(NULL, 0, "5016", "", key=KEY_128, timestamp=clock())
+        assert _tokens(await _exchange(service.port, frame)) == ["*ACK"]
+        await eventually(
+            lambda: db.fetchval("SELECT last_seen FROM sia_link WHERE site_id = 'site-5016'")
+        )
+        clock.offset = timedelta(0)
+        activations = await _activations(settings, 2)
+    assert [a.signal for a in activations] == [AlarmSignal.LINK_TEST, AlarmSignal.SITE_SILENT]
+    assert {a.site.site_id for a in activations} == {"site-5016"}
