@@ -13,9 +13,9 @@ from heterdaad.db import create_pool
 from heterdaad.kafka import make_producer
 from schemas.alerts import Alert
 from schemas.events import AlarmActivation, AuditEvent, IncidentReport, ReconSighting
+from schemas.geography import police_unit_for
 from schemas.topics import ALARM_ACTIVATIONS, ALERTS, AUDIT, INCIDENT_REPORTS, RECON_SIGHTINGS
 from schemas.wire import UndecodableRecord, dead_letter_headers, decode
-from streams.police_units import police_unit_for
 
 if TYPE_CHECKING:
     import asyncpg

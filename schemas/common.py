@@ -6,12 +6,12 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from heterdaad.settings import get_settings
 
-# The European Netherlands with a few kilometres of margin; the police-unit assignment in
-# streams/ places a point precisely, this only refuses what is plainly not Dutch.
+# The European Netherlands with a few kilometres of margin: a cheap first check before the
+# gazetteer (schemas/geography.py) decides whether a point lies in the Netherlands.
 NL_LATITUDE = (50.70, 53.60)
 NL_LONGITUDE = (3.30, 7.25)
 
@@ -43,6 +43,15 @@ class Location(Contract):
 
     lat: Annotated[float, Field(ge=NL_LATITUDE[0], le=NL_LATITUDE[1])]
     lon: Annotated[float, Field(ge=NL_LONGITUDE[0], le=NL_LONGITUDE[1])]
+
+    @model_validator(mode="after")
+    def _in_the_netherlands(self) -> Location:
+        # Imported here: the gazetteer module itself works on Locations.
+        from schemas.geography import is_in_netherlands
+
+        if not is_in_netherlands(self):
+            raise ValueError("lies outside the Netherlands (nearer to a Belgian or German place)")
+        return self
 
 
 class Address(Contract):

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING
 
 from schemas.alerts import Alert, AlertKind, Area, EvidenceLink, Lookout, Severity
 from schemas.events import IncidentReport
+from schemas.geography import police_unit_for
 from schemas.topics import ALERTS, INCIDENT_REPORTS
 from schemas.wire import encode
 from streams.dead_letters import decoded
-from streams.police_units import police_unit_for
 
 if TYPE_CHECKING:
     import faust

@@ -26,7 +26,8 @@ def test_our_services_are_there() -> None:
 @pytest.mark.parametrize("name", sorted(OURS))
 def test_service_command_exists_in_the_cli(name: str) -> None:
     result = CliRunner().invoke(app, [*OURS[name]["command"], "--help"])
-    assert result.exit_code == 0, f"{name}: heterdaad {' '.join(OURS[name]['command'])}: {result.output}"
+    command = " ".join(OURS[name]["command"])
+    assert result.exit_code == 0, f"{name}: heterdaad {command}: {result.output}"
 
 
 @pytest.mark.parametrize("name", sorted(SERVICES))

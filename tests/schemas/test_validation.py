@@ -29,6 +29,17 @@ def _report_payload() -> dict[str, object]:
     [
         # An unknown field is refused, not ignored: a typo must not lose information.
         ({"weapon": ["knife"]}, "weapon", "Extra inputs are not permitted"),
+        # Brussels lies inside the bounding box but is nearer to Belgian places.
+        (
+            {
+                "branch": {
+                    **factories.branch().model_dump(mode="json"),
+                    "location": {"lat": 50.85, "lon": 4.35},
+                }
+            },
+            "branch.location",
+            "lies outside the Netherlands",
+        ),
         # Amsterdam is fine, London is not in the Netherlands.
         (
             {
