@@ -1,0 +1,1 @@
+"""Producers: everything that turns reports and alarms from outside into events on Kafka."""

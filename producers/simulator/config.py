@@ -1,0 +1,83 @@
+"""What a simulation is asked to produce: period, world size, rates and planted patterns."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+
+class SimulationConfig(BaseModel):
+    """Every knob of the simulator; the defaults give a realistic national month.
+
+    The same seed gives the same events, ids included. With `end` unset the period ends at the
+    moment of generation, so only the times shift between runs; set `end` to replay exactly.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    seed: int = Field(1, description="Seed of every random choice.")
+    days: float = Field(30.0, gt=0, le=3650, description="Length of the simulated period.")
+    end: AwareDatetime | None = Field(
+        None, description="End of the period; None: now. Never in the future."
+    )
+    branches: int = Field(2000, ge=50, le=200_000, description="Branches in the world.")
+    robberies_per_year: float = Field(
+        900.0,
+        ge=0,
+        description="Background robberies (incl. attempts) nationwide; the 2023 ceiling of the "
+        "action programme is 900, 2021 saw 676.",
+    )
+    attempt_share: float = Field(
+        0.25, ge=0, le=1, description="Share of robberies where nothing was taken (poging)."
+    )
+    ram_raids_per_year: float = Field(
+        40.0, ge=0, description="Ram raids and ATM explosive attacks (20 to 103 a year, §2)."
+    )
+    metro_robbery_share: float = Field(
+        0.46,
+        ge=0,
+        le=1,
+        description="Share of background robberies in the police units Amsterdam and "
+        "Rotterdam (more than 40%, §6.1).",
+    )
+    alarm_activations_per_day: float = Field(
+        120.0, ge=0, description="Panic/hold-up presses per day nationwide (first presses)."
+    )
+    false_alarm_share: float = Field(
+        0.99, ge=0, le=1, description="Share of presses with no robbery behind them."
+    )
+    alarm_coverage: float = Field(
+        0.7, ge=0, le=1, description="Share of branches connected to a private alarm centre."
+    )
+    restore_share: float = Field(
+        0.6, ge=0, le=1, description="Share of false presses followed by a restore or cancel."
+    )
+    test_signals_per_day: float = Field(
+        30.0, ge=0, description="Test and link-test signals per day nationwide."
+    )
+    series: int = Field(3, ge=0, le=100, description="Planted robbery series (one crew each).")
+    recon_patterns: int = Field(
+        3, ge=0, le=100, description="Planted reconnaissance-then-robbery patterns."
+    )
+    background_sightings_per_day: float = Field(
+        1.0, ge=0, description="Lone reconnaissance sightings that lead nowhere."
+    )
+    rate: float | None = Field(
+        None, gt=0, description="Events per second when driving; None: as fast as possible."
+    )
+    truth_path: Path | None = Field(
+        None, description="Where `simulate` writes the ground truth (JSON lines); None: nowhere."
+    )
+
+    @model_validator(mode="after")
+    def _end_not_in_future(self) -> SimulationConfig:
+        if self.end is not None and self.end > datetime.now(UTC) + timedelta(seconds=60):
+            raise ValueError("end lies in the future; events may not be")
+        return self
+
+    def period(self, now: datetime | None = None) -> tuple[datetime, datetime]:
+        """(start, end) of the simulated period, in UTC."""
+        end = (self.end or now or datetime.now(UTC)).astimezone(UTC)
+        return end - timedelta(days=self.days), end
