@@ -170,6 +170,42 @@ def sink() -> None:
     asyncio.run(run())
 
 
+@app.command()
+def simulate(
+    seed: Annotated[int, typer.Option(help="Seed: the same seed gives the same events.")] = 1,
+    days: Annotated[float, typer.Option(help="Length of the simulated period.")] = 30.0,
+    rate: Annotated[
+        float | None, typer.Option(help="Events per second; default: as fast as possible.")
+    ] = None,
+    target: Annotated[str, typer.Option(help="kafka (direct) or http (the ingest API).")] = "kafka",
+    api_url: Annotated[str | None, typer.Option(help="Base URL of the ingest API.")] = None,
+    api_key: Annotated[str | None, typer.Option(envvar="HETERDAAD_SIMULATE_API_KEY")] = None,
+    truth: Annotated[Path | None, typer.Option(help="Write the ground truth here.")] = None,
+) -> None:
+    """Send realistic traffic over real Dutch places, with planted series and reconnaissance."""
+    from producers.simulator import SimulationConfig
+    from producers.simulator import simulate as run_simulation
+
+    if target not in ("kafka", "http"):
+        raise typer.BadParameter("kafka or http", param_hint="--target")
+    settings = _settings()
+    config = SimulationConfig(seed=seed, days=days, rate=rate, truth_path=truth)
+    report = asyncio.run(
+        run_simulation(
+            settings,
+            config,
+            target="kafka" if target == "kafka" else "http",
+            api_url=api_url,
+            api_key=api_key,
+            progress=True,
+        )
+    )
+    typer.echo(
+        f"sent {sum(report.sent.values())} events ({report.sent}), rejected {report.rejected}, "
+        f"in {report.seconds:.1f} s"
+    )
+
+
 @receiver_app.command("sia")
 def receiver_sia() -> None:
     """Receive SIA DC-09 frames from alarm panels and alarm centres over TCP."""
