@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from heterdaad import logs
+from heterdaad.org_cli import org_app
 from heterdaad.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ app.add_typer(topics_app, name="topics")
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(infra_app, name="infra")
 app.add_typer(receiver_app, name="receiver")
+app.add_typer(org_app, name="org")
 
 
 def _settings() -> Settings:
@@ -153,6 +155,19 @@ def worker() -> None:
     settings = _settings()
     faust_app = create_app(settings)
     faust.Worker(faust_app, loglevel=settings.log_level.lower()).execute_from_commandline()
+
+
+@app.command()
+def api() -> None:
+    """Run the ingest API (HTTP) for alarm centres, retailers and the /meld form."""
+    import uvicorn
+
+    from producers.api import create_app
+
+    settings = _settings()
+    uvicorn.run(
+        create_app(settings), host=settings.api_host, port=settings.api_port, log_config=None
+    )
 
 
 @app.command()

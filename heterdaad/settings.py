@@ -6,15 +6,52 @@ import functools
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ApiLimits(BaseModel):
+    """Limits the ingest API puts on callers (HETERDAAD_API_LIMITS__<FIELD> variables)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_body_bytes: int = Field(
+        256 * 1024, ge=1024, description="Largest body of a single event or the web form."
+    )
+    max_batch_body_bytes: int = Field(
+        2 * 1024 * 1024, ge=1024, description="Largest body of a /batch request."
+    )
+    max_batch_items: int = Field(500, ge=1, le=10_000, description="Most events in one batch.")
+    events_per_second: float = Field(
+        50.0, gt=0, description="Sustained events per second per organisation (token refill)."
+    )
+    event_burst: int = Field(
+        1000, ge=1, description="Events an organisation may send at once (bucket size)."
+    )
+    publish_timeout_seconds: float = Field(
+        10.0, gt=0, description="How long to wait for the broker's acknowledgement before 503."
+    )
+    broker_retry_seconds: int = Field(
+        5, ge=1, description="Retry-After of a 503, and the interval of reconnect attempts."
+    )
+
+    @model_validator(mode="after")
+    def _a_full_batch_fits(self) -> ApiLimits:
+        # Otherwise a full batch would be refused with 429 for ever.
+        if self.event_burst < self.max_batch_items:
+            raise ValueError("event_burst must be at least max_batch_items")
+        return self
 
 
 class Settings(BaseSettings):
     """Read from HETERDAAD_* environment variables (and a .env file), validated at start-up."""
 
     model_config = SettingsConfigDict(
-        env_prefix="HETERDAAD_", env_file=".env", extra="forbid", frozen=True
+        env_prefix="HETERDAAD_",
+        env_file=".env",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
     )
 
     # Where the services are.
@@ -85,6 +122,7 @@ class Settings(BaseSettings):
     # HTTP.
     api_host: str = "127.0.0.1"
     api_port: int = Field(8080, ge=1, le=65535)
+    api_limits: ApiLimits = ApiLimits()
 
     # SIA DC-09 receiver for alarm panels and alarm centres.
     sia_host: str = "127.0.0.1"
@@ -121,6 +159,8 @@ class Settings(BaseSettings):
                 continue
             if isinstance(value, SecretStr):
                 value = value.get_secret_value()
+            elif isinstance(value, BaseModel):
+                value = value.model_dump_json()
             env[f"HETERDAAD_{name.upper()}"] = str(value)
         return env
 

@@ -1,0 +1,144 @@
+"""`heterdaad org ...`: organisations, their branches, alarm sites and API keys."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any, cast
+
+import asyncpg
+import typer
+
+from schemas.common import Branch, BranchType, Location, PoliceUnit
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from heterdaad.settings import Settings
+
+org_app = typer.Typer(
+    help="Organisations, branches, alarm sites and API keys.", no_args_is_help=True
+)
+
+
+def _run(action: Callable[[asyncpg.Connection], Awaitable[Any]]) -> Any:
+    """Run one admin action on a connection in the configured schema; errors end the command."""
+    from heterdaad.cli import _settings
+    from producers.api.admin import AdminError
+
+    settings: Settings = _settings()
+
+    async def run() -> Any:
+        connection = await asyncpg.connect(
+            settings.database_url, server_settings={"search_path": settings.database_schema}
+        )
+        try:
+            return await action(connection)
+        finally:
+            await connection.close()
+
+    try:
+        return asyncio.run(run())
+    except AdminError as error:
+        typer.echo(f"heterdaad org: {error}", err=True)
+        raise typer.Exit(1) from error
+
+
+@org_app.command("create")
+def create(
+    organisation_id: str,
+    name: str,
+    role: Annotated[
+        str, typer.Option(help="alarm_centre, retailer, trade_association, police, admin")
+    ],
+    police_unit: Annotated[
+        PoliceUnit | None, typer.Option(help="For police organisations.")
+    ] = None,
+) -> None:
+    """Register an organisation with its role."""
+    from producers.api import admin
+
+    # admin.create_organisation checks the role and names the valid ones.
+    checked = cast("admin.Role", role)
+    _run(
+        lambda db: admin.create_organisation(
+            db, organisation_id, name, checked, police_unit=police_unit
+        )
+    )
+    typer.echo(f"organisation {organisation_id} ({role}) created")
+
+
+@org_app.command("branch")
+def branch(
+    organisation_id: str,
+    branch_id: str,
+    branch_type: BranchType,
+    lat: float,
+    lon: float,
+    chain: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """Register a branch of a retailer (or of the trade association)."""
+    from producers.api import admin
+
+    new = Branch(
+        branch_id=branch_id,
+        chain=chain,
+        branch_type=branch_type,
+        location=Location(lat=lat, lon=lon),
+    )
+    _run(lambda db: admin.create_branch(db, organisation_id, new))
+    typer.echo(f"branch {branch_id} of {organisation_id} created")
+
+
+@org_app.command("alarm-site")
+def alarm_site(
+    site_id: str,
+    alarm_centre: str,
+    subscriber_account: str,
+    branch_id: Annotated[str | None, typer.Option(help="The branch this site protects.")] = None,
+) -> None:
+    """Register a subscriber site of an alarm centre."""
+    from producers.api import admin
+
+    _run(
+        lambda db: admin.create_alarm_site(
+            db, site_id, alarm_centre, subscriber_account, branch_id=branch_id
+        )
+    )
+    typer.echo(f"alarm site {site_id} of {alarm_centre} created")
+
+
+@org_app.command("member")
+def member(association_id: str, retailer_id: str) -> None:
+    """Make a retailer a member of a trade association (it may then report for its branches)."""
+    from producers.api import admin
+
+    _run(lambda db: admin.add_association_member(db, association_id, retailer_id))
+    typer.echo(f"{retailer_id} is a member of {association_id}")
+
+
+@org_app.command("issue-key")
+def issue_key(
+    organisation_id: str,
+    scope: Annotated[
+        list[str] | None, typer.Option(help="Narrower scopes than the role's.")
+    ] = None,
+    expires: Annotated[datetime | None, typer.Option(help="Expiry, ISO 8601 with zone.")] = None,
+) -> None:
+    """Issue an API key; it is printed once and stored only as a hash."""
+    from producers.api import admin
+
+    issued = _run(lambda db: admin.issue_key(db, organisation_id, scopes=scope, expires_at=expires))
+    typer.echo(f"key id {issued.key_id}, scopes {', '.join(issued.scopes)}")
+    typer.echo(issued.key)
+
+
+@org_app.command("revoke-key")
+def revoke_key(key_id: str) -> None:
+    """Revoke an API key at once."""
+    from producers.api import admin
+
+    if not _run(lambda db: admin.revoke_key(db, key_id)):
+        typer.echo(f"heterdaad org: no valid key {key_id}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"key {key_id} revoked")

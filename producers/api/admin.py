@@ -1,0 +1,221 @@
+"""Administration of who may report: organisations, branches, alarm sites, members and keys.
+
+Plain async functions over a pool (or a connection), for the `heterdaad org ...` commands.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, TypeAlias, get_args
+
+import asyncpg
+from pydantic import TypeAdapter, ValidationError
+
+from producers.api.auth import new_key
+from producers.api.kinds import allowed_scopes, default_scopes
+from schemas.common import Identifier
+from schemas.wire import explain
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from datetime import datetime
+
+    from schemas.common import Branch, PoliceUnit
+
+logger = logging.getLogger(__name__)
+
+Role = Literal["alarm_centre", "retailer", "trade_association", "police", "admin"]
+ROLES: tuple[str, ...] = get_args(Role)
+Database: TypeAlias = asyncpg.Pool | asyncpg.Connection
+
+_IDENTIFIER: TypeAdapter[str] = TypeAdapter(Identifier)
+
+
+class AdminError(ValueError):
+    """A request the registry refuses, worded for the operator."""
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    """A new key. `key` is shown once and is not kept anywhere: hand it over now."""
+
+    key_id: str
+    key: str
+    organisation_id: str
+    scopes: tuple[str, ...]
+    expires_at: datetime | None
+
+
+async def create_organisation(
+    db: Database,
+    organisation_id: str,
+    name: str,
+    role: Role,
+    *,
+    police_unit: PoliceUnit | None = None,
+) -> None:
+    _check_identifier("organisation_id", organisation_id)
+    if role not in ROLES:
+        raise AdminError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+    if not name.strip():
+        raise AdminError("an organisation needs a name")
+    try:
+        await db.execute(
+            "INSERT INTO organisation (organisation_id, name, role, police_unit) "
+            "VALUES ($1, $2, $3, $4)",
+            organisation_id,
+            name.strip(),
+            role,
+            None if police_unit is None else police_unit.value,
+        )
+    except asyncpg.UniqueViolationError:
+        raise AdminError(f"organisation {organisation_id} already exists") from None
+    logger.info("organisation created", extra={"organisation_id": organisation_id, "role": role})
+
+
+async def create_branch(
+    db: Database,
+    organisation_id: str,
+    branch: Branch,
+    *,
+    police_unit: PoliceUnit | None = None,
+) -> None:
+    """Register a branch of a retailer (or of the trade association itself)."""
+    await _require_role(db, organisation_id, {"retailer", "trade_association"})
+    address = branch.address
+    try:
+        await db.execute(
+            """INSERT INTO branch (branch_id, organisation_id, chain, branch_type, lat, lon,
+                                   police_unit, street, postcode, city)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)""",
+            branch.branch_id,
+            organisation_id,
+            branch.chain,
+            branch.branch_type.value,
+            branch.location.lat,
+            branch.location.lon,
+            None if police_unit is None else police_unit.value,
+            None if address is None else address.street,
+            None if address is None else address.postcode,
+            None if address is None else address.city,
+        )
+    except asyncpg.UniqueViolationError:
+        raise AdminError(f"branch {branch.branch_id} already exists") from None
+    logger.info(
+        "branch created", extra={"branch_id": branch.branch_id, "organisation_id": organisation_id}
+    )
+
+
+async def create_alarm_site(
+    db: Database,
+    site_id: str,
+    alarm_centre: str,
+    subscriber_account: str,
+    *,
+    branch_id: str | None = None,
+) -> None:
+    """Register a subscriber's site with the alarm centre that may report its activations."""
+    _check_identifier("site_id", site_id)
+    _check_identifier("subscriber_account", subscriber_account)
+    await _require_role(db, alarm_centre, {"alarm_centre"})
+    try:
+        await db.execute(
+            "INSERT INTO alarm_site (site_id, alarm_centre, subscriber_account, branch_id) "
+            "VALUES ($1, $2, $3, $4)",
+            site_id,
+            alarm_centre,
+            subscriber_account,
+            branch_id,
+        )
+    except asyncpg.UniqueViolationError:
+        raise AdminError(
+            f"site {site_id} or account {subscriber_account} of {alarm_centre} already exists"
+        ) from None
+    except asyncpg.ForeignKeyViolationError:
+        raise AdminError(f"branch {branch_id} does not exist") from None
+    logger.info("alarm site created", extra={"site_id": site_id, "alarm_centre": alarm_centre})
+
+
+async def add_association_member(db: Database, association_id: str, member_id: str) -> None:
+    """Let a trade association report for the branches of a member organisation."""
+    await _require_role(db, association_id, {"trade_association"})
+    await _require_role(db, member_id, {"retailer"})
+    await db.execute(
+        "INSERT INTO association_member (association_id, member_id) VALUES ($1, $2) "
+        "ON CONFLICT DO NOTHING",
+        association_id,
+        member_id,
+    )
+    logger.info(
+        "association member added",
+        extra={"association_id": association_id, "member_id": member_id},
+    )
+
+
+async def issue_key(
+    db: Database,
+    organisation_id: str,
+    *,
+    scopes: Sequence[str] | None = None,
+    expires_at: datetime | None = None,
+) -> IssuedKey:
+    """A new key for the organisation, with its role's scopes unless narrower ones are given."""
+    role = await _require_role(db, organisation_id, set(ROLES))
+    chosen = tuple(default_scopes(role) if scopes is None else scopes)
+    too_wide = set(chosen) - allowed_scopes(role)
+    if too_wide:
+        raise AdminError(
+            f"an organisation with role {role} cannot hold {', '.join(sorted(too_wide))}"
+        )
+    if expires_at is not None and expires_at.tzinfo is None:
+        raise AdminError("expires_at needs a time zone")
+    key = new_key()
+    await db.execute(
+        "INSERT INTO api_key (key_id, organisation_id, key_hash, scopes, expires_at) "
+        "VALUES ($1, $2, $3, $4, $5)",
+        key.key_id,
+        organisation_id,
+        key.key_hash,
+        list(chosen),
+        expires_at,
+    )
+    logger.info(
+        "api key issued",
+        extra={"key_id": key.key_id, "organisation_id": organisation_id, "scopes": chosen},
+    )
+    return IssuedKey(key.key_id, key.plain, organisation_id, chosen, expires_at)
+
+
+async def revoke_key(db: Database, key_id: str) -> bool:
+    """Revoke a key at once; False when no such key was still valid."""
+    revoked = await db.fetchval(
+        "UPDATE api_key SET revoked_at = now() WHERE key_id = $1 AND revoked_at IS NULL "
+        "RETURNING key_id",
+        key_id,
+    )
+    logger.info("api key revoked", extra={"key_id": key_id, "was_valid": revoked is not None})
+    return revoked is not None
+
+
+def _check_identifier(name: str, value: str) -> None:
+    try:
+        _IDENTIFIER.validate_python(value)
+    except ValidationError as error:
+        raise AdminError(f"{name} {value!r}: {explain(error)}") from None
+
+
+async def _require_role(db: Database, organisation_id: str, roles: set[str]) -> str:
+    row = await db.fetchrow(
+        "SELECT role, disabled_at FROM organisation WHERE organisation_id = $1", organisation_id
+    )
+    if row is None:
+        raise AdminError(f"organisation {organisation_id} does not exist")
+    if row["disabled_at"] is not None:
+        raise AdminError(f"organisation {organisation_id} is disabled")
+    role: str = row["role"]
+    if role not in roles:
+        raise AdminError(
+            f"organisation {organisation_id} is a {role}, not a {' or '.join(sorted(roles))}"
+        )
+    return role

@@ -1,0 +1,123 @@
+"""The intake API's FastAPI app: lifespan of pool and producer, handlers, routes and OpenAPI."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
+from pydantic.json_schema import models_json_schema
+
+from heterdaad.db import create_pool
+from producers.api.answers import field_problems
+from producers.api.broker import BrokerLink
+from producers.api.edge import PlateKey
+from producers.api.form import form_router
+from producers.api.intake import Intake
+from producers.api.kinds import KINDS
+from producers.api.limits import ApiLimits, BodySizeLimit, RateLimiter
+from producers.api.routes import event_router, health_router
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from heterdaad.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+DESCRIPTION = """Intake of alarm activations (private alarm centres), incident reports
+(retailers, the CBL) and reconnaissance sightings (shop staff) for the public-private approach
+to robberies. Events are accepted (202) only once Kafka acknowledged them; raw licence plates
+are pseudonymised on arrival and never stored, logged or published."""
+
+
+def create_app(settings: Settings, limits: ApiLimits | None = None) -> FastAPI:
+    """The intake app; its lifespan opens one pool and one producer and closes them again."""
+    limits = limits or settings.api_limits
+    # Fails here, at start-up, when HETERDAAD_PLATE_KEY is missing: the API receives plates.
+    plate_key = PlateKey(settings.require_plate_key(), settings.plate_key_id)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool = await create_pool(settings)
+        broker = BrokerLink(
+            settings,
+            publish_timeout=limits.publish_timeout_seconds,
+            retry_seconds=limits.broker_retry_seconds,
+        )
+        try:
+            await broker.start()
+            app.state.intake = Intake(
+                pool=pool,
+                broker=broker,
+                limiter=RateLimiter(rate=limits.events_per_second, burst=limits.event_burst),
+                limits=limits,
+                plate_key=plate_key,
+            )
+            logger.info("intake api started", extra={"topic_prefix": settings.topic_prefix})
+            yield
+        finally:
+            await broker.stop()
+            await pool.close()
+            logger.info("intake api stopped")
+
+    app = FastAPI(
+        title="Heterdaad intake",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=limits.max_body_bytes,
+        max_batch_bytes=limits.max_batch_body_bytes,
+    )
+    app.add_exception_handler(RequestValidationError, _validation_problem)
+    app.add_exception_handler(asyncpg.PostgresConnectionError, _database_unavailable)
+    app.add_exception_handler(asyncpg.InterfaceError, _database_unavailable)
+    app.include_router(event_router(limits.max_batch_items))
+    app.include_router(form_router())
+    app.include_router(health_router())
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+async def _validation_problem(request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    # skip=1 drops the 'body'/'query' origin; the field path is what the caller can fix.
+    problems = field_problems(error.errors(), skip=1)
+    return JSONResponse({"detail": [problem.model_dump() for problem in problems]}, status_code=422)
+
+
+async def _database_unavailable(request: Request, error: Exception) -> JSONResponse:
+    logger.error("database unavailable", extra={"error": str(error), "path": request.url.path})
+    return JSONResponse(
+        {"detail": "database unavailable, try again later"},
+        status_code=503,
+        headers={"Retry-After": "5"},
+    )
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's spec plus the edge models, which the endpoints validate per event themselves."""
+    if app.openapi_schema is None:
+        spec = get_openapi(
+            title=app.title,
+            version=app.version,
+            description=app.description,
+            routes=app.routes,
+        )
+        _, definitions = models_json_schema(
+            [(kind.edge_model, "validation") for kind in KINDS],
+            ref_template="#/components/schemas/{model}",
+        )
+        schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+        for name, schema in definitions.get("$defs", {}).items():
+            schemas.setdefault(name, schema)
+        app.openapi_schema = spec
+    return app.openapi_schema

@@ -1,0 +1,52 @@
+"""Writing the audit log: every event taken in or turned away, by whom, with why."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from schemas.events import AuditAction, AuditEvent
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import asyncpg
+
+UNKNOWN_SUBJECT = "(no valid event_id)"
+
+
+def audit_entry(
+    actor: str, action: AuditAction, subject: str, details: dict[str, Any]
+) -> AuditEvent:
+    return AuditEvent(
+        audit_id=uuid.uuid4(),
+        at=datetime.now(UTC),
+        actor=actor,
+        action=action,
+        subject=subject[:200],
+        details=details,
+    )
+
+
+async def write_audit(
+    connection: asyncpg.Connection | asyncpg.Pool, entries: Sequence[AuditEvent]
+) -> None:
+    if not entries:
+        return
+    await connection.executemany(
+        "INSERT INTO audit_log (audit_id, at, actor, action, subject, details) "
+        "VALUES ($1, $2, $3, $4, $5, $6::jsonb)",
+        [
+            (
+                entry.audit_id,
+                entry.at,
+                entry.actor,
+                entry.action.value,
+                entry.subject,
+                json.dumps(entry.details, default=str),
+            )
+            for entry in entries
+        ],
+    )

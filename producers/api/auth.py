@@ -1,0 +1,120 @@
+"""API keys: random, shown once, stored only as a hash and found again by their key id."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+if TYPE_CHECKING:
+    import asyncpg
+
+logger = logging.getLogger(__name__)
+
+# hd_<key id: 12 hex>_<secret>; the key id is not secret, it only finds the row to compare with.
+KEY_PREFIX = "hd"
+_KEY_ID_HEX = 12
+
+bearer = HTTPBearer(
+    auto_error=False,
+    description="An API key issued by `heterdaad org issue-key`: 'Authorization: Bearer hd_...'",
+)
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The organisation behind a valid key, with what the key allows."""
+
+    organisation_id: str
+    role: str
+    scopes: frozenset[str]
+    key_id: str
+
+
+@dataclass(frozen=True)
+class NewKey:
+    key_id: str
+    plain: str
+    key_hash: str
+
+
+def new_key() -> NewKey:
+    """A fresh key: the plain text is for the organisation, only the hash is for the database."""
+    key_id = secrets.token_hex(_KEY_ID_HEX // 2)
+    secret = secrets.token_urlsafe(32)
+    return NewKey(
+        key_id=key_id, plain=f"{KEY_PREFIX}_{key_id}_{secret}", key_hash=hash_secret(secret)
+    )
+
+
+def hash_secret(secret: str) -> str:
+    # The secret carries 256 random bits, so a fast hash cannot be brute-forced; a slow one
+    # (scrypt) would only cost every request time.
+    return "sha256:" + hashlib.sha256(secret.encode()).hexdigest()
+
+
+def split_key(presented: str) -> tuple[str, str] | None:
+    """(key id, secret) of a well-formed key, else None."""
+    parts = presented.split("_", 2)
+    if len(parts) != 3 or parts[0] != KEY_PREFIX:
+        return None
+    key_id, secret = parts[1], parts[2]
+    if len(key_id) != _KEY_ID_HEX or not secret:
+        return None
+    return key_id, secret
+
+
+async def find_caller(pool: asyncpg.Pool, presented: str) -> Caller | None:
+    """The caller a key belongs to, if the key is known, current and its organisation enabled."""
+    split = split_key(presented)
+    if split is None:
+        return None
+    key_id, secret = split
+    row = await pool.fetchrow(
+        """SELECT k.organisation_id, k.key_hash, k.scopes, k.expires_at, k.revoked_at,
+                  o.role, o.disabled_at
+             FROM api_key k JOIN organisation o USING (organisation_id)
+            WHERE k.key_id = $1""",
+        key_id,
+    )
+    if row is None or not hmac.compare_digest(row["key_hash"], hash_secret(secret)):
+        logger.info("unknown api key", extra={"key_id": key_id})
+        return None
+    now = datetime.now(UTC)
+    expired = row["expires_at"] is not None and row["expires_at"] <= now
+    if row["revoked_at"] is not None or expired or row["disabled_at"] is not None:
+        logger.info(
+            "api key no longer valid",
+            extra={"key_id": key_id, "organisation_id": row["organisation_id"]},
+        )
+        return None
+    return Caller(
+        organisation_id=row["organisation_id"],
+        role=row["role"],
+        scopes=frozenset(row["scopes"]),
+        key_id=key_id,
+    )
+
+
+async def require_caller(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Caller:
+    """FastAPI dependency: the caller of a request with a valid bearer key, else 401."""
+    caller = None
+    if credentials is not None:
+        caller = await find_caller(request.app.state.intake.pool, credentials.credentials)
+    if caller is None:
+        raise HTTPException(
+            401,
+            "a valid API key is required: 'Authorization: Bearer <key>'",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return caller

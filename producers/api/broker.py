@@ -1,0 +1,106 @@
+"""The intake's one Kafka producer: publish-and-wait, or a clear 'broker unavailable'."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING
+
+from aiokafka.errors import KafkaError
+
+from heterdaad.kafka import make_producer, publish
+
+if TYPE_CHECKING:
+    from aiokafka import AIOKafkaProducer
+    from aiokafka.structs import RecordMetadata
+
+    from heterdaad.settings import Settings
+    from schemas.common import Contract
+    from schemas.topics import TopicSpec
+
+logger = logging.getLogger(__name__)
+
+
+class BrokerUnavailable(Exception):
+    """No acknowledgement from the broker: the caller is told to retry, nothing is dropped."""
+
+
+class BrokerLink:
+    """Starts the producer, and keeps trying in the background while the broker is away.
+
+    The API answers 503 instead of refusing to start, so a broker outage at start-up looks to
+    callers like one later on: retry after a while.
+    """
+
+    def __init__(self, settings: Settings, *, publish_timeout: float, retry_seconds: int) -> None:
+        self._settings = settings
+        self._publish_timeout = publish_timeout
+        self._retry_seconds = retry_seconds
+        self._producer: AIOKafkaProducer | None = None
+        self._reconnecting: asyncio.Task[None] | None = None
+
+    @property
+    def connected(self) -> bool:
+        return self._producer is not None
+
+    @property
+    def producer(self) -> AIOKafkaProducer | None:
+        return self._producer
+
+    async def start(self) -> None:
+        try:
+            await self._connect()
+        except (KafkaError, OSError) as error:
+            logger.warning(
+                "broker unavailable at start-up, retrying in the background",
+                extra={"bootstrap": self._settings.kafka_bootstrap, "error": str(error)},
+            )
+            self._reconnecting = asyncio.create_task(self._keep_connecting())
+
+    async def stop(self) -> None:
+        if self._reconnecting is not None:
+            self._reconnecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reconnecting
+            self._reconnecting = None
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            await producer.stop()
+
+    async def publish(self, spec: TopicSpec, model: Contract, *, source: str) -> RecordMetadata:
+        """Send and wait for the acknowledgement, or raise BrokerUnavailable."""
+        producer = self._producer
+        if producer is None:
+            raise BrokerUnavailable("not connected to the broker")
+        try:
+            # A record whose wait times out may still be delivered later; consumers deduplicate
+            # on event id, and the caller's retry is answered from the receipt or published again.
+            async with asyncio.timeout(self._publish_timeout):
+                return await publish(
+                    producer, spec, model, prefix=self._settings.topic_prefix, source=source
+                )
+        except TimeoutError as error:
+            raise BrokerUnavailable(
+                f"no acknowledgement within {self._publish_timeout} s"
+            ) from error
+        except KafkaError as error:
+            raise BrokerUnavailable(f"{type(error).__name__}: {error}") from error
+
+    async def _connect(self) -> None:
+        producer = make_producer(self._settings)
+        try:
+            await producer.start()
+        except BaseException:
+            await producer.stop()
+            raise
+        self._producer = producer
+        logger.info("broker connected", extra={"bootstrap": self._settings.kafka_bootstrap})
+
+    async def _keep_connecting(self) -> None:
+        while self._producer is None:
+            await asyncio.sleep(self._retry_seconds)
+            try:
+                await self._connect()
+            except (KafkaError, OSError) as error:
+                logger.warning("broker still unavailable", extra={"error": str(error)})

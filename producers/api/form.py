@@ -1,0 +1,283 @@
+"""The reconnaissance web form for shop staff (/meld): log in with the key, report, confirm.
+
+The key is kept in an HttpOnly, SameSite=Strict cookie limited to /meld, so another site cannot
+post the form on the user's behalf; every report goes through the same intake as the API.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from producers.api import pages, permissions
+from producers.api.answers import FieldProblem, Refused
+from producers.api.audit import audit_entry, write_audit
+from producers.api.auth import find_caller
+from producers.api.kinds import RECON_SIGHTING
+from schemas.events import AuditAction
+
+if TYPE_CHECKING:
+    from starlette.datastructures import FormData
+
+    from producers.api.auth import Caller
+    from producers.api.intake import Intake
+
+logger = logging.getLogger(__name__)
+
+COOKIE = "heterdaad_meld"
+COOKIE_PATH = "/meld"
+SESSION_SECONDS = 12 * 60 * 60  # one shift
+DUTCH_TIME = ZoneInfo("Europe/Amsterdam")
+_TEXT_FIELDS = (
+    "branch_id",
+    "observed_at",
+    "height_band",
+    "build",
+    "face_covering",
+    "clothing",
+    "vehicle_kind",
+    "vehicle_make",
+    "vehicle_colour",
+    "free_text",
+)
+
+
+def _intake(request: Request) -> Intake:
+    intake: Intake = request.app.state.intake
+    return intake
+
+
+async def _caller(request: Request) -> Caller | None:
+    key = request.cookies.get(COOKIE)
+    return None if key is None else await find_caller(_intake(request).pool, key)
+
+
+def _to_login() -> RedirectResponse:
+    return RedirectResponse("/meld/login", status_code=303)
+
+
+def form_router() -> APIRouter:
+    router = APIRouter(prefix="/meld", tags=["form"], include_in_schema=False)
+
+    @router.get("/login")
+    async def login_form() -> HTMLResponse:
+        return HTMLResponse(pages.login_page())
+
+    @router.post("/login")
+    async def login(request: Request) -> Response:
+        form = await request.form()
+        key = str(form.get("sleutel", "")).strip()
+        caller = await find_caller(_intake(request).pool, key) if key else None
+        if caller is None:
+            return HTMLResponse(pages.login_page("Deze sleutel is onbekend of verlopen."), 401)
+        refusal = permissions.kind_refusal(caller, RECON_SIGHTING)
+        await write_audit(
+            _intake(request).pool,
+            [
+                audit_entry(
+                    caller.organisation_id,
+                    AuditAction.LOGIN,
+                    "meld",
+                    {"key_id": caller.key_id, "refused": refusal},
+                )
+            ],
+        )
+        if refusal is not None:
+            message = f"Met deze sleutel kunt u geen voorverkenningen melden ({refusal})."
+            return HTMLResponse(pages.login_page(message), 403)
+        response = RedirectResponse("/meld", status_code=303)
+        response.set_cookie(
+            COOKIE,
+            key,
+            max_age=SESSION_SECONDS,
+            path=COOKIE_PATH,
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+        )
+        return response
+
+    @router.post("/logout")
+    async def logout() -> Response:
+        response = _to_login()
+        response.delete_cookie(COOKIE, path=COOKIE_PATH)
+        return response
+
+    @router.get("")
+    async def sighting_form(request: Request) -> Response:
+        caller = await _caller(request)
+        if caller is None:
+            return _to_login()
+        branches = await _branch_choices(_intake(request), caller)
+        # The time is filled in with the page, so a double submit carries the same event.
+        now = datetime.now(DUTCH_TIME).strftime("%Y-%m-%dT%H:%M")
+        page = pages.form_page(
+            event_id=str(uuid.uuid4()), branches=branches, values={"observed_at": now}
+        )
+        return HTMLResponse(page)
+
+    @router.post("")
+    async def report_sighting(request: Request) -> Response:
+        caller = await _caller(request)
+        if caller is None:
+            return _to_login()
+        intake = _intake(request)
+        form = await request.form()
+        values = _values(form)
+        event_id = _event_id(form)
+        errors, item = await _sighting(intake, caller, form, values, event_id)
+        if item is not None:
+            try:
+                [answer] = await intake.take_in(caller, RECON_SIGHTING, [item])
+            except Refused as refusal:
+                headers = None
+                if refusal.retry_after is not None:
+                    headers = {"Retry-After": str(refusal.retry_after)}
+                page = pages.failed_page(_refusal_text(refusal))
+                return HTMLResponse(page, refusal.status, headers)
+            if answer.status == 202:
+                page = pages.done_page(branch_id=values["branch_id"], event_id=event_id)
+                return HTMLResponse(page, 202)
+            if answer.status != 422:
+                message = _answer_text(answer.status, answer.detail)
+                headers = None
+                if answer.retry_after is not None:
+                    headers = {"Retry-After": str(answer.retry_after)}
+                return HTMLResponse(pages.failed_page(message), answer.status, headers)
+            assert isinstance(answer.detail, list)
+            errors = [_problem_text(problem) for problem in answer.detail]
+        branches = await _branch_choices(intake, caller)
+        page = pages.form_page(event_id=event_id, branches=branches, values=values, errors=errors)
+        return HTMLResponse(page, 422)
+
+    return router
+
+
+async def _sighting(
+    intake: Intake, caller: Caller, form: FormData, values: dict[str, Any], event_id: str
+) -> tuple[list[str], dict[str, Any] | None]:
+    """The sighting as the intake takes it, or what to correct first (in Dutch)."""
+    errors = []
+    branch = await _branch(intake, values["branch_id"]) if values["branch_id"] else None
+    if branch is None:
+        errors.append("Filiaal: kies een van uw filialen.")
+    if not values["behaviours"]:
+        errors.append("Wat zag u: kies ten minste één gedraging.")
+    observed_at = datetime.now(UTC)
+    if values["observed_at"]:
+        try:
+            observed_at = datetime.fromisoformat(values["observed_at"]).replace(tzinfo=DUTCH_TIME)
+        except ValueError:
+            errors.append("Tijdstip: vul een datum en tijd in.")
+    if errors:
+        return errors, None
+    person = {
+        "height_band": values["height_band"] or None,
+        "build": values["build"] or None,
+        "face_covering": values["face_covering"] or None,
+        "clothing": [part.strip() for part in values["clothing"].split(",") if part.strip()],
+    }
+    plate = str(form.get("plate", "")).strip()
+    vehicle = None
+    if values["vehicle_kind"] or plate or values["vehicle_make"] or values["vehicle_colour"]:
+        vehicle = {
+            "kind": values["vehicle_kind"] or "unknown",
+            "make": values["vehicle_make"] or None,
+            "colour": values["vehicle_colour"] or None,
+            "plate": plate or None,
+        }
+    item = {
+        "event_id": event_id,
+        "reporter_org": caller.organisation_id,
+        "branch": branch,
+        "observed_at": observed_at,
+        "behaviours": values["behaviours"],
+        "persons": [person] if any(person.values()) else [],
+        "vehicle": vehicle,
+        "free_text": values["free_text"] or None,
+    }
+    return [], item
+
+
+def _values(form: FormData) -> dict[str, Any]:
+    """What was entered, to fill the form again; never the plate, which is not echoed back."""
+    values: dict[str, Any] = {name: str(form.get(name, "")).strip() for name in _TEXT_FIELDS}
+    values["behaviours"] = [str(value) for value in form.getlist("behaviours")]
+    return values
+
+
+def _event_id(form: FormData) -> str:
+    # The id comes with the page, so a double submit is a replay, not a second report.
+    try:
+        return str(uuid.UUID(str(form.get("event_id", ""))))
+    except ValueError:
+        return str(uuid.uuid4())
+
+
+async def _branch(intake: Intake, branch_id: str) -> dict[str, Any] | None:
+    """The registered branch as the contract describes it; ownership is the intake's to judge."""
+    row = await intake.pool.fetchrow(
+        "SELECT branch_id, chain, branch_type, lat, lon, street, postcode, city "
+        "FROM branch WHERE branch_id = $1",
+        branch_id,
+    )
+    if row is None:
+        return None
+    address = None
+    if row["street"] and row["postcode"] and row["city"]:
+        address = {"street": row["street"], "postcode": row["postcode"], "city": row["city"]}
+    return {
+        "branch_id": row["branch_id"],
+        "chain": row["chain"],
+        "branch_type": row["branch_type"],
+        "location": {"lat": row["lat"], "lon": row["lon"]},
+        "address": address,
+    }
+
+
+async def _branch_choices(intake: Intake, caller: Caller) -> list[dict[str, str]]:
+    rows = await intake.pool.fetch(
+        """SELECT branch_id, chain, city FROM branch
+            WHERE organisation_id = $1
+               OR organisation_id IN (SELECT member_id FROM association_member
+                                       WHERE association_id = $1)
+            ORDER BY branch_id LIMIT 500""",
+        caller.organisation_id,
+    )
+    return [
+        {
+            "branch_id": row["branch_id"],
+            "label": " ".join(part for part in (row["chain"], row["city"]) if part),
+        }
+        for row in rows
+    ]
+
+
+def _problem_text(problem: FieldProblem) -> str:
+    label = pages.FIELD_LABELS.get(problem.field, problem.field)
+    return f"{label}: {problem.reason}"
+
+
+def _refusal_text(refusal: Refused) -> str:
+    if refusal.status == 429:
+        return (
+            f"U heeft te veel meldingen achter elkaar gedaan. Probeer het over "
+            f"{refusal.retry_after} seconden opnieuw."
+        )
+    return f"U mag deze melding niet doen ({refusal.reason})."
+
+
+def _answer_text(status: int, detail: object) -> str:
+    if status == 503:
+        return "De melding kon nu niet worden doorgestuurd. Probeer het over een minuut opnieuw."
+    if status == 403:
+        return f"U mag voor dit filiaal niet melden ({detail})."
+    if status == 409:
+        return "Deze melding is al eerder met andere gegevens verstuurd. Begin een nieuwe melding."
+    return f"De melding is niet verstuurd ({detail})."

@@ -1,0 +1,469 @@
+"""The intake API through real Kafka and PostgreSQL: accept, replay, refuse, limit, fail loudly."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+import socket
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from heterdaad.logs import JsonFormatter
+from heterdaad.settings import Settings
+from producers.api import ApiLimits, admin, create_app
+from schemas.events import IncidentReport
+from schemas.pseudonym import pseudonymise_plate
+from schemas.topics import ALARM_ACTIVATIONS, INCIDENT_REPORTS, RECON_SIGHTINGS
+from schemas.wire import decode_as
+from tests.kafka_helpers import read_topic
+from tests.producers import bodies
+from tests.producers.intake_support import Registry, published_count, register, running_api
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    import asyncpg
+    import httpx
+
+
+@pytest.fixture
+async def registry(db: asyncpg.Connection) -> Registry:
+    return await register(db)
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    async with running_api(settings) as (_, client):
+        yield client
+
+
+async def audit_rows(db: asyncpg.Connection, subject: str) -> list[dict[str, Any]]:
+    rows = await db.fetch(
+        "SELECT actor, action, subject, details FROM audit_log WHERE subject = $1 ORDER BY at",
+        subject,
+    )
+    return [{**dict(row), "details": json.loads(row["details"])} for row in rows]
+
+
+def test_openapi_lists_every_endpoint() -> None:
+    app = create_app(Settings(plate_key=secrets.token_urlsafe(32), _env_file=None))
+    spec = app.openapi()
+    for path in ("alarm-activations", "incident-reports", "recon-sightings"):
+        assert "post" in spec["paths"][f"/v1/{path}"]
+        batch = spec["paths"][f"/v1/{path}/batch"]["post"]
+        assert batch["requestBody"]["content"]["application/json"]["schema"]["type"] == "array"
+    schemas = spec["components"]["schemas"]
+    # The edge models are published, and a raw plate is documented as write-only.
+    plate = schemas["ReportedVehicle"]["properties"]["plate"]["anyOf"][0]
+    assert plate["writeOnly"] is True
+    assert {"IncidentReportIn", "ReconSightingIn", "AlarmActivation"} <= set(schemas)
+
+
+async def test_openapi_is_served(client: httpx.AsyncClient) -> None:
+    response = await client.get("/openapi.json")
+    assert response.status_code == 200
+    assert "/v1/recon-sightings/batch" in response.json()["paths"]
+
+
+async def test_incident_report_is_published_with_the_plate_only_pseudonymised(
+    settings: Settings,
+    db: asyncpg.Connection,
+    registry: Registry,
+    client: httpx.AsyncClient,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    body = bodies.incident_report()
+    response = await client.post(
+        "/v1/incident-reports", json=body, headers=registry.auth("retail-a")
+    )
+    assert response.status_code == 202, response.text
+    assert response.json() == {"event_id": body["event_id"]}
+
+    [record] = await read_topic(
+        settings.kafka_bootstrap, INCIDENT_REPORTS.name(settings.topic_prefix), count=1
+    )
+    headers = dict(record.headers)
+    assert headers["ce_id"] == body["event_id"].encode()
+    assert headers["ce_type"] == INCIDENT_REPORTS.ce_type.encode()
+    assert headers["ce_source"] == b"/producers/api/retail-a"
+    assert headers["ce_specversion"] == b"1.0"
+    assert record.key == b"a-001"
+    raw = record.value + b"".join(name.encode() + value for name, value in record.headers)
+    for form in bodies.PLATE_FORMS:
+        assert form not in raw
+    report = decode_as(IncidentReport, INCIDENT_REPORTS, record.value, record.headers)
+    assert report.getaway is not None and report.getaway.vehicle is not None
+    assert report.getaway.vehicle.plate_pseudonym == pseudonymise_plate(
+        bodies.RAW_PLATE, settings.require_plate_key(), settings.plate_key_id
+    )
+
+    receipt = await db.fetchrow(
+        "SELECT organisation_id, status_code, body::text FROM ingest_receipt WHERE event_id = $1",
+        uuid.UUID(body["event_id"]),
+    )
+    assert receipt is not None
+    assert (receipt["organisation_id"], receipt["status_code"]) == ("retail-a", 202)
+    [audit] = await audit_rows(db, body["event_id"])
+    assert (audit["actor"], audit["action"]) == ("retail-a", "event_accepted")
+    assert audit["details"]["kind"] == "incident_report"
+    # Nothing the intake wrote to the database holds the raw plate either.
+    stored = await db.fetchval(
+        "SELECT string_agg(t::text, '') FROM (SELECT * FROM ingest_receipt) t"
+    ) + await db.fetchval("SELECT string_agg(t::text, '') FROM (SELECT * FROM audit_log) t")
+    for form in bodies.PLATE_FORMS:
+        assert form.decode() not in stored
+    # Nor any log line, extras included.
+    logged = "\n".join(JsonFormatter().format(record) for record in caplog.records)
+    assert "event accepted" in logged
+    for form in bodies.PLATE_FORMS:
+        assert form.decode() not in logged
+
+
+async def test_alarm_activation_of_own_subscriber_is_published(
+    settings: Settings, registry: Registry, client: httpx.AsyncClient
+) -> None:
+    body = bodies.alarm_activation()
+    response = await client.post("/v1/alarm-activations", json=body, headers=registry.auth("pac-1"))
+    assert response.status_code == 202, response.text
+    [record] = await read_topic(
+        settings.kafka_bootstrap, ALARM_ACTIVATIONS.name(settings.topic_prefix), count=1
+    )
+    assert record.key == b"site-1"
+
+
+async def test_replay_gets_the_first_answer_and_publishes_nothing_new(
+    settings: Settings, db: asyncpg.Connection, registry: Registry, client: httpx.AsyncClient
+) -> None:
+    body = bodies.recon_sighting()
+    auth = registry.auth("retail-a")
+    first = await client.post("/v1/recon-sightings", json=body, headers=auth)
+    again = await client.post("/v1/recon-sightings", json=body, headers=auth)
+    assert (first.status_code, again.status_code) == (202, 202)
+    assert again.json() == first.json()
+
+    changed = {**body, "free_text": "toch een andere melding"}
+    conflict = await client.post("/v1/recon-sightings", json=changed, headers=auth)
+    assert conflict.status_code == 409
+    assert body["event_id"] in conflict.json()["detail"]
+    # Another organisation reusing the id is refused as well, without learning more.
+    other = await client.post(
+        "/v1/recon-sightings",
+        json=bodies.recon_sighting(
+            event_id=body["event_id"], reporter_org="retail-b", branch_id="b-001"
+        ),
+        headers=registry.auth("retail-b"),
+    )
+    assert other.status_code == 409
+
+    assert await published_count(settings, RECON_SIGHTINGS) == 1
+    audit = await audit_rows(db, body["event_id"])
+    assert [row["details"]["status"] for row in audit] == [202, 202, 409, 409]
+    assert audit[1]["details"]["replay"] is True
+
+
+async def test_concurrent_deliveries_of_one_event_publish_it_once(
+    settings: Settings, registry: Registry, client: httpx.AsyncClient
+) -> None:
+    body = bodies.alarm_activation()
+    answers = await asyncio.gather(
+        *(
+            client.post("/v1/alarm-activations", json=body, headers=registry.auth("pac-1"))
+            for _ in range(5)
+        )
+    )
+    assert [answer.status_code for answer in answers] == [202] * 5
+    assert await published_count(settings, ALARM_ACTIVATIONS) == 1
+
+
+async def test_full_batch_is_published(
+    settings: Settings, registry: Registry, client: httpx.AsyncClient
+) -> None:
+    batch = [bodies.alarm_activation() for _ in range(500)]
+    response = await client.post(
+        "/v1/alarm-activations/batch", json=batch, headers=registry.auth("pac-1")
+    )
+    assert response.status_code == 207
+    assert {result["status"] for result in response.json()["results"]} == {202}
+    assert await published_count(settings, ALARM_ACTIVATIONS) == 500
+
+
+async def test_batch_is_answered_per_event(
+    settings: Settings, registry: Registry, client: httpx.AsyncClient
+) -> None:
+    good = bodies.incident_report()
+    invalid = bodies.incident_report(lat=10.0)
+    foreign = bodies.incident_report(branch_id="b-001")
+    response = await client.post(
+        "/v1/incident-reports/batch",
+        json=[good, invalid, foreign, good],
+        headers=registry.auth("retail-a"),
+    )
+    assert response.status_code == 207, response.text
+    results = response.json()["results"]
+    assert [result["status"] for result in results] == [202, 422, 403, 202]
+    assert results[1]["detail"][0]["field"] == "branch.location.lat"
+    assert "b-001" in results[2]["detail"]
+    assert results[3]["event_id"] == good["event_id"]
+    assert await published_count(settings, INCIDENT_REPORTS) == 1
+
+
+async def test_batch_larger_than_allowed_is_refused(settings: Settings, registry: Registry) -> None:
+    limits = ApiLimits(max_batch_items=2, event_burst=10)
+    async with running_api(settings, limits) as (_, client):
+        response = await client.post(
+            "/v1/incident-reports/batch",
+            json=[bodies.incident_report() for _ in range(3)],
+            headers=registry.auth("retail-a"),
+        )
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["field"] == "(body)"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param({}, id="no key"),
+        pytest.param({"Authorization": "Bearer hd_000000000000_guessed"}, id="unknown key"),
+        pytest.param({"Authorization": "Bearer not-a-key"}, id="malformed key"),
+        pytest.param({"Authorization": "Basic dXNlcjpwYXNz"}, id="not a bearer key"),
+    ],
+)
+async def test_without_a_valid_key_is_401(
+    registry: Registry, client: httpx.AsyncClient, headers: dict[str, str]
+) -> None:
+    response = await client.post(
+        "/v1/incident-reports", json=bodies.incident_report(), headers=headers
+    )
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+
+
+async def test_revoked_key_is_401(
+    db: asyncpg.Connection, registry: Registry, client: httpx.AsyncClient
+) -> None:
+    key_id = registry.keys["retail-a"].split("_")[1]
+    assert await admin.revoke_key(db, key_id) is True
+    response = await client.post(
+        "/v1/incident-reports", json=bodies.incident_report(), headers=registry.auth("retail-a")
+    )
+    assert response.status_code == 401
+
+
+FORBIDDEN = [
+    # police read alerts elsewhere; they post nothing here
+    (
+        "politie-ams",
+        "incident-reports",
+        bodies.incident_report(reporting_org="politie-ams"),
+        "police",
+    ),
+    # a retailer is not an alarm centre
+    (
+        "retail-a",
+        "alarm-activations",
+        bodies.alarm_activation(alarm_centre="retail-a"),
+        "role retailer",
+    ),
+    # an alarm centre may not post for another centre's site
+    (
+        "pac-1",
+        "alarm-activations",
+        bodies.alarm_activation(site_id="site-2", subscriber_account="acct-9"),
+        "site-2",
+    ),
+    # nor under another centre's name
+    ("pac-1", "alarm-activations", bodies.alarm_activation(alarm_centre="pac-2"), "pac-2"),
+    # nor for its own site under another subscriber account
+    (
+        "pac-1",
+        "alarm-activations",
+        bodies.alarm_activation(subscriber_account="acct-2"),
+        "subscriber account",
+    ),
+    # a retailer may not report for another retailer's branch
+    ("retail-b", "incident-reports", bodies.incident_report(reporting_org="retail-b"), "a-001"),
+    # nor in another organisation's name
+    ("retail-b", "incident-reports", bodies.incident_report(branch_id="b-001"), "retail-a"),
+    # a retailer's sighting names one of its branches
+    ("retail-a", "recon-sightings", bodies.recon_sighting(branch_id=None), "branches"),
+    # the CBL reports for its members' branches only
+    (
+        "cbl",
+        "incident-reports",
+        bodies.incident_report(reporting_org="cbl", branch_id="b-001"),
+        "member",
+    ),
+]
+
+
+@pytest.mark.parametrize(("organisation_id", "path", "body", "reason"), FORBIDDEN)
+async def test_scope_violations_are_403_with_the_reason(
+    settings: Settings,
+    db: asyncpg.Connection,
+    registry: Registry,
+    client: httpx.AsyncClient,
+    organisation_id: str,
+    path: str,
+    body: dict[str, Any],
+    reason: str,
+) -> None:
+    response = await client.post(f"/v1/{path}", json=body, headers=registry.auth(organisation_id))
+    assert response.status_code == 403, response.text
+    assert reason in response.json()["detail"]
+    [audit] = await audit_rows(db, body["event_id"])
+    assert (audit["actor"], audit["action"]) == (organisation_id, "event_rejected")
+    assert audit["details"]["status"] == 403
+
+
+async def test_trade_association_reports_for_member_branches_and_by_location(
+    registry: Registry, client: httpx.AsyncClient
+) -> None:
+    auth = registry.auth("cbl")
+    report = bodies.incident_report(reporting_org="cbl", branch_id="a-001")
+    sighting = bodies.recon_sighting(reporter_org="cbl", branch_id=None)
+    assert (await client.post("/v1/incident-reports", json=report, headers=auth)).status_code == 202
+    assert (
+        await client.post("/v1/recon-sightings", json=sighting, headers=auth)
+    ).status_code == 202
+
+
+async def test_key_without_the_scope_is_403(
+    db: asyncpg.Connection, registry: Registry, client: httpx.AsyncClient
+) -> None:
+    narrow = await admin.issue_key(db, "retail-a", scopes=["incident-reports:write"])
+    response = await client.post(
+        "/v1/recon-sightings",
+        json=bodies.recon_sighting(),
+        headers={"Authorization": f"Bearer {narrow.key}"},
+    )
+    assert response.status_code == 403
+    assert "recon-sightings:write" in response.json()["detail"]
+
+
+async def test_invalid_event_is_422_naming_each_field(
+    db: asyncpg.Connection, registry: Registry, client: httpx.AsyncClient
+) -> None:
+    body = bodies.incident_report(lat=10.0, plate="!!")
+    del body["incident_type"]
+    response = await client.post(
+        "/v1/incident-reports", json=body, headers=registry.auth("retail-a")
+    )
+    assert response.status_code == 422
+    fields = {problem["field"]: problem["reason"] for problem in response.json()["detail"]}
+    assert set(fields) == {"branch.location.lat", "incident_type", "getaway.vehicle.plate"}
+    assert "greater than or equal to 50.7" in fields["branch.location.lat"]
+    assert "letters and digits" in fields["getaway.vehicle.plate"]
+    [audit] = await audit_rows(db, body["event_id"])
+    assert audit["details"]["status"] == 422
+
+
+async def test_malformed_json_is_422(registry: Registry, client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/v1/incident-reports",
+        content=b'{"event_id": ',
+        headers={**registry.auth("retail-a"), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["field"] == "(body)"
+
+
+async def test_body_over_the_limit_is_413(settings: Settings, registry: Registry) -> None:
+    limits = ApiLimits(max_body_bytes=2048)
+    body = bodies.incident_report()
+    body["free_text"] = "x" * 1900
+    async with running_api(settings, limits) as (_, client):
+        declared = await client.post(
+            "/v1/incident-reports", json=body, headers=registry.auth("retail-a")
+        )
+
+        async def chunks() -> AsyncIterator[bytes]:
+            # Streamed without Content-Length: the limit is counted as the body arrives.
+            encoded = json.dumps(body).encode()
+            for start in range(0, len(encoded), 512):
+                yield encoded[start : start + 512]
+
+        streamed = await client.post(
+            "/v1/incident-reports",
+            content=chunks(),
+            headers={**registry.auth("retail-a"), "Content-Type": "application/json"},
+        )
+    assert declared.status_code == 413
+    assert streamed.status_code == 413
+
+
+async def test_rate_limit_is_429_with_retry_after(
+    settings: Settings, db: asyncpg.Connection, registry: Registry
+) -> None:
+    limits = ApiLimits(events_per_second=0.01, event_burst=2, max_batch_items=2)
+    async with running_api(settings, limits) as (_, client):
+        answers = []
+        for _ in range(3):
+            body = bodies.recon_sighting()
+            answers.append(
+                await client.post(
+                    "/v1/recon-sightings", json=body, headers=registry.auth("retail-a")
+                )
+            )
+        # Another organisation has a bucket of its own.
+        other = await client.post(
+            "/v1/recon-sightings",
+            json=bodies.recon_sighting(reporter_org="retail-b", branch_id="b-001"),
+            headers=registry.auth("retail-b"),
+        )
+    assert [answer.status_code for answer in answers] == [202, 202, 429]
+    assert int(answers[2].headers["Retry-After"]) >= 1
+    assert other.status_code == 202
+    [audit] = await audit_rows(db, body["event_id"])
+    assert audit["details"]["status"] == 429
+
+
+def _dead_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+async def test_unreachable_broker_is_503_with_retry_after(
+    settings: Settings, db: asyncpg.Connection, registry: Registry
+) -> None:
+    dead = settings.model_copy(update={"kafka_bootstrap": f"127.0.0.1:{_dead_port()}"})
+    body = bodies.incident_report()
+    async with running_api(dead) as (_, client):
+        response = await client.post(
+            "/v1/incident-reports", json=body, headers=registry.auth("retail-a")
+        )
+        health = await client.get("/health")
+    assert response.status_code == 503
+    assert int(response.headers["Retry-After"]) >= 1
+    assert health.status_code == 503
+    assert health.json() == {"database": True, "broker": False}
+    # Not acknowledged, so not kept: the retry is judged afresh.
+    assert await db.fetchval("SELECT count(*) FROM ingest_receipt") == 0
+    [audit] = await audit_rows(db, body["event_id"])
+    assert audit["details"]["status"] == 503
+
+
+async def test_producer_lost_underway_is_503_after_the_timeout_and_a_retry_succeeds(
+    settings: Settings, registry: Registry
+) -> None:
+    body = bodies.alarm_activation()
+    auth = registry.auth("pac-1")
+    async with running_api(settings, ApiLimits(publish_timeout_seconds=1.0)) as (app, client):
+        link = app.state.intake.broker
+        await link.producer.stop()
+        failed = await client.post("/v1/alarm-activations", json=body, headers=auth)
+        # A fresh link (as after a restart) takes the same event and accepts it once.
+        await link.stop()
+        await link.start()
+        retried = await client.post("/v1/alarm-activations", json=body, headers=auth)
+    assert failed.status_code == 503
+    assert "no acknowledgement within" in failed.json()["detail"]
+    assert "Retry-After" in failed.headers
+    assert retried.status_code == 202
+    assert await published_count(settings, ALARM_ACTIVATIONS) == 1

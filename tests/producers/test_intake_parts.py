@@ -1,0 +1,156 @@
+"""The intake's pure parts, without a broker: edge models, keys, the rate limiter, the labels."""
+
+from __future__ import annotations
+
+import secrets
+from enum import Enum
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from producers.api.auth import hash_secret, new_key, split_key
+from producers.api.edge import IncidentReportIn, PlateKey, ReconSightingIn, ReportedVehicle
+from producers.api.kinds import allowed_scopes, default_scopes
+from producers.api.limits import ApiLimits, RateLimiter
+from producers.api.pages import (
+    BEHAVIOUR_LABELS,
+    BUILD_LABELS,
+    FACE_LABELS,
+    HEIGHT_LABELS,
+    VEHICLE_LABELS,
+)
+from schemas.events import (
+    Build,
+    FaceCovering,
+    GetawayMode,
+    HeightBand,
+    IncidentReport,
+    ReconBehaviour,
+    ReconSighting,
+)
+from schemas.pseudonym import pseudonymise_plate
+from tests.producers import bodies
+
+PLATE_KEY = PlateKey(secrets.token_bytes(32), "k1")
+
+
+def test_incident_report_in_becomes_the_contract_with_a_pseudonym() -> None:
+    edge = IncidentReportIn.model_validate(bodies.incident_report())
+    report = edge.pseudonymised(PLATE_KEY)
+    assert type(report) is IncidentReport
+    assert report.getaway is not None and report.getaway.vehicle is not None
+    assert report.getaway.vehicle.plate_pseudonym == pseudonymise_plate(
+        bodies.RAW_PLATE, PLATE_KEY.key, PLATE_KEY.key_id
+    )
+    assert "plate" not in report.getaway.vehicle.model_dump()
+    assert report.getaway.direction == "richting centrum"
+
+
+def test_recon_sighting_in_becomes_the_contract() -> None:
+    sighting = ReconSightingIn.model_validate(bodies.recon_sighting()).pseudonymised(PLATE_KEY)
+    assert type(sighting) is ReconSighting
+    assert sighting.vehicle is not None and sighting.vehicle.plate_pseudonym is not None
+
+
+def test_the_raw_plate_does_not_show_in_repr_or_dumps() -> None:
+    edge = IncidentReportIn.model_validate(bodies.incident_report())
+    for text in (repr(edge), str(edge), edge.model_dump_json()):
+        assert bodies.RAW_PLATE not in text
+
+
+VEHICLES: list[tuple[dict[str, Any], str | None]] = [
+    # a raw plate is pseudonymised
+    ({"kind": "car", "plate": "12-abc-3"}, "pseudonym"),
+    # a pseudonym made by the caller is kept
+    ({"kind": "car", "plate_pseudonym": "hp1:k1:" + "ab" * 16}, "hp1:k1:" + "ab" * 16),
+    # no plate at all is fine
+    ({"kind": "scooter"}, None),
+]
+
+
+@pytest.mark.parametrize(("vehicle", "expected"), VEHICLES)
+def test_vehicle_plates(vehicle: dict[str, Any], expected: str | None) -> None:
+    result = ReportedVehicle.model_validate(vehicle).pseudonymised(PLATE_KEY)
+    if expected == "pseudonym":
+        expected = pseudonymise_plate("12ABC3", PLATE_KEY.key, PLATE_KEY.key_id)
+    assert result.plate_pseudonym == expected
+
+
+@pytest.mark.parametrize(
+    ("vehicle", "reason"),
+    [
+        # both forms at once is ambiguous
+        ({"kind": "car", "plate": "12ABC3", "plate_pseudonym": "hp1:k1:" + "ab" * 16}, "not both"),
+        # punctuation only is not a plate
+        ({"kind": "car", "plate": "--"}, "letters and digits"),
+    ],
+)
+def test_vehicle_plate_errors_do_not_echo_the_plate(vehicle: dict[str, Any], reason: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        ReportedVehicle.model_validate(vehicle)
+    messages = " ".join(error["msg"] for error in caught.value.errors())
+    assert reason in messages
+    assert "12ABC3" not in messages
+
+
+def test_key_round_trip() -> None:
+    key = new_key()
+    assert split_key(key.plain) == (key.key_id, key.plain.split("_", 2)[2])
+    assert hash_secret(key.plain.split("_", 2)[2]) == key.key_hash
+    assert key.plain not in key.key_hash
+
+
+@pytest.mark.parametrize(
+    "presented",
+    ["", "hd", "hd__secret", "xx_0123456789ab_secret", "hd_0123456789ab_", "hd_short_secret"],
+)
+def test_malformed_keys_are_not_split(presented: str) -> None:
+    assert split_key(presented) is None
+
+
+def test_scopes_follow_the_role() -> None:
+    assert default_scopes("alarm_centre") == ["alarm-activations:write"]
+    assert set(default_scopes("retailer")) == {"incident-reports:write", "recon-sightings:write"}
+    assert default_scopes("police") == ["alerts:read"]
+    assert "alarm-activations:write" not in allowed_scopes("trade_association")
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_rate_limiter_is_a_bucket_per_organisation() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(rate=2.0, burst=4, clock=clock)
+    assert limiter.take("a", 4) is None  # a full bucket pays a burst
+    assert limiter.take("a", 1) == 1  # empty: half a second to one token, rounded up
+    assert limiter.take("b", 1) is None  # another organisation has its own bucket
+    clock.now = 1.0
+    assert limiter.take("a", 2) is None  # two tokens back after a second
+    assert limiter.take("a", 3) == 2  # three missing at two a second
+    clock.now = 100.0
+    assert limiter.take("a", 5) == 1  # never more than the burst, however long one waits
+
+
+def test_limits_refuse_a_batch_that_could_never_pass() -> None:
+    with pytest.raises(ValidationError, match="event_burst"):
+        ApiLimits(max_batch_items=500, event_burst=100)
+
+
+@pytest.mark.parametrize(
+    ("labels", "vocabulary"),
+    [
+        (BEHAVIOUR_LABELS, ReconBehaviour),
+        (VEHICLE_LABELS, GetawayMode),
+        (HEIGHT_LABELS, HeightBand),
+        (BUILD_LABELS, Build),
+        (FACE_LABELS, FaceCovering),
+    ],
+)
+def test_every_choice_has_a_dutch_label(labels: dict[Any, str], vocabulary: type[Enum]) -> None:
+    assert set(labels) == set(vocabulary)
