@@ -58,10 +58,12 @@ class Settings(BaseSettings):
     kafka_bootstrap: str = Field(
         "127.0.0.1:19092", description="Kafka bootstrap servers, comma separated host:port."
     )
-    kafka_idempotence: bool = Field(
-        True,
-        description="Idempotent producer (acks=all, InitProducerId). Off on brokers that refuse "
-        "InitProducerId, such as the embedded Tansu; application-level idempotency still holds.",
+    kafka_flavour: Literal["apache", "tansu"] = Field(
+        "apache",
+        description="The broker: 'apache' (Apache Kafka; idempotent producers) or 'tansu' (the "
+        "embedded default, which refuses InitProducerId and under-reports end offsets of "
+        "multi-record batches: producers there run without idempotence, one record a batch). "
+        "Event ids keep consumers idempotent either way.",
     )
     database_url: str = Field(
         "postgresql://heterdaad:heterdaad@127.0.0.1:15432/heterdaad",
@@ -149,6 +151,15 @@ class Settings(BaseSettings):
                 "a secret of at least 32 characters to pseudonymise them"
             )
         return self.plate_key.get_secret_value().encode()
+
+    @property
+    def kafka_idempotence(self) -> bool:
+        return self.kafka_flavour == "apache"
+
+    @property
+    def kafka_max_batch_bytes(self) -> int:
+        """aiokafka's max_batch_size: 1 byte makes every batch a single record (see Tansu)."""
+        return 16384 if self.kafka_flavour == "apache" else 1
 
     def to_env(self) -> dict[str, str]:
         """These settings as HETERDAAD_* variables, to hand to a child process."""

@@ -63,6 +63,12 @@ def create_app(settings: Settings) -> faust.App:
         key_serializer="raw",
         value_serializer="raw",
         producer_acks=-1,
+        producer_max_batch_size=settings.kafka_max_batch_bytes,
+        # Group joins take half the session timeout on Tansu; 10 s keeps rebalances short on
+        # both brokers while a worker stuck longer than that is rightly considered gone.
+        broker_session_timeout=10.0,
+        broker_rebalance_timeout=10.0,
+        broker_heartbeat_interval=1.0,
         topic_replication_factor=1,
         topic_partitions=3,
         # Tables live in memory and are rebuilt from their changelog topics after a restart.

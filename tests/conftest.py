@@ -12,7 +12,7 @@ import logging
 import os
 import secrets
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import asyncpg
 import pytest
@@ -77,20 +77,23 @@ def database_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def kafka_idempotence() -> bool:
-    # Apache Kafka supports the idempotent producer; a broker that does not says so here.
-    return os.environ.get("HETERDAAD_TEST_KAFKA_IDEMPOTENCE", "true").lower() == "true"
+def kafka_flavour() -> Literal["apache", "tansu"]:
+    # The tests run on Apache Kafka; HETERDAAD_TEST_KAFKA_FLAVOUR=tansu runs them on Tansu.
+    return "tansu" if os.environ.get("HETERDAAD_TEST_KAFKA_FLAVOUR") == "tansu" else "apache"
 
 
 @pytest.fixture
 def bare_settings(
-    kafka_bootstrap: str, database_url: str, kafka_idempotence: bool, tmp_path: Path
+    kafka_bootstrap: str,
+    database_url: str,
+    kafka_flavour: Literal["apache", "tansu"],
+    tmp_path: Path,
 ) -> Settings:
     """Settings naming fresh topics and a fresh schema, neither created yet."""
     run = uuid.uuid4().hex[:10]
     return Settings(
         kafka_bootstrap=kafka_bootstrap,
-        kafka_idempotence=kafka_idempotence,
+        kafka_flavour=kafka_flavour,
         database_url=database_url,
         database_schema=f"t_{run}",
         topic_prefix=f"t{run}.",
