@@ -9,6 +9,11 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from heterdaad.thresholds.alarms import AlarmThresholds
+from heterdaad.thresholds.hotspots import HotspotThresholds
+from heterdaad.thresholds.reconnaissance import ReconThresholds
+from heterdaad.thresholds.series import SeriesThresholds
+
 
 class ApiLimits(BaseModel):
     """Limits the ingest API puts on callers (HETERDAAD_API_LIMITS__<FIELD> variables)."""
@@ -116,6 +121,11 @@ class Settings(BaseSettings):
         description="A robbery reported within this many minutes of its time is still 'in the "
         "act': offenders may be near, so its alert is critical.",
     )
+
+    alarms: AlarmThresholds = AlarmThresholds()
+    series: SeriesThresholds = SeriesThresholds()
+    hotspots: HotspotThresholds = HotspotThresholds()
+    reconnaissance: ReconThresholds = ReconThresholds()
 
     # People.
     language: Literal["nl", "en"] = Field("nl", description="Language of user-facing text.")

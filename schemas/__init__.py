@@ -22,10 +22,13 @@ from schemas.events import (
     ReconSighting,
 )
 from schemas.pseudonym import PlatePseudonym, pseudonymise_plate
+from schemas.tasks import AlarmTask, AlarmTaskKind
 
 __all__ = [
     "AlarmActivation",
     "AlarmSignal",
+    "AlarmTask",
+    "AlarmTaskKind",
     "Alert",
     "AlertKind",
     "AlertView",

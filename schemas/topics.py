@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from schemas.alerts import Alert
 from schemas.events import AlarmActivation, AuditEvent, IncidentReport, ReconSighting
+from schemas.tasks import AlarmTask
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -98,6 +99,15 @@ ALERTS = TopicSpec(
     description="Alerts raised by the stream processors, keyed by dedup key, police view.",
     personal_data=True,
 )
+ALARM_TASKS = TopicSpec(
+    suffix="alarm-tasks.v1",
+    value_model=AlarmTask,
+    ce_type="nl.heterdaad.alarm-task.v1",
+    key_field="site_id",
+    key_of=_attr("site_id"),
+    description="Tasks for alarm centres: verify an unverified activation, check a silent site.",
+    retention_ms=7 * DAY_MS,
+)
 AUDIT = TopicSpec(
     suffix="audit.v1",
     value_model=AuditEvent,
@@ -113,6 +123,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
     INCIDENT_REPORTS,
     RECON_SIGHTINGS,
     ALERTS,
+    ALARM_TASKS,
     AUDIT,
 )
 

@@ -143,7 +143,7 @@ def dead_letter_headers(
 
 
 def _event_id(model: Contract) -> str:
-    for field in ("event_id", "alert_id", "audit_id"):
+    for field in ("event_id", "alert_id", "task_id", "audit_id"):
         if field in type(model).model_fields:
             return str(getattr(model, field))
     raise TypeError(f"{type(model).__name__} has no id field")

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import faust
 
-from schemas.topics import ALERTS, AUDIT, CATALOGUE, DEAD_LETTER_PARTITIONS
+from schemas.topics import ALARM_TASKS, ALERTS, AUDIT, CATALOGUE, DEAD_LETTER_PARTITIONS
 
 if TYPE_CHECKING:
     from faust.types import TopicT
@@ -42,6 +42,7 @@ class Topics:
                 partitions=DEAD_LETTER_PARTITIONS,
             )
         self.alerts = self[ALERTS]
+        self.alarm_tasks = self[ALARM_TASKS]
         self.audit = self[AUDIT]
 
     def __getitem__(self, spec: TopicSpec) -> TopicT:
@@ -80,7 +81,20 @@ def create_app(settings: Settings) -> faust.App:
     )
     topics = Topics(app, settings)
     # Imported here so that each stage module can import this one for its types.
-    from streams import report_robberies
+    from streams import (
+        detect_hotspots,
+        link_reconnaissance,
+        link_series,
+        report_robberies,
+        verify_alarms,
+    )
 
-    report_robberies.register(app, topics, settings)
+    for stage in (
+        report_robberies,
+        verify_alarms,
+        link_series,
+        detect_hotspots,
+        link_reconnaissance,
+    ):
+        stage.register(app, topics, settings)
     return app

@@ -23,6 +23,7 @@ from schemas.events import (
     ReconSighting,
     Vehicle,
 )
+from schemas.tasks import AlarmTask, AlarmTaskKind
 
 DAM_SQUARE = Location(lat=52.3731, lon=4.8926)
 PLATE_PSEUDONYM = "hp1:k1:" + "ab" * 16
@@ -100,6 +101,21 @@ def alert(**overrides: Any) -> Alert:
         "created_at": _ago(0),
     }
     return Alert(**(fields | overrides))
+
+
+def alarm_task(**overrides: Any) -> AlarmTask:
+    fields: dict[str, Any] = {
+        "task_id": uuid.uuid4(),
+        "kind": AlarmTaskKind.VERIFY,
+        "alarm_centre": "pac-noord",
+        "site_id": "site-1",
+        "signal": AlarmSignal.HOLD_UP,
+        "activation_ids": [uuid.uuid4()],
+        "respond_within_s": 90,
+        "dedup_key": f"verify:{uuid.uuid4()}",
+        "created_at": _ago(0),
+    }
+    return AlarmTask(**(fields | overrides))
 
 
 def audit_event(**overrides: Any) -> AuditEvent:

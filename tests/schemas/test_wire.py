@@ -14,6 +14,7 @@ EVERY_MODEL = [
     factories.incident_report(),
     factories.recon_sighting(),
     factories.alert(),
+    factories.alarm_task(),
     factories.audit_event(),
 ]
 

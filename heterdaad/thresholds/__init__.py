@@ -1,0 +1,1 @@
+"""Thresholds of the stream stages, nested in Settings (HETERDAAD_<STAGE>__<FIELD> variables)."""
