@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import logging
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from schemas.alerts import Alert, AlertKind, Area, EvidenceLink, Lookout, Severity
+from schemas.alerts import Alert, AlertKind, Area, EvidenceLink, Lookout, Severity, alert_id_for
 from schemas.events import IncidentReport
 from schemas.geography import police_unit_for
 from schemas.topics import ALERTS, INCIDENT_REPORTS
@@ -21,13 +20,6 @@ if TYPE_CHECKING:
     from streams.app import Topics
 
 logger = logging.getLogger(__name__)
-
-# Alert ids derive from dedup keys, so a replayed report yields the very same alert.
-ALERT_NAMESPACE = uuid.UUID("5d0f7f3e-3c1a-4f5e-9f57-6865746572ad")
-
-
-def alert_id_for(dedup_key: str) -> uuid.UUID:
-    return uuid.uuid5(ALERT_NAMESPACE, dedup_key)
 
 
 def robbery_alert(report: IncidentReport, settings: Settings, now: datetime) -> Alert:
