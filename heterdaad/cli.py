@@ -6,6 +6,7 @@ import asyncio
 import logging
 import shlex
 import signal
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -181,6 +182,34 @@ def sink() -> None:
         stop = _stop_on_signals()
         async with Sink(settings) as running:
             await running.run(stop)
+
+    asyncio.run(run())
+
+
+@app.command()
+def demo(
+    rate: Annotated[float, typer.Option(help="Simulated events per second.")] = 5.0,
+    language: Annotated[str | None, typer.Option(help="nl or en.")] = None,
+) -> None:
+    """The main job: embedded broker and database, all parts, traffic, live alerts; Ctrl-C stops."""
+    from rich.console import Console
+    from rich.markup import escape
+
+    from infra.demo import run_demo
+
+    settings = _settings()
+    if language is not None:
+        if language not in ("nl", "en"):
+            raise typer.BadParameter("nl or en", param_hint="--language")
+        settings = settings.model_copy(update={"language": language})
+    console = Console(highlight=False)
+
+    def say(line: str) -> None:
+        # escape: alert text holds brackets ("[urgent]") that rich would read as markup.
+        console.print(f"[dim]{datetime.now():%H:%M:%S}[/dim] {escape(line)}", soft_wrap=True)
+
+    async def run() -> None:
+        await run_demo(settings, _stop_on_signals(), say, traffic_rate=rate)
 
     asyncio.run(run())
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
-import subprocess
-import sys
 from typing import TYPE_CHECKING
 
+from infra.parts import spawn_part, stop_part
+
 if TYPE_CHECKING:
+    import subprocess
     from collections.abc import Iterator
     from pathlib import Path
 
@@ -17,26 +16,11 @@ if TYPE_CHECKING:
 
 
 @contextlib.contextmanager
-def running(
-    settings: Settings, *command: str, log: Path, stop_signal: int = signal.SIGTERM
-) -> Iterator[subprocess.Popen[bytes]]:
+def running(settings: Settings, *command: str, log: Path) -> Iterator[subprocess.Popen[bytes]]:
     """`heterdaad <command>` with the test's settings; stopped (then killed) on exit."""
-    env = os.environ | settings.to_env()
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "heterdaad.cli", *command],
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    with log.open("ab") as output:
+        process = spawn_part(settings, *command, output=output)
         try:
             yield process
         finally:
-            if process.poll() is None:
-                process.send_signal(stop_signal)
-                try:
-                    process.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+            stop_part(process)

@@ -1,0 +1,193 @@
+"""The main job on the embedded default: broker, database, every part, traffic and live alerts."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import shutil
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+import asyncpg
+import httpx
+from aiokafka import AIOKafkaConsumer
+from pydantic import SecretStr
+
+from consumers.alert_text import summary
+from heterdaad.kafka import ensure_topics
+from infra.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
+from infra.migrate import migrate
+from infra.parts import spawn_part, stop_part
+from producers.api import admin
+from producers.simulator import SimulationConfig, simulate
+from schemas.alerts import Alert
+from schemas.common import Branch, BranchType, Location
+from schemas.topics import ALERTS
+from schemas.wire import UndecodableRecord, decode_as
+
+if TYPE_CHECKING:
+    import subprocess
+    from collections.abc import Callable
+    from pathlib import Path
+
+    from heterdaad.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+PARTS = (("worker",), ("sink",), ("api",))
+DEMO_BRANCH = Branch(
+    branch_id="demo-ah-damrak",
+    chain="Buurtsuper",
+    branch_type=BranchType.SUPERMARKET,
+    location=Location(lat=52.3757, lon=4.8965),
+)
+
+
+async def run_demo(
+    settings: Settings,
+    stop: asyncio.Event,
+    say: Callable[[str], None],
+    *,
+    traffic_rate: float = 5.0,
+    traffic_days: float = 7.0,
+) -> None:
+    """Run everything until `stop` is set; `say` shows people what happens."""
+    state = (settings.state_dir / "demo").resolve()
+    # Tansu keeps topics in memory only: a database left from an earlier run would not match.
+    shutil.rmtree(state, ignore_errors=True)
+    state.mkdir(parents=True)
+    say(f"Heterdaad start (embedded): Tansu en PostgreSQL in {state}")
+    async with EmbeddedBroker(state) as broker, EmbeddedPostgres(state) as postgres:
+        live = settings.model_copy(
+            update={
+                "kafka_bootstrap": broker.bootstrap,
+                "kafka_flavour": "tansu",
+                "database_url": postgres.dsn,
+                "state_dir": state,
+                "api_port": free_port(),
+                "plate_key": settings.plate_key or SecretStr(secrets.token_urlsafe(32)),
+            }
+        )
+        await migrate(live.database_url, live.database_schema)
+        await ensure_topics(live)
+        api_key = await _seed(live)
+        parts = _start_parts(live, state)
+        try:
+            api_url = f"http://{live.api_host}:{live.api_port}"
+            await _wait_for_api(api_url, parts)
+            say(f"broker {broker.bootstrap} · database {postgres.port} · API {api_url}")
+            say(f"meldformulier: {api_url}/meld  (sleutel: {api_key})")
+            alerts = asyncio.create_task(_show_alerts(live, say))
+            await _post_report(api_url, api_key)
+            say("overval gemeld via de API; wacht op de alarmering ...")
+            traffic = asyncio.create_task(
+                simulate(live, SimulationConfig(seed=int(datetime.now(UTC).timestamp()),
+                                                days=traffic_days, rate=traffic_rate))
+            )  # fmt: skip
+            watch = asyncio.create_task(_watch_parts(parts))
+            done, _ = await asyncio.wait(
+                [asyncio.create_task(stop.wait()), watch], return_when=asyncio.FIRST_COMPLETED
+            )
+            for task in (alerts, traffic, watch):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            if watch in done:
+                raise RuntimeError(watch.result())
+        finally:
+            say("stoppen ...")
+            for process in reversed(list(parts.values())):
+                stop_part(process)
+    say("gestopt")
+
+
+def _start_parts(settings: Settings, state: Path) -> dict[str, subprocess.Popen[bytes]]:
+    parts = {}
+    for command in PARTS:
+        log = (state / f"{'-'.join(command)}.log").open("ab")
+        parts[" ".join(command)] = spawn_part(settings, *command, output=log)
+    return parts
+
+
+async def _watch_parts(parts: dict[str, subprocess.Popen[bytes]]) -> str:
+    """Returns (ends the demo) when a part exits by itself."""
+    while True:
+        for name, process in parts.items():
+            if process.poll() is not None:
+                return f"heterdaad {name} stopped unexpectedly (exit {process.returncode})"
+        await asyncio.sleep(0.5)
+
+
+async def _seed(settings: Settings) -> str:
+    """A trade association with one branch and a key, so the demo can post a report."""
+    connection = await asyncpg.connect(
+        settings.database_url, server_settings={"search_path": settings.database_schema}
+    )
+    try:
+        await admin.create_organisation(connection, "demo-cbl", "Demo CBL", "trade_association")
+        await admin.create_branch(connection, "demo-cbl", DEMO_BRANCH)
+        issued = await admin.issue_key(connection, "demo-cbl")
+    finally:
+        await connection.close()
+    return issued.key
+
+
+async def _wait_for_api(api_url: str, parts: dict[str, subprocess.Popen[bytes]]) -> None:
+    async with httpx.AsyncClient(timeout=2) as client, asyncio.timeout(120):
+        while True:
+            if parts["api"].poll() is not None:
+                raise RuntimeError("the API exited during start-up; see api.log")
+            with contextlib.suppress(httpx.HTTPError):
+                if (await client.get(f"{api_url}/health")).status_code == 200:
+                    return
+            await asyncio.sleep(0.5)
+
+
+async def _post_report(api_url: str, api_key: str) -> None:
+    """What a supermarket would post minutes after a robbery."""
+    body = {
+        "event_id": str(uuid.uuid4()),
+        "reporting_org": "demo-cbl",
+        "branch": DEMO_BRANCH.model_dump(mode="json"),
+        "incident_type": "overval",
+        "occurred_at": (datetime.now(UTC) - timedelta(minutes=3)).isoformat(),
+        "offender_count": 2,
+        "weapons": ["firearm"],
+        "modus_operandi": ["at_closing", "threatened_staff"],
+        "loot": ["cash", "cigarettes"],
+        "getaway": {"mode": "scooter", "vehicle": {"kind": "scooter", "colour": "zwart",
+                                                   "plate": "D-123-XY"}},
+        "offenders": [{"clothing": ["zwarte jas", "grijze trainingsbroek"],
+                       "face_covering": "balaclava"}],
+    }  # fmt: skip
+    async with httpx.AsyncClient(timeout=30) as client:
+        answer = await client.post(
+            f"{api_url}/v1/incident-reports",
+            json=body,
+            headers={"Authorization": f"Bearer {api_key}"},
+        )
+    if answer.status_code != 202:
+        raise RuntimeError(f"the API refused the demo report: {answer.status_code} {answer.text}")
+
+
+async def _show_alerts(settings: Settings, say: Callable[[str], None]) -> None:
+    consumer = AIOKafkaConsumer(
+        ALERTS.name(settings.topic_prefix),
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id=f"{settings.app_id}-demo-console",
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    try:
+        async for record in consumer:
+            try:
+                alert = decode_as(Alert, ALERTS, record.value, list(record.headers))
+            except UndecodableRecord as error:
+                say(f"onleesbaar alarm: {error.reason}")
+                continue
+            say(f"ALARM {summary(alert, settings.language)}")
+    finally:
+        await consumer.stop()
