@@ -22,6 +22,12 @@ fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
 
 if [[ -z "${HETERDAAD_TEST_KAFKA_BOOTSTRAP:-}" || -z "${HETERDAAD_TEST_DATABASE_URL:-}" ]]; then
+    if [[ $(id -u) == 0 && -z "${HETERDAAD_STATE_DIR:-}" ]]; then
+        # As root, PostgreSQL runs as the postgres user, who may not enter this checkout's
+        # parents (a clone under /root): keep the services' state under /tmp instead.
+        HETERDAAD_STATE_DIR="/tmp/heterdaad-state-$(pwd | sha1sum | cut -c1-12)"
+        export HETERDAAD_STATE_DIR
+    fi
     eval "$(.venv/bin/heterdaad infra up)"
 fi
 
