@@ -1,0 +1,51 @@
+"""`heterdaad schemas export`: JSON Schema per model and an AsyncAPI document naming every topic."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+from typer.testing import CliRunner
+
+from heterdaad.cli import app
+from schemas.export import asyncapi_document, model_schemas
+from schemas.topics import CATALOGUE
+
+COMMITTED = Path(__file__).parents[2] / "docs" / "contract"
+
+
+def test_every_topic_and_dead_letter_topic_is_a_channel() -> None:
+    document = asyncapi_document("heterdaad.")
+    addresses = {channel["address"] for channel in document["channels"].values()}
+    for spec in CATALOGUE:
+        assert spec.name("heterdaad.") in addresses
+        assert spec.dead_letter_name("heterdaad.") in addresses
+    assert document["asyncapi"].startswith("3.")
+
+
+def test_schemas_refuse_unknown_fields() -> None:
+    # Producers in other languages must learn from the schema that extra fields are refused.
+    for name, schema in model_schemas().items():
+        assert schema.get("additionalProperties") is False, name
+
+
+def test_cli_writes_the_files(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["schemas", "export", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    asyncapi = yaml.safe_load((tmp_path / "asyncapi.yaml").read_text())
+    for spec in CATALOGUE:
+        model = spec.value_model.__name__
+        schema = json.loads((tmp_path / "schemas" / f"{model}.schema.json").read_text())
+        assert schema["title"] == model
+        assert model in asyncapi["components"]["messages"]
+
+
+def test_committed_contract_is_current(tmp_path: Path) -> None:
+    # docs/contract is what alarm centres and chains read: it must match the code.
+    CliRunner().invoke(app, ["schemas", "export", str(tmp_path)])
+    for written in tmp_path.rglob("*.*"):
+        committed = COMMITTED / written.relative_to(tmp_path)
+        assert committed.read_text() == written.read_text(), (
+            f"{committed} is stale: run `heterdaad schemas export`"
+        )
