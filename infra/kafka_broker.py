@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import concurrent.futures
 import contextlib
 import logging
 import os
@@ -15,11 +14,13 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient
+
+from infra.local import log_tail, run_sync
 
 logger = logging.getLogger(__name__)
 
@@ -30,8 +31,6 @@ _LOG4J2 = _HERE / "kafka" / "log4j2.xml"
 # Written last by assemble(): a libs dir without it is a half-finished copy.
 _COMPLETE_MARKER = ".assembled"
 _MAIN_CLASS = "kafka.Kafka"
-
-_T = TypeVar("_T")
 
 
 class KafkaBrokerError(RuntimeError):
@@ -56,25 +55,6 @@ def _props_file(state_dir: Path) -> Path:
 
 def _data_dir(state_dir: Path) -> Path:
     return _kafka_dir(state_dir) / "data"
-
-
-def _run_sync(coro: Coroutine[Any, Any, _T]) -> _T:
-    # Callers may be inside a running event loop (async pytest fixtures), where
-    # asyncio.run() is refused; a private thread gets its own loop.
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coro).result()
-
-
-def _tail(path: Path, lines: int = 40) -> str:
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        return "(no log written)"
-    return "\n".join(text.splitlines()[-lines:])
 
 
 def assemble(cache_dir: Path, version: str) -> Path:
@@ -140,7 +120,7 @@ def _probe(bootstrap: str, timeout: float) -> dict[str, Any] | None:
         return None
     try:
         describe = _describe_cluster(bootstrap, max(1000, int(timeout * 1000)))
-        cluster = _run_sync(asyncio.wait_for(describe, timeout))
+        cluster = run_sync(asyncio.wait_for(describe, timeout))
     except Exception as exc:  # any failure simply means "not ready yet"
         logger.debug("Kafka at %s not ready: %r", bootstrap, exc)
         return None
@@ -290,13 +270,13 @@ def _wait_ready(
     while True:
         if not alive():
             raise KafkaBrokerError(
-                f"Kafka broker (pid {pid}) exited during start-up; see {log}:\n{_tail(log)}"
+                f"Kafka broker (pid {pid}) exited during start-up; see {log}:\n{log_tail(log)}"
             )
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise KafkaBrokerError(
                 f"Kafka broker (pid {pid}) not ready at {bootstrap} after {timeout:.0f}s; "
-                f"see {log}:\n{_tail(log)}"
+                f"see {log}:\n{log_tail(log)}"
             )
         if _serves_our_cluster(bootstrap, cluster_id, min(5.0, max(remaining, 0.5))):
             return

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import glob
 import hashlib
 import logging
@@ -13,12 +12,12 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any, TypeVar
 from urllib.parse import quote
 
 import asyncpg
+
+from infra.local import log_tail, run_sync
 
 logger = logging.getLogger(__name__)
 
@@ -29,8 +28,6 @@ _SERVICE_USER = "postgres"
 _BOOTSTRAP_SUPERUSER = "postgres"
 # sockaddr_un.sun_path is 108 bytes including the terminating NUL.
 _MAX_SOCKET_PATH = 107
-
-_T = TypeVar("_T")
 
 
 class PostgresServerError(RuntimeError):
@@ -56,25 +53,6 @@ def _socket_dir(state_dir: Path, port: int) -> Path:
     # Deep state dirs (pytest tmp_path) overflow the unix socket path limit.
     digest = hashlib.sha1(str(preferred).encode()).hexdigest()[:12]
     return Path(tempfile.gettempdir()) / f"heterdaad-pg-{digest}"
-
-
-def _run_sync(coro: Coroutine[Any, Any, _T]) -> _T:
-    # Callers may be inside a running event loop (async pytest fixtures), where
-    # asyncio.run() is refused; a private thread gets its own loop.
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coro).result()
-
-
-def _tail(path: Path, lines: int = 40) -> str:
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        return "(no log written)"
-    return "\n".join(text.splitlines()[-lines:])
 
 
 def _bin_dir() -> Path:
@@ -131,7 +109,7 @@ def _run(
         output = (result.stdout + result.stderr).strip()
         raise PostgresServerError(
             f"{Path(args[0]).name} failed ({result.returncode}):\n{output}\n"
-            f"log {_log_file(state_dir)}:\n{_tail(_log_file(state_dir))}"
+            f"log {_log_file(state_dir)}:\n{log_tail(_log_file(state_dir))}"
         )
     return result
 
@@ -257,7 +235,7 @@ async def _select_one(dsn: str, connect_timeout: float) -> None:
 def is_ready(dsn: str, timeout: float) -> bool:
     """True when a real connection with these credentials can run a query."""
     try:
-        _run_sync(asyncio.wait_for(_select_one(dsn, timeout), timeout))
+        run_sync(asyncio.wait_for(_select_one(dsn, timeout), timeout))
     except Exception as exc:  # any failure simply means "not ready yet"
         logger.debug("PostgreSQL not ready: %r", exc)
         return False
@@ -315,7 +293,7 @@ def up(
             timeout=timeout + 10,
         )
 
-    _run_sync(_ensure_role_and_database(socket_dir, port, user, password, database))
+    run_sync(_ensure_role_and_database(socket_dir, port, user, password, database))
     dsn = dsn_for(port, user, password, database)
     deadline = time.monotonic() + timeout
     while not is_ready(dsn, 5):
@@ -323,7 +301,7 @@ def up(
             log = _log_file(state_dir)
             raise PostgresServerError(
                 f"PostgreSQL not accepting {user}@127.0.0.1:{port} after {timeout:.0f}s; "
-                f"see {log}:\n{_tail(log)}"
+                f"see {log}:\n{log_tail(log)}"
             )
         time.sleep(0.5)
     logger.info("PostgreSQL ready at 127.0.0.1:%d (pid %s)", port, _postmaster_pid(state_dir))

@@ -14,7 +14,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import ConsumerRecord
 
-from infra.embedded import EmbeddedBroker, EmbeddedError, EmbeddedPostgres, free_port
+from infra.embedded import EmbeddedBroker, EmbeddedError, EmbeddedPostgres
+from infra.local import free_port
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import socket
 import tempfile
 import uuid
 from pathlib import Path
@@ -15,18 +14,12 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from infra import kafka_broker, postgres_server
+from infra.local import free_port
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
 pytestmark = pytest.mark.integration
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @pytest.fixture
@@ -81,7 +74,7 @@ async def test_postgres_answers_a_query(database_url: str) -> None:
 
 
 def test_kafka_up_twice_is_harmless(state_dir: Path) -> None:
-    port, controller = _free_port(), _free_port()
+    port, controller = free_port(), free_port()
     cache = Path.home() / ".cache" / "heterdaad"
     first = kafka_broker.up(state_dir, cache, port, controller, "4.1.1", timeout=120)
     pid = (state_dir / "kafka" / "kafka.pid").read_text()
@@ -93,7 +86,7 @@ def test_kafka_up_twice_is_harmless(state_dir: Path) -> None:
 
 
 def test_postgres_up_twice_is_harmless(state_dir: Path) -> None:
-    port = _free_port()
+    port = free_port()
     first = postgres_server.up(state_dir, port, timeout=60)
     pid_file = state_dir / "postgres" / "data" / "postmaster.pid"
     pid = pid_file.read_text().splitlines()[0]
