@@ -26,7 +26,7 @@ from tests.factories import DAM_SQUARE
 from tests.kafka_helpers import eventually, read_topic
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Callable
 
     import asyncpg
 
@@ -188,8 +188,10 @@ async def _lookup(account: str, line: str | None) -> SiaAccount | None:
     return {"1234": PLAIN, "5678": KEYED}.get(account)
 
 
-def _handler(recorder: Recorder) -> FrameHandler:
-    return FrameHandler(_lookup, recorder.publish, lambda: datetime.now(UTC))
+def _handler(
+    recorder: Recorder, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+) -> FrameHandler:
+    return FrameHandler(_lookup, recorder.publish, clock)
 
 
 def _text(frame: bytes) -> str:
@@ -221,15 +223,21 @@ async def test_a_frame_that_cannot_be_published_gets_no_answer() -> None:
     assert reply.answer is None
 
 
+# Collected long before they run: stamped at a fixed time, judged by a clock stopped there.
+FRAMED_AT = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
 ANSWER_CASES = [
     # An account nobody registered.
-    (frames.build_frame(SIA_DCS, 1, "9999", "Nri1/PA501"), "NAK"),
+    (frames.build_frame(SIA_DCS, 1, "9999", "Nri1/PA501", timestamp=FRAMED_AT), "NAK"),
     # A plain frame for an account that has a key could have been written by anyone.
-    (frames.build_frame(SIA_DCS, 1, "5678", "Nri1/PA501"), "NAK"),
+    (frames.build_frame(SIA_DCS, 1, "5678", "Nri1/PA501", timestamp=FRAMED_AT), "NAK"),
     # An encrypted frame for an account without a key cannot be read.
-    (frames.build_frame(SIA_DCS, 1, "1234", "Nri1/PA501", key=KEY_128), "NAK"),
+    (frames.build_frame(SIA_DCS, 1, "1234", "Nri1/PA501", key=KEY_128, timestamp=FRAMED_AT), "NAK"),
     # Encrypted with another key: garbage after decryption.
-    (frames.build_frame(SIA_DCS, 1, "5678", "Nri1/PA501", key=bytes(16)), "NAK"),
+    (
+        frames.build_frame(SIA_DCS, 1, "5678", "Nri1/PA501", key=bytes(16), timestamp=FRAMED_AT),
+        "NAK",
+    ),
     # Stamped five minutes ago: a replay, or a panel clock far off.
     (
         frames.build_frame(
@@ -238,32 +246,35 @@ ANSWER_CASES = [
             "5678",
             "Nri1/PA501",
             key=KEY_128,
-            timestamp=datetime.now(UTC) - timedelta(minutes=5),
+            timestamp=FRAMED_AT - timedelta(minutes=5),
         ),
         "NAK",
     ),
     # Stamped a minute ahead of us.
     (
         frames.build_frame(
-            SIA_DCS, 1, "1234", "Nri1/PA501", timestamp=datetime.now(UTC) + timedelta(minutes=1)
+            SIA_DCS, 1, "1234", "Nri1/PA501", timestamp=FRAMED_AT + timedelta(minutes=1)
         ),
         "NAK",
     ),
     # Well-formed, known account, a burglary: not ours, so DUH rather than a false ACK.
-    (frames.build_frame(SIA_DCS, 1, "1234", "Nri1/BA2"), "DUH"),
+    (frames.build_frame(SIA_DCS, 1, "1234", "Nri1/BA2", timestamp=FRAMED_AT), "DUH"),
     # A message type we cannot read from a known account.
-    (frames.build_frame("SIA-XYZ", 1, "1234", "Nri1/PA501"), "DUH"),
+    (frames.build_frame("SIA-XYZ", 1, "1234", "Nri1/PA501", timestamp=FRAMED_AT), "DUH"),
     # Encrypted Contact ID hold-up: encrypted ACK.
-    (frames.build_frame(ADM_CID, 1, "5678", "1122 01 003", key=KEY_128), "*ACK"),
+    (
+        frames.build_frame(ADM_CID, 1, "5678", "1122 01 003", key=KEY_128, timestamp=FRAMED_AT),
+        "*ACK",
+    ),
     # Plain null message: a link test, ACKed.
-    (frames.build_frame(NULL, 0, "1234", ""), "ACK"),
+    (frames.build_frame(NULL, 0, "1234", "", timestamp=FRAMED_AT), "ACK"),
 ]
 
 
 @pytest.mark.parametrize(("frame", "token"), ANSWER_CASES)
 async def test_answers(frame: bytes, token: str) -> None:
     recorder = Recorder()
-    reply = await _handler(recorder).handle(_text(frame), "t")
+    reply = await _handler(recorder, clock=lambda: FRAMED_AT).handle(_text(frame), "t")
     assert _token(reply.answer) == token
     assert bool(recorder.published) == token.endswith("ACK")
 
