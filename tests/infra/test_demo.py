@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from infra.local import log_tail
+
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -26,7 +28,9 @@ pytestmark = pytest.mark.embedded
 POSTED_ALERT = "ALARM [ZEER URGENT] Overval gemeld · eenheid Amsterdam"
 
 
-def _read_until(process: subprocess.Popen[str], wanted: str, deadline: float) -> list[str]:
+def _read_until(
+    process: subprocess.Popen[str], wanted: str, deadline: float, log: Path
+) -> list[str]:
     assert process.stdout is not None
     lines: list[str] = []
     while time.monotonic() < deadline:
@@ -36,7 +40,12 @@ def _read_until(process: subprocess.Popen[str], wanted: str, deadline: float) ->
         lines.append(line.rstrip())
         if wanted in line:
             return lines
-    raise AssertionError(f"no {wanted!r} from the demo; it said:\n" + "\n".join(lines))
+    raise AssertionError(
+        f"no {wanted!r} from the demo; it said:\n"
+        + "\n".join(lines)
+        + f"\n--- {log} ---\n"
+        + log_tail(log)
+    )
 
 
 def test_demo_alerts_and_stops_on_ctrl_c(tmp_path: Path) -> None:
@@ -51,11 +60,11 @@ def test_demo_alerts_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         text=True,
     )
     try:
-        said = _read_until(process, POSTED_ALERT, time.monotonic() + 240)
+        said = _read_until(process, POSTED_ALERT, time.monotonic() + 240, tmp_path / "demo.log")
         broker = re.search(r"broker 127\.0\.0\.1:(\d+)", "\n".join(said))
         assert broker is not None, said
         process.send_signal(signal.SIGINT)
-        _read_until(process, "gestopt", time.monotonic() + 90)
+        _read_until(process, "gestopt", time.monotonic() + 90, tmp_path / "demo.log")
         assert process.wait(timeout=30) == 0
     finally:
         if process.poll() is None:
