@@ -8,12 +8,14 @@ from typing import TYPE_CHECKING
 import faust
 
 from schemas.topics import ALARM_TASKS, ALERTS, AUDIT, CATALOGUE, DEAD_LETTER_PARTITIONS
+from streams.transport import broker_scheme
 
 if TYPE_CHECKING:
     from faust.types import TopicT
 
     from heterdaad.settings import Settings
-    from schemas.topics import TopicSpec
+    from streams.transport import broker_scheme
+from schemas.topics import TopicSpec
 
 logger = logging.getLogger(__name__)
 
@@ -56,11 +58,13 @@ def create_app(settings: Settings) -> faust.App:
     """A Faust app wired to the settings' broker, with every stage registered."""
     datadir = settings.state_dir / "faust" / settings.app_id
     datadir.mkdir(parents=True, exist_ok=True)
+    hosts = settings.kafka_bootstrap.split(",")
+    producer_scheme = broker_scheme(settings.kafka_idempotence)
     app = faust.App(
         settings.app_id,
-        broker=f"kafka://{settings.kafka_bootstrap.split(',')[0]}",
-        broker_consumer=[f"kafka://{host}" for host in settings.kafka_bootstrap.split(",")],
-        broker_producer=[f"kafka://{host}" for host in settings.kafka_bootstrap.split(",")],
+        broker=[f"kafka://{host}" for host in hosts],
+        broker_consumer=[f"kafka://{host}" for host in hosts],
+        broker_producer=[f"{producer_scheme}://{host}" for host in hosts],
         key_serializer="raw",
         value_serializer="raw",
         producer_acks=-1,

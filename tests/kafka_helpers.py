@@ -24,10 +24,13 @@ async def read_topic(
     count: int,
     timeout: float = 30.0,
     while_alive: subprocess.Popen[bytes] | None = None,
+    where: Callable[[ConsumerRecord[bytes, bytes]], bool] | None = None,
 ) -> list[ConsumerRecord[bytes, bytes]]:
     """The first `count` records of a topic, from the beginning, or fail after `timeout`.
 
     With `while_alive`, fail as soon as that process has exited: waiting on is pointless.
+    With `where`, only the records it accepts are counted and returned (other stages may write
+    to the same topic).
     """
     consumer = AIOKafkaConsumer(
         topic,
@@ -48,7 +51,7 @@ async def read_topic(
                     )
                 batch = await consumer.getmany(timeout_ms=500)
                 for partition_records in batch.values():
-                    records.extend(partition_records)
+                    records.extend(r for r in partition_records if where is None or where(r))
     except TimeoutError:
         raise AssertionError(
             f"{topic}: {len(records)} of {count} records within {timeout} s"

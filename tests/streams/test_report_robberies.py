@@ -69,7 +69,7 @@ async def test_worker_alerts_and_dead_letters(settings: Settings, tmp_path: Path
     with running(settings, "worker", log=tmp_path / "worker.log") as worker:
         [alert_record] = await read_topic(
             settings.kafka_bootstrap, ALERTS.name(settings.topic_prefix), count=1, timeout=90,
-            while_alive=worker,
+            while_alive=worker, where=lambda r: r.key.startswith(b"robbery_reported:"),
         )  # fmt: skip
         [dead] = await read_topic(
             settings.kafka_bootstrap, INCIDENT_REPORTS.dead_letter_name(settings.topic_prefix),
