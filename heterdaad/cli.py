@@ -60,6 +60,28 @@ def db_migrate() -> None:
     typer.echo(f"{len(applied)} migration(s) applied to schema {settings.database_schema}")
 
 
+@db_app.command("retention")
+def db_retention() -> None:
+    """Delete personal data older than HETERDAAD_PERSONAL_DATA_RETENTION_DAYS (keeps counts)."""
+    import asyncpg
+
+    from consumers.retention import purge_personal_data
+
+    settings = _settings()
+
+    async def run() -> None:
+        connection = await asyncpg.connect(
+            settings.database_url, server_settings={"search_path": settings.database_schema}
+        )
+        try:
+            report = await purge_personal_data(connection, settings.personal_data_retention_days)
+        finally:
+            await connection.close()
+        typer.echo(f"before {report.cutoff:%Y-%m-%d %H:%M}: {report.purged}")
+
+    asyncio.run(run())
+
+
 @topics_app.command("create")
 def topics_create() -> None:
     """Create every topic of the catalogue (and its dead-letter topic) that does not exist."""
