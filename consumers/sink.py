@@ -32,8 +32,8 @@ SUNK = (ALARM_ACTIVATIONS, INCIDENT_REPORTS, RECON_SIGHTINGS, ALERTS, AUDIT)
 
 _UPSERT_EVENT = """
 INSERT INTO event (event_id, event_type, organisation_id, occurred_at, kind, branch_type,
-                   police_unit, lat, lon, payload)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                   police_unit, lat, lon, payload, branch_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 ON CONFLICT (event_id) DO NOTHING
 """
 _UPSERT_ALERT = """
@@ -56,7 +56,7 @@ async def store(connection: asyncpg.Connection, model: Contract) -> None:
             await connection.execute(
                 _UPSERT_EVENT, model.event_id, "alarm_activation", model.alarm_centre,
                 model.occurred_at, model.signal.value, model.site.branch_type.value,
-                police_unit_for(where).value, where.lat, where.lon, model.model_dump_json(),
+                police_unit_for(where).value, where.lat, where.lon, model.model_dump_json(), None,
             )  # fmt: skip
         case IncidentReport():
             where = model.branch.location
@@ -64,14 +64,17 @@ async def store(connection: asyncpg.Connection, model: Contract) -> None:
                 _UPSERT_EVENT, model.event_id, "incident_report", model.reporting_org,
                 model.occurred_at, model.incident_type.value, model.branch.branch_type.value,
                 police_unit_for(where).value, where.lat, where.lon, model.model_dump_json(),
+                model.branch.branch_id,
             )  # fmt: skip
         case ReconSighting():
             where = model.where
             branch_type = model.branch.branch_type.value if model.branch else None
+            branch_id = model.branch.branch_id if model.branch else None
             await connection.execute(
                 _UPSERT_EVENT, model.event_id, "recon_sighting", model.reporter_org,
                 model.observed_at, "voorverkenning", branch_type,
                 police_unit_for(where).value, where.lat, where.lon, model.model_dump_json(),
+                branch_id,
             )  # fmt: skip
         case Alert():
             center = model.area.center

@@ -13,6 +13,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from pydantic.json_schema import models_json_schema
 
+from consumers.history import history_router
 from heterdaad.db import create_pool
 from producers.api.answers import field_problems
 from producers.api.broker import BrokerLink
@@ -83,6 +84,7 @@ def create_app(settings: Settings, limits: ApiLimits | None = None) -> FastAPI:
     app.include_router(event_router(limits.max_batch_items))
     app.include_router(form_router())
     app.include_router(health_router())
+    app.include_router(history_router())
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

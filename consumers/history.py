@@ -1,0 +1,204 @@
+"""History of events and alerts by unit, branch, period and kind, paged, as each role may see."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import uuid
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from pydantic import AwareDatetime, BaseModel
+
+from producers.api.auth import Caller, require_caller
+from schemas.common import PoliceUnit
+
+if TYPE_CHECKING:
+    import asyncpg
+
+logger = logging.getLogger(__name__)
+
+MAX_PAGE = 500
+
+
+class Page(BaseModel):
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+    """Pass as `cursor` to get the next page; None on the last page."""
+
+
+class HistoryQuery(BaseModel):
+    since: AwareDatetime | None = None
+    until: AwareDatetime | None = None
+    police_unit: PoliceUnit | None = None
+    branch_id: str | None = None
+    kind: str | None = None
+    limit: int = 100
+    cursor: str | None = None
+
+
+def _cursor(at: datetime, item_id: uuid.UUID) -> str:
+    return base64.urlsafe_b64encode(f"{at.isoformat()}|{item_id}".encode()).decode()
+
+
+def _after(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        at, item_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
+        return datetime.fromisoformat(at), uuid.UUID(item_id)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise HTTPException(
+            422, [{"field": "cursor", "reason": "not a cursor of this API"}]
+        ) from error
+
+
+async def _scope(connection: asyncpg.Connection, caller: Caller) -> tuple[str, list[Any]]:
+    """The SQL condition (on `event`) that limits a caller to what its role may see."""
+    if caller.role == "admin":
+        return "TRUE", []
+    if caller.role == "police":
+        unit = await connection.fetchval(
+            "SELECT police_unit FROM organisation WHERE organisation_id = $1",
+            caller.organisation_id,
+        )
+        if unit is None:
+            raise HTTPException(403, "this police organisation has no unit: it sees no history")
+        return "police_unit = {}", [unit]
+    if caller.role == "alarm_centre":
+        return "event_type = 'alarm_activation' AND organisation_id = {}", [caller.organisation_id]
+    # Retailers see their own branches, a trade association also its members' branches.
+    return (
+        "branch_id IN (SELECT branch_id FROM branch WHERE organisation_id = {0} OR organisation_id "
+        "IN (SELECT member_id FROM association_member WHERE association_id = {0}))",
+        [caller.organisation_id],
+    )
+
+
+def _numbered(condition: str, arguments: list[Any], start: int) -> str:
+    return condition.format(*(f"${start + i}" for i in range(len(arguments))))
+
+
+async def query_events(connection: asyncpg.Connection, caller: Caller, query: HistoryQuery) -> Page:
+    scope, scope_arguments = await _scope(connection, caller)
+    conditions = [_numbered(scope, scope_arguments, 1)]
+    arguments: list[Any] = list(scope_arguments)
+    for column, operator, value in (
+        ("occurred_at", ">=", query.since),
+        ("occurred_at", "<", query.until),
+        ("police_unit", "=", query.police_unit.value if query.police_unit else None),
+        ("branch_id", "=", query.branch_id),
+        ("kind", "=", query.kind),
+    ):
+        if value is not None:
+            arguments.append(value)
+            conditions.append(f"{column} {operator} ${len(arguments)}")
+    if query.cursor is not None:
+        arguments.extend(_after(query.cursor))
+        conditions.append(f"(occurred_at, event_id) < (${len(arguments) - 1}, ${len(arguments)})")
+    arguments.append(min(query.limit, MAX_PAGE) + 1)
+    rows = await connection.fetch(
+        "SELECT event_id, event_type, organisation_id, occurred_at, kind, branch_type, "
+        "police_unit, branch_id, payload FROM event WHERE "
+        + " AND ".join(conditions)
+        + f" ORDER BY occurred_at DESC, event_id DESC LIMIT ${len(arguments)}",
+        *arguments,
+    )
+    return _page(rows, query.limit, "occurred_at", "event_id")
+
+
+async def query_alerts(connection: asyncpg.Connection, caller: Caller, query: HistoryQuery) -> Page:
+    """Alerts are police information: the police see their unit's, the admin all."""
+    if caller.role not in ("police", "admin"):
+        raise HTTPException(403, "alert history is for the police; branches receive alerts live")
+    scope, scope_arguments = await _scope(connection, caller)
+    conditions = [_numbered(scope, scope_arguments, 1)]
+    arguments: list[Any] = list(scope_arguments)
+    for column, operator, value in (
+        ("created_at", ">=", query.since),
+        ("created_at", "<", query.until),
+        ("police_unit", "=", query.police_unit.value if query.police_unit else None),
+        ("kind", "=", query.kind),
+    ):
+        if value is not None:
+            arguments.append(value)
+            conditions.append(f"{column} {operator} ${len(arguments)}")
+    if query.cursor is not None:
+        arguments.extend(_after(query.cursor))
+        conditions.append(f"(created_at, alert_id) < (${len(arguments) - 1}, ${len(arguments)})")
+    arguments.append(min(query.limit, MAX_PAGE) + 1)
+    rows = await connection.fetch(
+        "SELECT alert_id, dedup_key, kind, severity, police_unit, created_at, acknowledged_at, "
+        "resolved_at, outcome, payload FROM alert WHERE "
+        + " AND ".join(conditions)
+        + f" ORDER BY created_at DESC, alert_id DESC LIMIT ${len(arguments)}",
+        *arguments,
+    )
+    return _page(rows, query.limit, "created_at", "alert_id")
+
+
+def _page(rows: list[asyncpg.Record], limit: int, at: str, key: str) -> Page:
+    limit = min(limit, MAX_PAGE)
+    items = [
+        {name: json.loads(value) if name == "payload" and value else value
+         for name, value in row.items()}
+        for row in rows[:limit]
+    ]  # fmt: skip
+    last = rows[limit - 1] if len(rows) > limit else None
+    return Page(items=items, next_cursor=_cursor(last[at], last[key]) if last else None)
+
+
+async def _audit(connection: asyncpg.Connection, caller: Caller, what: str, count: int) -> None:
+    action = "alert_viewed" if what == "alerts" else "data_exported"
+    await connection.execute(
+        "INSERT INTO audit_log (audit_id, at, actor, action, subject, details) "
+        "VALUES ($1, $2, $3, $4, $5, $6)",
+        uuid.uuid4(), datetime.now(UTC), caller.organisation_id, action, f"history:{what}",
+        json.dumps({"key_id": caller.key_id, "items": count}),
+    )  # fmt: skip
+
+
+def _query(
+    since: AwareDatetime | None = None,
+    until: AwareDatetime | None = None,
+    police_unit: PoliceUnit | None = None,
+    branch_id: str | None = None,
+    kind: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+    cursor: str | None = None,
+) -> HistoryQuery:
+    return HistoryQuery(
+        since=since, until=until, police_unit=police_unit, branch_id=branch_id,
+        kind=kind, limit=limit, cursor=cursor,
+    )  # fmt: skip
+
+
+def history_router() -> APIRouter:
+    router = APIRouter(prefix="/v1/history", tags=["history"])
+
+    async def _run(request: Request, caller: Caller, query: HistoryQuery,
+                   what: Literal["events", "alerts"]) -> Page:  # fmt: skip
+        async with request.app.state.intake.pool.acquire() as connection:
+            page = await (query_events if what == "events" else query_alerts)(
+                connection, caller, query
+            )
+            await _audit(connection, caller, what, len(page.items))
+        return page
+
+    @router.get("/events", summary="Accepted events the caller may see, newest first")
+    async def events(
+        request: Request,
+        caller: Annotated[Caller, Depends(require_caller)],
+        query: Annotated[HistoryQuery, Depends(_query)],
+    ) -> Page:
+        return await _run(request, caller, query, "events")
+
+    @router.get("/alerts", summary="Alerts of the caller's police unit, newest first")
+    async def alerts(
+        request: Request,
+        caller: Annotated[Caller, Depends(require_caller)],
+        query: Annotated[HistoryQuery, Depends(_query)],
+    ) -> Page:
+        return await _run(request, caller, query, "alerts")
+
+    return router
