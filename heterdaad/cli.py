@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from heterdaad import logs
+from heterdaad.notify_cli import notify_app
 from heterdaad.org_cli import org_app
 from heterdaad.settings import Settings, get_settings
 
@@ -37,6 +38,7 @@ app.add_typer(schemas_app, name="schemas")
 app.add_typer(infra_app, name="infra")
 app.add_typer(receiver_app, name="receiver")
 app.add_typer(org_app, name="org")
+app.add_typer(notify_app, name="notify")
 
 
 def _settings() -> Settings:

@@ -21,10 +21,12 @@ org_app = typer.Typer(
 )
 
 
-def _run(action: Callable[[asyncpg.Connection], Awaitable[Any]]) -> Any:
-    """Run one admin action on a connection in the configured schema; errors end the command."""
+def run_on_database(
+    action: Callable[[asyncpg.Connection], Awaitable[Any]], *refusals: type[Exception]
+) -> Any:
+    """Run one admin action on a connection in the configured schema; a refusal ends the command
+    with its message (exit 1)."""
     from heterdaad.cli import _settings
-    from producers.api.admin import AdminError
 
     settings: Settings = _settings()
 
@@ -39,9 +41,15 @@ def _run(action: Callable[[asyncpg.Connection], Awaitable[Any]]) -> Any:
 
     try:
         return asyncio.run(run())
-    except AdminError as error:
-        typer.echo(f"heterdaad org: {error}", err=True)
+    except refusals as error:
+        typer.echo(f"heterdaad: {error}", err=True)
         raise typer.Exit(1) from error
+
+
+def _run(action: Callable[[asyncpg.Connection], Awaitable[Any]]) -> Any:
+    from producers.api.admin import AdminError
+
+    return run_on_database(action, AdminError)
 
 
 @org_app.command("create")

@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from heterdaad.thresholds.alarms import AlarmThresholds
 from heterdaad.thresholds.hotspots import HotspotThresholds
+from heterdaad.thresholds.notify import NotifyThresholds
 from heterdaad.thresholds.reconnaissance import ReconThresholds
 from heterdaad.thresholds.series import SeriesThresholds
 
@@ -126,6 +127,7 @@ class Settings(BaseSettings):
     series: SeriesThresholds = SeriesThresholds()
     hotspots: HotspotThresholds = HotspotThresholds()
     reconnaissance: ReconThresholds = ReconThresholds()
+    notify: NotifyThresholds = NotifyThresholds()
 
     # People.
     language: Literal["nl", "en"] = Field("nl", description="Language of user-facing text.")

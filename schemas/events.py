@@ -280,6 +280,10 @@ class AuditAction(StrEnum):
     DATA_EXPORTED = "data_exported"
     DATA_DELETED = "data_deleted"
     LOGIN = "login"
+    SILENCE_CREATED = "silence_created"
+    SILENCE_EXPIRED = "silence_expired"
+    SUBSCRIPTION_CREATED = "subscription_created"
+    SUBSCRIPTION_DELETED = "subscription_deleted"
 
 
 class AuditEvent(Contract):

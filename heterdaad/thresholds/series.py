@@ -1,13 +1,193 @@
-"""Thresholds of robbery series linkage (streams/link_series.py)."""
+"""Thresholds of robbery series linkage (streams/link_series.py, streams/series_scoring.py).
+
+Each feature of a pair of robberies adds a log-likelihood ratio (LLR), log P(x | same crew) /
+P(x | different crews), read off a piecewise-linear curve of breakpoints (x, llr): between two
+breakpoints the LLR is interpolated, beyond the ends it stays at the end value. The defaults
+are reasoned from base rates (the branch mix of §6.2, the spread of robberies over the
+country) and from the behavioural consistency the linkage literature finds (Burrell, Bull &
+Bond 2012; Tonkin et al. 2011; Porter 2016), not fitted to the simulator; docs/series-linkage.md
+explains them and gives the measured accuracy.
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+import itertools
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+
+def _ascending(curve: tuple[tuple[float, float], ...]) -> tuple[tuple[float, float], ...]:
+    xs = [x for x, _ in curve]
+    if any(later <= earlier for earlier, later in itertools.pairwise(xs)):
+        raise ValueError("breakpoints must have strictly increasing x")
+    return curve
+
+
+Curve = Annotated[tuple[tuple[float, float], ...], Field(min_length=1), AfterValidator(_ascending)]
+"""Breakpoints (x, llr) of a piecewise-linear log-likelihood ratio."""
+
+
+def _curve(*points: tuple[float, float]) -> tuple[tuple[float, float], ...]:
+    return points
 
 
 class SeriesThresholds(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    # --- windows -------------------------------------------------------------------------
     max_gap_days: float = Field(
         21, gt=0, le=365, description="Robberies further apart in time are never linked."
     )
+    late_grace_days: float = Field(
+        3,
+        ge=0,
+        le=60,
+        description="A report may arrive this long after the newest robbery seen (event time) "
+        "and still be linked; older ones are logged and left out.",
+    )
+    duplicate_minutes: float = Field(
+        120,
+        ge=0,
+        le=24 * 60,
+        description="Two reports of one branch this close in time are the same robbery "
+        "reported twice (by the shop and the trade association), not a series.",
+    )
+
+    # --- decision ------------------------------------------------------------------------
+    link_threshold: float = Field(
+        6.0,
+        description="Sum of LLRs from which two robberies are linked. Series are rare: about "
+        "one pair in several hundred within the window is linked, so prior log-odds are about "
+        "-6 and a threshold of 6 means 'more likely linked than not'.",
+    )
+
+    support_threshold: float = Field(
+        4.0,
+        description="Sum of LLRs from which a weaker link counts when corroborated: a report "
+        "with such links to two members of one series joins it, and three reports linked "
+        "pairwise at this level found one.",
+    )
+
+    # --- where and when ------------------------------------------------------------------
+    distance_llr: Curve = Field(
+        _curve((0, 2.5), (3, 2.5), (10, 1.5), (25, 0.0), (50, -2.0), (100, -4.0)),
+        description="LLR by distance between the branches (km): crews strike a few km on, "
+        "unrelated robberies lie anywhere in the country.",
+    )
+    time_gap_llr: Curve = Field(
+        _curve((0, 0.8), (7, 0.5), (14, 0.0), (21, -1.0)),
+        description="LLR by time between the robberies (days).",
+    )
+    travel_speed_kmh: float = Field(
+        80, gt=0, description="Fastest plausible average speed between two robberies by road."
+    )
+    road_detour_factor: float = Field(
+        1.3, ge=1, description="Road distance over straight-line distance."
+    )
+    unreachable_llr: float = Field(
+        -5.0,
+        le=0,
+        description="LLR when the second robbery happened sooner than the crew could have "
+        "driven there from the first.",
+    )
+
+    # --- target --------------------------------------------------------------------------
+    branch_type_llr: Curve = Field(
+        _curve((0, -1.5), (1, 1.5)),
+        description="LLR by same kind of branch (1) or not (0); a supermarket is one of about "
+        "six kinds that take most robberies, crews tend to stay with what worked.",
+    )
+    chain_llr: Curve = Field(
+        _curve((0, -0.2), (1, 0.3)),
+        description="LLR by same chain (1) or another chain (0); independents are no evidence.",
+    )
+    incident_type_llr: Curve = Field(
+        _curve((0, -3.0), (1, 0.2)),
+        description="LLR by same kind of crime (hold-up, ram raid or ATM attack, street, "
+        "home robbery) (1) or not (0).",
+    )
+
+    # --- what they did -------------------------------------------------------------------
+    modus_operandi_llr: Curve = Field(
+        _curve((0, -1.0), (0.3, 0.0), (0.6, 1.0), (1, 1.5)),
+        description="LLR by Jaccard similarity of the modus operandi.",
+    )
+    weapons_llr: Curve = Field(
+        _curve((0, -1.5), (0.5, 0.3), (1, 1.2)),
+        description="LLR by Jaccard similarity of the weapons seen.",
+    )
+    offender_count_llr: Curve = Field(
+        _curve((0, -1.5), (0.5, 0.0), (1, 0.8)),
+        description="LLR by offender count: 1 equal, 0.5 one apart, 0 further apart.",
+    )
+
+    # --- who (matched person to person) --------------------------------------------------
+    height_llr: Curve = Field(
+        _curve((0, -1.0), (0.5, -0.2), (1, 0.6)),
+        description="LLR by mean height agreement of matched offenders (adjacent band: 0.5).",
+    )
+    build_llr: Curve = Field(
+        _curve((0, -0.8), (1, 0.6)), description="LLR by mean build agreement."
+    )
+    clothing_llr: Curve = Field(
+        _curve((0, -0.3), (0.5, 0.4), (1, 1.0)),
+        description="LLR by mean Jaccard similarity of clothing (crews change clothes, so weak).",
+    )
+    face_covering_llr: Curve = Field(
+        _curve((0, -0.6), (1, 0.8)), description="LLR by mean face covering agreement."
+    )
+    language_llr: Curve = Field(
+        _curve((0, -0.6), (1, 0.6)), description="LLR by mean language agreement."
+    )
+
+    # --- how they left -------------------------------------------------------------------
+    plate_llr: Curve = Field(
+        _curve((0, -1.0), (1, 7.0)),
+        description="LLR by same plate pseudonym (1) or another (0): a match is strong "
+        "evidence (stolen plates, shared cars keep it short of proof), a mismatch weak "
+        "(crews switch cars).",
+    )
+    vehicle_llr: Curve = Field(
+        _curve((0, -0.5), (0.5, 0.0), (1, 1.5)),
+        description="LLR by vehicle make and colour: 1 both agree, 0.5 one, 0 neither.",
+    )
+    getaway_mode_llr: Curve = Field(
+        _curve((0, -0.6), (1, 0.4)),
+        description="LLR by same getaway mode (on foot, scooter, car...) (1) or not (0).",
+    )
+
+    # --- the alert -----------------------------------------------------------------------
+    path_steps: int = Field(
+        2, ge=1, le=10, description="Latest steps of a series averaged to extrapolate its path."
+    )
+    min_target_radius_km: float = Field(
+        3, gt=0, le=100, description="Smallest radius of the area warned around the next target."
+    )
+    target_radius_factor: float = Field(
+        1.5,
+        gt=0,
+        le=10,
+        description="Radius of the warned area as a multiple of the series' mean step.",
+    )
+    urgent_days: float = Field(
+        3,
+        gt=0,
+        le=60,
+        description="A series alert is high severity when its newest robbery is this recent "
+        "(event time), medium when a late report links robberies of longer ago.",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SeriesThresholds:
+        if self.support_threshold > self.link_threshold:
+            raise ValueError("support_threshold must not exceed link_threshold")
+        # A time-gap curve that ends before the window would silently extend its last value.
+        if self.time_gap_llr[-1][0] < self.max_gap_days:
+            raise ValueError("time_gap_llr must reach max_gap_days")
+        return self
+
+    @property
+    def retained_days(self) -> float:
+        """How long a report is kept for linking, counted back from the newest robbery."""
+        return self.max_gap_days + self.late_grace_days

@@ -1,0 +1,1 @@
+"""Notification of alerts to police desks and subscribers, split the Alertmanager way."""

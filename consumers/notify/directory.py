@@ -1,0 +1,99 @@
+"""The routing directory read from PostgreSQL: police desks, subscriptions, their branches."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from pydantic import ValidationError
+
+from consumers.notify.route import BranchSite, Directory, PoliceDesk, SubscriptionRule
+from consumers.notify.subscriptions import spec_of, windows_by_subscription
+from schemas.common import BranchType, PoliceUnit
+
+if TYPE_CHECKING:
+    import asyncpg
+
+    from consumers.notify.admin import Database
+    from consumers.notify.windows import TimeWindow
+
+logger = logging.getLogger(__name__)
+
+
+async def load_directory(db: Database) -> Directory:
+    """Everything routing needs, read at once; rows no subscription could hold are skipped."""
+    desks = tuple(
+        PoliceDesk(row["organisation_id"], PoliceUnit(row["police_unit"]))
+        for row in await db.fetch(
+            "SELECT organisation_id, police_unit FROM organisation WHERE role = 'police' "
+            "AND disabled_at IS NULL AND police_unit IS NOT NULL ORDER BY organisation_id"
+        )
+        if row["police_unit"] in PoliceUnit.__members__.values()
+    )
+    rows = await db.fetch(
+        "SELECT s.*, o.role FROM subscription s JOIN organisation o USING (organisation_id) "
+        "WHERE o.disabled_at IS NULL ORDER BY s.subscription_id"
+    )
+    windows = await windows_by_subscription(db)
+    rules = tuple(rule for row in rows if (rule := _rule(row, windows)) is not None)
+    with_radius = sorted({rule.organisation_id for rule in rules if rule.radius_m is not None})
+    branches: dict[str, tuple[BranchSite, ...]] = {}
+    for row in await db.fetch(
+        "SELECT branch_id, organisation_id, chain, branch_type, lat, lon FROM branch "
+        "WHERE organisation_id = ANY($1) ORDER BY branch_id",
+        with_radius,
+    ):
+        if row["branch_type"] not in BranchType.__members__.values():
+            continue
+        site = BranchSite(
+            row["branch_id"], row["organisation_id"], row["chain"],
+            BranchType(row["branch_type"]), row["lat"], row["lon"],
+        )  # fmt: skip
+        branches[site.organisation_id] = (*branches.get(site.organisation_id, ()), site)
+    return Directory(desks=desks, subscriptions=rules, branches=branches)
+
+
+def _rule(
+    row: asyncpg.Record, windows: dict[int, tuple[TimeWindow, ...]]
+) -> SubscriptionRule | None:
+    subscription_id: int = row["subscription_id"]
+    try:
+        spec = spec_of(row, windows.get(subscription_id, ()))
+    except (ValidationError, ValueError) as error:
+        logger.warning(
+            "subscription skipped: not valid",
+            extra={"subscription_id": subscription_id, "reason": str(error)},
+        )
+        return None
+    return SubscriptionRule(
+        subscription_id=subscription_id,
+        organisation_id=row["organisation_id"],
+        organisation_role=row["role"],
+        alert_kinds=spec.alert_kinds,
+        branch_types=spec.branch_types,
+        chains=spec.chains,
+        police_units=spec.police_units,
+        radius_m=spec.radius_m,
+        min_severity=spec.min_severity,
+        # As stored, not as normalised: the secret is looked up by this very text.
+        webhook_url=row["webhook_url"],
+        language=spec.language,
+        windows=spec.windows,
+    )
+
+
+class CachedDirectory:
+    """The directory, read again once it is older than `max_age_seconds`."""
+
+    def __init__(self, max_age_seconds: float) -> None:
+        self.max_age_seconds = max_age_seconds
+        self._directory: Directory | None = None
+        self._loaded_at = 0.0
+
+    async def get(self, db: Database) -> Directory:
+        # A monotonic clock: the service's own clock may be a test's virtual one.
+        if self._directory is None or time.monotonic() - self._loaded_at > self.max_age_seconds:
+            self._directory = await load_directory(db)
+            self._loaded_at = time.monotonic()
+        return self._directory

@@ -1,0 +1,243 @@
+"""The route tree: which recipients an alert goes to, from police units and subscriptions."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+from schemas.alerts import AlertKind, RecipientRole, Severity
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from consumers.alert_text import Language
+    from consumers.notify.windows import TimeWindow
+    from schemas.alerts import Alert
+    from schemas.common import BranchType, PoliceUnit
+
+Channel = Literal["desk", "webhook"]
+EARTH_RADIUS_M = 6_371_008.8
+
+
+@dataclass(frozen=True)
+class PoliceDesk:
+    """A police organisation whose desk gets every alert of its unit."""
+
+    organisation_id: str
+    police_unit: PoliceUnit
+
+
+@dataclass(frozen=True)
+class BranchSite:
+    """A registered branch, as far as routing needs it."""
+
+    branch_id: str
+    organisation_id: str
+    chain: str | None
+    branch_type: BranchType
+    lat: float
+    lon: float
+
+
+@dataclass(frozen=True)
+class SubscriptionRule:
+    """One subscription: an empty set means "any"; no radius means "anywhere"."""
+
+    subscription_id: int
+    organisation_id: str
+    organisation_role: str
+    alert_kinds: frozenset[AlertKind] = frozenset()
+    branch_types: frozenset[BranchType] = frozenset()
+    chains: frozenset[str] = frozenset()
+    police_units: frozenset[PoliceUnit] = frozenset()
+    radius_m: float | None = None
+    min_severity: Severity = Severity.INFO
+    webhook_url: str | None = None
+    language: Language = "nl"
+    windows: tuple[TimeWindow, ...] = ()
+
+
+@dataclass(frozen=True)
+class Directory:
+    """Everything routing reads from the database, loaded at once (consumers/notify/directory)."""
+
+    desks: tuple[PoliceDesk, ...] = ()
+    subscriptions: tuple[SubscriptionRule, ...] = ()
+    branches: Mapping[str, tuple[BranchSite, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class NearbyBranch:
+    """One of the recipient's own branches near the alert: what makes it concern them."""
+
+    branch_id: str
+    distance_m: float
+
+
+@dataclass(frozen=True)
+class Route:
+    """One recipient of an alert: who, through which channel, in which language and view."""
+
+    recipient: str
+    organisation_id: str
+    role: RecipientRole
+    channel: Channel
+    language: Language
+    webhook_url: str | None = None
+    # None: no time window holds this alert back; else the windows of its subscriptions.
+    windows: tuple[TimeWindow, ...] | None = None
+    nearby: tuple[NearbyBranch, ...] = ()
+    subscription_ids: tuple[int, ...] = ()
+
+
+def desk_recipient(organisation_id: str) -> str:
+    return f"{organisation_id}/desk"
+
+
+def webhook_recipient(organisation_id: str, webhook_url: str) -> str:
+    # One recipient per endpoint: two subscriptions of an organisation with the same URL must
+    # not notify it twice, and '/' cannot occur in an organisation id.
+    digest = hashlib.sha256(webhook_url.encode()).hexdigest()[:12]
+    return f"{organisation_id}/webhook/{digest}"
+
+
+def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance (haversine); metres of error do not matter at these radii."""
+    phi1, phi2 = math.radians(lat1), math.radians(lat2)
+    dphi, dlambda = phi2 - phi1, math.radians(lon2 - lon1)
+    a = math.sin(dphi / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(dlambda / 2) ** 2
+    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
+
+
+def nearby_branches(
+    alert: Alert, rule: SubscriptionRule, branches: tuple[BranchSite, ...]
+) -> tuple[NearbyBranch, ...]:
+    """The rule's branches within its radius of the alert's area, nearest first.
+
+    The radius counts from the edge of the alert's circle; an area of grid cells only counts
+    from its centre (the cells are not resolved here).
+    """
+    assert rule.radius_m is not None
+    center, alert_radius = alert.area.center, alert.area.radius_m or 0.0
+    at_risk = set(alert.branch_types_at_risk)
+    found = []
+    for site in branches:
+        if rule.chains and site.chain not in rule.chains:
+            continue
+        if rule.branch_types and site.branch_type not in rule.branch_types:
+            continue
+        # A branch of a type that is not at risk need not look out.
+        if at_risk and site.branch_type not in at_risk:
+            continue
+        metres = distance_m(center.lat, center.lon, site.lat, site.lon)
+        if metres - alert_radius <= rule.radius_m:
+            found.append(NearbyBranch(site.branch_id, round(metres)))
+    return tuple(sorted(found, key=lambda near: (near.distance_m, near.branch_id)))
+
+
+def matches(
+    alert: Alert, rule: SubscriptionRule, branches: tuple[BranchSite, ...]
+) -> tuple[NearbyBranch, ...] | None:
+    """None when the subscription does not want the alert; else its branches near it."""
+    if rule.alert_kinds and alert.kind not in rule.alert_kinds:
+        return None
+    if alert.severity.rank > rule.min_severity.rank:
+        return None
+    if rule.police_units and alert.police_unit not in rule.police_units:
+        return None
+    if (
+        rule.branch_types
+        and alert.branch_types_at_risk
+        and not rule.branch_types.intersection(alert.branch_types_at_risk)
+    ):
+        return None
+    if rule.radius_m is None:
+        return ()
+    return nearby_branches(alert, rule, branches) or None
+
+
+_ROLES: dict[str, RecipientRole] = {
+    "police": RecipientRole.POLICE,
+    "retailer": RecipientRole.CHAIN,
+    "trade_association": RecipientRole.TRADE_ASSOCIATION,
+    "alarm_centre": RecipientRole.ALARM_CENTRE,
+}
+
+
+def route(alert: Alert, directory: Directory, *, default_language: Language) -> list[Route]:
+    """Every recipient of the alert, once each, in a stable order."""
+    routes: dict[str, Route] = {}
+    for desk in directory.desks:
+        if desk.police_unit == alert.police_unit:
+            recipient = desk_recipient(desk.organisation_id)
+            routes[recipient] = Route(
+                recipient, desk.organisation_id, RecipientRole.POLICE, "desk", default_language
+            )
+    for rule in sorted(directory.subscriptions, key=lambda rule: rule.subscription_id):
+        role = _ROLES.get(rule.organisation_role)
+        if role is None:  # admin organisations receive nothing
+            continue
+        nearby = matches(alert, rule, directory.branches.get(rule.organisation_id, ()))
+        if nearby is None:
+            continue
+        for candidate in _routes_of(alert, rule, role, nearby, default_language):
+            known = routes.get(candidate.recipient)
+            routes[candidate.recipient] = candidate if known is None else _merge(known, candidate)
+    return sorted(routes.values(), key=lambda route: route.recipient)
+
+
+def _routes_of(
+    alert: Alert,
+    rule: SubscriptionRule,
+    role: RecipientRole,
+    nearby: tuple[NearbyBranch, ...],
+    default_language: Language,
+) -> list[Route]:
+    if role is RecipientRole.CHAIN and nearby:
+        role = RecipientRole.BRANCH  # it concerns their branch, not the chain at large
+    found = []
+    if role is RecipientRole.POLICE:
+        # A police subscription (another unit, the national coordinator) adds to its desk.
+        found.append(
+            Route(
+                desk_recipient(rule.organisation_id),
+                rule.organisation_id,
+                role,
+                "desk",
+                default_language,
+                subscription_ids=(rule.subscription_id,),
+            )
+        )
+    if rule.webhook_url is not None:
+        applicable = tuple(window for window in rule.windows if window.applies_to(alert.kind))
+        found.append(
+            Route(
+                webhook_recipient(rule.organisation_id, rule.webhook_url),
+                rule.organisation_id,
+                role,
+                "webhook",
+                rule.language,
+                webhook_url=rule.webhook_url,
+                windows=applicable or None,
+                nearby=nearby,
+                subscription_ids=(rule.subscription_id,),
+            )
+        )
+    return found
+
+
+def _merge(known: Route, other: Route) -> Route:
+    """Two subscriptions reach the same recipient: one notification, the widest of both."""
+    windows = (
+        None if known.windows is None or other.windows is None else known.windows + other.windows
+    )
+    nearby = {near.branch_id: near for near in known.nearby + other.nearby}
+    role = RecipientRole.BRANCH if RecipientRole.BRANCH in (known.role, other.role) else known.role
+    return Route(
+        known.recipient, known.organisation_id, role, known.channel, known.language,
+        webhook_url=known.webhook_url, windows=windows,
+        nearby=tuple(sorted(nearby.values(), key=lambda near: (near.distance_m, near.branch_id))),
+        subscription_ids=known.subscription_ids + other.subscription_ids,
+    )  # fmt: skip

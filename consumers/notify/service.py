@@ -1,0 +1,280 @@
+"""The notify service: consumes ALERTS into the notification log and delivers what is due."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+import httpx
+from aiokafka import AIOKafkaConsumer
+
+from consumers.notify import inhibit, nflog
+from consumers.notify.directory import CachedDirectory
+from consumers.notify.dispatch import dispatch
+from consumers.notify.route import route
+from consumers.notify.silences import active_silences
+from consumers.notify.stages import (
+    DeskStage,
+    FormStage,
+    MuteStage,
+    Notification,
+    Pass,
+    RateLimitStage,
+    SendStage,
+    Stage,
+    run_chain,
+)
+from heterdaad.db import create_pool
+from heterdaad.kafka import make_producer
+from heterdaad.thresholds.notify import NotifyThresholds
+from schemas.alerts import Alert
+from schemas.topics import ALERTS
+from schemas.wire import UndecodableRecord, dead_letter_headers, decode_as
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    import asyncpg
+    from aiokafka import AIOKafkaProducer
+    from aiokafka.structs import ConsumerRecord
+
+    from consumers.notify.nflog import Delivery
+    from heterdaad.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+PRUNE_EVERY_SECONDS = 60.0
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class NotifyService:
+    """Alerts in, notifications out: `async with NotifyService(settings) as s: await s.run()`.
+
+    Offsets are committed only after an alert's delivery rows are written; the rows, not the
+    offsets, say what was sent, so a replay after a crash or rebalance sends nothing twice.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        thresholds: NotifyThresholds | None = None,
+        *,
+        group_id: str | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.settings = settings
+        # Until Settings carries `notify`, the defaults; once it does, its values.
+        self.thresholds = thresholds or getattr(settings, "notify", None) or NotifyThresholds()
+        self.group_id = group_id or f"{settings.app_id}-notify"
+        self.clock = clock
+        self._directory = CachedDirectory(self.thresholds.directory_refresh_seconds)
+        self._wake = asyncio.Event()
+        self._pruned_at = 0.0
+        self._pool: asyncpg.Pool | None = None
+        self._producer: AIOKafkaProducer | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+        self._client: httpx.AsyncClient | None = None
+        self._stages: Sequence[Stage] = ()
+
+    async def __aenter__(self) -> NotifyService:
+        try:
+            self._pool = await create_pool(self.settings, max_size=8)
+            self._producer = make_producer(self.settings)
+            await self._producer.start()
+            self._client = httpx.AsyncClient(
+                timeout=self.thresholds.webhook_timeout_seconds, follow_redirects=False
+            )
+            self._stages = (
+                MuteStage(self.thresholds), DeskStage(), FormStage(),
+                RateLimitStage(self.thresholds), SendStage(self.thresholds, self._client),
+            )  # fmt: skip
+            self._consumer = AIOKafkaConsumer(
+                ALERTS.name(self.settings.topic_prefix),
+                bootstrap_servers=self.settings.kafka_bootstrap,
+                group_id=self.group_id,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+            )
+            await self._consumer.start()
+        except BaseException:
+            await self.__aexit__()
+            raise
+        logger.info("notify service started", extra={"group_id": self.group_id})
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._consumer is not None:
+            await self._consumer.stop()
+        if self._client is not None:
+            await self._client.aclose()
+        if self._producer is not None:
+            await self._producer.stop()
+        if self._pool is not None:
+            await self._pool.close()
+        logger.info("notify service stopped", extra={"group_id": self.group_id})
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Consume and deliver until `stop` is set."""
+        stop = stop or asyncio.Event()
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(self.consume(stop))
+            tasks.create_task(self.deliver(stop))
+
+    async def consume(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await self.consume_batch()
+
+    async def deliver(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            # Cleared before the pass: rows written during it wake the next one at once.
+            self._wake.clear()
+            claimed = 0
+            try:
+                claimed = await self.deliver_due()
+            except Exception:  # the database may be away a moment: log, wait, try again
+                logger.exception("delivery pass failed")
+            if claimed >= self.thresholds.claim_batch:
+                continue  # more is due: no pause
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.thresholds.poll_seconds)
+
+    async def consume_batch(self, timeout_ms: int = 500) -> int:
+        """One poll of ALERTS: rows written, then offsets committed. Returns rows written."""
+        assert self._consumer is not None and self._pool is not None, "use `async with`"
+        batches = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=500)
+        if not batches:
+            return 0
+        directory = await self._directory.get(self._pool)
+        written = 0
+        for records in batches.values():
+            async with self._pool.acquire() as connection, connection.transaction():
+                for record in records:
+                    alert = await self._decode(record)
+                    if alert is None:
+                        continue
+                    routes = route(alert, directory, default_language=self.settings.language)
+                    if not routes:
+                        # Not even a police desk: the unit's organisation is missing.
+                        logger.warning(
+                            "alert has no recipient",
+                            extra={"dedup_key": alert.dedup_key,
+                                   "police_unit": alert.police_unit.value},
+                        )  # fmt: skip
+                    written += await dispatch(
+                        connection, alert, routes, self.thresholds, self.clock()
+                    )
+        await self._consumer.commit()
+        if written:
+            self._wake.set()
+        return written
+
+    async def deliver_due(self) -> int:
+        """One delivery pass over what is due now (up to claim_batch rows); returns the rows."""
+        assert self._pool is not None, "use `async with`"
+        now = self.clock()
+        lease_until = now + timedelta(seconds=self.thresholds.lease_seconds)
+        limit = self.thresholds.claim_batch
+        # New alerts first: a backlog of retries to a dead receiver must not hold up a hold-up.
+        fresh = await nflog.claim_fresh(self._pool, now, lease_until, limit)
+        formed = []
+        if len(fresh) < limit:
+            formed = await nflog.claim_formed(self._pool, now, lease_until, limit - len(fresh))
+        notifications = _notifications(fresh, formed)
+        if notifications:
+            run = Pass(
+                self._pool, now, await active_silences(self._pool, now),
+                await self._inhibitors(fresh),
+            )  # fmt: skip
+            limiter = asyncio.Semaphore(self.thresholds.send_concurrency)
+            async with asyncio.TaskGroup() as tasks:
+                for notification in notifications:
+                    tasks.create_task(self._notify(notification, run, limiter))
+        await self._prune(now)
+        return len(fresh) + len(formed)
+
+    async def _notify(
+        self, notification: Notification, run: Pass, limiter: asyncio.Semaphore
+    ) -> None:
+        async with limiter:
+            try:
+                await run_chain(self._stages, notification, run)
+            except Exception:
+                # Its rows stay leased and come due again when the lease ends.
+                logger.exception(
+                    "notification failed",
+                    extra={"recipient": notification.recipient, "key": notification.key},
+                )
+
+    async def _inhibitors(self, fresh: Sequence[Delivery]) -> list[inhibit.Inhibitor]:
+        assert self._pool is not None
+        targets = [row for row in fresh if row.labels.get("kind") in inhibit.target_kinds()]
+        if not targets:
+            return []
+        created = [row.alert_created_at for row in targets]
+        return await inhibit.load_sources(
+            self._pool, inhibit.source_kinds(), (min(created), max(created)), self.thresholds
+        )
+
+    async def _decode(self, record: ConsumerRecord[bytes, bytes]) -> Alert | None:
+        try:
+            return decode_as(Alert, ALERTS, record.value, list(record.headers))
+        except UndecodableRecord as error:
+            await self._dead_letter(record, error.reason)
+            return None
+
+    async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], reason: str) -> None:
+        assert self._producer is not None
+        headers = dead_letter_headers(
+            list(record.headers), reason=reason, topic=record.topic,
+            partition=record.partition, offset=record.offset, stage="notify",
+        )  # fmt: skip
+        await self._producer.send_and_wait(
+            ALERTS.dead_letter_name(self.settings.topic_prefix),
+            key=record.key, value=record.value or b"", headers=headers,
+        )  # fmt: skip
+        logger.warning(
+            "alert dead-lettered",
+            extra={"topic": record.topic, "offset": record.offset, "reason": reason},
+        )
+
+    async def _prune(self, now: datetime) -> None:
+        """Forget groups and inhibitors nobody can need any more, now and then."""
+        assert self._pool is not None
+        if time.monotonic() - self._pruned_at < PRUNE_EVERY_SECONDS:
+            return
+        self._pruned_at = time.monotonic()
+        thresholds = self.thresholds
+        await self._pool.execute(
+            "DELETE FROM notify_group WHERE touched_at < $1 AND next_flush_at < $1",
+            now - timedelta(seconds=2 * thresholds.repeat_interval_seconds),
+        )
+        await inhibit.forget_before(
+            self._pool,
+            now - timedelta(seconds=thresholds.inhibit_after_seconds
+                            + thresholds.window_max_defer_seconds + 3600),
+        )  # fmt: skip
+
+
+def _notifications(fresh: Sequence[Delivery], formed: Sequence[Delivery]) -> list[Notification]:
+    """New rows grouped per recipient and group; formed rows per notification key."""
+    by_group: dict[tuple[str, str], list[Delivery]] = defaultdict(list)
+    for row in fresh:
+        by_group[(row.recipient, row.group_key)].append(row)
+    by_key: dict[str, list[Delivery]] = defaultdict(list)
+    for row in formed:
+        assert row.notification_key is not None
+        by_key[row.notification_key].append(row)
+    return [
+        Notification(rows[0].recipient, rows[0].channel, tuple(rows)) for rows in by_group.values()
+    ] + [
+        Notification(rows[0].recipient, rows[0].channel, tuple(rows), key)
+        for key, rows in by_key.items()
+    ]

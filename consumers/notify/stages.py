@@ -1,0 +1,202 @@
+"""The notify pipeline: a chain of small stages, each may pass a notification on or stop it.
+
+mute (silences, inhibition) -> desk -> form (fix its members and key) -> rate limit -> send
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from typing import TYPE_CHECKING, Protocol
+
+from consumers.notify import nflog, ratelimit, webhook
+from consumers.notify.inhibit import inhibitor_of
+from consumers.notify.retry import backoff_seconds, retryable
+from consumers.notify.silences import silenced_by
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from datetime import datetime
+
+    import httpx
+
+    from consumers.notify.admin import Database
+    from consumers.notify.inhibit import Inhibitor
+    from consumers.notify.nflog import Delivery
+    from consumers.notify.route import Channel
+    from consumers.notify.silences import Silence
+    from heterdaad.thresholds.notify import NotifyThresholds
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Notification:
+    """Rows of one recipient sent together; `key` is None until the form stage fixed them."""
+
+    recipient: str
+    channel: Channel
+    members: tuple[Delivery, ...]
+    key: str | None = None
+
+
+@dataclass(frozen=True)
+class Pass:
+    """What every stage of one delivery pass shares: the database, the time, the mutes."""
+
+    db: Database
+    now: datetime
+    silences: Sequence[Silence] = ()
+    inhibitors: Sequence[Inhibitor] = field(default_factory=list)
+
+
+class Stage(Protocol):
+    async def __call__(self, notification: Notification, run: Pass) -> Notification | None: ...
+
+
+async def run_chain(stages: Sequence[Stage], notification: Notification, run: Pass) -> None:
+    current: Notification | None = notification
+    for stage in stages:
+        if current is None:
+            return
+        current = await stage(current, run)
+
+
+class MuteStage:
+    """Drops silenced and inhibited alerts, once, before a notification is formed."""
+
+    def __init__(self, thresholds: NotifyThresholds) -> None:
+        self.thresholds = thresholds
+
+    async def __call__(self, notification: Notification, run: Pass) -> Notification | None:
+        if notification.key is not None:  # decided when it was formed; a retry stays a retry
+            return notification
+        kept = []
+        for member in notification.members:
+            reason = self._reason(member, run)
+            if reason is None:
+                kept.append(member)
+                continue
+            await nflog.mute(run.db, member, reason)
+            logger.info(
+                "delivery muted",
+                extra={"dedup_key": member.dedup_key, "recipient": member.recipient,
+                       "muted_by": reason},
+            )  # fmt: skip
+        return replace(notification, members=tuple(kept)) if kept else None
+
+    def _reason(self, member: Delivery, run: Pass) -> str | None:
+        silence = silenced_by(member.labels, run.silences, run.now)
+        if silence is not None:
+            return f"silence {silence.silence_id}"
+        source = inhibitor_of(
+            member.labels, member.alert_created_at, run.inhibitors, self.thresholds
+        )
+        return None if source is None else f"inhibited by {source.dedup_key}"
+
+
+class DeskStage:
+    """Police desk rows need no request: once due (and not muted) they are delivered."""
+
+    async def __call__(self, notification: Notification, run: Pass) -> Notification | None:
+        if notification.channel != "desk":
+            return notification
+        for member in notification.members:
+            await nflog.deliver_to_desk(run.db, member, run.now)
+            logger.info(
+                "delivered to desk",
+                extra={"dedup_key": member.dedup_key, "recipient": member.recipient},
+            )
+        return None
+
+
+class FormStage:
+    """Fixes the members of a new notification; its key is that of its first alert."""
+
+    async def __call__(self, notification: Notification, run: Pass) -> Notification | None:
+        if notification.key is not None:
+            return notification
+        members = tuple(
+            sorted(notification.members, key=lambda row: (row.alert_created_at, row.dedup_key))
+        )
+        key = members[0].idempotency_key
+        await nflog.form(run.db, members, key, run.now)
+        return replace(notification, members=members, key=key)
+
+
+class RateLimitStage:
+    """Postpones a request the receiver's bucket has no token for; no attempt is counted."""
+
+    def __init__(self, thresholds: NotifyThresholds) -> None:
+        self.thresholds = thresholds
+
+    async def __call__(self, notification: Notification, run: Pass) -> Notification | None:
+        assert notification.key is not None
+        wait = await ratelimit.acquire(
+            run.db, notification.recipient, run.now,
+            rate_per_minute=self.thresholds.receiver_rate_per_minute,
+            burst=self.thresholds.receiver_burst,
+        )  # fmt: skip
+        if wait <= 0:
+            return notification
+        await nflog.postpone(run.db, notification.key, run.now + timedelta(seconds=wait))
+        logger.info(
+            "delivery rate-limited",
+            extra={"notification_key": notification.key, "recipient": notification.recipient,
+                   "wait_s": round(wait, 3)},
+        )  # fmt: skip
+        return None
+
+
+class SendStage:
+    """POSTs the signed body and records the outcome: delivered, retry later, or dead."""
+
+    def __init__(self, thresholds: NotifyThresholds, client: httpx.AsyncClient) -> None:
+        self.thresholds = thresholds
+        self.client = client
+
+    async def __call__(self, notification: Notification, run: Pass) -> Notification | None:
+        key, first = notification.key, notification.members[0]
+        assert key is not None and first.webhook_url is not None
+        secret = await _secret(run.db, first.organisation_id, first.webhook_url)
+        if secret is None:
+            await nflog.give_up(run.db, key, "no subscription with this webhook any more", run.now)
+            logger.warning("delivery given up", extra={"notification_key": key})
+            return None
+        attempt = await nflog.start_attempt(run.db, key, run.now)
+        body = webhook.render(key, notification.members)
+        outcome = await webhook.post(
+            self.client, first.webhook_url, body,
+            webhook.headers(secret, body, notification_key=key, attempt=attempt,
+                            timestamp=int(run.now.timestamp())),
+        )  # fmt: skip
+        record = nflog.Attempt(
+            key, attempt, run.now, outcome.status_code, outcome.error, outcome.duration_ms
+        )
+        if outcome.delivered:
+            await nflog.finish_attempt(run.db, record, state="delivered")
+        elif retryable(outcome.status_code) and attempt < self.thresholds.max_attempts:
+            wait = backoff_seconds(attempt, self.thresholds, retry_after=outcome.retry_after)
+            await nflog.finish_attempt(
+                run.db, record, state="failed", next_attempt_at=run.now + timedelta(seconds=wait)
+            )
+        else:
+            await nflog.finish_attempt(run.db, record, state="dead")
+        logger.info(
+            "webhook attempt",
+            extra={"notification_key": key, "recipient": notification.recipient,
+                   "attempt": attempt, "status_code": outcome.status_code,
+                   "error": outcome.error, "alerts": len(notification.members),
+                   "duration_ms": outcome.duration_ms},
+        )  # fmt: skip
+        return notification
+
+
+async def _secret(db: Database, organisation_id: str, webhook_url: str) -> str | None:
+    secret: str | None = await db.fetchval(
+        "SELECT webhook_secret FROM subscription WHERE organisation_id = $1 AND webhook_url = $2 "
+        "AND webhook_secret IS NOT NULL ORDER BY subscription_id LIMIT 1",
+        organisation_id, webhook_url,
+    )  # fmt: skip
+    return secret

@@ -1,0 +1,223 @@
+"""Subscriptions: who wants which alerts, where, when and through which webhook."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated, Literal
+
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+from consumers.notify.admin import NotifyAdminError, audit, transaction
+from consumers.notify.windows import TimeWindow
+from schemas.alerts import AlertKind, Severity
+from schemas.common import BranchType, PoliceUnit
+
+if TYPE_CHECKING:
+    import asyncpg
+
+    from consumers.notify.admin import Database
+
+logger = logging.getLogger(__name__)
+
+# Plain http only to this machine (a local relay, the tests); anything else needs TLS.
+_LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
+
+ChainName = Annotated[str, Field(min_length=1, max_length=80)]
+
+
+class SubscriptionSpec(BaseModel):
+    """What a subscriber wants; every empty set means "any"."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    alert_kinds: frozenset[AlertKind] = frozenset()
+    branch_types: frozenset[BranchType] = Field(
+        frozenset(), description="Alerts for these branch types at risk; their branches only."
+    )
+    chains: frozenset[ChainName] = Field(
+        frozenset(), description="Only branches of these chains count for the radius."
+    )
+    police_units: frozenset[PoliceUnit] = frozenset()
+    radius_m: Annotated[float, Field(gt=0, le=50_000)] | None = Field(
+        None, description="Only alerts this close to one of the organisation's branches."
+    )
+    min_severity: Severity = Severity.INFO
+    webhook_url: AnyHttpUrl | None = None
+    webhook_secret: SecretStr | None = Field(
+        None, description="HMAC key of the signature; generated (and shown once) when absent."
+    )
+    language: Literal["nl", "en"] = "nl"
+    windows: tuple[TimeWindow, ...] = Field(
+        (), description="When the webhook may be notified; none: at any time."
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SubscriptionSpec:
+        url = self.webhook_url
+        if url is not None and url.scheme != "https" and url.host not in _LOOPBACK:
+            raise ValueError("webhook_url must use https (plain http only to 127.0.0.1)")
+        if self.webhook_secret is not None and len(self.webhook_secret.get_secret_value()) < 32:
+            raise ValueError("webhook_secret must be at least 32 characters")
+        if self.windows and url is None:
+            raise ValueError("time windows hold back a webhook: give webhook_url")
+        if self.chains and self.radius_m is None:
+            raise ValueError("chains choose the branches a radius counts from: give radius_m")
+        return self
+
+
+@dataclass(frozen=True)
+class CreatedSubscription:
+    """A new subscription. `webhook_secret` is set when it was generated: hand it over now."""
+
+    subscription_id: int
+    webhook_secret: str | None
+
+
+@dataclass(frozen=True)
+class StoredSubscription:
+    subscription_id: int
+    organisation_id: str
+    spec: SubscriptionSpec  # without its secret
+    has_secret: bool
+    created_at: datetime
+
+
+async def create_subscription(
+    db: Database, organisation_id: str, spec: SubscriptionSpec, *, actor: str
+) -> CreatedSubscription:
+    """Store a subscription of an organisation; audited."""
+    generated = None
+    secret = spec.webhook_secret.get_secret_value() if spec.webhook_secret else None
+    if spec.webhook_url is not None and secret is None:
+        secret = generated = secrets.token_urlsafe(32)
+    async with transaction(db) as connection:
+        role = await _subscriber_role(connection, organisation_id)
+        if role != "police" and spec.webhook_url is None:
+            raise NotifyAdminError(
+                f"organisation {organisation_id} is a {role}: without a webhook_url there is "
+                "nowhere to deliver (only police have the desk)"
+            )
+        subscription_id: int = await connection.fetchval(
+            """INSERT INTO subscription (organisation_id, alert_kinds, branch_types, chains,
+                   police_units, radius_m, min_severity, webhook_url, webhook_secret, language)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING subscription_id""",
+            organisation_id, sorted(spec.alert_kinds), sorted(spec.branch_types),
+            sorted(spec.chains), sorted(spec.police_units), spec.radius_m,
+            spec.min_severity.value, None if spec.webhook_url is None else str(spec.webhook_url),
+            secret, spec.language,
+        )  # fmt: skip
+        for window in spec.windows:
+            await connection.execute(
+                "INSERT INTO subscription_window (subscription_id, weekdays, starts, ends, "
+                "time_zone, alert_kinds) VALUES ($1, $2, $3, $4, $5, $6)",
+                subscription_id, sorted(window.weekdays), window.starts, window.ends,
+                window.time_zone, sorted(window.alert_kinds),
+            )  # fmt: skip
+        await audit(
+            connection, at=datetime.now(UTC), actor=actor, action="subscription_created",
+            subject=str(subscription_id),
+            details={"organisation_id": organisation_id,
+                     **spec.model_dump(mode="json", exclude={"webhook_secret"})},
+        )  # fmt: skip
+    logger.info(
+        "subscription created",
+        extra={"subscription_id": subscription_id, "organisation_id": organisation_id},
+    )
+    return CreatedSubscription(subscription_id, generated)
+
+
+async def list_subscriptions(
+    db: Database, organisation_id: str | None = None
+) -> list[StoredSubscription]:
+    """Subscriptions (of one organisation, or all), oldest first, without their secrets."""
+    rows = await db.fetch(
+        "SELECT * FROM subscription WHERE $1::text IS NULL OR organisation_id = $1 "
+        "ORDER BY subscription_id",
+        organisation_id,
+    )
+    windows = await windows_by_subscription(db, [row["subscription_id"] for row in rows])
+    return [
+        StoredSubscription(
+            subscription_id=row["subscription_id"],
+            organisation_id=row["organisation_id"],
+            spec=spec_of(row, windows.get(row["subscription_id"], ())),
+            has_secret=row["webhook_secret"] is not None,
+            created_at=row["created_at"],
+        )
+        for row in rows
+    ]
+
+
+async def delete_subscription(db: Database, subscription_id: int, *, actor: str) -> bool:
+    """Remove a subscription and its windows; False when there was none. Audited.
+
+    Notifications still waiting for its webhook are given up when their turn comes.
+    """
+    async with transaction(db) as connection:
+        organisation_id = await connection.fetchval(
+            "DELETE FROM subscription WHERE subscription_id = $1 RETURNING organisation_id",
+            subscription_id,
+        )
+        if organisation_id is not None:
+            await audit(
+                connection, at=datetime.now(UTC), actor=actor, action="subscription_deleted",
+                subject=str(subscription_id), details={"organisation_id": organisation_id},
+            )  # fmt: skip
+    logger.info(
+        "subscription deleted",
+        extra={"subscription_id": subscription_id, "existed": organisation_id is not None},
+    )
+    return organisation_id is not None
+
+
+async def windows_by_subscription(
+    db: Database, subscription_ids: list[int] | None = None
+) -> dict[int, tuple[TimeWindow, ...]]:
+    """The time windows of the given subscriptions (of all when None)."""
+    rows = await db.fetch(
+        "SELECT * FROM subscription_window WHERE $1::bigint[] IS NULL "
+        "OR subscription_id = ANY($1) ORDER BY window_id",
+        subscription_ids,
+    )
+    found: dict[int, tuple[TimeWindow, ...]] = {}
+    for row in rows:
+        window = TimeWindow(
+            weekdays=frozenset(row["weekdays"]), starts=row["starts"], ends=row["ends"],
+            time_zone=row["time_zone"], alert_kinds=frozenset(row["alert_kinds"]),
+        )  # fmt: skip
+        found[row["subscription_id"]] = (*found.get(row["subscription_id"], ()), window)
+    return found
+
+
+def spec_of(row: asyncpg.Record, windows: tuple[TimeWindow, ...]) -> SubscriptionSpec:
+    """A stored subscription as a spec without its secret; ValueError for a row no spec allows."""
+    return SubscriptionSpec.model_validate(
+        {
+            "alert_kinds": row["alert_kinds"],
+            "branch_types": row["branch_types"],
+            "chains": row["chains"],
+            "police_units": row["police_units"],
+            "radius_m": row["radius_m"],
+            "min_severity": row["min_severity"],
+            "webhook_url": row["webhook_url"],
+            "language": row["language"],
+            "windows": windows,
+        }
+    )
+
+
+async def _subscriber_role(connection: asyncpg.Connection, organisation_id: str) -> str:
+    row = await connection.fetchrow(
+        "SELECT role, disabled_at FROM organisation WHERE organisation_id = $1", organisation_id
+    )
+    if row is None:
+        raise NotifyAdminError(f"organisation {organisation_id} does not exist")
+    if row["disabled_at"] is not None:
+        raise NotifyAdminError(f"organisation {organisation_id} is disabled")
+    if row["role"] == "admin":
+        raise NotifyAdminError("admin organisations receive no alerts")
+    role: str = row["role"]
+    return role

@@ -1,0 +1,118 @@
+"""`heterdaad notify ...`: the notification service, subscriptions and silences."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+import typer
+
+from heterdaad.org_cli import run_on_database
+from schemas.alerts import AlertKind, Severity
+from schemas.common import BranchType, PoliceUnit
+
+notify_app = typer.Typer(
+    help="Alert notification: the service, subscriptions, silences.", no_args_is_help=True
+)
+
+
+def _refusal() -> type[Exception]:
+    from consumers.notify.admin import NotifyAdminError
+
+    return NotifyAdminError
+
+
+@notify_app.command("run")
+def run() -> None:
+    """Deliver alerts to police desks and subscribers' webhooks (grouped, muted, retried)."""
+    from consumers.notify.service import NotifyService
+    from heterdaad.cli import _settings, _stop_on_signals
+
+    settings = _settings()
+
+    async def serve() -> None:
+        stop = _stop_on_signals()
+        async with NotifyService(settings, settings.notify) as service:
+            await service.run(stop)
+
+    asyncio.run(serve())
+
+
+@notify_app.command("subscribe")
+def subscribe(
+    organisation_id: str,
+    kind: Annotated[list[AlertKind] | None, typer.Option(help="Alert kinds; none: all.")] = None,
+    branch_type: Annotated[list[BranchType] | None, typer.Option()] = None,
+    chain: Annotated[list[str] | None, typer.Option()] = None,
+    police_unit: Annotated[list[PoliceUnit] | None, typer.Option()] = None,
+    radius_m: Annotated[
+        float | None, typer.Option(help="Around the organisation's branches.")
+    ] = None,
+    min_severity: Annotated[Severity, typer.Option()] = Severity.INFO,
+    webhook_url: Annotated[str | None, typer.Option()] = None,
+    language: Annotated[str, typer.Option(help="nl or en")] = "nl",
+    actor: Annotated[str, typer.Option(help="Who asks, for the audit log.")] = "cli",
+) -> None:
+    """Subscribe an organisation to alerts; a generated webhook secret is printed once."""
+    from consumers.notify.subscriptions import SubscriptionSpec, create_subscription
+
+    spec = SubscriptionSpec.model_validate(
+        {
+            "alert_kinds": kind or [], "branch_types": branch_type or [], "chains": chain or [],
+            "police_units": police_unit or [], "radius_m": radius_m,
+            "min_severity": min_severity, "webhook_url": webhook_url, "language": language,
+        }
+    )  # fmt: skip
+    created = run_on_database(
+        lambda db: create_subscription(db, organisation_id, spec, actor=actor), _refusal()
+    )
+    typer.echo(f"subscription {created.subscription_id} created")
+    if created.webhook_secret:
+        typer.echo(f"webhook secret (shown once): {created.webhook_secret}")
+
+
+@notify_app.command("unsubscribe")
+def unsubscribe(subscription_id: int, actor: Annotated[str, typer.Option()] = "cli") -> None:
+    """Delete a subscription."""
+    from consumers.notify.subscriptions import delete_subscription
+
+    if not run_on_database(
+        lambda db: delete_subscription(db, subscription_id, actor=actor), _refusal()
+    ):
+        typer.echo(f"heterdaad: no subscription {subscription_id}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"subscription {subscription_id} deleted")
+
+
+@notify_app.command("silence")
+def silence(
+    matchers: Annotated[list[str], typer.Argument(help="name=value, name!=value, name=~regex")],
+    author: Annotated[str, typer.Option()],
+    reason: Annotated[str, typer.Option()],
+    hours: Annotated[float, typer.Option(help="How long it lasts.")] = 2.0,
+) -> None:
+    """Mute alerts that match every matcher, for a while; audited."""
+    from consumers.notify.silences import Matcher, create_silence
+
+    parsed = [Matcher.parse(text) for text in matchers]
+    created = run_on_database(
+        lambda db: create_silence(
+            db, parsed, author=author, reason=reason,
+            ends_at=datetime.now(UTC) + timedelta(hours=hours),
+        ),
+        _refusal(),
+    )  # fmt: skip
+    typer.echo(f"silence {created.silence_id} until {created.ends_at:%Y-%m-%d %H:%M %Z}")
+
+
+@notify_app.command("expire")
+def expire(silence_id: uuid.UUID, author: Annotated[str, typer.Option()]) -> None:
+    """End a silence now (its record stays)."""
+    from consumers.notify.silences import expire_silence
+
+    if not run_on_database(lambda db: expire_silence(db, silence_id, author=author), _refusal()):
+        typer.echo(f"heterdaad: no active silence {silence_id}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"silence {silence_id} expired")

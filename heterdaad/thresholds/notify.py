@@ -1,0 +1,117 @@
+"""Thresholds of alert notification a working group would tune: grouping, muting, retries."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+GroupLabel = Literal["kind", "severity", "police_unit", "site_id", "series_id", "hotspot_id"]
+
+
+class NotifyThresholds(BaseModel):
+    """Nested in Settings as `notify` (HETERDAAD_NOTIFY__<FIELD> variables)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # Grouping (docs/notify.md, "Grouping").
+    group_by: tuple[GroupLabel, ...] = Field(
+        ("kind", "police_unit", "site_id", "series_id", "hotspot_id"),
+        description="Labels whose values make up a group: alerts with equal values are sent "
+        "to a recipient together.",
+    )
+    group_wait_seconds: float = Field(
+        2.0,
+        ge=0,
+        le=600,
+        description="How long the first alert of a new group waits, so that related alerts, "
+        "an inhibiting hold-up at the same site and fresh silences catch up. Short, because "
+        "catching offenders in the act is measured in minutes.",
+    )
+    group_interval_seconds: float = Field(
+        60.0,
+        gt=0,
+        le=3600,
+        description="After a group was notified, how long its later alerts wait for the next "
+        "notification of that group (webhooks; the police desk gets each alert at once).",
+    )
+    repeat_interval_seconds: float = Field(
+        3600.0,
+        gt=0,
+        le=7 * 24 * 3600,
+        description="How long a group is remembered after its last alert. Each alert is sent "
+        "once and never repeated; after this much quiet a new alert opens a new group and "
+        "waits group_wait again instead of group_interval.",
+    )
+
+    # Muting.
+    inhibit_before_seconds: float = Field(
+        120.0,
+        ge=0,
+        le=3600,
+        description="An inhibiting alert (hold-up in progress) mutes targets of the same site "
+        "raised up to this long before it...",
+    )
+    inhibit_after_seconds: float = Field(
+        1800.0, ge=0, le=24 * 3600, description="...and up to this long after it."
+    )
+    window_max_defer_seconds: float = Field(
+        12 * 3600.0,
+        ge=0,
+        le=7 * 24 * 3600,
+        description="An alert that arrives outside a subscription's time window waits for the "
+        "window to open, unless that is more than this long after the alert: then it is muted.",
+    )
+
+    # Delivery.
+    webhook_timeout_seconds: float = Field(
+        10.0, gt=0, le=120, description="How long one webhook request may take."
+    )
+    retry_base_seconds: float = Field(
+        1.0, gt=0, le=600, description="Wait before the second attempt; doubles per attempt."
+    )
+    retry_max_seconds: float = Field(
+        60.0, gt=0, le=3600, description="Longest wait between two attempts."
+    )
+    max_attempts: int = Field(
+        6, ge=1, le=100, description="Attempts before a notification is given up as dead."
+    )
+    receiver_rate_per_minute: float = Field(
+        60.0, gt=0, le=60_000, description="Sustained webhook requests per receiver per minute."
+    )
+    receiver_burst: int = Field(
+        20, ge=1, le=10_000, description="Webhook requests a receiver may get at once."
+    )
+
+    # The service's own pace.
+    poll_seconds: float = Field(
+        0.5, gt=0, le=60, description="How often the delivery loop looks for due deliveries."
+    )
+    directory_refresh_seconds: float = Field(
+        10.0,
+        ge=0,
+        le=3600,
+        description="How long subscriptions, police desks and branches are cached for routing.",
+    )
+    claim_batch: int = Field(
+        64, ge=1, le=10_000, description="Most deliveries taken up in one pass."
+    )
+    send_concurrency: int = Field(
+        16, ge=1, le=1000, description="Webhook requests in flight at once."
+    )
+
+    @model_validator(mode="after")
+    def _backoff_grows(self) -> NotifyThresholds:
+        if self.retry_max_seconds < self.retry_base_seconds:
+            raise ValueError("retry_max_seconds must be at least retry_base_seconds")
+        return self
+
+    @property
+    def lease_seconds(self) -> float:
+        """How long a claimed delivery stays claimed before another pass may take it up.
+
+        Long enough for a whole pass of timed-out requests, so no other instance takes up a
+        delivery that is still waiting its turn; a crashed instance's deliveries wait this long.
+        """
+        waves = -(-self.claim_batch // self.send_concurrency)
+        return self.webhook_timeout_seconds * waves + 30.0

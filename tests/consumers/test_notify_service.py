@@ -1,0 +1,263 @@
+"""The notify service through real Kafka, PostgreSQL and an HTTP receiver: signed views,
+retries until delivered once, dead notifications, and replays that send nothing again."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from consumers.notify.service import NotifyService
+from consumers.notify.subscriptions import SubscriptionSpec, create_subscription
+from heterdaad.kafka import make_producer, publish
+from heterdaad.thresholds.notify import NotifyThresholds
+from infra.local import free_port
+from producers.api import admin
+from schemas.alerts import Alert
+from schemas.common import BranchType, PoliceUnit
+from schemas.events import PersonDescription
+from schemas.topics import ALERTS
+from schemas.wire import DLQ_STAGE
+from tests import factories
+from tests.consumers.test_notify_webhook import SECRET, WebhookReceiver
+from tests.kafka_helpers import eventually, read_topic
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Sequence
+
+    import asyncpg
+
+    from heterdaad.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+FAST = NotifyThresholds(
+    group_wait_seconds=0,
+    retry_base_seconds=0.05,
+    retry_max_seconds=0.2,
+    poll_seconds=0.05,
+    webhook_timeout_seconds=1.0,
+    max_attempts=10,
+)
+CLOTHING = "rode bodywarmer met wit logo"
+
+
+async def _subscribe(db: asyncpg.Connection, ah_hook: str, police_hook: str | None) -> None:
+    await admin.create_organisation(
+        db, "politie-ams", "Politie Amsterdam", "police", police_unit=PoliceUnit.AMSTERDAM
+    )
+    await admin.create_organisation(db, "ah", "Albert Heijn", "retailer")
+    await admin.create_branch(db, "ah", factories.branch(branch_id="ah-1"))
+    ah = SubscriptionSpec.model_validate(
+        {"radius_m": 1000, "webhook_url": ah_hook, "webhook_secret": SECRET}
+    )
+    await create_subscription(db, "ah", ah, actor="test")
+    if police_hook is not None:
+        police = SubscriptionSpec.model_validate(
+            {"webhook_url": police_hook, "webhook_secret": SECRET, "language": "en"}
+        )
+        await create_subscription(db, "politie-ams", police, actor="test")
+
+
+def _robbery(**overrides: Any) -> Alert:
+    fields: dict[str, Any] = {
+        "branch_types_at_risk": [BranchType.SUPERMARKET],
+        "persons": [PersonDescription(clothing=[CLOTHING])],
+    }
+    return factories.alert(**(fields | overrides))
+
+
+async def _publish(settings: Settings, *alerts: Alert, garbage: bool = False) -> None:
+    producer = make_producer(settings)
+    await producer.start()
+    try:
+        for alert in alerts:
+            await publish(producer, ALERTS, alert, prefix=settings.topic_prefix, source="urn:t")
+        if garbage:
+            await producer.send_and_wait(ALERTS.name(settings.topic_prefix), value=b"{not json")
+    finally:
+        await producer.stop()
+
+
+@contextlib.asynccontextmanager
+async def _running(service_settings: Settings, **options: Any) -> AsyncIterator[NotifyService]:
+    stop = asyncio.Event()
+    async with NotifyService(service_settings, options.pop("thresholds", FAST), **options) as s:
+        task = asyncio.create_task(s.run(stop))
+        try:
+            yield s
+        finally:
+            stop.set()
+            await task
+
+
+async def _rows(db: asyncpg.Connection, dedup_key: str) -> dict[str, asyncpg.Record]:
+    rows = await db.fetch("SELECT * FROM delivery WHERE dedup_key = $1", dedup_key)
+    return {row["recipient"].split("/")[0] + "/" + row["channel"]: row for row in rows}
+
+
+async def _settled(db: asyncpg.Connection, dedup_key: str, count: int) -> dict[str, Any] | None:
+    rows = await _rows(db, dedup_key)
+    final = [row for row in rows.values() if row["state"] in ("delivered", "dead", "muted")]
+    return rows if len(rows) == count and len(final) == count else None
+
+
+async def test_each_recipient_gets_its_signed_view(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    async with WebhookReceiver() as receiver:
+        await _subscribe(db, receiver.hook("ah"), receiver.hook("police"))
+        alert = _robbery()
+        await _publish(settings, alert, garbage=True)
+        async with _running(settings):
+            rows = await eventually(lambda: _settled(db, alert.dedup_key, 3))
+        [dead] = await read_topic(
+            settings.kafka_bootstrap, ALERTS.dead_letter_name(settings.topic_prefix), count=1
+        )
+
+    assert {name: row["state"] for name, row in rows.items()} == {
+        "politie-ams/desk": "delivered",
+        "politie-ams/webhook": "delivered",
+        "ah/webhook": "delivered",
+    }
+    # Sent is sent: the stored view is cleared, the summary stays for the history.
+    assert all(row["payload"] is None for row in rows.values())
+    assert rows["ah/webhook"]["summary"].startswith("[urgent] Overval gemeld")
+    assert rows["politie-ams/webhook"]["summary"].startswith("[high] Robbery reported")
+    [branch] = receiver.delivered("ah")
+    [police] = receiver.delivered("police")
+    # The branch never sees plates, descriptions or evidence; the police do.
+    for secret_text in (factories.PLATE_PSEUDONYM, CLOTHING, str(alert.evidence[0].event_id)):
+        assert secret_text.encode() not in branch.body
+        assert secret_text.encode() in police.body
+    [entry] = branch.document["alerts"]
+    assert entry["view"]["role"] == "branch"
+    assert entry["nearby_branches"] == [{"branch_id": "ah-1", "distance_m": 0}]
+    assert branch.key == f"{alert.dedup_key}:{rows['ah/webhook']['recipient']}"
+    assert police.document["alerts"][0]["view"]["alert"]["vehicles"]
+    assert dead.headers and dict(dead.headers)[DLQ_STAGE] == b"notify"
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "requests"),
+    [
+        # Answers 500 twice, then recovers: the third attempt is delivered.
+        ({"answers": [500, 503]}, 3),
+        # Holds on to the first request past the sender's timeout: the retry is delivered,
+        # and both requests carry the same Idempotency-Key for the receiver to deduplicate.
+        ({"hang": 1}, 2),
+        # Asks the sender to slow down once.
+        ({"answers": [429]}, 2),
+    ],
+)
+async def test_a_struggling_receiver_gets_it_once(
+    settings: Settings, db: asyncpg.Connection, behaviour: dict[str, Any], requests: int
+) -> None:
+    async with WebhookReceiver() as receiver:
+        await _subscribe(db, receiver.hook("ah", **behaviour), None)
+        alert = _robbery()
+        await _publish(settings, alert)
+        async with _running(settings):
+            rows = await eventually(lambda: _settled(db, alert.dedup_key, 2))
+        assert len(receiver.delivered()) == 1
+    row = rows["ah/webhook"]
+    assert (row["state"], row["attempts"]) == ("delivered", requests)
+    ah_requests = [r for r in receiver.requests if r.hook == "ah"]
+    assert len(ah_requests) == requests
+    assert len({r.key for r in ah_requests}) == 1
+    assert len({r.body for r in ah_requests}) == 1
+    attempts = await db.fetch(
+        "SELECT attempt, status_code, error FROM delivery_attempt WHERE notification_key = $1 "
+        "ORDER BY attempt",
+        row["notification_key"],
+    )
+    assert [a["attempt"] for a in attempts] == list(range(1, requests + 1))
+    assert attempts[-1]["status_code"] == 200
+    assert all(a["error"] for a in attempts[:-1])
+
+
+async def test_a_receiver_that_is_down_gets_it_when_it_is_back(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    port = free_port()
+    receiver = WebhookReceiver(port=port)
+    await _subscribe(db, receiver.hook("ah"), None)
+    alert = _robbery()
+    await _publish(settings, alert)
+    async with _running(settings):
+
+        async def failed_twice() -> bool:
+            row = (await _rows(db, alert.dedup_key)).get("ah/webhook")
+            return row is not None and row["attempts"] >= 2 and row["state"] == "failed"
+
+        await eventually(failed_twice)
+        async with receiver:
+            rows = await eventually(lambda: _settled(db, alert.dedup_key, 2))
+    assert rows["ah/webhook"]["state"] == "delivered"
+    assert len(receiver.requests) == 1
+    assert "ConnectError" in rows["ah/webhook"]["last_error"]
+
+
+@pytest.mark.parametrize(
+    ("answers", "requests", "error"),
+    [
+        # Never recovers: given up after max_attempts.
+        ([500] * 10, 3, "HTTP 500"),
+        # Refuses the request itself: no point in trying again.
+        ([404], 1, "HTTP 404"),
+    ],
+)
+async def test_dead_after_trying(
+    settings: Settings, db: asyncpg.Connection, answers: list[int], requests: int, error: str
+) -> None:
+    async with WebhookReceiver() as receiver:
+        await _subscribe(db, receiver.hook("ah", answers=answers), None)
+        alert = _robbery()
+        await _publish(settings, alert)
+        async with _running(settings, thresholds=FAST.model_copy(update={"max_attempts": 3})):
+            rows = await eventually(lambda: _settled(db, alert.dedup_key, 2))
+    row = rows["ah/webhook"]
+    assert (row["state"], row["attempts"], row["payload"]) == ("dead", requests, None)
+    assert row["last_error"].startswith(error)
+    assert len(receiver.requests) == requests
+
+
+async def _caught_up(settings: Settings, group_id: str) -> bool:
+    """Whether the group has committed every record now on ALERTS."""
+    reader = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap, group_id=group_id, enable_auto_commit=False
+    )
+    await reader.start()
+    try:
+        topic = ALERTS.name(settings.topic_prefix)
+        partitions: Sequence[TopicPartition] = [
+            TopicPartition(topic, p) for p in range(ALERTS.partitions)
+        ]
+        ends = await reader.end_offsets(list(partitions))
+        for partition in partitions:
+            if (await reader.committed(partition) or 0) < ends[partition]:
+                return False
+        return True
+    finally:
+        await reader.stop()
+
+
+async def test_a_replay_sends_nothing_again(settings: Settings, db: asyncpg.Connection) -> None:
+    async with WebhookReceiver() as receiver:
+        await _subscribe(db, receiver.hook("ah"), None)
+        alert = _robbery()
+        await _publish(settings, alert)
+        async with _running(settings):
+            await eventually(lambda: _settled(db, alert.dedup_key, 2))
+        # The stage emits the alert again, and a new instance reads the topic from the start
+        # (as after an offset reset): both records are seen again, nothing is sent again.
+        await _publish(settings, alert)
+        async with _running(settings, group_id=f"{settings.app_id}-notify-replay") as again:
+            await eventually(lambda: _caught_up(settings, again.group_id))
+            await again.deliver_due()
+        assert len(receiver.requests) == 1
+    assert await db.fetchval("SELECT count(*) FROM delivery") == 2
+    assert await db.fetchval("SELECT sum(attempts) FROM delivery") == 1
