@@ -238,6 +238,49 @@ def demo(
     asyncio.run(run())
 
 
+@app.command("digest")
+def digest(
+    month: Annotated[str, typer.Option("--month", help="The month, YYYY-MM.")],
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder for the HTML, CSV and PDF files.")
+    ] = Path("digests"),
+    language: Annotated[
+        str | None, typer.Option("--language", help="nl or en (default: HETERDAAD_LANGUAGE).")
+    ] = None,
+    pdf: Annotated[
+        bool, typer.Option("--pdf", help="Also write a PDF (needs weasyprint).")
+    ] = False,
+) -> None:
+    """Write the monthly digest for the retailer-police working group (HTML, CSV, PDF)."""
+    from typing import cast
+
+    from rich.progress import Progress
+
+    from consumers.alert_text import Language
+    from consumers.digest import Month, write_digest
+
+    settings = _settings()
+    try:
+        Month.parse(month)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--month") from error
+    if language not in (None, "nl", "en"):
+        raise typer.BadParameter("nl or en", param_hint="--language")
+    with Progress(transient=True) as bar:
+        task = bar.add_task("digest", total=None)
+
+        def advance(step: str, done: int, total: int) -> None:
+            bar.update(task, description=step, completed=done, total=total)
+
+        html = asyncio.run(
+            write_digest(
+                settings, month, out, language=cast("Language | None", language), pdf=pdf,
+                progress=advance,
+            )
+        )  # fmt: skip
+    typer.echo(str(html))
+
+
 @app.command()
 def simulate(
     seed: Annotated[int, typer.Option(help="Seed: the same seed gives the same events.")] = 1,

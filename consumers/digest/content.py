@@ -1,0 +1,108 @@
+"""What the digest says, computed from one snapshot of the database: pure, no I/O."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from consumers.digest import alarms, incidents, patterns, reconnaissance
+from consumers.digest.read import TREND_MONTHS
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from consumers.digest.alarms import CentreAlarms
+    from consumers.digest.incidents import Ambition, MonthCounts, TrendMonth
+    from consumers.digest.patterns import Pattern
+    from consumers.digest.period import Month
+    from consumers.digest.read import Incident, Snapshot
+    from consumers.digest.reconnaissance import ReconRow
+    from heterdaad.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The windows the digest shares with the stream stages, from the same settings."""
+
+    duplicate_window: timedelta  # two reports of one robbery (series.duplicate_minutes)
+    episode_window: timedelta  # presses of one alarm episode (alarms.sequential_window_seconds)
+    escalation_window: timedelta  # late evidence for an episode (alarms.episode_retention_hours)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Rules:
+        return cls(
+            duplicate_window=timedelta(minutes=settings.series.duplicate_minutes),
+            episode_window=timedelta(seconds=settings.alarms.sequential_window_seconds),
+            escalation_window=timedelta(hours=settings.alarms.episode_retention_hours),
+        )
+
+
+@dataclass(frozen=True)
+class Digest:
+    month: Month
+    made_at: datetime
+    incidents: tuple[Incident, ...]  # of the month, each incident once
+    counts: MonthCounts
+    trend: tuple[TrendMonth, ...]
+    ambitions: tuple[Ambition, ...]
+    recon: tuple[ReconRow, ...]
+    recon_warnings: int
+    alarms: tuple[CentreAlarms, ...]
+    hotspots: tuple[Pattern, ...]
+    series: tuple[Pattern, ...]
+
+    @property
+    def provisional(self) -> bool:
+        """True while the month (or the follow-up of its sightings) is not over."""
+        return self.made_at < self.month.end
+
+    @property
+    def previous(self) -> TrendMonth:
+        return self.trend[-2]
+
+    @property
+    def false_share(self) -> float | None:
+        episodes = sum(row.episodes for row in self.alarms)
+        false = sum(row.false_alarms for row in self.alarms)
+        return false / episodes if episodes else None
+
+
+def compose(snapshot: Snapshot, rules: Rules) -> Digest:
+    """Every number of the digest."""
+    month = snapshot.month
+    every_incident = incidents.deduplicate(snapshot.incidents, rules.duplicate_window)
+    of_month = incidents.in_month(every_incident, month)
+    counts = incidents.count_month(of_month)
+    months = incidents.trend(every_incident, month, TREND_MONTHS, snapshot.data_since)
+    return Digest(
+        month=month,
+        made_at=snapshot.read_at,
+        incidents=tuple(of_month),
+        counts=counts,
+        trend=tuple(months),
+        ambitions=tuple(incidents.ambitions(counts, months)),
+        recon=tuple(
+            reconnaissance.reconnaissance(snapshot.sightings, every_incident, snapshot.read_at)
+        ),
+        recon_warnings=snapshot.recon_warnings,
+        alarms=tuple(
+            alarms.false_alarms_by_centre(
+                snapshot.presses,
+                snapshot.escalations,
+                month,
+                snapshot.centre_names,
+                episode_window=rules.episode_window,
+                escalation_window=rules.escalation_window,
+            )
+        ),
+        hotspots=tuple(
+            patterns.patterns(snapshot.pattern_alerts, snapshot.pattern_incidents, "hotspot")
+        ),
+        series=tuple(
+            patterns.patterns(snapshot.pattern_alerts, snapshot.pattern_incidents, "series")
+        ),
+    )

@@ -1,0 +1,196 @@
+"""Incident counts of the month, the twelve-month trend, and the taskforce's ambitions."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from consumers.digest.geometry import metres_between
+from consumers.digest.period import NL_TIME, Month
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+    from datetime import datetime, timedelta
+
+    from consumers.digest.read import Incident
+
+logger = logging.getLogger(__name__)
+
+# What the taskforce counts as robberies (overvallen): completed, attempted and home robberies.
+# Street robbery and ram raids have figures of their own (§2, §6.5).
+ROBBERY_KINDS = frozenset({"overval", "poging", "woningoverval"})
+STREET_ROBBERY_KINDS = frozenset({"straatroof"})
+RAM_RAID_KINDS = frozenset({"ramkraak", "plofkraak"})
+INCIDENT_KINDS = ("overval", "poging", "woningoverval", "straatroof", "ramkraak", "plofkraak")
+
+# Ambitions for 2023 (§6.5): at most 900 robberies with at least 53% cleared, at most 2,900
+# street robberies with at least 30% cleared.
+ROBBERY_CEILING_PER_YEAR = 900
+STREET_ROBBERY_CEILING_PER_YEAR = 2900
+ROBBERY_CLEARANCE_TARGET = 0.53
+STREET_ROBBERY_CLEARANCE_TARGET = 0.30
+
+# Reports of one incident by the shop and by the trade association lie at one branch; a few
+# tens of metres leave room for a chain and the CBL tool geocoding one address differently.
+SAME_SPOT_M = 50.0
+
+
+def deduplicate(incidents: Sequence[Incident], window: timedelta) -> list[Incident]:
+    """One incident per robbery: a report at the same spot within `window` of one kept is dropped.
+
+    The earliest report stands for the incident, whichever organisation sent it.
+    """
+    kept: list[Incident] = []
+    dropped = 0
+    for incident in sorted(incidents, key=lambda i: (i.occurred_at, str(i.event_id))):
+        if _repeats(incident, kept, window):
+            dropped += 1
+        else:
+            kept.append(incident)
+    if dropped:
+        logger.info("digest.duplicates_dropped count=%d", dropped)
+    return kept
+
+
+def _repeats(incident: Incident, kept: Sequence[Incident], window: timedelta) -> bool:
+    for earlier in reversed(kept):
+        if incident.occurred_at - earlier.occurred_at > window:
+            return False  # kept is in time order: all before this one lie further back
+        if metres_between(earlier.lat, earlier.lon, incident.lat, incident.lon) <= SAME_SPOT_M:
+            return True
+    return False
+
+
+@dataclass(frozen=True)
+class MonthCounts:
+    """The month's incidents by type, branch type, police unit, local hour and weekday."""
+
+    total: int
+    by_kind: Counter[str]
+    by_branch_type: Counter[str]
+    by_police_unit: Counter[str]
+    by_hour: tuple[int, ...]
+    by_weekday: tuple[int, ...]
+
+    @property
+    def robberies(self) -> int:
+        return sum(self.by_kind[kind] for kind in ROBBERY_KINDS)
+
+    @property
+    def street_robberies(self) -> int:
+        return sum(self.by_kind[kind] for kind in STREET_ROBBERY_KINDS)
+
+    @property
+    def ram_raids(self) -> int:
+        return sum(self.by_kind[kind] for kind in RAM_RAID_KINDS)
+
+
+def in_month(incidents: Iterable[Incident], month: Month) -> list[Incident]:
+    return [i for i in incidents if month.start <= i.occurred_at < month.end]
+
+
+def count_month(incidents: Sequence[Incident]) -> MonthCounts:
+    """Counts of incidents already restricted to the month; hours and weekdays in Dutch time."""
+    hours = [0] * 24
+    weekdays = [0] * 7
+    for incident in incidents:
+        local = incident.occurred_at.astimezone(NL_TIME)
+        hours[local.hour] += 1
+        weekdays[local.weekday()] += 1
+    return MonthCounts(
+        total=len(incidents),
+        by_kind=Counter(i.kind for i in incidents),
+        by_branch_type=Counter(i.branch_type or "unknown" for i in incidents),
+        by_police_unit=Counter(i.police_unit or "unknown" for i in incidents),
+        by_hour=tuple(hours),
+        by_weekday=tuple(weekdays),
+    )
+
+
+@dataclass(frozen=True)
+class TrendMonth:
+    """One month of the trend; counts are None for a month before the data begins."""
+
+    month: Month
+    robberies: int | None
+    street_robberies: int | None
+    ram_raids: int | None
+
+    @property
+    def has_data(self) -> bool:
+        return self.robberies is not None
+
+
+def trend(
+    incidents: Sequence[Incident], month: Month, months: int, data_since: datetime | None
+) -> list[TrendMonth]:
+    """Robberies, street robberies and ram raids per month for the `months` up to `month`."""
+    by_month: dict[Month, Counter[str]] = {}
+    for incident in incidents:
+        by_month.setdefault(Month.of(incident.occurred_at), Counter())[incident.kind] += 1
+    rows = []
+    for each in month.last(months):
+        # A month that ended before the first event is unknown, not zero.
+        if data_since is None or each.end <= data_since:
+            rows.append(TrendMonth(each, None, None, None))
+            continue
+        kinds = by_month.get(each, Counter())
+        rows.append(
+            TrendMonth(
+                each,
+                robberies=sum(kinds[k] for k in ROBBERY_KINDS),
+                street_robberies=sum(kinds[k] for k in STREET_ROBBERY_KINDS),
+                ram_raids=sum(kinds[k] for k in RAM_RAID_KINDS),
+            )
+        )
+    return rows
+
+
+@dataclass(frozen=True)
+class Ambition:
+    """A target of the action programme next to what the data says; None where it cannot say."""
+
+    code: str
+    actual: float | None
+    target: float
+    kind: str  # 'ceiling': at most target; 'floor': at least target
+    months_of_data: int | None = None
+
+    @property
+    def met(self) -> bool | None:
+        if self.actual is None:
+            return None
+        return self.actual <= self.target if self.kind == "ceiling" else self.actual >= self.target
+
+
+def ambitions(counts: MonthCounts, months: Sequence[TrendMonth]) -> list[Ambition]:
+    """The month and the last twelve months against the 2023 ambitions; clearance is unknown.
+
+    Events carry no clearance (whether a suspect was caught): that is police data the system
+    does not receive, so the clearance rows say n.b. instead of guessing.
+    """
+    known = [m for m in months if m.has_data]
+    yearly_pace: float | None = None
+    if known:
+        # Fewer than twelve months of data: scale what there is to a year.
+        yearly_pace = sum(m.robberies or 0 for m in known) * 12 / len(known)
+    return [
+        Ambition("robberies_month", counts.robberies, ROBBERY_CEILING_PER_YEAR / 12, "ceiling"),
+        Ambition(
+            "robberies_12_months",
+            yearly_pace,
+            ROBBERY_CEILING_PER_YEAR,
+            "ceiling",
+            months_of_data=len(known),
+        ),
+        Ambition("robbery_clearance", None, ROBBERY_CLEARANCE_TARGET, "floor"),
+        Ambition(
+            "street_robberies_month",
+            counts.street_robberies,
+            STREET_ROBBERY_CEILING_PER_YEAR / 12,
+            "ceiling",
+        ),
+        Ambition("street_robbery_clearance", None, STREET_ROBBERY_CLEARANCE_TARGET, "floor"),
+    ]

@@ -1,0 +1,98 @@
+"""Hotspots and series of the month, from the alerts the stream stages raised about them.
+
+One pattern usually has several alerts (a series grows, a hotspot is re-confirmed); they are
+grouped by series or hotspot id, or by dedup key where the payload has been purged.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from schemas.alerts import Severity
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from datetime import datetime
+    from uuid import UUID
+
+    from consumers.digest.read import Incident, PatternAlert
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """A hotspot or series: where, since when, how serious, and the incidents behind it."""
+
+    kind: str
+    label: str  # H1, H2... and S1, S2...: what the map and table show
+    pattern_id: str
+    alerts: int
+    severity: str
+    police_unit: str
+    lat: float
+    lon: float
+    radius_m: float | None
+    first_alert: datetime
+    last_alert: datetime
+    branch_types: tuple[str, ...]
+    incidents: tuple[Incident, ...]  # in time order
+
+    @property
+    def police_units(self) -> tuple[str, ...]:
+        """Units of its incidents (a series may cross a border), else the alert's unit."""
+        units = sorted({i.police_unit for i in self.incidents if i.police_unit})
+        return tuple(units) or (self.police_unit,)
+
+    @property
+    def first_incident(self) -> datetime | None:
+        return self.incidents[0].occurred_at if self.incidents else None
+
+    @property
+    def last_incident(self) -> datetime | None:
+        return self.incidents[-1].occurred_at if self.incidents else None
+
+
+def patterns(
+    alerts: Sequence[PatternAlert], incidents: Mapping[UUID, Incident], kind: str
+) -> list[Pattern]:
+    """The month's patterns of one kind ('hotspot' or 'series'), numbered by first alert."""
+    groups: dict[str, list[PatternAlert]] = {}
+    for alert in alerts:
+        if alert.kind == kind:
+            groups.setdefault(alert.pattern_id, []).append(alert)
+    prefix = "H" if kind == "hotspot" else "S"
+    found = []
+    ordered = sorted(groups.values(), key=lambda group: min(a.created_at for a in group))
+    for number, group in enumerate(ordered, start=1):
+        found.append(_pattern(f"{prefix}{number}", group, incidents))
+    logger.info("digest.patterns kind=%s count=%d", kind, len(found))
+    return found
+
+
+def _pattern(
+    label: str, group: Sequence[PatternAlert], incidents: Mapping[UUID, Incident]
+) -> Pattern:
+    group = sorted(group, key=lambda a: a.created_at)
+    latest = group[-1]
+    evidence = {i for alert in group for i in alert.evidence_ids if i in incidents}
+    linked = sorted((incidents[i] for i in evidence), key=lambda i: i.occurred_at)
+    branch_types = {t for alert in group for t in alert.branch_types}
+    branch_types |= {i.branch_type for i in linked if i.branch_type}
+    return Pattern(
+        kind=latest.kind,
+        label=label,
+        pattern_id=latest.pattern_id,
+        alerts=len(group),
+        severity=min((Severity(a.severity) for a in group), key=lambda s: s.rank).value,
+        police_unit=latest.police_unit,
+        lat=latest.lat,
+        lon=latest.lon,
+        radius_m=latest.radius_m,
+        first_alert=group[0].created_at,
+        last_alert=latest.created_at,
+        branch_types=tuple(sorted(branch_types)),
+        incidents=tuple(linked),
+    )

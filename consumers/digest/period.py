@@ -1,0 +1,64 @@
+"""The digest's month: Dutch calendar boundaries in UTC, and the twelve months of the trend."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from zoneinfo import ZoneInfo
+
+# Counts follow the Dutch calendar: a robbery at 00:30 on 1 November local time belongs to
+# November even though it is still October in UTC.
+NL_TIME = ZoneInfo("Europe/Amsterdam")
+
+_MONTH_PATTERN = re.compile(r"^(\d{4})-(\d{2})$")
+
+
+@dataclass(frozen=True, order=True)
+class Month:
+    """A calendar month in the Netherlands."""
+
+    year: int
+    month: int
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.month <= 12:
+            raise ValueError(f"month must be 1 to 12, not {self.month}")
+
+    @classmethod
+    def parse(cls, value: date | str) -> Month:
+        """From a date (any day of the month) or 'YYYY-MM'."""
+        if isinstance(value, date):
+            return cls(value.year, value.month)
+        match = _MONTH_PATTERN.match(value.strip())
+        if match is None:
+            raise ValueError(f"give the month as YYYY-MM, not {value!r}")
+        return cls(int(match[1]), int(match[2]))
+
+    @classmethod
+    def of(cls, moment: datetime) -> Month:
+        """The Dutch month a moment falls in."""
+        local = moment.astimezone(NL_TIME)
+        return cls(local.year, local.month)
+
+    def __str__(self) -> str:
+        return f"{self.year:04d}-{self.month:02d}"
+
+    @property
+    def start(self) -> datetime:
+        """Local midnight of the first day, in UTC."""
+        return datetime.combine(date(self.year, self.month, 1), time(), NL_TIME).astimezone(UTC)
+
+    @property
+    def end(self) -> datetime:
+        """Local midnight of the first day of the next month, in UTC (exclusive)."""
+        return self.shift(1).start
+
+    def shift(self, months: int) -> Month:
+        """The month `months` later (earlier when negative)."""
+        index = self.year * 12 + self.month - 1 + months
+        return Month(index // 12, index % 12 + 1)
+
+    def last(self, count: int) -> list[Month]:
+        """The `count` months ending with this one, oldest first."""
+        return [self.shift(offset) for offset in range(1 - count, 1)]

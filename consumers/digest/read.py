@@ -1,0 +1,264 @@
+"""Reads what the digest needs from PostgreSQL: anonymous columns only, in one consistent snapshot.
+
+Payloads hold personal data (descriptions, plate pseudonyms) and are purged after the retention
+period, so the counts use the event and alert columns. From alert payloads only the ids of
+patterns and of their evidence are taken, picked out in SQL, so no description or pseudonym
+ever reaches this process.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+from uuid import UUID
+
+if TYPE_CHECKING:
+    import asyncpg
+
+    from consumers.digest.period import Month
+
+logger = logging.getLogger(__name__)
+
+TREND_MONTHS = 12
+PRESS_SIGNALS = ("panic", "hold_up", "duress")
+# Alerts that say a press was a real hold-up; an episode without one counts as a false alarm.
+ESCALATION_KINDS = ("hold_up_in_progress", "verified_alarm")
+PATTERN_KINDS = ("hotspot", "series")
+# Presses this long before the month are read so that an episode that began in the previous
+# month is recognised as such and not counted twice.
+PRESS_LOOKBACK = timedelta(days=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Incident:
+    """An incident report as the anonymous columns keep it."""
+
+    event_id: UUID
+    kind: str
+    branch_type: str | None
+    police_unit: str | None
+    lat: float
+    lon: float
+    occurred_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Sighting:
+    """A reconnaissance report (voorverkenning)."""
+
+    event_id: UUID
+    branch_type: str | None
+    police_unit: str | None
+    lat: float
+    lon: float
+    occurred_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Press:
+    """A panic, hold-up or duress activation; the site is the centre plus the spot."""
+
+    alarm_centre: str
+    lat: float
+    lon: float
+    occurred_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Escalation:
+    """An alert that a press was a real hold-up."""
+
+    kind: str
+    lat: float
+    lon: float
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PatternAlert:
+    """A hotspot or series alert with the ids it names; several alerts may share one pattern."""
+
+    kind: str
+    pattern_id: str
+    severity: str
+    police_unit: str
+    lat: float
+    lon: float
+    created_at: datetime
+    radius_m: float | None
+    branch_types: tuple[str, ...]
+    evidence_ids: tuple[UUID, ...]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything one digest is made of, read in one repeatable-read transaction."""
+
+    month: Month
+    read_at: datetime
+    incidents: tuple[Incident, ...]
+    sightings: tuple[Sighting, ...]
+    presses: tuple[Press, ...]
+    escalations: tuple[Escalation, ...]
+    pattern_alerts: tuple[PatternAlert, ...]
+    pattern_incidents: dict[UUID, Incident]
+    recon_warnings: int
+    centre_names: dict[str, str]
+    data_since: datetime | None
+
+
+_INCIDENTS = """
+SELECT event_id, kind, branch_type, police_unit, lat, lon, occurred_at
+FROM event
+WHERE event_type = 'incident_report' AND occurred_at >= $1 AND occurred_at < $2
+ORDER BY occurred_at, event_id
+"""
+_INCIDENTS_BY_ID = """
+SELECT event_id, kind, branch_type, police_unit, lat, lon, occurred_at
+FROM event
+WHERE event_type = 'incident_report' AND event_id = ANY($1::uuid[])
+"""
+_SIGHTINGS = """
+SELECT event_id, branch_type, police_unit, lat, lon, occurred_at
+FROM event
+WHERE event_type = 'recon_sighting' AND occurred_at >= $1 AND occurred_at < $2
+ORDER BY occurred_at, event_id
+"""
+_PRESSES = """
+SELECT organisation_id, lat, lon, occurred_at
+FROM event
+WHERE event_type = 'alarm_activation' AND kind = ANY($3::text[])
+  AND occurred_at >= $1 AND occurred_at < $2
+ORDER BY occurred_at
+"""
+_ESCALATIONS = """
+SELECT kind, lat, lon, created_at
+FROM alert
+WHERE kind = ANY($3::text[]) AND created_at >= $1 AND created_at < $2
+"""
+# Only ids are taken from the payload; persons, vehicles and lookouts stay in the database.
+_PATTERN_ALERTS = """
+SELECT kind,
+       COALESCE(CASE kind WHEN 'series' THEN payload->>'series_id'
+                          ELSE payload->>'hotspot_id' END, dedup_key) AS pattern_id,
+       severity, police_unit, lat, lon, created_at,
+       (payload->'area'->>'radius_m')::double precision AS radius_m,
+       ARRAY(SELECT jsonb_array_elements_text(
+                 COALESCE(payload->'branch_types_at_risk', '[]'::jsonb))) AS branch_types,
+       ARRAY(SELECT (link->>'event_id')::uuid
+             FROM jsonb_array_elements(COALESCE(payload->'evidence', '[]'::jsonb)) AS link
+             WHERE link->>'event_type' = 'incident_report') AS evidence_ids
+FROM alert
+WHERE kind = ANY($3::text[]) AND created_at >= $1 AND created_at < $2
+ORDER BY created_at, alert_id
+"""
+_RECON_WARNINGS = """
+SELECT count(*) FROM alert
+WHERE kind = 'reconnaissance_warning' AND created_at >= $1 AND created_at < $2
+"""
+_DATA_SINCE = "SELECT min(occurred_at) FROM event"
+_CENTRE_NAMES = "SELECT organisation_id, name FROM organisation WHERE role = 'alarm_centre'"
+
+
+async def read_snapshot(
+    connection: asyncpg.Connection,
+    month: Month,
+    *,
+    follow_up: timedelta,
+    escalation_window: timedelta,
+    now: datetime,
+) -> Snapshot:
+    """The month, the eleven before it for the trend, and what came after that still counts.
+
+    `follow_up` after the month for robberies after sightings, `escalation_window` for
+    escalations of the month's last alarm episodes.
+    """
+    trend_start = month.shift(1 - TREND_MONTHS).start
+    async with connection.transaction(isolation="repeatable_read", readonly=True):
+        incidents = [
+            _incident(row)
+            for row in await connection.fetch(_INCIDENTS, trend_start, month.end + follow_up)
+        ]
+        sightings = [
+            Sighting(
+                row["event_id"],
+                row["branch_type"],
+                row["police_unit"],
+                row["lat"],
+                row["lon"],
+                row["occurred_at"],
+            )
+            for row in await connection.fetch(_SIGHTINGS, month.start, month.end)
+        ]
+        presses = [
+            Press(row["organisation_id"], row["lat"], row["lon"], row["occurred_at"])
+            for row in await connection.fetch(
+                _PRESSES, month.start - PRESS_LOOKBACK, month.end, list(PRESS_SIGNALS)
+            )
+        ]
+        escalations = [
+            Escalation(row["kind"], row["lat"], row["lon"], row["created_at"])
+            for row in await connection.fetch(
+                _ESCALATIONS,
+                month.start - PRESS_LOOKBACK,
+                month.end + escalation_window,
+                list(ESCALATION_KINDS),
+            )
+        ]
+        pattern_alerts = [
+            _pattern_alert(row)
+            for row in await connection.fetch(
+                _PATTERN_ALERTS, month.start, month.end, list(PATTERN_KINDS)
+            )
+        ]
+        evidence = sorted({i for alert in pattern_alerts for i in alert.evidence_ids})
+        pattern_incidents = {
+            row["event_id"]: _incident(row)
+            for row in await connection.fetch(_INCIDENTS_BY_ID, evidence)
+        }
+        recon_warnings: int = await connection.fetchval(_RECON_WARNINGS, month.start, month.end)
+        centre_names = {
+            row["organisation_id"]: row["name"] for row in await connection.fetch(_CENTRE_NAMES)
+        }
+        data_since: datetime | None = await connection.fetchval(_DATA_SINCE)
+    logger.info(
+        "digest.read month=%s incidents=%d sightings=%d presses=%d pattern_alerts=%d",
+        month, len(incidents), len(sightings), len(presses), len(pattern_alerts),
+    )  # fmt: skip
+    return Snapshot(
+        month=month,
+        read_at=now,
+        incidents=tuple(incidents),
+        sightings=tuple(sightings),
+        presses=tuple(presses),
+        escalations=tuple(escalations),
+        pattern_alerts=tuple(pattern_alerts),
+        pattern_incidents=pattern_incidents,
+        recon_warnings=recon_warnings,
+        centre_names=centre_names,
+        data_since=data_since,
+    )
+
+
+def _incident(row: asyncpg.Record) -> Incident:
+    return Incident(
+        row["event_id"], row["kind"], row["branch_type"], row["police_unit"], row["lat"],
+        row["lon"], row["occurred_at"],
+    )  # fmt: skip
+
+
+def _pattern_alert(row: asyncpg.Record) -> PatternAlert:
+    return PatternAlert(
+        kind=row["kind"],
+        pattern_id=row["pattern_id"],
+        severity=row["severity"],
+        police_unit=row["police_unit"],
+        lat=row["lat"],
+        lon=row["lon"],
+        created_at=row["created_at"],
+        radius_m=row["radius_m"],
+        branch_types=tuple(row["branch_types"]),
+        evidence_ids=tuple(row["evidence_ids"]),
+    )

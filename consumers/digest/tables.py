@@ -1,0 +1,319 @@
+"""The digest's tables in one language: each is shown in the HTML and exported as one CSV."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from consumers.digest import text
+from consumers.digest.alarms import total
+from consumers.digest.incidents import INCIDENT_KINDS
+from consumers.digest.period import NL_TIME
+from schemas.common import PoliceUnit
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from consumers.alert_text import Language
+    from consumers.digest.content import Digest
+    from consumers.digest.patterns import Pattern
+
+Cell = str | int | float | None
+# How a column is shown: as text, a count, a share (as a percentage), kilometres, or a date.
+ColumnKind = Literal["text", "count", "share", "km", "date", "number"]
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str  # CSV header: stable, whatever the language
+    header: str
+    kind: ColumnKind = "text"
+    shown: bool = True  # codes and coordinates go to the CSV only
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str  # the CSV's file name without extension
+    title: str
+    columns: tuple[Column, ...]
+    rows: tuple[tuple[Cell, ...], ...]
+    total_row: bool = False  # the last row sums the others: shown in bold
+
+    def column(self, key: str) -> list[Cell]:
+        index = [c.key for c in self.columns].index(key)
+        return [row[index] for row in self.rows]
+
+
+def all_tables(digest: Digest, language: Language) -> dict[str, Table]:
+    """Every table of the digest by name, in the order the report shows them."""
+    tables = [
+        _by_kind(digest, language),
+        _by_branch_type(digest, language),
+        _by_police_unit(digest, language),
+        _by_hour(digest, language),
+        _by_weekday(digest, language),
+        _patterns("hotspots", digest.hotspots, language),
+        _patterns("series", digest.series, language),
+        _reconnaissance(digest, language),
+        _false_alarms(digest, language),
+        _trend(digest, language),
+        _ambitions(digest, language),
+    ]
+    return {table.name: table for table in tables}
+
+
+def _p(key: str, language: Language) -> str:
+    return text.phrase(key, language)
+
+
+def _share(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def _date(moment: datetime | None) -> str | None:
+    return moment.astimezone(NL_TIME).date().isoformat() if moment else None
+
+
+def _by_kind(digest: Digest, language: Language) -> Table:
+    counts = digest.counts
+    return Table(
+        "incidents_by_kind",
+        _p("by_kind", language),
+        (
+            Column("kind", _p("col_kind", language), shown=False),
+            Column("label", _p("col_kind", language)),
+            Column("count", _p("col_count", language), "count"),
+        ),
+        (
+            *((k, text.incident_kind(k, language), counts.by_kind[k]) for k in INCIDENT_KINDS),
+            ("all", _p("all", language), counts.total),
+        ),
+        total_row=True,
+    )
+
+
+def _by_branch_type(digest: Digest, language: Language) -> Table:
+    counts = digest.counts
+    ordered = sorted(counts.by_branch_type.items(), key=lambda item: (-item[1], item[0]))
+    return Table(
+        "incidents_by_branch_type",
+        _p("by_branch_type", language),
+        (
+            Column("branch_type", _p("col_branch_type", language), shown=False),
+            Column("label", _p("col_branch_type", language)),
+            Column("count", _p("col_count", language), "count"),
+            Column("share", _p("col_share", language), "share"),
+        ),
+        tuple(
+            (code, text.branch_type(code, language), n, _share(n, counts.total))
+            for code, n in ordered
+        ),
+    )
+
+
+def _by_police_unit(digest: Digest, language: Language) -> Table:
+    counts = digest.counts
+    # All ten units, also those without incidents: a zero is news for a unit too.
+    codes = [unit.value for unit in PoliceUnit]
+    codes += sorted(set(counts.by_police_unit) - set(codes))
+    return Table(
+        "incidents_by_police_unit",
+        _p("by_police_unit", language),
+        (
+            Column("police_unit", _p("col_police_unit", language), shown=False),
+            Column("label", _p("col_police_unit", language)),
+            Column("count", _p("col_count", language), "count"),
+            Column("share", _p("col_share", language), "share"),
+        ),
+        tuple(
+            (
+                code,
+                text.police_unit(code),
+                counts.by_police_unit[code],
+                _share(counts.by_police_unit[code], counts.total),
+            )
+            for code in codes
+        ),
+    )
+
+
+def _by_hour(digest: Digest, language: Language) -> Table:
+    return Table(
+        "incidents_by_hour",
+        _p("by_hour", language),
+        (
+            Column("hour", _p("col_hour", language), "number"),
+            Column("count", _p("col_count", language), "count"),
+        ),
+        tuple((hour, n) for hour, n in enumerate(digest.counts.by_hour)),
+    )
+
+
+def _by_weekday(digest: Digest, language: Language) -> Table:
+    return Table(
+        "incidents_by_weekday",
+        _p("by_weekday", language),
+        (
+            Column("iso_weekday", _p("col_weekday", language), "number", shown=False),
+            Column("label", _p("col_weekday", language)),
+            Column("count", _p("col_count", language), "count"),
+        ),
+        tuple(
+            (index + 1, text.WEEKDAYS[language][index], n)
+            for index, n in enumerate(digest.counts.by_weekday)
+        ),
+    )
+
+
+def _patterns(name: str, found: tuple[Pattern, ...], language: Language) -> Table:
+    columns = (
+        Column("label", _p("col_label", language)),
+        Column("pattern_id", "id", shown=False),
+        Column("police_units", _p("col_police_unit", language)),
+        Column("severity", _p("col_severity", language)),
+        Column("alerts", _p("col_alerts", language), "count"),
+        Column("incidents", _p("col_incidents", language), "count"),
+        Column("radius_km", _p("col_radius", language), "km", shown=name == "hotspots"),
+        Column("first", _p("col_first", language), "date"),
+        Column("last", _p("col_last", language), "date"),
+        Column("branch_types", _p("col_branch_types", language)),
+        Column("lat", "lat", "number", shown=False),
+        Column("lon", "lon", "number", shown=False),
+    )
+    rows = []
+    for pattern in found:
+        # A hotspot is an area in time: its alerts; a series is its robberies.
+        first = pattern.first_incident if name == "series" else pattern.first_alert
+        last = pattern.last_incident if name == "series" else pattern.last_alert
+        rows.append(
+            (
+                pattern.label,
+                pattern.pattern_id,
+                ", ".join(text.police_unit(u) for u in pattern.police_units),
+                text.severity(pattern.severity, language),
+                pattern.alerts,
+                len(pattern.incidents),
+                round(pattern.radius_m / 1000, 2) if pattern.radius_m else None,
+                _date(first or pattern.first_alert),
+                _date(last or pattern.last_alert),
+                ", ".join(text.branch_type(t, language) for t in pattern.branch_types),
+                round(pattern.lat, 3),
+                round(pattern.lon, 3),
+            )
+        )
+    return Table(name, _p(name, language), columns, tuple(rows))
+
+
+def _reconnaissance(digest: Digest, language: Language) -> Table:
+    return Table(
+        "reconnaissance",
+        _p("recon", language),
+        (
+            Column("branch_type", _p("col_branch_type", language), shown=False),
+            Column("label", _p("col_branch_type", language)),
+            Column("sightings", _p("col_sightings", language), "count"),
+            Column("followed_by_robbery", _p("col_followed", language), "count"),
+            Column("window_open", _p("col_open", language), "count"),
+            Column("followed_share", _p("col_share", language), "share"),
+        ),
+        tuple(
+            (
+                row.branch_type,
+                _p("all", language)
+                if row.branch_type == "all"
+                else text.branch_type(row.branch_type, language),
+                row.sightings,
+                row.followed,
+                row.open,
+                _share(row.followed, row.sightings),
+            )
+            for row in digest.recon
+        ),
+        total_row=True,
+    )
+
+
+def _false_alarms(digest: Digest, language: Language) -> Table:
+    rows = [*digest.alarms, total(digest.alarms, _p("all", language))]
+    return Table(
+        "false_alarms",
+        _p("alarms", language),
+        (
+            Column("alarm_centre", "id", shown=False),
+            Column("name", _p("col_centre", language)),
+            Column("episodes", _p("col_episodes", language), "count"),
+            Column("escalated", _p("col_escalated", language), "count"),
+            Column("false_alarms", _p("col_false", language), "count"),
+            Column("false_share", _p("col_share", language), "share"),
+        ),
+        tuple(
+            (
+                r.alarm_centre,
+                r.name,
+                r.episodes,
+                r.escalated,
+                r.false_alarms,
+                _share(r.false_alarms, r.episodes),
+            )
+            for r in rows
+        ),
+        total_row=True,
+    )
+
+
+def _trend(digest: Digest, language: Language) -> Table:
+    return Table(
+        "trend",
+        _p("trend", language),
+        (
+            Column("month", _p("col_month", language), shown=False),
+            Column("label", _p("col_month", language)),
+            Column("robberies", _p("robberies", language), "count"),
+            Column("street_robberies", _p("street_robberies", language), "count"),
+            Column("ram_raids", _p("ram_raids", language), "count"),
+        ),
+        tuple(
+            (
+                str(m.month),
+                text.month_name(m.month, language),
+                m.robberies,
+                m.street_robberies,
+                m.ram_raids,
+            )
+            for m in digest.trend
+        ),
+    )
+
+
+def _ambitions(digest: Digest, language: Language) -> Table:
+    rows = []
+    for ambition in digest.ambitions:
+        status = {True: "met", False: "not_met", None: "unknown_status"}[ambition.met]
+        is_share = ambition.code.endswith("clearance")
+        rows.append(
+            (
+                ambition.code,
+                _p(ambition.code, language),
+                None if ambition.actual is None else round(ambition.actual, 4),
+                round(ambition.target, 4),
+                ("≥\u00a0" if ambition.kind == "floor" else "≤\u00a0")
+                + (text.percent(ambition.target, language) if is_share
+                   else text.number(ambition.target, language)),
+                _p(status, language),
+                ambition.months_of_data,
+            )
+        )  # fmt: skip
+    return Table(
+        "ambitions",
+        _p("ambitions", language),
+        (
+            Column("ambition", "id", shown=False),
+            Column("label", _p("col_measure", language)),
+            Column("actual", _p("col_actual", language), "number"),
+            Column("target", _p("col_target", language), "number", shown=False),
+            Column("target_label", _p("col_target", language)),
+            Column("verdict", _p("col_status", language)),
+            Column("months_of_data", _p("months_of_data", language), "count", shown=False),
+        ),
+        tuple(rows),
+    )

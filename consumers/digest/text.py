@@ -1,0 +1,308 @@
+"""The digest's words in Dutch (default) and English, and numbers and dates as each writes them."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from consumers.alert_text import BRANCH_TYPE, SEVERITY, UNIT, Language
+from consumers.digest.period import NL_TIME
+from schemas.alerts import Severity
+from schemas.common import BranchType, PoliceUnit
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from consumers.digest.content import Rules
+    from consumers.digest.period import Month
+
+MONTHS: dict[Language, tuple[str, ...]] = {
+    "nl": ("januari", "februari", "maart", "april", "mei", "juni", "juli", "augustus",
+           "september", "oktober", "november", "december"),
+    "en": ("January", "February", "March", "April", "May", "June", "July", "August",
+           "September", "October", "November", "December"),
+}  # fmt: skip
+WEEKDAYS: dict[Language, tuple[str, ...]] = {
+    "nl": ("maandag", "dinsdag", "woensdag", "donderdag", "vrijdag", "zaterdag", "zondag"),
+    "en": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
+}
+INCIDENT_KIND: dict[str, dict[Language, str]] = {
+    "overval": {"nl": "overvallen", "en": "robberies"},
+    "poging": {"nl": "pogingen", "en": "attempted robberies"},
+    "woningoverval": {"nl": "woningovervallen", "en": "home robberies"},
+    "straatroof": {"nl": "straatroven", "en": "street robberies"},
+    "ramkraak": {"nl": "ramkraken", "en": "ram raids"},
+    "plofkraak": {"nl": "plofkraken", "en": "ATM explosive attacks"},
+}
+
+# Every other phrase, by key: (Dutch, English).
+PHRASES: dict[str, tuple[str, str]] = {
+    "title": ("Maanddigest overvallen", "Monthly robbery digest"),
+    "audience": ("Voor de werkgroep retail en politie", "For the retail and police working group"),
+    "made": ("Gemaakt op", "Made on"),
+    "aggregate_only": (
+        "Alleen geaggregeerde aantallen: geen kentekens, geen signalementen.",
+        "Aggregate counts only: no licence plates, no descriptions of persons.",
+    ),
+    "provisional": (
+        "Voorlopig: de maand is nog niet voorbij.",
+        "Provisional: the month is not over yet.",
+    ),
+    "glance": ("In het kort", "At a glance"),
+    "robberies": ("Overvallen", "Robberies"),
+    "street_robberies": ("Straatroven", "Street robberies"),
+    "ram_raids": ("Ram- en plofkraken", "Ram raids and ATM attacks"),
+    "recon": ("Voorverkenningen", "Reconnaissance reports"),
+    "false_share": ("Loze alarmeringen", "False alarms"),
+    "hotspots": ("Hotspots", "Hotspots"),
+    "series": ("Overvalreeksen", "Robbery series"),
+    "vs_previous": ("vorige maand", "previous month"),
+    "ceiling": ("plafond", "ceiling"),
+    "followed": ("gevolgd door overval", "followed by a robbery"),
+    "episodes": ("episodes", "episodes"),
+    "incidents": ("Incidenten", "Incidents"),
+    "incidents_intro": (
+        "Alle gemelde incidenten van de maand (overvallen, pogingen, straatroven, ram- en "
+        "plofkraken), dubbele meldingen van één incident één keer geteld.",
+        "Every incident reported in the month (robberies, attempts, street robberies, ram "
+        "raids and ATM attacks), an incident reported twice counted once.",
+    ),
+    "by_kind": ("Naar soort incident", "By kind of incident"),
+    "by_branch_type": ("Naar soort vestiging", "By branch type"),
+    "by_police_unit": ("Naar politie-eenheid", "By police unit"),
+    "by_hour": ("Naar uur van de dag", "By hour of day"),
+    "by_weekday": ("Naar dag van de week", "By weekday"),
+    "map_incidents": ("Waar de incidenten waren", "Where the incidents were"),
+    "hotspots_intro": (
+        "Gebieden waar de hotspotdetectie deze maand meer overvallen zag dan verwacht.",
+        "Areas where hotspot detection saw more robberies than expected this month.",
+    ),
+    "series_intro": (
+        "Overvallen die de reeksdetectie deze maand aan één dader(groep) toeschreef.",
+        "Robberies that series detection attributed to one crew this month.",
+    ),
+    "none_this_month": ("Geen deze maand.", "None this month."),
+    "recon_intro": (
+        "Gemelde voorverkenningen en hoeveel daarvan binnen 14 dagen gevolgd werden door een "
+        "overval binnen 1 km.",
+        "Reconnaissance reports and how many were followed within 14 days by a robbery "
+        "within 1 km.",
+    ),
+    "recon_warnings": (
+        "Waarschuwingen voorverkenning uitgegeven",
+        "Reconnaissance warnings issued",
+    ),
+    "alarms": ("Loze alarmeringen per alarmcentrale", "False alarms per alarm centre"),
+    "alarms_intro": (
+        "Overval- en paniekalarmen, gebundeld tot episodes per locatie; een episode zonder "
+        "escalatie-alert telt als loos.",
+        "Hold-up and panic alarms, grouped into episodes per site; an episode without an "
+        "escalation alert counts as false.",
+    ),
+    "trend": ("Trend: de afgelopen twaalf maanden", "Trend: the last twelve months"),
+    "ambitions": ("Ambities van de Taskforce", "The taskforce's ambitions"),
+    "clearance_note": (
+        "Het ophelderingspercentage staat niet in de gegevens (de meldingen zeggen niet of er "
+        "een verdachte is aangehouden); daarom staat er n.b.",
+        "The clearance rate is not in the data (reports do not say whether a suspect was "
+        "caught), hence n.b. (not available).",
+    ),
+    "method": ("Werkwijze en regels", "Method and rules"),
+    "exports": ("Bestanden bij dit digest", "Files with this digest"),
+    "no_data": ("geen gegevens", "no data"),
+    "n_a": ("n.b.", "n/a"),
+    "all": ("totaal", "total"),
+    "unknown": ("onbekend", "unknown"),
+    "met": ("gehaald", "met"),
+    "not_met": ("niet gehaald", "not met"),
+    "unknown_status": ("niet te bepalen", "cannot tell"),
+    # Column headers.
+    "col_kind": ("soort", "kind"),
+    "col_count": ("aantal", "count"),
+    "col_share": ("aandeel", "share"),
+    "col_branch_type": ("soort vestiging", "branch type"),
+    "col_police_unit": ("politie-eenheid", "police unit"),
+    "col_hour": ("uur", "hour"),
+    "col_weekday": ("dag", "day"),
+    "col_label": ("nr.", "no."),
+    "col_alerts": ("alerts", "alerts"),
+    "col_severity": ("urgentie", "severity"),
+    "col_radius": ("straal (km)", "radius (km)"),
+    "col_incidents": ("incidenten", "incidents"),
+    "col_first": ("eerste", "first"),
+    "col_last": ("laatste", "last"),
+    "col_branch_types": ("doelwitten", "targets"),
+    "col_sightings": ("meldingen", "reports"),
+    "col_followed": ("gevolgd door overval", "followed by robbery"),
+    "col_open": ("termijn loopt nog", "window still open"),
+    "col_centre": ("alarmcentrale", "alarm centre"),
+    "col_episodes": ("episodes", "episodes"),
+    "col_escalated": ("geëscaleerd", "escalated"),
+    "col_false": ("loos", "false"),
+    "col_month": ("maand", "month"),
+    "col_measure": ("ambitie", "ambition"),
+    "col_actual": ("werkelijk", "actual"),
+    "col_target": ("doel", "target"),
+    "col_status": ("oordeel", "verdict"),
+    # Ambitions.
+    "robberies_month": ("Overvallen deze maand (plafond 900 per jaar)",
+                        "Robberies this month (ceiling 900 a year)"),
+    "robberies_12_months": ("Overvallen afgelopen 12 maanden, naar jaar omgerekend",
+                            "Robberies over the last 12 months, scaled to a year"),
+    "robbery_clearance": ("Ophelderingspercentage overvallen", "Robbery clearance rate"),
+    "street_robberies_month": ("Straatroven deze maand (plafond 2.900 per jaar)",
+                               "Street robberies this month (ceiling 2,900 a year)"),
+    "street_robbery_clearance": ("Ophelderingspercentage straatroof",
+                                 "Street robbery clearance rate"),
+    "months_of_data": ("maanden met gegevens", "months of data"),
+    # Progress steps.
+    "step_read": ("gegevens lezen", "reading data"),
+    "step_count": ("tellen", "counting"),
+    "step_charts": ("grafieken tekenen", "drawing charts"),
+    "step_maps": ("kaarten tekenen", "drawing maps"),
+    "step_write": ("HTML en CSV schrijven", "writing HTML and CSV"),
+    "step_pdf": ("PDF maken", "making the PDF"),
+    "step_audit": ("export vastleggen", "logging the export"),
+    "pdf_skipped": ("PDF overgeslagen: weasyprint is niet geïnstalleerd.",
+                    "PDF skipped: weasyprint is not installed."),
+}  # fmt: skip
+
+
+def phrase(key: str, language: Language) -> str:
+    dutch, english = PHRASES[key]
+    return dutch if language == "nl" else english
+
+
+def month_name(month: Month, language: Language) -> str:
+    return f"{MONTHS[language][month.month - 1]} {month.year}"
+
+
+def short_month(month: Month, language: Language) -> str:
+    return f"{MONTHS[language][month.month - 1][:3]} {month.year % 100:02d}"
+
+
+def day(moment: datetime, language: Language) -> str:
+    """A date as written in the language, in Dutch time."""
+    local = moment.astimezone(NL_TIME)
+    if language == "nl":
+        return f"{local.day} {MONTHS['nl'][local.month - 1]} {local.year}"
+    return f"{local.day} {MONTHS['en'][local.month - 1]} {local.year}"
+
+
+def short_day(moment: datetime) -> str:
+    """dd-mm, the same in both languages; for tables of dates within one year."""
+    local = moment.astimezone(NL_TIME)
+    return f"{local.day:02d}-{local.month:02d}"
+
+
+def number(value: float, language: Language, decimals: int = 0) -> str:
+    """12.5 as '12,5' in Dutch; thousands as '2.900' in Dutch and '2,900' in English."""
+    text = f"{value:,.{decimals}f}"
+    if language == "nl":
+        text = text.replace(",", "_").replace(".", ",").replace("_", ".")
+    return text
+
+
+def percent(value: float | None, language: Language) -> str:
+    if value is None:
+        return phrase("n_a", language)
+    return f"{number(100 * value, language, 1)}%"
+
+
+def branch_type(code: str, language: Language) -> str:
+    try:
+        return BRANCH_TYPE[BranchType(code)][language]
+    except ValueError:
+        return phrase("unknown", language)
+
+
+def police_unit(code: str) -> str:
+    try:
+        return UNIT[PoliceUnit(code)]
+    except ValueError:
+        return code
+
+
+def incident_kind(code: str, language: Language) -> str:
+    labels = INCIDENT_KIND.get(code)
+    return labels[language] if labels else code
+
+
+def severity(code: str, language: Language) -> str:
+    return SEVERITY[Severity(code)][language]
+
+
+def method_rules(language: Language, rules: Rules) -> list[str]:
+    """How every number was made, in the language: the rules the working group can check."""
+    # Imported here: the rule modules' constants are the single source of these numbers.
+    from consumers.digest import alarms, reconnaissance
+    from consumers.digest.incidents import SAME_SPOT_M
+
+    episode = number(rules.episode_window.total_seconds() / 60, language)
+    late = number(rules.escalation_window.total_seconds() / 3600, language)
+    lead = int(alarms.ESCALATION_LEAD.total_seconds() // 60)
+    radius = int(alarms.ESCALATION_RADIUS_M)
+    days = reconnaissance.FOLLOW_UP.days
+    km = number(reconnaissance.FOLLOW_UP_RADIUS_M / 1000, language)
+    duplicate = number(rules.duplicate_window.total_seconds() / 60, language)
+    same = int(SAME_SPOT_M)
+    if language == "nl":
+        return [
+            "Maanden, uren en weekdagen volgen de Nederlandse tijd (Europe/Amsterdam).",
+            "Overvallen zijn overvallen, pogingen en woningovervallen; straatroof en ram- en "
+            "plofkraken worden apart geteld.",
+            f"Twee meldingen op dezelfde plek (binnen {same} m) binnen {duplicate} minuten "
+            "zijn één incident (bijvoorbeeld de winkel en het CBL-meldpunt); de eerste telt.",
+            f"Voorverkenning gevolgd door een overval: een overval binnen {km} km van de "
+            f"gemelde plek, na de melding en binnen {days} dagen. Dit is een eenvoudige regel "
+            "op plaats en tijd (geen koppeling op voertuig of signalement) en telt dus ook "
+            "toeval mee; 'termijn loopt nog': de termijn was niet om toen dit digest werd "
+            "gemaakt.",
+            "Alarmen: overval-, paniek- en dwangalarmen (geen test-, herstel- of "
+            "annuleringssignalen). Alarmen van dezelfde locatie bij dezelfde alarmcentrale "
+            f"binnen {episode} minuten na het eerste vormen één episode, zoals in de "
+            "alarmverificatie; een episode telt in de maand van het eerste alarm.",
+            "Een episode is geëscaleerd als er een alert 'overval gaande' of 'geverifieerd "
+            f"overvalalarm' voor is gemaakt: binnen {radius} m, na het begin van de episode "
+            f"(met {lead} minuten speling voor klokken) en hooguit {late} uur na het laatste "
+            "alarm, zo lang als de verificatie late bewijzen (zoals een overvalmelding) "
+            "afwacht. Een alert hoort bij de laatst begonnen episode op die plek. Een episode "
+            "zonder escalatie telt als loos.",
+            "Hotspots en reeksen komen uit de alerts van de detectie, gegroepeerd per hotspot "
+            "of reeks; de data zijn die van de alerts (hotspot) of van de overvallen (reeks).",
+            "Een maand vóór het eerste opgeslagen bericht heet 'geen gegevens', niet nul. "
+            "Het omgerekende jaartotaal is het gemiddelde per maand met gegevens maal 12.",
+            "De ambities (ten hoogste 900 overvallen en 2.900 straatroven per jaar, ten minste "
+            "53% en 30% opgehelderd) komen uit het Actieprogramma aanpak overvallen 2022-2026.",
+            "Alle cijfers komen uit de anonieme kolommen van de database; ze blijven kloppen "
+            "nadat persoonsgegevens na de bewaartermijn zijn verwijderd. Het maken van dit "
+            "digest is vastgelegd in het auditlog.",
+        ]
+    return [
+        "Months, hours and weekdays are Dutch time (Europe/Amsterdam).",
+        "Robberies are robberies, attempts and home robberies; street robbery and ram raids "
+        "or ATM attacks are counted on their own.",
+        f"Two reports at the same spot (within {same} m) within {duplicate} minutes are one "
+        "incident (the shop and the CBL tool, say); the first one counts.",
+        f"Reconnaissance followed by a robbery: a robbery within {km} km of the reported spot, "
+        f"after the report and within {days} days. This is a simple rule of place and time "
+        "(no matching of vehicles or descriptions), so it counts coincidences too; 'window "
+        "still open': the period had not ended when this digest was made.",
+        "Alarms: hold-up, panic and duress activations (not tests, restores or cancels). "
+        f"Activations from one site of one alarm centre within {episode} minutes of the first "
+        "are one episode, as in alarm verification; an episode counts in the month of its "
+        "first activation.",
+        "An episode is escalated when a 'hold-up in progress' or 'verified hold-up alarm' "
+        f"alert was made for it: within {radius} m, after the episode began (with {lead} "
+        f"minutes to spare for clocks) and at most {late} hours after its last activation, as "
+        "long as verification waits for late evidence such as a robbery report. An alert "
+        "belongs to the latest episode begun at that spot. An episode without one is false.",
+        "Hotspots and series come from the detectors' alerts, grouped per hotspot or series; "
+        "the dates are those of the alerts (hotspot) or of the robberies (series).",
+        "A month before the first stored message says 'no data', not zero. The yearly figure "
+        "is the mean per month with data times 12.",
+        "The ambitions (at most 900 robberies and 2,900 street robberies a year, at least 53% "
+        "and 30% cleared) are those of the Actieprogramma aanpak overvallen 2022-2026.",
+        "Every number comes from the anonymous columns of the database, so it still holds "
+        "once personal data has been deleted after the retention period. Making this digest "
+        "was recorded in the audit log.",
+    ]

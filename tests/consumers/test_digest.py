@@ -1,0 +1,539 @@
+"""The monthly digest: its rules on their own, and whole digests against SQL and the truth."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import shutil
+import subprocess
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from html import unescape
+from typing import TYPE_CHECKING
+
+import pytest
+
+from consumers.digest import Month, write_digest
+from consumers.digest.alarms import Episode, episodes, escalated_mask
+from consumers.digest.incidents import deduplicate
+from consumers.digest.read import Escalation, Incident, Press, Sighting
+from consumers.digest.reconnaissance import followed_by_robbery
+from consumers.sink import store
+from producers.simulator import SimulationConfig, generate
+from schemas.alerts import Alert, AlertKind, Area, EvidenceLink, Severity
+from schemas.events import (
+    AlarmActivation,
+    GetawayMode,
+    IncidentReport,
+    IncidentType,
+    PersonDescription,
+    ReconSighting,
+    Vehicle,
+)
+from schemas.geography import police_unit_for
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import asyncpg
+
+    from heterdaad.settings import Settings
+    from producers.simulator import Scenario
+    from schemas.common import Location
+
+MONTH = Month(2026, 10)  # has the switch to winter time on its last Sunday
+NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)  # every 14-day follow-up window has closed
+T0 = datetime(2026, 10, 7, 12, 0, tzinfo=UTC)
+DAM = (52.3731, 4.8926)
+CENTRE_NAME = "NoordWacht Alarmcentrale"
+
+# --- the rules on their own -------------------------------------------------------------
+
+
+def test_month_boundaries_are_dutch_midnights() -> None:
+    assert Month.parse("2026-10") == Month.parse(date(2026, 10, 17)) == MONTH
+    assert MONTH.start == datetime(2026, 9, 30, 22, 0, tzinfo=UTC)  # summer time
+    assert MONTH.end == datetime(2026, 10, 31, 23, 0, tzinfo=UTC)  # winter time
+    assert [str(m) for m in Month(2026, 2).last(3)] == ["2025-12", "2026-01", "2026-02"]
+    with pytest.raises(ValueError, match="YYYY-MM"):
+        Month.parse("oktober")
+
+
+EPISODE = timedelta(minutes=5)  # the settings' defaults
+LATE = timedelta(hours=6)
+
+
+def _press(minute: float, *, centre: str = "pac-a", lat: float = 52.0) -> Press:
+    return Press(centre, lat, 5.0, T0 + timedelta(minutes=minute))
+
+
+@pytest.mark.parametrize(
+    ("presses", "expected"),
+    [
+        # a press, a colleague's press 2 minutes later and the verification update: one
+        ([_press(0), _press(2), _press(2)], [3]),
+        # within 5 minutes of the first press, not of the last: a press at 6 starts another
+        ([_press(0), _press(4), _press(6)], [2, 1]),
+        # the same minute at another site (another centre, another spot): three episodes
+        ([_press(0), _press(0, centre="pac-b"), _press(0, lat=52.1)], [1, 1, 1]),
+    ],
+)
+def test_presses_form_episodes(presses: list[Press], expected: list[int]) -> None:
+    assert [e.presses for e in episodes(presses, EPISODE)] == expected
+
+
+def _escalation(minutes_after_first: float, metres_north: float = 0) -> Escalation:
+    return Escalation(
+        "hold_up_in_progress",
+        52.0 + metres_north / 111_195,
+        5.0,
+        T0 + timedelta(minutes=minutes_after_first),
+    )
+
+
+@pytest.mark.parametrize(
+    ("alert", "expected"),
+    [
+        (_escalation(1), True),  # the hold-up alert a minute after the press, at the site
+        (_escalation(5 * 60), True),  # a robbery report entered hours later still escalates
+        (_escalation(2 + 6 * 60 + 1), False),  # more than 6 hours after the last press
+        (_escalation(-4), True),  # the centre's clock a little ahead
+        (_escalation(-6), False),
+        (_escalation(1, metres_north=90), True),  # within 100 m
+        (_escalation(1, metres_north=150), False),  # the shop next door is another site
+    ],
+)
+def test_escalation_belongs_to_its_episode(alert: Escalation, expected: bool) -> None:
+    episode = Episode("pac-a", 52.0, 5.0, T0, T0 + timedelta(minutes=2), 2)
+    assert escalated_mask([episode], [alert], LATE) == [expected]
+
+
+def test_an_escalation_goes_to_the_latest_episode_at_the_site() -> None:
+    false_press = Episode("pac-a", 52.0, 5.0, T0, T0, 1)
+    hold_up = Episode("pac-a", 52.0, 5.0, T0 + timedelta(hours=2), T0 + timedelta(hours=2), 1)
+    assert escalated_mask([false_press, hold_up], [_escalation(121)], LATE) == [False, True]
+
+
+def _incident(minute: float, *, kind: str = "overval", metres_north: float = 0) -> Incident:
+    return Incident(
+        uuid.uuid4(), kind, "supermarket", "amsterdam", 52.0 + metres_north / 111_195, 5.0,
+        T0 + timedelta(minutes=minute),
+    )  # fmt: skip
+
+
+def test_a_robbery_reported_twice_counts_once() -> None:
+    shop, trade_association = _incident(0), _incident(20, metres_north=10)
+    later_same_shop = _incident(180)
+    next_street = _incident(5, metres_north=400)
+    kept = deduplicate([trade_association, later_same_shop, shop, next_street], timedelta(hours=2))
+    assert kept == [shop, next_street, later_same_shop]
+
+
+@pytest.mark.parametrize(
+    ("incident", "expected"),
+    [
+        (_incident(60 * 24 * 3), True),  # three days later at the branch sighted
+        (_incident(60 * 24 * 3, metres_north=900), True),  # at a branch 900 m away
+        (_incident(60 * 24 * 3, metres_north=1100), False),  # 1.1 km: too far
+        (_incident(60 * 24 * 15), False),  # after 15 days: too late
+        (_incident(-60), False),  # before the sighting
+        (_incident(60, kind="ramkraak"), False),  # a ram raid is not a robbery
+        (_incident(60, kind="poging"), True),  # an attempt is
+    ],
+)
+def test_sighting_followed_by_robbery(incident: Incident, expected: bool) -> None:
+    sighting = Sighting(uuid.uuid4(), "supermarket", "amsterdam", 52.0, 5.0, T0)
+    assert followed_by_robbery(sighting, [incident]) is expected
+
+
+# --- whole digests through PostgreSQL ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Filled:
+    scenario: Scenario
+    episodes_by_centre: dict[str, tuple[int, int]]  # (episodes, real hold-ups) of the month
+
+
+def _unit(where: Location) -> str:
+    return police_unit_for(where).value
+
+
+def _links(models: list[IncidentReport] | list[ReconSighting]) -> list[EvidenceLink]:
+    kind = "incident_report" if isinstance(models[0], IncidentReport) else "recon_sighting"
+    return [EvidenceLink(event_id=m.event_id, event_type=kind) for m in models]
+
+
+def _escalations(scenario: Scenario) -> list[Alert]:
+    """What the alarm stage would raise: a hold-up alert for the first press of a real hold-up."""
+    alerts = []
+    for event in scenario.events:
+        truth, press = event.truth, event.model
+        if truth.alarm != "true" or truth.alarm_role != "press":
+            continue
+        assert isinstance(press, AlarmActivation)
+        key = f"hold_up_in_progress:{press.event_id}"
+        alerts.append(
+            Alert(
+                alert_id=uuid.uuid5(uuid.NAMESPACE_URL, key),
+                kind=AlertKind.HOLD_UP_IN_PROGRESS,
+                severity=Severity.CRITICAL,
+                area=Area(center=press.site.location, radius_m=1000),
+                police_unit=police_unit_for(press.site.location),
+                site_id=press.site.site_id,
+                evidence=[EvidenceLink(event_id=press.event_id, event_type="alarm_activation")],
+                dedup_key=key,
+                created_at=press.received_at + timedelta(seconds=30),
+            )
+        )
+    return alerts
+
+
+def _series_alerts(scenario: Scenario, reports: dict[uuid.UUID, IncidentReport]) -> list[Alert]:
+    """A series alert each time a planted series grows, with the crew's plate and looks."""
+    alerts = []
+    for series in scenario.series:
+        linked = [reports[i] for i in series.incident_ids]
+        for size in range(2, len(linked) + 1):
+            latest = linked[size - 1]
+            key = f"series:{series.series_id}:{size}"
+            alerts.append(
+                Alert(
+                    alert_id=uuid.uuid5(uuid.NAMESPACE_URL, key),
+                    kind=AlertKind.SERIES,
+                    severity=Severity.HIGH,
+                    area=Area(center=latest.branch.location, radius_m=5000),
+                    police_unit=police_unit_for(latest.branch.location),
+                    branch_types_at_risk=[latest.branch.branch_type],
+                    series_id=series.series_id,
+                    vehicles=[
+                        Vehicle(kind=GetawayMode.CAR, plate_pseudonym=series.plate_pseudonym)
+                    ],
+                    persons=[PersonDescription(clothing=["donkere jas"])],
+                    evidence=_links(linked[:size]),
+                    dedup_key=key,
+                    created_at=latest.occurred_at + timedelta(hours=2),
+                )
+            )
+    return alerts
+
+
+def _hotspot_alerts(reports: list[IncidentReport]) -> list[Alert]:
+    """A hotspot over October's robberies in the unit Amsterdam, confirmed once more later."""
+    amsterdam = sorted(
+        (r for r in reports
+         if _unit(r.branch.location) == "amsterdam"
+         and MONTH.start <= r.occurred_at < MONTH.end - timedelta(hours=3)),
+        key=lambda r: r.occurred_at,
+    )  # fmt: skip
+    assert len(amsterdam) >= 4, "the seed should put a few robberies in Amsterdam"
+    alerts = []
+    for number, linked in enumerate((amsterdam[: len(amsterdam) // 2], amsterdam), start=1):
+        key = f"hotspot:ams:{number}"
+        center = min(linked, key=lambda r: abs(r.branch.location.lat - DAM[0])).branch.location
+        alerts.append(
+            Alert(
+                alert_id=uuid.uuid5(uuid.NAMESPACE_URL, key),
+                kind=AlertKind.HOTSPOT,
+                severity=Severity.MEDIUM,
+                area=Area(center=center, radius_m=4000),
+                police_unit=police_unit_for(center),
+                hotspot_id="hotspot-ams-2026-10",
+                evidence=_links(linked),
+                dedup_key=key,
+                created_at=linked[-1].occurred_at + timedelta(hours=1),
+            )
+        )
+    return alerts
+
+
+def _recon_warnings(scenario: Scenario, sightings: dict[uuid.UUID, ReconSighting]) -> list[Alert]:
+    alerts = []
+    for pattern in scenario.recon:
+        seen = [sightings[i] for i in pattern.sighting_ids]
+        key = f"reconnaissance_warning:{pattern.pattern_id}"
+        where = seen[-1].where
+        alerts.append(
+            Alert(
+                alert_id=uuid.uuid5(uuid.NAMESPACE_URL, key),
+                kind=AlertKind.RECONNAISSANCE_WARNING,
+                severity=Severity.MEDIUM,
+                area=Area(center=where, radius_m=3000),
+                police_unit=police_unit_for(where),
+                vehicles=[Vehicle(kind=GetawayMode.CAR, plate_pseudonym=pattern.plate_pseudonym)],
+                evidence=_links(seen),
+                dedup_key=key,
+                created_at=seen[-1].observed_at + timedelta(hours=1),
+            )
+        )
+    return alerts
+
+
+async def fill(
+    db: asyncpg.Connection, *, seed: int = 7, days: float = 61, **knobs: float
+) -> Filled:
+    """Simulated months up to the end of October, with the alerts the stages would raise."""
+    # Fewer false presses than nationwide keep the test quick; the rule is the same.
+    knobs = {"alarm_activations_per_day": 30, "test_signals_per_day": 5} | knobs
+    scenario = generate(SimulationConfig(seed=seed, days=days, end=MONTH.end, **knobs))
+    reports = {e.model.event_id: e.model for e in scenario.events
+               if isinstance(e.model, IncidentReport)}  # fmt: skip
+    sightings = {e.model.event_id: e.model for e in scenario.events
+                 if isinstance(e.model, ReconSighting)}  # fmt: skip
+    # The shop reported a robbery and the trade association reported it again 20 minutes on.
+    first = min(
+        (r for r in reports.values()
+         if r.incident_type is IncidentType.OVERVAL and r.occurred_at > MONTH.start),
+        key=lambda r: r.occurred_at,
+    )  # fmt: skip
+    duplicate = first.model_copy(
+        update={"event_id": uuid.uuid4(), "reporting_org": "cbl-tool",
+                "occurred_at": first.occurred_at + timedelta(minutes=20)}
+    )  # fmt: skip
+    escalations = _escalations(scenario)
+    alerts = [
+        *escalations,
+        *_series_alerts(scenario, reports),
+        *_hotspot_alerts(list(reports.values())),
+        *_recon_warnings(scenario, sightings),
+    ]
+    async with db.transaction():
+        for event in scenario.events:
+            await store(db, event.model)
+        await store(db, duplicate)
+        for alert in alerts:
+            await store(db, alert)
+        await db.execute(
+            "INSERT INTO organisation (organisation_id, name, role) "
+            "VALUES ('pac-noordwacht', $1, 'alarm_centre')",
+            CENTRE_NAME,
+        )
+    return Filled(scenario, _true_episodes(scenario))
+
+
+def _true_episodes(scenario: Scenario) -> dict[str, tuple[int, int]]:
+    counts: dict[str, list[int]] = {}
+    for event in scenario.events:
+        truth, press = event.truth, event.model
+        if truth.alarm_role == "press" and MONTH.start <= truth.occurred_at < MONTH.end:
+            assert isinstance(press, AlarmActivation)
+            row = counts.setdefault(press.alarm_centre, [0, 0])
+            row[0] += 1
+            row[1] += truth.alarm == "true"
+    return {centre: (n, real) for centre, (n, real) in counts.items()}
+
+
+def read_csv(directory: Path, stem: str, name: str) -> list[dict[str, str]]:
+    with (directory / f"{stem}-{name}.csv").open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _files_containing(directory: Path, *needles: str) -> list[str]:
+    return [
+        path.name
+        for path in sorted(directory.iterdir())
+        if any(needle.encode() in path.read_bytes() for needle in needles)
+    ]
+
+
+def _column(rows: list[dict[str, str]], key: str, value: str) -> dict[str, int]:
+    return {row[key]: int(row[value]) for row in rows}
+
+
+DISTANCE_M = """2 * 6371008.8 * asin(least(1, sqrt(
+    power(sin(radians({b}.lat - {a}.lat) / 2), 2)
+    + cos(radians({a}.lat)) * cos(radians({b}.lat)) * power(sin(radians({b}.lon - {a}.lon) / 2), 2)
+)))"""
+
+# Incidents of the month, an incident reported twice (within 50 m and 120 minutes) counted once.
+INCIDENTS_SQL = f"""
+SELECT * FROM event a
+WHERE a.event_type = 'incident_report' AND a.occurred_at >= $1 AND a.occurred_at < $2
+  AND NOT EXISTS (
+    SELECT 1 FROM event b
+    WHERE b.event_type = 'incident_report' AND b.event_id <> a.event_id
+      AND (b.occurred_at, b.event_id::text) < (a.occurred_at, a.event_id::text)
+      AND b.occurred_at >= a.occurred_at - interval '120 minutes'
+      AND {DISTANCE_M.format(a="a", b="b")} <= 50)
+"""
+
+
+async def _grouped(db: asyncpg.Connection, expression: str) -> dict[str, int]:
+    rows = await db.fetch(
+        f"SELECT ({expression})::text AS key, count(*) AS n FROM ({INCIDENTS_SQL}) i GROUP BY 1",
+        MONTH.start, MONTH.end,
+    )  # fmt: skip
+    return {row["key"]: row["n"] for row in rows}
+
+
+RECON_SQL = f"""
+SELECT coalesce(s.branch_type, 'unknown') AS branch_type, count(*) AS sightings,
+       count(*) FILTER (WHERE EXISTS (
+         SELECT 1 FROM event r
+         WHERE r.event_type = 'incident_report' AND r.kind IN ('overval', 'poging', 'woningoverval')
+           AND r.occurred_at > s.occurred_at AND r.occurred_at <= s.occurred_at + interval '14 days'
+           AND {DISTANCE_M.format(a="s", b="r")} <= 1000)) AS followed
+FROM event s
+WHERE s.event_type = 'recon_sighting' AND s.occurred_at >= $1 AND s.occurred_at < $2
+GROUP BY 1
+"""
+
+
+async def test_dutch_digest_agrees_with_the_database(
+    settings: Settings, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    filled = await fill(db)
+    steps: list[tuple[str, int, int]] = []
+
+    html_path = await write_digest(
+        settings, "2026-10", tmp_path, progress=lambda *step: steps.append(step), now=NOW
+    )
+
+    stem = "digest-2026-10-nl"
+    assert html_path == tmp_path / f"{stem}.html"
+    # Incidents by branch type, police unit, local hour and weekday; the double report once.
+    by_kind = _column(read_csv(tmp_path, stem, "incidents_by_kind"), "kind", "count")
+    raw_total = await db.fetchval(
+        "SELECT count(*) FROM event WHERE event_type = 'incident_report' "
+        "AND occurred_at >= $1 AND occurred_at < $2",
+        MONTH.start, MONTH.end,
+    )  # fmt: skip
+    assert by_kind["all"] == raw_total - 1 == sum(v for k, v in by_kind.items() if k != "all")
+    assert _column(
+        read_csv(tmp_path, stem, "incidents_by_branch_type"), "branch_type", "count"
+    ) == await _grouped(db, "coalesce(branch_type, 'unknown')")
+    by_unit = _column(read_csv(tmp_path, stem, "incidents_by_police_unit"), "police_unit", "count")
+    assert len(by_unit) == 10
+    assert {k: v for k, v in by_unit.items() if v} == await _grouped(db, "police_unit")
+    by_hour = _column(read_csv(tmp_path, stem, "incidents_by_hour"), "hour", "count")
+    local_hour = "extract(hour FROM occurred_at AT TIME ZONE 'Europe/Amsterdam')::int"
+    assert {k: v for k, v in by_hour.items() if v} == await _grouped(db, local_hour)
+    by_day = _column(read_csv(tmp_path, stem, "incidents_by_weekday"), "iso_weekday", "count")
+    local_day = "extract(isodow FROM occurred_at AT TIME ZONE 'Europe/Amsterdam')::int"
+    assert {k: v for k, v in by_day.items() if v} == await _grouped(db, local_day)
+
+    # False alarms per alarm centre, against the simulator's truth: each of its episodes is
+    # one episode here, and each real hold-up got one escalation alert.
+    alarm_rows = read_csv(tmp_path, stem, "false_alarms")
+    centres = {r["alarm_centre"]: r for r in alarm_rows if r["alarm_centre"] != "all"}
+    assert {k: (int(r["episodes"]), int(r["escalated"])) for k, r in centres.items()} == (
+        filled.episodes_by_centre
+    )
+    assert centres["pac-noordwacht"]["name"] == CENTRE_NAME
+    everything = alarm_rows[-1]
+    presses = await db.fetchval(
+        "SELECT count(*) FROM event WHERE event_type = 'alarm_activation' "
+        "AND kind IN ('panic', 'hold_up', 'duress') AND occurred_at >= $1 AND occurred_at < $2",
+        MONTH.start, MONTH.end,
+    )  # fmt: skip
+    assert int(everything["episodes"]) < presses  # second presses and verifications joined
+    assert int(everything["false_alarms"]) == sum(
+        int(r["episodes"]) - int(r["escalated"]) for r in centres.values()
+    )
+    assert 0.5 < float(everything["false_share"]) < 1
+
+    # Reconnaissance followed by a robbery within 1 km and 14 days.
+    recon = read_csv(tmp_path, stem, "reconnaissance")
+    assert {r["branch_type"]: (int(r["sightings"]), int(r["followed_by_robbery"]))
+            for r in recon if r["branch_type"] != "all"} == {
+        row["branch_type"]: (row["sightings"], row["followed"])
+        for row in await db.fetch(RECON_SQL, MONTH.start, MONTH.end)
+    }  # fmt: skip
+    assert int(recon[-1]["followed_by_robbery"]) >= 1  # a planted pattern robbed a sighted shop
+    assert all(r["window_open"] == "0" for r in recon)  # NOW lies past every window
+
+    # Hotspots and series: one row per pattern with alerts this month, however many alerts.
+    [hotspot] = read_csv(tmp_path, stem, "hotspots")
+    assert (hotspot["pattern_id"], hotspot["alerts"]) == ("hotspot-ams-2026-10", "2")
+    assert int(hotspot["incidents"]) >= 4
+    series = read_csv(tmp_path, stem, "series")
+    assert {s["pattern_id"] for s in series} == {
+        row["id"] for row in await db.fetch(
+            "SELECT DISTINCT payload->>'series_id' AS id FROM alert "
+            "WHERE kind = 'series' AND created_at >= $1 AND created_at < $2",
+            MONTH.start, MONTH.end,
+        )
+    }  # fmt: skip
+
+    # The trend: both simulated months counted; the months before the data began are unknown.
+    trend = {row["month"]: row["robberies"] for row in read_csv(tmp_path, stem, "trend")}
+    assert len(trend) == 12
+    assert trend["2026-08"] == ""
+    assert int(trend["2026-10"]) == sum(by_kind[k] for k in ("overval", "poging", "woningoverval"))
+    september = await db.fetchval(
+        "SELECT count(*) FROM event WHERE event_type = 'incident_report' "
+        "AND kind IN ('overval', 'poging', 'woningoverval') "
+        "AND occurred_at >= $1 AND occurred_at < $2",
+        Month(2026, 9).start, Month(2026, 9).end,
+    )  # fmt: skip
+    assert int(trend["2026-09"]) == september
+    ambitions = {row["ambition"]: row for row in read_csv(tmp_path, stem, "ambitions")}
+    assert ambitions["robbery_clearance"]["actual"] == ""  # no clearance data: n.b.
+    assert ambitions["robberies_12_months"]["months_of_data"] == "2"
+
+    # The page: Dutch, charts and maps inside it, nothing fetched from elsewhere.
+    html = unescape(html_path.read_text(encoding="utf-8"))
+    for heading in (
+        "Naar soort vestiging",
+        "Naar politie-eenheid",
+        "Naar uur van de dag",
+        "Voorverkenningen",
+        "Loze alarmeringen per alarmcentrale",
+        "Hotspots",
+        "Overvalreeksen",
+        "Ambities van de Taskforce",
+        "oktober 2026",
+        "n.b.",
+    ):
+        assert heading in html, heading  # fmt: skip
+    assert html.count('src="data:image/svg+xml;base64,') >= 5
+    assert html.count('src="data:image/png;base64,') >= 3
+    assert 'src="http' not in html and "<script" not in html and "<link" not in html
+
+    # Aggregates only: the plate pseudonyms and descriptions in the alerts stay behind.
+    assert _files_containing(tmp_path, "hp1:", "donkere jas") == []
+
+    audit = await db.fetchrow("SELECT * FROM audit_log WHERE action = 'data_exported'")
+    assert audit["subject"] == "digest:2026-10:nl"
+    assert f"{stem}.html" in json.loads(audit["details"])["files"]
+    assert [done for _, done, _ in steps] == list(range(1, len(steps) + 1))
+    assert steps[-1][1] == steps[-1][2]
+
+
+async def test_english_digest_with_pdf_renders_offline(
+    settings: Settings, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    await fill(db, days=31)
+
+    html_path = await write_digest(settings, date(2026, 10, 1), tmp_path, language="en", pdf=True,
+                                   now=NOW)  # fmt: skip
+
+    html = unescape(html_path.read_text(encoding="utf-8"))
+    assert html_path.name == "digest-2026-10-en.html"
+    for heading in (
+        "By branch type",
+        "False alarms per alarm centre",
+        "Reconnaissance reports",
+        "Robbery series",
+        "The taskforce's ambitions",
+        "October 2026",
+    ):
+        assert heading in html, heading  # fmt: skip
+    assert "Voorverkenningen" not in html
+    # weasyprint is a dev dependency, so the PDF is always tested here.
+    assert (tmp_path / "digest-2026-10-en.pdf").read_bytes().startswith(b"%PDF")
+    chromium = shutil.which("chromium")
+    assert chromium is not None, (
+        "the browser checks need Debian's chromium (apt-get install chromium)"
+    )
+    screenshot = tmp_path / "page.png"
+    # A browser with no network: --screenshot returns once the page has loaded.
+    await asyncio.to_thread(
+        subprocess.run,
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+         f"--screenshot={screenshot}", "--window-size=1200,1600", html_path.as_uri()],
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    assert screenshot.stat().st_size > 50_000  # charts and maps drawn, not a blank page
