@@ -5,17 +5,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import shlex
-import signal
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from heterdaad import logs
+from heterdaad.cli_support import stop_on_signals, validated_settings
+from heterdaad.desk_cli import desk_app
 from heterdaad.notify_cli import notify_app
 from heterdaad.org_cli import org_app
-from heterdaad.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
 
@@ -39,17 +38,7 @@ app.add_typer(infra_app, name="infra")
 app.add_typer(receiver_app, name="receiver")
 app.add_typer(org_app, name="org")
 app.add_typer(notify_app, name="notify")
-
-
-def _settings() -> Settings:
-    """Settings validated at start-up: a bad value stops the command with a clear message."""
-    try:
-        settings = get_settings()
-    except Exception as error:  # pydantic's ValidationError names every bad variable
-        typer.echo(f"heterdaad: invalid settings:\n{error}", err=True)
-        raise typer.Exit(2) from error
-    logs.configure(settings.log_level)
-    return settings
+app.add_typer(desk_app, name="desk")
 
 
 @db_app.command("migrate")
@@ -57,7 +46,7 @@ def db_migrate() -> None:
     """Apply the SQL migrations that are not applied yet (safe to repeat)."""
     from infra.migrate import migrate
 
-    settings = _settings()
+    settings = validated_settings()
     applied = asyncio.run(migrate(settings.database_url, settings.database_schema))
     typer.echo(f"{len(applied)} migration(s) applied to schema {settings.database_schema}")
 
@@ -69,7 +58,7 @@ def db_retention() -> None:
 
     from consumers.retention import purge_personal_data
 
-    settings = _settings()
+    settings = validated_settings()
 
     async def run() -> None:
         connection = await asyncpg.connect(
@@ -89,7 +78,7 @@ def topics_create() -> None:
     """Create every topic of the catalogue (and its dead-letter topic) that does not exist."""
     from heterdaad.kafka import ensure_topics
 
-    settings = _settings()
+    settings = validated_settings()
     created = asyncio.run(ensure_topics(settings))
     typer.echo(f"{len(created)} topic(s) created")
 
@@ -103,7 +92,7 @@ def schemas_export(
     """Write the JSON Schema of every model and the AsyncAPI document of the topics."""
     from schemas.export import write_all
 
-    settings = _settings()
+    settings = validated_settings()
     for path in write_all(directory, settings.topic_prefix):
         typer.echo(str(path))
 
@@ -116,7 +105,7 @@ def infra_up() -> None:
     """
     from infra import kafka_broker, postgres_server
 
-    settings = _settings()
+    settings = validated_settings()
     state_dir = settings.state_dir.resolve()
     try:
         dsn = postgres_server.up(state_dir, settings.postgres_port)
@@ -146,7 +135,7 @@ def infra_down() -> None:
     """Stop the Kafka broker and PostgreSQL started by `heterdaad infra up`."""
     from infra import kafka_broker, postgres_server
 
-    state_dir = _settings().state_dir.resolve()
+    state_dir = validated_settings().state_dir.resolve()
     kafka_broker.down(state_dir)
     postgres_server.down(state_dir)
 
@@ -156,7 +145,7 @@ def infra_status() -> None:
     """Say whether the local Kafka broker and PostgreSQL run and answer."""
     from infra import kafka_broker, postgres_server
 
-    settings = _settings()
+    settings = validated_settings()
     bootstrap = f"127.0.0.1:{settings.kafka_port}"
     dsn = postgres_server.dsn_for(settings.postgres_port, "heterdaad", "heterdaad", "heterdaad")
     kafka_ok = kafka_broker.is_ready(bootstrap, timeout=5)
@@ -177,7 +166,7 @@ def worker() -> None:
 
     from streams.app import create_app
 
-    settings = _settings()
+    settings = validated_settings()
     faust_app = create_app(settings)
     faust.Worker(faust_app, loglevel=settings.log_level.lower()).execute_from_commandline()
 
@@ -189,7 +178,7 @@ def api() -> None:
 
     from producers.api import create_app
 
-    settings = _settings()
+    settings = validated_settings()
     uvicorn.run(
         create_app(settings), host=settings.api_host, port=settings.api_port, log_config=None
     )
@@ -200,10 +189,10 @@ def sink() -> None:
     """Persist every event, alert and audit record in PostgreSQL."""
     from consumers.sink import Sink
 
-    settings = _settings()
+    settings = validated_settings()
 
     async def run() -> None:
-        stop = _stop_on_signals()
+        stop = stop_on_signals()
         async with Sink(settings) as running:
             await running.run(stop)
 
@@ -221,7 +210,7 @@ def demo(
 
     from infra.demo import run_demo
 
-    settings = _settings()
+    settings = validated_settings()
     if language is not None:
         if language not in ("nl", "en"):
             raise typer.BadParameter("nl or en", param_hint="--language")
@@ -233,7 +222,7 @@ def demo(
         console.print(f"[dim]{datetime.now():%H:%M:%S}[/dim] {escape(line)}", soft_wrap=True)
 
     async def run() -> None:
-        await run_demo(settings, _stop_on_signals(), say, traffic_rate=rate)
+        await run_demo(settings, stop_on_signals(), say, traffic_rate=rate)
 
     asyncio.run(run())
 
@@ -259,7 +248,7 @@ def digest(
     from consumers.alert_text import Language
     from consumers.digest import Month, write_digest
 
-    settings = _settings()
+    settings = validated_settings()
     try:
         Month.parse(month)
     except ValueError as error:
@@ -299,7 +288,7 @@ def simulate(
 
     if target not in ("kafka", "http"):
         raise typer.BadParameter("kafka or http", param_hint="--target")
-    settings = _settings()
+    settings = validated_settings()
     config = SimulationConfig(seed=seed, days=days, rate=rate, truth_path=truth)
     report = asyncio.run(
         run_simulation(
@@ -324,7 +313,7 @@ def receiver_sia() -> None:
 
     from producers.sia.receiver import SiaReceiver
 
-    settings = _settings()
+    settings = validated_settings()
 
     async def run() -> None:
         async with SiaReceiver(
@@ -334,18 +323,9 @@ def receiver_sia() -> None:
             supervision_default=timedelta(hours=settings.sia_supervision_hours),
             supervision_check_every=timedelta(seconds=settings.sia_supervision_check_seconds),
         ):
-            await _stop_on_signals().wait()
+            await stop_on_signals().wait()
 
     asyncio.run(run())
-
-
-def _stop_on_signals() -> asyncio.Event:
-    """An event set by SIGINT or SIGTERM, so `async with` blocks stop their clients cleanly."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    return stop
 
 
 if __name__ == "__main__":

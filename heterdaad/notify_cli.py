@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from heterdaad.cli_support import stop_on_signals, validated_settings
 from heterdaad.org_cli import run_on_database
 from schemas.alerts import AlertKind, Severity
 from schemas.common import BranchType, PoliceUnit
@@ -28,12 +29,11 @@ def _refusal() -> type[Exception]:
 def run() -> None:
     """Deliver alerts to police desks and subscribers' webhooks (grouped, muted, retried)."""
     from consumers.notify.service import NotifyService
-    from heterdaad.cli import _settings, _stop_on_signals
 
-    settings = _settings()
+    settings = validated_settings()
 
     async def serve() -> None:
-        stop = _stop_on_signals()
+        stop = stop_on_signals()
         async with NotifyService(settings, settings.notify) as service:
             await service.run(stop)
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any, cast
 import asyncpg
 import typer
 
+from heterdaad.cli_support import validated_settings
 from schemas.common import Branch, BranchType, Location, PoliceUnit
 
 if TYPE_CHECKING:
@@ -26,9 +27,7 @@ def run_on_database(
 ) -> Any:
     """Run one admin action on a connection in the configured schema; a refusal ends the command
     with its message (exit 1)."""
-    from heterdaad.cli import _settings
-
-    settings: Settings = _settings()
+    settings: Settings = validated_settings()
 
     async def run() -> Any:
         connection = await asyncpg.connect(

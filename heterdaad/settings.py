@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from heterdaad.thresholds.alarms import AlarmThresholds
+from heterdaad.thresholds.desk import DeskThresholds
 from heterdaad.thresholds.hotspots import HotspotThresholds
 from heterdaad.thresholds.notify import NotifyThresholds
 from heterdaad.thresholds.reconnaissance import ReconThresholds
@@ -128,6 +129,11 @@ class Settings(BaseSettings):
     hotspots: HotspotThresholds = HotspotThresholds()
     reconnaissance: ReconThresholds = ReconThresholds()
     notify: NotifyThresholds = NotifyThresholds()
+
+    # Police desk (consumers/desk, docs/desk.md).
+    desk: DeskThresholds = DeskThresholds()
+    desk_host: str = "127.0.0.1"
+    desk_port: int = Field(8090, ge=1, le=65535)
 
     # People.
     language: Literal["nl", "en"] = Field("nl", description="Language of user-facing text.")

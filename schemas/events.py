@@ -277,6 +277,8 @@ class AuditAction(StrEnum):
     ALERT_VIEWED = "alert_viewed"
     ALERT_DELIVERED = "alert_delivered"
     ALERT_ACKNOWLEDGED = "alert_acknowledged"
+    ALERT_RESOLVED = "alert_resolved"
+    ALERT_ESCALATED = "alert_escalated"
     DATA_EXPORTED = "data_exported"
     DATA_DELETED = "data_deleted"
     LOGIN = "login"

@@ -1,0 +1,51 @@
+"""What the desk writes to the audit log: who saw, acknowledged, resolved or escalated an alert."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    import asyncpg
+
+SYSTEM_ACTOR = "system:desk"
+
+
+class DeskAction(StrEnum):
+    """Audit actions of the desk.
+
+    The first three equal schemas.events.AuditAction's values. Resolved and escalated are not
+    in the contract's enum yet, so the desk writes its rows directly rather than through
+    AuditEvent; audit_log.action is plain text and takes them.
+    """
+
+    LOGIN = "login"
+    ALERT_VIEWED = "alert_viewed"
+    ALERT_ACKNOWLEDGED = "alert_acknowledged"
+    ALERT_RESOLVED = "alert_resolved"
+    ALERT_ESCALATED = "alert_escalated"
+
+
+async def write_audit(
+    db: asyncpg.Connection | asyncpg.Pool,
+    *,
+    at: datetime,
+    actor: str,
+    action: DeskAction,
+    subject: str,
+    details: dict[str, Any],
+) -> None:
+    await db.execute(
+        "INSERT INTO audit_log (audit_id, at, actor, action, subject, details) "
+        "VALUES ($1, $2, $3, $4, $5, $6::jsonb)",
+        uuid.uuid4(),
+        at,
+        actor,
+        action.value,
+        subject[:200],
+        json.dumps(details, default=str),
+    )

@@ -1,0 +1,299 @@
+"""Live updates for open desks: new alerts from Kafka, changes from PostgreSQL, fanned out by unit.
+
+Two sources feed one Fanout. New alerts come from the ALERTS topic, read from its end by every
+desk instance (no consumer group: each instance must see every alert). Acknowledgements,
+resolutions and escalations come from PostgreSQL's NOTIFY, so a change made on one instance
+reaches the desks connected to any other. Each event carries a position "instance:seq"; a
+stream that cannot continue from where its page left off (another instance, a restart, a slow
+client) tells the page to reload, which reads the truth from the alert table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import secrets
+from collections import defaultdict, deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from uuid import UUID
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import KafkaError
+
+from consumers.desk.alerts import AlertCard
+from schemas.alerts import Alert
+from schemas.common import PoliceUnit
+from schemas.topics import ALERTS
+from schemas.wire import UndecodableRecord, decode_as
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from consumers.desk.alerts import AlertStore, Change
+    from heterdaad.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+_RETRY_SECONDS = 2.0
+
+
+class DeskFeedError(Exception):
+    """The live feed cannot start (the alerts topic is missing)."""
+
+
+class StreamEnded(Exception):
+    """A subscription ended: the page must reload to be sure it misses nothing."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class DeskEvent:
+    seq: int
+    change: Change
+    card: AlertCard
+
+
+class Subscription:
+    """The events of one unit for one open stream, in order."""
+
+    def __init__(self, unit: PoliceUnit, limit: int) -> None:
+        self.unit = unit
+        self._limit = limit
+        self._pending: deque[DeskEvent] = deque()
+        self._ready = asyncio.Event()
+        self._ended: str | None = None
+
+    def offer(self, event: DeskEvent) -> None:
+        if len(self._pending) >= self._limit:
+            # A client this far behind has lost track; a reload is cheaper than catching up.
+            self.end("overflow")
+            return
+        self._pending.append(event)
+        self._ready.set()
+
+    def end(self, reason: str) -> None:
+        self._ended = reason
+        self._ready.set()
+
+    async def next(self, within: float) -> DeskEvent | None:
+        """The next event, or None after `within` seconds without one."""
+        if not self._pending and self._ended is None:
+            self._ready.clear()
+            try:
+                await asyncio.wait_for(self._ready.wait(), within)
+            except TimeoutError:
+                return None
+        if self._ended is not None:
+            raise StreamEnded(self._ended)
+        return self._pending.popleft()
+
+
+class Fanout:
+    """Hands each event to the open streams of its unit, keeping a short backlog for resumes."""
+
+    def __init__(self, *, backlog: int = 1000, per_stream: int = 500) -> None:
+        # A fresh id per process: positions of a previous run or another instance mean nothing.
+        self.instance = secrets.token_hex(4)
+        self._seq = 0
+        self._backlog: deque[DeskEvent] = deque(maxlen=backlog)
+        self._per_stream = per_stream
+        self._streams: dict[PoliceUnit, set[Subscription]] = defaultdict(set)
+
+    @property
+    def position(self) -> str:
+        """Where a page rendered now stands; its stream continues from here."""
+        return f"{self.instance}:{self._seq}"
+
+    def publish(self, change: Change, card: AlertCard) -> DeskEvent:
+        self._seq += 1
+        event = DeskEvent(self._seq, change, card)
+        self._backlog.append(event)
+        for stream in list(self._streams.get(card.police_unit, ())):
+            stream.offer(event)
+        return event
+
+    @contextlib.contextmanager
+    def subscribe(self, unit: PoliceUnit, after: str | None) -> Iterator[Subscription]:
+        """A stream of the unit's events after the position `after` (or from now)."""
+        subscription = Subscription(unit, self._per_stream)
+        for event in self._missed(after):
+            if event.card.police_unit is unit:
+                subscription.offer(event)
+        self._streams[unit].add(subscription)
+        try:
+            yield subscription
+        finally:
+            self._streams[unit].discard(subscription)
+
+    def close(self) -> None:
+        for streams in self._streams.values():
+            for stream in streams:
+                stream.end("closing")
+
+    def _missed(self, after: str | None) -> list[DeskEvent]:
+        if after is None:
+            return []
+        instance, _, seq_text = after.partition(":")
+        if instance != self.instance or not seq_text.isdigit() or int(seq_text) > self._seq:
+            raise StreamEnded("unknown position")
+        seq = int(seq_text)
+        oldest = self._backlog[0].seq if self._backlog else self._seq + 1
+        if seq < oldest - 1:
+            raise StreamEnded("backlog exceeded")
+        return [event for event in self._backlog if event.seq > seq]
+
+
+async def open_alert_consumer(settings: Settings, *, client_id: str) -> AIOKafkaConsumer:
+    """A consumer of every partition of ALERTS, positioned at the end: only new alerts."""
+    topic = ALERTS.name(settings.topic_prefix)
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="latest",
+        client_id=client_id,
+    )
+    await consumer.start()
+    try:
+        partitions = consumer.assignment()
+        if not partitions:
+            raise DeskFeedError(f"topic {topic} does not exist: run `heterdaad topics create`")
+        # Resolving the positions now means an alert published after this returns is seen.
+        for partition in partitions:
+            await consumer.position(partition)
+    except BaseException:
+        await consumer.stop()
+        raise
+    return consumer
+
+
+class AlertFeed:
+    """New alerts of the topic: stored (idempotently) and handed to their unit's desks."""
+
+    def __init__(self, settings: Settings, store: AlertStore, fanout: Fanout) -> None:
+        self.settings = settings
+        self.store = store
+        self.fanout = fanout
+        self._consumer: AIOKafkaConsumer | None = None
+
+    async def start(self) -> None:
+        self._consumer = await open_alert_consumer(
+            self.settings, client_id=f"{self.settings.app_id}-desk"
+        )
+
+    async def stop(self) -> None:
+        if self._consumer is not None:
+            await self._consumer.stop()
+            self._consumer = None
+
+    async def run(self) -> None:
+        assert self._consumer is not None, "start() the feed first"
+        while True:
+            try:
+                batches = await self._consumer.getmany(timeout_ms=1000, max_records=100)
+            except KafkaError as error:
+                # aiokafka reconnects by itself; this only keeps a fatal read from ending the feed.
+                logger.error("alert feed read failed", extra={"error": str(error)})
+                await asyncio.sleep(_RETRY_SECONDS)
+                continue
+            for records in batches.values():
+                for record in records:
+                    try:
+                        alert = decode_as(Alert, ALERTS, record.value, list(record.headers))
+                    except UndecodableRecord as error:
+                        # The sink dead-letters it; the desk only has nothing to show.
+                        logger.warning(
+                            "undecodable alert skipped",
+                            extra={"offset": record.offset, "reason": error.reason},
+                        )
+                        continue
+                    await self._hand_out(alert)
+
+    async def _hand_out(self, alert: Alert) -> None:
+        try:
+            card = await self.store.take_in(alert)
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as error:
+            # Shown anyway: a hold-up must reach the desk even while the database is away.
+            logger.error(
+                "alert not stored by desk",
+                extra={"alert_id": str(alert.alert_id), "error": str(error)},
+            )
+            card = None
+        if card is None:
+            card = AlertCard.of(alert)
+        self.fanout.publish("alert", card)
+        logger.info(
+            "alert to desks",
+            extra={"alert_id": str(alert.alert_id), "police_unit": alert.police_unit.value},
+        )
+
+
+def change_channel(settings: Settings) -> str:
+    """The NOTIFY channel of the desks of one deployment (the schema tells deployments apart)."""
+    return f"heterdaad_desk_{settings.database_schema}"
+
+
+class ChangeListener:
+    """Relays NOTIFYs of acknowledged, resolved and escalated alerts to the Fanout, in order."""
+
+    def __init__(self, pool: asyncpg.Pool, channel: str, store: AlertStore, fanout: Fanout) -> None:
+        self.pool = pool
+        self.channel = channel
+        self.store = store
+        self.fanout = fanout
+        self._connection: asyncpg.pool.PoolConnectionProxy | None = None
+        self._heard: asyncio.Queue[tuple[UUID, PoliceUnit, Change]] = asyncio.Queue()
+        self._relay: asyncio.Task[None] | None = None
+
+    @property
+    def alive(self) -> bool:
+        """False once the listening connection is lost: changes from elsewhere stop arriving."""
+        return self._connection is not None and not self._connection.is_closed()
+
+    async def start(self) -> None:
+        self._connection = await self.pool.acquire()
+        await self._connection.add_listener(self.channel, self._on_notify)
+        self._relay = asyncio.create_task(self._relay_changes(), name="desk-change-relay")
+
+    async def stop(self) -> None:
+        if self._relay is not None:
+            self._relay.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._relay
+        if self._connection is not None:
+            with contextlib.suppress(asyncpg.InterfaceError, OSError):
+                await self._connection.remove_listener(self.channel, self._on_notify)
+            await self.pool.release(self._connection)
+            self._connection = None
+
+    def _on_notify(self, connection: object, pid: int, channel: str, payload: str) -> None:
+        try:
+            change = json.loads(payload)
+            self._heard.put_nowait(
+                (UUID(change["alert_id"]), PoliceUnit(change["police_unit"]), change["change"])
+            )
+        except (ValueError, KeyError, TypeError):
+            logger.warning("unreadable desk notification", extra={"payload": payload[:200]})
+
+    async def _relay_changes(self) -> None:
+        # One at a time: each card is read after its change was committed, so relaying in
+        # order means no desk ends on an older state than the table's.
+        while True:
+            alert_id, unit, change = await self._heard.get()
+            try:
+                card = await self.store.card(unit, alert_id)
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as error:
+                logger.error(
+                    "change not relayed", extra={"alert_id": str(alert_id), "error": str(error)}
+                )
+                continue
+            if card is not None:
+                self.fanout.publish(change, card)

@@ -1,0 +1,101 @@
+"""Rendering the desk's pages (Jinja2 templates in consumers/desk/templates), escaped throughout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from consumers.alert_text import UNIT
+from consumers.desk.alerts import Outcome
+from consumers.desk.basemap import base_map, metres, project
+from consumers.desk.texts import Words
+
+if TYPE_CHECKING:
+    from consumers.desk.alerts import AlertCard
+    from consumers.desk.texts import Language
+    from consumers.desk.users import DeskSession
+
+TEMPLATES = Path(__file__).parent / "templates"
+STATIC = Path(__file__).parent / "static"
+# A cells-only area has no radius; drawn this size it is still visible on a unit's map.
+_CELLS_RADIUS_M = 500.0
+
+_environment = Environment(
+    loader=FileSystemLoader(TEMPLATES),
+    autoescape=select_autoescape(default=True, default_for_string=True),
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def _map_point(card: AlertCard) -> dict[str, str]:
+    """SVG position and radius of an alert's area, for the row's data attributes."""
+    x, y = project(card.lat, card.lon)
+    return {
+        "x": f"{x:.2f}",
+        "y": f"{y:.2f}",
+        "r": f"{metres(card.radius_m or _CELLS_RADIUS_M):.2f}",
+    }
+
+
+_environment.globals["map_point"] = _map_point
+
+
+def _render(name: str, **context: Any) -> str:
+    return _environment.get_template(name).render(**context)
+
+
+def login_page(language: Language, *, login_token: str, error: str | None = None) -> str:
+    return _render("login.html", t=Words(language), login_token=login_token, error=error)
+
+
+def desk_page(
+    session: DeskSession,
+    language: Language,
+    *,
+    cards: list[AlertCard],
+    position: str,
+    hours: float,
+    escalate_seconds: float,
+) -> str:
+    return _render(
+        "desk.html",
+        t=Words(language),
+        session=session,
+        unit_name=UNIT[session.user.police_unit],
+        cards=cards,
+        csrf=session.csrf_token,
+        position=position,
+        hours=f"{hours:g}",
+        escalate_seconds=f"{escalate_seconds:g}",
+        escalated=sum(card.state == "escalated" for card in cards),
+        basemap=base_map(session.user.police_unit),
+    )
+
+
+def detail_page(
+    session: DeskSession, language: Language, card: AlertCard, *, escalate_seconds: float
+) -> str:
+    return _render(
+        "detail.html",
+        t=Words(language),
+        session=session,
+        unit_name=UNIT[session.user.police_unit],
+        card=card,
+        csrf=session.csrf_token,
+        outcomes=list(Outcome),
+        escalate_seconds=f"{escalate_seconds:g}",
+        basemap=base_map(session.user.police_unit),
+    )
+
+
+def alert_row(card: AlertCard, language: Language, csrf: str) -> str:
+    """One alert of the list, as the page first shows it and as the live stream sends it."""
+    return _render("_row.html", t=Words(language), card=card, csrf=csrf)
+
+
+def message_page(language: Language, key: str, *, session: DeskSession | None = None) -> str:
+    return _render("message.html", t=Words(language), key=key, session=session)

@@ -1,0 +1,207 @@
+"""The desk's pages and actions: the unit's alerts, an alert's evidence, handling."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import TYPE_CHECKING
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from consumers.desk import pages
+from consumers.desk.alerts import AlertNotFound, Outcome
+from consumers.desk.audit import DeskAction, write_audit
+from consumers.desk.passwords import new_token
+from consumers.desk.texts import Words
+from consumers.desk.users import USERNAME, authenticate, close_session, open_session
+from consumers.desk.web import (
+    LOGIN_COOKIE,
+    SESSION_COOKIE,
+    csrf_ok,
+    current_session,
+    desk_of,
+    language_of,
+    remember_language,
+    set_cookie,
+)
+
+if TYPE_CHECKING:
+    from consumers.desk.texts import Language
+    from consumers.desk.users import DeskSession
+
+logger = logging.getLogger(__name__)
+
+LOGIN_FORM_SECONDS = 30 * 60
+# Pages show police data: no browser or proxy may keep a copy.
+_NO_STORE = {"Cache-Control": "no-store"}
+
+
+def _page(html: str, status: int = 200) -> HTMLResponse:
+    return HTMLResponse(html, status, headers=_NO_STORE)
+
+
+def _to(path: str) -> RedirectResponse:
+    return RedirectResponse(path, status_code=303)
+
+
+def _login_form(request: Request, language: Language, error: str | None, status: int) -> Response:
+    # Double-submit token: a login form posted from another site has no matching cookie.
+    token = new_token()
+    response = _page(pages.login_page(language, login_token=token, error=error), status)
+    set_cookie(request, response, LOGIN_COOKIE, token, max_age=LOGIN_FORM_SECONDS)
+    return remember_language(request, response)
+
+
+def _alert_id(text: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        return None
+
+
+def _not_found(language: Language, session: DeskSession) -> Response:
+    return _page(pages.message_page(language, "not_found", session=session), 404)
+
+
+def _next_page(presented: object, alert_id: uuid.UUID) -> str:
+    # Only back to the list or to this alert: never an address from the form to elsewhere.
+    return f"/alerts/{alert_id}" if presented == f"/alerts/{alert_id}" else "/"
+
+
+def desk_router() -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+
+    @router.get("/login")
+    async def login_form(request: Request) -> Response:
+        if await current_session(request) is not None:
+            return _to("/")
+        return _login_form(request, language_of(request, None), None, 200)
+
+    @router.post("/login")
+    async def login(request: Request) -> Response:
+        desk = desk_of(request)
+        language = language_of(request, None)
+        form = await request.form()
+        presented = str(form.get("login_token", ""))
+        expected = request.cookies.get(LOGIN_COOKIE, "")
+        if not expected or presented != expected:
+            return _login_form(request, language, Words(language)("form_expired"), 403)
+        username = str(form.get("username", "")).strip().lower()
+        password = str(form.get("password", ""))
+        user = await authenticate(desk.pool, username, password)
+        actor = f"desk:{username}" if USERNAME.fullmatch(username) else "desk:(invalid name)"
+        await write_audit(
+            desk.pool, at=desk.store.clock(), actor=actor, action=DeskAction.LOGIN,
+            subject="desk", details={"succeeded": user is not None},
+        )  # fmt: skip
+        if user is None:
+            logger.info("desk login refused", extra={"username": username[:40]})
+            error = Words(language)("login_failed")
+            return _login_form(request, language, error, 401)
+        token, _ = await open_session(desk.pool, user, hours=desk.thresholds.session_hours)
+        logger.info(
+            "desk login", extra={"username": user.username, "police_unit": user.police_unit.value}
+        )
+        response = _to("/")
+        set_cookie(
+            request, response, SESSION_COOKIE, token,
+            max_age=int(desk.thresholds.session_hours * 3600),
+        )  # fmt: skip
+        response.delete_cookie(LOGIN_COOKIE, path="/")
+        return response
+
+    @router.post("/logout")
+    async def logout(request: Request) -> Response:
+        found = await current_session(request)
+        if found is not None:
+            token, session = found
+            form = await request.form()
+            if not csrf_ok(session, form.get("csrf")):
+                return _page(pages.message_page(language_of(request, session), "forbidden"), 403)
+            await close_session(desk_of(request).pool, token)
+        response = _to("/login")
+        response.delete_cookie(SESSION_COOKIE, path="/")
+        return response
+
+    @router.get("/")
+    async def alert_list(request: Request) -> Response:
+        found = await current_session(request)
+        if found is None:
+            return _to("/login")
+        _, session = found
+        desk = desk_of(request)
+        # The position before the read: whatever happens in between is sent again, not lost.
+        position = desk.fanout.position
+        cards = await desk.store.recent(
+            session.user.police_unit,
+            hours=desk.thresholds.recent_hours,
+            limit=desk.thresholds.list_limit,
+            actor=session.user.actor,
+        )
+        html = pages.desk_page(
+            session, language_of(request, session), cards=cards, position=position,
+            hours=desk.thresholds.recent_hours,
+            escalate_seconds=desk.thresholds.escalate_hold_up_after_seconds,
+        )  # fmt: skip
+        return remember_language(request, _page(html))
+
+    @router.get("/alerts/{alert_text}")
+    async def alert_detail(request: Request, alert_text: str) -> Response:
+        found = await current_session(request)
+        if found is None:
+            return _to("/login")
+        _, session = found
+        desk = desk_of(request)
+        language = language_of(request, session)
+        alert_id = _alert_id(alert_text)
+        if alert_id is None:
+            return _not_found(language, session)
+        try:
+            card = await desk.store.view(session.user, alert_id)
+        except AlertNotFound:
+            return _not_found(language, session)
+        html = pages.detail_page(
+            session, language, card,
+            escalate_seconds=desk.thresholds.escalate_hold_up_after_seconds,
+        )  # fmt: skip
+        return remember_language(request, _page(html))
+
+    @router.post("/alerts/{alert_text}/acknowledge")
+    async def acknowledge(request: Request, alert_text: str) -> Response:
+        return await _handle(request, alert_text, outcome_required=False)
+
+    @router.post("/alerts/{alert_text}/resolve")
+    async def resolve(request: Request, alert_text: str) -> Response:
+        return await _handle(request, alert_text, outcome_required=True)
+
+    return router
+
+
+async def _handle(request: Request, alert_text: str, *, outcome_required: bool) -> Response:
+    """Acknowledge or resolve for the logged-in user, then back to where the form was."""
+    found = await current_session(request)
+    if found is None:
+        return Response(status_code=401)
+    _, session = found
+    language = language_of(request, session)
+    form = await request.form()
+    if not csrf_ok(session, form.get("csrf")):
+        logger.warning("desk form without csrf token", extra={"username": session.user.username})
+        return _page(pages.message_page(language, "forbidden", session=session), 403)
+    alert_id = _alert_id(alert_text)
+    if alert_id is None:
+        return _not_found(language, session)
+    store = desk_of(request).store
+    try:
+        if outcome_required:
+            try:
+                outcome = Outcome(str(form.get("outcome", "")))
+            except ValueError:
+                return _page(pages.message_page(language, "choose_outcome", session=session), 422)
+            await store.resolve(session.user, alert_id, outcome)
+        else:
+            await store.acknowledge(session.user, alert_id)
+    except AlertNotFound:
+        return _not_found(language, session)
+    return _to(_next_page(form.get("next"), alert_id))

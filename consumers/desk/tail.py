@@ -1,0 +1,72 @@
+"""`heterdaad desk tail`: a unit's new alerts as one Dutch (or English) line each, in a terminal."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from consumers.alert_text import UNIT, summary
+from consumers.desk.live import open_alert_consumer
+from consumers.desk.texts import DUTCH_TIME
+from schemas.alerts import Alert
+from schemas.topics import ALERTS
+from schemas.wire import UndecodableRecord, decode_as
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from consumers.desk.texts import Language
+    from heterdaad.settings import Settings
+    from schemas.common import PoliceUnit
+
+logger = logging.getLogger(__name__)
+
+_LISTENING: dict[Language, str] = {
+    "nl": "Live meldingen van eenheid {unit} (Ctrl-C stopt)",
+    "en": "Live alerts of unit {unit} (Ctrl-C stops)",
+}
+
+
+def tail_line(alert: Alert, language: Language = "nl") -> str:
+    """An alert as the terminal shows it: local time, summary, and its id to look it up."""
+    at = alert.created_at.astimezone(DUTCH_TIME).strftime("%H:%M:%S")
+    return f"{at} {summary(alert, language)} · {alert.alert_id}"
+
+
+async def tail(
+    settings: Settings,
+    unit: PoliceUnit,
+    say: Callable[[str], None],
+    *,
+    language: Language = "nl",
+    stop: asyncio.Event | None = None,
+    ready: asyncio.Event | None = None,
+) -> None:
+    """Say each new alert of the unit until `stop` is set; `ready` is set once listening.
+
+    Reads ALERTS from its end without a consumer group, like an open desk: a terminal tail
+    takes nothing away from any other reader and commits nothing.
+    """
+    stop = stop or asyncio.Event()
+    consumer = await open_alert_consumer(settings, client_id=f"{settings.app_id}-desk-tail")
+    try:
+        say(_LISTENING[language].format(unit=UNIT[unit]))
+        if ready is not None:
+            ready.set()
+        while not stop.is_set():
+            batches = await consumer.getmany(timeout_ms=500, max_records=100)
+            for records in batches.values():
+                for record in records:
+                    try:
+                        alert = decode_as(Alert, ALERTS, record.value, list(record.headers))
+                    except UndecodableRecord as error:
+                        logger.warning(
+                            "undecodable alert skipped",
+                            extra={"offset": record.offset, "reason": error.reason},
+                        )
+                        continue
+                    if alert.police_unit is unit:
+                        say(tail_line(alert, language))
+    finally:
+        await consumer.stop()

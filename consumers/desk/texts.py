@@ -1,0 +1,286 @@
+"""The desk's words in Dutch (the default) and English, next to consumers/alert_text's labels."""
+
+from __future__ import annotations
+
+import functools
+from datetime import datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import ValidationError
+
+from consumers.alert_text import BRANCH_TYPE, KIND, SEVERITY, UNIT, summary
+from consumers.desk.alerts import Outcome
+from schemas.common import Location
+from schemas.geography import nearest_place
+
+if TYPE_CHECKING:
+    from consumers.desk.alerts import AlertCard, CardState
+    from schemas.common import BranchType
+
+Language = Literal["nl", "en"]
+LANGUAGES: tuple[Language, ...] = ("nl", "en")
+DUTCH_TIME = ZoneInfo("Europe/Amsterdam")
+
+PHRASES: dict[str, dict[Language, str]] = {
+    "title": {"nl": "Overvallendesk", "en": "Robbery desk"},
+    "unit": {"nl": "Eenheid", "en": "Unit"},
+    "log_in": {"nl": "Inloggen", "en": "Log in"},
+    "log_out": {"nl": "Uitloggen", "en": "Log out"},
+    "username": {"nl": "Gebruikersnaam", "en": "Username"},
+    "password": {"nl": "Wachtwoord", "en": "Password"},
+    "login_intro": {
+        "nl": "Coördinatie overvallen van de politie-eenheid. Alleen voor bevoegde medewerkers; "
+        "elke inzage wordt gelogd.",
+        "en": "Robbery coordination of the police unit. For authorised staff only; every view "
+        "is logged.",
+    },
+    "login_failed": {
+        "nl": "Onbekende gebruikersnaam of onjuist wachtwoord.",
+        "en": "Unknown username or wrong password.",
+    },
+    "form_expired": {
+        "nl": "Het formulier was verlopen. Probeer het opnieuw.",
+        "en": "The form had expired. Please try again.",
+    },
+    "alerts": {"nl": "Meldingen", "en": "Alerts"},
+    "map": {"nl": "Kaart", "en": "Map"},
+    "live": {"nl": "Live verbonden", "en": "Live"},
+    "offline": {"nl": "Verbinding verbroken, opnieuw verbinden…", "en": "Disconnected, retrying…"},
+    "no_alerts": {
+        "nl": "Geen meldingen in de afgelopen {hours} uur.",
+        "en": "No alerts in the past {hours} hours.",
+    },
+    "acknowledge": {"nl": "Bevestigen", "en": "Acknowledge"},
+    "resolve": {"nl": "Afhandelen", "en": "Resolve"},
+    "by": {"nl": "door", "en": "by"},
+    "at": {"nl": "om", "en": "at"},
+    "escalation_banner": {
+        "nl": "{count} overval(len) gaande niet binnen {seconds} seconden bevestigd: direct "
+        "oppakken!",
+        "en": "{count} hold-up(s) in progress not acknowledged within {seconds} seconds: act now!",
+    },
+    "escalated_at": {"nl": "Geëscaleerd om", "en": "Escalated at"},
+    "details": {"nl": "Details", "en": "Details"},
+    "back": {"nl": "Terug naar het overzicht", "en": "Back to the list"},
+    "raised": {"nl": "Gemeld", "en": "Raised"},
+    "severity": {"nl": "Urgentie", "en": "Severity"},
+    "kind": {"nl": "Soort", "en": "Kind"},
+    "area": {"nl": "Gebied", "en": "Area"},
+    "radius": {"nl": "straal", "en": "radius"},
+    "near": {"nl": "bij", "en": "near"},
+    "yesterday": {"nl": "gisteren", "en": "yesterday"},
+    "watch": {"nl": "let op", "en": "at risk"},
+    "cells": {"nl": "cellen", "en": "cells"},
+    "series": {"nl": "Reeks", "en": "Series"},
+    "hotspot": {"nl": "Hotspot", "en": "Hotspot"},
+    "site": {"nl": "Locatie", "en": "Site"},
+    "status": {"nl": "Status", "en": "Status"},
+    "outcome": {"nl": "Afloop", "en": "Outcome"},
+    "at_risk": {"nl": "Risico voor", "en": "At risk"},
+    "lookout": {"nl": "Uitkijken naar", "en": "Look out for"},
+    "vehicles": {"nl": "Voertuigen", "en": "Vehicles"},
+    "persons": {"nl": "Personen", "en": "Persons"},
+    "evidence": {"nl": "Onderbouwing", "en": "Evidence"},
+    "no_evidence": {"nl": "Geen gekoppelde gebeurtenissen.", "en": "No linked events."},
+    "event": {"nl": "Gebeurtenis", "en": "Event"},
+    "event_type": {"nl": "Soort gebeurtenis", "en": "Event type"},
+    "distance": {"nl": "Afstand", "en": "Distance"},
+    "time_gap": {"nl": "Tijdsverschil", "en": "Time gap"},
+    "similarity": {"nl": "Overeenkomst", "en": "Similarity"},
+    "reasons": {"nl": "Redenen", "en": "Reasons"},
+    "feature": {"nl": "Kenmerk", "en": "Feature"},
+    "value": {"nl": "Waarde", "en": "Value"},
+    "contribution": {"nl": "Bijdrage", "en": "Contribution"},
+    "purged": {
+        "nl": "De inhoud van deze melding is na de bewaartermijn verwijderd.",
+        "en": "This alert's content was deleted after the retention period.",
+    },
+    "not_found": {
+        "nl": "Deze melding bestaat niet of hoort niet bij uw eenheid.",
+        "en": "This alert does not exist or does not belong to your unit.",
+    },
+    "forbidden": {
+        "nl": "Dit verzoek is geweigerd (verlopen formulier). Laad de pagina opnieuw.",
+        "en": "This request was refused (expired form). Reload the page.",
+    },
+    "legend_alert": {"nl": "melding", "en": "alert"},
+    "legend_series": {"nl": "reeks", "en": "series"},
+    "legend_hotspot": {"nl": "hotspot", "en": "hotspot"},
+    "legend_open": {"nl": "open", "en": "open"},
+    "legend_handled": {"nl": "afgehandeld", "en": "handled"},
+    "choose_outcome": {"nl": "Kies de afloop", "en": "Choose the outcome"},
+    "logged": {
+        "nl": "Uw inzage van deze melding is vastgelegd.",
+        "en": "Your view of this alert has been logged.",
+    },
+}
+
+STATE: dict[CardState, dict[Language, str]] = {
+    "open": {"nl": "Open", "en": "Open"},
+    "escalated": {"nl": "GEËSCALEERD", "en": "ESCALATED"},
+    "acknowledged": {"nl": "Bevestigd", "en": "Acknowledged"},
+    "resolved": {"nl": "Afgehandeld", "en": "Resolved"},
+}
+
+OUTCOME: dict[Outcome, dict[Language, str]] = {
+    Outcome.ARRESTED: {"nl": "Aangehouden", "en": "Arrested"},
+    Outcome.OFFENDERS_GONE: {"nl": "Daders gevlucht", "en": "Offenders gone"},
+    Outcome.FALSE_ALARM: {"nl": "Loos alarm", "en": "False alarm"},
+    Outcome.HANDED_OVER: {"nl": "Overgedragen aan recherche", "en": "Handed over to detectives"},
+    Outcome.NO_ACTION: {"nl": "Geen actie nodig", "en": "No action needed"},
+}
+
+EVENT_TYPE: dict[str, dict[Language, str]] = {
+    "alarm_activation": {"nl": "Alarmering", "en": "Alarm activation"},
+    "incident_report": {"nl": "Incidentmelding", "en": "Incident report"},
+    "recon_sighting": {"nl": "Voorverkenning", "en": "Reconnaissance sighting"},
+}
+
+
+class Words:
+    """The phrases of one language, as the templates use them."""
+
+    def __init__(self, language: Language) -> None:
+        self.language = language
+
+    def __call__(self, key: str, **values: object) -> str:
+        return PHRASES[key][self.language].format(**values)
+
+    def kind(self, card: AlertCard) -> str:
+        return KIND[card.kind][self.language]
+
+    def severity(self, card: AlertCard) -> str:
+        return SEVERITY[card.severity][self.language]
+
+    def unit(self, card: AlertCard) -> str:
+        return UNIT[card.police_unit]
+
+    def state(self, card: AlertCard) -> str:
+        return STATE[card.state][self.language]
+
+    def outcome(self, outcome: Outcome) -> str:
+        return OUTCOME[outcome][self.language]
+
+    def event_type(self, event_type: str) -> str:
+        return EVENT_TYPE.get(event_type, {}).get(self.language, event_type)
+
+    def branch_type(self, branch_type: BranchType) -> str:
+        return BRANCH_TYPE[branch_type][self.language]
+
+    def term(self, member: StrEnum) -> str:
+        return term(member, self.language)
+
+    def distance(self, distance_m: float | None) -> str:
+        return distance(distance_m)
+
+    def where(self, card: AlertCard) -> str:
+        """Near which place, how wide, who should look out: the list's second line."""
+        parts = []
+        place = _place_near(round(card.lat, 4), round(card.lon, 4))
+        if place is not None:
+            parts.append(f"{self('near')} {place}")
+        if card.radius_m is not None:
+            parts.append(f"{self('radius')} {distance(card.radius_m)}")
+        if card.alert is not None and card.alert.branch_types_at_risk:
+            kinds = ", ".join(self.branch_type(kind) for kind in card.alert.branch_types_at_risk)
+            parts.append(f"{self('watch')}: {kinds}")
+        return " · ".join(parts)
+
+    def summary(self, card: AlertCard) -> str:
+        if card.alert is not None:
+            return summary(card.alert, self.language)
+        return f"[{self.severity(card)}] {self.kind(card)} · {UNIT[card.police_unit]}"
+
+    def clock(self, moment: datetime | None) -> str:
+        """Dutch local time; 'yesterday' or the date when it is not today."""
+        if moment is None:
+            return ""
+        local = moment.astimezone(DUTCH_TIME)
+        days = (datetime.now(DUTCH_TIME).date() - local.date()).days
+        if days == 0:
+            return local.strftime("%H:%M:%S")
+        if days == 1:
+            return f"{self('yesterday')} {local:%H:%M}"
+        return local.strftime("%d-%m-%Y %H:%M")
+
+    @staticmethod
+    def duration(seconds: float | None) -> str:
+        if seconds is None:
+            return "-"
+        sign = "-" if seconds < 0 else ""
+        seconds = abs(seconds)
+        if seconds < 120:
+            return f"{sign}{seconds:.0f} s"
+        if seconds < 7200:
+            return f"{sign}{seconds / 60:.0f} min"
+        return f"{sign}{seconds / 3600:.1f} h"
+
+
+# The intake form asks no modus operandi, so these have no Dutch words elsewhere yet.
+_MODUS_OPERANDI_DUTCH = {
+    "at_opening": "bij opening",
+    "at_closing": "bij sluiting",
+    "via_back_door": "via de achterdeur",
+    "waited_inside": "wachtte binnen",
+    "threatened_staff": "personeel bedreigd",
+    "tied_up_staff": "personeel vastgebonden",
+    "violence_used": "geweld gebruikt",
+    "cash_register": "kassa",
+    "safe": "kluis",
+    "display_case": "vitrine",
+    "cigarettes": "sigaretten",
+    "posed_as_customer": "deed zich voor als klant",
+    "posed_as_delivery": "deed zich voor als bezorger",
+    "vehicle_ram": "ramkraak met voertuig",
+    "gas_or_explosive": "gas of explosieven",
+}
+
+
+def _dutch_terms() -> dict[str, str]:
+    # The intake form's Dutch words for the same vocabularies: one wording for staff and police.
+    from producers.api.pages import (
+        BEHAVIOUR_LABELS,
+        BUILD_LABELS,
+        FACE_LABELS,
+        HEIGHT_LABELS,
+        VEHICLE_LABELS,
+    )
+
+    terms: dict[str, str] = {
+        f"ModusOperandi.{value}": text for value, text in _MODUS_OPERANDI_DUTCH.items()
+    }
+    for labels in (BEHAVIOUR_LABELS, BUILD_LABELS, FACE_LABELS, HEIGHT_LABELS, VEHICLE_LABELS):
+        for member, text in labels.items():
+            terms[f"{type(member).__name__}.{member.value}"] = text
+    return terms
+
+
+_DUTCH_TERMS = _dutch_terms()
+
+
+def term(member: StrEnum, language: Language) -> str:
+    """A vocabulary value in words: the form's Dutch label, else the value itself, readable."""
+    if language == "nl":
+        label = _DUTCH_TERMS.get(f"{type(member).__name__}.{member.value}")
+        if label is not None:
+            return label
+    return member.value.replace("_", " ")
+
+
+@functools.lru_cache(maxsize=4096)
+def _place_near(lat: float, lon: float) -> str | None:
+    try:
+        place = nearest_place(Location(lat=lat, lon=lon))
+    except ValidationError:
+        return None
+    if place.name == place.municipality:
+        return place.name
+    return f"{place.name}, {place.municipality}"
+
+
+def distance(distance_m: float | None) -> str:
+    if distance_m is None:
+        return "-"
+    return f"{distance_m:.0f} m" if distance_m < 1000 else f"{distance_m / 1000:.1f} km"

@@ -1,0 +1,125 @@
+"""`heterdaad desk ...`: the police desk web page, a terminal tail, and desk users."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+import typer
+
+from heterdaad.cli_support import stop_on_signals, validated_settings
+from heterdaad.org_cli import run_on_database
+from heterdaad.settings import Settings
+from schemas.common import PoliceUnit
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    import asyncpg
+
+
+desk_app = typer.Typer(
+    help="The police desk: a unit's alerts in the browser or a terminal.", no_args_is_help=True
+)
+desk_user_app = typer.Typer(
+    help="Desk users, each scoped to one police unit.", no_args_is_help=True
+)
+desk_app.add_typer(desk_user_app, name="user")
+
+
+def _desk_language(language: str | None, settings: Settings) -> Literal["nl", "en"]:
+    chosen = language or settings.language
+    if chosen not in ("nl", "en"):
+        raise typer.BadParameter("nl or en", param_hint="--language")
+    return "en" if chosen == "en" else "nl"
+
+
+def _desk_db(action: Callable[[asyncpg.Connection, Settings], Awaitable[Any]]) -> Any:
+    """Run one desk user action in the configured schema; a refused action ends the command."""
+    from consumers.desk import DeskUserError
+
+    settings = validated_settings()
+    return run_on_database(lambda connection: action(connection, settings), DeskUserError)
+
+
+@desk_app.command("serve")
+def desk_serve() -> None:
+    """Run the police desk web page on HETERDAAD_DESK_HOST:HETERDAAD_DESK_PORT."""
+    import uvicorn
+
+    from consumers.desk import create_desk_app
+
+    settings = validated_settings()
+    uvicorn.run(
+        create_desk_app(settings, thresholds=settings.desk),
+        host=settings.desk_host,
+        port=settings.desk_port,
+        log_config=None,
+        # Open live streams (SSE) would otherwise hold a shutdown until every browser leaves.
+        timeout_graceful_shutdown=5,
+    )
+
+
+@desk_app.command("tail")
+def desk_tail(
+    unit: Annotated[PoliceUnit, typer.Option(help="The police unit whose alerts to show.")],
+    language: Annotated[str | None, typer.Option(help="nl or en.")] = None,
+) -> None:
+    """Print the unit's new alerts as they come, one line each; Ctrl-C stops."""
+    from consumers.desk import tail
+
+    settings = validated_settings()
+    chosen = _desk_language(language, settings)
+
+    async def run() -> None:
+        await tail(settings, unit, typer.echo, language=chosen, stop=stop_on_signals())
+
+    asyncio.run(run())
+
+
+@desk_user_app.command("add")
+def desk_user_add(
+    username: str,
+    unit: Annotated[PoliceUnit, typer.Option(help="The unit whose alerts the user handles.")],
+    language: Annotated[str | None, typer.Option(help="nl or en (default: the setting).")] = None,
+) -> None:
+    """Create a desk user; asks for the password (twice) or reads it from stdin."""
+    from consumers.desk import add_user
+
+    chosen = _desk_language(language, validated_settings())
+    password = typer.prompt("Wachtwoord", hide_input=True, confirmation_prompt=True)
+    _desk_db(
+        lambda db, settings: add_user(
+            db, username, password, unit, language=chosen, thresholds=settings.desk
+        )
+    )
+    typer.echo(f"desk user {username} ({unit.value}) created")
+
+
+@desk_user_app.command("passwd")
+def desk_user_passwd(username: str) -> None:
+    """Give a desk user a new password; its sessions end."""
+    from consumers.desk import set_password
+
+    password = typer.prompt("Nieuw wachtwoord", hide_input=True, confirmation_prompt=True)
+    _desk_db(lambda db, settings: set_password(db, username, password, thresholds=settings.desk))
+    typer.echo(f"password of {username} set")
+
+
+@desk_user_app.command("disable")
+def desk_user_disable(username: str) -> None:
+    """Stop a desk user from logging in; its sessions end."""
+    from consumers.desk import disable_user
+
+    _desk_db(lambda db, settings: disable_user(db, username))
+    typer.echo(f"desk user {username} disabled")
+
+
+@desk_user_app.command("list")
+def desk_user_list() -> None:
+    """Every desk user with its unit and language."""
+    from consumers.desk import list_users
+
+    for user, enabled in _desk_db(lambda db, settings: list_users(db)):
+        state = "" if enabled else " (disabled)"
+        typer.echo(f"{user.username}\t{user.police_unit.value}\t{user.language}{state}")

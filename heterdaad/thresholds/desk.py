@@ -1,0 +1,44 @@
+"""Tunable numbers of the police desk: escalation, sessions, how much of the past the list shows."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class DeskThresholds(BaseModel):
+    """The desk's thresholds (docs/desk.md); meant for Settings as HETERDAAD_DESK__<FIELD>."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    escalate_hold_up_after_seconds: float = Field(
+        120,
+        gt=0,
+        le=3600,
+        description="A hold-up in progress that nobody acknowledged this long after it was "
+        "raised is escalated: marked in the alert table, audited, logged at WARNING and shown "
+        "with a banner on every desk of its unit. Two minutes: an offender is usually gone "
+        "within a few, so an unread hold-up after two is a missed chance to catch them in the "
+        "act (heterdaadkracht).",
+    )
+    escalation_check_seconds: float = Field(
+        5, gt=0, le=300, description="How often the desk looks for hold-ups to escalate."
+    )
+    recent_hours: float = Field(
+        24,
+        gt=0,
+        le=24 * 31,
+        description="The list shows alerts of this many past hours plus every alert still open; "
+        "older open hold-ups are not escalated any more (they are history, not an emergency).",
+    )
+    list_limit: int = Field(200, ge=1, le=2000, description="Most alerts on the list at once.")
+    session_hours: float = Field(
+        12, gt=0, le=24 * 7, description="A login lasts one shift, then the user logs in again."
+    )
+    min_password_length: int = Field(12, ge=8, le=128, description="For `desk user add`.")
+    keepalive_seconds: float = Field(
+        15,
+        gt=0,
+        le=300,
+        description="A comment line on an idle live stream this often, which also re-checks "
+        "the session: a logged-out or disabled user's stream ends within this time.",
+    )

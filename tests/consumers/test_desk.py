@@ -1,0 +1,550 @@
+"""The police desk through real Kafka and PostgreSQL: login, unit scope, live stream, handling."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+import httpx
+import pytest
+import uvicorn
+
+from consumers.desk import DeskThresholds, add_user, create_desk_app, disable_user
+from consumers.desk.alerts import AlertStore
+from consumers.desk.live import change_channel
+from consumers.desk.tail import tail
+from consumers.sink import store
+from heterdaad.db import create_pool
+from heterdaad.kafka import make_producer
+from schemas.alerts import Alert, AlertKind, Area, Severity
+from schemas.common import Location, PoliceUnit
+from schemas.topics import ALERTS
+from schemas.wire import encode
+from tests import factories
+from tests.kafka_helpers import eventually
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable
+
+    import asyncpg
+
+    from heterdaad.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+AMS_USER, ROT_USER = "ams.coordinator", "rot.coordinator"
+PASSWORD = "overval-112-heterdaad"
+ROTTERDAM_CENTRAAL = Location(lat=51.9244, lon=4.4690)
+
+
+@dataclass
+class FakeClock:
+    """The desk's clock, moved forward by a test instead of waiting."""
+
+    offset: timedelta = field(default_factory=timedelta)
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+
+# --- running the desk -----------------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def served_desk(
+    settings: Settings,
+    *,
+    thresholds: DeskThresholds | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> AsyncIterator[str]:
+    """The desk app under uvicorn on a free loopback port; yields its base URL."""
+    app = create_desk_app(settings, thresholds=thresholds, clock=clock or FakeClock())
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=0, log_config=None, lifespan="on",
+        timeout_graceful_shutdown=2,
+    )  # fmt: skip
+    server = uvicorn.Server(config)
+    serving = asyncio.create_task(server.serve())
+
+    async def started() -> bool:
+        if serving.done():
+            raise AssertionError(f"the desk did not start: {serving.exception()!r}")
+        return server.started
+
+    await eventually(started, timeout=60, interval=0.05)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await serving
+
+
+async def users(db: asyncpg.Connection) -> None:
+    await add_user(db, AMS_USER, PASSWORD, PoliceUnit.AMSTERDAM)
+    await add_user(db, ROT_USER, PASSWORD, PoliceUnit.ROTTERDAM, language="en")
+
+
+def login_token(page: str) -> str:
+    match = re.search(r'name="login_token" value="([^"]+)"', page)
+    assert match is not None, page
+    return match[1]
+
+
+def csrf_token(page: str) -> str:
+    match = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert match is not None, page
+    return match[1]
+
+
+def position(page: str) -> str:
+    match = re.search(r'data-position="([^"]+)"', page)
+    assert match is not None
+    return match[1]
+
+
+async def log_in(
+    client: httpx.AsyncClient, username: str = AMS_USER, password: str = PASSWORD
+) -> httpx.Response:
+    form = await client.get("/login")
+    return await client.post(
+        "/login",
+        data={"login_token": login_token(form.text), "username": username, "password": password},
+    )
+
+
+@contextlib.asynccontextmanager
+async def logged_in(base_url: str, username: str = AMS_USER) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+        response = await log_in(client, username)
+        assert response.status_code == 303, response.text
+        yield client
+
+
+async def publish_alerts(settings: Settings, *alerts: Alert) -> None:
+    """Publish on one partition, so every reader gets them in this order."""
+    producer = make_producer(settings)
+    await producer.start()
+    try:
+        for alert in alerts:
+            record = encode(ALERTS, alert, "urn:test")
+            await producer.send_and_wait(
+                ALERTS.name(settings.topic_prefix), value=record.value, key=record.key,
+                headers=record.headers, partition=0,
+            )  # fmt: skip
+    finally:
+        await producer.stop()
+
+
+def rotterdam_alert(**overrides: object) -> Alert:
+    fields: dict[str, object] = {
+        "police_unit": PoliceUnit.ROTTERDAM,
+        "area": Area(center=ROTTERDAM_CENTRAAL, radius_m=1500),
+    }
+    return factories.alert(**(fields | overrides))
+
+
+class EventReader:
+    """The server-sent events of one open stream, read on as a test needs them."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self._lines = response.aiter_lines()
+
+    async def until(
+        self, wanted: Callable[[str, dict[str, str]], bool], timeout: float = 30
+    ) -> list[tuple[str, dict[str, str]]]:
+        """The events up to the first one `wanted` accepts, or fail after `timeout`."""
+        seen: list[tuple[str, dict[str, str]]] = []
+        name, data = "message", ""
+        try:
+            async with asyncio.timeout(timeout):
+                async for line in self._lines:
+                    if line.startswith("event: "):
+                        name = line.removeprefix("event: ")
+                    elif line.startswith("data: "):
+                        data = line.removeprefix("data: ")
+                    elif line == "" and data:
+                        seen.append((name, json.loads(data)))
+                        if wanted(*seen[-1]):
+                            return seen
+                        name, data = "message", ""
+        except TimeoutError:
+            raise AssertionError(f"no such event within {timeout} s; saw {seen}") from None
+        raise AssertionError(f"the stream ended; saw {seen}")
+
+
+async def audit_rows(db: asyncpg.Connection, action: str) -> list[asyncpg.Record]:
+    rows: list[asyncpg.Record] = await db.fetch(
+        "SELECT actor, subject, details FROM audit_log WHERE action = $1 ORDER BY at", action
+    )
+    return rows
+
+
+# --- login ----------------------------------------------------------------------------------
+
+
+async def test_login_scrypt_sessions_and_logout(settings: Settings, db: asyncpg.Connection) -> None:
+    await users(db)
+    stored = await db.fetchval("SELECT password_hash FROM desk_user WHERE username = $1", AMS_USER)
+    assert stored.startswith("scrypt$") and PASSWORD not in stored
+    async with served_desk(settings) as base_url, httpx.AsyncClient(base_url=base_url) as client:
+        health = await client.get("/healthz")
+        assert health.json() == {"live_feed": True, "database": True, "changes": True}
+        first = await client.get("/")
+        assert (first.status_code, first.headers["location"]) == (303, "/login")
+        login = await client.get("/login")
+        assert "Gebruikersnaam" in login.text and "Wachtwoord" in login.text  # Dutch by default
+        assert "samesite=strict" in login.headers["set-cookie"].lower()
+
+        # A login form posted without the form's own token (from another site) is refused.
+        forged = await client.post(
+            "/login",
+            data={"login_token": "forged", "username": AMS_USER, "password": PASSWORD},
+        )
+        assert forged.status_code == 403
+        wrong = await log_in(client, password="niet-het-wachtwoord")
+        assert wrong.status_code == 401
+        assert "onjuist wachtwoord" in wrong.text
+        unknown = await log_in(client, username="onbekend")
+        assert unknown.status_code == 401
+
+        response = await log_in(client)
+        assert (response.status_code, response.headers["location"]) == (303, "/")
+        cookie = response.headers["set-cookie"].lower()
+        assert "httponly" in cookie and "samesite=strict" in cookie
+        token = client.cookies["heterdaad_desk"]
+        assert await db.fetchval("SELECT count(*) FROM desk_session") == 1
+        assert token not in await db.fetchval("SELECT token_hash FROM desk_session")
+        page = await client.get("/")
+        assert page.status_code == 200
+        assert "Meldingen" in page.text and "Eenheid Amsterdam" in page.text
+        assert page.headers["cache-control"] == "no-store"
+        assert "script-src 'self'" in page.headers["content-security-policy"]
+
+        # Logging out needs the session's CSRF token too.
+        assert (await client.post("/logout", data={"csrf": "forged"})).status_code == 403
+        out = await client.post("/logout", data={"csrf": csrf_token(page.text)})
+        assert (out.status_code, out.headers["location"]) == (303, "/login")
+        assert await db.fetchval("SELECT count(*) FROM desk_session") == 0
+        client.cookies.set("heterdaad_desk", token)  # an old cookie is worth nothing now
+        assert (await client.get("/")).status_code == 303
+
+    logins = await audit_rows(db, "login")
+    outcomes = [(row["actor"], json.loads(row["details"])["succeeded"]) for row in logins]
+    assert outcomes == [
+        ("desk:ams.coordinator", False),
+        ("desk:onbekend", False),
+        ("desk:ams.coordinator", True),
+    ]
+
+
+async def test_disabled_user_can_no_longer_log_in(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    await users(db)
+    async with served_desk(settings) as base_url, logged_in(base_url) as client:
+        assert (await client.get("/")).status_code == 200
+        await disable_user(db, AMS_USER)
+        assert (await client.get("/")).status_code == 303  # the session ended with it
+        assert (await log_in(client)).status_code == 401
+
+
+async def test_language_from_query_then_cookie_then_user(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    await users(db)
+    async with served_desk(settings) as base_url:
+        async with logged_in(base_url) as client:
+            english = await client.get("/", params={"lang": "en"})
+            assert "Alerts" in english.text and 'lang="en"' in english.text
+            again = await client.get("/")  # the choice is remembered by this browser
+            assert "Alerts" in again.text
+            dutch = await client.get("/", params={"lang": "nl"})
+            assert "Meldingen" in dutch.text
+        async with logged_in(base_url, ROT_USER) as client:
+            page = await client.get("/")  # this user prefers English
+            assert "Alerts" in page.text and "Unit Rotterdam" in page.text
+
+
+# --- unit scope, views and handling ----------------------------------------------------------
+
+
+async def test_a_unit_sees_and_handles_only_its_own_alerts(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    await users(db)
+    own = factories.alert(kind=AlertKind.SERIES, series_id="S-AMS-7")
+    other = rotterdam_alert()
+    await store(db, own)
+    await store(db, other)
+    async with served_desk(settings) as base_url, logged_in(base_url) as client:
+        page = await client.get("/")
+        assert str(own.alert_id) in page.text and "Overvalreeks" in page.text
+        assert str(other.alert_id) not in page.text
+        csrf = csrf_token(page.text)
+
+        assert (await client.get(f"/alerts/{other.alert_id}")).status_code == 404
+        assert (await client.get("/alerts/not-an-id")).status_code == 404
+        refused = await client.post(f"/alerts/{other.alert_id}/acknowledge", data={"csrf": csrf})
+        assert refused.status_code == 404
+        refused = await client.post(
+            f"/alerts/{other.alert_id}/resolve", data={"csrf": csrf, "outcome": "false_alarm"}
+        )
+        assert refused.status_code == 404
+        row = await db.fetchrow("SELECT * FROM alert WHERE alert_id = $1", other.alert_id)
+        assert row["acknowledged_at"] is None and row["resolved_at"] is None
+
+        detail = await client.get(f"/alerts/{own.alert_id}")
+        assert detail.status_code == 200
+        assert "Onderbouwing" in detail.text and str(own.evidence[0].event_id) in detail.text
+        assert "S-AMS-7" in detail.text
+
+    views = await audit_rows(db, "alert_viewed")
+    assert [(row["actor"], row["subject"]) for row in views] == [
+        ("desk:ams.coordinator", "list:amsterdam"),
+        ("desk:ams.coordinator", str(own.alert_id)),
+    ]
+    assert json.loads(views[0]["details"])["alert_ids"] == [str(own.alert_id)]
+    assert await audit_rows(db, "alert_acknowledged") == []
+
+
+async def test_acknowledge_and_resolve_write_the_row_and_the_audit_log(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    await users(db)
+    hold_up = factories.alert(kind=AlertKind.HOLD_UP_IN_PROGRESS, severity=Severity.CRITICAL)
+    reported = factories.alert()
+    await store(db, hold_up)
+    await store(db, reported)
+    async with served_desk(settings) as base_url, logged_in(base_url) as client:
+        csrf = csrf_token((await client.get("/")).text)
+        ack = f"/alerts/{hold_up.alert_id}/acknowledge"
+        assert (await client.post(ack, data={"next": "/"})).status_code == 403  # no CSRF token
+        done = await client.post(ack, data={"csrf": csrf, "next": "https://elders.example/"})
+        assert (done.status_code, done.headers["location"]) == (303, "/")
+        again = await client.post(ack, data={"csrf": csrf})  # a double click changes nothing
+        assert again.status_code == 303
+
+        resolve = f"/alerts/{hold_up.alert_id}/resolve"
+        unknown = await client.post(resolve, data={"csrf": csrf, "outcome": "weet niet"})
+        assert unknown.status_code == 422
+        resolved = await client.post(
+            resolve,
+            data={"csrf": csrf, "outcome": "arrested", "next": f"/alerts/{hold_up.alert_id}"},
+        )
+        assert resolved.headers["location"] == f"/alerts/{hold_up.alert_id}"
+        # Resolving what nobody acknowledged acknowledges it as well.
+        await client.post(
+            f"/alerts/{reported.alert_id}/resolve", data={"csrf": csrf, "outcome": "false_alarm"}
+        )
+        detail = await client.get(f"/alerts/{hold_up.alert_id}")
+        assert "Afgehandeld" in detail.text and "Aangehouden" in detail.text
+
+    row = await db.fetchrow("SELECT * FROM alert WHERE alert_id = $1", hold_up.alert_id)
+    assert (row["acknowledged_by"], row["resolved_by"], row["outcome"]) == (
+        AMS_USER,
+        AMS_USER,
+        "arrested",
+    )
+    assert row["acknowledged_at"] <= row["resolved_at"]
+    other = await db.fetchrow("SELECT * FROM alert WHERE alert_id = $1", reported.alert_id)
+    assert (other["acknowledged_by"], other["outcome"]) == (AMS_USER, "false_alarm")
+
+    acks = await audit_rows(db, "alert_acknowledged")
+    assert [row["subject"] for row in acks] == [str(hold_up.alert_id), str(reported.alert_id)]
+    assert [json.loads(row["details"])["implied_by_resolve"] for row in acks] == [False, True]
+    resolves = await audit_rows(db, "alert_resolved")
+    assert [(row["subject"], json.loads(row["details"])["outcome"]) for row in resolves] == [
+        (str(hold_up.alert_id), "arrested"),
+        (str(reported.alert_id), "false_alarm"),
+    ]
+
+
+# --- live -----------------------------------------------------------------------------------
+
+
+async def test_stream_delivers_new_alerts_of_the_unit_and_their_changes(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    await users(db)
+    theirs, ours = rotterdam_alert(), factories.alert(kind=AlertKind.HOLD_UP_IN_PROGRESS)
+    async with served_desk(settings) as base_url, logged_in(base_url) as client:
+        page = await client.get("/")
+        async with client.stream("GET", "/stream", params={"after": position(page.text)}) as stream:
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            # Both on one partition: once ours arrives, theirs was handed out before it.
+            events = EventReader(stream)
+            await publish_alerts(settings, theirs, ours)
+            seen = await events.until(lambda name, data: data.get("alert_id") == str(ours.alert_id))
+            assert all(data["alert_id"] != str(theirs.alert_id) for _, data in seen)
+            name, data = seen[-1]
+            assert (name, data["state"]) == ("alert", "open")
+            assert "Overval gaande" in data["html"] and "Bevestigen" in data["html"]
+
+            # The desk stored what it showed, so it can be acknowledged before the sink runs.
+            csrf = csrf_token(page.text)
+            ack = await client.post(f"/alerts/{ours.alert_id}/acknowledge", data={"csrf": csrf})
+            assert ack.status_code == 303
+            name, data = (await events.until(lambda name, data: name == "change"))[-1]
+            assert (data["alert_id"], data["state"]) == (str(ours.alert_id), "acknowledged")
+            assert "Bevestigd door ams.coordinator" in data["html"]
+    assert await db.fetchval("SELECT count(*) FROM alert") == 2
+
+
+async def test_a_change_on_one_desk_reaches_the_streams_of_another(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    await users(db)
+    hold_up = factories.alert(kind=AlertKind.HOLD_UP_IN_PROGRESS)
+    await store(db, hold_up)
+    async with (
+        served_desk(settings) as first_url,
+        served_desk(settings) as second_url,
+        logged_in(first_url) as first,
+        logged_in(second_url) as second,
+    ):
+        watching = await second.get("/")
+        async with second.stream(
+            "GET", "/stream", params={"after": position(watching.text)}
+        ) as stream:
+            events = EventReader(stream)
+            page = await first.get("/")
+            await first.post(
+                f"/alerts/{hold_up.alert_id}/acknowledge", data={"csrf": csrf_token(page.text)}
+            )
+            _, data = (await events.until(lambda name, data: name == "change"))[-1]
+            assert (data["alert_id"], data["state"]) == (str(hold_up.alert_id), "acknowledged")
+
+
+async def test_stream_from_an_unknown_position_asks_for_a_reload(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    await users(db)
+    async with served_desk(settings) as base_url:
+        async with httpx.AsyncClient(base_url=base_url) as anonymous:
+            assert (await anonymous.get("/stream")).status_code == 401
+        async with (
+            logged_in(base_url) as client,
+            client.stream("GET", "/stream", params={"after": "0ther:12"}) as stream,
+        ):
+            [(name, data)] = await EventReader(stream).until(lambda name, data: True)
+            assert (name, data["reason"]) == ("reload", "unknown position")
+
+
+async def test_tail_says_the_units_new_alerts_in_dutch(settings: Settings) -> None:
+    lines: list[str] = []
+    ready, stop = asyncio.Event(), asyncio.Event()
+    tailing = asyncio.create_task(
+        tail(settings, PoliceUnit.AMSTERDAM, lines.append, stop=stop, ready=ready)
+    )
+    try:
+        await asyncio.wait_for(ready.wait(), 30)
+        ours = factories.alert(kind=AlertKind.HOLD_UP_IN_PROGRESS, severity=Severity.CRITICAL)
+        await publish_alerts(settings, rotterdam_alert(), ours)
+        await eventually(lambda: _has(lines, str(ours.alert_id)), timeout=30)
+    finally:
+        stop.set()
+        await tailing
+    assert lines[0] == "Live meldingen van eenheid Amsterdam (Ctrl-C stopt)"
+    [line] = lines[1:]  # not Rotterdam's
+    assert "[ZEER URGENT] Overval gaande · eenheid Amsterdam" in line
+
+
+async def _has(lines: list[str], text: str) -> bool:
+    return any(text in line for line in lines)
+
+
+# --- escalation -----------------------------------------------------------------------------
+
+
+async def test_escalation_marks_open_hold_ups_once_after_the_threshold(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    clock = FakeClock()
+    hold_up = factories.alert(kind=AlertKind.HOLD_UP_IN_PROGRESS)
+    handled = factories.alert(kind=AlertKind.HOLD_UP_IN_PROGRESS)
+    reported = factories.alert(kind=AlertKind.ROBBERY_REPORTED)
+    for alert in (hold_up, handled, reported):
+        await store(db, alert)
+    await db.execute(
+        "UPDATE alert SET acknowledged_at = now(), acknowledged_by = 'x' WHERE alert_id = $1",
+        handled.alert_id,
+    )
+    pool = await create_pool(settings, max_size=2)
+    try:
+        alerts = AlertStore(pool, channel=change_channel(settings), clock=clock)
+        after, window = timedelta(seconds=120), timedelta(hours=24)
+        clock.offset = timedelta(seconds=119)  # one second early: not yet
+        assert await alerts.escalate_due(after=after, window=window) == []
+        clock.offset = timedelta(seconds=121)
+        assert await alerts.escalate_due(after=after, window=window) == [hold_up.alert_id]
+        assert await alerts.escalate_due(after=after, window=window) == []  # once
+        clock.offset = timedelta(hours=25)  # an old open hold-up is history, not an emergency
+        assert await alerts.escalate_due(after=after, window=window) == []
+    finally:
+        await pool.close()
+    escalated = await db.fetch("SELECT alert_id FROM alert WHERE escalated_at IS NOT NULL")
+    assert [row["alert_id"] for row in escalated] == [hold_up.alert_id]
+    [audit] = await audit_rows(db, "alert_escalated")
+    assert (audit["actor"], audit["subject"]) == ("system:desk", str(hold_up.alert_id))
+    assert json.loads(audit["details"])["unacknowledged_s"] >= 120
+
+
+async def test_desk_escalates_an_unacknowledged_hold_up_live(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    await users(db)
+    clock = FakeClock()
+    thresholds = DeskThresholds(escalate_hold_up_after_seconds=120, escalation_check_seconds=0.05)
+    hold_up = factories.alert(kind=AlertKind.HOLD_UP_IN_PROGRESS, severity=Severity.CRITICAL)
+    await store(db, hold_up)
+    async with (
+        served_desk(settings, thresholds=thresholds, clock=clock) as base_url,
+        logged_in(base_url) as client,
+    ):
+        page = await client.get("/")
+        assert 'id="escalation" class="banner" role="alert" hidden' in page.text
+        async with client.stream("GET", "/stream", params={"after": position(page.text)}) as stream:
+            events = EventReader(stream)
+            clock.offset = timedelta(seconds=121)  # two minutes pass without an acknowledgement
+            _, data = (await events.until(lambda name, data: name == "change"))[-1]
+            assert (data["alert_id"], data["state"]) == (str(hold_up.alert_id), "escalated")
+            assert "GEËSCALEERD" in data["html"]
+        reloaded = await client.get("/")
+        assert "niet binnen 120 seconden bevestigd" in reloaded.text
+        assert 'role="alert" hidden' not in reloaded.text
+        csrf = csrf_token(reloaded.text)
+        await client.post(f"/alerts/{hold_up.alert_id}/acknowledge", data={"csrf": csrf})
+    row = await db.fetchrow("SELECT * FROM alert WHERE alert_id = $1", hold_up.alert_id)
+    assert row["escalated_at"] is not None and row["acknowledged_by"] == AMS_USER
+    [ack] = await audit_rows(db, "alert_acknowledged")
+    assert json.loads(ack["details"])["was_escalated"] is True
+
+
+# --- users ----------------------------------------------------------------------------------
+
+
+async def test_user_management_refuses_what_it_cannot_do(db: asyncpg.Connection) -> None:
+    from consumers.desk import DeskUserError, list_users, set_password
+
+    await users(db)
+    with pytest.raises(DeskUserError, match="exists already"):
+        await add_user(db, AMS_USER, PASSWORD, PoliceUnit.AMSTERDAM)
+    with pytest.raises(DeskUserError, match="at least 12"):
+        await add_user(db, "nieuw", "kort", PoliceUnit.AMSTERDAM)
+    with pytest.raises(DeskUserError, match="username"):
+        await add_user(db, "Hoofd Agent!", PASSWORD, PoliceUnit.AMSTERDAM)
+    with pytest.raises(DeskUserError, match="no user"):
+        await disable_user(db, "niemand")
+    await set_password(db, AMS_USER, "een-nieuw-lang-wachtwoord")
+    await disable_user(db, ROT_USER)
+    listed = [(user.username, user.police_unit, enabled) for user, enabled in await list_users(db)]
+    assert listed == [
+        (AMS_USER, PoliceUnit.AMSTERDAM, True),
+        (ROT_USER, PoliceUnit.ROTTERDAM, False),
+    ]

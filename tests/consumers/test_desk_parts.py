@@ -1,0 +1,197 @@
+"""The desk's parts without a broker or database: passwords, fan-out, words, map, events."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+import pytest
+
+from consumers.desk.alerts import AlertCard, Outcome
+from consumers.desk.basemap import base_map, places, project
+from consumers.desk.live import Fanout, StreamEnded
+from consumers.desk.passwords import hash_password, token_hash, verify_password
+from consumers.desk.stream import sse
+from consumers.desk.texts import EVENT_TYPE, OUTCOME, PHRASES, STATE, Words, distance
+from schemas.alerts import AlertKind, Area
+from schemas.common import Location, PoliceUnit
+from tests import factories
+
+if TYPE_CHECKING:
+    from consumers.desk.alerts import Change
+
+DAM = factories.DAM_SQUARE
+
+
+def card(unit: PoliceUnit = PoliceUnit.AMSTERDAM) -> AlertCard:
+    if unit is PoliceUnit.AMSTERDAM:
+        return AlertCard.of(factories.alert())
+    center = Location(lat=51.9244, lon=4.4690)  # Rotterdam Centraal
+    return AlertCard.of(factories.alert(police_unit=unit, area=Area(center=center, radius_m=900)))
+
+
+# --- passwords ------------------------------------------------------------------------------
+
+
+def test_password_hash_is_salted_scrypt_and_verifies() -> None:
+    first, second = hash_password("correct horse"), hash_password("correct horse")
+    assert first.startswith("scrypt$16384$8$1$") and first != second  # salted
+    assert verify_password("correct horse", first)
+    assert not verify_password("correct horsE", first)
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        "",  # empty column
+        "sha256$abc",  # another scheme
+        "scrypt$16384$8$1$onlysalt",  # a part missing
+        "scrypt$x$8$1$c2FsdA$a2V5",  # not a number
+    ],
+)
+def test_malformed_hash_matches_nothing(stored: str) -> None:
+    assert not verify_password("anything", stored)
+
+
+def test_session_token_is_stored_as_sha256() -> None:
+    assert len(token_hash("token")) == 64 and token_hash("token") != "token"
+
+
+# --- fan-out --------------------------------------------------------------------------------
+
+
+async def test_fanout_hands_events_to_the_streams_of_their_unit_only() -> None:
+    fanout = Fanout()
+    with (
+        fanout.subscribe(PoliceUnit.AMSTERDAM, None) as amsterdam,
+        fanout.subscribe(PoliceUnit.ROTTERDAM, None) as rotterdam,
+    ):
+        ours = card()
+        fanout.publish("alert", card(PoliceUnit.ROTTERDAM))
+        fanout.publish("alert", ours)
+        event = await amsterdam.next(1)
+        assert event is not None and event.card is ours
+        assert await amsterdam.next(0.01) is None  # nothing else for Amsterdam
+        other = await rotterdam.next(1)
+        assert other is not None and other.card.police_unit is PoliceUnit.ROTTERDAM
+
+
+async def test_fanout_resumes_after_a_position_and_refuses_what_it_cannot() -> None:
+    fanout = Fanout(backlog=3)
+    before = fanout.position
+    changes: list[Change] = ["alert", "acknowledged"]
+    for change in changes:
+        fanout.publish(change, card())
+    with fanout.subscribe(PoliceUnit.AMSTERDAM, before) as stream:
+        replayed = [await stream.next(1), await stream.next(1)]
+        assert [event.change for event in replayed if event] == changes
+    for after in [
+        "another:1",  # another instance, or this one before a restart
+        f"{fanout.instance}:99",  # a position from the future
+        f"{fanout.instance}:x",  # not a position
+    ]:
+        with pytest.raises(StreamEnded, match="unknown position"):
+            fanout.subscribe(PoliceUnit.AMSTERDAM, after).__enter__()
+    for _ in range(3):
+        fanout.publish("alert", card())
+    with pytest.raises(StreamEnded, match="backlog exceeded"):
+        fanout.subscribe(PoliceUnit.AMSTERDAM, before).__enter__()
+
+
+async def test_a_stream_too_far_behind_or_closed_ends() -> None:
+    fanout = Fanout(per_stream=2)
+    with fanout.subscribe(PoliceUnit.AMSTERDAM, None) as stream:
+        for _ in range(3):
+            fanout.publish("alert", card())
+        with pytest.raises(StreamEnded, match="overflow"):
+            await stream.next(1)
+    with fanout.subscribe(PoliceUnit.AMSTERDAM, None) as stream:
+        waiting = asyncio.create_task(stream.next(30))
+        fanout.close()
+        with pytest.raises(StreamEnded, match="closing"):
+            await waiting
+
+
+# --- words ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "table",
+    [
+        PHRASES,  # every phrase of the pages
+        STATE,  # every state of an alert
+        OUTCOME,  # every outcome of resolving
+        EVENT_TYPE,  # every kind of linked event
+    ],
+)
+def test_every_word_in_dutch_and_english(table: dict[object, dict[str, str]]) -> None:
+    for key, languages in table.items():
+        assert set(languages) == {"nl", "en"}, key
+        assert all(text.strip() for text in languages.values()), key
+
+
+def test_every_outcome_has_words() -> None:
+    assert set(OUTCOME) == set(Outcome)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (None, "-"),  # not known
+        (42.4, "42 s"),  # under two minutes: seconds
+        (600, "10 min"),  # under two hours: minutes
+        (3 * 3600, "3.0 h"),  # longer: hours
+        (-90, "-90 s"),  # an event before the alert's first one
+    ],
+)
+def test_durations(seconds: float | None, text: str) -> None:
+    assert Words.duration(seconds) == text
+
+
+def test_clock_says_the_time_yesterday_or_the_date() -> None:
+    now, words = datetime.now(UTC), Words("nl")
+    assert re.fullmatch(r"\d\d:\d\d:\d\d", words.clock(now))
+    assert words.clock(now - timedelta(days=1)).startswith("gisteren ")
+    assert Words("en").clock(now - timedelta(days=1)).startswith("yesterday ")
+    assert re.fullmatch(r"\d\d-\d\d-\d{4} \d\d:\d\d", words.clock(now - timedelta(days=3)))
+    assert words.clock(None) == ""
+
+
+@pytest.mark.parametrize(("metres", "text"), [(None, "-"), (850.4, "850 m"), (2500, "2.5 km")])
+def test_distances(metres: float | None, text: str) -> None:
+    assert distance(metres) == text
+
+
+def test_summary_falls_back_to_the_columns_once_the_payload_is_purged() -> None:
+    purged = AlertCard.of(factories.alert(kind=AlertKind.HOTSPOT))
+    purged = AlertCard(**{**purged.__dict__, "alert": None})
+    assert Words("nl").summary(purged) == "[urgent] Hotspot · Amsterdam"
+
+
+# --- map ------------------------------------------------------------------------------------
+
+
+def test_every_unit_has_places_and_a_frame_around_them() -> None:
+    found = places()
+    assert len(found) > 1000
+    for unit in PoliceUnit:
+        assert any(place.unit is unit for place in found), unit
+    left, top, width, height = map(float, base_map(PoliceUnit.AMSTERDAM).view_box.split())
+    x, y = project(DAM.lat, DAM.lon)
+    assert left < x < left + width and top < y < top + height
+    # Amsterdam's frame is a city, not the country.
+    assert width < 200 and height < 200
+
+
+# --- events ---------------------------------------------------------------------------------
+
+
+def test_an_event_is_one_data_line_whatever_the_html() -> None:
+    text = sse("alert", {"html": "<li>\n<p>twee regels</p>\n</li>"}, event_id="abc:1")
+    assert text.endswith("\n\n")
+    lines = text.strip().split("\n")
+    assert lines[:2] == ["event: alert", "id: abc:1"]
+    assert json.loads(lines[2].removeprefix("data: "))["html"].count("\n") == 2
