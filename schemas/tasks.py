@@ -29,7 +29,8 @@ class AlarmTask(Contract):
     signal: AlarmSignal
     activation_ids: Annotated[list[UUID], Field(min_length=1, max_length=50)]
     respond_within_s: Annotated[float, Field(gt=0)] = Field(
-        description="If unresolved by then, the activation escalates to the police."
+        description="Answer (verify, restore or cancel) within this time; an unresolved duress "
+        "press then escalates to the police (see docs/alarm-verification.md)."
     )
     dedup_key: Annotated[str, Field(min_length=1, max_length=200)]
     created_at: EventTime

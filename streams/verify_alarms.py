@@ -1,15 +1,486 @@
-"""Stage: alarm verification and false-alarm suppression (being built; registers nothing yet)."""
+"""Stage: alarm verification; an unverified press is its centre's task, a verified one an alert."""
 
 from __future__ import annotations
 
+import heapq
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from schemas.alerts import Alert, AlertKind, Area, EvidenceLink, LinkReason, Severity, alert_id_for
+from schemas.events import AlarmActivation, AlarmSignal, IncidentReport
+from schemas.geography import police_unit_for
+from schemas.tasks import AlarmTask, AlarmTaskKind
+from schemas.topics import ALARM_ACTIVATIONS, ALARM_TASKS, ALERTS, INCIDENT_REPORTS
+from schemas.wire import encode
+from streams.alarm_state import (
+    CELL_INPUT,
+    FOLLOW_UPS,
+    MAX_LOOSE_ENDS,
+    PRESSES,
+    TESTS,
+    ActivationInput,
+    CellItem,
+    CellState,
+    Episode,
+    MaintenanceWindows,
+    Noted,
+    ReportInput,
+    ReportSeen,
+    SiteState,
+    TimeoutTick,
+    distance_m,
+    note,
+    overdue,
+    route,
+    seconds_between,
+)
+from streams.dead_letters import decoded
+
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+    from uuid import UUID
+
     import faust
 
     from heterdaad.settings import Settings
     from streams.app import Topics
 
+logger = logging.getLogger(__name__)
+
+Output = Alert | AlarmTask
+NO_MAINTENANCE: Mapping[str, datetime] = {}
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The cell's state after one input, and what to publish, in order."""
+
+    state: CellState
+    outputs: list[Output]
+
+
+class AlarmVerifier:
+    """The pure decision: (cell state, input, now) -> (new state, alerts and tasks)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.limits = settings.alarms
+
+    def handle(
+        self,
+        state: CellState,
+        item: CellItem,
+        now: datetime,
+        maintenance: Mapping[str, datetime] = NO_MAINTENANCE,
+    ) -> Decision:
+        """Apply one input; `now` is processing time, `maintenance` maps site id to until."""
+        run = _Run(self, state.model_copy(deep=True), now, maintenance)
+        match item:
+            case ActivationInput(activation=activation):
+                run.activation(activation)
+            case ReportInput(report=report):
+                run.report(report)
+            case TimeoutTick():
+                run.tick()
+        run.state.prune(timedelta(hours=self.limits.episode_retention_hours))
+        return Decision(run.state, run.outputs)
+
+
+@dataclass
+class _Run:
+    """One decision in progress: the copied state, the clock and what it has decided so far."""
+
+    verifier: AlarmVerifier
+    state: CellState
+    now: datetime
+    maintenance: Mapping[str, datetime]
+    outputs: list[Output] = field(default_factory=list)
+
+    def activation(self, activation: AlarmActivation) -> None:
+        site_id = activation.site.site_id
+        site = self.state.sites.setdefault(site_id, SiteState(site=activation.site))
+        site.site = activation.site
+        if not site.remember(activation.event_id):
+            logger.info("activation seen before", extra=_ids(site, activation))
+            return
+        self.state.advance(activation.occurred_at)
+        if self._beyond_retention(activation.occurred_at):
+            # Later than any evidence is kept: its episode may be forgotten, so it is not judged.
+            logger.warning("activation too late to be judged", extra=_ids(site, activation))
+        elif activation.signal in TESTS:
+            site.history.tests += 1
+        elif activation.signal is AlarmSignal.SITE_SILENT:
+            self._site_silent_task(site, activation)
+        elif self._in_maintenance(site_id):
+            site.history.during_maintenance += 1
+            logger.info("activation during maintenance ignored", extra=_ids(site, activation))
+        elif activation.verification is not None:
+            self._verification(site, activation)
+        elif activation.signal in PRESSES:
+            self._press(site, activation)
+        elif activation.signal in FOLLOW_UPS:
+            self._follow_up(site, activation)
+
+    def report(self, report: ReportSeen) -> None:
+        if not self.state.add_report(report):
+            return
+        for site in self.state.sites.values():
+            for episode in site.episodes:
+                self._match_report(site, episode, report)
+
+    def tick(self) -> None:
+        """Escalate, or hold back, every episode whose verify task is overdue."""
+        limits = self.verifier.limits
+        for site in self.state.sites.values():
+            for episode in site.episodes:
+                if episode.respond_by is None or episode.respond_by > self.now:
+                    continue
+                episode.respond_by = None
+                if episode.status != "open" or episode.resolved:
+                    continue
+                signals = {press.signal.value for press in episode.presses()}
+                if (
+                    self._in_maintenance(site.site.site_id)
+                    or not signals & limits.timeout_signals
+                    or site.history.unreliable(limits.unreliable_site_false_alarms)
+                ):
+                    site.history.timeouts_held_back += 1
+                    logger.info("verify task overdue, not escalated", extra=_ids(site, episode))
+                    continue
+                timeout = limits.verify_timeout_seconds
+                reason = LinkReason(feature="unresolved_after_timeout", value=timeout,
+                                    contribution=1.0)  # fmt: skip
+                self._escalate(site, episode, AlertKind.HOLD_UP_IN_PROGRESS, Severity.HIGH,
+                               episode.key_id, reason)  # fmt: skip
+
+    # --- activations ---------------------------------------------------------------------
+
+    def _press(self, site: SiteState, press: AlarmActivation) -> None:
+        site.history.activations += 1
+        episode = site.episode_of_press(
+            press.occurred_at, self.verifier.limits.sequential_window_seconds
+        )
+        if episode is None:
+            self._open(site, press)
+        elif episode.status == "open" and episode.pressed_by_other_staff(press):
+            episode.add(note(press, "second_press"))
+            reason = LinkReason(feature="sequential_buttons", value="other staff", contribution=1.0)
+            self._escalate(site, episode, AlertKind.VERIFIED_ALARM, self._urgency(episode),
+                           press.event_id, reason)  # fmt: skip
+        else:
+            # The same person again, or part of an episode already decided: evidence only.
+            episode.add(note(press, "repeat_press"))
+
+    def _open(self, site: SiteState, press: AlarmActivation) -> None:
+        episode = Episode.opened_by(press, self.now)
+        episode.add(note(press, "press"))
+        site.episodes.append(episode)
+        # Restores and cancels that overtook their press, and reports that came before it.
+        for loose in [n for n in site.loose_ends if n.occurred_at >= episode.first_at]:
+            site.loose_ends.remove(loose)
+            self._apply_follow_up(site, episode, loose)
+        for report in self.state.reports:
+            self._match_report(site, episode, report)
+        if episode.status != "open":
+            return
+        if seconds_between(self.now, press.occurred_at) > self.verifier.limits.late_press_seconds:
+            logger.info("press arrived too late for a verify task", extra=_ids(site, episode))
+            return
+        self._verify_task(site, episode)
+
+    def _follow_up(self, site: SiteState, follow_up: AlarmActivation) -> None:
+        noted = note(follow_up, "restore" if follow_up.signal is AlarmSignal.RESTORE else "cancel")
+        episode = site.episode_before(follow_up.occurred_at)
+        if episode is None:
+            site.loose_ends = [*site.loose_ends, noted][-MAX_LOOSE_ENDS:]
+        else:
+            self._apply_follow_up(site, episode, noted)
+
+    def _apply_follow_up(self, site: SiteState, episode: Episode, follow_up: Noted) -> None:
+        episode.add(follow_up)
+        if episode.status != "open":
+            # Offenders can make staff cancel: a cancel never withdraws an escalation.
+            return
+        after = seconds_between(follow_up.occurred_at, episode.first_at)
+        if after <= self.verifier.limits.restore_grace_seconds:
+            site.close_false(
+                episode, f"{follow_up.role} after {after:.0f} s", follow_up.occurred_at
+            )
+            logger.info("false alarm", extra=_ids(site, episode) | site.history.model_dump())
+        else:
+            # Too late to call it a slip of the hand, but the centre has an answer: no timeout.
+            episode.resolved = True
+            episode.respond_by = None
+
+    def _verification(self, site: SiteState, update: AlarmActivation) -> None:
+        verdict = update.verification
+        assert verdict is not None
+        episode = site.episode_at(
+            update.occurred_at, self.verifier.limits.sequential_window_seconds
+        )
+        if episode is None:
+            # The verdict overtook its press: the episode starts here, with no task to send.
+            episode = Episode.opened_by(update, self.now)
+            site.episodes.append(episode)
+        method = verdict.method.value
+        episode.add(note(update, "verification", f"{method}:{verdict.verified}"))
+        if verdict.verified:
+            site.history.verified += 1
+            if episode.status != "escalated":
+                reason = LinkReason(feature="verification", value=method, contribution=1.0)
+                self._escalate(site, episode, AlertKind.VERIFIED_ALARM, self._urgency(episode),
+                               update.event_id, reason)  # fmt: skip
+        elif episode.status == "open":
+            site.close_false(episode, f"not verified ({method})", verdict.at)
+            logger.info("false alarm", extra=_ids(site, episode) | site.history.model_dump())
+        elif episode.status == "escalated":
+            logger.warning("centre found no hold-up after escalation", extra=_ids(site, episode))
+
+    def _match_report(self, site: SiteState, episode: Episode, report: ReportSeen) -> None:
+        limits = self.verifier.limits
+        if episode.status == "escalated" or report.branch_type != site.site.branch_type:
+            return
+        gap = seconds_between(report.occurred_at, episode.first_at)
+        location = site.site.location
+        distance = distance_m(location.lat, location.lon, report.lat, report.lon)
+        if abs(gap) > limits.report_match_seconds or distance > limits.report_match_radius_m:
+            return
+        reason = LinkReason(feature="incident_report", value=report.incident_type.value,
+                            contribution=1.0)  # fmt: skip
+        link = EvidenceLink(event_id=report.event_id, event_type="incident_report",
+                            distance_m=round(distance, 1), time_gap_s=gap,
+                            reasons=[reason])  # fmt: skip
+        self._escalate(site, episode, AlertKind.HOLD_UP_IN_PROGRESS, self._urgency(episode),
+                       report.event_id, reason, link)  # fmt: skip
+
+    # --- what is published -----------------------------------------------------------------
+
+    def _verify_task(self, site: SiteState, episode: Episode) -> None:
+        timeout = self.verifier.limits.verify_timeout_seconds
+        self._task(site, AlarmTaskKind.VERIFY, f"verify:{site.site.site_id}:{episode.key_id}",
+                   episode.alarm_centre, episode.signal, episode.key_id, timeout)  # fmt: skip
+        episode.respond_by = self.now + timedelta(seconds=timeout)
+        logger.info("verify task raised", extra=_ids(site, episode))
+
+    def _site_silent_task(self, site: SiteState, silent: AlarmActivation) -> None:
+        dedup_key = f"site_silent:{site.site.site_id}:{silent.event_id}"
+        within = self.verifier.settings.sia_supervision_hours * 3600
+        self._task(site, AlarmTaskKind.SITE_SILENT, dedup_key, silent.alarm_centre, silent.signal,
+                   silent.event_id, within)  # fmt: skip
+
+    def _task(self, site: SiteState, kind: AlarmTaskKind, dedup_key: str, centre: str,
+              signal: AlarmSignal, activation_id: UUID, within_s: float) -> None:  # fmt: skip
+        self.outputs.append(
+            AlarmTask(
+                task_id=alert_id_for(dedup_key),
+                kind=kind,
+                alarm_centre=centre,
+                site_id=site.site.site_id,
+                signal=signal,
+                activation_ids=[activation_id],
+                respond_within_s=within_s,
+                dedup_key=dedup_key,
+                created_at=self.now,
+            )
+        )
+
+    def _escalate(
+        self,
+        site: SiteState,
+        episode: Episode,
+        kind: AlertKind,
+        severity: Severity,
+        decided_by: object,
+        reason: LinkReason,
+        report: EvidenceLink | None = None,
+    ) -> None:
+        site.mark_escalated(episode, reason.feature)
+        evidence = [_link(episode, noted, reason, decided_by) for noted in episode.noted]
+        dedup_key = f"hold_up:{site.site.site_id}:{episode.key_id}"
+        location = site.site.location
+        self.outputs.append(
+            Alert(
+                alert_id=alert_id_for(dedup_key),
+                kind=kind,
+                severity=severity,
+                area=Area(center=location, radius_m=self.verifier.settings.robbery_alert_radius_m),
+                police_unit=police_unit_for(location),
+                branch_types_at_risk=[site.site.branch_type],
+                site_id=site.site.site_id,
+                evidence=[*evidence, report] if report else evidence,
+                dedup_key=dedup_key,
+                created_at=self.now,
+            )
+        )
+        details = {"kind": kind.value, "severity": severity.value, "reason": reason.feature}
+        logger.info(
+            "alarm escalated", extra=_ids(site, episode) | details | site.history.model_dump()
+        )
+
+    def _urgency(self, episode: Episode) -> Severity:
+        # Minutes after the press the offenders may still be near; later it is a reported fact.
+        in_the_act = timedelta(minutes=self.verifier.settings.robbery_in_the_act_minutes)
+        return Severity.CRITICAL if self.now - episode.first_at <= in_the_act else Severity.HIGH
+
+    def _beyond_retention(self, occurred_at: datetime) -> bool:
+        retention = timedelta(hours=self.verifier.limits.episode_retention_hours)
+        return (
+            self.state.stream_time is not None and occurred_at < self.state.stream_time - retention
+        )
+
+    def _in_maintenance(self, site_id: str) -> bool:
+        until = self.maintenance.get(site_id)
+        return until is not None and until > self.now
+
+
+def _link(episode: Episode, noted: Noted, reason: LinkReason, decided_by: object) -> EvidenceLink:
+    context = LinkReason(feature=noted.role, value=noted.detail or noted.signal.value,
+                         contribution=0.0)  # fmt: skip
+    # The deciding reason sits on the event that decided; a timeout is decided by the first press.
+    reasons = [context, reason] if noted.event_id == decided_by else [context]
+    return EvidenceLink(
+        event_id=noted.event_id,
+        event_type="alarm_activation",
+        distance_m=0.0,
+        time_gap_s=seconds_between(noted.occurred_at, episode.first_at),
+        reasons=reasons,
+    )
+
+
+def _ids(site: SiteState, subject: Episode | AlarmActivation) -> dict[str, object]:
+    if isinstance(subject, Episode):
+        return {"site_id": site.site.site_id, "episode": str(subject.key_id),
+                "status": subject.status}  # fmt: skip
+    return {"site_id": site.site.site_id, "event_id": str(subject.event_id),
+            "signal": subject.signal.value}  # fmt: skip
+
+
+def replay(
+    verifier: AlarmVerifier,
+    arrivals: Iterable[tuple[datetime, AlarmActivation | IncidentReport]],
+    maintenance: Mapping[str, datetime] = NO_MAINTENANCE,
+) -> list[Output]:
+    """Events through the decision in arrival order, the timer firing at each deadline, as in
+    the stream: for tests, benchmarks and measurements without a broker."""
+    cells: dict[str, CellState] = {}
+    deadlines: list[tuple[datetime, str]] = []
+    outputs: list[Output] = []
+
+    def run(key: str, item: CellItem, now: datetime) -> None:
+        decision = verifier.handle(cells.get(key) or CellState(partition=0), item, now, maintenance)
+        cells[key] = decision.state
+        outputs.extend(decision.outputs)
+        if decision.state.next_deadline is not None:
+            heapq.heappush(deadlines, (decision.state.next_deadline, key))
+
+    def fire_until(moment: datetime) -> None:
+        while deadlines and deadlines[0][0] <= moment:
+            deadline, key = heapq.heappop(deadlines)
+            pending = cells[key].next_deadline
+            if pending is not None and pending <= deadline:
+                run(key, TimeoutTick(at=deadline), deadline)
+
+    for arrived_at, event in arrivals:
+        fire_until(arrived_at)
+        for key, item in route(event, verifier.limits.report_match_radius_m):
+            run(key, item, arrived_at)
+    # The timer has not yet come for deadlines after the present moment.
+    fire_until(datetime.now(UTC))
+    return outputs
+
+
+# --- the Faust stage ------------------------------------------------------------------------
+
+
+def by_cell_topic(settings: Settings) -> str:
+    # Named after the app like Faust's own internal topics, and removed with them.
+    return f"{settings.app_id}-verify_alarms-by_cell"
+
 
 def register(app: faust.App, topics: Topics, settings: Settings) -> None:
-    """Declare this stage's agents and tables on the app."""
+    """Declare this stage's agents, table and timers on the app."""
+    verifier = AlarmVerifier(settings)
+    source = f"urn:heterdaad:stream:{settings.app_id}"
+    partitions = ALARM_ACTIVATIONS.partitions
+    # Activations (keyed by site) and robbery reports (keyed by branch) meet on one topic keyed
+    # by grid cell, so that one agent and one co-partitioned table see both.
+    by_cell = app.topic(
+        by_cell_topic(settings), key_type=bytes, value_type=bytes, partitions=partitions,
+        internal=True, retention=timedelta(days=7), deleting=True,
+    )  # fmt: skip
+    cell_to_alarm_sites = app.Table(
+        "cell_to_alarm_sites", default=None, key_type=bytes, value_type=bytes, partitions=partitions
+    )
+    windows = MaintenanceWindows(settings)
+    # Ticks sent and not yet processed, so that a busy agent is not sent the same tick again.
+    ticked: dict[bytes, tuple[datetime, datetime]] = {}
+
+    async def forward(event: AlarmActivation | IncidentReport) -> None:
+        for key, item in route(event, settings.alarms.report_match_radius_m):
+            await by_cell.send(key=key.encode(), value=CELL_INPUT.dump_json(item))
+
+    @app.agent(topics[ALARM_ACTIVATIONS], name="route_alarm_activations")
+    async def route_alarm_activations(stream: faust.StreamT[bytes]) -> None:
+        async for activation in decoded(stream, ALARM_ACTIVATIONS, topics, stage="verify_alarms"):
+            assert isinstance(activation, AlarmActivation)
+            await forward(activation)
+
+    @app.agent(topics[INCIDENT_REPORTS], name="route_robbery_reports")
+    async def route_robbery_reports(stream: faust.StreamT[bytes]) -> None:
+        async for report in decoded(stream, INCIDENT_REPORTS, topics, stage="verify_alarms"):
+            assert isinstance(report, IncidentReport)
+            await forward(report)
+
+    async def publish(output: Output) -> None:
+        spec, topic = (ALERTS, topics.alerts) if isinstance(output, Alert) else (
+            ALARM_TASKS, topics.alarm_tasks)  # fmt: skip
+        record = encode(spec, output, source)
+        sent = await topic.send(key=record.key, value=record.value, headers=record.headers)
+        # The broker has it before the table says it was sent: a crash in between repeats the
+        # same dedup key and id after the restart; it never loses the notification.
+        await sent
+
+    @app.agent(by_cell, name="verify_alarms")
+    async def verify_alarms(stream: faust.StreamT[bytes]) -> None:
+        await windows.first_read()
+        async for event in stream.events():
+            key = event.key
+            assert isinstance(key, bytes)
+            item = CELL_INPUT.validate_json(event.value)
+            stored = cell_to_alarm_sites.get(key)
+            partition = event.message.partition
+            state = CellState.model_validate_json(stored) if stored else CellState(partition=0)
+            state.partition = partition
+            decision = verifier.handle(state, item, datetime.now(UTC), windows.current())
+            for output in decision.outputs:
+                await publish(output)
+            cell_to_alarm_sites[key] = decision.state.model_dump_json().encode()
+            if isinstance(item, TimeoutTick):
+                ticked.pop(key, None)
+
+    async def escalate_overdue_tasks() -> None:
+        # During a rebalance the assignment is in flux; the next beat sees the new one.
+        if app.rebalancing:
+            return
+        name = by_cell_topic(settings)
+        mine = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == name}
+        now = datetime.now(UTC)
+        # Standby copies of other workers' partitions are in the table too: only our own count.
+        for key, stored in list(cell_to_alarm_sites.items()):
+            due = overdue(stored, mine, now) if stored else None
+            if due is None:
+                continue
+            partition, deadline = due
+            previous = ticked.get(key)
+            if previous and previous[0] == deadline and now - previous[1] < timedelta(seconds=30):
+                continue
+            value = CELL_INPUT.dump_json(TimeoutTick(at=now))
+            await by_cell.send(key=key, value=value, partition=partition)
+            ticked[key] = (deadline, now)
+
+    # Faust's timer and task decorators are untyped: applied as calls, not as decorators.
+    app.timer(interval=settings.alarms.timer_seconds)(escalate_overdue_tasks)
+    app.task(windows.refresh)
+    app.timer(interval=settings.alarms.maintenance_refresh_seconds)(windows.refresh)

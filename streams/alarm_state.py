@@ -1,0 +1,396 @@
+"""State of alarm verification (episodes, history per site, by grid cell); how inputs reach it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Annotated, Literal
+from uuid import UUID
+
+import asyncpg
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+
+from schemas.common import BranchType
+from schemas.events import AlarmActivation, AlarmSignal, AlarmSite, IncidentReport, IncidentType
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from heterdaad.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+# Sites and robbery reports meet on a grid cell of about 1.1 km (0.01 degrees of latitude,
+# 0.016 of longitude at 52 degrees north), keyed with the branch type: the match radius is at
+# most 250 m, so a report is routed to at most the four cells around it. Changing the grid
+# changes every key: state under the old keys would be orphaned.
+CELL_LAT_DEGREES = 0.01
+CELL_LON_DEGREES = 0.016
+METRES_PER_DEGREE_LAT = 111_320.0
+EARTH_RADIUS_M = 6_371_008.8
+
+SEEN_IDS = 64
+"""Event ids remembered per site: a replayed activation is recognised and changes nothing."""
+MAX_EPISODES = 50
+MAX_NOTED = 50
+"""Activations kept per episode: a jammed button must not grow the state without end."""
+MAX_LOOSE_ENDS = 20
+MAX_REPORTS = 50
+
+PRESSES = frozenset({AlarmSignal.PANIC, AlarmSignal.HOLD_UP, AlarmSignal.DURESS})
+FOLLOW_UPS = frozenset({AlarmSignal.RESTORE, AlarmSignal.CANCEL})
+TESTS = frozenset({AlarmSignal.TEST, AlarmSignal.LINK_TEST})
+
+Role = Literal["press", "repeat_press", "second_press", "restore", "cancel", "verification"]
+Status = Literal["open", "false", "escalated"]
+
+
+class State(BaseModel):
+    """Mutable inside one decision; the decision works on a deep copy of what it was given."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=False)
+
+
+class Noted(State):
+    """An activation as an episode remembers it: enough for evidence, no free text."""
+
+    event_id: UUID
+    signal: AlarmSignal
+    occurred_at: AwareDatetime
+    role: Role
+    user_id: str | None = None
+    button_id: str | None = None
+    detail: str | None = None
+
+
+class Episode(State):
+    """One press and what followed it at the same site; at most one alert and one task each."""
+
+    key_id: UUID = Field(description="The activation that opened it; part of the dedup keys.")
+    signal: AlarmSignal
+    alarm_centre: str
+    first_at: AwareDatetime
+    opened_at: AwareDatetime = Field(description="Processing time at which it was opened.")
+    noted: list[Noted] = Field(default_factory=list)
+    status: Status = "open"
+    respond_by: AwareDatetime | None = Field(
+        None, description="Processing-time deadline of the centre's verify task, while armed."
+    )
+    resolved: bool = Field(False, description="Restored or cancelled after the grace: no timeout.")
+    closed_at: AwareDatetime | None = Field(None, description="Event time it was found false.")
+    outcome: str | None = None
+    counted_false: bool = False
+
+    @classmethod
+    def opened_by(cls, activation: AlarmActivation, now: datetime) -> Episode:
+        return cls(
+            key_id=activation.event_id,
+            signal=activation.signal,
+            alarm_centre=activation.alarm_centre,
+            first_at=activation.occurred_at,
+            opened_at=now,
+        )
+
+    def add(self, noted: Noted) -> None:
+        if len(self.noted) < MAX_NOTED:
+            self.noted.append(noted)
+
+    def presses(self) -> list[Noted]:
+        return [n for n in self.noted if n.role in ("press", "repeat_press", "second_press")]
+
+    def pressed_by_other_staff(self, press: AlarmActivation) -> bool:
+        """Another staff code than an earlier press, or when codes are unknown another button."""
+        return any(_differ(earlier, press) for earlier in self.presses())
+
+
+def _differ(earlier: Noted, press: AlarmActivation) -> bool:
+    if earlier.user_id is not None and press.user_id is not None:
+        return earlier.user_id != press.user_id
+    return None not in (earlier.button_id, press.button_id) and earlier.button_id != press.button_id
+
+
+def note(activation: AlarmActivation, role: Role, detail: str | None = None) -> Noted:
+    return Noted(
+        event_id=activation.event_id,
+        signal=activation.signal,
+        occurred_at=activation.occurred_at,
+        role=role,
+        user_id=activation.user_id,
+        button_id=activation.button_id,
+        detail=detail,
+    )
+
+
+class SiteHistory(State):
+    """A site's record; reported, and used only to hold back unverified timeout escalations."""
+
+    activations: int = 0
+    false: int = 0
+    verified: int = 0
+    escalated: int = 0
+    timeouts_held_back: int = 0
+    tests: int = 0
+    during_maintenance: int = 0
+
+    def unreliable(self, false_alarms: int) -> bool:
+        """Many false alarms and not one verified: its silences are not escalated."""
+        return self.false >= false_alarms and self.verified == 0
+
+
+class SiteState(State):
+    site: AlarmSite
+    episodes: list[Episode] = Field(default_factory=list)
+    loose_ends: list[Noted] = Field(
+        default_factory=list, description="Restores and cancels that came before their press."
+    )
+    seen: list[UUID] = Field(default_factory=list)
+    history: SiteHistory = Field(default_factory=SiteHistory)
+
+    def remember(self, event_id: UUID) -> bool:
+        """Note an event id; False when it was seen before (a replay)."""
+        if event_id in self.seen:
+            return False
+        self.seen = [*self.seen, event_id][-SEEN_IDS:]
+        return True
+
+    def episode_at(self, moment: datetime, window_s: float) -> Episode | None:
+        """The latest episode whose window holds this moment, whatever its status."""
+        near = [e for e in self.episodes if abs(seconds_between(moment, e.first_at)) <= window_s]
+        return max(near, key=lambda e: e.first_at, default=None)
+
+    def episode_of_press(self, moment: datetime, window_s: float) -> Episode | None:
+        """As episode_at, but a press after its episode was found false starts a new one."""
+        episode = self.episode_at(moment, window_s)
+        if episode and episode.closed_at and moment > episode.closed_at:
+            return None
+        return episode
+
+    def episode_before(self, moment: datetime) -> Episode | None:
+        earlier = [e for e in self.episodes if e.first_at <= moment]
+        return max(earlier, key=lambda e: e.first_at, default=None)
+
+    def close_false(self, episode: Episode, outcome: str, at: datetime) -> None:
+        episode.status, episode.closed_at, episode.outcome = "false", at, outcome
+        episode.respond_by = None
+        episode.counted_false = True
+        self.history.false += 1
+
+    def mark_escalated(self, episode: Episode, outcome: str) -> None:
+        episode.status, episode.outcome = "escalated", outcome
+        episode.respond_by = None
+        if episode.counted_false:
+            # Found false first, proved real later (a verdict or a robbery report).
+            self.history.false -= 1
+            episode.counted_false = False
+        self.history.escalated += 1
+
+    def prune(self, horizon: datetime) -> None:
+        """Forget episodes begun before the horizon; one never confirmed counts as false."""
+        kept = []
+        for episode in self.episodes:
+            if episode.first_at >= horizon or episode.respond_by is not None:
+                kept.append(episode)
+            elif episode.status == "open":
+                self.history.false += 1
+        self.episodes = kept[-MAX_EPISODES:]
+        self.loose_ends = [n for n in self.loose_ends if n.occurred_at >= horizon]
+
+
+class ReportSeen(State):
+    """What verification needs of a robbery report: where, what kind of branch, when."""
+
+    event_id: UUID
+    branch_id: str
+    branch_type: BranchType
+    lat: float
+    lon: float
+    occurred_at: AwareDatetime
+    incident_type: IncidentType
+
+
+class CellState(State):
+    """The table value of one cell: its sites and the recent robbery reports there."""
+
+    partition: int = Field(description="Partition it is kept in: the timer acts on its own only.")
+    stream_time: AwareDatetime | None = Field(None, description="Latest event time seen here.")
+    next_deadline: AwareDatetime | None = None
+    sites: dict[str, SiteState] = Field(default_factory=dict)
+    reports: list[ReportSeen] = Field(default_factory=list)
+
+    def advance(self, moment: datetime) -> None:
+        self.stream_time = moment if self.stream_time is None else max(self.stream_time, moment)
+
+    def add_report(self, report: ReportSeen) -> bool:
+        """Keep a report for presses still to come; False when it was seen before."""
+        if any(seen.event_id == report.event_id for seen in self.reports):
+            return False
+        self.reports = [*self.reports, report][-MAX_REPORTS:]
+        self.advance(report.occurred_at)
+        return True
+
+    def prune(self, retention: timedelta) -> None:
+        """Forget what lies beyond the retention (event time) and note the next deadline."""
+        if self.stream_time is not None:
+            horizon = self.stream_time - retention
+            for site in self.sites.values():
+                site.prune(horizon)
+            self.reports = [r for r in self.reports if r.occurred_at >= horizon]
+        deadlines = [
+            episode.respond_by
+            for site in self.sites.values()
+            for episode in site.episodes
+            if episode.respond_by is not None
+        ]
+        self.next_deadline = min(deadlines, default=None)
+
+
+# --- what the stage's internal topic carries, keyed by cell --------------------------------
+
+
+class ActivationInput(State):
+    kind: Literal["activation"] = "activation"
+    activation: AlarmActivation
+
+
+class ReportInput(State):
+    kind: Literal["incident_report"] = "incident_report"
+    report: ReportSeen
+
+
+class TimeoutTick(State):
+    """Sent by the timer for a cell with an overdue task; processed like any event."""
+
+    kind: Literal["tick"] = "tick"
+    at: AwareDatetime
+
+
+CellInput = Annotated[ActivationInput | ReportInput | TimeoutTick, Field(discriminator="kind")]
+CellItem = ActivationInput | ReportInput | TimeoutTick
+CELL_INPUT: TypeAdapter[CellItem] = TypeAdapter(CellInput)
+
+
+def false_alarm_history(state: CellState) -> dict[str, SiteHistory]:
+    """The record of each site in a cell, by site id."""
+    return {site_id: site.history for site_id, site in state.sites.items()}
+
+
+# --- geometry ------------------------------------------------------------------------------
+
+
+def cell_key(branch_type: BranchType, lat: float, lon: float) -> str:
+    return f"{branch_type.value}:{math.floor(lat / CELL_LAT_DEGREES)}:" + str(
+        math.floor(lon / CELL_LON_DEGREES)
+    )
+
+
+def cells_near(branch_type: BranchType, lat: float, lon: float, radius_m: float) -> list[str]:
+    """The cells of this branch type that a circle around the point touches (one to four)."""
+    d_lat = radius_m / METRES_PER_DEGREE_LAT
+    d_lon = radius_m / (METRES_PER_DEGREE_LAT * math.cos(math.radians(lat)))
+    keys = {
+        cell_key(branch_type, lat + s_lat * d_lat, lon + s_lon * d_lon)
+        for s_lat in (-1, 1)
+        for s_lon in (-1, 1)
+    }
+    return sorted(keys)
+
+
+def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance (haversine); tens of metres is all that is asked of it."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
+
+
+def seconds_between(later: datetime, earlier: datetime) -> float:
+    return (later - earlier).total_seconds()
+
+
+# --- routing: which cell each input belongs to --------------------------------------------
+
+
+def route(event: AlarmActivation | IncidentReport, radius_m: float) -> list[tuple[str, CellItem]]:
+    """(cell key, input) pairs: an activation to its site's cell, a robbery report to every cell
+    of its branch type within the match radius; the report's personal data stays behind."""
+    if isinstance(event, AlarmActivation):
+        site = event.site
+        key = cell_key(site.branch_type, site.location.lat, site.location.lon)
+        return [(key, ActivationInput(activation=event))]
+    branch = event.branch
+    seen = ReportSeen(
+        event_id=event.event_id,
+        branch_id=branch.branch_id,
+        branch_type=branch.branch_type,
+        lat=branch.location.lat,
+        lon=branch.location.lon,
+        occurred_at=event.occurred_at,
+        incident_type=event.incident_type,
+    )
+    keys = cells_near(branch.branch_type, branch.location.lat, branch.location.lon, radius_m)
+    return [(key, ReportInput(report=seen)) for key in keys]
+
+
+def overdue(stored: bytes, partitions: set[int], now: datetime) -> tuple[int, datetime] | None:
+    """(partition, deadline) of a stored cell with an overdue task in one of these partitions.
+
+    Plain JSON, not the model: the timer looks at every cell of the worker each time.
+    """
+    fields = json.loads(stored)
+    deadline = fields.get("next_deadline")
+    if deadline is None or fields["partition"] not in partitions:
+        return None
+    moment = datetime.fromisoformat(deadline)
+    return (fields["partition"], moment) if moment <= now else None
+
+
+# --- maintenance windows ------------------------------------------------------------------
+
+
+class MaintenanceWindows:
+    """Sites in maintenance, read from alarm_site.maintenance_until: the contract has no signal
+    for it, so each worker reads the table now and then; what it read last stays in force."""
+
+    QUERY = "SELECT site_id, maintenance_until FROM alarm_site WHERE maintenance_until > now()"
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._until: dict[str, datetime] = {}
+        self._first_read = asyncio.Event()
+
+    def current(self) -> Mapping[str, datetime]:
+        return self._until
+
+    async def first_read(self) -> None:
+        """Wait until the table has been read (or failed to be) once since start-up."""
+        await self._first_read.wait()
+
+    async def refresh(self) -> None:
+        try:
+            await self._read()
+        finally:
+            self._first_read.set()
+
+    async def _read(self) -> None:
+        settings = self._settings
+        try:
+            async with asyncio.timeout(10):
+                # Once a minute: a connection each time costs less than a pool held for ever.
+                connection = await asyncpg.connect(
+                    settings.database_url,
+                    server_settings={"search_path": settings.database_schema},
+                )
+                try:
+                    rows = await connection.fetch(self.QUERY)
+                finally:
+                    await connection.close()
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            logger.warning("maintenance windows not read", extra={"error": str(error)})
+            return
+        until = {str(row["site_id"]): row["maintenance_until"] for row in rows}
+        if until.keys() != self._until.keys():
+            logger.info("sites in maintenance", extra={"sites": sorted(until)})
+        self._until = until
