@@ -1,15 +1,310 @@
-"""Stage: reconnaissance linkage (being built; registers nothing yet)."""
+"""Stage: warn of crews scouting several branches, and link later robberies back to them.
+
+Sightings must be compared with every other sighting nearby and with later robberies anywhere
+near, whichever partition their topics put them on. Both streams are therefore forwarded to
+one internal topic under a single key: one partition, read in order by one worker, holding the
+whole linkage state in one table value. A few thousand sightings and about a thousand robberies
+a year make this cheap, and unlike a key per police unit or grid cell it never splits a crew
+that scouts across a border. The decisions themselves are in streams/recon_linkage.py.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import logging
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, TypeVar
+
+from schemas.alerts import Alert, AlertKind, Area, EvidenceLink, Lookout, Severity, alert_id_for
+from schemas.common import BranchType, Location
+from schemas.events import IncidentReport, PersonDescription, ReconSighting, Vehicle
+from schemas.geography import police_unit_for
+from schemas.topics import ALERTS, INCIDENT_REPORTS, RECON_SIGHTINGS, spec_for_ce_type
+from schemas.wire import UndecodableRecord, decode, encode
+from streams.dead_letters import decoded
+from streams.recon_linkage import (
+    PatternWarning,
+    ReconLinker,
+    RobberyLink,
+    SightingEvidence,
+    Verdict,
+)
+from streams.recon_scoring import TrackedSighting, metres
+
+ModelT = TypeVar("ModelT", PersonDescription, Vehicle)
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
     import faust
 
     from heterdaad.settings import Settings
+    from heterdaad.thresholds.reconnaissance import ReconThresholds
     from streams.app import Topics
+    from streams.recon_linkage import Decision
+
+logger = logging.getLogger(__name__)
+
+# The one key of the internal topic and the state table: all of the Netherlands.
+REGION = b"nl"
+STAGE = "link_reconnaissance"
+MAX_AREA_RADIUS_M = 100_000.0  # the contract's limit on an alert's area
+MAX_CLOTHING = 10
+MAX_PERSONS = 20
+
+
+def reconnaissance_warning(
+    warning: PatternWarning, thresholds: ReconThresholds, now: datetime
+) -> Alert:
+    """Warn the kind of branch scouted in the area; the police also get vehicles and persons."""
+    sightings = [e.sighting for e in warning.sightings]
+    lat, lon = _medoid(sightings)
+    branches = {s.branch_id for s in sightings if s.branch_id is not None}
+    severity = (
+        Severity.HIGH if len(branches) >= thresholds.high_severity_branches else Severity.MEDIUM
+    )
+    return _alert(
+        dedup_key=warning.dedup_key,
+        severity=severity,
+        centre=(lat, lon),
+        reach_m=max(metres(lat, lon, s.lat, s.lon) for s in sightings),
+        thresholds=thresholds,
+        branch_types=[s.branch_type for s in sightings],
+        vehicles=[s.vehicle for s in sightings],
+        persons=[p for s in sightings for p in s.persons],
+        evidence=[
+            _sighting_link(e, lat, lon, gap=now - e.sighting.observed_at) for e in warning.sightings
+        ],
+        sightings=sightings,
+        now=now,
+    )
+
+
+def robbery_link_alert(link: RobberyLink, thresholds: ReconThresholds, now: datetime) -> Alert:
+    """A robbery that followed reconnaissance: an update of the warning, with both as evidence.
+
+    Kind RECONNAISSANCE_WARNING (the contract has no kind for a confirmed link), severity high:
+    the crew has struck once and the other branches it scouted may be next, so the area covers
+    them too. Evidence is the robbery, then each sighting with the time from it to the robbery.
+    """
+    robbery = link.robbery
+    sightings = [e.sighting for e in link.sightings]
+    robbery_vehicles = [robbery.vehicle] if robbery.vehicle else []
+    return _alert(
+        dedup_key=link.dedup_key,
+        severity=Severity.HIGH,
+        centre=(robbery.lat, robbery.lon),
+        reach_m=max(metres(robbery.lat, robbery.lon, s.lat, s.lon) for s in sightings),
+        thresholds=thresholds,
+        branch_types=[robbery.branch_type, *(s.branch_type for s in sightings)],
+        vehicles=[*robbery_vehicles, *(s.vehicle for s in sightings)],
+        persons=[*robbery.offenders, *(p for s in sightings for p in s.persons)],
+        evidence=[
+            EvidenceLink(
+                event_id=robbery.event_id,
+                event_type="incident_report",
+                distance_m=0.0,
+                time_gap_s=max(0.0, (now - robbery.occurred_at).total_seconds()),
+            ),
+            *(
+                _sighting_link(
+                    e, robbery.lat, robbery.lon, gap=robbery.occurred_at - e.sighting.observed_at
+                )
+                for e in link.sightings
+            ),
+        ],
+        sightings=sightings,
+        now=now,
+    )
+
+
+def alert_for(decision: Decision, thresholds: ReconThresholds, now: datetime) -> Alert:
+    if isinstance(decision, PatternWarning):
+        return reconnaissance_warning(decision, thresholds, now)
+    return robbery_link_alert(decision, thresholds, now)
+
+
+def _alert(
+    *,
+    dedup_key: str,
+    severity: Severity,
+    centre: tuple[float, float],
+    reach_m: float,
+    thresholds: ReconThresholds,
+    branch_types: Sequence[BranchType | None],
+    vehicles: Sequence[Vehicle | None],
+    persons: Sequence[PersonDescription],
+    evidence: list[EvidenceLink],
+    sightings: Sequence[TrackedSighting],
+    now: datetime,
+) -> Alert:
+    location = Location(lat=centre[0], lon=centre[1])
+    radius = min(MAX_AREA_RADIUS_M, reach_m + thresholds.area_margin_m)
+    return Alert(
+        alert_id=alert_id_for(dedup_key),
+        kind=AlertKind.RECONNAISSANCE_WARNING,
+        severity=severity,
+        area=Area(center=location, radius_m=max(radius, 1.0)),
+        police_unit=police_unit_for(location),
+        branch_types_at_risk=list(dict.fromkeys(t for t in branch_types if t is not None)),
+        lookout=_lookout(sightings),
+        vehicles=_distinct(v for v in vehicles if v is not None),
+        persons=_distinct(persons)[:MAX_PERSONS],
+        evidence=evidence,
+        dedup_key=dedup_key,
+        created_at=now,
+    )
+
+
+def _distinct(items: Iterable[ModelT]) -> list[ModelT]:
+    """Each description once, in order of first mention (they hold lists, so are unhashable)."""
+    seen: dict[str, ModelT] = {}
+    for item in items:
+        seen.setdefault(item.model_dump_json(), item)
+    return list(seen.values())
+
+
+def _lookout(sightings: Sequence[TrackedSighting]) -> Lookout:
+    """What staff can recognise: behaviour, the car's make and colour, clothes; never a plate."""
+    behaviours = Counter(b for s in sightings for b in s.behaviours)
+    cars = Counter(
+        (s.vehicle.make, s.vehicle.colour)
+        for s in sightings
+        if s.vehicle and (s.vehicle.make or s.vehicle.colour)
+    )
+    make, colour = cars.most_common(1)[0][0] if cars else (None, None)
+    clothing = Counter(item for s in sightings for p in s.persons for item in p.clothing)
+    return Lookout(
+        behaviours=[b for b, _ in behaviours.most_common()],
+        vehicle_make=make,
+        vehicle_colour=colour,
+        clothing=[item for item, _ in clothing.most_common(MAX_CLOTHING)],
+    )
+
+
+def _sighting_link(
+    evidence: SightingEvidence, lat: float, lon: float, *, gap: timedelta
+) -> EvidenceLink:
+    s = evidence.sighting
+    return EvidenceLink(
+        event_id=s.event_id,
+        event_type="recon_sighting",
+        distance_m=metres(lat, lon, s.lat, s.lon),
+        time_gap_s=max(0.0, gap.total_seconds()),
+        similarity=evidence.score.similarity,
+        reasons=list(evidence.score.reasons),
+    )
+
+
+def _medoid(sightings: Sequence[TrackedSighting]) -> tuple[float, float]:
+    """The sighted place nearest to all others: a real Dutch point, unlike a mean in the water."""
+    best = min(
+        sightings,
+        key=lambda a: max(metres(a.lat, a.lon, b.lat, b.lon) for b in sightings),
+    )
+    return best.lat, best.lon
+
+
+def _forwarded(
+    value: bytes | None, headers: list[tuple[str, bytes]]
+) -> ReconSighting | IncidentReport:
+    ce_type = dict(headers).get("ce_type", b"").decode(errors="replace")
+    spec = spec_for_ce_type(ce_type)
+    if spec is None or spec not in (RECON_SIGHTINGS, INCIDENT_REPORTS):
+        raise UndecodableRecord(f"ce_type {ce_type!r} is neither a sighting nor a robbery")
+    model = decode(spec, value, headers)
+    assert isinstance(model, ReconSighting | IncidentReport)
+    return model
+
+
+def check_retention(settings: Settings) -> None:
+    """Refuse to start when the state would keep personal data longer than allowed."""
+    horizon = settings.reconnaissance.horizon_days
+    if horizon > settings.personal_data_retention_days:
+        # The state holds descriptions and plate pseudonyms for as long as the horizon.
+        raise ValueError(
+            f"reconnaissance keeps sightings {horizon:g} days (window or robbery link days "
+            f"plus grace), longer than personal_data_retention_days "
+            f"({settings.personal_data_retention_days})"
+        )
 
 
 def register(app: faust.App, topics: Topics, settings: Settings) -> None:
-    """Declare this stage's agents and tables on the app."""
+    """Forward sightings and robberies to one partition; link them there with a table."""
+    check_retention(settings)
+    thresholds = settings.reconnaissance
+    source = f"urn:heterdaad:stream:{settings.app_id}:{STAGE}"
+    linkage = app.topic(
+        f"{settings.app_id}-recon-linkage",
+        key_type=bytes,
+        value_type=bytes,
+        internal=True,
+        deleting=True,
+        retention=timedelta(days=settings.personal_data_retention_days),
+    )
+    region_to_recon_state = app.Table(
+        "region_to_recon_state",
+        key_type=bytes,
+        value_type=bytes,
+        help="Linkage state (sightings, patterns, recent robberies) as JSON, per region.",
+    )
+
+    async def forward(model: ReconSighting | IncidentReport) -> None:
+        spec = RECON_SIGHTINGS if isinstance(model, ReconSighting) else INCIDENT_REPORTS
+        record = encode(spec, model, source)
+        await linkage.send(key=REGION, value=record.value, headers=record.headers)
+
+    @app.agent(topics[RECON_SIGHTINGS], name="gather_sightings_for_recon")
+    async def gather_sightings_for_recon(stream: faust.StreamT[bytes]) -> None:
+        async for sighting in decoded(stream, RECON_SIGHTINGS, topics, stage=STAGE):
+            assert isinstance(sighting, ReconSighting)
+            await forward(sighting)
+
+    @app.agent(topics[INCIDENT_REPORTS], name="gather_robberies_for_recon")
+    async def gather_robberies_for_recon(stream: faust.StreamT[bytes]) -> None:
+        async for report in decoded(stream, INCIDENT_REPORTS, topics, stage=STAGE):
+            assert isinstance(report, IncidentReport)
+            await forward(report)
+
+    @app.agent(linkage, name="link_reconnaissance")
+    async def link_reconnaissance(stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
+            headers = list(event.headers.items()) if event.headers else []
+            try:
+                model = _forwarded(event.value, headers)
+            except UndecodableRecord as error:
+                logger.error("forwarded record undecodable", extra={"reason": error.reason})
+                continue
+            key = event.key if isinstance(event.key, bytes) else REGION
+            linker = ReconLinker.from_json(thresholds, region_to_recon_state.get(key))
+            outcome = linker.observe(model)
+            now = datetime.now(UTC)
+            # Each alert is acknowledged before the state that remembers it is stored: after a
+            # crash in between, the event comes again and the same alert (same id) goes out
+            # again, rather than never.
+            for decision in outcome.decisions:
+                alert = alert_for(decision, thresholds, now)
+                record = encode(ALERTS, alert, source)
+                sent = await topics.alerts.send(
+                    key=record.key, value=record.value, headers=record.headers
+                )
+                await sent
+                logger.info(
+                    "reconnaissance alert raised",
+                    extra={
+                        "event_id": str(model.event_id),
+                        "alert_id": str(alert.alert_id),
+                        "dedup_key": alert.dedup_key,
+                        "evidence": len(alert.evidence),
+                    },
+                )
+            if outcome.verdict is Verdict.ACCEPTED:
+                region_to_recon_state[key] = linker.to_json()
+            elif outcome.verdict is Verdict.TOO_LATE:
+                # Not an error of the stream, but reconnaissance nobody will link: worth seeing.
+                logger.warning(
+                    "event too late for reconnaissance linkage",
+                    extra={"event_id": str(model.event_id), "type": type(model).__name__},
+                )
+            else:
+                logger.info("event seen before", extra={"event_id": str(model.event_id)})

@@ -59,6 +59,8 @@ class ReconWeights(BaseModel):
 
 
 class ReconThresholds(BaseModel):
+    """When sightings form a pattern, when a pattern is warned of, when a robbery is linked."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     window_days: float = Field(

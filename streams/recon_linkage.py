@@ -1,0 +1,279 @@
+"""Reconnaissance linkage as pure decisions: sightings into patterns, robberies back to them."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from itertools import combinations
+from typing import TYPE_CHECKING
+from uuid import UUID
+
+from schemas.alerts import LinkReason
+from schemas.events import IncidentReport, ReconSighting
+from streams.recon_scoring import (
+    Record,
+    Score,
+    TrackedRobbery,
+    TrackedSighting,
+    robbery_score,
+    sighting_score,
+)
+
+if TYPE_CHECKING:
+    from heterdaad.thresholds.reconnaissance import ReconThresholds
+
+logger = logging.getLogger(__name__)
+
+
+# --- state: what is remembered, stored as JSON in one table value ------------------------
+
+
+class Pattern(Record):
+    """Sightings linked into one pattern; `reported` only grows, so dedup keys never repeat."""
+
+    pattern_id: str
+    founded_at: datetime
+    reported: int = 0
+    warned: int = 0
+
+
+class LinkageState(Record):
+    watermark: datetime | None = None
+    sightings: list[TrackedSighting] = []
+    robberies: list[TrackedRobbery] = []
+    patterns: dict[str, Pattern] = {}
+
+
+# --- decisions ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SightingEvidence:
+    sighting: TrackedSighting
+    score: Score
+
+
+@dataclass(frozen=True)
+class PatternWarning:
+    """Sightings at several branches look like one crew scouting: warn before it strikes."""
+
+    pattern_id: str
+    reported: int
+    sightings: tuple[SightingEvidence, ...]
+
+    @property
+    def dedup_key(self) -> str:
+        return f"recon:{self.pattern_id}:{self.reported}"
+
+
+@dataclass(frozen=True)
+class RobberyLink:
+    """A robbery at or near a sighted branch, linked back to the reconnaissance before it."""
+
+    robbery: TrackedRobbery
+    pattern_ids: tuple[str, ...]
+    sightings: tuple[SightingEvidence, ...]
+    # Sightings ever linked to the robbery: only grows, so dedup keys never repeat.
+    linked: int
+
+    @property
+    def dedup_key(self) -> str:
+        return f"recon-link:{self.robbery.event_id}:{self.linked}"
+
+
+Decision = PatternWarning | RobberyLink
+
+
+class Verdict(StrEnum):
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"
+    TOO_LATE = "too_late"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    verdict: Verdict
+    decisions: tuple[Decision, ...] = ()
+
+
+# --- the linker ----------------------------------------------------------------------------
+
+
+class ReconLinker:
+    """Feeds sightings and robberies, in arrival order, through the linkage state.
+
+    Event times drive every window; an event older than the newest event time seen minus the
+    grace is too late (its context may already be forgotten) and is left out.
+    """
+
+    def __init__(self, thresholds: ReconThresholds, state: LinkageState | None = None) -> None:
+        self.thresholds = thresholds
+        self.state = state if state is not None else LinkageState()
+
+    @classmethod
+    def from_json(cls, thresholds: ReconThresholds, raw: bytes | None) -> ReconLinker:
+        state = LinkageState.model_validate_json(raw) if raw else LinkageState()
+        return cls(thresholds, state)
+
+    def to_json(self) -> bytes:
+        return self.state.model_dump_json().encode()
+
+    def observe(self, event: ReconSighting | IncidentReport) -> Outcome:
+        if isinstance(event, ReconSighting):
+            return self.observe_sighting(event)
+        return self.observe_robbery(event)
+
+    def observe_sighting(self, sighting: ReconSighting) -> Outcome:
+        if any(s.event_id == sighting.event_id for s in self.state.sightings):
+            return Outcome(Verdict.DUPLICATE)
+        if not self._advance(sighting.observed_at, room=1):
+            return Outcome(Verdict.TOO_LATE)
+        tracked = TrackedSighting.of(sighting, pattern_id="")
+        linked = [
+            s
+            for s in self.state.sightings
+            if (score := sighting_score(tracked, s, self.thresholds)) is not None
+            and score.total >= self.thresholds.link_score
+        ]
+        pattern = self._join(tracked, {s.pattern_id for s in linked})
+        decisions: list[Decision] = []
+        if warning := self._warning(pattern):
+            decisions.append(warning)
+        # A sighting reported late may precede a robbery already seen. Only the pattern it
+        # joined has changed (members, merges, warned), so only a robbery linked to one of its
+        # members can have a new link.
+        members = self.members(pattern.pattern_id)
+        for robbery in self.state.robberies:
+            if any(self._direct(robbery, m) for m in members) and (link := self._link(robbery)):
+                decisions.append(link)
+        return Outcome(Verdict.ACCEPTED, tuple(decisions))
+
+    def observe_robbery(self, report: IncidentReport) -> Outcome:
+        if any(r.event_id == report.event_id for r in self.state.robberies):
+            return Outcome(Verdict.DUPLICATE)
+        if not self._advance(report.occurred_at):
+            return Outcome(Verdict.TOO_LATE)
+        robbery = TrackedRobbery.of(report)
+        self.state.robberies.append(robbery)
+        link = self._link(robbery)
+        return Outcome(Verdict.ACCEPTED, (link,) if link else ())
+
+    def members(self, pattern_id: str) -> list[TrackedSighting]:
+        return [s for s in self.state.sightings if s.pattern_id == pattern_id]
+
+    def _advance(self, event_time: datetime, *, room: int = 0) -> bool:
+        """Move the watermark and forget what no window reaches; False: the event is too late.
+
+        `room`: sightings about to be added, which the bound on tracked sightings leaves room for.
+        """
+        state, t = self.state, self.thresholds
+        grace = timedelta(hours=t.grace_hours)
+        if state.watermark is not None and event_time < state.watermark - grace:
+            return False
+        state.watermark = max(state.watermark or event_time, event_time)
+        keep_from = state.watermark - timedelta(days=t.horizon_days)
+        kept = sorted(
+            (s for s in state.sightings if s.observed_at >= keep_from), key=lambda s: s.observed_at
+        )
+        state.sightings = kept[max(0, len(kept) + room - t.max_tracked_sightings) :]
+        state.robberies = [r for r in state.robberies if r.occurred_at >= state.watermark - grace]
+        alive = {s.pattern_id for s in state.sightings}
+        state.patterns = {k: p for k, p in state.patterns.items() if k in alive}
+        return True
+
+    def _join(self, tracked: TrackedSighting, linked_patterns: set[str]) -> Pattern:
+        """Put the sighting in the pattern it links to, merging any others into it.
+
+        The pattern kept is one already warned of, so that its id in alerts lives on; among
+        those (or among none), the one seen first.
+        """
+        patterns = sorted(
+            (self.state.patterns[k] for k in linked_patterns),
+            key=lambda p: (p.warned == 0, p.founded_at, p.pattern_id),
+        )
+        if patterns:
+            pattern, merged = patterns[0], patterns[1:]
+        else:
+            pattern = Pattern(
+                pattern_id=f"rp-{tracked.event_id.hex[:16]}", founded_at=tracked.observed_at
+            )
+            self.state.patterns[pattern.pattern_id] = pattern
+            merged = []
+        for other in merged:
+            pattern.reported += other.reported
+            for s in self.members(other.pattern_id):
+                s.pattern_id = pattern.pattern_id
+            del self.state.patterns[other.pattern_id]
+        tracked.pattern_id = pattern.pattern_id
+        pattern.reported += 1
+        self.state.sightings.append(tracked)
+        return pattern
+
+    def _warning(self, pattern: Pattern) -> PatternWarning | None:
+        members = self.members(pattern.pattern_id)
+        branches = {s.branch_id for s in members if s.branch_id is not None}
+        if len(branches) < self.thresholds.min_branches or pattern.reported <= pattern.warned:
+            return None
+        if pattern.warned == 0:
+            # Sightings of different shops reach the linker in any order; named after the one
+            # seen first, the pattern gets the same id whichever order they came in.
+            first = min(members, key=lambda s: (s.observed_at, s.event_id.hex))
+            self._rename(pattern, f"rp-{first.event_id.hex[:16]}", members)
+            pattern.founded_at = first.observed_at
+        pattern.warned = pattern.reported
+        return PatternWarning(pattern.pattern_id, pattern.reported, self._best_links(members))
+
+    def _rename(self, pattern: Pattern, pattern_id: str, members: list[TrackedSighting]) -> None:
+        del self.state.patterns[pattern.pattern_id]
+        pattern.pattern_id = pattern_id
+        self.state.patterns[pattern_id] = pattern
+        for s in members:
+            s.pattern_id = pattern_id
+
+    def _best_links(self, members: list[TrackedSighting]) -> tuple[SightingEvidence, ...]:
+        """Each member with its strongest link inside the pattern, as the reason it is there."""
+        best: dict[UUID, Score] = {s.event_id: Score(0.0) for s in members}
+        for a, b in combinations(members, 2):
+            score = sighting_score(a, b, self.thresholds)
+            if score is None:
+                continue
+            for s in (a, b):
+                if score.total > best[s.event_id].total or not best[s.event_id].reasons:
+                    best[s.event_id] = score
+        return tuple(SightingEvidence(s.model_copy(), best[s.event_id]) for s in members)
+
+    def _direct(self, robbery: TrackedRobbery, s: TrackedSighting) -> Score | None:
+        """The sighting's score with the robbery when it is enough to link them by itself."""
+        warned = self.state.patterns[s.pattern_id].warned > 0
+        score = robbery_score(robbery, s, self.thresholds, warned=warned)
+        return (
+            score
+            if score is not None and score.total >= self.thresholds.robbery_link_score
+            else None
+        )
+
+    def _link(self, robbery: TrackedRobbery) -> RobberyLink | None:
+        """The robbery's link to reconnaissance, when it has grown since it was last reported."""
+        direct = {
+            s.event_id: score
+            for s in self.state.sightings
+            if (score := self._direct(robbery, s)) is not None
+        }
+        patterns = {s.pattern_id for s in self.state.sightings if s.event_id in direct}
+        evidence = []
+        for s in self.state.sightings:
+            if s.event_id in direct:
+                evidence.append(SightingEvidence(s.model_copy(), direct[s.event_id]))
+            elif s.pattern_id in patterns and s.observed_at < robbery.occurred_at:
+                # Not close enough to the robbery itself, but scouted by the same crew.
+                same = LinkReason(feature="same_pattern", value=s.pattern_id, contribution=0.0)
+                evidence.append(SightingEvidence(s.model_copy(), Score(0.0, (same,))))
+        new = {e.sighting.event_id for e in evidence} - set(robbery.linked)
+        if not new:
+            return None
+        robbery.linked = [*robbery.linked, *sorted(new, key=str)]
+        return RobberyLink(
+            robbery.model_copy(), tuple(sorted(patterns)), tuple(evidence), len(robbery.linked)
+        )
