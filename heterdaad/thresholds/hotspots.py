@@ -61,10 +61,11 @@ class HotspotThresholds(BaseModel):
         True, description="Scan reconnaissance sightings together with reported robberies."
     )
     max_events: int = Field(
-        5000,
+        4000,
         ge=100,
-        le=20_000,
-        description="Most events kept (the oldest go first): bounds the state and a scan's cost.",
+        le=4500,
+        description="Most events kept (the oldest go first): bounds a scan's cost and the state, "
+        "about 205 bytes an event in one changelog record, under Kafka's 1 MB record limit.",
     )
     min_area_radius_m: float = Field(
         500,
