@@ -56,17 +56,17 @@ class SeriesThresholds(BaseModel):
 
     # --- decision ------------------------------------------------------------------------
     link_threshold: float = Field(
-        6.0,
-        description="Sum of LLRs from which two robberies are linked. Series are rare: about "
-        "one pair in several hundred within the window is linked, so prior log-odds are about "
-        "-6 and a threshold of 6 means 'more likely linked than not'.",
+        8.0,
+        description="Sum of LLRs from which two robberies are linked. About one pair in 250 "
+        "within the window is linked (prior log-odds about -5.5), and naive Bayes overcounts "
+        "correlated features (one crew's height, build and mask): 8 leaves a margin so that a "
+        "false series is rare (docs/series-linkage.md).",
     )
 
     support_threshold: float = Field(
-        4.0,
+        5.0,
         description="Sum of LLRs from which a weaker link counts when corroborated: a report "
-        "with such links to two members of one series joins it, and three reports linked "
-        "pairwise at this level found one.",
+        "with such links to two members of one series joins it.",
     )
 
     # --- where and when ------------------------------------------------------------------
@@ -85,11 +85,19 @@ class SeriesThresholds(BaseModel):
     road_detour_factor: float = Field(
         1.3, ge=1, description="Road distance over straight-line distance."
     )
+    time_uncertainty_minutes: float = Field(
+        15,
+        ge=0,
+        le=240,
+        description="Reported robbery times are estimates: two robberies count as unreachable "
+        "only when even this much extra time would not have been enough.",
+    )
     unreachable_llr: float = Field(
-        -5.0,
+        -20.0,
         le=0,
         description="LLR when the second robbery happened sooner than the crew could have "
-        "driven there from the first.",
+        "driven there from the first: a veto, whatever else matches (a cloned plate is "
+        "then the likelier story).",
     )
 
     # --- target --------------------------------------------------------------------------
