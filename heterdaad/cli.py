@@ -15,6 +15,7 @@ from heterdaad.cli_support import stop_on_signals, validated_settings
 from heterdaad.desk_cli import desk_app
 from heterdaad.notify_cli import notify_app
 from heterdaad.org_cli import org_app
+from producers.cbl_import.command import import_app
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ app.add_typer(receiver_app, name="receiver")
 app.add_typer(org_app, name="org")
 app.add_typer(notify_app, name="notify")
 app.add_typer(desk_app, name="desk")
+app.add_typer(import_app, name="import")
 
 
 @db_app.command("migrate")

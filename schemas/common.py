@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from heterdaad.settings import get_settings
+
+# Tab and newline are fine in free text; the other C0 controls (and DEL) are not.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 # The European Netherlands with a few kilometres of margin: a cheap first check before the
 # gazetteer (schemas/geography.py) decides whether a point lies in the Netherlands.
@@ -22,6 +34,16 @@ class Contract(BaseModel):
     model_config = ConfigDict(
         extra="forbid", frozen=True, str_strip_whitespace=True, use_enum_values=False
     )
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_control_characters(cls, value: object) -> object:
+        # NUL and other C0 controls have no place in a report, and PostgreSQL text refuses NUL.
+        texts = value if isinstance(value, list | tuple) else (value,)
+        for text in texts:
+            if isinstance(text, str) and _CONTROL.search(text):
+                raise ValueError("contains a control character")
+        return value
 
 
 def _not_in_future(moment: datetime) -> datetime:

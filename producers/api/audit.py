@@ -30,6 +30,17 @@ def audit_entry(
     )
 
 
+def _storable(value: Any) -> Any:
+    """PostgreSQL text cannot hold U+0000, and callers choose the field names they send."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {_storable(key): _storable(inner) for key, inner in value.items()}
+    if isinstance(value, list | tuple):
+        return [_storable(inner) for inner in value]
+    return value
+
+
 async def write_audit(
     connection: asyncpg.Connection | asyncpg.Pool, entries: Sequence[AuditEvent]
 ) -> None:
@@ -44,8 +55,8 @@ async def write_audit(
                 entry.at,
                 entry.actor,
                 entry.action.value,
-                entry.subject,
-                json.dumps(entry.details, default=str),
+                _storable(entry.subject),
+                json.dumps(_storable(entry.details), default=str),
             )
             for entry in entries
         ],

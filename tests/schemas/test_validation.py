@@ -67,6 +67,8 @@ def _report_payload() -> dict[str, object]:
             "getaway.vehicle.plate_pseudonym",
             "should match pattern",
         ),
+        # A NUL byte is no text: PostgreSQL would refuse it in the store, so the contract does.
+        ({"free_text": "overval\u0000"}, "free_text", "contains a control character"),
         # At least one offender when a count is given, and not an army.
         ({"offender_count": 0}, "offender_count", "greater than or equal to 1"),
     ],

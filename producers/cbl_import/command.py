@@ -1,0 +1,68 @@
+"""`heterdaad import cbl FILE`: the CBL import with a progress bar, for the lead's CLI to mount."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+import_app = typer.Typer(help="Bulk imports of reports kept in other tools.", no_args_is_help=True)
+
+# Exit status of an import that finished but left rows in the rejection report: scripts can
+# tell it from success (0) and from an import that did not run or finish (1).
+EXIT_REJECTIONS = 3
+
+
+@import_app.command("cbl")
+def import_cbl_command(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            exists=True, dir_okay=False, readable=True, help="CSV or XLSX export of the CBL tool."
+        ),
+    ],
+    org: Annotated[
+        str, typer.Option(help="The reporting organisation (trade association or retailer).")
+    ],
+    rejections: Annotated[
+        Path | None,
+        typer.Option(help="Where to list rejected rows (default: FILE.afgewezen.csv beside FILE)."),
+    ] = None,
+) -> None:
+    """Publish the incident reports of a CBL export (docs/cbl-import.md); safe to repeat."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from heterdaad.cli_support import validated_settings
+    from producers.cbl_import import CblImportError, ImportProgress, import_cbl
+
+    settings = validated_settings()
+    columns = (
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[tally]}"),
+    )
+    with Progress(*columns, transient=True) as bar:
+        task = bar.add_task(f"importing {file.name}", total=None, tally="")
+
+        def show(progress: ImportProgress) -> None:
+            tally = (
+                f"{progress.published} published, {progress.already_imported} already imported, "
+                f"{progress.rejected} rejected"
+            )
+            bar.update(task, completed=progress.rows_done, total=progress.rows_total, tally=tally)
+
+        try:
+            report = asyncio.run(
+                import_cbl(
+                    settings, file, reporting_org=org, progress=show, rejections_path=rejections
+                )
+            )
+        except CblImportError as error:
+            typer.echo(f"heterdaad import cbl: {error}", err=True)
+            raise typer.Exit(1) from error
+    typer.echo(report.summary())
+    if report.rejected:
+        raise typer.Exit(EXIT_REJECTIONS)

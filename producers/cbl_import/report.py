@@ -1,0 +1,97 @@
+"""What an import did: progress while it runs, the final tally and the rejection report file."""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeAlias
+
+from producers.cbl_import.sheet import CblImportError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from producers.cbl_import.rows import Problem
+
+REJECTIONS_HEADER = ("rij", "meldingsnummer", "kolom", "reden")
+
+
+@dataclass(frozen=True)
+class ImportProgress:
+    """Handed to the progress callback after every batch of rows."""
+
+    rows_done: int
+    rows_total: int
+    published: int
+    already_imported: int
+    rejected: int
+
+
+ProgressCallback: TypeAlias = Callable[[ImportProgress], None]
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A row that was not published, and why, column by column."""
+
+    row: int
+    melding: str
+    problems: tuple[Problem, ...]
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    path: Path
+    file_sha256: str
+    rows: int
+    published: int
+    already_imported: int
+    rejections: tuple[Rejection, ...]
+    rejection_report: Path
+
+    @property
+    def rejected(self) -> int:
+        return len(self.rejections)
+
+    def summary(self) -> str:
+        return (
+            f"{self.path.name}: {self.rows} row(s): {self.published} published, "
+            f"{self.already_imported} already imported, {self.rejected} rejected "
+            f"(reasons in {self.rejection_report})"
+        )
+
+
+class ImportInterrupted(CblImportError):
+    """The broker stopped acknowledging: what was acknowledged is kept, a re-run goes on."""
+
+    def __init__(self, reason: str, progress: ImportProgress) -> None:
+        super().__init__(
+            f"import stopped after {progress.rows_done} of {progress.rows_total} row(s): "
+            f"{reason}. {progress.published} row(s) were published and are recorded as "
+            "imported; run the same import again to continue, nothing is published twice"
+        )
+        self.progress = progress
+
+
+def default_rejections_path(path: Path) -> Path:
+    """Next to the export: cbl-2025-03.xlsx gives cbl-2025-03.afgewezen.csv."""
+    return path.with_name(f"{path.stem}.afgewezen.csv")
+
+
+def write_rejections(target: Path, rejections: Sequence[Rejection]) -> None:
+    """One line per problem; written even when empty, so an old report never looks current.
+
+    Semicolons and a byte order mark: Dutch Excel opens it as columns with accents intact. The
+    row's cells are not copied: the export may hold a raw plate, the report should not.
+    """
+    partial = target.with_name(f".{target.name}.partial")
+    with partial.open("w", encoding="utf-8-sig", newline="") as stream:
+        writer = csv.writer(stream, delimiter=";")
+        writer.writerow(REJECTIONS_HEADER)
+        for rejection in sorted(rejections, key=lambda rejection: rejection.row):
+            for problem in rejection.problems:
+                writer.writerow((rejection.row, rejection.melding, problem.column, problem.reason))
+    os.replace(partial, target)

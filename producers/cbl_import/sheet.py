@@ -1,0 +1,178 @@
+"""Reading a CBL export, CSV or XLSX, into rows of text cells under checked column headers."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from typing import TYPE_CHECKING
+
+from producers.cbl_import.layout import (
+    COLUMNS,
+    MAX_OFFENDERS,
+    REQUIRED,
+    SIGNALEMENT,
+    SIGNALEMENT_PARTS,
+    normalise_header,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+    from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+_ZIP_MAGIC = b"PK\x03\x04"
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0"  # the binary .xls of Excel 97-2003
+_DELIMITERS = (";", ",", "\t")
+
+
+class CblImportError(Exception):
+    """An import that could not run or finish, worded for the operator."""
+
+
+class CblFileError(CblImportError):
+    """The file as a whole cannot be imported: unreadable, or its columns are not the layout."""
+
+
+@dataclass(frozen=True)
+class SourceRow:
+    """One data row: its number as a spreadsheet shows it (the header is row 1), and its cells."""
+
+    number: int
+    cells: dict[str, str]
+    # Cells with content beyond the last column: a shifted row, whose cells cannot be trusted.
+    extra_cells: int = 0
+
+    def get(self, column: str) -> str:
+        return self.cells.get(column, "")
+
+
+@dataclass(frozen=True)
+class Sheet:
+    file_sha256: str
+    file_format: str
+    columns: tuple[str, ...]
+    rows: tuple[SourceRow, ...]
+
+
+def read_sheet(path: Path) -> Sheet:
+    """The export at `path`; CblFileError when it is not a CSV or XLSX file in the layout."""
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise CblFileError(f"{path}: cannot be read: {error.strerror or error}") from error
+    digest = hashlib.sha256(data).hexdigest()
+    if data.startswith(_OLE_MAGIC):
+        raise CblFileError(f"{path}: an old .xls workbook; save it as .xlsx or .csv")
+    if data.startswith(_ZIP_MAGIC):
+        file_format, records = "xlsx", _xlsx_records(path, data)
+    else:
+        file_format, records = "csv", _csv_records(data)
+    if not records:
+        raise CblFileError(f"{path}: the file is empty; the first row names the columns")
+    columns = check_columns(records[0])
+    rows = []
+    for offset, record in enumerate(records[1:]):
+        if not any(cell.strip() for cell in record):
+            continue  # spreadsheets keep trailing empty rows; they are not reports
+        cells = {column: cell.strip() for column, cell in zip(columns, record, strict=False)}
+        extra = sum(1 for cell in record[len(columns) :] if cell.strip())
+        rows.append(SourceRow(offset + 2, cells, extra))
+    logger.info(
+        "cbl export read",
+        extra={"file_sha256": digest, "format": file_format, "rows": len(rows)},
+    )
+    return Sheet(digest, file_format, columns, tuple(rows))
+
+
+def check_columns(headers: Sequence[str]) -> tuple[str, ...]:
+    """The normalised headers, or CblFileError naming every unknown, repeated or missing one.
+
+    An unknown header is refused rather than ignored: a misspelt 'kenteken' would otherwise
+    drop every plate of the file without a word.
+    """
+    columns = tuple(normalise_header(header) for header in headers)
+    while columns and not columns[-1]:
+        columns = columns[:-1]
+    problems = []
+    unknown = [column for column in columns if not _is_known(column)]
+    if unknown:
+        shown = ", ".join(repr(column) if column else "(empty header)" for column in unknown)
+        problems.append(f"unknown column(s) {shown}")
+    repeated = sorted({column for column in columns if columns.count(column) > 1})
+    if repeated:
+        problems.append(f"column(s) given twice: {', '.join(repeated)}")
+    missing = [column for column in COLUMNS if column in REQUIRED and column not in columns]
+    if missing:
+        problems.append(f"required column(s) missing: {', '.join(missing)}")
+    if problems:
+        raise CblFileError(
+            "the first row does not follow the layout of docs/cbl-import.md: " + "; ".join(problems)
+        )
+    return columns
+
+
+def _is_known(column: str) -> bool:
+    if column in COLUMNS:
+        return True
+    match = SIGNALEMENT.match(column)
+    return (
+        match is not None
+        and int(match["number"]) <= MAX_OFFENDERS
+        and match["part"] in SIGNALEMENT_PARTS
+    )
+
+
+def _csv_records(data: bytes) -> list[list[str]]:
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        # Excel on Windows writes "CSV (gescheiden door lijstscheidingsteken)" in Windows-1252.
+        text = data.decode("cp1252", errors="replace")
+    first_line = text.split("\n", 1)[0]
+    # Dutch Excel separates with ';' (the comma is the decimal sign); others use ',' or tabs.
+    delimiter = max(_DELIMITERS, key=first_line.count)
+    try:
+        return list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True))
+    except csv.Error as error:
+        raise CblFileError(f"not a readable CSV file: {error}") from error
+
+
+def _xlsx_records(path: Path, data: bytes) -> list[list[str]]:
+    # Imported here: only XLSX imports need openpyxl.
+    from openpyxl import load_workbook
+
+    try:
+        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception as error:  # openpyxl raises many kinds for a zip that is no workbook
+        raise CblFileError(f"{path}: not a readable XLSX workbook: {error}") from error
+    try:
+        sheet = workbook.worksheets[0]
+        return [[_cell_text(value) for value in row] for row in sheet.iter_rows(values_only=True)]
+    finally:
+        workbook.close()
+
+
+def _cell_text(value: object) -> str:
+    """A cell as text the way a CSV export of it would read, so both formats give one event."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "ja" if value else "nee"
+    if isinstance(value, float):
+        # 12.0 is how Excel keeps the whole number 12 (a melding number, a count).
+        return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, date | time):
+        return value.isoformat()
+    return str(value)
+
+
+def batches(rows: Sequence[SourceRow], size: int) -> Iterable[Sequence[SourceRow]]:
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]

@@ -1,0 +1,556 @@
+"""The CBL import: parsing rows (pure) and importing CSV and XLSX through real Kafka/PostgreSQL."""
+
+from __future__ import annotations
+
+import csv
+import logging
+import re
+import socket
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from openpyxl import Workbook
+
+from heterdaad.logs import JsonFormatter
+from producers.api import admin
+from producers.api.edge import PlateKey
+from producers.api.receipts import NewReceipt, body_digest, store_receipts
+from producers.cbl_import import (
+    CblFileError,
+    CblImportError,
+    ImportInterrupted,
+    ImportProgress,
+    ImportRefused,
+    event_id_for,
+    import_cbl,
+)
+from producers.cbl_import.layout import COLUMNS
+from producers.cbl_import.rows import column_for, convert_row, parse_moment, parse_value_band
+from producers.cbl_import.sheet import SourceRow, check_columns, read_sheet
+from schemas.common import Branch, BranchType, Location
+from schemas.events import IncidentReport, ValueBand
+from schemas.pseudonym import pseudonymise_plate
+from schemas.topics import INCIDENT_REPORTS
+from schemas.wire import decode_as
+from tests.kafka_helpers import read_topic
+from tests.producers.intake_support import published_count
+
+if TYPE_CHECKING:
+    import asyncpg
+
+    from heterdaad.settings import Settings
+
+EXAMPLE = Path(__file__).parents[2] / "docs" / "examples" / "cbl-example.csv"
+# Every form in which the example's plates could leak: as written, normalised, lower case.
+RAW_PLATES = ("12-ABC-3", "12ABC3", "12-abc-3", "12abc3", "99-XYZ-9", "99XYZ9", "99xyz9")
+# (owner, branch id, lat, lon) of the branches in the example export.
+EXAMPLE_BRANCHES = (
+    ("buurtmarkt", "BM-0412", 52.3731, 4.8922),
+    ("versplein", "VP-0033", 51.9225, 4.4792),
+    ("buurtmarkt", "BM-0377", 52.0907, 5.1214),
+    ("versplein", "VP-0101", 52.0705, 4.3007),
+)
+
+
+def example_rows() -> list[dict[str, str]]:
+    with EXAMPLE.open(encoding="utf-8") as stream:
+        return list(csv.DictReader(stream, delimiter=";"))
+
+
+def write_csv(path: Path, rows: list[dict[str, str]], *, delimiter: str = ";") -> Path:
+    columns = list(rows[0])
+    with path.open("w", encoding="utf-8", newline="") as stream:
+        writer = csv.DictWriter(stream, columns, delimiter=delimiter)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def write_xlsx(path: Path, rows: list[dict[str, str]]) -> Path:
+    """The example as Excel keeps it: numbers as numbers, the time as a date-time cell."""
+    workbook = Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    columns = list(rows[0])
+    sheet.append(columns)
+    for row in rows:
+        cells: list[Any] = []
+        for column in columns:
+            text = row[column]
+            if column in ("breedtegraad", "lengtegraad") and text:
+                cells.append(float(text.replace(",", ".")))
+            elif column == "aantal_daders" and text:
+                cells.append(int(text))
+            elif column == "datum_tijd":
+                cells.append(datetime.strptime(text, "%d-%m-%Y %H:%M"))
+            else:
+                cells.append(text or None)
+        sheet.append(cells)
+    workbook.save(path)
+    return path
+
+
+def source_row(**cells: str) -> SourceRow:
+    """The example's first row with some cells replaced."""
+    return SourceRow(2, {**example_rows()[0], **cells})
+
+
+async def register_cbl(db: asyncpg.Connection) -> None:
+    """The CBL with two member chains owning the example's branches, and one outsider."""
+    await admin.create_organisation(
+        db, "cbl", "Centraal Bureau Levensmiddelenhandel", "trade_association"
+    )
+    for chain in ("buurtmarkt", "versplein", "andere-keten"):
+        await admin.create_organisation(db, chain, chain.capitalize(), "retailer")
+    for chain in ("buurtmarkt", "versplein"):
+        await admin.add_association_member(db, "cbl", chain)
+    branches = (*EXAMPLE_BRANCHES, ("andere-keten", "AK-0001", 52.3731, 4.8922))
+    for owner, branch_id, lat, lon in branches:
+        await admin.create_branch(
+            db,
+            owner,
+            Branch(
+                branch_id=branch_id,
+                branch_type=BranchType.SUPERMARKET,
+                location=Location(lat=lat, lon=lon),
+            ),
+        )
+
+
+def rejection_lines(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8-sig") as stream:
+        return list(csv.DictReader(stream, delimiter=";"))
+
+
+# --- pure: reading cells --------------------------------------------------------------------
+
+CET, CEST = timedelta(hours=1), timedelta(hours=2)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # the CBL tool's Dutch notation, winter: CET
+        ("14-03-2025 21:05", datetime(2025, 3, 14, 20, 5, tzinfo=UTC)),
+        # slashes, single digits and a dot between hours and minutes
+        ("1/7/2025 9.05", datetime(2025, 7, 1, 7, 5, tzinfo=UTC)),
+        # ISO without an offset is Dutch time as well, summer: CEST
+        ("2025-07-01 12:00", datetime(2025, 7, 1, 10, 0, tzinfo=UTC)),
+        # how an Excel date-time cell reads, with seconds
+        ("2025-03-14 21:05:30", datetime(2025, 3, 14, 20, 5, 30, tzinfo=UTC)),
+        # an explicit offset is taken as given
+        ("2025-03-14T21:05:00Z", datetime(2025, 3, 14, 21, 5, tzinfo=UTC)),
+    ],
+)
+def test_moments_are_dutch_time_unless_they_say_otherwise(text: str, expected: datetime) -> None:
+    assert parse_moment(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        # a date alone says nothing about the time of the robbery
+        ("2025-03-14", "without a time"),
+        # words are not times
+        ("gisteravond", "not a date and time"),
+        # the 31st of February does not exist
+        ("31-02-2025 10:00", "not a date and time"),
+    ],
+)
+def test_unreadable_moments_say_how_to_write_them(text: str, reason: str) -> None:
+    with pytest.raises(ValueError, match=reason):
+        parse_moment(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "band"),
+    [
+        # a band by its Dutch name
+        ("tot 1000", ValueBand.UNDER_1K),
+        # a band by its contract value
+        ("10k_50k", ValueBand.FROM_10K_TO_50K),
+        # whole euros, Dutch thousands separator
+        ("2.500", ValueBand.FROM_1K_TO_10K),
+        # euros and cents with a decimal comma and the euro sign
+        ("€ 999,99", ValueBand.UNDER_1K),
+        # nothing taken
+        ("0", ValueBand.NONE),
+        # the upper band is open
+        ("50000", ValueBand.OVER_50K),
+    ],
+)
+def test_loot_value_is_a_band_or_an_amount(text: str, band: ValueBand) -> None:
+    assert parse_value_band(text) == band
+
+
+@pytest.mark.parametrize(
+    ("location", "column"),
+    [
+        # a coordinate out of range names its own column
+        (("branch", "location", "lat"), "breedtegraad"),
+        # a point abroad is both coordinates' doing
+        (("branch", "location"), "breedtegraad+lengtegraad"),
+        # the plate, not its pseudonym, is what the row holds
+        (("getaway", "vehicle", "plate"), "kenteken"),
+        # loot_value is not mistaken for loot
+        (("loot_value",), "buitwaarde"),
+        # offenders are numbered as in the headers, not from zero
+        (("offenders", 1, "build"), "signalement_3_postuur"),
+        # a model-level problem belongs to the whole row
+        ((), "(rij)"),
+    ],
+)
+def test_contract_fields_are_named_by_their_column(
+    location: tuple[int | str, ...], column: str
+) -> None:
+    assert column_for(location, [1, 3]) == column
+
+
+def test_the_example_rows_are_all_valid() -> None:
+    for number, cells in enumerate(example_rows(), start=2):
+        converted = convert_row(SourceRow(number, cells), "cbl")
+        assert converted.problems == (), converted.problems
+
+
+def test_a_row_becomes_the_report_the_layout_describes() -> None:
+    converted = convert_row(source_row(), "cbl")
+    assert converted.report is not None
+    report = converted.report
+    assert report.event_id == event_id_for("cbl", "CBL-2025-000101")
+    assert (report.branch.branch_id, report.branch.location.lat) == ("BM-0412", 52.3731)
+    assert report.occurred_at == datetime(2025, 3, 14, 20, 5, tzinfo=UTC)
+    assert [weapon.value for weapon in report.weapons] == ["knife", "suggested"]
+    assert report.loot_value == ValueBand.FROM_1K_TO_10K
+    assert report.getaway is not None and report.getaway.vehicle is not None
+    assert report.getaway.vehicle.plate is not None
+    assert [offender.face_covering for offender in report.offenders] == ["balaclava", "hood"]
+
+
+def _tomorrow() -> str:
+    return (datetime.now(UTC) + timedelta(days=1)).strftime("%d-%m-%Y %H:%M")
+
+
+@pytest.mark.parametrize(
+    ("cells", "column", "reason"),
+    [
+        # a latitude south of the Netherlands
+        ({"breedtegraad": "10,0"}, "breedtegraad", "greater than or equal to 50.7"),
+        # a latitude that is no number
+        ({"breedtegraad": "noord"}, "breedtegraad", "valid number"),
+        # Antwerp: within the box, but Belgian
+        (
+            {"breedtegraad": "51,2194", "lengtegraad": "4,4025"},
+            "breedtegraad+lengtegraad",
+            "outside",
+        ),
+        # a weapon outside the list is named, with the choices
+        ({"wapens": "mes, pistool"}, "wapens", "'pistool'; each one of: vuurwapen"),
+        # a robbery cannot lie in the future
+        ({"datum_tijd": _tomorrow()}, "datum_tijd", "future"),
+        # the kind of incident is required
+        ({"soort_incident": ""}, "soort_incident", "Field required"),
+        # an unknown kind is reported once, not again as 'required'
+        ({"soort_incident": "inbraak"}, "soort_incident", "unknown value 'inbraak'"),
+        # branch numbers are identifiers
+        ({"filiaalnummer": "BM 0412"}, "filiaalnummer", "pattern"),
+        # a plate of symbols only; the plate itself is not quoted back
+        ({"kenteken": "!!-??-!"}, "kenteken", "2 to 12 letters and digits"),
+        # at least one offender
+        ({"aantal_daders": "0"}, "aantal_daders", "greater than or equal to 1"),
+        # a Dutch postcode has two letters
+        ({"postcode": "1012"}, "postcode", "pattern"),
+        # an address is complete or absent
+        ({"plaats": ""}, "plaats", "Field required"),
+        # descriptions are checked per offender column
+        ({"signalement_2_postuur": "reusachtig"}, "signalement_2_postuur", "'reusachtig'"),
+        # without a melding number there is no event id
+        ({"meldingsnummer": ""}, "meldingsnummer", "Field required"),
+        # melding numbers are identifiers too
+        ({"meldingsnummer": "CBL 1"}, "meldingsnummer", "letters, digits"),
+        # loot value that is neither band nor amount
+        ({"buitwaarde": "veel"}, "buitwaarde", "whole euros"),
+        # an unknown getaway is reported once, not for the vehicle as well
+        ({"vluchtmiddel": "raket"}, "vluchtmiddel", "'raket'"),
+    ],
+)
+def test_bad_cells_are_named_with_the_reason(
+    cells: dict[str, str], column: str, reason: str
+) -> None:
+    converted = convert_row(source_row(**cells), "cbl")
+    assert converted.report is None
+    assert [problem.column for problem in converted.problems] == [column]
+    assert reason in converted.problems[0].reason
+    assert "ABC" not in converted.problems[0].reason
+
+
+@pytest.mark.parametrize(
+    ("headers", "message"),
+    [
+        # a misspelt column would drop its data silently
+        ([*COLUMNS[:-1], "kentekenn"], "unknown column(s) 'kentekenn'"),
+        # the columns the event cannot do without
+        (["meldingsnummer", "filiaalnummer"], "missing: breedtegraad, lengtegraad"),
+        # one column twice: which one would count?
+        ([*COLUMNS, "Kenteken"], "given twice: kenteken"),
+        # offenders beyond the contract's twenty
+        ([*COLUMNS, "signalement_21_lengte"], "signalement_21_lengte"),
+    ],
+)
+def test_headers_outside_the_layout_refuse_the_file(headers: list[str], message: str) -> None:
+    with pytest.raises(CblFileError, match=re.escape(message)):
+        check_columns(headers)
+
+
+def test_headers_are_read_loosely() -> None:
+    assert check_columns(["Meldingsnummer", " Datum tijd", *COLUMNS[1:9], *COLUMNS[10:], ""])[
+        :2
+    ] == ("meldingsnummer", "datum_tijd")
+
+
+@pytest.mark.parametrize("delimiter", [";", ",", "\t"])
+def test_csv_delimiter_is_taken_from_the_header(tmp_path: Path, delimiter: str) -> None:
+    rows = example_rows()
+    path = write_csv(tmp_path / "export.csv", rows, delimiter=delimiter)
+    sheet = read_sheet(path)
+    assert [row.get("wapens") for row in sheet.rows] == [row["wapens"] for row in rows]
+
+
+def test_old_xls_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "export.xls"
+    path.write_bytes(b"\xd0\xcf\x11\xe0" + bytes(100))
+    with pytest.raises(CblFileError, match=re.escape("save it as .xlsx")):
+        read_sheet(path)
+
+
+# --- through Kafka and PostgreSQL ----------------------------------------------------------
+
+
+async def test_xlsx_is_published_with_plates_only_pseudonymised(
+    settings: Settings, db: asyncpg.Connection, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    await register_cbl(db)
+    path = write_xlsx(tmp_path / "cbl-2025.xlsx", example_rows())
+    seen: list[ImportProgress] = []
+    report = await import_cbl(
+        settings, path, reporting_org="cbl", progress=seen.append, batch_rows=3
+    )
+
+    assert (report.rows, report.published, report.already_imported, report.rejected) == (4, 4, 0, 0)
+    # One call per batch of three rows.
+    assert [(p.rows_done, p.rows_total, p.published) for p in seen] == [(3, 4, 3), (4, 4, 4)]
+    records = await read_topic(
+        settings.kafka_bootstrap, INCIDENT_REPORTS.name(settings.topic_prefix), count=4
+    )
+    wire = b"".join(
+        (record.key or b"") + record.value + b"".join(n.encode() + v for n, v in record.headers)
+        for record in records
+    )
+    for plate in RAW_PLATES:
+        assert plate.encode() not in wire
+    reports = {
+        str(report.event_id): report
+        for report in (
+            decode_as(IncidentReport, INCIDENT_REPORTS, record.value, record.headers)
+            for record in records
+        )
+    }
+    first = reports[str(event_id_for("cbl", "CBL-2025-000101"))]
+    assert first.getaway is not None and first.getaway.vehicle is not None
+    assert first.getaway.vehicle.plate_pseudonym == pseudonymise_plate(
+        "12-ABC-3", settings.require_plate_key(), settings.plate_key_id
+    )
+    assert first.occurred_at == datetime(2025, 3, 14, 20, 5, tzinfo=UTC)
+    assert {dict(record.headers)["ce_source"] for record in records} == {
+        b"/producers/cbl-import/cbl"
+    }
+
+    receipts = await db.fetch("SELECT source_ref, file_row FROM import_receipt ORDER BY file_row")
+    assert [(row["source_ref"], row["file_row"]) for row in receipts] == [
+        ("CBL-2025-000101", 2),
+        ("CBL-2025-000102", 3),
+        ("CBL-2025-000103", 4),
+        ("CBL-2025-000104", 5),
+    ]
+    assert rejection_lines(report.rejection_report) == []
+    assert report.rejection_report == tmp_path / "cbl-2025.afgewezen.csv"
+    stored = await db.fetchval(
+        "SELECT string_agg(t::text, '') FROM (SELECT * FROM import_receipt) t"
+    ) + await db.fetchval("SELECT string_agg(t::text, '') FROM (SELECT * FROM audit_log) t")
+    logged = "\n".join(JsonFormatter().format(record) for record in caplog.records)
+    assert "cbl import finished" in logged
+    for plate in RAW_PLATES:
+        assert plate not in stored
+        assert plate not in logged
+
+
+async def test_the_same_reports_as_csv_after_xlsx_publish_nothing(
+    settings: Settings, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    await register_cbl(db)
+    first = await import_cbl(
+        settings, write_xlsx(tmp_path / "export.xlsx", example_rows()), reporting_org="cbl"
+    )
+    again = await import_cbl(
+        settings, EXAMPLE, reporting_org="cbl", rejections_path=tmp_path / "r.csv"
+    )
+    same_file = await import_cbl(settings, tmp_path / "export.xlsx", reporting_org="cbl")
+
+    assert (first.published, first.rejected) == (4, 0)
+    # Excel's typed cells and the CSV's text make the same events, so nothing is new.
+    assert (again.published, again.already_imported, again.rejected) == (0, 4, 0)
+    assert (same_file.published, same_file.already_imported) == (0, 4)
+    assert await published_count(settings, INCIDENT_REPORTS) == 4
+    assert await db.fetchval("SELECT count(*) FROM import_receipt") == 4
+
+
+async def test_a_changed_report_is_refused_not_published_again(
+    settings: Settings, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    await register_cbl(db)
+    await import_cbl(settings, EXAMPLE, reporting_org="cbl", rejections_path=tmp_path / "r.csv")
+    rows = example_rows()
+    rows[1]["aantal_daders"] = "2"
+    report = await import_cbl(
+        settings, write_csv(tmp_path / "corrected.csv", rows), reporting_org="cbl"
+    )
+
+    assert (report.published, report.already_imported, report.rejected) == (0, 3, 1)
+    [line] = rejection_lines(report.rejection_report)
+    assert (line["rij"], line["meldingsnummer"], line["kolom"]) == (
+        "3",
+        "CBL-2025-000102",
+        "meldingsnummer",
+    )
+    assert "with other content" in line["reden"]
+    assert await published_count(settings, INCIDENT_REPORTS) == 4
+
+
+async def test_bad_rows_are_listed_with_reasons_and_good_rows_published(
+    settings: Settings, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    await register_cbl(db)
+    good = example_rows()
+    rows = [
+        good[0],
+        # row 3: outside the Netherlands and an unknown weapon
+        {**good[1], "breedtegraad": "49,0", "wapens": "pistool"},
+        # row 4: a branch of a chain that is not a CBL member
+        {**good[2], "meldingsnummer": "CBL-2025-000200", "filiaalnummer": "AK-0001"},
+        # row 5: the melding of row 2 again, with other content
+        {**good[0], "aantal_daders": "5"},
+        # row 6: the melding of row 2 again, unchanged: no rejection, nothing new
+        good[0],
+        # row 7: a plate that is no plate
+        {**good[3], "kenteken": "?"},
+    ]
+    path = write_csv(tmp_path / "maart.csv", rows)
+    report = await import_cbl(settings, path, reporting_org="cbl")
+
+    assert (report.published, report.already_imported, report.rejected) == (1, 1, 4)
+    lines = rejection_lines(tmp_path / "maart.afgewezen.csv")
+    assert [(line["rij"], line["kolom"]) for line in lines] == [
+        ("3", "breedtegraad"),
+        ("3", "wapens"),
+        ("4", "filiaalnummer"),
+        ("5", "meldingsnummer"),
+        ("7", "kenteken"),
+    ]
+    reasons = {(line["rij"], line["kolom"]): line["reden"] for line in lines}
+    assert "greater than or equal to 50.7" in reasons[("3", "breedtegraad")]
+    assert "AK-0001 is not a branch of yours or of your member" in reasons[("4", "filiaalnummer")]
+    assert "also on row 2" in reasons[("5", "meldingsnummer")]
+    assert "?" not in reasons[("7", "kenteken")]
+    [record] = await read_topic(
+        settings.kafka_bootstrap, INCIDENT_REPORTS.name(settings.topic_prefix), count=1
+    )
+    assert dict(record.headers)["ce_id"] == str(event_id_for("cbl", "CBL-2025-000101")).encode()
+    audit = await db.fetch("SELECT action, details FROM audit_log ORDER BY at")
+    assert sorted(row["action"] for row in audit) == ["event_accepted"] + ["event_rejected"] * 4
+
+
+@pytest.mark.parametrize(
+    ("organisation", "message"),
+    [
+        # nobody registered it
+        ("onbekend", "does not exist"),
+        # an alarm centre reports alarms, not incidents
+        ("pac-1", "has the role alarm_centre"),
+    ],
+)
+async def test_an_organisation_that_may_not_report_is_refused(
+    settings: Settings, db: asyncpg.Connection, organisation: str, message: str
+) -> None:
+    await admin.create_organisation(db, "pac-1", "Alarmcentrale", "alarm_centre")
+    with pytest.raises(ImportRefused, match=message):
+        await import_cbl(settings, EXAMPLE, reporting_org=organisation)
+    assert await published_count(settings, INCIDENT_REPORTS) == 0
+
+
+def test_the_example_uses_every_column_of_the_layout() -> None:
+    columns = read_sheet(EXAMPLE).columns
+    assert set(COLUMNS) <= set(columns)
+    assert {column for column in columns if column.startswith("signalement_")} == {
+        f"signalement_{number}_{part}"
+        for number in (1, 2)
+        for part in ("lengte", "postuur", "kleding", "gezichtsbedekking", "taal")
+    }
+
+
+async def test_a_melding_posted_through_the_api_is_not_published_again(
+    settings: Settings, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    await register_cbl(db)
+    plate_key = PlateKey(settings.require_plate_key(), settings.plate_key_id)
+    rows = example_rows()
+    receipts = []
+    for number, cells in ((2, rows[0]), (3, {**rows[1], "aantal_daders": "3"})):
+        edge = convert_row(SourceRow(number, cells), "cbl").report
+        assert edge is not None
+        event = edge.pseudonymised(plate_key)
+        receipts.append(
+            NewReceipt(str(event.event_id), "cbl", "incident_report", body_digest(event), 202, {})
+        )
+    await store_receipts(db, receipts)
+    report = await import_cbl(
+        settings, EXAMPLE, reporting_org="cbl", rejections_path=tmp_path / "r.csv"
+    )
+
+    # Row 2 came in through the API as it is; row 3 with another offender count.
+    assert (report.published, report.already_imported, report.rejected) == (2, 1, 1)
+    [rejection] = report.rejections
+    assert rejection.row == 3
+    assert "through the API with other content" in rejection.problems[0].reason
+
+
+async def test_an_interrupted_import_goes_on_where_it_stopped(
+    settings: Settings, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    await register_cbl(db)
+    rejections = tmp_path / "r.csv"
+    # No acknowledgement can arrive within no time at all: the broker looks gone.
+    with pytest.raises(ImportInterrupted, match="run the same import again") as stopped:
+        await import_cbl(
+            settings, EXAMPLE, reporting_org="cbl", rejections_path=rejections, publish_timeout=0
+        )
+    assert stopped.value.progress.published == 0
+    assert await db.fetchval("SELECT count(*) FROM import_receipt") == 0
+
+    report = await import_cbl(settings, EXAMPLE, reporting_org="cbl", rejections_path=rejections)
+    assert (report.published, report.rejected) == (4, 0)
+    assert await db.fetchval("SELECT count(*) FROM import_receipt") == 4
+
+
+async def test_without_a_broker_nothing_is_imported(
+    settings: Settings, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    await register_cbl(db)
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    nowhere = settings.model_copy(update={"kafka_bootstrap": f"127.0.0.1:{port}"})
+    with pytest.raises(CblImportError, match="unavailable, nothing was published"):
+        await import_cbl(nowhere, EXAMPLE, reporting_org="cbl", rejections_path=tmp_path / "r.csv")
+    assert await db.fetchval("SELECT count(*) FROM import_receipt") == 0
