@@ -80,61 +80,64 @@ def _numbered(condition: str, arguments: list[Any], start: int) -> str:
 
 
 async def query_events(connection: asyncpg.Connection, caller: Caller, query: HistoryQuery) -> Page:
-    scope, scope_arguments = await _scope(connection, caller)
-    conditions = [_numbered(scope, scope_arguments, 1)]
-    arguments: list[Any] = list(scope_arguments)
-    for column, operator, value in (
-        ("occurred_at", ">=", query.since),
-        ("occurred_at", "<", query.until),
-        ("police_unit", "=", query.police_unit.value if query.police_unit else None),
-        ("branch_id", "=", query.branch_id),
-        ("kind", "=", query.kind),
-    ):
-        if value is not None:
-            arguments.append(value)
-            conditions.append(f"{column} {operator} ${len(arguments)}")
-    if query.cursor is not None:
-        arguments.extend(_after(query.cursor))
-        conditions.append(f"(occurred_at, event_id) < (${len(arguments) - 1}, ${len(arguments)})")
-    arguments.append(min(query.limit, MAX_PAGE) + 1)
-    rows = await connection.fetch(
-        "SELECT event_id, event_type, organisation_id, occurred_at, kind, branch_type, "
-        "police_unit, branch_id, payload FROM event WHERE "
-        + " AND ".join(conditions)
-        + f" ORDER BY occurred_at DESC, event_id DESC LIMIT ${len(arguments)}",
-        *arguments,
-    )
-    return _page(rows, query.limit, "occurred_at", "event_id")
+    return await _fetch_page(
+        connection, caller, query, table="event", time_column="occurred_at", id_column="event_id",
+        columns="event_id, event_type, organisation_id, occurred_at, kind, branch_type, "
+        "police_unit, branch_id, payload",
+        filters=(("branch_id", query.branch_id),),
+    )  # fmt: skip
 
 
 async def query_alerts(connection: asyncpg.Connection, caller: Caller, query: HistoryQuery) -> Page:
     """Alerts are police information: the police see their unit's, the admin all."""
     if caller.role not in ("police", "admin"):
         raise HTTPException(403, "alert history is for the police; branches receive alerts live")
+    return await _fetch_page(
+        connection, caller, query, table="alert", time_column="created_at", id_column="alert_id",
+        columns="alert_id, dedup_key, kind, severity, police_unit, created_at, acknowledged_at, "
+        "resolved_at, outcome, payload",
+        filters=(),
+    )  # fmt: skip
+
+
+async def _fetch_page(
+    connection: asyncpg.Connection,
+    caller: Caller,
+    query: HistoryQuery,
+    *,
+    table: str,
+    time_column: str,
+    id_column: str,
+    columns: str,
+    filters: tuple[tuple[str, str | None], ...],
+) -> Page:
+    """One page of a table, newest first, within the caller's scope and the query's filters."""
     scope, scope_arguments = await _scope(connection, caller)
     conditions = [_numbered(scope, scope_arguments, 1)]
     arguments: list[Any] = list(scope_arguments)
     for column, operator, value in (
-        ("created_at", ">=", query.since),
-        ("created_at", "<", query.until),
+        (time_column, ">=", query.since),
+        (time_column, "<", query.until),
         ("police_unit", "=", query.police_unit.value if query.police_unit else None),
         ("kind", "=", query.kind),
+        *((column, "=", value) for column, value in filters),
     ):
         if value is not None:
             arguments.append(value)
             conditions.append(f"{column} {operator} ${len(arguments)}")
     if query.cursor is not None:
         arguments.extend(_after(query.cursor))
-        conditions.append(f"(created_at, alert_id) < (${len(arguments) - 1}, ${len(arguments)})")
+        conditions.append(
+            f"({time_column}, {id_column}) < (${len(arguments) - 1}, ${len(arguments)})"
+        )
     arguments.append(min(query.limit, MAX_PAGE) + 1)
     rows = await connection.fetch(
-        "SELECT alert_id, dedup_key, kind, severity, police_unit, created_at, acknowledged_at, "
-        "resolved_at, outcome, payload FROM alert WHERE "
+        f"SELECT {columns} FROM {table} WHERE "
         + " AND ".join(conditions)
-        + f" ORDER BY created_at DESC, alert_id DESC LIMIT ${len(arguments)}",
+        + f" ORDER BY {time_column} DESC, {id_column} DESC LIMIT ${len(arguments)}",
         *arguments,
     )
-    return _page(rows, query.limit, "created_at", "alert_id")
+    return _page(rows, query.limit, time_column, id_column)
 
 
 def _page(rows: list[asyncpg.Record], limit: int, at: str, key: str) -> Page:
