@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING
 from aiokafka import AIOKafkaConsumer
 
 from heterdaad.db import create_pool
-from heterdaad.kafka import make_producer
+from heterdaad.kafka import dead_letter, make_producer
 from schemas.alerts import Alert
 from schemas.events import AlarmActivation, AuditEvent, IncidentReport, ReconSighting
 from schemas.geography import police_unit_for
 from schemas.topics import ALARM_ACTIVATIONS, ALERTS, AUDIT, INCIDENT_REPORTS, RECON_SIGHTINGS
-from schemas.wire import UndecodableRecord, dead_letter_headers, decode
+from schemas.wire import UndecodableRecord, decode
 
 if TYPE_CHECKING:
     import asyncpg
@@ -24,7 +24,6 @@ if TYPE_CHECKING:
 
     from heterdaad.settings import Settings
     from schemas.common import Contract
-    from schemas.topics import TopicSpec
 
 logger = logging.getLogger(__name__)
 
@@ -147,23 +146,10 @@ class Sink:
                 try:
                     model = decode(spec, record.value, list(record.headers))
                 except UndecodableRecord as error:
-                    await self._dead_letter(spec, record, error.reason)
+                    assert self._producer is not None
+                    await dead_letter(
+                        self._producer, spec, record, error.reason,
+                        prefix=self.settings.topic_prefix, stage="sink",
+                    )  # fmt: skip
                     continue
                 await store(connection, model)
-
-    async def _dead_letter(
-        self, spec: TopicSpec, record: ConsumerRecord[bytes, bytes], reason: str
-    ) -> None:
-        assert self._producer is not None
-        headers = dead_letter_headers(
-            list(record.headers), reason=reason, topic=record.topic,
-            partition=record.partition, offset=record.offset, stage="sink",
-        )  # fmt: skip
-        await self._producer.send_and_wait(
-            spec.dead_letter_name(self.settings.topic_prefix),
-            key=record.key, value=record.value or b"", headers=headers,
-        )  # fmt: skip
-        logger.warning(
-            "record dead-lettered",
-            extra={"topic": record.topic, "offset": record.offset, "reason": reason},
-        )

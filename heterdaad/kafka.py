@@ -10,10 +10,10 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from schemas.topics import all_topics
-from schemas.wire import encode
+from schemas.wire import dead_letter_headers, encode
 
 if TYPE_CHECKING:
-    from aiokafka.structs import RecordMetadata
+    from aiokafka.structs import ConsumerRecord, RecordMetadata
 
     from heterdaad.settings import Settings
     from schemas.common import Contract
@@ -54,6 +54,29 @@ async def publish(
         spec.name(prefix), value=record.value, key=record.key, headers=record.headers
     )
     return metadata
+
+
+async def dead_letter(
+    producer: AIOKafkaProducer,
+    spec: TopicSpec,
+    record: ConsumerRecord[bytes, bytes],
+    reason: str,
+    *,
+    prefix: str,
+    stage: str,
+) -> None:
+    """Send a record a consumer could not use to its topic's dead-letter topic, with the reason."""
+    headers = dead_letter_headers(
+        list(record.headers), reason=reason, topic=record.topic,
+        partition=record.partition, offset=record.offset, stage=stage,
+    )  # fmt: skip
+    await producer.send_and_wait(
+        spec.dead_letter_name(prefix), key=record.key, value=record.value or b"", headers=headers
+    )
+    logger.warning(
+        "record dead-lettered",
+        extra={"topic": record.topic, "offset": record.offset, "stage": stage, "reason": reason},
+    )
 
 
 async def ensure_topics(settings: Settings, prefix: str | None = None) -> list[str]:

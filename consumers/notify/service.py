@@ -30,11 +30,11 @@ from consumers.notify.stages import (
     run_chain,
 )
 from heterdaad.db import create_pool
-from heterdaad.kafka import make_producer
+from heterdaad.kafka import dead_letter, make_producer
 from heterdaad.thresholds.notify import NotifyThresholds
 from schemas.alerts import Alert
 from schemas.topics import ALERTS
-from schemas.wire import UndecodableRecord, dead_letter_headers, decode_as
+from schemas.wire import UndecodableRecord, decode_as
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -227,23 +227,12 @@ class NotifyService:
         try:
             return decode_as(Alert, ALERTS, record.value, list(record.headers))
         except UndecodableRecord as error:
-            await self._dead_letter(record, error.reason)
+            assert self._producer is not None
+            await dead_letter(
+                self._producer, ALERTS, record, error.reason,
+                prefix=self.settings.topic_prefix, stage="notify",
+            )  # fmt: skip
             return None
-
-    async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], reason: str) -> None:
-        assert self._producer is not None
-        headers = dead_letter_headers(
-            list(record.headers), reason=reason, topic=record.topic,
-            partition=record.partition, offset=record.offset, stage="notify",
-        )  # fmt: skip
-        await self._producer.send_and_wait(
-            ALERTS.dead_letter_name(self.settings.topic_prefix),
-            key=record.key, value=record.value or b"", headers=headers,
-        )  # fmt: skip
-        logger.warning(
-            "alert dead-lettered",
-            extra={"topic": record.topic, "offset": record.offset, "reason": reason},
-        )
 
     async def _prune(self, now: datetime) -> None:
         """Forget groups and inhibitors nobody can need any more, now and then."""
