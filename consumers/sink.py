@@ -7,6 +7,7 @@ import json
 import logging
 from typing import TYPE_CHECKING
 
+import asyncpg
 from aiokafka import AIOKafkaConsumer
 
 from heterdaad.db import create_pool
@@ -18,12 +19,12 @@ from schemas.topics import ALARM_ACTIVATIONS, ALERTS, AUDIT, INCIDENT_REPORTS, R
 from schemas.wire import UndecodableRecord, decode
 
 if TYPE_CHECKING:
-    import asyncpg
     from aiokafka import AIOKafkaProducer
     from aiokafka.structs import ConsumerRecord
 
     from heterdaad.settings import Settings
     from schemas.common import Contract
+    from schemas.topics import TopicSpec
 
 logger = logging.getLogger(__name__)
 
@@ -145,11 +146,18 @@ class Sink:
                 spec = self._specs[record.topic]
                 try:
                     model = decode(spec, record.value, list(record.headers))
+                    # A savepoint: a row PostgreSQL refuses must not undo the batch around it.
+                    async with connection.transaction():
+                        await store(connection, model)
                 except UndecodableRecord as error:
-                    assert self._producer is not None
-                    await dead_letter(
-                        self._producer, spec, record, error.reason,
-                        prefix=self.settings.topic_prefix, stage="sink",
-                    )  # fmt: skip
-                    continue
-                await store(connection, model)
+                    await self._dead_letter(spec, record, error.reason)
+                except asyncpg.DataError as error:
+                    await self._dead_letter(spec, record, f"refused by PostgreSQL: {error}")
+
+    async def _dead_letter(
+        self, spec: TopicSpec, record: ConsumerRecord[bytes, bytes], reason: str
+    ) -> None:
+        assert self._producer is not None
+        await dead_letter(
+            self._producer, spec, record, reason, prefix=self.settings.topic_prefix, stage="sink"
+        )

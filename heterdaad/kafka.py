@@ -10,7 +10,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from schemas.topics import all_topics
-from schemas.wire import dead_letter_headers, encode
+from schemas.wire import dead_letter_headers, dead_letter_value, encode
 
 if TYPE_CHECKING:
     from aiokafka.structs import ConsumerRecord, RecordMetadata
@@ -70,8 +70,9 @@ async def dead_letter(
         list(record.headers), reason=reason, topic=record.topic,
         partition=record.partition, offset=record.offset, stage=stage,
     )  # fmt: skip
+    value, cut = dead_letter_value(record.value)
     await producer.send_and_wait(
-        spec.dead_letter_name(prefix), key=record.key, value=record.value or b"", headers=headers
+        spec.dead_letter_name(prefix), key=record.key, value=value, headers=headers + cut
     )
     logger.warning(
         "record dead-lettered",

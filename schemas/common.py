@@ -31,8 +31,13 @@ NL_LONGITUDE = (3.30, 7.25)
 class Contract(BaseModel):
     """Base of every model on the wire: unknown fields are refused, instances are immutable."""
 
+    # NaN and infinities are no measurement, and PostgreSQL's jsonb refuses them.
     model_config = ConfigDict(
-        extra="forbid", frozen=True, str_strip_whitespace=True, use_enum_values=False
+        extra="forbid",
+        frozen=True,
+        str_strip_whitespace=True,
+        use_enum_values=False,
+        allow_inf_nan=False,
     )
 
     @field_validator("*", mode="after")

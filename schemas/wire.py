@@ -31,6 +31,10 @@ DLQ_PARTITION = "x-heterdaad-dlq-partition"
 DLQ_OFFSET = "x-heterdaad-dlq-offset"
 DLQ_STAGE = "x-heterdaad-dlq-stage"
 DLQ_AT = "x-heterdaad-dlq-at"
+DLQ_TRUNCATED = "x-heterdaad-dlq-truncated"
+# A record near the broker's 1 MiB limit plus our headers would not fit the dead-letter topic;
+# the start of it is enough to see what it was.
+DLQ_MAX_VALUE_BYTES = 512 * 1024
 
 
 class _RawDataFormat(JSONFormat):
@@ -140,6 +144,14 @@ def dead_letter_headers(
         (DLQ_STAGE, stage.encode()),
         (DLQ_AT, datetime.now(UTC).isoformat().encode()),
     ]
+
+
+def dead_letter_value(value: bytes | None) -> tuple[bytes, Headers]:
+    """The value kept in a dead letter (cut to DLQ_MAX_VALUE_BYTES) and a header if it was cut."""
+    value = value or b""
+    if len(value) <= DLQ_MAX_VALUE_BYTES:
+        return value, []
+    return value[:DLQ_MAX_VALUE_BYTES], [(DLQ_TRUNCATED, str(len(value)).encode())]
 
 
 def _event_id(model: Contract) -> str:

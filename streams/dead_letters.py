@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, TypeVar
 
-from schemas.wire import UndecodableRecord, dead_letter_headers, decode
+from schemas.wire import UndecodableRecord, dead_letter_headers, dead_letter_value, decode
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -43,9 +43,10 @@ async def decoded(
                 logger.debug("bad record skipped, dead-lettered by its owner", extra={
                     "topic": message.topic, "offset": message.offset, "stage": stage})  # fmt: skip
                 continue
+            value, cut = dead_letter_value(event.value)
             await topics.dead_letter(spec).send(
                 key=event.key,
-                value=event.value if event.value is not None else b"",
+                value=value,
                 headers=dead_letter_headers(
                     headers,
                     reason=error.reason,
@@ -53,7 +54,8 @@ async def decoded(
                     partition=message.partition,
                     offset=message.offset,
                     stage=stage,
-                ),
+                )
+                + cut,
             )
             logger.warning(
                 "record dead-lettered",

@@ -84,6 +84,9 @@ async def read_frame(reader: asyncio.StreamReader) -> str | None:
 
 def parse_header(frame: str) -> Header:
     """The checked head of a frame; raises FrameError for a bad format, length or CRC."""
+    if not frame.isascii():
+        # DC-09 frames are ASCII; a flipped high bit must be a NAK, not a dropped connection.
+        raise FrameError("non-ASCII characters")
     match = _HEADER.match(frame)
     if match is None:
         raise FrameError("not a DC-09 frame")

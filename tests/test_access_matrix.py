@@ -1,0 +1,547 @@
+"""Who may do what: every role against every endpoint, data isolation, alert views, desk units.
+
+The endpoint list comes from the app's own routes, so a new endpoint fails the test until its
+row of the matrix says who may use it.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import pytest
+from fastapi.routing import iter_route_contexts
+
+from consumers.desk import add_user
+from consumers.sink import store
+from heterdaad.settings import Settings
+from producers.api import ApiLimits, admin, create_app
+from producers.api.form import COOKIE, DUTCH_TIME
+from schemas.alerts import Alert, RecipientRole
+from schemas.common import Branch, BranchType, Location, PoliceUnit
+from schemas.events import PersonDescription
+from schemas.topics import ALARM_ACTIVATIONS, INCIDENT_REPORTS, RECON_SIGHTINGS
+from tests import factories
+from tests.consumers.test_desk import PASSWORD, csrf_token, logged_in, served_desk
+from tests.producers import bodies
+from tests.producers.intake_support import published_count, register, running_api
+
+if TYPE_CHECKING:
+    import asyncpg
+    from fastapi import FastAPI
+
+# Rate limits out of the way: the matrix posts more than any organisation may in a second.
+LIMITS = ApiLimits(events_per_second=1_000_000, event_burst=1_000_000)
+ROTTERDAM = Location(lat=51.9225, lon=4.4792)
+
+
+class Who(StrEnum):
+    """Who calls: an organisation of each role, or someone without a valid key."""
+
+    ALARM_CENTRE = "alarm_centre"
+    RETAILER = "retailer"
+    TRADE_ASSOCIATION = "trade_association"
+    POLICE = "police"
+    ADMIN = "admin"
+    NO_KEY = "no key"
+    REVOKED = "revoked key"
+
+
+# The organisation behind each caller, in the registry of intake_support.register (plus an
+# admin); a revoked key was retail-a's, so it asks for what retail-a may do.
+ORGANISATION = {
+    Who.ALARM_CENTRE: "pac-1",
+    Who.RETAILER: "retail-a",
+    Who.TRADE_ASSOCIATION: "cbl",
+    Who.POLICE: "politie-ams",
+    Who.ADMIN: "beheer",
+    Who.NO_KEY: "retail-a",
+    Who.REVOKED: "retail-a",
+}
+
+AC, RE, TA, PO, AD, NK, RK = Who
+EVERYONE_200 = dict.fromkeys(Who, 200)
+
+
+def _cells(ac: int, re: int, ta: int, po: int, ad: int, nk: int, rk: int) -> dict[Who, int]:
+    return dict(zip(Who, (ac, re, ta, po, ad, nk, rk), strict=True))
+
+
+# Expected status of each endpoint for each caller, in the order of Who:
+# alarm centre, retailer, trade association, police, admin, no key, revoked key.
+MATRIX: dict[tuple[str, str], dict[Who, int]] = {
+    # The spec and its pages are public: they describe the contract, no data.
+    ("GET", "/openapi.json"): EVERYONE_200,
+    ("GET", "/docs"): EVERYONE_200,
+    ("GET", "/docs/oauth2-redirect"): EVERYONE_200,
+    ("GET", "/redoc"): EVERYONE_200,
+    # Whether the database and broker answer: for load balancers, no data.
+    ("GET", "/health"): EVERYONE_200,
+    # Alarm activations only from alarm centres, for their own sites.
+    ("POST", "/v1/alarm-activations"): _cells(202, 403, 403, 403, 403, 401, 401),
+    ("POST", "/v1/alarm-activations/batch"): _cells(207, 403, 403, 403, 403, 401, 401),
+    # Incident reports from retailers (own branches) and the CBL (members' branches).
+    ("POST", "/v1/incident-reports"): _cells(403, 202, 202, 403, 403, 401, 401),
+    ("POST", "/v1/incident-reports/batch"): _cells(403, 207, 207, 403, 403, 401, 401),
+    # Sightings the same way.
+    ("POST", "/v1/recon-sightings"): _cells(403, 202, 202, 403, 403, 401, 401),
+    ("POST", "/v1/recon-sightings/batch"): _cells(403, 207, 207, 403, 403, 401, 401),
+    # Event history for every organisation with a key, each its own part (see below).
+    ("GET", "/v1/history/events"): _cells(200, 200, 200, 200, 200, 401, 401),
+    # Alert history is police information.
+    ("GET", "/v1/history/alerts"): _cells(403, 403, 403, 200, 200, 401, 401),
+    # The sighting form's login page is public.
+    ("GET", "/meld/login"): EVERYONE_200,
+    # Logging in to the form: only keys that may report sightings get a session (a redirect).
+    ("POST", "/meld/login"): _cells(403, 303, 303, 403, 403, 401, 401),
+    # The form itself with the key in its cookie; without one, back to the login. A key that
+    # may not report sightings never gets the cookie from the login, and with a forged one the
+    # page offers no branch and posting it is refused (next row).
+    ("GET", "/meld"): _cells(200, 200, 200, 200, 200, 303, 303),
+    # Posting the form goes through the same intake as the API.
+    ("POST", "/meld"): _cells(403, 202, 202, 403, 403, 303, 303),
+    # Logging out always ends at the login page.
+    ("POST", "/meld/logout"): _cells(303, 303, 303, 303, 303, 303, 303),
+}
+
+
+def endpoints(app: FastAPI) -> set[tuple[str, str]]:
+    """Every (method, path) the app serves; HEAD comes with GET and is not a row of its own."""
+    found = set()
+    for route in iter_route_contexts(app.routes):
+        for method in route.methods or ():
+            if method != "HEAD" and route.path is not None:
+                found.add((method, route.path))
+    return found
+
+
+def test_every_endpoint_has_a_row() -> None:
+    # A new endpoint must say who may use it before it can ship.
+    served = endpoints(create_app(Settings(plate_key=secrets.token_urlsafe(32), _env_file=None)))
+    assert served - set(MATRIX) == set(), "endpoints missing from MATRIX"
+    assert set(MATRIX) - served == set(), "rows of MATRIX for endpoints that are gone"
+
+
+def test_every_role_has_a_column() -> None:
+    # A new role must be given a column (and a decision per endpoint).
+    assert {who.value for who in Who} >= set(admin.ROLES)
+    assert all(set(row) == set(Who) for row in MATRIX.values())
+
+
+# --- the registry and the requests ----------------------------------------------------------
+
+
+async def _keys(db: asyncpg.Connection) -> dict[Who, str | None]:
+    """A key per caller: the registry's, an admin's, and a revoked one of retail-a."""
+    registry = await register(db)
+    await db.execute(
+        "UPDATE organisation SET police_unit = 'amsterdam' WHERE organisation_id = 'politie-ams'"
+    )
+    await admin.create_organisation(db, "beheer", "Functioneel beheer", "admin")
+    revoked = await admin.issue_key(db, "retail-a")
+    assert await admin.revoke_key(db, revoked.key_id)
+    keys: dict[Who, str | None] = {
+        who: registry.keys.get(ORGANISATION[who]) for who in (AC, RE, TA, PO)
+    }
+    return keys | {
+        AD: (await admin.issue_key(db, "beheer")).key,
+        NK: None,
+        RK: revoked.key,
+    }
+
+
+def _event_body(path: str, organisation: str) -> dict[str, Any]:
+    """A valid event as the organisation would post it, for what it may post about."""
+    if "alarm-activations" in path:
+        return bodies.alarm_activation(alarm_centre=organisation)
+    if "incident-reports" in path:
+        return bodies.incident_report(reporting_org=organisation)
+    return bodies.recon_sighting(reporter_org=organisation)
+
+
+def _form() -> dict[str, str | list[str]]:
+    """The sighting form as shop staff fill it in, at a branch of retail-a (a CBL member)."""
+    return {
+        "event_id": str(uuid.uuid4()),
+        "branch_id": "a-001",
+        "behaviours": ["films_entrance"],
+        # Dutch local time, as the staff read it off the shop's clock.
+        "observed_at": (datetime.now(DUTCH_TIME) - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M"),
+    }
+
+
+def _request(method: str, path: str, who: Who, key: str | None) -> dict[str, Any]:
+    """The request for one cell: the key where that endpoint takes it, a body where needed."""
+    organisation = ORGANISATION[who]
+    request: dict[str, Any] = {"method": method, "url": path, "headers": {}}
+    if path.startswith("/meld"):
+        if path == "/meld/login" and method == "POST":
+            request["data"] = {"sleutel": key or ""}
+        elif key is not None:
+            request["headers"]["Cookie"] = f"{COOKIE}={key}"
+        if path == "/meld" and method == "POST":
+            request["data"] = _form()
+        return request
+    if key is not None:
+        request["headers"]["Authorization"] = f"Bearer {key}"
+    if method == "POST":
+        body = _event_body(path, organisation)
+        request["json"] = [body] if path.endswith("/batch") else body
+    return request
+
+
+@pytest.mark.integration
+async def test_every_role_against_every_endpoint(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    keys = await _keys(db)
+    actual: dict[tuple[str, str], dict[Who, int]] = {}
+    item_statuses: dict[tuple[str, str, Who], list[int]] = {}
+    async with running_api(settings, LIMITS) as (app, client):
+        for method, path in sorted(endpoints(app)):
+            row = actual.setdefault((method, path), {})
+            for who in Who:
+                # Each cell on its own: no cookie from an earlier cell's form login.
+                client.cookies.clear()
+                response = await client.request(**_request(method, path, who, keys[who]))
+                row[who] = response.status_code
+                if response.status_code == 207:
+                    results = response.json()["results"]
+                    item_statuses[(method, path, who)] = [item["status"] for item in results]
+    wrong = [
+        f"{method} {path} as {who}: {actual[(method, path)][who]}, want {want}"
+        for (method, path), row in MATRIX.items()
+        for who, want in row.items()
+        if actual.get((method, path), {}).get(who) != want
+    ]
+    assert not wrong, "\n".join(wrong)
+    # A batch of one own event is accepted inside the 207.
+    assert all(statuses == [202] for statuses in item_statuses.values()), item_statuses
+
+
+# --- nobody writes for another ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ForeignWrite:
+    """An event naming a branch, site or organisation that is not the caller's, and one that
+    is, to send beside it in a batch."""
+
+    caller: str
+    path: str
+    foreign: dict[str, Any]
+    own: dict[str, Any]
+
+
+RETAIL_B_OWN = bodies.incident_report(reporting_org="retail-b", branch_id="b-001")
+PAC_2_OWN = bodies.alarm_activation(
+    alarm_centre="pac-2", site_id="site-2", subscriber_account="acct-9"
+)
+FOREIGN_WRITES = [
+    # A retailer reporting at another retailer's branch, as itself.
+    ForeignWrite(
+        "retail-b", "/v1/incident-reports",
+        bodies.incident_report(reporting_org="retail-b"), RETAIL_B_OWN,
+    ),
+    # A retailer posing as another retailer.
+    ForeignWrite(
+        "retail-b", "/v1/incident-reports",
+        bodies.incident_report(reporting_org="retail-a"), RETAIL_B_OWN,
+    ),
+    # A sighting at another retailer's branch.
+    ForeignWrite(
+        "retail-a", "/v1/recon-sightings",
+        bodies.recon_sighting(branch_id="b-001"), bodies.recon_sighting(),
+    ),
+    # A retailer reporting a sighting by location only: that is the trade association's way.
+    ForeignWrite(
+        "retail-a", "/v1/recon-sightings",
+        bodies.recon_sighting(branch_id=None), bodies.recon_sighting(),
+    ),
+    # The CBL at the branch of a retailer that is not its member.
+    ForeignWrite(
+        "cbl", "/v1/incident-reports",
+        bodies.incident_report(reporting_org="cbl", branch_id="b-001"),
+        bodies.incident_report(reporting_org="cbl"),
+    ),
+    # The CBL posing as its own member.
+    ForeignWrite(
+        "cbl", "/v1/incident-reports",
+        bodies.incident_report(reporting_org="retail-a"),
+        bodies.incident_report(reporting_org="cbl"),
+    ),
+    # An alarm centre reporting for another centre's site, as itself.
+    ForeignWrite(
+        "pac-2", "/v1/alarm-activations",
+        bodies.alarm_activation(alarm_centre="pac-2"), PAC_2_OWN,
+    ),
+    # An alarm centre posing as another centre.
+    ForeignWrite(
+        "pac-2", "/v1/alarm-activations",
+        bodies.alarm_activation(alarm_centre="pac-1"), PAC_2_OWN,
+    ),
+    # Its own site under another subscriber account.
+    ForeignWrite(
+        "pac-1", "/v1/alarm-activations",
+        bodies.alarm_activation(subscriber_account="acct-9"), bodies.alarm_activation(),
+    ),
+    # The other centre's site under that centre's account.
+    ForeignWrite(
+        "pac-1", "/v1/alarm-activations",
+        bodies.alarm_activation(site_id="site-2", subscriber_account="acct-9"),
+        bodies.alarm_activation(),
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.integration
+async def test_nobody_writes_for_another(settings: Settings, db: asyncpg.Connection) -> None:
+    registry = await register(db)
+    specs = (ALARM_ACTIVATIONS, INCIDENT_REPORTS, RECON_SIGHTINGS)
+    before = [await published_count(settings, spec) for spec in specs]
+    async with running_api(settings, LIMITS) as (_, client):
+        for case in FOREIGN_WRITES:
+            auth = registry.auth(case.caller)
+            single = await client.post(case.path, json=case.foreign, headers=auth)
+            assert single.status_code == 403, (case, single.text)
+            # In a batch the foreign event is refused on its own; the own one goes through.
+            fresh = [{**body, "event_id": str(uuid.uuid4())} for body in (case.foreign, case.own)]
+            batch = await client.post(f"{case.path}/batch", json=fresh, headers=auth)
+            assert [r["status"] for r in batch.json()["results"]] == [403, 202], (case, batch.text)
+    after = [await published_count(settings, spec) for spec in specs]
+    # Only the own events of the batches were published: one per case.
+    assert sum(after) - sum(before) == len(FOREIGN_WRITES)
+
+
+# --- nobody reads another's history ---------------------------------------------------------
+
+
+async def _history(db: asyncpg.Connection) -> tuple[dict[str, str], dict[str, set[str]]]:
+    """Keys, and the event ids each organisation may see in the history."""
+    registry = await register(db)
+    keys = dict(registry.keys)
+    await db.execute(
+        "UPDATE organisation SET police_unit = 'amsterdam' WHERE organisation_id = 'politie-ams'"
+    )
+    await admin.create_organisation(
+        db, "politie-rdam", "Politie Rotterdam", "police", police_unit=PoliceUnit.ROTTERDAM
+    )
+    await admin.create_organisation(db, "beheer", "Functioneel beheer", "admin")
+    rotterdam = Branch(branch_id="b-rdam", branch_type=BranchType.SUPERMARKET, location=ROTTERDAM)
+    await admin.create_branch(db, "retail-b", rotterdam)
+    for organisation in ("politie-rdam", "beheer"):
+        keys[organisation] = (await admin.issue_key(db, organisation)).key
+
+    a_001 = factories.branch(branch_id="a-001")
+    b_001 = factories.branch(branch_id="b-001")
+    events = {
+        "a robbery at a-001": factories.incident_report(reporting_org="retail-a", branch=a_001),
+        "a sighting at a-001": factories.recon_sighting(reporter_org="cbl", branch=a_001),
+        "a robbery at b-001": factories.incident_report(reporting_org="retail-b", branch=b_001),
+        "a robbery in Rotterdam": factories.incident_report(
+            reporting_org="retail-b", branch=rotterdam
+        ),
+        "pac-1's alarm": factories.alarm_activation(alarm_centre="pac-1"),
+        "pac-2's alarm in Rotterdam": factories.alarm_activation(
+            alarm_centre="pac-2",
+            site=factories.alarm_activation().site.model_copy(update={"location": ROTTERDAM}),
+        ),
+    }
+    for event in events.values():
+        await store(db, event)
+    ids = {name: str(getattr(event, "event_id")) for name, event in events.items()}  # noqa: B009
+
+    def named(*names: str) -> set[str]:
+        return {ids[name] for name in names}
+
+    visible = {
+        # A retailer sees its own branches, whoever reported there.
+        "retail-a": named("a robbery at a-001", "a sighting at a-001"),
+        "retail-b": named("a robbery at b-001", "a robbery in Rotterdam"),
+        # The CBL sees its members' branches: retail-a is one, retail-b is not.
+        "cbl": named("a robbery at a-001", "a sighting at a-001"),
+        # An alarm centre sees the alarms it forwarded, nothing else.
+        "pac-1": named("pac-1's alarm"),
+        "pac-2": named("pac-2's alarm in Rotterdam"),
+        # The police see their unit.
+        "politie-ams": named(
+            "a robbery at a-001", "a sighting at a-001", "a robbery at b-001", "pac-1's alarm"
+        ),
+        "politie-rdam": named("a robbery in Rotterdam", "pac-2's alarm in Rotterdam"),
+        # Functional management sees everything.
+        "beheer": set(ids.values()),
+    }
+    return keys, visible
+
+
+# Filters that name someone else's part narrow what a caller sees; they never widen it.
+# (who, query): each must still return only the caller's own events.
+WIDENING_FILTERS: list[tuple[str, dict[str, Any]]] = [
+    # Another retailer's branch.
+    ("retail-b", {"branch_id": "a-001"}),
+    # A non-member's branch, for the CBL.
+    ("cbl", {"branch_id": "b-001"}),
+    # Another unit, for the police.
+    ("politie-rdam", {"police_unit": "amsterdam"}),
+    # Incidents, for an alarm centre (it sees alarm activations only).
+    ("pac-1", {"kind": "overval"}),
+    # Paging one event at a time: every page stays within the caller's part.
+    ("retail-a", {"limit": 1}),
+]
+
+
+@pytest.mark.integration
+async def test_nobody_reads_another_s_history(settings: Settings, db: asyncpg.Connection) -> None:
+    keys, visible = await _history(db)
+    async with running_api(settings, LIMITS) as (_, client):
+
+        async def seen(who: str, **params: Any) -> set[str]:
+            """Every event id of every page the caller gets."""
+            found: set[str] = set()
+            cursor = None
+            while True:
+                answer = await client.get(
+                    "/v1/history/events", headers={"Authorization": f"Bearer {keys[who]}"},
+                    params=params | ({"cursor": cursor} if cursor else {}),
+                )  # fmt: skip
+                assert answer.status_code == 200, (who, params, answer.text)
+                page = answer.json()
+                found |= {item["event_id"] for item in page["items"]}
+                cursor = page["next_cursor"]
+                if cursor is None:
+                    return found
+
+        for who, own in visible.items():
+            assert await seen(who, limit=500) == own, who
+        for who, params in WIDENING_FILTERS:
+            assert await seen(who, **params) <= visible[who], (who, params)
+
+
+@pytest.mark.integration
+async def test_police_read_only_their_unit_s_alerts(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    keys, _ = await _history(db)
+    amsterdam = factories.alert()
+    rotterdam = factories.alert(police_unit=PoliceUnit.ROTTERDAM)
+    for alert in (amsterdam, rotterdam):
+        await store(db, alert)
+    expected = {
+        # Each unit its own alerts.
+        "politie-ams": {str(amsterdam.alert_id)},
+        "politie-rdam": {str(rotterdam.alert_id)},
+        # Functional management all.
+        "beheer": {str(amsterdam.alert_id), str(rotterdam.alert_id)},
+    }
+    async with running_api(settings, LIMITS) as (_, client):
+        for who, own in expected.items():
+            for params in ({}, {"police_unit": "amsterdam"}, {"police_unit": "rotterdam"}):
+                answer = await client.get(
+                    "/v1/history/alerts", params=params,
+                    headers={"Authorization": f"Bearer {keys[who]}"},
+                )  # fmt: skip
+                assert answer.status_code == 200, answer.text
+                got = {item["alert_id"] for item in answer.json()["items"]}
+                assert got <= own, (who, params)
+                if not params:
+                    assert got == own, who
+
+
+# --- what each recipient of an alert sees ---------------------------------------------------
+
+CLOTHING = "groene regenjas met capuchon"
+# Whether each recipient role sees vehicles, persons and evidence: only the police.
+SEES_PERSONAL_DATA = {
+    RecipientRole.POLICE: True,
+    RecipientRole.BRANCH: False,
+    RecipientRole.CHAIN: False,
+    RecipientRole.TRADE_ASSOCIATION: False,
+    RecipientRole.ALARM_CENTRE: False,
+}
+
+
+def _alert() -> Alert:
+    return factories.alert(persons=[PersonDescription(clothing=[CLOTHING])], site_id="site-1")
+
+
+def test_every_recipient_role_has_a_decision() -> None:
+    assert set(SEES_PERSONAL_DATA) == set(RecipientRole)
+
+
+@pytest.mark.parametrize("role", list(RecipientRole))
+def test_alert_view_of_each_role(role: RecipientRole) -> None:
+    alert = _alert()
+    view = json.loads(alert.view_for(role).model_dump_json())
+    text = json.dumps(view)
+    personal = [factories.PLATE_PSEUDONYM, CLOTHING, str(alert.evidence[0].event_id)]
+    if SEES_PERSONAL_DATA[role]:
+        assert view["alert"]["vehicles"] and view["alert"]["persons"] and view["alert"]["evidence"]
+        assert all(secret in text for secret in personal)
+    else:
+        assert not {"vehicles", "persons", "evidence", "alert"} & set(view)
+        assert [secret for secret in personal if secret in text] == []
+    # Whoever it is for, the view says what happened and where.
+    assert str(alert.alert_id) in text and alert.dedup_key in text
+
+
+# --- the desk: each unit its own alerts -------------------------------------------------------
+
+UNITS = list(PoliceUnit)
+
+
+def _username(unit: PoliceUnit) -> str:
+    return f"coordinator.{unit.value}"
+
+
+@pytest.mark.integration
+async def test_desk_units_see_and_handle_only_their_own(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    alerts = {unit: factories.alert(police_unit=unit) for unit in UNITS}
+    for unit, alert in alerts.items():
+        await add_user(db, _username(unit), PASSWORD, unit)
+        await store(db, alert)
+    wrong: list[str] = []
+    async with served_desk(settings) as base_url:
+        for user_unit in UNITS:
+            async with logged_in(base_url, _username(user_unit)) as client:
+                page = await client.get("/")
+                csrf = csrf_token(page.text)
+                for alert_unit, alert in alerts.items():
+                    own = alert_unit is user_unit
+                    cell = f"{user_unit} on {alert_unit}'s alert"
+                    if (str(alert.alert_id) in page.text) != own:
+                        wrong.append(f"{cell}: listed {not own}")
+                    wrong += await _handle(client, alert, csrf, own, cell)
+    assert not wrong, "\n".join(wrong)
+    # Only each unit's own user acknowledged and resolved its alert.
+    rows = await db.fetch("SELECT police_unit, acknowledged_by, resolved_by FROM alert")
+    assert {row["police_unit"]: (row["acknowledged_by"], row["resolved_by"]) for row in rows} == {
+        unit.value: (_username(unit), _username(unit)) for unit in UNITS
+    }
+
+
+async def _handle(
+    client: httpx.AsyncClient, alert: Alert, csrf: str, own: bool, cell: str
+) -> list[str]:
+    """View, acknowledge and resolve; a foreign alert is not found, whatever is asked."""
+    path = f"/alerts/{alert.alert_id}"
+    answers = {
+        "view": await client.get(path),
+        "acknowledge": await client.post(f"{path}/acknowledge", data={"csrf": csrf}),
+        "resolve": await client.post(
+            f"{path}/resolve", data={"csrf": csrf, "outcome": "no_action"}
+        ),
+    }
+    want = {"view": 200, "acknowledge": 303, "resolve": 303} if own else dict.fromkeys(answers, 404)
+    return [
+        f"{cell}: {action} {answer.status_code}, want {want[action]}"
+        for action, answer in answers.items()
+        if answer.status_code != want[action]
+    ]
