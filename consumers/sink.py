@@ -28,6 +28,15 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+# What a lost or refusing database looks like to asyncpg; the batch is retried, not dropped.
+_DATABASE_GONE = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    asyncpg.exceptions.OperatorInterventionError,
+    OSError,
+)
+
 SUNK = (ALARM_ACTIVATIONS, INCIDENT_REPORTS, RECON_SIGHTINGS, ALERTS, AUDIT)
 
 _UPSERT_EVENT = """
@@ -135,9 +144,28 @@ class Sink:
         while not stop.is_set():
             batches = await self._consumer.getmany(timeout_ms=500, max_records=500)
             for records in batches.values():
-                await self._write(records)
-            if batches:
+                await self._write_until_done(records, stop)
+            if batches and not stop.is_set():
                 await self._consumer.commit()
+
+    async def _write_until_done(
+        self, records: list[ConsumerRecord[bytes, bytes]], stop: asyncio.Event
+    ) -> None:
+        """Write a batch, retrying while PostgreSQL is away: its offsets commit only after."""
+        delay = 0.5
+        while True:
+            try:
+                await self._write(records)
+                return
+            except _DATABASE_GONE as error:
+                if stop.is_set():
+                    raise
+                logger.warning(
+                    "database unavailable, retrying the batch",
+                    extra={"error": repr(error), "retry_in_s": delay},
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
 
     async def _write(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
         assert self._pool is not None
