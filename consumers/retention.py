@@ -25,6 +25,14 @@ _PURGES = {
     # no purpose and the event hash would still link a retained report to a purged one.
     "ingest_receipt": "DELETE FROM ingest_receipt WHERE created_at < $1",
 }
+# The notification log is what keeps a replayed alert from being notified twice, so it must
+# outlive the alerts topic (whose retention is at most the personal-data retention); a week's
+# margin covers a replay that starts just before an alert leaves the topic.
+_NOTIFICATION_LOG_MARGIN = timedelta(days=7)
+_LOG_PURGES = {
+    "delivery": "DELETE FROM delivery WHERE created_at < $1",
+    "delivery_attempt": "DELETE FROM delivery_attempt WHERE at < $1",
+}
 
 
 @dataclass(frozen=True)
@@ -44,6 +52,9 @@ async def purge_personal_data(
         for table, statement in _PURGES.items():
             arguments = (cutoff, now) if "$2" in statement else (cutoff,)
             status = await connection.execute(statement, *arguments)
+            purged[table] = int(status.rsplit(" ", 1)[-1])
+        for table, statement in _LOG_PURGES.items():
+            status = await connection.execute(statement, cutoff - _NOTIFICATION_LOG_MARGIN)
             purged[table] = int(status.rsplit(" ", 1)[-1])
         await connection.execute(
             "INSERT INTO audit_log (audit_id, at, actor, action, subject, details) "

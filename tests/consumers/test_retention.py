@@ -25,9 +25,21 @@ async def test_old_payloads_go_counts_stay(db: asyncpg.Connection) -> None:
     for model in (old, recent, old_alert):
         await store(db, model)
 
+    # Notification log rows: one past the alert topic's reach (28 days + a week), one within it.
+    for key, age in (("old", 40), ("recent", 30)):
+        await db.execute(
+            "INSERT INTO delivery (dedup_key, recipient, alert_id, channel, state, created_at) "
+            "VALUES ($1, 'politie-ams/desk', $2, 'desk', 'delivered', $3)",
+            key, old_alert.alert_id, now - timedelta(days=age),
+        )  # fmt: skip
+
     report = await purge_personal_data(db, 28, now=now)
 
-    assert report.purged == {"event": 1, "alert": 1, "ingest_receipt": 0}
+    assert report.purged == {
+        "event": 1, "alert": 1, "ingest_receipt": 0, "delivery": 1, "delivery_attempt": 0,
+    }  # fmt: skip
+    # The notification log keeps what a replay of the alerts topic could still meet.
+    assert await db.fetchval("SELECT array_agg(dedup_key) FROM delivery") == ["recent"]
     rows = {
         row["event_id"]: row
         for row in await db.fetch("SELECT event_id, kind, police_unit, payload FROM event")
