@@ -201,25 +201,12 @@ class Intake:
         candidate: _Candidate,
         receipt: Receipt,
     ) -> None:
-        if receipt.organisation_id != caller.organisation_id or (
-            receipt.body_sha256 != candidate.digest
-        ):
-            answer = Answer(
-                409,
-                candidate.event_id,
-                f"event id {candidate.event_id} was already used for another event",
-            )
-        else:
-            answer = Answer(receipt.status_code, str(receipt.body["event_id"]))
-        self._decide(
-            round_,
-            caller,
-            kind,
-            candidate.index,
-            answer,
-            subject=candidate.event_id,
-            extra={"replay": True},
+        same = (
+            receipt.organisation_id == caller.organisation_id
+            and receipt.body_sha256 == candidate.digest
         )
+        first = Answer(receipt.status_code, str(receipt.body["event_id"]))
+        self._decide_replay(round_, caller, kind, candidate, first if same else None)
 
     def _repeat_in_batch(
         self,
@@ -229,14 +216,24 @@ class Intake:
         candidate: _Candidate,
         earlier: _Candidate,
     ) -> None:
-        if candidate.digest != earlier.digest:
-            answer = Answer(
-                409,
-                candidate.event_id,
-                f"event id {candidate.event_id} was already used for another event",
-            )
-        else:
-            answer = round_.answers[earlier.index]
+        # The earlier answer is only looked up for a true repeat, as before.
+        first = round_.answers[earlier.index] if candidate.digest == earlier.digest else None
+        self._decide_replay(round_, caller, kind, candidate, first)
+
+    def _decide_replay(
+        self,
+        round_: _Round,
+        caller: Caller,
+        kind: EventKind,
+        candidate: _Candidate,
+        first: Answer | None,
+    ) -> None:
+        """A replay gets the first answer again; another event under the same id gets 409."""
+        answer = first or Answer(
+            409,
+            candidate.event_id,
+            f"event id {candidate.event_id} was already used for another event",
+        )
         self._decide(
             round_,
             caller,
