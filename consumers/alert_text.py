@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
-from schemas.alerts import AlertKind, Severity
+from schemas.alerts import AlertKind, Outcome, Severity
 from schemas.common import BranchType, PoliceUnit
 
 if TYPE_CHECKING:
@@ -52,6 +52,14 @@ BRANCH_TYPE: dict[BranchType, dict[Language, str]] = {
     BranchType.OTHER_RETAIL: {"nl": "overige winkels", "en": "other shops"},
 }
 
+OUTCOME: dict[Outcome, dict[Language, str]] = {
+    Outcome.ARRESTED: {"nl": "Aangehouden", "en": "Arrested"},
+    Outcome.OFFENDERS_GONE: {"nl": "Daders gevlucht", "en": "Offenders gone"},
+    Outcome.FALSE_ALARM: {"nl": "Loos alarm", "en": "False alarm"},
+    Outcome.HANDED_OVER: {"nl": "Overgedragen aan recherche", "en": "Handed over to detectives"},
+    Outcome.NO_ACTION: {"nl": "Geen actie nodig", "en": "No action needed"},
+}
+
 UNIT: dict[PoliceUnit, str] = {
     PoliceUnit.NOORD_NEDERLAND: "Noord-Nederland",
     PoliceUnit.OOST_NEDERLAND: "Oost-Nederland",
@@ -69,6 +77,12 @@ _PHRASES: dict[str, dict[Language, str]] = {
     "unit": {"nl": "eenheid", "en": "unit"},
     "within": {"nl": "binnen", "en": "within"},
     "at_risk": {"nl": "let op", "en": "at risk"},
+    "resolved": {"nl": "Afgehandeld", "en": "Resolved"},
+    "outcome": {"nl": "uitkomst", "en": "outcome"},
+    "escalated": {
+        "nl": "GEËSCALEERD, {seconds} s niet bevestigd",
+        "en": "ESCALATED, not acknowledged for {seconds} s",
+    },
 }
 
 
@@ -88,3 +102,25 @@ def summary(alert: Alert, language: Language = "nl") -> str:
         at_risk = ", ".join(BRANCH_TYPE[kind][language] for kind in alert.branch_types_at_risk)
         parts.append(f"{_PHRASES['at_risk'][language]}: {at_risk}")
     return " · ".join(parts)
+
+
+def resolved_summary(
+    kind: AlertKind,
+    police_unit: PoliceUnit,
+    outcome: Outcome | None,
+    language: Language = "nl",
+) -> str:
+    """One line saying an alert is over and how: from the alert's columns, kept after a purge."""
+    parts = [
+        f"{_PHRASES['resolved'][language]}: {KIND[kind][language]}",
+        f"{_PHRASES['unit'][language]} {UNIT[police_unit]}",
+    ]
+    if outcome is not None:
+        parts.append(f"{_PHRASES['outcome'][language]}: {OUTCOME[outcome][language].lower()}")
+    return " · ".join(parts)
+
+
+def escalated_summary(alert: Alert, unacknowledged_s: float, language: Language = "nl") -> str:
+    """The alert's own line, led by how long nobody acknowledged it."""
+    lead = _PHRASES["escalated"][language].format(seconds=int(unacknowledged_s))
+    return f"{lead}: {summary(alert, language)}"

@@ -53,6 +53,16 @@ def subscribe(
     min_severity: Annotated[Severity, typer.Option()] = Severity.INFO,
     webhook_url: Annotated[str | None, typer.Option()] = None,
     language: Annotated[str, typer.Option(help="nl or en")] = "nl",
+    alerts: Annotated[
+        bool, typer.Option("--alerts/--no-alerts", help="Send the alerts themselves.")
+    ] = True,
+    escalations: Annotated[
+        bool,
+        typer.Option(
+            "--escalations/--no-escalations",
+            help="Police webhooks: also send escalations of hold-ups nobody acknowledged.",
+        ),
+    ] = False,
     actor: Annotated[str, typer.Option(help="Who asks, for the audit log.")] = "cli",
 ) -> None:
     """Subscribe an organisation to alerts; a generated webhook secret is printed once."""
@@ -63,6 +73,7 @@ def subscribe(
             "alert_kinds": kind or [], "branch_types": branch_type or [], "chains": chain or [],
             "police_units": police_unit or [], "radius_m": radius_m,
             "min_severity": min_severity, "webhook_url": webhook_url, "language": language,
+            "send_alerts": alerts, "send_escalations": escalations,
         }
     )  # fmt: skip
     created = run_on_database(

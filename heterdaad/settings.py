@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from heterdaad.thresholds.alarms import AlarmThresholds
 from heterdaad.thresholds.desk import DeskThresholds
+from heterdaad.thresholds.digest import DigestThresholds
 from heterdaad.thresholds.hotspots import HotspotThresholds
 from heterdaad.thresholds.notify import NotifyThresholds
 from heterdaad.thresholds.reconnaissance import ReconThresholds
@@ -129,6 +130,7 @@ class Settings(BaseSettings):
     hotspots: HotspotThresholds = HotspotThresholds()
     reconnaissance: ReconThresholds = ReconThresholds()
     notify: NotifyThresholds = NotifyThresholds()
+    digest: DigestThresholds = DigestThresholds()
 
     # Police desk (consumers/desk, docs/desk.md).
     desk: DeskThresholds = DeskThresholds()

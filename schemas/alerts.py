@@ -128,6 +128,16 @@ class Alert(Contract):
         )
 
 
+class Outcome(StrEnum):
+    """How an alert ended, as the police desk records it on resolving (told to subscribers)."""
+
+    ARRESTED = "arrested"
+    OFFENDERS_GONE = "offenders_gone"
+    FALSE_ALARM = "false_alarm"
+    HANDED_OVER = "handed_over"
+    NO_ACTION = "no_action"
+
+
 class RecipientRole(StrEnum):
     POLICE = "police"
     BRANCH = "branch"

@@ -11,7 +11,6 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import TYPE_CHECKING, Literal
 from uuid import UUID
 
@@ -20,6 +19,7 @@ from pydantic import ValidationError
 from consumers.desk.audit import SYSTEM_ACTOR, DeskAction, write_audit
 from consumers.sink import store
 from schemas.alerts import Alert, AlertKind, Severity
+from schemas.alerts import Outcome as Outcome  # the desk's word for it; the contract's enum
 from schemas.common import PoliceUnit
 
 if TYPE_CHECKING:
@@ -33,16 +33,6 @@ logger = logging.getLogger(__name__)
 
 Change = Literal["alert", "acknowledged", "resolved", "escalated"]
 CardState = Literal["open", "escalated", "acknowledged", "resolved"]
-
-
-class Outcome(StrEnum):
-    """How an alert ended, as the coordinator records it on resolving."""
-
-    ARRESTED = "arrested"
-    OFFENDERS_GONE = "offenders_gone"
-    FALSE_ALARM = "false_alarm"
-    HANDED_OVER = "handed_over"
-    NO_ACTION = "no_action"
 
 
 class AlertNotFound(Exception):

@@ -11,12 +11,13 @@ from zoneinfo import ZoneInfo
 from pydantic import ValidationError
 
 from consumers.alert_text import BRANCH_TYPE, KIND, SEVERITY, UNIT, summary
-from consumers.desk.alerts import Outcome
+from consumers.alert_text import OUTCOME as OUTCOME  # the desk shows them, tests read them
 from schemas.common import Location
 from schemas.geography import nearest_place
 
 if TYPE_CHECKING:
     from consumers.desk.alerts import AlertCard, CardState
+    from schemas.alerts import Outcome
     from schemas.common import BranchType
 
 Language = Literal["nl", "en"]
@@ -122,14 +123,6 @@ STATE: dict[CardState, dict[Language, str]] = {
     "escalated": {"nl": "GEËSCALEERD", "en": "ESCALATED"},
     "acknowledged": {"nl": "Bevestigd", "en": "Acknowledged"},
     "resolved": {"nl": "Afgehandeld", "en": "Resolved"},
-}
-
-OUTCOME: dict[Outcome, dict[Language, str]] = {
-    Outcome.ARRESTED: {"nl": "Aangehouden", "en": "Arrested"},
-    Outcome.OFFENDERS_GONE: {"nl": "Daders gevlucht", "en": "Offenders gone"},
-    Outcome.FALSE_ALARM: {"nl": "Loos alarm", "en": "False alarm"},
-    Outcome.HANDED_OVER: {"nl": "Overgedragen aan recherche", "en": "Handed over to detectives"},
-    Outcome.NO_ACTION: {"nl": "Geen actie nodig", "en": "No action needed"},
 }
 
 EVENT_TYPE: dict[str, dict[Language, str]] = {

@@ -9,7 +9,8 @@ anonymous columns, so it still holds once payloads are purged:
   colleague's second press, a repeat, the centre's verification update), as in the stage;
 - an episode counts in the month its first press falls in;
 - an escalation alert (hold-up in progress, verified hold-up alarm) belongs to the latest
-  episode within ESCALATION_RADIUS_M that began before it (allowing ESCALATION_LEAD for clocks),
+  episode within `radius_m` (setting `digest.alarm_escalation_radius_m`, 100 m) that began
+  before it (allowing `lead`, `digest.alarm_escalation_lead_seconds`, for clocks),
   if it came at most `escalation_window` after that episode's last press: the stage keeps an
   episode that long for late evidence such as a robbery report entered after the police left;
 - an episode with no escalation is a *false alarm*.
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -28,17 +28,12 @@ from consumers.digest.geometry import metres_to_many
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
-    from datetime import datetime
+    from datetime import datetime, timedelta
 
     from consumers.digest.period import Month
     from consumers.digest.read import Escalation, Press
 
 logger = logging.getLogger(__name__)
-
-# An escalation's area is centred on the site itself; the margin only absorbs rounding.
-ESCALATION_RADIUS_M = 100.0
-# An alert may carry a time a little before the press as the centre's clock had it.
-ESCALATION_LEAD = timedelta(minutes=5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +87,12 @@ def episodes(presses: Sequence[Press], window: timedelta) -> list[Episode]:
 
 
 def escalated_mask(
-    found: Sequence[Episode], escalations: Sequence[Escalation], window: timedelta
+    found: Sequence[Episode],
+    escalations: Sequence[Escalation],
+    window: timedelta,
+    *,
+    radius_m: float,
+    lead: timedelta,
 ) -> list[bool]:
     """For each episode (sorted by first press), whether an escalation alert belongs to it."""
     mask = [False] * len(found)
@@ -102,12 +102,12 @@ def escalated_mask(
     lons = np.array([e.lon for e in found], dtype=np.float64)
     firsts = np.array([e.first.timestamp() for e in found])
     lasts = np.array([e.last.timestamp() for e in found])
-    lead, after = ESCALATION_LEAD.total_seconds(), window.total_seconds()
+    lead_s, after = lead.total_seconds(), window.total_seconds()
     # Escalations are few (about one press in a hundred is real): one vector pass each.
     for escalation in escalations:
         at = escalation.created_at.timestamp()
-        here = metres_to_many(escalation.lat, escalation.lon, lats, lons) <= ESCALATION_RADIUS_M
-        begun = np.flatnonzero(here & (firsts - lead <= at))
+        here = metres_to_many(escalation.lat, escalation.lon, lats, lons) <= radius_m
+        begun = np.flatnonzero(here & (firsts - lead_s <= at))
         if begun.size == 0:
             continue
         latest = int(begun[np.argmax(firsts[begun])])
@@ -124,11 +124,15 @@ def false_alarms_by_centre(
     *,
     episode_window: timedelta,
     escalation_window: timedelta,
+    escalation_radius_m: float,
+    escalation_lead: timedelta,
 ) -> list[CentreAlarms]:
     """Episodes that began in the month, per alarm centre, busiest centre first."""
     every = episodes(presses, episode_window)
     # Episodes of the day before the month are kept: an alert may belong to one of them.
-    mask = escalated_mask(every, escalations, escalation_window)
+    mask = escalated_mask(
+        every, escalations, escalation_window, radius_m=escalation_radius_m, lead=escalation_lead
+    )
     totals: dict[str, list[int]] = {}
     for episode, was_escalated in zip(every, mask, strict=True):
         if not month.start <= episode.first < month.end:

@@ -31,6 +31,11 @@ class Rules:
     duplicate_window: timedelta  # two reports of one robbery (series.duplicate_minutes)
     episode_window: timedelta  # presses of one alarm episode (alarms.sequential_window_seconds)
     escalation_window: timedelta  # late evidence for an episode (alarms.episode_retention_hours)
+    # The digest's own rules (settings.digest, heterdaad/thresholds/digest.py).
+    recon_follow_up: timedelta  # a robbery this soon after a sighting followed it
+    recon_follow_up_radius_m: float  # ... and this close to the spot sighted
+    escalation_radius_m: float  # an escalation alert this close to an episode belongs to it
+    escalation_lead: timedelta  # ... even this much before the episode's first press
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Rules:
@@ -38,6 +43,10 @@ class Rules:
             duplicate_window=timedelta(minutes=settings.series.duplicate_minutes),
             episode_window=timedelta(seconds=settings.alarms.sequential_window_seconds),
             escalation_window=timedelta(hours=settings.alarms.episode_retention_hours),
+            recon_follow_up=settings.digest.recon_follow_up,
+            recon_follow_up_radius_m=settings.digest.recon_follow_up_radius_m,
+            escalation_radius_m=settings.digest.alarm_escalation_radius_m,
+            escalation_lead=settings.digest.alarm_escalation_lead,
         )
 
 
@@ -86,7 +95,13 @@ def compose(snapshot: Snapshot, rules: Rules) -> Digest:
         trend=tuple(months),
         ambitions=tuple(incidents.ambitions(counts, months)),
         recon=tuple(
-            reconnaissance.reconnaissance(snapshot.sightings, every_incident, snapshot.read_at)
+            reconnaissance.reconnaissance(
+                snapshot.sightings,
+                every_incident,
+                snapshot.read_at,
+                within=rules.recon_follow_up,
+                radius_m=rules.recon_follow_up_radius_m,
+            )
         ),
         recon_warnings=snapshot.recon_warnings,
         alarms=tuple(
@@ -97,6 +112,8 @@ def compose(snapshot: Snapshot, rules: Rules) -> Digest:
                 snapshot.centre_names,
                 episode_window=rules.episode_window,
                 escalation_window=rules.escalation_window,
+                escalation_radius_m=rules.escalation_radius_m,
+                escalation_lead=rules.escalation_lead,
             )
         ),
         hotspots=tuple(

@@ -1,8 +1,9 @@
 """Reconnaissance reports of the month and how many a robbery followed.
 
 The rule, which uses only the anonymous columns: a sighting is *followed by a robbery* when a
-robbery (overval, poging or woningoverval) took place within FOLLOW_UP_RADIUS_M of the spot
-sighted (so at the very branch, or one nearby) after the sighting and at most FOLLOW_UP later.
+robbery (overval, poging or woningoverval) took place within `radius_m` of the spot sighted
+(so at the very branch, or one nearby) after the sighting and at most `within` later; both
+are settings (`digest.recon_follow_up_radius_m`, 1 km; `digest.recon_follow_up_days`, 14).
 A sighting whose window had not closed when the digest was made and that nothing followed yet
 counts as *open*. This is simpler than the stream's evidence links (which also weigh vehicles
 and descriptions) and survives the purge of payloads; it counts coincidences too.
@@ -13,7 +14,6 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from consumers.digest.geometry import metres_between
@@ -21,14 +21,11 @@ from consumers.digest.incidents import ROBBERY_KINDS
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
-    from datetime import datetime
+    from datetime import datetime, timedelta
 
     from consumers.digest.read import Incident, Sighting
 
 logger = logging.getLogger(__name__)
-
-FOLLOW_UP = timedelta(days=14)
-FOLLOW_UP_RADIUS_M = 1000.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,28 +42,34 @@ class ReconRow:
         return self.followed / self.sightings if self.sightings else None
 
 
-def followed_by_robbery(sighting: Sighting, incidents: Sequence[Incident]) -> bool:
-    until = sighting.occurred_at + FOLLOW_UP
+def followed_by_robbery(
+    sighting: Sighting, incidents: Sequence[Incident], *, within: timedelta, radius_m: float
+) -> bool:
+    until = sighting.occurred_at + within
     return any(
         incident.kind in ROBBERY_KINDS
         and sighting.occurred_at < incident.occurred_at <= until
-        and metres_between(sighting.lat, sighting.lon, incident.lat, incident.lon)
-        <= FOLLOW_UP_RADIUS_M
+        and metres_between(sighting.lat, sighting.lon, incident.lat, incident.lon) <= radius_m
         for incident in incidents
     )
 
 
 def reconnaissance(
-    sightings: Sequence[Sighting], incidents: Sequence[Incident], now: datetime
+    sightings: Sequence[Sighting],
+    incidents: Sequence[Incident],
+    now: datetime,
+    *,
+    within: timedelta,
+    radius_m: float,
 ) -> list[ReconRow]:
     """Per branch type, most sightings first, with an 'all' row at the end."""
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
     for sighting in sightings:
         row = counts[sighting.branch_type or "unknown"]
         row[0] += 1
-        if followed_by_robbery(sighting, incidents):
+        if followed_by_robbery(sighting, incidents, within=within, radius_m=radius_m):
             row[1] += 1
-        elif sighting.occurred_at + FOLLOW_UP > now:
+        elif sighting.occurred_at + within > now:
             row[2] += 1
     rows = sorted(
         (ReconRow(kind, *values) for kind, values in counts.items()),

@@ -173,7 +173,8 @@ def render_html(
     rules: Rules,
 ) -> str:
     """The whole page; every image is inside it as a data URI, so it works offline."""
-    phrases = {key: text.phrase(key, language) for key in text.PHRASES}
+    phrases = {key: text.with_rules(text.phrase(key, language), language, rules)
+               for key in text.PHRASES}  # fmt: skip
     return _ENVIRONMENT.from_string(PAGE).render(
         language=language,
         p=phrases,

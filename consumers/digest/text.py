@@ -82,10 +82,10 @@ PHRASES: dict[str, tuple[str, str]] = {
     ),
     "none_this_month": ("Geen deze maand.", "None this month."),
     "recon_intro": (
-        "Gemelde voorverkenningen en hoeveel daarvan binnen 14 dagen gevolgd werden door een "
-        "overval binnen 1 km.",
-        "Reconnaissance reports and how many were followed within 14 days by a robbery "
-        "within 1 km.",
+        "Gemelde voorverkenningen en hoeveel daarvan binnen {days} dagen gevolgd werden door "
+        "een overval binnen {km} km.",
+        "Reconnaissance reports and how many were followed within {days} days by a robbery "
+        "within {km} km.",
     ),
     "recon_warnings": (
         "Waarschuwingen voorverkenning uitgegeven",
@@ -172,6 +172,19 @@ def phrase(key: str, language: Language) -> str:
     return dutch if language == "nl" else english
 
 
+def with_rules(text: str, language: Language, rules: Rules) -> str:
+    """A phrase with the digest's rule numbers ({days}, {km}) filled in from the settings."""
+    return text.format(
+        days=amount(rules.recon_follow_up.total_seconds() / 86400, language),
+        km=amount(rules.recon_follow_up_radius_m / 1000, language),
+    )
+
+
+def amount(value: float, language: Language) -> str:
+    """A rule's number as people write it: 14, 1, but 1,5 (a setting need not be whole)."""
+    return number(value, language, 0 if float(value).is_integer() else 1)
+
+
 def month_name(month: Month, language: Language) -> str:
     return f"{MONTHS[language][month.month - 1]} {month.year}"
 
@@ -233,16 +246,15 @@ def severity(code: str, language: Language) -> str:
 
 def method_rules(language: Language, rules: Rules) -> list[str]:
     """How every number was made, in the language: the rules the working group can check."""
-    # Imported here: the rule modules' constants are the single source of these numbers.
-    from consumers.digest import alarms, reconnaissance
+    # Imported here: the rule module's constant is the single source of this number.
     from consumers.digest.incidents import SAME_SPOT_M
 
     episode = number(rules.episode_window.total_seconds() / 60, language)
     late = number(rules.escalation_window.total_seconds() / 3600, language)
-    lead = int(alarms.ESCALATION_LEAD.total_seconds() // 60)
-    radius = int(alarms.ESCALATION_RADIUS_M)
-    days = reconnaissance.FOLLOW_UP.days
-    km = number(reconnaissance.FOLLOW_UP_RADIUS_M / 1000, language)
+    lead = amount(rules.escalation_lead.total_seconds() / 60, language)
+    radius = amount(rules.escalation_radius_m, language)
+    days = amount(rules.recon_follow_up.total_seconds() / 86400, language)
+    km = amount(rules.recon_follow_up_radius_m / 1000, language)
     duplicate = number(rules.duplicate_window.total_seconds() / 60, language)
     same = int(SAME_SPOT_M)
     if language == "nl":

@@ -14,7 +14,6 @@ from consumers.digest import export, render, text
 from consumers.digest.content import Rules, compose
 from consumers.digest.period import Month
 from consumers.digest.read import read_snapshot
-from consumers.digest.reconnaissance import FOLLOW_UP
 from consumers.digest.tables import all_tables
 from consumers.sink import store
 from heterdaad.db import create_pool
@@ -80,7 +79,7 @@ async def write_digest(
     try:
         async with pool.acquire() as connection:
             snapshot = await read_snapshot(
-                connection, chosen, follow_up=FOLLOW_UP,
+                connection, chosen, follow_up=rules.recon_follow_up,
                 escalation_window=rules.escalation_window, now=made_at,
             )  # fmt: skip
             step("step_read")

@@ -80,6 +80,8 @@ def _rule(
         webhook_url=row["webhook_url"],
         language=spec.language,
         windows=spec.windows,
+        send_alerts=spec.send_alerts,
+        send_escalations=spec.send_escalations,
     )
 
 

@@ -112,4 +112,5 @@ def _delivery(
         state="muted" if muted_by else "pending",
         next_attempt_at=None if muted_by else due,
         muted_by=muted_by,
+        role=route.role,
     )

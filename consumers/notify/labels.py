@@ -21,6 +21,7 @@ LabelName = Literal[
     "organisation_id",
     "channel",
     "recipient",
+    "notice",  # 'resolved' or 'escalated' on follow-up notices; empty on the alerts themselves
 ]
 LABEL_NAMES: tuple[str, ...] = get_args(LabelName)
 

@@ -2,7 +2,9 @@
 
 A row is written before anything is sent, with ON CONFLICT DO NOTHING, so a replayed alert
 finds its rows and sends nothing again. States: pending -> delivered | failed -> ... | dead,
-or muted (silenced, inhibited, outside a time window) instead of sent.
+or muted (silenced, inhibited, outside a time window) instead of sent. A row tells the alert
+itself or a follow-up notice of it (resolved, escalated; consumers/notify/notices.py), which
+has a dedup key of its own: `<alert dedup key>#<notice>`.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
+
+from schemas.alerts import RecipientRole
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -22,6 +26,12 @@ if TYPE_CHECKING:
     from consumers.notify.route import Channel
 
 State = Literal["pending", "delivered", "failed", "dead", "muted"]
+Notice = Literal["alert", "resolved", "escalated"]
+
+
+def notice_key(dedup_key: str, notice: Notice) -> str:
+    """The dedup key of an alert's notice: one row per (notice, recipient), like the alert's."""
+    return dedup_key if notice == "alert" else f"{dedup_key}#{notice}"
 
 
 @dataclass(frozen=True)
@@ -48,6 +58,13 @@ class Delivery:
     last_error: str | None = None
     created_at: datetime | None = None
     delivered_at: datetime | None = None
+    notice: Notice = "alert"
+    role: RecipientRole | None = None  # in whose view it is formed (None: written before 0008)
+
+    @property
+    def alert_dedup_key(self) -> str:
+        """The dedup key of the alert this row tells of (its own, for the alert itself)."""
+        return self.dedup_key.removesuffix(f"#{self.notice}")
 
     @property
     def idempotency_key(self) -> str:
@@ -68,7 +85,8 @@ class Attempt:
 
 _COLUMNS = (
     "dedup_key, recipient, alert_id, channel, organisation_id, group_key, labels, language, "
-    "summary, alert_created_at, payload, webhook_url, state, next_attempt_at, muted_by, created_at"
+    "summary, alert_created_at, payload, webhook_url, state, next_attempt_at, muted_by, "
+    "created_at, notice, role"
 )
 
 
@@ -76,13 +94,14 @@ async def record(connection: asyncpg.Connection, delivery: Delivery, now: dateti
     """Write the row unless it exists; True when it is new (and so is to be sent)."""
     inserted = await connection.fetchval(
         f"INSERT INTO delivery ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
-        "$11, $12, $13, $14, $15, $16) ON CONFLICT (dedup_key, recipient) DO NOTHING "
+        "$11, $12, $13, $14, $15, $16, $17, $18) ON CONFLICT (dedup_key, recipient) DO NOTHING "
         "RETURNING recipient",
         delivery.dedup_key, delivery.recipient, delivery.alert_id, delivery.channel,
         delivery.organisation_id, delivery.group_key, json.dumps(delivery.labels),
         delivery.language, delivery.summary, delivery.alert_created_at,
         None if delivery.payload is None else json.dumps(delivery.payload),
         delivery.webhook_url, delivery.state, delivery.next_attempt_at, delivery.muted_by, now,
+        delivery.notice, None if delivery.role is None else delivery.role.value,
     )  # fmt: skip
     return inserted is not None
 
@@ -258,4 +277,6 @@ def _delivery(row: asyncpg.Record) -> Delivery:
         last_error=row["last_error"],
         created_at=row["created_at"],
         delivered_at=row["delivered_at"],
+        notice=row["notice"],
+        role=None if row["role"] is None else RecipientRole(row["role"]),
     )

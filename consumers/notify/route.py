@@ -57,6 +57,9 @@ class SubscriptionRule:
     webhook_url: str | None = None
     language: Language = "nl"
     windows: tuple[TimeWindow, ...] = ()
+    send_alerts: bool = True
+    # Police webhooks only: also told when a hold-up it wants is escalated on the desk.
+    send_escalations: bool = False
 
 
 @dataclass(frozen=True)
@@ -177,7 +180,7 @@ def route(alert: Alert, directory: Directory, *, default_language: Language) -> 
             )
     for rule in sorted(directory.subscriptions, key=lambda rule: rule.subscription_id):
         role = _ROLES.get(rule.organisation_role)
-        if role is None:  # admin organisations receive nothing
+        if role is None or not rule.send_alerts:  # admin organisations receive nothing
             continue
         nearby = matches(alert, rule, directory.branches.get(rule.organisation_id, ()))
         if nearby is None:
@@ -185,6 +188,34 @@ def route(alert: Alert, directory: Directory, *, default_language: Language) -> 
         for candidate in _routes_of(alert, rule, role, nearby, default_language):
             known = routes.get(candidate.recipient)
             routes[candidate.recipient] = candidate if known is None else _merge(known, candidate)
+    return sorted(routes.values(), key=lambda route: route.recipient)
+
+
+def escalation_routes(alert: Alert, directory: Directory) -> list[Route]:
+    """Who hears that the desk escalated this alert: the escalation receivers that want it.
+
+    An escalation receiver is a police subscription with `send_escalations` and a webhook (a
+    duty officer's phone, the national coordinator); it wants the escalation of an alert its
+    filters (kinds, severity, units, branch types, radius) let through, whether or not it
+    wants the alerts themselves. It is sent to the webhook only, as the police view, at once:
+    no time window holds back an escalation. The desk shows escalations itself.
+    """
+    routes: dict[str, Route] = {}
+    for rule in sorted(directory.subscriptions, key=lambda rule: rule.subscription_id):
+        if not rule.send_escalations or rule.webhook_url is None:
+            continue
+        if _ROLES.get(rule.organisation_role) is not RecipientRole.POLICE:
+            continue  # refused when subscribing; a row changed by hand is not trusted either
+        nearby = matches(alert, rule, directory.branches.get(rule.organisation_id, ()))
+        if nearby is None:
+            continue
+        candidate = Route(
+            webhook_recipient(rule.organisation_id, rule.webhook_url), rule.organisation_id,
+            RecipientRole.POLICE, "webhook", rule.language, webhook_url=rule.webhook_url,
+            nearby=nearby, subscription_ids=(rule.subscription_id,),
+        )  # fmt: skip
+        known = routes.get(candidate.recipient)
+        routes[candidate.recipient] = candidate if known is None else _merge(known, candidate)
     return sorted(routes.values(), key=lambda route: route.recipient)
 
 

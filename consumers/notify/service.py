@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import httpx
 from aiokafka import AIOKafkaConsumer
 
-from consumers.notify import inhibit, nflog
+from consumers.notify import inhibit, nflog, notices
 from consumers.notify.directory import CachedDirectory
 from consumers.notify.dispatch import dispatch
 from consumers.notify.route import route
@@ -180,6 +180,7 @@ class NotifyService:
         """One delivery pass over what is due now (up to claim_batch rows); returns the rows."""
         assert self._pool is not None, "use `async with`"
         now = self.clock()
+        await self._dispatch_notices(now)
         lease_until = now + timedelta(seconds=self.thresholds.lease_seconds)
         limit = self.thresholds.claim_batch
         # New alerts first: a backlog of retries to a dead receiver must not hold up a hold-up.
@@ -191,7 +192,7 @@ class NotifyService:
         if notifications:
             run = Pass(
                 self._pool, now, await active_silences(self._pool, now),
-                await self._inhibitors(fresh),
+                await self._inhibitors(fresh), await self._acknowledged(fresh),
             )  # fmt: skip
             limiter = asyncio.Semaphore(self.thresholds.send_concurrency)
             async with asyncio.TaskGroup() as tasks:
@@ -213,9 +214,36 @@ class NotifyService:
                     extra={"recipient": notification.recipient, "key": notification.key},
                 )
 
+    async def _dispatch_notices(self, now: datetime) -> None:
+        """Resolutions and escalations on the desk become notice rows, due now (the outbox)."""
+        assert self._pool is not None
+        written = await notices.dispatch_resolved(self._pool, now, self.thresholds)
+        # Every escalation is dispatched, to nobody if need be: a receiver subscribing later
+        # must not be told of escalations from before it subscribed.
+        directory = await self._directory.get(self._pool)
+        written += await notices.dispatch_escalations(self._pool, directory, now, self.thresholds)
+        if written:
+            logger.info("notices recorded", extra={"rows": written})
+
+    async def _acknowledged(self, fresh: Sequence[Delivery]) -> frozenset[str]:
+        """Alerts of fresh escalation notices that someone acknowledged meanwhile."""
+        assert self._pool is not None
+        keys = [row.alert_dedup_key for row in fresh if row.notice == "escalated"]
+        if not keys:
+            return frozenset()
+        rows = await self._pool.fetch(
+            "SELECT dedup_key FROM alert WHERE dedup_key = ANY($1::text[]) "
+            "AND acknowledged_at IS NOT NULL",
+            keys,
+        )
+        return frozenset(row["dedup_key"] for row in rows)
+
     async def _inhibitors(self, fresh: Sequence[Delivery]) -> list[inhibit.Inhibitor]:
         assert self._pool is not None
-        targets = [row for row in fresh if row.labels.get("kind") in inhibit.target_kinds()]
+        targets = [
+            row for row in fresh
+            if row.notice == "alert" and row.labels.get("kind") in inhibit.target_kinds()
+        ]  # fmt: skip
         if not targets:
             return []
         created = [row.alert_created_at for row in targets]
@@ -244,6 +272,10 @@ class NotifyService:
         await self._pool.execute(
             "DELETE FROM notify_group WHERE touched_at < $1 AND next_flush_at < $1",
             now - timedelta(seconds=2 * thresholds.repeat_interval_seconds),
+        )
+        await self._pool.execute(
+            "DELETE FROM notify_notice WHERE dispatched_at < $1",
+            now - timedelta(hours=2 * thresholds.notice_lookback_hours),
         )
         await inhibit.forget_before(
             self._pool,

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+ACKNOWLEDGED_BEFORE_SENT = "acknowledged before sent"
+
 
 @dataclass(frozen=True)
 class Notification:
@@ -49,6 +51,8 @@ class Pass:
     now: datetime
     silences: Sequence[Silence] = ()
     inhibitors: Sequence[Inhibitor] = field(default_factory=list)
+    # Alerts (dedup keys) acknowledged on the desk by now: their escalation need not be sent.
+    acknowledged: frozenset[str] = frozenset()
 
 
 class Stage(Protocol):
@@ -64,7 +68,12 @@ async def run_chain(stages: Sequence[Stage], notification: Notification, run: Pa
 
 
 class MuteStage:
-    """Drops silenced and inhibited alerts, once, before a notification is formed."""
+    """Drops silenced and inhibited alerts, once, before a notification is formed.
+
+    Notices follow their alert: silences mute them too, inhibition does not (the recipient
+    had the alert; it should hear how it ended). An escalation of an alert acknowledged
+    before it was sent is dropped: someone has it now.
+    """
 
     def __init__(self, thresholds: NotifyThresholds) -> None:
         self.thresholds = thresholds
@@ -90,6 +99,10 @@ class MuteStage:
         silence = silenced_by(member.labels, run.silences, run.now)
         if silence is not None:
             return f"silence {silence.silence_id}"
+        if member.notice == "escalated" and member.alert_dedup_key in run.acknowledged:
+            return ACKNOWLEDGED_BEFORE_SENT
+        if member.notice != "alert":
+            return None
         source = inhibitor_of(
             member.labels, member.alert_created_at, run.inhibitors, self.thresholds
         )

@@ -53,6 +53,12 @@ class SubscriptionSpec(BaseModel):
     windows: tuple[TimeWindow, ...] = Field(
         (), description="When the webhook may be notified; none: at any time."
     )
+    send_alerts: bool = Field(True, description="Send the alerts the filters let through.")
+    send_escalations: bool = Field(
+        False,
+        description="Police webhooks: also send an escalation notice when the desk escalates "
+        "an alert the filters let through (a hold-up nobody acknowledged in time).",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> SubscriptionSpec:
@@ -65,6 +71,10 @@ class SubscriptionSpec(BaseModel):
             raise ValueError("time windows hold back a webhook: give webhook_url")
         if self.chains and self.radius_m is None:
             raise ValueError("chains choose the branches a radius counts from: give radius_m")
+        if not (self.send_alerts or self.send_escalations):
+            raise ValueError("a subscription must send alerts, escalations or both")
+        if self.send_escalations and url is None:
+            raise ValueError("escalations go to a webhook (the desk shows them): give webhook_url")
         return self
 
 
@@ -95,6 +105,11 @@ async def create_subscription(
         secret = generated = secrets.token_urlsafe(32)
     async with transaction(db) as connection:
         role = await _subscriber_role(connection, organisation_id)
+        if role != "police" and spec.send_escalations:
+            raise NotifyAdminError(
+                f"organisation {organisation_id} is a {role}: escalations are for police "
+                "receivers (a duty officer, the national coordinator)"
+            )
         if role != "police" and spec.webhook_url is None:
             raise NotifyAdminError(
                 f"organisation {organisation_id} is a {role}: without a webhook_url there is "
@@ -102,12 +117,14 @@ async def create_subscription(
             )
         subscription_id: int = await connection.fetchval(
             """INSERT INTO subscription (organisation_id, alert_kinds, branch_types, chains,
-                   police_units, radius_m, min_severity, webhook_url, webhook_secret, language)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING subscription_id""",
+                   police_units, radius_m, min_severity, webhook_url, webhook_secret, language,
+                   send_alerts, send_escalations)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+               RETURNING subscription_id""",
             organisation_id, sorted(spec.alert_kinds), sorted(spec.branch_types),
             sorted(spec.chains), sorted(spec.police_units), spec.radius_m,
             spec.min_severity.value, None if spec.webhook_url is None else str(spec.webhook_url),
-            secret, spec.language,
+            secret, spec.language, spec.send_alerts, spec.send_escalations,
         )  # fmt: skip
         for window in spec.windows:
             await connection.execute(
@@ -205,6 +222,8 @@ def spec_of(row: asyncpg.Record, windows: tuple[TimeWindow, ...]) -> Subscriptio
             "webhook_url": row["webhook_url"],
             "language": row["language"],
             "windows": windows,
+            "send_alerts": row["send_alerts"],
+            "send_escalations": row["send_escalations"],
         }
     )
 

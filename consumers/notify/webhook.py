@@ -50,9 +50,12 @@ def render(notification_key: str, members: Sequence[Delivery]) -> bytes:
         "recipient": first.recipient,
         "group_key": first.group_key,
         "language": first.language,
+        # Members of one notification always tell the same notice (their group says so).
+        "notice": first.notice,
         "alerts": [
             {
                 "idempotency_key": member.idempotency_key,
+                "notice": member.notice,
                 "summary": member.summary,
                 **(member.payload or {}),
             }

@@ -83,6 +83,16 @@ class NotifyThresholds(BaseModel):
         20, ge=1, le=10_000, description="Webhook requests a receiver may get at once."
     )
 
+    # Follow-up notices (docs/notify.md, "Resolved and escalated").
+    notice_lookback_hours: float = Field(
+        24.0,
+        gt=0,
+        le=30 * 24,
+        description="Resolutions and escalations on the desk are told to subscribers when they "
+        "happened at most this long ago: a service that was down longer does not send stale "
+        "news when it comes back.",
+    )
+
     # The service's own pace.
     poll_seconds: float = Field(
         0.5, gt=0, le=60, description="How often the delivery loop looks for due deliveries."

@@ -15,12 +15,14 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from consumers.digest import Month, write_digest
+from consumers.digest import Month, text, write_digest
 from consumers.digest.alarms import Episode, episodes, escalated_mask
+from consumers.digest.content import Rules
 from consumers.digest.incidents import deduplicate
 from consumers.digest.read import Escalation, Incident, Press, Sighting
 from consumers.digest.reconnaissance import followed_by_robbery
 from consumers.sink import store
+from heterdaad.thresholds.digest import DigestThresholds
 from producers.simulator import SimulationConfig, generate
 from schemas.alerts import Alert, AlertKind, Area, EvidenceLink, Severity
 from schemas.events import (
@@ -63,6 +65,7 @@ def test_month_boundaries_are_dutch_midnights() -> None:
 
 EPISODE = timedelta(minutes=5)  # the settings' defaults
 LATE = timedelta(hours=6)
+RULES = DigestThresholds()  # 100 m and 5 minutes for escalations; 1 km and 14 days for recon
 
 
 def _press(minute: float, *, centre: str = "pac-a", lat: float = 52.0) -> Press:
@@ -107,13 +110,20 @@ def _escalation(minutes_after_first: float, metres_north: float = 0) -> Escalati
 )
 def test_escalation_belongs_to_its_episode(alert: Escalation, expected: bool) -> None:
     episode = Episode("pac-a", 52.0, 5.0, T0, T0 + timedelta(minutes=2), 2)
-    assert escalated_mask([episode], [alert], LATE) == [expected]
+    assert _escalated([episode], [alert]) == [expected]
 
 
 def test_an_escalation_goes_to_the_latest_episode_at_the_site() -> None:
     false_press = Episode("pac-a", 52.0, 5.0, T0, T0, 1)
     hold_up = Episode("pac-a", 52.0, 5.0, T0 + timedelta(hours=2), T0 + timedelta(hours=2), 1)
-    assert escalated_mask([false_press, hold_up], [_escalation(121)], LATE) == [False, True]
+    assert _escalated([false_press, hold_up], [_escalation(121)]) == [False, True]
+
+
+def _escalated(found: list[Episode], alerts: list[Escalation]) -> list[bool]:
+    return escalated_mask(
+        found, alerts, LATE,
+        radius_m=RULES.alarm_escalation_radius_m, lead=RULES.alarm_escalation_lead,
+    )  # fmt: skip
 
 
 def _incident(minute: float, *, kind: str = "overval", metres_north: float = 0) -> Incident:
@@ -145,7 +155,8 @@ def test_a_robbery_reported_twice_counts_once() -> None:
 )
 def test_sighting_followed_by_robbery(incident: Incident, expected: bool) -> None:
     sighting = Sighting(uuid.uuid4(), "supermarket", "amsterdam", 52.0, 5.0, T0)
-    assert followed_by_robbery(sighting, [incident]) is expected
+    within, radius_m = RULES.recon_follow_up, RULES.recon_follow_up_radius_m
+    assert followed_by_robbery(sighting, [incident], within=within, radius_m=radius_m) is expected
 
 
 # --- whole digests through PostgreSQL ---------------------------------------------------
@@ -537,3 +548,16 @@ async def test_english_digest_with_pdf_renders_offline(
         check=True, capture_output=True, timeout=120,
     )  # fmt: skip
     assert screenshot.stat().st_size > 50_000  # charts and maps drawn, not a blank page
+
+
+def test_the_method_section_says_the_rules_the_settings_chose() -> None:
+    rules = Rules(
+        duplicate_window=timedelta(hours=2), episode_window=EPISODE, escalation_window=LATE,
+        recon_follow_up=timedelta(days=10), recon_follow_up_radius_m=1500,
+        escalation_radius_m=150, escalation_lead=timedelta(minutes=2),
+    )  # fmt: skip
+    dutch = " ".join(text.method_rules("nl", rules))
+    assert "binnen 1,5 km" in dutch and "binnen 10 dagen" in dutch
+    assert "binnen 150 m" in dutch and "met 2 minuten speling" in dutch
+    intro = text.with_rules(text.phrase("recon_intro", "en"), "en", rules)
+    assert intro.endswith("within 10 days by a robbery within 1.5 km.")

@@ -91,6 +91,24 @@ async def test_a_police_subscription_needs_no_webhook(
     assert created.webhook_secret is None
 
 
+async def test_an_escalation_receiver_round_trip(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    await _organisations(db)
+    spec = SubscriptionSpec(
+        alert_kinds=frozenset({AlertKind.HOLD_UP_IN_PROGRESS}),
+        police_units=frozenset({PoliceUnit.AMSTERDAM}),
+        webhook_url=HOOK,
+        send_alerts=False,
+        send_escalations=True,
+    )
+    await create_subscription(db, "politie-ams", spec, actor="beheer")
+    [stored] = await list_subscriptions(db, "politie-ams")
+    assert (stored.spec.send_alerts, stored.spec.send_escalations) == (False, True)
+    [rule] = (await load_directory(db)).subscriptions
+    assert (rule.send_alerts, rule.send_escalations) == (False, True)
+
+
 @pytest.mark.parametrize(
     ("organisation_id", "spec", "reason"),
     [
@@ -100,6 +118,8 @@ async def test_a_police_subscription_needs_no_webhook(
         ("beheer", {"webhook_url": HOOK}, "admin organisations"),
         # A retailer has no desk: it needs a webhook.
         ("ah", {}, "nowhere to deliver"),
+        # Escalations (a desk did not acknowledge a hold-up) are for police receivers only.
+        ("ah", {"webhook_url": HOOK, "send_escalations": True}, "escalations are for police"),
     ],
 )
 async def test_subscription_refused(
@@ -127,6 +147,10 @@ async def test_subscription_refused(
         ({"webhook_url": HOOK, "chains": ["Jumbo City"]}, "give radius_m"),
         # An alert kind that does not exist.
         ({"webhook_url": HOOK, "alert_kinds": ["overval"]}, "alert_kinds"),
+        # A subscription that sends nothing.
+        ({"webhook_url": HOOK, "send_alerts": False}, "alerts, escalations or both"),
+        # Escalations go to a webhook; the desk shows them already.
+        ({"send_escalations": True}, "escalations go to a webhook"),
     ],
 )
 def test_spec_refused(spec: dict[str, Any], reason: str) -> None:

@@ -1,6 +1,10 @@
 """Acceptance, the Alertmanager way: alerts pushed at given times, and every notification
 expected to a recipient within a window of time, and nothing else.
 
+The police desk acts on the timeline too, through its own code (consumers/desk): it escalates
+the hold-up nobody acknowledged, and resolves alerts with an outcome; the escalation receiver
+and everyone who had a resolved alert hear of it. Notices are named `<alert>#<notice>`.
+
 The service runs on a virtual clock that only the test moves, so the windows are exact and
 the test takes no longer than the work it does.
 """
@@ -17,14 +21,19 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from consumers.desk.alerts import AlertStore
+from consumers.desk.live import change_channel
+from consumers.desk.users import DeskUser
 from consumers.notify.service import NotifyService
 from consumers.notify.silences import Matcher, create_silence
 from consumers.notify.subscriptions import SubscriptionSpec, create_subscription
 from consumers.notify.windows import TimeWindow
+from consumers.sink import store
+from heterdaad.db import create_pool
 from heterdaad.kafka import make_producer, publish
 from heterdaad.thresholds.notify import NotifyThresholds
 from producers.api import admin
-from schemas.alerts import Alert, AlertKind, Area, Severity
+from schemas.alerts import Alert, AlertKind, Area, Outcome, Severity
 from schemas.common import BranchType, PoliceUnit
 from schemas.events import PersonDescription
 from schemas.topics import ALERTS
@@ -81,6 +90,21 @@ def expect(recipient: str, alerts: str, earliest: float, latest: float) -> Expec
     return Expect(recipient, frozenset(alerts.split()), earliest, latest)
 
 
+@dataclass(frozen=True)
+class DeskAction:
+    """What a coordinator (or the desk's escalation sweep) does at a time."""
+
+    at: float
+    action: str  # "escalate" or "resolve"
+    name: str = ""
+    outcome: Outcome | None = None
+
+
+# The desk escalates a hold-up unacknowledged this long (120 s in service; short here).
+ESCALATE_AFTER = timedelta(seconds=4)
+COORDINATOR = DeskUser("ams.coordinator", PoliceUnit.AMSTERDAM, "nl")
+
+
 ROBBERY, HOLD_UP, ALARM, RECON = (
     AlertKind.ROBBERY_REPORTED,
     AlertKind.HOLD_UP_IN_PROGRESS,
@@ -95,6 +119,13 @@ PUSHES = [
     Push(0.5, "H1", HOLD_UP, site_id="site-7"),
     Push(3.0, "A3", ROBBERY),
     Push(20.0, "A4", ROBBERY),
+]
+DESK_ACTIONS = [
+    DeskAction(4.0, "escalate"),  # H1 (0.5) is 3.5 s old: not yet
+    DeskAction(4.5, "escalate"),  # 4 s: now it is
+    DeskAction(10.0, "resolve", "A1", Outcome.ARRESTED),
+    DeskAction(12.0, "resolve", "H1", Outcome.OFFENDERS_GONE),
+    DeskAction(14.0, "resolve", "A3", Outcome.NO_ACTION),  # A3 went to AH at 6
 ]
 
 
@@ -120,6 +151,16 @@ def expectations(window_opens: float) -> list[Expect]:
         expect("desk", "H1", 1.5, 2.0),
         expect("desk", "A3", 4.0, 4.5),
         expect("desk", "A4", 21.0, 21.5),
+        # Escalation: the desk escalates H1 at 4.5; the duty officer's webhook (an escalation
+        # receiver that takes no alerts) hears of it at once, and of nothing else before.
+        expect("duty", "H1#escalated", 4.5, 5.0),
+        # Resolved: each webhook that had the alert (or its escalation) hears how it ended,
+        # once, at once; the desk resolved it itself and is told nothing.
+        expect("ah", "A1#resolved", 10.0, 10.5),
+        expect("ah", "H1#resolved", 12.0, 12.5),
+        expect("pac", "H1#resolved", 12.0, 12.5),
+        expect("duty", "H1#resolved", 12.0, 12.5),
+        expect("ah", "A3#resolved", 14.0, 14.5),
     ]
 
 
@@ -161,6 +202,11 @@ async def _recipients(db: asyncpg.Connection, receiver: WebhookReceiver, opens: 
             "windows": [window],
         },
         "pac": {"alert_kinds": [ALARM, HOLD_UP], "webhook_url": receiver.hook("pac")},
+        # The unit's duty officer: escalations of its hold-ups only, not the alerts.
+        "politie-ams": {
+            "alert_kinds": [HOLD_UP], "police_units": [PoliceUnit.AMSTERDAM],
+            "webhook_url": receiver.hook("duty"), "send_alerts": False, "send_escalations": True,
+        },
     }  # fmt: skip
     for organisation_id, spec in specs.items():
         subscription = SubscriptionSpec.model_validate(spec | {"webhook_secret": SECRET})
@@ -184,6 +230,8 @@ async def test_timeline(settings: Settings, db: asyncpg.Connection) -> None:
         )
         producer = make_producer(settings)
         await producer.start()
+        pool = await create_pool(settings, max_size=2)
+        desk = AlertStore(pool, channel=change_channel(settings), clock=clock)
         stop = asyncio.Event()
         observed: list[tuple[str, frozenset[str], float]] = []
         try:
@@ -193,25 +241,46 @@ async def test_timeline(settings: Settings, db: asyncpg.Connection) -> None:
                     clock.now = clock.at(step * STEP)
                     for push in [p for p in PUSHES if p.at == step * STEP]:
                         await _push(settings, producer, db, _alert(push, clock))
+                    for action in [a for a in DESK_ACTIONS if a.at == step * STEP]:
+                        await _act(desk, db, action)
                     await service.deliver_due()
                     observed += await _desk_deliveries(db, clock, since=clock.now)
                 stop.set()
                 await consuming
+            sent = len(receiver.requests)
+            # A restart (a new instance, the same log) sends no notice a second time.
+            async with NotifyService(settings, THRESHOLDS, clock=clock) as restarted:
+                for _ in range(3):
+                    clock.now += timedelta(seconds=STEP)
+                    await restarted.deliver_due()
+            assert len(receiver.requests) == sent
         finally:
+            await pool.close()
             await producer.stop()
 
-    observed += [
-        (r.hook, frozenset(key.removeprefix("timeline:") for key in r.alert_keys),
-         clock.seconds(r.at))
-        for r in receiver.requests
-    ]  # fmt: skip
+    observed += [(r.hook, _names(r.document), clock.seconds(r.at)) for r in receiver.requests]
     assert all(r.status == 200 for r in receiver.requests)
     _assert_timeline(observed, expectations(window_opens))
 
-    # Redaction: no plate, no description, no evidence in any webhook body.
+    # Redaction: no plate, no description, no evidence in any body but the police's; the
+    # duty officer gets the police view, and who resolved it, as police do.
     for request in receiver.requests:
-        for forbidden in (factories.PLATE_PSEUDONYM, CLOTHING, '"evidence"', '"persons"'):
+        if request.hook == "duty":
+            assert CLOTHING.encode() in request.body
+            continue
+        for forbidden in (factories.PLATE_PSEUDONYM, CLOTHING, '"evidence"', '"persons"',
+                          '"resolved_by"', COORDINATOR.username):  # fmt: skip
             assert forbidden.encode() not in request.body
+    resolved = [a for r in receiver.requests for a in r.document["alerts"]
+                if a["notice"] == "resolved"]  # fmt: skip
+    assert {(a["dedup_key"], a["outcome"]) for a in resolved} == {
+        ("timeline:A1", "arrested"), ("timeline:H1", "offenders_gone"),
+        ("timeline:A3", "no_action"),
+    }  # fmt: skip
+    assert all(a["summary"].startswith("Afgehandeld: ") for a in resolved)
+    duty = [a for r in receiver.requests if r.hook == "duty" for a in r.document["alerts"]]
+    assert [a.get("resolved_by") for a in duty] == [None, COORDINATOR.username]
+    assert duty[0]["summary"].startswith("GEËSCALEERD, 4 s niet bevestigd: [ZEER URGENT]")
     muted = {
         (row["dedup_key"], row["recipient"].split("/")[0]): row["muted_by"]
         for row in await db.fetch("SELECT * FROM delivery WHERE state = 'muted'")
@@ -224,8 +293,31 @@ async def test_timeline(settings: Settings, db: asyncpg.Connection) -> None:
     }
 
 
+def _names(document: dict[str, Any]) -> frozenset[str]:
+    """The alerts of a request by name, a notice as `<name>#<notice>`."""
+    return frozenset(
+        alert["idempotency_key"].rsplit(":", 1)[0].removeprefix("timeline:")
+        for alert in document["alerts"]
+    )
+
+
+async def _act(desk: AlertStore, db: asyncpg.Connection, action: DeskAction) -> None:
+    if action.action == "escalate":
+        await desk.escalate_due(after=ESCALATE_AFTER, window=timedelta(hours=1))
+        return
+    assert action.outcome is not None
+    alert_id = await db.fetchval(
+        "SELECT alert_id FROM alert WHERE dedup_key = $1", f"timeline:{action.name}"
+    )
+    assert await desk.resolve(COORDINATOR, alert_id, action.outcome)
+
+
 async def _push(settings: Settings, producer: Any, db: asyncpg.Connection, alert: Alert) -> None:
-    """Publish and wait until the service wrote the alert's rows (in one transaction)."""
+    """Publish and wait until the service wrote the alert's rows (in one transaction).
+
+    The alert is also written to the alert table, as the sink does, for the desk to act on.
+    """
+    await store(db, alert)
     await publish(producer, ALERTS, alert, prefix=settings.topic_prefix, source="urn:t")
 
     async def recorded() -> bool:

@@ -1,0 +1,184 @@
+"""Follow-up notices on their own: who hears of an escalation, what a resolved notice shows."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from consumers.alert_text import escalated_summary, resolved_summary
+from consumers.notify.inhibit import Inhibitor
+from consumers.notify.nflog import Delivery, Notice, notice_key
+from consumers.notify.notices import (
+    ESCALATED_GROUP,
+    RESOLVED_GROUP,
+    Notified,
+    Resolution,
+    escalated_delivery,
+    resolved_delivery,
+)
+from consumers.notify.route import (
+    Directory,
+    PoliceDesk,
+    SubscriptionRule,
+    escalation_routes,
+    route,
+    webhook_recipient,
+)
+from consumers.notify.stages import ACKNOWLEDGED_BEFORE_SENT, MuteStage, Notification, Pass
+from heterdaad.thresholds.notify import NotifyThresholds
+from schemas.alerts import AlertKind, Outcome, RecipientRole, Severity
+from schemas.common import PoliceUnit
+from schemas.events import PersonDescription
+from tests import factories
+
+NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+DUTY = "https://duty.politie.example/hook"
+COORDINATOR = "https://lfo.politie.example/hook"
+CLOTHING = "rode bodywarmer"
+
+
+def _hold_up(**overrides: Any) -> Any:
+    fields: dict[str, Any] = {
+        "kind": AlertKind.HOLD_UP_IN_PROGRESS, "severity": Severity.CRITICAL,
+        "persons": [PersonDescription(clothing=[CLOTHING])], "created_at": NOW,
+        "dedup_key": "hold-up:1",
+    }  # fmt: skip
+    return factories.alert(**(fields | overrides))
+
+
+def _rule(subscription_id: int, organisation_id: str, role: str, **fields: Any) -> Any:
+    return SubscriptionRule(subscription_id, organisation_id, role, **fields)
+
+
+DIRECTORY = Directory(
+    desks=(PoliceDesk("politie-ams", PoliceUnit.AMSTERDAM),),
+    subscriptions=(
+        # The Amsterdam duty officer: escalations of its unit's hold-ups only.
+        _rule(1, "politie-ams", "police", police_units=frozenset({PoliceUnit.AMSTERDAM}),
+              webhook_url=DUTY, send_alerts=False, send_escalations=True),
+        # The national coordinator: alerts and escalations of every unit.
+        _rule(2, "lfo", "police", webhook_url=COORDINATOR, send_escalations=True),
+        # A retailer that somehow has the flag (a row changed by hand): never an escalation.
+        _rule(3, "ah", "retailer", webhook_url="https://ah.example/h", send_escalations=True),
+        # Rotterdam's duty officer: not its unit.
+        _rule(4, "politie-rdam", "police", police_units=frozenset({PoliceUnit.ROTTERDAM}),
+              webhook_url="https://rdam.example/h", send_alerts=False, send_escalations=True),
+    ),
+)  # fmt: skip
+
+
+def test_escalation_receivers() -> None:
+    routes = escalation_routes(_hold_up(), DIRECTORY)
+    assert [(r.organisation_id, r.role, r.channel) for r in routes] == [
+        ("lfo", RecipientRole.POLICE, "webhook"),
+        ("politie-ams", RecipientRole.POLICE, "webhook"),
+    ]
+
+
+def test_an_escalation_only_receiver_gets_no_alerts() -> None:
+    recipients = {r.recipient for r in route(_hold_up(), DIRECTORY, default_language="nl")}
+    assert webhook_recipient("politie-ams", DUTY) not in recipients
+    assert webhook_recipient("lfo", COORDINATOR) in recipients  # it sends alerts too
+
+
+def test_an_escalation_notice_is_the_police_view_due_now() -> None:
+    alert = _hold_up()
+    [duty] = [r for r in escalation_routes(alert, DIRECTORY) if r.webhook_url == DUTY]
+    row = escalated_delivery(alert, duty, NOW + timedelta(seconds=125), NOW)
+    assert (row.dedup_key, row.notice, row.group_key) == (
+        "hold-up:1#escalated", "escalated", ESCALATED_GROUP,
+    )  # fmt: skip
+    assert row.next_attempt_at == NOW and row.labels["notice"] == "escalated"
+    assert row.payload is not None and row.payload["unacknowledged_seconds"] == 125
+    assert row.payload["view"]["alert"]["persons"][0]["clothing"] == [CLOTHING]
+    assert row.summary.startswith("GEËSCALEERD, 125 s niet bevestigd: [ZEER URGENT]")
+
+
+def _resolution(alert: Any | None) -> Resolution:
+    return Resolution(
+        alert_id=uuid.uuid4(), dedup_key="hold-up:1", kind=AlertKind.HOLD_UP_IN_PROGRESS,
+        police_unit=PoliceUnit.AMSTERDAM, created_at=NOW, resolved_at=NOW + timedelta(minutes=9),
+        resolved_by="ams.coordinator", outcome=Outcome.ARRESTED, alert=alert,
+    )  # fmt: skip
+
+
+def _notified(role: RecipientRole | None, language: Any = "nl") -> Notified:
+    return Notified("x/webhook/1", "x", "https://x.example/h", language, {"kind": "k"}, role)
+
+
+@pytest.mark.parametrize(
+    ("role", "view_role", "shows_persons", "shows_resolver"),
+    [
+        (RecipientRole.POLICE, "police", True, True),  # police: all of it, and who resolved
+        (RecipientRole.BRANCH, "branch", False, False),  # a branch: its view, no names
+        (None, "chain", False, False),  # a row from before roles were kept: the least
+    ],
+)
+def test_a_resolved_notice_is_in_the_recipients_view(
+    role: RecipientRole | None, view_role: str, shows_persons: bool, shows_resolver: bool
+) -> None:
+    row = resolved_delivery(_resolution(_hold_up()), _notified(role), NOW)
+    assert (row.dedup_key, row.notice, row.group_key) == (
+        "hold-up:1#resolved", "resolved", RESOLVED_GROUP,
+    )  # fmt: skip
+    assert row.payload is not None and row.payload["outcome"] == "arrested"
+    assert row.payload["view"]["role"] == view_role
+    assert (CLOTHING in str(row.payload)) is shows_persons
+    assert ("ams.coordinator" in str(row.payload)) is shows_resolver
+    assert row.summary == "Afgehandeld: Overval gaande · eenheid Amsterdam · uitkomst: aangehouden"
+
+
+def test_a_resolved_notice_after_the_purge_and_in_english() -> None:
+    row = resolved_delivery(_resolution(None), _notified(RecipientRole.CHAIN, "en"), NOW)
+    assert row.payload is not None and row.payload["view"] is None
+    assert row.summary == "Resolved: Hold-up in progress · unit Amsterdam · outcome: arrested"
+
+
+def test_texts() -> None:
+    assert resolved_summary(AlertKind.SERIES, PoliceUnit.LIMBURG, None, "nl") == (
+        "Afgehandeld: Overvalreeks · eenheid Limburg"
+    )
+    assert escalated_summary(_hold_up(), 120.7, "en").startswith(
+        "ESCALATED, not acknowledged for 120 s: [CRITICAL] Hold-up in progress"
+    )
+    assert notice_key("a:1", "alert") == "a:1" and notice_key("a:1", "resolved") == "a:1#resolved"
+
+
+class _Log:
+    """Stands in for the database: the mute stage only writes that a row was muted."""
+
+    def __init__(self) -> None:
+        self.muted: list[tuple[str, str]] = []
+
+    async def execute(self, query: str, *args: Any) -> str:
+        self.muted.append((args[0], args[2]))
+        return "UPDATE 1"
+
+
+def _row(notice: Notice, labels: dict[str, str]) -> Delivery:
+    return Delivery(
+        dedup_key=notice_key("v:1", notice), recipient="pac/webhook/1", alert_id=uuid.uuid4(),
+        channel="webhook", organisation_id="pac", group_key="g", labels=labels, language="nl",
+        summary="s", alert_created_at=NOW, notice=notice,
+    )  # fmt: skip
+
+
+async def test_notices_are_not_inhibited_but_a_late_escalation_is_dropped() -> None:
+    labels = {"kind": "verified_alarm", "site_id": "site-7"}
+    source = Inhibitor("h:1", {"kind": "hold_up_in_progress", "site_id": "site-7"}, NOW)
+    log = _Log()
+    run = Pass(log, NOW, (), [source], acknowledged=frozenset({"v:1"}))
+    stage = MuteStage(NotifyThresholds())
+    cases: list[tuple[Notice, str | None]] = [
+        ("alert", "inhibited by h:1"),  # the alert itself is inhibited, as before
+        ("resolved", None),  # its resolution is not: the recipient had the alert
+        ("escalated", ACKNOWLEDGED_BEFORE_SENT),  # someone took it up before it was sent
+    ]
+    for notice, muted_by in cases:
+        log.muted.clear()
+        kept = await stage(Notification("pac/webhook/1", "webhook", (_row(notice, labels),)), run)
+        assert (kept is None) is (muted_by is not None)
+        assert log.muted == ([] if muted_by is None else [(notice_key("v:1", notice), muted_by)])
