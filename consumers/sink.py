@@ -8,7 +8,8 @@ import logging
 from typing import TYPE_CHECKING
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
+from aiokafka.errors import CommitFailedError, IllegalStateError
 
 from heterdaad.db import create_pool
 from heterdaad.kafka import dead_letter, make_producer
@@ -20,7 +21,7 @@ from schemas.wire import UndecodableRecord, decode
 
 if TYPE_CHECKING:
     from aiokafka import AIOKafkaProducer
-    from aiokafka.structs import ConsumerRecord
+    from aiokafka.structs import ConsumerRecord, TopicPartition
 
     from heterdaad.settings import Settings
     from schemas.common import Contract
@@ -101,17 +102,40 @@ async def store(connection: asyncpg.Connection, model: Contract) -> None:
             raise TypeError(f"the sink does not store {type(model).__name__}")
 
 
+class _Revocations(ConsumerRebalanceListener):  # type: ignore[misc]  # untyped base
+    """Counts rebalances that took partitions away: a batch fetched before one is stale."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        self.count += 1
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        pass
+
+
 class Sink:
     """Consumes the contract topics and writes them to PostgreSQL, committing after each write.
 
     Offsets are committed only after the rows are in, and every write is an upsert on the
-    record's id, so a crash between the two replays records harmlessly.
+    record's id, so a crash between the two replays records harmlessly. While PostgreSQL is
+    away the batch in hand is retried, and the consumer keeps polling (its partitions paused)
+    so the group does not take it for dead after `max_poll_interval_ms`.
     """
 
-    def __init__(self, settings: Settings, *, group_id: str | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        group_id: str | None = None,
+        max_poll_interval_ms: int = 300_000,
+    ) -> None:
         self.settings = settings
         self.group_id = group_id or f"{settings.app_id}-sink"
+        self.max_poll_interval_ms = max_poll_interval_ms
         self._specs = {spec.name(settings.topic_prefix): spec for spec in SUNK}
+        self._revocations = _Revocations()
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
         self._pool: asyncpg.Pool | None = None
@@ -121,12 +145,13 @@ class Sink:
         self._producer = make_producer(self.settings)
         await self._producer.start()
         self._consumer = AIOKafkaConsumer(
-            *self._specs,
             bootstrap_servers=self.settings.kafka_bootstrap,
             group_id=self.group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
+            max_poll_interval_ms=self.max_poll_interval_ms,
         )
+        self._consumer.subscribe(list(self._specs), listener=self._revocations)
         await self._consumer.start()
         return self
 
@@ -143,29 +168,72 @@ class Sink:
         stop = stop or asyncio.Event()
         while not stop.is_set():
             batches = await self._consumer.getmany(timeout_ms=500, max_records=500)
+            revocations = self._revocations.count
+            written = True
             for records in batches.values():
-                await self._write_until_done(records, stop)
-            if batches and not stop.is_set():
-                await self._consumer.commit()
+                written = await self._write_until_done(records, stop, revocations)
+                if not written:
+                    break
+            if batches and written and not stop.is_set():
+                await self._commit()
 
     async def _write_until_done(
-        self, records: list[ConsumerRecord[bytes, bytes]], stop: asyncio.Event
-    ) -> None:
-        """Write a batch, retrying while PostgreSQL is away: its offsets commit only after."""
+        self, records: list[ConsumerRecord[bytes, bytes]], stop: asyncio.Event, revocations: int
+    ) -> bool:
+        """Write a batch, retrying while PostgreSQL is away: its offsets commit only after.
+
+        False when a rebalance came first: the batch is dropped, since this member may no
+        longer own it and every partition it keeps is read again from its committed offset.
+        """
+        assert self._consumer is not None
         delay = 0.5
-        while True:
-            try:
-                await self._write(records)
-                return
-            except _DATABASE_GONE as error:
-                if stop.is_set():
-                    raise
-                logger.warning(
-                    "database unavailable, retrying the batch",
-                    extra={"error": repr(error), "retry_in_s": delay},
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
+        try:
+            while True:
+                if self._revocations.count != revocations:
+                    logger.warning(
+                        "partitions revoked while the batch waited for the database; dropped, "
+                        "it is read again from the committed offsets",
+                        extra={"topic": records[0].topic, "partition": records[0].partition,
+                               "first_offset": records[0].offset, "records": len(records)},
+                    )  # fmt: skip
+                    return False
+                try:
+                    await self._write(records)
+                    return True
+                except _DATABASE_GONE as error:
+                    if stop.is_set():
+                        raise
+                    logger.warning(
+                        "database unavailable, retrying the batch",
+                        extra={"error": repr(error), "retry_in_s": delay},
+                    )
+                    await self._poll_paused(delay)
+                    delay = min(delay * 2, 10.0)
+        finally:
+            self._consumer.resume(*self._consumer.assignment())
+
+    async def _poll_paused(self, seconds: float) -> None:
+        """Wait, polling with every partition paused: the consumer stays in its group (it is
+        not idle to aiokafka's heartbeat) but takes no new records while it holds a batch."""
+        assert self._consumer is not None
+        deadline = asyncio.get_running_loop().time() + seconds
+        while (remaining := deadline - asyncio.get_running_loop().time()) > 0:
+            self._consumer.pause(*self._consumer.assignment())
+            strays = await self._consumer.getmany(timeout_ms=max(1, int(remaining * 1000)))
+            # Partitions assigned during the poll were not paused yet: put their records back.
+            for partition, records in strays.items():
+                self._consumer.seek(partition, records[0].offset)
+
+    async def _commit(self) -> None:
+        assert self._consumer is not None
+        try:
+            await self._consumer.commit()
+        except (CommitFailedError, IllegalStateError) as error:
+            # The group moved on without this member (a write that hung past
+            # max_poll_interval_ms, a rebalance): the rows are in, and the records are read
+            # again from the last committed offset, where the upserts keep them once.
+            logger.warning("offsets not committed, records will be read again",
+                           extra={"error": repr(error)})  # fmt: skip
 
     async def _write(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
         assert self._pool is not None

@@ -42,6 +42,13 @@ class ApiLimits(BaseModel):
     broker_retry_seconds: int = Field(
         5, ge=1, description="Retry-After of a 503, and the interval of reconnect attempts."
     )
+    database_wait_seconds: float = Field(
+        5.0,
+        gt=0,
+        description="How long a request waits for a free database connection before 503. While "
+        "the broker is away every request holds one for up to publish_timeout_seconds; without "
+        "a bound the queue for the pool grows and the 503s turn into hangs.",
+    )
 
     @model_validator(mode="after")
     def _a_full_batch_fits(self) -> ApiLimits:

@@ -362,6 +362,42 @@ def up(
     return bootstrap
 
 
+def _wait_exited(pid: int, timeout: float) -> None:
+    """Until every thread of the process is gone, so its ports are free for a restart.
+
+    The JVM's main thread turns zombie ('Z', which `_is_our_broker` counts as stopped) while
+    its other threads still hold the listening sockets for a moment.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                return
+        except ChildProcessError:
+            # Not our child: gone, or a zombie whose threads have all exited.
+            try:
+                threads = len(os.listdir(f"/proc/{pid}/task"))
+                state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+            except OSError:
+                return
+            if threads <= 1 and state in ("Z", "X"):
+                return
+        time.sleep(0.05)
+    raise KafkaBrokerError(f"Kafka (pid {pid}) still exiting after {timeout:.0f}s")
+
+
+def kill(state_dir: Path, timeout: float = 30) -> None:
+    """Stop the broker the hard way (SIGKILL, as a crash or power loss); a no-op when not
+    running. Returns once its ports are free: `up` with the same state dir restarts it."""
+    pid = _running_pid(state_dir)
+    if pid is not None:
+        logger.info("Killing Kafka (pid %d)", pid)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        _wait_exited(pid, timeout)
+    _pid_file(state_dir).unlink(missing_ok=True)
+
+
 def down(state_dir: Path, timeout: float = 30) -> None:
     """Stop the broker (SIGTERM, then SIGKILL after timeout); a no-op when not running."""
     pid = _running_pid(state_dir)
@@ -378,4 +414,5 @@ def down(state_dir: Path, timeout: float = 30) -> None:
                 os.kill(pid, signal.SIGKILL)
             while _is_our_broker(pid, state_dir):
                 time.sleep(0.1)
+        _wait_exited(pid, timeout)
     _pid_file(state_dir).unlink(missing_ok=True)

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
 import random
 import time
 import uuid
 from collections import defaultdict
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import asyncpg
 import psutil
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from consumers.sink import Sink
 from heterdaad.kafka import make_producer, publish
 from schemas.alerts import Alert, alert_id_for
 from schemas.topics import ALERTS, INCIDENT_REPORTS
@@ -22,10 +27,9 @@ from tests.processes import running
 
 if TYPE_CHECKING:
     import subprocess
-    from collections.abc import Callable
+    from collections.abc import AsyncIterator, Callable
     from pathlib import Path
 
-    import asyncpg
     from aiokafka.structs import ConsumerRecord
 
     from heterdaad.settings import Settings
@@ -183,17 +187,18 @@ async def test_two_workers_rebalance_without_losing_or_splitting_alerts(
     assert_one_alert_each([*first, *second, *third], await all_alerts(settings))
 
 
-async def terminate_backends_of(db: asyncpg.Connection, process: subprocess.Popen[bytes]) -> int:
-    """Kill the PostgreSQL backends serving `process`, found by its client ports.
+async def terminate_backends_of(db: asyncpg.Connection, pid: int) -> int:
+    """Kill the PostgreSQL backends serving process `pid`, found by its client ports.
 
     Matching by application_name alone would also cut other tests' connections ('heterdaad'
-    is every part's name); the process's own TCP ports single out its connections.
+    is every part's name); the process's own TCP ports single out its connections. `db` is
+    spared when the process is the test's own (a part run in-process).
     """
-    ports = [c.laddr.port for c in psutil.Process(process.pid).net_connections(kind="tcp")
-             if c.raddr]  # fmt: skip
+    ports = [c.laddr.port for c in psutil.Process(pid).net_connections(kind="tcp") if c.raddr]
     killed: int = await db.fetchval(
         "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity "
-        "WHERE application_name = 'heterdaad' AND client_port = ANY($1::int[])",
+        "WHERE application_name = 'heterdaad' AND client_port = ANY($1::int[]) "
+        "AND pid <> pg_backend_pid()",
         ports,
     )
     return killed
@@ -229,7 +234,7 @@ async def test_sink_keeps_every_event_once_across_dropped_connections(
                 await publish(producer, INCIDENT_REPORTS, event, prefix=settings.topic_prefix,
                               source="urn:test:fault-tolerance")  # fmt: skip
                 events.append(event)
-                killed += await terminate_backends_of(db, sink)
+                killed += await terminate_backends_of(db, sink.pid)
                 assert sink.poll() is None, (
                     f"the sink exited ({sink.returncode}) after {killed} dropped connections; "
                     f"see {tmp_path / 'sink.log'}"
@@ -243,5 +248,69 @@ async def test_sink_keeps_every_event_once_across_dropped_connections(
             return await count_rows(db, "event") >= len(events)
 
         await eventually(all_sunk, timeout=60)
+    ids = [row["event_id"] for row in await db.fetch("SELECT event_id FROM event")]
+    assert sorted(ids) == sorted(e.event_id for e in events)
+
+
+@contextlib.asynccontextmanager
+async def sink_running(
+    settings: Settings, stop: asyncio.Event, **options: Any
+) -> AsyncIterator[asyncio.Task[None]]:
+    """A Sink running in this process (polling at once, so it is never idle); `stop` ends it."""
+    async with Sink(settings, **options) as sink:
+        task = asyncio.create_task(sink.run(stop))
+        try:
+            yield task
+        finally:
+            stop.set()
+            await task
+
+
+@pytest.mark.integration
+async def test_sink_outlives_a_database_outage_longer_than_max_poll_interval(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    # The gap it covers: a sink retrying one batch without polling left its group after
+    # max_poll_interval_ms (300 s in production, 3 s here); with another member in the group
+    # (a second sink replica) its commit then raised CommitFailedError, which ended the sink.
+    max_poll_s = 3.0
+    events = reports(1)
+    stop = asyncio.Event()
+    async with (
+        sink_running(settings, stop, max_poll_interval_ms=int(max_poll_s * 1000)) as sink,
+        sink_running(settings, stop) as replica,
+    ):
+
+        def both_running() -> None:
+            for name, task in (("sink", sink), ("replica", replica)):
+                assert not task.done(), f"the {name} ended: {task}"
+
+        await send_reports(settings, events)
+
+        async def rows_for_all() -> bool:
+            both_running()
+            return await count_rows(db, "event") == len(events)
+
+        await eventually(rows_for_all, timeout=60)
+        # The outage, three times max_poll_interval: the event table is locked, so no write
+        # can land, and the sinks' connections are cut over and over while events arrive.
+        lock = await asyncpg.connect(
+            settings.database_url, server_settings={"search_path": settings.database_schema}
+        )
+        try:
+            async with lock.transaction():
+                await lock.execute("LOCK TABLE event IN EXCLUSIVE MODE")
+                deadline = time.monotonic() + 3 * max_poll_s
+                killed = 0
+                while time.monotonic() < deadline:
+                    more = reports(1)
+                    await send_reports(settings, more)
+                    events += more
+                    killed += await terminate_backends_of(lock, os.getpid())
+                    both_running()
+        finally:
+            await lock.close()
+        assert killed > 0, "the outage cut no connection: the test proved nothing"
+        await eventually(rows_for_all, timeout=60)
     ids = [row["event_id"] for row in await db.fetch("SELECT event_id FROM event")]
     assert sorted(ids) == sorted(e.event_id for e in events)

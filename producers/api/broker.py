@@ -7,7 +7,13 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING
 
-from aiokafka.errors import KafkaError
+from aiokafka.errors import (
+    InvalidProducerEpoch,
+    KafkaError,
+    OutOfOrderSequenceNumber,
+    ProducerFenced,
+    UnknownProducerId,
+)
 
 from heterdaad.kafka import make_producer, publish
 
@@ -20,6 +26,16 @@ if TYPE_CHECKING:
     from schemas.topics import TopicSpec
 
 logger = logging.getLogger(__name__)
+
+# Errors after which the idempotent producer's sequence numbers no longer match the broker's,
+# seen after a broker restart mid-send: every later send fails the same way, for ever. A new
+# producer (a new producer id, sequences from 0) is the way out, as in the Java client.
+_PRODUCER_BROKEN = (
+    OutOfOrderSequenceNumber,
+    UnknownProducerId,
+    InvalidProducerEpoch,
+    ProducerFenced,
+)
 
 
 class BrokerUnavailable(Exception):
@@ -39,6 +55,8 @@ class BrokerLink:
         self._retry_seconds = retry_seconds
         self._producer: AIOKafkaProducer | None = None
         self._reconnecting: asyncio.Task[None] | None = None
+        # Producers being stopped after _replace: kept so the tasks are not collected early.
+        self._retired: set[asyncio.Task[None]] = set()
 
     @property
     def connected(self) -> bool:
@@ -67,6 +85,9 @@ class BrokerLink:
         producer, self._producer = self._producer, None
         if producer is not None:
             await producer.stop()
+        for retired in list(self._retired):
+            with contextlib.suppress(Exception):
+                await retired
 
     async def publish(self, spec: TopicSpec, model: Contract, *, source: str) -> RecordMetadata:
         """Send and wait for the acknowledgement, or raise BrokerUnavailable."""
@@ -84,8 +105,28 @@ class BrokerLink:
             raise BrokerUnavailable(
                 f"no acknowledgement within {self._publish_timeout} s"
             ) from error
+        except _PRODUCER_BROKEN as error:
+            self._replace(producer, error)
+            raise BrokerUnavailable(f"{type(error).__name__}: {error}") from error
         except KafkaError as error:
             raise BrokerUnavailable(f"{type(error).__name__}: {error}") from error
+
+    def _replace(self, broken: AIOKafkaProducer, error: KafkaError) -> None:
+        """Drop a producer that cannot send any more and connect a new one in the background;
+        requests meanwhile get 503 (not connected). Only the first failing request does it."""
+        # Another request replaced it already. (`id`: mypy would narrow `broken` by `is not`.)
+        if id(broken) != id(self._producer):
+            return
+        logger.warning(
+            "producer out of step with the broker, replacing it",
+            extra={"error": f"{type(error).__name__}: {error}"},
+        )
+        self._producer = None
+        stopping = asyncio.create_task(broken.stop())
+        self._retired.add(stopping)
+        stopping.add_done_callback(self._retired.discard)
+        if self._reconnecting is None or self._reconnecting.done():
+            self._reconnecting = asyncio.create_task(self._keep_connecting())
 
     async def _connect(self) -> None:
         producer = make_producer(self._settings)

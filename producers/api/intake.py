@@ -84,12 +84,33 @@ class Intake:
             candidate = self._validate(caller, kind, index, item, round_)
             if candidate is not None:
                 candidates.append(candidate)
-        async with self.pool.acquire() as connection, connection.transaction():
-            if candidates:
-                await self._judge_and_publish(connection, caller, kind, candidates, round_)
-            await store_receipts(connection, round_.receipts)
-            await write_audit(connection, round_.audit)
+        connection = await self._connection(caller, len(items))
+        try:
+            async with connection.transaction():
+                if candidates:
+                    await self._judge_and_publish(connection, caller, kind, candidates, round_)
+                await store_receipts(connection, round_.receipts)
+                await write_audit(connection, round_.audit)
+        finally:
+            await self.pool.release(connection)
         return [round_.answers[index] for index in range(len(items))]
+
+    async def _connection(self, caller: Caller, events: int) -> asyncpg.Connection:
+        """A connection of the pool, or 503 when none is free in time (not a queue for ever)."""
+        wait = self.limits.database_wait_seconds
+        try:
+            connection: asyncpg.Connection = await self.pool.acquire(timeout=wait)
+        except TimeoutError:
+            # Not audited: the audit log is in the database nobody can reach just now.
+            logger.warning(
+                "no database connection free, request refused",
+                extra={"organisation_id": caller.organisation_id, "events": events, "wait_s": wait},
+            )
+            raise Refused(
+                503, f"busy: no database connection free within {wait:g} s, nothing was published",
+                retry_after=self.limits.broker_retry_seconds,
+            ) from None  # fmt: skip
+        return connection
 
     def _validate(
         self, caller: Caller, kind: EventKind, index: int, item: Any, round_: _Round
