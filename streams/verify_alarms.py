@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import heapq
 import logging
+import weakref
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
+
+from faust import streams as faust_streams
 
 from schemas.alerts import Alert, AlertKind, Area, EvidenceLink, LinkReason, Severity, alert_id_for
 from schemas.events import AlarmActivation, AlarmSignal, IncidentReport
@@ -39,10 +44,11 @@ from streams.alarm_state import (
 from streams.dead_letters import decoded
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Awaitable, Iterable, Iterator, Mapping, Sequence
     from uuid import UUID
 
     import faust
+    from faust.types import RecordMetadata
 
     from heterdaad.settings import Settings
     from streams.app import Topics
@@ -75,8 +81,21 @@ class AlarmVerifier:
         now: datetime,
         maintenance: Mapping[str, datetime] = NO_MAINTENANCE,
     ) -> Decision:
-        """Apply one input; `now` is processing time, `maintenance` maps site id to until."""
-        run = _Run(self, state.model_copy(deep=True), now, maintenance)
+        """Apply one input; `now` is processing time, `maintenance` maps site id to until.
+
+        The given state is left as it was: the decision works on a copy.
+        """
+        return self.apply(state.model_copy(deep=True), item, now, maintenance)
+
+    def apply(
+        self,
+        state: CellState,
+        item: CellItem,
+        now: datetime,
+        maintenance: Mapping[str, datetime] = NO_MAINTENANCE,
+    ) -> Decision:
+        """`handle` without the copy, for a caller that owns the state: it is changed in place."""
+        run = _Run(self, state, now, maintenance)
         match item:
             case ActivationInput(activation=activation):
                 run.activation(activation)
@@ -394,6 +413,20 @@ def replay(
 # --- the Faust stage ------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def acting_for(event: faust.EventT[bytes]) -> Iterator[None]:
+    """Make `event` the current one, whose partition a table write's changelog record takes.
+
+    A batch from `take_events` spans partitions; Faust's own current event is the batch's last.
+    Only this task's context variable is set: the stream's attribute belongs to its drainer.
+    """
+    token = faust_streams._current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        faust_streams._current_event.reset(token)
+
+
 def by_cell_topic(settings: Settings) -> str:
     # Named after the app like Faust's own internal topics, and removed with them.
     return f"{settings.app_id}-verify_alarms-by_cell"
@@ -433,32 +466,57 @@ def register(app: faust.App, topics: Topics, settings: Settings) -> None:
             assert isinstance(report, IncidentReport)
             await forward(report)
 
-    async def publish(output: Output) -> None:
+    async def send(output: Output) -> Awaitable[RecordMetadata]:
+        """Queue one output in the producer; the returned future is the broker's ack."""
         spec, topic = (ALERTS, topics.alerts) if isinstance(output, Alert) else (
             ALARM_TASKS, topics.alarm_tasks)  # fmt: skip
         record = encode(spec, output, source)
-        sent = await topic.send(key=record.key, value=record.value, headers=record.headers)
-        # The broker has it before the table says it was sent: a crash in between repeats the
-        # same dedup key and id after the restart; it never loses the notification.
-        await sent
+        return await topic.send(key=record.key, value=record.value, headers=record.headers)
+
+    async def decide(batch: Sequence[faust.EventT[bytes]]) -> None:
+        """Decide a batch in order; publish; only when the broker has every output, save state.
+
+        The broker has the outputs before the table says they were sent: a crash in between
+        repeats the same dedup keys and ids after the restart, it never loses a notification.
+        One wait for the whole batch, not one round trip per alert, is what keeps up with a
+        burst.
+        """
+        now = datetime.now(UTC)
+        states: dict[bytes, tuple[CellState, faust.EventT[bytes]]] = {}
+        sending = []
+        for event in batch:
+            key = event.key
+            assert isinstance(key, bytes)
+            item = CELL_INPUT.validate_json(event.value)
+            if key in states:
+                state = states[key][0]
+            else:
+                stored = cell_to_alarm_sites.get(key)
+                state = CellState.model_validate_json(stored) if stored else CellState(partition=0)
+            state.partition = event.message.partition
+            # Parsed for this batch alone, so the decision may change it in place.
+            decision = verifier.apply(state, item, now, windows.current())
+            states[key] = (decision.state, event)
+            # Sent in decision order; each send only queues the record in the producer.
+            sending.extend([await send(output) for output in decision.outputs])
+            if isinstance(item, TimeoutTick):
+                ticked.pop(key, None)
+        await asyncio.gather(*sending)
+        for key, (state, event) in states.items():
+            # The changelog record goes to the partition of the input that changed the cell.
+            with acting_for(event):
+                cell_to_alarm_sites[key] = state.model_dump_json().encode()
 
     @app.agent(by_cell, name="verify_alarms")
     async def verify_alarms(stream: faust.StreamT[bytes]) -> None:
         await windows.first_read()
-        async for event in stream.events():
-            key = event.key
-            assert isinstance(key, bytes)
-            item = CELL_INPUT.validate_json(event.value)
-            stored = cell_to_alarm_sites.get(key)
-            partition = event.message.partition
-            state = CellState.model_validate_json(stored) if stored else CellState(partition=0)
-            state.partition = partition
-            decision = verifier.handle(state, item, datetime.now(UTC), windows.current())
-            for output in decision.outputs:
-                await publish(output)
-            cell_to_alarm_sites[key] = decision.state.model_dump_json().encode()
-            if isinstance(item, TimeoutTick):
-                ticked.pop(key, None)
+        limits = settings.alarms
+        # take_events is on the concrete Stream only, not on the StreamT interface.
+        batches = cast("faust.Stream[bytes]", stream).take_events(
+            limits.batch_max, within=limits.batch_wait_seconds
+        )
+        async for batch in batches:
+            await decide(batch)
 
     async def escalate_overdue_tasks() -> None:
         # During a rebalance the assignment is in flux; the next beat sees the new one.

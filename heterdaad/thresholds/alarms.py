@@ -82,6 +82,19 @@ class AlarmThresholds(BaseModel):
         le=3600,
         description="How often a worker reads alarm_site.maintenance_until from the database.",
     )
+    batch_max: int = Field(
+        500,
+        ge=1,
+        le=10_000,
+        description="Most inputs decided together: their alerts and tasks wait for the broker's "
+        "acknowledgement once, together, before the cells' state is saved.",
+    )
+    batch_wait_seconds: float = Field(
+        0.005,
+        gt=0,
+        le=1,
+        description="How long a batch waits to fill up; every input may be delayed this long.",
+    )
 
     @model_validator(mode="after")
     def _windows_fit(self) -> AlarmThresholds:

@@ -9,7 +9,7 @@ from statistics import median
 from typing import TYPE_CHECKING
 
 import pytest
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from heterdaad.kafka import make_producer, publish
 from heterdaad.thresholds.alarms import AlarmThresholds
@@ -37,7 +37,7 @@ from streams.alarm_state import (
     overdue,
     route,
 )
-from streams.verify_alarms import AlarmVerifier, Output, replay
+from streams.verify_alarms import AlarmVerifier, Output, by_cell_topic, replay
 from tests import factories
 from tests.processes import running
 
@@ -646,3 +646,45 @@ async def test_no_alert_or_task_lost_or_repeated_across_a_kill(
         tasks, alerts = await collect(settings, tasks={f"verify:{sentinel}"},
                                       alerts={f"hold_up:{sentinel}"}, worker=worker)  # fmt: skip
     assert_once_each(expected, tasks, alerts, sentinel)
+
+
+async def partitions_by_key(bootstrap: str, topic: str) -> dict[bytes, set[int]]:
+    """Every key of a stage topic with the partitions its records are in, read up to the end."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        # The stage's topics have the partitions of the activations topic it reads.
+        partitions = [TopicPartition(topic, p) for p in range(ALARM_ACTIVATIONS.partitions)]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        found: dict[bytes, set[int]] = {}
+        while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
+            for tp, records in (await consumer.getmany(*partitions, timeout_ms=1000)).items():
+                for record in records:
+                    found.setdefault(record.key or b"", set()).add(tp.partition)
+    finally:
+        await consumer.stop()
+    return found
+
+
+@pytest.mark.integration
+async def test_batched_state_is_saved_to_the_partition_of_its_cell(
+    settings: Settings, tmp_path: Path
+) -> None:
+    # Sites 2 km apart: many cells, so that one batch of inputs spans every partition.
+    spread = [
+        AlarmSite(site_id=f"spread-{n}", branch_type=BranchType.SUPERMARKET,
+                  location=Location(lat=52.30 + n * 2000 / METRES_PER_DEGREE_LAT, lon=4.88))
+        for n in range(12)
+    ]  # fmt: skip
+    expected = merge([scenario_for(where, "verified") for where in spread])
+    await send_all(settings, expected.events)
+    with running(settings, "worker", log=tmp_path / "worker.log") as worker:
+        await collect(settings, tasks=expected.tasks, alerts=set(expected.alerts), worker=worker)
+    inputs = await partitions_by_key(settings.kafka_bootstrap, by_cell_topic(settings))
+    changelog = f"{settings.app_id}-cell_to_alarm_sites-changelog"
+    saved = await partitions_by_key(settings.kafka_bootstrap, changelog)
+    assert len({p for found in inputs.values() for p in found}) > 1, "one partition only"
+    # A worker that takes over a partition restores exactly the cells whose inputs it reads.
+    assert saved == inputs
