@@ -7,7 +7,7 @@ import json
 import logging
 import math
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib.util import find_spec
 from pathlib import Path
 from typing import NotRequired, TypedDict
@@ -22,6 +22,8 @@ logger = logging.getLogger(__name__)
 # Mean Earth radius (IUGG); nearest-place distances only steer a yes/no and a name, so the
 # spherical model's 0.5 % error against the ellipsoid does not matter.
 EARTH_RADIUS_M = 6_371_008.8
+# Points whose answers (in the Netherlands? which unit?) are kept, about 100 bytes each.
+POINT_CACHE_SIZE = 65_536
 
 Vector = tuple[float, float, float]
 """A point on the unit sphere (x, y, z)."""
@@ -255,8 +257,13 @@ def nearest_place(location: Location) -> Place:
 
 def police_unit_for(location: Location) -> PoliceUnit:
     """The regional police unit of the municipality of the nearest Dutch place."""
+    return _police_unit_at(location.lat, location.lon)
+
+
+@lru_cache(maxsize=POINT_CACHE_SIZE)
+def _police_unit_at(lat: float, lon: float) -> PoliceUnit:
     gazetteer = _gazetteer()
-    index = _nearest(gazetteer.dutch_vectors, _unit_vector(location.lat, location.lon))
+    index = _nearest(gazetteer.dutch_vectors, _unit_vector(lat, lon))
     return gazetteer.dutch[index].unit
 
 
@@ -266,8 +273,15 @@ def is_in_netherlands(location: Location, max_km: float = 10.0) -> bool:
     Location's bounding box takes in Antwerp, Aachen and Emmerich; the Belgian and German
     places in the file are what tells such a point apart from a Dutch one.
     """
+    return _is_in_netherlands_at(location.lat, location.lon, max_km)
+
+
+# Every Location is checked when it is parsed, and a stage parses the same sites again and
+# again (its state, the records it forwards): the answer per point is kept.
+@lru_cache(maxsize=POINT_CACHE_SIZE)
+def _is_in_netherlands_at(lat: float, lon: float, max_km: float) -> bool:
     gazetteer = _gazetteer()
-    vector = _unit_vector(location.lat, location.lon)
+    vector = _unit_vector(lat, lon)
     index = _nearest(gazetteer.nearby_vectors, vector)
     dutch_index = int(gazetteer.nearby_to_dutch[index])
     if dutch_index < 0:
