@@ -164,13 +164,12 @@ def infra_status() -> None:
 @app.command()
 def worker() -> None:
     """Run the Faust stream processors (one worker of the consumer group)."""
-    import faust
 
-    from streams.app import create_app
+    from streams.app import Worker, create_app
 
     settings = validated_settings()
     faust_app = create_app(settings)
-    faust.Worker(faust_app, loglevel=settings.log_level.lower()).execute_from_commandline()
+    Worker(faust_app, loglevel=settings.log_level.lower()).execute_from_commandline()
 
 
 @app.command()

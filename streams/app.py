@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import faust
 
+from heterdaad import logs
 from schemas.topics import ALARM_TASKS, ALERTS, AUDIT, CATALOGUE, DEAD_LETTER_PARTITIONS
 from streams.transport import broker_scheme
 
@@ -14,8 +15,7 @@ if TYPE_CHECKING:
     from faust.types import TopicT
 
     from heterdaad.settings import Settings
-    from streams.transport import broker_scheme
-from schemas.topics import TopicSpec
+    from schemas.topics import TopicSpec
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +52,14 @@ class Topics:
 
     def dead_letter(self, spec: TopicSpec) -> TopicT:
         return self._dead_letters[spec.suffix]
+
+
+class Worker(faust.Worker):
+    """Faust's worker, logging the project's JSON lines (ids from `extra` included) instead of
+    its own coloured text; one line per record, flushed, so a killed worker's log is whole."""
+
+    def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+        logs.configure(logging.getLevelName(level))
 
 
 def create_app(settings: Settings) -> faust.App:
