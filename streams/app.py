@@ -67,12 +67,14 @@ def create_app(settings: Settings) -> faust.App:
     datadir = settings.state_dir / "faust" / settings.app_id
     datadir.mkdir(parents=True, exist_ok=True)
     hosts = settings.kafka_bootstrap.split(",")
-    producer_scheme = broker_scheme(settings.kafka_idempotence)
+    # Faust makes app.producer with the consumer's transport (broker_consumer), not with
+    # broker_producer's: our transport must be named for all three to take effect.
+    brokers = [f"{broker_scheme(settings.kafka_idempotence)}://{host}" for host in hosts]
     app = faust.App(
         settings.app_id,
-        broker=[f"kafka://{host}" for host in hosts],
-        broker_consumer=[f"kafka://{host}" for host in hosts],
-        broker_producer=[f"{producer_scheme}://{host}" for host in hosts],
+        broker=brokers,
+        broker_consumer=brokers,
+        broker_producer=brokers,
         key_serializer="raw",
         value_serializer="raw",
         producer_acks=-1,

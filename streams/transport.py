@@ -1,21 +1,79 @@
-"""Faust's aiokafka transport with an idempotent producer, for brokers that grant InitProducerId."""
+"""Faust's aiokafka transport, made to stop at a lost send and, where the broker allows it,
+with an idempotent producer."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+import logging
+from collections.abc import Awaitable, Mapping
 from typing import Any
 
+from faust.exceptions import ProducerSendError
 from faust.transport.drivers import TRANSPORTS
 from faust.transport.drivers import aiokafka as driver
+from faust.types import HeadersArg, RecordMetadata
 
+logger = logging.getLogger(__name__)
+
+CHECKED_SCHEME = "kafka-checked"
 IDEMPOTENT_SCHEME = "kafka-idempotent"
 
 
-class IdempotentProducer(driver.Producer):
+class CheckedProducer(driver.Producer):
+    """A producer whose flush fails once any send has failed.
+
+    Faust commits a source offset after flushing the producer, but a record the broker refused
+    (after aiokafka's retries) only marks its own future: the offset is committed all the same
+    and the alert is gone. Faust flushes before every commit, so failing the flush stops the
+    commit; the worker stops, and its successor reads again from the last good offset.
+    """
+
+    failed: BaseException | None = None
+
+    async def send(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        partition: int | None,
+        timestamp: float | None,
+        headers: HeadersArg | None,
+        *,
+        transactional_id: str | None = None,
+    ) -> Awaitable[RecordMetadata]:
+        sent = await super().send(topic, key, value, partition, timestamp, headers,
+                                  transactional_id=transactional_id)  # fmt: skip
+        if isinstance(sent, asyncio.Future):
+            sent.add_done_callback(self._note_failure)
+        return sent
+
+    def _note_failure(self, sent: asyncio.Future[RecordMetadata]) -> None:
+        if sent.cancelled() or sent.exception() is None:
+            return
+        if self.failed is None:
+            self.failed = sent.exception()
+            logger.critical(
+                "the broker refused a record: no offset is committed from now on",
+                extra={"error": repr(self.failed)},
+            )
+
+    async def flush(self) -> None:
+        await super().flush()
+        # The futures' callbacks run after the batches complete: give them their turn.
+        await asyncio.sleep(0)
+        if self.failed is not None:
+            raise ProducerSendError(f"a send failed, offsets stay uncommitted: {self.failed!r}")
+
+
+class IdempotentProducer(CheckedProducer):
     def _settings_extra(self) -> Mapping[str, Any]:
         # Faust asks for idempotence only inside transactions (exactly_once). With at_least_once
         # processing, an idempotent producer still keeps a retried send from being written twice.
         return {**super()._settings_extra(), "acks": "all", "enable_idempotence": True}
+
+
+class CheckedTransport(driver.Transport):
+    Producer = CheckedProducer
 
 
 class IdempotentTransport(driver.Transport):
@@ -23,8 +81,8 @@ class IdempotentTransport(driver.Transport):
 
 
 def broker_scheme(idempotent: bool) -> str:
-    """The URL scheme of Faust's broker setting: idempotent where the broker allows it."""
-    if not idempotent:
-        return "kafka"
+    """The URL scheme of Faust's producer setting: checked, and idempotent where the broker
+    allows it."""
+    TRANSPORTS.aliases.setdefault(CHECKED_SCHEME, f"{__name__}:CheckedTransport")
     TRANSPORTS.aliases.setdefault(IDEMPOTENT_SCHEME, f"{__name__}:IdempotentTransport")
-    return IDEMPOTENT_SCHEME
+    return IDEMPOTENT_SCHEME if idempotent else CHECKED_SCHEME

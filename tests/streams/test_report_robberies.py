@@ -6,6 +6,9 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from heterdaad.kafka import make_producer, publish
 from schemas.alerts import Alert, AlertKind, Severity
@@ -14,11 +17,13 @@ from schemas.topics import ALERTS, INCIDENT_REPORTS
 from schemas.wire import DLQ_REASON, decode_as
 from streams.report_robberies import robbery_alert
 from tests import factories
-from tests.kafka_helpers import read_topic
+from tests.kafka_helpers import eventually, read_topic
 from tests.processes import running
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from aiokafka.structs import ConsumerRecord
 
     from heterdaad.settings import Settings
 
@@ -80,3 +85,69 @@ async def test_worker_alerts_and_dead_letters(settings: Settings, tmp_path: Path
     assert alert.evidence[0].event_id == report.event_id
     assert dead.value == b"not an event"
     assert b"not a binary-mode CloudEvent" in dict(dead.headers)[DLQ_REASON]
+
+
+# Apache Kafka's default record-batch size limit.
+KAFKA_MAX_MESSAGE_BYTES = 1_048_588
+
+
+async def set_max_message_bytes(settings: Settings, topic: str, limit: int) -> None:
+    """Set the topic's record-batch size limit on the broker."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        await admin.alter_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, topic, {"max.message.bytes": str(limit)})]
+        )
+    finally:
+        await admin.close()
+
+
+async def committed_offsets(settings: Settings, topic: str) -> dict[int, int | None]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap,
+                                group_id=settings.app_id, enable_auto_commit=False)  # fmt: skip
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in range(INCIDENT_REPORTS.partitions)]
+        return {tp.partition: await consumer.committed(tp) for tp in partitions}
+    finally:
+        await consumer.stop()
+
+
+@pytest.mark.integration
+async def test_refused_alert_stops_the_worker_before_its_offset_is_committed(
+    settings: Settings, tmp_path: Path
+) -> None:
+    alerts = ALERTS.name(settings.topic_prefix)
+    reports = INCIDENT_REPORTS.name(settings.topic_prefix)
+    # The broker refuses every alert (too large, which no retry mends) until the limit goes.
+    await set_max_message_bytes(settings, alerts, 64)
+    events = [factories.incident_report() for _ in range(5)]
+    producer = make_producer(settings)
+    await producer.start()
+    try:
+        for event in events:
+            await publish(producer, INCIDENT_REPORTS, event, prefix=settings.topic_prefix,
+                          source="urn:test")  # fmt: skip
+    finally:
+        await producer.stop()
+    log = tmp_path / "worker.log"
+    with running(settings, "worker", log=log) as worker:
+
+        async def stopped() -> bool:
+            return worker.poll() is not None
+
+        await eventually(stopped, timeout=90)
+    assert worker.returncode != 0
+    # Faust would have committed past the lost alerts; no offset of the reports moved.
+    assert set((await committed_offsets(settings, reports)).values()) <= {None, 0}
+
+    await set_max_message_bytes(settings, alerts, KAFKA_MAX_MESSAGE_BYTES)
+    with running(settings, "worker", log=log) as worker:
+        records = await read_topic(settings.kafka_bootstrap, alerts, count=len(events),
+                                   while_alive=worker, where=robbery)  # fmt: skip
+    assert {r.key for r in records} == {f"robbery_reported:{e.event_id}".encode() for e in events}
+
+
+def robbery(record: ConsumerRecord[bytes, bytes]) -> bool:
+    return (record.key or b"").startswith(b"robbery_reported:")
