@@ -166,6 +166,36 @@ async def test_killed_worker_loses_and_splits_no_alert(
     assert await count_rows(db, "alert", ROBBERY_ROWS) == len(events)
 
 
+def start_up_kills_param() -> list[object]:
+    return [2, pytest.param(10, marks=pytest.mark.long, id="10-long")]
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("kills", start_up_kills_param())
+async def test_workers_killed_during_start_up_lose_nothing(
+    settings: Settings, tmp_path: Path, kills: int
+) -> None:
+    """The lead of finding 1 (docs/fault-tolerance.md): a worker SIGKILLed while it joins the
+    group, restores its tables or takes its first records, right after another was killed."""
+    rng = random.Random(20261130 + kills)
+    events = reports(30)
+    await send_reports(settings, events)
+    log = tmp_path / "worker.log"
+    with running(settings, "worker", log=log) as worker:
+        await await_alerts(settings, len(events) // 3, worker)
+        worker.kill()
+        worker.wait()
+    for _ in range(kills):
+        with running(settings, "worker", log=log) as worker:
+            # A random moment of the start-up: this is the fault injected, not a wait for it.
+            await asyncio.sleep(rng.uniform(0.0, 6.0))
+            worker.kill()
+            worker.wait()
+    with running(settings, "worker", log=log) as worker:
+        await await_alerts(settings, len(events), worker)
+    assert_one_alert_each(events, await all_alerts(settings))
+
+
 @pytest.mark.integration
 async def test_two_workers_rebalance_without_losing_or_splitting_alerts(
     settings: Settings, tmp_path: Path
