@@ -17,7 +17,7 @@ from schemas.common import BranchType
 from schemas.events import AlarmActivation, AlarmSignal, AlarmSite, IncidentReport, IncidentType
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Iterable, Mapping
 
     from heterdaad.settings import Settings
 
@@ -334,17 +334,59 @@ def route(event: AlarmActivation | IncidentReport, radius_m: float) -> list[tupl
     return [(key, ReportInput(report=seen)) for key in keys]
 
 
-def overdue(stored: bytes, partitions: set[int], now: datetime) -> tuple[int, datetime] | None:
-    """(partition, deadline) of a stored cell with an overdue task in one of these partitions.
+def deadline_of(stored: bytes) -> tuple[int, datetime] | None:
+    """(partition, next deadline) of a stored cell, None when nothing waits for a timeout.
 
-    Plain JSON, not the model: the timer looks at every cell of the worker each time.
+    Plain JSON, not the model: a worker reads every cell this way after each rebalance.
     """
     fields = json.loads(stored)
     deadline = fields.get("next_deadline")
-    if deadline is None or fields["partition"] not in partitions:
-        return None
-    moment = datetime.fromisoformat(deadline)
-    return (fields["partition"], moment) if moment <= now else None
+    return None if deadline is None else (fields["partition"], datetime.fromisoformat(deadline))
+
+
+def overdue(stored: bytes, partitions: set[int], now: datetime) -> tuple[int, datetime] | None:
+    """(partition, deadline) of a stored cell with an overdue task in one of these partitions."""
+    due = deadline_of(stored)
+    return due if due is not None and due[0] in partitions and due[1] <= now else None
+
+
+class DeadlineIndex:
+    """The next deadline of every cell with one, so that the timer need not parse every cell of
+    the table at each beat (a stall that grows with the number of sites).
+
+    The agent notes each cell it saves. After a rebalance the table holds cells that other
+    workers saved: the index is then read anew from the table, once.
+    """
+
+    def __init__(self) -> None:
+        self._deadlines: dict[bytes, tuple[int, datetime]] = {}
+        self._generation: int | None = None
+
+    def note(self, key: bytes, state: CellState) -> None:
+        if state.next_deadline is None:
+            self._deadlines.pop(key, None)
+        else:
+            self._deadlines[key] = (state.partition, state.next_deadline)
+
+    def overdue(
+        self,
+        generation: int,
+        cells: Callable[[], Iterable[tuple[bytes, bytes | None]]],
+        partitions: set[int],
+        now: datetime,
+    ) -> list[tuple[bytes, int, datetime]]:
+        """(key, partition, deadline) of the overdue cells in these partitions.
+
+        `generation` counts the rebalances; when it changed, `cells()` is read to rebuild.
+        """
+        if generation != self._generation:
+            self._deadlines = {
+                key: due for key, stored in cells() if stored and (due := deadline_of(stored))
+            }
+            self._generation = generation
+        return [(key, partition, deadline)
+                for key, (partition, deadline) in self._deadlines.items()
+                if partition in partitions and deadline <= now]  # fmt: skip
 
 
 # --- maintenance windows ------------------------------------------------------------------

@@ -28,6 +28,7 @@ from streams.alarm_state import (
     ActivationInput,
     CellItem,
     CellState,
+    DeadlineIndex,
     Episode,
     MaintenanceWindows,
     Noted,
@@ -37,7 +38,6 @@ from streams.alarm_state import (
     TimeoutTick,
     distance_m,
     note,
-    overdue,
     route,
     seconds_between,
 )
@@ -447,6 +447,7 @@ def register(app: faust.App, topics: Topics, settings: Settings) -> None:
         "cell_to_alarm_sites", default=None, key_type=bytes, value_type=bytes, partitions=partitions
     )
     windows = MaintenanceWindows(settings)
+    deadlines = DeadlineIndex()
     # Ticks sent and not yet processed, so that a busy agent is not sent the same tick again.
     ticked: dict[bytes, tuple[datetime, datetime]] = {}
 
@@ -506,6 +507,7 @@ def register(app: faust.App, topics: Topics, settings: Settings) -> None:
             # The changelog record goes to the partition of the input that changed the cell.
             with acting_for(event):
                 cell_to_alarm_sites[key] = state.model_dump_json().encode()
+            deadlines.note(key, state)
 
     @app.agent(by_cell, name="verify_alarms")
     async def verify_alarms(stream: faust.StreamT[bytes]) -> None:
@@ -526,11 +528,9 @@ def register(app: faust.App, topics: Topics, settings: Settings) -> None:
         mine = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == name}
         now = datetime.now(UTC)
         # Standby copies of other workers' partitions are in the table too: only our own count.
-        for key, stored in list(cell_to_alarm_sites.items()):
-            due = overdue(stored, mine, now) if stored else None
-            if due is None:
-                continue
-            partition, deadline = due
+        # The index is rebuilt from the table after each rebalance, once recovery has ended.
+        cells = cell_to_alarm_sites.items
+        for key, partition, deadline in deadlines.overdue(app.rebalancing_count, cells, mine, now):
             previous = ticked.get(key)
             if previous and previous[0] == deadline and now - previous[1] < timedelta(seconds=30):
                 continue

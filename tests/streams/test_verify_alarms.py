@@ -31,6 +31,7 @@ from schemas.wire import decode
 from streams.alarm_state import (
     ActivationInput,
     CellState,
+    DeadlineIndex,
     TimeoutTick,
     cell_key,
     false_alarm_history,
@@ -356,6 +357,32 @@ def test_timer_acts_only_on_own_overdue_cells(
     assert (result is not None) is due
     if result is not None:
         assert result == (partition, deadline)
+
+
+def stored_cell(partition: int, deadline: datetime | None) -> bytes:
+    return CellState(partition=partition, next_deadline=deadline).model_dump_json().encode()
+
+
+def test_deadline_index_follows_saved_cells_and_rebuilds_after_a_rebalance() -> None:
+    table = {b"a": stored_cell(0, at(-5)), b"b": stored_cell(1, at(30)), b"c": None}
+    reads = []
+
+    def cells() -> list[tuple[bytes, bytes | None]]:
+        reads.append(1)
+        return list(table.items())
+
+    index = DeadlineIndex()
+    assert index.overdue(1, cells, {0, 1}, at(0)) == [(b"a", 0, at(-5))]
+    # The agent saves cells: the index follows without reading the table again.
+    index.note(b"a", CellState(partition=0))
+    index.note(b"b", CellState(partition=1, next_deadline=at(-1)))
+    assert index.overdue(1, cells, {0, 1}, at(0)) == [(b"b", 1, at(-1))]
+    assert index.overdue(1, cells, {0}, at(0)) == [], "partition 1 went to another worker"
+    assert len(reads) == 1
+    # After a rebalance the table (restored from changelogs) is the truth again.
+    table[b"d"] = stored_cell(2, at(-2))
+    assert index.overdue(2, cells, {0, 1, 2}, at(0)) == [(b"a", 0, at(-5)), (b"d", 2, at(-2))]
+    assert len(reads) == 2
 
 
 # --- measured on the simulator's planted ground truth ----------------------------------------
