@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 PARTS = (("worker",), ("sink",), ("api",))
+# How often the main job restarts a part that stopped by itself before it gives up.
+MAX_RESTARTS = 5
 DEMO_BRANCH = Branch(
     branch_id="demo-ah-damrak",
     chain="Buurtsuper",
@@ -88,7 +90,11 @@ async def run_demo(
                 simulate(live, SimulationConfig(seed=int(datetime.now(UTC).timestamp()),
                                                 days=traffic_days, rate=traffic_rate))
             )  # fmt: skip
-            watch = asyncio.create_task(_watch_parts(parts))
+
+            def restart(name: str) -> subprocess.Popen[bytes]:
+                return _start_part(live, state, tuple(name.split()))
+
+            watch = asyncio.create_task(_watch_parts(parts, restart, say))
             done, _ = await asyncio.wait(
                 [asyncio.create_task(stop.wait()), watch], return_when=asyncio.FIRST_COMPLETED
             )
@@ -105,20 +111,45 @@ async def run_demo(
     say("gestopt")
 
 
+def _start_part(
+    settings: Settings, state: Path, command: tuple[str, ...]
+) -> subprocess.Popen[bytes]:
+    log = (state / f"{'-'.join(command)}.log").open("ab")
+    return spawn_part(settings, *command, output=log)
+
+
 def _start_parts(settings: Settings, state: Path) -> dict[str, subprocess.Popen[bytes]]:
-    parts = {}
-    for command in PARTS:
-        log = (state / f"{'-'.join(command)}.log").open("ab")
-        parts[" ".join(command)] = spawn_part(settings, *command, output=log)
-    return parts
+    return {" ".join(command): _start_part(settings, state, command) for command in PARTS}
 
 
-async def _watch_parts(parts: dict[str, subprocess.Popen[bytes]]) -> str:
-    """Returns (ends the demo) when a part exits by itself."""
+async def _watch_parts(
+    parts: dict[str, subprocess.Popen[bytes]],
+    start: Callable[[str], subprocess.Popen[bytes]],
+    say: Callable[[str], None],
+    *,
+    max_restarts: int = MAX_RESTARTS,
+    backoff_s: float = 1.0,
+) -> str:
+    """Restart a part that exits by itself, as a supervisor (compose's restart policy) would.
+
+    A worker stops on purpose when the broker refuses a record (streams/transport.py): its
+    successor reads again from the last committed offset. Returns, ending the demo, when a part
+    keeps stopping: more than `max_restarts` times.
+    """
+    restarts = dict.fromkeys(parts, 0)
     while True:
         for name, process in parts.items():
-            if process.poll() is not None:
-                return f"heterdaad {name} stopped unexpectedly (exit {process.returncode})"
+            if process.poll() is None:
+                continue
+            if restarts[name] >= max_restarts:
+                log = f"{name.replace(' ', '-')}.log"
+                return (f"heterdaad {name} stopped unexpectedly (exit {process.returncode}); "
+                        f"{max_restarts} restarts did not help; see {log}")  # fmt: skip
+            restarts[name] += 1
+            say(f"heterdaad {name} gestopt (exit {process.returncode}); herstart "
+                f"{restarts[name]} van {max_restarts} ...")  # fmt: skip
+            await asyncio.sleep(backoff_s * 2 ** (restarts[name] - 1))
+            parts[name] = start(name)
         await asyncio.sleep(0.5)
 
 

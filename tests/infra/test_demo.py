@@ -71,3 +71,37 @@ def test_demo_alerts_and_stops_on_ctrl_c(tmp_path: Path) -> None:
             process.kill()
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", int(broker[1]))) != 0, "the broker still runs"
+
+
+def _exiting(code: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-c", f"raise SystemExit({code})"])
+
+
+def _sleeping() -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+
+
+@pytest.mark.parametrize("max_restarts", [0, 3])
+async def test_main_job_restarts_a_part_that_stops_and_gives_up_when_it_keeps_stopping(
+    max_restarts: int,
+) -> None:
+    from infra.demo import _watch_parts
+
+    steady = _sleeping()
+    parts = {"worker": _exiting(1), "api": steady}
+    started: list[str] = []
+    said: list[str] = []
+
+    def start(name: str) -> subprocess.Popen[bytes]:
+        started.append(name)
+        return _exiting(1)
+
+    try:
+        reason = await _watch_parts(parts, start, said.append, max_restarts=max_restarts,
+                                    backoff_s=0.01)  # fmt: skip
+    finally:
+        steady.kill()
+        steady.wait()
+    assert started == ["worker"] * max_restarts, "only the stopped part is started again"
+    assert len(said) == max_restarts
+    assert reason.startswith("heterdaad worker stopped unexpectedly (exit 1)")
