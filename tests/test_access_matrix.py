@@ -101,9 +101,9 @@ MATRIX: dict[tuple[str, str], dict[Who, int]] = {
     # Logging in to the form: only keys that may report sightings get a session (a redirect).
     ("POST", "/meld/login"): _cells(403, 303, 303, 403, 403, 401, 401),
     # The form itself with the key in its cookie; without one, back to the login. A key that
-    # may not report sightings never gets the cookie from the login, and with a forged one the
-    # page offers no branch and posting it is refused (next row).
-    ("GET", "/meld"): _cells(200, 200, 200, 200, 200, 303, 303),
+    # may not report sightings never gets the cookie from the login; with a forged one the
+    # form is refused as the login refuses that key (and posting it is refused, next row).
+    ("GET", "/meld"): _cells(403, 200, 200, 403, 403, 303, 303),
     # Posting the form goes through the same intake as the API.
     ("POST", "/meld"): _cells(403, 202, 202, 403, 403, 303, 303),
     # Logging out always ends at the login page.

@@ -62,6 +62,14 @@ def _to_login() -> RedirectResponse:
     return RedirectResponse("/meld/login", status_code=303)
 
 
+def _refused(refusal: str) -> Response:
+    """The login page saying why this key cannot report sightings; the session is ended."""
+    message = f"Met deze sleutel kunt u geen voorverkenningen melden ({refusal})."
+    response = HTMLResponse(pages.login_page(message), 403)
+    response.delete_cookie(COOKIE, path=COOKIE_PATH)
+    return response
+
+
 def form_router() -> APIRouter:
     router = APIRouter(prefix="/meld", tags=["form"], include_in_schema=False)
 
@@ -89,8 +97,7 @@ def form_router() -> APIRouter:
             ],
         )
         if refusal is not None:
-            message = f"Met deze sleutel kunt u geen voorverkenningen melden ({refusal})."
-            return HTMLResponse(pages.login_page(message), 403)
+            return _refused(refusal)
         response = RedirectResponse("/meld", status_code=303)
         response.set_cookie(
             COOKIE,
@@ -114,6 +121,10 @@ def form_router() -> APIRouter:
         caller = await _caller(request)
         if caller is None:
             return _to_login()
+        # A cookie never set by the login (forged, or the key lost its scope since): the form
+        # is no use to this organisation, so it gets the login's refusal, not an empty form.
+        if (refusal := permissions.kind_refusal(caller, RECON_SIGHTING)) is not None:
+            return _refused(refusal)
         branches = await _branch_choices(_intake(request), caller)
         # The time is filled in with the page, so a double submit carries the same event.
         now = datetime.now(DUTCH_TIME).strftime("%Y-%m-%dT%H:%M")

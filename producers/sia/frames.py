@@ -57,6 +57,7 @@ class Header:
     receiver: str | None
     line: str | None
     account: str | None
+    data: str  # after the head's '[': plain data, or the cipher text of an encrypted frame
 
 
 def crc16(message: str) -> str:
@@ -103,6 +104,7 @@ def parse_header(frame: str) -> Header:
         receiver=match["receiver"],
         line=match["line"],
         account=match["account"],
+        data=frame[match.end() :],
     )
 
 
@@ -135,6 +137,26 @@ def decrypt(cipher_hex: str, key: bytes) -> str:
     """The plain text of encrypted data, pad included (for tests and tools)."""
     data = AES.new(key, AES.MODE_CBC, _ZERO_IV).decrypt(bytes.fromhex(cipher_hex))
     return data.decode("ascii", errors="replace")
+
+
+def decrypted_message(cipher_hex: str, key: bytes) -> str:
+    """The message of encrypted data, from the '|' that ends the pad; raises FrameError when
+    it cannot be decrypted or is not ASCII.
+
+    The pad may be any bytes but '|', '[' and ']'; the message must be ASCII like a plain
+    frame. pysiaalarm drops non-ASCII bytes after decrypting, so without this check a zone
+    "5\xe901" would be read as zone 501.
+    """
+    try:
+        plain = AES.new(key, AES.MODE_CBC, _ZERO_IV).decrypt(bytes.fromhex(cipher_hex))
+    except ValueError as error:  # not hex, or not whole blocks
+        raise FrameError(f"encrypted data cannot be decrypted: {error}") from error
+    _, bar, message = plain.partition(b"|")
+    if not bar:
+        raise FrameError("no '|' after the pad: wrong key, or not DC-09")
+    if not message.isascii():
+        raise FrameError("non-ASCII characters after decryption")
+    return (bar + message).decode("ascii")
 
 
 def ack(header: Header, key: bytes | None, now: datetime) -> bytes:

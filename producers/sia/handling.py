@@ -209,6 +209,9 @@ class FrameHandler:
 
 def _parse(header: frames.Header, account: SiaAccount) -> SIAEvent:
     """Decrypt and parse the frame's data with pysiaalarm."""
+    # pysiaalarm silently drops what is not ASCII after decrypting: checked here first.
+    if header.encrypted and account.key is not None:
+        frames.decrypted_message(header.data, account.key)  # raises FrameError: NAK
     # pysiaalarm takes the key as text and uses its characters as key bytes; our keys are
     # binary, so the bytes are set directly and its key text (which it would echo in
     # responses) stays empty. Its timestamp check is off: ours uses the injectable clock.

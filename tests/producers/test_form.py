@@ -93,6 +93,21 @@ async def test_login_is_refused(
     assert "heterdaad_meld" not in response.cookies
 
 
+@pytest.mark.parametrize("organisation_id", ["politie-ams", "pac-1"])
+async def test_form_is_refused_to_a_key_that_may_not_report(
+    registry: Registry, client: httpx.AsyncClient, organisation_id: str
+) -> None:
+    # The login never sets this cookie for such a key: it is forged (or copied by hand).
+    client.cookies.set("heterdaad_meld", registry.keys[organisation_id], path="/meld")
+    response = await client.get("/meld")
+    assert response.status_code == 403
+    assert "Met deze sleutel kunt u geen voorverkenningen melden" in response.text
+    assert 'action="/meld/login"' in response.text
+    assert 'action="/meld"' not in response.text
+    # The useless session is ended.
+    assert 'heterdaad_meld=""' in response.headers["set-cookie"]
+
+
 async def test_form_renders_in_dutch_with_own_branches(
     registry: Registry, client: httpx.AsyncClient
 ) -> None:
