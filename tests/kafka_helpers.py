@@ -9,12 +9,30 @@ from typing import TYPE_CHECKING, TypeVar
 
 from aiokafka import AIOKafkaConsumer
 
+from heterdaad.kafka import make_producer, publish
+from schemas.topics import CATALOGUE
+
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
     from aiokafka.structs import ConsumerRecord
 
+    from heterdaad.settings import Settings
+    from schemas.common import Contract
+
 T = TypeVar("T")
+
+
+async def publish_all(settings: Settings, *models: Contract, source: str = "urn:test") -> None:
+    """Publish each model to its catalogue topic as a CloudEvent, in order, each acknowledged."""
+    producer = make_producer(settings)
+    await producer.start()
+    try:
+        for model in models:
+            spec = next(spec for spec in CATALOGUE if type(model) is spec.value_model)
+            await publish(producer, spec, model, prefix=settings.topic_prefix, source=source)
+    finally:
+        await producer.stop()
 
 
 async def read_topic(

@@ -14,14 +14,13 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from heterdaad.kafka import make_producer, publish
 from heterdaad.thresholds.hotspots import HotspotThresholds
 from producers.simulator import SimulationConfig, generate
 from schemas.alerts import Alert, AlertKind, Severity
 from schemas.common import BranchType, Location, PoliceUnit
 from schemas.events import IncidentReport, ReconBehaviour, ReconSighting
 from schemas.geography import police_unit_for
-from schemas.topics import ALERTS, INCIDENT_REPORTS, RECON_SIGHTINGS
+from schemas.topics import ALERTS
 from schemas.wire import decode_as
 from streams.detect_hotspots import (
     HotspotChange,
@@ -34,7 +33,7 @@ from streams.detect_hotspots import (
 )
 from streams.hotspot_scan import ScanParameters, glr_tables, haversine_m, neighbourhood, scan
 from tests import factories
-from tests.kafka_helpers import read_topic
+from tests.kafka_helpers import publish_all, read_topic
 from tests.processes import running
 
 if TYPE_CHECKING:
@@ -507,19 +506,7 @@ async def test_worker_raises_a_hotspot_and_updates_it_after_a_restart(
 ) -> None:
     now = datetime.now(UTC)
     first, last = _cluster_reports(now)[:5], _cluster_reports(now)[5]
-    producer = make_producer(settings)
-    await producer.start()
-    try:
-        for sighting in _background_sightings(now):
-            await publish(
-                producer, RECON_SIGHTINGS, sighting, prefix=settings.topic_prefix, source="urn:t"
-            )
-        for report in first:
-            await publish(
-                producer, INCIDENT_REPORTS, report, prefix=settings.topic_prefix, source="urn:t"
-            )
-    finally:
-        await producer.stop()
+    await publish_all(settings, *_background_sightings(now), *first)
 
     with running(settings, "worker", log=tmp_path / "worker.log") as worker:
         alerts = await _alerts_until_hotspot(settings, worker, len(first) + 1, version=1)
@@ -532,14 +519,7 @@ async def test_worker_raises_a_hotspot_and_updates_it_after_a_restart(
 
     # The open hotspot lives in the table: a restarted worker recovers it from the changelog
     # and the sixth robbery updates the same hotspot instead of raising a new one.
-    producer = make_producer(settings)
-    await producer.start()
-    try:
-        await publish(
-            producer, INCIDENT_REPORTS, last, prefix=settings.topic_prefix, source="urn:t"
-        )
-    finally:
-        await producer.stop()
+    await publish_all(settings, last)
     with running(settings, "worker", log=tmp_path / "worker-2.log") as worker:
         alerts = await _alerts_until_hotspot(settings, worker, len(alerts) + 2, version=2)
     updated = [

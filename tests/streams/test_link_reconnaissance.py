@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from heterdaad.kafka import make_producer, publish
 from heterdaad.settings import Settings
 from heterdaad.thresholds.reconnaissance import ReconThresholds
 from producers.simulator import SimulationConfig, generate
@@ -31,13 +30,13 @@ from schemas.events import (
     ReconSighting,
     Vehicle,
 )
-from schemas.topics import ALERTS, INCIDENT_REPORTS, RECON_SIGHTINGS
+from schemas.topics import ALERTS
 from schemas.wire import decode_as
 from streams.link_reconnaissance import alert_for, check_retention
 from streams.recon_linkage import ReconLinker, Verdict
 from streams.recon_scoring import TrackedRobbery, TrackedSighting, robbery_score, sighting_score
 from tests import factories
-from tests.kafka_helpers import read_topic
+from tests.kafka_helpers import publish_all, read_topic
 from tests.processes import running
 
 if TYPE_CHECKING:
@@ -514,18 +513,7 @@ async def test_worker_warns_links_and_keeps_state_over_a_restart(
     pattern = f"rp-{first.event_id.hex[:16]}"
     changelog = f"{settings.app_id}-region_to_recon_state-changelog"
 
-    async def send(*events: ReconSighting | IncidentReport) -> None:
-        producer = make_producer(settings)
-        await producer.start()
-        try:
-            for event in events:
-                spec = RECON_SIGHTINGS if isinstance(event, ReconSighting) else INCIDENT_REPORTS
-                await publish(producer, spec, event, prefix=settings.topic_prefix,
-                              source="urn:t")  # fmt: skip
-        finally:
-            await producer.stop()
-
-    await send(first, second)
+    await publish_all(settings, first, second)
     with running(settings, "worker", log=tmp_path / "worker-1.log") as worker:
         before = await recon_alerts(settings, 1, worker)
         # Both sightings are in the stored state before the worker is stopped.
@@ -533,12 +521,12 @@ async def test_worker_warns_links_and_keeps_state_over_a_restart(
     assert [a.dedup_key for a in before] == [f"recon:{pattern}:2"]
 
     # The third shop alone is one shop: only the remembered two make it a pattern of three.
-    await send(third)
+    await publish_all(settings, third)
     with running(settings, "worker", log=tmp_path / "worker-2.log") as worker:
         await recon_alerts(settings, 2, worker)
         # Sent once the third is in: sightings and robberies reach the linker by different
         # topics, and a robbery first would be linked twice (to two, then three sightings).
-        await send(report)
+        await publish_all(settings, report)
         after = await recon_alerts(settings, 3, worker)
     keys = sorted(a.dedup_key for a in after)
     assert keys == sorted(

@@ -16,7 +16,6 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from pydantic import ValidationError
 
-from heterdaad.kafka import make_producer, publish
 from heterdaad.thresholds.series import SeriesThresholds
 from producers.simulator import SimulationConfig, generate
 from producers.simulator.profiles import CARS, CLOTHING, COLOURS, LANGUAGES
@@ -35,12 +34,13 @@ from schemas.events import (
     Vehicle,
     Weapon,
 )
-from schemas.topics import ALERTS, INCIDENT_REPORTS
+from schemas.topics import ALERTS
 from schemas.wire import decode_as
 from streams.app import create_app
 from streams.link_series import Decision, MemoryLinkage, link_report
 from streams.series_scoring import llr, metres_between, next_target, score_pair, series_alert
 from tests import factories
+from tests.kafka_helpers import publish_all
 from tests.processes import running
 
 if TYPE_CHECKING:
@@ -740,27 +740,16 @@ async def test_worker_links_a_series_and_continues_it_after_a_restart(
 ) -> None:
     crew = [crew_report(east(km), days) for km, days in ((0, 3), (3, 2), (6, 1), (9, 0.5))]
     series_id = str(crew[0].event_id)
-    producer = make_producer(settings)
-    await producer.start()
-
-    async def report(*reports: IncidentReport) -> None:
-        for one in reports:
-            await publish(producer, INCIDENT_REPORTS, one, prefix=settings.topic_prefix,
-                          source="urn:test")  # fmt: skip
-
-    try:
-        with running(settings, "worker", log=tmp_path / "worker-1.log") as worker:
-            # The stranger in between is neither alerted nor part of the series.
-            await report(crew[0], stranger_report(east(1), 2.5), crew[1])
-            first = await series_alerts(settings, worker, until=f"series:{series_id}:2")
-        # A new worker process: the series comes back from the changelog topics.
-        with running(settings, "worker", log=tmp_path / "worker-2.log") as worker:
-            await report(crew[2])
-            await series_alerts(settings, worker, until=f"series:{series_id}:3")
-            await report(crew[3])
-            alerts = await series_alerts(settings, worker, until=f"series:{series_id}:4")
-    finally:
-        await producer.stop()
+    with running(settings, "worker", log=tmp_path / "worker-1.log") as worker:
+        # The stranger in between is neither alerted nor part of the series.
+        await publish_all(settings, crew[0], stranger_report(east(1), 2.5), crew[1])
+        first = await series_alerts(settings, worker, until=f"series:{series_id}:2")
+    # A new worker process: the series comes back from the changelog topics.
+    with running(settings, "worker", log=tmp_path / "worker-2.log") as worker:
+        await publish_all(settings, crew[2])
+        await series_alerts(settings, worker, until=f"series:{series_id}:3")
+        await publish_all(settings, crew[3])
+        alerts = await series_alerts(settings, worker, until=f"series:{series_id}:4")
 
     assert [a.dedup_key for a in first] == [f"series:{series_id}:2"]
     # Each size alerted once: no replay after the restart, no repeat of the first alert.

@@ -17,7 +17,7 @@ from schemas.topics import ALERTS, INCIDENT_REPORTS
 from schemas.wire import DLQ_REASON, decode_as
 from streams.report_robberies import robbery_alert
 from tests import factories
-from tests.kafka_helpers import eventually, read_topic
+from tests.kafka_helpers import eventually, publish_all, read_topic
 from tests.processes import running
 
 if TYPE_CHECKING:
@@ -123,14 +123,7 @@ async def test_refused_alert_stops_the_worker_before_its_offset_is_committed(
     # The broker refuses every alert (too large, which no retry mends) until the limit goes.
     await set_max_message_bytes(settings, alerts, 64)
     events = [factories.incident_report() for _ in range(5)]
-    producer = make_producer(settings)
-    await producer.start()
-    try:
-        for event in events:
-            await publish(producer, INCIDENT_REPORTS, event, prefix=settings.topic_prefix,
-                          source="urn:test")  # fmt: skip
-    finally:
-        await producer.stop()
+    await publish_all(settings, *events)
     log = tmp_path / "worker.log"
     with running(settings, "worker", log=log) as worker:
 

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from heterdaad.kafka import make_producer, publish
 from heterdaad.thresholds.alarms import AlarmThresholds
 from producers.api import admin
 from producers.simulator import SimulationConfig, generate
@@ -26,7 +25,7 @@ from schemas.events import (
     VerificationMethod,
 )
 from schemas.tasks import AlarmTask
-from schemas.topics import ALARM_ACTIVATIONS, ALARM_TASKS, ALERTS, INCIDENT_REPORTS
+from schemas.topics import ALARM_ACTIVATIONS, ALARM_TASKS, ALERTS
 from schemas.wire import decode
 from streams.alarm_state import (
     ActivationInput,
@@ -40,6 +39,7 @@ from streams.alarm_state import (
 )
 from streams.verify_alarms import AlarmVerifier, Output, by_cell_topic, replay
 from tests import factories
+from tests.kafka_helpers import publish_all
 from tests.processes import running
 
 if TYPE_CHECKING:
@@ -541,17 +541,6 @@ def merge(parts: list[Expected]) -> Expected:
 KINDS = ["sequential", "cancelled", "verified", "duress", "robbery", "test", "lone"]
 
 
-async def send_all(settings: Settings, events: list[AlarmActivation | IncidentReport]) -> None:
-    producer = make_producer(settings)
-    await producer.start()
-    try:
-        for event in events:
-            spec = ALARM_ACTIVATIONS if isinstance(event, AlarmActivation) else INCIDENT_REPORTS
-            await publish(producer, spec, event, prefix=settings.topic_prefix, source="urn:t")
-    finally:
-        await producer.stop()
-
-
 async def collect(
     settings: Settings,
     *,
@@ -631,13 +620,13 @@ async def test_worker_verifies_and_escalates(
     await admin.create_organisation(db, "pac-noord", "Alarmcentrale Noord", "alarm_centre")
     await admin.create_alarm_site(db, quiet.site_id, "pac-noord", "acct-50")
     await db.execute("UPDATE alarm_site SET maintenance_until = now() + interval '1 hour'")
-    await send_all(settings, [*expected.events, *scenario_for(quiet, "sequential").events])
+    await publish_all(settings, *expected.events, *scenario_for(quiet, "sequential").events)
 
     with running(settings, "worker", log=tmp_path / "worker.log") as worker:
         await collect(settings, tasks=expected.tasks, alerts=set(expected.alerts), worker=worker)
         # Everything else due has been published by the time the sentinel's timeout fires.
         duress, sentinel = sentinel_at(site(60))
-        await send_all(settings, [duress])
+        await publish_all(settings, duress)
         tasks, alerts = await collect(settings, tasks={f"verify:{sentinel}"},
                                       alerts={f"hold_up:{sentinel}"}, worker=worker)  # fmt: skip
 
@@ -656,7 +645,7 @@ async def test_no_alert_or_task_lost_or_repeated_across_a_kill(
     settings = fast(settings)
     first = merge([scenario_for(site(n), KINDS[n % len(KINDS)]) for n in range(14)])
     second = merge([scenario_for(site(n), KINDS[n % len(KINDS)]) for n in range(14, 28)])
-    await send_all(settings, first.events)
+    await publish_all(settings, *first.events)
     log = tmp_path / "worker.log"
     with running(settings, "worker", log=log) as worker:
         # Mid-stream: some tasks out, the duress timeouts not yet fired.
@@ -664,12 +653,12 @@ async def test_no_alert_or_task_lost_or_repeated_across_a_kill(
         await collect(settings, tasks=some, alerts=set(), worker=worker)
         worker.kill()
         worker.wait()
-    await send_all(settings, second.events)
+    await publish_all(settings, *second.events)
     expected = merge([first, second])
     with running(settings, "worker", log=log) as worker:
         await collect(settings, tasks=expected.tasks, alerts=set(expected.alerts), worker=worker)
         duress, sentinel = sentinel_at(site(60))
-        await send_all(settings, [duress])
+        await publish_all(settings, duress)
         tasks, alerts = await collect(settings, tasks={f"verify:{sentinel}"},
                                       alerts={f"hold_up:{sentinel}"}, worker=worker)  # fmt: skip
     assert_once_each(expected, tasks, alerts, sentinel)
@@ -706,7 +695,7 @@ async def test_batched_state_is_saved_to_the_partition_of_its_cell(
         for n in range(12)
     ]  # fmt: skip
     expected = merge([scenario_for(where, "verified") for where in spread])
-    await send_all(settings, expected.events)
+    await publish_all(settings, *expected.events)
     with running(settings, "worker", log=tmp_path / "worker.log") as worker:
         await collect(settings, tasks=expected.tasks, alerts=set(expected.alerts), worker=worker)
     inputs = await partitions_by_key(settings.kafka_bootstrap, by_cell_topic(settings))
