@@ -128,7 +128,11 @@ def member(association_id: str, retailer_id: str) -> None:
 def issue_key(
     organisation_id: str,
     scope: Annotated[
-        list[str] | None, typer.Option(help="Narrower scopes than the role's.")
+        list[str] | None,
+        typer.Option(
+            help="Scopes instead of the role's defaults, e.g. only subscriptions:write (which "
+            "no key gets unless asked for)."
+        ),
     ] = None,
     expires: Annotated[datetime | None, typer.Option(help="Expiry, ISO 8601 with zone.")] = None,
 ) -> None:

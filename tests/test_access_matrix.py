@@ -19,10 +19,12 @@ import pytest
 from fastapi.routing import iter_route_contexts
 
 from consumers.desk import add_user
+from consumers.notify.subscriptions import SubscriptionSpec, create_subscription, list_subscriptions
 from consumers.sink import store
 from heterdaad.settings import Settings
 from producers.api import ApiLimits, admin, create_app
 from producers.api.form import COOKIE, DUTCH_TIME
+from producers.api.kinds import SUBSCRIPTIONS_WRITE, allowed_scopes
 from schemas.alerts import Alert, RecipientRole
 from schemas.common import Branch, BranchType, Location, PoliceUnit
 from schemas.events import PersonDescription
@@ -108,6 +110,12 @@ MATRIX: dict[tuple[str, str], dict[Who, int]] = {
     ("POST", "/meld"): _cells(403, 202, 202, 403, 403, 303, 303),
     # Logging out always ends at the login page.
     ("POST", "/meld/logout"): _cells(303, 303, 303, 303, 303, 303, 303),
+    # Subscriptions: every role that receives alerts manages its own (with a key issued with
+    # subscriptions:write, as the callers here are); admin organisations receive nothing.
+    ("GET", "/v1/subscriptions"): _cells(200, 200, 200, 200, 403, 401, 401),
+    ("POST", "/v1/subscriptions"): _cells(201, 201, 201, 201, 403, 401, 401),
+    ("GET", "/v1/subscriptions/{subscription_id}"): _cells(200, 200, 200, 200, 403, 401, 401),
+    ("DELETE", "/v1/subscriptions/{subscription_id}"): _cells(204, 204, 204, 204, 403, 401, 401),
 }
 
 
@@ -138,22 +146,38 @@ def test_every_role_has_a_column() -> None:
 
 
 async def _keys(db: asyncpg.Connection) -> dict[Who, str | None]:
-    """A key per caller: the registry's, an admin's, and a revoked one of retail-a."""
-    registry = await register(db)
+    """A key per caller with every scope its role may hold (subscriptions:write is opt-in),
+    an admin's, and a revoked one of retail-a."""
+    await register(db)
     await db.execute(
         "UPDATE organisation SET police_unit = 'amsterdam' WHERE organisation_id = 'politie-ams'"
     )
     await admin.create_organisation(db, "beheer", "Functioneel beheer", "admin")
-    revoked = await admin.issue_key(db, "retail-a")
+    revoked = await admin.issue_key(db, "retail-a", scopes=sorted(allowed_scopes("retailer")))
     assert await admin.revoke_key(db, revoked.key_id)
-    keys: dict[Who, str | None] = {
-        who: registry.keys.get(ORGANISATION[who]) for who in (AC, RE, TA, PO)
-    }
+    keys: dict[Who, str | None] = {}
+    for who in (AC, RE, TA, PO):
+        scopes = sorted(allowed_scopes(who.value))
+        keys[who] = (await admin.issue_key(db, ORGANISATION[who], scopes=scopes)).key
     return keys | {
         AD: (await admin.issue_key(db, "beheer")).key,
         NK: None,
         RK: revoked.key,
     }
+
+
+async def _subscription_ids(db: asyncpg.Connection) -> dict[tuple[Who, str], int]:
+    """Per caller and method, a subscription of the caller's own to read or delete; admin and
+    the callers without a valid key ask for retail-a's."""
+    ids: dict[tuple[Who, str], int] = {}
+    for who in (AC, RE, TA, PO):
+        for method in ("GET", "DELETE"):
+            spec = SubscriptionSpec(webhook_url=f"https://hooks.example/{who.name.lower()}")
+            created = await create_subscription(db, ORGANISATION[who], spec, actor="test")
+            ids[(who, method)] = created.subscription_id
+    for who in (AD, NK, RK):
+        ids |= {(who, method): ids[(RE, method)] for method in ("GET", "DELETE")}
+    return ids
 
 
 def _event_body(path: str, organisation: str) -> dict[str, Any]:
@@ -176,9 +200,13 @@ def _form() -> dict[str, str | list[str]]:
     }
 
 
-def _request(method: str, path: str, who: Who, key: str | None) -> dict[str, Any]:
+def _request(
+    method: str, path: str, who: Who, key: str | None, subscription_ids: dict[tuple[Who, str], int]
+) -> dict[str, Any]:
     """The request for one cell: the key where that endpoint takes it, a body where needed."""
     organisation = ORGANISATION[who]
+    if "{subscription_id}" in path:
+        path = path.format(subscription_id=subscription_ids[(who, method)])
     request: dict[str, Any] = {"method": method, "url": path, "headers": {}}
     if path.startswith("/meld"):
         if path == "/meld/login" and method == "POST":
@@ -190,7 +218,9 @@ def _request(method: str, path: str, who: Who, key: str | None) -> dict[str, Any
         return request
     if key is not None:
         request["headers"]["Authorization"] = f"Bearer {key}"
-    if method == "POST":
+    if method == "POST" and path == "/v1/subscriptions":
+        request["json"] = {"webhook_url": f"https://hooks.example/{organisation}"}
+    elif method == "POST":
         body = _event_body(path, organisation)
         request["json"] = [body] if path.endswith("/batch") else body
     return request
@@ -201,6 +231,7 @@ async def test_every_role_against_every_endpoint(
     settings: Settings, db: asyncpg.Connection
 ) -> None:
     keys = await _keys(db)
+    subscription_ids = await _subscription_ids(db)
     actual: dict[tuple[str, str], dict[Who, int]] = {}
     item_statuses: dict[tuple[str, str, Who], list[int]] = {}
     async with running_api(settings, LIMITS) as (app, client):
@@ -209,7 +240,9 @@ async def test_every_role_against_every_endpoint(
             for who in Who:
                 # Each cell on its own: no cookie from an earlier cell's form login.
                 client.cookies.clear()
-                response = await client.request(**_request(method, path, who, keys[who]))
+                response = await client.request(
+                    **_request(method, path, who, keys[who], subscription_ids)
+                )
                 row[who] = response.status_code
                 if response.status_code == 207:
                     results = response.json()["results"]
@@ -545,3 +578,63 @@ async def _handle(
         for action, answer in answers.items()
         if answer.status_code != want[action]
     ]
+
+
+# --- nobody sees or changes another's subscriptions -----------------------------------------
+
+
+@pytest.mark.integration
+async def test_nobody_sees_or_deletes_another_s_subscriptions(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    registry = await register(db)
+    owners = ("retail-a", "retail-b", "cbl", "pac-1", "politie-ams")
+    # Keys issued for managing subscriptions only, as the docs advise.
+    keys = {
+        owner: (await admin.issue_key(db, owner, scopes=[SUBSCRIPTIONS_WRITE])).key
+        for owner in owners
+    }
+
+    def auth(owner: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {keys[owner]}"}
+
+    async with running_api(settings, LIMITS) as (_, client):
+        created: dict[str, int] = {}
+        for owner in owners:
+            answer = await client.post(
+                "/v1/subscriptions", json={"webhook_url": f"https://hooks.example/{owner}"},
+                headers=auth(owner),
+            )  # fmt: skip
+            assert answer.status_code == 201, answer.text
+            created[owner] = answer.json()["subscription_id"]
+        missing = max(created.values()) + 1_000
+        wrong: list[str] = []
+        for who in owners:
+            listed = await client.get("/v1/subscriptions", headers=auth(who))
+            if [item["subscription_id"] for item in listed.json()] != [created[who]]:
+                wrong.append(f"{who} lists {listed.text}")
+            for owner, subscription_id in created.items():
+                if owner == who:
+                    continue
+                for method in ("GET", "DELETE"):
+                    foreign = await client.request(
+                        method, f"/v1/subscriptions/{subscription_id}", headers=auth(who)
+                    )
+                    absent = await client.request(
+                        method, f"/v1/subscriptions/{missing}", headers=auth(who)
+                    )
+                    # Another's is answered exactly as one that does not exist.
+                    said = foreign.json()["detail"].replace(str(subscription_id), "#")
+                    if (foreign.status_code, said) != (
+                        404, absent.json()["detail"].replace(str(missing), "#"),
+                    ):  # fmt: skip
+                        wrong.append(f"{who} {method} {owner}'s: {foreign.status_code} {said}")
+        # The keys that post events do not manage subscriptions: the scope is opt-in.
+        for owner in owners:
+            answer = await client.get("/v1/subscriptions", headers=registry.auth(owner))
+            if answer.status_code != 403 or SUBSCRIPTIONS_WRITE not in answer.json()["detail"]:
+                wrong.append(f"{owner}'s event key: {answer.status_code} {answer.text}")
+    assert not wrong, "\n".join(wrong)
+    # Nothing of anyone's was deleted.
+    stored = await list_subscriptions(db)
+    assert {item.organisation_id: item.subscription_id for item in stored} == created

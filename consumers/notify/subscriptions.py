@@ -8,7 +8,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import (
+    AfterValidator,
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    model_validator,
+)
 
 from consumers.notify.admin import NotifyAdminError, audit, transaction
 from consumers.notify.windows import TimeWindow
@@ -25,7 +33,15 @@ logger = logging.getLogger(__name__)
 # Plain http only to this machine (a local relay, the tests); anything else needs TLS.
 _LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
-ChainName = Annotated[str, Field(min_length=1, max_length=80)]
+
+def _one_line(name: str) -> str:
+    # PostgreSQL text cannot hold U+0000, and a chain's name is one line of text anyway.
+    if any(ord(character) < 32 or ord(character) == 127 for character in name):
+        raise ValueError("a chain name must not contain control characters")
+    return name
+
+
+ChainName = Annotated[str, Field(min_length=1, max_length=80), AfterValidator(_one_line)]
 
 
 class SubscriptionSpec(BaseModel):
@@ -147,13 +163,14 @@ async def create_subscription(
 
 
 async def list_subscriptions(
-    db: Database, organisation_id: str | None = None
+    db: Database, organisation_id: str | None = None, *, subscription_id: int | None = None
 ) -> list[StoredSubscription]:
-    """Subscriptions (of one organisation, or all), oldest first, without their secrets."""
+    """Subscriptions (of one organisation, or all; one id, or all), oldest first, no secrets."""
     rows = await db.fetch(
-        "SELECT * FROM subscription WHERE $1::text IS NULL OR organisation_id = $1 "
-        "ORDER BY subscription_id",
+        "SELECT * FROM subscription WHERE ($1::text IS NULL OR organisation_id = $1) "
+        "AND ($2::bigint IS NULL OR subscription_id = $2) ORDER BY subscription_id",
         organisation_id,
+        subscription_id,
     )
     windows = await windows_by_subscription(db, [row["subscription_id"] for row in rows])
     return [
@@ -168,26 +185,31 @@ async def list_subscriptions(
     ]
 
 
-async def delete_subscription(db: Database, subscription_id: int, *, actor: str) -> bool:
-    """Remove a subscription and its windows; False when there was none. Audited.
+async def delete_subscription(
+    db: Database, subscription_id: int, *, actor: str, organisation_id: str | None = None
+) -> bool:
+    """Remove a subscription and its windows; False when there was none (of `organisation_id`,
+    when given: one organisation cannot delete another's). Audited.
 
     Notifications still waiting for its webhook are given up when their turn comes.
     """
     async with transaction(db) as connection:
-        organisation_id = await connection.fetchval(
-            "DELETE FROM subscription WHERE subscription_id = $1 RETURNING organisation_id",
+        owner: str | None = await connection.fetchval(
+            "DELETE FROM subscription WHERE subscription_id = $1 "
+            "AND ($2::text IS NULL OR organisation_id = $2) RETURNING organisation_id",
             subscription_id,
+            organisation_id,
         )
-        if organisation_id is not None:
+        if owner is not None:
             await audit(
                 connection, at=datetime.now(UTC), actor=actor, action="subscription_deleted",
-                subject=str(subscription_id), details={"organisation_id": organisation_id},
+                subject=str(subscription_id), details={"organisation_id": owner},
             )  # fmt: skip
     logger.info(
         "subscription deleted",
-        extra={"subscription_id": subscription_id, "existed": organisation_id is not None},
+        extra={"subscription_id": subscription_id, "existed": owner is not None},
     )
-    return organisation_id is not None
+    return owner is not None
 
 
 async def windows_by_subscription(

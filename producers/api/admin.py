@@ -160,7 +160,8 @@ async def issue_key(
     scopes: Sequence[str] | None = None,
     expires_at: datetime | None = None,
 ) -> IssuedKey:
-    """A new key for the organisation, with its role's scopes unless narrower ones are given."""
+    """A new key for the organisation: its role's default scopes, or the ones given (of those its
+    role may hold, `allowed_scopes`)."""
     role = await _require_role(db, organisation_id, set(ROLES))
     chosen = tuple(default_scopes(role) if scopes is None else scopes)
     too_wide = set(chosen) - allowed_scopes(role)

@@ -69,6 +69,9 @@ def field_problems(errors: Sequence[Mapping[str, Any]], *, skip: int = 0) -> lis
     problems = []
     for error in errors:
         location = ".".join(str(part) for part in tuple(error["loc"])[skip:]) or "(body)"
+        if error.get("type") == "json_invalid":
+            # FastAPI places a body that is not JSON at its character offset: no field of it.
+            location = "(body)"
         problems.append(FieldProblem(field=location, reason=str(error["msg"])))
     return problems
 

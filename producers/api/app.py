@@ -6,7 +6,6 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
-import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
@@ -14,7 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic.json_schema import models_json_schema
 
 from consumers.history import history_router
-from heterdaad.db import create_pool
+from heterdaad.db import DATABASE_GONE, create_pool
 from producers.api.answers import field_problems
 from producers.api.broker import BrokerLink
 from producers.api.edge import PlateKey
@@ -23,6 +22,7 @@ from producers.api.intake import Intake
 from producers.api.kinds import KINDS
 from producers.api.limits import ApiLimits, BodySizeLimit, RateLimiter
 from producers.api.routes import event_router, health_router
+from producers.api.subscriptions import subscription_router
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -79,12 +79,15 @@ def create_app(settings: Settings, limits: ApiLimits | None = None) -> FastAPI:
         max_batch_bytes=limits.max_batch_body_bytes,
     )
     app.add_exception_handler(RequestValidationError, _validation_problem)
-    app.add_exception_handler(asyncpg.PostgresConnectionError, _database_unavailable)
-    app.add_exception_handler(asyncpg.InterfaceError, _database_unavailable)
+    # Not only a refused or cut connection: a server shutting down or starting up (57P0x),
+    # a reset socket, a cut connection failing its reset in the pool. The client retries.
+    for database_gone in DATABASE_GONE:
+        app.add_exception_handler(database_gone, _database_unavailable)
     app.include_router(event_router(limits.max_batch_items))
     app.include_router(form_router())
     app.include_router(health_router())
     app.include_router(history_router())
+    app.include_router(subscription_router())
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

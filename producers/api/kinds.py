@@ -11,6 +11,11 @@ from schemas.events import AlarmActivation
 from schemas.topics import ALARM_ACTIVATIONS, INCIDENT_REPORTS, RECON_SIGHTINGS, TopicSpec
 
 ALERTS_READ = "alerts:read"
+# Where an organisation's alerts go is a bigger power than posting events (a leaked key could
+# send alerts to a stranger's webhook), so no key gets it unless issued with it explicitly.
+SUBSCRIPTIONS_WRITE = "subscriptions:write"
+# Organisations that may receive alerts, and so may manage their subscriptions.
+SUBSCRIBER_ROLES = frozenset({"alarm_centre", "retailer", "trade_association", "police"})
 
 
 @dataclass(frozen=True)
@@ -86,4 +91,5 @@ def default_scopes(role: str) -> list[str]:
 
 def allowed_scopes(role: str) -> set[str]:
     """Scopes a key of this role may ever hold: a key never widens what its role allows."""
-    return set(default_scopes(role))
+    opt_in = {SUBSCRIPTIONS_WRITE} if role in SUBSCRIBER_ROLES else set()
+    return set(default_scopes(role)) | opt_in

@@ -1,9 +1,10 @@
 """Fuzzing the intake API: cases from its OpenAPI spec and random JSON; never a 5xx, 4xx name why.
 
 The app runs in-process (ASGI) with its real pool and producer, against the session's Kafka and
-a fresh schema, with valid keys of the test registry. Every operation of the spec is fuzzed, so
-a new endpoint is covered the day it is added. The default run stays at a few hundred cases
-from a fixed seed; the long variant draws about 10,000 random ones and shrinks what fails:
+a fresh schema, with valid keys of the test registry holding every scope their role may. Every
+operation of the spec is fuzzed, so a new endpoint is covered the day it is added. The default
+run stays at a few hundred cases from a fixed seed; the long variant draws about 10,000 random
+ones and shrinks what fails:
 `pytest -m long tests/producers/test_api_fuzz.py`.
 """
 
@@ -24,8 +25,14 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
 from heterdaad.settings import Settings
-from producers.api import ApiLimits, create_app
-from producers.api.kinds import ALARM_ACTIVATION, INCIDENT_REPORT, KINDS, RECON_SIGHTING
+from producers.api import ApiLimits, admin, create_app
+from producers.api.kinds import (
+    ALARM_ACTIVATION,
+    INCIDENT_REPORT,
+    KINDS,
+    RECON_SIGHTING,
+    allowed_scopes,
+)
 from tests.producers import bodies
 from tests.producers.intake_support import Registry, register
 
@@ -91,9 +98,23 @@ class Target:
     schema: BaseSchema
 
 
+async def _with_every_scope(db: asyncpg.Connection) -> Registry:
+    """The test registry with keys holding every scope their role may (subscriptions:write is
+    opt-in), so that the subscription endpoints are fuzzed past their 403."""
+    await register(db)
+    roles = {row["organisation_id"]: row["role"] for row in await db.fetch(
+        "SELECT organisation_id, role FROM organisation"
+    )}  # fmt: skip
+    keys = {}
+    for organisation_id in REGISTERED:
+        scopes = sorted(allowed_scopes(roles[organisation_id]))
+        keys[organisation_id] = (await admin.issue_key(db, organisation_id, scopes=scopes)).key
+    return Registry(keys)
+
+
 @pytest.fixture
 async def target(settings: Settings, db: asyncpg.Connection) -> AsyncIterator[Target]:
-    registry = await register(db)
+    registry = await _with_every_scope(db)
     app = create_app(settings, LIMITS)
     # A crash is answered 500 as uvicorn would, so the failure shows the request that did it.
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)

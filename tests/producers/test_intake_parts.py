@@ -114,6 +114,10 @@ def test_scopes_follow_the_role() -> None:
     assert set(default_scopes("retailer")) == {"incident-reports:write", "recon-sightings:write"}
     assert default_scopes("police") == ["alerts:read"]
     assert "alarm-activations:write" not in allowed_scopes("trade_association")
+    # Managing subscriptions is opt-in for every role that receives alerts, never for admin.
+    for role in ("alarm_centre", "retailer", "trade_association", "police"):
+        assert "subscriptions:write" in allowed_scopes(role) - set(default_scopes(role))
+    assert allowed_scopes("admin") == set()
 
 
 class FakeClock:

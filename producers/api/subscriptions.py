@@ -1,0 +1,199 @@
+"""`/v1/subscriptions`: an organisation lists, creates, reads and deletes its own subscriptions.
+
+Decisions:
+- the organisation is the key's, never one named in the request: nobody subscribes another;
+- organisations that receive alerts (alarm centres, retailers, trade associations, police) may
+  subscribe; admin organisations receive nothing (docs/notify.md) and are refused;
+- the key needs the scope `subscriptions:write`, which no key gets by default: it decides where
+  alerts go, so it is issued on purpose (`heterdaad org issue-key ORG --scope
+  subscriptions:write`), apart from the keys that post events or sit in the sighting form;
+- another organisation's subscription answers 404, like one that does not exist, so ids say
+  nothing about others;
+- validation and audit are those of `consumers.notify.subscriptions`, as for the CLI; the
+  audit actor is `api:<organisation>:<key id>`;
+- one rule more than the CLI: a webhook named by an address of this machine or a private
+  network is refused. The operator may point the CLI at a local relay; an organisation must not
+  make the notify service post into the network it runs in.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from datetime import datetime
+from typing import Annotated, Any, Self
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from consumers.notify.admin import NotifyAdminError
+from consumers.notify.subscriptions import (
+    StoredSubscription,
+    SubscriptionSpec,
+    create_subscription,
+    delete_subscription,
+    list_subscriptions,
+)
+from producers.api.answers import FieldProblem, Problem, ValidationProblem
+from producers.api.auth import Caller, require_caller
+from producers.api.kinds import SUBSCRIBER_ROLES, SUBSCRIPTIONS_WRITE
+
+logger = logging.getLogger(__name__)
+
+# subscription_id is a PostgreSQL bigint: a larger number is no id of ours (404 would mislead).
+SubscriptionId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+
+
+class Subscription(BaseModel):
+    """A stored subscription of the caller's organisation."""
+
+    subscription_id: int
+    created_at: datetime
+    signed: bool = Field(description="Whether deliveries carry an HMAC signature.")
+    spec: SubscriptionSpec = Field(description="What was asked for; the secret is never shown.")
+
+    @classmethod
+    def of(cls, stored: StoredSubscription, **extra: Any) -> Self:
+        return cls(
+            subscription_id=stored.subscription_id,
+            created_at=stored.created_at,
+            signed=stored.has_secret,
+            spec=stored.spec,
+            **extra,
+        )
+
+
+class NewSubscription(Subscription):
+    webhook_secret: str | None = Field(
+        description="The generated HMAC key of the signatures, shown this once; null when you "
+        "gave one or there is no webhook."
+    )
+
+
+_REFUSALS: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem, "description": "No key, or a key that is unknown, revoked or expired."},
+    403: {"model": Problem, "description": "The role receives no alerts, or the key lacks the "
+          f"scope {SUBSCRIPTIONS_WRITE}."},
+}  # fmt: skip
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": Problem, "description": "No subscription of the caller's with this id."}
+}
+
+
+def require_subscriber(caller: Annotated[Caller, Depends(require_caller)]) -> Caller:
+    """FastAPI dependency: a caller whose organisation may subscribe, with a key that may."""
+    if caller.role not in SUBSCRIBER_ROLES:
+        raise HTTPException(
+            403, f"an organisation with role {caller.role} receives no alerts: no subscriptions"
+        )
+    if SUBSCRIPTIONS_WRITE not in caller.scopes:
+        raise HTTPException(403, f"this key lacks the scope {SUBSCRIPTIONS_WRITE}")
+    return caller
+
+
+Subscriber = Annotated[Caller, Depends(require_subscriber)]
+
+
+def _internal_webhook(spec: SubscriptionSpec) -> FieldProblem | None:
+    """Why the webhook points inside (loopback, private, link-local), or None.
+
+    Only literal addresses and localhost: a name that resolves inside is for the sender to
+    refuse when it connects.
+    """
+    if spec.webhook_url is None or spec.webhook_url.host is None:
+        return None
+    host = spec.webhook_url.host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return FieldProblem(
+            field="webhook_url", reason="must not be localhost: give a public address"
+        )
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return None  # a name
+    if not address.is_global:
+        return FieldProblem(field="webhook_url", reason=f"must be a public address, not {address}")
+    return None
+
+
+def _field_refusal(problem: FieldProblem) -> JSONResponse:
+    return JSONResponse({"detail": [problem.model_dump()]}, status_code=422)
+
+
+def _actor(caller: Caller) -> str:
+    return f"api:{caller.organisation_id}:{caller.key_id}"
+
+
+def _not_found(subscription_id: int) -> HTTPException:
+    return HTTPException(404, f"no subscription {subscription_id} of your organisation")
+
+
+def subscription_router() -> APIRouter:
+    router = APIRouter(prefix="/v1/subscriptions", tags=["subscriptions"], responses=_REFUSALS)
+
+    @router.get("", summary="The caller's subscriptions, oldest first")
+    async def list_own(request: Request, caller: Subscriber) -> list[Subscription]:
+        stored = await list_subscriptions(request.app.state.intake.pool, caller.organisation_id)
+        return [Subscription.of(subscription) for subscription in stored]
+
+    @router.post(
+        "",
+        status_code=201,
+        response_model=NewSubscription,
+        summary="Subscribe the caller's organisation to alerts",
+        description="Audited. A generated webhook secret is in the answer this once. Every "
+        "empty list means 'any'; see docs/notify.md for what each field does.",
+        responses={
+            201: {"description": "Stored; Location names it."},
+            422: {"model": ValidationProblem, "description": "Each offending field and why."},
+        },
+    )
+    async def create(
+        request: Request, response: Response, caller: Subscriber, spec: SubscriptionSpec
+    ) -> NewSubscription | JSONResponse:
+        pool = request.app.state.intake.pool
+        internal = _internal_webhook(spec)
+        if internal is not None:
+            return _field_refusal(internal)
+        try:
+            created = await create_subscription(
+                pool, caller.organisation_id, spec, actor=_actor(caller)
+            )
+        except NotifyAdminError as refusal:
+            # What the spec allows but the caller's role does not (escalations, no webhook).
+            return _field_refusal(FieldProblem(field="(body)", reason=str(refusal)))
+        [stored] = await list_subscriptions(
+            pool, caller.organisation_id, subscription_id=created.subscription_id
+        )
+        response.headers["Location"] = f"{router.prefix}/{created.subscription_id}"
+        return NewSubscription.of(stored, webhook_secret=created.webhook_secret)
+
+    @router.get("/{subscription_id}", summary="One of the caller's subscriptions",
+                responses=_NOT_FOUND)  # fmt: skip
+    async def read(
+        request: Request, caller: Subscriber, subscription_id: SubscriptionId
+    ) -> Subscription:
+        found = await list_subscriptions(
+            request.app.state.intake.pool, caller.organisation_id, subscription_id=subscription_id
+        )
+        if not found:
+            raise _not_found(subscription_id)
+        return Subscription.of(found[0])
+
+    @router.delete(
+        "/{subscription_id}",
+        status_code=204,
+        summary="Delete one of the caller's subscriptions",
+        description="Audited. Notifications still waiting for its webhook are given up.",
+        responses=_NOT_FOUND,
+    )
+    async def delete(request: Request, caller: Subscriber, subscription_id: SubscriptionId) -> None:
+        deleted = await delete_subscription(
+            request.app.state.intake.pool, subscription_id,
+            actor=_actor(caller), organisation_id=caller.organisation_id,
+        )  # fmt: skip
+        if not deleted:
+            raise _not_found(subscription_id)
+
+    return router

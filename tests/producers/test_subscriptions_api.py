@@ -1,0 +1,196 @@
+"""`/v1/subscriptions` through the running app and real PostgreSQL: store, read, delete, audit,
+refuse with the field and reason, and what routing makes of a subscription made here."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from consumers.notify.directory import load_directory
+from consumers.notify.route import route, webhook_recipient
+from producers.api import ApiLimits, admin
+from producers.api.kinds import SUBSCRIPTIONS_WRITE
+from schemas.alerts import AlertKind
+from tests import factories
+from tests.producers.intake_support import register, running_api
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    import asyncpg
+    import httpx
+
+    from heterdaad.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+HOOK = "https://hooks.super-a.example/heterdaad"
+PATH = "/v1/subscriptions"
+
+
+@pytest.fixture
+async def keys(db: asyncpg.Connection) -> dict[str, dict[str, str]]:
+    """Authorization headers of subscription keys of the test registry's retail-a and police."""
+    await register(db)
+    await db.execute(
+        "UPDATE organisation SET police_unit = 'amsterdam' WHERE organisation_id = 'politie-ams'"
+    )
+    headers = {}
+    for owner in ("retail-a", "politie-ams"):
+        issued = await admin.issue_key(db, owner, scopes=[SUBSCRIPTIONS_WRITE])
+        headers[owner] = {"Authorization": f"Bearer {issued.key}"}
+    return headers
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    async with running_api(settings, ApiLimits()) as (_, client):
+        yield client
+
+
+async def _audit(db: asyncpg.Connection) -> list[tuple[str, str, str, dict[str, Any]]]:
+    rows = await db.fetch(
+        "SELECT actor, action, subject, details FROM audit_log "
+        "WHERE action LIKE 'subscription_%' ORDER BY at"
+    )
+    return [
+        (row["actor"], row["action"], row["subject"], json.loads(row["details"])) for row in rows
+    ]
+
+
+async def test_create_read_list_delete(
+    client: httpx.AsyncClient, db: asyncpg.Connection, keys: dict[str, dict[str, str]]
+) -> None:
+    body = {
+        "branch_types": ["supermarket"], "radius_m": 2000, "min_severity": "medium",
+        "alert_kinds": ["reconnaissance_warning", "hold_up_in_progress"],
+        "webhook_url": HOOK, "language": "en",
+        "windows": [{"weekdays": [1, 2, 3, 4, 5, 6], "starts": "08:00", "ends": "22:00",
+                     "alert_kinds": ["reconnaissance_warning"]}],
+    }  # fmt: skip
+    created = await client.post(PATH, json=body, headers=keys["retail-a"])
+    assert created.status_code == 201, created.text
+    answer = created.json()
+    subscription_id = answer["subscription_id"]
+    assert created.headers["Location"] == f"{PATH}/{subscription_id}"
+    # The generated secret is shown this once, and only here.
+    secret = answer["webhook_secret"]
+    assert isinstance(secret, str) and len(secret) >= 32
+    assert answer["signed"] is True
+    assert answer["spec"]["radius_m"] == 2000 and answer["spec"]["webhook_secret"] is None
+
+    read = await client.get(f"{PATH}/{subscription_id}", headers=keys["retail-a"])
+    listed = await client.get(PATH, headers=keys["retail-a"])
+    assert read.status_code == listed.status_code == 200
+    assert listed.json() == [read.json()]
+    assert secret not in read.text + listed.text
+    spec = read.json()["spec"]
+    assert sorted(spec["alert_kinds"]) == ["hold_up_in_progress", "reconnaissance_warning"]
+    assert spec["windows"][0]["starts"] == "08:00:00" and spec["language"] == "en"
+    assert "webhook_secret" not in read.json()
+
+    deleted = await client.delete(f"{PATH}/{subscription_id}", headers=keys["retail-a"])
+    assert deleted.status_code == 204
+    again = await client.delete(f"{PATH}/{subscription_id}", headers=keys["retail-a"])
+    gone = await client.get(f"{PATH}/{subscription_id}", headers=keys["retail-a"])
+    assert again.status_code == gone.status_code == 404
+    assert (await client.get(PATH, headers=keys["retail-a"])).json() == []
+
+    # Both changes are audited as the CLI's are, naming the key; never the secret.
+    trail = await _audit(db)
+    actor = trail[0][0]
+    key_id = actor.rsplit(":", 1)[1]
+    assert actor == f"api:retail-a:{key_id}" and len(key_id) == 12
+    assert [(action, subject) for _, action, subject, _ in trail] == [
+        ("subscription_created", str(subscription_id)),
+        ("subscription_deleted", str(subscription_id)),
+    ]
+    assert trail[0][3]["organisation_id"] == "retail-a" and trail[0][3]["webhook_url"] == HOOK
+    assert secret not in json.dumps(trail)
+
+
+REFUSED: list[tuple[str, dict[str, Any], str, str]] = [
+    # A radius out of range names the field.
+    ("retail-a", {"webhook_url": HOOK, "radius_m": -5}, "radius_m", "greater than 0"),
+    # An unknown field is refused by name, not ignored.
+    ("retail-a", {"webhook_url": HOOK, "colour": "red"}, "colour", "not permitted"),
+    # An unknown alert kind names the item.
+    ("retail-a", {"webhook_url": HOOK, "alert_kinds": ["party"]}, "alert_kinds.0", "Input"),
+    # A window with a weekday that does not exist.
+    ("retail-a", {"webhook_url": HOOK, "windows": [{"weekdays": [8], "starts": "08:00",
+                                                     "ends": "22:00"}]},
+     "windows.0.weekdays", "less than or equal to 7"),
+    # PostgreSQL text cannot hold U+0000: refused as a field, not a server error.
+    ("retail-a", {"webhook_url": HOOK, "radius_m": 500, "chains": ["Super\u0000A"]},
+     "chains.0", "control characters"),
+    # Rules across fields are the spec's own; the reason names the fields.
+    ("retail-a", {"webhook_url": "http://hooks.example/h"}, "(body)", "webhook_url must use https"),
+    ("retail-a", {"webhook_url": HOOK, "chains": ["Super A"]}, "(body)", "give radius_m"),
+    ("retail-a", {"webhook_url": HOOK, "send_alerts": False}, "(body)", "alerts, escalations"),
+    ("retail-a", {"webhook_url": HOOK, "webhook_secret": "short"}, "(body)", "32 characters"),
+    # Rules of the caller's role: a retailer has no desk and gets no escalations.
+    ("retail-a", {}, "(body)", "nowhere to deliver"),
+    ("retail-a", {"webhook_url": HOOK, "send_escalations": True}, "(body)", "escalations are for"),
+    # The API's own rule: no webhook inside the network the notify service runs in.
+    ("retail-a", {"webhook_url": "http://127.0.0.1:8080/h"}, "webhook_url", "public address"),
+    ("politie-ams", {"webhook_url": "https://10.0.0.7/h"}, "webhook_url", "public address"),
+    ("retail-a", {"webhook_url": "https://localhost/h"}, "webhook_url", "localhost"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("owner", "body", "field", "reason"), REFUSED)
+async def test_refusals_name_the_field_and_store_nothing(
+    client: httpx.AsyncClient,
+    db: asyncpg.Connection,
+    keys: dict[str, dict[str, str]],
+    owner: str,
+    body: dict[str, Any],
+    field: str,
+    reason: str,
+) -> None:
+    answer = await client.post(PATH, json=body, headers=keys[owner])
+    assert answer.status_code == 422, answer.text
+    problems = answer.json()["detail"]
+    assert any(
+        problem["field"].startswith(field) and reason in problem["reason"] for problem in problems
+    ), problems
+    assert await db.fetchval("SELECT count(*) FROM subscription") == 0
+    assert await _audit(db) == []
+
+
+async def test_police_subscribe_to_escalations_and_their_desk(
+    client: httpx.AsyncClient, keys: dict[str, dict[str, str]]
+) -> None:
+    escalations = {
+        "alert_kinds": ["hold_up_in_progress"], "police_units": ["amsterdam"],
+        "webhook_url": "https://dienstdoende.politie.example/heterdaad",
+        "send_alerts": False, "send_escalations": True,
+    }  # fmt: skip
+    # A police subscription without a webhook adds alerts to the desk: no secret to hand over.
+    for body, secret in ((escalations, True), ({"police_units": ["midden-nederland"]}, False)):
+        answer = await client.post(PATH, json=body, headers=keys["politie-ams"])
+        assert answer.status_code == 201, answer.text
+        assert (answer.json()["webhook_secret"] is not None) is secret
+        assert answer.json()["signed"] is secret
+
+
+async def test_a_subscription_made_here_routes_alerts(
+    client: httpx.AsyncClient, db: asyncpg.Connection, keys: dict[str, dict[str, str]]
+) -> None:
+    # retail-a's branch a-001 is on the Damrak, a few hundred metres from the Dam.
+    body = {"radius_m": 1000, "branch_types": ["supermarket"], "webhook_url": HOOK}
+    answer = await client.post(PATH, json=body, headers=keys["retail-a"])
+    assert answer.status_code == 201, answer.text
+    directory = await load_directory(db)
+    near = factories.alert(kind=AlertKind.HOLD_UP_IN_PROGRESS)
+    recipients = {r.recipient for r in route(near, directory, default_language="nl")}
+    assert webhook_recipient("retail-a", HOOK) in recipients
+
+    # Deleted through the API, it routes nothing more.
+    subscription_id = answer.json()["subscription_id"]
+    await client.delete(f"{PATH}/{subscription_id}", headers=keys["retail-a"])
+    directory = await load_directory(db)
+    recipients = {r.recipient for r in route(near, directory, default_language="nl")}
+    assert webhook_recipient("retail-a", HOOK) not in recipients
