@@ -7,13 +7,13 @@ import subprocess
 import uuid
 from typing import TYPE_CHECKING, TypeVar
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from heterdaad.kafka import make_producer, publish
 from schemas.topics import CATALOGUE
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Iterable
 
     from aiokafka.structs import ConsumerRecord
 
@@ -21,6 +21,28 @@ if TYPE_CHECKING:
     from schemas.common import Contract
 
 T = TypeVar("T")
+
+
+async def records_up_to_now(
+    bootstrap: str, topic: str, partitions: int | Iterable[int], timeout: float = 60.0
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every record the topic holds at this moment, from these partitions (a count: all)."""
+    numbers = range(partitions) if isinstance(partitions, int) else partitions
+    tps = [TopicPartition(topic, p) for p in numbers]
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        records: list[ConsumerRecord[bytes, bytes]] = []
+        async with asyncio.timeout(timeout):
+            while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
+                for batch in (await consumer.getmany(*tps, timeout_ms=500)).values():
+                    records.extend(batch)
+        return records
+    finally:
+        await consumer.stop()
 
 
 async def publish_all(settings: Settings, *models: Contract, source: str = "urn:test") -> None:

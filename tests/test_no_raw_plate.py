@@ -15,12 +15,10 @@ import json
 import logging
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
-from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.structs import TopicPartition
 
 from consumers.notify.service import NotifyService
 from consumers.notify.subscriptions import SubscriptionSpec, create_subscription
@@ -32,7 +30,7 @@ from tests.consumers.test_desk import logged_in, served_desk
 from tests.consumers.test_desk import users as desk_users
 from tests.consumers.test_notify_service import FAST
 from tests.consumers.test_notify_webhook import SECRET, WebhookReceiver
-from tests.kafka_helpers import eventually, read_topic
+from tests.kafka_helpers import eventually, read_topic, records_up_to_now
 from tests.processes import running
 from tests.producers import bodies
 from tests.producers.intake_support import register, running_api
@@ -196,30 +194,6 @@ async def _topics(settings: Settings) -> dict[str, list[int]]:
     }
 
 
-async def _all_records(
-    settings: Settings, topic: str, partitions: list[int]
-) -> list[tuple[bytes, bytes, list[Any]]]:
-    """(key, value, headers) of every record now on the topic's partitions."""
-    reader = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
-    await reader.start()
-    try:
-        assigned = [TopicPartition(topic, partition) for partition in partitions]
-        ends = {tp: end for tp, end in (await reader.end_offsets(assigned)).items() if end > 0}
-        found: list[tuple[bytes, bytes, list[Any]]] = []
-        if not ends:
-            return found
-        reader.assign(list(ends))
-        await reader.seek_to_beginning(*ends)
-        async with asyncio.timeout(60):
-            while [tp for tp, end in ends.items() if await reader.position(tp) < end]:
-                batch = await reader.getmany(timeout_ms=500)
-                for records in batch.values():
-                    found += [(r.key or b"", r.value or b"", list(r.headers)) for r in records]
-        return found
-    finally:
-        await reader.stop()
-
-
 def _log_text(record: logging.LogRecord) -> str:
     """The record as a structured log line shows it: message, extras and exception."""
     fields = {name: value for name, value in vars(record).items() if name not in ("args", "msg")}
@@ -316,8 +290,11 @@ async def test_the_raw_plate_appears_nowhere(
             evidence.add(f"webhook {request.hook} headers", json.dumps(request.headers))
 
     for topic, partitions in (await _topics(settings)).items():
-        for key, value, headers in await _all_records(settings, topic, partitions):
-            evidence.add(f"topic {topic}", key + b"\n" + value + b"\n" + repr(headers).encode())
+        for r in await records_up_to_now(settings.kafka_bootstrap, topic, partitions):
+            text = (
+                (r.key or b"") + b"\n" + (r.value or b"") + b"\n" + repr(list(r.headers)).encode()
+            )
+            evidence.add(f"topic {topic}", text)
     for path in _files(tmp_path):
         evidence.add(f"file {path.relative_to(tmp_path)}", path.read_bytes())
     for record in caplog.records:

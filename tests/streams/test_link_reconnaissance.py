@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from heterdaad.settings import Settings
 from heterdaad.thresholds.reconnaissance import ReconThresholds
@@ -36,7 +35,7 @@ from streams.link_reconnaissance import alert_for, check_retention
 from streams.recon_linkage import ReconLinker, Verdict
 from streams.recon_scoring import TrackedRobbery, TrackedSighting, robbery_score, sighting_score
 from tests import factories
-from tests.kafka_helpers import publish_all, read_topic
+from tests.kafka_helpers import publish_all, read_topic, records_up_to_now
 from tests.processes import running
 
 if TYPE_CHECKING:
@@ -463,28 +462,6 @@ def test_evaluation_keeps_false_warnings_rare_at_ten_times_the_background() -> N
 
 
 # --- through Kafka, with the worker as a real process -------------------------------------
-
-
-async def records_up_to_now(
-    bootstrap: str, topic: str, partitions: int
-) -> list[ConsumerRecord[bytes, bytes]]:
-    """Every record the topic holds at this moment, from all its partitions."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        tps = [TopicPartition(topic, p) for p in range(partitions)]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
-        records: list[ConsumerRecord[bytes, bytes]] = []
-        while True:
-            positions = {tp: await consumer.position(tp) for tp in tps}
-            if all(positions[tp] >= end for tp, end in ends.items()):
-                return records
-            for batch in (await consumer.getmany(timeout_ms=500)).values():
-                records.extend(batch)
-    finally:
-        await consumer.stop()
 
 
 def ours(record: ConsumerRecord[bytes, bytes]) -> bool:

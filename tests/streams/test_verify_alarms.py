@@ -9,7 +9,7 @@ from statistics import median
 from typing import TYPE_CHECKING
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 
 from heterdaad.thresholds.alarms import AlarmThresholds
 from producers.api import admin
@@ -39,7 +39,7 @@ from streams.alarm_state import (
 )
 from streams.verify_alarms import AlarmVerifier, Output, by_cell_topic, replay
 from tests import factories
-from tests.kafka_helpers import publish_all
+from tests.kafka_helpers import publish_all, records_up_to_now
 from tests.processes import running
 
 if TYPE_CHECKING:
@@ -665,22 +665,11 @@ async def test_no_alert_or_task_lost_or_repeated_across_a_kill(
 
 
 async def partitions_by_key(bootstrap: str, topic: str) -> dict[bytes, set[int]]:
-    """Every key of a stage topic with the partitions its records are in, read up to the end."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        # The stage's topics have the partitions of the activations topic it reads.
-        partitions = [TopicPartition(topic, p) for p in range(ALARM_ACTIVATIONS.partitions)]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        found: dict[bytes, set[int]] = {}
-        while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
-            for tp, records in (await consumer.getmany(*partitions, timeout_ms=1000)).items():
-                for record in records:
-                    found.setdefault(record.key or b"", set()).add(tp.partition)
-    finally:
-        await consumer.stop()
+    """Every key of a stage topic with the partitions its records are in, read up to now."""
+    found: dict[bytes, set[int]] = {}
+    # The stage's topics have the partitions of the activations topic it reads.
+    for record in await records_up_to_now(bootstrap, topic, ALARM_ACTIVATIONS.partitions):
+        found.setdefault(record.key or b"", set()).add(record.partition)
     return found
 
 
