@@ -11,7 +11,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, IllegalStateError
 
-from heterdaad.db import create_pool
+from heterdaad.db import DATABASE_GONE, create_pool
 from heterdaad.kafka import dead_letter, make_producer
 from schemas.alerts import Alert
 from schemas.events import AlarmActivation, AuditEvent, IncidentReport, ReconSighting
@@ -28,15 +28,6 @@ if TYPE_CHECKING:
     from schemas.topics import TopicSpec
 
 logger = logging.getLogger(__name__)
-
-# What a lost or refusing database looks like to asyncpg; the batch is retried, not dropped.
-_DATABASE_GONE = (
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.InternalClientError,
-    asyncpg.exceptions.OperatorInterventionError,
-    OSError,
-)
 
 SUNK = (ALARM_ACTIVATIONS, INCIDENT_REPORTS, RECON_SIGHTINGS, ALERTS, AUDIT)
 
@@ -200,7 +191,7 @@ class Sink:
                 try:
                     await self._write(records)
                     return True
-                except _DATABASE_GONE as error:
+                except DATABASE_GONE as error:  # the batch is retried, not dropped
                     if stop.is_set():
                         raise
                     logger.warning(

@@ -10,6 +10,19 @@ if TYPE_CHECKING:
     from heterdaad.settings import Settings
 
 
+# What a lost or refusing database looks like to asyncpg: the connection cut or refused
+# (class 08, and OSError from the socket), the server shutting down or starting up (57P01,
+# 57P02, 57P03), and a cut connection failing its reset when the pool takes it back
+# (InternalClientError, "cannot switch to state ..."). Work that meets one is retried later.
+DATABASE_GONE: tuple[type[Exception], ...] = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    asyncpg.exceptions.OperatorInterventionError,
+    OSError,
+)
+
+
 async def create_pool(settings: Settings, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
     """A pool whose connections resolve table names in the settings' schema."""
     pool: asyncpg.Pool = await asyncpg.create_pool(

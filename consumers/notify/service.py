@@ -29,7 +29,7 @@ from consumers.notify.stages import (
     Stage,
     run_chain,
 )
-from heterdaad.db import create_pool
+from heterdaad.db import DATABASE_GONE, create_pool
 from heterdaad.kafka import dead_letter, make_producer
 from heterdaad.thresholds.notify import NotifyThresholds
 from schemas.alerts import Alert
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     import asyncpg
-    from aiokafka import AIOKafkaProducer
+    from aiokafka import AIOKafkaProducer, TopicPartition
     from aiokafka.structs import ConsumerRecord
 
     from consumers.notify.nflog import Delivery
@@ -49,6 +49,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 PRUNE_EVERY_SECONDS = 60.0
+# Back-off while PostgreSQL is away from the consumer of ALERTS.
+DATABASE_RETRY_FIRST_SECONDS = 0.5
+DATABASE_RETRY_MAX_SECONDS = 10.0
 
 
 def utc_now() -> datetime:
@@ -129,8 +132,22 @@ class NotifyService:
             tasks.create_task(self.deliver(stop))
 
     async def consume(self, stop: asyncio.Event) -> None:
+        delay = DATABASE_RETRY_FIRST_SECONDS
         while not stop.is_set():
-            await self.consume_batch()
+            try:
+                await self.consume_batch()
+            except DATABASE_GONE as error:
+                # The batch was not committed and is read again (see consume_batch).
+                logger.warning(
+                    "database unavailable, alerts will be read again",
+                    extra={"error": repr(error), "retry_in_s": delay},
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
+                # Well below max_poll_interval_ms: the consumer stays in its group meanwhile.
+                delay = min(delay * 2, DATABASE_RETRY_MAX_SECONDS)
+            else:
+                delay = DATABASE_RETRY_FIRST_SECONDS
 
     async def deliver(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -152,6 +169,26 @@ class NotifyService:
         batches = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=500)
         if not batches:
             return 0
+        try:
+            written = await self._dispatch_batches(batches)
+        except BaseException:
+            # Uncommitted: read again from its first record, not from past it. Partitions
+            # already written are harmless to dispatch again (rows that exist are kept).
+            assignment = self._consumer.assignment()
+            for partition, records in batches.items():
+                if partition in assignment:
+                    self._consumer.seek(partition, records[0].offset)
+            raise
+        await self._consumer.commit()
+        if written:
+            self._wake.set()
+        return written
+
+    async def _dispatch_batches(
+        self, batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+    ) -> int:
+        """The batches' alerts as rows of the notification log, a transaction per partition."""
+        assert self._pool is not None
         directory = await self._directory.get(self._pool)
         written = 0
         for records in batches.values():
@@ -171,9 +208,6 @@ class NotifyService:
                     written += await dispatch(
                         connection, alert, routes, self.thresholds, self.clock()
                     )
-        await self._consumer.commit()
-        if written:
-            self._wake.set()
         return written
 
     async def deliver_due(self) -> int:

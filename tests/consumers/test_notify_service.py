@@ -24,6 +24,7 @@ from schemas.wire import DLQ_STAGE
 from tests import factories
 from tests.consumers.test_notify_webhook import SECRET, WebhookReceiver
 from tests.kafka_helpers import eventually, read_topic
+from tests.postgres_relay import PostgresRelay
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Sequence
@@ -261,3 +262,35 @@ async def test_a_replay_sends_nothing_again(settings: Settings, db: asyncpg.Conn
         assert len(receiver.requests) == 1
     assert await db.fetchval("SELECT count(*) FROM delivery") == 2
     assert await db.fetchval("SELECT sum(attempts) FROM delivery") == 1
+
+
+async def test_alerts_arriving_while_the_database_is_away_are_sent_once_it_is_back(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    # The consumer of ALERTS ended the service on the first alert it could not write
+    # (docs/fault-tolerance.md, finding 5); now it reads the batch again once it can.
+    async with WebhookReceiver() as receiver, PostgresRelay(settings.database_url) as relay:
+        await _subscribe(db, receiver.hook("ah"), None)
+        before, during = _robbery(), _robbery()
+        await _publish(settings, before)
+        # A short group interval: the second alert is due at once, not a minute after the first.
+        quick = FAST.model_copy(update={"group_interval_seconds": 0.5})
+        relayed = settings.model_copy(update={"database_url": relay.url})
+        async with _running(relayed, thresholds=quick):
+            await eventually(lambda: _settled(db, before.dedup_key, 2))
+            await relay.take_away(db)
+            try:
+                await _publish(settings, during)
+                # The outage itself (the service polls every 0.5 s), not a wait for an effect.
+                await asyncio.sleep(3.0)
+            finally:
+                relay.bring_back()
+            rows = await eventually(lambda: _settled(db, during.dedup_key, 2))
+        assert relay.refused > 0
+    assert {name: row["state"] for name, row in rows.items()} == {
+        "politie-ams/desk": "delivered",
+        "ah/webhook": "delivered",
+    }
+    assert sorted(r.alert_keys for r in receiver.delivered("ah")) == sorted(
+        [[before.dedup_key], [during.dedup_key]]
+    )

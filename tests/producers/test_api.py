@@ -11,6 +11,8 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from asyncpg import exceptions as asyncpg_errors
+from asyncpg import pool as asyncpg_pool
 
 from heterdaad.logs import JsonFormatter
 from heterdaad.settings import Settings
@@ -467,3 +469,34 @@ async def test_producer_lost_underway_is_503_after_the_timeout_and_a_retry_succe
     assert "Retry-After" in failed.headers
     assert retried.status_code == 202
     assert await published_count(settings, ALARM_ACTIVATIONS) == 1
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        # What asyncpg raised in tests/test_fault_database.py while PostgreSQL was away; each
+        # was a 500 (the client gives up) before the app mapped every kind to 503.
+        asyncpg_errors.CannotConnectNowError("the database system is starting up"),
+        asyncpg_errors.AdminShutdownError("terminating connection due to administrator command"),
+        ConnectionResetError(104, "Connection reset by peer"),
+        ConnectionError("unexpected connection_lost() call"),
+        asyncpg_errors.InternalClientError("cannot switch to state 12"),
+        # Mapped before: the connection refused or gone.
+        asyncpg_errors.ConnectionDoesNotExistError("connection was closed"),
+    ],
+    ids=lambda error: type(error).__name__,
+)
+async def test_database_away_is_503_with_retry_after(
+    settings: Settings, registry: Registry, monkeypatch: pytest.MonkeyPatch, error: Exception
+) -> None:
+    async def database_away(*args: object, **kwargs: object) -> None:
+        raise error
+
+    async with running_api(settings) as (_, client):
+        # The first query of a request (the caller's key) meets the database away.
+        monkeypatch.setattr(asyncpg_pool.Pool, "fetchrow", database_away)
+        response = await client.post(
+            "/v1/incident-reports", json=bodies.incident_report(), headers=registry.auth("retail-a")
+        )
+    assert response.status_code == 503
+    assert int(response.headers["Retry-After"]) >= 1
