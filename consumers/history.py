@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import AwareDatetime, BaseModel
 
 from producers.api.auth import Caller, require_caller
-from schemas.common import PoliceUnit
+from schemas.common import IDENTIFIER_PATTERN, PoliceUnit
 
 if TYPE_CHECKING:
     import asyncpg
@@ -161,12 +161,19 @@ async def _audit(connection: asyncpg.Connection, caller: Caller, what: str, coun
     )  # fmt: skip
 
 
+# Filters shaped like the identifiers they are compared with: a NUL or a megabyte never reaches
+# PostgreSQL (which refuses NUL in text with a 500 otherwise), and 422 names the parameter.
+IdentifierQuery = Annotated[
+    str | None, Query(min_length=1, max_length=64, pattern=IDENTIFIER_PATTERN)
+]
+
+
 def _query(
     since: AwareDatetime | None = None,
     until: AwareDatetime | None = None,
     police_unit: PoliceUnit | None = None,
-    branch_id: str | None = None,
-    kind: str | None = None,
+    branch_id: IdentifierQuery = None,
+    kind: IdentifierQuery = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
     cursor: str | None = None,
 ) -> HistoryQuery:

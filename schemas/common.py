@@ -62,7 +62,8 @@ EventTime = Annotated[AwareDatetime, AfterValidator(_not_in_future)]
 """A timezone-aware time that is not in the future beyond the configured clock skew."""
 
 FreeText = Annotated[str, Field(max_length=2000)]
-Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
+IDENTIFIER_PATTERN = r"^[A-Za-z0-9._:-]+$"
+Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=IDENTIFIER_PATTERN)]
 
 
 class Location(Contract):

@@ -95,6 +95,14 @@ async def test_each_role_sees_its_own(settings: Settings, db: asyncpg.Connection
             headers={"Authorization": f"Bearer {keys['retail-a']}"},
         )  # fmt: skip
         assert bad_cursor.status_code == 422
+        # Filters are identifiers: a NUL (which PostgreSQL refuses in text) is named, not a 500.
+        for name in ("branch_id", "kind"):
+            bad_filter = await client.get(
+                "/v1/history/events", params={name: "a\x00b"},
+                headers={"Authorization": f"Bearer {keys['retail-a']}"},
+            )  # fmt: skip
+            assert bad_filter.status_code == 422, bad_filter.text
+            assert name in bad_filter.text
 
     logged = await db.fetchval("SELECT count(*) FROM audit_log WHERE subject LIKE 'history:%'")
     assert logged >= 10
