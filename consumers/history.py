@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from pydantic import AwareDatetime, BaseModel
+from pydantic import AfterValidator, AwareDatetime, BaseModel
 
 from producers.api.auth import Caller, require_caller
 from schemas.common import IDENTIFIER_PATTERN, PoliceUnit
@@ -168,9 +168,20 @@ IdentifierQuery = Annotated[
 ]
 
 
+def _in_utc(moment: datetime | None) -> datetime | None:
+    # Year 1 at +23:59 has no UTC equivalent: asyncpg cannot send it (a 500 otherwise).
+    try:
+        return None if moment is None else moment.astimezone(UTC)
+    except OverflowError as error:
+        raise ValueError("has no UTC equivalent (out of range)") from error
+
+
+MomentQuery = Annotated[AwareDatetime | None, AfterValidator(_in_utc)]
+
+
 def _query(
-    since: AwareDatetime | None = None,
-    until: AwareDatetime | None = None,
+    since: MomentQuery = None,
+    until: MomentQuery = None,
     police_unit: PoliceUnit | None = None,
     branch_id: IdentifierQuery = None,
     kind: IdentifierQuery = None,

@@ -103,6 +103,14 @@ async def test_each_role_sees_its_own(settings: Settings, db: asyncpg.Connection
             )  # fmt: skip
             assert bad_filter.status_code == 422, bad_filter.text
             assert name in bad_filter.text
+        # A moment that has no UTC equivalent (year 1 at +23:59) is refused, not a 500.
+        for name in ("since", "until"):
+            bad_moment = await client.get(
+                "/v1/history/events", params={name: "0001-01-01T00:00:00+23:59"},
+                headers={"Authorization": f"Bearer {keys['retail-a']}"},
+            )  # fmt: skip
+            assert bad_moment.status_code == 422, bad_moment.text
+            assert name in bad_moment.text
 
     logged = await db.fetchval("SELECT count(*) FROM audit_log WHERE subject LIKE 'history:%'")
     assert logged >= 10
