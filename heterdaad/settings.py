@@ -16,6 +16,7 @@ from heterdaad.thresholds.hotspots import HotspotThresholds
 from heterdaad.thresholds.notify import NotifyThresholds
 from heterdaad.thresholds.reconnaissance import ReconThresholds
 from heterdaad.thresholds.series import SeriesThresholds
+from heterdaad.thresholds.time import TimeModel
 
 
 class ApiLimits(BaseModel):
@@ -132,6 +133,9 @@ class Settings(BaseSettings):
         "act': offenders may be near, so its alert is critical.",
     )
 
+    # When things happened, what is live and what is history (docs/time.md).
+    time: TimeModel = TimeModel()
+
     alarms: AlarmThresholds = AlarmThresholds()
     series: SeriesThresholds = SeriesThresholds()
     hotspots: HotspotThresholds = HotspotThresholds()
@@ -162,6 +166,14 @@ class Settings(BaseSettings):
     sia_supervision_check_seconds: float = Field(
         60, gt=0, le=3600, description="How often the receiver looks for silent sites."
     )
+
+    @model_validator(mode="after")
+    def _history_counts_as_long_as_it_is_kept(self) -> Settings:
+        # A report may be late by as much as its personal data is kept; else a monthly CBL
+        # import would be stored but never linked (docs/time.md).
+        if self.time.late_bound_days < self.personal_data_retention_days:
+            raise ValueError("time.late_bound_days must be at least personal_data_retention_days")
+        return self
 
     @field_validator("plate_key")
     @classmethod

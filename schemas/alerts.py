@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import Field, model_validator
+from pydantic import AwareDatetime, Field, model_validator
 
 from schemas.common import BranchType, Contract, EventTime, Identifier, Location, PoliceUnit
 from schemas.events import GetawayMode, ModusOperandi, PersonDescription, ReconBehaviour, Vehicle
@@ -73,6 +73,9 @@ class EvidenceLink(Contract):
 
     event_id: UUID
     event_type: Literal["alarm_activation", "incident_report", "recon_sighting"]
+    occurred_at: AwareDatetime | None = Field(
+        None, description="When the linked event happened (event time)."
+    )
     distance_m: Annotated[float, Field(ge=0)] | None = None
     time_gap_s: float | None = None
     similarity: dict[str, float] = Field(
@@ -110,6 +113,17 @@ class Alert(Contract):
     evidence: list[EvidenceLink] = Field(default_factory=list, description="Police only.")
     dedup_key: Annotated[str, Field(min_length=1, max_length=200)]
     created_at: EventTime
+    occurred_at: AwareDatetime | None = Field(
+        None,
+        description="When what the alert is about happened (event time): the press, the "
+        "robbery, the newest sighting or series member. None only on alerts written before "
+        "this field existed.",
+    )
+    historical: bool = Field(
+        False,
+        description="True when the event lies beyond its live horizon (docs/time.md): the "
+        "alert informs history views and the digest, never the live list or an escalation.",
+    )
 
     def view_for(self, role: RecipientRole) -> AlertView:
         """The alert as a recipient of this role may see it."""
@@ -125,6 +139,8 @@ class Alert(Contract):
             lookout=self.lookout,
             dedup_key=self.dedup_key,
             created_at=self.created_at,
+            occurred_at=self.occurred_at,
+            historical=self.historical,
         )
 
 
@@ -175,6 +191,8 @@ class BranchAlertView(Contract):
     lookout: Lookout
     dedup_key: str
     created_at: EventTime
+    occurred_at: AwareDatetime | None = None
+    historical: bool = False
 
 
 AlertView = PoliceAlertView | BranchAlertView
