@@ -26,6 +26,11 @@ _CLOUDEVENT_HEADERS: dict[str, Any] = {
         "ce_type": {"type": "string"},
         "ce_time": {"type": "string", "format": "date-time"},
         "ce_subject": {"type": "string", "description": "The record key."},
+        "ce_partitionkey": {
+            "type": "string",
+            "description": "CloudEvents partitioning extension: the record key, which decides "
+            "the partition.",
+        },
         "content-type": {"type": "string", "const": "application/json"},
     },
 }
@@ -38,11 +43,26 @@ def _cloudevent_headers(ce_type: str) -> dict[str, Any]:
     return _CLOUDEVENT_HEADERS | {"properties": properties}
 
 
+JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+CONTRACT_VERSION = "1"
+
+
 def model_schemas() -> dict[str, dict[str, Any]]:
-    """JSON Schema (draft 2020-12) of every value model and alert view, by model name."""
+    """JSON Schema (draft 2020-12) of every value model and alert view, by model name.
+
+    Each names its dialect ($schema) and a stable $id, so validators in other languages neither
+    guess the draft nor confuse two versions of one model.
+    """
     models: list[type[Contract]] = [spec.value_model for spec in CATALOGUE]
     models += [PoliceAlertView, BranchAlertView]
-    return {model.__name__: model.model_json_schema(mode="validation") for model in models}
+    return {
+        model.__name__: {
+            "$schema": JSON_SCHEMA_DIALECT,
+            "$id": f"urn:heterdaad:contract:v{CONTRACT_VERSION}:{model.__name__}",
+        }
+        | model.model_json_schema(mode="validation")
+        for model in models
+    }
 
 
 def asyncapi_document(prefix: str) -> dict[str, Any]:

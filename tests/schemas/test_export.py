@@ -30,6 +30,23 @@ def test_schemas_refuse_unknown_fields() -> None:
         assert schema.get("additionalProperties") is False, name
 
 
+def test_schemas_name_their_dialect_and_a_unique_id() -> None:
+    # Validators in other languages must not guess the draft, nor mix two models up.
+    schemas = model_schemas()
+    ids = {schema["$id"] for schema in schemas.values()}
+    assert len(ids) == len(schemas)
+    for schema in schemas.values():
+        assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+
+
+def test_every_cloudevents_header_we_write_is_declared() -> None:
+    # schemas/wire.py writes these attributes as ce_* headers; AsyncAPI must declare each.
+    written = {"ce_specversion", "ce_id", "ce_source", "ce_type", "ce_time", "ce_subject",
+               "ce_partitionkey", "content-type"}
+    for message in asyncapi_document("heterdaad.")["components"]["messages"].values():
+        assert written <= set(message["headers"]["properties"])
+
+
 def test_cli_writes_the_files(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["schemas", "export", str(tmp_path)])
     assert result.exit_code == 0, result.output
