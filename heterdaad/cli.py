@@ -257,8 +257,14 @@ def digest(
 
     from consumers.alert_text import Language
     from consumers.digest import Month, write_digest
+    from consumers.digest.export import pdf_available
 
     settings = validated_settings()
+    if pdf and not pdf_available():
+        from heterdaad.cli_errors import FAILURE_EXIT, text
+
+        typer.echo(f"heterdaad: {text('pdf_missing', settings.language)}", err=True)
+        raise typer.Exit(FAILURE_EXIT)
     try:
         Month.parse(month)
     except ValueError as error:
@@ -338,5 +344,32 @@ def receiver_sia() -> None:
     asyncio.run(run())
 
 
+def main() -> None:
+    """`heterdaad`: the commands above, with errors the user can mend said in one line."""
+    from heterdaad.cli_errors import FAILURE_EXIT, explain
+    from heterdaad.settings import get_settings
+
+    try:
+        app()
+    except Exception as error:
+        cause = _innermost(error)
+        line = explain(cause, get_settings())
+        if line is None:
+            raise
+        typer.echo(f"heterdaad: {line}", err=True)
+        raise SystemExit(FAILURE_EXIT) from None
+
+
+def _innermost(error: BaseException) -> BaseException:
+    # Task groups wrap the failure that matters; so do some clients' own error types.
+    while True:
+        if isinstance(error, BaseExceptionGroup) and error.exceptions:
+            error = error.exceptions[0]
+        elif error.__cause__ is not None and not isinstance(error, OSError):
+            error = error.__cause__
+        else:
+            return error
+
+
 if __name__ == "__main__":
-    app()
+    main()

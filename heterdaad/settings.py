@@ -19,6 +19,16 @@ from heterdaad.thresholds.series import SeriesThresholds
 from heterdaad.thresholds.time import TimeModel
 
 
+class SettingMissing(ValueError):
+    """A setting a command needs is not set; the CLI says which and how to set it."""
+
+    def __init__(self, variable: str, why: str, example: str) -> None:
+        super().__init__(f"{variable} is not set: {why}")
+        self.variable = variable
+        self.why = why
+        self.example = example
+
+
 class ApiLimits(BaseModel):
     """Limits the ingest API puts on callers (HETERDAAD_API_LIMITS__<FIELD> variables)."""
 
@@ -185,9 +195,11 @@ class Settings(BaseSettings):
     def require_plate_key(self) -> bytes:
         """The plate key, or a clear start-up error for services that handle plates."""
         if self.plate_key is None:
-            raise ValueError(
-                "HETERDAAD_PLATE_KEY is not set: services that receive licence plates need "
-                "a secret of at least 32 characters to pseudonymise them"
+            raise SettingMissing(
+                "HETERDAAD_PLATE_KEY",
+                "services that receive licence plates need a secret of at least 32 characters "
+                "to pseudonymise them",
+                example="\"$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')\"",
             )
         return self.plate_key.get_secret_value().encode()
 
