@@ -19,7 +19,9 @@ if ((${#need[@]})); then
 fi
 
 [[ -x .venv/bin/python ]] || "${PYTHON:-python3}" -m venv .venv
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+# Exactly the versions CI tested (requirements-dev.lock, made by `uv pip compile`), then the project.
+.venv/bin/python -m pip install -q --disable-pip-version-check -r requirements-dev.lock
+.venv/bin/python -m pip install -q --disable-pip-version-check --no-deps -e .
 
 if [[ -z "${HETERDAAD_TEST_KAFKA_BOOTSTRAP:-}" || -z "${HETERDAAD_TEST_DATABASE_URL:-}" ]]; then
     if [[ $(id -u) == 0 && -z "${HETERDAAD_STATE_DIR:-}" ]]; then
