@@ -49,6 +49,8 @@ MAX_IN_FLIGHT = 1000
 HTTP_ATTEMPTS = 4
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 KEPT_REJECTIONS = 20
+# A history load logs its progress this often (events), for logs where no bar is drawn.
+PROGRESS_EVERY = 10_000
 MAX_RETRY_AFTER_S = 30.0
 
 
@@ -162,6 +164,13 @@ async def _drive(
                 if len(report.rejections) < KEPT_REJECTIONS:
                     report.rejections.append(f"{event.truth.event_id}: {reason}")
             bar.advance(task)
+            if (index + 1) % PROGRESS_EVERY == 0:
+                elapsed = loop.time() - began
+                logger.info(
+                    "simulation progress",
+                    extra={"sent": index + 1, "of": len(events),
+                           "events_per_s": round((index + 1) / elapsed) if elapsed else None},
+                )  # fmt: skip
         await sink.drain()
     report.sent = dict(sent)
 

@@ -48,6 +48,66 @@ def _by_id(scenario: Scenario) -> dict[UUID | None, SimEvent]:
     return {event.model.event_id: event.model for event in scenario.events}
 
 
+# --- history dials: late entry, planted hotspots, alarms only at the end -----------------------
+
+
+def test_late_entry_delays_a_share_of_reports_by_days_and_keeps_everything_else() -> None:
+    on_time = generate(SMALL.model_copy(update={"days": 60}))
+    late_config = SMALL.model_copy(update={"days": 60, "late_entry_share": 0.2})
+    late, again = generate(late_config), generate(late_config)
+    assert [e.truth for e in late.events] == [e.truth for e in again.events]  # by seed
+    # The same events with the same times; only when some of them are entered changes.
+    assert {e.truth.event_id: e.model for e in late.events} == {
+        e.truth.event_id: e.model for e in on_time.events
+    }
+    sent_before = {e.truth.event_id: e.truth.emitted_at for e in on_time.events}
+    delays = {
+        e.truth.event_id: e.truth.emitted_at - sent_before[e.truth.event_id] for e in late.events
+    }
+    reports = [e for e in late.events if not isinstance(e.model, AlarmActivation)]
+    delayed = [e for e in reports if delays[e.truth.event_id] > timedelta(0)]
+    assert 0.12 < len(delayed) / len(reports) < 0.28
+    for event in delayed:
+        # 1 to 30 days late, or cut to the end of the period (the backlog arrives then).
+        assert (timedelta(days=1) <= delays[event.truth.event_id] <= timedelta(days=30)
+                or event.truth.emitted_at == late.end)  # fmt: skip
+    assert all(
+        delays[e.truth.event_id] == timedelta(0)
+        for e in late.events
+        if isinstance(e.model, AlarmActivation)
+    )
+    emitted = [e.emitted_at for e in late.events]
+    assert emitted == sorted(emitted), "sent in order of entry, not of event time"
+
+
+def test_a_planted_hotspot_is_five_robberies_close_together_in_the_last_three_days() -> None:
+    planted = generate(SMALL.model_copy(update={"hotspots": 1}))
+    members = [e for e in planted.events if e.truth.hotspot_id == "hotspot-01"]
+    assert len(members) == 5
+    assert all(isinstance(e.model, IncidentReport) for e in members)
+    assert min(e.truth.occurred_at for e in members) >= planted.end - timedelta(days=4)
+    places = [(e.model.branch.location.lat, e.model.branch.location.lon) for e in members
+              if isinstance(e.model, IncidentReport)]  # fmt: skip
+    assert max(distance_km(*a, *b) for a, b in itertools.combinations(places, 2)) < 2.5
+    units = {police_unit_for(e.model.branch.location) for e in members
+             if isinstance(e.model, IncidentReport)}  # fmt: skip
+    assert units.isdisjoint({PoliceUnit.AMSTERDAM, PoliceUnit.ROTTERDAM})
+    # Added after everything else: the rest of the scenario is the one without the hotspot.
+    without = generate(SMALL)
+    assert [e.truth for e in planted.events if e.truth.hotspot_id is None] == [
+        e.truth for e in without.events
+    ]
+
+
+def test_alarm_days_keeps_alarm_traffic_to_the_end_of_the_period() -> None:
+    year = generate(SMALL.model_copy(update={"days": 365, "alarm_days": 2}))
+    alarms = [e for e in year.events if isinstance(e.model, AlarmActivation)]
+    assert alarms
+    assert min(e.truth.occurred_at for e in alarms) >= year.end - timedelta(days=2)
+    robberies = [e for e in year.events if isinstance(e.model, IncidentReport)]
+    assert min(e.truth.occurred_at for e in robberies) < year.end - timedelta(days=300)
+
+
 # --- determinism ---------------------------------------------------------------------------
 
 
