@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING
 from producers.simulator.profiles import random_robbery_traits
 from producers.simulator.robberies import robbery_report
 from producers.simulator.timeline import ROBBERY_HOURS
-from producers.simulator.world import METRO_UNITS, police_unit_for
+from producers.simulator.world import METRO_UNITS
 from schemas.common import BranchType, Location
 from schemas.events import AlarmActivation
+from schemas.geography import police_unit_for
 
 if TYPE_CHECKING:
     import random
