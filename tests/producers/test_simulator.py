@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
+import os
+import re
+import subprocess
+import sys
 from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -403,3 +408,37 @@ async def test_simulation_lands_on_kafka_in_order(settings: Settings, tmp_path: 
         for record, event_id in zip(records, ids, strict=True):
             by_key[record.key].append(sent_order[event_id])
         assert all(order == sorted(order) for order in by_key.values())
+
+
+async def test_history_mode_sends_the_past_at_full_speed_with_progress(
+    settings: Settings, tmp_path: Path
+) -> None:
+    # The command a deployment runs to load its history: no rate, straight to Kafka.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HETERDAAD_")}
+    env |= {
+        "HETERDAAD_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "HETERDAAD_TOPIC_PREFIX": settings.topic_prefix,
+        "HETERDAAD_PLATE_KEY": settings.require_plate_key().decode(),
+        "HETERDAAD_STATE_DIR": str(tmp_path / "state"),
+        "COLUMNS": "200",
+    }
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "heterdaad.cli", "simulate", "--history-days", "3",
+         "--rate", "1", "--seed", "5", "--truth", str(tmp_path / "truth.jsonl"),
+         "--late-share", "0.2"],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    truth = read_truth(tmp_path / "truth.jsonl")
+    # --history-days overrides --rate: a few thousand events in seconds, not at 1 a second.
+    summary = re.search(r"sent (\d+) events .* in ([\d.]+) s \((\d+) events/s\)", done.stdout)
+    assert summary is not None, done.stdout
+    assert int(summary[1]) == len(truth) > 500
+    assert float(summary[2]) < 60
+    assert "simulating" in done.stderr  # the progress bar
+    assert min(t.occurred_at for t in truth) < datetime.now(UTC) - timedelta(days=2.5)
+    reports = [t for t in truth if t.event_type == "incident_report"]
+    topic = INCIDENT_REPORTS.name(settings.topic_prefix)
+    records = await read_topic(settings.kafka_bootstrap, topic, count=len(reports))
+    assert len(records) == len(reports)
