@@ -211,10 +211,12 @@ def sink() -> None:
 
 @app.command()
 def demo(
-    rate: Annotated[float, typer.Option(help="Simulated events per second.")] = 5.0,
+    rate: Annotated[
+        float, typer.Option(help="Live events per second, once the history is loaded.")
+    ] = 5.0,
     language: Annotated[str | None, typer.Option(help="nl or en.")] = None,
 ) -> None:
-    """The main job: embedded broker and database, all parts, traffic, live alerts; Ctrl-C stops."""
+    """The main job: embedded broker and database, all parts, history, then live; Ctrl-C stops."""
     from rich.console import Console
     from rich.markup import escape
 

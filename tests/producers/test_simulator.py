@@ -442,3 +442,18 @@ async def test_history_mode_sends_the_past_at_full_speed_with_progress(
     topic = INCIDENT_REPORTS.name(settings.topic_prefix)
     records = await read_topic(settings.kafka_bootstrap, topic, count=len(reports))
     assert len(records) == len(reports)
+
+
+def test_a_live_tick_is_the_minute_just_passed_busy_at_the_asked_rate() -> None:
+    from producers.simulator.live import live_config
+
+    now = datetime.now(UTC)
+    tick = generate(live_config(40, rate=5, end=now, seconds=60))
+    following = generate(live_config(41, rate=5, end=now + timedelta(seconds=60), seconds=60))
+    times = [e.truth.occurred_at for e in tick.events] + [e.emitted_at for e in tick.events]
+    # Every event time lies in the minute: never ahead of now, never far behind it.
+    assert all(now - timedelta(seconds=60) <= t <= now for t in times)
+    assert 0.5 * 5 * 60 <= len(tick.events) <= 2 * 5 * 60
+    assert {type(e.model) for e in tick.events} >= {AlarmActivation, IncidentReport}
+    ids = [e.truth.event_id for e in (*tick.events, *following.events)]
+    assert len(ids) == len(set(ids)), "each tick has its own seed, so its own ids"
