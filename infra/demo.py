@@ -62,6 +62,7 @@ def history_config(days: float = HISTORY_DAYS) -> SimulationConfig:
                             alarm_days=1.0, hotspots=1, series=3, recon_patterns=3)  # fmt: skip
 
 
+HISTORY_LABEL = {"nl": "HISTORIE", "en": "HISTORY"}
 DEMO_BRANCH = Branch(
     branch_id="demo-ah-damrak",
     chain="Buurtsuper",
@@ -244,6 +245,8 @@ async def _show_alerts(settings: Settings, say: Callable[[str], None]) -> None:
             except UndecodableRecord as error:
                 say(f"onleesbaar alarm: {error.reason}")
                 continue
-            say(f"ALARM {summary(alert, settings.language)}")
+            # History informs, it does not alarm (issue 10): the screen says which is which.
+            label = HISTORY_LABEL[settings.language] if alert.historical else "ALARM"
+            say(f"{label} {summary(alert, settings.language)}")
     finally:
         await consumer.stop()

@@ -27,10 +27,13 @@ pytestmark = pytest.mark.embedded
 # The demo posts a robbery at a supermarket on the Damrak minutes after it happened.
 POSTED_ALERT = re.compile(r"ALARM \[ZEER URGENT\] Overval gemeld · eenheid Amsterdam")
 # What its history (planted patterns, loaded first) must show within five minutes of the start.
+# Raised from history they may be marked historical (HISTORIE) rather than live (ALARM).
 PATTERNS = {
-    "series": re.compile(r"ALARM \[[^\]]+\] Overvalreeks"),
-    "reconnaissance warning": re.compile(r"ALARM \[[^\]]+\] Waarschuwing voorverkenning"),
-    "hotspot": re.compile(r"ALARM \[[^\]]+\] Hotspot"),
+    "series": re.compile(r"(ALARM|HISTORIE) \[[^\]]+\] Overvalreeks"),
+    "reconnaissance warning": re.compile(
+        r"(ALARM|HISTORIE) \[[^\]]+\] Waarschuwing voorverkenning"
+    ),
+    "hotspot": re.compile(r"(ALARM|HISTORIE) \[[^\]]+\] Hotspot"),
 }
 WITHIN_S = 300
 
