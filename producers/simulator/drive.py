@@ -120,11 +120,11 @@ async def simulate(
     began = time.monotonic()
     if target == "kafka":
         async with KafkaSink(settings) as kafka:
-            await _drive(scenario.events, kafka, config.rate, progress, report)
+            await send_events(scenario.events, kafka, config.rate, progress, report)
     else:
         assert api_url is not None and api_key is not None
         async with HttpSink(api_url, api_key) as api:
-            await _drive(scenario.events, api, config.rate, progress, report)
+            await send_events(scenario.events, api, config.rate, progress, report)
     report.seconds = time.monotonic() - began
     logger.info(
         "simulation finished",
@@ -138,7 +138,7 @@ async def simulate(
     return report
 
 
-async def _drive(
+async def send_events(
     events: Sequence[ScenarioEvent],
     sink: Sink,
     rate: float | None,

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from producers.simulator.config import SimulationConfig
-from producers.simulator.drive import KafkaSink, SimulationReport, _drive
+from producers.simulator.drive import KafkaSink, SimulationReport, send_events
 from producers.simulator.scenario import generate
 
 if TYPE_CHECKING:
@@ -61,6 +61,6 @@ async def run_live(settings: Settings, *, seed: int, rate: float, tick_s: float 
             )
             report = SimulationReport(config.seed, "kafka", scenario.start, scenario.end,
                                       0, 0, None)  # fmt: skip
-            await _drive(scenario.events, kafka, rate, False, report)
+            await send_events(scenario.events, kafka, rate, False, report)
             logger.info("live tick sent", extra={"tick": tick, "sent": report.total_sent})
             last, tick = now, tick + 1
