@@ -211,10 +211,12 @@ def sink() -> None:
 
 @app.command()
 def demo(
-    rate: Annotated[float, typer.Option(help="Simulated events per second.")] = 5.0,
+    rate: Annotated[
+        float, typer.Option(help="Live events per second, once the history is loaded.")
+    ] = 5.0,
     language: Annotated[str | None, typer.Option(help="nl or en.")] = None,
 ) -> None:
-    """The main job: embedded broker and database, all parts, traffic, live alerts; Ctrl-C stops."""
+    """The main job: embedded broker and database, all parts, history, then live; Ctrl-C stops."""
     from rich.console import Console
     from rich.markup import escape
 
@@ -297,6 +299,24 @@ def simulate(
     api_url: Annotated[str | None, typer.Option(help="Base URL of the ingest API.")] = None,
     api_key: Annotated[str | None, typer.Option(envvar="HETERDAAD_SIMULATE_API_KEY")] = None,
     truth: Annotated[Path | None, typer.Option(help="Write the ground truth here.")] = None,
+    history_days: Annotated[
+        float | None,
+        typer.Option(help="History mode: the last N days at full speed, straight to Kafka "
+                     "through a batching producer (overrides --days, --rate, --target)."),
+    ] = None,
+    robberies_per_year: Annotated[
+        float | None, typer.Option(help="Background robberies a year (2012: 1982; default 900).")
+    ] = None,
+    hotspots: Annotated[int, typer.Option(help="Planted hotspots in the last 3 days.")] = 0,
+    alarm_days: Annotated[
+        float | None, typer.Option(help="Alarm traffic only in the last N days.")
+    ] = None,
+    late_share: Annotated[
+        float, typer.Option(help="Share of reports and sightings entered late.")
+    ] = 0.0,
+    late_days: Annotated[
+        tuple[float, float], typer.Option(help="Min and max delay of a late entry, in days.")
+    ] = (1.0, 30.0),
 ) -> None:
     """Send realistic traffic over real Dutch places, with planted series and reconnaissance."""
     from producers.simulator import SimulationConfig
@@ -304,8 +324,16 @@ def simulate(
 
     if target not in ("kafka", "http"):
         raise typer.BadParameter("kafka or http", param_hint="--target")
+    if history_days is not None:
+        days, rate, target = history_days, None, "kafka"
     settings = validated_settings()
-    config = SimulationConfig(seed=seed, days=days, rate=rate, truth_path=truth)
+    extra: dict[str, object] = {}
+    if robberies_per_year is not None:
+        extra["robberies_per_year"] = robberies_per_year
+    config = SimulationConfig(
+        seed=seed, days=days, rate=rate, truth_path=truth, hotspots=hotspots,
+        alarm_days=alarm_days, late_entry_share=late_share, late_entry_days=late_days, **extra,
+    )  # fmt: skip
     report = asyncio.run(
         run_simulation(
             settings,
@@ -318,7 +346,7 @@ def simulate(
     )
     typer.echo(
         f"sent {sum(report.sent.values())} events ({report.sent}), rejected {report.rejected}, "
-        f"in {report.seconds:.1f} s"
+        f"in {report.seconds:.1f} s ({report.events_per_second:.0f} events/s)"
     )
 
 

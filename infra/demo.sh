@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job on a fresh machine: makes .venv, installs the project, runs `heterdaad demo` on
-# the embedded default (Tansu broker and PostgreSQL from PyPI wheels: no Docker, JVM or root).
+# the embedded default (Tansu broker and PostgreSQL from PyPI wheels: no Docker, JVM or root),
+# which loads four months of history at full speed and then runs live traffic.
 # Extra arguments go to `heterdaad demo` (--rate, --language en). Ctrl-C stops everything.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

@@ -13,6 +13,9 @@ anonymous columns, so it still holds once payloads are purged:
   before it (allowing `lead`, `digest.alarm_escalation_lead_seconds`, for clocks),
   if it came at most `escalation_window` after that episode's last press: the stage keeps an
   episode that long for late evidence such as a robbery report entered after the police left;
+- all of this by event time: an escalation is placed at its alert's `occurred_at` (the press
+  it is about), not when the alert was made, so a backlog of presses replayed and verified
+  days later counts exactly as it would have live (docs/time.md);
 - an episode with no escalation is a *false alarm*.
 """
 
@@ -105,7 +108,7 @@ def escalated_mask(
     lead_s, after = lead.total_seconds(), window.total_seconds()
     # Escalations are few (about one press in a hundred is real): one vector pass each.
     for escalation in escalations:
-        at = escalation.created_at.timestamp()
+        at = escalation.at.timestamp()
         here = metres_to_many(escalation.lat, escalation.lon, lats, lons) <= radius_m
         begun = np.flatnonzero(here & (firsts - lead_s <= at))
         if begun.size == 0:

@@ -1,7 +1,8 @@
 """Hotspots and series of the month, from the alerts the stream stages raised about them.
 
 One pattern usually has several alerts (a series grows, a hotspot is re-confirmed); they are
-grouped by series or hotspot id, or by dedup key where the payload has been purged.
+grouped by series or hotspot id, or by dedup key where the payload has been purged. A
+pattern's incidents are every member its alerts name, each with when it happened.
 """
 
 from __future__ import annotations
@@ -77,8 +78,10 @@ def _pattern(
 ) -> Pattern:
     group = sorted(group, key=lambda a: a.created_at)
     latest = group[-1]
-    evidence = {i for alert in group for i in alert.evidence_ids if i in incidents}
-    linked = sorted((incidents[i] for i in evidence), key=lambda i: i.occurred_at)
+    # Membership from the series itself: every member any of its alerts names (a link names
+    # the member that joined and the one it joined), not only the joiners.
+    members = {i for alert in group for i in alert.member_ids if i in incidents}
+    linked = sorted((incidents[i] for i in members), key=lambda i: (i.occurred_at, i.event_id))
     branch_types = {t for alert in group for t in alert.branch_types}
     branch_types |= {i.branch_type for i in linked if i.branch_type}
     return Pattern(

@@ -68,12 +68,16 @@ class Press:
 
 @dataclass(frozen=True, slots=True)
 class Escalation:
-    """An alert that a press was a real hold-up."""
+    """An alert that a press was a real hold-up, at the press's time (event time).
+
+    `at` is the alert's `occurred_at` where it has one, else its `created_at`: a replayed
+    press verified days later belongs to the episode it was pressed in, not to the replay.
+    """
 
     kind: str
     lat: float
     lon: float
-    created_at: datetime
+    at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +93,8 @@ class PatternAlert:
     created_at: datetime
     radius_m: float | None
     branch_types: tuple[str, ...]
-    evidence_ids: tuple[UUID, ...]
+    # Every incident the alert names: each link's member and the member it was linked with.
+    member_ids: tuple[UUID, ...]
 
 
 @dataclass(frozen=True)
@@ -133,13 +138,20 @@ WHERE event_type = 'alarm_activation' AND kind = ANY($3::text[])
   AND occurred_at >= $1 AND occurred_at < $2
 ORDER BY occurred_at
 """
-_ESCALATIONS = """
-SELECT kind, lat, lon, created_at
+# Event time from the payload; alerts written before `occurred_at` existed, or purged, fall
+# back to when they were made. An escalation is never made before its press (hence the bound
+# on created_at, which keeps the index in use) but may be made long after it.
+_EVENT_TIME = "COALESCE((payload->>'occurred_at')::timestamptz, created_at)"
+_ESCALATIONS = f"""
+SELECT kind, lat, lon, {_EVENT_TIME} AS at
 FROM alert
-WHERE kind = ANY($3::text[]) AND created_at >= $1 AND created_at < $2
+WHERE kind = ANY($3::text[]) AND created_at >= $1 AND {_EVENT_TIME} < $2
 """
-# Only ids are taken from the payload; persons, vehicles and lookouts stay in the database.
-_PATTERN_ALERTS = """
+# Only ids and times are taken from the payload; persons, vehicles and lookouts stay in the
+# database. A pattern belongs to the month when the alert was made in it, or when it names an
+# event of the month (a series found through a late CBL import is made months later). It
+# cannot have been made before the month if it names an event of the month.
+_PATTERN_ALERTS = f"""
 SELECT kind,
        COALESCE(CASE kind WHEN 'series' THEN payload->>'series_id'
                           ELSE payload->>'hotspot_id' END, dedup_key) AS pattern_id,
@@ -147,11 +159,23 @@ SELECT kind,
        (payload->'area'->>'radius_m')::double precision AS radius_m,
        ARRAY(SELECT jsonb_array_elements_text(
                  COALESCE(payload->'branch_types_at_risk', '[]'::jsonb))) AS branch_types,
-       ARRAY(SELECT (link->>'event_id')::uuid
-             FROM jsonb_array_elements(COALESCE(payload->'evidence', '[]'::jsonb)) AS link
-             WHERE link->>'event_type' = 'incident_report') AS evidence_ids
+       ARRAY(SELECT DISTINCT member::uuid FROM (
+                 SELECT link->>'event_id' AS member, link
+                 FROM jsonb_array_elements(COALESCE(payload->'evidence', '[]'::jsonb)) AS link
+                 UNION ALL
+                 SELECT reason->>'value', link
+                 FROM jsonb_array_elements(COALESCE(payload->'evidence', '[]'::jsonb)) AS link,
+                      jsonb_array_elements(COALESCE(link->'reasons', '[]'::jsonb)) AS reason
+                 WHERE reason->>'feature' = 'linked_with') AS named
+             WHERE named.link->>'event_type' = 'incident_report') AS member_ids
 FROM alert
-WHERE kind = ANY($3::text[]) AND created_at >= $1 AND created_at < $2
+WHERE kind = ANY($3::text[]) AND created_at >= $1
+  AND (created_at < $2
+       OR {_EVENT_TIME} >= $1 AND {_EVENT_TIME} < $2
+       OR EXISTS (SELECT 1
+                  FROM jsonb_array_elements(COALESCE(payload->'evidence', '[]'::jsonb)) AS link
+                  WHERE (link->>'occurred_at')::timestamptz >= $1
+                    AND (link->>'occurred_at')::timestamptz < $2))
 ORDER BY created_at, alert_id
 """
 _RECON_WARNINGS = """
@@ -199,7 +223,7 @@ async def read_snapshot(
             )
         ]
         escalations = [
-            Escalation(row["kind"], row["lat"], row["lon"], row["created_at"])
+            Escalation(row["kind"], row["lat"], row["lon"], row["at"])
             for row in await connection.fetch(
                 _ESCALATIONS,
                 month.start - PRESS_LOOKBACK,
@@ -213,7 +237,7 @@ async def read_snapshot(
                 _PATTERN_ALERTS, month.start, month.end, list(PATTERN_KINDS)
             )
         ]
-        evidence = sorted({i for alert in pattern_alerts for i in alert.evidence_ids})
+        evidence = sorted({i for alert in pattern_alerts for i in alert.member_ids})
         pattern_incidents = {
             row["event_id"]: _incident(row)
             for row in await connection.fetch(_INCIDENTS_BY_ID, evidence)
@@ -260,5 +284,5 @@ def _pattern_alert(row: asyncpg.Record) -> PatternAlert:
         created_at=row["created_at"],
         radius_m=row["radius_m"],
         branch_types=tuple(row["branch_types"]),
-        evidence_ids=tuple(row["evidence_ids"]),
+        member_ids=tuple(row["member_ids"]),
     )

@@ -54,6 +54,7 @@ def all_tables(digest: Digest, language: Language) -> dict[str, Table]:
         _by_weekday(digest, language),
         _patterns("hotspots", digest.hotspots, language),
         _patterns("series", digest.series, language),
+        _series_members(digest.series, language),
         _reconnaissance(digest, language),
         _false_alarms(digest, language),
         _trend(digest, language),
@@ -72,6 +73,11 @@ def _share(part: int, whole: int) -> float | None:
 
 def _date(moment: datetime | None) -> str | None:
     return moment.astimezone(NL_TIME).date().isoformat() if moment else None
+
+
+def _local_time(moment: datetime | None) -> str | None:
+    """When an event happened, as a reader in the Netherlands reads it."""
+    return f"{moment.astimezone(NL_TIME):%Y-%m-%d %H:%M}" if moment else None
 
 
 def _by_kind(digest: Digest, language: Language) -> Table:
@@ -182,9 +188,9 @@ def _patterns(name: str, found: tuple[Pattern, ...], language: Language) -> Tabl
     )
     rows = []
     for pattern in found:
-        # A hotspot is an area in time: its alerts; a series is its robberies.
-        first = pattern.first_incident if name == "series" else pattern.first_alert
-        last = pattern.last_incident if name == "series" else pattern.last_alert
+        # When the events happened: the first and last incident named; a hotspot of
+        # sightings only (no incident) falls back to its alerts.
+        first, last = pattern.first_incident, pattern.last_incident
         rows.append(
             (
                 pattern.label,
@@ -194,14 +200,39 @@ def _patterns(name: str, found: tuple[Pattern, ...], language: Language) -> Tabl
                 pattern.alerts,
                 len(pattern.incidents),
                 round(pattern.radius_m / 1000, 2) if pattern.radius_m else None,
-                _date(first or pattern.first_alert),
-                _date(last or pattern.last_alert),
+                _local_time(first or pattern.first_alert),
+                _local_time(last or pattern.last_alert),
                 ", ".join(text.branch_type(t, language) for t in pattern.branch_types),
                 round(pattern.lat, 3),
                 round(pattern.lon, 3),
             )
         )
     return Table(name, _p(name, language), columns, tuple(rows))
+
+
+def _series_members(found: tuple[Pattern, ...], language: Language) -> Table:
+    """One row per member of each series, with when it happened: the series' own membership."""
+    columns = (
+        Column("label", _p("col_label", language)),
+        Column("event_id", "event_id", shown=False),
+        Column("occurred_at", _p("col_occurred", language), "date"),
+        Column("kind", _p("col_kind", language)),
+        Column("branch_type", _p("col_branch_type", language)),
+        Column("police_unit", _p("col_police_unit", language)),
+    )
+    rows = tuple(
+        (
+            pattern.label,
+            str(incident.event_id),
+            _local_time(incident.occurred_at),
+            text.incident_kind(incident.kind, language),
+            text.branch_type(incident.branch_type, language) if incident.branch_type else None,
+            text.police_unit(incident.police_unit) if incident.police_unit else None,
+        )
+        for pattern in found
+        for incident in pattern.incidents
+    )
+    return Table("series_members", _p("series_members", language), columns, rows)
 
 
 def _reconnaissance(digest: Digest, language: Language) -> Table:

@@ -129,6 +129,9 @@ PAGE = """<!doctype html>
   <p class="intro">{{ p.series_intro }}</p>
   {% if tables.series.rows %}{{ table(tables.series) }}
   {% else %}<p>{{ p.none_this_month }}</p>{% endif %}
+  {% if tables.series_members.rows %}<h3>{{ p.series_members }}</h3>
+  <p class="intro">{{ p.series_members_intro }}</p>
+  {{ table(tables.series_members) }}{% endif %}
 </section>
 
 <section id="reconnaissance">

@@ -80,6 +80,11 @@ PHRASES: dict[str, tuple[str, str]] = {
         "Overvallen die de reeksdetectie deze maand aan één dader(groep) toeschreef.",
         "Robberies that series detection attributed to one crew this month.",
     ),
+    "series_members": ("Overvallen per reeks", "Robberies per series"),
+    "series_members_intro": (
+        "Elke overval van elke reeks hierboven, met wanneer hij gebeurde (lokale tijd).",
+        "Every robbery of every series above, with when it happened (local time).",
+    ),
     "none_this_month": ("Geen deze maand.", "None this month."),
     "recon_intro": (
         "Gemelde voorverkenningen en hoeveel daarvan binnen {days} dagen gevolgd werden door "
@@ -129,6 +134,7 @@ PHRASES: dict[str, tuple[str, str]] = {
     "col_radius": ("straal (km)", "radius (km)"),
     "col_incidents": ("incidenten", "incidents"),
     "col_first": ("eerste", "first"),
+    "col_occurred": ("gebeurd op", "happened at"),
     "col_last": ("laatste", "last"),
     "col_branch_types": ("doelwitten", "targets"),
     "col_sightings": ("meldingen", "reports"),

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from producers.simulator.robberies import MARGIN, add_background_robbery
-from producers.simulator.timeline import ANY_HOUR, OFFICE_HOURS, SHOP_HOURS, new_id
+from producers.simulator.timeline import ANY_HOUR, OFFICE_HOURS, SHOP_HOURS, Clock, new_id
 from schemas.events import (
     AlarmActivation,
     AlarmSignal,
@@ -90,7 +90,11 @@ def add_alarms(rng: random.Random, draft: Draft) -> None:
     if not sites:
         return
     config = draft.config
-    presses = round(config.alarm_activations_per_day * config.days)
+    days = min(config.days, config.alarm_days or config.days)
+    # Alarms only in the last `days`: the same draft, its clock narrowed to them.
+    draft = replace(draft, clock=Clock(start=draft.clock.end - timedelta(days=days),
+                                       end=draft.clock.end))  # fmt: skip
+    presses = round(config.alarm_activations_per_day * days)
     true_count = round(presses * (1 - config.false_alarm_share))
     for robbery in _robberies_with_alarm(rng, draft, sites, true_count):
         _true_episode(rng, draft, sites[robbery.where.branch_id], robbery)
@@ -98,7 +102,7 @@ def add_alarms(rng: random.Random, draft: Draft) -> None:
     weights = [s.false_press_weight for s in jumpy]
     for subscriber in rng.choices(jumpy, weights=weights, k=presses - true_count):
         _false_episode(rng, draft, subscriber)
-    for subscriber in rng.choices(jumpy, k=round(config.test_signals_per_day * config.days)):
+    for subscriber in rng.choices(jumpy, k=round(config.test_signals_per_day * days)):
         _test(rng, draft, subscriber)
     logger.debug("alarms", extra={"presses": presses, "true": true_count, "sites": len(sites)})
 
@@ -110,7 +114,9 @@ def _robberies_with_alarm(
     eligible = [
         r
         for r in draft.robberies
-        if r.where.branch_id in sites and r.report.incident_type in HOLD_UPS
+        if r.where.branch_id in sites
+        and r.report.incident_type in HOLD_UPS
+        and r.report.occurred_at >= draft.clock.start
     ]
     connected = [s.where for s in sites.values()]
     while len(eligible) < count:

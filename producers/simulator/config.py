@@ -64,12 +64,44 @@ class SimulationConfig(BaseModel):
     background_sightings_per_day: float = Field(
         1.0, ge=0, description="Lone reconnaissance sightings that lead nowhere."
     )
+    hotspots: int = Field(
+        0,
+        ge=0,
+        le=20,
+        description="Planted hotspots: five robberies of unrelated offenders around one town "
+        "centre within the period's last three days (a space-time cluster, not a crew).",
+    )
+    alarm_days: float | None = Field(
+        None,
+        gt=0,
+        description="Alarm traffic only in the period's last this many days; None: the whole "
+        "period. A year of robberies for the hotspot baseline need not carry a year of presses.",
+    )
+    late_entry_share: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Share of incident reports and sightings entered late (a retailer, a "
+        "monthly CBL upload): sent `late_entry_days` after they would have been.",
+    )
+    late_entry_days: tuple[float, float] = Field(
+        (1.0, 30.0),
+        description="Range (min, max) of the extra delay of a late entry, drawn uniformly. "
+        "Entries that would come after the period's end are sent at its end.",
+    )
     rate: float | None = Field(
         None, gt=0, description="Events per second when driving; None: as fast as possible."
     )
     truth_path: Path | None = Field(
         None, description="Where `simulate` writes the ground truth (JSON lines); None: nowhere."
     )
+
+    @model_validator(mode="after")
+    def _late_range_ordered(self) -> SimulationConfig:
+        low, high = self.late_entry_days
+        if not 0 <= low <= high:
+            raise ValueError("late_entry_days must be (min, max) with 0 <= min <= max")
+        return self
 
     @model_validator(mode="after")
     def _end_not_in_future(self) -> SimulationConfig:

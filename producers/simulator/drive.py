@@ -49,6 +49,8 @@ MAX_IN_FLIGHT = 1000
 HTTP_ATTEMPTS = 4
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 KEPT_REJECTIONS = 20
+# A history load logs its progress this often (events), for logs where no bar is drawn.
+PROGRESS_EVERY = 10_000
 MAX_RETRY_AFTER_S = 30.0
 
 
@@ -118,11 +120,11 @@ async def simulate(
     began = time.monotonic()
     if target == "kafka":
         async with KafkaSink(settings) as kafka:
-            await _drive(scenario.events, kafka, config.rate, progress, report)
+            await send_events(scenario.events, kafka, config.rate, progress, report)
     else:
         assert api_url is not None and api_key is not None
         async with HttpSink(api_url, api_key) as api:
-            await _drive(scenario.events, api, config.rate, progress, report)
+            await send_events(scenario.events, api, config.rate, progress, report)
     report.seconds = time.monotonic() - began
     logger.info(
         "simulation finished",
@@ -136,7 +138,7 @@ async def simulate(
     return report
 
 
-async def _drive(
+async def send_events(
     events: Sequence[ScenarioEvent],
     sink: Sink,
     rate: float | None,
@@ -162,6 +164,13 @@ async def _drive(
                 if len(report.rejections) < KEPT_REJECTIONS:
                     report.rejections.append(f"{event.truth.event_id}: {reason}")
             bar.advance(task)
+            if (index + 1) % PROGRESS_EVERY == 0:
+                elapsed = loop.time() - began
+                logger.info(
+                    "simulation progress",
+                    extra={"sent": index + 1, "of": len(events),
+                           "events_per_s": round((index + 1) / elapsed) if elapsed else None},
+                )  # fmt: skip
         await sink.drain()
     report.sent = dict(sent)
 

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from producers.simulator.alarms import add_alarms
+from producers.simulator.hotspots import add_hotspot, enter_late
 from producers.simulator.patterns import add_recon_pattern, add_series
 from producers.simulator.robberies import (
     add_background_robberies,
@@ -98,6 +99,12 @@ def generate(
     add_ram_raids(_stream(config, "ram-raids"), draft)
     add_alarms(_stream(config, "alarms"), draft)
     add_background_sightings(_stream(config, "sightings"), draft)
+    # Parts added after the first version come last, so that older seeds replay unchanged.
+    hotspot_rng = _stream(config, "hotspots")
+    for number in range(1, config.hotspots + 1):
+        add_hotspot(hotspot_rng, draft, number)
+    if config.late_entry_share > 0:
+        enter_late(_stream(config, "late-entry"), draft)
     # Stable sort: events sent at the same moment keep the order they were made in.
     events = sorted(draft.events, key=lambda event: event.emitted_at)
     scenario = Scenario(

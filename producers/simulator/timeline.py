@@ -85,8 +85,10 @@ class Clock:
             moment += DAY
         while moment > latest:
             moment -= DAY
-        # A period shorter than a day cannot keep the hour; any moment inside will do.
+        # A period shorter than a day cannot keep the hour; any moment inside will do. One
+        # shorter than the margin (a live tick of a minute) has no room for it: its middle.
         if moment < self.start:
+            latest = latest if latest >= self.start else self.end
             moment = self.start + (latest - self.start) / 2
         return moment
 

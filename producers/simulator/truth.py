@@ -48,6 +48,7 @@ class GroundTruth(BaseModel):
     series_index: int | None = None
     recon_pattern_id: str | None = None
     recon_role: Literal["sighting", "robbery"] | None = None
+    hotspot_id: str | None = None
 
 
 @dataclass(frozen=True)

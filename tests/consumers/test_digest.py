@@ -197,6 +197,7 @@ def _escalations(scenario: Scenario) -> list[Alert]:
                 evidence=[EvidenceLink(event_id=press.event_id, event_type="alarm_activation")],
                 dedup_key=key,
                 created_at=press.received_at + timedelta(seconds=30),
+                occurred_at=press.occurred_at,
             )
         )
     return alerts

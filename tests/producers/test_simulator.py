@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
+import os
+import re
+import subprocess
+import sys
 from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -46,6 +51,66 @@ def scenario() -> Scenario:
 
 def _by_id(scenario: Scenario) -> dict[UUID | None, SimEvent]:
     return {event.model.event_id: event.model for event in scenario.events}
+
+
+# --- history dials: late entry, planted hotspots, alarms only at the end -----------------------
+
+
+def test_late_entry_delays_a_share_of_reports_by_days_and_keeps_everything_else() -> None:
+    on_time = generate(SMALL.model_copy(update={"days": 60}))
+    late_config = SMALL.model_copy(update={"days": 60, "late_entry_share": 0.2})
+    late, again = generate(late_config), generate(late_config)
+    assert [e.truth for e in late.events] == [e.truth for e in again.events]  # by seed
+    # The same events with the same times; only when some of them are entered changes.
+    assert {e.truth.event_id: e.model for e in late.events} == {
+        e.truth.event_id: e.model for e in on_time.events
+    }
+    sent_before = {e.truth.event_id: e.truth.emitted_at for e in on_time.events}
+    delays = {
+        e.truth.event_id: e.truth.emitted_at - sent_before[e.truth.event_id] for e in late.events
+    }
+    reports = [e for e in late.events if not isinstance(e.model, AlarmActivation)]
+    delayed = [e for e in reports if delays[e.truth.event_id] > timedelta(0)]
+    assert 0.12 < len(delayed) / len(reports) < 0.28
+    for event in delayed:
+        # 1 to 30 days late, or cut to the end of the period (the backlog arrives then).
+        assert (timedelta(days=1) <= delays[event.truth.event_id] <= timedelta(days=30)
+                or event.truth.emitted_at == late.end)  # fmt: skip
+    assert all(
+        delays[e.truth.event_id] == timedelta(0)
+        for e in late.events
+        if isinstance(e.model, AlarmActivation)
+    )
+    emitted = [e.emitted_at for e in late.events]
+    assert emitted == sorted(emitted), "sent in order of entry, not of event time"
+
+
+def test_a_planted_hotspot_is_five_robberies_close_together_in_the_last_three_days() -> None:
+    planted = generate(SMALL.model_copy(update={"hotspots": 1}))
+    members = [e for e in planted.events if e.truth.hotspot_id == "hotspot-01"]
+    assert len(members) == 5
+    assert all(isinstance(e.model, IncidentReport) for e in members)
+    assert min(e.truth.occurred_at for e in members) >= planted.end - timedelta(days=4)
+    places = [(e.model.branch.location.lat, e.model.branch.location.lon) for e in members
+              if isinstance(e.model, IncidentReport)]  # fmt: skip
+    assert max(distance_km(*a, *b) for a, b in itertools.combinations(places, 2)) < 2.5
+    units = {police_unit_for(e.model.branch.location) for e in members
+             if isinstance(e.model, IncidentReport)}  # fmt: skip
+    assert units.isdisjoint({PoliceUnit.AMSTERDAM, PoliceUnit.ROTTERDAM})
+    # Added after everything else: the rest of the scenario is the one without the hotspot.
+    without = generate(SMALL)
+    assert [e.truth for e in planted.events if e.truth.hotspot_id is None] == [
+        e.truth for e in without.events
+    ]
+
+
+def test_alarm_days_keeps_alarm_traffic_to_the_end_of_the_period() -> None:
+    year = generate(SMALL.model_copy(update={"days": 365, "alarm_days": 2}))
+    alarms = [e for e in year.events if isinstance(e.model, AlarmActivation)]
+    assert alarms
+    assert min(e.truth.occurred_at for e in alarms) >= year.end - timedelta(days=2)
+    robberies = [e for e in year.events if isinstance(e.model, IncidentReport)]
+    assert min(e.truth.occurred_at for e in robberies) < year.end - timedelta(days=300)
 
 
 # --- determinism ---------------------------------------------------------------------------
@@ -343,3 +408,52 @@ async def test_simulation_lands_on_kafka_in_order(settings: Settings, tmp_path: 
         for record, event_id in zip(records, ids, strict=True):
             by_key[record.key].append(sent_order[event_id])
         assert all(order == sorted(order) for order in by_key.values())
+
+
+async def test_history_mode_sends_the_past_at_full_speed_with_progress(
+    settings: Settings, tmp_path: Path
+) -> None:
+    # The command a deployment runs to load its history: no rate, straight to Kafka.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HETERDAAD_")}
+    env |= {
+        "HETERDAAD_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "HETERDAAD_TOPIC_PREFIX": settings.topic_prefix,
+        "HETERDAAD_PLATE_KEY": settings.require_plate_key().decode(),
+        "HETERDAAD_STATE_DIR": str(tmp_path / "state"),
+        "COLUMNS": "200",
+    }
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "heterdaad.cli", "simulate", "--history-days", "3",
+         "--rate", "1", "--seed", "5", "--truth", str(tmp_path / "truth.jsonl"),
+         "--late-share", "0.2"],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    truth = read_truth(tmp_path / "truth.jsonl")
+    # --history-days overrides --rate: a few thousand events in seconds, not at 1 a second.
+    summary = re.search(r"sent (\d+) events .* in ([\d.]+) s \((\d+) events/s\)", done.stdout)
+    assert summary is not None, done.stdout
+    assert int(summary[1]) == len(truth) > 500
+    assert float(summary[2]) < 60
+    assert "simulating" in done.stderr  # the progress bar
+    assert min(t.occurred_at for t in truth) < datetime.now(UTC) - timedelta(days=2.5)
+    reports = [t for t in truth if t.event_type == "incident_report"]
+    topic = INCIDENT_REPORTS.name(settings.topic_prefix)
+    records = await read_topic(settings.kafka_bootstrap, topic, count=len(reports))
+    assert len(records) == len(reports)
+
+
+def test_a_live_tick_is_the_minute_just_passed_busy_at_the_asked_rate() -> None:
+    from producers.simulator.live import live_config
+
+    now = datetime.now(UTC)
+    tick = generate(live_config(40, rate=5, end=now, seconds=60))
+    following = generate(live_config(41, rate=5, end=now + timedelta(seconds=60), seconds=60))
+    times = [e.truth.occurred_at for e in tick.events] + [e.emitted_at for e in tick.events]
+    # Every event time lies in the minute: never ahead of now, never far behind it.
+    assert all(now - timedelta(seconds=60) <= t <= now for t in times)
+    assert 0.5 * 5 * 60 <= len(tick.events) <= 2 * 5 * 60
+    assert {type(e.model) for e in tick.events} >= {AlarmActivation, IncidentReport}
+    ids = [e.truth.event_id for e in (*tick.events, *following.events)]
+    assert len(ids) == len(set(ids)), "each tick has its own seed, so its own ids"
