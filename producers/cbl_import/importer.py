@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
@@ -12,7 +12,7 @@ from aiokafka.errors import KafkaError
 
 from heterdaad.db import create_pool
 from heterdaad.kafka import make_producer, publish
-from producers.api import permissions
+from producers.api import permissions, registry
 from producers.api.audit import UNKNOWN_SUBJECT, audit_entry, write_audit
 from producers.api.auth import Caller
 from producers.api.edge import PlateKey
@@ -256,6 +256,7 @@ class _Run:
         audit: list[AuditEvent],
         publish_timeout: float,
     ) -> list[BaseException]:
+        candidates = await self._as_registered(connection, candidates)
         event_ids = [candidate.event_id for candidate in candidates]
         # Held until commit, as in the intake API: a concurrent import or API post of the same
         # melding waits for this one's receipts instead of publishing it a second time.
@@ -295,6 +296,19 @@ class _Run:
             else:
                 to_publish.append(candidate)
         return await self._publish(connection, to_publish, audit, publish_timeout)
+
+    @staticmethod
+    async def _as_registered(
+        connection: asyncpg.Connection, candidates: list[_Candidate]
+    ) -> list[_Candidate]:
+        """Each row's branch as registered, not as the export has it (producers/api/registry.py)."""
+        events = await registry.as_registered(connection, [c.event for c in candidates])
+        registered = []
+        for candidate, event in zip(candidates, events, strict=True):
+            # Reports have branches, never sites: nothing here is Unregistered.
+            assert isinstance(event, IncidentReport)
+            registered.append(replace(candidate, event=event, digest=body_digest(event)))
+        return registered
 
     async def _publish(
         self,

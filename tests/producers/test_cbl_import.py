@@ -14,7 +14,7 @@ import pytest
 from openpyxl import Workbook
 
 from heterdaad.logs import JsonFormatter
-from producers.api import admin
+from producers.api import admin, registry
 from producers.api.edge import PlateKey
 from producers.api.receipts import NewReceipt, body_digest, store_receipts
 from producers.cbl_import import (
@@ -509,7 +509,9 @@ async def test_a_melding_posted_through_the_api_is_not_published_again(
     for number, cells in ((2, rows[0]), (3, {**rows[1], "aantal_daders": "3"})):
         edge = convert_row(SourceRow(number, cells), "cbl").report
         assert edge is not None
-        event = edge.pseudonymised(plate_key)
+        # As the API would have published it: with the branch as registered.
+        [event] = await registry.as_registered(db, [edge.pseudonymised(plate_key)])
+        assert isinstance(event, IncidentReport)
         receipts.append(
             NewReceipt(str(event.event_id), "cbl", "incident_report", body_digest(event), 202, {})
         )
@@ -554,3 +556,29 @@ async def test_without_a_broker_nothing_is_imported(
     with pytest.raises(CblImportError, match="unavailable, nothing was published"):
         await import_cbl(nowhere, EXAMPLE, reporting_org="cbl", rejections_path=tmp_path / "r.csv")
     assert await db.fetchval("SELECT count(*) FROM import_receipt") == 0
+
+
+@pytest.mark.integration
+async def test_a_row_is_published_with_its_branch_as_registered(
+    settings: Settings, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    """BM-0412 is a registered Amsterdam supermarket; the row calls it a Rotterdam jeweller."""
+    await register_cbl(db)
+    moved = {
+        **example_rows()[0],
+        "keten": "Juwelier Rotterdam",
+        "soort_vestiging": "juwelier",
+        "breedtegraad": "51,9225",
+        "lengtegraad": "4,4792",
+    }
+    path = write_csv(tmp_path / "moved.csv", [moved])
+    report = await import_cbl(settings, path, reporting_org="cbl")
+
+    assert report.published == 1, report.rejections
+    [record] = await read_topic(
+        settings.kafka_bootstrap, INCIDENT_REPORTS.name(settings.topic_prefix), count=1
+    )
+    event = decode_as(IncidentReport, INCIDENT_REPORTS, record.value, record.headers)
+    assert event.branch.location == Location(lat=52.3731, lon=4.8922)
+    assert event.branch.branch_type is BranchType.SUPERMARKET
+    assert event.branch.chain is None  # registered without one
