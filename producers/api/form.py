@@ -175,7 +175,7 @@ async def _sighting(
 ) -> tuple[list[str], dict[str, Any] | None]:
     """The sighting as the intake takes it, or what to correct first (in Dutch)."""
     errors = []
-    branch = await _branch(intake, values["branch_id"]) if values["branch_id"] else None
+    branch = await _branch(intake, caller, values["branch_id"]) if values["branch_id"] else None
     if branch is None:
         errors.append("Filiaal: kies een van uw filialen.")
     if not values["behaviours"]:
@@ -231,11 +231,20 @@ def _event_id(form: FormData) -> str:
         return str(uuid.uuid4())
 
 
-async def _branch(intake: Intake, branch_id: str) -> dict[str, Any] | None:
-    """The registered branch as the contract describes it; ownership is the intake's to judge."""
+async def _branch(intake: Intake, caller: Caller, branch_id: str) -> dict[str, Any] | None:
+    """One of the caller's branches (as in the form's choices), as registered; else None.
+
+    Another organisation's branch is None just like an unknown one, so the form never tells
+    which branch ids exist (a 403 for one and a 422 for the other did). The intake still judges
+    ownership and takes the branch from the registry (producers/api/registry.py).
+    """
     row = await intake.pool.fetchrow(
-        "SELECT branch_id, chain, branch_type, lat, lon, street, postcode, city "
-        "FROM branch WHERE branch_id = $1",
+        """SELECT branch_id, chain, branch_type, lat, lon, street, postcode, city FROM branch
+            WHERE branch_id = $2
+              AND (organisation_id = $1
+                   OR organisation_id IN (SELECT member_id FROM association_member
+                                           WHERE association_id = $1))""",
+        caller.organisation_id,
         branch_id,
     )
     if row is None:
