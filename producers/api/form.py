@@ -138,6 +138,9 @@ def form_router() -> APIRouter:
         caller = await _caller(request)
         if caller is None:
             return _to_login()
+        # Before any branch is looked up: a key that may not report learns nothing of branches.
+        if (refusal := permissions.kind_refusal(caller, RECON_SIGHTING)) is not None:
+            return _refused(refusal)
         intake = _intake(request)
         form = await request.form()
         values = _values(form)
