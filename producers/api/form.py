@@ -139,8 +139,8 @@ def form_router() -> APIRouter:
         if caller is None:
             return _to_login()
         # Before any branch is looked up: a key that may not report learns nothing of branches.
-        if (refusal := permissions.kind_refusal(caller, RECON_SIGHTING)) is not None:
-            return _refused(refusal)
+        if (not_allowed := permissions.kind_refusal(caller, RECON_SIGHTING)) is not None:
+            return _refused(not_allowed)
         intake = _intake(request)
         form = await request.form()
         values = _values(form)
