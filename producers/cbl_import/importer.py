@@ -36,6 +36,7 @@ from producers.cbl_import.report import (
 from producers.cbl_import.rows import Problem, convert_row
 from producers.cbl_import.sheet import CblImportError, SourceRow, batches, read_sheet
 from schemas.events import AuditAction, AuditEvent, IncidentReport
+from schemas.pseudonym import mask_plates
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -386,6 +387,10 @@ class _Run:
         audit: list[AuditEvent],
         event_id: str | None,
     ) -> None:
+        # Reasons name columns and never quote cells; what is quoted (a melding number) is
+        # masked where it looks like a plate, for the report file and the audit log alike.
+        melding = _masked(melding)
+        problems = [Problem(problem.column, _masked(problem.reason)) for problem in problems]
         self.tally.rejections.append(Rejection(row, melding, tuple(problems)))
         self.tally.rejected_rows.add(row)
         reasons = [{"field": problem.column, "reason": problem.reason} for problem in problems]
@@ -416,3 +421,7 @@ class _Run:
             "file_sha256": self.file_sha256,
             "row": row,
         }
+
+
+def _masked(text: str) -> str:
+    return mask_plates(text.encode()).decode()

@@ -157,7 +157,7 @@ def parse_value_band(text: str) -> ValueBand:
     match = _EUROS.match(text.strip())
     if match is None:
         raise ValueError(
-            f"unknown value {text!r}: an amount in whole euros (2500) or one of "
+            "unknown value: an amount in whole euros (2500) or one of "
             f"{col.VALUE_BANDS.choices()}"
         )
     euros = int(re.sub(r"[.\s]", "", match["euros"]))
@@ -180,7 +180,7 @@ def parse_height(text: str) -> HeightBand:
     match = _CENTIMETRES.match(text.strip().lower())
     if match is None:
         raise ValueError(
-            f"unknown value {text!r}: a height in cm (178) or one of {col.HEIGHT_BANDS.choices()}"
+            f"unknown value: a height in cm (178) or one of {col.HEIGHT_BANDS.choices()}"
         )
     centimetres = int(match["cm"])
     if centimetres < 165:
@@ -316,7 +316,7 @@ def _closed(vocabulary: col.Vocabulary[E]) -> Callable[[str], E]:
     def read(text: str) -> E:
         found = vocabulary.lookup(text)
         if found is None:
-            raise ValueError(f"unknown value {text!r}; one of: {vocabulary.choices()}")
+            raise ValueError(f"unknown value; one of: {vocabulary.choices()}")
         return found
 
     return read
@@ -326,15 +326,19 @@ def _closed_list(vocabulary: col.Vocabulary[E]) -> Callable[[str], list[E]]:
     def read(text: str) -> list[E]:
         found: dict[E, None] = {}
         unknown = []
-        for word in split_list(text):
+        for position, word in enumerate(split_list(text), start=1):
             member = vocabulary.lookup(word)
             if member is None:
-                unknown.append(word)
+                unknown.append(str(position))
             else:
                 found[member] = None  # once each, in the order given
         if unknown:
-            shown = ", ".join(repr(word) for word in unknown)
-            raise ValueError(f"unknown value(s) {shown}; each one of: {vocabulary.choices()}")
+            # Positions, not words: a rejection report never quotes a cell (a plate in the
+            # wrong column would reach the report and the audit log).
+            shown = ", ".join(unknown)
+            raise ValueError(
+                f"unknown value(s) at position {shown}; each one of: {vocabulary.choices()}"
+            )
         return list(found)
 
     return read

@@ -246,13 +246,13 @@ def _tomorrow() -> str:
             "outside",
         ),
         # a weapon outside the list is named, with the choices
-        ({"wapens": "mes, pistool"}, "wapens", "'pistool'; each one of: vuurwapen"),
+        ({"wapens": "mes, pistool"}, "wapens", "at position 2; each one of: vuurwapen"),
         # a robbery cannot lie in the future
         ({"datum_tijd": _tomorrow()}, "datum_tijd", "future"),
         # the kind of incident is required
         ({"soort_incident": ""}, "soort_incident", "Field required"),
         # an unknown kind is reported once, not again as 'required'
-        ({"soort_incident": "inbraak"}, "soort_incident", "unknown value 'inbraak'"),
+        ({"soort_incident": "inbraak"}, "soort_incident", "unknown value; one of"),
         # branch numbers are identifiers
         ({"filiaalnummer": "BM 0412"}, "filiaalnummer", "pattern"),
         # a plate of symbols only; the plate itself is not quoted back
@@ -264,7 +264,7 @@ def _tomorrow() -> str:
         # an address is complete or absent
         ({"plaats": ""}, "plaats", "Field required"),
         # descriptions are checked per offender column
-        ({"signalement_2_postuur": "reusachtig"}, "signalement_2_postuur", "'reusachtig'"),
+        ({"signalement_2_postuur": "reusachtig"}, "signalement_2_postuur", "unknown value"),
         # without a melding number there is no event id
         ({"meldingsnummer": ""}, "meldingsnummer", "Field required"),
         # melding numbers are identifiers too
@@ -272,7 +272,7 @@ def _tomorrow() -> str:
         # loot value that is neither band nor amount
         ({"buitwaarde": "veel"}, "buitwaarde", "whole euros"),
         # an unknown getaway is reported once, not for the vehicle as well
-        ({"vluchtmiddel": "raket"}, "vluchtmiddel", "'raket'"),
+        ({"vluchtmiddel": "raket"}, "vluchtmiddel", "unknown value"),
     ],
 )
 def test_bad_cells_are_named_with_the_reason(
@@ -283,6 +283,10 @@ def test_bad_cells_are_named_with_the_reason(
     assert [problem.column for problem in converted.problems] == [column]
     assert reason in converted.problems[0].reason
     assert "ABC" not in converted.problems[0].reason
+    # A reason never quotes the cell (issue 11 #10): it may hold a plate in the wrong column.
+    for text in cells.values():
+        if len(text) > 2:
+            assert text not in converted.problems[0].reason
 
 
 @pytest.mark.parametrize(
@@ -582,3 +586,51 @@ async def test_a_row_is_published_with_its_branch_as_registered(
     assert event.branch.location == Location(lat=52.3731, lon=4.8922)
     assert event.branch.branch_type is BranchType.SUPERMARKET
     assert event.branch.chain is None  # registered without one
+
+
+@pytest.mark.integration
+async def test_a_plate_in_the_wrong_column_reaches_neither_report_nor_audit(
+    settings: Settings, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    """Issue 11 #10 and #13: reasons name columns, never cells; no cell is run by Excel."""
+    await register_cbl(db)
+    good = example_rows()
+    rows = [
+        # row 2: the plate typed into four closed columns and as the melding number
+        {
+            **good[0],
+            "meldingsnummer": "12-ABC-3",
+            "wapens": "mes, 12-ABC-3",
+            "soort_incident": "12abc3",
+            "buitwaarde": "12 ABC 3",
+            "signalement_1_lengte": "12-abc-3",
+        },
+        # row 3: a melding number that is a formula, and a bad cell to reject the row
+        {**good[1], "meldingsnummer": "=HYPERLINK(\"http://x\",\"klik\")", "wapens": "kanon"},
+        # row 4: a formula in a closed column
+        {**good[2], "soort_incident": "+cmd|' /C calc'!A0"},
+    ]
+    path = write_csv(tmp_path / "fout.csv", rows)
+    report = await import_cbl(settings, path, reporting_org="cbl")
+
+    assert report.rejected == 3 and report.published == 0
+    written = (tmp_path / "fout.afgewezen.csv").read_text(encoding="utf-8-sig")
+    audit = "\n".join(
+        row["details"] for row in await db.fetch("SELECT details::text FROM audit_log")
+    )
+    for where, text in (("rejection report", written), ("audit log", audit)):
+        for form in ("12-abc-3", "12abc3", "12 abc 3"):
+            assert form not in text.lower(), (where, text)
+        assert "kanon" not in text and "calc" not in text, (where, text)
+    lines = rejection_lines(tmp_path / "fout.afgewezen.csv")
+    assert {line["kolom"] for line in lines if line["rij"] == "2"} == {
+        "meldingsnummer", "wapens", "soort_incident", "buitwaarde", "signalement_1_lengte"
+    } - {"meldingsnummer"}  # fmt: skip
+    assert {line["meldingsnummer"] for line in lines if line["rij"] == "2"} == {"**-***-*"}
+    # Every cell of the report that Excel would run starts with a quote instead.
+    for line in lines:
+        for cell in line.values():
+            assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), line
+    assert {line["meldingsnummer"] for line in lines if line["rij"] == "3"} == {
+        "'=HYPERLINK(\"http://x\",\"klik\")"
+    }
