@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,7 @@ from producers.cbl_import.layout import FILIAALNUMMER, MELDINGSNUMMER
 from producers.cbl_import.receipts import (
     NewImportReceipt,
     find_import_receipts,
+    find_imported_meldings,
     store_import_receipts,
 )
 from producers.cbl_import.report import (
@@ -226,7 +228,7 @@ class _Run:
         candidates: list[_Candidate] = []
         repeats: list[tuple[int, str, int]] = []
         for row in rows:
-            converted = convert_row(row, self.caller.organisation_id)
+            converted = convert_row(row, self.caller.organisation_id, self.plate_key.key)
             event_id = None if converted.event_id is None else str(converted.event_id)
             if converted.report is None:
                 self._reject(
@@ -257,6 +259,7 @@ class _Run:
         audit: list[AuditEvent],
         publish_timeout: float,
     ) -> list[BaseException]:
+        candidates = await self._as_imported_before(connection, candidates)
         candidates = await self._as_registered(connection, candidates)
         event_ids = [candidate.event_id for candidate in candidates]
         # Held until commit, as in the intake API: a concurrent import or API post of the same
@@ -276,10 +279,14 @@ class _Run:
             if earlier_digest == candidate.digest:
                 self.tally.already_imported += 1
             elif earlier_digest is not None:
+                poster = posted[candidate.event_id].organisation_id if not earlier else None
                 when = (
                     f"imported on {earlier.imported_at:%Y-%m-%d} from row {earlier.file_row}"
                     if earlier
                     else "posted through the API"
+                    if poster == self.caller.organisation_id
+                    # Only possible with the id key known: the id is taken on the wire.
+                    else "posted through the API by another organisation"
                 )
                 problem = Problem(
                     MELDINGSNUMMER,
@@ -297,6 +304,24 @@ class _Run:
             else:
                 to_publish.append(candidate)
         return await self._publish(connection, to_publish, audit, publish_timeout)
+
+    async def _as_imported_before(
+        self, connection: asyncpg.Connection, candidates: list[_Candidate]
+    ) -> list[_Candidate]:
+        """Each melding under the id it was first imported under, if it was imported before."""
+        ids = await find_imported_meldings(
+            connection, self.caller.organisation_id, [c.melding for c in candidates]
+        )
+        kept = []
+        for candidate in candidates:
+            event_id = ids.get(candidate.melding, candidate.event_id)
+            if event_id != candidate.event_id:
+                event = candidate.event.model_copy(update={"event_id": uuid.UUID(event_id)})
+                candidate = replace(
+                    candidate, event=event, event_id=event_id, digest=body_digest(event)
+                )
+            kept.append(candidate)
+        return kept
 
     @staticmethod
     async def _as_registered(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -22,8 +24,6 @@ if TYPE_CHECKING:
 
     from producers.cbl_import.sheet import SourceRow
 
-# Fixed for ever: event ids derived under it must come out the same on every re-import.
-CBL_NAMESPACE = uuid.UUID("96b30a57-ea04-4180-9dfc-2ab6abca3090")
 # The CBL tool records Dutch local time; a time with an offset is taken as given.
 DUTCH_TIME = ZoneInfo("Europe/Amsterdam")
 WHOLE_ROW = "(rij)"
@@ -60,14 +60,22 @@ class ConvertedRow:
     problems: tuple[Problem, ...]
 
 
-def event_id_for(reporting_org: str, melding: str) -> uuid.UUID:
-    """The event id of a CBL melding: the same on every import, distinct per organisation."""
-    return uuid.uuid5(CBL_NAMESPACE, f"{reporting_org}/{melding}")
+def event_id_for(reporting_org: str, melding: str, id_key: bytes) -> uuid.UUID:
+    """The event id of a CBL melding: the same on every import, distinct per organisation.
+
+    Keyed (issue 11 #8): a plain uuid5 of organisation and melding number could be computed by
+    anyone, and an organisation posting first under that id blocked the CBL's real import. The
+    key is the server's plate key, under a label of its own; once imported, a melding keeps
+    its id through import_receipt even if the key changes.
+    """
+    label = f"cbl-event-id\x00{reporting_org}\x00{melding}".encode()
+    digest = hmac.new(id_key, label, hashlib.sha256).digest()
+    return uuid.UUID(bytes=digest[:16], version=5)
 
 
-def convert_row(row: SourceRow, reporting_org: str) -> ConvertedRow:
+def convert_row(row: SourceRow, reporting_org: str, id_key: bytes) -> ConvertedRow:
     """The row as the edge model validates it, with every problem named by its column."""
-    builder = _ReportBuilder(row)
+    builder = _ReportBuilder(row, id_key)
     body = builder.body(reporting_org)
     problems = builder.problems
     if row.extra_cells:
@@ -206,6 +214,7 @@ class _ReportBuilder:
     """Reads the cells of one row into the shape of the edge model, noting what it cannot read."""
 
     row: SourceRow
+    id_key: bytes
     problems: list[Problem] = field(default_factory=list)
     offender_numbers: list[int] = field(default_factory=list)
 
@@ -216,7 +225,7 @@ class _ReportBuilder:
         if melding:
             try:
                 _IDENTIFIER.validate_python(melding)
-                body["event_id"] = event_id_for(reporting_org, melding)
+                body["event_id"] = event_id_for(reporting_org, melding, self.id_key)
             except ValidationError:
                 self._problem(col.MELDINGSNUMMER, "1 to 64 letters, digits or . _ : -")
         body["branch"] = self._branch()
