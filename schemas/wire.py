@@ -11,6 +11,7 @@ from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 from pydantic import ValidationError
 
+from schemas.pseudonym import mask_plates
 from schemas.topics import spec_for_ce_type
 
 if TYPE_CHECKING:
@@ -134,10 +135,15 @@ def dead_letter_headers(
     stage: str,
 ) -> Headers:
     """The original headers plus where the record came from and why it could not be used."""
-    kept = [(name, value) for name, value in headers if not name.startswith("x-heterdaad-dlq-")]
+    # Plates masked: a reason may quote the value, a header may hold anything (issue 11 #11).
+    kept = [
+        (name, mask_plates(value) if value else value)
+        for name, value in headers
+        if not name.startswith("x-heterdaad-dlq-")
+    ]
     return [
         *kept,
-        (DLQ_REASON, reason[:4000].encode()),
+        (DLQ_REASON, mask_plates(reason[:4000].encode())),
         (DLQ_TOPIC, topic.encode()),
         (DLQ_PARTITION, str(partition).encode()),
         (DLQ_OFFSET, str(offset).encode()),
@@ -147,11 +153,16 @@ def dead_letter_headers(
 
 
 def dead_letter_value(value: bytes | None) -> tuple[bytes, Headers]:
-    """The value kept in a dead letter (cut to DLQ_MAX_VALUE_BYTES) and a header if it was cut."""
+    """The value kept in a dead letter (cut to DLQ_MAX_VALUE_BYTES) and a header if it was cut.
+
+    Plate-shaped text in it is masked: a dead letter is kept for days and read by whoever
+    investigates it, and a record that could not be decoded was never pseudonymised.
+    """
     value = value or b""
     if len(value) <= DLQ_MAX_VALUE_BYTES:
-        return value, []
-    return value[:DLQ_MAX_VALUE_BYTES], [(DLQ_TRUNCATED, str(len(value)).encode())]
+        return mask_plates(value), []
+    cut = mask_plates(value[:DLQ_MAX_VALUE_BYTES])
+    return cut, [(DLQ_TRUNCATED, str(len(value)).encode())]
 
 
 def _event_id(model: Contract) -> str:

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from schemas.events import IncidentReport
 from schemas.topics import ALERTS, INCIDENT_REPORTS
-from schemas.wire import dead_letter_headers, encode, explain
+from schemas.wire import dead_letter_headers, dead_letter_value, encode, explain
 from streams.dead_letters import decoded
 from streams.series_scoring import (
     Member,
@@ -395,12 +395,13 @@ def register(app: faust.App, topics: Topics, settings: Settings) -> None:
 
 async def _dead_letter(topics: Topics, event: faust.EventT[bytes], reason: str) -> None:
     message = event.message
+    value, cut = dead_letter_value(event.value)  # cut and plates masked, as every dead letter
     await topics.dead_letter(INCIDENT_REPORTS).send(
         key=event.key,
-        value=event.value or b"",
+        value=value,
         headers=dead_letter_headers([], reason=reason, topic=message.topic,
                                     partition=message.partition, offset=message.offset,
-                                    stage="link_series"),
+                                    stage="link_series") + cut,
     )  # fmt: skip
     logger.warning(
         "linkage record dead-lettered",

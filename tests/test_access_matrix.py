@@ -28,9 +28,11 @@ from producers.api.kinds import SUBSCRIPTIONS_WRITE, allowed_scopes
 from schemas.alerts import Alert, RecipientRole
 from schemas.common import Branch, BranchType, Location, PoliceUnit
 from schemas.events import PersonDescription
+from schemas.geography import police_unit_for
 from schemas.topics import ALARM_ACTIVATIONS, INCIDENT_REPORTS, RECON_SIGHTINGS
 from tests import factories
 from tests.consumers.test_desk import PASSWORD, csrf_token, logged_in, served_desk
+from tests.kafka_helpers import read_topic
 from tests.producers import bodies
 from tests.producers.intake_support import published_count, register, running_api
 
@@ -350,6 +352,75 @@ async def test_nobody_writes_for_another(settings: Settings, db: asyncpg.Connect
     after = [await published_count(settings, spec) for spec in specs]
     # Only the own events of the batches were published: one per case.
     assert sum(after) - sum(before) == len(FOREIGN_WRITES)
+
+
+# --- the registry is the truth ---------------------------------------------------------------
+
+# A chain's own Amsterdam branch (a-001, a supermarket of Super A) and an alarm centre's own site
+# on it (site-1), each described in the body as a Rotterdam jeweller of another chain.
+ROTTERDAM_JEWELLER = {
+    "chain": "Juwelier Rotterdam",
+    "branch_type": "jeweller",
+    "location": {"lat": ROTTERDAM.lat, "lon": ROTTERDAM.lon},
+}
+MOVED_REPORT = bodies.incident_report() | {
+    "branch": {"branch_id": "a-001", **ROTTERDAM_JEWELLER}
+}
+MOVED_SIGHTING = bodies.recon_sighting() | {
+    "branch": {"branch_id": "a-001", **ROTTERDAM_JEWELLER}
+}
+MOVED_ALARM = bodies.alarm_activation() | {"site": {"site_id": "site-1", **ROTTERDAM_JEWELLER}}
+# (caller, path, topic, body): each must be published as the registered Amsterdam supermarket.
+REGISTRY_ROWS = [
+    ("retail-a", "/v1/incident-reports", INCIDENT_REPORTS, MOVED_REPORT),
+    (
+        "cbl", "/v1/incident-reports", INCIDENT_REPORTS,
+        MOVED_REPORT | {"reporting_org": "cbl", "event_id": str(uuid.uuid4())},
+    ),
+    ("retail-a", "/v1/recon-sightings", RECON_SIGHTINGS, MOVED_SIGHTING),
+    ("pac-1", "/v1/alarm-activations", ALARM_ACTIVATIONS, MOVED_ALARM),
+]  # fmt: skip
+
+
+@pytest.mark.integration
+async def test_the_registry_not_the_body_says_where_and_what(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    registry = await register(db)
+    published: dict[str, int] = {}
+    async with running_api(settings, LIMITS) as (_, client):
+        for caller, path, spec, body in REGISTRY_ROWS:
+            auth = registry.auth(caller)
+            single = await client.post(path, json=body, headers=auth)
+            assert single.status_code == 202, (caller, path, single.text)
+            fresh = {**body, "event_id": str(uuid.uuid4())}
+            batch = await client.post(f"{path}/batch", json=[fresh], headers=auth)
+            assert [r["status"] for r in batch.json()["results"]] == [202], batch.text
+            published[spec.name(settings.topic_prefix)] = (
+                published.get(spec.name(settings.topic_prefix), 0) + 2
+            )
+    for topic, count in published.items():
+        for record in await read_topic(settings.kafka_bootstrap, topic, count=count):
+            place = json.loads(record.value)
+            where = place.get("branch") or place["site"]
+            assert where["location"] == {"lat": 52.3731, "lon": 4.8922}, (topic, place)
+            assert police_unit_for(Location(**where["location"])) is PoliceUnit.AMSTERDAM
+            assert where["branch_type"] == "supermarket", (topic, place)
+            assert where["chain"] == "Super A", (topic, place)
+
+
+@pytest.mark.integration
+async def test_a_site_without_a_registered_location_is_refused(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    registry = await register(db)
+    await admin.create_alarm_site(db, "site-3", "pac-1", "acct-3")
+    body = bodies.alarm_activation(site_id="site-3", subscriber_account="acct-3")
+    async with running_api(settings, LIMITS) as (_, client):
+        auth = registry.auth("pac-1")
+        response = await client.post("/v1/alarm-activations", json=body, headers=auth)
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["field"] == "site.location"
 
 
 # --- nobody reads another's history ---------------------------------------------------------

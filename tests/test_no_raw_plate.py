@@ -2,7 +2,9 @@
 could have leaked to is searched (topics, logs, webhooks, desk pages, every table).
 
 The plate goes in three ways: an incident report's getaway vehicle and a sighting's vehicle
-through the API, and a sighting through the shop staff's /meld form. The worker, the sink, the
+through the API, and a sighting through the shop staff's /meld form. A second plate is typed
+into every free-text field of those three, and into a record that cannot be decoded, so that
+it lands on a dead-letter topic. The worker, the sink, the
 notify service (with a webhook receiver for a branch and for the police) and the police desk
 all run; the pseudonym must turn up where the police may see it, the plate nowhere.
 """
@@ -18,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import pytest
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from consumers.notify.service import NotifyService
@@ -46,9 +49,12 @@ if TYPE_CHECKING:
     from tests.producers.intake_support import Registry
 
 RAW_PLATE = "XX-999-Z"
-# How the plate could show up, compared with lower-cased text: as printed, normalised and
+# Another plate, typed into every free-text field (toelichting, make, colour, clothing,
+# direction) and into a record that cannot be decoded, hence dead-lettered (issue 11 #9, #11).
+TYPED_PLATE = "GT-123-B"
+# How the plates could show up, compared with lower-cased text: as printed, normalised and
 # spaced. None of them can occur by chance in hex or in the test's ids.
-LEAKS = (b"xx-999-z", b"xx999z", b"xx 999 z")
+LEAKS = (b"xx-999-z", b"xx999z", b"xx 999 z", b"gt-123-b", b"gt123b", b"gt 123 b")
 # Ways people write the same plate: each must become the same pseudonym.
 WRITTEN = {"api report": RAW_PLATE, "api sighting": "xx 999 z", "form sighting": "XX999Z"}
 # Our own loggers at DEBUG, everything else at the INFO that services run with.
@@ -145,7 +151,14 @@ async def _notify(settings: Settings) -> AsyncIterator[None]:
 async def _report(client: httpx.AsyncClient, registry: Registry, evidence: Evidence) -> list[str]:
     """The plate through the API and the form; returns the event ids accepted."""
     report = bodies.incident_report(plate=WRITTEN["api report"])
+    report["free_text"] = f"Vluchtten in een auto met kenteken {TYPED_PLATE}."
+    report["getaway"]["direction"] = "richting centrum, gt123b"
+    report["getaway"]["vehicle"] |= {"make": "Piaggio GT 123 B", "colour": "zwart gt-123-b"}
+    report["offenders"] = [{"clothing": ["zwarte jas", "pet met GT123B"]}]
     sighting = bodies.recon_sighting(plate=WRITTEN["api sighting"])
+    sighting["free_text"] = f"Stond voor de deur, {TYPED_PLATE.lower()}"
+    sighting["persons"] = [{"clothing": [f"hoodie {TYPED_PLATE}"]}]
+    sighting["vehicle"] |= {"make": "Opel gt123b", "colour": "grijs"}
     ids = []
     for path, body in (("/v1/incident-reports", report), ("/v1/recon-sightings", sighting)):
         answer = await client.post(path, json=body, headers=registry.auth("retail-a"))
@@ -163,13 +176,26 @@ async def _report(client: httpx.AsyncClient, registry: Registry, evidence: Evide
         "behaviours": ["films_entrance", "waits_in_vehicle"],
         "observed_at": observed.strftime("%Y-%m-%dT%H:%M"),
         "vehicle_kind": "car",
-        "vehicle_colour": "grijs",
+        "vehicle_colour": "grijs GT123B",
+        "vehicle_make": f"Opel {TYPED_PLATE}",
+        "clothing": f"zwarte jas, pet {TYPED_PLATE}",
+        "free_text": f"Reed weg, kenteken {TYPED_PLATE}",
         "plate": WRITTEN["form sighting"],
     }
     page = await client.post("/meld", data=form)  # the client keeps the form's cookie
     assert page.status_code == 202, page.text
     evidence.add("form answer", page.content)
     return [*ids, event_id]
+
+
+async def _publish_undecodable(settings: Settings, value: bytes) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+    await producer.start()
+    try:
+        topic = INCIDENT_REPORTS.name(settings.topic_prefix)
+        await producer.send_and_wait(topic, value, key=b"undecodable")
+    finally:
+        await producer.stop()
 
 
 # --- gathering what to search -------------------------------------------------------------------
@@ -252,6 +278,13 @@ async def test_the_raw_plate_appears_nowhere(
                 running_api(settings, limits) as (_, client),
             ):
                 event_ids = await _report(client, registry, evidence)
+                # A record no stage can decode, plate and all: the worker dead-letters it.
+                await _publish_undecodable(settings, f'{{"kenteken": "{TYPED_PLATE}", '.encode())
+                await read_topic(
+                    settings.kafka_bootstrap,
+                    INCIDENT_REPORTS.dead_letter_name(settings.topic_prefix),
+                    count=1, timeout=120, while_alive=worker,
+                )  # fmt: skip
                 # The report's robbery alert, raised by the worker, stored by the sink.
                 [alert_record] = await read_topic(
                     settings.kafka_bootstrap, ALERTS.name(settings.topic_prefix), count=1,
@@ -291,6 +324,8 @@ async def test_the_raw_plate_appears_nowhere(
 
     for topic, partitions in (await _topics(settings)).items():
         for r in await records_up_to_now(settings.kafka_bootstrap, topic, partitions):
+            if topic == INCIDENT_REPORTS.name(settings.topic_prefix) and r.key == b"undecodable":
+                continue  # planted by the test as it is; its dead letter is searched
             text = (
                 (r.key or b"") + b"\n" + (r.value or b"") + b"\n" + repr(list(r.headers)).encode()
             )
@@ -326,3 +361,8 @@ async def test_the_raw_plate_appears_nowhere(
     searched = {where.split(" ")[0] for where, _ in evidence.pieces}
     assert searched >= {"api", "form", "desk", "webhook", "topic", "file", "log", "table"}
     assert any(where.startswith("file logs/worker.log") for where, _ in evidence.pieces)
+    dead_letters = f"topic {INCIDENT_REPORTS.dead_letter_name(prefix)}"
+    assert dead_letters in {where for where, _ in evidence.pieces}
+    # The typed plate is in the events as its pseudonym (where a field can hold one).
+    typed = pseudonymise_plate(TYPED_PLATE, settings.require_plate_key(), settings.plate_key_id)
+    assert sum(typed.encode() in data for data in events) == 3

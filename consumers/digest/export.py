@@ -7,6 +7,8 @@ import importlib.util
 import logging
 from typing import TYPE_CHECKING
 
+from heterdaad.spreadsheet import csv_cell
+
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -20,7 +22,9 @@ def write_csv(table: Table, path: Path) -> None:
     with path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow([column.key for column in table.columns])
-        writer.writerows(["" if cell is None else cell for cell in row] for row in table.rows)
+        # Labels and names come from reports: a cell that Excel would run is quoted.
+        for row in table.rows:
+            writer.writerow(["" if cell is None else csv_cell(cell) for cell in row])
 
 
 def pdf_available() -> bool:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, TypeVar
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 
 from schemas.events import Getaway, IncidentReport, ReconSighting, Vehicle
-from schemas.pseudonym import normalise_plate, pseudonymise_plate
+from schemas.pseudonym import normalise_plate, pseudonymise_free_text, pseudonymise_plate
+
+ContractT = TypeVar("ContractT", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -20,6 +22,14 @@ class PlateKey:
 
     def __repr__(self) -> str:
         return f"PlateKey(key_id={self.key_id!r})"
+
+    def free_text(self, event: ContractT) -> ContractT:
+        """The event with plates typed into any free-text field pseudonymised (issue 11 #9).
+
+        Pseudonymised rather than refused: a report made in a hurry is not sent back for a plate
+        in the wrong field, and the pseudonym still matches the same plate elsewhere.
+        """
+        return pseudonymise_free_text(event, self.key, self.key_id)
 
 
 class ReportedVehicle(Vehicle):
@@ -84,8 +94,10 @@ class IncidentReportIn(IncidentReport):
                     "vehicle": None if vehicle is None else vehicle.pseudonymised(plate_key),
                 }
             )
-        return IncidentReport.model_validate(
-            {**self.model_dump(exclude={"getaway"}), "getaway": getaway}
+        return plate_key.free_text(
+            IncidentReport.model_validate(
+                {**self.model_dump(exclude={"getaway"}), "getaway": getaway}
+            )
         )
 
 
@@ -96,6 +108,8 @@ class ReconSightingIn(ReconSighting):
 
     def pseudonymised(self, plate_key: PlateKey) -> ReconSighting:
         vehicle = None if self.vehicle is None else self.vehicle.pseudonymised(plate_key)
-        return ReconSighting.model_validate(
-            {**self.model_dump(exclude={"vehicle"}), "vehicle": vehicle}
+        return plate_key.free_text(
+            ReconSighting.model_validate(
+                {**self.model_dump(exclude={"vehicle"}), "vehicle": vehicle}
+            )
         )

@@ -138,6 +138,9 @@ def form_router() -> APIRouter:
         caller = await _caller(request)
         if caller is None:
             return _to_login()
+        # Before any branch is looked up: a key that may not report learns nothing of branches.
+        if (not_allowed := permissions.kind_refusal(caller, RECON_SIGHTING)) is not None:
+            return _refused(not_allowed)
         intake = _intake(request)
         form = await request.form()
         values = _values(form)
@@ -175,7 +178,7 @@ async def _sighting(
 ) -> tuple[list[str], dict[str, Any] | None]:
     """The sighting as the intake takes it, or what to correct first (in Dutch)."""
     errors = []
-    branch = await _branch(intake, values["branch_id"]) if values["branch_id"] else None
+    branch = await _branch(intake, caller, values["branch_id"]) if values["branch_id"] else None
     if branch is None:
         errors.append("Filiaal: kies een van uw filialen.")
     if not values["behaviours"]:
@@ -231,11 +234,20 @@ def _event_id(form: FormData) -> str:
         return str(uuid.uuid4())
 
 
-async def _branch(intake: Intake, branch_id: str) -> dict[str, Any] | None:
-    """The registered branch as the contract describes it; ownership is the intake's to judge."""
+async def _branch(intake: Intake, caller: Caller, branch_id: str) -> dict[str, Any] | None:
+    """One of the caller's branches (as in the form's choices), as registered; else None.
+
+    Another organisation's branch is None just like an unknown one, so the form never tells
+    which branch ids exist (a 403 for one and a 422 for the other did). The intake still judges
+    ownership and takes the branch from the registry (producers/api/registry.py).
+    """
     row = await intake.pool.fetchrow(
-        "SELECT branch_id, chain, branch_type, lat, lon, street, postcode, city "
-        "FROM branch WHERE branch_id = $1",
+        """SELECT branch_id, chain, branch_type, lat, lon, street, postcode, city FROM branch
+            WHERE branch_id = $2
+              AND (organisation_id = $1
+                   OR organisation_id IN (SELECT member_id FROM association_member
+                                           WHERE association_id = $1))""",
+        caller.organisation_id,
         branch_id,
     )
     if row is None:

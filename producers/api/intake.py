@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from pydantic import ValidationError
 
-from producers.api import permissions
-from producers.api.answers import Answer, Refused, field_problems
+from producers.api import permissions, registry
+from producers.api.answers import Answer, FieldProblem, Refused, field_problems
 from producers.api.audit import UNKNOWN_SUBJECT, audit_entry, write_audit
 from producers.api.broker import BrokerUnavailable
 from producers.api.receipts import (
@@ -139,9 +139,10 @@ class Intake:
         # The locks hold until commit, that is until the receipts of what was published exist.
         await lock_event_ids(connection, (c.event_id for c in candidates))
         receipts = await find_receipts(connection, [c.event_id for c in candidates])
-        refusals = await permissions.ownership_refusals(
+        owners = await permissions.ownership_refusals(
             connection, caller, [c.event for c in candidates]
         )
+        candidates, refusals = await _as_registered(connection, candidates, owners)
         to_publish: list[_Candidate] = []
         repeats: list[tuple[_Candidate, _Candidate]] = []
         first_by_id: dict[str, _Candidate] = {}
@@ -153,12 +154,15 @@ class Intake:
             elif earlier is not candidate:
                 repeats.append((candidate, earlier))
             elif refusal is not None:
+                status, detail = (
+                    (403, refusal) if isinstance(refusal, str) else (422, [refusal])
+                )
                 self._decide(
                     round_,
                     caller,
                     kind,
                     candidate.index,
-                    Answer(403, candidate.event_id, refusal),
+                    Answer(status, candidate.event_id, detail),
                     subject=candidate.event_id,
                 )
             else:
@@ -317,6 +321,23 @@ class Intake:
             },
         )
         raise refusal
+
+
+async def _as_registered(
+    connection: asyncpg.Connection, candidates: list[_Candidate], refusals: list[str | None]
+) -> tuple[list[_Candidate], list[str | FieldProblem | None]]:
+    """The candidates with branch and site as registered (registry.py); the digest follows."""
+    registered = await registry.as_registered(connection, [c.event for c in candidates])
+    kept: list[_Candidate] = []
+    reasons: list[str | FieldProblem | None] = []
+    for candidate, event, refusal in zip(candidates, registered, refusals, strict=True):
+        if isinstance(event, registry.Unregistered):
+            kept.append(candidate)
+            reasons.append(refusal or FieldProblem(field=event.field, reason=event.reason))
+        else:
+            kept.append(replace(candidate, event=event, digest=body_digest(event)))
+            reasons.append(refusal)
+    return kept, reasons
 
 
 def _details(caller: Caller, kind: EventKind, answer: Answer) -> dict[str, Any]:

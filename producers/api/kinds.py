@@ -33,8 +33,9 @@ class EventKind:
 
 
 def _alarm_activation(edge: Contract, plate_key: PlateKey) -> Contract:
-    # Alarm activations carry no vehicles: the edge model is the contract itself.
-    return edge
+    # Alarm activations carry no vehicles: the edge model is the contract itself, except for
+    # a plate typed into its free text.
+    return plate_key.free_text(edge)
 
 
 def _incident_report(edge: Contract, plate_key: PlateKey) -> Contract:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
+import uuid
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
@@ -12,7 +13,7 @@ from aiokafka.errors import KafkaError
 
 from heterdaad.db import create_pool
 from heterdaad.kafka import make_producer, publish
-from producers.api import permissions
+from producers.api import permissions, registry
 from producers.api.audit import UNKNOWN_SUBJECT, audit_entry, write_audit
 from producers.api.auth import Caller
 from producers.api.edge import PlateKey
@@ -22,6 +23,7 @@ from producers.cbl_import.layout import FILIAALNUMMER, MELDINGSNUMMER
 from producers.cbl_import.receipts import (
     NewImportReceipt,
     find_import_receipts,
+    find_imported_meldings,
     store_import_receipts,
 )
 from producers.cbl_import.report import (
@@ -36,6 +38,7 @@ from producers.cbl_import.report import (
 from producers.cbl_import.rows import Problem, convert_row
 from producers.cbl_import.sheet import CblImportError, SourceRow, batches, read_sheet
 from schemas.events import AuditAction, AuditEvent, IncidentReport
+from schemas.pseudonym import mask_plates
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -225,7 +228,7 @@ class _Run:
         candidates: list[_Candidate] = []
         repeats: list[tuple[int, str, int]] = []
         for row in rows:
-            converted = convert_row(row, self.caller.organisation_id)
+            converted = convert_row(row, self.caller.organisation_id, self.plate_key.key)
             event_id = None if converted.event_id is None else str(converted.event_id)
             if converted.report is None:
                 self._reject(
@@ -256,6 +259,8 @@ class _Run:
         audit: list[AuditEvent],
         publish_timeout: float,
     ) -> list[BaseException]:
+        candidates = await self._as_imported_before(connection, candidates)
+        candidates = await self._as_registered(connection, candidates)
         event_ids = [candidate.event_id for candidate in candidates]
         # Held until commit, as in the intake API: a concurrent import or API post of the same
         # melding waits for this one's receipts instead of publishing it a second time.
@@ -274,10 +279,14 @@ class _Run:
             if earlier_digest == candidate.digest:
                 self.tally.already_imported += 1
             elif earlier_digest is not None:
+                poster = posted[candidate.event_id].organisation_id if not earlier else None
                 when = (
                     f"imported on {earlier.imported_at:%Y-%m-%d} from row {earlier.file_row}"
                     if earlier
                     else "posted through the API"
+                    if poster == self.caller.organisation_id
+                    # Only possible with the id key known: the id is taken on the wire.
+                    else "posted through the API by another organisation"
                 )
                 problem = Problem(
                     MELDINGSNUMMER,
@@ -295,6 +304,37 @@ class _Run:
             else:
                 to_publish.append(candidate)
         return await self._publish(connection, to_publish, audit, publish_timeout)
+
+    async def _as_imported_before(
+        self, connection: asyncpg.Connection, candidates: list[_Candidate]
+    ) -> list[_Candidate]:
+        """Each melding under the id it was first imported under, if it was imported before."""
+        ids = await find_imported_meldings(
+            connection, self.caller.organisation_id, [c.melding for c in candidates]
+        )
+        kept = []
+        for candidate in candidates:
+            event_id = ids.get(candidate.melding, candidate.event_id)
+            if event_id != candidate.event_id:
+                event = candidate.event.model_copy(update={"event_id": uuid.UUID(event_id)})
+                candidate = replace(
+                    candidate, event=event, event_id=event_id, digest=body_digest(event)
+                )
+            kept.append(candidate)
+        return kept
+
+    @staticmethod
+    async def _as_registered(
+        connection: asyncpg.Connection, candidates: list[_Candidate]
+    ) -> list[_Candidate]:
+        """Each row's branch as registered, not as the export has it (producers/api/registry.py)."""
+        events = await registry.as_registered(connection, [c.event for c in candidates])
+        registered = []
+        for candidate, event in zip(candidates, events, strict=True):
+            # Reports have branches, never sites: nothing here is Unregistered.
+            assert isinstance(event, IncidentReport)
+            registered.append(replace(candidate, event=event, digest=body_digest(event)))
+        return registered
 
     async def _publish(
         self,
@@ -372,6 +412,10 @@ class _Run:
         audit: list[AuditEvent],
         event_id: str | None,
     ) -> None:
+        # Reasons name columns and never quote cells; what is quoted (a melding number) is
+        # masked where it looks like a plate, for the report file and the audit log alike.
+        melding = _masked(melding)
+        problems = [Problem(problem.column, _masked(problem.reason)) for problem in problems]
         self.tally.rejections.append(Rejection(row, melding, tuple(problems)))
         self.tally.rejected_rows.add(row)
         reasons = [{"field": problem.column, "reason": problem.reason} for problem in problems]
@@ -402,3 +446,7 @@ class _Run:
             "file_sha256": self.file_sha256,
             "row": row,
         }
+
+
+def _masked(text: str) -> str:
+    return mask_plates(text.encode()).decode()

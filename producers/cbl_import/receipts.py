@@ -75,3 +75,21 @@ async def store_import_receipts(
             for receipt in receipts
         ],
     )
+
+
+async def find_imported_meldings(
+    connection: asyncpg.Connection, organisation_id: str, meldings: Sequence[str]
+) -> dict[str, str]:
+    """The event id each melding of this organisation was imported under (melding -> id).
+
+    A melding keeps the id it was first imported under, whatever the derivation says today
+    (an id from before keyed ids, or under an earlier key).
+    """
+    rows = await connection.fetch(
+        "SELECT source_ref, event_id::text FROM import_receipt "
+        "WHERE organisation_id = $1 AND source = $2 AND source_ref = ANY($3::text[])",
+        organisation_id,
+        SOURCE,
+        list(meldings),
+    )
+    return {row["source_ref"]: row["event_id"] for row in rows}

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias
 
+from heterdaad.spreadsheet import csv_cell
 from producers.cbl_import.sheet import CblImportError
 
 if TYPE_CHECKING:
@@ -85,7 +86,8 @@ def write_rejections(target: Path, rejections: Sequence[Rejection]) -> None:
     """One line per problem; written even when empty, so an old report never looks current.
 
     Semicolons and a byte order mark: Dutch Excel opens it as columns with accents intact. The
-    row's cells are not copied: the export may hold a raw plate, the report should not.
+    row's cells are not copied: the export may hold a raw plate, the report should not; what is
+    written (a melding number, a column name) is never run as a formula.
     """
     partial = target.with_name(f".{target.name}.partial")
     with partial.open("w", encoding="utf-8-sig", newline="") as stream:
@@ -93,5 +95,6 @@ def write_rejections(target: Path, rejections: Sequence[Rejection]) -> None:
         writer.writerow(REJECTIONS_HEADER)
         for rejection in sorted(rejections, key=lambda rejection: rejection.row):
             for problem in rejection.problems:
-                writer.writerow((rejection.row, rejection.melding, problem.column, problem.reason))
+                cells = (rejection.row, rejection.melding, problem.column, problem.reason)
+                writer.writerow([csv_cell(cell) for cell in cells])
     os.replace(partial, target)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -22,8 +24,6 @@ if TYPE_CHECKING:
 
     from producers.cbl_import.sheet import SourceRow
 
-# Fixed for ever: event ids derived under it must come out the same on every re-import.
-CBL_NAMESPACE = uuid.UUID("96b30a57-ea04-4180-9dfc-2ab6abca3090")
 # The CBL tool records Dutch local time; a time with an offset is taken as given.
 DUTCH_TIME = ZoneInfo("Europe/Amsterdam")
 WHOLE_ROW = "(rij)"
@@ -60,14 +60,22 @@ class ConvertedRow:
     problems: tuple[Problem, ...]
 
 
-def event_id_for(reporting_org: str, melding: str) -> uuid.UUID:
-    """The event id of a CBL melding: the same on every import, distinct per organisation."""
-    return uuid.uuid5(CBL_NAMESPACE, f"{reporting_org}/{melding}")
+def event_id_for(reporting_org: str, melding: str, id_key: bytes) -> uuid.UUID:
+    """The event id of a CBL melding: the same on every import, distinct per organisation.
+
+    Keyed (issue 11 #8): a plain uuid5 of organisation and melding number could be computed by
+    anyone, and an organisation posting first under that id blocked the CBL's real import. The
+    key is the server's plate key, under a label of its own; once imported, a melding keeps
+    its id through import_receipt even if the key changes.
+    """
+    label = f"cbl-event-id\x00{reporting_org}\x00{melding}".encode()
+    digest = hmac.new(id_key, label, hashlib.sha256).digest()
+    return uuid.UUID(bytes=digest[:16], version=5)
 
 
-def convert_row(row: SourceRow, reporting_org: str) -> ConvertedRow:
+def convert_row(row: SourceRow, reporting_org: str, id_key: bytes) -> ConvertedRow:
     """The row as the edge model validates it, with every problem named by its column."""
-    builder = _ReportBuilder(row)
+    builder = _ReportBuilder(row, id_key)
     body = builder.body(reporting_org)
     problems = builder.problems
     if row.extra_cells:
@@ -157,7 +165,7 @@ def parse_value_band(text: str) -> ValueBand:
     match = _EUROS.match(text.strip())
     if match is None:
         raise ValueError(
-            f"unknown value {text!r}: an amount in whole euros (2500) or one of "
+            "unknown value: an amount in whole euros (2500) or one of "
             f"{col.VALUE_BANDS.choices()}"
         )
     euros = int(re.sub(r"[.\s]", "", match["euros"]))
@@ -180,7 +188,7 @@ def parse_height(text: str) -> HeightBand:
     match = _CENTIMETRES.match(text.strip().lower())
     if match is None:
         raise ValueError(
-            f"unknown value {text!r}: a height in cm (178) or one of {col.HEIGHT_BANDS.choices()}"
+            f"unknown value: a height in cm (178) or one of {col.HEIGHT_BANDS.choices()}"
         )
     centimetres = int(match["cm"])
     if centimetres < 165:
@@ -206,6 +214,7 @@ class _ReportBuilder:
     """Reads the cells of one row into the shape of the edge model, noting what it cannot read."""
 
     row: SourceRow
+    id_key: bytes
     problems: list[Problem] = field(default_factory=list)
     offender_numbers: list[int] = field(default_factory=list)
 
@@ -216,7 +225,7 @@ class _ReportBuilder:
         if melding:
             try:
                 _IDENTIFIER.validate_python(melding)
-                body["event_id"] = event_id_for(reporting_org, melding)
+                body["event_id"] = event_id_for(reporting_org, melding, self.id_key)
             except ValidationError:
                 self._problem(col.MELDINGSNUMMER, "1 to 64 letters, digits or . _ : -")
         body["branch"] = self._branch()
@@ -316,7 +325,7 @@ def _closed(vocabulary: col.Vocabulary[E]) -> Callable[[str], E]:
     def read(text: str) -> E:
         found = vocabulary.lookup(text)
         if found is None:
-            raise ValueError(f"unknown value {text!r}; one of: {vocabulary.choices()}")
+            raise ValueError(f"unknown value; one of: {vocabulary.choices()}")
         return found
 
     return read
@@ -326,15 +335,19 @@ def _closed_list(vocabulary: col.Vocabulary[E]) -> Callable[[str], list[E]]:
     def read(text: str) -> list[E]:
         found: dict[E, None] = {}
         unknown = []
-        for word in split_list(text):
+        for position, word in enumerate(split_list(text), start=1):
             member = vocabulary.lookup(word)
             if member is None:
-                unknown.append(word)
+                unknown.append(str(position))
             else:
                 found[member] = None  # once each, in the order given
         if unknown:
-            shown = ", ".join(repr(word) for word in unknown)
-            raise ValueError(f"unknown value(s) {shown}; each one of: {vocabulary.choices()}")
+            # Positions, not words: a rejection report never quotes a cell (a plate in the
+            # wrong column would reach the report and the audit log).
+            shown = ", ".join(unknown)
+            raise ValueError(
+                f"unknown value(s) at position {shown}; each one of: {vocabulary.choices()}"
+            )
         return list(found)
 
     return read

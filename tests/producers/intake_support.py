@@ -58,7 +58,7 @@ async def register(db: asyncpg.Connection) -> Registry:
             ),
         )
     await admin.create_alarm_site(db, "site-1", "pac-1", "acct-1", branch_id="a-001")
-    await admin.create_alarm_site(db, "site-2", "pac-2", "acct-9")
+    await admin.create_alarm_site(db, "site-2", "pac-2", "acct-9", branch_id="b-001")
     keys = {}
     for organisation_id in ("retail-a", "retail-b", "cbl", "pac-1", "pac-2", "politie-ams"):
         keys[organisation_id] = (await admin.issue_key(db, organisation_id)).key

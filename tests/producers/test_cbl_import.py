@@ -6,6 +6,7 @@ import csv
 import logging
 import re
 import socket
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,7 +15,7 @@ import pytest
 from openpyxl import Workbook
 
 from heterdaad.logs import JsonFormatter
-from producers.api import admin
+from producers.api import admin, registry
 from producers.api.edge import PlateKey
 from producers.api.receipts import NewReceipt, body_digest, store_receipts
 from producers.cbl_import import (
@@ -26,6 +27,7 @@ from producers.cbl_import import (
     event_id_for,
     import_cbl,
 )
+from producers.cbl_import import rows as rows_module
 from producers.cbl_import.layout import COLUMNS
 from producers.cbl_import.rows import column_for, convert_row, parse_moment, parse_value_band
 from producers.cbl_import.sheet import SourceRow, check_columns, read_sheet
@@ -35,7 +37,8 @@ from schemas.pseudonym import pseudonymise_plate
 from schemas.topics import INCIDENT_REPORTS
 from schemas.wire import decode_as
 from tests.kafka_helpers import read_topic
-from tests.producers.intake_support import published_count
+from tests.producers import bodies
+from tests.producers.intake_support import published_count, running_api
 
 if TYPE_CHECKING:
     import asyncpg
@@ -45,6 +48,8 @@ if TYPE_CHECKING:
 EXAMPLE = Path(__file__).parents[2] / "docs" / "examples" / "cbl-example.csv"
 # Every form in which the example's plates could leak: as written, normalised, lower case.
 RAW_PLATES = ("12-ABC-3", "12ABC3", "12-abc-3", "12abc3", "99-XYZ-9", "99XYZ9", "99xyz9")
+# The key event ids are derived under in the pure tests (the server's plate key in the others).
+ID_KEY = b"i" * 32
 # (owner, branch id, lat, lon) of the branches in the example export.
 EXAMPLE_BRANCHES = (
     ("buurtmarkt", "BM-0412", 52.3731, 4.8922),
@@ -210,15 +215,15 @@ def test_contract_fields_are_named_by_their_column(
 
 def test_the_example_rows_are_all_valid() -> None:
     for number, cells in enumerate(example_rows(), start=2):
-        converted = convert_row(SourceRow(number, cells), "cbl")
+        converted = convert_row(SourceRow(number, cells), "cbl", ID_KEY)
         assert converted.problems == (), converted.problems
 
 
 def test_a_row_becomes_the_report_the_layout_describes() -> None:
-    converted = convert_row(source_row(), "cbl")
+    converted = convert_row(source_row(), "cbl", ID_KEY)
     assert converted.report is not None
     report = converted.report
-    assert report.event_id == event_id_for("cbl", "CBL-2025-000101")
+    assert report.event_id == event_id_for("cbl", "CBL-2025-000101", ID_KEY)
     assert (report.branch.branch_id, report.branch.location.lat) == ("BM-0412", 52.3731)
     assert report.occurred_at == datetime(2025, 3, 14, 20, 5, tzinfo=UTC)
     assert [weapon.value for weapon in report.weapons] == ["knife", "suggested"]
@@ -246,13 +251,13 @@ def _tomorrow() -> str:
             "outside",
         ),
         # a weapon outside the list is named, with the choices
-        ({"wapens": "mes, pistool"}, "wapens", "'pistool'; each one of: vuurwapen"),
+        ({"wapens": "mes, pistool"}, "wapens", "at position 2; each one of: vuurwapen"),
         # a robbery cannot lie in the future
         ({"datum_tijd": _tomorrow()}, "datum_tijd", "future"),
         # the kind of incident is required
         ({"soort_incident": ""}, "soort_incident", "Field required"),
         # an unknown kind is reported once, not again as 'required'
-        ({"soort_incident": "inbraak"}, "soort_incident", "unknown value 'inbraak'"),
+        ({"soort_incident": "inbraak"}, "soort_incident", "unknown value; one of"),
         # branch numbers are identifiers
         ({"filiaalnummer": "BM 0412"}, "filiaalnummer", "pattern"),
         # a plate of symbols only; the plate itself is not quoted back
@@ -264,7 +269,7 @@ def _tomorrow() -> str:
         # an address is complete or absent
         ({"plaats": ""}, "plaats", "Field required"),
         # descriptions are checked per offender column
-        ({"signalement_2_postuur": "reusachtig"}, "signalement_2_postuur", "'reusachtig'"),
+        ({"signalement_2_postuur": "reusachtig"}, "signalement_2_postuur", "unknown value"),
         # without a melding number there is no event id
         ({"meldingsnummer": ""}, "meldingsnummer", "Field required"),
         # melding numbers are identifiers too
@@ -272,17 +277,21 @@ def _tomorrow() -> str:
         # loot value that is neither band nor amount
         ({"buitwaarde": "veel"}, "buitwaarde", "whole euros"),
         # an unknown getaway is reported once, not for the vehicle as well
-        ({"vluchtmiddel": "raket"}, "vluchtmiddel", "'raket'"),
+        ({"vluchtmiddel": "raket"}, "vluchtmiddel", "unknown value"),
     ],
 )
 def test_bad_cells_are_named_with_the_reason(
     cells: dict[str, str], column: str, reason: str
 ) -> None:
-    converted = convert_row(source_row(**cells), "cbl")
+    converted = convert_row(source_row(**cells), "cbl", ID_KEY)
     assert converted.report is None
     assert [problem.column for problem in converted.problems] == [column]
     assert reason in converted.problems[0].reason
     assert "ABC" not in converted.problems[0].reason
+    # A reason never quotes the cell (issue 11 #10): it may hold a plate in the wrong column.
+    for text in cells.values():
+        if len(text) > 2:
+            assert text not in converted.problems[0].reason
 
 
 @pytest.mark.parametrize(
@@ -357,7 +366,7 @@ async def test_xlsx_is_published_with_plates_only_pseudonymised(
             for record in records
         )
     }
-    first = reports[str(event_id_for("cbl", "CBL-2025-000101"))]
+    first = reports[str(event_id_for("cbl", "CBL-2025-000101", settings.require_plate_key()))]
     assert first.getaway is not None and first.getaway.vehicle is not None
     assert first.getaway.vehicle.plate_pseudonym == pseudonymise_plate(
         "12-ABC-3", settings.require_plate_key(), settings.plate_key_id
@@ -466,7 +475,8 @@ async def test_bad_rows_are_listed_with_reasons_and_good_rows_published(
     [record] = await read_topic(
         settings.kafka_bootstrap, INCIDENT_REPORTS.name(settings.topic_prefix), count=1
     )
-    assert dict(record.headers)["ce_id"] == str(event_id_for("cbl", "CBL-2025-000101")).encode()
+    cbl_id = event_id_for("cbl", "CBL-2025-000101", settings.require_plate_key())
+    assert dict(record.headers)["ce_id"] == str(cbl_id).encode()
     audit = await db.fetch("SELECT action, details FROM audit_log ORDER BY at")
     assert sorted(row["action"] for row in audit) == ["event_accepted"] + ["event_rejected"] * 4
 
@@ -507,9 +517,11 @@ async def test_a_melding_posted_through_the_api_is_not_published_again(
     rows = example_rows()
     receipts = []
     for number, cells in ((2, rows[0]), (3, {**rows[1], "aantal_daders": "3"})):
-        edge = convert_row(SourceRow(number, cells), "cbl").report
+        edge = convert_row(SourceRow(number, cells), "cbl", plate_key.key).report
         assert edge is not None
-        event = edge.pseudonymised(plate_key)
+        # As the API would have published it: with the branch as registered.
+        [event] = await registry.as_registered(db, [edge.pseudonymised(plate_key)])
+        assert isinstance(event, IncidentReport)
         receipts.append(
             NewReceipt(str(event.event_id), "cbl", "incident_report", body_digest(event), 202, {})
         )
@@ -554,3 +566,138 @@ async def test_without_a_broker_nothing_is_imported(
     with pytest.raises(CblImportError, match="unavailable, nothing was published"):
         await import_cbl(nowhere, EXAMPLE, reporting_org="cbl", rejections_path=tmp_path / "r.csv")
     assert await db.fetchval("SELECT count(*) FROM import_receipt") == 0
+
+
+@pytest.mark.integration
+async def test_a_row_is_published_with_its_branch_as_registered(
+    settings: Settings, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    """BM-0412 is a registered Amsterdam supermarket; the row calls it a Rotterdam jeweller."""
+    await register_cbl(db)
+    moved = {
+        **example_rows()[0],
+        "keten": "Juwelier Rotterdam",
+        "soort_vestiging": "juwelier",
+        "breedtegraad": "51,9225",
+        "lengtegraad": "4,4792",
+    }
+    path = write_csv(tmp_path / "moved.csv", [moved])
+    report = await import_cbl(settings, path, reporting_org="cbl")
+
+    assert report.published == 1, report.rejections
+    [record] = await read_topic(
+        settings.kafka_bootstrap, INCIDENT_REPORTS.name(settings.topic_prefix), count=1
+    )
+    event = decode_as(IncidentReport, INCIDENT_REPORTS, record.value, record.headers)
+    assert event.branch.location == Location(lat=52.3731, lon=4.8922)
+    assert event.branch.branch_type is BranchType.SUPERMARKET
+    assert event.branch.chain is None  # registered without one
+
+
+@pytest.mark.integration
+async def test_a_plate_in_the_wrong_column_reaches_neither_report_nor_audit(
+    settings: Settings, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    """Issue 11 #10 and #13: reasons name columns, never cells; no cell is run by Excel."""
+    await register_cbl(db)
+    good = example_rows()
+    rows = [
+        # row 2: the plate typed into four closed columns and as the melding number
+        {
+            **good[0],
+            "meldingsnummer": "12-ABC-3",
+            "wapens": "mes, 12-ABC-3",
+            "soort_incident": "12abc3",
+            "buitwaarde": "12 ABC 3",
+            "signalement_1_lengte": "12-abc-3",
+        },
+        # row 3: a melding number that is a formula, and a bad cell to reject the row
+        {**good[1], "meldingsnummer": "=HYPERLINK(\"http://x\",\"klik\")", "wapens": "kanon"},
+        # row 4: a formula in a closed column
+        {**good[2], "soort_incident": "+cmd|' /C calc'!A0"},
+    ]
+    path = write_csv(tmp_path / "fout.csv", rows)
+    report = await import_cbl(settings, path, reporting_org="cbl")
+
+    assert report.rejected == 3 and report.published == 0
+    written = (tmp_path / "fout.afgewezen.csv").read_text(encoding="utf-8-sig")
+    audit = "\n".join(
+        row["details"] for row in await db.fetch("SELECT details::text FROM audit_log")
+    )
+    for where, text in (("rejection report", written), ("audit log", audit)):
+        for form in ("12-abc-3", "12abc3", "12 abc 3"):
+            assert form not in text.lower(), (where, text)
+        assert "kanon" not in text and "calc" not in text, (where, text)
+    lines = rejection_lines(tmp_path / "fout.afgewezen.csv")
+    assert {line["kolom"] for line in lines if line["rij"] == "2"} == {
+        "meldingsnummer", "wapens", "soort_incident", "buitwaarde", "signalement_1_lengte"
+    } - {"meldingsnummer"}  # fmt: skip
+    assert {line["meldingsnummer"] for line in lines if line["rij"] == "2"} == {"**-***-*"}
+    # Every cell of the report that Excel would run starts with a quote instead.
+    for line in lines:
+        for cell in line.values():
+            assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), line
+    assert {line["meldingsnummer"] for line in lines if line["rij"] == "3"} == {
+        "'=HYPERLINK(\"http://x\",\"klik\")"
+    }
+
+
+# --- event ids nobody else can compute (issue 11 #8) ---------------------------------------------
+
+OLD_NAMESPACE = uuid.UUID("96b30a57-ea04-4180-9dfc-2ab6abca3090")  # the unkeyed ids of before
+
+
+def test_event_ids_are_keyed_stable_and_per_organisation() -> None:
+    melding = "CBL-2025-000101"
+    assert event_id_for("cbl", melding, ID_KEY) == event_id_for("cbl", melding, ID_KEY)
+    assert event_id_for("cbl", melding, ID_KEY) != event_id_for("cbl2", melding, ID_KEY)
+    assert event_id_for("cbl", melding, ID_KEY) != event_id_for("cbl", melding, b"j" * 32)
+    assert event_id_for("cbl", melding, ID_KEY) != uuid.uuid5(OLD_NAMESPACE, f"cbl/{melding}")
+
+
+@pytest.mark.integration
+async def test_another_organisations_earlier_post_does_not_block_the_import(
+    settings: Settings, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    """The attack: retail-b posts first under the id the CBL's melding would get."""
+    await register_cbl(db)
+    key = (await admin.issue_key(db, "andere-keten")).key
+    melding = "CBL-2025-000101"
+    # The id as anyone could compute it before (uuid5 of organisation and melding number).
+    predicted = str(uuid.uuid5(OLD_NAMESPACE, f"cbl/{melding}"))
+    body = bodies.incident_report(
+        event_id=predicted, reporting_org="andere-keten", branch_id="AK-0001"
+    )
+    async with running_api(settings) as (_, client):
+        answer = await client.post(
+            "/v1/incident-reports", json=body, headers={"Authorization": f"Bearer {key}"}
+        )
+    assert answer.status_code == 202, answer.text
+
+    report = await import_cbl(
+        settings, EXAMPLE, reporting_org="cbl", rejections_path=tmp_path / "r.csv"
+    )
+    assert report.rejected == 0, report.rejections
+    assert report.published == len(example_rows())
+
+
+@pytest.mark.integration
+async def test_a_melding_imported_under_an_old_id_keeps_it(
+    settings: Settings, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    """A receipt from before keyed ids: the melding is recognised, not published again."""
+    await register_cbl(db)
+
+    def old_event_id(reporting_org: str, melding: str, id_key: bytes) -> uuid.UUID:
+        return uuid.uuid5(OLD_NAMESPACE, f"{reporting_org}/{melding}")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(rows_module, "event_id_for", old_event_id)
+        first = await import_cbl(
+            settings, EXAMPLE, reporting_org="cbl", rejections_path=tmp_path / "r.csv"
+        )
+    assert first.published == len(example_rows())
+    again = await import_cbl(
+        settings, EXAMPLE, reporting_org="cbl", rejections_path=tmp_path / "r.csv"
+    )
+    assert (again.published, again.already_imported) == (0, first.published), again.rejections

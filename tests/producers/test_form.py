@@ -187,10 +187,17 @@ async def test_form_errors_are_shown_in_dutch(
     assert await published_count(settings, RECON_SIGHTINGS) == 0
 
 
-async def test_form_refuses_another_retailers_branch(
-    registry: Registry, client: httpx.AsyncClient
+async def test_form_answers_alike_for_another_retailers_branch_and_an_unknown_one(
+    settings: Settings, registry: Registry, client: httpx.AsyncClient
 ) -> None:
+    """Issue 11 #16: a 403 for b-001 and a 422 for an unknown id told which branch ids exist."""
     await log_in(client, registry.keys["retail-a"])
-    response = await client.post("/meld", data=sighting_form(str(uuid.uuid4()), branch_id="b-001"))
-    assert response.status_code == 403
-    assert "niet melden" in response.text
+    event_id = str(uuid.uuid4())
+    pages = {}
+    for branch_id in ("b-001", "zz-999"):
+        response = await client.post("/meld", data=sighting_form(event_id, branch_id=branch_id))
+        assert response.status_code == 422, (branch_id, response.text)
+        assert "Filiaal: kies een van uw filialen." in response.text
+        pages[branch_id] = response.text.replace(branch_id, "<branch>")
+    assert pages["b-001"] == pages["zz-999"]
+    assert await published_count(settings, RECON_SIGHTINGS) == 0

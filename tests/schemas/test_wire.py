@@ -6,7 +6,14 @@ import pytest
 
 from schemas.alerts import RecipientRole
 from schemas.topics import ALERTS, CATALOGUE, INCIDENT_REPORTS, all_topics
-from schemas.wire import UndecodableRecord, dead_letter_headers, decode, encode
+from schemas.wire import (
+    DLQ_MAX_VALUE_BYTES,
+    UndecodableRecord,
+    dead_letter_headers,
+    dead_letter_value,
+    decode,
+    encode,
+)
 from tests import factories
 
 EVERY_MODEL = [
@@ -92,3 +99,27 @@ def test_branch_view_carries_no_personal_data() -> None:
     assert str(alert.evidence[0].event_id) not in view
     police = alert.view_for(RecipientRole.POLICE).model_dump_json()
     assert factories.PLATE_PSEUDONYM in police
+
+
+def test_a_dead_letter_keeps_no_plate() -> None:
+    """Issue 11 #11: a record that could not be decoded was never pseudonymised."""
+    raw = b'{"vehicle": {"plate": "12-ABC-3"}, "free_text": "auto XX999Z", "at": "22:00"'
+    value, cut = dead_letter_value(raw)
+    assert cut == []
+    assert value == b'{"vehicle": {"plate": "**-***-*"}, "free_text": "auto ******", "at": "22:00"'
+    headers = dict(
+        dead_letter_headers(
+            [("ce_subject", b"12ABC3")],
+            reason="value error, input_value='12-ABC-3'",
+            topic="t.incident-reports.v1",
+            partition=0,
+            offset=7,
+            stage="report_robberies",
+        )
+    )
+    assert headers["ce_subject"] == b"******"
+    assert headers["x-heterdaad-dlq-reason"] == b"value error, input_value='**-***-*'"
+    # Cut values are masked as well.
+    long_value, long_cut = dead_letter_value(b"12-ABC-3 " + b"x" * (DLQ_MAX_VALUE_BYTES + 10))
+    assert long_value.startswith(b"**-***-* ") and len(long_value) == DLQ_MAX_VALUE_BYTES
+    assert long_cut
