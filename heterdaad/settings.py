@@ -166,6 +166,21 @@ class Settings(BaseSettings):
     sia_supervision_check_seconds: float = Field(
         60, gt=0, le=3600, description="How often the receiver looks for silent sites."
     )
+    sia_idle_timeout_seconds: float = Field(
+        60,
+        gt=0,
+        le=3600,
+        description="How long a connection may take to deliver its next whole frame before it "
+        "is closed (idle, or sending slowly). A link kept open must poll (NULL) more often.",
+    )
+    sia_max_connections: int = Field(
+        200,
+        ge=1,
+        le=10_000,
+        description="Connections held at once; a new one beyond it closes the one idle longest, "
+        "so a flood of idle connections never keeps a real alarm out. Keep well under the "
+        "process's file limit.",
+    )
 
     @model_validator(mode="after")
     def _history_counts_as_long_as_it_is_kept(self) -> Settings:
