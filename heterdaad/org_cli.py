@@ -230,3 +230,26 @@ def revoke_key(key_id: str) -> None:
         typer.echo(f"heterdaad org: no valid key {key_id}", err=True)
         raise typer.Exit(1)
     typer.echo(f"key {key_id} revoked")
+
+
+@org_app.command("meld-code")
+def meld_code(
+    organisation_id: str,
+    branch_id: str,
+    count: Annotated[int, typer.Option(min=1, max=100, help="How many codes.")] = 1,
+) -> None:
+    """One-time login codes for staff of a branch to report sightings on /meld, each with its
+    link (for a QR code). Each code works once; printed now, kept only as a hash."""
+    from datetime import timedelta
+
+    from producers.api.staff_sessions import StaffSessionError, issue_codes, readable
+
+    settings: Settings = validated_settings()
+    valid_for = timedelta(days=settings.meld_code_days)
+    codes: list[str] = run_on_database(
+        lambda db: issue_codes(db, organisation_id, branch_id, count=count, valid_for=valid_for),
+        StaffSessionError,
+    )
+    typer.echo(f"{len(codes)} code(s) for {branch_id}, valid {settings.meld_code_days:g} days:")
+    for code in codes:
+        typer.echo(f"{readable(code)}  {settings.api_url}/meld/login?code={code}")

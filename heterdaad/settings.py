@@ -156,6 +156,21 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = Field(8080, ge=1, le=65535)
     api_limits: ApiLimits = ApiLimits()
+    public_url: str | None = Field(
+        None,
+        description="Address at which staff reach the API (for /meld login links), e.g. "
+        "https://meld.example.nl; default http://api_host:api_port.",
+    )
+    meld_session_hours: float = Field(
+        8,
+        gt=0,
+        le=24,
+        description="How long a /meld staff session lasts: one shift. Logging out ends it "
+        "earlier.",
+    )
+    meld_code_days: float = Field(
+        7, gt=0, le=90, description="How long an unused /meld login code stays valid."
+    )
 
     # SIA DC-09 receiver for alarm panels and alarm centres.
     sia_host: str = "127.0.0.1"
@@ -205,6 +220,11 @@ class Settings(BaseSettings):
                 "a secret of at least 32 characters to pseudonymise them"
             )
         return self.plate_key.get_secret_value().encode()
+
+    @property
+    def api_url(self) -> str:
+        """Where staff reach the API: public_url, else the address it listens on."""
+        return (self.public_url or f"http://{self.api_host}:{self.api_port}").rstrip("/")
 
     @property
     def kafka_idempotence(self) -> bool:
