@@ -51,6 +51,17 @@ class ApiLimits(BaseModel):
         "a bound the queue for the pool grows and the 503s turn into hangs.",
     )
 
+    refused_audit_per_second: float = Field(
+        1.0,
+        gt=0,
+        description="Audit rows a second, per organisation, for refused requests (one row per "
+        "request, with its counts); beyond it they are counted into the next row, so refused "
+        "batches cannot flood the audit log. The service log has every one.",
+    )
+    refused_audit_burst: int = Field(
+        10, ge=1, description="Refused requests audited at once before the rate applies."
+    )
+
     @model_validator(mode="after")
     def _a_full_batch_fits(self) -> ApiLimits:
         # Otherwise a full batch would be refused with 429 for ever.
