@@ -126,6 +126,22 @@ class Settings(BaseSettings):
     personal_data_retention_days: int = Field(
         28, ge=1, le=3650, description="Days before plate pseudonyms and descriptions are deleted."
     )
+    audit_retention_days: int = Field(
+        5 * 365 + 1,
+        ge=365,
+        le=10 * 365 + 2,
+        description="Days the audit log (who posted, read, logged in, was refused) is kept. "
+        "Default five years: the Wet politiegegevens has logs of collection, consultation and "
+        "disclosure kept so that lawfulness can be checked, and police data may be kept and "
+        "used for up to five years; the log outlives what it describes (docs/security-tests.md).",
+    )
+    retention_every_hours: float = Field(
+        24,
+        gt=0,
+        le=24 * 7,
+        description="How often the sink runs retention (personal data, audit log), and once at "
+        "start; `heterdaad db retention` runs it by hand.",
+    )
 
     # Validation.
     clock_skew_seconds: int = Field(
@@ -214,6 +230,9 @@ class Settings(BaseSettings):
         # import would be stored but never linked (docs/time.md).
         if self.time.late_bound_days < self.personal_data_retention_days:
             raise ValueError("time.late_bound_days must be at least personal_data_retention_days")
+        if self.audit_retention_days < self.personal_data_retention_days:
+            # The log of who saw personal data must outlive that data.
+            raise ValueError("audit_retention_days must be at least personal_data_retention_days")
         return self
 
     @field_validator("plate_key")
