@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import AfterValidator, AwareDatetime, BaseModel
 
-from producers.api.auth import Caller, require_caller
+from producers.api.auth import Caller, require_scope
+from producers.api.kinds import ALERTS_READ, EVENTS_READ
 from schemas.common import IDENTIFIER_PATTERN, PoliceUnit
 
 if TYPE_CHECKING:
@@ -209,7 +210,7 @@ def history_router() -> APIRouter:
     @router.get("/events", summary="Accepted events the caller may see, newest first")
     async def events(
         request: Request,
-        caller: Annotated[Caller, Depends(require_caller)],
+        caller: Annotated[Caller, Depends(require_scope(EVENTS_READ))],
         query: Annotated[HistoryQuery, Depends(_query)],
     ) -> Page:
         return await _run(request, caller, query, "events")
@@ -217,7 +218,7 @@ def history_router() -> APIRouter:
     @router.get("/alerts", summary="Alerts of the caller's police unit, newest first")
     async def alerts(
         request: Request,
-        caller: Annotated[Caller, Depends(require_caller)],
+        caller: Annotated[Caller, Depends(require_scope(ALERTS_READ))],
         query: Annotated[HistoryQuery, Depends(_query)],
     ) -> Page:
         return await _run(request, caller, query, "alerts")

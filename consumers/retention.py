@@ -1,7 +1,10 @@
-"""Retention: personal data goes after the configured period; anonymous counts stay."""
+"""Retention: personal data goes after the configured period; anonymous counts stay; the audit
+log goes after its own, longer period; and a schedule that runs it from a long-running part."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import uuid
@@ -11,6 +14,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import asyncpg
+
+    from heterdaad.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +38,16 @@ _LOG_PURGES = {
     "delivery": "DELETE FROM delivery WHERE created_at < $1",
     "delivery_attempt": "DELETE FROM delivery_attempt WHERE at < $1",
 }
+# Who did what is kept far longer than what they did it to (audit_retention_days, docs).
+_AUDIT_PURGE = "DELETE FROM audit_log WHERE at < $1"
+# Spent or expired /meld codes and sessions name an organisation and a branch, nothing more;
+# a day past their end they answer nothing anyone could ask.
+_SESSION_PURGES = {
+    "meld_code": "DELETE FROM meld_code WHERE expires_at < $1",
+    "meld_session": "DELETE FROM meld_session WHERE expires_at < $1",
+}
+# One pass at a time across processes (every sink replica runs the schedule).
+_ADVISORY_LOCK = 0x68657472
 
 
 @dataclass(frozen=True)
@@ -42,9 +57,14 @@ class RetentionReport:
 
 
 async def purge_personal_data(
-    connection: asyncpg.Connection, retention_days: int, *, now: datetime | None = None
+    connection: asyncpg.Connection,
+    retention_days: int,
+    *,
+    audit_retention_days: int,
+    now: datetime | None = None,
 ) -> RetentionReport:
-    """Clear payloads older than the retention period, in one transaction, and audit it."""
+    """Clear payloads older than the retention period and audit rows older than theirs, in one
+    transaction, and audit it."""
     now = now or datetime.now(UTC)
     cutoff = now - timedelta(days=retention_days)
     purged: dict[str, int] = {}
@@ -56,6 +76,12 @@ async def purge_personal_data(
         for table, statement in _LOG_PURGES.items():
             status = await connection.execute(statement, cutoff - _NOTIFICATION_LOG_MARGIN)
             purged[table] = int(status.rsplit(" ", 1)[-1])
+        for table, statement in _SESSION_PURGES.items():
+            status = await connection.execute(statement, now - timedelta(days=1))
+            purged[table] = int(status.rsplit(" ", 1)[-1])
+        audit_cutoff = now - timedelta(days=audit_retention_days)
+        status = await connection.execute(_AUDIT_PURGE, audit_cutoff)
+        purged["audit_log"] = int(status.rsplit(" ", 1)[-1])
         await connection.execute(
             "INSERT INTO audit_log (audit_id, at, actor, action, subject, details) "
             "VALUES ($1, $2, 'system', 'data_deleted', 'retention', $3)",
@@ -65,3 +91,34 @@ async def purge_personal_data(
         )
     logger.info("personal data purged", extra={"cutoff": cutoff.isoformat(), "purged": purged})
     return RetentionReport(cutoff=cutoff, purged=purged)
+
+
+async def purge_once(pool: asyncpg.Pool, settings: Settings) -> RetentionReport | None:
+    """One retention pass, unless another process is running one now (then None)."""
+    async with pool.acquire() as connection:
+        if not await connection.fetchval("SELECT pg_try_advisory_lock($1)", _ADVISORY_LOCK):
+            logger.info("retention already running elsewhere, skipped")
+            return None
+        try:
+            return await purge_personal_data(
+                connection,
+                settings.personal_data_retention_days,
+                audit_retention_days=settings.audit_retention_days,
+            )
+        finally:
+            await connection.execute("SELECT pg_advisory_unlock($1)", _ADVISORY_LOCK)
+
+
+async def run_retention_schedule(
+    pool: asyncpg.Pool, settings: Settings, stop: asyncio.Event
+) -> None:
+    """Retention at start and then every `retention_every_hours` until `stop`; a failed pass is
+    logged and tried again at the next one, never the end of the process that runs it."""
+    every = settings.retention_every_hours * 3600
+    while not stop.is_set():
+        try:
+            await purge_once(pool, settings)
+        except Exception:
+            logger.exception("retention pass failed, tried again at the next")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=every)

@@ -71,7 +71,11 @@ def db_retention() -> None:
             settings.database_url, server_settings={"search_path": settings.database_schema}
         )
         try:
-            report = await purge_personal_data(connection, settings.personal_data_retention_days)
+            report = await purge_personal_data(
+                connection,
+                settings.personal_data_retention_days,
+                audit_retention_days=settings.audit_retention_days,
+            )
         finally:
             await connection.close()
         typer.echo(f"before {report.cutoff:%Y-%m-%d %H:%M}: {report.purged}")
@@ -196,15 +200,26 @@ def api() -> None:
 
 @app.command()
 def sink() -> None:
-    """Persist every event, alert and audit record in PostgreSQL."""
+    """Persist every event, alert and audit record in PostgreSQL; runs retention daily."""
+    from consumers.retention import run_retention_schedule
     from consumers.sink import Sink
+    from heterdaad.db import create_pool
 
     settings = validated_settings()
 
     async def run() -> None:
         stop = stop_on_signals()
-        async with Sink(settings) as running:
-            await running.run(stop)
+        # The sink runs for good wherever data is stored, so it carries the retention schedule
+        # on a pool of its own (one connection): a long purge never holds up a write.
+        pool = await create_pool(settings, max_size=1)
+        retention = asyncio.create_task(run_retention_schedule(pool, settings, stop))
+        try:
+            async with Sink(settings) as running:
+                await running.run(stop)
+        finally:
+            stop.set()
+            await retention
+            await pool.close()
 
     asyncio.run(run())
 

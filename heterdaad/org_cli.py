@@ -103,16 +103,93 @@ def alarm_site(
     alarm_centre: str,
     subscriber_account: str,
     branch_id: Annotated[str | None, typer.Option(help="The branch this site protects.")] = None,
+    key: Annotated[
+        str | None, typer.Option(help="The site's AES key in hex (32, 48 or 64 digits).")
+    ] = None,
+    new_key: Annotated[
+        bool, typer.Option("--new-key", help="Generate an AES-128 key and print it once.")
+    ] = False,
+    plain_frames: Annotated[
+        bool,
+        typer.Option(
+            "--plain-frames",
+            help="Take unencrypted SIA frames from this site. Anyone who reaches the receiver "
+            "can forge them; its alarms are marked unauthenticated and never verify an alarm.",
+        ),
+    ] = False,
 ) -> None:
-    """Register a subscriber site of an alarm centre."""
-    from producers.api import admin
+    """Register a subscriber site of an alarm centre.
 
+    Over SIA the site is heard only with a key (--key or --new-key) or --plain-frames; without
+    either its alarm centre reports its activations through the API only.
+    """
+    from producers.api import admin
+    from producers.sia import site_keys
+
+    if key is not None and new_key:
+        typer.echo("heterdaad: give --key or --new-key, not both", err=True)
+        raise typer.Exit(2)
+    sia_key = site_keys.generate_key() if new_key else None
+    if key is not None:
+        sia_key = _run_parsed(lambda: site_keys.parse_key(key))
     _run(
         lambda db: admin.create_alarm_site(
-            db, site_id, alarm_centre, subscriber_account, branch_id=branch_id
+            db,
+            site_id,
+            alarm_centre,
+            subscriber_account,
+            branch_id=branch_id,
+            sia_key=sia_key,
+            sia_plain_frames=plain_frames,
         )
     )
     typer.echo(f"alarm site {site_id} of {alarm_centre} created")
+    if new_key and sia_key is not None:
+        typer.echo(f"sia key (shown once, configure it in the panel): {sia_key.hex().upper()}")
+
+
+@org_app.command("rotate-key")
+def rotate_key(
+    site_id: str,
+    key: Annotated[
+        str | None, typer.Option(help="The new AES key in hex; generated when not given.")
+    ] = None,
+) -> None:
+    """Give an alarm site a new SIA key (and end plain frames); the old key stops working
+    within a minute (the receiver's account cache)."""
+    from producers.sia import site_keys
+
+    new = site_keys.generate_key() if key is None else _run_parsed(lambda: site_keys.parse_key(key))
+    run_on_database(lambda db: site_keys.set_site_key(db, site_id, new), site_keys.SiteKeyError)
+    typer.echo(f"alarm site {site_id} has a new sia key")
+    if key is None:
+        typer.echo(f"sia key (shown once, configure it in the panel): {new.hex().upper()}")
+
+
+@org_app.command("plain-frames")
+def plain_frames(
+    site_id: str,
+    allow: Annotated[
+        bool, typer.Option("--allow/--refuse", help="Take unencrypted frames from the site.")
+    ],
+) -> None:
+    """Allow or refuse unencrypted SIA frames from a keyless site (they can be forged)."""
+    from producers.sia import site_keys
+
+    run_on_database(
+        lambda db: site_keys.set_plain_frames(db, site_id, allowed=allow), site_keys.SiteKeyError
+    )
+    typer.echo(f"alarm site {site_id}: plain frames {'allowed' if allow else 'refused'}")
+
+
+def _run_parsed(parse: Callable[[], bytes]) -> bytes:
+    from producers.sia.site_keys import SiteKeyError
+
+    try:
+        return parse()
+    except SiteKeyError as error:
+        typer.echo(f"heterdaad: {error}", err=True)
+        raise typer.Exit(2) from error
 
 
 @org_app.command("member")
@@ -153,3 +230,26 @@ def revoke_key(key_id: str) -> None:
         typer.echo(f"heterdaad org: no valid key {key_id}", err=True)
         raise typer.Exit(1)
     typer.echo(f"key {key_id} revoked")
+
+
+@org_app.command("meld-code")
+def meld_code(
+    organisation_id: str,
+    branch_id: str,
+    count: Annotated[int, typer.Option(min=1, max=100, help="How many codes.")] = 1,
+) -> None:
+    """One-time login codes for staff of a branch to report sightings on /meld, each with its
+    link (for a QR code). Each code works once; printed now, kept only as a hash."""
+    from datetime import timedelta
+
+    from producers.api.staff_sessions import StaffSessionError, issue_codes, readable
+
+    settings: Settings = validated_settings()
+    valid_for = timedelta(days=settings.meld_code_days)
+    codes: list[str] = run_on_database(
+        lambda db: issue_codes(db, organisation_id, branch_id, count=count, valid_for=valid_for),
+        StaffSessionError,
+    )
+    typer.echo(f"{len(codes)} code(s) for {branch_id}, valid {settings.meld_code_days:g} days:")
+    for code in codes:
+        typer.echo(f"{readable(code)}  {settings.api_url}/meld/login?code={code}")

@@ -61,6 +61,17 @@ class ApiLimits(BaseModel):
         "a bound the queue for the pool grows and the 503s turn into hangs.",
     )
 
+    refused_audit_per_second: float = Field(
+        1.0,
+        gt=0,
+        description="Audit rows a second, per organisation, for refused requests (one row per "
+        "request, with its counts); beyond it they are counted into the next row, so refused "
+        "batches cannot flood the audit log. The service log has every one.",
+    )
+    refused_audit_burst: int = Field(
+        10, ge=1, description="Refused requests audited at once before the rate applies."
+    )
+
     @model_validator(mode="after")
     def _a_full_batch_fits(self) -> ApiLimits:
         # Otherwise a full batch would be refused with 429 for ever.
@@ -125,6 +136,22 @@ class Settings(BaseSettings):
     personal_data_retention_days: int = Field(
         28, ge=1, le=3650, description="Days before plate pseudonyms and descriptions are deleted."
     )
+    audit_retention_days: int = Field(
+        5 * 365 + 1,
+        ge=365,
+        le=10 * 365 + 2,
+        description="Days the audit log (who posted, read, logged in, was refused) is kept. "
+        "Default five years: the Wet politiegegevens has logs of collection, consultation and "
+        "disclosure kept so that lawfulness can be checked, and police data may be kept and "
+        "used for up to five years; the log outlives what it describes (docs/security-tests.md).",
+    )
+    retention_every_hours: float = Field(
+        24,
+        gt=0,
+        le=24 * 7,
+        description="How often the sink runs retention (personal data, audit log), and once at "
+        "start; `heterdaad db retention` runs it by hand.",
+    )
 
     # Validation.
     clock_skew_seconds: int = Field(
@@ -166,6 +193,21 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = Field(8080, ge=1, le=65535)
     api_limits: ApiLimits = ApiLimits()
+    public_url: str | None = Field(
+        None,
+        description="Address at which staff reach the API (for /meld login links), e.g. "
+        "https://meld.example.nl; default http://api_host:api_port.",
+    )
+    meld_session_hours: float = Field(
+        8,
+        gt=0,
+        le=24,
+        description="How long a /meld staff session lasts: one shift. Logging out ends it "
+        "earlier.",
+    )
+    meld_code_days: float = Field(
+        7, gt=0, le=90, description="How long an unused /meld login code stays valid."
+    )
 
     # SIA DC-09 receiver for alarm panels and alarm centres.
     sia_host: str = "127.0.0.1"
@@ -176,6 +218,21 @@ class Settings(BaseSettings):
     sia_supervision_check_seconds: float = Field(
         60, gt=0, le=3600, description="How often the receiver looks for silent sites."
     )
+    sia_idle_timeout_seconds: float = Field(
+        60,
+        gt=0,
+        le=3600,
+        description="How long a connection may take to deliver its next whole frame before it "
+        "is closed (idle, or sending slowly). A link kept open must poll (NULL) more often.",
+    )
+    sia_max_connections: int = Field(
+        200,
+        ge=1,
+        le=10_000,
+        description="Connections held at once; a new one beyond it closes the one idle longest, "
+        "so a flood of idle connections never keeps a real alarm out. Keep well under the "
+        "process's file limit.",
+    )
 
     @model_validator(mode="after")
     def _history_counts_as_long_as_it_is_kept(self) -> Settings:
@@ -183,6 +240,9 @@ class Settings(BaseSettings):
         # import would be stored but never linked (docs/time.md).
         if self.time.late_bound_days < self.personal_data_retention_days:
             raise ValueError("time.late_bound_days must be at least personal_data_retention_days")
+        if self.audit_retention_days < self.personal_data_retention_days:
+            # The log of who saw personal data must outlive that data.
+            raise ValueError("audit_retention_days must be at least personal_data_retention_days")
         return self
 
     @field_validator("plate_key")
@@ -202,6 +262,11 @@ class Settings(BaseSettings):
                 example="\"$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')\"",
             )
         return self.plate_key.get_secret_value().encode()
+
+    @property
+    def api_url(self) -> str:
+        """Where staff reach the API: public_url, else the address it listens on."""
+        return (self.public_url or f"http://{self.api_host}:{self.api_port}").rstrip("/")
 
     @property
     def kafka_idempotence(self) -> bool:

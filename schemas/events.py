@@ -131,6 +131,12 @@ class AlarmActivation(Contract):
     received_at: EventTime
     verification: Verification | None = None
     free_text: FreeText | None = None
+    unauthenticated: bool = Field(
+        False,
+        description="Came as a plain SIA frame from a site registered for plain frames: anyone "
+        "who can reach the receiver could have sent it, so it never verifies an alarm and the "
+        "desk should say so.",
+    )
 
     @model_validator(mode="after")
     def _received_after_occurred(self) -> AlarmActivation:

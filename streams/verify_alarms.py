@@ -183,7 +183,13 @@ class _Run:
         )
         if episode is None:
             self._open(site, press)
-        elif episode.status == "open" and episode.pressed_by_other_staff(press):
+        elif (
+            episode.status == "open"
+            # A plain SIA frame can be forged by anyone who reaches the receiver: two of them
+            # are no second member of staff.
+            and not press.unauthenticated
+            and episode.pressed_by_other_staff(press)
+        ):
             episode.add(note(press, "second_press"))
             reason = LinkReason(feature="sequential_buttons", value="other staff", contribution=1.0)
             self._escalate(site, episode, AlertKind.VERIFIED_ALARM, self._urgency(episode),

@@ -24,7 +24,7 @@ from consumers.sink import store
 from heterdaad.settings import Settings
 from producers.api import ApiLimits, admin, create_app
 from producers.api.form import COOKIE, DUTCH_TIME
-from producers.api.kinds import SUBSCRIPTIONS_WRITE, allowed_scopes
+from producers.api.kinds import ALERTS_READ, EVENTS_READ, SUBSCRIPTIONS_WRITE, allowed_scopes
 from schemas.alerts import Alert, RecipientRole
 from schemas.common import Branch, BranchType, Location, PoliceUnit
 from schemas.events import PersonDescription
@@ -102,14 +102,12 @@ MATRIX: dict[tuple[str, str], dict[Who, int]] = {
     ("GET", "/v1/history/alerts"): _cells(403, 403, 403, 200, 200, 401, 401),
     # The sighting form's login page is public.
     ("GET", "/meld/login"): EVERYONE_200,
-    # Logging in to the form: only keys that may report sightings get a session (a redirect).
-    ("POST", "/meld/login"): _cells(403, 303, 303, 403, 403, 401, 401),
-    # The form itself with the key in its cookie; without one, back to the login. A key that
-    # may not report sightings never gets the cookie from the login; with a forged one the
-    # form is refused as the login refuses that key (and posting it is refused, next row).
-    ("GET", "/meld"): _cells(403, 200, 200, 403, 403, 303, 303),
-    # Posting the form goes through the same intake as the API.
-    ("POST", "/meld"): _cells(403, 202, 202, 403, 403, 303, 303),
+    # The form has staff sessions of its own, opened with one-time codes an admin issues per
+    # branch (tests/producers/test_form.py): an API key is no login code ...
+    ("POST", "/meld/login"): _cells(401, 401, 401, 401, 401, 401, 401),
+    # ... and no session: with a key in the cookie, the form sends back to the login.
+    ("GET", "/meld"): _cells(303, 303, 303, 303, 303, 303, 303),
+    ("POST", "/meld"): _cells(303, 303, 303, 303, 303, 303, 303),
     # Logging out always ends at the login page.
     ("POST", "/meld/logout"): _cells(303, 303, 303, 303, 303, 303, 303),
     # Subscriptions: every role that receives alerts manages its own (with a key issued with
@@ -212,7 +210,7 @@ def _request(
     request: dict[str, Any] = {"method": method, "url": path, "headers": {}}
     if path.startswith("/meld"):
         if path == "/meld/login" and method == "POST":
-            request["data"] = {"sleutel": key or ""}
+            request["data"] = {"code": key or ""}
         elif key is not None:
             request["headers"]["Cookie"] = f"{COOKIE}={key}"
         if path == "/meld" and method == "POST":
@@ -258,6 +256,57 @@ async def test_every_role_against_every_endpoint(
     assert not wrong, "\n".join(wrong)
     # A batch of one own event is accepted inside the 207.
     assert all(statuses == [202] for statuses in item_statuses.values()), item_statuses
+
+
+# --- every route checks its scope --------------------------------------------------------------
+
+# The scope each route that takes a key needs. A key with every other scope its role may hold
+# gets 403: holding a valid key is not enough (issue 11, finding 5: the history took any key).
+ROUTE_SCOPES: dict[tuple[str, str], str] = {
+    ("POST", "/v1/alarm-activations"): "alarm-activations:write",
+    ("POST", "/v1/alarm-activations/batch"): "alarm-activations:write",
+    ("POST", "/v1/incident-reports"): "incident-reports:write",
+    ("POST", "/v1/incident-reports/batch"): "incident-reports:write",
+    ("POST", "/v1/recon-sightings"): "recon-sightings:write",
+    ("POST", "/v1/recon-sightings/batch"): "recon-sightings:write",
+    ("GET", "/v1/history/events"): EVENTS_READ,
+    ("GET", "/v1/history/alerts"): ALERTS_READ,
+    ("GET", "/v1/subscriptions"): SUBSCRIPTIONS_WRITE,
+    ("POST", "/v1/subscriptions"): SUBSCRIPTIONS_WRITE,
+    ("GET", "/v1/subscriptions/{subscription_id}"): SUBSCRIPTIONS_WRITE,
+    ("DELETE", "/v1/subscriptions/{subscription_id}"): SUBSCRIPTIONS_WRITE,
+}
+
+
+def test_every_route_that_takes_a_key_names_its_scope() -> None:
+    # The API routes that refuse a request without a key are exactly those with a scope here
+    # (/meld takes staff sessions, not keys).
+    keyed = {route for route, row in MATRIX.items() if row[NK] == 401 and "/v1/" in route[1]}
+    assert keyed == set(ROUTE_SCOPES)
+
+
+@pytest.mark.integration
+async def test_a_key_without_the_route_s_scope_is_refused(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    full_keys = await _keys(db)
+    subscription_ids = await _subscription_ids(db)
+    wrong = []
+    async with running_api(settings, LIMITS) as (_, client):
+        for (method, path), scope in sorted(ROUTE_SCOPES.items()):
+            # A caller for whom the route works with a full key.
+            who = next(w for w in (AC, RE, TA, PO, AD) if MATRIX[(method, path)][w] < 300)
+            role = who.value
+            lacking = sorted(allowed_scopes(role) - {scope})
+            key = (await admin.issue_key(db, ORGANISATION[who], scopes=lacking)).key
+            for presented, want in ((full_keys[who], MATRIX[(method, path)][who]), (key, 403)):
+                response = await client.request(
+                    **_request(method, path, who, presented, subscription_ids)
+                )
+                if response.status_code != want:
+                    wrong.append(f"{method} {path} as {who} {presented is key}: "
+                                 f"{response.status_code}, want {want}")  # fmt: skip
+    assert not wrong, "\n".join(wrong)
 
 
 # --- nobody writes for another ----------------------------------------------------------------

@@ -37,3 +37,15 @@ def test_waits_are_on_healthchecks_or_completed_setup(name: str) -> None:
         assert condition in {"service_healthy", "service_completed_successfully"}
         if condition == "service_healthy":
             assert "healthcheck" in SERVICES[dependency], f"{dependency} has no healthcheck"
+
+
+PUBLISHED = [
+    (name, str(port)) for name, service in SERVICES.items() for port in service.get("ports", [])
+]
+
+
+@pytest.mark.parametrize(("name", "port"), PUBLISHED)
+def test_published_ports_are_on_loopback_unless_asked(name: str, port: str) -> None:
+    # Issue 11, finding 3: the SIA port was published on 0.0.0.0, open to anyone who could
+    # reach the host. Another address takes HETERDAAD_PUBLISH_HOST, set on purpose.
+    assert port.startswith("${HETERDAAD_PUBLISH_HOST:-127.0.0.1}:"), f"{name}: {port}"

@@ -27,6 +27,7 @@ from consumers.notify.service import NotifyService
 from consumers.notify.subscriptions import SubscriptionSpec, create_subscription
 from producers.api import ApiLimits
 from producers.api.form import DUTCH_TIME
+from producers.api.staff_sessions import issue_codes
 from schemas.pseudonym import pseudonymise_plate
 from schemas.topics import ALERTS, INCIDENT_REPORTS, RECON_SIGHTINGS
 from tests.consumers.test_desk import logged_in, served_desk
@@ -148,7 +149,9 @@ async def _notify(settings: Settings) -> AsyncIterator[None]:
             await task
 
 
-async def _report(client: httpx.AsyncClient, registry: Registry, evidence: Evidence) -> list[str]:
+async def _report(
+    client: httpx.AsyncClient, registry: Registry, evidence: Evidence, meld_code: str
+) -> list[str]:
     """The plate through the API and the form; returns the event ids accepted."""
     report = bodies.incident_report(plate=WRITTEN["api report"])
     report["free_text"] = f"Vluchtten in een auto met kenteken {TYPED_PLATE}."
@@ -165,7 +168,7 @@ async def _report(client: httpx.AsyncClient, registry: Registry, evidence: Evide
         assert answer.status_code == 202, answer.text
         evidence.add(f"api answer {path}", answer.content)
         ids.append(body["event_id"])
-    login = await client.post("/meld/login", data={"sleutel": registry.keys["retail-a"]})
+    login = await client.post("/meld/login", data={"code": meld_code})
     assert login.status_code == 303, login.text
     event_id = str(uuid.uuid4())
     # The form takes Dutch local time, as the shop's staff read it off the clock.
@@ -277,7 +280,10 @@ async def test_the_raw_plate_appears_nowhere(
                 served_desk(settings) as desk_url,
                 running_api(settings, limits) as (_, client),
             ):
-                event_ids = await _report(client, registry, evidence)
+                [meld_code] = await issue_codes(
+                    db, "retail-a", "a-001", valid_for=timedelta(hours=1)
+                )
+                event_ids = await _report(client, registry, evidence, meld_code)
                 # A record no stage can decode, plate and all: the worker dead-letters it.
                 await _publish_undecodable(settings, f'{{"kenteken": "{TYPED_PLATE}", '.encode())
                 await read_topic(

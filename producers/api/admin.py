@@ -114,19 +114,29 @@ async def create_alarm_site(
     subscriber_account: str,
     *,
     branch_id: str | None = None,
+    sia_key: bytes | None = None,
+    sia_plain_frames: bool = False,
 ) -> None:
-    """Register a subscriber's site with the alarm centre that may report its activations."""
+    """Register a subscriber's site with the alarm centre that may report its activations.
+
+    Over SIA it is heard only with `sia_key` (encrypted frames) or `sia_plain_frames`; without
+    either its centre reports its activations through the API only.
+    """
     _check_identifier("site_id", site_id)
     _check_identifier("subscriber_account", subscriber_account)
+    if sia_key is not None and sia_plain_frames:
+        raise AdminError("a site with a key sends encrypted frames: not both")
     await _require_role(db, alarm_centre, {"alarm_centre"})
     try:
         await db.execute(
-            "INSERT INTO alarm_site (site_id, alarm_centre, subscriber_account, branch_id) "
-            "VALUES ($1, $2, $3, $4)",
+            "INSERT INTO alarm_site (site_id, alarm_centre, subscriber_account, branch_id, "
+            "sia_key, sia_plain_frames) VALUES ($1, $2, $3, $4, $5, $6)",
             site_id,
             alarm_centre,
             subscriber_account,
             branch_id,
+            sia_key,
+            sia_plain_frames,
         )
     except asyncpg.UniqueViolationError:
         raise AdminError(

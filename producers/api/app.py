@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
@@ -84,7 +85,7 @@ def create_app(settings: Settings, limits: ApiLimits | None = None) -> FastAPI:
     for database_gone in DATABASE_GONE:
         app.add_exception_handler(database_gone, _database_unavailable)
     app.include_router(event_router(limits.max_batch_items))
-    app.include_router(form_router())
+    app.include_router(form_router(timedelta(hours=settings.meld_session_hours)))
     app.include_router(health_router())
     app.include_router(history_router())
     app.include_router(subscription_router())

@@ -8,12 +8,14 @@ import logging
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Coroutine
+
     import asyncpg
 
 logger = logging.getLogger(__name__)
@@ -118,3 +120,14 @@ async def require_caller(
             headers={"WWW-Authenticate": "Bearer"},
         )
     return caller
+
+
+def require_scope(scope: str) -> Callable[..., Coroutine[Any, Any, Caller]]:
+    """FastAPI dependency: a caller whose key holds `scope`, else 403 (401 without a key)."""
+
+    async def caller_with_scope(caller: Annotated[Caller, Depends(require_caller)]) -> Caller:
+        if scope not in caller.scopes:
+            raise HTTPException(403, f"this key lacks the scope {scope}")
+        return caller
+
+    return caller_with_scope

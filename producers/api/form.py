@@ -1,14 +1,17 @@
-"""The reconnaissance web form for shop staff (/meld): log in with the key, report, confirm.
+"""The reconnaissance web form for shop staff (/meld): log in with a code, report, confirm.
 
-The key is kept in an HttpOnly, SameSite=Strict cookie limited to /meld, so another site cannot
-post the form on the user's behalf; every report goes through the same intake as the API.
+Staff log in with a one-time code (or the QR link carrying it) that an admin issued for their
+branch (`heterdaad org meld-code`), and get a session of their own (producers/api/staff_sessions):
+short-lived, revoked at logout, never the organisation's API key. Its token is kept in an
+HttpOnly, SameSite=Strict cookie limited to /meld, so another site cannot post the form on the
+user's behalf; every report goes through the same intake as the API.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -18,8 +21,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from producers.api import pages, permissions
 from producers.api.answers import FieldProblem, Refused
 from producers.api.audit import audit_entry, write_audit
-from producers.api.auth import find_caller
 from producers.api.kinds import RECON_SIGHTING
+from producers.api.staff_sessions import find_session, open_session, revoke_session
 from schemas.events import AuditAction
 
 if TYPE_CHECKING:
@@ -27,12 +30,12 @@ if TYPE_CHECKING:
 
     from producers.api.auth import Caller
     from producers.api.intake import Intake
+    from producers.api.staff_sessions import StaffSession
 
 logger = logging.getLogger(__name__)
 
 COOKIE = "heterdaad_meld"
 COOKIE_PATH = "/meld"
-SESSION_SECONDS = 12 * 60 * 60  # one shift
 DUTCH_TIME = ZoneInfo("Europe/Amsterdam")
 _TEXT_FIELDS = (
     "branch_id",
@@ -53,9 +56,9 @@ def _intake(request: Request) -> Intake:
     return intake
 
 
-async def _caller(request: Request) -> Caller | None:
-    key = request.cookies.get(COOKIE)
-    return None if key is None else await find_caller(_intake(request).pool, key)
+async def _session(request: Request) -> StaffSession | None:
+    token = request.cookies.get(COOKIE)
+    return None if not token else await find_session(_intake(request).pool, token)
 
 
 def _to_login() -> RedirectResponse:
@@ -63,27 +66,33 @@ def _to_login() -> RedirectResponse:
 
 
 def _refused(refusal: str) -> Response:
-    """The login page saying why this key cannot report sightings; the session is ended."""
-    message = f"Met deze sleutel kunt u geen voorverkenningen melden ({refusal})."
+    """The login page saying why this session cannot report sightings; the cookie is ended."""
+    message = f"Met deze code kunt u geen voorverkenningen melden ({refusal})."
     response = HTMLResponse(pages.login_page(message), 403)
     response.delete_cookie(COOKIE, path=COOKIE_PATH)
     return response
 
 
-def form_router() -> APIRouter:
+def form_router(session_lasts: timedelta) -> APIRouter:
     router = APIRouter(prefix="/meld", tags=["form"], include_in_schema=False)
 
     @router.get("/login")
-    async def login_form() -> HTMLResponse:
-        return HTMLResponse(pages.login_page())
+    async def login_form(code: str = "") -> HTMLResponse:
+        # The QR link fills the code in but does not log in: a link preview or scanner that
+        # fetches the link must not spend the one-time code.
+        return HTMLResponse(pages.login_page(code=code[:32]))
 
     @router.post("/login")
     async def login(request: Request) -> Response:
         form = await request.form()
-        key = str(form.get("sleutel", "")).strip()
-        caller = await find_caller(_intake(request).pool, key) if key else None
-        if caller is None:
-            return HTMLResponse(pages.login_page("Deze sleutel is onbekend of verlopen."), 401)
+        code = str(form.get("code", "")).strip()[:64]
+        pool = _intake(request).pool
+        opened = await open_session(pool, code, lasts=session_lasts) if code else None
+        if opened is None:
+            page = pages.login_page("Deze code is onbekend, al gebruikt of verlopen.")
+            return HTMLResponse(page, 401)
+        token, session = opened
+        caller = session.caller()
         refusal = permissions.kind_refusal(caller, RECON_SIGHTING)
         await write_audit(
             _intake(request).pool,
@@ -92,17 +101,22 @@ def form_router() -> APIRouter:
                     caller.organisation_id,
                     AuditAction.LOGIN,
                     "meld",
-                    {"key_id": caller.key_id, "refused": refusal},
+                    {
+                        "session": session.session_id,
+                        "branch_id": session.branch_id,
+                        "refused": refusal,
+                    },
                 )
             ],
         )
         if refusal is not None:
+            await revoke_session(_intake(request).pool, token)
             return _refused(refusal)
         response = RedirectResponse("/meld", status_code=303)
         response.set_cookie(
             COOKIE,
-            key,
-            max_age=SESSION_SECONDS,
+            token,
+            max_age=int(session_lasts.total_seconds()),
             path=COOKIE_PATH,
             httponly=True,
             samesite="strict",
@@ -111,21 +125,21 @@ def form_router() -> APIRouter:
         return response
 
     @router.post("/logout")
-    async def logout() -> Response:
+    async def logout(request: Request) -> Response:
+        token = request.cookies.get(COOKIE)
+        if token:
+            # Revoked where it is checked: a copy of the cookie dies with the session.
+            await revoke_session(_intake(request).pool, token)
         response = _to_login()
         response.delete_cookie(COOKIE, path=COOKIE_PATH)
         return response
 
     @router.get("")
     async def sighting_form(request: Request) -> Response:
-        caller = await _caller(request)
-        if caller is None:
+        session = await _session(request)
+        if session is None:
             return _to_login()
-        # A cookie never set by the login (forged, or the key lost its scope since): the form
-        # is no use to this organisation, so it gets the login's refusal, not an empty form.
-        if (refusal := permissions.kind_refusal(caller, RECON_SIGHTING)) is not None:
-            return _refused(refusal)
-        branches = await _branch_choices(_intake(request), caller)
+        branches = await _branch_choices(_intake(request), session)
         # The time is filled in with the page, so a double submit carries the same event.
         now = datetime.now(DUTCH_TIME).strftime("%Y-%m-%dT%H:%M")
         page = pages.form_page(
@@ -135,15 +149,19 @@ def form_router() -> APIRouter:
 
     @router.post("")
     async def report_sighting(request: Request) -> Response:
-        caller = await _caller(request)
-        if caller is None:
+        session = await _session(request)
+        if session is None:
             return _to_login()
-        # Before any branch is looked up: a key that may not report learns nothing of branches.
+        caller = session.caller()
+        # Before any branch is looked up: a caller that may not report learns nothing of branches.
         if (not_allowed := permissions.kind_refusal(caller, RECON_SIGHTING)) is not None:
             return _refused(not_allowed)
         intake = _intake(request)
         form = await request.form()
         values = _values(form)
+        if values["branch_id"] != session.branch_id:
+            # Staff report at the branch their code was for; any other is answered as unknown.
+            values["branch_id"] = ""
         event_id = _event_id(form)
         errors, item = await _sighting(intake, caller, form, values, event_id)
         if item is not None:
@@ -166,7 +184,7 @@ def form_router() -> APIRouter:
                 return HTMLResponse(pages.failed_page(message), answer.status, headers)
             assert isinstance(answer.detail, list)
             errors = [_problem_text(problem) for problem in answer.detail]
-        branches = await _branch_choices(intake, caller)
+        branches = await _branch_choices(intake, session)
         page = pages.form_page(event_id=event_id, branches=branches, values=values, errors=errors)
         return HTMLResponse(page, 422)
 
@@ -264,14 +282,9 @@ async def _branch(intake: Intake, caller: Caller, branch_id: str) -> dict[str, A
     }
 
 
-async def _branch_choices(intake: Intake, caller: Caller) -> list[dict[str, str]]:
+async def _branch_choices(intake: Intake, session: StaffSession) -> list[dict[str, str]]:
     rows = await intake.pool.fetch(
-        """SELECT branch_id, chain, city FROM branch
-            WHERE organisation_id = $1
-               OR organisation_id IN (SELECT member_id FROM association_member
-                                       WHERE association_id = $1)
-            ORDER BY branch_id LIMIT 500""",
-        caller.organisation_id,
+        "SELECT branch_id, chain, city FROM branch WHERE branch_id = $1", session.branch_id
     )
     return [
         {

@@ -12,8 +12,14 @@ from pydantic import ValidationError
 
 from producers.api import permissions, registry
 from producers.api.answers import Answer, FieldProblem, Refused, field_problems
-from producers.api.audit import UNKNOWN_SUBJECT, audit_entry, write_audit
+from producers.api.audit import (
+    UNKNOWN_SUBJECT,
+    RefusedRequestAudit,
+    audit_entry,
+    write_audit,
+)
 from producers.api.broker import BrokerUnavailable
+from producers.api.limits import RateLimiter
 from producers.api.receipts import (
     NewReceipt,
     Receipt,
@@ -33,7 +39,7 @@ if TYPE_CHECKING:
     from producers.api.broker import BrokerLink
     from producers.api.edge import PlateKey
     from producers.api.kinds import EventKind
-    from producers.api.limits import ApiLimits, RateLimiter
+    from producers.api.limits import ApiLimits
     from schemas.common import Contract
 
 logger = logging.getLogger(__name__)
@@ -67,6 +73,14 @@ class Intake:
     limiter: RateLimiter
     limits: ApiLimits
     plate_key: PlateKey
+    refused_audit: RefusedRequestAudit = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.refused_audit = RefusedRequestAudit(
+            RateLimiter(
+                rate=self.limits.refused_audit_per_second, burst=self.limits.refused_audit_burst
+            )
+        )
 
     async def take_in(self, caller: Caller, kind: EventKind, items: Sequence[Any]) -> list[Answer]:
         """One answer per item, in order; raises Refused when the whole request is refused."""
@@ -300,18 +314,19 @@ class Intake:
     async def _refuse_all(
         self, caller: Caller, kind: EventKind, items: Sequence[Any], refusal: Refused
     ) -> NoReturn:
-        """Audit every event of a refused request, then raise the refusal."""
+        """Audit the refused request as one row with its counts (rate-limited), then raise."""
         answer = Answer(refusal.status, None, refusal.reason, refusal.retry_after)
-        entries = [
-            audit_entry(
-                caller.organisation_id,
-                AuditAction.EVENT_REJECTED,
-                _event_id_of(item) or UNKNOWN_SUBJECT,
-                _details(caller, kind, answer),
-            )
-            for item in items
-        ]
-        await write_audit(self.pool, entries)
+        # The first event ids say which request it was; all of them would be the flood again.
+        event_ids = [event_id for item in items[:10] if (event_id := _event_id_of(item))]
+        single = len(items) == 1 and len(event_ids) == 1
+        entry = self.refused_audit.entry(
+            caller.organisation_id,
+            event_ids[0] if single else f"{kind.name} request",
+            _details(caller, kind, answer) | {"event_ids": event_ids},
+            len(items),
+        )
+        if entry is not None:
+            await write_audit(self.pool, [entry])
         logger.info(
             "request refused",
             extra={

@@ -10,6 +10,8 @@ from schemas.common import Contract
 from schemas.events import AlarmActivation
 from schemas.topics import ALARM_ACTIVATIONS, INCIDENT_REPORTS, RECON_SIGHTINGS, TopicSpec
 
+# Reading history: an organisation's own events (every role), and alerts (police information).
+EVENTS_READ = "events:read"
 ALERTS_READ = "alerts:read"
 # Where an organisation's alerts go is a bigger power than posting events (a leaked key could
 # send alerts to a stranger's webhook), so no key gets it unless issued with it explicitly.
@@ -85,7 +87,8 @@ KINDS: tuple[EventKind, ...] = (ALARM_ACTIVATION, INCIDENT_REPORT, RECON_SIGHTIN
 def default_scopes(role: str) -> list[str]:
     """The scopes a new key of an organisation with this role gets unless told otherwise."""
     scopes = [kind.scope for kind in KINDS if role in kind.roles]
-    if role == "police":
+    scopes.append(EVENTS_READ)
+    if role in ("police", "admin"):
         scopes.append(ALERTS_READ)
     return scopes
 

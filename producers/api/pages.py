@@ -80,11 +80,12 @@ button{font-size:1.1rem;padding:.8rem 1.2rem;margin-top:1rem;width:100%}
 
 _LOGIN = """{% extends "base" %}{% block body %}
 <h1>Inloggen</h1>
-<p>Vul de sleutel in die uw organisatie voor het melden van voorverkenningen heeft gekregen.</p>
+<p>Vul de inlogcode in die u voor uw filiaal heeft gekregen. Elke code werkt één keer.</p>
 {% if error %}<p class="fout">{{ error }}</p>{% endif %}
 <form method="post" action="/meld/login">
-<label for="sleutel">Sleutel</label>
-<input type="password" id="sleutel" name="sleutel" autocomplete="off" required>
+<label for="code">Inlogcode</label>
+<input type="text" id="code" name="code" value="{{ code }}" autocomplete="one-time-code"
+ autocapitalize="characters" spellcheck="false" required>
 <button type="submit">Inloggen</button>
 </form>{% endblock %}
 """
@@ -169,8 +170,8 @@ def _options(labels: dict[Any, str]) -> list[tuple[str, str]]:
     return [(member.value, label) for member, label in labels.items()]
 
 
-def login_page(error: str | None = None) -> str:
-    return _environment.get_template("login").render(error=error)
+def login_page(error: str | None = None, *, code: str = "") -> str:
+    return _environment.get_template("login").render(error=error, code=code)
 
 
 def form_page(

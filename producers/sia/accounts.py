@@ -27,7 +27,7 @@ _DATABASE_DOWN = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.Interfac
 # no location, and an alarm without a location cannot be acted on (nor be forwarded).
 _SITE_COLUMNS = """
     s.site_id, s.alarm_centre, s.subscriber_account, s.sia_key, s.sia_supervision,
-    b.lat, b.lon, b.branch_type, b.chain
+    s.sia_plain_frames, b.lat, b.lon, b.branch_type, b.chain
 """
 _SITE_JOINS = """
     FROM alarm_site s
@@ -52,6 +52,8 @@ class SiaAccount:
     subscriber_account: str
     key: bytes | None
     supervision: timedelta | None
+    # Registered to send plain frames: they are taken, but anyone could have written them.
+    plain_frames: bool = False
 
 
 class AccountLookupError(Exception):
@@ -86,6 +88,7 @@ def account_from_row(row: asyncpg.Record) -> SiaAccount | None:
         subscriber_account=row["subscriber_account"],
         key=key,
         supervision=row["sia_supervision"],
+        plain_frames=row["sia_plain_frames"],
     )
 
 

@@ -7,6 +7,7 @@ answers nothing and the panel retransmits (or falls back to its backup path).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import uuid
@@ -22,6 +23,7 @@ from pysiaalarm.event import SIAEvent
 from producers.sia import frames
 from producers.sia.accounts import AccountLookupError
 from producers.sia.codes import ADM_CID, NULL, SIA_DCS, Report, interpret
+from producers.sia.replays import ReplayGuard
 from schemas.events import AlarmActivation
 
 if TYPE_CHECKING:
@@ -39,6 +41,8 @@ TIMESTAMP_LAG = timedelta(seconds=40)
 SUPPORTED_TYPES = (SIA_DCS, ADM_CID, NULL)
 _TIMESTAMP_TAIL = re.compile(r"_[0-9:,-]+$")
 _LEADING_NUMBER = re.compile(r"^\s*([0-9]+)")
+# Decrypting for an unknown account too keeps its NAK as slow as a known account's.
+_NO_KEY = bytes(16)
 
 
 @dataclass(frozen=True)
@@ -96,26 +100,37 @@ class FrameHandler:
         publish: Callable[[AlarmActivation], Awaitable[None]],
         clock: Callable[[], datetime],
         memory: RetransmissionMemory | None = None,
+        replays: ReplayGuard | None = None,
     ) -> None:
         self._lookup = lookup
         self._publish = publish
         self._clock = clock
         self._memory = memory or RetransmissionMemory()
+        self._replays = replays or ReplayGuard(TIMESTAMP_LAG)
 
     async def handle(self, frame: str, peer: str) -> Reply:
         now = self._clock()
         try:
             header = frames.parse_header(frame)
-            account = await self._account(header)
             if header.message_type not in SUPPORTED_TYPES:
-                # Well-formed and from a known account, just not a kind we can read.
+                # Well-formed, just not a kind we can read. Answered before the account is
+                # looked up, so that the answer tells nobody whether the account exists.
                 logger.info(
                     "sia message type not supported, answered DUH",
                     extra={"peer": peer, "message_type": header.message_type},
                 )
                 return Reply(frames.duh(header))
+            account = await self._account(header)
             event = _parse(header, account)
             stamped = _check_timestamp(header, event, now)
+            if (
+                header.encrypted
+                and stamped is not None
+                and self._replays.replayed(
+                    account.subscriber_account, stamped, header.data, header.sequence, now
+                )
+            ):
+                raise Refused(f"replay of an earlier message under sequence {header.sequence}")
         except (frames.FrameError, Refused) as refusal:
             # The frame is logged for diagnosis: plain frames hold account and zone numbers
             # only, encrypted ones cipher text.
@@ -164,12 +179,19 @@ class FrameHandler:
         except AccountLookupError as error:
             raise Refused(f"account lookup failed: {error}") from error
         if account is None:
+            if header.encrypted:
+                with contextlib.suppress(frames.FrameError):
+                    frames.decrypted_message(header.data, _NO_KEY)
             raise Refused(f"unknown account {header.account} (line {header.line})")
         if header.encrypted and account.key is None:
             raise Refused(f"encrypted frame for account {header.account}, which has no key")
-        if not header.encrypted and account.key is not None:
-            # With a key on file, a plain frame could have been written by anyone.
-            raise Refused(f"unencrypted frame for account {header.account}, which has a key")
+        if not header.encrypted and not account.plain_frames:
+            # A plain frame could have been written by anyone who reaches the port: taken only
+            # from sites an admin registered for them. The NAK is the one an unknown account
+            # gets, so a plain test frame tells nobody which accounts exist.
+            raise Refused(
+                f"unencrypted frame for account {header.account}, not registered for plain frames"
+            )
         return account
 
     def _activation(
@@ -204,6 +226,7 @@ class FrameHandler:
             # A panel clock may run up to 20 s ahead inside the accepted window.
             occurred_at=min(stamped, now) if stamped is not None else now,
             received_at=now,
+            unauthenticated=not header.encrypted,
         )
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Self
 
@@ -34,6 +36,13 @@ DEFAULT_SUPERVISION = timedelta(hours=25)
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+@dataclass
+class _Connection:
+    writer: asyncio.StreamWriter
+    last_active: float
+    busy: bool = False
 
 
 class SiaReceiver:
@@ -69,7 +78,9 @@ class SiaReceiver:
         self._handler: FrameHandler | None = None
         self._server: asyncio.Server | None = None
         self._supervisor: asyncio.Task[None] | None = None
-        self._connections: dict[asyncio.Task[object], asyncio.StreamWriter] = {}
+        self._idle_timeout = settings.sia_idle_timeout_seconds
+        self._max_connections = settings.sia_max_connections
+        self._connections: dict[asyncio.Task[object], _Connection] = {}
 
     @property
     def port(self) -> int:
@@ -78,6 +89,11 @@ class SiaReceiver:
             return self._port
         port: int = self._server.sockets[0].getsockname()[1]
         return port
+
+    @property
+    def connection_count(self) -> int:
+        """Connections held open now."""
+        return len(self._connections)
 
     async def start(self) -> None:
         try:
@@ -104,9 +120,9 @@ class SiaReceiver:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._supervisor
             self._supervisor = None
-        for writer in self._connections.values():
+        for connection in self._connections.values():
             # Closing the transport ends the handler's read; a publish in flight completes.
-            writer.close()
+            connection.writer.close()
         if self._connections:
             await asyncio.wait(list(self._connections), timeout=self._publish_timeout)
         if self._server is not None:
@@ -186,10 +202,15 @@ class SiaReceiver:
         assert self._handler is not None
         peer = str(writer.get_extra_info("peername"))
         task = asyncio.current_task()
+        connection = _Connection(writer, time.monotonic())
+        if not self._make_room(peer):
+            writer.close()
+            return
         if task is not None:
-            self._connections[task] = writer
+            self._connections[task] = connection
         try:
-            while (frame := await frames.read_frame(reader)) is not None:
+            while (frame := await self._next_frame(reader, peer)) is not None:
+                connection.busy = True
                 reply = await self._handler.handle(frame, peer)
                 if reply.answer is None:
                     break
@@ -197,6 +218,8 @@ class SiaReceiver:
                 await writer.drain()
                 if reply.heard is not None:
                     await self._note_heard(reply.heard.site.site_id, reply.signal)
+                connection.busy = False
+                connection.last_active = time.monotonic()
         except asyncio.LimitOverrunError:
             logger.warning("sia connection sent a line too long for a frame", extra={"peer": peer})
         except ConnectionError as error:
@@ -211,6 +234,33 @@ class SiaReceiver:
             writer.close()
             with contextlib.suppress(ConnectionError):
                 await writer.wait_closed()
+
+    async def _next_frame(self, reader: asyncio.StreamReader, peer: str) -> str | None:
+        """The next frame, or None when the peer closed or took longer than the idle timeout
+        to send a whole one (a byte at a time does not keep a connection)."""
+        try:
+            async with asyncio.timeout(self._idle_timeout):
+                return await frames.read_frame(reader)
+        except TimeoutError:
+            logger.info("sia connection idle, closed", extra={"peer": peer})
+            return None
+
+    def _make_room(self, peer: str) -> bool:
+        """Below the cap, or the connection idle longest closed to make room; False when every
+        held connection is busy with a frame (then the newcomer is turned away)."""
+        if len(self._connections) < self._max_connections:
+            return True
+        idle = [c for c in self._connections.values() if not c.busy and not c.writer.is_closing()]
+        if not idle:
+            logger.warning("sia connection refused: all connections busy", extra={"peer": peer})
+            return False
+        oldest = min(idle, key=lambda c: c.last_active)
+        logger.warning(
+            "sia connection cap reached, idle connection closed",
+            extra={"peer": peer, "closed": str(oldest.writer.get_extra_info("peername"))},
+        )
+        oldest.writer.close()
+        return True
 
     async def _note_heard(self, site_id: str, signal: str) -> None:
         assert self._pool is not None

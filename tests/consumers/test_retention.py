@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import pytest
 
-from consumers.retention import purge_personal_data
+from consumers.retention import purge_personal_data, run_retention_schedule
 from consumers.sink import store
+from heterdaad.db import create_pool
 from tests import factories
+from tests.kafka_helpers import eventually
+from tests.processes import running
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import asyncpg
+
+    from heterdaad.settings import Settings
 
 pytestmark = pytest.mark.integration
 
@@ -33,10 +43,11 @@ async def test_old_payloads_go_counts_stay(db: asyncpg.Connection) -> None:
             key, old_alert.alert_id, now - timedelta(days=age),
         )  # fmt: skip
 
-    report = await purge_personal_data(db, 28, now=now)
+    report = await purge_personal_data(db, 28, audit_retention_days=1826, now=now)
 
     assert report.purged == {
         "event": 1, "alert": 1, "ingest_receipt": 0, "delivery": 1, "delivery_attempt": 0,
+        "meld_code": 0, "meld_session": 0, "audit_log": 0,
     }  # fmt: skip
     # The notification log keeps what a replay of the alerts topic could still meet.
     assert await db.fetchval("SELECT array_agg(dedup_key) FROM delivery") == ["recent"]
@@ -52,4 +63,67 @@ async def test_old_payloads_go_counts_stay(db: asyncpg.Connection) -> None:
     audit = await db.fetchrow("SELECT actor, action FROM audit_log")
     assert (audit["actor"], audit["action"]) == ("system", "data_deleted")
     # A second run finds nothing more to purge.
-    assert (await purge_personal_data(db, 28, now=now)).purged["event"] == 0
+    again = await purge_personal_data(db, 28, audit_retention_days=1826, now=now)
+    assert again.purged["event"] == 0
+
+
+async def _audit_row(db: asyncpg.Connection, days_old: float, subject: str) -> None:
+    await db.execute(
+        "INSERT INTO audit_log (audit_id, at, actor, action, subject, details) "
+        "VALUES ($1, now() - make_interval(secs => $2), 'retail-a', 'event_accepted', $3, '{}')",
+        uuid.uuid4(), days_old * 86400, subject,
+    )  # fmt: skip
+
+
+async def _subjects(db: asyncpg.Connection) -> set[str]:
+    rows = await db.fetch("SELECT subject FROM audit_log WHERE actor = 'retail-a'")
+    return {row["subject"] for row in rows}
+
+
+async def test_the_audit_log_is_purged_after_its_own_period(db: asyncpg.Connection) -> None:
+    # Issue 11, finding 10: the audit log was never purged.
+    await _audit_row(db, 1827, "old")
+    await _audit_row(db, 1825, "within")
+    await _audit_row(db, 40, "recent")  # older than the personal data, still kept
+    report = await purge_personal_data(db, 28, audit_retention_days=1826)
+    assert report.purged["audit_log"] == 1
+    assert await _subjects(db) == {"within", "recent"}
+    row = await db.fetchrow("SELECT details FROM audit_log WHERE action = 'data_deleted'")
+    assert json.loads(row["details"])["purged"]["audit_log"] == 1
+
+
+async def test_the_schedule_runs_retention_again_and_again(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    quick = settings.model_copy(update={"retention_every_hours": 0.5 / 3600})
+    pool = await create_pool(quick, max_size=1)
+    stop = asyncio.Event()
+    schedule = asyncio.create_task(run_retention_schedule(pool, quick, stop))
+    try:
+        for n in range(2):
+            await _audit_row(db, 5 * 365 + 10, f"old-{n}")
+
+            async def purged(subject: str = f"old-{n}") -> bool:
+                return subject not in await _subjects(db)
+
+            await eventually(purged, timeout=30)
+    finally:
+        stop.set()
+        await asyncio.wait_for(schedule, 30)
+        await pool.close()
+
+
+async def test_the_sink_runs_retention_on_its_own(
+    settings: Settings, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    # Issue 11, finding 10: nothing scheduled retention; it ran only when typed by hand.
+    await _audit_row(db, 5 * 365 + 10, "old")
+    old = factories.incident_report(occurred_at=datetime.now(UTC) - timedelta(days=40))
+    await store(db, old)
+    with running(settings, "sink", log=tmp_path / "sink.log"):
+
+        async def purged() -> bool:
+            payload = await db.fetchval("SELECT payload FROM event")
+            return payload is None and "old" not in await _subjects(db)
+
+        await eventually(purged, timeout=60)

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import re
+import sys
 import uuid
+from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
+from producers.api.form import COOKIE
 from producers.api.pages import BEHAVIOUR_LABELS
+from producers.api.staff_sessions import StaffSessionError, issue_codes
 from schemas.events import ReconSighting
 from schemas.pseudonym import pseudonymise_plate
 from schemas.topics import RECON_SIGHTINGS
@@ -38,8 +45,22 @@ async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-async def log_in(client: httpx.AsyncClient, key: str) -> httpx.Response:
-    return await client.post("/meld/login", data={"sleutel": key})
+async def code_for(
+    db: asyncpg.Connection, organisation_id: str = "retail-a", branch_id: str = "a-001"
+) -> str:
+    [code] = await issue_codes(db, organisation_id, branch_id, valid_for=timedelta(days=1))
+    return code
+
+
+async def log_in(client: httpx.AsyncClient, code: str) -> httpx.Response:
+    return await client.post("/meld/login", data={"code": code})
+
+
+async def logged_in(client: httpx.AsyncClient, db: asyncpg.Connection) -> str:
+    """Log in with a fresh code of retail-a's branch a-001; the session token of the cookie."""
+    response = await log_in(client, await code_for(db))
+    assert response.status_code == 303, response.text
+    return response.cookies[COOKIE]
 
 
 def hidden_value(page: str, name: str) -> str:
@@ -73,45 +94,127 @@ async def test_form_asks_to_log_in_first(registry: Registry, client: httpx.Async
     assert response.headers["location"] == "/meld/login"
     login = await client.get("/meld/login")
     assert login.status_code == 200
-    assert "Sleutel" in login.text
+    assert "Inlogcode" in login.text
 
 
-@pytest.mark.parametrize(
-    ("organisation_id", "status"),
-    [
-        pytest.param(None, 401, id="unknown key"),
-        pytest.param("politie-ams", 403, id="police may not report"),
-        pytest.param("pac-1", 403, id="alarm centres post activations only"),
-    ],
-)
-async def test_login_is_refused(
-    registry: Registry, client: httpx.AsyncClient, organisation_id: str | None, status: int
+async def test_login_is_refused_without_a_valid_code(
+    registry: Registry, client: httpx.AsyncClient, db: asyncpg.Connection
 ) -> None:
-    key = "hd_000000000000_guessed" if organisation_id is None else registry.keys[organisation_id]
-    response = await log_in(client, key)
-    assert response.status_code == status
-    assert "heterdaad_meld" not in response.cookies
+    code = await code_for(db)
+    expired = await code_for(db)
+    await db.execute(
+        "UPDATE meld_code SET expires_at = now() - interval '1 second' "
+        "WHERE code_hash = encode(sha256($1::bytea), 'hex')",
+        expired.encode(),
+    )
+    assert (await log_in(client, code)).status_code == 303
+    client.cookies.clear()
+    for typed in (
+        "ABCD-EFGH-JKMN",  # guessed
+        registry.keys["retail-a"],  # the organisation's API key is no login
+        code,  # spent by its first use
+        expired,
+    ):
+        response = await log_in(client, typed)
+        assert response.status_code == 401, typed
+        assert COOKIE not in response.cookies
 
 
 @pytest.mark.parametrize("organisation_id", ["politie-ams", "pac-1"])
-async def test_form_is_refused_to_a_key_that_may_not_report(
-    registry: Registry, client: httpx.AsyncClient, organisation_id: str
+async def test_no_codes_for_organisations_that_report_no_sightings(
+    registry: Registry, db: asyncpg.Connection, organisation_id: str
 ) -> None:
-    # The login never sets this cookie for such a key: it is forged (or copied by hand).
-    client.cookies.set("heterdaad_meld", registry.keys[organisation_id], path="/meld")
+    await db.execute("UPDATE branch SET organisation_id = $1 WHERE branch_id = 'b-001'",
+                     organisation_id)  # fmt: skip
+    with pytest.raises(StaffSessionError, match="reports no sightings"):
+        await code_for(db, organisation_id, "b-001")
+
+
+async def test_no_codes_for_another_s_branch(registry: Registry, db: asyncpg.Connection) -> None:
+    with pytest.raises(StaffSessionError, match="not a branch"):
+        await code_for(db, "retail-a", "b-001")
+
+
+async def test_the_api_key_is_not_a_session(
+    registry: Registry, client: httpx.AsyncClient
+) -> None:
+    # Issue 11, finding 5: the cookie was the raw API key.
+    client.cookies.set(COOKIE, registry.keys["retail-a"], path="/meld")
     response = await client.get("/meld")
-    assert response.status_code == 403
-    assert "Met deze sleutel kunt u geen voorverkenningen melden" in response.text
-    assert 'action="/meld/login"' in response.text
-    assert 'action="/meld"' not in response.text
-    # The useless session is ended.
-    assert 'heterdaad_meld=""' in response.headers["set-cookie"]
+    assert response.status_code == 303
+    assert response.headers["location"] == "/meld/login"
+
+
+async def test_the_session_is_not_an_api_key(
+    registry: Registry, client: httpx.AsyncClient, db: asyncpg.Connection
+) -> None:
+    token = await logged_in(client, db)
+    assert token != registry.keys["retail-a"] and "hd_" not in token
+    response = await client.post(
+        "/v1/recon-sightings", json=bodies.recon_sighting(),
+        headers={"Authorization": f"Bearer {token}"},
+    )  # fmt: skip
+    assert response.status_code == 401
+
+
+async def test_logout_revokes_the_session(
+    registry: Registry, client: httpx.AsyncClient, db: asyncpg.Connection
+) -> None:
+    token = await logged_in(client, db)
+    assert (await client.get("/meld")).status_code == 200
+    assert (await client.post("/meld/logout")).status_code == 303
+    # A copy of the cookie kept from before the logout is worth nothing.
+    client.cookies.set(COOKIE, token, path="/meld")
+    assert (await client.get("/meld")).status_code == 303
+    response = await client.post("/meld", data=sighting_form(str(uuid.uuid4())))
+    assert response.status_code == 303
+
+
+async def test_a_session_expires(
+    registry: Registry, client: httpx.AsyncClient, db: asyncpg.Connection
+) -> None:
+    await logged_in(client, db)
+    assert (await client.get("/meld")).status_code == 200
+    await db.execute("UPDATE meld_session SET expires_at = now() - interval '1 second'")
+    assert (await client.get("/meld")).status_code == 303
+
+
+async def test_the_qr_link_fills_the_code_in_but_does_not_spend_it(
+    registry: Registry, client: httpx.AsyncClient, db: asyncpg.Connection
+) -> None:
+    code = await code_for(db)
+    page = await client.get("/meld/login", params={"code": code})
+    assert page.status_code == 200
+    assert f'value="{code}"' in page.text
+    assert COOKIE not in page.cookies
+    assert (await log_in(client, code)).status_code == 303
+
+
+@pytest.mark.integration
+async def test_an_admin_issues_codes_from_the_cli(
+    settings: Settings, registry: Registry, client: httpx.AsyncClient
+) -> None:
+    process = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).parent / "heterdaad"), "org", "meld-code", "retail-a", "a-001",
+        "--count", "2", env=os.environ | settings.to_env(),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    output = (await asyncio.wait_for(process.communicate(), 60))[0].decode()
+    assert await process.wait() == 0, output
+    links = re.findall(r"(\w{4}-\w{4}-\w{4})  (\S+/meld/login\?code=(\w{12}))", output)
+    assert len(links) == 2, output
+    readable, _, code = links[0]
+    # Typed as printed (dashes, lower case) it works, once.
+    assert (await log_in(client, readable.lower())).status_code == 303
+    client.cookies.clear()
+    assert (await log_in(client, code)).status_code == 401
+    assert (await log_in(client, links[1][2])).status_code == 303
 
 
 async def test_form_renders_in_dutch_with_own_branches(
-    registry: Registry, client: httpx.AsyncClient
+    registry: Registry, client: httpx.AsyncClient, db: asyncpg.Connection
 ) -> None:
-    await log_in(client, registry.keys["retail-a"])
+    await logged_in(client, db)
     response = await client.get("/meld")
     assert response.status_code == 200
     page = response.text
@@ -126,7 +229,7 @@ async def test_form_renders_in_dutch_with_own_branches(
 async def test_posting_the_form_publishes_a_sighting(
     settings: Settings, db: asyncpg.Connection, registry: Registry, client: httpx.AsyncClient
 ) -> None:
-    await log_in(client, registry.keys["retail-a"])
+    await logged_in(client, db)
     page = (await client.get("/meld")).text
     event_id = hidden_value(page, "event_id")
     submitted = sighting_form(event_id, observed_at=hidden_value(page, "observed_at"))
@@ -174,10 +277,11 @@ async def test_form_errors_are_shown_in_dutch(
     settings: Settings,
     registry: Registry,
     client: httpx.AsyncClient,
+    db: asyncpg.Connection,
     overrides: dict[str, str | list[str]],
     message: str,
 ) -> None:
-    await log_in(client, registry.keys["retail-a"])
+    await logged_in(client, db)
     response = await client.post("/meld", data=sighting_form(str(uuid.uuid4()), **overrides))
     assert response.status_code == 422
     assert message in response.text
@@ -188,10 +292,11 @@ async def test_form_errors_are_shown_in_dutch(
 
 
 async def test_form_answers_alike_for_another_retailers_branch_and_an_unknown_one(
-    settings: Settings, registry: Registry, client: httpx.AsyncClient
+    settings: Settings, registry: Registry, client: httpx.AsyncClient, db: asyncpg.Connection
 ) -> None:
     """Issue 11 #16: a 403 for b-001 and a 422 for an unknown id told which branch ids exist."""
-    await log_in(client, registry.keys["retail-a"])
+    # Staff report at the branch their code was for; any other is answered as an unknown one.
+    await logged_in(client, db)
     event_id = str(uuid.uuid4())
     pages = {}
     for branch_id in ("b-001", "zz-999"):

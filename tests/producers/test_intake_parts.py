@@ -110,14 +110,17 @@ def test_malformed_keys_are_not_split(presented: str) -> None:
 
 
 def test_scopes_follow_the_role() -> None:
-    assert default_scopes("alarm_centre") == ["alarm-activations:write"]
-    assert set(default_scopes("retailer")) == {"incident-reports:write", "recon-sightings:write"}
-    assert default_scopes("police") == ["alerts:read"]
+    # Every role reads its own part of the event history; alerts are police information.
+    assert default_scopes("alarm_centre") == ["alarm-activations:write", "events:read"]
+    assert set(default_scopes("retailer")) == {
+        "incident-reports:write", "recon-sightings:write", "events:read"
+    }
+    assert default_scopes("police") == ["events:read", "alerts:read"]
     assert "alarm-activations:write" not in allowed_scopes("trade_association")
     # Managing subscriptions is opt-in for every role that receives alerts, never for admin.
     for role in ("alarm_centre", "retailer", "trade_association", "police"):
         assert "subscriptions:write" in allowed_scopes(role) - set(default_scopes(role))
-    assert allowed_scopes("admin") == set()
+    assert allowed_scopes("admin") == {"events:read", "alerts:read"}
 
 
 class FakeClock:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -167,8 +170,10 @@ def test_nak_has_the_fixed_fields_of_the_standard() -> None:
 # --- answering without broker or database ----------------------------------------------------
 
 PLAIN_SITE = AlarmSite(site_id="site-plain", location=DAM_SQUARE, branch_type=BranchType.JEWELLER)
-PLAIN = SiaAccount(PLAIN_SITE, "pac-noord", "1234", key=None, supervision=None)
+PLAIN = SiaAccount(PLAIN_SITE, "pac-noord", "1234", key=None, supervision=None, plain_frames=True)
 KEYED = SiaAccount(PLAIN_SITE, "pac-noord", "5678", key=KEY_128, supervision=None)
+# Registered without a key and not marked for plain frames: SIA does not hear it at all.
+KEYLESS = SiaAccount(PLAIN_SITE, "pac-noord", "4321", key=None, supervision=None)
 
 
 class Recorder:
@@ -185,7 +190,7 @@ class Recorder:
 
 
 async def _lookup(account: str, line: str | None) -> SiaAccount | None:
-    return {"1234": PLAIN, "5678": KEYED}.get(account)
+    return {"1234": PLAIN, "5678": KEYED, "4321": KEYLESS}.get(account)
 
 
 def _handler(
@@ -231,6 +236,8 @@ ANSWER_CASES = [
     (frames.build_frame(SIA_DCS, 1, "9999", "Nri1/PA501", timestamp=FRAMED_AT), "NAK"),
     # A plain frame for an account that has a key could have been written by anyone.
     (frames.build_frame(SIA_DCS, 1, "5678", "Nri1/PA501", timestamp=FRAMED_AT), "NAK"),
+    # A plain frame for a keyless account an admin did not mark for plain frames.
+    (frames.build_frame(SIA_DCS, 1, "4321", "Nri1/HA3", timestamp=FRAMED_AT), "NAK"),
     # An encrypted frame for an account without a key cannot be read.
     (frames.build_frame(SIA_DCS, 1, "1234", "Nri1/PA501", key=KEY_128, timestamp=FRAMED_AT), "NAK"),
     # Encrypted with another key: garbage after decryption.
@@ -277,6 +284,72 @@ async def test_answers(frame: bytes, token: str) -> None:
     reply = await _handler(recorder, clock=lambda: FRAMED_AT).handle(_text(frame), "t")
     assert _token(reply.answer) == token
     assert bool(recorder.published) == token.endswith("ACK")
+
+
+def _resequenced(frame: bytes, sequence: int) -> bytes:
+    """The same frame under another sequence number, length and CRC redone: a replay as an
+    attacker who captured it sends it (the sequence number is outside the encryption)."""
+    message = re.sub(r'^("\*?[A-Z-]+")\d{4}', rf"\g<1>{sequence:04d}", _text(frame)[8:])
+    return f"\n{frames.crc16(message)}{len(message):04X}{message}\r".encode()
+
+
+async def test_a_replayed_encrypted_frame_under_new_sequence_numbers_is_refused() -> None:
+    # Issue 11, finding 14: one captured hold-up replayed gave 4 ACKs and 4 activations.
+    recorder = Recorder()
+    handler = _handler(recorder, clock=lambda: FRAMED_AT)
+    captured = frames.build_frame(SIA_DCS, 1, "5678", "Nri1/HA3", key=KEY_128, timestamp=FRAMED_AT)
+    replays = [_resequenced(captured, sequence) for sequence in (2, 3, 4)]
+    # The first copy is taken, its replays are not; the panel's own retransmission (same
+    # sequence number) still is, with the first copy's event id.
+    sent = [captured, *replays, captured]
+    tokens = [_token((await handler.handle(_text(frame), "t")).answer) for frame in sent]
+    assert tokens == ["*ACK", "NAK", "NAK", "NAK", "*ACK"]
+    assert len(recorder.published) == 2
+    assert len({activation.event_id for activation in recorder.published}) == 1
+    # A second press, encrypted anew, is a new message even with the same content and time.
+    again = frames.build_frame(SIA_DCS, 2, "5678", "Nri1/HA3", key=KEY_128, timestamp=FRAMED_AT)
+    assert _token((await handler.handle(_text(again), "t")).answer) == "*ACK"
+
+
+ENUMERATION_PROBES = {
+    # An automatic test in plain text, the cheapest probe.
+    "plain_test": lambda account: frames.build_frame(
+        SIA_DCS, 1, account, "Nri0/RP0", timestamp=FRAMED_AT
+    ),
+    # An automatic test encrypted with a guessed key.
+    "encrypted_test": lambda account: frames.build_frame(
+        SIA_DCS, 1, account, "Nri0/RP0", key=bytes(16), timestamp=FRAMED_AT
+    ),
+    # A message type nobody reads, encrypted with a guessed key.
+    "unread_type": lambda account: frames.build_frame(
+        "SIA-XYZ", 1, account, "Nri0/RP0", key=bytes(16), timestamp=FRAMED_AT
+    ),
+}
+
+
+@pytest.mark.parametrize("probe", sorted(ENUMERATION_PROBES))
+async def test_an_answer_does_not_tell_whether_an_account_exists(probe: str) -> None:
+    # Issue 11, finding 3: an RP frame was ACKed for a known account and NAKed for others.
+    answers = {}
+    for account in ("5678", "4321", "9999"):  # keyed, keyless (not plain), unknown
+        frame = ENUMERATION_PROBES[probe](account)
+        reply = await _handler(Recorder(), clock=lambda: FRAMED_AT).handle(_text(frame), "t")
+        assert reply.answer is not None
+        # A NAK has fixed fields; a DUH echoes the account it was sent for (and its CRC
+        # differs with it), so the message after CRC and length is compared.
+        answers[account] = reply.answer.decode()[9:].replace(account, "ACCOUNT")
+    assert len(set(answers.values())) == 1, answers
+
+
+async def test_plain_frames_are_marked_unauthenticated() -> None:
+    recorder = Recorder()
+    handler = _handler(recorder, clock=lambda: FRAMED_AT)
+    for frame in (
+        frames.build_frame(SIA_DCS, 1, "1234", "Nri1/HA3", timestamp=FRAMED_AT),
+        frames.build_frame(SIA_DCS, 1, "5678", "Nri1/HA3", key=KEY_128, timestamp=FRAMED_AT),
+    ):
+        await handler.handle(_text(frame), "t")
+    assert [activation.unauthenticated for activation in recorder.published] == [True, False]
 
 
 def test_a_retransmission_keeps_its_event_id_even_when_restamped() -> None:
@@ -345,8 +418,8 @@ async def sites(db: asyncpg.Connection) -> None:
     )
     for account, key in [("1234", None), *((f"50{n}", key) for n, key in KEYS.items())]:
         await db.execute(
-            "INSERT INTO alarm_site (site_id, alarm_centre, subscriber_account, branch_id, sia_key)"
-            " VALUES ($1, 'pac-noord', $2, 'juwelier-1', $3)",
+            "INSERT INTO alarm_site (site_id, alarm_centre, subscriber_account, branch_id, sia_key,"
+            " sia_plain_frames) VALUES ($1, 'pac-noord', $2, 'juwelier-1', $3, $3::bytea IS NULL)",
             f"site-{account}",
             account,
             key,
@@ -525,3 +598,152 @@ async def test_the_supervision_loop_reports_a_silent_site(
         activations = await _activations(settings, 2)
     assert [a.signal for a in activations] == [AlarmSignal.LINK_TEST, AlarmSignal.SITE_SILENT]
     assert {a.site.site_id for a in activations} == {"site-5016"}
+
+
+@pytest.mark.integration
+async def test_a_replay_over_tcp_is_refused_and_not_published(
+    settings: Settings, receiver: SiaReceiver
+) -> None:
+    captured = frames.build_frame(SIA_DCS, 41, "5016", "Nid12/ri1/HA3", key=KEY_128)
+    replays = [_resequenced(captured, sequence) for sequence in (42, 43, 44)]
+    answers = await _exchange(receiver.port, captured)
+    for replay in replays:
+        answers += await _exchange(receiver.port, replay)
+    assert _tokens(answers) == ["*ACK", "NAK", "NAK", "NAK"]
+    [activation] = await _activations(settings, 1)
+    assert activation.signal is AlarmSignal.HOLD_UP
+    assert not activation.unauthenticated
+    assert await _topic_size(settings) == 1
+
+
+async def _held(port: int, count: int, opening: bytes) -> list[asyncio.Task[bytes]]:
+    """`count` connections that send `opening` (nothing, or half a frame) and then wait; each
+    task ends when the receiver closes its connection. Opened one after another: a burst of
+    simultaneous connects overflows the kernel's accept queue, which is not what is tested."""
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bytes:
+        try:
+            return await reader.read()
+        finally:
+            writer.close()
+
+    tasks = []
+    for _ in range(count):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        if opening:
+            writer.write(opening)
+        tasks.append(asyncio.create_task(hold(reader, writer)))
+        await asyncio.sleep(0)  # let the receiver accept it
+    return tasks
+
+
+async def _closed(tasks: list[asyncio.Task[bytes]], count: int) -> bool:
+    return sum(task.done() for task in tasks) >= count
+
+
+def _receiver_with(settings: Settings, **limits: float) -> SiaReceiver:
+    return SiaReceiver(
+        settings.model_copy(update=limits), "127.0.0.1", 0,
+        supervision_check_every=timedelta(hours=1),
+    )  # fmt: skip
+
+
+def _panic(sequence: int) -> bytes:
+    return frames.build_frame(SIA_DCS, sequence, "1234", "Nri1/PA501", timestamp=datetime.now(UTC))
+
+
+HALF_A_FRAME = frames.build_frame(SIA_DCS, 1, "1234", "Nri1/PA501")[:20]
+
+
+@pytest.mark.integration
+async def test_idle_and_half_sent_connections_are_closed_and_a_panic_still_answered(
+    settings: Settings, sites: None
+) -> None:
+    # Issue 11, finding 4: 1,000 idle or half-sent connections were still held after 120 s.
+    async with _receiver_with(settings, sia_idle_timeout_seconds=1.0) as service:
+        idle = await _held(service.port, 150, b"")
+        half_sent = await _held(service.port, 150, HALF_A_FRAME)
+        try:
+            assert _tokens(await _exchange(service.port, _panic(2))) == ["ACK"]
+            await eventually(lambda: _closed(idle + half_sent, 300), timeout=30)
+
+            async def none_held() -> bool:
+                return service.connection_count == 0
+
+            await eventually(none_held, timeout=10)
+        finally:
+            for task in idle + half_sent:
+                task.cancel()
+            await asyncio.gather(*idle, *half_sent, return_exceptions=True)
+
+
+@pytest.mark.integration
+async def test_the_connection_cap_closes_the_idle_longest_so_a_panic_gets_in(
+    settings: Settings, sites: None
+) -> None:
+    # The idle timeout is long here: only the cap stands between the flood and the panic.
+    cap = 40
+    async with _receiver_with(
+        settings, sia_idle_timeout_seconds=600.0, sia_max_connections=cap
+    ) as service:
+        flood = await _held(service.port, 300, b"")
+        try:
+            await eventually(lambda: _closed(flood, 300 - cap), timeout=30)
+            assert _tokens(await _exchange(service.port, _panic(3))) == ["ACK"]
+            assert service.connection_count <= cap
+        finally:
+            for task in flood:
+                task.cancel()
+            await asyncio.gather(*flood, return_exceptions=True)
+
+
+async def _org(settings: Settings, *arguments: str) -> tuple[int, str]:
+    """`heterdaad org ...` as an admin types it, against the test's database."""
+    process = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).parent / "heterdaad"), "org", *arguments,
+        env=os.environ | settings.to_env(),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    output, _ = await asyncio.wait_for(process.communicate(), 60)
+    return await process.wait(), output.decode()
+
+
+@pytest.mark.integration
+async def test_keys_are_managed_from_the_cli(
+    settings: Settings, sites: None, db: asyncpg.Connection, clock: Clock
+) -> None:
+    # Issue 11, finding 3: setting a key took hand-written SQL.
+    code, output = await _org(
+        settings, "alarm-site", "site-77", "pac-noord", "7701", "--branch-id", "juwelier-1",
+        "--new-key",
+    )  # fmt: skip
+    assert code == 0, output
+    key = bytes.fromhex(re.findall(r"[0-9A-F]{32}", output)[-1])
+    assert await db.fetchval("SELECT sia_key FROM alarm_site WHERE site_id = 'site-77'") == key
+
+    # Refused: a key of a wrong length, and plain frames for a keyed site.
+    assert (await _org(settings, "rotate-key", "site-77", "--key", "ABCD"))[0] != 0
+    assert (await _org(settings, "plain-frames", "site-77", "--allow"))[0] != 0
+
+    code, output = await _org(settings, "rotate-key", "site-77")
+    assert code == 0, output
+    rotated = bytes.fromhex(re.findall(r"[0-9A-F]{32}", output)[-1])
+    assert rotated != key
+
+    async with SiaReceiver(
+        settings, "127.0.0.1", 0, clock=clock, supervision_check_every=timedelta(hours=1)
+    ) as service:
+        old = frames.build_frame(SIA_DCS, 1, "7701", "Nri1/HA3", key=key)
+        new = frames.build_frame(SIA_DCS, 2, "7701", "Nri1/HA3", key=rotated)
+        assert _tokens(await _exchange(service.port, old, new)) == ["NAK", "*ACK"]
+
+    # A keyless site is not heard over SIA until an admin marks it for plain frames.
+    code, output = await _org(settings, "alarm-site", "site-78", "pac-noord", "7801",
+                              "--branch-id", "juwelier-1")  # fmt: skip
+    assert code == 0, output
+    plain = frames.build_frame(SIA_DCS, 1, "7801", "Nri1/HA3", timestamp=datetime.now(UTC))
+    async with SiaReceiver(settings, "127.0.0.1", 0) as service:
+        assert _tokens(await _exchange(service.port, plain)) == ["NAK"]
+    assert (await _org(settings, "plain-frames", "site-78", "--allow"))[0] == 0
+    async with SiaReceiver(settings, "127.0.0.1", 0) as service:
+        assert _tokens(await _exchange(service.port, plain)) == ["ACK"]

@@ -66,6 +66,7 @@ ACCOUNTS = {
         subscriber_account=number,
         key=key,
         supervision=None,
+        plain_frames=key is None,
     )
     for number, key in ACCOUNT_KEYS.items()
 }
@@ -148,11 +149,11 @@ class FramePlan:
         """The answer and, for an ACK, the signal published."""
         if not self.account.isascii() or (self.key is None and not self.data.isascii()):
             return "NAK", None  # DC-09 is ASCII: other bytes are line noise
+        if self.message_type not in SUPPORTED:
+            return "DUH", None  # before the account: the answer tells nobody it exists
         account = ACCOUNTS.get(self.account)
         if account is None or (account.key is None) != (self.key is None):
             return "NAK", None  # unknown, or plain where a key is on file (or the reverse)
-        if self.message_type not in SUPPORTED:
-            return "DUH", None
         if self.key is not None and self.key != account.key:
             return "NAK", None  # garbage after decryption
         if not self.data.isascii():
@@ -528,8 +529,8 @@ async def sites(db: asyncpg.Connection) -> None:
     )
     for number, key in ACCOUNT_KEYS.items():
         await db.execute(
-            "INSERT INTO alarm_site (site_id, alarm_centre, subscriber_account, branch_id, sia_key)"
-            " VALUES ($1, 'pac-noord', $2, 'juwelier-1', $3)",
+            "INSERT INTO alarm_site (site_id, alarm_centre, subscriber_account, branch_id, sia_key,"
+            " sia_plain_frames) VALUES ($1, 'pac-noord', $2, 'juwelier-1', $3, $3::bytea IS NULL)",
             f"site-{number}",
             number,
             key,

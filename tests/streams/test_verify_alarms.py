@@ -71,10 +71,11 @@ def press(
     signal: AlarmSignal = AlarmSignal.HOLD_UP,
     site: AlarmSite = SITE,
     late_by: float = 2,
+    unauthenticated: bool = False,
 ) -> AlarmActivation:
     return factories.alarm_activation(
         site=site, signal=signal, user_id=user, button_id=button, occurred_at=at(seconds),
-        received_at=at(seconds + late_by),
+        received_at=at(seconds + late_by), unauthenticated=unauthenticated,
     )  # fmt: skip
 
 
@@ -151,6 +152,11 @@ STORIES = [
     # A second press by another staff member within the window is sequential verification.
     ("second_staff_member", [press(0), press(45, user="u2", button="b2")],
      ["task verify", "alert verified_alarm critical sequential_buttons"]),
+    # Two plain SIA frames (a site registered for them) are no second member of staff: anyone
+    # who reaches the receiver can write them (issue 11, finding 3).
+    ("second_staff_member_in_plain_frames",
+     [press(0, unauthenticated=True), press(45, user="u2", button="b2", unauthenticated=True)],
+     ["task verify"]),
     # The same staff member pressing again is a repeat: noted, never an alert.
     ("same_staff_member_again", [press(0), press(20, button="b2")], ["task verify"]),
     # With staff codes unknown, another button counts as another person.
