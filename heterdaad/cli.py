@@ -81,12 +81,26 @@ def db_retention() -> None:
 
 @topics_app.command("create")
 def topics_create() -> None:
-    """Create every topic of the catalogue (and its dead-letter topic) that does not exist."""
-    from heterdaad.kafka import ensure_topics
+    """Create every topic the worker needs that does not exist: the catalogue's, their
+    dead-letter topics, and the worker's repartition topics and table changelogs."""
+    from streams.supervision import EXIT_TOPICS
+    from streams.topology import topic_problems, worker_topics
 
     settings = validated_settings()
-    created = asyncio.run(ensure_topics(settings))
+    plans = worker_topics(settings)
+
+    async def run() -> tuple[list[str], list[str]]:
+        from heterdaad.kafka import ensure_topics
+
+        created = await ensure_topics(settings, plans=plans)
+        return created, await topic_problems(settings, plans)
+
+    created, problems = asyncio.run(run())
     typer.echo(f"{len(created)} topic(s) created")
+    if problems:
+        # A partition count cannot be lowered, and raising it would move keys: a person decides.
+        typer.echo(f"heterdaad topics create: {'; '.join(problems)}", err=True)
+        raise typer.Exit(EXIT_TOPICS)
 
 
 @schemas_app.command("export")
@@ -169,10 +183,26 @@ def infra_status() -> None:
 def worker() -> None:
     """Run the Faust stream processors (one worker of the consumer group)."""
 
+    from schemas.topics import all_topics
     from streams.app import Worker, create_app
+    from streams.supervision import EXIT_TOPICS
+    from streams.topology import internal_topics, topic_problems
 
     settings = validated_settings()
     faust_app = create_app(settings)
+    plans = [
+        *all_topics(settings.topic_prefix, settings.personal_data_retention_days),
+        *internal_topics(faust_app),
+    ]
+    # Refused before Faust starts: Faust would create a missing internal topic itself, and a
+    # wrong partition count only shows later, as an agent's PartitionsMismatch.
+    if problems := asyncio.run(topic_problems(settings, plans)):
+        typer.echo(
+            f"heterdaad worker: not starting: {'; '.join(problems)} "
+            "(create them with `heterdaad topics create`)",
+            err=True,
+        )
+        raise typer.Exit(EXIT_TOPICS)
     # The modules, the app and its stages live as long as the process: out of the collector's
     # sight, a full collection no longer walks them, which keeps its pauses out of the alerts'
     # latency. Fewer, larger young collections do the same for the objects of each event.

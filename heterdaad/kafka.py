@@ -13,6 +13,8 @@ from schemas.topics import all_topics
 from schemas.wire import dead_letter_headers, dead_letter_value, encode
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from aiokafka.structs import ConsumerRecord, RecordMetadata
 
     from heterdaad.settings import Settings
@@ -20,6 +22,10 @@ if TYPE_CHECKING:
     from schemas.topics import TopicSpec
 
 logger = logging.getLogger(__name__)
+
+
+# (name, partitions, configs) of a topic to create, as schemas.topics.all_topics gives them.
+TopicPlan = tuple[str, int, dict[str, str]]
 
 
 class KafkaTopicError(Exception):
@@ -80,18 +86,21 @@ async def dead_letter(
     )
 
 
-async def ensure_topics(settings: Settings, prefix: str | None = None) -> list[str]:
-    """Create every catalogue topic that does not exist yet; returns the names created."""
+async def ensure_topics(
+    settings: Settings, prefix: str | None = None, *, plans: Iterable[TopicPlan] | None = None
+) -> list[str]:
+    """Create every catalogue topic (or every one of `plans`) that does not exist yet; returns
+    the names created."""
     prefix = settings.topic_prefix if prefix is None else prefix
+    if plans is None:
+        plans = all_topics(prefix, settings.personal_data_retention_days)
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
         wanted = [
             NewTopic(name, num_partitions=partitions, replication_factor=1, topic_configs=configs)
-            for name, partitions, configs in all_topics(
-                prefix, settings.personal_data_retention_days
-            )
+            for name, partitions, configs in plans
             if name not in existing
         ]
         if wanted:

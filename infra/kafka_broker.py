@@ -192,7 +192,9 @@ def _properties(state_dir: Path, port: int, controller_port: int) -> str:
         "num.partitions": "1",
         "default.replication.factor": "1",
         "min.insync.replicas": "1",
-        "auto.create.topics.enable": "true",
+        # Topics come from `heterdaad topics create` with their partition counts; a metadata
+        # request for an unknown name must not create it with num.partitions (issue 16).
+        "auto.create.topics.enable": "false",
         # Internal topics default to RF 3 and would never be created on one node.
         "offsets.topic.replication.factor": "1",
         "transaction.state.log.replication.factor": "1",

@@ -37,3 +37,12 @@ def test_waits_are_on_healthchecks_or_completed_setup(name: str) -> None:
         assert condition in {"service_healthy", "service_completed_successfully"}
         if condition == "service_healthy":
             assert "healthcheck" in SERVICES[dependency], f"{dependency} has no healthcheck"
+
+
+def test_kafka_creates_no_topic_by_itself() -> None:
+    # A topic made by a stray metadata request gets one partition and breaks co-partitioning.
+    assert str(SERVICES["kafka"]["environment"]["KAFKA_AUTO_CREATE_TOPICS_ENABLE"]) == "false"
+
+
+def test_worker_is_restarted_after_a_crash() -> None:
+    assert OURS["worker"]["restart"] in {"unless-stopped", "always", "on-failure"}
