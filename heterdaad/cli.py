@@ -211,6 +211,26 @@ def worker() -> None:
     Worker(faust_app, loglevel=settings.log_level.lower()).execute_from_commandline()
 
 
+@app.command("worker-ready")
+def worker_ready() -> None:
+    """Exit 0 when the workers' group consumes every stage's input within the lag bound
+    (HETERDAAD_WORKER_READY_MAX_LAG), 1 with the reasons otherwise: a healthcheck."""
+    import json
+
+    from heterdaad.consumption import group_readiness
+    from streams.app import create_app
+    from streams.topology import input_topics
+
+    settings = validated_settings()
+    topics = input_topics(create_app(settings))
+    readiness = asyncio.run(
+        group_readiness(settings, settings.app_id, topics, settings.worker_ready_max_lag)
+    )
+    typer.echo(json.dumps(readiness.as_json()))
+    if not readiness.ready:
+        raise typer.Exit(1)
+
+
 @app.command()
 def api() -> None:
     """Run the ingest API (HTTP) for alarm centres, retailers and the /meld form."""

@@ -102,6 +102,13 @@ class Settings(BaseSettings):
     kafka_port: int = Field(19092, ge=1, le=65535, description="Port of the local Apache Kafka.")
     kafka_controller_port: int = Field(19093, ge=1, le=65535)
     postgres_port: int = Field(15432, ge=1, le=65535)
+    worker_ready_max_lag: int = Field(
+        1000,
+        ge=0,
+        description="Records a worker's consumer group may have unprocessed on one of its input "
+        "topics before the worker (`heterdaad worker-ready`) and the API's /readyz say not "
+        "ready: about 10 s of a heavy burst of alarm activations.",
+    )
 
     # Privacy.
     plate_key: SecretStr | None = Field(

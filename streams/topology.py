@@ -52,6 +52,11 @@ def internal_topics(app: faust.App) -> list[TopicPlan]:
     return sorted(plans.values())
 
 
+def input_topics(app: faust.App) -> list[str]:
+    """Every topic a stage reads: the ones whose lag says whether a stage keeps up."""
+    return sorted({name for agent in app.agents.values() for name in agent.channel.topics})
+
+
 def worker_topics(settings: Settings) -> list[TopicPlan]:
     """The catalogue's topics and the worker's internal ones."""
     internal = internal_topics(create_app(settings))

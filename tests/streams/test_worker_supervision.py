@@ -16,9 +16,10 @@ from typing import IO, TYPE_CHECKING
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from heterdaad.consumption import Readiness, group_readiness
 from heterdaad.kafka import ensure_topics, make_producer
 from infra.parts import spawn_part, stop_part
-from schemas.topics import CATALOGUE
+from schemas.topics import ALARM_ACTIVATIONS, CATALOGUE
 from schemas.wire import encode
 from streams.supervision import EXIT_AGENT_CRASHED, EXIT_TOPICS
 from streams.topology import ensure_worker_topics, worker_topics
@@ -39,7 +40,7 @@ from tests.streams.test_verify_alarms import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Sequence
+    from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
     from pathlib import Path
 
     from heterdaad.settings import Settings
@@ -192,3 +193,37 @@ async def _publish(settings: Settings, events: Sequence[Contract]) -> None:
         await asyncio.gather(*sent)
     finally:
         await producer.stop()
+
+
+async def test_readiness_follows_the_worker_group(settings: Settings, tmp_path: Path) -> None:
+    settings = fast(settings).model_copy(update={"worker_ready_max_lag": 0})
+    alarms = [ALARM_ACTIVATIONS.name(settings.topic_prefix)]  # what the API's /readyz asks
+
+    async def ready() -> Readiness:
+        return await group_readiness(settings, settings.app_id, alarms, 0)
+
+    assert (await ready()).problems == [f"consumer group {settings.app_id} has no active member"]
+    first = scenario_for(site(1), "sequential")
+    await _publish(settings, first.events)
+    with running(settings, "worker", log=tmp_path / "worker.log") as worker:
+        await eventually(lambda: _when(ready(), lambda r: r.ready), timeout=60)
+        # The worker's own healthcheck agrees, over every stage's input.
+        check = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "heterdaad.cli", "worker-ready",
+            env=os.environ | settings.to_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        said, _ = await check.communicate()
+        assert check.returncode == 0, said
+        worker.kill()
+        worker.wait()
+    # Dead, with alarms waiting: not ready, and the reasons say why.
+    await _publish(settings, scenario_for(site(2), "sequential").events)
+    down = await eventually(lambda: _when(ready(), lambda r: not r.ready), timeout=60)
+    assert any("lags" in problem for problem in down.problems), down.problems
+
+
+async def _when(
+    probe: Awaitable[Readiness], wanted: Callable[[Readiness], bool]
+) -> Readiness | None:
+    readiness = await probe
+    return readiness if wanted(readiness) else None
