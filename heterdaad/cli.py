@@ -118,16 +118,32 @@ def schemas_export(
 
 
 @infra_app.command("up")
-def infra_up() -> None:
+def infra_up(
+    secure: Annotated[
+        bool,
+        typer.Option(
+            "--secure",
+            help="Production profile: Kafka over TLS with SASL/SCRAM, one principal per "
+            "service with its ACLs; passwords from HETERDAAD_KAFKA_PASSWORD_<PRINCIPAL>.",
+        ),
+    ] = False,
+) -> None:
     """Start PostgreSQL and Apache Kafka on loopback (harmless when they run already).
 
     Prints `export` lines for the shell: eval "$(heterdaad infra up)".
     """
-    from infra import kafka_broker, postgres_server
+    import os
+
+    from infra import kafka_broker, kafka_secure, postgres_server
 
     settings = validated_settings()
     state_dir = settings.state_dir.resolve()
     try:
+        profile = (
+            kafka_secure.secure_profile(settings, state_dir / "kafka-tls", os.environ)
+            if secure
+            else None
+        )
         dsn = postgres_server.up(state_dir, settings.postgres_port)
         bootstrap = kafka_broker.up(
             state_dir,
@@ -136,17 +152,29 @@ def infra_up() -> None:
             settings.kafka_controller_port,
             settings.kafka_version,
             timeout=180,
+            secure=profile,
         )
-    except (kafka_broker.KafkaBrokerError, postgres_server.PostgresServerError) as error:
+    except (
+        kafka_broker.KafkaBrokerError,
+        kafka_secure.KafkaSecurityError,
+        postgres_server.PostgresServerError,
+    ) as error:
         typer.echo(f"heterdaad infra up: {error}", err=True)
         raise typer.Exit(1) from error
-    for name, value in (
+    exports = [
         ("HETERDAAD_KAFKA_BOOTSTRAP", bootstrap),
         ("HETERDAAD_DATABASE_URL", dsn),
         ("HETERDAAD_TEST_KAFKA_BOOTSTRAP", bootstrap),
         ("HETERDAAD_TEST_DATABASE_URL", dsn),
         ("HETERDAAD_STATE_DIR", str(state_dir)),
-    ):
+    ]
+    if profile is not None:
+        # Each service then sets its own HETERDAAD_KAFKA_SASL_USERNAME and _PASSWORD.
+        exports += [
+            ("HETERDAAD_KAFKA_SECURITY_PROTOCOL", "SASL_SSL"),
+            ("HETERDAAD_KAFKA_SSL_CAFILE", str(profile.cafile)),
+        ]
+    for name, value in exports:
         typer.echo(f"export {name}={shlex.quote(value)}")
 
 

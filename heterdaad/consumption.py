@@ -11,10 +11,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+
+from heterdaad.kafka import client_options, make_admin
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
+
+    from aiokafka.admin import AIOKafkaAdminClient
 
     from heterdaad.settings import Settings
 
@@ -52,8 +55,10 @@ async def group_readiness(
     """Members of `group` and its lag on `topics` (records not yet committed), against
     `max_lag` per topic."""
     readiness = Readiness()
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+    admin = make_admin(settings)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap, **client_options(settings)
+    )
     await admin.start()
     await consumer.start()
     try:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import faust
 
 from heterdaad import logs
+from heterdaad.kafka import SCRAM_MECHANISM, client_options
 from schemas.topics import ALARM_TASKS, ALERTS, AUDIT, CATALOGUE, DEAD_LETTER_PARTITIONS
 from streams.supervision import CrashCount, StopWorkerOnCrash
 from streams.transport import broker_scheme
@@ -78,6 +79,19 @@ class Worker(faust.Worker):
         super().on_worker_shutdown()
 
 
+def _credentials(settings: Settings) -> faust.SASLCredentials | None:
+    # The same principal and CA as the service's other clients (heterdaad.kafka.client_options).
+    if settings.kafka_security_protocol == "PLAINTEXT":
+        return None
+    options = client_options(settings)
+    return faust.SASLCredentials(
+        username=options["sasl_plain_username"],
+        password=options["sasl_plain_password"],
+        mechanism=SCRAM_MECHANISM,
+        ssl_context=options["ssl_context"],
+    )
+
+
 def create_app(settings: Settings) -> faust.App:
     """A Faust app wired to the settings' broker, with every stage registered."""
     datadir = settings.state_dir / "faust" / settings.app_id
@@ -115,6 +129,7 @@ def create_app(settings: Settings) -> faust.App:
         ),
         # No stage runs a leader-only timer: no leader topic, one internal topic less to create.
         topic_disable_leader=True,
+        broker_credentials=_credentials(settings),
     )
     topics = Topics(app, settings)
     # Imported here so that each stage module can import this one for its types.

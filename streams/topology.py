@@ -6,10 +6,9 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from aiokafka.admin import AIOKafkaAdminClient
 from mode.utils.times import want_seconds
 
-from heterdaad.kafka import TopicPlan, ensure_topics
+from heterdaad.kafka import TopicPlan, ensure_topics, make_admin
 from schemas.topics import all_topics
 from streams.app import create_app
 
@@ -75,7 +74,7 @@ async def ensure_worker_topics(settings: Settings) -> list[str]:
 
 async def topic_problems(settings: Settings, plans: list[TopicPlan]) -> list[str]:
     """What is wrong with the topics on the broker: missing, or another partition count."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    admin = make_admin(settings)
     await admin.start()
     try:
         # Metadata of all topics: naming the wanted ones could create them on a broker that
