@@ -82,7 +82,11 @@ def service_acls(settings: Settings) -> dict[str, list[Acl]]:
         ],
         # The intake API, the SIA receiver and the CBL importer only write what they take in:
         # none of them reads an alert.
-        "api": _writes("api", p, ALARM_ACTIVATIONS, INCIDENT_REPORTS, RECON_SIGHTINGS, AUDIT),
+        "api": [
+            *_writes("api", p, ALARM_ACTIVATIONS, INCIDENT_REPORTS, RECON_SIGHTINGS, AUDIT),
+            # /readyz reads the workers' group: its members and committed offsets, no records.
+            Acl("api", "group", "literal", app, ("describe",)),
+        ],
         "sia": _writes("sia", p, ALARM_ACTIVATIONS, AUDIT),
         "importer": _writes("importer", p, INCIDENT_REPORTS, AUDIT),
         "sink": [

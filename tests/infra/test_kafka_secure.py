@@ -4,12 +4,15 @@ own: only SCRAM principals over TLS get in, each only where its ACLs say."""
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
+import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import asyncpg
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from aiokafka.helpers import create_ssl_context
@@ -29,8 +32,13 @@ from infra.kafka_secure import (
     service_acls,
 )
 from infra.local import free_port
-from schemas.topics import ALARM_ACTIVATIONS, ALERTS
+from infra.migrate import migrate
+from schemas.topics import ALARM_ACTIVATIONS, ALARM_TASKS, ALERTS
+from streams.topology import ensure_worker_topics
 from tests import factories
+from tests.conftest import DATABASE_ENV
+from tests.kafka_helpers import publish_all
+from tests.processes import running
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -61,7 +69,12 @@ def secure_broker(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[Settings, SecureProfile]]:
     state: Path = tmp_path_factory.mktemp("secure-kafka")
-    settings = Settings(_env_file=None, plate_key=secrets.token_urlsafe(32))
+    run = secrets.token_hex(5)
+    settings = Settings(
+        _env_file=None, plate_key=secrets.token_urlsafe(32), topic_prefix=f"s{run}.",
+        app_id=f"heterdaad-s{run}", database_schema=f"s_{run}", state_dir=state / "state",
+        database_url=os.environ.get(DATABASE_ENV, Settings(_env_file=None).database_url),
+    )  # fmt: skip
     env = {PASSWORD_ENV.format(p.upper()): secrets.token_urlsafe(24) for p in _principals()}
     profile = secure_profile(settings, state / "tls", env)
     bootstrap = kafka_broker.up(
@@ -157,3 +170,46 @@ def test_infra_up_secure_refuses_without_its_secrets(tmp_path: Path) -> None:
     assert "HETERDAAD_KAFKA_PASSWORD_ADMIN" in result.output
     assert "HETERDAAD_KAFKA_PASSWORD_WORKER" in result.output
     assert list(tmp_path.iterdir()) == []
+
+
+async def test_the_worker_runs_as_its_own_principal(
+    secure_broker: tuple[Settings, SecureProfile], tmp_path: Path
+) -> None:
+    settings, profile = secure_broker
+    await ensure_worker_topics(_as(settings, profile, ADMIN))
+    await migrate(settings.database_url, settings.database_schema)
+    worker = _as(settings, profile, "worker")
+    try:
+        press = factories.alarm_activation()
+        with running(worker, "worker", log=tmp_path / "worker.log") as process:
+            await publish_all(_as(settings, profile, "api"), press)
+            # A lone hold-up press gives a verify task: read, judged and written by "worker".
+            tasks = ALARM_TASKS.name(settings.topic_prefix)
+            found = await read_topic_as(_as(settings, profile, ADMIN), tasks, process)
+        assert found, "no task from the worker"
+        assert "not authorized" not in (tmp_path / "worker.log").read_text().lower()
+    finally:
+        connection = await asyncpg.connect(settings.database_url)
+        try:
+            await connection.execute(f"DROP SCHEMA IF EXISTS {settings.database_schema} CASCADE")
+        finally:
+            await connection.close()
+
+
+async def read_topic_as(
+    settings: Settings, topic: str, process: subprocess.Popen[bytes]
+) -> list[bytes]:
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=settings.kafka_bootstrap, auto_offset_reset="earliest",
+        **client_options(settings),
+    )  # fmt: skip
+    await consumer.start()
+    try:
+        async with asyncio.timeout(90):
+            while True:
+                assert process.poll() is None, f"worker exited with {process.returncode}"
+                batch = await consumer.getmany(timeout_ms=500)
+                if values := [r.value for rs in batch.values() for r in rs if r.value]:
+                    return values
+    finally:
+        await consumer.stop()
