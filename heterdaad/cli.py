@@ -178,6 +178,25 @@ def infra_up(
         typer.echo(f"export {name}={shlex.quote(value)}")
 
 
+@infra_app.command("kafka-acls")
+def infra_kafka_acls() -> None:
+    """Print every service principal's ACLs as kafka-acls.sh commands (compose's script)."""
+    from infra.kafka_secure import acl_script
+
+    typer.echo(acl_script(validated_settings()), nl=False)
+
+
+@infra_app.command("kafka-certs")
+def infra_kafka_certs(
+    directory: Annotated[Path, typer.Argument(help="Where to write the CA and broker files.")],
+) -> None:
+    """Make a CA and the broker's certificate (for hosts kafka, localhost, 127.0.0.1)."""
+    from infra.kafka_secure import make_certificates
+
+    make_certificates(directory, ["127.0.0.1", "localhost", "kafka"])
+    typer.echo(f"{directory}/ca.pem: the CA every service trusts; keep ca.key offline")
+
+
 @infra_app.command("down")
 def infra_down() -> None:
     """Stop the Kafka broker and PostgreSQL started by `heterdaad infra up`."""
