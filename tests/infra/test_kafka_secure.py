@@ -16,7 +16,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from aiokafka.helpers import create_ssl_context
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 from typer.testing import CliRunner
 
 from heterdaad.cli import app as cli
@@ -213,3 +213,10 @@ async def read_topic_as(
                     return values
     finally:
         await consumer.stop()
+
+
+def test_a_sasl_ssl_service_without_its_principal_does_not_start() -> None:
+    with pytest.raises(ValidationError) as refused:
+        Settings(_env_file=None, kafka_security_protocol="SASL_SSL", kafka_sasl_username="api")
+    assert "HETERDAAD_KAFKA_SASL_PASSWORD" in str(refused.value)
+    assert "HETERDAAD_KAFKA_SSL_CAFILE" in str(refused.value)
