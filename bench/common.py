@@ -13,10 +13,10 @@ from pathlib import Path
 import asyncpg
 from aiokafka.admin import AIOKafkaAdminClient
 
-from heterdaad.kafka import ensure_topics
 from heterdaad.settings import Settings
 from infra.migrate import migrate
 from schemas.topics import all_topics
+from streams.topology import ensure_worker_topics
 
 # The send time travels in this header so latency needs no payload change.
 SENT_HEADER = "x-bench-sent-ns"
@@ -43,7 +43,7 @@ def fresh_settings(state_dir: Path) -> Settings:
 
 
 async def prepare(settings: Settings) -> None:
-    await ensure_topics(settings)
+    await ensure_worker_topics(settings)
     await migrate(settings.database_url, settings.database_schema)
 
 

@@ -12,7 +12,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, IllegalStateError
 
 from heterdaad.db import DATABASE_GONE, create_pool
-from heterdaad.kafka import dead_letter, make_producer
+from heterdaad.kafka import client_options, dead_letter, make_producer
 from schemas.alerts import Alert
 from schemas.events import AlarmActivation, AuditEvent, IncidentReport, ReconSighting
 from schemas.geography import police_unit_for
@@ -137,6 +137,7 @@ class Sink:
         await self._producer.start()
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=self.settings.kafka_bootstrap,
+            **client_options(self.settings),
             group_id=self.group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",

@@ -85,12 +85,26 @@ def db_retention() -> None:
 
 @topics_app.command("create")
 def topics_create() -> None:
-    """Create every topic of the catalogue (and its dead-letter topic) that does not exist."""
-    from heterdaad.kafka import ensure_topics
+    """Create every topic the worker needs that does not exist: the catalogue's, their
+    dead-letter topics, and the worker's repartition topics and table changelogs."""
+    from streams.supervision import EXIT_TOPICS
+    from streams.topology import topic_problems, worker_topics
 
     settings = validated_settings()
-    created = asyncio.run(ensure_topics(settings))
+    plans = worker_topics(settings)
+
+    async def run() -> tuple[list[str], list[str]]:
+        from heterdaad.kafka import ensure_topics
+
+        created = await ensure_topics(settings, plans=plans)
+        return created, await topic_problems(settings, plans)
+
+    created, problems = asyncio.run(run())
     typer.echo(f"{len(created)} topic(s) created")
+    if problems:
+        # A partition count cannot be lowered, and raising it would move keys: a person decides.
+        typer.echo(f"heterdaad topics create: {'; '.join(problems)}", err=True)
+        raise typer.Exit(EXIT_TOPICS)
 
 
 @schemas_app.command("export")
@@ -108,16 +122,32 @@ def schemas_export(
 
 
 @infra_app.command("up")
-def infra_up() -> None:
+def infra_up(
+    secure: Annotated[
+        bool,
+        typer.Option(
+            "--secure",
+            help="Production profile: Kafka over TLS with SASL/SCRAM, one principal per "
+            "service with its ACLs; passwords from HETERDAAD_KAFKA_PASSWORD_<PRINCIPAL>.",
+        ),
+    ] = False,
+) -> None:
     """Start PostgreSQL and Apache Kafka on loopback (harmless when they run already).
 
     Prints `export` lines for the shell: eval "$(heterdaad infra up)".
     """
-    from infra import kafka_broker, postgres_server
+    import os
+
+    from infra import kafka_broker, kafka_secure, postgres_server
 
     settings = validated_settings()
     state_dir = settings.state_dir.resolve()
     try:
+        profile = (
+            kafka_secure.secure_profile(settings, state_dir / "kafka-tls", os.environ)
+            if secure
+            else None
+        )
         dsn = postgres_server.up(state_dir, settings.postgres_port)
         bootstrap = kafka_broker.up(
             state_dir,
@@ -126,18 +156,49 @@ def infra_up() -> None:
             settings.kafka_controller_port,
             settings.kafka_version,
             timeout=180,
+            secure=profile,
         )
-    except (kafka_broker.KafkaBrokerError, postgres_server.PostgresServerError) as error:
+    except (
+        kafka_broker.KafkaBrokerError,
+        kafka_secure.KafkaSecurityError,
+        postgres_server.PostgresServerError,
+    ) as error:
         typer.echo(f"heterdaad infra up: {error}", err=True)
         raise typer.Exit(1) from error
-    for name, value in (
+    exports = [
         ("HETERDAAD_KAFKA_BOOTSTRAP", bootstrap),
         ("HETERDAAD_DATABASE_URL", dsn),
         ("HETERDAAD_TEST_KAFKA_BOOTSTRAP", bootstrap),
         ("HETERDAAD_TEST_DATABASE_URL", dsn),
         ("HETERDAAD_STATE_DIR", str(state_dir)),
-    ):
+    ]
+    if profile is not None:
+        # Each service then sets its own HETERDAAD_KAFKA_SASL_USERNAME and _PASSWORD.
+        exports += [
+            ("HETERDAAD_KAFKA_SECURITY_PROTOCOL", "SASL_SSL"),
+            ("HETERDAAD_KAFKA_SSL_CAFILE", str(profile.cafile)),
+        ]
+    for name, value in exports:
         typer.echo(f"export {name}={shlex.quote(value)}")
+
+
+@infra_app.command("kafka-acls")
+def infra_kafka_acls() -> None:
+    """Print every service principal's ACLs as kafka-acls.sh commands (compose's script)."""
+    from infra.kafka_secure import acl_script
+
+    typer.echo(acl_script(validated_settings()), nl=False)
+
+
+@infra_app.command("kafka-certs")
+def infra_kafka_certs(
+    directory: Annotated[Path, typer.Argument(help="Where to write the CA and broker files.")],
+) -> None:
+    """Make a CA and the broker's certificate (for hosts kafka, localhost, 127.0.0.1)."""
+    from infra.kafka_secure import make_certificates
+
+    make_certificates(directory, ["127.0.0.1", "localhost", "kafka"])
+    typer.echo(f"{directory}/ca.pem: the CA every service trusts; keep ca.key offline")
 
 
 @infra_app.command("down")
@@ -173,16 +234,52 @@ def infra_status() -> None:
 def worker() -> None:
     """Run the Faust stream processors (one worker of the consumer group)."""
 
+    from schemas.topics import all_topics
     from streams.app import Worker, create_app
+    from streams.supervision import EXIT_TOPICS
+    from streams.topology import internal_topics, topic_problems
 
     settings = validated_settings()
     faust_app = create_app(settings)
+    plans = [
+        *all_topics(settings.topic_prefix, settings.personal_data_retention_days),
+        *internal_topics(faust_app),
+    ]
+    # Refused before Faust starts: Faust would create a missing internal topic itself, and a
+    # wrong partition count only shows later, as an agent's PartitionsMismatch.
+    if problems := asyncio.run(topic_problems(settings, plans)):
+        typer.echo(
+            f"heterdaad worker: not starting: {'; '.join(problems)} "
+            "(create them with `heterdaad topics create`)",
+            err=True,
+        )
+        raise typer.Exit(EXIT_TOPICS)
     # The modules, the app and its stages live as long as the process: out of the collector's
     # sight, a full collection no longer walks them, which keeps its pauses out of the alerts'
     # latency. Fewer, larger young collections do the same for the objects of each event.
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
     Worker(faust_app, loglevel=settings.log_level.lower()).execute_from_commandline()
+
+
+@app.command("worker-ready")
+def worker_ready() -> None:
+    """Exit 0 when the workers' group consumes every stage's input within the lag bound
+    (HETERDAAD_WORKER_READY_MAX_LAG), 1 with the reasons otherwise: a healthcheck."""
+    import json
+
+    from heterdaad.consumption import group_readiness
+    from streams.app import create_app
+    from streams.topology import input_topics
+
+    settings = validated_settings()
+    topics = input_topics(create_app(settings))
+    readiness = asyncio.run(
+        group_readiness(settings, settings.app_id, topics, settings.worker_ready_max_lag)
+    )
+    typer.echo(json.dumps(readiness.as_json()))
+    if not readiness.ready:
+        raise typer.Exit(1)
 
 
 @app.command()

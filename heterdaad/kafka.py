@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.helpers import create_ssl_context
 
 from schemas.topics import all_topics
 from schemas.wire import dead_letter_headers, dead_letter_value, encode
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from aiokafka.structs import ConsumerRecord, RecordMetadata
 
     from heterdaad.settings import Settings
@@ -22,8 +25,36 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
+# (name, partitions, configs) of a topic to create, as schemas.topics.all_topics gives them.
+TopicPlan = tuple[str, int, dict[str, str]]
+
+
 class KafkaTopicError(Exception):
     pass
+
+
+SCRAM_MECHANISM = "SCRAM-SHA-512"
+
+
+def client_options(settings: Settings) -> dict[str, Any]:
+    """The security options of every aiokafka client: none on PLAINTEXT, else TLS (the
+    broker's certificate checked against the CA) and this service's SCRAM principal."""
+    if settings.kafka_security_protocol == "PLAINTEXT":
+        return {}
+    assert settings.kafka_sasl_password is not None and settings.kafka_ssl_cafile is not None
+    return {
+        "security_protocol": "SASL_SSL",
+        "sasl_mechanism": SCRAM_MECHANISM,
+        "sasl_plain_username": settings.kafka_sasl_username,
+        "sasl_plain_password": settings.kafka_sasl_password.get_secret_value(),
+        "ssl_context": create_ssl_context(cafile=str(settings.kafka_ssl_cafile)),
+    }
+
+
+def make_admin(settings: Settings) -> AIOKafkaAdminClient:
+    return AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap, **client_options(settings)
+    )
 
 
 def make_producer(settings: Settings, **overrides: object) -> AIOKafkaProducer:
@@ -40,6 +71,7 @@ def make_producer(settings: Settings, **overrides: object) -> AIOKafkaProducer:
         "linger_ms": 5,
         "request_timeout_ms": 15_000,
         "client_id": f"{settings.app_id}-producer",
+        **client_options(settings),
     }
     options.update(overrides)
     return AIOKafkaProducer(**options)
@@ -80,18 +112,21 @@ async def dead_letter(
     )
 
 
-async def ensure_topics(settings: Settings, prefix: str | None = None) -> list[str]:
-    """Create every catalogue topic that does not exist yet; returns the names created."""
+async def ensure_topics(
+    settings: Settings, prefix: str | None = None, *, plans: Iterable[TopicPlan] | None = None
+) -> list[str]:
+    """Create every catalogue topic (or every one of `plans`) that does not exist yet; returns
+    the names created."""
     prefix = settings.topic_prefix if prefix is None else prefix
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    if plans is None:
+        plans = all_topics(prefix, settings.personal_data_retention_days)
+    admin = make_admin(settings)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
         wanted = [
             NewTopic(name, num_partitions=partitions, replication_factor=1, topic_configs=configs)
-            for name, partitions, configs in all_topics(
-                prefix, settings.personal_data_retention_days
-            )
+            for name, partitions, configs in plans
             if name not in existing
         ]
         if wanted:

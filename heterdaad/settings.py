@@ -123,6 +123,25 @@ class Settings(BaseSettings):
     kafka_port: int = Field(19092, ge=1, le=65535, description="Port of the local Apache Kafka.")
     kafka_controller_port: int = Field(19093, ge=1, le=65535)
     postgres_port: int = Field(15432, ge=1, le=65535)
+    # Kafka security: the production profile (`heterdaad infra up --secure`, compose) is
+    # SASL_SSL with one SCRAM principal per service; PLAINTEXT is for tests on loopback.
+    kafka_security_protocol: Literal["PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="PLAINTEXT (loopback tests) or SASL_SSL (TLS + SCRAM-SHA-512)."
+    )
+    kafka_sasl_username: str | None = Field(None, description="This service's Kafka principal.")
+    kafka_sasl_password: SecretStr | None = Field(
+        None, description="The principal's SCRAM password; from the environment, no default."
+    )
+    kafka_ssl_cafile: Path | None = Field(
+        None, description="PEM file of the CA that signed the broker's certificate."
+    )
+    worker_ready_max_lag: int = Field(
+        1000,
+        ge=0,
+        description="Records a worker's consumer group may have unprocessed on one of its input "
+        "topics before the worker (`heterdaad worker-ready`) and the API's /readyz say not "
+        "ready: about 10 s of a heavy burst of alarm activations.",
+    )
 
     # Privacy.
     plate_key: SecretStr | None = Field(
@@ -243,6 +262,19 @@ class Settings(BaseSettings):
         if self.audit_retention_days < self.personal_data_retention_days:
             # The log of who saw personal data must outlive that data.
             raise ValueError("audit_retention_days must be at least personal_data_retention_days")
+        return self
+
+    @model_validator(mode="after")
+    def _sasl_ssl_is_complete(self) -> Settings:
+        # Refused at start-up, not at the first connection: a service must not half-start.
+        if self.kafka_security_protocol == "SASL_SSL":
+            missing = [
+                f"HETERDAAD_{name.upper()}"
+                for name in ("kafka_sasl_username", "kafka_sasl_password", "kafka_ssl_cafile")
+                if getattr(self, name) is None
+            ]
+            if missing:
+                raise ValueError(f"SASL_SSL needs {', '.join(missing)}")
         return self
 
     @field_validator("plate_key")

@@ -23,7 +23,6 @@ from aiokafka import AIOKafkaConsumer
 from pydantic import SecretStr
 
 from consumers.alert_text import summary
-from heterdaad.kafka import ensure_topics
 from infra.embedded import EmbeddedBroker, EmbeddedPostgres
 from infra.local import free_port
 from infra.migrate import migrate
@@ -35,6 +34,7 @@ from schemas.alerts import Alert
 from schemas.common import Branch, BranchType, Location
 from schemas.topics import ALERTS
 from schemas.wire import UndecodableRecord, decode_as
+from streams.topology import ensure_worker_topics
 
 if TYPE_CHECKING:
     import subprocess
@@ -97,7 +97,7 @@ async def run_demo(
             }
         )
         await migrate(live.database_url, live.database_schema)
-        await ensure_topics(live)
+        await ensure_worker_topics(live)
         api_key = await _seed(live)
         parts = _start_parts(live, state)
         try:

@@ -14,12 +14,13 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient
 
+from infra.kafka_secure import KafkaSecurityError, SecureProfile
 from infra.local import log_tail, run_sync
 
 logger = logging.getLogger(__name__)
@@ -94,8 +95,12 @@ def assemble(cache_dir: Path, version: str) -> Path:
     return libs
 
 
-async def _describe_cluster(bootstrap: str, request_timeout_ms: int) -> dict[str, Any]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=request_timeout_ms)
+async def _describe_cluster(
+    bootstrap: str, request_timeout_ms: int, client: Mapping[str, Any]
+) -> dict[str, Any]:
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, request_timeout_ms=request_timeout_ms, **client
+    )
     try:
         await admin.start()
         cluster: dict[str, Any] = await admin.describe_cluster()
@@ -113,13 +118,15 @@ def _port_open(bootstrap: str, timeout: float) -> bool:
         return False
 
 
-def _probe(bootstrap: str, timeout: float) -> dict[str, Any] | None:
+def _probe(
+    bootstrap: str, timeout: float, client: Mapping[str, Any] | None = None
+) -> dict[str, Any] | None:
     # A plain TCP probe first: aiokafka logs an ERROR for every refused bootstrap,
     # which would flood the output while the JVM is still starting.
     if not _port_open(bootstrap, timeout):
         return None
     try:
-        describe = _describe_cluster(bootstrap, max(1000, int(timeout * 1000)))
+        describe = _describe_cluster(bootstrap, max(1000, int(timeout * 1000)), client or {})
         cluster = run_sync(asyncio.wait_for(describe, timeout))
     except Exception as exc:  # any failure simply means "not ready yet"
         logger.debug("Kafka at %s not ready: %r", bootstrap, exc)
@@ -175,7 +182,9 @@ def _configured_port(state_dir: Path) -> int | None:
     return None
 
 
-def _properties(state_dir: Path, port: int, controller_port: int) -> str:
+def _properties(
+    state_dir: Path, port: int, controller_port: int, secure: SecureProfile | None = None
+) -> str:
     data = _data_dir(state_dir).resolve()
     settings = {
         "process.roles": "broker,controller",
@@ -192,7 +201,9 @@ def _properties(state_dir: Path, port: int, controller_port: int) -> str:
         "num.partitions": "1",
         "default.replication.factor": "1",
         "min.insync.replicas": "1",
-        "auto.create.topics.enable": "true",
+        # Topics come from `heterdaad topics create` with their partition counts; a metadata
+        # request for an unknown name must not create it with num.partitions (issue 16).
+        "auto.create.topics.enable": "false",
         # Internal topics default to RF 3 and would never be created on one node.
         "offsets.topic.replication.factor": "1",
         "transaction.state.log.replication.factor": "1",
@@ -202,6 +213,8 @@ def _properties(state_dir: Path, port: int, controller_port: int) -> str:
         # Tests start consumer groups constantly; the 3s default delays every first join.
         "group.initial.rebalance.delay.ms": "0",
     }
+    if secure is not None:
+        settings.update(secure.properties(port, controller_port))
     return "".join(f"{key}={value}\n" for key, value in settings.items())
 
 
@@ -226,7 +239,9 @@ def _new_cluster_id() -> str:
             return cluster_id
 
 
-def _format_storage(state_dir: Path, libs: Path, java: str) -> None:
+def _format_storage(
+    state_dir: Path, libs: Path, java: str, secure: SecureProfile | None = None
+) -> None:
     data = _data_dir(state_dir)
     if (data / "meta.properties").is_file():
         return
@@ -235,6 +250,9 @@ def _format_storage(state_dir: Path, libs: Path, java: str) -> None:
         java, "-cp", f"{libs}/*", f"-Dlog4j2.configurationFile={_LOG4J2}",
         "kafka.tools.StorageTool", "format", "--ignore-formatted",
         "--cluster-id", _new_cluster_id(), "--config", str(_props_file(state_dir)),
+        # SCRAM credentials go into the metadata log at format: the broker needs its own
+        # before it can serve a request to create any.
+        *(secure.scram_arguments() if secure is not None else []),
     ]  # fmt: skip
     logger.info("Formatting Kafka storage in %s", data)
     result = subprocess.run(cmd, capture_output=True, text=True, check=False)
@@ -254,15 +272,22 @@ def _cluster_id(state_dir: Path) -> str | None:
     return None
 
 
-def _serves_our_cluster(bootstrap: str, cluster_id: str | None, timeout: float) -> bool:
+def _serves_our_cluster(
+    bootstrap: str, cluster_id: str | None, timeout: float, client: Mapping[str, Any]
+) -> bool:
     # A different broker that happens to listen on the same port (another checkout,
     # an embedded test broker) must not pass for ours.
-    cluster = _probe(bootstrap, timeout)
+    cluster = _probe(bootstrap, timeout, client)
     return cluster is not None and cluster.get("cluster_id") == cluster_id
 
 
 def _wait_ready(
-    state_dir: Path, pid: int, alive: Callable[[], bool], bootstrap: str, timeout: float
+    state_dir: Path,
+    pid: int,
+    alive: Callable[[], bool],
+    bootstrap: str,
+    timeout: float,
+    client: Mapping[str, Any] | None = None,
 ) -> None:
     cluster_id = _cluster_id(state_dir)
     deadline = time.monotonic() + timeout
@@ -278,7 +303,9 @@ def _wait_ready(
                 f"Kafka broker (pid {pid}) not ready at {bootstrap} after {timeout:.0f}s; "
                 f"see {log}:\n{log_tail(log)}"
             )
-        if _serves_our_cluster(bootstrap, cluster_id, min(5.0, max(remaining, 0.5))):
+        if _serves_our_cluster(
+            bootstrap, cluster_id, min(5.0, max(remaining, 0.5)), client or {}
+        ):
             return
         time.sleep(0.5)
 
@@ -302,9 +329,15 @@ def up(
     controller_port: int,
     version: str,
     timeout: float = 90,
+    secure: SecureProfile | None = None,
 ) -> str:
-    """Start the broker detached unless it already runs; return its bootstrap address."""
+    """Start the broker detached unless it already runs; return its bootstrap address.
+
+    With `secure` (the production profile), its client listener is SASL_SSL with SCRAM
+    principals and ACLs (infra/kafka_secure.py) instead of PLAINTEXT.
+    """
     bootstrap = f"127.0.0.1:{port}"
+    client = secure.client_options() if secure is not None else {}
     pid = _running_pid(state_dir)
     if pid is not None:
         configured = _configured_port(state_dir)
@@ -314,7 +347,9 @@ def up(
                 "run down first"
             )
         # Still starting (e.g. a parallel up) or already serving: both end here.
-        _wait_ready(state_dir, pid, lambda: _is_our_broker(pid, state_dir), bootstrap, timeout)
+        _wait_ready(
+            state_dir, pid, lambda: _is_our_broker(pid, state_dir), bootstrap, timeout, client
+        )
         return bootstrap
 
     for wanted in (port, controller_port):
@@ -324,8 +359,9 @@ def up(
     libs = assemble(cache_dir, version)
     java = _java()
     _kafka_dir(state_dir).mkdir(parents=True, exist_ok=True)
-    _props_file(state_dir).write_text(_properties(state_dir, port, controller_port))
-    _format_storage(state_dir, libs, java)
+    _props_file(state_dir).write_text(_properties(state_dir, port, controller_port, secure))
+    _props_file(state_dir).chmod(0o600)  # the admin's password is in it when secure
+    _format_storage(state_dir, libs, java, secure)
 
     cmd = [
         java, "-Xms256m", "-Xmx1g", "-XX:+UseG1GC", "-Djava.awt.headless=true",
@@ -348,8 +384,12 @@ def up(
     logger.info("Started Kafka %s (pid %d), logging to %s", version, process.pid, log)
     try:
         # poll(), not /proc: right after fork the child's cmdline is still python's.
-        _wait_ready(state_dir, process.pid, lambda: process.poll() is None, bootstrap, timeout)
-    except KafkaBrokerError:
+        _wait_ready(
+            state_dir, process.pid, lambda: process.poll() is None, bootstrap, timeout, client
+        )
+        if secure is not None:
+            secure.create_acls(java, libs, bootstrap, _HERE / "kafka")
+    except (KafkaBrokerError, KafkaSecurityError):
         process.terminate()
         try:
             process.wait(10)

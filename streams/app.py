@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import faust
 
 from heterdaad import logs
+from heterdaad.kafka import SCRAM_MECHANISM, client_options
 from schemas.topics import ALARM_TASKS, ALERTS, AUDIT, CATALOGUE, DEAD_LETTER_PARTITIONS
+from streams.supervision import CrashCount, StopWorkerOnCrash
 from streams.transport import broker_scheme
 
 if TYPE_CHECKING:
@@ -61,6 +64,33 @@ class Worker(faust.Worker):
     def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
         logs.configure(logging.getLevelName(level))
 
+    async def on_first_start(self) -> None:
+        # A restart loop shows here: each successor of a crashed worker counts one more.
+        crashes = CrashCount(Path(self.app.conf.datadir))
+        logger.info(
+            "worker starting",
+            extra={"app_id": self.app.conf.id, "crashes_in_a_row": crashes.read()},
+        )
+        await super().on_first_start()
+
+    def on_worker_shutdown(self) -> None:
+        # Reached on a stop by signal; a crashed agent leaves by os._exit and never gets here.
+        CrashCount(Path(self.app.conf.datadir)).clear()
+        super().on_worker_shutdown()
+
+
+def _credentials(settings: Settings) -> faust.SASLCredentials | None:
+    # The same principal and CA as the service's other clients (heterdaad.kafka.client_options).
+    if settings.kafka_security_protocol == "PLAINTEXT":
+        return None
+    options = client_options(settings)
+    return faust.SASLCredentials(
+        username=options["sasl_plain_username"],
+        password=options["sasl_plain_password"],
+        mechanism=SCRAM_MECHANISM,
+        ssl_context=options["ssl_context"],
+    )
+
 
 def create_app(settings: Settings) -> faust.App:
     """A Faust app wired to the settings' broker, with every stage registered."""
@@ -92,6 +122,14 @@ def create_app(settings: Settings) -> faust.App:
         consumer_auto_offset_reset="earliest",
         autodiscover=False,
         datadir=str(datadir),
+        # A crashed agent ends the process (streams/supervision.py) rather than being restarted
+        # in place, where a stage whose stream failed stayed dead in a live-looking worker.
+        agent_supervisor=type(
+            "StopWorkerOnCrash", (StopWorkerOnCrash,), {"crashes": CrashCount(datadir)}
+        ),
+        # No stage runs a leader-only timer: no leader topic, one internal topic less to create.
+        topic_disable_leader=True,
+        broker_credentials=_credentials(settings),
     )
     topics = Topics(app, settings)
     # Imported here so that each stage module can import this one for its types.

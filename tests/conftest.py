@@ -18,10 +18,10 @@ import asyncpg
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
-from heterdaad.kafka import ensure_topics
 from heterdaad.settings import Settings
 from infra.migrate import migrate
 from schemas.topics import all_topics
+from streams.topology import ensure_worker_topics
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
@@ -106,8 +106,12 @@ def bare_settings(
 
 @pytest.fixture
 async def settings(bare_settings: Settings) -> AsyncIterator[Settings]:
-    """Settings whose topics exist and whose schema is migrated; both are removed afterwards."""
-    await ensure_topics(bare_settings)
+    """Settings whose topics exist and whose schema is migrated; both are removed afterwards.
+
+    The worker's internal topics are created too: the broker does not create topics on its
+    own (auto.create.topics.enable=false), and the worker refuses to start without them.
+    """
+    await ensure_worker_topics(bare_settings)
     await migrate(bare_settings.database_url, bare_settings.database_schema)
     yield bare_settings
     await _drop_schema(bare_settings)

@@ -87,6 +87,9 @@ MATRIX: dict[tuple[str, str], dict[Who, int]] = {
     ("GET", "/redoc"): EVERYONE_200,
     # Whether the database and broker answer: for load balancers, no data.
     ("GET", "/health"): EVERYONE_200,
+    ("GET", "/healthz"): EVERYONE_200,
+    # No worker runs in this test: the alarm path does not consume, and /readyz says so.
+    ("GET", "/readyz"): dict.fromkeys(Who, 503),
     # Alarm activations only from alarm centres, for their own sites.
     ("POST", "/v1/alarm-activations"): _cells(202, 403, 403, 403, 403, 401, 401),
     ("POST", "/v1/alarm-activations/batch"): _cells(207, 403, 403, 403, 403, 401, 401),

@@ -5,6 +5,7 @@ No Docker engine runs here, so the file is checked by reading it.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +14,14 @@ import yaml
 from typer.testing import CliRunner
 
 from heterdaad.cli import app
+from heterdaad.settings import Settings
+from infra.kafka_secure import ADMIN, acl_script, service_acls
 
-COMPOSE = yaml.safe_load((Path(__file__).parents[1] / "docker-compose.yml").read_text())
+ROOT = Path(__file__).parents[1]
+TEXT = (ROOT / "docker-compose.yml").read_text()
+COMPOSE = yaml.safe_load(TEXT)
+ENTRYPOINT = (ROOT / "infra" / "kafka" / "compose-entrypoint.sh").read_text()
+ACL_SCRIPT = (ROOT / "infra" / "kafka" / "compose-acls.sh").read_text()
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
 OURS = {name: service for name, service in SERVICES.items() if "build" in service}
 
@@ -49,3 +56,52 @@ def test_published_ports_are_on_loopback_unless_asked(name: str, port: str) -> N
     # Issue 11, finding 3: the SIA port was published on 0.0.0.0, open to anyone who could
     # reach the host. Another address takes HETERDAAD_PUBLISH_HOST, set on purpose.
     assert port.startswith("${HETERDAAD_PUBLISH_HOST:-127.0.0.1}:"), f"{name}: {port}"
+
+
+def test_kafka_creates_no_topic_by_itself() -> None:
+    # A topic made by a stray metadata request gets one partition and breaks co-partitioning.
+    assert "\nauto.create.topics.enable=false\n" in ENTRYPOINT
+
+
+# Not a secret: where the ports are published, loopback unless an operator says otherwise.
+PUBLISH_HOST = "HETERDAAD_PUBLISH_HOST"
+
+
+def test_no_secret_or_setting_from_the_environment_has_a_default() -> None:
+    # `${X:-default}` would start with a known password; `${X:?why}` refuses to start.
+    references = re.findall(r"\$\{([A-Z_]+)([^}]*)\}", TEXT)
+    assert references
+    secrets = [(name, rest) for name, rest in references if name != PUBLISH_HOST]
+    assert all(rest.startswith(":?") for _, rest in secrets), secrets
+    assert {rest for name, rest in references if name == PUBLISH_HOST} == {":-127.0.0.1"}
+
+
+def test_kafka_takes_only_tls_and_scram_and_enforces_acls() -> None:
+    assert "\nlisteners=SASL_SSL://:9092,CONTROLLER://127.0.0.1:9093\n" in ENTRYPOINT
+    assert "\nlistener.security.protocol.map=SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT\n" in ENTRYPOINT
+    assert "\nsasl.enabled.mechanisms=SCRAM-SHA-512\n" in ENTRYPOINT
+    assert "\nallow.everyone.if.no.acl.found=false\n" in ENTRYPOINT
+    assert "ports" not in SERVICES["kafka"], "Kafka is for the services on the compose network"
+
+
+def test_every_kafka_client_is_its_own_principal() -> None:
+    clients = {
+        name: service["environment"]
+        for name, service in OURS.items()
+        if service["environment"].get("HETERDAAD_KAFKA_SECURITY_PROTOCOL") == "SASL_SSL"
+    }
+    assert set(clients) == set(OURS) - {"migrate"}
+    principals = [env["HETERDAAD_KAFKA_SASL_USERNAME"] for env in clients.values()]
+    assert len(principals) == len(set(principals)), "two services share a principal"
+    known = [ADMIN, *service_acls(Settings(_env_file=None))]
+    assert set(principals) <= set(known)
+    # The broker stores a SCRAM credential for exactly these.
+    assert f'PRINCIPALS="{" ".join(known)}"' in ENTRYPOINT
+
+
+def test_the_acl_script_is_the_generated_one() -> None:
+    assert acl_script(Settings(_env_file=None)) == ACL_SCRIPT, "run heterdaad infra kafka-acls"
+
+
+def test_worker_is_restarted_after_a_crash() -> None:
+    assert OURS["worker"]["restart"] in {"unless-stopped", "always", "on-failure"}

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 import pytest
 
-from heterdaad.kafka import ensure_topics
 from infra.migrate import migrate
+from streams.topology import ensure_worker_topics
 from tests.broker_helpers import Outage, own_broker
 from tests.fault_support import chain_settings, run_chain_through
 from tests.kafka_helpers import eventually
@@ -40,7 +40,7 @@ async def settings_on_own_broker(
     """Fresh settings whose Kafka is a broker of this test's own, with topics and schema."""
     with own_broker(bare_settings, tmp_path / "broker") as broker:
         settings = chain_settings(bare_settings, kafka_bootstrap=broker.bootstrap)
-        await ensure_topics(settings)
+        await ensure_worker_topics(settings)
         await migrate(settings.database_url, settings.database_schema)
         try:
             yield settings, broker

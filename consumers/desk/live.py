@@ -25,6 +25,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 
 from consumers.desk.alerts import AlertCard
+from heterdaad.kafka import client_options
 from schemas.alerts import Alert
 from schemas.common import PoliceUnit
 from schemas.topics import ALERTS
@@ -156,6 +157,7 @@ async def open_alert_consumer(settings: Settings, *, client_id: str) -> AIOKafka
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=settings.kafka_bootstrap,
+        **client_options(settings),
         group_id=None,
         enable_auto_commit=False,
         auto_offset_reset="latest",

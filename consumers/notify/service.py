@@ -30,7 +30,7 @@ from consumers.notify.stages import (
     run_chain,
 )
 from heterdaad.db import DATABASE_GONE, create_pool
-from heterdaad.kafka import dead_letter, make_producer
+from heterdaad.kafka import client_options, dead_letter, make_producer
 from heterdaad.thresholds.notify import NotifyThresholds
 from schemas.alerts import Alert
 from schemas.topics import ALERTS
@@ -102,6 +102,7 @@ class NotifyService:
             self._consumer = AIOKafkaConsumer(
                 ALERTS.name(self.settings.topic_prefix),
                 bootstrap_servers=self.settings.kafka_bootstrap,
+                **client_options(self.settings),
                 group_id=self.group_id,
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",

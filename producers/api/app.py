@@ -86,7 +86,7 @@ def create_app(settings: Settings, limits: ApiLimits | None = None) -> FastAPI:
         app.add_exception_handler(database_gone, _database_unavailable)
     app.include_router(event_router(limits.max_batch_items))
     app.include_router(form_router(timedelta(hours=settings.meld_session_hours)))
-    app.include_router(health_router())
+    app.include_router(health_router(settings))
     app.include_router(history_router())
     app.include_router(subscription_router())
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

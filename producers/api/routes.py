@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import Field, TypeAdapter, ValidationError
 
+from heterdaad.consumption import group_readiness
 from producers.api.answers import (
     Accepted,
     BatchAnswer,
@@ -22,10 +23,12 @@ from producers.api.answers import (
 )
 from producers.api.auth import Caller, require_caller
 from producers.api.kinds import KINDS, EventKind
+from schemas.topics import ALARM_ACTIVATIONS
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
+    from heterdaad.settings import Settings
     from producers.api.intake import Intake
 
 logger = logging.getLogger(__name__)
@@ -139,7 +142,7 @@ def event_router(max_batch_items: int) -> APIRouter:
     return router
 
 
-def health_router() -> APIRouter:
+def health_router(settings: Settings) -> APIRouter:
     router = APIRouter(tags=["health"])
 
     @router.get("/health", summary="Whether the database answers and the broker is connected")
@@ -156,5 +159,23 @@ def health_router() -> APIRouter:
             {"database": database, "broker": intake.broker.connected},
             status_code=200 if healthy else 503,
         )
+
+    @router.get("/healthz", summary="Whether the API process answers (liveness)")
+    async def healthz() -> JSONResponse:
+        return JSONResponse({"live": True})
+
+    @router.get("/readyz", summary="Whether alarms would be judged: the worker's group consumes")
+    async def readyz() -> JSONResponse:
+        # Asked of the broker: the worker's consumer group has a member and no backlog on the
+        # alarm activations. A dead or stuck worker says nothing itself; its group shows it.
+        try:
+            readiness = await group_readiness(
+                settings, settings.app_id, [ALARM_ACTIVATIONS.name(settings.topic_prefix)],
+                settings.worker_ready_max_lag,
+            )  # fmt: skip
+        except Exception as error:  # an unreachable broker means: not ready, say so
+            logger.warning("readiness check failed", exc_info=True)
+            return JSONResponse({"ready": False, "problems": [repr(error)]}, status_code=503)
+        return JSONResponse(readiness.as_json(), status_code=200 if readiness.ready else 503)
 
     return router
