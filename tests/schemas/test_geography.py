@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import TYPE_CHECKING
 
 import pytest
@@ -184,6 +185,22 @@ def test_unit_borders_named_in_issue_15(lat: float, lon: float, unit: PoliceUnit
 )
 def test_is_in_netherlands_follows_the_border(lat: float, lon: float, dutch: bool) -> None:
     assert is_in_netherlands(Location.model_construct(lat=lat, lon=lon)) is dutch
+
+
+def test_every_dutch_place_lies_inside_the_border() -> None:
+    # The two data sets agree: a GeoNames place outside the polygon would mean a broken border
+    # release (or a place filed under the wrong country) and a refused town.
+    outside = [
+        place.name
+        for place in police_units._gazetteer().dutch
+        if not police_units._is_in_netherlands_at(*_lat_lon(place.vector))
+    ]
+    assert outside == []
+
+
+def _lat_lon(vector: tuple[float, float, float]) -> tuple[float, float]:
+    x, y, z = vector
+    return math.degrees(math.asin(z)), math.degrees(math.atan2(y, x))
 
 
 def test_anjum_lands_in_noord_nederland() -> None:
