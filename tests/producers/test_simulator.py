@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import json
 import os
+import random
 import re
 import subprocess
 import sys
@@ -25,10 +26,10 @@ from producers.simulator import (
     simulate,
 )
 from producers.simulator.drive import API_PATHS, HttpSink
-from producers.simulator.world import distance_km
+from producers.simulator.world import distance_km, jitter
 from schemas.common import PoliceUnit
 from schemas.events import AlarmActivation, IncidentReport, IncidentType, ReconSighting
-from schemas.geography import police_unit_for
+from schemas.geography import is_in_netherlands, police_unit_for
 from schemas.topics import ALARM_ACTIVATIONS, INCIDENT_REPORTS, RECON_SIGHTINGS
 from schemas.wire import decode, encode
 from tests.kafka_helpers import read_topic
@@ -457,3 +458,12 @@ def test_a_live_tick_is_the_minute_just_passed_busy_at_the_asked_rate() -> None:
     assert {type(e.model) for e in tick.events} >= {AlarmActivation, IncidentReport}
     ids = [e.truth.event_id for e in (*tick.events, *following.events)]
     assert len(ids) == len(set(ids)), "each tick has its own seed, so its own ids"
+
+
+def test_branches_of_a_border_town_stay_inside_the_border() -> None:
+    # Kerkrade's GeoNames point lies 750 m from Herzogenrath: a 2 km spread draws points in
+    # Germany, which the edge refuses (issue 15, the border instead of nearest places).
+    rng = random.Random(15)
+    points = [jitter(rng, 50.8659, 6.0703, 2.0) for _ in range(500)]
+    assert all(is_in_netherlands(point) for point in points)
+    assert len({(p.lat, p.lon) for p in points}) > 450  # still spread, not all at the centre

