@@ -8,11 +8,12 @@ import math
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, cast
 
 import numpy as np
 from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
 
+from heterdaad.thresholds.time import TimeModel
 from schemas.alerts import Alert, AlertKind, Area, EvidenceLink, LinkReason, Severity, alert_id_for
 from schemas.common import BranchType, Location, PoliceUnit
 from schemas.events import IncidentReport, ReconSighting
@@ -21,8 +22,11 @@ from schemas.topics import ALERTS, INCIDENT_REPORTS, RECON_SIGHTINGS
 from schemas.wire import encode
 from streams.dead_letters import decoded
 from streams.hotspot_scan import Cluster, ScanParameters, haversine_m, recurrence_days, scan
+from streams.verify_alarms import acting_for
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
     import faust
 
     from heterdaad.settings import Settings
@@ -38,6 +42,8 @@ REGION = b"nl"
 OBSERVATION_PARTITIONS = 1
 HOTSPOT_NAMESPACE = uuid.UUID("0c7a1f44-58b2-4d8e-9a49-686f7473706f")
 DAY = timedelta(days=1)
+# The default of Settings.time; the stage passes its own.
+LATE_BOUND_DAYS = TimeModel().late_bound_days
 
 Status = Literal["raised", "updated", "closed"]
 
@@ -76,13 +82,24 @@ class Hotspot(_State):
     recurrence_days: float
 
 
+class Evaluation(_State):
+    """The hotspots open after the scan at one event time: where a replay starts from."""
+
+    at: AwareDatetime
+    hotspots: tuple[Hotspot, ...] = ()
+
+
 class HotspotState(_State):
-    """The whole country's state: recent events and open hotspots (table value, as JSON)."""
+    """The whole country's state (table value, as JSON): recent events, open hotspots, the
+    scans of the last `late_bound_days` to replay from, and the changes already sent."""
 
     since: AwareDatetime | None = None
     watermark: AwareDatetime | None = None
     observations: tuple[Observation, ...] = ()
     hotspots: tuple[Hotspot, ...] = ()
+    evaluations: tuple[Evaluation, ...] = ()
+    sent: dict[str, AwareDatetime] = {}
+    too_late: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,10 +135,20 @@ def hotspot_id_for(event_ids: list[uuid.UUID]) -> str:
 
 
 class HotspotTracker:
-    """Scans after every new event and turns the clusters into hotspot changes (pure)."""
+    """Scans as of every event time and turns the clusters into hotspot changes (pure).
 
-    def __init__(self, thresholds: HotspotThresholds) -> None:
+    The scan at event time p covers the events up to p (windows ending at p): what a
+    prospective scan run when p was the newest event would have seen had every event arrived
+    on time. A late event (up to `late_bound_days`) replays the scans from its time on,
+    starting from the hotspots open just before it, so the hotspots come out the same in any
+    arrival order; changes the replay finds that were already sent are not sent again.
+    """
+
+    def __init__(
+        self, thresholds: HotspotThresholds, late_bound_days: float = LATE_BOUND_DAYS
+    ) -> None:
         self.thresholds = thresholds
+        self.late_bound = timedelta(days=late_bound_days)
         self.parameters = ScanParameters(
             max_radius_m=thresholds.max_radius_m,
             max_share=thresholds.max_share,
@@ -134,30 +161,89 @@ class HotspotTracker:
         self, state: HotspotState, event: Observation
     ) -> tuple[HotspotState, list[HotspotChange]]:
         """The state after one more event, and what changed about the hotspots."""
-        study = timedelta(days=self.thresholds.study_days)
-        watermark = max(state.watermark or event.at, event.at)
-        known = any(o.event_id == event.event_id for o in state.observations)
-        if known or event.at < watermark - study:
-            # A redelivered event, or one older than the baseline: nothing to learn.
+        return self.observe_many(state, [event])
+
+    def observe_many(
+        self, state: HotspotState, events: Iterable[Observation]
+    ) -> tuple[HotspotState, list[HotspotChange]]:
+        """The state after a batch of events (a burst replays once), and what changed."""
+        known = {o.event_id for o in state.observations}
+        fresh: list[Observation] = []
+        for event in events:
+            if event.event_id not in known:  # a redelivered event: nothing to learn
+                known.add(event.event_id)
+                fresh.append(event)
+        if not fresh:
             return state, []
-        since = min(state.since or event.at, event.at)
-        kept = sorted((*state.observations, event), key=lambda o: o.at)
-        kept = [o for o in kept if o.at >= watermark - study][-self.thresholds.max_events :]
-        covered_days = min(max((watermark - since) / DAY, 1.0), self.thresholds.study_days)
+        watermark = max([*(e.at for e in fresh), *filter(None, [state.watermark])])
+        study = timedelta(days=self.thresholds.study_days)
+        oldest = watermark - min(self.late_bound, study)
+        too_late = [e for e in fresh if e.at < oldest]
+        fresh = [e for e in fresh if e.at >= oldest]
+        if too_late:
+            logger.warning(
+                "observations too late for hotspot detection",
+                extra={"event_ids": [str(e.event_id) for e in too_late],
+                       "too_late_total": state.too_late + len(too_late)},
+            )  # fmt: skip
+        if not fresh:
+            return state.model_copy(update={"too_late": state.too_late + len(too_late)}), []
+        since = min([*(e.at for e in fresh), *filter(None, [state.since])])
+        # Scans up to the bound back need their own study period before them.
+        keep_from = watermark - study - self.late_bound
+        kept = sorted((*state.observations, *fresh), key=lambda o: (o.at, str(o.event_id)))
+        kept = [o for o in kept if o.at >= keep_from][-self.thresholds.max_events :]
+        replay_from = min(e.at for e in fresh)
+        evaluations = [e for e in state.evaluations if e.at < replay_from]
+        if evaluations:
+            open_now = evaluations[-1].hotspots
+        else:  # nothing scanned before: a fresh state (or one from before the replays)
+            open_now = () if state.evaluations else state.hotspots
+        changes: list[HotspotChange] = []
+        for at in sorted({o.at for o in kept if o.at >= replay_from}):
+            open_now, found = self._scan_at(kept, at, since, open_now)
+            evaluations.append(Evaluation(at=at, hotspots=open_now))
+            changes += found
+        # Keep the scans a late event may replay from: those within the bound, and the last
+        # one before it as the starting point.
+        cut = watermark - self.late_bound
+        start = max((i for i, e in enumerate(evaluations) if e.at < cut), default=0)
+        evaluations = evaluations[start:]
+        sent = {key: at for key, at in state.sent.items() if at >= evaluations[0].at}
+        new = [c for c in changes if change_key(c) not in sent]
+        sent |= {change_key(c): c.scanned_at for c in new}
+        new_state = HotspotState(
+            since=since,
+            watermark=watermark,
+            observations=tuple(kept),
+            hotspots=open_now,
+            evaluations=tuple(evaluations),
+            sent=sent,
+            too_late=state.too_late + len(too_late),
+        )
+        return new_state, new
+
+    def _scan_at(
+        self, observations: list[Observation], at: datetime, since: datetime,
+        open_before: tuple[Hotspot, ...],
+    ) -> tuple[tuple[Hotspot, ...], list[HotspotChange]]:  # fmt: skip
+        """The prospective scan as of event time `at`: the hotspots open after it, and what
+        changed about them."""
+        study = timedelta(days=self.thresholds.study_days)
+        kept = [o for o in observations if at - study <= o.at <= at][-self.thresholds.max_events :]
+        covered_days = min(max((at - since) / DAY, 1.0), self.thresholds.study_days)
         scans_per_day = len(kept) / covered_days
         threshold = (
             self.thresholds.keep_recurrence_days
-            if state.hotspots
+            if open_before
             else self.thresholds.raise_recurrence_days
         )
         result = scan(
             [o.lat for o in kept],
             [o.lon for o in kept],
-            [(watermark - o.at) / DAY for o in kept],
+            [(at - o.at) / DAY for o in kept],
             self.parameters,
-            np.random.default_rng(
-                [self.thresholds.seed, int(watermark.timestamp() * 1e6), len(kept)]
-            ),
+            np.random.default_rng([self.thresholds.seed, int(at.timestamp() * 1e6), len(kept)]),
             alpha=1.0 / (threshold * scans_per_day),
         )
 
@@ -167,25 +253,25 @@ class HotspotTracker:
         position = {o.event_id: i for i, o in enumerate(kept)}
         changes: list[HotspotChange] = []
         still_open: list[Hotspot] = []
-        for hotspot in state.hotspots:
+        for hotspot in open_before:
             touching = {position[e] for e in hotspot.event_ids if e in position}
             best = result.best_touching(touching)
             if best is None or unusual(best) < self.thresholds.keep_recurrence_days:
-                changes.append(self._change("closed", hotspot, kept, watermark))
+                changes.append(self._change("closed", hotspot, kept, at))
                 continue
-            grown = _updated(hotspot, best, kept, watermark, unusual(best))
+            grown = _updated(hotspot, best, kept, at, unusual(best))
             still_open.append(grown)
             if grown.version > hotspot.version:
-                changes.append(self._change("updated", grown, kept, watermark))
+                changes.append(self._change("updated", grown, kept, at))
         claimed = {e for hotspot in still_open for e in hotspot.event_ids}
         for cluster in result.clusters(self.thresholds.max_clusters_per_scan):
             members = [kept[i].event_id for i in cluster.members]
             if unusual(cluster) < self.thresholds.raise_recurrence_days or claimed & set(members):
                 continue
-            raised = _hotspot(cluster, kept, watermark, unusual(cluster))
+            raised = _hotspot(cluster, kept, at, unusual(cluster))
             still_open.append(raised)
             claimed.update(members)
-            changes.append(self._change("raised", raised, kept, watermark))
+            changes.append(self._change("raised", raised, kept, at))
         if 1 / (self.parameters.replications + 1) > 1 / (
             self.thresholds.raise_recurrence_days * scans_per_day
         ):
@@ -196,10 +282,7 @@ class HotspotTracker:
                     "replications": self.parameters.replications,
                 },
             )
-        new_state = HotspotState(
-            since=since, watermark=watermark, observations=tuple(kept), hotspots=tuple(still_open)
-        )
-        return new_state, changes
+        return tuple(still_open), changes
 
     @staticmethod
     def _change(
@@ -207,6 +290,12 @@ class HotspotTracker:
     ) -> HotspotChange:
         ids = set(hotspot.event_ids)
         return HotspotChange(status, hotspot, tuple(o for o in kept if o.event_id in ids), at)
+
+
+def change_key(change: HotspotChange) -> str:
+    """What a change is, as its alert's dedup key says: one key, one notification."""
+    suffix = "closed" if change.status == "closed" else f"v{change.hotspot.version}"
+    return f"hotspot:{change.hotspot.hotspot_id}:{suffix}"
 
 
 def _figures(cluster: Cluster, kept: list[Observation], recurrence: float) -> dict[str, object]:
@@ -273,15 +362,19 @@ def hotspot_alert(change: HotspotChange, settings: Settings, now: datetime) -> A
         EvidenceLink(
             event_id=o.event_id,
             event_type=o.event_type,
+            occurred_at=o.at,
             distance_m=_metres(centre, o),
             time_gap_s=(change.scanned_at - o.at).total_seconds(),
             reasons=figures,
         )
         for o in change.events
     ]
-    suffix = "closed" if change.status == "closed" else f"v{hotspot.version}"
-    dedup_key = f"hotspot:{hotspot.hotspot_id}:{suffix}"
+    dedup_key = change_key(change)
     radius = max(hotspot.radius_m, settings.hotspots.min_area_radius_m)
+    # A hotspot whose newest event is beyond the pattern horizon (found in late reports) is
+    # history: for the history view and the digest.
+    newest = max(o.at for o in change.events)
+    historical = newest < now - timedelta(days=settings.time.pattern_live_days)
     return Alert(
         alert_id=alert_id_for(dedup_key),
         kind=AlertKind.HOTSPOT,
@@ -293,13 +386,15 @@ def hotspot_alert(change: HotspotChange, settings: Settings, now: datetime) -> A
         evidence=evidence,
         dedup_key=dedup_key,
         created_at=now,
+        occurred_at=newest,
+        historical=historical,
     )
 
 
 def register(app: faust.App, topics: Topics, settings: Settings) -> None:
     """Declare this stage's agents and tables on the app."""
     source = f"urn:heterdaad:stream:{settings.app_id}"
-    tracker = HotspotTracker(settings.hotspots)
+    tracker = HotspotTracker(settings.hotspots, settings.time.late_bound_days)
     # Internal repartition topic: every event of the country under the one key REGION. It
     # carries Observations (no personal data); Faust creates it with the changelog.
     observations = app.topic(
@@ -334,33 +429,52 @@ def register(app: faust.App, topics: Topics, settings: Settings) -> None:
             if settings.hotspots.include_sightings:
                 await forward(sighting)
 
-    @app.agent(observations, name="track_hotspots")
-    async def track_hotspots(stream: faust.StreamT[bytes]) -> None:
-        async for value in stream:
+    async def track(batch: Sequence[faust.EventT[bytes]]) -> None:
+        events = []
+        for item in batch:
             try:
-                event = Observation.model_validate_json(value)
+                events.append(Observation.model_validate_json(item.value))
             except ValidationError as error:
                 logger.error("observation unreadable", extra={"error": str(error)})
-                continue
-            stored = region_to_hotspot_state.get(REGION)
-            state = HotspotState.model_validate_json(stored) if stored else HotspotState()
-            # A scan takes up to a few hundred milliseconds of numpy; off the event loop.
-            state, changes = await asyncio.to_thread(tracker.observe, state, event)
+        stored = region_to_hotspot_state.get(REGION)
+        state = HotspotState.model_validate_json(stored) if stored else HotspotState()
+        # A scan takes up to a few hundred milliseconds of numpy (a late event replays
+        # several): off the event loop.
+        state, changes = await asyncio.to_thread(tracker.observe_many, state, events)
+        now = datetime.now(UTC)
+        # Each alert is acknowledged before the state that says it was sent is stored: a
+        # crash in between sends the same alert (same id) again, never none.
+        for change in changes:
+            alert = hotspot_alert(change, settings, now)
+            record = encode(ALERTS, alert, source)
+            sent = await topics.alerts.send(
+                key=record.key, value=record.value, headers=record.headers
+            )
+            await sent
+            logger.info(
+                f"hotspot {change.status}",
+                extra={
+                    "hotspot_id": change.hotspot.hotspot_id,
+                    "alert_id": str(alert.alert_id),
+                    "police_unit": alert.police_unit.value,
+                    "observed": change.hotspot.observed,
+                    "expected": round(change.hotspot.expected, 3),
+                    "p_value": change.hotspot.p_value,
+                    "recurrence_days": round(change.hotspot.recurrence_days, 1),
+                    "scanned_at": change.scanned_at.isoformat(),
+                    "historical": alert.historical,
+                },
+            )
+        # Outside a single event's iteration: the batch's last event is the current one.
+        with acting_for(batch[-1]):
             region_to_hotspot_state[REGION] = state.model_dump_json().encode()
-            for change in changes:
-                alert = hotspot_alert(change, settings, datetime.now(UTC))
-                record = encode(ALERTS, alert, source)
-                await topics.alerts.send(key=record.key, value=record.value, headers=record.headers)
-                logger.info(
-                    f"hotspot {change.status}",
-                    extra={
-                        "hotspot_id": change.hotspot.hotspot_id,
-                        "alert_id": str(alert.alert_id),
-                        "police_unit": alert.police_unit.value,
-                        "observed": change.hotspot.observed,
-                        "expected": round(change.hotspot.expected, 3),
-                        "p_value": change.hotspot.p_value,
-                        "recurrence_days": round(change.hotspot.recurrence_days, 1),
-                        "event_id": str(event.event_id),
-                    },
-                )
+
+    @app.agent(observations, name="track_hotspots")
+    async def track_hotspots(stream: faust.StreamT[bytes]) -> None:
+        # A burst (a history import) is replayed once per batch, not once per late event.
+        # take_events is on the concrete Stream only, not on the StreamT interface.
+        batches = cast("faust.Stream[bytes]", stream).take_events(
+            settings.hotspots.batch_max, within=settings.hotspots.batch_wait_seconds
+        )
+        async for batch in batches:
+            await track(batch)
