@@ -22,16 +22,16 @@ from schemas.events import IncidentReport, ReconBehaviour, ReconSighting
 from schemas.geography import police_unit_for
 from schemas.topics import ALERTS
 from schemas.wire import decode_as
-from streams.detect_hotspots import (
+from streams.detect_hotspots import hotspot_alert
+from streams.hotspot_scan import ScanParameters, glr_tables, haversine_m, neighbourhood, scan
+from streams.hotspot_tracking import (
     HotspotChange,
     HotspotState,
     HotspotTracker,
     Observation,
     Status,
-    hotspot_alert,
     observation_of,
 )
-from streams.hotspot_scan import ScanParameters, glr_tables, haversine_m, neighbourhood, scan
 from tests import factories
 from tests.kafka_helpers import publish_all, read_topic
 from tests.processes import running
