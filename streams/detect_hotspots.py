@@ -5,28 +5,36 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
-from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
 from schemas.alerts import Alert, AlertKind, Area, EvidenceLink, LinkReason, Severity, alert_id_for
-from schemas.common import BranchType, Location, PoliceUnit
+from schemas.common import Location
 from schemas.events import IncidentReport, ReconSighting
-from schemas.geography import police_unit_for
 from schemas.topics import ALERTS, INCIDENT_REPORTS, RECON_SIGHTINGS
 from schemas.wire import encode
 from streams.dead_letters import decoded
-from streams.hotspot_scan import Cluster, ScanParameters, haversine_m, recurrence_days, scan
+from streams.hotspot_scan import haversine_m
+from streams.hotspot_tracking import (
+    HotspotChange,
+    HotspotState,
+    HotspotTracker,
+    Observation,
+    Status,
+    change_key,
+    observation_of,
+)
+from streams.verify_alarms import acting_for
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import faust
 
     from heterdaad.settings import Settings
-    from heterdaad.thresholds.hotspots import HotspotThresholds
     from streams.app import Topics
 
 logger = logging.getLogger(__name__)
@@ -36,215 +44,17 @@ logger = logging.getLogger(__name__)
 # year fit in one state. One partition therefore does all the work, by design.
 REGION = b"nl"
 OBSERVATION_PARTITIONS = 1
-HOTSPOT_NAMESPACE = uuid.UUID("0c7a1f44-58b2-4d8e-9a49-686f7473706f")
-DAY = timedelta(days=1)
-
-Status = Literal["raised", "updated", "closed"]
-
-
-class _State(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Observation(_State):
-    """What a scan needs of an event; no descriptions, vehicles or free text."""
-
-    event_id: uuid.UUID
-    event_type: Literal["incident_report", "recon_sighting"]
-    at: AwareDatetime
-    lat: float
-    lon: float
-    police_unit: PoliceUnit
-    branch_type: BranchType | None = None
-
-
-class Hotspot(_State):
-    """An open hotspot: its latest cluster's figures and every event that ever supported it."""
-
-    hotspot_id: str
-    version: int
-    opened_at: AwareDatetime
-    updated_at: AwareDatetime
-    centre: uuid.UUID
-    radius_m: float
-    window_days: float
-    event_ids: tuple[uuid.UUID, ...]
-    observed: int
-    expected: float
-    llr: float
-    p_value: float
-    recurrence_days: float
-
-
-class HotspotState(_State):
-    """The whole country's state: recent events and open hotspots (table value, as JSON)."""
-
-    since: AwareDatetime | None = None
-    watermark: AwareDatetime | None = None
-    observations: tuple[Observation, ...] = ()
-    hotspots: tuple[Hotspot, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class HotspotChange:
-    """A hotspot raised, materially updated or closed, with the events behind it."""
-
-    status: Status
-    hotspot: Hotspot
-    events: tuple[Observation, ...]
-    scanned_at: datetime
-
-
-def observation_of(event: IncidentReport | ReconSighting) -> Observation:
-    """The scan's view of a reported robbery or a reconnaissance sighting."""
-    robbery = isinstance(event, IncidentReport)
-    where = event.branch.location if isinstance(event, IncidentReport) else event.where
-    at = event.occurred_at if isinstance(event, IncidentReport) else event.observed_at
-    return Observation(
-        event_id=event.event_id,
-        event_type="incident_report" if robbery else "recon_sighting",
-        at=at,
-        lat=where.lat,
-        lon=where.lon,
-        police_unit=police_unit_for(where),
-        branch_type=event.branch.branch_type if event.branch else None,
-    )
-
-
-def hotspot_id_for(event_ids: list[uuid.UUID]) -> str:
-    """A hotspot's id from the events that raised it: the same after every replay."""
-    joined = ",".join(sorted(str(event_id) for event_id in event_ids))
-    return f"hs-{uuid.uuid5(HOTSPOT_NAMESPACE, joined).hex}"
-
-
-class HotspotTracker:
-    """Scans after every new event and turns the clusters into hotspot changes (pure)."""
-
-    def __init__(self, thresholds: HotspotThresholds) -> None:
-        self.thresholds = thresholds
-        self.parameters = ScanParameters(
-            max_radius_m=thresholds.max_radius_m,
-            max_share=thresholds.max_share,
-            window_days=thresholds.window_days,
-            min_observed=thresholds.min_observed,
-            replications=thresholds.monte_carlo_replications,
-        )
-
-    def observe(
-        self, state: HotspotState, event: Observation
-    ) -> tuple[HotspotState, list[HotspotChange]]:
-        """The state after one more event, and what changed about the hotspots."""
-        study = timedelta(days=self.thresholds.study_days)
-        watermark = max(state.watermark or event.at, event.at)
-        known = any(o.event_id == event.event_id for o in state.observations)
-        if known or event.at < watermark - study:
-            # A redelivered event, or one older than the baseline: nothing to learn.
-            return state, []
-        since = min(state.since or event.at, event.at)
-        kept = sorted((*state.observations, event), key=lambda o: o.at)
-        kept = [o for o in kept if o.at >= watermark - study][-self.thresholds.max_events :]
-        covered_days = min(max((watermark - since) / DAY, 1.0), self.thresholds.study_days)
-        scans_per_day = len(kept) / covered_days
-        threshold = (
-            self.thresholds.keep_recurrence_days
-            if state.hotspots
-            else self.thresholds.raise_recurrence_days
-        )
-        result = scan(
-            [o.lat for o in kept],
-            [o.lon for o in kept],
-            [(watermark - o.at) / DAY for o in kept],
-            self.parameters,
-            np.random.default_rng(
-                [self.thresholds.seed, int(watermark.timestamp() * 1e6), len(kept)]
-            ),
-            alpha=1.0 / (threshold * scans_per_day),
-        )
-
-        def unusual(cluster: Cluster) -> float:
-            return recurrence_days(cluster.p_value, scans_per_day)
-
-        position = {o.event_id: i for i, o in enumerate(kept)}
-        changes: list[HotspotChange] = []
-        still_open: list[Hotspot] = []
-        for hotspot in state.hotspots:
-            touching = {position[e] for e in hotspot.event_ids if e in position}
-            best = result.best_touching(touching)
-            if best is None or unusual(best) < self.thresholds.keep_recurrence_days:
-                changes.append(self._change("closed", hotspot, kept, watermark))
-                continue
-            grown = _updated(hotspot, best, kept, watermark, unusual(best))
-            still_open.append(grown)
-            if grown.version > hotspot.version:
-                changes.append(self._change("updated", grown, kept, watermark))
-        claimed = {e for hotspot in still_open for e in hotspot.event_ids}
-        for cluster in result.clusters(self.thresholds.max_clusters_per_scan):
-            members = [kept[i].event_id for i in cluster.members]
-            if unusual(cluster) < self.thresholds.raise_recurrence_days or claimed & set(members):
-                continue
-            raised = _hotspot(cluster, kept, watermark, unusual(cluster))
-            still_open.append(raised)
-            claimed.update(members)
-            changes.append(self._change("raised", raised, kept, watermark))
-        if 1 / (self.parameters.replications + 1) > 1 / (
-            self.thresholds.raise_recurrence_days * scans_per_day
-        ):
-            logger.warning(
-                "no cluster can reach the recurrence threshold with this many replications",
-                extra={
-                    "scans_per_day": scans_per_day,
-                    "replications": self.parameters.replications,
-                },
-            )
-        new_state = HotspotState(
-            since=since, watermark=watermark, observations=tuple(kept), hotspots=tuple(still_open)
-        )
-        return new_state, changes
-
-    @staticmethod
-    def _change(
-        status: Status, hotspot: Hotspot, kept: list[Observation], at: datetime
-    ) -> HotspotChange:
-        ids = set(hotspot.event_ids)
-        return HotspotChange(status, hotspot, tuple(o for o in kept if o.event_id in ids), at)
-
-
-def _figures(cluster: Cluster, kept: list[Observation], recurrence: float) -> dict[str, object]:
-    return {
-        "centre": kept[cluster.centre].event_id,
-        "radius_m": cluster.radius_m,
-        "window_days": cluster.window_days,
-        "observed": cluster.observed,
-        "expected": cluster.expected,
-        "llr": cluster.llr,
-        "p_value": cluster.p_value,
-        "recurrence_days": recurrence,
-    }
-
-
-def _hotspot(cluster: Cluster, kept: list[Observation], at: datetime, recurrence: float) -> Hotspot:
-    members = [kept[i].event_id for i in cluster.members]
-    return Hotspot.model_validate(
-        {
-            "hotspot_id": hotspot_id_for(members),
-            "version": 1,
-            "opened_at": at,
-            "updated_at": at,
-            "event_ids": tuple(members),
-            **_figures(cluster, kept, recurrence),
-        }
-    )
-
-
-def _updated(
-    hotspot: Hotspot, cluster: Cluster, kept: list[Observation], at: datetime, recurrence: float
-) -> Hotspot:
-    """The hotspot with its latest cluster; a new version only when new events joined it."""
-    new = [kept[i].event_id for i in cluster.members if kept[i].event_id not in hotspot.event_ids]
-    update: dict[str, object] = {"updated_at": at, **_figures(cluster, kept, recurrence)}
-    if new:
-        update |= {"version": hotspot.version + 1, "event_ids": (*hotspot.event_ids, *new)}
-    return hotspot.model_copy(update=update)
+# The pure part, named here too for the stage's users (tests, bench).
+__all__ = [
+    "HotspotChange",
+    "HotspotState",
+    "HotspotTracker",
+    "Observation",
+    "Status",
+    "hotspot_alert",
+    "observation_of",
+    "register",
+]
 
 
 def _metres(a: Observation, b: Observation) -> float:
@@ -273,15 +83,19 @@ def hotspot_alert(change: HotspotChange, settings: Settings, now: datetime) -> A
         EvidenceLink(
             event_id=o.event_id,
             event_type=o.event_type,
+            occurred_at=o.at,
             distance_m=_metres(centre, o),
             time_gap_s=(change.scanned_at - o.at).total_seconds(),
             reasons=figures,
         )
         for o in change.events
     ]
-    suffix = "closed" if change.status == "closed" else f"v{hotspot.version}"
-    dedup_key = f"hotspot:{hotspot.hotspot_id}:{suffix}"
+    dedup_key = change_key(change)
     radius = max(hotspot.radius_m, settings.hotspots.min_area_radius_m)
+    # A hotspot whose newest event is beyond the pattern horizon (found in late reports) is
+    # history: for the history view and the digest.
+    newest = max(o.at for o in change.events)
+    historical = newest < now - timedelta(days=settings.time.pattern_live_days)
     return Alert(
         alert_id=alert_id_for(dedup_key),
         kind=AlertKind.HOTSPOT,
@@ -293,13 +107,15 @@ def hotspot_alert(change: HotspotChange, settings: Settings, now: datetime) -> A
         evidence=evidence,
         dedup_key=dedup_key,
         created_at=now,
+        occurred_at=newest,
+        historical=historical,
     )
 
 
 def register(app: faust.App, topics: Topics, settings: Settings) -> None:
     """Declare this stage's agents and tables on the app."""
     source = f"urn:heterdaad:stream:{settings.app_id}"
-    tracker = HotspotTracker(settings.hotspots)
+    tracker = HotspotTracker(settings.hotspots, settings.time.late_bound_days)
     # Internal repartition topic: every event of the country under the one key REGION. It
     # carries Observations (no personal data); Faust creates it with the changelog.
     observations = app.topic(
@@ -334,33 +150,52 @@ def register(app: faust.App, topics: Topics, settings: Settings) -> None:
             if settings.hotspots.include_sightings:
                 await forward(sighting)
 
-    @app.agent(observations, name="track_hotspots")
-    async def track_hotspots(stream: faust.StreamT[bytes]) -> None:
-        async for value in stream:
+    async def track(batch: Sequence[faust.EventT[bytes]]) -> None:
+        events = []
+        for item in batch:
             try:
-                event = Observation.model_validate_json(value)
+                events.append(Observation.model_validate_json(item.value))
             except ValidationError as error:
                 logger.error("observation unreadable", extra={"error": str(error)})
-                continue
-            stored = region_to_hotspot_state.get(REGION)
-            state = HotspotState.model_validate_json(stored) if stored else HotspotState()
-            # A scan takes up to a few hundred milliseconds of numpy; off the event loop.
-            state, changes = await asyncio.to_thread(tracker.observe, state, event)
+        stored = region_to_hotspot_state.get(REGION)
+        state = HotspotState.model_validate_json(stored) if stored else HotspotState()
+        # A scan takes up to a few hundred milliseconds of numpy (a late event replays
+        # several): off the event loop.
+        state, changes = await asyncio.to_thread(tracker.observe_many, state, events)
+        now = datetime.now(UTC)
+        # Each alert is acknowledged before the state that says it was sent is stored: a
+        # crash in between sends the same alert (same id) again, never none.
+        for change in changes:
+            alert = hotspot_alert(change, settings, now)
+            record = encode(ALERTS, alert, source)
+            sent = await topics.alerts.send(
+                key=record.key, value=record.value, headers=record.headers
+            )
+            await sent
+            logger.info(
+                f"hotspot {change.status}",
+                extra={
+                    "hotspot_id": change.hotspot.hotspot_id,
+                    "alert_id": str(alert.alert_id),
+                    "police_unit": alert.police_unit.value,
+                    "observed": change.hotspot.observed,
+                    "expected": round(change.hotspot.expected, 3),
+                    "p_value": change.hotspot.p_value,
+                    "recurrence_days": round(change.hotspot.recurrence_days, 1),
+                    "scanned_at": change.scanned_at.isoformat(),
+                    "historical": alert.historical,
+                },
+            )
+        # Outside a single event's iteration: the batch's last event is the current one.
+        with acting_for(batch[-1]):
             region_to_hotspot_state[REGION] = state.model_dump_json().encode()
-            for change in changes:
-                alert = hotspot_alert(change, settings, datetime.now(UTC))
-                record = encode(ALERTS, alert, source)
-                await topics.alerts.send(key=record.key, value=record.value, headers=record.headers)
-                logger.info(
-                    f"hotspot {change.status}",
-                    extra={
-                        "hotspot_id": change.hotspot.hotspot_id,
-                        "alert_id": str(alert.alert_id),
-                        "police_unit": alert.police_unit.value,
-                        "observed": change.hotspot.observed,
-                        "expected": round(change.hotspot.expected, 3),
-                        "p_value": change.hotspot.p_value,
-                        "recurrence_days": round(change.hotspot.recurrence_days, 1),
-                        "event_id": str(event.event_id),
-                    },
-                )
+
+    @app.agent(observations, name="track_hotspots")
+    async def track_hotspots(stream: faust.StreamT[bytes]) -> None:
+        # A burst (a history import) is replayed once per batch, not once per late event.
+        # take_events is on the concrete Stream only, not on the StreamT interface.
+        batches = cast("faust.Stream[bytes]", stream).take_events(
+            settings.hotspots.batch_max, within=settings.hotspots.batch_wait_seconds
+        )
+        async for batch in batches:
+            await track(batch)

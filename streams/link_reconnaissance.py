@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
     from heterdaad.settings import Settings
     from heterdaad.thresholds.reconnaissance import ReconThresholds
+    from heterdaad.thresholds.time import TimeModel
     from streams.app import Topics
     from streams.recon_linkage import Decision
 
@@ -54,16 +55,26 @@ MAX_PERSONS = 20
 
 
 def reconnaissance_warning(
-    warning: PatternWarning, thresholds: ReconThresholds, now: datetime
+    warning: PatternWarning, thresholds: ReconThresholds, time: TimeModel, now: datetime
 ) -> Alert:
-    """Warn the kind of branch scouted in the area; the police also get vehicles and persons."""
+    """Warn the kind of branch scouted in the area; the police also get vehicles and persons.
+
+    A pattern whose newest sighting is older than the reconnaissance live horizon (sightings
+    entered late) is history: raised at most medium, for the history view and the digest.
+    """
     sightings = [e.sighting for e in warning.sightings]
     lat, lon = _medoid(sightings)
     branches = {s.branch_id for s in sightings if s.branch_id is not None}
+    newest = max(s.observed_at for s in sightings)
+    historical = _history(newest, time, now)
     severity = (
-        Severity.HIGH if len(branches) >= thresholds.high_severity_branches else Severity.MEDIUM
+        Severity.HIGH
+        if len(branches) >= thresholds.high_severity_branches and not historical
+        else Severity.MEDIUM
     )
     return _alert(
+        occurred_at=newest,
+        historical=historical,
         dedup_key=warning.dedup_key,
         severity=severity,
         centre=(lat, lon),
@@ -73,26 +84,33 @@ def reconnaissance_warning(
         vehicles=[s.vehicle for s in sightings],
         persons=[p for s in sightings for p in s.persons],
         evidence=[
-            _sighting_link(e, lat, lon, gap=now - e.sighting.observed_at) for e in warning.sightings
+            _sighting_link(e, lat, lon, gap=newest - e.sighting.observed_at)
+            for e in warning.sightings
         ],
         sightings=sightings,
         now=now,
     )
 
 
-def robbery_link_alert(link: RobberyLink, thresholds: ReconThresholds, now: datetime) -> Alert:
+def robbery_link_alert(
+    link: RobberyLink, thresholds: ReconThresholds, time: TimeModel, now: datetime
+) -> Alert:
     """A robbery that followed reconnaissance: an update of the warning, with both as evidence.
 
     Kind RECONNAISSANCE_WARNING (the contract has no kind for a confirmed link), severity high:
     the crew has struck once and the other branches it scouted may be next, so the area covers
     them too. Evidence is the robbery, then each sighting with the time from it to the robbery.
+    A robbery older than the reconnaissance live horizon links back as history (medium).
     """
     robbery = link.robbery
     sightings = [e.sighting for e in link.sightings]
     robbery_vehicles = [robbery.vehicle] if robbery.vehicle else []
+    historical = _history(robbery.occurred_at, time, now)
     return _alert(
+        occurred_at=robbery.occurred_at,
+        historical=historical,
         dedup_key=link.dedup_key,
-        severity=Severity.HIGH,
+        severity=Severity.MEDIUM if historical else Severity.HIGH,
         centre=(robbery.lat, robbery.lon),
         reach_m=max(metres(robbery.lat, robbery.lon, s.lat, s.lon) for s in sightings),
         thresholds=thresholds,
@@ -103,8 +121,9 @@ def robbery_link_alert(link: RobberyLink, thresholds: ReconThresholds, now: date
             EvidenceLink(
                 event_id=robbery.event_id,
                 event_type="incident_report",
+                occurred_at=robbery.occurred_at,
                 distance_m=0.0,
-                time_gap_s=max(0.0, (now - robbery.occurred_at).total_seconds()),
+                time_gap_s=0.0,
             ),
             *(
                 _sighting_link(
@@ -118,14 +137,22 @@ def robbery_link_alert(link: RobberyLink, thresholds: ReconThresholds, now: date
     )
 
 
-def alert_for(decision: Decision, thresholds: ReconThresholds, now: datetime) -> Alert:
+def alert_for(
+    decision: Decision, thresholds: ReconThresholds, time: TimeModel, now: datetime
+) -> Alert:
     if isinstance(decision, PatternWarning):
-        return reconnaissance_warning(decision, thresholds, now)
-    return robbery_link_alert(decision, thresholds, now)
+        return reconnaissance_warning(decision, thresholds, time, now)
+    return robbery_link_alert(decision, thresholds, time, now)
+
+
+def _history(newest: datetime, time: TimeModel, now: datetime) -> bool:
+    return newest < now - timedelta(days=time.reconnaissance_live_days)
 
 
 def _alert(
     *,
+    occurred_at: datetime,
+    historical: bool,
     dedup_key: str,
     severity: Severity,
     centre: tuple[float, float],
@@ -153,6 +180,8 @@ def _alert(
         evidence=evidence,
         dedup_key=dedup_key,
         created_at=now,
+        occurred_at=occurred_at,
+        historical=historical,
     )
 
 
@@ -189,11 +218,16 @@ def _sighting_link(
     return EvidenceLink(
         event_id=s.event_id,
         event_type="recon_sighting",
+        occurred_at=s.observed_at,
         distance_m=metres(lat, lon, s.lat, s.lon),
         time_gap_s=max(0.0, gap.total_seconds()),
         similarity=evidence.score.similarity,
         reasons=list(evidence.score.reasons),
     )
+
+
+def _event_time(model: ReconSighting | IncidentReport) -> datetime:
+    return model.observed_at if isinstance(model, ReconSighting) else model.occurred_at
 
 
 def _medoid(sightings: Sequence[TrackedSighting]) -> tuple[float, float]:
@@ -217,22 +251,10 @@ def _forwarded(
     return model
 
 
-def check_retention(settings: Settings) -> None:
-    """Refuse to start when the state would keep personal data longer than allowed."""
-    horizon = settings.reconnaissance.horizon_days
-    if horizon > settings.personal_data_retention_days:
-        # The state holds descriptions and plate pseudonyms for as long as the horizon.
-        raise ValueError(
-            f"reconnaissance keeps sightings {horizon:g} days (window or robbery link days "
-            f"plus grace), longer than personal_data_retention_days "
-            f"({settings.personal_data_retention_days})"
-        )
-
-
 def register(app: faust.App, topics: Topics, settings: Settings) -> None:
     """Forward sightings and robberies to one partition; link them there with a table."""
-    check_retention(settings)
     thresholds = settings.reconnaissance
+    late_bound = settings.time.late_bound_days
     source = f"urn:heterdaad:stream:{settings.app_id}:{STAGE}"
     linkage = app.topic(
         f"{settings.app_id}-recon-linkage",
@@ -276,14 +298,16 @@ def register(app: faust.App, topics: Topics, settings: Settings) -> None:
                 logger.error("forwarded record undecodable", extra={"reason": error.reason})
                 continue
             key = event.key if isinstance(event.key, bytes) else REGION
-            linker = ReconLinker.from_json(thresholds, region_to_recon_state.get(key))
+            linker = ReconLinker.from_json(
+                thresholds, region_to_recon_state.get(key), late_bound
+            )
             outcome = linker.observe(model)
             now = datetime.now(UTC)
             # Each alert is acknowledged before the state that remembers it is stored: after a
             # crash in between, the event comes again and the same alert (same id) goes out
             # again, rather than never.
             for decision in outcome.decisions:
-                alert = alert_for(decision, thresholds, now)
+                alert = alert_for(decision, thresholds, settings.time, now)
                 record = encode(ALERTS, alert, source)
                 sent = await topics.alerts.send(
                     key=record.key, value=record.value, headers=record.headers
@@ -298,13 +322,19 @@ def register(app: faust.App, topics: Topics, settings: Settings) -> None:
                         "evidence": len(alert.evidence),
                     },
                 )
-            if outcome.verdict is Verdict.ACCEPTED:
+            if outcome.verdict is not Verdict.DUPLICATE:
+                # A too-late event changes only the count of them, kept with the state.
                 region_to_recon_state[key] = linker.to_json()
-            elif outcome.verdict is Verdict.TOO_LATE:
+            if outcome.verdict is Verdict.TOO_LATE:
                 # Not an error of the stream, but reconnaissance nobody will link: worth seeing.
                 logger.warning(
                     "event too late for reconnaissance linkage",
-                    extra={"event_id": str(model.event_id), "type": type(model).__name__},
+                    extra={
+                        "event_id": str(model.event_id),
+                        "type": type(model).__name__,
+                        "occurred_at": _event_time(model).isoformat(),
+                        "too_late_total": linker.state.too_late,
+                    },
                 )
             else:
                 logger.info("event seen before", extra={"event_id": str(model.event_id)})

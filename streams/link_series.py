@@ -10,20 +10,16 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from heterdaad.thresholds.time import TimeModel
 from schemas.events import IncidentReport
 from schemas.topics import ALERTS, INCIDENT_REPORTS
 from schemas.wire import dead_letter_headers, dead_letter_value, encode, explain
 from streams.dead_letters import decoded
-from streams.series_scoring import (
-    Member,
-    PairScore,
-    SeriesState,
-    score_pair,
-    series_alert,
-    series_link,
-)
+from streams.series_groups import StoredReport, evidence_links, grown_group, pair_links
+from streams.series_scoring import Member, SeriesState, series_alert
 
 if TYPE_CHECKING:
+
     import faust
     from faust.types import TableT
 
@@ -41,28 +37,24 @@ WINDOW_KEY = b"window"
 if TYPE_CHECKING:
     Table = TableT[bytes, bytes]
 
+# The default of Settings.time; the stage passes its own.
+LATE_BOUND_DAYS = TimeModel().late_bound_days
+
 Outcome = Literal["linked", "single", "seen", "duplicate", "too_late"]
 
 
 # --- state: what the tables hold, as JSON ----------------------------------------------
 
 
-class StoredReport(BaseModel):
-    """A report kept for linking (without its free text), and the series it belongs to."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    report: IncidentReport
-    series_id: str | None = None
-
-
 class LinkageWindow(BaseModel):
-    """Event time so far and the reports kept, by id, with the time of their robbery."""
+    """Event time so far, the reports kept (by id, with the time of their robbery), and how
+    many reports came later than the lateness bound allows (counted, never silently lost)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     newest: datetime | None = None
     retained: dict[UUID, datetime] = {}
+    too_late: int = 0
 
 
 class LinkageView(Protocol):
@@ -115,129 +107,99 @@ class MemoryLinkage:
 # --- the decision ------------------------------------------------------------------------
 
 
-def link_report(report: IncidentReport, view: LinkageView, t: SeriesThresholds) -> Decision:
-    """Link one report to the reports kept: join, found or merge series, evict the old."""
+def kept_days(t: SeriesThresholds, late_bound_days: float) -> float:
+    """How long (event time, back from the newest robbery) a report is kept for linking.
+
+    A report up to `late_bound_days` late must still meet every robbery up to max_gap_days
+    before it, so those are kept that long.
+    """
+    return t.max_gap_days + late_bound_days
+
+
+def link_report(
+    report: IncidentReport,
+    view: LinkageView,
+    t: SeriesThresholds,
+    late_bound_days: float = LATE_BOUND_DAYS,
+) -> Decision:
+    """Add one report to the pair graph and rebuild the series it touches.
+
+    The series are a function of the set of reports kept, not of their order: a series is
+    a group of reports joined by strong links, and by pairs of weaker links from one report
+    into the same group (the least fixpoint of that rule, docs/series-linkage.md). Adding a
+    report only ever adds links, so the groups only ever grow or merge, whatever the order.
+    """
     window = view.window()
     if report.event_id in window.retained:
         return Decision("seen")
     newest = max(filter(None, (window.newest, report.occurred_at)))
-    if report.occurred_at < newest - timedelta(days=t.late_grace_days):
-        return Decision("too_late")
-    horizon = newest - timedelta(days=t.retained_days)
-    kept = [
-        stored
+    if report.occurred_at < newest - timedelta(days=late_bound_days):
+        return Decision(
+            "too_late", window=window.model_copy(update={"too_late": window.too_late + 1})
+        )
+    horizon = newest - timedelta(days=kept_days(t, late_bound_days))
+    kept = {
+        event_id: stored
         for event_id, at in window.retained.items()
         if at >= horizon and (stored := view.report(event_id)) is not None
-    ]
+    }
     duplicate = timedelta(minutes=t.duplicate_minutes)
-    for stored in kept:
+    for stored in kept.values():
         other = stored.report
         if (
             other.branch.branch_id == report.branch.branch_id
             and abs(other.occurred_at - report.occurred_at) <= duplicate
         ):
+            # The copy that came first stands for the robbery (docs/series-linkage.md).
             return Decision("duplicate")
-    links = _links(report, kept, t)
-    decision = Decision("linked" if links else "single")
-    series_id = _join(report, links, view, decision, t) if links else None
-    decision.reports[report.event_id] = StoredReport(
-        report=report.model_copy(update={"free_text": None}), series_id=series_id
-    )
+    decision = Decision("single")
+    slim = report.model_copy(update={"free_text": None})
+    new_links = pair_links(slim, kept.values(), t)
+    kept[report.event_id] = StoredReport(report=slim, links=new_links)
+    decision.reports[report.event_id] = kept[report.event_id]
+    for link in new_links:
+        other_id = link.linked_with if link.event_id == report.event_id else link.event_id
+        neighbour = kept[other_id].model_copy(update={"links": [*kept[other_id].links, link]})
+        kept[other_id] = decision.reports[other_id] = neighbour
+    group = grown_group(report.event_id, kept, t)
+    if len(group) > 1:
+        decision.outcome = "linked"
+        _rebuild(group, kept, view, decision, t)
     _evict(window, horizon, view, decision)
     retained = {k: v for k, v in window.retained.items() if k not in decision.dropped_reports}
     retained[report.event_id] = report.occurred_at
-    decision.window = LinkageWindow(newest=newest, retained=retained)
+    decision.window = window.model_copy(update={"newest": newest, "retained": retained})
     return decision
 
 
-def _links(
-    report: IncidentReport, kept: list[StoredReport], t: SeriesThresholds
-) -> list[tuple[StoredReport, PairScore]]:
-    """Links strong on their own, and weaker ones that corroborate each other.
-
-    A noisy description can leave a real link short of the threshold; two weaker links to
-    members of one series are together about as unlikely by chance as one strong link.
-    (Triangles of three weakly linked single robberies were tried and founded more false
-    series in the cities than they found real ones: docs/series-linkage.md.)
-    """
-    max_gap = timedelta(days=t.max_gap_days)
-    scored = [
-        (stored, score_pair(stored.report, report, t))
-        for stored in kept
-        if abs(stored.report.occurred_at - report.occurred_at) <= max_gap
-    ]
-    strong = [(stored, score) for stored, score in scored if score.total >= t.link_threshold]
-    weak = [
-        (stored, score)
-        for stored, score in scored
-        if t.support_threshold <= score.total < t.link_threshold
-    ]
-    by_series: dict[str, list[tuple[StoredReport, PairScore]]] = {}
-    for stored, score in weak:
-        if stored.series_id is not None:
-            by_series.setdefault(stored.series_id, []).append((stored, score))
-    return strong + [link for group in by_series.values() if len(group) >= 2 for link in group]
-
-
-def _join(
-    report: IncidentReport,
-    links: list[tuple[StoredReport, PairScore]],
+def _rebuild(
+    group: set[UUID],
+    kept: dict[UUID, StoredReport],
     view: LinkageView,
     decision: Decision,
     t: SeriesThresholds,
-) -> str:
-    """Join the report to every group it links with; the oldest series keeps its id."""
-    groups: dict[str, list[tuple[StoredReport, PairScore]]] = {}
-    for stored, score in links:
-        groups.setdefault(stored.series_id or str(stored.report.event_id), []).append(
-            (stored, score)
-        )
-    # Evidence per group: its strongest link, or all of the weaker links that corroborate.
-    best = {
-        group: [max(found, key=lambda link: link[1].total)]
-        if any(score.total >= t.link_threshold for _, score in found)
-        else found
-        for group, found in groups.items()
-    }
-    existing = [s for s in (view.series(g) for g in best) if s is not None]
-    singles = [found[0][0] for g, found in best.items() if view.series(g) is None]
-    if existing:
-        # The series first seen in time survives a merge, so ids only ever disappear.
-        survivor = min(existing, key=lambda s: (s.members[0].occurred_at, s.series_id))
-        series_id = survivor.series_id
-    else:
-        first = min(
-            [report, *(s.report for s in singles)], key=lambda r: (r.occurred_at, str(r.event_id))
-        )
-        series_id = str(first.event_id)
-    members = [m for s in existing for m in s.members]
-    members += [_member(s.report) for s in singles] + [_member(report)]
-    new_links = [
-        series_link(report, stored.report, score)
-        for found in best.values()
-        for stored, score in found
-    ]
-    merged = SeriesState(
+) -> None:
+    """The series of the group: earlier members already forgotten stay in it, and its id is
+    its earliest robbery's, so it is the same whatever order the reports came in."""
+    before = sorted({name for e in group if (name := kept[e].series_id) is not None})
+    existing = [s for s in (view.series(name) for name in before) if s]
+    members = {m.event_id: m for s in existing for m in s.members}
+    members |= {e: _member(kept[e].report) for e in group}
+    ordered = sorted(members.values(), key=lambda m: (m.occurred_at, str(m.event_id)))
+    series_id = str(ordered[0].event_id)
+    forgotten = [link for s in existing for link in s.links if link.event_id not in group]
+    series = SeriesState(
         series_id=series_id,
-        members=sorted(members, key=lambda m: (m.occurred_at, str(m.event_id))),
-        links=[link for s in existing for link in s.links] + new_links,
+        members=ordered,
+        links=forgotten + evidence_links(group, kept, t),
     )
-    decision.series[series_id] = merged
-    decision.grown = merged
-    for absorbed in existing:
-        if absorbed.series_id != series_id:
-            decision.dropped_series.append(absorbed.series_id)
-            for member in absorbed.members:
-                stored_member = view.report(member.event_id)
-                if stored_member is not None:
-                    decision.reports[member.event_id] = stored_member.model_copy(
-                        update={"series_id": series_id}
-                    )
-    for single in singles:
-        decision.reports[single.report.event_id] = single.model_copy(
-            update={"series_id": series_id}
-        )
-    return series_id
+    decision.series[series_id] = series
+    decision.grown = series
+    decision.dropped_series += [s.series_id for s in existing if s.series_id != series_id]
+    for event_id in group:
+        if kept[event_id].series_id != series_id:
+            stored = kept[event_id].model_copy(update={"series_id": series_id})
+            kept[event_id] = decision.reports[event_id] = stored
 
 
 def _evict(window: LinkageWindow, horizon: datetime, view: LinkageView, decision: Decision) -> None:
@@ -247,6 +209,7 @@ def _evict(window: LinkageWindow, horizon: datetime, view: LinkageView, decision
         if at >= horizon:
             continue
         decision.dropped_reports.append(event_id)
+        decision.reports.pop(event_id, None)
         stored = view.report(event_id)
         if stored is None or stored.series_id is None:
             continue
@@ -319,12 +282,7 @@ class TableLinkage:
 def register(app: faust.App, topics: Topics, settings: Settings) -> None:
     """Declare this stage's agents and tables on the app."""
     t = settings.series
-    if settings.personal_data_retention_days < t.retained_days:
-        raise ValueError(
-            f"series linkage keeps reports {t.retained_days} days (max_gap_days + "
-            f"late_grace_days), longer than personal_data_retention_days "
-            f"({settings.personal_data_retention_days}): shorten the window or raise retention"
-        )
+    late_bound = settings.time.late_bound_days
     source = f"urn:heterdaad:stream:{settings.app_id}"
     retention = timedelta(days=settings.personal_data_retention_days)
     # Reports keyed by branch, repartitioned to one key: every robbery meets every other.
@@ -332,11 +290,13 @@ def register(app: faust.App, topics: Topics, settings: Settings) -> None:
         f"{settings.app_id}-link_series-reports", key_type=bytes, value_type=bytes,
         partitions=1, internal=True, retention=retention,
     )  # fmt: skip
-    # Changelogs hold descriptions and plate pseudonyms: compacted, and never kept beyond
-    # the personal-data retention (every live key is rewritten well within it).
+    # Changelogs hold descriptions and plate pseudonyms: compacted, and deleted once no
+    # report in them can link any more (a report is kept kept_days of event time so that one
+    # up to the lateness bound late still meets it; docs/series-linkage.md).
+    kept = timedelta(days=max(settings.personal_data_retention_days, kept_days(t, late_bound)))
     changelog = {
         "cleanup.policy": "compact,delete",
-        "retention.ms": str(int(retention.total_seconds() * 1000)),
+        "retention.ms": str(int(kept.total_seconds() * 1000)),
     }
 
     def table(name: str) -> Table:
@@ -367,12 +327,14 @@ def register(app: faust.App, topics: Topics, settings: Settings) -> None:
                 # make it unreadable. Set aside, never a crash loop.
                 await _dead_letter(topics, event, explain(error))
                 continue
-            decision = link_report(report, linkage, t)
+            decision = link_report(report, linkage, t, late_bound)
             series = decision.grown
             if series is not None:
                 assert decision.window is not None and decision.window.newest is not None
                 reports = member_reports(series, decision, linkage)
-                alert = series_alert(series, reports, decision.window.newest, t, datetime.now(UTC))
+                alert = series_alert(
+                    series, reports, decision.window.newest, t, settings.time, datetime.now(UTC)
+                )
                 record = encode(ALERTS, alert, source)
                 # Acknowledged before the state says 'done': a crash in between replays the
                 # report and raises the very same alert (same id), never none.
@@ -381,16 +343,21 @@ def register(app: faust.App, topics: Topics, settings: Settings) -> None:
                 )
                 await sent
             linkage.apply(decision)
+            too_late = decision.outcome == "too_late"
             logger.log(
-                logging.WARNING if decision.outcome == "too_late" else logging.INFO,
+                logging.WARNING if too_late else logging.INFO,
                 "robbery linked" if series else f"robbery not linked: {decision.outcome}",
                 extra={
                     "event_id": str(report.event_id),
                     "outcome": decision.outcome,
+                    "occurred_at": report.occurred_at.isoformat(),
                     "series_id": series.series_id if series else None,
                     "members": len(series.members) if series else None,
+                    # Later than the lateness bound: left out, and counted in the state.
+                    **({"too_late_total": decision.window.too_late}
+                       if too_late and decision.window else {}),
                 },
-            )
+            )  # fmt: skip
 
 
 async def _dead_letter(topics: Topics, event: faust.EventT[bytes], reason: str) -> None:

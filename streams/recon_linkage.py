@@ -10,6 +10,7 @@ from itertools import combinations
 from typing import TYPE_CHECKING
 from uuid import UUID
 
+from heterdaad.thresholds.time import TimeModel
 from schemas.alerts import LinkReason
 from schemas.events import IncidentReport, ReconSighting
 from streams.recon_scoring import (
@@ -26,12 +27,16 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+# The default of Settings.time; the stage passes its own.
+LATE_BOUND_DAYS = TimeModel().late_bound_days
+
 
 # --- state: what is remembered, stored as JSON in one table value ------------------------
 
 
 class Pattern(Record):
-    """Sightings linked into one pattern; `reported` only grows, so dedup keys never repeat."""
+    """Sightings linked into one pattern, named after the earliest of them ever (founded_at:
+    its time); `reported` only grows, so under one name dedup keys never repeat."""
 
     pattern_id: str
     founded_at: datetime
@@ -44,6 +49,8 @@ class LinkageState(Record):
     sightings: list[TrackedSighting] = []
     robberies: list[TrackedRobbery] = []
     patterns: dict[str, Pattern] = {}
+    # Events later than the lateness bound: left out, and counted here (never silently).
+    too_late: int = 0
 
 
 # --- decisions ---------------------------------------------------------------------------
@@ -104,18 +111,33 @@ class Outcome:
 class ReconLinker:
     """Feeds sightings and robberies, in arrival order, through the linkage state.
 
-    Event times drive every window; an event older than the newest event time seen minus the
-    grace is too late (its context may already be forgotten) and is left out.
+    Event times drive every window, and the patterns and robbery links come out the same
+    whatever order the events arrive in, as long as none is more than `late_bound_days`
+    older than the newest event time seen (the watermark): patterns are the groups of
+    sightings linked pairwise, named after their earliest sighting; a robbery is linked to
+    every sighting before it that fits, whichever came first. An older event is too late (its
+    context may already be forgotten): left out, logged and counted.
     """
 
-    def __init__(self, thresholds: ReconThresholds, state: LinkageState | None = None) -> None:
+    def __init__(
+        self,
+        thresholds: ReconThresholds,
+        state: LinkageState | None = None,
+        late_bound_days: float = LATE_BOUND_DAYS,
+    ) -> None:
         self.thresholds = thresholds
         self.state = state if state is not None else LinkageState()
+        self.late_bound = timedelta(days=late_bound_days)
 
     @classmethod
-    def from_json(cls, thresholds: ReconThresholds, raw: bytes | None) -> ReconLinker:
+    def from_json(
+        cls,
+        thresholds: ReconThresholds,
+        raw: bytes | None,
+        late_bound_days: float = LATE_BOUND_DAYS,
+    ) -> ReconLinker:
         state = LinkageState.model_validate_json(raw) if raw else LinkageState()
-        return cls(thresholds, state)
+        return cls(thresholds, state, late_bound_days)
 
     def to_json(self) -> bytes:
         return self.state.model_dump_json().encode()
@@ -169,16 +191,21 @@ class ReconLinker:
         `room`: sightings about to be added, which the bound on tracked sightings leaves room for.
         """
         state, t = self.state, self.thresholds
-        grace = timedelta(hours=t.grace_hours)
-        if state.watermark is not None and event_time < state.watermark - grace:
+        if state.watermark is not None and event_time < state.watermark - self.late_bound:
+            state.too_late += 1
             return False
         state.watermark = max(state.watermark or event_time, event_time)
-        keep_from = state.watermark - timedelta(days=t.horizon_days)
+        # A sighting up to the bound late meets sightings a window before it and robberies
+        # up to robbery_link_days after it; a robbery that late, sightings before it.
+        keep_from = state.watermark - self.late_bound - timedelta(days=t.reach_days)
         kept = sorted(
-            (s for s in state.sightings if s.observed_at >= keep_from), key=lambda s: s.observed_at
+            (s for s in state.sightings if s.observed_at >= keep_from),
+            key=lambda s: (s.observed_at, s.event_id.hex),
         )
         state.sightings = kept[max(0, len(kept) + room - t.max_tracked_sightings) :]
-        state.robberies = [r for r in state.robberies if r.occurred_at >= state.watermark - grace]
+        state.robberies = [
+            r for r in state.robberies if r.occurred_at >= state.watermark - self.late_bound
+        ]
         alive = {s.pattern_id for s in state.sightings}
         state.patterns = {k: p for k, p in state.patterns.items() if k in alive}
         return True
@@ -186,26 +213,27 @@ class ReconLinker:
     def _join(self, tracked: TrackedSighting, linked_patterns: set[str]) -> Pattern:
         """Put the sighting in the pattern it links to, merging any others into it.
 
-        The pattern kept is one already warned of, so that its id in alerts lives on; among
-        those (or among none), the one seen first.
+        The merged pattern is named after its earliest sighting ever (time, then id), so it
+        gets the same name whichever order its sightings came in; a late sighting before the
+        first renames it. Warned counts carry over, so a merge is not warned of twice.
         """
+        own = Pattern(pattern_id=f"rp-{tracked.event_id.hex[:16]}", founded_at=tracked.observed_at)
         patterns = sorted(
-            (self.state.patterns[k] for k in linked_patterns),
-            key=lambda p: (p.warned == 0, p.founded_at, p.pattern_id),
+            [own, *(self.state.patterns[k] for k in linked_patterns)],
+            key=lambda p: (p.founded_at, p.pattern_id),
         )
-        if patterns:
-            pattern, merged = patterns[0], patterns[1:]
-        else:
-            pattern = Pattern(
-                pattern_id=f"rp-{tracked.event_id.hex[:16]}", founded_at=tracked.observed_at
-            )
-            self.state.patterns[pattern.pattern_id] = pattern
-            merged = []
-        for other in merged:
-            pattern.reported += other.reported
+        first, merged = patterns[0], [p for p in patterns[1:] if p is not own]
+        pattern = Pattern(
+            pattern_id=first.pattern_id,
+            founded_at=first.founded_at,
+            reported=sum(p.reported for p in patterns),
+            warned=max(p.warned for p in patterns),
+        )
+        for other in merged if first is own else [first, *merged]:
             for s in self.members(other.pattern_id):
                 s.pattern_id = pattern.pattern_id
             del self.state.patterns[other.pattern_id]
+        self.state.patterns[pattern.pattern_id] = pattern
         tracked.pattern_id = pattern.pattern_id
         pattern.reported += 1
         self.state.sightings.append(tracked)
@@ -216,21 +244,8 @@ class ReconLinker:
         branches = {s.branch_id for s in members if s.branch_id is not None}
         if len(branches) < self.thresholds.min_branches or pattern.reported <= pattern.warned:
             return None
-        if pattern.warned == 0:
-            # Sightings of different shops reach the linker in any order; named after the one
-            # seen first, the pattern gets the same id whichever order they came in.
-            first = min(members, key=lambda s: (s.observed_at, s.event_id.hex))
-            self._rename(pattern, f"rp-{first.event_id.hex[:16]}", members)
-            pattern.founded_at = first.observed_at
         pattern.warned = pattern.reported
         return PatternWarning(pattern.pattern_id, pattern.reported, self._best_links(members))
-
-    def _rename(self, pattern: Pattern, pattern_id: str, members: list[TrackedSighting]) -> None:
-        del self.state.patterns[pattern.pattern_id]
-        pattern.pattern_id = pattern_id
-        self.state.patterns[pattern_id] = pattern
-        for s in members:
-            s.pattern_id = pattern_id
 
     def _best_links(self, members: list[TrackedSighting]) -> tuple[SightingEvidence, ...]:
         """Each member with its strongest link inside the pattern, as the reason it is there."""

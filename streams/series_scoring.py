@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
     from heterdaad.thresholds.series import Curve, SeriesThresholds
+    from heterdaad.thresholds.time import TimeModel
 
 logger = logging.getLogger(__name__)
 
@@ -313,7 +314,7 @@ class SeriesLink(_State):
 
 
 class SeriesState(_State):
-    """A series: its id (its earliest robbery's when it was founded), members and links."""
+    """A series: its id (always its earliest robbery's), members and the links that hold it."""
 
     series_id: str
     members: list[Member]  # by time of the robbery
@@ -372,13 +373,21 @@ def series_alert(
     reports: dict[UUID, IncidentReport],
     newest: datetime,
     t: SeriesThresholds,
+    time: TimeModel,
     now: datetime,
 ) -> Alert:
-    """The alert for a series that just grew: next targets, what to look out for, evidence."""
+    """The alert for a series that just grew: next targets, what to look out for, evidence.
+
+    A series whose newest robbery lies beyond the pattern's live horizon (a series found in
+    late reports) is history: raised as such, never above medium. A late robbery that adds to
+    a live series still warns the next likely targets.
+    """
     dedup_key = f"series:{series.series_id}:{len(series.members)}"
     target = next_target(series, t)
     known = [reports[m.event_id] for m in series.members if m.event_id in reports]
-    urgent = series.members[-1].occurred_at >= newest - timedelta(days=t.urgent_days)
+    last = series.members[-1].occurred_at
+    historical = last < now - timedelta(days=time.pattern_live_days)
+    urgent = not historical and last >= newest - timedelta(days=t.urgent_days)
     kinds = Counter(m.branch_type for m in series.members)
     return Alert(
         alert_id=alert_id_for(dedup_key),
@@ -391,10 +400,26 @@ def series_alert(
         lookout=_lookout(known),
         vehicles=_vehicles(known),
         persons=_persons(known),
-        evidence=[_evidence(link) for link in series.links],
+        evidence=_members_evidence(series),
         dedup_key=dedup_key,
         created_at=now,
+        occurred_at=last,
+        historical=historical,
     )
+
+
+def _members_evidence(series: SeriesState) -> list[EvidenceLink]:
+    """Every member with its date: the links that hold it, or itself when it holds none."""
+    when = {m.event_id: m.occurred_at for m in series.members}
+    evidence = [_evidence(link, when.get(link.event_id)) for link in series.links]
+    named = {link.event_id for link in series.links}
+    evidence += [
+        EvidenceLink(event_id=m.event_id, event_type="incident_report", occurred_at=m.occurred_at)
+        for m in series.members
+        if m.event_id not in named
+    ]
+    return sorted(evidence, key=lambda e: (e.occurred_at or series.members[0].occurred_at,
+                                           str(e.event_id)))  # fmt: skip
 
 
 def _offset_km(a: Location, b: Location) -> tuple[float, float]:
@@ -448,10 +473,11 @@ def _persons(reports: list[IncidentReport]) -> list[PersonDescription]:
     return list(reports[-1].offenders) if reports else []
 
 
-def _evidence(link: SeriesLink) -> EvidenceLink:
+def _evidence(link: SeriesLink, occurred_at: datetime | None) -> EvidenceLink:
     return EvidenceLink(
         event_id=link.event_id,
         event_type="incident_report",
+        occurred_at=occurred_at,
         distance_m=link.distance_m,
         time_gap_s=link.time_gap_s,
         similarity=link.similarity,

@@ -74,6 +74,17 @@ class HotspotThresholds(BaseModel):
         description="Smallest radius of an alert's area (a cluster at one branch has radius 0).",
     )
 
+    batch_max: int = Field(
+        200,
+        ge=1,
+        le=10_000,
+        description="Most observations taken in one batch: a burst of late ones (a history "
+        "import) replays the scans once per batch instead of once per observation.",
+    )
+    batch_wait_seconds: float = Field(
+        0.5, gt=0, le=10, description="Longest wait for a batch to fill."
+    )
+
     @model_validator(mode="after")
     def _consistent(self) -> HotspotThresholds:
         if self.keep_recurrence_days > self.raise_recurrence_days:

@@ -93,13 +93,6 @@ class ReconThresholds(BaseModel):
     robbery_link_score: float = Field(
         5.0, description="A robbery and a sighting with at least this score are linked."
     )
-    grace_hours: float = Field(
-        48,
-        ge=0,
-        le=14 * 24,
-        description="How much older than the newest event time seen an event may be and still "
-        "be linked; older ones are logged and left out, as their context is gone.",
-    )
     max_tracked_sightings: int = Field(
         1_000,
         ge=10,
@@ -116,6 +109,6 @@ class ReconThresholds(BaseModel):
         return self
 
     @property
-    def horizon_days(self) -> float:
-        """How long a sighting is kept: it may still join a pattern or be linked to a robbery."""
-        return max(self.window_days, self.robbery_link_days) + self.grace_hours / 24
+    def reach_days(self) -> float:
+        """How far apart in event time a sighting and what it may link to can lie."""
+        return max(self.window_days, self.robbery_link_days)

@@ -39,13 +39,6 @@ class SeriesThresholds(BaseModel):
     max_gap_days: float = Field(
         21, gt=0, le=365, description="Robberies further apart in time are never linked."
     )
-    late_grace_days: float = Field(
-        3,
-        ge=0,
-        le=60,
-        description="A report may arrive this long after the newest robbery seen (event time) "
-        "and still be linked; older ones are logged and left out.",
-    )
     duplicate_minutes: float = Field(
         120,
         ge=0,
@@ -194,8 +187,3 @@ class SeriesThresholds(BaseModel):
         if self.time_gap_llr[-1][0] < self.max_gap_days:
             raise ValueError("time_gap_llr must reach max_gap_days")
         return self
-
-    @property
-    def retained_days(self) -> float:
-        """How long a report is kept for linking, counted back from the newest robbery."""
-        return self.max_gap_days + self.late_grace_days

@@ -22,16 +22,16 @@ from schemas.events import IncidentReport, ReconBehaviour, ReconSighting
 from schemas.geography import police_unit_for
 from schemas.topics import ALERTS
 from schemas.wire import decode_as
-from streams.detect_hotspots import (
+from streams.detect_hotspots import hotspot_alert
+from streams.hotspot_scan import ScanParameters, glr_tables, haversine_m, neighbourhood, scan
+from streams.hotspot_tracking import (
     HotspotChange,
     HotspotState,
     HotspotTracker,
     Observation,
     Status,
-    hotspot_alert,
     observation_of,
 )
-from streams.hotspot_scan import ScanParameters, glr_tables, haversine_m, neighbourhood, scan
 from tests import factories
 from tests.kafka_helpers import publish_all, read_topic
 from tests.processes import running
@@ -267,6 +267,74 @@ def test_late_events_within_the_study_period_are_kept(age_days: int, kept: bool)
     assert after.watermark == T0
 
 
+# --- arrival order -------------------------------------------------------------------------
+
+
+def _scenario() -> tuple[list[Observation], list[Observation], list[Observation]]:
+    """Sixty days of background, a cluster at Utrecht 35 days back and one at Groningen
+    in the last two days."""
+    history = background(60, 3, end=T0, seed=21)
+    old = [observation(T0 - timedelta(days=35, hours=-8 * i), *near(*UTRECHT, 250, 72 * i))
+           for i in range(5)]  # fmt: skip
+    new = [observation(T0 - timedelta(hours=40 - 10 * i), *near(*TOWNS[0], 250, 90 * i))
+           for i in range(4)]  # fmt: skip
+    return history, old, new
+
+
+def _ever_open(state: HotspotState) -> set[tuple[str, frozenset[uuid.UUID]]]:
+    return {(h.hotspot_id, frozenset(h.event_ids)) for e in state.evaluations for h in e.hotspots}
+
+
+def test_the_same_hotspots_whatever_the_arrival_order() -> None:
+    tracker = HotspotTracker(HotspotThresholds())
+    history, old, new = _scenario()
+    everything = sorted([*history, *old, *new], key=lambda o: (o.at, str(o.event_id)))
+    # (i) In event-time order, one at a time.
+    in_order, _ = replay(tracker, HotspotState(), everything)
+    # (ii) A third of them, and the old cluster, 1 to 28 days late, one at a time.
+    rng = random.Random(3)
+    delay = {o.event_id: timedelta(days=rng.uniform(1, 28)) if rng.random() < 1 / 3
+             else timedelta(0) for o in everything}  # fmt: skip
+    delay |= {o.event_id: timedelta(days=28) for o in old}
+    late, _ = replay(tracker, HotspotState(),
+                     sorted(everything, key=lambda o: o.at + delay[o.event_id]))  # fmt: skip
+    # (iii) All at once, newest first, as one bulk import.
+    bulk, _ = tracker.observe_many(HotspotState(), everything[::-1])
+    expected = _ever_open(in_order)
+    # Both clusters were hotspots (in event-time order: the old one raised and closed).
+    for cluster in (old, new):
+        assert any(len(members & {o.event_id for o in cluster}) >= 3 for _, members in expected)
+    for state in (late, bulk):
+        assert _ever_open(state) == expected
+        assert state.evaluations == in_order.evaluations
+        assert state.hotspots == in_order.hotspots
+
+
+def test_a_late_cluster_is_raised_once_as_history(bare_settings: Settings) -> None:
+    tracker = HotspotTracker(HotspotThresholds())
+    history, old, _ = _scenario()
+    state, _ = replay(tracker, HotspotState(), history)
+    # The old cluster, 35 days back, entered today: its scans are replayed.
+    state, changes = replay(tracker, state, old)
+    raised = [c for c in changes if c.status == "raised"]
+    assert len(raised) == 1 and set(raised[0].hotspot.event_ids) <= {o.event_id for o in old}
+    # Raised, grown and closed again, all in the past: each change sent once.
+    assert [c.status for c in changes] == ["raised", "updated", "closed"]
+    alert = hotspot_alert(raised[0], bare_settings, T0)
+    assert alert.historical and alert.occurred_at == max(o.at for o in raised[0].events)
+    assert all(e.occurred_at is not None for e in alert.evidence)
+    # The same events again, or the whole batch replayed: nothing is sent twice.
+    _, again = tracker.observe_many(state, old)
+    assert again == []
+
+
+def test_an_observation_beyond_the_bound_is_counted() -> None:
+    tracker = HotspotTracker(HotspotThresholds(), late_bound_days=30)
+    state = loaded(background(30, 2, end=T0, seed=9))
+    state, changes = tracker.observe(state, observation(T0 - timedelta(days=31), *TOWNS[3]))
+    assert (changes, state.too_late) == ([], 1)
+
+
 # --- alerts --------------------------------------------------------------------------------
 
 
@@ -484,9 +552,10 @@ def _background_sightings(now: datetime) -> list[ReconSighting]:
 
 
 async def _alerts_until_hotspot(
-    settings: Settings, worker: Any, at_least: int, version: int
+    settings: Settings, worker: Any, at_least: int, holding: uuid.UUID | None = None
 ) -> list[Alert]:
-    """Alerts read until one is a hotspot at `version` (other stages may add alerts)."""
+    """Alerts read until one is a hotspot (holding the event `holding`, if given); other
+    stages may add alerts."""
     count = at_least
     while True:
         records = await read_topic(
@@ -494,8 +563,9 @@ async def _alerts_until_hotspot(
             timeout=120, while_alive=worker,
         )  # fmt: skip
         alerts = [decode_as(Alert, ALERTS, r.value, list(r.headers)) for r in records]
-        if any(a.kind is AlertKind.HOTSPOT and a.dedup_key.endswith(f":v{version}")
-               for a in alerts):  # fmt: skip
+        hotspots = [a for a in alerts if a.kind is AlertKind.HOTSPOT]
+        if any(a.dedup_key.endswith(":v1") if holding is None
+               else holding in {e.event_id for e in a.evidence} for a in hotspots):  # fmt: skip
             return alerts
         count = len(records) + 1
 
@@ -509,7 +579,7 @@ async def test_worker_raises_a_hotspot_and_updates_it_after_a_restart(
     await publish_all(settings, *_background_sightings(now), *first)
 
     with running(settings, "worker", log=tmp_path / "worker.log") as worker:
-        alerts = await _alerts_until_hotspot(settings, worker, len(first) + 1, version=1)
+        alerts = await _alerts_until_hotspot(settings, worker, len(first) + 1)
     [raised] = [a for a in alerts if a.kind is AlertKind.HOTSPOT and a.dedup_key.endswith(":v1")]
     assert raised.police_unit is PoliceUnit.MIDDEN_NEDERLAND
     assert raised.area.center.lat == pytest.approx(UTRECHT[0], abs=0.01)
@@ -521,8 +591,12 @@ async def test_worker_raises_a_hotspot_and_updates_it_after_a_restart(
     # and the sixth robbery updates the same hotspot instead of raising a new one.
     await publish_all(settings, last)
     with running(settings, "worker", log=tmp_path / "worker-2.log") as worker:
-        alerts = await _alerts_until_hotspot(settings, worker, len(alerts) + 2, version=2)
+        alerts = await _alerts_until_hotspot(settings, worker, len(alerts) + 2, last.event_id)
     updated = [
         a for a in alerts if a.kind is AlertKind.HOTSPOT and a.hotspot_id == raised.hotspot_id
     ]
     assert any(last.event_id in {link.event_id for link in a.evidence} for a in updated)
+    # Each change sent once: no repeat after the restart.
+    keys = [a.dedup_key for a in alerts if a.kind is AlertKind.HOTSPOT]
+    assert len(keys) == len(set(keys)), keys
+    assert all(a.occurred_at is not None and not a.historical for a in updated)

@@ -5,15 +5,18 @@
 
 from __future__ import annotations
 
+import random
 import statistics
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
 import pytest
 
 from heterdaad.settings import Settings
 from heterdaad.thresholds.reconnaissance import ReconThresholds
+from heterdaad.thresholds.time import TimeModel
 from producers.simulator import SimulationConfig, generate
 from schemas.alerts import Alert, AlertKind, RecipientRole, Severity, alert_id_for
 from schemas.common import Branch, BranchType, Location, PoliceUnit
@@ -31,7 +34,7 @@ from schemas.events import (
 )
 from schemas.topics import ALERTS
 from schemas.wire import decode_as
-from streams.link_reconnaissance import alert_for, check_retention
+from streams.link_reconnaissance import alert_for
 from streams.recon_linkage import ReconLinker, Verdict
 from streams.recon_scoring import TrackedRobbery, TrackedSighting, robbery_score, sighting_score
 from tests import factories
@@ -69,6 +72,7 @@ STRANGER = PersonDescription(
 )
 BEHAVIOURS = [ReconBehaviour.FILMS_CAMERAS, ReconBehaviour.ASKS_CLOSING_TIME]
 NOW = datetime.now(UTC)
+TIME = TimeModel()
 
 
 def shop(number: int, where: Location = DAM, kind: BranchType = BranchType.SUPERMARKET) -> Branch:
@@ -190,7 +194,7 @@ def feed(linker: ReconLinker, *events: ReconSighting | IncidentReport) -> list[s
 FIRST = scouting(1, DAM, 72)
 SECOND = scouting(2, OOST, 50)
 THIRD = scouting(3, WEST, 26)
-# Patterns are named after the sighting seen first when they are first warned of.
+# Patterns are named after their earliest sighting, whatever order they arrive in.
 BY_FIRST = f"recon:rp-{FIRST.event_id.hex[:16]}"
 BY_SECOND = f"recon:rp-{SECOND.event_id.hex[:16]}"
 
@@ -202,8 +206,8 @@ BY_SECOND = f"recon:rp-{SECOND.event_id.hex[:16]}"
         ((FIRST, SECOND, THIRD), [[], [f"{BY_FIRST}:2"], [f"{BY_FIRST}:3"]]),
         # The second shop's report arrives first: the same ids all the same.
         ((SECOND, FIRST, THIRD), [[], [f"{BY_FIRST}:2"], [f"{BY_FIRST}:3"]]),
-        # The first shop's report comes last: it joins under the name already sent.
-        ((SECOND, THIRD, FIRST), [[], [f"{BY_SECOND}:2"], [f"{BY_SECOND}:3"]]),
+        # The first shop's report comes last: the pattern takes its name (re-labelled).
+        ((SECOND, THIRD, FIRST), [[], [f"{BY_SECOND}:2"], [f"{BY_FIRST}:3"]]),
     ],
 )
 def test_two_shops_warn_and_a_third_updates_the_warning(
@@ -220,9 +224,9 @@ def test_two_shops_warn_and_a_third_updates_the_warning(
         (scouting(1, DAM, 50), Verdict.ACCEPTED, 0),
         # The same report delivered twice (at-least-once): ignored.
         (FIRST, Verdict.DUPLICATE, 0),
-        # Seen 50 h before the newest event time: past the 48 h grace, left out.
-        (scouting(2, OOST, 10 + 50), Verdict.TOO_LATE, 0),
-        # Reported late but within the grace: it still completes the pattern.
+        # Seen more than the lateness bound (62 days) before the newest event time: left out.
+        (scouting(2, OOST, 10 + TIME.late_bound_days * 24 + 1), Verdict.TOO_LATE, 0),
+        # Reported late but within the bound: it still completes the pattern.
         (scouting(2, OOST, 10 + 40), Verdict.ACCEPTED, 1),
     ],
 )
@@ -235,6 +239,8 @@ def test_what_a_second_sighting_does(
     linker.observe(scouting(9, UTRECHT, 10, persons=[STRANGER], vehicle=None))
     result = linker.observe(second)
     assert (result.verdict, len(result.decisions)) == (verdict, warnings)
+    # Left out, never silently: counted with the state.
+    assert linker.state.too_late == (verdict is Verdict.TOO_LATE)
 
 
 def test_a_sighting_bridging_two_patterns_merges_them_under_the_older_id() -> None:
@@ -281,19 +287,63 @@ def test_state_survives_json_and_replays_decide_the_same() -> None:
 
 def test_old_sightings_are_forgotten_and_state_is_bounded() -> None:
     linker = ReconLinker(ReconThresholds(max_tracked_sightings=10))
-    old = scouting(1, DAM, 20 * 24)
+    old = scouting(1, DAM, 80 * 24)
     linker.observe(old)
     for number in range(2, 14):
         linker.observe(scouting(number, UTRECHT, 24 - number, persons=[], vehicle=None))
     kept = {s.event_id for s in linker.state.sightings}
-    assert old.event_id not in kept  # past the 16-day horizon
+    assert old.event_id not in kept  # past the 76-day horizon (bound + robbery link days)
     assert len(kept) == 10
 
 
-def test_retention_shorter_than_the_horizon_stops_start_up(tmp_path: Path) -> None:
-    settings = Settings(_env_file=None, personal_data_retention_days=10, state_dir=tmp_path)
-    with pytest.raises(ValueError, match="personal_data_retention_days"):
-        check_retention(settings)
+Outcome = tuple[dict[str, frozenset[UUID]], dict[UUID, frozenset[UUID]]]
+
+
+def _outcome(events: list[ReconSighting | IncidentReport]) -> Outcome:
+    """The patterns (name: sightings) and each robbery's linked sightings, at the end."""
+    linker = ReconLinker(ReconThresholds())
+    for event in events:
+        linker.observe(event)
+    patterns: dict[str, set[UUID]] = {}
+    for s in linker.state.sightings:
+        patterns.setdefault(s.pattern_id, set()).add(s.event_id)
+    links = {r.event_id: frozenset(r.linked) for r in linker.state.robberies if r.linked}
+    return {k: frozenset(v) for k, v in patterns.items() if len(v) > 1}, links
+
+
+def _event_time(event: ReconSighting | IncidentReport) -> datetime:
+    return event.observed_at if isinstance(event, ReconSighting) else event.occurred_at
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_the_same_patterns_and_links_whatever_the_arrival_order(seed: int) -> None:
+    # Sixty days of simulated sightings (planted crews and background) and robberies, fed
+    # (i) in event-time order, (ii) a third of them 1 to 28 days late, (iii) all at once,
+    # newest first.
+    config = SimulationConfig(seed=seed, days=EVALUATION_DAYS, end=EVALUATION_END,
+                              alarm_activations_per_day=0, test_signals_per_day=0)  # fmt: skip
+    events = [e.model for e in generate(config).events
+              if isinstance(e.model, ReconSighting | IncidentReport)]  # fmt: skip
+    rng = random.Random(seed)
+    in_order = sorted(events, key=lambda e: (_event_time(e), str(e.event_id)))
+    delay = {e.event_id: timedelta(days=rng.uniform(1, 28)) if rng.random() < 1 / 3
+             else timedelta(0) for e in in_order}  # fmt: skip
+    late = sorted(in_order, key=lambda e: _event_time(e) + delay[e.event_id])
+    expected = _outcome(in_order)
+    patterns, links = expected
+    assert len(patterns) >= 3 and len(links) >= 3
+    assert _outcome(late) == expected
+    assert _outcome(in_order[::-1]) == expected
+
+
+def test_a_robbery_first_links_to_sightings_entered_after_it() -> None:
+    first, second, report = scouting(1, DAM, 72), scouting(2, OOST, 50), robbery(2, OOST, 10)
+    in_order, robbery_first = ReconLinker(ReconThresholds()), ReconLinker(ReconThresholds())
+    feed(in_order, first, second, report)
+    feed(robbery_first, report, second, first)
+    both = {frozenset([first.event_id, second.event_id])}
+    assert {frozenset(r.linked) for r in robbery_first.state.robberies} == both
+    assert {frozenset(r.linked) for r in in_order.state.robberies} == both
 
 
 # --- alerts ------------------------------------------------------------------------------
@@ -301,7 +351,9 @@ def test_retention_shorter_than_the_horizon_stops_start_up(tmp_path: Path) -> No
 
 def decided(*events: ReconSighting | IncidentReport) -> list[Alert]:
     linker, thresholds = ReconLinker(ReconThresholds()), ReconThresholds()
-    return [alert_for(d, thresholds, NOW) for e in events for d in linker.observe(e).decisions]
+    return [
+        alert_for(d, thresholds, TIME, NOW) for e in events for d in linker.observe(e).decisions
+    ]
 
 
 @pytest.mark.parametrize(
@@ -349,6 +401,25 @@ def test_link_alert_puts_the_robbery_first_then_the_sightings() -> None:
     assert "same_branch" in {r.feature for r in link.evidence[2].reasons}
 
 
+def test_sightings_entered_weeks_late_warn_as_history_with_their_dates() -> None:
+    days = TIME.reconnaissance_live_days + 10
+    first, second = scouting(1, DAM, days * 24 + 20), scouting(2, OOST, days * 24)
+    [alert] = decided(scouting(9, UTRECHT, 1, persons=[STRANGER], vehicle=None), first, second)
+    assert alert.historical and alert.severity is Severity.MEDIUM
+    assert alert.occurred_at == second.observed_at
+    assert {e.event_id: e.occurred_at for e in alert.evidence} == {
+        first.event_id: first.observed_at, second.event_id: second.observed_at
+    }
+
+
+def test_live_warnings_and_links_carry_the_event_time() -> None:
+    first, second, report = scouting(1, DAM, 72), scouting(2, OOST, 50), robbery(2, OOST, 10)
+    warning, link = decided(first, second, report)
+    assert (warning.historical, warning.occurred_at) == (False, second.observed_at)
+    assert (link.historical, link.occurred_at) == (False, report.occurred_at)
+    assert link.evidence[0].occurred_at == report.occurred_at
+
+
 # --- evaluation on simulated traffic -----------------------------------------------------
 
 EVALUATION_END = datetime(2026, 3, 1, tzinfo=UTC)
@@ -389,7 +460,7 @@ def evaluate(scenario: Scenario, thresholds: ReconThresholds, *, via_json: bool)
             linker = ReconLinker.from_json(thresholds, linker.to_json())
         for decision in linker.observe(event.model).decisions:
             # The alert is raised the moment the event arrives.
-            alerts.append(alert_for(decision, thresholds, event.emitted_at))
+            alerts.append(alert_for(decision, thresholds, TIME, event.emitted_at))
     warnings = [a for a in alerts if a.dedup_key.startswith("recon:")]
     links = [a for a in alerts if a.dedup_key.startswith("recon-link:")]
     figures = Figures(days=scenario.config.days)

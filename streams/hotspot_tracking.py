@@ -1,0 +1,320 @@
+"""Prospective hotspots as pure decisions: the scan as of each event time, replayed if late."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+from pydantic import AwareDatetime, BaseModel, ConfigDict
+
+from heterdaad.thresholds.time import TimeModel
+from schemas.common import BranchType, PoliceUnit
+from schemas.events import IncidentReport, ReconSighting
+from schemas.geography import police_unit_for
+from streams.hotspot_scan import Cluster, ScanParameters, recurrence_days, scan
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from heterdaad.thresholds.hotspots import HotspotThresholds
+
+logger = logging.getLogger(__name__)
+
+HOTSPOT_NAMESPACE = uuid.UUID("0c7a1f44-58b2-4d8e-9a49-686f7473706f")
+DAY = timedelta(days=1)
+# The default of Settings.time; the stage passes its own.
+LATE_BOUND_DAYS = TimeModel().late_bound_days
+
+Status = Literal["raised", "updated", "closed"]
+
+
+class _State(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Observation(_State):
+    """What a scan needs of an event; no descriptions, vehicles or free text."""
+
+    event_id: uuid.UUID
+    event_type: Literal["incident_report", "recon_sighting"]
+    at: AwareDatetime
+    lat: float
+    lon: float
+    police_unit: PoliceUnit
+    branch_type: BranchType | None = None
+
+
+class Hotspot(_State):
+    """An open hotspot: its latest cluster's figures and every event that ever supported it."""
+
+    hotspot_id: str
+    version: int
+    opened_at: AwareDatetime
+    updated_at: AwareDatetime
+    centre: uuid.UUID
+    radius_m: float
+    window_days: float
+    event_ids: tuple[uuid.UUID, ...]
+    observed: int
+    expected: float
+    llr: float
+    p_value: float
+    recurrence_days: float
+
+
+class Evaluation(_State):
+    """The hotspots open after the scan at one event time: where a replay starts from."""
+
+    at: AwareDatetime
+    hotspots: tuple[Hotspot, ...] = ()
+
+
+class HotspotState(_State):
+    """The whole country's state (table value, as JSON): recent events, open hotspots, the
+    scans of the last `late_bound_days` to replay from, and the changes already sent."""
+
+    since: AwareDatetime | None = None
+    watermark: AwareDatetime | None = None
+    observations: tuple[Observation, ...] = ()
+    hotspots: tuple[Hotspot, ...] = ()
+    evaluations: tuple[Evaluation, ...] = ()
+    sent: dict[str, AwareDatetime] = {}
+    too_late: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class HotspotChange:
+    """A hotspot raised, materially updated or closed, with the events behind it."""
+
+    status: Status
+    hotspot: Hotspot
+    events: tuple[Observation, ...]
+    scanned_at: datetime
+
+
+def observation_of(event: IncidentReport | ReconSighting) -> Observation:
+    """The scan's view of a reported robbery or a reconnaissance sighting."""
+    robbery = isinstance(event, IncidentReport)
+    where = event.branch.location if isinstance(event, IncidentReport) else event.where
+    at = event.occurred_at if isinstance(event, IncidentReport) else event.observed_at
+    return Observation(
+        event_id=event.event_id,
+        event_type="incident_report" if robbery else "recon_sighting",
+        at=at,
+        lat=where.lat,
+        lon=where.lon,
+        police_unit=police_unit_for(where),
+        branch_type=event.branch.branch_type if event.branch else None,
+    )
+
+
+def hotspot_id_for(event_ids: list[uuid.UUID]) -> str:
+    """A hotspot's id from the events that raised it: the same after every replay."""
+    joined = ",".join(sorted(str(event_id) for event_id in event_ids))
+    return f"hs-{uuid.uuid5(HOTSPOT_NAMESPACE, joined).hex}"
+
+
+class HotspotTracker:
+    """Scans as of every event time and turns the clusters into hotspot changes (pure).
+
+    The scan at event time p covers the events up to p (windows ending at p): what a
+    prospective scan run when p was the newest event would have seen had every event arrived
+    on time. A late event (up to `late_bound_days`) replays the scans from its time on,
+    starting from the hotspots open just before it, so the hotspots come out the same in any
+    arrival order; changes the replay finds that were already sent are not sent again.
+    """
+
+    def __init__(
+        self, thresholds: HotspotThresholds, late_bound_days: float = LATE_BOUND_DAYS
+    ) -> None:
+        self.thresholds = thresholds
+        self.late_bound = timedelta(days=late_bound_days)
+        self.parameters = ScanParameters(
+            max_radius_m=thresholds.max_radius_m,
+            max_share=thresholds.max_share,
+            window_days=thresholds.window_days,
+            min_observed=thresholds.min_observed,
+            replications=thresholds.monte_carlo_replications,
+        )
+
+    def observe(
+        self, state: HotspotState, event: Observation
+    ) -> tuple[HotspotState, list[HotspotChange]]:
+        """The state after one more event, and what changed about the hotspots."""
+        return self.observe_many(state, [event])
+
+    def observe_many(
+        self, state: HotspotState, events: Iterable[Observation]
+    ) -> tuple[HotspotState, list[HotspotChange]]:
+        """The state after a batch of events (a burst replays once), and what changed."""
+        known = {o.event_id for o in state.observations}
+        fresh: list[Observation] = []
+        for event in events:
+            if event.event_id not in known:  # a redelivered event: nothing to learn
+                known.add(event.event_id)
+                fresh.append(event)
+        if not fresh:
+            return state, []
+        watermark = max([*(e.at for e in fresh), *filter(None, [state.watermark])])
+        study = timedelta(days=self.thresholds.study_days)
+        oldest = watermark - min(self.late_bound, study)
+        too_late = [e for e in fresh if e.at < oldest]
+        fresh = [e for e in fresh if e.at >= oldest]
+        if too_late:
+            logger.warning(
+                "observations too late for hotspot detection",
+                extra={"event_ids": [str(e.event_id) for e in too_late],
+                       "too_late_total": state.too_late + len(too_late)},
+            )  # fmt: skip
+        if not fresh:
+            return state.model_copy(update={"too_late": state.too_late + len(too_late)}), []
+        since = min([*(e.at for e in fresh), *filter(None, [state.since])])
+        # Scans up to the bound back need their own study period before them.
+        keep_from = watermark - study - self.late_bound
+        kept = sorted((*state.observations, *fresh), key=lambda o: (o.at, str(o.event_id)))
+        kept = [o for o in kept if o.at >= keep_from][-self.thresholds.max_events :]
+        replay_from = min(e.at for e in fresh)
+        evaluations = [e for e in state.evaluations if e.at < replay_from]
+        if evaluations:
+            open_now = evaluations[-1].hotspots
+        else:  # nothing scanned before: a fresh state (or one from before the replays)
+            open_now = () if state.evaluations else state.hotspots
+        changes: list[HotspotChange] = []
+        for at in sorted({o.at for o in kept if o.at >= replay_from}):
+            open_now, found = self._scan_at(kept, at, since, open_now)
+            evaluations.append(Evaluation(at=at, hotspots=open_now))
+            changes += found
+        # Keep the scans a late event may replay from: those within the bound, and the last
+        # one before it as the starting point.
+        cut = watermark - self.late_bound
+        start = max((i for i, e in enumerate(evaluations) if e.at < cut), default=0)
+        evaluations = evaluations[start:]
+        sent = {key: at for key, at in state.sent.items() if at >= evaluations[0].at}
+        new = [c for c in changes if change_key(c) not in sent]
+        sent |= {change_key(c): c.scanned_at for c in new}
+        new_state = HotspotState(
+            since=since,
+            watermark=watermark,
+            observations=tuple(kept),
+            hotspots=open_now,
+            evaluations=tuple(evaluations),
+            sent=sent,
+            too_late=state.too_late + len(too_late),
+        )
+        return new_state, new
+
+    def _scan_at(
+        self, observations: list[Observation], at: datetime, since: datetime,
+        open_before: tuple[Hotspot, ...],
+    ) -> tuple[tuple[Hotspot, ...], list[HotspotChange]]:  # fmt: skip
+        """The prospective scan as of event time `at`: the hotspots open after it, and what
+        changed about them."""
+        study = timedelta(days=self.thresholds.study_days)
+        kept = [o for o in observations if at - study <= o.at <= at][-self.thresholds.max_events :]
+        covered_days = min(max((at - since) / DAY, 1.0), self.thresholds.study_days)
+        scans_per_day = len(kept) / covered_days
+        threshold = (
+            self.thresholds.keep_recurrence_days
+            if open_before
+            else self.thresholds.raise_recurrence_days
+        )
+        result = scan(
+            [o.lat for o in kept],
+            [o.lon for o in kept],
+            [(at - o.at) / DAY for o in kept],
+            self.parameters,
+            np.random.default_rng([self.thresholds.seed, int(at.timestamp() * 1e6), len(kept)]),
+            alpha=1.0 / (threshold * scans_per_day),
+        )
+
+        def unusual(cluster: Cluster) -> float:
+            return recurrence_days(cluster.p_value, scans_per_day)
+
+        position = {o.event_id: i for i, o in enumerate(kept)}
+        changes: list[HotspotChange] = []
+        still_open: list[Hotspot] = []
+        for hotspot in open_before:
+            touching = {position[e] for e in hotspot.event_ids if e in position}
+            best = result.best_touching(touching)
+            if best is None or unusual(best) < self.thresholds.keep_recurrence_days:
+                changes.append(self._change("closed", hotspot, kept, at))
+                continue
+            grown = _updated(hotspot, best, kept, at, unusual(best))
+            still_open.append(grown)
+            if grown.version > hotspot.version:
+                changes.append(self._change("updated", grown, kept, at))
+        claimed = {e for hotspot in still_open for e in hotspot.event_ids}
+        for cluster in result.clusters(self.thresholds.max_clusters_per_scan):
+            members = [kept[i].event_id for i in cluster.members]
+            if unusual(cluster) < self.thresholds.raise_recurrence_days or claimed & set(members):
+                continue
+            raised = _hotspot(cluster, kept, at, unusual(cluster))
+            still_open.append(raised)
+            claimed.update(members)
+            changes.append(self._change("raised", raised, kept, at))
+        if 1 / (self.parameters.replications + 1) > 1 / (
+            self.thresholds.raise_recurrence_days * scans_per_day
+        ):
+            logger.warning(
+                "no cluster can reach the recurrence threshold with this many replications",
+                extra={
+                    "scans_per_day": scans_per_day,
+                    "replications": self.parameters.replications,
+                },
+            )
+        return tuple(still_open), changes
+
+    @staticmethod
+    def _change(
+        status: Status, hotspot: Hotspot, kept: list[Observation], at: datetime
+    ) -> HotspotChange:
+        ids = set(hotspot.event_ids)
+        return HotspotChange(status, hotspot, tuple(o for o in kept if o.event_id in ids), at)
+
+
+def change_key(change: HotspotChange) -> str:
+    """What a change is, as its alert's dedup key says: one key, one notification."""
+    suffix = "closed" if change.status == "closed" else f"v{change.hotspot.version}"
+    return f"hotspot:{change.hotspot.hotspot_id}:{suffix}"
+
+
+def _figures(cluster: Cluster, kept: list[Observation], recurrence: float) -> dict[str, object]:
+    return {
+        "centre": kept[cluster.centre].event_id,
+        "radius_m": cluster.radius_m,
+        "window_days": cluster.window_days,
+        "observed": cluster.observed,
+        "expected": cluster.expected,
+        "llr": cluster.llr,
+        "p_value": cluster.p_value,
+        "recurrence_days": recurrence,
+    }
+
+
+def _hotspot(cluster: Cluster, kept: list[Observation], at: datetime, recurrence: float) -> Hotspot:
+    members = [kept[i].event_id for i in cluster.members]
+    return Hotspot.model_validate(
+        {
+            "hotspot_id": hotspot_id_for(members),
+            "version": 1,
+            "opened_at": at,
+            "updated_at": at,
+            "event_ids": tuple(members),
+            **_figures(cluster, kept, recurrence),
+        }
+    )
+
+
+def _updated(
+    hotspot: Hotspot, cluster: Cluster, kept: list[Observation], at: datetime, recurrence: float
+) -> Hotspot:
+    """The hotspot with its latest cluster; a new version only when new events joined it."""
+    new = [kept[i].event_id for i in cluster.members if kept[i].event_id not in hotspot.event_ids]
+    update: dict[str, object] = {"updated_at": at, **_figures(cluster, kept, recurrence)}
+    if new:
+        update |= {"version": hotspot.version + 1, "event_ids": (*hotspot.event_ids, *new)}
+    return hotspot.model_copy(update=update)

@@ -1,0 +1,157 @@
+"""Series as groups of robberies in the pair graph: which reports one series holds, and why."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict
+
+from schemas.events import IncidentReport
+from streams.series_scoring import SeriesLink, score_pair, series_link
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from heterdaad.thresholds.series import SeriesThresholds
+
+
+class StoredReport(BaseModel):
+    """A report kept for linking (without its free text), its series and its pair links.
+
+    `links` holds every pair with this report scoring at least the support threshold, each
+    oriented from the later robbery to the earlier: what the series are rebuilt from.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    report: IncidentReport
+    series_id: str | None = None
+    links: list[SeriesLink] = []
+
+
+def _order(report: IncidentReport) -> tuple[datetime, str]:
+    return report.occurred_at, str(report.event_id)
+
+
+def pair_links(
+    report: IncidentReport, kept: Iterable[StoredReport], t: SeriesThresholds
+) -> list[SeriesLink]:
+    """The report's links with every kept robbery before and after it, within max_gap_days."""
+    max_gap = timedelta(days=t.max_gap_days)
+    links = []
+    for stored in kept:
+        other = stored.report
+        if abs(other.occurred_at - report.occurred_at) > max_gap:
+            continue
+        earlier, later = sorted((other, report), key=_order)
+        score = score_pair(earlier, later, t)
+        if score.total >= t.support_threshold:
+            links.append(series_link(later, earlier, score))
+    return links
+
+
+def _other(link: SeriesLink, event_id: UUID) -> UUID:
+    return link.linked_with if link.event_id == event_id else link.event_id
+
+
+def grown_group(start: UUID, kept: dict[UUID, StoredReport], t: SeriesThresholds) -> set[UUID]:
+    """The kept reports in one series with `start`, after its links are added.
+
+    Merge along strong links, and where one report has weaker links to two members of another
+    group (they corroborate each other), until nothing changes. A noisy description can leave
+    a real link short of the threshold; two weaker links into one series are together about
+    as unlikely by chance as one strong link. (Triangles of three weakly linked single
+    robberies were tried and founded more false series in the cities than they found real
+    ones: docs/series-linkage.md.)
+    """
+    label = {event_id: stored.series_id or str(event_id) for event_id, stored in kept.items()}
+    groups: dict[str, set[UUID]] = {}
+    for event_id, name in label.items():
+        groups.setdefault(name, set()).add(event_id)
+
+    def merge(a: str, b: str) -> None:
+        for event_id in groups[b]:
+            label[event_id] = a
+        groups[a] |= groups.pop(b)
+
+    changed = True
+    while changed:
+        changed = False
+        members = groups[label[start]]
+        touching = members | {_other(link, m) for m in members for link in kept[m].links}
+        for event_id in sorted(touching & kept.keys(), key=str):
+            weak: dict[str, set[UUID]] = {}
+            for link in kept[event_id].links:
+                other = _other(link, event_id)
+                if other not in kept or label[other] == label[event_id]:
+                    continue
+                if link.score >= t.link_threshold:
+                    merge(label[event_id], label[other])
+                    changed = True
+                else:
+                    weak.setdefault(label[other], set()).add(other)
+            for name, hits in weak.items():
+                if len(hits) >= 2 and name in groups and name != label[event_id]:
+                    merge(label[event_id], name)
+                    changed = True
+    return groups[label[start]]
+
+
+def evidence_links(
+    group: set[UUID], kept: dict[UUID, StoredReport], t: SeriesThresholds
+) -> list[SeriesLink]:
+    """Why the members are one series: the strongest links that join them (a maximum
+    spanning tree), then the pairs of weaker links that corroborate each other.
+
+    Chosen from the links among the members, not from the order they came in, so the same
+    members give the same evidence.
+    """
+    by_time = {e: _order(kept[e].report) for e in group}
+    inside = {
+        (link.event_id, link.linked_with): link
+        for e in group
+        for link in kept[e].links
+        if link.event_id in group and link.linked_with in group
+    }
+    ranked = sorted(
+        inside.values(),
+        key=lambda link: (-link.score, by_time[link.event_id], by_time[link.linked_with]),
+    )
+    root = {e: e for e in group}
+
+    def find(e: UUID) -> UUID:
+        while root[e] != e:
+            root[e] = root[root[e]]
+            e = root[e]
+        return e
+
+    chosen = []
+    for link in ranked:
+        a, b = find(link.event_id), find(link.linked_with)
+        if link.score >= t.link_threshold and a != b:
+            root[b] = a
+            chosen.append(link)
+    changed = True
+    while changed:
+        changed = False
+        for e in sorted(group, key=by_time.__getitem__):
+            weak: dict[UUID, list[SeriesLink]] = {}
+            for link in ranked:
+                if e in (link.event_id, link.linked_with) and link.score < t.link_threshold:
+                    other = find(_other(link, e))
+                    if other != find(e):
+                        weak.setdefault(other, []).append(link)
+            for other, links in weak.items():
+                if len(links) >= 2 and find(other) != find(e):
+                    root[find(other)] = find(e)
+                    chosen += links
+                    changed = True
+    # Members joined under other thresholds (a restart with new settings): their best links.
+    for link in ranked:
+        a, b = find(link.event_id), find(link.linked_with)
+        if a != b:
+            root[b] = a
+            chosen.append(link)
+    return sorted(chosen, key=lambda link: (by_time[link.event_id], by_time[link.linked_with]))
