@@ -17,7 +17,6 @@ if TYPE_CHECKING:
 
 Language = Literal["nl", "en"]
 
-USAGE_EXIT = 2
 FAILURE_EXIT = 1
 
 _TEXTS: dict[str, tuple[str, str]] = {
@@ -66,20 +65,22 @@ _WHY: dict[str, tuple[str, str]] = {
 _ADDRESS = re.compile(r"\('?([0-9a-fA-F.:]+|[\w.-]+)'?,\s*(\d+)")
 
 
+def _in(language: Language, dutch: str, english: str) -> str:
+    return dutch if language == "nl" else english
+
+
 def text(key: str, language: Language, **values: str) -> str:
-    dutch, english = _TEXTS[key]
-    return (dutch if language == "nl" else english).format(**values)
+    return _in(language, *_TEXTS[key]).format(**values)
 
 
 def explain(error: BaseException, settings: Settings) -> str | None:
     """The one line for an error the user can mend, or None for one that is a bug."""
     language: Language = settings.language
     if isinstance(error, SettingMissing):
-        dutch, english = _WHY.get(error.variable, (error.why, error.why))
+        why = _in(language, *_WHY.get(error.variable, (error.why, error.why)))
         return text(
-            "setting_missing", language, variable=error.variable,
-            why=dutch if language == "nl" else english, example=error.example,
-        )  # fmt: skip
+            "setting_missing", language, variable=error.variable, why=why, example=error.example
+        )
     if _is_kafka_error(error):
         return text("kafka_away", language, where=settings.kafka_bootstrap, error=_short(error))
     if _is_database_refusal(error):
@@ -87,14 +88,14 @@ def explain(error: BaseException, settings: Settings) -> str | None:
                     error=_short(error))  # fmt: skip
     if isinstance(error, OSError | TimeoutError):
         where = _address_in(error)
-        if where is not None and where.endswith(f":{_database_port(settings)}"):
+        database = _database_address(settings)
+        if where is not None and where.endswith(f":{database.rsplit(':', 1)[1]}"):
             return text("database_away", language, where=where, error=_short(error))
         if where is not None and where in settings.kafka_bootstrap.split(","):
             return text("kafka_away", language, where=where, error=_short(error))
         if where is None and isinstance(error, ConnectionError | TimeoutError):
             # asyncpg names no address on a timeout: only the database is reached that way here.
-            return text("database_away", language, where=_database_address(settings),
-                        error=_short(error))  # fmt: skip
+            return text("database_away", language, where=database, error=_short(error))
     return None
 
 
@@ -124,12 +125,6 @@ def _short(error: BaseException) -> str:
 def _address_in(error: BaseException) -> str | None:
     match = _ADDRESS.search(str(error))
     return f"{match.group(1)}:{match.group(2)}" if match else None
-
-
-def _database_port(settings: Settings) -> int:
-    from urllib.parse import urlsplit
-
-    return urlsplit(settings.database_url).port or 5432
 
 
 def _database_address(settings: Settings) -> str:
