@@ -38,6 +38,29 @@ HOW_TO_START = (
 )
 
 
+LOG_TAIL_BYTES = 6000
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Iterator[None]:
+    """A failed test that ran parts as child processes shows the end of each part's log.
+
+    Those logs live in the test's tmp_path, gone with a CI machine; without them a failure
+    that only happens under CI's load cannot be explained afterwards.
+    """
+    report: pytest.TestReport = yield
+    tmp = getattr(item, "funcargs", {}).get("tmp_path")
+    if report.failed and tmp is not None:
+        for log in sorted(tmp.rglob("*.log")):
+            with log.open("rb") as handle:
+                handle.seek(max(0, log.stat().st_size - LOG_TAIL_BYTES))
+                tail = handle.read().decode("utf-8", "replace")
+            report.sections.append((f"part log {log.relative_to(tmp)} (end)", tail))
+    return report
+
+
 def _docker_answers() -> bool:
     try:
         import docker

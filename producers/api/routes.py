@@ -145,7 +145,11 @@ def event_router(max_batch_items: int) -> APIRouter:
 def health_router(settings: Settings) -> APIRouter:
     router = APIRouter(tags=["health"])
 
-    @router.get("/health", summary="Whether the database answers and the broker is connected")
+    @router.get(
+        "/health",
+        summary="Whether the database answers and the broker is connected",
+        responses={503: {"description": "The database or the broker is away (the body says so)."}},
+    )
     async def health(request: Request) -> JSONResponse:
         intake = intake_of(request)
         database = True
@@ -164,7 +168,11 @@ def health_router(settings: Settings) -> APIRouter:
     async def healthz() -> JSONResponse:
         return JSONResponse({"live": True})
 
-    @router.get("/readyz", summary="Whether alarms would be judged: the worker's group consumes")
+    @router.get(
+        "/readyz",
+        summary="Whether alarms would be judged: the worker's group consumes",
+        responses={503: {"description": "Not ready: no worker in the group, or a backlog."}},
+    )
     async def readyz() -> JSONResponse:
         # Asked of the broker: the worker's consumer group has a member and no backlog on the
         # alarm activations. A dead or stuck worker says nothing itself; its group shows it.

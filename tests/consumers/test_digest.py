@@ -344,9 +344,9 @@ def read_csv(directory: Path, stem: str, name: str) -> list[dict[str, str]]:
 
 def _files_containing(directory: Path, *needles: str) -> list[str]:
     return [
-        path.name
-        for path in sorted(directory.iterdir())
-        if any(needle.encode() in path.read_bytes() for needle in needles)
+        str(path.relative_to(directory))
+        for path in sorted(directory.rglob("*"))
+        if path.is_file() and any(needle.encode() in path.read_bytes() for needle in needles)
     ]
 
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from infra import kafka_broker, postgres_server
 from infra.local import free_port
@@ -35,7 +36,14 @@ def state_dir() -> Iterator[Path]:
 
 
 async def test_kafka_round_trip_with_idempotent_producer_and_group(kafka_bootstrap: str) -> None:
-    topic = f"infra-smoke-{uuid.uuid4().hex[:12]}"  # auto-created on first produce
+    # The broker does not create topics on first use (issue 16): the test makes its own.
+    topic = f"infra-smoke-{uuid.uuid4().hex[:12]}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
+    finally:
+        await admin.close()
     producer = AIOKafkaProducer(
         bootstrap_servers=kafka_bootstrap, enable_idempotence=True, acks="all"
     )
