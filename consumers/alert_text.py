@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
+from zoneinfo import ZoneInfo
 
 from schemas.alerts import AlertKind, Outcome, Severity
 from schemas.common import BranchType, PoliceUnit
@@ -11,6 +13,9 @@ if TYPE_CHECKING:
     from schemas.alerts import Alert
 
 Language = Literal["nl", "en"]
+
+# Every time a person reads is Dutch local time, whatever zone the event was written in.
+DUTCH_TIME = ZoneInfo("Europe/Amsterdam")
 
 KIND: dict[AlertKind, dict[Language, str]] = {
     AlertKind.HOLD_UP_IN_PROGRESS: {"nl": "Overval gaande", "en": "Hold-up in progress"},
@@ -79,6 +84,12 @@ _PHRASES: dict[str, dict[Language, str]] = {
     "at_risk": {"nl": "let op", "en": "at risk"},
     "resolved": {"nl": "Afgehandeld", "en": "Resolved"},
     "outcome": {"nl": "uitkomst", "en": "outcome"},
+    "history": {"nl": "historie", "en": "history"},
+    "happened": {"nl": "gebeurd", "en": "happened"},
+    "reported": {"nl": "gemeld", "en": "reported"},
+    "unknown": {"nl": "onbekend", "en": "unknown"},
+    "just_now": {"nl": "zojuist", "en": "just now"},
+    "ago": {"nl": "{amount} geleden", "en": "{amount} ago"},
     "escalated": {
         "nl": "GEËSCALEERD, {seconds} s niet bevestigd",
         "en": "ESCALATED, not acknowledged for {seconds} s",
@@ -86,10 +97,58 @@ _PHRASES: dict[str, dict[Language, str]] = {
 }
 
 
-def summary(alert: Alert, language: Language = "nl") -> str:
-    """One line for a list or a terminal: kind, urgency, unit, area and who should look out."""
+# (upper bound in seconds, seconds per unit, Dutch unit, English unit); the last is open-ended.
+_AGO_UNITS: list[tuple[float, float, str, str]] = [
+    (120, 1, "s", "s"),
+    (2 * 3600, 60, "min", "min"),
+    (2 * 86400, 3600, "uur", "h"),
+    (61 * 86400, 86400, "dagen", "days"),
+    (float("inf"), 30.44 * 86400, "maanden", "months"),
+]
+
+
+def local_time(moment: datetime) -> str:
+    """Date and time as a Dutch reader expects it: 12-03-2025 14:05 (Europe/Amsterdam)."""
+    return moment.astimezone(DUTCH_TIME).strftime("%d-%m-%Y %H:%M")
+
+
+def ago(moment: datetime, now: datetime, language: Language = "nl") -> str:
+    """How long ago, in the largest unit that still reads well ('3 dagen geleden')."""
+    seconds = (now - moment).total_seconds()
+    if seconds < 60:
+        # Within a minute, or slightly ahead of our clock (skew the edge allowed).
+        return _PHRASES["just_now"][language]
+    for bound, per_unit, dutch, english in _AGO_UNITS:
+        if seconds < bound:
+            unit = dutch if language == "nl" else english
+            return _PHRASES["ago"][language].format(amount=f"{seconds / per_unit:.0f} {unit}")
+    raise AssertionError("the last unit is open-ended")
+
+
+def happened(moment: datetime | None, now: datetime, language: Language = "nl") -> str:
+    """'12-03-2025 14:05 (20 maanden geleden)', or 'onbekend' for an alert without event time."""
+    if moment is None:
+        return _PHRASES["unknown"][language]
+    return f"{local_time(moment)} ({ago(moment, now, language)})"
+
+
+def when(alert: Alert, language: Language = "nl", now: datetime | None = None) -> str:
+    """When the event happened and how long ago, beside when it was reported (the alert)."""
+    now = now or datetime.now(UTC)
+    return (
+        f"{_PHRASES['happened'][language]} {happened(alert.occurred_at, now, language)}, "
+        f"{_PHRASES['reported'][language]} {local_time(alert.created_at)}"
+    )
+
+
+def summary(alert: Alert, language: Language = "nl", now: datetime | None = None) -> str:
+    """One line for a list or a terminal: kind, urgency, unit, area, who should look out, and
+    when it happened; a historical alert says so in its lead (docs/time.md)."""
+    lead = SEVERITY[alert.severity][language]
+    if alert.historical:
+        lead = f"{lead} · {_PHRASES['history'][language]}"
     parts = [
-        f"[{SEVERITY[alert.severity][language]}] {KIND[alert.kind][language]}",
+        f"[{lead}] {KIND[alert.kind][language]}",
         f"{_PHRASES['unit'][language]} {UNIT[alert.police_unit]}",
     ]
     center = alert.area.center
@@ -101,6 +160,7 @@ def summary(alert: Alert, language: Language = "nl") -> str:
     if alert.branch_types_at_risk:
         at_risk = ", ".join(BRANCH_TYPE[kind][language] for kind in alert.branch_types_at_risk)
         parts.append(f"{_PHRASES['at_risk'][language]}: {at_risk}")
+    parts.append(when(alert, language, now))
     return " · ".join(parts)
 
 

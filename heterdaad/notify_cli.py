@@ -63,6 +63,13 @@ def subscribe(
             help="Police webhooks: also send escalations of hold-ups nobody acknowledged.",
         ),
     ] = False,
+    historical: Annotated[
+        bool,
+        typer.Option(
+            "--historical/--no-historical",
+            help="Webhooks: also send historical alerts (events past their live horizon).",
+        ),
+    ] = False,
     actor: Annotated[str, typer.Option(help="Who asks, for the audit log.")] = "cli",
 ) -> None:
     """Subscribe an organisation to alerts; a generated webhook secret is printed once."""
@@ -74,6 +81,7 @@ def subscribe(
             "police_units": police_unit or [], "radius_m": radius_m,
             "min_severity": min_severity, "webhook_url": webhook_url, "language": language,
             "send_alerts": alerts, "send_escalations": escalations,
+            "include_historical": historical,
         }
     )  # fmt: skip
     created = run_on_database(

@@ -181,13 +181,6 @@ class Settings(BaseSettings):
     robbery_alert_radius_m: float = Field(
         3000, gt=0, le=50_000, description="Radius around a reported robbery that is warned."
     )
-    robbery_in_the_act_minutes: int = Field(
-        30,
-        ge=1,
-        le=24 * 60,
-        description="A robbery reported within this many minutes of its time is still 'in the "
-        "act': offenders may be near, so its alert is critical.",
-    )
 
     # When things happened, what is live and what is history (docs/time.md).
     time: TimeModel = TimeModel()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from schemas.alerts import Alert, AlertKind, Area, EvidenceLink, Lookout, Severity, alert_id_for
@@ -17,21 +17,32 @@ if TYPE_CHECKING:
     import faust
 
     from heterdaad.settings import Settings
+    from heterdaad.thresholds.time import RobberyPhase
     from streams.app import Topics
 
 logger = logging.getLogger(__name__)
 
 
+# Urgency follows when the robbery happened, never when its report arrived (docs/time.md).
+# History is medium, not low: it still names a robbery near the branches, for the history
+# view and the digest, but it never sorts above anything live.
+SEVERITY_BY_PHASE: dict[RobberyPhase, Severity] = {
+    "in_the_act": Severity.CRITICAL,
+    "live": Severity.HIGH,
+    "history": Severity.MEDIUM,
+}
+
+
 def robbery_alert(report: IncidentReport, settings: Settings, now: datetime) -> Alert:
     """The 'robbery reported' alert: where, what to look out for, and the report as evidence."""
-    in_the_act = now - report.occurred_at <= timedelta(minutes=settings.robbery_in_the_act_minutes)
+    phase = settings.time.robbery_phase(report.occurred_at, now)
     getaway = report.getaway
     vehicle = getaway.vehicle if getaway else None
     dedup_key = f"robbery_reported:{report.event_id}"
     return Alert(
         alert_id=alert_id_for(dedup_key),
         kind=AlertKind.ROBBERY_REPORTED,
-        severity=Severity.CRITICAL if in_the_act else Severity.HIGH,
+        severity=SEVERITY_BY_PHASE[phase],
         area=Area(center=report.branch.location, radius_m=settings.robbery_alert_radius_m),
         police_unit=police_unit_for(report.branch.location),
         branch_types_at_risk=[report.branch.branch_type],
@@ -48,12 +59,15 @@ def robbery_alert(report: IncidentReport, settings: Settings, now: datetime) -> 
             EvidenceLink(
                 event_id=report.event_id,
                 event_type="incident_report",
+                occurred_at=report.occurred_at,
                 distance_m=0.0,
                 time_gap_s=max(0.0, (now - report.occurred_at).total_seconds()),
             )
         ],
         dedup_key=dedup_key,
         created_at=now,
+        occurred_at=report.occurred_at,
+        historical=phase == "history",
     )
 
 
@@ -69,5 +83,10 @@ def register(app: faust.App, topics: Topics, settings: Settings) -> None:
             await topics.alerts.send(key=record.key, value=record.value, headers=record.headers)
             logger.info(
                 "robbery alert raised",
-                extra={"event_id": str(report.event_id), "alert_id": str(alert.alert_id)},
+                extra={
+                    "event_id": str(report.event_id),
+                    "alert_id": str(alert.alert_id),
+                    "severity": alert.severity.value,
+                    "historical": alert.historical,
+                },
             )

@@ -57,6 +57,8 @@ logger = logging.getLogger(__name__)
 
 Output = Alert | AlarmTask
 NO_MAINTENANCE: Mapping[str, datetime] = {}
+HISTORY_SEVERITY = Severity.MEDIUM
+"""A press past its live horizon (docs/time.md): shown in history, never above anything live."""
 
 
 @dataclass(frozen=True)
@@ -210,6 +212,10 @@ class _Run:
             self._match_report(site, episode, report)
         if episode.status != "open":
             return
+        if not self.verifier.settings.time.press_is_live(press.occurred_at, self.now):
+            # A backlog or a replay: nobody can still be helped, so nobody is asked to verify.
+            logger.info("press is history: no verify task", extra=_ids(site, episode))
+            return
         if seconds_between(self.now, press.occurred_at) > self.verifier.limits.late_press_seconds:
             logger.info("press arrived too late for a verify task", extra=_ids(site, episode))
             return
@@ -275,6 +281,7 @@ class _Run:
         reason = LinkReason(feature="incident_report", value=report.incident_type.value,
                             contribution=1.0)  # fmt: skip
         link = EvidenceLink(event_id=report.event_id, event_type="incident_report",
+                            occurred_at=report.occurred_at,
                             distance_m=round(distance, 1), time_gap_s=gap,
                             reasons=[reason])  # fmt: skip
         self._escalate(site, episode, AlertKind.HOLD_UP_IN_PROGRESS, self._urgency(episode),
@@ -322,6 +329,10 @@ class _Run:
         report: EvidenceLink | None = None,
     ) -> None:
         site.mark_escalated(episode, reason.feature)
+        historical = not self.verifier.settings.time.press_is_live(episode.first_at, self.now)
+        if historical:
+            # Past its live horizon a press is a fact for history, never "in progress" or urgent.
+            kind, severity = AlertKind.VERIFIED_ALARM, HISTORY_SEVERITY
         evidence = [_link(episode, noted, reason, decided_by) for noted in episode.noted]
         dedup_key = f"hold_up:{site.site.site_id}:{episode.key_id}"
         location = site.site.location
@@ -337,16 +348,19 @@ class _Run:
                 evidence=[*evidence, report] if report else evidence,
                 dedup_key=dedup_key,
                 created_at=self.now,
+                occurred_at=episode.first_at,
+                historical=historical,
             )
         )
-        details = {"kind": kind.value, "severity": severity.value, "reason": reason.feature}
+        details = {"kind": kind.value, "severity": severity.value, "reason": reason.feature,
+                   "historical": historical}  # fmt: skip
         logger.info(
             "alarm escalated", extra=_ids(site, episode) | details | site.history.model_dump()
         )
 
     def _urgency(self, episode: Episode) -> Severity:
         # Minutes after the press the offenders may still be near; later it is a reported fact.
-        in_the_act = timedelta(minutes=self.verifier.settings.robbery_in_the_act_minutes)
+        in_the_act = timedelta(minutes=self.verifier.settings.time.robbery_in_the_act_minutes)
         return Severity.CRITICAL if self.now - episode.first_at <= in_the_act else Severity.HIGH
 
     def _beyond_retention(self, occurred_at: datetime) -> bool:
@@ -368,6 +382,7 @@ def _link(episode: Episode, noted: Noted, reason: LinkReason, decided_by: object
     return EvidenceLink(
         event_id=noted.event_id,
         event_type="alarm_activation",
+        occurred_at=noted.occurred_at,
         distance_m=0.0,
         time_gap_s=seconds_between(noted.occurred_at, episode.first_at),
         reasons=reasons,

@@ -99,6 +99,7 @@ def alert(**overrides: Any) -> Alert:
         "evidence": [EvidenceLink(event_id=uuid.uuid4(), event_type="incident_report")],
         "dedup_key": f"test:{uuid.uuid4()}",
         "created_at": _ago(0),
+        "occurred_at": _ago(10),
     }
     return Alert(**(fields | overrides))
 

@@ -79,6 +79,15 @@ class AlertCard:
         return "escalated" if self.escalated_at is not None else "open"
 
     @property
+    def historical(self) -> bool:
+        """Past its live horizon (docs/time.md): the history view, never the live list."""
+        return self.alert is not None and self.alert.historical
+
+    @property
+    def occurred_at(self) -> datetime | None:
+        return self.alert.occurred_at if self.alert is not None else None
+
+    @property
     def radius_m(self) -> float | None:
         return self.alert.area.radius_m if self.alert is not None else None
 
@@ -90,6 +99,9 @@ class AlertCard:
     def hotspot_id(self) -> str | None:
         return self.alert.hotspot_id if self.alert is not None else None
 
+
+# A historical alert says so in its payload; a purged payload was never live for that long.
+_HISTORICAL = "coalesce((payload->>'historical')::boolean, false)"
 
 _COLUMNS = """alert_id, kind, severity, police_unit, lat, lon, created_at, payload,
     acknowledged_at, acknowledged_by, resolved_at, resolved_by, outcome, escalated_at"""
@@ -145,27 +157,45 @@ class AlertStore:
 
     async def recent(
         self, unit: PoliceUnit, *, hours: float, limit: int, actor: str | None = None
-    ) -> list[AlertCard]:
-        """The unit's alerts of the past hours and every one still open, newest first.
+    ) -> tuple[list[AlertCard], list[AlertCard]]:
+        """The unit's live alerts of the past hours and every one still open, newest first;
+        and apart from them its history view (`history`).
 
         With an actor, the listing is audited as one alert_viewed row naming the alerts.
         """
         since = self.clock() - timedelta(hours=hours)
         rows = await self.pool.fetch(
-            f"SELECT {_COLUMNS} FROM alert WHERE police_unit = $1 "
+            f"SELECT {_COLUMNS} FROM alert WHERE police_unit = $1 AND NOT {_HISTORICAL} "
             "AND (created_at >= $2 OR resolved_at IS NULL) ORDER BY created_at DESC LIMIT $3",
             unit.value,
             since,
             limit,
         )
         cards = [_card(row) for row in rows]
+        history = await self.history(unit, hours=hours, limit=limit)
         if actor is not None:
+            # One row for the page: its live list and its history view.
             await write_audit(
                 self.pool, at=self.clock(), actor=actor, action=DeskAction.ALERT_VIEWED,
                 subject=f"list:{unit.value}",
-                details={"view": "list", "alert_ids": [str(card.alert_id) for card in cards]},
+                details={"view": "list", "alert_ids": [str(card.alert_id) for card in cards],
+                         "history_ids": [str(card.alert_id) for card in history]},
             )  # fmt: skip
-        return cards
+        return cards, history
+
+    async def history(self, unit: PoliceUnit, *, hours: float, limit: int) -> list[AlertCard]:
+        """The unit's historical alerts raised in the past hours, latest event time first."""
+        since = self.clock() - timedelta(hours=hours)
+        rows = await self.pool.fetch(
+            f"SELECT {_COLUMNS} FROM alert WHERE police_unit = $1 AND {_HISTORICAL} "
+            "AND created_at >= $2 "
+            "ORDER BY (payload->>'occurred_at')::timestamptz DESC NULLS LAST, created_at DESC "
+            "LIMIT $3",
+            unit.value,
+            since,
+            limit,
+        )
+        return [_card(row) for row in rows]
 
     async def card(self, unit: PoliceUnit, alert_id: UUID) -> AlertCard | None:
         """The alert if it belongs to the unit; not audited (for live updates of the list)."""
@@ -252,7 +282,7 @@ class AlertStore:
             rows = await connection.fetch(
                 "UPDATE alert SET escalated_at = $1 WHERE kind = $2 AND acknowledged_at IS NULL "
                 "AND resolved_at IS NULL AND escalated_at IS NULL "
-                "AND created_at <= $3 AND created_at >= $4 "
+                f"AND created_at <= $3 AND created_at >= $4 AND NOT {_HISTORICAL} "
                 "RETURNING alert_id, police_unit, created_at",
                 now, AlertKind.HOLD_UP_IN_PROGRESS.value, now - after, now - window,
             )  # fmt: skip

@@ -133,14 +133,15 @@ def desk_router() -> APIRouter:
         desk = desk_of(request)
         # The position before the read: whatever happens in between is sent again, not lost.
         position = desk.fanout.position
-        cards = await desk.store.recent(
+        cards, history = await desk.store.recent(
             session.user.police_unit,
             hours=desk.thresholds.recent_hours,
             limit=desk.thresholds.list_limit,
             actor=session.user.actor,
         )
         html = pages.desk_page(
-            session, language_of(request, session), cards=cards, position=position,
+            session, language_of(request, session), cards=cards, history=history,
+            position=position,
             hours=desk.thresholds.recent_hours,
             escalate_seconds=desk.thresholds.escalate_hold_up_after_seconds,
         )  # fmt: skip

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
-from consumers.alert_text import BRANCH_TYPE, KIND, SEVERITY, UNIT, summary
+from consumers.alert_text import BRANCH_TYPE, KIND, SEVERITY, UNIT, happened, summary
 from consumers.alert_text import OUTCOME as OUTCOME  # the desk shows them, tests read them
 from schemas.common import Location
 from schemas.geography import nearest_place
@@ -88,7 +88,12 @@ PHRASES: dict[str, dict[Language, str]] = {
     "event": {"nl": "Gebeurtenis", "en": "Event"},
     "event_type": {"nl": "Soort gebeurtenis", "en": "Event type"},
     "distance": {"nl": "Afstand", "en": "Distance"},
-    "time_gap": {"nl": "Tijdsverschil", "en": "Time gap"},
+    "happened": {"nl": "Gebeurd", "en": "Happened"},
+    "history": {"nl": "Historie", "en": "History"},
+    "history_intro": {
+        "nl": "Gebeurtenissen buiten hun live-termijn: ter informatie, zonder escalatie.",
+        "en": "Events past their live horizon: for information, never escalated.",
+    },
     "similarity": {"nl": "Overeenkomst", "en": "Similarity"},
     "reasons": {"nl": "Redenen", "en": "Reasons"},
     "feature": {"nl": "Kenmerk", "en": "Feature"},
@@ -197,6 +202,17 @@ class Words:
         if days == 1:
             return f"{self('yesterday')} {local:%H:%M}"
         return local.strftime("%d-%m-%Y %H:%M")
+
+    def happened(self, moment: datetime | None) -> str:
+        """Local date and time of the event and how long ago it was."""
+        return happened(moment, datetime.now(DUTCH_TIME), self.language)
+
+    def when(self, card: AlertCard) -> str:
+        """The card's line of time: when it happened (how long ago) and when it was raised."""
+        return (
+            f"{self('happened')} {self.happened(card.occurred_at)} · "
+            f"{self('raised')} {self.clock(card.created_at)}"
+        )
 
     @staticmethod
     def duration(seconds: float | None) -> str:

@@ -82,6 +82,7 @@ def _rule(
         windows=spec.windows,
         send_alerts=spec.send_alerts,
         send_escalations=spec.send_escalations,
+        include_historical=spec.include_historical,
     )
 
 

@@ -60,6 +60,8 @@ class SubscriptionRule:
     send_alerts: bool = True
     # Police webhooks only: also told when a hold-up it wants is escalated on the desk.
     send_escalations: bool = False
+    # Webhooks: also historical alerts (docs/time.md); a desk always has its history view.
+    include_historical: bool = False
 
 
 @dataclass(frozen=True)
@@ -241,7 +243,7 @@ def _routes_of(
                 subscription_ids=(rule.subscription_id,),
             )
         )
-    if rule.webhook_url is not None:
+    if rule.webhook_url is not None and (not alert.historical or rule.include_historical):
         applicable = tuple(window for window in rule.windows if window.applies_to(alert.kind))
         found.append(
             Route(

@@ -75,6 +75,11 @@ class SubscriptionSpec(BaseModel):
         description="Police webhooks: also send an escalation notice when the desk escalates "
         "an alert the filters let through (a hold-up nobody acknowledged in time).",
     )
+    include_historical: bool = Field(
+        False,
+        description="Webhooks: also send historical alerts, events past their live horizon "
+        "(a CBL import, a backlog, a replay; docs/time.md). Off: only what is happening now.",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> SubscriptionSpec:
@@ -134,13 +139,14 @@ async def create_subscription(
         subscription_id: int = await connection.fetchval(
             """INSERT INTO subscription (organisation_id, alert_kinds, branch_types, chains,
                    police_units, radius_m, min_severity, webhook_url, webhook_secret, language,
-                   send_alerts, send_escalations)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                   send_alerts, send_escalations, include_historical)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
                RETURNING subscription_id""",
             organisation_id, sorted(spec.alert_kinds), sorted(spec.branch_types),
             sorted(spec.chains), sorted(spec.police_units), spec.radius_m,
             spec.min_severity.value, None if spec.webhook_url is None else str(spec.webhook_url),
             secret, spec.language, spec.send_alerts, spec.send_escalations,
+            spec.include_historical,
         )  # fmt: skip
         for window in spec.windows:
             await connection.execute(
@@ -246,6 +252,7 @@ def spec_of(row: asyncpg.Record, windows: tuple[TimeWindow, ...]) -> Subscriptio
             "windows": windows,
             "send_alerts": row["send_alerts"],
             "send_escalations": row["send_escalations"],
+            "include_historical": row["include_historical"],
         }
     )
 

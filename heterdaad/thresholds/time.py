@@ -9,7 +9,12 @@ reconnaissance, hotspots) up to `late_bound_days` late, in any order.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from datetime import datetime, timedelta
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+RobberyPhase = Literal["in_the_act", "live", "history"]
 
 
 class TimeModel(BaseModel):
@@ -62,3 +67,25 @@ class TimeModel(BaseModel):
         "and still count in every pattern. At least the personal-data retention, so that a "
         "monthly CBL import (one to sixty days late by design) counts.",
     )
+
+    @model_validator(mode="after")
+    def _in_the_act_within_live(self) -> TimeModel:
+        if self.robbery_in_the_act_minutes > self.robbery_live_hours * 60:
+            raise ValueError("robbery_in_the_act_minutes must lie within robbery_live_hours")
+        return self
+
+    # The decisions every stage takes the same way. An event time in the future (clock skew
+    # within the edge's tolerance) counts as now: it is live.
+
+    def press_is_live(self, occurred_at: datetime, now: datetime) -> bool:
+        """A hold-up press is still in progress: it may raise in-progress alerts and tasks."""
+        return now - occurred_at <= timedelta(minutes=self.hold_up_live_minutes)
+
+    def robbery_phase(self, occurred_at: datetime, now: datetime) -> RobberyPhase:
+        """In the act (critical), live (warns, not critical) or history (never urgent)."""
+        age = now - occurred_at
+        if age <= timedelta(minutes=self.robbery_in_the_act_minutes):
+            return "in_the_act"
+        if age <= timedelta(hours=self.robbery_live_hours):
+            return "live"
+        return "history"

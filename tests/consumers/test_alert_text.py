@@ -2,28 +2,67 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 import pytest
 
-from consumers.alert_text import BRANCH_TYPE, KIND, SEVERITY, UNIT, summary
+from consumers.alert_text import BRANCH_TYPE, KIND, SEVERITY, UNIT, ago, summary
 from schemas.alerts import AlertKind, Severity
 from schemas.common import BranchType, PoliceUnit
 from tests import factories
 
+# 14:05 in Amsterdam (CET, UTC+1) on 12 March 2025; reported on 5 December 2026.
+MARCH_2025 = datetime(2025, 3, 12, 13, 5, tzinfo=UTC)
+DECEMBER_2026 = datetime(2026, 12, 5, 14, 23, tzinfo=UTC)
+
 
 def test_dutch_by_default() -> None:
-    alert = factories.alert(severity=Severity.CRITICAL, branch_types_at_risk=[BranchType.JEWELLER])
-    assert summary(alert) == (
+    alert = factories.alert(severity=Severity.CRITICAL, branch_types_at_risk=[BranchType.JEWELLER],
+                            occurred_at=DECEMBER_2026 - timedelta(minutes=3),
+                            created_at=DECEMBER_2026)  # fmt: skip
+    assert summary(alert, now=DECEMBER_2026) == (
         "[ZEER URGENT] Overval gemeld · eenheid Amsterdam · binnen 2.0 km (52.3731, 4.8926)"
-        " · let op: juweliers"
+        " · let op: juweliers · gebeurd 05-12-2026 15:20 (3 min geleden), gemeld 05-12-2026 15:23"
     )
 
 
 def test_english_selectable() -> None:
     alert = factories.alert(branch_types_at_risk=[BranchType.SUPERMARKET])
     assert summary(alert, "en").startswith("[high] Robbery reported · unit Amsterdam")
-    assert summary(alert, "en").endswith("at risk: supermarkets")
+    assert "at risk: supermarkets · happened " in summary(alert, "en")
+
+
+def test_history_says_when_it_happened_and_that_it_is_history() -> None:
+    alert = factories.alert(severity=Severity.MEDIUM, historical=True, occurred_at=MARCH_2025,
+                            created_at=DECEMBER_2026)  # fmt: skip
+    dutch = summary(alert, now=DECEMBER_2026)
+    assert dutch.startswith("[middel · historie] Overval gemeld")
+    assert dutch.endswith("gebeurd 12-03-2025 14:05 (21 maanden geleden), gemeld 05-12-2026 15:23")
+    english = summary(alert, "en", now=DECEMBER_2026)
+    assert english.endswith("happened 12-03-2025 14:05 (21 months ago), reported 05-12-2026 15:23")
+
+
+def test_alert_without_event_time_says_unknown() -> None:
+    alert = factories.alert(occurred_at=None, created_at=DECEMBER_2026)
+    assert summary(alert, now=DECEMBER_2026).endswith("gebeurd onbekend, gemeld 05-12-2026 15:23")
+
+
+@pytest.mark.parametrize(
+    ("seconds", "dutch", "english"),
+    [
+        (-90, "zojuist", "just now"),  # ahead of our clock by allowed skew
+        (30, "zojuist", "just now"),
+        (90, "90 s geleden", "90 s ago"),
+        (45 * 60, "45 min geleden", "45 min ago"),
+        (5 * 3600, "5 uur geleden", "5 h ago"),
+        (6 * 86400, "6 dagen geleden", "6 days ago"),
+        (400 * 86400, "13 maanden geleden", "13 months ago"),
+    ],
+)
+def test_ago(seconds: float, dutch: str, english: str) -> None:
+    moment = DECEMBER_2026 - timedelta(seconds=seconds)
+    assert (ago(moment, DECEMBER_2026), ago(moment, DECEMBER_2026, "en")) == (dutch, english)
 
 
 @pytest.mark.parametrize(

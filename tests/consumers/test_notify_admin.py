@@ -107,6 +107,19 @@ async def test_an_escalation_receiver_round_trip(
     assert (stored.spec.send_alerts, stored.spec.send_escalations) == (False, True)
     [rule] = (await load_directory(db)).subscriptions
     assert (rule.send_alerts, rule.send_escalations) == (False, True)
+    assert not rule.include_historical  # history reaches a webhook only when asked for
+
+
+async def test_a_subscription_for_history_round_trip(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    await _organisations(db)
+    spec = SubscriptionSpec(webhook_url=HOOK, include_historical=True)
+    await create_subscription(db, "politie-ams", spec, actor="beheer")
+    [stored] = await list_subscriptions(db, "politie-ams")
+    assert stored.spec.include_historical
+    [rule] = (await load_directory(db)).subscriptions
+    assert rule.include_historical
 
 
 @pytest.mark.parametrize(

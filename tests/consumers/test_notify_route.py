@@ -165,6 +165,40 @@ def test_recipients(alert: Any, expected: set[tuple[str, str, RecipientRole]]) -
     assert _reached(route(alert, DIRECTORY, default_language="nl")) == expected
 
 
+WANTS_HISTORY = Directory(
+    desks=DIRECTORY.desks,
+    subscriptions=(
+        DIRECTORY.subscriptions[1],  # the CBL: no history
+        SubscriptionRule(8, "politie-nl", "police", webhook_url="https://politie.example/h",
+                         include_historical=True),  # analysts want history too
+        SubscriptionRule(9, "ah", "retailer", webhook_url=HOOK_AH),  # live only
+        SubscriptionRule(10, "politie-rdam", "police", police_units=frozenset(
+            {PoliceUnit.AMSTERDAM}), webhook_url="https://rdam.example/h"),  # live only
+    ),
+)
+POLITIE_NL = {("politie-nl", "desk", RecipientRole.POLICE),
+              ("politie-nl", "webhook", RecipientRole.POLICE)}  # fmt: skip
+RDAM = {("politie-rdam", "desk", RecipientRole.POLICE),
+        ("politie-rdam", "webhook", RecipientRole.POLICE)}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("historical", "expected"),
+    [
+        # Live: every webhook that wants it.
+        (False, {AMS_DESK, CBL, ("ah", "webhook", RecipientRole.CHAIN)} | POLITIE_NL | RDAM),
+        # History: the unit's desk (its history view), police desks a subscription adds, and
+        # only the webhooks that asked for historical alerts.
+        (True, {AMS_DESK, ("politie-rdam", "desk", RecipientRole.POLICE)} | POLITIE_NL),
+    ],
+)
+def test_historical_alerts_reach_webhooks_only_when_asked(
+    historical: bool, expected: set[tuple[str, str, RecipientRole]]
+) -> None:
+    alert = _alert(branch_types_at_risk=SUPERMARKETS, historical=historical)
+    assert _reached(route(alert, WANTS_HISTORY, default_language="nl")) == expected
+
+
 def test_two_subscriptions_with_one_webhook_make_one_recipient() -> None:
     alert = factories.alert(kind=AlertKind.RECONNAISSANCE_WARNING)
     [ah] = [r for r in route(alert, DIRECTORY, default_language="nl") if r.organisation_id == "ah"]

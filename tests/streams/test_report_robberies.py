@@ -11,6 +11,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from heterdaad.kafka import make_producer, publish
+from heterdaad.thresholds.time import TimeModel
 from schemas.alerts import Alert, AlertKind, Severity
 from schemas.common import PoliceUnit
 from schemas.topics import ALERTS, INCIDENT_REPORTS
@@ -29,19 +30,30 @@ if TYPE_CHECKING:
 
 
 @pytest.mark.parametrize(
-    ("minutes_ago", "severity"),
+    ("minutes_ago", "severity", "historical"),
     [
-        (5, Severity.CRITICAL),  # offenders may still be near: in the act
-        (29, Severity.CRITICAL),  # just inside the default window of 30 minutes
-        (120, Severity.HIGH),  # reported hours later: still warned, less urgent
+        (-1, Severity.CRITICAL, False),  # a minute ahead of our clock (skew): now, in the act
+        (5, Severity.CRITICAL, False),  # offenders may still be near: in the act
+        (29, Severity.CRITICAL, False),  # just inside the default window of 30 minutes
+        (31, Severity.HIGH, False),  # past 'in the act': still warns, less urgent
+        (120, Severity.HIGH, False),  # reported hours later: still warned, less urgent
+        (23 * 60, Severity.HIGH, False),  # inside robbery_live_hours (24)
+        (25 * 60, Severity.MEDIUM, True),  # a day late: history, never urgent
+        (6 * 24 * 60, Severity.MEDIUM, True),  # the README's report of six days ago
+        (640 * 24 * 60, Severity.MEDIUM, True),  # a CBL import of a month long past
     ],
 )
 def test_severity_follows_time_since_the_robbery(
-    bare_settings: Settings, minutes_ago: int, severity: Severity
+    bare_settings: Settings, minutes_ago: int, severity: Severity, historical: bool
 ) -> None:
+    settings = bare_settings.model_copy(update={"time": TimeModel()})
     now = datetime.now(UTC)
-    report = factories.incident_report(occurred_at=now - timedelta(minutes=minutes_ago))
-    assert robbery_alert(report, bare_settings, now).severity is severity
+    occurred_at = now - timedelta(minutes=minutes_ago)
+    report = factories.incident_report(occurred_at=occurred_at)
+    alert = robbery_alert(report, settings, now)
+    assert (alert.severity, alert.historical) == (severity, historical)
+    assert alert.occurred_at == occurred_at
+    assert alert.evidence[0].occurred_at == occurred_at
 
 
 def test_alert_names_unit_area_lookout_and_evidence(bare_settings: Settings) -> None:

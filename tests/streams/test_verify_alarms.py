@@ -12,6 +12,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from heterdaad.thresholds.alarms import AlarmThresholds
+from heterdaad.thresholds.time import TimeModel
 from producers.api import admin
 from producers.simulator import SimulationConfig, generate
 from schemas.alerts import Alert, AlertKind, Severity, alert_id_for
@@ -123,12 +124,13 @@ def summary(output: Output) -> str:
     if isinstance(output, AlarmTask):
         return f"task {output.kind.value}"
     deciding = [r.feature for link in output.evidence for r in link.reasons if r.contribution > 0]
-    return f"alert {output.kind.value} {output.severity.value} {deciding[0]}"
+    historical = " historical" if output.historical else ""
+    return f"alert {output.kind.value} {output.severity.value} {deciding[0]}{historical}"
 
 
 def defaults(bare_settings: Settings) -> Settings:
     """The documented defaults, whatever HETERDAAD_ALARMS__* the environment holds."""
-    return bare_settings.model_copy(update={"alarms": AlarmThresholds()})
+    return bare_settings.model_copy(update={"alarms": AlarmThresholds(), "time": TimeModel()})
 
 
 def unverified_false_alarms(count: int) -> list[AlarmActivation]:
@@ -185,9 +187,13 @@ STORIES = [
     # A robbery reported at the site's branch, entered after the police had been there.
     ("robbery_reported_at_branch", [press(0), report(-60)],
      ["task verify", "alert hold_up_in_progress critical incident_report"]),
-    # The report arrives 30 min after the robbery: the alert is no longer 'in the act'.
+    # The report arrives an hour after the press: past its live horizon (30 min) the press is
+    # history, no longer 'in progress' nor urgent (the report raises its own live alert).
     ("robbery_reported_late", [press(0), (3600.0, report(-60))],
-     ["task verify", "alert hold_up_in_progress high incident_report"]),
+     ["task verify", "alert verified_alarm medium incident_report historical"]),
+    # Reported 25 min after the press: still live and in the act (both 30 min by default).
+    ("robbery_reported_within_live", [press(0), (1500.0, report(-60))],
+     ["task verify", "alert hold_up_in_progress critical incident_report"]),
     # A robbery at another kind of branch at the same place does not verify the alarm.
     ("report_other_branch_type", [press(0), report(0, branch_type=BranchType.SUPERMARKET)],
      ["task verify"]),
@@ -205,9 +211,9 @@ STORIES = [
     ("replayed_activation", [(2.0, REPEATED), (3.0, REPEATED)], ["task verify"]),
     # A press that reaches us 20 minutes late: the centre has dealt with it, no task.
     ("press_arrives_late", [press(0, late_by=1200)], []),
-    # A verdict two hours after the press still alerts, no longer as critical.
+    # A verdict two hours after the press is a fact for history: medium, never urgent.
     ("verified_hours_later", [press(0), verdict(0, True, after=7200)],
-     ["task verify", "alert verified_alarm high verification"]),
+     ["task verify", "alert verified_alarm medium verification historical"]),
     # Escalated on timeout and verified later: one alert per episode, never a second.
     ("timeout_then_verified", [press(0, signal=AlarmSignal.DURESS), verdict(0, True, after=900)],
      ["task verify", "alert hold_up_in_progress high unresolved_after_timeout"]),

@@ -78,9 +78,12 @@
       existing.replaceWith(row);
     } else {
       row.classList.add("fresh");
-      list.prepend(row);
+      // History informs, it never tops the live list (docs/time.md).
+      const history = document.getElementById("history");
+      const target = row.classList.contains("historical") && history ? history : list;
+      target.prepend(row);
+      if (empty && target === list) empty.hidden = true;
     }
-    if (empty) empty.hidden = true;
     drawMap();
     showEscalations();
   }
