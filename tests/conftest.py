@@ -24,7 +24,7 @@ from schemas.topics import all_topics
 from streams.topology import ensure_worker_topics
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterator
+    from collections.abc import AsyncIterator, Generator, Iterator
     from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ LOG_TAIL_BYTES = 6000
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
-) -> Iterator[None]:
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """A failed test that ran parts as child processes shows the end of each part's log.
 
     Those logs live in the test's tmp_path, gone with a CI machine; without them a failure

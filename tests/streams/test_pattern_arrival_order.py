@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from heterdaad.kafka import ensure_topics
 from schemas.alerts import Alert, AlertKind
 from schemas.events import IncidentReport, ReconSighting
 from schemas.topics import ALERTS
 from schemas.wire import decode_as
 from streams.hotspot_tracking import HotspotState
+from streams.topology import ensure_worker_topics
 from tests.kafka_helpers import eventually, publish_all, records_up_to_now
 from tests.processes import running
 from tests.streams.test_detect_hotspots import _background_sightings, _cluster_reports
@@ -191,7 +191,7 @@ async def other_settings(settings: Settings) -> AsyncIterator[Settings]:
         update={"topic_prefix": f"t{run}.", "app_id": f"heterdaad-t{run}",
                 "state_dir": settings.state_dir.parent / "state-2"}
     )  # fmt: skip
-    await ensure_topics(other)
+    await ensure_worker_topics(other)  # the contract's topics and the worker's own
     yield other
     from tests.conftest import _delete_topics
 
