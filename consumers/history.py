@@ -45,10 +45,15 @@ def _cursor(at: datetime, item_id: uuid.UUID) -> str:
 
 
 def _after(cursor: str) -> tuple[datetime, uuid.UUID]:
+    # A forged cursor may carry a time without offset or with no UTC equivalent (year 1 at
+    # +23:59): asyncpg cannot send that, so it is refused here rather than becoming a 500.
     try:
         at, item_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
-        return datetime.fromisoformat(at), uuid.UUID(item_id)
-    except (ValueError, UnicodeDecodeError) as error:
+        moment = datetime.fromisoformat(at)
+        if moment.tzinfo is None:
+            raise ValueError("cursor time without offset")
+        return moment.astimezone(UTC), uuid.UUID(item_id)
+    except (ValueError, UnicodeDecodeError, OverflowError) as error:
         raise HTTPException(
             422, [{"field": "cursor", "reason": "not a cursor of this API"}]
         ) from error

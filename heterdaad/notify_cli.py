@@ -84,8 +84,10 @@ def subscribe(
             "include_historical": historical,
         }
     )  # fmt: skip
+    most = validated_settings().notify.subscriptions_per_organisation
     created = run_on_database(
-        lambda db: create_subscription(db, organisation_id, spec, actor=actor), _refusal()
+        lambda db: create_subscription(db, organisation_id, spec, actor=actor, most=most),
+        _refusal(),
     )
     typer.echo(f"subscription {created.subscription_id} created")
     if created.webhook_secret:

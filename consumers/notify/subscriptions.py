@@ -30,6 +30,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+
+class SubscriptionCapError(NotifyAdminError):
+    """The organisation already holds the most subscriptions allowed."""
+
 # Plain http only to this machine (a local relay, the tests); anything else needs TLS.
 _LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
@@ -117,9 +121,14 @@ class StoredSubscription:
 
 
 async def create_subscription(
-    db: Database, organisation_id: str, spec: SubscriptionSpec, *, actor: str
+    db: Database,
+    organisation_id: str,
+    spec: SubscriptionSpec,
+    *,
+    actor: str,
+    most: int | None = None,
 ) -> CreatedSubscription:
-    """Store a subscription of an organisation; audited."""
+    """Store a subscription of an organisation; audited. `most` caps the organisation's count."""
     generated = None
     secret = spec.webhook_secret.get_secret_value() if spec.webhook_secret else None
     if spec.webhook_url is not None and secret is None:
@@ -136,6 +145,8 @@ async def create_subscription(
                 f"organisation {organisation_id} is a {role}: without a webhook_url there is "
                 "nowhere to deliver (only police have the desk)"
             )
+        if most is not None:
+            await _refuse_beyond(connection, organisation_id, most)
         subscription_id: int = await connection.fetchval(
             """INSERT INTO subscription (organisation_id, alert_kinds, branch_types, chains,
                    police_units, radius_m, min_severity, webhook_url, webhook_secret, language,
@@ -255,6 +266,21 @@ def spec_of(row: asyncpg.Record, windows: tuple[TimeWindow, ...]) -> Subscriptio
             "include_historical": row["include_historical"],
         }
     )
+
+
+async def _refuse_beyond(connection: asyncpg.Connection, organisation_id: str, most: int) -> None:
+    # The organisation's row is locked so that two concurrent creations cannot both pass.
+    await connection.execute(
+        "SELECT 1 FROM organisation WHERE organisation_id = $1 FOR UPDATE", organisation_id
+    )
+    held: int = await connection.fetchval(
+        "SELECT count(*) FROM subscription WHERE organisation_id = $1", organisation_id
+    )
+    if held >= most:
+        raise SubscriptionCapError(
+            f"organisation {organisation_id} already holds {held} subscriptions, the most "
+            f"allowed ({most}): delete one first"
+        )
 
 
 async def _subscriber_role(connection: asyncpg.Connection, organisation_id: str) -> str:

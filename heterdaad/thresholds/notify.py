@@ -83,6 +83,15 @@ class NotifyThresholds(BaseModel):
         20, ge=1, le=10_000, description="Webhook requests a receiver may get at once."
     )
 
+    subscriptions_per_organisation: int = Field(
+        20,
+        ge=1,
+        le=10_000,
+        description="Most subscriptions one organisation may hold (API and CLI): every "
+        "matching alert goes to each, so without a cap one organisation multiplies the "
+        "service's work (issue 11, finding 17).",
+    )
+
     # Follow-up notices (docs/notify.md, "Resolved and escalated").
     notice_lookback_hours: float = Field(
         24.0,

@@ -30,6 +30,7 @@ from pydantic import BaseModel, Field
 from consumers.notify.admin import NotifyAdminError
 from consumers.notify.subscriptions import (
     StoredSubscription,
+    SubscriptionCapError,
     SubscriptionSpec,
     create_subscription,
     delete_subscription,
@@ -129,7 +130,7 @@ def _not_found(subscription_id: int) -> HTTPException:
     return HTTPException(404, f"no subscription {subscription_id} of your organisation")
 
 
-def subscription_router() -> APIRouter:
+def subscription_router(most_per_organisation: int) -> APIRouter:
     router = APIRouter(prefix="/v1/subscriptions", tags=["subscriptions"], responses=_REFUSALS)
 
     @router.get("", summary="The caller's subscriptions, oldest first")
@@ -146,6 +147,8 @@ def subscription_router() -> APIRouter:
         "empty list means 'any'; see docs/notify.md for what each field does.",
         responses={
             201: {"description": "Stored; Location names it."},
+            409: {"model": ValidationProblem, "description": "The organisation already holds "
+                  "the most subscriptions allowed (notify.subscriptions_per_organisation)."},
             422: {"model": ValidationProblem, "description": "Each offending field and why."},
         },
     )
@@ -158,8 +161,13 @@ def subscription_router() -> APIRouter:
             return _field_refusal(internal)
         try:
             created = await create_subscription(
-                pool, caller.organisation_id, spec, actor=_actor(caller)
-            )
+                pool, caller.organisation_id, spec, actor=_actor(caller),
+                most=most_per_organisation,
+            )  # fmt: skip
+        except SubscriptionCapError as refusal:
+            # Not the body's fault: a conflict with what the organisation already holds.
+            return JSONResponse({"detail": [FieldProblem(
+                field="(organisation)", reason=str(refusal)).model_dump()]}, status_code=409)
         except NotifyAdminError as refusal:
             # What the spec allows but the caller's role does not (escalations, no webhook).
             return _field_refusal(FieldProblem(field="(body)", reason=str(refusal)))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -111,6 +113,17 @@ async def test_each_role_sees_its_own(settings: Settings, db: asyncpg.Connection
             )  # fmt: skip
             assert bad_moment.status_code == 422, bad_moment.text
             assert name in bad_moment.text
+        # Issue 11 finding 15: a cursor whose time has no UTC equivalent, or no offset at all,
+        # is named as the cursor, not a 500.
+        for moment in ("0001-01-01T00:00:00+23:59", "9999-12-31T23:59:59-23:59",
+                       "2026-01-01T00:00:00"):
+            forged = base64.urlsafe_b64encode(f"{moment}|{uuid.uuid4()}".encode()).decode()
+            bad_offset = await client.get(
+                "/v1/history/events", params={"cursor": forged},
+                headers={"Authorization": f"Bearer {keys['retail-a']}"},
+            )  # fmt: skip
+            assert bad_offset.status_code == 422, bad_offset.text
+            assert "cursor" in bad_offset.text
 
     logged = await db.fetchval("SELECT count(*) FROM audit_log WHERE subject LIKE 'history:%'")
     assert logged >= 10

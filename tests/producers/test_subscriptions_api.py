@@ -3,13 +3,17 @@ refuse with the field and reason, and what routing makes of a subscription made 
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from typer.testing import CliRunner
 
 from consumers.notify.directory import load_directory
 from consumers.notify.route import route, webhook_recipient
+from heterdaad.cli import app as cli
+from heterdaad.settings import get_settings
 from producers.api import ApiLimits, admin
 from producers.api.kinds import SUBSCRIPTIONS_WRITE
 from schemas.alerts import AlertKind
@@ -194,3 +198,51 @@ async def test_a_subscription_made_here_routes_alerts(
     directory = await load_directory(db)
     recipients = {r.recipient for r in route(near, directory, default_language="nl")}
     assert webhook_recipient("retail-a", HOOK) not in recipients
+
+
+def _capped(settings: Settings, most: int) -> Settings:
+    notify = settings.notify.model_copy(update={"subscriptions_per_organisation": most})
+    return settings.model_copy(update={"notify": notify})
+
+
+async def test_an_organisation_holds_at_most_the_cap(
+    settings: Settings, db: asyncpg.Connection, keys: dict[str, dict[str, str]]
+) -> None:
+    # Issue 11 finding 17: 300 subscriptions were accepted, and each got every matching alert.
+    async with running_api(_capped(settings, 3), ApiLimits()) as (_, client):
+        for _ in range(3):
+            made = await client.post(PATH, json={"webhook_url": HOOK}, headers=keys["retail-a"])
+            assert made.status_code == 201, made.text
+        refused = await client.post(PATH, json={"webhook_url": HOOK}, headers=keys["retail-a"])
+        assert refused.status_code == 409, refused.text
+        assert "most allowed (3)" in refused.json()["detail"][0]["reason"]
+        # The cap is per organisation: another one still may subscribe.
+        other = await client.post(PATH, json={"webhook_url": HOOK}, headers=keys["politie-ams"])
+        assert other.status_code == 201, other.text
+        # Deleting one makes room again.
+        first = (await client.get(PATH, headers=keys["retail-a"])).json()[0]
+        await client.delete(f"{PATH}/{first['subscription_id']}", headers=keys["retail-a"])
+        again = await client.post(PATH, json={"webhook_url": HOOK}, headers=keys["retail-a"])
+        assert again.status_code == 201, again.text
+    held = await db.fetchval("SELECT count(*) FROM subscription WHERE organisation_id = 'retail-a'")
+    assert held == 3
+
+
+async def test_the_cli_holds_to_the_cap_too(settings: Settings, db: asyncpg.Connection) -> None:
+    await register(db)
+    env = {
+        "HETERDAAD_DATABASE_URL": settings.database_url,
+        "HETERDAAD_DATABASE_SCHEMA": settings.database_schema,
+        "HETERDAAD_NOTIFY__SUBSCRIPTIONS_PER_ORGANISATION": "2",
+    }
+    command = ["notify", "subscribe", "retail-a", "--webhook-url", HOOK]
+    get_settings.cache_clear()  # the CLI reads this test's environment, not an earlier one
+    try:
+        outcomes = [
+            await asyncio.to_thread(CliRunner().invoke, cli, command, env=env) for _ in range(3)
+        ]
+    finally:
+        get_settings.cache_clear()
+    assert [o.exit_code for o in outcomes] == [0, 0, 1], [(o.output, o.exception) for o in outcomes]
+    assert "most allowed (2)" in outcomes[-1].output
+    assert await db.fetchval("SELECT count(*) FROM subscription") == 2
