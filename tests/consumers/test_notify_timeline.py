@@ -244,6 +244,7 @@ async def test_timeline(settings: Settings, db: asyncpg.Connection) -> None:
                     for action in [a for a in DESK_ACTIONS if a.at == step * STEP]:
                         await _act(desk, db, action)
                     await service.deliver_due()
+                    await service.sends_settled()
                     observed += await _desk_deliveries(db, clock, since=clock.now)
                 stop.set()
                 await consuming
@@ -253,6 +254,7 @@ async def test_timeline(settings: Settings, db: asyncpg.Connection) -> None:
                 for _ in range(3):
                     clock.now += timedelta(seconds=STEP)
                     await restarted.deliver_due()
+                    await restarted.sends_settled()
             assert len(receiver.requests) == sent
         finally:
             await pool.close()
