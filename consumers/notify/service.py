@@ -14,6 +14,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer
 
 from consumers.notify import inhibit, nflog, notices
+from consumers.notify.addresses import PinnedTransport
 from consumers.notify.directory import CachedDirectory
 from consumers.notify.dispatch import dispatch
 from consumers.notify.inflight import InFlight
@@ -97,7 +98,9 @@ class NotifyService:
             self._producer = make_producer(self.settings)
             await self._producer.start()
             self._client = httpx.AsyncClient(
-                timeout=self.thresholds.webhook_timeout_seconds, follow_redirects=False
+                timeout=self.thresholds.webhook_timeout_seconds,
+                follow_redirects=False,
+                transport=PinnedTransport(allow_private=self.thresholds.allow_private_webhooks),
             )
             self._stages = (
                 MuteStage(self.thresholds), DeskStage(), FormStage(),

@@ -92,6 +92,13 @@ class NotifyThresholds(BaseModel):
         description="When a receiver (or the service) already has all its requests in "
         "flight, its next notification is taken up again this much later; no attempt counted.",
     )
+    max_subscriptions_per_organisation: int = Field(
+        20,
+        ge=1,
+        le=10_000,
+        description="Subscriptions one organisation may have: each gets its own copy of every "
+        "matching alert. More are refused (API 409, CLI exit 1) naming this cap.",
+    )
     allow_private_webhooks: bool = Field(
         False,
         description="Let webhooks reach loopback and private addresses (a local relay, the "

@@ -88,7 +88,7 @@ def create_app(settings: Settings, limits: ApiLimits | None = None) -> FastAPI:
     app.include_router(form_router(timedelta(hours=settings.meld_session_hours)))
     app.include_router(health_router(settings))
     app.include_router(history_router())
-    app.include_router(subscription_router())
+    app.include_router(subscription_router(settings.notify.max_subscriptions_per_organisation))
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

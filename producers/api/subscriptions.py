@@ -12,13 +12,15 @@ Decisions:
 - validation and audit are those of `consumers.notify.subscriptions`, as for the CLI; the
   audit actor is `api:<organisation>:<key id>`;
 - one rule more than the CLI: a webhook named by an address of this machine or a private
-  network is refused. The operator may point the CLI at a local relay; an organisation must not
-  make the notify service post into the network it runs in.
+  network, or by a name resolving to one, is refused whatever `notify.allow_private_webhooks`
+  says. The operator may point the CLI at a local relay; an organisation must not make the
+  notify service post into the network it runs in (the sender checks again when it connects);
+- an organisation has at most `notify.max_subscriptions_per_organisation` subscriptions; one
+  more is refused with 409 naming the cap.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from datetime import datetime
 from typing import Annotated, Any, Self
@@ -28,6 +30,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from consumers.notify.admin import NotifyAdminError
+from consumers.notify.admission import cap_refusal, webhook_refusal
 from consumers.notify.subscriptions import (
     StoredSubscription,
     SubscriptionSpec,
@@ -95,26 +98,12 @@ def require_subscriber(caller: Annotated[Caller, Depends(require_caller)]) -> Ca
 Subscriber = Annotated[Caller, Depends(require_subscriber)]
 
 
-def _internal_webhook(spec: SubscriptionSpec) -> FieldProblem | None:
-    """Why the webhook points inside (loopback, private, link-local), or None.
-
-    Only literal addresses and localhost: a name that resolves inside is for the sender to
-    refuse when it connects.
-    """
-    if spec.webhook_url is None or spec.webhook_url.host is None:
+async def _internal_webhook(spec: SubscriptionSpec) -> FieldProblem | None:
+    """Why the webhook points inside (loopback, private, link-local, ...), or None."""
+    reason = await webhook_refusal(spec)
+    if reason is None:
         return None
-    host = spec.webhook_url.host.strip("[]").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return FieldProblem(
-            field="webhook_url", reason="must not be localhost: give a public address"
-        )
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return None  # a name
-    if not address.is_global:
-        return FieldProblem(field="webhook_url", reason=f"must be a public address, not {address}")
-    return None
+    return FieldProblem(field="webhook_url", reason=f"must be a public address: {reason}")
 
 
 def _field_refusal(problem: FieldProblem) -> JSONResponse:
@@ -129,7 +118,7 @@ def _not_found(subscription_id: int) -> HTTPException:
     return HTTPException(404, f"no subscription {subscription_id} of your organisation")
 
 
-def subscription_router() -> APIRouter:
+def subscription_router(max_per_organisation: int) -> APIRouter:
     router = APIRouter(prefix="/v1/subscriptions", tags=["subscriptions"], responses=_REFUSALS)
 
     @router.get("", summary="The caller's subscriptions, oldest first")
@@ -146,6 +135,8 @@ def subscription_router() -> APIRouter:
         "empty list means 'any'; see docs/notify.md for what each field does.",
         responses={
             201: {"description": "Stored; Location names it."},
+            409: {"model": Problem, "description": "The organisation has as many "
+                  "subscriptions as it may (notify.max_subscriptions_per_organisation)."},
             422: {"model": ValidationProblem, "description": "Each offending field and why."},
         },
     )
@@ -153,9 +144,12 @@ def subscription_router() -> APIRouter:
         request: Request, response: Response, caller: Subscriber, spec: SubscriptionSpec
     ) -> NewSubscription | JSONResponse:
         pool = request.app.state.intake.pool
-        internal = _internal_webhook(spec)
+        internal = await _internal_webhook(spec)
         if internal is not None:
             return _field_refusal(internal)
+        full = await cap_refusal(pool, caller.organisation_id, max_per_organisation)
+        if full is not None:
+            raise HTTPException(409, full)
         try:
             created = await create_subscription(
                 pool, caller.organisation_id, spec, actor=_actor(caller)
