@@ -148,10 +148,10 @@ class PinnedTransport(httpx.AsyncBaseTransport):
         if not addresses:
             raise httpx.ConnectError(f"{host} does not resolve", request=request)
         if not self.allow_private:
-            reason = first_refusal(host, addresses)
-            if reason is not None:
-                logger.warning("webhook address refused", extra={"host": host, "reason": reason})
-                raise WebhookAddressRefused(reason, request=request)
+            refusal = first_refusal(host, addresses)
+            if refusal is not None:
+                logger.warning("webhook address refused", extra={"host": host, "reason": refusal})
+                raise WebhookAddressRefused(refusal, request=request)
         pinned = addresses[0]
         if literal(host) is None:
             # The Host header was set from the URL already; TLS still checks the name.

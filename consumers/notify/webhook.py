@@ -128,8 +128,8 @@ async def post(
         ):
             head = await _read_at_most(response, max_response_bytes)
     except TimeoutError:
-        error = f"no complete answer within {deadline_seconds:g} s"
-        return Outcome(None, error, None, _since(started))
+        cut_off = f"no complete answer within {deadline_seconds:g} s"
+        return Outcome(None, cut_off, None, _since(started))
     except httpx.HTTPError as failure:
         return Outcome(None, f"{type(failure).__name__}: {failure}"[:500], None, _since(started))
     error = None

@@ -117,7 +117,7 @@ class WebhookReceiver:
         if self._runner is not None:
             await self._runner.cleanup()
 
-    async def _receive(self, request: web.Request) -> web.Response:
+    async def _receive(self, request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]
         body = await request.read()
         hook = self.hooks[name]
