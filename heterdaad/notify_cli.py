@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -13,6 +13,11 @@ from heterdaad.cli_support import stop_on_signals, validated_settings
 from heterdaad.org_cli import run_on_database
 from schemas.alerts import AlertKind, Severity
 from schemas.common import BranchType, PoliceUnit
+
+if TYPE_CHECKING:
+    import asyncpg
+
+    from consumers.notify.subscriptions import CreatedSubscription
 
 notify_app = typer.Typer(
     help="Alert notification: the service, subscriptions, silences.", no_args_is_help=True
@@ -72,7 +77,14 @@ def subscribe(
     ] = False,
     actor: Annotated[str, typer.Option(help="Who asks, for the audit log.")] = "cli",
 ) -> None:
-    """Subscribe an organisation to alerts; a generated webhook secret is printed once."""
+    """Subscribe an organisation to alerts; a generated webhook secret is printed once.
+
+    Refused: a webhook inside this machine or a private network (unless
+    notify.allow_private_webhooks, for a local relay), and more subscriptions than
+    notify.subscriptions_per_organisation.
+    """
+    from consumers.notify.admin import NotifyAdminError
+    from consumers.notify.admission import webhook_refusal
     from consumers.notify.subscriptions import SubscriptionSpec, create_subscription
 
     spec = SubscriptionSpec.model_validate(
@@ -84,11 +96,18 @@ def subscribe(
             "include_historical": historical,
         }
     )  # fmt: skip
-    most = validated_settings().notify.subscriptions_per_organisation
-    created = run_on_database(
-        lambda db: create_subscription(db, organisation_id, spec, actor=actor, most=most),
-        _refusal(),
-    )
+    thresholds = validated_settings().notify
+
+    async def store(db: asyncpg.Connection) -> CreatedSubscription:
+        if not thresholds.allow_private_webhooks:
+            reason = await webhook_refusal(spec)
+            if reason is not None:
+                raise NotifyAdminError(f"webhook_url must be a public address: {reason}")
+        return await create_subscription(
+            db, organisation_id, spec, actor=actor, most=thresholds.subscriptions_per_organisation
+        )
+
+    created = run_on_database(store, _refusal())
     typer.echo(f"subscription {created.subscription_id} created")
     if created.webhook_secret:
         typer.echo(f"webhook secret (shown once): {created.webhook_secret}")

@@ -63,6 +63,7 @@ NOTIFY = NotifyThresholds(
     max_attempts=100,
     receiver_rate_per_minute=60_000,
     receiver_burst=10_000,
+    allow_private_webhooks=True,  # the receiver listens on 127.0.0.1
 )
 # The parts of the chain, by name: the `heterdaad` command that runs each.
 COMMANDS = {"api": ("api",), "worker": ("worker",), "sink": ("sink",), "notify": ("notify", "run")}

@@ -14,8 +14,10 @@ import httpx
 from aiokafka import AIOKafkaConsumer
 
 from consumers.notify import inhibit, nflog, notices
+from consumers.notify.addresses import PinnedTransport
 from consumers.notify.directory import CachedDirectory
 from consumers.notify.dispatch import dispatch
+from consumers.notify.inflight import InFlight
 from consumers.notify.route import route
 from consumers.notify.silences import active_silences
 from consumers.notify.stages import (
@@ -86,6 +88,9 @@ class NotifyService:
         self._consumer: AIOKafkaConsumer | None = None
         self._client: httpx.AsyncClient | None = None
         self._stages: Sequence[Stage] = ()
+        self._in_flight = InFlight(
+            self.thresholds.send_concurrency, self.thresholds.receiver_concurrency
+        )
 
     async def __aenter__(self) -> NotifyService:
         try:
@@ -93,11 +98,14 @@ class NotifyService:
             self._producer = make_producer(self.settings)
             await self._producer.start()
             self._client = httpx.AsyncClient(
-                timeout=self.thresholds.webhook_timeout_seconds, follow_redirects=False
+                timeout=self.thresholds.webhook_timeout_seconds,
+                follow_redirects=False,
+                transport=PinnedTransport(allow_private=self.thresholds.allow_private_webhooks),
             )
             self._stages = (
                 MuteStage(self.thresholds), DeskStage(), FormStage(),
-                RateLimitStage(self.thresholds), SendStage(self.thresholds, self._client),
+                RateLimitStage(self.thresholds),
+                SendStage(self.thresholds, self._client, self._in_flight),
             )  # fmt: skip
             self._consumer = AIOKafkaConsumer(
                 ALERTS.name(self.settings.topic_prefix),
@@ -117,6 +125,8 @@ class NotifyService:
     async def __aexit__(self, *exc_info: object) -> None:
         if self._consumer is not None:
             await self._consumer.stop()
+        # Each request has its deadline: let them end rather than leave their rows leased.
+        await self._in_flight.settled()
         if self._client is not None:
             await self._client.aclose()
         if self._producer is not None:
@@ -163,6 +173,10 @@ class NotifyService:
                 continue  # more is due: no pause
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.thresholds.poll_seconds)
+
+    async def sends_settled(self) -> None:
+        """Wait until the webhook requests of earlier passes have ended (tests, shutdown)."""
+        await self._in_flight.settled()
 
     async def consume_batch(self, timeout_ms: int = 500) -> int:
         """One poll of ALERTS: rows written, then offsets committed. Returns rows written."""
@@ -212,7 +226,11 @@ class NotifyService:
         return written
 
     async def deliver_due(self) -> int:
-        """One delivery pass over what is due now (up to claim_batch rows); returns the rows."""
+        """One delivery pass over what is due now (up to claim_batch rows); returns the rows.
+
+        Webhook requests are started, not waited for (`InFlight`): the next pass, and the
+        desk's rows in it, never wait for a slow receiver.
+        """
         assert self._pool is not None, "use `async with`"
         now = self.clock()
         await self._dispatch_notices(now)

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     import httpx
 
     from consumers.notify.admin import Database
+    from consumers.notify.inflight import InFlight
     from consumers.notify.inhibit import Inhibitor
     from consumers.notify.nflog import Delivery
     from consumers.notify.route import Channel
@@ -163,26 +164,49 @@ class RateLimitStage:
 
 
 class SendStage:
-    """POSTs the signed body and records the outcome: delivered, retry later, or dead."""
+    """POSTs the signed body and records the outcome: delivered, retry later, or dead.
 
-    def __init__(self, thresholds: NotifyThresholds, client: httpx.AsyncClient) -> None:
+    The request runs apart from the pass (`InFlight`); a receiver that already has all its
+    requests in flight is postponed a moment instead of waited for, with no attempt counted.
+    """
+
+    def __init__(
+        self, thresholds: NotifyThresholds, client: httpx.AsyncClient, in_flight: InFlight
+    ) -> None:
         self.thresholds = thresholds
         self.client = client
+        self.in_flight = in_flight
 
     async def __call__(self, notification: Notification, run: Pass) -> Notification | None:
+        assert notification.key is not None
+        if not self.in_flight.reserve(notification.recipient):
+            busy = timedelta(seconds=self.thresholds.busy_retry_seconds)
+            await nflog.postpone(run.db, notification.key, run.now + busy)
+            logger.info(
+                "delivery postponed: receiver busy",
+                extra={"notification_key": notification.key,
+                       "recipient": notification.recipient},
+            )  # fmt: skip
+            return None
+        self.in_flight.start(notification.recipient, self.send(notification, run))
+        return notification
+
+    async def send(self, notification: Notification, run: Pass) -> None:
         key, first = notification.key, notification.members[0]
         assert key is not None and first.webhook_url is not None
         secret = await _secret(run.db, first.organisation_id, first.webhook_url)
         if secret is None:
             await nflog.give_up(run.db, key, "no subscription with this webhook any more", run.now)
             logger.warning("delivery given up", extra={"notification_key": key})
-            return None
+            return
         attempt = await nflog.start_attempt(run.db, key, run.now)
         body = webhook.render(key, notification.members)
         outcome = await webhook.post(
             self.client, first.webhook_url, body,
             webhook.headers(secret, body, notification_key=key, attempt=attempt,
                             timestamp=int(run.now.timestamp())),
+            deadline_seconds=self.thresholds.webhook_timeout_seconds,
+            max_response_bytes=self.thresholds.webhook_max_response_kib * 1024,
         )  # fmt: skip
         record = nflog.Attempt(
             key, attempt, run.now, outcome.status_code, outcome.error, outcome.duration_ms
@@ -203,7 +227,6 @@ class SendStage:
                    "error": outcome.error, "alerts": len(notification.members),
                    "duration_ms": outcome.duration_ms},
         )  # fmt: skip
-        return notification
 
 
 async def _secret(db: Database, organisation_id: str, webhook_url: str) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -105,21 +106,50 @@ def headers(
 
 
 async def post(
-    client: httpx.AsyncClient, url: str, body: bytes, request_headers: dict[str, str]
+    client: httpx.AsyncClient,
+    url: str,
+    body: bytes,
+    request_headers: dict[str, str],
+    *,
+    deadline_seconds: float,
+    max_response_bytes: int,
 ) -> Outcome:
-    """One POST; every failure becomes an Outcome, none is raised."""
+    """One POST within a total deadline, reading at most `max_response_bytes` of the answer.
+
+    httpx's own timeout applies to each read: a receiver trickling a byte at a time would hold
+    the request for ever, and a huge body would be read whole. Every failure becomes an
+    Outcome, none is raised.
+    """
     started = time.monotonic()
     try:
-        response = await client.post(url, content=body, headers=request_headers)
+        async with (
+            asyncio.timeout(deadline_seconds),
+            client.stream("POST", url, content=body, headers=request_headers) as response,
+        ):
+            head = await _read_at_most(response, max_response_bytes)
+    except TimeoutError:
+        cut_off = f"no complete answer within {deadline_seconds:g} s"
+        return Outcome(None, cut_off, None, _since(started))
     except httpx.HTTPError as failure:
         return Outcome(None, f"{type(failure).__name__}: {failure}"[:500], None, _since(started))
     error = None
     if not 200 <= response.status_code < 300:
-        error = f"HTTP {response.status_code}: {response.text[:200]}"
+        error = f"HTTP {response.status_code}: {head.decode(errors='replace')[:200]}"
     return Outcome(
         response.status_code, error, _retry_after(response.headers.get("Retry-After")),
         _since(started),
     )  # fmt: skip
+
+
+async def _read_at_most(response: httpx.Response, limit: int) -> bytes:
+    """The first `limit` bytes of the body as sent (no decompression); the rest is left unread
+    and the connection closed with the response."""
+    head = bytearray()
+    async for chunk in response.aiter_raw():
+        head += chunk[: limit - len(head)]
+        if len(head) >= limit:
+            break
+    return bytes(head)
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -65,7 +65,38 @@ class NotifyThresholds(BaseModel):
 
     # Delivery.
     webhook_timeout_seconds: float = Field(
-        10.0, gt=0, le=120, description="How long one webhook request may take."
+        10.0,
+        gt=0,
+        le=120,
+        description="How long one webhook request may take in all, from connecting to the "
+        "last byte read of the answer: a receiver that trickles its answer is cut off.",
+    )
+    webhook_max_response_kib: int = Field(
+        16,
+        ge=1,
+        le=1024,
+        description="Most of a receiver's answer that is read (KiB); the rest is never read, "
+        "so a huge answer cannot grow the service.",
+    )
+    receiver_concurrency: int = Field(
+        2,
+        ge=1,
+        le=100,
+        description="Webhook requests in flight to one receiver at once: a slow receiver "
+        "holds at most this many of send_concurrency, never the others' deliveries.",
+    )
+    busy_retry_seconds: float = Field(
+        1.0,
+        gt=0,
+        le=60,
+        description="When a receiver (or the service) already has all its requests in "
+        "flight, its next notification is taken up again this much later; no attempt counted.",
+    )
+    allow_private_webhooks: bool = Field(
+        False,
+        description="Let webhooks reach loopback and private addresses (a local relay, the "
+        "tests). Off: a webhook whose name resolves to such an address is refused when it "
+        "is stored and again when it is sent to.",
     )
     retry_base_seconds: float = Field(
         1.0, gt=0, le=600, description="Wait before the second attempt; doubles per attempt."

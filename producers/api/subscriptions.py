@@ -12,13 +12,15 @@ Decisions:
 - validation and audit are those of `consumers.notify.subscriptions`, as for the CLI; the
   audit actor is `api:<organisation>:<key id>`;
 - one rule more than the CLI: a webhook named by an address of this machine or a private
-  network is refused. The operator may point the CLI at a local relay; an organisation must not
-  make the notify service post into the network it runs in.
+  network, or by a name resolving to one, is refused whatever `notify.allow_private_webhooks`
+  says. The operator may point the CLI at a local relay; an organisation must not make the
+  notify service post into the network it runs in (the sender checks again when it connects);
+- an organisation has at most `notify.subscriptions_per_organisation` subscriptions; one
+  more is refused with 409 naming the cap.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from datetime import datetime
 from typing import Annotated, Any, Self
@@ -28,6 +30,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from consumers.notify.admin import NotifyAdminError
+from consumers.notify.admission import webhook_refusal
 from consumers.notify.subscriptions import (
     StoredSubscription,
     SubscriptionCapError,
@@ -96,26 +99,12 @@ def require_subscriber(caller: Annotated[Caller, Depends(require_caller)]) -> Ca
 Subscriber = Annotated[Caller, Depends(require_subscriber)]
 
 
-def _internal_webhook(spec: SubscriptionSpec) -> FieldProblem | None:
-    """Why the webhook points inside (loopback, private, link-local), or None.
-
-    Only literal addresses and localhost: a name that resolves inside is for the sender to
-    refuse when it connects.
-    """
-    if spec.webhook_url is None or spec.webhook_url.host is None:
+async def _internal_webhook(spec: SubscriptionSpec) -> FieldProblem | None:
+    """Why the webhook points inside (loopback, private, link-local, ...), or None."""
+    reason = await webhook_refusal(spec)
+    if reason is None:
         return None
-    host = spec.webhook_url.host.strip("[]").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return FieldProblem(
-            field="webhook_url", reason="must not be localhost: give a public address"
-        )
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return None  # a name
-    if not address.is_global:
-        return FieldProblem(field="webhook_url", reason=f"must be a public address, not {address}")
-    return None
+    return FieldProblem(field="webhook_url", reason=f"must be a public address: {reason}")
 
 
 def _field_refusal(problem: FieldProblem) -> JSONResponse:
@@ -156,7 +145,7 @@ def subscription_router(most_per_organisation: int) -> APIRouter:
         request: Request, response: Response, caller: Subscriber, spec: SubscriptionSpec
     ) -> NewSubscription | JSONResponse:
         pool = request.app.state.intake.pool
-        internal = _internal_webhook(spec)
+        internal = await _internal_webhook(spec)
         if internal is not None:
             return _field_refusal(internal)
         try:

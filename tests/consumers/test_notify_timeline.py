@@ -49,7 +49,10 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.integration
 
 THRESHOLDS = NotifyThresholds(
-    group_wait_seconds=1, group_interval_seconds=5, repeat_interval_seconds=60
+    group_wait_seconds=1,
+    group_interval_seconds=5,
+    repeat_interval_seconds=60,
+    allow_private_webhooks=True,  # the receiver listens on 127.0.0.1
 )
 STEP = 0.5
 CLOTHING = "groene trainingsjas"
@@ -244,6 +247,7 @@ async def test_timeline(settings: Settings, db: asyncpg.Connection) -> None:
                     for action in [a for a in DESK_ACTIONS if a.at == step * STEP]:
                         await _act(desk, db, action)
                     await service.deliver_due()
+                    await service.sends_settled()
                     observed += await _desk_deliveries(db, clock, since=clock.now)
                 stop.set()
                 await consuming
@@ -253,6 +257,7 @@ async def test_timeline(settings: Settings, db: asyncpg.Connection) -> None:
                 for _ in range(3):
                     clock.now += timedelta(seconds=STEP)
                     await restarted.deliver_due()
+                    await restarted.sends_settled()
             assert len(receiver.requests) == sent
         finally:
             await pool.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
 from dataclasses import dataclass, field
@@ -60,6 +61,12 @@ class Hook:
     secret: str
     answers: list[int] = field(default_factory=list)  # status codes to give first, then 200
     hang: int = 0  # requests to hold on to (the sender times out) before answering
+    # Answers 200 at once, then one byte of the body every this many seconds (0: no trickle).
+    trickle_seconds: float = 0.0
+    # Answers 200 with a body this long, sent as fast as the sender reads it (0: no such body).
+    huge_bytes: int = 0
+    sent_bytes: int = 0  # of the trickled or huge body, as far as the sender took it
+    done: asyncio.Event = field(default_factory=asyncio.Event)  # the body ended or was cut off
 
 
 class WebhookReceiver:
@@ -110,7 +117,7 @@ class WebhookReceiver:
         if self._runner is not None:
             await self._runner.cleanup()
 
-    async def _receive(self, request: web.Request) -> web.Response:
+    async def _receive(self, request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]
         body = await request.read()
         hook = self.hooks[name]
@@ -126,12 +133,34 @@ class WebhookReceiver:
         ):
             received.status = 401
             return web.Response(status=401, text="bad signature")
+        if hook.trickle_seconds or hook.huge_bytes:
+            return await self._stream(request, hook)
         if hook.hang > 0:
             hook.hang -= 1
             await self.release.wait()
             return web.Response(status=200)
         received.status = hook.answers.pop(0) if hook.answers else 200
         return web.Response(status=received.status, text="ok" if received.status < 300 else "no")
+
+    async def _stream(self, request: web.Request, hook: Hook) -> web.StreamResponse:
+        """A slow or a huge answer; what the sender took of it is counted in `hook`."""
+        length = hook.huge_bytes or 1000
+        response = web.StreamResponse(status=200, headers={"Content-Length": str(length)})
+        await response.prepare(request)
+        chunk = b"x" * (64 * 1024 if hook.huge_bytes else 1)
+        try:
+            while hook.sent_bytes < length and not self.release.is_set():
+                await response.write(chunk[: length - hook.sent_bytes])
+                hook.sent_bytes += min(len(chunk), length - hook.sent_bytes)
+                if hook.trickle_seconds:
+                    # The receiver's own pace, not a wait in the test.
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self.release.wait(), hook.trickle_seconds)
+        except (ConnectionError, RuntimeError):
+            pass  # the sender closed the connection: it stopped reading
+        finally:
+            hook.done.set()
+        return response
 
 
 # --- the format -------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -141,6 +142,16 @@ REFUSED: list[tuple[str, dict[str, Any], str, str]] = [
     ("retail-a", {"webhook_url": "http://127.0.0.1:8080/h"}, "webhook_url", "public address"),
     ("politie-ams", {"webhook_url": "https://10.0.0.7/h"}, "webhook_url", "public address"),
     ("retail-a", {"webhook_url": "https://localhost/h"}, "webhook_url", "localhost"),
+    # Names of this machine and IPv6 forms embedding loopback (issue 11, finding 6).
+    ("retail-a", {"webhook_url": "https://localhost./h"}, "webhook_url", "names this machine"),
+    ("retail-a", {"webhook_url": "https://ip6-localhost/h"}, "webhook_url", "names this machine"),
+    ("retail-a", {"webhook_url": "https://[::7f00:1]/h"}, "webhook_url", "embeds 127.0.0.1"),
+    ("retail-a", {"webhook_url": "https://[64:ff9b::7f00:1]/h"}, "webhook_url",
+     "embeds 127.0.0.1"),
+    ("retail-a", {"webhook_url": "https://[2002:7f00:1::]/h"}, "webhook_url", "embeds 127.0.0.1"),
+    # A name resolving to loopback (this machine's own name; localhost itself above).
+    ("retail-a", {"webhook_url": f"https://{socket.gethostname()}/h"}, "webhook_url",
+     "resolves to"),
 ]  # fmt: skip
 
 
