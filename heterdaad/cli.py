@@ -335,12 +335,25 @@ def demo(
         float, typer.Option(help="Live events per second, once the history is loaded.")
     ] = 5.0,
     language: Annotated[str | None, typer.Option(help="nl or en.")] = None,
+    fresh: Annotated[
+        bool,
+        typer.Option(
+            "--fresh", help="Start over: forget the organisations, keys, users and events kept."
+        ),
+    ] = False,
+    history_days: Annotated[
+        float, typer.Option(min=0, help="Days of history loaded first (0: none).")
+    ] = 120.0,
 ) -> None:
-    """The main job: embedded broker and database, all parts, history, then live; Ctrl-C stops."""
+    """The main job: embedded broker and database, all parts, history, then live; Ctrl-C stops.
+
+    Writes .heterdaad/demo.env: `source` it to use the CLI and the README's examples.
+    """
     from rich.console import Console
     from rich.markup import escape
 
     from infra.demo import run_demo
+    from infra.demo_setup import PortBusy
 
     settings = validated_settings()
     if language is not None:
@@ -354,9 +367,14 @@ def demo(
         console.print(f"[dim]{datetime.now():%H:%M:%S}[/dim] {escape(line)}", soft_wrap=True)
 
     async def run() -> None:
-        await run_demo(settings, stop_on_signals(), say, traffic_rate=rate)
+        await run_demo(settings, stop_on_signals(), say, traffic_rate=rate,
+                       history_days=history_days, fresh=fresh)  # fmt: skip
 
-    asyncio.run(run())
+    try:
+        asyncio.run(run())
+    except PortBusy as busy:
+        typer.echo(f"heterdaad demo: {busy}", err=True)
+        raise typer.Exit(1) from busy
 
 
 @app.command("digest")
