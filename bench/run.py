@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
+import os
 import platform
 import random
 import re
@@ -22,6 +23,8 @@ from schemas.events import AlarmActivation
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "RESULTS.md"
+# Where the benchmark finds its Kafka and PostgreSQL (bench/common.py reads them).
+TEST_VARIABLES = ("HETERDAAD_TEST_KAFKA_BOOTSTRAP", "HETERDAAD_TEST_DATABASE_URL")
 
 
 class Plan:
@@ -277,6 +280,10 @@ def main() -> None:
         "--idle-seconds", type=float, default=600, help="idle spell of the full run's probe"
     )
     args = parser.parse_args()
+    if missing := [name for name in TEST_VARIABLES if not os.environ.get(name)]:
+        # One line saying what to set, rather than a KeyError from deep in the first part.
+        parser.exit(2, f"python -m bench.run: set {' and '.join(missing)} to a running Kafka "
+                       'and PostgreSQL, e.g. eval "$(heterdaad infra up)"\n')  # fmt: skip
     plan = Plan(args.quick, args.idle_seconds)
     base = Path(".heterdaad") / "bench"
     started = time.monotonic()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import shlex
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -139,6 +138,7 @@ def infra_up(
     import os
 
     from infra import kafka_broker, kafka_secure, postgres_server
+    from infra.exports import export_lines, record
 
     settings = validated_settings()
     state_dir = settings.state_dir.resolve()
@@ -178,8 +178,10 @@ def infra_up(
             ("HETERDAAD_KAFKA_SECURITY_PROTOCOL", "SASL_SSL"),
             ("HETERDAAD_KAFKA_SSL_CAFILE", str(profile.cafile)),
         ]
-    for name, value in exports:
-        typer.echo(f"export {name}={shlex.quote(value)}")
+    # Recorded, so `infra status` checks what was exported rather than the port settings.
+    record(state_dir, exports)
+    for line in export_lines(exports):
+        typer.echo(line)
 
 
 @infra_app.command("kafka-acls")
@@ -213,19 +215,25 @@ def infra_down() -> None:
 
 @infra_app.command("status")
 def infra_status() -> None:
-    """Say whether the local Kafka broker and PostgreSQL run and answer."""
+    """Say whether the Kafka broker and PostgreSQL that `infra up` exported run and answer."""
+    from urllib.parse import urlsplit
+
     from infra import kafka_broker, postgres_server
+    from infra.exports import recorded
 
     settings = validated_settings()
-    bootstrap = f"127.0.0.1:{settings.kafka_port}"
-    dsn = postgres_server.dsn_for(settings.postgres_port, "heterdaad", "heterdaad", "heterdaad")
+    # What `infra up` printed for this state dir; the port settings only when it never ran.
+    exported = recorded(settings.state_dir.resolve())
+    bootstrap = exported.get("HETERDAAD_KAFKA_BOOTSTRAP", f"127.0.0.1:{settings.kafka_port}")
+    dsn = exported.get(
+        "HETERDAAD_DATABASE_URL",
+        postgres_server.dsn_for(settings.postgres_port, "heterdaad", "heterdaad", "heterdaad"),
+    )
     kafka_ok = kafka_broker.is_ready(bootstrap, timeout=5)
     postgres_ok = postgres_server.is_ready(dsn, timeout=5)
     typer.echo(f"kafka {bootstrap}: {'ready' if kafka_ok else 'not answering'}")
-    typer.echo(
-        f"postgres 127.0.0.1:{settings.postgres_port}: "
-        f"{'ready' if postgres_ok else 'not answering'}"
-    )
+    typer.echo(f"postgres {urlsplit(dsn).netloc.rpartition('@')[2]}: "
+               f"{'ready' if postgres_ok else 'not answering'}")  # fmt: skip
     if not (kafka_ok and postgres_ok):
         raise typer.Exit(3)
 
@@ -327,12 +335,25 @@ def demo(
         float, typer.Option(help="Live events per second, once the history is loaded.")
     ] = 5.0,
     language: Annotated[str | None, typer.Option(help="nl or en.")] = None,
+    fresh: Annotated[
+        bool,
+        typer.Option(
+            "--fresh", help="Start over: forget the organisations, keys, users and events kept."
+        ),
+    ] = False,
+    history_days: Annotated[
+        float, typer.Option(min=0, help="Days of history loaded first (0: none).")
+    ] = 120.0,
 ) -> None:
-    """The main job: embedded broker and database, all parts, history, then live; Ctrl-C stops."""
+    """The main job: embedded broker and database, all parts, history, then live; Ctrl-C stops.
+
+    Writes .heterdaad/demo.env: `source` it to use the CLI and the README's examples.
+    """
     from rich.console import Console
     from rich.markup import escape
 
     from infra.demo import run_demo
+    from infra.demo_setup import PortBusy
 
     settings = validated_settings()
     if language is not None:
@@ -346,9 +367,14 @@ def demo(
         console.print(f"[dim]{datetime.now():%H:%M:%S}[/dim] {escape(line)}", soft_wrap=True)
 
     async def run() -> None:
-        await run_demo(settings, stop_on_signals(), say, traffic_rate=rate)
+        await run_demo(settings, stop_on_signals(), say, traffic_rate=rate,
+                       history_days=history_days, fresh=fresh)  # fmt: skip
 
-    asyncio.run(run())
+    try:
+        asyncio.run(run())
+    except PortBusy as busy:
+        typer.echo(f"heterdaad demo: {busy}", err=True)
+        raise typer.Exit(1) from busy
 
 
 @app.command("digest")

@@ -77,33 +77,84 @@ def desk_tail(
     asyncio.run(run())
 
 
+# What `desk user add` and `passwd` say, in the operator's language (settings.language).
+_TEXTS: dict[str, tuple[str, str]] = {
+    "password": ("Wachtwoord voor {username}: ", "Password for {username}: "),
+    "again": ("Nogmaals, ter controle: ", "Again, to confirm: "),
+    "differ": ("De twee wachtwoorden verschillen; probeer opnieuw.",
+               "The two passwords differ; try again."),
+    "gave_up": ("heterdaad: de wachtwoorden verschilden drie keer; er is niets veranderd.",
+                "heterdaad: the passwords differed three times; nothing was changed."),
+    "no_terminal": ("heterdaad: geen terminal om het wachtwoord te vragen; geef het op stdin "
+                    "met --password-stdin, bijvoorbeeld: printf '%s\\n' \"$WACHTWOORD\" | "
+                    "heterdaad desk user add ... --password-stdin",
+                    "heterdaad: no terminal to ask for the password; give it on stdin with "
+                    "--password-stdin, for example: printf '%s\\n' \"$PASSWORD\" | "
+                    "heterdaad desk user add ... --password-stdin"),
+    "created": ("bureaugebruiker {username} ({unit}) aangemaakt",
+                "desk user {username} ({unit}) created"),
+    "password_set": ("wachtwoord van {username} gezet", "password of {username} set"),
+}  # fmt: skip
+PasswordStdin = Annotated[
+    bool,
+    typer.Option("--password-stdin", help="Read the password from the first line of stdin."),
+]
+
+
+def _say(key: str, language: str, **values: str) -> str:
+    return _TEXTS[key][language == "en"].format(**values)
+
+
+def _read_password(username: str, from_stdin: bool, language: str) -> str:
+    """The password from stdin's first line, or asked twice on the terminal, without echo."""
+    import getpass
+    import sys
+
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    if not sys.stdin.isatty():
+        # getpass would fall back to an echoing read with a GetPassWarning.
+        typer.echo(_say("no_terminal", language), err=True)
+        raise typer.Exit(2)
+    for _ in range(3):
+        password = getpass.getpass(_say("password", language, username=username))
+        if getpass.getpass(_say("again", language)) == password:
+            return password
+        typer.echo(_say("differ", language), err=True)
+    typer.echo(_say("gave_up", language), err=True)
+    raise typer.Exit(1)
+
+
 @desk_user_app.command("add")
 def desk_user_add(
     username: str,
     unit: Annotated[PoliceUnit, typer.Option(help="The unit whose alerts the user handles.")],
     language: Annotated[str | None, typer.Option(help="nl or en (default: the setting).")] = None,
+    password_stdin: PasswordStdin = False,
 ) -> None:
-    """Create a desk user; asks for the password (twice) or reads it from stdin."""
+    """Create a desk user; asks for the password twice, or reads it with --password-stdin."""
     from consumers.desk import add_user
 
-    chosen = _desk_language(language, validated_settings())
-    password = typer.prompt("Wachtwoord", hide_input=True, confirmation_prompt=True)
+    settings = validated_settings()
+    chosen = _desk_language(language, settings)
+    password = _read_password(username, password_stdin, settings.language)
     _desk_db(
         lambda db, settings: add_user(
             db, username, password, unit, language=chosen, thresholds=settings.desk
         )
     )
-    typer.echo(f"desk user {username} ({unit.value}) created")
+    typer.echo(_say("created", settings.language, username=username, unit=unit.value))
 
 
 @desk_user_app.command("passwd")
-def desk_user_passwd(username: str) -> None:
+def desk_user_passwd(username: str, password_stdin: PasswordStdin = False) -> None:
     """Give a desk user a new password; its sessions end."""
     from consumers.desk import set_password
 
-    password = typer.prompt("Nieuw wachtwoord", hide_input=True, confirmation_prompt=True)
+    language = validated_settings().language
+    password = _read_password(username, password_stdin, language)
     _desk_db(lambda db, settings: set_password(db, username, password, thresholds=settings.desk))
-    typer.echo(f"password of {username} set")
+    typer.echo(_say("password_set", language, username=username))
 
 
 @desk_user_app.command("disable")

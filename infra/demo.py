@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
 import shutil
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -23,15 +22,22 @@ from aiokafka import AIOKafkaConsumer
 from pydantic import SecretStr
 
 from consumers.alert_text import summary
+from infra.demo_setup import (
+    DESK_USER,
+    ENV_FILE,
+    EXAMPLE_BRANCH,
+    EXAMPLE_ORG,
+    DemoSecrets,
+    check_ports,
+    seed,
+    write_env,
+)
 from infra.embedded import EmbeddedBroker, EmbeddedPostgres
-from infra.local import free_port
 from infra.migrate import migrate
 from infra.parts import spawn_part, stop_part
-from producers.api import admin
 from producers.simulator import SimulationConfig, simulate
 from producers.simulator.live import run_live
 from schemas.alerts import Alert
-from schemas.common import Branch, BranchType, Location
 from schemas.topics import ALERTS
 from schemas.wire import UndecodableRecord, decode_as
 from streams.topology import ensure_worker_topics
@@ -45,7 +51,15 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-PARTS = (("worker",), ("sink",), ("api",))
+# Every long-running part, so each README example finds what it talks to.
+PARTS = (
+    ("worker",),
+    ("sink",),
+    ("api",),
+    ("receiver", "sia"),
+    ("notify", "run"),
+    ("desk", "serve"),
+)
 # How often the main job restarts a part that stopped by itself before it gives up.
 MAX_RESTARTS = 5
 # The demo's past: four months at the 2012 robbery rate (DOMAIN.md: 1,982), enough baseline for
@@ -63,12 +77,6 @@ def history_config(days: float = HISTORY_DAYS) -> SimulationConfig:
 
 
 HISTORY_LABEL = {"nl": "HISTORIE", "en": "HISTORY"}
-DEMO_BRANCH = Branch(
-    branch_id="demo-ah-damrak",
-    chain="Buurtsuper",
-    branch_type=BranchType.SUPERMARKET,
-    location=Location(lat=52.3757, lon=4.8965),
-)
 
 
 async def run_demo(
@@ -78,38 +86,61 @@ async def run_demo(
     *,
     traffic_rate: float = 5.0,
     history_days: float = HISTORY_DAYS,
+    fresh: bool = False,
 ) -> None:
-    """Run everything until `stop` is set; `say` shows people what happens."""
+    """Run everything until `stop` is set; `say` shows people what happens.
+
+    The database (registrations, keys, desk users, stored events) is kept between runs unless
+    `fresh`; the broker keeps topics in memory only, so history is loaded again each run (the
+    sink and the notification log skip what they already have).
+    """
     state = (settings.state_dir / "demo").resolve()
-    # Tansu keeps topics in memory only: a database left from an earlier run would not match.
-    shutil.rmtree(state, ignore_errors=True)
-    state.mkdir(parents=True)
+    env_file = settings.state_dir / ENV_FILE
+    check_ports(settings)
+    if fresh:
+        shutil.rmtree(state, ignore_errors=True)
+        env_file.unlink(missing_ok=True)
+    state.mkdir(parents=True, exist_ok=True)
     say(f"Heterdaad start (embedded): Tansu en PostgreSQL in {state}")
-    async with EmbeddedBroker(state) as broker, EmbeddedPostgres(state) as postgres:
+    async with (
+        EmbeddedBroker(state, port=settings.kafka_port) as broker,
+        EmbeddedPostgres(state, port=settings.postgres_port) as postgres,
+    ):
+        secrets_file = state / "secrets.json"
+        kept = DemoSecrets.load(secrets_file)
         live = settings.model_copy(
             update={
                 "kafka_bootstrap": broker.bootstrap,
                 "kafka_flavour": "tansu",
                 "database_url": postgres.dsn,
                 "state_dir": state,
-                "api_port": free_port(),
-                "plate_key": settings.plate_key or SecretStr(secrets.token_urlsafe(32)),
             }
         )
         await migrate(live.database_url, live.database_schema)
         await ensure_worker_topics(live)
-        api_key = await _seed(live)
+        demo_secrets = await _seed(live, kept)
+        if settings.plate_key is not None:
+            demo_secrets.plate_key = settings.plate_key.get_secret_value()
+        demo_secrets.save(secrets_file)
+        live = live.model_copy(update={"plate_key": SecretStr(demo_secrets.plate_key)})
+        api_key = demo_secrets.api_key
         parts = _start_parts(live, state)
         try:
             api_url = f"http://{live.api_host}:{live.api_port}"
-            await _wait_for_api(api_url, parts)
-            say(f"broker {broker.bootstrap} · database {postgres.port} · API {api_url}")
-            say(f"meldformulier: {api_url}/meld  (sleutel: {api_key})")
+            await _wait_for_parts(live, parts)
+            write_env(env_file, live, demo_secrets)
+            say(f"broker {broker.bootstrap} · database {postgres.port} · API {api_url} · "
+                f"SIA {live.sia_host}:{live.sia_port}")  # fmt: skip
+            say(f"meldformulier: {api_url}/meld  (sleutel van {EXAMPLE_ORG}: {api_key})")
+            say(f"politiebureau: http://{live.desk_host}:{live.desk_port}  (gebruiker "
+                f"{DESK_USER}, wachtwoord {demo_secrets.desk_password})")  # fmt: skip
+            say(f"de CLI en de voorbeelden van README.md: source {env_file}")
             alerts = asyncio.create_task(_show_alerts(live, say))
-            say(f"geschiedenis laden: {history_days:g} dagen, op volle snelheid ...")
-            history = await simulate(live, history_config(history_days))
-            say(f"geschiedenis geladen: {history.total_sent} gebeurtenissen in "
-                f"{history.seconds:.1f} s ({history.events_per_second:.0f}/s)")  # fmt: skip
+            if history_days > 0:
+                say(f"geschiedenis laden: {history_days:g} dagen, op volle snelheid ...")
+                history = await simulate(live, history_config(history_days))
+                say(f"geschiedenis geladen: {history.total_sent} gebeurtenissen in "
+                    f"{history.seconds:.1f} s ({history.events_per_second:.0f}/s)")  # fmt: skip
             await _post_report(api_url, api_key)
             say("overval gemeld via de API; wacht op de alarmering ...")
             traffic = asyncio.create_task(
@@ -178,37 +209,54 @@ async def _watch_parts(
         await asyncio.sleep(0.5)
 
 
-async def _seed(settings: Settings) -> str:
-    """A trade association with one branch and a key, so the demo can post a report."""
+async def _seed(settings: Settings, kept: DemoSecrets | None) -> DemoSecrets:
     connection = await asyncpg.connect(
         settings.database_url, server_settings={"search_path": settings.database_schema}
     )
     try:
-        await admin.create_organisation(connection, "demo-cbl", "Demo CBL", "trade_association")
-        await admin.create_branch(connection, "demo-cbl", DEMO_BRANCH)
-        issued = await admin.issue_key(connection, "demo-cbl")
+        return await seed(connection, settings, kept)
     finally:
         await connection.close()
-    return issued.key
 
 
-async def _wait_for_api(api_url: str, parts: dict[str, subprocess.Popen[bytes]]) -> None:
+async def _wait_for_parts(settings: Settings, parts: dict[str, subprocess.Popen[bytes]]) -> None:
+    """Until the API answers its health check and the SIA receiver and the desk listen."""
+    listening = {"receiver sia": (settings.sia_host, settings.sia_port),
+                 "desk serve": (settings.desk_host, settings.desk_port)}  # fmt: skip
+    api_url = f"http://{settings.api_host}:{settings.api_port}"
     async with httpx.AsyncClient(timeout=2) as client, asyncio.timeout(120):
-        while True:
-            if parts["api"].poll() is not None:
-                raise RuntimeError("the API exited during start-up; see api.log")
-            with contextlib.suppress(httpx.HTTPError):
-                if (await client.get(f"{api_url}/health")).status_code == 200:
-                    return
+        waiting = {"api", *listening}
+        while waiting:
+            for name in sorted(waiting):
+                if parts[name].poll() is not None:
+                    log = f"{name.replace(' ', '-')}.log"
+                    raise RuntimeError(f"heterdaad {name} exited during start-up; see {log}")
+                if name == "api":
+                    with contextlib.suppress(httpx.HTTPError):
+                        if (await client.get(f"{api_url}/health")).status_code == 200:
+                            waiting.discard(name)
+                elif await _listens(*listening[name]):
+                    waiting.discard(name)
             await asyncio.sleep(0.5)
+
+
+async def _listens(host: str, port: int) -> bool:
+    try:
+        _, writer = await asyncio.open_connection(host, port)
+    except OSError:
+        return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return True
 
 
 async def _post_report(api_url: str, api_key: str) -> None:
     """What a supermarket would post minutes after a robbery."""
     body = {
         "event_id": str(uuid.uuid4()),
-        "reporting_org": "demo-cbl",
-        "branch": DEMO_BRANCH.model_dump(mode="json"),
+        "reporting_org": EXAMPLE_ORG,
+        "branch": EXAMPLE_BRANCH.model_dump(mode="json"),
         "incident_type": "overval",
         "occurred_at": (datetime.now(UTC) - timedelta(minutes=3)).isoformat(),
         "offender_count": 2,

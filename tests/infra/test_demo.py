@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from infra.local import log_tail
+from tests.infra.demo_ports import free_port_env
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -67,6 +68,7 @@ def _read_until(
 def test_demo_loads_history_shows_every_pattern_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HETERDAAD_")}
     env |= {"HETERDAAD_STATE_DIR": str(tmp_path / "state"), "COLUMNS": "250"}
+    env |= free_port_env()
     process = subprocess.Popen(
         [sys.executable, "-m", "heterdaad.cli", "demo", "--rate", "50"],
         cwd=tmp_path,

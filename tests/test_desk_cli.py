@@ -1,0 +1,89 @@
+"""`heterdaad desk user add`: one language throughout, no GetPassWarning, --password-stdin."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from typing import TYPE_CHECKING
+
+import asyncpg
+import pytest
+
+from infra.migrate import migrate
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def schema(database_url: str) -> AsyncIterator[str]:
+    name = f"t_{uuid.uuid4().hex[:10]}"
+    await migrate(database_url, name)
+    yield name
+    connection = await asyncpg.connect(database_url)
+    try:
+        await connection.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
+    finally:
+        await connection.close()
+
+
+def _desk(
+    database_url: str, schema: str, language: str, *arguments: str, stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HETERDAAD_")}
+    env |= {"HETERDAAD_DATABASE_URL": database_url, "HETERDAAD_DATABASE_SCHEMA": schema,
+            "HETERDAAD_LANGUAGE": language}  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "heterdaad.cli", "desk", "user", *arguments],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("language", "created"),
+    [
+        ("nl", "bureaugebruiker jansen (amsterdam) aangemaakt"),
+        ("en", "desk user jansen (amsterdam) created"),
+    ],
+)
+def test_a_script_adds_a_user_with_the_password_on_stdin(
+    database_url: str, schema: str, language: str, created: str
+) -> None:
+    added = _desk(database_url, schema, language, "add", "jansen", "--unit", "amsterdam",
+                  "--password-stdin", stdin="een lang genoeg wachtwoord\n")  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    assert added.stdout.strip() == created
+    assert "Warning" not in added.stderr, "no GetPassWarning"
+    assert "Wachtwoord" not in added.stderr and "Password" not in added.stderr, "no prompt"
+    listed = _desk(database_url, schema, language, "list")
+    assert listed.stdout.split() == ["jansen", "amsterdam", language]
+
+
+@pytest.mark.parametrize(
+    ("language", "line"),
+    [
+        ("nl", "heterdaad: geen terminal om het wachtwoord te vragen; geef het op stdin met "
+               "--password-stdin"),
+        ("en", "heterdaad: no terminal to ask for the password; give it on stdin with "
+               "--password-stdin"),
+    ],
+)  # fmt: skip
+def test_without_a_terminal_it_says_to_use_password_stdin(
+    database_url: str, schema: str, language: str, line: str
+) -> None:
+    added = _desk(database_url, schema, language, "add", "jansen", "--unit", "amsterdam",
+                  stdin="een lang genoeg wachtwoord\n")  # fmt: skip
+    assert added.returncode == 2
+    assert "Warning" not in added.stderr
+    assert len(added.stderr.splitlines()) == 1
+    assert added.stderr.startswith(line), added.stderr
+    assert _desk(database_url, schema, language, "list").stdout == ""
