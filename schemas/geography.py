@@ -16,12 +16,10 @@ import numpy as np
 import numpy.typing as npt
 
 from schemas.common import Location, PoliceUnit
+from schemas.distance import metres_between
 
 logger = logging.getLogger(__name__)
 
-# Mean Earth radius (IUGG); nearest-place distances only steer a yes/no and a name, so the
-# spherical model's 0.5 % error against the ellipsoid does not matter.
-EARTH_RADIUS_M = 6_371_008.8
 # Points whose answers (in the Netherlands? which unit?) are kept, about 100 bytes each.
 POINT_CACHE_SIZE = 65_536
 
@@ -252,7 +250,8 @@ def nearest_place(location: Location) -> Place:
     vector = _unit_vector(location.lat, location.lon)
     index = _nearest(gazetteer.dutch_vectors, vector)
     row = gazetteer.dutch[index]
-    return Place(row.name, row.municipality, row.province, _metres(row.vector, vector))
+    distance = metres_between(location.lat, location.lon, row.lat, row.lon)
+    return Place(row.name, row.municipality, row.province, distance)
 
 
 def police_unit_for(location: Location) -> PoliceUnit:
@@ -281,12 +280,12 @@ def is_in_netherlands(location: Location, max_km: float = 10.0) -> bool:
 @lru_cache(maxsize=POINT_CACHE_SIZE)
 def _is_in_netherlands_at(lat: float, lon: float, max_km: float) -> bool:
     gazetteer = _gazetteer()
-    vector = _unit_vector(lat, lon)
-    index = _nearest(gazetteer.nearby_vectors, vector)
+    index = _nearest(gazetteer.nearby_vectors, _unit_vector(lat, lon))
     dutch_index = int(gazetteer.nearby_to_dutch[index])
     if dutch_index < 0:
         return False
-    return _metres(gazetteer.dutch[dutch_index].vector, vector) <= max_km * 1000.0
+    place = gazetteer.dutch[dutch_index]
+    return metres_between(lat, lon, place.lat, place.lon) <= max_km * 1000.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,6 +294,8 @@ class _DutchPlace:
     municipality: str
     province: str
     unit: PoliceUnit
+    lat: float
+    lon: float
     vector: Vector
 
 
@@ -322,11 +323,6 @@ def _unit_vector(lat_deg: float, lon_deg: float) -> Vector:
     return (cos_lat * math.cos(lon), cos_lat * math.sin(lon), math.sin(lat))
 
 
-def _metres(a: Vector, b: Vector) -> float:
-    # Great-circle distance from the chord between two unit vectors.
-    return 2.0 * math.asin(min(math.dist(a, b) / 2.0, 1.0)) * EARTH_RADIUS_M
-
-
 def _municipality_name(admin2: str) -> str:
     # GeoNames writes "Gemeente Zwolle", sometimes "Gemeente  Oldambt", sometimes no prefix.
     name = " ".join(admin2.split())
@@ -352,7 +348,9 @@ class _GeoNamesRecord(TypedDict):
     county: NotRequired[str]
 
 
-def _dutch_place(name: str, municipality: str, province: str, vector: Vector) -> _DutchPlace:
+def _dutch_place(
+    name: str, municipality: str, province: str, lat: float, lon: float
+) -> _DutchPlace:
     unit = MUNICIPALITY_UNIT.get((province, municipality.casefold()))
     if unit is None:
         unit = PROVINCE_UNIT[province]
@@ -362,10 +360,10 @@ def _dutch_place(name: str, municipality: str, province: str, vector: Vector) ->
                 "fallback=%s",
                 name, municipality, province, unit.value,
             )  # fmt: skip
-    return _DutchPlace(name, municipality, province, unit, vector)
+    return _DutchPlace(name, municipality, province, unit, lat, lon, _unit_vector(lat, lon))
 
 
-def _geonames_place(record: _GeoNamesRecord, vector: Vector) -> _DutchPlace | None:
+def _geonames_place(record: _GeoNamesRecord) -> _DutchPlace | None:
     name = record["city"]
     province = _PROVINCE_DUTCH.get(record.get("state", ""))
     if province is None:
@@ -373,7 +371,7 @@ def _geonames_place(record: _GeoNamesRecord, vector: Vector) -> _DutchPlace | No
         return None
     # The extract leaves "county" (the municipality) out when it equals the place's name.
     municipality = _municipality_name(record.get("county") or name)
-    return _dutch_place(name, municipality, province, vector)
+    return _dutch_place(name, municipality, province, record["latitude"], record["longitude"])
 
 
 @cache
@@ -397,7 +395,7 @@ def _gazetteer() -> _Gazetteer:
             nearby_vectors.append(vector)
             nearby_to_dutch.append(-1)
             continue
-        place = _geonames_place(record, vector)
+        place = _geonames_place(record)
         if place is None:
             continue
         nearby_vectors.append(vector)
@@ -406,10 +404,9 @@ def _gazetteer() -> _Gazetteer:
     if not dutch:
         raise RuntimeError(f"no Dutch places in {path}")
     for name, lat, lon, province, municipality in _SUPPLEMENT:
-        vector = _unit_vector(lat, lon)
-        nearby_vectors.append(vector)
+        nearby_vectors.append(_unit_vector(lat, lon))
         nearby_to_dutch.append(len(dutch))
-        dutch.append(_dutch_place(name, municipality, province, vector))
+        dutch.append(_dutch_place(name, municipality, province, lat, lon))
     for _, lat, lon in _FOREIGN_SUPPLEMENT:
         nearby_vectors.append(_unit_vector(lat, lon))
         nearby_to_dutch.append(-1)

@@ -15,12 +15,13 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
 
 from schemas.alerts import Alert, AlertKind, Area, EvidenceLink, LinkReason, Severity, alert_id_for
 from schemas.common import BranchType, Location, PoliceUnit
+from schemas.distance import metres_between
 from schemas.events import IncidentReport, ReconSighting
 from schemas.geography import police_unit_for
 from schemas.topics import ALERTS, INCIDENT_REPORTS, RECON_SIGHTINGS
 from schemas.wire import encode
 from streams.dead_letters import decoded
-from streams.hotspot_scan import Cluster, ScanParameters, haversine_m, recurrence_days, scan
+from streams.hotspot_scan import Cluster, ScanParameters, recurrence_days, scan
 
 if TYPE_CHECKING:
     import faust
@@ -248,8 +249,7 @@ def _updated(
 
 
 def _metres(a: Observation, b: Observation) -> float:
-    points = np.array([[a.lat, a.lon, b.lat, b.lon]])
-    return float(haversine_m(points[:, 0], points[:, 1], points[:, 2], points[:, 3])[0])
+    return metres_between(a.lat, a.lon, b.lat, b.lon)
 
 
 def hotspot_alert(change: HotspotChange, settings: Settings, now: datetime) -> Alert:
