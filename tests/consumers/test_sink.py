@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from consumers.sink import Sink
+from consumers.sink import Sink, store, store_many
 from heterdaad.kafka import make_producer, publish
 from schemas.topics import ALARM_ACTIVATIONS, ALERTS, AUDIT, INCIDENT_REPORTS, RECON_SIGHTINGS
 from schemas.wire import DLQ_REASON
@@ -67,3 +67,23 @@ async def test_every_record_stored_once_and_garbage_dead_lettered(
     assert row["kind"] == "overval"
     assert dead.value == b"\xff"
     assert dict(dead.headers)[DLQ_REASON].startswith(b"not a binary-mode CloudEvent")
+
+
+async def test_a_batch_keeps_one_row_per_id_whatever_was_stored_before(
+    db: asyncpg.Connection,
+) -> None:
+    stored_before = factories.incident_report()
+    await store(db, stored_before)
+    alarm, alert, audit = factories.alarm_activation(), factories.alert(), factories.audit_event()
+    # Ids already stored, and ids twice in one batch: each executemany upsert keeps one row.
+    batch = [alarm, stored_before, alert, alarm, audit, alert, stored_before]
+    async with db.transaction():
+        await store_many(db, batch)
+    async with db.transaction():
+        await store_many(db, batch)  # the whole poll again, as after a crash before the commit
+
+    counts = await db.fetchrow(
+        "SELECT (SELECT count(*) FROM event) AS events, (SELECT count(*) FROM alert) AS alerts,"
+        " (SELECT count(*) FROM audit_log) AS audits"
+    )
+    assert tuple(counts) == (2, 1, 1)
