@@ -22,6 +22,7 @@ from producers.api.receipts import (
     lock_event_ids,
     store_receipts,
 )
+from producers.edge_policy import admit
 from schemas.events import AuditAction, AuditEvent
 
 if TYPE_CHECKING:
@@ -117,7 +118,7 @@ class Intake:
     ) -> _Candidate | None:
         try:
             edge = kind.edge_model.model_validate(item)
-            event = kind.to_contract(edge, self.plate_key)
+            event = admit(kind.to_contract(edge, self.plate_key))
         except ValidationError as error:
             problems = field_problems(error.errors(include_url=False))
             event_id = _event_id_of(item)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import pytest
@@ -87,3 +88,38 @@ async def test_a_batch_keeps_one_row_per_id_whatever_was_stored_before(
         " (SELECT count(*) FROM audit_log) AS audits"
     )
     assert tuple(counts) == (2, 1, 1)
+
+
+async def test_a_time_ahead_of_the_readers_clock_is_stored_not_dead_lettered(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    # The writer's clock runs 5 minutes ahead of this reader's: beyond the intake's 2-minute
+    # skew by the reader's clock, but the edge judged the time when the event came in.
+    ahead = datetime.now(UTC) + timedelta(minutes=5)
+    report = factories.incident_report(occurred_at=ahead)
+    alarm = factories.alarm_activation(occurred_at=ahead, received_at=ahead)
+    producer = make_producer(settings)
+    await producer.start()
+    try:
+        await publish(producer, INCIDENT_REPORTS, report, prefix=settings.topic_prefix, source="t")
+        await publish(producer, ALARM_ACTIVATIONS, alarm, prefix=settings.topic_prefix, source="t")
+    finally:
+        await producer.stop()
+
+    stop = asyncio.Event()
+    async with Sink(settings) as sink:
+        running = asyncio.create_task(sink.run(stop))
+
+        async def both_stored() -> bool:
+            if running.done():
+                raise AssertionError(f"the sink stopped: {running.exception()!r}")
+            stored = await db.fetchval(
+                "SELECT count(*) FROM event WHERE event_id = ANY($1::uuid[])",
+                [report.event_id, alarm.event_id],
+            )
+            return bool(stored == 2)
+
+        # Stored means decoded: the sink dead-letters a record only in place of storing it.
+        await eventually(both_stored, timeout=60)
+        stop.set()
+        await running
