@@ -33,7 +33,7 @@ from schemas.events import (
     PersonDescription,
     Vehicle,
 )
-from schemas.geography import police_unit_for
+from schemas.geography import is_in_netherlands, police_unit_for
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -352,10 +352,13 @@ def next_target(series: SeriesState, t: SeriesThresholds) -> NextTarget:
     # Off the coast or over the border is no target: fall back towards the last robbery.
     for fraction in (1.0, 0.5):
         try:
-            centre = _shifted(last, east * fraction, north * fraction)
-            break
+            shifted = _shifted(last, east * fraction, north * fraction)
         except ValidationError:
             continue
+        # Location checks only its box now (issue 14): the gazetteer says what is Dutch.
+        if is_in_netherlands(shifted):
+            centre = shifted
+            break
     return NextTarget(centre=centre, radius_m=min(radius_km * 1000.0, 100_000.0))
 
 
