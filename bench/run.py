@@ -249,7 +249,7 @@ async def sink_part(plan: Plan, base: Path, lines: list[str]) -> None:
         "| writer | rows | rows/s |",
         "|---|---|---|",
         f"| bare asyncpg executemany INSERT (baseline) | {rates.rows} | {rates.bare_rows_per_s:.0f} |",  # noqa: E501
-        f"| consumers.sink.store, row by row upsert | {rates.rows} | {rates.store_rows_per_s:.0f} |",  # noqa: E501
+        f"| consumers.sink.store_many, executemany upsert | {rates.rows} | {rates.store_rows_per_s:.0f} |",  # noqa: E501
         "",
         f"- **store / bare = {ratio(rates.store_rows_per_s, rates.bare_rows_per_s)}**",
         "",
@@ -277,6 +277,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="about three minutes in all")
     parser.add_argument(
+        "--only", choices=("micro", "sink", "kafka"), help="run one part of the benchmark"
+    )
+    parser.add_argument(
         "--idle-seconds", type=float, default=600, help="idle spell of the full run's probe"
     )
     args = parser.parse_args()
@@ -289,11 +292,14 @@ def main() -> None:
     started = time.monotonic()
     lines: list[str] = []
     facts = machine_facts(fresh_settings(base))
-    micro_part(plan, base, lines)
-    asyncio.run(sink_part(plan, base, lines))
-    relay_per_s = asyncio.run(kafka_part(plan, base, lines))
-    asyncio.run(backfill_part(plan, base, lines, relay_per_s))
-    if plan.quick:
+    if args.only in (None, "micro"):
+        micro_part(plan, base, lines)
+    if args.only in (None, "sink"):
+        asyncio.run(sink_part(plan, base, lines))
+    if args.only in (None, "kafka"):
+        relay_per_s = asyncio.run(kafka_part(plan, base, lines))
+        asyncio.run(backfill_part(plan, base, lines, relay_per_s))
+    if plan.quick and args.only in (None, "kafka"):
         lines += [
             "### Idle and burst targets",
             "",

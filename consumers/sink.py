@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections import defaultdict
 from typing import TYPE_CHECKING
 
 import asyncpg
@@ -20,6 +21,8 @@ from schemas.topics import ALARM_ACTIVATIONS, ALERTS, AUDIT, INCIDENT_REPORTS, R
 from schemas.wire import UndecodableRecord, decode
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from aiokafka import AIOKafkaProducer
     from aiokafka.structs import ConsumerRecord, TopicPartition
 
@@ -49,20 +52,24 @@ ON CONFLICT (audit_id) DO NOTHING
 """
 
 
-async def store(connection: asyncpg.Connection, model: Contract) -> None:
-    """Write one model; a second write of the same id changes nothing."""
+Row = tuple[str, tuple[object, ...]]
+"""An upsert statement and its arguments."""
+
+
+def row_of(model: Contract) -> Row:
+    """The upsert that stores one model; a second write of the same id changes nothing."""
     match model:
         case AlarmActivation():
             where = model.site.location
-            await connection.execute(
-                _UPSERT_EVENT, model.event_id, "alarm_activation", model.alarm_centre,
+            return _UPSERT_EVENT, (
+                model.event_id, "alarm_activation", model.alarm_centre,
                 model.occurred_at, model.signal.value, model.site.branch_type.value,
                 police_unit_for(where).value, where.lat, where.lon, model.model_dump_json(), None,
             )  # fmt: skip
         case IncidentReport():
             where = model.branch.location
-            await connection.execute(
-                _UPSERT_EVENT, model.event_id, "incident_report", model.reporting_org,
+            return _UPSERT_EVENT, (
+                model.event_id, "incident_report", model.reporting_org,
                 model.occurred_at, model.incident_type.value, model.branch.branch_type.value,
                 police_unit_for(where).value, where.lat, where.lon, model.model_dump_json(),
                 model.branch.branch_id,
@@ -71,26 +78,46 @@ async def store(connection: asyncpg.Connection, model: Contract) -> None:
             where = model.where
             branch_type = model.branch.branch_type.value if model.branch else None
             branch_id = model.branch.branch_id if model.branch else None
-            await connection.execute(
-                _UPSERT_EVENT, model.event_id, "recon_sighting", model.reporter_org,
+            return _UPSERT_EVENT, (
+                model.event_id, "recon_sighting", model.reporter_org,
                 model.observed_at, "voorverkenning", branch_type,
                 police_unit_for(where).value, where.lat, where.lon, model.model_dump_json(),
                 branch_id,
             )  # fmt: skip
         case Alert():
             center = model.area.center
-            await connection.execute(
-                _UPSERT_ALERT, model.alert_id, model.dedup_key, model.kind.value,
+            return _UPSERT_ALERT, (
+                model.alert_id, model.dedup_key, model.kind.value,
                 model.severity.value, model.police_unit.value, center.lat, center.lon,
                 model.created_at, model.model_dump_json(),
             )  # fmt: skip
         case AuditEvent():
-            await connection.execute(
-                _UPSERT_AUDIT, model.audit_id, model.at, model.actor, model.action.value,
+            return _UPSERT_AUDIT, (
+                model.audit_id, model.at, model.actor, model.action.value,
                 model.subject, json.dumps(model.details, default=str),
             )  # fmt: skip
         case _:
             raise TypeError(f"the sink does not store {type(model).__name__}")
+
+
+async def store(connection: asyncpg.Connection, model: Contract) -> None:
+    """Write one model; a second write of the same id changes nothing."""
+    statement, arguments = row_of(model)
+    await connection.execute(statement, *arguments)
+
+
+async def store_many(connection: asyncpg.Connection, models: Iterable[Contract]) -> None:
+    """Write many models with one pipelined executemany per table; ids already stored are kept.
+
+    All or nothing inside the caller's transaction: asyncpg.DataError names no row, so a caller
+    that must keep the good rows of a refused batch writes them again one by one.
+    """
+    by_statement: dict[str, list[tuple[object, ...]]] = defaultdict(list)
+    for model in models:
+        statement, arguments = row_of(model)
+        by_statement[statement].append(arguments)
+    for statement, rows in by_statement.items():
+        await connection.executemany(statement, rows)
 
 
 class _Revocations(ConsumerRebalanceListener):  # type: ignore[misc]  # untyped base
@@ -228,19 +255,50 @@ class Sink:
                            extra={"error": repr(error)})  # fmt: skip
 
     async def _write(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        """Store a poll's records in one transaction; dead-letter what cannot be stored.
+
+        Dead letters go out only after the rows are in: a batch retried after an outage
+        would otherwise send them twice.
+        """
         assert self._pool is not None
-        async with self._pool.acquire() as connection, connection.transaction():
-            for record in records:
-                spec = self._specs[record.topic]
+        decoded: list[tuple[ConsumerRecord[bytes, bytes], Contract]] = []
+        refused: list[tuple[ConsumerRecord[bytes, bytes], str]] = []
+        for record in records:
+            try:
+                model = decode(self._specs[record.topic], record.value, list(record.headers))
+            except UndecodableRecord as error:
+                refused.append((record, error.reason))
+            else:
+                decoded.append((record, model))
+        async with self._pool.acquire() as connection:
+            try:
+                async with connection.transaction():
+                    await store_many(connection, (model for _, model in decoded))
+            except asyncpg.DataError as error:
+                # One row PostgreSQL refuses must not sink the batch: find it row by row.
+                logger.warning(
+                    "batch refused by PostgreSQL, writing it row by row",
+                    extra={"error": repr(error), "records": len(decoded)},
+                )
+                refused += await self._write_one_by_one(connection, decoded)
+        for record, reason in refused:
+            await self._dead_letter(self._specs[record.topic], record, reason)
+
+    @staticmethod
+    async def _write_one_by_one(
+        connection: asyncpg.Connection,
+        decoded: list[tuple[ConsumerRecord[bytes, bytes], Contract]],
+    ) -> list[tuple[ConsumerRecord[bytes, bytes], str]]:
+        refused: list[tuple[ConsumerRecord[bytes, bytes], str]] = []
+        async with connection.transaction():
+            for record, model in decoded:
                 try:
-                    model = decode(spec, record.value, list(record.headers))
                     # A savepoint: a row PostgreSQL refuses must not undo the batch around it.
                     async with connection.transaction():
                         await store(connection, model)
-                except UndecodableRecord as error:
-                    await self._dead_letter(spec, record, error.reason)
                 except asyncpg.DataError as error:
-                    await self._dead_letter(spec, record, f"refused by PostgreSQL: {error}")
+                    refused.append((record, f"refused by PostgreSQL: {error}"))
+        return refused
 
     async def _dead_letter(
         self, spec: TopicSpec, record: ConsumerRecord[bytes, bytes], reason: str

@@ -30,7 +30,9 @@ if [[ -z "${HETERDAAD_TEST_KAFKA_BOOTSTRAP:-}" || -z "${HETERDAAD_TEST_DATABASE_
         HETERDAAD_STATE_DIR="/tmp/heterdaad-state-$(pwd | sha1sum | cut -c1-12)"
         export HETERDAAD_STATE_DIR
     fi
-    eval "$(.venv/bin/heterdaad infra up)"
+    # Two steps: `eval "$(…)"` alone would carry on with no services when `infra up` fails.
+    exports="$(.venv/bin/heterdaad infra up)"
+    eval "$exports"
 fi
 
 .venv/bin/ruff check .

@@ -3,27 +3,17 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import (
-    AfterValidator,
-    AwareDatetime,
-    BaseModel,
-    ConfigDict,
-    Field,
-    field_validator,
-    model_validator,
-)
-
-from heterdaad.settings import get_settings
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 # Tab and newline are fine in free text; the other C0 controls (and DEL) are not.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
-# The European Netherlands with a few kilometres of margin: a cheap first check before the
-# gazetteer (schemas/geography.py) decides whether a point lies in the Netherlands.
+# The European Netherlands with a few kilometres of margin: the contract's bound. Whether a
+# point inside it lies in the Netherlands is the gazetteer's (schemas/geography.py) call, made
+# once where an event enters (producers/edge_policy.py), not by every reader of the wire.
 NL_LATITUDE = (50.70, 53.60)
 NL_LONGITUDE = (3.30, 7.25)
 
@@ -51,15 +41,18 @@ class Contract(BaseModel):
         return value
 
 
-def _not_in_future(moment: datetime) -> datetime:
-    skew = timedelta(seconds=get_settings().clock_skew_seconds)
-    if moment - datetime.now(UTC) > skew:
-        raise ValueError(f"lies in the future by more than the allowed clock skew ({skew})")
-    return moment
+class EventTimeMarker:
+    """Marks a field as the time something happened, for the edges' clock-skew check."""
+
+    def __repr__(self) -> str:
+        return "EVENT_TIME"
 
 
-EventTime = Annotated[AwareDatetime, AfterValidator(_not_in_future)]
-"""A timezone-aware time that is not in the future beyond the configured clock skew."""
+EVENT_TIME = EventTimeMarker()
+
+EventTime = Annotated[AwareDatetime, EVENT_TIME]
+"""A timezone-aware time. On the wire any such time is valid: a reader's clock may lag the
+writer's. Where an event enters, producers/edge_policy.py refuses one in the future."""
 
 FreeText = Annotated[str, Field(max_length=2000)]
 IDENTIFIER_PATTERN = r"^[A-Za-z0-9._:-]+$"
@@ -69,17 +62,10 @@ Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=IDENTIFIE
 class Location(Contract):
     """A point in the Netherlands (WGS84)."""
 
+    # Only the box: the edges ask the gazetteer whether the point is Dutch (edge_policy.py).
+
     lat: Annotated[float, Field(ge=NL_LATITUDE[0], le=NL_LATITUDE[1])]
     lon: Annotated[float, Field(ge=NL_LONGITUDE[0], le=NL_LONGITUDE[1])]
-
-    @model_validator(mode="after")
-    def _in_the_netherlands(self) -> Location:
-        # Imported here: the gazetteer module itself works on Locations.
-        from schemas.geography import is_in_netherlands
-
-        if not is_in_netherlands(self):
-            raise ValueError("lies outside the Netherlands (nearer to a Belgian or German place)")
-        return self
 
 
 class Address(Contract):

@@ -17,12 +17,10 @@ import numpy.typing as npt
 from timezonefinder import TimezoneFinder
 
 from schemas.common import Location, PoliceUnit
+from schemas.distance import metres_between
 
 logger = logging.getLogger(__name__)
 
-# Mean Earth radius (IUGG); nearest-place distances only steer a yes/no and a name, so the
-# spherical model's 0.5 % error against the ellipsoid does not matter.
-EARTH_RADIUS_M = 6_371_008.8
 # Points whose answers (in the Netherlands? which unit?) are kept, about 100 bytes each.
 POINT_CACHE_SIZE = 65_536
 
@@ -250,7 +248,8 @@ def nearest_place(location: Location) -> Place:
     vector = _unit_vector(location.lat, location.lon)
     index = _nearest(gazetteer.dutch_vectors, vector)
     row = gazetteer.dutch[index]
-    return Place(row.name, row.municipality, row.province, _metres(row.vector, vector))
+    distance = metres_between(location.lat, location.lon, row.lat, row.lon)
+    return Place(row.name, row.municipality, row.province, distance)
 
 
 def police_unit_for(location: Location) -> PoliceUnit:
@@ -294,6 +293,8 @@ class _DutchPlace:
     municipality: str
     province: str
     unit: PoliceUnit
+    lat: float
+    lon: float
     vector: Vector
 
 
@@ -316,11 +317,6 @@ def _unit_vector(lat_deg: float, lon_deg: float) -> Vector:
     lat, lon = math.radians(lat_deg), math.radians(lon_deg)
     cos_lat = math.cos(lat)
     return (cos_lat * math.cos(lon), cos_lat * math.sin(lon), math.sin(lat))
-
-
-def _metres(a: Vector, b: Vector) -> float:
-    # Great-circle distance from the chord between two unit vectors.
-    return 2.0 * math.asin(min(math.dist(a, b) / 2.0, 1.0)) * EARTH_RADIUS_M
 
 
 def _municipality_name(admin2: str) -> str:
@@ -348,7 +344,9 @@ class _GeoNamesRecord(TypedDict):
     county: NotRequired[str]
 
 
-def _dutch_place(name: str, municipality: str, province: str, vector: Vector) -> _DutchPlace:
+def _dutch_place(
+    name: str, municipality: str, province: str, lat: float, lon: float
+) -> _DutchPlace:
     unit = MUNICIPALITY_UNIT.get((province, municipality.casefold()))
     if unit is None:
         unit = PROVINCE_UNIT[province]
@@ -358,10 +356,10 @@ def _dutch_place(name: str, municipality: str, province: str, vector: Vector) ->
                 "fallback=%s",
                 name, municipality, province, unit.value,
             )  # fmt: skip
-    return _DutchPlace(name, municipality, province, unit, vector)
+    return _DutchPlace(name, municipality, province, unit, lat, lon, _unit_vector(lat, lon))
 
 
-def _geonames_place(record: _GeoNamesRecord, vector: Vector) -> _DutchPlace | None:
+def _geonames_place(record: _GeoNamesRecord) -> _DutchPlace | None:
     name = record["city"]
     province = _PROVINCE_DUTCH.get(record.get("state", ""))
     if province is None:
@@ -369,7 +367,7 @@ def _geonames_place(record: _GeoNamesRecord, vector: Vector) -> _DutchPlace | No
         return None
     # The extract leaves "county" (the municipality) out when it equals the place's name.
     municipality = _municipality_name(record.get("county") or name)
-    return _dutch_place(name, municipality, province, vector)
+    return _dutch_place(name, municipality, province, record["latitude"], record["longitude"])
 
 
 @cache
@@ -386,13 +384,13 @@ def _gazetteer() -> _Gazetteer:
             and _NEIGHBOURHOOD_LON[0] <= lon <= _NEIGHBOURHOOD_LON[1]
         ):
             continue
-        place = _geonames_place(record, _unit_vector(lat, lon))
+        place = _geonames_place(record)
         if place is not None:
             dutch.append(place)
     if not dutch:
         raise RuntimeError(f"no Dutch places in {path}")
     for name, lat, lon, province, municipality in _SUPPLEMENT:
-        dutch.append(_dutch_place(name, municipality, province, _unit_vector(lat, lon)))
+        dutch.append(_dutch_place(name, municipality, province, lat, lon))
     logger.info("police_unit.gazetteer_loaded dutch_places=%d", len(dutch))
     return _Gazetteer(
         dutch=tuple(dutch),

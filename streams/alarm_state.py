@@ -30,7 +30,6 @@ logger = logging.getLogger(__name__)
 CELL_LAT_DEGREES = 0.01
 CELL_LON_DEGREES = 0.016
 METRES_PER_DEGREE_LAT = 111_320.0
-EARTH_RADIUS_M = 6_371_008.8
 
 SEEN_IDS = 64
 """Event ids remembered per site: a replayed activation is recognised and changes nothing."""
@@ -296,14 +295,6 @@ def cells_near(branch_type: BranchType, lat: float, lon: float, radius_m: float)
         for s_lon in (-1, 1)
     }
     return sorted(keys)
-
-
-def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle distance (haversine); tens of metres is all that is asked of it."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
 
 
 def seconds_between(later: datetime, earlier: datetime) -> float:

@@ -8,16 +8,15 @@ import math
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, cast
 
-import numpy as np
 from pydantic import ValidationError
 
 from schemas.alerts import Alert, AlertKind, Area, EvidenceLink, LinkReason, Severity, alert_id_for
 from schemas.common import Location
+from schemas.distance import metres_between
 from schemas.events import IncidentReport, ReconSighting
 from schemas.topics import ALERTS, INCIDENT_REPORTS, RECON_SIGHTINGS
 from schemas.wire import encode
 from streams.dead_letters import decoded
-from streams.hotspot_scan import haversine_m
 from streams.hotspot_tracking import (
     HotspotChange,
     HotspotState,
@@ -58,8 +57,7 @@ __all__ = [
 
 
 def _metres(a: Observation, b: Observation) -> float:
-    points = np.array([[a.lat, a.lon, b.lat, b.lon]])
-    return float(haversine_m(points[:, 0], points[:, 1], points[:, 2], points[:, 3])[0])
+    return metres_between(a.lat, a.lon, b.lat, b.lon)
 
 
 def hotspot_alert(change: HotspotChange, settings: Settings, now: datetime) -> Alert:

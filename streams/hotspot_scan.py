@@ -10,12 +10,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
+from schemas.distance import EARTH_RADIUS_M, metres_between_many
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
 logger = logging.getLogger(__name__)
 
-EARTH_RADIUS_M = 6_371_008.8
 # A null maximum equal to the observed GLR counts as exceeding it, so ties make the p-value
 # conservative; the tolerance only absorbs rounding between identical configurations.
 _TIE = 1e-9
@@ -91,19 +92,6 @@ class Scan:
         return next((c for c in self.candidates if not events.isdisjoint(c.members)), None)
 
 
-def haversine_m(
-    lat1: FloatArray, lon1: FloatArray, lat2: FloatArray, lon2: FloatArray
-) -> FloatArray:
-    """Great-circle distances between paired points, in metres."""
-    phi1, phi2 = np.radians(lat1), np.radians(lat2)
-    h = (
-        np.sin((phi2 - phi1) / 2) ** 2
-        + np.cos(phi1) * np.cos(phi2) * np.sin(np.radians(lon2 - lon1) / 2) ** 2
-    )
-    distance: FloatArray = 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
-    return distance
-
-
 @dataclass(frozen=True, slots=True)
 class Neighbourhood:
     """Every ordered pair of events at most the maximum radius apart (each event with itself).
@@ -143,7 +131,7 @@ def neighbourhood(lat: FloatArray, lon: FloatArray, max_radius_m: float) -> Neig
     # northern edge of the country.
     close = np.abs(lon[centre] - lon[edge]) <= band / math.cos(math.radians(_NORTHMOST))
     centre, edge = centre[close], edge[close]
-    radius = haversine_m(lat[centre], lon[centre], lat[edge], lon[edge])
+    radius = metres_between_many(lat[centre], lon[centre], lat[edge], lon[edge])
     near = radius <= max_radius_m
     centre, edge, radius = centre[near], edge[near], radius[near]
     # Circle size: pairs of the same centre at most this far, counted by one sorted search.

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from schemas.alerts import Alert, AlertKind, Area, EvidenceLink, Lookout, Severity, alert_id_for
 from schemas.common import BranchType, Location
+from schemas.distance import metres_between
 from schemas.events import IncidentReport, PersonDescription, ReconSighting, Vehicle
 from schemas.geography import police_unit_for
 from schemas.topics import ALERTS, INCIDENT_REPORTS, RECON_SIGHTINGS, spec_for_ce_type
@@ -29,7 +30,7 @@ from streams.recon_linkage import (
     SightingEvidence,
     Verdict,
 )
-from streams.recon_scoring import TrackedSighting, metres
+from streams.recon_scoring import TrackedSighting
 
 ModelT = TypeVar("ModelT", PersonDescription, Vehicle)
 
@@ -78,7 +79,7 @@ def reconnaissance_warning(
         dedup_key=warning.dedup_key,
         severity=severity,
         centre=(lat, lon),
-        reach_m=max(metres(lat, lon, s.lat, s.lon) for s in sightings),
+        reach_m=max(metres_between(lat, lon, s.lat, s.lon) for s in sightings),
         thresholds=thresholds,
         branch_types=[s.branch_type for s in sightings],
         vehicles=[s.vehicle for s in sightings],
@@ -112,7 +113,7 @@ def robbery_link_alert(
         dedup_key=link.dedup_key,
         severity=Severity.MEDIUM if historical else Severity.HIGH,
         centre=(robbery.lat, robbery.lon),
-        reach_m=max(metres(robbery.lat, robbery.lon, s.lat, s.lon) for s in sightings),
+        reach_m=max(metres_between(robbery.lat, robbery.lon, s.lat, s.lon) for s in sightings),
         thresholds=thresholds,
         branch_types=[robbery.branch_type, *(s.branch_type for s in sightings)],
         vehicles=[*robbery_vehicles, *(s.vehicle for s in sightings)],
@@ -219,7 +220,7 @@ def _sighting_link(
         event_id=s.event_id,
         event_type="recon_sighting",
         occurred_at=s.observed_at,
-        distance_m=metres(lat, lon, s.lat, s.lon),
+        distance_m=metres_between(lat, lon, s.lat, s.lon),
         time_gap_s=max(0.0, gap.total_seconds()),
         similarity=evidence.score.similarity,
         reasons=list(evidence.score.reasons),
@@ -234,7 +235,7 @@ def _medoid(sightings: Sequence[TrackedSighting]) -> tuple[float, float]:
     """The sighted place nearest to all others: a real Dutch point, unlike a mean in the water."""
     best = min(
         sightings,
-        key=lambda a: max(metres(a.lat, a.lon, b.lat, b.lon) for b in sightings),
+        key=lambda a: max(metres_between(a.lat, a.lon, b.lat, b.lon) for b in sightings),
     )
     return best.lat, best.lon
 

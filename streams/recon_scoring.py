@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -15,8 +14,8 @@ from pydantic import BaseModel, ConfigDict
 
 from schemas.alerts import LinkReason
 from schemas.common import BranchType
+from schemas.distance import METRES_PER_DEGREE_LAT, metres_between
 from schemas.events import IncidentReport, PersonDescription, ReconBehaviour, ReconSighting, Vehicle
-from schemas.geography import EARTH_RADIUS_M
 
 if TYPE_CHECKING:
     from heterdaad.thresholds.reconnaissance import ReconThresholds, ReconWeights
@@ -104,23 +103,15 @@ class Score:
     similarity: dict[str, float] = field(default_factory=dict)
 
 
-def metres(a_lat: float, a_lon: float, b_lat: float, b_lon: float) -> float:
-    """Great-circle distance (haversine); the spherical error is far below any radius here."""
-    phi1, phi2 = math.radians(a_lat), math.radians(b_lat)
-    d_phi, d_lambda = phi2 - phi1, math.radians(b_lon - a_lon)
-    h = math.sin(d_phi / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(d_lambda / 2) ** 2
-    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
-
-
 def within(a_lat: float, a_lon: float, b_lat: float, b_lon: float, radius_m: float) -> bool:
     """Whether two points lie within the radius; a box test first spares most trigonometry."""
-    degree_m = math.pi * EARTH_RADIUS_M / 180  # a degree of latitude, in metres
+    degree_m = METRES_PER_DEGREE_LAT
     if abs(a_lat - b_lat) * degree_m > radius_m:
         return False
     # At Dutch latitudes (below 54 degrees) a degree of longitude is at least 0.58 of that.
     if abs(a_lon - b_lon) * degree_m * 0.58 > radius_m:
         return False
-    return metres(a_lat, a_lon, b_lat, b_lon) <= radius_m
+    return metres_between(a_lat, a_lon, b_lat, b_lon) <= radius_m
 
 
 def _plain(value: object) -> str | None:

@@ -24,6 +24,7 @@ from schemas.alerts import (
     alert_id_for,
 )
 from schemas.common import BranchType, Location
+from schemas.distance import metres_between
 from schemas.events import (
     GetawayMode,
     HeightBand,
@@ -32,7 +33,7 @@ from schemas.events import (
     PersonDescription,
     Vehicle,
 )
-from schemas.geography import EARTH_RADIUS_M, police_unit_for
+from schemas.geography import is_in_netherlands, police_unit_for
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -92,16 +93,6 @@ def llr(curve: Curve, x: float) -> float:
     return curve[-1][1]
 
 
-def metres_between(a: Location, b: Location) -> float:
-    """Great-circle distance (haversine)."""
-    phi_a, phi_b = math.radians(a.lat), math.radians(b.lat)
-    half = (
-        math.sin((phi_b - phi_a) / 2) ** 2
-        + math.cos(phi_a) * math.cos(phi_b) * math.sin(math.radians(b.lon - a.lon) / 2) ** 2
-    )
-    return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(min(half, 1.0)))
-
-
 def jaccard(a: Iterable[object], b: Iterable[object]) -> float | None:
     """Shared items over all items, or None when either side saw nothing (no evidence)."""
     left, right = set(a), set(b)
@@ -113,7 +104,8 @@ def jaccard(a: Iterable[object], b: Iterable[object]) -> float | None:
 def score_pair(a: IncidentReport, b: IncidentReport, thresholds: SeriesThresholds) -> PairScore:
     """Naive-Bayes evidence that one crew committed both robberies; missing data adds nothing."""
     t = thresholds
-    metres = metres_between(a.branch.location, b.branch.location)
+    here, there = a.branch.location, b.branch.location
+    metres = metres_between(here.lat, here.lon, there.lat, there.lon)
     seconds = abs((b.occurred_at - a.occurred_at).total_seconds())
     km, days = metres / 1000.0, seconds / SECONDS_PER_DAY
     features = [
@@ -361,10 +353,13 @@ def next_target(series: SeriesState, t: SeriesThresholds) -> NextTarget:
     # Off the coast or over the border is no target: fall back towards the last robbery.
     for fraction in (1.0, 0.5):
         try:
-            centre = _shifted(last, east * fraction, north * fraction)
-            break
+            shifted = _shifted(last, east * fraction, north * fraction)
         except ValidationError:
             continue
+        # Location checks only its box now (issue 14): the gazetteer says what is Dutch.
+        if is_in_netherlands(shifted):
+            centre = shifted
+            break
     return NextTarget(centre=centre, radius_m=min(radius_km * 1000.0, 100_000.0))
 
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, cast
 from faust import streams as faust_streams
 
 from schemas.alerts import Alert, AlertKind, Area, EvidenceLink, LinkReason, Severity, alert_id_for
+from schemas.distance import metres_between
 from schemas.events import AlarmActivation, AlarmSignal, IncidentReport
 from schemas.geography import police_unit_for
 from schemas.tasks import AlarmTask, AlarmTaskKind
@@ -36,7 +37,6 @@ from streams.alarm_state import (
     ReportSeen,
     SiteState,
     TimeoutTick,
-    distance_m,
     note,
     route,
     seconds_between,
@@ -275,7 +275,7 @@ class _Run:
             return
         gap = seconds_between(report.occurred_at, episode.first_at)
         location = site.site.location
-        distance = distance_m(location.lat, location.lon, report.lat, report.lon)
+        distance = metres_between(location.lat, location.lon, report.lat, report.lon)
         if abs(gap) > limits.report_match_seconds or distance > limits.report_match_radius_m:
             return
         reason = LinkReason(feature="incident_report", value=report.incident_type.value,

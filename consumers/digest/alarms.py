@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from consumers.digest.geometry import metres_to_many
+from schemas.distance import metres_between_many
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -109,7 +109,7 @@ def escalated_mask(
     # Escalations are few (about one press in a hundred is real): one vector pass each.
     for escalation in escalations:
         at = escalation.at.timestamp()
-        here = metres_to_many(escalation.lat, escalation.lon, lats, lons) <= radius_m
+        here = metres_between_many(escalation.lat, escalation.lon, lats, lons) <= radius_m
         begun = np.flatnonzero(here & (firsts - lead_s <= at))
         if begun.size == 0:
             continue

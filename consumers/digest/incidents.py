@@ -7,8 +7,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from consumers.digest.geometry import metres_between
 from consumers.digest.period import NL_TIME, Month
+from schemas.distance import metres_between
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence

@@ -16,8 +16,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from consumers.digest.geometry import metres_between
 from consumers.digest.incidents import ROBBERY_KINDS
+from schemas.distance import metres_between
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from schemas.alerts import AlertKind, RecipientRole, Severity
+from schemas.distance import metres_between
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -18,7 +18,6 @@ if TYPE_CHECKING:
     from schemas.common import BranchType, PoliceUnit
 
 Channel = Literal["desk", "webhook"]
-EARTH_RADIUS_M = 6_371_008.8
 
 
 @dataclass(frozen=True)
@@ -108,14 +107,6 @@ def webhook_recipient(organisation_id: str, webhook_url: str) -> str:
     return f"{organisation_id}/webhook/{digest}"
 
 
-def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle distance (haversine); metres of error do not matter at these radii."""
-    phi1, phi2 = math.radians(lat1), math.radians(lat2)
-    dphi, dlambda = phi2 - phi1, math.radians(lon2 - lon1)
-    a = math.sin(dphi / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(dlambda / 2) ** 2
-    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
-
-
 def nearby_branches(
     alert: Alert, rule: SubscriptionRule, branches: tuple[BranchSite, ...]
 ) -> tuple[NearbyBranch, ...]:
@@ -136,7 +127,7 @@ def nearby_branches(
         # A branch of a type that is not at risk need not look out.
         if at_risk and site.branch_type not in at_risk:
             continue
-        metres = distance_m(center.lat, center.lon, site.lat, site.lon)
+        metres = metres_between(center.lat, center.lon, site.lat, site.lon)
         if metres - alert_radius <= rule.radius_m:
             found.append(NearbyBranch(site.branch_id, round(metres)))
     return tuple(sorted(found, key=lambda near: (near.distance_m, near.branch_id)))

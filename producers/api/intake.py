@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from pydantic import ValidationError
@@ -24,10 +26,13 @@ from producers.api.receipts import (
     NewReceipt,
     Receipt,
     body_digest,
+    claim_receipts,
+    confirm_receipts,
     find_receipts,
     lock_event_ids,
-    store_receipts,
+    release_receipts,
 )
+from producers.edge_policy import admit
 from schemas.events import AuditAction, AuditEvent
 
 if TYPE_CHECKING:
@@ -43,6 +48,12 @@ if TYPE_CHECKING:
     from schemas.common import Contract
 
 logger = logging.getLogger(__name__)
+
+# A pending receipt older than this many publish timeouts lost its process (no publish takes
+# longer): another delivery takes it over and publishes again.
+STALE_CLAIM_TIMEOUTS = 3
+# How often a delivery of an event that another request is publishing looks for its answer.
+IN_FLIGHT_POLL_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -61,7 +72,11 @@ class _Round:
 
     answers: dict[int, Answer] = field(default_factory=dict)
     audit: list[AuditEvent] = field(default_factory=list)
-    receipts: list[NewReceipt] = field(default_factory=list)
+    # Claimed (pending) receipts, by event id, to confirm once published.
+    receipts: dict[str, NewReceipt] = field(default_factory=dict)
+    # Events another request is publishing just now, each with its first delivery in this one.
+    in_flight: list[_Candidate] = field(default_factory=list)
+    repeats: list[tuple[_Candidate, _Candidate]] = field(default_factory=list)
 
 
 @dataclass
@@ -100,11 +115,28 @@ class Intake:
                 candidates.append(candidate)
         connection = await self._connection(caller, len(items))
         try:
-            async with connection.transaction():
-                if candidates:
-                    await self._judge_and_publish(connection, caller, kind, candidates, round_)
-                await store_receipts(connection, round_.receipts)
-                await write_audit(connection, round_.audit)
+            to_publish: list[_Candidate] = []
+            if candidates:
+                # Short: locks, receipts looked up, new ones claimed as pending; committed
+                # before the publish, so no transaction or lock waits on Kafka's ack.
+                async with connection.transaction():
+                    to_publish = await self._judge(connection, caller, kind, candidates, round_)
+            try:
+                published = await self._publish(caller, kind, to_publish, round_)
+                for candidate in round_.in_flight:
+                    await self._await_first_delivery(connection, caller, kind, candidate, round_)
+                for candidate, earlier in round_.repeats:
+                    self._repeat_in_batch(round_, caller, kind, candidate, earlier)
+                async with connection.transaction():
+                    await confirm_receipts(connection, published)
+                    unpublished = set(round_.receipts) - set(published)
+                    await release_receipts(connection, sorted(unpublished))
+                    await write_audit(connection, round_.audit)
+            except BaseException:
+                # As when one transaction held it all: no answer kept, a retry publishes again.
+                with contextlib.suppress(Exception):
+                    await release_receipts(connection, list(round_.receipts))
+                raise
         finally:
             await self.pool.release(connection)
         return [round_.answers[index] for index in range(len(items))]
@@ -131,7 +163,7 @@ class Intake:
     ) -> _Candidate | None:
         try:
             edge = kind.edge_model.model_validate(item)
-            event = kind.to_contract(edge, self.plate_key)
+            event = admit(kind.to_contract(edge, self.plate_key))
         except ValidationError as error:
             problems = field_problems(error.errors(include_url=False))
             event_id = _event_id_of(item)
@@ -142,17 +174,20 @@ class Intake:
         event_id = str(getattr(event, "event_id"))  # noqa: B009 - every kind has event_id
         return _Candidate(index, event_id, event, body_digest(event))
 
-    async def _judge_and_publish(
+    async def _judge(
         self,
         connection: asyncpg.Connection,
         caller: Caller,
         kind: EventKind,
         candidates: list[_Candidate],
         round_: _Round,
-    ) -> None:
-        # The locks hold until commit, that is until the receipts of what was published exist.
+    ) -> list[_Candidate]:
+        """What to publish: new events, claimed as pending receipts before the locks go."""
+        # The locks hold until commit, that is until the claims of what will be published exist.
         await lock_event_ids(connection, (c.event_id for c in candidates))
-        receipts = await find_receipts(connection, [c.event_id for c in candidates])
+        receipts = await find_receipts(
+            connection, [c.event_id for c in candidates], with_pending=True
+        )
         owners = await permissions.ownership_refusals(
             connection, caller, [c.event for c in candidates]
         )
@@ -160,8 +195,19 @@ class Intake:
         to_publish: list[_Candidate] = []
         repeats: list[tuple[_Candidate, _Candidate]] = []
         first_by_id: dict[str, _Candidate] = {}
+        stale_after = timedelta(seconds=STALE_CLAIM_TIMEOUTS * self.limits.publish_timeout_seconds)
         for candidate, refusal in zip(candidates, refusals, strict=True):
             receipt = receipts.get(candidate.event_id)
+            if receipt is not None and receipt.pending_for is not None:
+                if receipt.pending_for > stale_after:
+                    receipt = None  # its process died before confirming: publish again
+                else:
+                    earlier = first_by_id.setdefault(candidate.event_id, candidate)
+                    if earlier is candidate:
+                        round_.in_flight.append(candidate)
+                    else:
+                        repeats.append((candidate, earlier))
+                    continue
             earlier = first_by_id.setdefault(candidate.event_id, candidate)
             if receipt is not None:
                 self._replay(round_, caller, kind, candidate, receipt)
@@ -181,18 +227,28 @@ class Intake:
                 )
             else:
                 to_publish.append(candidate)
-        await self._publish(caller, kind, to_publish, round_)
-        for candidate, earlier in repeats:
-            self._repeat_in_batch(round_, caller, kind, candidate, earlier)
+                round_.receipts[candidate.event_id] = NewReceipt(
+                    event_id=candidate.event_id,
+                    organisation_id=caller.organisation_id,
+                    event_type=kind.name,
+                    body_sha256=candidate.digest,
+                    status_code=202,
+                    body={"event_id": candidate.event_id},
+                )
+        round_.repeats = repeats
+        await claim_receipts(connection, list(round_.receipts.values()))
+        return to_publish
 
     async def _publish(
         self, caller: Caller, kind: EventKind, candidates: list[_Candidate], round_: _Round
-    ) -> None:
+    ) -> list[str]:
+        """The ids the broker acknowledged; each candidate gets its answer."""
         source = f"/producers/api/{caller.organisation_id}"
         outcomes = await asyncio.gather(
             *(self.broker.publish(kind.spec, c.event, source=source) for c in candidates),
             return_exceptions=True,
         )
+        published: list[str] = []
         for candidate, outcome in zip(candidates, outcomes, strict=True):
             if isinstance(outcome, BrokerUnavailable):
                 answer = Answer(
@@ -221,16 +277,38 @@ class Intake:
                     "offset": outcome.offset,
                 },
             )
-            round_.receipts.append(
-                NewReceipt(
-                    event_id=candidate.event_id,
-                    organisation_id=caller.organisation_id,
-                    event_type=kind.name,
-                    body_sha256=candidate.digest,
-                    status_code=202,
-                    body={"event_id": candidate.event_id},
+            published.append(candidate.event_id)
+        return published
+
+    async def _await_first_delivery(
+        self,
+        connection: asyncpg.Connection,
+        caller: Caller,
+        kind: EventKind,
+        candidate: _Candidate,
+        round_: _Round,
+    ) -> None:
+        """Another request is publishing this event: its answer, once it has one, is ours."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.limits.publish_timeout_seconds + 1.0
+        while True:
+            found = await find_receipts(connection, [candidate.event_id], with_pending=True)
+            receipt = found.get(candidate.event_id)
+            if receipt is not None and receipt.pending_for is None:
+                self._replay(round_, caller, kind, candidate, receipt)
+                return
+            if receipt is None or loop.time() > deadline:
+                answer = Answer(
+                    503,
+                    candidate.event_id,
+                    "another delivery of this event is being published or failed to; retry",
+                    retry_after=self.limits.broker_retry_seconds,
                 )
-            )
+                self._decide(
+                    round_, caller, kind, candidate.index, answer, subject=candidate.event_id
+                )
+                return
+            await asyncio.sleep(IN_FLIGHT_POLL_SECONDS)
 
     def _replay(
         self,

@@ -1,10 +1,11 @@
-"""Idempotency by event id: the first answer is kept once the broker acknowledged the event."""
+"""Idempotency by event id: a receipt claimed before the publish, confirmed after the ack."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -25,6 +26,8 @@ class Receipt:
     body_sha256: str
     status_code: int
     body: dict[str, Any]
+    # None once confirmed; else how long ago the publish was claimed (by the database's clock).
+    pending_for: timedelta | None = None
 
 
 @dataclass(frozen=True)
@@ -55,12 +58,20 @@ async def lock_event_ids(connection: asyncpg.Connection, event_ids: Iterable[str
 
 
 async def find_receipts(
-    connection: asyncpg.Connection, event_ids: Sequence[str]
+    connection: asyncpg.Connection, event_ids: Sequence[str], *, with_pending: bool = False
 ) -> dict[str, Receipt]:
+    """The receipts of these ids; pending ones (a publish under way) only when asked for.
+
+    A reader that would skip an event because it was posted must not count a pending one:
+    that publish may still fail, and the event would be lost rather than sent twice.
+    """
     rows = await connection.fetch(
-        "SELECT event_id::text, organisation_id, body_sha256, status_code, body "
-        "FROM ingest_receipt WHERE event_id = ANY($1::uuid[])",
+        "SELECT event_id::text, organisation_id, body_sha256, status_code, body, "
+        "CASE WHEN confirmed_at IS NULL THEN now() - created_at END AS pending_for "
+        "FROM ingest_receipt WHERE event_id = ANY($1::uuid[]) "
+        "AND (confirmed_at IS NOT NULL OR $2)",
         list(event_ids),
+        with_pending,
     )
     return {
         row["event_id"]: Receipt(
@@ -69,6 +80,7 @@ async def find_receipts(
             body_sha256=row["body_sha256"],
             status_code=row["status_code"],
             body=json.loads(row["body"]),
+            pending_for=row["pending_for"],
         )
         for row in rows
     }
@@ -92,4 +104,51 @@ async def store_receipts(connection: asyncpg.Connection, receipts: Sequence[NewR
             )
             for receipt in receipts
         ],
+    )
+
+
+async def claim_receipts(connection: asyncpg.Connection, receipts: Sequence[NewReceipt]) -> None:
+    """Write the receipts as pending, before publishing; a stale pending one is taken over.
+
+    The caller holds the ids' advisory locks, so a conflict here is only a stale claim it
+    decided to take over (an API process that died between publishing and confirming).
+    """
+    if not receipts:
+        return
+    await connection.executemany(
+        "INSERT INTO ingest_receipt "
+        "(event_id, organisation_id, event_type, body_sha256, status_code, body, confirmed_at) "
+        "VALUES ($1::uuid, $2, $3, $4, $5, $6::jsonb, NULL) "
+        "ON CONFLICT (event_id) DO UPDATE SET organisation_id = excluded.organisation_id, "
+        "event_type = excluded.event_type, body_sha256 = excluded.body_sha256, "
+        "status_code = excluded.status_code, body = excluded.body, created_at = now(), "
+        "confirmed_at = NULL WHERE ingest_receipt.confirmed_at IS NULL",
+        [
+            (
+                receipt.event_id,
+                receipt.organisation_id,
+                receipt.event_type,
+                receipt.body_sha256,
+                receipt.status_code,
+                json.dumps(receipt.body),
+            )
+            for receipt in receipts
+        ],
+    )
+
+
+async def confirm_receipts(connection: asyncpg.Connection, event_ids: Sequence[str]) -> None:
+    """The broker acknowledged these events: their receipts are the answer to every replay."""
+    await connection.execute(
+        "UPDATE ingest_receipt SET confirmed_at = now() "
+        "WHERE event_id = ANY($1::uuid[]) AND confirmed_at IS NULL",
+        list(event_ids),
+    )
+
+
+async def release_receipts(connection: asyncpg.Connection, event_ids: Sequence[str]) -> None:
+    """Nothing was published for these: drop their claims, so that a retry publishes."""
+    await connection.execute(
+        "DELETE FROM ingest_receipt WHERE event_id = ANY($1::uuid[]) AND confirmed_at IS NULL",
+        list(event_ids),
     )

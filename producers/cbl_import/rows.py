@@ -16,6 +16,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from producers.api.edge import IncidentReportIn
 from producers.cbl_import import layout as col
+from producers.edge_policy import admit
 from schemas.common import Identifier
 from schemas.events import HeightBand, ValueBand
 
@@ -88,7 +89,7 @@ def convert_row(row: SourceRow, reporting_org: str, id_key: bytes) -> ConvertedR
         )
     report = None
     try:
-        report = IncidentReportIn.model_validate(body)
+        report = admit(IncidentReportIn.model_validate(body))
     except ValidationError as error:
         # A column that could not be read was left out; its 'Field required' says nothing new.
         failed = {problem.column for problem in problems}

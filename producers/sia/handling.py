@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from pysiaalarm.account import SIAAccount as PySiaAccount
 from pysiaalarm.event import SIAEvent
 
+from producers.edge_policy import admit
 from producers.sia import frames
 from producers.sia.accounts import AccountLookupError
 from producers.sia.codes import ADM_CID, NULL, SIA_DCS, Report, interpret
@@ -153,7 +154,7 @@ class FrameHandler:
             logger.info("sia signal not forwarded, answered DUH", extra=context)
             return Reply(frames.duh(header), account, f"not_forwarded:{context['code']}")
         try:
-            activation = self._activation(header, account, report, signal, stamped, now)
+            activation = admit(self._activation(header, account, report, signal, stamped, now))
         except ValidationError as error:
             logger.error(
                 "sia signal not valid, answered DUH", extra={**context, "error": str(error)}

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, Protocol
 
 import httpx
+from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -20,9 +21,10 @@ from rich.progress import (
 )
 
 from heterdaad.kafka import make_producer
+from producers.edge_policy import admit
 from producers.simulator.scenario import generate
 from schemas.events import AlarmActivation, IncidentReport, ReconSighting
-from schemas.wire import encode
+from schemas.wire import encode, explain
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -229,6 +231,15 @@ class KafkaSink:
 
     async def send(self, event: ScenarioEvent) -> str | None:
         spec = event.spec
+        try:
+            admit(event.model)
+        except ValidationError as error:
+            # What the API would answer with a 422: the same policy, without the round trip.
+            logger.warning(
+                "event refused by the intake policy",
+                extra={"event_id": str(event.truth.event_id), "reason": explain(error)},
+            )
+            return explain(error)
         record = encode(spec, event.model, source_of(event.model))
         acknowledged = await self._producer.send(
             spec.name(self._settings.topic_prefix),

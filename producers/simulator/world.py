@@ -19,6 +19,7 @@ from schemas.common import (
     Location,
     PoliceUnit,
 )
+from schemas.distance import metres_between
 from schemas.geography import geonames_path, is_in_netherlands, police_unit_for
 
 if TYPE_CHECKING:
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-EARTH_RADIUS_KM = 6371.0088
 
 # The two police units with more than 40% of robberies (§6.1): where robbery is concentrated.
 METRO_UNITS = frozenset({PoliceUnit.AMSTERDAM, PoliceUnit.ROTTERDAM})
@@ -229,12 +229,8 @@ def _postcode_letters(rng: random.Random) -> str:
 
 
 def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle distance (haversine)."""
-    phi1, phi2 = math.radians(lat1), math.radians(lat2)
-    d_phi = phi2 - phi1
-    d_lambda = math.radians(lon2 - lon1)
-    a = math.sin(d_phi / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(d_lambda / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * math.asin(math.sqrt(a))
+    """schemas.distance.metres_between in kilometres, the simulator's unit."""
+    return metres_between(lat1, lon1, lat2, lon2) / 1000.0
 
 
 def destination(lat: float, lon: float, bearing_deg: float, km: float) -> tuple[float, float]:

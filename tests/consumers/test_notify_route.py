@@ -14,12 +14,12 @@ from consumers.notify.route import (
     PoliceDesk,
     Route,
     SubscriptionRule,
-    distance_m,
     route,
 )
 from consumers.notify.windows import TimeWindow
 from schemas.alerts import AlertKind, Area, RecipientRole, Severity
 from schemas.common import BranchType, Location, PoliceUnit
+from schemas.distance import metres_between
 from tests import factories
 
 DAM = factories.DAM_SQUARE
@@ -240,4 +240,5 @@ def test_recipients_are_stable_names() -> None:
     ],
 )
 def test_distance(a: Location, b: Location, metres: float) -> None:
-    assert distance_m(a.lat, a.lon, b.lat, b.lon) == pytest.approx(metres, abs=metres * 0.01 + 1)
+    expected = pytest.approx(metres, abs=metres * 0.01 + 1)
+    assert metres_between(a.lat, a.lon, b.lat, b.lon) == expected

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import pytest
 
-from consumers.sink import Sink
+from consumers.sink import Sink, store, store_many
 from heterdaad.kafka import make_producer, publish
 from schemas.topics import ALARM_ACTIVATIONS, ALERTS, AUDIT, INCIDENT_REPORTS, RECON_SIGHTINGS
 from schemas.wire import DLQ_REASON
@@ -67,3 +68,58 @@ async def test_every_record_stored_once_and_garbage_dead_lettered(
     assert row["kind"] == "overval"
     assert dead.value == b"\xff"
     assert dict(dead.headers)[DLQ_REASON].startswith(b"not a binary-mode CloudEvent")
+
+
+async def test_a_batch_keeps_one_row_per_id_whatever_was_stored_before(
+    db: asyncpg.Connection,
+) -> None:
+    stored_before = factories.incident_report()
+    await store(db, stored_before)
+    alarm, alert, audit = factories.alarm_activation(), factories.alert(), factories.audit_event()
+    # Ids already stored, and ids twice in one batch: each executemany upsert keeps one row.
+    batch = [alarm, stored_before, alert, alarm, audit, alert, stored_before]
+    async with db.transaction():
+        await store_many(db, batch)
+    async with db.transaction():
+        await store_many(db, batch)  # the whole poll again, as after a crash before the commit
+
+    counts = await db.fetchrow(
+        "SELECT (SELECT count(*) FROM event) AS events, (SELECT count(*) FROM alert) AS alerts,"
+        " (SELECT count(*) FROM audit_log) AS audits"
+    )
+    assert tuple(counts) == (2, 1, 1)
+
+
+async def test_a_time_ahead_of_the_readers_clock_is_stored_not_dead_lettered(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    # The writer's clock runs 5 minutes ahead of this reader's: beyond the intake's 2-minute
+    # skew by the reader's clock, but the edge judged the time when the event came in.
+    ahead = datetime.now(UTC) + timedelta(minutes=5)
+    report = factories.incident_report(occurred_at=ahead)
+    alarm = factories.alarm_activation(occurred_at=ahead, received_at=ahead)
+    producer = make_producer(settings)
+    await producer.start()
+    try:
+        await publish(producer, INCIDENT_REPORTS, report, prefix=settings.topic_prefix, source="t")
+        await publish(producer, ALARM_ACTIVATIONS, alarm, prefix=settings.topic_prefix, source="t")
+    finally:
+        await producer.stop()
+
+    stop = asyncio.Event()
+    async with Sink(settings) as sink:
+        running = asyncio.create_task(sink.run(stop))
+
+        async def both_stored() -> bool:
+            if running.done():
+                raise AssertionError(f"the sink stopped: {running.exception()!r}")
+            stored = await db.fetchval(
+                "SELECT count(*) FROM event WHERE event_id = ANY($1::uuid[])",
+                [report.event_id, alarm.event_id],
+            )
+            return bool(stored == 2)
+
+        # Stored means decoded: the sink dead-letters a record only in place of storing it.
+        await eventually(both_stored, timeout=60)
+        stop.set()
+        await running

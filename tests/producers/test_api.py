@@ -8,6 +8,7 @@ import logging
 import secrets
 import socket
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -500,3 +501,34 @@ async def test_database_away_is_503_with_retry_after(
         )
     assert response.status_code == 503
     assert int(response.headers["Retry-After"]) >= 1
+
+
+async def test_intake_policy_is_a_422_naming_the_field_single_and_batch(
+    settings: Settings, registry: Registry, client: httpx.AsyncClient
+) -> None:
+    # The wire takes any aware time and any point in the box; the API's edge policy
+    # (producers/edge_policy.py) refuses a time ahead of its clock and a point abroad.
+    ahead = bodies.incident_report() | {
+        "occurred_at": (datetime.now(UTC) + timedelta(minutes=5)).isoformat()
+    }
+    brussels = bodies.incident_report()
+    brussels["branch"]["location"] = {"lat": 50.85, "lon": 4.35}
+    response = await client.post(
+        "/v1/incident-reports", json=ahead, headers=registry.auth("retail-a")
+    )
+    assert response.status_code == 422, response.text
+    [problem] = response.json()["detail"]
+    assert problem["field"] == "occurred_at"
+    assert "in the future" in problem["reason"]
+
+    good = bodies.incident_report()
+    response = await client.post(
+        "/v1/incident-reports/batch", json=[brussels, good], headers=registry.auth("retail-a")
+    )
+    assert response.status_code == 207, response.text
+    results = response.json()["results"]
+    assert [result["status"] for result in results] == [422, 202]
+    [problem] = results[0]["detail"]
+    assert problem["field"] == "branch.location"
+    assert "outside the Netherlands" in problem["reason"]
+    assert await published_count(settings, INCIDENT_REPORTS) == 1

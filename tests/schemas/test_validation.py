@@ -29,17 +29,6 @@ def _report_payload() -> dict[str, object]:
     [
         # An unknown field is refused, not ignored: a typo must not lose information.
         ({"weapon": ["knife"]}, "weapon", "Extra inputs are not permitted"),
-        # Brussels lies inside the bounding box but is nearer to Belgian places.
-        (
-            {
-                "branch": {
-                    **factories.branch().model_dump(mode="json"),
-                    "location": {"lat": 50.85, "lon": 4.35},
-                }
-            },
-            "branch.location",
-            "lies outside the Netherlands",
-        ),
         # Amsterdam is fine, London is not in the Netherlands.
         (
             {
@@ -53,12 +42,6 @@ def _report_payload() -> dict[str, object]:
         ),
         # A time without a zone is ambiguous around the DST change.
         ({"occurred_at": "2026-11-01T12:00:00"}, "occurred_at", "timezone"),
-        # A robbery cannot be reported before it happens.
-        (
-            {"occurred_at": (datetime.now(UTC) + timedelta(hours=1)).isoformat()},
-            "occurred_at",
-            "future",
-        ),
         # Enums are closed: an unknown incident type is an error, not a new category.
         ({"incident_type": "inbraak"}, "incident_type", "Input should be"),
         # Plates travel only as pseudonyms; a raw plate in that field is refused.
@@ -79,12 +62,23 @@ def test_incident_report_rejects(change: dict[str, object], field: str, reason: 
     assert reason in message
 
 
-def test_a_small_clock_skew_is_accepted() -> None:
-    # Clocks of reporting systems drift; a minute ahead is not an error.
-    payload = _report_payload() | {
-        "occurred_at": (datetime.now(UTC) + timedelta(seconds=60)).isoformat()
-    }
-    IncidentReport.model_validate_json(json.dumps(payload))
+@pytest.mark.parametrize(
+    "change",
+    [
+        # An hour ahead of this reader's clock: the writer's clock may run ahead of it, and
+        # the edge that took the event in has judged its time (producers/edge_policy.py).
+        {"occurred_at": (datetime.now(UTC) + timedelta(hours=1)).isoformat()},
+        # Brussels lies inside the bounding box: the edge's gazetteer refuses it, not the wire.
+        {
+            "branch": {
+                **factories.branch().model_dump(mode="json"),
+                "location": {"lat": 50.85, "lon": 4.35},
+            }
+        },
+    ],
+)
+def test_the_wire_checks_shape_not_intake_policy(change: dict[str, object]) -> None:
+    IncidentReport.model_validate_json(json.dumps(_report_payload() | change))
 
 
 def test_sighting_needs_a_branch_or_a_location() -> None:

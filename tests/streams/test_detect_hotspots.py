@@ -18,12 +18,13 @@ from heterdaad.thresholds.hotspots import HotspotThresholds
 from producers.simulator import SimulationConfig, generate
 from schemas.alerts import Alert, AlertKind, Severity
 from schemas.common import BranchType, Location, PoliceUnit
+from schemas.distance import metres_between_many
 from schemas.events import IncidentReport, ReconBehaviour, ReconSighting
 from schemas.geography import police_unit_for
 from schemas.topics import ALERTS
 from schemas.wire import decode_as
 from streams.detect_hotspots import hotspot_alert
-from streams.hotspot_scan import ScanParameters, glr_tables, haversine_m, neighbourhood, scan
+from streams.hotspot_scan import ScanParameters, glr_tables, neighbourhood, scan
 from streams.hotspot_tracking import (
     HotspotChange,
     HotspotState,
@@ -152,7 +153,7 @@ def test_neighbourhood_matches_brute_force(points: list[tuple[float, float]]) ->
     pairs = neighbourhood(lat, lon, 3000.0)
     n = len(points)
     centre, edge = np.divmod(np.arange(n * n), n)
-    distance = haversine_m(lat[centre], lon[centre], lat[edge], lon[edge]).reshape(n, n)
+    distance = metres_between_many(lat[centre], lon[centre], lat[edge], lon[edge]).reshape(n, n)
     radii, sizes = pairs.lookup(centre.reshape(n, n), edge.reshape(n, n))
     within = distance <= 3000.0
     assert np.array_equal(np.isfinite(radii), within)

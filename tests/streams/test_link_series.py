@@ -22,6 +22,7 @@ from producers.simulator import SimulationConfig, generate
 from producers.simulator.profiles import CARS, CLOTHING, COLOURS, LANGUAGES
 from schemas.alerts import Alert, AlertKind, Severity, alert_id_for
 from schemas.common import BranchType, Location
+from schemas.distance import metres_between
 from schemas.events import (
     Build,
     FaceCovering,
@@ -38,7 +39,7 @@ from schemas.events import (
 from schemas.topics import ALERTS
 from schemas.wire import decode_as
 from streams.link_series import Decision, MemoryLinkage, link_report
-from streams.series_scoring import llr, metres_between, next_target, score_pair, series_alert
+from streams.series_scoring import llr, next_target, score_pair, series_alert
 from tests import factories
 from tests.kafka_helpers import publish_all
 from tests.processes import running
@@ -442,7 +443,8 @@ def test_alert_is_keyed_by_series_and_size_so_replays_do_not_repeat_it() -> None
 def test_alert_names_targets_ahead_on_the_path_and_what_to_look_out_for() -> None:
     alert = _alert([A1, A2, A3])
     # The crew moved 3 km east twice: the next target lies about 3 km east of the last.
-    assert metres_between(alert.area.center, east(9)) < 200
+    centre, expect_9 = alert.area.center, east(9)
+    assert metres_between(centre.lat, centre.lon, expect_9.lat, expect_9.lon) < 200
     assert alert.area.radius_m == pytest.approx(1.5 * 3000, rel=0.02)
     assert alert.branch_types_at_risk == [BranchType.SUPERMARKET]
     assert alert.severity is Severity.HIGH
@@ -476,7 +478,8 @@ def test_next_target_extrapolates_the_path_within_the_netherlands(
         update={"distance_llr": ((0.0, 10.0), (30.0, 10.0))}))  # fmt: skip
     series = decisions[-1].grown
     assert series is not None
-    assert metres_between(next_target(series, DEFAULT).centre, expect) < 300
+    target = next_target(series, DEFAULT).centre
+    assert metres_between(target.lat, target.lon, expect.lat, expect.lon) < 300
 
 
 def test_a_series_of_long_ago_is_medium_severity() -> None:
@@ -719,7 +722,8 @@ def _check_alert(
     following = next_member.get((label, latest + 1))
     if following is not None:
         figures.next_predicted += 1
-        distance = metres_between(alert.area.center, following.branch.location)
+        centre, branch = alert.area.center, following.branch.location
+        distance = metres_between(centre.lat, centre.lon, branch.lat, branch.lon)
         figures.next_in_area += distance <= (alert.area.radius_m or 0)
 
 

@@ -1,0 +1,84 @@
+"""The intake policy: every event time and every place of an event, judged once at the edge."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from pydantic import ValidationError
+
+from producers.edge_policy import OUTSIDE_NETHERLANDS, admit
+from schemas.common import BranchType, Location
+from schemas.events import AlarmSite, Verification, VerificationMethod
+from schemas.wire import explain
+from tests import factories
+
+# The factories stamp their events a few minutes before the real now.
+NOW = datetime.now(UTC)
+SKEW = timedelta(minutes=2)
+AHEAD = NOW + timedelta(minutes=5)
+# Brussels lies inside the contract's box but is nearer to Belgian places.
+BRUSSELS = Location(lat=50.85, lon=4.35)
+
+
+def _refusal(model: object) -> str:
+    with pytest.raises(ValidationError) as caught:
+        admit(model, clock_skew=SKEW, now=NOW)  # type: ignore[type-var]
+    return explain(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("model", "field"),
+    [
+        # The time of the robbery.
+        (factories.incident_report(occurred_at=AHEAD), "occurred_at"),
+        # The press, and when the centre received it.
+        (factories.alarm_activation(occurred_at=NOW, received_at=AHEAD), "received_at"),
+        # A time nested in the activation: when the centre verified it.
+        (
+            factories.alarm_activation(
+                occurred_at=NOW,
+                received_at=NOW,
+                verification=Verification(
+                    method=VerificationMethod.CAMERA, verified=True, at=AHEAD
+                ),
+            ),
+            "verification.at",
+        ),
+        # When the reconnaissance was seen.
+        (factories.recon_sighting(observed_at=AHEAD), "observed_at"),
+    ],
+)
+def test_a_time_in_the_future_is_refused_naming_the_field(model: object, field: str) -> None:
+    assert _refusal(model) == (
+        f"{field}: Value error, lies in the future by more than the allowed clock skew (0:02:00)"
+    )
+
+
+def test_a_time_within_the_clock_skew_is_admitted_as_it_is() -> None:
+    report = factories.incident_report(occurred_at=NOW + SKEW)
+    assert admit(report, clock_skew=SKEW, now=NOW) is report
+
+
+@pytest.mark.parametrize(
+    ("model", "field"),
+    [
+        (factories.incident_report(branch=factories.branch(location=BRUSSELS)), "branch.location"),
+        (factories.recon_sighting(branch=None, location=BRUSSELS), "location"),
+        (
+            factories.alarm_activation(
+                site=AlarmSite(site_id="s-1", location=BRUSSELS, branch_type=BranchType.BANK)
+            ),
+            "site.location",
+        ),
+    ],
+)
+def test_a_place_abroad_is_refused_naming_the_field(model: object, field: str) -> None:
+    assert _refusal(model) == f"{field}: Value error, {OUTSIDE_NETHERLANDS}"
+
+
+def test_every_violation_is_named_at_once() -> None:
+    report = factories.incident_report(
+        occurred_at=AHEAD, branch=factories.branch(location=BRUSSELS)
+    )
+    assert _refusal(report).count("Value error") == 2
