@@ -1,8 +1,10 @@
-"""Issue 10 (b): one scenario through a real worker in two arrival orders, same patterns.
+"""Issue 10 (b): one scenario through a real worker in three arrival orders, same patterns.
 
-The same robberies and sightings go to two fresh topic sets, each with its own worker: once in
-event-time order, once with the pattern events entered 1 to 28 days late in shuffled order. The
-series, the reconnaissance links and the hotspots they end with must be the same.
+The same robberies and sightings go to three fresh topic sets, each with its own worker: in
+event-time order; with the pattern events entered 1 to 28 days late in shuffled order; and as
+one bulk import listing the newest first (as an export does), so that every event after the
+first lies behind the stage's watermark. The series, the reconnaissance links and the hotspots
+they end with must be the same.
 """
 
 from __future__ import annotations
@@ -63,6 +65,10 @@ def scenario(now: datetime) -> tuple[list[Event], list[Event]]:
 
 def in_event_time(events: list[Event]) -> list[Event]:
     return sorted(events, key=lambda e: (_event_time(e), str(e.event_id)))
+
+
+def bulk_newest_first(events: list[Event]) -> list[Event]:
+    return sorted(events, key=lambda e: (_event_time(e), str(e.event_id)), reverse=True)
 
 
 def entered_late(background: list[Event], patterns: list[Event], seed: int) -> list[Event]:
@@ -184,30 +190,34 @@ async def hotspots_held(settings: Settings, events: int) -> set[tuple[str, Membe
 
 
 @pytest.fixture
-async def other_settings(settings: Settings) -> AsyncIterator[Settings]:
-    """A second fresh topic set (and app id) on the same broker, removed afterwards."""
-    run = uuid.uuid4().hex[:10]
-    other = settings.model_copy(
-        update={"topic_prefix": f"t{run}.", "app_id": f"heterdaad-t{run}",
-                "state_dir": settings.state_dir.parent / "state-2"}
-    )  # fmt: skip
-    await ensure_worker_topics(other)  # the contract's topics and the worker's own
-    yield other
+async def more_settings(settings: Settings) -> AsyncIterator[list[Settings]]:
+    """Two more fresh topic sets (and app ids) on the same broker, removed afterwards."""
     from tests.conftest import _delete_topics
 
-    await _delete_topics(other)
+    more = []
+    for number in (2, 3):
+        run = uuid.uuid4().hex[:10]
+        more.append(settings.model_copy(
+            update={"topic_prefix": f"t{run}.", "app_id": f"heterdaad-t{run}",
+                    "state_dir": settings.state_dir.parent / f"state-{number}"}
+        ))  # fmt: skip
+        await ensure_worker_topics(more[-1])  # the contract's topics and the worker's own
+    yield more
+    for other in more:
+        await _delete_topics(other)
 
 
 @pytest.mark.integration
 @pytest.mark.timeout(600)
-async def test_the_same_patterns_in_event_time_order_and_entered_late(
-    settings: Settings, other_settings: Settings, tmp_path: Path
+async def test_the_same_patterns_in_event_time_order_entered_late_and_in_bulk(
+    settings: Settings, more_settings: list[Settings], tmp_path: Path
 ) -> None:
     now = datetime.now(UTC) - timedelta(hours=1)
     background, patterns = scenario(now)
     orders = {
         "event time": (settings, in_event_time([*background, *patterns])),
-        "entered late": (other_settings, entered_late(background, patterns, seed=10)),
+        "entered late": (more_settings[0], entered_late(background, patterns, seed=10)),
+        "bulk newest first": (more_settings[1], bulk_newest_first([*background, *patterns])),
     }
     results: dict[str, Outcome] = {}
     held: dict[str, set[tuple[str, Members]]] = {}
@@ -226,9 +236,11 @@ async def test_the_same_patterns_in_event_time_order_and_entered_late(
         old_series = [a for a in alerts if a.kind is AlertKind.SERIES
                       and patterns[0].event_id in {e.event_id for e in a.evidence}]
         assert old_series and all(a.historical for a in old_series)
-    late, in_order = results["entered late"], results["event time"]
-    assert (late.series, late.patterns, late.links) == (
-        in_order.series, in_order.patterns, in_order.links)  # fmt: skip
-    assert held["entered late"] == held["event time"]
+    in_order = results["event time"]
+    for name in ("entered late", "bulk newest first"):
+        other = results[name]
+        assert (other.series, other.patterns, other.links) == (
+            in_order.series, in_order.patterns, in_order.links), name  # fmt: skip
+        assert held[name] == held["event time"], name
     cluster = {e.event_id for e in patterns[10:]}
     assert any(members >= cluster for _, members in held["event time"])
