@@ -416,7 +416,8 @@ def test_a_late_robbery_extending_a_live_series_still_warns_ahead() -> None:
     assert alert.occurred_at == live[-1].occurred_at
     assert alert.series_id == str(late.event_id) and alert.dedup_key.endswith(":3")
     # The path runs east by event time: the next target lies beyond the newest robbery.
-    assert metres_between(alert.area.center, east(9)) < 300
+    centre, beyond = alert.area.center, east(9)
+    assert metres_between(centre.lat, centre.lon, beyond.lat, beyond.lon) < 300
 
 
 # --- the alert -----------------------------------------------------------------------------
