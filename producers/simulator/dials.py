@@ -145,7 +145,7 @@ def noisy_report(rng: random.Random, report: IncidentReport, rate: float) -> Inc
     offender count, height or build."""
     count = report.offender_count
     if count is not None and rng.random() < rate:
-        count = max(1, count + rng.choice((-1, 1)))
+        count = count + 1 if count == 1 else count + rng.choice((-1, 1))
     getaway = report.getaway
     if getaway is not None:
         getaway = getaway.model_copy(update={"vehicle": noisy_vehicle(rng, getaway.vehicle, rate)})
