@@ -455,6 +455,26 @@ def simulate(
     late_days: Annotated[
         tuple[float, float], typer.Option(help="Min and max delay of a late entry, in days.")
     ] = (1.0, 30.0),
+    sparse: Annotated[
+        bool, typer.Option(help="Sparse reports: modus operandi, descriptions, plates missing.")
+    ] = False,
+    witness_noise: Annotated[
+        float, typer.Option(help="Chance that a witness gets each detail wrong.")
+    ] = 0.0,
+    crew_changes: Annotated[
+        float, typer.Option(help="Chance a crew changes car, weapon, clothing or kind of branch.")
+    ] = 0.0,
+    shared_area_crews: Annotated[
+        int, typer.Option(help="Extra crews in the area and weeks of a planted series.")
+    ] = 0,
+    copycats: Annotated[int, typer.Option(help="Copycat robberies per planted series.")] = 0,
+    single_sighting_share: Annotated[
+        float, typer.Option(help="Share of reconnaissance patterns with a single sighting.")
+    ] = 0.0,
+    hardest: Annotated[
+        bool, typer.Option(help="All evaluation dials at their hardest defaults "
+                           "(docs/evaluation.md); overrides the dial options.")
+    ] = False,
 ) -> None:
     """Send realistic traffic over real Dutch places, with planted series and reconnaissance."""
     from producers.simulator import SimulationConfig
@@ -468,10 +488,20 @@ def simulate(
     extra: dict[str, object] = {}
     if robberies_per_year is not None:
         extra["robberies_per_year"] = robberies_per_year
-    config = SimulationConfig(
-        seed=seed, days=days, rate=rate, truth_path=truth, hotspots=hotspots,
-        alarm_days=alarm_days, late_entry_share=late_share, late_entry_days=late_days, **extra,
-    )  # fmt: skip
+    from producers.simulator.dials import HARDEST_DIALS
+
+    dials: dict[str, object] = {
+        "sparse_reports": sparse, "witness_noise": witness_noise, "crew_changes": crew_changes,
+        "shared_area_crews": shared_area_crews, "copycats": copycats,
+        "single_sighting_share": single_sighting_share,
+    }  # fmt: skip
+    if hardest:
+        dials = dict(HARDEST_DIALS)
+    config = SimulationConfig.model_validate({
+        "seed": seed, "days": days, "rate": rate, "truth_path": truth, "hotspots": hotspots,
+        "alarm_days": alarm_days, "late_entry_share": late_share, "late_entry_days": late_days,
+        **extra, **dials,
+    })  # fmt: skip
     report = asyncio.run(
         run_simulation(
             settings,

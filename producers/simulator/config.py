@@ -89,6 +89,48 @@ class SimulationConfig(BaseModel):
         description="Range (min, max) of the extra delay of a late entry, drawn uniformly. "
         "Entries that would come after the period's end are sent at its end.",
     )
+    # Evaluation dials (docs/evaluation.md): each off by default and drawn from its own random
+    # stream, so that a scenario without them replays event for event.
+    sparse_reports: bool = Field(
+        False,
+        description="Reports as sparse as real ones: modus operandi, descriptions, vehicle and "
+        "plate often missing, a plate known for only some crews (rates in dials.py).",
+    )
+    witness_noise: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Chance that a witness gets each detail wrong: colour, make, clothing, "
+        "offender count, height, build.",
+    )
+    crew_changes: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Chance that a series crew changes its car, weapon, clothing or branch "
+        "type before each robbery after its first (kept afterwards).",
+    )
+    shared_area_crews: int = Field(
+        0,
+        ge=0,
+        le=50,
+        description="Extra crews, each robbing the same kind of branch in the area and weeks "
+        "of a planted series: two crews in one area at once.",
+    )
+    copycats: int = Field(
+        0,
+        ge=0,
+        le=20,
+        description="Copycat robberies per planted series: other offenders imitating the "
+        "crew's modus operandi and weapons nearby, days after one of its robberies.",
+    )
+    single_sighting_share: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Share of planted reconnaissance patterns with a single sighting before "
+        "the robbery instead of two to four.",
+    )
     rate: float | None = Field(
         None, gt=0, description="Events per second when driving; None: as fast as possible."
     )

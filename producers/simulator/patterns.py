@@ -48,6 +48,8 @@ SERIES_TARGETS = (BranchType.SUPERMARKET, BranchType.PETROL_STATION, BranchType.
 METRO_START_SHARE = 0.5
 MIN_STEP_KM = 1.5  # a crew moves on: the next robbery is not next door
 CLUSTER_KM = 6.0  # scouted branches of one pattern lie within this of the first
+SHARED_AREA_KM = 5.0  # a second crew in the area starts within this of the first's start
+MARGIN = timedelta(hours=4)  # room after a robbery for its report and alarms
 
 
 def add_series(rng: random.Random, draft: Draft, number: int) -> PlantedSeries:
@@ -81,14 +83,58 @@ def add_series(rng: random.Random, draft: Draft, number: int) -> PlantedSeries:
     return planted
 
 
-def add_recon_pattern(rng: random.Random, draft: Draft, number: int) -> PlantedRecon:
-    """2-4 sightings at branches of one kind within days, then a robbery at or near one."""
+def add_shared_area_crew(
+    rng: random.Random, draft: Draft, beside: PlantedSeries
+) -> PlantedSeries:
+    """Another crew robbing the same kind of branch in the area and weeks of `beside`."""
+    series_id = f"series-{len(draft.series) + 1:02d}"
+    branch_type = BranchType(beside.branch_type)
+    first = next(r for r in draft.robberies if r.report.event_id == beside.incident_ids[0])
+    crew = random_crew(rng, branch_type, draft.plate_key, draft.plate_key_id)
+    size = rng.randint(3, 6)
+    near = [b for b in draft.world.of_type(branch_type)
+            if b.branch_id not in draft.planted_branches
+            and _km(first.where.location, b) <= SHARED_AREA_KM]  # fmt: skip
+    start = rng.choice(near) if near else None
+    if start is None:
+        lat, lon = destination(first.where.location.lat, first.where.location.lon,
+                               rng.uniform(0, 360), rng.uniform(1, SHARED_AREA_KM))  # fmt: skip
+        start = draft.world.add_branch(rng, branch_type, draft.world.nearest_place(lat, lon))
+    targets = _path(rng, draft, branch_type, size, start=start)
+    draft.planted_branches.update(b.branch_id for b in targets)
+    # The same weeks: starting within three days of the other crew's first robbery, moved
+    # back as a whole if it would run past the period.
+    moments = [first.report.occurred_at + timedelta(days=rng.uniform(-3, 3))]
+    for _ in range(size - 1):
+        moments.append(moments[-1] + timedelta(days=rng.uniform(1, 10), hours=rng.uniform(-3, 3)))
+    overrun = max(timedelta(0), moments[-1] - (draft.clock.end - MARGIN))
+    ids = []
+    for index, (where, moment) in enumerate(zip(targets, moments, strict=True), start=1):
+        at = draft.clock.fold(moment - overrun, margin=MARGIN)
+        report = _crew_robbery(rng, crew, where, at, attempt=rng.random() < 0.15)
+        draft.add_robbery(report, where, rng, series_id=series_id, series_index=index)
+        ids.append(report.event_id)
+    assert crew.vehicle.plate_pseudonym is not None
+    planted = PlantedSeries(series_id=series_id, branch_type=branch_type.value,
+                            plate_pseudonym=crew.vehicle.plate_pseudonym,
+                            incident_ids=tuple(ids))  # fmt: skip
+    draft.series.append(planted)
+    return planted
+
+
+def add_recon_pattern(
+    rng: random.Random, draft: Draft, number: int, *, single: bool = False
+) -> PlantedRecon:
+    """2-4 sightings at branches of one kind within days (`single`: one), then a robbery at
+    or near one."""
     pattern_id = f"recon-{number:02d}"
     branch_type = rng.choice(RECON_TARGETS)
     crew = random_crew(rng, branch_type, draft.plate_key, draft.plate_key_id)
     scouts = [_unmasked(rng, person) for person in crew.offenders[:2]]
     behaviours = rng.sample(list(ReconBehaviour), 2)
     count = rng.randint(2, 4)
+    if single:  # drawn all the same: the pattern's kind, crew and behaviours stay as they were
+        count = 1
     sighted = _cluster(rng, draft, branch_type, count)
     draft.planted_branches.update(b.branch_id for b in sighted)
     gaps = [rng.uniform(0.2, 2.0) for _ in range(count - 1)] + [rng.uniform(1, 5)]
@@ -169,9 +215,15 @@ def _start_branch(rng: random.Random, draft: Draft, branch_type: BranchType) -> 
     return draft.world.add_branch(rng, branch_type, rng.choice(draft.world.places))
 
 
-def _path(rng: random.Random, draft: Draft, branch_type: BranchType, size: int) -> list[SimBranch]:
+def _path(
+    rng: random.Random,
+    draft: Draft,
+    branch_type: BranchType,
+    size: int,
+    start: SimBranch | None = None,
+) -> list[SimBranch]:
     """Branches along a wandering line, each a few km on from the last."""
-    path = [_start_branch(rng, draft, branch_type)]
+    path = [start or _start_branch(rng, draft, branch_type)]
     heading = rng.uniform(0, 360)
     while len(path) < size:
         here = path[-1].location

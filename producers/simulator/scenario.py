@@ -10,8 +10,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from producers.simulator.alarms import add_alarms
+from producers.simulator.crews import add_copycats, change_crews
+from producers.simulator.dials import add_witness_noise, make_sparse
 from producers.simulator.hotspots import add_hotspot, enter_late
-from producers.simulator.patterns import add_recon_pattern, add_series
+from producers.simulator.patterns import add_recon_pattern, add_series, add_shared_area_crew
 from producers.simulator.robberies import (
     add_background_robberies,
     add_background_sightings,
@@ -23,6 +25,7 @@ from producers.simulator.world import build_world
 
 if TYPE_CHECKING:
     from pathlib import Path
+    from uuid import UUID
 
     from producers.simulator.config import SimulationConfig
     from producers.simulator.truth import PlantedRecon, PlantedSeries, ScenarioEvent
@@ -47,6 +50,7 @@ class Scenario:
     events: tuple[ScenarioEvent, ...]
     series: tuple[PlantedSeries, ...]
     recon: tuple[PlantedRecon, ...]
+    copycats: tuple[UUID, ...] = ()
 
     def truth(self) -> list[GroundTruth]:
         return [event.truth for event in self.events]
@@ -93,10 +97,16 @@ def generate(
     for number in range(1, config.series + 1):
         add_series(series_rng, draft, number)
     recon_rng = _stream(config, "recon")
+    single_rng = _stream(config, "single-sighting")
     for number in range(1, config.recon_patterns + 1):
-        add_recon_pattern(recon_rng, draft, number)
+        single = config.single_sighting_share > 0 and (
+            single_rng.random() < config.single_sighting_share
+        )
+        add_recon_pattern(recon_rng, draft, number, single=single)
     add_background_robberies(_stream(config, "robberies"), draft)
     add_ram_raids(_stream(config, "ram-raids"), draft)
+    # Crew dials before the alarms, so that their robberies have hold-up presses too.
+    add_crew_dials(config, draft)
     add_alarms(_stream(config, "alarms"), draft)
     add_background_sightings(_stream(config, "sightings"), draft)
     # Parts added after the first version come last, so that older seeds replay unchanged.
@@ -105,6 +115,10 @@ def generate(
         add_hotspot(hotspot_rng, draft, number)
     if config.late_entry_share > 0:
         enter_late(_stream(config, "late-entry"), draft)
+    if config.sparse_reports:
+        make_sparse(_stream(config, "sparse"), draft)
+    if config.witness_noise > 0:
+        add_witness_noise(_stream(config, "witness-noise"), draft)
     # Stable sort: events sent at the same moment keep the order they were made in.
     events = sorted(draft.events, key=lambda event: event.emitted_at)
     scenario = Scenario(
@@ -115,12 +129,26 @@ def generate(
         events=tuple(events),
         series=tuple(draft.series),
         recon=tuple(draft.recon),
+        copycats=tuple(draft.copycats),
     )
     logger.info(
         "scenario generated",
         extra={"seed": config.seed, "days": config.days, "events": scenario.counts()},
     )
     return scenario
+
+
+def add_crew_dials(config: SimulationConfig, draft: Draft) -> None:
+    """Two crews in one area, crews changing their ways, copycats: each only when dialled."""
+    if config.shared_area_crews > 0:
+        rng = _stream(config, "shared-area")
+        planted = list(draft.series)
+        for number in range(config.shared_area_crews if planted else 0):
+            add_shared_area_crew(rng, draft, planted[number % len(planted)])
+    if config.crew_changes > 0:
+        change_crews(_stream(config, "crew-changes"), draft)
+    if config.copycats > 0:
+        add_copycats(_stream(config, "copycats"), draft)
 
 
 def _stream(config: SimulationConfig, part: str) -> random.Random:

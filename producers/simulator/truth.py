@@ -108,6 +108,8 @@ class Draft:
     recon: list[PlantedRecon] = field(default_factory=list)
     # Branches already used by a planted pattern, so two patterns never start at one branch.
     planted_branches: set[str] = field(default_factory=set)
+    # Robberies imitating a planted series' modus operandi (the copycats dial): no series.
+    copycats: list[UUID] = field(default_factory=list)
 
     def add(
         self,
