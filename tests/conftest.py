@@ -38,14 +38,28 @@ HOW_TO_START = (
 )
 
 
-LOG_TAIL_BYTES = 6000
+LOG_LINES = 60
+_QUIET = ("Stopping...", "Starting...", '"level": "DEBUG"')
+
+
+def _telling_lines(log: Path) -> str:
+    """What a part's log says that matters: warnings, errors and our own modules' lines (not
+    Faust's start and stop chatter), the last LOG_LINES of them."""
+    lines = log.read_text("utf-8", "replace").splitlines()
+    telling = [
+        line for line in lines
+        if not any(quiet in line for quiet in _QUIET)
+        and ('"level": "WARNING"' in line or '"level": "ERROR"' in line
+             or '"logger": "faust' not in line)
+    ]  # fmt: skip
+    return "\n".join(telling[-LOG_LINES:])
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """A failed test that ran parts as child processes shows the end of each part's log.
+    """A failed test that ran parts as child processes shows what each part's log said.
 
     Those logs live in the test's tmp_path, gone with a CI machine; without them a failure
     that only happens under CI's load cannot be explained afterwards.
@@ -54,10 +68,7 @@ def pytest_runtest_makereport(
     tmp = getattr(item, "funcargs", {}).get("tmp_path")
     if report.failed and tmp is not None:
         for log in sorted(tmp.rglob("*.log")):
-            with log.open("rb") as handle:
-                handle.seek(max(0, log.stat().st_size - LOG_TAIL_BYTES))
-                tail = handle.read().decode("utf-8", "replace")
-            report.sections.append((f"part log {log.relative_to(tmp)} (end)", tail))
+            report.sections.append((f"part log {log.relative_to(tmp)}", _telling_lines(log)))
     return report
 
 
