@@ -45,6 +45,9 @@ _AUDIT_PURGE = "DELETE FROM audit_log WHERE at < $1"
 _SESSION_PURGES = {
     "meld_code": "DELETE FROM meld_code WHERE expires_at < $1",
     "meld_session": "DELETE FROM meld_session WHERE expires_at < $1",
+    # Failed desk logins (a name and an address) count for minutes (consumers/desk/throttle.py);
+    # the desk deletes them on the next failure, this takes the last ones of a quiet desk.
+    "desk_login_failure": "DELETE FROM desk_login_failure WHERE at < $1",
 }
 # One pass at a time across processes (every sink replica runs the schedule).
 _ADVISORY_LOCK = 0x68657472

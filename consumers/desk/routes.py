@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import uuid
 from typing import TYPE_CHECKING
 
@@ -14,6 +15,7 @@ from consumers.desk.alerts import AlertNotFound, Outcome
 from consumers.desk.audit import DeskAction, write_audit
 from consumers.desk.passwords import new_token
 from consumers.desk.texts import Words
+from consumers.desk.throttle import clear_failures, record_failure, wait_seconds
 from consumers.desk.users import USERNAME, authenticate, close_session, open_session
 from consumers.desk.web import (
     LOGIN_COOKIE,
@@ -89,16 +91,33 @@ def desk_router() -> APIRouter:
             return _login_form(request, language, Words(language)("form_expired"), 403)
         username = str(form.get("username", "")).strip().lower()
         password = str(form.get("password", ""))
-        user = await authenticate(desk.pool, username, password)
         actor = f"desk:{username}" if USERNAME.fullmatch(username) else "desk:(invalid name)"
+        address = request.client.host if request.client else "unknown"
+        now = desk.store.clock()
+        wait = await wait_seconds(desk.pool, username, address, now, desk.thresholds)
+        if wait is not None:
+            # Answered before the password is looked at: a guess now learns nothing.
+            await write_audit(
+                desk.pool, at=now, actor=actor, action=DeskAction.LOGIN, subject="desk",
+                details={"succeeded": False, "throttled": True},
+            )  # fmt: skip
+            logger.warning("desk login throttled", extra={"username": username[:40],
+                                                          "retry_after_s": wait})  # fmt: skip
+            error = Words(language)("login_throttled", minutes=math.ceil(wait / 60))
+            response = _login_form(request, language, error, 429)
+            response.headers["Retry-After"] = str(wait)
+            return response
+        user = await authenticate(desk.pool, username, password)
         await write_audit(
-            desk.pool, at=desk.store.clock(), actor=actor, action=DeskAction.LOGIN,
+            desk.pool, at=now, actor=actor, action=DeskAction.LOGIN,
             subject="desk", details={"succeeded": user is not None},
         )  # fmt: skip
         if user is None:
+            await record_failure(desk.pool, username, address, now, desk.thresholds)
             logger.info("desk login refused", extra={"username": username[:40]})
             error = Words(language)("login_failed")
             return _login_form(request, language, error, 401)
+        await clear_failures(desk.pool, username)
         token, _ = await open_session(desk.pool, user, hours=desk.thresholds.session_hours)
         logger.info(
             "desk login", extra={"username": user.username, "police_unit": user.police_unit.value}

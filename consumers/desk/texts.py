@@ -41,6 +41,10 @@ PHRASES: dict[str, dict[Language, str]] = {
         "nl": "Onbekende gebruikersnaam of onjuist wachtwoord.",
         "en": "Unknown username or wrong password.",
     },
+    "login_throttled": {
+        "nl": "Te veel mislukte pogingen. Probeer het over {minutes} minuten opnieuw.",
+        "en": "Too many failed attempts. Please try again in {minutes} minutes.",
+    },
     "form_expired": {
         "nl": "Het formulier was verlopen. Probeer het opnieuw.",
         "en": "The form had expired. Please try again.",

@@ -35,6 +35,23 @@ class DeskThresholds(BaseModel):
         12, gt=0, le=24 * 7, description="A login lasts one shift, then the user logs in again."
     )
     min_password_length: int = Field(12, ge=8, le=128, description="For `desk user add`.")
+    login_failures_per_user: int = Field(
+        5,
+        ge=1,
+        le=1000,
+        description="Failed logins for one user name within the login window before its "
+        "logins are answered 429 until the window frees one (consumers/desk/throttle.py).",
+    )
+    login_failures_per_address: int = Field(
+        20,
+        ge=1,
+        le=100_000,
+        description="Failed logins from one client address within the login window (one "
+        "source trying many names) before its logins are answered 429.",
+    )
+    login_window_minutes: float = Field(
+        15, gt=0, le=24 * 60, description="The window the failed logins are counted in."
+    )
     keepalive_seconds: float = Field(
         15,
         gt=0,

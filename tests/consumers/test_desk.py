@@ -243,6 +243,44 @@ async def test_login_scrypt_sessions_and_logout(settings: Settings, db: asyncpg.
     ]
 
 
+async def test_password_guessing_is_throttled_per_name_and_per_address(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    """Issue 11 finding 12: 100 wrong passwords took 3.1 s and were all checked."""
+    await users(db)
+    clock = FakeClock()
+    thresholds = DeskThresholds(
+        login_failures_per_user=3, login_failures_per_address=5, login_window_minutes=10
+    )
+    async with (
+        served_desk(settings, thresholds=thresholds, clock=clock) as base_url,
+        httpx.AsyncClient(base_url=base_url) as client,
+    ):
+        for _ in range(3):
+            assert (await log_in(client, password="geraden-wachtwoord")).status_code == 401
+        # The right password now gets the same 429 as a wrong one: the guesser learns nothing.
+        for password in (PASSWORD, "nog-een-gok"):
+            refused = await log_in(client, password=password)
+            assert refused.status_code == 429
+            assert 1 <= int(refused.headers["Retry-After"]) <= 600
+            assert "Te veel mislukte pogingen" in refused.text
+        # An unknown name is counted the same way, so 429 tells nothing about which names exist.
+        for _ in range(2):
+            assert (await log_in(client, username="onbekend")).status_code == 401
+        # The address has 5 failures now: every name from it waits, the other user's too.
+        assert (await log_in(client, username=ROT_USER)).status_code == 429
+        # After the window the name and the address may try again; success clears the name.
+        clock.offset += timedelta(minutes=10, seconds=1)
+        assert (await log_in(client)).status_code == 303
+    assert await db.fetchval(
+        "SELECT count(*) FROM desk_login_failure WHERE username = $1", AMS_USER
+    ) == 0
+    throttled = [
+        json.loads(row["details"]).get("throttled", False) for row in await audit_rows(db, "login")
+    ]
+    assert throttled == [False] * 3 + [True, True] + [False] * 2 + [True, False]
+
+
 async def test_disabled_user_can_no_longer_log_in(
     settings: Settings, db: asyncpg.Connection
 ) -> None:

@@ -47,7 +47,7 @@ async def test_old_payloads_go_counts_stay(db: asyncpg.Connection) -> None:
 
     assert report.purged == {
         "event": 1, "alert": 1, "ingest_receipt": 0, "delivery": 1, "delivery_attempt": 0,
-        "meld_code": 0, "meld_session": 0, "audit_log": 0,
+        "meld_code": 0, "meld_session": 0, "desk_login_failure": 0, "audit_log": 0,
     }  # fmt: skip
     # The notification log keeps what a replay of the alerts topic could still meet.
     assert await db.fetchval("SELECT array_agg(dedup_key) FROM delivery") == ["recent"]
