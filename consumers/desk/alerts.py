@@ -79,6 +79,29 @@ class AlertCard:
         return "escalated" if self.escalated_at is not None else "open"
 
     @property
+    def attention(self) -> int:
+        """How much it needs action, 0 first: the list's first sort key (_ORDER mirrors it)."""
+        if self.acknowledged_at is not None:
+            return 3 if self.resolved_at is None else 4
+        if self.resolved_at is not None:
+            return 4
+        if self.escalated_at is not None:
+            return 0
+        return 1 if self.kind == AlertKind.HOLD_UP_IN_PROGRESS else 2
+
+    @property
+    def order(self) -> str:
+        """The list's sort key as text, for the page to place a live row where a reload would:
+        attention, then severity, then the latest event first (as _ORDER in SQL)."""
+        moment = self.occurred_at or self.created_at
+        latest_first = 10**13 - int(moment.timestamp() * 1000)
+        return f"{self.attention}{self.severity.rank}{latest_first:014d}{self.created_at_key}"
+
+    @property
+    def created_at_key(self) -> str:
+        return f"{10**13 - int(self.created_at.timestamp() * 1000):014d}"
+
+    @property
     def historical(self) -> bool:
         """Past its live horizon (docs/time.md): the history view, never the live list."""
         return self.alert is not None and self.alert.historical
@@ -102,6 +125,19 @@ class AlertCard:
 
 # A historical alert says so in its payload; a purged payload was never live for that long.
 _HISTORICAL = "coalesce((payload->>'historical')::boolean, false)"
+
+# What needs action first: escalated unacknowledged hold-ups, then unacknowledged hold-ups, then
+# other open alerts, then acknowledged ones, handled last; within each, the most severe first and
+# the latest event first. AlertCard.order is the same key for rows that arrive live.
+_OPEN = "acknowledged_at IS NULL AND resolved_at IS NULL"
+_ORDER = f"""CASE
+        WHEN {_OPEN} AND escalated_at IS NOT NULL THEN 0
+        WHEN {_OPEN} AND kind = '{AlertKind.HOLD_UP_IN_PROGRESS.value}' THEN 1
+        WHEN {_OPEN} THEN 2
+        WHEN resolved_at IS NULL THEN 3
+        ELSE 4 END,
+    CASE severity {" ".join(f"WHEN '{s.value}' THEN {s.rank}" for s in Severity)} ELSE 9 END,
+    coalesce((payload->>'occurred_at')::timestamptz, created_at) DESC, created_at DESC"""
 
 _COLUMNS = """alert_id, kind, severity, police_unit, lat, lon, created_at, payload,
     acknowledged_at, acknowledged_by, resolved_at, resolved_by, outcome, escalated_at"""
@@ -158,15 +194,15 @@ class AlertStore:
     async def recent(
         self, unit: PoliceUnit, *, hours: float, limit: int, actor: str | None = None
     ) -> tuple[list[AlertCard], list[AlertCard]]:
-        """The unit's live alerts of the past hours and every one still open, newest first;
-        and apart from them its history view (`history`).
+        """The unit's live alerts of the past hours and every one still open, what needs action
+        first (_ORDER); and apart from them its history view (`history`).
 
         With an actor, the listing is audited as one alert_viewed row naming the alerts.
         """
         since = self.clock() - timedelta(hours=hours)
         rows = await self.pool.fetch(
             f"SELECT {_COLUMNS} FROM alert WHERE police_unit = $1 AND NOT {_HISTORICAL} "
-            "AND (created_at >= $2 OR resolved_at IS NULL) ORDER BY created_at DESC LIMIT $3",
+            f"AND (created_at >= $2 OR resolved_at IS NULL) ORDER BY {_ORDER} LIMIT $3",
             unit.value,
             since,
             limit,

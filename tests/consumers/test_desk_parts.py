@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -16,7 +17,7 @@ from consumers.desk.live import Fanout, StreamEnded
 from consumers.desk.passwords import hash_password, token_hash, verify_password
 from consumers.desk.stream import sse
 from consumers.desk.texts import EVENT_TYPE, OUTCOME, PHRASES, STATE, Words, distance
-from schemas.alerts import AlertKind, Area
+from schemas.alerts import AlertKind, Area, Severity
 from schemas.common import Location, PoliceUnit
 from tests import factories
 
@@ -195,3 +196,24 @@ def test_an_event_is_one_data_line_whatever_the_html() -> None:
     lines = text.strip().split("\n")
     assert lines[:2] == ["event: alert", "id: abc:1"]
     assert json.loads(lines[2].removeprefix("data: "))["html"].count("\n") == 2
+
+
+def test_order_key_puts_what_needs_action_first() -> None:
+    # The key the page places live rows by; the page's query sorts the same way (test_desk_order).
+    now = datetime.now(UTC)
+    hold_up = AlertKind.HOLD_UP_IN_PROGRESS
+
+    def made(minutes: float, **fields: object) -> AlertCard:
+        moment = now - timedelta(minutes=minutes)
+        return AlertCard.of(factories.alert(created_at=moment, occurred_at=moment, **fields))
+
+    escalated = replace(made(9, kind=hold_up), escalated_at=now)
+    open_hold_up = made(8, kind=hold_up, severity=Severity.HIGH)
+    critical = made(7, severity=Severity.CRITICAL)
+    high_newer, high_older = made(1, severity=Severity.HIGH), made(2, severity=Severity.HIGH)
+    low = made(0, severity=Severity.LOW)
+    acknowledged = replace(made(0, kind=hold_up), acknowledged_at=now)
+    resolved = replace(acknowledged, resolved_at=now)
+    wanted = [escalated, open_hold_up, critical, high_newer, high_older, low]
+    wanted += [acknowledged, resolved]
+    assert sorted(reversed(wanted), key=lambda card: card.order) == wanted
