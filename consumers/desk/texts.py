@@ -10,8 +10,9 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
-from consumers.alert_text import BRANCH_TYPE, KIND, SEVERITY, UNIT, happened, summary
+from consumers.alert_text import BRANCH_TYPE, KIND, SEVERITY, UNIT, happened
 from consumers.alert_text import OUTCOME as OUTCOME  # the desk shows them, tests read them
+from consumers.desk import labels
 from schemas.common import Location
 from schemas.geography import nearest_place
 
@@ -56,6 +57,8 @@ PHRASES: dict[str, dict[Language, str]] = {
     "acknowledge": {"nl": "Bevestigen", "en": "Acknowledge"},
     "resolve": {"nl": "Afhandelen", "en": "Resolve"},
     "by": {"nl": "door", "en": "by"},
+    "acknowledged_by": {"nl": "Bevestigd door", "en": "Acknowledged by"},
+    "resolved_by": {"nl": "Afgehandeld door", "en": "Resolved by"},
     "at": {"nl": "om", "en": "at"},
     "escalation_banner": {
         "nl": "{count} overval(len) gaande niet binnen {seconds} seconden bevestigd: direct "
@@ -171,7 +174,25 @@ class Words:
         return term(member, self.language)
 
     def distance(self, distance_m: float | None) -> str:
-        return distance(distance_m)
+        return labels.distance(distance_m, self.language)
+
+    def feature(self, name: str) -> str:
+        return labels.feature(name, self.language)
+
+    def value(self, raw: float | str | None) -> str:
+        return labels.value(raw, self.language)
+
+    def signed(self, amount: float) -> str:
+        return labels.signed(amount, self.language)
+
+    def percent(self, share: float) -> str:
+        return labels.percent(share, self.language)
+
+    def coordinates(self, card: AlertCard) -> str:
+        return (
+            f"{labels.number(card.lat, 4, self.language)} / "
+            f"{labels.number(card.lon, 4, self.language)}"
+        )
 
     def where(self, card: AlertCard) -> str:
         """Near which place, how wide, who should look out: the list's second line."""
@@ -180,16 +201,16 @@ class Words:
         if place is not None:
             parts.append(f"{self('near')} {place}")
         if card.radius_m is not None:
-            parts.append(f"{self('radius')} {distance(card.radius_m)}")
+            parts.append(f"{self('radius')} {self.distance(card.radius_m)}")
         if card.alert is not None and card.alert.branch_types_at_risk:
             kinds = ", ".join(self.branch_type(kind) for kind in card.alert.branch_types_at_risk)
             parts.append(f"{self('watch')}: {kinds}")
         return " · ".join(parts)
 
-    def summary(self, card: AlertCard) -> str:
-        if card.alert is not None:
-            return summary(card.alert, self.language)
-        return f"[{self.severity(card)}] {self.kind(card)} · {UNIT[card.police_unit]}"
+    def headline(self, card: AlertCard) -> str:
+        """Urgency, kind and where, in the page's words (the map's tooltip, the detail's lead)."""
+        where = self.where(card)
+        return f"[{self.severity(card)}] {self.kind(card)}" + (f" · {where}" if where else "")
 
     def clock(self, moment: datetime | None) -> str:
         """Dutch local time; 'yesterday' or the date when it is not today."""
@@ -214,8 +235,7 @@ class Words:
             f"{self('raised')} {self.clock(card.created_at)}"
         )
 
-    @staticmethod
-    def duration(seconds: float | None) -> str:
+    def duration(self, seconds: float | None) -> str:
         if seconds is None:
             return "-"
         sign = "-" if seconds < 0 else ""
@@ -224,7 +244,8 @@ class Words:
             return f"{sign}{seconds:.0f} s"
         if seconds < 7200:
             return f"{sign}{seconds / 60:.0f} min"
-        return f"{sign}{seconds / 3600:.1f} h"
+        hours = "uur" if self.language == "nl" else "h"
+        return f"{sign}{labels.number(seconds / 3600, 1, self.language)} {hours}"
 
 
 # The intake form asks no modus operandi, so these have no Dutch words elsewhere yet.
@@ -260,8 +281,8 @@ def _dutch_terms() -> dict[str, str]:
     terms: dict[str, str] = {
         f"ModusOperandi.{value}": text for value, text in _MODUS_OPERANDI_DUTCH.items()
     }
-    for labels in (BEHAVIOUR_LABELS, BUILD_LABELS, FACE_LABELS, HEIGHT_LABELS, VEHICLE_LABELS):
-        for member, text in labels.items():
+    for form in (BEHAVIOUR_LABELS, BUILD_LABELS, FACE_LABELS, HEIGHT_LABELS, VEHICLE_LABELS):
+        for member, text in form.items():
             terms[f"{type(member).__name__}.{member.value}"] = text
     return terms
 
@@ -289,7 +310,15 @@ def _place_near(lat: float, lon: float) -> str | None:
     return f"{place.name}, {place.municipality}"
 
 
-def distance(distance_m: float | None) -> str:
-    if distance_m is None:
-        return "-"
-    return f"{distance_m:.0f} m" if distance_m < 1000 else f"{distance_m / 1000:.1f} km"
+def distance(distance_m: float | None, language: Language = "nl") -> str:
+    return labels.distance(distance_m, language)
+
+
+_DUTCH_BY_VALUE = {key.split(".", 1)[1]: text for key, text in _DUTCH_TERMS.items()}
+
+
+def vocabulary_word(raw: str, language: Language) -> str:
+    """A bare vocabulary value (as a link reason carries it) in the form's Dutch words."""
+    if language == "nl" and raw in _DUTCH_BY_VALUE:
+        return _DUTCH_BY_VALUE[raw]
+    return raw.replace("_", " ")
