@@ -17,6 +17,7 @@ from uuid import UUID
 from pydantic import ValidationError
 
 from consumers.desk.audit import SYSTEM_ACTOR, DeskAction, write_audit
+from consumers.desk.places import with_places
 from consumers.sink import store
 from schemas.alerts import Alert, AlertKind, Severity
 from schemas.alerts import Outcome as Outcome  # the desk's word for it; the contract's enum
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 
     import asyncpg
 
+    from consumers.desk.places import BranchFacts, Member
     from consumers.desk.users import DeskUser
 
 logger = logging.getLogger(__name__)
@@ -58,6 +60,9 @@ class AlertCard:
     resolved_by: str | None
     outcome: Outcome | None
     escalated_at: datetime | None
+    # From the registry (consumers/desk/places): the branch it is about, a series' robberies.
+    branch: BranchFacts | None = None
+    members: tuple[Member, ...] = ()
 
     @classmethod
     def of(cls, alert: Alert) -> AlertCard:
@@ -207,7 +212,7 @@ class AlertStore:
             since,
             limit,
         )
-        cards = [_card(row) for row in rows]
+        cards = await with_places(self.pool, [_card(row) for row in rows])
         history = await self.history(unit, hours=hours, limit=limit)
         if actor is not None:
             # One row for the page: its live list and its history view.
@@ -231,7 +236,7 @@ class AlertStore:
             since,
             limit,
         )
-        return [_card(row) for row in rows]
+        return await with_places(self.pool, [_card(row) for row in rows])
 
     async def card(self, unit: PoliceUnit, alert_id: UUID) -> AlertCard | None:
         """The alert if it belongs to the unit; not audited (for live updates of the list)."""
@@ -240,7 +245,10 @@ class AlertStore:
             alert_id,
             unit.value,
         )
-        return None if row is None else _card(row)
+        if row is None:
+            return None
+        [card] = await with_places(self.pool, [_card(row)])
+        return card
 
     async def view(self, user: DeskUser, alert_id: UUID) -> AlertCard:
         """The alert with its evidence for a user of its unit; every view is audited."""

@@ -65,6 +65,26 @@ FEATURE: dict[str, tuple[str, str]] = {
     "signal": ("signaal", "signal"),
 }
 
+# One branch of a kind (alert_text.BRANCH_TYPE says them in the plural, as those at risk).
+BRANCH_KIND: dict[BranchType, tuple[str, str]] = {
+    BranchType.SUPERMARKET: ("supermarkt", "supermarket"),
+    BranchType.PETROL_STATION: ("tankstation", "petrol station"),
+    BranchType.SNACK_BAR: ("snackbar", "snack bar"),
+    BranchType.ICE_CREAM_SHOP: ("ijssalon", "ice-cream shop"),
+    BranchType.DRUGSTORE: ("drogisterij", "drugstore"),
+    BranchType.JEWELLER: ("juwelier", "jeweller"),
+    BranchType.TELECOM_SHOP: ("telecomwinkel", "telecom shop"),
+    BranchType.OPTICIAN: ("opticien", "optician"),
+    BranchType.PHARMACY: ("apotheek", "pharmacy"),
+    BranchType.TOBACCONIST: ("tabakszaak", "tobacconist"),
+    BranchType.HORECA: ("horecazaak", "hospitality venue"),
+    BranchType.BANK: ("bank", "bank"),
+    BranchType.TRANSPORT: ("transport", "transport"),
+    BranchType.MEAL_DELIVERY: ("maaltijdbezorger", "meal-delivery rider"),
+    BranchType.HOME: ("woning", "home"),
+    BranchType.OTHER_RETAIL: ("winkel", "shop"),
+}
+
 # Words the stages put in LinkReason.value; a value not here is shown as it is (ids, numbers).
 VALUE: dict[str, tuple[str, str]] = {
     "same": ("zelfde", "same"),
@@ -117,6 +137,10 @@ def value(raw: float | str | None, language: Language) -> str:
     from consumers.desk.texts import vocabulary_word  # texts imports this module
 
     return vocabulary_word(raw, language)
+
+
+def branch_kind(branch_type: BranchType, language: Language) -> str:
+    return BRANCH_KIND[branch_type][_index(language)]
 
 
 def number(amount: float, digits: int, language: Language) -> str:

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
-from consumers.alert_text import BRANCH_TYPE, KIND, SEVERITY, UNIT, happened
+from consumers.alert_text import BRANCH_TYPE, KIND, SEVERITY, UNIT, happened, local_time
 from consumers.alert_text import OUTCOME as OUTCOME  # the desk shows them, tests read them
 from consumers.desk import labels
 from schemas.common import Location
@@ -18,6 +18,7 @@ from schemas.geography import nearest_place
 
 if TYPE_CHECKING:
     from consumers.desk.alerts import AlertCard, CardState
+    from consumers.desk.places import BranchFacts
     from schemas.alerts import Outcome
     from schemas.common import BranchType
 
@@ -57,6 +58,12 @@ PHRASES: dict[str, dict[Language, str]] = {
     "acknowledge": {"nl": "Bevestigen", "en": "Acknowledge"},
     "resolve": {"nl": "Afhandelen", "en": "Resolve"},
     "by": {"nl": "door", "en": "by"},
+    "branch": {"nl": "Filiaal", "en": "Branch"},
+    "place": {"nl": "Plaats", "en": "Place"},
+    "coordinates": {"nl": "Coördinaten", "en": "Coordinates"},
+    "series_of": {"nl": "Reeks van {count}", "en": "Series of {count}"},
+    "members": {"nl": "Overvallen in deze reeks", "en": "Robberies in this series"},
+    "when": {"nl": "Wanneer", "en": "When"},
     "acknowledged_by": {"nl": "Bevestigd door", "en": "Acknowledged by"},
     "resolved_by": {"nl": "Afgehandeld door", "en": "Resolved by"},
     "at": {"nl": "om", "en": "at"},
@@ -194,12 +201,48 @@ class Words:
             f"{labels.number(card.lon, 4, self.language)}"
         )
 
+    def branch(self, branch: BranchFacts) -> str:
+        """'Buurtsuper (supermarkt), Damstraat 1, 1012 JL Amsterdam': who, what, where."""
+        name = branch.chain or branch.branch_id or ""
+        if branch.branch_type is not None:
+            kind = labels.branch_kind(branch.branch_type, self.language)
+            name = f"{name} ({kind})" if name else kind
+        return ", ".join(part for part in (name, self.address(branch)) if part)
+
+    def address(self, branch: BranchFacts) -> str:
+        """Street, postcode and place; the nearest place when no address is registered."""
+        town = " ".join(part for part in (branch.postcode, branch.city) if part)
+        if branch.street or town:
+            return ", ".join(part for part in (branch.street, town) if part)
+        place = _place_near(round(branch.lat, 4), round(branch.lon, 4))
+        return f"{self('near')} {place}" if place else ""
+
+    def place(self, card: AlertCard) -> str | None:
+        """The place of the alert: its branch's town, else the nearest place of the gazetteer."""
+        if card.branch is not None and card.branch.city:
+            return card.branch.city
+        return _place_near(round(card.lat, 4), round(card.lon, 4))
+
+    def members(self, card: AlertCard) -> str:
+        """A series' robberies on one line: 'Reeks van 3: 01-12-2026 Amsterdam; …'."""
+        listed = "; ".join(
+            f"{local_date(member.occurred_at)} {self.place_of(member.branch)}"
+            for member in card.members
+        )
+        return f"{self('series_of', count=len(card.members))}: {listed}"
+
+    def place_of(self, branch: BranchFacts) -> str:
+        if branch.city:
+            return branch.city
+        return _place_near(round(branch.lat, 4), round(branch.lon, 4)) or ""
+
     def where(self, card: AlertCard) -> str:
-        """Near which place, how wide, who should look out: the list's second line."""
+        """Which place and unit, how wide, who should look out: the list's second line."""
         parts = []
-        place = _place_near(round(card.lat, 4), round(card.lon, 4))
+        place = self.place(card)
         if place is not None:
-            parts.append(f"{self('near')} {place}")
+            parts.append(place if card.branch and card.branch.city else f"{self('near')} {place}")
+        parts.append(f"{self('unit')} {UNIT[card.police_unit]}")
         if card.radius_m is not None:
             parts.append(f"{self('radius')} {self.distance(card.radius_m)}")
         if card.alert is not None and card.alert.branch_types_at_risk:
@@ -308,6 +351,11 @@ def _place_near(lat: float, lon: float) -> str | None:
     if place.name == place.municipality:
         return place.name
     return f"{place.name}, {place.municipality}"
+
+
+def local_date(moment: datetime) -> str:
+    """dd-mm-jjjj in Dutch local time."""
+    return local_time(moment).split(" ")[0]
 
 
 def distance(distance_m: float | None, language: Language = "nl") -> str:

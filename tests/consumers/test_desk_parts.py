@@ -181,7 +181,7 @@ def test_distances(metres: float | None, language: Language, text: str) -> None:
 def test_headline_falls_back_to_the_columns_once_the_payload_is_purged() -> None:
     purged = AlertCard.of(factories.alert(kind=AlertKind.HOTSPOT))
     purged = AlertCard(**{**purged.__dict__, "alert": None})
-    assert Words("nl").headline(purged) == "[urgent] Hotspot · bij Amsterdam"
+    assert Words("nl").headline(purged) == "[urgent] Hotspot · bij Amsterdam · Eenheid Amsterdam"
 
 
 def _stage_features() -> set[str]:
