@@ -132,11 +132,11 @@ def playwright_api() -> Any:
     return playwright.async_api
 
 
-def keep_screenshot(shot: Path) -> None:
+def keep_screenshot(shot: Path, name: str = SCREENSHOT) -> None:
     """Copy the screenshot where HETERDAAD_SCREENSHOT_DIR says (docs/img for the README)."""
     if target := os.environ.get("HETERDAAD_SCREENSHOT_DIR"):
         Path(target).mkdir(parents=True, exist_ok=True)
-        shutil.copy(shot, Path(target) / SCREENSHOT)
+        shutil.copy(shot, Path(target) / name)
 
 
 async def test_live_hold_up_acknowledged_in_a_real_browser(
