@@ -144,6 +144,7 @@ def desk_router() -> APIRouter:
             position=position,
             hours=desk.thresholds.recent_hours,
             escalate_seconds=desk.thresholds.escalate_hold_up_after_seconds,
+            tiles=desk.thresholds,
         )  # fmt: skip
         return remember_language(request, _page(html))
 
@@ -165,6 +166,7 @@ def desk_router() -> APIRouter:
         html = pages.detail_page(
             session, language, card,
             escalate_seconds=desk.thresholds.escalate_hold_up_after_seconds,
+            tiles=desk.thresholds,
         )  # fmt: skip
         return remember_language(request, _page(html))
 

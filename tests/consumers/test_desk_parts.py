@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from pydantic import ValidationError
 
+from consumers.desk import DeskThresholds
 from consumers.desk.alerts import AlertCard, Outcome
 from consumers.desk.basemap import base_map, places, project
 from consumers.desk.labels import FEATURE, feature, value
@@ -272,3 +274,26 @@ def test_order_key_puts_what_needs_action_first() -> None:
     wanted = [escalated, open_hold_up, critical, high_newer, high_older, low]
     wanted += [acknowledged, resolved]
     assert sorted(reversed(wanted), key=lambda card: card.order) == wanted
+
+
+@pytest.mark.parametrize(
+    ("url", "refused"),
+    [
+        ("", None),  # no tiles: the offline sketch only
+        ("https://tiles.example/{z}/{x}/{y}.png", None),
+        ("ftp://tiles.example/{z}/{x}/{y}.png", "http(s)"),  # not a web address
+        ("https://tiles.example/{z}/{x}.png", "{y}"),  # not an XYZ template
+    ],
+)
+def test_tile_source_is_an_xyz_web_template(url: str, refused: str | None) -> None:
+    if refused is None:
+        assert DeskThresholds(tile_url=url).tile_url == url
+    else:
+        with pytest.raises(ValidationError, match=re.escape(refused)):
+            DeskThresholds(tile_url=url)
+
+
+def test_default_tiles_are_pdok_brt_achtergrondkaart() -> None:
+    assert DeskThresholds().tile_url.startswith(
+        "https://service.pdok.nl/brt/achtergrondkaart/wmts/v2_0/standaard/EPSG:3857/"
+    )

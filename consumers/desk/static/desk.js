@@ -1,4 +1,5 @@
-// The police desk page: live alerts over server-sent events, drawn on the offline SVG map.
+// The police desk page: live alerts over server-sent events, drawn on the street map (tilemap.js)
+// and on the offline SVG sketch, which shows when no tile server answers.
 // Rows arrive rendered by the server (same template as on page load); the map is drawn from
 // the rows' data attributes, so list and map can never disagree.
 "use strict";
@@ -15,7 +16,12 @@
     return Array.from(document.querySelectorAll("[data-r]"));
   }
 
+  const tileMap = window.DeskTileMap
+    ? window.DeskTileMap.start(document.getElementById("tiles"), map)
+    : null;
+
   function drawMap() {
+    if (tileMap) tileMap.draw(areas());
     if (!map) return;
     const layer = map.querySelector("#areas");
     const lines = map.querySelector("#series-lines");
