@@ -18,6 +18,7 @@ from tests.consumers.test_desk_browser import (
     a_shift_of_alerts,
     keep_screenshot,
     playwright_api,
+    register_the_shift,
 )
 
 if TYPE_CHECKING:
@@ -56,7 +57,7 @@ async def test_phone_layout_and_live_order(
     settings: Settings, db: asyncpg.Connection, tmp_path: Path, playwright_api: Any
 ) -> None:
     await users(db)
-    seeded = a_shift_of_alerts()
+    seeded = await register_the_shift(db, a_shift_of_alerts())
     for alert in seeded:
         await store(db, alert)
     hold_up, series = seeded[0], seeded[1]
