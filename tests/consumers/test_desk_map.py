@@ -143,6 +143,11 @@ async def test_street_map_from_a_local_tile_server(
                 await page.wait_for_selector("#tiles .marker-cluster")
                 # Once the zoom's animation settles, clusters and single pins count every alert.
                 await page.wait_for_function(ACCOUNTED, arg=len(seeded), timeout=10_000)
+
+                # The detail page draws its one alert on the same tiles.
+                await page.goto(f"{base_url}/alerts/{seeded[0].alert_id}")
+                await page.wait_for_selector("#tiles[data-state=tiles] img.leaflet-tile-loaded")
+                assert await page.locator("#tiles path.area").count() == 1
             finally:
                 await browser.close()
     keep_screenshot(tmp_path / "desk-map.png", "desk-map.png")
