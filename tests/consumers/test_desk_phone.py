@@ -92,6 +92,16 @@ async def test_phone_layout_and_live_order(
             await fits_the_screen(page)
             await page.screenshot(path=str(shot))
 
+            # Acknowledged, the hold-up leaves the top for the alerts nobody has taken yet.
+            await page.click(f"#alert-{hold_up.alert_id} button.ack")
+            await page.wait_for_selector(f"#alert-{hold_up.alert_id}.state-acknowledged")
+            order = await live_order(page)
+            open_rows = await page.eval_on_selector_all(
+                "#alerts > li.state-open", "rows => rows.map(row => row.id.replace('alert-', ''))"
+            )
+            assert order[0] == str(robbery.alert_id), order
+            assert order.index(str(hold_up.alert_id)) > max(map(order.index, open_rows)), order
+
             # The detail of a series: its evidence table stacks instead of scrolling.
             await page.goto(f"{base_url}/alerts/{series.alert_id}")
             await page.wait_for_selector("table.evidence")
