@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import asyncpg
 import typer
+from pydantic import ValidationError
 
 from heterdaad.cli_support import validated_settings
-from schemas.common import Branch, BranchType, Location, PoliceUnit
+from schemas.common import Address, Branch, BranchType, Location, PoliceUnit
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -75,6 +77,28 @@ def create(
     typer.echo(f"organisation {organisation_id} ({role}) created")
 
 
+_ADDRESS = re.compile(r"^\s*(?P<street>[^,]+?)\s*,\s*(?P<postcode>[1-9][0-9]{3} ?[A-Za-z]{2})\s+"
+                      r"(?P<city>\S.*?)\s*$")
+
+
+def parse_address(text: str) -> Address:
+    """'Damstraat 1, 1012 JL Amsterdam' as an Address; refused naming what is wrong."""
+    match = _ADDRESS.match(text)
+    if match is None:
+        raise typer.BadParameter(
+            f"{text!r} is not 'street and number, postcode place' "
+            "(for example 'Damstraat 1, 1012 JL Amsterdam')",
+            param_hint="--address",
+        )
+    try:
+        return Address(
+            street=match["street"], postcode=match["postcode"].upper(), city=match["city"]
+        )
+    except ValidationError as error:
+        reason = "; ".join(f"{e['loc'][0]}: {e['msg']}" for e in error.errors())
+        raise typer.BadParameter(reason, param_hint="--address") from None
+
+
 @org_app.command("branch")
 def branch(
     organisation_id: str,
@@ -83,6 +107,13 @@ def branch(
     lat: float,
     lon: float,
     chain: Annotated[str | None, typer.Option()] = None,
+    address: Annotated[
+        str | None,
+        typer.Option(
+            help="Street and number, postcode and place: 'Damstraat 1, 1012 JL Amsterdam'. "
+            "The police desk names the branch by it."
+        ),
+    ] = None,
 ) -> None:
     """Register a branch of a retailer (or of the trade association)."""
     from producers.api import admin
@@ -92,6 +123,7 @@ def branch(
         chain=chain,
         branch_type=branch_type,
         location=Location(lat=lat, lon=lon),
+        address=None if address is None else parse_address(address),
     )
     _run(lambda db: admin.create_branch(db, organisation_id, new))
     typer.echo(f"branch {branch_id} of {organisation_id} created")

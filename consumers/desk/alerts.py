@@ -17,6 +17,7 @@ from uuid import UUID
 from pydantic import ValidationError
 
 from consumers.desk.audit import SYSTEM_ACTOR, DeskAction, write_audit
+from consumers.desk.places import with_places
 from consumers.sink import store
 from schemas.alerts import Alert, AlertKind, Severity
 from schemas.alerts import Outcome as Outcome  # the desk's word for it; the contract's enum
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 
     import asyncpg
 
+    from consumers.desk.places import BranchFacts, Member
     from consumers.desk.users import DeskUser
 
 logger = logging.getLogger(__name__)
@@ -58,6 +60,9 @@ class AlertCard:
     resolved_by: str | None
     outcome: Outcome | None
     escalated_at: datetime | None
+    # From the registry (consumers/desk/places): the branch it is about, a series' robberies.
+    branch: BranchFacts | None = None
+    members: tuple[Member, ...] = ()
 
     @classmethod
     def of(cls, alert: Alert) -> AlertCard:
@@ -77,6 +82,29 @@ class AlertCard:
         if self.acknowledged_at is not None:
             return "acknowledged"
         return "escalated" if self.escalated_at is not None else "open"
+
+    @property
+    def attention(self) -> int:
+        """How much it needs action, 0 first: the list's first sort key (_ORDER mirrors it)."""
+        if self.acknowledged_at is not None:
+            return 3 if self.resolved_at is None else 4
+        if self.resolved_at is not None:
+            return 4
+        if self.escalated_at is not None:
+            return 0
+        return 1 if self.kind == AlertKind.HOLD_UP_IN_PROGRESS else 2
+
+    @property
+    def order(self) -> str:
+        """The list's sort key as text, for the page to place a live row where a reload would:
+        attention, then severity, then the latest event first (as _ORDER in SQL)."""
+        moment = self.occurred_at or self.created_at
+        latest_first = 10**13 - int(moment.timestamp() * 1000)
+        return f"{self.attention}{self.severity.rank}{latest_first:014d}{self.created_at_key}"
+
+    @property
+    def created_at_key(self) -> str:
+        return f"{10**13 - int(self.created_at.timestamp() * 1000):014d}"
 
     @property
     def historical(self) -> bool:
@@ -102,6 +130,19 @@ class AlertCard:
 
 # A historical alert says so in its payload; a purged payload was never live for that long.
 _HISTORICAL = "coalesce((payload->>'historical')::boolean, false)"
+
+# What needs action first: escalated unacknowledged hold-ups, then unacknowledged hold-ups, then
+# other open alerts, then acknowledged ones, handled last; within each, the most severe first and
+# the latest event first. AlertCard.order is the same key for rows that arrive live.
+_OPEN = "acknowledged_at IS NULL AND resolved_at IS NULL"
+_ORDER = f"""CASE
+        WHEN {_OPEN} AND escalated_at IS NOT NULL THEN 0
+        WHEN {_OPEN} AND kind = '{AlertKind.HOLD_UP_IN_PROGRESS.value}' THEN 1
+        WHEN {_OPEN} THEN 2
+        WHEN resolved_at IS NULL THEN 3
+        ELSE 4 END,
+    CASE severity {" ".join(f"WHEN '{s.value}' THEN {s.rank}" for s in Severity)} ELSE 9 END,
+    coalesce((payload->>'occurred_at')::timestamptz, created_at) DESC, created_at DESC"""
 
 _COLUMNS = """alert_id, kind, severity, police_unit, lat, lon, created_at, payload,
     acknowledged_at, acknowledged_by, resolved_at, resolved_by, outcome, escalated_at"""
@@ -158,20 +199,20 @@ class AlertStore:
     async def recent(
         self, unit: PoliceUnit, *, hours: float, limit: int, actor: str | None = None
     ) -> tuple[list[AlertCard], list[AlertCard]]:
-        """The unit's live alerts of the past hours and every one still open, newest first;
-        and apart from them its history view (`history`).
+        """The unit's live alerts of the past hours and every one still open, what needs action
+        first (_ORDER); and apart from them its history view (`history`).
 
         With an actor, the listing is audited as one alert_viewed row naming the alerts.
         """
         since = self.clock() - timedelta(hours=hours)
         rows = await self.pool.fetch(
             f"SELECT {_COLUMNS} FROM alert WHERE police_unit = $1 AND NOT {_HISTORICAL} "
-            "AND (created_at >= $2 OR resolved_at IS NULL) ORDER BY created_at DESC LIMIT $3",
+            f"AND (created_at >= $2 OR resolved_at IS NULL) ORDER BY {_ORDER} LIMIT $3",
             unit.value,
             since,
             limit,
         )
-        cards = [_card(row) for row in rows]
+        cards = await with_places(self.pool, [_card(row) for row in rows])
         history = await self.history(unit, hours=hours, limit=limit)
         if actor is not None:
             # One row for the page: its live list and its history view.
@@ -195,7 +236,7 @@ class AlertStore:
             since,
             limit,
         )
-        return [_card(row) for row in rows]
+        return await with_places(self.pool, [_card(row) for row in rows])
 
     async def card(self, unit: PoliceUnit, alert_id: UUID) -> AlertCard | None:
         """The alert if it belongs to the unit; not audited (for live updates of the list)."""
@@ -204,7 +245,10 @@ class AlertStore:
             alert_id,
             unit.value,
         )
-        return None if row is None else _card(row)
+        if row is None:
+            return None
+        [card] = await with_places(self.pool, [_card(row)])
+        return card
 
     async def view(self, user: DeskUser, alert_id: UUID) -> AlertCard:
         """The alert with its evidence for a user of its unit; every view is audited."""

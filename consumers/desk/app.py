@@ -7,6 +7,7 @@ import contextlib
 import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import asyncpg
 from fastapi import FastAPI, Request
@@ -31,15 +32,37 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 # No inline script or style anywhere, so the policy can forbid both: injected markup stays inert.
+# Images may come from the tile server too (and from nowhere else).
+_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:{tiles}; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
 _SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; "
-    "img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
-    "base-uri 'none'",
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
 }
-_STATIC_TYPES = {"desk.js": "text/javascript", "desk.css": "text/css"}
+# The desk's own files and the vendored map library (static/vendor, with their licences).
+_STATIC_TYPES = {
+    ".js": "text/javascript", ".css": "text/css", ".png": "image/png", "": "text/plain",
+}  # fmt: skip
+
+
+def _static_files() -> dict[str, tuple[bytes, str]]:
+    files = {}
+    for path in STATIC.rglob("*"):
+        if path.is_file() and path.suffix in _STATIC_TYPES:
+            name = path.relative_to(STATIC).as_posix()
+            files[name] = (path.read_bytes(), _STATIC_TYPES[path.suffix])
+    return files
+
+
+def _tile_origin(url: str) -> str:
+    """The scheme and host of the tile template, for the policy's img-src ('' without tiles)."""
+    if not url:
+        return ""
+    parts = urlsplit(url.replace("{", "").replace("}", ""))
+    return f" {parts.scheme}://{parts.netloc}"
 
 
 def _utc_now() -> datetime:
@@ -57,7 +80,10 @@ def create_desk_app(
     `clock` is the time the desk writes and escalates by (tests move it instead of waiting).
     """
     thresholds = thresholds or DeskThresholds()
-    static = {name: (STATIC / name).read_bytes() for name in _STATIC_TYPES}
+    static = _static_files()
+    headers = _SECURITY_HEADERS | {
+        "Content-Security-Policy": _POLICY.format(tiles=_tile_origin(thresholds.tile_url))
+    }
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -106,14 +132,15 @@ def create_desk_app(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         response = await call_next(request)
-        response.headers.update(_SECURITY_HEADERS)
+        response.headers.update(headers)
         return response
 
-    @app.get("/static/{name}", include_in_schema=False)
+    @app.get("/static/{name:path}", include_in_schema=False)
     async def static_file(name: str) -> Response:
         if name not in static:
             return Response(status_code=404)
-        return Response(static[name], media_type=_STATIC_TYPES[name])
+        content, media_type = static[name]
+        return Response(content, media_type=media_type)
 
     @app.get("/healthz", include_in_schema=False)
     async def health(request: Request) -> JSONResponse:

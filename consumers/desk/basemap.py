@@ -40,6 +40,11 @@ def project(lat: float, lon: float) -> tuple[float, float]:
     return (lon - _WEST) * _X_SCALE * _UNITS_PER_DEGREE, (_NORTH - lat) * _UNITS_PER_DEGREE
 
 
+def unproject(x: float, y: float) -> tuple[float, float]:
+    """The latitude and longitude of a map point (project's inverse)."""
+    return _NORTH - y / _UNITS_PER_DEGREE, x / (_X_SCALE * _UNITS_PER_DEGREE) + _WEST
+
+
 def metres(distance_m: float) -> float:
     """A distance in SVG units."""
     return distance_m / _METRES_PER_DEGREE_LAT * _UNITS_PER_DEGREE
@@ -67,6 +72,8 @@ class BaseMap:
     labels: tuple[MapPlace, ...]
     # Text size in SVG units: a fixed share of the frame, so names read alike on every unit.
     label_size: float
+    # The same frame in degrees (south, west, north, east), for the tile map.
+    bounds: tuple[float, float, float, float]
 
 
 @functools.cache
@@ -115,6 +122,10 @@ def base_map(unit: PoliceUnit) -> BaseMap:
         land_width=metres(2 * _LAND_RADIUS_M),
         labels=_labels(own, label_size),
         label_size=label_size,
+        bounds=(
+            *unproject(left, top + height + 2 * margin),
+            *unproject(left + width + 2 * margin, top),
+        ),
     )
 
 

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from consumers.desk.alerts import AlertCard
     from consumers.desk.texts import Language
     from consumers.desk.users import DeskSession
+    from heterdaad.thresholds.desk import DeskThresholds
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
@@ -32,12 +33,17 @@ _environment = Environment(
 
 
 def _map_point(card: AlertCard) -> dict[str, str]:
-    """SVG position and radius of an alert's area, for the row's data attributes."""
+    """Where an alert's area lies, for the row's data attributes: in degrees and metres for the
+    tile map, in SVG units for the offline sketch."""
     x, y = project(card.lat, card.lon)
+    radius_m = card.radius_m or _CELLS_RADIUS_M
     return {
         "x": f"{x:.2f}",
         "y": f"{y:.2f}",
-        "r": f"{metres(card.radius_m or _CELLS_RADIUS_M):.2f}",
+        "r": f"{metres(radius_m):.2f}",
+        "lat": f"{card.lat:.6f}",
+        "lon": f"{card.lon:.6f}",
+        "radius_m": f"{radius_m:.0f}",
     }
 
 
@@ -61,9 +67,11 @@ def desk_page(
     position: str,
     hours: float,
     escalate_seconds: float,
+    tiles: DeskThresholds,
 ) -> str:
     return _render(
         "desk.html",
+        tiles=tiles,
         t=Words(language),
         session=session,
         unit_name=UNIT[session.user.police_unit],
@@ -79,10 +87,16 @@ def desk_page(
 
 
 def detail_page(
-    session: DeskSession, language: Language, card: AlertCard, *, escalate_seconds: float
+    session: DeskSession,
+    language: Language,
+    card: AlertCard,
+    *,
+    escalate_seconds: float,
+    tiles: DeskThresholds,
 ) -> str:
     return _render(
         "detail.html",
+        tiles=tiles,
         t=Words(language),
         session=session,
         unit_name=UNIT[session.user.police_unit],

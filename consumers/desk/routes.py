@@ -163,6 +163,7 @@ def desk_router() -> APIRouter:
             position=position,
             hours=desk.thresholds.recent_hours,
             escalate_seconds=desk.thresholds.escalate_hold_up_after_seconds,
+            tiles=desk.thresholds,
         )  # fmt: skip
         return remember_language(request, _page(html))
 
@@ -184,6 +185,7 @@ def desk_router() -> APIRouter:
         html = pages.detail_page(
             session, language, card,
             escalate_seconds=desk.thresholds.escalate_hold_up_after_seconds,
+            tiles=desk.thresholds,
         )  # fmt: skip
         return remember_language(request, _page(html))
 

@@ -10,13 +10,15 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
-from consumers.alert_text import BRANCH_TYPE, KIND, SEVERITY, UNIT, happened, summary
+from consumers.alert_text import BRANCH_TYPE, KIND, SEVERITY, UNIT, happened, local_time
 from consumers.alert_text import OUTCOME as OUTCOME  # the desk shows them, tests read them
+from consumers.desk import labels
 from schemas.common import Location
 from schemas.geography import nearest_place
 
 if TYPE_CHECKING:
     from consumers.desk.alerts import AlertCard, CardState
+    from consumers.desk.places import BranchFacts
     from schemas.alerts import Outcome
     from schemas.common import BranchType
 
@@ -60,6 +62,14 @@ PHRASES: dict[str, dict[Language, str]] = {
     "acknowledge": {"nl": "Bevestigen", "en": "Acknowledge"},
     "resolve": {"nl": "Afhandelen", "en": "Resolve"},
     "by": {"nl": "door", "en": "by"},
+    "branch": {"nl": "Filiaal", "en": "Branch"},
+    "place": {"nl": "Plaats", "en": "Place"},
+    "coordinates": {"nl": "Coördinaten", "en": "Coordinates"},
+    "series_of": {"nl": "Reeks van {count}", "en": "Series of {count}"},
+    "members": {"nl": "Overvallen in deze reeks", "en": "Robberies in this series"},
+    "when": {"nl": "Wanneer", "en": "When"},
+    "acknowledged_by": {"nl": "Bevestigd door", "en": "Acknowledged by"},
+    "resolved_by": {"nl": "Afgehandeld door", "en": "Resolved by"},
     "at": {"nl": "om", "en": "at"},
     "escalation_banner": {
         "nl": "{count} overval(len) gaande niet binnen {seconds} seconden bevestigd: direct "
@@ -175,25 +185,79 @@ class Words:
         return term(member, self.language)
 
     def distance(self, distance_m: float | None) -> str:
-        return distance(distance_m)
+        return labels.distance(distance_m, self.language)
+
+    def feature(self, name: str) -> str:
+        return labels.feature(name, self.language)
+
+    def value(self, raw: float | str | None) -> str:
+        return labels.value(raw, self.language)
+
+    def signed(self, amount: float) -> str:
+        return labels.signed(amount, self.language)
+
+    def percent(self, share: float) -> str:
+        return labels.percent(share, self.language)
+
+    def coordinates(self, card: AlertCard) -> str:
+        return (
+            f"{labels.number(card.lat, 4, self.language)} / "
+            f"{labels.number(card.lon, 4, self.language)}"
+        )
+
+    def branch(self, branch: BranchFacts) -> str:
+        """'Buurtsuper (supermarkt), Damstraat 1, 1012 JL Amsterdam': who, what, where."""
+        name = branch.chain or branch.branch_id or ""
+        if branch.branch_type is not None:
+            kind = labels.branch_kind(branch.branch_type, self.language)
+            name = f"{name} ({kind})" if name else kind
+        return ", ".join(part for part in (name, self.address(branch)) if part)
+
+    def address(self, branch: BranchFacts) -> str:
+        """Street, postcode and place; the nearest place when no address is registered."""
+        town = " ".join(part for part in (branch.postcode, branch.city) if part)
+        if branch.street or town:
+            return ", ".join(part for part in (branch.street, town) if part)
+        place = _place_near(round(branch.lat, 4), round(branch.lon, 4))
+        return f"{self('near')} {place}" if place else ""
+
+    def place(self, card: AlertCard) -> str | None:
+        """The place of the alert: its branch's town, else the nearest place of the gazetteer."""
+        if card.branch is not None and card.branch.city:
+            return card.branch.city
+        return _place_near(round(card.lat, 4), round(card.lon, 4))
+
+    def members(self, card: AlertCard) -> str:
+        """A series' robberies on one line: 'Reeks van 3: 01-12-2026 Amsterdam; …'."""
+        listed = "; ".join(
+            f"{local_date(member.occurred_at)} {self.place_of(member.branch)}"
+            for member in card.members
+        )
+        return f"{self('series_of', count=len(card.members))}: {listed}"
+
+    def place_of(self, branch: BranchFacts) -> str:
+        if branch.city:
+            return branch.city
+        return _place_near(round(branch.lat, 4), round(branch.lon, 4)) or ""
 
     def where(self, card: AlertCard) -> str:
-        """Near which place, how wide, who should look out: the list's second line."""
+        """Which place and unit, how wide, who should look out: the list's second line."""
         parts = []
-        place = _place_near(round(card.lat, 4), round(card.lon, 4))
+        place = self.place(card)
         if place is not None:
-            parts.append(f"{self('near')} {place}")
+            parts.append(place if card.branch and card.branch.city else f"{self('near')} {place}")
+        parts.append(f"{self('unit')} {UNIT[card.police_unit]}")
         if card.radius_m is not None:
-            parts.append(f"{self('radius')} {distance(card.radius_m)}")
+            parts.append(f"{self('radius')} {self.distance(card.radius_m)}")
         if card.alert is not None and card.alert.branch_types_at_risk:
             kinds = ", ".join(self.branch_type(kind) for kind in card.alert.branch_types_at_risk)
             parts.append(f"{self('watch')}: {kinds}")
         return " · ".join(parts)
 
-    def summary(self, card: AlertCard) -> str:
-        if card.alert is not None:
-            return summary(card.alert, self.language)
-        return f"[{self.severity(card)}] {self.kind(card)} · {UNIT[card.police_unit]}"
+    def headline(self, card: AlertCard) -> str:
+        """Urgency, kind and where, in the page's words (the map's tooltip, the detail's lead)."""
+        where = self.where(card)
+        return f"[{self.severity(card)}] {self.kind(card)}" + (f" · {where}" if where else "")
 
     def clock(self, moment: datetime | None) -> str:
         """Dutch local time; 'yesterday' or the date when it is not today."""
@@ -218,8 +282,7 @@ class Words:
             f"{self('raised')} {self.clock(card.created_at)}"
         )
 
-    @staticmethod
-    def duration(seconds: float | None) -> str:
+    def duration(self, seconds: float | None) -> str:
         if seconds is None:
             return "-"
         sign = "-" if seconds < 0 else ""
@@ -228,7 +291,8 @@ class Words:
             return f"{sign}{seconds:.0f} s"
         if seconds < 7200:
             return f"{sign}{seconds / 60:.0f} min"
-        return f"{sign}{seconds / 3600:.1f} h"
+        hours = "uur" if self.language == "nl" else "h"
+        return f"{sign}{labels.number(seconds / 3600, 1, self.language)} {hours}"
 
 
 # The intake form asks no modus operandi, so these have no Dutch words elsewhere yet.
@@ -264,8 +328,8 @@ def _dutch_terms() -> dict[str, str]:
     terms: dict[str, str] = {
         f"ModusOperandi.{value}": text for value, text in _MODUS_OPERANDI_DUTCH.items()
     }
-    for labels in (BEHAVIOUR_LABELS, BUILD_LABELS, FACE_LABELS, HEIGHT_LABELS, VEHICLE_LABELS):
-        for member, text in labels.items():
+    for form in (BEHAVIOUR_LABELS, BUILD_LABELS, FACE_LABELS, HEIGHT_LABELS, VEHICLE_LABELS):
+        for member, text in form.items():
             terms[f"{type(member).__name__}.{member.value}"] = text
     return terms
 
@@ -293,7 +357,20 @@ def _place_near(lat: float, lon: float) -> str | None:
     return f"{place.name}, {place.municipality}"
 
 
-def distance(distance_m: float | None) -> str:
-    if distance_m is None:
-        return "-"
-    return f"{distance_m:.0f} m" if distance_m < 1000 else f"{distance_m / 1000:.1f} km"
+def local_date(moment: datetime) -> str:
+    """dd-mm-jjjj in Dutch local time."""
+    return local_time(moment).split(" ")[0]
+
+
+def distance(distance_m: float | None, language: Language = "nl") -> str:
+    return labels.distance(distance_m, language)
+
+
+_DUTCH_BY_VALUE = {key.split(".", 1)[1]: text for key, text in _DUTCH_TERMS.items()}
+
+
+def vocabulary_word(raw: str, language: Language) -> str:
+    """A bare vocabulary value (as a link reason carries it) in the form's Dutch words."""
+    if language == "nl" and raw in _DUTCH_BY_VALUE:
+        return _DUTCH_BY_VALUE[raw]
+    return raw.replace("_", " ")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class DeskThresholds(BaseModel):
@@ -59,3 +59,36 @@ class DeskThresholds(BaseModel):
         description="A comment line on an idle live stream this often, which also re-checks "
         "the session: a logged-out or disabled user's stream ends within this time.",
     )
+    tile_url: str = Field(
+        "https://service.pdok.nl/brt/achtergrondkaart/wmts/v2_0/standaard/EPSG:3857/{z}/{x}/{y}.png",
+        max_length=500,
+        description="The map's tiles, an XYZ template with {z}, {x} and {y} (web mercator). By "
+        "default PDOK's BRT-Achtergrondkaart (Kadaster, open data), which police networks "
+        "reach. Empty: no tiles, the offline sketch only. The page falls back to the sketch "
+        "when no tile answers.",
+    )
+    tile_attribution: str = Field(
+        "Kaart: BRT-Achtergrondkaart, Kadaster / PDOK (CC BY 4.0)",
+        max_length=300,
+        description="The map's credit line for its tiles.",
+    )
+    tile_max_zoom: int = Field(19, ge=1, le=22, description="The deepest zoom the tiles have.")
+    tile_wait_seconds: float = Field(
+        6,
+        gt=0,
+        le=60,
+        description="With no tile loaded this long after the map opened, the page shows the "
+        "offline sketch instead.",
+    )
+
+    @field_validator("tile_url")
+    @classmethod
+    def _tile_template(cls, url: str) -> str:
+        if not url:
+            return url
+        if not url.startswith(("https://", "http://")):
+            raise ValueError("must be an http(s) address")
+        missing = [part for part in ("{z}", "{x}", "{y}") if part not in url]
+        if missing:
+            raise ValueError(f"must contain {', '.join(missing)}")
+        return url

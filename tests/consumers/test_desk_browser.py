@@ -19,7 +19,7 @@ import pytest
 from consumers.desk import DeskThresholds
 from consumers.sink import store
 from schemas.alerts import Alert, AlertKind, Area, EvidenceLink, LinkReason, Lookout, Severity
-from schemas.common import BranchType, Location
+from schemas.common import Address, Branch, BranchType, Location
 from schemas.events import GetawayMode, ModusOperandi, ReconBehaviour
 from tests import factories
 from tests.consumers.test_desk import AMS_USER, PASSWORD, publish_alerts, served_desk, users
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     import asyncpg
 
     from heterdaad.settings import Settings
+    from schemas.events import IncidentReport
 
 pytestmark = pytest.mark.integration
 
@@ -122,6 +123,78 @@ def a_shift_of_alerts() -> list[Alert]:
     ]  # fmt: skip
 
 
+# Where the shift's alerts happened: registered branches with their addresses (fictitious shops
+# in real streets), so the cards name them as a coordinator would see them.
+SHIFT_SITES = {
+    "site-zuid-114": ("jw-0114", "Goudsmid", BranchType.JEWELLER, (52.3396, 4.8730),
+                      "Parnassusweg 114", "1077 DC"),
+    "site-noord-031": ("bs-0031", "Buurtsuper", BranchType.SUPERMARKET, (52.3886, 4.9186),
+                       "Buikslotermeerplein 31", "1025 ET"),
+}  # fmt: skip
+# The series' robberies, oldest first: the first at the series' centre, then the two robbery
+# alerts' own branches (each days ago).
+SERIES_SHOPS = [
+    ("tc-0051", (52.3114, 4.8701), "Stadsplein 51", "1181 ZM", "Amstelveen", 9),
+    ("tc-0207", (52.3585, 4.7995), "Pieter Calandlaan 207", "1069 KG", "Amsterdam", 5),
+    ("tc-0233", (52.3680, 4.8560), "Kinkerstraat 233", "1053 EZ", "Amsterdam", 2),
+]
+
+
+async def register_the_shift(db: asyncpg.Connection, shift: list[Alert]) -> list[Alert]:
+    """Register the shift's branches and alarm sites, store the series' robbery reports, and
+    return the shift with its robbery and series alerts linked to those reports."""
+    from producers.api import admin
+
+    await admin.create_organisation(db, "winkels", "Winkels BV", "retailer")
+    await admin.create_organisation(db, "pac", "Alarmcentrale", "alarm_centre")
+    for number, (site_id, (branch_id, chain, kind, (lat, lon), street, postcode)) in enumerate(
+        SHIFT_SITES.items()
+    ):
+        await admin.create_branch(db, "winkels", Branch(
+            branch_id=branch_id, chain=chain, branch_type=kind,
+            location=Location(lat=lat, lon=lon),
+            address=Address(street=street, postcode=postcode, city="Amsterdam"),
+        ))  # fmt: skip
+        await admin.create_alarm_site(db, site_id, "pac", f"10{number}", branch_id=branch_id)
+    reports = []
+    for branch_id, (lat, lon), street, postcode, city, days in SERIES_SHOPS:
+        shop = Branch(
+            branch_id=branch_id, chain="Belwinkel", branch_type=BranchType.TELECOM_SHOP,
+            location=Location(lat=lat, lon=lon),
+            address=Address(street=street, postcode=postcode, city=city),
+        )  # fmt: skip
+        await admin.create_branch(db, "winkels", shop)
+        report = factories.incident_report(branch=shop, occurred_at=_ago(days * 24 * 60))
+        await store(db, report)
+        reports.append(report)
+    first, second, third = reports
+    series = shift[1]
+    newer, older = series.evidence
+    linked = [
+        _linked(newer, third, second),
+        _linked(older, second, first),
+    ]
+    robbery_at = {2: second, 3: third}
+    return [
+        series.model_copy(update={"evidence": linked}) if index == 1
+        else alert.model_copy(update={
+            "evidence": [EvidenceLink(event_id=robbery_at[index].event_id,
+                                      event_type="incident_report")],
+            "occurred_at": robbery_at[index].occurred_at,
+        }) if index in robbery_at
+        else alert
+        for index, alert in enumerate(shift)
+    ]  # fmt: skip
+
+
+def _linked(link: EvidenceLink, report: IncidentReport, earlier: IncidentReport) -> EvidenceLink:
+    reason = LinkReason(feature="linked_with", value=str(earlier.event_id), contribution=0.0)
+    return link.model_copy(
+        update={"event_id": report.event_id, "occurred_at": report.occurred_at,
+                "reasons": [*link.reasons, reason]}
+    )  # fmt: skip
+
+
 @pytest.fixture
 def playwright_api() -> Any:
     """Playwright's async API, driving Debian's chromium (no browser download)."""
@@ -132,18 +205,18 @@ def playwright_api() -> Any:
     return playwright.async_api
 
 
-def keep_screenshot(shot: Path) -> None:
+def keep_screenshot(shot: Path, name: str = SCREENSHOT) -> None:
     """Copy the screenshot where HETERDAAD_SCREENSHOT_DIR says (docs/img for the README)."""
     if target := os.environ.get("HETERDAAD_SCREENSHOT_DIR"):
         Path(target).mkdir(parents=True, exist_ok=True)
-        shutil.copy(shot, Path(target) / SCREENSHOT)
+        shutil.copy(shot, Path(target) / name)
 
 
 async def test_live_hold_up_acknowledged_in_a_real_browser(
     settings: Settings, db: asyncpg.Connection, tmp_path: Path, playwright_api: Any
 ) -> None:
     await users(db)
-    seeded = a_shift_of_alerts()
+    seeded = await register_the_shift(db, a_shift_of_alerts())
     for alert in seeded:
         await store(db, alert)
     # The recon warning was seen to already; the oldest robbery of the series is closed.

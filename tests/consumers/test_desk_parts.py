@@ -5,23 +5,29 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from pydantic import ValidationError
 
+from consumers.desk import DeskThresholds
 from consumers.desk.alerts import AlertCard, Outcome
 from consumers.desk.basemap import base_map, places, project
+from consumers.desk.labels import FEATURE, feature, value
 from consumers.desk.live import Fanout, StreamEnded
 from consumers.desk.passwords import hash_password, token_hash, verify_password
 from consumers.desk.stream import sse
 from consumers.desk.texts import EVENT_TYPE, OUTCOME, PHRASES, STATE, Words, distance
-from schemas.alerts import AlertKind, Area
+from schemas.alerts import AlertKind, Area, Severity
 from schemas.common import Location, PoliceUnit
 from tests import factories
 
 if TYPE_CHECKING:
     from consumers.desk.alerts import Change
+    from consumers.desk.texts import Language
 
 DAM = factories.DAM_SQUARE
 
@@ -143,12 +149,12 @@ def test_every_outcome_has_words() -> None:
         (None, "-"),  # not known
         (42.4, "42 s"),  # under two minutes: seconds
         (600, "10 min"),  # under two hours: minutes
-        (3 * 3600, "3.0 h"),  # longer: hours
+        (3 * 3600, "3,0 uur"),  # longer: hours, with a decimal comma
         (-90, "-90 s"),  # an event before the alert's first one
     ],
 )
 def test_durations(seconds: float | None, text: str) -> None:
-    assert Words.duration(seconds) == text
+    assert Words("nl").duration(seconds) == text
 
 
 def test_clock_says_the_time_yesterday_or_the_date() -> None:
@@ -160,15 +166,67 @@ def test_clock_says_the_time_yesterday_or_the_date() -> None:
     assert words.clock(None) == ""
 
 
-@pytest.mark.parametrize(("metres", "text"), [(None, "-"), (850.4, "850 m"), (2500, "2.5 km")])
-def test_distances(metres: float | None, text: str) -> None:
-    assert distance(metres) == text
+@pytest.mark.parametrize(
+    ("metres", "language", "text"),
+    [
+        (None, "nl", "-"),  # not known
+        (850.4, "nl", "850 m"),  # under a kilometre: whole metres
+        (3000, "nl", "3,0 km"),  # a decimal comma in Dutch
+        (12_345, "nl", "12,3 km"),
+        (2500, "en", "2.5 km"),  # a decimal point in English
+    ],
+)
+def test_distances(metres: float | None, language: Language, text: str) -> None:
+    assert distance(metres, language) == text
 
 
-def test_summary_falls_back_to_the_columns_once_the_payload_is_purged() -> None:
+def test_headline_falls_back_to_the_columns_once_the_payload_is_purged() -> None:
     purged = AlertCard.of(factories.alert(kind=AlertKind.HOTSPOT))
     purged = AlertCard(**{**purged.__dict__, "alert": None})
-    assert Words("nl").summary(purged) == "[urgent] Hotspot · Amsterdam"
+    assert Words("nl").headline(purged) == "[urgent] Hotspot · bij Amsterdam · Eenheid Amsterdam"
+
+
+def _stage_features() -> set[str]:
+    """Every feature name the stages write, read from their source."""
+    source = "\n".join(path.read_text() for path in Path("streams").glob("*.py"))
+    patterns = [
+        r'feature="([a-z_]+)"',  # LinkReason(feature="...")
+        r'similarity\["([a-z_]+)"\]',
+        r'FeatureScore\(\s*"([a-z_]+)"',
+        r'_(?:agree|similar)\(features, "([a-z_]+)"',
+        r'"(height|build|clothing|face_covering|language)": t\.',  # offender attributes
+    ]
+    found = {name for pattern in patterns for name in re.findall(pattern, source)}
+    roles = re.search(r"Role = Literal\[([^\]]+)\]", Path("streams/alarm_state.py").read_text())
+    assert roles is not None
+    return found | set(re.findall(r'"([a-z_]+)"', roles[1]))
+
+
+def test_every_evidence_feature_has_dutch_and_english_words() -> None:
+    features = _stage_features()
+    assert {"press", "incident_report", "time_gap_days", "same_branch", "p_value"} <= features
+    assert features - set(FEATURE) == set()
+    assert feature("press", "nl") == "druk op de knop"
+    assert feature("incident_report", "en") == "incident report"
+
+
+@pytest.mark.parametrize(
+    ("raw", "language", "text"),
+    [
+        (None, "nl", "-"),  # no value
+        ("same", "nl", "zelfde"),  # a word of the stages
+        ("hold_up", "nl", "overvalknop"),  # an alarm signal
+        ("at_closing", "nl", "bij sluiting"),  # a modus operandi, as the intake form says it
+        ("telecom_shop", "nl", "telecomwinkels"),  # a branch type
+        ("at_closing", "en", "at closing"),
+        (2.5, "nl", "2,50"),  # a decimal comma
+        (2.5, "en", "2.50"),
+        (1441.0, "nl", "1.441"),  # thousands grouped the Dutch way
+        ("S-AMS-0712", "nl", "S-AMS-0712"),  # an id as it is
+    ],
+)
+def test_reason_values_in_words(raw: float | str | None, language: Language, text: str) -> None:
+    assert value(raw, language) == text
 
 
 # --- map ------------------------------------------------------------------------------------
@@ -195,3 +253,47 @@ def test_an_event_is_one_data_line_whatever_the_html() -> None:
     lines = text.strip().split("\n")
     assert lines[:2] == ["event: alert", "id: abc:1"]
     assert json.loads(lines[2].removeprefix("data: "))["html"].count("\n") == 2
+
+
+def test_order_key_puts_what_needs_action_first() -> None:
+    # The key the page places live rows by; the page's query sorts the same way (test_desk_order).
+    now = datetime.now(UTC)
+    hold_up = AlertKind.HOLD_UP_IN_PROGRESS
+
+    def made(minutes: float, **fields: object) -> AlertCard:
+        moment = now - timedelta(minutes=minutes)
+        return AlertCard.of(factories.alert(created_at=moment, occurred_at=moment, **fields))
+
+    escalated = replace(made(9, kind=hold_up), escalated_at=now)
+    open_hold_up = made(8, kind=hold_up, severity=Severity.HIGH)
+    critical = made(7, severity=Severity.CRITICAL)
+    high_newer, high_older = made(1, severity=Severity.HIGH), made(2, severity=Severity.HIGH)
+    low = made(0, severity=Severity.LOW)
+    acknowledged = replace(made(0, kind=hold_up), acknowledged_at=now)
+    resolved = replace(acknowledged, resolved_at=now)
+    wanted = [escalated, open_hold_up, critical, high_newer, high_older, low]
+    wanted += [acknowledged, resolved]
+    assert sorted(reversed(wanted), key=lambda card: card.order) == wanted
+
+
+@pytest.mark.parametrize(
+    ("url", "refused"),
+    [
+        ("", None),  # no tiles: the offline sketch only
+        ("https://tiles.example/{z}/{x}/{y}.png", None),
+        ("ftp://tiles.example/{z}/{x}/{y}.png", "http(s)"),  # not a web address
+        ("https://tiles.example/{z}/{x}.png", "{y}"),  # not an XYZ template
+    ],
+)
+def test_tile_source_is_an_xyz_web_template(url: str, refused: str | None) -> None:
+    if refused is None:
+        assert DeskThresholds(tile_url=url).tile_url == url
+    else:
+        with pytest.raises(ValidationError, match=re.escape(refused)):
+            DeskThresholds(tile_url=url)
+
+
+def test_default_tiles_are_pdok_brt_achtergrondkaart() -> None:
+    assert DeskThresholds().tile_url.startswith(
+        "https://service.pdok.nl/brt/achtergrondkaart/wmts/v2_0/standaard/EPSG:3857/"
+    )

@@ -1,4 +1,5 @@
-// The police desk page: live alerts over server-sent events, drawn on the offline SVG map.
+// The police desk page: live alerts over server-sent events, drawn on the street map (tilemap.js)
+// and on the offline SVG sketch, which shows when no tile server answers.
 // Rows arrive rendered by the server (same template as on page load); the map is drawn from
 // the rows' data attributes, so list and map can never disagree.
 "use strict";
@@ -15,7 +16,12 @@
     return Array.from(document.querySelectorAll("[data-r]"));
   }
 
+  const tileMap = window.DeskTileMap
+    ? window.DeskTileMap.start(document.getElementById("tiles"), map)
+    : null;
+
   function drawMap() {
+    if (tileMap) tileMap.draw(areas());
     if (!map) return;
     const layer = map.querySelector("#areas");
     const lines = map.querySelector("#series-lines");
@@ -68,21 +74,27 @@
     document.title = count ? `(${count}!) ${baseTitle}` : baseTitle;
   }
 
+  // Where a reload would put it: the server's sort key (what needs action first) orders rows.
+  function place(row) {
+    const after = Array.from(list.children).find((other) => other.dataset.order > row.dataset.order);
+    list.insertBefore(row, after || null);
+  }
+
   function upsert(event) {
     const data = JSON.parse(event.data);
     const template = document.createElement("template");
     template.innerHTML = data.html.trim();
     const row = template.content.firstElementChild;
     const existing = document.getElementById(row.id);
-    if (existing) {
-      existing.replaceWith(row);
+    if (existing) existing.remove();
+    else row.classList.add("fresh");
+    // History informs, it never tops the live list (docs/time.md).
+    const history = document.getElementById("history");
+    if (row.classList.contains("historical") && history) {
+      history.prepend(row);
     } else {
-      row.classList.add("fresh");
-      // History informs, it never tops the live list (docs/time.md).
-      const history = document.getElementById("history");
-      const target = row.classList.contains("historical") && history ? history : list;
-      target.prepend(row);
-      if (empty && target === list) empty.hidden = true;
+      place(row);
+      if (empty) empty.hidden = true;
     }
     drawMap();
     showEscalations();
