@@ -7,10 +7,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import Field, TypeAdapter, ValidationError
 
 from heterdaad.consumption import group_readiness
+from heterdaad.health import metrics_response
 from producers.api.answers import (
     Accepted,
     BatchAnswer,
@@ -163,6 +164,11 @@ def health_router(settings: Settings) -> APIRouter:
             {"database": database, "broker": intake.broker.connected},
             status_code=200 if healthy else 503,
         )
+
+    @router.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        # Counters with bounded labels, no ids or names (heterdaad/metrics.py): for the scraper.
+        return metrics_response()
 
     @router.get("/healthz", summary="Whether the API process answers (liveness)")
     async def healthz() -> JSONResponse:
