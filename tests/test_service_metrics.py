@@ -117,6 +117,8 @@ async def test_worker_sink_and_notify_count_what_flows(
             await producer.send_and_wait(
                 INCIDENT_REPORTS.name(served.topic_prefix), key=b"x", value=b"not an event"
             )
+            await publish(producer, ALARM_ACTIVATIONS, factories.alarm_activation(),
+                          prefix=served.topic_prefix, source="urn:t")  # fmt: skip
             # One alert straight to the alerts topic, near the subscribed branch: a webhook.
             await publish(producer, ALERTS, _robbery(), prefix=served.topic_prefix,
                           source="urn:t")  # fmt: skip
@@ -141,6 +143,7 @@ async def test_worker_sink_and_notify_count_what_flows(
                                topic="alerts.v1") == alerts_out + 1
                     and _total(worker, "heterdaad_decisions_total",
                                stage="link_series") == len(reports)
+                    and _total(worker, "heterdaad_decisions_total", stage="verify_alarms") >= 1
                     and _value(notify, "heterdaad_webhook_deliveries_total",
                                result="delivered") >= 1
                     and sum(_value(worker, "heterdaad_consumer_lag",
@@ -156,6 +159,7 @@ async def test_worker_sink_and_notify_count_what_flows(
     assert _value(worker, "heterdaad_dead_letters_total", topic="incident-reports.v1",
                   reason="not_cloudevent") == 1  # fmt: skip
     assert _value(worker, "heterdaad_events_published_total", topic="alerts.v1") >= 2
+    assert _value(worker, "heterdaad_events_consumed_total", topic="alarm-activations.v1") == 1
     # Series linkage decided each report once, whatever it decided.
     assert _total(worker, "heterdaad_decisions_total", stage="link_series") == 2
     # Lag is reported per partition, the prefix of the deployment left out.
