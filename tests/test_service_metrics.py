@@ -240,6 +240,8 @@ async def test_api_sia_receiver_and_desk_answer_and_count(
         sia_samples = await _scrape(sia)
         assert _value(sia_samples, "heterdaad_events_published_total",
                       topic=ALARM_ACTIVATIONS.suffix) == 1  # fmt: skip
+        assert _value(sia_samples, "heterdaad_decisions_total", stage="sia_receiver",
+                      outcome="ack") == 1  # fmt: skip
 
         desk_metrics = await _get(f"{desk}/metrics")
         assert desk_metrics is not None and desk_metrics.status_code == 200
