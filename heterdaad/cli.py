@@ -268,8 +268,8 @@ def worker() -> None:
     # latency. Fewer, larger young collections do the same for the objects of each event.
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
-    serve_consumer(settings, settings.app_id, input_topics(faust_app),
-                   settings.metrics.worker_port, database=False)  # fmt: skip
+    # The database too: alarm verification reads the maintenance windows from it.
+    serve_consumer(settings, settings.app_id, input_topics(faust_app), settings.metrics.worker_port)
     Worker(faust_app, loglevel=settings.log_level.lower()).execute_from_commandline()
 
 

@@ -211,12 +211,13 @@ def serve(probe: Probe, port: int) -> HealthServer | None:
 
 
 def serve_consumer(
-    settings: Settings, group: str, topics: Sequence[str], port: int, *, database: bool = True
+    settings: Settings, group: str, topics: Sequence[str], port: int
 ) -> HealthServer | None:
     """The server of a consumer: ready while its group has a member within the lag bound
-    (HETERDAAD_WORKER_READY_MAX_LAG) and, for those that use it, the database answers; its
-    group's lag per partition on /metrics."""
-    checks = [group_check(settings, group, topics, settings.worker_ready_max_lag)]
-    if database:
-        checks.append(database_check(settings))
+    (HETERDAAD_WORKER_READY_MAX_LAG) and the database answers; its group's lag per partition
+    on /metrics."""
+    checks = [
+        group_check(settings, group, topics, settings.worker_ready_max_lag),
+        database_check(settings),
+    ]
     return serve(Probe(settings, checks, lag_group=group, lag_topics=list(topics)), port)

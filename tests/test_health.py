@@ -6,9 +6,12 @@ import socket
 from typing import TYPE_CHECKING
 
 import httpx
+import pytest
 
-from heterdaad import metrics
+from heterdaad import health, metrics
 from heterdaad.health import HealthServer, Probe, readiness, serve
+from infra.local import free_port
+from schemas.topics import ALERTS
 
 if TYPE_CHECKING:
     from heterdaad.settings import Settings
@@ -60,3 +63,20 @@ def test_a_taken_port_or_port_0_leaves_the_service_running(bare_settings: Settin
         # Observing must not stop alerting: the service runs on, without the server.
         assert not HealthServer(Probe(bare_settings, []), "127.0.0.1", port).start()
     assert serve(Probe(bare_settings, []), 0) is None
+
+
+@pytest.mark.integration
+async def test_the_checks_ask_the_real_broker_and_database(settings: Settings) -> None:
+    topic = ALERTS.name(settings.topic_prefix)
+    ready = [health.database_check(settings), health.broker_check(settings)]
+    assert await readiness(ready, 10.0) == ({"ready": True, "problems": []}, 200)
+    # Nobody consumes in this test's group; a database that is not there does not answer.
+    nowhere = f"postgresql://x:y@127.0.0.1:{free_port()}/z"
+    gone = settings.model_copy(update={"database_url": nowhere})
+    body, status = await readiness(
+        [health.group_check(settings, settings.app_id, [topic], 1000), health.database_check(gone)],
+        10.0,
+    )
+    assert status == 503
+    assert body["problems"][0] == f"consumer group {settings.app_id} has no active member"
+    assert body["problems"][1].startswith("ConnectionRefusedError(")

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import pytest
 from prometheus_client import REGISTRY
 
 from heterdaad import metrics
+from schemas.alerts import AlertKind
+from streams.alarm_state import CellState
+from streams.verify_alarms import Decision, outcome_of
+from tests import factories
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from streams.verify_alarms import Output
 
 
 def _value(name: str, **labels: str) -> float:
@@ -65,3 +75,25 @@ def test_alert_age_is_observed_from_the_event_time() -> None:
     assert _value(total, **labels) == 7
     le_10 = _value("heterdaad_alert_age_at_delivery_seconds_bucket", le="10.0", **labels)
     assert le_10 == 2
+
+
+@pytest.mark.parametrize(
+    ("outputs", "expected"),
+    [
+        # An unverified press: only a task for the alarm centre.
+        (lambda: [factories.alarm_task()], "task"),
+        # A verified hold-up with its task's end: the alert's kind names the outcome.
+        (
+            lambda: [
+                factories.alarm_task(),
+                factories.alert(kind=AlertKind.HOLD_UP_IN_PROGRESS),
+            ],
+            "hold_up_in_progress",
+        ),
+        # A restore inside the grace time, or a tick with nothing due: held.
+        (list, "nothing"),
+    ],
+)
+def test_verify_alarms_outcome(outputs: Callable[[], list[Output]], expected: str) -> None:
+    decision = Decision(state=CellState(partition=0), outputs=outputs())
+    assert outcome_of(decision) == expected
