@@ -58,11 +58,15 @@ async def _get(url: str) -> httpx.Response | None:
 async def _scrape(port: int) -> Samples:
     response = await _get(f"http://127.0.0.1:{port}/metrics")
     assert response is not None and response.status_code == 200
-    samples: Samples = {}
-    for family in text_string_to_metric_families(response.text):
-        for sample in family.samples:
-            samples[(sample.name, frozenset(sample.labels.items()))] = sample.value
-    return samples
+    return _parse(response.text)
+
+
+def _parse(text: str) -> Samples:
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
 
 
 def _value(samples: Samples, name: str, **labels: str) -> float:
@@ -219,11 +223,7 @@ async def test_api_sia_receiver_and_desk_answer_and_count(
         assert posted.status_code == 202, posted.text
         api_metrics = await _get(f"{api}/metrics")
         assert api_metrics is not None
-        api_samples = {
-            (s.name, frozenset(s.labels.items())): s.value
-            for family in text_string_to_metric_families(api_metrics.text)
-            for s in family.samples
-        }
+        api_samples = _parse(api_metrics.text)
         assert _value(api_samples, "heterdaad_events_published_total",
                       topic="incident-reports.v1") == 1  # fmt: skip
 
@@ -243,6 +243,22 @@ async def test_api_sia_receiver_and_desk_answer_and_count(
         assert _value(sia_samples, "heterdaad_decisions_total", stage="sia_receiver",
                       outcome="ack") == 1  # fmt: skip
 
-        desk_metrics = await _get(f"{desk}/metrics")
-        assert desk_metrics is not None and desk_metrics.status_code == 200
-        assert "heterdaad_events_consumed_total" in desk_metrics.text
+        # The desk reads new alerts only: one published now reaches its screens, aged.
+        producer = make_producer(served)
+        await producer.start()
+        try:
+            await publish(producer, ALERTS, factories.alert(), prefix=served.topic_prefix,
+                          source="urn:t")  # fmt: skip
+        finally:
+            await producer.stop()
+
+        async def desk_counted() -> Samples | None:
+            answer = await _get(f"{desk}/metrics")
+            assert answer is not None and answer.status_code == 200
+            samples = _parse(answer.text)
+            consumed = _value(samples, "heterdaad_events_consumed_total", topic="alerts.v1")
+            return samples if consumed == 1 else None
+
+        desk_samples = await eventually(desk_counted, timeout=30, interval=0.5)
+        assert _value(desk_samples, "heterdaad_alert_age_at_delivery_seconds_count",
+                      channel="desk", historical="false") == 1  # fmt: skip
