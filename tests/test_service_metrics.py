@@ -220,12 +220,22 @@ async def test_api_sia_receiver_and_desk_answer_and_count(
                 f"{api}/v1/incident-reports", json=bodies.incident_report(branch_id="a-001"),
                 headers=registry.auth("retail-a"),
             )  # fmt: skip
+            # The other retailer may not report for this branch: refused, and counted so.
+            refused = await client.post(
+                f"{api}/v1/incident-reports", json=bodies.incident_report(branch_id="a-001"),
+                headers=registry.auth("retail-b"),
+            )  # fmt: skip
         assert posted.status_code == 202, posted.text
+        assert refused.status_code == 403, refused.text
         api_metrics = await _get(f"{api}/metrics")
         assert api_metrics is not None
         api_samples = _parse(api_metrics.text)
         assert _value(api_samples, "heterdaad_events_published_total",
                       topic="incident-reports.v1") == 1  # fmt: skip
+        assert _total(api_samples, "heterdaad_decisions_total", stage="api_intake") == 2
+        for outcome in ("202", "403"):
+            assert _value(api_samples, "heterdaad_decisions_total", stage="api_intake",
+                          outcome=outcome) == 1  # fmt: skip
 
         frame = frames.build_frame(SIA_DCS, 1, "1234", "Nri1/PA501", timestamp=datetime.now(UTC))
         reader, writer = await asyncio.open_connection("127.0.0.1", served.sia_port)
