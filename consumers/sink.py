@@ -12,6 +12,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, IllegalStateError
 
+from heterdaad import metrics
 from heterdaad.db import DATABASE_GONE, create_pool
 from heterdaad.kafka import client_options, dead_letter, make_producer
 from schemas.alerts import Alert
@@ -283,6 +284,9 @@ class Sink:
                 refused += await self._write_one_by_one(connection, decoded)
         for record, reason in refused:
             await self._dead_letter(self._specs[record.topic], record, reason)
+        # Counted once written: a batch retried through an outage is read more than once.
+        for record, _ in decoded:
+            metrics.EVENTS_CONSUMED.labels(topic=self._specs[record.topic].suffix).inc()
 
     @staticmethod
     async def _write_one_by_one(

@@ -242,10 +242,11 @@ def infra_status() -> None:
 def worker() -> None:
     """Run the Faust stream processors (one worker of the consumer group)."""
 
+    from heterdaad.health import serve_consumer
     from schemas.topics import all_topics
     from streams.app import Worker, create_app
     from streams.supervision import EXIT_TOPICS
-    from streams.topology import internal_topics, topic_problems
+    from streams.topology import input_topics, internal_topics, topic_problems
 
     settings = validated_settings()
     faust_app = create_app(settings)
@@ -267,6 +268,8 @@ def worker() -> None:
     # latency. Fewer, larger young collections do the same for the objects of each event.
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
+    # The database too: alarm verification reads the maintenance windows from it.
+    serve_consumer(settings, settings.app_id, input_topics(faust_app), settings.metrics.worker_port)
     Worker(faust_app, loglevel=settings.log_level.lower()).execute_from_commandline()
 
 
@@ -307,8 +310,9 @@ def api() -> None:
 def sink() -> None:
     """Persist every event, alert and audit record in PostgreSQL; runs retention daily."""
     from consumers.retention import run_retention_schedule
-    from consumers.sink import Sink
+    from consumers.sink import SUNK, Sink
     from heterdaad.db import create_pool
+    from heterdaad.health import serve_consumer
 
     settings = validated_settings()
 
@@ -320,6 +324,9 @@ def sink() -> None:
         retention = asyncio.create_task(run_retention_schedule(pool, settings, stop))
         try:
             async with Sink(settings) as running:
+                serve_consumer(settings, running.group_id,
+                               [spec.name(settings.topic_prefix) for spec in SUNK],
+                               settings.metrics.sink_port)  # fmt: skip
                 await running.run(stop)
         finally:
             stop.set()
@@ -523,6 +530,7 @@ def receiver_sia() -> None:
     """Receive SIA DC-09 frames from alarm panels and alarm centres over TCP."""
     from datetime import timedelta
 
+    from heterdaad import health
     from producers.sia.receiver import SiaReceiver
 
     settings = validated_settings()
@@ -535,6 +543,8 @@ def receiver_sia() -> None:
             supervision_default=timedelta(hours=settings.sia_supervision_hours),
             supervision_check_every=timedelta(seconds=settings.sia_supervision_check_seconds),
         ):
+            checks = [health.database_check(settings), health.broker_check(settings)]
+            health.serve(health.Probe(settings, checks), settings.metrics.sia_port)
             await stop_on_signals().wait()
 
     asyncio.run(run())

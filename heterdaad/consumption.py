@@ -30,6 +30,8 @@ class Readiness:
 
     members: int = 0
     lag: dict[str, int] = field(default_factory=dict)
+    # The same lag per (topic, partition), for the consumer-lag gauge.
+    partition_lag: dict[tuple[str, int], int] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -78,7 +80,9 @@ async def group_readiness(
             lag = 0
             for tp in tps:
                 done = committed[tp].offset if tp in committed else starts[tp]
-                lag += max(0, ends[tp] - max(done, starts[tp]))
+                behind = max(0, ends[tp] - max(done, starts[tp]))
+                readiness.partition_lag[(topic, tp.partition)] = behind
+                lag += behind
             readiness.lag[topic] = lag
             if lag > max_lag:
                 readiness.problems.append(f"{topic} lags {lag} records (bound {max_lag})")

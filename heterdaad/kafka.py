@@ -10,6 +10,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from aiokafka.helpers import create_ssl_context
 
+from heterdaad import metrics
 from schemas.topics import all_topics
 from schemas.wire import dead_letter_headers, dead_letter_value, encode
 
@@ -85,6 +86,7 @@ async def publish(
     metadata: RecordMetadata = await producer.send_and_wait(
         spec.name(prefix), value=record.value, key=record.key, headers=record.headers
     )
+    metrics.EVENTS_PUBLISHED.labels(topic=spec.suffix).inc()
     return metadata
 
 
@@ -106,6 +108,7 @@ async def dead_letter(
     await producer.send_and_wait(
         spec.dead_letter_name(prefix), key=record.key, value=value, headers=headers + cut
     )
+    metrics.DEAD_LETTERS.labels(topic=spec.suffix, reason=metrics.reason_class(reason)).inc()
     logger.warning(
         "record dead-lettered",
         extra={"topic": record.topic, "offset": record.offset, "stage": stage, "reason": reason},

@@ -34,12 +34,16 @@ def _refusal() -> type[Exception]:
 def run() -> None:
     """Deliver alerts to police desks and subscribers' webhooks (grouped, muted, retried)."""
     from consumers.notify.service import NotifyService
+    from heterdaad.health import serve_consumer
+    from schemas.topics import ALERTS
 
     settings = validated_settings()
 
     async def serve() -> None:
         stop = stop_on_signals()
         async with NotifyService(settings, settings.notify) as service:
+            serve_consumer(settings, service.group_id, [ALERTS.name(settings.topic_prefix)],
+                           settings.metrics.notify_port)  # fmt: skip
             await service.run(stop)
 
     asyncio.run(serve())

@@ -14,6 +14,7 @@ from heterdaad.thresholds.desk import DeskThresholds
 from heterdaad.thresholds.digest import DigestThresholds
 from heterdaad.thresholds.hotspots import HotspotThresholds
 from heterdaad.thresholds.notify import NotifyThresholds
+from heterdaad.thresholds.operations import MetricsSettings
 from heterdaad.thresholds.reconnaissance import ReconThresholds
 from heterdaad.thresholds.series import SeriesThresholds
 from heterdaad.thresholds.time import TimeModel
@@ -196,6 +197,9 @@ class Settings(BaseSettings):
     desk: DeskThresholds = DeskThresholds()
     desk_host: str = "127.0.0.1"
     desk_port: int = Field(8090, ge=1, le=65535)
+
+    # Health and metrics of the consumers (docs/operations.md).
+    metrics: MetricsSettings = MetricsSettings()
 
     # People.
     language: Literal["nl", "en"] = Field("nl", description="Language of user-facing text.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, TypeVar
 
+from heterdaad import metrics
 from schemas.wire import UndecodableRecord, dead_letter_headers, dead_letter_value, decode
 
 if TYPE_CHECKING:
@@ -36,10 +37,12 @@ async def decoded(
     async for event in stream.events():
         message = event.message
         headers = list(event.headers.items()) if event.headers else []
+        # Several stages read one topic: its owner alone counts it, as it alone dead-letters.
+        owner = DEAD_LETTER_OWNER.get(spec.suffix, stage) == stage
         try:
-            yield decode(spec, event.value, headers)
+            model = decode(spec, event.value, headers)
         except UndecodableRecord as error:
-            if DEAD_LETTER_OWNER.get(spec.suffix, stage) != stage:
+            if not owner:
                 logger.debug("bad record skipped, dead-lettered by its owner", extra={
                     "topic": message.topic, "offset": message.offset, "stage": stage})  # fmt: skip
                 continue
@@ -57,6 +60,9 @@ async def decoded(
                 )
                 + cut,
             )
+            metrics.DEAD_LETTERS.labels(
+                topic=spec.suffix, reason=metrics.reason_class(error.reason)
+            ).inc()
             logger.warning(
                 "record dead-lettered",
                 extra={
@@ -67,3 +73,7 @@ async def decoded(
                     "reason": error.reason,
                 },
             )
+        else:
+            if owner:
+                metrics.EVENTS_CONSUMED.labels(topic=spec.suffix).inc()
+            yield model

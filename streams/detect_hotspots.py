@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, cast
 
 from pydantic import ValidationError
 
+from heterdaad import metrics
 from schemas.alerts import Alert, AlertKind, Area, EvidenceLink, LinkReason, Severity, alert_id_for
 from schemas.common import Location
 from schemas.distance import metres_between
@@ -170,6 +171,7 @@ def register(app: faust.App, topics: Topics, settings: Settings) -> None:
                 key=record.key, value=record.value, headers=record.headers
             )
             await sent
+            metrics.DECISIONS.labels(stage="detect_hotspots", outcome=change.status).inc()
             logger.info(
                 f"hotspot {change.status}",
                 extra={

@@ -15,6 +15,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, TypeVar
 
+from heterdaad import metrics
 from schemas.alerts import Alert, AlertKind, Area, EvidenceLink, Lookout, Severity, alert_id_for
 from schemas.common import BranchType, Location
 from schemas.distance import metres_between
@@ -303,6 +304,7 @@ def register(app: faust.App, topics: Topics, settings: Settings) -> None:
                 thresholds, region_to_recon_state.get(key), late_bound
             )
             outcome = linker.observe(model)
+            metrics.DECISIONS.labels(stage="link_reconnaissance", outcome=outcome.verdict).inc()
             now = datetime.now(UTC)
             # Each alert is acknowledged before the state that remembers it is stored: after a
             # crash in between, the event comes again and the same alert (same id) goes out

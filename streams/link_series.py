@@ -10,6 +10,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from heterdaad import metrics
 from heterdaad.thresholds.time import TimeModel
 from schemas.events import IncidentReport
 from schemas.topics import ALERTS, INCIDENT_REPORTS
@@ -343,6 +344,7 @@ def register(app: faust.App, topics: Topics, settings: Settings) -> None:
                 )
                 await sent
             linkage.apply(decision)
+            metrics.DECISIONS.labels(stage="link_series", outcome=decision.outcome).inc()
             too_late = decision.outcome == "too_late"
             logger.log(
                 logging.WARNING if too_late else logging.INFO,
@@ -370,6 +372,7 @@ async def _dead_letter(topics: Topics, event: faust.EventT[bytes], reason: str) 
                                     partition=message.partition, offset=message.offset,
                                     stage="link_series") + cut,
     )  # fmt: skip
+    metrics.DEAD_LETTERS.labels(topic=INCIDENT_REPORTS.suffix, reason="invalid_fields").inc()
     logger.warning(
         "linkage record dead-lettered",
         extra={"topic": message.topic, "offset": message.offset, "reason": reason},

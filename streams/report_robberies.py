@@ -6,6 +6,7 @@ import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from heterdaad import metrics
 from schemas.alerts import Alert, AlertKind, Area, EvidenceLink, Lookout, Severity, alert_id_for
 from schemas.events import IncidentReport
 from schemas.geography import police_unit_for
@@ -81,6 +82,7 @@ def register(app: faust.App, topics: Topics, settings: Settings) -> None:
             alert = robbery_alert(report, settings, datetime.now(UTC))
             record = encode(ALERTS, alert, source)
             await topics.alerts.send(key=record.key, value=record.value, headers=record.headers)
+            metrics.DECISIONS.labels(stage="report_robberies", outcome="alert").inc()
             logger.info(
                 "robbery alert raised",
                 extra={

@@ -13,6 +13,8 @@ from faust.transport.drivers import TRANSPORTS
 from faust.transport.drivers import aiokafka as driver
 from faust.types import HeadersArg, RecordMetadata
 
+from heterdaad import metrics
+
 logger = logging.getLogger(__name__)
 
 CHECKED_SCHEME = "kafka-checked"
@@ -45,6 +47,9 @@ class CheckedProducer(driver.Producer):
                                   transactional_id=transactional_id)  # fmt: skip
         if isinstance(sent, asyncio.Future):
             sent.add_done_callback(self._note_failure)
+        # Counted when handed over: a send that fails stops the commit (flush), so the worker
+        # stops and its successor sends and counts again.
+        metrics.count_published(topic)
         return sent
 
     def _note_failure(self, sent: asyncio.Future[RecordMetadata]) -> None:

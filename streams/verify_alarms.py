@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, cast
 
 from faust import streams as faust_streams
 
+from heterdaad import metrics
 from schemas.alerts import Alert, AlertKind, Area, EvidenceLink, LinkReason, Severity, alert_id_for
 from schemas.distance import metres_between
 from schemas.events import AlarmActivation, AlarmSignal, IncidentReport
@@ -448,6 +449,15 @@ def acting_for(event: faust.EventT[bytes]) -> Iterator[None]:
         faust_streams._current_event.reset(token)
 
 
+def outcome_of(decision: Decision) -> str:
+    """What one input came to, for the decisions counter: the kind of the alert it raised, a
+    task for the alarm centre only, or nothing (yet)."""
+    for output in decision.outputs:
+        if isinstance(output, Alert):
+            return output.kind.value
+    return "task" if decision.outputs else "nothing"
+
+
 def by_cell_topic(settings: Settings) -> str:
     # Named after the app like Faust's own internal topics, and removed with them.
     return f"{settings.app_id}-verify_alarms-by_cell"
@@ -518,6 +528,7 @@ def register(app: faust.App, topics: Topics, settings: Settings) -> None:
             state.partition = event.message.partition
             # Parsed for this batch alone, so the decision may change it in place.
             decision = verifier.apply(state, item, now, windows.current())
+            metrics.DECISIONS.labels(stage="verify_alarms", outcome=outcome_of(decision)).inc()
             states[key] = (decision.state, event)
             # Sent in decision order; each send only queues the record in the producer.
             sending.extend([await send(output) for output in decision.outputs])

@@ -19,6 +19,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
 from heterdaad.settings import Settings
+from heterdaad.thresholds.operations import MetricsSettings
 from infra.migrate import migrate
 from schemas.topics import all_topics
 from streams.topology import ensure_worker_topics
@@ -134,6 +135,9 @@ def bare_settings(
         app_id=f"heterdaad-t{run}",
         plate_key=secrets.token_urlsafe(32),
         state_dir=tmp_path / "state",
+        # No health and metrics servers on the fixed ports: tests run parts side by side, and a
+        # test of those servers gives its parts free ports (tests/test_service_metrics.py).
+        metrics=MetricsSettings(worker_port=0, sink_port=0, notify_port=0, sia_port=0),
         _env_file=None,
     )
 

@@ -88,6 +88,8 @@ MATRIX: dict[tuple[str, str], dict[Who, int]] = {
     # Whether the database and broker answer: for load balancers, no data.
     ("GET", "/health"): EVERYONE_200,
     ("GET", "/healthz"): EVERYONE_200,
+    # Counters with bounded labels (no ids, no names): for Prometheus, no data.
+    ("GET", "/metrics"): EVERYONE_200,
     # No worker runs in this test: the alarm path does not consume, and /readyz says so.
     ("GET", "/readyz"): dict.fromkeys(Who, 503),
     # Alarm activations only from alarm centres, for their own sites.

@@ -5,14 +5,17 @@ No Docker engine runs here, so the file is checked by reading it.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from prometheus_client.metrics import MetricWrapperBase
 from typer.testing import CliRunner
 
+from heterdaad import metrics
 from heterdaad.cli import app
 from heterdaad.settings import Settings
 from infra.kafka_secure import ADMIN, acl_script, service_acls
@@ -105,3 +108,91 @@ def test_the_acl_script_is_the_generated_one() -> None:
 
 def test_worker_is_restarted_after_a_crash() -> None:
     assert OURS["worker"]["restart"] in {"unless-stopped", "always", "on-failure"}
+
+
+# --- metrics: Prometheus scrapes every long-running service, Grafana shows the dashboard ----
+
+PROMETHEUS = yaml.safe_load((ROOT / "infra" / "prometheus.yml").read_text())
+GRAFANA = ROOT / "infra" / "grafana"
+DASHBOARD = json.loads((GRAFANA / "heterdaad.json").read_text())
+LONG_RUNNING = {"worker", "sink", "notify", "api", "desk", "sia-receiver"}
+
+
+def _settings_ports() -> dict[str, int]:
+    defaults = Settings(_env_file=None)
+    return {
+        "api": defaults.api_port,
+        "desk": defaults.desk_port,
+        "worker": defaults.metrics.worker_port,
+        "sink": defaults.metrics.sink_port,
+        "notify": defaults.metrics.notify_port,
+        "sia-receiver": defaults.metrics.sia_port,
+    }
+
+
+def test_prometheus_scrapes_every_long_running_service_on_its_settings_port() -> None:
+    targets = {
+        job["job_name"]: target
+        for job in PROMETHEUS["scrape_configs"]
+        for static in job["static_configs"]
+        for target in static["targets"]
+    }
+    assert set(targets) == LONG_RUNNING and set(OURS) >= LONG_RUNNING
+    assert targets == {name: f"{name}:{port}" for name, port in _settings_ports().items()}
+
+
+def test_the_metrics_servers_listen_on_the_compose_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Loopback inside a container is out of Prometheus' reach; no port of theirs is published.
+    for name in ("worker", "sink", "notify", "sia-receiver"):
+        host = OURS[name]["environment"]["HETERDAAD_METRICS__HOST"]
+        assert host == "0.0.0.0"
+        published = OURS[name].get("ports", [])
+        assert not any(f":{_settings_ports()[name]}" in port for port in published)
+    # The variable is the one the settings read.
+    monkeypatch.setenv("HETERDAAD_METRICS__HOST", "0.0.0.0")
+    assert Settings(_env_file=None).metrics.host == "0.0.0.0"
+
+
+@pytest.mark.parametrize("name", sorted(LONG_RUNNING))
+def test_every_long_running_service_has_a_healthcheck(name: str) -> None:
+    check = " ".join(OURS[name]["healthcheck"]["test"])
+    if name not in {"worker", "api"}:  # the worker asks its group; the API its dependencies
+        assert f"http://127.0.0.1:{_settings_ports()[name]}/readyz" in check
+
+
+def test_prometheus_and_grafana_run_provisioned() -> None:
+    assert "./infra/prometheus.yml:/etc/prometheus/prometheus.yml:ro" in (
+        SERVICES["prometheus"]["volumes"]
+    )
+    grafana = SERVICES["grafana"]
+    mounted = {volume.split(":")[0]: volume.split(":")[1] for volume in grafana["volumes"]}
+    assert mounted["./infra/grafana/provisioning"] == "/etc/grafana/provisioning"
+    dashboard_at = mounted["./infra/grafana/heterdaad.json"]
+    provisioning = GRAFANA / "provisioning"
+    providers = yaml.safe_load((provisioning / "dashboards" / "heterdaad.yml").read_text())
+    paths = [provider["options"]["path"] for provider in providers["providers"]]
+    assert paths == [str(Path(dashboard_at).parent)]
+    sources = yaml.safe_load((provisioning / "datasources" / "prometheus.yml").read_text())
+    [source] = sources["datasources"]
+    assert source["url"] == "http://prometheus:9090"
+    used = {panel["datasource"]["uid"] for panel in DASHBOARD["panels"]}
+    assert used == {source["uid"]}
+
+
+def _exposed_names() -> dict[str, set[str]]:
+    """Each metric of heterdaad/metrics.py and the series names it exposes."""
+    suffixes = {"counter": ["_total"], "gauge": [""], "histogram": ["_bucket", "_count", "_sum"]}
+    exposed: dict[str, set[str]] = {}
+    for value in vars(metrics).values():
+        if isinstance(value, MetricWrapperBase):
+            [described] = value.describe()
+            exposed[described.name] = {described.name + s for s in suffixes[described.type]}
+    return exposed
+
+
+def test_the_dashboard_shows_every_metric_and_only_those() -> None:
+    expressions = [target["expr"] for panel in DASHBOARD["panels"] for target in panel["targets"]]
+    asked = set(re.findall(r"\bheterdaad_[a-z_]+", " ".join(expressions)))
+    exposed = _exposed_names()
+    assert asked <= set().union(*exposed.values()), "the dashboard asks for unknown series"
+    assert all(names & asked for names in exposed.values()), "a metric without a panel"

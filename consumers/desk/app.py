@@ -22,6 +22,7 @@ from consumers.desk.routes import desk_router
 from consumers.desk.stream import stream_router
 from consumers.desk.web import Desk
 from heterdaad.db import create_pool
+from heterdaad.health import LIVE, metrics_response
 from heterdaad.thresholds.desk import DeskThresholds
 
 if TYPE_CHECKING:
@@ -143,7 +144,15 @@ def create_desk_app(
         return Response(content, media_type=media_type)
 
     @app.get("/healthz", include_in_schema=False)
-    async def health(request: Request) -> JSONResponse:
+    async def live() -> JSONResponse:
+        return JSONResponse(LIVE)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return metrics_response()
+
+    @app.get("/readyz", include_in_schema=False)
+    async def ready(request: Request) -> JSONResponse:
         desk: Desk = request.app.state.desk
         running = all(not task.done() for task in request.app.state.desk_tasks)
         try:
@@ -152,10 +161,11 @@ def create_desk_app(
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
             database = False
         changes = desk.listener.alive
-        healthy = running and database and changes
+        parts = {"live_feed": running, "database": database, "changes": changes}
+        problems = [f"{name} down" for name, works in parts.items() if not works]
         return JSONResponse(
-            {"live_feed": running, "database": database, "changes": changes},
-            status_code=200 if healthy else 503,
+            {"ready": not problems, "problems": problems, **parts},
+            status_code=200 if not problems else 503,
         )
 
     app.add_exception_handler(asyncpg.PostgresConnectionError, _database_unavailable)

@@ -25,6 +25,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 
 from consumers.desk.alerts import AlertCard
+from heterdaad import metrics
 from heterdaad.kafka import client_options
 from schemas.alerts import Alert
 from schemas.common import PoliceUnit
@@ -217,6 +218,7 @@ class AlertFeed:
                             extra={"offset": record.offset, "reason": error.reason},
                         )
                         continue
+                    metrics.EVENTS_CONSUMED.labels(topic=ALERTS.suffix).inc()
                     await self._hand_out(alert)
 
     async def _hand_out(self, alert: Alert) -> None:
@@ -232,6 +234,7 @@ class AlertFeed:
         if card is None:
             card = AlertCard.of(alert)
         self.fanout.publish("alert", card)
+        metrics.observe_alert_age(alert.occurred_at, channel="desk", historical=alert.historical)
         logger.info(
             "alert to desks",
             extra={"alert_id": str(alert.alert_id), "police_unit": alert.police_unit.value},

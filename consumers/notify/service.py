@@ -31,6 +31,7 @@ from consumers.notify.stages import (
     Stage,
     run_chain,
 )
+from heterdaad import metrics
 from heterdaad.db import DATABASE_GONE, create_pool
 from heterdaad.kafka import client_options, dead_letter, make_producer
 from heterdaad.thresholds.notify import NotifyThresholds
@@ -306,7 +307,7 @@ class NotifyService:
 
     async def _decode(self, record: ConsumerRecord[bytes, bytes]) -> Alert | None:
         try:
-            return decode_as(Alert, ALERTS, record.value, list(record.headers))
+            alert = decode_as(Alert, ALERTS, record.value, list(record.headers))
         except UndecodableRecord as error:
             assert self._producer is not None
             await dead_letter(
@@ -314,6 +315,8 @@ class NotifyService:
                 prefix=self.settings.topic_prefix, stage="notify",
             )  # fmt: skip
             return None
+        metrics.EVENTS_CONSUMED.labels(topic=ALERTS.suffix).inc()
+        return alert
 
     async def _prune(self, now: datetime) -> None:
         """Forget groups and inhibitors nobody can need any more, now and then."""

@@ -7,17 +7,17 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
 from consumers.notify import nflog, ratelimit, webhook
 from consumers.notify.inhibit import inhibitor_of
 from consumers.notify.retry import backoff_seconds, retryable
 from consumers.notify.silences import silenced_by
+from heterdaad import metrics
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
-    from datetime import datetime
 
     import httpx
 
@@ -89,6 +89,8 @@ class MuteStage:
                 kept.append(member)
                 continue
             await nflog.mute(run.db, member, reason)
+            # "silence <id>", "acknowledged before sent", "inhibited by <key>": the first word.
+            metrics.DECISIONS.labels(stage="notify_mute", outcome=reason.split()[0]).inc()
             logger.info(
                 "delivery muted",
                 extra={"dedup_key": member.dedup_key, "recipient": member.recipient,
@@ -118,6 +120,7 @@ class DeskStage:
             return notification
         for member in notification.members:
             await nflog.deliver_to_desk(run.db, member, run.now)
+            metrics.DECISIONS.labels(stage="notify_desk", outcome="delivered").inc()
             logger.info(
                 "delivered to desk",
                 extra={"dedup_key": member.dedup_key, "recipient": member.recipient},
@@ -155,6 +158,7 @@ class RateLimitStage:
         if wait <= 0:
             return notification
         await nflog.postpone(run.db, notification.key, run.now + timedelta(seconds=wait))
+        metrics.DECISIONS.labels(stage="notify_rate_limit", outcome="postponed").inc()
         logger.info(
             "delivery rate-limited",
             extra={"notification_key": notification.key, "recipient": notification.recipient,
@@ -211,21 +215,38 @@ class SendStage:
         record = nflog.Attempt(
             key, attempt, run.now, outcome.status_code, outcome.error, outcome.duration_ms
         )
+        metrics.WEBHOOK_LATENCY.observe(outcome.duration_ms / 1000)
         if outcome.delivered:
             await nflog.finish_attempt(run.db, record, state="delivered")
+            metrics.WEBHOOK_DELIVERIES.labels(result="delivered").inc()
+            _observe_ages(notification.members)
         elif retryable(outcome.status_code) and attempt < self.thresholds.max_attempts:
             wait = backoff_seconds(attempt, self.thresholds, retry_after=outcome.retry_after)
             await nflog.finish_attempt(
                 run.db, record, state="failed", next_attempt_at=run.now + timedelta(seconds=wait)
             )
+            metrics.WEBHOOK_DELIVERIES.labels(result="failed").inc()
         else:
             await nflog.finish_attempt(run.db, record, state="dead")
+            metrics.WEBHOOK_DELIVERIES.labels(result="dead").inc()
         logger.info(
             "webhook attempt",
             extra={"notification_key": key, "recipient": notification.recipient,
                    "attempt": attempt, "status_code": outcome.status_code,
                    "error": outcome.error, "alerts": len(notification.members),
                    "duration_ms": outcome.duration_ms},
+        )  # fmt: skip
+
+
+def _observe_ages(members: Sequence[Delivery]) -> None:
+    # The event time is in the recipient's view, stored with the row to be sent.
+    now = datetime.now(UTC)
+    for member in members:
+        view = (member.payload or {}).get("view") or {}
+        occurred = view.get("occurred_at")
+        metrics.observe_alert_age(
+            datetime.fromisoformat(occurred) if occurred else None,
+            channel="webhook", historical=bool(view.get("historical")), now=now,
         )  # fmt: skip
 
 

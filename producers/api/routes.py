@@ -7,10 +7,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import Field, TypeAdapter, ValidationError
 
+from heterdaad import metrics
 from heterdaad.consumption import group_readiness
+from heterdaad.health import metrics_response
 from producers.api.answers import (
     Accepted,
     BatchAnswer,
@@ -75,10 +77,18 @@ def _single_endpoint(kind: EventKind) -> Callable[..., Awaitable[JSONResponse]]:
         try:
             [answer] = await intake_of(request).take_in(caller, kind, [item])
         except Refused as refusal:
+            _count_answers(refusal.status)
             return refused_response(refusal)
+        _count_answers(answer.status)
         return single_response(answer)
 
     return post_one
+
+
+def _count_answers(*statuses: int) -> None:
+    # One decision per event, by the status it got (on its own, or as its batch's refusal).
+    for status in statuses:
+        metrics.DECISIONS.labels(stage="api_intake", outcome=str(status)).inc()
 
 
 def _batch_endpoint(kind: EventKind, max_items: int) -> Callable[..., Awaitable[JSONResponse]]:
@@ -93,7 +103,9 @@ def _batch_endpoint(kind: EventKind, max_items: int) -> Callable[..., Awaitable[
         try:
             answers = await intake_of(request).take_in(caller, kind, items)
         except Refused as refusal:
+            _count_answers(*[refusal.status] * len(items))
             return refused_response(refusal)
+        _count_answers(*(answer.status for answer in answers))
         return batch_response(answers)
 
     return post_batch
@@ -163,6 +175,11 @@ def health_router(settings: Settings) -> APIRouter:
             {"database": database, "broker": intake.broker.connected},
             status_code=200 if healthy else 503,
         )
+
+    @router.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        # Counters with bounded labels, no ids or names (heterdaad/metrics.py): for the scraper.
+        return metrics_response()
 
     @router.get("/healthz", summary="Whether the API process answers (liveness)")
     async def healthz() -> JSONResponse:

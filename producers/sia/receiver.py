@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Self
 
+from heterdaad import metrics
 from heterdaad.db import create_pool
 from heterdaad.kafka import make_producer, publish
 from producers.sia import frames, supervision
@@ -212,6 +213,8 @@ class SiaReceiver:
             while (frame := await self._next_frame(reader, peer)) is not None:
                 connection.busy = True
                 reply = await self._handler.handle(frame, peer)
+                outcome = _answer_class(reply.answer)
+                metrics.DECISIONS.labels(stage="sia_receiver", outcome=outcome).inc()
                 if reply.answer is None:
                     break
                 writer.write(reply.answer)
@@ -277,3 +280,11 @@ class SiaReceiver:
                 "alarm site heard again",
                 extra={"site_id": site_id, "silent_since": silent_since.isoformat()},
             )
+
+
+def _answer_class(answer: bytes | None) -> str:
+    """ack, nak or duh (the token, encrypted or not), or none: no answer, connection closed."""
+    if answer is None:
+        return "none"
+    found = (token for token in ("ACK", "NAK", "DUH") if f'{token}"'.encode() in answer)
+    return next(found, "other").lower()

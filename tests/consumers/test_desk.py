@@ -193,8 +193,10 @@ async def test_login_scrypt_sessions_and_logout(settings: Settings, db: asyncpg.
     stored = await db.fetchval("SELECT password_hash FROM desk_user WHERE username = $1", AMS_USER)
     assert stored.startswith("scrypt$") and PASSWORD not in stored
     async with served_desk(settings) as base_url, httpx.AsyncClient(base_url=base_url) as client:
-        health = await client.get("/healthz")
-        assert health.json() == {"live_feed": True, "database": True, "changes": True}
+        assert (await client.get("/healthz")).json() == {"live": True}
+        ready = await client.get("/readyz")
+        assert ready.json() == {"ready": True, "problems": [], "live_feed": True,
+                                "database": True, "changes": True}
         first = await client.get("/")
         assert (first.status_code, first.headers["location"]) == (303, "/login")
         login = await client.get("/login")
