@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 Model = TypeVar("Model", bound=BaseModel)
 Loc = tuple[str | int, ...]
 
-OUTSIDE_NETHERLANDS = "lies outside the Netherlands (nearer to a Belgian or German place)"
+OUTSIDE_NETHERLANDS = "lies outside the Netherlands (its border and territorial sea)"
 
 
 def admit(
