@@ -302,8 +302,9 @@ def api() -> None:
 
     settings = validated_settings()
     uvicorn.run(
-        create_app(settings), host=settings.api_host, port=settings.api_port, log_config=None
-    )
+        create_app(settings), host=settings.api_host, port=settings.api_port, log_config=None,
+        **settings.uvicorn_options(),
+    )  # fmt: skip
 
 
 @app.command()

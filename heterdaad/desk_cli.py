@@ -57,6 +57,7 @@ def desk_serve() -> None:
         log_config=None,
         # Open live streams (SSE) would otherwise hold a shutdown until every browser leaves.
         timeout_graceful_shutdown=5,
+        **settings.uvicorn_options(),
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -206,6 +206,12 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     # HTTP.
+    trusted_proxies: str = Field(
+        "127.0.0.1",
+        description="Addresses (comma-separated, or *) of the TLS-terminating reverse proxies "
+        "whose X-Forwarded-Proto and X-Forwarded-For the API and the desk believe: behind "
+        "one, the scheme is https, so session cookies are sent Secure.",
+    )
     api_host: str = "127.0.0.1"
     api_port: int = Field(8080, ge=1, le=65535)
     api_limits: ApiLimits = ApiLimits()
@@ -291,6 +297,10 @@ class Settings(BaseSettings):
                 example="\"$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')\"",
             )
         return self.plate_key.get_secret_value().encode()
+
+    def uvicorn_options(self) -> dict[str, Any]:
+        """How the API and the desk run under uvicorn: which proxies' forwarded headers count."""
+        return {"proxy_headers": True, "forwarded_allow_ips": self.trusted_proxies}
 
     @property
     def api_url(self) -> str:

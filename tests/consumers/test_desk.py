@@ -62,11 +62,11 @@ async def served_desk(
     thresholds: DeskThresholds | None = None,
     clock: Callable[[], datetime] | None = None,
 ) -> AsyncIterator[str]:
-    """The desk app under uvicorn on a free loopback port; yields its base URL."""
+    """The desk app under uvicorn on a free loopback port, run as `desk serve` runs it."""
     app = create_desk_app(settings, thresholds=thresholds, clock=clock or FakeClock())
     config = uvicorn.Config(
         app, host="127.0.0.1", port=0, log_config=None, lifespan="on",
-        timeout_graceful_shutdown=2,
+        timeout_graceful_shutdown=2, **settings.uvicorn_options(),
     )  # fmt: skip
     server = uvicorn.Server(config)
     serving = asyncio.create_task(server.serve())
@@ -281,6 +281,31 @@ async def test_password_guessing_is_throttled_per_name_and_per_address(
         json.loads(row["details"]).get("throttled", False) for row in await audit_rows(db, "login")
     ]
     assert throttled == [False] * 3 + [True, True] + [False] * 2 + [True, False]
+
+
+@pytest.mark.parametrize(("trusted", "secure"), [("127.0.0.1", True), ("192.0.2.7", False)])
+async def test_behind_a_trusted_tls_proxy_the_session_cookie_is_secure(
+    settings: Settings, db: asyncpg.Connection, trusted: str, secure: bool
+) -> None:
+    """Issue 11 finding 18: served over plain HTTP behind a TLS proxy, cookies lacked Secure.
+    The proxy's X-Forwarded-Proto counts only from an address in trusted_proxies."""
+    await users(db)
+    proxied = settings.model_copy(update={"trusted_proxies": trusted})
+    headers = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "198.51.100.4"}
+    async with (
+        served_desk(proxied) as base_url,
+        httpx.AsyncClient(base_url=base_url, headers=headers) as client,
+    ):
+        form = await client.get("/login")
+        assert ("secure" in form.headers["set-cookie"].lower().split("; ")) is secure
+        client.cookies.set("heterdaad_desk_login", login_token(form.text))
+        response = await client.post("/login", data={
+            "login_token": login_token(form.text), "username": AMS_USER, "password": PASSWORD,
+        })  # fmt: skip
+        assert response.status_code == 303, response.text
+        [session] = [c for c in response.headers.get_list("set-cookie")
+                     if c.startswith("heterdaad_desk=")]  # fmt: skip
+        assert ("secure" in session.lower().split("; ")) is secure
 
 
 async def test_disabled_user_can_no_longer_log_in(
