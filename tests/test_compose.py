@@ -74,9 +74,11 @@ def test_no_secret_or_setting_from_the_environment_has_a_default() -> None:
     # `${X:-default}` would start with a known password; `${X:?why}` refuses to start.
     references = re.findall(r"\$\{([A-Z_]+)([^}]*)\}", TEXT)
     assert references
-    secrets = [(name, rest) for name, rest in references if name != PUBLISH_HOST]
+    # Only these two may default, and only to loopback: what is published, whom to believe.
+    loopback = {PUBLISH_HOST, "HETERDAAD_TRUSTED_PROXIES"}
+    secrets = [(name, rest) for name, rest in references if name not in loopback]
     assert all(rest.startswith(":?") for _, rest in secrets), secrets
-    assert {rest for name, rest in references if name == PUBLISH_HOST} == {":-127.0.0.1"}
+    assert {rest for name, rest in references if name in loopback} == {":-127.0.0.1"}
 
 
 def test_kafka_takes_only_tls_and_scram_and_enforces_acls() -> None:
