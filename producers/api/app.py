@@ -15,6 +15,7 @@ from pydantic.json_schema import models_json_schema
 
 from consumers.history import history_router
 from heterdaad.db import DATABASE_GONE, create_pool
+from producers.api.alarm_tasks import alarm_task_router
 from producers.api.answers import field_problems
 from producers.api.broker import BrokerLink
 from producers.api.edge import PlateKey
@@ -89,6 +90,7 @@ def create_app(settings: Settings, limits: ApiLimits | None = None) -> FastAPI:
     app.include_router(health_router(settings))
     app.include_router(history_router())
     app.include_router(subscription_router(settings.notify.subscriptions_per_organisation))
+    app.include_router(alarm_task_router(limits))
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -12,7 +12,8 @@ import pytest
 
 from consumers import alarm_tasks
 from consumers.sink import Sink, settle_tasks, store_many
-from schemas.events import Verification, VerificationMethod
+from schemas.events import AlarmActivation, Verification, VerificationMethod
+from schemas.tasks import AlarmTask
 from tests import factories
 from tests.kafka_helpers import eventually, publish_all
 
@@ -20,13 +21,16 @@ if TYPE_CHECKING:
     import asyncpg
 
     from heterdaad.settings import Settings
+    from schemas.common import Contract
 
 pytestmark = pytest.mark.integration
 
 NOW = datetime.now(UTC)
 
 
-def _press_and_task(site_id: str = "site-1", *, raised: datetime = NOW) -> tuple:  # type: ignore[type-arg]
+def _press_and_task(
+    site_id: str = "site-1", *, raised: datetime = NOW
+) -> tuple[AlarmActivation, AlarmTask]:
     press = factories.alarm_activation(site=factories.alarm_activation().site.model_copy(
         update={"site_id": site_id}), occurred_at=raised - timedelta(seconds=30),
         received_at=raised - timedelta(seconds=29))  # fmt: skip
@@ -37,7 +41,9 @@ def _press_and_task(site_id: str = "site-1", *, raised: datetime = NOW) -> tuple
     return press, task
 
 
-def _verdict(press, *, verified: bool, at: datetime, seconds_after: float = 0):  # type: ignore[no-untyped-def]
+def _verdict(
+    press: AlarmActivation, *, verified: bool, at: datetime, seconds_after: float = 0
+) -> AlarmActivation:
     """The centre's activation-with-verification for a press, as today's path sends it."""
     return press.model_copy(update={
         "event_id": uuid.uuid4(),
@@ -53,7 +59,7 @@ async def _task(db: asyncpg.Connection, task_id: uuid.UUID) -> asyncpg.Record:
     return row
 
 
-async def _write(db: asyncpg.Connection, settings: Settings, *models) -> None:  # type: ignore[no-untyped-def]
+async def _write(db: asyncpg.Connection, settings: Settings, *models: Contract) -> None:
     async with db.transaction():
         await store_many(db, models)
         await settle_tasks(db, models, settings)
@@ -139,7 +145,7 @@ async def test_the_sink_takes_alarm_tasks_into_the_store(
             status = await db.fetchval(
                 "SELECT status FROM alarm_task WHERE task_id = $1", task.task_id
             )
-            return status == "answered"
+            return bool(status == "answered")
 
         await eventually(answered, timeout=60)
         stop.set()
