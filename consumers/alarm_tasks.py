@@ -127,7 +127,7 @@ class Verdict:
 
 
 async def record_verdict(
-    connection: asyncpg.Connection, task_id: UUID, verdict: Verdict
+    connection: asyncpg.Connection | asyncpg.Pool, task_id: UUID, verdict: Verdict
 ) -> bool | None:
     """Record the verdict on an unanswered task: its `late` flag, or None when it was answered."""
     row = await connection.fetchrow(
@@ -139,3 +139,15 @@ async def record_verdict(
         task_id, verdict.by, verdict.at, verdict.method, verdict.verified, verdict.note,
     )  # fmt: skip
     return None if row is None else bool(row["late"])
+
+
+async def withdraw_verdict(pool: asyncpg.Pool, task_id: UUID, at: datetime) -> None:
+    """Take back a verdict recorded at `at` through the API that never reached the broker."""
+    await pool.execute(
+        """UPDATE alarm_task
+              SET status = CASE WHEN deadline < now() THEN 'expired' ELSE 'open' END,
+                  answered_at = NULL, answered_via = NULL, answered_by = NULL,
+                  verdict_method = NULL, verified = NULL, verdict_note = NULL, late = NULL
+            WHERE task_id = $1 AND answered_via = 'api' AND answered_at = $2""",
+        task_id, at,
+    )  # fmt: skip

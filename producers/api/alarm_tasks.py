@@ -7,12 +7,14 @@ Decisions (docs/alarm-tasks.md):
   is an activation with a verification;
 - `wait` makes the list a long-poll: without a task to show, the request waits up to `wait`
   seconds (at most `api_limits.task_wait_max_seconds`) for one, for centres without a webhook;
-- a verdict is published first, as the activation-with-verification the verifier already takes
-  (the press's own fields, `occurred_at` of the press, event id derived from the task id so a
-  retried POST is the same event), and recorded after. Nothing is recorded that the verifier
-  did not get; a record lost after the publish is made good by the sink, which ends a task
-  when it stores its verification (consumers/alarm_tasks.py);
-- a verdict after the deadline is taken and recorded as `late`; a second verdict is 409.
+- a verdict is recorded, then published as the activation-with-verification the verifier
+  takes (the press's own fields and `occurred_at`, an event id derived from the task id, so a
+  retried POST is the same event to the verifier). Recorded first so that the sink, storing
+  that activation, finds the task answered and keeps this record with its note; taken back
+  when the broker does not acknowledge it (503), so nothing stays recorded that the verifier
+  did not get. The same verdict POSTed again (a retry after a 503 or a lost answer) is
+  published again and answered 200; another verdict is 409;
+- a verdict after the deadline is taken and recorded as `late`.
 """
 
 from __future__ import annotations
@@ -181,24 +183,25 @@ def alarm_task_router(limits: ApiLimits) -> APIRouter:
     ) -> AlarmTaskOut:
         """Record what the centre found and pass it to the verifier; it ends the task."""
         intake = _intake(request)
-        row = await intake.pool.fetchrow(
-            "SELECT * FROM alarm_task WHERE task_id = $1 AND alarm_centre = $2",
-            task_id, caller.organisation_id,
+        row = await _own_task(intake.pool, task_id, caller)
+        method = verdict.method.contract()
+        now = datetime.now(UTC)
+        answer = alarm_tasks.Verdict(
+            method=method.value, verified=verdict.verified, note=verdict.note, at=now,
+            by=f"api:{caller.organisation_id}:{caller.key_id}",
         )  # fmt: skip
-        if row is None:
-            raise HTTPException(404, f"no alarm task {task_id} of your alarm centre")
-        if row["kind"] != "verify":
-            raise HTTPException(409, f"a {row['kind']} task takes no verdict")
-        if row["answered_at"] is not None:
+        retry = _same_verdict(row, answer)
+        if row["answered_at"] is not None and not retry:
             raise HTTPException(409, f"task {task_id} was answered at {row['answered_at']}")
         press = await _press(intake.pool, row["activation_ids"][0])
-        now = datetime.now(UTC)
+        # Recorded before it is published, so that the sink, finding the published
+        # activation, sees the task answered and keeps this record (with its note).
+        if not retry and await alarm_tasks.record_verdict(intake.pool, task_id, answer) is None:
+            raise HTTPException(409, f"task {task_id} was answered meanwhile")
         activation = press.model_copy(update={
             "event_id": uuid.uuid5(_VERDICT_NAMESPACE, str(task_id)),
             "received_at": max(now, press.occurred_at),
-            "verification": Verification(
-                method=verdict.method.contract(), verified=verdict.verified, at=now
-            ),
+            "verification": Verification(method=method, verified=verdict.verified, at=now),
             "free_text": None,
             "unauthenticated": False,
         })  # fmt: skip
@@ -207,39 +210,51 @@ def alarm_task_router(limits: ApiLimits) -> APIRouter:
                 ALARM_ACTIVATIONS, activation, source=f"/producers/api/{caller.organisation_id}"
             )
         except BrokerUnavailable as error:
+            if not retry:
+                await alarm_tasks.withdraw_verdict(intake.pool, task_id, now)
             logger.warning("verdict not published", extra={"task_id": str(task_id),
                                                             "error": str(error)})  # fmt: skip
             raise HTTPException(
                 503, "broker unavailable, try again",
                 headers={"Retry-After": str(intake.limits.broker_retry_seconds)},
             ) from error  # fmt: skip
-        answer = alarm_tasks.Verdict(
-            method=verdict.method.contract().value, verified=verdict.verified,
-            note=verdict.note, at=now, by=f"api:{caller.organisation_id}:{caller.key_id}",
-        )  # fmt: skip
-        async with intake.pool.acquire() as connection, connection.transaction():
-            late = await alarm_tasks.record_verdict(connection, task_id, answer)
-            stored = await connection.fetchrow("SELECT * FROM alarm_task WHERE task_id = $1",
-                                               task_id)  # fmt: skip
-            if late is None and stored["answered_at"] != now:
-                # Another verdict came first (a second request, a centre's own activation).
-                raise HTTPException(409, f"task {task_id} was answered meanwhile")
-            # Else ours, possibly recorded already by the sink from the published activation.
-            await write_audit(connection, [audit_entry(
-                answer.by, AuditAction.EVENT_ACCEPTED, str(activation.event_id),
-                {"kind": "alarm_task_verdict", "task_id": str(task_id),
-                 "method": answer.method, "verified": answer.verified,
-                 "late": bool(stored["late"]), "key_id": caller.key_id},
-            )])  # fmt: skip
+        stored = await _own_task(intake.pool, task_id, caller)
+        await write_audit(intake.pool, [audit_entry(
+            answer.by, AuditAction.EVENT_ACCEPTED, str(activation.event_id),
+            {"kind": "alarm_task_verdict", "task_id": str(task_id), "method": answer.method,
+             "verified": answer.verified, "late": bool(stored["late"]), "retry": retry,
+             "key_id": caller.key_id},
+        )])  # fmt: skip
         logger.info(
             "alarm task verdict",
             extra={"task_id": str(task_id), "alarm_centre": caller.organisation_id,
                    "verified": answer.verified, "method": answer.method,
-                   "late": bool(stored["late"])},
+                   "late": bool(stored["late"]), "retry": retry},
         )  # fmt: skip
         return _task_of(stored)
 
     return router
+
+
+async def _own_task(pool: asyncpg.Pool, task_id: uuid.UUID, caller: Caller) -> asyncpg.Record:
+    """The caller's verify task, else 404 (not theirs, or none) or 409 (another kind)."""
+    row = await pool.fetchrow(
+        "SELECT * FROM alarm_task WHERE task_id = $1 AND alarm_centre = $2",
+        task_id, caller.organisation_id,
+    )  # fmt: skip
+    if row is None:
+        raise HTTPException(404, f"no alarm task {task_id} of your alarm centre")
+    if row["kind"] != "verify":
+        raise HTTPException(409, f"a {row['kind']} task takes no verdict")
+    return row
+
+
+def _same_verdict(row: asyncpg.Record, answer: alarm_tasks.Verdict) -> bool:
+    """A retried POST (after a 503, a lost answer): the same verdict, given through the API."""
+    return (
+        row["answered_via"] == "api"
+        and (row["verdict_method"], row["verified"]) == (answer.method, answer.verified)
+    )
 
 
 async def _press(pool: asyncpg.Pool, activation_id: uuid.UUID) -> AlarmActivation:

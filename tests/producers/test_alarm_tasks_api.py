@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from consumers.sink import store
+from producers.api.broker import BrokerUnavailable
 from schemas.common import BranchType
 from schemas.events import AlarmActivation, AlarmSite, VerificationMethod
 from schemas.tasks import AlarmTask, AlarmTaskKind
@@ -120,12 +121,20 @@ async def test_a_verdict_reaches_the_verifier_is_recorded_audited_and_ends_the_t
         assert (verdict["via"], verdict["verified"], verdict["late"]) == ("api", True, False)
         again = await _answer(client, task.task_id, auth, method="camera", verified=False)
         assert again.status_code == 409
+        # The same verdict again (a retry after a lost answer) is the same, accepted.
+        retried = await _answer(client, task.task_id, auth, method="second_button", verified=True)
+        assert retried.status_code == 200
+        assert retried.json()["verdict"] == verdict
         still_open = await client.get("/v1/alarm-tasks", headers=auth)
         assert still_open.json() == {"tasks": []}
-    [record] = await read_topic(
-        settings.kafka_bootstrap, ALARM_ACTIVATIONS.name(settings.topic_prefix), count=1
+    records = await read_topic(
+        settings.kafka_bootstrap, ALARM_ACTIVATIONS.name(settings.topic_prefix), count=2
     )
-    published = decode_as(AlarmActivation, ALARM_ACTIVATIONS, record.value, list(record.headers))
+    # The retry is the same event to the verifier, which keeps an event id once.
+    first, retry = (decode_as(AlarmActivation, ALARM_ACTIVATIONS, r.value, list(r.headers))
+                    for r in records)  # fmt: skip
+    assert first.event_id == retry.event_id
+    published = first
     # The press's own fields, as today's activation-with-verification carries them.
     assert (published.site, published.occurred_at, published.signal) == (
         press.site, press.occurred_at, press.signal,
@@ -133,8 +142,10 @@ async def test_a_verdict_reaches_the_verifier_is_recorded_audited_and_ends_the_t
     assert published.verification is not None
     assert published.verification.method is VerificationMethod.SEQUENTIAL_BUTTONS
     assert published.verification.verified is True
-    audit = await db.fetchrow("SELECT actor, subject, details FROM audit_log "
-                              "WHERE details->>'kind' = 'alarm_task_verdict'")  # fmt: skip
+    audit = await db.fetchrow(
+        "SELECT actor, subject FROM audit_log "
+        "WHERE details->>'kind' = 'alarm_task_verdict' ORDER BY at LIMIT 1"
+    )
     assert audit is not None and audit["subject"] == str(published.event_id)
     assert audit["actor"].startswith("api:pac-1:")
 
@@ -156,3 +167,25 @@ async def test_a_verdict_after_the_deadline_is_recorded_late(
         # A silent site is checked, not verified.
         refused = await _answer(client, silent.task_id, auth, method="camera", verified=True)
         assert refused.status_code == 409
+
+
+async def test_a_verdict_the_broker_did_not_take_is_not_recorded(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    registry = await register(db)
+    auth = registry.auth("pac-1")
+    _, task = await _stored_task(db)
+    async with running_api(settings) as (app, client):
+
+        async def refuse(*args: object, **kwargs: object) -> None:
+            raise BrokerUnavailable("test: broker away")
+
+        published = app.state.intake.broker.publish
+        app.state.intake.broker.publish = refuse
+        refused = await _answer(client, task.task_id, auth, method="camera", verified=True)
+        assert refused.status_code == 503 and "Retry-After" in refused.headers
+        listed = await client.get("/v1/alarm-tasks", headers=auth)
+        assert listed.json()["tasks"][0]["verdict"] is None
+        app.state.intake.broker.publish = published
+        taken = await _answer(client, task.task_id, auth, method="camera", verified=True)
+        assert taken.status_code == 200 and taken.json()["status"] == "answered"
