@@ -31,6 +31,7 @@ from consumers.notify.stages import (
     Stage,
     run_chain,
 )
+from consumers.notify.tasks import dispatch_tasks
 from heterdaad.db import DATABASE_GONE, create_pool
 from heterdaad.kafka import client_options, dead_letter, make_producer
 from heterdaad.thresholds.notify import NotifyThresholds
@@ -275,6 +276,8 @@ class NotifyService:
         # must not be told of escalations from before it subscribed.
         directory = await self._directory.get(self._pool)
         written += await notices.dispatch_escalations(self._pool, directory, now, self.thresholds)
+        # Alarm centres' tasks, stored by the sink, to their webhooks (notify/tasks.py).
+        written += await dispatch_tasks(self._pool, directory, now, self.thresholds)
         if written:
             logger.info("notices recorded", extra={"rows": written})
 

@@ -29,3 +29,13 @@ CREATE INDEX alarm_task_site_idx ON alarm_task (site_id) WHERE status <> 'answer
 -- Activations by site, to find a verification that answers a task.
 CREATE INDEX event_alarm_site_idx ON event ((payload -> 'site' ->> 'site_id'), occurred_at)
     WHERE event_type = 'alarm_activation';
+
+-- Webhooks of alarm centres receive their tasks through the notification log
+-- (consumers/notify/tasks.py): the table is the outbox, `dispatched_at` says a task's
+-- delivery rows were written (even to nobody), in the same transaction as those rows.
+ALTER TABLE alarm_task ADD COLUMN dispatched_at timestamptz;
+CREATE INDEX alarm_task_undispatched_idx ON alarm_task (stored_at) WHERE dispatched_at IS NULL;
+ALTER TABLE delivery
+    DROP CONSTRAINT delivery_notice_check,
+    ADD CONSTRAINT delivery_notice_check
+        CHECK (notice IN ('alert', 'resolved', 'escalated', 'task'));
