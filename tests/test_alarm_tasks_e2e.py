@@ -88,12 +88,17 @@ async def _receive_tasks(
     """Long-poll as a centre without a webhook until `count` tasks came; by site."""
     tasks: dict[str, dict[str, Any]] = {}
     deadline = time.monotonic() + 120
+    cursor: int | None = None
     while len(tasks) < count:
         _alive(parts)
         assert time.monotonic() < deadline, f"only {sorted(tasks)} of {count} tasks came"
-        answer = await client.get("/v1/alarm-tasks", params={"wait": 5}, headers=auth)
+        params: dict[str, Any] = {"wait": 5} | ({} if cursor is None else {"after": cursor})
+        answer = await client.get("/v1/alarm-tasks", params=params, headers=auth)
         assert answer.status_code == 200, answer.text
-        tasks |= {task["site_id"]: task for task in answer.json()["tasks"]}
+        new = {task["site_id"]: task for task in answer.json()["tasks"]}
+        assert not set(new) & set(tasks), "a cursor gives each task once"
+        tasks |= new
+        cursor = answer.json()["cursor"]
     return tasks
 
 

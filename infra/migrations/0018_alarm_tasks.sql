@@ -3,6 +3,8 @@
 -- or, as before, with an activation carrying its verification. Either ends the task.
 CREATE TABLE alarm_task (
     task_id        uuid PRIMARY KEY,
+    -- The order of storing: a long-poll's cursor (GET /v1/alarm-tasks?after=).
+    seq            bigint GENERATED ALWAYS AS IDENTITY UNIQUE,
     kind           text NOT NULL CHECK (kind IN ('verify', 'site_silent')),
     alarm_centre   text NOT NULL,
     site_id        text NOT NULL,
@@ -24,7 +26,7 @@ CREATE TABLE alarm_task (
     late           boolean,
     CHECK ((status = 'answered') = (answered_at IS NOT NULL))
 );
-CREATE INDEX alarm_task_centre_idx ON alarm_task (alarm_centre, status, created_at);
+CREATE INDEX alarm_task_centre_idx ON alarm_task (alarm_centre, seq);
 CREATE INDEX alarm_task_site_idx ON alarm_task (site_id) WHERE status <> 'answered';
 -- Activations by site, to find a verification that answers a task.
 CREATE INDEX event_alarm_site_idx ON event ((payload -> 'site' ->> 'site_id'), occurred_at)

@@ -6,7 +6,9 @@ Decisions (docs/alarm-tasks.md):
   activations: the software that forwards presses is the one that verifies them, and a verdict
   is an activation with a verification;
 - `wait` makes the list a long-poll: without a task to show, the request waits up to `wait`
-  seconds (at most `api_limits.task_wait_max_seconds`) for one, for centres without a webhook;
+  seconds (at most `api_limits.task_wait_max_seconds`) for one, for centres without a webhook.
+  Each answer carries a `cursor`; `after=<cursor>` asks only for tasks stored since, so that a
+  poller with open tasks waits for new ones instead of getting the same list at once;
 - a verdict is recorded, then published as the activation-with-verification the verifier
   takes (the press's own fields and `occurred_at`, an event id derived from the task id, so a
   retried POST is the same event to the verifier). Recorded first so that the sink, storing
@@ -100,9 +102,13 @@ class AlarmTaskOut(BaseModel):
 
 class AlarmTaskList(BaseModel):
     tasks: list[AlarmTaskOut]
+    cursor: int | None = Field(
+        description="Pass as `after` to get only tasks stored since this answer."
+    )
 
 
 WAIT = "Seconds to wait for a task when there is none (long-poll)."
+AFTER = "The cursor of an earlier answer: only tasks stored after it."
 TaskStatus = Literal["open", "answered", "expired", "all"]
 
 _REFUSALS: dict[int | str, dict[str, Any]] = {
@@ -137,12 +143,14 @@ def _task_of(row: asyncpg.Record) -> AlarmTaskOut:
     )  # fmt: skip
 
 
-async def _tasks(pool: asyncpg.Pool, centre: str, status: TaskStatus) -> list[asyncpg.Record]:
+async def _tasks(
+    pool: asyncpg.Pool, centre: str, status: TaskStatus, after: int | None
+) -> list[asyncpg.Record]:
     await alarm_tasks.expire(pool, datetime.now(UTC))
     rows: list[asyncpg.Record] = await pool.fetch(
         "SELECT * FROM alarm_task WHERE alarm_centre = $1 AND ($2 = 'all' OR status = $2) "
-        "ORDER BY created_at, task_id LIMIT $3",
-        centre, status, _MOST_TASKS,
+        "AND ($3::bigint IS NULL OR seq > $3) ORDER BY seq LIMIT $4",
+        centre, status, after, _MOST_TASKS,
     )  # fmt: skip
     return rows
 
@@ -158,16 +166,19 @@ def alarm_task_router(limits: ApiLimits) -> APIRouter:
         # A default, not Annotated: the bound is the settings', which a string annotation
         # (from __future__) could not reach.
         wait: float = Query(0, ge=0, le=limits.task_wait_max_seconds, description=WAIT),
+        after: int | None = Query(None, ge=0, le=2**63 - 1, description=AFTER),
     ) -> AlarmTaskList:
-        """The caller's tasks, oldest first; with `wait`, the answer comes when one is there."""
+        """The caller's tasks in the order they were stored; with `wait`, the answer comes when
+        there is one (or the wait is over)."""
         pool = _intake(request).pool
         loop = asyncio.get_running_loop()
         until = loop.time() + wait
-        rows = await _tasks(pool, caller.organisation_id, status)
+        rows = await _tasks(pool, caller.organisation_id, status, after)
         while not rows and loop.time() < until:
             await asyncio.sleep(min(limits.task_poll_seconds, until - loop.time()))
-            rows = await _tasks(pool, caller.organisation_id, status)
-        return AlarmTaskList(tasks=[_task_of(row) for row in rows])
+            rows = await _tasks(pool, caller.organisation_id, status, after)
+        cursor = rows[-1]["seq"] if rows else after
+        return AlarmTaskList(tasks=[_task_of(row) for row in rows], cursor=cursor)
 
     @router.post(
         "/{task_id}/verdict",

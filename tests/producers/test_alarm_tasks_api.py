@@ -86,7 +86,7 @@ async def test_a_long_poll_answers_when_a_task_comes_and_is_bounded(
     async with running_api(settings) as (_, client):
         started = time.monotonic()
         empty = await client.get("/v1/alarm-tasks", params={"wait": 0.5}, headers=auth)
-        assert empty.json() == {"tasks": []}
+        assert empty.json() == {"tasks": [], "cursor": None}
         assert time.monotonic() - started >= 0.5
         polling = asyncio.create_task(
             client.get("/v1/alarm-tasks", params={"wait": 20}, headers=auth)
@@ -95,6 +95,18 @@ async def test_a_long_poll_answers_when_a_task_comes_and_is_bounded(
         _, task = await _stored_task(db)
         answered = await asyncio.wait_for(polling, timeout=10)
         assert [t["task_id"] for t in answered.json()["tasks"]] == [str(task.task_id)]
+        # With the cursor a poller waits for new tasks, not the open ones it has.
+        cursor = answered.json()["cursor"]
+        started = time.monotonic()
+        nothing_new = await client.get(
+            "/v1/alarm-tasks", params={"wait": 0.5, "after": cursor}, headers=auth
+        )
+        assert nothing_new.json() == {"tasks": [], "cursor": cursor}
+        assert time.monotonic() - started >= 0.5
+        _, newer = await _stored_task(db)
+        fresh = await client.get("/v1/alarm-tasks", params={"after": cursor}, headers=auth)
+        assert [t["task_id"] for t in fresh.json()["tasks"]] == [str(newer.task_id)]
+        assert fresh.json()["cursor"] > cursor
         too_long = settings.api_limits.task_wait_max_seconds + 1
         refused = await client.get("/v1/alarm-tasks", params={"wait": too_long}, headers=auth)
         assert refused.status_code == 422
@@ -126,7 +138,7 @@ async def test_a_verdict_reaches_the_verifier_is_recorded_audited_and_ends_the_t
         assert retried.status_code == 200
         assert retried.json()["verdict"] == verdict
         still_open = await client.get("/v1/alarm-tasks", headers=auth)
-        assert still_open.json() == {"tasks": []}
+        assert still_open.json()["tasks"] == []
     records = await read_topic(
         settings.kafka_bootstrap, ALARM_ACTIVATIONS.name(settings.topic_prefix), count=2
     )
