@@ -1,7 +1,8 @@
-"""The alarm centre's side of the verification loop, end to end: worker and sink as child
-processes, real Kafka and PostgreSQL, the API in process. A centre receives its verify tasks by
-long-poll, answers some as real and some as false (through the API and through today's
-activation with a verification), lets others run out, and the verifier decides accordingly."""
+"""The alarm centre's side of the verification loop, end to end: worker, sink and notify as
+child processes, real Kafka and PostgreSQL, the API in process. A centre receives its verify
+tasks by long-poll and at its signed webhook, answers some as real and some as false (through
+the API and through today's activation with a verification), lets others run out, and the
+verifier decides accordingly."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from consumers.notify.subscriptions import SubscriptionSpec, create_subscription
 from schemas.alerts import Alert, AlertKind, Severity
 from schemas.common import BranchType, Location
 from schemas.events import AlarmActivation, AlarmSignal, AlarmSite, Verification
@@ -20,6 +22,7 @@ from schemas.events import VerificationMethod as Method
 from schemas.topics import ALERTS
 from schemas.wire import decode_as
 from tests import factories
+from tests.consumers.test_notify_webhook import SECRET, WebhookReceiver
 from tests.kafka_helpers import eventually, publish_all, read_topic, records_up_to_now
 from tests.processes import running
 from tests.producers.intake_support import register, running_api
@@ -72,8 +75,19 @@ def _parts(settings: Settings, tmp_path: Path) -> Iterator[dict[str, subprocess.
     with (
         running(settings, "worker", log=tmp_path / "worker.log") as worker,
         running(settings, "sink", log=tmp_path / "sink.log") as sink,
+        running(settings, "notify", "run", log=tmp_path / "notify.log") as notify,
     ):
-        yield {"worker": worker, "sink": sink}
+        yield {"worker": worker, "sink": sink, "notify": notify}
+
+
+def _webhook_tasks(receiver: WebhookReceiver) -> dict[str, str]:
+    """Task id by site of every task the centre's webhook was handed (signatures checked)."""
+    # Its subscription takes alerts too: the tasks are the items of notice "task".
+    items = [item for request in receiver.delivered("pac1") for item in request.document["alerts"]
+             if item["notice"] == "task"]  # fmt: skip
+    by_site = {item["site_id"]: item["task_id"] for item in items}
+    assert len(by_site) == len(items), "each task once"
+    return by_site
 
 
 def _alive(parts: dict[str, subprocess.Popen[bytes]]) -> None:
@@ -124,10 +138,26 @@ async def _alerts_by_site(
 async def test_a_centre_answers_its_tasks_and_the_verifier_follows(
     settings: Settings, db: asyncpg.Connection, tmp_path: Path
 ) -> None:
-    settings = settings.model_copy(update={"alarms": settings.alarms.model_copy(update={
-        "verify_timeout_seconds": TIMEOUT_S, "timer_seconds": 1,
-    })})  # fmt: skip
+    async with contextlib.AsyncExitStack() as stack:
+        await _play_the_centre(settings, db, tmp_path, stack)
+
+
+async def _play_the_centre(
+    settings: Settings, db: asyncpg.Connection, tmp_path: Path, stack: contextlib.AsyncExitStack
+) -> None:
+    settings = settings.model_copy(update={
+        "alarms": settings.alarms.model_copy(update={
+            "verify_timeout_seconds": TIMEOUT_S, "timer_seconds": 1,
+        }),
+        # The centre's webhook listens on 127.0.0.1.
+        "notify": settings.notify.model_copy(update={"allow_private_webhooks": True}),
+    })  # fmt: skip
     registry = await register(db)
+    receiver = await stack.enter_async_context(WebhookReceiver())
+    hook = SubscriptionSpec.model_validate({
+        "webhook_url": receiver.hook("pac1"), "webhook_secret": SECRET,
+    })  # fmt: skip
+    await create_subscription(db, "pac-1", hook, actor="test")
     presses = {site: _press("pac-1", site, signal, index)
                for index, (site, (signal, _, _)) in enumerate(PLAN.items())}  # fmt: skip
     # Another centre's press: its task never reaches pac-1.
@@ -193,6 +223,15 @@ async def test_a_centre_answers_its_tasks_and_the_verifier_follows(
             other = await client.get("/v1/alarm-tasks", params={"status": "all"},
                                      headers=registry.auth("pac-2"))  # fmt: skip
             assert [t["site_id"] for t in other.json()["tasks"]] == ["site-other"]
+
+            # The webhook had the same six tasks, and not the other centre's.
+            async def all_hooked() -> dict[str, str] | None:
+                _alive(parts)
+                hooked = _webhook_tasks(receiver)
+                return hooked if len(hooked) >= len(PLAN) else None
+
+            hooked = await eventually(all_hooked, timeout=60)
+            assert hooked == {site: task["task_id"] for site, task in tasks.items()}
 
     # The false and the quiet hold-up never reached the police; the duress press did, on its
     # timeout, after the quiet one's deadline had passed as well (same timer).
