@@ -194,6 +194,8 @@ def alarm_task_router(limits: ApiLimits) -> APIRouter:
     ) -> AlarmTaskOut:
         """Record what the centre found and pass it to the verifier; it ends the task."""
         intake = _intake(request)
+        # A plate typed into the note is pseudonymised, as in every free text at the edge.
+        verdict = intake.plate_key.free_text(verdict)
         row = await _own_task(intake.pool, task_id, caller)
         method = verdict.method.contract()
         now = datetime.now(UTC)

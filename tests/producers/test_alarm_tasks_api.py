@@ -124,17 +124,22 @@ async def test_a_verdict_reaches_the_verifier_is_recorded_audited_and_ends_the_t
         assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "method"
         given = await client.post(
             f"/v1/alarm-tasks/{task.task_id}/verdict",
-            json={"method": "second_button", "verified": True, "note": "tweede knop, kassa 2"},
+            json={"method": "second_button", "verified": True,
+                  "note": "tweede knop, kassa 2, weg in auto XX-999-Z"},
             headers=auth,
         )
         assert given.status_code == 200, given.text
         verdict = given.json()["verdict"]
         assert given.json()["status"] == "answered"
         assert (verdict["via"], verdict["verified"], verdict["late"]) == ("api", True, False)
+        # The plate in the note is pseudonymised at the edge, as in every free text.
+        assert verdict["note"].startswith("tweede knop, kassa 2, weg in auto ")
+        assert "XX-999-Z" not in given.text
         again = await _answer(client, task.task_id, auth, method="camera", verified=False)
         assert again.status_code == 409
         # The same verdict again (a retry after a lost answer) is the same, accepted.
-        retried = await _answer(client, task.task_id, auth, method="second_button", verified=True)
+        retried = await _answer(client, task.task_id, auth, method="second_button", verified=True,
+                                note="tweede knop, kassa 2, weg in auto XX-999-Z")  # fmt: skip
         assert retried.status_code == 200
         assert retried.json()["verdict"] == verdict
         still_open = await client.get("/v1/alarm-tasks", headers=auth)
