@@ -108,11 +108,16 @@ async def settle(
     return len(ended)
 
 
-async def expire(connection: asyncpg.Connection | asyncpg.Pool, now: datetime) -> None:
-    """Mark open tasks past their deadline expired (a verdict may still end them)."""
+async def expire(
+    connection: asyncpg.Connection | asyncpg.Pool, now: datetime, alarm_centre: str | None = None
+) -> None:
+    """Mark open tasks (of one centre, or all) past their deadline expired (a verdict may
+    still end them)."""
     await connection.execute(
-        "UPDATE alarm_task SET status = 'expired' WHERE status = 'open' AND deadline < $1", now
-    )
+        "UPDATE alarm_task SET status = 'expired' WHERE status = 'open' AND deadline < $1 "
+        "AND ($2::text IS NULL OR alarm_centre = $2)",
+        now, alarm_centre,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)

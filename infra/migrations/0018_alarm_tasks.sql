@@ -28,6 +28,7 @@ CREATE TABLE alarm_task (
 );
 CREATE INDEX alarm_task_centre_idx ON alarm_task (alarm_centre, seq);
 CREATE INDEX alarm_task_site_idx ON alarm_task (site_id) WHERE status <> 'answered';
+CREATE INDEX alarm_task_open_idx ON alarm_task (alarm_centre, deadline) WHERE status = 'open';
 -- Activations by site, to find a verification that answers a task.
 CREATE INDEX event_alarm_site_idx ON event ((payload -> 'site' ->> 'site_id'), occurred_at)
     WHERE event_type = 'alarm_activation';

@@ -146,7 +146,7 @@ def _task_of(row: asyncpg.Record) -> AlarmTaskOut:
 async def _tasks(
     pool: asyncpg.Pool, centre: str, status: TaskStatus, after: int | None
 ) -> list[asyncpg.Record]:
-    await alarm_tasks.expire(pool, datetime.now(UTC))
+    await alarm_tasks.expire(pool, datetime.now(UTC), centre)
     rows: list[asyncpg.Record] = await pool.fetch(
         "SELECT * FROM alarm_task WHERE alarm_centre = $1 AND ($2 = 'all' OR status = $2) "
         "AND ($3::bigint IS NULL OR seq > $3) ORDER BY seq LIMIT $4",
