@@ -68,6 +68,20 @@ RETURNING t.task_id, t.site_id, a.verified, t.late
 """
 
 
+def stored_channel(schema: str) -> str:
+    """The PostgreSQL notification channel told when new tasks are stored (per schema: channels
+    are database-wide). Listeners use it to look at once instead of at their next poll."""
+    return f"{schema}.alarm_task"
+
+
+async def tell_stored(
+    connection: asyncpg.Connection, models: Iterable[Contract], schema: str
+) -> None:
+    """Notify listeners of new tasks, delivered when the caller's transaction commits."""
+    if any(isinstance(model, AlarmTask) for model in models):
+        await connection.execute("SELECT pg_notify($1, '')", stored_channel(schema))
+
+
 def task_row(task: AlarmTask) -> tuple[object, ...]:
     """The arguments of UPSERT_TASK for one task: its deadline is raised time + respond_within."""
     deadline = task.created_at + timedelta(seconds=task.respond_within_s)

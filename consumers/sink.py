@@ -114,9 +114,12 @@ def row_of(model: Contract) -> Row:
 async def settle_tasks(
     connection: asyncpg.Connection, models: Iterable[Contract], settings: Settings
 ) -> None:
-    """End the alarm tasks that the stored verifications answer (consumers/alarm_tasks.py)."""
+    """End the alarm tasks that the stored verifications answer, and tell listeners (notify,
+    the API's long-polls) of new ones (consumers/alarm_tasks.py)."""
+    models = list(models)
     window = settings.alarms.sequential_window_seconds
     await alarm_tasks.settle(connection, alarm_tasks.sites_to_settle(models), window)
+    await alarm_tasks.tell_stored(connection, models, settings.database_schema)
 
 
 async def store(connection: asyncpg.Connection, model: Contract) -> None:
