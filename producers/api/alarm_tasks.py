@@ -22,6 +22,7 @@ Decisions (docs/alarm-tasks.md):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from datetime import UTC, datetime
@@ -117,6 +118,46 @@ _REFUSALS: dict[int | str, dict[str, Any]] = {
 }  # fmt: skip
 
 
+class StoredTasks:
+    """Wakes waiting long-polls when the sink stores tasks (its pg_notify), so that they look at
+    once rather than at their next poll; the poll stays, should the notification be lost."""
+
+    def __init__(self, schema: str) -> None:
+        self._channel = alarm_tasks.stored_channel(schema)
+        self._told = asyncio.Event()
+        self._connection: asyncpg.Connection | None = None
+        self.waiting = 0  # long-polls waiting now
+
+    async def start(self, pool: asyncpg.Pool) -> None:
+        self._connection = await pool.acquire()
+        await self._connection.add_listener(self._channel, self._tell)
+
+    async def stop(self, pool: asyncpg.Pool) -> None:
+        if self._connection is not None:
+            with contextlib.suppress(Exception):  # a connection lost with the database
+                await self._connection.remove_listener(self._channel, self._tell)
+                await pool.release(self._connection)
+
+    def _tell(self, *_: object) -> None:
+        # Set the event of everyone who looked before now; later lookers get a new one.
+        told, self._told = self._told, asyncio.Event()
+        told.set()
+
+    def before_looking(self) -> asyncio.Event:
+        """Taken before a look at the table: set by any task stored after it, so a task
+        stored during the look is not missed by the wait that follows."""
+        return self._told
+
+    async def wait(self, told: asyncio.Event, seconds: float) -> None:
+        """Until `told` is set (tasks were stored) or `seconds` have passed."""
+        self.waiting += 1
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(told.wait(), seconds)
+        finally:
+            self.waiting -= 1
+
+
 def require_centre(caller: Annotated[Caller, Depends(require_caller)]) -> Caller:
     """FastAPI dependency: an alarm centre's caller with a key that may answer its tasks."""
     if caller.role != "alarm_centre":
@@ -173,10 +214,17 @@ def alarm_task_router(limits: ApiLimits) -> APIRouter:
         pool = _intake(request).pool
         loop = asyncio.get_running_loop()
         until = loop.time() + wait
-        rows = await _tasks(pool, caller.organisation_id, status, after)
-        while not rows and loop.time() < until:
-            await asyncio.sleep(min(limits.task_poll_seconds, until - loop.time()))
+        stored: StoredTasks | None = getattr(request.app.state, "stored_tasks", None)
+        while True:
+            told = stored.before_looking() if stored is not None else None
             rows = await _tasks(pool, caller.organisation_id, status, after)
+            if rows or loop.time() >= until:
+                break
+            pause = min(limits.task_poll_seconds, until - loop.time())
+            if stored is None or told is None:
+                await asyncio.sleep(pause)
+            else:
+                await stored.wait(told, pause)
         cursor = rows[-1]["seq"] if rows else after
         return AlarmTaskList(tasks=[_task_of(row) for row in rows], cursor=cursor)
 

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from consumers.sink import store
+from consumers.sink import settle_tasks, store, store_many
+from heterdaad.settings import ApiLimits, Settings
 from producers.api.broker import BrokerUnavailable
 from schemas.common import BranchType
 from schemas.events import AlarmActivation, AlarmSite, VerificationMethod
@@ -18,7 +19,7 @@ from schemas.tasks import AlarmTask, AlarmTaskKind
 from schemas.topics import ALARM_ACTIVATIONS
 from schemas.wire import decode_as
 from tests import factories
-from tests.kafka_helpers import read_topic
+from tests.kafka_helpers import eventually, read_topic
 from tests.producers.intake_support import register, running_api
 
 if TYPE_CHECKING:
@@ -26,8 +27,8 @@ if TYPE_CHECKING:
 
     import asyncpg
     import httpx
+    from fastapi import FastAPI
 
-    from heterdaad.settings import Settings
 
 pytestmark = pytest.mark.integration
 
@@ -206,3 +207,29 @@ async def test_a_verdict_the_broker_did_not_take_is_not_recorded(
         app.state.intake.broker.publish = published
         taken = await _answer(client, task.task_id, auth, method="camera", verified=True)
         assert taken.status_code == 200 and taken.json()["status"] == "answered"
+
+
+async def test_a_long_poll_wakes_when_the_sink_stores_a_task(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    registry = await register(db)
+    # Polls far apart: only the sink's notification can answer the long-poll sooner.
+    limits = ApiLimits(task_poll_seconds=5)
+    async with running_api(settings, limits) as (app, client):
+        polling = asyncio.create_task(
+            client.get("/v1/alarm-tasks", params={"wait": 20}, headers=registry.auth("pac-1"))
+        )
+        press = factories.alarm_activation(alarm_centre="pac-1", subscriber_account="acct-1")
+        task = factories.alarm_task(alarm_centre="pac-1", activation_ids=[press.event_id])
+        # While the poll waits after its first look, as the sink writes a batch.
+        await eventually(lambda: _waiting(app))
+        async with db.transaction():
+            await store_many(db, [press, task])
+            await settle_tasks(db, [press, task], settings)
+        answered = await asyncio.wait_for(polling, timeout=4)
+    assert [t["task_id"] for t in answered.json()["tasks"]] == [str(task.task_id)]
+
+
+async def _waiting(app: FastAPI) -> bool:
+    waiting: int = app.state.stored_tasks.waiting
+    return waiting > 0
