@@ -72,8 +72,8 @@ class ApiLimits(BaseModel):
         0.2,
         gt=0,
         le=5,
-        description="How often a long-poll looks for new tasks: the most a task waits in the "
-        "table before a waiting centre hears of it.",
+        description="How often a long-poll looks for new tasks when it hears nothing: the sink's "
+        "notification wakes it at once, this is the fallback should that be lost.",
     )
 
     refused_audit_per_second: float = Field(
