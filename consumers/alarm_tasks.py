@@ -1,7 +1,7 @@
 """The store of alarm centres' tasks: kept once per task id, ended by either kind of verdict.
 
 Decisions (docs/alarm-tasks.md):
-- the sink stores `alarm-tasks.v1` (`_UPSERT_TASK`); a replayed task changes nothing, not even
+- the sink stores `alarm-tasks.v1` (`UPSERT_TASK`); a replayed task changes nothing, not even
   a verdict recorded meanwhile;
 - a task ends with the first verdict, whichever way it came: `record_verdict` (the API) or
   `settle` (an activation with a verification, as the sink stores it). Which press it answers
