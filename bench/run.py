@@ -16,7 +16,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import backfill, micro, pipeline, sink
+from bench import backfill, micro, pipeline, sink, tasks
 from bench.common import cleanup, fresh_settings, prepare
 from heterdaad.settings import Settings
 from schemas.events import AlarmActivation
@@ -43,6 +43,8 @@ class Plan:
         self.sink_rows = 2000 if quick else 20_000
         # A year even in --quick: loading a year of history in bounded time is the target.
         self.backfill_days = 365.0
+        # Presses measured from the press to the alarm centre holding its task, 2 a second.
+        self.task_presses = 20 if quick else 60
 
 
 def machine_facts(settings: Settings) -> list[str]:
@@ -256,6 +258,29 @@ async def sink_part(plan: Plan, base: Path, lines: list[str]) -> None:
     ]
 
 
+async def tasks_part(plan: Plan, base: Path, lines: list[str]) -> None:
+    settings = fresh_settings(base)
+    await prepare(settings)
+    try:
+        found = await tasks.run(settings, base / "logs", plan.task_presses, spacing_s=0.5)
+    finally:
+        await cleanup(settings)
+    baseline = found.topic
+    lines += [
+        f"### From a press to the alarm centre holding its verify task ({found.presses} presses, "
+        "2 a second, each at a new site; worker, sink and notify as child processes)",
+        "",
+        "| path | p50 / p95 / p99 / max ms | p50 ratio to baseline |",
+        "|---|---|---|",
+        f"| task on alarm-tasks.v1, bare Kafka reader (baseline) | {baseline.row()} | 1.00 |",
+        f"| signed webhook through notify | {found.webhook.row()} | "
+        f"{ratio(found.webhook.p50, baseline.p50)} |",
+        f"| GET /v1/alarm-tasks long-poll (wait 2 s, cursor) | {found.long_poll.row()} | "
+        f"{ratio(found.long_poll.p50, baseline.p50)} |",
+        "",
+    ]
+
+
 def micro_part(plan: Plan, base: Path, lines: list[str]) -> None:
     rates = micro.run_all(fresh_settings(base), days=plan.micro_days, repeats=plan.micro_repeats)
     codec = rates[0].per_second
@@ -277,7 +302,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="about three minutes in all")
     parser.add_argument(
-        "--only", choices=("micro", "sink", "kafka"), help="run one part of the benchmark"
+        "--only", choices=("micro", "sink", "kafka", "tasks"),
+        help="run one part of the benchmark",
     )
     parser.add_argument(
         "--idle-seconds", type=float, default=600, help="idle spell of the full run's probe"
@@ -296,6 +322,8 @@ def main() -> None:
         micro_part(plan, base, lines)
     if args.only in (None, "sink"):
         asyncio.run(sink_part(plan, base, lines))
+    if args.only in (None, "tasks"):
+        asyncio.run(tasks_part(plan, base, lines))
     if args.only in (None, "kafka"):
         relay_per_s = asyncio.run(kafka_part(plan, base, lines))
         asyncio.run(backfill_part(plan, base, lines, relay_per_s))

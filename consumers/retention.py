@@ -29,6 +29,10 @@ _PURGES = {
     # Receipts only answer replays of recent events; their bodies are ids, but old ones serve
     # no purpose and the event hash would still link a retained report to a purged one.
     "ingest_receipt": "DELETE FROM ingest_receipt WHERE created_at < $1",
+    # A centre's verdict note is free text (docs/alarm-tasks.md); a task is long answered or
+    # expired by then. Replayed from its topic after this, it is stored again past its deadline
+    # and so sent to nobody.
+    "alarm_task": "DELETE FROM alarm_task WHERE created_at < $1",
 }
 # The notification log is what keeps a replayed alert from being notified twice, so it must
 # outlive the alerts topic (whose retention is at most the personal-data retention); a week's

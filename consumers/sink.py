@@ -1,4 +1,4 @@
-"""The PostgreSQL sink: every event, alert and audit record persisted once (upsert on ids)."""
+"""The PostgreSQL sink: every event, alert, alarm task and audit record persisted once."""
 
 from __future__ import annotations
 
@@ -12,13 +12,22 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, IllegalStateError
 
+from consumers import alarm_tasks
 from heterdaad import metrics
 from heterdaad.db import DATABASE_GONE, create_pool
 from heterdaad.kafka import client_options, dead_letter, make_producer
 from schemas.alerts import Alert
 from schemas.events import AlarmActivation, AuditEvent, IncidentReport, ReconSighting
 from schemas.geography import police_unit_for
-from schemas.topics import ALARM_ACTIVATIONS, ALERTS, AUDIT, INCIDENT_REPORTS, RECON_SIGHTINGS
+from schemas.tasks import AlarmTask
+from schemas.topics import (
+    ALARM_ACTIVATIONS,
+    ALARM_TASKS,
+    ALERTS,
+    AUDIT,
+    INCIDENT_REPORTS,
+    RECON_SIGHTINGS,
+)
 from schemas.wire import UndecodableRecord, decode
 
 if TYPE_CHECKING:
@@ -33,7 +42,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-SUNK = (ALARM_ACTIVATIONS, INCIDENT_REPORTS, RECON_SIGHTINGS, ALERTS, AUDIT)
+SUNK = (ALARM_ACTIVATIONS, INCIDENT_REPORTS, RECON_SIGHTINGS, ALERTS, ALARM_TASKS, AUDIT)
 
 _UPSERT_EVENT = """
 INSERT INTO event (event_id, event_type, organisation_id, occurred_at, kind, branch_type,
@@ -92,6 +101,8 @@ def row_of(model: Contract) -> Row:
                 model.severity.value, model.police_unit.value, center.lat, center.lon,
                 model.created_at, model.model_dump_json(),
             )  # fmt: skip
+        case AlarmTask():
+            return alarm_tasks.UPSERT_TASK, alarm_tasks.task_row(model)
         case AuditEvent():
             return _UPSERT_AUDIT, (
                 model.audit_id, model.at, model.actor, model.action.value,
@@ -99,6 +110,17 @@ def row_of(model: Contract) -> Row:
             )  # fmt: skip
         case _:
             raise TypeError(f"the sink does not store {type(model).__name__}")
+
+
+async def settle_tasks(
+    connection: asyncpg.Connection, models: Iterable[Contract], settings: Settings
+) -> None:
+    """End the alarm tasks that the stored verifications answer, and tell listeners (notify,
+    the API's long-polls) of new ones (consumers/alarm_tasks.py)."""
+    models = list(models)
+    window = settings.alarms.sequential_window_seconds
+    await alarm_tasks.settle(connection, alarm_tasks.sites_to_settle(models), window)
+    await alarm_tasks.tell_stored(connection, models, settings.database_schema)
 
 
 async def store(connection: asyncpg.Connection, model: Contract) -> None:
@@ -275,6 +297,7 @@ class Sink:
             try:
                 async with connection.transaction():
                     await store_many(connection, (model for _, model in decoded))
+                    await settle_tasks(connection, [m for _, m in decoded], self.settings)
             except asyncpg.DataError as error:
                 # One row PostgreSQL refuses must not sink the batch: find it row by row.
                 logger.warning(
@@ -282,6 +305,7 @@ class Sink:
                     extra={"error": repr(error), "records": len(decoded)},
                 )
                 refused += await self._write_one_by_one(connection, decoded)
+                await settle_tasks(connection, [m for _, m in decoded], self.settings)
         for record, reason in refused:
             await self._dead_letter(self._specs[record.topic], record, reason)
         # Counted once written: a batch retried through an outage is read more than once.

@@ -62,6 +62,21 @@ class ApiLimits(BaseModel):
         "a bound the queue for the pool grows and the 503s turn into hangs.",
     )
 
+    task_wait_max_seconds: float = Field(
+        30.0,
+        gt=0,
+        le=120,
+        description="Longest long-poll of GET /v1/alarm-tasks?wait=: below the idle timeouts of "
+        "common proxies, so a centre's poll ends with an answer, not a cut connection.",
+    )
+    task_poll_seconds: float = Field(
+        0.2,
+        gt=0,
+        le=5,
+        description="How often a long-poll looks for new tasks when it hears nothing: the sink's "
+        "notification wakes it at once, this is the fallback should that be lost.",
+    )
+
     refused_audit_per_second: float = Field(
         1.0,
         gt=0,

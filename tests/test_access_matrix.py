@@ -121,6 +121,9 @@ MATRIX: dict[tuple[str, str], dict[Who, int]] = {
     ("POST", "/v1/subscriptions"): _cells(201, 201, 201, 201, 403, 401, 401),
     ("GET", "/v1/subscriptions/{subscription_id}"): _cells(200, 200, 200, 200, 403, 401, 401),
     ("DELETE", "/v1/subscriptions/{subscription_id}"): _cells(204, 204, 204, 204, 403, 401, 401),
+    # Alarm tasks are for the alarm centre they were raised for (docs/alarm-tasks.md).
+    ("GET", "/v1/alarm-tasks"): _cells(200, 403, 403, 403, 403, 401, 401),
+    ("POST", "/v1/alarm-tasks/{task_id}/verdict"): _cells(200, 403, 403, 403, 403, 401, 401),
 }
 
 
@@ -185,6 +188,15 @@ async def _subscription_ids(db: asyncpg.Connection) -> dict[tuple[Who, str], int
     return ids
 
 
+async def _alarm_task(db: asyncpg.Connection) -> uuid.UUID:
+    """A verify task of pac-1 for a press at its site, as the sink stores them."""
+    press = factories.alarm_activation(alarm_centre="pac-1", subscriber_account="acct-1")
+    task = factories.alarm_task(alarm_centre="pac-1", activation_ids=[press.event_id])
+    await store(db, press)
+    await store(db, task)
+    return task.task_id
+
+
 def _event_body(path: str, organisation: str) -> dict[str, Any]:
     """A valid event as the organisation would post it, for what it may post about."""
     if "alarm-activations" in path:
@@ -206,12 +218,19 @@ def _form() -> dict[str, str | list[str]]:
 
 
 def _request(
-    method: str, path: str, who: Who, key: str | None, subscription_ids: dict[tuple[Who, str], int]
+    method: str,
+    path: str,
+    who: Who,
+    key: str | None,
+    subscription_ids: dict[tuple[Who, str], int],
+    task_id: uuid.UUID,
 ) -> dict[str, Any]:
     """The request for one cell: the key where that endpoint takes it, a body where needed."""
     organisation = ORGANISATION[who]
     if "{subscription_id}" in path:
         path = path.format(subscription_id=subscription_ids[(who, method)])
+    if "{task_id}" in path:
+        path = path.format(task_id=task_id)
     request: dict[str, Any] = {"method": method, "url": path, "headers": {}}
     if path.startswith("/meld"):
         if path == "/meld/login" and method == "POST":
@@ -225,6 +244,8 @@ def _request(
         request["headers"]["Authorization"] = f"Bearer {key}"
     if method == "POST" and path == "/v1/subscriptions":
         request["json"] = {"webhook_url": f"https://hooks.example/{organisation}"}
+    elif method == "POST" and path.startswith("/v1/alarm-tasks/"):
+        request["json"] = {"method": "camera", "verified": False}
     elif method == "POST":
         body = _event_body(path, organisation)
         request["json"] = [body] if path.endswith("/batch") else body
@@ -237,6 +258,7 @@ async def test_every_role_against_every_endpoint(
 ) -> None:
     keys = await _keys(db)
     subscription_ids = await _subscription_ids(db)
+    task_id = await _alarm_task(db)
     actual: dict[tuple[str, str], dict[Who, int]] = {}
     item_statuses: dict[tuple[str, str, Who], list[int]] = {}
     async with running_api(settings, LIMITS) as (app, client):
@@ -246,7 +268,7 @@ async def test_every_role_against_every_endpoint(
                 # Each cell on its own: no cookie from an earlier cell's form login.
                 client.cookies.clear()
                 response = await client.request(
-                    **_request(method, path, who, keys[who], subscription_ids)
+                    **_request(method, path, who, keys[who], subscription_ids, task_id)
                 )
                 row[who] = response.status_code
                 if response.status_code == 207:
@@ -280,6 +302,8 @@ ROUTE_SCOPES: dict[tuple[str, str], str] = {
     ("POST", "/v1/subscriptions"): SUBSCRIPTIONS_WRITE,
     ("GET", "/v1/subscriptions/{subscription_id}"): SUBSCRIPTIONS_WRITE,
     ("DELETE", "/v1/subscriptions/{subscription_id}"): SUBSCRIPTIONS_WRITE,
+    ("GET", "/v1/alarm-tasks"): "alarm-activations:write",
+    ("POST", "/v1/alarm-tasks/{task_id}/verdict"): "alarm-activations:write",
 }
 
 
@@ -296,6 +320,7 @@ async def test_a_key_without_the_route_s_scope_is_refused(
 ) -> None:
     full_keys = await _keys(db)
     subscription_ids = await _subscription_ids(db)
+    task_id = await _alarm_task(db)
     wrong = []
     async with running_api(settings, LIMITS) as (_, client):
         for (method, path), scope in sorted(ROUTE_SCOPES.items()):
@@ -306,7 +331,7 @@ async def test_a_key_without_the_route_s_scope_is_refused(
             key = (await admin.issue_key(db, ORGANISATION[who], scopes=lacking)).key
             for presented, want in ((full_keys[who], MATRIX[(method, path)][who]), (key, 403)):
                 response = await client.request(
-                    **_request(method, path, who, presented, subscription_ids)
+                    **_request(method, path, who, presented, subscription_ids, task_id)
                 )
                 if response.status_code != want:
                     wrong.append(f"{method} {path} as {who} {presented is key}: "

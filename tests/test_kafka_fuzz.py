@@ -110,6 +110,8 @@ OWNERS: dict[str, frozenset[str]] = {
     RECON_SIGHTINGS.suffix: frozenset({"link_reconnaissance", "sink"}),
     # Alerts: no worker stage reads them; the sink (and notify, not running here).
     ALERTS.suffix: frozenset({"sink"}),
+    # Alarm tasks: the sink, into the store the centres read (docs/alarm-tasks.md).
+    ALARM_TASKS.suffix: frozenset({"sink"}),
     # Audit records: the sink alone.
     AUDIT.suffix: frozenset({"sink"}),
 }
@@ -638,6 +640,7 @@ async def _assert_good_ones_stored(db: asyncpg.Connection, sent: list[Sent]) -> 
         (INCIDENT_REPORTS, "event", "event_id"),
         (RECON_SIGHTINGS, "event", "event_id"),
         (ALERTS, "alert", "alert_id"),
+        (ALARM_TASKS, "alarm_task", "task_id"),
         (AUDIT, "audit_log", "audit_id"),
     ):
         ids = {_event_id(record) for record in good if record.spec is spec}

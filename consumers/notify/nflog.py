@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from consumers.notify.route import Channel
 
 State = Literal["pending", "delivered", "failed", "dead", "muted"]
-Notice = Literal["alert", "resolved", "escalated"]
+Notice = Literal["alert", "resolved", "escalated", "task"]
 
 
 def notice_key(dedup_key: str, notice: Notice) -> str:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import httpx
 from aiokafka import AIOKafkaConsumer
 
+from consumers.alarm_tasks import stored_channel
 from consumers.notify import inhibit, nflog, notices
 from consumers.notify.addresses import PinnedTransport
 from consumers.notify.directory import CachedDirectory
@@ -31,6 +32,7 @@ from consumers.notify.stages import (
     Stage,
     run_chain,
 )
+from consumers.notify.tasks import dispatch_tasks
 from heterdaad import metrics
 from heterdaad.db import DATABASE_GONE, create_pool
 from heterdaad.kafka import client_options, dead_letter, make_producer
@@ -88,6 +90,7 @@ class NotifyService:
         self._producer: AIOKafkaProducer | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self._client: httpx.AsyncClient | None = None
+        self._listener: asyncpg.Connection | None = None
         self._stages: Sequence[Stage] = ()
         self._in_flight = InFlight(
             self.thresholds.send_concurrency, self.thresholds.receiver_concurrency
@@ -108,6 +111,7 @@ class NotifyService:
                 RateLimitStage(self.thresholds),
                 SendStage(self.thresholds, self._client, self._in_flight),
             )  # fmt: skip
+            await self._listen_for_tasks()
             self._consumer = AIOKafkaConsumer(
                 ALERTS.name(self.settings.topic_prefix),
                 bootstrap_servers=self.settings.kafka_bootstrap,
@@ -126,6 +130,12 @@ class NotifyService:
     async def __aexit__(self, *exc_info: object) -> None:
         if self._consumer is not None:
             await self._consumer.stop()
+        if self._listener is not None and self._pool is not None:
+            with contextlib.suppress(Exception):  # a connection lost with the database
+                await self._listener.remove_listener(
+                    stored_channel(self.settings.database_schema), self._wake_for_tasks
+                )
+                await self._pool.release(self._listener)
         # Each request has its deadline: let them end rather than leave their rows leased.
         await self._in_flight.settled()
         if self._client is not None:
@@ -135,6 +145,18 @@ class NotifyService:
         if self._pool is not None:
             await self._pool.close()
         logger.info("notify service stopped", extra={"group_id": self.group_id})
+
+    async def _listen_for_tasks(self) -> None:
+        """Wake the delivery pass when the sink stores alarm tasks (notify/tasks.py), instead
+        of at the next poll. Without the connection (lost with the database) the poll remains."""
+        assert self._pool is not None
+        self._listener = await self._pool.acquire()
+        await self._listener.add_listener(
+            stored_channel(self.settings.database_schema), self._wake_for_tasks
+        )
+
+    def _wake_for_tasks(self, *_: object) -> None:
+        self._wake.set()
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Consume and deliver until `stop` is set."""
@@ -276,6 +298,8 @@ class NotifyService:
         # must not be told of escalations from before it subscribed.
         directory = await self._directory.get(self._pool)
         written += await notices.dispatch_escalations(self._pool, directory, now, self.thresholds)
+        # Alarm centres' tasks, stored by the sink, to their webhooks (notify/tasks.py).
+        written += await dispatch_tasks(self._pool, directory, now, self.thresholds)
         if written:
             logger.info("notices recorded", extra={"rows": written})
 

@@ -73,7 +73,8 @@ class MuteStage:
 
     Notices follow their alert: silences mute them too, inhibition does not (the recipient
     had the alert; it should hear how it ended). An escalation of an alert acknowledged
-    before it was sent is dropped: someone has it now.
+    before it was sent is dropped: someone has it now. An alarm centre's task is never muted:
+    it is the centre's work, and held back it leaves an alarm unverified (notify/tasks.py).
     """
 
     def __init__(self, thresholds: NotifyThresholds) -> None:
@@ -99,6 +100,8 @@ class MuteStage:
         return replace(notification, members=tuple(kept)) if kept else None
 
     def _reason(self, member: Delivery, run: Pass) -> str | None:
+        if member.notice == "task":
+            return None
         silence = silenced_by(member.labels, run.silences, run.now)
         if silence is not None:
             return f"silence {silence.silence_id}"

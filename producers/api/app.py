@@ -15,6 +15,7 @@ from pydantic.json_schema import models_json_schema
 
 from consumers.history import history_router
 from heterdaad.db import DATABASE_GONE, create_pool
+from producers.api.alarm_tasks import StoredTasks, alarm_task_router
 from producers.api.answers import field_problems
 from producers.api.broker import BrokerLink
 from producers.api.edge import PlateKey
@@ -61,10 +62,15 @@ def create_app(settings: Settings, limits: ApiLimits | None = None) -> FastAPI:
                 limits=limits,
                 plate_key=plate_key,
             )
+            # Long-polls of alarm tasks wake when the sink stores one (producers/api/alarm_tasks).
+            app.state.stored_tasks = StoredTasks(settings.database_schema)
+            await app.state.stored_tasks.start(pool)
             logger.info("intake api started", extra={"topic_prefix": settings.topic_prefix})
             yield
         finally:
             await broker.stop()
+            if (stored_tasks := getattr(app.state, "stored_tasks", None)) is not None:
+                await stored_tasks.stop(pool)
             await pool.close()
             logger.info("intake api stopped")
 
@@ -89,6 +95,7 @@ def create_app(settings: Settings, limits: ApiLimits | None = None) -> FastAPI:
     app.include_router(health_router(settings))
     app.include_router(history_router())
     app.include_router(subscription_router(settings.notify.subscriptions_per_organisation))
+    app.include_router(alarm_task_router(limits))
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -32,7 +32,9 @@ async def test_old_payloads_go_counts_stay(db: asyncpg.Connection) -> None:
     old = factories.incident_report(occurred_at=now - timedelta(days=40))
     recent = factories.incident_report(occurred_at=now - timedelta(days=3))
     old_alert = factories.alert(created_at=now - timedelta(days=30))
-    for model in (old, recent, old_alert):
+    old_task = factories.alarm_task(created_at=now - timedelta(days=30))
+    recent_task = factories.alarm_task(created_at=now - timedelta(days=3))
+    for model in (old, recent, old_alert, old_task, recent_task):
         await store(db, model)
 
     # Notification log rows: one past the alert topic's reach (28 days + a week), one within it.
@@ -46,9 +48,11 @@ async def test_old_payloads_go_counts_stay(db: asyncpg.Connection) -> None:
     report = await purge_personal_data(db, 28, audit_retention_days=1826, now=now)
 
     assert report.purged == {
-        "event": 1, "alert": 1, "ingest_receipt": 0, "delivery": 1, "delivery_attempt": 0,
-        "meld_code": 0, "meld_session": 0, "desk_login_failure": 0, "audit_log": 0,
+        "event": 1, "alert": 1, "ingest_receipt": 0, "alarm_task": 1, "delivery": 1,
+        "delivery_attempt": 0, "meld_code": 0, "meld_session": 0, "desk_login_failure": 0,
+        "audit_log": 0,
     }  # fmt: skip
+    assert await db.fetchval("SELECT array_agg(task_id) FROM alarm_task") == [recent_task.task_id]
     # The notification log keeps what a replay of the alerts topic could still meet.
     assert await db.fetchval("SELECT array_agg(dedup_key) FROM delivery") == ["recent"]
     rows = {
