@@ -41,6 +41,12 @@ DEAD_LETTERS = Counter(
     ["topic", "reason"],
     namespace=NAMESPACE,
 )
+WORKER_CRASHES_IN_A_ROW = Gauge(
+    "worker_crashes_in_a_row",
+    "How many times in a row this worker's predecessors ended by a crashed agent (0 after a "
+    "clean stop): above 0 and rising across restarts is a restart loop.",
+    namespace=NAMESPACE,
+)
 CONSUMER_LAG = Gauge(
     "consumer_lag",
     "Records on a partition not yet committed by this service's consumer group, as the broker "

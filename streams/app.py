@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import faust
 
-from heterdaad import logs
+from heterdaad import logs, metrics
 from heterdaad.kafka import SCRAM_MECHANISM, client_options
 from schemas.topics import ALARM_TASKS, ALERTS, AUDIT, CATALOGUE, DEAD_LETTER_PARTITIONS
 from streams.supervision import CrashCount, StopWorkerOnCrash
@@ -66,10 +66,10 @@ class Worker(faust.Worker):
 
     async def on_first_start(self) -> None:
         # A restart loop shows here: each successor of a crashed worker counts one more.
-        crashes = CrashCount(Path(self.app.conf.datadir))
+        crashes = CrashCount(Path(self.app.conf.datadir)).read()
+        metrics.WORKER_CRASHES_IN_A_ROW.set(crashes)
         logger.info(
-            "worker starting",
-            extra={"app_id": self.app.conf.id, "crashes_in_a_row": crashes.read()},
+            "worker starting", extra={"app_id": self.app.conf.id, "crashes_in_a_row": crashes}
         )
         await super().on_first_start()
 

@@ -13,11 +13,13 @@ import sys
 import time
 from typing import IO, TYPE_CHECKING
 
+import httpx
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from heterdaad.consumption import Readiness, group_readiness
 from heterdaad.kafka import ensure_topics, make_producer
+from infra.local import free_port
 from infra.parts import spawn_part, stop_part
 from schemas.topics import ALARM_ACTIVATIONS, CATALOGUE
 from schemas.wire import encode
@@ -147,8 +149,16 @@ async def test_a_killed_agent_ends_the_worker_and_its_successor_loses_nothing(
 
     await _publish(settings, second.events)
     expected = merge([first, second])
-    with running(settings, "worker", log=log) as worker:
+    port = free_port()
+    watched = settings.model_copy(
+        update={"metrics": settings.metrics.model_copy(update={"worker_port": port})}
+    )
+    with running(watched, "worker", log=log) as worker:
         await collect(settings, tasks=expected.tasks, alerts=set(expected.alerts), worker=worker)
+        # The restart loop shows in the successor's metrics too.
+        async with httpx.AsyncClient(timeout=10) as client:
+            scraped = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
+        assert "\nheterdaad_worker_crashes_in_a_row 1.0\n" in scraped
         duress, sentinel = sentinel_at(site(60))
         await _publish(settings, [duress])
         tasks, alerts = await collect(settings, tasks={f"verify:{sentinel}"},
