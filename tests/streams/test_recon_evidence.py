@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from bench.evaluation.calibrate_recon import BackgroundScores, calibrate, choose
+from consumers.alert_text import summary
 from heterdaad.thresholds.reconnaissance import ReconThresholds
+from heterdaad.thresholds.time import TimeModel
+from schemas.alerts import Alert, BranchAlertView, RecipientRole
 from schemas.common import BranchType
 from schemas.events import GetawayMode, ReconBehaviour, Vehicle
+from streams.link_reconnaissance import alert_for
 from streams.recon_evidence import false_warnings_per_100, warning_score
 from streams.recon_linkage import ReconLinker
 from streams.recon_scoring import TrackedSighting
 from tests.streams.test_link_reconnaissance import DAM, OOST, UTRECHT, scouting, shop
+
+if TYPE_CHECKING:
+    from consumers.alert_text import Language
 
 B = ReconBehaviour
 T = ReconThresholds()
@@ -131,3 +138,44 @@ def test_the_default_threshold_is_the_calibrated_one() -> None:
     assert T.warn_score == reconnaissance.WARN_SCORE
     assert false_warnings_per_100(T.warn_score, T.false_rate_curve) <= T.false_rate_target_per_100
 
+
+
+# --- what the warning says it rests on ---------------------------------------------------------
+
+
+def _single_warning_alert() -> Alert:
+    linker = ReconLinker(T)
+    three = [B.ASKS_ABOUT_CASH, B.FILMS_CAMERAS, B.FILMS_ENTRANCE]
+    (warning,) = linker.observe(
+        scouting(1, DAM, 10, persons=[], vehicle=CAR, behaviours=three)
+    ).decisions
+    return alert_for(warning, T, TimeModel(), NOW)
+
+
+def test_a_warning_states_its_grounds_score_and_false_rate() -> None:
+    alert = _single_warning_alert()
+    grounds = alert.grounds
+    assert grounds is not None
+    assert (grounds.score, grounds.threshold, grounds.vehicle) == (7.0, T.warn_score, True)
+    assert set(grounds.behaviours) == {B.ASKS_ABOUT_CASH, B.FILMS_CAMERAS, B.FILMS_ENTRANCE}
+    assert grounds.false_warnings_per_100 == false_warnings_per_100(7.0, T.false_rate_curve)
+    assert grounds.false_warnings_per_100 <= T.false_rate_target_per_100
+    # Branches see the grounds too: they hold no personal data.
+    view = alert.view_for(RecipientRole.BRANCH)
+    assert isinstance(view, BranchAlertView)
+    assert view.grounds == grounds
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [
+        ("nl", "grond: vraagt naar geld, filmt de camera's, filmt de ingang, voertuig gezien; "
+               "score 7.0 (drempel "),
+        ("en", "rests on: asks about cash, films the cameras, films the entrance, vehicle noted;"
+               " score 7.0 (threshold "),
+    ],
+)  # fmt: skip
+def test_the_warning_text_says_what_it_rests_on(language: Language, expected: str) -> None:
+    text = summary(_single_warning_alert(), language, NOW)
+    assert expected in text
+    assert ("valse per 100 meldingen" if language == "nl" else "false per 100 sightings") in text
