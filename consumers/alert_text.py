@@ -8,9 +8,10 @@ from zoneinfo import ZoneInfo
 
 from schemas.alerts import AlertKind, Outcome, Severity
 from schemas.common import BranchType, PoliceUnit
+from schemas.events import ReconBehaviour
 
 if TYPE_CHECKING:
-    from schemas.alerts import Alert
+    from schemas.alerts import Alert, WarningGrounds
 
 Language = Literal["nl", "en"]
 
@@ -78,6 +79,23 @@ UNIT: dict[PoliceUnit, str] = {
     PoliceUnit.LIMBURG: "Limburg",
 }
 
+BEHAVIOUR: dict[ReconBehaviour, dict[Language, str]] = {
+    ReconBehaviour.ASKS_CLOSING_TIME: {"nl": "vraagt naar sluitingstijd",
+                                       "en": "asks about closing time"},
+    ReconBehaviour.ASKS_ABOUT_CASH: {"nl": "vraagt naar geld", "en": "asks about cash"},
+    ReconBehaviour.FILMS_ENTRANCE: {"nl": "filmt de ingang", "en": "films the entrance"},
+    ReconBehaviour.FILMS_CAMERAS: {"nl": "filmt de camera's", "en": "films the cameras"},
+    ReconBehaviour.LOITERS_AT_OPENING: {"nl": "hangt rond bij opening",
+                                        "en": "loiters at opening"},
+    ReconBehaviour.LOITERS_AT_CLOSING: {"nl": "hangt rond bij sluiting",
+                                        "en": "loiters at closing"},
+    ReconBehaviour.REPEATED_VISITS_NO_PURCHASE: {"nl": "komt terug zonder te kopen",
+                                                 "en": "returns without buying"},
+    ReconBehaviour.WATCHES_STAFF_ENTRANCE: {"nl": "let op de personeelsingang",
+                                            "en": "watches the staff entrance"},
+    ReconBehaviour.WAITS_IN_VEHICLE: {"nl": "wacht in een voertuig", "en": "waits in a vehicle"},
+}  # fmt: skip
+
 _PHRASES: dict[str, dict[Language, str]] = {
     "unit": {"nl": "eenheid", "en": "unit"},
     "within": {"nl": "binnen", "en": "within"},
@@ -88,6 +106,19 @@ _PHRASES: dict[str, dict[Language, str]] = {
     "happened": {"nl": "gebeurd", "en": "happened"},
     "reported": {"nl": "gemeld", "en": "reported"},
     "unknown": {"nl": "onbekend", "en": "unknown"},
+    "rests_on": {"nl": "grond", "en": "rests on"},
+    "vehicle_noted": {"nl": "voertuig gezien", "en": "vehicle noted"},
+    "repeats": {"nl": "{n}x teruggekomen", "en": "back {n}x"},
+    "branches": {"nl": "{n} winkels, zelfde dader(s)", "en": "{n} shops, same offender(s)"},
+    "nearby": {
+        "nl": "{n} soortgelijke melding(en) bij zulke winkels in de buurt",
+        "en": "{n} similar sighting(s) at such shops nearby",
+    },
+    "score": {
+        "nl": "score {score:.1f} (drempel {threshold:.1f}; ~{rate:.1f} valse per 100 meldingen)",
+        "en": "score {score:.1f} (threshold {threshold:.1f}; ~{rate:.1f} false per 100 "
+        "sightings)",
+    },
     "just_now": {"nl": "zojuist", "en": "just now"},
     "ago": {"nl": "{amount} geleden", "en": "{amount} ago"},
     "escalated": {
@@ -160,8 +191,27 @@ def summary(alert: Alert, language: Language = "nl", now: datetime | None = None
     if alert.branch_types_at_risk:
         at_risk = ", ".join(BRANCH_TYPE[kind][language] for kind in alert.branch_types_at_risk)
         parts.append(f"{_PHRASES['at_risk'][language]}: {at_risk}")
+    if alert.grounds is not None:
+        parts.append(grounds_text(alert.grounds, language))
     parts.append(when(alert, language, now))
     return " · ".join(parts)
+
+
+def grounds_text(grounds: WarningGrounds, language: Language = "nl") -> str:
+    """What a reconnaissance warning rests on, and its score with the estimated false rate."""
+    found = [BEHAVIOUR[b][language] for b in grounds.behaviours]
+    if grounds.vehicle:
+        found.append(_PHRASES["vehicle_noted"][language])
+    if grounds.repeats:
+        found.append(_PHRASES["repeats"][language].format(n=grounds.repeats))
+    if grounds.branches > 1:
+        found.append(_PHRASES["branches"][language].format(n=grounds.branches))
+    if grounds.nearby_sightings:
+        found.append(_PHRASES["nearby"][language].format(n=grounds.nearby_sightings))
+    score = _PHRASES["score"][language].format(
+        score=grounds.score, threshold=grounds.threshold, rate=grounds.false_warnings_per_100
+    )
+    return f"{_PHRASES['rests_on'][language]}: {', '.join(found)}; {score}"
 
 
 def resolved_summary(

@@ -95,6 +95,28 @@ class Lookout(Contract):
     clothing: list[str] = []
 
 
+class WarningGrounds(Contract):
+    """What a reconnaissance warning rests on, and how often background sightings score as high.
+
+    No personal data: branches see it too.
+    """
+
+    score: float = Field(description="Warning score: the sum of the evidence's log-likelihood "
+                         "ratios (docs/reconnaissance.md).")  # fmt: skip
+    threshold: float = Field(description="The calibrated score from which a pattern warns.")
+    false_warnings_per_100: Annotated[float, Field(ge=0, le=100)] = Field(
+        description="Background sightings per 100 that scored this high in calibration: the "
+        "estimated false-warning rate at this score."
+    )
+    behaviours: list[ReconBehaviour] = []
+    vehicle: bool = Field(False, description="A vehicle was noted.")
+    repeats: Annotated[int, Field(ge=0)] = Field(0, description="Repeat visits to one branch.")
+    branches: Annotated[int, Field(ge=0)] = Field(0, description="Branches linked (one crew).")
+    nearby_sightings: Annotated[int, Field(ge=0)] = Field(
+        0, description="Other branches of the kind nearby with a similar sighting before."
+    )
+
+
 class Alert(Contract):
     """An alert as the police see it; recipients other than police get a view of it."""
 
@@ -124,6 +146,9 @@ class Alert(Contract):
         description="True when the event lies beyond its live horizon (docs/time.md): the "
         "alert informs history views and the digest, never the live list or an escalation.",
     )
+    grounds: WarningGrounds | None = Field(
+        None, description="Reconnaissance warnings: what the warning rests on, its score."
+    )
 
     def view_for(self, role: RecipientRole) -> AlertView:
         """The alert as a recipient of this role may see it."""
@@ -141,6 +166,7 @@ class Alert(Contract):
             created_at=self.created_at,
             occurred_at=self.occurred_at,
             historical=self.historical,
+            grounds=self.grounds,
         )
 
 
@@ -193,6 +219,7 @@ class BranchAlertView(Contract):
     created_at: EventTime
     occurred_at: AwareDatetime | None = None
     historical: bool = False
+    grounds: WarningGrounds | None = None
 
 
 AlertView = PoliceAlertView | BranchAlertView

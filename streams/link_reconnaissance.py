@@ -16,7 +16,16 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, TypeVar
 
 from heterdaad import metrics
-from schemas.alerts import Alert, AlertKind, Area, EvidenceLink, Lookout, Severity, alert_id_for
+from schemas.alerts import (
+    Alert,
+    AlertKind,
+    Area,
+    EvidenceLink,
+    Lookout,
+    Severity,
+    WarningGrounds,
+    alert_id_for,
+)
 from schemas.common import BranchType, Location
 from schemas.distance import metres_between
 from schemas.events import IncidentReport, PersonDescription, ReconSighting, Vehicle
@@ -24,6 +33,7 @@ from schemas.geography import police_unit_for
 from schemas.topics import ALERTS, INCIDENT_REPORTS, RECON_SIGHTINGS, spec_for_ce_type
 from schemas.wire import UndecodableRecord, decode, encode
 from streams.dead_letters import decoded
+from streams.recon_evidence import false_warnings_per_100
 from streams.recon_linkage import (
     PatternWarning,
     ReconLinker,
@@ -87,10 +97,26 @@ def reconnaissance_warning(
         persons=[p for s in sightings for p in s.persons],
         evidence=[
             _sighting_link(e, lat, lon, gap=newest - e.sighting.observed_at)
-            for e in warning.sightings
+            for e in (*warning.sightings, *warning.nearby)
         ],
         sightings=sightings,
         now=now,
+        grounds=grounds_of(warning, thresholds),
+    )
+
+
+def grounds_of(warning: PatternWarning, thresholds: ReconThresholds) -> WarningGrounds:
+    """What the warning rests on, with the false-warning rate calibration found at its score."""
+    score = warning.score
+    return WarningGrounds(
+        score=score.total,
+        threshold=thresholds.warn_score,
+        false_warnings_per_100=false_warnings_per_100(score.total, thresholds.false_rate_curve),
+        behaviours=list(score.behaviours),
+        vehicle=score.vehicle,
+        repeats=score.repeats,
+        branches=score.branches,
+        nearby_sightings=score.nearby,
     )
 
 
@@ -166,6 +192,7 @@ def _alert(
     evidence: list[EvidenceLink],
     sightings: Sequence[TrackedSighting],
     now: datetime,
+    grounds: WarningGrounds | None = None,
 ) -> Alert:
     location = Location(lat=centre[0], lon=centre[1])
     radius = min(MAX_AREA_RADIUS_M, reach_m + thresholds.area_margin_m)
@@ -184,6 +211,7 @@ def _alert(
         created_at=now,
         occurred_at=occurred_at,
         historical=historical,
+        grounds=grounds,
     )
 
 

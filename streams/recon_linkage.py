@@ -13,6 +13,7 @@ from uuid import UUID
 from heterdaad.thresholds.time import TimeModel
 from schemas.alerts import LinkReason
 from schemas.events import IncidentReport, ReconSighting
+from streams.recon_evidence import WarningScore, is_nearby, warning_score
 from streams.recon_scoring import (
     Record,
     Score,
@@ -42,6 +43,8 @@ class Pattern(Record):
     founded_at: datetime
     reported: int = 0
     warned: int = 0
+    # Nearby sightings (before the pattern's own) its last warning rested on.
+    warned_nearby: int = 0
 
 
 class LinkageState(Record):
@@ -64,15 +67,31 @@ class SightingEvidence:
 
 @dataclass(frozen=True)
 class PatternWarning:
-    """Sightings at several branches look like one crew scouting: warn before it strikes."""
+    """Sightings that look like a crew choosing its target: warn before it strikes."""
 
     pattern_id: str
     reported: int
     sightings: tuple[SightingEvidence, ...]
+    score: WarningScore
+    # Unlinked sightings at branches of the same kind nearby, before the pattern's own.
+    nearby: tuple[SightingEvidence, ...] = ()
 
     @property
     def dedup_key(self) -> str:
-        return f"recon:{self.pattern_id}:{self.reported}"
+        # Under one name `reported` only grows, and at one `reported` the nearby count only
+        # grows: the pair never repeats with other content.
+        extra = f"+{len(self.nearby)}" if self.nearby else ""
+        return f"recon:{self.pattern_id}:{self.reported}{extra}"
+
+
+@dataclass(frozen=True)
+class Scored:
+    """A pattern's warning score as it was evaluated, warned or not (for calibration)."""
+
+    pattern_id: str
+    score: WarningScore
+    member_ids: tuple[UUID, ...]
+    warned: bool
 
 
 @dataclass(frozen=True)
@@ -103,6 +122,11 @@ class Verdict(StrEnum):
 class Outcome:
     verdict: Verdict
     decisions: tuple[Decision, ...] = ()
+    scored: tuple[Scored, ...] = ()
+
+
+def _nearby_reason(s: TrackedSighting) -> LinkReason:
+    return LinkReason(feature="nearby_sighting", value=s.branch_id, contribution=0.0)
 
 
 # --- the linker ----------------------------------------------------------------------------
@@ -160,17 +184,25 @@ class ReconLinker:
             and score.total >= self.thresholds.link_score
         ]
         pattern = self._join(tracked, {s.pattern_id for s in linked})
+        t = self.thresholds
+        # The pattern it joined, and those it is a nearby sighting of (their score grew).
+        touched = {s.pattern_id for s in self.state.sightings if is_nearby(tracked, s, t)}
+        affected = [pattern.pattern_id, *sorted(touched - {pattern.pattern_id})]
         decisions: list[Decision] = []
-        if warning := self._warning(pattern):
-            decisions.append(warning)
-        # A sighting reported late may precede a robbery already seen. Only the pattern it
-        # joined has changed (members, merges, warned), so only a robbery linked to one of its
-        # members can have a new link.
-        members = self.members(pattern.pattern_id)
+        scored: list[Scored] = []
+        for pattern_id in affected:
+            warning, evaluated = self._warning(self.state.patterns[pattern_id])
+            scored.append(evaluated)
+            if warning:
+                decisions.append(warning)
+        # A sighting reported late may precede a robbery already seen. Only the patterns it
+        # touched have changed (members, merges, warned), so only a robbery linked to one of
+        # their members can have a new link.
+        members = [m for pattern_id in affected for m in self.members(pattern_id)]
         for robbery in self.state.robberies:
             if any(self._direct(robbery, m) for m in members) and (link := self._link(robbery)):
                 decisions.append(link)
-        return Outcome(Verdict.ACCEPTED, tuple(decisions))
+        return Outcome(Verdict.ACCEPTED, tuple(decisions), tuple(scored))
 
     def observe_robbery(self, report: IncidentReport) -> Outcome:
         if any(r.event_id == report.event_id for r in self.state.robberies):
@@ -228,6 +260,7 @@ class ReconLinker:
             founded_at=first.founded_at,
             reported=sum(p.reported for p in patterns),
             warned=max(p.warned for p in patterns),
+            warned_nearby=max(p.warned_nearby for p in patterns),
         )
         for other in merged if first is own else [first, *merged]:
             for s in self.members(other.pattern_id):
@@ -239,13 +272,30 @@ class ReconLinker:
         self.state.sightings.append(tracked)
         return pattern
 
-    def _warning(self, pattern: Pattern) -> PatternWarning | None:
+    def _warning(self, pattern: Pattern) -> tuple[PatternWarning | None, Scored]:
+        """Warn of the pattern when its score reaches warn_score or it links enough branches,
+        and it has grown (sightings, or nearby sightings) since its last warning."""
+        t = self.thresholds
         members = self.members(pattern.pattern_id)
-        branches = {s.branch_id for s in members if s.branch_id is not None}
-        if len(branches) < self.thresholds.min_branches or pattern.reported <= pattern.warned:
-            return None
-        pattern.warned = pattern.reported
-        return PatternWarning(pattern.pattern_id, pattern.reported, self._best_links(members))
+        score = warning_score(members, self.state.sightings, t)
+        member_ids = tuple(s.event_id for s in members)
+        passes = score.total >= t.warn_score or score.branches >= t.min_branches
+        nearby = len(score.nearby_ids)
+        grown = pattern.reported > pattern.warned or nearby > pattern.warned_nearby
+        if not passes or not grown:
+            return None, Scored(pattern.pattern_id, score, member_ids, warned=False)
+        pattern.warned, pattern.warned_nearby = pattern.reported, nearby
+        near = set(score.nearby_ids)
+        nearby_evidence = tuple(
+            SightingEvidence(s.model_copy(), Score(0.0, (_nearby_reason(s),)))
+            for s in self.state.sightings
+            if s.event_id in near
+        )
+        warning = PatternWarning(
+            pattern.pattern_id, pattern.reported, self._best_links(members), score,
+            nearby_evidence,
+        )  # fmt: skip
+        return warning, Scored(pattern.pattern_id, score, member_ids, warned=True)
 
     def _best_links(self, members: list[TrackedSighting]) -> tuple[SightingEvidence, ...]:
         """Each member with its strongest link inside the pattern, as the reason it is there."""

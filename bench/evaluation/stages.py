@@ -135,7 +135,10 @@ def measure_recon(scenario: Scenario, counts: Counts) -> None:
         robbed_at = truth[planted.robbery_id].occurred_at
         warned = any(
             sent < robbed_at
-            and sum(s.sighting.event_id in planted.sighting_ids for s in w.sightings) >= needed
+            and sum(
+                s.sighting.event_id in planted.sighting_ids for s in (*w.sightings, *w.nearby)
+            )
+            >= needed
             for sent, w in warnings
         )
         counts.recon_patterns += 1
@@ -154,7 +157,8 @@ def measure_recon(scenario: Scenario, counts: Counts) -> None:
     )
     counts.recon_false_warnings += len({
         w.pattern_id for _, w in warnings
-        if not any(truth[s.sighting.event_id].recon_pattern_id for s in w.sightings)
+        if not any(truth[s.sighting.event_id].recon_pattern_id
+                   for s in (*w.sightings, *w.nearby))
     })  # fmt: skip
 
 

@@ -4,6 +4,35 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from schemas.events import ReconBehaviour
+
+# --- calibrated: written by `python -m bench.evaluation.calibrate_recon --write` -------------
+# CALIBRATION_BEGIN
+# `python -m bench.evaluation.calibrate_recon --write`:
+# seeds 2001-2020, hardest default dials, 60 days, 10 background sightings a day (12000 in all);
+# warn_score 6 gives 1.108 false warnings per 100 background sightings (target <= 2).
+WARN_SCORE = 6.0
+FALSE_RATE_TARGET_PER_100 = 2.0
+FALSE_RATE_CURVE: tuple[tuple[float, float], ...] = (
+    (0.5, 99.642),
+    (1, 89.683),
+    (1.5, 87.767),
+    (2, 81.467),
+    (2.5, 60.958),
+    (3, 47.342),
+    (3.5, 34.233),
+    (4, 23.883),
+    (4.5, 11.7),
+    (5, 10.9),
+    (5.5, 2.35),
+    (6, 1.108),
+    (6.5, 1.075),
+    (7, 0.292),
+    (8, 0.133),
+    (9.5, 0.042),
+)
+# CALIBRATION_END
+
 
 class ReconWeights(BaseModel):
     """What each feature adds to a link score, as a log-likelihood ratio (natural log).
@@ -58,6 +87,59 @@ class ReconWeights(BaseModel):
     )
 
 
+# Behaviours that only make sense when choosing a target (cash, closing time, cameras,
+# entrances, returning without buying) weigh more than loitering or waiting in a car, which
+# many innocent customers do.
+STRONG_BEHAVIOURS = frozenset({
+    ReconBehaviour.ASKS_ABOUT_CASH,
+    ReconBehaviour.ASKS_CLOSING_TIME,
+    ReconBehaviour.FILMS_ENTRANCE,
+    ReconBehaviour.FILMS_CAMERAS,
+    ReconBehaviour.REPEATED_VISITS_NO_PURCHASE,
+    ReconBehaviour.WATCHES_STAFF_ENTRANCE,
+})  # fmt: skip
+
+
+class ReconEvidence(BaseModel):
+    """What each kind of evidence adds to a pattern's warning score (log-likelihood ratios).
+
+    Rough priors, none negative: evidence that was not reported is not evidence against. The
+    threshold they are compared with is calibrated, not these (issue 15 item 5 fits them).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    strong_behaviour: float = Field(
+        2.0, ge=0, description="Per distinct behaviour asking about cash or closing time, "
+        "filming the entrance or cameras, returning without buying or watching the staff door."
+    )
+    weak_behaviour: float = Field(
+        0.5, ge=0, description="Per other behaviour (loitering, waiting in a vehicle)."
+    )
+    behaviours_cap: float = Field(
+        6.0, ge=0, description="Most the behaviours of one pattern add together."
+    )
+    vehicle_noted: float = Field(
+        1.0, ge=0, description="A vehicle noted (make, colour or plate): scouts come by car."
+    )
+    repeat_visit: float = Field(
+        2.0, ge=0, description="Per further sighting at a branch the pattern already holds."
+    )
+    linked_branch: float = Field(
+        3.0, ge=0, description="Per further branch linked into the pattern (one crew, two shops)."
+    )
+    nearby_sighting: float = Field(
+        1.5, ge=0, description="Per other branch of the same kind with an unlinked sighting "
+        "within cluster_radius_m and window_days."
+    )
+    max_counted: int = Field(
+        3, ge=1, le=20, description="Repeats, branches or nearby sightings counted at most."
+    )
+
+    def behaviour_weight(self, behaviour: ReconBehaviour) -> float:
+        return self.strong_behaviour if behaviour in STRONG_BEHAVIOURS else self.weak_behaviour
+
+
 class ReconThresholds(BaseModel):
     """When sightings form a pattern, when a pattern is warned of, when a robbery is linked."""
 
@@ -75,8 +157,23 @@ class ReconThresholds(BaseModel):
     link_score: float = Field(
         5.0, description="Two sightings with at least this score belong to one pattern."
     )
+    warn_score: float = Field(
+        WARN_SCORE,
+        description="A pattern (one sighting or more) whose warning score reaches this is "
+        "warned of. Calibrated to false_rate_target_per_100 (see the calibration block above).",
+    )
+    false_rate_target_per_100: float = Field(
+        FALSE_RATE_TARGET_PER_100, gt=0, le=100,
+        description="False warnings per 100 background sightings warn_score was calibrated to.",
+    )  # fmt: skip
+    false_rate_curve: tuple[tuple[float, float], ...] = Field(
+        FALSE_RATE_CURVE,
+        description="(score, false warnings per 100 background sightings at that threshold), "
+        "ascending: each warning states the rate at its own score.",
+    )
     min_branches: int = Field(
-        2, ge=2, le=20, description="Different branches a pattern must span to raise a warning."
+        2, ge=2, le=20, description="Different branches linked into one pattern that raise a "
+        "warning whatever its score (one crew seen at two shops)."
     )
     high_severity_branches: int = Field(
         3, ge=2, le=50, description="From this many branches on, a warning is high, else medium."
@@ -101,6 +198,7 @@ class ReconThresholds(BaseModel):
         "value, so this bounds it below Kafka's 1 MB record limit.",
     )
     weights: ReconWeights = ReconWeights()
+    evidence: ReconEvidence = ReconEvidence()
 
     @model_validator(mode="after")
     def _high_after_warning(self) -> ReconThresholds:
