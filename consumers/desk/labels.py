@@ -43,6 +43,11 @@ FEATURE: dict[str, tuple[str, str]] = {
     "nearby_branch": ("vestiging in de buurt", "nearby branch"),
     "warned_pattern": ("eerder gewaarschuwd patroon", "pattern warned before"),
     "same_pattern": ("zelfde patroon", "same pattern"),
+    # the warning's score (streams/recon_evidence.py)
+    "repeats": ("herhaalde bezoeken", "repeat visits"),
+    "linked_branches": ("gekoppelde vestigingen", "linked branches"),
+    "nearby_sightings": ("meldingen in de buurt", "sightings nearby"),
+    "nearby_sighting": ("melding in de buurt", "sighting nearby"),
     # hotspots (streams/detect_hotspots.py)
     "status": ("status", "status"),
     "observed": ("waargenomen", "observed"),
