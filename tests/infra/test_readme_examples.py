@@ -25,8 +25,10 @@ ROOT = Path(__file__).parents[2]
 DOCUMENTS = (ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")))
 NOT_RUN = re.compile(r"^<!--\s*not run:\s*(?P<reason>\S.*?)\s*-->$")
 SHELL_FENCE = re.compile(r"^```(sh|bash|shell)\s*$")
-# Exceptions are kept few: a new one needs a good reason, and raising this number.
-MOST_NOT_RUN = 10
+# Exceptions are kept few: a new one needs a good reason, and raising this number. 12 since
+# docs/alarm-tasks.md: a centre's polling loop runs until stopped, and a verdict needs an
+# alarm centre's key and one of its open tasks, which the demo does not hand out (yet).
+MOST_NOT_RUN = 12
 # The demo says this once demo.env is written and every part listens.
 READY = re.compile(r"source (?P<env>\S+demo\.env)")
 START_S = 180
