@@ -63,6 +63,9 @@ class AlertCard:
     # From the registry (consumers/desk/places): the branch it is about, a series' robberies.
     branch: BranchFacts | None = None
     members: tuple[Member, ...] = ()
+    # Why notify muted the unit's desk row ("silence <id>", "inhibited by <key>"): the desk
+    # shows such an alert as silenced rather than hiding it (docs/notify.md, docs/desk.md).
+    muted_by: str | None = None
 
     @classmethod
     def of(cls, alert: Alert) -> AlertCard:
@@ -145,7 +148,9 @@ _ORDER = f"""CASE
     coalesce((payload->>'occurred_at')::timestamptz, created_at) DESC, created_at DESC"""
 
 _COLUMNS = """alert_id, kind, severity, police_unit, lat, lon, created_at, payload,
-    acknowledged_at, acknowledged_by, resolved_at, resolved_by, outcome, escalated_at"""
+    acknowledged_at, acknowledged_by, resolved_at, resolved_by, outcome, escalated_at,
+    (SELECT d.muted_by FROM delivery d WHERE d.alert_id = alert.alert_id
+        AND d.channel = 'desk' AND d.state = 'muted' ORDER BY d.created_at LIMIT 1) AS muted_by"""
 
 
 def _outcome(row: asyncpg.Record) -> Outcome | None:
@@ -185,6 +190,7 @@ def _card(row: asyncpg.Record) -> AlertCard:
         resolved_by=row["resolved_by"],
         outcome=_outcome(row),
         escalated_at=row["escalated_at"],
+        muted_by=row.get("muted_by"),
     )
 
 

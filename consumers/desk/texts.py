@@ -47,6 +47,16 @@ PHRASES: dict[str, dict[Language, str]] = {
         "nl": "Te veel mislukte pogingen. Probeer het over {minutes} minuten opnieuw.",
         "en": "Too many failed attempts. Please try again in {minutes} minutes.",
     },
+    "muted": {"nl": "Gedempt", "en": "Silenced"},
+    "muted_silence": {
+        "nl": "Gedempt door stilte {silence}: getoond, niet verstuurd",
+        "en": "Silenced by silence {silence}: shown, not sent",
+    },
+    "muted_inhibited": {
+        "nl": "Gedempt: valt onder melding {source}",
+        "en": "Silenced: covered by alert {source}",
+    },
+    "muted_other": {"nl": "Gedempt ({reason})", "en": "Silenced ({reason})"},
     "form_expired": {
         "nl": "Het formulier was verlopen. Probeer het opnieuw.",
         "en": "The form had expired. Please try again.",
@@ -171,6 +181,15 @@ class Words:
 
     def state(self, card: AlertCard) -> str:
         return STATE[card.state][self.language]
+
+    def muted(self, card: AlertCard) -> str:
+        """Why notify silenced it for this desk, in words: a silence, or the alert muting it."""
+        reason = card.muted_by or ""
+        if reason.startswith("silence "):
+            return self("muted_silence", silence=reason.removeprefix("silence "))
+        if reason.startswith("inhibited by "):
+            return self("muted_inhibited", source=reason.removeprefix("inhibited by "))
+        return self("muted_other", reason=reason)
 
     def outcome(self, outcome: Outcome) -> str:
         return OUTCOME[outcome][self.language]

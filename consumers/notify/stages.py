@@ -15,6 +15,7 @@ from consumers.notify.inhibit import inhibitor_of
 from consumers.notify.retry import backoff_seconds, retryable
 from consumers.notify.silences import silenced_by
 from heterdaad import metrics
+from schemas.alerts import AlertKind
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -68,6 +69,10 @@ async def run_chain(stages: Sequence[Stage], notification: Notification, run: Pa
         current = await stage(current, run)
 
 
+# Kinds that reach the desk of their unit unmuted: silences and inhibition act on webhooks only.
+ALWAYS_ON_THE_DESK = frozenset({AlertKind.HOLD_UP_IN_PROGRESS.value})
+
+
 class MuteStage:
     """Drops silenced and inhibited alerts, once, before a notification is formed.
 
@@ -101,6 +106,10 @@ class MuteStage:
 
     def _reason(self, member: Delivery, run: Pass) -> str | None:
         if member.notice == "task":
+            return None
+        if member.channel == "desk" and member.labels.get("kind") in ALWAYS_ON_THE_DESK:
+            # Police must see a robbery in progress whatever a silence or another alert says:
+            # a silence is for noise, and a hold-up going on is never noise (docs/notify.md).
             return None
         silence = silenced_by(member.labels, run.silences, run.now)
         if silence is not None:

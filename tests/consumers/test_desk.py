@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import re
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -337,6 +338,47 @@ async def test_language_from_query_then_cookie_then_user(
 
 
 # --- unit scope, views and handling ----------------------------------------------------------
+
+
+async def _desk_row(
+    db: asyncpg.Connection, alert: Alert, state: str, muted_by: str | None, channel: str = "desk"
+) -> None:
+    """A row of notify's log as its mute and desk stages leave it (docs/notify.md)."""
+    await db.execute(
+        "INSERT INTO delivery (dedup_key, recipient, alert_id, channel, state, muted_by, "
+        "organisation_id) VALUES ($1, $2, $3, $4, $5, $6, 'politie-ams')",
+        alert.dedup_key, f"politie-ams/{channel}", alert.alert_id, channel, state, muted_by,
+    )  # fmt: skip
+
+
+def _card_of(page: str, alert: Alert) -> str:
+    start = page.index(f'id="alert-{alert.alert_id}"')
+    return page[start : page.index("</li>", start)]
+
+
+async def test_an_alert_silenced_for_the_desk_is_shown_as_silenced_not_hidden(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    """Issue 12 item 3: silences and inhibition act on the desk as docs/notify.md says."""
+    await users(db)
+    silence = uuid.uuid4()
+    silenced = factories.alert(dedup_key="robbery_reported:a")
+    inhibited = factories.alert(kind=AlertKind.VERIFIED_ALARM, dedup_key="verified_alarm:b")
+    plain = factories.alert(dedup_key="robbery_reported:c")
+    for alert in (silenced, inhibited, plain):
+        await store(db, alert)
+    await _desk_row(db, silenced, "muted", f"silence {silence}")
+    await _desk_row(db, inhibited, "muted", "inhibited by hold_up:site-7")
+    await _desk_row(db, plain, "delivered", None)
+    # A webhook muted for someone else says nothing about the desk.
+    await _desk_row(db, plain, "muted", f"silence {silence}", channel="webhook")
+    async with served_desk(settings) as base_url, logged_in(base_url) as client:
+        page = (await client.get("/")).text
+        assert f"Gedempt door stilte {silence}" in _card_of(page, silenced)
+        assert "Gedempt: valt onder melding hold_up:site-7" in _card_of(page, inhibited)
+        assert "Gedempt" not in _card_of(page, plain)
+        detail = (await client.get(f"/alerts/{silenced.alert_id}")).text
+        assert 'id="muted"' in detail and str(silence) in detail
 
 
 async def test_a_unit_sees_and_handles_only_its_own_alerts(

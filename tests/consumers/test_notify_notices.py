@@ -20,6 +20,7 @@ from consumers.notify.notices import (
     resolved_delivery,
 )
 from consumers.notify.route import (
+    Channel,
     Directory,
     PoliceDesk,
     SubscriptionRule,
@@ -27,6 +28,7 @@ from consumers.notify.route import (
     route,
     webhook_recipient,
 )
+from consumers.notify.silences import Matcher, Silence
 from consumers.notify.stages import ACKNOWLEDGED_BEFORE_SENT, MuteStage, Notification, Pass
 from heterdaad.thresholds.notify import NotifyThresholds
 from schemas.alerts import AlertKind, Outcome, RecipientRole, Severity
@@ -158,10 +160,10 @@ class _Log:
         return "UPDATE 1"
 
 
-def _row(notice: Notice, labels: dict[str, str]) -> Delivery:
+def _row(notice: Notice, labels: dict[str, str], channel: Channel = "webhook") -> Delivery:
     return Delivery(
-        dedup_key=notice_key("v:1", notice), recipient="pac/webhook/1", alert_id=uuid.uuid4(),
-        channel="webhook", organisation_id="pac", group_key="g", labels=labels, language="nl",
+        dedup_key=notice_key("v:1", notice), recipient=f"pac/{channel}/1", alert_id=uuid.uuid4(),
+        channel=channel, organisation_id="pac", group_key="g", labels=labels, language="nl",
         summary="s", alert_created_at=NOW, notice=notice,
     )  # fmt: skip
 
@@ -182,3 +184,28 @@ async def test_notices_are_not_inhibited_but_a_late_escalation_is_dropped() -> N
         kept = await stage(Notification("pac/webhook/1", "webhook", (_row(notice, labels),)), run)
         assert (kept is None) is (muted_by is not None)
         assert log.muted == ([] if muted_by is None else [(notice_key("v:1", notice), muted_by)])
+
+
+@pytest.mark.parametrize(
+    ("kind", "channel", "muted"),
+    [
+        ("hold_up_in_progress", "desk", False),  # police see a robbery going on regardless
+        ("hold_up_in_progress", "webhook", True),
+        ("verified_alarm", "desk", True),  # anything else: the desk shows it as silenced
+        ("robbery_reported", "desk", True),
+    ],
+)
+async def test_a_silence_never_mutes_a_hold_up_in_progress_on_the_desk(
+    kind: str, channel: Channel, muted: bool
+) -> None:
+    site_7 = Silence(
+        silence_id=uuid.uuid4(), matchers=(Matcher(name="site_id", value="site-7"),),
+        starts_at=NOW - timedelta(hours=1), ends_at=NOW + timedelta(hours=1),
+        author="coordinator.ams", reason="onderhoud", created_at=NOW - timedelta(hours=1),
+    )  # fmt: skip
+    log = _Log()
+    run = Pass(log, NOW, (site_7,))
+    row = _row("alert", {"kind": kind, "site_id": "site-7"}, channel)
+    kept = await MuteStage(NotifyThresholds())(Notification(row.recipient, channel, (row,)), run)
+    assert (kept is None) is muted
+    assert log.muted == ([(row.dedup_key, f"silence {site_7.silence_id}")] if muted else [])
