@@ -14,6 +14,7 @@ from aiokafka.helpers import create_ssl_context
 from heterdaad.kafka import SCRAM_MECHANISM
 from schemas.topics import (
     ALARM_ACTIVATIONS,
+    ALARM_TASKS,
     ALERTS,
     AUDIT,
     INCIDENT_REPORTS,
@@ -72,7 +73,8 @@ def _dead_letters(principal: str, prefix: str, *specs: TopicSpec) -> list[Acl]:
 def service_acls(settings: Settings) -> dict[str, list[Acl]]:
     """Each service's principal and what it may do; `admin` (topics create) is super user."""
     p, app = settings.topic_prefix, settings.app_id
-    sunk = (ALARM_ACTIVATIONS, INCIDENT_REPORTS, RECON_SIGHTINGS, ALERTS, AUDIT)
+    # What consumers/sink.py SUNK reads (tests/infra/test_kafka_secure.py holds them equal).
+    sunk = (ALARM_ACTIVATIONS, INCIDENT_REPORTS, RECON_SIGHTINGS, ALERTS, ALARM_TASKS, AUDIT)
     return {
         # Every stage reads and writes the catalogue; its internal topics and group are its own.
         "worker": [

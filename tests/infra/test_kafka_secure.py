@@ -52,6 +52,16 @@ def _principals() -> list[str]:
     return [ADMIN, *service_acls(Settings(_env_file=None))]
 
 
+def test_the_sink_may_read_every_topic_it_sinks() -> None:
+    # The sink took alarm-tasks.v1 on (issue 12) before its ACL did: under the secure profile
+    # it would have been refused that topic and stopped.
+    from consumers.sink import SUNK
+
+    settings = Settings(plate_key="x" * 32, _env_file=None)
+    readable = {acl.name for acl in service_acls(settings)["sink"] if "read" in acl.operations}
+    assert {spec.name(settings.topic_prefix) for spec in SUNK} <= readable
+
+
 def test_every_unset_or_short_secret_is_named_and_none_has_a_default() -> None:
     env = {PASSWORD_ENV.format(p.upper()): secrets.token_urlsafe(24) for p in _principals()}
     env[PASSWORD_ENV.format("API")] = "heterdaad"  # a guessable default is refused too
