@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import AfterValidator, AwareDatetime, BaseModel
 
+from heterdaad.audit import AuditRow, write_audit_rows
 from producers.api.auth import Caller, require_scope
 from producers.api.kinds import ALERTS_READ, EVENTS_READ
 from schemas.common import IDENTIFIER_PATTERN, PoliceUnit
@@ -159,12 +160,10 @@ def _page(rows: list[asyncpg.Record], limit: int, at: str, key: str) -> Page:
 
 async def _audit(connection: asyncpg.Connection, caller: Caller, what: str, count: int) -> None:
     action = "alert_viewed" if what == "alerts" else "data_exported"
-    await connection.execute(
-        "INSERT INTO audit_log (audit_id, at, actor, action, subject, details) "
-        "VALUES ($1, $2, $3, $4, $5, $6)",
-        uuid.uuid4(), datetime.now(UTC), caller.organisation_id, action, f"history:{what}",
-        json.dumps({"key_id": caller.key_id, "items": count}),
-    )  # fmt: skip
+    await write_audit_rows(connection, [AuditRow(
+        datetime.now(UTC), caller.organisation_id, action, f"history:{what}",
+        {"key_id": caller.key_id, "items": count},
+    )])  # fmt: skip
 
 
 # Filters shaped like the identifiers they are compared with: a NUL or a megabyte never reaches

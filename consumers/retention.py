@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
+
+from heterdaad.audit import AuditRow, write_audit_rows
 
 if TYPE_CHECKING:
     import asyncpg
@@ -89,13 +89,10 @@ async def purge_personal_data(
         audit_cutoff = now - timedelta(days=audit_retention_days)
         status = await connection.execute(_AUDIT_PURGE, audit_cutoff)
         purged["audit_log"] = int(status.rsplit(" ", 1)[-1])
-        await connection.execute(
-            "INSERT INTO audit_log (audit_id, at, actor, action, subject, details) "
-            "VALUES ($1, $2, 'system', 'data_deleted', 'retention', $3)",
-            uuid.uuid4(),
-            now,
-            json.dumps({"cutoff": cutoff.isoformat(), "purged": purged}),
-        )
+        await write_audit_rows(connection, [AuditRow(
+            now, "system", "data_deleted", "retention",
+            {"cutoff": cutoff.isoformat(), "purged": purged},
+        )])  # fmt: skip
     logger.info("personal data purged", extra={"cutoff": cutoff.isoformat(), "purged": purged})
     return RetentionReport(cutoff=cutoff, purged=purged)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections import defaultdict
 from typing import TYPE_CHECKING
@@ -17,14 +16,13 @@ from heterdaad import metrics
 from heterdaad.db import DATABASE_GONE, create_pool
 from heterdaad.kafka import client_options, dead_letter, make_producer
 from schemas.alerts import Alert
-from schemas.events import AlarmActivation, AuditEvent, IncidentReport, ReconSighting
+from schemas.events import AlarmActivation, IncidentReport, ReconSighting
 from schemas.geography import police_unit_for
 from schemas.tasks import AlarmTask
 from schemas.topics import (
     ALARM_ACTIVATIONS,
     ALARM_TASKS,
     ALERTS,
-    AUDIT,
     INCIDENT_REPORTS,
     RECON_SIGHTINGS,
 )
@@ -42,7 +40,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-SUNK = (ALARM_ACTIVATIONS, INCIDENT_REPORTS, RECON_SIGHTINGS, ALERTS, ALARM_TASKS, AUDIT)
+SUNK = (ALARM_ACTIVATIONS, INCIDENT_REPORTS, RECON_SIGHTINGS, ALERTS, ALARM_TASKS)
 
 _UPSERT_EVENT = """
 INSERT INTO event (event_id, event_type, organisation_id, occurred_at, kind, branch_type,
@@ -54,11 +52,6 @@ _UPSERT_ALERT = """
 INSERT INTO alert (alert_id, dedup_key, kind, severity, police_unit, lat, lon, created_at, payload)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 ON CONFLICT (alert_id) DO NOTHING
-"""
-_UPSERT_AUDIT = """
-INSERT INTO audit_log (audit_id, at, actor, action, subject, details)
-VALUES ($1, $2, $3, $4, $5, $6)
-ON CONFLICT (audit_id) DO NOTHING
 """
 
 
@@ -103,11 +96,6 @@ def row_of(model: Contract) -> Row:
             )  # fmt: skip
         case AlarmTask():
             return alarm_tasks.UPSERT_TASK, alarm_tasks.task_row(model)
-        case AuditEvent():
-            return _UPSERT_AUDIT, (
-                model.audit_id, model.at, model.actor, model.action.value,
-                model.subject, json.dumps(model.details, default=str),
-            )  # fmt: skip
         case _:
             raise TypeError(f"the sink does not store {type(model).__name__}")
 

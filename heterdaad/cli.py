@@ -309,7 +309,7 @@ def api() -> None:
 
 @app.command()
 def sink() -> None:
-    """Persist every event, alert and audit record in PostgreSQL; runs retention daily."""
+    """Persist every event, alert and alarm task in PostgreSQL; runs retention daily."""
     from consumers.retention import run_retention_schedule
     from consumers.sink import SUNK, Sink
     from heterdaad.db import create_pool

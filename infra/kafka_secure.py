@@ -16,7 +16,6 @@ from schemas.topics import (
     ALARM_ACTIVATIONS,
     ALARM_TASKS,
     ALERTS,
-    AUDIT,
     INCIDENT_REPORTS,
     RECON_SIGHTINGS,
 )
@@ -74,7 +73,7 @@ def service_acls(settings: Settings) -> dict[str, list[Acl]]:
     """Each service's principal and what it may do; `admin` (topics create) is super user."""
     p, app = settings.topic_prefix, settings.app_id
     # What consumers/sink.py SUNK reads (tests/infra/test_kafka_secure.py holds them equal).
-    sunk = (ALARM_ACTIVATIONS, INCIDENT_REPORTS, RECON_SIGHTINGS, ALERTS, ALARM_TASKS, AUDIT)
+    sunk = (ALARM_ACTIVATIONS, INCIDENT_REPORTS, RECON_SIGHTINGS, ALERTS, ALARM_TASKS)
     return {
         # Every stage reads and writes the catalogue; its internal topics and group are its own.
         "worker": [
@@ -85,12 +84,12 @@ def service_acls(settings: Settings) -> dict[str, list[Acl]]:
         # The intake API, the SIA receiver and the CBL importer only write what they take in:
         # none of them reads an alert.
         "api": [
-            *_writes("api", p, ALARM_ACTIVATIONS, INCIDENT_REPORTS, RECON_SIGHTINGS, AUDIT),
+            *_writes("api", p, ALARM_ACTIVATIONS, INCIDENT_REPORTS, RECON_SIGHTINGS),
             # /readyz reads the workers' group: its members and committed offsets, no records.
             Acl("api", "group", "literal", app, ("describe",)),
         ],
-        "sia": _writes("sia", p, ALARM_ACTIVATIONS, AUDIT),
-        "importer": _writes("importer", p, INCIDENT_REPORTS, AUDIT),
+        "sia": _writes("sia", p, ALARM_ACTIVATIONS),
+        "importer": _writes("importer", p, INCIDENT_REPORTS),
         "sink": [
             *_reads("sink", p, *sunk),
             *_dead_letters("sink", p, *sunk),
@@ -99,7 +98,6 @@ def service_acls(settings: Settings) -> dict[str, list[Acl]]:
         "notify": [
             *_reads("notify", p, ALERTS),
             *_dead_letters("notify", p, ALERTS),
-            *_writes("notify", p, AUDIT),
             Acl("notify", "group", "literal", f"{app}-notify", ("read", "describe")),
         ],
         "desk": _reads("desk", p, ALERTS),

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from schemas.alerts import Alert
-from schemas.events import AlarmActivation, AuditEvent, IncidentReport, ReconSighting
+from schemas.events import AlarmActivation, IncidentReport, ReconSighting
 from schemas.tasks import AlarmTask
 
 if TYPE_CHECKING:
@@ -108,23 +108,12 @@ ALARM_TASKS = TopicSpec(
     description="Tasks for alarm centres: verify an unverified activation, check a silent site.",
     retention_ms=7 * DAY_MS,
 )
-AUDIT = TopicSpec(
-    suffix="audit.v1",
-    value_model=AuditEvent,
-    ce_type="nl.heterdaad.audit.v1",
-    key_field="actor",
-    key_of=_attr("actor"),
-    description="Who did or saw what: accepted events, deliveries, views, deletions.",
-    retention_ms=365 * DAY_MS,
-)
-
 CATALOGUE: tuple[TopicSpec, ...] = (
     ALARM_ACTIVATIONS,
     INCIDENT_REPORTS,
     RECON_SIGHTINGS,
     ALERTS,
     ALARM_TASKS,
-    AUDIT,
 )
 
 # Dead letters keep the raw record (which may hold personal data) for inspection, not for ever.

@@ -10,7 +10,7 @@ import faust
 
 from heterdaad import logs, metrics
 from heterdaad.kafka import SCRAM_MECHANISM, client_options
-from schemas.topics import ALARM_TASKS, ALERTS, AUDIT, CATALOGUE, DEAD_LETTER_PARTITIONS
+from schemas.topics import ALARM_TASKS, ALERTS, CATALOGUE, DEAD_LETTER_PARTITIONS
 from streams.supervision import CrashCount, StopWorkerOnCrash
 from streams.transport import broker_scheme
 
@@ -48,7 +48,6 @@ class Topics:
             )
         self.alerts = self[ALERTS]
         self.alarm_tasks = self[ALARM_TASKS]
-        self.audit = self[AUDIT]
 
     def __getitem__(self, spec: TopicSpec) -> TopicT:
         return self._by_suffix[spec.suffix]

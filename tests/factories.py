@@ -12,8 +12,6 @@ from schemas.events import (
     AlarmActivation,
     AlarmSignal,
     AlarmSite,
-    AuditAction,
-    AuditEvent,
     Getaway,
     GetawayMode,
     IncidentReport,
@@ -117,15 +115,3 @@ def alarm_task(**overrides: Any) -> AlarmTask:
         "created_at": _ago(0),
     }
     return AlarmTask(**(fields | overrides))
-
-
-def audit_event(**overrides: Any) -> AuditEvent:
-    fields: dict[str, Any] = {
-        "audit_id": uuid.uuid4(),
-        "at": _ago(0),
-        "actor": "cbl",
-        "action": AuditAction.EVENT_ACCEPTED,
-        "subject": str(uuid.uuid4()),
-        "details": {"topic": "incident-reports.v1"},
-    }
-    return AuditEvent(**(fields | overrides))

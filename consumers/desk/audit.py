@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import uuid
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
+
+from heterdaad.audit import AuditRow, write_audit_rows
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -39,13 +39,4 @@ async def write_audit(
     subject: str,
     details: dict[str, Any],
 ) -> None:
-    await db.execute(
-        "INSERT INTO audit_log (audit_id, at, actor, action, subject, details) "
-        "VALUES ($1, $2, $3, $4, $5, $6::jsonb)",
-        uuid.uuid4(),
-        at,
-        actor,
-        action.value,
-        subject[:200],
-        json.dumps(details, default=str),
-    )
+    await write_audit_rows(db, [AuditRow(at, actor, action.value, subject, details)])

@@ -15,7 +15,7 @@ from consumers.digest.content import Rules, compose
 from consumers.digest.period import Month
 from consumers.digest.read import read_snapshot
 from consumers.digest.tables import all_tables
-from consumers.sink import store
+from heterdaad.audit import row_of, write_audit_rows
 from heterdaad.db import create_pool
 from schemas.events import AuditAction, AuditEvent
 
@@ -87,7 +87,9 @@ async def write_digest(
             written = await asyncio.to_thread(
                 _produce, snapshot, rules, out_dir, language, pdf, step
             )
-            await store(connection, _audit(chosen, language, actor, written, made_at))
+            await write_audit_rows(
+                connection, [row_of(_audit(chosen, language, actor, written, made_at))]
+            )
             step("step_audit")
     finally:
         await pool.close()

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-import json
-import uuid
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import asyncpg
+
+from heterdaad.audit import AuditRow, write_audit_rows
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -41,11 +41,7 @@ async def audit(
     details: dict[str, Any],
 ) -> None:
     """One audit_log row, written in the caller's transaction so change and trail go together."""
-    await connection.execute(
-        "INSERT INTO audit_log (audit_id, at, actor, action, subject, details) "
-        "VALUES ($1, $2, $3, $4, $5, $6)",
-        uuid.uuid4(), at, actor, action, subject, json.dumps(details, default=str),
-    )  # fmt: skip
+    await write_audit_rows(connection, [AuditRow(at, actor, action, subject, details)])
 
 
 def require_text(name: str, value: str, *, max_length: int) -> str:

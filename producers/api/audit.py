@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from heterdaad.audit import AuditRow, write_audit_rows
 from schemas.events import AuditAction, AuditEvent
 
 if TYPE_CHECKING:
@@ -75,20 +75,9 @@ def _storable(value: Any) -> Any:
 async def write_audit(
     connection: asyncpg.Connection | asyncpg.Pool, entries: Sequence[AuditEvent]
 ) -> None:
-    if not entries:
-        return
-    await connection.executemany(
-        "INSERT INTO audit_log (audit_id, at, actor, action, subject, details) "
-        "VALUES ($1, $2, $3, $4, $5, $6::jsonb)",
-        [
-            (
-                entry.audit_id,
-                entry.at,
-                entry.actor,
-                entry.action.value,
-                _storable(entry.subject),
-                json.dumps(_storable(entry.details), default=str),
-            )
-            for entry in entries
-        ],
-    )
+    rows = [
+        AuditRow(entry.at, entry.actor, entry.action.value, _storable(entry.subject),
+                 _storable(entry.details), entry.audit_id)
+        for entry in entries
+    ]  # fmt: skip
+    await write_audit_rows(connection, rows)

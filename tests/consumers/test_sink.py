@@ -10,7 +10,7 @@ import pytest
 
 from consumers.sink import Sink, store, store_many
 from heterdaad.kafka import make_producer, publish
-from schemas.topics import ALARM_ACTIVATIONS, ALERTS, AUDIT, INCIDENT_REPORTS, RECON_SIGHTINGS
+from schemas.topics import ALARM_ACTIVATIONS, ALERTS, INCIDENT_REPORTS, RECON_SIGHTINGS
 from schemas.wire import DLQ_REASON
 from tests import factories
 from tests.kafka_helpers import eventually, read_topic
@@ -33,7 +33,6 @@ async def test_every_record_stored_once_and_garbage_dead_lettered(
         (INCIDENT_REPORTS, report),  # a replay must not make a second row
         (RECON_SIGHTINGS, factories.recon_sighting()),
         (ALERTS, factories.alert()),
-        (AUDIT, factories.audit_event()),
     ]
     producer = make_producer(settings)
     await producer.start()
@@ -51,8 +50,7 @@ async def test_every_record_stored_once_and_garbage_dead_lettered(
         async def all_stored() -> bool:
             events = await db.fetchval("SELECT count(*) FROM event")
             alerts = await db.fetchval("SELECT count(*) FROM alert")
-            audits = await db.fetchval("SELECT count(*) FROM audit_log")
-            return (events, alerts, audits) == (3, 1, 1)
+            return (events, alerts) == (3, 1)
 
         await eventually(all_stored, timeout=60)
         [dead] = await read_topic(
@@ -75,19 +73,18 @@ async def test_a_batch_keeps_one_row_per_id_whatever_was_stored_before(
 ) -> None:
     stored_before = factories.incident_report()
     await store(db, stored_before)
-    alarm, alert, audit = factories.alarm_activation(), factories.alert(), factories.audit_event()
+    alarm, alert = factories.alarm_activation(), factories.alert()
     # Ids already stored, and ids twice in one batch: each executemany upsert keeps one row.
-    batch = [alarm, stored_before, alert, alarm, audit, alert, stored_before]
+    batch = [alarm, stored_before, alert, alarm, alert, stored_before]
     async with db.transaction():
         await store_many(db, batch)
     async with db.transaction():
         await store_many(db, batch)  # the whole poll again, as after a crash before the commit
 
     counts = await db.fetchrow(
-        "SELECT (SELECT count(*) FROM event) AS events, (SELECT count(*) FROM alert) AS alerts,"
-        " (SELECT count(*) FROM audit_log) AS audits"
+        "SELECT (SELECT count(*) FROM event) AS events, (SELECT count(*) FROM alert) AS alerts"
     )
-    assert tuple(counts) == (2, 1, 1)
+    assert tuple(counts) == (2, 1)
 
 
 async def test_a_time_ahead_of_the_readers_clock_is_stored_not_dead_lettered(

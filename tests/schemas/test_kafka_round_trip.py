@@ -25,7 +25,6 @@ async def test_every_model_round_trips_through_kafka(settings: Settings) -> None
         factories.recon_sighting(),
         factories.alert(),
         factories.alarm_task(),
-        factories.audit_event(),
     ]
     producer = make_producer(settings)
     await producer.start()

@@ -22,7 +22,6 @@ EVERY_MODEL = [
     factories.recon_sighting(),
     factories.alert(),
     factories.alarm_task(),
-    factories.audit_event(),
 ]
 
 
