@@ -7,6 +7,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import subprocess
+import sys
 import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -19,7 +22,8 @@ from consumers.notify.service import NotifyService
 from consumers.notify.subscriptions import SubscriptionSpec, create_subscription
 from consumers.notify.watch import watch_refusal
 from heterdaad.kafka import make_producer, publish
-from producers.api import admin
+from producers.api import ApiLimits, admin
+from producers.api.kinds import SUBSCRIPTIONS_WRITE, default_scopes
 from schemas.alerts import (
     Alert,
     AlertKind,
@@ -37,6 +41,7 @@ from tests import factories
 from tests.consumers.test_notify_service import FAST
 from tests.consumers.test_notify_webhook import SECRET, WebhookReceiver
 from tests.kafka_helpers import eventually
+from tests.producers.intake_support import running_api
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -341,3 +346,73 @@ async def test_a_watch_without_an_area_or_beyond_the_radius_is_refused(
         with pytest.raises(NotifyAdminError, match=reason):
             await create_subscription(db, "buurt-1", spec, actor="t", watch_max_radius_m=2000)
     assert await db.fetchval("SELECT count(*) FROM subscription") == 0
+
+
+def _cli(settings: Settings, *arguments: str) -> subprocess.CompletedProcess[str]:
+    environment = {name: os.environ[name] for name in ("PATH", "HOME") if name in os.environ}
+    return subprocess.run(
+        [sys.executable, "-m", "heterdaad.cli", "notify", "subscribe", "buurt-1", *arguments],
+        env=environment | {
+            "HETERDAAD_DATABASE_URL": settings.database_url,
+            "HETERDAAD_DATABASE_SCHEMA": settings.database_schema,
+            # The hook is on this machine, as an operator's local relay would be.
+            "HETERDAAD_NOTIFY__ALLOW_PRIVATE_WEBHOOKS": "true",
+        },
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
+@pytest.mark.integration
+async def test_a_watch_subscribes_from_the_cli(settings: Settings, db: asyncpg.Connection) -> None:
+    await admin.create_organisation(db, "buurt-1", "Buurtpreventie", "neighbourhood_watch")
+    hook = ("--webhook-url", "http://127.0.0.1:9/h")
+    wide = await asyncio.to_thread(
+        _cli, settings, "--area-center", "52.3752,4.8840", "--radius-m", "5000", *hook
+    )
+    assert wide.returncode == 1 and "at most 3000 m" in wide.stderr, wide.stderr
+    garbled = await asyncio.to_thread(_cli, settings, "--area-center", "Jordaan", *hook)
+    assert garbled.returncode == 2 and "LAT,LON" in garbled.stderr, garbled.stderr
+    taken = await asyncio.to_thread(
+        _cli, settings, "--area-center", "52.3752, 4.8840", "--radius-m", "1500", *hook
+    )
+    assert taken.returncode == 0, taken.stderr
+    row = await db.fetchrow("SELECT area_lat, area_lon, radius_m FROM subscription")
+    assert tuple(row) == (52.3752, 4.884, 1500.0)
+
+
+# (body beside a valid area and webhook, status, field or reason in the answer)
+API_SUBSCRIPTIONS: list[tuple[dict[str, Any], int, str]] = [
+    # Its area and two of its kinds: stored.
+    ({"alert_kinds": ["robbery_reported", "reconnaissance_warning"]}, 201, ""),
+    # A hold-up in progress: not for citizens.
+    ({"alert_kinds": ["hold_up_in_progress"]}, 422, "alert_kinds only"),
+    # Wider than the 3 km allowed.
+    ({"radius_m": 4000}, 422, "at most 3000 m"),
+    # No area at all.
+    ({"area_center": None, "radius_m": None}, 422, "must give its area"),
+    # A point outside the Netherlands: the contract's box refuses it, naming the field.
+    ({"area_center": {"lat": 48.85, "lon": 2.35}}, 422, "area_center.lat"),
+]
+
+
+@pytest.mark.integration
+async def test_a_watch_subscribes_through_the_api_to_its_area_only(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    await admin.create_organisation(db, "buurt-1", "Buurtpreventie", "neighbourhood_watch")
+    # A watch's key posts nothing and reads nothing by default; subscribing is issued on purpose.
+    assert default_scopes("neighbourhood_watch") == []
+    key = (await admin.issue_key(db, "buurt-1", scopes=[SUBSCRIPTIONS_WRITE])).key
+    base = {
+        "area_center": {"lat": JORDAAN.lat, "lon": JORDAAN.lon}, "radius_m": 1500,
+        "webhook_url": "https://buurtapp.example/h",
+    }  # fmt: skip
+    limits = ApiLimits(events_per_second=1000, event_burst=1000)
+    async with running_api(settings, limits) as (_, client):
+        for fields, status, said in API_SUBSCRIPTIONS:
+            answer = await client.post(
+                "/v1/subscriptions", json=base | fields, headers={"Authorization": f"Bearer {key}"}
+            )
+            assert answer.status_code == status, (fields, answer.text)
+            assert said in answer.text, (fields, answer.text)
+    assert await db.fetchval("SELECT count(*) FROM subscription") == 1
