@@ -21,6 +21,7 @@ from consumers.notify.route import Directory, PoliceDesk, SubscriptionRule, rout
 from consumers.notify.service import NotifyService
 from consumers.notify.subscriptions import SubscriptionSpec, create_subscription
 from consumers.notify.watch import watch_refusal
+from consumers.sink import store
 from heterdaad.kafka import make_producer, publish
 from producers.api import ApiLimits, admin
 from producers.api.kinds import SUBSCRIPTIONS_WRITE, default_scopes
@@ -332,6 +333,55 @@ async def test_a_watch_gets_coarse_warnings_and_no_personal_data(
         assert request.document["group_key"] is None
         seen = (request.body + json.dumps(request.headers).encode()).decode().lower()
         assert sorted(secret for secret in forbidden if secret in seen) == []
+
+
+@pytest.mark.integration
+async def test_a_watch_is_not_told_outcomes(settings: Settings, db: asyncpg.Connection) -> None:
+    # A shop nearby is told the robbery was resolved ("aangehouden"); the watch is not: whether
+    # someone was arrested is police news.
+    alert = _robbery(area=Area(center=DAM, radius_m=500))
+    async with WebhookReceiver() as receiver:
+        await _scene(db, receiver.hook("watch"))
+        await admin.create_organisation(db, "ah", "Albert Heijn", "retailer")
+        await admin.create_branch(db, "ah", factories.branch())
+        shop = SubscriptionSpec.model_validate(
+            {"radius_m": 1000, "webhook_url": receiver.hook("ah"), "webhook_secret": SECRET}
+        )
+        await create_subscription(db, "ah", shop, actor="test")
+        await _publish(settings, [alert])
+        async with _notify(settings):
+
+            async def both_told() -> bool:
+                return {r.hook for r in receiver.delivered()} == {"ah", "watch"}
+
+            await eventually(both_told, timeout=60)
+            await store(db, alert)
+            await db.execute(
+                "UPDATE alert SET resolved_at = now(), resolved_by = 'coordinator.ams', "
+                "outcome = 'arrested' WHERE alert_id = $1", alert.alert_id,
+            )  # fmt: skip
+
+            async def shop_told_outcome() -> bool:
+                return any(
+                    item["notice"] == "resolved"
+                    for request in receiver.delivered("ah") for item in request.document["alerts"]
+                )  # fmt: skip
+
+            await eventually(shop_told_outcome, timeout=60)
+            # One pass more, after the one that wrote the shop's notice, tells nobody else.
+            await eventually(lambda: _no_open_rows(db), timeout=30)
+    resolved = await db.fetch(
+        "SELECT recipient FROM delivery WHERE dedup_key = $1", f"{alert.dedup_key}#resolved"
+    )
+    assert [row["recipient"].split("/")[0] for row in resolved] == ["ah"]
+    assert [len(request.document["alerts"]) for request in receiver.delivered("watch")] == [1]
+
+
+async def _no_open_rows(db: asyncpg.Connection) -> bool:
+    open_rows: int = await db.fetchval(
+        "SELECT count(*) FROM delivery WHERE state IN ('pending', 'failed')"
+    )
+    return open_rows == 0
 
 
 @pytest.mark.integration
