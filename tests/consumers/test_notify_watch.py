@@ -24,7 +24,7 @@ from consumers.notify.watch import watch_refusal
 from consumers.sink import store
 from heterdaad.kafka import make_producer, publish
 from producers.api import ApiLimits, admin
-from producers.api.kinds import SUBSCRIPTIONS_WRITE, default_scopes
+from producers.api.kinds import ALERTS_READ, EVENTS_READ, SUBSCRIPTIONS_WRITE, default_scopes
 from schemas.alerts import (
     Alert,
     AlertKind,
@@ -452,6 +452,9 @@ async def test_a_watch_subscribes_through_the_api_to_its_area_only(
     await admin.create_organisation(db, "buurt-1", "Buurtpreventie", "neighbourhood_watch")
     # A watch's key posts nothing and reads nothing by default; subscribing is issued on purpose.
     assert default_scopes("neighbourhood_watch") == []
+    for wider in (EVENTS_READ, ALERTS_READ, "recon-sightings:write"):
+        with pytest.raises(admin.AdminError, match="cannot hold"):
+            await admin.issue_key(db, "buurt-1", scopes=[wider])
     key = (await admin.issue_key(db, "buurt-1", scopes=[SUBSCRIPTIONS_WRITE])).key
     base = {
         "area_center": {"lat": JORDAAN.lat, "lon": JORDAAN.lon}, "radius_m": 1500,
