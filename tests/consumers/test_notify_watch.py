@@ -296,7 +296,8 @@ async def test_a_watch_gets_coarse_warnings_and_no_personal_data(
     }
     alerts = list(told.values()) + list(untold.values())
     async with WebhookReceiver() as receiver:
-        await _scene(db, receiver.hook("watch"))
+        # The watch's receiver fails its first request: the notification is retried as any is.
+        await _scene(db, receiver.hook("watch", answers=[503]))
         await _publish(settings, alerts)
         async with _notify(settings):
 
@@ -311,6 +312,7 @@ async def test_a_watch_gets_coarse_warnings_and_no_personal_data(
 
             await eventually(settled, timeout=60)
         requests = receiver.delivered("watch")
+        failed = [r for r in receiver.requests if r.hook == "watch" and r.status == 503]
 
     rows = await db.fetch(
         "SELECT dedup_key, state, role, payload FROM delivery WHERE channel = 'webhook'"
@@ -319,6 +321,11 @@ async def test_a_watch_gets_coarse_warnings_and_no_personal_data(
     assert sorted((r["dedup_key"], r["state"], r["role"]) for r in rows) == sorted(
         (alert.dedup_key, "delivered", "neighbourhood_watch") for alert in told.values()
     )
+    # Retried with the very same signed body, and every attempt is in the log.
+    [first] = failed
+    assert first.body in {request.body for request in requests}
+    attempts = await db.fetch("SELECT status_code FROM delivery_attempt ORDER BY at")
+    assert sorted(row["status_code"] for row in attempts) == sorted([503, *[200] * len(requests)])
     items = [item for request in requests for item in request.document["alerts"]]
     assert sorted(item["view"]["kind"] for item in items) == [
         "reconnaissance_warning", "robbery_reported"
