@@ -59,6 +59,10 @@ def subscribe(
     radius_m: Annotated[
         float | None, typer.Option(help="Around the organisation's branches.")
     ] = None,
+    area_center: Annotated[
+        str | None,
+        typer.Option(help="Neighbourhood watch: 'LAT,LON' of its area; --radius-m is the radius."),
+    ] = None,
     min_severity: Annotated[Severity, typer.Option()] = Severity.INFO,
     webhook_url: Annotated[str | None, typer.Option()] = None,
     language: Annotated[str, typer.Option(help="nl or en")] = "nl",
@@ -97,7 +101,7 @@ def subscribe(
             "police_units": police_unit or [], "radius_m": radius_m,
             "min_severity": min_severity, "webhook_url": webhook_url, "language": language,
             "send_alerts": alerts, "send_escalations": escalations,
-            "include_historical": historical,
+            "include_historical": historical, "area_center": _point(area_center),
         }
     )  # fmt: skip
     thresholds = validated_settings().notify
@@ -108,13 +112,24 @@ def subscribe(
             if reason is not None:
                 raise NotifyAdminError(f"webhook_url must be a public address: {reason}")
         return await create_subscription(
-            db, organisation_id, spec, actor=actor, most=thresholds.subscriptions_per_organisation
+            db, organisation_id, spec, actor=actor, most=thresholds.subscriptions_per_organisation,
+            watch_max_radius_m=thresholds.watch_max_radius_m,
         )
 
     created = run_on_database(store, _refusal())
     typer.echo(f"subscription {created.subscription_id} created")
     if created.webhook_secret:
         typer.echo(f"webhook secret (shown once): {created.webhook_secret}")
+
+
+def _point(text: str | None) -> dict[str, str] | None:
+    """'52.37,4.89' as the fields of a Location (the spec checks the numbers)."""
+    if text is None:
+        return None
+    lat, comma, lon = text.partition(",")
+    if not comma:
+        raise typer.BadParameter(f"{text!r} is not 'LAT,LON'", param_hint="--area-center")
+    return {"lat": lat.strip(), "lon": lon.strip()}
 
 
 @notify_app.command("unsubscribe")

@@ -58,7 +58,9 @@ def create(
     organisation_id: str,
     name: str,
     role: Annotated[
-        str, typer.Option(help="alarm_centre, retailer, trade_association, police, admin")
+        str, typer.Option(
+            help="alarm_centre, retailer, trade_association, police, admin, neighbourhood_watch"
+        )
     ],
     police_unit: Annotated[
         PoliceUnit | None, typer.Option(help="For police organisations.")

@@ -11,6 +11,7 @@ from schemas.alerts import (
     Recipient,
     RecipientRole,
     Severity,
+    WatchAlertView,
 )
 from schemas.common import BranchType, Location, PoliceUnit
 from schemas.events import (
@@ -47,5 +48,6 @@ __all__ = [
     "RecipientRole",
     "ReconSighting",
     "Severity",
+    "WatchAlertView",
     "pseudonymise_plate",
 ]

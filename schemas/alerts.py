@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from enum import StrEnum
 from typing import Annotated, Literal
@@ -154,6 +155,15 @@ class Alert(Contract):
         """The alert as a recipient of this role may see it."""
         if role is RecipientRole.POLICE:
             return PoliceAlertView(role=role, alert=self)
+        if role is RecipientRole.NEIGHBOURHOOD_WATCH:
+            return WatchAlertView(
+                role=role,
+                kind=self.kind,
+                severity=self.severity,
+                area=coarse_area(self.area),
+                occurred_at=self.occurred_at or self.created_at,
+                historical=self.historical,
+            )
         return BranchAlertView(
             role=role,
             alert_id=self.alert_id,
@@ -186,6 +196,7 @@ class RecipientRole(StrEnum):
     CHAIN = "chain"
     TRADE_ASSOCIATION = "trade_association"
     ALARM_CENTRE = "alarm_centre"
+    NEIGHBOURHOOD_WATCH = "neighbourhood_watch"
 
 
 class Recipient(Contract):
@@ -222,4 +233,45 @@ class BranchAlertView(Contract):
     grounds: WarningGrounds | None = None
 
 
-AlertView = PoliceAlertView | BranchAlertView
+# A neighbourhood watch learns the neighbourhood, not the street: the centre is rounded to two
+# decimals (about 1.1 km north-south, 0.7 km east-west) and the radius widened to cover the
+# rounding, in steps of 500 m, so that the circle still holds the alert's own.
+COARSE_DECIMALS = 2
+COARSE_MARGIN_M = 1000.0
+COARSE_STEP_M = 500.0
+
+
+def coarse_area(area: Area) -> CoarseArea:
+    """The area as a neighbourhood watch may see it: a rounded centre, a widened radius."""
+    radius = (area.radius_m or 0.0) + COARSE_MARGIN_M
+    return CoarseArea(
+        center=Location(
+            lat=round(area.center.lat, COARSE_DECIMALS), lon=round(area.center.lon, COARSE_DECIMALS)
+        ),
+        radius_m=math.ceil(radius / COARSE_STEP_M) * COARSE_STEP_M,
+    )
+
+
+class CoarseArea(Contract):
+    """A neighbourhood, not an address: a centre rounded to about a kilometre, a radius."""
+
+    center: Location
+    radius_m: Annotated[float, Field(gt=0, le=101_000)]
+
+
+class WatchAlertView(Contract):
+    """Neighbourhood watch groups (buurtpreventie): that something happened nearby, and when.
+
+    Stricter than BranchAlertView: no ids of alert, site, series or evidence, no branch types,
+    no lookout (clothing, vehicle), no grounds; the area is coarse (docs/neighbourhood-watch.md).
+    """
+
+    role: Literal[RecipientRole.NEIGHBOURHOOD_WATCH]
+    kind: AlertKind
+    severity: Severity
+    area: CoarseArea
+    occurred_at: AwareDatetime = Field(description="When it happened (event time).")
+    historical: bool = False
+
+
+AlertView = PoliceAlertView | BranchAlertView | WatchAlertView

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from schemas.alerts import BranchAlertView, PoliceAlertView
+from schemas.alerts import BranchAlertView, PoliceAlertView, WatchAlertView
 from schemas.topics import CATALOGUE, DEAD_LETTER_PARTITIONS
 
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ def model_schemas() -> dict[str, dict[str, Any]]:
     guess the draft nor confuse two versions of one model.
     """
     models: list[type[Contract]] = [spec.value_model for spec in CATALOGUE]
-    models += [PoliceAlertView, BranchAlertView]
+    models += [PoliceAlertView, BranchAlertView, WatchAlertView]
     return {
         model.__name__: {
             "$schema": JSON_SCHEMA_DIALECT,

@@ -43,6 +43,8 @@ if TYPE_CHECKING:
 # Rate limits out of the way: the matrix posts more than any organisation may in a second.
 LIMITS = ApiLimits(events_per_second=1_000_000, event_burst=1_000_000)
 ROTTERDAM = Location(lat=51.9225, lon=4.4792)
+# A neighbourhood watch subscribes to an area of its own (docs/neighbourhood-watch.md).
+WATCH_AREA = {"area_center": {"lat": 52.3752, "lon": 4.8840}, "radius_m": 1500}
 
 
 class Who(StrEnum):
@@ -55,6 +57,7 @@ class Who(StrEnum):
     ADMIN = "admin"
     NO_KEY = "no key"
     REVOKED = "revoked key"
+    NEIGHBOURHOOD_WATCH = "neighbourhood_watch"
 
 
 # The organisation behind each caller, in the registry of intake_support.register (plus an
@@ -67,18 +70,22 @@ ORGANISATION = {
     Who.ADMIN: "beheer",
     Who.NO_KEY: "retail-a",
     Who.REVOKED: "retail-a",
+    Who.NEIGHBOURHOOD_WATCH: "buurt-1",
 }
 
-AC, RE, TA, PO, AD, NK, RK = Who
+AC, RE, TA, PO, AD, NK, RK, NW = Who
 EVERYONE_200 = dict.fromkeys(Who, 200)
 
 
-def _cells(ac: int, re: int, ta: int, po: int, ad: int, nk: int, rk: int) -> dict[Who, int]:
-    return dict(zip(Who, (ac, re, ta, po, ad, nk, rk), strict=True))
+def _cells(
+    ac: int, re: int, ta: int, po: int, ad: int, nk: int, rk: int, nw: int
+) -> dict[Who, int]:
+    return dict(zip(Who, (ac, re, ta, po, ad, nk, rk, nw), strict=True))
 
 
 # Expected status of each endpoint for each caller, in the order of Who:
-# alarm centre, retailer, trade association, police, admin, no key, revoked key.
+# alarm centre, retailer, trade association, police, admin, no key, revoked key, neighbourhood
+# watch (it posts nothing and reads no history: it only receives coarse warnings).
 MATRIX: dict[tuple[str, str], dict[Who, int]] = {
     # The spec and its pages are public: they describe the contract, no data.
     ("GET", "/openapi.json"): EVERYONE_200,
@@ -93,37 +100,39 @@ MATRIX: dict[tuple[str, str], dict[Who, int]] = {
     # No worker runs in this test: the alarm path does not consume, and /readyz says so.
     ("GET", "/readyz"): dict.fromkeys(Who, 503),
     # Alarm activations only from alarm centres, for their own sites.
-    ("POST", "/v1/alarm-activations"): _cells(202, 403, 403, 403, 403, 401, 401),
-    ("POST", "/v1/alarm-activations/batch"): _cells(207, 403, 403, 403, 403, 401, 401),
+    ("POST", "/v1/alarm-activations"): _cells(202, 403, 403, 403, 403, 401, 401, 403),
+    ("POST", "/v1/alarm-activations/batch"): _cells(207, 403, 403, 403, 403, 401, 401, 403),
     # Incident reports from retailers (own branches) and the CBL (members' branches).
-    ("POST", "/v1/incident-reports"): _cells(403, 202, 202, 403, 403, 401, 401),
-    ("POST", "/v1/incident-reports/batch"): _cells(403, 207, 207, 403, 403, 401, 401),
+    ("POST", "/v1/incident-reports"): _cells(403, 202, 202, 403, 403, 401, 401, 403),
+    ("POST", "/v1/incident-reports/batch"): _cells(403, 207, 207, 403, 403, 401, 401, 403),
     # Sightings the same way.
-    ("POST", "/v1/recon-sightings"): _cells(403, 202, 202, 403, 403, 401, 401),
-    ("POST", "/v1/recon-sightings/batch"): _cells(403, 207, 207, 403, 403, 401, 401),
+    ("POST", "/v1/recon-sightings"): _cells(403, 202, 202, 403, 403, 401, 401, 403),
+    ("POST", "/v1/recon-sightings/batch"): _cells(403, 207, 207, 403, 403, 401, 401, 403),
     # Event history for every organisation with a key, each its own part (see below).
-    ("GET", "/v1/history/events"): _cells(200, 200, 200, 200, 200, 401, 401),
+    ("GET", "/v1/history/events"): _cells(200, 200, 200, 200, 200, 401, 401, 403),
     # Alert history is police information.
-    ("GET", "/v1/history/alerts"): _cells(403, 403, 403, 200, 200, 401, 401),
+    ("GET", "/v1/history/alerts"): _cells(403, 403, 403, 200, 200, 401, 401, 403),
     # The sighting form's login page is public.
     ("GET", "/meld/login"): EVERYONE_200,
     # The form has staff sessions of its own, opened with one-time codes an admin issues per
     # branch (tests/producers/test_form.py): an API key is no login code ...
-    ("POST", "/meld/login"): _cells(401, 401, 401, 401, 401, 401, 401),
+    ("POST", "/meld/login"): _cells(401, 401, 401, 401, 401, 401, 401, 401),
     # ... and no session: with a key in the cookie, the form sends back to the login.
-    ("GET", "/meld"): _cells(303, 303, 303, 303, 303, 303, 303),
-    ("POST", "/meld"): _cells(303, 303, 303, 303, 303, 303, 303),
+    ("GET", "/meld"): _cells(303, 303, 303, 303, 303, 303, 303, 303),
+    ("POST", "/meld"): _cells(303, 303, 303, 303, 303, 303, 303, 303),
     # Logging out always ends at the login page.
-    ("POST", "/meld/logout"): _cells(303, 303, 303, 303, 303, 303, 303),
+    ("POST", "/meld/logout"): _cells(303, 303, 303, 303, 303, 303, 303, 303),
     # Subscriptions: every role that receives alerts manages its own (with a key issued with
     # subscriptions:write, as the callers here are); admin organisations receive nothing.
-    ("GET", "/v1/subscriptions"): _cells(200, 200, 200, 200, 403, 401, 401),
-    ("POST", "/v1/subscriptions"): _cells(201, 201, 201, 201, 403, 401, 401),
-    ("GET", "/v1/subscriptions/{subscription_id}"): _cells(200, 200, 200, 200, 403, 401, 401),
-    ("DELETE", "/v1/subscriptions/{subscription_id}"): _cells(204, 204, 204, 204, 403, 401, 401),
+    ("GET", "/v1/subscriptions"): _cells(200, 200, 200, 200, 403, 401, 401, 200),
+    ("POST", "/v1/subscriptions"): _cells(201, 201, 201, 201, 403, 401, 401, 201),
+    ("GET", "/v1/subscriptions/{subscription_id}"): _cells(200, 200, 200, 200, 403, 401, 401, 200),
+    ("DELETE", "/v1/subscriptions/{subscription_id}"): _cells(
+        204, 204, 204, 204, 403, 401, 401, 204
+    ),
     # Alarm tasks are for the alarm centre they were raised for (docs/alarm-tasks.md).
-    ("GET", "/v1/alarm-tasks"): _cells(200, 403, 403, 403, 403, 401, 401),
-    ("POST", "/v1/alarm-tasks/{task_id}/verdict"): _cells(200, 403, 403, 403, 403, 401, 401),
+    ("GET", "/v1/alarm-tasks"): _cells(200, 403, 403, 403, 403, 401, 401, 403),
+    ("POST", "/v1/alarm-tasks/{task_id}/verdict"): _cells(200, 403, 403, 403, 403, 401, 401, 403),
 }
 
 
@@ -164,7 +173,8 @@ async def _keys(db: asyncpg.Connection) -> dict[Who, str | None]:
     revoked = await admin.issue_key(db, "retail-a", scopes=sorted(allowed_scopes("retailer")))
     assert await admin.revoke_key(db, revoked.key_id)
     keys: dict[Who, str | None] = {}
-    for who in (AC, RE, TA, PO):
+    await admin.create_organisation(db, "buurt-1", "Buurtpreventie Jordaan", "neighbourhood_watch")
+    for who in (AC, RE, TA, PO, NW):
         scopes = sorted(allowed_scopes(who.value))
         keys[who] = (await admin.issue_key(db, ORGANISATION[who], scopes=scopes)).key
     return keys | {
@@ -178,9 +188,12 @@ async def _subscription_ids(db: asyncpg.Connection) -> dict[tuple[Who, str], int
     """Per caller and method, a subscription of the caller's own to read or delete; admin and
     the callers without a valid key ask for retail-a's."""
     ids: dict[tuple[Who, str], int] = {}
-    for who in (AC, RE, TA, PO):
+    for who in (AC, RE, TA, PO, NW):
         for method in ("GET", "DELETE"):
-            spec = SubscriptionSpec(webhook_url=f"https://hooks.example/{who.name.lower()}")
+            spec = SubscriptionSpec.model_validate(
+                {"webhook_url": f"https://hooks.example/{who.name.lower()}"}
+                | (WATCH_AREA if who is NW else {})
+            )
             created = await create_subscription(db, ORGANISATION[who], spec, actor="test")
             ids[(who, method)] = created.subscription_id
     for who in (AD, NK, RK):
@@ -244,6 +257,8 @@ def _request(
         request["headers"]["Authorization"] = f"Bearer {key}"
     if method == "POST" and path == "/v1/subscriptions":
         request["json"] = {"webhook_url": f"https://hooks.example/{organisation}"}
+        if who is NW:
+            request["json"] |= WATCH_AREA
     elif method == "POST" and path.startswith("/v1/alarm-tasks/"):
         request["json"] = {"method": "camera", "verified": False}
     elif method == "POST":
@@ -646,6 +661,7 @@ SEES_PERSONAL_DATA = {
     RecipientRole.CHAIN: False,
     RecipientRole.TRADE_ASSOCIATION: False,
     RecipientRole.ALARM_CENTRE: False,
+    RecipientRole.NEIGHBOURHOOD_WATCH: False,
 }
 
 
@@ -669,8 +685,14 @@ def test_alert_view_of_each_role(role: RecipientRole) -> None:
     else:
         assert not {"vehicles", "persons", "evidence", "alert"} & set(view)
         assert [secret for secret in personal if secret in text] == []
-    # Whoever it is for, the view says what happened and where.
-    assert str(alert.alert_id) in text and alert.dedup_key in text
+    # Whoever it is for, the view says what happened and where; a neighbourhood watch gets no
+    # ids at all (a dedup key names the event behind the alert), only kind, area and time.
+    assert view.get("alert", view)["kind"] == alert.kind.value
+    ids = (str(alert.alert_id), alert.dedup_key)
+    if role is RecipientRole.NEIGHBOURHOOD_WATCH:
+        assert [found for found in ids if found in text] == [] and "area" in view
+    else:
+        assert all(found in text for found in ids)
 
 
 # --- the desk: each unit its own alerts -------------------------------------------------------

@@ -5,8 +5,10 @@ The plate goes in three ways: an incident report's getaway vehicle and a sightin
 through the API, and a sighting through the shop staff's /meld form. A second plate is typed
 into every free-text field of those three, and into a record that cannot be decoded, so that
 it lands on a dead-letter topic. The worker, the sink, the
-notify service (with a webhook receiver for a branch and for the police) and the police desk
-all run; the pseudonym must turn up where the police may see it, the plate nowhere.
+notify service (with a webhook receiver for a branch, the police and a neighbourhood watch) and
+the police desk all run; the pseudonym must turn up where the police may see it, the plate
+nowhere. The neighbourhood watch's body holds neither, nor the branch, chain, street, site,
+descriptions or event ids (docs/neighbourhood-watch.md).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from consumers.notify.service import NotifyService
 from consumers.notify.subscriptions import SubscriptionSpec, create_subscription
 from producers.api import ApiLimits
+from producers.api.admin import create_organisation
 from producers.api.form import DUTCH_TIME
 from producers.api.staff_sessions import issue_codes
 from schemas.pseudonym import pseudonymise_plate
@@ -120,7 +123,8 @@ def test_the_search_finds_no_plate_in_its_pseudonym() -> None:
 
 
 async def _scene(db: asyncpg.Connection, receiver: WebhookReceiver) -> Registry:
-    """The intake registry, a desk user in Amsterdam, webhooks for a retailer and the police."""
+    """The intake registry, a desk user in Amsterdam, webhooks for a retailer, the police and a
+    neighbourhood watch around the retailer's branch."""
     registry = await register(db)
     await db.execute(
         "UPDATE organisation SET police_unit = 'amsterdam' WHERE organisation_id = 'politie-ams'"
@@ -134,6 +138,12 @@ async def _scene(db: asyncpg.Connection, receiver: WebhookReceiver) -> Registry:
         {"webhook_url": receiver.hook("police"), "webhook_secret": SECRET}
     )
     await create_subscription(db, "politie-ams", police, actor="test")
+    await create_organisation(db, "buurt-dam", "Buurtpreventie Dam", "neighbourhood_watch")
+    watch = SubscriptionSpec.model_validate(
+        {"area_center": {"lat": 52.3731, "lon": 4.8922}, "radius_m": 1000,
+         "webhook_url": receiver.hook("watch"), "webhook_secret": SECRET}
+    )  # fmt: skip
+    await create_subscription(db, "buurt-dam", watch, actor="test")
     return registry
 
 
@@ -308,7 +318,9 @@ async def test_the_raw_plate_appears_nowhere(
                         "SELECT count(*) FROM alert WHERE alert_id = $1::uuid", alert_id
                     )
                     delivered = {r.hook for r in receiver.delivered()}
-                    return stored == 3 and alerts == 1 and delivered == {"branch", "police"}
+                    return stored == 3 and alerts == 1 and delivered >= {
+                        "branch", "police", "watch"
+                    }
 
                 await eventually(everything_done, timeout=120, interval=0.5)
 
@@ -372,3 +384,12 @@ async def test_the_raw_plate_appears_nowhere(
     # The typed plate is in the events as its pseudonym (where a field can hold one).
     typed = pseudonymise_plate(TYPED_PLATE, settings.require_plate_key(), settings.plate_key_id)
     assert sum(typed.encode() in data for data in events) == 3
+    # The neighbourhood watch heard of the robbery, and of nothing that names or describes
+    # anyone: no pseudonym, branch, chain, street, site, clothing, vehicle or event id.
+    watch = b"".join(data for where, data in evidence.pieces if where.startswith("webhook watch"))
+    assert b"robbery_reported" in watch
+    named = [
+        pseudonym, typed, "a-001", "super a", "damrak", "1012 lg", "site-1", "retail-a",
+        "zwarte jas", "piaggio", "opel", "supermarket", "52.3731", "4.8922", *event_ids,
+    ]  # fmt: skip
+    assert [text for text in named if text.lower().encode() in watch.lower()] == []

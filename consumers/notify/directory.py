@@ -37,7 +37,10 @@ async def load_directory(db: Database) -> Directory:
     )
     windows = await windows_by_subscription(db)
     rules = tuple(rule for row in rows if (rule := _rule(row, windows)) is not None)
-    with_radius = sorted({rule.organisation_id for rule in rules if rule.radius_m is not None})
+    # A watch's radius counts from its area's centre, not from branches.
+    with_radius = sorted(
+        {rule.organisation_id for rule in rules if rule.radius_m and rule.area_center is None}
+    )
     branches: dict[str, tuple[BranchSite, ...]] = {}
     for row in await db.fetch(
         "SELECT branch_id, organisation_id, chain, branch_type, lat, lon FROM branch "
@@ -83,6 +86,8 @@ def _rule(
         send_alerts=spec.send_alerts,
         send_escalations=spec.send_escalations,
         include_historical=spec.include_historical,
+        area_center=None if spec.area_center is None
+        else (spec.area_center.lat, spec.area_center.lon),
     )
 
 

@@ -10,7 +10,9 @@ from consumers.alert_text import summary
 from consumers.notify import inhibit, nflog
 from consumers.notify.group import desk_due, load_group, save_group, schedule
 from consumers.notify.labels import alert_labels, group_key
+from consumers.notify.watch import watch_summary
 from consumers.notify.windows import first_opening
+from schemas.alerts import RecipientRole
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -85,13 +87,12 @@ def _delivery(
     muted_by = None
     if route.channel == "webhook":
         # Only the recipient's view is ever stored for sending: a branch's row holds no plates.
-        payload = {
-            "view": alert.view_for(route.role).model_dump(mode="json"),
-            "nearby_branches": [
+        payload = {"view": alert.view_for(route.role).model_dump(mode="json")}
+        if route.role is not RecipientRole.NEIGHBOURHOOD_WATCH:  # a watch has no branches
+            payload["nearby_branches"] = [
                 {"branch_id": near.branch_id, "distance_m": near.distance_m}
                 for near in route.nearby
-            ],
-        }
+            ]
         opening = first_opening(route.windows, alert.kind, due)
         if opening - alert.created_at > timedelta(seconds=thresholds.window_max_defer_seconds):
             muted_by = OUTSIDE_WINDOW
@@ -105,7 +106,11 @@ def _delivery(
         group_key=group,
         labels=row_labels,
         language=route.language,
-        summary=summary(alert, route.language),
+        summary=(
+            watch_summary(alert, route.language)
+            if route.role is RecipientRole.NEIGHBOURHOOD_WATCH
+            else summary(alert, route.language)
+        ),
         alert_created_at=alert.created_at,
         payload=None if muted_by else payload,
         webhook_url=route.webhook_url,

@@ -9,6 +9,7 @@ has a dedup key of its own: `<alert dedup key>#<notice>`.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -68,6 +69,11 @@ class Delivery:
 
     @property
     def idempotency_key(self) -> str:
+        if self.role is RecipientRole.NEIGHBOURHOOD_WATCH:
+            # A dedup key names the event behind the alert (a report's id): a watch gets a
+            # digest of it, as unique and as stable, that leads nowhere.
+            digest = hashlib.sha256(self.dedup_key.encode()).hexdigest()[:32]
+            return f"{digest}:{self.recipient}"
         return f"{self.dedup_key}:{self.recipient}"
 
 

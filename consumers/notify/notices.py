@@ -158,6 +158,8 @@ FROM alert a
 JOIN delivery d ON d.dedup_key IN (a.dedup_key, a.dedup_key || '#escalated')
 WHERE a.resolved_at IS NOT NULL AND a.resolved_at >= $1
   AND d.channel = 'webhook' AND d.state = 'delivered' AND d.webhook_url IS NOT NULL
+  -- A neighbourhood watch is not told outcomes: whether someone was arrested is police news.
+  AND d.role IS DISTINCT FROM 'neighbourhood_watch'
   AND NOT EXISTS (SELECT 1 FROM delivery r
                   WHERE r.dedup_key = a.dedup_key || '#resolved' AND r.recipient = d.recipient)
 ORDER BY a.dedup_key, d.recipient, d.notice

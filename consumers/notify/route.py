@@ -6,6 +6,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+from consumers.notify import watch
 from schemas.alerts import AlertKind, RecipientRole, Severity
 from schemas.distance import metres_between
 
@@ -61,6 +62,8 @@ class SubscriptionRule:
     send_escalations: bool = False
     # Webhooks: also historical alerts (docs/time.md); a desk always has its history view.
     include_historical: bool = False
+    # Neighbourhood watch groups: the centre of their area (radius_m is its radius).
+    area_center: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -137,6 +140,8 @@ def matches(
     alert: Alert, rule: SubscriptionRule, branches: tuple[BranchSite, ...]
 ) -> tuple[NearbyBranch, ...] | None:
     """None when the subscription does not want the alert; else its branches near it."""
+    if rule.organisation_role == watch.WATCH_ROLE:
+        return _watch_matches(alert, rule)
     if rule.alert_kinds and alert.kind not in rule.alert_kinds:
         return None
     if alert.severity.rank > rule.min_severity.rank:
@@ -154,11 +159,25 @@ def matches(
     return nearby_branches(alert, rule, branches) or None
 
 
+def _watch_matches(alert: Alert, rule: SubscriptionRule) -> tuple[NearbyBranch, ...] | None:
+    # Checked again here, not only when subscribing: a row changed by hand is not trusted.
+    if rule.area_center is None or rule.radius_m is None:
+        return None
+    if not watch.wants(alert, rule.alert_kinds):
+        return None
+    if alert.severity.rank > rule.min_severity.rank:
+        return None
+    if rule.police_units and alert.police_unit not in rule.police_units:
+        return None
+    return () if watch.within_area(alert, rule.area_center, rule.radius_m) else None
+
+
 _ROLES: dict[str, RecipientRole] = {
     "police": RecipientRole.POLICE,
     "retailer": RecipientRole.CHAIN,
     "trade_association": RecipientRole.TRADE_ASSOCIATION,
     "alarm_centre": RecipientRole.ALARM_CENTRE,
+    watch.WATCH_ROLE: RecipientRole.NEIGHBOURHOOD_WATCH,
 }
 
 

@@ -19,9 +19,11 @@ from pydantic import (
 )
 
 from consumers.notify.admin import NotifyAdminError, audit, transaction
+from consumers.notify.watch import watch_refusal
 from consumers.notify.windows import TimeWindow
+from heterdaad.thresholds.notify import NotifyThresholds
 from schemas.alerts import AlertKind, Severity
-from schemas.common import BranchType, PoliceUnit
+from schemas.common import BranchType, Location, PoliceUnit
 
 if TYPE_CHECKING:
     import asyncpg
@@ -62,7 +64,14 @@ class SubscriptionSpec(BaseModel):
     )
     police_units: frozenset[PoliceUnit] = frozenset()
     radius_m: Annotated[float, Field(gt=0, le=50_000)] | None = Field(
-        None, description="Only alerts this close to one of the organisation's branches."
+        None,
+        description="Only alerts this close to one of the organisation's branches (a "
+        "neighbourhood watch: to area_center).",
+    )
+    area_center: Location | None = Field(
+        None,
+        description="Neighbourhood watch groups only, and required for them: the centre of "
+        "the area they watch; radius_m is its radius (docs/neighbourhood-watch.md).",
     )
     min_severity: Severity = Severity.INFO
     webhook_url: AnyHttpUrl | None = None
@@ -94,6 +103,8 @@ class SubscriptionSpec(BaseModel):
             raise ValueError("webhook_secret must be at least 32 characters")
         if self.windows and url is None:
             raise ValueError("time windows hold back a webhook: give webhook_url")
+        if self.area_center is not None and self.radius_m is None:
+            raise ValueError("an area is a circle: give radius_m with area_center")
         if self.chains and self.radius_m is None:
             raise ValueError("chains choose the branches a radius counts from: give radius_m")
         if not (self.send_alerts or self.send_escalations):
@@ -127,8 +138,10 @@ async def create_subscription(
     *,
     actor: str,
     most: int | None = None,
+    watch_max_radius_m: float | None = None,
 ) -> CreatedSubscription:
-    """Store a subscription of an organisation; audited. `most` caps the organisation's count."""
+    """Store a subscription of an organisation; audited. `most` caps the organisation's count;
+    `watch_max_radius_m` (notify.watch_max_radius_m) the area of a neighbourhood watch."""
     generated = None
     secret = spec.webhook_secret.get_secret_value() if spec.webhook_secret else None
     if spec.webhook_url is not None and secret is None:
@@ -145,19 +158,27 @@ async def create_subscription(
                 f"organisation {organisation_id} is a {role}: without a webhook_url there is "
                 "nowhere to deliver (only police have the desk)"
             )
+        area_refusal = watch_refusal(
+            spec, role, NotifyThresholds().watch_max_radius_m if watch_max_radius_m is None
+            else watch_max_radius_m,
+        )  # fmt: skip
+        if area_refusal is not None:
+            raise NotifyAdminError(area_refusal)
         if most is not None:
             await _refuse_beyond(connection, organisation_id, most)
         subscription_id: int = await connection.fetchval(
             """INSERT INTO subscription (organisation_id, alert_kinds, branch_types, chains,
                    police_units, radius_m, min_severity, webhook_url, webhook_secret, language,
-                   send_alerts, send_escalations, include_historical)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                   send_alerts, send_escalations, include_historical, area_lat, area_lon)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
                RETURNING subscription_id""",
             organisation_id, sorted(spec.alert_kinds), sorted(spec.branch_types),
             sorted(spec.chains), sorted(spec.police_units), spec.radius_m,
             spec.min_severity.value, None if spec.webhook_url is None else str(spec.webhook_url),
             secret, spec.language, spec.send_alerts, spec.send_escalations,
             spec.include_historical,
+            None if spec.area_center is None else spec.area_center.lat,
+            None if spec.area_center is None else spec.area_center.lon,
         )  # fmt: skip
         for window in spec.windows:
             await connection.execute(
@@ -264,6 +285,8 @@ def spec_of(row: asyncpg.Record, windows: tuple[TimeWindow, ...]) -> Subscriptio
             "send_alerts": row["send_alerts"],
             "send_escalations": row["send_escalations"],
             "include_historical": row["include_historical"],
+            "area_center": None if row["area_lat"] is None
+            else {"lat": row["area_lat"], "lon": row["area_lon"]},
         }
     )
 

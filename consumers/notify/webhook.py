@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from schemas.alerts import RecipientRole
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
@@ -49,7 +51,8 @@ def render(notification_key: str, members: Sequence[Delivery]) -> bytes:
         "idempotency_key": notification_key,
         "organisation_id": first.organisation_id,
         "recipient": first.recipient,
-        "group_key": first.group_key,
+        # A group key names the site, series and hotspot: a neighbourhood watch gets none.
+        "group_key": None if first.role is RecipientRole.NEIGHBOURHOOD_WATCH else first.group_key,
         "language": first.language,
         # Members of one notification always tell the same notice (their group says so).
         "notice": first.notice,

@@ -114,6 +114,14 @@ class NotifyThresholds(BaseModel):
         20, ge=1, le=10_000, description="Webhook requests a receiver may get at once."
     )
 
+    watch_max_radius_m: float = Field(
+        3000.0,
+        gt=0,
+        le=50_000,
+        description="Largest area a neighbourhood watch may subscribe to (the radius around "
+        "its point): a watch keeps an eye on its own neighbourhood, not on a city "
+        "(docs/neighbourhood-watch.md).",
+    )
     subscriptions_per_organisation: int = Field(
         20,
         ge=1,

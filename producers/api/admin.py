@@ -25,7 +25,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-Role = Literal["alarm_centre", "retailer", "trade_association", "police", "admin"]
+Role = Literal[
+    "alarm_centre", "retailer", "trade_association", "police", "admin", "neighbourhood_watch"
+]
 ROLES: tuple[str, ...] = get_args(Role)
 Database: TypeAlias = asyncpg.Pool | asyncpg.Connection
 

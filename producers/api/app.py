@@ -94,7 +94,7 @@ def create_app(settings: Settings, limits: ApiLimits | None = None) -> FastAPI:
     app.include_router(form_router(timedelta(hours=settings.meld_session_hours)))
     app.include_router(health_router(settings))
     app.include_router(history_router())
-    app.include_router(subscription_router(settings.notify.subscriptions_per_organisation))
+    app.include_router(subscription_router(settings.notify.subscriptions_per_organisation, settings.notify.watch_max_radius_m))  # noqa: E501
     app.include_router(alarm_task_router(limits))
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

@@ -17,7 +17,12 @@ ALERTS_READ = "alerts:read"
 # send alerts to a stranger's webhook), so no key gets it unless issued with it explicitly.
 SUBSCRIPTIONS_WRITE = "subscriptions:write"
 # Organisations that may receive alerts, and so may manage their subscriptions.
-SUBSCRIBER_ROLES = frozenset({"alarm_centre", "retailer", "trade_association", "police"})
+SUBSCRIBER_ROLES = frozenset(
+    {"alarm_centre", "retailer", "trade_association", "police", "neighbourhood_watch"}
+)
+# Neighbourhood watch groups (buurtpreventie) only receive coarse warnings for their area:
+# they post nothing and read no history, not even of their own (they have none).
+RECEIVE_ONLY_ROLES = frozenset({"neighbourhood_watch"})
 
 
 @dataclass(frozen=True)
@@ -87,7 +92,8 @@ KINDS: tuple[EventKind, ...] = (ALARM_ACTIVATION, INCIDENT_REPORT, RECON_SIGHTIN
 def default_scopes(role: str) -> list[str]:
     """The scopes a new key of an organisation with this role gets unless told otherwise."""
     scopes = [kind.scope for kind in KINDS if role in kind.roles]
-    scopes.append(EVENTS_READ)
+    if role not in RECEIVE_ONLY_ROLES:
+        scopes.append(EVENTS_READ)
     if role in ("police", "admin"):
         scopes.append(ALERTS_READ)
     return scopes

@@ -119,7 +119,7 @@ def _not_found(subscription_id: int) -> HTTPException:
     return HTTPException(404, f"no subscription {subscription_id} of your organisation")
 
 
-def subscription_router(most_per_organisation: int) -> APIRouter:
+def subscription_router(most_per_organisation: int, watch_max_radius_m: float) -> APIRouter:
     router = APIRouter(prefix="/v1/subscriptions", tags=["subscriptions"], responses=_REFUSALS)
 
     @router.get("", summary="The caller's subscriptions, oldest first")
@@ -151,7 +151,7 @@ def subscription_router(most_per_organisation: int) -> APIRouter:
         try:
             created = await create_subscription(
                 pool, caller.organisation_id, spec, actor=_actor(caller),
-                most=most_per_organisation,
+                most=most_per_organisation, watch_max_radius_m=watch_max_radius_m,
             )  # fmt: skip
         except SubscriptionCapError as refusal:
             # Not the body's fault: a conflict with what the organisation already holds.
