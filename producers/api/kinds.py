@@ -18,6 +18,9 @@ ALERTS_READ = "alerts:read"
 SUBSCRIPTIONS_WRITE = "subscriptions:write"
 # Organisations that may receive alerts, and so may manage their subscriptions.
 SUBSCRIBER_ROLES = frozenset({"alarm_centre", "retailer", "trade_association", "police"})
+# The Camera in Beeld registry holds owners' contacts: police and admins keep it (docs/cameras.md).
+CAMERAS_WRITE = "cameras:write"
+CAMERA_ROLES = frozenset({"police", "admin"})
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,8 @@ def default_scopes(role: str) -> list[str]:
     scopes.append(EVENTS_READ)
     if role in ("police", "admin"):
         scopes.append(ALERTS_READ)
+    if role in CAMERA_ROLES:
+        scopes.append(CAMERAS_WRITE)
     return scopes
 
 
