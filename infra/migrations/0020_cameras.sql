@@ -19,4 +19,4 @@ CREATE INDEX camera_lat_lon_idx ON camera (lat, lon);
 
 -- Liveview (§7.5 h): the police can watch the shop's camera live during a hold-up.
 ALTER TABLE alarm_site ADD COLUMN liveview_url text
-    CHECK (liveview_url ~ '^https://[^[:space:]]{1,500}$');
+    CHECK (liveview_url ~ '^https://[^[:space:]]+$' AND length(liveview_url) <= 508);
