@@ -63,6 +63,8 @@ class AlertCard:
     # From the registry (consumers/desk/places): the branch it is about, a series' robberies.
     branch: BranchFacts | None = None
     members: tuple[Member, ...] = ()
+    # A hold-up at an alarm site with Liveview: where the police watch live (docs/cameras.md).
+    liveview_url: str | None = None
 
     @classmethod
     def of(cls, alert: Alert) -> AlertCard:

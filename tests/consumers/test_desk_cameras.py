@@ -124,6 +124,13 @@ async def test_a_hold_up_at_a_liveview_site_offers_live_meekijken(
         assert 'id="liveview"' in page and "live meekijken" in page
         assert 'href="https://liveview.example/site-1?token=abc"' in page
         assert "live meekijken" not in (await client.get(f"/alerts/{without.alert_id}")).text
+        # The card on the list too, only the Liveview site's.
+        listing = (await client.get("/")).text
+        row = listing[listing.index(f'id="alert-{hold_up.alert_id}"'):]
+        assert 'class="liveview"' in row[: row.index("</li>")]
+        other = listing[listing.index(f'id="alert-{without.alert_id}"'):]
+        assert 'class="liveview"' not in other[: other.index("</li>")]
+        assert listing.count("live meekijken") == 1
 
 
 @contextlib.asynccontextmanager
