@@ -39,6 +39,10 @@ def _admitted(spec: CameraSpec) -> CameraSpec:
     return admit(spec)
 
 
+# Who asks, for the audit log (owners' contacts are personal data), as `notify subscribe` does.
+Actor = Annotated[str, typer.Option(help="Who asks, for the audit log.")]
+
+
 def _refuse(error: ValidationError) -> typer.Exit:
     for problem in error.errors(include_input=False):
         field = ".".join(str(part) for part in problem["loc"]) or "(camera)"
@@ -57,6 +61,7 @@ def add(
     retention_days: Annotated[int, typer.Option(help="How long the owner keeps footage.")],
     phone: Annotated[str | None, typer.Option(help="The owner's phone (police only).")] = None,
     email: Annotated[str | None, typer.Option(help="The owner's e-mail (police only).")] = None,
+    actor: Actor = "cli",
 ) -> None:
     """Register a camera."""
     try:
@@ -69,7 +74,7 @@ def add(
         )  # fmt: skip
     except ValidationError as error:
         raise _refuse(error) from None
-    run_on_database(lambda db: add_camera(db, spec), CameraExistsError)
+    run_on_database(lambda db: add_camera(db, spec, actor=actor), CameraExistsError)
     typer.echo(f"camera {camera_id} registered")
 
 
@@ -78,9 +83,10 @@ def list_(
     as_csv: Annotated[
         bool, typer.Option("--csv", help="As CSV, in the columns `camera import` reads.")
     ] = False,
+    actor: Actor = "cli",
 ) -> None:
     """The registered cameras, by id. Shows owners' contacts: for the police and admins."""
-    cameras: list[Camera] = run_on_database(list_cameras)
+    cameras: list[Camera] = run_on_database(lambda db: list_cameras(db, actor=actor))
     if as_csv:
         writer = csv.writer(sys.stdout)
         writer.writerow(CSV_COLUMNS)
@@ -102,9 +108,9 @@ def list_(
 
 
 @camera_app.command("remove")
-def remove(camera_id: str) -> None:
+def remove(camera_id: str, actor: Actor = "cli") -> None:
     """Forget a camera its owner withdrew."""
-    if not run_on_database(lambda db: remove_camera(db, camera_id)):
+    if not run_on_database(lambda db: remove_camera(db, camera_id, actor=actor)):
         typer.echo(f"heterdaad: no camera {camera_id}", err=True)
         raise typer.Exit(1)
     typer.echo(f"camera {camera_id} removed")
@@ -113,6 +119,7 @@ def remove(camera_id: str) -> None:
 @camera_app.command("import")
 def import_csv(
     path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    actor: Actor = "cli",
 ) -> None:
     """Register the cameras of a CSV file (header: the columns of `camera list --csv`).
 
@@ -134,7 +141,7 @@ def import_csv(
         taken = []
         for spec in admitted:
             try:
-                await add_camera(db, spec)
+                await add_camera(db, spec, actor=actor)
             except CameraExistsError:
                 taken.append(spec.camera_id)
         return taken

@@ -7,10 +7,13 @@ police and admin API); nothing here is ever put on an alert or sent to a branch.
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import math
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -69,6 +72,17 @@ class NearbyCamera:
     metres: float
 
 
+class CameraAction(StrEnum):
+    """Audit actions of the registry (audit_log.action is plain text): owners' contacts are
+    personal data, so every change and every read of the registry leaves a row."""
+
+    REGISTERED = "camera_registered"
+    REMOVED = "camera_removed"
+    READ = "cameras_read"
+
+
+
+
 class CameraExistsError(Exception):
     """A camera id that is already registered."""
 
@@ -93,15 +107,29 @@ def _camera(row: asyncpg.Record) -> Camera:
     )
 
 
-async def add_camera(db: asyncpg.Connection | asyncpg.Pool, spec: CameraSpec) -> Camera:
-    """Register a camera; CameraExistsError when its id is taken (no silent overwrite)."""
+def _audited(change: str, first: int) -> str:
+    """The change and its audit row in one statement (both or neither); the audit id, actor
+    and action are the parameters from $first on."""
+    return (
+        f"WITH changed AS ({change}), logged AS ("
+        "INSERT INTO audit_log (audit_id, at, actor, action, subject, details) "
+        f"SELECT ${first}, now(), ${first + 1}, ${first + 2}, camera_id, '{{}}'::jsonb "
+        "FROM changed) SELECT * FROM changed"
+    )
+
+
+async def add_camera(
+    db: asyncpg.Connection | asyncpg.Pool, spec: CameraSpec, *, actor: str
+) -> Camera:
+    """Register a camera, audited; CameraExistsError when its id is taken (no overwrite)."""
     row = await db.fetchrow(
-        f"""INSERT INTO camera (camera_id, owner, contact_phone, contact_email, lat, lon, place,
-                                view, retention_days)
+        _audited(f"""INSERT INTO camera (camera_id, owner, contact_phone, contact_email, lat, lon,
+                                         place, view, retention_days)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-            ON CONFLICT (camera_id) DO NOTHING RETURNING {_COLUMNS}""",
+            ON CONFLICT (camera_id) DO NOTHING RETURNING {_COLUMNS}""", 10),
         spec.camera_id, spec.owner, spec.contact_phone, spec.contact_email, spec.location.lat,
         spec.location.lon, spec.place, spec.view, spec.retention_days,
+        uuid.uuid4(), actor, CameraAction.REGISTERED.value,
     )  # fmt: skip
     if row is None:
         raise CameraExistsError(f"camera {spec.camera_id} is already registered")
@@ -110,22 +138,31 @@ async def add_camera(db: asyncpg.Connection | asyncpg.Pool, spec: CameraSpec) ->
 
 
 async def list_cameras(
-    db: asyncpg.Connection | asyncpg.Pool, camera_id: str | None = None
+    db: asyncpg.Connection | asyncpg.Pool, camera_id: str | None = None, *, actor: str
 ) -> list[Camera]:
-    """Every registered camera (or the one asked for), by id."""
+    """Every registered camera (or the one asked for), by id; the read is audited."""
     rows = await db.fetch(
         f"SELECT {_COLUMNS} FROM camera WHERE $1::text IS NULL OR camera_id = $1 "
         "ORDER BY camera_id",
         camera_id,
     )
+    await db.execute(
+        "INSERT INTO audit_log (audit_id, at, actor, action, subject, details) "
+        "VALUES ($1, now(), $2, $3, $4, $5)",
+        uuid.uuid4(), actor, CameraAction.READ.value, camera_id or "(all)",
+        json.dumps({"camera_ids": [row["camera_id"] for row in rows]}),
+    )  # fmt: skip
     return [_camera(row) for row in rows]
 
 
-async def remove_camera(db: asyncpg.Connection | asyncpg.Pool, camera_id: str) -> bool:
-    """Forget a camera (its owner withdrew it); False when there was none."""
+async def remove_camera(
+    db: asyncpg.Connection | asyncpg.Pool, camera_id: str, *, actor: str
+) -> bool:
+    """Forget a camera (its owner withdrew it), audited; False when there was none."""
     removed = await db.fetchval(
-        "DELETE FROM camera WHERE camera_id = $1 RETURNING camera_id", camera_id
-    )
+        _audited("DELETE FROM camera WHERE camera_id = $1 RETURNING camera_id", 2),
+        camera_id, uuid.uuid4(), actor, CameraAction.REMOVED.value,
+    )  # fmt: skip
     if removed is not None:
         logger.info("camera removed", extra={"camera_id": camera_id})
     return removed is not None

@@ -223,7 +223,9 @@ def _camera_body(camera_id: str) -> dict[str, Any]:
 async def _cameras(db: asyncpg.Connection) -> None:
     for who in Who:
         for method in ("GET", "DELETE"):
-            await add_camera(db, CameraSpec.model_validate(_camera_body(_camera_id(who, method))))
+            await add_camera(
+                db, CameraSpec.model_validate(_camera_body(_camera_id(who, method))), actor="test"
+            )
 
 
 def _event_body(path: str, organisation: str) -> dict[str, Any]:

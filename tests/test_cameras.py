@@ -83,16 +83,17 @@ async def test_cameras_near_a_point_nearest_first_within_the_radius(db: asyncpg.
     # About 60 m, 150 m and 240 m north of the Dam, and one 400 m east.
     for camera_id, lat, lon in [("c-150", 52.37445, 4.8932), ("c-60", 52.37364, 4.8932),
                                 ("c-240", 52.37526, 4.8932), ("c-east", 52.3731, 4.8991)]:
-        await add_camera(db, _spec(camera_id, lat, lon))  # fmt: skip
+        await add_camera(db, _spec(camera_id, lat, lon), actor="test")  # fmt: skip
     near = await cameras_near(db, DAM, 250)
     assert [found.camera.camera_id for found in near] == ["c-60", "c-150", "c-240"]
     assert [round(found.metres, -1) for found in near] == [60, 150, 240]
     assert [found.camera.camera_id for found in await cameras_near(db, DAM, 100)] == ["c-60"]
     with pytest.raises(CameraExistsError):
-        await add_camera(db, _spec("c-60", 52.0, 5.0))
-    assert await remove_camera(db, "c-60")
-    assert not await remove_camera(db, "c-60")
-    assert [c.camera_id for c in await list_cameras(db)] == ["c-150", "c-240", "c-east"]
+        await add_camera(db, _spec("c-60", 52.0, 5.0), actor="test")
+    assert await remove_camera(db, "c-60", actor="test")
+    assert not await remove_camera(db, "c-60", actor="test")
+    listed = await list_cameras(db, actor="test")
+    assert [c.camera_id for c in listed] == ["c-150", "c-240", "c-east"]
 
 
 # --- the CLI -----------------------------------------------------------------------------------
@@ -144,14 +145,17 @@ async def test_the_cli_adds_lists_imports_and_removes(
     assert "2 camera(s)" in listed.stdout
     assert _camera_cli(settings, "remove", "cam-a").returncode == 0
     assert _camera_cli(settings, "remove", "cam-a").returncode == 1
-    assert [c.camera_id for c in await list_cameras(db)] == ["cam-dam"]
+    assert [c.camera_id for c in await list_cameras(db, actor="test")] == ["cam-dam"]
+    actions = await db.fetch("SELECT actor, action FROM audit_log WHERE actor = 'cli' ORDER BY at")
+    assert [row["action"] for row in actions] == [
+        "camera_registered", "camera_registered", "cameras_read", "camera_removed"]  # fmt: skip
 
 
 @pytest.mark.integration
 async def test_the_csv_listing_reads_back_and_quotes_formulas(
     settings: Settings, db: asyncpg.Connection, tmp_path: Path
 ) -> None:
-    await add_camera(db, _spec("cam-1", 52.3731, 4.8932, owner="=cmd|' /C calc'!A0"))
+    await add_camera(db, _spec("cam-1", 52.3731, 4.8932, owner="=cmd|' /C calc'!A0"), actor="test")
     listed = _camera_cli(settings, "list", "--csv")
     assert listed.returncode == 0
     assert "'=cmd" in listed.stdout
@@ -189,4 +193,13 @@ async def test_the_api_registers_refuses_by_field_and_deletes(
         assert listed.json()[0]["contact_phone"] == "020 555 0101"
         assert (await client.delete("/v1/cameras/cam-api", headers=police)).status_code == 204
         assert (await client.get("/v1/cameras/cam-api", headers=police)).status_code == 404
-    assert await list_cameras(db) == []
+    assert await list_cameras(db, actor="test") == []
+    # Every change and read of owners' contacts is in the audit log, with the key that asked.
+    trail = await db.fetch(
+        "SELECT actor, action, subject FROM audit_log WHERE action LIKE 'camera%' ORDER BY at"
+    )
+    assert [(row["action"], row["subject"]) for row in trail] == [
+        ("camera_registered", "cam-api"), ("cameras_read", "(all)"),
+        ("camera_removed", "cam-api"), ("cameras_read", "cam-api"), ("cameras_read", "(all)"),
+    ]  # fmt: skip
+    assert all(row["actor"].startswith("api:politie-ams:") for row in trail[:-1])

@@ -47,6 +47,10 @@ _NOT_FOUND: dict[int | str, dict[str, Any]] = {
 }
 
 
+def _actor(caller: Caller) -> str:
+    return f"api:{caller.organisation_id}:{caller.key_id}"
+
+
 def camera_router() -> APIRouter:
     router = APIRouter(
         prefix="/v1/cameras",
@@ -61,7 +65,7 @@ def camera_router() -> APIRouter:
     @router.get("", summary="Every registered camera, by id")
     async def list_all(request: Request, caller: Keeper) -> list[Camera]:
         logger.info("camera registry read", extra={"organisation_id": caller.organisation_id})
-        return await list_cameras(request.app.state.intake.pool)
+        return await list_cameras(request.app.state.intake.pool, actor=_actor(caller))
 
     @router.post(
         "",
@@ -82,7 +86,7 @@ def camera_router() -> APIRouter:
             problems = field_problems(error.errors(include_input=False))
             return JSONResponse({"detail": [p.model_dump() for p in problems]}, status_code=422)
         try:
-            camera = await add_camera(request.app.state.intake.pool, spec)
+            camera = await add_camera(request.app.state.intake.pool, spec, actor=_actor(caller))
         except CameraExistsError as taken:
             problem = FieldProblem(field="camera_id", reason=str(taken))
             return JSONResponse({"detail": [problem.model_dump()]}, status_code=409)
@@ -93,14 +97,18 @@ def camera_router() -> APIRouter:
 
     @router.get("/{camera_id}", summary="One registered camera", responses=_NOT_FOUND)
     async def read(request: Request, caller: Keeper, camera_id: PathCameraId) -> Camera:
-        found = await list_cameras(request.app.state.intake.pool, camera_id)
+        found = await list_cameras(
+            request.app.state.intake.pool, camera_id, actor=_actor(caller)
+        )
         if not found:
             raise HTTPException(404, f"no camera {camera_id}")
         return found[0]
 
     @router.delete("/{camera_id}", status_code=204, summary="Forget a camera", responses=_NOT_FOUND)
     async def delete(request: Request, caller: Keeper, camera_id: PathCameraId) -> None:
-        if not await remove_camera(request.app.state.intake.pool, camera_id):
+        if not await remove_camera(
+            request.app.state.intake.pool, camera_id, actor=_actor(caller)
+        ):
             raise HTTPException(404, f"no camera {camera_id}")
         logger.info("camera removed by api", extra={
             "organisation_id": caller.organisation_id, "camera_id": camera_id})  # fmt: skip

@@ -49,7 +49,7 @@ async def _cameras(db: asyncpg.Connection) -> None:
             "camera_id": camera_id, "owner": f"Eigenaar {camera_id}", "contact_phone": phone,
             "location": {"lat": lat, "lon": lon}, "place": f"Damstraat {camera_id}",
             "view": "straat en ingang", "retention_days": 14,
-        }))  # fmt: skip
+        }), actor="test")  # fmt: skip
 
 
 async def test_a_robbery_lists_nearby_cameras_nearest_first_in_dutch_and_english(

@@ -64,7 +64,7 @@ async def test_a_hold_up_with_cameras_and_liveview_in_a_real_browser(
         await add_camera(db, CameraSpec(
             camera_id=camera_id, owner=owner, contact_phone=phone, contact_email=email,
             location=Location(lat=lat, lon=lon), place=place, view=view, retention_days=days,
-        ))  # fmt: skip
+        ), actor="test")  # fmt: skip
     hold_up = factories.alert(
         kind=AlertKind.HOLD_UP_IN_PROGRESS, severity=Severity.CRITICAL, site_id="site-1",
         area=Area(center=SCENE, radius_m=500),
