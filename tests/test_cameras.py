@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -23,8 +24,6 @@ from schemas.common import Location
 from tests.producers.intake_support import register, running_api
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     import asyncpg
 
     from heterdaad.settings import Settings
@@ -203,3 +202,11 @@ async def test_the_api_registers_refuses_by_field_and_deletes(
         ("camera_removed", "cam-api"), ("cameras_read", "cam-api"), ("cameras_read", "(all)"),
     ]  # fmt: skip
     assert all(row["actor"].startswith("api:politie-ams:") for row in trail[:-1])
+
+
+def test_the_documented_example_file_imports_clean() -> None:
+    # docs/cameras.md imports it against the demo (tests/infra/test_readme_examples.py).
+    example = Path(__file__).parents[1] / "docs" / "examples" / "cameras.csv"
+    with example.open(encoding="utf-8-sig", newline="") as lines:
+        specs, rejected = parse_csv(lines)
+    assert rejected == [] and len(specs) == 4
