@@ -79,20 +79,22 @@ def test_a_csv_without_a_column_names_it() -> None:
 
 @pytest.mark.integration
 async def test_cameras_near_a_point_nearest_first_within_the_radius(db: asyncpg.Connection) -> None:
-    # About 60 m, 150 m and 240 m north of the Dam, and one 400 m east.
+    # About 60 m, 150 m and 240 m north of the Dam, 100 m south (first in the index, not in
+    # distance), and one 400 m east.
     for camera_id, lat, lon in [("c-150", 52.37445, 4.8932), ("c-60", 52.37364, 4.8932),
-                                ("c-240", 52.37526, 4.8932), ("c-east", 52.3731, 4.8991)]:
+                                ("c-240", 52.37526, 4.8932), ("c-east", 52.3731, 4.8991),
+                                ("c-100s", 52.3722, 4.8932)]:
         await add_camera(db, _spec(camera_id, lat, lon), actor="test")  # fmt: skip
     near = await cameras_near(db, DAM, 250)
-    assert [found.camera.camera_id for found in near] == ["c-60", "c-150", "c-240"]
-    assert [round(found.metres, -1) for found in near] == [60, 150, 240]
+    assert [found.camera.camera_id for found in near] == ["c-60", "c-100s", "c-150", "c-240"]
+    assert [round(found.metres, -1) for found in near] == [60, 100, 150, 240]
     assert [found.camera.camera_id for found in await cameras_near(db, DAM, 100)] == ["c-60"]
     with pytest.raises(CameraExistsError):
         await add_camera(db, _spec("c-60", 52.0, 5.0), actor="test")
     assert await remove_camera(db, "c-60", actor="test")
     assert not await remove_camera(db, "c-60", actor="test")
     listed = await list_cameras(db, actor="test")
-    assert [c.camera_id for c in listed] == ["c-150", "c-240", "c-east"]
+    assert [c.camera_id for c in listed] == ["c-100s", "c-150", "c-240", "c-east"]
 
 
 # --- the CLI -----------------------------------------------------------------------------------
