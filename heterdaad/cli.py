@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from heterdaad.camera_cli import camera_app
 from heterdaad.cli_support import stop_on_signals, validated_settings
 from heterdaad.desk_cli import desk_app
 from heterdaad.notify_cli import notify_app
@@ -44,6 +45,7 @@ app.add_typer(org_app, name="org")
 app.add_typer(notify_app, name="notify")
 app.add_typer(desk_app, name="desk")
 app.add_typer(import_app, name="import")
+app.add_typer(camera_app, name="camera")
 
 
 @db_app.command("migrate")

@@ -151,6 +151,13 @@ def alarm_site(
             "can forge them; its alarms are marked unauthenticated and never verify an alarm.",
         ),
     ] = False,
+    liveview: Annotated[
+        str | None,
+        typer.Option(
+            help="The https:// link where the police watch the site's camera live (Liveview); "
+            "a hold-up alert at the site shows it on the desk as 'live meekijken'."
+        ),
+    ] = None,
 ) -> None:
     """Register a subscriber site of an alarm centre.
 
@@ -175,6 +182,7 @@ def alarm_site(
             branch_id=branch_id,
             sia_key=sia_key,
             sia_plain_frames=plain_frames,
+            liveview_url=liveview,
         )
     )
     typer.echo(f"alarm site {site_id} of {alarm_centre} created")

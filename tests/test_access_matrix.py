@@ -21,10 +21,17 @@ from fastapi.routing import iter_route_contexts
 from consumers.desk import add_user
 from consumers.notify.subscriptions import SubscriptionSpec, create_subscription, list_subscriptions
 from consumers.sink import store
+from heterdaad.camera_registry import CameraSpec, add_camera
 from heterdaad.settings import Settings
 from producers.api import ApiLimits, admin, create_app
 from producers.api.form import COOKIE, DUTCH_TIME
-from producers.api.kinds import ALERTS_READ, EVENTS_READ, SUBSCRIPTIONS_WRITE, allowed_scopes
+from producers.api.kinds import (
+    ALERTS_READ,
+    CAMERAS_WRITE,
+    EVENTS_READ,
+    SUBSCRIPTIONS_WRITE,
+    allowed_scopes,
+)
 from schemas.alerts import Alert, RecipientRole
 from schemas.common import Branch, BranchType, Location, PoliceUnit
 from schemas.events import PersonDescription
@@ -133,6 +140,11 @@ MATRIX: dict[tuple[str, str], dict[Who, int]] = {
     # Alarm tasks are for the alarm centre they were raised for (docs/alarm-tasks.md).
     ("GET", "/v1/alarm-tasks"): _cells(200, 403, 403, 403, 403, 401, 401, 403),
     ("POST", "/v1/alarm-tasks/{task_id}/verdict"): _cells(200, 403, 403, 403, 403, 401, 401, 403),
+    # The camera registry holds owners' contacts: police and admins only (docs/cameras.md).
+    ("GET", "/v1/cameras"): _cells(403, 403, 403, 200, 200, 401, 401, 403),
+    ("POST", "/v1/cameras"): _cells(403, 403, 403, 201, 201, 401, 401, 403),
+    ("GET", "/v1/cameras/{camera_id}"): _cells(403, 403, 403, 200, 200, 401, 401, 403),
+    ("DELETE", "/v1/cameras/{camera_id}"): _cells(403, 403, 403, 204, 204, 401, 401, 403),
 }
 
 
@@ -210,6 +222,25 @@ async def _alarm_task(db: asyncpg.Connection) -> uuid.UUID:
     return task.task_id
 
 
+def _camera_id(who: Who, method: str) -> str:
+    """A registered camera per caller and method, to read or delete (registered by _cameras)."""
+    return f"cam-{who.name.lower().replace('_', '-')}-{method.lower()}"
+
+
+def _camera_body(camera_id: str) -> dict[str, Any]:
+    return {"camera_id": camera_id, "owner": "Bakkerij Jansen", "contact_phone": "020 555 0101",
+            "location": {"lat": 52.3731, "lon": 4.8932}, "place": "Damstraat 1, Amsterdam",
+            "view": "straat en ingang", "retention_days": 7}  # fmt: skip
+
+
+async def _cameras(db: asyncpg.Connection) -> None:
+    for who in Who:
+        for method in ("GET", "DELETE"):
+            await add_camera(
+                db, CameraSpec.model_validate(_camera_body(_camera_id(who, method))), actor="test"
+            )
+
+
 def _event_body(path: str, organisation: str) -> dict[str, Any]:
     """A valid event as the organisation would post it, for what it may post about."""
     if "alarm-activations" in path:
@@ -244,6 +275,8 @@ def _request(
         path = path.format(subscription_id=subscription_ids[(who, method)])
     if "{task_id}" in path:
         path = path.format(task_id=task_id)
+    if "{camera_id}" in path:
+        path = path.format(camera_id=_camera_id(who, method))
     request: dict[str, Any] = {"method": method, "url": path, "headers": {}}
     if path.startswith("/meld"):
         if path == "/meld/login" and method == "POST":
@@ -259,6 +292,8 @@ def _request(
         request["json"] = {"webhook_url": f"https://hooks.example/{organisation}"}
         if who is NW:
             request["json"] |= WATCH_AREA
+    elif method == "POST" and path == "/v1/cameras":
+        request["json"] = _camera_body(f"cam-{uuid.uuid4().hex[:12]}")
     elif method == "POST" and path.startswith("/v1/alarm-tasks/"):
         request["json"] = {"method": "camera", "verified": False}
     elif method == "POST":
@@ -274,6 +309,7 @@ async def test_every_role_against_every_endpoint(
     keys = await _keys(db)
     subscription_ids = await _subscription_ids(db)
     task_id = await _alarm_task(db)
+    await _cameras(db)
     actual: dict[tuple[str, str], dict[Who, int]] = {}
     item_statuses: dict[tuple[str, str, Who], list[int]] = {}
     async with running_api(settings, LIMITS) as (app, client):
@@ -319,6 +355,10 @@ ROUTE_SCOPES: dict[tuple[str, str], str] = {
     ("DELETE", "/v1/subscriptions/{subscription_id}"): SUBSCRIPTIONS_WRITE,
     ("GET", "/v1/alarm-tasks"): "alarm-activations:write",
     ("POST", "/v1/alarm-tasks/{task_id}/verdict"): "alarm-activations:write",
+    ("GET", "/v1/cameras"): CAMERAS_WRITE,
+    ("POST", "/v1/cameras"): CAMERAS_WRITE,
+    ("GET", "/v1/cameras/{camera_id}"): CAMERAS_WRITE,
+    ("DELETE", "/v1/cameras/{camera_id}"): CAMERAS_WRITE,
 }
 
 
@@ -336,6 +376,7 @@ async def test_a_key_without_the_route_s_scope_is_refused(
     full_keys = await _keys(db)
     subscription_ids = await _subscription_ids(db)
     task_id = await _alarm_task(db)
+    await _cameras(db)
     wrong = []
     async with running_api(settings, LIMITS) as (_, client):
         for (method, path), scope in sorted(ROUTE_SCOPES.items()):

@@ -66,6 +66,8 @@ class AlertCard:
     # Why notify muted the unit's desk row ("silence <id>", "inhibited by <key>"): the desk
     # shows such an alert as silenced rather than hiding it (docs/notify.md, docs/desk.md).
     muted_by: str | None = None
+    # A hold-up at an alarm site with Liveview: where the police watch live (docs/cameras.md).
+    liveview_url: str | None = None
 
     @classmethod
     def of(cls, alert: Alert) -> AlertCard:

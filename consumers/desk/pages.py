@@ -10,6 +10,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from consumers.alert_text import UNIT
 from consumers.desk.alerts import Outcome
 from consumers.desk.basemap import base_map, metres, project
+from consumers.desk.nearby import Lookable
 from consumers.desk.texts import Words
 
 if TYPE_CHECKING:
@@ -93,9 +94,12 @@ def detail_page(
     *,
     escalate_seconds: float,
     tiles: DeskThresholds,
+    nearby: Lookable | None = None,
 ) -> str:
     return _render(
         "detail.html",
+        nearby=nearby or Lookable(),
+        camera_radius=f"{tiles.camera_radius_m:g}",
         tiles=tiles,
         t=Words(language),
         session=session,

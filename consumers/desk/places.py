@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from consumers.desk.alerts import AlertCard
 
 logger = logging.getLogger(__name__)
+# Liveview is for watching while it happens: a hold-up alarm, verified or not (docs/cameras.md).
+LIVEVIEW_KINDS = frozenset({AlertKind.HOLD_UP_IN_PROGRESS, AlertKind.VERIFIED_ALARM})
 
 # An event's branch is the alert's own when it lies this close to the alert's centre: a robbery
 # report's alert is centred on its branch, a series' alert is not on any one of them.
@@ -105,7 +107,25 @@ async def with_places(pool: asyncpg.Pool, cards: Sequence[AlertCard]) -> list[Al
     events: dict[UUID, asyncpg.Record] = {}
     if event_ids:
         events = {row["event_id"]: row for row in await pool.fetch(_EVENTS, event_ids)}
-    return [_placed(card, sites, events) for card in cards]
+    placed = [_placed(card, sites, events) for card in cards]
+    return await with_liveview(pool, placed)
+
+
+async def with_liveview(pool: asyncpg.Pool, cards: Sequence[AlertCard]) -> list[AlertCard]:
+    """Hold-up cards at an alarm site with Liveview get its link, in one query for the list."""
+    holdups = {c.alert.site_id for c in cards
+               if c.kind in LIVEVIEW_KINDS and c.alert and c.alert.site_id}  # fmt: skip
+    if not holdups:
+        return list(cards)
+    links = dict(await pool.fetch(
+        "SELECT site_id, liveview_url FROM alarm_site "
+        "WHERE site_id = ANY($1::text[]) AND liveview_url IS NOT NULL", sorted(holdups),
+    ))  # fmt: skip
+    return [
+        replace(card, liveview_url=links.get(card.alert.site_id))
+        if card.kind in LIVEVIEW_KINDS and card.alert and card.alert.site_id else card
+        for card in cards
+    ]  # fmt: skip
 
 
 def _linked(card: AlertCard) -> list[UUID]:

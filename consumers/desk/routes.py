@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from consumers.desk import pages
 from consumers.desk.alerts import AlertNotFound, Outcome
 from consumers.desk.audit import DeskAction, write_audit
+from consumers.desk.nearby import lookable
 from consumers.desk.passwords import new_token
 from consumers.desk.texts import Words
 from consumers.desk.throttle import clear_failures, record_failure, wait_seconds
@@ -186,6 +187,7 @@ def desk_router() -> APIRouter:
             session, language, card,
             escalate_seconds=desk.thresholds.escalate_hold_up_after_seconds,
             tiles=desk.thresholds,
+            nearby=await lookable(desk.store.pool, card, desk.thresholds.camera_radius_m),
         )  # fmt: skip
         return remember_language(request, _page(html))
 

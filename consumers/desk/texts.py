@@ -108,6 +108,24 @@ PHRASES: dict[str, dict[Language, str]] = {
     "vehicles": {"nl": "Voertuigen", "en": "Vehicles"},
     "persons": {"nl": "Personen", "en": "Persons"},
     "evidence": {"nl": "Onderbouwing", "en": "Evidence"},
+    "cameras": {"nl": "Camera's in de buurt", "en": "Cameras nearby"},
+    "cameras_intro": {
+        "nl": "Bij de politie geregistreerde camera's (Camera in Beeld) binnen {radius} m, "
+        "dichtstbijzijnde eerst. Contactgegevens alleen voor de politie.",
+        "en": "Cameras registered with the police (Camera in Beeld) within {radius} m, nearest "
+        "first. Contact details are for the police only.",
+    },
+    "no_cameras": {
+        "nl": "Geen geregistreerde camera's binnen {radius} m.",
+        "en": "No registered cameras within {radius} m.",
+    },
+    "camera_view": {"nl": "Zicht op", "en": "View"},
+    "retention": {"nl": "Bewaartermijn", "en": "Kept for"},
+    "days": {"nl": "dagen", "en": "days"},
+    "owner": {"nl": "Eigenaar", "en": "Owner"},
+    "contact": {"nl": "Contact", "en": "Contact"},
+    "liveview": {"nl": "Liveview", "en": "Liveview"},
+    "watch_live": {"nl": "live meekijken", "en": "watch live"},
     "no_evidence": {"nl": "Geen gekoppelde gebeurtenissen.", "en": "No linked events."},
     "event": {"nl": "Gebeurtenis", "en": "Event"},
     "event_type": {"nl": "Soort gebeurtenis", "en": "Event type"},

@@ -80,6 +80,14 @@ class DeskThresholds(BaseModel):
         description="With no tile loaded this long after the map opened, the page shows the "
         "offline sketch instead.",
     )
+    camera_radius_m: float = Field(
+        250,
+        gt=0,
+        le=2000,
+        description="A robbery or hold-up alert's detail page lists the registered cameras "
+        "(Camera in Beeld) within this distance of the alert, nearest first: a street's length "
+        "either way, where an offender arriving or fleeing is filmed (docs/cameras.md).",
+    )
 
     @field_validator("tile_url")
     @classmethod

@@ -6,6 +6,7 @@ Plain async functions over a pool (or a connection), for the `heterdaad org ...`
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, TypeAlias, get_args
 
@@ -32,6 +33,8 @@ ROLES: tuple[str, ...] = get_args(Role)
 Database: TypeAlias = asyncpg.Pool | asyncpg.Connection
 
 _IDENTIFIER: TypeAdapter[str] = TypeAdapter(Identifier)
+# As the column's check (0020_cameras.sql): a link the desk shows, so https only.
+LIVEVIEW_URL = re.compile(r"https://\S{1,500}")
 
 
 class AdminError(ValueError):
@@ -118,13 +121,17 @@ async def create_alarm_site(
     branch_id: str | None = None,
     sia_key: bytes | None = None,
     sia_plain_frames: bool = False,
+    liveview_url: str | None = None,
 ) -> None:
     """Register a subscriber's site with the alarm centre that may report its activations.
 
     Over SIA it is heard only with `sia_key` (encrypted frames) or `sia_plain_frames`; without
-    either its centre reports its activations through the API only.
+    either its centre reports its activations through the API only. `liveview_url` is where the
+    police watch the site's camera live during a hold-up (docs/cameras.md).
     """
     _check_identifier("site_id", site_id)
+    if liveview_url is not None and not LIVEVIEW_URL.fullmatch(liveview_url):
+        raise AdminError("liveview must be an https:// address without spaces (at most 500)")
     _check_identifier("subscriber_account", subscriber_account)
     if sia_key is not None and sia_plain_frames:
         raise AdminError("a site with a key sends encrypted frames: not both")
@@ -132,13 +139,14 @@ async def create_alarm_site(
     try:
         await db.execute(
             "INSERT INTO alarm_site (site_id, alarm_centre, subscriber_account, branch_id, "
-            "sia_key, sia_plain_frames) VALUES ($1, $2, $3, $4, $5, $6)",
+            "sia_key, sia_plain_frames, liveview_url) VALUES ($1, $2, $3, $4, $5, $6, $7)",
             site_id,
             alarm_centre,
             subscriber_account,
             branch_id,
             sia_key,
             sia_plain_frames,
+            liveview_url,
         )
     except asyncpg.UniqueViolationError:
         raise AdminError(

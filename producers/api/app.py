@@ -18,6 +18,7 @@ from heterdaad.db import DATABASE_GONE, create_pool
 from producers.api.alarm_tasks import StoredTasks, alarm_task_router
 from producers.api.answers import field_problems
 from producers.api.broker import BrokerLink
+from producers.api.cameras import camera_router
 from producers.api.edge import PlateKey
 from producers.api.form import form_router
 from producers.api.intake import Intake
@@ -96,6 +97,7 @@ def create_app(settings: Settings, limits: ApiLimits | None = None) -> FastAPI:
     app.include_router(history_router())
     app.include_router(subscription_router(settings.notify.subscriptions_per_organisation, settings.notify.watch_max_radius_m))  # noqa: E501
     app.include_router(alarm_task_router(limits))
+    app.include_router(camera_router())
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -23,6 +23,9 @@ SUBSCRIBER_ROLES = frozenset(
 # Neighbourhood watch groups (buurtpreventie) only receive coarse warnings for their area:
 # they post nothing and read no history, not even of their own (they have none).
 RECEIVE_ONLY_ROLES = frozenset({"neighbourhood_watch"})
+# The Camera in Beeld registry holds owners' contacts: police and admins keep it (docs/cameras.md).
+CAMERAS_WRITE = "cameras:write"
+CAMERA_ROLES = frozenset({"police", "admin"})
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,8 @@ def default_scopes(role: str) -> list[str]:
         scopes.append(EVENTS_READ)
     if role in ("police", "admin"):
         scopes.append(ALERTS_READ)
+    if role in CAMERA_ROLES:
+        scopes.append(CAMERAS_WRITE)
     return scopes
 
 

@@ -115,12 +115,15 @@ def test_scopes_follow_the_role() -> None:
     assert set(default_scopes("retailer")) == {
         "incident-reports:write", "recon-sightings:write", "events:read"
     }
-    assert default_scopes("police") == ["events:read", "alerts:read"]
+    # The camera registry holds owners' contacts: police and admin keep it (docs/cameras.md).
+    assert default_scopes("police") == ["events:read", "alerts:read", "cameras:write"]
     assert "alarm-activations:write" not in allowed_scopes("trade_association")
     # Managing subscriptions is opt-in for every role that receives alerts, never for admin.
     for role in ("alarm_centre", "retailer", "trade_association", "police"):
         assert "subscriptions:write" in allowed_scopes(role) - set(default_scopes(role))
-    assert allowed_scopes("admin") == {"events:read", "alerts:read"}
+    assert allowed_scopes("admin") == {"events:read", "alerts:read", "cameras:write"}
+    for role in ("alarm_centre", "retailer", "trade_association"):
+        assert "cameras:write" not in allowed_scopes(role)
 
 
 class FakeClock:
