@@ -6,7 +6,6 @@ police and admin API); nothing here is ever put on an alert or sent to a branch.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import logging
 import math
@@ -19,11 +18,12 @@ import asyncpg
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from heterdaad.audit import AuditRow, write_audit_rows
+from heterdaad.db import transaction
 from schemas.common import Location
 from schemas.distance import METRES_PER_DEGREE_LAT, metres_between
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterable, Sequence
+    from collections.abc import Iterable, Sequence
 
 
 logger = logging.getLogger(__name__)
@@ -107,17 +107,6 @@ def _camera(row: asyncpg.Record) -> Camera:
     )
 
 
-@contextlib.asynccontextmanager
-async def _transaction(db: asyncpg.Connection | asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
-    """One transaction for a change and its audit row (both or neither), from a pool or not."""
-    if isinstance(db, asyncpg.Pool):
-        async with db.acquire() as connection, connection.transaction():
-            yield connection
-    else:
-        async with db.transaction():
-            yield db
-
-
 def _audit_row(actor: str, action: CameraAction, subject: str, **details: object) -> AuditRow:
     return AuditRow(datetime.now(UTC), actor, action.value, subject, details)
 
@@ -126,7 +115,7 @@ async def add_camera(
     db: asyncpg.Connection | asyncpg.Pool, spec: CameraSpec, *, actor: str
 ) -> Camera:
     """Register a camera, audited; CameraExistsError when its id is taken (no overwrite)."""
-    async with _transaction(db) as connection:
+    async with transaction(db) as connection:
         row = await connection.fetchrow(
             f"""INSERT INTO camera (camera_id, owner, contact_phone, contact_email, lat, lon,
                                     place, view, retention_days)
@@ -163,7 +152,7 @@ async def remove_camera(
     db: asyncpg.Connection | asyncpg.Pool, camera_id: str, *, actor: str
 ) -> bool:
     """Forget a camera (its owner withdrew it), audited; False when there was none."""
-    async with _transaction(db) as connection:
+    async with transaction(db) as connection:
         removed = await connection.fetchval(
             "DELETE FROM camera WHERE camera_id = $1 RETURNING camera_id", camera_id
         )

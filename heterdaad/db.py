@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING
 
 import asyncpg
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
     from heterdaad.settings import Settings
 
 
@@ -32,3 +35,17 @@ async def create_pool(settings: Settings, *, min_size: int = 1, max_size: int = 
         server_settings={"search_path": settings.database_schema, "application_name": "heterdaad"},
     )
     return pool
+
+
+@contextlib.asynccontextmanager
+async def transaction(
+    db: asyncpg.Connection | asyncpg.Pool,
+) -> AsyncIterator[asyncpg.Connection]:
+    """One transaction on a connection of the pool, or on the connection given (nested there,
+    as a savepoint, if it is already in one): a change and its audit row go together."""
+    if isinstance(db, asyncpg.Pool):
+        async with db.acquire() as connection, connection.transaction():
+            yield connection
+    else:
+        async with db.transaction():
+            yield db

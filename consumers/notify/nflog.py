@@ -14,7 +14,10 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from heterdaad.audit import AuditRow, write_audit_rows
+from heterdaad.db import transaction
 from schemas.alerts import RecipientRole
+from schemas.events import AuditAction
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -199,20 +202,30 @@ async def finish_attempt(
 ) -> None:
     """Record the attempt and its outcome on every row of the notification."""
     final = state != "failed"
-    await db.execute(
-        """UPDATE delivery SET state = $2, last_error = coalesce($3, last_error),
-               next_attempt_at = $4,
-               delivered_at = CASE WHEN $2 = 'delivered' THEN $5 ELSE delivered_at END,
-               payload = CASE WHEN $6 THEN NULL ELSE payload END
-           WHERE notification_key = $1 AND state IN ('pending', 'failed')""",
-        attempt.notification_key, state, attempt.error, next_attempt_at, attempt.at, final,
-    )  # fmt: skip
-    await db.execute(
-        "INSERT INTO delivery_attempt (notification_key, attempt, at, status_code, error, "
-        "duration_ms) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-        attempt.notification_key, attempt.attempt, attempt.at, attempt.status_code,
-        attempt.error, attempt.duration_ms,
-    )  # fmt: skip
+    async with transaction(db) as connection:
+        rows = await connection.fetch(
+            """UPDATE delivery SET state = $2, last_error = coalesce($3, last_error),
+                   next_attempt_at = $4,
+                   delivered_at = CASE WHEN $2 = 'delivered' THEN $5 ELSE delivered_at END,
+                   payload = CASE WHEN $6 THEN NULL ELSE payload END
+               WHERE notification_key = $1 AND state IN ('pending', 'failed')
+               RETURNING recipient, dedup_key, alert_id""",
+            attempt.notification_key, state, attempt.error, next_attempt_at, attempt.at, final,
+        )  # fmt: skip
+        await connection.execute(
+            "INSERT INTO delivery_attempt (notification_key, attempt, at, status_code, error, "
+            "duration_ms) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+            attempt.notification_key, attempt.attempt, attempt.at, attempt.status_code,
+            attempt.error, attempt.duration_ms,
+        )  # fmt: skip
+        if state == "delivered" and rows:
+            # A disclosure outside the system: in the audit trail, which outlives this log.
+            await write_audit_rows(connection, [AuditRow(
+                attempt.at, "notify", AuditAction.ALERT_DELIVERED.value, rows[0]["recipient"],
+                {"notification_key": attempt.notification_key,
+                 "dedup_keys": [row["dedup_key"] for row in rows],
+                 "alert_ids": [str(row["alert_id"]) for row in rows]},
+            )])  # fmt: skip
 
 
 async def postpone(db: Database, notification_key: str, until: datetime) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -180,6 +181,12 @@ async def test_a_struggling_receiver_gets_it_once(
     assert [a["attempt"] for a in attempts] == list(range(1, requests + 1))
     assert attempts[-1]["status_code"] == 200
     assert all(a["error"] for a in attempts[:-1])
+    # The disclosure is in the audit trail once, however many attempts it took (issue 12).
+    [audited] = await db.fetch(
+        "SELECT actor, subject, details FROM audit_log WHERE action = 'alert_delivered'"
+    )
+    assert (audited["actor"], audited["subject"]) == ("notify", row["recipient"])
+    assert json.loads(audited["details"])["alert_ids"] == [str(alert.alert_id)]
 
 
 async def test_a_receiver_that_is_down_gets_it_when_it_is_back(
