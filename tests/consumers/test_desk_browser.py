@@ -231,6 +231,13 @@ async def test_live_hold_up_acknowledged_in_a_real_browser(
         "WHERE alert_id = $1",
         seeded[3].alert_id,
     )
+    # A silence muted one alert for the unit's desk: shown, marked, not hidden (issue 12 item 3).
+    silenced = seeded[2]
+    await db.execute(
+        "INSERT INTO delivery (dedup_key, recipient, alert_id, channel, state, muted_by, "
+        "organisation_id) VALUES ($1, 'politie-ams/desk', $2, 'desk', 'muted', $3, 'politie-ams')",
+        silenced.dedup_key, silenced.alert_id, "silence 0b7d5c1e-4c5a-4d0e-9a43-5f2b1f0c9e11",
+    )  # fmt: skip
     # A quick sweep, so the three-minute-old hold-up shows escalated as soon as the page opens.
     thresholds = DeskThresholds(escalation_check_seconds=0.2)
     live = factories.alert(
@@ -257,6 +264,9 @@ async def test_live_hold_up_acknowledged_in_a_real_browser(
             await page.wait_for_selector("#live:not(.off)")  # the stream is open
             await page.wait_for_selector(f"#alert-{seeded[0].alert_id}.state-escalated")
             assert await page.is_visible("#escalation")
+            muted = page.locator(f"#alert-{silenced.alert_id} .muted")
+            assert await muted.is_visible()
+            assert "Gedempt door stilte 0b7d5c1e" in await muted.inner_text()
 
             await publish_alerts(settings, live)
             row = f"#alert-{live.alert_id}"
