@@ -28,6 +28,7 @@ class DeskAction(StrEnum):
     ALERT_ACKNOWLEDGED = "alert_acknowledged"
     ALERT_RESOLVED = "alert_resolved"
     ALERT_ESCALATED = "alert_escalated"
+    ALERT_JUDGED = "alert_judged"
 
 
 async def write_audit(

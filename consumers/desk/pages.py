@@ -14,7 +14,10 @@ from consumers.desk.nearby import Lookable
 from consumers.desk.texts import Words
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from consumers.desk.alerts import AlertCard
+    from consumers.desk.judgements import Judgement
     from consumers.desk.texts import Language
     from consumers.desk.users import DeskSession
     from heterdaad.thresholds.desk import DeskThresholds
@@ -95,10 +98,14 @@ def detail_page(
     escalate_seconds: float,
     tiles: DeskThresholds,
     nearby: Lookable | None = None,
+    judgements: Sequence[Judgement] = (),
+    judgeable: bool = False,
 ) -> str:
     return _render(
         "detail.html",
         nearby=nearby or Lookable(),
+        judgements=judgements,
+        judgeable=judgeable,
         camera_radius=f"{tiles.camera_radius_m:g}",
         tiles=tiles,
         t=Words(language),

@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from consumers.desk import pages
 from consumers.desk.alerts import AlertNotFound, Outcome
 from consumers.desk.audit import DeskAction, write_audit
+from consumers.desk.judgements import Verdict, judge, judgements_of, pattern_of
 from consumers.desk.nearby import lookable
 from consumers.desk.passwords import new_token
 from consumers.desk.texts import Words
@@ -188,8 +189,36 @@ def desk_router() -> APIRouter:
             escalate_seconds=desk.thresholds.escalate_hold_up_after_seconds,
             tiles=desk.thresholds,
             nearby=await lookable(desk.store.pool, card, desk.thresholds.camera_radius_m),
+            judgements=await judgements_of(desk.store.pool, card),
+            judgeable=pattern_of(card) is not None,
         )  # fmt: skip
         return remember_language(request, _page(html))
+
+    @router.post("/alerts/{alert_text}/judge")
+    async def judge_pattern(request: Request, alert_text: str) -> Response:
+        """Confirm or reject the series, reconnaissance pattern or hotspot an alert names."""
+        found = await current_session(request)
+        if found is None:
+            return Response(status_code=401)
+        _, session = found
+        language = language_of(request, session)
+        form = await request.form()
+        if not csrf_ok(session, form.get("csrf")):
+            return _page(pages.message_page(language, "forbidden", session=session), 403)
+        alert_id = _alert_id(alert_text)
+        if alert_id is None:
+            return _not_found(language, session)
+        desk = desk_of(request)
+        card = await desk.store.card(session.user.police_unit, alert_id)
+        if card is None:
+            return _not_found(language, session)
+        try:
+            verdict = Verdict(str(form.get("verdict", "")))
+        except ValueError:
+            return _page(pages.message_page(language, "choose_verdict", session=session), 422)
+        if not await judge(desk.store.pool, session.user, card, verdict, desk.store.clock()):
+            return _page(pages.message_page(language, "not_judgeable", session=session), 422)
+        return _to(f"/alerts/{alert_id}")
 
     @router.post("/alerts/{alert_text}/acknowledge")
     async def acknowledge(request: Request, alert_text: str) -> Response:

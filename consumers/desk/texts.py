@@ -48,6 +48,23 @@ PHRASES: dict[str, dict[Language, str]] = {
         "en": "Too many failed attempts. Please try again in {minutes} minutes.",
     },
     "muted": {"nl": "Gedempt", "en": "Silenced"},
+    "judgement": {"nl": "Beoordeling", "en": "Judgement"},
+    "judgement_intro": {
+        "nl": "Klopt dit patroon? Uw oordeel wordt vastgelegd en leert het model.",
+        "en": "Is this pattern right? Your judgement is recorded and teaches the model.",
+    },
+    "confirm": {"nl": "Klopt", "en": "Confirm"},
+    "reject": {"nl": "Klopt niet", "en": "Reject"},
+    "confirmed_by": {"nl": "Bevestigd als patroon door", "en": "Confirmed as a pattern by"},
+    "rejected_by": {"nl": "Afgewezen als patroon door", "en": "Rejected as a pattern by"},
+    "choose_verdict": {
+        "nl": "Kies of het patroon klopt of niet.",
+        "en": "Choose whether the pattern is right or not.",
+    },
+    "not_judgeable": {
+        "nl": "Alleen een reeks, voorverkenningspatroon of hotspot kan worden beoordeeld.",
+        "en": "Only a series, a reconnaissance pattern or a hotspot can be judged.",
+    },
     "muted_silence": {
         "nl": "Gedempt door stilte {silence}: getoond, niet verstuurd",
         "en": "Silenced by silence {silence}: shown, not sent",

@@ -381,6 +381,58 @@ async def test_an_alert_silenced_for_the_desk_is_shown_as_silenced_not_hidden(
         assert 'id="muted"' in detail and str(silence) in detail
 
 
+async def test_police_confirm_or_reject_a_pattern_and_each_judgement_is_kept_and_audited(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    """Issue 15 item 5: the analysts' judgements, stored and audited, for the model fit."""
+    await users(db)
+    series = factories.alert(kind=AlertKind.SERIES, series_id="S-AMS-9")
+    robbery = factories.alert()
+    other_unit = rotterdam_alert(kind=AlertKind.SERIES, series_id="S-ROT-1")
+    for alert in (series, robbery, other_unit):
+        await store(db, alert)
+    async with served_desk(settings) as base_url, logged_in(base_url) as client:
+        page = await client.get(f"/alerts/{series.alert_id}")
+        assert 'id="judgement-heading"' in page.text and "Klopt niet" in page.text
+        csrf = csrf_token(page.text)
+        judged = await client.post(
+            f"/alerts/{series.alert_id}/judge", data={"csrf": csrf, "verdict": "rejected"}
+        )
+        assert judged.status_code == 303
+        again = await client.post(
+            f"/alerts/{series.alert_id}/judge", data={"csrf": csrf, "verdict": "confirmed"}
+        )
+        assert again.status_code == 303
+        shown = (await client.get(f"/alerts/{series.alert_id}")).text
+        assert "Afgewezen als patroon door ams.coordinator" in shown
+        assert "Bevestigd als patroon door ams.coordinator" in shown
+        # A single robbery is no pattern; another unit's series is not this desk's to judge.
+        single = await client.get(f"/alerts/{robbery.alert_id}")
+        assert 'id="judgement-heading"' not in single.text
+        for alert_id, verdict, status in (
+            (robbery.alert_id, "confirmed", 422),
+            (other_unit.alert_id, "confirmed", 404),
+            (series.alert_id, "maybe", 422),
+        ):
+            answer = await client.post(
+                f"/alerts/{alert_id}/judge", data={"csrf": csrf, "verdict": verdict}
+            )
+            assert answer.status_code == status
+        forged = await client.post(
+            f"/alerts/{series.alert_id}/judge", data={"csrf": "forged", "verdict": "confirmed"}
+        )
+        assert forged.status_code == 403
+
+    rows = await db.fetch(
+        "SELECT pattern, verdict, judged_by FROM judgement ORDER BY judgement_id"
+    )
+    assert [tuple(r) for r in rows] == [
+        ("S-AMS-9", "rejected", AMS_USER), ("S-AMS-9", "confirmed", AMS_USER),
+    ]
+    audited = await audit_rows(db, "alert_judged")
+    assert [json.loads(r["details"])["verdict"] for r in audited] == ["rejected", "confirmed"]
+
+
 async def test_a_unit_sees_and_handles_only_its_own_alerts(
     settings: Settings, db: asyncpg.Connection
 ) -> None:

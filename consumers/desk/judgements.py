@@ -1,0 +1,78 @@
+"""The analysts' judgements of a pattern (issue 15 item 5): police confirm or reject a series,
+a reconnaissance pattern or a hotspot on the desk. Stored and audited together; what a model fit
+learns from (`judgement` table; docs/desk.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from consumers.desk.audit import DeskAction, write_audit
+from heterdaad.db import transaction
+from schemas.alerts import AlertKind
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    import asyncpg
+
+    from consumers.desk.alerts import AlertCard
+    from consumers.desk.users import DeskUser
+
+JUDGED_KINDS = frozenset({AlertKind.SERIES, AlertKind.RECONNAISSANCE_WARNING, AlertKind.HOTSPOT})
+
+
+class Verdict(StrEnum):
+    CONFIRMED = "confirmed"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True)
+class Judgement:
+    verdict: Verdict
+    judged_by: str
+    judged_at: datetime
+
+
+def pattern_of(card: AlertCard) -> str | None:
+    """What is judged: the series, the reconnaissance pattern or the hotspot the alert names."""
+    alert = card.alert
+    if card.kind not in JUDGED_KINDS or alert is None:
+        return None
+    if card.kind is AlertKind.SERIES:
+        return alert.series_id
+    if card.kind is AlertKind.HOTSPOT:
+        return alert.hotspot_id
+    # recon:<pattern>:<n>[+<nearby>]: the pattern, whatever the count it was warned at.
+    parts = alert.dedup_key.split(":")
+    return parts[1] if len(parts) > 1 else alert.dedup_key
+
+
+async def judge(
+    pool: asyncpg.Pool, user: DeskUser, card: AlertCard, verdict: Verdict, now: datetime
+) -> bool:
+    """Store and audit one judgement; False when the alert is no pattern that can be judged."""
+    pattern = pattern_of(card)
+    if pattern is None:
+        return False
+    async with transaction(pool) as connection:
+        await connection.execute(
+            "INSERT INTO judgement (alert_id, kind, pattern, verdict, judged_by, judged_at) "
+            "VALUES ($1, $2, $3, $4, $5, $6)",
+            card.alert_id, card.kind.value, pattern, verdict.value, user.username, now,
+        )  # fmt: skip
+        await write_audit(
+            connection, at=now, actor=user.actor, action=DeskAction.ALERT_JUDGED,
+            subject=str(card.alert_id), details={"pattern": pattern, "verdict": verdict.value},
+        )  # fmt: skip
+    return True
+
+
+async def judgements_of(pool: asyncpg.Pool, card: AlertCard) -> list[Judgement]:
+    rows = await pool.fetch(
+        "SELECT verdict, judged_by, judged_at FROM judgement WHERE alert_id = $1 "
+        "ORDER BY judged_at, judgement_id",
+        card.alert_id,
+    )
+    return [Judgement(Verdict(r["verdict"]), r["judged_by"], r["judged_at"]) for r in rows]
