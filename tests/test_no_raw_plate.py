@@ -13,8 +13,6 @@ descriptions or event ids (docs/neighbourhood-watch.md).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
 import uuid
@@ -25,7 +23,6 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
-from consumers.notify.service import NotifyService
 from consumers.notify.subscriptions import SubscriptionSpec, create_subscription
 from producers.api import ApiLimits
 from producers.api.admin import create_organisation
@@ -35,7 +32,7 @@ from schemas.pseudonym import pseudonymise_plate
 from schemas.topics import ALERTS, INCIDENT_REPORTS, RECON_SIGHTINGS
 from tests.consumers.test_desk import logged_in, served_desk
 from tests.consumers.test_desk import users as desk_users
-from tests.consumers.test_notify_service import FAST
+from tests.consumers.test_notify_service import _running
 from tests.consumers.test_notify_webhook import SECRET, WebhookReceiver
 from tests.kafka_helpers import eventually, read_topic, records_up_to_now
 from tests.processes import running
@@ -43,7 +40,7 @@ from tests.producers import bodies
 from tests.producers.intake_support import register, running_api
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterable
+    from collections.abc import Iterable
     from pathlib import Path
 
     import asyncpg
@@ -145,18 +142,6 @@ async def _scene(db: asyncpg.Connection, receiver: WebhookReceiver) -> Registry:
     )  # fmt: skip
     await create_subscription(db, "buurt-dam", watch, actor="test")
     return registry
-
-
-@contextlib.asynccontextmanager
-async def _notify(settings: Settings) -> AsyncIterator[None]:
-    stop = asyncio.Event()
-    async with NotifyService(settings, FAST) as service:
-        task = asyncio.create_task(service.run(stop))
-        try:
-            yield
-        finally:
-            stop.set()
-            await task
 
 
 async def _report(
@@ -286,7 +271,7 @@ async def test_the_raw_plate_appears_nowhere(
             running(settings, "sink", log=logs / "sink.log") as sink,
         ):
             async with (
-                _notify(settings),
+                _running(settings),
                 served_desk(settings) as desk_url,
                 running_api(settings, limits) as (_, client),
             ):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import os
 import subprocess
@@ -12,7 +10,6 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from consumers.notify.service import NotifyService
 from consumers.notify.subscriptions import SubscriptionSpec, create_subscription
 from consumers.sink import store
 from heterdaad.camera_registry import CameraSpec, add_camera
@@ -20,13 +17,12 @@ from heterdaad.thresholds.desk import DeskThresholds
 from schemas.alerts import AlertKind, RecipientRole, Severity
 from tests import factories
 from tests.consumers.test_desk import logged_in, publish_alerts, served_desk, users
-from tests.consumers.test_notify_service import FAST
+from tests.consumers.test_notify_service import _running
 from tests.consumers.test_notify_webhook import SECRET, WebhookReceiver
 from tests.kafka_helpers import eventually
 from tests.producers.intake_support import register
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
 
     import asyncpg
 
@@ -133,18 +129,6 @@ async def test_a_hold_up_at_a_liveview_site_offers_live_meekijken(
         assert listing.count("live meekijken") == 1
 
 
-@contextlib.asynccontextmanager
-async def _notify(settings: Settings) -> AsyncIterator[None]:
-    stop = asyncio.Event()
-    async with NotifyService(settings, FAST) as service:
-        task = asyncio.create_task(service.run(stop))
-        try:
-            yield
-        finally:
-            stop.set()
-            await task
-
-
 async def test_a_branch_webhook_carries_no_camera_or_liveview(
     settings: Settings, db: asyncpg.Connection
 ) -> None:
@@ -160,7 +144,7 @@ async def test_a_branch_webhook_carries_no_camera_or_liveview(
             {"radius_m": 1000, "webhook_url": receiver.hook("branch"), "webhook_secret": SECRET}
         )
         await create_subscription(db, "retail-a", branch, actor="test")
-        async with _notify(settings):
+        async with _running(settings):
             await publish_alerts(settings, hold_up)
 
             async def delivered() -> bool:

@@ -5,7 +5,6 @@ data (docs/neighbourhood-watch.md)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import subprocess
@@ -18,7 +17,6 @@ import pytest
 
 from consumers.notify.admin import NotifyAdminError
 from consumers.notify.route import Directory, PoliceDesk, SubscriptionRule, route
-from consumers.notify.service import NotifyService
 from consumers.notify.subscriptions import SubscriptionSpec, create_subscription
 from consumers.notify.watch import watch_refusal
 from consumers.sink import store
@@ -39,13 +37,12 @@ from schemas.distance import metres_between
 from schemas.events import GetawayMode, PersonDescription, ReconBehaviour
 from schemas.topics import ALERTS
 from tests import factories
-from tests.consumers.test_notify_service import FAST
+from tests.consumers.test_notify_service import _running
 from tests.consumers.test_notify_webhook import SECRET, WebhookReceiver
 from tests.kafka_helpers import eventually
 from tests.producers.intake_support import running_api
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
 
     import asyncpg
 
@@ -255,18 +252,6 @@ async def _scene(db: asyncpg.Connection, hook: str) -> None:
     await create_subscription(db, "buurt-jordaan", spec, actor="test", watch_max_radius_m=3000)
 
 
-@contextlib.asynccontextmanager
-async def _notify(settings: Settings) -> AsyncIterator[None]:
-    stop = asyncio.Event()
-    async with NotifyService(settings, FAST) as service:
-        task = asyncio.create_task(service.run(stop))
-        try:
-            yield
-        finally:
-            stop.set()
-            await task
-
-
 async def _publish(settings: Settings, alerts: list[Alert]) -> None:
     producer = make_producer(settings)
     await producer.start()
@@ -299,7 +284,7 @@ async def test_a_watch_gets_coarse_warnings_and_no_personal_data(
         # The watch's receiver fails its first request: the notification is retried as any is.
         await _scene(db, receiver.hook("watch", answers=[503]))
         await _publish(settings, alerts)
-        async with _notify(settings):
+        async with _running(settings):
 
             async def settled() -> bool:
                 # Every alert reached its unit's desk (so the service has routed them all),
@@ -356,7 +341,7 @@ async def test_a_watch_is_not_told_outcomes(settings: Settings, db: asyncpg.Conn
         )
         await create_subscription(db, "ah", shop, actor="test")
         await _publish(settings, [alert])
-        async with _notify(settings):
+        async with _running(settings):
 
             async def both_told() -> bool:
                 return {r.hook for r in receiver.delivered()} == {"ah", "watch"}
