@@ -118,6 +118,30 @@ class WarningGrounds(Contract):
     )
 
 
+class DetectionBasis(Contract):
+    """What a pattern alert rests on: the scoring model, the chance, the stated error rate.
+
+    Series, reconnaissance and hotspot alerts carry one; no personal data (branches see it).
+    """
+
+    model_version: Annotated[str, Field(min_length=1, max_length=100)] = Field(
+        description="The scoring model that decided: a fitted model's version "
+        "(`heterdaad model fit`) or the hand-set curves' name."
+    )
+    probability: Annotated[float, Field(ge=0, le=1)] | None = Field(
+        None, description="Estimated probability that the pattern is real (series: that the "
+        "linked robberies share an offender; reconnaissance: that a robbery follows)."
+    )  # fmt: skip
+    recurrence_days: Annotated[float, Field(gt=0)] | None = Field(
+        None, description="Hotspots: how many days, on average, until chance alone would put "
+        "this many events in one area at the background rate."
+    )  # fmt: skip
+    calibrated_to: Annotated[str, Field(max_length=200)] = Field(
+        "", description="The error rate the threshold was chosen for, e.g. 'at most 1 false "
+        "series alert per 30 days nationally'."
+    )  # fmt: skip
+
+
 class Alert(Contract):
     """An alert as the police see it; recipients other than police get a view of it."""
 
@@ -150,6 +174,10 @@ class Alert(Contract):
     grounds: WarningGrounds | None = Field(
         None, description="Reconnaissance warnings: what the warning rests on, its score."
     )
+    basis: DetectionBasis | None = Field(
+        None, description="Pattern alerts (series, reconnaissance, hotspot): the model, "
+        "probability or recurrence interval, and calibrated error rate they rest on."
+    )  # fmt: skip
 
     def view_for(self, role: RecipientRole) -> AlertView:
         """The alert as a recipient of this role may see it."""
@@ -177,6 +205,7 @@ class Alert(Contract):
             occurred_at=self.occurred_at,
             historical=self.historical,
             grounds=self.grounds,
+            basis=self.basis,
         )
 
 
@@ -231,6 +260,7 @@ class BranchAlertView(Contract):
     occurred_at: AwareDatetime | None = None
     historical: bool = False
     grounds: WarningGrounds | None = None
+    basis: DetectionBasis | None = None
 
 
 # A neighbourhood watch learns the neighbourhood, not the street: the centre is rounded to two
