@@ -7,6 +7,7 @@ screenshot for the README there.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import uuid
@@ -26,6 +27,8 @@ from tests.consumers.test_desk import AMS_USER, PASSWORD, publish_alerts, served
 from tests.kafka_helpers import eventually
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Awaitable, Callable
+
     import asyncpg
 
     from heterdaad.settings import Settings
@@ -205,6 +208,31 @@ def playwright_api() -> Any:
     return playwright.async_api
 
 
+@contextlib.asynccontextmanager
+async def signed_in_page(
+    playwright: Any,
+    base_url: str,
+    *,
+    viewport: dict[str, int],
+    device_scale_factor: float = 1,
+    before_login: Callable[[Any], Awaitable[None]] | None = None,
+) -> AsyncIterator[Any]:
+    """A Chromium page on the desk, signed in as the Amsterdam coordinator; closed afterwards."""
+    browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    try:
+        page = await browser.new_page(viewport=viewport, device_scale_factor=device_scale_factor)
+        await page.goto(f"{base_url}/")
+        if before_login is not None:
+            await before_login(page)
+        await page.fill("#username", AMS_USER)
+        await page.fill("#password", PASSWORD)
+        await page.click("button[type=submit]")
+        await page.wait_for_selector("#alerts")
+        yield page
+    finally:
+        await browser.close()
+
+
 def keep_screenshot(shot: Path, name: str = SCREENSHOT) -> None:
     """Copy the screenshot where HETERDAAD_SCREENSHOT_DIR says (docs/img for the README)."""
     if target := os.environ.get("HETERDAAD_SCREENSHOT_DIR"):
@@ -250,37 +278,26 @@ async def test_live_hold_up_acknowledged_in_a_real_browser(
     async with (
         served_desk(settings, thresholds=thresholds) as base_url,
         playwright_api.async_playwright() as playwright,
+        signed_in_page(playwright, base_url, viewport={"width": 1440, "height": 900}) as page,
     ):
-        browser = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
-        )
-        try:
-            page = await browser.new_page(viewport={"width": 1440, "height": 900})
-            await page.goto(f"{base_url}/")
-            await page.fill("#username", AMS_USER)
-            await page.fill("#password", PASSWORD)
-            await page.click("button[type=submit]")
-            await page.wait_for_selector("#alerts")
-            await page.wait_for_selector("#live:not(.off)")  # the stream is open
-            await page.wait_for_selector(f"#alert-{seeded[0].alert_id}.state-escalated")
-            assert await page.is_visible("#escalation")
-            muted = page.locator(f"#alert-{silenced.alert_id} .muted")
-            assert await muted.is_visible()
-            assert "Gedempt door stilte 0b7d5c1e" in await muted.inner_text()
+        await page.wait_for_selector("#live:not(.off)")  # the stream is open
+        await page.wait_for_selector(f"#alert-{seeded[0].alert_id}.state-escalated")
+        assert await page.is_visible("#escalation")
+        muted = page.locator(f"#alert-{silenced.alert_id} .muted")
+        assert await muted.is_visible()
+        assert "Gedempt door stilte 0b7d5c1e" in await muted.inner_text()
 
-            await publish_alerts(settings, live)
-            row = f"#alert-{live.alert_id}"
-            await page.wait_for_selector(f"{row}.state-open")
-            assert "Overval gaande" in await page.inner_text(row)
-            assert await page.locator("#areas circle").count() >= 2 * (len(seeded) + 1)
+        await publish_alerts(settings, live)
+        row = f"#alert-{live.alert_id}"
+        await page.wait_for_selector(f"{row}.state-open")
+        assert "Overval gaande" in await page.inner_text(row)
+        assert await page.locator("#areas circle").count() >= 2 * (len(seeded) + 1)
 
-            await page.click(f"{row} button.ack")
-            await page.wait_for_selector(f"{row}.state-acknowledged")
-            assert "Bevestigd door ams.coordinator" in await page.inner_text(row)
-            await page.wait_for_selector("#live:not(.off)")
-            await page.screenshot(path=str(shot))
-        finally:
-            await browser.close()
+        await page.click(f"{row} button.ack")
+        await page.wait_for_selector(f"{row}.state-acknowledged")
+        assert "Bevestigd door ams.coordinator" in await page.inner_text(row)
+        await page.wait_for_selector("#live:not(.off)")
+        await page.screenshot(path=str(shot))
 
     async def acknowledged() -> str | None:
         by: str | None = await db.fetchval(

@@ -16,9 +16,9 @@ from schemas.alerts import AlertKind, Area, Severity
 from schemas.common import BranchType, Location
 from schemas.distance import metres_between
 from tests import factories
-from tests.consumers.test_desk import AMS_USER, PASSWORD, served_desk, users
+from tests.consumers.test_desk import served_desk, users
 from tests.consumers.test_desk_browser import CHROMIUM as CHROMIUM
-from tests.consumers.test_desk_browser import CHROMIUM_ARGS, keep_screenshot
+from tests.consumers.test_desk_browser import keep_screenshot, signed_in_page
 from tests.consumers.test_desk_browser import playwright_api as playwright_api
 from tests.producers.intake_support import register
 
@@ -77,27 +77,16 @@ async def test_a_hold_up_with_cameras_and_liveview_in_a_real_browser(
     async with (
         served_desk(settings, thresholds=thresholds) as base_url,
         playwright_api.async_playwright() as playwright,
+        signed_in_page(playwright, base_url, viewport={"width": 1440, "height": 1100}) as page,
     ):
-        browser = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
-        )
-        try:
-            page = await browser.new_page(viewport={"width": 1440, "height": 1100})
-            await page.goto(f"{base_url}/")
-            await page.fill("#username", AMS_USER)
-            await page.fill("#password", PASSWORD)
-            await page.click("button[type=submit]")
-            await page.wait_for_selector("#alerts")
-            await page.goto(f"{base_url}/alerts/{hold_up.alert_id}")
-            await page.wait_for_selector("#cameras")
-            assert await page.is_visible("#liveview")
-            assert await page.inner_text("#liveview") == "live meekijken"
-            rows = page.locator("#cameras tbody tr")
-            shown = [await rows.nth(i).get_attribute("data-camera")
-                     for i in range(await rows.count())]  # fmt: skip
-            assert shown == NEAREST_FIRST
-            await page.locator("#cameras-heading").scroll_into_view_if_needed()
-            await page.screenshot(path=str(shot), full_page=True)
-        finally:
-            await browser.close()
+        await page.goto(f"{base_url}/alerts/{hold_up.alert_id}")
+        await page.wait_for_selector("#cameras")
+        assert await page.is_visible("#liveview")
+        assert await page.inner_text("#liveview") == "live meekijken"
+        rows = page.locator("#cameras tbody tr")
+        shown = [await rows.nth(i).get_attribute("data-camera")
+                 for i in range(await rows.count())]  # fmt: skip
+        assert shown == NEAREST_FIRST
+        await page.locator("#cameras-heading").scroll_into_view_if_needed()
+        await page.screenshot(path=str(shot), full_page=True)
     keep_screenshot(shot, SHOT)

@@ -17,13 +17,12 @@ import pytest
 
 from consumers.desk import DeskThresholds
 from consumers.sink import store
-from tests.consumers.test_desk import AMS_USER, PASSWORD, served_desk, users
+from tests.consumers.test_desk import served_desk, users
 from tests.consumers.test_desk_browser import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     a_shift_of_alerts,
     keep_screenshot,
     playwright_api,
+    signed_in_page,
 )
 
 if TYPE_CHECKING:
@@ -42,6 +41,7 @@ ACCOUNTED = """(wanted) => {
   const clustered = clusters.reduce((sum, span) => sum + parseInt(span.textContent, 10), 0);
   return clustered > 1 && clustered + document.querySelectorAll("#tiles .pin").length === wanted;
 }"""
+DESKTOP = {"width": 1280, "height": 900}
 TILE_PATH = re.compile(r"^/(\d+)/(\d+)/(\d+)\.png$")
 
 
@@ -98,17 +98,6 @@ def closed_port() -> int:
     return port
 
 
-async def open_desk(playwright: Any, base_url: str) -> Any:
-    browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-    page = await browser.new_page(viewport={"width": 1280, "height": 900})
-    await page.goto(f"{base_url}/")
-    await page.fill("#username", AMS_USER)
-    await page.fill("#password", PASSWORD)
-    await page.click("button[type=submit]")
-    await page.wait_for_selector("#alerts")
-    return browser, page
-
-
 async def test_street_map_from_a_local_tile_server(
     settings: Settings, db: asyncpg.Connection, tmp_path: Path, playwright_api: Any
 ) -> None:
@@ -121,35 +110,32 @@ async def test_street_map_from_a_local_tile_server(
         async with (
             served_desk(settings, thresholds=thresholds) as base_url,
             playwright_api.async_playwright() as playwright,
+            signed_in_page(playwright, base_url, viewport=DESKTOP) as page,
         ):
-            browser, page = await open_desk(playwright, base_url)
-            try:
-                await page.wait_for_selector("#tiles[data-state=tiles] img.leaflet-tile-loaded")
-                assert await page.is_visible("#tiles") and not await page.is_visible("#map")
-                assert "Testtegels" in await page.inner_text("#tiles .leaflet-control-attribution")
-                # Every alert's area, as an outline: stroked, not filled.
-                areas = page.locator("#tiles path.area")
-                assert await areas.count() == len(seeded)
-                fills = await areas.evaluate_all("paths => paths.map(p => p.getAttribute('fill'))")
-                assert set(fills) == {"none"}, fills
-                assert await page.locator("#tiles path.area.state-escalated, "
-                                          "#tiles path.area.kind-hotspot").count() >= 1
-                pins = page.locator("#tiles .pin, #tiles .marker-cluster")
-                assert await pins.count() >= 1
-                await page.screenshot(path=str(tmp_path / "desk-map.png"))
-                # Zoomed out, the alerts of Amsterdam cluster into one marker with their count.
-                for _ in range(4):
-                    await page.click("#tiles .leaflet-control-zoom-out")
-                await page.wait_for_selector("#tiles .marker-cluster")
-                # Once the zoom's animation settles, clusters and single pins count every alert.
-                await page.wait_for_function(ACCOUNTED, arg=len(seeded), timeout=10_000)
+            await page.wait_for_selector("#tiles[data-state=tiles] img.leaflet-tile-loaded")
+            assert await page.is_visible("#tiles") and not await page.is_visible("#map")
+            assert "Testtegels" in await page.inner_text("#tiles .leaflet-control-attribution")
+            # Every alert's area, as an outline: stroked, not filled.
+            areas = page.locator("#tiles path.area")
+            assert await areas.count() == len(seeded)
+            fills = await areas.evaluate_all("paths => paths.map(p => p.getAttribute('fill'))")
+            assert set(fills) == {"none"}, fills
+            assert await page.locator("#tiles path.area.state-escalated, "
+                                      "#tiles path.area.kind-hotspot").count() >= 1
+            pins = page.locator("#tiles .pin, #tiles .marker-cluster")
+            assert await pins.count() >= 1
+            await page.screenshot(path=str(tmp_path / "desk-map.png"))
+            # Zoomed out, the alerts of Amsterdam cluster into one marker with their count.
+            for _ in range(4):
+                await page.click("#tiles .leaflet-control-zoom-out")
+            await page.wait_for_selector("#tiles .marker-cluster")
+            # Once the zoom's animation settles, clusters and single pins count every alert.
+            await page.wait_for_function(ACCOUNTED, arg=len(seeded), timeout=10_000)
 
-                # The detail page draws its one alert on the same tiles.
-                await page.goto(f"{base_url}/alerts/{seeded[0].alert_id}")
-                await page.wait_for_selector("#tiles[data-state=tiles] img.leaflet-tile-loaded")
-                assert await page.locator("#tiles path.area").count() == 1
-            finally:
-                await browser.close()
+            # The detail page draws its one alert on the same tiles.
+            await page.goto(f"{base_url}/alerts/{seeded[0].alert_id}")
+            await page.wait_for_selector("#tiles[data-state=tiles] img.leaflet-tile-loaded")
+            assert await page.locator("#tiles path.area").count() == 1
     keep_screenshot(tmp_path / "desk-map.png", "desk-map.png")
     tiles = [path for path in asked if TILE_PATH.match(path)]
     assert tiles, asked  # the page asked our server for tiles
@@ -168,11 +154,8 @@ async def test_the_sketch_when_no_tile_server_answers(
     async with (
         served_desk(settings, thresholds=thresholds) as base_url,
         playwright_api.async_playwright() as playwright,
+        signed_in_page(playwright, base_url, viewport=DESKTOP) as page,
     ):
-        browser, page = await open_desk(playwright, base_url)
-        try:
-            await page.wait_for_selector("#tiles[data-state=sketch]", state="attached")
-            assert await page.is_visible("#map") and not await page.is_visible("#tiles")
-            assert await page.locator("#areas circle").count() >= 2
-        finally:
-            await browser.close()
+        await page.wait_for_selector("#tiles[data-state=sketch]", state="attached")
+        assert await page.is_visible("#map") and not await page.is_visible("#tiles")
+        assert await page.locator("#areas circle").count() >= 2

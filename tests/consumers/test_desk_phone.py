@@ -11,14 +11,13 @@ from consumers.desk import DeskThresholds
 from consumers.sink import store
 from schemas.alerts import AlertKind, Severity
 from tests import factories
-from tests.consumers.test_desk import AMS_USER, PASSWORD, publish_alerts, served_desk, users
+from tests.consumers.test_desk import publish_alerts, served_desk, users
 from tests.consumers.test_desk_browser import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     a_shift_of_alerts,
     keep_screenshot,
     playwright_api,
     register_the_shift,
+    signed_in_page,
 )
 
 if TYPE_CHECKING:
@@ -68,46 +67,38 @@ async def test_phone_layout_and_live_order(
     async with (
         served_desk(settings, thresholds=thresholds) as base_url,
         playwright_api.async_playwright() as playwright,
+        signed_in_page(
+            playwright, base_url, viewport=PHONE, device_scale_factor=2,
+            before_login=fits_the_screen_login,
+        ) as page,
     ):
-        browser = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
+        await page.wait_for_selector("#live:not(.off)")
+        await page.wait_for_selector(f"#alert-{hold_up.alert_id}.state-escalated")
+        await fits_the_screen(page)
+        header = await page.locator("header.bar").bounding_box()
+        assert header is not None and header["width"] <= PHONE["width"], header
+
+        await publish_alerts(settings, robbery)
+        await page.wait_for_selector(f"#alert-{robbery.alert_id}")
+        order = await live_order(page)
+        assert order[:2] == [str(hold_up.alert_id), str(robbery.alert_id)], order
+        await fits_the_screen(page)
+        await page.screenshot(path=str(shot))
+
+        # Acknowledged, the hold-up leaves the top for the alerts nobody has taken yet.
+        await page.click(f"#alert-{hold_up.alert_id} button.ack")
+        await page.wait_for_selector(f"#alert-{hold_up.alert_id}.state-acknowledged")
+        order = await live_order(page)
+        open_rows = await page.eval_on_selector_all(
+            "#alerts > li.state-open", "rows => rows.map(row => row.id.replace('alert-', ''))"
         )
-        try:
-            page = await browser.new_page(viewport=PHONE, device_scale_factor=2)
-            await page.goto(f"{base_url}/")
-            await fits_the_screen_login(page)
-            await page.fill("#username", AMS_USER)
-            await page.fill("#password", PASSWORD)
-            await page.click("button[type=submit]")
-            await page.wait_for_selector("#live:not(.off)")
-            await page.wait_for_selector(f"#alert-{hold_up.alert_id}.state-escalated")
-            await fits_the_screen(page)
-            header = await page.locator("header.bar").bounding_box()
-            assert header is not None and header["width"] <= PHONE["width"], header
+        assert order[0] == str(robbery.alert_id), order
+        assert order.index(str(hold_up.alert_id)) > max(map(order.index, open_rows)), order
 
-            await publish_alerts(settings, robbery)
-            await page.wait_for_selector(f"#alert-{robbery.alert_id}")
-            order = await live_order(page)
-            assert order[:2] == [str(hold_up.alert_id), str(robbery.alert_id)], order
-            await fits_the_screen(page)
-            await page.screenshot(path=str(shot))
-
-            # Acknowledged, the hold-up leaves the top for the alerts nobody has taken yet.
-            await page.click(f"#alert-{hold_up.alert_id} button.ack")
-            await page.wait_for_selector(f"#alert-{hold_up.alert_id}.state-acknowledged")
-            order = await live_order(page)
-            open_rows = await page.eval_on_selector_all(
-                "#alerts > li.state-open", "rows => rows.map(row => row.id.replace('alert-', ''))"
-            )
-            assert order[0] == str(robbery.alert_id), order
-            assert order.index(str(hold_up.alert_id)) > max(map(order.index, open_rows)), order
-
-            # The detail of a series: its evidence table stacks instead of scrolling.
-            await page.goto(f"{base_url}/alerts/{series.alert_id}")
-            await page.wait_for_selector("table.evidence")
-            await fits_the_screen(page)
-        finally:
-            await browser.close()
+        # The detail of a series: its evidence table stacks instead of scrolling.
+        await page.goto(f"{base_url}/alerts/{series.alert_id}")
+        await page.wait_for_selector("table.evidence")
+        await fits_the_screen(page)
     keep_screenshot(shot, "desk-phone.png")
 
 
