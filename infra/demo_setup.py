@@ -111,6 +111,8 @@ class DemoSecrets:
     api_key: str
     desk_password: str
     plate_key: str
+    # The alarm centre's key (docs/alarm-tasks.md); files of older demos lack it.
+    alarm_key: str = ""
 
     @classmethod
     def load(cls, path: Path) -> DemoSecrets | None:
@@ -129,6 +131,8 @@ async def seed(db: asyncpg.Connection, settings: Settings, kept: DemoSecrets | N
         "SELECT 1 FROM organisation WHERE organisation_id = $1", EXAMPLE_ORG
     )
     if seeded and kept is not None:
+        if not kept.alarm_key:
+            kept.alarm_key = await _alarm_centre_key(db)
         return kept
     plate_key = kept.plate_key if kept else secrets.token_urlsafe(32)
     if not seeded:
@@ -144,7 +148,15 @@ async def seed(db: asyncpg.Connection, settings: Settings, kept: DemoSecrets | N
     scopes = [*default_scopes("trade_association"), SUBSCRIPTIONS_WRITE]
     issued = await admin.issue_key(db, EXAMPLE_ORG, scopes=scopes)
     logger.info("demo seeded", extra={"organisation_id": EXAMPLE_ORG, "key_id": issued.key_id})
-    return DemoSecrets(api_key=issued.key, desk_password=desk_password, plate_key=plate_key)
+    return DemoSecrets(api_key=issued.key, desk_password=desk_password, plate_key=plate_key,
+                       alarm_key=await _alarm_centre_key(db))  # fmt: skip
+
+
+async def _alarm_centre_key(db: asyncpg.Connection) -> str:
+    """A key of the demo's alarm centre, for the alarm-task examples (reading, verdicts)."""
+    issued = await admin.issue_key(db, ALARM_CENTRE, scopes=default_scopes("alarm_centre"))
+    logger.info("demo seeded", extra={"organisation_id": ALARM_CENTRE, "key_id": issued.key_id})
+    return issued.key
 
 
 async def _register(db: asyncpg.Connection) -> None:
@@ -188,6 +200,7 @@ def write_env(path: Path, live: Settings, demo_secrets: DemoSecrets) -> Path:
         # Not settings: what the README's examples use.
         "API": f"http://{live.api_host}:{live.api_port}",
         "KEY": demo_secrets.api_key,
+        "ALARM_KEY": demo_secrets.alarm_key,
         "DESK_USER": DESK_USER,
         "DESK_PASSWORD": demo_secrets.desk_password,
     }
