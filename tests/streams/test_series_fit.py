@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import date
 from typing import TYPE_CHECKING
 
@@ -10,15 +11,19 @@ import pytest
 
 from heterdaad.model_cli import solved_case_pairs
 from heterdaad.thresholds.series import SeriesThresholds
+from streams.link_series import MemoryLinkage, link_report
 from streams.series_fit import PairExample, auc, design, fit, threshold_at
 from streams.series_model import (
     HAND_SET_VERSION,
+    calibration_text,
     hand_set_model,
     load,
     model_at_start,
     save,
     versioned,
 )
+from streams.series_scoring import series_alert
+from tests.streams.test_link_series import NOW, TIME, crew_report, east
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -101,3 +106,25 @@ def test_a_model_is_versioned_by_its_content_and_loaded_at_start(tmp_path: Path)
     # A configured model that is missing stops the start rather than silently linking by hand.
     with pytest.raises(FileNotFoundError):
         model_at_start(DEFAULT.model_copy(update={"model_path": tmp_path / "gone.json"}), tmp_path)
+
+
+def test_a_series_alert_names_the_model_and_the_probability_of_its_weakest_link() -> None:
+    crew = [crew_report(east(km), days) for km, days in ((0, 3), (3, 2))]
+    state = MemoryLinkage()
+    for report in crew:
+        decision = link_report(report, state, DEFAULT)
+        state.apply(decision)
+    series = decision.grown
+    assert series is not None
+    members = {r.event_id: r for r in crew}
+    fitted = HAND_SET.model_copy(update={"version": "series-20261205-0123456789ab",
+                                         "intercept": -7.0})  # fmt: skip
+    by_hand = series_alert(series, members, crew[-1].occurred_at, DEFAULT, TIME, NOW).basis
+    learnt = series_alert(series, members, crew[-1].occurred_at, DEFAULT, TIME, NOW, fitted).basis
+    weakest = min(link.score for link in series.links)
+    assert by_hand is not None and learnt is not None
+    assert by_hand.model_version == HAND_SET_VERSION
+    assert by_hand.probability == pytest.approx(1 / (1 + math.exp(5.5 - weakest)), abs=1e-4)
+    assert learnt.model_version == "series-20261205-0123456789ab"
+    assert learnt.probability == pytest.approx(1 / (1 + math.exp(7.0 - weakest)), abs=1e-4)
+    assert learnt.calibrated_to == calibration_text(DEFAULT)
