@@ -43,7 +43,14 @@ def fit_command(
     l2: Annotated[float, typer.Option(
         min=0.0, help="Pull towards the hand-set curves (per curve value).")] = 1.0,
 ) -> None:
-    """Fit the series linkage curves; report cross-validated AUC and the threshold."""
+    """Fit the series linkage curves; report cross-validated AUC and the threshold.
+
+    Pairs: the desk's series judgements and the simulator's planted crews (solved cases).
+    The link threshold is chosen for HETERDAAD_SERIES__FALSE_SERIES_PER_30_DAYS (1) false
+    series alerts at HETERDAAD_SERIES__NATIONAL_ROBBERIES_PER_YEAR (1000). The model goes to
+    <state_dir>/models/series/<version>.json and current.json, which the worker loads at
+    start; every series alert then names its version and probability.
+    """
     from streams.series_fit import fit
     from streams.series_model import hand_set_model, save, series_model_dir, versioned
 
