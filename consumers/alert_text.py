@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
@@ -11,7 +12,7 @@ from schemas.common import BranchType, PoliceUnit
 from schemas.events import ReconBehaviour
 
 if TYPE_CHECKING:
-    from schemas.alerts import Alert, WarningGrounds
+    from schemas.alerts import Alert, DetectionBasis, WarningGrounds
 
 Language = Literal["nl", "en"]
 
@@ -119,6 +120,16 @@ _PHRASES: dict[str, dict[Language, str]] = {
         "en": "score {score:.1f} (threshold {threshold:.1f}; ~{rate:.1f} false per 100 "
         "sightings)",
     },
+    "basis": {
+        "nl": "model {version}, kans {probability}",
+        "en": "model {version}, probability {probability}",
+    },
+    "series_rate": {
+        "nl": "drempel gekozen voor hoogstens {rate} valse reeksmelding(en) per 30 dagen bij "
+        "{volume} overvallen per jaar",
+        "en": "threshold chosen for at most {rate} false series alert(s) per 30 days at "
+        "{volume} robberies a year",
+    },
     "just_now": {"nl": "zojuist", "en": "just now"},
     "ago": {"nl": "{amount} geleden", "en": "{amount} ago"},
     "escalated": {
@@ -193,6 +204,8 @@ def summary(alert: Alert, language: Language = "nl", now: datetime | None = None
         parts.append(f"{_PHRASES['at_risk'][language]}: {at_risk}")
     if alert.grounds is not None:
         parts.append(grounds_text(alert.grounds, language))
+    if alert.basis is not None:
+        parts.append(f"{_PHRASES['rests_on'][language]}: {basis_text(alert.basis, language)}")
     parts.append(when(alert, language, now))
     return " · ".join(parts)
 
@@ -212,6 +225,27 @@ def grounds_text(grounds: WarningGrounds, language: Language = "nl") -> str:
         score=grounds.score, threshold=grounds.threshold, rate=grounds.false_warnings_per_100
     )
     return f"{_PHRASES['rests_on'][language]}: {', '.join(found)}; {score}"
+
+
+# The series stage's calibrated_to (streams/series_model.py calibration_text), read back to
+# say it in the reader's language; any other statement is shown as written.
+_SERIES_RATE = re.compile(
+    r"at most (?P<rate>[\d.]+) false series alert\(s\) per 30 days at (?P<volume>[\d.]+) "
+    r"robberies a year"
+)
+
+
+def basis_text(basis: DetectionBasis, language: Language = "nl") -> str:
+    """The model a pattern alert rests on, its probability, and the rate it is calibrated to."""
+    probability = "-" if basis.probability is None else f"{basis.probability:.0%}"
+    parts = [_PHRASES["basis"][language].format(version=basis.model_version,
+                                                probability=probability)]  # fmt: skip
+    rate = _SERIES_RATE.fullmatch(basis.calibrated_to)
+    if rate is not None:
+        parts.append(_PHRASES["series_rate"][language].format(**rate.groupdict()))
+    elif basis.calibrated_to:
+        parts.append(basis.calibrated_to)
+    return "; ".join(parts)
 
 
 def resolved_summary(

@@ -14,6 +14,7 @@ import typer
 from heterdaad.camera_cli import camera_app
 from heterdaad.cli_support import stop_on_signals, validated_settings
 from heterdaad.desk_cli import desk_app
+from heterdaad.model_cli import model_app
 from heterdaad.notify_cli import notify_app
 from heterdaad.org_cli import org_app
 from producers.cbl_import.command import import_app
@@ -46,6 +47,7 @@ app.add_typer(notify_app, name="notify")
 app.add_typer(desk_app, name="desk")
 app.add_typer(import_app, name="import")
 app.add_typer(camera_app, name="camera")
+app.add_typer(model_app, name="model")
 
 
 @db_app.command("migrate")

@@ -17,6 +17,7 @@ from schemas.topics import ALERTS, INCIDENT_REPORTS
 from schemas.wire import dead_letter_headers, dead_letter_value, encode, explain
 from streams.dead_letters import decoded
 from streams.series_groups import StoredReport, evidence_links, grown_group, pair_links
+from streams.series_model import model_at_start, series_model_dir
 from streams.series_scoring import Member, SeriesState, series_alert
 
 if TYPE_CHECKING:
@@ -282,7 +283,10 @@ class TableLinkage:
 
 def register(app: faust.App, topics: Topics, settings: Settings) -> None:
     """Declare this stage's agents and tables on the app."""
-    t = settings.series
+    model = model_at_start(settings.series, series_model_dir(settings.state_dir))
+    t = model.thresholds(settings.series)
+    logger.info("series model loaded", extra={"model_version": model.version,
+                                              "link_threshold": t.link_threshold})  # fmt: skip
     late_bound = settings.time.late_bound_days
     source = f"urn:heterdaad:stream:{settings.app_id}"
     retention = timedelta(days=settings.personal_data_retention_days)
@@ -334,7 +338,8 @@ def register(app: faust.App, topics: Topics, settings: Settings) -> None:
                 assert decision.window is not None and decision.window.newest is not None
                 reports = member_reports(series, decision, linkage)
                 alert = series_alert(
-                    series, reports, decision.window.newest, t, settings.time, datetime.now(UTC)
+                    series, reports, decision.window.newest, t, settings.time, datetime.now(UTC),
+                    model,
                 )
                 record = encode(ALERTS, alert, source)
                 # Acknowledged before the state says 'done': a crash in between replays the

@@ -34,12 +34,14 @@ from schemas.events import (
     Vehicle,
 )
 from schemas.geography import is_in_netherlands, police_unit_for
+from streams.series_model import hand_set_model, series_basis
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
     from heterdaad.thresholds.series import Curve, SeriesThresholds
     from heterdaad.thresholds.time import TimeModel
+    from streams.series_model import SeriesModel
 
 logger = logging.getLogger(__name__)
 
@@ -370,12 +372,14 @@ def series_alert(
     t: SeriesThresholds,
     time: TimeModel,
     now: datetime,
+    model: SeriesModel | None = None,
 ) -> Alert:
     """The alert for a series that just grew: next targets, what to look out for, evidence.
 
     A series whose newest robbery lies beyond the pattern's live horizon (a series found in
     late reports) is history: raised as such, never above medium. A late robbery that adds to
-    a live series still warns the next likely targets.
+    a live series still warns the next likely targets. The alert names the model it rests
+    on (`model`; None: the hand-set curves of `t`) and the probability of its weakest link.
     """
     dedup_key = f"series:{series.series_id}:{len(series.members)}"
     target = next_target(series, t)
@@ -400,6 +404,7 @@ def series_alert(
         created_at=now,
         occurred_at=last,
         historical=historical,
+        basis=series_basis(series, model or hand_set_model(t)),
     )
 
 

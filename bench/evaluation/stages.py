@@ -24,6 +24,7 @@ from schemas.events import AlarmActivation, IncidentReport, ReconSighting
 from streams.detect_hotspots import HotspotState, HotspotTracker, observation_of
 from streams.link_series import MemoryLinkage, link_report
 from streams.recon_linkage import PatternWarning, ReconLinker, RobberyLink
+from streams.series_model import load
 from streams.verify_alarms import AlarmVerifier, replay
 
 if TYPE_CHECKING:
@@ -85,7 +86,10 @@ def measure(scenario: Scenario) -> Counts:
 def measure_series(scenario: Scenario, counts: Counts) -> None:
     """Reports in arrival order through series linkage: found by the third robbery (the
     three in one series), and alerts whose series is no planted one."""
-    thresholds = SeriesThresholds()
+    # The hand-set curves, or the fitted model HETERDAAD_SERIES__MODEL_PATH names.
+    configured = Settings(_env_file=None).series.model_path
+    hand_set = SeriesThresholds()
+    thresholds = load(configured).thresholds(hand_set) if configured else hand_set
     reports = [(e.model, e.truth) for e in scenario.events if isinstance(e.model, IncidentReport)]
     truth_of = {report.event_id: truth for report, truth in reports}
     sizes = Counter(truth.series_id for _, truth in reports if truth.series_id)

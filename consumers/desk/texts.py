@@ -10,7 +10,15 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
-from consumers.alert_text import BRANCH_TYPE, KIND, SEVERITY, UNIT, happened, local_time
+from consumers.alert_text import (
+    BRANCH_TYPE,
+    KIND,
+    SEVERITY,
+    UNIT,
+    basis_text,
+    happened,
+    local_time,
+)
 from consumers.alert_text import OUTCOME as OUTCOME  # the desk shows them, tests read them
 from consumers.desk import labels
 from schemas.common import Location
@@ -19,7 +27,7 @@ from schemas.geography import nearest_place
 if TYPE_CHECKING:
     from consumers.desk.alerts import AlertCard, CardState
     from consumers.desk.places import BranchFacts
-    from schemas.alerts import Outcome
+    from schemas.alerts import DetectionBasis, Outcome
     from schemas.common import BranchType
 
 Language = Literal["nl", "en"]
@@ -49,6 +57,7 @@ PHRASES: dict[str, dict[Language, str]] = {
     },
     "muted": {"nl": "Gedempt", "en": "Silenced"},
     "judgement": {"nl": "Beoordeling", "en": "Judgement"},
+    "basis": {"nl": "Grond", "en": "Rests on"},
     "judgement_intro": {
         "nl": "Klopt dit patroon? Uw oordeel wordt vastgelegd en leert het model.",
         "en": "Is this pattern right? Your judgement is recorded and teaches the model.",
@@ -225,6 +234,9 @@ class Words:
         if reason.startswith("inhibited by "):
             return self("muted_inhibited", source=reason.removeprefix("inhibited by "))
         return self("muted_other", reason=reason)
+
+    def basis(self, basis: DetectionBasis) -> str:
+        return basis_text(basis, self.language)
 
     def outcome(self, outcome: Outcome) -> str:
         return OUTCOME[outcome][self.language]

@@ -12,6 +12,7 @@ explains them and gives the measured accuracy.
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
@@ -60,6 +61,32 @@ class SeriesThresholds(BaseModel):
         5.0,
         description="Sum of LLRs from which a weaker link counts when corroborated: a report "
         "with such links to two members of one series joins it.",
+    )
+
+    prior_log_odds: float = Field(
+        -5.5,
+        description="Log-odds that a pair of robberies within the window is one crew's, "
+        "before any evidence (about one pair in 250): turns the hand-set LLR sum into the "
+        "probability an alert names. A fitted model brings its own.",
+    )
+
+    # --- the model and what its thresholds are calibrated to --------------------------------
+    model_path: Path | None = Field(
+        None,
+        description="A fitted model (`heterdaad model fit`) to link with; it must load. None: "
+        "<state_dir>/models/series/current.json when present, else the hand-set curves below.",
+    )
+    false_series_per_30_days: float = Field(
+        1.0,
+        gt=0,
+        description="The false series alerts per 30 days, nationally, that `heterdaad model "
+        "fit` chooses the link threshold for (issue 15: at most one).",
+    )
+    national_robberies_per_year: float = Field(
+        1000,
+        gt=0,
+        description="The national volume the false-series rate is stated at (676 in 2021, "
+        "the 2023 ambition 900: 1000 leaves a margin).",
     )
 
     # --- where and when ------------------------------------------------------------------

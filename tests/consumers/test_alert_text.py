@@ -7,8 +7,8 @@ from enum import StrEnum
 
 import pytest
 
-from consumers.alert_text import BRANCH_TYPE, KIND, SEVERITY, UNIT, ago, summary
-from schemas.alerts import AlertKind, Severity
+from consumers.alert_text import BRANCH_TYPE, KIND, SEVERITY, UNIT, Language, ago, summary
+from schemas.alerts import AlertKind, DetectionBasis, Severity
 from schemas.common import BranchType, PoliceUnit
 from tests import factories
 
@@ -82,3 +82,23 @@ def test_every_member_in_both_languages(
 
 def test_every_unit_named() -> None:
     assert set(UNIT) == set(PoliceUnit)
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [
+        ("nl", "grond: model series-20261205-ab12cd34ef56, kans 93%; drempel gekozen voor "
+               "hoogstens 1 valse reeksmelding(en) per 30 dagen bij 1000 overvallen per jaar"),
+        ("en", "rests on: model series-20261205-ab12cd34ef56, probability 93%; threshold chosen "
+               "for at most 1 false series alert(s) per 30 days at 1000 robberies a year"),
+    ],
+)  # fmt: skip
+def test_a_series_alert_names_its_model_probability_and_calibration(
+    language: Language, expected: str
+) -> None:
+    basis = DetectionBasis(
+        model_version="series-20261205-ab12cd34ef56", probability=0.9312,
+        calibrated_to="at most 1 false series alert(s) per 30 days at 1000 robberies a year",
+    )  # fmt: skip
+    alert = factories.alert(kind=AlertKind.SERIES, series_id="S-1", basis=basis)
+    assert expected in summary(alert, language)
