@@ -99,16 +99,21 @@ class EventConsumer(Generic[ModelT]):
         self.max_records = max_records
         self._specs = {spec.name(settings.topic_prefix): spec for spec in topics}
         self._link = BrokerLink.of(settings) if group_id is not None else None
-        self._consumer = AIOKafkaConsumer(
-            *self._specs,
-            bootstrap_servers=settings.kafka_bootstrap,
+        self._options = {
+            "bootstrap_servers": settings.kafka_bootstrap,
             **client_options(settings),
-            group_id=group_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest" if group_id is not None else "latest",
-            max_poll_interval_ms=max_poll_interval_ms,
-            client_id=client_id or f"{settings.app_id}-{stage}",
-        )
+            "group_id": group_id,
+            "enable_auto_commit": False,
+            "auto_offset_reset": "earliest" if group_id is not None else "latest",
+            "max_poll_interval_ms": max_poll_interval_ms,
+            "client_id": client_id or f"{settings.app_id}-{stage}",
+        }
+        self._consumer: AIOKafkaConsumer | None = None
+
+    @property
+    def _reader(self) -> AIOKafkaConsumer:
+        assert self._consumer is not None, "start() the consumer first"
+        return self._consumer
 
     async def __aenter__(self) -> EventConsumer[ModelT]:
         await self.start()
@@ -120,6 +125,8 @@ class EventConsumer(Generic[ModelT]):
     async def start(self) -> None:
         if self._link is not None:
             await self._link.start()
+        # Made here, not in __init__: an aiokafka client belongs to the running loop.
+        self._consumer = AIOKafkaConsumer(*self._specs, **self._options)
         try:
             await self._consumer.start()
             if self.group_id is None:
@@ -129,19 +136,21 @@ class EventConsumer(Generic[ModelT]):
             raise
 
     async def stop(self) -> None:
-        await self._consumer.stop()
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            await consumer.stop()
         if self._link is not None:
             await self._link.stop()
 
     async def _position_at_end(self) -> None:
-        partitions = self._consumer.assignment()
+        partitions = self._reader.assignment()
         if not partitions:
             raise TopicMissing(
                 f"topics {sorted(self._specs)} do not exist: run `heterdaad topics create`"
             )
         # Resolving the positions now means a record published after start() is seen.
         for partition in partitions:
-            await self._consumer.position(partition)
+            await self._reader.position(partition)
 
     async def run(self, handle: Handler[ModelT], stop: asyncio.Event | None = None) -> None:
         """Poll, hand each partition's batch to `handle`, commit, until `stop` is set.
@@ -153,7 +162,7 @@ class EventConsumer(Generic[ModelT]):
         delay = RETRY_FIRST_SECONDS
         while not stop.is_set():
             try:
-                batches = await self._consumer.getmany(timeout_ms=500, max_records=self.max_records)
+                batches = await self._reader.getmany(timeout_ms=500, max_records=self.max_records)
             except KafkaError as error:
                 logger.error("fetch failed", extra={"stage": self.stage, "error": repr(error)})
                 await _wait(stop, FETCH_RETRY_SECONDS)
@@ -184,10 +193,10 @@ class EventConsumer(Generic[ModelT]):
         except BaseException as error:
             # The failed partition and those after it are read again from their first record:
             # getmany moved the position past them already.
-            assignment = self._consumer.assignment()
+            assignment = self._reader.assignment()
             for partition, records in batches.items():
                 if partition not in done and partition in assignment:
-                    self._consumer.seek(partition, records[0].offset)
+                    self._reader.seek(partition, records[0].offset)
             if isinstance(error, Exception):  # not when cancelled: stop() leaves them uncommitted
                 await self._commit(done)
             raise
@@ -237,12 +246,12 @@ class EventConsumer(Generic[ModelT]):
         getmany has moved that past records whose effect may not have happened."""
         if self.group_id is None or not done:
             return
-        assignment = self._consumer.assignment()
+        assignment = self._reader.assignment()
         offsets = {partition: end for partition, end in done.items() if partition in assignment}
         if not offsets:
             return
         try:
-            await self._consumer.commit(offsets)
+            await self._reader.commit(offsets)
         except (CommitFailedError, IllegalStateError) as error:
             # The group moved on without this member (an effect that hung past
             # max_poll_interval_ms, a rebalance): the records are read again from the last
@@ -259,14 +268,14 @@ class EventConsumer(Generic[ModelT]):
         deadline = loop.time() + seconds
         try:
             while not stop.is_set() and (remaining := deadline - loop.time()) > 0:
-                self._consumer.pause(*self._consumer.assignment())
+                self._reader.pause(*self._reader.assignment())
                 wait_ms = max(1, int(min(remaining, 0.5) * 1000))
-                strays = await self._consumer.getmany(timeout_ms=wait_ms)
+                strays = await self._reader.getmany(timeout_ms=wait_ms)
                 # Partitions assigned during the poll were not paused yet: put their records back.
                 for partition, records in strays.items():
-                    self._consumer.seek(partition, records[0].offset)
+                    self._reader.seek(partition, records[0].offset)
         finally:
-            self._consumer.resume(*self._consumer.assignment())
+            self._reader.resume(*self._reader.assignment())
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:
