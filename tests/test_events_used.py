@@ -52,3 +52,27 @@ def test_each_consumer_reads_through_the_layer_and_has_no_plumbing_of_its_own(
     names = _names(ROOT / module)
     assert "EventConsumer" in names or "open_alert_reader" in names
     assert names & PLUMBING == set()
+
+
+def test_the_layer_imports_only_the_bottom() -> None:
+    # settings, metrics, kafka, logs and schemas: never producers/, consumers/ or streams/.
+    allowed = ("heterdaad.settings", "heterdaad.metrics", "heterdaad.kafka", "heterdaad.logs",
+               "heterdaad.events", "schemas")  # fmt: skip
+    ours = ("heterdaad", "schemas", "producers", "consumers", "streams")
+    imported: set[str] = set()
+    for path in (ROOT / "heterdaad" / "events").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                module = node.module
+                if module == "heterdaad":  # `from heterdaad import metrics`
+                    imported.update(f"heterdaad.{alias.name}" for alias in node.names)
+                    continue
+                imported.add(module)
+            elif isinstance(node, ast.Import):
+                imported.update(alias.name for alias in node.names)
+    wrong = {
+        module for module in imported
+        if module.split(".")[0] in ours and not module.startswith(allowed)
+    }  # fmt: skip
+    assert wrong == set()
+    assert "heterdaad.kafka" in imported  # the walk saw the layer's imports
