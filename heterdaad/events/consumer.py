@@ -177,7 +177,8 @@ class EventConsumer(Generic[ModelT]):
                 await self._pause(delay, stop)
                 delay = min(delay * 2, RETRY_MAX_SECONDS)
             else:
-                delay = RETRY_FIRST_SECONDS
+                if batches:  # an empty poll proves nothing: the back-off keeps growing
+                    delay = RETRY_FIRST_SECONDS
 
     async def _take(
         self,
