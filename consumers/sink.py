@@ -8,14 +8,12 @@ from collections import defaultdict
 from typing import TYPE_CHECKING
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
-from aiokafka.errors import CommitFailedError, IllegalStateError
 
 from consumers import alarm_tasks
-from heterdaad import metrics
 from heterdaad.db import DATABASE_GONE, create_pool
-from heterdaad.kafka import client_options, dead_letter, make_producer
+from heterdaad.events import Batch, EventConsumer, Received, Refusal
 from schemas.alerts import Alert
+from schemas.common import Contract
 from schemas.events import AlarmActivation, IncidentReport, ReconSighting
 from schemas.geography import police_unit_for
 from schemas.tasks import AlarmTask
@@ -26,17 +24,11 @@ from schemas.topics import (
     INCIDENT_REPORTS,
     RECON_SIGHTINGS,
 )
-from schemas.wire import UndecodableRecord, decode
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
-
-    from aiokafka import AIOKafkaProducer
-    from aiokafka.structs import ConsumerRecord, TopicPartition
+    from collections.abc import Iterable, Sequence
 
     from heterdaad.settings import Settings
-    from schemas.common import Contract
-    from schemas.topics import TopicSpec
 
 logger = logging.getLogger(__name__)
 
@@ -131,26 +123,14 @@ async def store_many(connection: asyncpg.Connection, models: Iterable[Contract])
         await connection.executemany(statement, rows)
 
 
-class _Revocations(ConsumerRebalanceListener):  # type: ignore[misc]  # untyped base
-    """Counts rebalances that took partitions away: a batch fetched before one is stale."""
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        self.count += 1
-
-    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        pass
-
-
 class Sink:
-    """Consumes the contract topics and writes them to PostgreSQL, committing after each write.
+    """Consumes the contract topics and writes them to PostgreSQL, a transaction per batch.
 
-    Offsets are committed only after the rows are in, and every write is an upsert on the
-    record's id, so a crash between the two replays records harmlessly. While PostgreSQL is
-    away the batch in hand is retried, and the consumer keeps polling (its partitions paused)
-    so the group does not take it for dead after `max_poll_interval_ms`.
+    The loop is the event layer's (heterdaad/events/): offsets are committed only after the
+    rows are in, and every write is an upsert on the record's id, so a crash between the two
+    replays records harmlessly. While PostgreSQL is away the batch is read again after a
+    back-off, the consumer polling meanwhile (its partitions paused) so the group does not
+    take it for dead after `max_poll_interval_ms`.
     """
 
     def __init__(
@@ -162,164 +142,63 @@ class Sink:
     ) -> None:
         self.settings = settings
         self.group_id = group_id or f"{settings.app_id}-sink"
-        self.max_poll_interval_ms = max_poll_interval_ms
-        self._specs = {spec.name(settings.topic_prefix): spec for spec in SUNK}
-        self._revocations = _Revocations()
-        self._consumer: AIOKafkaConsumer | None = None
-        self._producer: AIOKafkaProducer | None = None
+        self._events = EventConsumer(
+            settings, SUNK, Contract, stage="sink", group_id=self.group_id,
+            retry_on=DATABASE_GONE, max_poll_interval_ms=max_poll_interval_ms,
+        )  # fmt: skip
         self._pool: asyncpg.Pool | None = None
 
     async def __aenter__(self) -> Sink:
         self._pool = await create_pool(self.settings, max_size=4)
-        self._producer = make_producer(self.settings)
-        await self._producer.start()
-        self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.kafka_bootstrap,
-            **client_options(self.settings),
-            group_id=self.group_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_poll_interval_ms=self.max_poll_interval_ms,
-        )
-        self._consumer.subscribe(list(self._specs), listener=self._revocations)
-        await self._consumer.start()
+        try:
+            await self._events.start()
+        except BaseException:
+            await self._pool.close()
+            raise
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        if self._consumer is not None:
-            await self._consumer.stop()
-        if self._producer is not None:
-            await self._producer.stop()
+        await self._events.stop()
         if self._pool is not None:
             await self._pool.close()
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
-        assert self._consumer is not None, "use `async with Sink(...)`"
-        stop = stop or asyncio.Event()
-        while not stop.is_set():
-            batches = await self._consumer.getmany(timeout_ms=500, max_records=500)
-            revocations = self._revocations.count
-            written = True
-            for records in batches.values():
-                written = await self._write_until_done(records, stop, revocations)
-                if not written:
-                    break
-            if batches and written and not stop.is_set():
-                await self._commit()
+        assert self._pool is not None, "use `async with Sink(...)`"
+        await self._events.run(self._write, stop)
 
-    async def _write_until_done(
-        self, records: list[ConsumerRecord[bytes, bytes]], stop: asyncio.Event, revocations: int
-    ) -> bool:
-        """Write a batch, retrying while PostgreSQL is away: its offsets commit only after.
-
-        False when a rebalance came first: the batch is dropped, since this member may no
-        longer own it and every partition it keeps is read again from its committed offset.
-        """
-        assert self._consumer is not None
-        delay = 0.5
-        try:
-            while True:
-                if self._revocations.count != revocations:
-                    logger.warning(
-                        "partitions revoked while the batch waited for the database; dropped, "
-                        "it is read again from the committed offsets",
-                        extra={"topic": records[0].topic, "partition": records[0].partition,
-                               "first_offset": records[0].offset, "records": len(records)},
-                    )  # fmt: skip
-                    return False
-                try:
-                    await self._write(records)
-                    return True
-                except DATABASE_GONE as error:  # the batch is retried, not dropped
-                    if stop.is_set():
-                        raise
-                    logger.warning(
-                        "database unavailable, retrying the batch",
-                        extra={"error": repr(error), "retry_in_s": delay},
-                    )
-                    await self._poll_paused(delay)
-                    delay = min(delay * 2, 10.0)
-        finally:
-            self._consumer.resume(*self._consumer.assignment())
-
-    async def _poll_paused(self, seconds: float) -> None:
-        """Wait, polling with every partition paused: the consumer stays in its group (it is
-        not idle to aiokafka's heartbeat) but takes no new records while it holds a batch."""
-        assert self._consumer is not None
-        deadline = asyncio.get_running_loop().time() + seconds
-        while (remaining := deadline - asyncio.get_running_loop().time()) > 0:
-            self._consumer.pause(*self._consumer.assignment())
-            strays = await self._consumer.getmany(timeout_ms=max(1, int(remaining * 1000)))
-            # Partitions assigned during the poll were not paused yet: put their records back.
-            for partition, records in strays.items():
-                self._consumer.seek(partition, records[0].offset)
-
-    async def _commit(self) -> None:
-        assert self._consumer is not None
-        try:
-            await self._consumer.commit()
-        except (CommitFailedError, IllegalStateError) as error:
-            # The group moved on without this member (a write that hung past
-            # max_poll_interval_ms, a rebalance): the rows are in, and the records are read
-            # again from the last committed offset, where the upserts keep them once.
-            logger.warning("offsets not committed, records will be read again",
-                           extra={"error": repr(error)})  # fmt: skip
-
-    async def _write(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
-        """Store a poll's records in one transaction; dead-letter what cannot be stored.
-
-        Dead letters go out only after the rows are in: a batch retried after an outage
-        would otherwise send them twice.
-        """
+    async def _write(self, batch: Batch[Contract]) -> list[Refusal]:
+        """Store a batch in one transaction; returns the rows PostgreSQL refused."""
         assert self._pool is not None
-        decoded: list[tuple[ConsumerRecord[bytes, bytes], Contract]] = []
-        refused: list[tuple[ConsumerRecord[bytes, bytes], str]] = []
-        for record in records:
-            try:
-                model = decode(self._specs[record.topic], record.value, list(record.headers))
-            except UndecodableRecord as error:
-                refused.append((record, error.reason))
-            else:
-                decoded.append((record, model))
+        models = batch.models
+        if not models:  # only undecodable records: the layer dead-letters them
+            return []
         async with self._pool.acquire() as connection:
             try:
                 async with connection.transaction():
-                    await store_many(connection, (model for _, model in decoded))
-                    await settle_tasks(connection, [m for _, m in decoded], self.settings)
+                    await store_many(connection, models)
+                    await settle_tasks(connection, models, self.settings)
             except asyncpg.DataError as error:
                 # One row PostgreSQL refuses must not sink the batch: find it row by row.
                 logger.warning(
                     "batch refused by PostgreSQL, writing it row by row",
-                    extra={"error": repr(error), "records": len(decoded)},
+                    extra={"error": repr(error), "records": len(models)},
                 )
-                refused += await self._write_one_by_one(connection, decoded)
-                await settle_tasks(connection, [m for _, m in decoded], self.settings)
-        for record, reason in refused:
-            await self._dead_letter(self._specs[record.topic], record, reason)
-        # Counted once written: a batch retried through an outage is read more than once.
-        for record, _ in decoded:
-            metrics.EVENTS_CONSUMED.labels(topic=self._specs[record.topic].suffix).inc()
+                refused = await self._write_one_by_one(connection, batch.received)
+                await settle_tasks(connection, models, self.settings)
+                return refused
+        return []
 
     @staticmethod
     async def _write_one_by_one(
-        connection: asyncpg.Connection,
-        decoded: list[tuple[ConsumerRecord[bytes, bytes], Contract]],
-    ) -> list[tuple[ConsumerRecord[bytes, bytes], str]]:
-        refused: list[tuple[ConsumerRecord[bytes, bytes], str]] = []
+        connection: asyncpg.Connection, received: Sequence[Received[Contract]]
+    ) -> list[Refusal]:
+        refused: list[Refusal] = []
         async with connection.transaction():
-            for record, model in decoded:
+            for item in received:
                 try:
                     # A savepoint: a row PostgreSQL refuses must not undo the batch around it.
                     async with connection.transaction():
-                        await store(connection, model)
+                        await store(connection, item.model)
                 except asyncpg.DataError as error:
-                    refused.append((record, f"refused by PostgreSQL: {error}"))
+                    refused.append(Refusal(item.record, f"refused by PostgreSQL: {error}"))
         return refused
-
-    async def _dead_letter(
-        self, spec: TopicSpec, record: ConsumerRecord[bytes, bytes], reason: str
-    ) -> None:
-        assert self._producer is not None
-        await dead_letter(
-            self._producer, spec, record, reason, prefix=self.settings.topic_prefix, stage="sink"
-        )

@@ -1,4 +1,7 @@
-"""Kafka clients made one way for every part: producer settings, topic creation, publishing."""
+"""Kafka clients made one way for every part: producer settings, topic creation, publishing.
+
+Consuming, dead letters and the checked producer are the event layer's (heterdaad/events/).
+"""
 
 from __future__ import annotations
 
@@ -12,12 +15,12 @@ from aiokafka.helpers import create_ssl_context
 
 from heterdaad import metrics
 from schemas.topics import all_topics
-from schemas.wire import dead_letter_headers, dead_letter_value, encode
+from schemas.wire import encode
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from aiokafka.structs import ConsumerRecord, RecordMetadata
+    from aiokafka.structs import RecordMetadata
 
     from heterdaad.settings import Settings
     from schemas.common import Contract
@@ -88,31 +91,6 @@ async def publish(
     )
     metrics.EVENTS_PUBLISHED.labels(topic=spec.suffix).inc()
     return metadata
-
-
-async def dead_letter(
-    producer: AIOKafkaProducer,
-    spec: TopicSpec,
-    record: ConsumerRecord[bytes, bytes],
-    reason: str,
-    *,
-    prefix: str,
-    stage: str,
-) -> None:
-    """Send a record a consumer could not use to its topic's dead-letter topic, with the reason."""
-    headers = dead_letter_headers(
-        list(record.headers), reason=reason, topic=record.topic,
-        partition=record.partition, offset=record.offset, stage=stage,
-    )  # fmt: skip
-    value, cut = dead_letter_value(record.value)
-    await producer.send_and_wait(
-        spec.dead_letter_name(prefix), key=record.key, value=value, headers=headers + cut
-    )
-    metrics.DEAD_LETTERS.labels(topic=spec.suffix, reason=metrics.reason_class(reason)).inc()
-    logger.warning(
-        "record dead-lettered",
-        extra={"topic": record.topic, "offset": record.offset, "stage": stage, "reason": reason},
-    )
 
 
 async def ensure_topics(

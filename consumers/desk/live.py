@@ -1,7 +1,8 @@
 """Live updates for open desks: new alerts from Kafka, changes from PostgreSQL, fanned out by unit.
 
 Two sources feed one Fanout. New alerts come from the ALERTS topic, read from its end by every
-desk instance (no consumer group: each instance must see every alert). Acknowledgements,
+desk instance through the event layer (heterdaad/events/, no consumer group: each instance
+must see every alert). Acknowledgements,
 resolutions and escalations come from PostgreSQL's NOTIFY, so a change made on one instance
 reaches the desks connected to any other. Each event carries a position "instance:seq"; a
 stream that cannot continue from where its page left off (another instance, a restart, a slow
@@ -21,26 +22,22 @@ from typing import TYPE_CHECKING
 from uuid import UUID
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer
-from aiokafka.errors import KafkaError
 
 from consumers.desk.alerts import AlertCard
 from heterdaad import metrics
-from heterdaad.kafka import client_options
+from heterdaad.events import EventConsumer, TopicMissing
 from schemas.alerts import Alert
 from schemas.common import PoliceUnit
 from schemas.topics import ALERTS
-from schemas.wire import UndecodableRecord, decode_as
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from consumers.desk.alerts import AlertStore, Change
+    from heterdaad.events import Batch, Refusal
     from heterdaad.settings import Settings
 
 logger = logging.getLogger(__name__)
-
-_RETRY_SECONDS = 2.0
 
 
 class DeskFeedError(Exception):
@@ -152,30 +149,14 @@ class Fanout:
         return [event for event in self._backlog if event.seq > seq]
 
 
-async def open_alert_consumer(settings: Settings, *, client_id: str) -> AIOKafkaConsumer:
-    """A consumer of every partition of ALERTS, positioned at the end: only new alerts."""
-    topic = ALERTS.name(settings.topic_prefix)
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=settings.kafka_bootstrap,
-        **client_options(settings),
-        group_id=None,
-        enable_auto_commit=False,
-        auto_offset_reset="latest",
-        client_id=client_id,
-    )
-    await consumer.start()
+async def open_alert_reader(settings: Settings, *, stage: str) -> EventConsumer[Alert]:
+    """A reader of every partition of ALERTS, from the end (only new alerts), in no group."""
+    reader = EventConsumer(settings, [ALERTS], Alert, stage=stage, group_id=None)
     try:
-        partitions = consumer.assignment()
-        if not partitions:
-            raise DeskFeedError(f"topic {topic} does not exist: run `heterdaad topics create`")
-        # Resolving the positions now means an alert published after this returns is seen.
-        for partition in partitions:
-            await consumer.position(partition)
-    except BaseException:
-        await consumer.stop()
-        raise
-    return consumer
+        await reader.start()
+    except TopicMissing as error:
+        raise DeskFeedError(str(error)) from error
+    return reader
 
 
 class AlertFeed:
@@ -185,41 +166,24 @@ class AlertFeed:
         self.settings = settings
         self.store = store
         self.fanout = fanout
-        self._consumer: AIOKafkaConsumer | None = None
+        self._reader: EventConsumer[Alert] | None = None
 
     async def start(self) -> None:
-        self._consumer = await open_alert_consumer(
-            self.settings, client_id=f"{self.settings.app_id}-desk"
-        )
+        self._reader = await open_alert_reader(self.settings, stage="desk")
 
     async def stop(self) -> None:
-        if self._consumer is not None:
-            await self._consumer.stop()
-            self._consumer = None
+        if self._reader is not None:
+            await self._reader.stop()
+            self._reader = None
 
     async def run(self) -> None:
-        assert self._consumer is not None, "start() the feed first"
-        while True:
-            try:
-                batches = await self._consumer.getmany(timeout_ms=1000, max_records=100)
-            except KafkaError as error:
-                # aiokafka reconnects by itself; this only keeps a fatal read from ending the feed.
-                logger.error("alert feed read failed", extra={"error": str(error)})
-                await asyncio.sleep(_RETRY_SECONDS)
-                continue
-            for records in batches.values():
-                for record in records:
-                    try:
-                        alert = decode_as(Alert, ALERTS, record.value, list(record.headers))
-                    except UndecodableRecord as error:
-                        # The sink dead-letters it; the desk only has nothing to show.
-                        logger.warning(
-                            "undecodable alert skipped",
-                            extra={"offset": record.offset, "reason": error.reason},
-                        )
-                        continue
-                    metrics.EVENTS_CONSUMED.labels(topic=ALERTS.suffix).inc()
-                    await self._hand_out(alert)
+        assert self._reader is not None, "start() the feed first"
+        await self._reader.run(self._hand_out_all)
+
+    async def _hand_out_all(self, batch: Batch[Alert]) -> list[Refusal]:
+        for alert in batch.models:
+            await self._hand_out(alert)
+        return []
 
     async def _hand_out(self, alert: Alert) -> None:
         try:

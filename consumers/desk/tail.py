@@ -7,17 +7,16 @@ import logging
 from typing import TYPE_CHECKING
 
 from consumers.alert_text import UNIT, summary
-from consumers.desk.live import open_alert_consumer
+from consumers.desk.live import open_alert_reader
 from consumers.desk.texts import DUTCH_TIME
-from schemas.alerts import Alert
-from schemas.topics import ALERTS
-from schemas.wire import UndecodableRecord, decode_as
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from consumers.desk.texts import Language
+    from heterdaad.events import Batch, Refusal
     from heterdaad.settings import Settings
+    from schemas.alerts import Alert
     from schemas.common import PoliceUnit
 
 logger = logging.getLogger(__name__)
@@ -48,25 +47,18 @@ async def tail(
     Reads ALERTS from its end without a consumer group, like an open desk: a terminal tail
     takes nothing away from any other reader and commits nothing.
     """
-    stop = stop or asyncio.Event()
-    consumer = await open_alert_consumer(settings, client_id=f"{settings.app_id}-desk-tail")
+    reader = await open_alert_reader(settings, stage="desk-tail")
+
+    async def say_the_units(batch: Batch[Alert]) -> list[Refusal]:
+        for alert in batch.models:
+            if alert.police_unit is unit:
+                say(tail_line(alert, language))
+        return []
+
     try:
         say(_LISTENING[language].format(unit=UNIT[unit]))
         if ready is not None:
             ready.set()
-        while not stop.is_set():
-            batches = await consumer.getmany(timeout_ms=500, max_records=100)
-            for records in batches.values():
-                for record in records:
-                    try:
-                        alert = decode_as(Alert, ALERTS, record.value, list(record.headers))
-                    except UndecodableRecord as error:
-                        logger.warning(
-                            "undecodable alert skipped",
-                            extra={"offset": record.offset, "reason": error.reason},
-                        )
-                        continue
-                    if alert.police_unit is unit:
-                        say(tail_line(alert, language))
+        await reader.run(say_the_units, stop)
     finally:
-        await consumer.stop()
+        await reader.stop()

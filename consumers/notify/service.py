@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import httpx
-from aiokafka import AIOKafkaConsumer
 
 from consumers.alarm_tasks import stored_channel
 from consumers.notify import inhibit, nflog, notices
@@ -33,30 +32,24 @@ from consumers.notify.stages import (
     run_chain,
 )
 from consumers.notify.tasks import dispatch_tasks
-from heterdaad import metrics
 from heterdaad.db import DATABASE_GONE, create_pool
-from heterdaad.kafka import client_options, dead_letter, make_producer
+from heterdaad.events import EventConsumer
 from heterdaad.thresholds.notify import NotifyThresholds
 from schemas.alerts import Alert
 from schemas.topics import ALERTS
-from schemas.wire import UndecodableRecord, decode_as
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     import asyncpg
-    from aiokafka import AIOKafkaProducer, TopicPartition
-    from aiokafka.structs import ConsumerRecord
 
     from consumers.notify.nflog import Delivery
+    from heterdaad.events import Batch, Refusal
     from heterdaad.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 PRUNE_EVERY_SECONDS = 60.0
-# Back-off while PostgreSQL is away from the consumer of ALERTS.
-DATABASE_RETRY_FIRST_SECONDS = 0.5
-DATABASE_RETRY_MAX_SECONDS = 10.0
 
 
 def utc_now() -> datetime:
@@ -66,8 +59,9 @@ def utc_now() -> datetime:
 class NotifyService:
     """Alerts in, notifications out: `async with NotifyService(settings) as s: await s.run()`.
 
-    Offsets are committed only after an alert's delivery rows are written; the rows, not the
-    offsets, say what was sent, so a replay after a crash or rebalance sends nothing twice.
+    The loop is the event layer's (heterdaad/events/): offsets are committed only after an
+    alert's delivery rows are written; the rows, not the offsets, say what was sent, so a
+    replay after a crash or rebalance sends nothing twice.
     """
 
     def __init__(
@@ -87,8 +81,7 @@ class NotifyService:
         self._wake = asyncio.Event()
         self._pruned_at = 0.0
         self._pool: asyncpg.Pool | None = None
-        self._producer: AIOKafkaProducer | None = None
-        self._consumer: AIOKafkaConsumer | None = None
+        self._alerts: EventConsumer[Alert] | None = None
         self._client: httpx.AsyncClient | None = None
         self._listener: asyncpg.Connection | None = None
         self._stages: Sequence[Stage] = ()
@@ -99,8 +92,6 @@ class NotifyService:
     async def __aenter__(self) -> NotifyService:
         try:
             self._pool = await create_pool(self.settings, max_size=8)
-            self._producer = make_producer(self.settings)
-            await self._producer.start()
             self._client = httpx.AsyncClient(
                 timeout=self.thresholds.webhook_timeout_seconds,
                 follow_redirects=False,
@@ -112,15 +103,11 @@ class NotifyService:
                 SendStage(self.thresholds, self._client, self._in_flight),
             )  # fmt: skip
             await self._listen_for_tasks()
-            self._consumer = AIOKafkaConsumer(
-                ALERTS.name(self.settings.topic_prefix),
-                bootstrap_servers=self.settings.kafka_bootstrap,
-                **client_options(self.settings),
-                group_id=self.group_id,
-                enable_auto_commit=False,
-                auto_offset_reset="earliest",
-            )
-            await self._consumer.start()
+            self._alerts = EventConsumer(
+                self.settings, [ALERTS], Alert, stage="notify", group_id=self.group_id,
+                retry_on=DATABASE_GONE,
+            )  # fmt: skip
+            await self._alerts.start()
         except BaseException:
             await self.__aexit__()
             raise
@@ -128,8 +115,8 @@ class NotifyService:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        if self._consumer is not None:
-            await self._consumer.stop()
+        if self._alerts is not None:
+            await self._alerts.stop()
         if self._listener is not None and self._pool is not None:
             with contextlib.suppress(Exception):  # a connection lost with the database
                 await self._listener.remove_listener(
@@ -140,8 +127,6 @@ class NotifyService:
         await self._in_flight.settled()
         if self._client is not None:
             await self._client.aclose()
-        if self._producer is not None:
-            await self._producer.stop()
         if self._pool is not None:
             await self._pool.close()
         logger.info("notify service stopped", extra={"group_id": self.group_id})
@@ -166,22 +151,10 @@ class NotifyService:
             tasks.create_task(self.deliver(stop))
 
     async def consume(self, stop: asyncio.Event) -> None:
-        delay = DATABASE_RETRY_FIRST_SECONDS
-        while not stop.is_set():
-            try:
-                await self.consume_batch()
-            except DATABASE_GONE as error:
-                # The batch was not committed and is read again (see consume_batch).
-                logger.warning(
-                    "database unavailable, alerts will be read again",
-                    extra={"error": repr(error), "retry_in_s": delay},
-                )
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), delay)
-                # Well below max_poll_interval_ms: the consumer stays in its group meanwhile.
-                delay = min(delay * 2, DATABASE_RETRY_MAX_SECONDS)
-            else:
-                delay = DATABASE_RETRY_FIRST_SECONDS
+        """Alerts into the notification log until `stop` is set; while the database is away
+        the event layer reads the batch again after a back-off."""
+        assert self._alerts is not None, "use `async with`"
+        await self._alerts.run(self._take_alerts, stop)
 
     async def deliver(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -201,52 +174,27 @@ class NotifyService:
         """Wait until the webhook requests of earlier passes have ended (tests, shutdown)."""
         await self._in_flight.settled()
 
-    async def consume_batch(self, timeout_ms: int = 500) -> int:
-        """One poll of ALERTS: rows written, then offsets committed. Returns rows written."""
-        assert self._consumer is not None and self._pool is not None, "use `async with`"
-        batches = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=500)
-        if not batches:
-            return 0
-        try:
-            written = await self._dispatch_batches(batches)
-        except BaseException:
-            # Uncommitted: read again from its first record, not from past it. Partitions
-            # already written are harmless to dispatch again (rows that exist are kept).
-            assignment = self._consumer.assignment()
-            for partition, records in batches.items():
-                if partition in assignment:
-                    self._consumer.seek(partition, records[0].offset)
-            raise
-        await self._consumer.commit()
-        if written:
-            self._wake.set()
-        return written
-
-    async def _dispatch_batches(
-        self, batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
-    ) -> int:
-        """The batches' alerts as rows of the notification log, a transaction per partition."""
+    async def _take_alerts(self, batch: Batch[Alert]) -> list[Refusal]:
+        """A partition's alerts as rows of the notification log, in one transaction."""
         assert self._pool is not None
+        if not batch.models:
+            return []
         directory = await self._directory.get(self._pool)
         written = 0
-        for records in batches.values():
-            async with self._pool.acquire() as connection, connection.transaction():
-                for record in records:
-                    alert = await self._decode(record)
-                    if alert is None:
-                        continue
-                    routes = route(alert, directory, default_language=self.settings.language)
-                    if not routes:
-                        # Not even a police desk: the unit's organisation is missing.
-                        logger.warning(
-                            "alert has no recipient",
-                            extra={"dedup_key": alert.dedup_key,
-                                   "police_unit": alert.police_unit.value},
-                        )  # fmt: skip
-                    written += await dispatch(
-                        connection, alert, routes, self.thresholds, self.clock()
-                    )
-        return written
+        async with self._pool.acquire() as connection, connection.transaction():
+            for alert in batch.models:
+                routes = route(alert, directory, default_language=self.settings.language)
+                if not routes:
+                    # Not even a police desk: the unit's organisation is missing.
+                    logger.warning(
+                        "alert has no recipient",
+                        extra={"dedup_key": alert.dedup_key,
+                               "police_unit": alert.police_unit.value},
+                    )  # fmt: skip
+                written += await dispatch(connection, alert, routes, self.thresholds, self.clock())
+        if written:
+            self._wake.set()
+        return []
 
     async def deliver_due(self) -> int:
         """One delivery pass over what is due now (up to claim_batch rows); returns the rows.
@@ -328,19 +276,6 @@ class NotifyService:
         return await inhibit.load_sources(
             self._pool, inhibit.source_kinds(), (min(created), max(created)), self.thresholds
         )
-
-    async def _decode(self, record: ConsumerRecord[bytes, bytes]) -> Alert | None:
-        try:
-            alert = decode_as(Alert, ALERTS, record.value, list(record.headers))
-        except UndecodableRecord as error:
-            assert self._producer is not None
-            await dead_letter(
-                self._producer, ALERTS, record, error.reason,
-                prefix=self.settings.topic_prefix, stage="notify",
-            )  # fmt: skip
-            return None
-        metrics.EVENTS_CONSUMED.labels(topic=ALERTS.suffix).inc()
-        return alert
 
     async def _prune(self, now: datetime) -> None:
         """Forget groups and inhibitors nobody can need any more, now and then."""
