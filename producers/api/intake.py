@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
     import asyncpg
 
-    from producers.api.auth import Caller
+    from heterdaad.auth import Caller
     from producers.api.broker import BrokerLink
     from producers.api.edge import PlateKey
     from producers.api.kinds import EventKind

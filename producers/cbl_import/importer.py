@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 from aiokafka.errors import KafkaError
 
+from heterdaad.auth import Caller
 from heterdaad.db import create_pool
 from heterdaad.kafka import make_producer, publish
 from producers.api import permissions, registry
 from producers.api.audit import UNKNOWN_SUBJECT, audit_entry, write_audit
-from producers.api.auth import Caller
 from producers.api.edge import PlateKey
 from producers.api.kinds import INCIDENT_REPORT
 from producers.api.receipts import body_digest, find_receipts, lock_event_ids
