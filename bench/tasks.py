@@ -23,12 +23,13 @@ import httpx
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer
 
+from assembly.api import create_app
 from bench.common import Latency, wall_ns
 from consumers.notify import webhook
 from consumers.notify.subscriptions import SubscriptionSpec, create_subscription
 from heterdaad.kafka import make_producer, publish
 from infra.parts import spawn_part, stop_part
-from producers.api import admin, create_app
+from producers.api import admin
 from schemas.common import BranchType, Location
 from schemas.events import AlarmActivation, AlarmSignal, AlarmSite
 from schemas.tasks import AlarmTask

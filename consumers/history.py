@@ -13,8 +13,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import AfterValidator, AwareDatetime, BaseModel
 
 from heterdaad.audit import AuditRow, write_audit_rows
-from producers.api.auth import Caller, require_scope
-from producers.api.kinds import ALERTS_READ, EVENTS_READ
+from heterdaad.auth import ALERTS_READ, EVENTS_READ, Caller, require_scope
 from schemas.common import IDENTIFIER_PATTERN, PoliceUnit
 
 if TYPE_CHECKING:

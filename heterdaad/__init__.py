@@ -1,1 +1,1 @@
-"""Heterdaad: event-driven robbery alerting for retailers, alarm centres and the police."""
+"""Heterdaad's core: settings, thresholds, db, kafka, auth, audit and what every part shares."""

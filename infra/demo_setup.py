@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from consumers.desk import add_user, set_password
+from heterdaad.auth import SUBSCRIPTIONS_WRITE
 from producers.api import admin
-from producers.api.kinds import SUBSCRIPTIONS_WRITE, default_scopes
+from producers.api.kinds import default_scopes
 from schemas.common import Branch, BranchType, Location, PoliceUnit
 
 if TYPE_CHECKING:

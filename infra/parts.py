@@ -34,7 +34,7 @@ def spawn_part(
     the order in which parts stop.
     """
     process = subprocess.Popen(
-        [sys.executable, "-m", "heterdaad.cli", *command],
+        [sys.executable, "-m", "assembly.cli", *command],
         env=os.environ | settings.to_env(),
         stdout=output,
         stderr=subprocess.STDOUT,

@@ -6,4 +6,4 @@
 #   infra/services.sh status
 #   infra/services.sh down
 set -euo pipefail
-exec "${PYTHON:-python3}" -m heterdaad.cli infra "$@"
+exec "${PYTHON:-python3}" -m assembly.cli infra "$@"

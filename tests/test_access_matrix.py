@@ -18,20 +18,16 @@ import httpx
 import pytest
 from fastapi.routing import iter_route_contexts
 
+from assembly.api import create_app
 from consumers.desk import add_user
 from consumers.notify.subscriptions import SubscriptionSpec, create_subscription, list_subscriptions
 from consumers.sink import store
+from heterdaad.auth import ALERTS_READ, CAMERAS_WRITE, EVENTS_READ, SUBSCRIPTIONS_WRITE
 from heterdaad.camera_registry import CameraSpec, add_camera
 from heterdaad.settings import Settings
-from producers.api import ApiLimits, admin, create_app
+from producers.api import ApiLimits, admin
 from producers.api.form import COOKIE, DUTCH_TIME
-from producers.api.kinds import (
-    ALERTS_READ,
-    CAMERAS_WRITE,
-    EVENTS_READ,
-    SUBSCRIPTIONS_WRITE,
-    allowed_scopes,
-)
+from producers.api.kinds import allowed_scopes
 from schemas.alerts import Alert, RecipientRole
 from schemas.common import Branch, BranchType, Location, PoliceUnit
 from schemas.events import PersonDescription

@@ -105,7 +105,7 @@ def _camera_cli(settings: Settings, *arguments: str) -> subprocess.CompletedProc
     env |= {"HETERDAAD_DATABASE_URL": settings.database_url,
             "HETERDAAD_DATABASE_SCHEMA": settings.database_schema}  # fmt: skip
     return subprocess.run(
-        [sys.executable, "-m", "heterdaad.cli", "camera", *arguments],
+        [sys.executable, "-m", "assembly.cli", "camera", *arguments],
         env=env, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from heterdaad.cli import app
+from assembly.cli import app
 
 CBL_EXAMPLE = Path(__file__).parents[1] / "docs" / "examples" / "cbl-example.csv"
 PLATE_KEY = "k" * 40
@@ -27,7 +27,7 @@ def _closed_port() -> int:
 def _heterdaad(*arguments: str, **environment: str) -> subprocess.CompletedProcess[str]:
     keep = {name: os.environ[name] for name in ("PATH", "HOME") if name in os.environ}
     return subprocess.run(
-        [sys.executable, "-m", "heterdaad.cli", *arguments],
+        [sys.executable, "-m", "assembly.cli", *arguments],
         env=keep | environment,
         capture_output=True,
         text=True,

@@ -15,8 +15,8 @@ import yaml
 from prometheus_client.metrics import MetricWrapperBase
 from typer.testing import CliRunner
 
+from assembly.cli import app
 from heterdaad import metrics
-from heterdaad.cli import app
 from heterdaad.settings import Settings
 from infra.kafka_secure import ADMIN, acl_script, service_acls
 

@@ -38,7 +38,7 @@ def _desk(
     env |= {"HETERDAAD_DATABASE_URL": database_url, "HETERDAAD_DATABASE_SCHEMA": schema,
             "HETERDAAD_LANGUAGE": language}  # fmt: skip
     return subprocess.run(
-        [sys.executable, "-m", "heterdaad.cli", "desk", "user", *arguments],
+        [sys.executable, "-m", "assembly.cli", "desk", "user", *arguments],
         env=env,
         input=stdin,
         capture_output=True,

@@ -49,7 +49,7 @@ def judged_series(settings: Settings, crew: list[IncidentReport]) -> Alert:
 
 def fit_model(settings: Settings) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "heterdaad.cli", "model", "fit", "--seed", "41", "--days", "20"],
+        [sys.executable, "-m", "assembly.cli", "model", "fit", "--seed", "41", "--days", "20"],
         env=os.environ | settings.to_env(), capture_output=True, text=True, timeout=300,
         check=False,
     )  # fmt: skip

@@ -21,6 +21,13 @@ from consumers.alert_text import (
 )
 from consumers.alert_text import OUTCOME as OUTCOME  # the desk shows them, tests read them
 from consumers.desk import labels
+from heterdaad.vocabulary import (
+    BEHAVIOUR_LABELS,
+    BUILD_LABELS,
+    FACE_LABELS,
+    HEIGHT_LABELS,
+    VEHICLE_LABELS,
+)
 from schemas.common import Location
 from schemas.geography import nearest_place
 
@@ -383,14 +390,6 @@ _MODUS_OPERANDI_DUTCH = {
 
 def _dutch_terms() -> dict[str, str]:
     # The intake form's Dutch words for the same vocabularies: one wording for staff and police.
-    from producers.api.pages import (
-        BEHAVIOUR_LABELS,
-        BUILD_LABELS,
-        FACE_LABELS,
-        HEIGHT_LABELS,
-        VEHICLE_LABELS,
-    )
-
     terms: dict[str, str] = {
         f"ModusOperandi.{value}": text for value, text in _MODUS_OPERANDI_DUTCH.items()
     }

@@ -1,6 +1,8 @@
-"""The intake API: alarm activations, incident reports and sightings in over HTTP, onto Kafka."""
+"""The intake API: alarm activations, incident reports and sightings in over HTTP, onto Kafka.
 
-from producers.api.app import create_app
+Its routers are mounted, beside those of consumers/, by the app in assembly/api.py.
+"""
+
 from producers.api.limits import ApiLimits
 
-__all__ = ["ApiLimits", "create_app"]
+__all__ = ["ApiLimits"]

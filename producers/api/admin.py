@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Literal, TypeAlias, get_args
 import asyncpg
 from pydantic import TypeAdapter, ValidationError
 
-from producers.api.auth import new_key
+from heterdaad.auth import new_key
 from producers.api.kinds import allowed_scopes, default_scopes
 from schemas.common import Identifier
 from schemas.wire import explain

@@ -32,10 +32,10 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from consumers import alarm_tasks
+from heterdaad import alarm_tasks
+from heterdaad.auth import Caller, require_caller
 from producers.api.answers import Problem
 from producers.api.audit import audit_entry, write_audit
-from producers.api.auth import Caller, require_caller
 from producers.api.broker import BrokerUnavailable
 from producers.api.kinds import ALARM_ACTIVATION
 from schemas.events import AlarmActivation, AuditAction, Verification, VerificationMethod

@@ -10,24 +10,16 @@ from uuid import UUID
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+# The error shapes are the core's, shared with the routers of consumers/; named here as before.
+from heterdaad.problems import FieldProblem as FieldProblem
+from heterdaad.problems import Problem as Problem
+from heterdaad.problems import ValidationProblem as ValidationProblem
+
 
 class Accepted(BaseModel):
     """The broker acknowledged the event."""
 
     event_id: UUID
-
-
-class Problem(BaseModel):
-    detail: str
-
-
-class FieldProblem(BaseModel):
-    field: str = Field(description="Dotted path of the offending field, e.g. branch.location.lat.")
-    reason: str
-
-
-class ValidationProblem(BaseModel):
-    detail: list[FieldProblem]
 
 
 class ItemResult(BaseModel):

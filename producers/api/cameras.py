@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
+from heterdaad.auth import CAMERA_ROLES, CAMERAS_WRITE, Caller, require_caller
 from heterdaad.camera_registry import (
     Camera,
     CameraExistsError,
@@ -24,8 +25,6 @@ from heterdaad.camera_registry import (
     remove_camera,
 )
 from producers.api.answers import FieldProblem, Problem, ValidationProblem, field_problems
-from producers.api.auth import Caller, require_caller
-from producers.api.kinds import CAMERA_ROLES, CAMERAS_WRITE
 from producers.edge_policy import admit
 
 logger = logging.getLogger(__name__)

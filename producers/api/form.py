@@ -28,7 +28,7 @@ from schemas.events import AuditAction
 if TYPE_CHECKING:
     from starlette.datastructures import FormData
 
-    from producers.api.auth import Caller
+    from heterdaad.auth import Caller
     from producers.api.intake import Intake
     from producers.api.staff_sessions import StaffSession
 

@@ -7,13 +7,13 @@ import contextlib
 import logging
 import uuid
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from pydantic import ValidationError
 
-from producers.api import permissions, registry
-from producers.api.answers import Answer, FieldProblem, Refused, field_problems
+from producers import ingest
+from producers.api import permissions
+from producers.api.answers import Answer, Refused, field_problems
 from producers.api.audit import (
     UNKNOWN_SUBJECT,
     RefusedRequestAudit,
@@ -27,7 +27,6 @@ from producers.api.receipts import (
     Receipt,
     body_digest,
     claim_receipts,
-    confirm_receipts,
     find_receipts,
     lock_event_ids,
     release_receipts,
@@ -40,7 +39,7 @@ if TYPE_CHECKING:
 
     import asyncpg
 
-    from producers.api.auth import Caller
+    from heterdaad.auth import Caller
     from producers.api.broker import BrokerLink
     from producers.api.edge import PlateKey
     from producers.api.kinds import EventKind
@@ -49,9 +48,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# A pending receipt older than this many publish timeouts lost its process (no publish takes
-# longer): another delivery takes it over and publishes again.
-STALE_CLAIM_TIMEOUTS = 3
 # How often a delivery of an event that another request is publishing looks for its answer.
 IN_FLIGHT_POLL_SECONDS = 0.05
 
@@ -128,9 +124,7 @@ class Intake:
                 for candidate, earlier in round_.repeats:
                     self._repeat_in_batch(round_, caller, kind, candidate, earlier)
                 async with connection.transaction():
-                    await confirm_receipts(connection, published)
-                    unpublished = set(round_.receipts) - set(published)
-                    await release_receipts(connection, sorted(unpublished))
+                    await ingest.settle(connection, round_.receipts, published)
                     await write_audit(connection, round_.audit)
             except BaseException:
                 # As when one transaction held it all: no answer kept, a retry publishes again.
@@ -188,18 +182,19 @@ class Intake:
         receipts = await find_receipts(
             connection, [c.event_id for c in candidates], with_pending=True
         )
-        owners = await permissions.ownership_refusals(
-            connection, caller, [c.event for c in candidates]
-        )
-        candidates, refusals = await _as_registered(connection, candidates, owners)
+        judgements = await ingest.judge(connection, caller, [c.event for c in candidates])
+        candidates = [
+            replace(candidate, event=judgement.event, digest=judgement.digest)
+            for candidate, judgement in zip(candidates, judgements, strict=True)
+        ]
+        refusals = [judgement.refusal for judgement in judgements]
         to_publish: list[_Candidate] = []
         repeats: list[tuple[_Candidate, _Candidate]] = []
         first_by_id: dict[str, _Candidate] = {}
-        stale_after = timedelta(seconds=STALE_CLAIM_TIMEOUTS * self.limits.publish_timeout_seconds)
         for candidate, refusal in zip(candidates, refusals, strict=True):
             receipt = receipts.get(candidate.event_id)
             if receipt is not None and receipt.pending_for is not None:
-                if receipt.pending_for > stale_after:
+                if ingest.is_stale(receipt, self.limits.publish_timeout_seconds):
                     receipt = None  # its process died before confirming: publish again
                 else:
                     earlier = first_by_id.setdefault(candidate.event_id, candidate)
@@ -244,9 +239,8 @@ class Intake:
     ) -> list[str]:
         """The ids the broker acknowledged; each candidate gets its answer."""
         source = f"/producers/api/{caller.organisation_id}"
-        outcomes = await asyncio.gather(
-            *(self.broker.publish(kind.spec, c.event, source=source) for c in candidates),
-            return_exceptions=True,
+        outcomes = await ingest.publish(
+            self.broker, kind.spec, [c.event for c in candidates], source=source
         )
         published: list[str] = []
         for candidate, outcome in zip(candidates, outcomes, strict=True):
@@ -261,8 +255,6 @@ class Intake:
                     round_, caller, kind, candidate.index, answer, subject=candidate.event_id
                 )
                 continue
-            if isinstance(outcome, BaseException):
-                raise outcome
             answer = Answer(202, candidate.event_id)
             self._decide(
                 round_,
@@ -414,23 +406,6 @@ class Intake:
             },
         )
         raise refusal
-
-
-async def _as_registered(
-    connection: asyncpg.Connection, candidates: list[_Candidate], refusals: list[str | None]
-) -> tuple[list[_Candidate], list[str | FieldProblem | None]]:
-    """The candidates with branch and site as registered (registry.py); the digest follows."""
-    registered = await registry.as_registered(connection, [c.event for c in candidates])
-    kept: list[_Candidate] = []
-    reasons: list[str | FieldProblem | None] = []
-    for candidate, event, refusal in zip(candidates, registered, refusals, strict=True):
-        if isinstance(event, registry.Unregistered):
-            kept.append(candidate)
-            reasons.append(refusal or FieldProblem(field=event.field, reason=event.reason))
-        else:
-            kept.append(replace(candidate, event=event, digest=body_digest(event)))
-            reasons.append(refusal)
-    return kept, reasons
 
 
 def _details(caller: Caller, kind: EventKind, answer: Answer) -> dict[str, Any]:

@@ -5,27 +5,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from heterdaad.auth import (
+    ALERTS_READ,
+    CAMERA_ROLES,
+    CAMERAS_WRITE,
+    EVENTS_READ,
+    RECEIVE_ONLY_ROLES,
+    SUBSCRIBER_ROLES,
+    SUBSCRIPTIONS_WRITE,
+)
 from producers.api.edge import IncidentReportIn, PlateKey, ReconSightingIn
 from schemas.common import Contract
 from schemas.events import AlarmActivation
 from schemas.topics import ALARM_ACTIVATIONS, INCIDENT_REPORTS, RECON_SIGHTINGS, TopicSpec
-
-# Reading history: an organisation's own events (every role), and alerts (police information).
-EVENTS_READ = "events:read"
-ALERTS_READ = "alerts:read"
-# Where an organisation's alerts go is a bigger power than posting events (a leaked key could
-# send alerts to a stranger's webhook), so no key gets it unless issued with it explicitly.
-SUBSCRIPTIONS_WRITE = "subscriptions:write"
-# Organisations that may receive alerts, and so may manage their subscriptions.
-SUBSCRIBER_ROLES = frozenset(
-    {"alarm_centre", "retailer", "trade_association", "police", "neighbourhood_watch"}
-)
-# Neighbourhood watch groups (buurtpreventie) only receive coarse warnings for their area:
-# they post nothing and read no history, not even of their own (they have none).
-RECEIVE_ONLY_ROLES = frozenset({"neighbourhood_watch"})
-# The Camera in Beeld registry holds owners' contacts: police and admins keep it (docs/cameras.md).
-CAMERAS_WRITE = "cameras:write"
-CAMERA_ROLES = frozenset({"police", "admin"})
 
 
 @dataclass(frozen=True)

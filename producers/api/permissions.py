@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     import asyncpg
 
-    from producers.api.auth import Caller
+    from heterdaad.auth import Caller
     from producers.api.kinds import EventKind
     from schemas.common import Contract
 

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import Field, TypeAdapter, ValidationError
 
 from heterdaad import metrics
+from heterdaad.auth import Caller, require_caller
 from heterdaad.consumption import group_readiness
 from heterdaad.health import metrics_response
 from producers.api.answers import (
@@ -23,7 +24,6 @@ from producers.api.answers import (
     refused_response,
     single_response,
 )
-from producers.api.auth import Caller, require_caller
 from producers.api.kinds import KINDS, EventKind
 from schemas.topics import ALARM_ACTIVATIONS
 

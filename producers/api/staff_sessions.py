@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from producers.api.auth import Caller
+from heterdaad.auth import Caller
 from producers.api.kinds import RECON_SIGHTING
 
 if TYPE_CHECKING:

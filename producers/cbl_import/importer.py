@@ -1,24 +1,34 @@
-"""The CBL import: every row of an export published as an incident report once, or rejected."""
+"""The CBL import: every row of an export published as an incident report once, or rejected.
+
+Rows go the intake's way in (producers/ingest.py): judged, claimed as pending receipts,
+published through the one checked producer, then confirmed with their import receipts.
+"""
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import logging
 import uuid
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
-from aiokafka.errors import KafkaError
 
+from heterdaad.auth import Caller
 from heterdaad.db import create_pool
-from heterdaad.kafka import make_producer, publish
-from producers.api import permissions, registry
+from producers import ingest
 from producers.api.audit import UNKNOWN_SUBJECT, audit_entry, write_audit
-from producers.api.auth import Caller
+from producers.api.broker import BrokerLink, BrokerUnavailable
 from producers.api.edge import PlateKey
 from producers.api.kinds import INCIDENT_REPORT
-from producers.api.receipts import body_digest, find_receipts, lock_event_ids
+from producers.api.receipts import (
+    NewReceipt,
+    body_digest,
+    claim_receipts,
+    find_receipts,
+    lock_event_ids,
+    release_receipts,
+)
 from producers.cbl_import.layout import FILIAALNUMMER, MELDINGSNUMMER
 from producers.cbl_import.receipts import (
     NewImportReceipt,
@@ -44,7 +54,6 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from pathlib import Path
 
-    from aiokafka import AIOKafkaProducer
     from aiokafka.structs import RecordMetadata
 
     from heterdaad.settings import Settings
@@ -124,23 +133,25 @@ async def import_cbl(
         raise CblImportError(f"the database is unavailable: {error}") from error
     try:
         caller = await _reporting_caller(pool, reporting_org)
-        producer = make_producer(settings)
+        # The API's producer link: checked, and replaced when the broker restarts mid-send.
+        broker = BrokerLink(
+            settings,
+            publish_timeout=publish_timeout,
+            retry_seconds=settings.api_limits.broker_retry_seconds,
+        )
         try:
-            await producer.start()
-        except (KafkaError, OSError) as error:
-            await producer.stop()
-            raise CblImportError(
-                f"Kafka at {settings.kafka_bootstrap} is unavailable, nothing was published: "
-                f"{error}"
-            ) from error
-        try:
-            run = _Run(settings, pool, producer, caller, plate_key, sheet.file_sha256, tally)
+            await broker.start()
+            if not broker.connected:
+                raise CblImportError(
+                    f"Kafka at {settings.kafka_bootstrap} is unavailable, nothing was published"
+                )
+            run = _Run(pool, broker, caller, plate_key, sheet.file_sha256, tally, publish_timeout)
             for batch in batches(sheet.rows, batch_rows):
-                await run.import_batch(batch, publish_timeout)
+                await run.import_batch(batch)
                 if progress is not None:
                     progress(tally.progress())
         finally:
-            await producer.stop()
+            await broker.stop()
     finally:
         await pool.close()
     target = rejections_path or default_rejections_path(path)
@@ -194,32 +205,48 @@ async def _reporting_caller(pool: asyncpg.Pool, organisation_id: str) -> Caller:
 
 @dataclass
 class _Run:
-    settings: Settings
     pool: asyncpg.Pool
-    producer: AIOKafkaProducer
+    broker: BrokerLink
     caller: Caller
     plate_key: PlateKey
     file_sha256: str
     tally: _Tally
+    publish_timeout: float
 
-    async def import_batch(self, rows: Sequence[SourceRow], publish_timeout: float) -> None:
+    async def import_batch(self, rows: Sequence[SourceRow]) -> None:
         audit: list[AuditEvent] = []
         candidates, repeats = self._candidates(rows, audit)
-        failures: list[BaseException] = []
-        async with self.pool.acquire() as connection, connection.transaction():
+        to_publish: list[_Candidate] = []
+        in_flight = 0
+        async with self.pool.acquire() as connection:
             if candidates:
-                failures = await self._judge_and_publish(
-                    connection, candidates, audit, publish_timeout
-                )
-            for row, melding, first_row in repeats:
-                self._settle_repeat(row, melding, first_row, audit)
-            await write_audit(connection, audit)
+                # Short: locks, receipts looked up, new ones claimed as pending; committed
+                # before the publish, so no transaction or lock waits on Kafka's ack.
+                async with connection.transaction():
+                    to_publish, in_flight = await self._judge(connection, candidates, audit)
+            try:
+                published, failures = await self._publish(to_publish, audit)
+                for row, melding, first_row in repeats:
+                    self._settle_repeat(row, melding, first_row, audit)
+                async with connection.transaction():
+                    claimed = [candidate.event_id for candidate in to_publish]
+                    await ingest.settle(connection, claimed, [c.event_id for c in published])
+                    await store_import_receipts(connection, [self._receipt(c) for c in published])
+                    await write_audit(connection, audit)
+            except BaseException:
+                # Nothing confirmed: a re-run publishes these rows again.
+                with contextlib.suppress(Exception):
+                    await release_receipts(connection, [c.event_id for c in to_publish])
+                raise
+        self.tally.published += len(published)
         self.tally.rows_done += len(rows)
-        if failures:
-            raise ImportInterrupted(
-                f"the broker did not acknowledge {len(failures)} row(s): {failures[0]}",
-                self.tally.progress(),
+        if failures or in_flight:
+            reason = (
+                f"the broker did not acknowledge {len(failures)} row(s): {failures[0]}"
+                if failures
+                else f"{in_flight} row(s) are being published by another import or request"
             )
+            raise ImportInterrupted(reason, self.tally.progress())
 
     def _candidates(
         self, rows: Sequence[SourceRow], audit: list[AuditEvent]
@@ -252,34 +279,41 @@ class _Run:
             candidates.append(_Candidate(row.number, converted.melding, event, event_id, digest))
         return candidates, repeats
 
-    async def _judge_and_publish(
+    async def _judge(
         self,
         connection: asyncpg.Connection,
         candidates: list[_Candidate],
         audit: list[AuditEvent],
-        publish_timeout: float,
-    ) -> list[BaseException]:
+    ) -> tuple[list[_Candidate], int]:
+        """The rows to publish, claimed as pending receipts, and how many another delivery has."""
         candidates = await self._as_imported_before(connection, candidates)
-        candidates = await self._as_registered(connection, candidates)
         event_ids = [candidate.event_id for candidate in candidates]
         # Held until commit, as in the intake API: a concurrent import or API post of the same
-        # melding waits for this one's receipts instead of publishing it a second time.
+        # melding waits for this one's claims instead of publishing it a second time.
         await lock_event_ids(connection, event_ids)
+        judgements = await ingest.judge(connection, self.caller, [c.event for c in candidates])
         imported = await find_import_receipts(connection, event_ids)
-        posted = await find_receipts(connection, event_ids)
-        refusals = await permissions.ownership_refusals(
-            connection, self.caller, [candidate.event for candidate in candidates]
-        )
-        to_publish = []
-        for candidate, refusal in zip(candidates, refusals, strict=True):
+        posted = await find_receipts(connection, event_ids, with_pending=True)
+        to_publish, in_flight = [], 0
+        for candidate, judgement in zip(candidates, judgements, strict=True):
+            # Reports have branches, never sites: the registry finds nothing Unregistered.
+            assert judgement.refusal is None or isinstance(judgement.refusal, str)
+            assert isinstance(judgement.event, IncidentReport)
+            candidate = replace(candidate, event=judgement.event, digest=judgement.digest)
+            receipt = posted.get(candidate.event_id)
+            if receipt is not None and receipt.pending_for is not None:
+                if not ingest.is_stale(receipt, self.publish_timeout):
+                    in_flight += 1
+                    continue
+                receipt = None  # its process died before confirming: publish again
             earlier = imported.get(candidate.event_id)
             earlier_digest = earlier.body_sha256 if earlier else None
-            if earlier is None and candidate.event_id in posted:
-                earlier_digest = posted[candidate.event_id].body_sha256
+            if earlier is None and receipt is not None:
+                earlier_digest = receipt.body_sha256
             if earlier_digest == candidate.digest:
                 self.tally.already_imported += 1
             elif earlier_digest is not None:
-                poster = posted[candidate.event_id].organisation_id if not earlier else None
+                poster = receipt.organisation_id if receipt and not earlier else None
                 when = (
                     f"imported on {earlier.imported_at:%Y-%m-%d} from row {earlier.file_row}"
                     if earlier
@@ -296,14 +330,28 @@ class _Run:
                 self._reject(
                     candidate.row, candidate.melding, (problem,), 409, audit, candidate.event_id
                 )
-            elif refusal is not None:
-                problem = Problem(FILIAALNUMMER, refusal)
+            elif judgement.refusal is not None:
+                problem = Problem(FILIAALNUMMER, judgement.refusal)
                 self._reject(
                     candidate.row, candidate.melding, (problem,), 403, audit, candidate.event_id
                 )
             else:
                 to_publish.append(candidate)
-        return await self._publish(connection, to_publish, audit, publish_timeout)
+        await claim_receipts(
+            connection,
+            [
+                NewReceipt(
+                    event_id=candidate.event_id,
+                    organisation_id=self.caller.organisation_id,
+                    event_type=INCIDENT_REPORT.name,
+                    body_sha256=candidate.digest,
+                    status_code=202,
+                    body={"event_id": candidate.event_id},
+                )
+                for candidate in to_publish
+            ],
+        )
+        return to_publish, in_flight
 
     async def _as_imported_before(
         self, connection: asyncpg.Connection, candidates: list[_Candidate]
@@ -323,75 +371,47 @@ class _Run:
             kept.append(candidate)
         return kept
 
-    @staticmethod
-    async def _as_registered(
-        connection: asyncpg.Connection, candidates: list[_Candidate]
-    ) -> list[_Candidate]:
-        """Each row's branch as registered, not as the export has it (producers/api/registry.py)."""
-        events = await registry.as_registered(connection, [c.event for c in candidates])
-        registered = []
-        for candidate, event in zip(candidates, events, strict=True):
-            # Reports have branches, never sites: nothing here is Unregistered.
-            assert isinstance(event, IncidentReport)
-            registered.append(replace(candidate, event=event, digest=body_digest(event)))
-        return registered
-
     async def _publish(
-        self,
-        connection: asyncpg.Connection,
-        candidates: list[_Candidate],
-        audit: list[AuditEvent],
-        publish_timeout: float,
-    ) -> list[BaseException]:
+        self, candidates: list[_Candidate], audit: list[AuditEvent]
+    ) -> tuple[list[_Candidate], list[BrokerUnavailable]]:
+        """The rows the broker acknowledged, each audited, and why the others were not."""
         source = f"/producers/{SOURCE}/{self.caller.organisation_id}"
-
-        async def publish_one(candidate: _Candidate) -> RecordMetadata:
-            async with asyncio.timeout(publish_timeout):
-                return await publish(
-                    self.producer,
-                    INCIDENT_REPORT.spec,
-                    candidate.event,
-                    prefix=self.settings.topic_prefix,
-                    source=source,
-                )
-
-        outcomes = await asyncio.gather(
-            *(publish_one(candidate) for candidate in candidates), return_exceptions=True
+        outcomes = await ingest.publish(
+            self.broker, INCIDENT_REPORT.spec, [c.event for c in candidates], source=source
         )
-        receipts, failures = [], []
+        published, failures = [], []
         for candidate, outcome in zip(candidates, outcomes, strict=True):
-            if isinstance(outcome, KafkaError | TimeoutError):
+            if isinstance(outcome, BrokerUnavailable):
                 failures.append(outcome)
                 continue
-            if isinstance(outcome, BaseException):
-                raise outcome
-            self.tally.published += 1
-            receipts.append(
-                NewImportReceipt(
-                    event_id=candidate.event_id,
-                    organisation_id=self.caller.organisation_id,
-                    source_ref=candidate.melding,
-                    body_sha256=candidate.digest,
-                    file_sha256=self.file_sha256,
-                    file_row=candidate.row,
-                )
-            )
-            details = self._details(candidate.row, 202) | {
-                "topic": outcome.topic,
-                "partition": outcome.partition,
-                "offset": outcome.offset,
-            }
+            published.append(candidate)
             audit.append(
                 audit_entry(
                     self.caller.organisation_id,
                     AuditAction.EVENT_ACCEPTED,
                     candidate.event_id,
-                    details,
+                    self._published_details(candidate.row, outcome),
                 )
             )
-            logger.debug("cbl row published", extra={"event_id": candidate.event_id, **details})
-        await store_import_receipts(connection, receipts)
-        return failures
+            logger.debug("cbl row published", extra={"event_id": candidate.event_id})
+        return published, failures
+
+    def _published_details(self, row: int, outcome: RecordMetadata) -> dict[str, Any]:
+        return self._details(row, 202) | {
+            "topic": outcome.topic,
+            "partition": outcome.partition,
+            "offset": outcome.offset,
+        }
+
+    def _receipt(self, candidate: _Candidate) -> NewImportReceipt:
+        return NewImportReceipt(
+            event_id=candidate.event_id,
+            organisation_id=self.caller.organisation_id,
+            source_ref=candidate.melding,
+            body_sha256=candidate.digest,
+            file_sha256=self.file_sha256,
+            file_row=candidate.row,
+        )
 
     def _settle_repeat(
         self, row: int, melding: str, first_row: int, audit: list[AuditEvent]

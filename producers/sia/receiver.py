@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Self
 
 from heterdaad import metrics
 from heterdaad.db import create_pool
-from heterdaad.kafka import make_producer, publish
+from producers import ingest
+from producers.api.broker import BrokerLink
 from producers.sia import frames, supervision
 from producers.sia.accounts import AccountDirectory
 from producers.sia.handling import FrameHandler
@@ -23,7 +24,6 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     import asyncpg
-    from aiokafka import AIOKafkaProducer
 
     from heterdaad.settings import Settings
     from schemas.events import AlarmActivation
@@ -74,7 +74,7 @@ class SiaReceiver:
         self._publish_timeout = publish_timeout.total_seconds()
         self._clock = clock
         self._pool: asyncpg.Pool | None = None
-        self._producer: AIOKafkaProducer | None = None
+        self._broker: BrokerLink | None = None
         self._directory: AccountDirectory | None = None
         self._handler: FrameHandler | None = None
         self._server: asyncio.Server | None = None
@@ -99,8 +99,14 @@ class SiaReceiver:
     async def start(self) -> None:
         try:
             self._pool = await create_pool(self._settings)
-            self._producer = make_producer(self._settings)
-            await self._producer.start()
+            # The intake's producer link: replaced when the broker restarts mid-send, and
+            # connecting in the background while it is away (frames go unanswered meanwhile).
+            self._broker = BrokerLink(
+                self._settings,
+                publish_timeout=self._publish_timeout,
+                retry_seconds=self._settings.api_limits.broker_retry_seconds,
+            )
+            await self._broker.start()
             self._directory = AccountDirectory(self._pool, ttl=self._account_cache_ttl)
             self._handler = FrameHandler(self._directory.lookup, self._publish, self._clock)
             self._server = await asyncio.start_server(
@@ -129,9 +135,9 @@ class SiaReceiver:
         if self._server is not None:
             await self._server.wait_closed()
             self._server = None
-        if self._producer is not None:
-            await self._producer.stop()
-            self._producer = None
+        if self._broker is not None:
+            await self._broker.stop()
+            self._broker = None
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
@@ -189,15 +195,13 @@ class SiaReceiver:
             await asyncio.sleep(self._check_every)
 
     async def _publish(self, activation: AlarmActivation) -> None:
-        assert self._producer is not None
-        async with asyncio.timeout(self._publish_timeout):
-            await publish(
-                self._producer,
-                ALARM_ACTIVATIONS,
-                activation,
-                prefix=self._settings.topic_prefix,
-                source=SOURCE,
-            )
+        """Returns once the broker has it; raises BrokerUnavailable else (the panel retries)."""
+        assert self._broker is not None
+        [outcome] = await ingest.publish(
+            self._broker, ALARM_ACTIVATIONS, [activation], source=SOURCE
+        )
+        if isinstance(outcome, Exception):
+            raise outcome
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         assert self._handler is not None

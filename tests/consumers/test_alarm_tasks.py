@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from consumers import alarm_tasks
 from consumers.sink import Sink, settle_tasks, store_many
+from heterdaad import alarm_tasks
 from schemas.events import AlarmActivation, Verification, VerificationMethod
 from schemas.tasks import AlarmTask
 from tests import factories

@@ -43,7 +43,7 @@ def org(settings: Settings, *arguments: str) -> subprocess.CompletedProcess[str]
     env |= {"HETERDAAD_DATABASE_URL": settings.database_url,
             "HETERDAAD_DATABASE_SCHEMA": settings.database_schema}  # fmt: skip
     return subprocess.run(
-        [sys.executable, "-m", "heterdaad.cli", "org", *arguments],
+        [sys.executable, "-m", "assembly.cli", "org", *arguments],
         env=env, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
 

@@ -202,7 +202,7 @@ async def test_the_cli_refuses_a_webhook_inside(
     environment = {name: os.environ[name] for name in ("PATH", "HOME") if name in os.environ}
     result = await asyncio.to_thread(
         subprocess.run,
-        [sys.executable, "-m", "heterdaad.cli", "notify", "subscribe", "ah", "--webhook-url", url],
+        [sys.executable, "-m", "assembly.cli", "notify", "subscribe", "ah", "--webhook-url", url],
         env=environment | {
             "HETERDAAD_DATABASE_URL": settings.database_url,
             "HETERDAAD_DATABASE_SCHEMA": settings.database_schema,

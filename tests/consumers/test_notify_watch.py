@@ -20,9 +20,10 @@ from consumers.notify.route import Directory, PoliceDesk, SubscriptionRule, rout
 from consumers.notify.subscriptions import SubscriptionSpec, create_subscription
 from consumers.notify.watch import watch_refusal
 from consumers.sink import store
+from heterdaad.auth import ALERTS_READ, EVENTS_READ, SUBSCRIPTIONS_WRITE
 from heterdaad.kafka import make_producer, publish
 from producers.api import ApiLimits, admin
-from producers.api.kinds import ALERTS_READ, EVENTS_READ, SUBSCRIPTIONS_WRITE, default_scopes
+from producers.api.kinds import default_scopes
 from schemas.alerts import (
     Alert,
     AlertKind,
@@ -393,7 +394,7 @@ async def test_a_watch_without_an_area_or_beyond_the_radius_is_refused(
 def _cli(settings: Settings, *arguments: str) -> subprocess.CompletedProcess[str]:
     environment = {name: os.environ[name] for name in ("PATH", "HOME") if name in os.environ}
     return subprocess.run(
-        [sys.executable, "-m", "heterdaad.cli", "notify", "subscribe", "buurt-1", *arguments],
+        [sys.executable, "-m", "assembly.cli", "notify", "subscribe", "buurt-1", *arguments],
         env=environment | {
             "HETERDAAD_DATABASE_URL": settings.database_url,
             "HETERDAAD_DATABASE_SCHEMA": settings.database_schema,

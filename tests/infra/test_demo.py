@@ -70,7 +70,7 @@ def test_demo_loads_history_shows_every_pattern_and_stops_on_ctrl_c(tmp_path: Pa
     env |= {"HETERDAAD_STATE_DIR": str(tmp_path / "state"), "COLUMNS": "250"}
     env |= free_port_env()
     process = subprocess.Popen(
-        [sys.executable, "-m", "heterdaad.cli", "demo", "--rate", "50"],
+        [sys.executable, "-m", "assembly.cli", "demo", "--rate", "50"],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,

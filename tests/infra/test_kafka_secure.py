@@ -19,7 +19,7 @@ from aiokafka.helpers import create_ssl_context
 from pydantic import SecretStr, ValidationError
 from typer.testing import CliRunner
 
-from heterdaad.cli import app as cli
+from assembly.cli import app as cli
 from heterdaad.kafka import client_options, ensure_topics, make_admin, make_producer, publish
 from heterdaad.settings import Settings
 from infra import kafka_broker

@@ -96,7 +96,7 @@ def _start_demo(workdir: Path) -> tuple[subprocess.Popen[str], Path]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HETERDAAD_")}
     env |= free_port_env() | {"COLUMNS": "250"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "heterdaad.cli", "demo", "--history-days", "0", "--rate", "1"],
+        [sys.executable, "-m", "assembly.cli", "demo", "--history-days", "0", "--rate", "1"],
         cwd=workdir,
         env=env,
         stdout=subprocess.PIPE,

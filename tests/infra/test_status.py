@@ -33,7 +33,7 @@ def _status(state_dir: Path) -> subprocess.CompletedProcess[str]:
         "HETERDAAD_POSTGRES_PORT": str(_closed_port()),
     }
     return subprocess.run(
-        [sys.executable, "-m", "heterdaad.cli", "infra", "status"],
+        [sys.executable, "-m", "assembly.cli", "infra", "status"],
         env=env,
         capture_output=True,
         text=True,

@@ -10,7 +10,8 @@ import httpx
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 
-from producers.api import admin, create_app
+from assembly.api import create_app
+from producers.api import admin
 from schemas.common import Address, Branch, BranchType, Location
 
 if TYPE_CHECKING:

@@ -15,9 +15,10 @@ import pytest
 from asyncpg import exceptions as asyncpg_errors
 from asyncpg import pool as asyncpg_pool
 
+from assembly.api import create_app
 from heterdaad.logs import JsonFormatter
 from heterdaad.settings import Settings
-from producers.api import ApiLimits, admin, create_app
+from producers.api import ApiLimits, admin
 from schemas.events import IncidentReport
 from schemas.pseudonym import pseudonymise_plate
 from schemas.topics import ALARM_ACTIVATIONS, INCIDENT_REPORTS, RECON_SIGHTINGS

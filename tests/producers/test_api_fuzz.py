@@ -24,8 +24,9 @@ from hypothesis import settings as fuzz_settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
+from assembly.api import create_app
 from heterdaad.settings import Settings
-from producers.api import ApiLimits, admin, create_app
+from producers.api import ApiLimits, admin
 from producers.api.kinds import (
     ALARM_ACTIVATION,
     INCIDENT_REPORT,

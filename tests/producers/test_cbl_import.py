@@ -17,7 +17,13 @@ from openpyxl import Workbook
 from heterdaad.logs import JsonFormatter
 from producers.api import admin, registry
 from producers.api.edge import PlateKey
-from producers.api.receipts import NewReceipt, body_digest, store_receipts
+from producers.api.receipts import (
+    NewReceipt,
+    body_digest,
+    claim_receipts,
+    release_receipts,
+    store_receipts,
+)
 from producers.cbl_import import (
     CblFileError,
     CblImportError,
@@ -553,6 +559,36 @@ async def test_an_interrupted_import_goes_on_where_it_stopped(
     report = await import_cbl(settings, EXAMPLE, reporting_org="cbl", rejections_path=rejections)
     assert (report.published, report.rejected) == (4, 0)
     assert await db.fetchval("SELECT count(*) FROM import_receipt") == 4
+
+
+async def test_rows_go_in_as_the_api_takes_events_pending_published_confirmed(
+    settings: Settings, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    """The import claims a receipt before it publishes (producers/ingest.py), as the API does."""
+    await register_cbl(db)
+    plate_key = PlateKey(settings.require_plate_key(), settings.plate_key_id)
+    edge = convert_row(SourceRow(2, example_rows()[0]), "cbl", plate_key.key).report
+    assert edge is not None
+    busy = str(edge.event_id)
+    # Another delivery of row 2 claimed it a moment ago and is waiting for the broker.
+    await claim_receipts(
+        db, [NewReceipt(busy, "cbl", "incident_report", "other", 202, {"event_id": busy})]
+    )
+    rejections = tmp_path / "r.csv"
+    with pytest.raises(ImportInterrupted, match="being published by another") as stopped:
+        await import_cbl(settings, EXAMPLE, reporting_org="cbl", rejections_path=rejections)
+    # The other rows were published and their receipts confirmed; row 2 was left to its owner.
+    assert stopped.value.progress.published == len(example_rows()) - 1
+    receipts = await db.fetch("SELECT event_id::text, confirmed_at FROM ingest_receipt")
+    assert len(receipts) == len(example_rows())
+    assert [r["event_id"] for r in receipts if r["confirmed_at"] is None] == [busy]
+    assert await db.fetchval("SELECT count(*) FROM import_receipt") == len(example_rows()) - 1
+
+    # That delivery failed and let go of its claim: the next run publishes row 2 alone.
+    await release_receipts(db, [busy])
+    report = await import_cbl(settings, EXAMPLE, reporting_org="cbl", rejections_path=rejections)
+    assert (report.published, report.already_imported) == (1, len(example_rows()) - 1)
+    assert await db.fetchval("SELECT count(*) FROM ingest_receipt WHERE confirmed_at IS NULL") == 0
 
 
 async def test_without_a_broker_nothing_is_imported(

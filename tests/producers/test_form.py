@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from heterdaad.vocabulary import BEHAVIOUR_LABELS
 from producers.api.form import COOKIE
-from producers.api.pages import BEHAVIOUR_LABELS
 from producers.api.staff_sessions import StaffSessionError, issue_codes
 from schemas.events import ReconSighting
 from schemas.pseudonym import pseudonymise_plate

@@ -9,17 +9,17 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from producers.api.auth import hash_secret, new_key, split_key
-from producers.api.edge import IncidentReportIn, PlateKey, ReconSightingIn, ReportedVehicle
-from producers.api.kinds import allowed_scopes, default_scopes
-from producers.api.limits import ApiLimits, RateLimiter
-from producers.api.pages import (
+from heterdaad.auth import hash_secret, new_key, split_key
+from heterdaad.vocabulary import (
     BEHAVIOUR_LABELS,
     BUILD_LABELS,
     FACE_LABELS,
     HEIGHT_LABELS,
     VEHICLE_LABELS,
 )
+from producers.api.edge import IncidentReportIn, PlateKey, ReconSightingIn, ReportedVehicle
+from producers.api.kinds import allowed_scopes, default_scopes
+from producers.api.limits import ApiLimits, RateLimiter
 from schemas.events import (
     Build,
     FaceCovering,

@@ -425,7 +425,7 @@ async def test_history_mode_sends_the_past_at_full_speed_with_progress(
     }
     done = await asyncio.to_thread(
         subprocess.run,
-        [sys.executable, "-m", "heterdaad.cli", "simulate", "--history-days", "3",
+        [sys.executable, "-m", "assembly.cli", "simulate", "--history-days", "3",
          "--rate", "1", "--seed", "5", "--truth", str(tmp_path / "truth.jsonl"),
          "--late-share", "0.2"],
         env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,

@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from typer.testing import CliRunner
 
+from assembly.cli import app as cli
 from consumers.notify.directory import load_directory
 from consumers.notify.route import route, webhook_recipient
-from heterdaad.cli import app as cli
+from heterdaad.auth import SUBSCRIPTIONS_WRITE
 from heterdaad.settings import get_settings
 from producers.api import ApiLimits, admin
-from producers.api.kinds import SUBSCRIPTIONS_WRITE
 from schemas.alerts import AlertKind
 from tests import factories
 from tests.producers.intake_support import register, running_api

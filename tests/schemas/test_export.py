@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 from typer.testing import CliRunner
 
-from heterdaad.cli import app
+from assembly.cli import app
 from schemas.export import asyncapi_document, model_schemas
 from schemas.topics import CATALOGUE, INCIDENT_REPORTS
 from schemas.wire import encode

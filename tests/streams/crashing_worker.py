@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import signal
 
-from heterdaad.cli import app as cli
+from assembly.cli import app as cli
 from streams.app import Worker
 
 AGENT = "verify_alarms"

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pytest
 
-from heterdaad.model_cli import solved_case_pairs
+from assembly.model_cli import solved_case_pairs
 from heterdaad.thresholds.series import SeriesThresholds
 from streams.link_series import MemoryLinkage, link_report
 from streams.series_fit import PairExample, auc, design, fit, threshold_at

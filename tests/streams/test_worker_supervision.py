@@ -219,7 +219,7 @@ async def test_readiness_follows_the_worker_group(settings: Settings, tmp_path: 
         await eventually(lambda: _when(ready(), lambda r: r.ready), timeout=60)
         # The worker's own healthcheck agrees, over every stage's input.
         check = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "heterdaad.cli", "worker-ready",
+            sys.executable, "-m", "assembly.cli", "worker-ready",
             env=os.environ | settings.to_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         )  # fmt: skip
         said, _ = await check.communicate()

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from pydantic import ValidationError
 
+from assembly.org_cli import run_on_database
 from heterdaad.camera_registry import (
     CSV_COLUMNS,
     CameraExistsError,
@@ -19,7 +20,6 @@ from heterdaad.camera_registry import (
     parse_csv,
     remove_camera,
 )
-from heterdaad.org_cli import run_on_database
 from heterdaad.spreadsheet import csv_cell
 from schemas.common import Location
 

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
+from assembly.org_cli import run_on_database
 from heterdaad.cli_support import stop_on_signals, validated_settings
-from heterdaad.org_cli import run_on_database
 from heterdaad.settings import Settings
 from schemas.common import PoliceUnit
 

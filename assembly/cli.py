@@ -11,12 +11,12 @@ from typing import Annotated
 
 import typer
 
-from heterdaad.camera_cli import camera_app
+from assembly.camera_cli import camera_app
+from assembly.desk_cli import desk_app
+from assembly.model_cli import model_app
+from assembly.notify_cli import notify_app
+from assembly.org_cli import org_app
 from heterdaad.cli_support import stop_on_signals, validated_settings
-from heterdaad.desk_cli import desk_app
-from heterdaad.model_cli import model_app
-from heterdaad.notify_cli import notify_app
-from heterdaad.org_cli import org_app
 from producers.cbl_import.command import import_app
 
 logger = logging.getLogger(__name__)
@@ -302,7 +302,7 @@ def api() -> None:
     """Run the ingest API (HTTP) for alarm centres, retailers and the /meld form."""
     import uvicorn
 
-    from producers.api import create_app
+    from assembly.api import create_app
 
     settings = validated_settings()
     uvicorn.run(

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from assembly.org_cli import run_on_database
 from heterdaad.cli_support import stop_on_signals, validated_settings
-from heterdaad.org_cli import run_on_database
 from schemas.alerts import AlertKind, Severity
 from schemas.common import BranchType, PoliceUnit
 

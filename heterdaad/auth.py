@@ -1,4 +1,9 @@
-"""API keys: random, shown once, stored only as a hash and found again by their key id."""
+"""API keys and scopes: who calls, and what the key allows, for every router of the HTTP API.
+
+Keys are random, shown once, stored only as a hash and found again by their key id. This sits in
+the core because routers on both sides check it: the intake (producers/api) and the readers of
+history and subscriptions (consumers/).
+"""
 
 from __future__ import annotations
 
@@ -23,6 +28,23 @@ logger = logging.getLogger(__name__)
 # hd_<key id: 12 hex>_<secret>; the key id is not secret, it only finds the row to compare with.
 KEY_PREFIX = "hd"
 _KEY_ID_HEX = 12
+
+# Reading history: an organisation's own events (every role), and alerts (police information).
+EVENTS_READ = "events:read"
+ALERTS_READ = "alerts:read"
+# Where an organisation's alerts go is a bigger power than posting events (a leaked key could
+# send alerts to a stranger's webhook), so no key gets it unless issued with it explicitly.
+SUBSCRIPTIONS_WRITE = "subscriptions:write"
+# Organisations that may receive alerts, and so may manage their subscriptions.
+SUBSCRIBER_ROLES = frozenset(
+    {"alarm_centre", "retailer", "trade_association", "police", "neighbourhood_watch"}
+)
+# Neighbourhood watch groups (buurtpreventie) only receive coarse warnings for their area:
+# they post nothing and read no history, not even of their own (they have none).
+RECEIVE_ONLY_ROLES = frozenset({"neighbourhood_watch"})
+# The Camera in Beeld registry holds owners' contacts: police and admins keep it (docs/cameras.md).
+CAMERAS_WRITE = "cameras:write"
+CAMERA_ROLES = frozenset({"police", "admin"})
 
 bearer = HTTPBearer(
     auto_error=False,

@@ -1,4 +1,5 @@
-"""The intake API's FastAPI app: lifespan of pool and producer, handlers, routes and OpenAPI."""
+"""The HTTP API: one FastAPI app mounting the intake's routers (producers/api) and the readers'
+(consumers/: history, subscriptions); lifespan of pool and producer, handlers and OpenAPI."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic.json_schema import models_json_schema
 
 from consumers.history import history_router
+from consumers.notify.routes import subscription_router
 from heterdaad.db import DATABASE_GONE, create_pool
 from producers.api.alarm_tasks import StoredTasks, alarm_task_router
 from producers.api.answers import field_problems
@@ -25,7 +27,6 @@ from producers.api.intake import Intake
 from producers.api.kinds import KINDS
 from producers.api.limits import ApiLimits, BodySizeLimit, RateLimiter
 from producers.api.routes import event_router, health_router
-from producers.api.subscriptions import subscription_router
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator

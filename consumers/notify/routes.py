@@ -39,9 +39,8 @@ from consumers.notify.subscriptions import (
     delete_subscription,
     list_subscriptions,
 )
-from producers.api.answers import FieldProblem, Problem, ValidationProblem
-from producers.api.auth import Caller, require_caller
-from producers.api.kinds import SUBSCRIBER_ROLES, SUBSCRIPTIONS_WRITE
+from heterdaad.auth import SUBSCRIBER_ROLES, SUBSCRIPTIONS_WRITE, Caller, require_caller
+from heterdaad.problems import FieldProblem, Problem, ValidationProblem
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,93 @@
+"""The one way in for every edge (the API, /meld, the CBL import, the SIA receiver).
+
+An event that passed the edge policy (producers/edge_policy.py `admit`) is judged against the
+database (is it the caller's to report; its branch or site as the registry has it), its receipt is
+claimed as pending, it is published through the one checked producer (BrokerLink), and the
+receipt is confirmed once the broker acknowledged, or released so that a retry publishes again.
+No transaction waits on the broker: the claim is committed before the publish, the
+confirmation is a transaction of its own (docs/fault-tolerance.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from heterdaad.problems import FieldProblem
+from producers.api import permissions, registry
+from producers.api.broker import BrokerUnavailable
+from producers.api.receipts import Receipt, body_digest, confirm_receipts, release_receipts
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    import asyncpg
+    from aiokafka.structs import RecordMetadata
+
+    from heterdaad.auth import Caller
+    from producers.api.broker import BrokerLink
+    from schemas.common import Contract
+    from schemas.topics import TopicSpec
+
+# A pending receipt older than this many publish timeouts lost its process (no publish takes
+# longer): another delivery takes it over and publishes again.
+STALE_CLAIM_TIMEOUTS = 3
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """An event as it would be published, and why it may not be, if it may not."""
+
+    event: Contract
+    digest: str
+    # A reason (403: not the caller's to report) or the field at fault (422: not registered).
+    refusal: str | FieldProblem | None
+
+
+async def judge(
+    connection: asyncpg.Connection, caller: Caller, events: Sequence[Contract]
+) -> list[Judgement]:
+    """Each event with its branch or site as registered (registry.py), and the caller's right."""
+    owners = await permissions.ownership_refusals(connection, caller, events)
+    registered = await registry.as_registered(connection, events)
+    judgements = []
+    for event, as_registered, refusal in zip(events, registered, owners, strict=True):
+        if isinstance(as_registered, registry.Unregistered):
+            problem = FieldProblem(field=as_registered.field, reason=as_registered.reason)
+            judgements.append(Judgement(event, body_digest(event), refusal or problem))
+        else:
+            judgements.append(Judgement(as_registered, body_digest(as_registered), refusal))
+    return judgements
+
+
+def is_stale(receipt: Receipt, publish_timeout: float) -> bool:
+    """A pending claim whose process died before confirming: the event is published again."""
+    stale_after = timedelta(seconds=STALE_CLAIM_TIMEOUTS * publish_timeout)
+    return receipt.pending_for is not None and receipt.pending_for > stale_after
+
+
+async def publish(
+    broker: BrokerLink, spec: TopicSpec, events: Sequence[Contract], *, source: str
+) -> list[RecordMetadata | BrokerUnavailable]:
+    """Each event's acknowledgement, or why the broker did not give one; other errors raise."""
+    outcomes = await asyncio.gather(
+        *(broker.publish(spec, event, source=source) for event in events),
+        return_exceptions=True,
+    )
+    results: list[RecordMetadata | BrokerUnavailable] = []
+    for outcome in outcomes:
+        if isinstance(outcome, BrokerUnavailable) or not isinstance(outcome, BaseException):
+            results.append(outcome)
+        else:
+            raise outcome
+    return results
+
+
+async def settle(
+    connection: asyncpg.Connection, claimed: Iterable[str], published: Sequence[str]
+) -> None:
+    """Confirm the receipts of what the broker acknowledged; release the other claims."""
+    await confirm_receipts(connection, published)
+    await release_receipts(connection, sorted(set(claimed) - set(published)))
