@@ -11,6 +11,7 @@ import faust
 from heterdaad import logs, metrics
 from heterdaad.kafka import SCRAM_MECHANISM, client_options
 from schemas.topics import ALARM_TASKS, ALERTS, CATALOGUE, DEAD_LETTER_PARTITIONS
+from streams.intake import Intake
 from streams.supervision import CrashCount, StopWorkerOnCrash
 from streams.transport import broker_scheme
 
@@ -24,10 +25,14 @@ logger = logging.getLogger(__name__)
 
 
 class Topics:
-    """The app's handles on the catalogue topics; records stay bytes, the codec decodes them."""
+    """The app's handles on the catalogue topics; records stay bytes, the codec decodes them.
+
+    A stage takes a source topic's records through `intake` (decoded once, streams/intake.py).
+    """
 
     def __init__(self, app: faust.App, settings: Settings) -> None:
         prefix = settings.topic_prefix
+        self.intake = Intake()
         self._by_suffix: dict[str, TopicT] = {}
         self._dead_letters: dict[str, TopicT] = {}
         for spec in CATALOGUE:
@@ -148,4 +153,6 @@ def create_app(settings: Settings) -> faust.App:
         link_reconnaissance,
     ):
         stage.register(app, topics, settings)
+    # One agent per source topic, fanning out to what the stages subscribed above.
+    topics.intake.register(app, topics)
     return app

@@ -1,79 +1,92 @@
-"""Decoding a Faust stream of CloudEvents; what cannot be decoded goes to the dead-letter topic."""
+"""The worker's one dead-letter writer, and the decoding that uses it: a record no stage can use
+is set aside once, with its reason, and counted once; it never stops the stream."""
 
 from __future__ import annotations
 
 import logging
 from typing import TYPE_CHECKING, TypeVar
 
+from pydantic import BaseModel
+
 from heterdaad import metrics
 from schemas.wire import UndecodableRecord, dead_letter_headers, dead_letter_value, decode
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Iterable
 
-    from faust import StreamT
+    from faust import EventT, StreamT
 
     from schemas.common import Contract
     from schemas.topics import TopicSpec
     from streams.app import Topics
+    from streams.codec import InternalTopic
 
 logger = logging.getLogger(__name__)
 
-ModelT = TypeVar("ModelT", bound="Contract")
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
-# Several stages read each source topic; one of them dead-letters a bad record, so that it is
-# accounted for exactly once. The others skip it (it is already in the dead-letter topic).
-DEAD_LETTER_OWNER = {
-    "alarm-activations.v1": "verify_alarms",
-    "incident-reports.v1": "report_robberies",
-    "recon-sightings.v1": "link_reconnaissance",
-}
+
+async def set_aside(
+    topics: Topics, spec: TopicSpec, event: EventT[bytes], reason: str, *, stage: str
+) -> None:
+    """Send the record to the dead-letter topic of `spec`, saying where it came from and why."""
+    message = event.message
+    headers = list(event.headers.items()) if event.headers else []
+    value, cut = dead_letter_value(event.value)  # cut and plates masked, as every dead letter
+    await topics.dead_letter(spec).send(
+        key=event.key,
+        value=value,
+        headers=dead_letter_headers(headers, reason=reason, topic=message.topic,
+                                    partition=message.partition, offset=message.offset,
+                                    stage=stage) + cut,
+    )  # fmt: skip
+    metrics.DEAD_LETTERS.labels(topic=spec.suffix, reason=metrics.reason_class(reason)).inc()
+    logger.warning(
+        "record dead-lettered",
+        extra={
+            "topic": message.topic,
+            "partition": message.partition,
+            "offset": message.offset,
+            "stage": stage,
+            "reason": reason,
+        },
+    )
 
 
 async def decoded(
     stream: StreamT[bytes], spec: TopicSpec, topics: Topics, *, stage: str
 ) -> AsyncIterator[Contract]:
-    """The stream's events as contract models; bad records are dead-lettered, never fatal."""
+    """A source topic's records as contract models, each decoded and counted once; bad ones are
+    dead-lettered. Only the intake's one agent per source topic reads them this way."""
     async for event in stream.events():
-        message = event.message
         headers = list(event.headers.items()) if event.headers else []
-        # Several stages read one topic: its owner alone counts it, as it alone dead-letters.
-        owner = DEAD_LETTER_OWNER.get(spec.suffix, stage) == stage
         try:
             model = decode(spec, event.value, headers)
         except UndecodableRecord as error:
-            if not owner:
-                logger.debug("bad record skipped, dead-lettered by its owner", extra={
-                    "topic": message.topic, "offset": message.offset, "stage": stage})  # fmt: skip
-                continue
-            value, cut = dead_letter_value(event.value)
-            await topics.dead_letter(spec).send(
-                key=event.key,
-                value=value,
-                headers=dead_letter_headers(
-                    headers,
-                    reason=error.reason,
-                    topic=message.topic,
-                    partition=message.partition,
-                    offset=message.offset,
-                    stage=stage,
-                )
-                + cut,
-            )
-            metrics.DEAD_LETTERS.labels(
-                topic=spec.suffix, reason=metrics.reason_class(error.reason)
-            ).inc()
-            logger.warning(
-                "record dead-lettered",
-                extra={
-                    "topic": message.topic,
-                    "partition": message.partition,
-                    "offset": message.offset,
-                    "stage": stage,
-                    "reason": error.reason,
-                },
-            )
-        else:
-            if owner:
-                metrics.EVENTS_CONSUMED.labels(topic=spec.suffix).inc()
-            yield model
+            await set_aside(topics, spec, event, error.reason, stage=stage)
+            continue
+        metrics.EVENTS_CONSUMED.labels(topic=spec.suffix).inc()
+        yield model
+
+
+async def readable(
+    events: Iterable[EventT[bytes]], internal: InternalTopic[ModelT], topics: Topics, *, stage: str
+) -> list[tuple[EventT[bytes], ModelT]]:
+    """The records of an internal topic with their models; what the codec refuses is set
+    aside in the dead-letter topic of the source the internal topic was declared with."""
+    found = []
+    for event in events:
+        try:
+            found.append((event, internal.decode(event)))
+        except UndecodableRecord as error:
+            await set_aside(topics, internal.dead_letters, event, error.reason, stage=stage)
+    return found
+
+
+async def read_internal(
+    stream: StreamT[bytes], internal: InternalTopic[ModelT], topics: Topics, *, stage: str
+) -> AsyncIterator[tuple[EventT[bytes], ModelT]]:
+    """`readable` for a stage that takes one record at a time."""
+    async for event in stream.events():
+        for pair in await readable((event,), internal, topics, stage=stage):
+            yield pair

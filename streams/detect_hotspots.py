@@ -8,8 +8,6 @@ import math
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, cast
 
-from pydantic import ValidationError
-
 from heterdaad import metrics
 from schemas.alerts import Alert, AlertKind, Area, EvidenceLink, LinkReason, Severity, alert_id_for
 from schemas.common import Location
@@ -17,7 +15,8 @@ from schemas.distance import metres_between
 from schemas.events import IncidentReport, ReconSighting
 from schemas.topics import ALERTS, INCIDENT_REPORTS, RECON_SIGHTINGS
 from schemas.wire import encode
-from streams.dead_letters import decoded
+from streams import dead_letters
+from streams.codec import InternalTopic
 from streams.hotspot_tracking import (
     HotspotChange,
     HotspotState,
@@ -44,6 +43,7 @@ logger = logging.getLogger(__name__)
 # year fit in one state. One partition therefore does all the work, by design.
 REGION = b"nl"
 OBSERVATION_PARTITIONS = 1
+STAGE = "detect_hotspots"
 # The pure part, named here too for the stage's users (tests, bench).
 __all__ = [
     "HotspotChange",
@@ -117,12 +117,12 @@ def register(app: faust.App, topics: Topics, settings: Settings) -> None:
     tracker = HotspotTracker(settings.hotspots, settings.time.late_bound_days)
     # Internal repartition topic: every event of the country under the one key REGION. It
     # carries Observations (no personal data); Faust creates it with the changelog.
-    observations = app.topic(
+    observations = InternalTopic(
+        app,
         f"{settings.app_id}-hotspot-observations",
-        key_type=bytes,
-        value_type=bytes,
+        (Observation,),
+        dead_letters=INCIDENT_REPORTS,
         partitions=OBSERVATION_PARTITIONS,
-        internal=True,
         retention=timedelta(days=settings.personal_data_retention_days),
     )
     region_to_hotspot_state = app.Table(
@@ -133,29 +133,14 @@ def register(app: faust.App, topics: Topics, settings: Settings) -> None:
     )
 
     async def forward(event: IncidentReport | ReconSighting) -> None:
-        observation = observation_of(event)
-        await observations.send(key=REGION, value=observation.model_dump_json().encode())
+        await observations.send(REGION, observation_of(event))
 
-    @app.agent(topics[INCIDENT_REPORTS], name="gather_hotspot_robberies")
-    async def gather_hotspot_robberies(stream: faust.StreamT[bytes]) -> None:
-        async for report in decoded(stream, INCIDENT_REPORTS, topics, stage="detect_hotspots"):
-            assert isinstance(report, IncidentReport)
-            await forward(report)
+    topics.intake.subscribe(INCIDENT_REPORTS, IncidentReport, STAGE, forward)
+    if settings.hotspots.include_sightings:
+        topics.intake.subscribe(RECON_SIGHTINGS, ReconSighting, STAGE, forward)
 
-    @app.agent(topics[RECON_SIGHTINGS], name="gather_hotspot_sightings")
-    async def gather_hotspot_sightings(stream: faust.StreamT[bytes]) -> None:
-        async for sighting in decoded(stream, RECON_SIGHTINGS, topics, stage="detect_hotspots"):
-            assert isinstance(sighting, ReconSighting)
-            if settings.hotspots.include_sightings:
-                await forward(sighting)
-
-    async def track(batch: Sequence[faust.EventT[bytes]]) -> None:
-        events = []
-        for item in batch:
-            try:
-                events.append(Observation.model_validate_json(item.value))
-            except ValidationError as error:
-                logger.error("observation unreadable", extra={"error": str(error)})
+    async def track(batch: Sequence[tuple[faust.EventT[bytes], Observation]]) -> None:
+        events = [observation for _, observation in batch]
         stored = region_to_hotspot_state.get(REGION)
         state = HotspotState.model_validate_json(stored) if stored else HotspotState()
         # A scan takes up to a few hundred milliseconds of numpy (a late event replays
@@ -187,10 +172,10 @@ def register(app: faust.App, topics: Topics, settings: Settings) -> None:
                 },
             )
         # Outside a single event's iteration: the batch's last event is the current one.
-        with acting_for(batch[-1]):
+        with acting_for(batch[-1][0]):
             region_to_hotspot_state[REGION] = state.model_dump_json().encode()
 
-    @app.agent(observations, name="track_hotspots")
+    @app.agent(observations.topic, name="track_hotspots")
     async def track_hotspots(stream: faust.StreamT[bytes]) -> None:
         # A burst (a history import) is replayed once per batch, not once per late event.
         # take_events is on the concrete Stream only, not on the StreamT interface.
@@ -198,4 +183,5 @@ def register(app: faust.App, topics: Topics, settings: Settings) -> None:
             settings.hotspots.batch_max, within=settings.hotspots.batch_wait_seconds
         )
         async for batch in batches:
-            await track(batch)
+            if readable := await dead_letters.readable(batch, observations, topics, stage=STAGE):
+                await track(readable)

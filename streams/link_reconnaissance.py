@@ -30,9 +30,10 @@ from schemas.common import BranchType, Location
 from schemas.distance import metres_between
 from schemas.events import IncidentReport, PersonDescription, ReconSighting, Vehicle
 from schemas.geography import police_unit_for
-from schemas.topics import ALERTS, INCIDENT_REPORTS, RECON_SIGHTINGS, spec_for_ce_type
-from schemas.wire import UndecodableRecord, decode, encode
-from streams.dead_letters import decoded
+from schemas.topics import ALERTS, INCIDENT_REPORTS, RECON_SIGHTINGS
+from schemas.wire import encode
+from streams.codec import InternalTopic
+from streams.dead_letters import read_internal
 from streams.recon_evidence import false_warnings_per_100
 from streams.recon_linkage import (
     PatternWarning,
@@ -269,28 +270,16 @@ def _medoid(sightings: Sequence[TrackedSighting]) -> tuple[float, float]:
     return best.lat, best.lon
 
 
-def _forwarded(
-    value: bytes | None, headers: list[tuple[str, bytes]]
-) -> ReconSighting | IncidentReport:
-    ce_type = dict(headers).get("ce_type", b"").decode(errors="replace")
-    spec = spec_for_ce_type(ce_type)
-    if spec is None or spec not in (RECON_SIGHTINGS, INCIDENT_REPORTS):
-        raise UndecodableRecord(f"ce_type {ce_type!r} is neither a sighting nor a robbery")
-    model = decode(spec, value, headers)
-    assert isinstance(model, ReconSighting | IncidentReport)
-    return model
-
-
 def register(app: faust.App, topics: Topics, settings: Settings) -> None:
     """Forward sightings and robberies to one partition; link them there with a table."""
     thresholds = settings.reconnaissance
     late_bound = settings.time.late_bound_days
     source = f"urn:heterdaad:stream:{settings.app_id}:{STAGE}"
-    linkage = app.topic(
+    linkage: InternalTopic[ReconSighting | IncidentReport] = InternalTopic(
+        app,
         f"{settings.app_id}-recon-linkage",
-        key_type=bytes,
-        value_type=bytes,
-        internal=True,
+        (ReconSighting, IncidentReport),
+        dead_letters=RECON_SIGHTINGS,
         deleting=True,
         retention=timedelta(days=settings.personal_data_retention_days),
     )
@@ -302,31 +291,14 @@ def register(app: faust.App, topics: Topics, settings: Settings) -> None:
     )
 
     async def forward(model: ReconSighting | IncidentReport) -> None:
-        spec = RECON_SIGHTINGS if isinstance(model, ReconSighting) else INCIDENT_REPORTS
-        record = encode(spec, model, source)
-        await linkage.send(key=REGION, value=record.value, headers=record.headers)
+        await linkage.send(REGION, model)
 
-    @app.agent(topics[RECON_SIGHTINGS], name="gather_sightings_for_recon")
-    async def gather_sightings_for_recon(stream: faust.StreamT[bytes]) -> None:
-        async for sighting in decoded(stream, RECON_SIGHTINGS, topics, stage=STAGE):
-            assert isinstance(sighting, ReconSighting)
-            await forward(sighting)
+    topics.intake.subscribe(RECON_SIGHTINGS, ReconSighting, STAGE, forward)
+    topics.intake.subscribe(INCIDENT_REPORTS, IncidentReport, STAGE, forward)
 
-    @app.agent(topics[INCIDENT_REPORTS], name="gather_robberies_for_recon")
-    async def gather_robberies_for_recon(stream: faust.StreamT[bytes]) -> None:
-        async for report in decoded(stream, INCIDENT_REPORTS, topics, stage=STAGE):
-            assert isinstance(report, IncidentReport)
-            await forward(report)
-
-    @app.agent(linkage, name="link_reconnaissance")
+    @app.agent(linkage.topic, name="link_reconnaissance")
     async def link_reconnaissance(stream: faust.StreamT[bytes]) -> None:
-        async for event in stream.events():
-            headers = list(event.headers.items()) if event.headers else []
-            try:
-                model = _forwarded(event.value, headers)
-            except UndecodableRecord as error:
-                logger.error("forwarded record undecodable", extra={"reason": error.reason})
-                continue
+        async for event, model in read_internal(stream, linkage, topics, stage=STAGE):
             key = event.key if isinstance(event.key, bytes) else REGION
             linker = ReconLinker.from_json(
                 thresholds, region_to_recon_state.get(key), late_bound

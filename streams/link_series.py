@@ -8,14 +8,15 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Literal, Protocol
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
 from heterdaad import metrics
 from heterdaad.thresholds.time import TimeModel
 from schemas.events import IncidentReport
 from schemas.topics import ALERTS, INCIDENT_REPORTS
-from schemas.wire import dead_letter_headers, dead_letter_value, encode, explain
-from streams.dead_letters import decoded
+from schemas.wire import encode
+from streams.codec import InternalTopic
+from streams.dead_letters import read_internal
 from streams.series_groups import StoredReport, evidence_links, grown_group, pair_links
 from streams.series_model import model_at_start, series_model_dir
 from streams.series_scoring import Member, SeriesState, series_alert
@@ -291,9 +292,9 @@ def register(app: faust.App, topics: Topics, settings: Settings) -> None:
     source = f"urn:heterdaad:stream:{settings.app_id}"
     retention = timedelta(days=settings.personal_data_retention_days)
     # Reports keyed by branch, repartitioned to one key: every robbery meets every other.
-    reports_by_nation = app.topic(
-        f"{settings.app_id}-link_series-reports", key_type=bytes, value_type=bytes,
-        partitions=1, internal=True, retention=retention,
+    reports_by_nation = InternalTopic(
+        app, f"{settings.app_id}-link_series-reports", (IncidentReport,),
+        dead_letters=INCIDENT_REPORTS, partitions=1, retention=retention,
     )  # fmt: skip
     # Changelogs hold descriptions and plate pseudonyms: compacted, and deleted once no
     # report in them can link any more (a report is kept kept_days of event time so that one
@@ -315,23 +316,18 @@ def register(app: faust.App, topics: Topics, settings: Settings) -> None:
         window=table("nation_to_series_window"),
     )
 
-    @app.agent(topics[INCIDENT_REPORTS], name="gather_robberies")
-    async def gather_robberies(stream: faust.StreamT[bytes]) -> None:
-        async for report in decoded(stream, INCIDENT_REPORTS, topics, stage="link_series"):
-            assert isinstance(report, IncidentReport)
-            slim = report.model_copy(update={"free_text": None})
-            await reports_by_nation.send(key=NATION_KEY, value=slim.model_dump_json().encode())
+    async def gather_robbery(report: IncidentReport) -> None:
+        slim = report.model_copy(update={"free_text": None})
+        await reports_by_nation.send(NATION_KEY, slim)
 
-    @app.agent(reports_by_nation, name="link_robberies")
+    topics.intake.subscribe(INCIDENT_REPORTS, IncidentReport, "link_series", gather_robbery)
+
+    @app.agent(reports_by_nation.topic, name="link_robberies")
     async def link_robberies(stream: faust.StreamT[bytes]) -> None:
-        async for event in stream.events():
-            try:
-                report = IncidentReport.model_validate_json(event.value)
-            except ValidationError as error:
-                # Written from a valid report; only a contract change between versions can
-                # make it unreadable. Set aside, never a crash loop.
-                await _dead_letter(topics, event, explain(error))
-                continue
+        # Written from a valid report; only a contract change between versions can make a
+        # record unreadable: set aside (streams/dead_letters.py), never a crash loop.
+        async for _, report in read_internal(stream, reports_by_nation, topics,
+                                             stage="link_series"):  # fmt: skip
             decision = link_report(report, linkage, t, late_bound)
             series = decision.grown
             if series is not None:
@@ -366,19 +362,3 @@ def register(app: faust.App, topics: Topics, settings: Settings) -> None:
                 },
             )  # fmt: skip
 
-
-async def _dead_letter(topics: Topics, event: faust.EventT[bytes], reason: str) -> None:
-    message = event.message
-    value, cut = dead_letter_value(event.value)  # cut and plates masked, as every dead letter
-    await topics.dead_letter(INCIDENT_REPORTS).send(
-        key=event.key,
-        value=value,
-        headers=dead_letter_headers([], reason=reason, topic=message.topic,
-                                    partition=message.partition, offset=message.offset,
-                                    stage="link_series") + cut,
-    )  # fmt: skip
-    metrics.DEAD_LETTERS.labels(topic=INCIDENT_REPORTS.suffix, reason="invalid_fields").inc()
-    logger.warning(
-        "linkage record dead-lettered",
-        extra={"topic": message.topic, "offset": message.offset, "reason": reason},
-    )

@@ -9,7 +9,7 @@ import logging
 import weakref
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, cast, get_args
 
 from faust import streams as faust_streams
 
@@ -21,8 +21,8 @@ from schemas.geography import police_unit_for
 from schemas.tasks import AlarmTask, AlarmTaskKind
 from schemas.topics import ALARM_ACTIVATIONS, ALARM_TASKS, ALERTS, INCIDENT_REPORTS
 from schemas.wire import encode
+from streams import dead_letters
 from streams.alarm_state import (
-    CELL_INPUT,
     FOLLOW_UPS,
     MAX_LOOSE_ENDS,
     PRESSES,
@@ -42,7 +42,7 @@ from streams.alarm_state import (
     route,
     seconds_between,
 )
-from streams.dead_letters import decoded
+from streams.codec import InternalTopic
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Iterable, Iterator, Mapping, Sequence
@@ -57,6 +57,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 Output = Alert | AlarmTask
+STAGE = "verify_alarms"
 NO_MAINTENANCE: Mapping[str, datetime] = {}
 HISTORY_SEVERITY = Severity.MEDIUM
 """A press past its live horizon (docs/time.md): shown in history, never above anything live."""
@@ -470,9 +471,9 @@ def register(app: faust.App, topics: Topics, settings: Settings) -> None:
     partitions = ALARM_ACTIVATIONS.partitions
     # Activations (keyed by site) and robbery reports (keyed by branch) meet on one topic keyed
     # by grid cell, so that one agent and one co-partitioned table see both.
-    by_cell = app.topic(
-        by_cell_topic(settings), key_type=bytes, value_type=bytes, partitions=partitions,
-        internal=True, retention=timedelta(days=7), deleting=True,
+    by_cell: InternalTopic[CellItem] = InternalTopic(
+        app, by_cell_topic(settings), get_args(CellItem), dead_letters=ALARM_ACTIVATIONS,
+        partitions=partitions, retention=timedelta(days=7), deleting=True,
     )  # fmt: skip
     cell_to_alarm_sites = app.Table(
         "cell_to_alarm_sites", default=None, key_type=bytes, value_type=bytes, partitions=partitions
@@ -484,19 +485,10 @@ def register(app: faust.App, topics: Topics, settings: Settings) -> None:
 
     async def forward(event: AlarmActivation | IncidentReport) -> None:
         for key, item in route(event, settings.alarms.report_match_radius_m):
-            await by_cell.send(key=key.encode(), value=CELL_INPUT.dump_json(item))
+            await by_cell.send(key.encode(), item)
 
-    @app.agent(topics[ALARM_ACTIVATIONS], name="route_alarm_activations")
-    async def route_alarm_activations(stream: faust.StreamT[bytes]) -> None:
-        async for activation in decoded(stream, ALARM_ACTIVATIONS, topics, stage="verify_alarms"):
-            assert isinstance(activation, AlarmActivation)
-            await forward(activation)
-
-    @app.agent(topics[INCIDENT_REPORTS], name="route_robbery_reports")
-    async def route_robbery_reports(stream: faust.StreamT[bytes]) -> None:
-        async for report in decoded(stream, INCIDENT_REPORTS, topics, stage="verify_alarms"):
-            assert isinstance(report, IncidentReport)
-            await forward(report)
+    topics.intake.subscribe(ALARM_ACTIVATIONS, AlarmActivation, STAGE, forward)
+    topics.intake.subscribe(INCIDENT_REPORTS, IncidentReport, STAGE, forward)
 
     async def send(output: Output) -> Awaitable[RecordMetadata]:
         """Queue one output in the producer; the returned future is the broker's ack."""
@@ -505,7 +497,7 @@ def register(app: faust.App, topics: Topics, settings: Settings) -> None:
         record = encode(spec, output, source)
         return await topic.send(key=record.key, value=record.value, headers=record.headers)
 
-    async def decide(batch: Sequence[faust.EventT[bytes]]) -> None:
+    async def decide(batch: Sequence[tuple[faust.EventT[bytes], CellItem]]) -> None:
         """Decide a batch in order; publish; only when the broker has every output, save state.
 
         The broker has the outputs before the table says they were sent: a crash in between
@@ -516,10 +508,9 @@ def register(app: faust.App, topics: Topics, settings: Settings) -> None:
         now = datetime.now(UTC)
         states: dict[bytes, tuple[CellState, faust.EventT[bytes]]] = {}
         sending = []
-        for event in batch:
+        for event, item in batch:
             key = event.key
             assert isinstance(key, bytes)
-            item = CELL_INPUT.validate_json(event.value)
             if key in states:
                 state = states[key][0]
             else:
@@ -541,7 +532,7 @@ def register(app: faust.App, topics: Topics, settings: Settings) -> None:
                 cell_to_alarm_sites[key] = state.model_dump_json().encode()
             deadlines.note(key, state)
 
-    @app.agent(by_cell, name="verify_alarms")
+    @app.agent(by_cell.topic, name="verify_alarms")
     async def verify_alarms(stream: faust.StreamT[bytes]) -> None:
         await windows.first_read()
         limits = settings.alarms
@@ -550,7 +541,8 @@ def register(app: faust.App, topics: Topics, settings: Settings) -> None:
             limits.batch_max, within=limits.batch_wait_seconds
         )
         async for batch in batches:
-            await decide(batch)
+            if readable := await dead_letters.readable(batch, by_cell, topics, stage=STAGE):
+                await decide(readable)
 
     async def escalate_overdue_tasks() -> None:
         # During a rebalance the assignment is in flux; the next beat sees the new one.
@@ -566,8 +558,7 @@ def register(app: faust.App, topics: Topics, settings: Settings) -> None:
             previous = ticked.get(key)
             if previous and previous[0] == deadline and now - previous[1] < timedelta(seconds=30):
                 continue
-            value = CELL_INPUT.dump_json(TimeoutTick(at=now))
-            await by_cell.send(key=key, value=value, partition=partition)
+            await by_cell.send(key, TimeoutTick(at=now), partition=partition)
             ticked[key] = (deadline, now)
 
     # Faust's timer and task decorators are untyped: applied as calls, not as decorators.

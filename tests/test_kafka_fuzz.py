@@ -52,7 +52,7 @@ from schemas.wire import (
     decode,
     encode,
 )
-from streams.dead_letters import DEAD_LETTER_OWNER
+from streams.intake import SOURCES, STAGE
 from tests import factories
 from tests.kafka_helpers import eventually, read_topic
 from tests.processes import running
@@ -97,15 +97,15 @@ CE_HEADERS = (
     "ce_subject",
     "ce_partitionkey",
 )
-# Who dead-letters a bad record of each topic when a worker and a sink run: one owning stage
-# of the worker (streams/dead_letters.py; the other stages skip it) and the sink.
+# Who dead-letters a bad record of each topic when a worker and a sink run: the worker's intake
+# (one agent per source topic, streams/intake.py, whatever the stages behind it) and the sink.
 OWNERS: dict[str, frozenset[str]] = {
-    # Alarm activations: verify_alarms in the worker, and the sink.
-    ALARM_ACTIVATIONS.suffix: frozenset({"verify_alarms", "sink"}),
-    # Incident reports, read by five stages: report_robberies owns them, and the sink.
-    INCIDENT_REPORTS.suffix: frozenset({"report_robberies", "sink"}),
-    # Sightings, read by two stages: link_reconnaissance owns them, and the sink.
-    RECON_SIGHTINGS.suffix: frozenset({"link_reconnaissance", "sink"}),
+    # Alarm activations: the intake, for verify_alarms, and the sink.
+    ALARM_ACTIVATIONS.suffix: frozenset({"intake", "sink"}),
+    # Incident reports, taken by five stages: the intake decodes them once, and the sink.
+    INCIDENT_REPORTS.suffix: frozenset({"intake", "sink"}),
+    # Sightings, taken by two stages: the intake, and the sink.
+    RECON_SIGHTINGS.suffix: frozenset({"intake", "sink"}),
     # Alerts: no worker stage reads them; the sink (and notify, not running here).
     ALERTS.suffix: frozenset({"sink"}),
     # Alarm tasks: the sink, into the store the centres read (docs/alarm-tasks.md).
@@ -387,8 +387,7 @@ def test_decode_only_refuses_with_a_reason_long(spec: TopicSpec, data: st.DataOb
 def test_the_owners_are_those_of_the_code() -> None:
     # OWNERS is written out so that a change of who dead-letters what is a decision here too.
     from_code = {
-        spec.suffix: frozenset({"sink", *([DEAD_LETTER_OWNER[spec.suffix]]
-                                          if spec.suffix in DEAD_LETTER_OWNER else [])})
+        spec.suffix: frozenset({"sink", *([STAGE] if spec in SOURCES else [])})
         for spec in SUNK
     }  # fmt: skip
     assert from_code == OWNERS
@@ -560,7 +559,7 @@ async def _fuzz_worker_and_sink(
     ):
         watch = Watch(worker, sink, logs)
         sent = await _produce(settings, records)
-        sources = tuple(spec for spec in FUZZED if spec.suffix in DEAD_LETTER_OWNER)
+        sources = tuple(spec for spec in FUZZED if spec in SOURCES)
 
         async def consumed() -> bool:
             watch.check()

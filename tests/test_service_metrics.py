@@ -158,7 +158,7 @@ async def test_worker_sink_and_notify_count_what_flows(
 
             worker, sink, notify = await eventually(settled, timeout=120, interval=1)
 
-    # The worker: each report read once (by the topic's owning stage), the bad record once.
+    # The worker: each report read once (by the intake, one agent per topic), the bad record once.
     assert _value(worker, "heterdaad_events_consumed_total", topic="incident-reports.v1") == 2
     assert _value(worker, "heterdaad_dead_letters_total", topic="incident-reports.v1",
                   reason="not_cloudevent") == 1  # fmt: skip
