@@ -16,6 +16,7 @@ from pydantic.json_schema import models_json_schema
 from consumers.history import history_router
 from heterdaad.db import DATABASE_GONE, create_pool
 from producers.api.alarm_tasks import StoredTasks, alarm_task_router
+from producers.api.allowed_methods import AllowedMethods
 from producers.api.answers import field_problems
 from producers.api.broker import BrokerLink
 from producers.api.cameras import camera_router
@@ -25,6 +26,7 @@ from producers.api.intake import Intake
 from producers.api.kinds import KINDS
 from producers.api.limits import ApiLimits, BodySizeLimit, RateLimiter
 from producers.api.routes import event_router, health_router
+from producers.api.spec_answers import declare_real_answers
 from producers.api.subscriptions import subscription_router
 
 if TYPE_CHECKING:
@@ -86,6 +88,7 @@ def create_app(settings: Settings, limits: ApiLimits | None = None) -> FastAPI:
         max_bytes=limits.max_body_bytes,
         max_batch_bytes=limits.max_batch_body_bytes,
     )
+    app.add_middleware(AllowedMethods, router=app.router)
     app.add_exception_handler(RequestValidationError, _validation_problem)
     # Not only a refused or cut connection: a server shutting down or starting up (57P0x),
     # a reset socket, a cut connection failing its reset in the pool. The client retries.
@@ -134,5 +137,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         schemas = spec.setdefault("components", {}).setdefault("schemas", {})
         for name, schema in definitions.get("$defs", {}).items():
             schemas.setdefault(name, schema)
+        own_parsers = {f"/v1/{kind.path}{end}" for kind in KINDS for end in ("", "/batch")}
+        declare_real_answers(spec, own_parsers)
         app.openapi_schema = spec
     return app.openapi_schema
