@@ -21,6 +21,7 @@ import uvicorn
 
 from producers.api import ApiLimits, admin, create_app
 from producers.api.kinds import allowed_scopes
+from schemas.common import PoliceUnit
 from tests.kafka_helpers import eventually
 from tests.producers.intake_support import register
 
@@ -43,7 +44,7 @@ LIMITS = ApiLimits(
 KEY_VARIABLES = {
     "HETERDAAD_ST_ALARM_CENTRE_KEY": "pac-1",
     "HETERDAAD_ST_RETAILER_KEY": "retail-a",
-    "HETERDAAD_ST_POLICE_KEY": "politie-ams",
+    "HETERDAAD_ST_POLICE_KEY": "politie-eenheid-ams",
 }
 
 
@@ -99,6 +100,11 @@ async def test_every_check_of_schemathesis_passes(
     settings: Settings, db: asyncpg.Connection, tmp_path: Path
 ) -> None:
     await register(db)
+    # A police organisation with its unit, so the histories answer 200 and not only 403.
+    await admin.create_organisation(
+        db, "politie-eenheid-ams", "Politie Eenheid Amsterdam", "police",
+        police_unit=PoliceUnit.AMSTERDAM,
+    )  # fmt: skip
     keys = {name: await _key_with_every_scope(db, org) for name, org in KEY_VARIABLES.items()}
     async with served_api(settings) as url:
         code, report = await _schemathesis(url, keys, tmp_path, "--checks", "all")
