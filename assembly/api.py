@@ -18,6 +18,7 @@ from consumers.history import history_router
 from consumers.notify.routes import subscription_router
 from heterdaad.db import DATABASE_GONE, create_pool
 from producers.api.alarm_tasks import StoredTasks, alarm_task_router
+from producers.api.allowed_methods import AllowedMethods
 from producers.api.answers import field_problems
 from producers.api.broker import BrokerLink
 from producers.api.cameras import camera_router
@@ -27,6 +28,7 @@ from producers.api.intake import Intake
 from producers.api.kinds import KINDS
 from producers.api.limits import ApiLimits, BodySizeLimit, RateLimiter
 from producers.api.routes import event_router, health_router
+from producers.api.spec_answers import declare_real_answers
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -87,6 +89,7 @@ def create_app(settings: Settings, limits: ApiLimits | None = None) -> FastAPI:
         max_bytes=limits.max_body_bytes,
         max_batch_bytes=limits.max_batch_body_bytes,
     )
+    app.add_middleware(AllowedMethods, router=app.router)
     app.add_exception_handler(RequestValidationError, _validation_problem)
     # Not only a refused or cut connection: a server shutting down or starting up (57P0x),
     # a reset socket, a cut connection failing its reset in the pool. The client retries.
@@ -96,7 +99,10 @@ def create_app(settings: Settings, limits: ApiLimits | None = None) -> FastAPI:
     app.include_router(form_router(timedelta(hours=settings.meld_session_hours)))
     app.include_router(health_router(settings))
     app.include_router(history_router())
-    app.include_router(subscription_router(settings.notify.subscriptions_per_organisation, settings.notify.watch_max_radius_m))  # noqa: E501
+    notify = settings.notify
+    app.include_router(
+        subscription_router(notify.subscriptions_per_organisation, notify.watch_max_radius_m)
+    )
     app.include_router(alarm_task_router(limits))
     app.include_router(camera_router())
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
@@ -135,5 +141,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         schemas = spec.setdefault("components", {}).setdefault("schemas", {})
         for name, schema in definitions.get("$defs", {}).items():
             schemas.setdefault(name, schema)
+        own_parsers = {f"/v1/{kind.path}{end}" for kind in KINDS for end in ("", "/batch")}
+        declare_real_answers(spec, own_parsers)
         app.openapi_schema = spec
     return app.openapi_schema

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from pydantic import AfterValidator, AwareDatetime, BaseModel
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator
 
 from heterdaad.audit import AuditRow, write_audit_rows
 from heterdaad.auth import ALERTS_READ, EVENTS_READ, Caller, require_scope
@@ -180,7 +180,17 @@ def _in_utc(moment: datetime | None) -> datetime | None:
         raise ValueError("has no UTC equivalent (out of range)") from error
 
 
-MomentQuery = Annotated[AwareDatetime | None, AfterValidator(_in_utc)]
+def _iso_only(moment: object) -> object:
+    # pydantic reads a bare number as Unix time; the spec promises an RFC 3339 date-time.
+    if isinstance(moment, str):
+        try:
+            datetime.fromisoformat(moment)
+        except ValueError as error:
+            raise ValueError("not a date-time such as 2026-12-05T20:00:00+01:00") from error
+    return moment
+
+
+MomentQuery = Annotated[AwareDatetime | None, BeforeValidator(_iso_only), AfterValidator(_in_utc)]
 
 
 def _query(

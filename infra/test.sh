@@ -11,6 +11,8 @@ command -v mvn >/dev/null || need+=(maven)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 # Node.js runs the official AsyncAPI parser over the contract (tests/schemas/test_asyncapi_parser.py).
 command -v npm >/dev/null || need+=(nodejs npm)
+# kcat (librdkafka) reads the embedded broker's topics as a third-party client (tests/infra/test_kcat.py).
+command -v kcat >/dev/null || need+=(kcat)
 if ((${#need[@]})); then
     if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"

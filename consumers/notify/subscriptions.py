@@ -75,8 +75,11 @@ class SubscriptionSpec(BaseModel):
     )
     min_severity: Severity = Severity.INFO
     webhook_url: AnyHttpUrl | None = None
+    # The secret is writeOnly in the API spec: an answer leaves it out rather than show null.
     webhook_secret: SecretStr | None = Field(
-        None, description="HMAC key of the signature; generated (and shown once) when absent."
+        None,
+        description="HMAC key of the signature; generated (and shown once) when absent.",
+        exclude_if=lambda secret: secret is None,
     )
     language: Literal["nl", "en"] = "nl"
     windows: tuple[TimeWindow, ...] = Field(

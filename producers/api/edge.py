@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, TypeVar
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from schemas.events import Getaway, IncidentReport, ReconSighting, Vehicle
 from schemas.pseudonym import normalise_plate, pseudonymise_free_text, pseudonymise_plate
@@ -34,6 +34,16 @@ class PlateKey:
 
 class ReportedVehicle(Vehicle):
     """A vehicle as a caller reports it: the raw plate, or a pseudonym it made itself."""
+
+    # _one_plate in the spec, so that clients (and schemathesis) know it before posting.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "not": {
+                "required": ["plate", "plate_pseudonym"],
+                "properties": {"plate": {"type": "string"}, "plate_pseudonym": {"type": "string"}},
+            }
+        }
+    )
 
     # SecretStr so that a repr, a log line or a dump of the edge model never shows the plate.
     plate: (
