@@ -112,9 +112,9 @@ def test_neighbouring_regions_share_their_border_vertices() -> None:
     assert lonely == []
 
 
-# Which units meet, by the regions' shared edges. Four of them meet only in water or on a dike:
-# Noord-Nederland and Noord-Holland on the Afsluitdijk, Noord-Holland and Midden-Nederland on
-# the Houtribdijk, Rotterdam and Zeeland-West-Brabant in the Volkerak and Krammer.
+# Which units meet, by the regions' shared edges. Two pairs meet only on a dike across the
+# IJsselmeer: Noord-Nederland and Noord-Holland on the Afsluitdijk, Noord-Holland and
+# Midden-Nederland on the Houtribdijk (one short edge each).
 NEIGHBOURING_UNITS: set[frozenset[PoliceUnit]] = {
     frozenset(pair)
     for pair in [
