@@ -717,6 +717,32 @@ async def test_no_alert_or_task_lost_or_repeated_across_a_kill(
     assert_once_each(expected, tasks, alerts, sentinel)
 
 
+@pytest.mark.integration
+async def test_site_history_survives_a_restart(settings: Settings, tmp_path: Path) -> None:
+    settings = fast(settings)
+    where = site(70)
+    # Three presses cancelled at once: a site with a record of false alarms and none verified.
+    past = [event for n in range(3) for event in (
+        live(where, 600 - 60 * n, user_id="u1", button_id="b1"),
+        live(where, 590 - 60 * n, signal=AlarmSignal.CANCEL))]  # fmt: skip
+    await publish_all(settings, *past)
+    log = tmp_path / "worker.log"
+    with running(settings, "worker", log=log) as worker:
+        firsts = {f"verify:{where.site_id}:{event.event_id}" for event in past[::2]}
+        await collect(settings, tasks=firsts, alerts=set(), worker=worker)
+    # A new worker knows the record only from the changelog: its duress timeout is held back.
+    duress = live(where, 1, signal=AlarmSignal.DURESS)
+    task, alert = keys_of(where, duress)
+    with running(settings, "worker", log=log) as worker:
+        await publish_all(settings, duress)
+        await collect(settings, tasks={task}, alerts=set(), worker=worker)
+        last, sentinel = sentinel_at(site(60))
+        await publish_all(settings, last)
+        _, alerts = await collect(settings, tasks={f"verify:{sentinel}"},
+                                  alerts={f"hold_up:{sentinel}"}, worker=worker)  # fmt: skip
+    assert alert not in {a.dedup_key for a in alerts}
+
+
 async def partitions_by_key(bootstrap: str, topic: str) -> dict[bytes, set[int]]:
     """Every key of a stage topic with the partitions its records are in, read up to now."""
     found: dict[bytes, set[int]] = {}
