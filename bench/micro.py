@@ -15,7 +15,7 @@ from schemas.common import Contract
 from schemas.events import AlarmActivation, IncidentReport, ReconSighting
 from schemas.topics import ALARM_ACTIVATIONS, INCIDENT_REPORTS, RECON_SIGHTINGS, TopicSpec
 from schemas.wire import decode, encode
-from streams.alarm_state import CellState, route
+from streams.alarm_state import CellState, SiteRecord, route
 from streams.detect_hotspots import HotspotState, HotspotTracker, observation_of
 from streams.link_series import MemoryLinkage, link_report
 from streams.recon_linkage import ReconLinker
@@ -75,11 +75,14 @@ def run_all(settings: Settings, *, days: float, repeats: int) -> list[Rate]:
     def verification() -> None:
         verifier = AlarmVerifier(settings)
         cells: dict[str, CellState] = {}
+        records: dict[str, SiteRecord] = {}
         for activation in alarms:
             for key, item in route(activation, settings.alarms.report_match_radius_m):
                 state = cells.get(key) or CellState(partition=0)
                 # Processing time = event time, as a worker keeping up would see it.
-                cells[key] = verifier.handle(state, item, activation.occurred_at).state
+                decision = verifier.handle(state, item, activation.occurred_at, records=records.get)
+                cells[key] = decision.state
+                records.update(decision.records)
 
     def series() -> None:
         view = MemoryLinkage()

@@ -25,6 +25,11 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "RESULTS.md"
 # Where the benchmark finds its Kafka and PostgreSQL (bench/common.py reads them).
 TEST_VARIABLES = ("HETERDAAD_TEST_KAFKA_BOOTSTRAP", "HETERDAAD_TEST_DATABASE_URL")
+# The targets of issue 14, each a ratio to a baseline of the same run.
+FLOOD_TARGET = 0.3
+P99_TARGET = 2
+SINK_TARGET = 0.6
+FLOOD_DRAIN_S = 300.0
 
 
 class Plan:
@@ -103,7 +108,8 @@ async def kafka_part(plan: Plan, base: Path, lines: list[str]) -> float:
                 "worker", worker_settings, worker_settings.state_dir / "worker.log", rng, 120
             )
             try:
-                worker_flood = await worker.step(plan.flood, math.inf, plan.drain_s, rng)
+                # Drained in full (as the burst is): a backlog left over would load the ramp.
+                worker_flood = await worker.step(plan.flood, math.inf, FLOOD_DRAIN_S, rng)
                 steps.append(("alarm path", worker_flood))
                 sustainable: float | None = None
                 for fraction in plan.fractions:
@@ -149,13 +155,15 @@ async def kafka_part(plan: Plan, base: Path, lines: list[str]) -> float:
     lines += [
         f"- Sustainable maximum of the alarm path (ramp): {found}; ½ of it = {half:.0f} ev/s.",
         f"- **Alarm-path throughput / baseline throughput = {ratio(worker_flood.throughput, relay_flood.throughput)}** "  # noqa: E501
-        f"(target ≥ 0.5: {'met' if thr >= 0.5 else f'missed by {0.5 - thr:.2f}'}).",
+        f"(target ≥ {FLOOD_TARGET}: "
+        f"{'met' if thr >= FLOOD_TARGET else f'missed by {FLOOD_TARGET - thr:.2f}'}).",
         f"- Sustainable maximum / baseline flood throughput = "
         f"{ratio(sustainable or math.nan, relay_flood.throughput)} (the flood figure above is "
         "what the target is judged on; this is the stricter reading).",
         f"- **Alarm-path p99 at ½ sustainable / baseline p99 at the same rate = "
         f"{ratio(worker_half.latency.p99, relay_half.latency.p99)}** "
-        f"(target ≤ 3: {'met' if p99 <= 3 else f'missed by {p99 - 3:.2f}'}).",
+        f"(target ≤ {P99_TARGET}: "
+        f"{'met' if p99 <= P99_TARGET else f'missed by {p99 - P99_TARGET:.2f}'}).",
         "",
         *targets,
     ]
@@ -228,8 +236,8 @@ async def idle_and_burst(
         f"{10 * normal / 3:.0f} ev/s, held through the burst and its backlog; measured over "
         f"the burst {burst.throughput:.0f} ev/s = {ratio(burst.throughput, normal)}x normal "
         f"(the flood step of {flood.sent} alarms: {flood.throughput:.0f} ev/s). Each alarm "
-        "of the bench is at a new site, so the cells' state grows with the backlog: the "
-        "worst case.",
+        "of the bench is at a new site: a new record in `site_to_alarm_history` each, while "
+        "the cells stay small (every alarm is verified at once, no episode stays live).",
         "",
     ]
 
@@ -253,7 +261,9 @@ async def sink_part(plan: Plan, base: Path, lines: list[str]) -> None:
         f"| bare asyncpg executemany INSERT (baseline) | {rates.rows} | {rates.bare_rows_per_s:.0f} |",  # noqa: E501
         f"| consumers.sink.store_many, executemany upsert | {rates.rows} | {rates.store_rows_per_s:.0f} |",  # noqa: E501
         "",
-        f"- **store / bare = {ratio(rates.store_rows_per_s, rates.bare_rows_per_s)}**",
+        f"- **store / bare = {ratio(rates.store_rows_per_s, rates.bare_rows_per_s)}** "
+        f"(target ≥ {SINK_TARGET}: "
+        f"{'met' if rates.store_rows_per_s >= SINK_TARGET * rates.bare_rows_per_s else 'missed'}).",
         "",
     ]
 

@@ -1,4 +1,26 @@
-"""State of alarm verification (episodes, history per site, by grid cell); how inputs reach it."""
+"""State of alarm verification (live episodes by grid cell, records by site); how inputs reach it.
+
+Two Faust tables hold it. `cell_to_alarm_sites` (key: grid cell) holds what an input to the
+cell can still change: each site's *live* episodes (open, or found false and still within the
+retention, so a robbery report can prove it real) and the cell's recent robbery reports.
+`site_to_alarm_history` (key: site id) holds what outlives an episode: the site's false-alarm
+history, the event ids it has seen, restores that came before their press, and its escalated
+episodes (a late verdict or press must find them, but no report or timeout can change them).
+So a cell's value grows with the episodes alive in it, not with every site ever seen there.
+
+Where a site's record lives. A Faust table is not partitioned by its key: unless
+`use_partitioner` is set, a write sends its changelog record to the partition of the *current
+event* (`Collection._send_changelog` takes `event.message.partition`). With `use_partitioner`
+the record would go to the partition of hash(site id), which the worker processing the site's
+cell need not own; with the memory store such keys linger after a rebalance and with RocksDB a
+read may miss them (faust-streaming/faust#129, #199). So the site table keeps the default and
+is only ever written while an input of the site's own cell is current (`acting_for` in
+streams/verify_alarms.py). Every input that changes a site is keyed by that site's cell, so its
+record sits in the changelog partition of its cell: the worker that owns the cell's partition
+restores both the cell and the records of its sites, and reads them locally. A site that moves
+to another cell (a new location or branch type) starts a new record there when the new cell's
+partition is another worker's.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +29,11 @@ import json
 import logging
 import math
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Literal
 from uuid import UUID
 
 import asyncpg
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from schemas.common import BranchType
 from schemas.events import AlarmActivation, AlarmSignal, AlarmSite, IncidentReport, IncidentType
@@ -139,7 +161,30 @@ class SiteHistory(State):
         return self.false >= false_alarms and self.verified == 0
 
 
+class LiveSite(State):
+    """A site's live episodes, as its cell keeps them."""
+
+    site: AlarmSite
+    episodes: list[Episode] = Field(default_factory=list)
+
+
+class SiteRecord(State):
+    """The table value of one site: what it keeps beyond its live episodes."""
+
+    history: SiteHistory = Field(default_factory=SiteHistory)
+    seen: list[UUID] = Field(default_factory=list)
+    loose_ends: list[Noted] = Field(
+        default_factory=list, description="Restores and cancels that came before their press."
+    )
+    decided: list[Episode] = Field(
+        default_factory=list, description="Escalated episodes within the retention."
+    )
+
+
 class SiteState(State):
+    """A site as one decision sees it: its live episodes and its record, joined (`view`), and
+    split again when the decision is done (`live`, `record`)."""
+
     site: AlarmSite
     episodes: list[Episode] = Field(default_factory=list)
     loose_ends: list[Noted] = Field(
@@ -147,6 +192,25 @@ class SiteState(State):
     )
     seen: list[UUID] = Field(default_factory=list)
     history: SiteHistory = Field(default_factory=SiteHistory)
+
+    @classmethod
+    def view(cls, site: AlarmSite, live: LiveSite | None, record: SiteRecord | None) -> SiteState:
+        record = record or SiteRecord()
+        episodes = [*record.decided, *(live.episodes if live else [])]
+        # In the order they were opened, as one list kept them before the split.
+        episodes.sort(key=lambda episode: episode.opened_at)
+        return cls(site=site, episodes=episodes, loose_ends=record.loose_ends, seen=record.seen,
+                   history=record.history)  # fmt: skip
+
+    def live(self) -> LiveSite | None:
+        """What the cell keeps: the episodes a report or a timeout can still change."""
+        episodes = [e for e in self.episodes if e.status != "escalated"]
+        return LiveSite(site=self.site, episodes=episodes) if episodes else None
+
+    def record(self) -> SiteRecord:
+        decided = [e for e in self.episodes if e.status == "escalated"]
+        return SiteRecord(history=self.history, seen=self.seen, loose_ends=self.loose_ends,
+                          decided=decided)  # fmt: skip
 
     def remember(self, event_id: UUID) -> bool:
         """Note an event id; False when it was seen before (a replay)."""
@@ -211,12 +275,12 @@ class ReportSeen(State):
 
 
 class CellState(State):
-    """The table value of one cell: its sites and the recent robbery reports there."""
+    """The table value of one cell: its sites' live episodes and the recent robbery reports."""
 
     partition: int = Field(description="Partition it is kept in: the timer acts on its own only.")
     stream_time: AwareDatetime | None = Field(None, description="Latest event time seen here.")
     next_deadline: AwareDatetime | None = None
-    sites: dict[str, SiteState] = Field(default_factory=dict)
+    sites: dict[str, LiveSite] = Field(default_factory=dict)
     reports: list[ReportSeen] = Field(default_factory=list)
 
     def advance(self, moment: datetime) -> None:
@@ -230,12 +294,15 @@ class CellState(State):
         self.advance(report.occurred_at)
         return True
 
+    def horizon(self, retention: timedelta) -> datetime | None:
+        """Event time before which episodes and reports are forgotten."""
+        return None if self.stream_time is None else self.stream_time - retention
+
     def prune(self, retention: timedelta) -> None:
-        """Forget what lies beyond the retention (event time) and note the next deadline."""
-        if self.stream_time is not None:
-            horizon = self.stream_time - retention
-            for site in self.sites.values():
-                site.prune(horizon)
+        """Forget reports beyond the retention (event time) and note the next deadline; the
+        sites' episodes are pruned by the decision, which holds their records."""
+        horizon = self.horizon(retention)
+        if horizon is not None:
             self.reports = [r for r in self.reports if r.occurred_at >= horizon]
         deadlines = [
             episode.respond_by
@@ -266,14 +333,12 @@ class TimeoutTick(State):
     at: AwareDatetime
 
 
-CellInput = Annotated[ActivationInput | ReportInput | TimeoutTick, Field(discriminator="kind")]
 CellItem = ActivationInput | ReportInput | TimeoutTick
-CELL_INPUT: TypeAdapter[CellItem] = TypeAdapter(CellInput)
 
 
-def false_alarm_history(state: CellState) -> dict[str, SiteHistory]:
-    """The record of each site in a cell, by site id."""
-    return {site_id: site.history for site_id, site in state.sites.items()}
+def false_alarm_history(records: Mapping[str, SiteRecord]) -> dict[str, SiteHistory]:
+    """The false-alarm history of each site, by site id."""
+    return {site_id: record.history for site_id, record in records.items()}
 
 
 # --- geometry ------------------------------------------------------------------------------

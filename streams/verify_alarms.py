@@ -16,7 +16,7 @@ from faust import streams as faust_streams
 from heterdaad import metrics
 from schemas.alerts import Alert, AlertKind, Area, EvidenceLink, LinkReason, Severity, alert_id_for
 from schemas.distance import metres_between
-from schemas.events import AlarmActivation, AlarmSignal, IncidentReport
+from schemas.events import AlarmActivation, AlarmSignal, AlarmSite, IncidentReport
 from schemas.geography import police_unit_for
 from schemas.tasks import AlarmTask, AlarmTaskKind
 from schemas.topics import ALARM_ACTIVATIONS, ALARM_TASKS, ALERTS, INCIDENT_REPORTS
@@ -36,6 +36,7 @@ from streams.alarm_state import (
     Noted,
     ReportInput,
     ReportSeen,
+    SiteRecord,
     SiteState,
     TimeoutTick,
     note,
@@ -45,7 +46,7 @@ from streams.alarm_state import (
 from streams.codec import InternalTopic
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Iterable, Iterator, Mapping, Sequence
+    from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
     from uuid import UUID
 
     import faust
@@ -63,12 +64,18 @@ HISTORY_SEVERITY = Severity.MEDIUM
 """A press past its live horizon (docs/time.md): shown in history, never above anything live."""
 
 
+def no_records(site_id: str) -> SiteRecord | None:
+    return None
+
+
 @dataclass(frozen=True)
 class Decision:
-    """The cell's state after one input, and what to publish, in order."""
+    """The cell's state after one input, what to publish (in order), and the records of the
+    sites it read (changed or not: a site it read is written back whole)."""
 
     state: CellState
     outputs: list[Output]
+    records: dict[str, SiteRecord] = field(default_factory=dict)
 
 
 class AlarmVerifier:
@@ -84,12 +91,19 @@ class AlarmVerifier:
         item: CellItem,
         now: datetime,
         maintenance: Mapping[str, datetime] = NO_MAINTENANCE,
+        records: Callable[[str], SiteRecord | None] = no_records,
     ) -> Decision:
-        """Apply one input; `now` is processing time, `maintenance` maps site id to until.
+        """Apply one input; `now` is processing time, `maintenance` maps site id to until,
+        `records` gives a site's record (None: a site not seen before).
 
-        The given state is left as it was: the decision works on a copy.
+        The given state and records are left as they were: the decision works on copies.
         """
-        return self.apply(state.model_copy(deep=True), item, now, maintenance)
+
+        def copied(site_id: str) -> SiteRecord | None:
+            record = records(site_id)
+            return None if record is None else record.model_copy(deep=True)
+
+        return self.apply(state.model_copy(deep=True), item, now, maintenance, copied)
 
     def apply(
         self,
@@ -97,9 +111,11 @@ class AlarmVerifier:
         item: CellItem,
         now: datetime,
         maintenance: Mapping[str, datetime] = NO_MAINTENANCE,
+        records: Callable[[str], SiteRecord | None] = no_records,
     ) -> Decision:
-        """`handle` without the copy, for a caller that owns the state: it is changed in place."""
-        run = _Run(self, state, now, maintenance)
+        """`handle` without the copies, for a caller that owns the state and the records: they
+        are changed in place."""
+        run = _Run(self, state, now, maintenance, records)
         match item:
             case ActivationInput(activation=activation):
                 run.activation(activation)
@@ -107,8 +123,7 @@ class AlarmVerifier:
                 run.report(report)
             case TimeoutTick():
                 run.tick()
-        run.state.prune(timedelta(hours=self.limits.episode_retention_hours))
-        return Decision(run.state, run.outputs)
+        return Decision(run.state, run.outputs, run.finish())
 
 
 @dataclass
@@ -119,11 +134,52 @@ class _Run:
     state: CellState
     now: datetime
     maintenance: Mapping[str, datetime]
+    records: Callable[[str], SiteRecord | None]
     outputs: list[Output] = field(default_factory=list)
+    views: dict[str, SiteState] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.retention = timedelta(hours=self.verifier.limits.episode_retention_hours)
+        # What the previous input left: each site is pruned to it when first seen in this run.
+        self.start_horizon = self.state.horizon(self.retention)
+
+    def site(self, site_id: str, site: AlarmSite | None = None) -> SiteState:
+        """A site's live episodes and record joined, read once per decision."""
+        view = self.views.get(site_id)
+        if view is None:
+            live = self.state.sites.get(site_id)
+            where = site or (live.site if live else None)
+            assert where is not None, "a site is read for its activation or from its cell"
+            view = SiteState.view(where, live, self.records(site_id))
+            if self.start_horizon is not None:
+                view.prune(self.start_horizon)
+            self.views[site_id] = view
+        return view
+
+    def finish(self) -> dict[str, SiteRecord]:
+        """Prune beyond the retention; the cell keeps live episodes, the records the rest."""
+        horizon = self.state.horizon(self.retention)
+        if horizon is not None:
+            for site_id, kept in list(self.state.sites.items()):
+                # Forgetting an open episode counts a false alarm: that needs the site's record.
+                if any(e.first_at < horizon and e.respond_by is None for e in kept.episodes):
+                    self.site(site_id)
+        records = {}
+        for site_id, view in self.views.items():
+            if horizon is not None:
+                view.prune(horizon)
+            live = view.live()
+            if live is None:
+                self.state.sites.pop(site_id, None)
+            else:
+                self.state.sites[site_id] = live
+            records[site_id] = view.record()
+        self.state.prune(self.retention)
+        return records
 
     def activation(self, activation: AlarmActivation) -> None:
         site_id = activation.site.site_id
-        site = self.state.sites.setdefault(site_id, SiteState(site=activation.site))
+        site = self.site(site_id, activation.site)
         site.site = activation.site
         if not site.remember(activation.event_id):
             logger.info("activation seen before", extra=_ids(site, activation))
@@ -149,14 +205,16 @@ class _Run:
     def report(self, report: ReportSeen) -> None:
         if not self.state.add_report(report):
             return
-        for site in self.state.sites.values():
+        for site_id in list(self.state.sites):
+            site = self.site(site_id)
             for episode in site.episodes:
                 self._match_report(site, episode, report)
 
     def tick(self) -> None:
         """Escalate, or hold back, every episode whose verify task is overdue."""
         limits = self.verifier.limits
-        for site in self.state.sites.values():
+        for site_id in list(self.state.sites):
+            site = self.site(site_id)
             for episode in site.episodes:
                 if episode.respond_by is None or episode.respond_by > self.now:
                     continue
@@ -407,12 +465,15 @@ def replay(
     """Events through the decision in arrival order, the timer firing at each deadline, as in
     the stream: for tests, benchmarks and measurements without a broker."""
     cells: dict[str, CellState] = {}
+    records: dict[str, SiteRecord] = {}
     deadlines: list[tuple[datetime, str]] = []
     outputs: list[Output] = []
 
     def run(key: str, item: CellItem, now: datetime) -> None:
-        decision = verifier.handle(cells.get(key) or CellState(partition=0), item, now, maintenance)
+        cell = cells.get(key) or CellState(partition=0)
+        decision = verifier.handle(cell, item, now, maintenance, records.get)
         cells[key] = decision.state
+        records.update(decision.records)
         outputs.extend(decision.outputs)
         if decision.state.next_deadline is not None:
             heapq.heappush(deadlines, (decision.state.next_deadline, key))
@@ -478,6 +539,12 @@ def register(app: faust.App, topics: Topics, settings: Settings) -> None:
     cell_to_alarm_sites = app.Table(
         "cell_to_alarm_sites", default=None, key_type=bytes, value_type=bytes, partitions=partitions
     )
+    # Keyed by site, written only with an input of the site's cell current: the record shares
+    # its cell's changelog partition (streams/alarm_state.py says why).
+    site_to_alarm_history = app.Table(
+        "site_to_alarm_history", default=None, key_type=bytes, value_type=bytes,
+        partitions=partitions,
+    )  # fmt: skip
     windows = MaintenanceWindows(settings)
     deadlines = DeadlineIndex()
     # Ticks sent and not yet processed, so that a busy agent is not sent the same tick again.
@@ -507,7 +574,16 @@ def register(app: faust.App, topics: Topics, settings: Settings) -> None:
         """
         now = datetime.now(UTC)
         states: dict[bytes, tuple[CellState, faust.EventT[bytes]]] = {}
+        records: dict[str, tuple[SiteRecord, faust.EventT[bytes]]] = {}
         sending = []
+
+        def record_of(site_id: str) -> SiteRecord | None:
+            # Parsed once per batch; the decision changes it in place, as it does the cell.
+            if site_id in records:
+                return records[site_id][0]
+            stored = site_to_alarm_history.get(site_id.encode())
+            return SiteRecord.model_validate_json(stored) if stored else None
+
         for event, item in batch:
             key = event.key
             assert isinstance(key, bytes)
@@ -518,9 +594,11 @@ def register(app: faust.App, topics: Topics, settings: Settings) -> None:
                 state = CellState.model_validate_json(stored) if stored else CellState(partition=0)
             state.partition = event.message.partition
             # Parsed for this batch alone, so the decision may change it in place.
-            decision = verifier.apply(state, item, now, windows.current())
+            decision = verifier.apply(state, item, now, windows.current(), record_of)
             metrics.DECISIONS.labels(stage="verify_alarms", outcome=outcome_of(decision)).inc()
             states[key] = (decision.state, event)
+            records.update((site_id, (record, event)) for site_id, record
+                           in decision.records.items())  # fmt: skip
             # Sent in decision order; each send only queues the record in the producer.
             sending.extend([await send(output) for output in decision.outputs])
             if isinstance(item, TimeoutTick):
@@ -531,6 +609,10 @@ def register(app: faust.App, topics: Topics, settings: Settings) -> None:
             with acting_for(event):
                 cell_to_alarm_sites[key] = state.model_dump_json().encode()
             deadlines.note(key, state)
+        for site_id, (record, event) in records.items():
+            # An input of the site's own cell: the record goes to its cell's partition.
+            with acting_for(event):
+                site_to_alarm_history[site_id.encode()] = record.model_dump_json().encode()
 
     @app.agent(by_cell.topic, name="verify_alarms")
     async def verify_alarms(stream: faust.StreamT[bytes]) -> None:

@@ -30,8 +30,10 @@ from schemas.topics import ALARM_ACTIVATIONS, ALARM_TASKS, ALERTS
 from schemas.wire import decode
 from streams.alarm_state import (
     ActivationInput,
+    CellItem,
     CellState,
     DeadlineIndex,
+    SiteRecord,
     TimeoutTick,
     cell_key,
     false_alarm_history,
@@ -313,15 +315,54 @@ def test_false_alarm_history(
 ) -> None:
     verifier = AlarmVerifier(bare_settings)
     state = CellState(partition=0)
+    records: dict[str, SiteRecord] = {}
     for arrived_at, event in arrivals(story):
         assert isinstance(event, AlarmActivation)
         # The timer's beat first, as the stream would have had it by then.
-        state = verifier.handle(state, TimeoutTick(at=arrived_at), arrived_at).state
-        state = verifier.handle(state, ActivationInput(activation=event), arrived_at).state
-    history = false_alarm_history(state)["site-1"]
+        for item in (TimeoutTick(at=arrived_at), ActivationInput(activation=event)):
+            decision = verifier.handle(state, item, arrived_at, records=records.get)
+            state = decision.state
+            records.update(decision.records)
+    history = false_alarm_history(records)["site-1"]
     assert (history.activations, history.false, history.verified, history.escalated) == (
         activations, false, verified, escalated,
     )  # fmt: skip
+
+
+def test_cell_keeps_only_live_episodes(bare_settings: Settings) -> None:
+    """Escalated episodes and the history go to each site's record; the cell keeps what a
+    report or a timeout can still change, so its size does not grow with the sites seen."""
+    verifier = AlarmVerifier(defaults(bare_settings))
+    state = CellState(partition=0)
+    records: dict[str, SiteRecord] = {}
+
+    def decide(item: CellItem, now: datetime) -> list[Output]:
+        nonlocal state
+        decision = verifier.handle(state, item, now, records=records.get)
+        state = decision.state
+        records.update(decision.records)
+        return decision.outputs
+
+    sites = [AlarmSite(site_id=f"s-{n}", location=SITE.location, branch_type=SITE.branch_type)
+             for n in range(40)]  # fmt: skip
+    for n, where in enumerate(sites):
+        check = Verification(method=VerificationMethod.CAMERA, verified=True, at=at(n + 30))
+        update = factories.alarm_activation(site=where, occurred_at=at(n), verification=check)
+        for event in (press(n, site=where), update):
+            decide(ActivationInput(activation=event), at(n + 40))
+    # Forty verified alarms: none is live, each site's record holds its escalated episode.
+    assert state.sites == {}
+    assert {len(records[where.site_id].decided) for where in sites} == {1}
+    assert false_alarm_history(records)["s-7"].verified == 1
+    # A false alarm stays live in the cell: a robbery report may still prove it real.
+    for event in (press(100, user="u9"), follow_up(130)):
+        decide(ActivationInput(activation=event), at(140))
+    assert [e.status for e in state.sites["site-1"].episodes] == ["false"]
+    [(_, robbery)] = route(report(100), 0)
+    outputs = decide(robbery, at(200))
+    assert [summary(o) for o in outputs] == ["alert hold_up_in_progress critical incident_report"]
+    assert state.sites == {}
+    assert records["site-1"].history.false == 0
 
 
 @pytest.mark.parametrize(
@@ -676,6 +717,32 @@ async def test_no_alert_or_task_lost_or_repeated_across_a_kill(
     assert_once_each(expected, tasks, alerts, sentinel)
 
 
+@pytest.mark.integration
+async def test_site_history_survives_a_restart(settings: Settings, tmp_path: Path) -> None:
+    settings = fast(settings)
+    where = site(70)
+    # Three presses cancelled at once: a site with a record of false alarms and none verified.
+    past = [event for n in range(3) for event in (
+        live(where, 600 - 60 * n, user_id="u1", button_id="b1"),
+        live(where, 590 - 60 * n, signal=AlarmSignal.CANCEL))]  # fmt: skip
+    await publish_all(settings, *past)
+    log = tmp_path / "worker.log"
+    with running(settings, "worker", log=log) as worker:
+        firsts = {f"verify:{where.site_id}:{event.event_id}" for event in past[::2]}
+        await collect(settings, tasks=firsts, alerts=set(), worker=worker)
+    # A new worker knows the record only from the changelog: its duress timeout is held back.
+    duress = live(where, 1, signal=AlarmSignal.DURESS)
+    task, alert = keys_of(where, duress)
+    with running(settings, "worker", log=log) as worker:
+        await publish_all(settings, duress)
+        await collect(settings, tasks={task}, alerts=set(), worker=worker)
+        last, sentinel = sentinel_at(site(60))
+        await publish_all(settings, last)
+        _, alerts = await collect(settings, tasks={f"verify:{sentinel}"},
+                                  alerts={f"hold_up:{sentinel}"}, worker=worker)  # fmt: skip
+    assert alert not in {a.dedup_key for a in alerts}
+
+
 async def partitions_by_key(bootstrap: str, topic: str) -> dict[bytes, set[int]]:
     """Every key of a stage topic with the partitions its records are in, read up to now."""
     found: dict[bytes, set[int]] = {}
@@ -703,5 +770,12 @@ async def test_batched_state_is_saved_to_the_partition_of_its_cell(
     changelog = f"{settings.app_id}-cell_to_alarm_sites-changelog"
     saved = await partitions_by_key(settings.kafka_bootstrap, changelog)
     assert len({p for found in inputs.values() for p in found}) > 1, "one partition only"
-    # A worker that takes over a partition restores exactly the cells whose inputs it reads.
+    # A worker that takes over a partition restores exactly the cells whose inputs it reads,
     assert saved == inputs
+    # and the records of the sites in those cells (streams/alarm_state.py says why).
+    records = f"{settings.app_id}-site_to_alarm_history-changelog"
+    sites = await partitions_by_key(settings.kafka_bootstrap, records)
+    cell_of = {where.site_id.encode(): cell_key(where.branch_type, where.location.lat,
+                                                where.location.lon).encode()
+               for where in spread}  # fmt: skip
+    assert sites == {site_id: inputs[cell] for site_id, cell in cell_of.items()}
