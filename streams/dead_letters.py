@@ -1,5 +1,6 @@
-"""The worker's one dead-letter writer, and the decoding that uses it: a record no stage can use
-is set aside once, with its reason, and counted once; it never stops the stream."""
+"""The worker's dead-letter writer and the decoding that uses it: a record no stage can use is
+set aside once, with its reason, and counted once; it never stops the stream. The record and
+its count are heterdaad.events' (`letter`, `noted`), as for every other consumer."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from typing import TYPE_CHECKING, TypeVar
 from pydantic import BaseModel
 
 from heterdaad import metrics
-from schemas.wire import UndecodableRecord, dead_letter_headers, dead_letter_value, decode
+from heterdaad.events.dead_letters import letter, noted
+from schemas.wire import UndecodableRecord, decode
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterable
@@ -31,26 +33,12 @@ async def set_aside(
 ) -> None:
     """Send the record to the dead-letter topic of `spec`, saying where it came from and why."""
     message = event.message
-    headers = list(event.headers.items()) if event.headers else []
-    value, cut = dead_letter_value(event.value)  # cut and plates masked, as every dead letter
-    await topics.dead_letter(spec).send(
-        key=event.key,
-        value=value,
-        headers=dead_letter_headers(headers, reason=reason, topic=message.topic,
-                                    partition=message.partition, offset=message.offset,
-                                    stage=stage) + cut,
-    )  # fmt: skip
-    metrics.DEAD_LETTERS.labels(topic=spec.suffix, reason=metrics.reason_class(reason)).inc()
-    logger.warning(
-        "record dead-lettered",
-        extra={
-            "topic": message.topic,
-            "partition": message.partition,
-            "offset": message.offset,
-            "stage": stage,
-            "reason": reason,
-        },
-    )
+    topic, partition, offset = str(message.topic), int(message.partition), int(message.offset)
+    dead = letter(key=event.key, value=event.value,
+                  headers=list(event.headers.items()) if event.headers else [], reason=reason,
+                  topic=topic, partition=partition, offset=offset, stage=stage)  # fmt: skip
+    await topics.dead_letter(spec).send(key=dead.key, value=dead.value, headers=dead.headers)
+    noted(spec, reason, topic=topic, partition=partition, offset=offset, stage=stage)
 
 
 async def decoded(

@@ -76,3 +76,16 @@ def test_the_layer_imports_only_the_bottom() -> None:
     }  # fmt: skip
     assert wrong == set()
     assert "heterdaad.kafka" in imported  # the walk saw the layer's imports
+
+
+def test_dead_letters_are_built_in_one_place() -> None:
+    # The Faust worker and the aiokafka consumers send dead letters through different
+    # producers, but both build and count them with heterdaad/events/dead_letters.py.
+    builders = sorted(
+        str(path.relative_to(ROOT))
+        for package in PACKAGES
+        for path in (ROOT / package).rglob("*.py")
+        if {"dead_letter_headers", "dead_letter_value", "DEAD_LETTERS"} & _names(path)
+    )
+    # schemas/wire.py defines the two functions (a definition is not a use).
+    assert builders == ["heterdaad/events/dead_letters.py", "heterdaad/metrics.py"]
