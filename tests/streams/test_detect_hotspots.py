@@ -369,6 +369,12 @@ def test_hotspot_alert_names_area_counts_and_significance(
     assert isinstance(reasons["expected"], float) and reasons["expected"] < 0.5
     assert reasons["p_value"] == pytest.approx(1 / 1000)
     assert isinstance(reasons["recurrence_days"], float) and reasons["recurrence_days"] >= 100
+    # The basis names the rule and the interval the threshold was set to (issue 15 item 4).
+    assert alert.basis is not None
+    assert alert.basis.model_version == "hotspot-scan/1"
+    assert alert.basis.recurrence_days == pytest.approx(reasons["recurrence_days"])
+    assert alert.basis.recurrence_days >= HotspotThresholds().raise_recurrence_days
+    assert alert.basis.calibrated_to == "at most 1 chance hotspot per 100 days nationally"
 
 
 @pytest.mark.parametrize(
