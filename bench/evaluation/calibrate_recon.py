@@ -214,9 +214,14 @@ def main(argv: list[str] | None = None) -> None:
     calibration = calibrate(
         tuple(args.seeds), args.target, args.days, args.background_per_day, args.jobs
     )
-    command = "python -m bench.evaluation.calibrate_recon " + " ".join(
-        argv if argv is not None else sys.argv[1:]
-    )
+    words = list(argv if argv is not None else sys.argv[1:])
+    if "--seeds" in words:  # a run of seeds as $(seq a b): the comment stays within a line
+        first = words.index("--seeds") + 1
+        last = next((i for i in range(first, len(words)) if words[i].startswith("--")), len(words))
+        seeds = sorted(args.seeds)
+        if seeds == list(range(seeds[0], seeds[-1] + 1)) and len(seeds) > 2:
+            words[first:last] = [f"$(seq {seeds[0]} {seeds[-1]})"]
+    command = "python -m bench.evaluation.calibrate_recon " + " ".join(words)
     sys.stdout.write(
         f"warn_score {calibration.warn_score:g}: {calibration.achieved_per_100:g} false warnings"
         f" per 100 of {calibration.background_sightings} background sightings (target "

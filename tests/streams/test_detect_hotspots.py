@@ -373,7 +373,8 @@ def test_hotspot_alert_names_area_counts_and_significance(
     assert alert.basis is not None
     assert alert.basis.model_version == "hotspot-scan/1"
     assert alert.basis.recurrence_days == pytest.approx(reasons["recurrence_days"])
-    assert alert.basis.recurrence_days >= HotspotThresholds().raise_recurrence_days
+    recurrence = alert.basis.recurrence_days
+    assert recurrence is not None and recurrence >= HotspotThresholds().raise_recurrence_days
     assert alert.basis.calibrated_to == "at most 1 chance hotspot per 100 days nationally"
 
 
