@@ -11,7 +11,7 @@ from schemas.common import BranchType, PoliceUnit
 from schemas.events import ReconBehaviour
 
 if TYPE_CHECKING:
-    from schemas.alerts import Alert, WarningGrounds
+    from schemas.alerts import Alert, DetectionBasis, WarningGrounds
 
 Language = Literal["nl", "en"]
 
@@ -119,6 +119,12 @@ _PHRASES: dict[str, dict[Language, str]] = {
         "en": "score {score:.1f} (threshold {threshold:.1f}; ~{rate:.1f} false per 100 "
         "sightings)",
     },
+    "basis": {"nl": "basis", "en": "basis"},
+    "probability": {"nl": "kans {p:.0%}", "en": "probability {p:.0%}"},
+    "recurrence": {
+        "nl": "bij toeval eens per {days:.0f} dagen",
+        "en": "by chance once in {days:.0f} days",
+    },
     "just_now": {"nl": "zojuist", "en": "just now"},
     "ago": {"nl": "{amount} geleden", "en": "{amount} ago"},
     "escalated": {
@@ -193,6 +199,8 @@ def summary(alert: Alert, language: Language = "nl", now: datetime | None = None
         parts.append(f"{_PHRASES['at_risk'][language]}: {at_risk}")
     if alert.grounds is not None:
         parts.append(grounds_text(alert.grounds, language))
+    if alert.basis is not None:
+        parts.append(basis_text(alert.basis, language))
     parts.append(when(alert, language, now))
     return " · ".join(parts)
 
@@ -212,6 +220,17 @@ def grounds_text(grounds: WarningGrounds, language: Language = "nl") -> str:
         score=grounds.score, threshold=grounds.threshold, rate=grounds.false_warnings_per_100
     )
     return f"{_PHRASES['rests_on'][language]}: {', '.join(found)}; {score}"
+
+
+def basis_text(basis: DetectionBasis, language: Language = "nl") -> str:
+    """One short line of what a pattern alert rests on: the model, its probability or how often
+    chance alone would give it (the calibrated rate itself is in the alert)."""
+    parts = [basis.model_version]
+    if basis.probability is not None:
+        parts.append(_PHRASES["probability"][language].format(p=basis.probability))
+    if basis.recurrence_days is not None:
+        parts.append(_PHRASES["recurrence"][language].format(days=basis.recurrence_days))
+    return f"{_PHRASES['basis'][language]}: {', '.join(parts)}"
 
 
 def resolved_summary(

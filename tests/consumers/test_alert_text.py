@@ -7,8 +7,17 @@ from enum import StrEnum
 
 import pytest
 
-from consumers.alert_text import BRANCH_TYPE, KIND, SEVERITY, UNIT, ago, summary
-from schemas.alerts import AlertKind, Severity
+from consumers.alert_text import (
+    BRANCH_TYPE,
+    KIND,
+    SEVERITY,
+    UNIT,
+    Language,
+    ago,
+    basis_text,
+    summary,
+)
+from schemas.alerts import AlertKind, DetectionBasis, Severity
 from schemas.common import BranchType, PoliceUnit
 from tests import factories
 
@@ -82,3 +91,26 @@ def test_every_member_in_both_languages(
 
 def test_every_unit_named() -> None:
     assert set(UNIT) == set(PoliceUnit)
+
+
+@pytest.mark.parametrize(
+    ("basis", "language", "line"),
+    [
+        # A reconnaissance warning: the probability that a robbery follows.
+        (DetectionBasis(model_version="recon-evidence/2", probability=0.341), "nl",
+         "basis: recon-evidence/2, kans 34%"),
+        (DetectionBasis(model_version="recon-evidence/2", probability=0.341), "en",
+         "basis: recon-evidence/2, probability 34%"),
+        # A hotspot: how often chance alone would give it.
+        (DetectionBasis(model_version="hotspot-scan/1", recurrence_days=249.6), "nl",
+         "basis: hotspot-scan/1, bij toeval eens per 250 dagen"),
+        (DetectionBasis(model_version="hotspot-scan/1", recurrence_days=249.6), "en",
+         "basis: hotspot-scan/1, by chance once in 250 days"),
+    ],
+)  # fmt: skip
+def test_the_basis_in_one_short_line(
+    basis: DetectionBasis, language: Language, line: str
+) -> None:
+    assert basis_text(basis, language) == line
+    alert = factories.alert(kind=AlertKind.HOTSPOT, basis=basis)
+    assert summary(alert, language).count(line) == 1
