@@ -120,9 +120,11 @@ _PHRASES: dict[str, dict[Language, str]] = {
         "en": "score {score:.1f} (threshold {threshold:.1f}; ~{rate:.1f} false per 100 "
         "sightings)",
     },
-    "basis": {
-        "nl": "model {version}, kans {probability}",
-        "en": "model {version}, probability {probability}",
+    "basis": {"nl": "model {version}", "en": "model {version}"},
+    "probability": {"nl": "kans {p:.0%}", "en": "probability {p:.0%}"},
+    "recurrence": {
+        "nl": "bij toeval eens per {days:.0f} dagen",
+        "en": "by chance once in {days:.0f} days",
     },
     "series_rate": {
         "nl": "drempel gekozen voor hoogstens {rate} valse reeksmelding(en) per 30 dagen bij "
@@ -228,7 +230,8 @@ def grounds_text(grounds: WarningGrounds, language: Language = "nl") -> str:
 
 
 # The series stage's calibrated_to (streams/series_model.py calibration_text), read back to
-# say it in the reader's language; any other statement is shown as written.
+# say it in the reader's language. Other stages' statements are technical English: the alert
+# carries them, the one-line text leaves them out.
 _SERIES_RATE = re.compile(
     r"at most (?P<rate>[\d.]+) false series alert\(s\) per 30 days at (?P<volume>[\d.]+) "
     r"robberies a year"
@@ -236,16 +239,17 @@ _SERIES_RATE = re.compile(
 
 
 def basis_text(basis: DetectionBasis, language: Language = "nl") -> str:
-    """The model a pattern alert rests on, its probability, and the rate it is calibrated to."""
-    probability = "-" if basis.probability is None else f"{basis.probability:.0%}"
-    parts = [_PHRASES["basis"][language].format(version=basis.model_version,
-                                                probability=probability)]  # fmt: skip
-    rate = _SERIES_RATE.fullmatch(basis.calibrated_to)
-    if rate is not None:
-        parts.append(_PHRASES["series_rate"][language].format(**rate.groupdict()))
-    elif basis.calibrated_to:
-        parts.append(basis.calibrated_to)
-    return "; ".join(parts)
+    """What a pattern alert rests on, in one line: the model, its probability or how often chance
+    alone would give it, and (series) the rate its threshold was chosen for."""
+    said = [_PHRASES["basis"][language].format(version=basis.model_version)]
+    if basis.probability is not None:
+        said.append(_PHRASES["probability"][language].format(p=basis.probability))
+    if basis.recurrence_days is not None:
+        said.append(_PHRASES["recurrence"][language].format(days=basis.recurrence_days))
+    line = ", ".join(said)
+    if (rate := _SERIES_RATE.fullmatch(basis.calibrated_to)) is not None:
+        line += "; " + _PHRASES["series_rate"][language].format(**rate.groupdict())
+    return line
 
 
 def resolved_summary(

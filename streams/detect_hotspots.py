@@ -9,7 +9,16 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, cast
 
 from heterdaad import metrics
-from schemas.alerts import Alert, AlertKind, Area, EvidenceLink, LinkReason, Severity, alert_id_for
+from schemas.alerts import (
+    Alert,
+    AlertKind,
+    Area,
+    DetectionBasis,
+    EvidenceLink,
+    LinkReason,
+    Severity,
+    alert_id_for,
+)
 from schemas.common import Location
 from schemas.distance import metres_between
 from schemas.events import IncidentReport, ReconSighting
@@ -18,6 +27,7 @@ from schemas.wire import encode
 from streams import dead_letters
 from streams.codec import InternalTopic
 from streams.hotspot_tracking import (
+    Hotspot,
     HotspotChange,
     HotspotState,
     HotspotTracker,
@@ -34,6 +44,7 @@ if TYPE_CHECKING:
     import faust
 
     from heterdaad.settings import Settings
+    from heterdaad.thresholds.hotspots import HotspotThresholds
     from streams.app import Topics
 
 logger = logging.getLogger(__name__)
@@ -44,6 +55,10 @@ logger = logging.getLogger(__name__)
 REGION = b"nl"
 OBSERVATION_PARTITIONS = 1
 STAGE = "detect_hotspots"
+# The rule that decides, named in every alert (Alert.basis): the prospective space-time
+# permutation scan with a national recurrence threshold (docs/hotspots.md). A new number when
+# the method or the meaning of its threshold changes, not when a setting does.
+RULE_VERSION = "hotspot-scan/1"
 # The pure part, named here too for the stage's users (tests, bench).
 __all__ = [
     "HotspotChange",
@@ -51,6 +66,7 @@ __all__ = [
     "HotspotTracker",
     "Observation",
     "Status",
+    "basis_of",
     "hotspot_alert",
     "observation_of",
     "register",
@@ -59,6 +75,16 @@ __all__ = [
 
 def _metres(a: Observation, b: Observation) -> float:
     return metres_between(a.lat, a.lon, b.lat, b.lon)
+
+
+def basis_of(hotspot: Hotspot, thresholds: HotspotThresholds) -> DetectionBasis:
+    """What a hotspot alert rests on: the rule, its recurrence interval, the rate it was set to."""
+    return DetectionBasis(
+        model_version=RULE_VERSION,
+        recurrence_days=round(hotspot.recurrence_days, 1),
+        calibrated_to=f"at most 1 chance hotspot per {thresholds.raise_recurrence_days:g} days "
+        "nationally",
+    )
 
 
 def hotspot_alert(change: HotspotChange, settings: Settings, now: datetime) -> Alert:
@@ -108,6 +134,7 @@ def hotspot_alert(change: HotspotChange, settings: Settings, now: datetime) -> A
         created_at=now,
         occurred_at=newest,
         historical=historical,
+        basis=basis_of(hotspot, settings.hotspots),
     )
 
 

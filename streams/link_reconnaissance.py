@@ -20,6 +20,7 @@ from schemas.alerts import (
     Alert,
     AlertKind,
     Area,
+    DetectionBasis,
     EvidenceLink,
     Lookout,
     Severity,
@@ -34,7 +35,7 @@ from schemas.topics import ALERTS, INCIDENT_REPORTS, RECON_SIGHTINGS
 from schemas.wire import encode
 from streams.codec import InternalTopic
 from streams.dead_letters import read_internal
-from streams.recon_evidence import false_warnings_per_100
+from streams.recon_evidence import false_warnings_per_100, robbery_probability
 from streams.recon_linkage import (
     PatternWarning,
     ReconLinker,
@@ -65,6 +66,10 @@ STAGE = "link_reconnaissance"
 MAX_AREA_RADIUS_M = 100_000.0  # the contract's limit on an alert's area
 MAX_CLOTHING = 10
 MAX_PERSONS = 20
+# The rule that decides, named in every alert (Alert.basis): the hand-set evidence weights of
+# streams/recon_evidence.py with the calibrated warn_score. A new number when the evidence or
+# the calibration method changes; a recalibrated threshold shows in the basis's rate.
+RULE_VERSION = "recon-evidence/2"
 
 
 def reconnaissance_warning(
@@ -103,6 +108,26 @@ def reconnaissance_warning(
         sightings=sightings,
         now=now,
         grounds=grounds_of(warning, thresholds),
+        basis=warning_basis(warning, thresholds),
+    )
+
+
+def warning_basis(warning: PatternWarning, thresholds: ReconThresholds) -> DetectionBasis:
+    """The rule, the probability that a robbery follows at this score, the rate it was set to."""
+    return DetectionBasis(
+        model_version=RULE_VERSION,
+        probability=robbery_probability(warning.score.total, thresholds.probability_curve),
+        calibrated_to=f"at most {thresholds.false_rate_target_per_100:g} false warnings per 100 "
+        "background sightings",
+    )
+
+
+def link_basis(thresholds: ReconThresholds) -> DetectionBasis:
+    """A robbery linked back: it happened; the basis names the rule and the link score."""
+    return DetectionBasis(
+        model_version=RULE_VERSION,
+        calibrated_to=f"linked at score {thresholds.robbery_link_score:g} (hand-set, "
+        "not calibrated)",
     )
 
 
@@ -163,6 +188,7 @@ def robbery_link_alert(
         ],
         sightings=sightings,
         now=now,
+        basis=link_basis(thresholds),
     )
 
 
@@ -194,6 +220,7 @@ def _alert(
     sightings: Sequence[TrackedSighting],
     now: datetime,
     grounds: WarningGrounds | None = None,
+    basis: DetectionBasis | None = None,
 ) -> Alert:
     location = Location(lat=centre[0], lon=centre[1])
     radius = min(MAX_AREA_RADIUS_M, reach_m + thresholds.area_margin_m)
@@ -213,6 +240,7 @@ def _alert(
         occurred_at=occurred_at,
         historical=historical,
         grounds=grounds,
+        basis=basis,
     )
 
 

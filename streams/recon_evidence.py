@@ -2,7 +2,8 @@
 
 The score is a sum of log-likelihood ratios, each what one kind of evidence adds (how much
 likelier it is in reconnaissance that led to a robbery than in a background sighting): the
-behaviours noted, a vehicle noted, repeated visits to one branch, other branches the pattern
+behaviours noted (and several at one visit), two or more persons together, a vehicle noted,
+repeated visits to one branch, other branches the pattern
 spans, and sightings at branches of the same kind nearby that did not link. Only evidence that
 is there counts: a behaviour, a car or a neighbour not reported adds nothing and takes nothing
 away, so a sparse report with one telling behaviour can still warn. Whether the total is
@@ -100,6 +101,14 @@ def warning_score(
                 contribution=min(w.behaviours_cap, sum(weights.values())),
             )
         )
+    richest = max((len(set(s.behaviours)) for s in members), default=0)
+    if richest >= w.several_behaviours_from:
+        reasons.append(
+            LinkReason(feature="several_behaviours", value=richest,
+                       contribution=w.several_behaviours)
+        )  # fmt: skip
+    if any(len(s.persons) >= 2 for s in members):
+        reasons.append(LinkReason(feature="companions", value=2, contribution=w.companions))
     vehicle = any(
         s.vehicle is not None and (s.vehicle.make or s.vehicle.colour or s.vehicle.plate_pseudonym)
         for s in members
@@ -154,3 +163,11 @@ def false_warnings_per_100(score: float, curve: Sequence[tuple[float, float]]) -
     scores = [s for s, _ in curve]
     index = bisect.bisect_right(scores, score) - 1
     return curve[index][1] if index >= 0 else 100.0
+
+
+def robbery_probability(score: float, curve: Sequence[tuple[float, float]]) -> float | None:
+    """Share of the calibration's patterns scoring at least this high that a robbery followed,
+    read as steps like the false-rate curve; None below the curve or without one."""
+    scores = [s for s, _ in curve]
+    index = bisect.bisect_right(scores, score) - 1
+    return curve[index][1] if index >= 0 else None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shlex
 import subprocess
 import sys
 import time
@@ -39,7 +40,8 @@ def main(argv: list[str] | None = None) -> None:
     began = time.monotonic()
     totals = run_grid(names, seeds, days, args.jobs,
                       lambda line: print(line, file=sys.stderr, flush=True))  # fmt: skip
-    command = "python -m bench.evaluation " + " ".join(argv if argv is not None else sys.argv[1:])
+    # Quoted as a shell would need it: dials names hold spaces.
+    command = "python -m bench.evaluation " + shlex.join(argv if argv is not None else sys.argv[1:])
     heading = (
         f"### {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, commit {_commit()}\n\n"
         f"`{command.strip()}`: seeds {', '.join(map(str, seeds))}, {days:g} days each, "

@@ -5,8 +5,11 @@ are neither the held-out seeds nor the stage tests') through the linker with war
 records the highest warning score every pattern of background sightings only ever reached,
 and picks the lowest `warn_score` at which at most the target rate of false warnings per 100
 background sightings would be raised. Patterns that warn whatever their score (linked at
-`min_branches` branches) use up the budget first. `--write` puts the result into
-heterdaad/thresholds/reconnaissance.py.
+`min_branches` branches) use up the budget first. The same replays record the highest score
+every planted pattern reached before its robbery, which gives the probability a warning states:
+of the patterns that scored at least this high, the share a robbery followed (at the
+calibration's mix of scouted robberies and background sightings). `--write` puts the result
+into heterdaad/thresholds/reconnaissance.py.
 """
 
 from __future__ import annotations
@@ -47,12 +50,15 @@ class BackgroundScores:
     background_sightings: int = 0
     forced: int = 0  # background patterns warned whatever their score
     scores: list[float] = field(default_factory=list)  # each other background pattern's best
+    # Each planted pattern's best score before its robbery (infinity: warned whatever it scored).
+    planted: list[float] = field(default_factory=list)
 
     def __add__(self, other: BackgroundScores) -> BackgroundScores:
         return BackgroundScores(
             self.background_sightings + other.background_sightings,
             self.forced + other.forced,
             self.scores + other.scores,
+            self.planted + other.planted,
         )
 
 
@@ -63,6 +69,8 @@ class Calibration:
     achieved_per_100: float
     curve: tuple[tuple[float, float], ...]
     background_sightings: int
+    probability: tuple[tuple[float, float], ...] = ()
+    planted: int = 0
 
 
 def background_scores(
@@ -74,15 +82,24 @@ def background_scores(
                               background_sightings_per_day=per_day)  # fmt: skip
     scenario = generate(config)
     planted = {e.truth.event_id for e in scenario.events if e.truth.recon_pattern_id}
+    pattern_of = {e.truth.event_id: e.truth.recon_pattern_id for e in scenario.events}
     silent = ReconThresholds().model_copy(update={"warn_score": math.inf})
     linker = ReconLinker(silent)
     best: dict[str, float] = {}
     forced: set[str] = set()
+    before: dict[str, float] = {p.pattern_id: -math.inf for p in scenario.recon}
+    robbed: set[str] = set()
     for event in scenario.events:
         if not isinstance(event.model, ReconSighting | IncidentReport):
             continue
+        if event.truth.recon_role == "robbery" and event.truth.recon_pattern_id:
+            robbed.add(event.truth.recon_pattern_id)
         for scored in linker.observe(event.model).scored:
             if planted & {*scored.member_ids, *scored.score.nearby_ids}:
+                for label in {pattern_of[m] for m in scored.member_ids} - {None} - robbed:
+                    assert label is not None
+                    reached = math.inf if scored.warned else scored.score.total
+                    before[label] = max(before[label], reached)
                 continue
             if scored.warned:
                 forced.add(scored.pattern_id)
@@ -92,8 +109,9 @@ def background_scores(
         for e in scenario.events
     )
     return BackgroundScores(
-        background, len(forced), [v for k, v in best.items() if k not in forced]
-    )
+        background, len(forced), [v for k, v in best.items() if k not in forced],
+        list(before.values()),
+    )  # fmt: skip
 
 
 def choose(totals: BackgroundScores, target_per_100: float) -> Calibration:
@@ -107,7 +125,25 @@ def choose(totals: BackgroundScores, target_per_100: float) -> Calibration:
     curve = tuple((level, round(rate(level), 3)) for level in levels)
     fitting = [level for level in levels if rate(level) <= target_per_100]
     warn_score = fitting[0] if fitting else (levels[-1] + 0.5 if levels else 0.0)
-    return Calibration(warn_score, target_per_100, round(rate(warn_score), 3), curve, n)
+    return Calibration(warn_score, target_per_100, round(rate(warn_score), 3), curve, n,
+                       probability_curve(totals, levels), len(totals.planted))  # fmt: skip
+
+
+def probability_curve(
+    totals: BackgroundScores, levels: list[float]
+) -> tuple[tuple[float, float], ...]:
+    """(score, share of the patterns scoring at least this that a robbery followed).
+
+    Read as steps like the false-rate curve. Background patterns warned whatever their score
+    count at every level, as planted ones do.
+    """
+    curve = []
+    for level in levels:
+        true = sum(s >= level for s in totals.planted)
+        false = totals.forced + sum(s >= level for s in totals.scores)
+        if true + false:
+            curve.append((level, round(true / (true + false), 3)))
+    return tuple(curve)
 
 
 def calibrate(
@@ -143,6 +179,7 @@ def write(
 ) -> None:
     """Replace the calibration block of the thresholds module."""
     curve = "".join(f"\n    ({s:g}, {r:g})," for s, r in calibration.curve)
+    probability = "".join(f"\n    ({s:g}, {r:g})," for s, r in calibration.probability)
     block = (
         "# CALIBRATION_BEGIN\n"
         f"# `{command}`:\n# seeds {_seeds(seeds)}, hardest default dials, {days:g} days, "
@@ -152,6 +189,9 @@ def write(
         f"WARN_SCORE = {calibration.warn_score!r}\n"
         f"FALSE_RATE_TARGET_PER_100 = {calibration.target_per_100!r}\n"
         f"FALSE_RATE_CURVE: tuple[tuple[float, float], ...] = ({curve}\n)\n"
+        f"# {calibration.planted} planted patterns; share a robbery followed "
+        "among the patterns scoring at least this:\n"
+        f"PROBABILITY_CURVE: tuple[tuple[float, float], ...] = ({probability}\n)\n"
         "# CALIBRATION_END"
     )
     text = path.read_text(encoding="utf-8")
@@ -174,9 +214,14 @@ def main(argv: list[str] | None = None) -> None:
     calibration = calibrate(
         tuple(args.seeds), args.target, args.days, args.background_per_day, args.jobs
     )
-    command = "python -m bench.evaluation.calibrate_recon " + " ".join(
-        argv if argv is not None else sys.argv[1:]
-    )
+    words = list(argv if argv is not None else sys.argv[1:])
+    if "--seeds" in words:  # a run of seeds as $(seq a b): the comment stays within a line
+        first = words.index("--seeds") + 1
+        last = next((i for i in range(first, len(words)) if words[i].startswith("--")), len(words))
+        seeds = sorted(args.seeds)
+        if seeds == list(range(seeds[0], seeds[-1] + 1)) and len(seeds) > 2:
+            words[first:last] = [f"$(seq {seeds[0]} {seeds[-1]})"]
+    command = "python -m bench.evaluation.calibrate_recon " + " ".join(words)
     sys.stdout.write(
         f"warn_score {calibration.warn_score:g}: {calibration.achieved_per_100:g} false warnings"
         f" per 100 of {calibration.background_sightings} background sightings (target "

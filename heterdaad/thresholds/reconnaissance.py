@@ -8,28 +8,51 @@ from schemas.events import ReconBehaviour
 
 # --- calibrated: written by `python -m bench.evaluation.calibrate_recon --write` -------------
 # CALIBRATION_BEGIN
-# `python -m bench.evaluation.calibrate_recon --write`:
-# seeds 2001-2020, hardest default dials, 60 days, 10 background sightings a day (12000 in all);
-# warn_score 6 gives 1.108 false warnings per 100 background sightings (target <= 2).
+# `python -m bench.evaluation.calibrate_recon --seeds $(seq 2001 2010) --jobs 4 --write`:
+# seeds 2001-2010, hardest default dials, 60 days, 10 background sightings a day (6000 in all);
+# warn_score 6 gives 1.517 false warnings per 100 background sightings (target <= 2).
 WARN_SCORE = 6.0
 FALSE_RATE_TARGET_PER_100 = 2.0
 FALSE_RATE_CURVE: tuple[tuple[float, float], ...] = (
-    (0.5, 99.642),
-    (1, 89.683),
-    (1.5, 87.767),
-    (2, 81.467),
-    (2.5, 60.958),
-    (3, 47.342),
-    (3.5, 34.233),
-    (4, 23.883),
-    (4.5, 11.7),
-    (5, 10.9),
-    (5.5, 2.35),
-    (6, 1.108),
-    (6.5, 1.075),
-    (7, 0.292),
-    (8, 0.133),
-    (9.5, 0.042),
+    (0.5, 99.633),
+    (1, 93.183),
+    (1.5, 88.417),
+    (2, 83.7),
+    (2.5, 68.083),
+    (3, 51.95),
+    (3.5, 38.917),
+    (4, 27.85),
+    (4.5, 16.583),
+    (5, 11.283),
+    (5.5, 5.633),
+    (6, 1.517),
+    (6.5, 1.067),
+    (7, 0.517),
+    (7.5, 0.117),
+    (8.5, 0.083),
+    (9.5, 0.05),
+    (10, 0.017),
+)
+# 60 planted patterns; share a robbery followed among the patterns scoring at least this:
+PROBABILITY_CURVE: tuple[tuple[float, float], ...] = (
+    (0.5, 0.01),
+    (1, 0.011),
+    (1.5, 0.011),
+    (2, 0.012),
+    (2.5, 0.014),
+    (3, 0.019),
+    (3.5, 0.025),
+    (4, 0.031),
+    (4.5, 0.051),
+    (5, 0.074),
+    (5.5, 0.133),
+    (6, 0.341),
+    (6.5, 0.423),
+    (7, 0.587),
+    (7.5, 0.844),
+    (8.5, 0.875),
+    (9.5, 0.9),
+    (10, 0.963),
 )
 # CALIBRATION_END
 
@@ -119,6 +142,18 @@ class ReconEvidence(BaseModel):
     behaviours_cap: float = Field(
         6.0, ge=0, description="Most the behaviours of one pattern add together."
     )
+    several_behaviours: float = Field(
+        2.5, ge=0, description="At least `several_behaviours_from` distinct behaviours noted at "
+        "one visit: one person doing several things that matter only when choosing a target, "
+        "which a single sighting before a robbery often shows and a chance customer seldom."
+    )
+    several_behaviours_from: int = Field(
+        3, ge=2, le=9, description="Distinct behaviours at one visit that count as several."
+    )
+    companions: float = Field(
+        0.5, ge=0, description="Two or more persons described at one visit: scouts come in "
+        "pairs; a lone customer is the common innocent case."
+    )
     vehicle_noted: float = Field(
         1.0, ge=0, description="A vehicle noted (make, colour or plate): scouts come by car."
     )
@@ -170,6 +205,11 @@ class ReconThresholds(BaseModel):
         FALSE_RATE_CURVE,
         description="(score, false warnings per 100 background sightings at that threshold), "
         "ascending: each warning states the rate at its own score.",
+    )
+    probability_curve: tuple[tuple[float, float], ...] = Field(
+        PROBABILITY_CURVE,
+        description="(score, share of the calibration's patterns scoring at least this that a "
+        "robbery followed), ascending: each warning states the probability at its own score.",
     )
     min_branches: int = Field(
         2, ge=2, le=20, description="Different branches linked into one pattern that raise a "

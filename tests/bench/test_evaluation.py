@@ -9,7 +9,7 @@ from pathlib import Path
 
 from bench.evaluation.grid import GRID, HARDEST, HELD_OUT_SEEDS
 from bench.evaluation.stages import Counts, measure
-from bench.evaluation.tables import alarm_table, recon_table, series_table
+from bench.evaluation.tables import alarm_table, hotspot_table, recon_table, series_table
 from producers.simulator import SimulationConfig, generate
 from producers.simulator.dials import HARDEST_DIALS
 
@@ -53,6 +53,13 @@ def test_tables_mark_a_missed_target() -> None:
     assert series_table({"x": counts})[2].endswith("| **no** |")
     assert recon_table({"x": counts})[2].endswith("| yes |")
     assert alarm_table({"x": counts})[2].endswith("| **no** |")
+
+
+def test_hotspot_table_gives_chance_hotspots_per_100_days() -> None:
+    # Five seeds of 60 days: 3 raised hotspots of no planted one in 300 days is 1 per 100.
+    counts = Counts(days=300, hotspots_planted=5, hotspots_found=4, hotspots_raised=8,
+                    hotspots_false=3)  # fmt: skip
+    assert hotspot_table({"x": counts})[2] == "| x | 4/5 (80%) | 8 | 3 (1.00) |"
 
 
 def test_quick_grid_command_writes_a_table_per_stage(tmp_path: Path) -> None:

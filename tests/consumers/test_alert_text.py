@@ -7,7 +7,16 @@ from enum import StrEnum
 
 import pytest
 
-from consumers.alert_text import BRANCH_TYPE, KIND, SEVERITY, UNIT, Language, ago, summary
+from consumers.alert_text import (
+    BRANCH_TYPE,
+    KIND,
+    SEVERITY,
+    UNIT,
+    Language,
+    ago,
+    basis_text,
+    summary,
+)
 from schemas.alerts import AlertKind, DetectionBasis, Severity
 from schemas.common import BranchType, PoliceUnit
 from tests import factories
@@ -102,3 +111,26 @@ def test_a_series_alert_names_its_model_probability_and_calibration(
     )  # fmt: skip
     alert = factories.alert(kind=AlertKind.SERIES, series_id="S-1", basis=basis)
     assert expected in summary(alert, language)
+
+
+@pytest.mark.parametrize(
+    ("basis", "language", "line"),
+    [
+        # A reconnaissance warning: the probability that a robbery follows.
+        (DetectionBasis(model_version="recon-evidence/2", probability=0.341), "nl",
+         "model recon-evidence/2, kans 34%"),
+        (DetectionBasis(model_version="recon-evidence/2", probability=0.341), "en",
+         "model recon-evidence/2, probability 34%"),
+        # A hotspot: how often chance alone would give it.
+        (DetectionBasis(model_version="hotspot-scan/1", recurrence_days=249.6), "nl",
+         "model hotspot-scan/1, bij toeval eens per 250 dagen"),
+        (DetectionBasis(model_version="hotspot-scan/1", recurrence_days=249.6), "en",
+         "model hotspot-scan/1, by chance once in 250 days"),
+    ],
+)  # fmt: skip
+def test_the_basis_in_one_short_line(
+    basis: DetectionBasis, language: Language, line: str
+) -> None:
+    assert basis_text(basis, language) == line
+    alert = factories.alert(kind=AlertKind.HOTSPOT, basis=basis)
+    assert summary(alert, language).count(line) == 1

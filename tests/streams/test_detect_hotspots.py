@@ -24,7 +24,13 @@ from schemas.geography import police_unit_for
 from schemas.topics import ALERTS
 from schemas.wire import decode_as
 from streams.detect_hotspots import hotspot_alert
-from streams.hotspot_scan import ScanParameters, glr_tables, neighbourhood, scan
+from streams.hotspot_scan import (
+    ScanParameters,
+    glr_tables,
+    neighbourhood,
+    recurrence_days,
+    scan,
+)
 from streams.hotspot_tracking import (
     HotspotChange,
     HotspotState,
@@ -137,6 +143,29 @@ def replay(
 def test_glr_of_a_cylinder(count: int, circle: int, expected: float) -> None:
     tables = glr_tables(np.array([10]), total=100, min_observed=3, max_share=0.5, largest=60)
     assert tables[0, count, circle] == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("p_value", "scans_per_day", "days", "raised"),
+    [
+        # The smallest p of 999 permutations at 4 scans a day: once in 250 days, raised at N=100.
+        (0.001, 4.0, 250.0, True),
+        # The issue's paced replay, about 4.5 events a day: p 0.002 is once in 111 days.
+        (0.002, 4.5, 1 / 0.009, True),
+        # p 0.003 at 4.5 a day: once in 74 days, more often than N = 100 allows.
+        (0.003, 4.5, 1 / 0.0135, False),
+        # Above 10 events a day even the smallest p cannot reach N = 100 with 999 permutations.
+        (0.001, 12.0, 1 / 0.012, False),
+        # No scans, or p 0: never by chance.
+        (0.0, 4.0, math.inf, True),
+    ],
+)
+def test_recurrence_interval_against_the_national_threshold(
+    p_value: float, scans_per_day: float, days: float, raised: bool
+) -> None:
+    interval = recurrence_days(p_value, scans_per_day)
+    assert interval == pytest.approx(days)
+    assert (interval >= HotspotThresholds().raise_recurrence_days) is raised
 
 
 @pytest.mark.parametrize(
@@ -369,6 +398,13 @@ def test_hotspot_alert_names_area_counts_and_significance(
     assert isinstance(reasons["expected"], float) and reasons["expected"] < 0.5
     assert reasons["p_value"] == pytest.approx(1 / 1000)
     assert isinstance(reasons["recurrence_days"], float) and reasons["recurrence_days"] >= 100
+    # The basis names the rule and the interval the threshold was set to (issue 15 item 4).
+    assert alert.basis is not None
+    assert alert.basis.model_version == "hotspot-scan/1"
+    assert alert.basis.recurrence_days == pytest.approx(reasons["recurrence_days"])
+    recurrence = alert.basis.recurrence_days
+    assert recurrence is not None and recurrence >= HotspotThresholds().raise_recurrence_days
+    assert alert.basis.calibrated_to == "at most 1 chance hotspot per 100 days nationally"
 
 
 @pytest.mark.parametrize(

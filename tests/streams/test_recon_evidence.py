@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from bench.evaluation.calibrate_recon import BackgroundScores, calibrate, choose
+from bench.evaluation.calibrate_recon import BackgroundScores, calibrate, choose, probability_curve
 from consumers.alert_text import summary
 from heterdaad.thresholds.reconnaissance import ReconThresholds
 from heterdaad.thresholds.time import TimeModel
@@ -15,10 +15,18 @@ from schemas.alerts import Alert, BranchAlertView, RecipientRole
 from schemas.common import BranchType
 from schemas.events import GetawayMode, ReconBehaviour, Vehicle
 from streams.link_reconnaissance import alert_for
-from streams.recon_evidence import false_warnings_per_100, warning_score
+from streams.recon_evidence import false_warnings_per_100, robbery_probability, warning_score
 from streams.recon_linkage import ReconLinker
 from streams.recon_scoring import TrackedSighting
-from tests.streams.test_link_reconnaissance import DAM, OOST, UTRECHT, scouting, shop
+from tests.streams.test_link_reconnaissance import (
+    DAM,
+    OOST,
+    SCOUT,
+    STRANGER,
+    UTRECHT,
+    scouting,
+    shop,
+)
 
 if TYPE_CHECKING:
     from consumers.alert_text import Language
@@ -47,9 +55,15 @@ CAR = Vehicle(kind=GetawayMode.CAR, make="Opel Astra")
         ([sighting()], [], 2.0),
         # A weak behaviour (waiting in a car) weighs less.
         ([sighting(behaviours=[B.WAITS_IN_VEHICLE])], [], 0.5),
-        # Three strong behaviours and a car (make only, no plate, no persons): 3 x 2 + 1.
+        # Three strong behaviours at one visit and a car (make only, no plate, no persons):
+        # 3 x 2, +2.5 for several at one visit, +1.
         ([sighting(behaviours=[B.ASKS_ABOUT_CASH, B.FILMS_CAMERAS, B.FILMS_ENTRANCE],
-                   vehicle=CAR)], [], 7.0),
+                   vehicle=CAR)], [], 9.5),
+        # The same three over two visits: no single visit shows several (6 + 2 repeat).
+        ([sighting(hours_ago=34, behaviours=[B.ASKS_ABOUT_CASH, B.FILMS_CAMERAS]),
+          sighting(hours_ago=10, behaviours=[B.FILMS_ENTRANCE])], [], 8.0),
+        # Two persons together: +0.5 (scouts come in pairs).
+        ([sighting(persons=[SCOUT, STRANGER])], [], 2.5),
         # Back at the same shop a day later: a repeat visit (+2).
         ([sighting(hours_ago=34), sighting(hours_ago=10)], [], 4.0),
         # Two shops linked into one pattern: +3 per further branch.
@@ -121,12 +135,40 @@ def test_choose_takes_the_lowest_level_within_the_target() -> None:
     assert dict(calibration.curve)[4.0] == 4.5
 
 
+def test_probability_is_the_share_of_planted_patterns_at_or_above_each_level() -> None:
+    # 4 planted patterns (one warned whatever it scored, one never scored), 1 forced and
+    # 5 scored background patterns.
+    scores = BackgroundScores(
+        100, forced=1, scores=[1.0, 1.0, 4.0, 6.0, 8.0],
+        planted=[float("inf"), 7.0, 4.0, float("-inf")],
+    )  # fmt: skip
+    curve = dict(probability_curve(scores, [1.0, 4.0, 6.0, 8.0]))
+    assert curve[1.0] == round(3 / (3 + 1 + 5), 3)  # every scored pattern counts
+    assert curve[4.0] == round(3 / (3 + 1 + 3), 3)
+    assert curve[6.0] == round(2 / (2 + 1 + 2), 3)
+    assert curve[8.0] == round(1 / (1 + 1 + 1), 3)  # the forced background one still counts
+
+
+@pytest.mark.parametrize(
+    ("score", "probability"),
+    [(0.5, None), (1.0, 0.1), (5.9, 0.1), (6.0, 0.6), (20.0, 0.6)],
+)
+def test_robbery_probability_reads_the_curve_as_steps(
+    score: float, probability: float | None
+) -> None:
+    assert robbery_probability(score, ((1.0, 0.1), (6.0, 0.6))) == probability
+
+
 def test_calibration_is_reproducible_and_holds_on_its_seeds() -> None:
     once = calibrate(seeds=(2001, 2002), days=20, per_day=10, jobs=1)
     again = calibrate(seeds=(2001, 2002), days=20, per_day=10, jobs=1)
     assert once == again
     assert once.achieved_per_100 <= 2.0
     assert once.background_sightings == 400
+    # Scouted robberies were scored too, and scoring higher makes a robbery no less likely.
+    assert once.planted > 0 and once.probability
+    shares = [share for _, share in once.probability]
+    assert shares[-1] >= shares[0]
     with pytest.raises(AssertionError):
         calibrate(seeds=(1001,), days=1, jobs=1)
 
@@ -156,10 +198,18 @@ def test_a_warning_states_its_grounds_score_and_false_rate() -> None:
     alert = _single_warning_alert()
     grounds = alert.grounds
     assert grounds is not None
-    assert (grounds.score, grounds.threshold, grounds.vehicle) == (7.0, T.warn_score, True)
+    assert (grounds.score, grounds.threshold, grounds.vehicle) == (9.5, T.warn_score, True)
     assert set(grounds.behaviours) == {B.ASKS_ABOUT_CASH, B.FILMS_CAMERAS, B.FILMS_ENTRANCE}
-    assert grounds.false_warnings_per_100 == false_warnings_per_100(7.0, T.false_rate_curve)
+    assert grounds.false_warnings_per_100 == false_warnings_per_100(9.5, T.false_rate_curve)
     assert grounds.false_warnings_per_100 <= T.false_rate_target_per_100
+    # The basis: the rule, the probability that a robbery follows at this score, the rate.
+    assert alert.basis is not None
+    assert alert.basis.model_version == "recon-evidence/2"
+    assert alert.basis.probability == robbery_probability(9.5, T.probability_curve)
+    assert alert.basis.probability is not None
+    assert alert.basis.calibrated_to == (
+        f"at most {T.false_rate_target_per_100:g} false warnings per 100 background sightings"
+    )
     # Branches see the grounds too: they hold no personal data.
     view = alert.view_for(RecipientRole.BRANCH)
     assert isinstance(view, BranchAlertView)
@@ -170,9 +220,9 @@ def test_a_warning_states_its_grounds_score_and_false_rate() -> None:
     ("language", "expected"),
     [
         ("nl", "grond: vraagt naar geld, filmt de camera's, filmt de ingang, voertuig gezien; "
-               "score 7.0 (drempel "),
+               "score 9.5 (drempel "),
         ("en", "rests on: asks about cash, films the cameras, films the entrance, vehicle noted;"
-               " score 7.0 (threshold "),
+               " score 9.5 (threshold "),
     ],
 )  # fmt: skip
 def test_the_warning_text_says_what_it_rests_on(language: Language, expected: str) -> None:
