@@ -143,10 +143,10 @@ async def store_many(connection: asyncpg.Connection, models: Iterable[Contract])
         if table.columns is None:
             await connection.executemany(table.upsert, rows)
         else:
-            await _copy_new(connection, table, table.columns, rows)
+            await copy_new(connection, table, table.columns, rows)
 
 
-async def _copy_new(
+async def copy_new(
     connection: asyncpg.Connection,
     table: Table,
     columns: tuple[str, ...],
