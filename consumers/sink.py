@@ -155,9 +155,9 @@ async def copy_new(
     """COPY the rows whose keys are not stored yet, the first of a key twice in the batch, as
     the upsert would keep it.
 
-    Why not the upserts or a staging table (bench/RESULTS.md, "sink"): most of a batch's time
-    is PostgreSQL's, and a COPY straight into the table does the least of it; a look-up of the
-    keys by the primary key costs a fraction of that.
+    Why not the upserts or a staging table (bench/RESULTS.md, "the sink's batch write"): most
+    of a batch's time is PostgreSQL's, and a COPY straight into the table does the least of it;
+    a look-up of the keys by the primary key costs a fraction of that.
     """
     key = columns[0]
     stored = await connection.fetch(

@@ -86,6 +86,22 @@ async def test_a_batch_keeps_one_row_per_id_whatever_was_stored_before(
     assert tuple(counts) == (2, 1)
 
 
+async def test_a_replayed_batch_leaves_a_purged_payload_purged(db: asyncpg.Connection) -> None:
+    batch = [factories.alarm_activation(), factories.alert()]
+    async with db.transaction():
+        await store_many(db, batch)
+    # Retention clears the personal data (consumers/retention.py); the poll is then replayed.
+    await db.execute("UPDATE event SET payload = NULL, payload_purged_at = now()")
+    await db.execute("UPDATE alert SET payload = NULL, payload_purged_at = now()")
+    async with db.transaction():
+        await store_many(db, batch)
+
+    kept = await db.fetch(
+        "SELECT payload FROM event UNION ALL SELECT payload FROM alert"
+    )
+    assert [row["payload"] for row in kept] == [None, None]
+
+
 async def test_a_copied_batch_stores_the_rows_one_by_one_upserts_store(
     db: asyncpg.Connection,
 ) -> None:
