@@ -126,7 +126,7 @@ async def variants(
             await connection.execute(_STAGED[1])
 
         async def copied(rows: list[tuple[object, ...]]) -> None:
-            await copy_new(connection, EVENT, columns, rows)
+            await copy_new(connection, EVENT, rows)
 
         writers = {
             "bare executemany INSERT, table without keys (the baseline)": executemany_bare,

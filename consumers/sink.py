@@ -143,14 +143,11 @@ async def store_many(connection: asyncpg.Connection, models: Iterable[Contract])
         if table.columns is None:
             await connection.executemany(table.upsert, rows)
         else:
-            await copy_new(connection, table, table.columns, rows)
+            await copy_new(connection, table, rows)
 
 
 async def copy_new(
-    connection: asyncpg.Connection,
-    table: Table,
-    columns: tuple[str, ...],
-    rows: list[tuple[object, ...]],
+    connection: asyncpg.Connection, table: Table, rows: list[tuple[object, ...]]
 ) -> None:
     """COPY the rows whose keys are not stored yet, the first of a key twice in the batch, as
     the upsert would keep it.
@@ -159,6 +156,8 @@ async def copy_new(
     of a batch's time is PostgreSQL's, and a COPY straight into the table does the least of it;
     a look-up of the keys by the primary key costs a fraction of that.
     """
+    columns = table.columns
+    assert columns is not None, f"{table.name} is written with its upsert"
     key = columns[0]
     stored = await connection.fetch(
         f"SELECT {key} FROM {table.name} WHERE {key} = ANY($1::uuid[])", [row[0] for row in rows]
@@ -176,7 +175,8 @@ async def copy_new(
                 table.name, records=new.values(), columns=columns
             )
     except asyncpg.UniqueViolationError:
-        # Another writer (a second sink during a rebalance) stored one of these keys since
+        # Another writer (the desk taking in an alert, a second sink in a rebalance) stored
+        # one of these keys since
         # the look-up: the upserts wait for its transaction and keep its rows.
         logger.info("batch raced another writer, upserting it", extra={"table": table.name})
         await connection.executemany(table.upsert, new.values())
