@@ -176,8 +176,7 @@ async def copy_new(
             )
     except asyncpg.UniqueViolationError:
         # Another writer (the desk taking in an alert, a second sink in a rebalance) stored
-        # one of these keys since
-        # the look-up: the upserts wait for its transaction and keep its rows.
+        # one of these keys since the look-up: the upserts wait for it and keep its rows.
         logger.info("batch raced another writer, upserting it", extra={"table": table.name})
         await connection.executemany(table.upsert, new.values())
 
