@@ -259,7 +259,7 @@ async def sink_part(plan: Plan, base: Path, lines: list[str]) -> None:
         "| writer | rows | rows/s |",
         "|---|---|---|",
         f"| bare asyncpg executemany INSERT (baseline) | {rates.rows} | {rates.bare_rows_per_s:.0f} |",  # noqa: E501
-        f"| consumers.sink.store_many, executemany upsert | {rates.rows} | {rates.store_rows_per_s:.0f} |",  # noqa: E501
+        f"| consumers.sink.store_many, COPY of the new ids | {rates.rows} | {rates.store_rows_per_s:.0f} |",  # noqa: E501
         "",
         f"- **store / bare = {ratio(rates.store_rows_per_s, rates.bare_rows_per_s)}** "
         f"(target ≥ {SINK_TARGET}: "

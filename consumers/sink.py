@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import asyncpg
@@ -34,36 +35,55 @@ logger = logging.getLogger(__name__)
 
 SUNK = (ALARM_ACTIVATIONS, INCIDENT_REPORTS, RECON_SIGHTINGS, ALERTS, ALARM_TASKS)
 
-_UPSERT_EVENT = """
-INSERT INTO event (event_id, event_type, organisation_id, occurred_at, kind, branch_type,
-                   police_unit, lat, lon, payload, branch_id)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-ON CONFLICT (event_id) DO NOTHING
-"""
-_UPSERT_ALERT = """
-INSERT INTO alert (alert_id, dedup_key, kind, severity, police_unit, lat, lon, created_at, payload)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-ON CONFLICT (alert_id) DO NOTHING
-"""
+
+@dataclass(frozen=True)
+class Table:
+    """Where one kind of model is stored: the upsert of one row, and the columns a batch is
+    copied into (the key first), or None where a batch is written with the upsert."""
+
+    name: str
+    upsert: str
+    columns: tuple[str, ...] | None = None
 
 
-Row = tuple[str, tuple[object, ...]]
-"""An upsert statement and its arguments."""
+def _copied(name: str, columns: tuple[str, ...]) -> Table:
+    names = ", ".join(columns)
+    places = ", ".join(f"${n}" for n in range(1, len(columns) + 1))
+    upsert = (
+        f"INSERT INTO {name} ({names}) VALUES ({places}) ON CONFLICT ({columns[0]}) DO NOTHING"
+    )
+    return Table(name, upsert, columns)
+
+
+EVENT = _copied("event", (
+    "event_id", "event_type", "organisation_id", "occurred_at", "kind", "branch_type",
+    "police_unit", "lat", "lon", "payload", "branch_id",
+))  # fmt: skip
+ALERT = _copied("alert", (
+    "alert_id", "dedup_key", "kind", "severity", "police_unit", "lat", "lon", "created_at",
+    "payload",
+))  # fmt: skip
+# A few tasks per press, and their columns are the task store's: upserted as they come.
+TASK = Table("alarm_task", alarm_tasks.UPSERT_TASK)
+
+
+Row = tuple[Table, tuple[object, ...]]
+"""The table of one model and its row, in the order of the table's columns."""
 
 
 def row_of(model: Contract) -> Row:
-    """The upsert that stores one model; a second write of the same id changes nothing."""
+    """Where and as what one model is stored."""
     match model:
         case AlarmActivation():
             where = model.site.location
-            return _UPSERT_EVENT, (
+            return EVENT, (
                 model.event_id, "alarm_activation", model.alarm_centre,
                 model.occurred_at, model.signal.value, model.site.branch_type.value,
                 police_unit_for(where).value, where.lat, where.lon, model.model_dump_json(), None,
             )  # fmt: skip
         case IncidentReport():
             where = model.branch.location
-            return _UPSERT_EVENT, (
+            return EVENT, (
                 model.event_id, "incident_report", model.reporting_org,
                 model.occurred_at, model.incident_type.value, model.branch.branch_type.value,
                 police_unit_for(where).value, where.lat, where.lon, model.model_dump_json(),
@@ -73,7 +93,7 @@ def row_of(model: Contract) -> Row:
             where = model.where
             branch_type = model.branch.branch_type.value if model.branch else None
             branch_id = model.branch.branch_id if model.branch else None
-            return _UPSERT_EVENT, (
+            return EVENT, (
                 model.event_id, "recon_sighting", model.reporter_org,
                 model.observed_at, "voorverkenning", branch_type,
                 police_unit_for(where).value, where.lat, where.lon, model.model_dump_json(),
@@ -81,13 +101,13 @@ def row_of(model: Contract) -> Row:
             )  # fmt: skip
         case Alert():
             center = model.area.center
-            return _UPSERT_ALERT, (
+            return ALERT, (
                 model.alert_id, model.dedup_key, model.kind.value,
                 model.severity.value, model.police_unit.value, center.lat, center.lon,
                 model.created_at, model.model_dump_json(),
             )  # fmt: skip
         case AlarmTask():
-            return alarm_tasks.UPSERT_TASK, alarm_tasks.task_row(model)
+            return TASK, alarm_tasks.task_row(model)
         case _:
             raise TypeError(f"the sink does not store {type(model).__name__}")
 
@@ -105,22 +125,60 @@ async def settle_tasks(
 
 async def store(connection: asyncpg.Connection, model: Contract) -> None:
     """Write one model; a second write of the same id changes nothing."""
-    statement, arguments = row_of(model)
-    await connection.execute(statement, *arguments)
+    table, row = row_of(model)
+    await connection.execute(table.upsert, *row)
 
 
 async def store_many(connection: asyncpg.Connection, models: Iterable[Contract]) -> None:
-    """Write many models with one pipelined executemany per table; ids already stored are kept.
+    """Write many models, one COPY per table of the ids not stored yet; ids stored are kept.
 
     All or nothing inside the caller's transaction: asyncpg.DataError names no row, so a caller
     that must keep the good rows of a refused batch writes them again one by one.
     """
-    by_statement: dict[str, list[tuple[object, ...]]] = defaultdict(list)
+    by_table: dict[Table, list[tuple[object, ...]]] = defaultdict(list)
     for model in models:
-        statement, arguments = row_of(model)
-        by_statement[statement].append(arguments)
-    for statement, rows in by_statement.items():
-        await connection.executemany(statement, rows)
+        table, row = row_of(model)
+        by_table[table].append(row)
+    for table, rows in by_table.items():
+        if table.columns is None:
+            await connection.executemany(table.upsert, rows)
+        else:
+            await copy_new(connection, table, rows)
+
+
+async def copy_new(
+    connection: asyncpg.Connection, table: Table, rows: list[tuple[object, ...]]
+) -> None:
+    """COPY the rows whose keys are not stored yet, the first of a key twice in the batch, as
+    the upsert would keep it.
+
+    Why not the upserts or a staging table (bench/RESULTS.md, "the sink's batch write"): most
+    of a batch's time is PostgreSQL's, and a COPY straight into the table does the least of it;
+    a look-up of the keys by the primary key costs a fraction of that.
+    """
+    columns = table.columns
+    assert columns is not None, f"{table.name} is written with its upsert"
+    key = columns[0]
+    stored = await connection.fetch(
+        f"SELECT {key} FROM {table.name} WHERE {key} = ANY($1::uuid[])", [row[0] for row in rows]
+    )
+    new: dict[object, tuple[object, ...]] = {}
+    for row in rows:
+        new.setdefault(row[0], row)
+    for record in stored:
+        new.pop(record[0], None)
+    if not new:
+        return
+    try:
+        async with connection.transaction():  # a savepoint inside the caller's transaction
+            await connection.copy_records_to_table(
+                table.name, records=new.values(), columns=columns
+            )
+    except asyncpg.UniqueViolationError:
+        # Another writer (the desk taking in an alert, a second sink in a rebalance) stored
+        # one of these keys since the look-up: the upserts wait for it and keep its rows.
+        logger.info("batch raced another writer, upserting it", extra={"table": table.name})
+        await connection.executemany(table.upsert, new.values())
 
 
 class Sink:

@@ -6,6 +6,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+import asyncpg
 import pytest
 
 from consumers.sink import Sink, store, store_many
@@ -16,8 +17,6 @@ from tests import factories
 from tests.kafka_helpers import eventually, read_topic
 
 if TYPE_CHECKING:
-    import asyncpg
-
     from heterdaad.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -74,7 +73,7 @@ async def test_a_batch_keeps_one_row_per_id_whatever_was_stored_before(
     stored_before = factories.incident_report()
     await store(db, stored_before)
     alarm, alert = factories.alarm_activation(), factories.alert()
-    # Ids already stored, and ids twice in one batch: each executemany upsert keeps one row.
+    # Ids already stored, and ids twice in one batch: the batch keeps one row of each.
     batch = [alarm, stored_before, alert, alarm, alert, stored_before]
     async with db.transaction():
         await store_many(db, batch)
@@ -85,6 +84,84 @@ async def test_a_batch_keeps_one_row_per_id_whatever_was_stored_before(
         "SELECT (SELECT count(*) FROM event) AS events, (SELECT count(*) FROM alert) AS alerts"
     )
     assert tuple(counts) == (2, 1)
+
+
+async def test_a_replayed_batch_leaves_a_purged_payload_purged(db: asyncpg.Connection) -> None:
+    batch = [factories.alarm_activation(), factories.alert()]
+    async with db.transaction():
+        await store_many(db, batch)
+    # Retention clears the personal data (consumers/retention.py); the poll is then replayed.
+    await db.execute("UPDATE event SET payload = NULL, payload_purged_at = now()")
+    await db.execute("UPDATE alert SET payload = NULL, payload_purged_at = now()")
+    async with db.transaction():
+        await store_many(db, batch)
+
+    kept = await db.fetch(
+        "SELECT payload FROM event UNION ALL SELECT payload FROM alert"
+    )
+    assert [row["payload"] for row in kept] == [None, None]
+
+
+async def test_a_copied_batch_stores_the_rows_one_by_one_upserts_store(
+    db: asyncpg.Connection,
+) -> None:
+    batch = [
+        factories.alarm_activation(), factories.incident_report(), factories.recon_sighting(),
+        factories.alert(),
+    ]  # fmt: skip
+    compared = (
+        "SELECT to_jsonb(e) - 'received_at' AS row FROM event e ORDER BY event_id",
+        "SELECT to_jsonb(a) AS row FROM alert a ORDER BY alert_id",
+    )
+    async with db.transaction():
+        await store_many(db, batch)
+    copied = [await db.fetch(query) for query in compared]
+    await db.execute("DELETE FROM event; DELETE FROM alert")
+    for model in batch:
+        await store(db, model)
+    upserted = [await db.fetch(query) for query in compared]
+
+    assert [len(rows) for rows in copied] == [3, 1]
+    assert copied == upserted
+
+
+async def test_a_batch_racing_another_writer_keeps_one_row_per_id(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    # A second sink (during a rebalance) writes the same alarm: its row is not yet committed
+    # when this batch looks its keys up, so the COPY meets it in the primary key.
+    alarm, report = factories.alarm_activation(), factories.incident_report()
+    other = await asyncpg.connect(
+        settings.database_url, server_settings={"search_path": settings.database_schema}
+    )
+    try:
+        racing = other.transaction()
+        await racing.start()
+        await store(other, alarm)
+
+        async def batch() -> None:
+            async with db.transaction():
+                await store_many(db, [report, alarm])
+
+        writing = asyncio.create_task(batch())
+
+        async def waiting_for_the_other() -> bool:
+            if writing.done():
+                raise AssertionError(f"the batch did not wait: {writing.exception()!r}")
+            state = await other.fetchval(
+                "SELECT wait_event_type FROM pg_stat_activity WHERE pid = $1",
+                db.get_server_pid(),
+            )
+            return bool(state == "Lock")
+
+        await eventually(waiting_for_the_other, timeout=30)
+        await racing.commit()
+        await asyncio.wait_for(writing, timeout=30)
+    finally:
+        await other.close()
+
+    stored = await db.fetch("SELECT event_id FROM event")
+    assert sorted(row["event_id"] for row in stored) == sorted([alarm.event_id, report.event_id])
 
 
 async def test_a_time_ahead_of_the_readers_clock_is_stored_not_dead_lettered(
