@@ -41,7 +41,8 @@ def varied(settings: Settings, variant: str) -> Settings:
             fields[group][field] = value
         else:
             fields[group] = value
-    return type(settings).model_validate({**fields, "_env_file": None})
+    # model_validate, not the constructor: the environment is not read again.
+    return type(settings).model_validate(fields)
 
 
 async def flood(name: str, settings: Settings, count: int, rng: random.Random) -> pipeline.Step:
