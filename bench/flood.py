@@ -1,4 +1,5 @@
-"""Flood throughput of the worker under setting variants against the relay, in one run:
+"""Flood throughput (or, with --rate, latency at a fixed rate) of the worker under setting
+variants against the relay, in one run:
 `python -m bench.flood --variant kafka_linger_ms=0 --variant kafka_linger_ms=5`.
 
 A tuning step is judged on the flood ratio of issue 14, and the shared machine's speed drifts
@@ -45,33 +46,44 @@ def varied(settings: Settings, variant: str) -> Settings:
     return type(settings).model_validate(fields)
 
 
-async def flood(name: str, settings: Settings, count: int, rng: random.Random) -> pipeline.Step:
-    """One flood of `count` verified activations through a fresh relay or worker."""
+async def flood(
+    name: str, settings: Settings, count: int, rate: float, rng: random.Random
+) -> pipeline.Step:
+    """`count` verified activations offered at `rate` (inf: a flood) to a fresh relay or
+    worker."""
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     await prepare(settings)
     try:
         path = await pipeline.start_path(name, settings, settings.state_dir / f"{name}.log",
                                          rng, 120)  # fmt: skip
         try:
-            return await path.step(count, math.inf, DRAIN_S, rng)
+            return await path.step(count, rate, DRAIN_S, rng)
         finally:
             await path.close()
     finally:
         await cleanup(settings)
 
 
-async def run(variants: list[str], count: int, rounds: int, base: Path) -> list[str]:
+def row(round_: int, system: str, step: pipeline.Step, relay: pipeline.Step) -> str:
+    return (
+        f"| {round_} | {system} | {step.delivered} | {step.throughput:.0f} | "
+        f"{step.throughput / relay.throughput:.2f} | {step.latency.p50:.1f} / "
+        f"{step.latency.p99:.1f} | {step.latency.p99 / relay.latency.p99:.2f} |"
+    )
+
+
+async def run(
+    variants: list[str], count: int, rate: float, rounds: int, base: Path
+) -> list[str]:
     rng = random.Random(11)
     rows = []
     for round_ in range(1, rounds + 1):
-        relay = await flood("relay", fresh_settings(base), count, rng)
-        rows.append(f"| {round_} | relay (baseline) | {relay.delivered} | "
-                    f"{relay.throughput:.0f} | 1.00 |")  # fmt: skip
+        relay = await flood("relay", fresh_settings(base), count, rate, rng)
+        rows.append(row(round_, "relay (baseline)", relay, relay))
         for variant in variants:
-            step = await flood("worker", varied(fresh_settings(base), variant), count, rng)
-            share = step.throughput / relay.throughput
-            rows.append(f"| {round_} | worker {variant or '(defaults)'} | {step.delivered} | "
-                        f"{step.throughput:.0f} | {share:.2f} |")  # fmt: skip
+            settings = varied(fresh_settings(base), variant)
+            step = await flood("worker", settings, count, rate, rng)
+            rows.append(row(round_, f"worker {variant or '(defaults)'}", step, relay))
     return rows
 
 
@@ -80,18 +92,21 @@ def main() -> None:
     parser.add_argument("--variant", action="append", default=[],
                         help="name=value[,name=value]; empty: the defaults")  # fmt: skip
     parser.add_argument("--count", type=int, default=3000, help="activations per flood")
+    parser.add_argument("--rate", type=float, default=math.inf,
+                        help="offered events/s (default: all at once, a flood)")  # fmt: skip
     parser.add_argument("--rounds", type=int, default=1)
     args = parser.parse_args()
     variants = args.variant or [""]
     started = datetime.now(UTC)
     with tempfile.TemporaryDirectory(prefix="heterdaad-flood-") as base:
-        rows = asyncio.run(run(variants, args.count, args.rounds, Path(base)))
+        rows = asyncio.run(run(variants, args.count, args.rate, args.rounds, Path(base)))
     command = shlex.join(["python", "-m", "bench.flood", *sys.argv[1:]])
     lines = [
         f"## {started:%Y-%m-%d %H:%M} UTC — `{command}`",
         "",
-        "| round | system | delivered | flood ev/s | / relay of the round |",
-        "|---|---|---|---|---|",
+        "| round | system | delivered | ev/s | / relay of the round | latency ms p50 / p99 | "
+        "p99 / relay's |",
+        "|---|---|---|---|---|---|---|",
         *rows,
         "",
     ]
