@@ -72,7 +72,7 @@ def make_producer(settings: Settings, **overrides: object) -> AIOKafkaProducer:
         "acks": "all",
         "enable_idempotence": settings.kafka_idempotence,
         "max_batch_size": settings.kafka_max_batch_bytes,
-        "linger_ms": 5,
+        "linger_ms": settings.kafka_linger_ms,
         "request_timeout_ms": 15_000,
         "client_id": f"{settings.app_id}-producer",
         **client_options(settings),

@@ -118,6 +118,15 @@ class Settings(BaseSettings):
         "multi-record batches: producers there run without idempotence, one record a batch). "
         "Event ids keep consumers idempotent either way.",
     )
+    kafka_linger_ms: int = Field(
+        5,
+        ge=0,
+        le=1000,
+        description="How long a producer waits to fill a batch before sending it (every "
+        "producer: the worker's Faust producer and the services' aiokafka ones). 0 sends each "
+        "record in its own request as soon as it is queued, which costs a busy worker a third "
+        "of its time in socket writes; every record may be delayed this long.",
+    )
     database_url: str = Field(
         "postgresql://heterdaad:heterdaad@127.0.0.1:15432/heterdaad",
         description="PostgreSQL DSN for asyncpg.",

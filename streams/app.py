@@ -113,6 +113,8 @@ def create_app(settings: Settings) -> faust.App:
         value_serializer="raw",
         producer_acks=-1,
         producer_max_batch_size=settings.kafka_max_batch_bytes,
+        # Faust's default lingers 0 ms: one produce request per record (bench/RESULTS.md).
+        producer_linger=settings.kafka_linger_ms / 1000,
         # Group joins take half the session timeout on Tansu; 10 s keeps rebalances short on
         # both brokers while a worker stuck longer than that is rightly considered gone.
         broker_session_timeout=10.0,

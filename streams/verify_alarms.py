@@ -575,14 +575,21 @@ def register(app: faust.App, topics: Topics, settings: Settings) -> None:
         now = datetime.now(UTC)
         states: dict[bytes, tuple[CellState, faust.EventT[bytes]]] = {}
         records: dict[str, tuple[SiteRecord, faust.EventT[bytes]]] = {}
+        # What the tables held before this batch: a cell or record saved unchanged would only
+        # cost a changelog write (a report or a tick reads every site of its cell).
+        stored_cells: dict[bytes, bytes | None] = {}
+        stored_records: dict[bytes, bytes | None] = {}
         sending = []
 
         def record_of(site_id: str) -> SiteRecord | None:
             # Parsed once per batch; the decision changes it in place, as it does the cell.
             if site_id in records:
                 return records[site_id][0]
-            stored = site_to_alarm_history.get(site_id.encode())
-            return SiteRecord.model_validate_json(stored) if stored else None
+            key = site_id.encode()
+            if key not in stored_records:
+                stored_records[key] = site_to_alarm_history.get(key)
+            raw = stored_records[key]
+            return SiteRecord.model_validate_json(raw) if raw else None
 
         for event, item in batch:
             key = event.key
@@ -590,8 +597,8 @@ def register(app: faust.App, topics: Topics, settings: Settings) -> None:
             if key in states:
                 state = states[key][0]
             else:
-                stored = cell_to_alarm_sites.get(key)
-                state = CellState.model_validate_json(stored) if stored else CellState(partition=0)
+                raw = stored_cells[key] = cell_to_alarm_sites.get(key)
+                state = CellState.model_validate_json(raw) if raw else CellState(partition=0)
             state.partition = event.message.partition
             # Parsed for this batch alone, so the decision may change it in place.
             decision = verifier.apply(state, item, now, windows.current(), record_of)
@@ -605,14 +612,19 @@ def register(app: faust.App, topics: Topics, settings: Settings) -> None:
                 ticked.pop(key, None)
         await asyncio.gather(*sending)
         for key, (state, event) in states.items():
-            # The changelog record goes to the partition of the input that changed the cell.
-            with acting_for(event):
-                cell_to_alarm_sites[key] = state.model_dump_json().encode()
             deadlines.note(key, state)
+            saved = state.model_dump_json().encode()
+            if saved != stored_cells[key]:
+                # The changelog record goes to the partition of the input that changed the cell.
+                with acting_for(event):
+                    cell_to_alarm_sites[key] = saved
         for site_id, (record, event) in records.items():
-            # An input of the site's own cell: the record goes to its cell's partition.
-            with acting_for(event):
-                site_to_alarm_history[site_id.encode()] = record.model_dump_json().encode()
+            key = site_id.encode()
+            saved = record.model_dump_json().encode()
+            if saved != stored_records.get(key):
+                # An input of the site's own cell: the record goes to its cell's partition.
+                with acting_for(event):
+                    site_to_alarm_history[key] = saved
 
     @app.agent(by_cell.topic, name="verify_alarms")
     async def verify_alarms(stream: faust.StreamT[bytes]) -> None:

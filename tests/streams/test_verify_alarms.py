@@ -779,3 +779,47 @@ async def test_batched_state_is_saved_to_the_partition_of_its_cell(
                                                 where.location.lon).encode()
                for where in spread}  # fmt: skip
     assert sites == {site_id: inputs[cell] for site_id, cell in cell_of.items()}
+
+
+async def keys_written(bootstrap: str, topic: str) -> list[bytes]:
+    """The key of every record of a changelog topic, read up to now."""
+    records = await records_up_to_now(bootstrap, topic, ALARM_ACTIVATIONS.partitions)
+    return [record.key or b"" for record in records]
+
+
+@pytest.mark.integration
+async def test_state_an_input_left_as_it_was_is_not_written_again(
+    settings: Settings, tmp_path: Path
+) -> None:
+    import asyncio
+
+    where = site(80)
+    # Same place, same cell and changelog partition: its record is written after the report's.
+    neighbour = AlarmSite(site_id="site-80b", location=where.location,
+                          branch_type=where.branch_type)  # fmt: skip
+    press = live(where, 60, user_id="u1", button_id="b1")
+    task, _ = keys_of(where, press)
+    cell = cell_key(where.branch_type, where.location.lat, where.location.lon).encode()
+    cells = f"{settings.app_id}-cell_to_alarm_sites-changelog"
+    records = f"{settings.app_id}-site_to_alarm_history-changelog"
+    branch = factories.branch(branch_id="b-80", branch_type=where.branch_type,
+                              location=where.location)  # fmt: skip
+    # Long before the press (beyond report_match_seconds): the cell keeps the report, while
+    # the site it reads (its episode is open) is left as it was.
+    old = factories.incident_report(branch=branch, occurred_at=now_minus(1500))
+    with running(settings, "worker", log=tmp_path / "worker.log") as worker:
+        await publish_all(settings, press)
+        await collect(settings, tasks={task}, alerts=set(), worker=worker)
+        await publish_all(settings, old)
+        async with asyncio.timeout(60):
+            while (await keys_written(settings.kafka_bootstrap, cells)).count(cell) < 2:
+                assert worker.poll() is None, f"worker exited with {worker.returncode}"
+        sentinel = scenario_for(neighbour, "verified")
+        await publish_all(settings, *sentinel.events)
+        await collect(settings, tasks=sentinel.tasks, alerts=set(sentinel.alerts), worker=worker)
+        async with asyncio.timeout(60):
+            while neighbour.site_id.encode() not in (
+                written := await keys_written(settings.kafka_bootstrap, records)
+            ):
+                assert worker.poll() is None, f"worker exited with {worker.returncode}"
+    assert written.count(where.site_id.encode()) == 1
