@@ -86,6 +86,8 @@ def fit_command(
     cases = [[(report, truth.series_id) for report, truth in
               solved_case_reports(seed, days, hardest)]
              for seed in calibration_seeds or CALIBRATION_SEEDS]  # fmt: skip
+    # Weak triangles found series too (streams/series_groups.py); the replay counts them.
+    model = model.model_copy(update={"triangles": True})
     paired = model.thresholds(t)
     checked = raise_to_rate(cases, paired, days * len(cases))
     model = model.model_copy(update={"link_threshold": checked.link_threshold,

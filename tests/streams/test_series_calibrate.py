@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from heterdaad.thresholds.series import SeriesThresholds
+from streams.link_series import MemoryLinkage, link_report
 from streams.series_calibrate import is_false_series, raise_to_rate, replay
 from streams.series_scoring import Member, SeriesState, score_pair
 from tests.streams.test_link_series import crew_report, east
@@ -51,3 +52,30 @@ def test_thresholds_rise_until_the_replay_meets_the_false_series_rate() -> None:
     crew = [[(first, "x"), (second, "x")]]
     kept = raise_to_rate(crew, strict, days=30.0, step=1.0, max_raise=40.0)
     assert (kept.link_threshold, kept.alerts, kept.false_alerts) == (DEFAULT.link_threshold, 1, 0)
+
+
+def test_three_weakly_linked_robberies_found_a_series_when_their_evidence_adds_up() -> None:
+    reports = [crew_report(east(2 * i), days_ago=9 - 3 * i) for i in range(3)]
+    scores = [score_pair(a, b, DEFAULT).total
+              for a, b in ((reports[0], reports[1]), (reports[0], reports[2]),
+                           (reports[1], reports[2]))]  # fmt: skip
+    # Every pair below the link threshold, above the support threshold ...
+    link = max(scores) + 0.5
+    support = (sum(scores) - link) / 2 - 0.1
+    assert support <= min(scores)
+
+    def final_series(t: SeriesThresholds) -> set[str | None]:
+        state = MemoryLinkage()
+        for report in reports:
+            state.apply(link_report(report, state, t))
+        return {state.reports[r.event_id].series_id for r in reports}
+
+    weak = DEFAULT.model_copy(update={"link_threshold": link, "support_threshold": support})
+    # ... the three sum to link + 2 x support: one series with triangles on,
+    assert len(final_series(weak.model_copy(update={"triangles": True}))) == 1
+    assert None not in final_series(weak.model_copy(update={"triangles": True}))
+    # none without them (the hand-set default),
+    assert final_series(weak) == {None}
+    # and none when the sum falls short of the bar.
+    short = weak.model_copy(update={"triangles": True, "support_threshold": support + 0.2})
+    assert final_series(short) == {None}
