@@ -83,6 +83,7 @@ def grown_group(start: UUID, kept: dict[UUID, StoredReport], t: SeriesThresholds
         touching = members | {_other(link, m) for m in members for link in kept[m].links}
         for event_id in sorted(touching & kept.keys(), key=str):
             weak: dict[str, set[UUID]] = {}
+            weak_score: dict[UUID, float] = {}
             for link in kept[event_id].links:
                 other = _other(link, event_id)
                 if other not in kept or label[other] == label[event_id]:
@@ -92,11 +93,34 @@ def grown_group(start: UUID, kept: dict[UUID, StoredReport], t: SeriesThresholds
                     changed = True
                 else:
                     weak.setdefault(label[other], set()).add(other)
+                    weak_score[other] = link.score
+            if t.triangles:
+                for other in _triangle(event_id, weak_score, kept, t):
+                    if label[other] != label[event_id]:
+                        merge(label[event_id], label[other])
+                        changed = True
             for name, hits in weak.items():
                 if len(hits) >= 2 and name in groups and name != label[event_id]:
                     merge(label[event_id], name)
                     changed = True
     return groups[label[start]]
+
+
+def _triangle(
+    event_id: UUID, weak_score: dict[UUID, float], kept: dict[UUID, StoredReport],
+    t: SeriesThresholds,
+) -> set[UUID]:
+    """The reports joined with `event_id` by weak triangles: both others weakly linked to it
+    and to each other, the three scores summing to at least link + 2 x support (what a strong
+    link and a corroboration need at the least). Depends on scores only, not on the order."""
+    bar = t.link_threshold + 2 * t.support_threshold
+    joined: set[UUID] = set()
+    for x in weak_score:
+        for link in kept[x].links:
+            y = _other(link, x)
+            if y in weak_score and weak_score[x] + weak_score[y] + link.score >= bar:
+                joined |= {x, y}
+    return joined
 
 
 def evidence_links(

@@ -80,6 +80,7 @@ class SeriesModel(BaseModel):
     intercept: float = Field(description="Log-odds of a link before any evidence.")
     link_threshold: float
     support_threshold: float
+    triangles: bool = Field(False, description="Weak triangles found series (SeriesThresholds).")
     calibrated_to: str
     report: FitReport | None = None
 
@@ -87,7 +88,8 @@ class SeriesModel(BaseModel):
         """The stage's thresholds with this model's curves and link thresholds."""
         update: dict[str, object] = {CURVES[f]: curve for f, curve in self.curves.items()}
         update |= {"link_threshold": self.link_threshold,
-                   "support_threshold": self.support_threshold}  # fmt: skip
+                   "support_threshold": self.support_threshold,
+                   "triangles": self.triangles}  # fmt: skip
         # Validated again: a hand-edited file must not bypass the settings' checks.
         return SeriesThresholds.model_validate(base.model_dump() | update)
 

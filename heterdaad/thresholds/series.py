@@ -63,6 +63,15 @@ class SeriesThresholds(BaseModel):
         "with such links to two members of one series joins it.",
     )
 
+    triangles: bool = Field(
+        False,
+        description="Three reports each weakly linked (at least support_threshold) to both "
+        "others found a series when their three scores sum to at least link_threshold + 2 x "
+        "support_threshold: as much evidence as the least a strong link and its corroboration "
+        "need. Off for the hand-set curves; a fitted model turns it on after its replay check "
+        "(docs/series-linkage.md).",
+    )
+
     prior_log_odds: float = Field(
         -5.5,
         description="Log-odds that a pair of robberies within the window is one crew's, "
