@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 
 import httpx
 import pytest
-import uvicorn
 
 from consumers.desk import DeskThresholds, add_user, create_desk_app, disable_user
 from consumers.desk.alerts import AlertStore
@@ -28,6 +27,7 @@ from schemas.topics import ALERTS
 from schemas.wire import encode
 from tests import factories
 from tests.kafka_helpers import eventually
+from tests.served import served
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
@@ -65,25 +65,8 @@ async def served_desk(
 ) -> AsyncIterator[str]:
     """The desk app under uvicorn on a free loopback port, run as `desk serve` runs it."""
     app = create_desk_app(settings, thresholds=thresholds, clock=clock or FakeClock())
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=0, log_config=None, lifespan="on",
-        timeout_graceful_shutdown=2, **settings.uvicorn_options(),
-    )  # fmt: skip
-    server = uvicorn.Server(config)
-    serving = asyncio.create_task(server.serve())
-
-    async def started() -> bool:
-        if serving.done():
-            raise AssertionError(f"the desk did not start: {serving.exception()!r}")
-        return server.started
-
-    await eventually(started, timeout=60, interval=0.05)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await serving
+    async with served(app, settings, name="desk") as url:
+        yield url
 
 
 async def users(db: asyncpg.Connection) -> None:

@@ -17,14 +17,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-import uvicorn
 
 from assembly.api import create_app
 from producers.api import ApiLimits, admin
 from producers.api.kinds import allowed_scopes
 from schemas.common import PoliceUnit
-from tests.kafka_helpers import eventually
 from tests.producers.intake_support import register
+from tests.served import served
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -52,25 +51,8 @@ KEY_VARIABLES = {
 @contextlib.asynccontextmanager
 async def served_api(settings: Settings) -> AsyncIterator[str]:
     """The intake app under uvicorn on a free loopback port."""
-    config = uvicorn.Config(
-        create_app(settings, LIMITS), host="127.0.0.1", port=0, log_config=None, lifespan="on",
-        timeout_graceful_shutdown=2, **settings.uvicorn_options(),
-    )  # fmt: skip
-    server = uvicorn.Server(config)
-    serving = asyncio.create_task(server.serve())
-
-    async def started() -> bool:
-        if serving.done():
-            raise AssertionError(f"the API did not start: {serving.exception()!r}")
-        return server.started
-
-    await eventually(started, timeout=60, interval=0.05)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await serving
+    async with served(create_app(settings, LIMITS), settings, name="API") as url:
+        yield url
 
 
 async def _key_with_every_scope(db: asyncpg.Connection, organisation_id: str) -> str:

@@ -22,17 +22,7 @@ from schemas.safety_regions import (
     region_at,
     regions,
 )
-
-NN = PoliceUnit.NOORD_NEDERLAND
-ON = PoliceUnit.OOST_NEDERLAND
-MN = PoliceUnit.MIDDEN_NEDERLAND
-NH = PoliceUnit.NOORD_HOLLAND
-AMS = PoliceUnit.AMSTERDAM
-DH = PoliceUnit.DEN_HAAG
-RTM = PoliceUnit.ROTTERDAM
-ZWB = PoliceUnit.ZEELAND_WEST_BRABANT
-OB = PoliceUnit.OOST_BRABANT
-LIM = PoliceUnit.LIMBURG
+from tests.schemas.test_geography import AMS, DH, LIM, MN, NH, NN, OB, ON, RTM, ZWB
 
 # schemas/data/README.md: the file as published in cartomap/nl at commit 01e3b4ce.
 SOURCE_SHA256 = "fc6930f1868bcc71e607d0a06379af7e678649ba41824e65819a1f340bf539ef"
