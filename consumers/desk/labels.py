@@ -39,6 +39,8 @@ FEATURE: dict[str, tuple[str, str]] = {
     # reconnaissance (streams/recon_scoring.py, recon_linkage.py)
     "persons": ("personen", "persons"),
     "behaviours": ("gedrag", "behaviour"),
+    "several_behaviours": ("meerdere gedragingen bij één bezoek", "several behaviours, one visit"),
+    "companions": ("met z'n tweeën of meer", "two or more together"),
     "same_branch": ("zelfde vestiging", "same branch"),
     "nearby_branch": ("vestiging in de buurt", "nearby branch"),
     "warned_pattern": ("eerder gewaarschuwd patroon", "pattern warned before"),
