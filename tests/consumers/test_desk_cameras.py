@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from typing import TYPE_CHECKING
 
 import pytest
@@ -17,6 +14,7 @@ from heterdaad.thresholds.desk import DeskThresholds
 from schemas.alerts import AlertKind, RecipientRole, Severity
 from tests import factories
 from tests.consumers.test_desk import logged_in, publish_alerts, served_desk, users
+from tests.consumers.test_desk_places import org
 from tests.consumers.test_notify_service import _running
 from tests.consumers.test_notify_webhook import SECRET, WebhookReceiver
 from tests.kafka_helpers import eventually
@@ -88,26 +86,16 @@ async def test_no_camera_within_the_radius_says_so(
         assert "020 555 0070" not in page
 
 
-def _org_cli(settings: Settings, *arguments: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HETERDAAD_")}
-    env |= {"HETERDAAD_DATABASE_URL": settings.database_url,
-            "HETERDAAD_DATABASE_SCHEMA": settings.database_schema}  # fmt: skip
-    return subprocess.run(
-        [sys.executable, "-m", "assembly.cli", "org", *arguments],
-        env=env, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-
-
 async def test_a_hold_up_at_a_liveview_site_offers_live_meekijken(
     settings: Settings, db: asyncpg.Connection
 ) -> None:
     await register(db)  # pac-1 with site-1, no Liveview
     await users(db)
-    made = _org_cli(settings, "alarm-site", "site-live", "pac-1", "acct-live", "--liveview",
-                    LIVEVIEW)  # fmt: skip
+    made = org(settings, "alarm-site", "site-live", "pac-1", "acct-live", "--liveview",
+               LIVEVIEW)  # fmt: skip
     assert made.returncode == 0, made.stderr
-    refused = _org_cli(settings, "alarm-site", "site-http", "pac-1", "acct-http", "--liveview",
-                       "http://liveview.example/x")  # fmt: skip
+    refused = org(settings, "alarm-site", "site-http", "pac-1", "acct-http", "--liveview",
+                  "http://liveview.example/x")  # fmt: skip
     assert refused.returncode == 1 and "https://" in refused.stderr
     hold_up = factories.alert(kind=AlertKind.HOLD_UP_IN_PROGRESS, severity=Severity.CRITICAL,
                               site_id="site-live")  # fmt: skip

@@ -7,20 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.test_layers import imported_packages
+
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 # Our other top-level packages; schemas/ may import none of them, not even under TYPE_CHECKING.
-OURS = frozenset({"heterdaad", "streams", "producers", "consumers", "infra", "bench", "tests"})
-
-
-def _imported(tree: ast.Module) -> list[tuple[int, str]]:
-    found = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found += [(node.lineno, alias.name) for alias in node.names]
-        # A relative import (level > 0) stays inside schemas/.
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module is not None:
-            found.append((node.lineno, node.module))
-    return found
+OURS = frozenset({"heterdaad", "streams", "producers", "consumers", "infra", "assembly", "bench",
+                  "tests"})  # fmt: skip
 
 
 @pytest.mark.parametrize("path", sorted(SCHEMAS.glob("*.py")), ids=lambda path: path.name)
@@ -28,7 +20,7 @@ def test_schemas_import_nothing_of_ours(path: Path) -> None:
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     wrong = [
         f"{path.name}:{line} imports {module}"
-        for line, module in _imported(tree)
+        for line, module in imported_packages(tree)
         if module.split(".")[0] in OURS
     ]
     assert not wrong, wrong
