@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Mapping
-from typing import Any
+from collections.abc import Awaitable, Collection, Mapping
+from typing import Any, cast
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.exceptions import ProducerSendError
 from faust.transport.drivers import TRANSPORTS
 from faust.transport.drivers import aiokafka as driver
-from faust.types import HeadersArg, RecordMetadata
+from faust.types import TP, HeadersArg, RecordMetadata
 
 from heterdaad import metrics
 
@@ -77,11 +78,49 @@ class IdempotentProducer(CheckedProducer):
         return {**super()._settings_extra(), "acks": "all", "enable_idempotence": True}
 
 
+async def seek_to_committed_or_start(
+    consumer: AIOKafkaConsumer, skip_topics: Collection[str]
+) -> dict[TopicPartition, int | None]:
+    """Seek every assigned partition to its committed offset, and one never committed (or
+    committed at 0) to its start.
+
+    aiokafka's `seek_to_committed` leaves a partition without a committed offset where the
+    fetcher is. Faust drops records fetched while its flow is stopped (a rebalance, table
+    recovery) and seeks back to the committed offsets to read them again: on a partition that
+    was never committed the records it dropped were never read again. A new worker lost the
+    activations published while no worker ran (tests/streams/test_transport_seek.py). Our
+    offset reset is "earliest", so the start is where such a partition is read from anyway.
+    Changelog partitions (`skip_topics`) have no committed offsets by design: Faust's table
+    recovery seeks them itself.
+    """
+    committed: dict[TopicPartition, int | None] = await consumer.seek_to_committed()
+    unread = [tp for tp, offset in committed.items() if not offset and tp.topic not in skip_topics]
+    if unread:
+        await consumer.seek_to_beginning(*unread)
+    return committed
+
+
+class RewindingConsumerThread(driver.AIOKafkaConsumerThread):
+    async def seek_to_committed(self) -> Mapping[TP, int]:
+        consumer = self._ensure_consumer()
+        changelogs = self.app.tables.changelog_topics
+        committed = await self.call_thread(seek_to_committed_or_start, consumer, changelogs)
+        # Faust's own signature (a partition without a commit maps to None all the same).
+        return cast("Mapping[TP, int]", committed)
+
+
+class RewindingConsumer(driver.Consumer):
+    def _new_consumer_thread(self) -> driver.AIOKafkaConsumerThread:
+        return RewindingConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+
 class CheckedTransport(driver.Transport):
+    Consumer = RewindingConsumer
     Producer = CheckedProducer
 
 
 class IdempotentTransport(driver.Transport):
+    Consumer = RewindingConsumer
     Producer = IdempotentProducer
 
 

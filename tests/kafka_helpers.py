@@ -45,6 +45,33 @@ async def records_up_to_now(
         await consumer.stop()
 
 
+async def group_lag(bootstrap: str, group_id: str, prefixes: Iterable[str]) -> str:
+    """Each partition of the topics under `prefixes`: the group's committed offset against the
+    end offset, one line each; for a test's failure message (where did the records stop?)."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await admin.start()
+    await consumer.start()
+    try:
+        committed = await admin.list_consumer_group_offsets(group_id)
+        topics = [t for t in await consumer.topics() if t.startswith(tuple(prefixes))]
+        tps = [TopicPartition(t, p) for t in topics for p in consumer.partitions_for_topic(t) or ()]
+        ends = await consumer.end_offsets(tps)
+        lines = []
+        for tp in sorted(tps):
+            mark = committed.get(tp)
+            lines.append(f"{tp.topic}[{tp.partition}]: committed "
+                         f"{mark.offset if mark else None} of {ends[tp]}")  # fmt: skip
+        return "\n".join(lines)
+    except Exception as exc:  # a diagnostic must not hide the failure it explains
+        return f"offsets not read: {exc!r}"
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
 async def publish_all(settings: Settings, *models: Contract, source: str = "urn:test") -> None:
     """Publish each model to its catalogue topic as a CloudEvent, in order, each acknowledged."""
     producer = make_producer(settings)

@@ -42,7 +42,7 @@ from streams.alarm_state import (
 )
 from streams.verify_alarms import AlarmVerifier, Output, by_cell_topic, replay
 from tests import factories
-from tests.kafka_helpers import publish_all, records_up_to_now
+from tests.kafka_helpers import group_lag, publish_all, records_up_to_now
 from tests.processes import running
 
 if TYPE_CHECKING:
@@ -630,7 +630,9 @@ async def collect(
     except TimeoutError:
         missing = (tasks - {t.dedup_key for t in got_tasks}) | (
             alerts - {a.dedup_key for a in got_alerts})  # fmt: skip
-        raise AssertionError(f"not within {timeout} s: {sorted(missing)}") from None
+        offsets = await group_lag(settings.kafka_bootstrap, settings.app_id,
+                                  (settings.topic_prefix, settings.app_id))  # fmt: skip
+        raise AssertionError(f"not within {timeout} s: {sorted(missing)}\n{offsets}") from None
     finally:
         await consumer.stop()
     return got_tasks, got_alerts

@@ -1,0 +1,71 @@
+"""The worker's consumer seeks back to the committed offsets, and a partition never committed
+to its start: records Faust dropped during a rebalance or recovery are read again, not lost."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import TYPE_CHECKING
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.structs import OffsetAndMetadata
+
+from schemas.topics import ALARM_ACTIVATIONS
+from streams.app import create_app
+from streams.transport import RewindingConsumer, seek_to_committed_or_start
+
+if TYPE_CHECKING:
+    from heterdaad.settings import Settings
+
+
+async def read_all(consumer: AIOKafkaConsumer, count: int) -> None:
+    got = 0
+    async with asyncio.timeout(60):
+        while got < count:
+            for records in (await consumer.getmany(timeout_ms=1000)).values():
+                got += len(records)
+    assert got == count
+
+
+@pytest.mark.integration
+async def test_a_partition_never_committed_is_read_again_from_its_start(
+    settings: Settings,
+) -> None:
+    topic = ALARM_ACTIVATIONS.name(settings.topic_prefix)
+    never, committed = TopicPartition(topic, 0), TopicPartition(topic, 1)
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+    await producer.start()
+    try:
+        for tp in (never, committed):
+            for n in range(3):
+                await producer.send_and_wait(topic, f"r{n}".encode(), partition=tp.partition)
+    finally:
+        await producer.stop()
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap, group_id=f"t-{uuid.uuid4().hex[:8]}",
+        auto_offset_reset="earliest", enable_auto_commit=False,
+    )  # fmt: skip
+    await consumer.start()
+    try:
+        consumer.assign([never, committed])
+        await consumer.commit({committed: OffsetAndMetadata(2, "")})
+        await read_all(consumer, 4)
+        # As after a rebalance that dropped the fetched records: all were fetched.
+        assert await consumer.position(never) == 3
+        assert await consumer.position(committed) == 3
+
+        await seek_to_committed_or_start(consumer, skip_topics=())
+
+        assert await consumer.position(never) == 0
+        assert await consumer.position(committed) == 2
+        await read_all(consumer, 4)
+        # A changelog partition is left to Faust's recovery, which seeks it itself.
+        await seek_to_committed_or_start(consumer, skip_topics={topic})
+        assert await consumer.position(never) == 3
+    finally:
+        await consumer.stop()
+
+
+def test_the_worker_consumes_through_the_rewinding_consumer(bare_settings: Settings) -> None:
+    assert type(create_app(bare_settings).consumer) is RewindingConsumer
