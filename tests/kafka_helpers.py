@@ -56,8 +56,9 @@ async def group_lag(bootstrap: str, group_id: str, prefixes: Iterable[str]) -> s
     await consumer.start()
     try:
         committed = await admin.list_consumer_group_offsets(group_id)
-        topics = [t for t in await consumer.topics() if t.startswith(tuple(prefixes))]
-        tps = [TopicPartition(t, p) for t in topics for p in consumer.partitions_for_topic(t) or ()]
+        topics = [t for t in await admin.list_topics() if t.startswith(tuple(prefixes))]
+        tps = [TopicPartition(d["topic"], p["partition"])
+               for d in await admin.describe_topics(topics) for p in d["partitions"]]  # fmt: skip
         ends = await consumer.end_offsets(tps)
         lines = []
         for tp in sorted(tps):
