@@ -11,6 +11,7 @@ import pytest
 from heterdaad.thresholds.series import SeriesThresholds
 from schemas.common import BranchType, Location
 from streams.series_groups import StoredReport, grown_group
+from streams.series_model import SeriesModel, hand_set_model
 from streams.series_paths import Stop, continues_path, extrapolate
 from streams.series_scoring import SeriesLink
 from tests.streams.test_link_series import KM_LON, LAT, crew_report
@@ -142,3 +143,15 @@ def test_a_new_robbery_linked_to_the_latest_of_a_series_still_joins_it() -> None
     # ... but 1 of 3 for d to a series of three: it stays out.
     kept = kept_of(reports, chain | {("d", "c"): 9.0}, {"a": "s", "b": "s", "c": "s"})
     assert names(grown_group(reports["d"].event_id, kept, CREW), reports) == {"d"}
+
+
+def test_a_model_carries_the_set_level_rules_to_the_stage_and_old_files_load_without() -> None:
+    model = hand_set_model(OFF)
+    # A model file written before the rules existed has neither: both stay off.
+    old = SeriesModel.model_validate(
+        model.model_dump(exclude={"path_continuation", "crew_consistency"})
+    )
+    assert not old.thresholds(OFF).path_continuation
+    assert not old.thresholds(OFF).crew_consistency
+    on = model.model_copy(update={"path_continuation": True, "crew_consistency": True})
+    assert on.thresholds(OFF).path_continuation and on.thresholds(OFF).crew_consistency
