@@ -9,6 +9,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict
 
 from schemas.events import IncidentReport
+from streams.series_paths import Stop, continues_path
 from streams.series_scoring import SeriesLink, score_pair, series_link
 
 if TYPE_CHECKING:
@@ -71,10 +72,16 @@ def grown_group(start: UUID, kept: dict[UUID, StoredReport], t: SeriesThresholds
     for event_id, name in label.items():
         groups.setdefault(name, set()).add(event_id)
 
-    def merge(a: str, b: str) -> None:
+    linked = {frozenset((link.event_id, link.linked_with))
+              for stored in kept.values() for link in stored.links}  # fmt: skip
+
+    def merge(a: str, b: str) -> bool:
+        if not _one_crew(groups[a], groups[b], linked, kept, t):
+            return False
         for event_id in groups[b]:
             label[event_id] = a
         groups[a] |= groups.pop(b)
+        return True
 
     changed = True
     while changed:
@@ -88,22 +95,65 @@ def grown_group(start: UUID, kept: dict[UUID, StoredReport], t: SeriesThresholds
                 other = _other(link, event_id)
                 if other not in kept or label[other] == label[event_id]:
                     continue
-                if link.score >= t.link_threshold:
-                    merge(label[event_id], label[other])
+                if link.score >= t.link_threshold and merge(label[event_id], label[other]):
                     changed = True
-                else:
+                elif link.score < t.link_threshold:
                     weak.setdefault(label[other], set()).add(other)
                     weak_score[other] = link.score
             if t.triangles:
                 for other in _triangle(event_id, weak_score, kept, t):
-                    if label[other] != label[event_id]:
-                        merge(label[event_id], label[other])
+                    if label[other] != label[event_id] and merge(label[event_id], label[other]):
                         changed = True
             for name, hits in weak.items():
-                if len(hits) >= 2 and name in groups and name != label[event_id]:
-                    merge(label[event_id], name)
+                if (len(hits) >= 2 and name in groups and name != label[event_id]
+                        and merge(label[event_id], name)):
                     changed = True
+            if t.path_continuation and len(groups[label[event_id]]) == 1:
+                for name in sorted(weak):
+                    if (name in groups and _continues(groups[name], event_id, kept, t)
+                            and merge(name, label[event_id])):
+                        changed = True
+                        break
     return groups[label[start]]
+
+
+def _one_crew(
+    a: set[UUID], b: set[UUID], linked: set[frozenset[UUID]], kept: dict[UUID, StoredReport],
+    t: SeriesThresholds,
+) -> bool:
+    """Whether two groups hang together as one crew's robberies: enough of their pairs within
+    the window are linked (at least support_threshold).
+
+    Two single robberies are the pair model's call. Beyond that, two crews robbing one kind of
+    branch in one area meet through a pair or two, while a crew's new robbery, or one crew's
+    two halves, links with most of the robberies near it in time. Most false series alerts
+    on sparse reports were two such crews merged (docs/series-linkage.md).
+    """
+    if not t.crew_consistency or len(a) + len(b) < 3:
+        return True
+    gap = timedelta(days=t.max_gap_days)
+    near = [(x, y) for x in a for y in b
+            if abs(kept[x].report.occurred_at - kept[y].report.occurred_at) <= gap]  # fmt: skip
+    hits = sum(frozenset(pair) in linked for pair in near)
+    return not near or hits >= t.merge_linked_share * len(near)
+
+
+def _stop(stored: StoredReport) -> Stop:
+    report = stored.report
+    return Stop(report.occurred_at, report.branch.location, report.branch.branch_type)
+
+
+def _path_like(three: set[UUID], kept: dict[UUID, StoredReport], t: SeriesThresholds) -> bool:
+    """The latest of three robberies lies where the path of the other two goes next."""
+    stops = sorted((_stop(kept[e]) for e in three), key=lambda stop: stop.occurred_at)
+    return continues_path(stops[:2], stops[2], t)
+
+
+def _continues(
+    group: set[UUID], event_id: UUID, kept: dict[UUID, StoredReport], t: SeriesThresholds
+) -> bool:
+    """A single report weakly linked to a series of two or more, where its path goes next."""
+    return continues_path([_stop(kept[e]) for e in group], _stop(kept[event_id]), t)
 
 
 def _triangle(
@@ -118,7 +168,9 @@ def _triangle(
     for x in weak_score:
         for link in kept[x].links:
             y = _other(link, x)
-            if y in weak_score and weak_score[x] + weak_score[y] + link.score >= bar:
+            if y in weak_score and weak_score[x] + weak_score[y] + link.score >= bar and (
+                not t.path_continuation or _path_like({event_id, x, y}, kept, t)
+            ):
                 joined |= {x, y}
     return joined
 

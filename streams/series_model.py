@@ -81,6 +81,12 @@ class SeriesModel(BaseModel):
     link_threshold: float
     support_threshold: float
     triangles: bool = Field(False, description="Weak triangles found series (SeriesThresholds).")
+    path_continuation: bool = Field(
+        False, description="A robbery where a series' path goes next joins it (SeriesThresholds)."
+    )
+    crew_consistency: bool = Field(
+        False, description="Groups merge only as one crew's robberies (SeriesThresholds)."
+    )
     calibrated_to: str
     report: FitReport | None = None
 
@@ -89,7 +95,9 @@ class SeriesModel(BaseModel):
         update: dict[str, object] = {CURVES[f]: curve for f, curve in self.curves.items()}
         update |= {"link_threshold": self.link_threshold,
                    "support_threshold": self.support_threshold,
-                   "triangles": self.triangles}  # fmt: skip
+                   "triangles": self.triangles,
+                   "path_continuation": self.path_continuation,
+                   "crew_consistency": self.crew_consistency}  # fmt: skip
         # Validated again: a hand-edited file must not bypass the settings' checks.
         return SeriesThresholds.model_validate(base.model_dump() | update)
 

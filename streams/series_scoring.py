@@ -35,6 +35,7 @@ from schemas.events import (
 )
 from schemas.geography import is_in_netherlands, police_unit_for
 from streams.series_model import hand_set_model, series_basis
+from streams.series_paths import offset_km, shifted
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -58,8 +59,6 @@ HEIGHT_ORDER = {band: index for index, band in enumerate(HeightBand)}
 # Witnesses say "unknown" where they mean they could not tell: no evidence either way.
 UNKNOWN_WORDS = frozenset({"unknown", "onbekend", ""})
 SECONDS_PER_DAY = 86_400.0
-KM_PER_DEGREE_LAT = 110.574
-KM_PER_DEGREE_LON_EQUATOR = 111.320
 
 
 @dataclass(frozen=True, slots=True)
@@ -346,7 +345,7 @@ def next_target(series: SeriesState, t: SeriesThresholds) -> NextTarget:
     """The latest robbery plus the mean of the latest steps, in a circle of a step or so."""
     recent = series.members[-(t.path_steps + 1) :]
     last = recent[-1].location
-    steps = [_offset_km(a.location, b.location) for a, b in itertools.pairwise(recent)]
+    steps = [offset_km(a.location, b.location) for a, b in itertools.pairwise(recent)]
     east = sum(x for x, _ in steps) / len(steps) if steps else 0.0
     north = sum(y for _, y in steps) / len(steps) if steps else 0.0
     mean_step = sum(math.hypot(x, y) for x, y in steps) / len(steps) if steps else 0.0
@@ -355,12 +354,12 @@ def next_target(series: SeriesState, t: SeriesThresholds) -> NextTarget:
     # Off the coast or over the border is no target: fall back towards the last robbery.
     for fraction in (1.0, 0.5):
         try:
-            shifted = _shifted(last, east * fraction, north * fraction)
+            moved = shifted(last, east * fraction, north * fraction)
         except ValidationError:
             continue
         # Location checks only its box now (issue 14): the gazetteer says what is Dutch.
-        if is_in_netherlands(shifted):
-            centre = shifted
+        if is_in_netherlands(moved):
+            centre = moved
             break
     return NextTarget(centre=centre, radius_m=min(radius_km * 1000.0, 100_000.0))
 
@@ -420,18 +419,6 @@ def _members_evidence(series: SeriesState) -> list[EvidenceLink]:
     ]
     return sorted(evidence, key=lambda e: (e.occurred_at or series.members[0].occurred_at,
                                            str(e.event_id)))  # fmt: skip
-
-
-def _offset_km(a: Location, b: Location) -> tuple[float, float]:
-    # A local flat map is exact enough over the few tens of km of one series.
-    east = (b.lon - a.lon) * KM_PER_DEGREE_LON_EQUATOR * math.cos(math.radians(a.lat))
-    return east, (b.lat - a.lat) * KM_PER_DEGREE_LAT
-
-
-def _shifted(origin: Location, east_km: float, north_km: float) -> Location:
-    lat = origin.lat + north_km / KM_PER_DEGREE_LAT
-    lon = origin.lon + east_km / (KM_PER_DEGREE_LON_EQUATOR * math.cos(math.radians(origin.lat)))
-    return Location(lat=round(lat, 6), lon=round(lon, 6))
 
 
 def _lookout(reports: list[IncidentReport]) -> Lookout:

@@ -75,8 +75,11 @@ async def test_a_model_fitted_from_desk_judgements_is_named_by_the_worker_alerts
     # The judged series' two links are among the pairs learnt from.
     assert "(2 from judgements)" in fitted.stdout, fitted.stdout
     assert re.search(r"cross-validated AUC \(5 folds\): 0\.\d+", fitted.stdout), fitted.stdout
-    version = load(series_model_dir(settings.state_dir) / "current.json").version
+    model = load(series_model_dir(settings.state_dir) / "current.json")
+    version = model.version
     assert version.startswith("series-") and version in fitted.stdout
+    # The set-level rules are on in what the fit writes (their thresholds replay-checked).
+    assert model.triangles and model.path_continuation and model.crew_consistency
 
     crew = [crew_report(east(km), d) for km, d in ((20, 2), (23, 1))]
     with running(settings, "worker", log=tmp_path / "worker.log") as worker:

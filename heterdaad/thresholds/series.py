@@ -72,6 +72,37 @@ class SeriesThresholds(BaseModel):
         "(docs/series-linkage.md).",
     )
 
+    path_continuation: bool = Field(
+        False,
+        description="A later robbery of the same kind with a weak link (at least "
+        "support_threshold) to a series of two or more joins it when it lies where the "
+        "series' path predicts the next one: within path_radius_fraction of the predicted "
+        "circle's radius from its centre (streams/series_paths.py). Off for the hand-set "
+        "curves; a fitted model turns it on after its replay check (docs/series-linkage.md).",
+    )
+    path_radius_fraction: float = Field(
+        1.0,
+        gt=0,
+        le=2,
+        description="How close to the predicted next target (a fraction of the warned "
+        "circle's radius) a robbery must lie to continue a series' path.",
+    )
+
+    crew_consistency: bool = Field(
+        False,
+        description="A robbery joins a series, or two series merge, only when at least "
+        "merge_linked_share of their pairs within max_gap_days are linked (at least "
+        "support_threshold): two crews in one area meet through a pair or two, one crew's "
+        "robberies through most. Off for the hand-set curves; a fitted model turns it on "
+        "after its replay check (docs/series-linkage.md).",
+    )
+    merge_linked_share: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="The share of linked pairs crew_consistency asks of two groups that merge.",
+    )
+
     prior_log_odds: float = Field(
         -5.5,
         description="Log-odds that a pair of robberies within the window is one crew's, "
