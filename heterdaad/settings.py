@@ -160,6 +160,15 @@ class Settings(BaseSettings):
     kafka_ssl_cafile: Path | None = Field(
         None, description="PEM file of the CA that signed the broker's certificate."
     )
+    worker_reread_after_rebalance_seconds: float = Field(
+        3.0,
+        ge=0,
+        le=300,
+        description="After each rebalance, once its recovery has completed and this long has "
+        "passed, a worker reads every partition again from its committed offset, once: Faust "
+        "now and then loses records it fetched during the recovery (streams/reread.py). "
+        "0 turns it off.",
+    )
     worker_ready_max_lag: int = Field(
         1000,
         ge=0,

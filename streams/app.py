@@ -11,6 +11,7 @@ import faust
 from heterdaad import logs, metrics
 from heterdaad.kafka import SCRAM_MECHANISM, client_options
 from schemas.topics import ALARM_TASKS, ALERTS, CATALOGUE, DEAD_LETTER_PARTITIONS
+from streams import reread
 from streams.intake import Intake
 from streams.supervision import CrashCount, StopWorkerOnCrash
 from streams.transport import broker_scheme
@@ -157,4 +158,5 @@ def create_app(settings: Settings) -> faust.App:
         stage.register(app, topics, settings)
     # One agent per source topic, fanning out to what the stages subscribed above.
     topics.intake.register(app, topics)
+    reread.register(app, settings.worker_reread_after_rebalance_seconds)
     return app

@@ -94,9 +94,12 @@ async def seek_to_committed_or_start(
     recovery seeks them itself.
     """
     committed: dict[TopicPartition, int | None] = await consumer.seek_to_committed()
-    unread = [tp for tp, offset in committed.items() if not offset and tp.topic not in skip_topics]
-    if unread:
-        await consumer.seek_to_beginning(*unread)
+    for tp, offset in committed.items():
+        if not offset and tp.topic not in skip_topics:
+            # Not seek_to_beginning: that waits for the fetch in flight (up to its 1.5 s long
+            # poll) while Faust keeps delivering. Offset 0, once removed by retention, is out of
+            # range and reset to the earliest offset (the consumer's reset policy).
+            consumer.seek(tp, 0)
     return committed
 
 

@@ -745,6 +745,43 @@ async def test_site_history_survives_a_restart(settings: Settings, tmp_path: Pat
     assert alert not in {a.dedup_key for a in alerts}
 
 
+@pytest.mark.integration
+async def test_activations_are_not_lost_while_the_database_answers_slowly(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """The maintenance windows are read at start; until then the stage holds its first batch.
+
+    A database that accepts connections and never answers makes that read take its timeout
+    (10 s). The activations published meanwhile, to a restarted worker, are decided after it,
+    not dropped: Faust hands the records of a topic only to a stream that was iterating when
+    the partitions were assigned (the stage once waited for the read before iterating).
+    """
+    import asyncio
+
+    settings = fast(settings)
+    first = live(site(80), 30, user_id="u1", button_id="b1")
+    await publish_all(settings, first)
+    log = tmp_path / "worker.log"
+    with running(settings, "worker", log=log) as worker:
+        await collect(settings, tasks={keys_of(site(80), first)[0]}, alerts=set(), worker=worker)
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    slow = settings.model_copy(
+        update={"database_url": f"postgresql://heterdaad:x@127.0.0.1:{port}/heterdaad"}
+    )
+    press = live(site(90), 1, user_id="u2", button_id="b2")
+    try:
+        with running(slow, "worker", log=log) as worker:
+            await publish_all(slow, press)
+            await collect(slow, tasks={keys_of(site(90), press)[0]}, alerts=set(), worker=worker)
+    finally:
+        server.close()
+
+
 async def partitions_by_key(bootstrap: str, topic: str) -> dict[bytes, set[int]]:
     """Every key of a stage topic with the partitions its records are in, read up to now."""
     found: dict[bytes, set[int]] = {}
