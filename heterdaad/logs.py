@@ -27,6 +27,13 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure(level: str = "INFO") -> None:
+    # The caller's file and line, the thread and the process are never written (JsonFormatter
+    # leaves them out): not looking them up makes a busy worker's log line a third cheaper
+    # (the logging HOWTO, "Optimization"; bench/RESULTS.md, the alarm path's flood).
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()

@@ -107,12 +107,22 @@ class Episode(State):
 
     @classmethod
     def opened_by(cls, activation: AlarmActivation, now: datetime) -> Episode:
-        return cls(
+        # Unvalidated (here and below, where state is built from validated models): on the
+        # alarm path every press pays for it, and the stored state is validated when read.
+        return cls.model_construct(
             key_id=activation.event_id,
             signal=activation.signal,
             alarm_centre=activation.alarm_centre,
             first_at=activation.occurred_at,
             opened_at=now,
+            # Every field given: model_construct inspects a default factory's signature per call.
+            noted=[],
+            status="open",
+            respond_by=None,
+            resolved=False,
+            closed_at=None,
+            outcome=None,
+            counted_false=False,
         )
 
     def add(self, noted: Noted) -> None:
@@ -134,7 +144,7 @@ def _differ(earlier: Noted, press: AlarmActivation) -> bool:
 
 
 def note(activation: AlarmActivation, role: Role, detail: str | None = None) -> Noted:
-    return Noted(
+    return Noted.model_construct(
         event_id=activation.event_id,
         signal=activation.signal,
         occurred_at=activation.occurred_at,
@@ -199,18 +209,21 @@ class SiteState(State):
         episodes = [*record.decided, *(live.episodes if live else [])]
         # In the order they were opened, as one list kept them before the split.
         episodes.sort(key=lambda episode: episode.opened_at)
-        return cls(site=site, episodes=episodes, loose_ends=record.loose_ends, seen=record.seen,
-                   history=record.history)  # fmt: skip
+        # Lists copied, as validation did: the decision changes the view's in place.
+        return cls.model_construct(site=site, episodes=episodes,
+                                   loose_ends=list(record.loose_ends), seen=list(record.seen),
+                                   history=record.history)  # fmt: skip
 
     def live(self) -> LiveSite | None:
         """What the cell keeps: the episodes a report or a timeout can still change."""
         episodes = [e for e in self.episodes if e.status != "escalated"]
-        return LiveSite(site=self.site, episodes=episodes) if episodes else None
+        return LiveSite.model_construct(site=self.site, episodes=episodes) if episodes else None
 
     def record(self) -> SiteRecord:
         decided = [e for e in self.episodes if e.status == "escalated"]
-        return SiteRecord(history=self.history, seen=self.seen, loose_ends=self.loose_ends,
-                          decided=decided)  # fmt: skip
+        return SiteRecord.model_construct(history=self.history, seen=list(self.seen),
+                                          loose_ends=list(self.loose_ends),
+                                          decided=decided)  # fmt: skip
 
     def remember(self, event_id: UUID) -> bool:
         """Note an event id; False when it was seen before (a replay)."""
