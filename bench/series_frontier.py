@@ -15,22 +15,19 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from typing import TYPE_CHECKING
 
 from bench.evaluation.grid import BASE, END, GRID, HARDEST
+from bench.evaluation.stages import replay_series
 from heterdaad.settings import Settings
 from heterdaad.thresholds.series import SeriesThresholds
 from producers.simulator import SimulationConfig, generate
 from schemas.events import IncidentReport
-from streams.link_series import MemoryLinkage, link_report
-from streams.series_calibrate import is_false_series
 from streams.series_model import load
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
-    from uuid import UUID
 
 DEVELOPMENT_SEEDS = tuple(range(2011, 2031))
 
@@ -45,26 +42,8 @@ def point(
     cases: Sequence[list[tuple[IncidentReport, str | None]]], t: SeriesThresholds
 ) -> tuple[int, int, int, int]:
     """Found by the third robbery, planted series of three or more, alerts, false alerts."""
-    found = planted = alerts = false = 0
-    for case in cases:
-        crew_of = {report.event_id: crew for report, crew in case}
-        sizes = Counter(crew for _, crew in case if crew)
-        state = MemoryLinkage()
-        arrived: dict[str, list[UUID]] = {}
-        for report, crew in case:
-            decision = link_report(report, state, t)
-            state.apply(decision)
-            if decision.grown is not None:
-                alerts += 1
-                false += is_false_series(decision.grown, crew_of)
-            if crew and sizes[crew] >= 3:
-                seen = arrived.setdefault(crew, [])
-                seen.append(report.event_id)
-                if len(seen) == 3:
-                    planted += 1
-                    ids = {state.reports[e].series_id if e in state.reports else None
-                           for e in seen}  # fmt: skip
-                    found += len(ids) == 1 and None not in ids
+    results = [replay_series(case, t) for case in cases]
+    found, planted, alerts, false = (sum(column) for column in zip(*results, strict=True))
     return found, planted, alerts, false
 
 

@@ -17,12 +17,12 @@ from collections import Counter
 from typing import TYPE_CHECKING
 
 from bench.evaluation.grid import BASE, END, GRID, HARDEST
-from bench.evaluation.stages import _false_series
 from heterdaad.settings import Settings
 from heterdaad.thresholds.series import SeriesThresholds
 from producers.simulator import SimulationConfig, generate
 from schemas.events import IncidentReport
 from streams.link_series import MemoryLinkage, link_report
+from streams.series_calibrate import is_false_series
 from streams.series_model import load
 from streams.series_scoring import score_pair
 
@@ -43,7 +43,7 @@ def diagnose(seed: int, days: float, t: SeriesThresholds, causes: Counter[str]) 
     config = SimulationConfig(seed=seed, days=days, end=END, **BASE, **GRID[HARDEST])
     events = [(e.model, e.truth) for e in generate(config).events
               if isinstance(e.model, IncidentReport)]  # fmt: skip
-    truth_of = {report.event_id: truth for report, truth in events}
+    crew_of = {report.event_id: truth.series_id for report, truth in events}
     sizes = Counter(truth.series_id for _, truth in events if truth.series_id)
     state = MemoryLinkage()
     arrived: dict[str, list[IncidentReport]] = {}
@@ -53,7 +53,7 @@ def diagnose(seed: int, days: float, t: SeriesThresholds, causes: Counter[str]) 
         state.apply(decision)
         if decision.grown is not None:
             causes["series alerts"] += 1
-            causes["false series alerts"] += _false_series(decision.grown, truth_of)
+            causes["false series alerts"] += is_false_series(decision.grown, crew_of)
         if not truth.series_id or sizes[truth.series_id] < 3:
             continue
         seen = arrived.setdefault(truth.series_id, [])

@@ -24,20 +24,16 @@ from schemas.events import AlarmActivation, IncidentReport, ReconSighting
 from streams.detect_hotspots import HotspotState, HotspotTracker, observation_of
 from streams.link_series import MemoryLinkage, link_report
 from streams.recon_linkage import PatternWarning, ReconLinker, RobberyLink
+from streams.series_calibrate import is_false_series
 from streams.series_model import load
 from streams.verify_alarms import AlarmVerifier, replay
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from producers.simulator import Scenario
-    from producers.simulator.truth import GroundTruth
-    from streams.series_scoring import SeriesState
 
 logger = logging.getLogger(__name__)
-
-# An alert whose series holds fewer than this many robberies of one planted series, or where
-# they are not the majority, is a false series alert (as in tests/streams/test_link_series.py).
-TRUE_SERIES_MIN = 2
-
 
 @dataclass
 class Counts:
@@ -90,30 +86,40 @@ def measure_series(scenario: Scenario, counts: Counts) -> None:
     configured = Settings(_env_file=None).series.model_path
     hand_set = SeriesThresholds()
     thresholds = load(configured).thresholds(hand_set) if configured else hand_set
-    reports = [(e.model, e.truth) for e in scenario.events if isinstance(e.model, IncidentReport)]
-    truth_of = {report.event_id: truth for report, truth in reports}
-    sizes = Counter(truth.series_id for _, truth in reports if truth.series_id)
+    reports = [(e.model, e.truth.series_id) for e in scenario.events
+               if isinstance(e.model, IncidentReport)]  # fmt: skip
+    found, planted, alerts, false = replay_series(reports, thresholds)
+    counts.series_found_by_third += found
+    counts.series_planted += planted
+    counts.series_alerts += alerts
+    counts.series_false_alerts += false
+
+
+def replay_series(
+    reports: Sequence[tuple[IncidentReport, str | None]], t: SeriesThresholds
+) -> tuple[int, int, int, int]:
+    """One scenario's robberies (each with its planted series or None) in arrival order
+    through `link_report`: planted series found by their third robbery, planted series of
+    three or more, series alerts, and false ones (streams/series_calibrate.py)."""
+    crew_of = {report.event_id: crew for report, crew in reports}
+    sizes = Counter(crew for _, crew in reports if crew)
     state = MemoryLinkage()
     arrived: dict[str, list[UUID]] = {}
-    for report, truth in reports:
-        decision = link_report(report, state, thresholds)
+    found = planted = alerts = false = 0
+    for report, crew in reports:
+        decision = link_report(report, state, t)
         state.apply(decision)
         if decision.grown is not None:
-            counts.series_alerts += 1
-            counts.series_false_alerts += _false_series(decision.grown, truth_of)
-        if truth.series_id and sizes[truth.series_id] >= 3:
-            seen = arrived.setdefault(truth.series_id, [])
+            alerts += 1
+            false += is_false_series(decision.grown, crew_of)
+        if crew and sizes[crew] >= 3:
+            seen = arrived.setdefault(crew, [])
             seen.append(report.event_id)
             if len(seen) == 3:
-                counts.series_planted += 1
+                planted += 1
                 ids = {state.reports[e].series_id if e in state.reports else None for e in seen}
-                counts.series_found_by_third += len(ids) == 1 and None not in ids
-
-
-def _false_series(series: SeriesState, truth_of: dict[UUID, GroundTruth]) -> bool:
-    labels = Counter(truth_of[m.event_id].series_id for m in series.members)
-    label, count = labels.most_common(1)[0]
-    return label is None or count < TRUE_SERIES_MIN or count <= len(series.members) / 2
+                found += len(ids) == 1 and None not in ids
+    return found, planted, alerts, false
 
 
 def measure_recon(scenario: Scenario, counts: Counts) -> None:
