@@ -7,9 +7,12 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.evaluation.grid import GRID, HARDEST, HELD_OUT_SEEDS
+from assembly.model_cli import CALIBRATION_SEEDS, SOLVED_SEEDS
+from bench.evaluation.calibrate_recon import CALIBRATION_SEEDS as RECON_CALIBRATION_SEEDS
+from bench.evaluation.grid import GRID, HARDEST, HELD_OUT_SECOND, HELD_OUT_SEEDS
 from bench.evaluation.stages import Counts, measure
 from bench.evaluation.tables import alarm_table, hotspot_table, recon_table, series_table
+from bench.series_frontier import DEVELOPMENT_SEEDS
 from producers.simulator import SimulationConfig, generate
 from producers.simulator.dials import HARDEST_DIALS
 
@@ -23,6 +26,17 @@ def test_grid_has_each_dial_alone_and_all_together() -> None:
     assert GRID[HARDEST] == HARDEST_DIALS
     # The held-out seeds are none of the seeds the stage tests tune and check on (1-22).
     assert min(HELD_OUT_SEEDS) > 1000
+
+
+def test_no_seed_anything_was_chosen_on_is_held_out() -> None:
+    held_out = set(HELD_OUT_SEEDS) | set(HELD_OUT_SECOND)
+    assert len(held_out) == len(HELD_OUT_SEEDS) + len(HELD_OUT_SECOND)
+    assert held_out <= set(range(1001, 1100))
+    chosen_on = (
+        set(SOLVED_SEEDS) | set(CALIBRATION_SEEDS) | set(RECON_CALIBRATION_SEEDS)
+        | set(DEVELOPMENT_SEEDS) | set(range(1, 23))
+    )  # fmt: skip
+    assert not held_out & chosen_on
 
 
 def test_a_scenario_is_scored_on_its_truth() -> None:
