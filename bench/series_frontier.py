@@ -13,6 +13,7 @@ held-out seeds 1001-1099.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 from concurrent.futures import ProcessPoolExecutor
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 DEVELOPMENT_SEEDS = tuple(range(2011, 2031))
 
 
+@functools.cache  # one scenario per seed and process, whatever the number of thresholds
 def robberies(seed: int, days: float) -> list[tuple[IncidentReport, str | None]]:
     config = SimulationConfig(seed=seed, days=days, end=END, **BASE, **GRID[HARDEST])
     return [(e.model, e.truth.series_id) for e in generate(config).events
