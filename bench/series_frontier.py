@@ -20,12 +20,10 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import TYPE_CHECKING
 
 from bench.evaluation.grid import BASE, END, GRID, HARDEST
-from bench.evaluation.stages import replay_series
-from heterdaad.settings import Settings
+from bench.evaluation.stages import configured_series_thresholds, replay_series
 from heterdaad.thresholds.series import SeriesThresholds
 from producers.simulator import SimulationConfig, generate
 from schemas.events import IncidentReport
-from streams.series_model import load
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -80,9 +78,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     assert not set(args.seeds) & set(range(1001, 1100)), "never choose on held-out seeds"
     logging.disable(logging.WARNING)
-    configured = Settings(_env_file=None).series.model_path
-    hand_set = SeriesThresholds()
-    t = load(configured).thresholds(hand_set) if configured else hand_set
+    t = configured_series_thresholds()
     update = {}
     for item in args.set:
         field, _, value = item.partition("=")

@@ -16,14 +16,12 @@ import logging
 from collections import Counter
 from typing import TYPE_CHECKING
 
-from bench.evaluation.grid import BASE, END, GRID, HARDEST
-from heterdaad.settings import Settings
+from bench.evaluation.stages import configured_series_thresholds
+from bench.series_frontier import robberies
 from heterdaad.thresholds.series import SeriesThresholds
-from producers.simulator import SimulationConfig, generate
 from schemas.events import IncidentReport
 from streams.link_series import MemoryLinkage, link_report
 from streams.series_calibrate import is_false_series
-from streams.series_model import load
 from streams.series_scoring import score_pair
 
 if TYPE_CHECKING:
@@ -40,23 +38,21 @@ def _why(score: PairScore, t: SeriesThresholds) -> list[str]:
 
 
 def diagnose(seed: int, days: float, t: SeriesThresholds, causes: Counter[str]) -> tuple[int, int]:
-    config = SimulationConfig(seed=seed, days=days, end=END, **BASE, **GRID[HARDEST])
-    events = [(e.model, e.truth) for e in generate(config).events
-              if isinstance(e.model, IncidentReport)]  # fmt: skip
-    crew_of = {report.event_id: truth.series_id for report, truth in events}
-    sizes = Counter(truth.series_id for _, truth in events if truth.series_id)
+    events = robberies(seed, days)
+    crew_of = {report.event_id: crew for report, crew in events}
+    sizes = Counter(crew for _, crew in events if crew)
     state = MemoryLinkage()
     arrived: dict[str, list[IncidentReport]] = {}
     planted = found = 0
-    for report, truth in events:
+    for report, crew in events:
         decision = link_report(report, state, t)
         state.apply(decision)
         if decision.grown is not None:
             causes["series alerts"] += 1
             causes["false series alerts"] += is_false_series(decision.grown, crew_of)
-        if not truth.series_id or sizes[truth.series_id] < 3:
+        if not crew or sizes[crew] < 3:
             continue
-        seen = arrived.setdefault(truth.series_id, [])
+        seen = arrived.setdefault(crew, [])
         seen.append(report)
         if len(seen) != 3:
             continue
@@ -66,7 +62,7 @@ def diagnose(seed: int, days: float, t: SeriesThresholds, causes: Counter[str]) 
         if len(ids) == 1 and None not in ids:
             found += 1
             continue
-        print(f"seed {seed} series {truth.series_id}: missed (series ids {len(ids)})")
+        print(f"seed {seed} series {crew}: missed (series ids {len(ids)})")
         strong = weak = 0
         for a, b in itertools.combinations(sorted(seen, key=lambda r: r.occurred_at), 2):
             score = score_pair(a, b, t)
@@ -91,9 +87,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--days", type=float, default=60.0)
     args = parser.parse_args(argv)
     logging.disable(logging.WARNING)
-    configured = Settings(_env_file=None).series.model_path
-    hand_set = SeriesThresholds()
-    t = load(configured).thresholds(hand_set) if configured else hand_set
+    t = configured_series_thresholds()
     print(f"link {t.link_threshold} / support {t.support_threshold}")
     causes: Counter[str] = Counter()
     planted = found = 0

@@ -82,10 +82,7 @@ def measure(scenario: Scenario) -> Counts:
 def measure_series(scenario: Scenario, counts: Counts) -> None:
     """Reports in arrival order through series linkage: found by the third robbery (the
     three in one series), and alerts whose series is no planted one."""
-    # The hand-set curves, or the fitted model HETERDAAD_SERIES__MODEL_PATH names.
-    configured = Settings(_env_file=None).series.model_path
-    hand_set = SeriesThresholds()
-    thresholds = load(configured).thresholds(hand_set) if configured else hand_set
+    thresholds = configured_series_thresholds()
     reports = [(e.model, e.truth.series_id) for e in scenario.events
                if isinstance(e.model, IncidentReport)]  # fmt: skip
     found, planted, alerts, false = replay_series(reports, thresholds)
@@ -93,6 +90,13 @@ def measure_series(scenario: Scenario, counts: Counts) -> None:
     counts.series_planted += planted
     counts.series_alerts += alerts
     counts.series_false_alerts += false
+
+
+def configured_series_thresholds() -> SeriesThresholds:
+    """The hand-set curves, or the fitted model HETERDAAD_SERIES__MODEL_PATH names."""
+    configured = Settings(_env_file=None).series.model_path
+    hand_set = SeriesThresholds()
+    return load(configured).thresholds(hand_set) if configured else hand_set
 
 
 def replay_series(
