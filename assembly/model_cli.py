@@ -4,9 +4,10 @@ solved cases, written as a versioned model the series stage loads at start."""
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
-from datetime import UTC, date, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -14,10 +15,15 @@ import typer
 from heterdaad.cli_support import validated_settings
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import asyncpg
+
     from heterdaad.settings import Settings
     from heterdaad.thresholds.series import SeriesThresholds
     from producers.simulator.truth import GroundTruth
     from schemas.events import IncidentReport
+    from streams.series_cases import ListedRobbery, Problem
     from streams.series_fit import PairExample
 
 logger = logging.getLogger(__name__)
@@ -46,18 +52,26 @@ def fit_command(
     hardest: Annotated[bool, typer.Option(
         help="Solved cases with the evaluation's hardest dials (sparse, noisy, crews that "
         "change).")] = True,
+    simulated: Annotated[bool, typer.Option(
+        help="Learn from the simulator's planted crews (the --seed scenarios) as well.")] = True,
     judgements: Annotated[bool, typer.Option(
         help="Read the desk's series judgements from PostgreSQL.")] = True,
+    solved_cases: Annotated[Path | None, typer.Option(
+        dir_okay=False, help="CSV of solved robberies: columns event_id and case "
+        "(docs/series-linkage.md); their reports are read from PostgreSQL.")] = None,
     calibration_seeds: Annotated[list[int] | None, typer.Option(
         "--calibration-seed", help="Simulator seed replayed through the stage to check the "
         "false series rate (repeatable; default 2001-2010).")] = None,
     folds: Annotated[int, typer.Option(min=2, max=20)] = 5,
     l2: Annotated[float, typer.Option(
         min=0.0, help="Pull towards the hand-set curves (per curve value).")] = 1.0,
+    actor: Annotated[str, typer.Option(
+        help="Who fits, for the audit log of the reports and judgements read.")] = "cli",
 ) -> None:
     """Fit the series linkage curves; report cross-validated AUC and the threshold.
 
-    Pairs: the desk's series judgements and the simulator's planted crews (solved cases).
+    Pairs: the desk's series judgements, solved police cases (--solved-cases) and the
+    simulator's planted crews.
     The link threshold is chosen for HETERDAAD_SERIES__FALSE_SERIES_PER_30_DAYS (1) false
     series alerts at HETERDAAD_SERIES__NATIONAL_ROBBERIES_PER_YEAR (1000). The model goes to
     <state_dir>/models/series/<version>.json and current.json, which the worker loads at
@@ -71,15 +85,22 @@ def fit_command(
     t = settings.series
     examples: list[PairExample] = []
     sources = []
-    for seed in seeds or SOLVED_SEEDS:
+    for seed in (seeds or SOLVED_SEEDS) if simulated else ():
         found = solved_case_pairs(seed, days, hardest, t)
         examples += found
         sources.append(f"simulator seed {seed}, {days:g} days"
                        f"{', hardest dials' if hardest else ''}: {len(found)} pairs")  # fmt: skip
-    if judgements:
-        judged = asyncio.run(judged_pairs(settings))
-        examples += judged
-        sources.append(f"desk judgements: {len(judged)} pairs")
+    listed = read_case_file(solved_cases) if solved_cases else []
+    if judgements or listed:
+        stored = asyncio.run(stored_pairs(settings, judgements=judgements, listed=listed,
+                                          subject=solved_cases.name if solved_cases else "",
+                                          actor=actor))  # fmt: skip
+        examples += stored.judged + stored.solved
+        if judgements:
+            sources.append(f"desk judgements: {len(stored.judged)} pairs")
+        if solved_cases:
+            sources.append(f"solved cases {solved_cases.name}: {stored.robberies} robberies "
+                           f"in {stored.cases} cases, {len(stored.solved)} pairs")  # fmt: skip
     linked = sum(e.linked for e in examples)
     if linked == 0 or linked == len(examples):
         typer.echo("error: need both linked and unlinked pairs to fit", err=True)
@@ -158,42 +179,121 @@ def pairs_of(
     seed: int, case: list[tuple[IncidentReport, GroundTruth]], t: SeriesThresholds
 ) -> list[PairExample]:
     """Every pair of one case's robberies within the window, linked when one crew's."""
-    from streams.series_fit import example_of
-    from streams.series_scoring import score_pair
+    from streams.series_cases import case_examples
 
-    reports = sorted(case, key=lambda pair: pair[0].occurred_at)
-    window = timedelta(days=t.max_gap_days)
-    found = []
-    for (a, truth_a), (b, truth_b) in itertools.combinations(reports, 2):
-        if b.occurred_at - a.occurred_at > window:
-            continue
-        if truth_a.robbery_id is not None and truth_a.robbery_id == truth_b.robbery_id:
-            continue  # one robbery reported twice: the stage's duplicate, not a pair
-        linked = truth_a.series_id is not None and truth_a.series_id == truth_b.series_id
-        group = f"{seed}:{truth_a.series_id if linked else a.event_id}"
-        found.append(example_of(score_pair(a, b, t), linked, group))
-    return found
+    robbery_of = {report.event_id: truth.robbery_id for report, truth in case}
+
+    def same_robbery(a: IncidentReport, b: IncidentReport) -> bool:
+        robbery = robbery_of[a.event_id]
+        return robbery is not None and robbery == robbery_of[b.event_id]
+
+    return case_examples([(report, truth.series_id) for report, truth in case], t,
+                         group_prefix=str(seed), same_robbery=same_robbery)  # fmt: skip
 
 
-async def judged_pairs(settings: Settings) -> list[PairExample]:
-    """The links of judged series alerts: the newest verdict per alert, then per pair."""
+def read_case_file(path: Path) -> list[ListedRobbery]:
+    """The rows of a solved-cases file; every refused row is named and nothing is fitted."""
+    from streams.series_cases import parse_cases
+
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        typer.echo(f"error: {path}: cannot be read: {error.strerror or error}", err=True)
+        raise typer.Exit(2) from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = data.decode("cp1252", errors="replace")  # Excel's "CSV" on Windows
+    listed, problems = parse_cases(text)
+    _refuse(path, problems)
+    if not listed:
+        typer.echo(f"error: {path}: no solved robbery listed", err=True)
+        raise typer.Exit(2)
+    return listed
+
+
+def _refuse(path: Path | str, problems: Sequence[Problem]) -> None:
+    if not problems:
+        return
+    for problem in problems:
+        typer.echo(f"rejected {path} line {problem.line}: {problem.column}: {problem.reason}",
+                   err=True)  # fmt: skip
+    typer.echo(f"error: {len(problems)} row(s) of {path} refused; nothing fitted", err=True)
+    raise typer.Exit(2)
+
+
+@dataclass(frozen=True)
+class StoredPairs:
+    judged: list[PairExample]
+    solved: list[PairExample]
+    robberies: int  # solved robberies found
+    cases: int
+
+
+async def stored_pairs(
+    settings: Settings, *, judgements: bool, listed: Sequence[ListedRobbery], subject: str,
+    actor: str,
+) -> StoredPairs:
+    """The pairs of the desk's judgements and of the solved robberies' stored reports; what
+    was read is audited (it holds descriptions and plate pseudonyms)."""
     import asyncpg
 
-    from schemas.alerts import Alert
-    from streams.series_fit import judged_example
+    from heterdaad.audit import AuditRow, write_audit_rows
+    from streams.series_cases import (
+        Receipt,
+        StoredEvent,
+        case_examples,
+        reported_twice,
+        resolve,
+        stored_reports,
+    )
 
     connection = await asyncpg.connect(
         settings.database_url, server_settings={"search_path": settings.database_schema}
     )
     try:
+        judged = await judged_pairs(connection) if judgements else []
+        receipts = await connection.fetch(
+            "SELECT organisation_id, source_ref, event_id FROM import_receipt "
+            "WHERE source = 'cbl' AND source_ref = ANY($1::text[])",
+            [row.melding for row in listed if row.melding],
+        )  # fmt: skip
+        solved, problems = resolve(listed, [Receipt(*r) for r in receipts])
+        _refuse(subject, problems)
         rows = await connection.fetch(
-            "SELECT DISTINCT ON (j.alert_id) j.alert_id, j.verdict, j.judged_at, a.payload "
-            "FROM judgement j JOIN alert a USING (alert_id) "
-            "WHERE j.kind = 'series' AND a.payload IS NOT NULL "
-            "ORDER BY j.alert_id, j.judged_at DESC, j.judgement_id DESC"
-        )
+            "SELECT event_id, event_type, payload::text AS payload, payload_purged_at "
+            "FROM event WHERE event_id = ANY($1::uuid[])", [row.event_id for row in solved],
+        )  # fmt: skip
+        stored = {r["event_id"]: StoredEvent(r["event_type"], r["payload"],
+                                             r["payload_purged_at"]) for r in rows}  # fmt: skip
+        reports, problems = stored_reports(solved, stored)
+        _refuse(subject, problems)
+        cases = len({case for _, case in reports})
+        now = datetime.now(UTC)
+        audit = [AuditRow(now, actor, "model_fit_read", "judgement",
+                          {"judged_pairs": len(judged)})] if judgements else []  # fmt: skip
+        if listed:
+            audit.append(AuditRow(now, actor, "model_fit_read", subject,
+                                  {"reports": len(reports), "cases": cases}))  # fmt: skip
+        await write_audit_rows(connection, audit)
     finally:
         await connection.close()
+    pairs = case_examples(reports, settings.series, group_prefix="case",
+                          same_robbery=reported_twice(settings.series))  # fmt: skip
+    return StoredPairs(judged=judged, solved=pairs, robberies=len(reports), cases=cases)
+
+
+async def judged_pairs(connection: asyncpg.Connection) -> list[PairExample]:
+    """The links of judged series alerts: the newest verdict per alert, then per pair."""
+    from schemas.alerts import Alert
+    from streams.series_fit import judged_example
+
+    rows = await connection.fetch(
+        "SELECT DISTINCT ON (j.alert_id) j.alert_id, j.verdict, j.judged_at, a.payload "
+        "FROM judgement j JOIN alert a USING (alert_id) "
+        "WHERE j.kind = 'series' AND a.payload IS NOT NULL "
+        "ORDER BY j.alert_id, j.judged_at DESC, j.judgement_id DESC"
+    )
     newest: dict[tuple[str, str], tuple[datetime, PairExample]] = {}
     for row in rows:
         alert = Alert.model_validate_json(row["payload"])

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import subprocess
 import sys
+import uuid
 from typing import TYPE_CHECKING
 
 import pytest
 
 from consumers.sink import store
 from heterdaad.thresholds.time import TimeModel
+from schemas.events import Weapon
 from streams.link_series import MemoryLinkage, link_report
 from streams.series_model import load, series_model_dir
 from streams.series_scoring import series_alert
+from tests import factories
 from tests.consumers.test_desk import csrf_token, logged_in, served_desk, users
 from tests.kafka_helpers import publish_all
 from tests.processes import running
@@ -89,3 +93,65 @@ async def test_a_model_fitted_from_desk_judgements_is_named_by_the_worker_alerts
     assert alert.basis is not None and alert.basis.model_version == version
     assert alert.basis.probability is not None and alert.basis.probability > 0.5
     assert "false series alert(s) per 30 days" in alert.basis.calibrated_to
+
+
+def fit_on_cases(settings: Settings, cases: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "assembly.cli", "model", "fit", "--no-simulated",
+         "--no-judgements", "--solved-cases", str(cases), "--calibration-seed", "2001",
+         "--days", "20", "--actor", "analist-jansen"],
+        env=os.environ | settings.to_env(), capture_output=True, text=True, timeout=300,
+        check=False,
+    )  # fmt: skip
+
+
+async def test_a_model_is_fitted_from_solved_cases_whose_reports_are_stored(
+    settings: Settings, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    first = [crew_report(east(km), d) for km, d in ((0, 9), (3, 8), (6, 7))]
+    second = [crew_report(east(km), d, offender_count=1, weapons=[Weapon.KNIFE])
+              for km, d in ((30, 9), (33, 6))]  # fmt: skip
+    press = factories.alarm_activation()
+    for event in (*first, *second, press):
+        await store(db, event)
+    current = series_model_dir(settings.state_dir) / "current.json"
+
+    # A file with rows the store cannot answer: every one named, nothing fitted.
+    hostile = tmp_path / "zaken.csv"
+    hostile.write_text(f"event_id;case\n{first[0].event_id};PL-1\n{uuid.uuid4()};PL-1\n"
+                       f"{press.event_id};PL-2\n", encoding="utf-8")  # fmt: skip
+    refused = await asyncio.to_thread(fit_on_cases, settings, hostile)
+    assert refused.returncode == 2, refused.stdout
+    assert "zaken.csv line 3: event_id: no event with this id is stored" in refused.stderr
+    assert "zaken.csv line 4: event_id: the event is alarm_activation" in refused.stderr
+    assert not current.exists()
+
+    # The last robbery came in through the CBL import: the analyst names its melding number.
+    await db.execute("INSERT INTO organisation (organisation_id, name, role) "
+                     "VALUES ('cbl-leden', 'CBL', 'trade_association')")  # fmt: skip
+    await db.execute(
+        "INSERT INTO import_receipt (event_id, organisation_id, source, source_ref, body_sha256,"
+        " file_sha256, file_row) VALUES ($1, 'cbl-leden', 'cbl', 'CBL-0042', 'b', 'f', 2)",
+        second[1].event_id,
+    )  # fmt: skip
+    cases = tmp_path / "opgeloste-zaken.csv"
+    rows = [f"{r.event_id};;PL-1" for r in first] + [f"{second[0].event_id};;PL-2",
+                                                      ";CBL-0042;PL-2"]  # fmt: skip
+    cases.write_text("\ufeffevent_id;melding;case\n" + "\n".join(rows) + "\n",
+                     encoding="utf-8")  # fmt: skip
+    fitted = await asyncio.to_thread(fit_on_cases, settings, cases)
+    assert fitted.returncode == 0, fitted.stderr
+    # Within a case: 3 + 1 linked pairs; across the two cases: 3 x 2 unlinked.
+    assert "pairs: 4 linked, 6 unlinked" in fitted.stdout, fitted.stdout
+    model = load(current)
+    assert model.report is not None
+    assert model.report.sources == [
+        "solved cases opgeloste-zaken.csv: 5 robberies in 2 cases, 10 pairs"
+    ]
+    # Reading the reports (descriptions, plate pseudonyms) is logged, with who read them.
+    audit = await db.fetchrow(
+        "SELECT actor, subject, details FROM audit_log WHERE action = 'model_fit_read'"
+    )
+    assert audit is not None
+    assert (audit["actor"], audit["subject"]) == ("analist-jansen", "opgeloste-zaken.csv")
+    assert json.loads(audit["details"]) == {"reports": 5, "cases": 2}
