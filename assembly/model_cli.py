@@ -218,7 +218,7 @@ def _refuse(path: Path | str, problems: Sequence[Problem]) -> None:
     for problem in problems:
         typer.echo(f"rejected {path} line {problem.line}: {problem.column}: {problem.reason}",
                    err=True)  # fmt: skip
-    typer.echo(f"error: {len(problems)} row(s) of {path} refused; nothing fitted", err=True)
+    typer.echo(f"error: {path}: {len(problems)} problem(s); nothing fitted", err=True)
     raise typer.Exit(2)
 
 
