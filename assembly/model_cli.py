@@ -193,6 +193,7 @@ def pairs_of(
 
 def read_case_file(path: Path) -> list[ListedRobbery]:
     """The rows of a solved-cases file; every refused row is named and nothing is fitted."""
+    from heterdaad.spreadsheet import csv_text
     from streams.series_cases import parse_cases
 
     try:
@@ -200,11 +201,7 @@ def read_case_file(path: Path) -> list[ListedRobbery]:
     except OSError as error:
         typer.echo(f"error: {path}: cannot be read: {error.strerror or error}", err=True)
         raise typer.Exit(2) from None
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = data.decode("cp1252", errors="replace")  # Excel's "CSV" on Windows
-    listed, problems = parse_cases(text)
+    listed, problems = parse_cases(csv_text(data))
     _refuse(path, problems)
     if not listed:
         typer.echo(f"error: {path}: no solved robbery listed", err=True)

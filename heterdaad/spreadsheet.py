@@ -1,4 +1,4 @@
-"""CSV cells a spreadsheet shows as text: no formula from a report reaches Excel (OWASP)."""
+"""CSV as spreadsheets write and read it: the files they save, and cells that stay text."""
 
 from __future__ import annotations
 
@@ -13,3 +13,21 @@ def csv_cell(value: object) -> object:
     if isinstance(value, str) and value.startswith(FORMULA_STARTS):
         return f"'{value}"
     return value
+
+
+# Dutch Excel separates with ';' (the comma is the decimal sign); others use ',' or tabs.
+DELIMITERS = (";", ",", "\t")
+
+
+def csv_text(data: bytes) -> str:
+    """The text of a CSV file as a spreadsheet saved it: UTF-8, with or without a byte-order
+    mark, or Windows-1252 (Excel's "CSV (gescheiden door lijstscheidingsteken)" on Windows)."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace")
+
+
+def delimiter_of(first_line: str) -> str:
+    """The delimiter a header row is written with: whichever of DELIMITERS it holds most."""
+    return max(DELIMITERS, key=first_line.count)

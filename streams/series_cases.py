@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
+from heterdaad.spreadsheet import delimiter_of
 from schemas.events import IncidentReport
 from streams.series_fit import example_of
 from streams.series_scoring import score_pair
@@ -34,8 +35,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 CASE_CHARACTERS = 100
-# Dutch Excel separates with ';' (the comma is the decimal sign); others use ',' or tabs.
-DELIMITERS = (";", ",", "\t")
 
 
 @dataclass(frozen=True)
@@ -95,7 +94,7 @@ def parse_cases(text: str) -> tuple[list[ListedRobbery], list[Problem]]:
     lines = text.splitlines(keepends=True)
     if not lines:
         return [], [Problem(1, "(header)", "the file is empty; the first row names the columns")]
-    reader = csv.DictReader(lines, delimiter=max(DELIMITERS, key=lines[0].count))
+    reader = csv.DictReader(lines, delimiter=delimiter_of(lines[0]))
     header = [name.strip().casefold() for name in reader.fieldnames or ()]
     missing = [] if "case" in header else [Problem(1, "case", "column missing from the header")]
     if "event_id" not in header and "melding" not in header:

@@ -51,9 +51,9 @@ def judged_series(settings: Settings, crew: list[IncidentReport]) -> Alert:
                         TimeModel(), NOW)  # fmt: skip
 
 
-def fit_model(settings: Settings) -> subprocess.CompletedProcess[str]:
+def fit_model(settings: Settings, *arguments: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "assembly.cli", "model", "fit", "--seed", "41", "--days", "20"],
+        [sys.executable, "-m", "assembly.cli", "model", "fit", *arguments],
         env=os.environ | settings.to_env(), capture_output=True, text=True, timeout=300,
         check=False,
     )  # fmt: skip
@@ -74,7 +74,7 @@ async def test_a_model_fitted_from_desk_judgements_is_named_by_the_worker_alerts
                                    data={"csrf": csrf_token(page.text), "verdict": "confirmed"})
         assert answer.status_code == 303
 
-    fitted = await asyncio.to_thread(fit_model, settings)
+    fitted = await asyncio.to_thread(fit_model, settings, "--seed", "41", "--days", "20")
     assert fitted.returncode == 0, fitted.stderr
     # The judged series' two links are among the pairs learnt from.
     assert "(2 from judgements)" in fitted.stdout, fitted.stdout
@@ -96,13 +96,8 @@ async def test_a_model_fitted_from_desk_judgements_is_named_by_the_worker_alerts
 
 
 def fit_on_cases(settings: Settings, cases: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "assembly.cli", "model", "fit", "--no-simulated",
-         "--no-judgements", "--solved-cases", str(cases), "--calibration-seed", "2001",
-         "--days", "20", "--actor", "analist-jansen"],
-        env=os.environ | settings.to_env(), capture_output=True, text=True, timeout=300,
-        check=False,
-    )  # fmt: skip
+    return fit_model(settings, "--no-simulated", "--no-judgements", "--solved-cases", str(cases),
+                     "--calibration-seed", "2001", "--days", "20", "--actor", "analist-jansen")
 
 
 async def test_a_model_is_fitted_from_solved_cases_whose_reports_are_stored(

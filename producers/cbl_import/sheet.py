@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import TYPE_CHECKING
 
+from heterdaad.spreadsheet import csv_text, delimiter_of
 from producers.cbl_import.layout import (
     COLUMNS,
     MAX_OFFENDERS,
@@ -27,7 +28,6 @@ logger = logging.getLogger(__name__)
 
 _ZIP_MAGIC = b"PK\x03\x04"
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0"  # the binary .xls of Excel 97-2003
-_DELIMITERS = (";", ",", "\t")
 
 
 class CblImportError(Exception):
@@ -128,14 +128,8 @@ def _is_known(column: str) -> bool:
 
 
 def _csv_records(data: bytes) -> list[list[str]]:
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        # Excel on Windows writes "CSV (gescheiden door lijstscheidingsteken)" in Windows-1252.
-        text = data.decode("cp1252", errors="replace")
-    first_line = text.split("\n", 1)[0]
-    # Dutch Excel separates with ';' (the comma is the decimal sign); others use ',' or tabs.
-    delimiter = max(_DELIMITERS, key=first_line.count)
+    text = csv_text(data)
+    delimiter = delimiter_of(text.split("\n", 1)[0])
     try:
         return list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True))
     except csv.Error as error:
