@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
     import asyncpg
 
+    from consumers.reliability import JudgedAlert
     from heterdaad.settings import Settings
     from heterdaad.thresholds.series import SeriesThresholds
     from producers.simulator.truth import GroundTruth
@@ -142,6 +143,61 @@ def fit_command(
                f"{checked.false_alerts} false of {checked.alerts} series alerts = "
                f"{checked.false_per_30_days:.2f} per 30 days at link {checked.link_threshold:g}"
                f" (pair-calibrated {paired.link_threshold:g})")  # fmt: skip
+
+
+@model_app.command("judged")
+def judged_command(
+    since: Annotated[datetime | None, typer.Option(
+        formats=["%Y-%m-%d"], help="Only judgements from this day on (default: all).")] = None,
+    actor: Annotated[str, typer.Option(
+        help="Who asks, for the audit log of the alerts read.")] = "cli",
+) -> None:
+    """Whether the chances pattern alerts state hold, by the analysts' judgements.
+
+    Per kind, model version and band of the stated probability (hotspots: recurrence
+    interval): alerts judged (the newest verdict of each), the share confirmed with its 95 %
+    interval, and the mean probability stated. A mean stated above the interval: the model
+    overstates here, calibrate again (docs/desk.md).
+    """
+    from consumers.reliability import bands
+
+    settings = validated_settings()
+    start = since.replace(tzinfo=UTC) if since else datetime.min.replace(tzinfo=UTC)
+    found = bands(asyncio.run(_judged_alerts(settings, start, actor)))
+    if not found:
+        typer.echo("no judged pattern alerts" + (f" since {since:%Y-%m-%d}" if since else ""))
+        return
+    typer.echo(f"{'kind':<24}{'model':<32}{'stated':<28}{'judged':>7}{'confirmed':>10}  "
+               f"{'share (95 % interval)':<24}{'mean stated':>11}")  # fmt: skip
+    for band in found:
+        low, high = band.interval
+        share = f"{band.share:.0%} ({low:.0%}-{high:.0%})"
+        mean = f"{band.mean_stated:.2f}" if band.mean_stated is not None else "-"
+        verdict = ""
+        if band.mean_stated is not None and band.mean_stated > high:
+            verdict = "  overstates"
+        elif band.mean_stated is not None and band.mean_stated < low:
+            verdict = "  understates"
+        typer.echo(f"{band.kind:<24}{band.model_version:<32}{band.stated:<28}{band.judged:>7}"
+                   f"{band.confirmed:>10}  {share:<24}{mean:>11}{verdict}")  # fmt: skip
+
+
+async def _judged_alerts(settings: Settings, since: datetime, actor: str) -> list[JudgedAlert]:
+    import asyncpg
+
+    from consumers.reliability import judged_alerts
+    from heterdaad.audit import AuditRow, write_audit_rows
+
+    connection = await asyncpg.connect(
+        settings.database_url, server_settings={"search_path": settings.database_schema}
+    )
+    try:
+        judged = await judged_alerts(connection, since)
+        await write_audit_rows(connection, [AuditRow(datetime.now(UTC), actor, "model_judged_read",
+                                                     "judgement", {"alerts": len(judged)})])
+    finally:
+        await connection.close()
+    return judged
 
 
 def solved_case_pairs(

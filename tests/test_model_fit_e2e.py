@@ -9,12 +9,14 @@ import re
 import subprocess
 import sys
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import pytest
 
 from consumers.sink import store
 from heterdaad.thresholds.time import TimeModel
+from schemas.alerts import AlertKind, DetectionBasis
 from schemas.events import Weapon
 from streams.link_series import MemoryLinkage, link_report
 from streams.series_model import load, series_model_dir
@@ -51,9 +53,10 @@ def judged_series(settings: Settings, crew: list[IncidentReport]) -> Alert:
                         TimeModel(), NOW)  # fmt: skip
 
 
-def fit_model(settings: Settings, *arguments: str) -> subprocess.CompletedProcess[str]:
+def model_command(settings: Settings, *arguments: str) -> subprocess.CompletedProcess[str]:
+    """`heterdaad model <arguments>` against the test's database and state directory."""
     return subprocess.run(
-        [sys.executable, "-m", "assembly.cli", "model", "fit", *arguments],
+        [sys.executable, "-m", "assembly.cli", "model", *arguments],
         env=os.environ | settings.to_env(), capture_output=True, text=True, timeout=300,
         check=False,
     )  # fmt: skip
@@ -74,7 +77,8 @@ async def test_a_model_fitted_from_desk_judgements_is_named_by_the_worker_alerts
                                    data={"csrf": csrf_token(page.text), "verdict": "confirmed"})
         assert answer.status_code == 303
 
-    fitted = await asyncio.to_thread(fit_model, settings, "--seed", "41", "--days", "20")
+    fitted = await asyncio.to_thread(model_command, settings, "fit", "--seed", "41",
+                                     "--days", "20")
     assert fitted.returncode == 0, fitted.stderr
     # The judged series' two links are among the pairs learnt from.
     assert "(2 from judgements)" in fitted.stdout, fitted.stdout
@@ -96,8 +100,9 @@ async def test_a_model_fitted_from_desk_judgements_is_named_by_the_worker_alerts
 
 
 def fit_on_cases(settings: Settings, cases: Path) -> subprocess.CompletedProcess[str]:
-    return fit_model(settings, "--no-simulated", "--no-judgements", "--solved-cases", str(cases),
-                     "--calibration-seed", "2001", "--days", "20", "--actor", "analist-jansen")
+    return model_command(settings, "fit", "--no-simulated", "--no-judgements", "--solved-cases",
+                         str(cases), "--calibration-seed", "2001", "--days", "20", "--actor",
+                         "analist-jansen")  # fmt: skip
 
 
 async def test_a_model_is_fitted_from_solved_cases_whose_reports_are_stored(
@@ -150,3 +155,39 @@ async def test_a_model_is_fitted_from_solved_cases_whose_reports_are_stored(
     assert audit is not None
     assert (audit["actor"], audit["subject"]) == ("analist-jansen", "opgeloste-zaken.csv")
     assert json.loads(audit["details"]) == {"reports": 5, "cases": 2}
+
+
+async def test_the_stated_chances_are_set_against_the_newest_judgements(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    def pattern(kind: AlertKind, probability: float) -> Alert:
+        return factories.alert(kind=kind, basis=DetectionBasis(
+            model_version="series-test", probability=probability))  # fmt: skip
+
+    series = [pattern(AlertKind.SERIES, p) for p in (0.9, 0.9, 0.85)]
+    recon = pattern(AlertKind.RECONNAISSANCE_WARNING, 0.6)
+    day = datetime(2026, 11, 2, 9, tzinfo=UTC)
+    verdicts = [(series[0], "confirmed", day), (series[1], "confirmed", day),
+                # Another analyst rejects it a day later: the newest verdict counts.
+                (series[1], "rejected", day + timedelta(days=1)),
+                (series[2], "rejected", day), (recon, "confirmed", day - timedelta(days=30))]
+    for alert in (*series, recon):
+        await store(db, alert)
+    for alert, verdict, at in verdicts:
+        await db.execute(
+            "INSERT INTO judgement (alert_id, kind, pattern, verdict, judged_by, judged_at) "
+            "VALUES ($1, $2, 'p', $3, 'analist', $4)", alert.alert_id, alert.kind.value,
+            verdict, at,
+        )  # fmt: skip
+
+    shown = await asyncio.to_thread(model_command, settings, "judged", "--since", "2026-11-01")
+    assert shown.returncode == 0, shown.stderr
+    rows = [line.split() for line in shown.stdout.splitlines()[1:]]
+    # The reconnaissance warning was judged before the 1st; of the three series alerts
+    # stating 0.85-0.9, one stands: 33 % (6-79 %), and 0.88 lies above that interval.
+    assert rows == [["series", "series-test", "probability", "0.80-0.95", "3", "1", "33%",
+                     "(6%-79%)", "0.88", "overstates"]]  # fmt: skip
+    everything = await asyncio.to_thread(model_command, settings, "judged")
+    assert "reconnaissance_warning" in everything.stdout
+    reads = await db.fetchval("SELECT count(*) FROM audit_log WHERE action = 'model_judged_read'")
+    assert reads == 2

@@ -66,8 +66,10 @@ PHRASES: dict[str, dict[Language, str]] = {
     "judgement": {"nl": "Beoordeling", "en": "Judgement"},
     "basis": {"nl": "Grond", "en": "Rests on"},
     "judgement_intro": {
-        "nl": "Klopt dit patroon? Uw oordeel wordt vastgelegd en leert het model.",
-        "en": "Is this pattern right? Your judgement is recorded and teaches the model.",
+        "nl": "Klopt dit patroon? Uw oordeel wordt vastgelegd: het toetst de kans die de "
+        "melding noemt, en het reeksmodel leert ervan.",
+        "en": "Is this pattern right? Your judgement is recorded: it checks the chance the "
+        "alert states, and the series model learns from it.",
     },
     "confirm": {"nl": "Klopt", "en": "Confirm"},
     "reject": {"nl": "Klopt niet", "en": "Reject"},
