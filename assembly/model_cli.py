@@ -58,7 +58,7 @@ def fit_command(
     judgements: Annotated[bool, typer.Option(
         help="Read the desk's series judgements from PostgreSQL.")] = True,
     solved_cases: Annotated[Path | None, typer.Option(
-        dir_okay=False, help="CSV of solved robberies: columns event_id and case "
+        dir_okay=False, help="CSV of solved robberies: columns event_id (or melding) and case "
         "(docs/series-linkage.md); their reports are read from PostgreSQL.")] = None,
     calibration_seeds: Annotated[list[int] | None, typer.Option(
         "--calibration-seed", help="Simulator seed replayed through the stage to check the "
@@ -173,13 +173,9 @@ def judged_command(
         low, high = band.interval
         share = f"{band.share:.0%} ({low:.0%}-{high:.0%})"
         mean = f"{band.mean_stated:.2f}" if band.mean_stated is not None else "-"
-        verdict = ""
-        if band.mean_stated is not None and band.mean_stated > high:
-            verdict = "  overstates"
-        elif band.mean_stated is not None and band.mean_stated < low:
-            verdict = "  understates"
-        typer.echo(f"{band.kind:<24}{band.model_version:<32}{band.stated:<28}{band.judged:>7}"
-                   f"{band.confirmed:>10}  {share:<24}{mean:>11}{verdict}")  # fmt: skip
+        line = (f"{band.kind:<24}{band.model_version:<32}{band.stated:<28}{band.judged:>7}"
+                f"{band.confirmed:>10}  {share:<24}{mean:>11}  {band.verdict}")  # fmt: skip
+        typer.echo(line.rstrip())
 
 
 async def _judged_alerts(settings: Settings, since: datetime, actor: str) -> list[JudgedAlert]:

@@ -85,6 +85,17 @@ class Band:
         ci = binomtest(self.confirmed, self.judged).proportion_ci(CONFIDENCE, method="wilson")
         return float(ci.low), float(ci.high)
 
+    @property
+    def verdict(self) -> str:
+        """"overstates" when the mean probability stated lies above the confirmed share's
+        interval, "understates" below it, else "" (the judgements do not contradict it)."""
+        if self.mean_stated is None:
+            return ""
+        low, high = self.interval
+        if self.mean_stated > high:
+            return "overstates"
+        return "understates" if self.mean_stated < low else ""
+
 
 async def judged_alerts(connection: asyncpg.Connection, since: datetime) -> list[JudgedAlert]:
     """Each judged alert's newest verdict (judged since `since`), with the basis it stated."""

@@ -46,3 +46,19 @@ def test_the_confirmed_share_comes_with_its_wilson_interval() -> None:
     assert (low, high) == pytest.approx(((centre - spread) / (1 + z * z / n),
                                          (centre + spread) / (1 + z * z / n)))  # fmt: skip
     assert band.share == 0.7
+
+
+@pytest.mark.parametrize(
+    ("stated", "confirmed", "verdict"),
+    [
+        (0.9, 2, "overstates"),  # 2 of 10 confirmed: at most 51 %, far below 0.9
+        (0.1, 9, "understates"),  # 9 of 10: at least 60 %
+        (0.7, 7, ""),  # as stated
+        (None, 7, ""),  # a hotspot states a recurrence interval, no probability
+    ],
+)
+def test_a_band_says_whether_the_judgements_contradict_what_it_stated(
+    stated: float | None, confirmed: int, verdict: str
+) -> None:
+    band = Band("series", "m1", "probability", 0.0, 1.0, stated, judged=10, confirmed=confirmed)
+    assert band.verdict == verdict
