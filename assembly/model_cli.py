@@ -11,11 +11,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeRemainingColumn,
+)
 
 from heterdaad.cli_support import validated_settings
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
 
     import asyncpg
 
@@ -86,7 +95,8 @@ def fit_command(
     t = settings.series
     examples: list[PairExample] = []
     sources = []
-    for seed in (seeds or SOLVED_SEEDS) if simulated else ():
+    solved_seeds = (seeds or SOLVED_SEEDS) if simulated else ()
+    for seed in _progress(solved_seeds, "simulated solved cases"):
         found = solved_case_pairs(seed, days, hardest, t)
         examples += found
         sources.append(f"simulator seed {seed}, {days:g} days"
@@ -111,7 +121,8 @@ def fit_command(
     # seeds' robberies replayed through the stage give at most the stated false series alerts.
     cases = [[(report, truth.series_id) for report, truth in
               solved_case_reports(seed, days, hardest, others=True)]
-             for seed in calibration_seeds or CALIBRATION_SEEDS]  # fmt: skip
+             for seed in _progress(calibration_seeds or CALIBRATION_SEEDS,
+                                   "calibration scenarios")]  # fmt: skip
     # Set-level evidence (streams/series_groups.py, series_paths.py): weak triangles found
     # series, a robbery where a series' path goes next joins it, and groups merge only as one
     # crew's. With the crew check, corroboration may start the hand-set gap below the link
@@ -122,7 +133,12 @@ def fit_command(
         "support_threshold": round(min(model.support_threshold, model.link_threshold - gap), 3),
     })  # fmt: skip
     paired = model.thresholds(t)
-    checked = raise_to_rate(cases, paired, days * len(cases))
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), transient=True,
+                  console=Console(stderr=True)) as bar:  # fmt: skip
+        task = bar.add_task("replaying the calibration scenarios through the stage")
+        checked = raise_to_rate(cases, paired, days * len(cases), on_replay=lambda r: bar.update(
+            task, description=f"link {r.link_threshold:g}: {r.false_per_30_days:.2f} false "
+            "series alerts per 30 days; replaying"))  # fmt: skip
     model = model.model_copy(update={"link_threshold": checked.link_threshold,
                                      "support_threshold": checked.support_threshold})  # fmt: skip
     model = versioned(model, date.today())
@@ -143,6 +159,14 @@ def fit_command(
                f"{checked.false_alerts} false of {checked.alerts} series alerts = "
                f"{checked.false_per_30_days:.2f} per 30 days at link {checked.link_threshold:g}"
                f" (pair-calibrated {paired.link_threshold:g})")  # fmt: skip
+
+
+def _progress(seeds: Sequence[int], what: str) -> Iterator[int]:
+    """The seeds, with a bar on stderr while their scenarios are simulated (seconds each)."""
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeRemainingColumn())  # fmt: skip
+    with Progress(*columns, transient=True, console=Console(stderr=True)) as bar:
+        yield from bar.track(seeds, description=what)
 
 
 @model_app.command("judged")

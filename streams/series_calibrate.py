@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from streams.link_series import MemoryLinkage, link_report
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
     from uuid import UUID
 
     from heterdaad.thresholds.series import SeriesThresholds
@@ -81,9 +81,11 @@ def raise_to_rate(
     *,
     step: float = 0.25,
     max_raise: float = 6.0,
+    on_replay: Callable[[Replay], None] | None = None,
 ) -> Replay:
     """The lowest thresholds, from `t`'s up in steps (gap kept), whose replay gives at most
-    `t.false_series_per_30_days` false series alerts; the last tried if none does."""
+    `t.false_series_per_30_days` false series alerts; the last tried if none does.
+    `on_replay` hears each replay as it ends (a replay takes seconds)."""
     raised = 0.0
     while True:
         trial = t.model_copy(update={
@@ -94,6 +96,8 @@ def raise_to_rate(
         logger.info("series thresholds replayed", extra={
             "link_threshold": result.link_threshold, "false_series": result.false_alerts,
             "per_30_days": round(result.false_per_30_days, 3)})  # fmt: skip
+        if on_replay is not None:
+            on_replay(result)
         if result.false_per_30_days <= t.false_series_per_30_days or raised >= max_raise:
             return result
         raised += step
