@@ -312,14 +312,8 @@ async def stored_pairs(
     import asyncpg
 
     from heterdaad.audit import AuditRow, write_audit_rows
-    from streams.series_cases import (
-        Receipt,
-        StoredEvent,
-        case_examples,
-        reported_twice,
-        resolve,
-        stored_reports,
-    )
+    from streams.series_cases import Receipt, StoredEvent, case_examples, resolve, stored_reports
+    from streams.series_scoring import reported_twice
 
     connection = await asyncpg.connect(
         settings.database_url, server_settings={"search_path": settings.database_schema}
@@ -351,8 +345,9 @@ async def stored_pairs(
         await write_audit_rows(connection, audit)
     finally:
         await connection.close()
-    pairs = case_examples(reports, settings.series, group_prefix="case",
-                          same_robbery=reported_twice(settings.series))  # fmt: skip
+    t = settings.series
+    pairs = case_examples(reports, t, group_prefix="case",
+                          same_robbery=lambda a, b: reported_twice(a, b, t))  # fmt: skip
     return StoredPairs(judged=judged, solved=pairs, robberies=len(reports), cases=cases)
 
 

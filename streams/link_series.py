@@ -19,7 +19,7 @@ from streams.codec import InternalTopic
 from streams.dead_letters import read_internal
 from streams.series_groups import StoredReport, evidence_links, grown_group, pair_links
 from streams.series_model import model_at_start, series_model_dir
-from streams.series_scoring import Member, SeriesState, series_alert
+from streams.series_scoring import Member, SeriesState, reported_twice, series_alert
 
 if TYPE_CHECKING:
 
@@ -146,13 +146,8 @@ def link_report(
         for event_id, at in window.retained.items()
         if at >= horizon and (stored := view.report(event_id)) is not None
     }
-    duplicate = timedelta(minutes=t.duplicate_minutes)
     for stored in kept.values():
-        other = stored.report
-        if (
-            other.branch.branch_id == report.branch.branch_id
-            and abs(other.occurred_at - report.occurred_at) <= duplicate
-        ):
+        if reported_twice(stored.report, report, t):
             # The copy that came first stands for the robbery (docs/series-linkage.md).
             return Decision("duplicate")
     decision = Decision("single")

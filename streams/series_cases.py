@@ -234,13 +234,3 @@ def case_examples(
         found.append(example_of(score_pair(a, b, t), linked, group))
     return found
 
-
-def reported_twice(t: SeriesThresholds) -> Callable[[IncidentReport, IncidentReport], bool]:
-    """The stage's duplicate rule (streams/link_series.py): one branch, close in time."""
-    close = timedelta(minutes=t.duplicate_minutes)
-
-    def same(a: IncidentReport, b: IncidentReport) -> bool:
-        return (a.branch.branch_id == b.branch.branch_id
-                and abs(a.occurred_at - b.occurred_at) <= close)  # fmt: skip
-
-    return same

@@ -136,6 +136,13 @@ def score_pair(a: IncidentReport, b: IncidentReport, thresholds: SeriesThreshold
     return PairScore(distance_m=metres, time_gap_s=seconds, features=tuple(features))
 
 
+def reported_twice(a: IncidentReport, b: IncidentReport, t: SeriesThresholds) -> bool:
+    """Two reports of one robbery (the shop's and the trade association's), not a series:
+    one branch, at most duplicate_minutes apart."""
+    return (a.branch.branch_id == b.branch.branch_id
+            and abs(a.occurred_at - b.occurred_at) <= timedelta(minutes=t.duplicate_minutes))
+
+
 def _closeness(x: float, curve: Curve) -> float:
     # Similarity for the evidence list: 1 at the curve's start, 0 at its end.
     start, end = curve[0][0], curve[-1][0]

@@ -16,10 +16,10 @@ from streams.series_cases import (
     StoredEvent,
     case_examples,
     parse_cases,
-    reported_twice,
     resolve,
     stored_reports,
 )
+from streams.series_scoring import reported_twice
 from tests.streams.test_link_series import crew_report, east
 
 DEFAULT = SeriesThresholds()
@@ -120,7 +120,7 @@ def test_pairs_are_linked_within_a_case_and_unlinked_across_cases() -> None:
     copy = one.model_copy(update={"event_id": uuid.uuid4()})  # the trade association's report
     examples = case_examples(
         [(one, "PL-1"), (two, "PL-1"), (other, "PL-2"), (far_in_time, "PL-1"), (copy, "PL-1")],
-        DEFAULT, group_prefix="case", same_robbery=reported_twice(DEFAULT),
+        DEFAULT, group_prefix="case", same_robbery=lambda a, b: reported_twice(a, b, DEFAULT),
     )  # fmt: skip
     # far_in_time meets nothing within the window; the copy pairs with all but its original.
     by_group = sorted((e.group, e.linked) for e in examples)
