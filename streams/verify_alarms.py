@@ -658,13 +658,17 @@ def register(app: faust.App, topics: Topics, settings: Settings) -> None:
 
     @app.agent(by_cell.topic, name="verify_alarms")
     async def verify_alarms(stream: faust.StreamT[bytes]) -> None:
-        await windows.first_read()
         limits = settings.alarms
         # take_events is on the concrete Stream only, not on the StreamT interface.
         batches = cast("faust.Stream[bytes]", stream).take_events(
             limits.batch_max, within=limits.batch_wait_seconds
         )
         async for batch in batches:
+            # The first batch waits for the maintenance windows (at most their read's timeout),
+            # inside the loop: Faust hands a partition's records only to a stream that iterates
+            # when it is assigned, and a stream started after a slow read lost the records
+            # fetched meanwhile (docs/fault-tolerance.md, finding 9).
+            await windows.first_read()
             if readable := await dead_letters.readable(batch, by_cell, topics, stage=STAGE):
                 await decide(readable)
 
