@@ -3,7 +3,6 @@ solved cases, written as a versioned model the series stage loads at start."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -21,6 +20,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from assembly.org_cli import run_on_database
 from heterdaad.cli_support import validated_settings
 
 if TYPE_CHECKING:
@@ -29,7 +29,6 @@ if TYPE_CHECKING:
     import asyncpg
 
     from consumers.reliability import JudgedAlert
-    from heterdaad.settings import Settings
     from heterdaad.thresholds.series import SeriesThresholds
     from producers.simulator.truth import GroundTruth
     from schemas.events import IncidentReport
@@ -103,9 +102,9 @@ def fit_command(
                        f"{', hardest dials' if hardest else ''}: {len(found)} pairs")  # fmt: skip
     listed = read_case_file(solved_cases) if solved_cases else []
     if judgements or listed:
-        stored = asyncio.run(stored_pairs(settings, judgements=judgements, listed=listed,
-                                          subject=solved_cases.name if solved_cases else "",
-                                          actor=actor))  # fmt: skip
+        subject = solved_cases.name if solved_cases else ""
+        stored: StoredPairs = run_on_database(lambda db: stored_pairs(
+            db, t, judgements=judgements, listed=listed, subject=subject, actor=actor))
         examples += stored.judged + stored.solved
         if judgements:
             sources.append(f"desk judgements: {len(stored.judged)} pairs")
@@ -185,9 +184,8 @@ def judged_command(
     """
     from consumers.reliability import bands
 
-    settings = validated_settings()
     start = since.replace(tzinfo=UTC) if since else datetime.min.replace(tzinfo=UTC)
-    found = bands(asyncio.run(_judged_alerts(settings, start, actor)))
+    found = bands(run_on_database(lambda db: _judged_alerts(db, start, actor)))
     if not found:
         typer.echo("no judged pattern alerts" + (f" since {since:%Y-%m-%d}" if since else ""))
         return
@@ -202,21 +200,15 @@ def judged_command(
         typer.echo(line.rstrip())
 
 
-async def _judged_alerts(settings: Settings, since: datetime, actor: str) -> list[JudgedAlert]:
-    import asyncpg
-
+async def _judged_alerts(
+    connection: asyncpg.Connection, since: datetime, actor: str
+) -> list[JudgedAlert]:
     from consumers.reliability import judged_alerts
     from heterdaad.audit import AuditRow, write_audit_rows
 
-    connection = await asyncpg.connect(
-        settings.database_url, server_settings={"search_path": settings.database_schema}
-    )
-    try:
-        judged = await judged_alerts(connection, since)
-        await write_audit_rows(connection, [AuditRow(datetime.now(UTC), actor, "model_judged_read",
-                                                     "judgement", {"alerts": len(judged)})])
-    finally:
-        await connection.close()
+    judged = await judged_alerts(connection, since)
+    await write_audit_rows(connection, [AuditRow(datetime.now(UTC), actor, "model_judged_read",
+                                                 "judgement", {"alerts": len(judged)})])
     return judged
 
 
@@ -304,48 +296,39 @@ class StoredPairs:
 
 
 async def stored_pairs(
-    settings: Settings, *, judgements: bool, listed: Sequence[ListedRobbery], subject: str,
-    actor: str,
+    connection: asyncpg.Connection, t: SeriesThresholds, *, judgements: bool,
+    listed: Sequence[ListedRobbery], subject: str, actor: str,
 ) -> StoredPairs:
     """The pairs of the desk's judgements and of the solved robberies' stored reports; what
     was read is audited (it holds descriptions and plate pseudonyms)."""
-    import asyncpg
-
     from heterdaad.audit import AuditRow, write_audit_rows
     from streams.series_cases import Receipt, StoredEvent, case_examples, resolve, stored_reports
     from streams.series_scoring import reported_twice
 
-    connection = await asyncpg.connect(
-        settings.database_url, server_settings={"search_path": settings.database_schema}
-    )
-    try:
-        judged = await judged_pairs(connection) if judgements else []
-        receipts = await connection.fetch(
-            "SELECT organisation_id, source_ref, event_id FROM import_receipt "
-            "WHERE source = 'cbl' AND source_ref = ANY($1::text[])",
-            [row.melding for row in listed if row.melding],
-        )  # fmt: skip
-        solved, problems = resolve(listed, [Receipt(*r) for r in receipts])
-        _refuse(subject, problems)
-        rows = await connection.fetch(
-            "SELECT event_id, event_type, payload::text AS payload, payload_purged_at "
-            "FROM event WHERE event_id = ANY($1::uuid[])", [row.event_id for row in solved],
-        )  # fmt: skip
-        stored = {r["event_id"]: StoredEvent(r["event_type"], r["payload"],
-                                             r["payload_purged_at"]) for r in rows}  # fmt: skip
-        reports, problems = stored_reports(solved, stored)
-        _refuse(subject, problems)
-        cases = len({case for _, case in reports})
-        now = datetime.now(UTC)
-        audit = [AuditRow(now, actor, "model_fit_read", "judgement",
-                          {"judged_pairs": len(judged)})] if judgements else []  # fmt: skip
-        if listed:
-            audit.append(AuditRow(now, actor, "model_fit_read", subject,
-                                  {"reports": len(reports), "cases": cases}))  # fmt: skip
-        await write_audit_rows(connection, audit)
-    finally:
-        await connection.close()
-    t = settings.series
+    judged = await judged_pairs(connection) if judgements else []
+    receipts = await connection.fetch(
+        "SELECT organisation_id, source_ref, event_id FROM import_receipt "
+        "WHERE source = 'cbl' AND source_ref = ANY($1::text[])",
+        [row.melding for row in listed if row.melding],
+    )  # fmt: skip
+    solved, problems = resolve(listed, [Receipt(*r) for r in receipts])
+    _refuse(subject, problems)
+    rows = await connection.fetch(
+        "SELECT event_id, event_type, payload::text AS payload, payload_purged_at "
+        "FROM event WHERE event_id = ANY($1::uuid[])", [row.event_id for row in solved],
+    )  # fmt: skip
+    stored = {r["event_id"]: StoredEvent(r["event_type"], r["payload"],
+                                         r["payload_purged_at"]) for r in rows}  # fmt: skip
+    reports, problems = stored_reports(solved, stored)
+    _refuse(subject, problems)
+    cases = len({case for _, case in reports})
+    now = datetime.now(UTC)
+    audit = [AuditRow(now, actor, "model_fit_read", "judgement",
+                      {"judged_pairs": len(judged)})] if judgements else []  # fmt: skip
+    if listed:
+        audit.append(AuditRow(now, actor, "model_fit_read", subject,
+                              {"reports": len(reports), "cases": cases}))  # fmt: skip
+    await write_audit_rows(connection, audit)
     pairs = case_examples(reports, t, group_prefix="case",
                           same_robbery=lambda a, b: reported_twice(a, b, t))  # fmt: skip
     return StoredPairs(judged=judged, solved=pairs, robberies=len(reports), cases=cases)
