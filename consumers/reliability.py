@@ -14,15 +14,13 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from scipy.stats import binomtest
 
-from schemas.alerts import Alert
-
 if TYPE_CHECKING:
     from collections.abc import Iterable
-    from datetime import datetime
 
     import asyncpg
 
@@ -34,12 +32,16 @@ PROBABILITY_BANDS = ((0.0, 0.5), (0.5, 0.8), (0.8, 0.95), (0.95, 1.0))
 RECURRENCE_BANDS = ((0.0, 30.0), (30.0, 365.0), (365.0, math.inf))
 CONFIDENCE = 0.95
 
+# What each alert stated is kept with its judgement (migration 0024), so the check outlives the
+# alert's payload; the newest verdict made in [since, until) stands for the alert.
 _NEWEST_VERDICTS = """
-SELECT DISTINCT ON (j.alert_id) j.kind, j.verdict, a.payload
-FROM judgement j JOIN alert a USING (alert_id)
-WHERE a.payload IS NOT NULL AND j.judged_at >= $1
-ORDER BY j.alert_id, j.judged_at DESC, j.judgement_id DESC
+SELECT DISTINCT ON (alert_id)
+       kind, verdict, model_version, stated_probability, stated_recurrence_days
+FROM judgement
+WHERE judged_at >= $1 AND judged_at < $2
+ORDER BY alert_id, judged_at DESC, judgement_id DESC
 """
+NOTHING_STATED = "(none stated)"
 
 
 @dataclass(frozen=True)
@@ -87,7 +89,7 @@ class Band:
 
     @property
     def verdict(self) -> str:
-        """"overstates" when the mean probability stated lies above the confirmed share's
+        """ "overstates" when the mean probability stated lies above the confirmed share's
         interval, "understates" below it, else "" (the judgements do not contradict it)."""
         if self.mean_stated is None:
             return ""
@@ -97,19 +99,21 @@ class Band:
         return "understates" if self.mean_stated < low else ""
 
 
-async def judged_alerts(connection: asyncpg.Connection, since: datetime) -> list[JudgedAlert]:
-    """Each judged alert's newest verdict (judged since `since`), with the basis it stated."""
-    judged = []
-    for row in await connection.fetch(_NEWEST_VERDICTS, since):
-        basis = Alert.model_validate_json(row["payload"]).basis
-        judged.append(JudgedAlert(
+async def judged_alerts(
+    connection: asyncpg.Connection, since: datetime, until: datetime | None = None
+) -> list[JudgedAlert]:
+    """Each judged alert's newest verdict made in [`since`, `until`), with what it stated."""
+    until = until or datetime.max.replace(tzinfo=UTC)
+    return [
+        JudgedAlert(
             kind=row["kind"],
-            model_version=basis.model_version if basis else "(none stated)",
-            probability=basis.probability if basis else None,
-            recurrence_days=basis.recurrence_days if basis else None,
+            model_version=row["model_version"] or NOTHING_STATED,
+            probability=row["stated_probability"],
+            recurrence_days=row["stated_recurrence_days"],
             confirmed=row["verdict"] == "confirmed",
-        ))  # fmt: skip
-    return judged
+        )
+        for row in await connection.fetch(_NEWEST_VERDICTS, since, until)
+    ]
 
 
 def bands(judged: Iterable[JudgedAlert]) -> list[Band]:

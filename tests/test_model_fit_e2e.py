@@ -166,6 +166,9 @@ async def test_the_stated_chances_are_set_against_the_newest_judgements(
 
     series = [pattern(AlertKind.SERIES, p) for p in (0.9, 0.9, 0.85)]
     recon = pattern(AlertKind.RECONNAISSANCE_WARNING, 0.6)
+    # What the alert stated, as the desk keeps it with each verdict.
+    stated = {alert.alert_id: p for alert, p in zip((*series, recon), (0.9, 0.9, 0.85, 0.6),
+                                                    strict=True)}  # fmt: skip
     day = datetime(2026, 11, 2, 9, tzinfo=UTC)
     verdicts = [(series[0], "confirmed", day), (series[1], "confirmed", day),
                 # Another analyst rejects it a day later: the newest verdict counts.
@@ -175,9 +178,9 @@ async def test_the_stated_chances_are_set_against_the_newest_judgements(
         await store(db, alert)
     for alert, verdict, at in verdicts:
         await db.execute(
-            "INSERT INTO judgement (alert_id, kind, pattern, verdict, judged_by, judged_at) "
-            "VALUES ($1, $2, 'p', $3, 'analist', $4)", alert.alert_id, alert.kind.value,
-            verdict, at,
+            "INSERT INTO judgement (alert_id, kind, pattern, verdict, judged_by, judged_at, "
+            "model_version, stated_probability) VALUES ($1, $2, 'p', $3, 'analist', $4, $5, $6)",
+            alert.alert_id, alert.kind.value, verdict, at, "series-test", stated[alert.alert_id],
         )  # fmt: skip
 
     shown = await asyncio.to_thread(model_command, settings, "judged", "--since", "2026-11-01")
@@ -189,5 +192,9 @@ async def test_the_stated_chances_are_set_against_the_newest_judgements(
                      "(6%-79%)", "0.88", "overstates"]]  # fmt: skip
     everything = await asyncio.to_thread(model_command, settings, "judged")
     assert "reconnaissance_warning" in everything.stdout
+    # Retention purges the alerts' payloads; what they stated was kept with the verdicts.
+    await db.execute("UPDATE alert SET payload = NULL, payload_purged_at = now()")
+    purged = await asyncio.to_thread(model_command, settings, "judged", "--since", "2026-11-01")
+    assert [line.split() for line in purged.stdout.splitlines()[1:]] == rows
     reads = await db.fetchval("SELECT count(*) FROM audit_log WHERE action = 'model_judged_read'")
-    assert reads == 2
+    assert reads == 3

@@ -54,13 +54,19 @@ async def judge(
 ) -> bool:
     """Store and audit one judgement; False when the alert is no pattern that can be judged."""
     pattern = pattern_of(card)
-    if pattern is None:
+    if pattern is None or card.alert is None:
         return False
+    # What the alert stated goes with the verdict: the check of stated against confirmed
+    # (consumers/reliability.py) outlives the payload that retention purges.
+    basis = card.alert.basis
     async with transaction(pool) as connection:
         await connection.execute(
-            "INSERT INTO judgement (alert_id, kind, pattern, verdict, judged_by, judged_at) "
-            "VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO judgement (alert_id, kind, pattern, verdict, judged_by, judged_at, "
+            "model_version, stated_probability, stated_recurrence_days) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             card.alert_id, card.kind.value, pattern, verdict.value, user.username, now,
+            basis.model_version if basis else None, basis.probability if basis else None,
+            basis.recurrence_days if basis else None,
         )  # fmt: skip
         await write_audit(
             connection, at=now, actor=user.actor, action=DeskAction.ALERT_JUDGED,

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import matplotlib as mpl
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import MaxNLocator, PercentFormatter
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -135,6 +135,47 @@ def trend(
         axes.set_axisbelow(True)
         axes.spines["left"].set_visible(False)
         axes.tick_params(axis="both", length=0)
+        return data_uri(figure)
+
+
+def calibration(
+    stated: Sequence[float],
+    confirmed: Sequence[float],
+    intervals: Sequence[tuple[float, float]],
+    judged: Sequence[int],
+    groups: Sequence[str],
+    *,
+    x_label: str,
+    y_label: str,
+    diagonal_label: str,
+) -> str:
+    """A reliability diagram: the share confirmed against the chance stated, one point per
+    band with its interval and its number judged; points under the diagonal overstate."""
+    colours = dict(zip(dict.fromkeys(groups), (BLUE, ORANGE, GREY), strict=False))
+    with style():
+        figure = Figure(figsize=(4.2, 3.6))
+        axes = figure.add_subplot()
+        axes.plot([0, 1], [0, 1], color=GRID, linewidth=1.5, linestyle="--",
+                  label=diagonal_label)  # fmt: skip
+        for group, colour in colours.items():
+            chosen = [i for i, g in enumerate(groups) if g == group]
+            xs = [stated[i] for i in chosen]
+            ys = [confirmed[i] for i in chosen]
+            spread = [[ys[k] - intervals[i][0] for k, i in enumerate(chosen)],
+                      [intervals[i][1] - ys[k] for k, i in enumerate(chosen)]]  # fmt: skip
+            axes.errorbar(xs, ys, yerr=spread, fmt="o", color=colour, capsize=3, label=group)
+            for x, y, i in zip(xs, ys, chosen, strict=True):
+                axes.annotate(f"{judged[i]}", (x, y), xytext=(5, 4),
+                              textcoords="offset points", color=GREY, fontsize=7)  # fmt: skip
+        axes.set_xlim(0, 1.02)
+        axes.set_ylim(0, 1.02)
+        axes.set_xlabel(x_label)
+        axes.set_ylabel(y_label)
+        axes.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+        axes.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+        axes.grid(True, color=GRID)
+        axes.set_axisbelow(True)
+        axes.legend(loc="upper left", frameon=False, fontsize=8)
         return data_uri(figure)
 
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from consumers.digest import alarms, incidents, patterns, reconnaissance
 from consumers.digest.read import TREND_MONTHS
+from consumers.reliability import bands
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from consumers.digest.period import Month
     from consumers.digest.read import Incident, Snapshot
     from consumers.digest.reconnaissance import ReconRow
+    from consumers.reliability import Band
     from heterdaad.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -63,6 +65,9 @@ class Digest:
     alarms: tuple[CentreAlarms, ...]
     hotspots: tuple[Pattern, ...]
     series: tuple[Pattern, ...]
+    # Stated chances against the analysts' verdicts, all judged by the month's end.
+    reliability: tuple[Band, ...] = ()
+    judgements_in_month: int = 0
 
     @property
     def provisional(self) -> bool:
@@ -122,4 +127,6 @@ def compose(snapshot: Snapshot, rules: Rules) -> Digest:
         series=tuple(
             patterns.patterns(snapshot.pattern_alerts, snapshot.pattern_incidents, "series")
         ),
+        reliability=tuple(bands(snapshot.judged)),
+        judgements_in_month=snapshot.judgements_in_month,
     )

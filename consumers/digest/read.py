@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 from uuid import UUID
+
+from consumers.reliability import judged_alerts
 
 if TYPE_CHECKING:
     import asyncpg
 
     from consumers.digest.period import Month
+    from consumers.reliability import JudgedAlert
 
 logger = logging.getLogger(__name__)
 
@@ -112,6 +115,9 @@ class Snapshot:
     recon_warnings: int
     centre_names: dict[str, str]
     data_since: datetime | None
+    # The analysts' newest verdict on each pattern alert, as it stood at the month's end.
+    judged: tuple[JudgedAlert, ...] = ()
+    judgements_in_month: int = 0
 
 
 _INCIDENTS = """
@@ -183,6 +189,8 @@ SELECT count(*) FROM alert
 WHERE kind = 'reconnaissance_warning' AND created_at >= $1 AND created_at < $2
 """
 _DATA_SINCE = "SELECT min(occurred_at) FROM event"
+_JUDGEMENTS = "SELECT count(*) FROM judgement WHERE judged_at >= $1 AND judged_at < $2"
+_EVER = datetime.min.replace(tzinfo=UTC)
 _CENTRE_NAMES = "SELECT organisation_id, name FROM organisation WHERE role = 'alarm_centre'"
 
 
@@ -247,6 +255,9 @@ async def read_snapshot(
             row["organisation_id"]: row["name"] for row in await connection.fetch(_CENTRE_NAMES)
         }
         data_since: datetime | None = await connection.fetchval(_DATA_SINCE)
+        # Verdicts given by the month's end only: a digest made again later says the same.
+        judged = await judged_alerts(connection, _EVER, month.end)
+        judgements: int = await connection.fetchval(_JUDGEMENTS, month.start, month.end)
     logger.info(
         "digest.read month=%s incidents=%d sightings=%d presses=%d pattern_alerts=%d",
         month, len(incidents), len(sightings), len(presses), len(pattern_alerts),
@@ -263,6 +274,8 @@ async def read_snapshot(
         recon_warnings=recon_warnings,
         centre_names=centre_names,
         data_since=data_since,
+        judged=tuple(judged),
+        judgements_in_month=judgements,
     )
 
 

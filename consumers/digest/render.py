@@ -63,6 +63,7 @@ def draw_charts(digest: Digest, tables: dict[str, Table], language: Language) ->
         ),
         "false_share": "",
     }
+    drawn["reliability"] = _reliability(digest, language)
     centres = [row for row in digest.alarms if row.false_share is not None]
     if centres:
         drawn["false_share"] = charts.horizontal_bars(
@@ -71,6 +72,23 @@ def draw_charts(digest: Digest, tables: dict[str, Table], language: Language) ->
             value_labels=[text.percent(row.false_share, language) for row in centres],
         )
     return drawn
+
+
+def _reliability(digest: Digest, language: Language) -> str:
+    """Confirmed share against the chance stated, one point per band; '' if none stated one."""
+    stated = [band for band in digest.reliability if band.mean_stated is not None]
+    if not stated:
+        return ""
+    return charts.calibration(
+        [band.mean_stated or 0.0 for band in stated],
+        [band.share for band in stated],
+        [band.interval for band in stated],
+        [band.judged for band in stated],
+        [text.pattern_kind(band.kind, language) for band in stated],
+        x_label=text.phrase("stated_chance", language),
+        y_label=text.phrase("col_share_confirmed", language),
+        diagonal_label=text.phrase("as_stated", language),
+    )
 
 
 def _bars(table: Table) -> str:
@@ -188,6 +206,7 @@ def render_html(
         tables=tables,
         table=lambda table: markupsafe.Markup(table_html(table, language)),
         recon_warnings=digest.recon_warnings,
+        judgements_in_month=text.number(digest.judgements_in_month, language),
         method=text.method_rules(language, rules),
         files=files,
     )

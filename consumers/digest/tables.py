@@ -9,6 +9,7 @@ from consumers.digest import text
 from consumers.digest.alarms import total
 from consumers.digest.incidents import INCIDENT_KINDS
 from consumers.digest.period import NL_TIME
+from consumers.reliability import NOTHING_STATED
 from schemas.common import PoliceUnit
 
 if TYPE_CHECKING:
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from consumers.alert_text import Language
     from consumers.digest.content import Digest
     from consumers.digest.patterns import Pattern
+    from consumers.reliability import Band
 
 Cell = str | int | float | None
 # How a column is shown: as text, a count, a share (as a percentage), kilometres, or a date.
@@ -59,6 +61,7 @@ def all_tables(digest: Digest, language: Language) -> dict[str, Table]:
         _false_alarms(digest, language),
         _trend(digest, language),
         _ambitions(digest, language),
+        _reliability(digest, language),
     ]
     return {table.name: table for table in tables}
 
@@ -348,3 +351,61 @@ def _ambitions(digest: Digest, language: Language) -> Table:
         ),
         tuple(rows),
     )
+
+
+def _reliability(digest: Digest, language: Language) -> Table:
+    """Per kind, model and band of stated chance: judged, confirmed, and whether it holds."""
+    rows = []
+    for band in digest.reliability:
+        low, high = band.interval
+        rows.append(
+            (
+                band.kind,
+                text.pattern_kind(band.kind, language),
+                _p("nothing_stated", language)
+                if band.model_version == NOTHING_STATED
+                else band.model_version,
+                _stated(band, language),
+                band.judged,
+                band.confirmed,
+                round(band.share, 4),
+                round(low, 4),
+                round(high, 4),
+                f"{text.percent(low, language)}-{text.percent(high, language)}",
+                None if band.mean_stated is None else round(band.mean_stated, 4),
+                _p(band.verdict or "holds", language) if band.mean_stated is not None else None,
+            )
+        )
+    return Table(
+        "reliability",
+        _p("reliability", language),
+        (
+            Column("kind", _p("col_pattern", language), shown=False),
+            Column("label", _p("col_pattern", language)),
+            Column("model_version", _p("col_model", language)),
+            Column("stated", _p("col_stated", language)),
+            Column("judged", _p("col_judged", language), "count"),
+            Column("confirmed", _p("col_confirmed", language), "count"),
+            Column("confirmed_share", _p("col_share_confirmed", language), "share"),
+            Column("interval_low", _p("col_interval", language), "share", shown=False),
+            Column("interval_high", _p("col_interval", language), "share", shown=False),
+            Column("interval", _p("col_interval", language)),
+            Column("mean_stated", _p("col_mean_stated", language), "share"),
+            Column("verdict", _p("col_status", language)),
+        ),
+        tuple(rows),
+    )
+
+
+def _stated(band: Band, language: Language) -> str:
+    """The band of stated chance in words: 'kans 0,80-0,95', 'herhalingstijd 365+ dagen'."""
+    if band.measure == "probability":
+        return _p("stated_probability", language).format(
+            low=text.number(band.low, language, 2), high=text.number(band.high, language, 2)
+        )
+    if band.measure == "recurrence_days":
+        upper = "+" if band.high == float("inf") else f"-{text.number(band.high, language)}"
+        return _p("stated_recurrence", language).format(
+            low=text.number(band.low, language), high=upper
+        )
+    return _p("nothing_stated", language)

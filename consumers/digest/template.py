@@ -41,6 +41,7 @@ PAGE = """<!doctype html>
   figure { margin: 0; }
   figure img { max-width: 100%; height: auto; display: block; }
   figure.wide img { width: 100%; }
+  figure.narrow { max-width: 440px; margin-top: 12px; }
   .details { display: grid; grid-template-columns: 1fr 1fr; gap: 10px; }
   .details img { border: 1px solid var(--line); border-radius: 4px; }
   table { border-collapse: collapse; width: 100%; font-size: 12.5px; }
@@ -159,6 +160,17 @@ PAGE = """<!doctype html>
     <div>{{ table(tables.ambitions) }}
       <p class="note">{{ p.clearance_note }}</p></div>
   </div>
+</section>
+
+<section id="reliability">
+  <h2>{{ p.reliability }}</h2>
+  <p class="intro">{{ p.reliability_intro }}</p>
+  {% if tables.reliability.rows %}
+  {{ table(tables.reliability) }}
+  {% if charts.reliability %}<figure class="narrow"><img alt="{{ p.reliability }}"
+    src="{{ charts.reliability }}"></figure>{% endif %}
+  {% else %}<p>{{ p.reliability_none }}</p>{% endif %}
+  <p class="note">{{ p.judgements_in_month }}: {{ judgements_in_month }}</p>
 </section>
 
 <section id="method">

@@ -170,7 +170,49 @@ PHRASES: dict[str, tuple[str, str]] = {
     "step_audit": ("export vastleggen", "logging the export"),
     "pdf_skipped": ("PDF overgeslagen: weasyprint is niet geïnstalleerd.",
                     "PDF skipped: weasyprint is not installed."),
+    # Whether the stated chances hold (consumers/reliability.py).
+    "reliability": ("Kloppen de vermelde kansen?", "Do the stated chances hold?"),
+    "reliability_intro": (
+        "Reeks-, voorverkennings- en hotspotalerts vermelden de kans (hotspots: de "
+        "herhalingstijd) waarop ze rusten. Analisten bevestigen of verwerpen het patroon op de "
+        "meldkamer. Per soort, model en band van de vermelde kans: hoeveel alerts beoordeeld "
+        "zijn, het aandeel bevestigd met zijn 95%-interval, en de gemiddeld vermelde kans. "
+        "Ligt die boven het interval, dan overschat het model de kans: dat is reden om het "
+        "opnieuw te kalibreren (heterdaad model fit). Alleen gemelde patronen worden "
+        "beoordeeld: dit toetst wat de alerts beweren, niet hoeveel reeksen gemist worden.",
+        "Series, reconnaissance and hotspot alerts state the chance (hotspots: the recurrence "
+        "interval) they rest on. Analysts confirm or reject the pattern on the desk. Per kind, "
+        "model and band of the stated chance: how many alerts were judged, the share "
+        "confirmed with its 95% interval, and the mean chance stated. Where that lies above "
+        "the interval, the model overstates the chance: a reason to calibrate it again "
+        "(heterdaad model fit). Only patterns that were alerted get judged: this checks what "
+        "the alerts claim, not how many series are missed.",
+    ),
+    "reliability_none": ("Nog geen beoordeelde alerts.", "No judged alerts yet."),
+    "judgements_in_month": ("Oordelen deze maand", "Judgements this month"),
+    "overstates": ("overschat", "overstates"),
+    "understates": ("onderschat", "understates"),
+    "holds": ("binnen de marge", "within the margin"),
+    "nothing_stated": ("niets vermeld", "nothing stated"),
+    "stated_probability": ("kans {low}-{high}", "chance {low}-{high}"),
+    "stated_recurrence": ("herhalingstijd {low}{high} dagen", "recurrence {low}{high} days"),
+    "stated_chance": ("vermelde kans", "stated chance"),
+    "as_stated": ("zoals vermeld", "as stated"),
+    "col_pattern": ("soort patroon", "pattern"),
+    "col_model": ("model", "model"),
+    "col_stated": ("vermeld", "stated"),
+    "col_judged": ("beoordeeld", "judged"),
+    "col_confirmed": ("bevestigd", "confirmed"),
+    "col_share_confirmed": ("aandeel bevestigd", "share confirmed"),
+    "col_interval": ("95%-interval", "95% interval"),
+    "col_mean_stated": ("gem. vermelde kans", "mean stated chance"),
 }  # fmt: skip
+
+PATTERN_KIND: dict[str, dict[Language, str]] = {
+    "series": {"nl": "overvalreeks", "en": "robbery series"},
+    "reconnaissance_warning": {"nl": "voorverkenning", "en": "reconnaissance"},
+    "hotspot": {"nl": "hotspot", "en": "hotspot"},
+}
 
 
 def phrase(key: str, language: Language) -> str:
@@ -179,11 +221,17 @@ def phrase(key: str, language: Language) -> str:
 
 
 def with_rules(text: str, language: Language, rules: Rules) -> str:
-    """A phrase with the digest's rule numbers ({days}, {km}) filled in from the settings."""
-    return text.format(
+    """A phrase with the digest's rule numbers ({days}, {km}) filled in from the settings;
+    other fields ({low}, {high}) are left for the table that fills them."""
+    return text.format_map(_Fields(
         days=amount(rules.recon_follow_up.total_seconds() / 86400, language),
         km=amount(rules.recon_follow_up_radius_m / 1000, language),
-    )
+    ))  # fmt: skip
+
+
+class _Fields(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return f"{{{key}}}"
 
 
 def amount(value: float, language: Language) -> str:
@@ -246,6 +294,11 @@ def incident_kind(code: str, language: Language) -> str:
     return labels[language] if labels else code
 
 
+def pattern_kind(code: str, language: Language) -> str:
+    labels = PATTERN_KIND.get(code)
+    return labels[language] if labels else code
+
+
 def severity(code: str, language: Language) -> str:
     return SEVERITY[Severity(code)][language]
 
@@ -291,6 +344,10 @@ def method_rules(language: Language, rules: Rules) -> list[str]:
             "Het omgerekende jaartotaal is het gemiddelde per maand met gegevens maal 12.",
             "De ambities (ten hoogste 900 overvallen en 2.900 straatroven per jaar, ten minste "
             "53% en 30% opgehelderd) komen uit het Actieprogramma aanpak overvallen 2022-2026.",
+            "Kloppen de vermelde kansen: per alert telt het nieuwste oordeel van een analist "
+            "dat vóór het einde van de maand is gegeven (alle maanden tot dan samen); het "
+            "interval is het 95%-interval van Wilson. Wat het alert vermeldde, wordt bij het "
+            "oordeel bewaard en blijft dus na de bewaartermijn staan.",
             "Alle cijfers komen uit de anonieme kolommen van de database; ze blijven kloppen "
             "nadat persoonsgegevens na de bewaartermijn zijn verwijderd. Het maken van dit "
             "digest is vastgelegd in het auditlog.",
@@ -320,6 +377,10 @@ def method_rules(language: Language, rules: Rules) -> list[str]:
         "is the mean per month with data times 12.",
         "The ambitions (at most 900 robberies and 2,900 street robberies a year, at least 53% "
         "and 30% cleared) are those of the Actieprogramma aanpak overvallen 2022-2026.",
+        "Do the stated chances hold: per alert, the newest verdict an analyst gave before "
+        "the month's end counts (all months until then together); the interval is Wilson's "
+        "95% interval. What the alert stated is kept with the verdict, so it stays after the "
+        "retention period.",
         "Every number comes from the anonymous columns of the database, so it still holds "
         "once personal data has been deleted after the retention period. Making this digest "
         "was recorded in the audit log.",

@@ -21,7 +21,7 @@ from consumers.desk.tail import tail
 from consumers.sink import store
 from heterdaad.db import create_pool
 from heterdaad.kafka import make_producer
-from schemas.alerts import Alert, AlertKind, Area, Severity
+from schemas.alerts import Alert, AlertKind, Area, DetectionBasis, Severity
 from schemas.common import Location, PoliceUnit
 from schemas.topics import ALERTS
 from schemas.wire import encode
@@ -369,7 +369,8 @@ async def test_police_confirm_or_reject_a_pattern_and_each_judgement_is_kept_and
 ) -> None:
     """Issue 15 item 5: the analysts' judgements, stored and audited, for the model fit."""
     await users(db)
-    series = factories.alert(kind=AlertKind.SERIES, series_id="S-AMS-9")
+    series = factories.alert(kind=AlertKind.SERIES, series_id="S-AMS-9", basis=DetectionBasis(
+        model_version="series-test", probability=0.87))  # fmt: skip
     robbery = factories.alert()
     other_unit = rotterdam_alert(kind=AlertKind.SERIES, series_id="S-ROT-1")
     for alert in (series, robbery, other_unit):
@@ -407,10 +408,13 @@ async def test_police_confirm_or_reject_a_pattern_and_each_judgement_is_kept_and
         assert forged.status_code == 403
 
     rows = await db.fetch(
-        "SELECT pattern, verdict, judged_by FROM judgement ORDER BY judgement_id"
+        "SELECT pattern, verdict, judged_by, model_version, stated_probability, "
+        "stated_recurrence_days FROM judgement ORDER BY judgement_id"
     )
+    # What the alert stated is kept with the verdict, for the check of stated chances.
     assert [tuple(r) for r in rows] == [
-        ("S-AMS-9", "rejected", AMS_USER), ("S-AMS-9", "confirmed", AMS_USER),
+        ("S-AMS-9", "rejected", AMS_USER, "series-test", 0.87, None),
+        ("S-AMS-9", "confirmed", AMS_USER, "series-test", 0.87, None),
     ]
     audited = await audit_rows(db, "alert_judged")
     assert [json.loads(r["details"])["verdict"] for r in audited] == ["rejected", "confirmed"]

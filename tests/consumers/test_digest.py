@@ -498,6 +498,7 @@ async def test_dutch_digest_agrees_with_the_database(
         "Ambities van de Taskforce",
         "oktober 2026",
         "n.b.",
+        "Nog geen beoordeelde alerts.",  # nobody judged a pattern in this database
     ):
         assert heading in html, heading  # fmt: skip
     assert html.count('src="data:image/svg+xml;base64,') >= 5
@@ -512,6 +513,54 @@ async def test_dutch_digest_agrees_with_the_database(
     assert f"{stem}.html" in json.loads(audit["details"])["files"]
     assert [done for _, done, _ in steps] == list(range(1, len(steps) + 1))
     assert steps[-1][1] == steps[-1][2]
+
+
+async def test_the_stated_chances_are_set_against_the_verdicts_given_by_the_months_end(
+    settings: Settings, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    """The working group sees whether the alerts' stated chances hold (issue 15 item 5)."""
+    series, certain, hotspot = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    verdicts = [
+        (series, "series", "confirmed", datetime(2026, 10, 10, 9, tzinfo=UTC), 0.9, None),
+        (certain, "series", "rejected", datetime(2026, 10, 12, 9, tzinfo=UTC), 0.85, None),
+        # Rejected after the month's end: October's digest keeps the verdict it had then.
+        (series, "series", "rejected", datetime(2026, 11, 3, 9, tzinfo=UTC), 0.9, None),
+        # Judged in September: the check adds up every month until this one.
+        (hotspot, "hotspot", "confirmed", datetime(2026, 9, 20, 9, tzinfo=UTC), None, 400.0),
+    ]
+    for alert_id, kind, verdict, at, probability, recurrence in verdicts:
+        # No alert row: what was stated is kept with the verdict, so a purged payload or a
+        # deleted alert does not change the digest.
+        await db.execute(
+            "INSERT INTO judgement (alert_id, kind, pattern, verdict, judged_by, judged_at, "
+            "model_version, stated_probability, stated_recurrence_days) "
+            "VALUES ($1, $2, 'p', $3, 'analist', $4, $5, $6, $7)",
+            alert_id, kind, verdict, at, f"{kind}-test", probability, recurrence,
+        )  # fmt: skip
+
+    for language in ("nl", "en"):
+        html_path = await write_digest(settings, "2026-10", tmp_path, language=language,
+                                       now=NOW)  # fmt: skip
+        html = unescape(html_path.read_text(encoding="utf-8"))
+        rows = read_csv(tmp_path, f"digest-2026-10-{language}", "reliability")
+        if language == "nl":
+            assert "Kloppen de vermelde kansen?" in html
+            assert "Oordelen deze maand: 2" in html
+            assert "binnen de marge" in html and "herhalingstijd 365+ dagen" in html
+        else:
+            assert "Do the stated chances hold?" in html and "within the margin" in html
+    # One point per band with a stated probability: the calibration chart is drawn.
+    section = html[html.index('id="reliability"'):html.index('id="method"')]
+    assert section.count('src="data:image/svg+xml;base64,') == 1
+    assert [(r["kind"], r["model_version"], r["stated"], r["judged"], r["confirmed"],
+             r["confirmed_share"], r["mean_stated"], r["verdict"]) for r in rows] == [
+        ("hotspot", "hotspot-test", "recurrence 365+ days", "1", "1", "1.0", "", ""),
+        ("series", "series-test", "chance 0.80-0.95", "2", "1", "0.5", "0.875",
+         "within the margin"),
+    ]  # fmt: skip
+    assert (float(rows[1]["interval_low"]), float(rows[1]["interval_high"])) == pytest.approx(
+        (0.0945, 0.9055), abs=1e-4
+    )
 
 
 async def test_english_digest_with_pdf_renders_offline(
