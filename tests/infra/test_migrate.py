@@ -9,7 +9,10 @@ from typing import TYPE_CHECKING
 import asyncpg
 import pytest
 
+from consumers.sink import store
 from infra.migrate import Migration, MigrationError, load_migrations, migrate
+from schemas.alerts import AlertKind, DetectionBasis
+from tests import factories
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -61,3 +64,35 @@ def test_migration_files_are_numbered(tmp_path: Path) -> None:
     (tmp_path / "first.sql").write_text("SELECT 1;")
     with pytest.raises(MigrationError, match=r"NNNN_name\.sql"):
         load_migrations(tmp_path)
+
+
+async def test_judgements_stored_before_0024_take_what_their_alert_stated(
+    database_url: str, schema: str
+) -> None:
+    """The check of stated chances reads the judgement; older judgements get it from the alert."""
+    await migrate(database_url, schema, [m for m in load_migrations() if m.version < 24])
+    connection = await asyncpg.connect(database_url, server_settings={"search_path": schema})
+    try:
+        series = factories.alert(kind=AlertKind.SERIES, basis=DetectionBasis(
+            model_version="series-x", probability=0.77))  # fmt: skip
+        hotspot = factories.alert(kind=AlertKind.HOTSPOT, basis=DetectionBasis(
+            model_version="hotspot-x", recurrence_days=400))  # fmt: skip
+        for alert in (series, hotspot):
+            await store(connection, alert)
+        # The third alert's payload is gone (retention) before the migration: nothing stated.
+        for alert_id, kind in ((series.alert_id, "series"), (hotspot.alert_id, "hotspot"),
+                               (uuid.uuid4(), "series")):  # fmt: skip
+            await connection.execute(
+                "INSERT INTO judgement (alert_id, kind, pattern, verdict, judged_by, judged_at) "
+                "VALUES ($1, $2, 'p', 'confirmed', 'analist', now())", alert_id, kind,
+            )  # fmt: skip
+        assert [m.version for m in await migrate(database_url, schema)] == [24]
+        rows = await connection.fetch(
+            "SELECT model_version, stated_probability, stated_recurrence_days FROM judgement "
+            "ORDER BY judgement_id"
+        )
+    finally:
+        await connection.close()
+    assert [tuple(r) for r in rows] == [
+        ("series-x", 0.77, None), ("hotspot-x", None, 400.0), (None, None, None),
+    ]
