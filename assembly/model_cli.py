@@ -335,21 +335,26 @@ async def stored_pairs(
 
 
 async def judged_pairs(connection: asyncpg.Connection) -> list[PairExample]:
-    """The links of judged series alerts: the newest verdict per alert, then per pair."""
-    from schemas.alerts import Alert
+    """The links of judged series alerts: the newest verdict per alert, then per pair.
+
+    The links are those the desk kept with the verdict (numbers only, migration 0024), so a
+    judgement still teaches after retention has purged its alert's payload.
+    """
+    from pydantic import TypeAdapter
+
+    from schemas.alerts import EvidenceLink
     from streams.series_fit import judged_example
 
     rows = await connection.fetch(
-        "SELECT DISTINCT ON (j.alert_id) j.alert_id, j.verdict, j.judged_at, a.payload "
-        "FROM judgement j JOIN alert a USING (alert_id) "
-        "WHERE j.kind = 'series' AND a.payload IS NOT NULL "
-        "ORDER BY j.alert_id, j.judged_at DESC, j.judgement_id DESC"
+        "SELECT DISTINCT ON (alert_id) alert_id, pattern, verdict, judged_at, evidence "
+        "FROM judgement WHERE kind = 'series' AND evidence IS NOT NULL "
+        "ORDER BY alert_id, judged_at DESC, judgement_id DESC"
     )
+    links = TypeAdapter(list[EvidenceLink])
     newest: dict[tuple[str, str], tuple[datetime, PairExample]] = {}
     for row in rows:
-        alert = Alert.model_validate_json(row["payload"])
-        group = f"judged:{alert.series_id or alert.alert_id}"
-        for link in alert.evidence:
+        group = f"judged:{row['pattern'] or row['alert_id']}"
+        for link in links.validate_json(row["evidence"]):
             example = judged_example(link, row["verdict"] == "confirmed", group)
             if example is None:
                 continue

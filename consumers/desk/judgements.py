@@ -4,6 +4,7 @@ learns from (`judgement` table; docs/desk.md)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
 
     from consumers.desk.alerts import AlertCard
     from consumers.desk.users import DeskUser
+    from schemas.alerts import Alert
 
 JUDGED_KINDS = frozenset({AlertKind.SERIES, AlertKind.RECONNAISSANCE_WARNING, AlertKind.HOTSPOT})
 
@@ -56,23 +58,45 @@ async def judge(
     pattern = pattern_of(card)
     if pattern is None or card.alert is None:
         return False
-    # What the alert stated goes with the verdict: the check of stated against confirmed
-    # (consumers/reliability.py) outlives the payload that retention purges.
+    # What the alert stated and rested on goes with the verdict: the check of stated against
+    # confirmed (consumers/reliability.py) and the series fit outlive the payload that
+    # retention purges (migration 0024).
     basis = card.alert.basis
     async with transaction(pool) as connection:
         await connection.execute(
             "INSERT INTO judgement (alert_id, kind, pattern, verdict, judged_by, judged_at, "
-            "model_version, stated_probability, stated_recurrence_days) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "model_version, stated_probability, stated_recurrence_days, evidence) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb)",
             card.alert_id, card.kind.value, pattern, verdict.value, user.username, now,
             basis.model_version if basis else None, basis.probability if basis else None,
-            basis.recurrence_days if basis else None,
+            basis.recurrence_days if basis else None, kept_evidence(card.alert),
         )  # fmt: skip
         await write_audit(
             connection, at=now, actor=user.actor, action=DeskAction.ALERT_JUDGED,
             subject=str(card.alert_id), details={"pattern": pattern, "verdict": verdict.value},
         )  # fmt: skip
     return True
+
+
+def kept_evidence(alert: Alert) -> str | None:
+    """A series alert's evidence with numbers alone, as JSON, to keep with its judgement.
+
+    What the fit learns from (`heterdaad model fit`): per link the robbery and the one it was
+    linked with, distance, gap, similarity per feature, each reason's contribution and numeric
+    value. Descriptive values ("match", a getaway mode) are dropped, so what is kept says how
+    alike two robberies were, not what anyone looked like, and may outlive the payload.
+    """
+    if alert.kind is not AlertKind.SERIES:
+        return None
+    links = [
+        link.model_copy(update={"reasons": [
+            reason if isinstance(reason.value, float | int) or reason.feature == "linked_with"
+            else reason.model_copy(update={"value": None})
+            for reason in link.reasons
+        ]})
+        for link in alert.evidence
+    ]  # fmt: skip
+    return json.dumps([link.model_dump(mode="json") for link in links])
 
 
 async def judgements_of(pool: asyncpg.Pool, card: AlertCard) -> list[Judgement]:

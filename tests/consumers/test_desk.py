@@ -21,7 +21,15 @@ from consumers.desk.tail import tail
 from consumers.sink import store
 from heterdaad.db import create_pool
 from heterdaad.kafka import make_producer
-from schemas.alerts import Alert, AlertKind, Area, DetectionBasis, Severity
+from schemas.alerts import (
+    Alert,
+    AlertKind,
+    Area,
+    DetectionBasis,
+    EvidenceLink,
+    LinkReason,
+    Severity,
+)
 from schemas.common import Location, PoliceUnit
 from schemas.topics import ALERTS
 from schemas.wire import encode
@@ -369,8 +377,15 @@ async def test_police_confirm_or_reject_a_pattern_and_each_judgement_is_kept_and
 ) -> None:
     """Issue 15 item 5: the analysts' judgements, stored and audited, for the model fit."""
     await users(db)
-    series = factories.alert(kind=AlertKind.SERIES, series_id="S-AMS-9", basis=DetectionBasis(
-        model_version="series-test", probability=0.87))  # fmt: skip
+    member, partner = uuid.uuid4(), uuid.uuid4()
+    link = EvidenceLink(
+        event_id=member, event_type="incident_report", similarity={"plate": 1.0},
+        reasons=[LinkReason(feature="linked_with", value=str(partner), contribution=0.0),
+                 LinkReason(feature="distance_km", value=3.2, contribution=0.4),
+                 LinkReason(feature="plate", value="match", contribution=7.2)],
+    )  # fmt: skip
+    series = factories.alert(kind=AlertKind.SERIES, series_id="S-AMS-9", evidence=[link],
+                             basis=DetectionBasis(model_version="series-test", probability=0.87))
     robbery = factories.alert()
     other_unit = rotterdam_alert(kind=AlertKind.SERIES, series_id="S-ROT-1")
     for alert in (series, robbery, other_unit):
@@ -418,6 +433,12 @@ async def test_police_confirm_or_reject_a_pattern_and_each_judgement_is_kept_and
     ]
     audited = await audit_rows(db, "alert_judged")
     assert [json.loads(r["details"])["verdict"] for r in audited] == ["rejected", "confirmed"]
+    # The links the fit learns from are kept too, with numbers only: "match" is dropped.
+    [kept] = {row["evidence"] for row in await db.fetch("SELECT evidence FROM judgement")}
+    [reasons] = [link["reasons"] for link in json.loads(kept)]
+    assert [(r["feature"], r["value"]) for r in reasons] == [
+        ("linked_with", str(partner)), ("distance_km", 3.2), ("plate", None),
+    ]
 
 
 async def test_a_unit_sees_and_handles_only_its_own_alerts(

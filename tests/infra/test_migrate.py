@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -11,7 +12,7 @@ import pytest
 
 from consumers.sink import store
 from infra.migrate import Migration, MigrationError, load_migrations, migrate
-from schemas.alerts import AlertKind, DetectionBasis
+from schemas.alerts import AlertKind, DetectionBasis, EvidenceLink, LinkReason
 from tests import factories
 
 if TYPE_CHECKING:
@@ -69,11 +70,16 @@ def test_migration_files_are_numbered(tmp_path: Path) -> None:
 async def test_judgements_stored_before_0024_take_what_their_alert_stated(
     database_url: str, schema: str
 ) -> None:
-    """The check of stated chances reads the judgement; older judgements get it from the alert."""
+    """The stated chances and the fit read the judgement; older ones get it from the alert."""
     await migrate(database_url, schema, [m for m in load_migrations() if m.version < 24])
     connection = await asyncpg.connect(database_url, server_settings={"search_path": schema})
     try:
-        series = factories.alert(kind=AlertKind.SERIES, basis=DetectionBasis(
+        partner = uuid.uuid4()
+        link = EvidenceLink(event_id=uuid.uuid4(), event_type="incident_report", reasons=[
+            LinkReason(feature="linked_with", value=str(partner), contribution=0.0),
+            LinkReason(feature="time_gap_days", value=2.5, contribution=0.3),
+            LinkReason(feature="getaway_mode", value="scooter", contribution=1.1)])  # fmt: skip
+        series = factories.alert(kind=AlertKind.SERIES, evidence=[link], basis=DetectionBasis(
             model_version="series-x", probability=0.77))  # fmt: skip
         hotspot = factories.alert(kind=AlertKind.HOTSPOT, basis=DetectionBasis(
             model_version="hotspot-x", recurrence_days=400))  # fmt: skip
@@ -88,11 +94,18 @@ async def test_judgements_stored_before_0024_take_what_their_alert_stated(
             )  # fmt: skip
         assert [m.version for m in await migrate(database_url, schema)] == [24]
         rows = await connection.fetch(
-            "SELECT model_version, stated_probability, stated_recurrence_days FROM judgement "
-            "ORDER BY judgement_id"
+            "SELECT model_version, stated_probability, stated_recurrence_days, evidence "
+            "FROM judgement ORDER BY judgement_id"
         )
     finally:
         await connection.close()
-    assert [tuple(r) for r in rows] == [
+    assert [tuple(r)[:3] for r in rows] == [
         ("series-x", 0.77, None), ("hotspot-x", None, 400.0), (None, None, None),
     ]
+    assert [r["evidence"] for r in rows[1:]] == [None, None]
+    # The series' links with numbers only, as the desk keeps them now.
+    [kept] = json.loads(rows[0]["evidence"])
+    assert [(r["feature"], r["value"]) for r in kept["reasons"]] == [
+        ("linked_with", str(partner)), ("time_gap_days", 2.5), ("getaway_mode", None),
+    ]
+    assert kept["event_id"] == str(link.event_id)
