@@ -184,7 +184,7 @@ def judged_command(
     """
     from consumers.reliability import bands
 
-    start = since.replace(tzinfo=UTC) if since else datetime.min.replace(tzinfo=UTC)
+    start = since.replace(tzinfo=UTC) if since else None
     found = bands(run_on_database(lambda db: _judged_alerts(db, start, actor)))
     if not found:
         typer.echo("no judged pattern alerts" + (f" since {since:%Y-%m-%d}" if since else ""))
@@ -201,7 +201,7 @@ def judged_command(
 
 
 async def _judged_alerts(
-    connection: asyncpg.Connection, since: datetime, actor: str
+    connection: asyncpg.Connection, since: datetime | None, actor: str
 ) -> list[JudgedAlert]:
     from consumers.reliability import judged_alerts
     from heterdaad.audit import AuditRow, write_audit_rows

@@ -100,9 +100,10 @@ class Band:
 
 
 async def judged_alerts(
-    connection: asyncpg.Connection, since: datetime, until: datetime | None = None
+    connection: asyncpg.Connection, since: datetime | None = None, until: datetime | None = None
 ) -> list[JudgedAlert]:
     """Each judged alert's newest verdict made in [`since`, `until`), with what it stated."""
+    since = since or datetime.min.replace(tzinfo=UTC)
     until = until or datetime.max.replace(tzinfo=UTC)
     return [
         JudgedAlert(

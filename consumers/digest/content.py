@@ -66,8 +66,8 @@ class Digest:
     hotspots: tuple[Pattern, ...]
     series: tuple[Pattern, ...]
     # Stated chances against the analysts' verdicts, all judged by the month's end.
-    reliability: tuple[Band, ...] = ()
-    judgements_in_month: int = 0
+    reliability: tuple[Band, ...]
+    judgements_in_month: int
 
     @property
     def provisional(self) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 from uuid import UUID
 
@@ -116,8 +116,8 @@ class Snapshot:
     centre_names: dict[str, str]
     data_since: datetime | None
     # The analysts' newest verdict on each pattern alert, as it stood at the month's end.
-    judged: tuple[JudgedAlert, ...] = ()
-    judgements_in_month: int = 0
+    judged: tuple[JudgedAlert, ...]
+    judgements_in_month: int
 
 
 _INCIDENTS = """
@@ -190,7 +190,6 @@ WHERE kind = 'reconnaissance_warning' AND created_at >= $1 AND created_at < $2
 """
 _DATA_SINCE = "SELECT min(occurred_at) FROM event"
 _JUDGEMENTS = "SELECT count(*) FROM judgement WHERE judged_at >= $1 AND judged_at < $2"
-_EVER = datetime.min.replace(tzinfo=UTC)
 _CENTRE_NAMES = "SELECT organisation_id, name FROM organisation WHERE role = 'alarm_centre'"
 
 
@@ -256,7 +255,7 @@ async def read_snapshot(
         }
         data_since: datetime | None = await connection.fetchval(_DATA_SINCE)
         # Verdicts given by the month's end only: a digest made again later says the same.
-        judged = await judged_alerts(connection, _EVER, month.end)
+        judged = await judged_alerts(connection, until=month.end)
         judgements: int = await connection.fetchval(_JUDGEMENTS, month.start, month.end)
     logger.info(
         "digest.read month=%s incidents=%d sightings=%d presses=%d pattern_alerts=%d",
