@@ -42,14 +42,27 @@ async def test_a_partition_never_committed_is_read_again_from_its_start(
                 await producer.send_and_wait(topic, f"r{n}".encode(), partition=tp.partition)
     finally:
         await producer.stop()
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap, group_id=f"t-{uuid.uuid4().hex[:8]}",
-        auto_offset_reset="earliest", enable_auto_commit=False,
-    )  # fmt: skip
+    group = f"t-{uuid.uuid4().hex[:8]}"
+
+    def group_consumer() -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(
+            bootstrap_servers=settings.kafka_bootstrap, group_id=group,
+            auto_offset_reset="earliest", enable_auto_commit=False,
+        )  # fmt: skip
+
+    # The group's offset is committed before the reading consumer is assigned: committed by
+    # the reader itself, it could land after the reader had already reset to the start.
+    committer = group_consumer()
+    await committer.start()
+    try:
+        committer.assign([committed])
+        await committer.commit({committed: OffsetAndMetadata(2, "")})
+    finally:
+        await committer.stop()
+    consumer = group_consumer()
     await consumer.start()
     try:
         consumer.assign([never, committed])
-        await consumer.commit({committed: OffsetAndMetadata(2, "")})
         await read_all(consumer, 4)
         # As after a rebalance that dropped the fetched records: all were fetched.
         assert await consumer.position(never) == 3
