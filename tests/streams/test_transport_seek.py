@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
+from faust.types import TP
 
 from schemas.topics import ALARM_ACTIVATIONS
 from streams.app import create_app
@@ -82,3 +83,33 @@ async def test_a_partition_never_committed_is_read_again_from_its_start(
 
 def test_the_worker_consumes_through_the_rewinding_consumer(bare_settings: Settings) -> None:
     assert type(create_app(bare_settings).consumer) is RewindingConsumer
+
+
+@pytest.mark.parametrize(
+    ("committed", "acked", "gap", "expected"),
+    [
+        (10, [10, 11], None, 12),  # in order: committed up to the last acknowledged
+        # The record at the head was dropped (or is still in flight): withheld until it is
+        # read again, where Faust alone would commit 13 and lose offset 10 (issue 606).
+        (10, [11, 12], None, None),
+        (10, [12, 13], None, None),
+        (10, [11, 12], (10, 11), 13),  # a hole Faust saw while reading: passed, as before
+        (None, [5, 6], None, 7),  # never committed: the log start is unknown, Faust decides
+    ],
+)
+def test_a_commit_never_passes_a_record_not_acknowledged(
+    bare_settings: Settings,
+    committed: int | None,
+    acked: list[int],
+    gap: tuple[int, int] | None,
+    expected: int | None,
+) -> None:
+    consumer = create_app(bare_settings).consumer
+    assert isinstance(consumer, RewindingConsumer)
+    tp = TP("t.alarm-activations.v1", 0)
+    consumer._committed_offset[tp] = committed
+    consumer._acked[tp] = list(acked)
+    consumer._acked_index[tp] = set(acked)
+    if gap is not None:
+        consumer._gap[tp].addi(*gap)
+    assert consumer._new_offset(tp) == expected
