@@ -93,7 +93,8 @@ class CheckedProducer(driver.Producer):
         """
         if not self._buffered:
             return
-        limit = self.app.conf.producer_request_timeout
+        # A stopped buffer sends nothing more: its records are lost to this worker, not late.
+        limit = 0 if self.buffer.should_stop else self.app.conf.producer_request_timeout
         _, pending = await asyncio.wait(set(self._buffered), timeout=limit)
         if pending:
             raise ProducerSendError(

@@ -77,3 +77,15 @@ async def test_a_buffered_record_never_sent_stops_the_commit(bare_settings: Sett
             await producer.flush()
     finally:
         await producer.buffer.stop()
+
+
+async def test_records_left_in_a_stopped_buffer_stop_the_commit_at_once(
+    bare_settings: Settings,
+) -> None:
+    producer = create_app(bare_settings).producer
+    await producer.buffer.start()
+    producer.send_soon(buffered(SlowChannel(None)))
+    await asyncio.sleep(0)
+    await producer.buffer.stop()
+    with pytest.raises(ProducerSendError, match="not sent in 0 s"):
+        await asyncio.wait_for(producer.flush(), timeout=5)
