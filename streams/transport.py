@@ -112,8 +112,8 @@ class IdempotentProducer(CheckedProducer):
 async def seek_to_committed_or_start(
     consumer: AIOKafkaConsumer, skip_topics: Collection[str]
 ) -> dict[TopicPartition, int | None]:
-    """Seek every assigned partition to its committed offset, and one never committed (or
-    committed at 0) to its start.
+    """Seek every assigned partition to its committed offset, one never committed (or
+    committed at 0) to its start, and one committed before its log start to the log start.
 
     aiokafka's `seek_to_committed` leaves a partition without a committed offset where the
     fetcher is. Faust drops records fetched while its flow is stopped (a rebalance, table
@@ -121,16 +121,36 @@ async def seek_to_committed_or_start(
     was never committed the records it dropped were never read again. A new worker lost the
     activations published while no worker ran (tests/streams/test_transport_seek.py). Our
     offset reset is "earliest", so the start is where such a partition is read from anyway.
+
+    A worker down for longer than a topic's retention finds its committed offset pointing at
+    records that are gone. The consumer resets to the log start, but the commit checks (ours in
+    `head_unacked`, Faust's own) take the missing head for records not yet processed and never
+    commit that partition again: every restart read it again from there. So such a partition
+    is sought to its log start and the log start returned as its committed offset; the records
+    retention removed unread are logged.
+
     Changelog partitions (`skip_topics`) have no committed offsets by design: Faust's table
     recovery seeks them itself.
     """
     committed: dict[TopicPartition, int | None] = await consumer.seek_to_committed()
+    resumed = [tp for tp, offset in committed.items() if offset and tp.topic not in skip_topics]
+    starts: dict[TopicPartition, int] = await consumer.beginning_offsets(resumed) if resumed else {}
     for tp, offset in committed.items():
-        if not offset and tp.topic not in skip_topics:
+        if tp.topic in skip_topics:
+            continue
+        if not offset:
             # Not seek_to_beginning: that waits for the fetch in flight (up to its 1.5 s long
             # poll) while Faust keeps delivering. Offset 0, once removed by retention, is out of
             # range and reset to the earliest offset (the consumer's reset policy).
             consumer.seek(tp, 0)
+        elif starts[tp] > offset:
+            logger.error(
+                "records removed by retention before the worker read them",
+                extra={"topic": tp.topic, "partition": tp.partition, "committed": offset,
+                       "log_start": starts[tp], "lost": starts[tp] - offset},
+            )  # fmt: skip
+            consumer.seek(tp, starts[tp])
+            committed[tp] = starts[tp]
     return committed
 
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
 from aiokafka.structs import OffsetAndMetadata
 from faust.types import TP
 
@@ -77,6 +78,61 @@ async def test_a_partition_never_committed_is_read_again_from_its_start(
         # A changelog partition is left to Faust's recovery, which seeks it itself.
         await seek_to_committed_or_start(consumer, skip_topics={topic})
         assert await consumer.position(never) == 3
+    finally:
+        await consumer.stop()
+
+
+@pytest.mark.integration
+async def test_a_partition_committed_before_its_log_start_resumes_at_the_log_start(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A worker down longer than the retention: its committed offset points at records that
+    are gone. It resumes at the log start, takes that for its committed offset (so the commit
+    checks do not wait for the missing head for ever) and says how many records it lost."""
+    topic = ALARM_ACTIVATIONS.name(settings.topic_prefix)
+    tp = TopicPartition(topic, 2)
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+    await producer.start()
+    try:
+        sent = [await producer.send_and_wait(topic, f"r{n}".encode(), partition=2)
+                for n in range(6)]  # fmt: skip
+    finally:
+        await producer.stop()
+    first = sent[0].offset
+    group = f"t-{uuid.uuid4().hex[:8]}"
+
+    def group_consumer() -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(
+            bootstrap_servers=settings.kafka_bootstrap, group_id=group,
+            auto_offset_reset="earliest", enable_auto_commit=False,
+        )  # fmt: skip
+
+    committer = group_consumer()
+    await committer.start()
+    try:
+        committer.assign([tp])
+        await committer.commit({tp: OffsetAndMetadata(first + 1, "")})
+    finally:
+        await committer.stop()
+    # Retention, as the broker applies it: everything before the fifth record is removed.
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        starts = await admin.delete_records({tp: RecordsToDelete(first + 4)})
+    finally:
+        await admin.close()
+    assert starts[tp] == first + 4
+    consumer = group_consumer()
+    await consumer.start()
+    try:
+        consumer.assign([tp])
+        with caplog.at_level("ERROR", logger="streams.transport"):
+            committed = await seek_to_committed_or_start(consumer, skip_topics=())
+        assert committed[tp] == first + 4
+        assert await consumer.position(tp) == first + 4
+        await read_all(consumer, 2)
+        (lost,) = [r for r in caplog.records if "removed by retention" in r.getMessage()]
+        assert lost.lost == 3  # type: ignore[attr-defined]
     finally:
         await consumer.stop()
 
