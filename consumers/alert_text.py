@@ -147,7 +147,8 @@ _AGO_UNITS: list[tuple[float, float, str, str]] = [
     (2 * 3600, 60, "min", "min"),
     (2 * 86400, 3600, "uur", "h"),
     (61 * 86400, 86400, "dagen", "days"),
-    (float("inf"), 30.44 * 86400, "maanden", "months"),
+    (2 * 365.25 * 86400, 30.44 * 86400, "maanden", "months"),
+    (float("inf"), 365.25 * 86400, "jaar", "years"),
 ]
 
 

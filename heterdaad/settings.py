@@ -210,6 +210,13 @@ class Settings(BaseSettings):
     clock_skew_seconds: int = Field(
         120, ge=0, le=3600, description="How far in the future an event time may lie."
     )
+    max_event_age_days: int = Field(
+        1826,
+        ge=1,
+        le=36_500,
+        description="How far in the past an event time may lie when it enters (five years: a "
+        "deployment loads its history, the CBL tool exports it); older is refused (422).",
+    )
 
     # Stream thresholds a working group would tune.
     robbery_alert_radius_m: float = Field(

@@ -1,4 +1,5 @@
-"""Intake policy, checked once where an event enters: no time in the future, no point abroad.
+"""Intake policy, checked once where an event enters: no time in the future or years back, no
+point abroad.
 
 The contract (schemas/) checks shape only, so that a record valid when it was produced stays
 valid for every reader, whatever its clock or gazetteer. What depends on the moment of arrival
@@ -8,6 +9,7 @@ import, the SIA receiver and the simulator.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, TypeVar
 
@@ -28,26 +30,49 @@ OUTSIDE_NETHERLANDS = "lies outside the Netherlands (its border and territorial 
 
 
 def admit(
-    model: Model, *, clock_skew: timedelta | None = None, now: datetime | None = None
+    model: Model,
+    *,
+    clock_skew: timedelta | None = None,
+    max_age: timedelta | None = None,
+    now: datetime | None = None,
 ) -> Model:
     """The model itself when it passes the intake policy, else a ValidationError naming each field.
 
     The error has pydantic's shape (type value_error, loc, msg), so an edge reports it as it
-    reports a malformed field. clock_skew defaults to Settings.clock_skew_seconds.
+    reports a malformed field. clock_skew and max_age default to Settings.clock_skew_seconds
+    and Settings.max_event_age_days.
     """
-    if clock_skew is None:
-        clock_skew = timedelta(seconds=get_settings().clock_skew_seconds)
-    latest = (now or datetime.now(UTC)) + clock_skew
-    found = _violations(model, (), latest, clock_skew)
-    errors = [_error(loc, value, reason) for loc, value, reason in found]
+    if clock_skew is None or max_age is None:
+        settings = get_settings()
+        if clock_skew is None:
+            clock_skew = timedelta(seconds=settings.clock_skew_seconds)
+        if max_age is None:
+            max_age = timedelta(days=settings.max_event_age_days)
+    moment = now or datetime.now(UTC)
+    window = _Window(moment - max_age, moment + clock_skew, max_age, clock_skew)
+    errors = [_error(loc, value, reason) for loc, value, reason in _violations(model, (), window)]
     if errors:
         raise ValidationError.from_exception_data(type(model).__name__, errors)
     return model
 
 
-def _violations(
-    value: object, loc: Loc, latest: datetime, skew: timedelta
-) -> Iterator[tuple[Loc, object, str]]:
+@dataclass(frozen=True)
+class _Window:
+    earliest: datetime
+    latest: datetime
+    max_age: timedelta
+    skew: timedelta
+
+    def reason(self, moment: datetime) -> str | None:
+        """Why an event time is refused, or None."""
+        if moment > self.latest:
+            return f"lies in the future by more than the allowed clock skew ({self.skew})"
+        if moment < self.earliest:
+            return f"lies more than {self.max_age.days} days in the past (max_event_age_days)"
+        return None
+
+
+def _violations(value: object, loc: Loc, window: _Window) -> Iterator[tuple[Loc, object, str]]:
     if isinstance(value, Location):
         if not is_in_netherlands(value):
             yield loc, value.model_dump(), OUTSIDE_NETHERLANDS
@@ -56,14 +81,13 @@ def _violations(
         for name, field in type(value).model_fields.items():
             child = getattr(value, name)
             if EVENT_TIME in field.metadata and isinstance(child, datetime):
-                if child > latest:
-                    reason = f"lies in the future by more than the allowed clock skew ({skew})"
+                if (reason := window.reason(child)) is not None:
                     yield (*loc, name), child.isoformat(), reason
             else:
-                yield from _violations(child, (*loc, name), latest, skew)
+                yield from _violations(child, (*loc, name), window)
     elif isinstance(value, list | tuple):
         for index, item in enumerate(value):
-            yield from _violations(item, (*loc, index), latest, skew)
+            yield from _violations(item, (*loc, index), window)
 
 
 def _error(loc: Loc, value: object, reason: str) -> InitErrorDetails:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated
 
@@ -16,6 +17,10 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # once where an event enters (producers/edge_policy.py), not by every reader of the wire.
 NL_LATITUDE = (50.70, 53.60)
 NL_LONGITUDE = (3.30, 7.25)
+# Every time on the wire lies in these years (UTC), so that every reader can hold it: Python
+# cannot move 0001-01-01T00:30+01:00 to UTC, and PostgreSQL stores a year 1 as -infinity.
+EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_TIME = datetime(9999, 1, 1, tzinfo=UTC)
 
 
 class Contract(BaseModel):
@@ -40,6 +45,16 @@ class Contract(BaseModel):
                 raise ValueError("contains a control character")
         return value
 
+    @field_validator("*", mode="after")
+    @classmethod
+    def _time_every_reader_can_hold(cls, value: object) -> object:
+        if (isinstance(value, datetime) and value.tzinfo is not None
+                and not EARLIEST_TIME <= value < LATEST_TIME):  # fmt: skip
+            raise ValueError(
+                f"lies outside {EARLIEST_TIME:%Y-%m-%d} to {LATEST_TIME:%Y-%m-%d} (UTC)"
+            )
+        return value
+
 
 class EventTimeMarker:
     """Marks a field as the time something happened, for the edges' clock-skew check."""
@@ -51,8 +66,9 @@ class EventTimeMarker:
 EVENT_TIME = EventTimeMarker()
 
 EventTime = Annotated[AwareDatetime, EVENT_TIME]
-"""A timezone-aware time. On the wire any such time is valid: a reader's clock may lag the
-writer's. Where an event enters, producers/edge_policy.py refuses one in the future."""
+"""A timezone-aware time. On the wire any such time from 1970 on is valid: a reader's clock may
+lag the writer's. Where an event enters, producers/edge_policy.py refuses one in the future or
+more than `max_event_age_days` back."""
 
 FreeText = Annotated[str, Field(max_length=2000)]
 IDENTIFIER_PATTERN = r"^[A-Za-z0-9._:-]+$"

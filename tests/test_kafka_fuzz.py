@@ -401,6 +401,19 @@ def test_every_topic_has_a_valid_example() -> None:
         assert decode(spec, wire.value, wire.headers) is not None
 
 
+@pytest.mark.parametrize("moment", ["0001-01-01T00:30:00+01:00", "9999-12-31T23:00:00-05:00"])
+def test_a_time_no_reader_can_hold_is_refused_with_its_field(moment: str) -> None:
+    # Year 1 at +01:00 is year 0 in UTC: the sink and notify once stopped for good on it.
+    spec = INCIDENT_REPORTS
+    wire = encode(spec, VALID[spec.suffix](uuid.uuid4()), "urn:heterdaad:test")
+    body = json.loads(wire.value) | {"occurred_at": moment}
+    with pytest.raises(UndecodableRecord) as refused:
+        decode(spec, json.dumps(body).encode(), wire.headers)
+    assert str(refused.value) == (
+        "occurred_at: Value error, lies outside 1970-01-01 to 9999-01-01 (UTC)"
+    )
+
+
 # --- through a running worker and sink ----------------------------------------------------------
 
 

@@ -67,6 +67,8 @@ def test_alert_without_event_time_says_unknown() -> None:
         (5 * 3600, "5 uur geleden", "5 h ago"),
         (6 * 86400, "6 dagen geleden", "6 days ago"),
         (400 * 86400, "13 maanden geleden", "13 months ago"),
+        (700 * 86400, "23 maanden geleden", "23 months ago"),
+        (4 * 365.25 * 86400, "4 jaar geleden", "4 years ago"),
     ],
 )
 def test_ago(seconds: float, dutch: str, english: str) -> None:

@@ -533,3 +533,31 @@ async def test_intake_policy_is_a_422_naming_the_field_single_and_batch(
     assert problem["field"] == "branch.location"
     assert "outside the Netherlands" in problem["reason"]
     assert await published_count(settings, INCIDENT_REPORTS) == 1
+
+
+@pytest.mark.parametrize(
+    ("occurred_at", "reason"),
+    [
+        # A tester's: accepted before, it crashed the sink and notify for good (year 0 in UTC).
+        ("0001-01-01T00:30:00+01:00", "lies outside 1970-01-01 to 9999-01-01 (UTC)"),
+        ("1900-01-01T00:00:00Z", "lies outside 1970-01-01 to 9999-01-01 (UTC)"),
+        # Inside the contract, but older than the history a deployment loads.
+        ("2015-06-01T12:00:00+02:00", "lies more than 1826 days in the past (max_event_age_days)"),
+    ],
+)
+async def test_a_time_years_back_is_a_422_naming_the_field(
+    settings: Settings,
+    registry: Registry,
+    client: httpx.AsyncClient,
+    occurred_at: str,
+    reason: str,
+) -> None:
+    body = bodies.incident_report() | {"occurred_at": occurred_at}
+    response = await client.post(
+        "/v1/incident-reports", json=body, headers=registry.auth("retail-a")
+    )
+    assert response.status_code == 422, response.text
+    [problem] = response.json()["detail"]
+    assert problem["field"] == "occurred_at"
+    assert reason in problem["reason"]
+    assert await published_count(settings, INCIDENT_REPORTS) == 0

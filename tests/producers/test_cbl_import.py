@@ -260,6 +260,9 @@ def _tomorrow() -> str:
         ({"wapens": "mes, pistool"}, "wapens", "at position 2; each one of: vuurwapen"),
         # a robbery cannot lie in the future
         ({"datum_tijd": _tomorrow()}, "datum_tijd", "future"),
+        # nor in year 1 (accepted before, it stopped the sink and notify), nor years back
+        ({"datum_tijd": "01-01-0001 00:10"}, "datum_tijd", "lies outside 1970-01-01"),
+        ({"datum_tijd": "01-06-2015 12:00"}, "datum_tijd", "days in the past"),
         # the kind of incident is required
         ({"soort_incident": ""}, "soort_incident", "Field required"),
         # an unknown kind is reported once, not again as 'required'

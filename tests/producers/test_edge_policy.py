@@ -60,6 +60,18 @@ def test_a_time_within_the_clock_skew_is_admitted_as_it_is() -> None:
     assert admit(report, clock_skew=SKEW, now=NOW) is report
 
 
+def test_a_time_beyond_the_oldest_history_is_refused_and_one_within_admitted() -> None:
+    max_age = timedelta(days=1826)
+    old = factories.incident_report(occurred_at=NOW - max_age - timedelta(minutes=1))
+    with pytest.raises(ValidationError) as caught:
+        admit(old, clock_skew=SKEW, max_age=max_age, now=NOW)
+    assert explain(caught.value) == (
+        "occurred_at: Value error, lies more than 1826 days in the past (max_event_age_days)"
+    )
+    within = factories.incident_report(occurred_at=NOW - max_age + timedelta(minutes=1))
+    assert admit(within, clock_skew=SKEW, max_age=max_age, now=NOW) is within
+
+
 @pytest.mark.parametrize(
     ("model", "field"),
     [
