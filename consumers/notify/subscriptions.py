@@ -15,6 +15,7 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
+    StrictBool,
     model_validator,
 )
 
@@ -85,13 +86,13 @@ class SubscriptionSpec(BaseModel):
     windows: tuple[TimeWindow, ...] = Field(
         (), description="When the webhook may be notified; none: at any time."
     )
-    send_alerts: bool = Field(True, description="Send the alerts the filters let through.")
-    send_escalations: bool = Field(
+    send_alerts: StrictBool = Field(True, description="Send the alerts the filters let through.")
+    send_escalations: StrictBool = Field(
         False,
         description="Police webhooks: also send an escalation notice when the desk escalates "
         "an alert the filters let through (a hold-up nobody acknowledged in time).",
     )
-    include_historical: bool = Field(
+    include_historical: StrictBool = Field(
         False,
         description="Webhooks: also send historical alerts, events past their live horizon "
         "(a CBL import, a backlog, a replay; docs/time.md). Off: only what is happening now.",

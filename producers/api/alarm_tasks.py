@@ -30,7 +30,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from heterdaad import alarm_tasks
 from heterdaad.auth import Caller, require_caller
@@ -76,7 +76,8 @@ class VerdictIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     method: VerdictMethod
-    verified: bool = Field(description="True: a real hold-up; false: the centre found none.")
+    # Strict: a "yes" or 1 is no verdict; lax, "yes" raised a critical verified_alarm.
+    verified: StrictBool = Field(description="True: a real hold-up; false: the centre found none.")
     note: Annotated[str, Field(max_length=500)] | None = None
 
 

@@ -228,7 +228,7 @@ async def _sighting(
         "event_id": event_id,
         "reporter_org": caller.organisation_id,
         "branch": branch,
-        "observed_at": observed_at,
+        "observed_at": observed_at.isoformat(),
         "behaviours": values["behaviours"],
         "persons": [person] if any(person.values()) else [],
         "vehicle": vehicle,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import uuid
 from dataclasses import dataclass, field, replace
@@ -94,7 +95,8 @@ class Intake:
         )
 
     async def take_in(self, caller: Caller, kind: EventKind, items: Sequence[Any]) -> list[Answer]:
-        """One answer per item, in order; raises Refused when the whole request is refused."""
+        """One answer per item (a JSON value: what a body parsed to), in order; raises Refused
+        when the whole request is refused."""
         refusal = permissions.kind_refusal(caller, kind)
         if refusal is not None:
             await self._refuse_all(caller, kind, items, Refused(403, refusal))
@@ -156,7 +158,9 @@ class Intake:
         self, caller: Caller, kind: EventKind, index: int, item: Any, round_: _Round
     ) -> _Candidate | None:
         try:
-            edge = kind.edge_model.model_validate(item)
+            # As JSON and strict, as the published schema says: no number for a time, no true
+            # or 2.0 for a count, no "yes" for a boolean. An item is what a JSON body parsed to.
+            edge = kind.edge_model.model_validate_json(json.dumps(item), strict=True)
             event = admit(kind.to_contract(edge, self.plate_key))
         except ValidationError as error:
             problems = field_problems(error.errors(include_url=False))

@@ -123,6 +123,11 @@ async def test_a_verdict_reaches_the_verifier_is_recorded_audited_and_ends_the_t
     async with running_api(settings) as (_, client):
         bad = await _answer(client, task.task_id, auth, method="guess", verified=True)
         assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "method"
+        # A verdict decides the police's priority: "yes" or 1 is no boolean (lax, "yes" raised
+        # a critical verified_alarm).
+        for loose in ("yes", 1, "true"):
+            bad = await _answer(client, task.task_id, auth, method="camera", verified=loose)
+            assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "verified"
         given = await client.post(
             f"/v1/alarm-tasks/{task.task_id}/verdict",
             json={"method": "second_button", "verified": True,

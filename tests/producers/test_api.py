@@ -561,3 +561,24 @@ async def test_a_time_years_back_is_a_422_naming_the_field(
     assert problem["field"] == "occurred_at"
     assert reason in problem["reason"]
     assert await published_count(settings, INCIDENT_REPORTS) == 0
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("offender_count", True),  # a count is no boolean
+        ("offender_count", 2.0),  # nor a fraction
+        ("occurred_at", 1765000000),  # a time is an RFC 3339 string, not a Unix number
+        ("incident_type", 1),
+    ],
+)
+async def test_the_api_takes_the_types_its_schema_publishes(
+    settings: Settings, registry: Registry, client: httpx.AsyncClient, field: str, value: object
+) -> None:
+    body = bodies.incident_report() | {field: value}
+    response = await client.post(
+        "/v1/incident-reports", json=body, headers=registry.auth("retail-a")
+    )
+    assert response.status_code == 422, response.text
+    assert [problem["field"] for problem in response.json()["detail"]] == [field]
+    assert await published_count(settings, INCIDENT_REPORTS) == 0
