@@ -12,6 +12,7 @@ from pydantic import AwareDatetime, Field, model_validator
 
 from schemas.common import BranchType, Contract, EventTime, Identifier, Location, PoliceUnit
 from schemas.events import GetawayMode, ModusOperandi, PersonDescription, ReconBehaviour, Vehicle
+from schemas.pseudonym import without_pseudonyms
 
 # Alert ids derive from dedup keys, so a replayed input yields the very same alert.
 ALERT_NAMESPACE = uuid.UUID("5d0f7f3e-3c1a-4f5e-9f57-6865746572ad")
@@ -199,7 +200,8 @@ class Alert(Contract):
             severity=self.severity,
             area=self.area,
             branch_types_at_risk=self.branch_types_at_risk,
-            lookout=self.lookout,
+            # A plate typed into clothing is a pseudonym by now: still personal data.
+            lookout=without_pseudonyms(self.lookout),
             dedup_key=self.dedup_key,
             created_at=self.created_at,
             occurred_at=self.occurred_at,

@@ -107,6 +107,8 @@ _NOT_FREE_TEXT = frozenset(
 )
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
+# Where a text sits in a model's dump: field names and list indexes.
+Loc = tuple[str | int, ...]
 
 
 def pseudonymise_free_text(model: ModelT, key: bytes, key_id: str) -> ModelT:
@@ -117,8 +119,8 @@ def pseudonymise_free_text(model: ModelT, key: bytes, key_id: str) -> ModelT:
     character for character, so the text stays as long as it was typed.
     """
 
-    def pseudonym(plate: str) -> str:
-        return pseudonymise_plate(plate, key, key_id)
+    def pseudonym(text: str, at: Loc) -> str:
+        return PLATE_IN_TEXT.sub(lambda match: pseudonymise_plate(match[0], key, key_id), text)
 
     changed = _walk(model.model_dump(), pseudonym)
     if changed is None:
@@ -129,41 +131,50 @@ def pseudonymise_free_text(model: ModelT, key: bytes, key_id: str) -> ModelT:
         too_long = {e["loc"] for e in error.errors() if e["type"] == "string_too_long"}
         if not too_long:
             raise
-    masked = _walk(model.model_dump(), pseudonym, mask_at=too_long)
-    return type(model).model_validate(masked)
+
+    def pseudonym_or_mask(text: str, at: Loc) -> str:
+        if at in too_long:
+            return PLATE_IN_TEXT.sub(lambda match: _mask(match[0]), text)
+        return pseudonym(text, at)
+
+    return type(model).model_validate(_walk(model.model_dump(), pseudonym_or_mask))
+
+
+PSEUDONYM_IN_TEXT = re.compile(r"hp1:[a-z0-9]{1,8}:[0-9a-f]{32}")
+PSEUDONYM_MASK = "**-**-**"
+
+
+def without_pseudonyms(model: ModelT) -> ModelT:
+    """The model with every plate pseudonym in its free texts masked, for the views that carry
+    no personal data (branches, chains): a plate typed into a clothing field was pseudonymised
+    at the edge, and a pseudonym still links records about one person."""
+
+    def masked(text: str, at: Loc) -> str:
+        return PSEUDONYM_IN_TEXT.sub(PSEUDONYM_MASK, text)
+
+    changed = _walk(model.model_dump(), masked)
+    return model if changed is None else type(model).model_validate(changed)
 
 
 def _mask(plate: str) -> str:
     return re.sub(r"[A-Za-z0-9]", "*", plate)
 
 
-def _walk(
-    value: Any,
-    pseudonym: Callable[[str], str],
-    *,
-    at: tuple[str | int, ...] = (),
-    mask_at: set[tuple[str | int, ...]] | None = None,
-) -> Any:
-    """The value with plates replaced, or None when nothing changed."""
+
+def _walk(value: Any, edit: Callable[[str, Loc], str], *, at: Loc = ()) -> Any:
+    """The value with `edit` applied to every free text, or None when nothing changed."""
     if type(value) is str:  # not a StrEnum member: a vocabulary word is no free text
-        masked = mask_at is not None and at in mask_at
-        replaced = PLATE_IN_TEXT.sub(
-            lambda match: _mask(match[0]) if masked else pseudonym(match[0]), value
-        )
-        return None if replaced == value else replaced
+        edited = edit(value, at)
+        return None if edited == value else edited
     if isinstance(value, dict):
         changes = {
             name: new
             for name, item in value.items()
-            if name not in _NOT_FREE_TEXT
-            and (new := _walk(item, pseudonym, at=(*at, name), mask_at=mask_at)) is not None
+            if name not in _NOT_FREE_TEXT and (new := _walk(item, edit, at=(*at, name))) is not None
         }
         return {**value, **changes} if changes else None
     if isinstance(value, list):
-        items = [
-            _walk(item, pseudonym, at=(*at, index), mask_at=mask_at)
-            for index, item in enumerate(value)
-        ]
+        items = [_walk(item, edit, at=(*at, index)) for index, item in enumerate(value)]
         if all(item is None for item in items):
             return None
         return [old if new is None else new for old, new in zip(value, items, strict=True)]

@@ -100,6 +100,21 @@ def test_branch_view_carries_no_personal_data() -> None:
     assert factories.PLATE_PSEUDONYM in police
 
 
+def test_a_plate_typed_into_clothing_reaches_branches_masked_and_police_as_its_pseudonym() -> None:
+    # A tester's: "rode jas kenteken GT123B" reached a branch webhook as "... kenteken hp1:k1:..".
+    alert = factories.alert()
+    typed = alert.lookout.model_copy(
+        update={"clothing": ["rode jas kenteken " + factories.PLATE_PSEUDONYM, "pet"]}
+    )
+    alert = alert.model_copy(update={"lookout": typed})
+    for role in (RecipientRole.BRANCH, RecipientRole.CHAIN, RecipientRole.ALARM_CENTRE):
+        view = alert.view_for(role)
+        assert factories.PLATE_PSEUDONYM not in view.model_dump_json()
+        assert view.lookout.clothing == ["rode jas kenteken **-**-**", "pet"]  # type: ignore[union-attr]
+    police = alert.view_for(RecipientRole.POLICE).model_dump_json()
+    assert "rode jas kenteken " + factories.PLATE_PSEUDONYM in police
+
+
 def test_a_dead_letter_keeps_no_plate() -> None:
     """Issue 11 #11: a record that could not be decoded was never pseudonymised."""
     raw = b'{"vehicle": {"plate": "12-ABC-3"}, "free_text": "auto XX999Z", "at": "22:00"'
