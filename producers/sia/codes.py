@@ -2,8 +2,9 @@
 
 Only robbery-related signals (panic, hold-up, duress, their restores and cancels) and the tests
 that prove a transmission path is alive are forwarded. Everything else (burglary, fire,
-opening/closing, troubles...) maps to None, and the receiver answers DUH: an ACK would tell
-the panel that someone took responsibility for, say, a fire alarm that we then drop.
+opening/closing, troubles...) maps to None, and a frame with nothing else in it is answered
+DUH: an ACK would tell the panel that someone took responsibility for, say, a fire alarm that
+we then drop.
 """
 
 from __future__ import annotations
@@ -20,6 +21,12 @@ ADM_CID = "ADM-CID"
 NULL = "NULL"
 
 _IDENTIFIER = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+_LEADING_NUMBER = re.compile(r"^\s*([0-9]+)")
+# SIA DC-03 text, between carets: it may hold a "/" that separates nothing.
+_TEXT = re.compile(r"\^[^^]*\^")
+# SIA DC-03 modifiers (date, time, user, area, peripheral): lower-case fields of a data block
+# that qualify the events after them rather than being events.
+_MODIFIERS = {"da", "ti", "id", "ri", "pi"}
 
 
 class NumberMeans(StrEnum):
@@ -96,6 +103,27 @@ class Signal:
     signal: AlarmSignal
     button_id: str | None
     user_id: str | None
+
+
+def sia_reports(block: str, user: str | None = None) -> list[Report]:
+    """The events of a SIA DC-03 data block, e.g. "ri1/FA501/id12/HA502", one Report each.
+
+    Fields are separated by "/": an event is a code and its number ("HA502"), a modifier a
+    name and a value ("id12") that holds for the events after it, until the next of its name.
+    `user` is an id modifier read before the block. Only id is kept: the contract has no area.
+    """
+    reports = []
+    for field in _TEXT.sub("^^", block).split("/"):
+        name, value = field[:2], field[2:]
+        if name in _MODIFIERS:
+            if name == "id":
+                user = value or None
+            continue
+        number = _LEADING_NUMBER.match(value)
+        reports.append(
+            Report(SIA_DCS, sia_code=name or None, number=number[1] if number else None, user=user)
+        )
+    return reports
 
 
 def interpret(report: Report) -> Signal | None:

@@ -1,8 +1,8 @@
 """One DC-09 frame in, one answer out: check, look up, decrypt, interpret, publish, then ACK.
 
-The order is the point: a frame is only ACKed after the broker acknowledged its activation,
-so an alarm the panel believes delivered is never lost; when publishing fails the receiver
-answers nothing and the panel retransmits (or falls back to its backup path).
+The order is the point: a frame is only ACKed after the broker acknowledged each activation
+it carries, so an alarm the panel believes delivered is never lost; when publishing fails the
+receiver answers nothing and the panel retransmits (or falls back to its backup path).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pysiaalarm.event import SIAEvent
 from producers.edge_policy import admit
 from producers.sia import frames
 from producers.sia.accounts import AccountLookupError
-from producers.sia.codes import ADM_CID, NULL, SIA_DCS, Report, interpret
+from producers.sia.codes import ADM_CID, NULL, SIA_DCS, Report, interpret, sia_reports
 from producers.sia.replays import ReplayGuard
 from schemas.events import AlarmActivation
 
@@ -41,7 +41,6 @@ TIMESTAMP_LEAD = timedelta(seconds=20)
 TIMESTAMP_LAG = timedelta(seconds=40)
 SUPPORTED_TYPES = (SIA_DCS, ADM_CID, NULL)
 _TIMESTAMP_TAIL = re.compile(r"_[0-9:,-]+$")
-_LEADING_NUMBER = re.compile(r"^\s*([0-9]+)")
 # Decrypting for an unknown account too keeps its NAK as slow as a known account's.
 _NO_KEY = bytes(16)
 
@@ -140,37 +139,42 @@ class FrameHandler:
                 extra={"peer": peer, "reason": str(refusal), "frame": frame[:200]},
             )
             return Reply(frames.nak(now))
-        report = _report(event)
-        signal = interpret(report)
+        reports = _reports(event)
         context = {
             "peer": peer,
             "site_id": account.site.site_id,
             "account": header.account,
             "sequence": header.sequence,
             "message_type": header.message_type,
-            "code": report.sia_code or report.cid_event,
+            "code": ",".join(str(report.sia_code or report.cid_event) for report in reports),
         }
-        if signal is None:
+        # Each event of a block as if it had come alone; one not ours does not hide the others.
+        activations = []
+        for position, report in enumerate(reports):
+            signal = interpret(report)
+            if signal is None:
+                continue
+            try:
+                activations.append(
+                    admit(self._activation(header, account, report, signal, position, stamped, now))
+                )
+            except ValidationError as error:
+                logger.error("sia signal not valid", extra={**context, "error": str(error)})
+        if not activations:
             logger.info("sia signal not forwarded, answered DUH", extra=context)
             return Reply(frames.duh(header), account, f"not_forwarded:{context['code']}")
-        try:
-            activation = admit(self._activation(header, account, report, signal, stamped, now))
-        except ValidationError as error:
-            logger.error(
-                "sia signal not valid, answered DUH", extra={**context, "error": str(error)}
-            )
-            return Reply(frames.duh(header), account, signal.signal)
-        try:
-            await self._publish(activation)
-        except Exception:
-            # Whatever went wrong, the alarm is not safe with us: no ACK, let the panel retry.
-            logger.exception("sia signal not published, not acknowledged", extra=context)
-            return Reply(None, account, signal.signal)
-        logger.info(
-            "sia signal forwarded",
-            extra={**context, "event_id": str(activation.event_id), "signal": signal.signal},
-        )
-        return Reply(frames.ack(header, account.key, now), account, signal.signal)
+        signals = ",".join(activation.signal for activation in activations)
+        for activation in activations:
+            logged = {**context, "event_id": str(activation.event_id), "signal": activation.signal}
+            try:
+                await self._publish(activation)
+            except Exception:
+                # Whatever went wrong, the alarm is not safe with us: no ACK, let the panel
+                # retry. Events already published come again under the same ids: duplicates.
+                logger.exception("sia signal not published, not acknowledged", extra=logged)
+                return Reply(None, account, signals)
+            logger.info("sia signal forwarded", extra=logged)
+        return Reply(frames.ack(header, account.key, now), account, signals)
 
     async def _account(self, header: frames.Header) -> SiaAccount:
         if header.account is None:
@@ -201,6 +205,7 @@ class FrameHandler:
         account: SiaAccount,
         report: Report,
         signal: Signal,
+        position: int,
         stamped: datetime | None,
         now: datetime,
     ) -> AlarmActivation:
@@ -216,6 +221,9 @@ class FrameHandler:
                 report.number,
             )
         )
+        if position:
+            # A later event of a block; the first keeps the id it has when it comes alone.
+            key += f":{position}"
         return AlarmActivation(
             event_id=self._memory.event_id(key, stamped, now),
             alarm_centre=account.alarm_centre,
@@ -263,21 +271,19 @@ def _check_timestamp(header: frames.Header, event: SIAEvent, now: datetime) -> d
     return stamped
 
 
-def _report(event: SIAEvent) -> Report:
+def _reports(event: SIAEvent) -> list[Report]:
     message_type = getattr(event.message_type, "value", event.message_type)
     if message_type == ADM_CID:
-        return Report(
-            ADM_CID,
-            cid_qualifier=event.event_qualifier,
-            cid_event=event.event_type,
-            number=event.ri,
-        )
+        return [
+            Report(
+                ADM_CID,
+                cid_qualifier=event.event_qualifier,
+                cid_event=event.event_type,
+                number=event.ri,
+            )
+        ]
     if message_type == NULL:
-        return Report(NULL)
-    number = _LEADING_NUMBER.match(event.message or "")
-    return Report(
-        SIA_DCS,
-        sia_code=event.code,
-        number=number[1] if number else None,
-        user=event.id or None,
-    )
+        return [Report(NULL)]
+    # pysiaalarm reads the modifiers before the first code (in one order only) and leaves the
+    # rest of the block, other events included, in that code's message: read again from there.
+    return sia_reports(f"{event.code or ''}{event.message or ''}", user=event.id or None)

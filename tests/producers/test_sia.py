@@ -18,7 +18,7 @@ from pysiaalarm.event import SIAEvent
 
 from producers.sia import SiaReceiver, frames
 from producers.sia.accounts import SiaAccount
-from producers.sia.codes import ADM_CID, NULL, SIA_DCS, Report, Signal, interpret
+from producers.sia.codes import ADM_CID, NULL, SIA_DCS, Report, Signal, interpret, sia_reports
 from producers.sia.handling import FrameHandler, RetransmissionMemory
 from producers.sia.supervision import Link, silent_links
 from schemas.common import BranchType
@@ -128,6 +128,40 @@ def test_interpret(report: Report, expected: Signal | None) -> None:
     assert interpret(report) == expected
 
 
+def _sia(code: str, number: str | None = None, user: str | None = None) -> Report:
+    return Report(SIA_DCS, sia_code=code, number=number, user=user)
+
+
+# A SIA DC-03 data block from its first code on, the user read before it, and its events.
+BLOCK_CASES = [
+    # One event, as most panels send it.
+    ("PA501", None, [_sia("PA", "501")]),
+    # Fire, then a hold-up: two events (the tester's frame that lost the hold-up).
+    ("FA501/HA502", None, [_sia("FA", "501"), _sia("HA", "502")]),
+    # Hold-up, then a panic restore.
+    ("HA777/PR501", None, [_sia("HA", "777"), _sia("PR", "501")]),
+    # The user read before the block holds for every event until another id comes.
+    (
+        "HA3/id13/HA4/PA5",
+        "12",
+        [_sia("HA", "3", "12"), _sia("HA", "4", "13"), _sia("PA", "5", "13")],
+    ),
+    # Modifiers in an order pysiaalarm does not read before the first code: not events.
+    ("id12/ti10:05/HA3", None, [_sia("HA", "3", "12")]),
+    # A peripheral and a second area are modifiers too; the area is not carried.
+    ("pi5/HA3/ri2/HA3", None, [_sia("HA", "3"), _sia("HA", "3")]),
+    # A "/" in the text between carets separates nothing.
+    ("HA3^kassa 2/achter^/PA4", None, [_sia("HA", "3"), _sia("PA", "4")]),
+    # An empty field is an event without a code (never forwarded).
+    ("HA3/", None, [_sia("HA", "3"), Report(SIA_DCS)]),
+]
+
+
+@pytest.mark.parametrize(("block", "user", "expected"), BLOCK_CASES)
+def test_sia_reports(block: str, user: str | None, expected: list[Report]) -> None:
+    assert sia_reports(block, user) == expected
+
+
 # --- frames --------------------------------------------------------------------------------
 
 KEY_128 = bytes.fromhex("000102030405060708090A0B0C0D0E0F")
@@ -177,14 +211,16 @@ KEYLESS = SiaAccount(PLAIN_SITE, "pac-noord", "4321", key=None, supervision=None
 
 
 class Recorder:
-    """Stands in for the broker: remembers what was published, or fails on request."""
+    """Stands in for the broker: remembers what was published, or fails on request (from the
+    start, or once `fail_after` activations were published)."""
 
-    def __init__(self, *, fail: bool = False) -> None:
+    def __init__(self, *, fail: bool = False, fail_after: int | None = None) -> None:
         self.published: list[AlarmActivation] = []
         self.fail = fail
+        self.fail_after = fail_after
 
     async def publish(self, activation: AlarmActivation) -> None:
-        if self.fail:
+        if self.fail or len(self.published) == self.fail_after:
             raise TimeoutError("broker does not answer")
         self.published.append(activation)
 
@@ -350,6 +386,56 @@ async def test_plain_frames_are_marked_unauthenticated() -> None:
     ):
         await handler.handle(_text(frame), "t")
     assert [activation.unauthenticated for activation in recorder.published] == [True, False]
+
+
+BLOCK_ANSWER_CASES = [
+    # A fire we do not forward does not hide the hold-up after it.
+    ("1234", "Nri1/FA501/HA502", "ACK", [(P.HOLD_UP, "502", None)]),
+    # Both events forwarded, not only the first.
+    ("1234", "Nri1/HA777/PR501", "ACK", [(P.HOLD_UP, "777", None), (P.RESTORE, "501", None)]),
+    # Each event with the user of the id modifier before it.
+    ("1234", "Nid12/ri1/HA3/id13/PA4", "ACK", [(P.HOLD_UP, "3", "12"), (P.PANIC, "4", "13")]),
+    # Encrypted: the same, with an encrypted ACK.
+    ("5678", "Nri1/FA501/HA502", "*ACK", [(P.HOLD_UP, "502", None)]),
+    # Fire and burglary: nothing of ours in the block.
+    ("1234", "Nri1/FA501/BA2", "DUH", []),
+]
+
+
+@pytest.mark.parametrize(("account", "data", "token", "published"), BLOCK_ANSWER_CASES)
+async def test_every_event_of_a_block_is_handled(
+    account: str, data: str, token: str, published: list[tuple[AlarmSignal, str, str | None]]
+) -> None:
+    recorder = Recorder()
+    key = KEY_128 if account == "5678" else None
+    frame = frames.build_frame(SIA_DCS, 21, account, data, key=key, timestamp=FRAMED_AT)
+    reply = await _handler(recorder, clock=lambda: FRAMED_AT).handle(_text(frame), "t")
+    assert _token(reply.answer) == token
+    got = [(a.signal, a.button_id, a.user_id) for a in recorder.published]
+    assert got == published
+    assert len({activation.event_id for activation in recorder.published}) == len(published)
+
+
+async def test_the_events_of_a_block_keep_their_ids_when_sent_again() -> None:
+    recorder = Recorder(fail_after=1)
+    handler = _handler(recorder, clock=lambda: FRAMED_AT)
+    block = frames.build_frame(SIA_DCS, 21, "1234", "Nri1/HA3/PA4", timestamp=FRAMED_AT)
+    # The broker takes the hold-up and fails on the panic: no answer, the panel sends again.
+    assert (await handler.handle(_text(block), "t")).answer is None
+    recorder.fail_after = None
+    restamped = frames.build_frame(
+        SIA_DCS, 21, "1234", "Nri1/HA3/PA4", timestamp=FRAMED_AT + timedelta(seconds=2)
+    )
+    assert _token((await handler.handle(_text(restamped), "t")).answer) == "ACK"
+    first, hold_up, panic = recorder.published
+    assert [a.signal for a in (first, hold_up, panic)] == [P.HOLD_UP, P.HOLD_UP, P.PANIC]
+    # The hold-up again is a duplicate of the first, not a new press.
+    assert hold_up.event_id == first.event_id != panic.event_id
+    # After a restart, the block's first event has the id the frame with it alone has.
+    alone = Recorder()
+    frame = frames.build_frame(SIA_DCS, 21, "1234", "Nri1/HA3", timestamp=FRAMED_AT)
+    await _handler(alone, clock=lambda: FRAMED_AT).handle(_text(frame), "t")
+    assert [a.event_id for a in alone.published] == [first.event_id]
 
 
 def test_a_retransmission_keeps_its_event_id_even_when_restamped() -> None:
@@ -537,6 +623,20 @@ async def test_a_retransmission_is_the_same_event(
     assert _tokens(answers) == ["ACK", "ACK", "ACK"]
     activations = await _activations(settings, 3)
     assert len({activation.event_id for activation in activations}) == 1
+
+
+@pytest.mark.integration
+async def test_every_event_of_a_block_lands_on_the_topic(
+    settings: Settings, receiver: SiaReceiver
+) -> None:
+    block = frames.build_frame(SIA_DCS, 21, "1234", "Nri1/FA501/HA502/id12/PR502")
+    fire = frames.build_frame(SIA_DCS, 22, "1234", "Nri1/FA501/BA2")
+    assert _tokens(await _exchange(receiver.port, block, fire)) == ["ACK", "DUH"]
+    activations = await _activations(settings, 2)
+    got = [(a.signal, a.button_id, a.user_id) for a in activations]
+    assert sorted(got) == sorted([(P.HOLD_UP, "502", None), (P.RESTORE, "502", "12")])
+    # The fire and the burglary went nowhere.
+    assert await _topic_size(settings) == 2
 
 
 @pytest.mark.integration
