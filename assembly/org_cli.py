@@ -120,11 +120,16 @@ def branch(
     """Register a branch of a retailer (or of the trade association)."""
     from producers.api import admin
 
+    try:
+        location = Location(lat=lat, lon=lon)
+    except ValidationError as error:
+        reason = "; ".join(f"{e['loc'][0]}: {e['msg']}" for e in error.errors())
+        raise typer.BadParameter(reason, param_hint="LAT LON") from None
     new = Branch(
         branch_id=branch_id,
         chain=chain,
         branch_type=branch_type,
-        location=Location(lat=lat, lon=lon),
+        location=location,
         address=None if address is None else parse_address(address),
     )
     _run(lambda db: admin.create_branch(db, organisation_id, new))

@@ -79,6 +79,9 @@ async def test_cards_and_detail_name_branch_address_place_unit_and_series(
     refused = org(settings, "branch", "buurtsuper", "bs-0099", "supermarket", "52.37", "4.89",
                   "--address", "Damstraat 1 Amsterdam")  # fmt: skip
     assert refused.returncode == 2 and "--address" in refused.stderr
+    # A point outside the contract's box (Paris) is a usage error too, not a traceback.
+    paris = org(settings, "branch", "buurtsuper", "bs-0098", "supermarket", "48.85", "2.35")
+    assert paris.returncode == 2 and "LAT LON" in paris.stderr and "Traceback" not in paris.stderr
     branches = [
         ("bs-0042", DAMSTRAAT, "Damstraat 1, 1012 JL Amsterdam"),
         ("bs-0107", AMSTELVEEN, "Stadsplein 5, 1181 ZM Amstelveen"),
