@@ -36,8 +36,10 @@ class Pattern:
     lat: float
     lon: float
     radius_m: float | None
-    first_alert: datetime
-    last_alert: datetime
+    # When its alerts' events happened (not when they were raised): for a pattern whose
+    # incidents are not at hand, as for sightings only.
+    first_event: datetime
+    last_event: datetime
     branch_types: tuple[str, ...]
     incidents: tuple[Incident, ...]  # in time order
 
@@ -94,8 +96,8 @@ def _pattern(
         lat=latest.lat,
         lon=latest.lon,
         radius_m=latest.radius_m,
-        first_alert=group[0].created_at,
-        last_alert=latest.created_at,
+        first_event=min(a.occurred_at for a in group),
+        last_event=max(a.occurred_at for a in group),
         branch_types=tuple(sorted(branch_types)),
         incidents=tuple(linked),
     )

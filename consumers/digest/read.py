@@ -94,6 +94,7 @@ class PatternAlert:
     lat: float
     lon: float
     created_at: datetime
+    occurred_at: datetime  # event time: the newest member's, else when raised
     radius_m: float | None
     branch_types: tuple[str, ...]
     # Every incident the alert names: each link's member and the member it was linked with.
@@ -161,7 +162,7 @@ _PATTERN_ALERTS = f"""
 SELECT kind,
        COALESCE(CASE kind WHEN 'series' THEN payload->>'series_id'
                           ELSE payload->>'hotspot_id' END, dedup_key) AS pattern_id,
-       severity, police_unit, lat, lon, created_at,
+       severity, police_unit, lat, lon, created_at, {_EVENT_TIME} AS occurred_at,
        (payload->'area'->>'radius_m')::double precision AS radius_m,
        ARRAY(SELECT jsonb_array_elements_text(
                  COALESCE(payload->'branch_types_at_risk', '[]'::jsonb))) AS branch_types,
@@ -294,6 +295,7 @@ def _pattern_alert(row: asyncpg.Record) -> PatternAlert:
         lat=row["lat"],
         lon=row["lon"],
         created_at=row["created_at"],
+        occurred_at=row["occurred_at"],
         radius_m=row["radius_m"],
         branch_types=tuple(row["branch_types"]),
         member_ids=tuple(row["member_ids"]),

@@ -192,7 +192,7 @@ def _patterns(name: str, found: tuple[Pattern, ...], language: Language) -> Tabl
     rows = []
     for pattern in found:
         # When the events happened: the first and last incident named; a hotspot of
-        # sightings only (no incident) falls back to its alerts.
+        # sightings only (no incident) falls back to its alerts' event times.
         first, last = pattern.first_incident, pattern.last_incident
         rows.append(
             (
@@ -203,8 +203,8 @@ def _patterns(name: str, found: tuple[Pattern, ...], language: Language) -> Tabl
                 pattern.alerts,
                 len(pattern.incidents),
                 round(pattern.radius_m / 1000, 2) if pattern.radius_m else None,
-                _local_time(first or pattern.first_alert),
-                _local_time(last or pattern.last_alert),
+                _local_time(first or pattern.first_event),
+                _local_time(last or pattern.last_event),
                 ", ".join(text.branch_type(t, language) for t in pattern.branch_types),
                 round(pattern.lat, 3),
                 round(pattern.lon, 3),

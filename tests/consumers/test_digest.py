@@ -19,7 +19,8 @@ from consumers.digest import Month, text, write_digest
 from consumers.digest.alarms import Episode, episodes, escalated_mask
 from consumers.digest.content import Rules
 from consumers.digest.incidents import deduplicate
-from consumers.digest.read import Escalation, Incident, Press, Sighting
+from consumers.digest.patterns import patterns
+from consumers.digest.read import Escalation, Incident, PatternAlert, Press, Sighting
 from consumers.digest.reconnaissance import followed_by_robbery
 from consumers.sink import store
 from heterdaad.thresholds.digest import DigestThresholds
@@ -139,6 +140,28 @@ def test_a_robbery_reported_twice_counts_once() -> None:
     next_street = _incident(5, metres_north=400)
     kept = deduplicate([trade_association, later_same_shop, shop, next_street], timedelta(hours=2))
     assert kept == [shop, next_street, later_same_shop]
+
+
+def test_a_pattern_without_its_incidents_is_dated_by_event_time_not_when_raised() -> None:
+    # A tester's: a hotspot raised on 6 December from October's history showed 6 December as
+    # first and last in October's digest (its incidents were not at hand).
+    def raised(on: datetime, happened: datetime) -> PatternAlert:
+        return PatternAlert(
+            kind="hotspot", pattern_id="h-1", severity="medium", police_unit="rotterdam",
+            lat=51.92, lon=4.48, created_at=on, occurred_at=happened, radius_m=2000.0,
+            branch_types=("supermarket",), member_ids=(),
+        )  # fmt: skip
+
+    december = datetime(2026, 12, 6, 13, 54, tzinfo=UTC)
+    alerts = [
+        raised(december, datetime(2026, 10, 3, 21, tzinfo=UTC)),
+        raised(december + timedelta(minutes=1), datetime(2026, 10, 17, 20, tzinfo=UTC)),
+    ]
+    [hotspot] = patterns(alerts, {}, "hotspot")
+    assert (hotspot.first_event, hotspot.last_event) == (
+        datetime(2026, 10, 3, 21, tzinfo=UTC), datetime(2026, 10, 17, 20, tzinfo=UTC)
+    )
+    assert hotspot.incidents == ()
 
 
 @pytest.mark.parametrize(
