@@ -152,6 +152,14 @@ _AGO_UNITS: list[tuple[float, float, str, str]] = [
 ]
 
 
+def number(amount: float, digits: int, language: Language) -> str:
+    """'3,0' in Dutch, '3.0' in English; thousands grouped ('1.441' / '1,441')."""
+    text = f"{amount:,.{digits}f}"
+    if language == "nl":
+        return text.translate(str.maketrans(",.", ".,"))
+    return text
+
+
 def local_time(moment: datetime) -> str:
     """Date and time as a Dutch reader expects it: 12-03-2025 14:05 (Europe/Amsterdam)."""
     return moment.astimezone(DUTCH_TIME).strftime("%d-%m-%Y %H:%M")
@@ -199,7 +207,7 @@ def summary(alert: Alert, language: Language = "nl", now: datetime | None = None
     center = alert.area.center
     if alert.area.radius_m is not None:
         parts.append(
-            f"{_PHRASES['within'][language]} {alert.area.radius_m / 1000:.1f} km "
+            f"{_PHRASES['within'][language]} {number(alert.area.radius_m / 1000, 1, language)} km "
             f"({center.lat:.4f}, {center.lon:.4f})"
         )
     if alert.branch_types_at_risk:

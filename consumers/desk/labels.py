@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from consumers.alert_text import BRANCH_TYPE
+from consumers.alert_text import BRANCH_TYPE, number
 from schemas.common import BranchType
 
 if TYPE_CHECKING:
@@ -148,14 +148,6 @@ def value(raw: float | str | None, language: Language) -> str:
 
 def branch_kind(branch_type: BranchType, language: Language) -> str:
     return BRANCH_KIND[branch_type][_index(language)]
-
-
-def number(amount: float, digits: int, language: Language) -> str:
-    """'3,0' in Dutch, '3.0' in English; thousands grouped ('1.441' / '1,441')."""
-    text = f"{amount:,.{digits}f}"
-    if language == "nl":
-        return text.translate(str.maketrans(",.", ".,"))
-    return text
 
 
 def signed(amount: float, language: Language) -> str:

@@ -18,6 +18,7 @@ from consumers.alert_text import (
     basis_text,
     happened,
     local_time,
+    number,
 )
 from consumers.alert_text import OUTCOME as OUTCOME  # the desk shows them, tests read them
 from consumers.desk import labels
@@ -276,8 +277,8 @@ class Words:
 
     def coordinates(self, card: AlertCard) -> str:
         return (
-            f"{labels.number(card.lat, 4, self.language)} / "
-            f"{labels.number(card.lon, 4, self.language)}"
+            f"{number(card.lat, 4, self.language)} / "
+            f"{number(card.lon, 4, self.language)}"
         )
 
     def branch(self, branch: BranchFacts) -> str:
@@ -367,7 +368,7 @@ class Words:
         if seconds < 7200:
             return f"{sign}{seconds / 60:.0f} min"
         hours = "uur" if self.language == "nl" else "h"
-        return f"{sign}{labels.number(seconds / 3600, 1, self.language)} {hours}"
+        return f"{sign}{number(seconds / 3600, 1, self.language)} {hours}"
 
 
 # The intake form asks no modus operandi, so these have no Dutch words elsewhere yet.

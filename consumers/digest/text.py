@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from consumers import alert_text
 from consumers.alert_text import BRANCH_TYPE, SEVERITY, UNIT, Language
 from consumers.digest.period import NL_TIME
 from schemas.alerts import Severity
@@ -263,10 +264,7 @@ def short_day(moment: datetime) -> str:
 
 def number(value: float, language: Language, decimals: int = 0) -> str:
     """12.5 as '12,5' in Dutch; thousands as '2.900' in Dutch and '2,900' in English."""
-    text = f"{value:,.{decimals}f}"
-    if language == "nl":
-        text = text.replace(",", "_").replace(".", ",").replace("_", ".")
-    return text
+    return alert_text.number(value, decimals, language)
 
 
 def percent(value: float | None, language: Language) -> str:

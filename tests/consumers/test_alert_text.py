@@ -31,7 +31,7 @@ def test_dutch_by_default() -> None:
                             occurred_at=DECEMBER_2026 - timedelta(minutes=3),
                             created_at=DECEMBER_2026)  # fmt: skip
     assert summary(alert, now=DECEMBER_2026) == (
-        "[ZEER URGENT] Overval gemeld · eenheid Amsterdam · binnen 2.0 km (52.3731, 4.8926)"
+        "[ZEER URGENT] Overval gemeld · eenheid Amsterdam · binnen 2,0 km (52.3731, 4.8926)"
         " · let op: juweliers · gebeurd 05-12-2026 15:20 (3 min geleden), gemeld 05-12-2026 15:23"
     )
 
