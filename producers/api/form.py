@@ -10,6 +10,7 @@ user's behalf; every report goes through the same intake as the API.
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -296,8 +297,32 @@ async def _branch_choices(intake: Intake, session: StaffSession) -> list[dict[st
 
 
 def _problem_text(problem: FieldProblem) -> str:
-    label = pages.FIELD_LABELS.get(problem.field, problem.field)
-    return f"{label}: {problem.reason}"
+    """'Kleding: mag ten hoogste 60 tekens hebben': the form's label and the reason in Dutch."""
+    field = re.sub(r"\.\d+$", "", problem.field)  # "persons.0.clothing.0": the clothing field
+    label = pages.FIELD_LABELS.get(field, problem.field)
+    reason = problem.reason.removeprefix("Value error, ")
+    for english, dutch in _DUTCH_REASONS:
+        if (found := english.fullmatch(reason)) is not None:
+            return f"{label}: {found.expand(dutch)}"
+    return f"{label}: {reason}"
+
+
+# The reasons staff can meet on the form, in Dutch; any other is shown as the API gives it.
+_DUTCH_REASONS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(english), dutch)
+    for english, dutch in (
+        (r"lies in the future by more than the allowed clock skew \((.+)\)",
+         r"ligt meer dan \1 in de toekomst"),
+        (r"lies more than (\d+) days in the past \(max_event_age_days\)",
+         r"ligt meer dan \1 dagen in het verleden"),
+        (r"lies outside (\S+) to (\S+) \(UTC\)", r"ligt buiten \1 tot \2"),
+        (r"a licence plate has 2 to 12 letters and digits",
+         "een kenteken heeft 2 tot 12 letters en cijfers"),
+        (r"String should have at most (\d+) characters?", r"mag ten hoogste \1 tekens hebben"),
+        (r"contains a control character", "bevat een teken dat niet in tekst hoort"),
+        (r"lies outside the Netherlands.*", "ligt buiten Nederland"),
+    )
+)  # fmt: skip
 
 
 def _refusal_text(refusal: Refused) -> str:

@@ -269,8 +269,20 @@ async def test_posting_the_form_publishes_a_sighting(
     [
         pytest.param({"behaviours": []}, "kies ten minste één gedraging", id="nothing ticked"),
         pytest.param({"branch_id": "onbekend"}, "kies een van uw filialen", id="unknown branch"),
-        pytest.param({"plate": "!!"}, "Kenteken", id="unreadable plate"),
+        pytest.param(
+            {"plate": "!!"}, "Kenteken: een kenteken heeft 2 tot 12 letters en cijfers",
+            id="unreadable plate",
+        ),
         pytest.param({"observed_at": "gisteren"}, "Tijdstip", id="no time"),
+        # A tester's: these came back in English, under an internal path for the clothing.
+        pytest.param(
+            {"observed_at": "2099-01-01T12:00"}, "Tijdstip: ligt meer dan 0:02:00 in de toekomst",
+            id="in the future",
+        ),
+        pytest.param(
+            {"clothing": "zwarte jas, witte sneakers, " + "x" * 61},
+            "Kleding: mag ten hoogste 60 tekens hebben", id="too long",
+        ),
     ],
 )
 async def test_form_errors_are_shown_in_dutch(
