@@ -289,9 +289,13 @@ def worker_ready() -> None:
 
     settings = validated_settings()
     topics = input_topics(create_app(settings))
-    readiness = asyncio.run(
-        group_readiness(settings, settings.app_id, topics, settings.worker_ready_max_lag)
-    )
+    try:
+        readiness = asyncio.run(
+            group_readiness(settings, settings.app_id, topics, settings.worker_ready_max_lag)
+        )
+    except Exception as error:  # a broker it cannot ask means: not ready, said as /readyz says it
+        typer.echo(json.dumps({"ready": False, "problems": [repr(error)]}))
+        raise typer.Exit(1) from None
     typer.echo(json.dumps(readiness.as_json()))
     if not readiness.ready:
         raise typer.Exit(1)

@@ -61,13 +61,12 @@ async def group_readiness(
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap, **client_options(settings)
     )
-    await admin.start()
-    await consumer.start()
     try:
+        await admin.start()
+        await consumer.start()
         readiness.members = await _members(admin, group)
         if not readiness.members:
             readiness.problems.append(f"consumer group {group} has no active member")
-        committed = await admin.list_consumer_group_offsets(group)
         # All topics' metadata: naming one that is missing could create it on an old broker.
         described = {t["topic"]: t["partitions"] for t in await admin.describe_topics()}
         for topic in topics:
@@ -75,11 +74,15 @@ async def group_readiness(
                 readiness.problems.append(f"{topic} is missing")
                 continue
             tps = [TopicPartition(topic, p["partition"]) for p in described[topic]]
+            # The partitions named: asked for all of a group's offsets, Tansu answers in a form
+            # aiokafka cannot decode and the connection breaks (docs/embedded.md).
+            committed = await admin.list_consumer_group_offsets(group, partitions=tps)
             ends = await consumer.end_offsets(tps)
             starts = await consumer.beginning_offsets(tps)
             lag = 0
             for tp in tps:
-                done = committed[tp].offset if tp in committed else starts[tp]
+                # -1 (or no entry): the group never committed it; behind from the log start.
+                done = committed[tp].offset if tp in committed else -1
                 behind = max(0, ends[tp] - max(done, starts[tp]))
                 readiness.partition_lag[(topic, tp.partition)] = behind
                 lag += behind

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -93,3 +94,15 @@ def test_pdf_without_weasyprint_fails_loudly(monkeypatch: pytest.MonkeyPatch) ->
     result = CliRunner().invoke(app, ["digest", "--month", "2025-03", "--pdf"])
     assert result.exit_code == 1
     assert "weasyprint" in result.output
+
+
+def test_worker_ready_without_a_broker_says_not_ready_in_one_line() -> None:
+    # A healthcheck: a broker it cannot ask means not ready, said as /readyz says it.
+    port = _closed_port()
+    result = _heterdaad("worker-ready", HETERDAAD_KAFKA_BOOTSTRAP=f"127.0.0.1:{port}")
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    [line] = result.stdout.splitlines()
+    said = json.loads(line)
+    assert said["ready"] is False
+    assert f"127.0.0.1', {port}" in said["problems"][0]

@@ -13,8 +13,9 @@ import socket
 import subprocess
 import sys
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import httpx
 import pytest
 
 from infra.local import log_tail
@@ -86,6 +87,11 @@ def test_demo_loads_history_shows_every_pattern_and_stops_on_ctrl_c(tmp_path: Pa
         assert broker is not None, said
         # History first, then the live report: the order that keeps the past in order.
         assert text.index("geschiedenis geladen") < text.index("overval gemeld via de API")
+        # The API's readiness asks Tansu for the worker group's members and offsets: an answer,
+        # where asking for all of a group's offsets broke the connection (docs/embedded.md).
+        readiness = _readiness_with_a_member(int(env["HETERDAAD_API_PORT"]), time.monotonic() + 60)
+        assert readiness.get("members", 0) >= 1, readiness
+        assert "KafkaConnectionError" not in str(readiness["problems"]), readiness
         process.send_signal(signal.SIGINT)
         stopped = {"stopped": re.compile("gestopt")}
         _read_until(process, stopped, time.monotonic() + 90, tmp_path / "demo.log")
@@ -95,6 +101,15 @@ def test_demo_loads_history_shows_every_pattern_and_stops_on_ctrl_c(tmp_path: Pa
             process.kill()
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", int(broker[1]))) != 0, "the broker still runs"
+
+
+def _readiness_with_a_member(api_port: int, deadline: float) -> dict[str, Any]:
+    """The API's /readyz once it sees the worker's group with a member (it may rebalance)."""
+    while True:
+        said: dict[str, Any] = httpx.get(f"http://127.0.0.1:{api_port}/readyz", timeout=30).json()
+        if said.get("members") or time.monotonic() > deadline:
+            return said
+        time.sleep(0.5)
 
 
 def _exiting(code: int) -> subprocess.Popen[bytes]:
