@@ -112,9 +112,10 @@ async def with_places(pool: asyncpg.Pool, cards: Sequence[AlertCard]) -> list[Al
 
 
 async def with_liveview(pool: asyncpg.Pool, cards: Sequence[AlertCard]) -> list[AlertCard]:
-    """Hold-up cards at an alarm site with Liveview get its link, in one query for the list."""
-    holdups = {c.alert.site_id for c in cards
-               if c.kind in LIVEVIEW_KINDS and c.alert and c.alert.site_id}  # fmt: skip
+    """Hold-up cards at an alarm site with Liveview get its link, in one query for the list;
+    not a historical one (a backlog, a replay): the camera shows now, not then."""
+    holdups = {card.alert.site_id for card in cards
+               if _live_hold_up(card) and card.alert and card.alert.site_id}  # fmt: skip
     if not holdups:
         return list(cards)
     links = dict(await pool.fetch(
@@ -123,9 +124,15 @@ async def with_liveview(pool: asyncpg.Pool, cards: Sequence[AlertCard]) -> list[
     ))  # fmt: skip
     return [
         replace(card, liveview_url=links.get(card.alert.site_id))
-        if card.kind in LIVEVIEW_KINDS and card.alert and card.alert.site_id else card
+        if _live_hold_up(card) and card.alert else card
         for card in cards
     ]  # fmt: skip
+
+
+def _live_hold_up(card: AlertCard) -> bool:
+    alert = card.alert
+    return (card.kind in LIVEVIEW_KINDS and alert is not None and alert.site_id is not None
+            and not alert.historical)  # fmt: skip
 
 
 def _linked(card: AlertCard) -> list[UUID]:

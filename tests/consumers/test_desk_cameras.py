@@ -115,6 +115,12 @@ async def test_a_hold_up_at_a_liveview_site_offers_live_meekijken(
         other = listing[listing.index(f'id="alert-{without.alert_id}"'):]
         assert 'class="liveview"' not in other[: other.index("</li>")]
         assert listing.count("live meekijken") == 1
+    # A hold-up from a backlog is history: the camera shows now, not then (a tester's).
+    backlog = factories.alert(kind=AlertKind.VERIFIED_ALARM, severity=Severity.MEDIUM,
+                              site_id="site-live", historical=True)  # fmt: skip
+    await store(db, backlog)
+    async with served_desk(settings) as base_url, logged_in(base_url) as client:
+        assert "live meekijken" not in (await client.get(f"/alerts/{backlog.alert_id}")).text
 
 
 async def test_a_branch_webhook_carries_no_camera_or_liveview(
