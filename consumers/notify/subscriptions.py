@@ -102,7 +102,10 @@ class SubscriptionSpec(BaseModel):
     def _consistent(self) -> SubscriptionSpec:
         url = self.webhook_url
         if url is not None and url.scheme != "https" and url.host not in _LOOPBACK:
-            raise ValueError("webhook_url must use https (plain http only to 127.0.0.1)")
+            raise ValueError(
+                "webhook_url must use https (plain http only to a relay on 127.0.0.1, which "
+                "notify.allow_private_webhooks must allow)"
+            )
         if self.webhook_secret is not None and len(self.webhook_secret.get_secret_value()) < 32:
             raise ValueError("webhook_secret must be at least 32 characters")
         if self.windows and url is None:
