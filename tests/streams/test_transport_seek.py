@@ -30,6 +30,27 @@ async def read_all(consumer: AIOKafkaConsumer, count: int) -> None:
     assert got == count
 
 
+def group_consumer(settings: Settings, group: str) -> AIOKafkaConsumer:
+    return AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap, group_id=group,
+        auto_offset_reset="earliest", enable_auto_commit=False,
+    )  # fmt: skip
+
+
+async def group_committed_at(settings: Settings, tp: TopicPartition, offset: int) -> str:
+    """A new group with `offset` committed on `tp`, before any reading consumer is assigned:
+    committed by the reader itself, it could land after the reader had reset to the start."""
+    group = f"t-{uuid.uuid4().hex[:8]}"
+    committer = group_consumer(settings, group)
+    await committer.start()
+    try:
+        committer.assign([tp])
+        await committer.commit({tp: OffsetAndMetadata(offset, "")})
+    finally:
+        await committer.stop()
+    return group
+
+
 @pytest.mark.integration
 async def test_a_partition_never_committed_is_read_again_from_its_start(
     settings: Settings,
@@ -44,24 +65,8 @@ async def test_a_partition_never_committed_is_read_again_from_its_start(
                 await producer.send_and_wait(topic, f"r{n}".encode(), partition=tp.partition)
     finally:
         await producer.stop()
-    group = f"t-{uuid.uuid4().hex[:8]}"
-
-    def group_consumer() -> AIOKafkaConsumer:
-        return AIOKafkaConsumer(
-            bootstrap_servers=settings.kafka_bootstrap, group_id=group,
-            auto_offset_reset="earliest", enable_auto_commit=False,
-        )  # fmt: skip
-
-    # The group's offset is committed before the reading consumer is assigned: committed by
-    # the reader itself, it could land after the reader had already reset to the start.
-    committer = group_consumer()
-    await committer.start()
-    try:
-        committer.assign([committed])
-        await committer.commit({committed: OffsetAndMetadata(2, "")})
-    finally:
-        await committer.stop()
-    consumer = group_consumer()
+    group = await group_committed_at(settings, committed, 2)
+    consumer = group_consumer(settings, group)
     await consumer.start()
     try:
         consumer.assign([never, committed])
@@ -99,21 +104,7 @@ async def test_a_partition_committed_before_its_log_start_resumes_at_the_log_sta
     finally:
         await producer.stop()
     first = sent[0].offset
-    group = f"t-{uuid.uuid4().hex[:8]}"
-
-    def group_consumer() -> AIOKafkaConsumer:
-        return AIOKafkaConsumer(
-            bootstrap_servers=settings.kafka_bootstrap, group_id=group,
-            auto_offset_reset="earliest", enable_auto_commit=False,
-        )  # fmt: skip
-
-    committer = group_consumer()
-    await committer.start()
-    try:
-        committer.assign([tp])
-        await committer.commit({tp: OffsetAndMetadata(first + 1, "")})
-    finally:
-        await committer.stop()
+    group = await group_committed_at(settings, tp, first + 1)
     # Retention, as the broker applies it: everything before the fifth record is removed.
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     await admin.start()
@@ -122,7 +113,7 @@ async def test_a_partition_committed_before_its_log_start_resumes_at_the_log_sta
     finally:
         await admin.close()
     assert starts[tp] == first + 4
-    consumer = group_consumer()
+    consumer = group_consumer(settings, group)
     await consumer.start()
     try:
         consumer.assign([tp])
