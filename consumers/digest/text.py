@@ -110,7 +110,7 @@ PHRASES: dict[str, tuple[str, str]] = {
         "Het ophelderingspercentage staat niet in de gegevens (de meldingen zeggen niet of er "
         "een verdachte is aangehouden); daarom staat er n.b.",
         "The clearance rate is not in the data (reports do not say whether a suspect was "
-        "caught), hence n.b. (not available).",
+        "caught), hence n/a (not available).",
     ),
     "method": ("Werkwijze en regels", "Method and rules"),
     "exports": ("Bestanden bij dit digest", "Files with this digest"),
