@@ -37,22 +37,20 @@ class Contract(BaseModel):
 
     @field_validator("*", mode="after")
     @classmethod
-    def _no_control_characters(cls, value: object) -> object:
-        # NUL and other C0 controls have no place in a report, and PostgreSQL text refuses NUL.
+    def _every_reader_can_hold_it(cls, value: object) -> object:
+        # One validator for every field, run on every record decoded: NUL and other C0 controls
+        # have no place in a report (PostgreSQL text refuses NUL), nor a time outside the years
+        # every reader can hold.
+        if isinstance(value, datetime):
+            if value.tzinfo is not None and not EARLIEST_TIME <= value < LATEST_TIME:
+                raise ValueError(
+                    f"lies outside {EARLIEST_TIME:%Y-%m-%d} to {LATEST_TIME:%Y-%m-%d} (UTC)"
+                )
+            return value
         texts = value if isinstance(value, list | tuple) else (value,)
         for text in texts:
             if isinstance(text, str) and _CONTROL.search(text):
                 raise ValueError("contains a control character")
-        return value
-
-    @field_validator("*", mode="after")
-    @classmethod
-    def _time_every_reader_can_hold(cls, value: object) -> object:
-        if (isinstance(value, datetime) and value.tzinfo is not None
-                and not EARLIEST_TIME <= value < LATEST_TIME):  # fmt: skip
-            raise ValueError(
-                f"lies outside {EARLIEST_TIME:%Y-%m-%d} to {LATEST_TIME:%Y-%m-%d} (UTC)"
-            )
         return value
 
 
