@@ -251,10 +251,24 @@ class TableLinkage:
 
     def __init__(self, reports: Table, series: Table, window: Table) -> None:
         self._reports, self._series, self._window = reports, series, window
+        # Every event reads every kept report, and a report in a long series carries a link
+        # to each of its members: parse each stored value once, or not at all when this
+        # worker wrote it. The cache holds the very bytes object stored, so a value the
+        # changelog restored (after a rebalance, say) is parsed afresh.
+        self._parsed: dict[bytes, tuple[bytes, StoredReport]] = {}
 
     def report(self, event_id: UUID) -> StoredReport | None:
-        raw = self._reports.get(str(event_id).encode())
-        return StoredReport.model_validate_json(raw) if raw else None
+        key = str(event_id).encode()
+        raw = self._reports.get(key)
+        if not raw:
+            self._parsed.pop(key, None)
+            return None
+        cached = self._parsed.get(key)
+        if cached is not None and cached[0] is raw:
+            return cached[1]
+        stored = StoredReport.model_validate_json(raw)
+        self._parsed[key] = (raw, stored)
+        return stored
 
     def series(self, series_id: str) -> SeriesState | None:
         raw = self._series.get(series_id.encode())
@@ -266,9 +280,12 @@ class TableLinkage:
 
     def apply(self, decision: Decision) -> None:
         for event_id, stored in decision.reports.items():
-            self._reports[str(event_id).encode()] = stored.model_dump_json().encode()
+            key, raw = str(event_id).encode(), stored.model_dump_json().encode()
+            self._reports[key] = raw
+            self._parsed[key] = (raw, stored)
         for event_id in decision.dropped_reports:
             self._reports.pop(str(event_id).encode(), None)
+            self._parsed.pop(str(event_id).encode(), None)
         for series_id, series in decision.series.items():
             self._series[series_id.encode()] = series.model_dump_json().encode()
         for series_id in decision.dropped_series:

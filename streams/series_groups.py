@@ -195,6 +195,11 @@ def evidence_links(
         inside.values(),
         key=lambda link: (-link.score, by_time[link.event_id], by_time[link.linked_with]),
     )
+    weak_links: dict[UUID, list[SeriesLink]] = {e: [] for e in group}
+    for link in ranked:
+        if link.score < t.link_threshold:
+            weak_links[link.event_id].append(link)
+            weak_links[link.linked_with].append(link)
     root = {e: e for e in group}
 
     def find(e: UUID) -> UUID:
@@ -214,11 +219,10 @@ def evidence_links(
         changed = False
         for e in sorted(group, key=by_time.__getitem__):
             weak: dict[UUID, list[SeriesLink]] = {}
-            for link in ranked:
-                if e in (link.event_id, link.linked_with) and link.score < t.link_threshold:
-                    other = find(_other(link, e))
-                    if other != find(e):
-                        weak.setdefault(other, []).append(link)
+            for link in weak_links[e]:
+                other = find(_other(link, e))
+                if other != find(e):
+                    weak.setdefault(other, []).append(link)
             for other, links in weak.items():
                 if len(links) >= 2 and find(other) != find(e):
                     root[find(other)] = find(e)

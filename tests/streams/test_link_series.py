@@ -38,7 +38,7 @@ from schemas.events import (
 )
 from schemas.topics import ALERTS
 from schemas.wire import decode_as
-from streams.link_series import Decision, MemoryLinkage, link_report
+from streams.link_series import Decision, MemoryLinkage, TableLinkage, link_report
 from streams.series_scoring import llr, next_target, score_pair, series_alert
 from tests import factories
 from tests.kafka_helpers import publish_all
@@ -374,6 +374,27 @@ def test_the_same_series_whatever_the_arrival_order(seed: int) -> None:
     assert len(found["event time"]) >= 5
     assert found["late"] == found["event time"]
     assert found["bulk, reversed"] == found["event time"]
+
+
+def test_the_tables_hold_what_memory_holds_and_a_restored_value_is_read_afresh() -> None:
+    reports = [report for report, _ in simulated_reports(CLEAN, 11)][:300]
+    memory, _ = feed(reports)
+    tables: tuple[dict[bytes, bytes], ...] = ({}, {}, {})
+    linkage = TableLinkage(*tables)  # type: ignore[arg-type]  # a dict stands in for a table
+    for report in reports:
+        linkage.apply(link_report(report, linkage, DEFAULT))
+    found = {name: linkage.series(name) for name in memory.all_series}
+    assert found == memory.all_series and len(found) >= 2
+    # A value the changelog restores is a new bytes object: read from it, not from the cache.
+    key, _ = next(iter(tables[0].items()))
+    event_id = uuid.UUID(key.decode())
+    before = linkage.report(event_id)
+    assert before is not None
+    tables[0][key] = before.model_copy(update={"series_id": "restored"}).model_dump_json().encode()
+    after = linkage.report(event_id)
+    assert after is not None and after.series_id == "restored"
+    del tables[0][key]
+    assert linkage.report(event_id) is None
 
 
 def test_late_reports_link_by_event_time_within_the_bound() -> None:
