@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from uuid import UUID
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from schemas.common import (
     Address,
@@ -19,6 +19,9 @@ from schemas.common import (
     Location,
 )
 from schemas.pseudonym import PlatePseudonym
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 # --- descriptions shared by incidents and sightings ---------------------------------------
 
@@ -138,11 +141,14 @@ class AlarmActivation(Contract):
         "desk should say so.",
     )
 
-    @model_validator(mode="after")
-    def _received_after_occurred(self) -> AlarmActivation:
-        if self.received_at < self.occurred_at:
-            raise ValueError("received_at lies before occurred_at")
-        return self
+    @field_validator("received_at")
+    @classmethod
+    def _received_after_occurred(cls, received_at: datetime, info: ValidationInfo) -> datetime:
+        # Named under received_at, so a refusal says which field and when the press was.
+        occurred_at = info.data.get("occurred_at")
+        if occurred_at is not None and received_at < occurred_at:
+            raise ValueError(f"lies before occurred_at ({occurred_at.isoformat()})")
+        return received_at
 
 
 # --- incident reports from retailers and the CBL tool ------------------------------------

@@ -114,8 +114,7 @@ async def with_places(pool: asyncpg.Pool, cards: Sequence[AlertCard]) -> list[Al
 async def with_liveview(pool: asyncpg.Pool, cards: Sequence[AlertCard]) -> list[AlertCard]:
     """Hold-up cards at an alarm site with Liveview get its link, in one query for the list;
     not a historical one (a backlog, a replay): the camera shows now, not then."""
-    holdups = {card.alert.site_id for card in cards
-               if _live_hold_up(card) and card.alert and card.alert.site_id}  # fmt: skip
+    holdups = {site for card in cards if (site := _live_site(card))}
     if not holdups:
         return list(cards)
     links = dict(await pool.fetch(
@@ -123,16 +122,17 @@ async def with_liveview(pool: asyncpg.Pool, cards: Sequence[AlertCard]) -> list[
         "WHERE site_id = ANY($1::text[]) AND liveview_url IS NOT NULL", sorted(holdups),
     ))  # fmt: skip
     return [
-        replace(card, liveview_url=links.get(card.alert.site_id))
-        if _live_hold_up(card) and card.alert else card
+        replace(card, liveview_url=links.get(site)) if (site := _live_site(card)) else card
         for card in cards
-    ]  # fmt: skip
+    ]
 
 
-def _live_hold_up(card: AlertCard) -> bool:
+def _live_site(card: AlertCard) -> str | None:
+    """The alarm site of a hold-up happening now, whose camera is worth watching."""
     alert = card.alert
-    return (card.kind in LIVEVIEW_KINDS and alert is not None and alert.site_id is not None
-            and not alert.historical)  # fmt: skip
+    if card.kind not in LIVEVIEW_KINDS or alert is None or alert.historical:
+        return None
+    return alert.site_id
 
 
 def _linked(card: AlertCard) -> list[UUID]:
