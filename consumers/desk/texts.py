@@ -291,11 +291,15 @@ class Words:
 
     def address(self, branch: BranchFacts) -> str:
         """Street, postcode and place; the nearest place when no address is registered."""
-        town = " ".join(part for part in (branch.postcode, branch.city) if part)
-        if branch.street or town:
+        if self._has_address(branch):
+            town = " ".join(part for part in (branch.postcode, branch.city) if part)
             return ", ".join(part for part in (branch.street, town) if part)
         place = _place_near(round(branch.lat, 4), round(branch.lon, 4))
         return f"{self('near')} {place}" if place else ""
+
+    @staticmethod
+    def _has_address(branch: BranchFacts) -> bool:
+        return bool(branch.street or branch.postcode or branch.city)
 
     def place(self, card: AlertCard) -> str | None:
         """The place of the alert: its branch's town, else the nearest place of the gazetteer."""
@@ -320,7 +324,9 @@ class Words:
         """Which place and unit, how wide, who should look out: the list's second line."""
         parts = []
         place = self.place(card)
-        if place is not None:
+        # A branch without an address is already named 'near <place>' on the line above.
+        named_above = card.branch is not None and not self._has_address(card.branch)
+        if place is not None and not named_above:
             parts.append(place if card.branch and card.branch.city else f"{self('near')} {place}")
         parts.append(f"{self('unit')} {UNIT[card.police_unit]}")
         if card.radius_m is not None:

@@ -108,6 +108,13 @@ async def test_cards_and_detail_name_branch_address_place_unit_and_series(
         area=Area(center=unregistered.location, radius_m=2000), occurred_at=report.occurred_at,
         evidence=[EvidenceLink(event_id=report.event_id, event_type="incident_report")],
     )  # fmt: skip
+    # One without an address: the nearest place names it, once.
+    unaddressed = factories.branch(branch_id="cbl-7782", chain="Vershoek", location=DIEMEN)
+    bare_report = factories.incident_report(branch=unaddressed, occurred_at=_days_ago(0.2))
+    bare_robbery = factories.alert(
+        area=Area(center=DIEMEN, radius_m=2000), occurred_at=bare_report.occurred_at,
+        evidence=[EvidenceLink(event_id=bare_report.event_id, event_type="incident_report")],
+    )  # fmt: skip
     members = [
         factories.incident_report(branch=factories.branch(branch_id=branch_id, location=where),
                                   occurred_at=_days_ago(days))
@@ -119,7 +126,7 @@ async def test_cards_and_detail_name_branch_address_place_unit_and_series(
         occurred_at=third.occurred_at,
         evidence=[series_link(third, second), series_link(second, first)],
     )  # fmt: skip
-    for model in (report, *members, hold_up, robbery, series):
+    for model in (report, bare_report, *members, hold_up, robbery, bare_robbery, series):
         await store(db, model)
 
     async with served_desk(settings) as base_url, logged_in(base_url) as client:
@@ -142,6 +149,9 @@ async def test_cards_and_detail_name_branch_address_place_unit_and_series(
     assert "Vershoek (supermarkt), Weesperstraat 20, 1018 DN Amsterdam" in card_text(
         robbery.alert_id
     )
+
+    bare = card_text(bare_robbery.alert_id)
+    assert "Vershoek (supermarkt), bij Diemen" in bare and bare.count("Diemen") == 1, bare
 
     in_series = card_text(series.alert_id)
     dates = [f"{member.occurred_at.astimezone(AMSTERDAM_TIME):%d-%m-%Y}" for member in members]
