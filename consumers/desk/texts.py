@@ -323,10 +323,10 @@ class Words:
     def where(self, card: AlertCard) -> str:
         """Which place and unit, how wide, who should look out: the list's second line."""
         parts = []
-        place = self.place(card)
         # A branch without an address is already named 'near <place>' on the line above.
         named_above = card.branch is not None and not self._has_address(card.branch)
-        if place is not None and not named_above:
+        place = None if named_above else self.place(card)
+        if place is not None:
             parts.append(place if card.branch and card.branch.city else f"{self('near')} {place}")
         parts.append(f"{self('unit')} {UNIT[card.police_unit]}")
         if card.radius_m is not None:
