@@ -24,6 +24,7 @@ from producers.api.answers import FieldProblem, Refused
 from producers.api.audit import audit_entry, write_audit
 from producers.api.kinds import RECON_SIGHTING
 from producers.api.staff_sessions import find_session, open_session, revoke_session
+from producers.reasons import in_dutch
 from schemas.events import AuditAction
 
 if TYPE_CHECKING:
@@ -300,29 +301,7 @@ def _problem_text(problem: FieldProblem) -> str:
     """'Kleding: mag ten hoogste 60 tekens hebben': the form's label and the reason in Dutch."""
     field = re.sub(r"\.\d+$", "", problem.field)  # "persons.0.clothing.0": the clothing field
     label = pages.FIELD_LABELS.get(field, problem.field)
-    reason = problem.reason.removeprefix("Value error, ")
-    for english, dutch in _DUTCH_REASONS:
-        if (found := english.fullmatch(reason)) is not None:
-            return f"{label}: {found.expand(dutch)}"
-    return f"{label}: {reason}"
-
-
-# The reasons staff can meet on the form, in Dutch; any other is shown as the API gives it.
-_DUTCH_REASONS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
-    (re.compile(english), dutch)
-    for english, dutch in (
-        (r"lies in the future by more than the allowed clock skew \((.+)\)",
-         r"ligt meer dan \1 in de toekomst"),
-        (r"lies more than (\d+) days in the past \(max_event_age_days\)",
-         r"ligt meer dan \1 dagen in het verleden"),
-        (r"lies outside (\S+) to (\S+) \(UTC\)", r"ligt buiten \1 tot \2"),
-        (r"a licence plate has 2 to 12 letters and digits",
-         "een kenteken heeft 2 tot 12 letters en cijfers"),
-        (r"String should have at most (\d+) characters?", r"mag ten hoogste \1 tekens hebben"),
-        (r"contains a control character", "bevat een teken dat niet in tekst hoort"),
-        (r"lies outside the Netherlands.*", "ligt buiten Nederland"),
-    )
-)  # fmt: skip
+    return f"{label}: {in_dutch(problem.reason)}"
 
 
 def _refusal_text(refusal: Refused) -> str:
