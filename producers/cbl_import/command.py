@@ -30,6 +30,10 @@ def import_cbl_command(
         Path | None,
         typer.Option(help="Where to list rejected rows (default: FILE.afgewezen.csv beside FILE)."),
     ] = None,
+    language: Annotated[
+        str | None,
+        typer.Option(help="nl or en: the language of the reasons (default: HETERDAAD_LANGUAGE)."),
+    ] = None,
 ) -> None:
     """Publish the incident reports of a CBL export (docs/cbl-import.md); safe to repeat."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -38,6 +42,9 @@ def import_cbl_command(
     from producers.cbl_import import CblImportError, ImportProgress, import_cbl
 
     settings = validated_settings()
+    chosen = language or settings.language
+    if chosen not in ("nl", "en"):
+        raise typer.BadParameter("nl or en", param_hint="--language")
     columns = (
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
@@ -57,7 +64,12 @@ def import_cbl_command(
         try:
             report = asyncio.run(
                 import_cbl(
-                    settings, file, reporting_org=org, progress=show, rejections_path=rejections
+                    settings,
+                    file,
+                    reporting_org=org,
+                    progress=show,
+                    rejections_path=rejections,
+                    language="en" if chosen == "en" else "nl",
                 )
             )
         except CblImportError as error:

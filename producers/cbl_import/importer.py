@@ -57,6 +57,8 @@ if TYPE_CHECKING:
     from aiokafka.structs import RecordMetadata
 
     from heterdaad.settings import Settings
+    from producers.cbl_import.receipts import ImportReceipt
+    from producers.reasons import Language
 
 logger = logging.getLogger(__name__)
 
@@ -109,15 +111,17 @@ async def import_cbl(
     reporting_org: str,
     progress: ProgressCallback | None = None,
     rejections_path: Path | None = None,
+    language: Language | None = None,
     batch_rows: int = BATCH_ROWS,
     publish_timeout: float = 30.0,
 ) -> ImportReport:
     """Publish each row of the export at `path` as an IncidentReport of `reporting_org`.
 
     Rows already imported (same melding, same content) are skipped, rows that cannot be
-    published are listed with their reasons in the rejection report. Raises CblFileError for a
-    file that is not in the layout, ImportRefused for an organisation that may not report, and
-    ImportInterrupted when the broker stops acknowledging (a re-run continues where it stopped).
+    published are listed with their reasons in the rejection report, in `language` (default:
+    Settings.language). Raises CblFileError for a file that is not in the layout,
+    ImportRefused for an organisation that may not report, and ImportInterrupted when the
+    broker stops acknowledging (a re-run continues where it stopped).
     """
     sheet = read_sheet(path)
     # Fails before anything is read from the database when HETERDAAD_PLATE_KEY is missing.
@@ -155,7 +159,7 @@ async def import_cbl(
     finally:
         await pool.close()
     target = rejections_path or default_rejections_path(path)
-    write_rejections(target, tally.rejections)
+    write_rejections(target, tally.rejections, language or settings.language)
     report = ImportReport(
         path=path,
         file_sha256=sheet.file_sha256,
@@ -273,6 +277,7 @@ class _Run:
                     problem = Problem(
                         MELDINGSNUMMER,
                         f"{converted.melding} is also on row {first[0]} with other content",
+                        f"{converted.melding} staat ook op rij {first[0]}, met andere inhoud",
                     )
                     self._reject(row.number, converted.melding, (problem,), 409, audit, event_id)
                 continue
@@ -314,24 +319,19 @@ class _Run:
                 self.tally.already_imported += 1
             elif earlier_digest is not None:
                 poster = receipt.organisation_id if receipt and not earlier else None
-                when = (
-                    f"imported on {earlier.imported_at:%Y-%m-%d} from row {earlier.file_row}"
-                    if earlier
-                    else "posted through the API"
-                    if poster == self.caller.organisation_id
-                    # Only possible with the id key known: the id is taken on the wire.
-                    else "posted through the API by another organisation"
-                )
+                when, when_nl = _came_in(earlier, by_caller=poster == self.caller.organisation_id)
                 problem = Problem(
                     MELDINGSNUMMER,
                     f"{candidate.melding} was {when} with other content; a changed report is "
                     "not published again under the same melding",
+                    f"{candidate.melding} is {when_nl}, met andere inhoud; een gewijzigde "
+                    "melding wordt niet opnieuw onder hetzelfde meldingsnummer gepubliceerd",
                 )
                 self._reject(
                     candidate.row, candidate.melding, (problem,), 409, audit, candidate.event_id
                 )
             elif judgement.refusal is not None:
-                problem = Problem(FILIAALNUMMER, judgement.refusal)
+                problem = Problem.translated(FILIAALNUMMER, judgement.refusal)
                 self._reject(
                     candidate.row, candidate.melding, (problem,), 403, audit, candidate.event_id
                 )
@@ -418,7 +418,11 @@ class _Run:
     ) -> None:
         """A row equal to an earlier row of the file shares that row's fate."""
         if first_row in self.tally.rejected_rows:
-            problem = Problem(MELDINGSNUMMER, f"same report as row {first_row}, which was rejected")
+            problem = Problem(
+                MELDINGSNUMMER,
+                f"same report as row {first_row}, which was rejected",
+                f"dezelfde melding als rij {first_row}, die is afgewezen",
+            )
             self._reject(row, melding, (problem,), 409, audit, None)
         else:
             self.tally.already_imported += 1
@@ -435,7 +439,10 @@ class _Run:
         # Reasons name columns and never quote cells; what is quoted (a melding number) is
         # masked where it looks like a plate, for the report file and the audit log alike.
         melding = _masked(melding)
-        problems = [Problem(problem.column, _masked(problem.reason)) for problem in problems]
+        problems = [
+            Problem(problem.column, _masked(problem.reason), _masked(problem.dutch))
+            for problem in problems
+        ]
         self.tally.rejections.append(Rejection(row, melding, tuple(problems)))
         self.tally.rejected_rows.add(row)
         reasons = [{"field": problem.column, "reason": problem.reason} for problem in problems]
@@ -466,6 +473,20 @@ class _Run:
             "file_sha256": self.file_sha256,
             "row": row,
         }
+
+
+def _came_in(earlier: ImportReceipt | None, *, by_caller: bool) -> tuple[str, str]:
+    """How a melding came in before, in English and in Dutch, to reject a changed one."""
+    if earlier is not None:
+        day, row = f"{earlier.imported_at:%Y-%m-%d}", earlier.file_row
+        return f"imported on {day} from row {row}", f"op {day} geïmporteerd uit rij {row}"
+    if by_caller:
+        return "posted through the API", "via de API gemeld"
+    # Only possible with the id key known: the id is taken on the wire.
+    return (
+        "posted through the API by another organisation",
+        "door een andere organisatie via de API gemeld",
+    )
 
 
 def _masked(text: str) -> str:

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from producers.cbl_import.rows import Problem
+    from producers.reasons import Language
 
 REJECTIONS_HEADER = ("rij", "meldingsnummer", "kolom", "reden")
 
@@ -82,8 +83,10 @@ def default_rejections_path(path: Path) -> Path:
     return path.with_name(f"{path.stem}.afgewezen.csv")
 
 
-def write_rejections(target: Path, rejections: Sequence[Rejection]) -> None:
+def write_rejections(target: Path, rejections: Sequence[Rejection], language: Language) -> None:
     """One line per problem; written even when empty, so an old report never looks current.
+
+    Reasons are in `language`; the header stays Dutch in both, as scripts read its names.
 
     Semicolons and a byte order mark: Dutch Excel opens it as columns with accents intact. The
     row's cells are not copied: the export may hold a raw plate, the report should not; what is
@@ -95,6 +98,7 @@ def write_rejections(target: Path, rejections: Sequence[Rejection]) -> None:
         writer.writerow(REJECTIONS_HEADER)
         for rejection in sorted(rejections, key=lambda rejection: rejection.row):
             for problem in rejection.problems:
-                cells = (rejection.row, rejection.melding, problem.column, problem.reason)
+                reason = problem.said_in(language)
+                cells = (rejection.row, rejection.melding, problem.column, reason)
                 writer.writerow([csv_cell(cell) for cell in cells])
     os.replace(partial, target)

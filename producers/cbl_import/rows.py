@@ -17,6 +17,7 @@ from pydantic import TypeAdapter, ValidationError
 from producers.api.edge import IncidentReportIn
 from producers.cbl_import import layout as col
 from producers.edge_policy import admit
+from producers.reasons import in_dutch, plain
 from schemas.common import Identifier
 from schemas.events import HeightBand, ValueBand
 
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from producers.cbl_import.sheet import SourceRow
+    from producers.reasons import Language
 
 # The CBL tool records Dutch local time; a time with an offset is taken as given.
 DUTCH_TIME = ZoneInfo("Europe/Amsterdam")
@@ -44,10 +46,27 @@ _CENTIMETRES = re.compile(r"^(?P<cm>\d{2,3})\s*(?:cm)?$")
 
 @dataclass(frozen=True)
 class Problem:
-    """Why one column of a row cannot be taken, in the words a rejection report shows."""
+    """Why one column of a row cannot be taken, in both languages of the rejection report."""
 
     column: str
-    reason: str
+    reason: str  # English, as the API words it: the audit log keeps this one
+    dutch: str
+
+    @classmethod
+    def translated(cls, column: str, reason: str) -> Problem:
+        """A problem worded by pydantic, the contract or the API, given in English only."""
+        return cls(column, plain(reason), in_dutch(reason))
+
+    def said_in(self, language: Language) -> str:
+        return self.dutch if language == "nl" else self.reason
+
+
+class CellError(ValueError):
+    """A cell that cannot be read; the import's own words, written in both languages here."""
+
+    def __init__(self, english: str, dutch: str) -> None:
+        super().__init__(english)
+        self.dutch = dutch
 
 
 @dataclass(frozen=True)
@@ -85,6 +104,8 @@ def convert_row(row: SourceRow, reporting_org: str, id_key: bytes) -> ConvertedR
                 WHOLE_ROW,
                 f"{row.extra_cells} cell(s) beyond the last column: is there a separator inside "
                 "a cell? Put such a cell between double quotes",
+                f"{row.extra_cells} cel(len) voorbij de laatste kolom: staat er een "
+                "scheidingsteken in een cel? Zet zo'n cel tussen dubbele aanhalingstekens",
             )
         )
     report = None
@@ -96,7 +117,7 @@ def convert_row(row: SourceRow, reporting_org: str, id_key: bytes) -> ConvertedR
         for item in error.errors(include_url=False):
             column = column_for(item["loc"], builder.offender_numbers)
             if column not in failed:
-                problems.append(Problem(column, str(item["msg"])))
+                problems.append(Problem.translated(column, str(item["msg"])))
     event_id = body.get("event_id")
     return ConvertedRow(
         row=row,
@@ -149,12 +170,17 @@ def parse_moment(text: str) -> datetime:
         else:
             moment = datetime.fromisoformat(text)
     except ValueError:
-        raise ValueError(
+        raise CellError(
             "not a date and time: write 14-03-2025 21:05 or 2025-03-14 21:05 (Dutch time), "
-            "or ISO 8601 with an offset"
+            "or ISO 8601 with an offset",
+            "geen datum en tijd: schrijf 14-03-2025 21:05 of 2025-03-14 21:05 (Nederlandse "
+            "tijd), of ISO 8601 met een UTC-afwijking",
         ) from None
     if match is None and _DATE_ONLY.match(text):
-        raise ValueError("a date without a time: give the time of the incident as well")
+        raise CellError(
+            "a date without a time: give the time of the incident as well",
+            "een datum zonder tijd: geef ook het tijdstip van het incident",
+        )
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=DUTCH_TIME)
 
 
@@ -165,9 +191,10 @@ def parse_value_band(text: str) -> ValueBand:
         return band
     match = _EUROS.match(text.strip())
     if match is None:
-        raise ValueError(
-            "unknown value: an amount in whole euros (2500) or one of "
-            f"{col.VALUE_BANDS.choices()}"
+        choices = col.VALUE_BANDS.choices()
+        raise CellError(
+            f"unknown value: an amount in whole euros (2500) or one of {choices}",
+            f"onbekende waarde: een bedrag in hele euro's (2500) of een van {choices}",
         )
     euros = int(re.sub(r"[.\s]", "", match["euros"]))
     if euros == 0:
@@ -188,8 +215,10 @@ def parse_height(text: str) -> HeightBand:
         return band
     match = _CENTIMETRES.match(text.strip().lower())
     if match is None:
-        raise ValueError(
-            f"unknown value: a height in cm (178) or one of {col.HEIGHT_BANDS.choices()}"
+        choices = col.HEIGHT_BANDS.choices()
+        raise CellError(
+            f"unknown value: a height in cm (178) or one of {choices}",
+            f"onbekende waarde: een lengte in cm (178) of een van {choices}",
         )
     centimetres = int(match["cm"])
     if centimetres < 165:
@@ -228,7 +257,11 @@ class _ReportBuilder:
                 _IDENTIFIER.validate_python(melding)
                 body["event_id"] = event_id_for(reporting_org, melding, self.id_key)
             except ValidationError:
-                self._problem(col.MELDINGSNUMMER, "1 to 64 letters, digits or . _ : -")
+                self._problem(
+                    col.MELDINGSNUMMER,
+                    "1 to 64 letters, digits or . _ : -",
+                    "1 tot 64 letters, cijfers of . _ : -",
+                )
         body["branch"] = self._branch()
         self._set(body, "occurred_at", col.DATUM_TIJD, parse_moment)
         self._set(body, "incident_type", col.SOORT_INCIDENT, _closed(col.INCIDENT_TYPES))
@@ -316,17 +349,21 @@ class _ReportBuilder:
             target[key] = read(text)
         except ValueError as error:
             target.pop(key, None)
-            self._problem(column, str(error))
+            dutch = error.dutch if isinstance(error, CellError) else in_dutch(str(error))
+            self._problem(column, str(error), dutch)
 
-    def _problem(self, column: str, reason: str) -> None:
-        self.problems.append(Problem(column, reason))
+    def _problem(self, column: str, reason: str, dutch: str) -> None:
+        self.problems.append(Problem(column, reason, dutch))
 
 
 def _closed(vocabulary: col.Vocabulary[E]) -> Callable[[str], E]:
     def read(text: str) -> E:
         found = vocabulary.lookup(text)
         if found is None:
-            raise ValueError(f"unknown value; one of: {vocabulary.choices()}")
+            choices = vocabulary.choices()
+            raise CellError(
+                f"unknown value; one of: {choices}", f"onbekende waarde; een van: {choices}"
+            )
         return found
 
     return read
@@ -345,9 +382,10 @@ def _closed_list(vocabulary: col.Vocabulary[E]) -> Callable[[str], list[E]]:
         if unknown:
             # Positions, not words: a rejection report never quotes a cell (a plate in the
             # wrong column would reach the report and the audit log).
-            shown = ", ".join(unknown)
-            raise ValueError(
-                f"unknown value(s) at position {shown}; each one of: {vocabulary.choices()}"
+            shown, choices = ", ".join(unknown), vocabulary.choices()
+            raise CellError(
+                f"unknown value(s) at position {shown}; each one of: {choices}",
+                f"onbekende waarde(n) op positie {shown}; elk een van: {choices}",
             )
         return list(found)
 

@@ -243,64 +243,80 @@ def _tomorrow() -> str:
     return (datetime.now(UTC) + timedelta(days=1)).strftime("%d-%m-%Y %H:%M")
 
 
-@pytest.mark.parametrize(
-    ("cells", "column", "reason"),
-    [
-        # a latitude south of the Netherlands
-        ({"breedtegraad": "10,0"}, "breedtegraad", "greater than or equal to 50.7"),
-        # a latitude that is no number
-        ({"breedtegraad": "noord"}, "breedtegraad", "valid number"),
-        # Antwerp: within the box, but Belgian
-        (
-            {"breedtegraad": "51,2194", "lengtegraad": "4,4025"},
-            "breedtegraad+lengtegraad",
-            "outside",
-        ),
-        # a weapon outside the list is named, with the choices
-        ({"wapens": "mes, pistool"}, "wapens", "at position 2; each one of: vuurwapen"),
-        # a robbery cannot lie in the future
-        ({"datum_tijd": _tomorrow()}, "datum_tijd", "future"),
-        # nor in year 1 (accepted before, it stopped the sink and notify), nor years back
-        ({"datum_tijd": "01-01-0001 00:10"}, "datum_tijd", "lies outside 1970-01-01"),
-        ({"datum_tijd": "01-06-2015 12:00"}, "datum_tijd", "days in the past"),
-        # the kind of incident is required
-        ({"soort_incident": ""}, "soort_incident", "Field required"),
-        # an unknown kind is reported once, not again as 'required'
-        ({"soort_incident": "inbraak"}, "soort_incident", "unknown value; one of"),
-        # branch numbers are identifiers
-        ({"filiaalnummer": "BM 0412"}, "filiaalnummer", "pattern"),
-        # a plate of symbols only; the plate itself is not quoted back
-        ({"kenteken": "!!-??-!"}, "kenteken", "2 to 12 letters and digits"),
-        # at least one offender
-        ({"aantal_daders": "0"}, "aantal_daders", "greater than or equal to 1"),
-        # a Dutch postcode has two letters
-        ({"postcode": "1012"}, "postcode", "pattern"),
-        # an address is complete or absent
-        ({"plaats": ""}, "plaats", "Field required"),
-        # descriptions are checked per offender column
-        ({"signalement_2_postuur": "reusachtig"}, "signalement_2_postuur", "unknown value"),
-        # without a melding number there is no event id
-        ({"meldingsnummer": ""}, "meldingsnummer", "Field required"),
-        # melding numbers are identifiers too
-        ({"meldingsnummer": "CBL 1"}, "meldingsnummer", "letters, digits"),
-        # loot value that is neither band nor amount
-        ({"buitwaarde": "veel"}, "buitwaarde", "whole euros"),
-        # an unknown getaway is reported once, not for the vehicle as well
-        ({"vluchtmiddel": "raket"}, "vluchtmiddel", "unknown value"),
-    ],
-)
+# A bad cell, the column named for it and a fragment of its reason in Dutch, the default.
+BAD_CELLS = [
+    # a latitude south of the Netherlands
+    ({"breedtegraad": "10,0"}, "breedtegraad", "moet ten minste 50.7 zijn"),
+    # a latitude that is no number
+    ({"breedtegraad": "noord"}, "breedtegraad", "moet een getal zijn"),
+    # Antwerp: within the box, but Belgian
+    (
+        {"breedtegraad": "51,2194", "lengtegraad": "4,4025"},
+        "breedtegraad+lengtegraad",
+        "ligt buiten Nederland",
+    ),
+    # a weapon outside the list is named, with the choices
+    ({"wapens": "mes, pistool"}, "wapens", "op positie 2; elk een van: vuurwapen"),
+    # a robbery cannot lie in the future
+    ({"datum_tijd": _tomorrow()}, "datum_tijd", "in de toekomst"),
+    # nor in year 1 (accepted before, it stopped the sink and notify), nor years back
+    ({"datum_tijd": "01-01-0001 00:10"}, "datum_tijd", "ligt buiten 1970-01-01 tot 9999-01-01"),
+    ({"datum_tijd": "01-06-2015 12:00"}, "datum_tijd", "dagen in het verleden"),
+    # a date alone, and words, are not the time of a robbery
+    ({"datum_tijd": "2025-03-14"}, "datum_tijd", "een datum zonder tijd"),
+    ({"datum_tijd": "gisteravond"}, "datum_tijd", "geen datum en tijd: schrijf 14-03-2025"),
+    # the kind of incident is required
+    ({"soort_incident": ""}, "soort_incident", "is verplicht"),
+    # an unknown kind is reported once, not again as 'required'
+    ({"soort_incident": "inbraak"}, "soort_incident", "onbekende waarde; een van: overval"),
+    # branch numbers are identifiers
+    ({"filiaalnummer": "BM 0412"}, "filiaalnummer", "moet het patroon"),
+    ({"filiaalnummer": "B" * 65}, "filiaalnummer", "mag ten hoogste 64 tekens hebben"),
+    # a plate of symbols only, or too short; the plate itself is not quoted back
+    ({"kenteken": "!!-??-!"}, "kenteken", "2 tot 12 letters en cijfers"),
+    ({"kenteken": "?"}, "kenteken", "moet ten minste 2 tekens hebben"),
+    # one to twenty offenders, counted in whole numbers
+    ({"aantal_daders": "0"}, "aantal_daders", "moet ten minste 1 zijn"),
+    ({"aantal_daders": "21"}, "aantal_daders", "mag ten hoogste 20 zijn"),
+    ({"aantal_daders": "twee"}, "aantal_daders", "moet een geheel getal zijn"),
+    # a Dutch postcode has two letters
+    ({"postcode": "1012"}, "postcode", "moet het patroon"),
+    # an address is complete or absent
+    ({"plaats": ""}, "plaats", "is verplicht"),
+    # descriptions are checked per offender column
+    ({"signalement_2_postuur": "reusachtig"}, "signalement_2_postuur", "onbekende waarde"),
+    ({"signalement_1_lengte": "reus"}, "signalement_1_lengte", "een lengte in cm (178)"),
+    ({"signalement_1_kleding": "jas, " * 10 + "pet"}, "signalement_1_kleding",
+     "mag ten hoogste 10 waarden hebben, niet 11"),
+    ({"signalement_1_kleding": "x" * 61}, "signalement_1_kleding", "ten hoogste 60 tekens"),
+    # a control character has no place in a report
+    ({"toelichting": "zag\x07niets"}, "toelichting", "bevat een teken dat niet in tekst hoort"),
+    # without a melding number there is no event id
+    ({"meldingsnummer": ""}, "meldingsnummer", "is verplicht"),
+    # melding numbers are identifiers too
+    ({"meldingsnummer": "CBL 1"}, "meldingsnummer", "1 tot 64 letters, cijfers"),
+    # loot value that is neither band nor amount
+    ({"buitwaarde": "veel"}, "buitwaarde", "een bedrag in hele euro's"),
+    # an unknown getaway is reported once, not for the vehicle as well
+    ({"vluchtmiddel": "raket"}, "vluchtmiddel", "onbekende waarde"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("cells", "column", "reason"), BAD_CELLS)
 def test_bad_cells_are_named_with_the_reason(
     cells: dict[str, str], column: str, reason: str
 ) -> None:
     converted = convert_row(source_row(**cells), "cbl", ID_KEY)
     assert converted.report is None
     assert [problem.column for problem in converted.problems] == [column]
-    assert reason in converted.problems[0].reason
-    assert "ABC" not in converted.problems[0].reason
-    # A reason never quotes the cell (issue 11 #10): it may hold a plate in the wrong column.
-    for text in cells.values():
-        if len(text) > 2:
-            assert text not in converted.problems[0].reason
+    [problem] = converted.problems
+    assert reason in problem.said_in("nl")
+    for said in (problem.said_in("nl"), problem.said_in("en")):
+        assert "ABC" not in said
+        # A reason never quotes the cell (issue 11 #10): it may hold a plate in the wrong column.
+        for text in cells.values():
+            if len(text) > 2:
+                assert text not in said
 
 
 @pytest.mark.parametrize(
@@ -442,7 +458,8 @@ async def test_a_changed_report_is_refused_not_published_again(
         "CBL-2025-000102",
         "meldingsnummer",
     )
-    assert "with other content" in line["reden"]
+    assert "is op " in line["reden"]
+    assert "geïmporteerd uit rij 3, met andere inhoud" in line["reden"]
     assert await published_count(settings, INCIDENT_REPORTS) == 4
 
 
@@ -477,9 +494,14 @@ async def test_bad_rows_are_listed_with_reasons_and_good_rows_published(
         ("7", "kenteken"),
     ]
     reasons = {(line["rij"], line["kolom"]): line["reden"] for line in lines}
-    assert "greater than or equal to 50.7" in reasons[("3", "breedtegraad")]
-    assert "AK-0001 is not a branch of yours or of your member" in reasons[("4", "filiaalnummer")]
-    assert "also on row 2" in reasons[("5", "meldingsnummer")]
+    assert reasons[("3", "breedtegraad")] == "moet ten minste 50.7 zijn"
+    assert reasons[("3", "wapens")].startswith("onbekende waarde(n) op positie 1; elk een van")
+    assert reasons[("4", "filiaalnummer")] == (
+        "filiaal AK-0001 is geen filiaal van u of van een van uw leden"
+    )
+    assert reasons[("5", "meldingsnummer")] == (
+        "CBL-2025-000101 staat ook op rij 2, met andere inhoud"
+    )
     assert "?" not in reasons[("7", "kenteken")]
     [record] = await read_topic(
         settings.kafka_bootstrap, INCIDENT_REPORTS.name(settings.topic_prefix), count=1
@@ -543,7 +565,8 @@ async def test_a_melding_posted_through_the_api_is_not_published_again(
     assert (report.published, report.already_imported, report.rejected) == (2, 1, 1)
     [rejection] = report.rejections
     assert rejection.row == 3
-    assert "through the API with other content" in rejection.problems[0].reason
+    assert "via de API gemeld, met andere inhoud" in rejection.problems[0].said_in("nl")
+    assert "through the API with other content" in rejection.problems[0].said_in("en")
 
 
 async def test_an_interrupted_import_goes_on_where_it_stopped(
