@@ -376,6 +376,32 @@ async def test_malformed_json_is_422(registry: Registry, client: httpx.AsyncClie
     assert response.json()["detail"][0]["field"] == "(body)"
 
 
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        # A repeated key: most parsers keep the last, some the first; a check in front of
+        # the API could have read the other one.
+        (b'{"event_id": "a", "incident_type": "overval", "incident_type": "winkeldiefstal"}',
+         "the key 'incident_type' appears more than once"),
+        (b'[{"event_id": "a"}, {"event_id": "b", "event_id": "c"}]',
+         "the key 'event_id' appears more than once"),
+        (b'{"offender_count": NaN}', "NaN is not a JSON number"),
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+    ],
+)  # fmt: skip
+async def test_json_that_readers_could_read_differently_is_422(
+    registry: Registry, client: httpx.AsyncClient, content: bytes, reason: str
+) -> None:
+    path = "/v1/incident-reports/batch" if content.startswith(b"[") else "/v1/incident-reports"
+    response = await client.post(
+        path, content=content,
+        headers={**registry.auth("retail-a"), "Content-Type": "application/json"},
+    )  # fmt: skip
+    assert response.status_code == 422, response.text
+    [problem] = response.json()["detail"]
+    assert problem["field"] == "(body)" and reason in problem["reason"], problem
+
+
 async def test_body_over_the_limit_is_413(settings: Settings, registry: Registry) -> None:
     limits = ApiLimits(max_body_bytes=2048)
     body = bodies.incident_report()
