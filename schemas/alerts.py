@@ -33,6 +33,12 @@ class AlertKind(StrEnum):
     MODUS_OPERANDI_BULLETIN = "modus_operandi_bulletin"
 
 
+# A hold-up going on now, whether the stage took the alarm as real (a matching robbery report, a
+# duress press left unresolved) or the centre or a second staff member verified it: the desk
+# pins both on top and escalates both when nobody takes them up (docs/desk.md).
+HOLD_UP_KINDS = frozenset({AlertKind.HOLD_UP_IN_PROGRESS, AlertKind.VERIFIED_ALARM})
+
+
 class Severity(StrEnum):
     CRITICAL = "critical"
     HIGH = "high"

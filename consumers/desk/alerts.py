@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from consumers.desk.audit import SYSTEM_ACTOR, DeskAction, write_audit
 from consumers.desk.places import with_places
 from consumers.sink import store
-from schemas.alerts import Alert, AlertKind, Severity
+from schemas.alerts import HOLD_UP_KINDS, Alert, AlertKind, Severity
 from schemas.alerts import Outcome as Outcome  # the desk's word for it; the contract's enum
 from schemas.common import PoliceUnit
 
@@ -97,7 +97,7 @@ class AlertCard:
             return 4
         if self.escalated_at is not None:
             return 0
-        return 1 if self.kind == AlertKind.HOLD_UP_IN_PROGRESS else 2
+        return 1 if self.kind in HOLD_UP_KINDS else 2
 
     @property
     def order(self) -> str:
@@ -140,9 +140,10 @@ _HISTORICAL = "coalesce((payload->>'historical')::boolean, false)"
 # other open alerts, then acknowledged ones, handled last; within each, the most severe first and
 # the latest event first. AlertCard.order is the same key for rows that arrive live.
 _OPEN = "acknowledged_at IS NULL AND resolved_at IS NULL"
+_HOLD_UPS = ", ".join(f"'{kind.value}'" for kind in sorted(HOLD_UP_KINDS))
 _ORDER = f"""CASE
         WHEN {_OPEN} AND escalated_at IS NOT NULL THEN 0
-        WHEN {_OPEN} AND kind = '{AlertKind.HOLD_UP_IN_PROGRESS.value}' THEN 1
+        WHEN {_OPEN} AND kind IN ({_HOLD_UPS}) THEN 1
         WHEN {_OPEN} THEN 2
         WHEN resolved_at IS NULL THEN 3
         ELSE 4 END,
@@ -324,7 +325,9 @@ class AlertStore:
         return True
 
     async def escalate_due(self, *, after: timedelta, window: timedelta) -> list[UUID]:
-        """Mark open hold-ups older than `after` (and younger than `window`) escalated.
+        """Mark open hold-ups older than `after` (and younger than `window`) escalated: those
+        the stage took as real and those verified, unless notify muted the unit's desk row (a
+        silence over a site's maintenance; a hold-up at the same site, which escalates itself).
 
         Each is escalated once, however many desk instances sweep: the update only takes rows
         not escalated yet, and a concurrent sweep waits for this one's commit and skips them.
@@ -332,11 +335,14 @@ class AlertStore:
         now = self.clock()
         async with self.pool.acquire() as connection, connection.transaction():
             rows = await connection.fetch(
-                "UPDATE alert SET escalated_at = $1 WHERE kind = $2 AND acknowledged_at IS NULL "
+                "UPDATE alert SET escalated_at = $1 WHERE kind = ANY($2::text[]) "
+                "AND acknowledged_at IS NULL "
                 "AND resolved_at IS NULL AND escalated_at IS NULL "
                 f"AND created_at <= $3 AND created_at >= $4 AND NOT {_HISTORICAL} "
+                "AND NOT EXISTS (SELECT 1 FROM delivery d WHERE d.alert_id = alert.alert_id "
+                "AND d.channel = 'desk' AND d.state = 'muted') "
                 "RETURNING alert_id, police_unit, created_at",
-                now, AlertKind.HOLD_UP_IN_PROGRESS.value, now - after, now - window,
+                now, sorted(HOLD_UP_KINDS), now - after, now - window,
             )  # fmt: skip
             for row in rows:
                 waited = (now - row["created_at"]).total_seconds()

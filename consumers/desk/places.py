@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 from uuid import UUID
 
-from schemas.alerts import AlertKind
+from schemas.alerts import HOLD_UP_KINDS, AlertKind
 from schemas.common import BranchType
 from schemas.distance import metres_between
 
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 # Liveview is for watching while it happens: a hold-up alarm, verified or not (docs/cameras.md).
-LIVEVIEW_KINDS = frozenset({AlertKind.HOLD_UP_IN_PROGRESS, AlertKind.VERIFIED_ALARM})
+LIVEVIEW_KINDS = HOLD_UP_KINDS
 
 # An event's branch is the alert's own when it lies this close to the alert's centre: a robbery
 # report's alert is centred on its branch, a series' alert is not on any one of them.
