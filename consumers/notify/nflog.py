@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from heterdaad.audit import AuditRow, write_audit_rows
@@ -90,6 +91,11 @@ class Attempt:
     status_code: int | None
     error: str | None
     duration_ms: int
+
+    @property
+    def answered_at(self) -> datetime:
+        """When the answer came: a delivery is delivered then, not when it was sent."""
+        return self.at + timedelta(milliseconds=self.duration_ms)
 
 
 _COLUMNS = (
@@ -210,7 +216,8 @@ async def finish_attempt(
                    payload = CASE WHEN $6 THEN NULL ELSE payload END
                WHERE notification_key = $1 AND state IN ('pending', 'failed')
                RETURNING recipient, dedup_key, alert_id""",
-            attempt.notification_key, state, attempt.error, next_attempt_at, attempt.at, final,
+            attempt.notification_key, state, attempt.error, next_attempt_at, attempt.answered_at,
+            final,
         )  # fmt: skip
         await connection.execute(
             "INSERT INTO delivery_attempt (notification_key, attempt, at, status_code, error, "

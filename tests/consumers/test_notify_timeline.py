@@ -24,6 +24,7 @@ import pytest
 from consumers.desk.alerts import AlertStore
 from consumers.desk.live import change_channel
 from consumers.desk.users import DeskUser
+from consumers.notify.nflog import Attempt, finish_attempt
 from consumers.notify.service import NotifyService
 from consumers.notify.silences import Matcher, create_silence
 from consumers.notify.subscriptions import SubscriptionSpec, create_subscription
@@ -368,3 +369,23 @@ def _assert_timeline(
         else:
             unexpected.remove(match)
     assert (missing, unexpected) == ([], []), f"observed: {sorted(observed, key=lambda o: o[2])}"
+
+
+async def test_a_delivery_is_delivered_when_the_answer_came_not_when_it_was_sent(
+    db: asyncpg.Connection,
+) -> None:
+    alert = factories.alert()
+    await store(db, alert)
+    await db.execute(
+        "INSERT INTO delivery (dedup_key, recipient, alert_id, channel, state, organisation_id, "
+        "notification_key) VALUES ($1, 'ah/webhook', $2, 'webhook', 'pending', 'ah', 'n-1')",
+        alert.dedup_key, alert.alert_id,
+    )  # fmt: skip
+    sent = datetime(2026, 12, 6, 16, 34, 52, 801782, tzinfo=UTC)
+    attempt = Attempt("n-1", 1, sent, status_code=204, error=None, duration_ms=36)
+    await finish_attempt(db, attempt, state="delivered")
+    delivered_at = await db.fetchval("SELECT delivered_at FROM delivery WHERE dedup_key = $1",
+                                     alert.dedup_key)  # fmt: skip
+    assert delivered_at == sent + timedelta(milliseconds=36)
+    at = await db.fetchval("SELECT at FROM delivery_attempt WHERE notification_key = 'n-1'")
+    assert at == sent  # the attempt keeps when it was made
