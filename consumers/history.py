@@ -157,11 +157,15 @@ def _page(rows: list[asyncpg.Record], limit: int, at: str, key: str) -> Page:
     return Page(items=items, next_cursor=_cursor(last[at], last[key]) if last else None)
 
 
-async def _audit(connection: asyncpg.Connection, caller: Caller, what: str, count: int) -> None:
+async def _audit(connection: asyncpg.Connection, caller: Caller, what: str, page: Page) -> None:
+    """Who read which records, by id (as the desk logs its list): 'who saw event X' has an
+    answer for the API too, not only a count."""
     action = "alert_viewed" if what == "alerts" else "data_exported"
+    id_column = "alert_id" if what == "alerts" else "event_id"
     await write_audit_rows(connection, [AuditRow(
         datetime.now(UTC), caller.organisation_id, action, f"history:{what}",
-        {"key_id": caller.key_id, "items": count},
+        {"key_id": caller.key_id, "items": len(page.items),
+         f"{id_column}s": [str(item[id_column]) for item in page.items]},
     )])  # fmt: skip
 
 
@@ -217,7 +221,7 @@ def history_router() -> APIRouter:
             page = await (query_events if what == "events" else query_alerts)(
                 connection, caller, query
             )
-            await _audit(connection, caller, what, len(page.items))
+            await _audit(connection, caller, what, page)
         return page
 
     @router.get("/events", summary="Accepted events the caller may see, newest first")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import itertools
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -132,3 +133,9 @@ async def test_each_role_sees_its_own(settings: Settings, db: asyncpg.Connection
 
     logged = await db.fetchval("SELECT count(*) FROM audit_log WHERE subject LIKE 'history:%'")
     assert logged >= 10
+    # Who read which alert, by id: the police read of the alert history names it.
+    [read] = await db.fetch(
+        "SELECT actor, details FROM audit_log WHERE subject = 'history:alerts' "
+        "AND actor = 'politie-ams' AND (details->>'items')::int = 1"
+    )
+    assert json.loads(read["details"])["alert_ids"] == [alerts.json()["items"][0]["alert_id"]]
