@@ -121,7 +121,7 @@ _PHRASES: dict[str, dict[Language, str]] = {
         "sightings)",
     },
     "basis": {"nl": "model {version}", "en": "model {version}"},
-    "probability": {"nl": "kans {p:.0%}", "en": "probability {p:.0%}"},
+    "probability": {"nl": "kans {p}", "en": "probability {p}"},
     "recurrence": {
         "nl": "bij toeval eens per {days:.0f} dagen",
         "en": "by chance once in {days:.0f} days",
@@ -247,12 +247,21 @@ _SERIES_RATE = re.compile(
 )
 
 
+def _percent(probability: float) -> str:
+    # A model's chance is never certainty: 0.9996 is "more than 99%", not "100%".
+    if probability > 0.99:
+        return ">99%"
+    if probability < 0.01:
+        return "<1%"
+    return f"{probability:.0%}"
+
+
 def basis_text(basis: DetectionBasis, language: Language = "nl") -> str:
     """What a pattern alert rests on, in one line: the model, its probability or how often chance
     alone would give it, and (series) the rate its threshold was chosen for."""
     said = [_PHRASES["basis"][language].format(version=basis.model_version)]
     if basis.probability is not None:
-        said.append(_PHRASES["probability"][language].format(p=basis.probability))
+        said.append(_PHRASES["probability"][language].format(p=_percent(basis.probability)))
     if basis.recurrence_days is not None:
         said.append(_PHRASES["recurrence"][language].format(days=basis.recurrence_days))
     line = ", ".join(said)

@@ -123,6 +123,11 @@ def test_a_series_alert_names_its_model_probability_and_calibration(
          "model recon-evidence/2, kans 34%"),
         (DetectionBasis(model_version="recon-evidence/2", probability=0.341), "en",
          "model recon-evidence/2, probability 34%"),
+        # Links as strong as a shared plate: near certain, never said to be certain.
+        (DetectionBasis(model_version="series-x", probability=0.9996), "nl",
+         "model series-x, kans >99%"),
+        (DetectionBasis(model_version="series-x", probability=0.004), "en",
+         "model series-x, probability <1%"),
         # A hotspot: how often chance alone would give it.
         (DetectionBasis(model_version="hotspot-scan/1", recurrence_days=249.6), "nl",
          "model hotspot-scan/1, bij toeval eens per 250 dagen"),
