@@ -48,6 +48,13 @@ class SimulationConfig(BaseModel):
     false_alarm_share: float = Field(
         0.99, ge=0, le=1, description="Share of presses with no robbery behind them."
     )
+    one_episode_per_site: bool = Field(
+        False,
+        description="Every alarm episode at a site of its own (while sites last): for a period "
+        "far shorter than the days between two presses at one site, such as a live tick "
+        "carrying a compressed national volume. Off, sites are drawn by jumpiness with "
+        "repetition, as over a month.",
+    )
     alarm_coverage: float = Field(
         0.7, ge=0, le=1, description="Share of branches connected to a private alarm centre."
     )

@@ -460,6 +460,21 @@ def test_a_live_tick_is_the_minute_just_passed_busy_at_the_asked_rate() -> None:
     assert len(ids) == len(set(ids)), "each tick has its own seed, so its own ids"
 
 
+def test_a_live_tick_presses_each_site_once() -> None:
+    # A live minute carries thousands of times the national presses; at a few sites at once,
+    # colleagues' unrelated presses came in turn and were verified alarms (sequential).
+    from producers.simulator.live import live_config
+
+    tick = generate(live_config(40, rate=50, end=datetime.now(UTC), seconds=60))
+    sites = Counter(
+        e.model.site.site_id
+        for e in tick.events
+        if isinstance(e.model, AlarmActivation) and e.truth.alarm_role == "press"
+    )
+    assert sum(sites.values()) > 1500
+    assert sites.most_common(1)[0][1] == 1
+
+
 def test_branches_of_a_border_town_stay_inside_the_border() -> None:
     # Kerkrade's GeoNames point lies 750 m from Herzogenrath: a 2 km spread draws points in
     # Germany, which the edge refuses (issue 15, the border instead of nearest places).
