@@ -19,13 +19,56 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# What is personal in each table, and which column dates it. The anonymous columns beside the
-# payload (type, kind, branch type, police unit, time, coarse location) stay for the digest.
+# When what a stored row describes happened (event time), per table that holds personal data
+# in its payload. Retention counts from this, never from when the row was written: a monthly
+# CBL import raises alerts today about robberies of one or two months ago, and dated by
+# `created_at` their descriptions would be kept a full period again (docs/time.md,
+# "Retention"). An alert stored before it carried its event time is dated by `created_at`.
+EVENT_TIME = {
+    "event": "occurred_at",
+    "alert": "coalesce(occurred_at, created_at)",
+}
+
+
+@dataclass(frozen=True)
+class Purge:
+    """The one rule for personal data in a payload: what happened before `cutoff` (event time)
+    keeps no payload, and is marked purged at `at`. The retention pass applies it to the rows
+    stored (`statement`); the sink to each row before it is written (`payload`), so that
+    nothing already past the period is ever stored with its personal data."""
+
+    cutoff: datetime
+    at: datetime
+
+    @classmethod
+    def after(cls, retention_days: int, now: datetime | None = None) -> Purge:
+        """The purge of a retention period of `retention_days`, as of `now`."""
+        now = now or datetime.now(UTC)
+        return cls(cutoff=now - timedelta(days=retention_days), at=now)
+
+    def payload(self, happened_at: datetime, payload: str) -> tuple[str | None, datetime | None]:
+        """A row's payload and purge time as stored: (payload, None) while what it describes
+        is within the period, (None, `at`) once past it."""
+        if happened_at < self.cutoff:
+            return None, self.at
+        return payload, None
+
+    @staticmethod
+    def statement(table: str, keys: str | None = None) -> str:
+        """The UPDATE that applies the rule to `table` (cutoff $1, purge time $2), to the rows
+        whose key column `keys` is in $3 when given."""
+        statement = (
+            f"UPDATE {table} SET payload = NULL, payload_purged_at = $2 "
+            f"WHERE payload IS NOT NULL AND {EVENT_TIME[table]} < $1"
+        )
+        return f"{statement} AND {keys} = ANY($3)" if keys else statement
+
+
+# What else goes with the retention period. The anonymous columns beside a payload (type, kind,
+# branch type, police unit, time, coarse location) stay for the digest.
 _PURGES = {
-    "event": "UPDATE event SET payload = NULL, payload_purged_at = $2 "
-    "WHERE payload IS NOT NULL AND occurred_at < $1",
-    "alert": "UPDATE alert SET payload = NULL, payload_purged_at = $2 "
-    "WHERE payload IS NOT NULL AND created_at < $1",
+    "event": Purge.statement("event"),
+    "alert": Purge.statement("alert"),
     # Receipts only answer replays of recent events; their bodies are ids, but old ones serve
     # no purpose and the event hash would still link a retained report to a purged one.
     "ingest_receipt": "DELETE FROM ingest_receipt WHERE created_at < $1",
@@ -70,10 +113,10 @@ async def purge_personal_data(
     audit_retention_days: int,
     now: datetime | None = None,
 ) -> RetentionReport:
-    """Clear payloads older than the retention period and audit rows older than theirs, in one
-    transaction, and audit it."""
-    now = now or datetime.now(UTC)
-    cutoff = now - timedelta(days=retention_days)
+    """Clear the payloads of what happened before the retention period (event time) and audit
+    rows older than theirs, in one transaction, and audit it."""
+    purge = Purge.after(retention_days, now)
+    now, cutoff = purge.at, purge.cutoff
     purged: dict[str, int] = {}
     async with connection.transaction():
         for table, statement in _PURGES.items():

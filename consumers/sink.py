@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import asyncpg
 
 from consumers import alarm_tasks
+from consumers.retention import Purge
 from heterdaad.db import DATABASE_GONE, create_pool
 from heterdaad.events import Batch, EventConsumer, Received, Refusal
 from schemas.alerts import Alert
@@ -28,6 +29,7 @@ from schemas.topics import (
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
+    from datetime import datetime
 
     from heterdaad.settings import Settings
 
@@ -57,11 +59,11 @@ def _copied(name: str, columns: tuple[str, ...]) -> Table:
 
 EVENT = _copied("event", (
     "event_id", "event_type", "organisation_id", "occurred_at", "kind", "branch_type",
-    "police_unit", "lat", "lon", "payload", "branch_id",
+    "police_unit", "lat", "lon", "payload", "branch_id", "payload_purged_at",
 ))  # fmt: skip
 ALERT = _copied("alert", (
     "alert_id", "dedup_key", "kind", "severity", "police_unit", "lat", "lon", "created_at",
-    "payload",
+    "payload", "payload_purged_at", "occurred_at",
 ))  # fmt: skip
 # A few tasks per press, and their columns are the task store's: upserted as they come.
 TASK = Table("alarm_task", alarm_tasks.UPSERT_TASK)
@@ -71,40 +73,52 @@ Row = tuple[Table, tuple[object, ...]]
 """The table of one model and its row, in the order of the table's columns."""
 
 
-def row_of(model: Contract) -> Row:
-    """Where and as what one model is stored."""
+def row_of(model: Contract, purge: Purge | None = None) -> Row:
+    """Where and as what one model is stored; with `purge`, an event or alert that happened
+    before its cutoff is stored without its payload, as the retention pass leaves it."""
+
+    def payload(happened_at: datetime) -> tuple[str | None, datetime | None]:
+        """The payload as stored, and when it was purged (None while it is kept)."""
+        if purge is None:
+            return model.model_dump_json(), None
+        return purge.payload(happened_at, model.model_dump_json())
+
     match model:
         case AlarmActivation():
             where = model.site.location
+            kept, purged_at = payload(model.occurred_at)
             return EVENT, (
                 model.event_id, "alarm_activation", model.alarm_centre,
                 model.occurred_at, model.signal.value, model.site.branch_type.value,
-                police_unit_for(where).value, where.lat, where.lon, model.model_dump_json(), None,
+                police_unit_for(where).value, where.lat, where.lon, kept, None, purged_at,
             )  # fmt: skip
         case IncidentReport():
             where = model.branch.location
+            kept, purged_at = payload(model.occurred_at)
             return EVENT, (
                 model.event_id, "incident_report", model.reporting_org,
                 model.occurred_at, model.incident_type.value, model.branch.branch_type.value,
-                police_unit_for(where).value, where.lat, where.lon, model.model_dump_json(),
-                model.branch.branch_id,
+                police_unit_for(where).value, where.lat, where.lon, kept,
+                model.branch.branch_id, purged_at,
             )  # fmt: skip
         case ReconSighting():
             where = model.where
             branch_type = model.branch.branch_type.value if model.branch else None
             branch_id = model.branch.branch_id if model.branch else None
+            kept, purged_at = payload(model.observed_at)
             return EVENT, (
                 model.event_id, "recon_sighting", model.reporter_org,
                 model.observed_at, "voorverkenning", branch_type,
-                police_unit_for(where).value, where.lat, where.lon, model.model_dump_json(),
-                branch_id,
+                police_unit_for(where).value, where.lat, where.lon, kept, branch_id, purged_at,
             )  # fmt: skip
         case Alert():
             center = model.area.center
+            # Dated as the retention pass dates it (consumers/retention.EVENT_TIME).
+            kept, purged_at = payload(model.occurred_at or model.created_at)
             return ALERT, (
                 model.alert_id, model.dedup_key, model.kind.value,
                 model.severity.value, model.police_unit.value, center.lat, center.lon,
-                model.created_at, model.model_dump_json(),
+                model.created_at, kept, purged_at, model.occurred_at,
             )  # fmt: skip
         case AlarmTask():
             return TASK, alarm_tasks.task_row(model)
@@ -123,27 +137,52 @@ async def settle_tasks(
     await alarm_tasks.tell_stored(connection, models, settings.database_schema)
 
 
-async def store(connection: asyncpg.Connection, model: Contract) -> None:
-    """Write one model; a second write of the same id changes nothing."""
-    table, row = row_of(model)
+async def store(
+    connection: asyncpg.Connection, model: Contract, *, purge: Purge | None = None
+) -> None:
+    """Write one model; a second write of the same id changes nothing, except that one past
+    `purge`'s cutoff purges what was stored with its payload."""
+    table, row = row_of(model, purge)
     await connection.execute(table.upsert, *row)
+    if purge is not None:
+        await purge_stored(connection, purge, table, [row])
 
 
-async def store_many(connection: asyncpg.Connection, models: Iterable[Contract]) -> None:
-    """Write many models, one COPY per table of the ids not stored yet; ids stored are kept.
+async def store_many(
+    connection: asyncpg.Connection, models: Iterable[Contract], *, purge: Purge | None = None
+) -> None:
+    """Write many models, one COPY per table of the ids not stored yet; ids stored are kept,
+    but with `purge`, those past its cutoff lose their payload as the new ones are written.
 
     All or nothing inside the caller's transaction: asyncpg.DataError names no row, so a caller
     that must keep the good rows of a refused batch writes them again one by one.
     """
     by_table: dict[Table, list[tuple[object, ...]]] = defaultdict(list)
     for model in models:
-        table, row = row_of(model)
+        table, row = row_of(model, purge)
         by_table[table].append(row)
     for table, rows in by_table.items():
         if table.columns is None:
             await connection.executemany(table.upsert, rows)
         else:
             await copy_new(connection, table, rows)
+        if purge is not None:
+            await purge_stored(connection, purge, table, rows)
+
+
+async def purge_stored(
+    connection: asyncpg.Connection, purge: Purge, table: Table, rows: list[tuple[object, ...]]
+) -> None:
+    """Purge the stored rows of those that `row_of` purged, where a row of the same key was
+    there already with its payload: the desk takes in an alert from the topic as the sink
+    does (consumers/desk/alerts.py), without the retention period, and may be first."""
+    if table.columns is None or "payload_purged_at" not in table.columns:
+        return
+    stripped = table.columns.index("payload_purged_at")
+    keys = [row[0] for row in rows if row[stripped] is not None]
+    if keys:
+        statement = Purge.statement(table.name, table.columns[0])
+        await connection.execute(statement, purge.cutoff, purge.at, keys)
 
 
 async def copy_new(
@@ -230,10 +269,13 @@ class Sink:
         models = batch.models
         if not models:  # only undecodable records: the layer dead-letters them
             return []
+        # A history import, or a replay, brings events past the retention period: stored as
+        # the retention pass would leave them, never with their personal data.
+        purge = Purge.after(self.settings.personal_data_retention_days)
         async with self._pool.acquire() as connection:
             try:
                 async with connection.transaction():
-                    await store_many(connection, models)
+                    await store_many(connection, models, purge=purge)
                     await settle_tasks(connection, models, self.settings)
             except asyncpg.DataError as error:
                 # One row PostgreSQL refuses must not sink the batch: find it row by row.
@@ -241,14 +283,14 @@ class Sink:
                     "batch refused by PostgreSQL, writing it row by row",
                     extra={"error": repr(error), "records": len(models)},
                 )
-                refused = await self._write_one_by_one(connection, batch.received)
+                refused = await self._write_one_by_one(connection, batch.received, purge)
                 await settle_tasks(connection, models, self.settings)
                 return refused
         return []
 
     @staticmethod
     async def _write_one_by_one(
-        connection: asyncpg.Connection, received: Sequence[Received[Contract]]
+        connection: asyncpg.Connection, received: Sequence[Received[Contract]], purge: Purge
     ) -> list[Refusal]:
         refused: list[Refusal] = []
         async with connection.transaction():
@@ -256,7 +298,7 @@ class Sink:
                 try:
                     # A savepoint: a row PostgreSQL refuses must not undo the batch around it.
                     async with connection.transaction():
-                        await store(connection, item.model)
+                        await store(connection, item.model, purge=purge)
                 except asyncpg.DataError as error:
                     refused.append(Refusal(item.record, f"refused by PostgreSQL: {error}"))
         return refused

@@ -31,7 +31,9 @@ async def test_old_payloads_go_counts_stay(db: asyncpg.Connection) -> None:
     now = datetime.now(UTC)
     old = factories.incident_report(occurred_at=now - timedelta(days=40))
     recent = factories.incident_report(occurred_at=now - timedelta(days=3))
-    old_alert = factories.alert(created_at=now - timedelta(days=30))
+    old_alert = factories.alert(
+        created_at=now - timedelta(days=30), occurred_at=now - timedelta(days=30)
+    )
     old_task = factories.alarm_task(created_at=now - timedelta(days=30))
     recent_task = factories.alarm_task(created_at=now - timedelta(days=3))
     for model in (old, recent, old_alert, old_task, recent_task):
@@ -69,6 +71,33 @@ async def test_old_payloads_go_counts_stay(db: asyncpg.Connection) -> None:
     # A second run finds nothing more to purge.
     again = await purge_personal_data(db, 28, audit_retention_days=1826, now=now)
     assert again.purged["event"] == 0
+
+
+async def test_an_alert_is_purged_by_when_its_event_happened(db: asyncpg.Connection) -> None:
+    # The tester's finding: a monthly CBL import raises alerts today about robberies of one or
+    # two months ago; dated by created_at, their descriptions were kept a full period again.
+    now = datetime.now(UTC)
+    about_old = factories.alert(created_at=now, occurred_at=now - timedelta(days=40))
+    about_recent = factories.alert(created_at=now, occurred_at=now - timedelta(days=3))
+    # Written before alerts carried their event time: dated by when it was raised.
+    undated = factories.alert(created_at=now - timedelta(days=30), occurred_at=None)
+    for alert in (about_old, about_recent, undated):
+        await store(db, alert)  # as the desk takes one in, or as stored before the fix
+
+    report = await purge_personal_data(db, 28, audit_retention_days=1826, now=now)
+
+    assert report.purged["alert"] == 2
+    rows = {
+        row["alert_id"]: row
+        for row in await db.fetch("SELECT alert_id, kind, payload, payload_purged_at FROM alert")
+    }
+    for purged in (about_old, undated):
+        assert rows[purged.alert_id]["payload"] is None
+        assert rows[purged.alert_id]["payload_purged_at"] == now
+        assert rows[purged.alert_id]["kind"] == "robbery_reported"  # the anonymous fact stays
+    kept = json.loads(rows[about_recent.alert_id]["payload"])
+    assert kept["vehicles"][0]["plate_pseudonym"] == factories.PLATE_PSEUDONYM
+    assert rows[about_recent.alert_id]["payload_purged_at"] is None
 
 
 async def _audit_row(db: asyncpg.Connection, days_old: float, subject: str) -> None:

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import asyncpg
 import pytest
 
-from consumers.sink import store
 from infra.migrate import Migration, MigrationError, load_migrations, migrate
-from schemas.alerts import AlertKind, DetectionBasis, EvidenceLink, LinkReason
+from schemas.alerts import Alert, AlertKind, DetectionBasis, EvidenceLink, LinkReason
 from tests import factories
 
 if TYPE_CHECKING:
@@ -67,11 +67,46 @@ def test_migration_files_are_numbered(tmp_path: Path) -> None:
         load_migrations(tmp_path)
 
 
+def _up_to(version: int) -> list[Migration]:
+    return [m for m in load_migrations() if m.version <= version]
+
+
+async def _store_before_0025(connection: asyncpg.Connection, alert: Alert) -> None:
+    """An alert as the sink stored it before 0025: its event time only in its payload."""
+    await connection.execute(
+        "INSERT INTO alert (alert_id, dedup_key, kind, severity, police_unit, lat, lon, "
+        "created_at, payload) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        alert.alert_id, alert.dedup_key, alert.kind.value, alert.severity.value,
+        alert.police_unit.value, alert.area.center.lat, alert.area.center.lon, alert.created_at,
+        alert.model_dump_json(),
+    )  # fmt: skip
+
+
+async def test_alerts_stored_before_0025_take_their_event_time_from_their_payload(
+    database_url: str, schema: str
+) -> None:
+    """Retention dates an alert by its event time; older alerts have it in their payload."""
+    await migrate(database_url, schema, _up_to(24))
+    connection = await asyncpg.connect(database_url, server_settings={"search_path": schema})
+    try:
+        dated = factories.alert(occurred_at=datetime.now(UTC) - timedelta(days=40))
+        undated = factories.alert(occurred_at=None)
+        for alert in (dated, undated):
+            await _store_before_0025(connection, alert)
+        assert [m.version for m in await migrate(database_url, schema, _up_to(25))] == [25]
+        rows = await connection.fetch("SELECT alert_id, occurred_at FROM alert")
+    finally:
+        await connection.close()
+    assert {row["alert_id"]: row["occurred_at"] for row in rows} == {
+        dated.alert_id: dated.occurred_at, undated.alert_id: None,
+    }  # fmt: skip
+
+
 async def test_judgements_stored_before_0024_take_what_their_alert_stated(
     database_url: str, schema: str
 ) -> None:
     """The stated chances and the fit read the judgement; older ones get it from the alert."""
-    await migrate(database_url, schema, [m for m in load_migrations() if m.version < 24])
+    await migrate(database_url, schema, _up_to(23))
     connection = await asyncpg.connect(database_url, server_settings={"search_path": schema})
     try:
         partner = uuid.uuid4()
@@ -84,7 +119,7 @@ async def test_judgements_stored_before_0024_take_what_their_alert_stated(
         hotspot = factories.alert(kind=AlertKind.HOTSPOT, basis=DetectionBasis(
             model_version="hotspot-x", recurrence_days=400))  # fmt: skip
         for alert in (series, hotspot):
-            await store(connection, alert)
+            await _store_before_0025(connection, alert)
         # The third alert's payload is gone (retention) before the migration: nothing stated.
         for alert_id, kind in ((series.alert_id, "series"), (hotspot.alert_id, "hotspot"),
                                (uuid.uuid4(), "series")):  # fmt: skip
@@ -92,7 +127,8 @@ async def test_judgements_stored_before_0024_take_what_their_alert_stated(
                 "INSERT INTO judgement (alert_id, kind, pattern, verdict, judged_by, judged_at) "
                 "VALUES ($1, $2, 'p', 'confirmed', 'analist', now())", alert_id, kind,
             )  # fmt: skip
-        assert [m.version for m in await migrate(database_url, schema)] == [24]
+        applied = await migrate(database_url, schema, _up_to(24))
+        assert [m.version for m in applied] == [24]
         rows = await connection.fetch(
             "SELECT model_version, stated_probability, stated_recurrence_days, evidence "
             "FROM judgement ORDER BY judgement_id"
