@@ -211,8 +211,13 @@ def infra_kafka_certs(
 def infra_down() -> None:
     """Stop the Kafka broker and PostgreSQL started by `heterdaad infra up`."""
     from infra import kafka_broker, postgres_server
+    from infra.exports import recorded
 
     state_dir = validated_settings().state_dir.resolve()
+    if not recorded(state_dir):
+        # Say where it looked: a shell that sourced demo.env looks in the demo's state dir.
+        typer.echo(f"heterdaad infra down: no `infra up` recorded in {state_dir} "
+                   "(HETERDAAD_STATE_DIR)", err=True)  # fmt: skip
     kafka_broker.down(state_dir)
     postgres_server.down(state_dir)
 

@@ -84,7 +84,8 @@ def fit_command(
     The link threshold is chosen for HETERDAAD_SERIES__FALSE_SERIES_PER_30_DAYS (1) false
     series alerts at HETERDAAD_SERIES__NATIONAL_ROBBERIES_PER_YEAR (1000). The model goes to
     <state_dir>/models/series/<version>.json and current.json, which the worker loads at
-    start; every series alert then names its version and probability.
+    start (a running demo restarts its worker for it: source its demo.env first); every
+    series alert then names its version and probability.
     """
     from streams.series_calibrate import raise_to_rate
     from streams.series_fit import fit

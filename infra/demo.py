@@ -35,11 +35,13 @@ from infra.demo_setup import (
 from infra.embedded import EmbeddedBroker, EmbeddedPostgres
 from infra.migrate import migrate
 from infra.parts import spawn_part, stop_part
+from infra.supervisor import FileWatch, watch_parts
 from producers.simulator import SimulationConfig, simulate
 from producers.simulator.live import run_live
 from schemas.alerts import Alert
 from schemas.topics import ALERTS
 from schemas.wire import UndecodableRecord, decode_as
+from streams.series_model import series_model_dir
 from streams.topology import ensure_worker_topics
 
 if TYPE_CHECKING:
@@ -60,8 +62,8 @@ PARTS = (
     ("notify", "run"),
     ("desk", "serve"),
 )
-# How often the main job restarts a part that stopped by itself before it gives up.
-MAX_RESTARTS = 5
+# The demo's own state dir, under the settings' one (demo.env exports it: see demo_state).
+DEMO_DIR = "demo"
 # The demo's past: four months at the 2012 robbery rate (DOMAIN.md: 1,982), enough baseline for
 # the hotspot scan to call five robberies in three days unusual; alarm traffic only on the last
 # day (a year of presses would keep the worker busy for minutes and show nothing new). The
@@ -94,8 +96,7 @@ async def run_demo(
     `fresh`; the broker keeps topics in memory only, so history is loaded again each run (the
     sink and the notification log skip what they already have).
     """
-    state = (settings.state_dir / "demo").resolve()
-    env_file = settings.state_dir / ENV_FILE
+    state, env_file = demo_paths(settings)
     check_ports(settings)
     if fresh:
         shutil.rmtree(state, ignore_errors=True)
@@ -124,6 +125,8 @@ async def run_demo(
         demo_secrets.save(secrets_file)
         live = live.model_copy(update={"plate_key": SecretStr(demo_secrets.plate_key)})
         api_key = demo_secrets.api_key
+        # Taken before the worker starts: a model written from then on is a new one for it.
+        new_model = FileWatch(worker_model_file(live))
         parts = _start_parts(live, state)
         try:
             api_url = f"http://{live.api_host}:{live.api_port}"
@@ -150,7 +153,9 @@ async def run_demo(
             def restart(name: str) -> subprocess.Popen[bytes]:
                 return _start_part(live, state, tuple(name.split()))
 
-            watch = asyncio.create_task(_watch_parts(parts, restart, say))
+            watch = asyncio.create_task(
+                watch_parts(parts, restart, say, reloads={"worker": new_model})
+            )
             done, _ = await asyncio.wait(
                 [asyncio.create_task(stop.wait()), watch], return_when=asyncio.FIRST_COMPLETED
             )
@@ -167,6 +172,24 @@ async def run_demo(
     say("gestopt")
 
 
+def demo_paths(settings: Settings) -> tuple[Path, Path]:
+    """The demo's own state dir and its demo.env: <state_dir>/demo and <state_dir>/demo.env.
+
+    demo.env exports the demo's own dir as HETERDAAD_STATE_DIR, so that the CLI (`heterdaad
+    model fit`) writes where the demo's parts read. A demo started again from a shell that
+    sourced it is given that dir, named demo: it is the demo's own, not the parent of another.
+    """
+    given = settings.state_dir
+    if given.resolve().name == DEMO_DIR:
+        return given.resolve(), given.resolve().parent / ENV_FILE
+    return (given / DEMO_DIR).resolve(), given / ENV_FILE
+
+
+def worker_model_file(settings: Settings) -> Path:
+    """The series model the worker loads at start (streams/series_model.py model_at_start)."""
+    return settings.series.model_path or series_model_dir(settings.state_dir) / "current.json"
+
+
 def _start_part(
     settings: Settings, state: Path, command: tuple[str, ...]
 ) -> subprocess.Popen[bytes]:
@@ -176,37 +199,6 @@ def _start_part(
 
 def _start_parts(settings: Settings, state: Path) -> dict[str, subprocess.Popen[bytes]]:
     return {" ".join(command): _start_part(settings, state, command) for command in PARTS}
-
-
-async def _watch_parts(
-    parts: dict[str, subprocess.Popen[bytes]],
-    start: Callable[[str], subprocess.Popen[bytes]],
-    say: Callable[[str], None],
-    *,
-    max_restarts: int = MAX_RESTARTS,
-    backoff_s: float = 1.0,
-) -> str:
-    """Restart a part that exits by itself, as a supervisor (compose's restart policy) would.
-
-    A worker stops on purpose when the broker refuses a record (streams/transport.py): its
-    successor reads again from the last committed offset. Returns, ending the demo, when a part
-    keeps stopping: more than `max_restarts` times.
-    """
-    restarts = dict.fromkeys(parts, 0)
-    while True:
-        for name, process in parts.items():
-            if process.poll() is None:
-                continue
-            if restarts[name] >= max_restarts:
-                log = f"{name.replace(' ', '-')}.log"
-                return (f"heterdaad {name} stopped unexpectedly (exit {process.returncode}); "
-                        f"{max_restarts} restarts did not help; see {log}")  # fmt: skip
-            restarts[name] += 1
-            say(f"heterdaad {name} gestopt (exit {process.returncode}); herstart "
-                f"{restarts[name]} van {max_restarts} ...")  # fmt: skip
-            await asyncio.sleep(backoff_s * 2 ** (restarts[name] - 1))
-            parts[name] = start(name)
-        await asyncio.sleep(0.5)
 
 
 async def _seed(settings: Settings, kept: DemoSecrets | None) -> DemoSecrets:

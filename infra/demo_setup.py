@@ -70,6 +70,12 @@ _PORTS = (
     ("api_port", "HETERDAAD_API_PORT", "API"),
     ("sia_port", "HETERDAAD_SIA_PORT", "SIA"),
     ("desk_port", "HETERDAAD_DESK_PORT", "desk"),
+    # The parts' health and metrics servers: taken, they are only logged and skipped, and the
+    # demo's parts would run unobserved, or another system's /readyz answer for them.
+    ("metrics.worker_port", "HETERDAAD_METRICS__WORKER_PORT", "worker metrics"),
+    ("metrics.sink_port", "HETERDAAD_METRICS__SINK_PORT", "sink metrics"),
+    ("metrics.notify_port", "HETERDAAD_METRICS__NOTIFY_PORT", "notify metrics"),
+    ("metrics.sia_port", "HETERDAAD_METRICS__SIA_PORT", "SIA receiver metrics"),
 )
 _BUSY = (
     "poort {port} ({what}, {variable}) is bezet: stop wat hem gebruikt (draait `heterdaad infra "
@@ -98,8 +104,10 @@ def check_ports(settings: Settings) -> None:
     hosts = {"api_port": settings.api_host, "sia_port": settings.sia_host,
              "desk_port": settings.desk_host}  # fmt: skip
     for field, variable, what in _PORTS:
-        port: int = getattr(settings, field)
-        if _taken(hosts.get(field, "127.0.0.1"), port):
+        group, _, name = field.rpartition(".")
+        port: int = getattr(getattr(settings, group) if group else settings, name)
+        host = settings.metrics.host if group == "metrics" else hosts.get(field, "127.0.0.1")
+        if port != 0 and _taken(host, port):  # a metrics port of 0 is a server turned off
             other = port + 1 if port < 65535 else port - 1
             text = _BUSY[settings.language == "en"]
             raise PortBusy(text.format(port=port, what=what, variable=variable, other=other))
@@ -191,6 +199,9 @@ def write_env(path: Path, live: Settings, demo_secrets: DemoSecrets) -> Path:
         "HETERDAAD_DATABASE_SCHEMA": live.database_schema,
         "HETERDAAD_TOPIC_PREFIX": live.topic_prefix,
         "HETERDAAD_APP_ID": live.app_id,
+        # The demo's own state dir: `heterdaad model fit` writes the model where its worker
+        # reads it (and the demo restarts the worker to load it).
+        "HETERDAAD_STATE_DIR": str(live.state_dir.resolve()),
         "HETERDAAD_PLATE_KEY": demo_secrets.plate_key,
         "HETERDAAD_API_HOST": live.api_host,
         "HETERDAAD_API_PORT": str(live.api_port),

@@ -6,7 +6,10 @@ import socket
 from contextlib import ExitStack
 
 PORT_VARIABLES = ("HETERDAAD_KAFKA_PORT", "HETERDAAD_POSTGRES_PORT", "HETERDAAD_API_PORT",
-                  "HETERDAAD_SIA_PORT", "HETERDAAD_DESK_PORT")  # fmt: skip
+                  "HETERDAAD_SIA_PORT", "HETERDAAD_DESK_PORT",
+                  # The parts' health and metrics servers, which the demo checks too.
+                  "HETERDAAD_METRICS__WORKER_PORT", "HETERDAAD_METRICS__SINK_PORT",
+                  "HETERDAAD_METRICS__NOTIFY_PORT", "HETERDAAD_METRICS__SIA_PORT")  # fmt: skip
 
 
 def free_port_env() -> dict[str, str]:

@@ -110,37 +110,3 @@ def _readiness_with_a_member(api_port: int, deadline: float) -> dict[str, Any]:
         if said.get("members") or time.monotonic() > deadline:
             return said
         time.sleep(0.5)
-
-
-def _exiting(code: int) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-c", f"raise SystemExit({code})"])
-
-
-def _sleeping() -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-
-
-@pytest.mark.parametrize("max_restarts", [0, 3])
-async def test_main_job_restarts_a_part_that_stops_and_gives_up_when_it_keeps_stopping(
-    max_restarts: int,
-) -> None:
-    from infra.demo import _watch_parts
-
-    steady = _sleeping()
-    parts = {"worker": _exiting(1), "api": steady}
-    started: list[str] = []
-    said: list[str] = []
-
-    def start(name: str) -> subprocess.Popen[bytes]:
-        started.append(name)
-        return _exiting(1)
-
-    try:
-        reason = await _watch_parts(parts, start, said.append, max_restarts=max_restarts,
-                                    backoff_s=0.01)  # fmt: skip
-    finally:
-        steady.kill()
-        steady.wait()
-    assert started == ["worker"] * max_restarts, "only the stopped part is started again"
-    assert len(said) == max_restarts
-    assert reason.startswith("heterdaad worker stopped unexpectedly (exit 1)")

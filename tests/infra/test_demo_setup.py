@@ -1,0 +1,94 @@
+"""What the demo hands the shell (demo.env) and which ports it checks before it starts."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+from typing import TYPE_CHECKING
+
+import pytest
+
+from heterdaad.settings import Settings
+from heterdaad.thresholds.operations import MetricsSettings
+from infra.demo import demo_paths, worker_model_file
+from infra.demo_setup import DemoSecrets, PortBusy, check_ports, write_env
+from streams.series_model import series_model_dir
+from tests.infra.demo_ports import free_port_env
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+def _settings(**fields: object) -> Settings:
+    return Settings.model_validate(fields | {"_env_file": None})
+
+
+def _free_ports(**extra: object) -> Settings:
+    """Settings with every port the demo checks free (the defaults may be taken on a test box)."""
+    free = free_port_env()
+    ports = {name.removeprefix("HETERDAAD_").lower(): int(port)
+             for name, port in free.items() if "__" not in name}  # fmt: skip
+    metrics = {name.rpartition("__")[2].lower(): int(port)
+               for name, port in free.items() if "__" in name}  # fmt: skip
+    return _settings(**ports, metrics=MetricsSettings(**metrics), **extra)
+
+
+def _sourced(env_file: Path, variable: str) -> str:
+    """The variable's value in a bash that sourced the file, as README.md says to."""
+    script = f'source "{env_file}" && printf %s "${variable}"'
+    return subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True,
+                          env={"PATH": "/usr/bin:/bin"}).stdout  # fmt: skip
+
+
+def test_demo_env_points_the_cli_at_the_demos_own_state_dir(tmp_path: Path) -> None:
+    # The demo's parts run with <state_dir>/demo; `heterdaad model fit` in a shell that sourced
+    # demo.env must write the model where the demo's worker reads it, not in <state_dir>.
+    state, env_file = demo_paths(_settings(state_dir=tmp_path / "state"))
+    live = _settings(state_dir=state)
+    write_env(env_file, live, DemoSecrets("key", "password", "p" * 32, "alarm"))
+    assert env_file == tmp_path / "state" / "demo.env"
+    exported = _sourced(env_file, "HETERDAAD_STATE_DIR")
+    assert exported == str(tmp_path / "state" / "demo")
+    in_the_shell = _settings(state_dir=exported)
+    assert series_model_dir(in_the_shell.state_dir) / "current.json" == worker_model_file(live)
+
+
+@pytest.mark.parametrize(
+    ("given", "state", "env_file"),
+    [
+        # The README's way: the settings' state dir, demo's own below it.
+        ("state", "state/demo", "state/demo.env"),
+        # Started again from a shell that sourced demo.env: the same dir, not state/demo/demo.
+        ("state/demo", "state/demo", "state/demo.env"),
+    ],
+)
+def test_the_demo_finds_its_own_state_dir(
+    tmp_path: Path, given: str, state: str, env_file: str
+) -> None:
+    found = demo_paths(_settings(state_dir=tmp_path / given))
+    assert found == (tmp_path / state, tmp_path / env_file)
+
+
+def test_a_configured_model_is_the_one_the_demo_watches(tmp_path: Path) -> None:
+    configured = tmp_path / "chosen.json"
+    settings = _settings(state_dir=tmp_path, series={"model_path": str(configured)})
+    assert worker_model_file(settings) == configured
+
+
+@pytest.mark.parametrize("field", ["worker_port", "sink_port", "notify_port", "sia_port"])
+def test_a_taken_metrics_port_stops_the_demo_before_it_starts(field: str) -> None:
+    settings = _free_ports()
+    with socket.socket() as holder:
+        holder.bind((settings.metrics.host, 0))
+        holder.listen()
+        taken = holder.getsockname()[1]
+        metrics = settings.metrics.model_copy(update={field: taken})
+        with pytest.raises(PortBusy) as busy:
+            check_ports(settings.model_copy(update={"metrics": metrics}))
+    assert f"HETERDAAD_METRICS__{field.upper()}" in str(busy.value)
+    assert str(taken) in str(busy.value)
+
+
+def test_a_metrics_server_turned_off_is_not_checked() -> None:
+    off = MetricsSettings(worker_port=0, sink_port=0, notify_port=0, sia_port=0)
+    check_ports(_free_ports().model_copy(update={"metrics": off}))
