@@ -8,14 +8,18 @@ import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
 
 from heterdaad.audit import AuditRow, write_audit_rows
+from schemas.alerts import Alert
 
 if TYPE_CHECKING:
     import asyncpg
 
     from heterdaad.settings import Settings
+    from schemas.common import Contract
 
 logger = logging.getLogger(__name__)
 
@@ -33,9 +37,11 @@ EVENT_TIME = {
 @dataclass(frozen=True)
 class Purge:
     """The one rule for personal data in a payload: what happened before `cutoff` (event time)
-    keeps no payload, and is marked purged at `at`. The retention pass applies it to the rows
-    stored (`statement`); the sink to each row before it is written (`payload`), so that
-    nothing already past the period is ever stored with its personal data."""
+    keeps none, and is marked purged at `at`. An event's payload goes whole; an alert keeps what
+    a branch may see of it (`Alert.without_personal_data`), so the desk's history and the
+    digest still know its kind, pattern and evidence. The retention pass applies the rule to
+    the rows stored; the sink to each row before it is written (`kept`), so that nothing
+    already past the period is ever stored with its personal data."""
 
     cutoff: datetime
     at: datetime
@@ -46,29 +52,56 @@ class Purge:
         now = now or datetime.now(UTC)
         return cls(cutoff=now - timedelta(days=retention_days), at=now)
 
-    def payload(self, happened_at: datetime, payload: str) -> tuple[str | None, datetime | None]:
-        """A row's payload and purge time as stored: (payload, None) while what it describes
-        is within the period, (None, `at`) once past it."""
-        if happened_at < self.cutoff:
-            return None, self.at
-        return payload, None
+    def kept(self, model: Contract, happened_at: datetime) -> tuple[str | None, datetime | None]:
+        """A row's payload and purge time as stored: (the whole payload, None) while what it
+        describes is within the period, (what may stay of it, `at`) once past it."""
+        if happened_at >= self.cutoff:
+            return model.model_dump_json(), None
+        if isinstance(model, Alert):
+            return model.without_personal_data().model_dump_json(), self.at
+        return None, self.at
 
-    @staticmethod
-    def statement(table: str, keys: str | None = None) -> str:
-        """The UPDATE that applies the rule to `table` (cutoff $1, purge time $2), to the rows
-        whose key column `keys` is in $3 when given."""
-        statement = (
-            f"UPDATE {table} SET payload = NULL, payload_purged_at = $2 "
-            f"WHERE payload IS NOT NULL AND {EVENT_TIME[table]} < $1"
+    async def events(self, connection: asyncpg.Connection, keys: list[Any] | None = None) -> int:
+        """Clear the stored events' payloads past the cutoff (those of `keys` only, if given)."""
+        statement = _EVENTS_DUE + (" AND event_id = ANY($3)" if keys is not None else "")
+        status = await connection.execute(statement, self.cutoff, self.at,
+                                          *([keys] if keys is not None else []))  # fmt: skip
+        return int(status.rsplit(" ", 1)[-1])
+
+    async def alerts(self, connection: asyncpg.Connection, keys: list[Any] | None = None) -> int:
+        """Strip the stored alerts past the cutoff to what may stay of them (those of `keys`
+        only, if given). An alert no reader can parse any more is cleared whole."""
+        query = _ALERTS_DUE + (" AND alert_id = ANY($2)" if keys is not None else "")
+        rows = await connection.fetch(query, self.cutoff, *([keys] if keys is not None else []))
+        await connection.executemany(
+            "UPDATE alert SET payload = $2::jsonb, payload_purged_at = $3 WHERE alert_id = $1",
+            [(row["alert_id"], _stripped(row["payload"]), self.at) for row in rows],
         )
-        return f"{statement} AND {keys} = ANY($3)" if keys else statement
+        return len(rows)
+
+
+_EVENTS_DUE = (
+    "UPDATE event SET payload = NULL, payload_purged_at = $2 "
+    f"WHERE payload IS NOT NULL AND {EVENT_TIME['event']} < $1"
+)
+_ALERTS_DUE = (
+    "SELECT alert_id, payload FROM alert "
+    f"WHERE payload_purged_at IS NULL AND {EVENT_TIME['alert']} < $1"
+)
+
+
+def _stripped(payload: str | None) -> str | None:
+    if payload is None:
+        return None
+    try:
+        return Alert.model_validate_json(payload).without_personal_data().model_dump_json()
+    except ValidationError:
+        return None
 
 
 # What else goes with the retention period. The anonymous columns beside a payload (type, kind,
 # branch type, police unit, time, coarse location) stay for the digest.
 _PURGES = {
-    "event": Purge.statement("event"),
-    "alert": Purge.statement("alert"),
     # Receipts only answer replays of recent events; their bodies are ids, but old ones serve
     # no purpose and the event hash would still link a retained report to a purged one.
     "ingest_receipt": "DELETE FROM ingest_receipt WHERE created_at < $1",
@@ -119,9 +152,10 @@ async def purge_personal_data(
     now, cutoff = purge.at, purge.cutoff
     purged: dict[str, int] = {}
     async with connection.transaction():
+        purged["event"] = await purge.events(connection)
+        purged["alert"] = await purge.alerts(connection)
         for table, statement in _PURGES.items():
-            arguments = (cutoff, now) if "$2" in statement else (cutoff,)
-            status = await connection.execute(statement, *arguments)
+            status = await connection.execute(statement, cutoff)
             purged[table] = int(status.rsplit(" ", 1)[-1])
         for table, statement in _LOG_PURGES.items():
             status = await connection.execute(statement, cutoff - _NOTIFICATION_LOG_MARGIN)

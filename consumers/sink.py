@@ -75,13 +75,13 @@ Row = tuple[Table, tuple[object, ...]]
 
 def row_of(model: Contract, purge: Purge | None = None) -> Row:
     """Where and as what one model is stored; with `purge`, an event or alert that happened
-    before its cutoff is stored without its payload, as the retention pass leaves it."""
+    before its cutoff is stored without its personal data, as the retention pass leaves it."""
 
     def payload(happened_at: datetime) -> tuple[str | None, datetime | None]:
         """The payload as stored, and when it was purged (None while it is kept)."""
         if purge is None:
             return model.model_dump_json(), None
-        return purge.payload(happened_at, model.model_dump_json())
+        return purge.kept(model, happened_at)
 
     match model:
         case AlarmActivation():
@@ -175,14 +175,13 @@ async def purge_stored(
 ) -> None:
     """Purge the stored rows of those that `row_of` purged, where a row of the same key was
     there already with its payload: the desk takes in an alert from the topic as the sink
-    does (consumers/desk/alerts.py), without the retention period, and may be first."""
+    does (consumers/desk/alerts.py) and may be first."""
     if table.columns is None or "payload_purged_at" not in table.columns:
         return
     stripped = table.columns.index("payload_purged_at")
     keys = [row[0] for row in rows if row[stripped] is not None]
     if keys:
-        statement = Purge.statement(table.name, table.columns[0])
-        await connection.execute(statement, purge.cutoff, purge.at, keys)
+        await (purge.alerts if table is ALERT else purge.events)(connection, keys)
 
 
 async def copy_new(

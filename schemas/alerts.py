@@ -76,6 +76,18 @@ class LinkReason(Contract):
     contribution: float = Field(description="Log-likelihood ratio (or score) this feature adds.")
 
 
+# Reasons whose text value names a report, a pattern, a branch or a status, not a person.
+_ID_REASONS = frozenset({"linked_with", "same_pattern", "nearby_sighting", "status"})
+
+
+def _without_words(reason: LinkReason) -> LinkReason:
+    """A reason without a text value that may describe someone ("zwarte bmw"); numbers and ids
+    stay."""
+    if not isinstance(reason.value, str) or reason.feature in _ID_REASONS:
+        return reason
+    return reason.model_copy(update={"value": None})
+
+
 class EvidenceLink(Contract):
     """An event that supports the alert, with why it was linked."""
 
@@ -185,6 +197,22 @@ class Alert(Contract):
         None, description="Pattern alerts (series, reconnaissance, hotspot): the model, "
         "probability or recurrence interval, and calibrated error rate they rest on."
     )  # fmt: skip
+
+    def without_personal_data(self) -> Alert:
+        """The alert once the retention period of what it is about is over: what happened,
+        where, and why it was raised, as a branch may see it, without the police's vehicles,
+        descriptions and plate pseudonyms (docs/time.md, "Retention counts from event time").
+        The desk's history and the monthly digest still read its kind, area, pattern and the
+        ids and times of its evidence."""
+        return self.model_copy(update={
+            "vehicles": [],
+            "persons": [],
+            "lookout": without_pseudonyms(self.lookout),
+            "evidence": [
+                link.model_copy(update={"reasons": [_without_words(r) for r in link.reasons]})
+                for link in self.evidence
+            ],
+        })  # fmt: skip
 
     def view_for(self, role: RecipientRole) -> AlertView:
         """The alert as a recipient of this role may see it."""

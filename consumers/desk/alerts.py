@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from consumers.desk.audit import SYSTEM_ACTOR, DeskAction, write_audit
 from consumers.desk.places import with_places
+from consumers.retention import Purge
 from consumers.sink import store
 from schemas.alerts import HOLD_UP_KINDS, Alert, AlertKind, Severity
 from schemas.alerts import Outcome as Outcome  # the desk's word for it; the contract's enum
@@ -66,6 +67,8 @@ class AlertCard:
     # Why notify muted the unit's desk row ("silence <id>", "inhibited by <key>"): the desk
     # shows such an alert as silenced rather than hiding it (docs/notify.md, docs/desk.md).
     muted_by: str | None = None
+    # When its personal data went after the retention period: what stays is a branch's view.
+    purged_at: datetime | None = None
     # A hold-up at an alarm site with Liveview: where the police watch live (docs/cameras.md).
     liveview_url: str | None = None
 
@@ -151,7 +154,8 @@ _ORDER = f"""CASE
     coalesce((payload->>'occurred_at')::timestamptz, created_at) DESC, created_at DESC"""
 
 _COLUMNS = """alert_id, kind, severity, police_unit, lat, lon, created_at, payload,
-    acknowledged_at, acknowledged_by, resolved_at, resolved_by, outcome, escalated_at,
+    payload_purged_at, acknowledged_at, acknowledged_by, resolved_at, resolved_by, outcome,
+    escalated_at,
     (SELECT d.muted_by FROM delivery d WHERE d.alert_id = alert.alert_id
         AND d.channel = 'desk' AND d.state = 'muted' ORDER BY d.created_at LIMIT 1) AS muted_by"""
 
@@ -194,16 +198,26 @@ def _card(row: asyncpg.Record) -> AlertCard:
         outcome=_outcome(row),
         escalated_at=row["escalated_at"],
         muted_by=row.get("muted_by"),
+        purged_at=row.get("payload_purged_at"),
     )
 
 
 class AlertStore:
     """The alert table as the desk uses it, with one clock for every time it writes."""
 
-    def __init__(self, pool: asyncpg.Pool, *, channel: str, clock: Callable[[], datetime]):
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        channel: str,
+        clock: Callable[[], datetime],
+        retention_days: int | None = None,
+    ):
         self.pool = pool
         self.channel = channel
         self.clock = clock
+        # Personal data past retention is never written, by the sink or here (docs/time.md).
+        self.retention_days = retention_days
 
     async def recent(
         self, unit: PoliceUnit, *, hours: float, limit: int, actor: str | None = None
@@ -370,8 +384,11 @@ class AlertStore:
         The desk may read an alert before the sink has written it; writing it here too means
         an alert on screen can always be acknowledged. A replay changes nothing.
         """
+        purge = None
+        if self.retention_days is not None:
+            purge = Purge.after(self.retention_days, self.clock())
         async with self.pool.acquire() as connection:
-            await store(connection, alert)
+            await store(connection, alert, purge=purge)
         return await self.card(alert.police_unit, alert.alert_id)
 
     async def _lock(

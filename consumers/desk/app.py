@@ -92,7 +92,10 @@ def create_desk_app(
         await asyncio.to_thread(places)
         pool = await create_pool(settings)
         fanout = Fanout()
-        store = AlertStore(pool, channel=change_channel(settings), clock=clock)
+        store = AlertStore(
+            pool, channel=change_channel(settings), clock=clock,
+            retention_days=settings.personal_data_retention_days,
+        )  # fmt: skip
         listener = ChangeListener(pool, store.channel, store, fanout)
         feed = AlertFeed(settings, store, fanout)
         tasks: list[asyncio.Task[None]] = []

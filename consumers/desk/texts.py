@@ -177,6 +177,11 @@ PHRASES: dict[str, dict[Language, str]] = {
     "feature": {"nl": "Kenmerk", "en": "Feature"},
     "value": {"nl": "Waarde", "en": "Value"},
     "contribution": {"nl": "Bijdrage", "en": "Contribution"},
+    "personal_data": {"nl": "Persoonsgegevens", "en": "Personal data"},
+    "personal_purged": {
+        "nl": "Na de bewaartermijn verwijderd: voertuigen, kentekens en signalementen.",
+        "en": "Deleted after the retention period: vehicles, plates and descriptions.",
+    },
     "purged": {
         "nl": "De inhoud van deze melding is na de bewaartermijn verwijderd.",
         "en": "This alert's content was deleted after the retention period.",

@@ -10,6 +10,7 @@ ALTER TABLE alert ADD COLUMN occurred_at timestamptz;
 UPDATE alert SET occurred_at = (payload->>'occurred_at')::timestamptz
 WHERE payload IS NOT NULL AND payload->>'occurred_at' IS NOT NULL;
 
--- What the retention pass looks for: alerts still holding personal data, by event time.
+-- What the retention pass looks for: alerts not yet stripped of personal data, by event time
+-- (a stripped alert keeps what a branch may see of it, so its payload is not NULL).
 CREATE INDEX alert_unpurged_event_time_idx ON alert ((coalesce(occurred_at, created_at)))
-    WHERE payload IS NOT NULL;
+    WHERE payload_purged_at IS NULL;

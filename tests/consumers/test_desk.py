@@ -34,6 +34,7 @@ from schemas.common import Location, PoliceUnit
 from schemas.topics import ALERTS
 from schemas.wire import encode
 from tests import factories
+from tests.consumers.test_retention import assert_without_personal_data
 from tests.kafka_helpers import eventually
 from tests.served import served
 
@@ -724,3 +725,32 @@ async def test_user_management_refuses_what_it_cannot_do(db: asyncpg.Connection)
         (AMS_USER, PoliceUnit.AMSTERDAM, True),
         (ROT_USER, PoliceUnit.ROTTERDAM, False),
     ]
+
+
+async def test_the_desk_stores_an_alert_about_an_event_past_retention_without_its_payload(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    # The desk may write an alert before the sink does (take_in): the same rule holds there.
+    old = factories.alert(occurred_at=datetime.now(UTC) - timedelta(days=40))
+    recent = factories.alert(occurred_at=datetime.now(UTC) - timedelta(days=1))
+    pool = await create_pool(settings, max_size=2)
+    try:
+        alerts = AlertStore(pool, channel=change_channel(settings), clock=FakeClock(),
+                            retention_days=30)  # fmt: skip
+        for alert in (old, recent):
+            await alerts.take_in(alert)
+    finally:
+        await pool.close()
+    rows = {row["alert_id"]: row for row in await db.fetch(
+        "SELECT alert_id, payload, payload_purged_at FROM alert")}  # fmt: skip
+    assert_without_personal_data(rows[old.alert_id]["payload"], old)
+    assert rows[old.alert_id]["payload_purged_at"] is not None
+    assert factories.PLATE_PSEUDONYM in rows[recent.alert_id]["payload"]
+    # The page shows what stays, and says what went.
+    await users(db)
+    async with served_desk(settings) as base_url, logged_in(base_url) as client:
+        detail = (await client.get(f"/alerts/{old.alert_id}")).text
+        fresh = (await client.get(f"/alerts/{recent.alert_id}")).text
+    assert 'id="purged"' in detail and "Na de bewaartermijn verwijderd" in detail
+    assert factories.PLATE_PSEUDONYM[:18] not in detail
+    assert 'id="purged"' not in fresh and factories.PLATE_PSEUDONYM[:18] in fresh

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from schemas.alerts import RecipientRole
+from schemas.alerts import LinkReason, RecipientRole
 from schemas.topics import ALERTS, CATALOGUE, INCIDENT_REPORTS, all_topics
 from schemas.wire import (
     DLQ_MAX_VALUE_BYTES,
@@ -113,6 +113,30 @@ def test_a_plate_typed_into_clothing_reaches_branches_masked_and_police_as_its_p
         assert view.lookout.clothing == ["rode jas kenteken **-**-**", "pet"]  # type: ignore[union-attr]
     police = alert.view_for(RecipientRole.POLICE).model_dump_json()
     assert "rode jas kenteken " + factories.PLATE_PSEUDONYM in police
+
+
+def test_past_retention_an_alert_keeps_what_a_branch_sees_and_its_evidence_ids() -> None:
+    alert = factories.alert()
+    typed = alert.lookout.model_copy(update={"clothing": ["jas " + factories.PLATE_PSEUDONYM]})
+    linked = alert.evidence[0].model_copy(update={"reasons": [
+        LinkReason(feature="vehicle", value="zwarte bmw", contribution=1.5),
+        LinkReason(feature="linked_with", value="2b9f0f6e-7a7c-4f11-9d3e-3c1c1b6c2a11",
+                   contribution=0.0),
+        LinkReason(feature="distance", value=812.0, contribution=2.0),
+    ]})  # fmt: skip
+    alert = alert.model_copy(update={"lookout": typed, "evidence": [linked]})
+    kept = alert.without_personal_data()
+    assert factories.PLATE_PSEUDONYM not in kept.model_dump_json()
+    assert (kept.vehicles, kept.persons) == ([], [])
+    assert kept.lookout == alert.view_for(RecipientRole.BRANCH).lookout  # type: ignore[union-attr]
+    assert [(r.feature, r.value) for r in kept.evidence[0].reasons] == [
+        ("vehicle", None),  # words that may describe someone go; the weight stays
+        ("linked_with", "2b9f0f6e-7a7c-4f11-9d3e-3c1c1b6c2a11"),
+        ("distance", 812.0),
+    ]
+    assert kept.evidence[0].event_id == alert.evidence[0].event_id
+    assert kept.model_copy(update={"lookout": alert.lookout, "vehicles": alert.vehicles,
+                                   "persons": alert.persons, "evidence": alert.evidence}) == alert
 
 
 def test_a_dead_letter_keeps_no_plate() -> None:
