@@ -160,9 +160,19 @@ def number(amount: float, digits: int, language: Language) -> str:
     return text
 
 
-def local_time(moment: datetime) -> str:
-    """Date and time as a Dutch reader expects it: 12-03-2025 14:05 (Europe/Amsterdam)."""
-    return moment.astimezone(DUTCH_TIME).strftime("%d-%m-%Y %H:%M")
+# The date as each reader writes it: Dutch dd-mm-jjjj; English ISO, which no reader takes for
+# month-first (03-01-2026 is 3 January in Dutch, March 1 to an American), as the digest writes it.
+_DATE: dict[Language, str] = {"nl": "%d-%m-%Y", "en": "%Y-%m-%d"}
+
+
+def local_date(moment: datetime, language: Language = "nl") -> str:
+    """The date in Dutch local time: 12-03-2025 in Dutch, 2025-03-12 in English."""
+    return moment.astimezone(DUTCH_TIME).strftime(_DATE[language])
+
+
+def local_time(moment: datetime, language: Language = "nl") -> str:
+    """Date and time in Dutch local time: 12-03-2025 14:05, in English 2025-03-12 14:05."""
+    return moment.astimezone(DUTCH_TIME).strftime(f"{_DATE[language]} %H:%M")
 
 
 def ago(moment: datetime, now: datetime, language: Language = "nl") -> str:
@@ -182,7 +192,7 @@ def happened(moment: datetime | None, now: datetime, language: Language = "nl") 
     """'12-03-2025 14:05 (20 maanden geleden)', or 'onbekend' for an alert without event time."""
     if moment is None:
         return _PHRASES["unknown"][language]
-    return f"{local_time(moment)} ({ago(moment, now, language)})"
+    return f"{local_time(moment, language)} ({ago(moment, now, language)})"
 
 
 def when(alert: Alert, language: Language = "nl", now: datetime | None = None) -> str:
@@ -190,7 +200,7 @@ def when(alert: Alert, language: Language = "nl", now: datetime | None = None) -
     now = now or datetime.now(UTC)
     return (
         f"{_PHRASES['happened'][language]} {happened(alert.occurred_at, now, language)}, "
-        f"{_PHRASES['reported'][language]} {local_time(alert.created_at)}"
+        f"{_PHRASES['reported'][language]} {local_time(alert.created_at, language)}"
     )
 
 

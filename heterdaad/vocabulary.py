@@ -1,4 +1,4 @@
-"""The Dutch words for the contract's vocabularies: one wording for the form, staff and police.
+"""The words for the contract's vocabularies, Dutch and English: one wording for staff and police.
 
 The intake form (producers/api/pages.py) offers them, the desk (consumers/desk/texts.py) shows
 them; both take them from here so neither side imports the other.
@@ -6,7 +6,12 @@ them; both take them from here so neither side imports the other.
 
 from __future__ import annotations
 
+from enum import StrEnum
+from typing import Literal, TypeVar
+
 from schemas.events import Build, FaceCovering, GetawayMode, HeightBand, ReconBehaviour
+
+Member = TypeVar("Member", bound=StrEnum)
 
 BEHAVIOUR_LABELS: dict[ReconBehaviour, str] = {
     ReconBehaviour.ASKS_CLOSING_TIME: "Vraagt naar de sluitingstijd",
@@ -48,3 +53,45 @@ FACE_LABELS: dict[FaceCovering, str] = {
     FaceCovering.SUNGLASSES: "zonnebril",
     FaceCovering.MEDICAL_MASK: "mondkapje",
 }
+
+# The same words in English, for a form or desk page in English. A height band is a length in
+# metres as in Dutch ("1.80 - 1.95 m"), never its identifier ("180_195").
+ENGLISH_LABELS: dict[StrEnum, str] = {
+    ReconBehaviour.ASKS_CLOSING_TIME: "Asks about closing time",
+    ReconBehaviour.ASKS_ABOUT_CASH: "Asks about cash in the till or safe",
+    ReconBehaviour.FILMS_ENTRANCE: "Films or photographs the entrance",
+    ReconBehaviour.FILMS_CAMERAS: "Films or studies the cameras",
+    ReconBehaviour.LOITERS_AT_OPENING: "Hangs around at opening time",
+    ReconBehaviour.LOITERS_AT_CLOSING: "Hangs around at closing time",
+    ReconBehaviour.REPEATED_VISITS_NO_PURCHASE: "Keeps coming back without buying",
+    ReconBehaviour.WATCHES_STAFF_ENTRANCE: "Watches the staff entrance",
+    ReconBehaviour.WAITS_IN_VEHICLE: "Waits in a vehicle",
+    GetawayMode.CAR: "Car",
+    GetawayMode.SCOOTER: "Scooter",
+    GetawayMode.MOTORCYCLE: "Motorcycle",
+    GetawayMode.BICYCLE: "Bicycle",
+    GetawayMode.ON_FOOT: "On foot",
+    GetawayMode.UNKNOWN: "Unknown",
+    HeightBand.UNDER_165: "shorter than 1.65 m",
+    HeightBand.FROM_165_TO_180: "1.65 - 1.80 m",
+    HeightBand.FROM_180_TO_195: "1.80 - 1.95 m",
+    HeightBand.OVER_195: "taller than 1.95 m",
+    Build.SLIM: "slim",
+    Build.MEDIUM: "medium",
+    Build.HEAVY: "heavy",
+    FaceCovering.NONE: "not covered",
+    FaceCovering.BALACLAVA: "balaclava",
+    FaceCovering.SCARF: "scarf",
+    FaceCovering.HOOD: "hood",
+    FaceCovering.MOTORCYCLE_HELMET: "motorcycle helmet",
+    FaceCovering.CAP: "cap",
+    FaceCovering.SUNGLASSES: "sunglasses",
+    FaceCovering.MEDICAL_MASK: "face mask",
+}
+
+
+def in_language(labels: dict[Member, str], language: Literal["nl", "en"]) -> dict[Member, str]:
+    """One vocabulary's labels (one of the Dutch tables above) in the reader's language."""
+    if language == "nl":
+        return labels
+    return {member: ENGLISH_LABELS[member] for member in labels}

@@ -17,6 +17,7 @@ from consumers.alert_text import (
     UNIT,
     basis_text,
     happened,
+    local_date,
     local_time,
     number,
 )
@@ -25,6 +26,7 @@ from consumers.desk import labels
 from heterdaad.vocabulary import (
     BEHAVIOUR_LABELS,
     BUILD_LABELS,
+    ENGLISH_LABELS,
     FACE_LABELS,
     HEIGHT_LABELS,
     VEHICLE_LABELS,
@@ -117,6 +119,7 @@ PHRASES: dict[str, dict[Language, str]] = {
     "acknowledged_by": {"nl": "Bevestigd door", "en": "Acknowledged by"},
     "resolved_by": {"nl": "Afgehandeld door", "en": "Resolved by"},
     "at": {"nl": "om", "en": "at"},
+    "on": {"nl": "op", "en": "on"},
     "escalation_banner": {
         "nl": "{count} overval(len) gaande niet binnen {seconds} seconden bevestigd: direct "
         "oppakken!",
@@ -315,7 +318,7 @@ class Words:
     def members(self, card: AlertCard) -> str:
         """A series' robberies on one line: 'Reeks van 3: 01-12-2026 Amsterdam; …'."""
         listed = "; ".join(
-            f"{local_date(member.occurred_at)} {self.place_of(member.branch)}"
+            f"{local_date(member.occurred_at, self.language)} {self.place_of(member.branch)}"
             for member in card.members
         )
         return f"{self('series_of', count=len(card.members))}: {listed}"
@@ -356,7 +359,11 @@ class Words:
             return local.strftime("%H:%M:%S")
         if days == 1:
             return f"{self('yesterday')} {local:%H:%M}"
-        return local.strftime("%d-%m-%Y %H:%M")
+        return local_time(moment, self.language)
+
+    def moment(self, moment: datetime) -> str:
+        """Local date and time, whatever the day: a record kept for later (a judgement)."""
+        return local_time(moment, self.language)
 
     def happened(self, moment: datetime | None) -> str:
         """Local date and time of the event and how long ago it was."""
@@ -417,12 +424,12 @@ _DUTCH_TERMS = _dutch_terms()
 
 
 def term(member: StrEnum, language: Language) -> str:
-    """A vocabulary value in words: the form's Dutch label, else the value itself, readable."""
+    """A vocabulary value in words: the form's label, else the value itself, readable."""
     if language == "nl":
         label = _DUTCH_TERMS.get(f"{type(member).__name__}.{member.value}")
-        if label is not None:
-            return label
-    return member.value.replace("_", " ")
+    else:
+        label = ENGLISH_LABELS.get(member)
+    return label if label is not None else member.value.replace("_", " ")
 
 
 @functools.lru_cache(maxsize=4096)
@@ -436,20 +443,16 @@ def _place_near(lat: float, lon: float) -> str | None:
     return f"{place.name}, {place.municipality}"
 
 
-def local_date(moment: datetime) -> str:
-    """dd-mm-jjjj in Dutch local time."""
-    return local_time(moment).split(" ")[0]
-
-
 def distance(distance_m: float | None, language: Language = "nl") -> str:
     return labels.distance(distance_m, language)
 
 
-_DUTCH_BY_VALUE = {key.split(".", 1)[1]: text for key, text in _DUTCH_TERMS.items()}
+_BY_VALUE: dict[Language, dict[str, str]] = {
+    "nl": {key.split(".", 1)[1]: text for key, text in _DUTCH_TERMS.items()},
+    "en": {member.value: text for member, text in ENGLISH_LABELS.items()},
+}
 
 
 def vocabulary_word(raw: str, language: Language) -> str:
-    """A bare vocabulary value (as a link reason carries it) in the form's Dutch words."""
-    if language == "nl" and raw in _DUTCH_BY_VALUE:
-        return _DUTCH_BY_VALUE[raw]
-    return raw.replace("_", " ")
+    """A bare vocabulary value (as a link reason carries it) in the form's words."""
+    return _BY_VALUE[language].get(raw, raw.replace("_", " "))

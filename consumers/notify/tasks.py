@@ -64,7 +64,7 @@ SELECT * FROM alarm_task
 def task_summary(row: asyncpg.Record | dict[str, Any], language: Language) -> str:
     """One line: what to do, for which site and signal, and by when (Dutch local time)."""
     signal = SIGNAL.get(row["signal"], {}).get(language, row["signal"])
-    deadline = _ANSWER_BY[language].format(time=local_time(row["deadline"]))
+    deadline = _ANSWER_BY[language].format(time=local_time(row["deadline"], language))
     return f"{TASK_KIND[row['kind']][language]} · {row['site_id']} · {signal} · {deadline}"
 
 

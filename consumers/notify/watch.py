@@ -88,5 +88,5 @@ def watch_summary(alert: Alert, language: Language) -> str:
     happened = alert.occurred_at or alert.created_at
     return (
         f"{_WORDS[alert.kind][language]} · {_WITHIN[language]} {radius_km} km · "
-        f"{_WHEN[language]} {local_time(happened)} · {_ASK[language]}"
+        f"{_WHEN[language]} {local_time(happened, language)} · {_ASK[language]}"
     )

@@ -48,8 +48,9 @@ def test_history_says_when_it_happened_and_that_it_is_history() -> None:
     dutch = summary(alert, now=DECEMBER_2026)
     assert dutch.startswith("[middel · historie] Overval gemeld")
     assert dutch.endswith("gebeurd 12-03-2025 14:05 (21 maanden geleden), gemeld 05-12-2026 15:23")
+    # English dates are ISO, as the digest writes them: 12-03-2025 reads as 3 December in the US.
     english = summary(alert, "en", now=DECEMBER_2026)
-    assert english.endswith("happened 12-03-2025 14:05 (21 months ago), reported 05-12-2026 15:23")
+    assert english.endswith("happened 2025-03-12 14:05 (21 months ago), reported 2026-12-05 15:23")
 
 
 def test_alert_without_event_time_says_unknown() -> None:

@@ -10,6 +10,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -404,8 +405,10 @@ async def test_police_confirm_or_reject_a_pattern_and_each_judgement_is_kept_and
         )
         assert again.status_code == 303
         shown = (await client.get(f"/alerts/{series.alert_id}")).text
-        assert "Afgewezen als patroon door ams.coordinator" in shown
-        assert "Bevestigd als patroon door ams.coordinator" in shown
+        # With the date, also on the day itself: a judgement is read back weeks later.
+        today = datetime.now(ZoneInfo("Europe/Amsterdam")).strftime("%d-%m-%Y")
+        assert f"Afgewezen als patroon door ams.coordinator op {today} " in shown
+        assert f"Bevestigd als patroon door ams.coordinator op {today} " in shown
         # A single robbery is no pattern; another unit's series is not this desk's to judge.
         single = await client.get(f"/alerts/{robbery.alert_id}")
         assert 'id="judgement-heading"' not in single.text

@@ -23,6 +23,7 @@ from consumers.desk.stream import sse
 from consumers.desk.texts import EVENT_TYPE, OUTCOME, PHRASES, STATE, Words, distance
 from schemas.alerts import AlertKind, Area, Severity
 from schemas.common import Location, PoliceUnit
+from schemas.events import Build, HeightBand
 from tests import factories
 
 if TYPE_CHECKING:
@@ -163,7 +164,23 @@ def test_clock_says_the_time_yesterday_or_the_date() -> None:
     assert words.clock(now - timedelta(days=1)).startswith("gisteren ")
     assert Words("en").clock(now - timedelta(days=1)).startswith("yesterday ")
     assert re.fullmatch(r"\d\d-\d\d-\d{4} \d\d:\d\d", words.clock(now - timedelta(days=3)))
+    # English dates are ISO, as in the English alert texts and the digest
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d", Words("en").clock(now - timedelta(days=3)))
     assert words.clock(None) == ""
+
+
+def test_a_height_band_reads_as_a_length_in_both_languages() -> None:
+    assert Words("nl").term(HeightBand.FROM_180_TO_195) == "1,80 - 1,95 m"
+    assert Words("en").term(HeightBand.FROM_180_TO_195) == "1.80 - 1.95 m"
+    assert Words("en").term(Build.SLIM) == "slim"
+    # as a bare value in a link reason, too
+    assert value("180_195", "en") == "1.80 - 1.95 m"
+
+
+def test_a_moment_kept_for_later_has_its_date_even_today() -> None:
+    now = datetime(2026, 1, 3, 16, 25, 51, tzinfo=UTC)
+    assert Words("nl").moment(now) == "03-01-2026 17:25"
+    assert Words("en").moment(now) == "2026-01-03 17:25"
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ from heterdaad.vocabulary import (
     FACE_LABELS,
     HEIGHT_LABELS,
     VEHICLE_LABELS,
+    in_language,
 )
 from producers.api.edge import IncidentReportIn, PlateKey, ReconSightingIn, ReportedVehicle
 from producers.api.kinds import allowed_scopes, default_scopes
@@ -164,3 +165,5 @@ def test_limits_refuse_a_batch_that_could_never_pass() -> None:
 )
 def test_every_choice_has_a_dutch_label(labels: dict[Any, str], vocabulary: type[Enum]) -> None:
     assert set(labels) == set(vocabulary)
+    # and an English one, for the form and the desk in English
+    assert set(in_language(labels, "en")) == set(vocabulary)
