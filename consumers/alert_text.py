@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
 
+from heterdaad.notation import number
 from schemas.alerts import AlertKind, Outcome, Severity
 from schemas.common import BranchType, PoliceUnit
 from schemas.events import ReconBehaviour
@@ -150,14 +151,6 @@ _AGO_UNITS: list[tuple[float, float, str, str]] = [
     (2 * 365.25 * 86400, 30.44 * 86400, "maanden", "months"),
     (float("inf"), 365.25 * 86400, "jaar", "years"),
 ]
-
-
-def number(amount: float, digits: int, language: Language) -> str:
-    """'3,0' in Dutch, '3.0' in English; thousands grouped ('1.441' / '1,441')."""
-    text = f"{amount:,.{digits}f}"
-    if language == "nl":
-        return text.translate(str.maketrans(",.", ".,"))
-    return text
 
 
 # The date as each reader writes it: Dutch dd-mm-jjjj; English ISO, which no reader takes for

@@ -66,10 +66,23 @@ class _Window:
     def reason(self, moment: datetime) -> str | None:
         """Why an event time is refused, or None."""
         if moment > self.latest:
-            return f"lies in the future by more than the allowed clock skew ({self.skew})"
+            return (
+                "lies in the future by more than the allowed clock skew "
+                f"({duration_text(self.skew)})"
+            )
         if moment < self.earliest:
             return f"lies more than {self.max_age.days} days in the past (max_event_age_days)"
         return None
+
+
+def duration_text(span: timedelta) -> str:
+    """'2 minutes', '90 seconds', '1 hour': a setting's span as staff read it, not '0:02:00'."""
+    seconds = round(span.total_seconds())
+    for unit, size in (("hour", 3600), ("minute", 60)):
+        if seconds and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'' if count == 1 else 's'}"
+    return f"{seconds} second{'' if seconds == 1 else 's'}"
 
 
 def _violations(value: object, loc: Loc, window: _Window) -> Iterator[tuple[Loc, object, str]]:

@@ -1,26 +1,80 @@
-"""Why an edge refuses a field, in Dutch: one wording for the /meld form and the CBL import.
+"""Why an edge refuses a field, for staff: one wording for the /meld form and the CBL import.
 
 pydantic, the contract and the intake policy word their reasons in English, as the API answers
 them. Staff on the form and whoever fixes a CBL export read Dutch by default, so the reasons
-they can meet are translated here, once. A reason the table does not know is kept in English:
+they can meet are translated here, once; in English they get the same reasons, with a field's
+regular expression said as what to enter. A reason the table does not know is kept in English:
 an untranslated reason is better than none.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Literal
+
+from heterdaad.notation import number
+from schemas.common import IDENTIFIER_PATTERN, POSTCODE_PATTERN
+from schemas.pseudonym import PSEUDONYM_PATTERN
 
 Language = Literal["nl", "en"]
 
 # pydantic's wording for an error raised in a validator; no reader needs it.
 _VALUE_ERROR = "Value error, "
 
+# Every pattern an edge model checks (schemas/common.py, schemas/pseudonym.py), as what to enter.
+_PATTERN_HINTS: dict[str, dict[Language, str]] = {
+    POSTCODE_PATTERN: {
+        "nl": "moet een postcode zijn, bijvoorbeeld 1012 JL",
+        "en": "should be a Dutch postcode, for example 1012 JL",
+    },
+    IDENTIFIER_PATTERN: {
+        "nl": "mag alleen letters, cijfers en . _ : - bevatten, zonder spaties",
+        "en": "should hold only letters, digits and . _ : -, without spaces",
+    },
+    PSEUDONYM_PATTERN: {
+        "nl": "moet een kentekenpseudoniem zijn zoals Heterdaad het maakt (hp1:…)",
+        "en": "should be a plate pseudonym as Heterdaad makes it (hp1:…)",
+    },
+}
+_PATTERN = re.compile(r"String should match pattern '(.+)'")
+# A duration as the intake policy words it (producers/edge_policy.py duration_text).
+_UNITS = {
+    "second": ("seconde", "seconden"),
+    "minute": ("minuut", "minuten"),
+    "hour": ("uur", "uur"),
+}
+
+
+def _dutch_duration(found: re.Match[str]) -> str:
+    count, unit = int(found["count"]), found["unit"]
+    return f"{count} {_UNITS[unit][0 if count == 1 else 1]}"
+
+
+def _dutch_number(text: str) -> str:
+    """A bound of pydantic's ('50.7', '100000') in Dutch notation ('50,7', '100.000')."""
+    try:
+        amount = float(text)
+    except ValueError:
+        return text  # a date or other bound: as it is
+    digits = len(text.partition(".")[2]) if "e" not in text.lower() else 0
+    return number(amount, digits, "nl")
+
+
+def _bound(template: str) -> Callable[[re.Match[str]], str]:
+    return lambda found: template.format(_dutch_number(found[1]))
+
+
+_Dutch = str | Callable[[re.Match[str]], str]
+
 # English reason (fullmatch) -> Dutch template. First match wins: specific before general.
-_DUTCH: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+_DUTCH: tuple[tuple[re.Pattern[str], _Dutch], ...] = tuple(
     (re.compile(english), dutch)
     for english, dutch in (
         # the intake policy (producers/edge_policy.py) and the contract (schemas/common.py)
+        (r"lies in the future by more than the allowed clock skew "
+         r"\((?P<count>\d+) (?P<unit>second|minute|hour)s?\)",
+         lambda found: f"ligt meer dan {_dutch_duration(found)} in de toekomst"),
         (r"lies in the future by more than the allowed clock skew \((.+)\)",
          r"ligt meer dan \1 in de toekomst"),
         (r"lies more than (\d+) days in the past \(max_event_age_days\)",
@@ -37,10 +91,10 @@ _DUTCH: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         # pydantic's messages for the types of the edge models
         (r"Field required", "is verplicht"),
         (r"Extra inputs are not permitted", "hoort hier niet"),
-        (r"Input should be greater than or equal to (\S+)", r"moet ten minste \1 zijn"),
-        (r"Input should be greater than (\S+)", r"moet groter zijn dan \1"),
-        (r"Input should be less than or equal to (\S+)", r"mag ten hoogste \1 zijn"),
-        (r"Input should be less than (\S+)", r"moet kleiner zijn dan \1"),
+        (r"Input should be greater than or equal to (\S+)", _bound("moet ten minste {} zijn")),
+        (r"Input should be greater than (\S+)", _bound("moet groter zijn dan {}")),
+        (r"Input should be less than or equal to (\S+)", _bound("mag ten hoogste {} zijn")),
+        (r"Input should be less than (\S+)", _bound("moet kleiner zijn dan {}")),
         (r"Input should be a finite number", "moet een eindig getal zijn"),
         (r"Input should be a valid number.*", "moet een getal zijn"),
         (r"Input should be a valid integer.*", "moet een geheel getal zijn"),
@@ -56,7 +110,7 @@ _DUTCH: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"String should have at least 1 character", "moet ten minste 1 teken hebben"),
         (r"String should have at most (\d+) characters", r"mag ten hoogste \1 tekens hebben"),
         (r"String should have at least (\d+) characters", r"moet ten minste \1 tekens hebben"),
-        (r"String should match pattern (.+)", r"moet het patroon \1 volgen"),
+        (r"String should match pattern (.+)", r"moet het patroon \1 volgen"),  # no hint yet
         (r"List should have at most (\d+) items? after validation, not (\d+)",
          r"mag ten hoogste \1 waarden hebben, niet \2"),
         (r"List should have at least (\d+) items? after validation, not (\d+)",
@@ -75,10 +129,29 @@ def plain(reason: str) -> str:
     return reason.removeprefix(_VALUE_ERROR)
 
 
+def _pattern_hint(reason: str, language: Language) -> str | None:
+    found = _PATTERN.fullmatch(reason)
+    hint = _PATTERN_HINTS.get(found[1]) if found is not None else None
+    return None if hint is None else hint[language]
+
+
+def in_english(reason: str) -> str:
+    """The reason for an English reader: plain, a field's pattern said as what to enter."""
+    reason = plain(reason)
+    return _pattern_hint(reason, "en") or reason
+
+
 def in_dutch(reason: str) -> str:
     """The reason in Dutch, or in plain English when the table does not know it."""
     reason = plain(reason)
+    if (hint := _pattern_hint(reason, "nl")) is not None:
+        return hint
     for english, dutch in _DUTCH:
         if (found := english.fullmatch(reason)) is not None:
-            return found.expand(dutch)
+            return dutch(found) if callable(dutch) else found.expand(dutch)
     return reason
+
+
+def said_in(reason: str, language: Language) -> str:
+    """The reason in the reader's language."""
+    return in_dutch(reason) if language == "nl" else in_english(reason)

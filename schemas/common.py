@@ -82,9 +82,12 @@ class Location(Contract):
     lon: Annotated[float, Field(ge=NL_LONGITUDE[0], le=NL_LONGITUDE[1])]
 
 
+POSTCODE_PATTERN = r"^[1-9][0-9]{3} ?[A-Z]{2}$"
+
+
 class Address(Contract):
     street: Annotated[str, Field(max_length=120)]
-    postcode: Annotated[str, Field(pattern=r"^[1-9][0-9]{3} ?[A-Z]{2}$")]
+    postcode: Annotated[str, Field(pattern=POSTCODE_PATTERN)]
     city: Annotated[str, Field(max_length=80)]
 
 

@@ -10,10 +10,11 @@ from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, Field, ValidationError
 
+PSEUDONYM_PATTERN = r"^hp1:[a-z0-9]{1,8}:[0-9a-f]{32}$"
 PlatePseudonym = Annotated[
     str,
     Field(
-        pattern=r"^hp1:[a-z0-9]{1,8}:[0-9a-f]{32}$",
+        pattern=PSEUDONYM_PATTERN,
         description="HMAC-SHA256 of the normalised plate under a key from settings, as "
         "'hp1:<key id>:<first 128 bits, hex>'. Equal plates give equal pseudonyms under one key.",
         examples=["hp1:k1:3f2a9c0d4b1e7a6f8c5d2e1b0a9f8e7d"],

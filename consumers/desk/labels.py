@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from consumers.alert_text import BRANCH_TYPE, number
+from consumers.alert_text import BRANCH_TYPE
+from heterdaad.notation import number
 from schemas.common import BranchType
 
 if TYPE_CHECKING:

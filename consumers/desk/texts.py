@@ -19,10 +19,10 @@ from consumers.alert_text import (
     happened,
     local_date,
     local_time,
-    number,
 )
 from consumers.alert_text import OUTCOME as OUTCOME  # the desk shows them, tests read them
 from consumers.desk import labels
+from heterdaad.notation import number
 from heterdaad.vocabulary import (
     BEHAVIOUR_LABELS,
     BUILD_LABELS,

@@ -17,7 +17,7 @@ from pydantic import TypeAdapter, ValidationError
 from producers.api.edge import IncidentReportIn
 from producers.cbl_import import layout as col
 from producers.edge_policy import admit
-from producers.reasons import in_dutch, plain
+from producers.reasons import in_dutch, in_english, plain
 from schemas.common import Identifier
 from schemas.events import HeightBand, ValueBand
 
@@ -58,7 +58,8 @@ class Problem:
         return cls(column, plain(reason), in_dutch(reason))
 
     def said_in(self, language: Language) -> str:
-        return self.dutch if language == "nl" else self.reason
+        # In English too, a field's pattern is said as what to enter, not as a regex.
+        return self.dutch if language == "nl" else in_english(self.reason)
 
 
 class CellError(ValueError):

@@ -246,7 +246,7 @@ def _tomorrow() -> str:
 # A bad cell, the column named for it and a fragment of its reason in Dutch, the default.
 BAD_CELLS = [
     # a latitude south of the Netherlands
-    ({"breedtegraad": "10,0"}, "breedtegraad", "moet ten minste 50.7 zijn"),
+    ({"breedtegraad": "10,0"}, "breedtegraad", "moet ten minste 50,7 zijn"),
     # a latitude that is no number
     ({"breedtegraad": "noord"}, "breedtegraad", "moet een getal zijn"),
     # Antwerp: within the box, but Belgian
@@ -270,7 +270,7 @@ BAD_CELLS = [
     # an unknown kind is reported once, not again as 'required'
     ({"soort_incident": "inbraak"}, "soort_incident", "onbekende waarde; een van: overval"),
     # branch numbers are identifiers
-    ({"filiaalnummer": "BM 0412"}, "filiaalnummer", "moet het patroon"),
+    ({"filiaalnummer": "BM 0412"}, "filiaalnummer", "zonder spaties"),
     ({"filiaalnummer": "B" * 65}, "filiaalnummer", "mag ten hoogste 64 tekens hebben"),
     # a plate of symbols only, or too short; the plate itself is not quoted back
     ({"kenteken": "!!-??-!"}, "kenteken", "2 tot 12 letters en cijfers"),
@@ -280,7 +280,7 @@ BAD_CELLS = [
     ({"aantal_daders": "21"}, "aantal_daders", "mag ten hoogste 20 zijn"),
     ({"aantal_daders": "twee"}, "aantal_daders", "moet een geheel getal zijn"),
     # a Dutch postcode has two letters
-    ({"postcode": "1012"}, "postcode", "moet het patroon"),
+    ({"postcode": "9999"}, "postcode", "moet een postcode zijn, bijvoorbeeld 1012 JL"),
     # an address is complete or absent
     ({"plaats": ""}, "plaats", "is verplicht"),
     # descriptions are checked per offender column
@@ -494,7 +494,7 @@ async def test_bad_rows_are_listed_with_reasons_and_good_rows_published(
         ("7", "kenteken"),
     ]
     reasons = {(line["rij"], line["kolom"]): line["reden"] for line in lines}
-    assert reasons[("3", "breedtegraad")] == "moet ten minste 50.7 zijn"
+    assert reasons[("3", "breedtegraad")] == "moet ten minste 50,7 zijn"
     assert reasons[("3", "wapens")].startswith("onbekende waarde(n) op positie 1; elk een van")
     assert reasons[("4", "filiaalnummer")] == (
         "filiaal AK-0001 is geen filiaal van u of van een van uw leden"

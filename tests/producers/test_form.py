@@ -276,7 +276,7 @@ async def test_posting_the_form_publishes_a_sighting(
         pytest.param({"observed_at": "gisteren"}, "Tijdstip", id="no time"),
         # A tester's: these came back in English, under an internal path for the clothing.
         pytest.param(
-            {"observed_at": "2099-01-01T12:00"}, "Tijdstip: ligt meer dan 0:02:00 in de toekomst",
+            {"observed_at": "2099-01-01T12:00"}, "Tijdstip: ligt meer dan 2 minuten in de toekomst",
             id="in the future",
         ),
         pytest.param(

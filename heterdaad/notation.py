@@ -1,0 +1,15 @@
+"""Numbers as a Dutch or English reader writes them: one notation for alerts, desk and edges."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+Language = Literal["nl", "en"]
+
+
+def number(amount: float, digits: int, language: Language) -> str:
+    """'3,0' in Dutch, '3.0' in English; thousands grouped ('1.441' / '1,441')."""
+    text = f"{amount:,.{digits}f}"
+    if language == "nl":
+        return text.translate(str.maketrans(",.", ".,"))
+    return text
