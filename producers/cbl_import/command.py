@@ -32,7 +32,9 @@ def import_cbl_command(
     ] = None,
     language: Annotated[
         str | None,
-        typer.Option(help="nl or en: the language of the reasons (default: HETERDAAD_LANGUAGE)."),
+        typer.Option(
+            help="nl or en: the language of the reasons and messages (default: HETERDAAD_LANGUAGE)."
+        ),
     ] = None,
 ) -> None:
     """Publish the incident reports of a CBL export (docs/cbl-import.md); safe to repeat."""
@@ -73,7 +75,8 @@ def import_cbl_command(
                 )
             )
         except CblImportError as error:
-            typer.echo(f"heterdaad import cbl: {error}", err=True)
+            said = error.said_in("en" if chosen == "en" else "nl")
+            typer.echo(f"heterdaad import cbl: {said}", err=True)
             raise typer.Exit(1) from error
     typer.echo(report.summary())
     if report.rejected:

@@ -134,7 +134,9 @@ async def import_cbl(
     try:
         pool = await create_pool(settings, max_size=2)
     except (OSError, asyncpg.PostgresError) as error:
-        raise CblImportError(f"the database is unavailable: {error}") from error
+        raise CblImportError(
+            f"the database is unavailable: {error}", f"de database is niet bereikbaar: {error}"
+        ) from error
     try:
         caller = await _reporting_caller(pool, reporting_org)
         # The API's producer link: checked, and replaced when the broker restarts mid-send.
@@ -147,7 +149,9 @@ async def import_cbl(
             await broker.start()
             if not broker.connected:
                 raise CblImportError(
-                    f"Kafka at {settings.kafka_bootstrap} is unavailable, nothing was published"
+                    f"Kafka at {settings.kafka_bootstrap} is unavailable, nothing was published",
+                    f"Kafka op {settings.kafka_bootstrap} is niet bereikbaar, er is niets "
+                    "verstuurd",
                 )
             run = _Run(pool, broker, caller, plate_key, sheet.file_sha256, tally, publish_timeout)
             for batch in batches(sheet.rows, batch_rows):
@@ -190,14 +194,20 @@ async def _reporting_caller(pool: asyncpg.Pool, organisation_id: str) -> Caller:
     )
     if row is None:
         raise ImportRefused(
-            f"organisation {organisation_id} does not exist (register it: heterdaad org create)"
+            f"organisation {organisation_id} does not exist (register it: heterdaad org create)",
+            f"organisatie {organisation_id} bestaat niet (registreer haar: heterdaad org create)",
         )
     if row["disabled_at"] is not None:
-        raise ImportRefused(f"organisation {organisation_id} is disabled")
+        raise ImportRefused(
+            f"organisation {organisation_id} is disabled",
+            f"organisatie {organisation_id} is uitgeschakeld",
+        )
     if row["role"] not in INCIDENT_REPORT.roles:
         raise ImportRefused(
             f"organisation {organisation_id} has the role {row['role']}; incident reports come "
-            "from a retailer or a trade association"
+            "from a retailer or a trade association",
+            f"organisatie {organisation_id} heeft de rol {row['role']}; incidentmeldingen komen "
+            "van een retailer of een brancheorganisatie",
         )
     return Caller(
         organisation_id=organisation_id,
@@ -245,11 +255,16 @@ class _Run:
         self.tally.published += len(published)
         self.tally.rows_done += len(rows)
         if failures or in_flight:
-            reason = (
-                f"the broker did not acknowledge {len(failures)} row(s): {failures[0]}"
-                if failures
-                else f"{in_flight} row(s) are being published by another import or request"
-            )
+            if failures:
+                reason = (
+                    f"the broker did not acknowledge {len(failures)} row(s): {failures[0]}",
+                    f"de broker bevestigde {len(failures)} rij(en) niet: {failures[0]}",
+                )
+            else:
+                reason = (
+                    f"{in_flight} row(s) are being published by another import or request",
+                    f"{in_flight} rij(en) worden al door een andere import of aanvraag verstuurd",
+                )
             raise ImportInterrupted(reason, self.tally.progress())
 
     def _candidates(

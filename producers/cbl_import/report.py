@@ -69,11 +69,17 @@ class ImportReport:
 class ImportInterrupted(CblImportError):
     """The broker stopped acknowledging: what was acknowledged is kept, a re-run goes on."""
 
-    def __init__(self, reason: str, progress: ImportProgress) -> None:
+    def __init__(self, reason: tuple[str, str], progress: ImportProgress) -> None:
+        """`reason`: why, in English and in Dutch."""
+        english, dutch = reason
         super().__init__(
             f"import stopped after {progress.rows_done} of {progress.rows_total} row(s): "
-            f"{reason}. {progress.published} row(s) were published and are recorded as "
-            "imported; run the same import again to continue, nothing is published twice"
+            f"{english}. {progress.published} row(s) were published and are recorded as "
+            "imported; run the same import again to continue, nothing is published twice",
+            f"import gestopt na {progress.rows_done} van {progress.rows_total} rij(en): "
+            f"{dutch}. {progress.published} rij(en) zijn verstuurd en als geïmporteerd "
+            "vastgelegd; start dezelfde import opnieuw om verder te gaan, niets wordt twee keer "
+            "verstuurd",
         )
         self.progress = progress
 

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
     from pathlib import Path
 
+    from producers.reasons import Language
+
 logger = logging.getLogger(__name__)
 
 _ZIP_MAGIC = b"PK\x03\x04"
@@ -31,7 +33,17 @@ _OLE_MAGIC = b"\xd0\xcf\x11\xe0"  # the binary .xls of Excel 97-2003
 
 
 class CblImportError(Exception):
-    """An import that could not run or finish, worded for the operator."""
+    """An import that could not run or finish, worded for the operator in both languages.
+
+    str() is the English (logs, tests); the command says it in the import's --language.
+    """
+
+    def __init__(self, english: str, dutch: str) -> None:
+        super().__init__(english)
+        self.dutch = dutch
+
+    def said_in(self, language: Language) -> str:
+        return self.dutch if language == "nl" else str(self)
 
 
 class CblFileError(CblImportError):
@@ -64,16 +76,25 @@ def read_sheet(path: Path) -> Sheet:
     try:
         data = path.read_bytes()
     except OSError as error:
-        raise CblFileError(f"{path}: cannot be read: {error.strerror or error}") from error
+        why = error.strerror or error
+        raise CblFileError(
+            f"{path}: cannot be read: {why}", f"{path}: kan niet worden gelezen: {why}"
+        ) from error
     digest = hashlib.sha256(data).hexdigest()
     if data.startswith(_OLE_MAGIC):
-        raise CblFileError(f"{path}: an old .xls workbook; save it as .xlsx or .csv")
+        raise CblFileError(
+            f"{path}: an old .xls workbook; save it as .xlsx or .csv",
+            f"{path}: een oud .xls-werkboek; sla het op als .xlsx of .csv",
+        )
     if data.startswith(_ZIP_MAGIC):
         file_format, records = "xlsx", _xlsx_records(path, data)
     else:
         file_format, records = "csv", _csv_records(data)
     if not records:
-        raise CblFileError(f"{path}: the file is empty; the first row names the columns")
+        raise CblFileError(
+            f"{path}: the file is empty; the first row names the columns",
+            f"{path}: het bestand is leeg; de eerste rij noemt de kolommen",
+        )
     columns = check_columns(records[0])
     rows = []
     for offset, record in enumerate(records[1:]):
@@ -98,20 +119,25 @@ def check_columns(headers: Sequence[str]) -> tuple[str, ...]:
     columns = tuple(normalise_header(header) for header in headers)
     while columns and not columns[-1]:
         columns = columns[:-1]
-    problems = []
+    english, dutch = [], []
     unknown = [column for column in columns if not _is_known(column)]
     if unknown:
         shown = ", ".join(repr(column) if column else "(empty header)" for column in unknown)
-        problems.append(f"unknown column(s) {shown}")
-    repeated = sorted({column for column in columns if columns.count(column) > 1})
+        english.append(f"unknown column(s) {shown}")
+        shown = ", ".join(repr(column) if column else "(lege kop)" for column in unknown)
+        dutch.append(f"onbekende kolom(men) {shown}")
+    repeated = ", ".join(sorted({column for column in columns if columns.count(column) > 1}))
     if repeated:
-        problems.append(f"column(s) given twice: {', '.join(repeated)}")
-    missing = [column for column in COLUMNS if column in REQUIRED and column not in columns]
+        english.append(f"column(s) given twice: {repeated}")
+        dutch.append(f"kolom(men) twee keer gegeven: {repeated}")
+    missing = ", ".join(c for c in COLUMNS if c in REQUIRED and c not in columns)
     if missing:
-        problems.append(f"required column(s) missing: {', '.join(missing)}")
-    if problems:
+        english.append(f"required column(s) missing: {missing}")
+        dutch.append(f"verplichte kolom(men) ontbreken: {missing}")
+    if english:
         raise CblFileError(
-            "the first row does not follow the layout of docs/cbl-import.md: " + "; ".join(problems)
+            "the first row does not follow the layout of docs/cbl-import.md: " + "; ".join(english),
+            "de eerste rij volgt de indeling van docs/cbl-import.md niet: " + "; ".join(dutch),
         )
     return columns
 
@@ -133,7 +159,9 @@ def _csv_records(data: bytes) -> list[list[str]]:
     try:
         return list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True))
     except csv.Error as error:
-        raise CblFileError(f"not a readable CSV file: {error}") from error
+        raise CblFileError(
+            f"not a readable CSV file: {error}", f"geen leesbaar CSV-bestand: {error}"
+        ) from error
 
 
 def _xlsx_records(path: Path, data: bytes) -> list[list[str]]:
@@ -143,7 +171,10 @@ def _xlsx_records(path: Path, data: bytes) -> list[list[str]]:
     try:
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as error:  # openpyxl raises many kinds for a zip that is no workbook
-        raise CblFileError(f"{path}: not a readable XLSX workbook: {error}") from error
+        raise CblFileError(
+            f"{path}: not a readable XLSX workbook: {error}",
+            f"{path}: geen leesbaar XLSX-werkboek: {error}",
+        ) from error
     try:
         sheet = workbook.worksheets[0]
         return [[_cell_text(value) for value in row] for row in sheet.iter_rows(values_only=True)]

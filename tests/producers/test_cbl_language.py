@@ -139,3 +139,23 @@ async def test_the_command_takes_the_language_as_other_commands_do(
     [line] = rejection_lines(tmp_path / "mei.afgewezen.csv")
     assert line["reden"].startswith("unknown value(s) at position 1; each one of: vuurwapen")
     assert wrong.exit_code == 2
+
+
+def test_a_file_outside_the_layout_is_refused_in_the_imports_language(tmp_path: Path) -> None:
+    path = tmp_path / "juni.csv"
+    path.write_text("meldingsnummer;filiaal_nummer\nCBL-1;BM-0412\n", encoding="utf-8")
+    command = ["import", "cbl", str(path), "--org", "cbl"]
+    get_settings.cache_clear()  # the CLI reads this test's environment, not an earlier one
+    try:
+        dutch, english = [
+            CliRunner().invoke(cli, arguments, env={"HETERDAAD_LANGUAGE": "nl"})
+            for arguments in (command, [*command, "--language", "en"])
+        ]
+    finally:
+        get_settings.cache_clear()
+    assert dutch.exit_code == english.exit_code == 1, (dutch.output, english.output)
+    assert "de eerste rij volgt de indeling van docs/cbl-import.md niet: " in dutch.output
+    assert "onbekende kolom(men) 'filiaal_nummer'" in dutch.output
+    assert not ENGLISH.search(dutch.output.split("niet: ", 1)[1]), dutch.output
+    assert "the first row does not follow the layout" in english.output
+    assert "unknown column(s) 'filiaal_nummer'" in english.output
