@@ -96,7 +96,9 @@ def create_app(settings: Settings, limits: ApiLimits | None = None) -> FastAPI:
     for database_gone in DATABASE_GONE:
         app.add_exception_handler(database_gone, _database_unavailable)
     app.include_router(event_router(limits.max_batch_items))
-    app.include_router(form_router(timedelta(hours=settings.meld_session_hours)))
+    app.include_router(
+        form_router(timedelta(hours=settings.meld_session_hours), settings.language)
+    )
     app.include_router(health_router(settings))
     app.include_router(history_router())
     notify = settings.notify

@@ -5,6 +5,9 @@ branch (`heterdaad org meld-code`), and get a session of their own (producers/ap
 short-lived, revoked at logout, never the organisation's API key. Its token is kept in an
 HttpOnly, SameSite=Strict cookie limited to /meld, so another site cannot post the form on the
 user's behalf; every report goes through the same intake as the API.
+
+The pages speak Dutch unless English is chosen, as the desk does it (consumers/desk/web.py):
+?lang= first, then this browser's earlier choice (a cookie), then HETERDAAD_LANGUAGE.
 """
 
 from __future__ import annotations
@@ -23,8 +26,9 @@ from producers.api import pages, permissions
 from producers.api.answers import FieldProblem, Refused
 from producers.api.audit import audit_entry, write_audit
 from producers.api.kinds import RECON_SIGHTING
+from producers.api.pages import Words
 from producers.api.staff_sessions import find_session, open_session, revoke_session
-from producers.reasons import in_dutch
+from producers.reasons import said_in
 from schemas.events import AuditAction
 
 if TYPE_CHECKING:
@@ -33,11 +37,13 @@ if TYPE_CHECKING:
     from heterdaad.auth import Caller
     from producers.api.intake import Intake
     from producers.api.staff_sessions import StaffSession
+    from producers.reasons import Language
 
 logger = logging.getLogger(__name__)
 
 COOKIE = "heterdaad_meld"
 COOKIE_PATH = "/meld"
+LANGUAGE_COOKIE = "heterdaad_meld_lang"
 DUTCH_TIME = ZoneInfo("Europe/Amsterdam")
 _TEXT_FIELDS = (
     "branch_id",
@@ -63,35 +69,47 @@ async def _session(request: Request) -> StaffSession | None:
     return None if not token else await find_session(_intake(request).pool, token)
 
 
+def _valid(value: str | None) -> Language | None:
+    return "en" if value == "en" else "nl" if value == "nl" else None
+
+
 def _to_login() -> RedirectResponse:
     return RedirectResponse("/meld/login", status_code=303)
 
 
-def _refused(refusal: str) -> Response:
+def _refused(language: Language, refusal: str) -> Response:
     """The login page saying why this session cannot report sightings; the cookie is ended."""
-    message = f"Met deze code kunt u geen voorverkenningen melden ({refusal})."
-    response = HTMLResponse(pages.login_page(message), 403)
+    message = Words(language)("code_refused", refusal=refusal)
+    response = HTMLResponse(pages.login_page(language, message), 403)
     response.delete_cookie(COOKIE, path=COOKIE_PATH)
     return response
 
 
-def form_router(session_lasts: timedelta) -> APIRouter:
+def form_router(session_lasts: timedelta, default_language: Language = "nl") -> APIRouter:
+    """/meld in `default_language` (Settings.language) unless the browser chose another."""
     router = APIRouter(prefix="/meld", tags=["form"], include_in_schema=False)
 
+    def language_of(request: Request) -> Language:
+        """?lang= first, then this browser's earlier choice, then the deployment's."""
+        chosen = _valid(request.query_params.get("lang"))
+        return chosen or _valid(request.cookies.get(LANGUAGE_COOKIE)) or default_language
+
     @router.get("/login")
-    async def login_form(code: str = "") -> HTMLResponse:
+    async def login_form(request: Request, code: str = "") -> Response:
         # The QR link fills the code in but does not log in: a link preview or scanner that
         # fetches the link must not spend the one-time code.
-        return HTMLResponse(pages.login_page(code=code[:32]))
+        language = language_of(request)
+        return _remember(request, HTMLResponse(pages.login_page(language, code=code[:32])))
 
     @router.post("/login")
     async def login(request: Request) -> Response:
+        language = language_of(request)
         form = await request.form()
         code = str(form.get("code", "")).strip()[:64]
         pool = _intake(request).pool
         opened = await open_session(pool, code, lasts=session_lasts) if code else None
         if opened is None:
-            page = pages.login_page("Deze code is onbekend, al gebruikt of verlopen.")
+            page = pages.login_page(language, Words(language)("unknown_code"))
             return HTMLResponse(page, 401)
         token, session = opened
         caller = session.caller()
@@ -113,7 +131,7 @@ def form_router(session_lasts: timedelta) -> APIRouter:
         )
         if refusal is not None:
             await revoke_session(_intake(request).pool, token)
-            return _refused(refusal)
+            return _refused(language, refusal)
         response = RedirectResponse("/meld", status_code=303)
         response.set_cookie(
             COOKIE,
@@ -145,9 +163,12 @@ def form_router(session_lasts: timedelta) -> APIRouter:
         # The time is filled in with the page, so a double submit carries the same event.
         now = datetime.now(DUTCH_TIME).strftime("%Y-%m-%dT%H:%M")
         page = pages.form_page(
-            event_id=str(uuid.uuid4()), branches=branches, values={"observed_at": now}
+            language_of(request),
+            event_id=str(uuid.uuid4()),
+            branches=branches,
+            values={"observed_at": now},
         )
-        return HTMLResponse(page)
+        return _remember(request, HTMLResponse(page))
 
     @router.post("")
     async def report_sighting(request: Request) -> Response:
@@ -155,9 +176,11 @@ def form_router(session_lasts: timedelta) -> APIRouter:
         if session is None:
             return _to_login()
         caller = session.caller()
+        language = language_of(request)
+        words = Words(language)
         # Before any branch is looked up: a caller that may not report learns nothing of branches.
         if (not_allowed := permissions.kind_refusal(caller, RECON_SIGHTING)) is not None:
-            return _refused(not_allowed)
+            return _refused(language, not_allowed)
         intake = _intake(request)
         form = await request.form()
         values = _values(form)
@@ -165,7 +188,7 @@ def form_router(session_lasts: timedelta) -> APIRouter:
             # Staff report at the branch their code was for; any other is answered as unknown.
             values["branch_id"] = ""
         event_id = _event_id(form)
-        errors, item = await _sighting(intake, caller, form, values, event_id)
+        errors, item = await _sighting(intake, caller, form, values, event_id, words)
         if item is not None:
             try:
                 [answer] = await intake.take_in(caller, RECON_SIGHTING, [item])
@@ -173,42 +196,68 @@ def form_router(session_lasts: timedelta) -> APIRouter:
                 headers = None
                 if refusal.retry_after is not None:
                     headers = {"Retry-After": str(refusal.retry_after)}
-                page = pages.failed_page(_refusal_text(refusal))
+                page = pages.failed_page(language, _refusal_text(words, refusal))
                 return HTMLResponse(page, refusal.status, headers)
             if answer.status == 202:
-                page = pages.done_page(branch_id=values["branch_id"], event_id=event_id)
+                page = pages.done_page(
+                    language, branch_id=values["branch_id"], event_id=event_id
+                )
                 return HTMLResponse(page, 202)
             if answer.status != 422:
-                message = _answer_text(answer.status, answer.detail)
+                message = _answer_text(words, answer.status, answer.detail)
                 headers = None
                 if answer.retry_after is not None:
                     headers = {"Retry-After": str(answer.retry_after)}
-                return HTMLResponse(pages.failed_page(message), answer.status, headers)
+                page = pages.failed_page(language, message)
+                return HTMLResponse(page, answer.status, headers)
             assert isinstance(answer.detail, list)
-            errors = [_problem_text(problem) for problem in answer.detail]
+            errors = [_problem_text(words, problem) for problem in answer.detail]
         branches = await _branch_choices(intake, session)
-        page = pages.form_page(event_id=event_id, branches=branches, values=values, errors=errors)
+        page = pages.form_page(
+            language, event_id=event_id, branches=branches, values=values, errors=errors
+        )
         return HTMLResponse(page, 422)
 
     return router
 
 
+def _remember(request: Request, response: Response) -> Response:
+    """Keep a ?lang= choice for the following pages of this browser (the form posts to /meld)."""
+    chosen = _valid(request.query_params.get("lang"))
+    if chosen is not None:
+        response.set_cookie(
+            LANGUAGE_COOKIE,
+            chosen,
+            max_age=365 * 24 * 3600,
+            path=COOKIE_PATH,
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+        )
+    return response
+
+
 async def _sighting(
-    intake: Intake, caller: Caller, form: FormData, values: dict[str, Any], event_id: str
+    intake: Intake,
+    caller: Caller,
+    form: FormData,
+    values: dict[str, Any],
+    event_id: str,
+    words: Words,
 ) -> tuple[list[str], dict[str, Any] | None]:
-    """The sighting as the intake takes it, or what to correct first (in Dutch)."""
+    """The sighting as the intake takes it, or what to correct first (in the page's words)."""
     errors = []
     branch = await _branch(intake, caller, values["branch_id"]) if values["branch_id"] else None
     if branch is None:
-        errors.append("Filiaal: kies een van uw filialen.")
+        errors.append(f"{words('branch')}: {words('pick_branch')}")
     if not values["behaviours"]:
-        errors.append("Wat zag u: kies ten minste één gedraging.")
+        errors.append(f"{words('behaviours')}: {words('pick_behaviour')}")
     observed_at = datetime.now(UTC)
     if values["observed_at"]:
         try:
             observed_at = datetime.fromisoformat(values["observed_at"]).replace(tzinfo=DUTCH_TIME)
         except ValueError:
-            errors.append("Tijdstip: vul een datum en tijd in.")
+            errors.append(f"{words('observed_at')}: {words('give_time')}")
     if errors:
         return errors, None
     person = {
@@ -297,27 +346,24 @@ async def _branch_choices(intake: Intake, session: StaffSession) -> list[dict[st
     ]
 
 
-def _problem_text(problem: FieldProblem) -> str:
-    """'Kleding: mag ten hoogste 60 tekens hebben': the form's label and the reason in Dutch."""
+def _problem_text(words: Words, problem: FieldProblem) -> str:
+    """'Kleding: mag ten hoogste 60 tekens hebben': the form's label and the reason."""
     field = re.sub(r"\.\d+$", "", problem.field)  # "persons.0.clothing.0": the clothing field
-    label = pages.FIELD_LABELS.get(field, problem.field)
-    return f"{label}: {in_dutch(problem.reason)}"
+    label = words.field(field) or problem.field
+    return f"{label}: {said_in(problem.reason, words.language)}"
 
 
-def _refusal_text(refusal: Refused) -> str:
+def _refusal_text(words: Words, refusal: Refused) -> str:
     if refusal.status == 429:
-        return (
-            f"U heeft te veel meldingen achter elkaar gedaan. Probeer het over "
-            f"{refusal.retry_after} seconden opnieuw."
-        )
-    return f"U mag deze melding niet doen ({refusal.reason})."
+        return words("too_many", seconds=refusal.retry_after)
+    return words("not_allowed", reason=said_in(str(refusal.reason), words.language))
 
 
-def _answer_text(status: int, detail: object) -> str:
+def _answer_text(words: Words, status: int, detail: object) -> str:
     if status == 503:
-        return "De melding kon nu niet worden doorgestuurd. Probeer het over een minuut opnieuw."
+        return words("unavailable")
     if status == 403:
-        return f"U mag voor dit filiaal niet melden ({detail})."
+        return words("not_your_branch", detail=said_in(str(detail), words.language))
     if status == 409:
-        return "Deze melding is al eerder met andere gegevens verstuurd. Begin een nieuwe melding."
-    return f"De melding is niet verstuurd ({detail})."
+        return words("conflict")
+    return words("failed", detail=detail)

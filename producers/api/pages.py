@@ -1,8 +1,9 @@
-"""The Dutch pages of the reconnaissance form: templates, labels and rendering."""
+"""The pages of the reconnaissance form, Dutch by default and English selectable: templates,
+words and rendering."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jinja2 import DictLoader, Environment, StrictUndefined, select_autoescape
 
@@ -12,24 +13,128 @@ from heterdaad.vocabulary import (
     FACE_LABELS,
     HEIGHT_LABELS,
     VEHICLE_LABELS,
+    in_language,
 )
+
+if TYPE_CHECKING:
+    from producers.reasons import Language
+
+# The form's words: (Dutch, English). The pages, the answers and the errors take them from here.
+PHRASES: dict[str, tuple[str, str]] = {
+    "title": ("Voorverkenning melden", "Report reconnaissance"),
+    "log_in": ("Inloggen", "Log in"),
+    "log_out": ("Uitloggen", "Log out"),
+    "login_intro": (
+        "Vul de inlogcode in die u voor uw filiaal heeft gekregen. Elke code werkt één keer.",
+        "Enter the login code you were given for your branch. Each code works once.",
+    ),
+    "code": ("Inlogcode", "Login code"),
+    "intro": (
+        "Zag u iemand die uw winkel lijkt te verkennen? Meld het meteen. Bij direct gevaar: "
+        "bel 112.",
+        "Did you see someone who seems to be scouting your shop? Report it at once. In "
+        "immediate danger: call 112.",
+    ),
+    "check": ("Controleer het volgende:", "Please check the following:"),
+    "not_seen": ("(niet gezien)", "(not seen)"),
+    "branch": ("Filiaal", "Branch"),
+    "observed_at": ("Tijdstip", "Time"),
+    "behaviours": ("Wat zag u", "What did you see"),
+    "person": ("Persoon", "Person"),
+    "height": ("Lengte", "Height"),
+    "build": ("Postuur", "Build"),
+    "face": ("Gezicht", "Face"),
+    "clothing": ("Kleding", "Clothing"),
+    "clothing_hint": ("Kleding (met komma's gescheiden)", "Clothing (separated by commas)"),
+    "vehicle": ("Voertuig", "Vehicle"),
+    "vehicle_kind": ("Soort", "Kind"),
+    "make": ("Merk", "Make"),
+    "colour": ("Kleur", "Colour"),
+    "plate": ("Kenteken", "Licence plate"),
+    "free_text": ("Toelichting", "Details"),
+    "report": ("Melden", "Report"),
+    "received": ("Melding ontvangen", "Report received"),
+    "thanks": ("Bedankt voor uw melding", "Thank you for your report"),
+    "done": (
+        "Uw melding van een voorverkenning bij filiaal {branch_id} is ontvangen en doorgestuurd.",
+        "Your report of reconnaissance at branch {branch_id} has been received and passed on.",
+    ),
+    "reference": ("Kenmerk", "Reference"),
+    "again": (
+        "Ziet u de persoon of het voertuig opnieuw, meld het dan opnieuw. Bij direct gevaar: "
+        "bel 112.",
+        "If you see the person or the vehicle again, report it again. In immediate danger: "
+        "call 112.",
+    ),
+    "another": ("Nog een melding doen", "Make another report"),
+    "not_sent": ("Melding niet verstuurd", "Report not sent"),
+    "danger": ("Bij direct gevaar: bel 112.", "In immediate danger: call 112."),
+    "back": ("Terug naar het formulier", "Back to the form"),
+    # what to correct, and why a report was not taken (producers/api/form.py)
+    "pick_branch": ("kies een van uw filialen.", "choose one of your branches."),
+    "pick_behaviour": ("kies ten minste één gedraging.", "choose at least one behaviour."),
+    "give_time": ("vul een datum en tijd in.", "enter a date and time."),
+    "unknown_code": (
+        "Deze code is onbekend, al gebruikt of verlopen.",
+        "This code is unknown, already used or expired.",
+    ),
+    "code_refused": (
+        "Met deze code kunt u geen voorverkenningen melden ({refusal}).",
+        "This code cannot be used to report reconnaissance ({refusal}).",
+    ),
+    "too_many": (
+        "U heeft te veel meldingen achter elkaar gedaan. Probeer het over {seconds} seconden "
+        "opnieuw.",
+        "You made too many reports in a row. Try again in {seconds} seconds.",
+    ),
+    "not_allowed": ("U mag deze melding niet doen ({reason}).", "You may not make this report "
+                    "({reason})."),
+    "unavailable": (
+        "De melding kon nu niet worden doorgestuurd. Probeer het over een minuut opnieuw.",
+        "The report could not be passed on just now. Try again in a minute.",
+    ),
+    "not_your_branch": (
+        "U mag voor dit filiaal niet melden ({detail}).",
+        "You may not report for this branch ({detail}).",
+    ),
+    "conflict": (
+        "Deze melding is al eerder met andere gegevens verstuurd. Begin een nieuwe melding.",
+        "This report was sent before with other details. Start a new report.",
+    ),
+    "failed": ("De melding is niet verstuurd ({detail}).", "The report was not sent ({detail})."),
+}  # fmt: skip
 
 # Field paths of the sighting as the form's labels name them, for error messages.
 FIELD_LABELS: dict[str, str] = {
-    "branch": "Filiaal",
-    "observed_at": "Tijdstip",
-    "behaviours": "Wat zag u",
-    "persons.0.clothing": "Kleding",
-    "vehicle.make": "Merk",
-    "vehicle.colour": "Kleur",
-    "vehicle.plate": "Kenteken",
-    "free_text": "Toelichting",
+    "branch": "branch",
+    "observed_at": "observed_at",
+    "behaviours": "behaviours",
+    "persons.0.clothing": "clothing",
+    "vehicle.make": "make",
+    "vehicle.colour": "colour",
+    "vehicle.plate": "plate",
+    "free_text": "free_text",
 }
 
+
+class Words:
+    """The form's phrases in one language, as the templates and answers use them."""
+
+    def __init__(self, language: Language) -> None:
+        self.language: Language = language
+
+    def __call__(self, key: str, **values: object) -> str:
+        return PHRASES[key][0 if self.language == "nl" else 1].format(**values)
+
+    def field(self, path: str) -> str | None:
+        """The form's label for a field path of the sighting, if the form has that field."""
+        key = FIELD_LABELS.get(path)
+        return None if key is None else self(key)
+
 _BASE = """<!doctype html>
-<html lang="nl"><head><meta charset="utf-8">
+<html lang="{{ t.language }}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{% block title %}Voorverkenning melden{% endblock %}</title>
+<title>{% block title %}{{ t('title') }}{% endblock %}</title>
 <style>
 body{font-family:system-ui,sans-serif;margin:0 auto;max-width:36rem;padding:1rem;line-height:1.4}
 label{display:block;margin:.6rem 0 .2rem;font-weight:600}
@@ -45,81 +150,81 @@ button{font-size:1.1rem;padding:.8rem 1.2rem;margin-top:1rem;width:100%}
 """
 
 _LOGIN = """{% extends "base" %}{% block body %}
-<h1>Inloggen</h1>
-<p>Vul de inlogcode in die u voor uw filiaal heeft gekregen. Elke code werkt één keer.</p>
+<h1>{{ t('log_in') }}</h1>
+<p>{{ t('login_intro') }}</p>
 {% if error %}<p class="fout">{{ error }}</p>{% endif %}
 <form method="post" action="/meld/login">
-<label for="code">Inlogcode</label>
+<label for="code">{{ t('code') }}</label>
 <input type="text" id="code" name="code" value="{{ code }}" autocomplete="one-time-code"
  autocapitalize="characters" spellcheck="false" required>
-<button type="submit">Inloggen</button>
+<button type="submit">{{ t('log_in') }}</button>
 </form>{% endblock %}
 """
 
 _FORM = """{% extends "base" %}{% block body %}
 {% macro select(name, label, options) -%}
 <label for="{{ name }}">{{ label }}</label>
-<select id="{{ name }}" name="{{ name }}"><option value="">(niet gezien)</option>
+<select id="{{ name }}" name="{{ name }}"><option value="">{{ t('not_seen') }}</option>
 {% for value, text in options %}<option value="{{ value }}"
 {% if values.get(name) == value %} selected{% endif %}>{{ text }}</option>{% endfor %}
 </select>{%- endmacro %}
-<h1>Voorverkenning melden</h1>
-<p>Zag u iemand die uw winkel lijkt te verkennen? Meld het meteen. Bij direct gevaar: bel 112.</p>
-{% if errors %}<div class="fout"><p>Controleer het volgende:</p><ul>
+<h1>{{ t('title') }}</h1>
+<p>{{ t('intro') }}</p>
+{% if errors %}<div class="fout"><p>{{ t('check') }}</p><ul>
 {% for error in errors %}<li>{{ error }}</li>{% endfor %}</ul></div>{% endif %}
 <form method="post" action="/meld">
 <input type="hidden" name="event_id" value="{{ event_id }}">
-<label for="branch_id">Filiaal</label>
+<label for="branch_id">{{ t('branch') }}</label>
 <input type="text" id="branch_id" name="branch_id" list="filialen" required
  value="{{ values.get('branch_id', '') }}">
 <datalist id="filialen">{% for branch in branches %}
 <option value="{{ branch.branch_id }}">{{ branch.label }}</option>{% endfor %}</datalist>
-<label for="observed_at">Tijdstip</label>
+<label for="observed_at">{{ t('observed_at') }}</label>
 <input type="datetime-local" id="observed_at" name="observed_at"
  value="{{ values.get('observed_at', '') }}">
-<fieldset><legend>Wat zag u?</legend>
+<fieldset><legend>{{ t('behaviours') }}?</legend>
 {% for value, label in behaviours %}<label class="check">
 <input type="checkbox" name="behaviours" value="{{ value }}"
 {% if value in values.get('behaviours', []) %} checked{% endif %}> {{ label }}</label>
 {% endfor %}</fieldset>
-<fieldset><legend>Persoon</legend>
+<fieldset><legend>{{ t('person') }}</legend>
 {% for name, label, options in person_selects %}{{ select(name, label, options) }}{% endfor %}
-<label for="clothing">Kleding (met komma's gescheiden)</label>
+<label for="clothing">{{ t('clothing_hint') }}</label>
 <input type="text" id="clothing" name="clothing" value="{{ values.get('clothing', '') }}">
 </fieldset>
-<fieldset><legend>Voertuig</legend>
-{{ select('vehicle_kind', 'Soort', vehicles) }}
-<label for="vehicle_make">Merk</label>
+<fieldset><legend>{{ t('vehicle') }}</legend>
+{{ select('vehicle_kind', t('vehicle_kind'), vehicles) }}
+<label for="vehicle_make">{{ t('make') }}</label>
 <input type="text" id="vehicle_make" name="vehicle_make"
  value="{{ values.get('vehicle_make', '') }}">
-<label for="vehicle_colour">Kleur</label>
+<label for="vehicle_colour">{{ t('colour') }}</label>
 <input type="text" id="vehicle_colour" name="vehicle_colour"
  value="{{ values.get('vehicle_colour', '') }}">
-<label for="plate">Kenteken</label>
+<label for="plate">{{ t('plate') }}</label>
 <input type="text" id="plate" name="plate" autocomplete="off" autocapitalize="characters">
 </fieldset>
-<label for="free_text">Toelichting</label>
+<label for="free_text">{{ t('free_text') }}</label>
 <textarea id="free_text" name="free_text" rows="4" maxlength="2000">
 {{- values.get('free_text', '') -}}
 </textarea>
-<button type="submit">Melden</button>
+<button type="submit">{{ t('report') }}</button>
 </form>
-<form method="post" action="/meld/logout"><button type="submit">Uitloggen</button></form>
+<form method="post" action="/meld/logout"><button type="submit">{{ t('log_out') }}</button></form>
 {% endblock %}
 """
 
-_DONE = """{% extends "base" %}{% block title %}Melding ontvangen{% endblock %}{% block body %}
-<h1>Bedankt voor uw melding</h1>
-<p class="goed">Uw melding van een voorverkenning bij filiaal {{ branch_id }} is ontvangen en
-doorgestuurd. Kenmerk: <code>{{ event_id }}</code>.</p>
-<p>Ziet u de persoon of het voertuig opnieuw, meld het dan opnieuw. Bij direct gevaar: bel 112.</p>
-<p><a href="/meld">Nog een melding doen</a></p>{% endblock %}
+_DONE = """{% extends "base" %}{% block title %}{{ t('received') }}{% endblock %}
+{% block body %}<h1>{{ t('thanks') }}</h1>
+<p class="goed">{{ t('done', branch_id=branch_id) }}
+{{ t('reference') }}: <code>{{ event_id }}</code>.</p>
+<p>{{ t('again') }}</p>
+<p><a href="/meld">{{ t('another') }}</a></p>{% endblock %}
 """
 
-_FAILED = """{% extends "base" %}{% block title %}Melding niet verstuurd{% endblock %}
-{% block body %}<h1>Melding niet verstuurd</h1>
+_FAILED = """{% extends "base" %}{% block title %}{{ t('not_sent') }}{% endblock %}
+{% block body %}<h1>{{ t('not_sent') }}</h1>
 <p class="fout">{{ message }}</p>
-<p>Bij direct gevaar: bel 112.</p><p><a href="/meld">Terug naar het formulier</a></p>
+<p>{{ t('danger') }}</p><p><a href="/meld">{{ t('back') }}</a></p>
 {% endblock %}
 """
 
@@ -132,39 +237,44 @@ _environment = Environment(
 )
 
 
-def _options(labels: dict[Any, str]) -> list[tuple[str, str]]:
-    return [(member.value, label) for member, label in labels.items()]
+def _options(labels: dict[Any, str], language: Language) -> list[tuple[str, str]]:
+    return [(member.value, label) for member, label in in_language(labels, language).items()]
 
 
-def login_page(error: str | None = None, *, code: str = "") -> str:
-    return _environment.get_template("login").render(error=error, code=code)
+def login_page(language: Language, error: str | None = None, *, code: str = "") -> str:
+    return _environment.get_template("login").render(t=Words(language), error=error, code=code)
 
 
 def form_page(
+    language: Language,
     *,
     event_id: str,
     branches: list[dict[str, str]],
     values: dict[str, Any] | None = None,
     errors: list[str] | None = None,
 ) -> str:
+    t = Words(language)
     return _environment.get_template("form").render(
+        t=t,
         event_id=event_id,
         branches=branches,
         values=values or {},
         errors=errors or [],
-        behaviours=_options(BEHAVIOUR_LABELS),
+        behaviours=_options(BEHAVIOUR_LABELS, language),
         person_selects=[
-            ("height_band", "Lengte", _options(HEIGHT_LABELS)),
-            ("build", "Postuur", _options(BUILD_LABELS)),
-            ("face_covering", "Gezicht", _options(FACE_LABELS)),
+            ("height_band", t("height"), _options(HEIGHT_LABELS, language)),
+            ("build", t("build"), _options(BUILD_LABELS, language)),
+            ("face_covering", t("face"), _options(FACE_LABELS, language)),
         ],
-        vehicles=_options(VEHICLE_LABELS),
+        vehicles=_options(VEHICLE_LABELS, language),
     )
 
 
-def done_page(*, branch_id: str, event_id: str) -> str:
-    return _environment.get_template("done").render(branch_id=branch_id, event_id=event_id)
+def done_page(language: Language, *, branch_id: str, event_id: str) -> str:
+    return _environment.get_template("done").render(
+        t=Words(language), branch_id=branch_id, event_id=event_id
+    )
 
 
-def failed_page(message: str) -> str:
-    return _environment.get_template("failed").render(message=message)
+def failed_page(language: Language, message: str) -> str:
+    return _environment.get_template("failed").render(t=Words(language), message=message)

@@ -1,0 +1,80 @@
+"""/meld speaks Dutch by default and English when chosen, as the desk does: ?lang=, then the
+browser's earlier choice, then HETERDAAD_LANGUAGE; labels, choices, answers and reasons alike."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import TYPE_CHECKING
+
+import pytest
+
+from heterdaad.vocabulary import BEHAVIOUR_LABELS, ENGLISH_LABELS
+from schemas.events import HeightBand, ReconBehaviour
+from tests.producers.intake_support import Registry, register, running_api
+from tests.producers.test_form import code_for, log_in, sighting_form
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    import asyncpg
+    import httpx
+
+    from heterdaad.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def registry(db: asyncpg.Connection) -> Registry:
+    return await register(db)
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    async with running_api(settings) as (_, client):
+        yield client
+
+# Words of the Dutch form that no English page has.
+DUTCH = re.compile(r"\b(Filiaal|Tijdstip|Kleding|Melden|Inloggen|Uitloggen|kies|moet|mag|ligt)\b")
+
+
+async def test_lang_en_gives_the_form_in_english_and_is_remembered(
+    registry: Registry, client: httpx.AsyncClient, db: asyncpg.Connection
+) -> None:
+    login = await client.get("/meld/login?lang=en")
+    assert '<html lang="en">' in login.text and "Login code" in login.text
+    assert (await log_in(client, await code_for(db))).status_code == 303
+    # no ?lang= any more: the browser's choice is kept, on the form and on what it answers
+    page = (await client.get("/meld")).text
+    assert '<html lang="en">' in page and not DUTCH.search(page), DUTCH.search(page)
+    assert ENGLISH_LABELS[HeightBand.FROM_180_TO_195] in page  # "1.80 - 1.95 m"
+    assert ENGLISH_LABELS[ReconBehaviour.WAITS_IN_VEHICLE] in page
+    for label in BEHAVIOUR_LABELS.values():
+        assert label.replace("'", "&#39;") not in page
+    asked: list[tuple[dict[str, str | list[str]], str]] = [
+        ({"observed_at": "2099-01-01T12:00"},
+         "Time: lies in the future by more than the allowed clock skew (2 minutes)"),
+        ({"clothing": "jas, " + "x" * 61}, "Clothing: String should have at most 60 characters"),
+        ({"behaviours": []}, "What did you see: choose at least one behaviour."),
+    ]  # fmt: skip
+    for overrides, reason in asked:
+        answered = await client.post("/meld", data=sighting_form(str(uuid.uuid4()), **overrides))
+        assert answered.status_code == 422
+        assert reason in answered.text
+        assert "Value error" not in answered.text and not DUTCH.search(answered.text)
+    # and back to Dutch when asked
+    assert '<html lang="nl">' in (await client.get("/meld?lang=nl")).text
+    assert '<html lang="nl">' in (await client.get("/meld")).text
+
+
+async def test_the_deployments_language_is_the_default(
+    settings: Settings, registry: Registry, db: asyncpg.Connection
+) -> None:
+    english = settings.model_copy(update={"language": "en"})
+    async with running_api(english) as (_, client):
+        assert '<html lang="en">' in (await client.get("/meld/login")).text
+        unknown = await client.post("/meld/login", data={"code": "NOPE-NOPE"})
+        assert unknown.status_code == 401
+        assert "This code is unknown, already used or expired." in unknown.text
+        assert '<html lang="nl">' in (await client.get("/meld/login?lang=nl")).text
