@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from consumers import alert_text
 from consumers.alert_text import BRANCH_TYPE, SEVERITY, UNIT, Language
 from consumers.digest.period import NL_TIME
+from heterdaad import notation
 from schemas.alerts import Severity
 from schemas.common import BranchType, PoliceUnit
 
@@ -264,7 +264,7 @@ def short_day(moment: datetime) -> str:
 
 def number(value: float, language: Language, decimals: int = 0) -> str:
     """12.5 as '12,5' in Dutch; thousands as '2.900' in Dutch and '2,900' in English."""
-    return alert_text.number(value, decimals, language)
+    return notation.number(value, decimals, language)
 
 
 def percent(value: float | None, language: Language) -> str:
