@@ -25,24 +25,13 @@ from schemas.topics import ALARM_ACTIVATIONS, INCIDENT_REPORTS, RECON_SIGHTINGS
 from schemas.wire import decode_as
 from tests.kafka_helpers import read_topic
 from tests.producers import bodies
-from tests.producers.intake_support import Registry, published_count, register, running_api
+from tests.producers.intake_support import Registry, published_count, running_api
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
     import asyncpg
     import httpx
-
-
-@pytest.fixture
-async def registry(db: asyncpg.Connection) -> Registry:
-    return await register(db)
-
-
-@pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    async with running_api(settings) as (_, client):
-        yield client
 
 
 async def audit_rows(db: asyncpg.Connection, subject: str) -> list[dict[str, Any]]:

@@ -23,26 +23,14 @@ from schemas.topics import RECON_SIGHTINGS
 from schemas.wire import decode_as
 from tests.kafka_helpers import read_topic
 from tests.producers import bodies
-from tests.producers.intake_support import Registry, published_count, register, running_api
+from tests.producers.intake_support import Registry, published_count
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
 
     import asyncpg
     import httpx
 
     from heterdaad.settings import Settings
-
-
-@pytest.fixture
-async def registry(db: asyncpg.Connection) -> Registry:
-    return await register(db)
-
-
-@pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    async with running_api(settings) as (_, client):
-        yield client
 
 
 async def code_for(

@@ -11,11 +11,10 @@ import pytest
 
 from heterdaad.vocabulary import BEHAVIOUR_LABELS, ENGLISH_LABELS
 from schemas.events import HeightBand, ReconBehaviour
-from tests.producers.intake_support import Registry, register, running_api
+from tests.producers.intake_support import Registry, running_api
 from tests.producers.test_form import code_for, log_in, sighting_form
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
 
     import asyncpg
     import httpx
@@ -24,16 +23,6 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.integration
 
-
-@pytest.fixture
-async def registry(db: asyncpg.Connection) -> Registry:
-    return await register(db)
-
-
-@pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    async with running_api(settings) as (_, client):
-        yield client
 
 # Words of the Dutch form that no English page has.
 DUTCH = re.compile(r"\b(Filiaal|Tijdstip|Kleding|Melden|Inloggen|Uitloggen|kies|moet|mag|ligt)\b")
