@@ -373,6 +373,7 @@ def demo(
     from rich.console import Console
     from rich.markup import escape
 
+    from consumers.alert_text import DUTCH_TIME
     from infra.demo import run_demo
     from infra.demo_setup import PortBusy
 
@@ -385,7 +386,9 @@ def demo(
 
     def say(line: str) -> None:
         # escape: alert text holds brackets ("[urgent]") that rich would read as markup.
-        console.print(f"[dim]{datetime.now():%H:%M:%S}[/dim] {escape(line)}", soft_wrap=True)
+        # Dutch time, as the alert texts it prints say it, whatever the machine's zone.
+        stamp = datetime.now(DUTCH_TIME)
+        console.print(f"[dim]{stamp:%H:%M:%S}[/dim] {escape(line)}", soft_wrap=True)
 
     async def run() -> None:
         await run_demo(settings, stop_on_signals(), say, traffic_rate=rate,
