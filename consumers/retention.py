@@ -40,8 +40,10 @@ class Purge:
     keeps none, and is marked purged at `at`. An event's payload goes whole; an alert keeps what
     a branch may see of it (`Alert.without_personal_data`), so the desk's history and the
     digest still know its kind, pattern and evidence. The retention pass applies the rule to
-    the rows stored; the sink to each row before it is written (`kept`), so that nothing
-    already past the period is ever stored with its personal data."""
+    the rows stored. The sink and the desk apply it to each alert before it is written
+    (`kept`): what people read is never stored with personal data past its period. An event
+    is stored whole and cleared by the next pass (every `retention_every_hours`), so that an
+    import can still be matched the day it arrives (solved cases, `heterdaad model fit`)."""
 
     cutoff: datetime
     at: datetime
@@ -55,17 +57,13 @@ class Purge:
     def kept(self, model: Contract, happened_at: datetime) -> tuple[str | None, datetime | None]:
         """A row's payload and purge time as stored: (the whole payload, None) while what it
         describes is within the period, (what may stay of it, `at`) once past it."""
-        if happened_at >= self.cutoff:
+        if happened_at >= self.cutoff or not isinstance(model, Alert):
             return model.model_dump_json(), None
-        if isinstance(model, Alert):
-            return model.without_personal_data().model_dump_json(), self.at
-        return None, self.at
+        return model.without_personal_data().model_dump_json(), self.at
 
-    async def events(self, connection: asyncpg.Connection, keys: list[Any] | None = None) -> int:
-        """Clear the stored events' payloads past the cutoff (those of `keys` only, if given)."""
-        statement = _EVENTS_DUE + (" AND event_id = ANY($3)" if keys is not None else "")
-        status = await connection.execute(statement, self.cutoff, self.at,
-                                          *([keys] if keys is not None else []))  # fmt: skip
+    async def events(self, connection: asyncpg.Connection) -> int:
+        """Clear the stored events' payloads past the cutoff."""
+        status = await connection.execute(_EVENTS_DUE, self.cutoff, self.at)
         return int(status.rsplit(" ", 1)[-1])
 
     async def alerts(self, connection: asyncpg.Connection, keys: list[Any] | None = None) -> int:

@@ -74,7 +74,7 @@ Row = tuple[Table, tuple[object, ...]]
 
 
 def row_of(model: Contract, purge: Purge | None = None) -> Row:
-    """Where and as what one model is stored; with `purge`, an event or alert that happened
+    """Where and as what one model is stored; with `purge`, an alert about what happened
     before its cutoff is stored without its personal data, as the retention pass leaves it."""
 
     def payload(happened_at: datetime) -> tuple[str | None, datetime | None]:
@@ -173,15 +173,15 @@ async def store_many(
 async def purge_stored(
     connection: asyncpg.Connection, purge: Purge, table: Table, rows: list[tuple[object, ...]]
 ) -> None:
-    """Purge the stored rows of those that `row_of` purged, where a row of the same key was
-    there already with its payload: the desk takes in an alert from the topic as the sink
-    does (consumers/desk/alerts.py) and may be first."""
-    if table.columns is None or "payload_purged_at" not in table.columns:
+    """Strip the stored alerts of those that `row_of` stripped, where a row of the same key was
+    there already with its payload (an alert stored before this rule, or twice in a batch)."""
+    if table is not ALERT:
         return
+    assert table.columns is not None
     stripped = table.columns.index("payload_purged_at")
     keys = [row[0] for row in rows if row[stripped] is not None]
     if keys:
-        await (purge.alerts if table is ALERT else purge.events)(connection, keys)
+        await purge.alerts(connection, keys)
 
 
 async def copy_new(
@@ -268,8 +268,8 @@ class Sink:
         models = batch.models
         if not models:  # only undecodable records: the layer dead-letters them
             return []
-        # A history import, or a replay, brings events past the retention period: stored as
-        # the retention pass would leave them, never with their personal data.
+        # A history import, or a replay, brings alerts about events past the retention period:
+        # stored as the retention pass would leave them (consumers/retention.Purge).
         purge = Purge.after(self.settings.personal_data_retention_days)
         async with self._pool.acquire() as connection:
             try:
