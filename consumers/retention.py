@@ -19,7 +19,6 @@ if TYPE_CHECKING:
     import asyncpg
 
     from heterdaad.settings import Settings
-    from schemas.common import Contract
 
 logger = logging.getLogger(__name__)
 
@@ -54,12 +53,13 @@ class Purge:
         now = now or datetime.now(UTC)
         return cls(cutoff=now - timedelta(days=retention_days), at=now)
 
-    def kept(self, model: Contract, happened_at: datetime) -> tuple[str | None, datetime | None]:
-        """A row's payload and purge time as stored: (the whole payload, None) while what it
-        describes is within the period, (what may stay of it, `at`) once past it."""
-        if happened_at >= self.cutoff or not isinstance(model, Alert):
-            return model.model_dump_json(), None
-        return model.without_personal_data().model_dump_json(), self.at
+    def kept(self, alert: Alert) -> tuple[str, datetime | None]:
+        """An alert's payload and purge time as stored: (the whole alert, None) while what it
+        is about lies within the period, (what may stay of it, `at`) once past it. Dated as
+        the pass dates it (EVENT_TIME)."""
+        if (alert.occurred_at or alert.created_at) >= self.cutoff:
+            return alert.model_dump_json(), None
+        return alert.without_personal_data().model_dump_json(), self.at
 
     async def events(self, connection: asyncpg.Connection) -> int:
         """Clear the stored events' payloads past the cutoff."""

@@ -29,7 +29,6 @@ from schemas.topics import (
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
-    from datetime import datetime
 
     from heterdaad.settings import Settings
 
@@ -59,7 +58,7 @@ def _copied(name: str, columns: tuple[str, ...]) -> Table:
 
 EVENT = _copied("event", (
     "event_id", "event_type", "organisation_id", "occurred_at", "kind", "branch_type",
-    "police_unit", "lat", "lon", "payload", "branch_id", "payload_purged_at",
+    "police_unit", "lat", "lon", "payload", "branch_id",
 ))  # fmt: skip
 ALERT = _copied("alert", (
     "alert_id", "dedup_key", "kind", "severity", "police_unit", "lat", "lon", "created_at",
@@ -75,46 +74,37 @@ Row = tuple[Table, tuple[object, ...]]
 
 def row_of(model: Contract, purge: Purge | None = None) -> Row:
     """Where and as what one model is stored; with `purge`, an alert about what happened
-    before its cutoff is stored without its personal data, as the retention pass leaves it."""
-
-    def payload(happened_at: datetime) -> tuple[str | None, datetime | None]:
-        """The payload as stored, and when it was purged (None while it is kept)."""
-        if purge is None:
-            return model.model_dump_json(), None
-        return purge.kept(model, happened_at)
-
+    before its cutoff is stored without its personal data, as the retention pass leaves it
+    (an event is stored whole, for the next pass: consumers/retention.Purge)."""
     match model:
         case AlarmActivation():
             where = model.site.location
-            kept, purged_at = payload(model.occurred_at)
             return EVENT, (
                 model.event_id, "alarm_activation", model.alarm_centre,
                 model.occurred_at, model.signal.value, model.site.branch_type.value,
-                police_unit_for(where).value, where.lat, where.lon, kept, None, purged_at,
+                police_unit_for(where).value, where.lat, where.lon, model.model_dump_json(), None,
             )  # fmt: skip
         case IncidentReport():
             where = model.branch.location
-            kept, purged_at = payload(model.occurred_at)
             return EVENT, (
                 model.event_id, "incident_report", model.reporting_org,
                 model.occurred_at, model.incident_type.value, model.branch.branch_type.value,
-                police_unit_for(where).value, where.lat, where.lon, kept,
-                model.branch.branch_id, purged_at,
+                police_unit_for(where).value, where.lat, where.lon, model.model_dump_json(),
+                model.branch.branch_id,
             )  # fmt: skip
         case ReconSighting():
             where = model.where
             branch_type = model.branch.branch_type.value if model.branch else None
             branch_id = model.branch.branch_id if model.branch else None
-            kept, purged_at = payload(model.observed_at)
             return EVENT, (
                 model.event_id, "recon_sighting", model.reporter_org,
                 model.observed_at, "voorverkenning", branch_type,
-                police_unit_for(where).value, where.lat, where.lon, kept, branch_id, purged_at,
+                police_unit_for(where).value, where.lat, where.lon, model.model_dump_json(),
+                branch_id,
             )  # fmt: skip
         case Alert():
             center = model.area.center
-            # Dated as the retention pass dates it (consumers/retention.EVENT_TIME).
-            kept, purged_at = payload(model.occurred_at or model.created_at)
+            kept, purged_at = purge.kept(model) if purge else (model.model_dump_json(), None)
             return ALERT, (
                 model.alert_id, model.dedup_key, model.kind.value,
                 model.severity.value, model.police_unit.value, center.lat, center.lon,
