@@ -32,6 +32,10 @@ EVENT_TIME = {
     "alert": "coalesce(occurred_at, created_at)",
 }
 
+# Alerts are read and stripped in pages of this many, in the order of their ids ($2: the last
+# id of the page before, NULL for the first).
+ALERT_BATCH = 1000
+
 
 @dataclass(frozen=True)
 class Purge:
@@ -66,16 +70,31 @@ class Purge:
         status = await connection.execute(_EVENTS_DUE, self.cutoff, self.at)
         return int(status.rsplit(" ", 1)[-1])
 
-    async def alerts(self, connection: asyncpg.Connection, keys: list[Any] | None = None) -> int:
+    async def alerts(
+        self,
+        connection: asyncpg.Connection,
+        keys: list[Any] | None = None,
+        *,
+        batch: int = ALERT_BATCH,
+    ) -> int:
         """Strip the stored alerts past the cutoff to what may stay of them (those of `keys`
-        only, if given). An alert no reader can parse any more is cleared whole."""
-        query = _ALERTS_DUE + (" AND alert_id = ANY($2)" if keys is not None else "")
-        rows = await connection.fetch(query, self.cutoff, *([keys] if keys is not None else []))
-        await connection.executemany(
-            "UPDATE alert SET payload = $2::jsonb, payload_purged_at = $3 WHERE alert_id = $1",
-            [(row["alert_id"], _stripped(row["payload"]), self.at) for row in rows],
-        )
-        return len(rows)
+        only, if given), `batch` at a time: the first pass over a year of imported alerts must
+        not hold them all in memory. An alert no reader can parse any more is cleared whole."""
+        query = _ALERTS_DUE + (" AND alert_id = ANY($4)" if keys is not None else "")
+        query += " ORDER BY alert_id LIMIT $3"
+        stripped, after = 0, None
+        while True:
+            rows = await connection.fetch(
+                query, self.cutoff, after, batch, *([keys] if keys is not None else [])
+            )
+            await connection.executemany(
+                "UPDATE alert SET payload = $2::jsonb, payload_purged_at = $3 WHERE alert_id = $1",
+                [(row["alert_id"], _stripped(row["payload"]), self.at) for row in rows],
+            )
+            stripped += len(rows)
+            if len(rows) < batch:
+                return stripped
+            after = rows[-1]["alert_id"]
 
 
 _EVENTS_DUE = (
@@ -84,7 +103,8 @@ _EVENTS_DUE = (
 )
 _ALERTS_DUE = (
     "SELECT alert_id, payload FROM alert "
-    f"WHERE payload_purged_at IS NULL AND {EVENT_TIME['alert']} < $1"
+    f"WHERE payload_purged_at IS NULL AND {EVENT_TIME['alert']} < $1 "
+    "AND ($2::uuid IS NULL OR alert_id > $2)"
 )
 
 

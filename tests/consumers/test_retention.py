@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from consumers.retention import purge_personal_data, run_retention_schedule
+from consumers.retention import Purge, purge_personal_data, run_retention_schedule
 from consumers.sink import store
 from heterdaad.db import create_pool
 from schemas.alerts import Alert
@@ -111,6 +111,31 @@ async def test_an_alert_is_purged_by_when_its_event_happened(db: asyncpg.Connect
     kept = json.loads(rows[about_recent.alert_id]["payload"])
     assert kept["vehicles"][0]["plate_pseudonym"] == factories.PLATE_PSEUDONYM
     assert rows[about_recent.alert_id]["payload_purged_at"] is None
+
+
+async def test_alerts_are_stripped_page_by_page(db: asyncpg.Connection) -> None:
+    # The first pass over a year of imported alerts read them all in one query; now a page at
+    # a time. Five due in pages of two: every one stripped, the recent one and the keys not
+    # asked for untouched.
+    now = datetime.now(UTC)
+    due = [
+        factories.alert(created_at=now, occurred_at=now - timedelta(days=40 + i)) for i in range(5)
+    ]
+    recent = factories.alert(created_at=now, occurred_at=now - timedelta(days=3))
+    for alert in (*due, recent):
+        await store(db, alert)
+    purge = Purge.after(28, now)
+
+    asked = [due[0].alert_id, due[3].alert_id, recent.alert_id]
+    assert await purge.alerts(db, asked, batch=1) == 2
+    assert await purge.alerts(db, batch=2) == 3
+    assert await purge.alerts(db, batch=2) == 0
+
+    rows = {row["alert_id"]: row for row in await db.fetch("SELECT * FROM alert")}
+    for alert in due:
+        assert_without_personal_data(rows[alert.alert_id]["payload"], alert)
+        assert rows[alert.alert_id]["payload_purged_at"] == now
+    assert rows[recent.alert_id]["payload_purged_at"] is None
 
 
 async def _audit_row(db: asyncpg.Connection, days_old: float, subject: str) -> None:
