@@ -38,29 +38,54 @@ SAME_SPOT_M = 50.0
 
 
 def deduplicate(incidents: Sequence[Incident], window: timedelta) -> list[Incident]:
-    """One incident per robbery: a report at the same spot within `window` of one kept is dropped.
+    """One incident per robbery: the reports of one robbery by different sources joined.
+
+    A source is an organisation and the channel it reported through (the intake API, or an
+    import of a CBL export). Each source gives a robbery one id of its own (the event id the
+    client chose, the melding number in the CBL tool), so a source never reports one robbery
+    twice: two of its reports at one branch, an hour apart, are two robberies. The same robbery
+    does come in twice from two sources: the shop posts it and the trade association (or the
+    shop's own CBL export) reports it again. A report therefore joins a robbery found before
+    when it lies at the same spot within `window` after that robbery's first report and that
+    robbery has no report from its source yet; otherwise it is a robbery of its own.
 
     The earliest report stands for the incident, whichever organisation sent it.
     """
-    kept: list[Incident] = []
-    dropped = 0
+    robberies: list[_Robbery] = []
     for incident in sorted(incidents, key=lambda i: (i.occurred_at, str(i.event_id))):
-        if _repeats(incident, kept, window):
-            dropped += 1
+        robbery = _reported_before(incident, robberies, window)
+        if robbery is None:
+            robberies.append(_Robbery(incident, {incident.source}))
         else:
-            kept.append(incident)
+            robbery.sources.add(incident.source)
+    dropped = len(incidents) - len(robberies)
     if dropped:
         logger.info("digest.duplicates_dropped count=%d", dropped)
-    return kept
+    return [robbery.first for robbery in robberies]
 
 
-def _repeats(incident: Incident, kept: Sequence[Incident], window: timedelta) -> bool:
-    for earlier in reversed(kept):
+@dataclass
+class _Robbery:
+    """One robbery as found so far: its earliest report and every source that reported it."""
+
+    first: Incident
+    sources: set[tuple[str, str]]
+
+
+def _reported_before(
+    incident: Incident, robberies: Sequence[_Robbery], window: timedelta
+) -> _Robbery | None:
+    """The latest robbery this report is another source's report of, if any."""
+    for robbery in reversed(robberies):
+        earlier = robbery.first
         if incident.occurred_at - earlier.occurred_at > window:
-            return False  # kept is in time order: all before this one lie further back
-        if metres_between(earlier.lat, earlier.lon, incident.lat, incident.lon) <= SAME_SPOT_M:
-            return True
-    return False
+            return None  # robberies are in time order: all before this one lie further back
+        if (
+            incident.source not in robbery.sources
+            and metres_between(earlier.lat, earlier.lon, incident.lat, incident.lon) <= SAME_SPOT_M
+        ):
+            return robbery
+    return None
 
 
 @dataclass(frozen=True)

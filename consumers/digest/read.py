@@ -36,7 +36,7 @@ PRESS_LOOKBACK = timedelta(days=1)
 
 @dataclass(frozen=True, slots=True)
 class Incident:
-    """An incident report as the anonymous columns keep it."""
+    """An incident report as the anonymous columns keep it, with who reported it and how."""
 
     event_id: UUID
     kind: str
@@ -45,6 +45,13 @@ class Incident:
     lat: float
     lon: float
     occurred_at: datetime
+    organisation_id: str  # the reporting organisation (the event's reporting_org)
+    channel: str  # API_CHANNEL, or the import's source ('cbl') from import_receipt
+
+    @property
+    def source(self) -> tuple[str, str]:
+        """Who reported it through which channel: each source gives a robbery one id of its own."""
+        return self.organisation_id, self.channel
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,16 +128,21 @@ class Snapshot:
     judgements_in_month: int
 
 
-_INCIDENTS = """
-SELECT event_id, kind, branch_type, police_unit, lat, lon, occurred_at
-FROM event
-WHERE event_type = 'incident_report' AND occurred_at >= $1 AND occurred_at < $2
-ORDER BY occurred_at, event_id
+# A report sent through the intake API (or posted by any client of it) has no import receipt.
+API_CHANNEL = "api"
+# The channel a report came in through: an imported one (a CBL export) has its import receipt,
+# kept as long as the event; every other report came through the intake API.
+_INCIDENT_COLUMNS = f"""
+SELECT e.event_id, e.kind, e.branch_type, e.police_unit, e.lat, e.lon, e.occurred_at,
+       e.organisation_id, COALESCE(r.source, '{API_CHANNEL}') AS channel
+FROM event e LEFT JOIN import_receipt r ON r.event_id = e.event_id
 """
-_INCIDENTS_BY_ID = """
-SELECT event_id, kind, branch_type, police_unit, lat, lon, occurred_at
-FROM event
-WHERE event_type = 'incident_report' AND event_id = ANY($1::uuid[])
+_INCIDENTS = f"""{_INCIDENT_COLUMNS}
+WHERE e.event_type = 'incident_report' AND e.occurred_at >= $1 AND e.occurred_at < $2
+ORDER BY e.occurred_at, e.event_id
+"""
+_INCIDENTS_BY_ID = f"""{_INCIDENT_COLUMNS}
+WHERE e.event_type = 'incident_report' AND e.event_id = ANY($1::uuid[])
 """
 _SIGHTINGS = """
 SELECT event_id, branch_type, police_unit, lat, lon, occurred_at
@@ -282,7 +294,7 @@ async def read_snapshot(
 def _incident(row: asyncpg.Record) -> Incident:
     return Incident(
         row["event_id"], row["kind"], row["branch_type"], row["police_unit"], row["lat"],
-        row["lon"], row["occurred_at"],
+        row["lon"], row["occurred_at"], row["organisation_id"], row["channel"],
     )  # fmt: skip
 
 

@@ -320,7 +320,11 @@ def method_rules(language: Language, rules: Rules) -> list[str]:
             "Overvallen zijn overvallen, pogingen en woningovervallen; straatroof en ram- en "
             "plofkraken worden apart geteld.",
             f"Twee meldingen op dezelfde plek (binnen {same} m) binnen {duplicate} minuten "
-            "zijn één incident (bijvoorbeeld de winkel en het CBL-meldpunt); de eerste telt.",
+            "zijn één incident als ze van twee organisaties komen (bijvoorbeeld de winkel en "
+            "het CBL-meldpunt) of van één organisatie langs twee wegen (de API en een import "
+            "uit het CBL-meldpunt); de eerste telt. Twee meldingen van één organisatie langs "
+            "dezelfde weg zijn twee overvallen: elke weg geeft een overval één eigen nummer "
+            "(het meldingsnummer van het CBL, het event-id in de API).",
             f"Voorverkenning gevolgd door een overval: een overval binnen {km} km van de "
             f"gemelde plek, na de melding en binnen {days} dagen. Dit is een eenvoudige regel "
             "op plaats en tijd (geen koppeling op voertuig of signalement) en telt dus ook "
@@ -355,7 +359,11 @@ def method_rules(language: Language, rules: Rules) -> list[str]:
         "Robberies are robberies, attempts and home robberies; street robbery and ram raids "
         "or ATM attacks are counted on their own.",
         f"Two reports at the same spot (within {same} m) within {duplicate} minutes are one "
-        "incident (the shop and the CBL tool, say); the first one counts.",
+        "incident when two organisations sent them (the shop and the CBL tool, say) or one "
+        "organisation sent them through both channels (the API and an import from the CBL "
+        "tool); the first one counts. Two reports by one organisation through the same channel "
+        "are two robberies: each channel gives a robbery one number of its own (the CBL's "
+        "melding number, the event id in the API).",
         f"Reconnaissance followed by a robbery: a robbery within {km} km of the reported spot, "
         f"after the report and within {days} days. This is a simple rule of place and time "
         "(no matching of vehicles or descriptions), so it counts coincidences too; 'window "
