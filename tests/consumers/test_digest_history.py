@@ -9,12 +9,15 @@ from typing import TYPE_CHECKING
 
 from consumers.digest import Month, write_digest
 from consumers.sink import Sink, store
+from producers.api import admin
 from producers.cbl_import import import_cbl
 from schemas.alerts import AlertKind, Area, EvidenceLink, LinkReason, Severity
 from schemas.common import Location
 from schemas.events import AlarmSignal, Verification, VerificationMethod
 from tests import factories
 from tests.kafka_helpers import eventually
+from tests.producers import bodies
+from tests.producers.intake_support import running_api
 from tests.producers.test_cbl_import import EXAMPLE, register_cbl
 
 if TYPE_CHECKING:
@@ -72,6 +75,57 @@ async def test_a_cbl_import_of_march_2025_lands_in_the_digest_of_march_2025(
     await write_digest(settings, "2026-12", tmp_path, now=NOW)
     now_month = read_csv(tmp_path, "2026-12", "incidents_by_kind")
     assert {r["kind"]: int(r["count"]) for r in now_month}["all"] == 0
+
+
+async def test_two_robberies_an_hour_apart_in_one_cbl_export_count_twice(
+    settings: Settings, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    # A tester's: an export with two robberies at one branch an hour apart, under two melding
+    # numbers, was counted as one robbery. The shop had posted the first through the API too.
+    await register_cbl(db)
+    shop_key = (await admin.issue_key(db, "buurtmarkt")).key
+    shop_post = bodies.incident_report(
+        reporting_org="buurtmarkt", branch_id="BM-0412", plate=None
+    ) | {"occurred_at": "2025-03-14T21:00:00+01:00"}
+    async with running_api(settings) as (_, client):
+        answer = await client.post(
+            "/v1/incident-reports", json=shop_post, headers={"Authorization": f"Bearer {shop_key}"}
+        )
+        assert answer.status_code == 202, answer.text
+    export = tmp_path / "cbl-maart.csv"
+    export.write_text(
+        "meldingsnummer;filiaalnummer;breedtegraad;lengtegraad;datum_tijd;soort_incident\n"
+        "CBL-2025-000301;BM-0412;52,3731;4,8922;14-03-2025 21:05;overval\n"
+        "CBL-2025-000302;BM-0412;52,3731;4,8922;14-03-2025 22:05;overval\n",
+        encoding="utf-8",
+    )
+    report = await import_cbl(settings, export, reporting_org="cbl",
+                              rejections_path=tmp_path / "afgewezen.csv")  # fmt: skip
+    assert report.published == 2
+    stop = asyncio.Event()
+    async with Sink(settings) as sink:
+        running = asyncio.create_task(sink.run(stop))
+
+        async def all_stored() -> bool:
+            return bool(await db.fetchval("SELECT count(*) FROM event") == 3)
+
+        await eventually(all_stored, timeout=60)
+        stop.set()
+        await running
+
+    await write_digest(settings, "2025-03", tmp_path, now=NOW)
+
+    # The shop's post and the CBL's first melding are one robbery (two organisations); the
+    # CBL's second melding is another robbery, though the shop's report of the first came
+    # from another organisation within the window.
+    by_kind = {
+        r["kind"]: int(r["count"]) for r in read_csv(tmp_path, "2025-03", "incidents_by_kind")
+    }
+    assert (by_kind["overval"], by_kind["all"]) == (2, 2)
+    by_hour = {
+        r["hour"]: int(r["count"]) for r in read_csv(tmp_path, "2025-03", "incidents_by_hour")
+    }
+    assert {hour: n for hour, n in by_hour.items() if n} == {"21": 1, "22": 1}
 
 
 async def test_a_series_found_late_lists_every_member_with_its_local_time(
