@@ -138,7 +138,9 @@ def score_pair(a: IncidentReport, b: IncidentReport, thresholds: SeriesThreshold
 
 def reported_twice(a: IncidentReport, b: IncidentReport, t: SeriesThresholds) -> bool:
     """Two reports of one robbery (the shop's and the trade association's), not a series:
-    one branch, at most duplicate_minutes apart."""
+    one branch, at most duplicate_minutes apart. The report carries no channel (API or CBL
+    import), so unlike the digest this cannot tell one source's two robberies apart
+    (docs/series-linkage.md)."""
     return (a.branch.branch_id == b.branch.branch_id
             and abs(a.occurred_at - b.occurred_at) <= timedelta(minutes=t.duplicate_minutes))
 

@@ -45,7 +45,9 @@ class SeriesThresholds(BaseModel):
         ge=0,
         le=24 * 60,
         description="Two reports of one branch this close in time are the same robbery "
-        "reported twice (by the shop and the trade association), not a series.",
+        "reported twice (by the shop and the trade association), not a series. The digest "
+        "takes them for one robbery only when two sources (organisation and channel) sent "
+        "them; the series stage sees no channel (docs/series-linkage.md).",
     )
 
     # --- decision ------------------------------------------------------------------------
