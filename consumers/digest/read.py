@@ -1,7 +1,8 @@
 """Reads what the digest needs from PostgreSQL: anonymous columns only, in one consistent snapshot.
 
 Payloads hold personal data (descriptions, plate pseudonyms) and are purged after the retention
-period, so the counts use the event and alert columns. From alert payloads only the ids of
+period, so the counts use the event and alert columns (and import receipts, which say which
+reports came through a CBL import). From alert payloads only the ids of
 patterns and of their evidence are taken, picked out in SQL, so no description or pseudonym
 ever reaches this process.
 """
