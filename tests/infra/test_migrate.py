@@ -145,3 +145,42 @@ async def test_judgements_stored_before_0024_take_what_their_alert_stated(
         ("linked_with", str(partner)), ("time_gap_days", 2.5), ("getaway_mode", None),
     ]
     assert kept["event_id"] == str(link.event_id)
+
+
+async def test_link_judgements_stored_before_0026_are_refiled_as_links(
+    database_url: str, schema: str
+) -> None:
+    """A robbery linked back to reconnaissance was judged as if it were a pattern named after
+    the robbery; 0026 files it as its own kind, by its alert's dedup key or by its name."""
+    await migrate(database_url, schema, _up_to(25))
+    connection = await asyncpg.connect(database_url, server_settings={"search_path": schema})
+    try:
+        robbery, gone = uuid.uuid4(), uuid.uuid4()
+        recon = AlertKind.RECONNAISSANCE_WARNING
+        warning = factories.alert(kind=recon, dedup_key="recon:rp-0123456789abcdef:2")
+        link = factories.alert(kind=recon, dedup_key=f"recon-link:{robbery}:2")
+        for alert in (warning, link):
+            await _store_before_0025(connection, alert)
+        # The third one's alert row is not there: its bare uuid says it named a robbery.
+        for alert_id, pattern in ((warning.alert_id, "rp-0123456789abcdef"),
+                                  (link.alert_id, str(robbery)), (uuid.uuid4(), str(gone))):
+            await connection.execute(
+                "INSERT INTO judgement (alert_id, kind, pattern, verdict, judged_by, judged_at) "
+                "VALUES ($1, 'reconnaissance_warning', $2, 'confirmed', 'analist', now())",
+                alert_id, pattern,
+            )  # fmt: skip
+        assert [m.version for m in await migrate(database_url, schema, _up_to(26))] == [26]
+        rows = await connection.fetch("SELECT kind, pattern FROM judgement ORDER BY judgement_id")
+        with pytest.raises(asyncpg.CheckViolationError):
+            await connection.execute(
+                "INSERT INTO judgement (alert_id, kind, pattern, verdict, judged_by, judged_at) "
+                "VALUES ($1, 'robbery_reported', 'x', 'confirmed', 'analist', now())",
+                uuid.uuid4(),
+            )  # fmt: skip
+    finally:
+        await connection.close()
+    assert [tuple(r) for r in rows] == [
+        ("reconnaissance_warning", "rp-0123456789abcdef"),
+        ("reconnaissance_link", f"recon-link:{robbery}"),
+        ("reconnaissance_link", f"recon-link:{gone}"),
+    ]
