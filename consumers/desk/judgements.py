@@ -1,6 +1,7 @@
 """The analysts' judgements of a pattern (issue 15 item 5): police confirm or reject a series,
-a reconnaissance pattern or a hotspot on the desk. Stored and audited together; what a model fit
-learns from (`judgement` table; docs/desk.md)."""
+a reconnaissance pattern or a hotspot on the desk, and whether a robbery linked back to
+reconnaissance was preceded by it. Stored and audited together; what a model fit learns from
+(`judgement` table; docs/desk.md)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from consumers.desk.audit import DeskAction, write_audit
+from consumers.judged import JudgedKind
 from heterdaad.db import transaction
 from schemas.alerts import AlertKind
 
@@ -23,6 +25,9 @@ if TYPE_CHECKING:
     from schemas.alerts import Alert
 
 JUDGED_KINDS = frozenset({AlertKind.SERIES, AlertKind.RECONNAISSANCE_WARNING, AlertKind.HOTSPOT})
+# The dedup key of a robbery linked back to reconnaissance, published as a reconnaissance
+# warning update: recon-link:<robbery id>:<n> (docs/reconnaissance.md, "Robberies linked back").
+RECON_LINK = "recon-link"
 
 
 class Verdict(StrEnum):
@@ -37,26 +42,40 @@ class Judgement:
     judged_at: datetime
 
 
-def pattern_of(card: AlertCard) -> str | None:
-    """What is judged: the series, the reconnaissance pattern or the hotspot the alert names."""
+@dataclass(frozen=True)
+class Judged:
+    """What a judgement is of: its kind and the pattern, or the link, the alert names."""
+
+    kind: JudgedKind
+    pattern: str
+
+
+def pattern_of(card: AlertCard) -> Judged | None:
+    """What is judged: the series, the reconnaissance pattern, the robbery linked back to
+    reconnaissance or the hotspot the alert names; None when the alert names none of these."""
     alert = card.alert
     if card.kind not in JUDGED_KINDS or alert is None:
         return None
     if card.kind is AlertKind.SERIES:
-        return alert.series_id
+        return None if alert.series_id is None else Judged(JudgedKind.SERIES, alert.series_id)
     if card.kind is AlertKind.HOTSPOT:
-        return alert.hotspot_id
-    # recon:<pattern>:<n>[+<nearby>]: the pattern, whatever the count it was warned at.
+        return None if alert.hotspot_id is None else Judged(JudgedKind.HOTSPOT, alert.hotspot_id)
     parts = alert.dedup_key.split(":")
-    return parts[1] if len(parts) > 1 else alert.dedup_key
+    if parts[0] == RECON_LINK and len(parts) > 1:
+        # recon-link:<robbery>:<n>: the link of that robbery, whatever the count of sightings
+        # linked when it was judged. Named with its prefix: a robbery's id is no pattern's.
+        return Judged(JudgedKind.RECONNAISSANCE_LINK, f"{RECON_LINK}:{parts[1]}")
+    # recon:<pattern>:<n>[+<nearby>]: the pattern, whatever the count it was warned at.
+    pattern = parts[1] if len(parts) > 1 else alert.dedup_key
+    return Judged(JudgedKind.RECONNAISSANCE_WARNING, pattern)
 
 
 async def judge(
     pool: asyncpg.Pool, user: DeskUser, card: AlertCard, verdict: Verdict, now: datetime
 ) -> bool:
     """Store and audit one judgement; False when the alert is no pattern that can be judged."""
-    pattern = pattern_of(card)
-    if pattern is None or card.alert is None:
+    judged = pattern_of(card)
+    if judged is None or card.alert is None:
         return False
     # What the alert stated and rested on goes with the verdict: the check of stated against
     # confirmed (consumers/reliability.py) and the series fit outlive the payload that
@@ -67,13 +86,14 @@ async def judge(
             "INSERT INTO judgement (alert_id, kind, pattern, verdict, judged_by, judged_at, "
             "model_version, stated_probability, stated_recurrence_days, evidence) "
             "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb)",
-            card.alert_id, card.kind.value, pattern, verdict.value, user.username, now,
+            card.alert_id, judged.kind.value, judged.pattern, verdict.value, user.username, now,
             basis.model_version if basis else None, basis.probability if basis else None,
             basis.recurrence_days if basis else None, kept_evidence(card.alert),
         )  # fmt: skip
         await write_audit(
             connection, at=now, actor=user.actor, action=DeskAction.ALERT_JUDGED,
-            subject=str(card.alert_id), details={"pattern": pattern, "verdict": verdict.value},
+            subject=str(card.alert_id), details={
+                "kind": judged.kind.value, "pattern": judged.pattern, "verdict": verdict.value},
         )  # fmt: skip
     return True
 

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from consumers.desk.alerts import AlertCard
-    from consumers.desk.judgements import Judgement
+    from consumers.desk.judgements import Judged, Judgement
     from consumers.desk.texts import Language
     from consumers.desk.users import DeskSession
     from heterdaad.thresholds.desk import DeskThresholds
@@ -99,13 +99,13 @@ def detail_page(
     tiles: DeskThresholds,
     nearby: Lookable | None = None,
     judgements: Sequence[Judgement] = (),
-    judgeable: bool = False,
+    judged: Judged | None = None,
 ) -> str:
     return _render(
         "detail.html",
         nearby=nearby or Lookable(),
         judgements=judgements,
-        judgeable=judgeable,
+        judged=judged,
         camera_radius=f"{tiles.camera_radius_m:g}",
         tiles=tiles,
         t=Words(language),

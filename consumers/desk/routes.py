@@ -190,13 +190,14 @@ def desk_router() -> APIRouter:
             tiles=desk.thresholds,
             nearby=await lookable(desk.store.pool, card, desk.thresholds.camera_radius_m),
             judgements=await judgements_of(desk.store.pool, card),
-            judgeable=pattern_of(card) is not None,
+            judged=pattern_of(card),
         )  # fmt: skip
         return remember_language(request, _page(html))
 
     @router.post("/alerts/{alert_text}/judge")
     async def judge_pattern(request: Request, alert_text: str) -> Response:
-        """Confirm or reject the series, reconnaissance pattern or hotspot an alert names."""
+        """Confirm or reject the series, reconnaissance pattern, robbery linked back to
+        reconnaissance or hotspot an alert names."""
         found = await current_session(request)
         if found is None:
             return Response(status_code=401)

@@ -78,13 +78,29 @@ PHRASES: dict[str, dict[Language, str]] = {
     "reject": {"nl": "Klopt niet", "en": "Reject"},
     "confirmed_by": {"nl": "Bevestigd als patroon door", "en": "Confirmed as a pattern by"},
     "rejected_by": {"nl": "Afgewezen als patroon door", "en": "Rejected as a pattern by"},
+    # A robbery linked back to reconnaissance: the verdict is on the link, not on a pattern.
+    "judgement_intro_link": {
+        "nl": "Ging deze voorverkenning aan deze overval vooraf? Uw oordeel wordt vastgelegd: "
+        "het toetst hoe vaak een overval terecht aan voorverkenning wordt gekoppeld.",
+        "en": "Was this robbery preceded by this reconnaissance? Your judgement is recorded: "
+        "it checks how often a robbery is rightly linked back to reconnaissance.",
+    },
+    "confirm_link": {
+        "nl": "Klopt: deze voorverkenning ging eraan vooraf",
+        "en": "Confirm: this reconnaissance preceded it",
+    },
+    "reject_link": {"nl": "Klopt niet: geen verband", "en": "Reject: not connected"},
+    "confirmed_by_link": {"nl": "Bevestigd als koppeling door", "en": "Confirmed as a link by"},
+    "rejected_by_link": {"nl": "Afgewezen als koppeling door", "en": "Rejected as a link by"},
     "choose_verdict": {
         "nl": "Kies of het patroon klopt of niet.",
         "en": "Choose whether the pattern is right or not.",
     },
     "not_judgeable": {
-        "nl": "Alleen een reeks, voorverkenningspatroon of hotspot kan worden beoordeeld.",
-        "en": "Only a series, a reconnaissance pattern or a hotspot can be judged.",
+        "nl": "Alleen een reeks, een voorverkenningspatroon, een aan voorverkenning gekoppelde "
+        "overval of een hotspot kan worden beoordeeld.",
+        "en": "Only a series, a reconnaissance pattern, a robbery linked back to reconnaissance "
+        "or a hotspot can be judged.",
     },
     "muted_silence": {
         "nl": "Gedempt door stilte {silence}: getoond, niet verstuurd",

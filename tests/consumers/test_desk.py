@@ -34,6 +34,7 @@ from schemas.alerts import (
 from schemas.common import Location, PoliceUnit
 from schemas.topics import ALERTS
 from schemas.wire import encode
+from streams.link_reconnaissance import RULE_VERSION, link_basis
 from tests import factories
 from tests.consumers.test_retention import assert_without_personal_data
 from tests.kafka_helpers import eventually
@@ -390,7 +391,12 @@ async def test_police_confirm_or_reject_a_pattern_and_each_judgement_is_kept_and
                              basis=DetectionBasis(model_version="series-test", probability=0.87))
     robbery = factories.alert()
     other_unit = rotterdam_alert(kind=AlertKind.SERIES, series_id="S-ROT-1")
-    for alert in (series, robbery, other_unit):
+    # A robbery linked back to reconnaissance, published as an update of the warning.
+    robbed = uuid.uuid4()
+    linked = factories.alert(kind=AlertKind.RECONNAISSANCE_WARNING,
+                             dedup_key=f"recon-link:{robbed}:2",
+                             basis=link_basis(settings.reconnaissance))  # fmt: skip
+    for alert in (series, robbery, other_unit, linked):
         await store(db, alert)
     async with served_desk(settings) as base_url, logged_in(base_url) as client:
         page = await client.get(f"/alerts/{series.alert_id}")
@@ -409,6 +415,17 @@ async def test_police_confirm_or_reject_a_pattern_and_each_judgement_is_kept_and
         today = datetime.now(ZoneInfo("Europe/Amsterdam")).strftime("%d-%m-%Y")
         assert f"Afgewezen als patroon door ams.coordinator op {today} " in shown
         assert f"Bevestigd als patroon door ams.coordinator op {today} " in shown
+        # The link is judged as a link: did this reconnaissance precede this robbery?
+        link_page = (await client.get(f"/alerts/{linked.alert_id}")).text
+        assert "Ging deze voorverkenning aan deze overval vooraf?" in link_page
+        assert "Klopt: deze voorverkenning ging eraan vooraf" in link_page
+        assert "Klopt niet: geen verband" in link_page
+        answer = await client.post(
+            f"/alerts/{linked.alert_id}/judge", data={"csrf": csrf, "verdict": "confirmed"}
+        )
+        assert answer.status_code == 303
+        link_shown = (await client.get(f"/alerts/{linked.alert_id}")).text
+        assert f"Bevestigd als koppeling door ams.coordinator op {today} " in link_shown
         # A single robbery is no pattern; another unit's series is not this desk's to judge.
         single = await client.get(f"/alerts/{robbery.alert_id}")
         assert 'id="judgement-heading"' not in single.text
@@ -427,18 +444,24 @@ async def test_police_confirm_or_reject_a_pattern_and_each_judgement_is_kept_and
         assert forged.status_code == 403
 
     rows = await db.fetch(
-        "SELECT pattern, verdict, judged_by, model_version, stated_probability, "
+        "SELECT kind, pattern, verdict, judged_by, model_version, stated_probability, "
         "stated_recurrence_days FROM judgement ORDER BY judgement_id"
     )
-    # What the alert stated is kept with the verdict, for the check of stated chances.
+    # What the alert stated is kept with the verdict, for the check of stated chances. The
+    # link is a kind of its own, named after its robbery, not a pattern named like one.
     assert [tuple(r) for r in rows] == [
-        ("S-AMS-9", "rejected", AMS_USER, "series-test", 0.87, None),
-        ("S-AMS-9", "confirmed", AMS_USER, "series-test", 0.87, None),
-    ]
+        ("series", "S-AMS-9", "rejected", AMS_USER, "series-test", 0.87, None),
+        ("series", "S-AMS-9", "confirmed", AMS_USER, "series-test", 0.87, None),
+        ("reconnaissance_link", f"recon-link:{robbed}", "confirmed", AMS_USER, RULE_VERSION,
+         None, None),
+    ]  # fmt: skip
     audited = await audit_rows(db, "alert_judged")
-    assert [json.loads(r["details"])["verdict"] for r in audited] == ["rejected", "confirmed"]
+    assert [(json.loads(r["details"])["kind"], json.loads(r["details"])["verdict"])
+            for r in audited] == [("series", "rejected"), ("series", "confirmed"),
+                                  ("reconnaissance_link", "confirmed")]  # fmt: skip
     # The links the fit learns from are kept too, with numbers only: "match" is dropped.
-    [kept] = {row["evidence"] for row in await db.fetch("SELECT evidence FROM judgement")}
+    [kept] = {row["evidence"] for row in await db.fetch(
+        "SELECT evidence FROM judgement WHERE kind = 'series'")}  # fmt: skip
     [reasons] = [link["reasons"] for link in json.loads(kept)]
     assert [(r["feature"], r["value"]) for r in reasons] == [
         ("linked_with", str(partner)), ("distance_km", 3.2), ("plate", None),
