@@ -179,9 +179,10 @@ def judged_command(
     """Whether the chances pattern alerts state hold, by the analysts' judgements.
 
     Per kind, model version and band of the stated probability (hotspots: recurrence
-    interval): alerts judged (the newest verdict of each), the share confirmed with its 95 %
-    interval, and the mean probability stated. A mean stated above the interval: the model
-    overstates here, calibrate again (docs/desk.md).
+    interval; a robbery linked back to reconnaissance, kind reconnaissance_link: the link it
+    stated, a row of its own): alerts judged (the newest verdict of each), the share
+    confirmed with its 95 % interval, and the mean probability stated. A mean stated above
+    the interval: the model overstates here, calibrate again (docs/desk.md).
     """
     from consumers.reliability import bands
 

@@ -2,7 +2,8 @@
 judgements (`heterdaad model judged`).
 
 Series and reconnaissance alerts state a probability, hotspots a recurrence interval
-(`Alert.basis`). The analysts confirm or reject the pattern on the desk (consumers/desk/
+(`Alert.basis`); a robbery linked back to reconnaissance states the link itself, with no chance.
+The analysts confirm or reject the pattern, or the link, on the desk (consumers/desk/
 judgements.py). Grouped by kind, model version and band of what was stated, the share
 confirmed says whether the statement holds where the system is used: a band whose confirmed
 share lies well below what it states is a model that overstates, and a reason to calibrate
@@ -18,6 +19,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from scipy.stats import binomtest
+
+from consumers.judged import JudgedKind
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -61,7 +64,9 @@ class Band:
 
     kind: str
     model_version: str
-    measure: str  # "probability", "recurrence_days", or "" when nothing was stated
+    # "probability", "recurrence_days", "link" (a robbery linked back to reconnaissance, no
+    # chance stated), or "" when nothing was stated
+    measure: str
     low: float
     high: float
     mean_stated: float | None  # the mean probability stated; None for recurrence bands
@@ -75,6 +80,8 @@ class Band:
         if self.measure == "recurrence_days":
             upper = "+" if math.isinf(self.high) else f"-{self.high:g}"
             return f"recurrence {self.low:g}{upper} days"
+        if self.measure == "link":
+            return "robbery linked back"
         return "nothing stated"
 
     @property
@@ -144,4 +151,7 @@ def _band_of(alert: JudgedAlert) -> tuple[str, float, float]:
         low, high = next((low, high) for low, high in RECURRENCE_BANDS
                          if alert.recurrence_days < high)  # fmt: skip
         return "recurrence_days", low, high
+    if alert.kind == JudgedKind.RECONNAISSANCE_LINK:
+        # What a link states is the link: the share confirmed is how often linking is right.
+        return "link", 0.0, 0.0
     return "", 0.0, 0.0

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import subprocess
-import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -24,7 +22,7 @@ from streams.series_scoring import series_alert
 from tests import factories
 from tests.consumers.test_desk import csrf_token, logged_in, served_desk, users
 from tests.kafka_helpers import publish_all
-from tests.processes import running
+from tests.processes import model_command, running
 from tests.streams.test_link_series import NOW, crew_report, east, series_alerts
 
 if TYPE_CHECKING:
@@ -51,15 +49,6 @@ def judged_series(settings: Settings, crew: list[IncidentReport]) -> Alert:
     newest = max(r.occurred_at for r in crew)
     return series_alert(grown, {r.event_id: r for r in crew}, newest, settings.series,
                         TimeModel(), NOW)  # fmt: skip
-
-
-def model_command(settings: Settings, *arguments: str) -> subprocess.CompletedProcess[str]:
-    """`heterdaad model <arguments>` against the test's database and state directory."""
-    return subprocess.run(
-        [sys.executable, "-m", "assembly.cli", "model", *arguments],
-        env=os.environ | settings.to_env(), capture_output=True, text=True, timeout=300,
-        check=False,
-    )  # fmt: skip
 
 
 async def test_a_model_fitted_from_desk_judgements_is_named_by_the_worker_alerts(

@@ -408,4 +408,6 @@ def _stated(band: Band, language: Language) -> str:
         return _p("stated_recurrence", language).format(
             low=text.number(band.low, language), high=upper
         )
+    if band.measure == "link":
+        return _p("stated_link", language)
     return _p("nothing_stated", language)

@@ -195,6 +195,7 @@ PHRASES: dict[str, tuple[str, str]] = {
     "understates": ("onderschat", "understates"),
     "holds": ("binnen de marge", "within the margin"),
     "nothing_stated": ("niets vermeld", "nothing stated"),
+    "stated_link": ("overval gekoppeld", "robbery linked back"),
     "stated_probability": ("kans {low}-{high}", "chance {low}-{high}"),
     "stated_recurrence": ("herhalingstijd {low}{high} dagen", "recurrence {low}{high} days"),
     "stated_chance": ("vermelde kans", "stated chance"),
@@ -212,6 +213,10 @@ PHRASES: dict[str, tuple[str, str]] = {
 PATTERN_KIND: dict[str, dict[Language, str]] = {
     "series": {"nl": "overvalreeks", "en": "robbery series"},
     "reconnaissance_warning": {"nl": "voorverkenning", "en": "reconnaissance"},
+    "reconnaissance_link": {
+        "nl": "overval na voorverkenning",
+        "en": "robbery after reconnaissance",
+    },
     "hotspot": {"nl": "hotspot", "en": "hotspot"},
 }
 

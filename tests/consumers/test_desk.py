@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
+from assembly.model_cli import judged_pairs
 from consumers.desk import DeskThresholds, add_user, create_desk_app, disable_user
 from consumers.desk.alerts import AlertStore
 from consumers.desk.live import change_channel
@@ -38,6 +39,7 @@ from streams.link_reconnaissance import RULE_VERSION, link_basis
 from tests import factories
 from tests.consumers.test_retention import assert_without_personal_data
 from tests.kafka_helpers import eventually
+from tests.processes import model_command
 from tests.served import served
 
 if TYPE_CHECKING:
@@ -465,6 +467,15 @@ async def test_police_confirm_or_reject_a_pattern_and_each_judgement_is_kept_and
     [reasons] = [link["reasons"] for link in json.loads(kept)]
     assert [(r["feature"], r["value"]) for r in reasons] == [
         ("linked_with", str(partner)), ("distance_km", 3.2), ("plate", None),
+    ]
+    # The fit learns series pairs from the series judgement alone, not from the link.
+    assert [pair.group for pair in await judged_pairs(db)] == ["judged:S-AMS-9"]
+    # The check of stated chances lists the link as a row of its own kind.
+    listed = await asyncio.to_thread(model_command, settings, "judged")
+    assert listed.returncode == 0, listed.stderr
+    assert [line.split()[:7] for line in listed.stdout.splitlines()[1:]] == [
+        ["reconnaissance_link", RULE_VERSION, "robbery", "linked", "back", "1", "1"],
+        ["series", "series-test", "probability", "0.80-0.95", "1", "1", "100%"],
     ]
 
 

@@ -613,7 +613,7 @@ async def test_the_stated_chances_are_set_against_the_verdicts_given_by_the_mont
     settings: Settings, db: asyncpg.Connection, tmp_path: Path
 ) -> None:
     """The working group sees whether the alerts' stated chances hold (issue 15 item 5)."""
-    series, certain, hotspot = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    series, certain, hotspot, link = uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     verdicts = [
         (series, "series", "confirmed", datetime(2026, 10, 10, 9, tzinfo=UTC), 0.9, None),
         (certain, "series", "rejected", datetime(2026, 10, 12, 9, tzinfo=UTC), 0.85, None),
@@ -621,6 +621,9 @@ async def test_the_stated_chances_are_set_against_the_verdicts_given_by_the_mont
         (series, "series", "rejected", datetime(2026, 11, 3, 9, tzinfo=UTC), 0.9, None),
         # Judged in September: the check adds up every month until this one.
         (hotspot, "hotspot", "confirmed", datetime(2026, 9, 20, 9, tzinfo=UTC), None, 400.0),
+        # A robbery linked back to reconnaissance: the link is what it stated, no chance.
+        (link, "reconnaissance_link", "confirmed", datetime(2026, 10, 14, 9, tzinfo=UTC), None,
+         None),
     ]
     for alert_id, kind, verdict, at, probability, recurrence in verdicts:
         # No alert row: what was stated is kept with the verdict, so a purged payload or a
@@ -639,20 +642,24 @@ async def test_the_stated_chances_are_set_against_the_verdicts_given_by_the_mont
         rows = read_csv(tmp_path, f"digest-2026-10-{language}", "reliability")
         if language == "nl":
             assert "Kloppen de vermelde kansen?" in html
-            assert "Oordelen deze maand: 2" in html
+            assert "Oordelen deze maand: 3" in html
             assert "binnen de marge" in html and "herhalingstijd 365+ dagen" in html
+            assert "overval na voorverkenning" in html and "overval gekoppeld" in html
         else:
             assert "Do the stated chances hold?" in html and "within the margin" in html
+            assert "robbery after reconnaissance" in html
     # One point per band with a stated probability: the calibration chart is drawn.
     section = html[html.index('id="reliability"'):html.index('id="method"')]
     assert section.count('src="data:image/svg+xml;base64,') == 1
     assert [(r["kind"], r["model_version"], r["stated"], r["judged"], r["confirmed"],
              r["confirmed_share"], r["mean_stated"], r["verdict"]) for r in rows] == [
         ("hotspot", "hotspot-test", "recurrence 365+ days", "1", "1", "1.0", "", ""),
+        ("reconnaissance_link", "reconnaissance_link-test", "robbery linked back", "1", "1",
+         "1.0", "", ""),
         ("series", "series-test", "chance 0.80-0.95", "2", "1", "0.5", "0.875",
          "within the margin"),
     ]  # fmt: skip
-    assert (float(rows[1]["interval_low"]), float(rows[1]["interval_high"])) == pytest.approx(
+    assert (float(rows[2]["interval_low"]), float(rows[2]["interval_high"])) == pytest.approx(
         (0.0945, 0.9055), abs=1e-4
     )
 

@@ -23,17 +23,22 @@ def test_alerts_are_grouped_by_kind_model_and_band_of_what_they_stated() -> None
         judged("hotspot", None, True, version="h", recurrence=400.0),
         judged("hotspot", None, False, version="h", recurrence=12.0),
         judged("reconnaissance_warning", None, True, version="(none stated)"),
+        # A robbery linked back states the link, no chance: a row of its own kind.
+        judged("reconnaissance_link", None, True, version="recon-evidence/2"),
+        judged("reconnaissance_link", None, False, version="recon-evidence/2"),
     ])  # fmt: skip
     assert [(b.kind, b.model_version, b.stated, b.judged, b.confirmed) for b in found] == [
         ("hotspot", "h", "recurrence 0-30 days", 1, 0),
         ("hotspot", "h", "recurrence 365+ days", 1, 1),
+        ("reconnaissance_link", "recon-evidence/2", "robbery linked back", 2, 1),
         ("reconnaissance_warning", "(none stated)", "nothing stated", 1, 1),
         ("series", "m1", "probability 0.00-0.50", 1, 0),
         ("series", "m1", "probability 0.80-0.95", 2, 1),
         ("series", "m1", "probability 0.95-1.00", 1, 1),
         ("series", "m2", "probability 0.80-0.95", 1, 1),
     ]
-    assert found[4].mean_stated == pytest.approx(0.875)
+    assert found[5].mean_stated == pytest.approx(0.875)
+    assert found[2].mean_stated is None and found[2].verdict == ""
     assert found[0].mean_stated is None
 
 
