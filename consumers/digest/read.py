@@ -198,9 +198,12 @@ WHERE kind = ANY($3::text[]) AND created_at >= $1
                     AND (link->>'occurred_at')::timestamptz < $2))
 ORDER BY created_at, alert_id
 """
+# A robbery linked back to reconnaissance is published as a warning update (dedup key
+# recon-link:..., docs/reconnaissance.md) but warns nobody of a crew still scouting: not counted.
 _RECON_WARNINGS = """
 SELECT count(*) FROM alert
-WHERE kind = 'reconnaissance_warning' AND created_at >= $1 AND created_at < $2
+WHERE kind = 'reconnaissance_warning' AND dedup_key NOT LIKE 'recon-link:%'
+  AND created_at >= $1 AND created_at < $2
 """
 _DATA_SINCE = "SELECT min(occurred_at) FROM event"
 _JUDGEMENTS = "SELECT count(*) FROM judgement WHERE judged_at >= $1 AND judged_at < $2"

@@ -20,7 +20,14 @@ from consumers.digest.alarms import Episode, episodes, escalated_mask
 from consumers.digest.content import Rules
 from consumers.digest.incidents import deduplicate
 from consumers.digest.patterns import patterns
-from consumers.digest.read import Escalation, Incident, PatternAlert, Press, Sighting
+from consumers.digest.read import (
+    Escalation,
+    Incident,
+    PatternAlert,
+    Press,
+    Sighting,
+    read_snapshot,
+)
 from consumers.digest.reconnaissance import followed_by_robbery
 from consumers.sink import store
 from heterdaad.thresholds.digest import DigestThresholds
@@ -36,6 +43,7 @@ from schemas.events import (
     Vehicle,
 )
 from schemas.geography import police_unit_for
+from tests import factories
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -607,6 +615,22 @@ async def test_dutch_digest_agrees_with_the_database(
     assert f"{stem}.html" in json.loads(audit["details"])["files"]
     assert [done for _, done, _ in steps] == list(range(1, len(steps) + 1))
     assert steps[-1][1] == steps[-1][2]
+
+
+async def test_a_robbery_linked_back_is_no_reconnaissance_warning_issued(
+    db: asyncpg.Connection,
+) -> None:
+    # A robbery linked back to reconnaissance is published as a warning update (recon-link:),
+    # judged as a link of its own kind: the digest's count of warnings issued leaves it out.
+    during = MONTH.start + timedelta(days=3)
+    for key in ("recon:rp-1:2", "recon:rp-1:3+1", f"recon-link:{uuid.uuid4()}:2"):
+        await store(db, factories.alert(
+            kind=AlertKind.RECONNAISSANCE_WARNING, dedup_key=key, created_at=during,
+        ))  # fmt: skip
+    snapshot = await read_snapshot(
+        db, MONTH, follow_up=timedelta(days=14), escalation_window=timedelta(hours=1), now=NOW
+    )
+    assert snapshot.recon_warnings == 2
 
 
 async def test_the_stated_chances_are_set_against_the_verdicts_given_by_the_months_end(
