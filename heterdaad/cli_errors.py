@@ -8,14 +8,13 @@ recognise keep their traceback, since those are bugs to report.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from heterdaad.settings import SettingMissing
 
 if TYPE_CHECKING:
+    from heterdaad.language import Language
     from heterdaad.settings import Settings
-
-Language = Literal["nl", "en"]
 
 FAILURE_EXIT = 1
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING
 
-Language = Literal["nl", "en"]
+if TYPE_CHECKING:
+    from heterdaad.language import Language
 
 
 def number(amount: float, digits: int, language: Language) -> str:
