@@ -29,6 +29,7 @@ from consumers.desk.web import (
     remember_language,
     set_cookie,
 )
+from heterdaad.language import VARY
 
 if TYPE_CHECKING:
     from consumers.desk.texts import Language
@@ -37,12 +38,13 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 LOGIN_FORM_SECONDS = 30 * 60
-# Pages show police data: no browser or proxy may keep a copy.
-_NO_STORE = {"Cache-Control": "no-store"}
+# Pages show police data: no browser or proxy may keep a copy; and they are in the language of
+# the request (consumers/desk/web.py:language_of).
+_HEADERS = {"Cache-Control": "no-store", "Vary": VARY}
 
 
 def _page(html: str, status: int = 200) -> HTMLResponse:
-    return HTMLResponse(html, status, headers=_NO_STORE)
+    return HTMLResponse(html, status, headers=_HEADERS)
 
 
 def _to(path: str) -> RedirectResponse:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from fastapi import Request, Response
 
 from consumers.desk.users import session_for
+from heterdaad.language import named, preferred
 
 if TYPE_CHECKING:
     import asyncpg
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
 SESSION_COOKIE = "heterdaad_desk"
 LOGIN_COOKIE = "heterdaad_desk_login"
 LANGUAGE_COOKIE = "heterdaad_desk_lang"
-_LANGUAGES: tuple[Language, ...] = ("nl", "en")
 
 
 @dataclass(frozen=True)
@@ -60,24 +60,23 @@ def csrf_ok(session: DeskSession, presented: object) -> bool:
     return isinstance(presented, str) and hmac.compare_digest(presented, session.csrf_token)
 
 
-def _valid(value: str | None) -> Language | None:
-    return "en" if value == "en" else "nl" if value == "nl" else None
-
-
 def language_of(request: Request, session: DeskSession | None) -> Language:
-    """?lang= first, then this browser's earlier choice, then the user's, then the deployment's."""
-    chosen = _valid(request.query_params.get("lang"))
-    chosen = chosen or _valid(request.cookies.get(LANGUAGE_COOKIE))
+    """?lang=, this browser's earlier choice, the user's, its Accept-Language, the deployment's.
+
+    The user's language is chosen for the account (`desk user add --language`), so it outweighs
+    the browser's; Accept-Language speaks only before anyone has logged in.
+    """
+    chosen = named(request.query_params.get("lang")) or named(request.cookies.get(LANGUAGE_COOKIE))
     if chosen is not None:
         return chosen
     if session is not None:
         return session.user.language
-    return desk_of(request).settings.language
+    return preferred(request.headers.get("accept-language")) or desk_of(request).settings.language
 
 
 def remember_language(request: Request, response: Response) -> Response:
     """Keep a ?lang= choice for the following pages of this browser."""
-    chosen = _valid(request.query_params.get("lang"))
+    chosen = named(request.query_params.get("lang"))
     if chosen is not None:
         set_cookie(request, response, LANGUAGE_COOKIE, chosen, max_age=365 * 24 * 3600)
     return response

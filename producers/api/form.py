@@ -6,8 +6,9 @@ short-lived, revoked at logout, never the organisation's API key. Its token is k
 HttpOnly, SameSite=Strict cookie limited to /meld, so another site cannot post the form on the
 user's behalf; every report goes through the same intake as the API.
 
-The pages speak Dutch unless English is chosen, as the desk does it (consumers/desk/web.py):
-?lang= first, then this browser's earlier choice (a cookie), then HETERDAAD_LANGUAGE.
+The pages speak Dutch unless English is chosen, as the desk does it (heterdaad/language.py):
+?lang= first, then this browser's earlier choice (a cookie), then the browser's Accept-Language,
+then HETERDAAD_LANGUAGE. Every page says so to caches (Vary).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from heterdaad.language import VARY, named, preferred
 from producers.api import pages, permissions
 from producers.api.answers import FieldProblem, Refused
 from producers.api.audit import audit_entry, write_audit
@@ -69,8 +71,9 @@ async def _session(request: Request) -> StaffSession | None:
     return None if not token else await find_session(_intake(request).pool, token)
 
 
-def _valid(value: str | None) -> Language | None:
-    return "en" if value == "en" else "nl" if value == "nl" else None
+def _page(html: str, status: int = 200, headers: dict[str, str] | None = None) -> HTMLResponse:
+    """A page in the language of the request, which caches must not hand to another browser."""
+    return HTMLResponse(html, status, headers={"Vary": VARY, **(headers or {})})
 
 
 def _to_login() -> RedirectResponse:
@@ -80,7 +83,7 @@ def _to_login() -> RedirectResponse:
 def _refused(language: Language, refusal: str) -> Response:
     """The login page saying why this session cannot report sightings; the cookie is ended."""
     message = Words(language)("code_refused", refusal=refusal)
-    response = HTMLResponse(pages.login_page(language, message), 403)
+    response = _page(pages.login_page(language, message), 403)
     response.delete_cookie(COOKIE, path=COOKIE_PATH)
     return response
 
@@ -90,16 +93,20 @@ def form_router(session_lasts: timedelta, default_language: Language = "nl") -> 
     router = APIRouter(prefix="/meld", tags=["form"], include_in_schema=False)
 
     def language_of(request: Request) -> Language:
-        """?lang= first, then this browser's earlier choice, then the deployment's."""
-        chosen = _valid(request.query_params.get("lang"))
-        return chosen or _valid(request.cookies.get(LANGUAGE_COOKIE)) or default_language
+        """?lang=, this browser's earlier choice, its Accept-Language, then the deployment's."""
+        return (
+            named(request.query_params.get("lang"))
+            or named(request.cookies.get(LANGUAGE_COOKIE))
+            or preferred(request.headers.get("accept-language"))
+            or default_language
+        )
 
     @router.get("/login")
     async def login_form(request: Request, code: str = "") -> Response:
         # The QR link fills the code in but does not log in: a link preview or scanner that
         # fetches the link must not spend the one-time code.
         language = language_of(request)
-        return _remember(request, HTMLResponse(pages.login_page(language, code=code[:32])))
+        return _remember(request, _page(pages.login_page(language, code=code[:32])))
 
     @router.post("/login")
     async def login(request: Request) -> Response:
@@ -110,7 +117,7 @@ def form_router(session_lasts: timedelta, default_language: Language = "nl") -> 
         opened = await open_session(pool, code, lasts=session_lasts) if code else None
         if opened is None:
             page = pages.login_page(language, Words(language)("unknown_code"))
-            return HTMLResponse(page, 401)
+            return _page(page, 401)
         token, session = opened
         caller = session.caller()
         refusal = permissions.kind_refusal(caller, RECON_SIGHTING)
@@ -168,7 +175,7 @@ def form_router(session_lasts: timedelta, default_language: Language = "nl") -> 
             branches=branches,
             values={"observed_at": now},
         )
-        return _remember(request, HTMLResponse(page))
+        return _remember(request, _page(page))
 
     @router.post("")
     async def report_sighting(request: Request) -> Response:
@@ -197,33 +204,33 @@ def form_router(session_lasts: timedelta, default_language: Language = "nl") -> 
                 if refusal.retry_after is not None:
                     headers = {"Retry-After": str(refusal.retry_after)}
                 page = pages.failed_page(language, _refusal_text(words, refusal))
-                return HTMLResponse(page, refusal.status, headers)
+                return _page(page, refusal.status, headers)
             if answer.status == 202:
                 page = pages.done_page(
                     language, branch_id=values["branch_id"], event_id=event_id
                 )
-                return HTMLResponse(page, 202)
+                return _page(page, 202)
             if answer.status != 422:
                 message = _answer_text(words, answer.status, answer.detail)
                 headers = None
                 if answer.retry_after is not None:
                     headers = {"Retry-After": str(answer.retry_after)}
                 page = pages.failed_page(language, message)
-                return HTMLResponse(page, answer.status, headers)
+                return _page(page, answer.status, headers)
             assert isinstance(answer.detail, list)
             errors = [_problem_text(words, problem) for problem in answer.detail]
         branches = await _branch_choices(intake, session)
         page = pages.form_page(
             language, event_id=event_id, branches=branches, values=values, errors=errors
         )
-        return HTMLResponse(page, 422)
+        return _page(page, 422)
 
     return router
 
 
 def _remember(request: Request, response: Response) -> Response:
     """Keep a ?lang= choice for the following pages of this browser (the form posts to /meld)."""
-    chosen = _valid(request.query_params.get("lang"))
+    chosen = named(request.query_params.get("lang"))
     if chosen is not None:
         response.set_cookie(
             LANGUAGE_COOKIE,

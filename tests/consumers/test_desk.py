@@ -333,6 +333,28 @@ async def test_language_from_query_then_cookie_then_user(
             assert "Alerts" in page.text and "Unit Rotterdam" in page.text
 
 
+async def test_the_login_page_speaks_the_browsers_language_unless_one_is_chosen(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    await users(db)
+    english = {"Accept-Language": "fr-FR, en-GB;q=0.9, nl;q=0.5"}
+    async with served_desk(settings) as base_url, httpx.AsyncClient(base_url=base_url) as client:
+        login = await client.get("/login", headers=english)
+        assert 'lang="en"' in login.text and "Log in" in login.text
+        vary = {name.strip().lower() for name in login.headers.get("vary", "").split(",")}
+        assert {"accept-language", "cookie"} <= vary
+        assert 'lang="nl"' in (await client.get("/login", headers={"Accept-Language": "*"})).text
+        # ?lang= outweighs the header, and the cookie it leaves too
+        assert 'lang="nl"' in (await client.get("/login?lang=nl", headers=english)).text
+        assert 'lang="nl"' in (await client.get("/login", headers=english)).text
+    async with served_desk(settings) as base_url, httpx.AsyncClient(base_url=base_url) as client:
+        # a user's own language outweighs the browser's once logged in
+        client.headers.update(english)
+        assert (await log_in(client)).status_code == 303
+        page = await client.get("/")
+        assert "Meldingen" in page.text and "accept-language" in page.headers["vary"].lower()
+
+
 # --- unit scope, views and handling ----------------------------------------------------------
 
 

@@ -1,5 +1,6 @@
 """/meld speaks Dutch by default and English when chosen, as the desk does: ?lang=, then the
-browser's earlier choice, then HETERDAAD_LANGUAGE; labels, choices, answers and reasons alike."""
+browser's earlier choice, then its Accept-Language, then HETERDAAD_LANGUAGE; labels, choices,
+answers and reasons alike."""
 
 from __future__ import annotations
 
@@ -67,3 +68,36 @@ async def test_the_deployments_language_is_the_default(
         assert unknown.status_code == 401
         assert "This code is unknown, already used or expired." in unknown.text
         assert '<html lang="nl">' in (await client.get("/meld/login?lang=nl")).text
+
+
+async def test_the_browsers_accept_language_comes_after_a_choice(
+    registry: Registry, client: httpx.AsyncClient, db: asyncpg.Connection
+) -> None:
+    english = {"Accept-Language": "de-DE, en-GB;q=0.9, nl;q=0.8"}
+    login = await client.get("/meld/login", headers=english)
+    assert '<html lang="en">' in login.text and "Login code" in login.text
+    # the page depends on the header and the cookie: no cache may give it to another browser
+    assert {"accept-language", "cookie"} <= _vary(login)
+    # the browser's own wish, not the deployment's, on what the form answers
+    unknown = await client.post("/meld/login", data={"code": "NOPE-NOPE"}, headers=english)
+    assert unknown.status_code == 401 and '<html lang="en">' in unknown.text
+    assert {"accept-language", "cookie"} <= _vary(unknown)
+    # ?lang= outweighs the header, and is remembered over it
+    dutch = await client.get("/meld/login?lang=nl", headers=english)
+    assert '<html lang="nl">' in dutch.text
+    assert '<html lang="nl">' in (await client.get("/meld/login", headers=english)).text
+    assert (await log_in(client, await code_for(db))).status_code == 303
+    form = await client.get("/meld", headers=english)
+    assert '<html lang="nl">' in form.text and {"accept-language", "cookie"} <= _vary(form)
+
+
+async def test_without_a_language_of_ours_the_deployments_decides(
+    registry: Registry, client: httpx.AsyncClient
+) -> None:
+    for header in ("*", "de, fr;q=0.5", "en;q=0", "en;q=zero"):
+        page = await client.get("/meld/login", headers={"Accept-Language": header})
+        assert page.status_code == 200 and '<html lang="nl">' in page.text, header
+
+
+def _vary(response: httpx.Response) -> set[str]:
+    return {name.strip().lower() for name in response.headers.get("vary", "").split(",")}
