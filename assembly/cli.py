@@ -427,7 +427,7 @@ def digest(
     if pdf and not pdf_available():
         from heterdaad.cli_errors import FAILURE_EXIT, text
 
-        typer.echo(f"heterdaad: {text('pdf_missing', settings.language)}", err=True)
+        typer.echo(f"heterdaad: {text('pdf_missing')}", err=True)
         raise typer.Exit(FAILURE_EXIT)
     try:
         Month.parse(month)
