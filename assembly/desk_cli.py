@@ -78,35 +78,13 @@ def desk_tail(
     asyncio.run(run())
 
 
-# What `desk user add` and `passwd` say, in the operator's language (settings.language).
-_TEXTS: dict[str, tuple[str, str]] = {
-    "password": ("Wachtwoord voor {username}: ", "Password for {username}: "),
-    "again": ("Nogmaals, ter controle: ", "Again, to confirm: "),
-    "differ": ("De twee wachtwoorden verschillen; probeer opnieuw.",
-               "The two passwords differ; try again."),
-    "gave_up": ("heterdaad: de wachtwoorden verschilden drie keer; er is niets veranderd.",
-                "heterdaad: the passwords differed three times; nothing was changed."),
-    "no_terminal": ("heterdaad: geen terminal om het wachtwoord te vragen; geef het op stdin "
-                    "met --password-stdin, bijvoorbeeld: printf '%s\\n' \"$WACHTWOORD\" | "
-                    "heterdaad desk user add ... --password-stdin",
-                    "heterdaad: no terminal to ask for the password; give it on stdin with "
-                    "--password-stdin, for example: printf '%s\\n' \"$PASSWORD\" | "
-                    "heterdaad desk user add ... --password-stdin"),
-    "created": ("bureaugebruiker {username} ({unit}) aangemaakt",
-                "desk user {username} ({unit}) created"),
-    "password_set": ("wachtwoord van {username} gezet", "password of {username} set"),
-}  # fmt: skip
 PasswordStdin = Annotated[
     bool,
     typer.Option("--password-stdin", help="Read the password from the first line of stdin."),
 ]
 
 
-def _say(key: str, language: str, **values: str) -> str:
-    return _TEXTS[key][language == "en"].format(**values)
-
-
-def _read_password(username: str, from_stdin: bool, language: str) -> str:
+def _read_password(username: str, from_stdin: bool) -> str:
     """The password from stdin's first line, or asked twice on the terminal, without echo."""
     import getpass
     import sys
@@ -115,14 +93,19 @@ def _read_password(username: str, from_stdin: bool, language: str) -> str:
         return sys.stdin.readline().rstrip("\r\n")
     if not sys.stdin.isatty():
         # getpass would fall back to an echoing read with a GetPassWarning.
-        typer.echo(_say("no_terminal", language), err=True)
+        typer.echo(
+            "heterdaad: no terminal to ask for the password; give it on stdin with "
+            "--password-stdin, for example: printf '%s\\n' \"$PASSWORD\" | "
+            "heterdaad desk user add ... --password-stdin",
+            err=True,
+        )
         raise typer.Exit(2)
     for _ in range(3):
-        password = getpass.getpass(_say("password", language, username=username))
-        if getpass.getpass(_say("again", language)) == password:
+        password = getpass.getpass(f"Password for {username}: ")
+        if getpass.getpass("Again, to confirm: ") == password:
             return password
-        typer.echo(_say("differ", language), err=True)
-    typer.echo(_say("gave_up", language), err=True)
+        typer.echo("The two passwords differ; try again.", err=True)
+    typer.echo("heterdaad: the passwords differed three times; nothing was changed.", err=True)
     raise typer.Exit(1)
 
 
@@ -138,13 +121,13 @@ def desk_user_add(
 
     settings = validated_settings()
     chosen = _desk_language(language, settings)
-    password = _read_password(username, password_stdin, settings.language)
+    password = _read_password(username, password_stdin)
     _desk_db(
         lambda db, settings: add_user(
             db, username, password, unit, language=chosen, thresholds=settings.desk
         )
     )
-    typer.echo(_say("created", settings.language, username=username, unit=unit.value))
+    typer.echo(f"desk user {username} ({unit.value}) created")
 
 
 @desk_user_app.command("passwd")
@@ -152,10 +135,10 @@ def desk_user_passwd(username: str, password_stdin: PasswordStdin = False) -> No
     """Give a desk user a new password; its sessions end."""
     from consumers.desk import set_password
 
-    language = validated_settings().language
-    password = _read_password(username, password_stdin, language)
+    validated_settings()  # a bad setting stops the command before the password is asked
+    password = _read_password(username, password_stdin)
     _desk_db(lambda db, settings: set_password(db, username, password, thresholds=settings.desk))
-    typer.echo(_say("password_set", language, username=username))
+    typer.echo(f"password of {username} set")
 
 
 @desk_user_app.command("disable")
