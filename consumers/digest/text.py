@@ -161,14 +161,6 @@ PHRASES: dict[str, tuple[str, str]] = {
     "street_robbery_clearance": ("Ophelderingspercentage straatroof",
                                  "Street robbery clearance rate"),
     "months_of_data": ("maanden met gegevens", "months of data"),
-    # Progress steps.
-    "step_read": ("gegevens lezen", "reading data"),
-    "step_count": ("tellen", "counting"),
-    "step_charts": ("grafieken tekenen", "drawing charts"),
-    "step_maps": ("kaarten tekenen", "drawing maps"),
-    "step_write": ("HTML en CSV schrijven", "writing HTML and CSV"),
-    "step_pdf": ("PDF maken", "making the PDF"),
-    "step_audit": ("export vastleggen", "logging the export"),
     "pdf_skipped": ("PDF overgeslagen: weasyprint is niet geïnstalleerd.",
                     "PDF skipped: weasyprint is not installed."),
     # Whether the stated chances hold (consumers/reliability.py).

@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from consumers.digest import export, render, text
+from consumers.digest import export, render
 from consumers.digest.content import Rules, compose
 from consumers.digest.period import Month
 from consumers.digest.read import read_snapshot
@@ -29,8 +29,17 @@ logger = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]
 """Called after each step with (what was done, steps done, steps in all)."""
 
-STEPS = ("step_read", "step_count", "step_charts", "step_maps", "step_write", "step_pdf",
-         "step_audit")  # fmt: skip
+# What the callback is told: progress is the operator's, so English in a digest of either
+# language (README.md, "Languages").
+STEPS = {
+    "step_read": "reading data",
+    "step_count": "counting",
+    "step_charts": "drawing charts",
+    "step_maps": "drawing maps",
+    "step_write": "writing HTML and CSV",
+    "step_pdf": "making the PDF",
+    "step_audit": "logging the export",
+}
 
 
 def digest_stem(month: Month, language: Language) -> str:
@@ -39,18 +48,17 @@ def digest_stem(month: Month, language: Language) -> str:
 
 
 class _Steps:
-    """Counts the steps and tells the caller's progress callback, in the digest's language."""
+    """Counts the steps and tells the caller's progress callback."""
 
-    def __init__(self, progress: Progress | None, language: Language, pdf: bool) -> None:
+    def __init__(self, progress: Progress | None, pdf: bool) -> None:
         self.progress = progress
-        self.language = language
         self.total = len(STEPS) if pdf else len(STEPS) - 1
         self.done = 0
 
     def __call__(self, key: str) -> None:
         self.done += 1
         if self.progress is not None:
-            self.progress(text.phrase(key, self.language), self.done, self.total)
+            self.progress(STEPS[key], self.done, self.total)
 
 
 async def write_digest(
@@ -73,7 +81,7 @@ async def write_digest(
     language = language or settings.language
     chosen = Month.parse(month)
     made_at = now or datetime.now(UTC)
-    step = _Steps(progress, language, pdf)
+    step = _Steps(progress, pdf)
     rules = Rules.from_settings(settings)
     pool = await create_pool(settings, min_size=1, max_size=1)
     try:

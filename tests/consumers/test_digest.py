@@ -615,6 +615,8 @@ async def test_dutch_digest_agrees_with_the_database(
     assert f"{stem}.html" in json.loads(audit["details"])["files"]
     assert [done for _, done, _ in steps] == list(range(1, len(steps) + 1))
     assert steps[-1][1] == steps[-1][2]
+    # progress is the operator's: English, in a Dutch digest too
+    assert [step for step, _, _ in steps][:2] == ["reading data", "counting"]
 
 
 async def test_a_robbery_linked_back_is_no_reconnaissance_warning_issued(
