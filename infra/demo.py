@@ -102,7 +102,7 @@ async def run_demo(
         shutil.rmtree(state, ignore_errors=True)
         env_file.unlink(missing_ok=True)
     state.mkdir(parents=True, exist_ok=True)
-    say(f"Heterdaad start (embedded): Tansu en PostgreSQL in {state}")
+    say(f"Heterdaad starting (embedded): Tansu and PostgreSQL in {state}")
     async with (
         EmbeddedBroker(state, port=settings.kafka_port) as broker,
         EmbeddedPostgres(state, port=settings.postgres_port) as postgres,
@@ -134,18 +134,18 @@ async def run_demo(
             write_env(env_file, live, demo_secrets)
             say(f"broker {broker.bootstrap} · database {postgres.port} · API {api_url} · "
                 f"SIA {live.sia_host}:{live.sia_port}")  # fmt: skip
-            say(f"meldformulier: {api_url}/meld  (sleutel van {EXAMPLE_ORG}: {api_key})")
-            say(f"politiebureau: http://{live.desk_host}:{live.desk_port}  (gebruiker "
-                f"{DESK_USER}, wachtwoord {demo_secrets.desk_password})")  # fmt: skip
-            say(f"de CLI en de voorbeelden van README.md: source {env_file}")
+            say(f"reporting form: {api_url}/meld  ({EXAMPLE_ORG}'s key: {api_key})")
+            say(f"police desk: http://{live.desk_host}:{live.desk_port}  (user "
+                f"{DESK_USER}, password {demo_secrets.desk_password})")  # fmt: skip
+            say(f"the CLI and the examples of README.md: source {env_file}")
             alerts = asyncio.create_task(_show_alerts(live, say))
             if history_days > 0:
-                say(f"geschiedenis laden: {history_days:g} dagen, op volle snelheid ...")
+                say(f"loading history: {history_days:g} days, at full speed ...")
                 history = await simulate(live, history_config(history_days))
-                say(f"geschiedenis geladen: {history.total_sent} gebeurtenissen in "
+                say(f"history loaded: {history.total_sent} events in "
                     f"{history.seconds:.1f} s ({history.events_per_second:.0f}/s)")  # fmt: skip
             await _post_report(api_url, api_key)
-            say("overval gemeld via de API; wacht op de alarmering ...")
+            say("robbery reported through the API; waiting for the alert ...")
             traffic = asyncio.create_task(
                 run_live(live, seed=int(datetime.now(UTC).timestamp()), rate=traffic_rate)
             )
@@ -166,10 +166,10 @@ async def run_demo(
             if watch in done:
                 raise RuntimeError(watch.result())
         finally:
-            say("stoppen ...")
+            say("stopping ...")
             for process in reversed(list(parts.values())):
                 stop_part(process)
-    say("gestopt")
+    say("stopped")
 
 
 def demo_paths(settings: Settings) -> tuple[Path, Path]:
@@ -283,7 +283,7 @@ async def _show_alerts(settings: Settings, say: Callable[[str], None]) -> None:
             try:
                 alert = decode_as(Alert, ALERTS, record.value, list(record.headers))
             except UndecodableRecord as error:
-                say(f"onleesbaar alarm: {error.reason}")
+                say(f"unreadable alert: {error.reason}")
                 continue
             # History informs, it does not alarm (issue 10): the screen says which is which.
             label = HISTORY_LABEL[settings.language] if alert.historical else "ALARM"

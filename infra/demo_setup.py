@@ -78,10 +78,8 @@ _PORTS = (
     ("metrics.sia_port", "HETERDAAD_METRICS__SIA_PORT", "SIA receiver metrics"),
 )
 _BUSY = (
-    "poort {port} ({what}, {variable}) is bezet: stop wat hem gebruikt (draait `heterdaad infra "
-    "up` of een andere demo?) of kies een andere, bijvoorbeeld export {variable}={other}",
     "port {port} ({what}, {variable}) is in use: stop what uses it (is `heterdaad infra up` or "
-    "another demo running?) or choose another, for example export {variable}={other}",
+    "another demo running?) or choose another, for example export {variable}={other}"
 )
 
 
@@ -109,8 +107,7 @@ def check_ports(settings: Settings) -> None:
         host = settings.metrics.host if group == "metrics" else hosts.get(field, "127.0.0.1")
         if port != 0 and _taken(host, port):  # a metrics port of 0 is a server turned off
             other = port + 1 if port < 65535 else port - 1
-            text = _BUSY[settings.language == "en"]
-            raise PortBusy(text.format(port=port, what=what, variable=variable, other=other))
+            raise PortBusy(_BUSY.format(port=port, what=what, variable=variable, other=other))
 
 
 @dataclass

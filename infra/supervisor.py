@@ -137,8 +137,8 @@ async def _watch_part(
                         f"{limit.burst} restarts within {limit.interval_s:g} s did not help; "
                         f"see {log}")  # fmt: skip
             count = crashes.add()
-            say(f"heterdaad {name} gestopt (exit {process.returncode}); herstart {count} van "
-                f"{limit.burst} binnen {limit.interval_s:g} s ...")  # fmt: skip
+            say(f"heterdaad {name} stopped (exit {process.returncode}); restart {count} of "
+                f"{limit.burst} within {limit.interval_s:g} s ...")  # fmt: skip
             await asyncio.sleep(limit.backoff_s * 2 ** (count - 1))
             if reload is not None:
                 reload.mark()
@@ -146,7 +146,7 @@ async def _watch_part(
         elif reload is not None and reload.changed():
             # Marked before the stop: a file written during the restart restarts it again.
             reload.mark()
-            say(f"heterdaad {name}: {reload.path.name} is nieuw; herstart om het te laden ...")
+            say(f"heterdaad {name}: {reload.path.name} is new; restarting to load it ...")
             logger.info("part restarted to load a file",
                         extra={"part": name, "path": str(reload.path)})  # fmt: skip
             await asyncio.to_thread(stop, process)

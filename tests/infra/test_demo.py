@@ -86,14 +86,15 @@ def test_demo_loads_history_shows_every_pattern_and_stops_on_ctrl_c(tmp_path: Pa
         broker = re.search(r"broker 127\.0\.0\.1:(\d+)", text)
         assert broker is not None, said
         # History first, then the live report: the order that keeps the past in order.
-        assert text.index("geschiedenis geladen") < text.index("overval gemeld via de API")
+        assert text.index("history loaded") < text.index("robbery reported through the API")
         # The API's readiness asks Tansu for the worker group's members and offsets: an answer,
         # where asking for all of a group's offsets broke the connection (docs/embedded.md).
         readiness = _readiness_with_a_member(int(env["HETERDAAD_API_PORT"]), time.monotonic() + 60)
         assert readiness.get("members", 0) >= 1, readiness
         assert "KafkaConnectionError" not in str(readiness["problems"]), readiness
         process.send_signal(signal.SIGINT)
-        stopped = {"stopped": re.compile("gestopt")}
+        # the demo's last line, not a part's "heterdaad worker stopped (exit 1); restart ..."
+        stopped = {"stopped": re.compile(r"^\S+ stopped$")}
         _read_until(process, stopped, time.monotonic() + 90, tmp_path / "demo.log")
         assert process.wait(timeout=30) == 0
     finally:

@@ -87,6 +87,7 @@ def test_a_taken_metrics_port_stops_the_demo_before_it_starts(field: str) -> Non
             check_ports(settings.model_copy(update={"metrics": metrics}))
     assert f"HETERDAAD_METRICS__{field.upper()}" in str(busy.value)
     assert str(taken) in str(busy.value)
+    assert "is in use" in str(busy.value)  # English, as all the CLI's own output
 
 
 def test_a_metrics_server_turned_off_is_not_checked() -> None:

@@ -72,6 +72,8 @@ async def test_a_part_that_keeps_crashing_ends_the_demo(burst: int) -> None:
     )
     assert started == ["worker"] * burst, "only the stopped part is started again"
     assert len(said) == burst
+    # in English, as all the CLI's own output
+    assert all(line.startswith("heterdaad worker stopped (exit 1); restart ") for line in said)
     assert reason.startswith("heterdaad worker stopped unexpectedly (exit 1)")
 
 
@@ -167,4 +169,4 @@ async def test_a_new_model_restarts_the_worker_without_counting_a_crash(tmp_path
     assert stopped[0] is first, "the running worker is stopped before the new one starts"
     assert len(stopped) == 2
     assert steady.poll() is None, "the other parts run on"
-    assert all("current.json" in line for line in said), said
+    assert all("current.json is new; restarting" in line for line in said), said
