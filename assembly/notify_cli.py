@@ -65,7 +65,9 @@ def subscribe(
     ] = None,
     min_severity: Annotated[Severity, typer.Option()] = Severity.INFO,
     webhook_url: Annotated[str | None, typer.Option()] = None,
-    language: Annotated[str, typer.Option(help="nl or en")] = "nl",
+    language: Annotated[
+        str | None, typer.Option(help="nl or en; default: the deployment's HETERDAAD_LANGUAGE.")
+    ] = None,
     alerts: Annotated[
         bool, typer.Option("--alerts/--no-alerts", help="Send the alerts themselves.")
     ] = True,
@@ -95,16 +97,18 @@ def subscribe(
     from consumers.notify.admission import webhook_refusal
     from consumers.notify.subscriptions import SubscriptionSpec, create_subscription
 
+    settings = validated_settings()
     spec = SubscriptionSpec.model_validate(
         {
             "alert_kinds": kind or [], "branch_types": branch_type or [], "chains": chain or [],
             "police_units": police_unit or [], "radius_m": radius_m,
-            "min_severity": min_severity, "webhook_url": webhook_url, "language": language,
+            "min_severity": min_severity, "webhook_url": webhook_url,
+            "language": language or settings.language,
             "send_alerts": alerts, "send_escalations": escalations,
             "include_historical": historical, "area_center": _point(area_center),
         }
     )  # fmt: skip
-    thresholds = validated_settings().notify
+    thresholds = settings.notify
 
     async def store(db: asyncpg.Connection) -> CreatedSubscription:
         if not thresholds.allow_private_webhooks:

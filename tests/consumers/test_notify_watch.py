@@ -391,7 +391,9 @@ async def test_a_watch_without_an_area_or_beyond_the_radius_is_refused(
     assert await db.fetchval("SELECT count(*) FROM subscription") == 0
 
 
-def _cli(settings: Settings, *arguments: str) -> subprocess.CompletedProcess[str]:
+def _cli(
+    settings: Settings, *arguments: str, language: str = "nl"
+) -> subprocess.CompletedProcess[str]:
     environment = {name: os.environ[name] for name in ("PATH", "HOME") if name in os.environ}
     return subprocess.run(
         [sys.executable, "-m", "assembly.cli", "notify", "subscribe", "buurt-1", *arguments],
@@ -400,6 +402,7 @@ def _cli(settings: Settings, *arguments: str) -> subprocess.CompletedProcess[str
             "HETERDAAD_DATABASE_SCHEMA": settings.database_schema,
             # The hook is on this machine, as an operator's local relay would be.
             "HETERDAAD_NOTIFY__ALLOW_PRIVATE_WEBHOOKS": "true",
+            "HETERDAAD_LANGUAGE": language,
         },
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
@@ -415,12 +418,14 @@ async def test_a_watch_subscribes_from_the_cli(settings: Settings, db: asyncpg.C
     assert wide.returncode == 1 and "at most 3000 m" in wide.stderr, wide.stderr
     garbled = await asyncio.to_thread(_cli, settings, "--area-center", "Jordaan", *hook)
     assert garbled.returncode == 2 and "LAT,LON" in garbled.stderr, garbled.stderr
+    # Without --language, the subscription speaks the deployment's language.
     taken = await asyncio.to_thread(
-        _cli, settings, "--area-center", "52.3752, 4.8840", "--radius-m", "1500", *hook
-    )
+        _cli, settings, "--area-center", "52.3752, 4.8840", "--radius-m", "1500", *hook,
+        language="en",
+    )  # fmt: skip
     assert taken.returncode == 0, taken.stderr
-    row = await db.fetchrow("SELECT area_lat, area_lon, radius_m FROM subscription")
-    assert tuple(row) == (52.3752, 4.884, 1500.0)
+    row = await db.fetchrow("SELECT area_lat, area_lon, radius_m, language FROM subscription")
+    assert tuple(row) == (52.3752, 4.884, 1500.0, "en")
 
 
 # (body beside a valid area and webhook, status, field or reason in the answer)
