@@ -17,6 +17,10 @@ import pytest
 
 from consumers.desk import DeskThresholds
 from consumers.sink import store
+from producers.api import admin
+from schemas.alerts import AlertKind, Area, Severity
+from schemas.common import Address, Branch, BranchType, Location
+from tests import factories
 from tests.consumers.test_desk import served_desk, users
 from tests.consumers.test_desk_browser import (
     a_shift_of_alerts,
@@ -159,3 +163,44 @@ async def test_the_sketch_when_no_tile_server_answers(
         await page.wait_for_selector("#tiles[data-state=sketch]", state="attached")
         assert await page.is_visible("#map") and not await page.is_visible("#tiles")
         assert await page.locator("#areas circle").count() >= 2
+
+
+# A name as a retailer may register it: the desk shows it, and markup in it must stay text.
+MARKUP_CITY = '<img id="injected" src="/static/desk.css"><b>Amsterdam</b>'
+
+
+async def test_a_tooltip_shows_a_registered_address_as_text_not_markup(
+    settings: Settings, db: asyncpg.Connection, playwright_api: Any
+) -> None:
+    await users(db)
+    await admin.create_organisation(db, "winkels", "Winkels BV", "retailer")
+    await admin.create_organisation(db, "pac", "Alarmcentrale", "alarm_centre")
+    await admin.create_branch(db, "winkels", Branch(
+        branch_id="filiaal-dam", chain="Buurtsuper", branch_type=BranchType.SUPERMARKET,
+        location=Location(lat=52.3731, lon=4.8926),
+        address=Address(street="Damstraat 1", postcode="1012 JL", city=MARKUP_CITY),
+    ))  # fmt: skip
+    await admin.create_alarm_site(db, "site-dam", "pac", "101", branch_id="filiaal-dam")
+    alert = factories.alert(
+        kind=AlertKind.HOLD_UP_IN_PROGRESS, severity=Severity.CRITICAL, site_id="site-dam",
+        area=Area(center=Location(lat=52.3731, lon=4.8926), radius_m=1000),
+    )  # fmt: skip
+    await store(db, alert)
+    with tile_server() as (template, _):
+        thresholds = DeskThresholds(tile_url=template)
+        async with (
+            served_desk(settings, thresholds=thresholds) as base_url,
+            playwright_api.async_playwright() as playwright,
+            signed_in_page(playwright, base_url, viewport=DESKTOP) as page,
+        ):
+            for address in ("/", f"/alerts/{alert.alert_id}"):
+                await page.goto(f"{base_url}{address}")
+                await page.wait_for_selector("#tiles[data-state=tiles] img.leaflet-tile-loaded")
+                # On the outline's left edge: the pin in its centre would take the pointer.
+                area = page.locator("#tiles path.area")
+                box = await area.bounding_box()
+                await area.hover(position={"x": 1, "y": box["height"] / 2}, force=True)
+                tooltip = page.locator("#tiles .leaflet-tooltip")
+                await tooltip.wait_for()
+                assert MARKUP_CITY in await tooltip.inner_text()
+                assert await page.locator("#tiles .leaflet-tooltip img, #injected").count() == 0

@@ -13,6 +13,14 @@ window.DeskTileMap = (function () {
     return COLOURS.alert;
   }
 
+  // Leaflet puts a string tooltip in as HTML; the title holds names and addresses as retailers
+  // registered them, so it goes in as a text node, never as markup.
+  function asText(title) {
+    const text = document.createElement("span");
+    text.textContent = title;
+    return text;
+  }
+
   function start(container, sketch) {
     if (!container || !window.L) return null;
     const data = container.dataset;
@@ -72,7 +80,7 @@ window.DeskTileMap = (function () {
           fill: false, dashArray: d.kind === "hotspot" ? "6 4" : null,
           className: `area kind-${d.kind} state-${d.state}`,
         });
-        area.bindTooltip(d.title);
+        area.bindTooltip(asText(d.title));
         const icon = L.divIcon({
           className: `pin kind-${d.kind} state-${d.state}`, iconSize: [16, 16],
         });
