@@ -38,6 +38,9 @@ _STYLE: dict[RcKeyType, object] = {
     "ytick.color": GREY,
     # Same data, same file: fixed ids instead of random ones.
     "svg.hashsalt": "heterdaad-digest",
+    # Labels are names as organisations registered them: a '$' is a dollar, not TeX mathtext
+    # (which set "$5 en $6" in italics, and raised on "$\\foo$", so no digest was made).
+    "text.parse_math": False,
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import csv
 import json
 import shutil
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from consumers.digest import Month, text, write_digest
+from consumers.digest import Month, charts, text, write_digest
 from consumers.digest.alarms import Episode, episodes, escalated_mask
 from consumers.digest.content import Rules
 from consumers.digest.incidents import deduplicate
@@ -746,3 +747,14 @@ def test_the_method_section_says_the_rules_the_settings_chose() -> None:
     assert "one organisation through the same channel are two robberies" in english
     intro = text.with_rules(text.phrase("recon_intro", "en"), "en", rules)
     assert intro.endswith("within 10 days by a robbery within 1.5 km.")
+
+
+@pytest.mark.parametrize(
+    "name", ["Alarmcentrale $\\foo$", "Beveiliging $5 en $6", "x_$^{$"]
+)
+def test_a_name_with_dollars_is_drawn_as_written_not_as_a_formula(name: str) -> None:
+    """An alarm centre's name (organisation.name) labels its bar in the false-alarm chart."""
+    uri = charts.horizontal_bars([name, CENTRE_NAME], [3, 1])
+    svg = base64.b64decode(uri.split(",", 1)[1]).decode()
+    # Matplotlib's mathtext would set what lies between dollars in italics (or fail).
+    assert "Oblique" not in svg
