@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from heterdaad.audit import AuditRow, write_audit_rows
 from heterdaad.db import transaction
+from heterdaad.spreadsheet import plain_cell
 from schemas.common import Location
 from schemas.distance import METRES_PER_DEGREE_LAT, metres_between
 
@@ -224,7 +225,8 @@ def parse_csv(lines: Iterable[str]) -> tuple[list[CameraSpec], list[RejectedRow]
         if None in record:
             rejected.append(RejectedRow(line, "(row)", "more cells than columns"))
             continue
-        cells = {name: (record.get(name) or "").strip() for name in CSV_COLUMNS}
+        # `camera list --csv` quoted what a spreadsheet would run ('+31 20…): unquoted again.
+        cells = {name: plain_cell((record.get(name) or "").strip()) for name in CSV_COLUMNS}
         try:
             spec = CameraSpec(
                 camera_id=cells["camera_id"],

@@ -15,6 +15,13 @@ def csv_cell(value: object) -> object:
     return value
 
 
+def plain_cell(text: str) -> str:
+    """A cell as `csv_cell` had it before quoting: a file we wrote reads back as it was."""
+    if text.startswith("'") and text[1:].startswith(FORMULA_STARTS):
+        return text[1:]
+    return text
+
+
 # Dutch Excel separates with ';' (the comma is the decimal sign); others use ',' or tabs.
 DELIMITERS = (";", ",", "\t")
 

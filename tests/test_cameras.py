@@ -156,12 +156,16 @@ async def test_the_cli_adds_lists_imports_and_removes(
 async def test_the_csv_listing_reads_back_and_quotes_formulas(
     settings: Settings, db: asyncpg.Connection, tmp_path: Path
 ) -> None:
-    await add_camera(db, _spec("cam-1", 52.3731, 4.8932, owner="=cmd|' /C calc'!A0"), actor="test")
+    registered = _spec(
+        "cam-1", 52.3731, 4.8932, owner="=cmd|' /C calc'!A0", contact_phone="+31 20 555 0101"
+    )
+    await add_camera(db, registered, actor="test")
     listed = _camera_cli(settings, "list", "--csv")
     assert listed.returncode == 0
-    assert "'=cmd" in listed.stdout
+    assert "'=cmd" in listed.stdout and "'+31 20" in listed.stdout
     specs, rejected = parse_csv(listed.stdout.splitlines(keepends=True))
-    assert rejected == [] and [spec.camera_id for spec in specs] == ["cam-1"]
+    # Read back as registered: the quote that kept a spreadsheet from running it is dropped.
+    assert rejected == [] and specs == [registered]
 
 
 # --- the API -----------------------------------------------------------------------------------
