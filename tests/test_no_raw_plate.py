@@ -38,6 +38,7 @@ from tests.kafka_helpers import eventually, read_topic, records_up_to_now
 from tests.processes import running
 from tests.producers import bodies
 from tests.producers.intake_support import register, running_api
+from tests.producers.test_form import log_in as meld_log_in
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -163,7 +164,7 @@ async def _report(
         assert answer.status_code == 202, answer.text
         evidence.add(f"api answer {path}", answer.content)
         ids.append(body["event_id"])
-    login = await client.post("/meld/login", data={"code": meld_code})
+    login = await meld_log_in(client, meld_code)
     assert login.status_code == 303, login.text
     event_id = str(uuid.uuid4())
     # The form takes Dutch local time, as the shop's staff read it off the clock.

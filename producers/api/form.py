@@ -4,7 +4,9 @@ Staff log in with a one-time code (or the QR link carrying it) that an admin iss
 branch (`heterdaad org meld-code`), and get a session of their own (producers/api/staff_sessions):
 short-lived, revoked at logout, never the organisation's API key. Its token is kept in an
 HttpOnly, SameSite=Strict cookie limited to /meld, so another site cannot post the form on the
-user's behalf; every report goes through the same intake as the API.
+user's behalf; every report goes through the same intake as the API. The login form carries a
+token of its own that must match a cookie (double submit, as the desk's login does): a page of
+another site cannot log this browser in with a code of its own organisation.
 
 The pages speak Dutch unless English is chosen, as the desk does it (heterdaad/language.py):
 ?lang= first, then this browser's earlier choice (a cookie), then the browser's Accept-Language,
@@ -13,8 +15,10 @@ then HETERDAAD_LANGUAGE. Every page says so to caches (Vary).
 
 from __future__ import annotations
 
+import hmac
 import logging
 import re
+import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -46,6 +50,8 @@ logger = logging.getLogger(__name__)
 COOKIE = "heterdaad_meld"
 COOKIE_PATH = "/meld"
 LANGUAGE_COOKIE = "heterdaad_meld_lang"
+LOGIN_COOKIE = "heterdaad_meld_login"
+LOGIN_FORM_SECONDS = 3600  # how long a login page may stay open before its form is refused
 DUTCH_TIME = ZoneInfo("Europe/Amsterdam")
 _TEXT_FIELDS = (
     "branch_id",
@@ -80,10 +86,40 @@ def _to_login() -> RedirectResponse:
     return RedirectResponse("/meld/login", status_code=303)
 
 
-def _refused(language: Language, refusal: str) -> Response:
+def _login_form(
+    request: Request, language: Language, error: str | None, status: int, *, code: str = ""
+) -> Response:
+    """The login page with a fresh form token, and the cookie that token must match."""
+    token = secrets.token_urlsafe(32)
+    page = pages.login_page(language, error, code=code, login_token=token)
+    response = _page(page, status)
+    response.set_cookie(
+        LOGIN_COOKIE,
+        token,
+        max_age=LOGIN_FORM_SECONDS,
+        path=COOKIE_PATH,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+    return _remember(request, response)
+
+
+def _from_this_site(request: Request, form: FormData) -> bool:
+    """The form's token matches this browser's cookie: the login page was ours."""
+    presented = form.get("login_token")
+    expected = request.cookies.get(LOGIN_COOKIE, "")
+    return (
+        isinstance(presented, str)
+        and bool(expected)
+        and hmac.compare_digest(presented.encode(), expected.encode())
+    )
+
+
+def _refused(request: Request, language: Language, refusal: str) -> Response:
     """The login page saying why this session cannot report sightings; the cookie is ended."""
     message = Words(language)("code_refused", refusal=refusal)
-    response = _page(pages.login_page(language, message), 403)
+    response = _login_form(request, language, message, 403)
     response.delete_cookie(COOKIE, path=COOKIE_PATH)
     return response
 
@@ -106,18 +142,21 @@ def form_router(session_lasts: timedelta, default_language: Language = "nl") -> 
         # The QR link fills the code in but does not log in: a link preview or scanner that
         # fetches the link must not spend the one-time code.
         language = language_of(request)
-        return _remember(request, _page(pages.login_page(language, code=code[:32])))
+        return _login_form(request, language, None, 200, code=code[:32])
 
     @router.post("/login")
     async def login(request: Request) -> Response:
         language = language_of(request)
         form = await request.form()
         code = str(form.get("code", "")).strip()[:64]
+        if not _from_this_site(request, form):
+            # Before the code is looked at: it is not spent, and filled in again.
+            return _login_form(request, language, Words(language)("form_expired"), 403,
+                               code=code[:32])  # fmt: skip
         pool = _intake(request).pool
         opened = await open_session(pool, code, lasts=session_lasts) if code else None
         if opened is None:
-            page = pages.login_page(language, Words(language)("unknown_code"))
-            return _page(page, 401)
+            return _login_form(request, language, Words(language)("unknown_code"), 401)
         token, session = opened
         caller = session.caller()
         refusal = permissions.kind_refusal(caller, RECON_SIGHTING)
@@ -138,7 +177,7 @@ def form_router(session_lasts: timedelta, default_language: Language = "nl") -> 
         )
         if refusal is not None:
             await revoke_session(_intake(request).pool, token)
-            return _refused(language, refusal)
+            return _refused(request, language, refusal)
         response = RedirectResponse("/meld", status_code=303)
         response.set_cookie(
             COOKIE,
@@ -149,6 +188,7 @@ def form_router(session_lasts: timedelta, default_language: Language = "nl") -> 
             samesite="strict",
             secure=request.url.scheme == "https",
         )
+        response.delete_cookie(LOGIN_COOKIE, path=COOKIE_PATH)
         return response
 
     @router.post("/logout")
@@ -187,7 +227,7 @@ def form_router(session_lasts: timedelta, default_language: Language = "nl") -> 
         words = Words(language)
         # Before any branch is looked up: a caller that may not report learns nothing of branches.
         if (not_allowed := permissions.kind_refusal(caller, RECON_SIGHTING)) is not None:
-            return _refused(language, not_allowed)
+            return _refused(request, language, not_allowed)
         intake = _intake(request)
         form = await request.form()
         values = _values(form)

@@ -78,6 +78,10 @@ PHRASES: dict[str, tuple[str, str]] = {
         "Deze code is onbekend, al gebruikt of verlopen.",
         "This code is unknown, already used or expired.",
     ),
+    "form_expired": (
+        "Het formulier is verlopen of kwam niet van deze site. Klik nogmaals op Inloggen.",
+        "The form has expired or did not come from this site. Click Log in again.",
+    ),
     "code_refused": (
         "Met deze code kunt u geen voorverkenningen melden ({refusal}).",
         "This code cannot be used to report reconnaissance ({refusal}).",
@@ -154,6 +158,7 @@ _LOGIN = """{% extends "base" %}{% block body %}
 <p>{{ t('login_intro') }}</p>
 {% if error %}<p class="fout">{{ error }}</p>{% endif %}
 <form method="post" action="/meld/login">
+<input type="hidden" name="login_token" value="{{ login_token }}">
 <label for="code">{{ t('code') }}</label>
 <input type="text" id="code" name="code" value="{{ code }}" autocomplete="one-time-code"
  autocapitalize="characters" spellcheck="false" required>
@@ -241,8 +246,12 @@ def _options(labels: dict[Any, str], language: Language) -> list[tuple[str, str]
     return [(member.value, label) for member, label in in_language(labels, language).items()]
 
 
-def login_page(language: Language, error: str | None = None, *, code: str = "") -> str:
-    return _environment.get_template("login").render(t=Words(language), error=error, code=code)
+def login_page(
+    language: Language, error: str | None = None, *, code: str = "", login_token: str
+) -> str:
+    return _environment.get_template("login").render(
+        t=Words(language), error=error, code=code, login_token=login_token
+    )
 
 
 def form_page(

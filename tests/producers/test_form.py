@@ -41,7 +41,10 @@ async def code_for(
 
 
 async def log_in(client: httpx.AsyncClient, code: str) -> httpx.Response:
-    return await client.post("/meld/login", data={"code": code})
+    """Post the code from the login page, with the page's form token (and its cookie)."""
+    page = await client.get("/meld/login")
+    token = hidden_value(page.text, "login_token")
+    return await client.post("/meld/login", data={"code": code, "login_token": token})
 
 
 async def logged_in(client: httpx.AsyncClient, db: asyncpg.Connection) -> str:
@@ -106,6 +109,23 @@ async def test_login_is_refused_without_a_valid_code(
         response = await log_in(client, typed)
         assert response.status_code == 401, typed
         assert COOKIE not in response.cookies
+
+
+async def test_a_login_posted_from_another_site_is_refused_and_the_code_kept(
+    registry: Registry, client: httpx.AsyncClient, db: asyncpg.Connection
+) -> None:
+    """Login CSRF: a page of another organisation posting one of its own codes logged this
+    browser in at its branch, over the staff's own session; their reports went there."""
+    code = await code_for(db)
+    for token in (None, "forged"):  # no form token; one that is not this browser's
+        data = {"code": code} if token is None else {"code": code, "login_token": token}
+        forged = await client.post("/meld/login", data=data)
+        assert forged.status_code == 403
+        assert COOKIE not in forged.cookies
+        assert "verlopen" in forged.text
+        # The code is filled in again and not spent: logging in from the page works.
+        assert hidden_value(forged.text, "code") == code
+    assert (await log_in(client, code)).status_code == 303
 
 
 @pytest.mark.parametrize("organisation_id", ["politie-ams", "pac-1"])

@@ -13,7 +13,7 @@ import pytest
 from heterdaad.vocabulary import BEHAVIOUR_LABELS, ENGLISH_LABELS
 from schemas.events import HeightBand, ReconBehaviour
 from tests.producers.intake_support import Registry, running_api
-from tests.producers.test_form import code_for, log_in, sighting_form
+from tests.producers.test_form import code_for, hidden_value, log_in, sighting_form
 
 if TYPE_CHECKING:
 
@@ -63,8 +63,10 @@ async def test_the_deployments_language_is_the_default(
 ) -> None:
     english = settings.model_copy(update={"language": "en"})
     async with running_api(english) as (_, client):
-        assert '<html lang="en">' in (await client.get("/meld/login")).text
-        unknown = await client.post("/meld/login", data={"code": "NOPE-NOPE"})
+        page = (await client.get("/meld/login")).text
+        assert '<html lang="en">' in page
+        token = hidden_value(page, "login_token")
+        unknown = await client.post("/meld/login", data={"code": "NOPE-NOPE", "login_token": token})
         assert unknown.status_code == 401
         assert "This code is unknown, already used or expired." in unknown.text
         assert '<html lang="nl">' in (await client.get("/meld/login?lang=nl")).text
