@@ -67,6 +67,19 @@ _TEXT_FIELDS = (
 )
 
 
+# The pages hold a one-time code, the branch and what staff saw: no browser or proxy may keep
+# a copy (a shop's shared computer), no other site may frame them, and the inline style is all
+# they load, so nothing else may run or load should markup ever get in.
+_PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
 def _intake(request: Request) -> Intake:
     intake: Intake = request.app.state.intake
     return intake
@@ -78,8 +91,9 @@ async def _session(request: Request) -> StaffSession | None:
 
 
 def _page(html: str, status: int = 200, headers: dict[str, str] | None = None) -> HTMLResponse:
-    """A page in the language of the request, which caches must not hand to another browser."""
-    return HTMLResponse(html, status, headers={"Vary": VARY, **(headers or {})})
+    """A page in the language of the request, which caches must not hand to another browser,
+    kept by none, framed by no other site, and running no script."""
+    return HTMLResponse(html, status, headers=_PAGE_HEADERS | {"Vary": VARY} | (headers or {}))
 
 
 def _to_login() -> RedirectResponse:

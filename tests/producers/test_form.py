@@ -128,6 +128,25 @@ async def test_a_login_posted_from_another_site_is_refused_and_the_code_kept(
     assert (await log_in(client, code)).status_code == 303
 
 
+async def test_the_pages_are_not_kept_framed_or_open_to_scripts(
+    registry: Registry, client: httpx.AsyncClient, db: asyncpg.Connection
+) -> None:
+    """The QR link's page holds a one-time code, a refused report what staff saw: a shop's
+    shared browser kept both in its cache, and any site could frame the form."""
+    code = await code_for(db)
+    pages = [await client.get(f"/meld/login?code={code}")]
+    await log_in(client, code)
+    pages.append(await client.get("/meld"))
+    pages.append(await client.post("/meld", data=sighting_form(str(uuid.uuid4()), behaviours=[])))
+    assert [page.status_code for page in pages] == [200, 200, 422]
+    for page in pages:
+        assert page.headers["cache-control"] == "no-store"
+        policy = page.headers["content-security-policy"]
+        assert "default-src 'none'" in policy and "frame-ancestors 'none'" in policy
+        assert "script-src" not in policy  # so 'none', from default-src
+        assert page.headers["x-frame-options"] == "DENY"
+
+
 @pytest.mark.parametrize("organisation_id", ["politie-ams", "pac-1"])
 async def test_no_codes_for_organisations_that_report_no_sightings(
     registry: Registry, db: asyncpg.Connection, organisation_id: str
