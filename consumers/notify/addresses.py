@@ -114,16 +114,21 @@ async def storage_refusal(url: str, *, timeout_seconds: float = 3.0) -> str | No
 
     A name that does not resolve (yet) is accepted: the sender checks again when it connects.
     """
-    parsed = httpx.URL(url)
-    reason = refused_name(parsed.host)
+    try:
+        parsed = httpx.URL(url)
+        host = parsed.host
+    except (httpx.InvalidURL, UnicodeError) as error:
+        # A host that pydantic takes but httpx cannot read (IDNA 2008): never sendable.
+        return f"the host is not a name httpx can send to ({error})"
+    reason = refused_name(host)
     if reason is not None:
         return reason
     try:
         async with asyncio.timeout(timeout_seconds):
-            addresses = await resolve(parsed.host, parsed.port or 443)
+            addresses = await resolve(host, parsed.port or 443)
     except (OSError, TimeoutError, UnicodeError):
         return None
-    return first_refusal(parsed.host, addresses)
+    return first_refusal(host, addresses)
 
 
 class PinnedTransport(httpx.AsyncBaseTransport):

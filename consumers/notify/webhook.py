@@ -133,7 +133,8 @@ async def post(
     except TimeoutError:
         cut_off = f"no complete answer within {deadline_seconds:g} s"
         return Outcome(None, cut_off, None, _since(started))
-    except httpx.HTTPError as failure:
+    except (httpx.HTTPError, httpx.InvalidURL, UnicodeError) as failure:
+        # A URL httpx cannot encode (a row stored before the check) fails this delivery only.
         return Outcome(None, f"{type(failure).__name__}: {failure}"[:500], None, _since(started))
     error = None
     if not 200 <= response.status_code < 300:

@@ -182,6 +182,21 @@ async def test_the_request_goes_to_the_checked_address_with_the_name_kept(
     assert request.headers["Host"] == f"localhost:{receiver.port}"
 
 
+@pytest.mark.integration
+async def test_a_url_httpx_cannot_encode_fails_its_delivery_not_the_sender(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    # Stored before the storage check refused it (IDNA 2008 has no emoji: 💩.la).
+    await _organisation(db)
+    await _store(db, "https://xn--ls8h.la/hooks/ah")
+    alert = _robbery()
+    await _publish(settings, alert)
+    async with _running(settings, thresholds=STRICT):
+        row = await eventually(lambda: _dead(db, alert.dedup_key))
+    assert row["state"] == "dead"
+    assert "not allowed" in row["last_error"]
+
+
 INSIDE_URLS = [
     "https://localhost./h",
     "https://ip6-localhost/h",

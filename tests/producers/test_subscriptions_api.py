@@ -150,6 +150,8 @@ REFUSED: list[tuple[str, dict[str, Any], str, str]] = [
     ("retail-a", {"webhook_url": "https://[64:ff9b::7f00:1]/h"}, "webhook_url",
      "embeds 127.0.0.1"),
     ("retail-a", {"webhook_url": "https://[2002:7f00:1::]/h"}, "webhook_url", "embeds 127.0.0.1"),
+    # A name the sender could never send to (IDNA 2008 refuses the emoji of 💩.la): it was a 500.
+    ("retail-a", {"webhook_url": "https://xn--ls8h.la/h"}, "webhook_url", "not a name httpx"),
     # A name resolving to loopback (this machine's own name; localhost itself above).
     ("retail-a", {"webhook_url": f"https://{socket.gethostname()}/h"}, "webhook_url",
      "resolves to"),
