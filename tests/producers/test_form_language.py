@@ -81,7 +81,10 @@ async def test_the_browsers_accept_language_comes_after_a_choice(
     # the page depends on the header and the cookie: no cache may give it to another browser
     assert {"accept-language", "cookie"} <= _vary(login)
     # the browser's own wish, not the deployment's, on what the form answers
-    unknown = await client.post("/meld/login", data={"code": "NOPE-NOPE"}, headers=english)
+    token = hidden_value(login.text, "login_token")
+    unknown = await client.post(
+        "/meld/login", data={"code": "NOPE-NOPE", "login_token": token}, headers=english
+    )
     assert unknown.status_code == 401 and '<html lang="en">' in unknown.text
     assert {"accept-language", "cookie"} <= _vary(unknown)
     # ?lang= outweighs the header, and is remembered over it
