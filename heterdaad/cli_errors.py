@@ -1,9 +1,9 @@
 """What a failing `heterdaad` command says: one line, what to do next.
 
-A command that cannot reach PostgreSQL or Kafka, or lacks a setting, is the user's situation to
-mend, not a bug: a traceback of 50 to 80 lines hides the one fact that matters. Errors we do not
-recognise keep their traceback, since those are bugs to report. Like all the CLI's own output,
-the line is English (README.md, "Languages").
+A command that cannot reach PostgreSQL or Kafka, finds its database not migrated, or lacks a
+setting, is the user's situation to mend, not a bug: a traceback of 50 to 80 lines hides the one
+fact that matters. Errors we do not recognise keep their traceback, since those are bugs to
+report. Like all the CLI's own output, the line is English (README.md, "Languages").
 """
 
 from __future__ import annotations
@@ -26,6 +26,10 @@ _TEXTS: dict[str, str] = {
     "database_refused": (
         "PostgreSQL at {where} refuses the connection ({error}). Check the user, password and "
         "database in HETERDAAD_DATABASE_URL."
+    ),
+    "database_unmigrated": (
+        "The database at {where} lacks in schema {schema} what this version needs ({error}). "
+        "Bring it up to date with `heterdaad db migrate`, or check HETERDAAD_DATABASE_SCHEMA."
     ),
     "kafka_away": (
         "Kafka at {where} cannot be reached ({error}). Start it (`heterdaad infra up`, or "
@@ -58,6 +62,10 @@ def explain(error: BaseException, settings: Settings) -> str | None:
         return text("kafka_away", where=settings.kafka_bootstrap, error=_short(error))
     if _is_database_refusal(error):
         return text("database_refused", where=_database_address(settings), error=_short(error))
+    if _is_missing_from_schema(error):
+        # A new install or an upgrade before `db migrate`, or a schema name mistyped.
+        return text("database_unmigrated", where=_database_address(settings),
+                    schema=settings.database_schema, error=_short(error))  # fmt: skip
     if isinstance(error, OSError | TimeoutError):
         where = _address_in(error)
         database = _database_address(settings)
@@ -87,6 +95,12 @@ def _is_database_refusal(error: BaseException) -> bool:
         | asyncpg.InvalidCatalogNameError
         | asyncpg.CannotConnectNowError,
     )
+
+
+def _is_missing_from_schema(error: BaseException) -> bool:
+    import asyncpg
+
+    return isinstance(error, asyncpg.UndefinedTableError | asyncpg.UndefinedColumnError)
 
 
 def _short(error: BaseException) -> str:

@@ -7,12 +7,18 @@ import os
 import socket
 import subprocess
 import sys
+import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import asyncpg
 import pytest
 from typer.testing import CliRunner
 
 from assembly.cli import app
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
 
 CBL_EXAMPLE = Path(__file__).parents[1] / "docs" / "examples" / "cbl-example.csv"
 PLATE_KEY = "k" * 40
@@ -108,3 +114,41 @@ def test_worker_ready_without_a_broker_says_not_ready_in_one_line() -> None:
     said = json.loads(line)
     assert said["ready"] is False
     assert f"127.0.0.1', {port}" in said["problems"][0]
+
+
+@pytest.fixture
+async def half_migrated_schema(database_url: str) -> AsyncIterator[str]:
+    """A schema at migration 0019, as a database made before the camera registry (0020) is
+    until `heterdaad db migrate` brings it up to date."""
+    from infra.migrate import load_migrations, migrate
+
+    name = f"cli_{uuid.uuid4().hex[:10]}"
+    await migrate(database_url, name, [m for m in load_migrations() if m.version <= 19])
+    yield name
+    connection = await asyncpg.connect(database_url)
+    try:
+        await connection.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
+    finally:
+        await connection.close()
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    ("case", "arguments", "schema"),
+    [
+        # A fresh install that skipped `db migrate`, or a mistyped HETERDAAD_DATABASE_SCHEMA.
+        ("org create, nothing migrated", ["org", "create", "cbl", "CBL", "--role", "retailer"],
+         "never_migrated"),
+        ("desk user list, nothing migrated", ["desk", "user", "list"], "never_migrated"),
+        # New code on a database of an older version (0019), before `db migrate`.
+        ("camera list, migrated to 0019", ["camera", "list"], "half"),
+    ],
+)  # fmt: skip
+def test_a_database_not_migrated_says_db_migrate(
+    case: str, arguments: list[str], schema: str, database_url: str, half_migrated_schema: str
+) -> None:
+    chosen = half_migrated_schema if schema == "half" else f"never_{uuid.uuid4().hex[:10]}"
+    environment = {"HETERDAAD_DATABASE_URL": database_url, "HETERDAAD_DATABASE_SCHEMA": chosen}
+    line = _the_error_line(_heterdaad(*arguments, **environment))
+    assert f"schema {chosen}" in line, case
+    assert "`heterdaad db migrate`" in line, case
