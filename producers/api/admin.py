@@ -8,19 +8,21 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal, TypeAlias, get_args
 
 import asyncpg
 from pydantic import TypeAdapter, ValidationError
 
+from heterdaad.audit import AuditRow, write_audit_rows
 from heterdaad.auth import new_key
+from heterdaad.db import transaction
 from producers.api.kinds import allowed_scopes, default_scopes
 from schemas.common import Identifier
 from schemas.wire import explain
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
-    from datetime import datetime
 
     from schemas.common import Branch, PoliceUnit
 
@@ -179,9 +181,10 @@ async def issue_key(
     *,
     scopes: Sequence[str] | None = None,
     expires_at: datetime | None = None,
+    actor: str = "cli",
 ) -> IssuedKey:
     """A new key for the organisation: its role's default scopes, or the ones given (of those its
-    role may hold, `allowed_scopes`)."""
+    role may hold, `allowed_scopes`); audited as `api_key_issued` by `actor`."""
     role = await _require_role(db, organisation_id, set(ROLES))
     chosen = tuple(default_scopes(role) if scopes is None else scopes)
     too_wide = set(chosen) - allowed_scopes(role)
@@ -191,16 +194,22 @@ async def issue_key(
         )
     if expires_at is not None and expires_at.tzinfo is None:
         raise AdminError("expires_at needs a time zone")
+    if expires_at is not None and expires_at <= datetime.now(UTC):
+        raise AdminError(f"expires_at {expires_at.isoformat()} has passed: the key would not work")
     key = new_key()
-    await db.execute(
-        "INSERT INTO api_key (key_id, organisation_id, key_hash, scopes, expires_at) "
-        "VALUES ($1, $2, $3, $4, $5)",
-        key.key_id,
-        organisation_id,
-        key.key_hash,
-        list(chosen),
-        expires_at,
-    )
+    async with transaction(db) as connection:
+        await connection.execute(
+            "INSERT INTO api_key (key_id, organisation_id, key_hash, scopes, expires_at) "
+            "VALUES ($1, $2, $3, $4, $5)",
+            key.key_id,
+            organisation_id,
+            key.key_hash,
+            list(chosen),
+            expires_at,
+        )
+        await _audit(connection, actor, "api_key_issued", f"api_key:{key.key_id}",
+                     organisation_id=organisation_id, scopes=list(chosen),
+                     expires_at=None if expires_at is None else expires_at.isoformat())  # fmt: skip
     logger.info(
         "api key issued",
         extra={"key_id": key.key_id, "organisation_id": organisation_id, "scopes": chosen},
@@ -208,15 +217,71 @@ async def issue_key(
     return IssuedKey(key.key_id, key.plain, organisation_id, chosen, expires_at)
 
 
-async def revoke_key(db: Database, key_id: str) -> bool:
-    """Revoke a key at once; False when no such key was still valid."""
-    revoked = await db.fetchval(
-        "UPDATE api_key SET revoked_at = now() WHERE key_id = $1 AND revoked_at IS NULL "
-        "RETURNING key_id",
-        key_id,
+async def revoke_key(db: Database, key_id: str, *, actor: str = "cli") -> bool:
+    """Revoke a key at once, audited as `api_key_revoked`; False (and nothing audited) when no
+    such key was still valid."""
+    async with transaction(db) as connection:
+        organisation_id = await connection.fetchval(
+            "UPDATE api_key SET revoked_at = now() WHERE key_id = $1 AND revoked_at IS NULL "
+            "RETURNING organisation_id",
+            key_id,
+        )
+        if organisation_id is not None:
+            await _audit(connection, actor, "api_key_revoked", f"api_key:{key_id}",
+                         organisation_id=organisation_id)  # fmt: skip
+    logger.info(
+        "api key revoked", extra={"key_id": key_id, "was_valid": organisation_id is not None}
     )
-    logger.info("api key revoked", extra={"key_id": key_id, "was_valid": revoked is not None})
-    return revoked is not None
+    return organisation_id is not None
+
+
+async def set_organisation_disabled(
+    db: Database, organisation_id: str, *, disabled: bool, actor: str = "cli"
+) -> int:
+    """Disable an organisation (offboarding) or enable it again, audited as
+    `organisation_disabled` / `organisation_enabled`; returns how many of its keys are unrevoked.
+
+    A disabled organisation's keys are refused at once (`heterdaad.auth.find_caller`), and so
+    are its /meld codes and sessions and CBL imports; its subscriptions end at notify's next
+    directory refresh (`directory_refresh_seconds`, 10) and its alarm sites are no longer heard
+    over SIA once the receiver's account cache has expired (a minute). Nothing is deleted: its
+    events, alerts and audit rows stay for their retention.
+    """
+    async with transaction(db) as connection:
+        changed = await connection.fetchval(
+            "UPDATE organisation SET disabled_at = CASE WHEN $2 THEN now() END "
+            "WHERE organisation_id = $1 AND (disabled_at IS NULL) = $2 RETURNING organisation_id",
+            organisation_id,
+            disabled,
+        )
+        if changed is None:
+            exists = await connection.fetchval(
+                "SELECT 1 FROM organisation WHERE organisation_id = $1", organisation_id
+            )
+            if exists is None:
+                raise AdminError(f"organisation {organisation_id} does not exist")
+            state = "disabled" if disabled else "enabled"
+            raise AdminError(f"organisation {organisation_id} is {state} already")
+        keys: int = await connection.fetchval(
+            "SELECT count(*) FROM api_key WHERE organisation_id = $1 AND revoked_at IS NULL",
+            organisation_id,
+        )
+        action = "organisation_disabled" if disabled else "organisation_enabled"
+        await _audit(connection, actor, action, f"organisation:{organisation_id}",
+                     unrevoked_keys=keys)  # fmt: skip
+    logger.info(
+        "organisation disabled" if disabled else "organisation enabled",
+        extra={"organisation_id": organisation_id},
+    )
+    return keys
+
+
+async def _audit(
+    connection: asyncpg.Connection, actor: str, action: str, subject: str, **details: object
+) -> None:
+    await write_audit_rows(
+        connection, [AuditRow(datetime.now(UTC), actor, action, subject, details)]
+    )
 
 
 def _check_identifier(name: str, value: str) -> None:

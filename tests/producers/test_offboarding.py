@@ -1,0 +1,124 @@
+"""Offboarding: a revoked key or a disabled organisation is refused at once, and every grant or
+withdrawal of access is in the audit trail."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+import pytest
+
+from producers.api import admin
+from producers.sia.accounts import AccountDirectory
+from tests.producers import bodies
+
+if TYPE_CHECKING:
+    import httpx
+
+    from heterdaad.settings import Settings
+    from tests.producers.intake_support import Registry
+
+pytestmark = pytest.mark.integration
+
+
+async def _audit(db: asyncpg.Connection, action: str) -> list[dict[str, Any]]:
+    rows = await db.fetch(
+        "SELECT actor, subject, details FROM audit_log WHERE action = $1 ORDER BY at", action
+    )
+    return [{**dict(row), "details": json.loads(row["details"])} for row in rows]
+
+
+async def _report(client: httpx.AsyncClient, registry: Registry) -> int:
+    response = await client.post(
+        "/v1/incident-reports", json=bodies.incident_report(), headers=registry.auth("retail-a")
+    )
+    return response.status_code
+
+
+async def test_issuing_and_revoking_a_key_is_audited(
+    db: asyncpg.Connection, registry: Registry
+) -> None:
+    issued = await admin.issue_key(db, "retail-a", actor="beheerder.jan")
+    [row] = [r for r in await _audit(db, "api_key_issued") if r["actor"] == "beheerder.jan"]
+    assert row["subject"] == f"api_key:{issued.key_id}"
+    assert row["details"]["organisation_id"] == "retail-a"
+    assert row["details"]["scopes"] == list(issued.scopes)
+    assert await admin.revoke_key(db, issued.key_id, actor="beheerder.piet") is True
+    assert await admin.revoke_key(db, issued.key_id, actor="beheerder.piet") is False
+    [row] = await _audit(db, "api_key_revoked")  # the second, refused revocation is not a change
+    assert row == {"actor": "beheerder.piet", "subject": f"api_key:{issued.key_id}",
+                   "details": {"organisation_id": "retail-a"}}  # fmt: skip
+
+
+async def test_a_key_expiring_in_the_past_is_not_issued(
+    db: asyncpg.Connection, registry: Registry
+) -> None:
+    with pytest.raises(admin.AdminError, match="has passed"):
+        await admin.issue_key(db, "retail-a", expires_at=datetime.now(UTC) - timedelta(days=1))
+
+
+async def test_a_disabled_organisation_is_refused_at_once_until_enabled(
+    db: asyncpg.Connection, registry: Registry, client: httpx.AsyncClient
+) -> None:
+    assert await _report(client, registry) == 202
+    keys = await admin.set_organisation_disabled(db, "retail-a", disabled=True, actor="beheer")
+    assert keys == 1
+    assert await _report(client, registry) == 401
+    with pytest.raises(admin.AdminError, match="disabled already"):
+        await admin.set_organisation_disabled(db, "retail-a", disabled=True)
+    await admin.set_organisation_disabled(db, "retail-a", disabled=False, actor="beheer")
+    assert await _report(client, registry) == 202
+    assert [(r["actor"], r["subject"]) for r in await _audit(db, "organisation_disabled")] == [
+        ("beheer", "organisation:retail-a")
+    ]
+    assert len(await _audit(db, "organisation_enabled")) == 1
+    with pytest.raises(admin.AdminError, match="does not exist"):
+        await admin.set_organisation_disabled(db, "nobody", disabled=True)
+
+
+async def test_a_disabled_alarm_centre_is_not_heard_over_sia(
+    db: asyncpg.Connection, registry: Registry, settings: Settings
+) -> None:
+    pool = await asyncpg.create_pool(
+        settings.database_url, server_settings={"search_path": settings.database_schema}
+    )
+    try:
+        # The receiver keeps an account a minute (ttl); a fresh directory asks the database.
+        assert await AccountDirectory(pool).lookup("acct-1", None) is not None
+        await admin.set_organisation_disabled(db, "pac-1", disabled=True)
+        assert await AccountDirectory(pool).lookup("acct-1", None) is None
+    finally:
+        await pool.close()
+
+
+def _org(settings: Settings, *arguments: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HETERDAAD_")}
+    env |= {"HETERDAAD_DATABASE_URL": settings.database_url,
+            "HETERDAAD_DATABASE_SCHEMA": settings.database_schema}  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "assembly.cli", "org", *arguments],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
+async def test_an_operator_offboards_from_the_cli(
+    db: asyncpg.Connection, registry: Registry, settings: Settings
+) -> None:
+    done = _org(settings, "disable", "retail-b", "--actor", "beheerder.jan")
+    assert done.returncode == 0, done.stderr
+    assert "organisation retail-b disabled (1 unrevoked key(s) now refused)" in done.stdout
+    again = _org(settings, "disable", "retail-b")
+    assert again.returncode == 1
+    assert "heterdaad: organisation retail-b is disabled already" in again.stderr
+    assert "Traceback" not in again.stderr
+    assert (await _audit(db, "organisation_disabled"))[0]["actor"] == "beheerder.jan"
+    back = _org(settings, "enable", "retail-b")
+    assert back.returncode == 0, back.stderr
+    expired = _org(settings, "issue-key", "retail-a", "--expires", "2020-01-01T00:00:00+00:00")
+    assert expired.returncode == 1
+    assert "has passed" in expired.stderr
