@@ -82,6 +82,7 @@ PasswordStdin = Annotated[
     bool,
     typer.Option("--password-stdin", help="Read the password from the first line of stdin."),
 ]
+Actor = Annotated[str, typer.Option(help="Who does it, for the audit log.")]
 
 
 def _read_password(username: str, from_stdin: bool) -> str:
@@ -115,6 +116,7 @@ def desk_user_add(
     unit: Annotated[PoliceUnit, typer.Option(help="The unit whose alerts the user handles.")],
     language: Annotated[str | None, typer.Option(help="nl or en (default: the setting).")] = None,
     password_stdin: PasswordStdin = False,
+    actor: Actor = "cli",
 ) -> None:
     """Create a desk user; asks for the password twice, or reads it with --password-stdin."""
     from consumers.desk import add_user
@@ -124,30 +126,42 @@ def desk_user_add(
     password = _read_password(username, password_stdin)
     _desk_db(
         lambda db, settings: add_user(
-            db, username, password, unit, language=chosen, thresholds=settings.desk
+            db, username, password, unit, language=chosen, thresholds=settings.desk, actor=actor
         )
     )
     typer.echo(f"desk user {username} ({unit.value}) created")
 
 
 @desk_user_app.command("passwd")
-def desk_user_passwd(username: str, password_stdin: PasswordStdin = False) -> None:
+def desk_user_passwd(
+    username: str, password_stdin: PasswordStdin = False, actor: Actor = "cli"
+) -> None:
     """Give a desk user a new password; its sessions end."""
     from consumers.desk import set_password
 
     validated_settings()  # a bad setting stops the command before the password is asked
     password = _read_password(username, password_stdin)
-    _desk_db(lambda db, settings: set_password(db, username, password, thresholds=settings.desk))
+    _desk_db(lambda db, settings: set_password(
+        db, username, password, thresholds=settings.desk, actor=actor))  # fmt: skip
     typer.echo(f"password of {username} set")
 
 
 @desk_user_app.command("disable")
-def desk_user_disable(username: str) -> None:
+def desk_user_disable(username: str, actor: Actor = "cli") -> None:
     """Stop a desk user from logging in; its sessions end."""
     from consumers.desk import disable_user
 
-    _desk_db(lambda db, settings: disable_user(db, username))
+    _desk_db(lambda db, settings: disable_user(db, username, actor=actor))
     typer.echo(f"desk user {username} disabled")
+
+
+@desk_user_app.command("enable")
+def desk_user_enable(username: str, actor: Actor = "cli") -> None:
+    """Let a disabled desk user log in again, with its password (`passwd` sets a new one)."""
+    from consumers.desk import enable_user
+
+    _desk_db(lambda db, settings: enable_user(db, username, actor=actor))
+    typer.echo(f"desk user {username} enabled")
 
 
 @desk_user_app.command("list")

@@ -75,3 +75,37 @@ def test_without_a_terminal_it_says_to_use_password_stdin(
     assert len(added.stderr.splitlines()) == 1
     assert added.stderr.startswith(line), added.stderr
     assert _desk(database_url, schema, language, "list").stdout == ""
+
+
+async def test_who_gave_or_took_desk_access_is_audited_and_a_disabled_user_can_return(
+    database_url: str, schema: str
+) -> None:
+    from consumers.desk.users import authenticate
+
+    password = "een lang genoeg wachtwoord"
+    steps = [
+        ("add", "jansen", "--unit", "amsterdam", "--password-stdin", "--actor", "beheer.an"),
+        ("passwd", "jansen", "--password-stdin", "--actor", "beheer.bo"),
+        ("disable", "jansen", "--actor", "beheer.cor"),
+        ("enable", "jansen"),
+    ]
+    connection = await asyncpg.connect(database_url, server_settings={"search_path": schema})
+    try:
+        for step in steps:
+            done = _desk(database_url, schema, "en", *step, stdin=f"{password}\n")
+            assert done.returncode == 0, done.stderr
+            if step[0] == "disable":
+                assert await authenticate(connection, "jansen", password) is None
+        assert await authenticate(connection, "jansen", password) is not None
+        rows = await connection.fetch(
+            "SELECT actor, action, subject FROM audit_log WHERE subject = 'desk_user:jansen' "
+            "ORDER BY at"
+        )
+    finally:
+        await connection.close()
+    assert [tuple(row) for row in rows] == [
+        ("beheer.an", "desk_user_added", "desk_user:jansen"),
+        ("beheer.bo", "desk_user_password_set", "desk_user:jansen"),
+        ("beheer.cor", "desk_user_disabled", "desk_user:jansen"),
+        ("cli", "desk_user_enabled", "desk_user:jansen"),
+    ]

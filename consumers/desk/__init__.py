@@ -8,6 +8,7 @@ from consumers.desk.users import (
     DeskUserError,
     add_user,
     disable_user,
+    enable_user,
     list_users,
     set_password,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "add_user",
     "create_desk_app",
     "disable_user",
+    "enable_user",
     "list_users",
     "set_password",
     "tail",

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal, TypeAlias
 
 import asyncpg
@@ -18,6 +18,8 @@ from consumers.desk.passwords import (
     token_hash,
     verify_password,
 )
+from heterdaad.audit import AuditRow, write_audit_rows
+from heterdaad.db import transaction
 from heterdaad.thresholds.desk import DeskThresholds
 from schemas.common import PoliceUnit
 
@@ -64,8 +66,10 @@ async def add_user(
     *,
     language: Language = "nl",
     thresholds: DeskThresholds | None = None,
+    actor: str = "cli",
 ) -> DeskUser:
-    """Create a desk user of one police unit; refuses a taken name or a short password."""
+    """Create a desk user of one police unit, audited as `desk_user_added` by `actor`; refuses a
+    taken name or a short password."""
     thresholds = thresholds or DeskThresholds()
     if not USERNAME.fullmatch(username):
         raise DeskUserError(
@@ -74,14 +78,17 @@ async def add_user(
     _check_password(password, thresholds)
     hashed = await asyncio.to_thread(hash_password, password)
     try:
-        await db.execute(
-            "INSERT INTO desk_user (username, password_hash, police_unit, language) "
-            "VALUES ($1, $2, $3, $4)",
-            username,
-            hashed,
-            police_unit.value,
-            language,
-        )
+        async with transaction(db) as connection:
+            await connection.execute(
+                "INSERT INTO desk_user (username, password_hash, police_unit, language) "
+                "VALUES ($1, $2, $3, $4)",
+                username,
+                hashed,
+                police_unit.value,
+                language,
+            )
+            await _audit(connection, actor, "desk_user_added", username,
+                         police_unit=police_unit.value)  # fmt: skip
     except asyncpg.UniqueViolationError as error:
         raise DeskUserError(f"user {username} exists already") from error
     logger.info("desk user added", extra={"username": username, "police_unit": police_unit.value})
@@ -89,34 +96,66 @@ async def add_user(
 
 
 async def set_password(
-    db: Database, username: str, password: str, *, thresholds: DeskThresholds | None = None
+    db: Database,
+    username: str,
+    password: str,
+    *,
+    thresholds: DeskThresholds | None = None,
+    actor: str = "cli",
 ) -> None:
-    """Give a user a new password and end its sessions (a reset after a leak must log out)."""
+    """Give a user a new password and end its sessions (a reset after a leak must log out),
+    audited as `desk_user_password_set`."""
     _check_password(password, thresholds or DeskThresholds())
     hashed = await asyncio.to_thread(hash_password, password)
-    updated = await db.fetchval(
-        "WITH changed AS (UPDATE desk_user SET password_hash = $2 WHERE username = $1 "
-        "RETURNING username), ended AS (DELETE FROM desk_session WHERE username IN "
-        "(SELECT username FROM changed)) SELECT count(*) FROM changed",
-        username,
-        hashed,
-    )
-    if not updated:
-        raise DeskUserError(f"no user {username}")
+    async with transaction(db) as connection:
+        updated = await connection.fetchval(
+            "WITH changed AS (UPDATE desk_user SET password_hash = $2 WHERE username = $1 "
+            "RETURNING username), ended AS (DELETE FROM desk_session WHERE username IN "
+            "(SELECT username FROM changed)) SELECT count(*) FROM changed",
+            username,
+            hashed,
+        )
+        if not updated:
+            raise DeskUserError(f"no user {username}")
+        await _audit(connection, actor, "desk_user_password_set", username)
     logger.info("desk password set", extra={"username": username})
 
 
-async def disable_user(db: Database, username: str) -> None:
-    """Stop a user from logging in and end its sessions; open live streams end within a minute."""
-    updated = await db.fetchval(
-        "WITH changed AS (UPDATE desk_user SET disabled_at = coalesce(disabled_at, now()) "
-        "WHERE username = $1 RETURNING username), ended AS (DELETE FROM desk_session WHERE "
-        "username IN (SELECT username FROM changed)) SELECT count(*) FROM changed",
-        username,
-    )
-    if not updated:
-        raise DeskUserError(f"no user {username}")
+async def disable_user(db: Database, username: str, *, actor: str = "cli") -> None:
+    """Stop a user from logging in and end its sessions; open live streams end within a minute.
+    Audited as `desk_user_disabled`."""
+    async with transaction(db) as connection:
+        updated = await connection.fetchval(
+            "WITH changed AS (UPDATE desk_user SET disabled_at = coalesce(disabled_at, now()) "
+            "WHERE username = $1 RETURNING username), ended AS (DELETE FROM desk_session WHERE "
+            "username IN (SELECT username FROM changed)) SELECT count(*) FROM changed",
+            username,
+        )
+        if not updated:
+            raise DeskUserError(f"no user {username}")
+        await _audit(connection, actor, "desk_user_disabled", username)
     logger.info("desk user disabled", extra={"username": username})
+
+
+async def enable_user(db: Database, username: str, *, actor: str = "cli") -> None:
+    """Let a disabled user log in again (with its password as it was), audited as
+    `desk_user_enabled`."""
+    async with transaction(db) as connection:
+        updated = await connection.fetchval(
+            "UPDATE desk_user SET disabled_at = NULL WHERE username = $1 RETURNING username",
+            username,
+        )
+        if updated is None:
+            raise DeskUserError(f"no user {username}")
+        await _audit(connection, actor, "desk_user_enabled", username)
+    logger.info("desk user enabled", extra={"username": username})
+
+
+async def _audit(connection: asyncpg.Connection, actor: str, action: str, username: str,
+                 **details: object) -> None:  # fmt: skip
+    await write_audit_rows(
+        connection, [AuditRow(datetime.now(UTC), actor, action, f"desk_user:{username}", details)]
+    )
 
 
 async def list_users(db: Database) -> list[tuple[DeskUser, bool]]:
