@@ -450,6 +450,13 @@ def digest(
     typer.echo(str(html))
 
 
+# SimulationConfig's fields whose option is named otherwise.
+_SIMULATE_OPTIONS = {
+    "truth_path": "truth", "late_entry_share": "late-share", "late_entry_days": "late-days",
+    "sparse_reports": "sparse",
+}  # fmt: skip
+
+
 @app.command()
 def simulate(
     seed: Annotated[int, typer.Option(help="Seed: the same seed gives the same events.")] = 1,
@@ -501,6 +508,8 @@ def simulate(
     ] = False,
 ) -> None:
     """Send realistic traffic over real Dutch places, with planted series and reconnaissance."""
+    from pydantic import ValidationError
+
     from producers.simulator import SimulationConfig
     from producers.simulator import simulate as run_simulation
 
@@ -521,11 +530,22 @@ def simulate(
     }  # fmt: skip
     if hardest:
         dials = dict(HARDEST_DIALS)
-    config = SimulationConfig.model_validate({
-        "seed": seed, "days": days, "rate": rate, "truth_path": truth, "hotspots": hotspots,
-        "alarm_days": alarm_days, "late_entry_share": late_share, "late_entry_days": late_days,
-        **extra, **dials,
-    })  # fmt: skip
+    try:
+        config = SimulationConfig.model_validate({
+            "seed": seed, "days": days, "rate": rate, "truth_path": truth, "hotspots": hotspots,
+            "alarm_days": alarm_days, "late_entry_share": late_share, "late_entry_days": late_days,
+            **extra, **dials,
+        })  # fmt: skip
+    except ValidationError as error:
+        # A value out of range is a usage error of the option it came from, not a traceback.
+        problem = error.errors(include_url=False)[0]
+        field = str(problem["loc"][0]) if problem["loc"] else ""
+        if field == "days" and history_days is not None:
+            field = "history_days"
+        if not field:  # a rule across fields
+            raise typer.BadParameter(problem["msg"]) from None
+        option = _SIMULATE_OPTIONS.get(field, field.replace("_", "-"))
+        raise typer.BadParameter(problem["msg"], param_hint=f"--{option}") from None
     report = asyncio.run(
         run_simulation(
             settings,

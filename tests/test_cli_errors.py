@@ -152,3 +152,21 @@ def test_a_database_not_migrated_says_db_migrate(
     line = _the_error_line(_heterdaad(*arguments, **environment))
     assert f"schema {chosen}" in line, case
     assert "`heterdaad db migrate`" in line, case
+
+
+@pytest.mark.parametrize(
+    ("arguments", "named"),
+    [
+        (["--days", "-1"], "--days"),
+        (["--history-days", "0"], "--history-days"),
+        (["--witness-noise", "2"], "--witness-noise"),
+        (["--late-share", "3"], "--late-share"),
+    ],
+)
+def test_a_simulation_option_out_of_range_is_a_usage_error_naming_it(
+    arguments: list[str], named: str
+) -> None:
+    result = _heterdaad("simulate", *arguments, HETERDAAD_PLATE_KEY=PLATE_KEY)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    assert f"Invalid value for {named}" in result.stderr
