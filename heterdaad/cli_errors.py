@@ -1,9 +1,10 @@
 """What a failing `heterdaad` command says: one line, what to do next.
 
-A command that cannot reach PostgreSQL or Kafka, finds its database not migrated, or lacks a
-setting, is the user's situation to mend, not a bug: a traceback of 50 to 80 lines hides the one
-fact that matters. Errors we do not recognise keep their traceback, since those are bugs to
-report. Like all the CLI's own output, the line is English (README.md, "Languages").
+A command that cannot reach PostgreSQL or Kafka, finds its database not migrated, is given a path
+it cannot use, or lacks a setting, is the user's situation to mend, not a bug: a traceback of 50
+to 80 lines hides the one fact that matters. Errors we do not recognise keep their traceback,
+since those are bugs to report. Like all the CLI's own output, the line is English (README.md,
+"Languages").
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ _TEXTS: dict[str, str] = {
         "The database at {where} lacks in schema {schema} what this version needs ({error}). "
         "Bring it up to date with `heterdaad db migrate`, or check HETERDAAD_DATABASE_SCHEMA."
     ),
+    "path_unusable": "{path}: {reason}. Choose a path that exists and that you may write to.",
     "kafka_away": (
         "Kafka at {where} cannot be reached ({error}). Start it (`heterdaad infra up`, or "
         "`bash infra/demo.sh`) or point HETERDAAD_KAFKA_BOOTSTRAP at a running broker."
@@ -66,6 +68,10 @@ def explain(error: BaseException, settings: Settings) -> str | None:
         # A new install or an upgrade before `db migrate`, or a schema name mistyped.
         return text("database_unmigrated", where=_database_address(settings),
                     schema=settings.database_schema, error=_short(error))  # fmt: skip
+    if isinstance(error, OSError) and error.filename is not None:
+        # A file or directory the command was told to use (schemas export DIR, digest --out).
+        return text("path_unusable", path=str(error.filename),
+                    reason=error.strerror or type(error).__name__)  # fmt: skip
     if isinstance(error, OSError | TimeoutError):
         where = _address_in(error)
         database = _database_address(settings)

@@ -170,3 +170,11 @@ def test_a_simulation_option_out_of_range_is_a_usage_error_naming_it(
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr, result.stderr
     assert f"Invalid value for {named}" in result.stderr
+
+
+def test_a_path_that_cannot_be_written_is_one_line_naming_it(tmp_path: Path) -> None:
+    not_a_directory = tmp_path / "a-file"
+    not_a_directory.write_text("")
+    line = _the_error_line(_heterdaad("schemas", "export", str(not_a_directory / "contract")))
+    assert f"{not_a_directory / 'contract'}" in line
+    assert "Kies een pad" in line
