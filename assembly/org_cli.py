@@ -307,6 +307,38 @@ def revoke_key(key_id: str, actor: Actor = "cli") -> None:
     typer.echo(f"key {key_id} revoked")
 
 
+def _moment(at: datetime | None) -> str:
+    return "-" if at is None else at.isoformat(timespec="seconds")
+
+
+@org_app.command("list")
+def list_organisations() -> None:
+    """Every organisation: id, role, police unit, created, and 'disabled' since when."""
+    from producers.api import admin
+
+    for row in _run(admin.list_organisations):
+        state = "" if row["disabled_at"] is None else f"\tdisabled {_moment(row['disabled_at'])}"
+        typer.echo(f"{row['organisation_id']}\t{row['role']}\t{row['police_unit'] or '-'}\t"
+                   f"{_moment(row['created_at'])}\t{row['name']}{state}")  # fmt: skip
+
+
+@org_app.command("keys")
+def keys(organisation_id: str) -> None:
+    """An organisation's API keys: id, state (valid, expired, revoked), scopes, issued and expiry;
+    revoke one with `revoke-key ID`."""
+    from datetime import UTC
+
+    from producers.api import admin
+
+    now = datetime.now(UTC)
+    for row in _run(lambda db: admin.list_keys(db, organisation_id)):
+        expires = row["expires_at"]
+        state = ("revoked " + _moment(row["revoked_at"]) if row["revoked_at"] is not None
+                 else "expired" if expires is not None and expires <= now else "valid")  # fmt: skip
+        typer.echo(f"{row['key_id']}\t{state}\t{','.join(row['scopes'])}\t"
+                   f"issued {_moment(row['created_at'])}\texpires {_moment(expires)}")  # fmt: skip
+
+
 @org_app.command("meld-code")
 def meld_code(
     organisation_id: str,

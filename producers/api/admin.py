@@ -276,6 +276,29 @@ async def set_organisation_disabled(
     return keys
 
 
+async def list_organisations(db: Database) -> list[asyncpg.Record]:
+    """Every organisation with its role, unit, creation and whether it is disabled, by id."""
+    return list(await db.fetch(
+        "SELECT organisation_id, name, role, police_unit, created_at, disabled_at "
+        "FROM organisation ORDER BY organisation_id"
+    ))  # fmt: skip
+
+
+async def list_keys(db: Database, organisation_id: str) -> list[asyncpg.Record]:
+    """An organisation's keys (ids and scopes, never hashes), oldest first, for finding the one
+    to revoke."""
+    exists = await db.fetchval(
+        "SELECT 1 FROM organisation WHERE organisation_id = $1", organisation_id
+    )
+    if exists is None:
+        raise AdminError(f"organisation {organisation_id} does not exist")
+    return list(await db.fetch(
+        "SELECT key_id, scopes, created_at, expires_at, revoked_at FROM api_key "
+        "WHERE organisation_id = $1 ORDER BY created_at, key_id",
+        organisation_id,
+    ))  # fmt: skip
+
+
 async def _audit(
     connection: asyncpg.Connection, actor: str, action: str, subject: str, **details: object
 ) -> None:

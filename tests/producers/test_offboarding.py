@@ -122,3 +122,31 @@ async def test_an_operator_offboards_from_the_cli(
     expired = _org(settings, "issue-key", "retail-a", "--expires", "2020-01-01T00:00:00+00:00")
     assert expired.returncode == 1
     assert "has passed" in expired.stderr
+
+
+async def test_an_operator_finds_the_key_to_revoke_and_who_is_disabled(
+    db: asyncpg.Connection, registry: Registry, settings: Settings
+) -> None:
+    later = (datetime.now(UTC) + timedelta(days=30)).isoformat()
+    second = await admin.issue_key(db, "retail-a", scopes=["events:read"])
+    assert await admin.revoke_key(db, second.key_id)
+    third = await admin.issue_key(db, "retail-a", expires_at=datetime.fromisoformat(later))
+    listed = _org(settings, "keys", "retail-a")
+    assert listed.returncode == 0, listed.stderr
+    first, revoked, expiring = (line.split("\t") for line in listed.stdout.splitlines())
+    assert first[0] == registry.keys["retail-a"].split("_")[1]
+    assert first[1] == "valid"
+    assert (revoked[0], revoked[1].split()[0], revoked[2]) == (second.key_id, "revoked",
+                                                               "events:read")  # fmt: skip
+    assert (expiring[0], expiring[1]) == (third.key_id, "valid")
+    assert expiring[4].startswith("expires 20")
+    assert "hash" not in listed.stdout and "sha256" not in listed.stdout
+    await admin.set_organisation_disabled(db, "pac-2", disabled=True)
+    organisations = _org(settings, "list")
+    assert organisations.returncode == 0, organisations.stderr
+    lines = {line.split("\t")[0]: line for line in organisations.stdout.splitlines()}
+    assert set(lines) == {"retail-a", "retail-b", "cbl", "pac-1", "pac-2", "politie-ams"}
+    assert "\tdisabled " in lines["pac-2"] and "disabled" not in lines["pac-1"]
+    unknown = _org(settings, "keys", "nobody")
+    assert unknown.returncode == 1
+    assert "heterdaad: organisation nobody does not exist" in unknown.stderr
