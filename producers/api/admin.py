@@ -242,8 +242,9 @@ async def set_organisation_disabled(
     `organisation_disabled` / `organisation_enabled`; returns how many of its keys are unrevoked.
 
     A disabled organisation's keys are refused at once (`heterdaad.auth.find_caller`), and so
-    are its /meld codes and sessions and CBL imports; its subscriptions end at notify's next
-    directory refresh (`directory_refresh_seconds`, 10) and its alarm sites are no longer heard
+    are its /meld codes and sessions and CBL imports; its subscriptions route nothing new after
+    notify's next directory refresh (`directory_refresh_seconds`, 10; what was queued before is
+    still sent, retries included) and its alarm sites are no longer heard
     over SIA once the receiver's account cache has expired (a minute). Nothing is deleted: its
     events, alerts and audit rows stay for their retention.
     """
