@@ -177,4 +177,4 @@ def test_a_path_that_cannot_be_written_is_one_line_naming_it(tmp_path: Path) -> 
     not_a_directory.write_text("")
     line = _the_error_line(_heterdaad("schemas", "export", str(not_a_directory / "contract")))
     assert f"{not_a_directory / 'contract'}" in line
-    assert "Kies een pad" in line
+    assert "Choose a path" in line
