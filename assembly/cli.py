@@ -312,8 +312,9 @@ def api() -> None:
     import uvicorn
 
     from assembly.api import create_app
+    from assembly.startup import service_settings
 
-    settings = validated_settings()
+    settings = service_settings()
     uvicorn.run(
         create_app(settings), host=settings.api_host, port=settings.api_port, log_config=None,
         **settings.uvicorn_options(),
@@ -323,12 +324,13 @@ def api() -> None:
 @app.command()
 def sink() -> None:
     """Persist every event, alert and alarm task in PostgreSQL; runs retention daily."""
+    from assembly.startup import service_settings
     from consumers.retention import run_retention_schedule
     from consumers.sink import SUNK, Sink
     from heterdaad.db import create_pool
     from heterdaad.health import serve_consumer
 
-    settings = validated_settings()
+    settings = service_settings()
 
     async def run() -> None:
         stop = stop_on_signals()
@@ -567,10 +569,11 @@ def receiver_sia() -> None:
     """Receive SIA DC-09 frames from alarm panels and alarm centres over TCP."""
     from datetime import timedelta
 
+    from assembly.startup import service_settings
     from heterdaad import health
     from producers.sia.receiver import SiaReceiver
 
-    settings = validated_settings()
+    settings = service_settings()
 
     async def run() -> None:
         async with SiaReceiver(

@@ -47,9 +47,10 @@ def desk_serve() -> None:
     """Run the police desk web page on HETERDAAD_DESK_HOST:HETERDAAD_DESK_PORT."""
     import uvicorn
 
+    from assembly.startup import service_settings
     from consumers.desk import create_desk_app
 
-    settings = validated_settings()
+    settings = service_settings()
     uvicorn.run(
         create_desk_app(settings, thresholds=settings.desk),
         host=settings.desk_host,

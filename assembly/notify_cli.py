@@ -33,11 +33,12 @@ def _refusal() -> type[Exception]:
 @notify_app.command("run")
 def run() -> None:
     """Deliver alerts to police desks and subscribers' webhooks (grouped, muted, retried)."""
+    from assembly.startup import service_settings
     from consumers.notify.service import NotifyService
     from heterdaad.health import serve_consumer
     from schemas.topics import ALERTS
 
-    settings = validated_settings()
+    settings = service_settings()
 
     async def serve() -> None:
         stop = stop_on_signals()

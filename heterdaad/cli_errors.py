@@ -106,7 +106,11 @@ def _is_database_refusal(error: BaseException) -> bool:
 def _is_missing_from_schema(error: BaseException) -> bool:
     import asyncpg
 
-    return isinstance(error, asyncpg.UndefinedTableError | asyncpg.UndefinedColumnError)
+    from heterdaad.db import SchemaBehind
+
+    return isinstance(
+        error, SchemaBehind | asyncpg.UndefinedTableError | asyncpg.UndefinedColumnError
+    )
 
 
 def _short(error: BaseException) -> str:

@@ -26,6 +26,11 @@ DATABASE_GONE: tuple[type[Exception], ...] = (
 )
 
 
+class SchemaBehind(Exception):
+    """The database's schema lacks migrations this version needs (`heterdaad db migrate`): a
+    service started on it would answer every request that meets a new table with an error."""
+
+
 async def create_pool(settings: Settings, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
     """A pool whose connections resolve table names in the settings' schema."""
     pool: asyncpg.Pool = await asyncpg.create_pool(

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 
 import asyncpg
 
+from heterdaad.db import DATABASE_GONE, SchemaBehind
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
@@ -54,8 +56,7 @@ async def migrate(
     dsn: str, schema: str, migrations: Sequence[Migration] | None = None
 ) -> list[Migration]:
     """Apply what is not applied yet in `schema`; returns what was applied now."""
-    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", schema):
-        raise MigrationError(f"schema name {schema!r} is not a plain lower-case identifier")
+    _plain(schema)
     pending_from = list(load_migrations() if migrations is None else migrations)
     connection = await asyncpg.connect(dsn)
     try:
@@ -66,6 +67,11 @@ async def migrate(
             await connection.execute("SELECT pg_advisory_unlock($1)", _ADVISORY_LOCK)
     finally:
         await connection.close()
+
+
+def _plain(schema: str) -> None:
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", schema):
+        raise MigrationError(f"schema name {schema!r} is not a plain lower-case identifier")
 
 
 async def _apply(
@@ -107,3 +113,40 @@ async def _apply(
         )
         done.append(migration)
     return done
+
+
+async def not_applied(
+    dsn: str, schema: str, migrations: Sequence[Migration] | None = None
+) -> list[Migration]:
+    """The migrations `schema` lacks (all of them where nothing was ever migrated), read only."""
+    _plain(schema)
+    connection = await asyncpg.connect(dsn)
+    try:
+        table = await connection.fetchval(
+            "SELECT to_regclass(quote_ident($1) || '.schema_migration')", schema
+        )
+        rows = [] if table is None else await connection.fetch(
+            f"SELECT version FROM {schema}.schema_migration"
+        )
+    finally:
+        await connection.close()
+    applied = {row["version"] for row in rows}
+    wanted = load_migrations() if migrations is None else migrations
+    return [migration for migration in wanted if migration.version not in applied]
+
+
+async def ensure_migrated(dsn: str, schema: str) -> None:
+    """Refuse to start a service on a schema that lacks a migration of this version. A database
+    that cannot be reached now is no refusal: the service starts, says so on /readyz and tries
+    again, as it does when the database goes away later."""
+    try:
+        missing = await not_applied(dsn, schema)
+    except DATABASE_GONE as error:
+        logger.warning("migration level not checked: database unreachable", extra={
+            "error": repr(error)})  # fmt: skip
+        return
+    if missing:
+        first = missing[0]
+        raise SchemaBehind(
+            f"{len(missing)} migration(s) not applied, from {first.version:04d}_{first.name}"
+        )

@@ -142,13 +142,22 @@ async def half_migrated_schema(database_url: str) -> AsyncIterator[str]:
         ("desk user list, nothing migrated", ["desk", "user", "list"], "never_migrated"),
         # New code on a database of an older version (0019), before `db migrate`.
         ("camera list, migrated to 0019", ["camera", "list"], "half"),
+        # A service refuses to start, rather than run and answer every request with an error.
+        ("api, migrated to 0019", ["api"], "half"),
+        ("sink, migrated to 0019", ["sink"], "half"),
+        ("receiver sia, migrated to 0019", ["receiver", "sia"], "half"),
+        ("notify run, nothing migrated", ["notify", "run"], "never_migrated"),
+        ("desk serve, nothing migrated", ["desk", "serve"], "never_migrated"),
     ],
 )  # fmt: skip
 def test_a_database_not_migrated_says_db_migrate(
     case: str, arguments: list[str], schema: str, database_url: str, half_migrated_schema: str
 ) -> None:
     chosen = half_migrated_schema if schema == "half" else f"never_{uuid.uuid4().hex[:10]}"
-    environment = {"HETERDAAD_DATABASE_URL": database_url, "HETERDAAD_DATABASE_SCHEMA": chosen}
+    environment = {
+        "HETERDAAD_DATABASE_URL": database_url, "HETERDAAD_DATABASE_SCHEMA": chosen,
+        "HETERDAAD_PLATE_KEY": PLATE_KEY,
+    }  # fmt: skip
     line = _the_error_line(_heterdaad(*arguments, **environment))
     assert f"schema {chosen}" in line, case
     assert "`heterdaad db migrate`" in line, case
