@@ -314,7 +314,7 @@ def api() -> None:
     from assembly.api import create_app
     from assembly.startup import service_settings
 
-    settings = service_settings()
+    settings = service_settings(plates=True)
     uvicorn.run(
         create_app(settings), host=settings.api_host, port=settings.api_port, log_config=None,
         **settings.uvicorn_options(),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from heterdaad.plate_keys import PlateKeyChanged
 from heterdaad.settings import SettingMissing
 
 if TYPE_CHECKING:
@@ -31,6 +32,11 @@ _TEXTS: dict[str, str] = {
     "database_unmigrated": (
         "The database at {where} lacks in schema {schema} what this version needs ({error}). "
         "Bring it up to date with `heterdaad db migrate`, or check HETERDAAD_DATABASE_SCHEMA."
+    ),
+    "plate_key_changed": (
+        "HETERDAAD_PLATE_KEY is not the key that HETERDAAD_PLATE_KEY_ID={key_id} named when it "
+        "was first used ({since}): under one id one plate would look like two. Give a new key a "
+        "new id (README, \"Rotating the plate key\"), or set the key that {key_id} names."
     ),
     "path_unusable": "{path}: {reason}. Choose a path that exists and that you may write to.",
     "kafka_away": (
@@ -68,6 +74,9 @@ def explain(error: BaseException, settings: Settings) -> str | None:
         # A new install or an upgrade before `db migrate`, or a schema name mistyped.
         return text("database_unmigrated", where=_database_address(settings),
                     schema=settings.database_schema, error=_short(error))  # fmt: skip
+    if isinstance(error, PlateKeyChanged):
+        return text("plate_key_changed", key_id=error.key_id,
+                    since=f"{error.first_used_at:%Y-%m-%d}")  # fmt: skip
     if isinstance(error, OSError) and error.filename is not None:
         # A file or directory the command was told to use (schemas export DIR, digest --out).
         return text("path_unusable", path=str(error.filename),

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
+from heterdaad import plate_keys
 from heterdaad.auth import Caller
 from heterdaad.db import create_pool
 from producers import ingest
@@ -138,6 +139,8 @@ async def import_cbl(
             f"the database is unavailable: {error}", f"de database is niet bereikbaar: {error}"
         ) from error
     try:
+        # The key its id named before, or the import stops before anything is published.
+        await plate_keys.claim(pool, plate_key.key, plate_key.key_id)
         caller = await _reporting_caller(pool, reporting_org)
         # The API's producer link: checked, and replaced when the broker restarts mid-send.
         broker = BrokerLink(
