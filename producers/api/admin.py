@@ -67,6 +67,10 @@ async def create_organisation(
         raise AdminError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
     if not name.strip():
         raise AdminError("an organisation needs a name")
+    if police_unit is not None and role != "police":
+        # The unit names whose alerts a police organisation's desk serves; on another role it
+        # would be a claim nothing checks, read later as if it meant something.
+        raise AdminError(f"a police unit is for police organisations, not for role {role}")
     try:
         await db.execute(
             "INSERT INTO organisation (organisation_id, name, role, police_unit) "

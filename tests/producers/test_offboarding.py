@@ -15,6 +15,7 @@ import pytest
 
 from producers.api import admin
 from producers.sia.accounts import AccountDirectory
+from schemas.common import PoliceUnit
 from tests.producers import bodies
 
 if TYPE_CHECKING:
@@ -150,3 +151,14 @@ async def test_an_operator_finds_the_key_to_revoke_and_who_is_disabled(
     unknown = _org(settings, "keys", "nobody")
     assert unknown.returncode == 1
     assert "heterdaad: organisation nobody does not exist" in unknown.stderr
+
+
+async def test_a_police_unit_is_for_police_organisations_only(db: asyncpg.Connection) -> None:
+    with pytest.raises(admin.AdminError, match="for police organisations, not for role retailer"):
+        await admin.create_organisation(
+            db, "winkel-x", "Winkel X", "retailer", police_unit=PoliceUnit.AMSTERDAM
+        )
+    assert await db.fetchval("SELECT count(*) FROM organisation") == 0
+    await admin.create_organisation(
+        db, "politie-x", "Politie X", "police", police_unit=PoliceUnit.AMSTERDAM
+    )
