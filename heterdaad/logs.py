@@ -8,6 +8,11 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+# Characters that some readers take for a line's end although JSON need not escape them (NEL,
+# the Unicode line and paragraph separators: str.splitlines() splits on them): escaped, so that
+# a value an attacker chose cannot split one record into two.
+_LINE_BREAKS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
 # Attributes every LogRecord has; anything else was passed through `extra` and is logged.
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
@@ -23,7 +28,7 @@ class JsonFormatter(logging.Formatter):
         entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str, ensure_ascii=False)
+        return json.dumps(entry, default=str, ensure_ascii=False).translate(_LINE_BREAKS)
 
 
 def configure(level: str = "INFO") -> None:
