@@ -26,7 +26,7 @@ from heterdaad.auth import ALERTS_READ, CAMERAS_WRITE, EVENTS_READ, SUBSCRIPTION
 from heterdaad.camera_registry import CameraSpec, add_camera
 from heterdaad.settings import Settings
 from producers.api import ApiLimits, admin
-from producers.api.form import COOKIE, DUTCH_TIME
+from producers.api.form import COOKIE, DUTCH_TIME, LOGIN_COOKIE
 from producers.api.kinds import allowed_scopes
 from schemas.alerts import Alert, RecipientRole
 from schemas.common import Branch, BranchType, Location, PoliceUnit
@@ -276,7 +276,10 @@ def _request(
     request: dict[str, Any] = {"method": method, "url": path, "headers": {}}
     if path.startswith("/meld"):
         if path == "/meld/login" and method == "POST":
-            request["data"] = {"code": key or ""}
+            # With the login page's form token and its cookie, as a browser on our page posts.
+            token = uuid.uuid4().hex
+            request["data"] = {"code": key or "", "login_token": token}
+            request["headers"]["Cookie"] = f"{LOGIN_COOKIE}={token}"
         elif key is not None:
             request["headers"]["Cookie"] = f"{COOKIE}={key}"
         if path == "/meld" and method == "POST":
