@@ -29,6 +29,11 @@ class DeskAction(StrEnum):
     ALERT_RESOLVED = "alert_resolved"
     ALERT_ESCALATED = "alert_escalated"
     ALERT_JUDGED = "alert_judged"
+    # Who gave or took a user's access (`heterdaad desk user`), subject desk_user:<name>.
+    USER_ADDED = "desk_user_added"
+    USER_PASSWORD_SET = "desk_user_password_set"
+    USER_DISABLED = "desk_user_disabled"
+    USER_ENABLED = "desk_user_enabled"
 
 
 async def write_audit(

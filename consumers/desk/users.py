@@ -11,6 +11,7 @@ from typing import Literal, TypeAlias
 
 import asyncpg
 
+from consumers.desk.audit import DeskAction, write_audit
 from consumers.desk.passwords import (
     dummy_hash,
     hash_password,
@@ -18,7 +19,6 @@ from consumers.desk.passwords import (
     token_hash,
     verify_password,
 )
-from heterdaad.audit import AuditRow, write_audit_rows
 from heterdaad.db import transaction
 from heterdaad.thresholds.desk import DeskThresholds
 from schemas.common import PoliceUnit
@@ -87,7 +87,7 @@ async def add_user(
                 police_unit.value,
                 language,
             )
-            await _audit(connection, actor, "desk_user_added", username,
+            await _audit(connection, actor, DeskAction.USER_ADDED, username,
                          police_unit=police_unit.value)  # fmt: skip
     except asyncpg.UniqueViolationError as error:
         raise DeskUserError(f"user {username} exists already") from error
@@ -117,7 +117,7 @@ async def set_password(
         )
         if not updated:
             raise DeskUserError(f"no user {username}")
-        await _audit(connection, actor, "desk_user_password_set", username)
+        await _audit(connection, actor, DeskAction.USER_PASSWORD_SET, username)
     logger.info("desk password set", extra={"username": username})
 
 
@@ -133,7 +133,7 @@ async def disable_user(db: Database, username: str, *, actor: str = "cli") -> No
         )
         if not updated:
             raise DeskUserError(f"no user {username}")
-        await _audit(connection, actor, "desk_user_disabled", username)
+        await _audit(connection, actor, DeskAction.USER_DISABLED, username)
     logger.info("desk user disabled", extra={"username": username})
 
 
@@ -147,15 +147,14 @@ async def enable_user(db: Database, username: str, *, actor: str = "cli") -> Non
         )
         if updated is None:
             raise DeskUserError(f"no user {username}")
-        await _audit(connection, actor, "desk_user_enabled", username)
+        await _audit(connection, actor, DeskAction.USER_ENABLED, username)
     logger.info("desk user enabled", extra={"username": username})
 
 
-async def _audit(connection: asyncpg.Connection, actor: str, action: str, username: str,
+async def _audit(connection: asyncpg.Connection, actor: str, action: DeskAction, username: str,
                  **details: object) -> None:  # fmt: skip
-    await write_audit_rows(
-        connection, [AuditRow(datetime.now(UTC), actor, action, f"desk_user:{username}", details)]
-    )
+    await write_audit(connection, at=datetime.now(UTC), actor=actor, action=action,
+                      subject=f"desk_user:{username}", details=details)  # fmt: skip
 
 
 async def list_users(db: Database) -> list[tuple[DeskUser, bool]]:
