@@ -4,9 +4,6 @@ withdrawal of access is in the audit trail."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +13,7 @@ import pytest
 from producers.api import admin
 from producers.sia.accounts import AccountDirectory
 from schemas.common import PoliceUnit
+from tests.consumers.test_desk_places import org
 from tests.producers import bodies
 
 if TYPE_CHECKING:
@@ -97,30 +95,20 @@ async def test_a_disabled_alarm_centre_is_not_heard_over_sia(
         await pool.close()
 
 
-def _org(settings: Settings, *arguments: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HETERDAAD_")}
-    env |= {"HETERDAAD_DATABASE_URL": settings.database_url,
-            "HETERDAAD_DATABASE_SCHEMA": settings.database_schema}  # fmt: skip
-    return subprocess.run(
-        [sys.executable, "-m", "assembly.cli", "org", *arguments],
-        env=env, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-
-
 async def test_an_operator_offboards_from_the_cli(
     db: asyncpg.Connection, registry: Registry, settings: Settings
 ) -> None:
-    done = _org(settings, "disable", "retail-b", "--actor", "beheerder.jan")
+    done = org(settings, "disable", "retail-b", "--actor", "beheerder.jan")
     assert done.returncode == 0, done.stderr
     assert "organisation retail-b disabled (1 unrevoked key(s) now refused)" in done.stdout
-    again = _org(settings, "disable", "retail-b")
+    again = org(settings, "disable", "retail-b")
     assert again.returncode == 1
     assert "heterdaad: organisation retail-b is disabled already" in again.stderr
     assert "Traceback" not in again.stderr
     assert (await _audit(db, "organisation_disabled"))[0]["actor"] == "beheerder.jan"
-    back = _org(settings, "enable", "retail-b")
+    back = org(settings, "enable", "retail-b")
     assert back.returncode == 0, back.stderr
-    expired = _org(settings, "issue-key", "retail-a", "--expires", "2020-01-01T00:00:00+00:00")
+    expired = org(settings, "issue-key", "retail-a", "--expires", "2020-01-01T00:00:00+00:00")
     assert expired.returncode == 1
     assert "has passed" in expired.stderr
 
@@ -132,7 +120,7 @@ async def test_an_operator_finds_the_key_to_revoke_and_who_is_disabled(
     second = await admin.issue_key(db, "retail-a", scopes=["events:read"])
     assert await admin.revoke_key(db, second.key_id)
     third = await admin.issue_key(db, "retail-a", expires_at=datetime.fromisoformat(later))
-    listed = _org(settings, "keys", "retail-a")
+    listed = org(settings, "keys", "retail-a")
     assert listed.returncode == 0, listed.stderr
     first, revoked, expiring = (line.split("\t") for line in listed.stdout.splitlines())
     assert first[0] == registry.keys["retail-a"].split("_")[1]
@@ -143,12 +131,12 @@ async def test_an_operator_finds_the_key_to_revoke_and_who_is_disabled(
     assert expiring[4].startswith("expires 20")
     assert "hash" not in listed.stdout and "sha256" not in listed.stdout
     await admin.set_organisation_disabled(db, "pac-2", disabled=True)
-    organisations = _org(settings, "list")
+    organisations = org(settings, "list")
     assert organisations.returncode == 0, organisations.stderr
     lines = {line.split("\t")[0]: line for line in organisations.stdout.splitlines()}
     assert set(lines) == {"retail-a", "retail-b", "cbl", "pac-1", "pac-2", "politie-ams"}
     assert "\tdisabled " in lines["pac-2"] and "disabled" not in lines["pac-1"]
-    unknown = _org(settings, "keys", "nobody")
+    unknown = org(settings, "keys", "nobody")
     assert unknown.returncode == 1
     assert "heterdaad: organisation nobody does not exist" in unknown.stderr
 
