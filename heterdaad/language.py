@@ -15,10 +15,12 @@ Language = Literal["nl", "en"]
 # Pages whose language may come from the header or the cookie say so to caches.
 VARY = "Accept-Language, Cookie"
 
-# RFC 9110 12.5.4: a language range (RFC 4647) or "*", with an optional weight q=0..1.
+# RFC 9110 12.5.4: a language range (RFC 4647) or "*", with an optional weight q=0..1, matched
+# on an element stripped of its blanks: a blank any two parts of the pattern could take made
+# a long run of them quadratic (an unauthenticated header holding the event loop).
 _RANGE = re.compile(
-    r"\s*(?P<range>\*|[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*)\s*"
-    r"(?:;\s*[qQ]=(?P<q>0(?:\.[0-9]{0,3})?|1(?:\.0{0,3})?))?\s*"
+    r"(?P<range>\*|[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*)"
+    r"(?:\s*;\s*[qQ]=(?P<q>0(?:\.[0-9]{0,3})?|1(?:\.0{0,3})?))?"
 )
 
 
@@ -39,7 +41,7 @@ def preferred(accept_language: str | None) -> Language | None:
     # Per language its highest weight, and how early in the header that weight was given.
     ranks: dict[Language, tuple[float, int]] = {}
     for position, element in enumerate(accept_language.split(",")):
-        found = _RANGE.fullmatch(element)
+        found = _RANGE.fullmatch(element.strip())
         if found is None:
             continue
         language = named(found["range"].split("-", 1)[0].lower())

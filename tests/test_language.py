@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 import pytest
@@ -77,6 +78,22 @@ _PIECES = st.sampled_from(["en", "nl-BE", "*", ";", "q=", "0.5", "1", ",", " ", 
 def test_any_header_is_answered(header: str) -> None:
     # Whatever a client sends, a language or None: never an exception, a 500 for a page.
     assert preferred(header) in {"nl", "en", None}
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "en" + " " * 16_000 + "x",  # the blanks around a range were matched twice over
+        "en" + " " * 16_000 + ";q=0.5x",
+    ],
+)
+def test_a_long_header_is_answered_at_once(header: str) -> None:
+    # /meld/login and the desk's login read the header before anyone logs in; h11 admits a
+    # head of 16 KiB. One element of blanks took the pattern time quadratic in its length
+    # (1.5 s for 16,000), during which the API's event loop served nobody else.
+    started = time.perf_counter()
+    assert preferred(header) is None
+    assert time.perf_counter() - started < 0.1
 
 
 @pytest.mark.parametrize(
