@@ -297,8 +297,8 @@ def issue_key(
 
 @org_app.command("revoke-key")
 def revoke_key(key_id: str, actor: Actor = "cli") -> None:
-    """Revoke an API key at once (the key id is the part after 'hd_', printed when it was
-    issued)."""
+    """Revoke an API key at once. The key id is printed when the key is issued, and is the key's
+    part between 'hd_' and the next '_' (`org keys ORG` lists them); the rest is the secret."""
     from producers.api import admin
 
     if not _run(lambda db: admin.revoke_key(db, key_id, actor=actor)):
