@@ -16,6 +16,7 @@ from pydantic.json_schema import models_json_schema
 
 from consumers.history import history_router
 from consumers.notify.routes import subscription_router
+from heterdaad import plate_keys
 from heterdaad.db import DATABASE_GONE, create_pool
 from producers.api.alarm_tasks import StoredTasks, alarm_task_router
 from producers.api.allowed_methods import AllowedMethods
@@ -52,6 +53,11 @@ def create_app(settings: Settings, limits: ApiLimits | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool = await create_pool(settings)
+        try:  # the key its id named before (`heterdaad api` says so in one line, first)
+            await plate_keys.claim(pool, plate_key.key, plate_key.key_id)
+        except BaseException:
+            await pool.close()
+            raise
         broker = BrokerLink(
             settings,
             publish_timeout=limits.publish_timeout_seconds,

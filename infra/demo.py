@@ -22,6 +22,8 @@ from aiokafka import AIOKafkaConsumer
 from pydantic import SecretStr
 
 from consumers.alert_text import summary
+from heterdaad import plate_keys
+from heterdaad.db import create_pool
 from infra.demo_setup import (
     DESK_USER,
     ENV_FILE,
@@ -124,6 +126,10 @@ async def run_demo(
             demo_secrets.plate_key = settings.plate_key.get_secret_value()
         demo_secrets.save(secrets_file)
         live = live.model_copy(update={"plate_key": SecretStr(demo_secrets.plate_key)})
+        # A key other than the one the kept database knows under this id (HETERDAAD_PLATE_KEY
+        # set to another, or secrets.json lost) stops the demo here, in one line, rather than
+        # its API part five times over.
+        await _claim_plate_key(live)
         api_key = demo_secrets.api_key
         # Taken before the worker starts: a model written from then on is a new one for it.
         new_model = FileWatch(worker_model_file(live))
@@ -290,3 +296,11 @@ async def _show_alerts(settings: Settings, say: Callable[[str], None]) -> None:
             say(f"{label} {summary(alert, settings.language)}")
     finally:
         await consumer.stop()
+
+
+async def _claim_plate_key(settings: Settings) -> None:
+    pool = await create_pool(settings, max_size=1)
+    try:
+        await plate_keys.claim(pool, settings.require_plate_key(), settings.plate_key_id)
+    finally:
+        await pool.close()

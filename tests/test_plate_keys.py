@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from pydantic import SecretStr
 
+from assembly.api import create_app
 from heterdaad import plate_keys
 
 if TYPE_CHECKING:
@@ -64,5 +66,26 @@ async def test_the_api_and_the_import_refuse_a_new_key_under_an_old_id(
         said = [line for line in result.stderr.splitlines() if line.startswith("heterdaad: ")]
         assert len(said) == 1 and "HETERDAAD_PLATE_KEY_ID=k1" in said[0], result.stderr
         assert "Traceback" not in result.stderr
-    # Nothing was published or stored by the refused import.
-    assert await db.fetchval("SELECT count(*) FROM import_receipt") == 0
+
+
+async def test_the_api_checks_the_key_where_it_opens_its_database(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    # `heterdaad api` checks first, but skips the check when the database does not answer yet;
+    # the app itself checks where it opens its pool, so a wrong key never serves.
+    await plate_keys.claim(db, secrets.token_bytes(32), settings.plate_key_id)
+    app = create_app(settings)
+    with pytest.raises(plate_keys.PlateKeyChanged):
+        async with app.router.lifespan_context(app):
+            pass
+
+
+async def test_the_demo_stops_on_a_new_key_under_its_kept_id(settings: Settings) -> None:
+    # The demo keeps its database between runs; a different HETERDAAD_PLATE_KEY (or a lost
+    # secrets.json) stops it before its parts start, in the CLI's one line.
+    from infra.demo import _claim_plate_key
+
+    await _claim_plate_key(settings)
+    other = settings.model_copy(update={"plate_key": SecretStr(secrets.token_urlsafe(32))})
+    with pytest.raises(plate_keys.PlateKeyChanged):
+        await _claim_plate_key(other)
