@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import traceback
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -599,9 +600,12 @@ def main() -> None:
         app()
     except Exception as error:
         cause = _innermost(error)
-        line = explain(cause, get_settings())
+        settings = get_settings()
+        line = explain(cause, settings)
         if line is None:
             raise
+        if settings.log_level == "DEBUG":  # the one line, and what lies behind it
+            traceback.print_exception(error)
         typer.echo(f"heterdaad: {line}", err=True)
         raise SystemExit(FAILURE_EXIT) from None
 

@@ -31,14 +31,17 @@ _TEXTS: dict[str, str] = {
     ),
     "database_unmigrated": (
         "The database at {where} lacks in schema {schema} what this version needs ({error}). "
-        "Bring it up to date with `heterdaad db migrate`, or check HETERDAAD_DATABASE_SCHEMA."
+        "Bring it up to date with `heterdaad db migrate`, or check HETERDAAD_DATABASE_SCHEMA; "
+        "if it is up to date, this is a bug: HETERDAAD_LOG_LEVEL=DEBUG shows its traceback."
     ),
     "plate_key_changed": (
         "HETERDAAD_PLATE_KEY is not the key that HETERDAAD_PLATE_KEY_ID={key_id} named when it "
         "was first used ({since}): under one id one plate would look like two. Give a new key a "
         "new id (README, \"Rotating the plate key\"), or set the key that {key_id} names."
     ),
-    "path_unusable": "{path}: {reason}. Choose a path that exists and that you may write to.",
+    # A file or directory the command was given, or one it needs (a program it runs): the path
+    # and why are the facts; what to do depends on which it was.
+    "path_unusable": "{path}: {reason}.",
     "kafka_away": (
         "Kafka at {where} cannot be reached ({error}). Start it (`heterdaad infra up`, or "
         "`bash infra/demo.sh`) or point HETERDAAD_KAFKA_BOOTSTRAP at a running broker."
