@@ -97,6 +97,9 @@ async def test_who_gave_or_took_desk_access_is_audited_and_a_disabled_user_can_r
             if step[0] == "disable":
                 assert await authenticate(connection, "jansen", password) is None
         assert await authenticate(connection, "jansen", password) is not None
+        # Enabling an enabled user changes nothing, and is refused, not audited as a change.
+        again = _desk(database_url, schema, "en", "enable", "jansen")
+        assert again.returncode == 1 and "jansen is not disabled" in again.stderr, again.stderr
         rows = await connection.fetch(
             "SELECT actor, action, subject FROM audit_log WHERE subject = 'desk_user:jansen' "
             "ORDER BY at"

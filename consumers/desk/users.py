@@ -123,32 +123,42 @@ async def set_password(
 
 async def disable_user(db: Database, username: str, *, actor: str = "cli") -> None:
     """Stop a user from logging in and end its sessions; open live streams end within a minute.
-    Audited as `desk_user_disabled`."""
+    Audited as `desk_user_disabled`; a user disabled already is refused, so that the trail
+    holds only changes (as `org disable` does)."""
     async with transaction(db) as connection:
-        updated = await connection.fetchval(
-            "WITH changed AS (UPDATE desk_user SET disabled_at = coalesce(disabled_at, now()) "
-            "WHERE username = $1 RETURNING username), ended AS (DELETE FROM desk_session WHERE "
-            "username IN (SELECT username FROM changed)) SELECT count(*) FROM changed",
+        await _state_of(connection, username, disabled=False)
+        await connection.execute(
+            "WITH ended AS (DELETE FROM desk_session WHERE username = $1) "
+            "UPDATE desk_user SET disabled_at = now() WHERE username = $1",
             username,
         )
-        if not updated:
-            raise DeskUserError(f"no user {username}")
         await _audit(connection, actor, DeskAction.USER_DISABLED, username)
     logger.info("desk user disabled", extra={"username": username})
 
 
 async def enable_user(db: Database, username: str, *, actor: str = "cli") -> None:
     """Let a disabled user log in again (with its password as it was), audited as
-    `desk_user_enabled`."""
+    `desk_user_enabled`; a user not disabled is refused."""
     async with transaction(db) as connection:
-        updated = await connection.fetchval(
-            "UPDATE desk_user SET disabled_at = NULL WHERE username = $1 RETURNING username",
-            username,
+        await _state_of(connection, username, disabled=True)
+        await connection.execute(
+            "UPDATE desk_user SET disabled_at = NULL WHERE username = $1", username
         )
-        if updated is None:
-            raise DeskUserError(f"no user {username}")
         await _audit(connection, actor, DeskAction.USER_ENABLED, username)
     logger.info("desk user enabled", extra={"username": username})
+
+
+async def _state_of(connection: asyncpg.Connection, username: str, *, disabled: bool) -> None:
+    """Lock the user's row; refuse when there is none or it is not `disabled` as expected."""
+    row = await connection.fetchrow(
+        "SELECT disabled_at FROM desk_user WHERE username = $1 FOR UPDATE", username
+    )
+    if row is None:
+        raise DeskUserError(f"no user {username}")
+    if disabled and row["disabled_at"] is None:
+        raise DeskUserError(f"user {username} is not disabled")
+    if not disabled and row["disabled_at"] is not None:
+        raise DeskUserError(f"user {username} is disabled already")
 
 
 async def _audit(connection: asyncpg.Connection, actor: str, action: DeskAction, username: str,
