@@ -260,7 +260,7 @@ def disable(organisation_id: str, actor: Actor = "cli") -> None:
 
     keys = _run(lambda db: admin.set_organisation_disabled(
         db, organisation_id, disabled=True, actor=actor))  # fmt: skip
-    typer.echo(f"organisation {organisation_id} disabled ({keys} unrevoked key(s) now refused)")
+    typer.echo(f"organisation {organisation_id} disabled ({keys} valid key(s) now refused)")
 
 
 @org_app.command("enable")
@@ -270,7 +270,7 @@ def enable(organisation_id: str, actor: Actor = "cli") -> None:
 
     keys = _run(lambda db: admin.set_organisation_disabled(
         db, organisation_id, disabled=False, actor=actor))  # fmt: skip
-    typer.echo(f"organisation {organisation_id} enabled ({keys} unrevoked key(s))")
+    typer.echo(f"organisation {organisation_id} enabled ({keys} valid key(s) work again)")
 
 
 @org_app.command("issue-key")
@@ -324,7 +324,8 @@ def list_organisations() -> None:
 
 @org_app.command("keys")
 def keys(organisation_id: str) -> None:
-    """An organisation's API keys: id, state (valid, expired, revoked), scopes, issued and expiry;
+    """An organisation's API keys: id, state (valid, expired, revoked, or refused while the
+    organisation is disabled), scopes, issued and expiry;
     revoke one with `revoke-key ID`."""
     from datetime import UTC
 
@@ -334,7 +335,9 @@ def keys(organisation_id: str) -> None:
     for row in _run(lambda db: admin.list_keys(db, organisation_id)):
         expires = row["expires_at"]
         state = ("revoked " + _moment(row["revoked_at"]) if row["revoked_at"] is not None
-                 else "expired" if expires is not None and expires <= now else "valid")  # fmt: skip
+                 else "expired" if expires is not None and expires <= now
+                 else "refused (organisation disabled)" if row["organisation_disabled_at"]
+                 else "valid")  # fmt: skip
         typer.echo(f"{row['key_id']}\t{state}\t{','.join(row['scopes'])}\t"
                    f"issued {_moment(row['created_at'])}\texpires {_moment(expires)}")  # fmt: skip
 

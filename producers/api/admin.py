@@ -243,7 +243,8 @@ async def set_organisation_disabled(
     db: Database, organisation_id: str, *, disabled: bool, actor: str = "cli"
 ) -> int:
     """Disable an organisation (offboarding) or enable it again, audited as
-    `organisation_disabled` / `organisation_enabled`; returns how many of its keys are unrevoked.
+    `organisation_disabled` / `organisation_enabled`; returns how many of its keys are valid
+    (neither revoked nor expired).
 
     A disabled organisation's keys are refused at once (`heterdaad.auth.find_caller`), and so
     are its /meld codes and sessions and CBL imports; its subscriptions route nothing new after
@@ -268,12 +269,13 @@ async def set_organisation_disabled(
             state = "disabled" if disabled else "enabled"
             raise AdminError(f"organisation {organisation_id} is {state} already")
         keys: int = await connection.fetchval(
-            "SELECT count(*) FROM api_key WHERE organisation_id = $1 AND revoked_at IS NULL",
+            "SELECT count(*) FROM api_key WHERE organisation_id = $1 AND revoked_at IS NULL "
+            "AND (expires_at IS NULL OR expires_at > now())",
             organisation_id,
         )
         action = "organisation_disabled" if disabled else "organisation_enabled"
         await _audit(connection, actor, action, f"organisation:{organisation_id}",
-                     unrevoked_keys=keys)  # fmt: skip
+                     valid_keys=keys)  # fmt: skip
     logger.info(
         "organisation disabled" if disabled else "organisation enabled",
         extra={"organisation_id": organisation_id},
@@ -298,8 +300,10 @@ async def list_keys(db: Database, organisation_id: str) -> list[asyncpg.Record]:
     if exists is None:
         raise AdminError(f"organisation {organisation_id} does not exist")
     return list(await db.fetch(
-        "SELECT key_id, scopes, created_at, expires_at, revoked_at FROM api_key "
-        "WHERE organisation_id = $1 ORDER BY created_at, key_id",
+        "SELECT k.key_id, k.scopes, k.created_at, k.expires_at, k.revoked_at, "
+        "o.disabled_at AS organisation_disabled_at FROM api_key k "
+        "JOIN organisation o USING (organisation_id) "
+        "WHERE k.organisation_id = $1 ORDER BY k.created_at, k.key_id",
         organisation_id,
     ))  # fmt: skip
 

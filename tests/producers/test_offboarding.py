@@ -98,9 +98,13 @@ async def test_a_disabled_alarm_centre_is_not_heard_over_sia(
 async def test_an_operator_offboards_from_the_cli(
     db: asyncpg.Connection, registry: Registry, settings: Settings
 ) -> None:
+    # A key that has expired is no key "now refused".
+    lapsed = await admin.issue_key(db, "retail-b")
+    await db.execute("UPDATE api_key SET expires_at = now() - interval '1 day' WHERE key_id = $1",
+                     lapsed.key_id)  # fmt: skip
     done = org(settings, "disable", "retail-b", "--actor", "beheerder.jan")
     assert done.returncode == 0, done.stderr
-    assert "organisation retail-b disabled (1 unrevoked key(s) now refused)" in done.stdout
+    assert "organisation retail-b disabled (1 valid key(s) now refused)" in done.stdout
     again = org(settings, "disable", "retail-b")
     assert again.returncode == 1
     assert "heterdaad: organisation retail-b is disabled already" in again.stderr
@@ -136,6 +140,8 @@ async def test_an_operator_finds_the_key_to_revoke_and_who_is_disabled(
     lines = {line.split("\t")[0]: line for line in organisations.stdout.splitlines()}
     assert set(lines) == {"retail-a", "retail-b", "cbl", "pac-1", "pac-2", "politie-ams"}
     assert "\tdisabled " in lines["pac-2"] and "disabled" not in lines["pac-1"]
+    refused = org(settings, "keys", "pac-2").stdout.split("\t")
+    assert refused[1] == "refused (organisation disabled)", refused
     unknown = org(settings, "keys", "nobody")
     assert unknown.returncode == 1
     assert "heterdaad: organisation nobody does not exist" in unknown.stderr
