@@ -33,21 +33,33 @@ def preferred(accept_language: str | None) -> Language | None:
     """The language of ours the browser's Accept-Language weights highest, or None.
 
     "en-GB" counts as English. A tie goes to the language listed first, since browsers list
-    the user's languages in the order chosen. "*", languages we do not speak, q=0 and malformed
-    elements do not choose: the caller's default does.
+    the user's languages in the order chosen. Languages we do not speak, q=0 and malformed
+    elements do not choose, nor does "*" alone: the caller's default does. "*" beside one of ours
+    refused (q=0) chooses the other.
     """
     if not accept_language:
         return None
     # Per language its highest weight, and how early in the header that weight was given.
     ranks: dict[Language, tuple[float, int]] = {}
+    anything = 0.0  # the weight of "*": any language the header does not name
     for position, element in enumerate(accept_language.split(",")):
         found = _RANGE.fullmatch(element.strip())
         if found is None:
             continue
+        weight = float(found["q"]) if found["q"] else 1.0
+        if found["range"] == "*":
+            anything = max(anything, weight)
+            continue
         language = named(found["range"].split("-", 1)[0].lower())
         if language is None:
             continue
-        rank = (float(found["q"]) if found["q"] else 1.0, -position)
+        rank = (weight, -position)
         ranks[language] = max(rank, ranks.get(language, rank))
     best = max(ranks, key=ranks.__getitem__, default=None)
-    return best if best is not None and ranks[best][0] > 0 else None
+    if best is not None and ranks[best][0] > 0:
+        return best
+    # Nothing of ours asked for by name; "*" takes the one the header did not refuse, so that
+    # "nl;q=0, *" is not answered in the Dutch it refused because the default is Dutch.
+    ours: tuple[Language, ...] = ("nl", "en")
+    unnamed = [language for language in ours if language not in ranks]
+    return unnamed[0] if anything > 0 and len(unnamed) == 1 else None

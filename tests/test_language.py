@@ -34,6 +34,8 @@ if TYPE_CHECKING:
         ("en;q=0, nl;q=0.1", "nl"),  # q=0: not acceptable
         ("en;Q=0.7, nl ; q=0.6", "en"),  # q is case-insensitive, spaces around ; allowed
         ("en;q=1.000, nl;q=0.999", "en"),
+        ("nl;q=0, *", "en"),  # "*" is any language but the one refused, not the default
+        ("en;q=0, *;q=0.5", "nl"),
     ],
 )
 def test_preferred_by_quality(header: str, language: Language) -> None:
@@ -49,6 +51,8 @@ def test_preferred_by_quality(header: str, language: Language) -> None:
         "de, fr;q=0.9",  # none of ours
         "en;q=0",  # refused outright
         "en;q=0, nl;q=0.000",
+        "en;q=0, nl;q=0, *",  # both refused by name: "*" means some other language
+        "nl;q=0, *;q=0",
         "nl-;q=0.5",  # malformed elements never choose ...
         "en;q=2",  # a weight above 1
         "en;q=0.5000",  # more than three decimals
