@@ -39,6 +39,20 @@ def read_csv(directory: Path, month: str, name: str) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
+async def _stored_by_the_sink(settings: Settings, db: asyncpg.Connection, events: int) -> None:
+    """Run the sink until the database holds `events` events, then stop it."""
+    stop = asyncio.Event()
+    async with Sink(settings) as sink:
+        running = asyncio.create_task(sink.run(stop))
+
+        async def all_stored() -> bool:
+            return bool(await db.fetchval("SELECT count(*) FROM event") == events)
+
+        await eventually(all_stored, timeout=60)
+        stop.set()
+        await running
+
+
 async def test_a_cbl_import_of_march_2025_lands_in_the_digest_of_march_2025(
     settings: Settings, db: asyncpg.Connection, tmp_path: Path
 ) -> None:
@@ -47,16 +61,7 @@ async def test_a_cbl_import_of_march_2025_lands_in_the_digest_of_march_2025(
     report = await import_cbl(settings, EXAMPLE, reporting_org="cbl",
                               rejections_path=tmp_path / "afgewezen.csv")  # fmt: skip
     assert report.published == 4
-    stop = asyncio.Event()
-    async with Sink(settings) as sink:
-        running = asyncio.create_task(sink.run(stop))
-
-        async def all_stored() -> bool:
-            return bool(await db.fetchval("SELECT count(*) FROM event") == 4)
-
-        await eventually(all_stored, timeout=60)
-        stop.set()
-        await running
+    await _stored_by_the_sink(settings, db, 4)
 
     await write_digest(settings, "2025-03", tmp_path, now=NOW)
     march = read_csv(tmp_path, "2025-03", "incidents_by_kind")
@@ -102,16 +107,7 @@ async def test_two_robberies_an_hour_apart_in_one_cbl_export_count_twice(
     report = await import_cbl(settings, export, reporting_org="cbl",
                               rejections_path=tmp_path / "afgewezen.csv")  # fmt: skip
     assert report.published == 2
-    stop = asyncio.Event()
-    async with Sink(settings) as sink:
-        running = asyncio.create_task(sink.run(stop))
-
-        async def all_stored() -> bool:
-            return bool(await db.fetchval("SELECT count(*) FROM event") == 3)
-
-        await eventually(all_stored, timeout=60)
-        stop.set()
-        await running
+    await _stored_by_the_sink(settings, db, 3)
 
     await write_digest(settings, "2025-03", tmp_path, now=NOW)
 
