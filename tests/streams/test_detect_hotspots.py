@@ -629,10 +629,18 @@ async def test_worker_raises_a_hotspot_and_updates_it_after_a_restart(
     await publish_all(settings, last)
     with running(settings, "worker", log=tmp_path / "worker-2.log") as worker:
         alerts = await _alerts_until_hotspot(settings, worker, len(alerts) + 2, last.event_id)
-    updated = [
-        a for a in alerts if a.kind is AlertKind.HOTSPOT and a.hotspot_id == raised.hotspot_id
-    ]
-    assert any(last.event_id in {link.event_id for link in a.evidence} for a in updated)
+    # Which open hotspot takes it depends on the order the first worker met the sightings and
+    # reports (the cluster may have opened two, CI run of 2026-12-06): what must hold is that
+    # it is one raised before the restart, updated, never raised anew.
+    hotspots = [a for a in alerts if a.kind is AlertKind.HOTSPOT]
+    holding = [a for a in hotspots if last.event_id in {link.event_id for link in a.evidence}]
+    raised_before = {
+        a.hotspot_id for a in hotspots
+        if a.dedup_key.endswith(":v1") and last.event_id not in {e.event_id for e in a.evidence}
+    }
+    assert holding and {a.hotspot_id for a in holding} <= raised_before, holding
+    assert not any(a.dedup_key.endswith(":v1") for a in holding)
+    updated = [a for a in hotspots if a.hotspot_id in {h.hotspot_id for h in holding}]
     # Each change sent once: no repeat after the restart.
     keys = [a.dedup_key for a in alerts if a.kind is AlertKind.HOTSPOT]
     assert len(keys) == len(set(keys)), keys
