@@ -9,7 +9,7 @@ import pytest
 
 from consumers.digest.export import write_csv
 from consumers.digest.tables import Column, Table
-from heterdaad.spreadsheet import csv_cell
+from heterdaad.spreadsheet import csv_cell, plain_cell
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -24,6 +24,11 @@ if TYPE_CHECKING:
         ("@SUM(A1)", "'@SUM(A1)"),
         ("\t=1", "'\t=1"),  # a tab or carriage return before it (OWASP)
         ("\r=1", "'\r=1"),
+        (" =1+1", "' =1+1"),  # blanks before the sign: still a formula to Excel
+        ("\u00a0@SUM(A1)", "'\u00a0@SUM(A1)"),
+        ("\uff1dHYPERLINK(\"http://x\")", "'\uff1dHYPERLINK(\"http://x\")"),  # full-width "="
+        ("\uff0b31", "'\uff0b31"),
+        ("  Albert Heijn", "  Albert Heijn"),  # blanks before text: text
         ("Albert Heijn", "Albert Heijn"),  # ordinary text is left alone
         ("", ""),
         (-3, -3),  # numbers are numbers, negative or not
@@ -32,6 +37,9 @@ if TYPE_CHECKING:
 )
 def test_a_cell_excel_would_run_is_quoted(value: object, written: object) -> None:
     assert csv_cell(value) == written
+    # And it reads back as it was.
+    if isinstance(value, str):
+        assert plain_cell(str(written)) == value
 
 
 def test_the_digest_csv_quotes_formulas(tmp_path: Path) -> None:
