@@ -12,8 +12,8 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 def _formula_like(text: str) -> bool:
     """Whether a spreadsheet could read the text as a formula: also after leading blanks
-    (Excel and LibreOffice skip spaces before "="), and with a full-width sign (U+FF1D and the like),
-    which an East Asian input method types and which NFKC makes the ASCII one."""
+    (Excel and LibreOffice skip spaces before "="), and with a full-width sign (U+FF1D and
+    the like), which an East Asian input method types and which NFKC makes the ASCII one."""
     if text.startswith(FORMULA_STARTS):
         return True
     first = text.lstrip()[:1]
