@@ -167,9 +167,10 @@ def desk_user_enable(username: str, actor: Actor = "cli") -> None:
 
 @desk_user_app.command("list")
 def desk_user_list() -> None:
-    """Every desk user with its unit and language."""
+    """Every desk user with its unit and language, and "(disabled)" or "(unit offboarded)" when
+    it cannot log in: its unit's police organisations are all disabled (`org disable`)."""
     from consumers.desk import list_users
 
-    for user, enabled in _desk_db(lambda db, settings: list_users(db)):
-        state = "" if enabled else " (disabled)"
+    for user, refused in _desk_db(lambda db, settings: list_users(db)):
+        state = f" ({refused})" if refused else ""
         typer.echo(f"{user.username}\t{user.police_unit.value}\t{user.language}{state}")

@@ -255,7 +255,8 @@ Actor = Annotated[str, typer.Option(help="Who does it, for the audit log.")]
 def disable(organisation_id: str, actor: Actor = "cli") -> None:
     """Offboard an organisation: its API keys, /meld codes and sessions and imports stop at once,
     its subscriptions route nothing new after 10 s, its alarm sites over SIA are refused within a
-    minute. Nothing is deleted; `enable` undoes it."""
+    minute; a police organisation's unit with no other enabled police organisation has its desk
+    users locked out. Nothing is deleted; `enable` undoes it."""
     from producers.api import admin
 
     keys = _run(lambda db: admin.set_organisation_disabled(

@@ -25,6 +25,17 @@ from schemas.common import PoliceUnit
 
 logger = logging.getLogger(__name__)
 
+# A desk user works for its unit's police organisation: when the unit has police organisations
+# and every one of them is disabled (`heterdaad org disable`, offboarding), its users are locked
+# out as if disabled one by one; enabling the organisation lets them in again. A unit with no
+# police organisation registered (a desk-only deployment) is not locked.
+UNIT_OFFBOARDED = (
+    "(EXISTS (SELECT 1 FROM organisation o WHERE o.role = 'police' "
+    "AND o.police_unit = u.police_unit) "
+    "AND NOT EXISTS (SELECT 1 FROM organisation o WHERE o.role = 'police' "
+    "AND o.police_unit = u.police_unit AND o.disabled_at IS NULL))"
+)
+
 Language = Literal["nl", "en"]
 Database: TypeAlias = "asyncpg.Connection | asyncpg.Pool"
 
@@ -167,16 +178,18 @@ async def _audit(connection: asyncpg.Connection, actor: str, action: DeskAction,
                       subject=f"desk_user:{username}", details=details)  # fmt: skip
 
 
-async def list_users(db: Database) -> list[tuple[DeskUser, bool]]:
-    """Every user with whether it is enabled, by unit and name."""
+async def list_users(db: Database) -> list[tuple[DeskUser, str | None]]:
+    """Every user by unit and name, with why it cannot log in: None (it can), "disabled", or
+    "unit offboarded" (UNIT_OFFBOARDED)."""
     rows = await db.fetch(
-        "SELECT username, police_unit, language, disabled_at FROM desk_user "
-        "ORDER BY police_unit, username"
+        "SELECT username, police_unit, language, disabled_at, "
+        f"{UNIT_OFFBOARDED} AS offboarded FROM desk_user u ORDER BY police_unit, username"
     )
     return [
         (
             DeskUser(row["username"], PoliceUnit(row["police_unit"]), _language(row["language"])),
-            row["disabled_at"] is None,
+            "disabled" if row["disabled_at"] is not None
+            else "unit offboarded" if row["offboarded"] else None,
         )
         for row in rows
     ]
@@ -188,16 +201,17 @@ def _check_password(password: str, thresholds: DeskThresholds) -> None:
 
 
 async def authenticate(db: Database, username: str, password: str) -> DeskUser | None:
-    """The enabled user with this name and password, else None (in the same time either way)."""
+    """The enabled user with this name and password, else None (in the same time either way);
+    a user of an offboarded unit (UNIT_OFFBOARDED) is not enabled."""
     row = await db.fetchrow(
-        "SELECT username, password_hash, police_unit, language, disabled_at "
-        "FROM desk_user WHERE username = $1",
+        "SELECT username, password_hash, police_unit, language, disabled_at, "
+        f"{UNIT_OFFBOARDED} AS offboarded FROM desk_user u WHERE username = $1",
         username,
     )
     stored = row["password_hash"] if row is not None else dummy_hash()
     # scrypt takes tens of milliseconds of CPU: off the event loop, so streams keep flowing.
     matches = await asyncio.to_thread(verify_password, password, stored)
-    if row is None or not matches or row["disabled_at"] is not None:
+    if row is None or not matches or row["disabled_at"] is not None or row["offboarded"]:
         return None
     return DeskUser(row["username"], PoliceUnit(row["police_unit"]), _language(row["language"]))
 
@@ -225,7 +239,8 @@ async def session_for(db: Database, token: str) -> DeskSession | None:
     row = await db.fetchrow(
         "SELECT u.username, u.police_unit, u.language, s.csrf_token, s.expires_at "
         "FROM desk_session s JOIN desk_user u USING (username) "
-        "WHERE s.token_hash = $1 AND s.expires_at > now() AND u.disabled_at IS NULL",
+        "WHERE s.token_hash = $1 AND s.expires_at > now() AND u.disabled_at IS NULL "
+        f"AND NOT {UNIT_OFFBOARDED}",
         token_hash(token),
     )
     if row is None:

@@ -250,13 +250,16 @@ async def set_organisation_disabled(
     are its /meld codes and sessions and CBL imports; its subscriptions route nothing new after
     notify's next directory refresh (`directory_refresh_seconds`, 10; what was queued before is
     still sent, retries included) and its alarm sites are no longer heard
-    over SIA once the receiver's account cache has expired (a minute). Nothing is deleted: its
-    events, alerts and audit rows stay for their retention.
+    over SIA once the receiver's account cache has expired (a minute). A police organisation's
+    unit, with no other police organisation enabled, has its desk users locked out and their
+    sessions ended. Nothing is deleted: its events, alerts and audit rows stay for their
+    retention.
     """
     async with transaction(db) as connection:
-        changed = await connection.fetchval(
+        changed = await connection.fetchrow(
             "UPDATE organisation SET disabled_at = CASE WHEN $2 THEN now() END "
-            "WHERE organisation_id = $1 AND (disabled_at IS NULL) = $2 RETURNING organisation_id",
+            "WHERE organisation_id = $1 AND (disabled_at IS NULL) = $2 "
+            "RETURNING role, police_unit",
             organisation_id,
             disabled,
         )
@@ -273,9 +276,21 @@ async def set_organisation_disabled(
             "AND (expires_at IS NULL OR expires_at > now())",
             organisation_id,
         )
+        details: dict[str, object] = {"valid_keys": keys}
+        if disabled and changed["role"] == "police" and changed["police_unit"] is not None:
+            # The unit's desk users work for its police organisations: with none enabled they
+            # are locked out (consumers/desk/users.py, UNIT_OFFBOARDED) and their sessions end,
+            # as `desk user disable` ends one user's.
+            ended = await connection.fetch(
+                "DELETE FROM desk_session s USING desk_user u WHERE s.username = u.username "
+                "AND u.police_unit = $1 AND NOT EXISTS (SELECT 1 FROM organisation o "
+                "WHERE o.role = 'police' AND o.police_unit = $1 AND o.disabled_at IS NULL) "
+                "RETURNING s.username",
+                changed["police_unit"],
+            )
+            details["desk_sessions_ended"] = len(ended)
         action = "organisation_disabled" if disabled else "organisation_enabled"
-        await _audit(connection, actor, action, f"organisation:{organisation_id}",
-                     valid_keys=keys)  # fmt: skip
+        await _audit(connection, actor, action, f"organisation:{organisation_id}", **details)
     logger.info(
         "organisation disabled" if disabled else "organisation enabled",
         extra={"organisation_id": organisation_id},

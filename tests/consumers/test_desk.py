@@ -316,6 +316,36 @@ async def test_disabled_user_can_no_longer_log_in(
         assert (await log_in(client)).status_code == 401
 
 
+async def test_offboarding_a_units_police_organisation_locks_its_desk_users_out(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    from consumers.desk import list_users
+    from producers.api import admin
+
+    await users(db)
+    await admin.create_organisation(db, "politie-ams", "Politie Amsterdam", "police",
+                                    police_unit=PoliceUnit.AMSTERDAM)  # fmt: skip
+    async with served_desk(settings) as base_url, logged_in(base_url) as client:
+        assert (await client.get("/")).status_code == 200
+        await admin.set_organisation_disabled(db, "politie-ams", disabled=True)
+        assert (await client.get("/")).status_code == 303  # the session ended with it
+        assert (await log_in(client)).status_code == 401
+        # Another unit's users, whose unit has no police organisation registered, are not.
+        async with logged_in(base_url, ROT_USER) as other:
+            assert (await other.get("/")).status_code == 200
+        refused = {user.username: why for user, why in await list_users(db)}
+        assert refused == {AMS_USER: "unit offboarded", ROT_USER: None}
+        # Its sessions ended: enabling the organisation again asks them to log in again.
+        await admin.set_organisation_disabled(db, "politie-ams", disabled=False)
+        assert (await client.get("/")).status_code == 303
+        await admin.set_organisation_disabled(db, "politie-ams", disabled=True)
+        # A second police organisation of the unit, enabled, lets them in again.
+        await admin.create_organisation(db, "politie-ams-2", "Politie Amsterdam 2", "police",
+                                        police_unit=PoliceUnit.AMSTERDAM)  # fmt: skip
+        async with logged_in(base_url) as again:
+            assert (await again.get("/")).status_code == 200
+
+
 async def test_language_from_query_then_cookie_then_user(
     settings: Settings, db: asyncpg.Connection
 ) -> None:
@@ -779,10 +809,10 @@ async def test_user_management_refuses_what_it_cannot_do(db: asyncpg.Connection)
         await disable_user(db, "niemand")
     await set_password(db, AMS_USER, "een-nieuw-lang-wachtwoord")
     await disable_user(db, ROT_USER)
-    listed = [(user.username, user.police_unit, enabled) for user, enabled in await list_users(db)]
+    listed = [(user.username, user.police_unit, refused) for user, refused in await list_users(db)]
     assert listed == [
-        (AMS_USER, PoliceUnit.AMSTERDAM, True),
-        (ROT_USER, PoliceUnit.ROTTERDAM, False),
+        (AMS_USER, PoliceUnit.AMSTERDAM, None),
+        (ROT_USER, PoliceUnit.ROTTERDAM, "disabled"),
     ]
 
 
