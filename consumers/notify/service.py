@@ -25,6 +25,7 @@ from consumers.notify.stages import (
     FormStage,
     MuteStage,
     Notification,
+    OffboardStage,
     Pass,
     RateLimitStage,
     SendStage,
@@ -98,7 +99,7 @@ class NotifyService:
                 transport=PinnedTransport(allow_private=self.thresholds.allow_private_webhooks),
             )
             self._stages = (
-                MuteStage(self.thresholds), DeskStage(), FormStage(),
+                OffboardStage(), MuteStage(self.thresholds), DeskStage(), FormStage(),
                 RateLimitStage(self.thresholds),
                 SendStage(self.thresholds, self._client, self._in_flight),
             )  # fmt: skip
@@ -217,6 +218,7 @@ class NotifyService:
             run = Pass(
                 self._pool, now, await active_silences(self._pool, now),
                 await self._inhibitors(fresh), await self._acknowledged(fresh),
+                await self._offboarded(notifications),
             )  # fmt: skip
             limiter = asyncio.Semaphore(self.thresholds.send_concurrency)
             async with asyncio.TaskGroup() as tasks:
@@ -250,6 +252,22 @@ class NotifyService:
         written += await dispatch_tasks(self._pool, directory, now, self.thresholds)
         if written:
             logger.info("notices recorded", extra={"rows": written})
+
+    async def _offboarded(self, notifications: Sequence[Notification]) -> frozenset[str]:
+        """The organisations of these notifications that are disabled now."""
+        assert self._pool is not None
+        organisations = sorted({
+            member.organisation_id for notification in notifications
+            if notification.channel != "desk" for member in notification.members
+        })  # fmt: skip
+        if not organisations:
+            return frozenset()
+        rows = await self._pool.fetch(
+            "SELECT organisation_id FROM organisation WHERE organisation_id = ANY($1::text[]) "
+            "AND disabled_at IS NOT NULL",
+            organisations,
+        )
+        return frozenset(row["organisation_id"] for row in rows)
 
     async def _acknowledged(self, fresh: Sequence[Delivery]) -> frozenset[str]:
         """Alerts of fresh escalation notices that someone acknowledged meanwhile."""

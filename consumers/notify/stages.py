@@ -1,6 +1,7 @@
 """The notify pipeline: a chain of small stages, each may pass a notification on or stop it.
 
-mute (silences, inhibition) -> desk -> form (fix its members and key) -> rate limit -> send
+offboarded -> mute (silences, inhibition) -> desk -> form (fix its members and key)
+-> rate limit -> send
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 ACKNOWLEDGED_BEFORE_SENT = "acknowledged before sent"
+ORGANISATION_DISABLED = "organisation disabled"
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,8 @@ class Pass:
     inhibitors: Sequence[Inhibitor] = field(default_factory=list)
     # Alerts (dedup keys) acknowledged on the desk by now: their escalation need not be sent.
     acknowledged: frozenset[str] = frozenset()
+    # Organisations of this pass's rows disabled by now (`heterdaad org disable`).
+    offboarded: frozenset[str] = frozenset()
 
 
 class Stage(Protocol):
@@ -67,6 +71,38 @@ async def run_chain(stages: Sequence[Stage], notification: Notification, run: Pa
         if current is None:
             return
         current = await stage(current, run)
+
+
+class OffboardStage:
+    """Sends nothing more to an organisation disabled after its rows were written: a row not
+    yet sent is muted, a notification being retried is given up (dead), and nothing is counted
+    as an attempt. Rows are written only for enabled organisations (the directory), so this
+    closes the window between `org disable` and the rows queued before it, retries included.
+
+    Its alarm centre's tasks stop too. The police desk's rows are left: the desk shows its
+    unit's alerts from the alert table, and an offboarded unit's users are locked out already.
+    """
+
+    async def __call__(self, notification: Notification, run: Pass) -> Notification | None:
+        if notification.channel == "desk" or not run.offboarded:
+            return notification
+        gone = [m for m in notification.members if m.organisation_id in run.offboarded]
+        if not gone:
+            return notification
+        if notification.key is not None:  # formed: its members go together or not at all
+            await nflog.give_up(run.db, notification.key, ORGANISATION_DISABLED, run.now)
+            kept: list[Delivery] = []
+        else:
+            for member in gone:
+                await nflog.mute(run.db, member, ORGANISATION_DISABLED)
+            kept = [m for m in notification.members if m.organisation_id not in run.offboarded]
+        metrics.DECISIONS.labels(stage="notify_offboarded", outcome="stopped").inc(len(gone))
+        logger.info(
+            "delivery stopped: organisation disabled",
+            extra={"recipient": notification.recipient, "rows": len(gone),
+                   "organisations": sorted({m.organisation_id for m in gone})},
+        )  # fmt: skip
+        return replace(notification, members=tuple(kept)) if kept else None
 
 
 # Kinds that reach the desk of their unit unmuted: silences and inhibition act on webhooks only.

@@ -248,9 +248,10 @@ async def set_organisation_disabled(
 
     A disabled organisation's keys are refused at once (`heterdaad.auth.find_caller`), and so
     are its /meld codes and sessions and CBL imports; its subscriptions route nothing new after
-    notify's next directory refresh (`directory_refresh_seconds`, 10; what was queued before is
-    still sent, retries included) and its alarm sites are no longer heard
-    over SIA once the receiver's account cache has expired (a minute). A police organisation's
+    notify's next directory refresh (`directory_refresh_seconds`, 10), and what was queued for
+    it before is not sent either, retries included (notify's OffboardStage, at its next pass);
+    its alarm sites are no longer heard over SIA once the receiver's account cache has expired
+    (a minute). A police organisation's
     unit, with no other police organisation enabled, has its desk users locked out and their
     sessions ended. Nothing is deleted: its events, alerts and audit rows stay for their
     retention.

@@ -303,3 +303,53 @@ async def test_alerts_arriving_while_the_database_is_away_are_sent_once_it_is_ba
     assert sorted(r.alert_keys for r in receiver.delivered("ah")) == sorted(
         [[before.dedup_key], [during.dedup_key]]
     )
+
+
+async def test_a_disabled_organisation_gets_nothing_more_not_even_retries(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    """`org disable` stops what was queued for it before, retries included (offboarding)."""
+    async with WebhookReceiver() as receiver:
+        await _subscribe(db, receiver.hook("ah", answers=[500] * 100), receiver.hook("police"))
+        first = _robbery()
+        await _publish(settings, first)
+        async with _running(settings):
+
+            async def failing() -> bool:
+                row = (await _rows(db, first.dedup_key)).get("ah/webhook")
+                return row is not None and row["attempts"] >= 2 and row["state"] == "failed"
+
+            await eventually(failing)
+            await admin.set_organisation_disabled(db, "ah", disabled=True)
+            rows = await eventually(lambda: _settled(db, first.dedup_key, 3))
+            tried = len([r for r in receiver.requests if r.hook == "ah"])
+        ah = rows["ah/webhook"]
+        assert (ah["state"], ah["last_error"], ah["payload"]) == ("dead", "organisation disabled",
+                                                                   None)  # fmt: skip
+        assert ah["attempts"] == tried  # giving up is no attempt
+        await asyncio.sleep(0.5)  # what a few more passes would have sent
+        assert len([r for r in receiver.requests if r.hook == "ah"]) == tried
+        # The other organisation's rows are untouched.
+        assert rows["politie-ams/webhook"]["state"] == "delivered"
+
+
+async def test_a_row_queued_before_the_disable_is_muted(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    async with WebhookReceiver() as receiver:
+        await _subscribe(db, receiver.hook("ah"), None)
+        alert = _robbery()
+        await _publish(settings, alert)
+        # The rows are written at once, and due only after the group wait.
+        waiting = FAST.model_copy(update={"group_wait_seconds": 3})
+        async with _running(settings, thresholds=waiting):
+            await eventually(lambda: _rows_written(db, alert.dedup_key, 2))
+            await admin.set_organisation_disabled(db, "ah", disabled=True)
+            rows = await eventually(lambda: _settled(db, alert.dedup_key, 2))
+    ah = rows["ah/webhook"]
+    assert (ah["state"], ah["muted_by"], ah["attempts"]) == ("muted", "organisation disabled", 0)
+    assert receiver.requests == []
+
+
+async def _rows_written(db: asyncpg.Connection, dedup_key: str, count: int) -> bool:
+    return len(await _rows(db, dedup_key)) == count
