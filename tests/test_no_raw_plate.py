@@ -38,6 +38,7 @@ from tests.kafka_helpers import eventually, read_topic, records_up_to_now
 from tests.processes import running
 from tests.producers import bodies
 from tests.producers.intake_support import register, running_api
+from tests.producers.test_form import hidden_value
 from tests.producers.test_form import log_in as meld_log_in
 
 if TYPE_CHECKING:
@@ -181,6 +182,7 @@ async def _report(
         "free_text": f"Reed weg, kenteken {TYPED_PLATE}",
         "plate": WRITTEN["form sighting"],
     }
+    form["form_token"] = hidden_value((await client.get("/meld")).text, "form_token")
     page = await client.post("/meld", data=form)  # the client keeps the form's cookie
     assert page.status_code == 202, page.text
     evidence.add("form answer", page.content)

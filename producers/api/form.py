@@ -6,7 +6,9 @@ short-lived, revoked at logout, never the organisation's API key. Its token is k
 HttpOnly, SameSite=Strict cookie limited to /meld, so another site cannot post the form on the
 user's behalf; every report goes through the same intake as the API. The login form carries a
 token of its own that must match a cookie (double submit, as the desk's login does): a page of
-another site cannot log this browser in with a code of its own organisation.
+another site cannot log this browser in with a code of its own organisation. The sighting and
+logout forms carry a token bound to the session (`form_token`), so that a report is posted
+from our page, not from another site, even in a browser that ignores SameSite.
 
 The pages speak Dutch unless English is chosen, as the desk does it (heterdaad/language.py):
 ?lang= first, then this browser's earlier choice (a cookie), then the browser's Accept-Language,
@@ -15,6 +17,7 @@ then HETERDAAD_LANGUAGE. Every page says so to caches (Vary).
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import logging
 import re
@@ -130,6 +133,22 @@ def _from_this_site(request: Request, form: FormData) -> bool:
     )
 
 
+def form_token(session_token: str) -> str:
+    """The token of the session's forms: derived from the session's cookie, which no other
+    site can read, so it needs no storage and ends with the session."""
+    return hmac.new(session_token.encode(), b"heterdaad meld form", hashlib.sha256).hexdigest()
+
+
+def _posted_from_our_page(request: Request, form: FormData) -> bool:
+    presented = form.get("form_token")
+    session_token = request.cookies.get(COOKIE, "")
+    return (
+        isinstance(presented, str)
+        and bool(session_token)
+        and hmac.compare_digest(presented.encode(), form_token(session_token).encode())
+    )
+
+
 def _refused(request: Request, language: Language, refusal: str) -> Response:
     """The login page saying why this session cannot report sightings; the cookie is ended."""
     message = Words(language)("code_refused", refusal=refusal)
@@ -208,6 +227,9 @@ def form_router(session_lasts: timedelta, default_language: Language = "nl") -> 
     @router.post("/logout")
     async def logout(request: Request) -> Response:
         token = request.cookies.get(COOKIE)
+        if token and not _posted_from_our_page(request, await request.form()):
+            # Another site cannot log staff out either: back to the form, still logged in.
+            return RedirectResponse("/meld", status_code=303)
         if token:
             # Revoked where it is checked: a copy of the cookie dies with the session.
             await revoke_session(_intake(request).pool, token)
@@ -226,6 +248,7 @@ def form_router(session_lasts: timedelta, default_language: Language = "nl") -> 
         page = pages.form_page(
             language_of(request),
             event_id=str(uuid.uuid4()),
+            form_token=form_token(request.cookies[COOKIE]),
             branches=branches,
             values={"observed_at": now},
         )
@@ -249,6 +272,16 @@ def form_router(session_lasts: timedelta, default_language: Language = "nl") -> 
             # Staff report at the branch their code was for; any other is answered as unknown.
             values["branch_id"] = ""
         event_id = _event_id(form)
+        token = form_token(request.cookies[COOKIE])
+        if not _posted_from_our_page(request, form):
+            # Nothing is taken in; what was entered is shown again (never the plate), with a
+            # token of this session, so that staff who did post it check it and send it again.
+            page = pages.form_page(
+                language, event_id=event_id, form_token=token,
+                branches=await _branch_choices(intake, session), values=values,
+                errors=[words("report_expired")],
+            )  # fmt: skip
+            return _page(page, 403)
         errors, item = await _sighting(intake, caller, form, values, event_id, words)
         if item is not None:
             try:
@@ -275,8 +308,9 @@ def form_router(session_lasts: timedelta, default_language: Language = "nl") -> 
             errors = [_problem_text(words, problem) for problem in answer.detail]
         branches = await _branch_choices(intake, session)
         page = pages.form_page(
-            language, event_id=event_id, branches=branches, values=values, errors=errors
-        )
+            language, event_id=event_id, form_token=token, branches=branches, values=values,
+            errors=errors,
+        )  # fmt: skip
         return _page(page, 422)
 
     return router

@@ -82,6 +82,12 @@ PHRASES: dict[str, tuple[str, str]] = {
         "Het formulier is verlopen of kwam niet van deze site. Klik nogmaals op Inloggen.",
         "The form has expired or did not come from this site. Click Log in again.",
     ),
+    "report_expired": (
+        "Het formulier kwam niet van deze site of hoort bij een eerdere sessie. Controleer de "
+        "gegevens en klik nogmaals op Melden.",
+        "The form did not come from this site or belongs to an earlier session. Check the "
+        "details and click Report again.",
+    ),
     "code_refused": (
         "Met deze code kunt u geen voorverkenningen melden ({refusal}).",
         "This code cannot be used to report reconnaissance ({refusal}).",
@@ -178,6 +184,7 @@ _FORM = """{% extends "base" %}{% block body %}
 {% if errors %}<div class="fout"><p>{{ t('check') }}</p><ul>
 {% for error in errors %}<li>{{ error }}</li>{% endfor %}</ul></div>{% endif %}
 <form method="post" action="/meld">
+<input type="hidden" name="form_token" value="{{ form_token }}">
 <input type="hidden" name="event_id" value="{{ event_id }}">
 <label for="branch_id">{{ t('branch') }}</label>
 <input type="text" id="branch_id" name="branch_id" list="filialen" required
@@ -214,7 +221,9 @@ _FORM = """{% extends "base" %}{% block body %}
 </textarea>
 <button type="submit">{{ t('report') }}</button>
 </form>
-<form method="post" action="/meld/logout"><button type="submit">{{ t('log_out') }}</button></form>
+<form method="post" action="/meld/logout">
+<input type="hidden" name="form_token" value="{{ form_token }}">
+<button type="submit">{{ t('log_out') }}</button></form>
 {% endblock %}
 """
 
@@ -258,6 +267,7 @@ def form_page(
     language: Language,
     *,
     event_id: str,
+    form_token: str,
     branches: list[dict[str, str]],
     values: dict[str, Any] | None = None,
     errors: list[str] | None = None,
@@ -266,6 +276,7 @@ def form_page(
     return _environment.get_template("form").render(
         t=t,
         event_id=event_id,
+        form_token=form_token,
         branches=branches,
         values=values or {},
         errors=errors or [],

@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import re
+import secrets
 import sys
 import uuid
 from datetime import timedelta
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from heterdaad.vocabulary import BEHAVIOUR_LABELS
-from producers.api.form import COOKIE
+from producers.api.form import COOKIE, form_token
 from producers.api.staff_sessions import StaffSessionError, issue_codes
 from schemas.events import ReconSighting
 from schemas.pseudonym import pseudonymise_plate
@@ -26,7 +27,6 @@ from tests.producers import bodies
 from tests.producers.intake_support import Registry, published_count
 
 if TYPE_CHECKING:
-
     import asyncpg
     import httpx
 
@@ -52,6 +52,22 @@ async def logged_in(client: httpx.AsyncClient, db: asyncpg.Connection) -> str:
     response = await log_in(client, await code_for(db))
     assert response.status_code == 303, response.text
     return response.cookies[COOKIE]
+
+
+async def post_form(
+    client: httpx.AsyncClient, fields: dict[str, str | list[str]]
+) -> httpx.Response:
+    """Post the sighting form as our page does: with the form token the page of this session
+    carries."""
+    page = await client.get("/meld")
+    token = hidden_value(page.text, "form_token")
+    return await client.post("/meld", data=fields | {"form_token": token})
+
+
+async def log_out(client: httpx.AsyncClient) -> httpx.Response:
+    page = await client.get("/meld")
+    token = hidden_value(page.text, "form_token")
+    return await client.post("/meld/logout", data={"form_token": token})
 
 
 def hidden_value(page: str, name: str) -> str:
@@ -137,7 +153,7 @@ async def test_the_pages_are_not_kept_framed_or_open_to_scripts(
     pages = [await client.get(f"/meld/login?code={code}")]
     await log_in(client, code)
     pages.append(await client.get("/meld"))
-    pages.append(await client.post("/meld", data=sighting_form(str(uuid.uuid4()), behaviours=[])))
+    pages.append(await post_form(client, sighting_form(str(uuid.uuid4()), behaviours=[])))
     assert [page.status_code for page in pages] == [200, 200, 422]
     for page in pages:
         assert page.headers["cache-control"] == "no-store"
@@ -189,7 +205,7 @@ async def test_logout_revokes_the_session(
 ) -> None:
     token = await logged_in(client, db)
     assert (await client.get("/meld")).status_code == 200
-    assert (await client.post("/meld/logout")).status_code == 303
+    assert (await log_out(client)).status_code == 303
     # A copy of the cookie kept from before the logout is worth nothing.
     client.cookies.set(COOKIE, token, path="/meld")
     assert (await client.get("/meld")).status_code == 303
@@ -260,6 +276,7 @@ async def test_posting_the_form_publishes_a_sighting(
     page = (await client.get("/meld")).text
     event_id = hidden_value(page, "event_id")
     submitted = sighting_form(event_id, observed_at=hidden_value(page, "observed_at"))
+    submitted["form_token"] = hidden_value(page, "form_token")
     response = await client.post("/meld", data=submitted)
     assert response.status_code == 202, response.text
     assert "Bedankt voor uw melding" in response.text
@@ -293,6 +310,31 @@ async def test_posting_the_form_publishes_a_sighting(
     assert json.loads(actions[2]["details"])["replay"] is True
 
 
+async def test_a_report_posted_by_another_site_is_not_taken_in(
+    settings: Settings, db: asyncpg.Connection, registry: Registry, client: httpx.AsyncClient
+) -> None:
+    """The session's cookie goes along with any post the browser makes to /meld; only our page
+    has the session's form token. A browser that ignores SameSite posted another site's form."""
+    await logged_in(client, db)
+    other_session = form_token(secrets.token_urlsafe(32))  # another session's, well formed
+    page = (await client.get("/meld")).text
+    for forged in ({}, {"form_token": ""}, {"form_token": other_session},
+                   {"form_token": hidden_value(page, "form_token")[:-1]}):  # fmt: skip
+        response = await client.post("/meld", data=sighting_form(str(uuid.uuid4())) | forged)
+        assert response.status_code == 403, forged
+        assert "kwam niet van deze site" in response.text
+        # Shown again as it was entered, except the plate, with this session's own token.
+        assert "zwarte jas, witte sneakers" in response.text
+        assert bodies.RAW_PLATE not in response.text
+        assert hidden_value(response.text, "form_token") == hidden_value(page, "form_token")
+    # Nor can another site log staff out.
+    assert (await client.post("/meld/logout")).headers["location"] == "/meld"
+    assert (await client.get("/meld")).status_code == 200
+    assert await published_count(settings, RECON_SIGHTINGS) == 0
+    # From our page it goes.
+    assert (await post_form(client, sighting_form(str(uuid.uuid4())))).status_code == 202
+
+
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
@@ -323,7 +365,7 @@ async def test_form_errors_are_shown_in_dutch(
     message: str,
 ) -> None:
     await logged_in(client, db)
-    response = await client.post("/meld", data=sighting_form(str(uuid.uuid4()), **overrides))
+    response = await post_form(client, sighting_form(str(uuid.uuid4()), **overrides))
     assert response.status_code == 422
     assert message in response.text
     # The form comes back filled in, except for the plate, which is never echoed.
@@ -341,7 +383,7 @@ async def test_form_answers_alike_for_another_retailers_branch_and_an_unknown_on
     event_id = str(uuid.uuid4())
     pages = {}
     for branch_id in ("b-001", "zz-999"):
-        response = await client.post("/meld", data=sighting_form(event_id, branch_id=branch_id))
+        response = await post_form(client, sighting_form(event_id, branch_id=branch_id))
         assert response.status_code == 422, (branch_id, response.text)
         assert "Filiaal: kies een van uw filialen." in response.text
         pages[branch_id] = response.text.replace(branch_id, "<branch>")

@@ -13,7 +13,7 @@ import pytest
 from heterdaad.vocabulary import BEHAVIOUR_LABELS, ENGLISH_LABELS
 from schemas.events import HeightBand, ReconBehaviour
 from tests.producers.intake_support import Registry, running_api
-from tests.producers.test_form import code_for, hidden_value, log_in, sighting_form
+from tests.producers.test_form import code_for, hidden_value, log_in, post_form, sighting_form
 
 if TYPE_CHECKING:
 
@@ -49,7 +49,7 @@ async def test_lang_en_gives_the_form_in_english_and_is_remembered(
         ({"behaviours": []}, "What did you see: choose at least one behaviour."),
     ]  # fmt: skip
     for overrides, reason in asked:
-        answered = await client.post("/meld", data=sighting_form(str(uuid.uuid4()), **overrides))
+        answered = await post_form(client, sighting_form(str(uuid.uuid4()), **overrides))
         assert answered.status_code == 422
         assert reason in answered.text
         assert "Value error" not in answered.text and not DUTCH.search(answered.text)
