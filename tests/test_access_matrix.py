@@ -123,8 +123,7 @@ MATRIX: dict[tuple[str, str], dict[Who, int]] = {
     # ... and no session: with a key in the cookie, the form sends back to the login.
     ("GET", "/meld"): _cells(303, 303, 303, 303, 303, 303, 303, 303),
     ("POST", "/meld"): _cells(303, 303, 303, 303, 303, 303, 303, 303),
-    # Logging out without our page's form token goes back to the form (which, with no session,
-    # sends to the login page): the answer is a redirect for everyone.
+    # Logging out always ends at the login page.
     ("POST", "/meld/logout"): _cells(303, 303, 303, 303, 303, 303, 303, 303),
     # Subscriptions: every role that receives alerts manages its own (with a key issued with
     # subscriptions:write, as the callers here are); admin organisations receive nothing.

@@ -227,7 +227,9 @@ def form_router(session_lasts: timedelta, default_language: Language = "nl") -> 
     @router.post("/logout")
     async def logout(request: Request) -> Response:
         token = request.cookies.get(COOKIE)
-        if token and not _posted_from_our_page(request, await request.form()):
+        if await _session(request) is not None and not _posted_from_our_page(
+            request, await request.form()
+        ):
             # Another site cannot log staff out either: back to the form, still logged in.
             return RedirectResponse("/meld", status_code=303)
         if token:
