@@ -303,7 +303,7 @@ def revoke_key(key_id: str, actor: Actor = "cli") -> None:
     from producers.api import admin
 
     if not _run(lambda db: admin.revoke_key(db, key_id, actor=actor)):
-        typer.echo(f"heterdaad org: no valid key {key_id}", err=True)
+        typer.echo(f"heterdaad: no key {key_id} that is not revoked already", err=True)
         raise typer.Exit(1)
     typer.echo(f"key {key_id} revoked")
 

@@ -230,13 +230,12 @@ async def revoke_key(db: Database, key_id: str, *, actor: str = "cli") -> bool:
             "RETURNING organisation_id",
             key_id,
         )
-        if organisation_id is not None:
-            await _audit(connection, actor, "api_key_revoked", f"api_key:{key_id}",
-                         organisation_id=organisation_id)  # fmt: skip
-    logger.info(
-        "api key revoked", extra={"key_id": key_id, "was_valid": organisation_id is not None}
-    )
-    return organisation_id is not None
+        if organisation_id is None:
+            return False
+        await _audit(connection, actor, "api_key_revoked", f"api_key:{key_id}",
+                     organisation_id=organisation_id)  # fmt: skip
+    logger.info("api key revoked", extra={"key_id": key_id, "organisation_id": organisation_id})
+    return True
 
 
 async def set_organisation_disabled(

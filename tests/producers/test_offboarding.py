@@ -145,6 +145,12 @@ async def test_an_operator_finds_the_key_to_revoke_and_who_is_disabled(
     unknown = org(settings, "keys", "nobody")
     assert unknown.returncode == 1
     assert "heterdaad: organisation nobody does not exist" in unknown.stderr
+    # Revoking one revoked already says so, as every CLI error does, and logs no revocation.
+    twice = org(settings, "revoke-key", second.key_id)
+    assert twice.returncode == 1
+    assert twice.stderr.splitlines() == [
+        f"heterdaad: no key {second.key_id} that is not revoked already"
+    ]
 
 
 async def test_a_police_unit_is_for_police_organisations_only(db: asyncpg.Connection) -> None:
