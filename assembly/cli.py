@@ -422,9 +422,9 @@ def digest(
 
     from rich.progress import Progress
 
-    from consumers.alert_text import Language
     from consumers.digest import Month, write_digest
     from consumers.digest.export import pdf_available
+    from heterdaad.language import Language
 
     settings = validated_settings()
     if pdf and not pdf_available():

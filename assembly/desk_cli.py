@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from assembly.org_cli import run_on_database
 from heterdaad.cli_support import stop_on_signals, validated_settings
+from heterdaad.language import Language
 from heterdaad.settings import Settings
 from schemas.common import PoliceUnit
 
@@ -27,7 +28,7 @@ desk_user_app = typer.Typer(
 desk_app.add_typer(desk_user_app, name="user")
 
 
-def _desk_language(language: str | None, settings: Settings) -> Literal["nl", "en"]:
+def _desk_language(language: str | None, settings: Settings) -> Language:
     chosen = language or settings.language
     if chosen not in ("nl", "en"):
         raise typer.BadParameter("nl or en", param_hint="--language")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from heterdaad.language import Language
 from heterdaad.notation import number
 from schemas.alerts import AlertKind, Outcome, Severity
 from schemas.common import BranchType, PoliceUnit
@@ -15,7 +16,6 @@ from schemas.events import ReconBehaviour
 if TYPE_CHECKING:
     from schemas.alerts import Alert, DetectionBasis, WarningGrounds
 
-Language = Literal["nl", "en"]
 
 # Every time a person reads is Dutch local time, whatever zone the event was written in.
 DUTCH_TIME = ZoneInfo("Europe/Amsterdam")

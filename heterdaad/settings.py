@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from heterdaad.language import Language
 from heterdaad.thresholds.alarms import AlarmThresholds
 from heterdaad.thresholds.desk import DeskThresholds
 from heterdaad.thresholds.digest import DigestThresholds
@@ -242,7 +243,7 @@ class Settings(BaseSettings):
     metrics: MetricsSettings = MetricsSettings()
 
     # People.
-    language: Literal["nl", "en"] = Field("nl", description="Language of user-facing text.")
+    language: Language = Field("nl", description="Language of user-facing text.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     # HTTP.

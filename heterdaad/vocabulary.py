@@ -7,8 +7,9 @@ them; both take them from here so neither side imports the other.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal, TypeVar
+from typing import TypeVar
 
+from heterdaad.language import Language
 from schemas.events import Build, FaceCovering, GetawayMode, HeightBand, ReconBehaviour
 
 Member = TypeVar("Member", bound=StrEnum)
@@ -90,7 +91,7 @@ ENGLISH_LABELS: dict[StrEnum, str] = {
 }
 
 
-def in_language(labels: dict[Member, str], language: Literal["nl", "en"]) -> dict[Member, str]:
+def in_language(labels: dict[Member, str], language: Language) -> dict[Member, str]:
     """One vocabulary's labels (one of the Dutch tables above) in the reader's language."""
     if language == "nl":
         return labels

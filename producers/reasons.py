@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Literal
 
+from heterdaad.language import Language
 from heterdaad.notation import number
 from schemas.common import IDENTIFIER_PATTERN, POSTCODE_PATTERN
 from schemas.pseudonym import PSEUDONYM_PATTERN
-
-Language = Literal["nl", "en"]
 
 # pydantic's wording for an error raised in a validator; no reader needs it.
 _VALUE_ERROR = "Value error, "

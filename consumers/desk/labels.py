@@ -13,7 +13,7 @@ from heterdaad.notation import number
 from schemas.common import BranchType
 
 if TYPE_CHECKING:
-    from consumers.desk.texts import Language
+    from heterdaad.language import Language
 
 # Every feature a stage writes into LinkReason.feature or EvidenceLink.similarity (streams/).
 FEATURE: dict[str, tuple[str, str]] = {

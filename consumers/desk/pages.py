@@ -18,8 +18,8 @@ if TYPE_CHECKING:
 
     from consumers.desk.alerts import AlertCard
     from consumers.desk.judgements import Judged, Judgement
-    from consumers.desk.texts import Language
     from consumers.desk.users import DeskSession
+    from heterdaad.language import Language
     from heterdaad.thresholds.desk import DeskThresholds
 
 TEMPLATES = Path(__file__).parent / "templates"

@@ -32,8 +32,8 @@ from consumers.desk.web import (
 from heterdaad.language import VARY
 
 if TYPE_CHECKING:
-    from consumers.desk.texts import Language
     from consumers.desk.users import DeskSession
+    from heterdaad.language import Language
 
 logger = logging.getLogger(__name__)
 

@@ -23,9 +23,9 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
     from consumers.desk.live import DeskEvent
-    from consumers.desk.texts import Language
     from consumers.desk.users import DeskSession
     from consumers.desk.web import Desk
+    from heterdaad.language import Language
 
 logger = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from consumers.desk.texts import DUTCH_TIME
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from consumers.desk.texts import Language
     from heterdaad.events import Batch, Refusal
+    from heterdaad.language import Language
     from heterdaad.settings import Settings
     from schemas.alerts import Alert
     from schemas.common import PoliceUnit

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
@@ -22,6 +22,7 @@ from consumers.alert_text import (
 )
 from consumers.alert_text import OUTCOME as OUTCOME  # the desk shows them, tests read them
 from consumers.desk import labels
+from heterdaad.language import Language
 from heterdaad.notation import number
 from heterdaad.vocabulary import (
     BEHAVIOUR_LABELS,
@@ -40,7 +41,6 @@ if TYPE_CHECKING:
     from schemas.alerts import DetectionBasis, Outcome
     from schemas.common import BranchType
 
-Language = Literal["nl", "en"]
 LANGUAGES: tuple[Language, ...] = ("nl", "en")
 DUTCH_TIME = ZoneInfo("Europe/Amsterdam")
 

@@ -7,7 +7,7 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal, TypeAlias
+from typing import TypeAlias
 
 import asyncpg
 
@@ -20,6 +20,7 @@ from consumers.desk.passwords import (
     verify_password,
 )
 from heterdaad.db import transaction
+from heterdaad.language import Language
 from heterdaad.thresholds.desk import DeskThresholds
 from schemas.common import PoliceUnit
 
@@ -36,7 +37,6 @@ UNIT_OFFBOARDED = (
     "AND o.police_unit = u.police_unit AND o.disabled_at IS NULL))"
 )
 
-Language = Literal["nl", "en"]
 Database: TypeAlias = "asyncpg.Connection | asyncpg.Pool"
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,39}$")

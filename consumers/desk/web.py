@@ -20,8 +20,8 @@ if TYPE_CHECKING:
 
     from consumers.desk.alerts import AlertStore
     from consumers.desk.live import ChangeListener, Fanout
-    from consumers.desk.texts import Language
     from consumers.desk.users import DeskSession
+    from heterdaad.language import Language
     from heterdaad.settings import Settings
     from heterdaad.thresholds.desk import DeskThresholds
 

@@ -16,9 +16,9 @@ from consumers.digest.template import PAGE, TABLE
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from consumers.alert_text import Language
     from consumers.digest.content import Digest, Rules
     from consumers.digest.tables import Cell, Column, ColumnKind, Table
+    from heterdaad.language import Language
 
 logger = logging.getLogger(__name__)
 

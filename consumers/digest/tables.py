@@ -15,10 +15,10 @@ from schemas.common import PoliceUnit
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from consumers.alert_text import Language
     from consumers.digest.content import Digest
     from consumers.digest.patterns import Pattern
     from consumers.reliability import Band
+    from heterdaad.language import Language
 
 Cell = str | int | float | None
 # How a column is shown: as text, a count, a share (as a percentage), kilometres, or a date.

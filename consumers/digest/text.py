@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from consumers.alert_text import BRANCH_TYPE, SEVERITY, UNIT, Language
+from consumers.alert_text import BRANCH_TYPE, SEVERITY, UNIT
 from consumers.digest.period import NL_TIME
 from heterdaad import notation
+from heterdaad.language import Language
 from schemas.alerts import Severity
 from schemas.common import BranchType, PoliceUnit
 

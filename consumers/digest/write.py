@@ -20,8 +20,8 @@ from heterdaad.db import create_pool
 from schemas.events import AuditAction, AuditEvent
 
 if TYPE_CHECKING:
-    from consumers.alert_text import Language
     from consumers.digest.read import Snapshot
+    from heterdaad.language import Language
     from heterdaad.settings import Settings
 
 logger = logging.getLogger(__name__)

@@ -36,8 +36,8 @@ if TYPE_CHECKING:
 
     import asyncpg
 
-    from consumers.alert_text import Language
     from consumers.notify.route import Directory, Route
+    from heterdaad.language import Language
     from heterdaad.thresholds.notify import NotifyThresholds
 
 logger = logging.getLogger(__name__)

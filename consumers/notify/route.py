@@ -13,8 +13,8 @@ from schemas.distance import metres_between
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from consumers.alert_text import Language
     from consumers.notify.windows import TimeWindow
+    from heterdaad.language import Language
     from schemas.alerts import Alert
     from schemas.common import BranchType, PoliceUnit
 

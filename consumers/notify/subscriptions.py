@@ -6,7 +6,7 @@ import logging
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated
 
 from pydantic import (
     AfterValidator,
@@ -22,6 +22,7 @@ from pydantic import (
 from consumers.notify.admin import NotifyAdminError, audit, transaction
 from consumers.notify.watch import watch_refusal
 from consumers.notify.windows import TimeWindow
+from heterdaad.language import Language
 from heterdaad.thresholds.notify import NotifyThresholds
 from schemas.alerts import AlertKind, Severity
 from schemas.common import BranchType, Location, PoliceUnit
@@ -82,7 +83,7 @@ class SubscriptionSpec(BaseModel):
         description="HMAC key of the signature; generated (and shown once) when absent.",
         exclude_if=lambda secret: secret is None,
     )
-    language: Literal["nl", "en"] = "nl"
+    language: Language = "nl"
     windows: tuple[TimeWindow, ...] = Field(
         (), description="When the webhook may be notified; none: at any time."
     )

@@ -13,8 +13,8 @@ from schemas.alerts import AlertKind, coarse_area
 from schemas.distance import metres_between
 
 if TYPE_CHECKING:
-    from consumers.alert_text import Language
     from consumers.notify.subscriptions import SubscriptionSpec
+    from heterdaad.language import Language
     from schemas.alerts import Alert
 
 WATCH_ROLE = "neighbourhood_watch"

@@ -44,9 +44,9 @@ if TYPE_CHECKING:
     from starlette.datastructures import FormData
 
     from heterdaad.auth import Caller
+    from heterdaad.language import Language
     from producers.api.intake import Intake
     from producers.api.staff_sessions import StaffSession
-    from producers.reasons import Language
 
 logger = logging.getLogger(__name__)
 

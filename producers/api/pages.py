@@ -17,7 +17,7 @@ from heterdaad.vocabulary import (
 )
 
 if TYPE_CHECKING:
-    from producers.reasons import Language
+    from heterdaad.language import Language
 
 # The form's words: (Dutch, English). The pages, the answers and the errors take them from here.
 PHRASES: dict[str, tuple[str, str]] = {

@@ -57,9 +57,9 @@ if TYPE_CHECKING:
 
     from aiokafka.structs import RecordMetadata
 
+    from heterdaad.language import Language
     from heterdaad.settings import Settings
     from producers.cbl_import.receipts import ImportReceipt
-    from producers.reasons import Language
 
 logger = logging.getLogger(__name__)
 

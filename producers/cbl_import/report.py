@@ -15,8 +15,8 @@ from producers.cbl_import.sheet import CblImportError
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from heterdaad.language import Language
     from producers.cbl_import.rows import Problem
-    from producers.reasons import Language
 
 REJECTIONS_HEADER = ("rij", "meldingsnummer", "kolom", "reden")
 

@@ -24,8 +24,8 @@ from schemas.events import HeightBand, ValueBand
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
+    from heterdaad.language import Language
     from producers.cbl_import.sheet import SourceRow
-    from producers.reasons import Language
 
 # The CBL tool records Dutch local time; a time with an offset is taken as given.
 DUTCH_TIME = ZoneInfo("Europe/Amsterdam")

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
     from pathlib import Path
 
-    from producers.reasons import Language
+    from heterdaad.language import Language
 
 logger = logging.getLogger(__name__)
 

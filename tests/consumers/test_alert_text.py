@@ -12,11 +12,11 @@ from consumers.alert_text import (
     KIND,
     SEVERITY,
     UNIT,
-    Language,
     ago,
     basis_text,
     summary,
 )
+from heterdaad.language import Language
 from schemas.alerts import AlertKind, DetectionBasis, Severity
 from schemas.common import BranchType, PoliceUnit
 from tests import factories

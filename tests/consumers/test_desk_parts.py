@@ -28,7 +28,7 @@ from tests import factories
 
 if TYPE_CHECKING:
     from consumers.desk.alerts import Change
-    from consumers.desk.texts import Language
+    from heterdaad.language import Language
 
 DAM = factories.DAM_SQUARE
 

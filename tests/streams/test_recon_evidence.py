@@ -29,7 +29,7 @@ from tests.streams.test_link_reconnaissance import (
 )
 
 if TYPE_CHECKING:
-    from consumers.alert_text import Language
+    from heterdaad.language import Language
 
 B = ReconBehaviour
 T = ReconThresholds()
