@@ -110,7 +110,9 @@ class IdempotentProducer(CheckedProducer):
 
 
 async def seek_to_committed_or_start(
-    consumer: AIOKafkaConsumer, skip_topics: Collection[str]
+    consumer: AIOKafkaConsumer,
+    skip_topics: Collection[str],
+    heads: dict[TopicPartition, int] | None = None,
 ) -> dict[TopicPartition, int | None]:
     """Seek every assigned partition to its committed offset, one never committed (or
     committed at 0) to its start, and one committed before its log start to the log start.
@@ -129,12 +131,17 @@ async def seek_to_committed_or_start(
     is sought to its log start and the log start returned as its committed offset; the records
     retention removed unread are logged.
 
+    `heads`, if given, gets the log start of every partition sought to its start (never
+    committed, or committed at 0): the first record its first commit must not pass
+    (`head_unacked`). Faust keeps no committed offset for such a partition and checks nothing
+    there.
+
     Changelog partitions (`skip_topics`) have no committed offsets by design: Faust's table
     recovery seeks them itself.
     """
     committed: dict[TopicPartition, int | None] = await consumer.seek_to_committed()
-    resumed = [tp for tp, offset in committed.items() if offset and tp.topic not in skip_topics]
-    starts: dict[TopicPartition, int] = await consumer.beginning_offsets(resumed) if resumed else {}
+    ours = [tp for tp in committed if tp.topic not in skip_topics]
+    starts: dict[TopicPartition, int] = await consumer.beginning_offsets(ours) if ours else {}
     for tp, offset in committed.items():
         if tp.topic in skip_topics:
             continue
@@ -143,6 +150,8 @@ async def seek_to_committed_or_start(
             # poll) while Faust keeps delivering. Offset 0, once removed by retention, is out of
             # range and reset to the earliest offset (the consumer's reset policy).
             consumer.seek(tp, 0)
+            if heads is not None:
+                heads[tp] = starts[tp]
         elif starts[tp] > offset:
             logger.error(
                 "records removed by retention before the worker read them",
@@ -158,7 +167,12 @@ class RewindingConsumerThread(driver.AIOKafkaConsumerThread):
     async def seek_to_committed(self) -> Mapping[TP, int]:
         consumer = self._ensure_consumer()
         changelogs = self.app.tables.changelog_topics
-        committed = await self.call_thread(seek_to_committed_or_start, consumer, changelogs)
+        heads: dict[TopicPartition, int] = {}
+        committed = await self.call_thread(seek_to_committed_or_start, consumer, changelogs, heads)
+        # Sought again for the current assignment: the heads of the last seek are void.
+        cast("RewindingConsumer", self.consumer).uncommitted_heads = {
+            TP(tp.topic, tp.partition): offset for tp, offset in heads.items()
+        }
         # Faust's own signature (a partition without a commit maps to None all the same).
         return cast("Mapping[TP, int]", committed)
 
@@ -166,7 +180,8 @@ class RewindingConsumerThread(driver.AIOKafkaConsumerThread):
 def head_unacked(committed: int | None, lowest_acked: int, gap_at_head: bool) -> bool:
     """Whether the record a partition's commit would pass first was never acknowledged.
 
-    `committed` is the next offset to read, as last committed (None: never, or 0). Faust's
+    `committed` is the next offset to read: as last committed or, on a partition never
+    committed, the log start it was sought to (None: unknown). Faust's
     own check (`Consumer._new_offset`) lets one missing offset at the head pass, taking it for
     a hole left by compaction or a transaction marker, and none at all on a partition
     committed at None or 0. But a record Faust dropped around a rebalance, or one still in
@@ -176,20 +191,30 @@ def head_unacked(committed: int | None, lowest_acked: int, gap_at_head: bool) ->
     the press after it was processed (faust-streaming issue 606). Our topics have no such
     holes (no compaction, no transactions) and a hole Faust saw while reading is in its gap
     record (`gap_at_head`), so one missing record at the head is one not yet processed.
-    A partition never committed is left to Faust: its head is the log start, unknown here.
+    A partition never committed has the same head, its log start: a worker killed before its
+    first commit there left it so, and its successor, dropping the first records around its
+    recovery, committed past them (tests/streams/test_worker_supervision.py, CI).
     """
     return committed is not None and lowest_acked > committed and not gap_at_head
 
 
 class RewindingConsumer(driver.Consumer):
+    # The log start of each assigned partition that was sought to its start, from the last
+    # seek to the committed offsets (`seek_to_committed_or_start`).
+    uncommitted_heads: Mapping[TP, int] = {}
+
     def _new_consumer_thread(self) -> driver.AIOKafkaConsumerThread:
         return RewindingConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
     def _new_offset(self, tp: TP) -> int | None:
         """Faust's next offset to commit, never past a record that was not acknowledged."""
         acked, committed = self._acked[tp], self._committed_offset[tp]
+        # Faust keeps None for a partition never committed (and for one committed at 0).
+        head = committed if committed else self.uncommitted_heads.get(tp)
         if acked and head_unacked(
-            committed, min(acked), bool(committed and self._gap[tp].overlaps(committed, min(acked)))
+            head,
+            min(acked),
+            head is not None and bool(self._gap[tp].overlaps(head, min(acked))),
         ):
             return None
         offset: int | None = super()._new_offset(tp)

@@ -15,9 +15,15 @@ from faust.types import TP
 
 from schemas.topics import ALARM_ACTIVATIONS
 from streams.app import create_app
-from streams.transport import RewindingConsumer, seek_to_committed_or_start
+from streams.transport import (
+    RewindingConsumer,
+    RewindingConsumerThread,
+    seek_to_committed_or_start,
+)
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from heterdaad.settings import Settings
 
 
@@ -133,20 +139,28 @@ def test_the_worker_consumes_through_the_rewinding_consumer(bare_settings: Setti
 
 
 @pytest.mark.parametrize(
-    ("committed", "acked", "gap", "expected"),
+    ("committed", "head", "acked", "gap", "expected"),
     [
-        (10, [10, 11], None, 12),  # in order: committed up to the last acknowledged
+        (10, None, [10, 11], None, 12),  # in order: committed up to the last acknowledged
         # The record at the head was dropped (or is still in flight): withheld until it is
         # read again, where Faust alone would commit 13 and lose offset 10 (issue 606).
-        (10, [11, 12], None, None),
-        (10, [12, 13], None, None),
-        (10, [11, 12], (10, 11), 13),  # a hole Faust saw while reading: passed, as before
-        (None, [5, 6], None, 7),  # never committed: the log start is unknown, Faust decides
+        (10, None, [11, 12], None, None),
+        (10, None, [12, 13], None, None),
+        (10, None, [11, 12], (10, 11), 13),  # a hole Faust saw while reading: passed
+        # Never committed, sought to its log start: the same check from there, where Faust
+        # alone checks nothing (it would commit 3 and lose offset 0).
+        (None, 0, [1, 2], None, None),
+        (None, 0, [0, 1], None, 2),
+        (None, 5, [6, 7], None, None),  # the log start after retention
+        (None, 5, [5, 6], None, 7),
+        (None, 0, [1, 2], (0, 1), 3),
+        (None, None, [5, 6], None, 7),  # a partition not sought by the worker: Faust decides
     ],
 )
 def test_a_commit_never_passes_a_record_not_acknowledged(
     bare_settings: Settings,
     committed: int | None,
+    head: int | None,
     acked: list[int],
     gap: tuple[int, int] | None,
     expected: int | None,
@@ -155,8 +169,65 @@ def test_a_commit_never_passes_a_record_not_acknowledged(
     assert isinstance(consumer, RewindingConsumer)
     tp = TP("t.alarm-activations.v1", 0)
     consumer._committed_offset[tp] = committed
+    if head is not None:
+        consumer.uncommitted_heads = {tp: head}
     consumer._acked[tp] = list(acked)
     consumer._acked_index[tp] = set(acked)
     if gap is not None:
         consumer._gap[tp].addi(*gap)
     assert consumer._new_offset(tp) == expected
+
+
+@pytest.mark.integration
+async def test_the_first_commit_of_a_partition_never_committed_waits_for_its_log_start(
+    settings: Settings,
+) -> None:
+    """A worker killed before its first commit on a partition leaves it uncommitted. Its
+    successor dropped the first records it fetched around its recovery, acknowledged the ones
+    after them and committed past them: on a partition without a committed offset Faust checks
+    nothing (CI: a duress press lost in test_worker_supervision's killed-agent test). The seek
+    now gives the worker's consumer each such partition's log start, which its first commit
+    must not pass."""
+    topic = ALARM_ACTIVATIONS.name(settings.topic_prefix)
+    never, committed, trimmed = (TopicPartition(topic, n) for n in range(3))
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+    await producer.start()
+    try:
+        for tp in (never, committed, trimmed):
+            for n in range(3):
+                await producer.send_and_wait(topic, f"r{n}".encode(), partition=tp.partition)
+    finally:
+        await producer.stop()
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        await admin.delete_records({trimmed: RecordsToDelete(2)})
+    finally:
+        await admin.close()
+    group = await group_committed_at(settings, committed, 2)
+    reader = group_consumer(settings, group)
+    await reader.start()
+    worker = create_app(settings).consumer
+    assert isinstance(worker, RewindingConsumer)
+    thread = worker._thread
+    assert isinstance(thread, RewindingConsumerThread)
+
+    async def here(method: Callable[..., Awaitable[object]], *args: object) -> object:
+        return await method(*args)
+
+    # The worker's own seek, run on this loop against a consumer assigned by the test.
+    thread._ensure_consumer = lambda: reader  # type: ignore[method-assign]
+    thread.call_thread = here  # type: ignore[method-assign,assignment]
+    try:
+        reader.assign([never, committed, trimmed])
+        await thread.seek_to_committed()
+    finally:
+        await reader.stop()
+    assert worker.uncommitted_heads == {TP(topic, 0): 0, TP(topic, 2): 2}
+    head = TP(topic, 0)
+    # Offset 0 dropped, 1 and 2 processed: nothing is committed until 0 is read again.
+    worker._acked[head], worker._acked_index[head] = [1, 2], {1, 2}
+    assert worker._new_offset(head) is None
+    worker._acked[head].append(0)
+    worker._acked_index[head].add(0)
+    assert worker._new_offset(head) == 3
