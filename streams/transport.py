@@ -177,25 +177,24 @@ class RewindingConsumerThread(driver.AIOKafkaConsumerThread):
         return cast("Mapping[TP, int]", committed)
 
 
-def head_unacked(committed: int | None, lowest_acked: int, gap_at_head: bool) -> bool:
+def head_unacked(committed: int | None, lowest_acked: int) -> bool:
     """Whether the record a partition's commit would pass first was never acknowledged.
 
     `committed` is the next offset to read: as last committed or, on a partition never
-    committed, the log start it was sought to (None: unknown). Faust's
-    own check (`Consumer._new_offset`) lets one missing offset at the head pass, taking it for
-    a hole left by compaction or a transaction marker, and none at all on a partition
-    committed at None or 0. But a record Faust dropped around a rebalance, or one still in
-    flight, sits exactly there, and committing past it loses it for good: the re-read after
-    the rebalance (streams/reread.py) seeks to the committed offset, already beyond it. Seen
-    in CI: a hold-up press published while the worker was down, dropped at its restart while
-    the press after it was processed (faust-streaming issue 606). Our topics have no such
-    holes (no compaction, no transactions) and a hole Faust saw while reading is in its gap
-    record (`gap_at_head`), so one missing record at the head is one not yet processed.
+    committed, the log start it was sought to (None: unknown). Faust's own check
+    (`Consumer._new_offset`) lets one missing offset at the head pass, taking it for a hole
+    left by compaction or a transaction marker, and none at all on a partition committed at
+    None or 0. But a record Faust dropped around a rebalance, or one still in flight, sits
+    exactly there, and committing past it loses it for good: the re-read after the rebalance
+    (streams/reread.py) seeks to the committed offset, already beyond it. Seen in CI: a
+    hold-up press published while the worker was down, dropped at its restart while the press
+    after it was processed (faust-streaming issue 606). Our topics have no such holes (no
+    compaction, no transactions), so a missing record at the head is one not yet processed.
     A partition never committed has the same head, its log start: a worker killed before its
     first commit there left it so, and its successor, dropping the first records around its
     recovery, committed past them (tests/streams/test_worker_supervision.py, CI).
     """
-    return committed is not None and lowest_acked > committed and not gap_at_head
+    return committed is not None and lowest_acked > committed
 
 
 class RewindingConsumer(driver.Consumer):
@@ -206,16 +205,28 @@ class RewindingConsumer(driver.Consumer):
     def _new_consumer_thread(self) -> driver.AIOKafkaConsumerThread:
         return RewindingConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
+    async def _add_gap(self, tp: TP, offset_from: int, offset_to: int) -> None:
+        """Record no hole where Faust's reading skipped offsets: our topics have none.
+
+        Faust records one when a record comes more than one offset past its read offset, and
+        its commit then passes the skipped offsets as if they were compaction's. On our topics
+        such a jump is records Faust skipped: its read offset is set back to the committed
+        offset at every seek, while records fetched before the seek, or passed over while the
+        flow was suspended, go on moving it. Committing past them lost them; now the commit
+        waits at the first of them until the re-read after the rebalance delivers it.
+        """
+        logger.warning(
+            "offsets skipped while reading: the commit waits until they are read",
+            extra={"topic": tp.topic, "partition": tp.partition, "first": offset_from,
+                   "last": offset_to},
+        )  # fmt: skip
+
     def _new_offset(self, tp: TP) -> int | None:
         """Faust's next offset to commit, never past a record that was not acknowledged."""
         acked, committed = self._acked[tp], self._committed_offset[tp]
         # Faust keeps None for a partition never committed (and for one committed at 0).
         head = committed if committed else self.uncommitted_heads.get(tp)
-        if acked and head_unacked(
-            head,
-            min(acked),
-            head is not None and bool(self._gap[tp].overlaps(head, min(acked))),
-        ):
+        if acked and head_unacked(head, min(acked)):
             return None
         offset: int | None = super()._new_offset(tp)
         return offset
