@@ -138,10 +138,16 @@ def _id(operation: tuple[str, str]) -> str:
 
 
 def _names_of(operation: tuple[str, str], kind: EventKind | None) -> set[str]:
-    """What a 422 may name: the event's fields and the operation's parameters."""
+    """What a 422 may name: the event's fields, the operation's parameters, and the fields of
+    its body's schema (a required one that was not sent is named too)."""
     path, method = operation
-    parameters = SPEC["paths"][path][method.lower()].get("parameters", [])
-    names = {parameter["name"] for parameter in parameters}
+    spec = SPEC["paths"][path][method.lower()]
+    names = {parameter["name"] for parameter in spec.get("parameters", [])}
+    body = spec.get("requestBody", {}).get("content", {}).get("application/json", {})
+    schema = body.get("schema", {})
+    if "$ref" in schema:
+        schema = SPEC["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
+    names |= set(schema.get("properties", {}))
     return names | (set(kind.edge_model.model_fields) if kind else set())
 
 
