@@ -15,12 +15,19 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated
 
 import asyncpg
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from heterdaad.audit import AuditRow, write_audit_rows
 from heterdaad.db import transaction
 from heterdaad.spreadsheet import plain_cell
-from schemas.common import Location
+from schemas.common import Location, refuse_control_characters
 from schemas.distance import METRES_PER_DEGREE_LAT, metres_between
 
 if TYPE_CHECKING:
@@ -54,6 +61,11 @@ class CameraSpec(BaseModel):
         str, Field(min_length=1, max_length=200, description="What it sees: 'straat en ingang'.")
     ]
     retention_days: Annotated[int, Field(ge=1, le=366, description="How long footage is kept.")]
+
+    @field_validator("owner", "contact_phone", "contact_email", "place", "view", mode="after")
+    @classmethod
+    def _text(cls, value: str | None) -> str | None:
+        return None if value is None else refuse_control_characters(value)
 
     @model_validator(mode="after")
     def _reachable(self) -> CameraSpec:

@@ -23,6 +23,14 @@ EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST_TIME = datetime(9999, 1, 1, tzinfo=UTC)
 
 
+def refuse_control_characters(text: str) -> str:
+    """Text as a person may type it: tab and newline, but no other C0 control or DEL (and no
+    NUL, which PostgreSQL text cannot hold). For the API's own models that are no Contract."""
+    if _CONTROL.search(text):
+        raise ValueError("contains a control character")
+    return text
+
+
 class Contract(BaseModel):
     """Base of every model on the wire: unknown fields are refused, instances are immutable."""
 
@@ -49,8 +57,8 @@ class Contract(BaseModel):
             return value
         texts = value if isinstance(value, list | tuple) else (value,)
         for text in texts:
-            if isinstance(text, str) and _CONTROL.search(text):
-                raise ValueError("contains a control character")
+            if isinstance(text, str):
+                refuse_control_characters(text)
         return value
 
 

@@ -189,6 +189,15 @@ async def test_the_api_registers_refuses_by_field_and_deletes(
         refused = await client.post("/v1/cameras", json=at_sea, headers=police)
         assert refused.status_code == 422
         assert refused.json()["detail"][0]["field"].startswith("location")
+        # PostgreSQL text cannot hold U+0000: a field refused, not a server error (the fuzz's).
+        for field in ("view", "owner", "place"):
+            nul = body | {"camera_id": "cam-nul", field: "straat\u0000"}
+            refused = await client.post("/v1/cameras", json=nul, headers=police)
+            assert refused.status_code == 422, refused.text
+            assert refused.json()["detail"][0]["field"] == field
+        nul_mail = body | {"camera_id": "cam-nul", "contact_email": "a\u0000b@x.nl"}
+        refused = await client.post("/v1/cameras", json=nul_mail, headers=police)
+        assert refused.json()["detail"][0]["field"] == "contact_email"
         no_contact = body | {"camera_id": "cam-x", "contact_phone": None}
         refused = await client.post("/v1/cameras", json=no_contact, headers=police)
         assert refused.status_code == 422

@@ -25,7 +25,7 @@ from consumers.notify.windows import TimeWindow
 from heterdaad.language import Language
 from heterdaad.thresholds.notify import NotifyThresholds
 from schemas.alerts import AlertKind, Severity
-from schemas.common import BranchType, Location, PoliceUnit
+from schemas.common import BranchType, Location, PoliceUnit, refuse_control_characters
 
 if TYPE_CHECKING:
     import asyncpg
@@ -109,6 +109,11 @@ class SubscriptionSpec(BaseModel):
             )
         if self.webhook_secret is not None and len(self.webhook_secret.get_secret_value()) < 32:
             raise ValueError("webhook_secret must be at least 32 characters")
+        if self.webhook_secret is not None:
+            try:
+                refuse_control_characters(self.webhook_secret.get_secret_value())
+            except ValueError:
+                raise ValueError("webhook_secret must not contain control characters") from None
         if self.windows and url is None:
             raise ValueError("time windows hold back a webhook: give webhook_url")
         if self.area_center is not None and self.radius_m is None:

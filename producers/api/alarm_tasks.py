@@ -30,7 +30,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool
 
 from heterdaad import alarm_tasks
 from heterdaad.auth import Caller, require_caller
@@ -38,6 +38,7 @@ from producers.api.answers import Problem
 from producers.api.audit import audit_entry, write_audit
 from producers.api.broker import BrokerUnavailable
 from producers.api.kinds import ALARM_ACTIVATION
+from schemas.common import refuse_control_characters
 from schemas.events import AlarmActivation, AuditAction, Verification, VerificationMethod
 from schemas.topics import ALARM_ACTIVATIONS
 
@@ -70,6 +71,9 @@ class VerdictMethod(StrEnum):
         return VerificationMethod(self.value)
 
 
+Note = Annotated[str, Field(max_length=500), AfterValidator(refuse_control_characters)]
+
+
 class VerdictIn(BaseModel):
     """What the centre found."""
 
@@ -78,7 +82,7 @@ class VerdictIn(BaseModel):
     method: VerdictMethod
     # Strict: a "yes" or 1 is no verdict; lax, "yes" raised a critical verified_alarm.
     verified: StrictBool = Field(description="True: a real hold-up; false: the centre found none.")
-    note: Annotated[str, Field(max_length=500)] | None = None
+    note: Note | None = None
 
 
 class TaskVerdict(BaseModel):

@@ -128,6 +128,10 @@ async def test_a_verdict_reaches_the_verifier_is_recorded_audited_and_ends_the_t
         for loose in ("yes", 1, "true"):
             bad = await _answer(client, task.task_id, auth, method="camera", verified=loose)
             assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "verified"
+        # PostgreSQL text cannot hold U+0000: a field refused, not a server error (the fuzz's).
+        bad = await _answer(client, task.task_id, auth, method="camera", verified=True,
+                            note="kassa\u00002")  # fmt: skip
+        assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "note"
         given = await client.post(
             f"/v1/alarm-tasks/{task.task_id}/verdict",
             json={"method": "second_button", "verified": True,

@@ -131,6 +131,8 @@ REFUSED: list[tuple[str, dict[str, Any], str, str]] = [
     # PostgreSQL text cannot hold U+0000: refused as a field, not a server error.
     ("retail-a", {"webhook_url": HOOK, "radius_m": 500, "chains": ["Super\u0000A"]},
      "chains.0", "control characters"),
+    ("retail-a", {"webhook_url": HOOK, "webhook_secret": "s" * 31 + "\u0000"}, "(body)",
+     "webhook_secret must not contain control characters"),
     # Rules across fields are the spec's own; the reason names the fields.
     ("retail-a", {"webhook_url": "http://hooks.example/h"}, "(body)", "webhook_url must use https"),
     ("retail-a", {"webhook_url": HOOK, "chains": ["Super A"]}, "(body)", "give radius_m"),
