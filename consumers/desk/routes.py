@@ -18,7 +18,13 @@ from consumers.desk.nearby import lookable
 from consumers.desk.passwords import new_token
 from consumers.desk.texts import Words
 from consumers.desk.throttle import clear_failures, record_failure, wait_seconds
-from consumers.desk.users import USERNAME, authenticate, close_session, open_session
+from consumers.desk.users import (
+    INVALID_NAME,
+    USERNAME,
+    authenticate,
+    close_session,
+    open_session,
+)
 from consumers.desk.web import (
     LOGIN_COOKIE,
     SESSION_COOKIE,
@@ -93,9 +99,12 @@ def desk_router() -> APIRouter:
         expected = request.cookies.get(LOGIN_COOKIE, "")
         if not expected or presented != expected:
             return _login_form(request, language, Words(language)("form_expired"), 403)
-        username = str(form.get("username", "")).strip().lower()
+        typed = str(form.get("username", "")).strip().lower()
+        # A name no user can have (a NUL, which PostgreSQL text cannot hold, markup, 10 kB) is
+        # looked up, throttled and audited as one: it can only fail, and never reach the store.
+        username = typed if USERNAME.fullmatch(typed) else INVALID_NAME
         password = str(form.get("password", ""))
-        actor = f"desk:{username}" if USERNAME.fullmatch(username) else "desk:(invalid name)"
+        actor = f"desk:{username}"
         address = request.client.host if request.client else "unknown"
         now = desk.store.clock()
         wait = await wait_seconds(desk.pool, username, address, now, desk.thresholds)

@@ -40,6 +40,8 @@ UNIT_OFFBOARDED = (
 Database: TypeAlias = "asyncpg.Connection | asyncpg.Pool"
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,39}$")
+# What a login with a name USERNAME refuses is looked up and counted as: no user has it.
+INVALID_NAME = "(invalid name)"
 
 
 class DeskUserError(Exception):

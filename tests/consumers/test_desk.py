@@ -316,6 +316,21 @@ async def test_disabled_user_can_no_longer_log_in(
         assert (await log_in(client)).status_code == 401
 
 
+async def test_a_login_with_a_name_no_user_can_have_is_refused_not_a_server_error(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    await users(db)
+    async with served_desk(settings) as base_url, httpx.AsyncClient(base_url=base_url) as client:
+        # PostgreSQL text cannot hold U+0000: the throttle's look-up of this name was a 500.
+        for name in (f"{AMS_USER}\u0000", "<b>x</b>", "a" * 10_000):
+            assert (await log_in(client, name)).status_code == 401, name
+        assert (await log_in(client)).status_code == 303
+    trail = await db.fetch(
+        "SELECT actor FROM audit_log WHERE action = 'login' AND subject = 'desk' ORDER BY at"
+    )
+    assert [row["actor"] for row in trail] == ["desk:(invalid name)"] * 3 + [f"desk:{AMS_USER}"]
+
+
 async def test_offboarding_a_units_police_organisation_locks_its_desk_users_out(
     settings: Settings, db: asyncpg.Connection
 ) -> None:
