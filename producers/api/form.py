@@ -122,15 +122,18 @@ def _login_form(
     return _remember(request, response)
 
 
-def _from_this_site(request: Request, form: FormData) -> bool:
-    """The form's token matches this browser's cookie: the login page was ours."""
-    presented = form.get("login_token")
-    expected = request.cookies.get(LOGIN_COOKIE, "")
+def _same_token(presented: object, expected: str) -> bool:
+    """A token posted with a form is the one expected (none expected: no match)."""
     return (
         isinstance(presented, str)
         and bool(expected)
         and hmac.compare_digest(presented.encode(), expected.encode())
     )
+
+
+def _from_this_site(request: Request, form: FormData) -> bool:
+    """The form's token matches this browser's cookie: the login page was ours."""
+    return _same_token(form.get("login_token"), request.cookies.get(LOGIN_COOKIE, ""))
 
 
 def form_token(session_token: str) -> str:
@@ -140,13 +143,10 @@ def form_token(session_token: str) -> str:
 
 
 def _posted_from_our_page(request: Request, form: FormData) -> bool:
-    presented = form.get("form_token")
+    """The form's token is the one of this browser's session: the form page was ours."""
     session_token = request.cookies.get(COOKIE, "")
-    return (
-        isinstance(presented, str)
-        and bool(session_token)
-        and hmac.compare_digest(presented.encode(), form_token(session_token).encode())
-    )
+    expected = form_token(session_token) if session_token else ""
+    return _same_token(form.get("form_token"), expected)
 
 
 def _refused(request: Request, language: Language, refusal: str) -> Response:
