@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Collection, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Collection, Mapping
 from typing import Any, cast
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.exceptions import ProducerSendError
 from faust.transport.drivers import TRANSPORTS
 from faust.transport.drivers import aiokafka as driver
-from faust.types import TP, FutureMessage, HeadersArg, RecordMetadata
+from faust.types import TP, FutureMessage, HeadersArg, Message, RecordMetadata
 
 from heterdaad import metrics
 
@@ -163,7 +163,32 @@ async def seek_to_committed_or_start(
     return committed
 
 
+def position_now(consumer: AIOKafkaConsumer, tp: TopicPartition) -> int | None:
+    """The consumer's fetch position of `tp` as it is (None: not assigned, or to be reset),
+    without waiting, as `AIOKafkaConsumer.position` would for a reset."""
+    subscription = consumer._subscription.subscription
+    assignment = subscription.assignment if subscription is not None else None
+    state = assignment.state_value(tp) if assignment is not None else None
+    return None if state is None or not state.has_valid_position else state.position
+
+
 class RewindingConsumerThread(driver.AIOKafkaConsumerThread):
+    async def _fetch_records(
+        self,
+        consumer: AIOKafkaConsumer,
+        active_partitions: set[TP],
+        timeout: float | None = None,  # noqa: ASYNC109 (Faust's signature)
+        max_records: int | None = None,
+    ) -> Mapping[TP, list[Any]]:
+        records: Mapping[TP, list[Any]] = await super()._fetch_records(
+            consumer, active_partitions, timeout=timeout, max_records=max_records
+        )
+        # In the step that moved them: a seek can only come before or after.
+        cast("RewindingConsumer", self.consumer).fetched_at = {
+            tp: position_now(consumer, tp) for tp in records
+        }
+        return records
+
     async def seek_to_committed(self) -> Mapping[TP, int]:
         consumer = self._ensure_consumer()
         changelogs = self.app.tables.changelog_topics
@@ -202,8 +227,35 @@ class RewindingConsumer(driver.Consumer):
     # seek to the committed offsets (`seek_to_committed_or_start`).
     uncommitted_heads: Mapping[TP, int] = {}
 
+    # Each partition's fetch position just after the batch being delivered was fetched.
+    fetched_at: Mapping[TP, int | None] = {}
+
     def _new_consumer_thread(self) -> driver.AIOKafkaConsumerThread:
         return RewindingConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    async def getmany(
+        self, timeout: float  # noqa: ASYNC109 (Faust's signature)
+    ) -> AsyncIterator[tuple[TP, Message]]:
+        """Faust's batch, without the records of a partition sought since it was fetched.
+
+        A seek to the committed offsets (the re-read after a rebalance, `streams/reread.py`)
+        runs while Faust goes on delivering the batch it fetched before. Those records moved
+        the read offset past the offset sought, so Faust dropped the records read again from
+        there as already read ("DROPPED MESSAGE ROFF"), among them the very records the re-read
+        was for. They are read again from where the partition was sought, in their order.
+        """
+        batch = cast("AsyncGenerator[tuple[TP, Message], None]", super().getmany(timeout))
+        thread = cast("RewindingConsumerThread", self._thread)
+        try:
+            async for tp, message in batch:
+                fetched_at = self.fetched_at.get(tp)
+                if fetched_at is not None and thread._consumer is not None and (
+                    position_now(thread._consumer, tp) != fetched_at
+                ):
+                    continue
+                yield tp, message
+        finally:
+            await batch.aclose()
 
     async def _add_gap(self, tp: TP, offset_from: int, offset_to: int) -> None:
         """Record no hole where Faust's reading skipped offsets: our topics have none.

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
-from aiokafka.structs import OffsetAndMetadata
+from aiokafka.structs import ConsumerRecord, OffsetAndMetadata
 from faust.types import TP
 
 from schemas.topics import ALARM_ACTIVATIONS
@@ -18,6 +18,7 @@ from streams.app import create_app
 from streams.transport import (
     RewindingConsumer,
     RewindingConsumerThread,
+    position_now,
     seek_to_committed_or_start,
 )
 
@@ -236,3 +237,76 @@ async def test_the_first_commit_of_a_partition_never_committed_waits_for_its_log
     worker._acked[head].append(0)
     worker._acked_index[head].add(0)
     assert worker._new_offset(head) == 3
+
+
+async def test_a_batch_fetched_before_a_seek_is_not_delivered_for_the_partition_sought(
+    bare_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The re-read after a rebalance seeks while Faust still delivers the batch it fetched
+    before. Delivered, that batch's records moved the read offset past the offset sought, and
+    Faust dropped the records read again from there as read already. The rest of the batch is
+    left for the partition sought (read again from there, in order); other partitions go on."""
+    consumer = create_app(bare_settings).consumer
+    assert isinstance(consumer, RewindingConsumer)
+    sought, other = TP("t.alarm-activations.v1", 0), TP("t.alarm-activations.v1", 1)
+    positions = {sought: 30, other: 12}
+    records = {
+        sought: [ConsumerRecord(sought.topic, 0, offset, 0, 0, b"k", b"v", None, 1, 1, [])
+                 for offset in range(26, 30)],
+        other: [ConsumerRecord(other.topic, 1, offset, 0, 0, b"k", b"v", None, 1, 1, [])
+                for offset in range(10, 12)],
+    }  # fmt: skip
+
+    async def fetched(timeout: float) -> tuple[dict[TP, list[ConsumerRecord]], set[TP]]:
+        consumer.fetched_at = dict(positions)
+        return records, {sought, other}
+
+    monkeypatch.setattr(consumer, "_wait_next_records", fetched)
+    monkeypatch.setattr(consumer, "highwater", lambda tp: 40)
+    monkeypatch.setattr(consumer._thread, "_consumer", object())
+    monkeypatch.setattr("streams.transport.position_now", lambda _, tp: positions[tp])
+    delivered: list[tuple[int, int]] = []
+    async for tp, message in consumer.getmany(timeout=1.0):
+        delivered.append((tp.partition, message.offset))
+        if delivered == [(0, 26)]:
+            positions[sought] = 13  # sought back to its committed offset
+    assert delivered == [(0, 26), (1, 10), (1, 11)]
+    # Not sought, a batch is delivered whole.
+    positions[sought] = 30
+    assert [message.offset async for _, message in consumer.getmany(timeout=1.0)] == [
+        26, 10, 27, 11, 28, 29,
+    ]  # fmt: skip
+
+
+@pytest.mark.integration
+async def test_the_worker_notes_where_each_batch_left_its_partitions(settings: Settings) -> None:
+    """The positions the batch filter compares, from a real consumer: taken in the fetch's
+    own step, and moved by a seek."""
+    topic = ALARM_ACTIVATIONS.name(settings.topic_prefix)
+    tp = TopicPartition(topic, 2)
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+    await producer.start()
+    try:
+        for n in range(3):
+            await producer.send_and_wait(topic, f"r{n}".encode(), partition=tp.partition)
+    finally:
+        await producer.stop()
+    worker = create_app(settings).consumer
+    assert isinstance(worker, RewindingConsumer)
+    consumer = group_consumer(settings, f"t-{uuid.uuid4().hex[:8]}")
+    await consumer.start()
+    try:
+        consumer.assign([tp])
+        assert position_now(consumer, TopicPartition(topic, 0)) is None  # not assigned
+        consumer.seek(tp, 0)
+        thread = cast("RewindingConsumerThread", worker._thread)
+        got = 0
+        async with asyncio.timeout(30):
+            while got < 3:
+                fetched = await thread._fetch_records(consumer, {TP(topic, 2)}, timeout=1.0)
+                got += sum(len(records) for records in fetched.values())
+        assert worker.fetched_at == {tp: 3} == {tp: await consumer.position(tp)}
+        consumer.seek(tp, 1)
+        assert position_now(consumer, tp) == 1
+    finally:
+        await consumer.stop()
