@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -198,12 +199,7 @@ async def test_a_receiver_that_is_down_gets_it_when_it_is_back(
     alert = _robbery()
     await _publish(settings, alert)
     async with _running(settings):
-
-        async def failed_twice() -> bool:
-            row = (await _rows(db, alert.dedup_key)).get("ah/webhook")
-            return row is not None and row["attempts"] >= 2 and row["state"] == "failed"
-
-        await eventually(failed_twice)
+        await eventually(lambda: _failed_twice(db, alert.dedup_key))
         async with receiver:
             rows = await eventually(lambda: _settled(db, alert.dedup_key, 2))
     assert rows["ah/webhook"]["state"] == "delivered"
@@ -313,22 +309,25 @@ async def test_a_disabled_organisation_gets_nothing_more_not_even_retries(
         await _subscribe(db, receiver.hook("ah", answers=[500] * 100), receiver.hook("police"))
         first = _robbery()
         await _publish(settings, first)
-        async with _running(settings):
-
-            async def failing() -> bool:
-                row = (await _rows(db, first.dedup_key)).get("ah/webhook")
-                return row is not None and row["attempts"] >= 2 and row["state"] == "failed"
-
-            await eventually(failing)
+        async with _running(settings) as service:
+            passes = _pass_starts(service)
+            await eventually(lambda: _failed_twice(db, first.dedup_key))
             await admin.set_organisation_disabled(db, "ah", disabled=True)
             rows = await eventually(lambda: _settled(db, first.dedup_key, 3))
             tried = len([r for r in receiver.requests if r.hook == "ah"])
+            # Two passes after the next retry would have been due, and their requests ended.
+            due = service.clock() + timedelta(seconds=FAST.retry_max_seconds)
+
+            async def two_passes_after_due() -> bool:
+                return len([start for start in passes if start > due]) >= 2
+
+            await eventually(two_passes_after_due)
+            await service.sends_settled()
+            assert len([r for r in receiver.requests if r.hook == "ah"]) == tried
         ah = rows["ah/webhook"]
         assert (ah["state"], ah["last_error"], ah["payload"]) == ("dead", "organisation disabled",
                                                                    None)  # fmt: skip
         assert ah["attempts"] == tried  # giving up is no attempt
-        await asyncio.sleep(0.5)  # what a few more passes would have sent
-        assert len([r for r in receiver.requests if r.hook == "ah"]) == tried
         # The other organisation's rows are untouched.
         assert rows["politie-ams/webhook"]["state"] == "delivered"
 
@@ -349,6 +348,24 @@ async def test_a_row_queued_before_the_disable_is_muted(
     ah = rows["ah/webhook"]
     assert (ah["state"], ah["muted_by"], ah["attempts"]) == ("muted", "organisation disabled", 0)
     assert receiver.requests == []
+
+
+async def _failed_twice(db: asyncpg.Connection, dedup_key: str) -> bool:
+    row = (await _rows(db, dedup_key)).get("ah/webhook")
+    return row is not None and row["attempts"] >= 2 and row["state"] == "failed"
+
+
+def _pass_starts(service: NotifyService) -> list[datetime]:
+    """When each delivery pass of `service` starts, from now on (its own clock)."""
+    starts: list[datetime] = []
+    deliver_due = service.deliver_due
+
+    async def counted() -> int:
+        starts.append(service.clock())
+        return await deliver_due()
+
+    service.deliver_due = counted  # type: ignore[method-assign]
+    return starts
 
 
 async def _rows_written(db: asyncpg.Connection, dedup_key: str, count: int) -> bool:
