@@ -280,7 +280,9 @@ def worker() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
     # The database too: alarm verification reads the maintenance windows from it.
     serve_consumer(settings, settings.app_id, input_topics(faust_app), settings.metrics.worker_port)
-    Worker(faust_app, loglevel=settings.log_level.lower()).execute_from_commandline()
+    worker = Worker(faust_app, loglevel=settings.log_level.lower())
+    worker.log_format = settings.log_format
+    worker.execute_from_commandline()
 
 
 @app.command("worker-ready")

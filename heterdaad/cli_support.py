@@ -18,7 +18,7 @@ def validated_settings() -> Settings:
     except Exception as error:  # pydantic's ValidationError names every bad variable
         typer.echo(f"heterdaad: invalid settings:\n{error}", err=True)
         raise typer.Exit(2) from error
-    logs.configure(settings.log_level)
+    logs.configure(settings.log_level, settings.log_format)
     return settings
 
 

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from heterdaad.language import Language
+from heterdaad.logs import LogFormat
 from heterdaad.thresholds.alarms import AlarmThresholds
 from heterdaad.thresholds.desk import DeskThresholds
 from heterdaad.thresholds.digest import DigestThresholds
@@ -245,6 +246,11 @@ class Settings(BaseSettings):
     # People.
     language: Language = Field("nl", description="Language of user-facing text.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: LogFormat = Field(
+        "auto",
+        description="json: one JSON object per line; console: one readable line per record, "
+        "control characters escaped; auto: console on a terminal, else json.",
+    )
 
     # HTTP.
     trusted_proxies: str = Field(

@@ -66,8 +66,11 @@ class Worker(faust.Worker):
     """Faust's worker, logging the project's JSON lines (ids from `extra` included) instead of
     its own coloured text; one line per record, flushed, so a killed worker's log is whole."""
 
+    # The setting `log_format`, given by the command that runs the worker.
+    log_format: logs.LogFormat = "auto"
+
     def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
-        logs.configure(logging.getLevelName(level))
+        logs.configure(logging.getLevelName(level), self.log_format)
 
     async def on_first_start(self) -> None:
         # A restart loop shows here: each successor of a crashed worker counts one more.
