@@ -134,17 +134,12 @@ async def test_a_killed_agent_ends_the_worker_and_its_successor_loses_nothing(
     second = merge([scenario_for(site(n), KINDS[n % len(KINDS)]) for n in range(14, 28)])
     await _publish(settings, first.events)
     log = tmp_path / "worker.log"
-    with log.open("ab") as output:
-        crashing = _start_crashing_worker(settings, output)
-        try:
-            # Mid-stream: some tasks out, the duress timeouts not yet fired.
-            await collect(settings, tasks=set(sorted(first.tasks)[:3]), alerts=set(),
-                          worker=crashing)  # fmt: skip
-            crashing.send_signal(KILL_SIGNAL)
-            code = await _exit_code(crashing, timeout=STOP_WITHIN_S)
-        finally:
-            stop_part(crashing)
-    assert code == EXIT_AGENT_CRASHED, log.read_text()
+
+    async def mid_stream(crashing: subprocess.Popen[bytes]) -> None:
+        # Some tasks out, the duress timeouts not yet fired.
+        await collect(settings, tasks=set(sorted(first.tasks)[:3]), alerts=set(), worker=crashing)
+
+    assert await _kill_agent_when(settings, log, mid_stream) == EXIT_AGENT_CRASHED, log.read_text()
     assert '"agent crashed' in log.read_text()
 
     await _publish(settings, second.events)
@@ -166,6 +161,22 @@ async def test_a_killed_agent_ends_the_worker_and_its_successor_loses_nothing(
     assert_once_each(expected, tasks, alerts, sentinel)
     # The restart loop shows in the successor's first line.
     assert '"crashes_in_a_row": 1' in log.read_text()
+
+
+async def _kill_agent_when(
+    settings: Settings, log: Path, reached: Callable[[subprocess.Popen[bytes]], Awaitable[None]]
+) -> int:
+    """Run a worker whose alarm agent can be killed, until `reached` returns; then kill the
+    agent. Returns the worker's exit code."""
+    with log.open("ab") as output:
+        crashing = _start_crashing_worker(settings, output)
+        try:
+            await reached(crashing)
+            crashing.send_signal(KILL_SIGNAL)
+            code = await _exit_code(crashing, timeout=STOP_WITHIN_S)
+        finally:
+            stop_part(crashing)
+    return code
 
 
 # When the agent is killed (the long variant): after the first, 6th or 10th task of the first
@@ -191,29 +202,25 @@ async def test_an_agent_killed_at_any_moment_loses_and_reorders_nothing(
     duress = {key for key in first.alerts if key.replace("hold_up:", "verify:") in first.tasks}
     await _publish(settings, first.events)
     log = tmp_path / "worker.log"
-    with log.open("ab") as output:
-        crashing = _start_crashing_worker(settings, output)
-        try:
-            if moment.endswith("task") or moment.endswith("tasks"):
-                count = int(moment.split()[0])
-                await collect(settings, tasks=set(sorted(first.tasks)[:count]), alerts=set(),
-                              worker=crashing)  # fmt: skip
-            elif moment == "duress timeout":
-                await collect(settings, tasks=set(), alerts={min(duress)}, worker=crashing)
-            elif moment == "2 s after a task":
-                await collect(settings, tasks=set(sorted(first.tasks)[:1]), alerts=set(),
-                              worker=crashing)  # fmt: skip
-                await asyncio.sleep(2)
-            else:
-                await collect(settings, tasks=first.tasks, alerts=set(), worker=crashing)
-                await _publish(settings, second.events)
-                await collect(settings, tasks=set(sorted(second.tasks)[:3]), alerts=set(),
-                              worker=crashing)  # fmt: skip
-            crashing.send_signal(KILL_SIGNAL)
-            code = await _exit_code(crashing, timeout=STOP_WITHIN_S)
-        finally:
-            stop_part(crashing)
-    assert code == EXIT_AGENT_CRASHED, log.read_text()
+
+    async def reached(crashing: subprocess.Popen[bytes]) -> None:
+        if moment.endswith("task") or moment.endswith("tasks"):
+            count = int(moment.split()[0])
+            await collect(settings, tasks=set(sorted(first.tasks)[:count]), alerts=set(),
+                          worker=crashing)  # fmt: skip
+        elif moment == "duress timeout":
+            await collect(settings, tasks=set(), alerts={min(duress)}, worker=crashing)
+        elif moment == "2 s after a task":
+            await collect(settings, tasks=set(sorted(first.tasks)[:1]), alerts=set(),
+                          worker=crashing)  # fmt: skip
+            await asyncio.sleep(2)
+        else:
+            await collect(settings, tasks=first.tasks, alerts=set(), worker=crashing)
+            await _publish(settings, second.events)
+            await collect(settings, tasks=set(sorted(second.tasks)[:3]), alerts=set(),
+                          worker=crashing)  # fmt: skip
+
+    assert await _kill_agent_when(settings, log, reached) == EXIT_AGENT_CRASHED, log.read_text()
     if moment != "second half":
         await _publish(settings, second.events)
     expected = merge([first, second])
