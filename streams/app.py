@@ -63,8 +63,9 @@ class Topics:
 
 
 class Worker(faust.Worker):
-    """Faust's worker, logging the project's JSON lines (ids from `extra` included) instead of
-    its own coloured text; one line per record, flushed, so a killed worker's log is whole."""
+    """Faust's worker, logging the project's lines (JSON, or readable on a terminal; ids from
+    `extra` included) instead of its own coloured text; one line per record, flushed, so a
+    killed worker's log is whole."""
 
     # The setting `log_format`, given by the command that runs the worker.
     log_format: logs.LogFormat = "auto"

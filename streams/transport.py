@@ -241,8 +241,9 @@ class RewindingConsumer(driver.Consumer):
         A seek to the committed offsets (the re-read after a rebalance, `streams/reread.py`)
         runs while Faust goes on delivering the batch it fetched before. Those records moved
         the read offset past the offset sought, so Faust dropped the records read again from
-        there as already read ("DROPPED MESSAGE ROFF"), among them the very records the re-read
-        was for. They are read again from where the partition was sought, in their order.
+        there as already read ("DROPPED MESSAGE ROFF"), among them any the re-read was for
+        (fault-tolerance finding 14). They are read again from where the partition was sought,
+        in their order.
         """
         batch = cast("AsyncGenerator[tuple[TP, Message], None]", super().getmany(timeout))
         thread = cast("RewindingConsumerThread", self._thread)
