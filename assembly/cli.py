@@ -378,7 +378,7 @@ def demo(
     from rich.console import Console
     from rich.markup import escape
 
-    from consumers.alert_text import DUTCH_TIME
+    from heterdaad.notation import DUTCH_TIME
     from infra.demo import run_demo
     from infra.demo_setup import PortBusy
 

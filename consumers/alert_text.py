@@ -5,10 +5,9 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo
 
 from heterdaad.language import Language
-from heterdaad.notation import number
+from heterdaad.notation import DUTCH_TIME, number
 from schemas.alerts import AlertKind, Outcome, Severity
 from schemas.common import BranchType, PoliceUnit
 from schemas.events import ReconBehaviour
@@ -16,9 +15,6 @@ from schemas.events import ReconBehaviour
 if TYPE_CHECKING:
     from schemas.alerts import Alert, DetectionBasis, WarningGrounds
 
-
-# Every time a person reads is Dutch local time, whatever zone the event was written in.
-DUTCH_TIME = ZoneInfo("Europe/Amsterdam")
 
 KIND: dict[AlertKind, dict[Language, str]] = {
     AlertKind.HOLD_UP_IN_PROGRESS: {"nl": "Overval gaande", "en": "Hold-up in progress"},

@@ -10,6 +10,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from heterdaad.notation import DUTCH_TIME
+
 # Characters JSON need not escape that a reader may act on: NEL and the Unicode line and
 # paragraph separators (str.splitlines() splits on them), DEL and the other C1 controls (a
 # terminal may take U+009B for the start of an escape sequence). Escaped, so that a value an
@@ -49,7 +51,8 @@ class ConsoleFormatter(JsonFormatter):
 
     def format(self, record: logging.LogRecord) -> str:
         entry = json.loads(super().format(record))
-        at = datetime.fromisoformat(entry.pop("at")).astimezone().strftime("%H:%M:%S")
+        # Dutch time, as the alerts beside it on the demo's terminal, whatever the machine's zone.
+        at = datetime.fromisoformat(entry.pop("at")).astimezone(DUTCH_TIME).strftime("%H:%M:%S")
         level, event = entry.pop("level"), _escaped(entry.pop("event"))
         del entry["logger"]
         exception = entry.pop("exception", None)

@@ -24,9 +24,10 @@ from consumers.notify.subscriptions import SubscriptionSpec, create_subscription
 from consumers.sink import store
 from heterdaad.auth import ALERTS_READ, CAMERAS_WRITE, EVENTS_READ, SUBSCRIPTIONS_WRITE
 from heterdaad.camera_registry import CameraSpec, add_camera
+from heterdaad.notation import DUTCH_TIME
 from heterdaad.settings import Settings
 from producers.api import ApiLimits, admin
-from producers.api.form import COOKIE, DUTCH_TIME, LOGIN_COOKIE
+from producers.api.form import COOKIE, LOGIN_COOKIE
 from producers.api.kinds import allowed_scopes
 from schemas.alerts import Alert, RecipientRole
 from schemas.common import Branch, BranchType, Location, PoliceUnit

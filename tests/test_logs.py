@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from datetime import UTC, datetime
 
 import pytest
 
@@ -46,10 +47,11 @@ def test_no_value_drives_the_terminal_or_splits_a_console_line(control: str) -> 
 def test_a_console_line_reads_as_the_record() -> None:
     record = logging.LogRecord("infra.migrate", logging.INFO, "", 0, "migration applied", (), None)
     record.version, record.schema, record.note, record.empty = 27, "heterdaad", "a b", ""
+    # 7 December 2026, 02:15:05 UTC: Dutch time, as the alerts beside it, whatever the machine's.
+    record.created = datetime(2026, 12, 7, 2, 15, 5, tzinfo=UTC).timestamp()
     line = ConsoleFormatter().format(record)
-    assert line.split(" ", 1)[1] == (
-        'INFO migration applied version=27 schema=heterdaad note="a b" empty=""'
-    )
+    assert line == '03:15:05 INFO migration applied version=27 schema=heterdaad note="a b" empty=""'
+
 
 
 @pytest.mark.parametrize(("log_format", "console"), [("json", False), ("console", True)])

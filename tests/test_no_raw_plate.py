@@ -24,9 +24,9 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from consumers.notify.subscriptions import SubscriptionSpec, create_subscription
+from heterdaad.notation import DUTCH_TIME
 from producers.api import ApiLimits
 from producers.api.admin import create_organisation
-from producers.api.form import DUTCH_TIME
 from producers.api.staff_sessions import issue_codes
 from schemas.pseudonym import pseudonymise_plate
 from schemas.topics import ALERTS, INCIDENT_REPORTS, RECON_SIGHTINGS

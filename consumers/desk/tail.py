@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from consumers.alert_text import UNIT, summary
 from consumers.desk.live import open_alert_reader
-from consumers.desk.texts import DUTCH_TIME
+from heterdaad.notation import DUTCH_TIME
 
 if TYPE_CHECKING:
     from collections.abc import Callable

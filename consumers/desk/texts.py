@@ -6,7 +6,6 @@ import functools
 from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
@@ -23,7 +22,7 @@ from consumers.alert_text import (
 from consumers.alert_text import OUTCOME as OUTCOME  # the desk shows them, tests read them
 from consumers.desk import labels
 from heterdaad.language import Language
-from heterdaad.notation import number
+from heterdaad.notation import DUTCH_TIME, number
 from heterdaad.vocabulary import (
     BEHAVIOUR_LABELS,
     BUILD_LABELS,
@@ -42,7 +41,6 @@ if TYPE_CHECKING:
     from schemas.common import BranchType
 
 LANGUAGES: tuple[Language, ...] = ("nl", "en")
-DUTCH_TIME = ZoneInfo("Europe/Amsterdam")
 
 PHRASES: dict[str, dict[Language, str]] = {
     "title": {"nl": "Overvallendesk", "en": "Robbery desk"},

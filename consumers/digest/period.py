@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
-from zoneinfo import ZoneInfo
+
+from heterdaad.notation import DUTCH_TIME
 
 # Counts follow the Dutch calendar: a robbery at 00:30 on 1 November local time belongs to
 # November even though it is still October in UTC.
-NL_TIME = ZoneInfo("Europe/Amsterdam")
+NL_TIME = DUTCH_TIME
 
 _MONTH_PATTERN = re.compile(r"^(\d{4})-(\d{2})$")
 

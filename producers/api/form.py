@@ -25,12 +25,12 @@ import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from heterdaad.language import VARY, named, preferred
+from heterdaad.notation import DUTCH_TIME
 from producers.api import pages, permissions
 from producers.api.answers import FieldProblem, Refused
 from producers.api.audit import audit_entry, write_audit
@@ -55,7 +55,6 @@ COOKIE_PATH = "/meld"
 LANGUAGE_COOKIE = "heterdaad_meld_lang"
 LOGIN_COOKIE = "heterdaad_meld_login"
 LOGIN_FORM_SECONDS = 3600  # how long a login page may stay open before its form is refused
-DUTCH_TIME = ZoneInfo("Europe/Amsterdam")
 _TEXT_FIELDS = (
     "branch_id",
     "observed_at",

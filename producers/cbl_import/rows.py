@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, TypeVar
-from zoneinfo import ZoneInfo
 
 from pydantic import TypeAdapter, ValidationError
 
+from heterdaad.notation import DUTCH_TIME
 from producers.api.edge import IncidentReportIn
 from producers.cbl_import import layout as col
 from producers.edge_policy import admit
@@ -27,8 +27,7 @@ if TYPE_CHECKING:
     from heterdaad.language import Language
     from producers.cbl_import.sheet import SourceRow
 
-# The CBL tool records Dutch local time; a time with an offset is taken as given.
-DUTCH_TIME = ZoneInfo("Europe/Amsterdam")
+# The CBL tool records Dutch local time (DUTCH_TIME); a time with an offset is taken as given.
 WHOLE_ROW = "(rij)"
 
 E = TypeVar("E", bound=StrEnum)

@@ -7,13 +7,14 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo
+
+from heterdaad.notation import DUTCH_TIME
 
 if TYPE_CHECKING:
     import random
     from collections.abc import Sequence
 
-NL_TIME = ZoneInfo("Europe/Amsterdam")
+NL_TIME = DUTCH_TIME
 DAY = timedelta(days=1)
 
 # Relative weight of each local hour 0..23. Robberies peak around closing time in the evening
