@@ -100,6 +100,48 @@ async def read_topic(
     With `where`, only the records it accepts are counted and returned (other stages may write
     to the same topic).
     """
+
+    def short(records: list[ConsumerRecord[bytes, bytes]]) -> str | None:
+        return f"{len(records)} of {count} records" if len(records) < count else None
+
+    return await _read_while(bootstrap, topic, short, timeout, while_alive, where)
+
+
+async def read_keys(
+    bootstrap: str,
+    topic: str,
+    keys: Iterable[bytes],
+    *,
+    timeout: float = 30.0,
+    while_alive: subprocess.Popen[bytes] | None = None,
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """The records of a topic keyed by one of `keys`, from the beginning, until each key came.
+
+    Counting records would pass with a key missing where another came twice, and a worker's
+    output is at least once: one restarted between its send and its commit sends again.
+    """
+    wanted = frozenset(keys)
+
+    def short(records: list[ConsumerRecord[bytes, bytes]]) -> str | None:
+        if missing := wanted - {r.key for r in records}:
+            return f"{len(missing)} of {len(wanted)} keys missing: {sorted(missing)}"
+        return None
+
+    def ours(record: ConsumerRecord[bytes, bytes]) -> bool:
+        return record.key in wanted
+
+    return await _read_while(bootstrap, topic, short, timeout, while_alive, ours)
+
+
+async def _read_while(
+    bootstrap: str,
+    topic: str,
+    short: Callable[[list[ConsumerRecord[bytes, bytes]]], str | None],
+    timeout: float,
+    while_alive: subprocess.Popen[bytes] | None,
+    where: Callable[[ConsumerRecord[bytes, bytes]], bool] | None,
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Read the topic from the beginning while `short` says what is still missing."""
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=bootstrap,
@@ -111,19 +153,17 @@ async def read_topic(
     records: list[ConsumerRecord[bytes, bytes]] = []
     try:
         async with asyncio.timeout(timeout):
-            while len(records) < count:
+            while (missing := short(records)) is not None:
                 if while_alive is not None and while_alive.poll() is not None:
                     raise AssertionError(
                         f"{topic}: the process {while_alive.args!r} exited with "
-                        f"{while_alive.returncode} after {len(records)} of {count} records"
+                        f"{while_alive.returncode}; {missing}"
                     )
                 batch = await consumer.getmany(timeout_ms=500)
                 for partition_records in batch.values():
                     records.extend(r for r in partition_records if where is None or where(r))
     except TimeoutError:
-        raise AssertionError(
-            f"{topic}: {len(records)} of {count} records within {timeout} s"
-        ) from None
+        raise AssertionError(f"{topic}: {short(records)} after {timeout} s") from None
     finally:
         await consumer.stop()
     return records

@@ -54,7 +54,7 @@ from schemas.wire import (
 )
 from streams.intake import SOURCES, STAGE
 from tests import factories
-from tests.kafka_helpers import eventually, read_topic
+from tests.kafka_helpers import eventually, read_keys, read_topic
 from tests.processes import running
 
 if TYPE_CHECKING:
@@ -600,10 +600,8 @@ async def _fuzz_worker_and_sink(
             for item in sent
             if item.record.spec is INCIDENT_REPORTS and item.refusal is None
         }
-        await read_topic(
-            settings.kafka_bootstrap, ALERTS.name(settings.topic_prefix), count=len(wanted),
-            timeout=timeout, while_alive=worker, where=lambda r: r.key in wanted,
-        )  # fmt: skip
+        await read_keys(settings.kafka_bootstrap, ALERTS.name(settings.topic_prefix), wanted,
+                        timeout=timeout, while_alive=worker)  # fmt: skip
         watch.check()
 
     _account(settings, sent, expected, dead)

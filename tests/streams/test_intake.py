@@ -21,7 +21,7 @@ from streams.codec import MODEL_HEADER, decode_internal, encode_internal
 from streams.hotspot_tracking import observation_of
 from streams.intake import SOURCES, STAGE, gather_agent_name
 from tests import factories
-from tests.kafka_helpers import eventually, read_topic, records_up_to_now
+from tests.kafka_helpers import eventually, read_keys, records_up_to_now
 from tests.processes import running
 
 if TYPE_CHECKING:
@@ -171,10 +171,8 @@ async def test_bad_report_is_dead_lettered_once_and_every_stage_gets_the_good_on
 
     with running(settings, "worker", log=tmp_path / "worker.log") as worker:
         wanted = {f"robbery_reported:{report.event_id}".encode() for report in reports}
-        await read_topic(
-            settings.kafka_bootstrap, ALERTS.name(settings.topic_prefix), count=2,
-            timeout=120, while_alive=worker, where=lambda r: r.key in wanted,
-        )  # fmt: skip
+        await read_keys(settings.kafka_bootstrap, ALERTS.name(settings.topic_prefix), wanted,
+                        timeout=120, while_alive=worker)  # fmt: skip
         await eventually(lambda: _consumed(settings, 3), timeout=60)
         app = create_app(settings)
         # The stages' own topics, read from the app: a new stage is covered without a word here.
