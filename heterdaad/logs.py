@@ -17,7 +17,7 @@ from heterdaad.notation import DUTCH_TIME
 # terminal may take U+009B for the start of an escape sequence). Escaped, so that a value an
 # attacker chose can neither split one record into two nor drive the terminal of whoever reads
 # the log.
-_LINE_BREAKS = str.maketrans(
+_UNESCAPED_BY_JSON = str.maketrans(
     {chr(c): f"\\u{c:04x}" for c in [*range(0x7F, 0xA0), 0x2028, 0x2029]}
 )
 
@@ -30,19 +30,13 @@ _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"messa
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "at": datetime.fromtimestamp(record.created, UTC).isoformat(),
-            "level": record.levelname,
-            "logger": record.name,
-            "event": record.getMessage(),
-        }
-        entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
+        entry = {"at": datetime.fromtimestamp(record.created, UTC).isoformat(), **_entry(record)}
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str, ensure_ascii=False).translate(_LINE_BREAKS)
+        return json.dumps(entry, default=str, ensure_ascii=False).translate(_UNESCAPED_BY_JSON)
 
 
-class ConsoleFormatter(JsonFormatter):
+class ConsoleFormatter(logging.Formatter):
     """`12:03:44 INFO migration applied version=27 schema=heterdaad`, for a person at a terminal.
 
     Control characters are escaped as JSON escapes them, so that no value an attacker chose can
@@ -50,16 +44,29 @@ class ConsoleFormatter(JsonFormatter):
     """
 
     def format(self, record: logging.LogRecord) -> str:
-        entry = json.loads(super().format(record))
+        entry = _entry(record)
         # Dutch time, as the alerts beside it on the demo's terminal, whatever the machine's zone.
-        at = datetime.fromisoformat(entry.pop("at")).astimezone(DUTCH_TIME).strftime("%H:%M:%S")
+        at = datetime.fromtimestamp(record.created, DUTCH_TIME).strftime("%H:%M:%S")
         level, event = entry.pop("level"), _escaped(entry.pop("event"))
         del entry["logger"]
-        exception = entry.pop("exception", None)
         fields = " ".join(f"{key}={_field(value)}" for key, value in entry.items())
         line = " ".join(part for part in (at, level, event, fields) if part)
+        if not record.exc_info:
+            return line
         # The traceback keeps its lines, each of them escaped.
-        return "\n".join([line, *map(_escaped, exception.splitlines())]) if exception else line
+        exception = self.formatException(record.exc_info)
+        return "\n".join([line, *map(_escaped, exception.splitlines())])
+
+
+def _entry(record: logging.LogRecord) -> dict[str, Any]:
+    """The record's level, logger and message, and every field passed through `extra`."""
+    entry: dict[str, Any] = {
+        "level": record.levelname,
+        "logger": record.name,
+        "event": record.getMessage(),
+    }
+    entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
+    return entry
 
 
 def _escaped(text: str) -> str:
@@ -70,7 +77,9 @@ def _escaped(text: str) -> str:
 
 def _field(value: Any) -> str:
     """A field's value as JSON writes it; a string without quotes unless it is empty or has
-    a blank or a quote."""
+    a blank or a quote. A value JSON has no type for (an id, a moment) is written as a string."""
+    if not isinstance(value, str | int | float | bool | list | tuple | dict | None):
+        value = str(value)
     if isinstance(value, str) and value and not any(c in value for c in ' "'):
         return _escaped(value)
     return _escaped(json.dumps(value, default=str, ensure_ascii=False))
