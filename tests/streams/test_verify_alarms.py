@@ -9,7 +9,7 @@ from statistics import median
 from typing import TYPE_CHECKING, cast
 
 import pytest
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from heterdaad.thresholds.alarms import AlarmThresholds
 from heterdaad.thresholds.time import TimeModel
@@ -670,7 +670,13 @@ async def collect(
     worker: subprocess.Popen[bytes],
     timeout: float = 120.0,
 ) -> tuple[list[AlarmTask], list[Alert]]:
-    """Every task and alert on the topics, read until the wanted dedup keys are all there."""
+    """Every task and alert on the topics, read until the wanted dedup keys are all there, and
+    then on to the end each partition had at that moment.
+
+    Wanted keys are often a sentinel's, sent last: the records before it on other partitions
+    may not have been fetched when it comes (a check of the whole output then failed, or passed
+    for want of a record it should have seen).
+    """
     import asyncio
 
     consumer = AIOKafkaConsumer(
@@ -681,10 +687,22 @@ async def collect(
     await consumer.start()
     got_tasks: list[AlarmTask] = []
     got_alerts: list[Alert] = []
+
+    # Each partition's end offset once the wanted keys were all there.
+    ends: dict[TopicPartition, int] | None = None
+
+    async def short() -> bool:
+        nonlocal ends
+        if ends is None:
+            if not (tasks <= {t.dedup_key for t in got_tasks}
+                    and alerts <= {a.dedup_key for a in got_alerts}):  # fmt: skip
+                return True
+            ends = await consumer.end_offsets(list(consumer.assignment()))
+        return any([await consumer.position(tp) < end for tp, end in ends.items()])
+
     try:
         async with asyncio.timeout(timeout):
-            while not (tasks <= {t.dedup_key for t in got_tasks}
-                       and alerts <= {a.dedup_key for a in got_alerts}):  # fmt: skip
+            while await short():
                 assert worker.poll() is None, f"worker exited with {worker.returncode}"
                 for records in (await consumer.getmany(timeout_ms=500)).values():
                     for record in records:
