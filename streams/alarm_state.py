@@ -1,12 +1,18 @@
-"""State of alarm verification (live episodes by grid cell, records by site); how inputs reach it.
+"""State of alarm verification (episodes by grid cell, records by site); how inputs reach it.
 
-Two Faust tables hold it. `cell_to_alarm_sites` (key: grid cell) holds what an input to the
-cell can still change: each site's *live* episodes (open, or found false and still within the
-retention, so a robbery report can prove it real) and the cell's recent robbery reports.
-`site_to_alarm_history` (key: site id) holds what outlives an episode: the site's false-alarm
-history, the event ids it has seen, restores that came before their press, and its escalated
-episodes (a late verdict or press must find them, but no report or timeout can change them).
-So a cell's value grows with the episodes alive in it, not with every site ever seen there.
+Two Faust tables hold it. `cell_to_alarm_sites` (key: grid cell) holds every episode of its
+sites within the retention (open, found false, or escalated) and the cell's recent robbery
+reports. `site_to_alarm_history` (key: site id) holds what outlives an episode: the site's
+false-alarm history, the event ids it has seen and restores that came before their press. So a
+cell's value grows with the episodes of the retention, not with every site ever seen there.
+
+An episode stays in the cell for its whole life. The two tables are written one after the other,
+the cell first, and a worker stopped between the writes comes back with the new cell and the old
+record: each input after its last commit is then decided again against the episodes it had
+already changed, and decides the same (docs/fault-tolerance.md, finding 16). Only the counters of
+the history may fall one short. An escalated episode that moved to the record (as it did before)
+was in neither table in that case, and the verdict read again opened an episode of its own: a
+second alert for one hold-up.
 
 Where a site's record lives. A Faust table is not partitioned by its key: unless
 `use_partitioner` is set, a write sends its changelog record to the partition of the *current
@@ -126,7 +132,8 @@ class Episode(State):
         )
 
     def add(self, noted: Noted) -> None:
-        if len(self.noted) < MAX_NOTED:
+        # Once each: an input decided again after a stop between the writes (see above).
+        if len(self.noted) < MAX_NOTED and all(n.event_id != noted.event_id for n in self.noted):
             self.noted.append(noted)
 
     def presses(self) -> list[Noted]:
@@ -172,14 +179,14 @@ class SiteHistory(State):
 
 
 class LiveSite(State):
-    """A site's live episodes, as its cell keeps them."""
+    """A site's episodes within the retention, as its cell keeps them."""
 
     site: AlarmSite
     episodes: list[Episode] = Field(default_factory=list)
 
 
 class SiteRecord(State):
-    """The table value of one site: what it keeps beyond its live episodes."""
+    """The table value of one site: what it keeps beyond its episodes."""
 
     history: SiteHistory = Field(default_factory=SiteHistory)
     seen: list[UUID] = Field(default_factory=list)
@@ -187,12 +194,14 @@ class SiteRecord(State):
         default_factory=list, description="Restores and cancels that came before their press."
     )
     decided: list[Episode] = Field(
-        default_factory=list, description="Escalated episodes within the retention."
+        default_factory=list,
+        description="Escalated episodes, as records kept them before they stayed in the cell: "
+        "read, and moved to the cell at the site's next decision.",
     )
 
 
 class SiteState(State):
-    """A site as one decision sees it: its live episodes and its record, joined (`view`), and
+    """A site as one decision sees it: its episodes and its record, joined (`view`), and
     split again when the decision is done (`live`, `record`)."""
 
     site: AlarmSite
@@ -206,7 +215,11 @@ class SiteState(State):
     @classmethod
     def view(cls, site: AlarmSite, live: LiveSite | None, record: SiteRecord | None) -> SiteState:
         record = record or SiteRecord()
-        episodes = [*record.decided, *(live.episodes if live else [])]
+        episodes = live.episodes if live else []
+        if record.decided:
+            # Stopped between the cell and the record of the move, a worker kept both copies.
+            moved = {episode.key_id for episode in episodes}
+            episodes = [*(e for e in record.decided if e.key_id not in moved), *episodes]
         # In the order they were opened, as one list kept them before the split.
         episodes.sort(key=lambda episode: episode.opened_at)
         # Lists copied, as validation did: the decision changes the view's in place.
@@ -215,15 +228,14 @@ class SiteState(State):
                                    history=record.history)  # fmt: skip
 
     def live(self) -> LiveSite | None:
-        """What the cell keeps: the episodes a report or a timeout can still change."""
-        episodes = [e for e in self.episodes if e.status != "escalated"]
+        """What the cell keeps: every episode within the retention."""
+        episodes = list(self.episodes)
         return LiveSite.model_construct(site=self.site, episodes=episodes) if episodes else None
 
     def record(self) -> SiteRecord:
-        decided = [e for e in self.episodes if e.status == "escalated"]
         return SiteRecord.model_construct(history=self.history, seen=list(self.seen),
                                           loose_ends=list(self.loose_ends),
-                                          decided=decided)  # fmt: skip
+                                          decided=[])  # fmt: skip
 
     def remember(self, event_id: UUID) -> bool:
         """Note an event id; False when it was seen before (a replay)."""
@@ -288,7 +300,8 @@ class ReportSeen(State):
 
 
 class CellState(State):
-    """The table value of one cell: its sites' live episodes and the recent robbery reports."""
+    """The table value of one cell: its sites' episodes within the retention and the recent
+    robbery reports."""
 
     partition: int = Field(description="Partition it is kept in: the timer acts on its own only.")
     stream_time: AwareDatetime | None = Field(None, description="Latest event time seen here.")

@@ -156,7 +156,7 @@ class _Run:
         self.start_horizon = self.state.horizon(self.retention)
 
     def site(self, site_id: str, site: AlarmSite | None = None) -> SiteState:
-        """A site's live episodes and record joined, read once per decision."""
+        """A site's episodes and record joined, read once per decision."""
         view = self.views.get(site_id)
         if view is None:
             live = self.state.sites.get(site_id)
@@ -169,7 +169,7 @@ class _Run:
         return view
 
     def finish(self) -> dict[str, SiteRecord]:
-        """Prune beyond the retention; the cell keeps live episodes, the records the rest."""
+        """Prune beyond the retention; the cell keeps the episodes, the records the rest."""
         horizon = self.state.horizon(self.retention)
         if horizon is not None:
             for site_id, kept in list(self.state.sites.items()):

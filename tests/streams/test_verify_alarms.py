@@ -344,9 +344,12 @@ def test_false_alarm_history(
     )  # fmt: skip
 
 
-def test_cell_keeps_only_live_episodes(bare_settings: Settings) -> None:
-    """Escalated episodes and the history go to each site's record; the cell keeps what a
-    report or a timeout can still change, so its size does not grow with the sites seen."""
+def test_cell_keeps_the_episodes_of_the_retention_and_records_the_rest(
+    bare_settings: Settings,
+) -> None:
+    """Every episode stays in its cell until the retention has passed, escalated ones too; the
+    history and the ids seen go to each site's record. So the cell does not grow with the
+    sites seen, only with the episodes of the retention."""
     verifier = AlarmVerifier(defaults(bare_settings))
     state = CellState(partition=0)
     records: dict[str, SiteRecord] = {}
@@ -365,19 +368,78 @@ def test_cell_keeps_only_live_episodes(bare_settings: Settings) -> None:
         update = factories.alarm_activation(site=where, occurred_at=at(n), verification=check)
         for event in (press(n, site=where), update):
             decide(ActivationInput(activation=event), at(n + 40))
-    # Forty verified alarms: none is live, each site's record holds its escalated episode.
-    assert state.sites == {}
-    assert {len(records[where.site_id].decided) for where in sites} == {1}
+    # Forty verified alarms: each cell entry holds its escalated episode, no record does.
+    assert {len(state.sites[where.site_id].episodes) for where in sites} == {1}
+    assert {state.sites[where.site_id].episodes[0].status for where in sites} == {"escalated"}
+    assert {len(records[where.site_id].decided) for where in sites} == {0}
     assert false_alarm_history(records)["s-7"].verified == 1
-    # A false alarm stays live in the cell: a robbery report may still prove it real.
+    # A false alarm stays in the cell: a robbery report may still prove it real.
     for event in (press(100, user="u9"), follow_up(130)):
         decide(ActivationInput(activation=event), at(140))
     assert [e.status for e in state.sites["site-1"].episodes] == ["false"]
     [(_, robbery)] = route(report(100), 0)
     outputs = decide(robbery, at(200))
     assert [summary(o) for o in outputs] == ["alert hold_up_in_progress critical incident_report"]
-    assert state.sites == {}
     assert records["site-1"].history.false == 0
+    # Past the retention (event time) the cell forgets them all; the records keep the history.
+    later = factories.alarm_activation(site=SITE, signal=AlarmSignal.TEST,
+                                       occurred_at=at(8 * 3600), received_at=at(8 * 3600 + 1))
+    decide(ActivationInput(activation=later), at(8 * 3600))
+    assert state.sites == {}
+    assert false_alarm_history(records)["s-7"].verified == 1
+
+
+def test_a_worker_stopped_between_the_cell_and_the_record_decides_the_same_again(
+    bare_settings: Settings,
+) -> None:
+    """The cell's changelog record is written before the site's; a worker stopped between them
+    comes back with the new cell and the old record, and reads the inputs after its last commit
+    again. Before, the escalated episode had moved from the cell to the record and was in
+    neither: the verdict read again opened an episode of its own, a second alert for one
+    hold-up (seen in the long kill test, docs/fault-tolerance.md finding 16)."""
+    verifier = AlarmVerifier(defaults(bare_settings))
+    first, check = press(0), verdict(0, True)
+    opened = verifier.handle(CellState(partition=0), ActivationInput(activation=first), at(5),
+                             records=lambda _: None)  # fmt: skip
+    assert [summary(o) for o in opened.outputs] == ["task verify"]
+    escalated = verifier.handle(opened.state, ActivationInput(activation=check), at(62),
+                                records=opened.records.get)  # fmt: skip
+    [alert] = escalated.outputs
+    assert isinstance(alert, Alert) and alert.kind is AlertKind.VERIFIED_ALARM
+    # The new cell, the record as the press left it; both inputs read again.
+    state, records = escalated.state, dict(opened.records)
+    again = []
+    for event in (first, check):
+        decision = verifier.handle(state, ActivationInput(activation=event), at(70),
+                                   records=records.get)  # fmt: skip
+        state = decision.state
+        records.update(decision.records)
+        again += decision.outputs
+    # Nothing new: above all no alert with another key.
+    assert again == []
+    assert [e.key_id for e in state.sites[SITE.site_id].episodes] == [first.event_id]
+    assert len(state.sites[SITE.site_id].episodes[0].noted) == 2
+    assert false_alarm_history(records)[SITE.site_id].verified == 1
+
+
+def test_an_escalated_episode_a_record_kept_moves_to_the_cell(bare_settings: Settings) -> None:
+    """State written before episodes stayed in the cell: the record's escalated episode is read
+    (a late verdict finds it) and moves to the cell at the site's next decision; a copy in both,
+    left by a stop between the two writes of the move, is read once."""
+    verifier = AlarmVerifier(defaults(bare_settings))
+    first = press(0)
+    opened = verifier.handle(CellState(partition=0), ActivationInput(activation=first), at(5),
+                             records=lambda _: None)  # fmt: skip
+    escalated = verifier.handle(opened.state, ActivationInput(activation=verdict(0, True)),
+                                at(62), records=opened.records.get)  # fmt: skip
+    [episode] = escalated.state.sites[SITE.site_id].episodes
+    record = escalated.records[SITE.site_id].model_copy(update={"decided": [episode]})
+    for cell in (CellState(partition=0), escalated.state):  # as stored before; a copy in both
+        late = verifier.handle(cell, ActivationInput(activation=verdict(0, True, after=90)),
+                               at(95), records={SITE.site_id: record}.get)  # fmt: skip
+        assert late.outputs == []
+        assert [e.key_id for e in late.state.sites[SITE.site_id].episodes] == [first.event_id]
+        assert late.records[SITE.site_id].decided == []
 
 
 @pytest.mark.parametrize(
