@@ -215,7 +215,7 @@ class SiteState(State):
     @classmethod
     def view(cls, site: AlarmSite, live: LiveSite | None, record: SiteRecord | None) -> SiteState:
         record = record or SiteRecord()
-        episodes = live.episodes if live else []
+        episodes = list(live.episodes) if live else []
         if record.decided:
             # Stopped between the cell and the record of the move, a worker kept both copies.
             moved = {episode.key_id for episode in episodes}

@@ -35,6 +35,7 @@ from streams.alarm_state import (
     CellState,
     DeadlineIndex,
     SiteRecord,
+    SiteState,
     TimeoutTick,
     cell_key,
     false_alarm_history,
@@ -440,6 +441,20 @@ def test_an_escalated_episode_a_record_kept_moves_to_the_cell(bare_settings: Set
         assert late.outputs == []
         assert [e.key_id for e in late.state.sites[SITE.site_id].episodes] == [first.event_id]
         assert late.records[SITE.site_id].decided == []
+
+
+def test_a_view_leaves_the_cell_it_was_made_from_as_it_was(bare_settings: Settings) -> None:
+    """The decision sorts and appends to its view's episodes; the cell's entry it was made from
+    stays as stored (the "Lists copied" of `SiteState.view`)."""
+    verifier = AlarmVerifier(defaults(bare_settings))
+    opened = verifier.handle(CellState(partition=0), ActivationInput(activation=press(0)), at(5),
+                             records=lambda _: None)  # fmt: skip
+    live = opened.state.sites[SITE.site_id]
+    stored = list(live.episodes)
+    view = SiteState.view(SITE, live, None)
+    view.episodes.append(view.episodes[0].model_copy(update={"opened_at": at(-60)}))
+    view.episodes.sort(key=lambda episode: episode.opened_at)
+    assert live.episodes == stored
 
 
 @pytest.mark.parametrize(
