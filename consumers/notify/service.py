@@ -40,7 +40,7 @@ from schemas.alerts import Alert
 from schemas.topics import ALERTS
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
 
     import asyncpg
 
@@ -51,6 +51,14 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 PRUNE_EVERY_SECONDS = 60.0
+# Asked of each pass's rows just before sending: who was offboarded, what was acknowledged.
+_DISABLED = (
+    "SELECT organisation_id FROM organisation "
+    "WHERE organisation_id = ANY($1::text[]) AND disabled_at IS NOT NULL"
+)
+_ACKNOWLEDGED = (
+    "SELECT dedup_key FROM alert WHERE dedup_key = ANY($1::text[]) AND acknowledged_at IS NOT NULL"
+)
 
 
 def utc_now() -> datetime:
@@ -255,32 +263,24 @@ class NotifyService:
 
     async def _offboarded(self, notifications: Sequence[Notification]) -> frozenset[str]:
         """The organisations of these notifications that are disabled now."""
-        assert self._pool is not None
-        organisations = sorted({
+        return await self._among(_DISABLED, (
             member.organisation_id for notification in notifications
             if notification.channel != "desk" for member in notification.members
-        })  # fmt: skip
-        if not organisations:
-            return frozenset()
-        rows = await self._pool.fetch(
-            "SELECT organisation_id FROM organisation WHERE organisation_id = ANY($1::text[]) "
-            "AND disabled_at IS NOT NULL",
-            organisations,
-        )
-        return frozenset(row["organisation_id"] for row in rows)
+        ))  # fmt: skip
 
     async def _acknowledged(self, fresh: Sequence[Delivery]) -> frozenset[str]:
         """Alerts of fresh escalation notices that someone acknowledged meanwhile."""
-        assert self._pool is not None
-        keys = [row.alert_dedup_key for row in fresh if row.notice == "escalated"]
-        if not keys:
-            return frozenset()
-        rows = await self._pool.fetch(
-            "SELECT dedup_key FROM alert WHERE dedup_key = ANY($1::text[]) "
-            "AND acknowledged_at IS NOT NULL",
-            keys,
+        return await self._among(
+            _ACKNOWLEDGED, (row.alert_dedup_key for row in fresh if row.notice == "escalated")
         )
-        return frozenset(row["dedup_key"] for row in rows)
+
+    async def _among(self, query: str, keys: Iterable[str]) -> frozenset[str]:
+        """The keys `query` (keys its one text[] parameter) returns; none asked, no query."""
+        assert self._pool is not None
+        wanted = sorted(set(keys))
+        if not wanted:
+            return frozenset()
+        return frozenset(row[0] for row in await self._pool.fetch(query, wanted))
 
     async def _inhibitors(self, fresh: Sequence[Delivery]) -> list[inhibit.Inhibitor]:
         assert self._pool is not None
