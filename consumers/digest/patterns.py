@@ -66,6 +66,8 @@ def patterns(
     for alert in alerts:
         if alert.kind == kind:
             groups.setdefault(alert.pattern_id, []).append(alert)
+    if kind == "series":
+        groups = _relabelled_series_joined(groups)
     prefix = "H" if kind == "hotspot" else "S"
     found = []
     ordered = sorted(groups.values(), key=lambda group: min(a.created_at for a in group))
@@ -73,6 +75,34 @@ def patterns(
         found.append(_pattern(f"{prefix}{number}", group, incidents))
     logger.info("digest.patterns kind=%s count=%d", kind, len(found))
     return found
+
+
+def _relabelled_series_joined(
+    groups: Mapping[str, list[PatternAlert]],
+) -> dict[str, list[PatternAlert]]:
+    """Groups of one series under two ids joined: those that name a robbery in common.
+
+    A late report of a robbery before a series' first one re-labels the series (its id is its
+    earliest robbery, docs/series-linkage.md), and the alerts raised before keep the old id. A
+    robbery stays in the series it joined (a series only grows or merges), so two ids that
+    name one robbery are one series, counted once under the id of its newest alert.
+    """
+    owner: dict[str, str] = {pattern_id: pattern_id for pattern_id in groups}
+
+    def root(pattern_id: str) -> str:
+        while owner[pattern_id] != pattern_id:
+            pattern_id = owner[pattern_id]
+        return pattern_id
+
+    first_named: dict[UUID, str] = {}
+    for pattern_id, group in groups.items():
+        for member in (m for alert in group for m in alert.member_ids):
+            other = first_named.setdefault(member, pattern_id)
+            owner[root(pattern_id)] = root(other)
+    joined: dict[str, list[PatternAlert]] = {}
+    for pattern_id, group in groups.items():
+        joined.setdefault(root(pattern_id), []).extend(group)
+    return joined
 
 
 def _pattern(

@@ -211,6 +211,35 @@ def test_a_pattern_without_its_incidents_is_dated_by_event_time_not_when_raised(
     assert hotspot.incidents == ()
 
 
+def test_a_series_re_labelled_by_a_late_report_counts_once() -> None:
+    # A tester's: robberies 20 h and 2 h ago made series A (id: the first); a robbery three
+    # days ago, reported after them, re-labelled it B (docs/series-linkage.md). The alert of
+    # A keeps its id, and December's digest listed A and B as two series.
+    late, first, second = _incident(0), _incident(60 * 52), _incident(60 * 70)
+    raised = datetime(2026, 12, 7, 7, tzinfo=UTC)
+
+    def alert(pattern_id: uuid.UUID, members: list[Incident], minutes: int) -> PatternAlert:
+        return PatternAlert(
+            kind="series", pattern_id=str(pattern_id), severity="high",
+            police_unit="amsterdam", lat=52.0, lon=5.0,
+            created_at=raised + timedelta(minutes=minutes), occurred_at=second.occurred_at,
+            radius_m=5000.0, branch_types=("supermarket",),
+            member_ids=tuple(i.event_id for i in members),
+        )  # fmt: skip
+
+    incidents = {i.event_id: i for i in (late, first, second)}
+    alerts = [alert(first.event_id, [first, second], 0),
+              alert(late.event_id, [late, first, second], 1)]  # fmt: skip
+    [series] = patterns(alerts, incidents, "series")
+    assert series.pattern_id == str(late.event_id)  # the id it has now
+    assert series.incidents == (late, first, second)
+    assert series.alerts == 2
+    # Two series that name no robbery in common stay two.
+    other = _incident(60 * 24 * 20)
+    incidents[other.event_id] = other
+    assert len(patterns([*alerts, alert(other.event_id, [other], 2)], incidents, "series")) == 2
+
+
 @pytest.mark.parametrize(
     ("incident", "expected"),
     [
