@@ -206,6 +206,9 @@ def write_env(path: Path, live: Settings, demo_secrets: DemoSecrets) -> Path:
         "HETERDAAD_SIA_PORT": str(live.sia_port),
         "HETERDAAD_DESK_HOST": live.desk_host,
         "HETERDAAD_DESK_PORT": str(live.desk_port),
+        # `demo --language en`: `desk tail`, subscriptions and the digest in the second
+        # terminal speak the demo's language.
+        "HETERDAAD_LANGUAGE": live.language,
         # Not settings: what the README's examples use.
         "API": f"http://{live.api_host}:{live.api_port}",
         "KEY": demo_secrets.api_key,

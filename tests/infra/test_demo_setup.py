@@ -53,6 +53,13 @@ def test_demo_env_points_the_cli_at_the_demos_own_state_dir(tmp_path: Path) -> N
     assert series_model_dir(in_the_shell.state_dir) / "current.json" == worker_model_file(live)
 
 
+def test_demo_env_carries_the_demos_language(tmp_path: Path) -> None:
+    # `heterdaad demo --language en`: the CLI in the second terminal speaks English too.
+    live = _settings(state_dir=tmp_path / "demo", language="en")
+    env_file = write_env(tmp_path / "demo.env", live, DemoSecrets("key", "pw", "p" * 32, "alarm"))
+    assert _sourced(env_file, "HETERDAAD_LANGUAGE") == "en"
+
+
 @pytest.mark.parametrize(
     ("given", "state", "env_file"),
     [
