@@ -16,6 +16,7 @@ from schemas.common import BranchType, PoliceUnit
 from schemas.events import IncidentReport, ReconSighting
 from schemas.geography import police_unit_for
 from streams.hotspot_scan import Cluster, ScanParameters, recurrence_days, scan
+from streams.watermarks import slowest
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -79,6 +80,9 @@ class HotspotState(_State):
 
     since: AwareDatetime | None = None
     watermark: AwareDatetime | None = None
+    # The newest event time of each kind of event (robberies, sightings); lateness and
+    # forgetting are measured against the slowest kind (streams/watermarks.py).
+    newest: dict[str, AwareDatetime] = {}
     observations: tuple[Observation, ...] = ()
     hotspots: tuple[Hotspot, ...] = ()
     evaluations: tuple[Evaluation, ...] = ()
@@ -118,12 +122,22 @@ def hotspot_id_for(event_ids: list[uuid.UUID]) -> str:
     return f"hs-{uuid.uuid5(HOTSPOT_NAMESPACE, joined).hex}"
 
 
+def _newest_kept(state: HotspotState) -> dict[str, datetime]:
+    """Each kind's newest event time among the events kept: for state written before the
+    kinds were told apart."""
+    newest: dict[str, datetime] = {}
+    for o in state.observations:
+        newest[o.event_type] = max(newest.get(o.event_type, o.at), o.at)
+    return newest
+
+
 class HotspotTracker:
     """Scans as of every event time and turns the clusters into hotspot changes (pure).
 
     The scan at event time p covers the events up to p (windows ending at p): what a
     prospective scan run when p was the newest event would have seen had every event arrived
-    on time. A late event (up to `late_bound_days`) replays the scans from its time on,
+    on time. A late event (up to `late_bound_days` behind the slower kind of event,
+    streams/watermarks.py) replays the scans from its time on,
     starting from the hotspots open just before it, so the hotspots come out the same in any
     arrival order; changes the replay finds that were already sent are not sent again.
     """
@@ -160,8 +174,12 @@ class HotspotTracker:
         if not fresh:
             return state, []
         watermark = max([*(e.at for e in fresh), *filter(None, [state.watermark])])
+        moved: dict[str, datetime] = {}
+        for e in fresh:
+            moved[e.event_type] = max(moved.get(e.event_type, e.at), e.at)
+        newest, slowest_kind = slowest(state.newest or _newest_kept(state), moved)
         study = timedelta(days=self.thresholds.study_days)
-        oldest = watermark - min(self.late_bound, study)
+        oldest = slowest_kind - min(self.late_bound, study)
         too_late = [e for e in fresh if e.at < oldest]
         fresh = [e for e in fresh if e.at >= oldest]
         if too_late:
@@ -174,7 +192,7 @@ class HotspotTracker:
             return state.model_copy(update={"too_late": state.too_late + len(too_late)}), []
         since = min([*(e.at for e in fresh), *filter(None, [state.since])])
         # Scans up to the bound back need their own study period before them.
-        keep_from = watermark - study - self.late_bound
+        keep_from = slowest_kind - study - self.late_bound
         kept = sorted((*state.observations, *fresh), key=lambda o: (o.at, str(o.event_id)))
         kept = [o for o in kept if o.at >= keep_from][-self.thresholds.max_events :]
         replay_from = min(e.at for e in fresh)
@@ -190,7 +208,7 @@ class HotspotTracker:
             changes += found
         # Keep the scans a late event may replay from: those within the bound, and the last
         # one before it as the starting point.
-        cut = watermark - self.late_bound
+        cut = slowest_kind - self.late_bound
         start = max((i for i, e in enumerate(evaluations) if e.at < cut), default=0)
         evaluations = evaluations[start:]
         sent = {key: at for key, at in state.sent.items() if at >= evaluations[0].at}
@@ -199,6 +217,7 @@ class HotspotTracker:
         new_state = HotspotState(
             since=since,
             watermark=watermark,
+            newest=newest,
             observations=tuple(kept),
             hotspots=open_now,
             evaluations=tuple(evaluations),

@@ -367,5 +367,5 @@ def register(app: faust.App, topics: Topics, settings: Settings) -> None:
                         "too_late_total": linker.state.too_late,
                     },
                 )
-            else:
+            elif outcome.verdict is Verdict.DUPLICATE:
                 logger.info("event seen before", extra={"event_id": str(model.event_id)})

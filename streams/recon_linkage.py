@@ -22,6 +22,7 @@ from streams.recon_scoring import (
     robbery_score,
     sighting_score,
 )
+from streams.watermarks import slowest
 
 if TYPE_CHECKING:
     from heterdaad.thresholds.reconnaissance import ReconThresholds
@@ -49,6 +50,9 @@ class Pattern(Record):
 
 class LinkageState(Record):
     watermark: datetime | None = None
+    # The newest event time of each input (sightings, robberies); lateness is measured against
+    # the slowest of them (streams/watermarks.py).
+    newest: dict[str, datetime] = {}
     sightings: list[TrackedSighting] = []
     robberies: list[TrackedRobbery] = []
     patterns: dict[str, Pattern] = {}
@@ -129,6 +133,16 @@ def _nearby_reason(s: TrackedSighting) -> LinkReason:
     return LinkReason(feature="nearby_sighting", value=s.branch_id, contribution=0.0)
 
 
+def _newest_kept(state: LinkageState) -> dict[str, datetime]:
+    """Each input's newest event time among what is kept: for state written before the inputs
+    were told apart."""
+    newest = {
+        "sighting": max((s.observed_at for s in state.sightings), default=None),
+        "robbery": max((r.occurred_at for r in state.robberies), default=None),
+    }
+    return {source: at for source, at in newest.items() if at is not None}
+
+
 # --- the linker ----------------------------------------------------------------------------
 
 
@@ -137,7 +151,8 @@ class ReconLinker:
 
     Event times drive every window, and the patterns and robbery links come out the same
     whatever order the events arrive in, as long as none is more than `late_bound_days`
-    older than the newest event time seen (the watermark): patterns are the groups of
+    older than the watermark (the newest event time of the slower input, sightings or
+    robberies: streams/watermarks.py): patterns are the groups of
     sightings linked pairwise, named after their earliest sighting; a robbery is linked to
     every sighting before it that fits, whichever came first. An older event is too late (its
     context may already be forgotten): left out, logged and counted.
@@ -174,7 +189,7 @@ class ReconLinker:
     def observe_sighting(self, sighting: ReconSighting) -> Outcome:
         if any(s.event_id == sighting.event_id for s in self.state.sightings):
             return Outcome(Verdict.DUPLICATE)
-        if not self._advance(sighting.observed_at, room=1):
+        if not self._advance(sighting.observed_at, "sighting", room=1):
             return Outcome(Verdict.TOO_LATE)
         tracked = TrackedSighting.of(sighting, pattern_id="")
         linked = [
@@ -207,7 +222,7 @@ class ReconLinker:
     def observe_robbery(self, report: IncidentReport) -> Outcome:
         if any(r.event_id == report.event_id for r in self.state.robberies):
             return Outcome(Verdict.DUPLICATE)
-        if not self._advance(report.occurred_at):
+        if not self._advance(report.occurred_at, "robbery"):
             return Outcome(Verdict.TOO_LATE)
         robbery = TrackedRobbery.of(report)
         self.state.robberies.append(robbery)
@@ -217,26 +232,30 @@ class ReconLinker:
     def members(self, pattern_id: str) -> list[TrackedSighting]:
         return [s for s in self.state.sightings if s.pattern_id == pattern_id]
 
-    def _advance(self, event_time: datetime, *, room: int = 0) -> bool:
+    def _advance(self, event_time: datetime, source: str, *, room: int = 0) -> bool:
         """Move the watermark and forget what no window reaches; False: the event is too late.
 
-        `room`: sightings about to be added, which the bound on tracked sightings leaves room for.
+        `source`: the input the event came from; lateness is measured against the slowest
+        input (streams/watermarks.py). `room`: sightings about to be added, which the bound on
+        tracked sightings leaves room for.
         """
         state, t = self.state, self.thresholds
-        if state.watermark is not None and event_time < state.watermark - self.late_bound:
+        newest, slowest_input = slowest(state.newest or _newest_kept(state), {source: event_time})
+        if event_time < slowest_input - self.late_bound:
             state.too_late += 1
             return False
+        state.newest = newest
         state.watermark = max(state.watermark or event_time, event_time)
         # A sighting up to the bound late meets sightings a window before it and robberies
         # up to robbery_link_days after it; a robbery that late, sightings before it.
-        keep_from = state.watermark - self.late_bound - timedelta(days=t.reach_days)
+        keep_from = slowest_input - self.late_bound - timedelta(days=t.reach_days)
         kept = sorted(
             (s for s in state.sightings if s.observed_at >= keep_from),
             key=lambda s: (s.observed_at, s.event_id.hex),
         )
         state.sightings = kept[max(0, len(kept) + room - t.max_tracked_sightings) :]
         state.robberies = [
-            r for r in state.robberies if r.occurred_at >= state.watermark - self.late_bound
+            r for r in state.robberies if r.occurred_at >= slowest_input - self.late_bound
         ]
         alive = {s.pattern_id for s in state.sightings}
         state.patterns = {k: p for k, p in state.patterns.items() if k in alive}

@@ -365,6 +365,22 @@ def test_an_observation_beyond_the_bound_is_counted() -> None:
     assert (changes, state.too_late) == ([], 1)
 
 
+def test_a_kind_read_behind_the_other_is_not_too_late() -> None:
+    """A backlog read from two topics at two speeds: the sightings have been read up to now
+    while the robberies are still 70 days back. The robberies still count; measured against
+    the newest event of either kind, they came too late (streams/watermarks.py)."""
+    tracker = HotspotTracker(HotspotThresholds(), late_bound_days=30)
+    state, _ = tracker.observe_many(HotspotState(), background(10, 2, end=T0 - timedelta(days=70),
+                                                               seed=9))  # fmt: skip
+    state, _ = tracker.observe(state, observation(T0, *TOWNS[1], event_type="recon_sighting"))
+    behind = observation(T0 - timedelta(days=69), *TOWNS[3])
+    state, _ = tracker.observe(state, behind)
+    assert behind in state.observations and state.too_late == 0
+    # Against the robberies' own newest the bound still holds.
+    state, _ = tracker.observe(state, observation(T0 - timedelta(days=100), *TOWNS[3]))
+    assert state.too_late == 1
+
+
 # --- alerts --------------------------------------------------------------------------------
 
 

@@ -270,6 +270,24 @@ def test_a_robbery_at_a_scouted_shop_links_back_and_a_late_sighting_adds_to_it()
     assert linker.observe(report).verdict is Verdict.DUPLICATE
 
 
+def test_a_robbery_read_behind_the_sightings_still_links_back() -> None:
+    """A backlog read from two topics at two speeds: the sightings have been read up to now
+    while the robberies are still 70 days back. A robbery of then still links to the sightings
+    before it. Measured against the newest event of either, it came too late: the demo's
+    120-day history lost some 300 events that way (streams/watermarks.py)."""
+    linker = ReconLinker(ReconThresholds())
+    back = 70 * 24
+    feed(linker, robbery(7, AMSTELVEEN, back + 100))  # the robberies read so far
+    first, second = scouting(1, DAM, back + 72), scouting(2, OOST, back + 50)
+    feed(linker, first, second, scouting(9, UTRECHT, 10, persons=[STRANGER], vehicle=None))
+    report = robbery(2, OOST, back + 10)
+    assert feed(linker, report) == [f"recon-link:{report.event_id}:2"]
+    # Once the robberies are read up to now too, the bound holds for both again.
+    feed(linker, robbery(8, UTRECHT, 5))
+    assert linker.observe(robbery(3, WEST, back + 10)).verdict is Verdict.TOO_LATE
+    assert linker.observe(scouting(4, WEST, back + 20)).verdict is Verdict.TOO_LATE
+
+
 def test_state_survives_json_and_replays_decide_the_same() -> None:
     events: list[ReconSighting | IncidentReport] = [
         scouting(1, DAM, 72), scouting(2, OOST, 50), robbery(2, OOST, 10)
