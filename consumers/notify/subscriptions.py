@@ -114,6 +114,12 @@ class SubscriptionSpec(BaseModel):
                 refuse_control_characters(self.webhook_secret.get_secret_value())
             except ValueError:
                 raise ValueError("webhook_secret must not contain control characters") from None
+            try:
+                # SecretStr takes a lone surrogate from JSON (str does not), which PostgreSQL
+                # text and the HMAC key cannot hold: it was a 500.
+                self.webhook_secret.get_secret_value().encode()
+            except UnicodeEncodeError:
+                raise ValueError("webhook_secret must be text (no lone surrogate)") from None
         if self.windows and url is None:
             raise ValueError("time windows hold back a webhook: give webhook_url")
         if self.area_center is not None and self.radius_m is None:

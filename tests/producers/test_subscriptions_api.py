@@ -138,6 +138,9 @@ REFUSED: list[tuple[str, dict[str, Any], str, str]] = [
     ("retail-a", {"webhook_url": HOOK, "chains": ["Super A"]}, "(body)", "give radius_m"),
     ("retail-a", {"webhook_url": HOOK, "send_alerts": False}, "(body)", "alerts, escalations"),
     ("retail-a", {"webhook_url": HOOK, "webhook_secret": "short"}, "(body)", "32 characters"),
+    # A lone surrogate (JSON's \ud800): SecretStr takes it where str does not; it was a 500.
+    ("retail-a", {"webhook_url": HOOK, "webhook_secret": "s" * 32 + "\ud800"}, "(body)",
+     "no lone surrogate"),
     # Rules of the caller's role: a retailer has no desk and gets no escalations.
     ("retail-a", {}, "(body)", "nowhere to deliver"),
     ("retail-a", {"webhook_url": HOOK, "send_escalations": True}, "(body)", "escalations are for"),
@@ -170,7 +173,9 @@ async def test_refusals_name_the_field_and_store_nothing(
     field: str,
     reason: str,
 ) -> None:
-    answer = await client.post(PATH, json=body, headers=keys[owner])
+    # json.dumps escapes what is not ASCII, so a lone surrogate goes as JSON writes it.
+    headers = {**keys[owner], "Content-Type": "application/json"}
+    answer = await client.post(PATH, content=json.dumps(body), headers=headers)
     assert answer.status_code == 422, answer.text
     problems = answer.json()["detail"]
     assert any(
