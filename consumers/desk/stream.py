@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Request
@@ -65,14 +66,20 @@ async def _events(
                 "desk stream opened", extra={"username": session.user.username, "after": after}
             )
             yield f"retry: {RETRY_MS}\n\n"
+            every = desk.thresholds.keepalive_seconds
+            checked = time.monotonic()
             while True:
-                event = await subscription.next(desk.thresholds.keepalive_seconds)
+                event = await subscription.next(every)
+                # On every heartbeat and at least as often while events flow: a busy unit's
+                # stream went on to a user disabled or logged out as long as alerts came.
+                if event is None or time.monotonic() - checked >= every:
+                    if await session_for(desk.pool, token) is None:
+                        yield sse("logout", {})
+                        return
+                    checked = time.monotonic()
                 if event is not None:
                     yield _row_event(desk, event, session, language)
                     continue
-                if await session_for(desk.pool, token) is None:
-                    yield sse("logout", {})
-                    return
                 yield ": keepalive\n\n"
     except StreamEnded as ended:
         if ended.reason != "closing":

@@ -693,6 +693,49 @@ async def test_a_change_on_one_desk_reaches_the_streams_of_another(
             assert (data["alert_id"], data["state"]) == (str(hold_up.alert_id), "acknowledged")
 
 
+async def test_a_stream_ends_with_its_session_while_alerts_keep_coming(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    """The session is checked at least every keepalive_seconds, not only when the stream is
+    idle: a unit with an alert or change more often than that kept streaming to a disabled user
+    (or a cookie logged out) for as long as the alerts kept coming."""
+    await users(db)
+    thresholds = DeskThresholds(keepalive_seconds=1)
+    async with (
+        served_desk(settings, thresholds=thresholds) as base_url,
+        logged_in(base_url) as client,
+    ):
+        page = await client.get("/")
+        async with client.stream("GET", "/stream", params={"after": position(page.text)}) as stream:
+            events = EventReader(stream)
+            first = factories.alert()
+            await publish_alerts(settings, first)
+            await events.until(lambda name, data: data.get("alert_id") == str(first.alert_id))
+            await disable_user(db, AMS_USER)
+            producer = make_producer(settings)
+            await producer.start()
+
+            async def keep_coming() -> None:
+                while True:  # an alert of the unit every 0.2 s, until cancelled
+                    record = encode(ALERTS, factories.alert(), "urn:test")
+                    await producer.send_and_wait(
+                        ALERTS.name(settings.topic_prefix), value=record.value, key=record.key,
+                        headers=record.headers, partition=0,
+                    )  # fmt: skip
+                    await asyncio.sleep(0.2)
+
+            coming = asyncio.create_task(keep_coming())
+            try:
+                seen = await events.until(lambda name, data: name == "logout", timeout=8)
+            finally:
+                coming.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await coming
+                await producer.stop()
+            # Alerts raised in the moment before the check may still be shown; not for long.
+            assert len(seen) < 15, seen
+
+
 async def test_stream_from_an_unknown_position_asks_for_a_reload(
     settings: Settings, db: asyncpg.Connection
 ) -> None:
