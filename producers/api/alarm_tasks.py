@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import logging
 import uuid
 from datetime import UTC, datetime
@@ -51,8 +53,22 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 SCOPE = ALARM_ACTIVATION.scope
-# Verdict event ids: uuid5 of the task id in this namespace, the same on every retry.
-_VERDICT_NAMESPACE = uuid.UUID("6f0f5c3e-4d0b-5b7e-9a51-0c3f2d7a9e11")
+
+
+def verdict_event_id(task_id: uuid.UUID, id_key: bytes) -> uuid.UUID:
+    """The event id of a task's verdict: the same on every retry, and keyed.
+
+    Keyed as CBL event ids are (producers/cbl_import/rows.py): a task id is computable from
+    the press's id (alert_id_for of `verify:<site>:<press>`), which a hold-up alert's dedup key
+    shows every branch it warns. A plain uuid5 of the task id let another organisation post a
+    report under the verdict's id first; the sink kept that report and dropped the verdict
+    without a word. The key is the server's plate key, under a label of its own.
+    """
+    label = f"alarm-verdict-event-id\x00{task_id}".encode()
+    digest = hmac.new(id_key, label, hashlib.sha256).digest()
+    return uuid.UUID(bytes=digest[:16], version=5)
+
+
 _MOST_TASKS = 500
 
 
@@ -265,7 +281,7 @@ def alarm_task_router(limits: ApiLimits) -> APIRouter:
         if not retry and await alarm_tasks.record_verdict(intake.pool, task_id, answer) is None:
             raise HTTPException(409, f"task {task_id} was answered meanwhile")
         activation = press.model_copy(update={
-            "event_id": uuid.uuid5(_VERDICT_NAMESPACE, str(task_id)),
+            "event_id": verdict_event_id(task_id, intake.plate_key.key),
             "received_at": max(now, press.occurred_at),
             "verification": Verification(method=method, verified=verdict.verified, at=now),
             "free_text": None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -23,8 +24,6 @@ from tests.kafka_helpers import eventually, read_topic
 from tests.producers.intake_support import register, running_api
 
 if TYPE_CHECKING:
-    import uuid
-
     import asyncpg
     import httpx
     from fastapi import FastAPI
@@ -175,6 +174,41 @@ async def test_a_verdict_reaches_the_verifier_is_recorded_audited_and_ends_the_t
     )
     assert audit is not None and audit["subject"] == str(published.event_id)
     assert audit["actor"].startswith("api:pac-1:")
+
+
+async def test_another_organisation_cannot_take_the_verdict_s_event_id_first(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    """A branch warned of a hold-up reads `hold_up:<site>:<press>` in its dedup key, and the
+    task id is alert_id_for(`verify:<site>:<press>`). The verdict's id was uuid5 of the task
+    id: a retailer posting a report under it first made the sink keep the report and drop the
+    verdict without a word. Keyed now, it is no id anyone outside can compute."""
+    registry = await register(db)
+    _, task = await _stored_task(db)
+    guessed = uuid.uuid5(uuid.UUID("6f0f5c3e-4d0b-5b7e-9a51-0c3f2d7a9e11"), str(task.task_id))
+    report = factories.incident_report(
+        event_id=guessed, reporting_org="retail-b", branch=factories.branch(branch_id="b-001"),
+        getaway=None,
+    )  # fmt: skip
+    async with running_api(settings) as (_, client):
+        taken = await client.post(
+            "/v1/incident-reports", content=report.model_dump_json(),
+            headers={**registry.auth("retail-b"), "Content-Type": "application/json"},
+        )  # fmt: skip
+        assert taken.status_code == 202, taken.text
+        given = await _answer(client, task.task_id, registry.auth("pac-1"), method="camera",
+                              verified=True)  # fmt: skip
+        assert given.status_code == 200, given.text
+    [record] = await read_topic(
+        settings.kafka_bootstrap, ALARM_ACTIVATIONS.name(settings.topic_prefix), count=1
+    )
+    verdict = decode_as(AlarmActivation, ALARM_ACTIVATIONS, record.value, list(record.headers))
+    assert verdict.verification is not None and verdict.event_id != guessed
+    # Stored as the sink stores them: both are kept, each under its own id.
+    await store_many(db, [report, verdict])
+    kinds = dict(await db.fetch("SELECT event_id, event_type FROM event WHERE event_id = ANY($1)",
+                                [guessed, verdict.event_id]))  # fmt: skip
+    assert kinds == {guessed: "incident_report", verdict.event_id: "alarm_activation"}
 
 
 async def test_a_verdict_after_the_deadline_is_recorded_late(
