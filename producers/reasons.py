@@ -79,6 +79,8 @@ _DUTCH: tuple[tuple[re.Pattern[str], _Dutch], ...] = tuple(
          r"ligt meer dan \1 dagen in het verleden"),
         (r"lies outside (\S+) to (\S+) \(UTC\)", r"ligt buiten \1 tot \2"),
         (r"lies outside the Netherlands.*", "ligt buiten Nederland"),
+        (r"has a UTC offset beyond (\S+), which no place has",
+         r"heeft een verschil met UTC van meer dan \1, dat geen plaats heeft"),
         (r"contains a control character", "bevat een teken dat niet in tekst hoort"),
         (r"a licence plate has 2 to 12 letters and digits",
          "een kenteken heeft 2 tot 12 letters en cijfers"),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated
 
@@ -21,6 +21,11 @@ NL_LONGITUDE = (3.30, 7.25)
 # cannot move 0001-01-01T00:30+01:00 to UTC, and PostgreSQL stores a year 1 as -infinity.
 EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST_TIME = datetime(9999, 1, 1, tzinfo=UTC)
+# And its offset is one a place has (UTC-12 to UTC+14): Python takes up to ±23:59, but
+# PostgreSQL reads no offset past ±15:59, and the desk, the digest and the sink's task settling
+# read times from stored JSON. A report at +23:59 stopped the unit's desk list (500) and an
+# activation verified at +23:59 stopped the sink on every restart.
+LARGEST_UTC_OFFSET = timedelta(hours=14)
 
 
 def refuse_control_characters(text: str) -> str:
@@ -54,6 +59,9 @@ class Contract(BaseModel):
                 raise ValueError(
                     f"lies outside {EARLIEST_TIME:%Y-%m-%d} to {LATEST_TIME:%Y-%m-%d} (UTC)"
                 )
+            offset = value.utcoffset()
+            if offset is not None and abs(offset) > LARGEST_UTC_OFFSET:
+                raise ValueError("has a UTC offset beyond ±14:00, which no place has")
             return value
         texts = value if isinstance(value, list | tuple) else (value,)
         for text in texts:

@@ -414,6 +414,24 @@ def test_a_time_no_reader_can_hold_is_refused_with_its_field(moment: str) -> Non
     )
 
 
+@pytest.mark.parametrize(
+    ("field", "moment"),
+    [("occurred_at", "2026-12-07T07:00:00+23:59"), ("received_at", "2026-12-07T07:00:00-16:00")],
+)
+def test_an_offset_no_place_has_is_refused_with_its_field(field: str, moment: str) -> None:
+    # Python takes offsets up to ±23:59, PostgreSQL none past ±15:59: an activation verified
+    # at +23:59 stopped the sink on every restart (its task settling reads the time from the
+    # stored JSON), a report at +23:59 the unit's desk list.
+    spec = ALARM_ACTIVATIONS
+    wire = encode(spec, VALID[spec.suffix](uuid.uuid4()), "urn:heterdaad:test")
+    body = json.loads(wire.value) | {field: moment}
+    with pytest.raises(UndecodableRecord) as refused:
+        decode(spec, json.dumps(body).encode(), wire.headers)
+    assert str(refused.value) == (
+        f"{field}: Value error, has a UTC offset beyond ±14:00, which no place has"
+    )
+
+
 # --- through a running worker and sink ----------------------------------------------------------
 
 

@@ -28,6 +28,8 @@ from schemas.events import Build
          "ligt meer dan 1826 dagen in het verleden"),
         ("Value error, lies outside the Netherlands (its border and territorial sea)",
          "ligt buiten Nederland"),
+        ("Value error, has a UTC offset beyond ±14:00, which no place has",
+         "heeft een verschil met UTC van meer dan ±14:00, dat geen plaats heeft"),
         # ownership, as the API words a 403
         ("branch AK-0001 is not a branch of yours or of your member organisations",
          "filiaal AK-0001 is geen filiaal van u of van een van uw leden"),
