@@ -151,7 +151,7 @@ _ORDER = f"""CASE
         WHEN resolved_at IS NULL THEN 3
         ELSE 4 END,
     CASE severity {" ".join(f"WHEN '{s.value}' THEN {s.rank}" for s in Severity)} ELSE 9 END,
-    coalesce((payload->>'occurred_at')::timestamptz, created_at) DESC, created_at DESC"""
+    coalesce(occurred_at, created_at) DESC, created_at DESC"""
 
 _COLUMNS = """alert_id, kind, severity, police_unit, lat, lon, created_at, payload,
     payload_purged_at, acknowledged_at, acknowledged_by, resolved_at, resolved_by, outcome,
@@ -253,7 +253,7 @@ class AlertStore:
         rows = await self.pool.fetch(
             f"SELECT {_COLUMNS} FROM alert WHERE police_unit = $1 AND {_HISTORICAL} "
             "AND created_at >= $2 "
-            "ORDER BY (payload->>'occurred_at')::timestamptz DESC NULLS LAST, created_at DESC "
+            "ORDER BY occurred_at DESC NULLS LAST, created_at DESC "
             "LIMIT $3",
             unit.value,
             since,

@@ -158,10 +158,11 @@ WHERE event_type = 'alarm_activation' AND kind = ANY($3::text[])
   AND occurred_at >= $1 AND occurred_at < $2
 ORDER BY occurred_at
 """
-# Event time from the payload; alerts written before `occurred_at` existed, or purged, fall
+# Event time from its column (migration 0025), not cast from the payload's text, which fails
+# the whole read on an offset PostgreSQL cannot take (past ±15:59); alerts without one fall
 # back to when they were made. An escalation is never made before its press (hence the bound
 # on created_at, which keeps the index in use) but may be made long after it.
-_EVENT_TIME = "COALESCE((payload->>'occurred_at')::timestamptz, created_at)"
+_EVENT_TIME = "COALESCE(occurred_at, created_at)"
 _ESCALATIONS = f"""
 SELECT kind, lat, lon, {_EVENT_TIME} AS at
 FROM alert

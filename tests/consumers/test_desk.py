@@ -585,6 +585,26 @@ async def test_a_unit_sees_and_handles_only_its_own_alerts(
     assert await audit_rows(db, "alert_acknowledged") == []
 
 
+async def test_the_list_takes_event_times_from_their_column_not_the_payload_text(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    """An alert stored before the contract refused offsets past ±14:00 may hold one in its
+    payload, which PostgreSQL cannot cast (none past ±15:59): the unit's whole list, live and
+    history, answered 500 for as long as that alert was in it."""
+    await users(db)
+    live, past = factories.alert(), factories.alert(historical=True)
+    for alert in (live, past):
+        await store(db, alert)
+    await db.execute(
+        "UPDATE alert SET payload = jsonb_set(payload, '{occurred_at}', "
+        "'\"2026-12-07T07:00:00+23:59\"')"
+    )
+    async with served_desk(settings) as base_url, logged_in(base_url) as client:
+        page = await client.get("/")
+        assert page.status_code == 200, page.text
+        assert str(live.alert_id) in page.text and str(past.alert_id) in page.text
+
+
 async def test_acknowledge_and_resolve_write_the_row_and_the_audit_log(
     settings: Settings, db: asyncpg.Connection
 ) -> None:
