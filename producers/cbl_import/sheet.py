@@ -29,6 +29,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _ZIP_MAGIC = b"PK\x03\x04"
+# An XLSX export is read as far as this many cells (a row counts to its last cell, plus one):
+# a month of CBL meldings is a few thousand rows of at most some 130 columns.
+MOST_XLSX_CELLS = 10_000_000
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0"  # the binary .xls of Excel 97-2003
 
 
@@ -177,7 +180,25 @@ def _xlsx_records(path: Path, data: bytes) -> list[list[str]]:
         ) from error
     try:
         sheet = workbook.worksheets[0]
-        return [[_cell_text(value) for value in row] for row in sheet.iter_rows(values_only=True)]
+        # The used range the sheet's XML declares is not taken: one cell at XFD1048576 in a
+        # 5 KB file made openpyxl pad every row to it (17 billion cells: MemoryError, or the
+        # machine's memory gone). Without it each row is as wide as its own last cell and a
+        # missing row is empty; what is left is bounded by the cells actually read.
+        sheet.reset_dimensions()
+        records: list[list[str]] = []
+        cells = 0
+        for row in sheet.iter_rows(values_only=True):
+            cells += len(row) + 1
+            if cells > MOST_XLSX_CELLS:
+                raise CblFileError(
+                    f"{path}: more than {MOST_XLSX_CELLS:,} cells up to row {len(records) + 1} "
+                    "(each row counted to its last cell): is there a cell far right or below?",
+                    f"{path}: meer dan {MOST_XLSX_CELLS:,} cellen tot rij {len(records) + 1} "
+                    "(elke rij tot haar laatste cel): staat er een cel ver rechts of onderaan?"
+                    .replace(",", "."),
+                )
+            records.append([_cell_text(value) for value in row])
+        return records
     finally:
         workbook.close()
 

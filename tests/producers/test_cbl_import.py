@@ -6,13 +6,14 @@ import csv
 import logging
 import re
 import socket
+import tracemalloc
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from openpyxl import Workbook
+from openpyxl import Workbook, load_workbook
 
 from heterdaad.logs import JsonFormatter
 from producers.api import admin, registry
@@ -34,6 +35,7 @@ from producers.cbl_import import (
     import_cbl,
 )
 from producers.cbl_import import rows as rows_module
+from producers.cbl_import import sheet as sheet_module
 from producers.cbl_import.layout import COLUMNS
 from producers.cbl_import.rows import column_for, convert_row, parse_moment, parse_value_band
 from producers.cbl_import.sheet import SourceRow, check_columns, read_sheet
@@ -355,6 +357,43 @@ def test_old_xls_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "export.xls"
     path.write_bytes(b"\xd0\xcf\x11\xe0" + bytes(100))
     with pytest.raises(CblFileError, match=re.escape("save it as .xlsx")):
+        read_sheet(path)
+
+
+def test_a_stray_cell_far_out_is_read_as_that_one_cell(tmp_path: Path) -> None:
+    """A workbook declares its used range; openpyxl padded every row to it, so one stray cell
+    at (20,000, 2,000) was 40 million cells (and one at XFD1048576 in a 5 KB file, 17 billion:
+    gigabytes, a MemoryError). Each row is now as wide as its own last cell."""
+    path = write_xlsx(tmp_path / "export.xlsx", example_rows())
+    workbook = load_workbook(path)
+    assert workbook.active is not None
+    workbook.active.cell(20_000, 2_000, "x")
+    workbook.save(path)
+    tracemalloc.start()
+    try:
+        sheet = read_sheet(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 50_000_000, f"{peak:,} bytes"
+    assert [row.get("meldingsnummer") for row in sheet.rows[:-1]] == [
+        row["meldingsnummer"] for row in example_rows()
+    ]
+    stray = sheet.rows[-1]
+    assert (stray.number, stray.extra_cells) == (20_000, 1)
+
+
+def test_a_workbook_with_too_many_cells_is_refused_by_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sheet_module, "MOST_XLSX_CELLS", 100_000)
+    path = write_xlsx(tmp_path / "export.xlsx", example_rows())
+    workbook = load_workbook(path)
+    assert workbook.active is not None
+    for number in range(10, 20):
+        workbook.active.cell(number, 16_384, "x")  # column XFD, the last there is
+    workbook.save(path)
+    with pytest.raises(CblFileError, match=re.escape("more than 100,000 cells up to row")):
         read_sheet(path)
 
 
