@@ -180,10 +180,10 @@ def _xlsx_records(path: Path, data: bytes) -> list[list[str]]:
         ) from error
     try:
         sheet = workbook.worksheets[0]
-        # The used range the sheet's XML declares is not taken: one cell at XFD1048576 in a
-        # 5 KB file made openpyxl pad every row to it (17 billion cells: MemoryError, or the
-        # machine's memory gone). Without it each row is as wide as its own last cell and a
-        # missing row is empty; what is left is bounded by the cells actually read.
+        # The used range the sheet's XML declares is not taken: openpyxl padded every row to
+        # it, so one stray cell at row 200,000, column 5,000 of a 5 KB file took 3 GB and
+        # ended in a MemoryError (at XFD1048576: 17 billion cells). Without it each row is as
+        # wide as its own last cell and a missing row is empty; the rest is bounded below.
         sheet.reset_dimensions()
         records: list[list[str]] = []
         cells = 0

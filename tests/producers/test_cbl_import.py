@@ -362,8 +362,8 @@ def test_old_xls_is_refused(tmp_path: Path) -> None:
 
 def test_a_stray_cell_far_out_is_read_as_that_one_cell(tmp_path: Path) -> None:
     """A workbook declares its used range; openpyxl padded every row to it, so one stray cell
-    at (20,000, 2,000) was 40 million cells (and one at XFD1048576 in a 5 KB file, 17 billion:
-    gigabytes, a MemoryError). Each row is now as wide as its own last cell."""
+    at (20,000, 2,000) was 40 million cells (one at (200,000, 5,000) of a 5 KB file took 3 GB
+    and a MemoryError). Each row is now as wide as its own last cell."""
     path = write_xlsx(tmp_path / "export.xlsx", example_rows())
     workbook = load_workbook(path)
     assert workbook.active is not None
