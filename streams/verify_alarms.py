@@ -198,8 +198,7 @@ class _Run:
             return
         self.state.advance(activation.occurred_at)
         if self._beyond_retention(activation.occurred_at):
-            # Later than any evidence is kept: its episode may be forgotten, so it is not judged.
-            logger.warning("activation too late to be judged", extra=_ids(site, activation))
+            self._beyond(site, activation)
         elif activation.signal in TESTS:
             site.history.tests += 1
         elif activation.signal is AlarmSignal.SITE_SILENT:
@@ -292,6 +291,24 @@ class _Run:
             logger.info("press arrived too late for a verify task", extra=_ids(site, episode))
             return
         self._verify_task(site, episode)
+
+    def _beyond(self, site: SiteState, activation: AlarmActivation) -> None:
+        """Older than the cell keeps evidence (a centre's backlog, after newer activations):
+        its episode may be forgotten, so only what the activation says of itself decides. A
+        verdict "verified" is a hold-up for history, a historical verified_alarm under its own
+        key; anything else is logged, not judged."""
+        verdict = activation.verification
+        if verdict is None or not verdict.verified or activation.signal in TESTS:
+            logger.warning("activation too late to be judged", extra=_ids(site, activation))
+            return
+        # Not kept in the cell: the next prune would forget it at once.
+        episode = Episode.opened_by(activation, self.now)
+        method = verdict.method.value
+        episode.add(note(activation, "verification", f"{method}:{verdict.verified}"))
+        site.history.verified += 1
+        reason = LinkReason(feature="verification", value=method, contribution=1.0)
+        self._escalate(site, episode, AlertKind.VERIFIED_ALARM, HISTORY_SEVERITY,
+                       activation.event_id, reason)  # fmt: skip
 
     def _follow_up(self, site: SiteState, follow_up: AlarmActivation) -> None:
         noted = note(follow_up, "restore" if follow_up.signal is AlarmSignal.RESTORE else "cancel")

@@ -443,6 +443,36 @@ def test_an_escalated_episode_a_record_kept_moves_to_the_cell(bare_settings: Set
         assert late.records[SITE.site_id].decided == []
 
 
+def test_a_backlog_verdict_older_than_the_cell_keeps_is_a_hold_up_for_history(
+    bare_settings: Settings,
+) -> None:
+    """A centre forwards yesterday's hold-up, verified by camera, after a press of today at the
+    same site: older than the cell keeps evidence (6 h), so its episode may be forgotten. The
+    verdict still says what happened: a historical verified_alarm, once. Before, it was logged
+    "too late to be judged" and no alert reached the desk's history (a tester's)."""
+    verifier = AlarmVerifier(defaults(bare_settings))
+    day = 24 * 3600.0
+    today = verifier.handle(CellState(partition=0), ActivationInput(activation=press(day)),
+                            at(day + 5), records=lambda _: None)  # fmt: skip
+    state, records = today.state, dict(today.records)
+    check = verdict(0, True)
+    outputs = {}
+    for name, event in (("press", press(0, user="u7")), ("verified", check),
+                        ("again", check), ("not verified", verdict(0, False, after=90))):
+        decision = verifier.handle(state, ActivationInput(activation=event), at(day + 60),
+                                   records=records.get)  # fmt: skip
+        state = decision.state
+        records.update(decision.records)
+        outputs[name] = [summary(o) for o in decision.outputs]
+    assert outputs == {
+        "press": [],
+        "verified": ["alert verified_alarm medium verification historical"],
+        "again": [],
+        "not verified": [],
+    }
+    assert false_alarm_history(records)[SITE.site_id].verified == 1
+
+
 def test_a_view_leaves_the_cell_it_was_made_from_as_it_was(bare_settings: Settings) -> None:
     """The decision sorts and appends to its view's episodes; the cell's entry it was made from
     stays as stored (the "Lists copied" of `SiteState.view`)."""
