@@ -276,6 +276,18 @@ async def _post_report(api_url: str, api_key: str) -> None:
         raise RuntimeError(f"the API refused the demo report: {answer.status_code} {answer.text}")
 
 
+def first_time(shown: dict[uuid.UUID, None], alert_id: uuid.UUID, keep: int = 10_000) -> bool:
+    """Whether the console shows this alert: not when it showed the same id before. The worker
+    sends at least once, and after a rebalance the console printed hundreds of alerts again
+    (the store and the webhooks keep each id once). `shown` keeps the newest `keep` ids."""
+    if alert_id in shown:
+        return False
+    shown[alert_id] = None
+    if len(shown) > keep:
+        del shown[next(iter(shown))]
+    return True
+
+
 async def _show_alerts(settings: Settings, say: Callable[[str], None]) -> None:
     consumer = AIOKafkaConsumer(
         ALERTS.name(settings.topic_prefix),
@@ -284,12 +296,15 @@ async def _show_alerts(settings: Settings, say: Callable[[str], None]) -> None:
         auto_offset_reset="earliest",
     )
     await consumer.start()
+    shown: dict[uuid.UUID, None] = {}
     try:
         async for record in consumer:
             try:
                 alert = decode_as(Alert, ALERTS, record.value, list(record.headers))
             except UndecodableRecord as error:
                 say(f"unreadable alert: {error.reason}")
+                continue
+            if not first_time(shown, alert.alert_id):
                 continue
             # History informs, it does not alarm (issue 10): the screen says which is which.
             label = HISTORY_LABEL[settings.language] if alert.historical else "ALARM"

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import uuid
 from typing import TYPE_CHECKING
 
 import pytest
 
 from heterdaad.settings import Settings
 from heterdaad.thresholds.operations import MetricsSettings
-from infra.demo import demo_paths, worker_model_file
+from infra.demo import demo_paths, first_time, worker_model_file
 from infra.demo_setup import DemoSecrets, PortBusy, check_ports, write_env
 from streams.series_model import series_model_dir
 from tests.infra.demo_ports import free_port_env
@@ -100,3 +101,12 @@ def test_a_taken_metrics_port_stops_the_demo_before_it_starts(field: str) -> Non
 def test_a_metrics_server_turned_off_is_not_checked() -> None:
     off = MetricsSettings(worker_port=0, sink_port=0, notify_port=0, sia_port=0)
     check_ports(_free_ports().model_copy(update={"metrics": off}))
+
+
+def test_the_console_shows_an_alert_sent_twice_once() -> None:
+    # At least once: after a rebalance the worker sends some alerts again, same ids.
+    shown: dict[uuid.UUID, None] = {}
+    first, second, third = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    assert [first_time(shown, i, keep=2) for i in (first, second, first, third, first)] == [
+        True, True, False, True, True,  # the last: forgotten once two newer ids came
+    ]  # fmt: skip
