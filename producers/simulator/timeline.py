@@ -86,11 +86,14 @@ class Clock:
             moment += DAY
         while moment > latest:
             moment -= DAY
-        # A period shorter than a day cannot keep the hour; any moment inside will do. One
-        # shorter than the margin (a live tick of a minute) has no room for it: its middle.
+        # A period shorter than a day cannot keep the hour: the moment's place in the day is
+        # wrapped into the period, so that moments stay apart (a live tick of a minute had all
+        # its events at its middle, to the microsecond). One shorter than the margin has no
+        # room for the margin: the whole period.
         if moment < self.start:
-            latest = latest if latest >= self.start else self.end
-            moment = self.start + (latest - self.start) / 2
+            latest = latest if latest > self.start else self.end
+            span = latest - self.start
+            moment = self.start + (moment - self.start) % span if span else self.start
         return moment
 
     def cap(self, moment: datetime) -> datetime:

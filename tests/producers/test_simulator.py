@@ -454,6 +454,10 @@ def test_a_live_tick_is_the_minute_just_passed_busy_at_the_asked_rate() -> None:
     times = [e.truth.occurred_at for e in tick.events] + [e.emitted_at for e in tick.events]
     # Every event time lies in the minute: never ahead of now, never far behind it.
     assert all(now - timedelta(seconds=60) <= t <= now for t in times)
+    # Spread over the minute, not all at its middle to the microsecond (a tester's).
+    occurred = [e.truth.occurred_at for e in tick.events]
+    assert len(set(occurred)) > len(occurred) / 2
+    assert max(occurred) - min(occurred) > timedelta(seconds=30)
     assert 0.5 * 5 * 60 <= len(tick.events) <= 2 * 5 * 60
     assert {type(e.model) for e in tick.events} >= {AlarmActivation, IncidentReport}
     ids = [e.truth.event_id for e in (*tick.events, *following.events)]
