@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 
 import asyncpg
 
-from consumers import alarm_tasks
+from consumers import alarm_tasks, event_ids
+from consumers.event_ids import Arrival, Collision
 from consumers.retention import Purge
 from heterdaad.db import DATABASE_GONE, create_pool
 from heterdaad.events import Batch, EventConsumer, Received, Refusal
@@ -129,35 +130,59 @@ async def settle_tasks(
 
 async def store(
     connection: asyncpg.Connection, model: Contract, *, purge: Purge | None = None
-) -> None:
+) -> str | None:
     """Write one model; a second write of the same id changes nothing, except that one past
-    `purge`'s cutoff purges what was stored with its payload."""
+    `purge`'s cutoff purges what was stored with its payload. Returns why it was not stored
+    when another event holds its id (`store_many`)."""
     table, row = row_of(model, purge)
-    await connection.execute(table.upsert, *row)
-    if purge is not None:
-        await purge_stored(connection, purge, table, [row])
+    if table is not EVENT:
+        await connection.execute(table.upsert, *row)
+        if purge is not None:
+            await purge_stored(connection, purge, table, [row])
+        return None
+    if await connection.fetchval(f"{table.upsert} RETURNING event_id", *row) is not None:
+        return None
+    held = await _stored(connection, table, [row[0]])
+    collisions = event_ids.collisions([_arrival(0, model, row)], held)
+    return collisions[0].reason if collisions else None
+
+
+def _arrival(index: int, model: Contract, row: tuple[object, ...]) -> Arrival:
+    """An event of a batch as event_ids compares it: the type and organisation of its row."""
+    return Arrival(index, model, event_type=str(row[1]), organisation_id=str(row[2]))
 
 
 async def store_many(
     connection: asyncpg.Connection, models: Iterable[Contract], *, purge: Purge | None = None
-) -> None:
+) -> list[Collision]:
     """Write many models, one COPY per table of the ids not stored yet; ids stored are kept,
     but with `purge`, those past its cutoff lose their payload as the new ones are written.
+
+    An event whose id is held (stored, or earlier in the batch) by the same event is a repeat
+    and changes nothing; one held by another event is returned as a Collision, for the caller
+    to dead-letter (consumers/event_ids.py).
 
     All or nothing inside the caller's transaction: asyncpg.DataError names no row, so a caller
     that must keep the good rows of a refused batch writes them again one by one.
     """
     by_table: dict[Table, list[tuple[object, ...]]] = defaultdict(list)
-    for model in models:
+    events: list[Arrival] = []
+    for index, model in enumerate(models):
         table, row = row_of(model, purge)
         by_table[table].append(row)
+        if table is EVENT:
+            events.append(_arrival(index, model, row))
+    collisions: list[Collision] = []
     for table, rows in by_table.items():
         if table.columns is None:
             await connection.executemany(table.upsert, rows)
         else:
-            await copy_new(connection, table, rows)
+            held = await copy_new(connection, table, rows)
+            if table is EVENT:
+                collisions += event_ids.collisions(events, held)
         if purge is not None:
             await purge_stored(connection, purge, table, rows)
+    return collisions
 
 
 async def purge_stored(
@@ -176,9 +201,10 @@ async def purge_stored(
 
 async def copy_new(
     connection: asyncpg.Connection, table: Table, rows: list[tuple[object, ...]]
-) -> None:
+) -> dict[object, asyncpg.Record]:
     """COPY the rows whose keys are not stored yet, the first of a key twice in the batch, as
-    the upsert would keep it.
+    the upsert would keep it; returns the rows stored before under the batch's keys (for
+    events, what event_ids.collisions compares: `event_ids.HELD`).
 
     Why not the upserts or a staging table (bench/RESULTS.md, "the sink's batch write"): most
     of a batch's time is PostgreSQL's, and a COPY straight into the table does the least of it;
@@ -186,17 +212,14 @@ async def copy_new(
     """
     columns = table.columns
     assert columns is not None, f"{table.name} is written with its upsert"
-    key = columns[0]
-    stored = await connection.fetch(
-        f"SELECT {key} FROM {table.name} WHERE {key} = ANY($1::uuid[])", [row[0] for row in rows]
-    )
+    stored = await _stored(connection, table, [row[0] for row in rows])
     new: dict[object, tuple[object, ...]] = {}
     for row in rows:
         new.setdefault(row[0], row)
-    for record in stored:
-        new.pop(record[0], None)
+    for key in stored:
+        new.pop(key, None)
     if not new:
-        return
+        return stored
     try:
         async with connection.transaction():  # a savepoint inside the caller's transaction
             await connection.copy_records_to_table(
@@ -207,6 +230,23 @@ async def copy_new(
         # one of these keys since the look-up: the upserts wait for it and keep its rows.
         logger.info("batch raced another writer, upserting it", extra={"table": table.name})
         await connection.executemany(table.upsert, new.values())
+        # Which rows are the other writer's is not told: all are compared, ours as repeats.
+        return await _stored(connection, table, list(new)) | stored
+    return stored
+
+
+async def _stored(
+    connection: asyncpg.Connection, table: Table, keys: list[object]
+) -> dict[object, asyncpg.Record]:
+    """The stored rows of these keys: for events what a repeat is told by, else the key."""
+    columns = table.columns
+    assert columns is not None
+    key = columns[0]
+    what = event_ids.HELD if table is EVENT else key
+    records = await connection.fetch(
+        f"SELECT {what} FROM {table.name} WHERE {key} = ANY($1::uuid[])", keys
+    )
+    return {record[0]: record for record in records}
 
 
 class Sink:
@@ -264,7 +304,7 @@ class Sink:
         async with self._pool.acquire() as connection:
             try:
                 async with connection.transaction():
-                    await store_many(connection, models, purge=purge)
+                    collisions = await store_many(connection, models, purge=purge)
                     await settle_tasks(connection, models, self.settings)
             except asyncpg.DataError as error:
                 # One row PostgreSQL refuses must not sink the batch: find it row by row.
@@ -275,7 +315,8 @@ class Sink:
                 refused = await self._write_one_by_one(connection, batch.received, purge)
                 await settle_tasks(connection, models, self.settings)
                 return refused
-        return []
+        # Another event under a stored id is not stored: dead-lettered, never dropped unsaid.
+        return [Refusal(batch.received[c.index].record, c.reason) for c in collisions]
 
     @staticmethod
     async def _write_one_by_one(
@@ -287,7 +328,10 @@ class Sink:
                 try:
                     # A savepoint: a row PostgreSQL refuses must not undo the batch around it.
                     async with connection.transaction():
-                        await store(connection, item.model, purge=purge)
+                        taken = await store(connection, item.model, purge=purge)
                 except asyncpg.DataError as error:
                     refused.append(Refusal(item.record, f"refused by PostgreSQL: {error}"))
+                else:
+                    if taken is not None:
+                        refused.append(Refusal(item.record, taken))
         return refused

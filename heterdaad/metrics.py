@@ -75,12 +75,16 @@ ALERT_AGE = Histogram(
     namespace=NAMESPACE,
 )
 
-# The classes of dead-letter reasons, in the order they are tried: schemas/wire.py words them.
-ReasonClass = Literal["no_value", "not_cloudevent", "wrong_type", "invalid_fields", "other"]
+# The classes of dead-letter reasons, in the order they are tried: schemas/wire.py words them,
+# and the sink the id another event holds (consumers/event_ids.py).
+ReasonClass = Literal[
+    "no_value", "not_cloudevent", "wrong_type", "id_taken", "invalid_fields", "other"
+]
 _REASON_CLASSES: tuple[tuple[str, ReasonClass], ...] = (
     ("record has no value", "no_value"),
     ("not a binary-mode CloudEvent", "not_cloudevent"),
     ("ce_type ", "wrong_type"),
+    ("event id ", "id_taken"),
 )
 
 

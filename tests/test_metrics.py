@@ -34,6 +34,8 @@ def _value(name: str, **labels: str) -> float:
         ("location.lat: Input should be a valid number", "invalid_fields"),
         # The sink's wording for a row PostgreSQL refused still names what was wrong.
         ("refused by PostgreSQL: value too long", "invalid_fields"),
+        # The sink's wording for an id another event holds (consumers/event_ids.py).
+        ("event id 5f0c... is taken: another event holds it (x)", "id_taken"),
         # Anything else is one class, never the reason itself (it may quote the record).
         ("AB-123-C", "other"),
     ],

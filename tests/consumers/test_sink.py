@@ -8,15 +8,26 @@ from typing import TYPE_CHECKING
 
 import asyncpg
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from prometheus_client import REGISTRY
 
 from consumers.retention import Purge
 from consumers.sink import Sink, store, store_many
 from heterdaad.kafka import make_producer, publish
-from schemas.topics import ALARM_ACTIVATIONS, ALERTS, INCIDENT_REPORTS, RECON_SIGHTINGS
+from schemas.events import AlarmActivation, ValueBand
+from schemas.topics import (
+    ALARM_ACTIVATIONS,
+    ALERTS,
+    DEAD_LETTER_PARTITIONS,
+    INCIDENT_REPORTS,
+    RECON_SIGHTINGS,
+    TopicSpec,
+)
 from schemas.wire import DLQ_REASON
 from tests import factories
 from tests.consumers.test_retention import assert_without_personal_data
-from tests.kafka_helpers import eventually, read_topic
+from tests.kafka_helpers import eventually, publish_all, read_topic, records_up_to_now
 
 if TYPE_CHECKING:
     from heterdaad.settings import Settings
@@ -164,6 +175,120 @@ async def test_a_batch_racing_another_writer_keeps_one_row_per_id(
 
     stored = await db.fetch("SELECT event_id FROM event")
     assert sorted(row["event_id"] for row in stored) == sorted([alarm.event_id, report.event_id])
+
+
+async def test_another_event_under_a_stored_id_is_dead_lettered_and_a_redelivery_is_not(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    press = factories.alarm_activation()
+    # A retailer read the press id off a hold-up alert's dedup key (hold_up:<site>:<press id>)
+    # and posted a report under it: the API has no receipt of a press, so it took it in.
+    report = factories.incident_report(event_id=press.event_id)
+    # At least once: the press again as it was, and as a panel's retransmission re-stamps it.
+    retransmitted = press.model_copy(
+        update={"received_at": press.received_at + timedelta(seconds=4)}
+    )
+    taken = {"topic": INCIDENT_REPORTS.suffix, "reason": "id_taken"}
+    counted_before = REGISTRY.get_sample_value("heterdaad_dead_letters_total", taken) or 0.0
+
+    stop = asyncio.Event()
+    async with Sink(settings) as sink:
+        running = asyncio.create_task(sink.run(stop))
+        await publish_all(settings, press)
+
+        async def press_stored() -> bool:
+            if running.done():
+                raise AssertionError(f"the sink stopped: {running.exception()!r}")
+            return bool(await db.fetchval("SELECT count(*) FROM event") == 1)
+
+        await eventually(press_stored, timeout=60)
+        await publish_all(settings, press, retransmitted, report)
+        [dead] = await read_topic(
+            settings.kafka_bootstrap, INCIDENT_REPORTS.dead_letter_name(settings.topic_prefix),
+            count=1,
+        )  # fmt: skip
+
+        async def all_committed() -> bool:
+            return await _committed_to_the_end(settings, sink.group_id, ALARM_ACTIVATIONS)
+
+        # Committed after the batch's dead letters: none of the repeats' can come later.
+        await eventually(all_committed, timeout=60)
+        stop.set()
+        await running
+
+    repeats_dead = await records_up_to_now(
+        settings.kafka_bootstrap, ALARM_ACTIVATIONS.dead_letter_name(settings.topic_prefix),
+        DEAD_LETTER_PARTITIONS,
+    )  # fmt: skip
+    assert repeats_dead == []
+    stored = await db.fetch("SELECT event_type, organisation_id, payload::text FROM event")
+    assert [tuple(row) for row in stored] == [
+        ("alarm_activation", "pac-noord", stored[0]["payload"])
+    ]
+    assert AlarmActivation.model_validate_json(stored[0]["payload"]) == press  # the first kept
+    assert dict(dead.headers)[DLQ_REASON].decode() == (
+        f"event id {press.event_id} is taken: another event holds it "
+        "(alarm_activation of pac-noord; this is incident_report of cbl)"
+    )
+    counted = REGISTRY.get_sample_value("heterdaad_dead_letters_total", taken)
+    assert counted == counted_before + 1
+
+
+async def test_a_batch_stores_the_first_event_of_an_id_and_returns_every_other_one(
+    db: asyncpg.Connection,
+) -> None:
+    report = factories.incident_report()
+    await store(db, report)
+    purged = factories.incident_report()
+    await store(db, purged)
+    await db.execute("UPDATE event SET payload = NULL WHERE event_id = $1", purged.event_id)
+    fresh = factories.alarm_activation()
+    batch = [
+        report,  # 0: stored already, the same: a repeat
+        report.model_copy(update={"occurred_at": report.occurred_at + timedelta(minutes=1)}),
+        factories.alarm_activation(event_id=report.event_id),  # 2: another type
+        factories.incident_report(event_id=report.event_id, reporting_org="ah"),  # 3: org
+        report.model_copy(update={"loot_value": ValueBand.OVER_50K}),  # 4: other content
+        fresh,  # 5: new
+        fresh.model_copy(update={"received_at": fresh.received_at + timedelta(seconds=3)}),
+        factories.recon_sighting(event_id=fresh.event_id),  # 7: earlier in the batch
+        purged.model_copy(update={"loot_value": ValueBand.OVER_50K}),  # 8: only type and org left
+        factories.alarm_activation(event_id=purged.event_id),  # 9
+    ]
+    async with db.transaction():
+        collisions = await store_many(db, batch)
+    one_by_one = [await store(db, model) for model in batch]
+
+    assert [collision.index for collision in collisions] == [2, 3, 4, 7, 9]
+    assert [reason is not None for reason in one_by_one] == [
+        index in (2, 3, 4, 7, 9) for index in range(len(batch))
+    ]
+    reasons = {collision.index: collision.reason for collision in collisions}
+    assert reasons[4] == (
+        f"event id {report.event_id} is taken: another event holds it "
+        "(incident_report of cbl with other content)"
+    )
+    assert reasons[7].endswith("(alarm_activation of pac-noord; this is recon_sighting of ah)")
+    assert await db.fetchval("SELECT count(*) FROM event") == 3
+
+
+async def _committed_to_the_end(settings: Settings, group_id: str, spec: TopicSpec) -> bool:
+    """Whether the group committed every record of the topic's partitions."""
+    partitions = [TopicPartition(spec.name(settings.topic_prefix), p)
+                  for p in range(spec.partitions)]  # fmt: skip
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    reader = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    await reader.start()
+    try:
+        committed = await admin.list_consumer_group_offsets(group_id)
+        ends = await reader.end_offsets(partitions)
+    finally:
+        await reader.stop()
+        await admin.close()
+    return all(
+        end == 0 or (tp in committed and committed[tp].offset == end) for tp, end in ends.items()
+    )
 
 
 async def test_a_time_ahead_of_the_readers_clock_is_stored_not_dead_lettered(
