@@ -62,6 +62,22 @@ async def judge(
     return judgements
 
 
+async def held_by_others(
+    connection: asyncpg.Connection, caller: Caller, event_type: str, event_ids: Sequence[str]
+) -> set[str]:
+    """The ids stored (by the sink) as an event of another type or organisation: a SIA press
+    has no receipt, so a report under its id (read off an alert's dedup key) is told here,
+    not dead-lettered by the sink after a 202."""
+    if not event_ids:
+        return set()
+    rows = await connection.fetch(
+        "SELECT event_id::text FROM event WHERE event_id = ANY($1::uuid[]) "
+        "AND (event_type <> $2 OR organisation_id <> $3)",
+        list(event_ids), event_type, caller.organisation_id,
+    )  # fmt: skip
+    return {row["event_id"] for row in rows}
+
+
 def is_stale(receipt: Receipt, publish_timeout: float) -> bool:
     """A pending claim whose process died before confirming: the event is published again."""
     stale_after = timedelta(seconds=STALE_CLAIM_TIMEOUTS * publish_timeout)

@@ -186,6 +186,10 @@ class Intake:
         receipts = await find_receipts(
             connection, [c.event_id for c in candidates], with_pending=True
         )
+        taken = await ingest.held_by_others(
+            connection, caller, kind.name,
+            [c.event_id for c in candidates if c.event_id not in receipts],
+        )  # fmt: skip
         judgements = await ingest.judge(connection, caller, [c.event for c in candidates])
         candidates = [
             replace(candidate, event=judgement.event, digest=judgement.digest)
@@ -207,6 +211,9 @@ class Intake:
                     else:
                         repeats.append((candidate, earlier))
                     continue
+            if receipt is None and candidate.event_id in taken:
+                self._decide_replay(round_, caller, kind, candidate, None)  # 409
+                continue
             earlier = first_by_id.setdefault(candidate.event_id, candidate)
             if receipt is not None:
                 self._replay(round_, caller, kind, candidate, receipt)

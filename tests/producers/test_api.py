@@ -16,6 +16,7 @@ from asyncpg import exceptions as asyncpg_errors
 from asyncpg import pool as asyncpg_pool
 
 from assembly.api import create_app
+from consumers.sink import store
 from heterdaad.logs import JsonFormatter
 from heterdaad.settings import Settings
 from producers.api import ApiLimits, admin
@@ -23,6 +24,7 @@ from schemas.events import IncidentReport
 from schemas.pseudonym import pseudonymise_plate
 from schemas.topics import ALARM_ACTIVATIONS, INCIDENT_REPORTS, RECON_SIGHTINGS
 from schemas.wire import decode_as
+from tests import factories
 from tests.kafka_helpers import read_topic
 from tests.producers import bodies
 from tests.producers.intake_support import Registry, published_count, running_api
@@ -115,6 +117,23 @@ async def test_incident_report_is_published_with_the_plate_only_pseudonymised(
     assert "event accepted" in logged
     for form in bodies.PLATE_FORMS:
         assert form.decode() not in logged
+
+
+async def test_a_report_under_the_id_of_a_stored_press_is_refused(
+    settings: Settings, db: asyncpg.Connection, registry: Registry, client: httpx.AsyncClient
+) -> None:
+    # A press came in over SIA (no receipt); its id is in the hold-up alert's dedup key.
+    press = factories.alarm_activation(alarm_centre="pac-1")
+    await store(db, press)
+    body = bodies.incident_report(event_id=str(press.event_id))
+    response = await client.post(
+        "/v1/incident-reports", json=body, headers=registry.auth("retail-a")
+    )
+    assert response.status_code == 409, response.text
+    assert response.json()["detail"] == (
+        f"event id {press.event_id} was already used for another event"
+    )
+    assert await published_count(settings, INCIDENT_REPORTS) == 0
 
 
 async def test_alarm_activation_of_own_subscriber_is_published(
