@@ -222,9 +222,14 @@ STORIES = [
     # Escalated on timeout and verified later: one alert per episode, never a second.
     ("timeout_then_verified", [press(0, signal=AlarmSignal.DURESS), verdict(0, True, after=900)],
      ["task verify", "alert hold_up_in_progress high unresolved_after_timeout"]),
-    # A verdict later than the retention (6 h) is not judged: its episode may be forgotten.
+    # A verdict later than the retention (6 h): its episode may be forgotten, so the verdict
+    # alone decides; "verified" is a hold-up for history, under the verdict's own key.
     ("verdict_beyond_retention", [press(0), follow_up(7 * 3600, AlarmSignal.TEST),
                                   (7 * 3600 + 10.0, verdict(0, True, after=7 * 3600))],
+     ["task verify", "alert verified_alarm medium verification historical"]),
+    # The same, "not verified": nothing to say beyond the false alarm already counted.
+    ("false_verdict_beyond_retention", [press(0), follow_up(7 * 3600, AlarmSignal.TEST),
+                                        (7 * 3600 + 10.0, verdict(0, False, after=7 * 3600))],
      ["task verify"]),
     # The link went silent: the centre is asked to check it, the police are not told.
     ("site_silent", [follow_up(0, AlarmSignal.SITE_SILENT)], ["task site_silent"]),
