@@ -35,6 +35,9 @@ class SinkRates:
     batch: int
     store_rows_per_s: float
     bare_rows_per_s: float
+    # The same batches stored again (a redelivery after a restart): every id is held, and each
+    # is compared with the stored event (consumers/event_ids.py).
+    repeat_rows_per_s: float
 
 
 async def run(settings: Settings, activations: list[AlarmActivation], batch: int) -> SinkRates:
@@ -75,10 +78,16 @@ async def run(settings: Settings, activations: list[AlarmActivation], batch: int
             async with connection.transaction():
                 await connection.executemany(_BARE, rows)
             bare_s += time.perf_counter() - start
+        repeat_s = 0.0
+        for chunk in chunks:
+            start = time.perf_counter()
+            async with connection.transaction():
+                assert not await store_many(connection, chunk), "a repeat is no collision"
+            repeat_s += time.perf_counter() - start
     finally:
         await connection.close()
     n = len(activations)
-    return SinkRates(n, batch, n / store_s, n / bare_s)
+    return SinkRates(n, batch, n / store_s, n / bare_s, n / repeat_s)
 
 
 # --- the ways a batch could be written, side by side (`python -m bench.sink`) ----------------
