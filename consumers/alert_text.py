@@ -113,9 +113,8 @@ _PHRASES: dict[str, dict[Language, str]] = {
         "en": "{n} similar sighting(s) at such shops nearby",
     },
     "score": {
-        "nl": "score {score:.1f} (drempel {threshold:.1f}; ~{rate:.1f} valse per 100 meldingen)",
-        "en": "score {score:.1f} (threshold {threshold:.1f}; ~{rate:.1f} false per 100 "
-        "sightings)",
+        "nl": "score {score} (drempel {threshold}; ~{rate} valse per 100 meldingen)",
+        "en": "score {score} (threshold {threshold}; ~{rate} false per 100 sightings)",
     },
     "basis": {"nl": "model {version}", "en": "model {version}"},
     "probability": {"nl": "kans {p}", "en": "probability {p}"},
@@ -231,8 +230,11 @@ def grounds_text(grounds: WarningGrounds, language: Language = "nl") -> str:
         found.append(_PHRASES["branches"][language].format(n=grounds.branches))
     if grounds.nearby_sightings:
         found.append(_PHRASES["nearby"][language].format(n=grounds.nearby_sightings))
+    # In the reader's notation, as every other number of the line ("3,0 km"): 11,5 in Dutch.
     score = _PHRASES["score"][language].format(
-        score=grounds.score, threshold=grounds.threshold, rate=grounds.false_warnings_per_100
+        score=number(grounds.score, 1, language),
+        threshold=number(grounds.threshold, 1, language),
+        rate=number(grounds.false_warnings_per_100, 1, language),
     )
     return f"{_PHRASES['rests_on'][language]}: {', '.join(found)}; {score}"
 

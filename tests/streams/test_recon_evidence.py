@@ -220,7 +220,7 @@ def test_a_warning_states_its_grounds_score_and_false_rate() -> None:
     ("language", "expected"),
     [
         ("nl", "grond: vraagt naar geld, filmt de camera's, filmt de ingang, voertuig gezien; "
-               "score 9.5 (drempel "),
+               "score 9,5 (drempel "),
         ("en", "rests on: asks about cash, films the cameras, films the entrance, vehicle noted;"
                " score 9.5 (threshold "),
     ],
