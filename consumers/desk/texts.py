@@ -72,6 +72,14 @@ PHRASES: dict[str, dict[Language, str]] = {
         "en": "Is this pattern right? Your judgement is recorded: it checks the chance the "
         "alert states, and the series model learns from it.",
     },
+    # A reconnaissance pattern or a hotspot: only series judgements train a model
+    # (`heterdaad model fit`), and a hotspot states a recurrence interval, not a chance.
+    "judgement_intro_pattern": {
+        "nl": "Klopt dit patroon? Uw oordeel wordt vastgelegd: het toetst wat de melding als "
+        "grond noemt.",
+        "en": "Is this pattern right? Your judgement is recorded: it checks what the alert "
+        "says it rests on.",
+    },
     "confirm": {"nl": "Klopt", "en": "Confirm"},
     "reject": {"nl": "Klopt niet", "en": "Reject"},
     "confirmed_by": {"nl": "Bevestigd als patroon door", "en": "Confirmed as a pattern by"},

@@ -546,6 +546,32 @@ async def test_police_confirm_or_reject_a_pattern_and_each_judgement_is_kept_and
     ]
 
 
+async def test_only_a_series_judgement_is_said_to_teach_the_series_model(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    """`heterdaad model fit` learns from series judgements alone: a reconnaissance pattern's
+    or a hotspot's page must not say the series model learns from the verdict (a stranger's:
+    every pattern page said so, and a hotspot's spoke of a chance it does not state)."""
+    await users(db)
+    series = factories.alert(kind=AlertKind.SERIES, series_id="S-AMS-3")
+    warning = factories.alert(kind=AlertKind.RECONNAISSANCE_WARNING,
+                              dedup_key="recon:rp-0123456789abcdef:2")  # fmt: skip
+    hotspot = factories.alert(kind=AlertKind.HOTSPOT, hotspot_id="hs-ams-1")
+    for alert in (series, warning, hotspot):
+        await store(db, alert)
+    async with served_desk(settings) as base_url, logged_in(base_url) as client:
+        page = (await client.get(f"/alerts/{series.alert_id}")).text
+        assert "en het reeksmodel leert ervan" in page
+        for alert in (warning, hotspot):
+            page = (await client.get(f"/alerts/{alert.alert_id}?lang=nl")).text
+            assert 'id="judgement-heading"' in page
+            assert "reeksmodel" not in page
+            assert "het toetst wat de melding als grond noemt" in page
+            english = (await client.get(f"/alerts/{alert.alert_id}?lang=en")).text
+            assert "series model" not in english
+            assert "it checks what the alert says it rests on" in english
+
+
 async def test_a_unit_sees_and_handles_only_its_own_alerts(
     settings: Settings, db: asyncpg.Connection
 ) -> None:
