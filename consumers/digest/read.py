@@ -201,10 +201,13 @@ ORDER BY created_at, alert_id
 """
 # A robbery linked back to reconnaissance is published as a warning update (dedup key
 # recon-link:..., docs/reconnaissance.md) but warns nobody of a crew still scouting: not counted.
+# By event time, as everything the digest counts (docs/time.md): a warning raised today about
+# reconnaissance of March, from a CBL import or a centre's backlog, is one of March's. An alert
+# stored before it carried its event time is dated by when it was raised.
 _RECON_WARNINGS = """
 SELECT count(*) FROM alert
 WHERE kind = 'reconnaissance_warning' AND dedup_key NOT LIKE 'recon-link:%'
-  AND created_at >= $1 AND created_at < $2
+  AND coalesce(occurred_at, created_at) >= $1 AND coalesce(occurred_at, created_at) < $2
 """
 _DATA_SINCE = "SELECT min(occurred_at) FROM event"
 _JUDGEMENTS = "SELECT count(*) FROM judgement WHERE judged_at >= $1 AND judged_at < $2"

@@ -657,12 +657,38 @@ async def test_a_robbery_linked_back_is_no_reconnaissance_warning_issued(
     during = MONTH.start + timedelta(days=3)
     for key in ("recon:rp-1:2", "recon:rp-1:3+1", f"recon-link:{uuid.uuid4()}:2"):
         await store(db, factories.alert(
-            kind=AlertKind.RECONNAISSANCE_WARNING, dedup_key=key, created_at=during,
+            kind=AlertKind.RECONNAISSANCE_WARNING, dedup_key=key, occurred_at=during,
+            created_at=during,
         ))  # fmt: skip
     snapshot = await read_snapshot(
         db, MONTH, follow_up=timedelta(days=14), escalation_window=timedelta(hours=1), now=NOW
     )
     assert snapshot.recon_warnings == 2
+
+
+async def test_a_reconnaissance_warning_counts_in_the_month_it_is_about(
+    db: asyncpg.Connection,
+) -> None:
+    # By event time, as every count of the digest: a warning raised after the month (history
+    # loaded, a late import) about reconnaissance of the month is one of the month's; one raised
+    # in the month about an earlier month is not (a stranger's: the demo's November digest said
+    # 0 warnings, its December one counted August's).
+    during, after = MONTH.start + timedelta(days=3), MONTH.end + timedelta(days=20)
+    before = MONTH.start - timedelta(days=40)
+    for key, occurred, raised in (
+        ("recon:rp-1:2", during, after),
+        ("recon:rp-1:3", during, after),
+        ("recon:rp-2:2", before, during),
+        ("recon:rp-3:2", during, during),
+    ):
+        await store(db, factories.alert(
+            kind=AlertKind.RECONNAISSANCE_WARNING, dedup_key=key, occurred_at=occurred,
+            created_at=raised,
+        ))  # fmt: skip
+    snapshot = await read_snapshot(
+        db, MONTH, follow_up=timedelta(days=14), escalation_window=timedelta(hours=1), now=NOW
+    )
+    assert snapshot.recon_warnings == 3
 
 
 async def test_the_stated_chances_are_set_against_the_verdicts_given_by_the_months_end(
