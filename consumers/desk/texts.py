@@ -222,7 +222,9 @@ PHRASES: dict[str, dict[Language, str]] = {
     "legend_alert": {"nl": "melding", "en": "alert"},
     "legend_series": {"nl": "reeks", "en": "series"},
     "legend_hotspot": {"nl": "hotspot", "en": "hotspot"},
-    "legend_open": {"nl": "open", "en": "open"},
+    # Red on the map is a critical or escalated alert (desk.css, tilemap.js): every alert not
+    # yet handled is open, most of them orange.
+    "legend_urgent": {"nl": "zeer urgent of geëscaleerd", "en": "critical or escalated"},
     "legend_handled": {"nl": "afgehandeld", "en": "handled"},
     "choose_outcome": {"nl": "Kies de afloop", "en": "Choose the outcome"},
     "logged": {

@@ -572,6 +572,22 @@ async def test_only_a_series_judgement_is_said_to_teach_the_series_model(
             assert "it checks what the alert says it rests on" in english
 
 
+async def test_the_map_legend_names_red_for_what_it_marks(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    """Red on the map is a critical or escalated alert; the legend called it "open", while
+    most open alerts are orange (a stranger's)."""
+    await users(db)
+    await store(db, factories.alert())
+    async with served_desk(settings) as base_url, logged_in(base_url) as client:
+        page = (await client.get("/?lang=nl")).text
+        legend = page[page.index('<ul class="legend">'):]
+        legend = legend[:legend.index("</ul>")]
+        assert "zeer urgent of geëscaleerd</li>" in legend and ">open</li>" not in legend
+        english = (await client.get("/?lang=en")).text
+        assert "critical or escalated</li>" in english
+
+
 async def test_a_unit_sees_and_handles_only_its_own_alerts(
     settings: Settings, db: asyncpg.Connection
 ) -> None:
