@@ -214,22 +214,31 @@ def _patterns(name: str, found: tuple[Pattern, ...], language: Language) -> Tabl
 
 
 def _series_members(found: tuple[Pattern, ...], language: Language) -> Table:
-    """One row per member of each series, with when it happened: the series' own membership."""
+    """One row per member of each series, with when it happened: the series' own membership.
+    The CSV keeps the contract's codes under the English keys, whatever the language, and the
+    words beside them (`..._label`), as every other table; the page shows the words, one
+    robbery in the singular."""
     columns = (
         Column("label", _p("col_label", language)),
         Column("event_id", "event_id", shown=False),
         Column("occurred_at", _p("col_occurred", language), "date"),
-        Column("kind", _p("col_kind", language)),
-        Column("branch_type", _p("col_branch_type", language)),
-        Column("police_unit", _p("col_police_unit", language)),
+        Column("kind", _p("col_kind", language), shown=False),
+        Column("kind_label", _p("col_kind", language)),
+        Column("branch_type", _p("col_branch_type", language), shown=False),
+        Column("branch_type_label", _p("col_branch_type", language)),
+        Column("police_unit", _p("col_police_unit", language), shown=False),
+        Column("police_unit_label", _p("col_police_unit", language)),
     )
     rows = tuple(
         (
             pattern.label,
             str(incident.event_id),
             _local_time(incident.occurred_at),
-            text.incident_kind(incident.kind, language),
+            incident.kind,
+            text.one_incident_kind(incident.kind, language),
+            incident.branch_type,
             text.branch_type(incident.branch_type, language) if incident.branch_type else None,
+            incident.police_unit,
             text.police_unit(incident.police_unit) if incident.police_unit else None,
         )
         for pattern in found

@@ -35,6 +35,15 @@ INCIDENT_KIND: dict[str, dict[Language, str]] = {
     "ramkraak": {"nl": "ramkraken", "en": "ram raids"},
     "plofkraak": {"nl": "plofkraken", "en": "ATM explosive attacks"},
 }
+# One incident of each kind: a row that lists events names each in the singular.
+ONE_INCIDENT_KIND: dict[str, dict[Language, str]] = {
+    "overval": {"nl": "overval", "en": "robbery"},
+    "poging": {"nl": "poging", "en": "attempted robbery"},
+    "woningoverval": {"nl": "woningoverval", "en": "home robbery"},
+    "straatroof": {"nl": "straatroof", "en": "street robbery"},
+    "ramkraak": {"nl": "ramkraak", "en": "ram raid"},
+    "plofkraak": {"nl": "plofkraak", "en": "ATM explosive attack"},
+}
 
 # Every other phrase, by key: (Dutch, English).
 PHRASES: dict[str, tuple[str, str]] = {
@@ -287,6 +296,11 @@ def police_unit(code: str) -> str:
 
 def incident_kind(code: str, language: Language) -> str:
     labels = INCIDENT_KIND.get(code)
+    return labels[language] if labels else code
+
+
+def one_incident_kind(code: str, language: Language) -> str:
+    labels = ONE_INCIDENT_KIND.get(code)
     return labels[language] if labels else code
 
 

@@ -168,6 +168,17 @@ async def test_a_series_found_late_lists_every_member_with_its_local_time(
         ("S1", str(first.event_id), "2025-03-03 21:10"),
         ("S1", str(second.event_id), "2025-03-09 19:45"),
     ]
+    # The CSV holds the contract's codes under its English keys, the words beside them, as the
+    # other tables do; each row is one robbery, named in the singular (a stranger's: the CSV
+    # said "overvallen", "supermarkten", "Midden-Nederland" in Dutch and "robberies" in English).
+    second_row = members[1]
+    assert (second_row["kind"], second_row["kind_label"]) == ("overval", "overval")
+    assert (second_row["branch_type"], second_row["branch_type_label"]) == (
+        "supermarket", "supermarkten"
+    )
+    assert (second_row["police_unit"], second_row["police_unit_label"]) == (
+        "midden-nederland", "Midden-Nederland"
+    )
     html = (tmp_path / "digest-2025-03-nl.html").read_text(encoding="utf-8")
     assert "Overvallen per reeks" in html and "2025-03-09 19:45" in html
 
