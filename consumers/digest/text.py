@@ -178,18 +178,20 @@ PHRASES: dict[str, tuple[str, str]] = {
     "reliability_intro": (
         "Reeks-, voorverkennings- en hotspotalerts vermelden de kans (hotspots: de "
         "herhalingstijd) waarop ze rusten. Analisten bevestigen of verwerpen het patroon op de "
-        "meldkamer. Per soort, model en band van de vermelde kans: hoeveel alerts beoordeeld "
-        "zijn, het aandeel bevestigd met zijn 95%-interval, en de gemiddeld vermelde kans. "
-        "Ligt die boven het interval, dan overschat het model de kans: dat is reden om het "
-        "opnieuw te kalibreren (heterdaad model fit). Alleen gemelde patronen worden "
-        "beoordeeld: dit toetst wat de alerts beweren, niet hoeveel reeksen gemist worden.",
+        "overvallendesk van de politie. Per soort, model en band van de vermelde kans: hoeveel "
+        "alerts beoordeeld zijn, het aandeel bevestigd met zijn 95%-interval, en de gemiddeld "
+        "vermelde kans. Ligt die boven het interval, dan overschat het model de kans: dat is "
+        "reden om het opnieuw te kalibreren (reeksen: heterdaad model fit; voorverkenning: "
+        "bench.evaluation.calibrate_recon). Alleen gemelde patronen worden beoordeeld: dit "
+        "toetst wat de alerts beweren, niet hoeveel reeksen gemist worden.",
         "Series, reconnaissance and hotspot alerts state the chance (hotspots: the recurrence "
         "interval) they rest on. Analysts confirm or reject the pattern on the desk. Per kind, "
         "model and band of the stated chance: how many alerts were judged, the share "
         "confirmed with its 95% interval, and the mean chance stated. Where that lies above "
         "the interval, the model overstates the chance: a reason to calibrate it again "
-        "(heterdaad model fit). Only patterns that were alerted get judged: this checks what "
-        "the alerts claim, not how many series are missed.",
+        "(series: heterdaad model fit; reconnaissance: bench.evaluation.calibrate_recon). Only "
+        "patterns that were alerted get judged: this checks what the alerts claim, not how "
+        "many series are missed.",
     ),
     "reliability_none": ("Nog geen beoordeelde alerts.", "No judged alerts yet."),
     "judgements_in_month": ("Oordelen deze maand", "Judgements this month"),

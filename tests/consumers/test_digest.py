@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 
     import asyncpg
 
+    from heterdaad.language import Language
     from heterdaad.settings import Settings
     from producers.simulator import Scenario
     from schemas.common import Location
@@ -781,6 +782,18 @@ async def test_english_digest_with_pdf_renders_offline(
         check=True, capture_output=True, timeout=120,
     )  # fmt: skip
     assert screenshot.stat().st_size > 50_000  # charts and maps drawn, not a blank page
+
+
+@pytest.mark.parametrize("language", ["nl", "en"])
+def test_the_stated_chances_name_where_and_how_each_kind_is_calibrated(
+    language: Language,
+) -> None:
+    # The desk is the police's robbery desk, not an emergency control room (meldkamer); and
+    # `heterdaad model fit` fits series only: reconnaissance is calibrated by its bench script
+    # (docs/desk.md). The digest named the meldkamer and model fit alone (a stranger's).
+    intro = text.phrase("reliability_intro", language)
+    assert "meldkamer" not in intro
+    assert "heterdaad model fit" in intro and "bench.evaluation.calibrate_recon" in intro
 
 
 def test_the_method_section_says_the_rules_the_settings_chose() -> None:
