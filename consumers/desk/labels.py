@@ -98,6 +98,8 @@ VALUE: dict[str, tuple[str, str]] = {
     "same": ("zelfde", "same"),
     "different": ("verschillend", "different"),
     "match": ("gelijk", "match"),
+    "equal": ("gelijk", "equal"),  # two sightings' plates (streams/recon_scoring.py)
+    "noted": ("gezien", "noted"),  # a vehicle was noted (streams/recon_evidence.py)
     "panic": ("paniekknop", "panic button"),
     "hold_up": ("overvalknop", "hold-up button"),
     "duress": ("dwangcode", "duress code"),

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from consumers.desk import DeskThresholds
 from consumers.desk.alerts import AlertCard, Outcome
 from consumers.desk.basemap import base_map, places, project
-from consumers.desk.labels import FEATURE, feature, value
+from consumers.desk.labels import FEATURE, VALUE, feature, value
 from consumers.desk.live import Fanout, StreamEnded
 from consumers.desk.passwords import hash_password, token_hash, verify_password
 from consumers.desk.stream import sse
@@ -225,6 +225,17 @@ def test_every_evidence_feature_has_dutch_and_english_words() -> None:
     assert features - set(FEATURE) == set()
     assert feature("press", "nl") == "druk op de knop"
     assert feature("incident_report", "en") == "incident report"
+
+
+def test_every_word_the_stages_write_as_a_value_has_dutch_and_english_words() -> None:
+    # A plate compared between two sightings read "kenteken equal +6,00" on a Dutch page (a
+    # stranger's): the words a stage writes into LinkReason.value are read from its source.
+    source = "\n".join(path.read_text() for path in Path("streams").glob("*.py"))
+    words = set(re.findall(r'value="([a-z_ ]+)"', source))
+    words |= set(re.findall(r'value="[a-z_ ]+" if [^\n]*? else "([a-z_ ]+)"', source))
+    assert {"equal", "different", "noted", "other staff"} <= words
+    assert words - set(VALUE) == set()
+    assert value("equal", "nl") == "gelijk" and value("noted", "nl") == "gezien"
 
 
 @pytest.mark.parametrize(
