@@ -197,12 +197,20 @@ def ambitions(counts: MonthCounts, months: Sequence[TrendMonth]) -> list[Ambitio
     does not receive, so the clearance rows say n.b. instead of guessing.
     """
     known = [m for m in months if m.has_data]
+    # The month itself (the last of `months`) ended before the first stored event: its zero is
+    # no data, not a ceiling met.
+    this_month = not months or months[-1].has_data
     yearly_pace: float | None = None
     if known:
         # Fewer than twelve months of data: scale what there is to a year.
         yearly_pace = sum(m.robberies or 0 for m in known) * 12 / len(known)
     return [
-        Ambition("robberies_month", counts.robberies, ROBBERY_CEILING_PER_YEAR / 12, "ceiling"),
+        Ambition(
+            "robberies_month",
+            counts.robberies if this_month else None,
+            ROBBERY_CEILING_PER_YEAR / 12,
+            "ceiling",
+        ),
         Ambition(
             "robberies_12_months",
             yearly_pace,
@@ -213,7 +221,7 @@ def ambitions(counts: MonthCounts, months: Sequence[TrendMonth]) -> list[Ambitio
         Ambition("robbery_clearance", None, ROBBERY_CLEARANCE_TARGET, "floor"),
         Ambition(
             "street_robberies_month",
-            counts.street_robberies,
+            counts.street_robberies if this_month else None,
             STREET_ROBBERY_CEILING_PER_YEAR / 12,
             "ceiling",
         ),

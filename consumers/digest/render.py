@@ -123,6 +123,19 @@ def cards(digest: Digest, language: Language) -> list[Card]:
     before = text.number(previous, language) if previous is not None else p("no_data")
     recon = digest.recon[-1]
     episodes = sum(row.episodes for row in digest.alarms)
+    if not digest.trend[-1].has_data:
+        # A month before the first stored event: its incident counts are no data, not zeros
+        # against the ceilings (the trend and the ambitions say so too).
+        unknown = p("no_data")
+        return [
+            Card(unknown, p("robberies"), f"{p('vs_previous')}: {before}"),
+            Card(unknown, p("street_robberies"), ""),
+            Card(unknown, p("ram_raids"), ""),
+            Card(unknown, p("recon"), ""),
+            Card(unknown, p("false_share"), ""),
+            Card(unknown, p("hotspots"), ""),
+            Card(unknown, p("series"), ""),
+        ]
     return [
         Card(text.number(counts.robberies, language), p("robberies"),
              f"{p('vs_previous')}: {before} · {p('ceiling')} {text.number(monthly, language)}",

@@ -667,6 +667,30 @@ async def test_a_robbery_linked_back_is_no_reconnaissance_warning_issued(
     assert snapshot.recon_warnings == 2
 
 
+async def test_a_month_before_the_data_began_says_no_data_not_zero(
+    settings: Settings, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    # The demo's history begins in August: its digest of January said "0 Overvallen" at the
+    # top and "gehaald" (met) for the month's ceiling, while its own trend row said no data
+    # (a stranger's).
+    await store(db, factories.incident_report(occurred_at=datetime(2026, 8, 12, 18, tzinfo=UTC)))
+    await write_digest(settings, "2026-01", tmp_path, now=NOW)
+    rows = read_csv(tmp_path, "digest-2026-01-nl", "ambitions")
+    ambitions = {row["ambition"]: row for row in rows}
+    for code in ("robberies_month", "street_robberies_month"):
+        assert (ambitions[code]["actual"], ambitions[code]["verdict"]) == ("", "niet te bepalen")
+    html = unescape((tmp_path / "digest-2026-01-nl.html").read_text(encoding="utf-8"))
+    top = html[html.index("In het kort"):html.index("Incidenten")]
+    assert top.count("geen gegevens") >= 7 and ">0<" not in top
+    # A month with data keeps its zero and its verdict.
+    await write_digest(settings, "2026-09", tmp_path, now=NOW)
+    rows = read_csv(tmp_path, "digest-2026-09-nl", "ambitions")
+    ambitions = {row["ambition"]: row for row in rows}
+    assert (ambitions["robberies_month"]["actual"], ambitions["robberies_month"]["verdict"]) == (
+        "0", "gehaald"
+    )
+
+
 async def test_a_reconnaissance_warning_counts_in_the_month_it_is_about(
     db: asyncpg.Connection,
 ) -> None:
