@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING
 
 from heterdaad.language import Language
 from heterdaad.notation import DUTCH_TIME, number
+from heterdaad.vocabulary import WEAPON_LABELS, in_language
 from schemas.alerts import AlertKind, Outcome, Severity
 from schemas.common import BranchType, PoliceUnit
-from schemas.events import ReconBehaviour
+from schemas.events import ReconBehaviour, Weapon
 
 if TYPE_CHECKING:
     from schemas.alerts import Alert, DetectionBasis, WarningGrounds
@@ -98,6 +99,7 @@ _PHRASES: dict[str, dict[Language, str]] = {
     "unit": {"nl": "eenheid", "en": "unit"},
     "within": {"nl": "binnen", "en": "within"},
     "at_risk": {"nl": "let op", "en": "at risk"},
+    "armed": {"nl": "gewapend", "en": "armed"},
     "resolved": {"nl": "Afgehandeld", "en": "Resolved"},
     "outcome": {"nl": "uitkomst", "en": "outcome"},
     "history": {"nl": "historie", "en": "history"},
@@ -211,6 +213,11 @@ def summary(alert: Alert, language: Language = "nl", now: datetime | None = None
     if alert.branch_types_at_risk:
         at_risk = ", ".join(BRANCH_TYPE[kind][language] for kind in alert.branch_types_at_risk)
         parts.append(f"{_PHRASES['at_risk'][language]}: {at_risk}")
+    # Whom officers and staff may meet: a weapon seen is worth its words in the one line.
+    weapons = [in_language(WEAPON_LABELS, language)[w] for w in alert.lookout.weapons
+               if w is not Weapon.NONE]  # fmt: skip
+    if weapons:
+        parts.append(f"{_PHRASES['armed'][language]}: {', '.join(weapons)}")
     if alert.grounds is not None:
         parts.append(grounds_text(alert.grounds, language))
     if alert.basis is not None:

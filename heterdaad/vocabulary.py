@@ -10,7 +10,7 @@ from enum import StrEnum
 from typing import TypeVar
 
 from heterdaad.language import Language
-from schemas.events import Build, FaceCovering, GetawayMode, HeightBand, ReconBehaviour
+from schemas.events import Build, FaceCovering, GetawayMode, HeightBand, ReconBehaviour, Weapon
 
 Member = TypeVar("Member", bound=StrEnum)
 
@@ -54,6 +54,14 @@ FACE_LABELS: dict[FaceCovering, str] = {
     FaceCovering.SUNGLASSES: "zonnebril",
     FaceCovering.MEDICAL_MASK: "mondkapje",
 }
+WEAPON_LABELS: dict[Weapon, str] = {
+    Weapon.FIREARM: "vuurwapen",
+    Weapon.KNIFE: "mes of steekwapen",
+    Weapon.BLUNT: "slagwapen",
+    Weapon.EXPLOSIVE: "explosief",
+    Weapon.SUGGESTED: "wapen gesuggereerd",
+    Weapon.NONE: "geen wapen gezien",
+}
 
 # The same words in English, for a form or desk page in English. A height band is a length in
 # metres as in Dutch ("1.80 - 1.95 m"), never its identifier ("180_195").
@@ -88,6 +96,12 @@ ENGLISH_LABELS: dict[StrEnum, str] = {
     FaceCovering.CAP: "cap",
     FaceCovering.SUNGLASSES: "sunglasses",
     FaceCovering.MEDICAL_MASK: "face mask",
+    Weapon.FIREARM: "firearm",
+    Weapon.KNIFE: "knife or stabbing weapon",
+    Weapon.BLUNT: "blunt weapon",
+    Weapon.EXPLOSIVE: "explosive",
+    Weapon.SUGGESTED: "weapon suggested",
+    Weapon.NONE: "no weapon seen",
 }
 
 

@@ -11,7 +11,14 @@ from uuid import UUID
 from pydantic import AwareDatetime, Field, model_validator
 
 from schemas.common import BranchType, Contract, EventTime, Identifier, Location, PoliceUnit
-from schemas.events import GetawayMode, ModusOperandi, PersonDescription, ReconBehaviour, Vehicle
+from schemas.events import (
+    GetawayMode,
+    ModusOperandi,
+    PersonDescription,
+    ReconBehaviour,
+    Vehicle,
+    Weapon,
+)
 from schemas.pseudonym import without_pseudonyms
 
 # Alert ids derive from dedup keys, so a replayed input yields the very same alert.
@@ -113,6 +120,9 @@ class Lookout(Contract):
     vehicle_make: str | None = None
     vehicle_colour: str | None = None
     clothing: list[str] = []
+    # Whom officers may meet: no person, but what they carried and how many they were.
+    weapons: Annotated[list[Weapon], Field(max_length=6)] = []
+    offender_count: Annotated[int, Field(ge=1, le=20)] | None = None
 
 
 class WarningGrounds(Contract):

@@ -52,6 +52,8 @@ def robbery_alert(report: IncidentReport, settings: Settings, now: datetime) -> 
             vehicle_make=vehicle.make if vehicle else None,
             vehicle_colour=vehicle.colour if vehicle else None,
             clothing=[item for person in report.offenders for item in person.clothing],
+            weapons=report.weapons,
+            offender_count=report.offender_count,
         ),
         vehicles=[vehicle] if vehicle else [],
         persons=report.offenders,

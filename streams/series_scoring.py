@@ -32,6 +32,7 @@ from schemas.events import (
     IncidentType,
     PersonDescription,
     Vehicle,
+    Weapon,
 )
 from schemas.geography import is_in_netherlands, police_unit_for
 from streams.series_model import hand_set_model, series_basis
@@ -443,12 +444,17 @@ def _lookout(reports: list[IncidentReport]) -> Lookout:
     clothing = Counter(
         item for r in reports for item in {c for p in r.offenders for c in p.clothing}
     )
+    # Every weapon any member's report names: officers are better warned once too often.
+    weapons = Counter(w for r in reports for w in set(r.weapons) if w is not Weapon.NONE)
+    counts = Counter(r.offender_count for r in reports if r.offender_count is not None)
     return Lookout(
         modus_operandi=[m for m, n in modus.most_common() if n >= half],
         getaway_mode=modes.most_common(1)[0][0] if modes else None,
         vehicle_make=makes.most_common(1)[0][0] if makes else None,
         vehicle_colour=colours.most_common(1)[0][0] if colours else None,
         clothing=[item for item, n in clothing.most_common(10) if n >= min(2, len(reports))],
+        weapons=[weapon for weapon, _ in weapons.most_common()],
+        offender_count=counts.most_common(1)[0][0] if counts else None,
     )
 
 

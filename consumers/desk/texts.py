@@ -30,6 +30,7 @@ from heterdaad.vocabulary import (
     FACE_LABELS,
     HEIGHT_LABELS,
     VEHICLE_LABELS,
+    WEAPON_LABELS,
 )
 from schemas.common import Location
 from schemas.geography import nearest_place
@@ -166,6 +167,8 @@ PHRASES: dict[str, dict[Language, str]] = {
     "outcome": {"nl": "Afloop", "en": "Outcome"},
     "at_risk": {"nl": "Risico voor", "en": "At risk"},
     "lookout": {"nl": "Uitkijken naar", "en": "Look out for"},
+    "armed": {"nl": "Wapens en daders", "en": "Weapons and offenders"},
+    "offenders": {"nl": "{count} dader(s)", "en": "{count} offender(s)"},
     "vehicles": {"nl": "Voertuigen", "en": "Vehicles"},
     "persons": {"nl": "Personen", "en": "Persons"},
     "evidence": {"nl": "Onderbouwing", "en": "Evidence"},
@@ -438,7 +441,9 @@ def _dutch_terms() -> dict[str, str]:
     terms: dict[str, str] = {
         f"ModusOperandi.{value}": text for value, text in _MODUS_OPERANDI_DUTCH.items()
     }
-    for form in (BEHAVIOUR_LABELS, BUILD_LABELS, FACE_LABELS, HEIGHT_LABELS, VEHICLE_LABELS):
+    forms = (BEHAVIOUR_LABELS, BUILD_LABELS, FACE_LABELS, HEIGHT_LABELS, VEHICLE_LABELS,
+             WEAPON_LABELS)  # fmt: skip
+    for form in forms:
         for member, text in form.items():
             terms[f"{type(member).__name__}.{member.value}"] = text
     return terms

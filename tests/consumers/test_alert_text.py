@@ -17,8 +17,9 @@ from consumers.alert_text import (
     summary,
 )
 from heterdaad.language import Language
-from schemas.alerts import AlertKind, DetectionBasis, Severity
+from schemas.alerts import AlertKind, DetectionBasis, Lookout, Severity
 from schemas.common import BranchType, PoliceUnit
+from schemas.events import Weapon
 from tests import factories
 
 # 14:05 in Amsterdam (CET, UTC+1) on 12 March 2025; reported on 5 December 2026.
@@ -40,6 +41,22 @@ def test_english_selectable() -> None:
     alert = factories.alert(branch_types_at_risk=[BranchType.SUPERMARKET])
     assert summary(alert, "en").startswith("[high] Robbery reported · unit Amsterdam")
     assert "at risk: supermarkets · happened " in summary(alert, "en")
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [("nl", " · let op: juweliers · gewapend: vuurwapen, mes of steekwapen · gebeurd"),
+     ("en", " · at risk: jewellers · armed: firearm, knife or stabbing weapon · happened")],
+)
+def test_a_weapon_seen_is_in_the_line(language: Language, expected: str) -> None:
+    # Officers going there read it first (a stranger's: weapons reached no text); "no weapon
+    # seen" is no reason to say "armed".
+    weapons = [Weapon.FIREARM, Weapon.KNIFE, Weapon.NONE]
+    alert = factories.alert(branch_types_at_risk=[BranchType.JEWELLER],
+                            lookout=Lookout(weapons=weapons, offender_count=2))  # fmt: skip
+    assert expected in summary(alert, language)
+    unarmed = factories.alert(lookout=Lookout(weapons=[Weapon.NONE]))
+    assert "gewapend" not in summary(unarmed)
 
 
 def test_history_says_when_it_happened_and_that_it_is_history() -> None:

@@ -30,9 +30,11 @@ from schemas.alerts import (
     DetectionBasis,
     EvidenceLink,
     LinkReason,
+    Lookout,
     Severity,
 )
 from schemas.common import Location, PoliceUnit
+from schemas.events import Weapon
 from schemas.topics import ALERTS
 from schemas.wire import encode
 from streams.link_reconnaissance import RULE_VERSION, link_basis
@@ -586,6 +588,23 @@ async def test_the_map_legend_names_red_for_what_it_marks(
         assert "zeer urgent of geëscaleerd</li>" in legend and ">open</li>" not in legend
         english = (await client.get("/?lang=en")).text
         assert "critical or escalated</li>" in english
+
+
+async def test_the_detail_page_says_what_the_offenders_carried_and_how_many(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    """Officers going to a robbery need to know it was armed (a stranger's: the report's
+    weapons and offender count reached no page and no webhook)."""
+    await users(db)
+    lookout = Lookout(weapons=[Weapon.FIREARM, Weapon.KNIFE], offender_count=2)
+    armed = factories.alert(lookout=lookout)
+    await store(db, armed)
+    async with served_desk(settings) as base_url, logged_in(base_url) as client:
+        dutch = (await client.get(f"/alerts/{armed.alert_id}?lang=nl")).text
+        assert "Wapens en daders" in dutch
+        assert ">vuurwapen, mes of steekwapen · 2 dader(s)</dd>" in dutch
+        english = (await client.get(f"/alerts/{armed.alert_id}?lang=en")).text
+        assert ">firearm, knife or stabbing weapon · 2 offender(s)</dd>" in english
 
 
 async def test_a_unit_sees_and_handles_only_its_own_alerts(

@@ -473,6 +473,10 @@ def test_alert_names_targets_ahead_on_the_path_and_what_to_look_out_for() -> Non
     assert alert.lookout.vehicle_make == "Audi A4" and alert.lookout.getaway_mode is GetawayMode.CAR
     assert ModusOperandi.AT_CLOSING in alert.lookout.modus_operandi
     assert "dark hoodie" in alert.lookout.clothing
+    assert (alert.lookout.weapons, alert.lookout.offender_count) == ([Weapon.FIREARM], 2)
+    # A weapon one member's report names is named for the series: better warned once too often.
+    knife = A3.model_copy(update={"weapons": [Weapon.KNIFE], "offender_count": None})
+    assert set(_alert([A1, A2, knife]).lookout.weapons) == {Weapon.FIREARM, Weapon.KNIFE}
     assert [v.plate_pseudonym for v in alert.vehicles] == [CREW_PLATE]
     # Evidence per link: the pair, its distance and gap, every feature's part.
     link = alert.evidence[-1]

@@ -14,6 +14,7 @@ from heterdaad.kafka import make_producer, publish
 from heterdaad.thresholds.time import TimeModel
 from schemas.alerts import Alert, AlertKind, Severity
 from schemas.common import PoliceUnit
+from schemas.events import Weapon
 from schemas.topics import ALERTS, INCIDENT_REPORTS
 from schemas.wire import DLQ_REASON, decode_as
 from streams.report_robberies import robbery_alert
@@ -62,6 +63,11 @@ def test_alert_names_unit_area_lookout_and_evidence(bare_settings: Settings) -> 
     assert alert.area.radius_m == bare_settings.robbery_alert_radius_m
     assert alert.lookout.vehicle_colour == "zwart"
     assert [link.event_id for link in alert.evidence] == [report.event_id]
+    # Whom officers may meet: on the alert for every recipient, no person in it (a stranger's:
+    # weapons and the number of offenders reached nobody).
+    armed = robbery_alert(factories.incident_report(weapons=[Weapon.FIREARM]), bare_settings,
+                          datetime.now(UTC))  # fmt: skip
+    assert (armed.lookout.weapons, armed.lookout.offender_count) == ([Weapon.FIREARM], 2)
     # A replay of the same report gives the same alert, so it is never notified twice.
     assert robbery_alert(report, bare_settings, datetime.now(UTC)).alert_id == alert.alert_id
 
