@@ -204,12 +204,8 @@ def summary(alert: Alert, language: Language = "nl", now: datetime | None = None
         f"[{lead}] {KIND[alert.kind][language]}",
         f"{_PHRASES['unit'][language]} {UNIT[alert.police_unit]}",
     ]
-    center = alert.area.center
-    if alert.area.radius_m is not None:
-        parts.append(
-            f"{_PHRASES['within'][language]} {number(alert.area.radius_m / 1000, 1, language)} km "
-            f"({center.lat:.4f}, {center.lon:.4f})"
-        )
+    if (area := _area(alert, language)) is not None:
+        parts.append(area)
     if alert.branch_types_at_risk:
         at_risk = ", ".join(BRANCH_TYPE[kind][language] for kind in alert.branch_types_at_risk)
         parts.append(f"{_PHRASES['at_risk'][language]}: {at_risk}")
@@ -224,6 +220,17 @@ def summary(alert: Alert, language: Language = "nl", now: datetime | None = None
         parts.append(f"{_PHRASES['rests_on'][language]}: {basis_text(alert.basis, language)}")
     parts.append(when(alert, language, now))
     return " · ".join(parts)
+
+
+def _area(alert: Alert, language: Language) -> str | None:
+    """The circle the alert applies to ('binnen 3,0 km (52.3702, 4.8952)'); None for cells."""
+    if alert.area.radius_m is None:
+        return None
+    center = alert.area.center
+    return (
+        f"{_PHRASES['within'][language]} {number(alert.area.radius_m / 1000, 1, language)} km "
+        f"({center.lat:.4f}, {center.lon:.4f})"
+    )
 
 
 def grounds_text(grounds: WarningGrounds, language: Language = "nl") -> str:
@@ -283,14 +290,26 @@ def resolved_summary(
     police_unit: PoliceUnit,
     outcome: Outcome | None,
     language: Language = "nl",
+    *,
+    alert: Alert | None = None,
+    created_at: datetime | None = None,
+    now: datetime | None = None,
 ) -> str:
-    """One line saying an alert is over and how: from the alert's columns, kept after a purge."""
+    """One line saying an alert is over and how: from the alert's columns, kept after a purge.
+    Which robbery it was, as the alert's own line says it: where (its area) and when it
+    happened; after a purge only when it was reported (`created_at`) is left to say."""
     parts = [
         f"{_PHRASES['resolved'][language]}: {KIND[kind][language]}",
         f"{_PHRASES['unit'][language]} {UNIT[police_unit]}",
     ]
+    if alert is not None and (area := _area(alert, language)) is not None:
+        parts.append(area)
     if outcome is not None:
         parts.append(f"{_PHRASES['outcome'][language]}: {OUTCOME[outcome][language].lower()}")
+    if alert is not None:
+        parts.append(when(alert, language, now))
+    elif created_at is not None:
+        parts.append(f"{_PHRASES['reported'][language]} {local_time(created_at, language)}")
     return " · ".join(parts)
 
 

@@ -100,7 +100,13 @@ def resolved_delivery(resolution: Resolution, notified: Notified, now: datetime)
         labels=notified.labels | {"notice": "resolved"},
         language=notified.language,
         summary=resolved_summary(
-            resolution.kind, resolution.police_unit, resolution.outcome, notified.language
+            resolution.kind,
+            resolution.police_unit,
+            resolution.outcome,
+            notified.language,
+            alert=resolution.alert,
+            created_at=resolution.created_at,
+            now=now,
         ),
         alert_created_at=resolution.created_at,
         payload=payload,

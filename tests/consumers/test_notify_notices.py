@@ -130,13 +130,37 @@ def test_a_resolved_notice_is_in_the_recipients_view(
     assert row.payload["view"]["role"] == view_role
     assert (CLOTHING in str(row.payload)) is shows_persons
     assert ("ams.coordinator" in str(row.payload)) is shows_resolver
-    assert row.summary == "Afgehandeld: Overval gaande · eenheid Amsterdam · uitkomst: aangehouden"
+    assert row.summary.startswith(
+        "Afgehandeld: Overval gaande · eenheid Amsterdam · binnen 2,0 km (52.3731, 4.8926) · "
+        "uitkomst: aangehouden · gebeurd "
+    )
+
+
+def test_a_resolved_notice_says_which_robbery_when_and_where() -> None:
+    # 'Afgehandeld: Overval gemeld · eenheid Amsterdam' alone does not tell one robbery of the
+    # day from another: the notice names where and when (local time) as the alert's line does.
+    alert = _hold_up(occurred_at=NOW - timedelta(minutes=4))
+    nl = resolved_delivery(_resolution(alert), _notified(RecipientRole.POLICE), NOW)
+    assert nl.summary == (
+        "Afgehandeld: Overval gaande · eenheid Amsterdam · binnen 2,0 km (52.3731, 4.8926) · "
+        "uitkomst: aangehouden · gebeurd 02-03-2026 12:56 (4 min geleden), "
+        "gemeld 02-03-2026 13:00"
+    )
+    en = resolved_delivery(_resolution(alert), _notified(RecipientRole.POLICE, "en"), NOW)
+    assert en.summary == (
+        "Resolved: Hold-up in progress · unit Amsterdam · within 2.0 km (52.3731, 4.8926) · "
+        "outcome: arrested · happened 2026-03-02 12:56 (4 min ago), reported 2026-03-02 13:00"
+    )
 
 
 def test_a_resolved_notice_after_the_purge_and_in_english() -> None:
     row = resolved_delivery(_resolution(None), _notified(RecipientRole.CHAIN, "en"), NOW)
     assert row.payload is not None and row.payload["view"] is None
-    assert row.summary == "Resolved: Hold-up in progress · unit Amsterdam · outcome: arrested"
+    # The alert's area and event time went with its payload; when it was reported is kept.
+    assert row.summary == (
+        "Resolved: Hold-up in progress · unit Amsterdam · outcome: arrested · "
+        "reported 2026-03-02 13:00"
+    )
 
 
 def test_texts() -> None:
