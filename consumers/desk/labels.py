@@ -6,6 +6,7 @@ a coordinator reads them in words, with a decimal comma in Dutch ("3,0 km").
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 from consumers.alert_text import BRANCH_TYPE
@@ -139,6 +140,8 @@ def value(raw: float | str | None, language: Language) -> str:
     if isinstance(raw, bool):
         return ("ja", "yes")[_index(language)] if raw else ("nee", "no")[_index(language)]
     if isinstance(raw, int | float):
+        if 0 < abs(raw) < 0.01:
+            return _small(raw, language)
         return number(raw, 2 if raw != int(raw) else 0, language)
     if raw in VALUE:
         return VALUE[raw][_index(language)]
@@ -147,6 +150,20 @@ def value(raw: float | str | None, language: Language) -> str:
     from consumers.desk.texts import vocabulary_word  # texts imports this module
 
     return vocabulary_word(raw, language)
+
+
+# Below this a value is said as a bound: a hotspot's p-value is at least 1/(replications + 1).
+_SMALLEST = 0.0001
+
+
+def _small(amount: float, language: Language) -> str:
+    """A value below 0.01 with two significant digits: a hotspot's p-value of 0.001 read
+    '0,00' beside its reason, as if certain; now '0,001', and '< 0,0001' below that."""
+    if 0 < amount < _SMALLEST:
+        return f"< {number(_SMALLEST, 4, language)}"
+    digits = 1 - math.floor(math.log10(abs(amount)))
+    text = number(amount, digits, language).rstrip("0")
+    return text.rstrip(",.")
 
 
 def branch_kind(branch_type: BranchType, language: Language) -> str:

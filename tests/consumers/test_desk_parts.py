@@ -251,6 +251,16 @@ def test_every_word_the_stages_write_as_a_value_has_dutch_and_english_words() ->
         (2.5, "en", "2.50"),
         (1441.0, "nl", "1.441"),  # thousands grouped the Dutch way
         ("S-AMS-0712", "nl", "S-AMS-0712"),  # an id as it is
+        # A hotspot's p-value of 0.001 read "0,00", as if certain: small values keep two
+        # significant digits, and below 0.0001 say so.
+        (0.001, "nl", "0,001"),
+        (0.001, "en", "0.001"),
+        (0.0049, "nl", "0,0049"),
+        (0.00999, "nl", "0,01"),
+        (0.00001, "nl", "< 0,0001"),
+        (0.00001, "en", "< 0.0001"),
+        (-0.002, "en", "-0.002"),
+        (0.0, "nl", "0"),
     ],
 )
 def test_reason_values_in_words(raw: float | str | None, language: Language, text: str) -> None:
