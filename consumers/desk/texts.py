@@ -151,7 +151,7 @@ PHRASES: dict[str, dict[Language, str]] = {
     "escalated_at": {"nl": "Geëscaleerd om", "en": "Escalated at"},
     "details": {"nl": "Details", "en": "Details"},
     "back": {"nl": "Terug naar het overzicht", "en": "Back to the list"},
-    "raised": {"nl": "Gemeld", "en": "Raised"},
+    "reported": {"nl": "Gemeld", "en": "Reported"},
     "severity": {"nl": "Urgentie", "en": "Severity"},
     "kind": {"nl": "Soort", "en": "Kind"},
     "area": {"nl": "Gebied", "en": "Area"},
@@ -397,10 +397,10 @@ class Words:
         return happened(moment, datetime.now(DUTCH_TIME), self.language)
 
     def when(self, card: AlertCard) -> str:
-        """The card's line of time: when it happened (how long ago) and when it was raised."""
+        """The card's line of time: when it happened (how long ago) and when it was reported."""
         return (
             f"{self('happened')} {self.happened(card.occurred_at)} · "
-            f"{self('raised')} {self.clock(card.created_at)}"
+            f"{self('reported')} {self.clock(card.created_at)}"
         )
 
     def duration(self, seconds: float | None) -> str:

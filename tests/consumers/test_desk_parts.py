@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import pytest
 from pydantic import ValidationError
 
+from consumers.alert_text import summary
 from consumers.desk import DeskThresholds
 from consumers.desk.alerts import AlertCard, Outcome
 from consumers.desk.basemap import base_map, places, project
@@ -138,6 +139,17 @@ def test_every_word_in_dutch_and_english(table: dict[object, dict[str, str]]) ->
     for key, languages in table.items():
         assert set(languages) == {"nl", "en"}, key
         assert all(text.strip() for text in languages.values()), key
+
+
+@pytest.mark.parametrize("language", ["nl", "en"])
+def test_the_desk_says_reported_as_the_alert_line_does(language: Language) -> None:
+    # 'Gemeld' read "Raised" on the English desk and "reported" in the English alert line
+    # and webhooks: one word for the moment an alert was reported, in both languages.
+    alert_line = summary(factories.alert(), language)
+    line_word = {"nl": "gemeld", "en": "reported"}[language]
+    assert f", {line_word} " in alert_line
+    assert PHRASES["reported"][language] == line_word.capitalize()
+    assert f" · {line_word.capitalize()} " in Words(language).when(card())
 
 
 def test_every_outcome_has_words() -> None:
