@@ -29,7 +29,7 @@ from schemas.alerts import (
 )
 from schemas.common import BranchType, Location
 from schemas.distance import metres_between
-from schemas.events import IncidentReport, PersonDescription, ReconSighting, Vehicle
+from schemas.events import GetawayMode, IncidentReport, PersonDescription, ReconSighting, Vehicle
 from schemas.geography import police_unit_for
 from schemas.topics import ALERTS, INCIDENT_REPORTS, RECON_SIGHTINGS
 from schemas.wire import encode
@@ -253,17 +253,20 @@ def _distinct(items: Iterable[ModelT]) -> list[ModelT]:
 
 
 def _lookout(sightings: Sequence[TrackedSighting]) -> Lookout:
-    """What staff can recognise: behaviour, the car's make and colour, clothes; never a plate."""
+    """What staff can recognise: behaviour, the vehicle's kind, make and colour, clothes; never
+    a plate. The kind too: 'wit' alone did not say whether to look for a car or a scooter."""
     behaviours = Counter(b for s in sightings for b in s.behaviours)
     cars = Counter(
-        (s.vehicle.make, s.vehicle.colour)
+        (s.vehicle.kind, s.vehicle.make, s.vehicle.colour)
         for s in sightings
-        if s.vehicle and (s.vehicle.make or s.vehicle.colour)
+        if s.vehicle
+        and (s.vehicle.kind is not GetawayMode.UNKNOWN or s.vehicle.make or s.vehicle.colour)
     )
-    make, colour = cars.most_common(1)[0][0] if cars else (None, None)
+    kind, make, colour = cars.most_common(1)[0][0] if cars else (None, None, None)
     clothing = Counter(item for s in sightings for p in s.persons for item in p.clothing)
     return Lookout(
         behaviours=[b for b, _ in behaviours.most_common()],
+        getaway_mode=None if kind is GetawayMode.UNKNOWN else kind,
         vehicle_make=make,
         vehicle_colour=colour,
         clothing=[item for item, _ in clothing.most_common(MAX_CLOTHING)],

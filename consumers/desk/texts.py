@@ -33,12 +33,13 @@ from heterdaad.vocabulary import (
     WEAPON_LABELS,
 )
 from schemas.common import Location
+from schemas.events import GetawayMode
 from schemas.geography import nearest_place
 
 if TYPE_CHECKING:
     from consumers.desk.alerts import AlertCard, CardState
     from consumers.desk.places import BranchFacts
-    from schemas.alerts import DetectionBasis, Outcome
+    from schemas.alerts import DetectionBasis, Lookout, Outcome
     from schemas.common import BranchType
 
 LANGUAGES: tuple[Language, ...] = ("nl", "en")
@@ -297,6 +298,16 @@ class Words:
 
     def distance(self, distance_m: float | None) -> str:
         return labels.distance(distance_m, self.language)
+
+    def lookout_vehicle(self, lookout: Lookout) -> str:
+        """The vehicle to look out for as the vehicles list says one: kind, make and colour
+        ('Auto Audi A4 grijs'); '' when none was seen. 'wit' alone named no vehicle."""
+        kind = lookout.getaway_mode
+        if kind is GetawayMode.UNKNOWN and (lookout.vehicle_make or lookout.vehicle_colour):
+            kind = None  # "Onbekend wit": the make and colour say enough
+        words = [self.term(kind) if kind is not None else None,
+                 lookout.vehicle_make, lookout.vehicle_colour]  # fmt: skip
+        return " ".join(word for word in words if word)
 
     def feature(self, name: str) -> str:
         return labels.feature(name, self.language)

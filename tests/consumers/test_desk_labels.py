@@ -13,7 +13,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from consumers.sink import store
-from schemas.alerts import Alert, AlertKind, Area, EvidenceLink, LinkReason, Severity
+from schemas.alerts import Alert, AlertKind, Area, EvidenceLink, LinkReason, Lookout, Severity
+from schemas.events import GetawayMode
 from tests import factories
 from tests.consumers.test_desk import AMS_USER, csrf_token, logged_in, served_desk, users
 
@@ -40,6 +41,8 @@ def an_alert_with_evidence() -> Alert:
     return factories.alert(
         kind=AlertKind.HOLD_UP_IN_PROGRESS, severity=Severity.CRITICAL,
         area=Area(center=factories.DAM_SQUARE, radius_m=3000),
+        lookout=Lookout(getaway_mode=GetawayMode.SCOOTER, vehicle_make="Piaggio",
+                        vehicle_colour="wit"),
         evidence=[
             EvidenceLink(
                 event_id=uuid.uuid4(), event_type="alarm_activation", distance_m=0,
@@ -71,7 +74,8 @@ async def test_dutch_words_and_notation_then_english(
     assert three_days_ago is not None
     local_date = three_days_ago.astimezone(ZoneInfo("Europe/Amsterdam"))
     async with served_desk(settings) as base_url, logged_in(base_url) as client:
-        detail = visible_text((await client.get(f"/alerts/{alert.alert_id}")).text)
+        page = (await client.get(f"/alerts/{alert.alert_id}")).text
+        detail = visible_text(page)
         listing = visible_text((await client.get("/")).text)
         english = visible_text((await client.get(f"/alerts/{alert.alert_id}?lang=en")).text)
 
@@ -86,6 +90,8 @@ async def test_dutch_words_and_notation_then_english(
     assert "+1,25" in detail and "-0,40" in detail and "80%" in detail
     assert f"{local_date:%d-%m-%Y}" in detail  # dd-mm-jjjj
     assert re.search(r"\d\.\d\d\b", detail) is None  # no decimal point in a Dutch number
+    # What to look out for names the vehicle as one, its kind first, not 'wit' alone.
+    assert '<li id="lookout-vehicle">Scooter Piaggio wit</li>' in page
 
     assert "3.0 km" in english and "button press" in english and "hold-up button" in english
     assert "incident report" in english and "time between (days)" in english

@@ -22,9 +22,9 @@ from consumers.desk.live import Fanout, StreamEnded
 from consumers.desk.passwords import hash_password, token_hash, verify_password
 from consumers.desk.stream import sse
 from consumers.desk.texts import EVENT_TYPE, OUTCOME, PHRASES, STATE, Words, distance
-from schemas.alerts import AlertKind, Area, Severity
+from schemas.alerts import AlertKind, Area, Lookout, Severity
 from schemas.common import Location, PoliceUnit
-from schemas.events import Build, HeightBand
+from schemas.events import Build, GetawayMode, HeightBand
 from tests import factories
 
 if TYPE_CHECKING:
@@ -150,6 +150,26 @@ def test_the_desk_says_reported_as_the_alert_line_does(language: Language) -> No
     assert f", {line_word} " in alert_line
     assert PHRASES["reported"][language] == line_word.capitalize()
     assert f" · {line_word.capitalize()} " in Words(language).when(card())
+
+
+@pytest.mark.parametrize(
+    ("lookout", "language", "text"),
+    [
+        # A sighting's vehicle read 'wit' alone under 'Uitkijken naar': its kind comes first,
+        # with make and colour, as the vehicles list says one.
+        (Lookout(getaway_mode=GetawayMode.CAR, vehicle_colour="wit"), "nl", "Auto wit"),
+        (Lookout(getaway_mode=GetawayMode.SCOOTER, vehicle_make="Piaggio", vehicle_colour="wit"),
+         "en", "Scooter Piaggio wit"),
+        (Lookout(getaway_mode=GetawayMode.ON_FOOT), "nl", "Te voet"),
+        (Lookout(getaway_mode=GetawayMode.UNKNOWN, vehicle_colour="wit"), "nl", "wit"),
+        (Lookout(vehicle_colour="wit"), "nl", "wit"),  # an alert from before kinds were kept
+        (Lookout(), "nl", ""),
+    ],
+)  # fmt: skip
+def test_the_vehicle_to_look_out_for_names_its_kind(
+    lookout: Lookout, language: Language, text: str
+) -> None:
+    assert Words(language).lookout_vehicle(lookout) == text
 
 
 def test_every_outcome_has_words() -> None:

@@ -398,7 +398,11 @@ def test_warning_tells_branches_what_to_look_for_and_police_who() -> None:
     assert alert.branch_types_at_risk == [BranchType.SUPERMARKET]
     assert alert.area.radius_m is not None and alert.area.radius_m >= 2900
     assert alert.lookout.behaviours == BEHAVIOURS
-    assert (alert.lookout.vehicle_make, alert.lookout.vehicle_colour) == ("Audi A4", "grijs")
+    # The vehicle's kind too: the desk showed 'grijs' alone, not whether a car or a scooter.
+    lookout = alert.lookout
+    assert (lookout.getaway_mode, lookout.vehicle_make, lookout.vehicle_colour) == (
+        GetawayMode.CAR, "Audi A4", "grijs",
+    )  # fmt: skip
     assert set(alert.lookout.clothing) == set(SCOUT.clothing)
     branch_view = alert.view_for(RecipientRole.BRANCH).model_dump_json()
     assert CREW_PLATE not in branch_view and CREW_PLATE not in alert.lookout.model_dump_json()
