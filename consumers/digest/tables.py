@@ -175,17 +175,24 @@ def _by_weekday(digest: Digest, language: Language) -> Table:
 
 
 def _patterns(name: str, found: tuple[Pattern, ...], language: Language) -> Table:
+    """One row per hotspot or series. The CSV keeps the contract's codes under the English keys
+    (`police_units`, `severity`, `branch_types`; several joined by ', '), whatever the
+    language, and the words beside them (`..._label`), as every other table; the page shows
+    the words."""
     columns = (
         Column("label", _p("col_label", language)),
         Column("pattern_id", "id", shown=False),
-        Column("police_units", _p("col_police_unit", language)),
-        Column("severity", _p("col_severity", language)),
+        Column("police_units", _p("col_police_unit", language), shown=False),
+        Column("police_units_label", _p("col_police_unit", language)),
+        Column("severity", _p("col_severity", language), shown=False),
+        Column("severity_label", _p("col_severity", language)),
         Column("alerts", _p("col_alerts", language), "count"),
         Column("incidents", _p("col_incidents", language), "count"),
         Column("radius_km", _p("col_radius", language), "km", shown=name == "hotspots"),
         Column("first", _p("col_first", language), "date"),
         Column("last", _p("col_last", language), "date"),
-        Column("branch_types", _p("col_branch_types", language)),
+        Column("branch_types", _p("col_branch_types", language), shown=False),
+        Column("branch_types_label", _p("col_branch_types", language)),
         Column("lat", "lat", "number", shown=False),
         Column("lon", "lon", "number", shown=False),
     )
@@ -198,13 +205,16 @@ def _patterns(name: str, found: tuple[Pattern, ...], language: Language) -> Tabl
             (
                 pattern.label,
                 pattern.pattern_id,
+                ", ".join(pattern.police_units),
                 ", ".join(text.police_unit(u) for u in pattern.police_units),
+                pattern.severity,
                 text.severity(pattern.severity, language),
                 pattern.alerts,
                 len(pattern.incidents),
                 round(pattern.radius_m / 1000, 2) if pattern.radius_m else None,
                 _local_time(first or pattern.first_event),
                 _local_time(last or pattern.last_event),
+                ", ".join(pattern.branch_types),
                 ", ".join(text.branch_type(t, language) for t in pattern.branch_types),
                 round(pattern.lat, 3),
                 round(pattern.lon, 3),

@@ -34,6 +34,7 @@ from consumers.sink import store
 from heterdaad.thresholds.digest import DigestThresholds
 from producers.simulator import SimulationConfig, generate
 from schemas.alerts import Alert, AlertKind, Area, EvidenceLink, Severity
+from schemas.common import BranchType
 from schemas.events import (
     AlarmActivation,
     GetawayMode,
@@ -593,7 +594,17 @@ async def test_dutch_digest_agrees_with_the_database(
     [hotspot] = read_csv(tmp_path, stem, "hotspots")
     assert (hotspot["pattern_id"], hotspot["alerts"]) == ("hotspot-ams-2026-10", "2")
     assert int(hotspot["incidents"]) >= 4
+    # The contract's codes under the English keys, the words beside them, as the other tables
+    # do (a stranger's: 'Amsterdam', 'middel', 'supermarkten' stood under police_units,
+    # severity and branch_types).
+    assert (hotspot["police_units"], hotspot["police_units_label"]) == ("amsterdam", "Amsterdam")
+    assert (hotspot["severity"], hotspot["severity_label"]) == ("medium", "middel")
+    codes = hotspot["branch_types"].split(", ")
+    assert codes and set(codes) <= {kind.value for kind in BranchType}
+    assert hotspot["branch_types_label"] == ", ".join(text.branch_type(c, "nl") for c in codes)
     series = read_csv(tmp_path, stem, "series")
+    assert {s["severity"] for s in series} == {"high"}
+    assert {s["severity_label"] for s in series} == {"urgent"}
     assert {s["pattern_id"] for s in series} == {
         row["id"] for row in await db.fetch(
             "SELECT DISTINCT payload->>'series_id' AS id FROM alert "
