@@ -16,7 +16,7 @@ from schemas.common import BranchType, PoliceUnit
 from schemas.events import IncidentReport, ReconSighting
 from schemas.geography import police_unit_for
 from streams.hotspot_scan import Cluster, ScanParameters, recurrence_days, scan
-from streams.watermarks import slowest
+from streams.watermarks import newest_by_input, slowest
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -122,15 +122,6 @@ def hotspot_id_for(event_ids: list[uuid.UUID]) -> str:
     return f"hs-{uuid.uuid5(HOTSPOT_NAMESPACE, joined).hex}"
 
 
-def _newest_kept(state: HotspotState) -> dict[str, datetime]:
-    """Each kind's newest event time among the events kept: for state written before the
-    kinds were told apart."""
-    newest: dict[str, datetime] = {}
-    for o in state.observations:
-        newest[o.event_type] = max(newest.get(o.event_type, o.at), o.at)
-    return newest
-
-
 class HotspotTracker:
     """Scans as of every event time and turns the clusters into hotspot changes (pure).
 
@@ -174,10 +165,9 @@ class HotspotTracker:
         if not fresh:
             return state, []
         watermark = max([*(e.at for e in fresh), *filter(None, [state.watermark])])
-        moved: dict[str, datetime] = {}
-        for e in fresh:
-            moved[e.event_type] = max(moved.get(e.event_type, e.at), e.at)
-        newest, slowest_kind = slowest(state.newest or _newest_kept(state), moved)
+        # State written before the kinds were told apart: each kind's newest among those kept.
+        before = state.newest or newest_by_input((o.event_type, o.at) for o in state.observations)
+        newest, slowest_kind = slowest(before, ((e.event_type, e.at) for e in fresh))
         study = timedelta(days=self.thresholds.study_days)
         oldest = slowest_kind - min(self.late_bound, study)
         too_late = [e for e in fresh if e.at < oldest]

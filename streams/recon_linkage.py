@@ -22,7 +22,7 @@ from streams.recon_scoring import (
     robbery_score,
     sighting_score,
 )
-from streams.watermarks import slowest
+from streams.watermarks import newest_by_input, slowest
 
 if TYPE_CHECKING:
     from heterdaad.thresholds.reconnaissance import ReconThresholds
@@ -136,11 +136,8 @@ def _nearby_reason(s: TrackedSighting) -> LinkReason:
 def _newest_kept(state: LinkageState) -> dict[str, datetime]:
     """Each input's newest event time among what is kept: for state written before the inputs
     were told apart."""
-    newest = {
-        "sighting": max((s.observed_at for s in state.sightings), default=None),
-        "robbery": max((r.occurred_at for r in state.robberies), default=None),
-    }
-    return {source: at for source, at in newest.items() if at is not None}
+    return newest_by_input([*(("sighting", s.observed_at) for s in state.sightings),
+                            *(("robbery", r.occurred_at) for r in state.robberies)])  # fmt: skip
 
 
 # --- the linker ----------------------------------------------------------------------------
@@ -240,7 +237,7 @@ class ReconLinker:
         tracked sightings leaves room for.
         """
         state, t = self.state, self.thresholds
-        newest, slowest_input = slowest(state.newest or _newest_kept(state), {source: event_time})
+        newest, slowest_input = slowest(state.newest or _newest_kept(state), [(source, event_time)])
         if event_time < slowest_input - self.late_bound:
             state.too_late += 1
             return False

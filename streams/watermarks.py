@@ -15,16 +15,24 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterable, Mapping
     from datetime import datetime
 
 
-def slowest(
-    newest: Mapping[str, datetime], moved: Mapping[str, datetime]
-) -> tuple[dict[str, datetime], datetime]:
-    """Each input's newest event time after the events `moved` (input: its newest), and the
-    slowest input's."""
-    after = dict(newest)
-    for source, at in moved.items():
+def newest_by_input(
+    times: Iterable[tuple[str, datetime]], newest: Mapping[str, datetime] | None = None
+) -> dict[str, datetime]:
+    """Each input's newest event time: `newest` moved on by `times` (input, event time)."""
+    after = dict(newest or {})
+    for source, at in times:
         after[source] = max(after.get(source, at), at)
+    return after
+
+
+def slowest(
+    newest: Mapping[str, datetime], times: Iterable[tuple[str, datetime]]
+) -> tuple[dict[str, datetime], datetime]:
+    """Each input's newest event time after `times` (input, event time; at least one), and
+    the slowest input's."""
+    after = newest_by_input(times, newest)
     return after, min(after.values())
