@@ -12,6 +12,7 @@ from heterdaad import logs, metrics
 from heterdaad.kafka import SCRAM_MECHANISM, client_options
 from schemas.topics import ALARM_TASKS, ALERTS, CATALOGUE, DEAD_LETTER_PARTITIONS
 from streams import reread
+from streams.dead_letters import SetAside
 from streams.intake import Intake
 from streams.supervision import CrashCount, StopWorkerOnCrash
 from streams.transport import broker_scheme
@@ -34,6 +35,7 @@ class Topics:
     def __init__(self, app: faust.App, settings: Settings) -> None:
         prefix = settings.topic_prefix
         self.intake = Intake()
+        self.set_aside = SetAside()
         self._by_suffix: dict[str, TopicT] = {}
         self._dead_letters: dict[str, TopicT] = {}
         for spec in CATALOGUE:

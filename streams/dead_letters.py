@@ -1,6 +1,12 @@
 """The worker's dead-letter writer and the decoding that uses it: a record no stage can use is
 set aside once, with its reason, and counted once; it never stops the stream. The record and
-its count are heterdaad.events' (`letter`, `noted`), as for every other consumer."""
+its count are heterdaad.events' (`letter`, `noted`), as for every other consumer.
+
+Once means once per running worker: the re-read after a rebalance (streams/reread.py) reads
+records still in flight a second time, and `SetAside` knows those it dead-lettered already.
+Across a crash a record read again from its committed offset is set aside again: a reader of a
+dead-letter topic keeps one per source topic, partition and offset (its `x-heterdaad-dlq-*`
+headers), as docs/fault-tolerance.md says."""
 
 from __future__ import annotations
 
@@ -28,12 +34,42 @@ logger = logging.getLogger(__name__)
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
+class SetAside:
+    """The records this worker has set aside, by stage and source topic, partition and offset.
+
+    Only the newest `remembered` are kept: one older than those and read again is set aside
+    again, a repeat and never a loss. (The highest offset per partition would not do: a record
+    Faust skipped around a rebalance, which the re-read is for, lies below it.)
+    """
+
+    def __init__(self, remembered: int = 100_000) -> None:
+        self._remembered = remembered
+        self._seen: dict[tuple[str, str, int, int], None] = {}
+
+    def first_time(self, stage: str, topic: str, partition: int, offset: int) -> bool:
+        """Whether the record at `offset` is set aside now for the first time (and note it)."""
+        where = (stage, topic, partition, offset)
+        if where in self._seen:
+            return False
+        self._seen[where] = None
+        if len(self._seen) > self._remembered:
+            del self._seen[next(iter(self._seen))]
+        return True
+
+
 async def set_aside(
     topics: Topics, spec: TopicSpec, event: EventT[bytes], reason: str, *, stage: str
 ) -> None:
-    """Send the record to the dead-letter topic of `spec`, saying where it came from and why."""
+    """Send the record to the dead-letter topic of `spec`, saying where it came from and why;
+    a record this worker set aside before (read again, streams/reread.py) is not sent again."""
     message = event.message
     topic, partition, offset = str(message.topic), int(message.partition), int(message.offset)
+    if not topics.set_aside.first_time(stage, topic, partition, offset):
+        logger.info(
+            "record read again, dead-lettered before",
+            extra={"topic": topic, "partition": partition, "offset": offset, "stage": stage},
+        )
+        return
     dead = letter(key=event.key, value=event.value,
                   headers=list(event.headers.items()) if event.headers else [], reason=reason,
                   topic=topic, partition=partition, offset=offset, stage=stage)  # fmt: skip
