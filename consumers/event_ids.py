@@ -36,11 +36,13 @@ logger = logging.getLogger(__name__)
 # What the look-up of the held ids returns, in this order (the key first).
 HELD = "event_id, event_type, organisation_id, payload::text AS payload"
 
+# The event table's `event_type` of each kind of event; the sink writes it, a collision reads it.
 MODELS: dict[str, type[Contract]] = {
     "alarm_activation": AlarmActivation,
     "incident_report": IncidentReport,
     "recon_sighting": ReconSighting,
 }
+EVENT_TYPE = {model: name for name, model in MODELS.items()}
 # Fields, at any depth, that a repeat of an event may carry anew (a verification's `at` too).
 TIMES = frozenset({"occurred_at", "received_at", "observed_at", "at"})
 

@@ -81,14 +81,14 @@ def row_of(model: Contract, purge: Purge | None = None) -> Row:
         case AlarmActivation():
             where = model.site.location
             return EVENT, (
-                model.event_id, "alarm_activation", model.alarm_centre,
+                model.event_id, event_ids.EVENT_TYPE[AlarmActivation], model.alarm_centre,
                 model.occurred_at, model.signal.value, model.site.branch_type.value,
                 police_unit_for(where).value, where.lat, where.lon, model.model_dump_json(), None,
             )  # fmt: skip
         case IncidentReport():
             where = model.branch.location
             return EVENT, (
-                model.event_id, "incident_report", model.reporting_org,
+                model.event_id, event_ids.EVENT_TYPE[IncidentReport], model.reporting_org,
                 model.occurred_at, model.incident_type.value, model.branch.branch_type.value,
                 police_unit_for(where).value, where.lat, where.lon, model.model_dump_json(),
                 model.branch.branch_id,
@@ -98,7 +98,7 @@ def row_of(model: Contract, purge: Purge | None = None) -> Row:
             branch_type = model.branch.branch_type.value if model.branch else None
             branch_id = model.branch.branch_id if model.branch else None
             return EVENT, (
-                model.event_id, "recon_sighting", model.reporter_org,
+                model.event_id, event_ids.EVENT_TYPE[ReconSighting], model.reporter_org,
                 model.observed_at, "voorverkenning", branch_type,
                 police_unit_for(where).value, where.lat, where.lon, model.model_dump_json(),
                 branch_id,
