@@ -38,7 +38,9 @@ def run() -> None:
     from heterdaad.health import serve_consumer
     from schemas.topics import ALERTS
 
-    settings = service_settings()
+    # The plate key keys the dedup keys subscribers see (schemas.alerts.alert_reference): every
+    # instance must hold the one its id named, or one alert would reach a receiver under two.
+    settings = service_settings(plates=True)
 
     async def serve() -> None:
         stop = stop_on_signals()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import math
 import uuid
 from enum import StrEnum
@@ -28,6 +30,21 @@ ALERT_NAMESPACE = uuid.UUID("5d0f7f3e-3c1a-4f5e-9f57-6865746572ad")
 def alert_id_for(dedup_key: str) -> uuid.UUID:
     """The id of the alert with this dedup key: the same on every worker, after every replay."""
     return uuid.uuid5(ALERT_NAMESPACE, dedup_key)
+
+
+REFERENCE_PATTERN = r"^ar1:[0-9a-f]{32}$"
+
+
+def alert_reference(dedup_key: str, key: bytes) -> str:
+    """What recipients other than the police see of a dedup key: a keyed hash of it, as
+    'ar1:<first 128 bits, hex>'. One dedup key gives one reference on every delivery, two give
+    two, and a reference tells nothing of its dedup key, which names the event behind an alert
+    (`robbery_reported:<report id>`, `hold_up:<site>:<press id>`): another organisation's ids.
+    Keyed with the server's plate key under a label of its own, as the verdicts' event ids are
+    (producers/api/alarm_tasks.py), so that a guessed event id cannot be tried against it; a
+    new plate key gives new references (README, "Rotating the plate key")."""
+    label = b"alert-reference\x00" + dedup_key.encode()
+    return f"ar1:{hmac.new(key, label, hashlib.sha256).hexdigest()[:32]}"
 
 
 class AlertKind(StrEnum):
@@ -224,8 +241,10 @@ class Alert(Contract):
             ],
         })  # fmt: skip
 
-    def view_for(self, role: RecipientRole) -> AlertView:
-        """The alert as a recipient of this role may see it."""
+    def view_for(self, role: RecipientRole, *, reference_key: bytes) -> AlertView:
+        """The alert as a recipient of this role may see it; `reference_key` (the server's
+        plate key) keys the dedup key that recipients other than the police see
+        (`alert_reference`)."""
         if role is RecipientRole.POLICE:
             return PoliceAlertView(role=role, alert=self)
         if role is RecipientRole.NEIGHBOURHOOD_WATCH:
@@ -246,7 +265,7 @@ class Alert(Contract):
             branch_types_at_risk=self.branch_types_at_risk,
             # A plate typed into clothing is a pseudonym by now: still personal data.
             lookout=without_pseudonyms(self.lookout),
-            dedup_key=self.dedup_key,
+            dedup_key=alert_reference(self.dedup_key, reference_key),
             created_at=self.created_at,
             occurred_at=self.occurred_at,
             historical=self.historical,
@@ -301,7 +320,13 @@ class BranchAlertView(Contract):
     area: Area
     branch_types_at_risk: list[BranchType]
     lookout: Lookout
-    dedup_key: str
+    dedup_key: str = Field(
+        pattern=REFERENCE_PATTERN,
+        description="The alert's own key, the same on every delivery of it and on its notices: "
+        "deduplicate on it. A keyed hash of the police's dedup key, which names the reports "
+        "and presses of other organisations ('ar1:<128 bits, hex>').",
+        examples=["ar1:9c1f0e2d3b4a59687766554433221100"],
+    )
     created_at: EventTime
     occurred_at: AwareDatetime | None = None
     historical: bool = False

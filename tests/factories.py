@@ -25,6 +25,8 @@ from schemas.tasks import AlarmTask, AlarmTaskKind
 
 DAM_SQUARE = Location(lat=52.3731, lon=4.8926)
 PLATE_PSEUDONYM = "hp1:k1:" + "ab" * 16
+# The server's plate key where a test forms recipients' views (schemas.alerts.alert_reference).
+REFERENCE_KEY = b"a reference key of 32 characters"
 
 
 def _ago(minutes: float) -> datetime:

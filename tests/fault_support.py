@@ -25,6 +25,7 @@ from heterdaad.thresholds.notify import NotifyThresholds
 from infra.local import free_port
 from infra.parts import spawn_part, stop_part
 from producers.api import ApiLimits
+from schemas.alerts import alert_reference
 from tests.consumers.test_notify_webhook import SECRET, WebhookReceiver
 from tests.kafka_helpers import eventually
 from tests.producers import bodies
@@ -32,7 +33,7 @@ from tests.producers.intake_support import Registry, register
 
 if TYPE_CHECKING:
     import subprocess
-    from collections.abc import AsyncIterator, Awaitable, Callable
+    from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
     from pathlib import Path
 
     import asyncpg
@@ -191,9 +192,10 @@ async def post_steadily(client: Client, per_second: float, until: asyncio.Event)
     return posted
 
 
-def deliveries(receiver: WebhookReceiver) -> Counter[tuple[str, str]]:
+def deliveries(receiver: WebhookReceiver, shown: Mapping[str, str]) -> Counter[tuple[str, str]]:
     """(hook, alert dedup key) -> how many notifications delivered it (2xx).
 
+    A branch's view shows a keyed reference of the dedup key: `shown` maps it back (`shown_as`).
     A resend of an `Idempotency-Key` the hook already took counts once: a receiver drops it,
     as docs/notify.md asks (see `resends`)."""
     taken: set[tuple[str, str]] = set()
@@ -201,8 +203,15 @@ def deliveries(receiver: WebhookReceiver) -> Counter[tuple[str, str]]:
     for request in receiver.delivered():
         if (request.hook, request.key) not in taken:
             taken.add((request.hook, request.key))
-            delivered.update((request.hook, key) for key in request.alert_keys)
+            delivered.update((request.hook, shown.get(key, key)) for key in request.alert_keys)
     return delivered
+
+
+async def shown_as(db: asyncpg.Connection, settings: Settings) -> dict[str, str]:
+    """Every stored alert's dedup key by the reference a branch's view shows of it."""
+    key = settings.require_plate_key()
+    rows = await db.fetch("SELECT dedup_key FROM alert")
+    return {alert_reference(row["dedup_key"], key): row["dedup_key"] for row in rows}
 
 
 def resends(receiver: WebhookReceiver) -> int:
@@ -263,7 +272,7 @@ async def run_chain_through(
                     # The fault hits a working pipeline: the first report notified end to end.
                     async def first_delivered() -> bool:
                         pipeline.all_alive()
-                        hooks = {hook for hook, _ in deliveries(receiver)}
+                        hooks = {hook for hook, _ in deliveries(receiver, {})}
                         return bool(client.accepted) and len(hooks) == len(HOOKS)
 
                     await eventually(first_delivered, timeout=120, interval=0.5)
@@ -286,7 +295,7 @@ async def run_chain_through(
             async def settled() -> bool:
                 pipeline.all_alive()
                 events = await db.fetchval("SELECT count(*) FROM event")
-                delivered = deliveries(receiver)
+                delivered = deliveries(receiver, await shown_as(db, settings))
                 due = await due_deliveries(db)
                 every_robbery = all((h, k) in delivered for h in HOOKS.values() for k in expected)
                 every_due = all(state == "delivered" for state in due.values())
@@ -310,7 +319,8 @@ async def run_chain_through(
             "resends": resends(receiver),
         },
     )
-    await assert_each_once(db, receiver, client, posted, resends_allowed=resends_allowed)
+    shown = await shown_as(db, settings)
+    await assert_each_once(db, receiver, client, posted, shown, resends_allowed=resends_allowed)
     return client
 
 
@@ -319,6 +329,7 @@ async def assert_each_once(
     receiver: WebhookReceiver,
     client: Client,
     posted: int,
+    shown: Mapping[str, str],
     *,
     resends_allowed: bool = False,
 ) -> None:
@@ -334,7 +345,7 @@ async def assert_each_once(
 
     # Every delivery the notify service decided on reached its webhook once; nothing else
     # reached one; and each report's robbery alert is among them, for both recipients.
-    delivered = deliveries(receiver)
+    delivered = deliveries(receiver, shown)
     twice = {pair: n for pair, n in delivered.items() if n > 1}
     assert not twice, f"delivered more than once: {twice}"
     due = await due_deliveries(db)

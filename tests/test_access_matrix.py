@@ -29,7 +29,7 @@ from heterdaad.settings import Settings
 from producers.api import ApiLimits, admin
 from producers.api.form import COOKIE, LOGIN_COOKIE
 from producers.api.kinds import allowed_scopes
-from schemas.alerts import Alert, RecipientRole
+from schemas.alerts import Alert, RecipientRole, alert_reference
 from schemas.common import Branch, BranchType, Location, PoliceUnit
 from schemas.events import PersonDescription
 from schemas.geography import police_unit_for
@@ -717,7 +717,7 @@ def test_every_recipient_role_has_a_decision() -> None:
 @pytest.mark.parametrize("role", list(RecipientRole))
 def test_alert_view_of_each_role(role: RecipientRole) -> None:
     alert = _alert()
-    view = json.loads(alert.view_for(role).model_dump_json())
+    view = json.loads(alert.view_for(role, reference_key=factories.REFERENCE_KEY).model_dump_json())
     text = json.dumps(view)
     personal = [factories.PLATE_PSEUDONYM, CLOTHING, str(alert.evidence[0].event_id)]
     if SEES_PERSONAL_DATA[role]:
@@ -727,13 +727,18 @@ def test_alert_view_of_each_role(role: RecipientRole) -> None:
         assert not {"vehicles", "persons", "evidence", "alert"} & set(view)
         assert [secret for secret in personal if secret in text] == []
     # Whoever it is for, the view says what happened and where; a neighbourhood watch gets no
-    # ids at all (a dedup key names the event behind the alert), only kind, area and time.
+    # ids at all, only kind, area and time. A dedup key names the event behind the alert: the
+    # police see it, the others a keyed reference of it to deduplicate on.
     assert view.get("alert", view)["kind"] == alert.kind.value
-    ids = (str(alert.alert_id), alert.dedup_key)
+    reference = alert_reference(alert.dedup_key, factories.REFERENCE_KEY)
+    ids = (str(alert.alert_id), alert.dedup_key, reference)
+    found = tuple(id_ in text for id_ in ids)
     if role is RecipientRole.NEIGHBOURHOOD_WATCH:
-        assert [found for found in ids if found in text] == [] and "area" in view
+        assert found == (False, False, False) and "area" in view
+    elif role is RecipientRole.POLICE:
+        assert found == (True, True, False)
     else:
-        assert all(found in text for found in ids)
+        assert found == (True, False, True)
 
 
 # --- the desk: each unit its own alerts -------------------------------------------------------

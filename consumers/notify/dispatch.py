@@ -37,10 +37,12 @@ async def dispatch(
     routes: Sequence[Route],
     thresholds: NotifyThresholds,
     now: datetime,
+    reference_key: bytes,
 ) -> int:
     """Write the alert's rows (in the caller's transaction); returns how many were new.
 
     A row that exists already (a replay, a rebalance) is left alone, and so is its group.
+    `reference_key` keys the dedup key in the views of recipients other than the police.
     """
     labels = alert_labels(alert)
     if alert.kind in inhibit.source_kinds():
@@ -55,7 +57,7 @@ async def dispatch(
             due, state = schedule(
                 await load_group(connection, route.recipient, group), now, thresholds
             )
-        delivery = _delivery(alert, labels, route, group, due, thresholds)
+        delivery = _delivery(alert, labels, route, group, due, thresholds, reference_key)
         if not await nflog.record(connection, delivery, now):
             continue
         written += 1
@@ -77,6 +79,7 @@ def _delivery(
     group: str,
     due: datetime,
     thresholds: NotifyThresholds,
+    reference_key: bytes,
 ) -> nflog.Delivery:
     row_labels = labels | {
         "organisation_id": route.organisation_id,
@@ -87,7 +90,8 @@ def _delivery(
     muted_by = None
     if route.channel == "webhook":
         # Only the recipient's view is ever stored for sending: a branch's row holds no plates.
-        payload = {"view": alert.view_for(route.role).model_dump(mode="json")}
+        view = alert.view_for(route.role, reference_key=reference_key)
+        payload = {"view": view.model_dump(mode="json")}
         if route.role is not RecipientRole.NEIGHBOURHOOD_WATCH:  # a watch has no branches
             payload["nearby_branches"] = [
                 {"branch_id": near.branch_id, "distance_m": near.distance_m}

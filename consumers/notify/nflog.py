@@ -9,7 +9,6 @@ has a dedup key of its own: `<alert dedup key>#<notice>`.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from datetime import timedelta
@@ -17,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from heterdaad.audit import AuditRow, write_audit_rows
 from heterdaad.db import transaction
-from schemas.alerts import RecipientRole
+from schemas.alerts import RecipientRole, alert_reference
 from schemas.events import AuditAction
 
 if TYPE_CHECKING:
@@ -71,14 +70,14 @@ class Delivery:
         """The dedup key of the alert this row tells of (its own, for the alert itself)."""
         return self.dedup_key.removesuffix(f"#{self.notice}")
 
-    @property
-    def idempotency_key(self) -> str:
-        if self.role is RecipientRole.NEIGHBOURHOOD_WATCH:
-            # A dedup key names the event behind the alert (a report's id): a watch gets a
-            # digest of it, as unique and as stable, that leads nowhere.
-            digest = hashlib.sha256(self.dedup_key.encode()).hexdigest()[:32]
-            return f"{digest}:{self.recipient}"
-        return f"{self.dedup_key}:{self.recipient}"
+    def idempotency_key(self, reference_key: bytes) -> str:
+        """What the recipient drops a repeat by: `<dedup key>:<recipient>` for the police; for
+        everyone else the keyed reference of the row's dedup key in its place (schemas.alerts.
+        alert_reference), as unique and as stable, naming no other organisation's event.
+        A row without a role (before 0008) shows least."""
+        if self.role is RecipientRole.POLICE or self.channel == "desk":
+            return f"{self.dedup_key}:{self.recipient}"
+        return f"{alert_reference(self.dedup_key, reference_key)}:{self.recipient}"
 
 
 @dataclass(frozen=True)
@@ -185,7 +184,7 @@ async def deliver_to_desk(db: Database, delivery: Delivery, now: datetime) -> No
     await db.execute(
         "UPDATE delivery SET state = 'delivered', delivered_at = $3, next_attempt_at = NULL, "
         "notification_key = $4 WHERE dedup_key = $1 AND recipient = $2",
-        delivery.dedup_key, delivery.recipient, now, delivery.idempotency_key,
+        delivery.dedup_key, delivery.recipient, now, f"{delivery.dedup_key}:{delivery.recipient}",
     )  # fmt: skip
 
 

@@ -27,7 +27,14 @@ from consumers.alert_text import escalated_summary, resolved_summary
 from consumers.notify import nflog
 from consumers.notify.labels import alert_labels
 from consumers.notify.route import escalation_routes
-from schemas.alerts import Alert, AlertKind, Outcome, RecipientRole
+from schemas.alerts import (
+    Alert,
+    AlertKind,
+    Outcome,
+    PoliceAlertView,
+    RecipientRole,
+    alert_reference,
+)
 from schemas.common import PoliceUnit
 
 if TYPE_CHECKING:
@@ -75,20 +82,24 @@ class Notified:
     role: RecipientRole | None
 
 
-def resolved_delivery(resolution: Resolution, notified: Notified, now: datetime) -> nflog.Delivery:
-    """The resolved notice for one recipient, in its own view, due now."""
+def resolved_delivery(
+    resolution: Resolution, notified: Notified, now: datetime, reference_key: bytes
+) -> nflog.Delivery:
+    """The resolved notice for one recipient, in its own view, due now; its `dedup_key` is the
+    one the recipient's view of the alert had (keyed with `reference_key` but for the police)."""
     role = notified.role or RecipientRole.CHAIN
     payload: dict[str, Any] = {
         "alert_id": str(resolution.alert_id),
-        "dedup_key": resolution.dedup_key,
+        "dedup_key": alert_reference(resolution.dedup_key, reference_key),
         "kind": resolution.kind.value,
         "outcome": None if resolution.outcome is None else resolution.outcome.value,
         "resolved_at": resolution.resolved_at.isoformat(),
         "view": None
         if resolution.alert is None
-        else resolution.alert.view_for(role).model_dump(mode="json"),
+        else resolution.alert.view_for(role, reference_key=reference_key).model_dump(mode="json"),
     }
     if role is RecipientRole.POLICE:
+        payload["dedup_key"] = resolution.dedup_key
         payload["resolved_by"] = resolution.resolved_by  # a colleague's name: police only
     return nflog.Delivery(
         dedup_key=nflog.notice_key(resolution.dedup_key, "resolved"),
@@ -146,7 +157,7 @@ def escalated_delivery(
             "kind": alert.kind.value,
             "escalated_at": escalated_at.isoformat(),
             "unacknowledged_seconds": round(unacknowledged_s),
-            "view": alert.view_for(route.role).model_dump(mode="json"),
+            "view": PoliceAlertView(role=route.role, alert=alert).model_dump(mode="json"),
         },
         webhook_url=route.webhook_url,
         next_attempt_at=now,
@@ -173,14 +184,16 @@ LIMIT $2
 """
 
 
-async def dispatch_resolved(pool: asyncpg.Pool, now: datetime, thresholds: NotifyThresholds) -> int:
+async def dispatch_resolved(
+    pool: asyncpg.Pool, now: datetime, thresholds: NotifyThresholds, reference_key: bytes
+) -> int:
     """Write the resolved notices not written yet; returns how many were new."""
     since = now - timedelta(hours=thresholds.notice_lookback_hours)
     rows = await pool.fetch(_RESOLVED_TO_TELL, since, thresholds.claim_batch)
     written = 0
     async with pool.acquire() as connection, connection.transaction():
         for row in rows:
-            delivery = resolved_delivery(_resolution(row), _notified(row), now)
+            delivery = resolved_delivery(_resolution(row), _notified(row), now, reference_key)
             # A concurrent sweep may have written it meanwhile: the key keeps it one.
             if await nflog.record(connection, delivery, now):
                 written += 1

@@ -86,6 +86,8 @@ class NotifyService:
         self.thresholds = thresholds or getattr(settings, "notify", None) or NotifyThresholds()
         self.group_id = group_id or f"{settings.app_id}-notify"
         self.clock = clock
+        # Keys what recipients other than the police see of a dedup key (alert_reference).
+        self._reference_key = settings.require_plate_key()
         self._directory = CachedDirectory(self.thresholds.directory_refresh_seconds)
         self._wake = asyncio.Event()
         self._pruned_at = 0.0
@@ -107,9 +109,9 @@ class NotifyService:
                 transport=PinnedTransport(allow_private=self.thresholds.allow_private_webhooks),
             )
             self._stages = (
-                OffboardStage(), MuteStage(self.thresholds), DeskStage(), FormStage(),
-                RateLimitStage(self.thresholds),
-                SendStage(self.thresholds, self._client, self._in_flight),
+                OffboardStage(), MuteStage(self.thresholds), DeskStage(),
+                FormStage(self._reference_key), RateLimitStage(self.thresholds),
+                SendStage(self.thresholds, self._client, self._in_flight, self._reference_key),
             )  # fmt: skip
             await self._listen_for_tasks()
             self._alerts = EventConsumer(
@@ -200,7 +202,9 @@ class NotifyService:
                         extra={"dedup_key": alert.dedup_key,
                                "police_unit": alert.police_unit.value},
                     )  # fmt: skip
-                written += await dispatch(connection, alert, routes, self.thresholds, self.clock())
+                written += await dispatch(
+                    connection, alert, routes, self.thresholds, self.clock(), self._reference_key
+                )
         if written:
             self._wake.set()
         return []
@@ -251,7 +255,9 @@ class NotifyService:
     async def _dispatch_notices(self, now: datetime) -> None:
         """Resolutions and escalations on the desk become notice rows, due now (the outbox)."""
         assert self._pool is not None
-        written = await notices.dispatch_resolved(self._pool, now, self.thresholds)
+        written = await notices.dispatch_resolved(
+            self._pool, now, self.thresholds, self._reference_key
+        )
         # Every escalation is dispatched, to nobody if need be: a receiver subscribing later
         # must not be told of escalations from before it subscribed.
         directory = await self._directory.get(self._pool)

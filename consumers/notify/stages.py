@@ -177,7 +177,14 @@ class DeskStage:
 
 
 class FormStage:
-    """Fixes the members of a new notification; its key is that of its first alert."""
+    """Fixes the members of a new notification; its key is that of its first alert.
+
+    `reference_key` keys what recipients other than the police see of a dedup key
+    (Delivery.idempotency_key).
+    """
+
+    def __init__(self, reference_key: bytes) -> None:
+        self.reference_key = reference_key
 
     async def __call__(self, notification: Notification, run: Pass) -> Notification | None:
         if notification.key is not None:
@@ -185,7 +192,7 @@ class FormStage:
         members = tuple(
             sorted(notification.members, key=lambda row: (row.alert_created_at, row.dedup_key))
         )
-        key = members[0].idempotency_key
+        key = members[0].idempotency_key(self.reference_key)
         await nflog.form(run.db, members, key, run.now)
         return replace(notification, members=members, key=key)
 
@@ -223,11 +230,16 @@ class SendStage:
     """
 
     def __init__(
-        self, thresholds: NotifyThresholds, client: httpx.AsyncClient, in_flight: InFlight
+        self,
+        thresholds: NotifyThresholds,
+        client: httpx.AsyncClient,
+        in_flight: InFlight,
+        reference_key: bytes,
     ) -> None:
         self.thresholds = thresholds
         self.client = client
         self.in_flight = in_flight
+        self.reference_key = reference_key
 
     async def __call__(self, notification: Notification, run: Pass) -> Notification | None:
         assert notification.key is not None
@@ -252,7 +264,7 @@ class SendStage:
             logger.warning("delivery given up", extra={"notification_key": key})
             return
         attempt = await nflog.start_attempt(run.db, key, run.now)
-        body = webhook.render(key, notification.members)
+        body = webhook.render(key, notification.members, self.reference_key)
         outcome = await webhook.post(
             self.client, first.webhook_url, body,
             webhook.headers(secret, body, notification_key=key, attempt=attempt,

@@ -40,10 +40,11 @@ class Outcome:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
-def render(notification_key: str, members: Sequence[Delivery]) -> bytes:
+def render(notification_key: str, members: Sequence[Delivery], reference_key: bytes) -> bytes:
     """The body of a notification: its alerts, each as the recipient's view of it.
 
     The same members give the same bytes, so every retry sends the very same body.
+    `reference_key` keys the idempotency keys of recipients other than the police.
     """
     first = members[0]
     document = {
@@ -58,7 +59,7 @@ def render(notification_key: str, members: Sequence[Delivery]) -> bytes:
         "notice": first.notice,
         "alerts": [
             {
-                "idempotency_key": member.idempotency_key,
+                "idempotency_key": member.idempotency_key(reference_key),
                 "notice": member.notice,
                 "summary": member.summary,
                 **(member.payload or {}),

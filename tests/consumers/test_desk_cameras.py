@@ -132,7 +132,11 @@ async def test_a_branch_webhook_carries_no_camera_or_liveview(
     hold_up = factories.alert(kind=AlertKind.HOLD_UP_IN_PROGRESS, severity=Severity.CRITICAL,
                               site_id="site-1")  # fmt: skip
     # No field of a branch's view can carry them: the view is built from the alert alone.
-    view = json.dumps(hold_up.view_for(RecipientRole.BRANCH).model_dump(mode="json"))
+    view = json.dumps(
+        hold_up.view_for(RecipientRole.BRANCH, reference_key=factories.REFERENCE_KEY).model_dump(
+            mode="json"
+        )
+    )
     async with WebhookReceiver() as receiver:
         branch = SubscriptionSpec.model_validate(
             {"radius_m": 1000, "webhook_url": receiver.hook("branch"), "webhook_secret": SECRET}

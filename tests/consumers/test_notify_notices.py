@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,10 +32,11 @@ from consumers.notify.route import (
 from consumers.notify.silences import Matcher, Silence
 from consumers.notify.stages import ACKNOWLEDGED_BEFORE_SENT, MuteStage, Notification, Pass
 from heterdaad.thresholds.notify import NotifyThresholds
-from schemas.alerts import AlertKind, Outcome, RecipientRole, Severity
+from schemas.alerts import AlertKind, Outcome, RecipientRole, Severity, alert_reference
 from schemas.common import PoliceUnit
 from schemas.events import PersonDescription
 from tests import factories
+from tests.factories import REFERENCE_KEY
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 DUTY = "https://duty.politie.example/hook"
@@ -107,6 +109,10 @@ def _resolution(alert: Any | None) -> Resolution:
     )  # fmt: skip
 
 
+def _reference(dedup_key: str) -> str:
+    return alert_reference(dedup_key, REFERENCE_KEY)
+
+
 def _notified(role: RecipientRole | None, language: Any = "nl") -> Notified:
     return Notified("x/webhook/1", "x", "https://x.example/h", language, {"kind": "k"}, role)
 
@@ -122,12 +128,17 @@ def _notified(role: RecipientRole | None, language: Any = "nl") -> Notified:
 def test_a_resolved_notice_is_in_the_recipients_view(
     role: RecipientRole | None, view_role: str, shows_persons: bool, shows_resolver: bool
 ) -> None:
-    row = resolved_delivery(_resolution(_hold_up()), _notified(role), NOW)
+    row = resolved_delivery(_resolution(_hold_up()), _notified(role), NOW, REFERENCE_KEY)
     assert (row.dedup_key, row.notice, row.group_key) == (
         "hold-up:1#resolved", "resolved", RESOLVED_GROUP,
     )  # fmt: skip
     assert row.payload is not None and row.payload["outcome"] == "arrested"
     assert row.payload["view"]["role"] == view_role
+    # The police are told the dedup key; the others the reference their view of it showed.
+    shown = "hold-up:1" if role is RecipientRole.POLICE else _reference("hold-up:1")
+    assert row.payload["dedup_key"] == shown
+    assert row.payload["view"].get("alert", row.payload["view"])["dedup_key"] == shown
+    assert ("hold-up:1" in json.dumps(row.payload)) is (role is RecipientRole.POLICE)
     assert (CLOTHING in str(row.payload)) is shows_persons
     assert ("ams.coordinator" in str(row.payload)) is shows_resolver
     assert row.summary.startswith(
@@ -140,13 +151,15 @@ def test_a_resolved_notice_says_which_robbery_when_and_where() -> None:
     # 'Afgehandeld: Overval gemeld · eenheid Amsterdam' alone does not tell one robbery of the
     # day from another: the notice names where and when (local time) as the alert's line does.
     alert = _hold_up(occurred_at=NOW - timedelta(minutes=4))
-    nl = resolved_delivery(_resolution(alert), _notified(RecipientRole.POLICE), NOW)
+    nl = resolved_delivery(_resolution(alert), _notified(RecipientRole.POLICE), NOW, REFERENCE_KEY)
     assert nl.summary == (
         "Afgehandeld: Overval gaande · eenheid Amsterdam · binnen 2,0 km (52.3731, 4.8926) · "
         "uitkomst: aangehouden · gebeurd 02-03-2026 12:56 (4 min geleden), "
         "gemeld 02-03-2026 13:00"
     )
-    en = resolved_delivery(_resolution(alert), _notified(RecipientRole.POLICE, "en"), NOW)
+    en = resolved_delivery(
+        _resolution(alert), _notified(RecipientRole.POLICE, "en"), NOW, REFERENCE_KEY
+    )
     assert en.summary == (
         "Resolved: Hold-up in progress · unit Amsterdam · within 2.0 km (52.3731, 4.8926) · "
         "outcome: arrested · happened 2026-03-02 12:56 (4 min ago), reported 2026-03-02 13:00"
@@ -154,7 +167,9 @@ def test_a_resolved_notice_says_which_robbery_when_and_where() -> None:
 
 
 def test_a_resolved_notice_after_the_purge_and_in_english() -> None:
-    row = resolved_delivery(_resolution(None), _notified(RecipientRole.CHAIN, "en"), NOW)
+    row = resolved_delivery(
+        _resolution(None), _notified(RecipientRole.CHAIN, "en"), NOW, REFERENCE_KEY
+    )
     assert row.payload is not None and row.payload["view"] is None
     # The alert's area and event time went with its payload; when it was reported is kept.
     assert row.summary == (

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import uuid
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +19,7 @@ from heterdaad.kafka import make_producer, publish
 from heterdaad.thresholds.notify import NotifyThresholds
 from infra.local import free_port
 from producers.api import admin
-from schemas.alerts import Alert
+from schemas.alerts import Alert, alert_id_for, alert_reference
 from schemas.common import BranchType, PoliceUnit
 from schemas.events import PersonDescription
 from schemas.topics import ALERTS
@@ -115,7 +116,9 @@ async def test_each_recipient_gets_its_signed_view(
 ) -> None:
     async with WebhookReceiver() as receiver:
         await _subscribe(db, receiver.hook("ah"), receiver.hook("police"))
-        alert = _robbery()
+        report = uuid.uuid4()  # a retailer's report: its id is the dedup key's
+        alert = _robbery(dedup_key=f"robbery_reported:{report}", alert_id=alert_id_for(
+            f"robbery_reported:{report}"))  # fmt: skip
         await _publish(settings, alert, garbage=True)
         async with _running(settings):
             rows = await eventually(lambda: _settled(db, alert.dedup_key, 3))
@@ -134,14 +137,22 @@ async def test_each_recipient_gets_its_signed_view(
     assert rows["politie-ams/webhook"]["summary"].startswith("[high] Robbery reported")
     [branch] = receiver.delivered("ah")
     [police] = receiver.delivered("police")
-    # The branch never sees plates, descriptions or evidence; the police do.
-    for secret_text in (factories.PLATE_PSEUDONYM, CLOTHING, str(alert.evidence[0].event_id)):
+    # The branch never sees plates, descriptions, evidence or the report's id (which the dedup
+    # key holds), in its body or its headers; the police do.
+    for secret_text in (factories.PLATE_PSEUDONYM, CLOTHING, str(alert.evidence[0].event_id),
+                        str(report), alert.dedup_key):  # fmt: skip
         assert secret_text.encode() not in branch.body
+        assert secret_text not in json.dumps(branch.headers)
         assert secret_text.encode() in police.body
     [entry] = branch.document["alerts"]
     assert entry["view"]["role"] == "branch"
     assert entry["nearby_branches"] == [{"branch_id": "ah-1", "distance_m": 0}]
-    assert branch.key == f"{alert.dedup_key}:{rows['ah/webhook']['recipient']}"
+    # What it deduplicates on instead: the keyed reference, in its view and its keys.
+    reference = alert_reference(alert.dedup_key, settings.require_plate_key())
+    assert branch.alert_keys == [reference] and police.alert_keys == [alert.dedup_key]
+    assert branch.key == f"{reference}:{rows['ah/webhook']['recipient']}"
+    assert entry["idempotency_key"] == branch.key
+    assert police.key == f"{alert.dedup_key}:{rows['politie-ams/webhook']['recipient']}"
     assert police.document["alerts"][0]["view"]["alert"]["vehicles"]
     assert dead.headers and dict(dead.headers)[DLQ_STAGE] == b"notify"
 
@@ -296,8 +307,9 @@ async def test_alerts_arriving_while_the_database_is_away_are_sent_once_it_is_ba
         "politie-ams/desk": "delivered",
         "ah/webhook": "delivered",
     }
+    key = settings.require_plate_key()
     assert sorted(r.alert_keys for r in receiver.delivered("ah")) == sorted(
-        [[before.dedup_key], [during.dedup_key]]
+        [[alert_reference(before.dedup_key, key)], [alert_reference(during.dedup_key, key)]]
     )
 
 

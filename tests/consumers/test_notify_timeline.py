@@ -34,7 +34,7 @@ from heterdaad.db import create_pool
 from heterdaad.kafka import make_producer, publish
 from heterdaad.thresholds.notify import NotifyThresholds
 from producers.api import admin
-from schemas.alerts import Alert, AlertKind, Area, Outcome, Severity
+from schemas.alerts import Alert, AlertKind, Area, Outcome, Severity, alert_reference
 from schemas.common import BranchType, PoliceUnit
 from schemas.events import PersonDescription
 from schemas.topics import ALERTS
@@ -264,7 +264,10 @@ async def test_timeline(settings: Settings, db: asyncpg.Connection) -> None:
             await pool.close()
             await producer.stop()
 
-    observed += [(r.hook, _names(r.document), clock.seconds(r.at)) for r in receiver.requests]
+    shown = _shown(settings)
+    observed += [
+        (r.hook, _names(r.document, shown), clock.seconds(r.at)) for r in receiver.requests
+    ]
     assert all(r.status == 200 for r in receiver.requests)
     _assert_timeline(observed, expectations(window_opens))
 
@@ -274,12 +277,14 @@ async def test_timeline(settings: Settings, db: asyncpg.Connection) -> None:
         if request.hook == "duty":
             assert CLOTHING.encode() in request.body
             continue
+        # Nor a dedup key (they name other organisations' events): a keyed reference instead.
         for forbidden in (factories.PLATE_PSEUDONYM, CLOTHING, '"evidence"', '"persons"',
-                          '"resolved_by"', COORDINATOR.username):  # fmt: skip
+                          '"resolved_by"', COORDINATOR.username, "timeline:"):  # fmt: skip
             assert forbidden.encode() not in request.body
+            assert forbidden not in request.key
     resolved = [a for r in receiver.requests for a in r.document["alerts"]
                 if a["notice"] == "resolved"]  # fmt: skip
-    assert {(a["dedup_key"], a["outcome"]) for a in resolved} == {
+    assert {(shown.get(a["dedup_key"], a["dedup_key"]), a["outcome"]) for a in resolved} == {
         ("timeline:A1", "arrested"), ("timeline:H1", "offenders_gone"),
         ("timeline:A3", "no_action"),
     }  # fmt: skip
@@ -299,12 +304,19 @@ async def test_timeline(settings: Settings, db: asyncpg.Connection) -> None:
     }
 
 
-def _names(document: dict[str, Any]) -> frozenset[str]:
+def _shown(settings: Settings) -> dict[str, str]:
+    """Each push's dedup key and its notices' by the keyed reference that recipients other
+    than the police see of it (schemas.alerts.alert_reference)."""
+    key = settings.require_plate_key()
+    keys = [f"timeline:{push.name}{notice}" for push in PUSHES
+            for notice in ("", "#resolved", "#escalated")]  # fmt: skip
+    return {alert_reference(dedup_key, key): dedup_key for dedup_key in keys}
+
+
+def _names(document: dict[str, Any], shown: dict[str, str]) -> frozenset[str]:
     """The alerts of a request by name, a notice as `<name>#<notice>`."""
-    return frozenset(
-        alert["idempotency_key"].rsplit(":", 1)[0].removeprefix("timeline:")
-        for alert in document["alerts"]
-    )
+    keys = (alert["idempotency_key"].rsplit(":", 1)[0] for alert in document["alerts"])
+    return frozenset(shown.get(key, key).removeprefix("timeline:") for key in keys)
 
 
 async def _act(desk: AlertStore, db: asyncpg.Connection, action: DeskAction) -> None:

@@ -106,7 +106,11 @@ def _secrets_of(alert: Alert) -> list[str]:
 
 def test_the_watch_view_holds_what_happened_roughly_where_and_when() -> None:
     alert = _reconnaissance(hotspot_id=HOTSPOT)
-    view = json.loads(alert.view_for(RecipientRole.NEIGHBOURHOOD_WATCH).model_dump_json())
+    view = json.loads(
+        alert.view_for(
+            RecipientRole.NEIGHBOURHOOD_WATCH, reference_key=factories.REFERENCE_KEY
+        ).model_dump_json()
+    )
     assert set(view) == {"role", "kind", "severity", "area", "occurred_at", "historical"}
     assert view["kind"] == "reconnaissance_warning" and view["role"] == "neighbourhood_watch"
     assert datetime.fromisoformat(view["occurred_at"]) == alert.occurred_at

@@ -16,6 +16,8 @@ from aiohttp import web
 
 from consumers.notify import webhook
 from consumers.notify.nflog import Delivery
+from schemas.alerts import RecipientRole, alert_reference
+from tests.factories import REFERENCE_KEY
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -184,8 +186,9 @@ def _member(dedup_key: str, **overrides: Any) -> Delivery:
 
 
 def test_body_lists_each_alert_with_its_own_key() -> None:
-    members = (_member("robbery:1"), _member("robbery:2"))
-    body = webhook.render("robbery:1:ah/webhook/0123456789ab", members)
+    police = RecipientRole.POLICE
+    members = (_member("robbery:1", role=police), _member("robbery:2", role=police))
+    body = webhook.render("robbery:1:ah/webhook/0123456789ab", members, REFERENCE_KEY)
     document = json.loads(body)
     assert document["idempotency_key"] == "robbery:1:ah/webhook/0123456789ab"
     assert [alert["idempotency_key"] for alert in document["alerts"]] == [
@@ -193,7 +196,30 @@ def test_body_lists_each_alert_with_its_own_key() -> None:
         "robbery:2:ah/webhook/0123456789ab",
     ]
     # A retry sends the very same bytes.
-    assert webhook.render("robbery:1:ah/webhook/0123456789ab", members) == body
+    assert webhook.render("robbery:1:ah/webhook/0123456789ab", members, REFERENCE_KEY) == body
+
+
+NOT_POLICE = [*(role for role in RecipientRole if role is not RecipientRole.POLICE), None]
+
+
+@pytest.mark.parametrize("role", NOT_POLICE)
+def test_only_the_police_see_the_dedup_key_in_idempotency_keys(role: RecipientRole | None) -> None:
+    # `robbery_reported:<report id>:<recipient>` told every subscriber another organisation's
+    # report id; the others get the keyed reference their view shows, as stable and unique.
+    report = uuid.uuid4()
+    member = _member(f"robbery_reported:{report}", role=role, payload={"nearby_branches": []})
+    resolved = _member(f"robbery_reported:{report}#resolved", role=role)
+    keys = [member.idempotency_key(REFERENCE_KEY), resolved.idempotency_key(REFERENCE_KEY)]
+    assert keys == [
+        f"{alert_reference(f'robbery_reported:{report}', REFERENCE_KEY)}:ah/webhook/0123456789ab",
+        f"{alert_reference(f'robbery_reported:{report}#resolved', REFERENCE_KEY)}"
+        ":ah/webhook/0123456789ab",
+    ]
+    assert member.idempotency_key(REFERENCE_KEY) == _member(
+        f"robbery_reported:{report}", role=role
+    ).idempotency_key(REFERENCE_KEY)
+    body = webhook.render(keys[0], (member,), REFERENCE_KEY).decode()
+    assert str(report) not in body and report.hex not in body
 
 
 NOW = 1_772_452_800  # 2026-03-02 12:00 UTC

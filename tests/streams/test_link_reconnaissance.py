@@ -404,7 +404,9 @@ def test_warning_tells_branches_what_to_look_for_and_police_who() -> None:
         GetawayMode.CAR, "Audi A4", "grijs",
     )  # fmt: skip
     assert set(alert.lookout.clothing) == set(SCOUT.clothing)
-    branch_view = alert.view_for(RecipientRole.BRANCH).model_dump_json()
+    branch_view = alert.view_for(
+        RecipientRole.BRANCH, reference_key=factories.REFERENCE_KEY
+    ).model_dump_json()
     assert CREW_PLATE not in branch_view and CREW_PLATE not in alert.lookout.model_dump_json()
     assert alert.vehicles == [CREW_CAR] and alert.persons == [SCOUT]
     assert [e.event_id for e in alert.evidence] == [first.event_id, second.event_id]

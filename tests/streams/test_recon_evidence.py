@@ -18,6 +18,7 @@ from streams.link_reconnaissance import alert_for
 from streams.recon_evidence import false_warnings_per_100, robbery_probability, warning_score
 from streams.recon_linkage import ReconLinker
 from streams.recon_scoring import TrackedSighting
+from tests import factories
 from tests.streams.test_link_reconnaissance import (
     DAM,
     OOST,
@@ -211,7 +212,7 @@ def test_a_warning_states_its_grounds_score_and_false_rate() -> None:
         f"at most {T.false_rate_target_per_100:g} false warnings per 100 background sightings"
     )
     # Branches see the grounds too: they hold no personal data.
-    view = alert.view_for(RecipientRole.BRANCH)
+    view = alert.view_for(RecipientRole.BRANCH, reference_key=factories.REFERENCE_KEY)
     assert isinstance(view, BranchAlertView)
     assert view.grounds == grounds
 
