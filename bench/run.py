@@ -16,7 +16,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import backfill, micro, pipeline, sink, tasks
+from bench import api, backfill, micro, pipeline, sink, tasks
 from bench.common import cleanup, fresh_settings, prepare
 from heterdaad.settings import Settings
 from schemas.events import AlarmActivation
@@ -50,6 +50,8 @@ class Plan:
         self.backfill_days = 365.0
         # Presses measured from the press to the alarm centre holding its task, 2 a second.
         self.task_presses = 20 if quick else 60
+        # Incident reports through the API's batch endpoint (and bare), twice each.
+        self.api_reports = 2000 if quick else 10_000
 
 
 def machine_facts(settings: Settings) -> list[str]:
@@ -293,6 +295,30 @@ async def tasks_part(plan: Plan, base: Path, lines: list[str]) -> None:
     ]
 
 
+async def api_part(plan: Plan, base: Path, lines: list[str]) -> None:
+    settings = fresh_settings(base)
+    await prepare(settings)
+    try:
+        found = await api.run(settings, plan.api_reports, batch=100)
+    finally:
+        await cleanup(settings)
+    lines += [
+        f"### Ingest API, batch endpoint in process ({found.reports} incident reports, "
+        f"{found.batch} a request, best of 2)",
+        "",
+        "| path | reports/s | CPU µs a report (this process) |",
+        "|---|---|---|",
+        f"| the same reports as events, BrokerLink.publish gathered per batch (baseline) | "
+        f"{found.bare_per_s:.0f} | {found.bare_cpu_us:.0f} |",
+        f"| POST /v1/incident-reports/batch, every report 202 | {found.api_per_s:.0f} | "
+        f"{found.api_cpu_us:.0f} |",
+        "",
+        f"- **API / bare = {ratio(found.api_per_s, found.bare_per_s)}**; CPU a report, API / "
+        f"bare = {ratio(found.api_cpu_us, found.bare_cpu_us)}.",
+        "",
+    ]
+
+
 def micro_part(plan: Plan, base: Path, lines: list[str]) -> None:
     rates = micro.run_all(fresh_settings(base), days=plan.micro_days, repeats=plan.micro_repeats)
     codec = rates[0].per_second
@@ -314,7 +340,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="about three minutes in all")
     parser.add_argument(
-        "--only", choices=("micro", "sink", "kafka", "tasks"),
+        "--only", choices=("micro", "sink", "kafka", "tasks", "api"),
         help="run one part of the benchmark",
     )
     parser.add_argument(
@@ -336,6 +362,8 @@ def main() -> None:
         asyncio.run(sink_part(plan, base, lines))
     if args.only in (None, "tasks"):
         asyncio.run(tasks_part(plan, base, lines))
+    if args.only in (None, "api"):
+        asyncio.run(api_part(plan, base, lines))
     if args.only in (None, "kafka"):
         relay_per_s = asyncio.run(kafka_part(plan, base, lines))
         asyncio.run(backfill_part(plan, base, lines, relay_per_s))
