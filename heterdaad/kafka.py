@@ -82,10 +82,17 @@ def make_producer(settings: Settings, **overrides: object) -> AIOKafkaProducer:
 
 
 async def publish(
-    producer: AIOKafkaProducer, spec: TopicSpec, model: Contract, *, prefix: str, source: str
+    producer: AIOKafkaProducer,
+    spec: TopicSpec,
+    model: Contract,
+    *,
+    prefix: str,
+    source: str,
+    data: bytes | None = None,
 ) -> RecordMetadata:
-    """Send one model as a CloudEvent and wait for the broker's acknowledgement."""
-    record = encode(spec, model, source)
+    """Send one model as a CloudEvent and wait for the broker's acknowledgement (`data`: its
+    JSON, if made already; schemas.wire.encode)."""
+    record = encode(spec, model, source, data=data)
     metadata: RecordMetadata = await producer.send_and_wait(
         spec.name(prefix), value=record.value, key=record.key, headers=record.headers
     )

@@ -18,7 +18,13 @@ from typing import TYPE_CHECKING
 from heterdaad.problems import FieldProblem
 from producers.api import permissions, registry
 from producers.api.broker import BrokerUnavailable
-from producers.api.receipts import Receipt, body_digest, confirm_receipts, release_receipts
+from producers.api.receipts import (
+    Receipt,
+    confirm_receipts,
+    digest_of,
+    published_json,
+    release_receipts,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -41,9 +47,14 @@ class Judgement:
     """An event as it would be published, and why it may not be, if it may not."""
 
     event: Contract
-    digest: str
+    # Its JSON as published, made once: the receipt's digest and the record's data.
+    data: bytes
     # A reason (403: not the caller's to report) or the field at fault (422: not registered).
     refusal: str | FieldProblem | None
+
+    @property
+    def digest(self) -> str:
+        return digest_of(self.data)
 
 
 async def judge(
@@ -56,9 +67,9 @@ async def judge(
     for event, as_registered, refusal in zip(events, registered, owners, strict=True):
         if isinstance(as_registered, registry.Unregistered):
             problem = FieldProblem(field=as_registered.field, reason=as_registered.reason)
-            judgements.append(Judgement(event, body_digest(event), refusal or problem))
+            judgements.append(Judgement(event, published_json(event), refusal or problem))
         else:
-            judgements.append(Judgement(as_registered, body_digest(as_registered), refusal))
+            judgements.append(Judgement(as_registered, published_json(as_registered), refusal))
     return judgements
 
 
@@ -85,11 +96,22 @@ def is_stale(receipt: Receipt, publish_timeout: float) -> bool:
 
 
 async def publish(
-    broker: BrokerLink, spec: TopicSpec, events: Sequence[Contract], *, source: str
+    broker: BrokerLink,
+    spec: TopicSpec,
+    events: Sequence[Contract],
+    *,
+    source: str,
+    data: Sequence[bytes] | None = None,
 ) -> list[RecordMetadata | BrokerUnavailable]:
-    """Each event's acknowledgement, or why the broker did not give one; other errors raise."""
+    """Each event's acknowledgement, or why the broker did not give one; other errors raise.
+
+    `data`: each event's JSON as judged (`Judgement.data`), so it is not serialised again."""
+    datas: Sequence[bytes | None] = [None] * len(events) if data is None else data
     outcomes = await asyncio.gather(
-        *(broker.publish(spec, event, source=source) for event in events),
+        *(
+            broker.publish(spec, event, source=source, data=json)
+            for event, json in zip(events, datas, strict=True)
+        ),
         return_exceptions=True,
     )
     results: list[RecordMetadata | BrokerUnavailable] = []

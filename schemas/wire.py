@@ -60,8 +60,14 @@ class UndecodableRecord(Exception):
         self.reason = reason
 
 
-def encode(spec: TopicSpec, model: Contract, source: str) -> WireRecord:
-    """A model as a binary-mode CloudEvent for the spec's topic."""
+def encode(
+    spec: TopicSpec, model: Contract, source: str, *, data: bytes | None = None
+) -> WireRecord:
+    """A model as a binary-mode CloudEvent for the spec's topic.
+
+    `data`: the model's JSON (`model.model_dump_json().encode()`) when the caller made it
+    already, to digest what it publishes (the API's receipts): one serialisation, not two.
+    """
     if not isinstance(model, spec.value_model):
         raise TypeError(f"{spec.suffix} carries {spec.value_model.__name__}, not {type(model)}")
     key = spec.key_of(model)
@@ -76,7 +82,7 @@ def encode(spec: TopicSpec, model: Contract, source: str) -> WireRecord:
             "subject": key,
             "partitionkey": key,
         },
-        data=model.model_dump_json().encode(),
+        data=model.model_dump_json().encode() if data is None else data,
     )
     message = to_binary(event, JSONFormat())
     return WireRecord(

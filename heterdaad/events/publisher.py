@@ -103,12 +103,16 @@ class BrokerLink:
             with contextlib.suppress(Exception):
                 await retired
 
-    async def publish(self, spec: TopicSpec, model: Contract, *, source: str) -> RecordMetadata:
+    async def publish(
+        self, spec: TopicSpec, model: Contract, *, source: str, data: bytes | None = None
+    ) -> RecordMetadata:
         """Send one model as a CloudEvent and wait for the acknowledgement, or raise
-        BrokerUnavailable."""
+        BrokerUnavailable (`data`: its JSON, if made already; schemas.wire.encode)."""
         prefix = self._settings.topic_prefix
         return await self._checked(
-            lambda producer: publish(producer, spec, model, prefix=prefix, source=source)
+            lambda producer: publish(
+                producer, spec, model, prefix=prefix, source=source, data=data
+            )
         )
 
     async def send(

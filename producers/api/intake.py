@@ -26,7 +26,6 @@ from producers.api.limits import RateLimiter
 from producers.api.receipts import (
     NewReceipt,
     Receipt,
-    body_digest,
     claim_receipts,
     find_receipts,
     lock_event_ids,
@@ -55,12 +54,23 @@ IN_FLIGHT_POLL_SECONDS = 0.05
 
 @dataclass(frozen=True)
 class _Candidate:
-    """A valid event of the request, pseudonymised, not yet judged."""
+    """A valid event of the request, pseudonymised; `judged` once judged (as it would be
+    published, its JSON made once for the receipt's digest and the record)."""
 
     index: int
     event_id: str
     event: Contract
-    digest: str
+    judged: ingest.Judgement | None = None
+
+    @property
+    def digest(self) -> str:
+        assert self.judged is not None, "judged first"
+        return self.judged.digest
+
+    @property
+    def data(self) -> bytes:
+        assert self.judged is not None, "judged first"
+        return self.judged.data
 
 
 @dataclass
@@ -170,7 +180,7 @@ class Intake:
             )
             return None
         event_id = str(getattr(event, "event_id"))  # noqa: B009 - every kind has event_id
-        return _Candidate(index, event_id, event, body_digest(event))
+        return _Candidate(index, event_id, event)
 
     async def _judge(
         self,
@@ -192,7 +202,7 @@ class Intake:
         )  # fmt: skip
         judgements = await ingest.judge(connection, caller, [c.event for c in candidates])
         candidates = [
-            replace(candidate, event=judgement.event, digest=judgement.digest)
+            replace(candidate, event=judgement.event, judged=judgement)
             for candidate, judgement in zip(candidates, judgements, strict=True)
         ]
         refusals = [judgement.refusal for judgement in judgements]
@@ -251,8 +261,9 @@ class Intake:
         """The ids the broker acknowledged; each candidate gets its answer."""
         source = f"/producers/api/{caller.organisation_id}"
         outcomes = await ingest.publish(
-            self.broker, kind.spec, [c.event for c in candidates], source=source
-        )
+            self.broker, kind.spec, [c.event for c in candidates], source=source,
+            data=[c.data for c in candidates],
+        )  # fmt: skip
         published: list[str] = []
         for candidate, outcome in zip(candidates, outcomes, strict=True):
             if isinstance(outcome, BrokerUnavailable):

@@ -42,7 +42,17 @@ class NewReceipt:
 
 def body_digest(event: Contract) -> str:
     """Digest of the event as published, so the raw plate never reaches the receipt."""
-    return hashlib.sha256(event.model_dump_json().encode()).hexdigest()
+    return digest_of(published_json(event))
+
+
+def published_json(event: Contract) -> bytes:
+    """The event's JSON as it is published (the CloudEvent's data, schemas.wire.encode)."""
+    return event.model_dump_json().encode()
+
+
+def digest_of(data: bytes) -> str:
+    """Digest of an event's published JSON (`published_json`)."""
+    return hashlib.sha256(data).hexdigest()
 
 
 async def lock_event_ids(connection: asyncpg.Connection, event_ids: Iterable[str]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import secrets
@@ -202,6 +203,44 @@ async def test_full_batch_is_published(
     assert response.status_code == 207
     assert {result["status"] for result in response.json()["results"]} == {202}
     assert await published_count(settings, ALARM_ACTIVATIONS) == 500
+
+
+async def test_an_accepted_report_is_serialised_once(
+    settings: Settings,
+    registry: Registry,
+    client: httpx.AsyncClient,
+    db: asyncpg.Connection,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Its JSON was made three times (a digest on validating, again once judged, again for the
+    # record): now once, for the receipt's digest and the record alike.
+    made: list[str] = []
+    dump = IncidentReport.model_dump_json
+
+    def counted(self: IncidentReport, **options: Any) -> str:
+        made.append(str(self.event_id))
+        return dump(self, **options)
+
+    monkeypatch.setattr(IncidentReport, "model_dump_json", counted)
+    batch = [bodies.incident_report(plate=None) for _ in range(3)]
+    response = await client.post(
+        "/v1/incident-reports/batch", json=batch, headers=registry.auth("retail-a")
+    )
+    assert {result["status"] for result in response.json()["results"]} == {202}
+    monkeypatch.undo()
+    assert sorted(made) == sorted(body["event_id"] for body in batch)
+    # What is published is what the receipt's digest was taken of.
+    records = await read_topic(
+        settings.kafka_bootstrap, INCIDENT_REPORTS.name(settings.topic_prefix), count=3
+    )
+    receipts = {
+        str(row["event_id"]): row["body_sha256"]
+        for row in await db.fetch("SELECT event_id, body_sha256 FROM ingest_receipt")
+    }
+    assert {
+        str(decode_as(IncidentReport, INCIDENT_REPORTS, r.value, r.headers).event_id):
+        hashlib.sha256(r.value).hexdigest() for r in records
+    } == receipts  # fmt: skip
 
 
 async def test_batch_is_answered_per_event(

@@ -25,7 +25,9 @@ class _Broker:
         self.failures = failures
         self.sent: list[Contract] = []
 
-    async def publish(self, spec: TopicSpec, model: Contract, *, source: str) -> Any:
+    async def publish(
+        self, spec: TopicSpec, model: Contract, *, source: str, data: bytes | None = None
+    ) -> Any:
         index = len(self.sent)
         self.sent.append(model)
         if index in self.failures:

@@ -34,10 +34,12 @@ class _HeldBroker:
         self.waiting = asyncio.Event()
         self.go_on = asyncio.Event()
 
-    async def publish(self, spec: TopicSpec, model: Contract, *, source: str) -> RecordMetadata:
+    async def publish(
+        self, spec: TopicSpec, model: Contract, *, source: str, data: bytes | None = None
+    ) -> RecordMetadata:
         self.waiting.set()
         await self.go_on.wait()
-        return await self.link.publish(spec, model, source=source)
+        return await self.link.publish(spec, model, source=source, data=data)
 
 
 async def _pending(db: asyncpg.Connection, event_id: str) -> bool | None:
