@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from heterdaad.language import Language
 from heterdaad.notation import DUTCH_TIME, number
-from heterdaad.vocabulary import WEAPON_LABELS, in_language
+from heterdaad.vocabulary import VEHICLE_LABELS, WEAPON_LABELS, in_language
 from schemas.alerts import AlertKind, Outcome, Severity
-from schemas.common import BranchType, PoliceUnit
-from schemas.events import ReconBehaviour, Weapon
+from schemas.common import BranchType, Location, PoliceUnit
+from schemas.events import GetawayMode, ReconBehaviour, Weapon
+from schemas.geography import nearest_place
+from schemas.pseudonym import without_pseudonyms
 
 if TYPE_CHECKING:
-    from schemas.alerts import Alert, DetectionBasis, WarningGrounds
+    from schemas.alerts import Alert, DetectionBasis, Lookout, WarningGrounds
 
 
 KIND: dict[AlertKind, dict[Language, str]] = {
@@ -100,6 +103,11 @@ _PHRASES: dict[str, dict[Language, str]] = {
     "within": {"nl": "binnen", "en": "within"},
     "at_risk": {"nl": "let op", "en": "at risk"},
     "armed": {"nl": "gewapend", "en": "armed"},
+    "near": {"nl": "bij", "en": "near"},
+    "municipality": {"nl": "{place} (gem. {municipality})", "en": "{place} ({municipality})"},
+    "look_out_for": {"nl": "uitkijken naar", "en": "look out for"},
+    "offender": {"nl": "1 dader", "en": "1 offender"},
+    "offenders": {"nl": "{n} daders", "en": "{n} offenders"},
     "resolved": {"nl": "Afgehandeld", "en": "Resolved"},
     "outcome": {"nl": "uitkomst", "en": "outcome"},
     "history": {"nl": "historie", "en": "history"},
@@ -204,8 +212,7 @@ def summary(alert: Alert, language: Language = "nl", now: datetime | None = None
         f"[{lead}] {KIND[alert.kind][language]}",
         f"{_PHRASES['unit'][language]} {UNIT[alert.police_unit]}",
     ]
-    if (area := _area(alert, language)) is not None:
-        parts.append(area)
+    parts.append(_where(alert, language))
     if alert.branch_types_at_risk:
         at_risk = ", ".join(BRANCH_TYPE[kind][language] for kind in alert.branch_types_at_risk)
         parts.append(f"{_PHRASES['at_risk'][language]}: {at_risk}")
@@ -214,12 +221,76 @@ def summary(alert: Alert, language: Language = "nl", now: datetime | None = None
                if w is not Weapon.NONE]  # fmt: skip
     if weapons:
         parts.append(f"{_PHRASES['armed'][language]}: {', '.join(weapons)}")
+    if (lookout := lookout_text(alert, language)) is not None:
+        parts.append(lookout)
     if alert.grounds is not None:
         parts.append(grounds_text(alert.grounds, language))
     if alert.basis is not None:
         parts.append(f"{_PHRASES['rests_on'][language]}: {basis_text(alert.basis, language)}")
     parts.append(when(alert, language, now))
     return " · ".join(parts)
+
+
+def place_text(alert: Alert, language: Language = "nl") -> str:
+    """Where, in words a shop employee knows: the gazetteer's place nearest the alert's centre
+    and its municipality ('bij Badhoevedorp (gem. Haarlemmermeer)'). A town, never an address:
+    every recipient but a watch reads this line, and a branch's view names no robbed branch."""
+    return f"{_PHRASES['near'][language]} {_place_name(alert.area.center, language)}"
+
+
+@functools.lru_cache(maxsize=4096)
+def _place_name(center: Location, language: Language) -> str:
+    place = nearest_place(center)
+    if place.name == place.municipality:
+        return place.name
+    return _PHRASES["municipality"][language].format(
+        place=place.name, municipality=place.municipality
+    )
+
+
+# Enough of the descriptions to recognise someone by; the view's lookout has them all.
+MAX_CLOTHING_IN_LINE = 3
+
+
+def lookout_text(alert: Alert, language: Language = "nl") -> str | None:
+    """What to look out for, in words: how many, what they wore, how they came or fled
+    ('uitkijken naar: 2 daders; zwarte jas, spijkerbroek; scooter Vespa zwart'). What a
+    branch may see (the lookout, plate pseudonyms masked); a reconnaissance warning's
+    behaviours are in its grounds already. None when nothing was seen."""
+    lookout = without_pseudonyms(alert.lookout)
+    said: list[str] = []
+    if lookout.offender_count is not None:
+        count = "offender" if lookout.offender_count == 1 else "offenders"
+        said.append(_PHRASES[count][language].format(n=lookout.offender_count))
+    if alert.grounds is None and lookout.behaviours:
+        said.append(", ".join(BEHAVIOUR[b][language] for b in lookout.behaviours))
+    if lookout.clothing:
+        said.append(", ".join(lookout.clothing[:MAX_CLOTHING_IN_LINE]))
+    if vehicle := _vehicle_text(lookout, language):
+        said.append(vehicle)
+    if not said:
+        return None
+    return f"{_PHRASES['look_out_for'][language]}: {'; '.join(said)}"
+
+
+def _vehicle_text(lookout: Lookout, language: Language) -> str:
+    """Kind, make and colour as the desk's lookout says them ('scooter Vespa zwart'); 'te voet'
+    for a getaway on foot; the make and colour alone when the kind is unknown."""
+    kind = lookout.getaway_mode
+    if kind is GetawayMode.UNKNOWN:
+        kind = None
+    words = [in_language(VEHICLE_LABELS, language)[kind].lower() if kind is not None else None,
+             lookout.vehicle_make, lookout.vehicle_colour]  # fmt: skip
+    return " ".join(word for word in words if word)
+
+
+def _where(alert: Alert, language: Language) -> str:
+    """The place in words, then the circle: 'bij Amsterdam, binnen 2,0 km (52.3731, 4.8926)'.
+    The coordinates stay beside the name: the nearest known place may lie kilometres off, and a
+    receiver may put the line on a map."""
+    area = _area(alert, language)
+    place = place_text(alert, language)
+    return place if area is None else f"{place}, {area}"
 
 
 def _area(alert: Alert, language: Language) -> str | None:
@@ -302,8 +373,8 @@ def resolved_summary(
         f"{_PHRASES['resolved'][language]}: {KIND[kind][language]}",
         f"{_PHRASES['unit'][language]} {UNIT[police_unit]}",
     ]
-    if alert is not None and (area := _area(alert, language)) is not None:
-        parts.append(area)
+    if alert is not None:
+        parts.append(_where(alert, language))
     if outcome is not None:
         parts.append(f"{_PHRASES['outcome'][language]}: {OUTCOME[outcome][language].lower()}")
     if alert is not None:

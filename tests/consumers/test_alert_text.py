@@ -17,9 +17,9 @@ from consumers.alert_text import (
     summary,
 )
 from heterdaad.language import Language
-from schemas.alerts import AlertKind, DetectionBasis, Lookout, Severity
-from schemas.common import BranchType, PoliceUnit
-from schemas.events import Weapon
+from schemas.alerts import AlertKind, Area, DetectionBasis, Lookout, Severity
+from schemas.common import BranchType, Location, PoliceUnit
+from schemas.events import GetawayMode, ReconBehaviour, Weapon
 from tests import factories
 
 # 14:05 in Amsterdam (CET, UTC+1) on 12 March 2025; reported on 5 December 2026.
@@ -32,7 +32,8 @@ def test_dutch_by_default() -> None:
                             occurred_at=DECEMBER_2026 - timedelta(minutes=3),
                             created_at=DECEMBER_2026)  # fmt: skip
     assert summary(alert, now=DECEMBER_2026) == (
-        "[ZEER URGENT] Overval gemeld · eenheid Amsterdam · binnen 2,0 km (52.3731, 4.8926)"
+        "[ZEER URGENT] Overval gemeld · eenheid Amsterdam · bij Amsterdam, binnen 2,0 km "
+        "(52.3731, 4.8926)"
         " · let op: juweliers · gebeurd 05-12-2026 15:20 (3 min geleden), gemeld 05-12-2026 15:23"
     )
 
@@ -45,8 +46,10 @@ def test_english_selectable() -> None:
 
 @pytest.mark.parametrize(
     ("language", "expected"),
-    [("nl", " · let op: juweliers · gewapend: vuurwapen, mes of steekwapen · gebeurd"),
-     ("en", " · at risk: jewellers · armed: firearm, knife or stabbing weapon · happened")],
+    [("nl", " · let op: juweliers · gewapend: vuurwapen, mes of steekwapen · uitkijken naar: "
+            "2 daders · gebeurd"),
+     ("en", " · at risk: jewellers · armed: firearm, knife or stabbing weapon · look out for: "
+            "2 offenders · happened")],
 )
 def test_a_weapon_seen_is_in_the_line(language: Language, expected: str) -> None:
     # Officers going there read it first (a stranger's: weapons reached no text); "no weapon
@@ -57,6 +60,76 @@ def test_a_weapon_seen_is_in_the_line(language: Language, expected: str) -> None
     assert expected in summary(alert, language)
     unarmed = factories.alert(lookout=Lookout(weapons=[Weapon.NONE]))
     assert "gewapend" not in summary(unarmed)
+
+
+DAM = (52.3731, 4.8926)
+
+
+@pytest.mark.parametrize(
+    ("center", "area", "language", "expected"),
+    [
+        # A webhook's reader (a shop employee) knows towns, not coordinates; the coordinates
+        # stay beside the name.
+        (DAM, "circle", "nl", " · bij Amsterdam, binnen 2,0 km (52.3731, 4.8926) · "),
+        (DAM, "circle", "en", " · near Amsterdam, within 2.0 km (52.3731, 4.8926) · "),
+        # A village says its municipality, the name on the town hall and the police's maps.
+        ((52.3390, 4.7800), "circle", "nl", " · bij Badhoevedorp (gem. Haarlemmermeer), binnen "),
+        ((52.3390, 4.7800), "circle", "en", " · near Badhoevedorp (Haarlemmermeer), within "),
+        # A hotspot's cells had no place at all in the line.
+        ((52.4380, 4.8260), "cells", "nl", " · eenheid Amsterdam · bij Zaandam (gem. Zaanstad) · "),
+    ],
+)  # fmt: skip
+def test_the_line_names_the_place(
+    center: tuple[float, float], area: str, language: Language, expected: str
+) -> None:
+    lat, lon = center
+    shape = {"radius_m": 2000} if area == "circle" else {"cells": ["8a1969ce1627fff"]}
+    alert = factories.alert(area=Area(center=Location(lat=lat, lon=lon), **shape))
+    assert expected in summary(alert, language)
+
+
+ROBBERY_LOOKOUT = Lookout(
+    offender_count=2, weapons=[Weapon.KNIFE], getaway_mode=GetawayMode.SCOOTER,
+    vehicle_make="Vespa", vehicle_colour="zwart",
+    clothing=["zwarte jas", "spijkerbroek", "witte sneakers", "rugzak"],
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("lookout", "kind", "language", "expected"),
+    [
+        # What a shop employee can recognise, in words: how many, what they wore (the first
+        # three descriptions), how they fled; only the view's JSON said it before.
+        (ROBBERY_LOOKOUT, AlertKind.ROBBERY_REPORTED, "nl",
+         " · gewapend: mes of steekwapen · uitkijken naar: 2 daders; zwarte jas, spijkerbroek, "
+         "witte sneakers; scooter Vespa zwart · gebeurd "),
+        (ROBBERY_LOOKOUT, AlertKind.ROBBERY_REPORTED, "en",
+         " · armed: knife or stabbing weapon · look out for: 2 offenders; zwarte jas, "
+         "spijkerbroek, witte sneakers; scooter Vespa zwart · happened "),
+        (Lookout(offender_count=1, getaway_mode=GetawayMode.ON_FOOT), AlertKind.ROBBERY_REPORTED,
+         "nl", " · uitkijken naar: 1 dader; te voet · "),
+        (Lookout(getaway_mode=GetawayMode.UNKNOWN, vehicle_colour="wit"), AlertKind.SERIES, "en",
+         " · look out for: wit · "),
+        # Without grounds (a warning has its behaviours there), behaviours are what to look for.
+        (Lookout(behaviours=[ReconBehaviour.FILMS_ENTRANCE], getaway_mode=GetawayMode.CAR,
+                 vehicle_make="Audi A4"), AlertKind.RECONNAISSANCE_WARNING, "nl",
+         " · uitkijken naar: filmt de ingang; auto Audi A4 · "),
+    ],
+)  # fmt: skip
+def test_the_line_says_what_to_look_out_for(
+    lookout: Lookout, kind: AlertKind, language: Language, expected: str
+) -> None:
+    alert = factories.alert(kind=kind, lookout=lookout)
+    assert expected in summary(alert, language)
+    assert "uitkijken" not in summary(factories.alert(lookout=Lookout()))
+
+
+def test_the_line_masks_a_plate_typed_into_a_description() -> None:
+    # Branches read the line: a pseudonym still links records about one person.
+    clothing = [f"jas, kenteken {factories.PLATE_PSEUDONYM}"]
+    line = summary(factories.alert(lookout=Lookout(clothing=clothing)))
+    assert factories.PLATE_PSEUDONYM not in line
+    assert "uitkijken naar: jas, kenteken **-**-** · " in line
 
 
 def test_history_says_when_it_happened_and_that_it_is_history() -> None:

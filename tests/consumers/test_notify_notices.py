@@ -142,8 +142,8 @@ def test_a_resolved_notice_is_in_the_recipients_view(
     assert (CLOTHING in str(row.payload)) is shows_persons
     assert ("ams.coordinator" in str(row.payload)) is shows_resolver
     assert row.summary.startswith(
-        "Afgehandeld: Overval gaande · eenheid Amsterdam · binnen 2,0 km (52.3731, 4.8926) · "
-        "uitkomst: aangehouden · gebeurd "
+        "Afgehandeld: Overval gaande · eenheid Amsterdam · bij Amsterdam, binnen 2,0 km "
+        "(52.3731, 4.8926) · uitkomst: aangehouden · gebeurd "
     )
 
 
@@ -153,16 +153,17 @@ def test_a_resolved_notice_says_which_robbery_when_and_where() -> None:
     alert = _hold_up(occurred_at=NOW - timedelta(minutes=4))
     nl = resolved_delivery(_resolution(alert), _notified(RecipientRole.POLICE), NOW, REFERENCE_KEY)
     assert nl.summary == (
-        "Afgehandeld: Overval gaande · eenheid Amsterdam · binnen 2,0 km (52.3731, 4.8926) · "
-        "uitkomst: aangehouden · gebeurd 02-03-2026 12:56 (4 min geleden), "
+        "Afgehandeld: Overval gaande · eenheid Amsterdam · bij Amsterdam, binnen 2,0 km "
+        "(52.3731, 4.8926) · uitkomst: aangehouden · gebeurd 02-03-2026 12:56 (4 min geleden), "
         "gemeld 02-03-2026 13:00"
     )
     en = resolved_delivery(
         _resolution(alert), _notified(RecipientRole.POLICE, "en"), NOW, REFERENCE_KEY
     )
     assert en.summary == (
-        "Resolved: Hold-up in progress · unit Amsterdam · within 2.0 km (52.3731, 4.8926) · "
-        "outcome: arrested · happened 2026-03-02 12:56 (4 min ago), reported 2026-03-02 13:00"
+        "Resolved: Hold-up in progress · unit Amsterdam · near Amsterdam, within 2.0 km "
+        "(52.3731, 4.8926) · outcome: arrested · happened 2026-03-02 12:56 (4 min ago), "
+        "reported 2026-03-02 13:00"
     )
 
 
