@@ -59,17 +59,23 @@ HIGH_VALUE = frozenset({BranchType.JEWELLER, BranchType.TELECOM_SHOP, BranchType
 RECON_TARGETS = (BranchType.SUPERMARKET, BranchType.PETROL_STATION, BranchType.JEWELLER,
                  BranchType.TELECOM_SHOP)  # fmt: skip
 
-CLOTHING = ("dark hoodie", "black jacket", "grey tracksuit", "jeans", "white sneakers",
-            "black gloves", "dark cap", "green bomber jacket", "blue jacket", "backpack",
-            "black trousers", "red sneakers", "camouflage trousers", "leather jacket")  # fmt: skip
-LANGUAGES = ("Dutch", "Dutch with accent", "English", "unknown")
+# Free text as Dutch staff type it into the CBL tool or /meld: the desk, the webhooks and the
+# digest show it as written, in Dutch pages. One word for each of the English words these
+# lists held, in the same order, so every seed draws the same robberies as before.
+CLOTHING = ("donkere hoodie", "zwarte jas", "grijs trainingspak", "spijkerbroek",
+            "witte sneakers", "zwarte handschoenen", "donkere pet", "groen bomberjack",
+            "blauwe jas", "rugzak", "zwarte broek", "rode sneakers", "camouflagebroek",
+            "leren jas")  # fmt: skip
+# "onbekend" is what a form's reporter types; the stages read it as not noted (UNKNOWN_WORDS).
+LANGUAGES = ("Nederlands", "Nederlands met accent", "Engels", "onbekend")
 CARS = ("Volkswagen Golf", "Audi A4", "Renault Clio", "BMW 3", "Peugeot 208", "Toyota Yaris",
         "Opel Astra", "Mercedes C", "Volkswagen Polo", "Kia Picanto")  # fmt: skip
-COLOURS = ("black", "grey", "silver", "white", "dark blue", "red")
+COLOURS = ("zwart", "grijs", "zilver", "wit", "donkerblauw", "rood")
 MASKS = (FaceCovering.BALACLAVA, FaceCovering.SCARF, FaceCovering.HOOD,
          FaceCovering.MOTORCYCLE_HELMET, FaceCovering.MEDICAL_MASK)  # fmt: skip
 UNMASKED = (FaceCovering.NONE, FaceCovering.CAP, FaceCovering.SUNGLASSES)
-SCOOTERS = ("Vespa", "Piaggio Zip", "Yamaha Neo's", "unknown make")
+# None: the witness did not know the make (the contract's way to say so, not a make's name).
+SCOOTERS: tuple[str | None, ...] = ("Vespa", "Piaggio Zip", "Yamaha Neo's", None)
 
 
 @dataclass(frozen=True)
@@ -197,5 +203,5 @@ def random_behaviours(rng: random.Random, at_least: int = 1) -> list[ReconBehavi
 def _direction(rng: random.Random) -> str | None:
     if rng.random() < 0.4:
         return None
-    return rng.choice(("north", "east", "south", "west", "towards the motorway",
-                       "towards the city centre", "into the park"))  # fmt: skip
+    return rng.choice(("noord", "oost", "zuid", "west", "richting snelweg",
+                       "richting centrum", "het park in"))  # fmt: skip
