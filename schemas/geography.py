@@ -363,8 +363,13 @@ def _dutch_place(
     return _DutchPlace(name, municipality, province, unit, lat, lon, _unit_vector(lat, lon))
 
 
+# GeoNames' cities1000 gives one Dutch place its English name; alert text and the desk say it
+# as the Dutch do ('bij The Hague (gem. Den Haag)' read the alert line).
+_PLACE_DUTCH = {"The Hague": "Den Haag"}
+
+
 def _geonames_place(record: _GeoNamesRecord) -> _DutchPlace | None:
-    name = record["city"]
+    name = _PLACE_DUTCH.get(record["city"], record["city"])
     province = _PROVINCE_DUTCH.get(record.get("state", ""))
     if province is None:
         logger.warning("police_unit.province_unknown place=%s state=%r", name, record.get("state"))

@@ -372,6 +372,8 @@ def test_anjum_lands_in_noord_nederland() -> None:
         (52.3731, 4.8926, "Amsterdam", "Amsterdam", "Noord-Holland"),  # the Dam
         (51.6880, 5.1300, "Drunen", "Heusden", "Noord-Brabant"),  # a village in a municipality
         (52.9600, 5.9200, "Heerenveen", "Heerenveen", "Fryslân"),  # province named in Dutch
+        # GeoNames writes 'The Hague': the alert line read 'bij The Hague (gem. Den Haag)'.
+        (52.0790, 4.3100, "Den Haag", "Den Haag", "Zuid-Holland"),
     ],
 )
 def test_nearest_place_names_town_municipality_and_province(
