@@ -368,8 +368,13 @@ def _dutch_place(
 _PLACE_DUTCH = {"The Hague": "Den Haag"}
 
 
+def dutch_place_name(geonames_name: str) -> str:
+    """A GeoNames place's name as the Dutch write it ('The Hague' is Den Haag)."""
+    return _PLACE_DUTCH.get(geonames_name, geonames_name)
+
+
 def _geonames_place(record: _GeoNamesRecord) -> _DutchPlace | None:
-    name = _PLACE_DUTCH.get(record["city"], record["city"])
+    name = dutch_place_name(record["city"])
     province = _PROVINCE_DUTCH.get(record.get("state", ""))
     if province is None:
         logger.warning("police_unit.province_unknown place=%s state=%r", name, record.get("state"))

@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from consumers.desk import DeskThresholds
+from consumers.desk.basemap import base_map, label_box
 from consumers.sink import store
 from producers.api import admin
 from schemas.alerts import AlertKind, Area, Severity
-from schemas.common import Address, Branch, BranchType, Location
+from schemas.common import Address, Branch, BranchType, Location, PoliceUnit
 from tests import factories
 from tests.consumers.test_desk import served_desk, users
 from tests.consumers.test_desk_browser import (
@@ -163,6 +164,26 @@ async def test_the_sketch_when_no_tile_server_answers(
         await page.wait_for_selector("#tiles[data-state=sketch]", state="attached")
         assert await page.is_visible("#map") and not await page.is_visible("#tiles")
         assert await page.locator("#areas circle").count() >= 2
+        # Amsterdam's names as Chromium draws them: each within the box the sketch reserved
+        # for it (so boxes apart are names apart), and over the areas, not hidden under them.
+        drawn = await page.evaluate(DRAWN_NAMES)
+        sketch = base_map(PoliceUnit.AMSTERDAM)
+        assert len(drawn) == len(sketch.labels) >= 8
+        for (name, *measured), label in zip(drawn, sketch.labels, strict=True):
+            left, top, right, bottom = label_box(label, sketch.label_size)
+            assert name == label.name
+            x, y, width, height = measured
+            assert left <= x and x + width <= right and top <= y and y + height <= bottom, name
+        assert await page.evaluate(NAMES_OVER_AREAS)
+
+
+# Each name's box in SVG units, as drawn (text only: the halo is in the reserved box's margin).
+DRAWN_NAMES = """() => Array.from(document.querySelectorAll("#map .places text")).map(text => {
+  const box = text.getBBox();
+  return [text.textContent, box.x, box.y, box.width, box.height];
+})"""
+NAMES_OVER_AREAS = """() => Boolean(document.querySelector("#areas").compareDocumentPosition(
+  document.querySelector("#map .places")) & Node.DOCUMENT_POSITION_FOLLOWING)"""
 
 
 # A name as a retailer may register it: the desk shows it, and markup in it must stay text.

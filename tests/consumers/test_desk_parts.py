@@ -16,7 +16,16 @@ from pydantic import ValidationError
 from consumers.alert_text import summary
 from consumers.desk import DeskThresholds
 from consumers.desk.alerts import AlertCard, Outcome
-from consumers.desk.basemap import base_map, places, project
+from consumers.desk.basemap import (
+    ABOVE,
+    BELOW,
+    MapPlace,
+    _labels,
+    base_map,
+    label_box,
+    places,
+    project,
+)
 from consumers.desk.labels import FEATURE, VALUE, feature, value
 from consumers.desk.live import Fanout, StreamEnded
 from consumers.desk.passwords import hash_password, token_hash, verify_password
@@ -312,6 +321,43 @@ def test_every_unit_has_places_and_a_frame_around_them() -> None:
     assert left < x < left + width and top < y < top + height
     # Amsterdam's frame is a city, not the country.
     assert width < 200 and height < 200
+
+
+@pytest.mark.parametrize("unit", list(PoliceUnit))
+def test_the_sketchs_names_do_not_run_into_each_other(unit: PoliceUnit) -> None:
+    # Amsterdam's ten largest places lie within 15 km: the offline sketch's names crowded
+    # each other (a stranger's). No two names' boxes meet, and none is cut by the frame.
+    sketch = base_map(unit)
+    left, top, width, height = map(float, sketch.view_box.split())
+    boxes = [label_box(label, sketch.label_size) for label in sketch.labels]
+    for i, box in enumerate(boxes):
+        assert left <= box[0] and box[2] <= left + width, sketch.labels[i]
+        assert top <= box[1] and box[3] <= top + height, sketch.labels[i]
+        for j, other in enumerate(boxes[:i]):
+            apart = box[2] <= other[0] or other[2] <= box[0] or box[3] <= other[1] \
+                or other[3] <= box[1]  # fmt: skip
+            assert apart, (sketch.labels[i].name, sketch.labels[j].name)
+    # Still a map with names: the city and most of its neighbours.
+    assert len(sketch.labels) >= 8 and sketch.labels[0].name != ""
+
+
+def test_a_name_with_no_room_above_its_place_goes_below_or_is_left_out() -> None:
+    size = 2.0
+    town, twin, third = (
+        MapPlace(name, 50.0, 50.0, population, PoliceUnit.AMSTERDAM)
+        for name, population in (("Stad", 3), ("Dorp", 2), ("Gehucht", 1))
+    )
+    labels = _labels([town, twin, third], size, (0.0, 0.0, 100.0, 100.0))
+    assert [(label.name, label.y) for label in labels] == [
+        ("Stad", 50.0), ("Dorp", 50.0 + (ABOVE + BELOW) * size)
+    ]  # fmt: skip
+    # Near the frame's edge a name that would be cut is left out.
+    assert _labels([town], size, (49.0, 0.0, 100.0, 100.0)) == ()
+
+
+def test_the_sketch_names_den_haag_in_dutch() -> None:
+    names = {label.name for label in base_map(PoliceUnit.DEN_HAAG).labels}
+    assert "Den Haag" in names and "The Hague" not in names
 
 
 # --- events ---------------------------------------------------------------------------------
