@@ -169,9 +169,57 @@ def _series_path(axes: Axes, pattern: Pattern, *, numbered: bool, size: float) -
     axes.plot(lons, lats, color=PURPLE, linewidth=1.2, zorder=3)
     axes.scatter(lons, lats, s=size, c=PURPLE, edgecolors="white", linewidths=0.6, zorder=4)
     if numbered:
-        for index, (lon, lat) in enumerate(zip(lons, lats, strict=True), start=1):
-            axes.annotate(str(index), (lon, lat), xytext=(4, 4), textcoords="offset points",
-                          fontsize=7, color=PURPLE, fontweight="bold", zorder=5)  # fmt: skip
+        for (lon, lat), numbers in _same_spot(axes, list(zip(lons, lats, strict=True))):
+            axes.annotate(", ".join(numbers), (lon, lat), xytext=(4, 4),
+                          textcoords="offset points", fontsize=7, color=PURPLE,
+                          fontweight="bold", zorder=5)  # fmt: skip
+
+
+# Robberies closer than this on the drawn map (in points) share one number label: '1, 3'.
+SAME_SPOT_POINTS = 8.0
+
+
+def _same_spot(
+    axes: Axes, points: list[tuple[float, float]]
+) -> list[tuple[tuple[float, float], list[str]]]:
+    """The series' numbers, those of robberies at one spot of the map together: two numbers
+    drawn over each other read as neither (a series' robberies 1 and 3 at one shop)."""
+    pixels = SAME_SPOT_POINTS * (axes.figure.dpi if axes.figure is not None else 72.0) / 72
+    groups: list[tuple[tuple[float, float], tuple[float, float], list[str]]] = []
+    for index, point in enumerate(points, start=1):
+        x, y = axes.transData.transform(point)
+        for _, (gx, gy), numbers in groups:
+            if math.hypot(x - gx, y - gy) < pixels:
+                numbers.append(str(index))
+                break
+        else:
+            groups.append((point, (x, y), [str(index)]))
+    return [(point, numbers) for point, _, numbers in groups]
+
+
+def _name_places(axes: Axes, near: Sequence[Place], count: int) -> None:
+    """The largest places' names, each right of its dot, else left of it, where it runs into no
+    larger place's name nor any text drawn before (the pattern's label, the series' numbers)
+    and the frame does not cut it; else left out. Amsterdam's close-up cut 'Almere' to 'Alm'."""
+    frame = axes.get_window_extent()
+    taken = [text.get_window_extent() for text in axes.texts]
+    named = 0
+    for place in sorted(near, key=lambda p: -p.population):
+        name = CITY_LABELS.get(place.name, place.name)
+        for text_of_it, side in ((f" {name}", "left"), (f"{name} ", "right")):
+            text = axes.text(place.lon, place.lat, text_of_it, fontsize=7.5, color=GREY,
+                             va="center", ha=side, zorder=2, clip_on=True)  # fmt: skip
+            box = text.get_window_extent()
+            inside = frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and (
+                box.y1 <= frame.y1
+            )
+            if inside and not any(box.overlaps(other) for other in taken):
+                taken.append(box)
+                named += 1
+                break
+            text.remove()
+        if named == count:
+            return
 
 
 def patterns_map(hotspots: Sequence[Pattern], series: Sequence[Pattern]) -> str:
@@ -198,6 +246,12 @@ def _tag(axes: Axes, label: str, lon: float, lat: float, colour: str) -> None:
 
 def pattern_detail(pattern: Pattern) -> str:
     """One hotspot or series up close: its area or path among the places around it."""
+    with style():
+        return data_uri(detail_figure(pattern), "png")
+
+
+def _detail_frame(pattern: Pattern) -> tuple[tuple[float, float], tuple[float, float]]:
+    """(lat, lon) ranges of a close-up: the pattern and a margin, in the figure's shape."""
     lats = [i.lat for i in pattern.incidents] or [pattern.lat]
     lons = [i.lon for i in pattern.incidents] or [pattern.lon]
     radius = pattern.radius_m or 0.0
@@ -206,32 +260,39 @@ def pattern_detail(pattern: Pattern) -> str:
     lon_pad = lat_pad * _aspect(mid_lat)
     lat_range = (min([*lats, pattern.lat]) - lat_pad, max([*lats, pattern.lat]) + lat_pad)
     lon_range = (min([*lons, pattern.lon]) - lon_pad, max([*lons, pattern.lon]) + lon_pad)
-    lat_range, lon_range = _fit(lat_range, lon_range, DETAIL_SIZE[0] / DETAIL_SIZE[1])
-    with style():
-        figure = Figure(figsize=DETAIL_SIZE)
-        axes = figure.add_axes((0, 0, 1, 1))
-        near = [
-            p for p in dutch_places()
-            if lat_range[0] <= p.lat <= lat_range[1] and lon_range[0] <= p.lon <= lon_range[1]
-        ]  # fmt: skip
-        _background(axes, near, size=16)
-        for place in sorted(near, key=lambda p: -p.population)[:5]:
-            name = CITY_LABELS.get(place.name, place.name)
-            axes.text(place.lon, place.lat, f" {name}", fontsize=7.5, color=GREY,
-                      va="center", zorder=2, clip_on=True)  # fmt: skip
-        if pattern.kind == "hotspot":
-            _circle(axes, pattern.lat, pattern.lon, radius or 1000)
-            for incident in pattern.incidents:
-                colour, marker = _kind_style(incident.kind)
-                axes.scatter([incident.lon], [incident.lat], s=16, c=colour, marker=marker,
-                             edgecolors="white", linewidths=0.5, zorder=4)  # fmt: skip
-        else:
-            _series_path(axes, pattern, numbered=True, size=22)
-        _frame(axes, lon_range, lat_range)
-        axes.text(0.02, 0.96, pattern.label, transform=axes.transAxes, fontsize=10,
-                  fontweight="bold", va="top", color=ORANGE if pattern.kind == "hotspot"
-                  else PURPLE)  # fmt: skip
-        return data_uri(figure, "png")
+    return _fit(lat_range, lon_range, DETAIL_SIZE[0] / DETAIL_SIZE[1])
+
+
+# Place names on a close-up: enough to know where it is, few enough to read.
+DETAIL_NAMES = 5
+
+
+def detail_figure(pattern: Pattern) -> Figure:
+    """The close-up's figure (inside charts.style()): framed first, so that where each text
+    lands on the image is known when the place names are chosen."""
+    lat_range, lon_range = _detail_frame(pattern)
+    figure = Figure(figsize=DETAIL_SIZE)
+    axes = figure.add_axes((0, 0, 1, 1))
+    _frame(axes, lon_range, lat_range)
+    axes.apply_aspect()
+    near = [
+        p for p in dutch_places()
+        if lat_range[0] <= p.lat <= lat_range[1] and lon_range[0] <= p.lon <= lon_range[1]
+    ]  # fmt: skip
+    _background(axes, near, size=16)
+    axes.text(0.02, 0.96, pattern.label, transform=axes.transAxes, fontsize=10,
+              fontweight="bold", va="top", color=ORANGE if pattern.kind == "hotspot"
+              else PURPLE)  # fmt: skip
+    if pattern.kind == "hotspot":
+        _circle(axes, pattern.lat, pattern.lon, pattern.radius_m or 1000)
+        for incident in pattern.incidents:
+            colour, marker = _kind_style(incident.kind)
+            axes.scatter([incident.lon], [incident.lat], s=16, c=colour, marker=marker,
+                         edgecolors="white", linewidths=0.5, zorder=4)  # fmt: skip
+    else:
+        _series_path(axes, pattern, numbered=True, size=22)
+    _name_places(axes, near, DETAIL_NAMES)
+    return figure
 
 
 def _fit(
