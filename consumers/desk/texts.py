@@ -169,7 +169,8 @@ PHRASES: dict[str, dict[Language, str]] = {
     "at_risk": {"nl": "Risico voor", "en": "At risk"},
     "lookout": {"nl": "Uitkijken naar", "en": "Look out for"},
     "armed": {"nl": "Wapens en daders", "en": "Weapons and offenders"},
-    "offenders": {"nl": "{count} dader(s)", "en": "{count} offender(s)"},
+    "offenders": {"nl": "{count} daders", "en": "{count} offenders"},
+    "offender": {"nl": "1 dader", "en": "1 offender"},
     "vehicles": {"nl": "Voertuigen", "en": "Vehicles"},
     "persons": {"nl": "Personen", "en": "Persons"},
     "evidence": {"nl": "Onderbouwing", "en": "Evidence"},
@@ -262,6 +263,10 @@ class Words:
 
     def kind(self, card: AlertCard) -> str:
         return KIND[card.kind][self.language]
+
+    def offenders(self, count: int) -> str:
+        """'1 dader', '2 daders', as the alert line says it; '1 dader(s)' read as a form."""
+        return self("offender") if count == 1 else self("offenders", count=count)
 
     def severity(self, card: AlertCard) -> str:
         return SEVERITY[card.severity][self.language]

@@ -598,13 +598,17 @@ async def test_the_detail_page_says_what_the_offenders_carried_and_how_many(
     await users(db)
     lookout = Lookout(weapons=[Weapon.FIREARM, Weapon.KNIFE], offender_count=2)
     armed = factories.alert(lookout=lookout)
+    alone = factories.alert(lookout=Lookout(offender_count=1))
     await store(db, armed)
+    await store(db, alone)
     async with served_desk(settings) as base_url, logged_in(base_url) as client:
         dutch = (await client.get(f"/alerts/{armed.alert_id}?lang=nl")).text
         assert "Wapens en daders" in dutch
-        assert ">vuurwapen, mes of steekwapen · 2 dader(s)</dd>" in dutch
+        assert ">vuurwapen, mes of steekwapen · 2 daders</dd>" in dutch
         english = (await client.get(f"/alerts/{armed.alert_id}?lang=en")).text
-        assert ">firearm, knife or stabbing weapon · 2 offender(s)</dd>" in english
+        assert ">firearm, knife or stabbing weapon · 2 offenders</dd>" in english
+        # One offender is one, as the alert line says it: '1 dader(s)' read as a form.
+        assert ">1 dader</dd>" in (await client.get(f"/alerts/{alone.alert_id}?lang=nl")).text
 
 
 async def test_a_unit_sees_and_handles_only_its_own_alerts(
