@@ -337,7 +337,9 @@ class _Run:
                 self.tally.already_imported += 1
             elif earlier_digest is not None:
                 poster = receipt.organisation_id if receipt and not earlier else None
-                when, when_nl = _came_in(earlier, by_caller=poster == self.caller.organisation_id)
+                when, when_nl = _came_in(
+                    earlier, self.file_sha256, by_caller=poster == self.caller.organisation_id
+                )
                 problem = Problem(
                     MELDINGSNUMMER,
                     f"{candidate.melding} was {when} with other content; a changed report is "
@@ -493,11 +495,20 @@ class _Run:
         }
 
 
-def _came_in(earlier: ImportReceipt | None, *, by_caller: bool) -> tuple[str, str]:
-    """How a melding came in before, in English and in Dutch, to reject a changed one."""
+def _came_in(
+    earlier: ImportReceipt | None, file_sha256: str, *, by_caller: bool
+) -> tuple[str, str]:
+    """How a melding came in before, in English and in Dutch, to reject a changed one.
+
+    The row is that of the file it came from, which is mostly last month's export: said so,
+    or 'row 28' reads as a row of the file at hand."""
     if earlier is not None:
         day, row = f"{earlier.imported_at:%Y-%m-%d}", earlier.file_row
-        return f"imported on {day} from row {row}", f"op {day} geïmporteerd uit rij {row}"
+        if earlier.file_sha256 == file_sha256:
+            return (f"imported on {day} from row {row} of this file",
+                    f"op {day} geïmporteerd uit rij {row} van dit bestand")  # fmt: skip
+        return (f"imported on {day} from row {row} of another file",
+                f"op {day} geïmporteerd uit rij {row} van een ander bestand")  # fmt: skip
     if by_caller:
         return "posted through the API", "via de API gemeld"
     # Only possible with the id key known: the id is taken on the wire.

@@ -498,7 +498,8 @@ async def test_a_changed_report_is_refused_not_published_again(
         "meldingsnummer",
     )
     assert "is op " in line["reden"]
-    assert "geïmporteerd uit rij 3, met andere inhoud" in line["reden"]
+    # Row 3 of the file imported before, not of this one (a month's export and the next).
+    assert "geïmporteerd uit rij 3 van een ander bestand, met andere inhoud" in line["reden"]
     assert await published_count(settings, INCIDENT_REPORTS) == 4
 
 
