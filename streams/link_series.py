@@ -20,6 +20,7 @@ from streams.dead_letters import read_internal
 from streams.series_groups import StoredReport, evidence_links, grown_group, pair_links
 from streams.series_model import model_at_start, series_model_dir
 from streams.series_scoring import Member, SeriesState, reported_twice, series_alert
+from streams.watermarks import Lookback
 
 if TYPE_CHECKING:
 
@@ -43,20 +44,22 @@ if TYPE_CHECKING:
 # The default of Settings.time; the stage passes its own.
 LATE_BOUND_DAYS = TimeModel().late_bound_days
 
-Outcome = Literal["linked", "single", "seen", "duplicate", "too_late"]
+Outcome = Literal["linked", "single", "seen", "duplicate"]
 
 
 # --- state: what the tables hold, as JSON ----------------------------------------------
 
 
 class LinkageWindow(BaseModel):
-    """Event time so far, the reports kept (by id, with the time of their robbery), and how
-    many reports came later than the lateness bound allows (counted, never silently lost)."""
+    """Event time so far, the reports kept (by id, with the time of their robbery), and how far
+    back a history that arrived keeps the stage looking (streams/watermarks.Lookback)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     newest: datetime | None = None
     retained: dict[UUID, datetime] = {}
+    lookback: Lookback = Lookback()
+    # Reports left out as too late, before the lookback (7 December 2026): none since.
     too_late: int = 0
 
 
@@ -124,23 +127,25 @@ def link_report(
     view: LinkageView,
     t: SeriesThresholds,
     late_bound_days: float = LATE_BOUND_DAYS,
+    now: datetime | None = None,
 ) -> Decision:
-    """Add one report to the pair graph and rebuild the series it touches.
+    """Add one report to the pair graph and rebuild the series it touches; `now` is the
+    stage's clock (a history arriving keeps the stage looking back, Lookback).
 
     The series are a function of the set of reports kept, not of their order: a series is
     a group of reports joined by strong links, and by pairs of weaker links from one report
     into the same group (the least fixpoint of that rule, docs/series-linkage.md). Adding a
     report only ever adds links, so the groups only ever grow or merge, whatever the order.
     """
+    now = now or datetime.now(UTC)
     window = view.window()
     if report.event_id in window.retained:
         return Decision("seen")
     newest = max(filter(None, (window.newest, report.occurred_at)))
-    if report.occurred_at < newest - timedelta(days=late_bound_days):
-        return Decision(
-            "too_late", window=window.model_copy(update={"too_late": window.too_late + 1})
-        )
-    horizon = newest - timedelta(days=kept_days(t, late_bound_days))
+    late_bound = timedelta(days=late_bound_days)
+    lookback = window.lookback.after(report.occurred_at, newest - late_bound, now, late_bound)
+    horizon = lookback.floor(newest - timedelta(days=kept_days(t, late_bound_days)), now,
+                             reach=timedelta(days=t.max_gap_days))  # fmt: skip
     kept = {
         event_id: stored
         for event_id, at in window.retained.items()
@@ -166,7 +171,9 @@ def link_report(
     _evict(window, horizon, view, decision)
     retained = {k: v for k, v in window.retained.items() if k not in decision.dropped_reports}
     retained[report.event_id] = report.occurred_at
-    decision.window = window.model_copy(update={"newest": newest, "retained": retained})
+    decision.window = window.model_copy(
+        update={"newest": newest, "retained": retained, "lookback": lookback}
+    )
     return decision
 
 
@@ -358,9 +365,7 @@ def register(app: faust.App, topics: Topics, settings: Settings) -> None:
                 await sent
             linkage.apply(decision)
             metrics.DECISIONS.labels(stage="link_series", outcome=decision.outcome).inc()
-            too_late = decision.outcome == "too_late"
-            logger.log(
-                logging.WARNING if too_late else logging.INFO,
+            logger.info(
                 "robbery linked" if series else f"robbery not linked: {decision.outcome}",
                 extra={
                     "event_id": str(report.event_id),
@@ -368,9 +373,6 @@ def register(app: faust.App, topics: Topics, settings: Settings) -> None:
                     "occurred_at": report.occurred_at.isoformat(),
                     "series_id": series.series_id if series else None,
                     "members": len(series.members) if series else None,
-                    # Later than the lateness bound: left out, and counted in the state.
-                    **({"too_late_total": decision.window.too_late}
-                       if too_late and decision.window else {}),
                 },
-            )  # fmt: skip
+            )
 

@@ -268,10 +268,6 @@ A1, A2, A3 = (crew_report(east(km), days) for km, days in ((0, 5), (3, 4), (6, 3
         ([A1, A1.model_copy(update={"event_id": uuid.uuid4(),
                                     "occurred_at": A1.occurred_at + timedelta(minutes=40)})],
          ["single", "duplicate"], [None, None]),
-        # A report of a robbery older than the lateness bound allows is left out (counted).
-        ([A3, A1.model_copy(update={"occurred_at": A3.occurred_at - timedelta(
-            days=TIME.late_bound_days + 1)})],
-         ["single", "too_late"], [None, None]),
         # Someone else robbing a jeweller nearby is not linked.
         ([A1, stranger_report(east(1), 4)], ["single", "single"], [None, None]),
     ],
@@ -408,13 +404,36 @@ def test_late_reports_link_by_event_time_within_the_bound() -> None:
     assert [m.event_id for m in series.members] == [r.event_id for r in old]
 
 
-def test_a_report_beyond_the_bound_is_counted_not_silently_lost() -> None:
-    too_old = A1.model_copy(
-        update={"occurred_at": A3.occurred_at - timedelta(days=TIME.late_bound_days + 1)}
-    )
-    state, decisions = feed([A3, too_old, too_old.model_copy(update={"event_id": uuid.uuid4()})])
-    assert [d.outcome for d in decisions] == ["single", "too_late", "too_late"]
-    assert state.window().too_late == 2 and set(state.reports) == {A3.event_id}
+def test_a_history_far_behind_the_live_reports_links_among_itself() -> None:
+    # A deployment loads last year's robberies while live reports come in: the crew's three
+    # robberies of 300 days ago, far beyond the lateness bound, still make their series.
+    live = crew_report(east(30), 0, getaway=None)
+    old = [crew_report(east(km), 300 + days) for km, days in ((0, 2), (3, 1), (6, 0))]
+    assert 300 > TIME.late_bound_days
+    state, decisions = feed([live, old[2], old[0], old[1]])
+    assert [d.outcome for d in decisions] == ["single", "single", "linked", "linked"]
+    (series,) = state.all_series.values()
+    assert [m.event_id for m in series.members] == [r.event_id for r in old]
+    assert state.window().lookback.oldest == old[0].occurred_at
+
+
+def test_a_history_is_forgotten_as_late_as_a_live_report_after_it_arrived() -> None:
+    # Reports of 300 days ago are kept late_bound_days of the stage's clock after the last of
+    # them arrived, as a live report is kept that long after it happened; then they go.
+    bound = timedelta(days=TIME.late_bound_days)
+    live = crew_report(east(30), 0, getaway=None)
+    old = [crew_report(east(km), 300 + days) for km, days in ((0, 1), (3, 0))]
+    state, now = MemoryLinkage(), datetime.now(UTC)
+    for report in (live, *old):
+        state.apply(link_report(report, state, DEFAULT, now=now))
+    assert set(state.reports) == {live.event_id, *(r.event_id for r in old)}
+    later = stranger_report(east(60), -1)
+    state.apply(link_report(later, state, DEFAULT, now=now + bound - timedelta(hours=1)))
+    assert {r.event_id for r in old} <= set(state.reports)
+    last = stranger_report(east(90), -2)
+    state.apply(link_report(last, state, DEFAULT, now=now + bound + timedelta(hours=1)))
+    assert not {r.event_id for r in old} & set(state.reports)
+    assert str(old[0].event_id) not in state.all_series  # the history's series ended
 
 
 def test_a_series_found_only_in_late_reports_is_history_naming_its_members() -> None:
