@@ -141,6 +141,14 @@ class Lookout(Contract):
     weapons: Annotated[list[Weapon], Field(max_length=6)] = []
     offender_count: Annotated[int, Field(ge=1, le=20)] | None = None
 
+    def without_descriptions(self) -> Lookout:
+        """What stays to look out for once the retention period is over (docs/time.md): no
+        descriptions of persons or vehicles, which are staff's free text (clothing, a vehicle's
+        make and colour); the coded facts of what happened stay: behaviours, modus operandi,
+        the kind of getaway (car, scooter, on foot), the weapons and how many offenders."""
+        return self.model_copy(update={"clothing": [], "vehicle_make": None,
+                                       "vehicle_colour": None})  # fmt: skip
+
 
 class WarningGrounds(Contract):
     """What a reconnaissance warning rests on, and how often background sightings score as high.
@@ -227,14 +235,15 @@ class Alert(Contract):
 
     def without_personal_data(self) -> Alert:
         """The alert once the retention period of what it is about is over: what happened,
-        where, and why it was raised, as a branch may see it, without the police's vehicles,
-        descriptions and plate pseudonyms (docs/time.md, "Retention counts from event time").
-        The desk's history and the monthly digest still read its kind, area, pattern and the
-        ids and times of its evidence."""
+        where, and why it was raised, without the police's vehicles, descriptions and plate
+        pseudonyms, and without the lookout's descriptions of persons and vehicles
+        (`Lookout.without_descriptions`): less than a branch sees of a live alert (docs/time.md,
+        "Retention counts from event time"). The desk's history and the monthly digest still
+        read its kind, area, pattern and the ids and times of its evidence."""
         return self.model_copy(update={
             "vehicles": [],
             "persons": [],
-            "lookout": without_pseudonyms(self.lookout),
+            "lookout": self.lookout.without_descriptions(),
             "evidence": [
                 link.model_copy(update={"reasons": [_without_words(r) for r in link.reasons]})
                 for link in self.evidence
