@@ -40,13 +40,15 @@ ALERT_BATCH = 1000
 @dataclass(frozen=True)
 class Purge:
     """The one rule for personal data in a payload: what happened before `cutoff` (event time)
-    keeps none, and is marked purged at `at`. An event's payload goes whole; an alert keeps what
-    a branch may see of it (`Alert.without_personal_data`), so the desk's history and the
-    digest still know its kind, pattern and evidence. The retention pass applies the rule to
-    the rows stored. The sink and the desk apply it to each alert before it is written
-    (`kept`): what people read is never stored with personal data past its period. An event
-    is stored whole and cleared by the next pass (every `retention_every_hours`), so that an
-    import can still be matched the day it arrives (solved cases, `heterdaad model fit`)."""
+    keeps none, and is marked purged at `at`. An event's payload goes whole; an alert keeps
+    what happened, where and why, without descriptions (`Alert.without_personal_data`), so the
+    desk's history and the digest still know its kind, pattern and evidence. The retention
+    pass applies the rule to the rows stored. The sink and the desk apply it to each alert
+    before it is written (`kept`), and notify before it builds any recipient's view
+    (`applied`): what people read is never stored or sent with personal data past its period.
+    An event is stored whole and cleared by the next pass (every `retention_every_hours`), so
+    that an import can still be matched the day it arrives (solved cases, `heterdaad model
+    fit`)."""
 
     cutoff: datetime
     at: datetime
@@ -57,13 +59,20 @@ class Purge:
         now = now or datetime.now(UTC)
         return cls(cutoff=now - timedelta(days=retention_days), at=now)
 
+    def due(self, alert: Alert) -> bool:
+        """Whether what the alert is about happened before the cutoff, dated as the pass dates
+        it (EVENT_TIME)."""
+        return (alert.occurred_at or alert.created_at) < self.cutoff
+
+    def applied(self, alert: Alert) -> Alert:
+        """The alert as anyone may still hold it: whole within the period, what may stay of
+        it once past it. Notify builds every recipient's view from this (police included)."""
+        return alert.without_personal_data() if self.due(alert) else alert
+
     def kept(self, alert: Alert) -> tuple[str, datetime | None]:
         """An alert's payload and purge time as stored: (the whole alert, None) while what it
-        is about lies within the period, (what may stay of it, `at`) once past it. Dated as
-        the pass dates it (EVENT_TIME)."""
-        if (alert.occurred_at or alert.created_at) >= self.cutoff:
-            return alert.model_dump_json(), None
-        return alert.without_personal_data().model_dump_json(), self.at
+        is about lies within the period, (what may stay of it, `at`) once past it."""
+        return self.applied(alert).model_dump_json(), self.at if self.due(alert) else None
 
     async def events(self, connection: asyncpg.Connection) -> int:
         """Clear the stored events' payloads past the cutoff."""

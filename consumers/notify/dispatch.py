@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from consumers.notify.group import GroupState
     from consumers.notify.labels import Labels
     from consumers.notify.route import Route
+    from consumers.retention import Purge
     from heterdaad.thresholds.notify import NotifyThresholds
     from schemas.alerts import Alert
 
@@ -38,12 +39,17 @@ async def dispatch(
     thresholds: NotifyThresholds,
     now: datetime,
     reference_key: bytes,
+    purge: Purge,
 ) -> int:
     """Write the alert's rows (in the caller's transaction); returns how many were new.
 
     A row that exists already (a replay, a rebalance) is left alone, and so is its group.
     `reference_key` keys the dedup key in the views of recipients other than the police.
+    `purge` is the retention rule the sink and the desk store alerts by: an alert about what
+    happened before the period is sent and logged as what may stay of it, to every recipient,
+    the police included (docs/time.md, "Retention counts from event time").
     """
+    alert = purge.applied(alert)
     labels = alert_labels(alert)
     if alert.kind in inhibit.source_kinds():
         await inhibit.remember(connection, alert.dedup_key, labels, alert.created_at)

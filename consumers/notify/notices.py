@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     import asyncpg
 
     from consumers.notify.route import Directory, Route
+    from consumers.retention import Purge
     from heterdaad.language import Language
     from heterdaad.thresholds.notify import NotifyThresholds
 
@@ -185,15 +186,23 @@ LIMIT $2
 
 
 async def dispatch_resolved(
-    pool: asyncpg.Pool, now: datetime, thresholds: NotifyThresholds, reference_key: bytes
+    pool: asyncpg.Pool,
+    now: datetime,
+    thresholds: NotifyThresholds,
+    reference_key: bytes,
+    purge: Purge,
 ) -> int:
-    """Write the resolved notices not written yet; returns how many were new."""
+    """Write the resolved notices not written yet; returns how many were new. The alert in
+    a notice's view is stripped by `purge` once past the period, as a new alert's is
+    (dispatch.py): the stored one may still be whole until the next retention pass."""
     since = now - timedelta(hours=thresholds.notice_lookback_hours)
     rows = await pool.fetch(_RESOLVED_TO_TELL, since, thresholds.claim_batch)
     written = 0
     async with pool.acquire() as connection, connection.transaction():
         for row in rows:
-            delivery = resolved_delivery(_resolution(row), _notified(row), now, reference_key)
+            delivery = resolved_delivery(
+                _resolution(row, purge), _notified(row), now, reference_key
+            )
             # A concurrent sweep may have written it meanwhile: the key keeps it one.
             if await nflog.record(connection, delivery, now):
                 written += 1
@@ -217,13 +226,18 @@ LIMIT $2
 
 
 async def dispatch_escalations(
-    pool: asyncpg.Pool, directory: Directory, now: datetime, thresholds: NotifyThresholds
+    pool: asyncpg.Pool,
+    directory: Directory,
+    now: datetime,
+    thresholds: NotifyThresholds,
+    purge: Purge,
 ) -> int:
-    """Write the escalation notices of escalations not dispatched yet; returns rows written."""
+    """Write the escalation notices of escalations not dispatched yet; returns rows written
+    (the alert stripped by `purge` once past the period, as in dispatch_resolved)."""
     since = now - timedelta(hours=thresholds.notice_lookback_hours)
     written = 0
     for row in await pool.fetch(_ESCALATIONS_TO_TELL, since, thresholds.claim_batch):
-        alert = _alert(row["payload"], row["alert_id"])
+        alert = _alert(row["payload"], row["alert_id"], purge)
         routes = [] if alert is None else escalation_routes(alert, directory)
         async with pool.acquire() as connection, connection.transaction():
             claimed = await connection.fetchval(
@@ -244,7 +258,7 @@ async def dispatch_escalations(
     return written
 
 
-def _resolution(row: asyncpg.Record) -> Resolution:
+def _resolution(row: asyncpg.Record, purge: Purge) -> Resolution:
     outcome = row["outcome"]
     return Resolution(
         alert_id=row["alert_id"],
@@ -256,7 +270,7 @@ def _resolution(row: asyncpg.Record) -> Resolution:
         resolved_by=row["resolved_by"],
         # Written by the desk from its enum; anything else is told as "resolved", no outcome.
         outcome=Outcome(outcome) if outcome in Outcome.__members__.values() else None,
-        alert=_alert(row["alert"], row["alert_id"]),
+        alert=_alert(row["alert"], row["alert_id"], purge),
     )
 
 
@@ -271,12 +285,13 @@ def _notified(row: asyncpg.Record) -> Notified:
     )
 
 
-def _alert(payload: str | None, alert_id: UUID) -> Alert | None:
-    """The alert as stored; None once purged (or if it no longer parses)."""
+def _alert(payload: str | None, alert_id: UUID, purge: Purge) -> Alert | None:
+    """The alert as stored, as `purge` leaves it; None if cleared (or if it no longer
+    parses)."""
     if payload is None:
         return None
     try:
-        return Alert.model_validate_json(payload)
+        return purge.applied(Alert.model_validate_json(payload))
     except ValidationError:
         logger.warning("stored alert does not parse", extra={"alert_id": str(alert_id)})
         return None

@@ -33,6 +33,7 @@ from consumers.notify.stages import (
     run_chain,
 )
 from consumers.notify.tasks import dispatch_tasks
+from consumers.retention import Purge
 from heterdaad.db import DATABASE_GONE, create_pool
 from heterdaad.events import EventConsumer
 from heterdaad.thresholds.notify import NotifyThresholds
@@ -191,6 +192,8 @@ class NotifyService:
         if not batch.models:
             return []
         directory = await self._directory.get(self._pool)
+        # The sink's and the desk's rule: nothing past the period is sent or logged whole.
+        purge = Purge.after(self.settings.personal_data_retention_days, self.clock())
         written = 0
         async with self._pool.acquire() as connection, connection.transaction():
             for alert in batch.models:
@@ -203,7 +206,8 @@ class NotifyService:
                                "police_unit": alert.police_unit.value},
                     )  # fmt: skip
                 written += await dispatch(
-                    connection, alert, routes, self.thresholds, self.clock(), self._reference_key
+                    connection, alert, routes, self.thresholds, self.clock(), self._reference_key,
+                    purge,
                 )
         if written:
             self._wake.set()
@@ -255,13 +259,16 @@ class NotifyService:
     async def _dispatch_notices(self, now: datetime) -> None:
         """Resolutions and escalations on the desk become notice rows, due now (the outbox)."""
         assert self._pool is not None
+        purge = Purge.after(self.settings.personal_data_retention_days, now)
         written = await notices.dispatch_resolved(
-            self._pool, now, self.thresholds, self._reference_key
+            self._pool, now, self.thresholds, self._reference_key, purge
         )
         # Every escalation is dispatched, to nobody if need be: a receiver subscribing later
         # must not be told of escalations from before it subscribed.
         directory = await self._directory.get(self._pool)
-        written += await notices.dispatch_escalations(self._pool, directory, now, self.thresholds)
+        written += await notices.dispatch_escalations(
+            self._pool, directory, now, self.thresholds, purge
+        )
         # Alarm centres' tasks, stored by the sink, to their webhooks (notify/tasks.py).
         written += await dispatch_tasks(self._pool, directory, now, self.thresholds)
         if written:

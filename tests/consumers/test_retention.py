@@ -75,11 +75,14 @@ async def test_old_payloads_go_counts_stay(db: asyncpg.Connection) -> None:
 
 
 def assert_without_personal_data(stored: str | None, alert: Alert) -> None:
-    """What stays of an alert past retention: what a branch may see, and its evidence's ids
-    and times (the desk's history and the digest read them), no vehicles, persons, pseudonyms."""
+    """What stays of an alert past retention: what happened, where, and its evidence's ids and
+    times (the desk's history and the digest read them), no vehicles, persons, pseudonyms, no
+    descriptions in its lookout."""
     assert stored is not None and factories.PLATE_PSEUDONYM not in stored
     kept = Alert.model_validate_json(stored)
     assert kept.vehicles == [] and kept.persons == []
+    assert kept.lookout == alert.lookout.without_descriptions()
+    assert not kept.lookout.clothing and kept.lookout.vehicle_colour is None
     assert (kept.kind, kept.area, kept.occurred_at) == (alert.kind, alert.area, alert.occurred_at)
     assert [(e.event_id, e.occurred_at) for e in kept.evidence] == [
         (e.event_id, e.occurred_at) for e in alert.evidence
