@@ -288,10 +288,6 @@ def _sighting_link(
     )
 
 
-def _event_time(model: ReconSighting | IncidentReport) -> datetime:
-    return model.observed_at if isinstance(model, ReconSighting) else model.occurred_at
-
-
 def _medoid(sightings: Sequence[TrackedSighting]) -> tuple[float, float]:
     """The sighted place nearest to all others: a real Dutch point, unlike a mean in the water."""
     best = min(
@@ -357,18 +353,6 @@ def register(app: faust.App, topics: Topics, settings: Settings) -> None:
                     },
                 )
             if outcome.verdict is not Verdict.DUPLICATE:
-                # A too-late event changes only the count of them, kept with the state.
                 region_to_recon_state[key] = linker.to_json()
-            if outcome.verdict is Verdict.TOO_LATE:
-                # Not an error of the stream, but reconnaissance nobody will link: worth seeing.
-                logger.warning(
-                    "event too late for reconnaissance linkage",
-                    extra={
-                        "event_id": str(model.event_id),
-                        "type": type(model).__name__,
-                        "occurred_at": _event_time(model).isoformat(),
-                        "too_late_total": linker.state.too_late,
-                    },
-                )
-            elif outcome.verdict is Verdict.DUPLICATE:
+            else:
                 logger.info("event seen before", extra={"event_id": str(model.event_id)})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from itertools import combinations
 from typing import TYPE_CHECKING
@@ -22,9 +22,11 @@ from streams.recon_scoring import (
     robbery_score,
     sighting_score,
 )
-from streams.watermarks import newest_by_input, slowest
+from streams.watermarks import Lookback, newest_by_input, slowest
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from heterdaad.thresholds.reconnaissance import ReconThresholds
 
 logger = logging.getLogger(__name__)
@@ -56,7 +58,9 @@ class LinkageState(Record):
     sightings: list[TrackedSighting] = []
     robberies: list[TrackedRobbery] = []
     patterns: dict[str, Pattern] = {}
-    # Events later than the lateness bound: left out, and counted here (never silently).
+    # How far back a history that arrived keeps the linker looking (streams/watermarks.py).
+    lookback: Lookback = Lookback()
+    # Events left out as too late, before the lookback (7 December 2026): none since.
     too_late: int = 0
 
 
@@ -119,7 +123,6 @@ Decision = PatternWarning | RobberyLink
 class Verdict(StrEnum):
     ACCEPTED = "accepted"
     DUPLICATE = "duplicate"
-    TOO_LATE = "too_late"
 
 
 @dataclass(frozen=True)
@@ -147,12 +150,14 @@ class ReconLinker:
     """Feeds sightings and robberies, in arrival order, through the linkage state.
 
     Event times drive every window, and the patterns and robbery links come out the same
-    whatever order the events arrive in, as long as none is more than `late_bound_days`
-    older than the watermark (the newest event time of the slower input, sightings or
-    robberies: streams/watermarks.py): patterns are the groups of
-    sightings linked pairwise, named after their earliest sighting; a robbery is linked to
-    every sighting before it that fits, whichever came first. An older event is too late (its
-    context may already be forgotten): left out, logged and counted.
+    whatever order the events arrive in: patterns are the groups of sightings linked pairwise,
+    named after their earliest sighting; a robbery is linked to every sighting before it that
+    fits, whichever came first. The linker forgets what lies more than `late_bound_days`
+    behind the watermark (the newest event time of the slower input, sightings or robberies:
+    streams/watermarks.py). An event older than that is history (a year's load, a monthly
+    CBL export): it moves the linker's floor back to its own time (Lookback), and what lies
+    after that floor is kept for `late_bound_days` of the stage's clock (`now`, a callable:
+    the wall clock unless a test sets one) after the last such arrival.
     """
 
     def __init__(
@@ -160,10 +165,12 @@ class ReconLinker:
         thresholds: ReconThresholds,
         state: LinkageState | None = None,
         late_bound_days: float = LATE_BOUND_DAYS,
+        now: Callable[[], datetime] | None = None,
     ) -> None:
         self.thresholds = thresholds
         self.state = state if state is not None else LinkageState()
         self.late_bound = timedelta(days=late_bound_days)
+        self.now = now or (lambda: datetime.now(UTC))
 
     @classmethod
     def from_json(
@@ -171,9 +178,10 @@ class ReconLinker:
         thresholds: ReconThresholds,
         raw: bytes | None,
         late_bound_days: float = LATE_BOUND_DAYS,
+        now: Callable[[], datetime] | None = None,
     ) -> ReconLinker:
         state = LinkageState.model_validate_json(raw) if raw else LinkageState()
-        return cls(thresholds, state, late_bound_days)
+        return cls(thresholds, state, late_bound_days, now)
 
     def to_json(self) -> bytes:
         return self.state.model_dump_json().encode()
@@ -186,8 +194,7 @@ class ReconLinker:
     def observe_sighting(self, sighting: ReconSighting) -> Outcome:
         if any(s.event_id == sighting.event_id for s in self.state.sightings):
             return Outcome(Verdict.DUPLICATE)
-        if not self._advance(sighting.observed_at, "sighting", room=1):
-            return Outcome(Verdict.TOO_LATE)
+        self._advance(sighting.observed_at, "sighting", room=1)
         tracked = TrackedSighting.of(sighting, pattern_id="")
         linked = [
             s
@@ -219,8 +226,7 @@ class ReconLinker:
     def observe_robbery(self, report: IncidentReport) -> Outcome:
         if any(r.event_id == report.event_id for r in self.state.robberies):
             return Outcome(Verdict.DUPLICATE)
-        if not self._advance(report.occurred_at, "robbery"):
-            return Outcome(Verdict.TOO_LATE)
+        self._advance(report.occurred_at, "robbery")
         robbery = TrackedRobbery.of(report)
         self.state.robberies.append(robbery)
         link = self._link(robbery)
@@ -229,34 +235,34 @@ class ReconLinker:
     def members(self, pattern_id: str) -> list[TrackedSighting]:
         return [s for s in self.state.sightings if s.pattern_id == pattern_id]
 
-    def _advance(self, event_time: datetime, source: str, *, room: int = 0) -> bool:
-        """Move the watermark and forget what no window reaches; False: the event is too late.
+    def _advance(self, event_time: datetime, source: str, *, room: int = 0) -> None:
+        """Move the watermark and forget what no window reaches.
 
-        `source`: the input the event came from; lateness is measured against the slowest
-        input (streams/watermarks.py). `room`: sightings about to be added, which the bound on
-        tracked sightings leaves room for.
+        `source`: the input the event came from; the watermark is the slowest input's
+        (streams/watermarks.py). An event more than the bound behind it moves the floor back
+        to its own time for a while (Lookback). `room`: sightings about to be added, which the
+        bound on tracked sightings leaves room for.
         """
         state, t = self.state, self.thresholds
         newest, slowest_input = slowest(state.newest or _newest_kept(state), [(source, event_time)])
-        if event_time < slowest_input - self.late_bound:
-            state.too_late += 1
-            return False
+        now, bound = self.now(), slowest_input - self.late_bound
+        state.lookback = state.lookback.after(event_time, bound, now, self.late_bound)
         state.newest = newest
         state.watermark = max(state.watermark or event_time, event_time)
-        # A sighting up to the bound late meets sightings a window before it and robberies
-        # up to robbery_link_days after it; a robbery that late, sightings before it.
-        keep_from = slowest_input - self.late_bound - timedelta(days=t.reach_days)
+        # A sighting up to the bound late (or from the lookback's oldest on) meets sightings a
+        # window before it and robberies up to robbery_link_days after it; a robbery that
+        # late, sightings before it.
+        reach = timedelta(days=t.reach_days)
+        keep_from = state.lookback.floor(bound - reach, now, reach)
         kept = sorted(
             (s for s in state.sightings if s.observed_at >= keep_from),
             key=lambda s: (s.observed_at, s.event_id.hex),
         )
         state.sightings = kept[max(0, len(kept) + room - t.max_tracked_sightings) :]
-        state.robberies = [
-            r for r in state.robberies if r.occurred_at >= slowest_input - self.late_bound
-        ]
+        robberies_from = state.lookback.floor(bound, now, timedelta(0))
+        state.robberies = [r for r in state.robberies if r.occurred_at >= robberies_from]
         alive = {s.pattern_id for s in state.sightings}
         state.patterns = {k: p for k, p in state.patterns.items() if k in alive}
-        return True
 
     def _join(self, tracked: TrackedSighting, linked_patterns: set[str]) -> Pattern:
         """Put the sighting in the pattern it links to, merging any others into it.

@@ -225,8 +225,9 @@ def test_two_shops_warn_and_a_third_updates_the_warning(
         (scouting(1, DAM, 50), Verdict.ACCEPTED, 1),
         # The same report delivered twice (at-least-once): ignored.
         (FIRST, Verdict.DUPLICATE, 0),
-        # Seen more than the lateness bound (62 days) before the newest event time: left out.
-        (scouting(2, OOST, 10 + TIME.late_bound_days * 24 + 1), Verdict.TOO_LATE, 0),
+        # Seen more than the lateness bound (62 days) before the newest event time: history,
+        # taken (the first sighting is two months off it: no pattern).
+        (scouting(2, OOST, 10 + TIME.late_bound_days * 24 + 1), Verdict.ACCEPTED, 0),
         # Reported late but within the bound: it still completes the pattern.
         (scouting(2, OOST, 10 + 40), Verdict.ACCEPTED, 1),
     ],
@@ -240,8 +241,10 @@ def test_what_a_second_sighting_does(
     linker.observe(scouting(9, UTRECHT, 10, persons=[STRANGER], vehicle=None))
     result = linker.observe(second)
     assert (result.verdict, len(result.decisions)) == (verdict, warnings)
-    # Left out, never silently: counted with the state.
-    assert linker.state.too_late == (verdict is Verdict.TOO_LATE)
+    # Beyond the bound: it moves the linker's floor back to its own time.
+    beyond = second.observed_at < NOW - timedelta(hours=10, days=TIME.late_bound_days)
+    assert linker.state.lookback.oldest == (second.observed_at if beyond else None)
+    assert linker.state.too_late == 0
 
 
 def test_a_sighting_bridging_two_patterns_merges_them_under_the_older_id() -> None:
@@ -282,10 +285,58 @@ def test_a_robbery_read_behind_the_sightings_still_links_back() -> None:
     feed(linker, first, second, scouting(9, UTRECHT, 10, persons=[STRANGER], vehicle=None))
     report = robbery(2, OOST, back + 10)
     assert feed(linker, report) == [f"recon-link:{report.event_id}:2"]
-    # Once the robberies are read up to now too, the bound holds for both again.
+    # Once the robberies are read up to now too, events of then are more than the bound
+    # behind both: still taken, and linked with the others of their time.
     feed(linker, robbery(8, UTRECHT, 5))
-    assert linker.observe(robbery(3, WEST, back + 10)).verdict is Verdict.TOO_LATE
-    assert linker.observe(scouting(4, WEST, back + 20)).verdict is Verdict.TOO_LATE
+    third = robbery(3, WEST, back + 10)
+    assert feed(linker, third) == []
+    assert feed(linker, scouting(4, WEST, back + 20)) == [
+        f"recon:rp-{first.event_id.hex[:16]}:3", f"recon-link:{third.event_id}:3"
+    ]  # fmt: skip
+
+
+def test_a_history_far_behind_the_live_events_links_among_itself() -> None:
+    # A deployment loads last year's sightings and robberies while live ones come in: the
+    # crew's scouting and robbery of 300 days ago, far beyond the lateness bound, still make
+    # their pattern and link, warned as history, in whatever order the history arrives.
+    back = 300 * 24
+    assert back > TIME.late_bound_days * 24
+    first, second = scouting(1, DAM, back + 72), scouting(2, OOST, back + 50)
+    report = robbery(2, OOST, back + 10)
+    live = [scouting(9, UTRECHT, 10, persons=[STRANGER], vehicle=None), robbery(8, UTRECHT, 5)]
+    warning, link = decided(*live, first, second, report)
+    assert warning.dedup_key == f"recon:rp-{first.event_id.hex[:16]}:2"
+    assert (warning.historical, warning.severity) == (True, Severity.MEDIUM)
+    assert link.dedup_key == f"recon-link:{report.event_id}:2"
+    assert (link.historical, link.severity, link.occurred_at) == (
+        True, Severity.MEDIUM, report.occurred_at
+    )  # fmt: skip
+    # The robbery first: linked back to its sightings as they come.
+    linker = ReconLinker(ReconThresholds())
+    feed(linker, *live)
+    assert feed(linker, report, second, first)[-1] == f"recon-link:{report.event_id}:2"
+    assert linker.state.lookback.oldest == first.observed_at
+
+
+def test_a_history_is_forgotten_late_bound_days_of_clock_after_it_arrived() -> None:
+    # Events of 300 days ago are kept late_bound_days of the stage's clock after the last of
+    # them arrived, as a live one is kept that long after it happened; then they go.
+    bound = timedelta(days=TIME.late_bound_days)
+    clock = [NOW]
+    linker = ReconLinker(ReconThresholds(), now=lambda: clock[0])
+    old = [scouting(1, DAM, 300 * 24 + 72), robbery(1, DAM, 300 * 24 + 10)]
+    live = [scouting(9, UTRECHT, 10, persons=[STRANGER], vehicle=None), robbery(8, UTRECHT, 9)]
+    feed(linker, *live, *old)
+    assert len(linker.state.sightings) == 2 and len(linker.state.robberies) == 2
+    clock[0] = NOW + bound - timedelta(hours=1)
+    feed(linker, scouting(8, UTRECHT, 5, persons=[STRANGER], vehicle=None))
+    assert old[0].event_id in {s.event_id for s in linker.state.sightings}
+    assert old[1].event_id in {r.event_id for r in linker.state.robberies}
+    clock[0] = NOW + bound + timedelta(hours=1)
+    feed(linker, scouting(7, UTRECHT, 4, persons=[STRANGER], vehicle=None))
+    assert old[0].event_id not in {s.event_id for s in linker.state.sightings}
+    assert [r.event_id for r in linker.state.robberies] == [live[1].event_id]
+    assert f"rp-{old[0].event_id.hex[:16]}" not in linker.state.patterns
 
 
 def test_state_survives_json_and_replays_decide_the_same() -> None:
