@@ -303,7 +303,9 @@ def test_a_history_far_behind_the_live_events_links_among_itself() -> None:
     assert back > TIME.late_bound_days * 24
     first, second = scouting(1, DAM, back + 72), scouting(2, OOST, back + 50)
     report = robbery(2, OOST, back + 10)
-    live = [scouting(9, UTRECHT, 10, persons=[STRANGER], vehicle=None), robbery(8, UTRECHT, 5)]
+    live: list[ReconSighting | IncidentReport] = [
+        scouting(9, UTRECHT, 10, persons=[STRANGER], vehicle=None), robbery(8, UTRECHT, 5)
+    ]  # fmt: skip
     warning, link = decided(*live, first, second, report)
     assert warning.dedup_key == f"recon:rp-{first.event_id.hex[:16]}:2"
     assert (warning.historical, warning.severity) == (True, Severity.MEDIUM)
@@ -324,8 +326,12 @@ def test_a_history_is_forgotten_late_bound_days_of_clock_after_it_arrived() -> N
     bound = timedelta(days=TIME.late_bound_days)
     clock = [NOW]
     linker = ReconLinker(ReconThresholds(), now=lambda: clock[0])
-    old = [scouting(1, DAM, 300 * 24 + 72), robbery(1, DAM, 300 * 24 + 10)]
-    live = [scouting(9, UTRECHT, 10, persons=[STRANGER], vehicle=None), robbery(8, UTRECHT, 9)]
+    old: list[ReconSighting | IncidentReport] = [
+        scouting(1, DAM, 300 * 24 + 72), robbery(1, DAM, 300 * 24 + 10)
+    ]  # fmt: skip
+    live: list[ReconSighting | IncidentReport] = [
+        scouting(9, UTRECHT, 10, persons=[STRANGER], vehicle=None), robbery(8, UTRECHT, 9)
+    ]  # fmt: skip
     feed(linker, *live, *old)
     assert len(linker.state.sightings) == 2 and len(linker.state.robberies) == 2
     clock[0] = NOW + bound - timedelta(hours=1)
