@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
@@ -16,7 +16,7 @@ from schemas.common import BranchType, PoliceUnit
 from schemas.events import IncidentReport, ReconSighting
 from schemas.geography import police_unit_for
 from streams.hotspot_scan import Cluster, ScanParameters, recurrence_days, scan
-from streams.watermarks import Lookback, newest_by_input, slowest
+from streams.watermarks import newest_by_input, slowest
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -76,8 +76,7 @@ class Evaluation(_State):
 
 class HotspotState(_State):
     """The whole country's state (table value, as JSON): recent events, open hotspots, the
-    scans of the last `late_bound_days` to replay from (from a history's oldest event on while
-    it is looked at: `lookback`), and the changes already sent."""
+    scans of the last `late_bound_days` to replay from, and the changes already sent."""
 
     since: AwareDatetime | None = None
     watermark: AwareDatetime | None = None
@@ -88,9 +87,6 @@ class HotspotState(_State):
     hotspots: tuple[Hotspot, ...] = ()
     evaluations: tuple[Evaluation, ...] = ()
     sent: dict[str, AwareDatetime] = {}
-    # How far back a history that arrived keeps the tracker scanning (streams/watermarks.py).
-    lookback: Lookback = Lookback()
-    # Events left out as too late, before the lookback (7 December 2026): none since.
     too_late: int = 0
 
 
@@ -131,15 +127,10 @@ class HotspotTracker:
 
     The scan at event time p covers the events up to p (windows ending at p): what a
     prospective scan run when p was the newest event would have seen had every event arrived
-    on time. A late event replays the scans from its time on, starting from the hotspots open
-    just before it, so the hotspots come out the same in any arrival order; changes the replay
-    finds that were already sent are not sent again. The scans to replay from are kept for
-    `late_bound_days` behind the slower kind of event (streams/watermarks.py). An event older
-    than that is history (a year's load): it moves the tracker's floor back to its own time
-    (Lookback), and the events and scans from there on are kept for `late_bound_days` of the
-    stage's clock (`now`) after the last such arrival, so a history is scanned in its own time
-    and a later batch of it replays from the scans before it. The cap on events kept
-    (max_events, the oldest go first) still bounds the state.
+    on time. A late event (up to `late_bound_days` behind the slower kind of event,
+    streams/watermarks.py) replays the scans from its time on,
+    starting from the hotspots open just before it, so the hotspots come out the same in any
+    arrival order; changes the replay finds that were already sent are not sent again.
     """
 
     def __init__(
@@ -156,17 +147,15 @@ class HotspotTracker:
         )
 
     def observe(
-        self, state: HotspotState, event: Observation, now: datetime | None = None
+        self, state: HotspotState, event: Observation
     ) -> tuple[HotspotState, list[HotspotChange]]:
         """The state after one more event, and what changed about the hotspots."""
-        return self.observe_many(state, [event], now)
+        return self.observe_many(state, [event])
 
     def observe_many(
-        self, state: HotspotState, events: Iterable[Observation], now: datetime | None = None
+        self, state: HotspotState, events: Iterable[Observation]
     ) -> tuple[HotspotState, list[HotspotChange]]:
-        """The state after a batch of events (a burst replays once), and what changed; `now`
-        is the stage's clock (a history arriving keeps the tracker looking back, Lookback)."""
-        now = now or datetime.now(UTC)
+        """The state after a batch of events (a burst replays once), and what changed."""
         known = {o.event_id for o in state.observations}
         fresh: list[Observation] = []
         for event in events:
@@ -180,22 +169,23 @@ class HotspotTracker:
         before = state.newest or newest_by_input((o.event_type, o.at) for o in state.observations)
         newest, slowest_kind = slowest(before, ((e.event_type, e.at) for e in fresh))
         study = timedelta(days=self.thresholds.study_days)
+        oldest = slowest_kind - min(self.late_bound, study)
+        too_late = [e for e in fresh if e.at < oldest]
+        fresh = [e for e in fresh if e.at >= oldest]
+        if too_late:
+            logger.warning(
+                "observations too late for hotspot detection",
+                extra={"event_ids": [str(e.event_id) for e in too_late],
+                       "too_late_total": state.too_late + len(too_late)},
+            )  # fmt: skip
+        if not fresh:
+            return state.model_copy(update={"too_late": state.too_late + len(too_late)}), []
         since = min([*(e.at for e in fresh), *filter(None, [state.since])])
-        replay_from = min(e.at for e in fresh)
-        lookback = state.lookback.after(replay_from, slowest_kind - self.late_bound, now,
-                                        self.late_bound)  # fmt: skip
-        # Scans up to the bound back (or from a history's oldest event on) need their own
-        # study period before them.
-        keep_from = lookback.floor(slowest_kind - self.late_bound - study, now, reach=study)
+        # Scans up to the bound back need their own study period before them.
+        keep_from = slowest_kind - study - self.late_bound
         kept = sorted((*state.observations, *fresh), key=lambda o: (o.at, str(o.event_id)))
         kept = [o for o in kept if o.at >= keep_from][-self.thresholds.max_events :]
-        ids = {o.event_id for o in kept}
-        if not (taken := [e for e in fresh if e.event_id in ids]):
-            # Older than the newest max_events events: the cap leaves them out.
-            logger.warning("observations beyond the cap on events kept",
-                           extra={"event_ids": [str(e.event_id) for e in fresh]})  # fmt: skip
-            return state, []
-        replay_from = min(e.at for e in taken)
+        replay_from = min(e.at for e in fresh)
         evaluations = [e for e in state.evaluations if e.at < replay_from]
         if evaluations:
             open_now = evaluations[-1].hotspots
@@ -206,11 +196,9 @@ class HotspotTracker:
             open_now, found = self._scan_at(kept, at, since, open_now)
             evaluations.append(Evaluation(at=at, hotspots=open_now))
             changes += found
-        # Keep the scans a late event may replay from: those within the bound (or from a
-        # history's oldest event on), and the last one before it as the starting point.
-        # No replay starts before the oldest event kept (max_events bounds the scans too).
-        cut = max(lookback.floor(slowest_kind - self.late_bound, now, reach=timedelta(0)),
-                  kept[0].at)  # fmt: skip
+        # Keep the scans a late event may replay from: those within the bound, and the last
+        # one before it as the starting point.
+        cut = slowest_kind - self.late_bound
         start = max((i for i, e in enumerate(evaluations) if e.at < cut), default=0)
         evaluations = evaluations[start:]
         sent = {key: at for key, at in state.sent.items() if at >= evaluations[0].at}
@@ -224,8 +212,7 @@ class HotspotTracker:
             hotspots=open_now,
             evaluations=tuple(evaluations),
             sent=sent,
-            lookback=lookback,
-            too_late=state.too_late,
+            too_late=state.too_late + len(too_late),
         )
         return new_state, new
 

@@ -15,7 +15,6 @@ import pytest
 from pydantic import ValidationError
 
 from heterdaad.thresholds.hotspots import HotspotThresholds
-from heterdaad.thresholds.time import TimeModel
 from producers.simulator import SimulationConfig, generate
 from schemas.alerts import Alert, AlertKind, Severity
 from schemas.common import BranchType, Location, PoliceUnit
@@ -286,9 +285,7 @@ def test_a_replay_raises_the_same_hotspot_with_the_same_figures() -> None:
     ("age_days", "kept"),
     [
         (10, True),  # inside the year of baseline: kept, scanned
-        # Older than the study period: history, kept and scanned in its own time for a while
-        # (streams/watermarks.Lookback).
-        (400, True),
+        (400, False),  # older than the study period: nothing to learn from it
     ],
 )
 def test_late_events_within_the_study_period_are_kept(age_days: int, kept: bool) -> None:
@@ -361,60 +358,11 @@ def test_a_late_cluster_is_raised_once_as_history(bare_settings: Settings) -> No
     assert again == []
 
 
-def _history_batches() -> tuple[list[Observation], list[list[Observation]], list[Observation]]:
-    """Sixty days of live events, and two monthly files of last year (300 days back, far
-    beyond the lateness bound), the first with a cluster at Utrecht near its end."""
-    live = background(60, 3, end=T0, seed=21)
-    back = T0 - timedelta(days=300)
-    spot = [observation(back - timedelta(hours=72 - 8 * i), *near(*UTRECHT, 250, 72 * i))
-            for i in range(4)]  # fmt: skip
-    months = [
-        [*background(30, 3, end=back, seed=22), *spot],
-        background(30, 3, end=back + timedelta(days=30), seed=23),
-    ]
-    return live, months, spot
-
-
-def test_a_history_far_behind_the_live_events_is_scanned_in_its_own_time(
-    bare_settings: Settings,
-) -> None:
-    # A deployment loads last year's files while live events come in: the cluster of 300
-    # days ago is raised as history, scanned as of its own time; the next month's file
-    # replays from the scans before it, so the hotspot is not raised again.
-    tracker = HotspotTracker(HotspotThresholds())
-    live, months, spot = _history_batches()
-    ids = {o.event_id for o in spot}
-    state, _ = tracker.observe_many(loaded(live[:-1]), live[-1:])
-    state, changes = tracker.observe_many(state, months[0])
-    raised = next(c for c in changes if c.status == "raised" and ids & set(c.hotspot.event_ids))
-    assert set(raised.hotspot.event_ids) <= ids and raised.scanned_at <= spot[-1].at
-    alert = hotspot_alert(raised, bare_settings, T0)
-    assert alert.historical and alert.occurred_at == max(o.at for o in raised.events)
-    assert state.lookback.oldest == min(o.at for o in months[0])
-    state, changes = tracker.observe_many(state, months[1])
-    assert not [c for c in changes if ids & set(c.hotspot.event_ids)]
-    # The files again: nothing is sent twice.
-    assert tracker.observe_many(state, [*months[0], *months[1]])[1] == []
-
-
-def test_a_history_is_forgotten_late_bound_days_of_clock_after_it_arrived() -> None:
-    # Events of 300 days ago (and the scans of their time) are kept late_bound_days of the
-    # stage's clock after the last of them arrived; then what lies beyond the study period
-    # and the bound goes again.
-    tracker = HotspotTracker(HotspotThresholds(study_days=60))
-    bound, now = timedelta(days=TimeModel().late_bound_days), datetime.now(UTC)
+def test_an_observation_beyond_the_bound_is_counted() -> None:
+    tracker = HotspotTracker(HotspotThresholds(), late_bound_days=30)
     state = loaded(background(30, 2, end=T0, seed=9))
-    old = background(5, 2, end=T0 - timedelta(days=300), seed=10)
-    state, _ = tracker.observe_many(state, old, now=now)
-    assert {o.event_id for o in old} <= {o.event_id for o in state.observations}
-    assert state.evaluations[0].at <= min(o.at for o in old)
-    just_before, just_after = now + bound - timedelta(hours=1), now + bound + timedelta(hours=1)
-    state, _ = tracker.observe(state, observation(T0, *TOWNS[1]), now=just_before)
-    assert {o.event_id for o in old} <= {o.event_id for o in state.observations}
-    state, _ = tracker.observe(state, observation(T0, *TOWNS[2]), now=just_after)
-    assert not {o.event_id for o in old} & {o.event_id for o in state.observations}
-    # Of the scans beyond the bound, only the last remains: where a replay would start.
-    assert sum(e.at < T0 - bound for e in state.evaluations) == 1
+    state, changes = tracker.observe(state, observation(T0 - timedelta(days=31), *TOWNS[3]))
+    assert (changes, state.too_late) == ([], 1)
 
 
 def test_a_kind_read_behind_the_other_is_not_too_late() -> None:
@@ -428,10 +376,9 @@ def test_a_kind_read_behind_the_other_is_not_too_late() -> None:
     behind = observation(T0 - timedelta(days=69), *TOWNS[3])
     state, _ = tracker.observe(state, behind)
     assert behind in state.observations and state.too_late == 0
-    # Beyond the bound against the robberies' own newest: history, taken all the same.
-    older = observation(T0 - timedelta(days=100), *TOWNS[3])
-    state, _ = tracker.observe(state, older)
-    assert older in state.observations and state.lookback.oldest == older.at
+    # Against the robberies' own newest the bound still holds.
+    state, _ = tracker.observe(state, observation(T0 - timedelta(days=100), *TOWNS[3]))
+    assert state.too_late == 1
 
 
 # --- alerts --------------------------------------------------------------------------------
