@@ -409,7 +409,7 @@ def test_a_history_far_behind_the_live_reports_links_among_itself() -> None:
     # robberies of 300 days ago, far beyond the lateness bound, still make their series.
     live = crew_report(east(30), 0, getaway=None)
     old = [crew_report(east(km), 300 + days) for km, days in ((0, 2), (3, 1), (6, 0))]
-    assert 300 > TIME.late_bound_days
+    assert TIME.late_bound_days < 300
     state, decisions = feed([live, old[2], old[0], old[1]])
     assert [d.outcome for d in decisions] == ["single", "single", "linked", "linked"]
     (series,) = state.all_series.values()
