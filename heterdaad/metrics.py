@@ -41,6 +41,13 @@ DEAD_LETTERS = Counter(
     ["topic", "reason"],
     namespace=NAMESPACE,
 )
+ALERTS_OVERSIZED = Counter(
+    "alerts_oversized",
+    "Alerts whose record exceeded the stages' bound (streams/alert_records.py): 'trimmed' "
+    "(published with less evidence) or 'dropped' (not even that fitted).",
+    ["stage", "result"],
+    namespace=NAMESPACE,
+)
 WORKER_CRASHES_IN_A_ROW = Gauge(
     "worker_crashes_in_a_row",
     "How many times in a row this worker's predecessors ended by a crashed agent (0 after a "

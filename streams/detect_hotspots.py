@@ -22,9 +22,9 @@ from schemas.alerts import (
 from schemas.common import Location
 from schemas.distance import metres_between
 from schemas.events import IncidentReport, ReconSighting
-from schemas.topics import ALERTS, INCIDENT_REPORTS, RECON_SIGHTINGS
-from schemas.wire import encode
+from schemas.topics import INCIDENT_REPORTS, RECON_SIGHTINGS
 from streams import dead_letters
+from streams.alert_records import alert_record
 from streams.codec import InternalTopic
 from streams.hotspot_tracking import (
     Hotspot,
@@ -178,11 +178,12 @@ def register(app: faust.App, topics: Topics, settings: Settings) -> None:
         # crash in between sends the same alert (same id) again, never none.
         for change in changes:
             alert = hotspot_alert(change, settings, now)
-            record = encode(ALERTS, alert, source)
-            sent = await topics.alerts.send(
-                key=record.key, value=record.value, headers=record.headers
-            )
-            await sent
+            record = alert_record(alert, source, stage="detect_hotspots")
+            if record is not None:
+                sent = await topics.alerts.send(
+                    key=record.key, value=record.value, headers=record.headers
+                )
+                await sent
             metrics.DECISIONS.labels(stage="detect_hotspots", outcome=change.status).inc()
             logger.info(
                 f"hotspot {change.status}",

@@ -31,8 +31,8 @@ from schemas.common import BranchType, Location
 from schemas.distance import metres_between
 from schemas.events import GetawayMode, IncidentReport, PersonDescription, ReconSighting, Vehicle
 from schemas.geography import police_unit_for
-from schemas.topics import ALERTS, INCIDENT_REPORTS, RECON_SIGHTINGS
-from schemas.wire import encode
+from schemas.topics import INCIDENT_REPORTS, RECON_SIGHTINGS
+from streams.alert_records import alert_record
 from streams.codec import InternalTopic
 from streams.dead_letters import read_internal
 from streams.recon_evidence import false_warnings_per_100, robbery_probability
@@ -338,11 +338,12 @@ def register(app: faust.App, topics: Topics, settings: Settings) -> None:
             # again, rather than never.
             for decision in outcome.decisions:
                 alert = alert_for(decision, thresholds, settings.time, now)
-                record = encode(ALERTS, alert, source)
-                sent = await topics.alerts.send(
-                    key=record.key, value=record.value, headers=record.headers
-                )
-                await sent
+                record = alert_record(alert, source, stage="link_reconnaissance")
+                if record is not None:
+                    sent = await topics.alerts.send(
+                        key=record.key, value=record.value, headers=record.headers
+                    )
+                    await sent
                 logger.info(
                     "reconnaissance alert raised",
                     extra={

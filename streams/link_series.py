@@ -13,8 +13,8 @@ from pydantic import BaseModel, ConfigDict
 from heterdaad import metrics
 from heterdaad.thresholds.time import TimeModel
 from schemas.events import IncidentReport
-from schemas.topics import ALERTS, INCIDENT_REPORTS
-from schemas.wire import encode
+from schemas.topics import INCIDENT_REPORTS
+from streams.alert_records import alert_record
 from streams.codec import InternalTopic
 from streams.dead_letters import read_internal
 from streams.series_groups import StoredReport, evidence_links, grown_group, pair_links
@@ -356,13 +356,14 @@ def register(app: faust.App, topics: Topics, settings: Settings) -> None:
                     series, reports, decision.window.newest, t, settings.time, datetime.now(UTC),
                     model,
                 )
-                record = encode(ALERTS, alert, source)
+                record = alert_record(alert, source, stage="link_series")
                 # Acknowledged before the state says 'done': a crash in between replays the
                 # report and raises the very same alert (same id), never none.
-                sent = await topics.alerts.send(
-                    key=record.key, value=record.value, headers=record.headers
-                )
-                await sent
+                if record is not None:
+                    sent = await topics.alerts.send(
+                        key=record.key, value=record.value, headers=record.headers
+                    )
+                    await sent
             linkage.apply(decision)
             metrics.DECISIONS.labels(stage="link_series", outcome=decision.outcome).inc()
             logger.info(

@@ -10,8 +10,8 @@ from heterdaad import metrics
 from schemas.alerts import Alert, AlertKind, Area, EvidenceLink, Lookout, Severity, alert_id_for
 from schemas.events import IncidentReport
 from schemas.geography import police_unit_for
-from schemas.topics import ALERTS, INCIDENT_REPORTS
-from schemas.wire import encode
+from schemas.topics import INCIDENT_REPORTS
+from streams.alert_records import alert_record
 
 if TYPE_CHECKING:
     import faust
@@ -79,8 +79,9 @@ def register(app: faust.App, topics: Topics, settings: Settings) -> None:
     # A direct call from the intake's agent, no topic of its own (streams/intake.py says why).
     async def report_robbery(report: IncidentReport) -> None:
         alert = robbery_alert(report, settings, datetime.now(UTC))
-        record = encode(ALERTS, alert, source)
-        await topics.alerts.send(key=record.key, value=record.value, headers=record.headers)
+        record = alert_record(alert, source, stage="report_robberies")
+        if record is not None:
+            await topics.alerts.send(key=record.key, value=record.value, headers=record.headers)
         metrics.DECISIONS.labels(stage="report_robberies", outcome="alert").inc()
         logger.info(
             "robbery alert raised",
