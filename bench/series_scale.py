@@ -51,8 +51,8 @@ def seconds_per_report(size: int, batch: int, settings: Settings) -> float:
     seconds = (time.perf_counter() - start) / batch
     # Measured what it says: every report in the one series.
     [series] = [SeriesState.model_validate_json(raw) for raw in tables[1].values()]
-    if len(series.members) != size + batch:
-        raise RuntimeError(f"{len(series.members)} of {size + batch} reports in the series")
+    if series.size != size + batch:
+        raise RuntimeError(f"{series.size} of {size + batch} reports in the series")
     return seconds
 
 

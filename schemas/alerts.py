@@ -196,6 +196,21 @@ class DetectionBasis(Contract):
     )  # fmt: skip
 
 
+class SeriesExtent(Contract):
+    """How large a series is. Its evidence names at most its newest members (a bound that keeps
+    one alert well under the broker's record limit, docs/series-linkage.md "Bounded"); this
+    says how many it has in all and since when. No personal data."""
+
+    members: Annotated[int, Field(ge=1)] = Field(
+        description="Robberies in the series, named in the evidence or not."
+    )
+    listed: Annotated[int, Field(ge=1)] = Field(
+        description="How many of them, the newest, the evidence names."
+    )
+    first_occurred_at: AwareDatetime = Field(description="Its earliest robbery (event time).")
+    last_occurred_at: AwareDatetime = Field(description="Its newest robbery (event time).")
+
+
 class Alert(Contract):
     """An alert as the police see it; recipients other than police get a view of it."""
 
@@ -231,6 +246,10 @@ class Alert(Contract):
     basis: DetectionBasis | None = Field(
         None, description="Pattern alerts (series, reconnaissance, hotspot): the model, "
         "probability or recurrence interval, and calibrated error rate they rest on."
+    )  # fmt: skip
+    series_extent: SeriesExtent | None = Field(
+        None, description="Series alerts: how many robberies the series has in all and since "
+        "when; the evidence names only the newest `listed` of them."
     )  # fmt: skip
 
     def without_personal_data(self) -> Alert:

@@ -17,9 +17,21 @@ from schemas.topics import INCIDENT_REPORTS
 from streams.alert_records import alert_record
 from streams.codec import InternalTopic
 from streams.dead_letters import read_internal
-from streams.series_groups import StoredReport, evidence_links, grown_group, pair_links
+from streams.series_groups import (
+    StoredReport,
+    evidence_links,
+    grown_group,
+    pair_links,
+    strongest_links,
+)
 from streams.series_model import model_at_start, series_model_dir
-from streams.series_scoring import Member, SeriesState, reported_twice, series_alert
+from streams.series_scoring import (
+    Member,
+    SeriesState,
+    bounded_series,
+    reported_twice,
+    series_alert,
+)
 from streams.watermarks import Lookback
 
 if TYPE_CHECKING:
@@ -158,11 +170,14 @@ def link_report(
     decision = Decision("single")
     slim = report.model_copy(update={"free_text": None})
     new_links = pair_links(slim, kept.values(), t)
-    kept[report.event_id] = StoredReport(report=slim, links=new_links)
+    by_time = {e: (s.report.occurred_at, str(e)) for e, s in kept.items()}
+    by_time[report.event_id] = (report.occurred_at, str(report.event_id))
+    kept[report.event_id] = StoredReport(report=slim, links=strongest_links(new_links, by_time))
     decision.reports[report.event_id] = kept[report.event_id]
     for link in new_links:
         other_id = link.linked_with if link.event_id == report.event_id else link.event_id
-        neighbour = kept[other_id].model_copy(update={"links": [*kept[other_id].links, link]})
+        links = strongest_links([*kept[other_id].links, link], by_time)
+        neighbour = kept[other_id].model_copy(update={"links": links})
         kept[other_id] = decision.reports[other_id] = neighbour
     group = grown_group(report.event_id, kept, t)
     if len(group) > 1:
@@ -185,18 +200,27 @@ def _rebuild(
     t: SeriesThresholds,
 ) -> None:
     """The series of the group: earlier members already forgotten stay in it, and its id is
-    its earliest robbery's, so it is the same whatever order the reports came in."""
+    its earliest robbery's, so it is the same whatever order the reports came in.
+
+    It keeps its newest members and their links, and counts all (`bounded_series`): a dense
+    area's chain of hundreds would outgrow a Kafka record (docs/series-linkage.md, "Bounded").
+    """
     before = sorted({name for e in group if (name := kept[e].series_id) is not None})
     existing = [s for s in (view.series(name) for name in before) if s]
     members = {m.event_id: m for s in existing for m in s.members}
     members |= {e: _member(kept[e].report) for e in group}
     ordered = sorted(members.values(), key=lambda m: (m.occurred_at, str(m.event_id)))
-    series_id = str(ordered[0].event_id)
+    # Each existing series' id is its earliest member's, kept or not; a report belongs to
+    # one series, so the groups' members not yet in one are the new ones.
+    first_at, series_id = min(
+        [(s.began, s.series_id) for s in existing]
+        + [(ordered[0].occurred_at, str(ordered[0].event_id))]
+    )
+    known = {s.series_id for s in existing}
+    count = sum(s.size for s in existing) + sum(kept[e].series_id not in known for e in group)
     forgotten = [link for s in existing for link in s.links if link.event_id not in group]
-    series = SeriesState(
-        series_id=series_id,
-        members=ordered,
-        links=forgotten + evidence_links(group, kept, t),
+    series = bounded_series(
+        series_id, first_at, count, ordered, forgotten + evidence_links(group, kept, t)
     )
     decision.series[series_id] = series
     decision.grown = series
@@ -373,7 +397,7 @@ def register(app: faust.App, topics: Topics, settings: Settings) -> None:
                     "outcome": decision.outcome,
                     "occurred_at": report.occurred_at.isoformat(),
                     "series_id": series.series_id if series else None,
-                    "members": len(series.members) if series else None,
+                    "members": series.size if series else None,
                 },
             )
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 from uuid import UUID
 
@@ -51,6 +51,36 @@ def pair_links(
         if score.total >= t.support_threshold:
             links.append(series_link(later, earlier, score))
     return links
+
+
+# Most pair links one kept report holds. A report links with every robbery within
+# max_gap_days scoring at least support_threshold, a few dozen where robberies are dense; only
+# bad input (hundreds of alike robberies within weeks) reaches this, and then its record stays
+# ~200 kB rather than past the broker's 1 MiB (docs/series-linkage.md, "Bounded").
+REPORT_LINKS_KEPT = 150
+_NEVER = (datetime.max.replace(tzinfo=UTC), "")
+
+
+def strongest_links(
+    links: list[SeriesLink], by_time: dict[UUID, tuple[datetime, str]]
+) -> list[SeriesLink]:
+    """At most REPORT_LINKS_KEPT of a report's links: the strongest, in the order given.
+
+    `by_time` orders the linked reports (time, id) among links of equal score."""
+    if len(links) <= REPORT_LINKS_KEPT:
+        return links
+    ranked = sorted(
+        range(len(links)),
+        key=lambda i: (
+            -links[i].score,
+            by_time.get(links[i].event_id, _NEVER),
+            by_time.get(links[i].linked_with, _NEVER),
+            str(links[i].event_id),
+            str(links[i].linked_with),
+        ),
+    )
+    keep = set(ranked[:REPORT_LINKS_KEPT])
+    return [link for i, link in enumerate(links) if i in keep]
 
 
 def _other(link: SeriesLink, event_id: UUID) -> UUID:

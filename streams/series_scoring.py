@@ -20,6 +20,7 @@ from schemas.alerts import (
     EvidenceLink,
     LinkReason,
     Lookout,
+    SeriesExtent,
     Severity,
     alert_id_for,
 )
@@ -316,12 +317,68 @@ class SeriesLink(_State):
     reasons: list[LinkReason]
 
 
+# What one series carries, in its state and in its alerts: its newest members and the links
+# that hold them. A dense area's robberies can chain into a series of hundreds (a year at 12
+# branches: 327 members, 1,011 links of ~950 bytes), whose alert and state record outgrew
+# the broker's 1 MiB record limit; bounded, both stay under ~250 kB (docs/series-linkage.md,
+# "Bounded").
+MEMBERS_KEPT = 50
+LINKS_KEPT = 150
+
+
 class SeriesState(_State):
-    """A series: its id (always its earliest robbery's), members and the links that hold it."""
+    """A series: its id (always its earliest robbery's), members and the links that hold it.
+
+    `members` are its newest MEMBERS_KEPT robberies, `links` at most LINKS_KEPT of those that
+    hold them (the newest members' first); `member_count` and `first_at` tell the whole series.
+    """
 
     series_id: str
     members: list[Member]  # by time of the robbery
     links: list[SeriesLink]
+    # Every member it ever had and its earliest one's time (that member's id is series_id);
+    # 0 and None in a record written before the bound: all members were kept then.
+    member_count: int = 0
+    first_at: datetime | None = None
+
+    @property
+    def size(self) -> int:
+        return self.member_count or len(self.members)
+
+    @property
+    def began(self) -> datetime:
+        return self.first_at or self.members[0].occurred_at
+
+
+def bounded_series(
+    series_id: str,
+    first_at: datetime,
+    member_count: int,
+    members: Sequence[Member],
+    links: Sequence[SeriesLink],
+) -> SeriesState:
+    """The series as kept and alerted: its newest MEMBERS_KEPT members (in time order) and at
+    most LINKS_KEPT of their links, the newest members' first, in the order given.
+
+    A function of the members and links alone, not of the order they came in.
+    """
+    kept = members[-MEMBERS_KEPT:]
+    when = {m.event_id: (m.occurred_at, str(m.event_id)) for m in kept}
+    inside = [link for link in links if link.event_id in when]
+    if len(inside) > LINKS_KEPT:
+        newest = sorted(
+            range(len(inside)),
+            key=lambda i: (when[inside[i].event_id], str(inside[i].linked_with)),
+            reverse=True,
+        )
+        inside = [inside[i] for i in sorted(newest[:LINKS_KEPT])]
+    return SeriesState(
+        series_id=series_id,
+        members=list(kept),
+        links=inside,
+        member_count=member_count,
+        first_at=first_at,
+    )
 
 
 def series_link(report: IncidentReport, other: IncidentReport, score: PairScore) -> SeriesLink:
@@ -390,7 +447,7 @@ def series_alert(
     a live series still warns the next likely targets. The alert names the model it rests
     on (`model`; None: the hand-set curves of `t`) and the probability of its weakest link.
     """
-    dedup_key = f"series:{series.series_id}:{len(series.members)}"
+    dedup_key = f"series:{series.series_id}:{series.size}"
     target = next_target(series, t)
     known = [reports[m.event_id] for m in series.members if m.event_id in reports]
     last = series.members[-1].occurred_at
@@ -414,6 +471,12 @@ def series_alert(
         occurred_at=last,
         historical=historical,
         basis=series_basis(series, model or hand_set_model(t)),
+        series_extent=SeriesExtent(
+            members=series.size,
+            listed=len(series.members),
+            first_occurred_at=series.began,
+            last_occurred_at=last,
+        ),
     )
 
 
