@@ -17,7 +17,7 @@ from schemas.geography import nearest_place
 from schemas.pseudonym import without_pseudonyms
 
 if TYPE_CHECKING:
-    from schemas.alerts import Alert, DetectionBasis, Lookout, WarningGrounds
+    from schemas.alerts import Alert, DetectionBasis, Lookout, SeriesExtent, WarningGrounds
 
 
 KIND: dict[AlertKind, dict[Language, str]] = {
@@ -138,6 +138,10 @@ _PHRASES: dict[str, dict[Language, str]] = {
         "en": "threshold chosen for at most {rate} false series alert(s) per 30 days at "
         "{volume} robberies a year",
     },
+    "series_extent": {
+        "nl": "reeks van {members} overvallen sinds {first}; de nieuwste {listed} uitgewerkt",
+        "en": "series of {members} robberies since {first}; the newest {listed} detailed",
+    },
     "just_now": {"nl": "zojuist", "en": "just now"},
     "ago": {"nl": "{amount} geleden", "en": "{amount} ago"},
     "escalated": {
@@ -227,8 +231,23 @@ def summary(alert: Alert, language: Language = "nl", now: datetime | None = None
         parts.append(grounds_text(alert.grounds, language))
     if alert.basis is not None:
         parts.append(f"{_PHRASES['rests_on'][language]}: {basis_text(alert.basis, language)}")
+    if (extent := extent_text(alert.series_extent, language)) is not None:
+        parts.append(extent)
     parts.append(when(alert, language, now))
     return " · ".join(parts)
+
+
+def extent_text(extent: SeriesExtent | None, language: Language = "nl") -> str | None:
+    """A series whose evidence names only its newest members: how many it has in all and
+    since when ('reeks van 327 overvallen sinds 06-01-2026; de nieuwste 50 uitgewerkt').
+    None when the evidence names them all, as for almost every series."""
+    if extent is None or extent.listed >= extent.members:
+        return None
+    return _PHRASES["series_extent"][language].format(
+        members=extent.members,
+        first=local_date(extent.first_occurred_at, language),
+        listed=extent.listed,
+    )
 
 
 def place_text(alert: Alert, language: Language = "nl") -> str:

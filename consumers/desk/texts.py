@@ -15,6 +15,7 @@ from consumers.alert_text import (
     SEVERITY,
     UNIT,
     basis_text,
+    extent_text,
     happened,
     local_date,
     local_time,
@@ -39,7 +40,7 @@ from schemas.geography import nearest_place
 if TYPE_CHECKING:
     from consumers.desk.alerts import AlertCard, CardState
     from consumers.desk.places import BranchFacts
-    from schemas.alerts import DetectionBasis, Lookout, Outcome
+    from schemas.alerts import DetectionBasis, Lookout, Outcome, SeriesExtent
     from schemas.common import BranchType
 
 LANGUAGES: tuple[Language, ...] = ("nl", "en")
@@ -407,6 +408,10 @@ class Words:
     def moment(self, moment: datetime) -> str:
         """Local date and time, whatever the day: a record kept for later (a judgement)."""
         return local_time(moment, self.language)
+
+    def extent(self, extent: SeriesExtent | None) -> str | None:
+        """A series too large to list whole: how many robberies, since when, how many shown."""
+        return extent_text(extent, self.language)
 
     def happened(self, moment: datetime | None) -> str:
         """Local date and time of the event and how long ago it was."""

@@ -17,7 +17,7 @@ from consumers.alert_text import (
     summary,
 )
 from heterdaad.language import Language
-from schemas.alerts import AlertKind, Area, DetectionBasis, Lookout, Severity
+from schemas.alerts import AlertKind, Area, DetectionBasis, Lookout, SeriesExtent, Severity
 from schemas.common import BranchType, Location, PoliceUnit
 from schemas.events import GetawayMode, ReconBehaviour, Weapon
 from tests import factories
@@ -36,6 +36,23 @@ def test_dutch_by_default() -> None:
         "(52.3731, 4.8926)"
         " · let op: juweliers · gebeurd 05-12-2026 15:20 (3 min geleden), gemeld 05-12-2026 15:23"
     )
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [("nl", " · reeks van 327 overvallen sinds 12-03-2025; de nieuwste 50 uitgewerkt · gebeurd"),
+     ("en", " · series of 327 robberies since 2025-03-12; the newest 50 detailed · happened")],
+)
+def test_a_series_too_large_to_list_says_how_large_it_is(
+    language: Language, expected: str
+) -> None:
+    # Its evidence names the newest 50 members only (docs/series-linkage.md, "Bounded").
+    extent = SeriesExtent(members=327, listed=50, first_occurred_at=MARCH_2025,
+                          last_occurred_at=DECEMBER_2026)  # fmt: skip
+    alert = factories.alert(kind=AlertKind.SERIES, series_extent=extent)
+    assert expected in summary(alert, language)
+    whole = extent.model_copy(update={"members": 4, "listed": 4})
+    assert "327" not in summary(factories.alert(kind=AlertKind.SERIES, series_extent=whole))
 
 
 def test_english_selectable() -> None:

@@ -31,6 +31,7 @@ from schemas.alerts import (
     EvidenceLink,
     LinkReason,
     Lookout,
+    SeriesExtent,
     Severity,
 )
 from schemas.common import Location, PoliceUnit
@@ -609,6 +610,31 @@ async def test_the_detail_page_says_what_the_offenders_carried_and_how_many(
         assert ">firearm, knife or stabbing weapon · 2 offenders</dd>" in english
         # One offender is one, as the alert line says it: '1 dader(s)' read as a form.
         assert ">1 dader</dd>" in (await client.get(f"/alerts/{alone.alert_id}?lang=nl")).text
+
+
+async def test_the_detail_page_says_a_series_lists_its_newest_members_only(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    """A series of hundreds names its newest 50 in the evidence (docs/series-linkage.md,
+    "Bounded"); the page says how many there are in all and since when."""
+    await users(db)
+    first = datetime(2026, 1, 6, 12, tzinfo=UTC)
+    member = EvidenceLink(event_id=uuid.uuid4(), event_type="incident_report",
+                          occurred_at=first + timedelta(days=300))  # fmt: skip
+    extent = SeriesExtent(members=327, listed=50, first_occurred_at=first,
+                          last_occurred_at=first + timedelta(days=300))  # fmt: skip
+    large = factories.alert(kind=AlertKind.SERIES, series_id="S-AMS-327", evidence=[member],
+                            series_extent=extent)  # fmt: skip
+    whole = factories.alert(kind=AlertKind.SERIES, series_id="S-AMS-4", evidence=[member],
+                            series_extent=extent.model_copy(update={"members": 4, "listed": 4}))
+    await store(db, large)
+    await store(db, whole)
+    async with served_desk(settings) as base_url, logged_in(base_url) as client:
+        dutch = (await client.get(f"/alerts/{large.alert_id}?lang=nl")).text
+        assert "reeks van 327 overvallen sinds 06-01-2026; de nieuwste 50 uitgewerkt" in dutch
+        english = (await client.get(f"/alerts/{large.alert_id}?lang=en")).text
+        assert "series of 327 robberies since 2026-01-06; the newest 50 detailed" in english
+        assert 'id="series-extent"' not in (await client.get(f"/alerts/{whole.alert_id}")).text
 
 
 async def test_a_unit_sees_and_handles_only_its_own_alerts(
