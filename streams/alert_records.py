@@ -19,7 +19,7 @@ logger = logging.getLogger(__name__)
 # producer requests of up to 1,000,000 bytes (producer_max_request_size); a record refused
 # for its size is refused on every retry, and the agent's crash replays the same input into
 # the same refusal. Bounded well below both; the stages' own bounds keep alerts far below
-# this (a series' at most ~250 kB: docs/series-linkage.md, "Bounded").
+# this (a series' at most ~300 kB: docs/series-linkage.md, "Bounded").
 ALERT_MAX_RECORD_BYTES = 900_000
 
 

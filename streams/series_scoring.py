@@ -320,10 +320,10 @@ class SeriesLink(_State):
 # What one series carries, in its state and in its alerts: its newest members and the links
 # that hold them. A dense area's robberies can chain into a series of hundreds (a year at 12
 # branches: 327 members, 1,011 links of ~950 bytes), whose alert and state record outgrew
-# the broker's 1 MiB record limit; bounded, both stay under ~250 kB (docs/series-linkage.md,
+# the broker's 1 MiB record limit; bounded, both stay under ~300 kB (docs/series-linkage.md,
 # "Bounded").
 MEMBERS_KEPT = 50
-LINKS_KEPT = 150
+LINKS_KEPT = 200
 
 
 class SeriesState(_State):
