@@ -170,13 +170,16 @@ def link_report(
     decision = Decision("single")
     slim = report.model_copy(update={"free_text": None})
     new_links = pair_links(slim, kept.values(), t)
-    by_time = {e: (s.report.occurred_at, str(e)) for e, s in kept.items()}
-    by_time[report.event_id] = (report.occurred_at, str(report.event_id))
-    kept[report.event_id] = StoredReport(report=slim, links=strongest_links(new_links, by_time))
+
+    def occurred(event_id: UUID) -> datetime | None:
+        stored = kept.get(event_id)
+        return None if stored is None else stored.report.occurred_at
+
+    kept[report.event_id] = StoredReport(report=slim, links=strongest_links(new_links, occurred))
     decision.reports[report.event_id] = kept[report.event_id]
     for link in new_links:
         other_id = link.linked_with if link.event_id == report.event_id else link.event_id
-        links = strongest_links([*kept[other_id].links, link], by_time)
+        links = strongest_links([*kept[other_id].links, link], occurred)
         neighbour = kept[other_id].model_copy(update={"links": links})
         kept[other_id] = decision.reports[other_id] = neighbour
     group = grown_group(report.event_id, kept, t)

@@ -13,7 +13,7 @@ from streams.series_paths import Stop, continues_path
 from streams.series_scoring import SeriesLink, score_pair, series_link
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
     from heterdaad.thresholds.series import SeriesThresholds
 
@@ -62,19 +62,25 @@ _NEVER = (datetime.max.replace(tzinfo=UTC), "")
 
 
 def strongest_links(
-    links: list[SeriesLink], by_time: dict[UUID, tuple[datetime, str]]
+    links: list[SeriesLink], occurred: Callable[[UUID], datetime | None]
 ) -> list[SeriesLink]:
     """At most REPORT_LINKS_KEPT of a report's links: the strongest, in the order given.
 
-    `by_time` orders the linked reports (time, id) among links of equal score."""
+    `occurred` dates a linked report (None: not known), to order links of equal score by
+    (time, id); it is called only when a report holds more links than that."""
     if len(links) <= REPORT_LINKS_KEPT:
         return links
+
+    def by_time(event_id: UUID) -> tuple[datetime, str]:
+        at = occurred(event_id)
+        return _NEVER if at is None else (at, str(event_id))
+
     ranked = sorted(
         range(len(links)),
         key=lambda i: (
             -links[i].score,
-            by_time.get(links[i].event_id, _NEVER),
-            by_time.get(links[i].linked_with, _NEVER),
+            by_time(links[i].event_id),
+            by_time(links[i].linked_with),
             str(links[i].event_id),
             str(links[i].linked_with),
         ),
