@@ -72,7 +72,9 @@ class Purge:
     def kept(self, alert: Alert) -> tuple[str, datetime | None]:
         """An alert's payload and purge time as stored: (the whole alert, None) while what it
         is about lies within the period, (what may stay of it, `at`) once past it."""
-        return self.applied(alert).model_dump_json(), self.at if self.due(alert) else None
+        if self.due(alert):
+            return alert.without_personal_data().model_dump_json(), self.at
+        return alert.model_dump_json(), None
 
     async def events(self, connection: asyncpg.Connection) -> int:
         """Clear the stored events' payloads past the cutoff."""
