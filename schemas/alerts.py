@@ -47,6 +47,25 @@ def alert_reference(dedup_key: str, key: bytes) -> str:
     return f"ar1:{hmac.new(key, label, hashlib.sha256).hexdigest()[:32]}"
 
 
+def alert_reference_id(dedup_key: str, key: bytes) -> uuid.UUID:
+    """The alert id recipients other than the police see: derived from the alert's reference,
+    as the police's `alert_id_for` is from the dedup key. The police's id is a name-based UUID
+    of the dedup key, so a guessed event id could be tried against it; this one cannot be
+    without the key, and is as stable (the same on every delivery and notice of one alert)."""
+    return uuid.uuid5(ALERT_NAMESPACE, alert_reference(dedup_key, key))
+
+
+GROUP_REFERENCE_PATTERN = r"^ag1:[0-9a-f]{32}$"
+
+
+def group_reference(group_key: str, key: bytes) -> str:
+    """What recipients other than the police see of a notification's group key, which names
+    the labels it groups on (a site id of another organisation, a series id): 'ag1:<keyed
+    hash>', equal for equal groups, as `alert_reference` is for dedup keys."""
+    label = b"group-reference\x00" + group_key.encode()
+    return f"ag1:{hmac.new(key, label, hashlib.sha256).hexdigest()[:32]}"
+
+
 class AlertKind(StrEnum):
     HOLD_UP_IN_PROGRESS = "hold_up_in_progress"
     VERIFIED_ALARM = "verified_alarm"
@@ -286,7 +305,7 @@ class Alert(Contract):
             )
         return BranchAlertView(
             role=role,
-            alert_id=self.alert_id,
+            alert_id=alert_reference_id(self.dedup_key, reference_key),
             kind=self.kind,
             severity=self.severity,
             area=self.area,
@@ -342,7 +361,11 @@ class BranchAlertView(Contract):
         RecipientRole.TRADE_ASSOCIATION,
         RecipientRole.ALARM_CENTRE,
     ]
-    alert_id: UUID
+    alert_id: UUID = Field(
+        description="The alert's id as this recipient sees it, the same on every delivery of "
+        "it and on its notices; derived from `dedup_key`, not the police's alert id "
+        "(`alert_reference_id`)."
+    )
     kind: AlertKind
     severity: Severity
     area: Area

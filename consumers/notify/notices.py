@@ -34,6 +34,7 @@ from schemas.alerts import (
     PoliceAlertView,
     RecipientRole,
     alert_reference,
+    alert_reference_id,
 )
 from schemas.common import PoliceUnit
 
@@ -90,7 +91,7 @@ def resolved_delivery(
     one the recipient's view of the alert had (keyed with `reference_key` but for the police)."""
     role = notified.role or RecipientRole.CHAIN
     payload: dict[str, Any] = {
-        "alert_id": str(resolution.alert_id),
+        "alert_id": str(alert_reference_id(resolution.dedup_key, reference_key)),
         "dedup_key": alert_reference(resolution.dedup_key, reference_key),
         "kind": resolution.kind.value,
         "outcome": None if resolution.outcome is None else resolution.outcome.value,
@@ -100,6 +101,7 @@ def resolved_delivery(
         else resolution.alert.view_for(role, reference_key=reference_key).model_dump(mode="json"),
     }
     if role is RecipientRole.POLICE:
+        payload["alert_id"] = str(resolution.alert_id)
         payload["dedup_key"] = resolution.dedup_key
         payload["resolved_by"] = resolution.resolved_by  # a colleague's name: police only
     return nflog.Delivery(

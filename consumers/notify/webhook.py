@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from schemas.alerts import RecipientRole
+from schemas.alerts import RecipientRole, group_reference
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -52,8 +52,7 @@ def render(notification_key: str, members: Sequence[Delivery], reference_key: by
         "idempotency_key": notification_key,
         "organisation_id": first.organisation_id,
         "recipient": first.recipient,
-        # A group key names the site, series and hotspot: a neighbourhood watch gets none.
-        "group_key": None if first.role is RecipientRole.NEIGHBOURHOOD_WATCH else first.group_key,
+        "group_key": _group_key(first, reference_key),
         "language": first.language,
         # Members of one notification always tell the same notice (their group says so).
         "notice": first.notice,
@@ -68,6 +67,16 @@ def render(notification_key: str, members: Sequence[Delivery], reference_key: by
         ],
     }
     return json.dumps(document, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _group_key(first: Delivery, reference_key: bytes) -> str | None:
+    """A group key names the site, series and hotspot: the police see it as it is, a
+    neighbourhood watch not at all, anyone else its keyed reference (`group_reference`)."""
+    if first.role is RecipientRole.NEIGHBOURHOOD_WATCH:
+        return None
+    if first.role is RecipientRole.POLICE:
+        return first.group_key
+    return group_reference(first.group_key, reference_key)
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:

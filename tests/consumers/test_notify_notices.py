@@ -32,7 +32,14 @@ from consumers.notify.route import (
 from consumers.notify.silences import Matcher, Silence
 from consumers.notify.stages import ACKNOWLEDGED_BEFORE_SENT, MuteStage, Notification, Pass
 from heterdaad.thresholds.notify import NotifyThresholds
-from schemas.alerts import AlertKind, Outcome, RecipientRole, Severity, alert_reference
+from schemas.alerts import (
+    AlertKind,
+    Outcome,
+    RecipientRole,
+    Severity,
+    alert_reference,
+    alert_reference_id,
+)
 from schemas.common import PoliceUnit
 from schemas.events import PersonDescription
 from tests import factories
@@ -139,6 +146,10 @@ def test_a_resolved_notice_is_in_the_recipients_view(
     assert row.payload["dedup_key"] == shown
     assert row.payload["view"].get("alert", row.payload["view"])["dedup_key"] == shown
     assert ("hold-up:1" in json.dumps(row.payload)) is (role is RecipientRole.POLICE)
+    # So is the alert id: the one the recipient's view of the alert had.
+    if role is not RecipientRole.POLICE:
+        keyed = str(alert_reference_id("hold-up:1", REFERENCE_KEY))
+        assert row.payload["alert_id"] == row.payload["view"]["alert_id"] == keyed
     assert (CLOTHING in str(row.payload)) is shows_persons
     assert ("ams.coordinator" in str(row.payload)) is shows_resolver
     assert row.summary.startswith(

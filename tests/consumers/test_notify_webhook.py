@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -16,7 +17,12 @@ from aiohttp import web
 
 from consumers.notify import webhook
 from consumers.notify.nflog import Delivery
-from schemas.alerts import RecipientRole, alert_reference
+from schemas.alerts import (
+    GROUP_REFERENCE_PATTERN,
+    RecipientRole,
+    alert_reference,
+    group_reference,
+)
 from tests.factories import REFERENCE_KEY
 
 if TYPE_CHECKING:
@@ -220,6 +226,21 @@ def test_only_the_police_see_the_dedup_key_in_idempotency_keys(role: RecipientRo
     ).idempotency_key(REFERENCE_KEY)
     body = webhook.render(keys[0], (member,), REFERENCE_KEY).decode()
     assert str(report) not in body and report.hex not in body
+
+
+@pytest.mark.parametrize("role", [*RecipientRole, None])
+def test_only_the_police_see_the_group_key(role: RecipientRole | None) -> None:
+    # The group key names the labels it groups on: another organisation's site id, a series.
+    group = "kind=hold_up_in_progress,police_unit=amsterdam,site_id=jumbo-0042"
+    member = _member("hold_up:jumbo-0042:1", role=role, group_key=group)
+    shown = json.loads(webhook.render("k", (member,), REFERENCE_KEY))["group_key"]
+    if role is RecipientRole.POLICE:
+        assert shown == group
+    elif role is RecipientRole.NEIGHBOURHOOD_WATCH:
+        assert shown is None
+    else:
+        assert shown == group_reference(group, REFERENCE_KEY) != group_reference("x", REFERENCE_KEY)
+        assert re.fullmatch(GROUP_REFERENCE_PATTERN, shown)
 
 
 NOW = 1_772_452_800  # 2026-03-02 12:00 UTC

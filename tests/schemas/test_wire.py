@@ -18,6 +18,7 @@ from schemas.alerts import (
     RecipientRole,
     alert_id_for,
     alert_reference,
+    alert_reference_id,
 )
 from schemas.events import GetawayMode, ModusOperandi, ReconBehaviour, Weapon
 from schemas.topics import ALERTS, CATALOGUE, INCIDENT_REPORTS, all_topics
@@ -167,6 +168,19 @@ def test_one_alert_has_one_reference_and_two_alerts_two() -> None:
     assert len(others) == 200 and not shown & others
     # Keyed: without the server's key the reference of a guessed event id cannot be made.
     assert alert_reference(first.dedup_key, b"another key of thirty-two chars!") not in shown
+
+
+def test_a_branch_sees_an_alert_id_that_no_guessed_event_id_can_be_tried_against() -> None:
+    # The alert id is uuid5(dedup key); an SIA press id is uuid5(account:time). Whoever guessed
+    # a press could compute the alert id and compare. Branches see an id of the reference.
+    report = uuid.uuid4()
+    first, again = _robbery(report), _robbery(report)
+    shown = {alert.view_for(role, reference_key=KEY).alert_id  # type: ignore[union-attr]
+             for alert in (first, again) for role in BRANCH_VIEW_ROLES}  # fmt: skip
+    assert shown == {alert_reference_id(first.dedup_key, KEY)}
+    assert first.alert_id not in shown and alert_id_for(first.dedup_key) not in shown
+    assert alert_reference_id(first.dedup_key, b"another key of thirty-two chars!") not in shown
+    assert alert_reference_id(_robbery(uuid.uuid4()).dedup_key, KEY) not in shown
 
 
 def test_a_plate_typed_into_clothing_reaches_branches_masked_and_police_as_its_pseudonym() -> None:
