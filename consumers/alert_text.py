@@ -17,6 +17,8 @@ from schemas.geography import nearest_place
 from schemas.pseudonym import without_pseudonyms
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from schemas.alerts import Alert, DetectionBasis, Lookout, SeriesExtent, WarningGrounds
 
 
@@ -103,6 +105,16 @@ _PHRASES: dict[str, dict[Language, str]] = {
     "within": {"nl": "binnen", "en": "within"},
     "at_risk": {"nl": "let op", "en": "at risk"},
     "armed": {"nl": "gewapend", "en": "armed"},
+    # Staff saw no weapon, only that one was suggested (a hand in a pocket, a threat): never
+    # "armed" outright.
+    "maybe_armed": {
+        "nl": "mogelijk gewapend (wapen gesuggereerd, niet gezien)",
+        "en": "possibly armed (weapon suggested, not seen)",
+    },
+    "also_suggested": {
+        "nl": "en een wapen gesuggereerd, niet gezien",
+        "en": "and a weapon suggested, not seen",
+    },
     "near": {"nl": "bij", "en": "near"},
     "municipality": {"nl": "{place} (gem. {municipality})", "en": "{place} ({municipality})"},
     "look_out_for": {"nl": "uitkijken naar", "en": "look out for"},
@@ -117,10 +129,14 @@ _PHRASES: dict[str, dict[Language, str]] = {
     "rests_on": {"nl": "grond", "en": "rests on"},
     "vehicle_noted": {"nl": "voertuig gezien", "en": "vehicle noted"},
     "repeats": {"nl": "{n}x teruggekomen", "en": "back {n}x"},
-    "branches": {"nl": "{n} winkels, zelfde dader(s)", "en": "{n} shops, same offender(s)"},
+    "branches": {"nl": "{n} winkels, dezelfde personen", "en": "{n} shops, the same people"},
+    "nearby_one": {
+        "nl": "1 soortgelijke melding bij zo'n winkel in de buurt",
+        "en": "1 similar sighting at such a shop nearby",
+    },
     "nearby": {
-        "nl": "{n} soortgelijke melding(en) bij zulke winkels in de buurt",
-        "en": "{n} similar sighting(s) at such shops nearby",
+        "nl": "{n} soortgelijke meldingen bij zulke winkels in de buurt",
+        "en": "{n} similar sightings at such shops nearby",
     },
     "score": {
         "nl": "score {score} (drempel {threshold}; ~{rate} valse per 100 meldingen)",
@@ -128,14 +144,22 @@ _PHRASES: dict[str, dict[Language, str]] = {
     },
     "basis": {"nl": "model {version}", "en": "model {version}"},
     "probability": {"nl": "kans {p}", "en": "probability {p}"},
+    # A reconnaissance warning's probability is that of a robbery following.
+    "robbery_probability": {"nl": "kans op een overval {p}", "en": "chance of a robbery {p}"},
     "recurrence": {
         "nl": "bij toeval eens per {days:.0f} dagen",
         "en": "by chance once in {days:.0f} days",
     },
-    "series_rate": {
-        "nl": "drempel gekozen voor hoogstens {rate} valse reeksmelding(en) per 30 dagen bij "
+    "series_rate_one": {
+        "nl": "drempel gekozen voor hoogstens 1 valse reeksmelding per 30 dagen bij "
         "{volume} overvallen per jaar",
-        "en": "threshold chosen for at most {rate} false series alert(s) per 30 days at "
+        "en": "threshold chosen for at most 1 false series alert per 30 days at "
+        "{volume} robberies a year",
+    },
+    "series_rate": {
+        "nl": "drempel gekozen voor hoogstens {rate} valse reeksmeldingen per 30 dagen bij "
+        "{volume} overvallen per jaar",
+        "en": "threshold chosen for at most {rate} false series alerts per 30 days at "
         "{volume} robberies a year",
     },
     "series_extent": {
@@ -220,21 +244,35 @@ def summary(alert: Alert, language: Language = "nl", now: datetime | None = None
     if alert.branch_types_at_risk:
         at_risk = ", ".join(BRANCH_TYPE[kind][language] for kind in alert.branch_types_at_risk)
         parts.append(f"{_PHRASES['at_risk'][language]}: {at_risk}")
-    # Whom officers and staff may meet: a weapon seen is worth its words in the one line.
-    weapons = [in_language(WEAPON_LABELS, language)[w] for w in alert.lookout.weapons
-               if w is not Weapon.NONE]  # fmt: skip
-    if weapons:
-        parts.append(f"{_PHRASES['armed'][language]}: {', '.join(weapons)}")
+    if (armed := armed_text(alert.lookout.weapons, language)) is not None:
+        parts.append(armed)
     if (lookout := lookout_text(alert, language)) is not None:
         parts.append(lookout)
+    # What the alert rests on, said once: a reconnaissance warning's grounds and its basis
+    # (the rule and the chance of a robbery) are one statement.
     if alert.grounds is not None:
-        parts.append(grounds_text(alert.grounds, language))
-    if alert.basis is not None:
+        parts.append(grounds_text(alert.grounds, language, alert.basis))
+    elif alert.basis is not None:
         parts.append(f"{_PHRASES['rests_on'][language]}: {basis_text(alert.basis, language)}")
     if (extent := extent_text(alert.series_extent, language)) is not None:
         parts.append(extent)
     parts.append(when(alert, language, now))
     return " · ".join(parts)
+
+
+def armed_text(weapons: Sequence[Weapon], language: Language = "nl") -> str | None:
+    """Whom officers and staff may meet: the weapons seen ('gewapend: vuurwapen'); a weapon
+    only suggested (a hand in a pocket) says it is uncertain ('mogelijk gewapend (wapen
+    gesuggereerd, niet gezien)'). None when no weapon was seen or suggested."""
+    labels = in_language(WEAPON_LABELS, language)
+    seen = [labels[w] for w in weapons if w not in (Weapon.NONE, Weapon.SUGGESTED)]
+    suggested = Weapon.SUGGESTED in weapons
+    if not seen:
+        return _PHRASES["maybe_armed"][language] if suggested else None
+    line = f"{_PHRASES['armed'][language]}: {', '.join(seen)}"
+    if suggested:
+        line += f" ({_PHRASES['also_suggested'][language]})"
+    return line
 
 
 def extent_text(extent: SeriesExtent | None, language: Language = "nl") -> str | None:
@@ -323,8 +361,11 @@ def _area(alert: Alert, language: Language) -> str | None:
     )
 
 
-def grounds_text(grounds: WarningGrounds, language: Language = "nl") -> str:
-    """What a reconnaissance warning rests on, and its score with the estimated false rate."""
+def grounds_text(
+    grounds: WarningGrounds, language: Language = "nl", basis: DetectionBasis | None = None
+) -> str:
+    """What a reconnaissance warning rests on, its score with the estimated false rate, and
+    (given its basis) the rule and the chance of a robbery: one 'grond:', never two."""
     found = [BEHAVIOUR[b][language] for b in grounds.behaviours]
     if grounds.vehicle:
         found.append(_PHRASES["vehicle_noted"][language])
@@ -333,14 +374,18 @@ def grounds_text(grounds: WarningGrounds, language: Language = "nl") -> str:
     if grounds.branches > 1:
         found.append(_PHRASES["branches"][language].format(n=grounds.branches))
     if grounds.nearby_sightings:
-        found.append(_PHRASES["nearby"][language].format(n=grounds.nearby_sightings))
+        nearby = "nearby_one" if grounds.nearby_sightings == 1 else "nearby"
+        found.append(_PHRASES[nearby][language].format(n=grounds.nearby_sightings))
     # In the reader's notation, as every other number of the line ("3,0 km"): 11,5 in Dutch.
     score = _PHRASES["score"][language].format(
         score=number(grounds.score, 1, language),
         threshold=number(grounds.threshold, 1, language),
         rate=number(grounds.false_warnings_per_100, 1, language),
     )
-    return f"{_PHRASES['rests_on'][language]}: {', '.join(found)}; {score}"
+    line = f"{_PHRASES['rests_on'][language]}: {', '.join(found)}; {score}"
+    if basis is not None:
+        line += f"; {basis_text(basis, language, probability='robbery_probability')}"
+    return line
 
 
 # The series stage's calibrated_to (streams/series_model.py calibration_text), read back to
@@ -361,18 +406,32 @@ def _percent(probability: float) -> str:
     return f"{probability:.0%}"
 
 
-def basis_text(basis: DetectionBasis, language: Language = "nl") -> str:
-    """What a pattern alert rests on, in one line: the model, its probability or how often chance
+def basis_text(
+    basis: DetectionBasis, language: Language = "nl", *, probability: str = "probability"
+) -> str:
+    """What a pattern alert rests on, in one line: the model, its probability (`probability`
+    names the phrase: a reconnaissance warning's is that of a robbery) or how often chance
     alone would give it, and (series) the rate its threshold was chosen for."""
     said = [_PHRASES["basis"][language].format(version=basis.model_version)]
     if basis.probability is not None:
-        said.append(_PHRASES["probability"][language].format(p=_percent(basis.probability)))
+        said.append(_PHRASES[probability][language].format(p=_percent(basis.probability)))
     if basis.recurrence_days is not None:
         said.append(_PHRASES["recurrence"][language].format(days=basis.recurrence_days))
     line = ", ".join(said)
     if (rate := _SERIES_RATE.fullmatch(basis.calibrated_to)) is not None:
-        line += "; " + _PHRASES["series_rate"][language].format(**rate.groupdict())
+        line += "; " + _series_rate(rate["rate"], rate["volume"], language)
     return line
+
+
+def _series_rate(rate: str, volume: str, language: Language) -> str:
+    """The series threshold's rate in the reader's notation ('0,5', '1.000'), as many decimals
+    as the statement has; one alert in the singular."""
+    decimals = len(rate.partition(".")[2])
+    key = "series_rate_one" if float(rate) == 1 else "series_rate"
+    return _PHRASES[key][language].format(
+        rate=number(float(rate), decimals, language),
+        volume=number(float(volume), len(volume.partition(".")[2]), language),
+    )
 
 
 def resolved_summary(

@@ -14,10 +14,19 @@ from consumers.alert_text import (
     UNIT,
     ago,
     basis_text,
+    grounds_text,
     summary,
 )
 from heterdaad.language import Language
-from schemas.alerts import AlertKind, Area, DetectionBasis, Lookout, SeriesExtent, Severity
+from schemas.alerts import (
+    AlertKind,
+    Area,
+    DetectionBasis,
+    Lookout,
+    SeriesExtent,
+    Severity,
+    WarningGrounds,
+)
 from schemas.common import BranchType, Location, PoliceUnit
 from schemas.events import GetawayMode, ReconBehaviour, Weapon
 from tests import factories
@@ -77,6 +86,29 @@ def test_a_weapon_seen_is_in_the_line(language: Language, expected: str) -> None
     assert expected in summary(alert, language)
     unarmed = factories.alert(lookout=Lookout(weapons=[Weapon.NONE]))
     assert "gewapend" not in summary(unarmed)
+
+
+@pytest.mark.parametrize(
+    ("weapons", "language", "said"),
+    [
+        # A hand in a pocket: nobody saw a weapon, so the line is not sure they were armed.
+        ([Weapon.SUGGESTED], "nl", " · mogelijk gewapend (wapen gesuggereerd, niet gezien) · "),
+        ([Weapon.SUGGESTED], "en", " · possibly armed (weapon suggested, not seen) · "),
+        # A knife seen and another weapon suggested: armed, the suggested one as uncertain.
+        ([Weapon.KNIFE, Weapon.SUGGESTED], "nl",
+         " · gewapend: mes of steekwapen (en een wapen gesuggereerd, niet gezien) · "),
+        ([Weapon.KNIFE, Weapon.SUGGESTED], "en",
+         " · armed: knife or stabbing weapon (and a weapon suggested, not seen) · "),
+    ],
+)  # fmt: skip
+def test_a_weapon_only_suggested_is_not_said_to_arm_them(
+    weapons: list[Weapon], language: Language, said: str
+) -> None:
+    # The line read "gewapend: wapen gesuggereerd": certain, where the report was not.
+    alert = factories.alert(lookout=Lookout(weapons=weapons, offender_count=1))
+    line = summary(alert, language)
+    assert said in line
+    assert "gewapend: wapen" not in line and "armed: weapon" not in line
 
 
 DAM = (52.3731, 4.8926)
@@ -207,9 +239,9 @@ def test_every_unit_named() -> None:
     ("language", "expected"),
     [
         ("nl", "grond: model series-20261205-ab12cd34ef56, kans 93%; drempel gekozen voor "
-               "hoogstens 1 valse reeksmelding(en) per 30 dagen bij 1000 overvallen per jaar"),
+               "hoogstens 1 valse reeksmelding per 30 dagen bij 1.000 overvallen per jaar"),
         ("en", "rests on: model series-20261205-ab12cd34ef56, probability 93%; threshold chosen "
-               "for at most 1 false series alert(s) per 30 days at 1000 robberies a year"),
+               "for at most 1 false series alert per 30 days at 1,000 robberies a year"),
     ],
 )  # fmt: skip
 def test_a_series_alert_names_its_model_probability_and_calibration(
@@ -221,6 +253,25 @@ def test_a_series_alert_names_its_model_probability_and_calibration(
     )  # fmt: skip
     alert = factories.alert(kind=AlertKind.SERIES, series_id="S-1", basis=basis)
     assert expected in summary(alert, language)
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [
+        ("nl", "hoogstens 0,5 valse reeksmeldingen per 30 dagen bij 1.200 overvallen per jaar"),
+        ("en", "at most 0.5 false series alerts per 30 days at 1,200 robberies a year"),
+    ],
+)
+def test_a_series_rate_in_the_readers_notation_and_plural(
+    language: Language, expected: str
+) -> None:
+    # The statement on the wire is technical English ("alert(s)", "0.5"); the line said
+    # "0.5 valse reeksmelding(en)" in Dutch, as a form would.
+    basis = DetectionBasis(
+        model_version="series-x", probability=0.9,
+        calibrated_to="at most 0.5 false series alert(s) per 30 days at 1200 robberies a year",
+    )  # fmt: skip
+    assert basis_text(basis, language).endswith(expected)
 
 
 @pytest.mark.parametrize(
@@ -249,3 +300,25 @@ def test_the_basis_in_one_short_line(
     assert basis_text(basis, language) == line
     alert = factories.alert(kind=AlertKind.HOTSPOT, basis=basis)
     assert summary(alert, language).count(line) == 1
+
+
+@pytest.mark.parametrize(
+    ("nearby", "language", "said"),
+    [
+        (1, "nl", "2 winkels, dezelfde personen, 1 soortgelijke melding bij zo'n winkel in de "
+                  "buurt;"),
+        (3, "nl", "2 winkels, dezelfde personen, 3 soortgelijke meldingen bij zulke winkels in de "
+                  "buurt;"),
+        (1, "en", "2 shops, the same people, 1 similar sighting at such a shop nearby;"),
+        (3, "en", "2 shops, the same people, 3 similar sightings at such shops nearby;"),
+    ],
+)  # fmt: skip
+def test_the_grounds_count_in_words_not_as_a_form(
+    nearby: int, language: Language, said: str
+) -> None:
+    # The line read "zelfde dader(s)" and "1 soortgelijke melding(en)", as a form would.
+    grounds = WarningGrounds(score=9.0, threshold=8.0, false_warnings_per_100=3.0,
+                             branches=2, nearby_sightings=nearby)  # fmt: skip
+    text = grounds_text(grounds, language)
+    assert said in text
+    assert "(s)" not in text and "(en)" not in text

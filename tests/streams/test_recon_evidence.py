@@ -230,3 +230,10 @@ def test_the_warning_text_says_what_it_rests_on(language: Language, expected: st
     text = summary(_single_warning_alert(), language, NOW)
     assert expected in text
     assert ("valse per 100 meldingen" if language == "nl" else "false per 100 sightings") in text
+    # Said once: the grounds, then the rule and the chance of a robbery in the same part (the
+    # line read "grond: ...; score ... · grond: model recon-evidence/2, kans 34%").
+    rests_on = "grond:" if language == "nl" else "rests on:"
+    assert text.count(rests_on) == 1
+    (part,) = [part for part in text.split(" · ") if part.startswith(rests_on)]
+    chance = "kans op een overval" if language == "nl" else "chance of a robbery"
+    assert f"); model recon-evidence/2, {chance} " in part
