@@ -158,7 +158,7 @@ def format_cell(value: Cell, kind: ColumnKind, language: Language) -> str:
     if value is None:
         return text.phrase("n_a", language) if kind in ("share", "number") else "-"
     if isinstance(value, str):
-        return value
+        return text.local_stamp(value, language) if kind == "date" else value
     match kind:
         case "share":
             return text.percent(value, language)
@@ -210,7 +210,6 @@ def render_html(
         language=language,
         p=phrases,
         month_name=text.month_name(digest.month, language),
-        month_key=str(digest.month),
         made_on=text.day(digest.made_at, language),
         provisional=digest.provisional,
         cards=cards(digest, language),

@@ -79,7 +79,8 @@ def _date(moment: datetime | None) -> str | None:
 
 
 def _local_time(moment: datetime | None) -> str | None:
-    """When an event happened, as a reader in the Netherlands reads it."""
+    """When an event happened, in Dutch local time: 'YYYY-MM-DD HH:MM' in the CSV of either
+    language; the page writes it as its reader does (render.format_cell)."""
     return f"{moment.astimezone(NL_TIME):%Y-%m-%d %H:%M}" if moment else None
 
 

@@ -181,7 +181,7 @@ PAGE = """<!doctype html>
   {% endfor %}</ul>
 </section>
 
-<footer>Heterdaad · {{ p.title }} {{ month_key }} · {{ p.aggregate_only }}</footer>
+<footer>Heterdaad · {{ p.title }} · {{ month_name }} · {{ p.aggregate_only }}</footer>
 </main>
 </body>
 </html>

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING
 
-from consumers.alert_text import BRANCH_TYPE, SEVERITY, UNIT
+from consumers.alert_text import BRANCH_TYPE, SEVERITY, UNIT, local_time
 from consumers.digest.period import NL_TIME
 from heterdaad import notation
 from heterdaad.language import Language
@@ -12,8 +13,6 @@ from schemas.alerts import Severity
 from schemas.common import BranchType, PoliceUnit
 
 if TYPE_CHECKING:
-    from datetime import datetime
-
     from consumers.digest.content import Rules
     from consumers.digest.period import Month
 
@@ -88,7 +87,7 @@ PHRASES: dict[str, tuple[str, str]] = {
         "Areas where hotspot detection saw more robberies than expected this month.",
     ),
     "series_intro": (
-        "Overvallen die de reeksdetectie deze maand aan één dader(groep) toeschreef.",
+        "Overvallen die de reeksdetectie deze maand aan één dader of groep daders toeschreef.",
         "Robberies that series detection attributed to one crew this month.",
     ),
     "series_members": ("Overvallen per reeks", "Robberies per series"),
@@ -263,6 +262,18 @@ def day(moment: datetime, language: Language) -> str:
     if language == "nl":
         return f"{local.day} {MONTHS['nl'][local.month - 1]} {local.year}"
     return f"{local.day} {MONTHS['en'][local.month - 1]} {local.year}"
+
+
+def local_stamp(stamp: str, language: Language) -> str:
+    """A table's date and time as the reader writes it, as the desk and the alert line do:
+    '02-11-2026 05:47' in Dutch, '2026-11-02 05:47' in English. The tables (and their CSV)
+    keep Dutch local time as 'YYYY-MM-DD HH:MM', one notation for spreadsheets in both
+    languages; anything else is shown as it is."""
+    try:
+        moment = datetime.strptime(stamp, "%Y-%m-%d %H:%M").replace(tzinfo=NL_TIME)
+    except ValueError:
+        return stamp
+    return local_time(moment, language)
 
 
 def short_day(moment: datetime) -> str:

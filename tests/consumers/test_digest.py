@@ -19,6 +19,7 @@ import pytest
 from consumers.digest import Month, charts, text, write_digest
 from consumers.digest.alarms import Episode, episodes, escalated_mask
 from consumers.digest.content import Rules
+from consumers.digest.export import write_csv
 from consumers.digest.incidents import deduplicate
 from consumers.digest.patterns import patterns
 from consumers.digest.read import (
@@ -30,6 +31,8 @@ from consumers.digest.read import (
     read_snapshot,
 )
 from consumers.digest.reconnaissance import followed_by_robbery
+from consumers.digest.render import table_html
+from consumers.digest.tables import Column, Table
 from consumers.sink import store
 from heterdaad.thresholds.digest import DigestThresholds
 from producers.simulator import SimulationConfig, generate
@@ -861,3 +864,24 @@ def test_a_name_with_dollars_is_drawn_as_written_not_as_a_formula(name: str) -> 
     svg = base64.b64decode(uri.split(",", 1)[1]).decode()
     # Matplotlib's mathtext would set what lies between dollars in italics (or fail).
     assert "Oblique" not in svg
+
+
+@pytest.mark.parametrize(
+    ("language", "shown"),
+    [("nl", "<td class=\"date\">02-11-2026 05:47</td>"),
+     ("en", "<td class=\"date\">2026-11-02 05:47</td>")],
+)  # fmt: skip
+def test_a_table_dates_its_events_as_the_reader_writes_dates(
+    language: Language, shown: str, tmp_path: Path
+) -> None:
+    # The Dutch page read '2026-11-02 05:47' beside Dutch words, where the desk and the alert
+    # line write '02-11-2026 05:47' (a tester's). The CSV keeps one notation in both languages.
+    table = Table("series_members", "Overvallen per reeks",
+                  (Column("label", "nr."), Column("occurred_at", "gebeurd op", "date")),
+                  (("S1", "2026-11-02 05:47"), ("S1", None)))  # fmt: skip
+    html = table_html(table, language)
+    assert shown in html
+    assert '<td class="date">-</td>' in html
+    write_csv(table, tmp_path / "members.csv")
+    with (tmp_path / "members.csv").open(encoding="utf-8", newline="") as stream:
+        assert list(csv.reader(stream))[1] == ["S1", "2026-11-02 05:47"]

@@ -180,7 +180,13 @@ async def test_a_series_found_late_lists_every_member_with_its_local_time(
         "midden-nederland", "Midden-Nederland"
     )
     html = (tmp_path / "digest-2025-03-nl.html").read_text(encoding="utf-8")
-    assert "Overvallen per reeks" in html and "2025-03-09 19:45" in html
+    # The page writes the date as the desk and the alert line do; the CSV keeps ISO above.
+    assert "Overvallen per reeks" in html and "09-03-2025 19:45" in html
+    assert "2025-03-09" not in html
+    # The footer named the month 'Maanddigest overvallen 2025-03'; the series' intro 'één
+    # dader(groep)', as a form would.
+    assert "<footer>Heterdaad · Maanddigest overvallen · maart 2025 ·" in html
+    assert "dader(groep)" not in html and "één dader of groep daders" in html
 
 
 async def test_a_replayed_press_verified_days_later_counts_as_escalated(
