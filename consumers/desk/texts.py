@@ -334,11 +334,14 @@ class Words:
         )
 
     def branch(self, branch: BranchFacts) -> str:
-        """'Buurtsuper (supermarkt), Damstraat 1, 1012 JL Amsterdam': who, what, where."""
-        name = branch.chain or branch.branch_id or ""
+        """'Buurtsuper (supermarkt), Damstraat 1, 1012 JL Amsterdam': who, what, where. A branch
+        of no chain is named by its kind ('Juwelier, Wilhelminastraat 46, 1981 KA Aalsmeer'),
+        never by its id: that is the registering organisation's or an alarm centre's own
+        number ('zelfstandig-00749', 'deltaveilig-000749'), which says nothing to an officer."""
+        name = branch.chain or ""
         if branch.branch_type is not None:
             kind = labels.branch_kind(branch.branch_type, self.language)
-            name = f"{name} ({kind})" if name else kind
+            name = f"{name} ({kind})" if name else kind[:1].upper() + kind[1:]
         return ", ".join(part for part in (name, self.address(branch)) if part)
 
     def address(self, branch: BranchFacts) -> str:

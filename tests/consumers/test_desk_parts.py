@@ -29,10 +29,11 @@ from consumers.desk.basemap import (
 from consumers.desk.labels import FEATURE, VALUE, feature, value
 from consumers.desk.live import Fanout, StreamEnded
 from consumers.desk.passwords import hash_password, token_hash, verify_password
+from consumers.desk.places import BranchFacts
 from consumers.desk.stream import sse
 from consumers.desk.texts import EVENT_TYPE, OUTCOME, PHRASES, STATE, Words, distance
 from schemas.alerts import AlertKind, Area, Lookout, Severity
-from schemas.common import Location, PoliceUnit
+from schemas.common import BranchType, Location, PoliceUnit
 from schemas.events import Build, GetawayMode, HeightBand
 from tests import factories
 
@@ -179,6 +180,34 @@ def test_the_vehicle_to_look_out_for_names_its_kind(
     lookout: Lookout, language: Language, text: str
 ) -> None:
     assert Words(language).lookout_vehicle(lookout) == text
+
+
+def _facts(branch_id: str, chain: str | None, branch_type: BranchType | None) -> BranchFacts:
+    return BranchFacts(branch_id=branch_id, chain=chain, branch_type=branch_type,
+                       street="Wilhelminastraat 46", postcode="1981 KA", city="Aalsmeer",
+                       lat=52.26, lon=4.76)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("branch", "language", "text"),
+    [
+        # A shop of no chain read 'zelfstandig-00749 (juwelier)', the alarm site of the same
+        # shop 'deltaveilig-000749 (juwelier)': the registering party's or the alarm centre's
+        # own numbers. The kind and the address say which shop it is.
+        (_facts("zelfstandig-00749", None, BranchType.JEWELLER), "nl",
+         "Juwelier, Wilhelminastraat 46, 1981 KA Aalsmeer"),
+        (_facts("deltaveilig-000749", None, BranchType.JEWELLER), "en",
+         "Jeweller, Wilhelminastraat 46, 1981 KA Aalsmeer"),
+        (_facts("zelfstandig-00750", None, None), "nl", "Wilhelminastraat 46, 1981 KA Aalsmeer"),
+        # A chain's branch is named by its chain, as before.
+        (_facts("bs-0042", "Buurtsuper", BranchType.SUPERMARKET), "nl",
+         "Buurtsuper (supermarkt), Wilhelminastraat 46, 1981 KA Aalsmeer"),
+    ],
+)  # fmt: skip
+def test_a_branch_is_named_by_its_chain_or_kind_never_its_id(
+    branch: BranchFacts, language: Language, text: str
+) -> None:
+    assert Words(language).branch(branch) == text
 
 
 def test_every_outcome_has_words() -> None:
