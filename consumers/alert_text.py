@@ -322,7 +322,11 @@ def lookout_text(alert: Alert, language: Language = "nl") -> str | None:
     if alert.grounds is None and lookout.behaviours:
         said.append(", ".join(BEHAVIOUR[b][language] for b in lookout.behaviours))
     if lookout.clothing:
-        said.append(", ".join(lookout.clothing[:MAX_CLOTHING_IN_LINE]))
+        # Two offenders in grey tracksuits are one thing to look out for, said once.
+        clothing: dict[str, str] = {}
+        for item in lookout.clothing:
+            clothing.setdefault(item.casefold(), item)
+        said.append(", ".join(list(clothing.values())[:MAX_CLOTHING_IN_LINE]))
     if vehicle := _vehicle_text(lookout, language):
         said.append(vehicle)
     if not said:

@@ -322,3 +322,12 @@ def test_the_grounds_count_in_words_not_as_a_form(
     text = grounds_text(grounds, language)
     assert said in text
     assert "(s)" not in text and "(en)" not in text
+
+
+def test_clothing_worn_by_two_is_said_once() -> None:
+    # The demo's line read 'blauwe jas, grijs trainingspak, grijs trainingspak': the lookout
+    # lists each offender's clothing, and two wore the same.
+    lookout = Lookout(clothing=["blauwe jas", "grijs trainingspak", "Grijs trainingspak",
+                                "rugzak", "pet"])  # fmt: skip
+    line = summary(factories.alert(lookout=lookout))
+    assert "uitkijken naar: blauwe jas, grijs trainingspak, rugzak · " in line
