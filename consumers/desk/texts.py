@@ -145,10 +145,14 @@ PHRASES: dict[str, dict[Language, str]] = {
     "resolved_by": {"nl": "Afgehandeld door", "en": "Resolved by"},
     "at": {"nl": "om", "en": "at"},
     "on": {"nl": "op", "en": "on"},
+    "escalation_banner_one": {
+        "nl": "1 overval gaande niet binnen {seconds} seconden bevestigd: direct oppakken!",
+        "en": "1 hold-up in progress not acknowledged within {seconds} seconds: act now!",
+    },
     "escalation_banner": {
-        "nl": "{count} overval(len) gaande niet binnen {seconds} seconden bevestigd: direct "
+        "nl": "{count} overvallen gaande niet binnen {seconds} seconden bevestigd: direct "
         "oppakken!",
-        "en": "{count} hold-up(s) in progress not acknowledged within {seconds} seconds: act now!",
+        "en": "{count} hold-ups in progress not acknowledged within {seconds} seconds: act now!",
     },
     "escalated_at": {"nl": "Geëscaleerd om", "en": "Escalated at"},
     "details": {"nl": "Details", "en": "Details"},

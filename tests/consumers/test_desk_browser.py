@@ -283,6 +283,9 @@ async def test_live_hold_up_acknowledged_in_a_real_browser(
         await page.wait_for_selector("#live:not(.off)")  # the stream is open
         await page.wait_for_selector(f"#alert-{seeded[0].alert_id}.state-escalated")
         assert await page.is_visible("#escalation")
+        # One hold-up in the singular; the banner read '1 overval(len) gaande', as a form.
+        banner = await page.inner_text("#escalation")
+        assert banner.startswith("1 overval gaande niet binnen"), banner
         muted = page.locator(f"#alert-{silenced.alert_id} .muted")
         assert await muted.is_visible()
         assert "Gedempt door stilte 0b7d5c1e" in await muted.inner_text()

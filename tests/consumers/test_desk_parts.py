@@ -151,6 +151,20 @@ def test_every_word_in_dutch_and_english(table: dict[object, dict[str, str]]) ->
         assert all(text.strip() for text in languages.values()), key
 
 
+# A plural written as a form: 'overval(len)', 'hold-up(s)', 'melding(en)'.
+FORM_PLURAL = re.compile(r"\w\((s|en|len|n)\)")
+
+
+def test_no_phrase_writes_a_plural_as_a_form() -> None:
+    # The escalation banner read '1 overval(len) gaande niet binnen 120 seconden bevestigd'.
+    for key, languages in PHRASES.items():
+        for text in languages.values():
+            assert FORM_PLURAL.search(text) is None, key
+    one = Words("nl")("escalation_banner_one", seconds=120)
+    many = Words("nl")("escalation_banner", count=2, seconds=120)
+    assert one.startswith("1 overval gaande") and many.startswith("2 overvallen gaande")
+
+
 @pytest.mark.parametrize("language", ["nl", "en"])
 def test_the_desk_says_reported_as_the_alert_line_does(language: Language) -> None:
     # 'Gemeld' read "Raised" on the English desk and "reported" in the English alert line

@@ -70,7 +70,8 @@
     if (!banner) return;
     const count = document.querySelectorAll(".card.state-escalated").length;
     banner.hidden = count === 0;
-    banner.textContent = banner.dataset.text.replace("{count}", String(count));
+    const text = count === 1 ? banner.dataset.textOne : banner.dataset.text;
+    banner.textContent = text.replace("{count}", String(count));
     document.title = count ? `(${count}!) ${baseTitle}` : baseTitle;
   }
 
