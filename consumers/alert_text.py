@@ -62,6 +62,27 @@ BRANCH_TYPE: dict[BranchType, dict[Language, str]] = {
     BranchType.OTHER_RETAIL: {"nl": "overige winkels", "en": "other shops"},
 }
 
+# One branch of a kind, for a row that names one (the desk's branch, the digest's robbery of a
+# series); BRANCH_TYPE says them in the plural, as those at risk.
+ONE_BRANCH_TYPE: dict[BranchType, dict[Language, str]] = {
+    BranchType.SUPERMARKET: {"nl": "supermarkt", "en": "supermarket"},
+    BranchType.PETROL_STATION: {"nl": "tankstation", "en": "petrol station"},
+    BranchType.SNACK_BAR: {"nl": "snackbar", "en": "snack bar"},
+    BranchType.ICE_CREAM_SHOP: {"nl": "ijssalon", "en": "ice-cream shop"},
+    BranchType.DRUGSTORE: {"nl": "drogisterij", "en": "drugstore"},
+    BranchType.JEWELLER: {"nl": "juwelier", "en": "jeweller"},
+    BranchType.TELECOM_SHOP: {"nl": "telecomwinkel", "en": "telecom shop"},
+    BranchType.OPTICIAN: {"nl": "opticien", "en": "optician"},
+    BranchType.PHARMACY: {"nl": "apotheek", "en": "pharmacy"},
+    BranchType.TOBACCONIST: {"nl": "tabakszaak", "en": "tobacconist"},
+    BranchType.HORECA: {"nl": "horecazaak", "en": "hospitality venue"},
+    BranchType.BANK: {"nl": "bank", "en": "bank"},
+    BranchType.TRANSPORT: {"nl": "transport", "en": "transport"},
+    BranchType.MEAL_DELIVERY: {"nl": "maaltijdbezorger", "en": "meal-delivery rider"},
+    BranchType.HOME: {"nl": "woning", "en": "home"},
+    BranchType.OTHER_RETAIL: {"nl": "winkel", "en": "shop"},
+}
+
 OUTCOME: dict[Outcome, dict[Language, str]] = {
     Outcome.ARRESTED: {"nl": "Aangehouden", "en": "Arrested"},
     Outcome.OFFENDERS_GONE: {"nl": "Daders gevlucht", "en": "Offenders gone"},

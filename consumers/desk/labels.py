@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from consumers.alert_text import BRANCH_TYPE
+from consumers.alert_text import BRANCH_TYPE, ONE_BRANCH_TYPE
 from heterdaad.notation import number
 from schemas.common import BranchType
 
@@ -72,26 +72,6 @@ FEATURE: dict[str, tuple[str, str]] = {
     "sequential_buttons": ("tweede knop", "second button"),
     "incident_report": ("incidentmelding", "incident report"),
     "signal": ("signaal", "signal"),
-}
-
-# One branch of a kind (alert_text.BRANCH_TYPE says them in the plural, as those at risk).
-BRANCH_KIND: dict[BranchType, tuple[str, str]] = {
-    BranchType.SUPERMARKET: ("supermarkt", "supermarket"),
-    BranchType.PETROL_STATION: ("tankstation", "petrol station"),
-    BranchType.SNACK_BAR: ("snackbar", "snack bar"),
-    BranchType.ICE_CREAM_SHOP: ("ijssalon", "ice-cream shop"),
-    BranchType.DRUGSTORE: ("drogisterij", "drugstore"),
-    BranchType.JEWELLER: ("juwelier", "jeweller"),
-    BranchType.TELECOM_SHOP: ("telecomwinkel", "telecom shop"),
-    BranchType.OPTICIAN: ("opticien", "optician"),
-    BranchType.PHARMACY: ("apotheek", "pharmacy"),
-    BranchType.TOBACCONIST: ("tabakszaak", "tobacconist"),
-    BranchType.HORECA: ("horecazaak", "hospitality venue"),
-    BranchType.BANK: ("bank", "bank"),
-    BranchType.TRANSPORT: ("transport", "transport"),
-    BranchType.MEAL_DELIVERY: ("maaltijdbezorger", "meal-delivery rider"),
-    BranchType.HOME: ("woning", "home"),
-    BranchType.OTHER_RETAIL: ("winkel", "shop"),
 }
 
 # Words the stages put in LinkReason.value; a value not here is shown as it is (ids, numbers).
@@ -167,7 +147,7 @@ def _small(amount: float, language: Language) -> str:
 
 
 def branch_kind(branch_type: BranchType, language: Language) -> str:
-    return BRANCH_KIND[branch_type][_index(language)]
+    return ONE_BRANCH_TYPE[branch_type][language]
 
 
 def signed(amount: float, language: Language) -> str:

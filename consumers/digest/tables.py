@@ -248,7 +248,7 @@ def _series_members(found: tuple[Pattern, ...], language: Language) -> Table:
             incident.kind,
             text.one_incident_kind(incident.kind, language),
             incident.branch_type,
-            text.branch_type(incident.branch_type, language) if incident.branch_type else None,
+            text.one_branch_type(incident.branch_type, language) if incident.branch_type else None,
             incident.police_unit,
             text.police_unit(incident.police_unit) if incident.police_unit else None,
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from consumers.alert_text import BRANCH_TYPE, SEVERITY, UNIT, local_time
+from consumers.alert_text import BRANCH_TYPE, ONE_BRANCH_TYPE, SEVERITY, UNIT, local_time
 from consumers.digest.period import NL_TIME
 from heterdaad import notation
 from heterdaad.language import Language
@@ -296,6 +296,14 @@ def percent(value: float | None, language: Language) -> str:
 def branch_type(code: str, language: Language) -> str:
     try:
         return BRANCH_TYPE[BranchType(code)][language]
+    except ValueError:
+        return phrase("unknown", language)
+
+
+def one_branch_type(code: str, language: Language) -> str:
+    """One branch of the type, for a row that lists one robbery: 'supermarkt'."""
+    try:
+        return ONE_BRANCH_TYPE[BranchType(code)][language]
     except ValueError:
         return phrase("unknown", language)
 

@@ -10,6 +10,7 @@ import pytest
 from consumers.alert_text import (
     BRANCH_TYPE,
     KIND,
+    ONE_BRANCH_TYPE,
     SEVERITY,
     UNIT,
     ago,
@@ -222,6 +223,7 @@ def test_ago(seconds: float, dutch: str, english: str) -> None:
         (KIND, AlertKind),  # every alert kind has a name
         (SEVERITY, Severity),  # every severity has a word
         (BRANCH_TYPE, BranchType),  # every branch type can be warned
+        (ONE_BRANCH_TYPE, BranchType),  # and named, one branch of it
     ],
 )
 def test_every_member_in_both_languages(

@@ -170,11 +170,12 @@ async def test_a_series_found_late_lists_every_member_with_its_local_time(
     ]
     # The CSV holds the contract's codes under its English keys, the words beside them, as the
     # other tables do; each row is one robbery, named in the singular (a stranger's: the CSV
-    # said "overvallen", "supermarkten", "Midden-Nederland" in Dutch and "robberies" in English).
+    # said "overvallen", "supermarkten", "Midden-Nederland" in Dutch and "robberies" in English),
+    # its branch too ('supermarkten' stood beside one robbery).
     second_row = members[1]
     assert (second_row["kind"], second_row["kind_label"]) == ("overval", "overval")
     assert (second_row["branch_type"], second_row["branch_type_label"]) == (
-        "supermarket", "supermarkten"
+        "supermarket", "supermarkt"
     )
     assert (second_row["police_unit"], second_row["police_unit_label"]) == (
         "midden-nederland", "Midden-Nederland"
