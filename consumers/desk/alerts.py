@@ -64,6 +64,8 @@ class AlertCard:
     # From the registry (consumers/desk/places): the branch it is about, a series' robberies.
     branch: BranchFacts | None = None
     members: tuple[Member, ...] = ()
+    # The branches of the events it links: the evidence names a branch by its id.
+    linked_branches: tuple[BranchFacts, ...] = ()
     # Why notify muted the unit's desk row ("silence <id>", "inhibited by <key>"): the desk
     # shows such an alert as silenced rather than hiding it (docs/notify.md, docs/desk.md).
     muted_by: str | None = None

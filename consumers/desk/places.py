@@ -173,4 +173,5 @@ def _placed(
             Member(row["event_id"], row["event_type"], row["occurred_at"], _facts(row))
             for row in sorted(robberies, key=lambda row: row["occurred_at"])
         )
-    return replace(card, branch=branch, members=members)
+    branches = {row["branch_id"]: _facts(row) for row in linked if row["branch_id"]}
+    return replace(card, branch=branch, members=members, linked_branches=tuple(branches.values()))

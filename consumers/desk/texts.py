@@ -40,7 +40,7 @@ from schemas.geography import nearest_place
 if TYPE_CHECKING:
     from consumers.desk.alerts import AlertCard, CardState
     from consumers.desk.places import BranchFacts
-    from schemas.alerts import DetectionBasis, Lookout, Outcome, SeriesExtent
+    from schemas.alerts import DetectionBasis, LinkReason, Lookout, Outcome, SeriesExtent
     from schemas.common import BranchType
 
 LANGUAGES: tuple[Language, ...] = ("nl", "en")
@@ -257,6 +257,10 @@ EVENT_TYPE: dict[str, dict[Language, str]] = {
 }
 
 
+# The reasons whose value is a branch id (streams/recon_scoring.py, streams/recon_linkage.py).
+BRANCH_REASONS = frozenset({"same_branch", "nearby_branch", "nearby_sighting"})
+
+
 class Words:
     """The phrases of one language, as the templates use them."""
 
@@ -347,6 +351,16 @@ class Words:
             kind = labels.branch_kind(branch.branch_type, self.language)
             name = f"{name} ({kind})" if name else kind[:1].upper() + kind[1:]
         return ", ".join(part for part in (name, self.address(branch)) if part)
+
+    def reason_value(self, card: AlertCard, reason: LinkReason) -> str:
+        """A reason's value in words; one naming a branch by its id ('melding in de buurt:
+        zelfstandig-01313', the id of another organisation's branch) names it as the branch row
+        does, when the linked events say which branch it is."""
+        if reason.feature in BRANCH_REASONS and isinstance(reason.value, str):
+            for branch in card.linked_branches:
+                if branch.branch_id == reason.value:
+                    return self.branch(branch)
+        return self.value(reason.value)
 
     def address(self, branch: BranchFacts) -> str:
         """Street, postcode and place; the nearest place when no address is registered."""

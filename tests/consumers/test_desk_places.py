@@ -169,3 +169,35 @@ async def test_cards_and_detail_name_branch_address_place_unit_and_series(
         for member, days, (_, _, address) in zip(members, (9, 5, 2), branches, strict=True)
     ]
     assert " ".join(rows) in table, table
+
+
+async def test_evidence_names_a_branch_as_the_branch_row_does_not_by_its_id(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    await users(db)
+    # A sighting at a shop of no chain, registered by the trade association under its own id.
+    shop = factories.branch(
+        branch_id="zelfstandig-01313", chain=None, branch_type=BranchType.JEWELLER,
+        location=AMSTELVEEN,
+        address=Address(street="Stadsplein 5", postcode="1181 ZM", city="Amstelveen"),
+    )  # fmt: skip
+    sighting = factories.recon_sighting(branch=shop, observed_at=_days_ago(1))
+    warning = factories.alert(
+        kind=AlertKind.RECONNAISSANCE_WARNING, severity=Severity.MEDIUM,
+        area=Area(center=AMSTELVEEN, radius_m=2000), occurred_at=sighting.observed_at,
+        evidence=[EvidenceLink(
+            event_id=sighting.event_id, event_type="recon_sighting",
+            occurred_at=sighting.observed_at,
+            reasons=[LinkReason(feature="nearby_sighting", value=shop.branch_id, contribution=0)],
+        )],
+    )  # fmt: skip
+    for model in (sighting, warning):
+        await store(db, model)
+
+    async with served_desk(settings) as base_url, logged_in(base_url) as client:
+        page = words((await client.get(f"/alerts/{warning.alert_id}")).text)
+
+    # The evidence read 'melding in de buurt zelfstandig-01313': an id, and another
+    # organisation's at that.
+    assert "melding in de buurt Juwelier, Stadsplein 5, 1181 ZM Amstelveen" in page, page
+    assert "zelfstandig-01313" not in page
