@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
@@ -333,3 +334,12 @@ def test_clothing_worn_by_two_is_said_once() -> None:
                                 "rugzak", "pet"])  # fmt: skip
     line = summary(factories.alert(lookout=lookout))
     assert "uitkijken naar: blauwe jas, grijs trainingspak, rugzak · " in line
+
+
+def test_no_phrase_of_the_line_writes_a_plural_as_a_form() -> None:
+    # 'melding(en)', 'dader(s)', 'reeksmelding(en)': the line counts in words instead.
+    from consumers.alert_text import _PHRASES
+
+    for key, languages in _PHRASES.items():
+        for text in languages.values():
+            assert re.search(r"\w\((s|en|len|n)\)", text) is None, key

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import csv
 import json
+import re
 import shutil
 import subprocess
 import uuid
@@ -885,3 +886,10 @@ def test_a_table_dates_its_events_as_the_reader_writes_dates(
     write_csv(table, tmp_path / "members.csv")
     with (tmp_path / "members.csv").open(encoding="utf-8", newline="") as stream:
         assert list(csv.reader(stream))[1] == ["S1", "2026-11-02 05:47"]
+
+
+def test_no_phrase_of_the_digest_writes_a_plural_or_a_group_as_a_form() -> None:
+    # The series' intro read 'aan één dader(groep) toeschreef'.
+    for key, (dutch, english) in text.PHRASES.items():
+        for phrase in (dutch, english):
+            assert re.search(r"\w\((s|en|len|n|groep)\)", phrase) is None, key
