@@ -160,8 +160,8 @@ _PHRASES: dict[str, dict[Language, str]] = {
         "en": "{n} similar sightings at such shops nearby",
     },
     "score": {
-        "nl": "score {score} (drempel {threshold}; ~{rate} valse per 100 meldingen)",
-        "en": "score {score} (threshold {threshold}; ~{rate} false per 100 sightings)",
+        "nl": "score {score} (drempel {threshold}; {rate} valse per 100 meldingen)",
+        "en": "score {score} (threshold {threshold}; {rate} false per 100 sightings)",
     },
     "basis": {"nl": "model {version}", "en": "model {version}"},
     "probability": {"nl": "kans {p}", "en": "probability {p}"},
@@ -405,12 +405,20 @@ def grounds_text(
     score = _PHRASES["score"][language].format(
         score=number(grounds.score, 1, language),
         threshold=number(grounds.threshold, 1, language),
-        rate=number(grounds.false_warnings_per_100, 1, language),
+        rate=_about(grounds.false_warnings_per_100, language),
     )
     line = f"{_PHRASES['rests_on'][language]}: {', '.join(found)}; {score}"
     if basis is not None:
         line += f"; {basis_text(basis, language, probability='robbery_probability')}"
     return line
+
+
+def _about(rate: float, language: Language) -> str:
+    """An estimated rate to one decimal: '~1,5'; one that rounds to nothing is '<0,1', never
+    '~0,0' (a calibration that met no false warning at a score does not make it impossible)."""
+    if rate < 0.05:
+        return f"<{number(0.1, 1, language)}"
+    return f"~{number(rate, 1, language)}"
 
 
 # The series stage's calibrated_to (streams/series_model.py calibration_text), read back to

@@ -343,3 +343,19 @@ def test_no_phrase_of_the_line_writes_a_plural_as_a_form() -> None:
     for key, languages in _PHRASES.items():
         for text in languages.values():
             assert re.search(r"\w\((s|en|len|n)\)", text) is None, key
+
+
+@pytest.mark.parametrize(
+    ("rate", "language", "said"),
+    [
+        (0.0, "nl", "(drempel 6,0; <0,1 valse per 100 meldingen)"),
+        (0.04, "en", "(threshold 6.0; <0.1 false per 100 sightings)"),
+        (0.5, "nl", "(drempel 6,0; ~0,5 valse per 100 meldingen)"),
+    ],
+)
+def test_a_false_rate_that_rounds_to_nothing_is_not_said_to_be_nothing(
+    rate: float, language: Language, said: str
+) -> None:
+    # The demo's line read '~0,0 valse per 100 meldingen' at a score of 10,0.
+    grounds = WarningGrounds(score=10.0, threshold=6.0, false_warnings_per_100=rate)
+    assert said in grounds_text(grounds, language)
