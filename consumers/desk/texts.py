@@ -16,6 +16,7 @@ from consumers.alert_text import (
     UNIT,
     basis_text,
     extent_text,
+    grounds_text,
     happened,
     local_date,
     local_time,
@@ -40,7 +41,7 @@ from schemas.geography import nearest_place
 if TYPE_CHECKING:
     from consumers.desk.alerts import AlertCard, CardState
     from consumers.desk.places import BranchFacts
-    from schemas.alerts import DetectionBasis, LinkReason, Lookout, Outcome, SeriesExtent
+    from schemas.alerts import Alert, LinkReason, Lookout, Outcome, SeriesExtent
     from schemas.common import BranchType
 
 LANGUAGES: tuple[Language, ...] = ("nl", "en")
@@ -295,8 +296,14 @@ class Words:
             return self("muted_inhibited", source=reason.removeprefix("inhibited by "))
         return self("muted_other", reason=reason)
 
-    def basis(self, basis: DetectionBasis) -> str:
-        return basis_text(basis, self.language)
+    def basis(self, alert: Alert) -> str:
+        """What the alert rests on, as the alert line says it: a reconnaissance warning's
+        behaviours and score, then the rule and the chance of a robbery (its 'kans 34%' alone
+        did not say of what); another pattern's model and chance."""
+        if alert.grounds is not None:
+            line = grounds_text(alert.grounds, self.language, alert.basis)
+            return line.split(": ", 1)[1]  # the page's 'Grond' heads it already
+        return basis_text(alert.basis, self.language) if alert.basis is not None else ""
 
     def outcome(self, outcome: Outcome) -> str:
         return OUTCOME[outcome][self.language]

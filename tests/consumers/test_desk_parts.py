@@ -32,9 +32,9 @@ from consumers.desk.passwords import hash_password, token_hash, verify_password
 from consumers.desk.places import BranchFacts
 from consumers.desk.stream import sse
 from consumers.desk.texts import EVENT_TYPE, OUTCOME, PHRASES, STATE, Words, distance
-from schemas.alerts import AlertKind, Area, Lookout, Severity
+from schemas.alerts import AlertKind, Area, DetectionBasis, Lookout, Severity, WarningGrounds
 from schemas.common import BranchType, Location, PoliceUnit
-from schemas.events import Build, GetawayMode, HeightBand
+from schemas.events import Build, GetawayMode, HeightBand, ReconBehaviour
 from tests import factories
 
 if TYPE_CHECKING:
@@ -456,3 +456,26 @@ def test_default_tiles_are_pdok_brt_achtergrondkaart() -> None:
     assert DeskThresholds().tile_url.startswith(
         "https://service.pdok.nl/brt/achtergrondkaart/wmts/v2_0/standaard/EPSG:3857/"
     )
+
+
+@pytest.mark.parametrize(
+    ("language", "said"),
+    [
+        ("nl", "vraagt naar geld, voertuig gezien; score 7,0 (drempel 6,0; ~0,5 valse per 100 "
+               "meldingen); model recon-evidence/2, kans op een overval 34%"),
+        ("en", "asks about cash, vehicle noted; score 7.0 (threshold 6.0; ~0.5 false per 100 "
+               "sightings); model recon-evidence/2, chance of a robbery 34%"),
+    ],
+)  # fmt: skip
+def test_the_desk_says_what_a_warning_rests_on_as_the_line_does(
+    language: Language, said: str
+) -> None:
+    # 'Grond: model recon-evidence/2, kans 34%' did not say of what, nor on which behaviours.
+    grounds = WarningGrounds(score=7.0, threshold=6.0, false_warnings_per_100=0.5,
+                             behaviours=[ReconBehaviour.ASKS_ABOUT_CASH], vehicle=True)  # fmt: skip
+    basis = DetectionBasis(model_version="recon-evidence/2", probability=0.34)
+    alert = factories.alert(kind=AlertKind.RECONNAISSANCE_WARNING, grounds=grounds, basis=basis)
+    assert Words(language).basis(alert) == said
+    model = DetectionBasis(model_version="series-x", probability=0.9)
+    series = factories.alert(kind=AlertKind.SERIES, series_id="S-1", basis=model)
+    assert Words("nl").basis(series) == "model series-x, kans 90%"
