@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from heterdaad.language import Language
 from heterdaad.notation import DUTCH_TIME, number
 from heterdaad.vocabulary import VEHICLE_LABELS, WEAPON_LABELS, in_language
-from schemas.alerts import AlertKind, Outcome, Severity
+from schemas.alerts import HAND_SET_VERSION, AlertKind, Outcome, Severity
 from schemas.common import BranchType, Location, PoliceUnit
 from schemas.events import GetawayMode, ReconBehaviour, Weapon
 from schemas.geography import nearest_place
@@ -164,6 +164,9 @@ _PHRASES: dict[str, dict[Language, str]] = {
         "en": "score {score} (threshold {threshold}; {rate} false per 100 sightings)",
     },
     "basis": {"nl": "model {version}", "en": "model {version}"},
+    # The series stage without a fitted model (streams/series_model.HAND_SET_VERSION).
+    "hand_set_model": {"nl": "handmatig ingesteld model", "en": "hand-set model"},
+    "hand_set": {"nl": "handmatig ingesteld", "en": "hand-set"},
     "probability": {"nl": "kans {p}", "en": "probability {p}"},
     # A reconnaissance warning's probability is that of a robbery following.
     "robbery_probability": {"nl": "kans op een overval {p}", "en": "chance of a robbery {p}"},
@@ -445,7 +448,7 @@ def basis_text(
     """What a pattern alert rests on, in one line: the model, its probability (`probability`
     names the phrase: a reconnaissance warning's is that of a robbery) or how often chance
     alone would give it, and (series) the rate its threshold was chosen for."""
-    said = [_PHRASES["basis"][language].format(version=basis.model_version)]
+    said = [model_text(basis.model_version, language)]
     if basis.probability is not None:
         said.append(_PHRASES[probability][language].format(p=_percent(basis.probability)))
     if basis.recurrence_days is not None:
@@ -454,6 +457,20 @@ def basis_text(
     if (rate := _SERIES_RATE.fullmatch(basis.calibrated_to)) is not None:
         line += "; " + _series_rate(rate["rate"], rate["volume"], language)
     return line
+
+
+def model_text(version: str, language: Language = "nl") -> str:
+    """The model an alert rests on: its version id ('model series-20261207-a9daa06d6151'), or
+    in words the curves the series stage uses without a fitted model (id 'hand-set')."""
+    if version == HAND_SET_VERSION:
+        return _PHRASES["hand_set_model"][language]
+    return _PHRASES["basis"][language].format(version=version)
+
+
+def model_name(version: str, language: Language = "nl") -> str:
+    """A model's name where a column says it is one: its version id, or 'handmatig ingesteld'
+    for the hand-set curves."""
+    return _PHRASES["hand_set"][language] if version == HAND_SET_VERSION else version
 
 
 def _series_rate(rate: str, volume: str, language: Language) -> str:

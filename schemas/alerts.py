@@ -191,6 +191,10 @@ class WarningGrounds(Contract):
     )
 
 
+# The model version of a series alert raised with the hand-set curves, no fitted model.
+HAND_SET_VERSION = "hand-set"
+
+
 class DetectionBasis(Contract):
     """What a pattern alert rests on: the scoring model, the chance, the stated error rate.
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel, ConfigDict, Field
 
 from heterdaad.thresholds.series import Curve, SeriesThresholds
-from schemas.alerts import DetectionBasis
+from schemas.alerts import HAND_SET_VERSION, DetectionBasis
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-HAND_SET_VERSION = "hand-set"
 # Feature name in the evidence -> the curve of SeriesThresholds that scores it.
 CURVES: dict[str, str] = {
     "distance_km": "distance_llr",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from consumers.alert_text import model_name
 from consumers.digest import text
 from consumers.digest.alarms import total
 from consumers.digest.incidents import INCIDENT_KINDS
@@ -382,9 +383,10 @@ def _reliability(digest: Digest, language: Language) -> Table:
             (
                 band.kind,
                 text.pattern_kind(band.kind, language),
+                "" if band.model_version == NOTHING_STATED else band.model_version,
                 _p("nothing_stated", language)
                 if band.model_version == NOTHING_STATED
-                else band.model_version,
+                else model_name(band.model_version, language),
                 _stated(band, language),
                 band.judged,
                 band.confirmed,
@@ -402,7 +404,8 @@ def _reliability(digest: Digest, language: Language) -> Table:
         (
             Column("kind", _p("col_pattern", language), shown=False),
             Column("label", _p("col_pattern", language)),
-            Column("model_version", _p("col_model", language)),
+            Column("model_version", _p("col_model", language), shown=False),
+            Column("model_label", _p("col_model", language)),
             Column("stated", _p("col_stated", language)),
             Column("judged", _p("col_judged", language), "count"),
             Column("confirmed", _p("col_confirmed", language), "count"),

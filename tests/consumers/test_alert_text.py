@@ -295,6 +295,11 @@ def test_a_series_rate_in_the_readers_notation_and_plural(
          "model hotspot-scan/1, bij toeval eens per 250 dagen"),
         (DetectionBasis(model_version="hotspot-scan/1", recurrence_days=249.6), "en",
          "model hotspot-scan/1, by chance once in 250 days"),
+        # The series stage without a fitted model: its id 'hand-set' read as English in Dutch.
+        (DetectionBasis(model_version="hand-set", probability=0.9), "nl",
+         "handmatig ingesteld model, kans 90%"),
+        (DetectionBasis(model_version="hand-set", probability=0.9), "en",
+         "hand-set model, probability 90%"),
     ],
 )  # fmt: skip
 def test_the_basis_in_one_short_line(

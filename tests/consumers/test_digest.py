@@ -786,6 +786,28 @@ async def test_the_stated_chances_are_set_against_the_verdicts_given_by_the_mont
     )
 
 
+async def test_the_hand_set_model_is_named_in_words(
+    settings: Settings, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    # The series stage's version id without a fitted model, 'hand-set', read as English on the
+    # Dutch page; the CSV keeps the id, as it keeps every code.
+    await db.execute(
+        "INSERT INTO judgement (alert_id, kind, pattern, verdict, judged_by, judged_at, "
+        "model_version, stated_probability) VALUES ($1, 'series', 'p', 'confirmed', 'analist', "
+        "$2, 'hand-set', 0.9)",
+        uuid.uuid4(), datetime(2026, 10, 10, 9, tzinfo=UTC),
+    )  # fmt: skip
+    for language, words in (("nl", "handmatig ingesteld"), ("en", "hand-set")):
+        html_path = await write_digest(settings, "2026-10", tmp_path, language=language,
+                                       now=NOW)  # fmt: skip
+        html = unescape(html_path.read_text(encoding="utf-8"))
+        section = html[html.index('id="reliability"'):html.index('id="method"')]
+        assert f'<td class="">{words}</td>' in section
+        assert ("hand-set" in section) is (language == "en")
+        [row] = read_csv(tmp_path, f"digest-2026-10-{language}", "reliability")
+        assert (row["model_version"], row["model_label"]) == ("hand-set", words)
+
+
 async def test_english_digest_with_pdf_renders_offline(
     settings: Settings, db: asyncpg.Connection, tmp_path: Path
 ) -> None:
