@@ -797,7 +797,8 @@ async def test_the_hand_set_model_is_named_in_words(
         "$2, 'hand-set', 0.9)",
         uuid.uuid4(), datetime(2026, 10, 10, 9, tzinfo=UTC),
     )  # fmt: skip
-    for language, words in (("nl", "handmatig ingesteld"), ("en", "hand-set")):
+    cases: tuple[tuple[Language, str], ...] = (("nl", "handmatig ingesteld"), ("en", "hand-set"))
+    for language, words in cases:
         html_path = await write_digest(settings, "2026-10", tmp_path, language=language,
                                        now=NOW)  # fmt: skip
         html = unescape(html_path.read_text(encoding="utf-8"))

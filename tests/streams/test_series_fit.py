@@ -11,10 +11,10 @@ import pytest
 
 from assembly.model_cli import solved_case_pairs
 from heterdaad.thresholds.series import SeriesThresholds
+from schemas.alerts import HAND_SET_VERSION
 from streams.link_series import MemoryLinkage, link_report
 from streams.series_fit import PairExample, auc, design, fit, threshold_at
 from streams.series_model import (
-    HAND_SET_VERSION,
     calibration_text,
     hand_set_model,
     load,
