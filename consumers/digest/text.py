@@ -253,7 +253,8 @@ def month_name(month: Month, language: Language) -> str:
 
 
 def short_month(month: Month, language: Language) -> str:
-    return f"{MONTHS[language][month.month - 1][:3]} {month.year % 100:02d}"
+    """A chart's month label: "nov '26", never "nov 26", which reads as 26 November."""
+    return f"{MONTHS[language][month.month - 1][:3]} '{month.year % 100:02d}"
 
 
 def day(moment: datetime, language: Language) -> str:

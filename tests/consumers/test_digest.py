@@ -916,3 +916,9 @@ def test_no_phrase_of_the_digest_writes_a_plural_or_a_group_as_a_form() -> None:
     for key, (dutch, english) in text.PHRASES.items():
         for phrase in (dutch, english):
             assert re.search(r"\w\((s|en|len|n|groep)\)", phrase) is None, key
+
+
+@pytest.mark.parametrize(("language", "label"), [("nl", "nov '26"), ("en", "Nov '26")])
+def test_a_chart_month_cannot_be_read_as_a_day(language: Language, label: str) -> None:
+    # The trend chart's "nov 26" reads as 26 November.
+    assert text.short_month(Month(2026, 11), language) == label
