@@ -51,7 +51,8 @@ def robbery_alert(report: IncidentReport, settings: Settings, now: datetime) -> 
             getaway_mode=getaway.mode if getaway else None,
             vehicle_make=vehicle.make if vehicle else None,
             vehicle_colour=vehicle.colour if vehicle else None,
-            clothing=[item for person in report.offenders for item in person.clothing],
+            # Two offenders in grey tracksuits: one item to look out for, said once.
+            clothing=list(dict.fromkeys(c for person in report.offenders for c in person.clothing)),
             weapons=report.weapons,
             offender_count=report.offender_count,
         ),

@@ -14,7 +14,7 @@ from heterdaad.kafka import make_producer, publish
 from heterdaad.thresholds.time import TimeModel
 from schemas.alerts import Alert, AlertKind, Severity
 from schemas.common import PoliceUnit
-from schemas.events import Weapon
+from schemas.events import PersonDescription, Weapon
 from schemas.topics import ALERTS, INCIDENT_REPORTS
 from schemas.wire import DLQ_REASON, decode_as
 from streams.report_robberies import robbery_alert
@@ -70,6 +70,15 @@ def test_alert_names_unit_area_lookout_and_evidence(bare_settings: Settings) -> 
     assert (armed.lookout.weapons, armed.lookout.offender_count) == ([Weapon.FIREARM], 2)
     # A replay of the same report gives the same alert, so it is never notified twice.
     assert robbery_alert(report, bare_settings, datetime.now(UTC)).alert_id == alert.alert_id
+
+
+def test_clothing_two_offenders_share_is_one_item_to_look_out_for(bare_settings: Settings) -> None:
+    # The desk's lookout listed "grijs trainingspak" twice for two offenders dressed alike.
+    offenders = [PersonDescription(clothing=["grijs trainingspak", "pet"]),
+                 PersonDescription(clothing=["grijs trainingspak"])]  # fmt: skip
+    report = factories.incident_report(offenders=offenders)
+    alert = robbery_alert(report, bare_settings, datetime.now(UTC))
+    assert alert.lookout.clothing == ["grijs trainingspak", "pet"]
 
 
 @pytest.mark.integration
