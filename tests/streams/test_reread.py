@@ -3,7 +3,11 @@ after its recovery has completed and the worker has stayed settled for a while."
 
 from __future__ import annotations
 
+import asyncio
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, cast
+
+from aiokafka.errors import KafkaTimeoutError
 
 from streams.app import create_app
 from streams.reread import RereadAfterRebalance
@@ -38,6 +42,53 @@ def test_a_rebalance_during_the_wait_starts_it_again() -> None:
     assert not r.due(2, settled=True, now=102.0)
     assert not r.due(2, settled=True, now=104.0)
     assert r.due(2, settled=True, now=105.0)
+
+
+def test_a_failed_reread_is_due_again_once_settled_anew() -> None:
+    r = reread()
+    assert not r.due(1, settled=True, now=100.0)
+    assert r.due(1, settled=True, now=103.0)
+    r.failed()
+    assert not r.due(1, settled=True, now=104.0)
+    assert r.due(1, settled=True, now=107.0)
+
+
+class SeekingConsumer:
+    """A consumer whose seeks fail `failures` times, as with the broker away."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.seeks = 0
+
+    async def commit(self) -> None:
+        pass
+
+    async def perform_seek(self) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise KafkaTimeoutError("Failed to get offsets by times in 90000 ms")
+        self.seeks += 1
+
+
+async def test_a_broker_away_during_the_reread_does_not_crash_the_worker() -> None:
+    """A timer that raises crashes the Faust app: in the long broker test the worker exited
+    when the log starts were asked for as the broker stopped and the request timed out."""
+    consumer = SeekingConsumer(failures=1)
+    completed = asyncio.Event()
+    completed.set()
+    app = SimpleNamespace(
+        rebalancing=False,
+        rebalancing_count=1,
+        tables=SimpleNamespace(recovery=SimpleNamespace(completed=completed)),
+        consumer=consumer,
+    )
+    r = RereadAfterRebalance(cast("faust.App", app), settle_seconds=0.0)
+    await r.beat()  # fails, and says so
+    assert consumer.seeks == 0
+    await r.beat()  # the same rebalance's re-read, done now
+    assert consumer.seeks == 1
+    await r.beat()  # and only once
+    assert consumer.seeks == 1
 
 
 def test_the_worker_has_the_timer_unless_it_is_off(bare_settings: Settings) -> None:
