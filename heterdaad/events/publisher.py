@@ -51,6 +51,12 @@ class BrokerLink:
     Its users (the API, the consumers' dead letters) see a broker outage at start-up like one
     later on: BrokerUnavailable, retry after a while. A producer that fell out of step with the
     broker is replaced, not retried for ever.
+
+    Once a send got no acknowledgement (or a retriable error), the broker counts as away: one
+    send at a time tries it, with the full timeout, and the others meanwhile get
+    BrokerUnavailable at once; the first send acknowledged ends it. Without that every request
+    of the API waited the whole publish timeout during an outage, holding its database
+    connection, and the queues behind them outgrew what a client waits.
     """
 
     def __init__(self, settings: Settings, *, publish_timeout: float, retry_seconds: int) -> None:
@@ -61,6 +67,9 @@ class BrokerLink:
         self._reconnecting: asyncio.Task[None] | None = None
         # Producers being stopped after _replace: kept so the tasks are not collected early.
         self._retired: set[asyncio.Task[None]] = set()
+        # The last send got no acknowledgement; while _trying, another send tries it.
+        self._away = False
+        self._trying = False
 
     @classmethod
     def of(cls, settings: Settings) -> BrokerLink:
@@ -135,12 +144,19 @@ class BrokerLink:
         producer = self._producer
         if producer is None:
             raise BrokerUnavailable("not connected to the broker")
+        if self._away and self._trying:
+            raise BrokerUnavailable(
+                "the broker did not acknowledge the last send; another send is trying it"
+            )
+        trying = self._away
+        self._trying = self._trying or trying
         try:
             # A record whose wait times out may still be delivered later; consumers deduplicate
             # on event id, and the caller's retry is answered from the receipt or sent again.
             async with asyncio.timeout(self._publish_timeout):
-                return await send(producer)
+                metadata = await send(producer)
         except TimeoutError as error:
+            self._away = True
             raise BrokerUnavailable(
                 f"no acknowledgement within {self._publish_timeout} s"
             ) from error
@@ -148,7 +164,14 @@ class BrokerLink:
             self._replace(producer, error)
             raise BrokerUnavailable(f"{type(error).__name__}: {error}") from error
         except KafkaError as error:
+            # A record the broker refuses (too large, say) says nothing of the broker.
+            self._away = self._away or error.retriable
             raise BrokerUnavailable(f"{type(error).__name__}: {error}") from error
+        finally:
+            if trying:
+                self._trying = False
+        self._away = False
+        return metadata
 
     def _replace(self, broken: AIOKafkaProducer, error: KafkaError) -> None:
         """Drop a producer that cannot send any more and connect a new one in the background;
@@ -176,6 +199,7 @@ class BrokerLink:
             await producer.stop()
             raise
         self._producer = producer
+        self._away = False
         logger.info("broker connected", extra={"bootstrap": self._settings.kafka_bootstrap})
 
     async def _keep_connecting(self) -> None:
