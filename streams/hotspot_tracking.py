@@ -131,6 +131,10 @@ class HotspotTracker:
     streams/watermarks.py) replays the scans from its time on,
     starting from the hotspots open just before it, so the hotspots come out the same in any
     arrival order; changes the replay finds that were already sent are not sent again.
+    An event further back (up to `study_days`) is history, a year's files loaded while live
+    events come in: it joins the events kept, as baseline of the scans to come, and no scan
+    is replayed for it. The days a scan's study period covers leave out spans of
+    `baseline_gap_days` without any event, so a patchy history is not counted as unbroken.
     """
 
     def __init__(
@@ -169,23 +173,42 @@ class HotspotTracker:
         before = state.newest or newest_by_input((o.event_type, o.at) for o in state.observations)
         newest, slowest_kind = slowest(before, ((e.event_type, e.at) for e in fresh))
         study = timedelta(days=self.thresholds.study_days)
-        oldest = slowest_kind - min(self.late_bound, study)
-        too_late = [e for e in fresh if e.at < oldest]
-        fresh = [e for e in fresh if e.at >= oldest]
+        # Up to the bound behind the slower kind: scanned, replayed if late. Beyond it, up to
+        # study_days: history (a year's files loaded while live events come in), kept as
+        # baseline for the scans still to come, but no scan is replayed for it. Older than
+        # study_days: no scan's study period reaches it.
+        timely = [e for e in fresh if e.at >= slowest_kind - min(self.late_bound, study)]
+        history = [
+            e for e in fresh if slowest_kind - study <= e.at < slowest_kind - self.late_bound
+        ]
+        too_late = [e for e in fresh if e.at < slowest_kind - study]
         if too_late:
             logger.warning(
                 "observations too late for hotspot detection",
                 extra={"event_ids": [str(e.event_id) for e in too_late],
                        "too_late_total": state.too_late + len(too_late)},
             )  # fmt: skip
-        if not fresh:
+        if history:
+            logger.info(
+                "observations beyond the lateness bound taken as baseline only",
+                extra={"count": len(history), "oldest": min(e.at for e in history).isoformat(),
+                       "newest": max(e.at for e in history).isoformat()},
+            )  # fmt: skip
+        if not timely and not history:
             return state.model_copy(update={"too_late": state.too_late + len(too_late)}), []
-        since = min([*(e.at for e in fresh), *filter(None, [state.since])])
+        since = min([*(e.at for e in (*timely, *history)), *filter(None, [state.since])])
         # Scans up to the bound back need their own study period before them.
         keep_from = slowest_kind - study - self.late_bound
-        kept = sorted((*state.observations, *fresh), key=lambda o: (o.at, str(o.event_id)))
+        kept = sorted((*state.observations, *timely, *history),
+                      key=lambda o: (o.at, str(o.event_id)))  # fmt: skip
         kept = [o for o in kept if o.at >= keep_from][-self.thresholds.max_events :]
-        replay_from = min(e.at for e in fresh)
+        if not timely:
+            # History only: the scans to come count it; none is replayed for it.
+            return state.model_copy(update={
+                "since": since, "watermark": watermark, "newest": newest,
+                "observations": tuple(kept), "too_late": state.too_late + len(too_late),
+            }), []  # fmt: skip
+        replay_from = min(e.at for e in timely)
         evaluations = [e for e in state.evaluations if e.at < replay_from]
         if evaluations:
             open_now = evaluations[-1].hotspots
@@ -222,9 +245,7 @@ class HotspotTracker:
     ) -> tuple[tuple[Hotspot, ...], list[HotspotChange]]:  # fmt: skip
         """The prospective scan as of event time `at`: the hotspots open after it, and what
         changed about them."""
-        study = timedelta(days=self.thresholds.study_days)
-        kept = [o for o in observations if at - study <= o.at <= at][-self.thresholds.max_events :]
-        covered_days = min(max((at - since) / DAY, 1.0), self.thresholds.study_days)
+        kept, covered_days = self._study_period(observations, at, since)
         scans_per_day = len(kept) / covered_days
         threshold = (
             self.thresholds.keep_recurrence_days
@@ -276,6 +297,30 @@ class HotspotTracker:
                 },
             )
         return tuple(still_open), changes
+
+    def _study_period(
+        self, observations: list[Observation], at: datetime, since: datetime
+    ) -> tuple[list[Observation], float]:
+        """The events of the study period of the scan at `at`, and the days it covers.
+
+        It reaches `study_days` back (or to the first event the stage took), less every span
+        of more than `baseline_gap_days` without a single event in the whole country (at 4 to
+        5 events a day there never is one): such a span is data missing, not a quiet time (a
+        patchy history: a month of last year beside the live days), and counted as covered it
+        would make the events fewer a day than they are, and chance clusters look rarer
+        (docs/hotspots.md).
+        """
+        study = timedelta(days=self.thresholds.study_days)
+        gap = timedelta(days=self.thresholds.baseline_gap_days)
+        kept = [o for o in observations if at - study <= o.at <= at][-self.thresholds.max_events :]
+        start = max(since, at - study)
+        missing, previous = timedelta(0), start
+        for o in kept:
+            if o.at - previous > gap:
+                missing += o.at - previous
+            previous = max(previous, o.at)
+        covered = (at - start - missing) / DAY
+        return kept, min(max(covered, 1.0), self.thresholds.study_days)
 
     @staticmethod
     def _change(

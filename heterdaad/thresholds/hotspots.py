@@ -54,6 +54,14 @@ class HotspotThresholds(BaseModel):
         description="An open hotspot stays open while a cluster with one of its events is at "
         "least this unusual; lower than the raise threshold so it does not flap.",
     )
+    baseline_gap_days: float = Field(
+        7,
+        ge=2,
+        le=60,
+        description="A span longer than this without a single event in the country is data "
+        "missing (a patchy history), not a quiet time: it is not counted in the days a scan's "
+        "study period covers, which would make chance clusters look rarer.",
+    )
     max_clusters_per_scan: int = Field(
         3, ge=1, le=20, description="Most new hotspots one scan may raise."
     )

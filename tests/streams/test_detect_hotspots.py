@@ -44,7 +44,7 @@ from tests.kafka_helpers import publish_all, read_topic
 from tests.processes import running
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Sequence
     from pathlib import Path
 
     from heterdaad.settings import Settings
@@ -358,11 +358,18 @@ def test_a_late_cluster_is_raised_once_as_history(bare_settings: Settings) -> No
     assert again == []
 
 
-def test_an_observation_beyond_the_bound_is_counted() -> None:
+def test_an_observation_beyond_the_bound_is_baseline_only() -> None:
+    # Beyond the bound (30 days here) but within study_days: kept for the scans to come, no
+    # scan replayed; older than study_days: left out and counted.
     tracker = HotspotTracker(HotspotThresholds(), late_bound_days=30)
-    state = loaded(background(30, 2, end=T0, seed=9))
-    state, changes = tracker.observe(state, observation(T0 - timedelta(days=31), *TOWNS[3]))
-    assert (changes, state.too_late) == ([], 1)
+    state, _ = tracker.observe_many(HotspotState(), background(30, 2, end=T0, seed=9)[::-1])
+    history = observation(T0 - timedelta(days=31), *TOWNS[3])
+    after, changes = tracker.observe(state, history)
+    assert history in after.observations and changes == []
+    assert (after.evaluations, after.hotspots, after.too_late) == (state.evaluations, (), 0)
+    assert after.since == history.at
+    after, changes = tracker.observe(after, observation(T0 - timedelta(days=400), *TOWNS[3]))
+    assert (changes, after.too_late) == ([], 1)
 
 
 def test_a_kind_read_behind_the_other_is_not_too_late() -> None:
@@ -376,9 +383,142 @@ def test_a_kind_read_behind_the_other_is_not_too_late() -> None:
     behind = observation(T0 - timedelta(days=69), *TOWNS[3])
     state, _ = tracker.observe(state, behind)
     assert behind in state.observations and state.too_late == 0
-    # Against the robberies' own newest the bound still holds.
-    state, _ = tracker.observe(state, observation(T0 - timedelta(days=100), *TOWNS[3]))
-    assert state.too_late == 1
+    # Beyond the bound against the robberies' own newest: baseline only, no scan at its time.
+    older = observation(T0 - timedelta(days=100), *TOWNS[3])
+    state, _ = tracker.observe(state, older)
+    assert older in state.observations and state.too_late == 0
+    assert older.at not in {e.at for e in state.evaluations}
+
+
+# --- history beyond the bound: baseline only -----------------------------------------------
+
+
+def _monthly_files(events: Iterable[Observation]) -> list[list[Observation]]:
+    """Events as a CBL export gives them: one file a calendar month, oldest month first."""
+    months: dict[tuple[int, int], list[Observation]] = {}
+    for o in sorted(events, key=lambda o: o.at):
+        months.setdefault((o.at.year, o.at.month), []).append(o)
+    return list(months.values())
+
+
+def _as_the_worker_takes(
+    tracker: HotspotTracker, state: HotspotState, files: Iterable[list[Observation]]
+) -> tuple[HotspotState, list[HotspotChange]]:
+    """Each file in batches of `batch_max`, as the worker takes a burst."""
+    size, changes = tracker.thresholds.batch_max, []
+    for file in files:
+        for i in range(0, len(file), size):
+            state, new = tracker.observe_many(state, file[i : i + size])
+            changes += new
+    return state, changes
+
+
+@pytest.fixture
+def scans(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The scans the tracker runs from now on (how many events each)."""
+    import streams.hotspot_tracking as tracking
+
+    counted: list[int] = []
+
+    def counting(lat: Any, *args: Any, **kwargs: Any) -> Any:
+        counted.append(len(lat))
+        return scan(lat, *args, **kwargs)
+
+    monkeypatch.setattr(tracking, "scan", counting)
+    return counted
+
+
+def test_a_year_of_history_beyond_the_bound_replays_no_scan(scans: list[int]) -> None:
+    # Sixty live days, then the year before them as monthly files, in batches, newest file
+    # first or in a shuffled order: every event of it within study_days is kept, no scan is
+    # run for it, nothing is raised, and the state is the same whatever the order.
+    tracker = HotspotTracker(HotspotThresholds())
+    year = simulated(21, 380)
+    newest = year[-1].at
+    live = [o for o in year if o.at >= newest - timedelta(days=60)]
+    state, _ = tracker.observe(loaded(live[:-1]), live[-1])
+    # Beyond the bound behind the slower kind (the sightings' newest, here).
+    history = [o for o in year if o.at < min(state.newest.values()) - tracker.late_bound]
+    files = _monthly_files(history)
+    shuffled = random.Random(4).sample(files, len(files))
+    scans.clear()
+    after = []
+    for order in (files[::-1], shuffled):
+        loaded_state, changes = _as_the_worker_takes(tracker, state, order)
+        assert (scans, changes) == ([], [])
+        after.append(loaded_state)
+    assert after[0] == after[1]
+    study = timedelta(days=tracker.thresholds.study_days)
+    baseline = {o.event_id for o in history if o.at >= newest - study}
+    assert baseline <= {o.event_id for o in after[0].observations}
+    assert after[0].evaluations == state.evaluations
+    # The next live event scans once, over the year.
+    _, _ = tracker.observe(after[0], observation(newest + timedelta(hours=1), *TOWNS[2]))
+    assert len(scans) == 1 and scans[0] > len(live) + len(baseline)
+
+
+@pytest.mark.parametrize("order", ["no history", "oldest month first", "months shuffled"])
+def test_a_year_of_history_loaded_after_live_days_raises_a_cluster_a_month_misses(
+    order: str,
+) -> None:
+    # A deployment live for a month loads the year before it (docs/hotspots.md, "Where
+    # power is lower": a short baseline finds 8 of 40 planted clusters, a year 33 of 40).
+    # Five robberies in three days near Den Haag centre (robbery is common there) after it:
+    # the month alone calls them ordinary; with the year as baseline the third raises a
+    # hotspot. Most of the year lies beyond the lateness bound, so it only counts as baseline.
+    tracker = HotspotTracker(HotspotThresholds())
+    year = simulated(21, 380)
+    start = _planted_from(year)
+    month = timedelta(days=30)
+    state = loaded(o for o in year if start - month <= o.at < start)
+    files = _monthly_files(o for o in year if o.at < start - month)
+    if order == "months shuffled":
+        files = random.Random(7).sample(files, len(files))
+    if order != "no history":
+        state, _ = _as_the_worker_takes(tracker, state, files)
+    found = _robberies_to_detection(year, (52.062184, 4.305369), random.Random(11), state=state)
+    assert found == (None if order == "no history" else 3)
+
+
+def test_a_week_without_any_event_is_not_counted_as_covered() -> None:
+    # Thirty days, ten without a single event (data missing: an outage, a patchy history),
+    # thirty more: the study period keeps every event and covers sixty days, not seventy.
+    tracker = HotspotTracker(HotspotThresholds())
+    events = [*background(30, 3, end=T0 - timedelta(days=40), seed=3),
+              *background(30, 3, end=T0, seed=4)]  # fmt: skip
+    kept, covered = tracker._study_period(events, T0, events[0].at)
+    assert kept == events and covered == pytest.approx(60, abs=1)
+    # Without such a span, the days from the first event (as before).
+    kept, covered = tracker._study_period(events[90:], T0, events[90].at)
+    assert covered == pytest.approx((T0 - events[90].at) / timedelta(days=1))
+
+
+@pytest.mark.parametrize("arrival", ["before the live days", "amid the live days"])
+def test_a_patchy_history_raises_no_hotspot_in_the_live_period(arrival: str) -> None:
+    # Sixty live days and two months of last year (300 days back, far beyond the bound), the
+    # first with a cluster at Utrecht. Counted as if data ran unbroken since last year, the
+    # live scans took the events for fewer a day than they are and raised chance clusters
+    # of the live background (two loaded before, one amid). The days a study period covers
+    # leave out every week with no event at all in the country.
+    tracker = HotspotTracker(HotspotThresholds())
+    live = background(60, 3, end=T0, seed=21)
+    back = T0 - timedelta(days=300)
+    spot = [observation(back - timedelta(hours=72 - 8 * i), *near(*UTRECHT, 250, 72 * i))
+            for i in range(4)]  # fmt: skip
+    months = [
+        [*background(30, 3, end=back, seed=22), *spot],
+        background(30, 3, end=back + timedelta(days=30), seed=23),
+    ]
+    if arrival == "before the live days":
+        state, changes = _as_the_worker_takes(tracker, HotspotState(), months)
+        state, live_changes = replay(tracker, state, live)
+    else:
+        cut = T0 - timedelta(days=40)
+        state, changes = replay(tracker, HotspotState(), [o for o in live if o.at < cut])
+        state, _ = _as_the_worker_takes(tracker, state, months)
+        assert {o.event_id for m in months for o in m} <= {o.event_id for o in state.observations}
+        state, live_changes = replay(tracker, state, [o for o in live if o.at >= cut])
+    assert [c for c in [*changes, *live_changes] if c.scanned_at >= live[0].at] == []
 
 
 # --- alerts --------------------------------------------------------------------------------
@@ -499,16 +639,22 @@ def test_shuffled_time_months_after_a_year_of_baseline() -> None:
     assert max(raised.values(), default=0) <= 3, raised
 
 
+def _planted_from(year: Sequence[Observation]) -> datetime:
+    """When the planted robberies of `_robberies_to_detection` begin."""
+    return year[-1].at - timedelta(days=4)
+
+
 def _robberies_to_detection(
     year: tuple[Observation, ...],
     place: tuple[float, float],
     rng: random.Random,
     study_days: float = 365,
+    state: HotspotState | None = None,
 ) -> int | None:
     """How many of five robberies within 1 km of `place` over three days, interleaved with
-    the last days of `year` after the rest of it as baseline, it takes to raise a hotspot
-    holding at least three of them; None when the fifth passes without one."""
-    start = year[-1].at - timedelta(days=4)
+    the last days of `year` after the rest of it (or what `state` holds) as baseline, it takes
+    to raise a hotspot holding at least three of them; None when the fifth passes without one."""
+    start = _planted_from(year)
     planted = [
         observation(
             start + timedelta(days=0.75 * i, hours=rng.uniform(0, 3)),
@@ -519,7 +665,8 @@ def _robberies_to_detection(
     ]
     planted_ids = {o.event_id for o in planted}
     later = sorted([o for o in year if o.at >= start] + planted, key=lambda o: o.at)
-    state = loaded(o for o in year if o.at >= start - timedelta(days=study_days) and o.at < start)
+    if state is None:
+        state = loaded(o for o in year if start - timedelta(days=study_days) <= o.at < start)
     tracker = HotspotTracker(HotspotThresholds(study_days=study_days))
     seen = 0
     for event in later:
