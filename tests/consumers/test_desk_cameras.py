@@ -11,7 +11,7 @@ from consumers.notify.subscriptions import SubscriptionSpec, create_subscription
 from consumers.sink import store
 from heterdaad.camera_registry import CameraSpec, add_camera
 from heterdaad.thresholds.desk import DeskThresholds
-from schemas.alerts import AlertKind, RecipientRole, Severity
+from schemas.alerts import AlertKind, RecipientRole, Severity, alert_reference_id
 from tests import factories
 from tests.consumers.test_desk import logged_in, publish_alerts, served_desk, users
 from tests.consumers.test_desk_places import org
@@ -150,7 +150,9 @@ async def test_a_branch_webhook_carries_no_camera_or_liveview(
 
             await eventually(delivered, timeout=60, interval=0.1)
         bodies = [request.body.decode() for request in receiver.delivered("branch")]
-    assert bodies and all(str(hold_up.alert_id) in body for body in bodies)
+    # A branch knows the alert by its keyed id (docs/notify.md, "Alert id and group key").
+    keyed = str(alert_reference_id(hold_up.dedup_key, settings.require_plate_key()))
+    assert bodies and all(keyed in body for body in bodies)
     for text in (*bodies, view):
         for needle in ("cam-70", "020 555 0070", "eigenaar", "liveview", "camera", "retention"):
             assert needle not in text.lower(), (needle, text)
