@@ -61,7 +61,7 @@ async def test_a_model_fitted_from_desk_judgements_is_named_by_the_worker_alerts
     async with served_desk(settings) as base_url, logged_in(base_url) as client:
         page = await client.get(f"/alerts/{judged.alert_id}")
         # The detail page names the model and probability the series rests on.
-        assert 'id="basis"' in page.text and "model hand-set, kans" in page.text
+        assert 'id="basis"' in page.text and "handmatig ingesteld model, kans" in page.text
         answer = await client.post(f"/alerts/{judged.alert_id}/judge",
                                    data={"csrf": csrf_token(page.text), "verdict": "confirmed"})
         assert answer.status_code == 303
