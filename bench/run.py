@@ -50,6 +50,8 @@ class Plan:
         self.backfill_days = 365.0
         # Presses measured from the press to the alarm centre holding its task, 2 a second.
         self.task_presses = 20 if quick else 60
+        # The same presses again right after a monthly import of months-old robbery reports.
+        self.task_backlog = 3000
         # Incident reports through the API's batch endpoint (and bare), twice each.
         self.api_reports = 2000 if quick else 10_000
 
@@ -279,6 +281,13 @@ async def tasks_part(plan: Plan, base: Path, lines: list[str]) -> None:
         found = await tasks.run(settings, base / "logs", plan.task_presses, spacing_s=0.5)
     finally:
         await cleanup(settings)
+    settings = fresh_settings(base)
+    await prepare(settings)
+    try:
+        behind = await tasks.run(settings, base / "logs", plan.task_presses, spacing_s=0.5,
+                                 backlog=plan.task_backlog)  # fmt: skip
+    finally:
+        await cleanup(settings)
     baseline = found.topic
     lines += [
         f"### From a press to the alarm centre holding its verify task ({found.presses} presses, "
@@ -291,6 +300,18 @@ async def tasks_part(plan: Plan, base: Path, lines: list[str]) -> None:
         f"{ratio(found.webhook.p50, baseline.p50)} |",
         f"| GET /v1/alarm-tasks long-poll (wait 2 s, cursor) | {found.long_poll.row()} | "
         f"{ratio(found.long_poll.p50, baseline.p50)} |",
+        "",
+        f"### The same {behind.presses} presses right after {plan.task_backlog} robbery reports "
+        "of 2-4 months ago (supermarkets over the same area, produced at once to "
+        "incident-reports.v1)",
+        "",
+        "| path | p50 / p95 / p99 / max ms | p50 ratio to no backlog | max ratio to no backlog |",
+        "|---|---|---|---|",
+        f"| task on alarm-tasks.v1, bare Kafka reader | {behind.topic.row()} | "
+        f"{ratio(behind.topic.p50, baseline.p50)} | {ratio(behind.topic.max, baseline.max)} |",
+        f"| signed webhook through notify | {behind.webhook.row()} | "
+        f"{ratio(behind.webhook.p50, found.webhook.p50)} | "
+        f"{ratio(behind.webhook.max, found.webhook.max)} |",
         "",
     ]
 

@@ -5,6 +5,10 @@ process. Each press is sent at a new site at its intended time; the centre's tim
 webhook receiver is handed the task, or its long-poll answer names it. The baseline of the
 same run is a bare Kafka reader of `alarm-tasks.v1`: what the worker's task costs by itself,
 so that the ratio is what storing and delivering it to the centre adds.
+
+With `backlog`, that many months-old robbery reports at supermarkets spread over the same area
+(a monthly CBL import) are produced to incident-reports.v1 just before the measured presses:
+a live press must not wait for the verification of history (docs/alarm-verification.md).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import logging
 import random
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import asyncpg
@@ -30,11 +34,11 @@ from consumers.notify.subscriptions import SubscriptionSpec, create_subscription
 from heterdaad.kafka import make_producer, publish
 from infra.parts import spawn_part, stop_part
 from producers.api import admin
-from schemas.common import BranchType, Location
-from schemas.events import AlarmActivation, AlarmSignal, AlarmSite
+from schemas.common import Branch, BranchType, Location
+from schemas.events import AlarmActivation, AlarmSignal, AlarmSite, IncidentReport, IncidentType
 from schemas.tasks import AlarmTask
-from schemas.topics import ALARM_ACTIVATIONS, ALARM_TASKS
-from schemas.wire import decode_as
+from schemas.topics import ALARM_ACTIVATIONS, ALARM_TASKS, INCIDENT_REPORTS
+from schemas.wire import decode_as, encode
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -83,6 +87,38 @@ def _press(rng: random.Random) -> AlarmActivation:
         site=AlarmSite(site_id=site_id, location=location, branch_type=BranchType.SUPERMARKET),
         signal=AlarmSignal.HOLD_UP, user_id="staff-1", occurred_at=now, received_at=now,
     )  # fmt: skip
+
+
+def _history(rng: random.Random, count: int) -> list[IncidentReport]:
+    """Robbery reports of two to four months ago at supermarkets over the presses' area."""
+    now = datetime.now(UTC)
+    reports = []
+    for index in range(count):
+        location = Location(lat=52.0 + rng.uniform(0, 0.5), lon=4.6 + rng.uniform(0, 0.6))
+        branch = Branch(branch_id=f"bench-history-{index:05d}", branch_type=BranchType.SUPERMARKET,
+                        location=location)  # fmt: skip
+        occurred_at = now - timedelta(days=rng.uniform(60, 120))
+        reports.append(IncidentReport(
+            event_id=uuid.uuid4(), reporting_org="cbl", branch=branch,
+            incident_type=IncidentType.OVERVAL, occurred_at=occurred_at,
+        ))  # fmt: skip
+    return reports
+
+
+async def _send_history(settings: Settings, reports: list[IncidentReport]) -> None:
+    """All at once, as a file's import does: queued, then one wait for the acknowledgements."""
+    producer = make_producer(settings)
+    await producer.start()
+    try:
+        name = INCIDENT_REPORTS.name(settings.topic_prefix)
+        pending = []
+        for report in reports:
+            record = encode(INCIDENT_REPORTS, report, "urn:bench:tasks")
+            pending.append(await producer.send(name, value=record.value, key=record.key,
+                                               headers=record.headers))  # fmt: skip
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
 
 
 async def _receiver(seen: _Seen) -> tuple[web.AppRunner, str]:
@@ -164,8 +200,11 @@ async def _send(settings: Settings, presses: list[AlarmActivation], spacing_s: f
         await producer.stop()
 
 
-async def run(settings: Settings, log_dir: Path, presses: int, spacing_s: float) -> TaskLatencies:
-    """Measure `presses` presses after one warm-up press has come through every path."""
+async def run(
+    settings: Settings, log_dir: Path, presses: int, spacing_s: float, backlog: int = 0
+) -> TaskLatencies:
+    """Measure `presses` presses after one warm-up press has come through every path, right
+    after `backlog` historical robbery reports."""
     settings = settings.model_copy(update={
         "notify": settings.notify.model_copy(update={"allow_private_webhooks": True}),
     })  # fmt: skip
@@ -196,9 +235,11 @@ async def run(settings: Settings, log_dir: Path, presses: int, spacing_s: float)
                 for seen in paths.values():
                     await seen.until({str(warm_up.event_id)}, READY_TIMEOUT_S)
                 measured = [_press(rng) for _ in range(presses)]
+                if backlog:
+                    await _send_history(settings, _history(rng, backlog))
                 await _send(settings, measured, spacing_s, sent)
                 for seen in paths.values():
-                    await seen.until(set(sent), 60 + presses * spacing_s)
+                    await seen.until(set(sent), 60 + presses * spacing_s + backlog * 0.2)
             finally:
                 stop.set()
     await runner.cleanup()
