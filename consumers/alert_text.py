@@ -394,6 +394,13 @@ def grounds_text(
 ) -> str:
     """What a reconnaissance warning rests on, its score with the estimated false rate, and
     (given its basis) the rule and the chance of a robbery: one 'grond:', never two."""
+    return f"{_PHRASES['rests_on'][language]}: {grounds_said(grounds, language, basis)}"
+
+
+def grounds_said(
+    grounds: WarningGrounds, language: Language = "nl", basis: DetectionBasis | None = None
+) -> str:
+    """`grounds_text` without its heading, for a page whose label says 'Grond' already."""
     found = [BEHAVIOUR[b][language] for b in grounds.behaviours]
     if grounds.vehicle:
         found.append(_PHRASES["vehicle_noted"][language])
@@ -410,7 +417,7 @@ def grounds_text(
         threshold=number(grounds.threshold, 1, language),
         rate=_about(grounds.false_warnings_per_100, language),
     )
-    line = f"{_PHRASES['rests_on'][language]}: {', '.join(found)}; {score}"
+    line = "; ".join(part for part in (", ".join(found), score) if part)
     if basis is not None:
         line += f"; {basis_text(basis, language, probability='robbery_probability')}"
     return line

@@ -16,7 +16,7 @@ from consumers.alert_text import (
     UNIT,
     basis_text,
     extent_text,
-    grounds_text,
+    grounds_said,
     happened,
     local_date,
     local_time,
@@ -301,8 +301,7 @@ class Words:
         behaviours and score, then the rule and the chance of a robbery (its 'kans 34%' alone
         did not say of what); another pattern's model and chance."""
         if alert.grounds is not None:
-            line = grounds_text(alert.grounds, self.language, alert.basis)
-            return line.split(": ", 1)[1]  # the page's 'Grond' heads it already
+            return grounds_said(alert.grounds, self.language, alert.basis)
         return basis_text(alert.basis, self.language) if alert.basis is not None else ""
 
     def outcome(self, outcome: Outcome) -> str:
