@@ -85,11 +85,13 @@ def test_a_configured_model_is_the_one_the_demo_watches(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("field", ["worker_port", "sink_port", "notify_port", "sia_port"])
 def test_a_taken_metrics_port_stops_the_demo_before_it_starts(field: str) -> None:
-    settings = _free_ports()
     with socket.socket() as holder:
-        holder.bind((settings.metrics.host, 0))
+        holder.bind((MetricsSettings().host, 0))
         holder.listen()
         taken = holder.getsockname()[1]
+        # The other ports are drawn while this one is held: drawn before, one of them could be
+        # handed out again as `taken`, and the demo rightly named that one instead (CI, 7 Dec).
+        settings = _free_ports()
         metrics = settings.metrics.model_copy(update={field: taken})
         with pytest.raises(PortBusy) as busy:
             check_ports(settings.model_copy(update={"metrics": metrics}))
