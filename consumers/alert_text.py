@@ -83,6 +83,17 @@ ONE_BRANCH_TYPE: dict[BranchType, dict[Language, str]] = {
     BranchType.OTHER_RETAIL: {"nl": "winkel", "en": "shop"},
 }
 
+# One incident of each kind (IncidentType's values): a row that lists events names each in the
+# singular (the digest's robberies of a series, the desk's evidence).
+ONE_INCIDENT_KIND: dict[str, dict[Language, str]] = {
+    "overval": {"nl": "overval", "en": "robbery"},
+    "poging": {"nl": "poging", "en": "attempted robbery"},
+    "woningoverval": {"nl": "woningoverval", "en": "home robbery"},
+    "straatroof": {"nl": "straatroof", "en": "street robbery"},
+    "ramkraak": {"nl": "ramkraak", "en": "ram raid"},
+    "plofkraak": {"nl": "plofkraak", "en": "ATM explosive attack"},
+}
+
 OUTCOME: dict[Outcome, dict[Language, str]] = {
     Outcome.ARRESTED: {"nl": "Aangehouden", "en": "Arrested"},
     Outcome.OFFENDERS_GONE: {"nl": "Daders gevlucht", "en": "Offenders gone"},

@@ -66,6 +66,9 @@ class AlertCard:
     members: tuple[Member, ...] = ()
     # The branches of the events it links: the evidence names a branch by its id.
     linked_branches: tuple[BranchFacts, ...] = ()
+    # The events it links as stored: the evidence names each by when, where and what, not by
+    # its id (docs/desk.md).
+    linked_events: tuple[Member, ...] = ()
     # Why notify muted the unit's desk row ("silence <id>", "inhibited by <key>"): the desk
     # shows such an alert as silenced rather than hiding it (docs/notify.md, docs/desk.md).
     muted_by: str | None = None

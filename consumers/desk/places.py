@@ -51,12 +51,14 @@ class BranchFacts:
 
 @dataclass(frozen=True)
 class Member:
-    """One event of a series: when and where."""
+    """One linked event (a series' robbery, an alert's evidence): when, where and what."""
 
     event_id: UUID
     event_type: str
     occurred_at: datetime
     branch: BranchFacts
+    # The event's own kind: a report's incident type, an activation's signal.
+    kind: str | None = None
 
 
 def _branch_type(text: str | None) -> BranchType | None:
@@ -79,9 +81,10 @@ SELECT s.site_id, b.branch_id, b.chain, b.branch_type, b.street, b.postcode, b.c
 FROM alarm_site s JOIN branch b USING (branch_id) WHERE s.site_id = ANY($1::text[])
 """
 
-# The registered branch first; the event's own copy (registered when it was accepted) after.
+# The registered branch first (an activation's through its alarm site); the event's own copy
+# (registered when it was accepted) after.
 _EVENTS = """
-SELECT e.event_id, e.event_type, e.occurred_at,
+SELECT e.event_id, e.event_type, e.occurred_at, e.kind,
        coalesce(b.lat, e.lat) AS lat, coalesce(b.lon, e.lon) AS lon,
        coalesce(b.branch_id, e.branch_id, e.payload#>>'{site,site_id}') AS branch_id,
        coalesce(b.chain, e.payload#>>'{branch,chain}', e.payload#>>'{site,chain}') AS chain,
@@ -92,7 +95,9 @@ SELECT e.event_id, e.event_type, e.occurred_at,
                 e.payload#>>'{site,address,postcode}') AS postcode,
        coalesce(b.city, e.payload#>>'{branch,address,city}',
                 e.payload#>>'{site,address,city}') AS city
-FROM event e LEFT JOIN branch b ON b.branch_id = e.branch_id
+FROM event e
+LEFT JOIN alarm_site s ON s.site_id = e.payload#>>'{site,site_id}'
+LEFT JOIN branch b ON b.branch_id = coalesce(e.branch_id, s.branch_id)
 WHERE e.event_id = ANY($1::uuid[])
 """
 
@@ -169,9 +174,13 @@ def _placed(
     members: tuple[Member, ...] = ()
     if alert.kind is AlertKind.SERIES:
         robberies = [row for row in linked if row["event_type"] == "incident_report"]
-        members = tuple(
-            Member(row["event_id"], row["event_type"], row["occurred_at"], _facts(row))
-            for row in sorted(robberies, key=lambda row: row["occurred_at"])
-        )
+        members = tuple(_member(row) for row in sorted(robberies, key=lambda r: r["occurred_at"]))
     branches = {row["branch_id"]: _facts(row) for row in linked if row["branch_id"]}
-    return replace(card, branch=branch, members=members, linked_branches=tuple(branches.values()))
+    return replace(
+        card, branch=branch, members=members, linked_branches=tuple(branches.values()),
+        linked_events=tuple(_member(row) for row in linked),
+    )  # fmt: skip
+
+
+def _member(row: asyncpg.Record) -> Member:
+    return Member(row["event_id"], row["event_type"], row["occurred_at"], _facts(row), row["kind"])

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from consumers.alert_text import (
     BRANCH_TYPE,
     KIND,
+    ONE_INCIDENT_KIND,
     SEVERITY,
     UNIT,
     basis_text,
@@ -34,14 +35,15 @@ from heterdaad.vocabulary import (
     VEHICLE_LABELS,
     WEAPON_LABELS,
 )
+from schemas.alerts import AlertKind
 from schemas.common import Location
 from schemas.events import GetawayMode
 from schemas.geography import nearest_place
 
 if TYPE_CHECKING:
     from consumers.desk.alerts import AlertCard, CardState
-    from consumers.desk.places import BranchFacts
-    from schemas.alerts import Alert, LinkReason, Lookout, Outcome, SeriesExtent
+    from consumers.desk.places import BranchFacts, Member
+    from schemas.alerts import Alert, EvidenceLink, LinkReason, Lookout, Outcome, SeriesExtent
     from schemas.common import BranchType
 
 LANGUAGES: tuple[Language, ...] = ("nl", "en")
@@ -169,7 +171,16 @@ PHRASES: dict[str, dict[Language, str]] = {
     "cells": {"nl": "cellen", "en": "cells"},
     "series": {"nl": "Reeks", "en": "Series"},
     "hotspot": {"nl": "Hotspot", "en": "Hotspot"},
-    "site": {"nl": "Locatie", "en": "Site"},
+    "alarm_site": {"nl": "Alarmlocatie", "en": "Alarm site"},
+    "series_robberies": {"nl": "{count} overvallen", "en": "{count} robberies"},
+    "in_series": {"nl": "onderdeel van een reeks", "en": "part of a series"},
+    # The ids behind an alert, for looking it up elsewhere: never the page's primary words.
+    "references": {"nl": "Referenties", "en": "References"},
+    "references_intro": {
+        "nl": "Kenmerken om deze melding en haar onderbouwing in andere systemen op te zoeken.",
+        "en": "Identifiers to look this alert and its evidence up in other systems.",
+    },
+    "the_alert": {"nl": "Melding", "en": "Alert"},
     "status": {"nl": "Status", "en": "Status"},
     "outcome": {"nl": "Afloop", "en": "Outcome"},
     "at_risk": {"nl": "Risico voor", "en": "At risk"},
@@ -199,8 +210,7 @@ PHRASES: dict[str, dict[Language, str]] = {
     "liveview": {"nl": "Liveview", "en": "Liveview"},
     "watch_live": {"nl": "live meekijken", "en": "watch live"},
     "no_evidence": {"nl": "Geen gekoppelde gebeurtenissen.", "en": "No linked events."},
-    "event": {"nl": "Gebeurtenis", "en": "Event"},
-    "event_type": {"nl": "Soort gebeurtenis", "en": "Event type"},
+    "what": {"nl": "Wat", "en": "What"},
     "distance": {"nl": "Afstand", "en": "Distance"},
     "happened": {"nl": "Gebeurd", "en": "Happened"},
     "history": {"nl": "Historie", "en": "History"},
@@ -309,6 +319,48 @@ class Words:
 
     def event_type(self, event_type: str) -> str:
         return EVENT_TYPE.get(event_type, {}).get(self.language, event_type)
+
+    def linked(self, card: AlertCard, link: EvidenceLink) -> Member | None:
+        """The stored event an evidence link names: its branch, time and kind."""
+        return next((event for event in card.linked_events if event.event_id == link.event_id),
+                    None)  # fmt: skip
+
+    def evidence_when(self, card: AlertCard, link: EvidenceLink) -> str:
+        """When the linked event happened (how long ago); else how far apart it was."""
+        event = self.linked(card, link)
+        moment = link.occurred_at or (event.occurred_at if event is not None else None)
+        return self.happened(moment) if moment is not None else self.duration(link.time_gap_s)
+
+    def evidence_branch(self, card: AlertCard, link: EvidenceLink) -> str:
+        """The linked event's branch as the branch row names it; '-' when not stored."""
+        event = self.linked(card, link)
+        return self.branch(event.branch) if event is not None else "-"
+
+    def evidence_what(self, card: AlertCard, link: EvidenceLink) -> str:
+        """What the linked event is: 'Incidentmelding: overval', 'Alarmering: overvalknop'."""
+        what = self.event_type(link.event_type)
+        event = self.linked(card, link)
+        kind = event.kind if event is not None else None
+        if not kind or kind == "voorverkenning":  # a sighting's kind is its type again
+            return what
+        words = ONE_INCIDENT_KIND.get(kind, {}).get(self.language) or self.value(kind)
+        return f"{what}: {words}"
+
+    def evidence_reference(self, card: AlertCard, link: EvidenceLink) -> str:
+        """The line the references list names an event id by: when and what."""
+        event = self.linked(card, link)
+        moment = link.occurred_at or (event.occurred_at if event is not None else None)
+        when = local_time(moment, self.language) if moment is not None else None
+        return " · ".join(part for part in (when, self.evidence_what(card, link)) if part)
+
+    def series(self, card: AlertCard) -> str:
+        """A series in words, its id left to the references: how many robberies, or that the
+        alert's robbery belongs to one."""
+        alert = card.alert
+        if alert is None or alert.kind is not AlertKind.SERIES:
+            return self("in_series")
+        count = alert.series_extent.members if alert.series_extent else len(card.members)
+        return self("series_robberies", count=count) if count else ""
 
     def branch_type(self, branch_type: BranchType) -> str:
         return BRANCH_TYPE[branch_type][self.language]

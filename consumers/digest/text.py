@@ -5,7 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from consumers.alert_text import BRANCH_TYPE, ONE_BRANCH_TYPE, SEVERITY, UNIT, local_time
+from consumers.alert_text import (
+    BRANCH_TYPE,
+    ONE_BRANCH_TYPE,
+    ONE_INCIDENT_KIND,
+    SEVERITY,
+    UNIT,
+    local_time,
+)
 from consumers.digest.period import NL_TIME
 from heterdaad import notation
 from heterdaad.language import Language
@@ -33,15 +40,6 @@ INCIDENT_KIND: dict[str, dict[Language, str]] = {
     "straatroof": {"nl": "straatroven", "en": "street robberies"},
     "ramkraak": {"nl": "ramkraken", "en": "ram raids"},
     "plofkraak": {"nl": "plofkraken", "en": "ATM explosive attacks"},
-}
-# One incident of each kind: a row that lists events names each in the singular.
-ONE_INCIDENT_KIND: dict[str, dict[Language, str]] = {
-    "overval": {"nl": "overval", "en": "robbery"},
-    "poging": {"nl": "poging", "en": "attempted robbery"},
-    "woningoverval": {"nl": "woningoverval", "en": "home robbery"},
-    "straatroof": {"nl": "straatroof", "en": "street robbery"},
-    "ramkraak": {"nl": "ramkraak", "en": "ram raid"},
-    "plofkraak": {"nl": "plofkraak", "en": "ATM explosive attack"},
 }
 
 # Every other phrase, by key: (Dutch, English).

@@ -19,6 +19,7 @@ from consumers.alert_text import local_time
 from consumers.sink import store
 from schemas.alerts import AlertKind, Area, EvidenceLink, LinkReason, Severity
 from schemas.common import Address, BranchType, Location
+from schemas.events import AlarmSite
 from tests import factories
 from tests.consumers.test_desk import logged_in, served_desk, users
 from tests.consumers.test_desk_labels import visible_text
@@ -26,6 +27,7 @@ from tests.consumers.test_desk_labels import visible_text
 if TYPE_CHECKING:
     import asyncpg
 
+    from heterdaad.language import Language
     from heterdaad.settings import Settings
     from schemas.events import IncidentReport
 
@@ -201,3 +203,74 @@ async def test_evidence_names_a_branch_as_the_branch_row_does_not_by_its_id(
     # organisation's at that.
     assert "melding in de buurt Juwelier, Stadsplein 5, 1181 ZM Amstelveen" in page, page
     assert "zelfstandig-01313" not in page
+
+
+def _without_references(page: str) -> tuple[str, str]:
+    """The page without its references section, and that section."""
+    match = re.search(r'<details class="references" id="references">.*?</details>', page,
+                      re.DOTALL)  # fmt: skip
+    assert match is not None, page
+    return page[: match.start()] + page[match.end() :], match[0]
+
+
+async def test_evidence_is_named_by_time_branch_and_what_its_ids_only_in_the_references(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    """An officer reads evidence by what happened where and when; the page listed it by event
+    id, and named the series and the alarm site by their ids ('deltaveilig-000749')."""
+    await users(db)
+    shop = factories.branch(
+        branch_id="cbl-7781", chain="Vershoek", branch_type=BranchType.SUPERMARKET,
+        location=Location(lat=52.3600, lon=4.9000),
+        address=Address(street="Weesperstraat 20", postcode="1018 DN", city="Amsterdam"),
+    )  # fmt: skip
+    report = factories.incident_report(branch=shop, occurred_at=_days_ago(0.1))
+    site = AlarmSite(
+        site_id="deltaveilig-000749", location=DAMSTRAAT, branch_type=BranchType.JEWELLER,
+        chain="Goudsmid",
+        address=Address(street="Kalverstraat 1", postcode="1012 NX", city="Amsterdam"),
+    )  # fmt: skip
+    press = factories.alarm_activation(site=site, occurred_at=_days_ago(0.05))
+    series_id = str(uuid.uuid4())
+    robbery = factories.alert(
+        area=Area(center=shop.location, radius_m=2000), occurred_at=report.occurred_at,
+        site_id=site.site_id, series_id=series_id,
+        evidence=[
+            EvidenceLink(event_id=report.event_id, event_type="incident_report",
+                         occurred_at=report.occurred_at),
+            # As verify_alarms links a press: how far apart in time, not when.
+            EvidenceLink(event_id=press.event_id, event_type="alarm_activation", time_gap_s=0),
+        ],
+    )  # fmt: skip
+    for model in (report, press, robbery):
+        await store(db, model)
+
+    async with served_desk(settings) as base_url, logged_in(base_url) as client:
+        dutch = (await client.get(f"/alerts/{robbery.alert_id}?lang=nl")).text
+        english = (await client.get(f"/alerts/{robbery.alert_id}?lang=en")).text
+
+    ids = [str(report.event_id), str(press.event_id), series_id, site.site_id]
+    for page, (report_line, press_line, in_series) in (
+        (dutch, ("Vershoek (supermarkt), Weesperstraat 20, 1018 DN Amsterdam Incidentmelding: "
+                 "overval", "Goudsmid (juwelier), Kalverstraat 1, 1012 NX Amsterdam "
+                 "Alarmering: overvalknop", "Reeks onderdeel van een reeks")),
+        (english, ("Vershoek (supermarket), Weesperstraat 20, 1018 DN Amsterdam Incident "
+                   "report: robbery", "Goudsmid (jeweller), Kalverstraat 1, 1012 NX Amsterdam "
+                   "Alarm activation: hold-up button", "Series part of a series")),
+    ):  # fmt: skip
+        language: Language = "nl" if page is dutch else "en"
+        primary, references = _without_references(page)
+        text = words(primary)
+        for moment, line in ((report.occurred_at, report_line), (press.occurred_at, press_line)):
+            when = re.escape(local_time(moment, language))
+            assert re.search(rf"{when} \([^)]*\) {re.escape(line)}", text), (line, text)
+        assert in_series in text, text
+        for identifier in ids:
+            assert identifier not in primary, identifier
+            assert f'<code class="ref">{identifier}</code>' in references, identifier
+        assert f'<code class="ref">{robbery.alert_id}</code>' in references
+    references = words(f"<body>{_without_references(dutch)[1]}")
+    assert "Referenties" in references and "Alarmlocatie deltaveilig-000749" in references
+    line = f"{local_time(report.occurred_at)} · Incidentmelding: overval: {report.event_id}"
+    assert line in references, references
+    assert "<summary>References</summary>" in _without_references(english)[1]
