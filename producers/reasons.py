@@ -152,6 +152,52 @@ def in_dutch(reason: str) -> str:
     return reason
 
 
+def _english_duration(found: re.Match[str]) -> str:
+    count, unit = int(found["count"]), found["unit"]
+    return f"{count} {unit}{'' if count == 1 else 's'}"
+
+
+# The reasons staff on the English form can meet, as plainly as the Dutch ones: the API's
+# wording names settings ('max_event_age_days'), clock skew and strings.
+_PLAIN_ENGLISH: tuple[tuple[re.Pattern[str], _Dutch], ...] = tuple(
+    (re.compile(english), plain_words)
+    for english, plain_words in (
+        (r"lies in the future by more than the allowed clock skew "
+         r"\((?P<count>\d+) (?P<unit>second|minute|hour)s?\)",
+         lambda found: f"is more than {_english_duration(found)} in the future"),
+        (r"lies in the future by more than the allowed clock skew \((.+)\)",
+         r"is more than \1 in the future"),
+        (r"lies more than (\d+) days in the past \(max_event_age_days\)",
+         r"is more than \1 days in the past"),
+        (r"lies outside (\S+) to (\S+) \(UTC\)", r"lies outside \1 to \2"),
+        (r"lies outside the Netherlands.*", "lies outside the Netherlands"),
+        (r"contains a control character", "contains a character that does not belong in text"),
+        (r"Field required", "is required"),
+        (r"String should have at most 1 character", "may have at most 1 character"),
+        (r"String should have at most (\d+) characters", r"may have at most \1 characters"),
+        (r"String should have at least 1 character", "should not be empty"),
+        (r"String should have at least (\d+) characters", r"should have at least \1 characters"),
+        (r"List should have at most (\d+) items? after validation, not (\d+)",
+         r"may have at most \1 entries, not \2"),
+        (r"Value should have at most (\d+) items? after validation, not (\d+)",
+         r"may have at most \1 characters, not \2"),
+        (r"Value should have at least (\d+) items? after validation, not (\d+)",
+         r"should have at least \1 characters, not \2"),
+        (r"Input should be a valid datetime.*", "should be a date and time"),
+    )
+)  # fmt: skip
+
+
+def in_plain_english(reason: str) -> str:
+    """The reason for staff reading English: as plain as in Dutch where the table knows it,
+    else as the API says it (in_english)."""
+    reason = in_english(reason)
+    for english, plain_words in _PLAIN_ENGLISH:
+        if (found := english.fullmatch(reason)) is not None:
+            return plain_words(found) if callable(plain_words) else found.expand(plain_words)
+    return reason
+
+
 def said_in(reason: str, language: Language) -> str:
-    """The reason in the reader's language."""
-    return in_dutch(reason) if language == "nl" else in_english(reason)
+    """The reason in the reader's language, for staff (the /meld form)."""
+    return in_dutch(reason) if language == "nl" else in_plain_english(reason)

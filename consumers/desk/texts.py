@@ -34,6 +34,7 @@ from heterdaad.vocabulary import (
     HEIGHT_LABELS,
     VEHICLE_LABELS,
     WEAPON_LABELS,
+    english_label,
 )
 from schemas.alerts import AlertKind
 from schemas.common import Location
@@ -557,7 +558,7 @@ def term(member: StrEnum, language: Language) -> str:
     if language == "nl":
         label = _DUTCH_TERMS.get(f"{type(member).__name__}.{member.value}")
     else:
-        label = ENGLISH_LABELS.get(member)
+        label = english_label(member)
     return label if label is not None else member.value.replace("_", " ")
 
 
@@ -578,7 +579,7 @@ def distance(distance_m: float | None, language: Language = "nl") -> str:
 
 _BY_VALUE: dict[Language, dict[str, str]] = {
     "nl": {key.split(".", 1)[1]: text for key, text in _DUTCH_TERMS.items()},
-    "en": {member.value: text for member, text in ENGLISH_LABELS.items()},
+    "en": {value: text for (_, value), text in ENGLISH_LABELS.items()},
 }
 
 

@@ -150,7 +150,8 @@ def _posted_from_our_page(request: Request, form: FormData) -> bool:
 
 def _refused(request: Request, language: Language, refusal: str) -> Response:
     """The login page saying why this session cannot report sightings; the cookie is ended."""
-    message = Words(language)("code_refused", refusal=refusal)
+    logger.info("meld code refused", extra={"refusal": refusal})
+    message = Words(language)("code_refused")
     response = _login_form(request, language, message, 403)
     response.delete_cookie(COOKIE, path=COOKIE_PATH)
     return response
@@ -294,9 +295,8 @@ def form_router(session_lasts: timedelta, default_language: Language = "nl") -> 
                 page = pages.failed_page(language, _refusal_text(words, refusal))
                 return _page(page, refusal.status, headers)
             if answer.status == 202:
-                page = pages.done_page(
-                    language, branch_id=values["branch_id"], event_id=event_id
-                )
+                [branch] = await _branch_choices(intake, session)
+                page = pages.done_page(language, branch=branch["label"], event_id=event_id)
                 return _page(page, 202)
             if answer.status != 422:
                 message = _answer_text(words, answer.status, answer.detail)
@@ -430,36 +430,50 @@ async def _branch(intake: Intake, caller: Caller, branch_id: str) -> dict[str, A
 
 
 async def _branch_choices(intake: Intake, session: StaffSession) -> list[dict[str, str]]:
+    """The session's branch, named as staff know it ('Super A, Damrak 1, Amsterdam'): its id
+    is an organisation's number, which the form posts but staff need not read."""
     rows = await intake.pool.fetch(
-        "SELECT branch_id, chain, city FROM branch WHERE branch_id = $1", session.branch_id
+        "SELECT branch_id, chain, street, city FROM branch WHERE branch_id = $1",
+        session.branch_id,
     )
     return [
         {
             "branch_id": row["branch_id"],
-            "label": " ".join(part for part in (row["chain"], row["city"]) if part),
+            "label": ", ".join(part for part in (row["chain"], row["street"], row["city"]) if part)
+            or row["branch_id"],
         }
         for row in rows
     ]
 
 
+# pydantic's words for a value not among an enum's ("Input should be 'slim', 'medium' or
+# 'heavy'"): the identifiers mean nothing to staff, who chose from the form's list.
+_NOT_A_CHOICE = re.compile(r"(Value error, )?Input should be '")
+
+
 def _problem_text(words: Words, problem: FieldProblem) -> str:
     """'Kleding: mag ten hoogste 60 tekens hebben': the form's label and the reason."""
     field = re.sub(r"\.\d+$", "", problem.field)  # "persons.0.clothing.0": the clothing field
-    label = words.field(field) or problem.field
-    return f"{label}: {said_in(problem.reason, words.language)}"
+    if _NOT_A_CHOICE.match(problem.reason):
+        return f"{words.field(field)}: {words('pick_option')}"
+    return f"{words.field(field)}: {said_in(problem.reason, words.language)}"
 
 
 def _refusal_text(words: Words, refusal: Refused) -> str:
+    """Why the report was refused, as staff can act on it: the intake's reason ('an
+    organisation with role police may not post ...') is the log's, not theirs."""
     if refusal.status == 429:
         return words("too_many", seconds=refusal.retry_after)
-    return words("not_allowed", reason=said_in(str(refusal.reason), words.language))
+    logger.info("meld report refused", extra={"status": refusal.status, "reason": refusal.reason})
+    return words("not_allowed")
 
 
 def _answer_text(words: Words, status: int, detail: object) -> str:
     if status == 503:
         return words("unavailable")
+    logger.info("meld report not taken", extra={"status": status, "detail": str(detail)})
     if status == 403:
-        return words("not_your_branch", detail=said_in(str(detail), words.language))
+        return words("not_your_branch")
     if status == 409:
         return words("conflict")
-    return words("failed", detail=detail)
+    return words("failed")

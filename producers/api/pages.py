@@ -47,7 +47,7 @@ PHRASES: dict[str, tuple[str, str]] = {
     "clothing": ("Kleding", "Clothing"),
     "clothing_hint": ("Kleding (met komma's gescheiden)", "Clothing (separated by commas)"),
     "vehicle": ("Voertuig", "Vehicle"),
-    "vehicle_kind": ("Soort", "Kind"),
+    "vehicle_kind": ("Soort", "Type"),
     "make": ("Merk", "Make"),
     "colour": ("Kleur", "Colour"),
     "plate": ("Kenteken", "Licence plate"),
@@ -56,10 +56,11 @@ PHRASES: dict[str, tuple[str, str]] = {
     "received": ("Melding ontvangen", "Report received"),
     "thanks": ("Bedankt voor uw melding", "Thank you for your report"),
     "done": (
-        "Uw melding van een voorverkenning bij filiaal {branch_id} is ontvangen en doorgestuurd.",
-        "Your report of reconnaissance at branch {branch_id} has been received and passed on.",
+        "Uw melding van een voorverkenning is ontvangen en doorgestuurd.",
+        "Your report of reconnaissance has been received and passed on.",
     ),
-    "reference": ("Kenmerk", "Reference"),
+    "reference": ("Kenmerk (als u er later naar gevraagd wordt)",
+                  "Reference (in case you are asked about it later)"),
     "again": (
         "Ziet u de persoon of het voertuig opnieuw, meld het dan opnieuw. Bij direct gevaar: "
         "bel 112.",
@@ -72,46 +73,60 @@ PHRASES: dict[str, tuple[str, str]] = {
     "back": ("Terug naar het formulier", "Back to the form"),
     # what to correct, and why a report was not taken (producers/api/form.py)
     "pick_branch": ("kies een van uw filialen.", "choose one of your branches."),
-    "pick_behaviour": ("kies ten minste één gedraging.", "choose at least one behaviour."),
+    "pick_behaviour": ("vink ten minste één ding aan.", "tick at least one thing."),
     "give_time": ("vul een datum en tijd in.", "enter a date and time."),
+    # a choice the form did not offer (a page of before, a changed post)
+    "pick_option": ("kies een van de mogelijkheden in de lijst.",
+                    "choose one of the options in the list."),
+    # what an error names when it is about the report as a whole, not one field
+    "the_report": ("Melding", "Report"),
+    "other_language": ("English", "Nederlands"),
     "unknown_code": (
         "Deze code is onbekend, al gebruikt of verlopen.",
         "This code is unknown, already used or expired.",
     ),
     "form_expired": (
-        "Het formulier is verlopen of kwam niet van deze site. Klik nogmaals op Inloggen.",
-        "The form has expired or did not come from this site. Click Log in again.",
+        "Het inlogformulier is verlopen. Klik nogmaals op Inloggen.",
+        "The login form has expired. Click Log in again.",
     ),
     "report_expired": (
-        "Het formulier kwam niet van deze site of hoort bij een eerdere sessie. Controleer de "
-        "gegevens en klik nogmaals op Melden.",
-        "The form did not come from this site or belongs to an earlier session. Check the "
-        "details and click Report again.",
+        "Het formulier is verlopen en niet verstuurd. Controleer de gegevens en klik nogmaals "
+        "op Melden.",
+        "The form has expired and was not sent. Check the details and click Report again.",
     ),
     "code_refused": (
-        "Met deze code kunt u geen voorverkenningen melden ({refusal}).",
-        "This code cannot be used to report reconnaissance ({refusal}).",
+        "Met deze code kunt u geen voorverkenningen melden. Vraag een nieuwe code aan bij wie u "
+        "deze gaf.",
+        "This code cannot be used to report reconnaissance. Ask whoever gave it to you for a "
+        "new one.",
     ),
     "too_many": (
         "U heeft te veel meldingen achter elkaar gedaan. Probeer het over {seconds} seconden "
         "opnieuw.",
         "You made too many reports in a row. Try again in {seconds} seconds.",
     ),
-    "not_allowed": ("U mag deze melding niet doen ({reason}).", "You may not make this report "
-                    "({reason})."),
+    "not_allowed": (
+        "Deze melding kan niet met uw inlogcode worden gedaan. Vraag een nieuwe code aan bij "
+        "wie u deze gaf.",
+        "This report cannot be made with your login code. Ask whoever gave it to you for a new "
+        "one.",
+    ),
     "unavailable": (
         "De melding kon nu niet worden doorgestuurd. Probeer het over een minuut opnieuw.",
         "The report could not be passed on just now. Try again in a minute.",
     ),
     "not_your_branch": (
-        "U mag voor dit filiaal niet melden ({detail}).",
-        "You may not report for this branch ({detail}).",
+        "Met uw inlogcode kunt u voor dit filiaal niet melden.",
+        "Your login code cannot be used to report for this branch.",
     ),
     "conflict": (
         "Deze melding is al eerder met andere gegevens verstuurd. Begin een nieuwe melding.",
         "This report was sent before with other details. Start a new report.",
     ),
-    "failed": ("De melding is niet verstuurd ({detail}).", "The report was not sent ({detail})."),
+    "failed": (
+        "De melding is niet verstuurd. Probeer het over een minuut opnieuw.",
+        "The report was not sent. Try again in a minute.",
+    ),
 }  # fmt: skip
 
 # Field paths of the sighting as the form's labels name them, for error messages.
@@ -119,12 +134,18 @@ FIELD_LABELS: dict[str, str] = {
     "branch": "branch",
     "observed_at": "observed_at",
     "behaviours": "behaviours",
+    "persons.0.height_band": "height",
+    "persons.0.build": "build",
+    "persons.0.face_covering": "face",
     "persons.0.clothing": "clothing",
+    "vehicle.kind": "vehicle",
     "vehicle.make": "make",
     "vehicle.colour": "colour",
     "vehicle.plate": "plate",
     "free_text": "free_text",
 }
+# A path the form has no field for is named by its part of the form, else as the report.
+SECTION_LABELS: dict[str, str] = {"branch": "branch", "persons": "person", "vehicle": "vehicle"}
 
 
 class Words:
@@ -136,10 +157,11 @@ class Words:
     def __call__(self, key: str, **values: object) -> str:
         return PHRASES[key][0 if self.language == "nl" else 1].format(**values)
 
-    def field(self, path: str) -> str | None:
-        """The form's label for a field path of the sighting, if the form has that field."""
-        key = FIELD_LABELS.get(path)
-        return None if key is None else self(key)
+    def field(self, path: str) -> str:
+        """The form's label for a field path of the sighting: its field's, else its part's
+        ('Voertuig'), else 'Melding'; never the path ('persons.0.height_band')."""
+        key = FIELD_LABELS.get(path) or SECTION_LABELS.get(path.split(".")[0], "the_report")
+        return self(key)
 
 _BASE = """<!doctype html>
 <html lang="{{ t.language }}"><head><meta charset="utf-8">
@@ -148,6 +170,7 @@ _BASE = """<!doctype html>
 <style>
 body{font-family:system-ui,sans-serif;margin:0 auto;max-width:36rem;padding:1rem;line-height:1.4}
 label{display:block;margin:.6rem 0 .2rem;font-weight:600}
+.taal{float:right;margin:.3rem 0 0 1rem}
 input[type=text],input[type=password],input[type=datetime-local],select,textarea{
  width:100%;box-sizing:border-box;padding:.6rem;font-size:1rem}
 fieldset{border:1px solid #bbb;margin:1rem 0;padding:.5rem 1rem}
@@ -156,7 +179,10 @@ fieldset{border:1px solid #bbb;margin:1rem 0;padding:.5rem 1rem}
 button{font-size:1.1rem;padding:.8rem 1.2rem;margin-top:1rem;width:100%}
 .fout{background:#fde8e8;border-left:4px solid #c00;padding:.5rem 1rem}
 .goed{background:#e6f4ea;border-left:4px solid #1a7f37;padding:.5rem 1rem}
-</style></head><body>{% block body %}{% endblock %}</body></html>
+</style></head><body>
+<p class="taal"><a href="?lang={{ 'en' if t.language == 'nl' else 'nl' }}"
+ lang="{{ 'en' if t.language == 'nl' else 'nl' }}">{{ t('other_language') }}</a></p>
+{% block body %}{% endblock %}</body></html>
 """
 
 _LOGIN = """{% extends "base" %}{% block body %}
@@ -187,10 +213,12 @@ _FORM = """{% extends "base" %}{% block body %}
 <input type="hidden" name="form_token" value="{{ form_token }}">
 <input type="hidden" name="event_id" value="{{ event_id }}">
 <label for="branch_id">{{ t('branch') }}</label>
-<input type="text" id="branch_id" name="branch_id" list="filialen" required
- value="{{ values.get('branch_id', '') }}">
-<datalist id="filialen">{% for branch in branches %}
-<option value="{{ branch.branch_id }}">{{ branch.label }}</option>{% endfor %}</datalist>
+{# Staff report for the branch their code is for: named by chain and address, its id only
+   the value posted. #}
+<select id="branch_id" name="branch_id" required>{% for branch in branches %}
+<option value="{{ branch.branch_id }}"{% if values.get('branch_id') == branch.branch_id
+ or branches|length == 1 %} selected{% endif %}>{{ branch.label }}</option>{% endfor %}
+</select>
 <label for="observed_at">{{ t('observed_at') }}</label>
 <input type="datetime-local" id="observed_at" name="observed_at"
  value="{{ values.get('observed_at', '') }}">
@@ -229,8 +257,9 @@ _FORM = """{% extends "base" %}{% block body %}
 
 _DONE = """{% extends "base" %}{% block title %}{{ t('received') }}{% endblock %}
 {% block body %}<h1>{{ t('thanks') }}</h1>
-<p class="goed">{{ t('done', branch_id=branch_id) }}
-{{ t('reference') }}: <code>{{ event_id }}</code>.</p>
+<p class="goed">{{ t('done') }}</p>
+<p>{{ t('branch') }}: {{ branch }}</p>
+<p>{{ t('reference') }}: <code>{{ event_id }}</code></p>
 <p>{{ t('again') }}</p>
 <p><a href="/meld">{{ t('another') }}</a></p>{% endblock %}
 """
@@ -290,9 +319,10 @@ def form_page(
     )
 
 
-def done_page(language: Language, *, branch_id: str, event_id: str) -> str:
+def done_page(language: Language, *, branch: str, event_id: str) -> str:
+    """The confirmation, naming the branch as the form's choice did (not by its id)."""
     return _environment.get_template("done").render(
-        t=Words(language), branch_id=branch_id, event_id=event_id
+        t=Words(language), branch=branch, event_id=event_id
     )
 
 

@@ -265,7 +265,8 @@ async def test_form_renders_in_dutch_with_own_branches(
     assert 'name="viewport"' in page
     for label in BEHAVIOUR_LABELS.values():
         assert label.replace("'", "&#39;") in page
-    assert '<option value="a-001">' in page
+    # The branch of the code, by chain and address: its id is only the value posted.
+    assert '<option value="a-001" selected>Super A, Damrak 1, Amsterdam</option>' in page
     assert "b-001" not in page
 
 
@@ -281,6 +282,9 @@ async def test_posting_the_form_publishes_a_sighting(
     assert response.status_code == 202, response.text
     assert "Bedankt voor uw melding" in response.text
     assert event_id in response.text
+    # Named as the form named it; it read 'bij filiaal a-001', the organisation's number.
+    assert "<p>Filiaal: Super A, Damrak 1, Amsterdam</p>" in response.text
+    assert "a-001" not in response.text.replace(event_id, "")
 
     [record] = await read_topic(
         settings.kafka_bootstrap, RECON_SIGHTINGS.name(settings.topic_prefix), count=1
@@ -322,7 +326,7 @@ async def test_a_report_posted_by_another_site_is_not_taken_in(
                    {"form_token": hidden_value(page, "form_token")[:-1]}):  # fmt: skip
         response = await client.post("/meld", data=sighting_form(str(uuid.uuid4())) | forged)
         assert response.status_code == 403, forged
-        assert "kwam niet van deze site" in response.text
+        assert "Het formulier is verlopen en niet verstuurd" in response.text
         # Shown again as it was entered, except the plate, with this session's own token.
         assert "zwarte jas, witte sneakers" in response.text
         assert bodies.RAW_PLATE not in response.text
@@ -338,7 +342,8 @@ async def test_a_report_posted_by_another_site_is_not_taken_in(
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        pytest.param({"behaviours": []}, "kies ten minste één gedraging", id="nothing ticked"),
+        pytest.param({"behaviours": []}, "Wat zag u: vink ten minste één ding aan.",
+                     id="nothing ticked"),
         pytest.param({"branch_id": "onbekend"}, "kies een van uw filialen", id="unknown branch"),
         pytest.param(
             {"plate": "!!"}, "Kenteken: een kenteken heeft 2 tot 12 letters en cijfers",
@@ -354,6 +359,12 @@ async def test_a_report_posted_by_another_site_is_not_taken_in(
             {"clothing": "zwarte jas, witte sneakers, " + "x" * 61},
             "Kleding: mag ten hoogste 60 tekens hebben", id="too long",
         ),
+        # A choice the page did not offer (a changed post, an old page): named by the form's
+        # label, not the path ('persons.0.height_band'), and without the values it takes.
+        pytest.param({"height_band": "reus"}, "Lengte: kies een van de mogelijkheden in de lijst.",
+                     id="no such height"),
+        pytest.param({"vehicle_kind": "tank"},
+                     "Voertuig: kies een van de mogelijkheden in de lijst.", id="no such vehicle"),
     ],
 )
 async def test_form_errors_are_shown_in_dutch(
@@ -368,6 +379,8 @@ async def test_form_errors_are_shown_in_dutch(
     response = await post_form(client, sighting_form(str(uuid.uuid4()), **overrides))
     assert response.status_code == 422
     assert message in response.text
+    [errors] = re.findall(r'<div class="fout">.*?</div>', response.text, re.DOTALL)
+    assert "persons." not in errors and "under_165" not in errors and "'" not in errors, errors
     # The form comes back filled in, except for the plate, which is never echoed.
     assert "zwarte jas, witte sneakers" in response.text
     assert "!!" not in response.text and bodies.RAW_PLATE not in response.text

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from heterdaad.vocabulary import BEHAVIOUR_LABELS, ENGLISH_LABELS
+from heterdaad.vocabulary import BEHAVIOUR_LABELS, english_label
 from schemas.events import HeightBand, ReconBehaviour
 from tests.producers.intake_support import Registry, running_api
 from tests.producers.test_form import code_for, hidden_value, log_in, post_form, sighting_form
@@ -38,21 +38,27 @@ async def test_lang_en_gives_the_form_in_english_and_is_remembered(
     # no ?lang= any more: the browser's choice is kept, on the form and on what it answers
     page = (await client.get("/meld")).text
     assert '<html lang="en">' in page and not DUTCH.search(page), DUTCH.search(page)
-    assert ENGLISH_LABELS[HeightBand.FROM_180_TO_195] in page  # "1.80 - 1.95 m"
-    assert ENGLISH_LABELS[ReconBehaviour.WAITS_IN_VEHICLE] in page
+    # A face not covered, not 'no weapon seen' (Weapon.NONE is 'none' too).
+    assert '<option value="none"\n>not covered</option>' in page
+    assert 'lang="nl">Nederlands</a>' in page  # and back to Dutch in one click
+    assert f">{english_label(HeightBand.FROM_180_TO_195)}<" in page  # "1.80 - 1.95 m"
+    assert f"> {english_label(ReconBehaviour.WAITS_IN_VEHICLE)}<" in page
     for label in BEHAVIOUR_LABELS.values():
         assert label.replace("'", "&#39;") not in page
     asked: list[tuple[dict[str, str | list[str]], str]] = [
-        ({"observed_at": "2099-01-01T12:00"},
-         "Time: lies in the future by more than the allowed clock skew (2 minutes)"),
-        ({"clothing": "jas, " + "x" * 61}, "Clothing: String should have at most 60 characters"),
-        ({"behaviours": []}, "What did you see: choose at least one behaviour."),
+        # Plain, as the Dutch: it read 'lies in the future by more than the allowed clock skew
+        # (2 minutes)' and 'String should have at most 60 characters'.
+        ({"observed_at": "2099-01-01T12:00"}, "Time: is more than 2 minutes in the future"),
+        ({"clothing": "jas, " + "x" * 61}, "Clothing: may have at most 60 characters"),
+        ({"behaviours": []}, "What did you see: tick at least one thing."),
+        ({"face_covering": "mask"}, "Face: choose one of the options in the list."),
     ]  # fmt: skip
     for overrides, reason in asked:
         answered = await post_form(client, sighting_form(str(uuid.uuid4()), **overrides))
         assert answered.status_code == 422
         assert reason in answered.text
         assert "Value error" not in answered.text and not DUTCH.search(answered.text)
+        assert "String" not in answered.text and "skew" not in answered.text
     # and back to Dutch when asked
     assert '<html lang="nl">' in (await client.get("/meld?lang=nl")).text
     assert '<html lang="nl">' in (await client.get("/meld")).text

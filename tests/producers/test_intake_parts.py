@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from consumers.desk.texts import term
 from heterdaad.auth import hash_secret, new_key, split_key
 from heterdaad.vocabulary import (
     BEHAVIOUR_LABELS,
@@ -16,6 +17,7 @@ from heterdaad.vocabulary import (
     FACE_LABELS,
     HEIGHT_LABELS,
     VEHICLE_LABELS,
+    WEAPON_LABELS,
     in_language,
 )
 from producers.api.edge import IncidentReportIn, PlateKey, ReconSightingIn, ReportedVehicle
@@ -29,6 +31,7 @@ from schemas.events import (
     IncidentReport,
     ReconBehaviour,
     ReconSighting,
+    Weapon,
 )
 from schemas.pseudonym import pseudonymise_plate
 from tests.producers import bodies
@@ -167,3 +170,12 @@ def test_every_choice_has_a_dutch_label(labels: dict[Any, str], vocabulary: type
     assert set(labels) == set(vocabulary)
     # and an English one, for the form and the desk in English
     assert set(in_language(labels, "en")) == set(vocabulary)
+
+
+def test_a_value_two_vocabularies_share_has_each_ones_english_words() -> None:
+    """FaceCovering.NONE and Weapon.NONE are both 'none', one key of a dict of members: the
+    English form offered 'no weapon seen' for a face, and the English desk said it too."""
+    assert in_language(FACE_LABELS, "en")[FaceCovering.NONE] == "not covered"
+    assert in_language(WEAPON_LABELS, "en")[Weapon.NONE] == "no weapon seen"
+    assert term(FaceCovering.NONE, "en") == "not covered"
+    assert term(Weapon.NONE, "en") == "no weapon seen"
