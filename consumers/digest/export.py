@@ -5,14 +5,16 @@ from __future__ import annotations
 import csv
 import importlib.util
 import logging
+from datetime import datetime
 from typing import TYPE_CHECKING
 
+from consumers.digest.text import csv_stamp
 from heterdaad.spreadsheet import csv_cell
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from consumers.digest.tables import Table
+    from consumers.digest.tables import Cell, Table
 
 logger = logging.getLogger(__name__)
 
@@ -24,7 +26,14 @@ def write_csv(table: Table, path: Path) -> None:
         writer.writerow([column.key for column in table.columns])
         # Labels and names come from reports: a cell that Excel would run is quoted.
         for row in table.rows:
-            writer.writerow(["" if cell is None else csv_cell(cell) for cell in row])
+            writer.writerow([csv_value(cell) for cell in row])
+
+
+def csv_value(cell: Cell) -> object:
+    """A cell as the CSV writes it: empty when unknown, a moment as 'YYYY-MM-DD HH:MM'."""
+    if cell is None:
+        return ""
+    return csv_cell(csv_stamp(cell) if isinstance(cell, datetime) else cell)
 
 
 def pdf_available() -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import jinja2
@@ -93,7 +94,7 @@ def _reliability(digest: Digest, language: Language) -> str:
 
 def _bars(table: Table) -> str:
     labels = [str(cell) for cell in table.column("label")]
-    counts = [int(cell or 0) for cell in table.column("count")]
+    counts = [int(cell) if isinstance(cell, int | float) else 0 for cell in table.column("count")]
     return charts.horizontal_bars(labels, counts)
 
 
@@ -157,8 +158,10 @@ def cards(digest: Digest, language: Language) -> list[Card]:
 def format_cell(value: Cell, kind: ColumnKind, language: Language) -> str:
     if value is None:
         return text.phrase("n_a", language) if kind in ("share", "number") else "-"
+    if isinstance(value, datetime):
+        return text.page_stamp(value, language)
     if isinstance(value, str):
-        return text.local_stamp(value, language) if kind == "date" else value
+        return value
     match kind:
         case "share":
             return text.percent(value, language)

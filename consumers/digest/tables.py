@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
 from consumers.alert_text import model_name
@@ -14,14 +15,14 @@ from consumers.reliability import NOTHING_STATED
 from schemas.common import PoliceUnit
 
 if TYPE_CHECKING:
-    from datetime import datetime
-
     from consumers.digest.content import Digest
     from consumers.digest.patterns import Pattern
     from consumers.reliability import Band
     from heterdaad.language import Language
 
-Cell = str | int | float | None
+# A moment is kept as one (in Dutch time) and written per output: the CSV's 'YYYY-MM-DD HH:MM',
+# the page's as its reader writes it (export.csv_value, render.format_cell).
+Cell = str | int | float | datetime | None
 # How a column is shown: as text, a count, a share (as a percentage), kilometres, or a date.
 ColumnKind = Literal["text", "count", "share", "km", "date", "number"]
 
@@ -79,10 +80,9 @@ def _date(moment: datetime | None) -> str | None:
     return moment.astimezone(NL_TIME).date().isoformat() if moment else None
 
 
-def _local_time(moment: datetime | None) -> str | None:
-    """When an event happened, in Dutch local time: 'YYYY-MM-DD HH:MM' in the CSV of either
-    language; the page writes it as its reader does (render.format_cell)."""
-    return f"{moment.astimezone(NL_TIME):%Y-%m-%d %H:%M}" if moment else None
+def _local_time(moment: datetime | None) -> datetime | None:
+    """When an event happened, in Dutch local time; each output writes it (Cell)."""
+    return moment.astimezone(NL_TIME) if moment else None
 
 
 def _by_kind(digest: Digest, language: Language) -> Table:

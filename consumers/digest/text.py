@@ -263,15 +263,15 @@ def day(moment: datetime, language: Language) -> str:
     return f"{local.day} {MONTHS['en'][local.month - 1]} {local.year}"
 
 
-def local_stamp(stamp: str, language: Language) -> str:
-    """A table's date and time as the reader writes it, as the desk and the alert line do:
-    '02-11-2026 05:47' in Dutch, '2026-11-02 05:47' in English. The tables (and their CSV)
-    keep Dutch local time as 'YYYY-MM-DD HH:MM', one notation for spreadsheets in both
-    languages; anything else is shown as it is."""
-    try:
-        moment = datetime.strptime(stamp, "%Y-%m-%d %H:%M").replace(tzinfo=NL_TIME)
-    except ValueError:
-        return stamp
+def csv_stamp(moment: datetime) -> str:
+    """A table's date and time in its CSV: Dutch local time as 'YYYY-MM-DD HH:MM', one notation
+    for spreadsheets in both languages."""
+    return f"{moment.astimezone(NL_TIME):%Y-%m-%d %H:%M}"
+
+
+def page_stamp(moment: datetime, language: Language) -> str:
+    """A table's date and time on the page as the reader writes it, as the desk and the alert
+    line do: '02-11-2026 05:47' in Dutch, '2026-11-02 05:47' in English (Dutch time)."""
     return local_time(moment, language)
 
 

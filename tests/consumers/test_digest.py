@@ -900,15 +900,17 @@ def test_a_table_dates_its_events_as_the_reader_writes_dates(
 ) -> None:
     # The Dutch page read '2026-11-02 05:47' beside Dutch words, where the desk and the alert
     # line write '02-11-2026 05:47' (a tester's). The CSV keeps one notation in both languages.
+    # The cell holds the moment (04:47 UTC is 05:47 in Amsterdam); each output writes it: the
+    # page parsed the CSV's text back, and showed any other text as it was.
     table = Table("series_members", "Overvallen per reeks",
                   (Column("label", "nr."), Column("occurred_at", "gebeurd op", "date")),
-                  (("S1", "2026-11-02 05:47"), ("S1", None)))  # fmt: skip
+                  (("S1", datetime(2026, 11, 2, 4, 47, tzinfo=UTC)), ("S1", None)))  # fmt: skip
     html = table_html(table, language)
     assert shown in html
     assert '<td class="date">-</td>' in html
     write_csv(table, tmp_path / "members.csv")
     with (tmp_path / "members.csv").open(encoding="utf-8", newline="") as stream:
-        assert list(csv.reader(stream))[1] == ["S1", "2026-11-02 05:47"]
+        assert list(csv.reader(stream))[1:] == [["S1", "2026-11-02 05:47"], ["S1", ""]]
 
 
 def test_no_phrase_of_the_digest_writes_a_plural_or_a_group_as_a_form() -> None:
