@@ -17,7 +17,7 @@ from pydantic.json_schema import models_json_schema
 from consumers.history import history_router
 from consumers.notify.routes import subscription_router
 from heterdaad import plate_keys
-from heterdaad.db import DATABASE_GONE, create_pool
+from heterdaad.db import DATABASE_GONE, DatabaseBusy, create_pool
 from producers.api.alarm_tasks import StoredTasks, alarm_task_router
 from producers.api.allowed_methods import AllowedMethods
 from producers.api.answers import field_problems
@@ -52,7 +52,9 @@ def create_app(settings: Settings, limits: ApiLimits | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        pool = await create_pool(settings)
+        # Every query of a request waits at most database_wait_seconds for a connection, else
+        # DatabaseBusy, answered 503 below: no route queues for the pool without a bound.
+        pool = await create_pool(settings, wait=limits.database_wait_seconds)
         try:  # the key its id named before (`heterdaad api` says so in one line, first)
             await plate_keys.claim(pool, plate_key.key, plate_key.key_id)
         except BaseException:
@@ -101,6 +103,7 @@ def create_app(settings: Settings, limits: ApiLimits | None = None) -> FastAPI:
     # a reset socket, a cut connection failing its reset in the pool. The client retries.
     for database_gone in DATABASE_GONE:
         app.add_exception_handler(database_gone, _database_unavailable)
+    app.add_exception_handler(DatabaseBusy, _database_busy)
     app.include_router(event_router(limits.max_batch_items))
     app.include_router(
         form_router(timedelta(hours=settings.meld_session_hours), settings.language)
@@ -130,6 +133,23 @@ async def _database_unavailable(request: Request, error: Exception) -> JSONRespo
         {"detail": "database unavailable, try again later"},
         status_code=503,
         headers={"Retry-After": "5"},
+    )
+
+
+async def _database_busy(request: Request, error: Exception) -> JSONResponse:
+    """No connection of the pool came free in time (the pool's wait, heterdaad.db): while the
+    broker is away the intake's requests hold theirs, and a queue for one is no answer."""
+    assert isinstance(error, DatabaseBusy)
+    # Not audited: the audit log is in the database that has no connection free.
+    logger.warning(
+        "no database connection free, request refused",
+        extra={"path": request.url.path, "wait_s": error.wait},
+    )
+    retry_after = request.app.state.intake.limits.broker_retry_seconds
+    return JSONResponse(
+        {"detail": f"busy: {error}; try again"},
+        status_code=503,
+        headers={"Retry-After": str(retry_after)},
     )
 
 

@@ -95,35 +95,19 @@ def split_key(presented: str) -> tuple[str, str] | None:
     return key_id, secret
 
 
-class DatabaseBusy(Exception):
-    """No connection of the pool came free within the wait: nothing was looked up."""
-
-
-async def find_caller(
-    pool: asyncpg.Pool, presented: str, *, wait: float | None = None
-) -> Caller | None:
-    """The caller a key belongs to, if the key is known, current and its organisation enabled.
-
-    `wait`: how long to wait for a connection of the pool, else DatabaseBusy (None: for ever).
-    """
+async def find_caller(pool: asyncpg.Pool, presented: str) -> Caller | None:
+    """The caller a key belongs to, if the key is known, current and its organisation enabled."""
     split = split_key(presented)
     if split is None:
         return None
     key_id, secret = split
-    try:
-        connection = await pool.acquire(timeout=wait)
-    except TimeoutError:
-        raise DatabaseBusy(f"no database connection free within {wait:g} s") from None
-    try:
-        row = await connection.fetchrow(
-            """SELECT k.organisation_id, k.key_hash, k.scopes, k.expires_at, k.revoked_at,
-                      o.role, o.disabled_at
-                 FROM api_key k JOIN organisation o USING (organisation_id)
-                WHERE k.key_id = $1""",
-            key_id,
-        )
-    finally:
-        await pool.release(connection)
+    row = await pool.fetchrow(
+        """SELECT k.organisation_id, k.key_hash, k.scopes, k.expires_at, k.revoked_at,
+                  o.role, o.disabled_at
+             FROM api_key k JOIN organisation o USING (organisation_id)
+            WHERE k.key_id = $1""",
+        key_id,
+    )
     if row is None or not hmac.compare_digest(row["key_hash"], hash_secret(secret)):
         logger.info("unknown api key", extra={"key_id": key_id})
         return None
@@ -147,32 +131,15 @@ async def require_caller(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Caller:
-    """FastAPI dependency: the caller of a request with a valid bearer key, else 401; 503 with
-    Retry-After when no database connection came free within `database_wait_seconds`.
+    """FastAPI dependency: the caller of a request with a valid bearer key, else 401.
 
-    The wait is bounded like the intake's own (producers/api/intake.py): while the broker is
-    away every intake request holds a connection for up to publish_timeout_seconds, and an
-    unbounded wait here queued requests for longer than any client waits (docs/fault-tolerance.md).
+    The API's pool waits for a connection at most `database_wait_seconds` (heterdaad.db's
+    BoundedPool), so a lookup that finds none free is answered 503 with Retry-After by the
+    app's handler of DatabaseBusy (assembly/api.py), as every other query of a request is.
     """
     caller = None
     if credentials is not None:
-        intake = request.app.state.intake
-        limits = intake.limits
-        try:
-            caller = await find_caller(
-                intake.pool, credentials.credentials, wait=limits.database_wait_seconds
-            )
-        except DatabaseBusy as busy:
-            # Not audited, as the intake's own: the audit log is in that database.
-            logger.warning(
-                "no database connection free, request refused",
-                extra={"path": request.url.path, "wait_s": limits.database_wait_seconds},
-            )
-            raise HTTPException(
-                503,
-                f"busy: {busy}, nothing was done; retry",
-                headers={"Retry-After": str(limits.broker_retry_seconds)},
-            ) from None
+        caller = await find_caller(request.app.state.intake.pool, credentials.credentials)
     if caller is None:
         raise HTTPException(
             401,

@@ -255,7 +255,8 @@ def alarm_task_router(limits: ApiLimits) -> APIRouter:
         responses={
             404: {"model": Problem, "description": "No task of the caller's with this id."},
             409: {"model": Problem, "description": "Answered already, or not a verify task."},
-            503: {"model": Problem, "description": "Broker or the task's press not there yet."},
+            503: {"model": Problem, "description": "Broker or the task's press not there yet, "
+                  "or no database connection free in time; see Retry-After."},
         },
     )
     async def give_verdict(

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from pydantic import ValidationError
 
+from heterdaad.db import DatabaseBusy
 from producers import ingest
 from producers.api import permissions
 from producers.api.answers import Answer, Refused, field_problems
@@ -148,18 +149,20 @@ class Intake:
         return [round_.answers[index] for index in range(len(items))]
 
     async def _connection(self, caller: Caller, events: int) -> asyncpg.Connection:
-        """A connection of the pool, or 503 when none is free in time (not a queue for ever)."""
-        wait = self.limits.database_wait_seconds
+        """A connection of the pool, or 503 when none is free in time (not a queue for ever):
+        the pool waits at most database_wait_seconds (heterdaad.db.BoundedPool); answered
+        here, not by the app's handler, so that the refusal counts each event's decision."""
         try:
-            connection: asyncpg.Connection = await self.pool.acquire(timeout=wait)
-        except TimeoutError:
+            connection: asyncpg.Connection = await self.pool.acquire()
+        except DatabaseBusy as busy:
             # Not audited: the audit log is in the database nobody can reach just now.
             logger.warning(
                 "no database connection free, request refused",
-                extra={"organisation_id": caller.organisation_id, "events": events, "wait_s": wait},
-            )
+                extra={"organisation_id": caller.organisation_id, "events": events,
+                       "wait_s": busy.wait},
+            )  # fmt: skip
             raise Refused(
-                503, f"busy: no database connection free within {wait:g} s, nothing was published",
+                503, f"busy: {busy}, nothing was published",
                 retry_after=self.limits.broker_retry_seconds,
             ) from None  # fmt: skip
         return connection

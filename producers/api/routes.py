@@ -26,6 +26,7 @@ from producers.api.answers import (
     single_response,
 )
 from producers.api.kinds import KINDS, EventKind
+from producers.api.spec_answers import RETRY_AFTER
 from schemas.topics import ALARM_ACTIVATIONS
 
 if TYPE_CHECKING:
@@ -156,7 +157,8 @@ def event_router(max_batch_items: int) -> APIRouter:
                 202: {"model": Accepted, "description": "Acknowledged by the broker."},
                 **_REFUSALS,
                 409: {"model": Problem, "description": "The event id was used for another event."},
-                503: {"model": Problem, "description": "Broker unavailable; see Retry-After."},
+                503: {"model": Problem, "description": "Broker unavailable, or no database "
+                      "connection free in time; see Retry-After."},
             },
             openapi_extra=_request_body(schema_name, batch=False, max_items=max_batch_items),
         )
@@ -185,20 +187,27 @@ def health_router(settings: Settings) -> APIRouter:
     @router.get(
         "/health",
         summary="Whether the database answers and the broker is connected",
-        responses={503: {"description": "The database or the broker is away (the body says so)."}},
+        responses={503: {
+            "description": "The database or the broker is away, or no database connection came "
+            "free in time (the body says which).",
+            "headers": {"Retry-After": RETRY_AFTER},
+        }},
     )
     async def health(request: Request) -> JSONResponse:
         intake = intake_of(request)
         database = True
         try:
+            # Waits for a connection at most database_wait_seconds, as every route (BoundedPool).
             await intake.pool.fetchval("SELECT 1")
         except Exception:  # any failure means: not healthy, say so rather than raise
             logger.warning("database check failed", exc_info=True)
             database = False
-        healthy = database and intake.broker.connected
+        if database and intake.broker.connected:
+            return JSONResponse({"database": True, "broker": True})
         return JSONResponse(
             {"database": database, "broker": intake.broker.connected},
-            status_code=200 if healthy else 503,
+            status_code=503,
+            headers={"Retry-After": str(intake.limits.broker_retry_seconds)},
         )
 
     @router.get("/metrics", include_in_schema=False)
