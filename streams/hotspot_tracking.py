@@ -8,14 +8,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
-import numpy as np
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
+from heterdaad.hotspot_scan import (
+    Cluster,
+    hotspot_id_for,
+    parameters_of,
+    scan_at,
+    study_period,
+)
 from heterdaad.thresholds.time import TimeModel
 from schemas.common import BranchType, PoliceUnit
 from schemas.events import IncidentReport, ReconSighting
 from schemas.geography import police_unit_for
-from streams.hotspot_scan import Cluster, ScanParameters, recurrence_days, scan
 from streams.watermarks import newest_by_input, slowest
 
 if TYPE_CHECKING:
@@ -25,8 +30,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-HOTSPOT_NAMESPACE = uuid.UUID("0c7a1f44-58b2-4d8e-9a49-686f7473706f")
-DAY = timedelta(days=1)
 # The default of Settings.time; the stage passes its own.
 LATE_BOUND_DAYS = TimeModel().late_bound_days
 
@@ -116,12 +119,6 @@ def observation_of(event: IncidentReport | ReconSighting) -> Observation:
     )
 
 
-def hotspot_id_for(event_ids: list[uuid.UUID]) -> str:
-    """A hotspot's id from the events that raised it: the same after every replay."""
-    joined = ",".join(sorted(str(event_id) for event_id in event_ids))
-    return f"hs-{uuid.uuid5(HOTSPOT_NAMESPACE, joined).hex}"
-
-
 class HotspotTracker:
     """Scans as of every event time and turns the clusters into hotspot changes (pure).
 
@@ -142,13 +139,7 @@ class HotspotTracker:
     ) -> None:
         self.thresholds = thresholds
         self.late_bound = timedelta(days=late_bound_days)
-        self.parameters = ScanParameters(
-            max_radius_m=thresholds.max_radius_m,
-            max_share=thresholds.max_share,
-            window_days=thresholds.window_days,
-            min_observed=thresholds.min_observed,
-            replications=thresholds.monte_carlo_replications,
-        )
+        self.parameters = parameters_of(thresholds)
 
     def observe(
         self, state: HotspotState, event: Observation
@@ -245,24 +236,17 @@ class HotspotTracker:
     ) -> tuple[tuple[Hotspot, ...], list[HotspotChange]]:  # fmt: skip
         """The prospective scan as of event time `at`: the hotspots open after it, and what
         changed about them."""
-        kept, covered_days = self._study_period(observations, at, since)
-        scans_per_day = len(kept) / covered_days
         threshold = (
             self.thresholds.keep_recurrence_days
             if open_before
             else self.thresholds.raise_recurrence_days
         )
-        result = scan(
-            [o.lat for o in kept],
-            [o.lon for o in kept],
-            [(at - o.at) / DAY for o in kept],
-            self.parameters,
-            np.random.default_rng([self.thresholds.seed, int(at.timestamp() * 1e6), len(kept)]),
-            alpha=1.0 / (threshold * scans_per_day),
-        )
-
-        def unusual(cluster: Cluster) -> float:
-            return recurrence_days(cluster.p_value, scans_per_day)
+        scanned = scan_at(
+            observations, at, since, self.thresholds,
+            recurrence_threshold_days=threshold, parameters=self.parameters,
+        )  # fmt: skip
+        kept, scans_per_day, result = scanned.events, scanned.scans_per_day, scanned.result
+        unusual = scanned.recurrence_days
 
         position = {o.event_id: i for i, o in enumerate(kept)}
         changes: list[HotspotChange] = []
@@ -301,26 +285,9 @@ class HotspotTracker:
     def _study_period(
         self, observations: list[Observation], at: datetime, since: datetime
     ) -> tuple[list[Observation], float]:
-        """The events of the study period of the scan at `at`, and the days it covers.
-
-        It reaches `study_days` back (or to the first event the stage took), less every span
-        of more than `baseline_gap_days` without a single event in the whole country (at 4 to
-        5 events a day there never is one): such a span is data missing, not a quiet time (a
-        patchy history: a month of last year beside the live days), and counted as covered it
-        would make the events fewer a day than they are, and chance clusters look rarer
-        (docs/hotspots.md).
-        """
-        study = timedelta(days=self.thresholds.study_days)
-        gap = timedelta(days=self.thresholds.baseline_gap_days)
-        kept = [o for o in observations if at - study <= o.at <= at][-self.thresholds.max_events :]
-        start = max(since, at - study)
-        missing, previous = timedelta(0), start
-        for o in kept:
-            if o.at - previous > gap:
-                missing += o.at - previous
-            previous = max(previous, o.at)
-        covered = (at - start - missing) / DAY
-        return kept, min(max(covered, 1.0), self.thresholds.study_days)
+        """The events of the study period of the scan at `at`, and the days it covers
+        (heterdaad.hotspot_scan.study_period)."""
+        return study_period(observations, at, since, self.thresholds)
 
     @staticmethod
     def _change(

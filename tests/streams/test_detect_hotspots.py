@@ -14,6 +14,13 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
+from heterdaad.hotspot_scan import (
+    ScanParameters,
+    glr_tables,
+    neighbourhood,
+    recurrence_days,
+    scan,
+)
 from heterdaad.thresholds.hotspots import HotspotThresholds
 from producers.simulator import SimulationConfig, generate
 from schemas.alerts import Alert, AlertKind, Severity
@@ -24,13 +31,6 @@ from schemas.geography import police_unit_for
 from schemas.topics import ALERTS
 from schemas.wire import decode_as
 from streams.detect_hotspots import hotspot_alert
-from streams.hotspot_scan import (
-    ScanParameters,
-    glr_tables,
-    neighbourhood,
-    recurrence_days,
-    scan,
-)
 from streams.hotspot_tracking import (
     HotspotChange,
     HotspotState,
@@ -416,7 +416,7 @@ def _as_the_worker_takes(
 @pytest.fixture
 def scans(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The scans the tracker runs from now on (how many events each)."""
-    import streams.hotspot_tracking as tracking
+    import heterdaad.hotspot_scan as scanning
 
     counted: list[int] = []
 
@@ -424,7 +424,7 @@ def scans(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         counted.append(len(lat))
         return scan(lat, *args, **kwargs)
 
-    monkeypatch.setattr(tracking, "scan", counting)
+    monkeypatch.setattr(scanning, "scan", counting)
     return counted
 
 

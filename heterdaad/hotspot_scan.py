@@ -1,11 +1,18 @@
-"""Prospective space-time permutation scan (Kulldorff 2005): cylinders, GLR and Monte Carlo."""
+"""Prospective space-time permutation scan (Kulldorff 2005): cylinders, GLR and Monte Carlo.
+
+Pure, and in the core so that the hotspot stage (streams/hotspot_tracking.py) and the monthly
+digest (consumers/digest/found.py) scan with one code: the study period of a scan, its seed
+and its significance as of an event time too.
+"""
 
 from __future__ import annotations
 
 import logging
 import math
+import uuid
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from datetime import timedelta
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -14,6 +21,9 @@ from schemas.distance import EARTH_RADIUS_M, metres_between_many
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from datetime import datetime
+
+    from heterdaad.thresholds.hotspots import HotspotThresholds
 
 logger = logging.getLogger(__name__)
 
@@ -334,3 +344,106 @@ def _with_p(cluster: Cluster, null_maxima: FloatArray, replications: int) -> Clu
 def recurrence_days(p_value: float, scans_per_day: float) -> float:
     """Kulldorff's recurrence interval: how often a cluster this unusual arises by chance."""
     return 1.0 / (p_value * scans_per_day) if p_value > 0 and scans_per_day > 0 else math.inf
+
+
+# --- the scan as of an event time, as the stage runs it ------------------------------------
+
+HOTSPOT_NAMESPACE = uuid.UUID("0c7a1f44-58b2-4d8e-9a49-686f7473706f")
+DAY = timedelta(days=1)
+
+
+class Located(Protocol):
+    """What a scan needs of an event: when and where it happened."""
+
+    @property
+    def at(self) -> datetime: ...
+
+    @property
+    def lat(self) -> float: ...
+
+    @property
+    def lon(self) -> float: ...
+
+
+E = TypeVar("E", bound=Located)
+
+
+def hotspot_id_for(event_ids: Sequence[uuid.UUID]) -> str:
+    """A hotspot's id from the events that raised it: the same after every replay."""
+    joined = ",".join(sorted(str(event_id) for event_id in event_ids))
+    return f"hs-{uuid.uuid5(HOTSPOT_NAMESPACE, joined).hex}"
+
+
+def parameters_of(thresholds: HotspotThresholds) -> ScanParameters:
+    """The scan's design from the hotspot thresholds of the settings."""
+    return ScanParameters(
+        max_radius_m=thresholds.max_radius_m,
+        max_share=thresholds.max_share,
+        window_days=thresholds.window_days,
+        min_observed=thresholds.min_observed,
+        replications=thresholds.monte_carlo_replications,
+    )
+
+
+def study_period(
+    events: Sequence[E], at: datetime, since: datetime, thresholds: HotspotThresholds
+) -> tuple[list[E], float]:
+    """The events of the study period of the scan at `at`, and the days it covers.
+
+    `events` in time order. It reaches `study_days` back (or to `since`, the first event
+    taken), less every span of more than `baseline_gap_days` without a single event in the
+    whole country (at 4 to 5 events a day there never is one): such a span is data missing,
+    not a quiet time (a patchy history: a month of last year beside the live days), and
+    counted as covered it would make the events fewer a day than they are, and chance
+    clusters look rarer (docs/hotspots.md).
+    """
+    study = timedelta(days=thresholds.study_days)
+    gap = timedelta(days=thresholds.baseline_gap_days)
+    kept = [o for o in events if at - study <= o.at <= at][-thresholds.max_events :]
+    start = max(since, at - study)
+    missing, previous = timedelta(0), start
+    for o in kept:
+        if o.at - previous > gap:
+            missing += o.at - previous
+        previous = max(previous, o.at)
+    covered = (at - start - missing) / DAY
+    return kept, min(max(covered, 1.0), thresholds.study_days)
+
+
+@dataclass(frozen=True, slots=True)
+class ScanAt(Generic[E]):
+    """One prospective scan as of an event time: its study period's events and the result."""
+
+    events: list[E]
+    scans_per_day: float
+    result: Scan
+
+    def recurrence_days(self, cluster: Cluster) -> float:
+        """How often a cluster this unusual arises by chance, at this scan's rate of scans."""
+        return recurrence_days(cluster.p_value, self.scans_per_day)
+
+
+def scan_at(
+    events: Sequence[E],
+    at: datetime,
+    since: datetime,
+    thresholds: HotspotThresholds,
+    *,
+    recurrence_threshold_days: float,
+    parameters: ScanParameters | None = None,
+) -> ScanAt[E]:
+    """The prospective scan as of event time `at` over `events` (in time order): every
+    cluster's window ends at `at`. The Monte Carlo is seeded by the time and the number of
+    events, so the same events give the same p-values wherever the scan runs; it may stop
+    early once no cluster can reach `recurrence_threshold_days`."""
+    kept, covered_days = study_period(events, at, since, thresholds)
+    scans_per_day = len(kept) / covered_days
+    result = scan(
+        [o.lat for o in kept],
+        [o.lon for o in kept],
+        [(at - o.at) / DAY for o in kept],
+        parameters or parameters_of(thresholds),
+        np.random.default_rng([thresholds.seed, int(at.timestamp() * 1e6), len(kept)]),
+        alpha=1.0 / (recurrence_threshold_days * scans_per_day),
+    )
+    return ScanAt(events=kept, scans_per_day=scans_per_day, result=result)
