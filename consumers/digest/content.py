@@ -7,14 +7,16 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from consumers.digest import alarms, incidents, patterns, reconnaissance
+from consumers.digest import alarms, found, incidents, patterns, reconnaissance
 from consumers.digest.read import TREND_MONTHS
 from consumers.reliability import bands
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from datetime import datetime
 
     from consumers.digest.alarms import CentreAlarms
+    from consumers.digest.found import FoundHotspot
     from consumers.digest.incidents import Ambition, MonthCounts, TrendMonth
     from consumers.digest.patterns import Pattern
     from consumers.digest.period import Month
@@ -85,9 +87,18 @@ class Digest:
         return false / episodes if episodes else None
 
 
-def compose(snapshot: Snapshot, rules: Rules) -> Digest:
-    """Every number of the digest."""
+def compose(
+    snapshot: Snapshot, rules: Rules, found_hotspots: Sequence[FoundHotspot] = ()
+) -> Digest:
+    """Every number of the digest; `found_hotspots` are what the month's own hotspot scan
+    found (consumers/digest/found.py): those no hotspot alert covers join the alerted ones."""
     month = snapshot.month
+    alerted = patterns.patterns(snapshot.pattern_alerts, snapshot.pattern_incidents, "hotspot")
+    later = patterns.found_patterns(
+        found.afterwards(found_hotspots, snapshot.hotspot_evidence),
+        snapshot.scan_incidents,
+        first_number=len(alerted) + 1,
+    )
     every_incident = incidents.deduplicate(snapshot.incidents, rules.duplicate_window)
     of_month = incidents.in_month(every_incident, month)
     counts = incidents.count_month(of_month)
@@ -121,9 +132,7 @@ def compose(snapshot: Snapshot, rules: Rules) -> Digest:
                 escalation_lead=rules.escalation_lead,
             )
         ),
-        hotspots=tuple(
-            patterns.patterns(snapshot.pattern_alerts, snapshot.pattern_incidents, "hotspot")
-        ),
+        hotspots=(*alerted, *later),
         series=tuple(
             patterns.patterns(snapshot.pattern_alerts, snapshot.pattern_incidents, "series")
         ),

@@ -157,10 +157,14 @@ def incident_map(incidents: Sequence[Incident], legend: dict[str, str]) -> str:
         return data_uri(figure, "png")
 
 
-def _circle(axes: Axes, lat: float, lon: float, radius_m: float, *, zorder: int = 3) -> None:
+def _circle(
+    axes: Axes, lat: float, lon: float, radius_m: float, *, zorder: int = 3, dashed: bool = False
+) -> None:
+    """A hotspot's area; dashed for one found afterwards, about which no alert went out."""
     height = 2 * radius_m / METRES_PER_DEGREE_LAT
     axes.add_patch(Ellipse((lon, lat), height * _aspect(lat), height, facecolor=ORANGE,
-                           alpha=0.25, edgecolor=ORANGE, linewidth=1.2, zorder=zorder))  # fmt: skip
+                           alpha=0.25, edgecolor=ORANGE, linewidth=1.2, zorder=zorder,
+                           linestyle="--" if dashed else "-"))  # fmt: skip
 
 
 def _series_path(axes: Axes, pattern: Pattern, *, numbered: bool, size: float) -> None:
@@ -227,7 +231,8 @@ def patterns_map(hotspots: Sequence[Pattern], series: Sequence[Pattern]) -> str:
     with style():
         figure, axes = _national()
         for hotspot in hotspots:
-            _circle(axes, hotspot.lat, hotspot.lon, max(hotspot.radius_m or 0, 2500))
+            _circle(axes, hotspot.lat, hotspot.lon, max(hotspot.radius_m or 0, 2500),
+                    dashed=hotspot.found_afterwards)
             _tag(axes, hotspot.label, hotspot.lon, hotspot.lat, ORANGE)
         for one in series:
             if one.incidents:
@@ -284,7 +289,8 @@ def detail_figure(pattern: Pattern) -> Figure:
               fontweight="bold", va="top", color=ORANGE if pattern.kind == "hotspot"
               else PURPLE)  # fmt: skip
     if pattern.kind == "hotspot":
-        _circle(axes, pattern.lat, pattern.lon, pattern.radius_m or 1000)
+        _circle(axes, pattern.lat, pattern.lon, pattern.radius_m or 1000,
+                dashed=pattern.found_afterwards)
         for incident in pattern.incidents:
             colour, marker = _kind_style(incident.kind)
             axes.scatter([incident.lon], [incident.lat], s=16, c=colour, marker=marker,

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from datetime import datetime
     from uuid import UUID
 
+    from consumers.digest.found import FoundHotspot
     from consumers.digest.read import Incident, PatternAlert
 
 logger = logging.getLogger(__name__)
@@ -42,6 +43,9 @@ class Pattern:
     last_event: datetime
     branch_types: tuple[str, ...]
     incidents: tuple[Incident, ...]  # in time order
+    # A hotspot no alert was raised about: found by the digest's own scan over every robbery
+    # stored for the month, history loaded later too (consumers/digest/found.py).
+    found_afterwards: bool = False
 
     @property
     def police_units(self) -> tuple[str, ...]:
@@ -75,6 +79,39 @@ def patterns(
         found.append(_pattern(f"{prefix}{number}", group, incidents))
     logger.info("digest.patterns kind=%s count=%d", kind, len(found))
     return found
+
+
+def found_patterns(
+    found: Sequence[FoundHotspot], incidents: Mapping[UUID, Incident], *, first_number: int
+) -> list[Pattern]:
+    """Hotspots found at digest time only, numbered on from the alerted ones (H3, H4...): no
+    alert, the severity a raised hotspot's alert has, the area of its most unusual cluster."""
+    found_list = []
+    for number, hotspot in enumerate(found, start=first_number):
+        members = sorted(
+            (incidents[i] for i in hotspot.event_ids if i in incidents),
+            key=lambda i: (i.occurred_at, i.event_id),
+        )
+        found_list.append(
+            Pattern(
+                kind="hotspot",
+                label=f"H{number}",
+                pattern_id=hotspot.hotspot_id,
+                alerts=0,
+                severity=Severity.MEDIUM.value,
+                police_unit=hotspot.police_unit or "",
+                lat=hotspot.lat,
+                lon=hotspot.lon,
+                radius_m=hotspot.radius_m,
+                first_event=hotspot.first_event,
+                last_event=hotspot.last_event,
+                branch_types=tuple(sorted({i.branch_type for i in members if i.branch_type})),
+                incidents=tuple(members),
+                found_afterwards=True,
+            )
+        )
+    logger.info("digest.patterns kind=hotspot found_afterwards=%d", len(found_list))
+    return found_list
 
 
 def _relabelled_series_joined(

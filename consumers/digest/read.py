@@ -10,11 +10,12 @@ ever reaches this process.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+from consumers.digest.found import ScanEvent
 from consumers.reliability import judged_alerts
 
 if TYPE_CHECKING:
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 
     from consumers.digest.period import Month
     from consumers.reliability import JudgedAlert
+    from heterdaad.thresholds.hotspots import HotspotThresholds
 
 logger = logging.getLogger(__name__)
 
@@ -127,6 +129,14 @@ class Snapshot:
     # The analysts' newest verdict on each pattern alert, as it stood at the month's end.
     judged: tuple[JudgedAlert, ...]
     judgements_in_month: int
+    # What the month's hotspot scan needs (consumers/digest/found.py): every robbery (and
+    # sighting, if the stage scans them) from the study period before the month to its end,
+    # the oldest one stored, the robberies among them, and the events each hotspot alert
+    # about the month names (a found cluster sharing one is that alert's).
+    scan_events: tuple[ScanEvent, ...] = ()
+    scan_since: datetime | None = None
+    scan_incidents: dict[UUID, Incident] = field(default_factory=dict)
+    hotspot_evidence: tuple[frozenset[UUID], ...] = ()
 
 
 # A report sent through the intake API (or posted by any client of it) has no import receipt.
@@ -210,6 +220,29 @@ WHERE kind = 'reconnaissance_warning' AND dedup_key NOT LIKE 'recon-link:%'
   AND coalesce(occurred_at, created_at) >= $1 AND coalesce(occurred_at, created_at) < $2
 """
 _DATA_SINCE = "SELECT min(occurred_at) FROM event"
+# The hotspot stage scans robberies (every incident report) and, if it is set to, sightings.
+_SCAN_INCIDENTS = f"""{_INCIDENT_COLUMNS}
+WHERE e.event_type = 'incident_report' AND e.occurred_at >= $1 AND e.occurred_at < $2
+"""
+_SCAN_SIGHTINGS = """
+SELECT event_id, occurred_at, lat, lon, police_unit FROM event
+WHERE event_type = 'recon_sighting' AND occurred_at >= $1 AND occurred_at < $2
+"""
+_SCAN_SINCE = "SELECT min(occurred_at) FROM event WHERE event_type = ANY($1::text[])"
+# Every event a hotspot alert names (sightings too), of alerts that name an event from $1 on:
+# a cluster of the month reaches back at most its longest window, and an alert is never made
+# before the events it names.
+_HOTSPOT_EVIDENCE = """
+SELECT ARRAY(SELECT DISTINCT (link->>'event_id')::uuid
+             FROM jsonb_array_elements(COALESCE(payload->'evidence', '[]'::jsonb)) AS link)
+       AS event_ids
+FROM alert
+WHERE kind = 'hotspot' AND created_at >= $1
+  AND EXISTS (SELECT 1
+              FROM jsonb_array_elements(COALESCE(payload->'evidence', '[]'::jsonb)) AS link
+              WHERE (link->>'occurred_at')::timestamptz >= $1
+                AND (link->>'occurred_at')::timestamptz < $2)
+"""
 _JUDGEMENTS = "SELECT count(*) FROM judgement WHERE judged_at >= $1 AND judged_at < $2"
 _CENTRE_NAMES = "SELECT organisation_id, name FROM organisation WHERE role = 'alarm_centre'"
 
@@ -221,11 +254,13 @@ async def read_snapshot(
     follow_up: timedelta,
     escalation_window: timedelta,
     now: datetime,
+    hotspots: HotspotThresholds | None = None,
 ) -> Snapshot:
     """The month, the eleven before it for the trend, and what came after that still counts.
 
     `follow_up` after the month for robberies after sightings, `escalation_window` for
-    escalations of the month's last alarm episodes.
+    escalations of the month's last alarm episodes. With `hotspots` (the stage's thresholds)
+    also what the month's hotspot scan needs: its `study_days` before the month.
     """
     trend_start = month.shift(1 - TREND_MONTHS).start
     async with connection.transaction(isolation="repeatable_read", readonly=True):
@@ -278,6 +313,7 @@ async def read_snapshot(
         # Verdicts given by the month's end only: a digest made again later says the same.
         judged = await judged_alerts(connection, until=month.end)
         judgements: int = await connection.fetchval(_JUDGEMENTS, month.start, month.end)
+        scanned = await _scan_data(connection, month, hotspots) if hotspots else {}
     logger.info(
         "digest.read month=%s incidents=%d sightings=%d presses=%d pattern_alerts=%d",
         month, len(incidents), len(sightings), len(presses), len(pattern_alerts),
@@ -296,7 +332,43 @@ async def read_snapshot(
         data_since=data_since,
         judged=tuple(judged),
         judgements_in_month=judgements,
+        **scanned,
     )
+
+
+async def _scan_data(
+    connection: asyncpg.Connection, month: Month, thresholds: HotspotThresholds
+) -> dict[str, Any]:
+    """The Snapshot's fields for the month's hotspot scan."""
+    start = month.start - timedelta(days=thresholds.study_days)
+    incidents = {
+        row["event_id"]: _incident(row)
+        for row in await connection.fetch(_SCAN_INCIDENTS, start, month.end)
+    }
+    events = [
+        ScanEvent(i.event_id, i.occurred_at, i.lat, i.lon, i.police_unit)
+        for i in incidents.values()
+    ]
+    kinds = ["incident_report"]
+    if thresholds.include_sightings:
+        kinds.append("recon_sighting")
+        events += [
+            ScanEvent(
+                row["event_id"], row["occurred_at"], row["lat"], row["lon"], row["police_unit"]
+            )
+            for row in await connection.fetch(_SCAN_SIGHTINGS, start, month.end)
+        ]
+    reach = month.start - timedelta(days=thresholds.max_window_days)
+    evidence = [
+        frozenset(row["event_ids"])
+        for row in await connection.fetch(_HOTSPOT_EVIDENCE, reach, month.end)
+    ]
+    return {
+        "scan_events": tuple(events),
+        "scan_since": await connection.fetchval(_SCAN_SINCE, kinds),
+        "scan_incidents": incidents,
+        "hotspot_evidence": tuple(evidence),
+    }
 
 
 def _incident(row: asyncpg.Record) -> Incident:

@@ -181,7 +181,7 @@ def _patterns(name: str, found: tuple[Pattern, ...], language: Language) -> Tabl
     (`police_units`, `severity`, `branch_types`; several joined by ', '), whatever the
     language, and the words beside them (`..._label`), as every other table; the page shows
     the words."""
-    columns = (
+    columns: tuple[Column, ...] = (
         Column("label", _p("col_label", language)),
         Column("pattern_id", "id", shown=False),
         Column("police_units", _p("col_police_unit", language), shown=False),
@@ -198,8 +198,18 @@ def _patterns(name: str, found: tuple[Pattern, ...], language: Language) -> Tabl
         Column("lat", "lat", "number", shown=False),
         Column("lon", "lon", "number", shown=False),
     )
+    # A hotspot says whether an alert was raised about it or the digest's scan found it
+    # afterwards (consumers/digest/found.py): 'live' or 'afterwards', and the words.
+    hotspots = name == "hotspots"
+    if hotspots:
+        columns += (
+            Column("found", _p("col_found", language), shown=False),
+            Column("found_label", _p("col_found", language)),
+        )
     rows = []
     for pattern in found:
+        afterwards = "afterwards" if pattern.found_afterwards else "live"
+        source = (afterwards, _p(f"found_{afterwards}", language)) if hotspots else ()
         # When the events happened: the first and last incident named; a hotspot of
         # sightings only (no incident) falls back to its alerts' event times.
         first, last = pattern.first_incident, pattern.last_incident
@@ -220,6 +230,7 @@ def _patterns(name: str, found: tuple[Pattern, ...], language: Language) -> Tabl
                 ", ".join(text.branch_type(t, language) for t in pattern.branch_types),
                 round(pattern.lat, 3),
                 round(pattern.lon, 3),
+                *source,
             )
         )
     return Table(name, _p(name, language), columns, tuple(rows))

@@ -81,8 +81,14 @@ PHRASES: dict[str, tuple[str, str]] = {
     "by_weekday": ("Naar dag van de week", "By weekday"),
     "map_incidents": ("Waar de incidenten waren", "Where the incidents were"),
     "hotspots_intro": (
-        "Gebieden waar de hotspotdetectie deze maand meer overvallen zag dan verwacht.",
-        "Areas where hotspot detection saw more robberies than expected this month.",
+        "Gebieden waar de hotspotdetectie deze maand meer overvallen zag dan verwacht. "
+        "'Achteraf gevonden': de scan van de detectie vond de hotspot pas bij het maken van "
+        "dit digest, in alle opgeslagen overvallen van de maand, ook die later zijn geladen "
+        "(zoals een CBL-export); er ging geen alert over uit.",
+        "Areas where hotspot detection saw more robberies than expected this month. "
+        "'Found afterwards': the detection's scan found the hotspot only when this digest was "
+        "made, in every robbery stored for the month, also those loaded later (such as a CBL "
+        "export); no alert was sent about it.",
     ),
     "series_intro": (
         "Overvallen die de reeksdetectie deze maand aan één dader of groep daders toeschreef.",
@@ -139,6 +145,9 @@ PHRASES: dict[str, tuple[str, str]] = {
     "col_label": ("nr.", "no."),
     "col_alerts": ("alerts", "alerts"),
     "col_severity": ("urgentie", "severity"),
+    "col_found": ("herkomst", "source"),
+    "found_live": ("alert", "alert"),
+    "found_afterwards": ("achteraf gevonden", "found afterwards"),
     "col_radius": ("straal (km)", "radius (km)"),
     "col_incidents": ("incidenten", "incidents"),
     "col_first": ("eerste", "first"),
@@ -374,6 +383,11 @@ def method_rules(language: Language, rules: Rules) -> list[str]:
             "zonder escalatie telt als loos.",
             "Hotspots en reeksen komen uit de alerts van de detectie, gegroepeerd per hotspot "
             "of reeks; de data zijn die van de alerts (hotspot) of van de overvallen (reeks).",
+            "Daarnaast draait het digest de scan van de hotspotdetectie, met dezelfde "
+            "drempels, op elk moment in de maand waarop een overval of voorverkenning "
+            "gebeurde, over alle opgeslagen meldingen van de maand en de studieperiode "
+            "ervoor, ook wat later is geladen. Een hotspot die daarbij gevonden wordt en geen "
+            "melding deelt met een hotspotalert, staat erbij als 'achteraf gevonden'.",
             "Een maand vóór het eerste opgeslagen bericht heet 'geen gegevens', niet nul. "
             "Het omgerekende jaartotaal is het gemiddelde per maand met gegevens maal 12.",
             "De ambities (ten hoogste 900 overvallen en 2.900 straatroven per jaar, ten minste "
@@ -411,6 +425,11 @@ def method_rules(language: Language, rules: Rules) -> list[str]:
         "belongs to the latest episode begun at that spot. An episode without one is false.",
         "Hotspots and series come from the detectors' alerts, grouped per hotspot or series; "
         "the dates are those of the alerts (hotspot) or of the robberies (series).",
+        "The digest also runs the hotspot detection's scan, with the same thresholds, at "
+        "every moment of the month a robbery or reconnaissance happened, over every report "
+        "stored for the month and the study period before it, also what was loaded later. A "
+        "hotspot it finds that shares no report with a hotspot alert is listed as 'found "
+        "afterwards'.",
         "A month before the first stored message says 'no data', not zero. The yearly figure "
         "is the mean per month with data times 12.",
         "The ambitions (at most 900 robberies and 2,900 street robberies a year, at least 53% "

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from consumers.digest import export, render
 from consumers.digest.content import Rules, compose
+from consumers.digest.found import found_hotspots
 from consumers.digest.period import Month
 from consumers.digest.read import read_snapshot
 from consumers.digest.tables import all_tables
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from consumers.digest.read import Snapshot
     from heterdaad.language import Language
     from heterdaad.settings import Settings
+    from heterdaad.thresholds.hotspots import HotspotThresholds
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +35,7 @@ Progress = Callable[[str, int, int], None]
 # language (README.md, "Languages").
 STEPS = {
     "step_read": "reading data",
+    "step_scan": "scanning for hotspots",
     "step_count": "counting",
     "step_charts": "drawing charts",
     "step_maps": "drawing maps",
@@ -89,11 +92,12 @@ async def write_digest(
             snapshot = await read_snapshot(
                 connection, chosen, follow_up=rules.recon_follow_up,
                 escalation_window=rules.escalation_window, now=made_at,
+                hotspots=settings.hotspots,
             )  # fmt: skip
             step("step_read")
             # Counting and drawing take a second or two of CPU and file writes: off the loop.
             written = await asyncio.to_thread(
-                _produce, snapshot, rules, out_dir, language, pdf, step
+                _produce, snapshot, rules, settings.hotspots, out_dir, language, pdf, step
             )
             await write_audit_rows(
                 connection, [row_of(_audit(chosen, language, actor, written, made_at))]
@@ -109,10 +113,19 @@ async def write_digest(
 
 
 def _produce(
-    snapshot: Snapshot, rules: Rules, out_dir: Path, language: Language, pdf: bool, step: _Steps
+    snapshot: Snapshot,
+    rules: Rules,
+    hotspots: HotspotThresholds,
+    out_dir: Path,
+    language: Language,
+    pdf: bool,
+    step: _Steps,
 ) -> list[Path]:
     """Every file of the digest, the HTML first."""
-    digest = compose(snapshot, rules)
+    # The stage's scan as of every event of the month: some tens of seconds for a busy one.
+    found = found_hotspots(snapshot.scan_events, snapshot.month, snapshot.scan_since, hotspots)
+    step("step_scan")
+    digest = compose(snapshot, rules, found)
     tables = all_tables(digest, language)
     step("step_count")
     drawn = render.draw_charts(digest, tables, language)
