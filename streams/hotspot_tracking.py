@@ -15,7 +15,6 @@ from heterdaad.hotspot_scan import (
     hotspot_id_for,
     parameters_of,
     scan_at,
-    study_period,
 )
 from heterdaad.thresholds.time import TimeModel
 from schemas.common import BranchType, PoliceUnit
@@ -281,13 +280,6 @@ class HotspotTracker:
                 },
             )
         return tuple(still_open), changes
-
-    def _study_period(
-        self, observations: list[Observation], at: datetime, since: datetime
-    ) -> tuple[list[Observation], float]:
-        """The events of the study period of the scan at `at`, and the days it covers
-        (heterdaad.hotspot_scan.study_period)."""
-        return study_period(observations, at, since, self.thresholds)
 
     @staticmethod
     def _change(

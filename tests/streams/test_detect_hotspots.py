@@ -20,6 +20,7 @@ from heterdaad.hotspot_scan import (
     neighbourhood,
     recurrence_days,
     scan,
+    study_period,
 )
 from heterdaad.thresholds.hotspots import HotspotThresholds
 from producers.simulator import SimulationConfig, generate
@@ -483,13 +484,13 @@ def test_a_year_of_history_loaded_after_live_days_raises_a_cluster_a_month_misse
 def test_a_week_without_any_event_is_not_counted_as_covered() -> None:
     # Thirty days, ten without a single event (data missing: an outage, a patchy history),
     # thirty more: the study period keeps every event and covers sixty days, not seventy.
-    tracker = HotspotTracker(HotspotThresholds())
+    thresholds = HotspotThresholds()
     events = [*background(30, 3, end=T0 - timedelta(days=40), seed=3),
               *background(30, 3, end=T0, seed=4)]  # fmt: skip
-    kept, covered = tracker._study_period(events, T0, events[0].at)
+    kept, covered = study_period(events, T0, events[0].at, thresholds)
     assert kept == events and covered == pytest.approx(60, abs=1)
     # Without such a span, the days from the first event (as before).
-    kept, covered = tracker._study_period(events[90:], T0, events[90].at)
+    kept, covered = study_period(events[90:], T0, events[90].at, thresholds)
     assert covered == pytest.approx((T0 - events[90].at) / timedelta(days=1))
 
 
