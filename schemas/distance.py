@@ -7,7 +7,6 @@ import math
 import numpy as np
 import numpy.typing as npt
 from geopy.distance import EARTH_RADIUS as GEOPY_EARTH_RADIUS_KM
-from geopy.distance import great_circle
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -22,8 +21,22 @@ METRES_PER_DEGREE_LAT = math.pi * EARTH_RADIUS_M / 180.0
 
 
 def metres_between(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle distance between two points in degrees, in metres (geopy.great_circle)."""
-    return float(great_circle((lat1, lon1), (lat2, lon2)).meters)
+    """Great-circle distance between two points in degrees, in metres: geopy's `great_circle`,
+    its formula and radius in the same order of operations, without the two `Point`s it builds.
+
+    The points (about 80 % of geopy's call) cost the series stage most of its time on a
+    history load: each arriving robbery is scored against every kept one (bench/distance.py).
+    Coordinates here are validated WGS84 degrees, so geopy's normalisation changes nothing.
+    """
+    phi1, phi2 = math.radians(lat1), math.radians(lat2)
+    d_lambda = math.radians(lon2) - math.radians(lon1)
+    sin1, cos1, sin2, cos2 = math.sin(phi1), math.cos(phi1), math.sin(phi2), math.cos(phi2)
+    cos_dl, sin_dl = math.cos(d_lambda), math.sin(d_lambda)
+    d = math.atan2(
+        math.sqrt((cos2 * sin_dl) ** 2 + (cos1 * sin2 - sin1 * cos2 * cos_dl) ** 2),
+        sin1 * sin2 + cos1 * cos2 * cos_dl,
+    )
+    return float(GEOPY_EARTH_RADIUS_KM) * d * 1000.0
 
 
 def metres_between_many(

@@ -36,6 +36,13 @@ def _order(report: IncidentReport) -> tuple[datetime, str]:
     return report.occurred_at, str(report.event_id)
 
 
+def _before(a: IncidentReport, b: IncidentReport) -> bool:
+    # _order(a) < _order(b), naming the ids only on a tie: a history load compares millions.
+    if a.occurred_at != b.occurred_at:
+        return a.occurred_at < b.occurred_at
+    return str(a.event_id) < str(b.event_id)
+
+
 def pair_links(
     report: IncidentReport, kept: Iterable[StoredReport], t: SeriesThresholds
 ) -> list[SeriesLink]:
@@ -46,7 +53,7 @@ def pair_links(
         other = stored.report
         if abs(other.occurred_at - report.occurred_at) > max_gap:
             continue
-        earlier, later = sorted((other, report), key=_order)
+        earlier, later = (other, report) if _before(other, report) else (report, other)
         score = score_pair(earlier, later, t)
         if score.total >= t.support_threshold:
             links.append(series_link(later, earlier, score))
