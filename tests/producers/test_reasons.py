@@ -1,14 +1,16 @@
-"""The Dutch wording of the reasons an edge refuses a field, shared by /meld and the CBL import."""
+"""The Dutch and plain English wording of the reasons an edge refuses a field, shared by /meld
+and the CBL import."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
 from pydantic import BaseModel, Field, ValidationError
 
 from producers.edge_policy import duration_text
-from producers.reasons import in_dutch, in_english, plain
+from producers.reasons import _REASONS, in_dutch, in_english, in_plain_english, plain
 from schemas.common import Address, Branch
 from schemas.events import Build
 
@@ -56,6 +58,100 @@ from schemas.events import Build
 )  # fmt: skip
 def test_known_reasons_are_given_in_dutch(english: str, dutch: str) -> None:
     assert in_dutch(english) == dutch
+
+
+# One reason of every kind the table knows, as the API words it, in Dutch and in the /meld
+# form's plain English. Those marked 'was English' had no plain English and reached the
+# English form in the API's wording; 'was 1 ...' were plural for a bound of 1.
+EVERY_REASON = [
+    ("lies in the future by more than the allowed clock skew (1 minute)",
+     "ligt meer dan 1 minuut in de toekomst", "is more than 1 minute in the future"),
+    ("lies in the future by more than the allowed clock skew (0:02:00)",
+     "ligt meer dan 0:02:00 in de toekomst", "is more than 0:02:00 in the future"),
+    ("lies more than 1826 days in the past (max_event_age_days)",
+     "ligt meer dan 1826 dagen in het verleden", "is more than 1826 days in the past"),
+    ("lies outside 1900-01-01 to 2200-01-01 (UTC)",
+     "ligt buiten 1900-01-01 tot 2200-01-01", "lies outside 1900-01-01 to 2200-01-01"),
+    ("lies outside the Netherlands (its border and territorial sea)",
+     "ligt buiten Nederland", "lies outside the Netherlands"),
+    ("has a UTC offset beyond ±14:00, which no place has",  # was English
+     "heeft een verschil met UTC van meer dan ±14:00, dat geen plaats heeft",
+     "differs from UTC by more than ±14:00, which no place does"),
+    ("contains a control character", "bevat een teken dat niet in tekst hoort",
+     "contains a character that does not belong in text"),
+    ("a licence plate has 2 to 12 letters and digits",
+     "een kenteken heeft 2 tot 12 letters en cijfers",
+     "a licence plate has 2 to 12 letters and digits"),
+    ("branch AK-0001 is not a branch of yours or of your member organisations",
+     "filiaal AK-0001 is geen filiaal van u of van een van uw leden",
+     "branch AK-0001 is not a branch of yours or of your member organisations"),
+    ("branch b-001 is not one of your branches", "filiaal b-001 is geen filiaal van u",
+     "branch b-001 is not one of your branches"),
+    ("Field required", "is verplicht", "is required"),
+    ("Extra inputs are not permitted", "hoort hier niet", "does not belong here"),  # was English
+    # was English; the bound in the reader's notation
+    ("Input should be greater than or equal to 50.7", "moet ten minste 50,7 zijn",
+     "should be at least 50.7"),
+    ("Input should be greater than 0", "moet groter zijn dan 0", "should be more than 0"),
+    ("Input should be less than or equal to 100000", "mag ten hoogste 100.000 zijn",
+     "may be at most 100,000"),
+    ("Input should be less than 7.25", "moet kleiner zijn dan 7,25", "should be less than 7.25"),
+    ("Input should be a finite number", "moet een eindig getal zijn", "should be a finite number"),
+    ("Input should be a valid number, unable to parse string as a number", "moet een getal zijn",
+     "should be a number"),
+    ("Input should be a valid integer, unable to parse string as an integer",
+     "moet een geheel getal zijn", "should be a whole number"),
+    ("Input should be a valid datetime, invalid character in year",
+     "moet een datum met tijd zijn", "should be a date and time"),
+    ("Input should have timezone info", "mist de tijdzone", "is missing the time zone"),
+    ("Input should be a valid UUID, invalid length", "moet een UUID zijn", "should be a UUID"),
+    ("Input should be a valid string", "moet tekst zijn", "should be text"),
+    ("Input should be a valid list", "moet een lijst zijn", "should be a list"),
+    ("Input should be 'slim', 'medium' or 'heavy'", "moet 'slim', 'medium' of 'heavy' zijn",
+     "should be 'slim', 'medium' or 'heavy'"),
+    ("Input should be 'slim'", "moet 'slim' zijn", "should be 'slim'"),
+    ("String should have at most 1 character", "mag ten hoogste 1 teken hebben",
+     "may have at most 1 character"),
+    ("String should have at least 1 character", "moet ten minste 1 teken hebben",
+     "should not be empty"),
+    ("String should have at most 60 characters", "mag ten hoogste 60 tekens hebben",
+     "may have at most 60 characters"),
+    ("String should have at least 3 characters", "moet ten minste 3 tekens hebben",
+     "should have at least 3 characters"),
+    ("String should match pattern '^x$'", "moet het patroon '^x$' volgen",  # no hint for it
+     "should match the pattern '^x$'"),
+    ("List should have at most 1 item after validation, not 2",  # was 1 waarden, 1 entries
+     "mag ten hoogste 1 waarde hebben, niet 2", "may have at most 1 entry, not 2"),
+    ("List should have at least 2 items after validation, not 1",  # was English
+     "moet ten minste 2 waarden hebben, niet 1", "should have at least 2 entries, not 1"),
+    ("Value should have at most 1 item after validation, not 2",  # was 1 tekens, 1 characters
+     "mag ten hoogste 1 teken hebben, niet 2", "may have at most 1 character, not 2"),
+    ("Value should have at least 2 items after validation, not 1",
+     "moet ten minste 2 tekens hebben, niet 1", "should have at least 2 characters, not 1"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("english", "dutch", "plain_english"), EVERY_REASON)
+def test_every_known_reason_is_said_in_both_languages(
+    english: str, dutch: str, plain_english: str
+) -> None:
+    assert (in_dutch(english), in_plain_english(english)) == (dutch, plain_english)
+    # pydantic's prefix makes no difference
+    assert in_plain_english(f"Value error, {english}") == plain_english
+
+
+def test_the_examples_cover_every_reason_of_the_table() -> None:
+    """Every reason of the table is tried above in both languages: a new one needs its line."""
+    examples = [english for english, _, _ in EVERY_REASON]
+    untried = [known.api.pattern for known in _REASONS
+               if not any(known.api.fullmatch(english) for english in examples)]  # fmt: skip
+    assert untried == []
+
+
+def test_plain_english_never_keeps_the_api_wording() -> None:
+    api_words = re.compile(r"^(Input|String|List|Value|Field|Extra)\b|clock skew|max_event_age")
+    for english, _, _ in EVERY_REASON:
+        assert not api_words.search(in_plain_english(english)), english
 
 
 def test_an_unknown_reason_stays_english_rather_than_being_lost() -> None:
