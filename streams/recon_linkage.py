@@ -10,6 +10,8 @@ from itertools import combinations
 from typing import TYPE_CHECKING
 from uuid import UUID
 
+from pydantic import model_validator
+
 from heterdaad.thresholds.time import TimeModel
 from schemas.alerts import LinkReason
 from schemas.events import IncidentReport, ReconSighting
@@ -50,8 +52,13 @@ class Pattern(Record):
     warned_nearby: int = 0
 
 
+# Fields of state written by earlier versions that nothing reads any more. `watermark`: the
+# newest event time of either input, unused since lateness is measured against the slower
+# input's (`newest`, 7 December 2026). The changelog still holds records with it.
+_RETIRED_FIELDS = frozenset({"watermark"})
+
+
 class LinkageState(Record):
-    watermark: datetime | None = None
     # The newest event time of each input (sightings, robberies); lateness is measured against
     # the slowest of them (streams/watermarks.py).
     newest: dict[str, datetime] = {}
@@ -62,6 +69,14 @@ class LinkageState(Record):
     lookback: Lookback = Lookback()
     # Events left out as too late, before the lookback (7 December 2026): none since.
     too_late: int = 0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _without_retired_fields(cls, data: object) -> object:
+        # extra="forbid" keeps a misspelt field from being dropped silently; these are known.
+        if isinstance(data, dict):
+            return {key: value for key, value in data.items() if key not in _RETIRED_FIELDS}
+        return data
 
 
 # --- decisions ---------------------------------------------------------------------------
@@ -248,7 +263,6 @@ class ReconLinker:
         now, bound = self.now(), slowest_input - self.late_bound
         state.lookback = state.lookback.after(event_time, bound, now, self.late_bound)
         state.newest = newest
-        state.watermark = max(state.watermark or event_time, event_time)
         # A sighting up to the bound late (or from the lookback's oldest on) meets sightings a
         # window before it and robberies up to robbery_link_days after it; a robbery that
         # late, sightings before it.

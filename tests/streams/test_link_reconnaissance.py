@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import statistics
 from dataclasses import dataclass, field
@@ -35,7 +36,7 @@ from schemas.events import (
 from schemas.topics import ALERTS
 from schemas.wire import decode_as
 from streams.link_reconnaissance import alert_for
-from streams.recon_linkage import ReconLinker, Verdict
+from streams.recon_linkage import LinkageState, ReconLinker, Verdict
 from streams.recon_scoring import TrackedRobbery, TrackedSighting, robbery_score, sighting_score
 from tests import factories
 from tests.kafka_helpers import publish_all, read_topic, records_up_to_now
@@ -359,6 +360,25 @@ def test_state_survives_json_and_replays_decide_the_same() -> None:
     assert stored == straight
     replay = ReconLinker.from_json(ReconThresholds(), raw)
     assert all(replay.observe(e).verdict is Verdict.DUPLICATE for e in events)
+
+
+def test_state_stored_with_the_retired_watermark_still_loads() -> None:
+    """The state's `watermark` (newest event time of either input) went unread once lateness was
+    measured per input (`newest`); it is no longer kept, but the table's changelog holds records
+    written with it, and the state forbids unknown fields."""
+    first, second, struck = scouting(1, DAM, 72), scouting(2, OOST, 50), robbery(2, OOST, 10)
+    linker = ReconLinker(ReconThresholds())
+    feed(linker, first)
+    stored = json.loads(linker.to_json())
+    assert "watermark" not in stored
+    old = json.dumps({"watermark": first.observed_at.isoformat(), **stored}).encode()
+    loaded = ReconLinker.from_json(ReconThresholds(), old)
+    assert loaded.state == linker.state
+    # and it goes on deciding as the state it was: the pattern, then the robbery linked back
+    assert feed(loaded, second, struck) == feed(linker, second, struck) != []
+    # a record from before the inputs were told apart: no `newest` either
+    oldest = b'{"watermark": "2026-12-01T10:00:00Z", "sightings": [], "robberies": []}'
+    assert ReconLinker.from_json(ReconThresholds(), oldest).state == LinkageState()
 
 
 def test_old_sightings_are_forgotten_and_state_is_bounded() -> None:
