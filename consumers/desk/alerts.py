@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from consumers.desk.audit import SYSTEM_ACTOR, DeskAction, write_audit
 from consumers.desk.places import with_places
+from consumers.desk.silences import with_silences
 from consumers.retention import Purge
 from consumers.sink import store
 from schemas.alerts import HOLD_UP_KINDS, Alert, AlertKind, Severity
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     import asyncpg
 
     from consumers.desk.places import BranchFacts, Member
+    from consumers.desk.silences import SilenceFacts
     from consumers.desk.users import DeskUser
 
 logger = logging.getLogger(__name__)
@@ -72,6 +74,8 @@ class AlertCard:
     # Why notify muted the unit's desk row ("silence <id>", "inhibited by <key>"): the desk
     # shows such an alert as silenced rather than hiding it (docs/notify.md, docs/desk.md).
     muted_by: str | None = None
+    # The silence of a "silence <id>": what it mutes, who set it, until when (in words).
+    silence: SilenceFacts | None = None
     # When its personal data went after the retention period: what stays is a branch's view.
     purged_at: datetime | None = None
     # A hold-up at an alarm site with Liveview: where the police watch live (docs/cameras.md).
@@ -207,6 +211,11 @@ def _card(row: asyncpg.Record) -> AlertCard:
     )
 
 
+async def _completed(pool: asyncpg.Pool, cards: list[AlertCard]) -> list[AlertCard]:
+    """The cards with what the registry and notify's silences say of them."""
+    return await with_silences(pool, await with_places(pool, cards))
+
+
 class AlertStore:
     """The alert table as the desk uses it, with one clock for every time it writes."""
 
@@ -240,7 +249,7 @@ class AlertStore:
             since,
             limit,
         )
-        cards = await with_places(self.pool, [_card(row) for row in rows])
+        cards = await _completed(self.pool, [_card(row) for row in rows])
         history = await self.history(unit, hours=hours, limit=limit)
         if actor is not None:
             # One row for the page: its live list and its history view.
@@ -264,7 +273,7 @@ class AlertStore:
             since,
             limit,
         )
-        return await with_places(self.pool, [_card(row) for row in rows])
+        return await _completed(self.pool, [_card(row) for row in rows])
 
     async def card(self, unit: PoliceUnit, alert_id: UUID) -> AlertCard | None:
         """The alert if it belongs to the unit; not audited (for live updates of the list)."""
@@ -275,7 +284,7 @@ class AlertStore:
         )
         if row is None:
             return None
-        [card] = await with_places(self.pool, [_card(row)])
+        [card] = await _completed(self.pool, [_card(row)])
         return card
 
     async def view(self, user: DeskUser, alert_id: UUID) -> AlertCard:

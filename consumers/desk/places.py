@@ -106,14 +106,17 @@ async def with_places(pool: asyncpg.Pool, cards: Sequence[AlertCard]) -> list[Al
     """The cards with their branch and series members, in two queries for the whole list."""
     site_ids = sorted({c.alert.site_id for c in cards if c.alert and c.alert.site_id})
     event_ids = sorted({event_id for card in cards for event_id in _linked(card)})
-    sites = {}
-    if site_ids:
-        sites = {row["site_id"]: _facts(row) for row in await pool.fetch(_SITES, site_ids)}
+    sites = await branches_of_sites(pool, site_ids) if site_ids else {}
     events: dict[UUID, asyncpg.Record] = {}
     if event_ids:
         events = {row["event_id"]: row for row in await pool.fetch(_EVENTS, event_ids)}
     placed = [_placed(card, sites, events) for card in cards]
     return await with_liveview(pool, placed)
+
+
+async def branches_of_sites(pool: asyncpg.Pool, site_ids: Sequence[str]) -> dict[str, BranchFacts]:
+    """The registered branch of each alarm site (those registered), by site id."""
+    return {row["site_id"]: _facts(row) for row in await pool.fetch(_SITES, list(site_ids))}
 
 
 async def with_liveview(pool: asyncpg.Pool, cards: Sequence[AlertCard]) -> list[AlertCard]:

@@ -24,6 +24,7 @@ from consumers.alert_text import (
 )
 from consumers.alert_text import OUTCOME as OUTCOME  # the desk shows them, tests read them
 from consumers.desk import labels
+from consumers.desk.silences import SILENCE_PREFIX, silence_id_of
 from heterdaad.language import Language
 from heterdaad.notation import DUTCH_TIME, number
 from heterdaad.vocabulary import (
@@ -36,16 +37,16 @@ from heterdaad.vocabulary import (
     WEAPON_LABELS,
     english_label,
 )
-from schemas.alerts import AlertKind
-from schemas.common import Location
+from schemas.alerts import AlertKind, Severity
+from schemas.common import BranchType, Location, PoliceUnit
 from schemas.events import GetawayMode
 from schemas.geography import nearest_place
 
 if TYPE_CHECKING:
     from consumers.desk.alerts import AlertCard, CardState
     from consumers.desk.places import BranchFacts, Member
+    from consumers.desk.silences import SilenceFacts, SilenceMatcher
     from schemas.alerts import Alert, EvidenceLink, LinkReason, Lookout, Outcome, SeriesExtent
-    from schemas.common import BranchType
 
 LANGUAGES: tuple[Language, ...] = ("nl", "en")
 
@@ -115,10 +116,43 @@ PHRASES: dict[str, dict[Language, str]] = {
         "en": "Only a series, a reconnaissance pattern, a robbery linked back to reconnaissance "
         "or a hotspot can be judged.",
     },
+    # The silence in words: what it mutes (its matchers), why (its reason), who set it (their
+    # organisation) and until when; its id only in the row's title and the references.
     "muted_silence": {
-        "nl": "Gedempt door stilte {silence}: getoond, niet verstuurd",
-        "en": "Silenced by silence {silence}: shown, not sent",
+        "nl": "Gedempt: stilte op {what} ({reason}), ingesteld door {who}, tot {until}; "
+        "getoond, niet verstuurd",
+        "en": "Silenced: a silence on {what} ({reason}), set by {who}, until {until}; "
+        "shown, not sent",
     },
+    "muted_silence_unknown": {
+        "nl": "Gedempt door een stilte: getoond, niet verstuurd",
+        "en": "Silenced by a silence: shown, not sent",
+    },
+    "silence": {"nl": "Stilte", "en": "Silence"},
+    "matcher_pattern": {"nl": "{label} volgens een patroon", "en": "{label} by a pattern"},
+    "matcher_not_pattern": {
+        "nl": "{label} niet volgens een patroon", "en": "{label} not by a pattern",
+    },
+    "matcher_not": {"nl": "niet {words}", "en": "not {words}"},
+    "matcher_none": {"nl": "zonder {label}", "en": "without {label}"},
+    "all_alerts": {"nl": "alle meldingen", "en": "all alerts"},
+    "matcher_at": {"nl": "bij {place}", "en": "at {place}"},
+    "matcher_for": {"nl": "voor {who}", "en": "for {who}"},
+    "one_site": {"nl": "bij één alarmlocatie", "en": "at one alarm site"},
+    "one_organisation": {"nl": "voor één organisatie", "en": "for one organisation"},
+    "one_recipient": {"nl": "één ontvanger", "en": "one recipient"},
+    "channel_desk": {"nl": "de desk", "en": "the desk"},
+    "channel_webhook": {"nl": "webhooks", "en": "webhooks"},
+    "this_series_id": {"nl": "deze reeks", "en": "this series"},
+    "other_series_id": {"nl": "een andere reeks", "en": "another series"},
+    "this_hotspot_id": {"nl": "deze hotspot", "en": "this hotspot"},
+    "other_hotspot_id": {"nl": "een andere hotspot", "en": "another hotspot"},
+    "this_dedup_key": {"nl": "deze melding", "en": "this alert"},
+    "other_dedup_key": {"nl": "een andere melding", "en": "another alert"},
+    "no_notice": {"nl": "meldingen zelf", "en": "alerts themselves"},
+    "series_tag_of": {"nl": "Reeks · {count} overvallen", "en": "Series · {count} robberies"},
+    "in_series_tag": {"nl": "Onderdeel van een reeks", "en": "Part of a series"},
+    "hotspot_tag": {"nl": "Hotspot · {place}", "en": "Hotspot · {place}"},
     "muted_inhibited": {
         "nl": "Gedempt: valt onder melding {source}",
         "en": "Silenced: covered by alert {source}",
@@ -269,6 +303,34 @@ EVENT_TYPE: dict[str, dict[Language, str]] = {
 }
 
 
+# A silence matcher's label (docs/notify.md, "Silences") in words, for what has no words of
+# its own (a pattern, an unknown value).
+_LABEL_WORDS: dict[str, dict[Language, str]] = {
+    "kind": {"nl": "soort", "en": "kind"},
+    "severity": {"nl": "urgentie", "en": "severity"},
+    "police_unit": {"nl": "eenheid", "en": "unit"},
+    "site_id": {"nl": "alarmlocatie", "en": "alarm site"},
+    "series_id": {"nl": "reeks", "en": "series"},
+    "hotspot_id": {"nl": "hotspot", "en": "hotspot"},
+    "branch_types": {"nl": "soort filiaal", "en": "kind of branch"},
+    "dedup_key": {"nl": "melding", "en": "alert"},
+    "organisation_id": {"nl": "organisatie", "en": "organisation"},
+    "channel": {"nl": "kanaal", "en": "channel"},
+    "recipient": {"nl": "ontvanger", "en": "recipient"},
+    "notice": {"nl": "bericht", "en": "notice"},
+}
+
+
+def _placed(matcher: SilenceMatcher) -> bool:
+    """A matcher said as 'bij …' / 'voor …', after what the silence mutes."""
+    return matcher.op == "=" and matcher.name in ("site_id", "organisation_id")
+
+
+_KINDS = frozenset(kind.value for kind in AlertKind)
+_SEVERITIES = frozenset(severity.value for severity in Severity)
+_UNITS = frozenset(unit.value for unit in PoliceUnit)
+_BRANCH_TYPES = frozenset(kind.value for kind in BranchType)
+
 # The reasons whose value is a branch id (streams/recon_scoring.py, streams/recon_linkage.py).
 BRANCH_REASONS = frozenset({"same_branch", "nearby_branch", "nearby_sighting"})
 
@@ -299,13 +361,107 @@ class Words:
         return STATE[card.state][self.language]
 
     def muted(self, card: AlertCard) -> str:
-        """Why notify silenced it for this desk, in words: a silence, or the alert muting it."""
+        """Why notify silenced it for this desk, in words: a silence (what it mutes, who set it,
+        until when), or the alert muting it."""
         reason = card.muted_by or ""
-        if reason.startswith("silence "):
-            return self("muted_silence", silence=reason.removeprefix("silence "))
+        if reason.startswith(SILENCE_PREFIX):
+            silence = card.silence
+            if silence is None:  # its row gone: said without the id (the title has it)
+                return self("muted_silence_unknown")
+            return self(
+                "muted_silence", what=self.silenced(card, silence), reason=silence.reason,
+                who=self.silence_author(silence), until=local_time(silence.ends_at, self.language),
+            )  # fmt: skip
         if reason.startswith("inhibited by "):
             return self("muted_inhibited", source=reason.removeprefix("inhibited by "))
         return self("muted_other", reason=reason)
+
+    def muted_reference(self, card: AlertCard) -> str:
+        """The id behind the muted line, for its title: 'stilte <id>' or notify's own words."""
+        found = silence_id_of(card.muted_by)
+        return f"{self('silence')} {found}" if found else (card.muted_by or "")
+
+    def silence_author(self, silence: SilenceFacts) -> str:
+        """Who set a silence: an organisation by its name; a desk user with their unit's police
+        ('coordinator.ams (Politie Amsterdam)'); anyone else as written."""
+        if silence.organisation is not None:
+            return silence.organisation
+        if silence.employer is not None:
+            return f"{silence.author} ({silence.employer})"
+        return silence.author
+
+    def silenced(self, card: AlertCard, silence: SilenceFacts) -> str:
+        """What a silence mutes, its matchers in words: 'geverifieerd overvalalarm bij Super A
+        (supermarkt), Damrak 1, 1012 JL Amsterdam'."""
+        # What it is first ('geverifieerd overvalalarm'), then where or whose ('bij …'): a
+        # silence of a site alone mutes every alert there.
+        said = [(matcher, self._matcher(card, silence, matcher)) for matcher in silence.matchers]
+        where = [words for matcher, words in said if _placed(matcher)]
+        what = [words for matcher, words in said if not _placed(matcher)]
+        return " ".join([", ".join(what) or self("all_alerts"), *where])
+
+    def _matcher(self, card: AlertCard, silence: SilenceFacts, matcher: SilenceMatcher) -> str:
+        name, op, value = matcher.name, matcher.op, matcher.value
+        label = _LABEL_WORDS.get(name, {}).get(self.language, name.replace("_", " "))
+        if op in ("=~", "!~"):
+            # A pattern is the author's notation, not words: said to be one
+            # (its text is in the silence's row, list_silences).
+            return self("matcher_pattern" if op == "=~" else "matcher_not_pattern", label=label)
+        words = self._label_value(card, silence, name, value)
+        return words if op == "=" else self("matcher_not", words=words)
+
+    def _label_value(self, card: AlertCard, silence: SilenceFacts, name: str, value: str) -> str:
+        alert = card.alert
+        label = _LABEL_WORDS.get(name, {}).get(self.language, name.replace("_", " "))
+        if name == "kind" and value in _KINDS:
+            words = KIND[AlertKind(value)][self.language]
+            return words if words.isupper() else words[:1].lower() + words[1:]
+        if name == "severity" and value in _SEVERITIES:
+            return f"{self('severity').lower()} {SEVERITY[Severity(value)][self.language]}"
+        if name == "police_unit" and value in _UNITS:
+            return f"{self('unit').lower()} {UNIT[PoliceUnit(value)]}"
+        if name == "branch_types":
+            kinds = [self.branch_type(BranchType(kind)) if kind in _BRANCH_TYPES else kind
+                     for kind in value.split(",") if kind]  # fmt: skip
+            return ", ".join(kinds) if kinds else self("matcher_none", label=label)
+        if name == "site_id":
+            branch = silence.site(value)
+            return self("matcher_at", place=self.branch(branch)) if branch else self("one_site")
+        if name == "organisation_id":
+            named = silence.organisation_named(value)
+            return self("matcher_for", who=named) if named else self("one_organisation")
+        if name == "channel" and value in ("desk", "webhook"):
+            return self(f"channel_{value}")
+        own = {"series_id": alert.series_id if alert else None,
+               "hotspot_id": alert.hotspot_id if alert else None,
+               "dedup_key": alert.dedup_key if alert else None}  # fmt: skip
+        if name in own:
+            return self(f"this_{name}" if own[name] == value else f"other_{name}")
+        if name == "recipient":
+            return self("one_recipient")
+        if name == "notice" and not value:
+            return self("no_notice")
+        return f"{label} {value}" if value else self("matcher_none", label=label)
+
+    def series_tag(self, card: AlertCard) -> str:
+        """The list's tag of a series: 'Reeks · 3 overvallen'; a robbery of one says so."""
+        alert = card.alert
+        if alert is not None and alert.kind is AlertKind.SERIES:
+            count = alert.series_extent.members if alert.series_extent else len(card.members)
+            if count:
+                return self("series_tag_of", count=count)
+            return self("series")
+        return self("in_series_tag")
+
+    def hotspot_tag(self, card: AlertCard) -> str:
+        """The list's tag of a hotspot: where and how wide ('Hotspot · bij Amsterdam, straal
+        800 m'), its id only in the title."""
+        place = self.place(card)
+        named = card.branch is not None and card.branch.city == place
+        parts = [] if place is None else [place if named else f"{self('near')} {place}"]
+        if card.radius_m is not None:
+            parts.append(f"{self('radius')} {self.distance(card.radius_m)}")
+        return self("hotspot_tag", place=", ".join(parts)) if parts else self("hotspot")
 
     def basis(self, alert: Alert) -> str:
         """What the alert rests on, as the alert line says it: a reconnaissance warning's
