@@ -20,9 +20,11 @@ from consumers.desk.live import AlertFeed, ChangeListener, Fanout, change_channe
 from consumers.desk.pages import STATIC
 from consumers.desk.routes import desk_router
 from consumers.desk.stream import stream_router
-from consumers.desk.web import Desk
-from heterdaad.db import create_pool
+from consumers.desk.texts import Words
+from consumers.desk.web import Desk, language_of
+from heterdaad.db import DatabaseBusy, create_pool
 from heterdaad.health import LIVE, metrics_response
+from heterdaad.language import VARY
 from heterdaad.thresholds.desk import DeskThresholds
 
 if TYPE_CHECKING:
@@ -90,7 +92,9 @@ def create_desk_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # The map's places are read once here, not on the first page (about half a second).
         await asyncio.to_thread(places)
-        pool = await create_pool(settings)
+        # Every query waits at most database_wait_seconds for a connection, else DatabaseBusy:
+        # a page answers 503 (below), a sweep or the feed tries again on its next round.
+        pool = await create_pool(settings, wait=thresholds.database_wait_seconds)
         fanout = Fanout()
         store = AlertStore(
             pool, channel=change_channel(settings), clock=clock,
@@ -161,7 +165,7 @@ def create_desk_app(
         try:
             await desk.pool.fetchval("SELECT 1")
             database = True
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, DatabaseBusy):
             database = False
         changes = desk.listener.alive
         parts = {"live_feed": running, "database": database, "changes": changes}
@@ -173,6 +177,7 @@ def create_desk_app(
 
     app.add_exception_handler(asyncpg.PostgresConnectionError, _database_unavailable)
     app.add_exception_handler(asyncpg.InterfaceError, _database_unavailable)
+    app.add_exception_handler(DatabaseBusy, _database_busy)
     app.include_router(desk_router())
     app.include_router(stream_router())
     return app
@@ -189,4 +194,24 @@ async def _database_unavailable(request: Request, error: Exception) -> Response:
     logger.error("database unavailable", extra={"error": str(error), "path": request.url.path})
     return Response(
         "database unavailable, try again later", status_code=503, headers={"Retry-After": "5"}
+    )
+
+
+async def _database_busy(request: Request, error: Exception) -> Response:
+    """No connection of the pool came free within database_wait_seconds: an answer that says
+    so, in the page's language, rather than a page that hangs."""
+    assert isinstance(error, DatabaseBusy)
+    # Not audited: the audit log is in the database that has no connection free.
+    logger.warning(
+        "no database connection free, desk request refused",
+        extra={"path": request.url.path, "wait_s": error.wait},
+    )
+    desk: Desk = request.app.state.desk
+    retry = desk.thresholds.busy_retry_seconds
+    words = Words(language_of(request, None))
+    return Response(
+        words("database_busy", seconds=f"{error.wait:g}", retry=retry),
+        status_code=503,
+        media_type="text/plain; charset=utf-8",
+        headers={"Retry-After": str(retry), "Cache-Control": "no-store", "Vary": VARY},
     )

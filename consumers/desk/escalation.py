@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 
 import asyncpg
 
+from heterdaad.db import DatabaseBusy
+
 if TYPE_CHECKING:
     from consumers.desk.alerts import AlertStore
     from heterdaad.thresholds.desk import DeskThresholds
@@ -29,6 +31,13 @@ async def escalate_overdue(store: AlertStore, thresholds: DeskThresholds) -> Non
     while True:
         try:
             await store.escalate_due(after=after, window=window)
+        except DatabaseBusy as busy:
+            # Every connection taken (pages, the feed): this sweep gives up after the pool's
+            # wait instead of queueing, and the next one tries again.
+            logger.warning(
+                "escalation sweep skipped: no database connection free",
+                extra={"wait_s": busy.wait, "retry_in_s": thresholds.escalation_check_seconds},
+            )
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as error:
             # The next sweep catches up: escalation is decided on the table, not in memory.
             logger.error("escalation sweep failed", extra={"error": str(error)})

@@ -25,6 +25,7 @@ import asyncpg
 
 from consumers.desk.alerts import AlertCard
 from heterdaad import metrics
+from heterdaad.db import DatabaseBusy
 from heterdaad.events import EventConsumer, TopicMissing
 from schemas.alerts import Alert
 from schemas.common import PoliceUnit
@@ -38,6 +39,10 @@ if TYPE_CHECKING:
     from heterdaad.settings import Settings
 
 logger = logging.getLogger(__name__)
+
+# Between tries of a change's card while the pool has no connection free (each try has waited
+# database_wait_seconds already): a pause, not a spin, if the wait is set very short.
+_BUSY_PAUSE_SECONDS = 0.1
 
 
 class DeskFeedError(Exception):
@@ -188,6 +193,14 @@ class AlertFeed:
     async def _hand_out(self, alert: Alert) -> None:
         try:
             card = await self.store.take_in(alert)
+        except DatabaseBusy as busy:
+            # As while the database is away: shown at once, stored by the sink; the next alert
+            # tries the pool again.
+            logger.warning(
+                "alert not stored by desk: no database connection free",
+                extra={"alert_id": str(alert.alert_id), "wait_s": busy.wait},
+            )
+            card = None
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as error:
             # Shown anyway: a hold-up must reach the desk even while the database is away.
             logger.error(
@@ -257,12 +270,24 @@ class ChangeListener:
         # order means no desk ends on an older state than the table's.
         while True:
             alert_id, unit, change = await self._heard.get()
+            card = await self._card_when_free(alert_id, unit)
+            if card is not None:
+                self.fanout.publish(change, card)
+
+    async def _card_when_free(self, alert_id: UUID, unit: PoliceUnit) -> AlertCard | None:
+        """The changed card, read again while no connection is free (each try waits at most
+        database_wait_seconds): a change dropped would leave open desks on an older state."""
+        while True:
             try:
-                card = await self.store.card(unit, alert_id)
+                return await self.store.card(unit, alert_id)
+            except DatabaseBusy as busy:
+                logger.warning(
+                    "change not relayed yet: no database connection free, trying again",
+                    extra={"alert_id": str(alert_id), "wait_s": busy.wait},
+                )
+                await asyncio.sleep(_BUSY_PAUSE_SECONDS)
             except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as error:
                 logger.error(
                     "change not relayed", extra={"alert_id": str(alert_id), "error": str(error)}
                 )
-                continue
-            if card is not None:
-                self.fanout.publish(change, card)
+                return None

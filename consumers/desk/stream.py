@@ -19,6 +19,7 @@ from consumers.desk import pages
 from consumers.desk.live import StreamEnded
 from consumers.desk.users import session_for
 from consumers.desk.web import current_session, desk_of, language_of
+from heterdaad.db import DatabaseBusy
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -73,7 +74,16 @@ async def _events(
                 # On every heartbeat and at least as often while events flow: a busy unit's
                 # stream went on to a user disabled or logged out as long as alerts came.
                 if event is None or time.monotonic() - checked >= every:
-                    if await session_for(desk.pool, token) is None:
+                    try:
+                        ended = await session_for(desk.pool, token) is None
+                    except DatabaseBusy:
+                        # Checked again on the next heartbeat; the stream goes on meanwhile.
+                        logger.warning(
+                            "desk stream's session check skipped: no database connection free",
+                            extra={"username": session.user.username},
+                        )
+                        ended = False
+                    if ended:
                         yield sse("logout", {})
                         return
                     checked = time.monotonic()

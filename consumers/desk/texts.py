@@ -158,6 +158,12 @@ PHRASES: dict[str, dict[Language, str]] = {
         "en": "Silenced: covered by alert {source}",
     },
     "muted_other": {"nl": "Gedempt ({reason})", "en": "Silenced ({reason})"},
+    "database_busy": {
+        "nl": "Het systeem is druk: binnen {seconds} s kwam geen databaseverbinding vrij. "
+        "Probeer het over {retry} seconden opnieuw.",
+        "en": "The system is busy: no database connection came free within {seconds} s. "
+        "Try again in {retry} seconds.",
+    },
     "form_expired": {
         "nl": "Het formulier was verlopen. Probeer het opnieuw.",
         "en": "The form had expired. Please try again.",

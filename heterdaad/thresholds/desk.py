@@ -89,6 +89,18 @@ class DeskThresholds(BaseModel):
         "either way, where an offender arriving or fleeing is filmed (docs/cameras.md).",
     )
 
+    database_wait_seconds: float = Field(
+        5,
+        gt=0,
+        le=60,
+        description="How long a page, an action or a sweep waits for a free database "
+        "connection. A page then answers 503 with Retry-After; the escalation sweep and the "
+        "live feed log a warning and try again on their next round (heterdaad.db.BoundedPool).",
+    )
+    busy_retry_seconds: int = Field(
+        5, ge=1, le=300, description="Retry-After of a page answered 503 for want of a connection."
+    )
+
     @field_validator("tile_url")
     @classmethod
     def _tile_template(cls, url: str) -> str:
