@@ -40,6 +40,9 @@ EVENT_NAMESPACE = uuid.UUID("fe973de2-19ef-4df2-80ba-f94d5d677c46")
 TIMESTAMP_LEAD = timedelta(seconds=20)
 TIMESTAMP_LAG = timedelta(seconds=40)
 SUPPORTED_TYPES = (SIA_DCS, ADM_CID, NULL)
+# A panel's data block holds the few events of one moment; a 4 KB frame can hold some 1,300
+# ("PA/PA/..."), each of which became an activation, a stored event and a log line of its own.
+MAX_EVENTS_PER_FRAME = 32
 _TIMESTAMP_TAIL = re.compile(r"_[0-9:,-]+$")
 # Decrypting for an unknown account too keeps its NAK as slow as a known account's.
 _NO_KEY = bytes(16)
@@ -131,6 +134,11 @@ class FrameHandler:
                 )
             ):
                 raise Refused(f"replay of an earlier message under sequence {header.sequence}")
+            reports = _reports(event)
+            if len(reports) > MAX_EVENTS_PER_FRAME:
+                raise Refused(
+                    f"{len(reports)} events in one block, more than {MAX_EVENTS_PER_FRAME}"
+                )
         except (frames.FrameError, Refused) as refusal:
             # The frame is logged for diagnosis: plain frames hold account and zone numbers
             # only, encrypted ones cipher text.
@@ -139,7 +147,6 @@ class FrameHandler:
                 extra={"peer": peer, "reason": str(refusal), "frame": frame[:200]},
             )
             return Reply(frames.nak(now))
-        reports = _reports(event)
         context = {
             "peer": peer,
             "site_id": account.site.site_id,

@@ -19,7 +19,7 @@ from pysiaalarm.event import SIAEvent
 from producers.sia import SiaReceiver, frames
 from producers.sia.accounts import SiaAccount
 from producers.sia.codes import ADM_CID, NULL, SIA_DCS, Report, Signal, interpret, sia_reports
-from producers.sia.handling import FrameHandler, RetransmissionMemory
+from producers.sia.handling import MAX_EVENTS_PER_FRAME, FrameHandler, RetransmissionMemory
 from producers.sia.supervision import Link, silent_links
 from schemas.common import BranchType
 from schemas.events import AlarmActivation, AlarmSignal, AlarmSite
@@ -517,6 +517,21 @@ def clock() -> Clock:
     return Clock()
 
 
+async def test_a_block_of_more_events_than_a_panel_sends_is_refused_whole() -> None:
+    # A 4 KB plain frame held some 1,300 panics ("PA/PA/..."), each published as an activation
+    # and logged with the whole block: one frame anyone could type made 1,300 stored events.
+    recorder = Recorder()
+    handler = _handler(recorder, clock=lambda: FRAMED_AT)
+    most = "/".join(f"PA{zone}" for zone in range(1, MAX_EVENTS_PER_FRAME + 1))
+    frame = frames.build_frame(SIA_DCS, 41, "1234", f"Nri1/{most}", timestamp=FRAMED_AT)
+    assert _token((await handler.handle(_text(frame), "t")).answer) == "ACK"
+    assert len(recorder.published) == MAX_EVENTS_PER_FRAME
+    recorder.published.clear()
+    frame = frames.build_frame(SIA_DCS, 42, "1234", f"Nri1/{most}/PA99", timestamp=FRAMED_AT)
+    assert _token((await handler.handle(_text(frame), "t")).answer) == "NAK"
+    assert recorder.published == []
+
+
 @pytest.fixture
 async def receiver(settings: Settings, sites: None, clock: Clock) -> AsyncIterator[SiaReceiver]:
     async with SiaReceiver(
@@ -637,6 +652,21 @@ async def test_every_event_of_a_block_lands_on_the_topic(
     assert sorted(got) == sorted([(P.HOLD_UP, "502", None), (P.RESTORE, "502", "12")])
     # The fire and the burglary went nowhere.
     assert await _topic_size(settings) == 2
+
+
+@pytest.mark.integration
+async def test_a_frame_full_of_panics_is_refused_and_nothing_lands_on_the_topic(
+    settings: Settings, receiver: SiaReceiver
+) -> None:
+    flood = frames.build_frame(SIA_DCS, 23, "1234", "Nri1/" + "/".join(["PA"] * 1300))
+    assert len(flood) <= frames.MAX_FRAME_BYTES
+    good = frames.build_frame(SIA_DCS, 24, "1234", "Nri1/HA3")
+    assert _tokens(await _exchange(receiver.port, flood, good)) == ["NAK", "ACK"]
+    [activation] = await _activations(settings, 1)
+    assert (activation.signal, activation.button_id) == (P.HOLD_UP, "3")
+    # The hold-up came last on the same connection: had the panics been published, the topic
+    # would hold them too.
+    assert await _topic_size(settings) == 1
 
 
 @pytest.mark.integration
