@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import io
@@ -33,6 +34,8 @@ _ZIP_MAGIC = b"PK\x03\x04"
 # a month of CBL meldings is a few thousand rows of at most some 130 columns.
 MOST_XLSX_CELLS = 10_000_000
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0"  # the binary .xls of Excel 97-2003
+# Excel's "Unicode-tekst (*.txt)": UTF-16 with a byte order mark, tab-separated.
+_UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 
 
 class CblImportError(Exception):
@@ -157,13 +160,27 @@ def _is_known(column: str) -> bool:
 
 
 def _csv_records(data: bytes) -> list[list[str]]:
-    text = csv_text(data)
+    text = _utf16_text(data) if data.startswith(_UTF16_BOMS) else csv_text(data)
     delimiter = delimiter_of(text.split("\n", 1)[0])
     try:
         return list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True))
     except csv.Error as error:
         raise CblFileError(
             f"not a readable CSV file: {error}", f"geen leesbaar CSV-bestand: {error}"
+        ) from error
+
+
+def _utf16_text(data: bytes) -> str:
+    """The text of a UTF-16 export; read as Windows-1252 its headers were letters between NULs,
+    and the file was refused for unknown columns 'ÿþm\\x00e\\x00l...'."""
+    try:
+        return data.decode("utf-16")
+    except UnicodeDecodeError as error:
+        raise CblFileError(
+            f"not readable as UTF-16 text (its byte order mark says so): {error}; save the "
+            "export as CSV UTF-8",
+            f"niet leesbaar als UTF-16-tekst (zoals de byte order mark zegt): {error}; sla de "
+            "export op als CSV UTF-8",
         ) from error
 
 

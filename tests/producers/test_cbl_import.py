@@ -353,6 +353,26 @@ def test_csv_delimiter_is_taken_from_the_header(tmp_path: Path, delimiter: str) 
     assert [row.get("wapens") for row in sheet.rows] == [row["wapens"] for row in rows]
 
 
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be"])
+def test_a_utf16_export_is_read_as_its_text(tmp_path: Path, encoding: str) -> None:
+    # Excel's "Unicode-tekst (*.txt)": UTF-16 with a byte order mark, tab-separated. Read as
+    # Windows-1252 its headers were letters between NULs and the file was refused.
+    utf8 = read_sheet(write_csv(tmp_path / "export.csv", example_rows(), delimiter="\t"))
+    path = tmp_path / "export.txt"
+    text = (tmp_path / "export.csv").read_text(encoding="utf-8")
+    # "utf-16" writes its own (little-endian) mark; big-endian gets one written here.
+    bom = b"" if encoding == "utf-16" else b"\xfe\xff"
+    path.write_bytes(bom + text.encode(encoding))
+    assert read_sheet(path).rows == utf8.rows
+
+
+def test_a_broken_utf16_export_is_refused_by_what_it_is(tmp_path: Path) -> None:
+    path = tmp_path / "export.txt"
+    path.write_bytes("meldingsnummer\tfiliaalnummer\n".encode("utf-16") + b"\x00")
+    with pytest.raises(CblFileError, match="UTF-16"):
+        read_sheet(path)
+
+
 def test_old_xls_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "export.xls"
     path.write_bytes(b"\xd0\xcf\x11\xe0" + bytes(100))
@@ -477,6 +497,21 @@ async def test_the_same_reports_as_csv_after_xlsx_publish_nothing(
     assert (same_file.published, same_file.already_imported) == (0, 4)
     assert await published_count(settings, INCIDENT_REPORTS) == 4
     assert await db.fetchval("SELECT count(*) FROM import_receipt") == 4
+
+
+async def test_a_utf16_export_is_published_as_the_csv_would_be(
+    settings: Settings, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    await register_cbl(db)
+    path = tmp_path / "cbl-2025.txt"
+    text = write_csv(tmp_path / "export.csv", example_rows(), delimiter="\t").read_text("utf-8")
+    path.write_bytes(text.encode("utf-16"))
+    report = await import_cbl(settings, path, reporting_org="cbl")
+    again = await import_cbl(settings, EXAMPLE, reporting_org="cbl")
+
+    assert (report.published, report.rejected) == (4, 0)
+    assert (again.published, again.already_imported) == (0, 4)
+    assert await published_count(settings, INCIDENT_REPORTS) == 4
 
 
 async def test_a_changed_report_is_refused_not_published_again(
