@@ -162,12 +162,22 @@ def _is_known(column: str) -> bool:
 def _csv_records(data: bytes) -> list[list[str]]:
     text = _utf16_text(data) if data.startswith(_UTF16_BOMS) else csv_text(data)
     delimiter = delimiter_of(text.split("\n", 1)[0])
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    records: list[list[str]] = []
     try:
-        return list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True))
+        records.extend(reader)
     except csv.Error as error:
+        # Named by the row a spreadsheet shows and the line an editor shows: an unclosed
+        # double quote runs on to the end of the file, and the message alone says only that.
+        row, line = len(records) + 1, reader.line_num
         raise CblFileError(
-            f"not a readable CSV file: {error}", f"geen leesbaar CSV-bestand: {error}"
+            f"not a readable CSV file: row {row} (line {line} of the file): {error}; is a "
+            "double quote in it not closed, or a cell longer than a report can be?",
+            f"geen leesbaar CSV-bestand: rij {row} (regel {line} van het bestand): {error}; "
+            "staat er een dubbel aanhalingsteken in dat niet gesloten wordt, of een cel langer "
+            "dan een melding kan zijn?",
         ) from error
+    return records
 
 
 def _utf16_text(data: bytes) -> str:

@@ -373,6 +373,30 @@ def test_a_broken_utf16_export_is_refused_by_what_it_is(tmp_path: Path) -> None:
         read_sheet(path)
 
 
+@pytest.mark.parametrize(
+    ("cell", "line"),
+    [
+        # An unclosed quote runs on to the end of the file: line 5, but the row it opened on.
+        ('"niet gesloten', 5),
+        ("x" * 200_000, 4),
+    ],
+)
+def test_an_unreadable_csv_names_the_row(tmp_path: Path, cell: str, line: int) -> None:
+    rows = [
+        ["meldingsnummer", "filiaalnummer", "toelichting"],
+        ["CBL-1", "BM-0412", "goed"],
+        ["CBL-2", "BM-0412", "goed"],
+        ["CBL-3", "BM-0412", cell],
+        ["CBL-4", "BM-0412", "goed"],
+    ]
+    path = tmp_path / "export.csv"
+    path.write_text("".join(";".join(row) + "\n" for row in rows), encoding="utf-8")
+    with pytest.raises(CblFileError) as refused:
+        read_sheet(path)
+    assert f"row 4 (line {line} of the file)" in str(refused.value)
+    assert f"rij 4 (regel {line} van het bestand)" in refused.value.dutch
+
+
 def test_old_xls_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "export.xls"
     path.write_bytes(b"\xd0\xcf\x11\xe0" + bytes(100))
