@@ -197,6 +197,7 @@ def _utf16_text(data: bytes) -> str:
 def _xlsx_records(path: Path, data: bytes) -> list[list[str]]:
     # Imported here: only XLSX imports need openpyxl.
     from openpyxl import load_workbook
+    from openpyxl.styles.numbers import is_datetime
 
     try:
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
@@ -214,7 +215,7 @@ def _xlsx_records(path: Path, data: bytes) -> list[list[str]]:
         sheet.reset_dimensions()
         records: list[list[str]] = []
         cells = 0
-        for row in sheet.iter_rows(values_only=True):
+        for row in sheet.iter_rows():
             cells += len(row) + 1
             if cells > MOST_XLSX_CELLS:
                 raise CblFileError(
@@ -224,13 +225,22 @@ def _xlsx_records(path: Path, data: bytes) -> list[list[str]]:
                     "(elke rij tot haar laatste cel): staat er een cel ver rechts of onderaan?"
                     .replace(",", "."),
                 )
-            records.append([_cell_text(value) for value in row])
+            records.append(
+                [
+                    _cell_text(
+                        cell.value,
+                        date_only=isinstance(cell.value, datetime)
+                        and is_datetime(cell.number_format or "General") == "date",
+                    )
+                    for cell in row
+                ]
+            )
         return records
     finally:
         workbook.close()
 
 
-def _cell_text(value: object) -> str:
+def _cell_text(value: object, *, date_only: bool = False) -> str:
     """A cell as text the way a CSV export of it would read, so both formats give one event."""
     if value is None:
         return ""
@@ -240,6 +250,10 @@ def _cell_text(value: object) -> str:
         # 12.0 is how Excel keeps the whole number 12 (a melding number, a count).
         return str(int(value)) if value.is_integer() else repr(value)
     if isinstance(value, datetime):
+        if date_only and value.time() == time():
+            # A date cell holds no time: it reads as midnight, where a CSV of it says the date
+            # alone and is refused for it (a robbery at 00:00 every time). Taken as a date.
+            return value.date().isoformat()
         return value.isoformat(sep=" ")
     if isinstance(value, date | time):
         return value.isoformat()

@@ -397,6 +397,30 @@ def test_an_unreadable_csv_names_the_row(tmp_path: Path, cell: str, line: int) -
     assert f"rij 4 (regel {line} van het bestand)" in refused.value.dutch
 
 
+def test_a_date_cell_without_a_time_is_refused_as_the_csv_of_it_is(tmp_path: Path) -> None:
+    # A column formatted as a date holds midnight: read as 00:00, every robbery of such an
+    # export happened at midnight, where Excel's CSV of it says the date alone (refused).
+    path = write_xlsx(tmp_path / "export.xlsx", example_rows())
+    workbook = load_workbook(path)
+    sheet = workbook.active
+    assert sheet is not None
+    column = list(example_rows()[0]).index("datum_tijd") + 1
+    sheet.cell(2, column).value = datetime(2025, 3, 14)
+    sheet.cell(2, column).number_format = "dd-mm-yyyy"
+    # A date-time cell at midnight is a time of midnight, and stays one.
+    sheet.cell(3, column).value = datetime(2025, 3, 15)
+    sheet.cell(3, column).number_format = "dd-mm-yyyy hh:mm"
+    workbook.save(path)
+    first, second, *_ = read_sheet(path).rows
+    assert first.get("datum_tijd") == "2025-03-14"
+    assert second.get("datum_tijd") == "2025-03-15 00:00:00"
+    problems = convert_row(first, "cbl", ID_KEY).problems
+    assert [(p.column, p.reason) for p in problems] == [
+        ("datum_tijd", "a date without a time: give the time of the incident as well")
+    ]
+    assert convert_row(second, "cbl", ID_KEY).problems == ()
+
+
 def test_old_xls_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "export.xls"
     path.write_bytes(b"\xd0\xcf\x11\xe0" + bytes(100))
