@@ -127,6 +127,19 @@ def check_columns(headers: Sequence[str]) -> tuple[str, ...]:
         columns = columns[:-1]
     english, dutch = [], []
     unknown = [column for column in columns if not _is_known(column)]
+    no_separator = len(columns) == 1 and bool(unknown)
+    if no_separator:
+        # Another separator ('|', a space): the whole header is one name, and listing it as
+        # an unknown column with every required one missing did not say why.
+        english.append(
+            "it holds no separator between the column names: separate them with ';', ',' "
+            "or a tab"
+        )
+        dutch.append(
+            "er staat geen scheidingsteken tussen de kolomnamen: scheid ze met ';', ',' of "
+            "een tab"
+        )
+        unknown = []
     if unknown:
         shown = ", ".join(repr(column) if column else "(empty header)" for column in unknown)
         english.append(f"unknown column(s) {shown}")
@@ -137,7 +150,7 @@ def check_columns(headers: Sequence[str]) -> tuple[str, ...]:
         english.append(f"column(s) given twice: {repeated}")
         dutch.append(f"kolom(men) twee keer gegeven: {repeated}")
     missing = ", ".join(c for c in COLUMNS if c in REQUIRED and c not in columns)
-    if missing:
+    if missing and not no_separator:
         english.append(f"required column(s) missing: {missing}")
         dutch.append(f"verplichte kolom(men) ontbreken: {missing}")
     if english:

@@ -332,6 +332,10 @@ def test_bad_cells_are_named_with_the_reason(
         ([*COLUMNS, "Kenteken"], "given twice: kenteken"),
         # offenders beyond the contract's twenty
         ([*COLUMNS, "signalement_21_lengte"], "signalement_21_lengte"),
+        # another separator: one name holding them all, not every required column missing
+        (["|".join(COLUMNS)], "holds no separator between the column names"),
+        # one column of the layout alone is not that
+        (["meldingsnummer"], "missing: filiaalnummer"),
     ],
 )
 def test_headers_outside_the_layout_refuse_the_file(headers: list[str], message: str) -> None:
@@ -419,6 +423,17 @@ def test_a_date_cell_without_a_time_is_refused_as_the_csv_of_it_is(tmp_path: Pat
         ("datum_tijd", "a date without a time: give the time of the incident as well")
     ]
     assert convert_row(second, "cbl", ID_KEY).problems == ()
+
+
+def test_a_csv_with_another_separator_says_so(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "export.csv", example_rows(), delimiter="|")
+    with pytest.raises(CblFileError) as refused:
+        read_sheet(path)
+    assert "separate them with ';', ',' or a tab" in str(refused.value)
+    assert "scheid ze met ';', ',' of een tab" in refused.value.dutch
+    # The header is not echoed back as one unknown column, nor every column as missing.
+    assert "unknown" not in str(refused.value)
+    assert "missing" not in str(refused.value)
 
 
 def test_old_xls_is_refused(tmp_path: Path) -> None:
