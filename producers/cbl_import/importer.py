@@ -105,6 +105,22 @@ class _Tally:
         )
 
 
+def _write_report(
+    target: Path, rejections: Sequence[Rejection], language: Language, *, published: int
+) -> None:
+    """The rejection report, or CblImportError naming it (not its temporary file) and why."""
+    try:
+        write_rejections(target, rejections, language)
+    except OSError as error:
+        why = error.strerror or str(error)
+        raise CblImportError(
+            f"the rejection report {target} cannot be written: {why}; {published} row(s) were "
+            "published (choose another place with --rejections)",
+            f"het afwijzingsrapport {target} kan niet worden geschreven: {why}; er zijn "
+            f"{published} rij(en) verstuurd (kies een andere plek met --rejections)",
+        ) from error
+
+
 async def import_cbl(
     settings: Settings,
     path: Path,
@@ -127,6 +143,11 @@ async def import_cbl(
     sheet = read_sheet(path)
     # Fails before anything is read from the database when HETERDAAD_PLATE_KEY is missing.
     plate_key = PlateKey(settings.require_plate_key(), settings.plate_key_id)
+    target = rejections_path or default_rejections_path(path)
+    language = language or settings.language
+    # Written empty first: a report that cannot be written stops the import before anything
+    # is published, not after every row was (and an old report never looks current).
+    _write_report(target, (), language, published=0)
     tally = _Tally(rows_total=len(sheet.rows))
     logger.info(
         "cbl import started",
@@ -165,8 +186,7 @@ async def import_cbl(
             await broker.stop()
     finally:
         await pool.close()
-    target = rejections_path or default_rejections_path(path)
-    write_rejections(target, tally.rejections, language or settings.language)
+    _write_report(target, tally.rejections, language, published=tally.published)
     report = ImportReport(
         path=path,
         file_sha256=sheet.file_sha256,

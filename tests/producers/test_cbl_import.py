@@ -769,6 +769,23 @@ async def test_without_a_broker_nothing_is_imported(
 
 
 @pytest.mark.integration
+async def test_a_report_that_cannot_be_written_stops_the_import_before_it_publishes(
+    settings: Settings, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    # Every row was published, then writing the report failed with a bare OSError about
+    # '.r.csv.partial': exit 1 ("could not run or finish") after the import had run.
+    await register_cbl(db)
+    nowhere = tmp_path / "no-such-folder" / "r.csv"
+    with pytest.raises(CblImportError) as refused:
+        await import_cbl(settings, EXAMPLE, reporting_org="cbl", rejections_path=nowhere)
+    assert str(refused.value).startswith(f"the rejection report {nowhere} cannot be written")
+    assert "0 row(s) were published" in str(refused.value)
+    assert "partial" not in str(refused.value)
+    assert await db.fetchval("SELECT count(*) FROM import_receipt") == 0
+    assert await published_count(settings, INCIDENT_REPORTS) == 0
+
+
+@pytest.mark.integration
 async def test_a_row_is_published_with_its_branch_as_registered(
     settings: Settings, db: asyncpg.Connection, tmp_path: Path
 ) -> None:
