@@ -2,7 +2,8 @@
 
 Pure, and in the core so that the hotspot stage (streams/hotspot_tracking.py) and the monthly
 digest (consumers/digest/found.py) scan with one code: the study period of a scan, its seed
-and its significance as of an event time too.
+and its significance as of an event time too, and which hotspots one scan raises, updates
+and closes (step_at).
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ import math
 import uuid
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Generic, Literal, Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
+from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from schemas.distance import EARTH_RADIUS_M, metres_between_many
 
@@ -447,3 +449,156 @@ def scan_at(
         alpha=1.0 / (recurrence_threshold_days * scans_per_day),
     )
     return ScanAt(events=kept, scans_per_day=scans_per_day, result=result)
+
+
+# --- the hotspots one scan raises, updates and closes ----------------------------------------
+
+Status = Literal["raised", "updated", "closed"]
+
+
+class Hotspot(BaseModel):
+    """An open hotspot: its latest cluster's figures and every event that ever supported it.
+
+    Part of the stage's state (streams/hotspot_tracking.py), as JSON."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    hotspot_id: str
+    version: int
+    opened_at: AwareDatetime
+    updated_at: AwareDatetime
+    centre: uuid.UUID
+    radius_m: float
+    window_days: float
+    event_ids: tuple[uuid.UUID, ...]
+    observed: int
+    expected: float
+    llr: float
+    p_value: float
+    recurrence_days: float
+
+
+class Identified(Located, Protocol):
+    """An event a hotspot can name."""
+
+    @property
+    def event_id(self) -> uuid.UUID: ...
+
+
+I = TypeVar("I", bound=Identified)  # noqa: E741
+
+
+@dataclass(frozen=True, slots=True)
+class Step(Generic[I]):
+    """One scan as of an event time: the hotspots open after it, what changed about them (in
+    the order the stage sends it), and the events of its study period."""
+
+    open: tuple[Hotspot, ...]
+    changes: tuple[tuple[Status, Hotspot], ...]
+    events: list[I]
+    scans_per_day: float
+
+
+def step_at(
+    events: Sequence[I],
+    at: datetime,
+    since: datetime,
+    open_before: tuple[Hotspot, ...],
+    thresholds: HotspotThresholds,
+    *,
+    parameters: ScanParameters | None = None,
+) -> Step[I]:
+    """The prospective scan as of event time `at` (scan_at) and the hotspots after it.
+
+    An open hotspot stays open while the most unusual cluster holding one of its events is
+    at least `keep_recurrence_days` unusual, and takes that cluster's figures and any new
+    events (a new version); else it closes. Then up to `max_clusters_per_scan` clusters
+    sharing no event with an open hotspot and at least `raise_recurrence_days` unusual raise
+    new ones, named by their events (hotspot_id_for). While any hotspot is open the Monte
+    Carlo runs to the keep threshold, else to the raise threshold, so the p-values (and the
+    seed's draws) are the stage's.
+    """
+    threshold = (
+        thresholds.keep_recurrence_days if open_before else thresholds.raise_recurrence_days
+    )
+    scanned = scan_at(
+        events, at, since, thresholds,
+        recurrence_threshold_days=threshold, parameters=parameters,
+    )  # fmt: skip
+    kept, result, unusual = scanned.events, scanned.result, scanned.recurrence_days
+    position = {o.event_id: i for i, o in enumerate(kept)}
+    changes: list[tuple[Status, Hotspot]] = []
+    still_open: list[Hotspot] = []
+    for hotspot in open_before:
+        touching = {position[e] for e in hotspot.event_ids if e in position}
+        best = result.best_touching(touching)
+        if best is None or unusual(best) < thresholds.keep_recurrence_days:
+            changes.append(("closed", hotspot))
+            continue
+        grown = _updated(hotspot, best, kept, at, unusual(best))
+        still_open.append(grown)
+        if grown.version > hotspot.version:
+            changes.append(("updated", grown))
+    claimed = {e for hotspot in still_open for e in hotspot.event_ids}
+    for cluster in result.clusters(thresholds.max_clusters_per_scan):
+        members = [kept[i].event_id for i in cluster.members]
+        if unusual(cluster) < thresholds.raise_recurrence_days or claimed & set(members):
+            continue
+        raised = _hotspot(cluster, kept, at, unusual(cluster))
+        still_open.append(raised)
+        claimed.update(members)
+        changes.append(("raised", raised))
+    replications = (parameters or parameters_of(thresholds)).replications
+    if 1 / (replications + 1) > 1 / (thresholds.raise_recurrence_days * scanned.scans_per_day):
+        logger.warning(
+            "no cluster can reach the recurrence threshold with this many replications",
+            extra={"scans_per_day": scanned.scans_per_day, "replications": replications},
+        )
+    return Step(
+        open=tuple(still_open), changes=tuple(changes), events=kept,
+        scans_per_day=scanned.scans_per_day,
+    )  # fmt: skip
+
+
+def _figures(cluster: Cluster, kept: Sequence[Identified], recurrence: float) -> dict[str, object]:
+    return {
+        "centre": kept[cluster.centre].event_id,
+        "radius_m": cluster.radius_m,
+        "window_days": cluster.window_days,
+        "observed": cluster.observed,
+        "expected": cluster.expected,
+        "llr": cluster.llr,
+        "p_value": cluster.p_value,
+        "recurrence_days": recurrence,
+    }
+
+
+def _hotspot(
+    cluster: Cluster, kept: Sequence[Identified], at: datetime, recurrence: float
+) -> Hotspot:
+    members = [kept[i].event_id for i in cluster.members]
+    return Hotspot.model_validate(
+        {
+            "hotspot_id": hotspot_id_for(members),
+            "version": 1,
+            "opened_at": at,
+            "updated_at": at,
+            "event_ids": tuple(members),
+            **_figures(cluster, kept, recurrence),
+        }
+    )
+
+
+def _updated(
+    hotspot: Hotspot,
+    cluster: Cluster,
+    kept: Sequence[Identified],
+    at: datetime,
+    recurrence: float,
+) -> Hotspot:
+    """The hotspot with its latest cluster; a new version only when new events joined it."""
+    new = [kept[i].event_id for i in cluster.members if kept[i].event_id not in hotspot.event_ids]
+    update: dict[str, object] = {"updated_at": at, **_figures(cluster, kept, recurrence)}
+    if new:
+        update |= {"version": hotspot.version + 1, "event_ids": (*hotspot.event_ids, *new)}
+    return hotspot.model_copy(update=update)

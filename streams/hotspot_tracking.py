@@ -10,12 +10,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
-from heterdaad.hotspot_scan import (
-    Cluster,
-    hotspot_id_for,
-    parameters_of,
-    scan_at,
-)
+from heterdaad.hotspot_scan import Hotspot, Status, parameters_of, step_at
 from heterdaad.thresholds.time import TimeModel
 from schemas.common import BranchType, PoliceUnit
 from schemas.events import IncidentReport, ReconSighting
@@ -32,8 +27,6 @@ logger = logging.getLogger(__name__)
 # The default of Settings.time; the stage passes its own.
 LATE_BOUND_DAYS = TimeModel().late_bound_days
 
-Status = Literal["raised", "updated", "closed"]
-
 
 class _State(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -49,24 +42,6 @@ class Observation(_State):
     lon: float
     police_unit: PoliceUnit
     branch_type: BranchType | None = None
-
-
-class Hotspot(_State):
-    """An open hotspot: its latest cluster's figures and every event that ever supported it."""
-
-    hotspot_id: str
-    version: int
-    opened_at: AwareDatetime
-    updated_at: AwareDatetime
-    centre: uuid.UUID
-    radius_m: float
-    window_days: float
-    event_ids: tuple[uuid.UUID, ...]
-    observed: int
-    expected: float
-    llr: float
-    p_value: float
-    recurrence_days: float
 
 
 class Evaluation(_State):
@@ -235,51 +210,12 @@ class HotspotTracker:
     ) -> tuple[tuple[Hotspot, ...], list[HotspotChange]]:  # fmt: skip
         """The prospective scan as of event time `at`: the hotspots open after it, and what
         changed about them."""
-        threshold = (
-            self.thresholds.keep_recurrence_days
-            if open_before
-            else self.thresholds.raise_recurrence_days
+        step = step_at(
+            observations, at, since, open_before, self.thresholds, parameters=self.parameters
         )
-        scanned = scan_at(
-            observations, at, since, self.thresholds,
-            recurrence_threshold_days=threshold, parameters=self.parameters,
-        )  # fmt: skip
-        kept, scans_per_day, result = scanned.events, scanned.scans_per_day, scanned.result
-        unusual = scanned.recurrence_days
-
-        position = {o.event_id: i for i, o in enumerate(kept)}
-        changes: list[HotspotChange] = []
-        still_open: list[Hotspot] = []
-        for hotspot in open_before:
-            touching = {position[e] for e in hotspot.event_ids if e in position}
-            best = result.best_touching(touching)
-            if best is None or unusual(best) < self.thresholds.keep_recurrence_days:
-                changes.append(self._change("closed", hotspot, kept, at))
-                continue
-            grown = _updated(hotspot, best, kept, at, unusual(best))
-            still_open.append(grown)
-            if grown.version > hotspot.version:
-                changes.append(self._change("updated", grown, kept, at))
-        claimed = {e for hotspot in still_open for e in hotspot.event_ids}
-        for cluster in result.clusters(self.thresholds.max_clusters_per_scan):
-            members = [kept[i].event_id for i in cluster.members]
-            if unusual(cluster) < self.thresholds.raise_recurrence_days or claimed & set(members):
-                continue
-            raised = _hotspot(cluster, kept, at, unusual(cluster))
-            still_open.append(raised)
-            claimed.update(members)
-            changes.append(self._change("raised", raised, kept, at))
-        if 1 / (self.parameters.replications + 1) > 1 / (
-            self.thresholds.raise_recurrence_days * scans_per_day
-        ):
-            logger.warning(
-                "no cluster can reach the recurrence threshold with this many replications",
-                extra={
-                    "scans_per_day": scans_per_day,
-                    "replications": self.parameters.replications,
-                },
-            )
-        return tuple(still_open), changes
+        return step.open, [
+            self._change(status, hotspot, step.events, at) for status, hotspot in step.changes
+        ]
 
     @staticmethod
     def _change(
@@ -293,41 +229,3 @@ def change_key(change: HotspotChange) -> str:
     """What a change is, as its alert's dedup key says: one key, one notification."""
     suffix = "closed" if change.status == "closed" else f"v{change.hotspot.version}"
     return f"hotspot:{change.hotspot.hotspot_id}:{suffix}"
-
-
-def _figures(cluster: Cluster, kept: list[Observation], recurrence: float) -> dict[str, object]:
-    return {
-        "centre": kept[cluster.centre].event_id,
-        "radius_m": cluster.radius_m,
-        "window_days": cluster.window_days,
-        "observed": cluster.observed,
-        "expected": cluster.expected,
-        "llr": cluster.llr,
-        "p_value": cluster.p_value,
-        "recurrence_days": recurrence,
-    }
-
-
-def _hotspot(cluster: Cluster, kept: list[Observation], at: datetime, recurrence: float) -> Hotspot:
-    members = [kept[i].event_id for i in cluster.members]
-    return Hotspot.model_validate(
-        {
-            "hotspot_id": hotspot_id_for(members),
-            "version": 1,
-            "opened_at": at,
-            "updated_at": at,
-            "event_ids": tuple(members),
-            **_figures(cluster, kept, recurrence),
-        }
-    )
-
-
-def _updated(
-    hotspot: Hotspot, cluster: Cluster, kept: list[Observation], at: datetime, recurrence: float
-) -> Hotspot:
-    """The hotspot with its latest cluster; a new version only when new events joined it."""
-    new = [kept[i].event_id for i in cluster.members if kept[i].event_id not in hotspot.event_ids]
-    update: dict[str, object] = {"updated_at": at, **_figures(cluster, kept, recurrence)}
-    if new:
-        update |= {"version": hotspot.version + 1, "event_ids": (*hotspot.event_ids, *new)}
-    return hotspot.model_copy(update=update)
