@@ -2,21 +2,22 @@
 
 The hotspot stage scans an event when it arrives; history older than `late_bound_days` (a
 year of CBL exports loaded at once) is only its baseline, and no scan is run for it
-(docs/hotspots.md). So the digest runs the stage's own scan (heterdaad.hotspot_scan.scan_at:
-the same study period, seed and significance, from the same thresholds) as of every event
-time of the month, over the robberies and sightings stored for the month and the study
-period before it, as the stage would have had every event arrived on time. A cluster it
-finds that shares no event with a hotspot alert is shown as found afterwards
-(docs/digest.md).
+(docs/hotspots.md). So the digest runs the stage's own scans (heterdaad.hotspot_scan.step_at:
+the same study period, seed and significance, from the same thresholds, and the same rules to
+raise, keep, grow and close a hotspot) as of every event time of the month, over the
+robberies and sightings stored for the month and the study period before it, as the stage
+would have had every event arrived on time. A hotspot it finds that shares no event with a
+hotspot alert is shown as found afterwards (docs/digest.md).
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from heterdaad.hotspot_scan import hotspot_id_for, parameters_of, scan_at
+from heterdaad.hotspot_scan import Hotspot, parameters_of, scan_at, step_at
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -24,9 +25,16 @@ if TYPE_CHECKING:
     from uuid import UUID
 
     from consumers.digest.period import Month
+    from heterdaad.hotspot_scan import ScanAt
     from heterdaad.thresholds.hotspots import HotspotThresholds
 
 logger = logging.getLogger(__name__)
+
+# The month's scans reach this many longest windows beyond it: back to a scan after which no
+# hotspot can be open (the stage's state is then known), on until the month's hotspots close.
+REACH_WINDOWS = 4
+# The log says how far the scans got every this many.
+LOG_EVERY = 25
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,16 +50,12 @@ class ScanEvent:
 
 @dataclass(frozen=True)
 class FoundHotspot:
-    """Clusters the month's scans found that share events, as one hotspot.
-
-    The stage would not raise a second hotspot for a cluster sharing an event with an open
-    one, so those clusters are one hotspot here too. Its id is the one the stage would have
-    given it (its first cluster's events); centre and radius are those of its most unusual
-    cluster.
-    """
+    """A hotspot as the stage would have raised, grown and closed it had every event arrived
+    on time: its id (its first cluster's events), every event that ever supported it (what
+    its alerts name) and the figures of its latest cluster (what its latest alert shows)."""
 
     hotspot_id: str
-    event_ids: tuple[UUID, ...]  # every event of its clusters, in time order
+    event_ids: tuple[UUID, ...]  # in time order
     first_event: datetime
     last_event: datetime
     police_unit: str | None  # of its centre
@@ -62,7 +66,21 @@ class FoundHotspot:
     observed: int
     expected: float
     recurrence_days: float
-    first_scan: datetime  # the event time of the first scan that found it
+    opened_at: datetime  # the event time of the scan that raised it
+    closed_at: datetime | None  # of the scan that closed it; None: open at the last scan
+    versions: int = 1
+
+
+def scan_reach(thresholds: HotspotThresholds) -> timedelta:
+    """How far before and after the month its scans may run."""
+    return timedelta(days=REACH_WINDOWS * thresholds.max_window_days)
+
+
+def scan_span(month: Month, thresholds: HotspotThresholds) -> tuple[datetime, datetime]:
+    """The events the month's scans need: from the study period of the earliest scan before
+    the month to the latest one after it."""
+    reach = scan_reach(thresholds)
+    return month.start - reach - timedelta(days=thresholds.study_days), month.end + reach
 
 
 def found_hotspots(
@@ -71,50 +89,96 @@ def found_hotspots(
     since: datetime | None,
     thresholds: HotspotThresholds,
 ) -> list[FoundHotspot]:
-    """The hotspots the stage's scan finds as of every event time of the month.
+    """The hotspots the stage's scans raise, grow or close as of the event times of the
+    month, or that name an event of it, in the order they were raised.
 
-    `events`: every stored robbery (and sighting, if the stage scans them) from `study_days`
-    before the month to its end; `since`: the oldest one stored, where the stage's history
-    begins. A cluster counts when it is as unusual as the stage requires to raise a hotspot
-    (`raise_recurrence_days`), of at most `max_clusters_per_scan` per scan. A month of 150
-    events over a year of 2,000 takes about 45 s on a busy 2-core machine: the log says how
-    far it got every 25 scans.
+    `events`: every stored robbery (and sighting, if the stage scans them) of scan_span;
+    `since`: the oldest one stored, where the stage's history begins. The scans start at the
+    last event time before the month after which no hotspot can be open, whatever was open
+    before (no cluster is as unusual as `keep_recurrence_days`), so the hotspots open at the
+    month's start and their ids are the stage's; and they go on after the month until its
+    hotspots have closed (at most scan_reach either way). A month of 150 events over a year
+    of 2,000 takes about 45 s on a busy 2-core machine: the log says how far it got every
+    25 scans.
     """
     ordered = sorted(events, key=lambda e: (e.at, str(e.event_id)))
-    times = sorted({e.at for e in ordered if month.start <= e.at < month.end})
-    if not times or since is None:
+    times = sorted({e.at for e in ordered})
+    in_month = [t for t in times if month.start <= t < month.end]
+    if not in_month or since is None:
         return []
     parameters = parameters_of(thresholds)
-    by_id = {e.event_id: e for e in ordered}
-    groups: list[_Group] = []
-    for done, at in enumerate(times, start=1):
-        scan = scan_at(
-            ordered, at, since, thresholds,
-            recurrence_threshold_days=thresholds.raise_recurrence_days, parameters=parameters,
-        )  # fmt: skip
-        for cluster in scan.result.clusters(thresholds.max_clusters_per_scan):
-            recurrence = scan.recurrence_days(cluster)
-            if recurrence < thresholds.raise_recurrence_days:
-                continue
-            members = [scan.events[i].event_id for i in cluster.members]
-            centre = scan.events[cluster.centre]
-            group = _Group(
-                first_ids=tuple(members), first_scan=at, event_ids=set(members),
-                best=(recurrence, centre.event_id, cluster.radius_m, cluster.window_days,
-                      cluster.observed, cluster.expected),
+    reach = scan_reach(thresholds)
+    of_month = {e.event_id for e in ordered if month.start <= e.at < month.end}
+    before = [t for t in times if month.start - reach <= t < month.start]
+    after = [t for t in times if month.end <= t < month.end + reach]
+    scans = 0
+
+    def counted() -> None:
+        nonlocal scans
+        scans += 1
+        if scans % LOG_EVERY == 0:
+            logger.info(
+                "digest.found_hotspots month=%s scanned=%d of the month's %d and up to %d "
+                "around it", month, scans, len(in_month), len(before) + len(after),
             )  # fmt: skip
-            groups = _joined(groups, group)
-        if done % 25 == 0:
-            logger.info("digest.found_hotspots month=%s scanned=%d/%d", month, done, len(times))
+
+    start = 0
+    for index in range(len(before) - 1, -1, -1):
+        scanned = scan_at(
+            ordered, before[index], since, thresholds,
+            recurrence_threshold_days=thresholds.keep_recurrence_days, parameters=parameters,
+        )  # fmt: skip
+        counted()
+        if _nothing_kept(scanned, thresholds):
+            start = index + 1
+            break
+    else:
+        if before:
+            logger.info(
+                "digest.found_hotspots month=%s no quiet scan within %s before it: scanned "
+                "from %s as if no hotspot were open", month, reach, before[0].isoformat(),
+            )  # fmt: skip
+    tracks: dict[str, _Track] = {}
+    open_now: tuple[Hotspot, ...] = ()
+    window = timedelta(days=thresholds.max_window_days)
+    for at in (*before[start:], *in_month, *after):
+        if at >= month.end + window and not any(
+            tracks[h.hotspot_id].of_month for h in open_now
+        ):
+            break  # no later scan can find a cluster with an event of the month
+        step = step_at(ordered, at, since, open_now, thresholds, parameters=parameters)
+        counted()
+        for status, hotspot in step.changes:
+            track = tracks.setdefault(hotspot.hotspot_id, _Track(latest=hotspot))
+            track.latest = hotspot
+            if status == "closed":
+                track.closed_at = at
+            track.of_month |= month.start <= at < month.end
+        open_now = step.open
+        for hotspot in open_now:  # the latest figures, also where no new version came
+            tracks[hotspot.hotspot_id].latest = hotspot
+            tracks[hotspot.hotspot_id].of_month |= not of_month.isdisjoint(hotspot.event_ids)
+    by_id = {e.event_id: e for e in ordered}
     found = [
-        group.hotspot(by_id, thresholds.min_area_radius_m)
-        for group in sorted(groups, key=lambda g: g.first_scan)
+        track.found(by_id, thresholds.min_area_radius_m)
+        for track in tracks.values()
+        if track.of_month or not of_month.isdisjoint(track.latest.event_ids)
     ]
     logger.info(
         "digest.found_hotspots month=%s scans=%d events=%d found=%d",
-        month, len(times), len(ordered), len(found),
+        month, scans, len(ordered), len(found),
     )  # fmt: skip
     return found
+
+
+def _nothing_kept(scanned: ScanAt[ScanEvent], thresholds: HotspotThresholds) -> bool:
+    """No cluster of the scan is as unusual as keeping a hotspot open takes: after it none
+    is open, whatever was before (and none is raised, the raise threshold being higher)."""
+    candidates = scanned.result.candidates  # the most likely, and so the most unusual, first
+    return (
+        not candidates
+        or scanned.recurrence_days(candidates[0]) < thresholds.keep_recurrence_days
+    )
 
 
 def afterwards(
@@ -128,36 +192,23 @@ def afterwards(
 
 
 @dataclass
-class _Group:
-    first_ids: tuple[UUID, ...]
-    first_scan: datetime
-    event_ids: set[UUID]
-    # (recurrence, centre, radius, window, observed, expected) of its most unusual cluster
-    best: tuple[float, UUID, float, float, int, float]
+class _Track:
+    """A hotspot as the scans went: its latest version, when it closed, whether of the month."""
 
-    def hotspot(self, by_id: dict[UUID, ScanEvent], min_radius_m: float) -> FoundHotspot:
-        recurrence, centre, radius, window, observed, expected = self.best
-        ordered = sorted(self.event_ids, key=lambda i: (by_id[i].at, str(i)))
+    latest: Hotspot
+    closed_at: datetime | None = None
+    of_month: bool = field(default=False)
+
+    def found(self, by_id: dict[UUID, ScanEvent], min_radius_m: float) -> FoundHotspot:
+        hotspot = self.latest
+        ordered = sorted(hotspot.event_ids, key=lambda i: (by_id[i].at, str(i)))
+        centre = by_id[hotspot.centre]
         return FoundHotspot(
-            hotspot_id=hotspot_id_for(self.first_ids), event_ids=tuple(ordered),
+            hotspot_id=hotspot.hotspot_id, event_ids=tuple(ordered),
             first_event=by_id[ordered[0]].at, last_event=by_id[ordered[-1]].at,
-            police_unit=by_id[centre].police_unit, lat=by_id[centre].lat, lon=by_id[centre].lon,
-            radius_m=max(radius, min_radius_m), window_days=window, observed=observed,
-            expected=expected, recurrence_days=recurrence, first_scan=self.first_scan,
+            police_unit=centre.police_unit, lat=centre.lat, lon=centre.lon,
+            radius_m=max(hotspot.radius_m, min_radius_m), window_days=hotspot.window_days,
+            observed=hotspot.observed, expected=hotspot.expected,
+            recurrence_days=hotspot.recurrence_days, opened_at=hotspot.opened_at,
+            closed_at=self.closed_at, versions=hotspot.version,
         )  # fmt: skip
-
-
-def _joined(groups: list[_Group], new: _Group) -> list[_Group]:
-    """The groups with `new` added, merged with every group it shares an event with."""
-    touching = [g for g in groups if not g.event_ids.isdisjoint(new.event_ids)]
-    if not touching:
-        return [*groups, new]
-    first = min([*touching, new], key=lambda g: g.first_scan)
-    merged = _Group(
-        first_ids=first.first_ids,
-        first_scan=first.first_scan,
-        event_ids=set().union(*(g.event_ids for g in touching), new.event_ids),
-        best=max([*touching, new], key=lambda g: g.best[0]).best,
-    )
-    joined = {id(g) for g in touching}
-    return [*(g for g in groups if id(g) not in joined), merged]

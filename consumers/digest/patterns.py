@@ -85,7 +85,7 @@ def found_patterns(
     found: Sequence[FoundHotspot], incidents: Mapping[UUID, Incident], *, first_number: int
 ) -> list[Pattern]:
     """Hotspots found at digest time only, numbered on from the alerted ones (H3, H4...): no
-    alert, the severity a raised hotspot's alert has, the area of its most unusual cluster."""
+    alert, the severity a raised hotspot's alert has, the area of its latest cluster."""
     found_list = []
     for number, hotspot in enumerate(found, start=first_number):
         members = sorted(

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from consumers.digest.found import ScanEvent
+from consumers.digest.found import ScanEvent, scan_reach, scan_span
 from consumers.reliability import judged_alerts
 
 if TYPE_CHECKING:
@@ -129,10 +129,11 @@ class Snapshot:
     # The analysts' newest verdict on each pattern alert, as it stood at the month's end.
     judged: tuple[JudgedAlert, ...]
     judgements_in_month: int
-    # What the month's hotspot scan needs (consumers/digest/found.py): every robbery (and
-    # sighting, if the stage scans them) from the study period before the month to its end,
-    # the oldest one stored, the robberies among them, and the events each hotspot alert
-    # about the month names (a found cluster sharing one is that alert's).
+    # What the month's hotspot scans need (consumers/digest/found.py): every robbery (and
+    # sighting, if the stage scans them) of their span (found.scan_span: the study period
+    # before the month to some weeks after it), the oldest one stored, the robberies among
+    # them, and the events each hotspot alert about the month names (a found hotspot sharing
+    # one is that alert's).
     scan_events: tuple[ScanEvent, ...] = ()
     scan_since: datetime | None = None
     scan_incidents: dict[UUID, Incident] = field(default_factory=dict)
@@ -230,8 +231,8 @@ WHERE event_type = 'recon_sighting' AND occurred_at >= $1 AND occurred_at < $2
 """
 _SCAN_SINCE = "SELECT min(occurred_at) FROM event WHERE event_type = ANY($1::text[])"
 # Every event a hotspot alert names (sightings too), of alerts that name an event from $1 on:
-# a cluster of the month reaches back at most its longest window, and an alert is never made
-# before the events it names.
+# a hotspot of the month reaches back at most as far as the month's scans (found.scan_reach),
+# and an alert is never made before the events it names.
 _HOTSPOT_EVIDENCE = """
 SELECT ARRAY(SELECT DISTINCT (link->>'event_id')::uuid
              FROM jsonb_array_elements(COALESCE(payload->'evidence', '[]'::jsonb)) AS link)
@@ -340,10 +341,10 @@ async def _scan_data(
     connection: asyncpg.Connection, month: Month, thresholds: HotspotThresholds
 ) -> dict[str, Any]:
     """The Snapshot's fields for the month's hotspot scan."""
-    start = month.start - timedelta(days=thresholds.study_days)
+    start, end = scan_span(month, thresholds)
     incidents = {
         row["event_id"]: _incident(row)
-        for row in await connection.fetch(_SCAN_INCIDENTS, start, month.end)
+        for row in await connection.fetch(_SCAN_INCIDENTS, start, end)
     }
     events = [
         ScanEvent(i.event_id, i.occurred_at, i.lat, i.lon, i.police_unit)
@@ -356,9 +357,9 @@ async def _scan_data(
             ScanEvent(
                 row["event_id"], row["occurred_at"], row["lat"], row["lon"], row["police_unit"]
             )
-            for row in await connection.fetch(_SCAN_SIGHTINGS, start, month.end)
+            for row in await connection.fetch(_SCAN_SIGHTINGS, start, end)
         ]
-    reach = month.start - timedelta(days=thresholds.max_window_days)
+    reach = month.start - scan_reach(thresholds)
     evidence = [
         frozenset(row["event_ids"])
         for row in await connection.fetch(_HOTSPOT_EVIDENCE, reach, month.end)

@@ -10,14 +10,19 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from consumers.digest import Month, write_digest
-from consumers.digest.found import FoundHotspot, ScanEvent, afterwards, found_hotspots
-from consumers.digest.period import NL_TIME
+from consumers.digest.found import (
+    FoundHotspot,
+    ScanEvent,
+    afterwards,
+    found_hotspots,
+    scan_span,
+)
 from consumers.sink import store, store_many
 from heterdaad.thresholds.hotspots import HotspotThresholds
 from schemas.alerts import AlertKind, Area, EvidenceLink, Severity
 from schemas.common import Location, PoliceUnit
 from schemas.geography import police_unit_for
-from streams.hotspot_tracking import HotspotState, HotspotTracker, Observation
+from streams.hotspot_tracking import HotspotChange, HotspotState, HotspotTracker, Observation
 from tests import factories
 
 if TYPE_CHECKING:
@@ -80,33 +85,95 @@ def _observation(event: ScanEvent) -> Observation:
     )  # fmt: skip
 
 
+def _as_the_stage_sends_them(events: list[ScanEvent], month: Month) -> list[FoundHotspot]:
+    """The hotspot alerts the stage sends with every event on time from the first, as the
+    digest of `month` would list them: those with an alert made in it or an event of it."""
+    tracker, state = HotspotTracker(THRESHOLDS), HotspotState()
+    changes: dict[str, list[HotspotChange]] = {}
+    for event in events:
+        state, new = tracker.observe(state, _observation(event))
+        for change in new:
+            changes.setdefault(change.hotspot.hotspot_id, []).append(change)
+    by_id = {e.event_id: e for e in events}
+    sent = []
+    for hotspot_id, made in changes.items():
+        named = sorted({o.event_id for c in made for o in c.events},
+                       key=lambda i: (by_id[i].at, str(i)))  # fmt: skip
+        if not any(month.start <= c.scanned_at < month.end for c in made) and not any(
+            month.start <= by_id[i].at < month.end for i in named
+        ):
+            continue
+        (raised,) = [c for c in made if c.status == "raised"]
+        closed = [c.scanned_at for c in made if c.status == "closed"]
+        latest = [c.hotspot for c in made][-1]
+        centre = by_id[latest.centre]
+        sent.append(FoundHotspot(
+            hotspot_id=hotspot_id, event_ids=tuple(named), first_event=by_id[named[0]].at,
+            last_event=by_id[named[-1]].at, police_unit=centre.police_unit, lat=centre.lat,
+            lon=centre.lon, radius_m=max(latest.radius_m, THRESHOLDS.min_area_radius_m),
+            window_days=latest.window_days, observed=latest.observed, expected=latest.expected,
+            recurrence_days=latest.recurrence_days, opened_at=raised.scanned_at,
+            closed_at=closed[0] if closed else None, versions=latest.version,
+        ))  # fmt: skip
+    return sent
+
+
+def _digest_scans(events: list[ScanEvent], month: Month) -> list[FoundHotspot]:
+    """The month's scans over what the digest reads for it."""
+    start, end = scan_span(month, THRESHOLDS)
+    stored = [e for e in events if start <= e.at < end]
+    return found_hotspots(stored, month, events[0].at, THRESHOLDS)
+
+
 def test_the_month_scan_finds_what_the_stage_raises_had_it_arrived_on_time() -> None:
+    # Every event on time from the first: the digest's found hotspots are the stage's alerts,
+    # with the same ids, the same events named, opened and closed at the same scans.
     events = sorted([*background(120, 2, seed=3), *planted(seed=5)], key=lambda e: e.at)
     cluster = {e.event_id for e in planted(seed=5)}
-    found = {
-        month: found_hotspots(events, month, events[0].at, THRESHOLDS)
-        for month in (FEBRUARY, MARCH)
-    }
-    # The stage, every event on time from February on, the history before it loaded.
-    history = [_observation(e) for e in events if e.at < FEBRUARY.start]
-    state = HotspotState(
-        since=history[0].at, watermark=history[-1].at, observations=tuple(history)
-    )
-    tracker = HotspotTracker(THRESHOLDS)
-    raised: dict[Month, list[str]] = {FEBRUARY: [], MARCH: []}
-    for event in (e for e in events if FEBRUARY.start <= e.at < MARCH.end):
-        state, changes = tracker.observe(state, _observation(event))
-        for change in changes:
-            if change.status == "raised":
-                raised[Month.parse(change.scanned_at.astimezone(NL_TIME).date())].append(change.hotspot.hotspot_id)
+    found = {month: _digest_scans(events, month) for month in (FEBRUARY, MARCH)}
 
-    assert found[FEBRUARY] == [] and raised[FEBRUARY] == []
-    assert [f.hotspot_id for f in found[MARCH]] == raised[MARCH]
+    assert found[FEBRUARY] == _as_the_stage_sends_them(events, FEBRUARY) == []
+    assert found[MARCH] == _as_the_stage_sends_them(events, MARCH)
     (hotspot,) = found[MARCH]
     assert cluster <= set(hotspot.event_ids) and len(hotspot.event_ids) <= len(cluster) + 1
-    assert hotspot.recurrence_days >= THRESHOLDS.raise_recurrence_days
     assert hotspot.radius_m >= THRESHOLDS.min_area_radius_m
     assert hotspot.first_event.date() == datetime(2025, 3, 10).date()
+    assert hotspot.opened_at <= hotspot.last_event < (hotspot.closed_at or NOW)
+
+
+def bridged(seed: int) -> list[ScanEvent]:
+    """Robberies within 700 m in Utrecht: four on 20 February 2025, one every day and a half
+    to the end of February, four on 2 March. The stage raises a hotspot in February and
+    closes it, raises another on 2 March at the raise threshold and grows it at the keep
+    threshold with robberies before its own: the clusters of March's scans at the raise
+    threshold hold only four of its eight."""
+    rng = random.Random(seed)
+    first = datetime(2025, 2, 20, 10, tzinfo=UTC)
+    hours = [0, 3, 6, 9, 40, 76, 112, 148, 184, 220, 234, 236, 238, 240]
+    return [
+        _event(rng, first + timedelta(hours=h),
+               *_near(*UTRECHT, rng.uniform(0, 700), rng.uniform(0, 360)))
+        for h in hours
+    ]  # fmt: skip
+
+
+def test_a_hotspot_grown_at_the_keep_threshold_lists_every_event_its_alerts_name() -> None:
+    events = sorted([*background(120, 2, seed=3), *bridged(seed=7)], key=lambda e: e.at)
+    stage = {month: _as_the_stage_sends_them(events, month) for month in (FEBRUARY, MARCH)}
+    found = {month: _digest_scans(events, month) for month in (FEBRUARY, MARCH)}
+
+    def named(hotspots: list[FoundHotspot]) -> dict[str, tuple[uuid.UUID, ...]]:
+        return {h.hotspot_id: h.event_ids for h in hotspots}
+
+    # The clusters at the raise threshold alone named four of March's eight.
+    assert named(found[MARCH]) == named(stage[MARCH])
+    assert found == stage
+    (february, also_february), (march,) = found[FEBRUARY], found[MARCH]
+    assert february.closed_at is not None and february.closed_at < MARCH.start
+    # March's names robberies of February: in February's digest too, as an alert would be.
+    assert also_february == march
+    assert MARCH.start <= march.opened_at < (march.closed_at or NOW)
+    assert len(march.event_ids) == 8 and march.versions > 1
 
 
 def test_a_month_without_events_is_not_scanned() -> None:
@@ -123,7 +190,7 @@ def test_a_found_cluster_sharing_an_event_with_an_alert_is_that_alerts() -> None
             hotspot_id=f"hs-{members[0].hex}", event_ids=members, first_event=NOW,
             last_event=NOW, police_unit="midden-nederland", lat=52.0, lon=5.0, radius_m=500,
             window_days=1.0, observed=len(members), expected=0.1, recurrence_days=500,
-            first_scan=NOW,
+            opened_at=NOW, closed_at=None,
         )  # fmt: skip
 
     covered, alone = hotspot(*ids[:3]), hotspot(*ids[3:])
