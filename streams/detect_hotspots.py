@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, cast
 
 from heterdaad import metrics
+from heterdaad.hotspot_scan import Hotspot, Status
 from schemas.alerts import (
     Alert,
     AlertKind,
@@ -27,12 +28,10 @@ from streams import dead_letters
 from streams.alert_records import alert_record
 from streams.codec import InternalTopic
 from streams.hotspot_tracking import (
-    Hotspot,
     HotspotChange,
     HotspotState,
     HotspotTracker,
     Observation,
-    Status,
     change_key,
     observation_of,
 )

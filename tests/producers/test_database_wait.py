@@ -100,7 +100,7 @@ async def every_connection_held(pool: asyncpg.Pool, kept: int) -> AsyncIterator[
     Counted, not read off the idle ones: a connection in use elsewhere when this begins (the
     desk's sweep runs every 0.2 s) is waited for, where it would come back idle for the next
     query. `kept`: connections the app holds for good (the desk's change listener)."""
-    held = []
+    held: list[asyncpg.pool.PoolConnectionProxy] = []
     try:
         while len(held) < pool.get_max_size() - kept:
             held.append(await pool.acquire(timeout=HANG))

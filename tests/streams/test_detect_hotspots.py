@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from heterdaad.hotspot_scan import (
     ScanParameters,
+    Status,
     glr_tables,
     neighbourhood,
     recurrence_days,
@@ -37,7 +38,6 @@ from streams.hotspot_tracking import (
     HotspotState,
     HotspotTracker,
     Observation,
-    Status,
     observation_of,
 )
 from tests import factories
