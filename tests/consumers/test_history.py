@@ -139,3 +139,63 @@ async def test_each_role_sees_its_own(settings: Settings, db: asyncpg.Connection
         "AND actor = 'politie-ams' AND (details->>'items')::int = 1"
     )
     assert json.loads(read["details"])["alert_ids"] == [alerts.json()["items"][0]["alert_id"]]
+
+
+async def test_a_filter_no_record_can_match_is_refused_by_name(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    """`?kind=xyz` answered 200 with an empty page, as if nothing had happened: a typo'd kind,
+    an unknown parameter or an empty period reads as "no robberies". Each is 422, naming the
+    parameter and why, in the API's shape of a refusal."""
+    keys = await _fill(db)
+    async with running_api(settings) as (_, client):
+
+        async def asked(path: str, who: str, **params: str) -> tuple[int, Any]:
+            answer = await client.get(
+                path, params=params, headers={"Authorization": f"Bearer {keys[who]}"}
+            )
+            return answer.status_code, answer.json()
+
+        def named(body: Any) -> list[str]:
+            return [problem["field"] for problem in body["detail"]]
+
+        later = datetime.now(UTC).isoformat()
+        earlier = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+        for path, who, params, field in (
+            ("/v1/history/events", "politie-ams", {"kind": "xyz"}, "kind"),
+            # An alert's kind is no event's kind, nor the other way round.
+            ("/v1/history/events", "politie-ams", {"kind": "robbery_reported"}, "kind"),
+            ("/v1/history/alerts", "politie-ams", {"kind": "overval"}, "kind"),
+            ("/v1/history/alerts", "politie-ams", {"kind": "xyz"}, "kind"),
+            ("/v1/history/events", "retail-a", {"police_unit": "atlantis"}, "police_unit"),
+            ("/v1/history/events", "retail-a", {"knd": "overval"}, "knd"),
+            # Alerts are not stored by branch: the filter was ignored, every alert answered.
+            ("/v1/history/alerts", "politie-ams", {"branch_id": "a-001"}, "branch_id"),
+            ("/v1/history/events", "retail-a", {"since": later, "until": earlier}, "until"),
+            ("/v1/history/alerts", "politie-ams", {"since": later, "until": later}, "until"),
+        ):
+            status, body = await asked(path, who, **params)
+            assert status == 422, (path, params, body)
+            assert named(body) == [field], (path, params, body)
+            assert all(problem["reason"] for problem in body["detail"])
+        status, body = await asked("/v1/history/events", "politie-ams", kind="xyz")
+        assert "overval" in body["detail"][0]["reason"]  # says which kinds there are
+        # The kinds that are stored still filter.
+        status, body = await asked("/v1/history/events", "politie-ams", kind="overval")
+        assert status == 200
+        assert {item["kind"] for item in body["items"]} == {"overval"}
+        assert len(body["items"]) == 7
+        status, body = await asked("/v1/history/alerts", "politie-ams", kind="robbery_reported")
+        assert status == 200, body
+        status, body = await asked(
+            "/v1/history/events", "retail-a", since=earlier, until=later, kind="voorverkenning"
+        )
+        assert (status, body["items"]) == (200, [])
+
+
+def test_the_event_kinds_are_those_the_sink_stores() -> None:
+    from consumers.history import EventKind
+    from schemas.events import AlarmSignal, IncidentType
+
+    stored = {*AlarmSignal, *IncidentType, "voorverkenning"}
+    assert {kind.value for kind in EventKind} == {str(kind) for kind in stored}
