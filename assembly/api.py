@@ -112,7 +112,10 @@ def create_app(settings: Settings, limits: ApiLimits | None = None) -> FastAPI:
     app.include_router(history_router())
     notify = settings.notify
     app.include_router(
-        subscription_router(notify.subscriptions_per_organisation, notify.watch_max_radius_m)
+        subscription_router(
+            notify.subscriptions_per_organisation, notify.watch_max_radius_m,
+            notify.retail_max_radius_m,
+        )
     )
     app.include_router(alarm_task_router(limits))
     app.include_router(camera_router())

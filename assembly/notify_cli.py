@@ -121,6 +121,7 @@ def subscribe(
         return await create_subscription(
             db, organisation_id, spec, actor=actor, most=thresholds.subscriptions_per_organisation,
             watch_max_radius_m=thresholds.watch_max_radius_m,
+            retail_max_radius_m=thresholds.retail_max_radius_m,
         )
 
     created = run_on_database(store, _refusal())

@@ -8,8 +8,15 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from consumers.notify.route import BranchSite, Directory, PoliceDesk, SubscriptionRule
+from consumers.notify.route import (
+    BRANCH_ROLES,
+    BranchSite,
+    Directory,
+    PoliceDesk,
+    SubscriptionRule,
+)
 from consumers.notify.subscriptions import spec_of, windows_by_subscription
+from heterdaad.thresholds.notify import NotifyThresholds
 from schemas.common import BranchType, PoliceUnit
 
 if TYPE_CHECKING:
@@ -21,8 +28,28 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-async def load_directory(db: Database) -> Directory:
-    """Everything routing needs, read at once; rows no subscription could hold are skipped."""
+# The branches each subscribing organisation answers for, as the history API counts them for
+# reports (consumers/history._scope): its own; a trade association's members' too; an alarm
+# centre's those of its alarm sites.
+_BRANCHES = """
+    WITH reach (subscriber, branch_id) AS (
+        SELECT organisation_id, branch_id FROM branch WHERE organisation_id = ANY($1)
+        UNION
+        SELECT m.association_id, b.branch_id
+          FROM association_member m JOIN branch b ON b.organisation_id = m.member_id
+         WHERE m.association_id = ANY($2)
+        UNION
+        SELECT alarm_centre, branch_id FROM alarm_site
+         WHERE alarm_centre = ANY($3) AND branch_id IS NOT NULL
+    )
+    SELECT r.subscriber, b.branch_id, b.organisation_id, b.chain, b.branch_type, b.lat, b.lon
+      FROM reach r JOIN branch b USING (branch_id)
+     ORDER BY r.subscriber, b.branch_id"""
+
+
+async def load_directory(db: Database, *, retail_max_radius_m: float | None = None) -> Directory:
+    """Everything routing needs, read at once; rows no subscription could hold are skipped.
+    `retail_max_radius_m` (notify.retail_max_radius_m) bounds every rule of BRANCH_ROLES."""
     desks = tuple(
         PoliceDesk(row["organisation_id"], PoliceUnit(row["police_unit"]))
         for row in await db.fetch(
@@ -37,15 +64,19 @@ async def load_directory(db: Database) -> Directory:
     )
     windows = await windows_by_subscription(db)
     rules = tuple(rule for row in rows if (rule := _rule(row, windows)) is not None)
-    # A watch's radius counts from its area's centre, not from branches.
-    with_radius = sorted(
-        {rule.organisation_id for rule in rules if rule.radius_m and rule.area_center is None}
-    )
+    # A watch's radius counts from its area's centre, not from branches; the roles of
+    # BRANCH_ROLES always count from branches (a rule without radius_m has the cap).
+    counting = sorted({
+        rule.organisation_id for rule in rules
+        if rule.organisation_role in BRANCH_ROLES or (rule.radius_m and rule.area_center is None)
+    })  # fmt: skip
+    roles = {rule.organisation_id: rule.organisation_role for rule in rules}
     branches: dict[str, tuple[BranchSite, ...]] = {}
     for row in await db.fetch(
-        "SELECT branch_id, organisation_id, chain, branch_type, lat, lon FROM branch "
-        "WHERE organisation_id = ANY($1) ORDER BY branch_id",
-        with_radius,
+        _BRANCHES,
+        counting,
+        [who for who in counting if roles[who] == "trade_association"],
+        [who for who in counting if roles[who] == "alarm_centre"],
     ):
         if row["branch_type"] not in BranchType.__members__.values():
             continue
@@ -53,8 +84,12 @@ async def load_directory(db: Database) -> Directory:
             row["branch_id"], row["organisation_id"], row["chain"],
             BranchType(row["branch_type"]), row["lat"], row["lon"],
         )  # fmt: skip
-        branches[site.organisation_id] = (*branches.get(site.organisation_id, ()), site)
-    return Directory(desks=desks, subscriptions=rules, branches=branches)
+        branches[row["subscriber"]] = (*branches.get(row["subscriber"], ()), site)
+    return Directory(
+        desks=desks, subscriptions=rules, branches=branches,
+        retail_max_radius_m=NotifyThresholds().retail_max_radius_m
+        if retail_max_radius_m is None else retail_max_radius_m,
+    )  # fmt: skip
 
 
 def _rule(
@@ -94,14 +129,17 @@ def _rule(
 class CachedDirectory:
     """The directory, read again once it is older than `max_age_seconds`."""
 
-    def __init__(self, max_age_seconds: float) -> None:
+    def __init__(self, max_age_seconds: float, retail_max_radius_m: float | None = None) -> None:
         self.max_age_seconds = max_age_seconds
+        self.retail_max_radius_m = retail_max_radius_m
         self._directory: Directory | None = None
         self._loaded_at = 0.0
 
     async def get(self, db: Database) -> Directory:
         # A monotonic clock: the service's own clock may be a test's virtual one.
         if self._directory is None or time.monotonic() - self._loaded_at > self.max_age_seconds:
-            self._directory = await load_directory(db)
+            self._directory = await load_directory(
+                db, retail_max_radius_m=self.retail_max_radius_m
+            )
             self._loaded_at = time.monotonic()
         return self._directory

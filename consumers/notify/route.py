@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from consumers.notify import watch
+from heterdaad.thresholds.notify import NotifyThresholds
 from schemas.alerts import AlertKind, RecipientRole, Severity
 from schemas.distance import metres_between
 
@@ -19,6 +20,12 @@ if TYPE_CHECKING:
     from schemas.common import BranchType, PoliceUnit
 
 Channel = Literal["desk", "webhook"]
+
+# Roles that hear of an alert only near branches they answer for (need to know: AVG, Wet
+# politiegegevens): a retailer its own, a trade association also its member organisations',
+# an alarm centre those of its alarm sites (consumers/notify/directory). Their radius is at
+# most notify.retail_max_radius_m, and a subscription without one counts as having that.
+BRANCH_ROLES = frozenset({"retailer", "trade_association", "alarm_centre"})
 
 
 @dataclass(frozen=True)
@@ -72,7 +79,12 @@ class Directory:
 
     desks: tuple[PoliceDesk, ...] = ()
     subscriptions: tuple[SubscriptionRule, ...] = ()
+    # By subscribing organisation: the branches its radius counts from (BRANCH_ROLES).
     branches: Mapping[str, tuple[BranchSite, ...]] = field(default_factory=dict)
+    # notify.retail_max_radius_m, applied to every rule of BRANCH_ROLES when routing.
+    retail_max_radius_m: float = field(
+        default_factory=lambda: NotifyThresholds().retail_max_radius_m
+    )
 
 
 @dataclass(frozen=True)
@@ -111,14 +123,13 @@ def webhook_recipient(organisation_id: str, webhook_url: str) -> str:
 
 
 def nearby_branches(
-    alert: Alert, rule: SubscriptionRule, branches: tuple[BranchSite, ...]
+    alert: Alert, rule: SubscriptionRule, branches: tuple[BranchSite, ...], radius_m: float
 ) -> tuple[NearbyBranch, ...]:
-    """The rule's branches within its radius of the alert's area, nearest first.
+    """The rule's branches within `radius_m` of the alert's area, nearest first.
 
     The radius counts from the edge of the alert's circle; an area of grid cells only counts
     from its centre (the cells are not resolved here).
     """
-    assert rule.radius_m is not None
     center, alert_radius = alert.area.center, alert.area.radius_m or 0.0
     at_risk = set(alert.branch_types_at_risk)
     found = []
@@ -131,15 +142,23 @@ def nearby_branches(
         if at_risk and site.branch_type not in at_risk:
             continue
         metres = metres_between(center.lat, center.lon, site.lat, site.lon)
-        if metres - alert_radius <= rule.radius_m:
+        if metres - alert_radius <= radius_m:
             found.append(NearbyBranch(site.branch_id, round(metres)))
     return tuple(sorted(found, key=lambda near: (near.distance_m, near.branch_id)))
 
 
 def matches(
-    alert: Alert, rule: SubscriptionRule, branches: tuple[BranchSite, ...]
+    alert: Alert,
+    rule: SubscriptionRule,
+    branches: tuple[BranchSite, ...],
+    *,
+    retail_max_radius_m: float,
 ) -> tuple[NearbyBranch, ...] | None:
-    """None when the subscription does not want the alert; else its branches near it."""
+    """None when the subscription does not want the alert; else its branches near it.
+
+    A rule of BRANCH_ROLES counts at most `retail_max_radius_m` from its branches, whatever its
+    row says: a row stored without a radius, or with a larger one (before the cap, or by hand),
+    does not hear of alerts far from every branch it answers for."""
     if rule.organisation_role == watch.WATCH_ROLE:
         return _watch_matches(alert, rule)
     if rule.alert_kinds and alert.kind not in rule.alert_kinds:
@@ -154,9 +173,12 @@ def matches(
         and not rule.branch_types.intersection(alert.branch_types_at_risk)
     ):
         return None
-    if rule.radius_m is None:
+    radius_m = rule.radius_m
+    if rule.organisation_role in BRANCH_ROLES:
+        radius_m = min(radius_m or retail_max_radius_m, retail_max_radius_m)
+    if radius_m is None:
         return ()
-    return nearby_branches(alert, rule, branches) or None
+    return nearby_branches(alert, rule, branches, radius_m) or None
 
 
 def _watch_matches(alert: Alert, rule: SubscriptionRule) -> tuple[NearbyBranch, ...] | None:
@@ -194,7 +216,10 @@ def route(alert: Alert, directory: Directory, *, default_language: Language) -> 
         role = _ROLES.get(rule.organisation_role)
         if role is None or not rule.send_alerts:  # admin organisations receive nothing
             continue
-        nearby = matches(alert, rule, directory.branches.get(rule.organisation_id, ()))
+        nearby = matches(
+            alert, rule, directory.branches.get(rule.organisation_id, ()),
+            retail_max_radius_m=directory.retail_max_radius_m,
+        )  # fmt: skip
         if nearby is None:
             continue
         for candidate in _routes_of(alert, rule, role, nearby, default_language):
@@ -218,7 +243,10 @@ def escalation_routes(alert: Alert, directory: Directory) -> list[Route]:
             continue
         if _ROLES.get(rule.organisation_role) is not RecipientRole.POLICE:
             continue  # refused when subscribing; a row changed by hand is not trusted either
-        nearby = matches(alert, rule, directory.branches.get(rule.organisation_id, ()))
+        nearby = matches(
+            alert, rule, directory.branches.get(rule.organisation_id, ()),
+            retail_max_radius_m=directory.retail_max_radius_m,
+        )  # fmt: skip
         if nearby is None:
             continue
         candidate = Route(

@@ -32,6 +32,7 @@ from pydantic import BaseModel, Field
 from consumers.notify.admin import NotifyAdminError
 from consumers.notify.admission import webhook_refusal
 from consumers.notify.subscriptions import (
+    FieldRefusal,
     StoredSubscription,
     SubscriptionCapError,
     SubscriptionSpec,
@@ -118,7 +119,9 @@ def _not_found(subscription_id: int) -> HTTPException:
     return HTTPException(404, f"no subscription {subscription_id} of your organisation")
 
 
-def subscription_router(most_per_organisation: int, watch_max_radius_m: float) -> APIRouter:
+def subscription_router(
+    most_per_organisation: int, watch_max_radius_m: float, retail_max_radius_m: float
+) -> APIRouter:
     router = APIRouter(prefix="/v1/subscriptions", tags=["subscriptions"], responses=_REFUSALS)
 
     @router.get("", summary="The caller's subscriptions, oldest first")
@@ -132,7 +135,11 @@ def subscription_router(most_per_organisation: int, watch_max_radius_m: float) -
         response_model=NewSubscription,
         summary="Subscribe the caller's organisation to alerts",
         description="Audited. A generated webhook secret is in the answer this once. Every "
-        "empty list means 'any'; see docs/notify.md for what each field does.",
+        "empty list means 'any'; see docs/notify.md for what each field does. A retailer, "
+        "trade association or alarm centre hears only of alerts near the branches it answers "
+        "for: radius_m at most notify.retail_max_radius_m (25 km by default; more is 422 "
+        "naming radius_m), and without radius_m the subscription has that radius (the "
+        "answer's spec.radius_m says so).",
         responses={
             201: {"description": "Stored; Location names it."},
             409: {"model": ValidationProblem, "description": "The organisation already holds "
@@ -151,11 +158,15 @@ def subscription_router(most_per_organisation: int, watch_max_radius_m: float) -
             created = await create_subscription(
                 pool, caller.organisation_id, spec, actor=_actor(caller),
                 most=most_per_organisation, watch_max_radius_m=watch_max_radius_m,
+                retail_max_radius_m=retail_max_radius_m,
             )  # fmt: skip
         except SubscriptionCapError as refusal:
             # Not the body's fault: a conflict with what the organisation already holds.
             return JSONResponse({"detail": [FieldProblem(
                 field="(organisation)", reason=str(refusal)).model_dump()]}, status_code=409)
+        except FieldRefusal as refusal:
+            # One field the caller's role does not allow (radius_m beyond need to know).
+            return _field_refusal(FieldProblem(field=refusal.field, reason=str(refusal)))
         except NotifyAdminError as refusal:
             # What the spec allows but the caller's role does not (escalations, no webhook).
             return _field_refusal(FieldProblem(field="(body)", reason=str(refusal)))

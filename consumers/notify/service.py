@@ -89,7 +89,9 @@ class NotifyService:
         self.clock = clock
         # Keys what recipients other than the police see of a dedup key (alert_reference).
         self._reference_key = settings.require_plate_key()
-        self._directory = CachedDirectory(self.thresholds.directory_refresh_seconds)
+        self._directory = CachedDirectory(
+            self.thresholds.directory_refresh_seconds, self.thresholds.retail_max_radius_m
+        )
         self._wake = asyncio.Event()
         self._pruned_at = 0.0
         self._pool: asyncpg.Pool | None = None

@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from consumers.notify.admin import NotifyAdminError, audit, transaction
+from consumers.notify.route import BRANCH_ROLES
 from consumers.notify.watch import watch_refusal
 from consumers.notify.windows import TimeWindow
 from heterdaad.language import Language
@@ -37,6 +38,39 @@ logger = logging.getLogger(__name__)
 
 class SubscriptionCapError(NotifyAdminError):
     """The organisation already holds the most subscriptions allowed."""
+
+
+class FieldRefusal(NotifyAdminError):
+    """A field of the spec that the organisation's role does not allow; `field` names it."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(reason)
+        self.field = field
+
+
+# Whose branches a role's radius counts from, in the words of a refusal.
+_NEAR: dict[str, str] = {
+    "retailer": "its own branches",
+    "trade_association": "its own and its member organisations' branches",
+    "alarm_centre": "the branches of its alarm sites",
+}
+
+
+def bounded_radius(spec: SubscriptionSpec, role: str, max_radius_m: float) -> SubscriptionSpec:
+    """The spec of a retailer, trade association or alarm centre within need to know: a
+    radius_m above `max_radius_m` (notify.retail_max_radius_m) is refused, none becomes it.
+    Every other role's spec is returned as it is."""
+    if role not in BRANCH_ROLES:
+        return spec
+    if spec.radius_m is None:
+        return spec.model_copy(update={"radius_m": max_radius_m})
+    if spec.radius_m > max_radius_m:
+        raise FieldRefusal(
+            "radius_m",
+            f"radius_m may be at most {max_radius_m:.0f} m for a {role.replace('_', ' ')}: it "
+            f"hears only of alerts near {_NEAR[role]} (notify.retail_max_radius_m)",
+        )
+    return spec
 
 # Plain http only to this machine (a local relay, the tests); anything else needs TLS.
 _LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
@@ -68,7 +102,8 @@ class SubscriptionSpec(BaseModel):
     radius_m: Annotated[float, Field(gt=0, le=50_000)] | None = Field(
         None,
         description="Only alerts this close to one of the organisation's branches (a "
-        "neighbourhood watch: to area_center).",
+        "neighbourhood watch: to area_center). A retailer, trade association or alarm centre: "
+        "at most notify.retail_max_radius_m, which it gets when it gives none.",
     )
     area_center: Location | None = Field(
         None,
@@ -158,9 +193,13 @@ async def create_subscription(
     actor: str,
     most: int | None = None,
     watch_max_radius_m: float | None = None,
+    retail_max_radius_m: float | None = None,
 ) -> CreatedSubscription:
     """Store a subscription of an organisation; audited. `most` caps the organisation's count;
-    `watch_max_radius_m` (notify.watch_max_radius_m) the area of a neighbourhood watch."""
+    `watch_max_radius_m` (notify.watch_max_radius_m) the area of a neighbourhood watch;
+    `retail_max_radius_m` (notify.retail_max_radius_m) the radius of a retailer, trade
+    association or alarm centre, which is stored as its radius_m when the spec gives none.
+    Refusals raise NotifyAdminError (FieldRefusal when one field is at fault)."""
     generated = None
     secret = spec.webhook_secret.get_secret_value() if spec.webhook_secret else None
     if spec.webhook_url is not None and secret is None:
@@ -183,6 +222,10 @@ async def create_subscription(
         )  # fmt: skip
         if area_refusal is not None:
             raise NotifyAdminError(area_refusal)
+        spec = bounded_radius(
+            spec, role, NotifyThresholds().retail_max_radius_m if retail_max_radius_m is None
+            else retail_max_radius_m,
+        )  # fmt: skip
         if most is not None:
             await _refuse_beyond(connection, organisation_id, most)
         subscription_id: int = await connection.fetchval(

@@ -122,6 +122,17 @@ class NotifyThresholds(BaseModel):
         "its point): a watch keeps an eye on its own neighbourhood, not on a city "
         "(docs/neighbourhood-watch.md).",
     )
+    retail_max_radius_m: float = Field(
+        25_000.0,
+        gt=0,
+        le=50_000,
+        description="Farthest from one of its branches that a retailer, a trade association "
+        "(its member organisations' branches) or an alarm centre (the branches of its alarm "
+        "sites) hears of an alert: need to know (AVG, Wet politiegegevens). A larger "
+        "radius_m is refused, none is stored as this, and matching applies it to every row "
+        "(docs/notify.md). 25 km: about the reach of a getaway car in the quarter of an hour "
+        "in which a warning is worth acting on, and about one police unit's city region.",
+    )
     subscriptions_per_organisation: int = Field(
         20,
         ge=1,

@@ -53,6 +53,8 @@ async def test_history_reaches_only_the_webhooks_that_ask_and_says_when(
         await admin.create_organisation(db, "cbl", "CBL", "trade_association")
         await admin.create_organisation(db, "ah", "Albert Heijn", "retailer")
         await admin.create_branch(db, "ah", factories.branch(branch_id="ah-1"))
+        # The CBL hears of alerts near its members' branches (need to know, docs/notify.md).
+        await admin.add_association_member(db, "cbl", "ah")
         branch_history = SubscriptionSpec.model_validate({
             "radius_m": 1000, "webhook_url": receiver.hook("ah"), "webhook_secret": SECRET,
             "include_historical": True,

@@ -26,6 +26,7 @@ DAM = factories.DAM_SQUARE
 # 1.5 km east of the Dam (one degree of longitude is about 67.96 km at this latitude).
 EAST_1500 = Location(lat=DAM.lat, lon=DAM.lon + 1500 / 67_960)
 ROTTERDAM = Location(lat=51.9225, lon=4.4792)
+GRONINGEN = Location(lat=53.2194, lon=6.5665)
 HOOK_AH = "https://hooks.ah.example/heterdaad"
 OPENING_HOURS = TimeWindow(
     weekdays=frozenset({1, 2, 3, 4, 5, 6}),
@@ -98,6 +99,10 @@ DIRECTORY = Directory(
             _site("jumbo-1", "jumbo", EAST_1500, chain="Jumbo City"),
             _site("jumbo-2", "jumbo", DAM, chain="Jumbo Foodmarkt"),
         ),
+        # A trade association counts from its members' branches (consumers/notify/directory),
+        # an alarm centre from the branches of its alarm sites.
+        "cbl": (_site("ah-1", "ah", DAM), _site("ah-2", "ah", ROTTERDAM)),
+        "pac": (_site("goud-1", "goud", DAM, branch_type=BranchType.JEWELLER),),
     },
 )
 
@@ -121,7 +126,8 @@ CBL = ("cbl", "webhook", RecipientRole.TRADE_ASSOCIATION)
 @pytest.mark.parametrize(
     ("alert", "expected"),
     [
-        # A robbery at the Dam: the unit's desk, AH for its branch there, the CBL nationwide.
+        # A robbery at the Dam: the unit's desk, AH for its branch there, the CBL for its
+        # member's (within notify.retail_max_radius_m, as it gave no radius).
         (_alert(branch_types_at_risk=SUPERMARKETS), {AMS_DESK, AH_BRANCH, CBL}),
         # Low severity: below the CBL's minimum, still for AH (minimum info).
         (
@@ -159,6 +165,20 @@ CBL = ("cbl", "webhook", RecipientRole.TRADE_ASSOCIATION)
             _alert(kind=AlertKind.HOLD_UP_IN_PROGRESS, branch_types_at_risk=[BranchType.JEWELLER]),
             {AMS_DESK, ("pac", "webhook", RecipientRole.ALARM_CENTRE)},
         ),
+        # In Groningen, 150 km from every branch of AH and of the CBL's members: only the
+        # desk. The CBL has no radius and heard of it nationwide before need to know.
+        (
+            _alert(branch_types_at_risk=SUPERMARKETS, area=Area(center=GRONINGEN, radius_m=500)),
+            {AMS_DESK},
+        ),
+        # A hold-up at a jeweller in Groningen: not one of the alarm centre's sites' branches
+        # (it asked for its unit, and the alert's unit is Amsterdam: the unit alone no longer
+        # lets it through).
+        (
+            _alert(kind=AlertKind.HOLD_UP_IN_PROGRESS, branch_types_at_risk=[BranchType.JEWELLER],
+                   area=Area(center=GRONINGEN, radius_m=100)),
+            {AMS_DESK},
+        ),
     ],
 )
 def test_recipients(alert: Any, expected: set[tuple[str, str, RecipientRole]]) -> None:
@@ -175,6 +195,7 @@ WANTS_HISTORY = Directory(
         SubscriptionRule(10, "politie-rdam", "police", police_units=frozenset(
             {PoliceUnit.AMSTERDAM}), webhook_url="https://rdam.example/h"),  # live only
     ),
+    branches=DIRECTORY.branches,
 )
 POLITIE_NL = {("politie-nl", "desk", RecipientRole.POLICE),
               ("politie-nl", "webhook", RecipientRole.POLICE)}  # fmt: skip
@@ -186,7 +207,7 @@ RDAM = {("politie-rdam", "desk", RecipientRole.POLICE),
     ("historical", "expected"),
     [
         # Live: every webhook that wants it.
-        (False, {AMS_DESK, CBL, ("ah", "webhook", RecipientRole.CHAIN)} | POLITIE_NL | RDAM),
+        (False, {AMS_DESK, CBL, AH_BRANCH} | POLITIE_NL | RDAM),
         # History: the unit's desk (its history view), police desks a subscription adds, and
         # only the webhooks that asked for historical alerts.
         (True, {AMS_DESK, ("politie-rdam", "desk", RecipientRole.POLICE)} | POLITIE_NL),
@@ -215,6 +236,36 @@ def test_windows_of_the_only_subscription_apply() -> None:
     [ah] = route(alert, only_recon, default_language="nl")
     assert ah.windows == (OPENING_HOURS,)
     assert ah.role is RecipientRole.BRANCH
+
+
+@pytest.mark.parametrize("role", ["retailer", "trade_association", "alarm_centre"])
+@pytest.mark.parametrize("radius_m", [None, 50_000])
+def test_a_subscription_counts_at_most_the_cap_from_its_branches(
+    role: str, radius_m: float | None
+) -> None:
+    """Need to know, when routing: a row without radius_m (stored before the cap) or with one
+    beyond it (by hand) hears only of alerts within notify.retail_max_radius_m of a branch it
+    answers for. The police, whose rules are their own, still hear of it nationwide."""
+    hook = "https://hooks.example/h"
+    directory = Directory(
+        subscriptions=(
+            SubscriptionRule(1, "org", role, radius_m=radius_m, webhook_url=hook),
+            SubscriptionRule(2, "politie-nl", "police", webhook_url="https://politie.example/h"),
+        ),
+        branches={"org": (_site("org-1", "owner", DAM),)},
+        retail_max_radius_m=25_000,
+    )
+    # Rotterdam is 57 km from the Dam, Haarlem about 19 km, Groningen 150 km.
+    haarlem = Location(lat=52.3874, lon=4.6462)
+    for where, reached in ((ROTTERDAM, False), (GRONINGEN, False), (haarlem, True), (DAM, True)):
+        alert = _alert(area=Area(center=where, radius_m=100))
+        names = {r.organisation_id for r in route(alert, directory, default_language="nl")}
+        assert ("org" in names) is reached, (where, names)
+        assert "politie-nl" in names
+    # Without a branch it answers for, nothing reaches it.
+    bare = Directory(subscriptions=directory.subscriptions, retail_max_radius_m=25_000)
+    assert all(r.organisation_id != "org"
+               for r in route(_alert(), bare, default_language="nl"))  # fmt: skip
 
 
 def test_recipients_are_stable_names() -> None:

@@ -20,7 +20,7 @@ from heterdaad.thresholds.notify import NotifyThresholds
 from infra.local import free_port
 from producers.api import admin
 from schemas.alerts import Alert, alert_id_for, alert_reference
-from schemas.common import BranchType, PoliceUnit
+from schemas.common import BranchType, Location, PoliceUnit
 from schemas.events import PersonDescription
 from schemas.topics import ALERTS
 from schemas.wire import DLQ_STAGE
@@ -382,3 +382,49 @@ def _pass_starts(service: NotifyService) -> list[datetime]:
 
 async def _rows_written(db: asyncpg.Connection, dedup_key: str, count: int) -> bool:
     return len(await _rows(db, dedup_key)) == count
+
+
+async def test_a_retailer_hears_only_of_alerts_near_its_branches(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    """Need to know (AVG, Wet politiegegevens): a retailer's subscription without radius_m heard
+    of every alert in the country, and one naming a police unit of every alert there, branch
+    or no branch. Through Kafka and PostgreSQL, an Amsterdam robbery reaches the Amsterdam
+    retailer, not the one in Groningen subscribed the same way, nor a row stored before the cap
+    (no radius, the Amsterdam unit) of a retailer whose only branch is in Rotterdam."""
+    async with WebhookReceiver() as receiver:
+        await _subscribe(db, receiver.hook("ah"), None)
+        groningen = Location(lat=53.2194, lon=6.5665)
+        rotterdam = Location(lat=51.9225, lon=4.4792)
+        await admin.create_organisation(db, "super-gr", "Super Groningen", "retailer")
+        await admin.create_branch(
+            db, "super-gr", factories.branch(branch_id="gr-1", location=groningen)
+        )
+        await admin.create_organisation(db, "super-rdam", "Super Rotterdam", "retailer")
+        await admin.create_branch(
+            db, "super-rdam", factories.branch(branch_id="rdam-1", location=rotterdam)
+        )
+        far = SubscriptionSpec.model_validate(
+            {"webhook_url": receiver.hook("far"), "webhook_secret": SECRET}
+        )
+        made = await create_subscription(db, "super-gr", far, actor="test")
+        stored = await db.fetchval(
+            "SELECT radius_m FROM subscription WHERE subscription_id = $1", made.subscription_id
+        )
+        assert stored == NotifyThresholds().retail_max_radius_m == 25_000
+        await db.execute(
+            "INSERT INTO subscription (organisation_id, police_units, webhook_url, webhook_secret)"
+            " VALUES ('super-rdam', '{amsterdam}', $1, $2)",
+            receiver.hook("old"), SECRET,
+        )  # fmt: skip
+        alert = _robbery()
+        await _publish(settings, alert)
+        async with _running(settings):
+            rows = await eventually(lambda: _settled(db, alert.dedup_key, 2))
+            await asyncio.sleep(0.5)  # a later row would still come in
+
+    assert set(rows) == {"politie-ams/desk", "ah/webhook"}
+    assert set(await _rows(db, alert.dedup_key)) == {"politie-ams/desk", "ah/webhook"}
+    assert receiver.delivered("far") == [] and receiver.delivered("old") == []
+    [near] = receiver.delivered("ah")
+    assert near.document["alerts"][0]["nearby_branches"] == [{"branch_id": "ah-1", "distance_m": 0}]

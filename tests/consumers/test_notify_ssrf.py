@@ -17,6 +17,7 @@ import pytest
 from consumers.notify.addresses import first_refusal, refused_address, refused_name
 from consumers.notify.subscriptions import SubscriptionSpec, create_subscription
 from producers.api import admin
+from tests import factories
 from tests.consumers.test_notify_service import FAST, _publish, _robbery, _rows, _running
 from tests.consumers.test_notify_webhook import SECRET, WebhookReceiver
 from tests.kafka_helpers import eventually
@@ -118,6 +119,8 @@ async def listener() -> AsyncIterator[tuple[int, list[int]]]:
 
 async def _organisation(db: asyncpg.Connection) -> None:
     await admin.create_organisation(db, "ah", "Albert Heijn", "retailer")
+    # At the Dam, where the alerts are: a retailer hears only of alerts near its branches.
+    await admin.create_branch(db, "ah", factories.branch(branch_id="ah-1"))
 
 
 async def _store(db: asyncpg.Connection, url: str) -> None:

@@ -193,6 +193,8 @@ async def _recipients(db: asyncpg.Connection, receiver: WebhookReceiver, opens: 
         db, "kruidvat", factories.branch(branch_id="kv-1", branch_type=BranchType.DRUGSTORE)
     )
     await admin.create_organisation(db, "pac", "Alarmcentrale Noord", "alarm_centre")
+    # The centre hears of alerts near the branches of its alarm sites (docs/notify.md).
+    await admin.create_alarm_site(db, "site-ah-1", "pac", "acct-ah-1", branch_id="ah-1")
     local = opens.astimezone(ZoneInfo("Europe/Amsterdam"))
     window = TimeWindow(
         weekdays=frozenset({local.isoweekday()}),

@@ -17,7 +17,8 @@ from consumers.notify.route import route, webhook_recipient
 from heterdaad.auth import SUBSCRIPTIONS_WRITE
 from heterdaad.settings import get_settings
 from producers.api import ApiLimits, admin
-from schemas.alerts import AlertKind
+from schemas.alerts import AlertKind, Area
+from schemas.common import Location, PoliceUnit
 from tests import factories
 from tests.producers.intake_support import register, running_api
 
@@ -267,3 +268,72 @@ async def test_the_cli_holds_to_the_cap_too(settings: Settings, db: asyncpg.Conn
     assert [o.exit_code for o in outcomes] == [0, 0, 1], [(o.output, o.exception) for o in outcomes]
     assert "most allowed (2)" in outcomes[-1].output
     assert await db.fetchval("SELECT count(*) FROM subscription") == 2
+
+
+async def test_need_to_know_bounds_the_radius_of_branch_roles(
+    client: httpx.AsyncClient, db: asyncpg.Connection, keys: dict[str, dict[str, str]]
+) -> None:
+    """A retailer with one branch on the Damrak subscribed without radius_m (or naming the
+    Rotterdam unit) and heard of every alert of the country (or of Rotterdam), 201. Now a
+    radius beyond notify.retail_max_radius_m is refused naming radius_m, none is stored as the
+    cap, and routing holds every retailer, trade association (its members' branches) and alarm
+    centre (its alarm sites' branches) to it: rows stored before the cap too."""
+    for owner in ("cbl", "pac-1"):
+        issued = await admin.issue_key(db, owner, scopes=[SUBSCRIPTIONS_WRITE])
+        keys[owner] = {"Authorization": f"Bearer {issued.key}"}
+    for owner in ("retail-a", "cbl", "pac-1"):
+        refused = await client.post(
+            PATH, json={"radius_m": 30_000, "webhook_url": HOOK}, headers=keys[owner]
+        )
+        assert refused.status_code == 422, refused.text
+        [problem] = refused.json()["detail"]
+        assert problem["field"] == "radius_m"
+        assert "at most 25000 m" in problem["reason"], problem
+        assert "notify.retail_max_radius_m" in problem["reason"]
+    hooks = {}
+    for owner, body in (
+        ("retail-a", {"police_units": ["rotterdam"]}),
+        ("cbl", {}),
+        ("pac-1", {"alert_kinds": ["hold_up_in_progress"]}),
+    ):
+        hooks[owner] = f"https://hooks.{owner}.example/h"
+        made = await client.post(PATH, json=body | {"webhook_url": hooks[owner]},
+                                 headers=keys[owner])  # fmt: skip
+        assert made.status_code == 201, made.text
+        assert made.json()["spec"]["radius_m"] == 25_000  # the answer says what it got
+    # The police keep their rules: no radius, every alert of the units named.
+    police = await client.post(PATH, json={"police_units": ["rotterdam"]},
+                               headers=keys["politie-ams"])  # fmt: skip
+    assert police.status_code == 201, police.text
+    assert police.json()["spec"]["radius_m"] is None
+    # A row stored before the cap: no radius, so every alert of the country.
+    await db.execute(
+        "INSERT INTO subscription (organisation_id, webhook_url, webhook_secret) "
+        "VALUES ('retail-b', 'https://hooks.retail-b.example/h', $1)", "s" * 32,
+    )  # fmt: skip
+    hooks["retail-b"] = "https://hooks.retail-b.example/h"
+
+    rotterdam = Location(lat=51.9225, lon=4.4792)
+    directory = await load_directory(db)
+
+    def reached(alert: Any) -> set[str]:
+        found = route(alert, directory, default_language="nl")
+        return {r.organisation_id for r in found if r.channel == "webhook"}
+
+    robbery_rotterdam = factories.alert(
+        police_unit=PoliceUnit.ROTTERDAM, area=Area(center=rotterdam, radius_m=200)
+    )
+    hold_up_rotterdam = factories.alert(
+        kind=AlertKind.HOLD_UP_IN_PROGRESS, police_unit=PoliceUnit.ROTTERDAM,
+        area=Area(center=rotterdam, radius_m=200),
+    )  # fmt: skip
+    # Every branch is on the Damrak, 57 km away: only the police hear of Rotterdam.
+    assert reached(robbery_rotterdam) == reached(hold_up_rotterdam) == set()
+    assert {r.organisation_id for r in route(robbery_rotterdam, directory,
+            default_language="nl")} == {"politie-ams"}  # fmt: skip
+    # Near the Damrak: the CBL for its member's branch, pac-1 for its site's, retail-b's old
+    # row (retail-a asked for Rotterdam only).
+    assert reached(factories.alert()) == {"cbl", "retail-b"}
+    assert reached(factories.alert(kind=AlertKind.HOLD_UP_IN_PROGRESS)) == {
+        "cbl", "pac-1", "retail-b"
+    }
