@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, TypeVar
 from pydantic import BaseModel, ValidationError
 from pydantic_core import InitErrorDetails
 
+from heterdaad.event_time import in_the_future, too_far_ahead
 from heterdaad.settings import get_settings
 from schemas.common import EVENT_TIME, Location
 from schemas.geography import is_in_netherlands
@@ -49,7 +50,7 @@ def admit(
         if max_age is None:
             max_age = timedelta(days=settings.max_event_age_days)
     moment = now or datetime.now(UTC)
-    window = _Window(moment - max_age, moment + clock_skew, max_age, clock_skew)
+    window = _Window(moment, moment - max_age, max_age, clock_skew)
     errors = [_error(loc, value, reason) for loc, value, reason in _violations(model, (), window)]
     if errors:
         raise ValidationError.from_exception_data(type(model).__name__, errors)
@@ -58,31 +59,19 @@ def admit(
 
 @dataclass(frozen=True)
 class _Window:
+    now: datetime
     earliest: datetime
-    latest: datetime
     max_age: timedelta
     skew: timedelta
 
     def reason(self, moment: datetime) -> str | None:
         """Why an event time is refused, or None."""
-        if moment > self.latest:
-            return (
-                "lies in the future by more than the allowed clock skew "
-                f"({duration_text(self.skew)})"
-            )
+        # The rule and its wording are the readers' too (heterdaad/event_time.py).
+        if too_far_ahead(moment, now=self.now, skew=self.skew):
+            return in_the_future(self.skew)
         if moment < self.earliest:
             return f"lies more than {self.max_age.days} days in the past (max_event_age_days)"
         return None
-
-
-def duration_text(span: timedelta) -> str:
-    """'2 minutes', '90 seconds', '1 hour': a setting's span as staff read it, not '0:02:00'."""
-    seconds = round(span.total_seconds())
-    for unit, size in (("hour", 3600), ("minute", 60)):
-        if seconds and seconds % size == 0:
-            count = seconds // size
-            return f"{count} {unit}{'' if count == 1 else 's'}"
-    return f"{seconds} second{'' if seconds == 1 else 's'}"
 
 
 def _violations(value: object, loc: Loc, window: _Window) -> Iterator[tuple[Loc, object, str]]:

@@ -39,7 +39,7 @@ _PATTERN_HINTS: dict[str, dict[Language, str]] = {
     },
 }
 _PATTERN = re.compile(r"String should match pattern '(.+)'")
-# A duration as the intake policy words it (producers/edge_policy.py duration_text).
+# A duration as the intake policy words it (heterdaad/event_time.py duration_text).
 _UNITS = {
     "second": ("seconde", "seconden"),
     "minute": ("minuut", "minuten"),

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from pydantic import BaseModel, Field, ValidationError
 
-from producers.edge_policy import duration_text
+from heterdaad.event_time import duration_text
 from producers.reasons import _REASONS, in_dutch, in_english, in_plain_english, plain
 from schemas.common import Address, Branch
 from schemas.events import Build

@@ -1,0 +1,47 @@
+"""The one rule on event times ahead of the clock (heterdaad/event_time.py): the edges, the
+worker's intake and the sink's refuse the same times with the same words."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from pydantic import ValidationError
+
+from heterdaad.event_time import ahead_of_clock, in_the_future, too_far_ahead
+from producers.edge_policy import admit
+from tests import factories
+
+NOW = datetime(2026, 12, 7, 19, 0, tzinfo=UTC)
+SKEW = timedelta(minutes=2)
+REASON = "lies in the future by more than the allowed clock skew (2 minutes)"
+
+
+def test_exactly_the_skew_ahead_is_accepted_and_beyond_it_refused() -> None:
+    assert not too_far_ahead(NOW + SKEW, now=NOW, skew=SKEW)
+    assert too_far_ahead(NOW + SKEW + timedelta(microseconds=1), now=NOW, skew=SKEW)
+    assert not too_far_ahead(NOW - timedelta(days=400), now=NOW, skew=SKEW)  # the past: not here
+
+
+def test_a_model_is_refused_naming_its_first_time_too_far_ahead() -> None:
+    at_skew = factories.incident_report(occurred_at=NOW + SKEW)
+    beyond = factories.incident_report(occurred_at=NOW + SKEW + timedelta(microseconds=1))
+    assert ahead_of_clock(at_skew, now=NOW, skew=SKEW) is None
+    assert ahead_of_clock(beyond, now=NOW, skew=SKEW) == f"occurred_at: {REASON}"
+    # Every event time counts, not only the first field: an activation received ahead.
+    alarm = factories.alarm_activation(occurred_at=NOW, received_at=NOW + timedelta(days=200))
+    assert ahead_of_clock(alarm, now=NOW, skew=SKEW) == f"received_at: {REASON}"
+    sighting = factories.recon_sighting(observed_at=NOW + timedelta(hours=1))
+    assert ahead_of_clock(sighting, now=NOW, skew=SKEW) == f"observed_at: {REASON}"
+
+
+@pytest.mark.parametrize("seconds", [120, 90, 3600])
+def test_the_readers_refuse_in_the_edges_words(seconds: int) -> None:
+    skew = timedelta(seconds=seconds)
+    report = factories.incident_report(occurred_at=NOW + skew + timedelta(seconds=1))
+    with pytest.raises(ValidationError) as refused:
+        admit(report, clock_skew=skew, now=NOW)
+    [error] = refused.value.errors()
+    assert error["ctx"]["error"].args[0] == in_the_future(skew)
+    assert ahead_of_clock(report, now=NOW, skew=skew) == f"occurred_at: {in_the_future(skew)}"
+    assert admit(factories.incident_report(occurred_at=NOW + skew), clock_skew=skew, now=NOW)
