@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,7 +35,7 @@ class Topics:
 
     def __init__(self, app: faust.App, settings: Settings) -> None:
         prefix = settings.topic_prefix
-        self.intake = Intake()
+        self.intake = Intake(timedelta(seconds=settings.clock_skew_seconds))
         self.set_aside = SetAside()
         self._by_suffix: dict[str, TopicT] = {}
         self._dead_letters: dict[str, TopicT] = {}

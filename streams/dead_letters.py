@@ -11,16 +11,19 @@ headers), as docs/fault-tolerance.md says."""
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import BaseModel
 
 from heterdaad import metrics
+from heterdaad.event_time import ahead_of_clock
 from heterdaad.events.dead_letters import letter, noted
 from schemas.wire import UndecodableRecord, decode
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterable
+    from datetime import timedelta
 
     from faust import EventT, StreamT
 
@@ -78,16 +81,24 @@ async def set_aside(
 
 
 async def decoded(
-    stream: StreamT[bytes], spec: TopicSpec, topics: Topics, *, stage: str
+    stream: StreamT[bytes], spec: TopicSpec, topics: Topics, *, stage: str, skew: timedelta
 ) -> AsyncIterator[Contract]:
     """A source topic's records as contract models, each decoded and counted once; bad ones are
-    dead-lettered. Only the intake's one agent per source topic reads them this way."""
+    dead-lettered. Only the intake's one agent per source topic reads them this way.
+
+    Bad is also an event time further ahead of this worker's clock, when the record is read,
+    than `skew`: the edges refuse it (producers/edge_policy.py), and one written straight to
+    the topic would otherwise move every stage's event-time clock and raise live alerts. It
+    is set aside with the edges' reason (heterdaad/event_time.py) and reaches no stage."""
     async for event in stream.events():
         headers = list(event.headers.items()) if event.headers else []
         try:
             model = decode(spec, event.value, headers)
         except UndecodableRecord as error:
             await set_aside(topics, spec, event, error.reason, stage=stage)
+            continue
+        if (ahead := ahead_of_clock(model, now=datetime.now(UTC), skew=skew)) is not None:
+            await set_aside(topics, spec, event, ahead, stage=stage)
             continue
         metrics.EVENTS_CONSUMED.labels(topic=spec.suffix).inc()
         yield model

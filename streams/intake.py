@@ -5,6 +5,9 @@ sightings). For each there is exactly one Faust agent, `gather_<topic>`: it deco
 once (schemas.wire.decode), dead-letters and counts what it cannot decode in one place
 (streams/dead_letters.py), counts what it can once, and hands the typed model to every stage
 that subscribed to that topic, in the order the stages were registered (streams/app.py).
+An event whose time lies further ahead of the worker's clock than the edges allow is
+dead-lettered there too, with the edges' reason (heterdaad/event_time.py): written straight to
+the topic past every edge, it reaches no stage, so no alert, no watermark, no window.
 Before, five agents decoded every incident report, and one "owner" per topic dead-lettered.
 
 What a stage subscribes is its fan-out, which stays in the stage's own wiring:
@@ -36,6 +39,7 @@ from streams.dead_letters import decoded
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
+    from datetime import timedelta
 
     import faust
 
@@ -58,9 +62,14 @@ def gather_agent_name(spec: TopicSpec) -> str:
 
 
 class Intake:
-    """Which stages take the records of each source topic, and the one agent per topic."""
+    """Which stages take the records of each source topic, and the one agent per topic.
 
-    def __init__(self) -> None:
+    `clock_skew`: how far ahead of the worker's clock an event time may lie (the edges'
+    Settings.clock_skew_seconds); a record beyond it is dead-lettered and reaches no stage.
+    """
+
+    def __init__(self, clock_skew: timedelta) -> None:
+        self.clock_skew = clock_skew
         self._fanouts: dict[str, list[tuple[str, Callable[[Contract], Awaitable[None]]]]] = {
             spec.suffix: [] for spec in SOURCES
         }
@@ -101,7 +110,7 @@ class Intake:
         fanouts = [fanout for _, fanout in self._fanouts[spec.suffix]]
 
         async def gather(stream: faust.StreamT[bytes]) -> None:
-            async for model in decoded(stream, spec, topics, stage=STAGE):
+            async for model in decoded(stream, spec, topics, stage=STAGE, skew=self.clock_skew):
                 for fanout in fanouts:
                     await fanout(model)
 

@@ -4,6 +4,7 @@ stages; every internal topic speaks one codec; a bad record is dead-lettered exa
 from __future__ import annotations
 
 import ast
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,8 +21,9 @@ from streams.app import Topics, create_app
 from streams.codec import MODEL_HEADER, decode_internal, encode_internal
 from streams.hotspot_tracking import observation_of
 from streams.intake import SOURCES, STAGE, gather_agent_name
+from streams.link_series import LinkageWindow
 from tests import factories
-from tests.kafka_helpers import eventually, read_keys, records_up_to_now
+from tests.kafka_helpers import eventually, publish_all, read_keys, records_up_to_now
 from tests.processes import running
 
 if TYPE_CHECKING:
@@ -211,3 +213,68 @@ async def test_bad_report_is_dead_lettered_once_and_every_stage_gets_the_good_on
             if topic.endswith("by_cell") else 1
             for report in reports
         ), topic  # fmt: skip
+
+
+async def _settled(settings: Settings, topic: str, partitions: int) -> bool:
+    """Whether the worker committed every record `topic` holds now."""
+    reader = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap,
+                              group_id=settings.app_id, enable_auto_commit=False)  # fmt: skip
+    await reader.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in range(partitions)]
+        ends = await reader.end_offsets(tps)
+        return all([(await reader.committed(tp) or 0) >= ends[tp] for tp in tps])
+    finally:
+        await reader.stop()
+
+
+@pytest.mark.integration
+async def test_a_report_far_in_the_future_written_straight_is_dead_lettered_and_reaches_no_stage(
+    settings: Settings, tmp_path: Path
+) -> None:
+    # Past every edge (they refuse it: producers/edge_policy.py), straight to the topic: a
+    # robbery 200 days ahead once became a critical live alert and moved the series stage's
+    # window 200 days ahead, whose horizon would forget every report it kept.
+    now = datetime.now(UTC)
+    before = factories.incident_report(occurred_at=now - timedelta(hours=3))
+    future = factories.incident_report(occurred_at=now + timedelta(days=200))
+    after = factories.incident_report(
+        occurred_at=now - timedelta(hours=1), branch=factories.branch(branch_id="ah-2002")
+    )
+    await publish_all(settings, before)
+    await publish_all(settings, future)
+    await publish_all(settings, after)
+    reports_topic = f"{settings.app_id}-link_series-reports"
+    window_topic = f"{settings.app_id}-nation_to_series_window-changelog"
+
+    with running(settings, "worker", log=tmp_path / "worker.log") as worker:
+        wanted = {f"robbery_reported:{report.event_id}".encode() for report in (before, after)}
+        await read_keys(settings.kafka_bootstrap, ALERTS.name(settings.topic_prefix), wanted,
+                        timeout=120, while_alive=worker)  # fmt: skip
+        await eventually(lambda: _consumed(settings, 3), timeout=60)
+        await eventually(lambda: _settled(settings, reports_topic, 1), timeout=60)
+        assert worker.poll() is None
+    prefix, bootstrap = settings.topic_prefix, settings.kafka_bootstrap
+    alerts = await records_up_to_now(bootstrap, ALERTS.name(prefix), ALERTS.partitions)
+    reached = await records_up_to_now(bootstrap, reports_topic, 1)
+    windows = await records_up_to_now(bootstrap, window_topic, 1)
+    dead = await records_up_to_now(
+        bootstrap, INCIDENT_REPORTS.dead_letter_name(prefix), DEAD_LETTER_PARTITIONS
+    )
+
+    window = LinkageWindow.model_validate_json(windows[-1].value)
+    # No alert of any stage is about it (the two of now may link as a series: that is theirs).
+    about = [alert.key for alert in alerts if str(future.event_id).encode() in alert.value]
+    assert not about, f"alerts {about}; the series window's newest {window.newest}"
+    assert wanted <= {alert.key for alert in alerts}
+    # Both robberies of now are in the series window, which stayed at now.
+    assert window.newest == max(before.occurred_at, after.occurred_at)
+    assert set(window.retained) == {before.event_id, after.event_id}
+    # No stage's topic got it: not the series stage's, whose fan-out every report takes.
+    assert [str(future.event_id).encode() in record.value for record in reached] == [False] * 2
+    [letter] = dead
+    assert str(future.event_id).encode() in letter.value
+    assert dict(letter.headers)[DLQ_STAGE] == STAGE.encode()
+    assert dict(letter.headers)[DLQ_REASON] == (
+        b"occurred_at: lies in the future by more than the allowed clock skew (2 minutes)"
+    )
