@@ -19,7 +19,7 @@ import random
 import uuid
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
@@ -30,6 +30,7 @@ from hypothesis import settings as fuzz_settings
 from hypothesis import strategies as st
 
 from consumers.sink import SUNK, Sink
+from heterdaad.event_time import ENTERING, ahead_of_clock
 from heterdaad.kafka import make_producer
 from schemas.alerts import EvidenceLink, alert_id_for
 from schemas.topics import (
@@ -144,12 +145,15 @@ class RawRecord:
         wire = encode(spec, model, "urn:heterdaad:test")
         return cls(spec, wire.key, wire.value, tuple(wire.headers), "valid")
 
-    def refusal(self) -> str | None:
-        """Why the codec refuses it, or None: the oracle of what must be dead-lettered."""
+    def refusal(self, skew: timedelta) -> str | None:
+        """Why the codec refuses it, or its time too far ahead of the clock (a source topic's
+        event, heterdaad/event_time.py), or None: the oracle of what must be dead-lettered."""
         try:
-            decode(self.spec, self.value, list(self.headers))
+            model = decode(self.spec, self.value, list(self.headers))
         except UndecodableRecord as error:
             return error.reason
+        if self.spec in ENTERING:
+            return ahead_of_clock(model, now=datetime.now(UTC), skew=skew)
         return None
 
     def describe(self) -> str:
@@ -497,8 +501,9 @@ async def _produce(settings: Settings, records: list[RawRecord]) -> list[Sent]:
         landed = await asyncio.gather(*pending)
     finally:
         await producer.stop()
+    skew = timedelta(seconds=settings.clock_skew_seconds)
     return [
-        Sent(record, metadata.partition, metadata.offset, record.refusal())
+        Sent(record, metadata.partition, metadata.offset, record.refusal(skew))
         for record, metadata in zip(records, landed, strict=True)
     ]
 

@@ -1,7 +1,8 @@
 """The event layer: how every aiokafka consumer reads and every part publishes.
 
 It sits at the bottom, beside heterdaad.kafka, and imports only heterdaad.settings, metrics,
-kafka, logs and schemas: producers/, consumers/ and streams/ build on it, never the reverse.
+kafka, logs, event_time and schemas: producers/, consumers/ and streams/ build on it, never
+the reverse.
 The Faust stages have their own intake (streams/), under the same rules.
 
 The rules of `EventConsumer.run`, for every consumer that uses it:
@@ -10,6 +11,8 @@ The rules of `EventConsumer.run`, for every consumer that uses it:
 2. Dead-letter in one place. A record that does not decode, and a record the handler refuses
    (it returns a `Refusal`), goes to its topic's dead-letter topic with the reason, through
    `dead_letter`, after the batch's effect: a batch read again would otherwise send it twice.
+   So does an event of a source topic whose time lies further ahead of the reader's clock
+   than the edges allow (heterdaad/event_time.py): the handler never sees it.
    A reader without a group (a desk, a tail) only logs it; the grouped sink dead-letters it.
 3. Commit after the effect. The handler is called once per partition per poll; only when it
    returned (and its dead letters were acknowledged) is that partition's offset committed, and

@@ -8,12 +8,14 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from heterdaad import metrics
+from heterdaad.event_time import ENTERING, ahead_of_clock
 from heterdaad.events.dead_letters import Refusal, dead_letter
 from heterdaad.events.publisher import BrokerLink, BrokerUnavailable
 from heterdaad.kafka import client_options
@@ -98,6 +100,9 @@ class EventConsumer(Generic[ModelT]):
         self.retry_on: tuple[type[BaseException], ...] = (*retry_on, BrokerUnavailable)
         self.max_records = max_records
         self._specs = {spec.name(settings.topic_prefix): spec for spec in topics}
+        # Held to the edges' clock rule where read: the source topics, not alerts or tasks.
+        self._entering = {name for name, spec in self._specs.items() if spec in ENTERING}
+        self._skew = timedelta(seconds=settings.clock_skew_seconds)
         self._link = BrokerLink.of(settings) if group_id is not None else None
         self._options = {
             "bootstrap_servers": settings.kafka_bootstrap,
@@ -220,6 +225,9 @@ class EventConsumer(Generic[ModelT]):
             if not isinstance(model, self.model):
                 refused.append(Refusal(record, f"{type(model).__name__} is no {self.model}"))
                 continue
+            if (ahead := self._ahead(record.topic, model)) is not None:
+                refused.append(Refusal(record, ahead))
+                continue
             received.append(Received(record, model))
         refused += await handle(Batch(partition, received))
         # After the effect: a batch read again after a failure would send them twice.
@@ -228,6 +236,13 @@ class EventConsumer(Generic[ModelT]):
         # Counted once done: a batch retried through an outage is read more than once.
         for item in received:
             metrics.EVENTS_CONSUMED.labels(topic=self._specs[item.record.topic].suffix).inc()
+
+    def _ahead(self, topic: str, model: Contract) -> str | None:
+        """Why an event of a source topic is refused for a time too far ahead of this reader's
+        clock, as the edges and the worker refuse it (heterdaad/event_time.py), or None."""
+        if topic not in self._entering:
+            return None
+        return ahead_of_clock(model, now=datetime.now(UTC), skew=self._skew)
 
     async def _refuse(self, refusal: Refusal) -> None:
         spec = self._specs[refusal.record.topic]
