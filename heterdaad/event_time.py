@@ -16,7 +16,8 @@ worker, with its own clock, not by an edge.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from functools import cache
+from typing import TYPE_CHECKING, get_args
 
 from pydantic import BaseModel
 
@@ -65,6 +66,8 @@ def ahead_of_clock(model: BaseModel, *, now: datetime, skew: timedelta) -> str |
 def event_times(value: object, where: str = "") -> Iterator[tuple[str, datetime]]:
     """Every event time (a field marked EVENT_TIME) in a model, with its path ('history.0.at')."""
     if isinstance(value, BaseModel):
+        if not _may_hold_times(type(value)):
+            return  # a branch, an address, a description: nothing to walk (on every record)
         for name, field in type(value).model_fields.items():
             child = getattr(value, name)
             path = f"{where}.{name}" if where else name
@@ -75,3 +78,29 @@ def event_times(value: object, where: str = "") -> Iterator[tuple[str, datetime]
     elif isinstance(value, list | tuple):
         for index, item in enumerate(value):
             yield from event_times(item, f"{where}.{index}" if where else str(index))
+
+
+@cache
+def _may_hold_times(model: type[BaseModel]) -> bool:
+    """Whether a model's fields, or the models they may hold, include an event time."""
+    return _holds_times(model, set())
+
+
+def _holds_times(model: type[BaseModel], visiting: set[type[BaseModel]]) -> bool:
+    if model in visiting:  # a model that holds itself, at any depth
+        return False
+    visiting.add(model)
+    return any(
+        EVENT_TIME in field.metadata
+        or any(_holds_times(inner, visiting) for inner in _models_in(field.annotation))
+        for field in model.model_fields.values()
+    )
+
+
+def _models_in(annotation: object) -> Iterator[type[BaseModel]]:
+    """The models an annotation names: X, list[X], X | None, dict[str, X], ..."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        yield annotation
+        return
+    for argument in get_args(annotation):
+        yield from _models_in(argument)

@@ -6,14 +6,22 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from heterdaad.event_time import ahead_of_clock, in_the_future, too_far_ahead
+from heterdaad.event_time import (
+    ENTERING,
+    ahead_of_clock,
+    event_times,
+    in_the_future,
+    too_far_ahead,
+)
 from producers.edge_policy import admit
+from schemas.events import Verification, VerificationMethod
 from tests import factories
 
 NOW = datetime(2026, 12, 7, 19, 0, tzinfo=UTC)
 SKEW = timedelta(minutes=2)
+VERDICT = Verification(method=VerificationMethod.CALLBACK, verified=True, at=NOW)
 REASON = "lies in the future by more than the allowed clock skew (2 minutes)"
 
 
@@ -45,3 +53,37 @@ def test_the_readers_refuse_in_the_edges_words(seconds: int) -> None:
     assert error["ctx"]["error"].args[0] == in_the_future(skew)
     assert ahead_of_clock(report, now=NOW, skew=skew) == f"occurred_at: {in_the_future(skew)}"
     assert admit(factories.incident_report(occurred_at=NOW + skew), clock_skew=skew, now=NOW)
+
+
+def test_every_event_time_of_every_source_model_is_seen() -> None:
+    # The walk skips the models that hold no event time (a branch, a description): it must not
+    # skip one that does. Every EventTime field of the three models, each alone too far ahead.
+    far = NOW + timedelta(days=200)
+    models: list[BaseModel] = [
+        factories.alarm_activation(verification=VERDICT),
+        factories.incident_report(),
+        factories.recon_sighting(),
+    ]
+    assert {type(model) for model in models} == {spec.value_model for spec in ENTERING}
+    expected = [{"occurred_at", "received_at", "verification.at"}, {"occurred_at"},
+                {"observed_at"}]  # fmt: skip
+    for model, paths in zip(models, expected, strict=True):
+        times = dict(event_times(model))
+        assert set(times) == paths, model
+        for path in times:
+            assert not ahead_of_clock(model, now=_due_at(times), skew=SKEW), model
+            moved = _with_time(model, path.split("."), far)
+            assert ahead_of_clock(moved, now=_due_at(times), skew=SKEW) == f"{path}: {REASON}"
+
+
+def _due_at(times: dict[str, datetime]) -> datetime:
+    """A clock at which every one of the model's own times is due."""
+    return max(times.values())
+
+
+def _with_time(model: BaseModel, path: list[str], moment: datetime) -> BaseModel:
+    first, *rest = path
+    if not rest:
+        return model.model_copy(update={first: moment})
+    inner = getattr(model, first)
+    return model.model_copy(update={first: _with_time(inner, rest, moment)})
