@@ -3,11 +3,11 @@
 The edges (producers/edge_policy.py: the API, /meld, the CBL import, the SIA receiver, the
 simulator) refuse an event whose time lies further in the future than the allowed clock skew
 (Settings.clock_skew_seconds) when it arrives. A record written to a source topic straight,
-past every edge, is held to the same rule where it is read, by the reader's clock then: the
-worker's intake (streams/intake.py) and the sink's (heterdaad/events, consumers/sink.py)
-dead-letter it with the edge's reason. One such record a year ahead became a live alert and
-moved every stage's event-time clock (the series stage would have forgotten every report it
-kept), and the history listed it first.
+past every edge, is held to the same rule where it is read, by the reader's clock then and
+with READ_MARGIN more (read_skew): the worker's intake (streams/intake.py) and the sink's
+(heterdaad/events, consumers/sink.py) dead-letter it with the edge's words. One such record
+a year ahead became a live alert and moved every stage's event-time clock (the series stage
+would have forgotten every report it kept), and the history listed it first.
 
 Only the source topics (`ENTERING`) are held to it: alerts and alarm tasks are written by the
 worker, with its own clock, not by an edge.
@@ -41,6 +41,17 @@ def duration_text(span: timedelta) -> str:
             count = seconds // size
             return f"{count} {unit}{'' if count == 1 else 's'}"
     return f"{seconds} second{'' if seconds == 1 else 's'}"
+
+
+READ_MARGIN = timedelta(minutes=10)
+"""What a reader allows beyond the edges' skew. An edge judged the time by its own clock; a
+reader whose clock lags the edge's must not refuse what the edge took (a live hold-up lost),
+while a record days ahead, the harm this guards against, is refused all the same."""
+
+
+def read_skew(edge_skew: timedelta) -> timedelta:
+    """How far ahead of a reader's clock an event time may lie: the edges' skew and READ_MARGIN."""
+    return edge_skew + READ_MARGIN
 
 
 def in_the_future(skew: timedelta) -> str:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import faust
 
 from heterdaad import logs, metrics
+from heterdaad.event_time import read_skew
 from heterdaad.kafka import SCRAM_MECHANISM, client_options
 from schemas.topics import ALARM_TASKS, ALERTS, CATALOGUE, DEAD_LETTER_PARTITIONS
 from streams import reread
@@ -35,7 +36,7 @@ class Topics:
 
     def __init__(self, app: faust.App, settings: Settings) -> None:
         prefix = settings.topic_prefix
-        self.intake = Intake(timedelta(seconds=settings.clock_skew_seconds))
+        self.intake = Intake(read_skew(timedelta(seconds=settings.clock_skew_seconds)))
         self.set_aside = SetAside()
         self._by_suffix: dict[str, TopicT] = {}
         self._dead_letters: dict[str, TopicT] = {}

@@ -65,7 +65,8 @@ class Intake:
     """Which stages take the records of each source topic, and the one agent per topic.
 
     `clock_skew`: how far ahead of the worker's clock an event time may lie (the edges'
-    Settings.clock_skew_seconds); a record beyond it is dead-lettered and reaches no stage.
+    Settings.clock_skew_seconds and heterdaad.event_time.READ_MARGIN: read_skew); a record
+    beyond it is dead-lettered and reaches no stage.
     """
 
     def __init__(self, clock_skew: timedelta) -> None:

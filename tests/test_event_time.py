@@ -10,9 +10,11 @@ from pydantic import BaseModel, ValidationError
 
 from heterdaad.event_time import (
     ENTERING,
+    READ_MARGIN,
     ahead_of_clock,
     event_times,
     in_the_future,
+    read_skew,
     too_far_ahead,
 )
 from producers.edge_policy import admit
@@ -87,3 +89,16 @@ def _with_time(model: BaseModel, path: list[str], moment: datetime) -> BaseModel
         return model.model_copy(update={first: moment})
     inner = getattr(model, first)
     return model.model_copy(update={first: _with_time(inner, rest, moment)})
+
+
+def test_a_reader_takes_what_an_edge_took_by_a_clock_up_to_the_margin_ahead() -> None:
+    # The edge's clock READ_MARGIN ahead of the reader's: what the edge took at its skew the
+    # reader takes too; a record days ahead it refuses all the same.
+    reader_now = NOW - READ_MARGIN
+    taken = factories.incident_report(occurred_at=NOW + SKEW)
+    assert admit(taken, clock_skew=SKEW, now=NOW)
+    assert ahead_of_clock(taken, now=reader_now, skew=read_skew(SKEW)) is None
+    far = factories.incident_report(occurred_at=NOW + timedelta(days=1))
+    assert ahead_of_clock(far, now=reader_now, skew=read_skew(SKEW)) == (
+        "occurred_at: lies in the future by more than the allowed clock skew (12 minutes)"
+    )

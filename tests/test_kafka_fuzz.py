@@ -30,7 +30,7 @@ from hypothesis import settings as fuzz_settings
 from hypothesis import strategies as st
 
 from consumers.sink import SUNK, Sink
-from heterdaad.event_time import ENTERING, ahead_of_clock
+from heterdaad.event_time import ENTERING, ahead_of_clock, read_skew
 from heterdaad.kafka import make_producer
 from schemas.alerts import EvidenceLink, alert_id_for
 from schemas.topics import (
@@ -501,7 +501,7 @@ async def _produce(settings: Settings, records: list[RawRecord]) -> list[Sent]:
         landed = await asyncio.gather(*pending)
     finally:
         await producer.stop()
-    skew = timedelta(seconds=settings.clock_skew_seconds)
+    skew = read_skew(timedelta(seconds=settings.clock_skew_seconds))
     return [
         Sent(record, metadata.partition, metadata.offset, record.refusal(skew))
         for record, metadata in zip(records, landed, strict=True)

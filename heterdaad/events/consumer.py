@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from heterdaad import metrics
-from heterdaad.event_time import ENTERING, ahead_of_clock
+from heterdaad.event_time import ENTERING, ahead_of_clock, read_skew
 from heterdaad.events.dead_letters import Refusal, dead_letter
 from heterdaad.events.publisher import BrokerLink, BrokerUnavailable
 from heterdaad.kafka import client_options
@@ -102,7 +102,7 @@ class EventConsumer(Generic[ModelT]):
         self._specs = {spec.name(settings.topic_prefix): spec for spec in topics}
         # Held to the edges' clock rule where read: the source topics, not alerts or tasks.
         self._entering = {name for name, spec in self._specs.items() if spec in ENTERING}
-        self._skew = timedelta(seconds=settings.clock_skew_seconds)
+        self._skew = read_skew(timedelta(seconds=settings.clock_skew_seconds))
         self._link = BrokerLink.of(settings) if group_id is not None else None
         self._options = {
             "bootstrap_servers": settings.kafka_bootstrap,

@@ -296,13 +296,15 @@ async def test_a_time_too_far_ahead_of_the_readers_clock_is_dead_lettered_not_st
 ) -> None:
     # Written straight to the topics, past the edges that refuse them (producers/edge_policy.py):
     # a robbery 200 days ahead was stored and listed first in /v1/history/events, and an alarm
-    # received 5 minutes ahead is beyond the 2-minute skew too. The sink refuses them as the
-    # edges and the worker's intake do (heterdaad/event_time.py), by its clock when it reads.
+    # received 13 minutes ahead is beyond the readers' 12 minutes (the edges' 2-minute skew
+    # and READ_MARGIN). The sink refuses them as the worker's intake does
+    # (heterdaad/event_time.py), by its clock when it reads.
     now = datetime.now(UTC)
     future = factories.incident_report(occurred_at=now + timedelta(days=200))
-    alarm = factories.alarm_activation(occurred_at=now, received_at=now + timedelta(minutes=5))
-    # Ahead within the skew (the writer's clock a minute ahead of ours): stored.
-    within = factories.incident_report(occurred_at=now + timedelta(minutes=1))
+    alarm = factories.alarm_activation(occurred_at=now, received_at=now + timedelta(minutes=13))
+    # Ahead within it: the writer's clock 5 minutes ahead of ours, beyond the edges' skew by
+    # this clock, but the edge judged the time when the event came in. Stored.
+    within = factories.incident_report(occurred_at=now + timedelta(minutes=5))
     after = factories.incident_report()
     await publish_all(settings, future, alarm, within, after, source="t")
 
@@ -328,7 +330,7 @@ async def test_a_time_too_far_ahead_of_the_readers_clock_is_dead_lettered_not_st
         *await records_up_to_now(settings.kafka_bootstrap,
                                  ALARM_ACTIVATIONS.dead_letter_name(settings.topic_prefix), 1),
     ]  # fmt: skip
-    reason = "lies in the future by more than the allowed clock skew (2 minutes)"
+    reason = "lies in the future by more than the allowed clock skew (12 minutes)"
     assert {(dict(d.headers)[DLQ_STAGE], dict(d.headers)[DLQ_REASON]) for d in letters} == {
         (b"sink", f"occurred_at: {reason}".encode()),
         (b"sink", f"received_at: {reason}".encode()),
