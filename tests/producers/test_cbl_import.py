@@ -162,6 +162,48 @@ def test_moments_are_dutch_time_unless_they_say_otherwise(text: str, expected: d
 
 
 @pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # the last minute of winter time before the clocks go forward
+        ("29-03-2026 01:59", datetime(2026, 3, 29, 0, 59, tzinfo=UTC)),
+        # the first minute of summer time: 03:00 follows 01:59
+        ("29-03-2026 03:00", datetime(2026, 3, 29, 1, 0, tzinfo=UTC)),
+        # the last minute of summer time before the hour that comes twice
+        ("25-10-2026 01:59", datetime(2026, 10, 24, 23, 59, tzinfo=UTC)),
+        # 02:00 to 02:59 come twice: the first time, in summer time (CEST)
+        ("25-10-2026 02:00", datetime(2026, 10, 25, 0, 0, tzinfo=UTC)),
+        ("25-10-2026 02:30", datetime(2026, 10, 25, 0, 30, tzinfo=UTC)),
+        ("2026-10-25 02:59:59", datetime(2026, 10, 25, 0, 59, 59, tzinfo=UTC)),
+        # then winter time again
+        ("25-10-2026 03:00", datetime(2026, 10, 25, 2, 0, tzinfo=UTC)),
+        # the second 02:30 is written with its offset
+        ("2026-10-25T02:30:00+01:00", datetime(2026, 10, 25, 1, 30, tzinfo=UTC)),
+    ],
+)
+def test_moments_around_the_clock_changes(text: str, expected: datetime) -> None:
+    # In UTC: an ambiguous local time never equals a time of another zone (PEP 495).
+    assert parse_moment(text).astimezone(UTC) == expected
+
+
+@pytest.mark.parametrize("text", ["29-03-2026 02:00", "29-03-2026 02:30", "2026-03-29 02:59:59"])
+def test_a_time_the_clocks_skip_is_refused_saying_why(text: str) -> None:
+    with pytest.raises(rows_module.CellError) as refused:
+        parse_moment(text)
+    clock = text[11:16]
+    assert str(refused.value) == (
+        f"{clock} on 29-03-2026 does not exist in Dutch time: that night the clocks went "
+        "forward from 02:00 to 03:00 (summer time began); check the time of the incident"
+    )
+    assert refused.value.dutch == (
+        f"{clock} op 29-03-2026 bestaat niet in Nederlandse tijd: die nacht ging de klok van "
+        "02:00 naar 03:00 (begin zomertijd); controleer het tijdstip van het incident"
+    )
+    # Named by its column in the rejection report.
+    [problem] = convert_row(source_row(datum_tijd=text), "cbl", ID_KEY).problems
+    assert (problem.column, problem.said_in("nl")) == ("datum_tijd", refused.value.dutch)
+
+
+@pytest.mark.parametrize(
     ("text", "reason"),
     [
         # a date alone says nothing about the time of the robbery
