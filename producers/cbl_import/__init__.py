@@ -7,6 +7,7 @@ from producers.cbl_import.report import (
     ImportReport,
     ProgressCallback,
     Rejection,
+    RowWarning,
 )
 from producers.cbl_import.rows import Problem, event_id_for
 from producers.cbl_import.sheet import CblFileError, CblImportError
@@ -21,6 +22,7 @@ __all__ = [
     "Problem",
     "ProgressCallback",
     "Rejection",
+    "RowWarning",
     "event_id_for",
     "import_cbl",
 ]

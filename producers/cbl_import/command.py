@@ -36,6 +36,14 @@ def import_cbl_command(
             help="nl or en: the language of the reasons and messages (default: HETERDAAD_LANGUAGE)."
         ),
     ] = None,
+    location_warning_km: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="Warn about a row whose location lies farther than this from its registered "
+            "branch (it is published at the registered location either way).",
+        ),
+    ] = 1.0,
 ) -> None:
     """Publish the incident reports of a CBL export (docs/cbl-import.md); safe to repeat."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -72,6 +80,7 @@ def import_cbl_command(
                     progress=show,
                     rejections_path=rejections,
                     language="en" if chosen == "en" else "nl",
+                    location_warning_metres=location_warning_km * 1000,
                 )
             )
         except CblImportError as error:
@@ -79,5 +88,7 @@ def import_cbl_command(
             typer.echo(f"heterdaad import cbl: {said}", err=True)
             raise typer.Exit(1) from error
     typer.echo(report.summary())
+    for line in report.warning_lines("en" if chosen == "en" else "nl"):
+        typer.echo(line)
     if report.rejected:
         raise typer.Exit(EXIT_REJECTIONS)

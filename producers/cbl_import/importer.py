@@ -17,6 +17,7 @@ import asyncpg
 from heterdaad import plate_keys
 from heterdaad.auth import Caller
 from heterdaad.db import create_pool
+from heterdaad.notation import number
 from producers import ingest
 from producers.api.audit import UNKNOWN_SUBJECT, audit_entry, write_audit
 from producers.api.broker import BrokerLink, BrokerUnavailable
@@ -30,7 +31,7 @@ from producers.api.receipts import (
     lock_event_ids,
     release_receipts,
 )
-from producers.cbl_import.layout import FILIAALNUMMER, MELDINGSNUMMER
+from producers.cbl_import.layout import BREEDTEGRAAD, FILIAALNUMMER, LENGTEGRAAD, MELDINGSNUMMER
 from producers.cbl_import.receipts import (
     NewImportReceipt,
     find_import_receipts,
@@ -43,11 +44,13 @@ from producers.cbl_import.report import (
     ImportReport,
     ProgressCallback,
     Rejection,
+    RowWarning,
     default_rejections_path,
     write_rejections,
 )
 from producers.cbl_import.rows import Problem, convert_row
 from producers.cbl_import.sheet import CblImportError, SourceRow, batches, read_sheet
+from schemas.distance import metres_between
 from schemas.events import AuditAction, AuditEvent, IncidentReport
 from schemas.pseudonym import mask_plates
 
@@ -60,11 +63,17 @@ if TYPE_CHECKING:
     from heterdaad.language import Language
     from heterdaad.settings import Settings
     from producers.cbl_import.receipts import ImportReceipt
+    from schemas.common import Branch, Location
 
 logger = logging.getLogger(__name__)
 
 SOURCE = "cbl-import"
 BATCH_ROWS = 200
+# A row whose own location lies farther than this from its branch as registered is published
+# at the registered location, with a warning: geocoding the same shop by address, postcode or
+# entrance differs by tens to a few hundred metres, while a mistyped filiaalnummer is mostly
+# another branch kilometres away, in another neighbourhood or town (docs/cbl-import.md).
+LOCATION_WARNING_METRES = 1_000.0
 
 
 class ImportRefused(CblImportError):
@@ -91,6 +100,7 @@ class _Tally:
     already_imported: int = 0
     rejections: list[Rejection] = field(default_factory=list)
     rejected_rows: set[int] = field(default_factory=set)
+    warnings: list[RowWarning] = field(default_factory=list)
     # The first row of each event id in the file, and its digest: a repeat is compared to it.
     first_rows: dict[str, tuple[int, str]] = field(default_factory=dict)
     rows_done: int = 0
@@ -131,12 +141,15 @@ async def import_cbl(
     language: Language | None = None,
     batch_rows: int = BATCH_ROWS,
     publish_timeout: float = 30.0,
+    location_warning_metres: float = LOCATION_WARNING_METRES,
 ) -> ImportReport:
     """Publish each row of the export at `path` as an IncidentReport of `reporting_org`.
 
     Rows already imported (same melding, same content) are skipped, rows that cannot be
     published are listed with their reasons in the rejection report, in `language` (default:
-    Settings.language). Raises CblFileError for a file that is not in the layout,
+    Settings.language). A row whose location lies more than `location_warning_metres` from its
+    branch as registered is published at the registered one and listed in the report's
+    warnings. Raises CblFileError for a file that is not in the layout,
     ImportRefused for an organisation that may not report, and ImportInterrupted when the
     broker stops acknowledging (a re-run continues where it stopped).
     """
@@ -177,7 +190,16 @@ async def import_cbl(
                     f"Kafka op {settings.kafka_bootstrap} is niet bereikbaar, er is niets "
                     "verstuurd",
                 )
-            run = _Run(pool, broker, caller, plate_key, sheet.file_sha256, tally, publish_timeout)
+            run = _Run(
+                pool,
+                broker,
+                caller,
+                plate_key,
+                sheet.file_sha256,
+                tally,
+                publish_timeout,
+                location_warning_metres,
+            )
             for batch in batches(sheet.rows, batch_rows):
                 await run.import_batch(batch)
                 if progress is not None:
@@ -195,6 +217,7 @@ async def import_cbl(
         already_imported=tally.already_imported,
         rejections=tuple(sorted(tally.rejections, key=lambda rejection: rejection.row)),
         rejection_report=target,
+        warnings=tuple(sorted(tally.warnings, key=lambda warning: warning.row)),
     )
     logger.info(
         "cbl import finished",
@@ -205,6 +228,7 @@ async def import_cbl(
             "published": report.published,
             "already_imported": report.already_imported,
             "rejected": report.rejected,
+            "warnings": len(report.warnings),
         },
     )
     return report
@@ -249,6 +273,7 @@ class _Run:
     file_sha256: str
     tally: _Tally
     publish_timeout: float
+    location_warning_metres: float
 
     async def import_batch(self, rows: Sequence[SourceRow]) -> None:
         audit: list[AuditEvent] = []
@@ -342,6 +367,7 @@ class _Run:
             # Reports have branches, never sites: the registry finds nothing Unregistered.
             assert judgement.refusal is None or isinstance(judgement.refusal, str)
             assert isinstance(judgement.event, IncidentReport)
+            given = candidate.event.branch.location
             candidate = replace(candidate, event=judgement.event, digest=judgement.digest)
             receipt = posted.get(candidate.event_id)
             if receipt is not None and receipt.pending_for is not None:
@@ -355,6 +381,7 @@ class _Run:
                 earlier_digest = receipt.body_sha256
             if earlier_digest == candidate.digest:
                 self.tally.already_imported += 1
+                self._check_location(candidate, given)
             elif earlier_digest is not None:
                 poster = receipt.organisation_id if receipt and not earlier else None
                 when, when_nl = _came_in(
@@ -377,6 +404,7 @@ class _Run:
                 )
             else:
                 to_publish.append(candidate)
+                self._check_location(candidate, given)
         await claim_receipts(
             connection,
             [
@@ -392,6 +420,45 @@ class _Run:
             ],
         )
         return to_publish, in_flight
+
+    def _check_location(self, candidate: _Candidate, given: Location) -> None:
+        """A warning when the row's location lies far from its branch as registered.
+
+        The registry wins either way (registry.py); a large gap mostly means the row names
+        another branch than the one it happened at, so the robbery lands at the wrong place.
+        """
+        branch = candidate.event.branch
+        registered = branch.location
+        metres = metres_between(given.lat, given.lon, registered.lat, registered.lon)
+        if metres <= self.location_warning_metres:
+            return
+        kilometres = {language: number(metres / 1000, 1, language) for language in ("en", "nl")}
+        place = _registered_place(branch)
+        columns = f"{BREEDTEGRAAD}, {LENGTEGRAAD}"
+        self.tally.warnings.append(
+            RowWarning(
+                candidate.row,
+                _masked(candidate.melding),
+                f"the location given ({columns}) lies {kilometres['en']} km from branch "
+                f"{branch.branch_id} as registered ({place}); the report takes the registered "
+                f"location. Check the {FILIAALNUMMER}: a typo puts the robbery at another "
+                "branch and with another police unit",
+                f"de opgegeven plaats ({columns}) ligt {kilometres['nl']} km van filiaal "
+                f"{branch.branch_id} zoals geregistreerd ({place}); de melding krijgt de "
+                f"geregistreerde plaats. Controleer het {FILIAALNUMMER}: een tikfout zet de "
+                "overval bij een ander filiaal en een andere politie-eenheid",
+            )
+        )
+        logger.warning(
+            "cbl row far from its registered branch",
+            extra={
+                "row": candidate.row,
+                "event_id": candidate.event_id,
+                "file_sha256": self.file_sha256,
+                "branch_id": branch.branch_id,
+                "metres": round(metres),
+            },
+        )
 
     async def _as_imported_before(
         self, connection: asyncpg.Connection, candidates: list[_Candidate]
@@ -536,6 +603,13 @@ def _came_in(
         "posted through the API by another organisation",
         "door een andere organisatie via de API gemeld",
     )
+
+
+def _registered_place(branch: Branch) -> str:
+    """Where the registry has the branch: its address, else its coordinates."""
+    if branch.address is not None:
+        return f"{branch.address.street}, {branch.address.city}"
+    return f"{branch.location.lat:.4f}, {branch.location.lon:.4f}"
 
 
 def _masked(text: str) -> str:

@@ -45,6 +45,21 @@ class Rejection:
 
 
 @dataclass(frozen=True)
+class RowWarning:
+    """A row that was published (or had been) as it is, but that someone should check."""
+
+    row: int
+    melding: str
+    english: str
+    dutch: str
+
+    def said_in(self, language: Language) -> str:
+        if language == "nl":
+            return f"rij {self.row} ({self.melding}): {self.dutch}"
+        return f"row {self.row} ({self.melding}): {self.english}"
+
+
+@dataclass(frozen=True)
 class ImportReport:
     path: Path
     file_sha256: str
@@ -53,6 +68,7 @@ class ImportReport:
     already_imported: int
     rejections: tuple[Rejection, ...]
     rejection_report: Path
+    warnings: tuple[RowWarning, ...] = ()
 
     @property
     def rejected(self) -> int:
@@ -64,6 +80,18 @@ class ImportReport:
             f"{self.already_imported} already imported, {self.rejected} rejected "
             f"(reasons in {self.rejection_report})"
         )
+
+    def warning_lines(self, language: Language) -> list[str]:
+        """One line per warning, rows in file order, after a count: for the operator's eyes."""
+        if not self.warnings:
+            return []
+        count = len(self.warnings)
+        head = (
+            f"{count} waarschuwing(en): verstuurd, maar controleer"
+            if language == "nl"
+            else f"{count} warning(s): published, but check"
+        )
+        return [head, *(f"  {warning.said_in(language)}" for warning in self.warnings)]
 
 
 class ImportInterrupted(CblImportError):

@@ -960,3 +960,58 @@ async def test_a_melding_imported_under_an_old_id_keeps_it(
         settings, EXAMPLE, reporting_org="cbl", rejections_path=tmp_path / "r.csv"
     )
     assert (again.published, again.already_imported) == (0, first.published), again.rejections
+
+
+@pytest.mark.integration
+async def test_a_row_far_from_its_registered_branch_is_published_with_a_warning(
+    settings: Settings, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    """Row 2 names BM-0412 (Amsterdam) at Groningen's coordinates, 146.7 km away: perhaps a
+    mistyped filiaalnummer. Row 3 lies 500 m from VP-0033, as geocoding may differ."""
+    await register_cbl(db)
+    rows = example_rows()
+    rows[0] = {**rows[0], "breedtegraad": "53,2194", "lengtegraad": "6,5665"}
+    rows[1] = {**rows[1], "breedtegraad": "51,9270"}  # VP-0033 is at 51.9225
+    path = write_csv(tmp_path / "verschoven.csv", rows)
+    report = await import_cbl(settings, path, reporting_org="cbl")
+
+    # Published, at the registry's location, and not a rejection.
+    assert (report.published, report.rejected) == (4, 0)
+    assert rejection_lines(report.rejection_report) == []
+    records = await read_topic(
+        settings.kafka_bootstrap, INCIDENT_REPORTS.name(settings.topic_prefix), count=4
+    )
+    first = event_id_for("cbl", "CBL-2025-000101", settings.require_plate_key())
+    [event] = [
+        event
+        for event in (
+            decode_as(IncidentReport, INCIDENT_REPORTS, record.value, record.headers)
+            for record in records
+        )
+        if event.event_id == first
+    ]
+    assert event.branch.location == Location(lat=52.3731, lon=4.8922)
+
+    [warning] = report.warnings
+    assert (warning.row, warning.melding) == (2, "CBL-2025-000101")
+    assert report.warning_lines("nl") == [
+        "1 waarschuwing(en): verstuurd, maar controleer",
+        "  rij 2 (CBL-2025-000101): de opgegeven plaats (breedtegraad, lengtegraad) ligt "
+        "146,7 km van filiaal BM-0412 zoals geregistreerd (52.3731, 4.8922); de melding krijgt "
+        "de geregistreerde plaats. Controleer het filiaalnummer: een tikfout zet de overval bij "
+        "een ander filiaal en een andere politie-eenheid",
+    ]
+    assert report.warning_lines("en")[1] == (
+        "  row 2 (CBL-2025-000101): the location given (breedtegraad, lengtegraad) lies "
+        "146.7 km from branch BM-0412 as registered (52.3731, 4.8922); the report takes the "
+        "registered location. Check the filiaalnummer: a typo puts the robbery at another "
+        "branch and with another police unit"
+    )
+
+    # Said again on a re-run (the report stands at that branch); the threshold is a setting.
+    again = await import_cbl(settings, path, reporting_org="cbl")
+    assert (again.already_imported, [w.row for w in again.warnings]) == (4, [2])
+    wide = await import_cbl(settings, path, reporting_org="cbl", location_warning_metres=150_000)
+    assert wide.warnings == ()
+    close = await import_cbl(settings, path, reporting_org="cbl", location_warning_metres=400)
+    assert [w.row for w in close.warnings] == [2, 3]

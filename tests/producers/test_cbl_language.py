@@ -159,3 +159,42 @@ def test_a_file_outside_the_layout_is_refused_in_the_imports_language(tmp_path: 
     assert not ENGLISH.search(dutch.output.split("niet: ", 1)[1]), dutch.output
     assert "the first row does not follow the layout" in english.output
     assert "unknown column(s) 'filiaal_nummer'" in english.output
+
+
+@pytest.mark.integration
+async def test_the_command_prints_warnings_in_the_imports_language(
+    settings: Settings, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    await register_cbl(db)
+    # BM-0412 is registered in Amsterdam; the row puts it in Rotterdam.
+    moved = {**example_rows()[0], "breedtegraad": "51,9225", "lengtegraad": "4,4792"}
+    path = write_csv(tmp_path / "juli.csv", [moved])
+    get_settings.cache_clear()  # the CLI reads this test's environment, not an earlier one
+    try:
+        dutch, english = [
+            await asyncio.to_thread(
+                CliRunner().invoke, cli, ["import", "cbl", str(path), "--org", "cbl", *more],
+                env=_environment(settings),
+            )
+            for more in ([], ["--language", "en"])
+        ]
+    finally:
+        get_settings.cache_clear()
+    # Published: not a rejection, so the exit status says success.
+    assert dutch.exit_code == english.exit_code == 0, (dutch.output, english.output)
+    assert "1 waarschuwing(en): verstuurd, maar controleer" in dutch.output
+    assert "  rij 2 (CBL-2025-000101): de opgegeven plaats" in dutch.output
+    assert "km van filiaal BM-0412 zoals geregistreerd" in dutch.output
+    assert "  row 2 (CBL-2025-000101): the location given" in english.output
+
+
+def _environment(settings: Settings) -> dict[str, str]:
+    """The test's services and key for the CLI, in Dutch by default."""
+    return {
+        "HETERDAAD_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "HETERDAAD_DATABASE_URL": settings.database_url,
+        "HETERDAAD_DATABASE_SCHEMA": settings.database_schema,
+        "HETERDAAD_TOPIC_PREFIX": settings.topic_prefix,
+        "HETERDAAD_PLATE_KEY": settings.require_plate_key().decode(),
+        "HETERDAAD_LANGUAGE": "nl",
+    }
