@@ -6,6 +6,7 @@ published through the one checked producer, then confirmed with their import rec
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import uuid
@@ -200,10 +201,16 @@ async def import_cbl(
                 publish_timeout,
                 location_warning_metres,
             )
-            for batch in batches(sheet.rows, batch_rows):
-                await run.import_batch(batch)
+            try:
+                for batch in batches(sheet.rows, batch_rows):
+                    await run.import_batch(batch)
+                    if progress is not None:
+                        progress(tally.progress())
+            except asyncio.CancelledError:
+                # Ctrl-C (asyncio.run cancels the import): the caller hears how far it got.
                 if progress is not None:
                     progress(tally.progress())
+                raise
         finally:
             await broker.stop()
     finally:
@@ -295,13 +302,14 @@ class _Run:
                     await ingest.settle(connection, claimed, [c.event_id for c in published])
                     await store_import_receipts(connection, [self._receipt(c) for c in published])
                     await write_audit(connection, audit)
+                # Counted as soon as confirmed: an interrupted import tells the count it left.
+                self.tally.published += len(published)
+                self.tally.rows_done += len(rows)
             except BaseException:
                 # Nothing confirmed: a re-run publishes these rows again.
                 with contextlib.suppress(Exception):
                     await release_receipts(connection, [c.event_id for c in to_publish])
                 raise
-        self.tally.published += len(published)
-        self.tally.rows_done += len(rows)
         if failures or in_flight:
             if failures:
                 reason = (

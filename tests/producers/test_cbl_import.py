@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import logging
+import os
 import re
+import signal
 import socket
+import sys
 import tracemalloc
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -130,6 +134,18 @@ async def register_cbl(db: asyncpg.Connection) -> None:
                 location=Location(lat=lat, lon=lon),
             ),
         )
+
+
+def cli_environment(settings: Settings) -> dict[str, str]:
+    """The test's services and key for `heterdaad import cbl`, in Dutch by default."""
+    return {
+        "HETERDAAD_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "HETERDAAD_DATABASE_URL": settings.database_url,
+        "HETERDAAD_DATABASE_SCHEMA": settings.database_schema,
+        "HETERDAAD_TOPIC_PREFIX": settings.topic_prefix,
+        "HETERDAAD_PLATE_KEY": settings.require_plate_key().decode(),
+        "HETERDAAD_LANGUAGE": "nl",
+    }
 
 
 def rejection_lines(path: Path) -> list[dict[str, str]]:
@@ -1015,3 +1031,56 @@ async def test_a_row_far_from_its_registered_branch_is_published_with_a_warning(
     assert wide.warnings == ()
     close = await import_cbl(settings, path, reporting_org="cbl", location_warning_metres=400)
     assert [w.row for w in close.warnings] == [2, 3]
+
+
+@pytest.mark.integration
+async def test_ctrl_c_says_how_far_it_got_and_the_same_command_goes_on(
+    settings: Settings, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    """SIGINT to `heterdaad import cbl` of a large file once its first batch is confirmed."""
+    await register_cbl(db)
+    total = 6_000
+    rows = [
+        {**example_rows()[number % 4], "meldingsnummer": f"CBL-2025-{number:06d}"}
+        for number in range(total)
+    ]
+    path = write_csv(tmp_path / "jaar.csv", rows)
+    command = Path(sys.executable).with_name("heterdaad")
+    process = await asyncio.create_subprocess_exec(
+        str(command), "import", "cbl", str(path), "--org", "cbl",
+        env={**os.environ, **cli_environment(settings)},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        for _ in range(1_200):  # a minute at most
+            if await db.fetchval("SELECT count(*) FROM import_receipt"):
+                break
+            await asyncio.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        async with asyncio.timeout(60):
+            out, err = await process.communicate()
+    finally:
+        if process.returncode is None:
+            process.kill()
+    assert process.returncode == 130, (out, err)
+    # One line of its own among the log's.
+    said_lines = [line for line in err.decode().splitlines() if line.startswith("heterdaad")]
+    assert len(said_lines) == 1, err.decode()
+    [line] = said_lines
+    said = re.fullmatch(
+        r"heterdaad import cbl: gestopt \(Ctrl-C\) na (\d+) van 6000 rij\(en\); (\d+) rij\(en\) "
+        r"verstuurd en als geïmporteerd vastgelegd\. Start hetzelfde commando opnieuw om verder "
+        r"te gaan waar het stopte; niets wordt twee keer verstuurd",
+        line,
+    )
+    assert said is not None, line
+    done, published = int(said[1]), int(said[2])
+    stored = await db.fetchval("SELECT count(*) FROM import_receipt")
+    assert 0 < published == stored == done < total
+    # Nothing of the batch under way stays claimed: the same import goes on at once.
+    pending = "SELECT count(*) FROM ingest_receipt WHERE confirmed_at IS NULL"
+    assert await db.fetchval(pending) == 0
+    again = await import_cbl(settings, path, reporting_org="cbl")
+    assert (again.already_imported, again.published, again.rejected) == (
+        published, total - published, 0
+    )

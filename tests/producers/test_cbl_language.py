@@ -18,6 +18,7 @@ from producers.cbl_import.sheet import SourceRow
 from tests.producers.test_cbl_import import (
     BAD_CELLS,
     ID_KEY,
+    cli_environment,
     example_rows,
     register_cbl,
     rejection_lines,
@@ -174,7 +175,7 @@ async def test_the_command_prints_warnings_in_the_imports_language(
         dutch, english = [
             await asyncio.to_thread(
                 CliRunner().invoke, cli, ["import", "cbl", str(path), "--org", "cbl", *more],
-                env=_environment(settings),
+                env=cli_environment(settings),
             )
             for more in ([], ["--language", "en"])
         ]
@@ -187,14 +188,3 @@ async def test_the_command_prints_warnings_in_the_imports_language(
     assert "km van filiaal BM-0412 zoals geregistreerd" in dutch.output
     assert "  row 2 (CBL-2025-000101): the location given" in english.output
 
-
-def _environment(settings: Settings) -> dict[str, str]:
-    """The test's services and key for the CLI, in Dutch by default."""
-    return {
-        "HETERDAAD_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-        "HETERDAAD_DATABASE_URL": settings.database_url,
-        "HETERDAAD_DATABASE_SCHEMA": settings.database_schema,
-        "HETERDAAD_TOPIC_PREFIX": settings.topic_prefix,
-        "HETERDAAD_PLATE_KEY": settings.require_plate_key().decode(),
-        "HETERDAAD_LANGUAGE": "nl",
-    }
