@@ -90,6 +90,8 @@ class _Candidate:
     event: IncidentReport
     event_id: str
     digest: str
+    # What the row was taken as but someone should check, (English, Dutch): rows.ConvertedRow.
+    notes: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -352,7 +354,11 @@ class _Run:
                     )
                     self._reject(row.number, converted.melding, (problem,), 409, audit, event_id)
                 continue
-            candidates.append(_Candidate(row.number, converted.melding, event, event_id, digest))
+            candidates.append(
+                _Candidate(
+                    row.number, converted.melding, event, event_id, digest, converted.notes
+                )
+            )
         return candidates, repeats
 
     async def _judge(
@@ -389,7 +395,7 @@ class _Run:
                 earlier_digest = receipt.body_sha256
             if earlier_digest == candidate.digest:
                 self.tally.already_imported += 1
-                self._check_location(candidate, given)
+                self._warn(candidate, given)
             elif earlier_digest is not None:
                 poster = receipt.organisation_id if receipt and not earlier else None
                 when, when_nl = _came_in(
@@ -412,7 +418,7 @@ class _Run:
                 )
             else:
                 to_publish.append(candidate)
-                self._check_location(candidate, given)
+                self._warn(candidate, given)
         await claim_receipts(
             connection,
             [
@@ -428,6 +434,14 @@ class _Run:
             ],
         )
         return to_publish, in_flight
+
+    def _warn(self, candidate: _Candidate, given: Location) -> None:
+        """The warnings of a row that is published, or was before."""
+        for english, dutch in candidate.notes:
+            self.tally.warnings.append(
+                RowWarning(candidate.row, _masked(candidate.melding), english, dutch)
+            )
+        self._check_location(candidate, given)
 
     def _check_location(self, candidate: _Candidate, given: Location) -> None:
         """A warning when the row's location lies far from its branch as registered.

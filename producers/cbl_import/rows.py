@@ -78,6 +78,8 @@ class ConvertedRow:
     event_id: uuid.UUID | None
     report: IncidentReportIn | None
     problems: tuple[Problem, ...]
+    # Taken, but worth a check: (English, Dutch) of each (an hour that comes twice).
+    notes: tuple[tuple[str, str], ...] = ()
 
 
 def event_id_for(reporting_org: str, melding: str, id_key: bytes) -> uuid.UUID:
@@ -125,6 +127,7 @@ def convert_row(row: SourceRow, reporting_org: str, id_key: bytes) -> ConvertedR
         event_id=event_id if isinstance(event_id, uuid.UUID) else None,
         report=None if problems else report,
         problems=tuple(sorted(problems, key=_in_column_order(row))),
+        notes=tuple(builder.notes),
     )
 
 
@@ -264,6 +267,7 @@ class _ReportBuilder:
     id_key: bytes
     problems: list[Problem] = field(default_factory=list)
     offender_numbers: list[int] = field(default_factory=list)
+    notes: list[tuple[str, str]] = field(default_factory=list)
 
     def body(self, reporting_org: str) -> dict[str, Any]:
         cell = self.row.get
@@ -281,6 +285,8 @@ class _ReportBuilder:
                 )
         body["branch"] = self._branch()
         self._set(body, "occurred_at", col.DATUM_TIJD, parse_moment)
+        if isinstance(body.get("occurred_at"), datetime):
+            self._note_twice(body["occurred_at"])
         self._set(body, "incident_type", col.SOORT_INCIDENT, _closed(col.INCIDENT_TYPES))
         self._set(body, "offender_count", col.AANTAL_DADERS, str)
         self._set(body, "weapons", col.WAPENS, _closed_list(col.WEAPONS))
@@ -295,6 +301,25 @@ class _ReportBuilder:
         if offenders:
             body["offenders"] = offenders
         return body
+
+    def _note_twice(self, moment: datetime) -> None:
+        """A Dutch time of the hour that comes twice: taken the first time, and said so."""
+        if moment.tzinfo is not DUTCH_TIME or moment.replace(fold=1).utcoffset() == (
+            moment.utcoffset()
+        ):
+            return
+        day, clock = f"{moment:%d-%m-%Y}", f"{moment:%H:%M}"
+        second = f"{moment:%Y-%m-%dT%H:%M}+01:00"
+        self.notes.append(
+            (
+                f"{col.DATUM_TIJD} {clock} on {day} comes twice in Dutch time (that night the "
+                "clocks went back from 03:00 to 02:00): taken as the first, in summer time; if "
+                f"it was the second, write it with its offset, {second}",
+                f"{col.DATUM_TIJD} {clock} op {day} komt twee keer voor in Nederlandse tijd "
+                "(die nacht ging de klok van 03:00 terug naar 02:00): gelezen als de eerste "
+                f"keer, in zomertijd; was het de tweede keer, schrijf dan {second}",
+            )
+        )
 
     def _branch(self) -> dict[str, Any]:
         cell = self.row.get

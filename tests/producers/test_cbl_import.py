@@ -201,6 +201,32 @@ def test_moments_around_the_clock_changes(text: str, expected: datetime) -> None
     assert parse_moment(text).astimezone(UTC) == expected
 
 
+@pytest.mark.parametrize(
+    ("text", "noted"),
+    [
+        ("25-10-2026 01:59", False),
+        ("25-10-2026 02:00", True),
+        ("2026-10-25 02:59:59", True),
+        ("25-10-2026 03:00", False),
+        # with its offset it says which of the two it is
+        ("2026-10-25T02:30:00+02:00", False),
+    ],
+)
+def test_an_hour_that_comes_twice_is_noted(text: str, noted: bool) -> None:
+    converted = convert_row(source_row(datum_tijd=text), "cbl", ID_KEY)
+    assert converted.report is not None and converted.problems == ()
+    assert bool(converted.notes) is noted
+    if noted:
+        [(english, dutch)] = converted.notes
+        clock = text[11:16]
+        assert english == (
+            f"datum_tijd {clock} on 25-10-2026 comes twice in Dutch time (that night the clocks "
+            "went back from 03:00 to 02:00): taken as the first, in summer time; if it was the "
+            f"second, write it with its offset, 2026-10-25T{clock}+01:00"
+        )
+        assert dutch.startswith(f"datum_tijd {clock} op 25-10-2026 komt twee keer voor in ")
+
+
 @pytest.mark.parametrize("text", ["29-03-2026 02:00", "29-03-2026 02:30", "2026-03-29 02:59:59"])
 def test_a_time_the_clocks_skip_is_refused_saying_why(text: str) -> None:
     with pytest.raises(rows_module.CellError) as refused:
@@ -1084,3 +1110,31 @@ async def test_ctrl_c_says_how_far_it_got_and_the_same_command_goes_on(
     assert (again.already_imported, again.published, again.rejected) == (
         published, total - published, 0
     )
+
+
+@pytest.mark.integration
+async def test_an_hour_that_comes_twice_is_published_as_summer_time_with_a_warning(
+    settings: Settings, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    await register_cbl(db)
+    rows = example_rows()
+    rows[2] = {**rows[2], "datum_tijd": "25-10-2026 02:30"}
+    path = write_csv(tmp_path / "oktober.csv", rows)
+    report = await import_cbl(settings, path, reporting_org="cbl")
+
+    assert (report.published, report.rejected) == (4, 0)
+    [warning] = report.warnings
+    assert (warning.row, warning.melding) == (4, "CBL-2025-000103")
+    assert report.warning_lines("nl")[1] == (
+        "  rij 4 (CBL-2025-000103): datum_tijd 02:30 op 25-10-2026 komt twee keer voor in "
+        "Nederlandse tijd (die nacht ging de klok van 03:00 terug naar 02:00): gelezen als de "
+        "eerste keer, in zomertijd; was het de tweede keer, schrijf dan 2026-10-25T02:30+01:00"
+    )
+    records = await read_topic(
+        settings.kafka_bootstrap, INCIDENT_REPORTS.name(settings.topic_prefix), count=4
+    )
+    times = {
+        decode_as(IncidentReport, INCIDENT_REPORTS, r.value, r.headers).occurred_at.astimezone(UTC)
+        for r in records
+    }
+    assert datetime(2026, 10, 25, 0, 30, tzinfo=UTC) in times
