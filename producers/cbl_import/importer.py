@@ -299,14 +299,16 @@ class _Run:
                 published, failures = await self._publish(to_publish, audit)
                 for row, melding, first_row in repeats:
                     self._settle_repeat(row, melding, first_row, audit)
-                async with connection.transaction():
-                    claimed = [candidate.event_id for candidate in to_publish]
-                    await ingest.settle(connection, claimed, [c.event_id for c in published])
-                    await store_import_receipts(connection, [self._receipt(c) for c in published])
-                    await write_audit(connection, audit)
-                # Counted as soon as confirmed: an interrupted import tells the count it left.
-                self.tally.published += len(published)
-                self.tally.rows_done += len(rows)
+                confirming = asyncio.ensure_future(
+                    self._confirm(connection, to_publish, published, audit, len(rows))
+                )
+                try:
+                    await asyncio.shield(confirming)
+                except asyncio.CancelledError:
+                    # Ctrl-C while confirming: the commit finishes first (milliseconds), so
+                    # the rows it confirms are counted, and the count told is what is stored.
+                    await confirming
+                    raise
             except BaseException:
                 # Nothing confirmed: a re-run publishes these rows again.
                 with contextlib.suppress(Exception):
@@ -324,6 +326,24 @@ class _Run:
                     f"{in_flight} rij(en) worden al door een andere import of aanvraag verstuurd",
                 )
             raise ImportInterrupted(reason, self.tally.progress())
+
+    async def _confirm(
+        self,
+        connection: asyncpg.Connection,
+        to_publish: Sequence[_Candidate],
+        published: Sequence[_Candidate],
+        audit: list[AuditEvent],
+        rows: int,
+    ) -> None:
+        """Confirm what the broker acknowledged, and count it in the same step."""
+        async with connection.transaction():
+            claimed = [candidate.event_id for candidate in to_publish]
+            await ingest.settle(connection, claimed, [c.event_id for c in published])
+            await store_import_receipts(connection, [self._receipt(c) for c in published])
+            await write_audit(connection, audit)
+        # Counted as soon as confirmed: an interrupted import tells the count it left.
+        self.tally.published += len(published)
+        self.tally.rows_done += rows
 
     def _candidates(
         self, rows: Sequence[SourceRow], audit: list[AuditEvent]
