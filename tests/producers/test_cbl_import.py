@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import asyncpg.transaction
 import pytest
 from openpyxl import Workbook, load_workbook
 
@@ -38,6 +39,7 @@ from producers.cbl_import import (
     event_id_for,
     import_cbl,
 )
+from producers.cbl_import import importer as importer_module
 from producers.cbl_import import rows as rows_module
 from producers.cbl_import import sheet as sheet_module
 from producers.cbl_import.layout import COLUMNS
@@ -53,8 +55,6 @@ from tests.producers import bodies
 from tests.producers.intake_support import published_count, running_api
 
 if TYPE_CHECKING:
-    import asyncpg
-
     from heterdaad.settings import Settings
 
 EXAMPLE = Path(__file__).parents[2] / "docs" / "examples" / "cbl-example.csv"
@@ -1138,3 +1138,48 @@ async def test_an_hour_that_comes_twice_is_published_as_summer_time_with_a_warni
         for r in records
     }
     assert datetime(2026, 10, 25, 0, 30, tzinfo=UTC) in times
+
+
+@pytest.mark.integration
+async def test_a_cancel_while_a_batch_commits_counts_what_the_commit_stored(
+    settings: Settings,
+    db: asyncpg.Connection,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Ctrl-C (asyncio.run cancels the import) landing after a batch's commit reached the
+    # server, before the client heard back: the rows it stored are counted, so what the import
+    # says it stored is what import_receipt holds. Before, the count missed that batch.
+    await register_cbl(db)
+    rows = [
+        {**example_rows()[number % 4], "meldingsnummer": f"CBL-2025-{number:06d}"}
+        for number in range(8)
+    ]
+    path = write_csv(tmp_path / "klein.csv", rows)
+    audited, committed = asyncio.Event(), asyncio.Event()
+    write_audit = importer_module.write_audit  # type: ignore[attr-defined]
+    leave = asyncpg.transaction.Transaction.__aexit__
+
+    async def noted_audit(connection: asyncpg.Connection, audit: Any) -> None:
+        await write_audit(connection, audit)
+        audited.set()
+
+    async def slow_to_hear(self: asyncpg.transaction.Transaction, *exc: object) -> None:
+        await leave(self, *exc)  # committed on the server
+        if audited.is_set() and not committed.is_set():
+            committed.set()
+            await asyncio.sleep(0.5)  # the answer on its way
+
+    monkeypatch.setattr(importer_module, "write_audit", noted_audit)
+    monkeypatch.setattr(asyncpg.transaction.Transaction, "__aexit__", slow_to_hear)
+    heard: list[Any] = []
+    task = asyncio.create_task(
+        import_cbl(settings, path, reporting_org="cbl", batch_rows=4, progress=heard.append)
+    )
+    await asyncio.wait_for(committed.wait(), 60)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    stored = await db.fetchval("SELECT count(*) FROM import_receipt")
+    assert stored == 4
+    assert heard[-1].published == stored
