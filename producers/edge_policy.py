@@ -9,11 +9,14 @@ import, the SIA receiver and the simulator.
 
 from __future__ import annotations
 
+import types
+import typing
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, TypeVar
+from functools import cache
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import InitErrorDetails
 
 from heterdaad.event_time import in_the_future, too_far_ahead
@@ -22,7 +25,7 @@ from schemas.common import EVENT_TIME, Location
 from schemas.geography import is_in_netherlands
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Mapping
 
 Model = TypeVar("Model", bound=BaseModel)
 Loc = tuple[str | int, ...]
@@ -43,6 +46,35 @@ def admit(
     reports a malformed field. clock_skew and max_age default to Settings.clock_skew_seconds
     and Settings.max_event_age_days.
     """
+    window = _window(clock_skew, max_age, now)
+    errors = [_error(loc, value, reason) for loc, value, reason in _violations(model, (), window)]
+    if errors:
+        raise ValidationError.from_exception_data(type(model).__name__, errors)
+    return model
+
+
+def refusals_of_parts(
+    model: type[BaseModel],
+    data: Mapping[str, Any],
+    *,
+    clock_skew: timedelta | None = None,
+    max_age: timedelta | None = None,
+    now: datetime | None = None,
+) -> list[tuple[Loc, str]]:
+    """What admit would refuse in the fields of data that are valid on their own: (loc, reason).
+
+    For a body the model refuses as a whole (one field malformed): an edge that lists every
+    reason at once names the time and the place as well, instead of after the next attempt.
+    A field that does not validate alone is looked into if it is a model (a branch with one
+    bad cell still has its location judged), else left to the model's own error.
+    """
+    window = _window(clock_skew, max_age, now)
+    return [(loc, reason) for loc, _, reason in _part_violations(model, data, (), window)]
+
+
+def _window(
+    clock_skew: timedelta | None, max_age: timedelta | None, now: datetime | None
+) -> _Window:
     if clock_skew is None or max_age is None:
         settings = get_settings()
         if clock_skew is None:
@@ -50,11 +82,7 @@ def admit(
         if max_age is None:
             max_age = timedelta(days=settings.max_event_age_days)
     moment = now or datetime.now(UTC)
-    window = _Window(moment, moment - max_age, max_age, clock_skew)
-    errors = [_error(loc, value, reason) for loc, value, reason in _violations(model, (), window)]
-    if errors:
-        raise ValidationError.from_exception_data(type(model).__name__, errors)
-    return model
+    return _Window(moment, moment - max_age, max_age, clock_skew)
 
 
 @dataclass(frozen=True)
@@ -90,6 +118,46 @@ def _violations(value: object, loc: Loc, window: _Window) -> Iterator[tuple[Loc,
     elif isinstance(value, list | tuple):
         for index, item in enumerate(value):
             yield from _violations(item, (*loc, index), window)
+
+
+def _part_violations(
+    model: type[BaseModel], data: Mapping[str, Any], loc: Loc, window: _Window
+) -> Iterator[tuple[Loc, object, str]]:
+    for name, field in model.model_fields.items():
+        if name not in data:
+            continue
+        try:
+            value = _field_adapter(model, name).validate_python(data[name])
+        except ValidationError:
+            inner = _model_of(field.annotation)
+            if inner is not None and isinstance(data[name], dict):
+                yield from _part_violations(inner, data[name], (*loc, name), window)
+            continue
+        if EVENT_TIME in field.metadata and isinstance(value, datetime):
+            if (reason := window.reason(value)) is not None:
+                yield (*loc, name), value.isoformat(), reason
+        else:
+            yield from _violations(value, (*loc, name), window)
+
+
+@cache
+def _field_adapter(model: type[BaseModel], name: str) -> TypeAdapter[Any]:
+    field = model.model_fields[name]
+    annotation: Any = field.annotation
+    if field.metadata:
+        annotation = Annotated[(annotation, *field.metadata)]
+    return TypeAdapter(annotation)
+
+
+def _model_of(annotation: object) -> type[BaseModel] | None:
+    """The model a field holds (Branch, or Getaway | None), else None."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        models = [arg for arg in typing.get_args(annotation) if _model_of(arg) is not None]
+        if len(models) == 1:
+            return _model_of(models[0])
+    return None
 
 
 def _error(loc: Loc, value: object, reason: str) -> InitErrorDetails:

@@ -16,7 +16,7 @@ from pydantic import TypeAdapter, ValidationError
 from heterdaad.notation import DUTCH_TIME
 from producers.api.edge import IncidentReportIn
 from producers.cbl_import import layout as col
-from producers.edge_policy import admit
+from producers.edge_policy import admit, refusals_of_parts
 from producers.reasons import in_dutch, in_english, plain
 from schemas.common import Identifier
 from schemas.events import HeightBand, ValueBand
@@ -120,6 +120,13 @@ def convert_row(row: SourceRow, reporting_org: str, id_key: bytes) -> ConvertedR
             column = column_for(item["loc"], builder.offender_numbers)
             if column not in failed:
                 problems.append(Problem.translated(column, str(item["msg"])))
+        # The row-level checks still run on the cells that were read (the time against the
+        # clock skew and max_event_age_days, the place), so one import names every reason.
+        failed = {problem.column for problem in problems}
+        for location, reason in refusals_of_parts(IncidentReportIn, body):
+            column = column_for(location, builder.offender_numbers)
+            if column not in failed:
+                problems.append(Problem.translated(column, reason))
     event_id = body.get("event_id")
     return ConvertedRow(
         row=row,

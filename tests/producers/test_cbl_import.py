@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import json
 import logging
 import os
 import re
@@ -732,6 +733,70 @@ async def test_bad_rows_are_listed_with_reasons_and_good_rows_published(
     assert dict(record.headers)["ce_id"] == str(cbl_id).encode()
     audit = await db.fetch("SELECT action, details FROM audit_log ORDER BY at")
     assert sorted(row["action"] for row in audit) == ["event_accepted"] + ["event_rejected"] * 4
+
+
+async def test_a_rejected_row_lists_every_reason_at_once(
+    settings: Settings, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    """A cell the model refuses does not hide the time's or the place's refusal: the person
+    fixing the row hears of all of them on the first import, not one per re-import."""
+    await register_cbl(db)
+    good = example_rows()
+    rows = [
+        # row 2: a count that is no number, and a time in the future
+        {**good[0], "aantal_daders": "drie", "datum_tijd": _tomorrow()},
+        # row 3: a postcode that is none (the branch fails as a whole), years back, in Antwerp
+        {
+            **good[1],
+            "postcode": "9999",
+            "datum_tijd": "01-06-2015 12:00",
+            "breedtegraad": "51,2194",
+            "lengtegraad": "4,4025",
+        },
+        # row 4: published
+        good[2],
+    ]
+    path = write_csv(tmp_path / "mei.csv", rows)
+    dutch = await import_cbl(settings, path, reporting_org="cbl")
+    english = await import_cbl(
+        settings, path, reporting_org="cbl", rejections_path=tmp_path / "en.csv", language="en"
+    )
+
+    assert (dutch.published, dutch.rejected, english.already_imported) == (1, 2, 1)
+    columns = [("2", "datum_tijd"), ("2", "aantal_daders")]
+    columns += [("3", "breedtegraad+lengtegraad"), ("3", "postcode"), ("3", "datum_tijd")]
+    # In the file's column order, each row's cells as they stand left to right.
+    header = list(good[0])
+    assert header.index("datum_tijd") < header.index("aantal_daders")
+    assert header.index("breedtegraad") < header.index("postcode") < header.index("datum_tijd")
+    in_dutch = rejection_lines(dutch.rejection_report)
+    in_english = rejection_lines(tmp_path / "en.csv")
+    assert [(line["rij"], line["kolom"]) for line in in_dutch] == columns
+    assert [(line["rij"], line["kolom"]) for line in in_english] == columns
+    assert [line["reden"] for line in in_dutch] == [
+        "ligt meer dan 2 minuten in de toekomst",
+        "moet een geheel getal zijn",
+        "ligt buiten Nederland",
+        "moet een postcode zijn, bijvoorbeeld 1012 JL",
+        f"ligt meer dan {settings.max_event_age_days} dagen in het verleden",
+    ]
+    reasons = [line["reden"] for line in in_english]
+    assert reasons[0] == "lies in the future by more than the allowed clock skew (2 minutes)"
+    assert reasons[2].startswith("lies outside the Netherlands")
+    assert reasons[4].startswith(f"lies more than {settings.max_event_age_days} days in the past")
+    # The report the caller gets back says the same, row by row.
+    assert [
+        [(problem.column, problem.said_in("nl")) for problem in rejection.problems]
+        for rejection in dutch.rejections
+    ] == [
+        [(line["kolom"], line["reden"]) for line in in_dutch if line["rij"] == row]
+        for row in ("2", "3")
+    ]
+    audit = await db.fetch(
+        "SELECT details FROM audit_log WHERE action = 'event_rejected' ORDER BY at LIMIT 2"
+    )
+    logged = [json.loads(row["details"])["reason"] for row in audit]
+    assert sorted(len(reasons) for reasons in logged) == [2, 3], logged
 
 
 @pytest.mark.parametrize(
