@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 from uuid import UUID
@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from consumers.desk.audit import SYSTEM_ACTOR, DeskAction, write_audit
 from consumers.desk.places import with_places
-from consumers.desk.silences import with_silences
+from consumers.desk.silences import inhibitor_key_of, with_silences
 from consumers.retention import Purge
 from consumers.sink import store
 from schemas.alerts import HOLD_UP_KINDS, Alert, AlertKind, Severity
@@ -76,6 +76,8 @@ class AlertCard:
     muted_by: str | None = None
     # The silence of a "silence <id>": what it mutes, who set it, until when (in words).
     silence: SilenceFacts | None = None
+    # The alert of an "inhibited by <key>", as stored (its kind, branch and time in words).
+    inhibitor: AlertCard | None = None
     # When its personal data went after the retention period: what stays is a branch's view.
     purged_at: datetime | None = None
     # A hold-up at an alarm site with Liveview: where the police watch live (docs/cameras.md).
@@ -213,7 +215,32 @@ def _card(row: asyncpg.Record) -> AlertCard:
 
 async def _completed(pool: asyncpg.Pool, cards: list[AlertCard]) -> list[AlertCard]:
     """The cards with what the registry and notify's silences say of them."""
-    return await with_silences(pool, await with_places(pool, cards))
+    completed = await with_silences(pool, await with_places(pool, cards))
+    return await _with_inhibitors(pool, completed)
+
+
+async def _with_inhibitors(pool: asyncpg.Pool, cards: list[AlertCard]) -> list[AlertCard]:
+    """The inhibited cards with the alert that muted them: its latest version of the card's
+    unit (another unit's alert is not named), with its branch; one query for the list."""
+    keys = sorted({key for card in cards if (key := inhibitor_key_of(card.muted_by))})
+    if not keys:
+        return cards
+    rows = await pool.fetch(
+        f"SELECT DISTINCT ON (dedup_key, police_unit) dedup_key, {_COLUMNS} FROM alert "
+        "WHERE dedup_key = ANY($1::text[]) ORDER BY dedup_key, police_unit, created_at DESC",
+        keys,
+    )
+    found = await with_places(pool, [_card(row) for row in rows])
+    by_key = {
+        (row["dedup_key"], card.police_unit): card
+        for row, card in zip(rows, found, strict=True)
+    }
+    return [
+        replace(card, inhibitor=by_key.get((key, card.police_unit)))
+        if (key := inhibitor_key_of(card.muted_by))
+        else card
+        for card in cards
+    ]
 
 
 class AlertStore:

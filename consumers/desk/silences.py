@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 SILENCE_PREFIX = "silence "
+# Notify's other reason for a muted desk row: another alert covers it (docs/notify.md).
+INHIBITED_PREFIX = "inhibited by "
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,13 @@ def silence_id_of(muted_by: str | None) -> UUID | None:
         return UUID(muted_by.removeprefix(SILENCE_PREFIX))
     except ValueError:
         return None
+
+
+def inhibitor_key_of(muted_by: str | None) -> str | None:
+    """The dedup key in 'inhibited by <key>'; None for another reason."""
+    if not muted_by or not muted_by.startswith(INHIBITED_PREFIX):
+        return None
+    return muted_by.removeprefix(INHIBITED_PREFIX) or None
 
 
 _SILENCES = """

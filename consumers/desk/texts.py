@@ -24,7 +24,7 @@ from consumers.alert_text import (
 )
 from consumers.alert_text import OUTCOME as OUTCOME  # the desk shows them, tests read them
 from consumers.desk import labels
-from consumers.desk.silences import SILENCE_PREFIX, silence_id_of
+from consumers.desk.silences import SILENCE_PREFIX, inhibitor_key_of, silence_id_of
 from heterdaad.language import Language
 from heterdaad.notation import DUTCH_TIME, number
 from heterdaad.vocabulary import (
@@ -153,10 +153,17 @@ PHRASES: dict[str, dict[Language, str]] = {
     "series_tag_of": {"nl": "Reeks · {count} overvallen", "en": "Series · {count} robberies"},
     "in_series_tag": {"nl": "Onderdeel van een reeks", "en": "Part of a series"},
     "hotspot_tag": {"nl": "Hotspot · {place}", "en": "Hotspot · {place}"},
+    # The alert that covers it in words: its kind, branch (else place) and time; its dedup key
+    # only in the line's title and the references.
     "muted_inhibited": {
-        "nl": "Gedempt: valt onder melding {source}",
-        "en": "Silenced: covered by alert {source}",
+        "nl": "Gedempt: valt onder de melding {what} {where}van {when}; getoond, niet verstuurd",
+        "en": "Silenced: covered by the alert {what} {where}from {when}; shown, not sent",
     },
+    "muted_inhibited_unknown": {
+        "nl": "Gedempt: valt onder een andere melding; getoond, niet verstuurd",
+        "en": "Silenced: covered by another alert; shown, not sent",
+    },
+    "inhibiting_alert": {"nl": "Dempende melding", "en": "Covering alert"},
     "muted_other": {"nl": "Gedempt ({reason})", "en": "Silenced ({reason})"},
     "database_busy": {
         "nl": "Het systeem is druk: binnen {seconds} s kwam geen databaseverbinding vrij. "
@@ -378,14 +385,39 @@ class Words:
                 "muted_silence", what=self.silenced(card, silence), reason=silence.reason,
                 who=self.silence_author(silence), until=local_time(silence.ends_at, self.language),
             )  # fmt: skip
-        if reason.startswith("inhibited by "):
-            return self("muted_inhibited", source=reason.removeprefix("inhibited by "))
+        if inhibitor_key_of(reason) is not None:
+            return self.inhibited(card.inhibitor)
         return self("muted_other", reason=reason)
 
+    def inhibited(self, source: AlertCard | None) -> str:
+        """The alert that covers this one, in words: 'Gedempt: valt onder de melding overval
+        gaande bij Super A (supermarkt), Damrak 1, 1012 JL Amsterdam van 07-12-2026 20:15'."""
+        if source is None:  # not stored (yet), or another unit's: said without its key
+            return self("muted_inhibited_unknown")
+        if source.branch is not None:
+            where = self("matcher_at", place=self.branch(source.branch))
+        else:
+            place = self.place(source)
+            where = f"{self('near')} {place}" if place else ""
+        kind = self.kind(source)
+        return self(
+            "muted_inhibited", what=kind if kind.isupper() else kind[:1].lower() + kind[1:],
+            where=f"{where} " if where else "",
+            when=local_time(source.occurred_at or source.created_at, self.language),
+        )  # fmt: skip
+
+    def inhibitor_key(self, card: AlertCard) -> str | None:
+        """The dedup key of the alert covering this one (the references name it)."""
+        return inhibitor_key_of(card.muted_by)
+
     def muted_reference(self, card: AlertCard) -> str:
-        """The id behind the muted line, for its title: 'stilte <id>' or notify's own words."""
+        """The id behind the muted line, for its title: 'Stilte <id>', 'Dempende melding <key>'
+        or notify's own words."""
         found = silence_id_of(card.muted_by)
-        return f"{self('silence')} {found}" if found else (card.muted_by or "")
+        if found:
+            return f"{self('silence')} {found}"
+        key = inhibitor_key_of(card.muted_by)
+        return f"{self('inhibiting_alert')} {key}" if key else (card.muted_by or "")
 
     def silence_author(self, silence: SilenceFacts) -> str:
         """Who set a silence: an organisation by its name; a desk user with their unit's police

@@ -444,7 +444,7 @@ async def test_an_alert_silenced_for_the_desk_is_shown_as_silenced_not_hidden(
         # (tests/consumers/test_desk_list_words.py names one that is there).
         assert "Gedempt door een stilte: getoond, niet verstuurd" in _card_of(page, silenced)
         assert f'title="Stilte {silence}"' in _card_of(page, silenced)
-        assert "Gedempt: valt onder melding hold_up:site-7" in _card_of(page, inhibited)
+        assert "Gedempt: valt onder een andere melding" in _card_of(page, inhibited)
         assert "Gedempt" not in _card_of(page, plain)
         detail = (await client.get(f"/alerts/{silenced.alert_id}")).text
         assert 'id="muted"' in detail and str(silence) in detail

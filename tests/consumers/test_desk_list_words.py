@@ -161,3 +161,54 @@ async def test_a_silence_whose_row_is_gone_is_said_without_its_id(
     for card in (dutch, english):
         assert str(silence) not in words(f"<body>{card}</body>")
         assert f'{silence}"' in card
+
+
+async def test_an_inhibited_alert_names_the_alert_covering_it_in_words_not_by_its_key(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    """It read 'Gedempt: valt onder melding hold_up:deltaveilig-000749:1', notify's dedup key:
+    now the covering alert's kind, branch and time in Dutch time; the key only in the line's
+    title and the detail's references."""
+    await users(db)
+    await _registry(db)
+    key = f"hold_up:{SITE}:1"
+    pressed = datetime.now(UTC) - timedelta(minutes=30)
+    hold_up = factories.alert(
+        kind=AlertKind.HOLD_UP_IN_PROGRESS, severity=Severity.CRITICAL, site_id=SITE,
+        area=Area(center=KALVERSTRAAT, radius_m=500), dedup_key=key, occurred_at=pressed,
+    )  # fmt: skip
+    covered = factories.alert(area=Area(center=KALVERSTRAAT, radius_m=2000))
+    # Covered by a key no stored alert of the unit has: said without the key.
+    unknown = factories.alert(area=Area(center=KALVERSTRAAT, radius_m=2000))
+    for alert in (hold_up, covered, unknown):
+        await store(db, alert)
+    await _desk_row(db, covered, "muted", f"inhibited by {key}")
+    await _desk_row(db, unknown, "muted", "inhibited by hold_up:site-7")
+    async with served_desk(settings) as base_url, logged_in(base_url) as client:
+        pages = {language: (await client.get(f"/?lang={language}")).text
+                 for language in ("nl", "en")}  # fmt: skip
+        detail = (await client.get(f"/alerts/{covered.alert_id}?lang=nl")).text
+    expected = {
+        "nl": ("Gedempt: valt onder de melding overval gaande bij Goudsmid (juwelier), "
+               f"Kalverstraat 1, 1012 NX Amsterdam van {local_time(pressed, 'nl')}; getoond, "
+               "niet verstuurd",
+               "Gedempt: valt onder een andere melding; getoond, niet verstuurd",
+               f'title="Dempende melding {key}"'),
+        "en": ("Silenced: covered by the alert hold-up in progress at Goudsmid (jeweller), "
+               f"Kalverstraat 1, 1012 NX Amsterdam from {local_time(pressed, 'en')}; shown, "
+               "not sent",
+               "Silenced: covered by another alert; shown, not sent",
+               f'title="Covering alert {key}"'),
+    }  # fmt: skip
+    for language, (said, said_unknown, title) in expected.items():
+        card = card_html(pages[language], covered.alert_id)
+        text = words(f"<body>{card}</body>")
+        assert said in text, text
+        assert key not in text and SITE not in text
+        assert title in card
+        other = card_html(pages[language], unknown.alert_id)
+        other_text = words(f"<body>{other}</body>")
+        assert said_unknown in other_text and "site-7" not in other_text, other_text
+    # The detail page says the same and keeps the key among its references.
+    assert expected["nl"][0] in words(detail)
+    assert f'Dempende melding</dt><dd><code class="ref">{key}</code>' in detail
