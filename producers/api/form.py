@@ -30,7 +30,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from heterdaad.language import VARY, named, preferred
-from heterdaad.notation import DUTCH_TIME
+from heterdaad.notation import DUTCH_TIME, SkippedTime, dutch_wall_time
 from producers.api import pages, permissions
 from producers.api.answers import FieldProblem, Refused
 from producers.api.audit import audit_entry, write_audit
@@ -351,7 +351,12 @@ async def _sighting(
     observed_at = datetime.now(UTC)
     if values["observed_at"]:
         try:
-            observed_at = datetime.fromisoformat(values["observed_at"]).replace(tzinfo=DUTCH_TIME)
+            # The form's time is Dutch wall-clock time, without an offset (datetime-local).
+            observed_at = dutch_wall_time(
+                datetime.fromisoformat(values["observed_at"]).replace(tzinfo=None)
+            )
+        except SkippedTime as skipped:
+            errors.append(f"{words('observed_at')}: {skipped.reason(words.language)}")
         except ValueError:
             errors.append(f"{words('observed_at')}: {words('give_time')}")
     if errors:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 
-from heterdaad.notation import DUTCH_TIME
+from heterdaad.notation import DUTCH_TIME, SkippedTime, dutch_wall_time
 from producers.api.edge import IncidentReportIn
 from producers.cbl_import import layout as col
 from producers.edge_policy import admit, refusals_of_parts
@@ -191,24 +191,10 @@ def parse_moment(text: str) -> datetime:
             "a date without a time: give the time of the incident as well",
             "een datum zonder tijd: geef ook het tijdstip van het incident",
         )
-    if moment.tzinfo is not None:
-        return moment
-    # An hour that is there twice (the night summer time ends) is taken the first time, in
-    # summer time (fold=0), as most Dutch systems read it: docs/cbl-import.md.
-    local = moment.replace(tzinfo=DUTCH_TIME)
-    earlier, later = local.utcoffset(), local.replace(fold=1).utcoffset()
-    if earlier is not None and later is not None and earlier < later:
-        # The hour the clocks skip the night summer time begins: no robbery happened then.
-        # (In a gap fold=0 takes the offset before it and fold=1 the one after; in an hour
-        # that comes twice the other way round.)
-        day, clock = f"{moment:%d-%m-%Y}", f"{moment:%H:%M}"
-        raise CellError(
-            f"{clock} on {day} does not exist in Dutch time: that night the clocks went forward "
-            "from 02:00 to 03:00 (summer time began); check the time of the incident",
-            f"{clock} op {day} bestaat niet in Nederlandse tijd: die nacht ging de klok van "
-            "02:00 naar 03:00 (begin zomertijd); controleer het tijdstip van het incident",
-        )
-    return local
+    try:
+        return dutch_wall_time(moment)
+    except SkippedTime as skipped:
+        raise CellError(skipped.reason("en"), skipped.reason("nl")) from None
 
 
 def parse_value_band(text: str) -> ValueBand:

@@ -9,7 +9,7 @@ import re
 import secrets
 import sys
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -359,6 +359,13 @@ async def test_a_report_posted_by_another_site_is_not_taken_in(
             {"clothing": "zwarte jas, witte sneakers, " + "x" * 61},
             "Kleding: mag ten hoogste 60 tekens hebben", id="too long",
         ),
+        # The night summer time began: it was taken as 03:30 summer time without a word.
+        pytest.param(
+            {"observed_at": "2026-03-29T02:30"},
+            "Tijdstip: 02:30 op 29-03-2026 bestaat niet in Nederlandse tijd: die nacht ging de "
+            "klok van 02:00 naar 03:00 (begin zomertijd); controleer het tijdstip van het incident",
+            id="a time the clocks skip",
+        ),
         # A choice the page did not offer (a changed post, an old page): named by the form's
         # label, not the path ('persons.0.height_band'), and without the values it takes.
         pytest.param({"height_band": "reus"}, "Lengte: kies een van de mogelijkheden in de lijst.",
@@ -385,6 +392,22 @@ async def test_form_errors_are_shown_in_dutch(
     assert "zwarte jas, witte sneakers" in response.text
     assert "!!" not in response.text and bodies.RAW_PLATE not in response.text
     assert await published_count(settings, RECON_SIGHTINGS) == 0
+
+
+async def test_a_time_of_the_hour_that_comes_twice_is_taken_in_summer_time(
+    settings: Settings, registry: Registry, client: httpx.AsyncClient, db: asyncpg.Connection
+) -> None:
+    """25-10-2026 02:30 is there twice (the clocks went back from 03:00 to 02:00): taken the
+    first time, in summer time, as the CBL import takes it (docs/cbl-import.md)."""
+    await logged_in(client, db)
+    event_id = str(uuid.uuid4())
+    response = await post_form(client, sighting_form(event_id, observed_at="2026-10-25T02:30"))
+    assert response.status_code == 202, response.text
+    [record] = await read_topic(
+        settings.kafka_bootstrap, RECON_SIGHTINGS.name(settings.topic_prefix), count=1
+    )
+    sighting = decode_as(ReconSighting, RECON_SIGHTINGS, record.value, record.headers)
+    assert sighting.observed_at == datetime(2026, 10, 25, 0, 30, tzinfo=UTC)
 
 
 async def test_form_answers_alike_for_another_retailers_branch_and_an_unknown_one(

@@ -52,6 +52,9 @@ async def test_lang_en_gives_the_form_in_english_and_is_remembered(
         ({"clothing": "jas, " + "x" * 61}, "Clothing: may have at most 60 characters"),
         ({"behaviours": []}, "What did you see: tick at least one thing."),
         ({"face_covering": "mask"}, "Face: choose one of the options in the list."),
+        ({"observed_at": "2026-03-29T02:30"},
+         "Time: 02:30 on 29-03-2026 does not exist in Dutch time: that night the clocks went "
+         "forward from 02:00 to 03:00 (summer time began); check the time of the incident"),
     ]  # fmt: skip
     for overrides, reason in asked:
         answered = await post_form(client, sighting_form(str(uuid.uuid4()), **overrides))
