@@ -118,15 +118,7 @@ async def test_the_command_takes_the_language_as_other_commands_do(
 ) -> None:
     await register_cbl(db)
     path = write_csv(tmp_path / "mei.csv", [{**example_rows()[0], "wapens": "kanon"}])
-    env = {
-        "HETERDAAD_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-        "HETERDAAD_DATABASE_URL": settings.database_url,
-        "HETERDAAD_DATABASE_SCHEMA": settings.database_schema,
-        "HETERDAAD_TOPIC_PREFIX": settings.topic_prefix,
-        "HETERDAAD_PLATE_KEY": settings.require_plate_key().decode(),
-        # The option wins over the setting.
-        "HETERDAAD_LANGUAGE": "nl",
-    }
+    env = cli_environment(settings)  # Dutch by setting: the option wins over it
     command = ["import", "cbl", str(path), "--org", "cbl"]
     get_settings.cache_clear()  # the CLI reads this test's environment, not an earlier one
     try:
