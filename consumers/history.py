@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import logging
 import uuid
@@ -51,7 +52,7 @@ class EventKind(StrEnum):
 class Page(BaseModel):
     items: list[dict[str, Any]]
     next_cursor: str | None
-    """Pass as `cursor` to get the next page; None on the last page."""
+    """Pass as `cursor`, with the same filters, to get the next page; None on the last page."""
 
 
 class HistoryQuery(BaseModel):
@@ -64,23 +65,38 @@ class HistoryQuery(BaseModel):
     cursor: str | None = None
 
 
-def _cursor(at: datetime, item_id: uuid.UUID) -> str:
-    return base64.urlsafe_b64encode(f"{at.isoformat()}|{item_id}".encode()).decode()
+def _query_mark(query: HistoryQuery, what: str) -> str:
+    """What a cursor belongs to: the route and the filters (not the page size). A cursor is a
+    place in one ordered answer; taken to another query it would start that answer somewhere
+    arbitrary and silently skip its newer records, so it is refused there."""
+    asked = [what, query.since, query.until, query.police_unit, query.branch_id, query.kind]
+    text = json.dumps([None if value is None else str(value) for value in asked])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _after(cursor: str) -> tuple[datetime, uuid.UUID]:
+def _cursor(at: datetime, item_id: uuid.UUID, mark: str) -> str:
+    return base64.urlsafe_b64encode(f"{at.isoformat()}|{item_id}|{mark}".encode()).decode()
+
+
+def _after(cursor: str, mark: str) -> tuple[datetime, uuid.UUID]:
     # A forged cursor may carry a time without offset or with no UTC equivalent (year 1 at
     # +23:59): asyncpg cannot send that, so it is refused here rather than becoming a 500.
     try:
-        at, item_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
+        at, item_id, its_mark = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
         moment = datetime.fromisoformat(at)
         if moment.tzinfo is None:
             raise ValueError("cursor time without offset")
-        return moment.astimezone(UTC), uuid.UUID(item_id)
+        place = moment.astimezone(UTC), uuid.UUID(item_id)
     except (ValueError, UnicodeDecodeError, OverflowError) as error:
         raise HTTPException(
             422, [{"field": "cursor", "reason": "not a cursor of this API"}]
         ) from error
+    if its_mark != mark:
+        raise HTTPException(422, [{"field": "cursor", "reason": (
+            "belongs to another query (other route, period, police_unit, branch_id or kind); "
+            "ask again with the same filters, or without cursor to start at the newest"
+        )}])  # fmt: skip
+    return place
 
 
 async def _scope(connection: asyncpg.Connection, caller: Caller) -> tuple[str, list[Any]]:
@@ -111,7 +127,8 @@ def _numbered(condition: str, arguments: list[Any], start: int) -> str:
 
 async def query_events(connection: asyncpg.Connection, caller: Caller, query: HistoryQuery) -> Page:
     return await _fetch_page(
-        connection, caller, query, table="event", time_column="occurred_at", id_column="event_id",
+        connection, caller, query, "events", table="event", time_column="occurred_at",
+        id_column="event_id",
         columns="event_id, event_type, organisation_id, occurred_at, kind, branch_type, "
         "police_unit, branch_id, payload",
         filters=(("branch_id", query.branch_id),),
@@ -123,7 +140,8 @@ async def query_alerts(connection: asyncpg.Connection, caller: Caller, query: Hi
     if caller.role not in ("police", "admin"):
         raise HTTPException(403, "alert history is for the police; branches receive alerts live")
     return await _fetch_page(
-        connection, caller, query, table="alert", time_column="created_at", id_column="alert_id",
+        connection, caller, query, "alerts", table="alert", time_column="created_at",
+        id_column="alert_id",
         columns="alert_id, dedup_key, kind, severity, police_unit, created_at, acknowledged_at, "
         "resolved_at, outcome, payload",
         filters=(),
@@ -134,6 +152,7 @@ async def _fetch_page(
     connection: asyncpg.Connection,
     caller: Caller,
     query: HistoryQuery,
+    what: str,
     *,
     table: str,
     time_column: str,
@@ -156,7 +175,7 @@ async def _fetch_page(
             arguments.append(value)
             conditions.append(f"{column} {operator} ${len(arguments)}")
     if query.cursor is not None:
-        arguments.extend(_after(query.cursor))
+        arguments.extend(_after(query.cursor, _query_mark(query, what)))
         conditions.append(
             f"({time_column}, {id_column}) < (${len(arguments) - 1}, ${len(arguments)})"
         )
@@ -167,10 +186,10 @@ async def _fetch_page(
         + f" ORDER BY {time_column} DESC, {id_column} DESC LIMIT ${len(arguments)}",
         *arguments,
     )
-    return _page(rows, query.limit, time_column, id_column)
+    return _page(rows, query.limit, time_column, id_column, _query_mark(query, what))
 
 
-def _page(rows: list[asyncpg.Record], limit: int, at: str, key: str) -> Page:
+def _page(rows: list[asyncpg.Record], limit: int, at: str, key: str, mark: str) -> Page:
     limit = min(limit, MAX_PAGE)
     items = [
         {name: json.loads(value) if name == "payload" and value else value
@@ -178,7 +197,7 @@ def _page(rows: list[asyncpg.Record], limit: int, at: str, key: str) -> Page:
         for row in rows[:limit]
     ]  # fmt: skip
     last = rows[limit - 1] if len(rows) > limit else None
-    return Page(items=items, next_cursor=_cursor(last[at], last[key]) if last else None)
+    return Page(items=items, next_cursor=_cursor(last[at], last[key], mark) if last else None)
 
 
 async def _audit(connection: asyncpg.Connection, caller: Caller, what: str, page: Page) -> None:
