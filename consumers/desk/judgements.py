@@ -17,6 +17,7 @@ from schemas.alerts import AlertKind
 
 if TYPE_CHECKING:
     from datetime import datetime
+    from uuid import UUID
 
     import asyncpg
 
@@ -40,6 +41,9 @@ class Judgement:
     verdict: Verdict
     judged_by: str
     judged_at: datetime
+    # Given on another alert of the same pattern (a series' earlier size, a warning's earlier
+    # count): that alert's id, so the page can say so and link to it; None for this alert.
+    other_alert: UUID | None = None
 
 
 @dataclass(frozen=True)
@@ -120,9 +124,28 @@ def kept_evidence(alert: Alert) -> str | None:
 
 
 async def judgements_of(pool: asyncpg.Pool, card: AlertCard) -> list[Judgement]:
-    rows = await pool.fetch(
-        "SELECT verdict, judged_by, judged_at FROM judgement WHERE alert_id = $1 "
-        "ORDER BY judged_at, judgement_id",
-        card.alert_id,
-    )
-    return [Judgement(Verdict(r["verdict"]), r["judged_by"], r["judged_at"]) for r in rows]
+    """The judgements of the pattern (or link) this alert names, of every alert of the unit that
+    named it: a series rejected at three robberies is still rejected on the alert of its fourth,
+    which has an id of its own. Only the unit's own alerts: another unit's verdicts are its own."""
+    judged = pattern_of(card)
+    if judged is None:
+        rows = await pool.fetch(
+            "SELECT verdict, judged_by, judged_at, alert_id FROM judgement WHERE alert_id = $1 "
+            "ORDER BY judged_at, judgement_id",
+            card.alert_id,
+        )
+    else:
+        rows = await pool.fetch(
+            "SELECT j.verdict, j.judged_by, j.judged_at, j.alert_id FROM judgement j "
+            "JOIN alert a ON a.alert_id = j.alert_id "
+            "WHERE j.kind = $1 AND j.pattern = $2 AND a.police_unit = $3 "
+            "ORDER BY j.judged_at, j.judgement_id",
+            judged.kind.value, judged.pattern, card.police_unit.value,
+        )  # fmt: skip
+    return [
+        Judgement(
+            Verdict(r["verdict"]), r["judged_by"], r["judged_at"],
+            None if r["alert_id"] == card.alert_id else r["alert_id"],
+        )
+        for r in rows
+    ]  # fmt: skip

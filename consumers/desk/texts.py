@@ -106,6 +106,14 @@ PHRASES: dict[str, dict[Language, str]] = {
     "reject_link": {"nl": "Klopt niet: geen verband", "en": "Reject: not connected"},
     "confirmed_by_link": {"nl": "Bevestigd als koppeling door", "en": "Confirmed as a link by"},
     "rejected_by_link": {"nl": "Afgewezen als koppeling door", "en": "Rejected as a link by"},
+    "on_other_alert": {
+        "nl": "bij een andere melding van dit patroon",
+        "en": "on another alert of this pattern",
+    },
+    "on_other_alert_link": {
+        "nl": "bij een andere melding van deze koppeling",
+        "en": "on another alert of this link",
+    },
     "choose_verdict": {
         "nl": "Kies of het patroon klopt of niet.",
         "en": "Choose whether the pattern is right or not.",

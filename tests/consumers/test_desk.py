@@ -552,6 +552,48 @@ async def test_police_confirm_or_reject_a_pattern_and_each_judgement_is_kept_and
     ]
 
 
+async def test_a_pattern_judged_on_an_earlier_alert_is_shown_on_the_next(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    """A series has an alert per size (series:<id>:<n>), each with an id of its own. The page
+    of its fourth robbery showed no judgement, though the series was rejected at its third: the
+    analyst's verdict was invisible where the pattern came up again. Another unit's verdict on
+    a pattern of the same name is not shown."""
+    await users(db)
+    third = factories.alert(kind=AlertKind.SERIES, series_id="S-AMS-9",
+                            dedup_key="series:S-AMS-9:3")  # fmt: skip
+    fourth = factories.alert(kind=AlertKind.SERIES, series_id="S-AMS-9",
+                             dedup_key="series:S-AMS-9:4")  # fmt: skip
+    elsewhere = rotterdam_alert(kind=AlertKind.SERIES, series_id="S-AMS-9",
+                                dedup_key="series:S-AMS-9:rdam")  # fmt: skip
+    for alert in (third, fourth, elsewhere):
+        await store(db, alert)
+    await db.execute(
+        "INSERT INTO judgement (alert_id, kind, pattern, verdict, judged_by, judged_at) "
+        "VALUES ($1, 'series', 'S-AMS-9', 'confirmed', $2, now())",
+        elsewhere.alert_id, ROT_USER,
+    )
+    async with served_desk(settings) as base_url, logged_in(base_url) as client:
+        csrf = csrf_token((await client.get(f"/alerts/{third.alert_id}")).text)
+        judged = await client.post(
+            f"/alerts/{third.alert_id}/judge", data={"csrf": csrf, "verdict": "rejected"}
+        )
+        assert judged.status_code == 303
+        page = (await client.get(f"/alerts/{fourth.alert_id}")).text
+        own = (await client.get(f"/alerts/{third.alert_id}")).text
+        english = (await client.get(f"/alerts/{fourth.alert_id}?lang=en")).text
+    today = datetime.now(ZoneInfo("Europe/Amsterdam")).strftime("%d-%m-%Y")
+    assert f"Afgewezen als patroon door {AMS_USER} op {today} " in page
+    assert (f'<a href="/alerts/{third.alert_id}">bij een andere melding van dit patroon</a>'
+            in page)  # fmt: skip
+    assert f"Rejected as a pattern by {AMS_USER} on " in english
+    assert "on another alert of this pattern" in english
+    # On its own alert the verdict is this alert's; Rotterdam's is on neither page.
+    assert f"Afgewezen als patroon door {AMS_USER}" in own
+    assert "andere melding van dit patroon" not in own
+    assert ROT_USER not in page and ROT_USER not in own
+
+
 async def test_only_a_series_judgement_is_said_to_teach_the_series_model(
     settings: Settings, db: asyncpg.Connection
 ) -> None:
