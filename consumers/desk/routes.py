@@ -116,7 +116,9 @@ def desk_router() -> APIRouter:
             )  # fmt: skip
             logger.warning("desk login throttled", extra={"username": username[:40],
                                                           "retry_after_s": wait})  # fmt: skip
-            error = Words(language)("login_throttled", minutes=math.ceil(wait / 60))
+            minutes = math.ceil(wait / 60)
+            key = "login_throttled_one" if minutes == 1 else "login_throttled"
+            error = Words(language)(key, minutes=minutes)
             response = _login_form(request, language, error, 429)
             response.headers["Retry-After"] = str(wait)
             return response

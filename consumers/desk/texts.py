@@ -71,6 +71,10 @@ PHRASES: dict[str, dict[Language, str]] = {
         "nl": "Te veel mislukte pogingen. Probeer het over {minutes} minuten opnieuw.",
         "en": "Too many failed attempts. Please try again in {minutes} minutes.",
     },
+    "login_throttled_one": {
+        "nl": "Te veel mislukte pogingen. Probeer het over een minuut opnieuw.",
+        "en": "Too many failed attempts. Please try again in a minute.",
+    },
     "muted": {"nl": "Gedempt", "en": "Silenced"},
     "judgement": {"nl": "Beoordeling", "en": "Judgement"},
     "basis": {"nl": "Grond", "en": "Rests on"},

@@ -245,6 +245,27 @@ async def test_login_scrypt_sessions_and_logout(settings: Settings, db: asyncpg.
     ]
 
 
+async def test_a_wait_of_a_minute_or_less_is_said_in_the_singular(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    """A throttled login that may try again within the minute read 'Probeer het over 1 minuten
+    opnieuw' ('in 1 minutes')."""
+    await users(db)
+    thresholds = DeskThresholds(login_failures_per_user=1, login_window_minutes=1)
+    async with (
+        served_desk(settings, thresholds=thresholds, clock=FakeClock()) as base_url,
+        httpx.AsyncClient(base_url=base_url) as client,
+        httpx.AsyncClient(base_url=base_url, headers={"Accept-Language": "en"}) as browser,
+    ):
+        assert (await log_in(client, password="geraden-wachtwoord")).status_code == 401
+        dutch = await log_in(client)
+        english = await log_in(browser)
+    assert dutch.status_code == english.status_code == 429
+    assert "Probeer het over een minuut opnieuw." in dutch.text
+    assert "Please try again in a minute." in english.text
+    assert "1 minut" not in dutch.text + english.text
+
+
 async def test_password_guessing_is_throttled_per_name_and_per_address(
     settings: Settings, db: asyncpg.Connection
 ) -> None:
