@@ -99,7 +99,9 @@ def _after(cursor: str, mark: str) -> tuple[datetime, uuid.UUID]:
     return place
 
 
-async def _scope(connection: asyncpg.Connection, caller: Caller) -> tuple[str, list[Any]]:
+async def _scope(
+    connection: asyncpg.Connection, caller: Caller, query: HistoryQuery
+) -> tuple[str, list[Any]]:
     """The SQL condition (on `event`) that limits a caller to what its role may see."""
     if caller.role == "admin":
         return "TRUE", []
@@ -110,6 +112,12 @@ async def _scope(connection: asyncpg.Connection, caller: Caller) -> tuple[str, l
         )
         if unit is None:
             raise HTTPException(403, "this police organisation has no unit: it sees no history")
+        # Another unit's history is not this one's to see: said so, not answered as if nothing
+        # had happened there (an empty page).
+        if query.police_unit is not None and query.police_unit.value != unit:
+            raise _refusal("police_unit", (
+                f"this organisation sees the history of police unit {unit} only"
+            ))
         return "police_unit = {}", [unit]
     if caller.role == "alarm_centre":
         return "event_type = 'alarm_activation' AND organisation_id = {}", [caller.organisation_id]
@@ -161,7 +169,7 @@ async def _fetch_page(
     filters: tuple[tuple[str, str | None], ...],
 ) -> Page:
     """One page of a table, newest first, within the caller's scope and the query's filters."""
-    scope, scope_arguments = await _scope(connection, caller)
+    scope, scope_arguments = await _scope(connection, caller, query)
     conditions = [_numbered(scope, scope_arguments, 1)]
     arguments: list[Any] = list(scope_arguments)
     for column, operator, value in (
@@ -252,6 +260,9 @@ def _checked(request: Request, query: HistoryQuery, allowed: tuple[str, ...]) ->
     for name in request.query_params:
         if name not in allowed:
             raise _refusal(name, f"not a parameter of this route; it takes {', '.join(allowed)}")
+        # Read as the last value alone: kind=overval&kind=poging answered for poging only.
+        if len(request.query_params.getlist(name)) > 1:
+            raise _refusal(name, "given more than once; this route takes one value of it")
     if query.since is not None and query.until is not None and query.since >= query.until:
         raise _refusal("until", "must be later than since: no moment lies between them")
     return query

@@ -78,6 +78,35 @@ async def test_a_cursor_is_refused_by_another_query(
         assert len(same.json()["items"]) == 4
 
 
+async def test_a_question_that_would_be_answered_otherwise_than_asked_is_refused(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    """kind=overval&kind=poging was read as poging alone (an empty page, as if no robbery had
+    happened); Amsterdam's police asking police_unit=rotterdam got an empty page, as if nothing
+    had happened there. Both are refused naming the parameter; the own unit still answers."""
+    keys = await _fill(db)
+    police = {"Authorization": f"Bearer {keys['politie-ams']}"}
+    async with running_api(settings) as (_, client):
+        for path, query, field in (
+            ("/v1/history/events", "kind=overval&kind=poging", "kind"),
+            ("/v1/history/alerts", "police_unit=amsterdam&police_unit=amsterdam", "police_unit"),
+            ("/v1/history/events", "police_unit=rotterdam", "police_unit"),
+            ("/v1/history/alerts", "police_unit=rotterdam", "police_unit"),
+        ):
+            refused = await client.get(f"{path}?{query}", headers=police)
+            assert refused.status_code == 422, (query, refused.text)
+            [reason] = refused.json()["detail"]
+            assert reason["field"] == field, reason
+        own = await client.get("/v1/history/events?police_unit=amsterdam", headers=police)
+        assert own.status_code == 200
+        assert len(own.json()["items"]) == 7
+        # A retailer's branches may lie in any unit: its filter by unit is a filter only.
+        retail = {"Authorization": f"Bearer {keys['retail-a']}"}
+        other = await client.get("/v1/history/events?police_unit=rotterdam", headers=retail)
+        assert other.status_code == 200
+        assert other.json()["items"] == []
+
+
 async def test_each_role_sees_its_own(settings: Settings, db: asyncpg.Connection) -> None:
     keys = await _fill(db)
     async with running_api(settings) as (_, client):
