@@ -265,6 +265,7 @@ PHRASES: dict[str, dict[Language, str]] = {
     "camera_view": {"nl": "Zicht op", "en": "View"},
     "retention": {"nl": "Bewaartermijn", "en": "Kept for"},
     "days": {"nl": "dagen", "en": "days"},
+    "day": {"nl": "dag", "en": "day"},
     "owner": {"nl": "Eigenaar", "en": "Owner"},
     "contact": {"nl": "Contact", "en": "Contact"},
     "liveview": {"nl": "Liveview", "en": "Liveview"},

@@ -70,6 +70,25 @@ async def test_a_robbery_lists_nearby_cameras_nearest_first_in_dutch_and_english
         assert "cameras-heading" not in other and "020 555 0070" not in other
 
 
+async def test_a_camera_that_keeps_footage_one_day_says_so_in_the_singular(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    """Bewaartermijn read '1 dagen' ('1 days') for footage kept a day."""
+    await users(db)
+    await add_camera(db, CameraSpec.model_validate({
+        "camera_id": "cam-1d", "owner": "Snackbar", "contact_phone": "020 555 0001",
+        "location": {"lat": 52.37373, "lon": 4.8926}, "place": "Damstraat 1",
+        "view": "ingang", "retention_days": 1,
+    }), actor="test")  # fmt: skip
+    robbery = factories.alert()
+    await store(db, robbery)
+    async with served_desk(settings) as base_url, logged_in(base_url) as client:
+        page = (await client.get(f"/alerts/{robbery.alert_id}")).text
+        english = (await client.get(f"/alerts/{robbery.alert_id}", params={"lang": "en"})).text
+    assert '<td class="num">1 dag</td>' in page
+    assert '<td class="num">1 day</td>' in english
+
+
 async def test_no_camera_within_the_radius_says_so(
     settings: Settings, db: asyncpg.Connection
 ) -> None:
