@@ -12,6 +12,7 @@ from consumers.desk.alerts import Outcome
 from consumers.desk.basemap import base_map, metres, project
 from consumers.desk.nearby import Lookable
 from consumers.desk.texts import Words
+from heterdaad.notation import number
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -83,7 +84,9 @@ def desk_page(
         history=history,
         csrf=session.csrf_token,
         position=position,
-        hours=f"{hours:g}",
+        # '1,5' in Dutch, '1.5' in English; a whole number as it is.
+        hours=f"{hours:g}" if hours == int(hours) else number(hours, 1, language),
+        no_alerts="no_alerts_one" if hours == 1 else "no_alerts",
         escalate_seconds=f"{escalate_seconds:g}",
         escalated=sum(card.state == "escalated" for card in cards),
         basemap=base_map(session.user.police_unit),

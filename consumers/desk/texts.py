@@ -195,6 +195,10 @@ PHRASES: dict[str, dict[Language, str]] = {
         "nl": "Geen meldingen in de afgelopen {hours} uur.",
         "en": "No alerts in the past {hours} hours.",
     },
+    "no_alerts_one": {
+        "nl": "Geen meldingen in het afgelopen uur.",
+        "en": "No alerts in the past hour.",
+    },
     "acknowledge": {"nl": "Bevestigen", "en": "Acknowledge"},
     "resolve": {"nl": "Afhandelen", "en": "Resolve"},
     "by": {"nl": "door", "en": "by"},

@@ -266,6 +266,30 @@ async def test_a_wait_of_a_minute_or_less_is_said_in_the_singular(
     assert "1 minut" not in dutch.text + english.text
 
 
+@pytest.mark.parametrize(
+    ("hours", "dutch", "english"),
+    [
+        # One hour read 'in de afgelopen 1 uur' and 'in the past 1 hours'.
+        (1, "Geen meldingen in het afgelopen uur.", "No alerts in the past hour."),
+        # A fraction read '1.5' in Dutch too.
+        (1.5, "Geen meldingen in de afgelopen 1,5 uur.", "No alerts in the past 1.5 hours."),
+        (24, "Geen meldingen in de afgelopen 24 uur.", "No alerts in the past 24 hours."),
+    ],
+)
+async def test_an_empty_list_names_its_hours_as_a_reader_writes_them(
+    settings: Settings, db: asyncpg.Connection, hours: float, dutch: str, english: str
+) -> None:
+    await users(db)
+    thresholds = DeskThresholds(recent_hours=hours)
+    async with served_desk(settings, thresholds=thresholds) as base_url, logged_in(
+        base_url
+    ) as client:
+        page = (await client.get("/")).text
+        in_english = (await client.get("/?lang=en")).text
+    assert dutch in page
+    assert english in in_english
+
+
 async def test_password_guessing_is_throttled_per_name_and_per_address(
     settings: Settings, db: asyncpg.Connection
 ) -> None:
