@@ -57,6 +57,38 @@ def test_recon_sighting_in_becomes_the_contract() -> None:
     assert sighting.vehicle is not None and sighting.vehicle.plate_pseudonym is not None
 
 
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "12-A\u200bBC-3",  # a zero-width space inside the plate
+        "12\u00ad-ABC-3",  # a soft hyphen, as a word processor leaves it
+        "12-ABC-\u202e3",  # a right-to-left override before the last digit
+        "\u2066\u200d12-ABC-3\u2069",  # an isolate and a zero-width joiner around it
+    ],
+)
+def test_a_plate_with_invisible_characters_in_free_text_is_pseudonymised(typed: str) -> None:
+    # Each reads as 12-ABC-3 on a screen; before, the plate pattern missed it and the raw
+    # plate was published in the free text.
+    body = bodies.incident_report(plate=None) | {"free_text": f"vluchtauto {typed} reed weg"}
+    report = IncidentReportIn.model_validate(body).pseudonymised(PLATE_KEY)
+    pseudonym = pseudonymise_plate(bodies.RAW_PLATE, PLATE_KEY.key, PLATE_KEY.key_id)
+    assert report.free_text == f"vluchtauto {pseudonym} reed weg"
+
+
+def test_a_text_of_invisible_characters_only_is_left_as_it_is() -> None:
+    # Emptied, a chain (at least 1 character) made the CBL import stop with a traceback.
+    body = bodies.incident_report(plate=None)
+    body["branch"]["chain"] = "\u200b"
+    report = IncidentReportIn.model_validate(body).pseudonymised(PLATE_KEY)
+    assert report.branch.chain == "\u200b"
+
+
+def test_a_text_without_invisible_characters_is_left_as_typed() -> None:
+    body = bodies.incident_report(plate=None) | {"free_text": "café \u00e9\u0301 \U0001f697"}
+    report = IncidentReportIn.model_validate(body).pseudonymised(PLATE_KEY)
+    assert report.free_text == "café \u00e9\u0301 \U0001f697"
+
+
 def test_the_raw_plate_does_not_show_in_repr_or_dumps() -> None:
     edge = IncidentReportIn.model_validate(bodies.incident_report())
     for text in (repr(edge), str(edge), edge.model_dump_json()):
