@@ -4,8 +4,9 @@ Ownership (permissions.py) is checked by branch_id and site_id; the stages then 
 location, type and chain. Those are therefore never taken from the body: every edge that
 publishes a report, sighting or activation (the API and /meld through the intake, the CBL import)
 passes its events through `as_registered`, which replaces them with the registered values. A
-caller cannot move its own Amsterdam branch to Rotterdam or make it a jeweller. The SIA receiver
-builds its activations from the registered site already (producers/sia/accounts.py).
+caller cannot move its own Amsterdam branch to Rotterdam or make it a jeweller, nor give a
+sighting at it a location of its own. The SIA receiver builds its activations from the
+registered site already (producers/sia/accounts.py).
 
 Replaced rather than refused: a caller's copy of its own branch may be stale (a moved shop, a
 new chain name) and the report is still true; what matters is that the stages act on the
@@ -60,6 +61,10 @@ def _registered(
         registered = branches.get(event.branch.branch_id)
         if registered is None:
             return event
+        if isinstance(event, ReconSighting):
+            # A location is for a sighting that is not at a branch: beside a branch it could
+            # only contradict the registry, and a reader of the topic might take it.
+            return event.model_copy(update={"branch": registered, "location": None})
         return event.model_copy(update={"branch": registered})
     if isinstance(event, AlarmActivation):
         site_id = event.site.site_id
