@@ -55,6 +55,11 @@ def intake_of(request: Request) -> Intake:
 
 async def _json_body(request: Request, adapter: TypeAdapter[Any]) -> Any:
     """The body parsed by the adapter, or the validation handler's 422 naming what is wrong."""
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding != "identity":
+        # A client that compresses its body was answered that its JSON was not UTF-8.
+        reason = f"Content-Encoding {encoding} is not taken: send the JSON uncompressed"
+        raise RequestValidationError([{"type": "json_invalid", "loc": ("body",), "msg": reason}])
     body = await request.body()
     try:
         parsed = json.loads(body, object_pairs_hook=_unique_keys, parse_constant=_no_constant)

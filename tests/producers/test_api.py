@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import hashlib
 import json
 import logging
@@ -421,6 +422,27 @@ async def test_malformed_json_is_422(registry: Registry, client: httpx.AsyncClie
     )
     assert response.status_code == 422
     assert response.json()["detail"][0]["field"] == "(body)"
+
+
+async def test_a_compressed_body_is_422_saying_so(
+    registry: Registry, client: httpx.AsyncClient
+) -> None:
+    # Before, the reason was "Invalid JSON: 'utf-8' codec can't decode byte 0x8b".
+    response = await client.post(
+        "/v1/incident-reports",
+        content=gzip.compress(json.dumps(bodies.incident_report()).encode()),
+        headers={
+            **registry.auth("retail-a"),
+            "Content-Type": "application/json",
+            "Content-Encoding": "gzip",
+        },
+    )
+    assert response.status_code == 422, response.text
+    [problem] = response.json()["detail"]
+    assert problem == {
+        "field": "(body)",
+        "reason": "Content-Encoding gzip is not taken: send the JSON uncompressed",
+    }
 
 
 @pytest.mark.parametrize(
