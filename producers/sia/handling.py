@@ -44,6 +44,8 @@ SUPPORTED_TYPES = (SIA_DCS, ADM_CID, NULL)
 # ("PA/PA/..."), each of which became an activation, a stored event and a log line of its own.
 MAX_EVENTS_PER_FRAME = 32
 _TIMESTAMP_TAIL = re.compile(r"_[0-9:,-]+$")
+# The account the data names ("#1234|", after an encrypted frame's padding and its "|").
+_DATA_ACCOUNT = re.compile(r"^(?:[^|\[\]]*\|)?#(?P<account>[0-9A-Fa-f]{3,16})\|")
 # Decrypting for an unknown account too keeps its NAK as slow as a known account's.
 _NO_KEY = bytes(16)
 
@@ -125,6 +127,7 @@ class FrameHandler:
                 return Reply(frames.duh(header))
             account = await self._account(header)
             event = _parse(header, account)
+            _check_data_account(header, event)
             stamped = _check_timestamp(header, event, now)
             if (
                 header.encrypted
@@ -262,6 +265,17 @@ def _parse(header: frames.Header, account: SiaAccount) -> SIAEvent:
         # Bad hex, a wrong key (garbage after decryption), content no parser matches: all
         # mean the frame cannot be trusted.
         raise Refused(f"data cannot be read: {type(error).__name__}: {error}") from error
+
+
+def _check_data_account(header: frames.Header, event: SIAEvent) -> None:
+    """A frame whose data names another account than its header is refused: the site (and
+    the key) are the header's, so its alarm would send the police to the header's shop for
+    an event of another one. Leading zeros aside, a panel writes the same number twice."""
+    named = _DATA_ACCOUNT.match(event.content or "")
+    if named is None:
+        return
+    if named["account"].lstrip("0").upper() != (header.account or "").lstrip("0").upper():
+        raise Refused(f"data names account {named['account']}, the header {header.account}")
 
 
 def _check_timestamp(header: frames.Header, event: SIAEvent, now: datetime) -> datetime | None:

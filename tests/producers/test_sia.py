@@ -322,6 +322,38 @@ async def test_answers(frame: bytes, token: str) -> None:
     assert bool(recorder.published) == token.endswith("ACK")
 
 
+def _frame_naming(header_account: str, data_account: str, key: bytes | None = None) -> bytes:
+    """A hold-up whose data names another account than its header, as no panel writes it."""
+    data = f"#{data_account}|Nri1/PA501]{frames.format_timestamp(FRAMED_AT)}"
+    if key is not None:
+        message = f'"*SIA-DCS"0001L0#{header_account}[{frames.encrypt("|" + data, key)}'
+    else:
+        message = f'"SIA-DCS"0001L0#{header_account}[{data}'
+    return f"\n{frames.crc16(message)}{len(message):04X}{message}\r".encode()
+
+
+@pytest.mark.parametrize(
+    ("frame", "token"),
+    [
+        # Plain, for the plain-frame site 1234, its data naming the keyed site 5678.
+        (_frame_naming("1234", "5678"), "NAK"),
+        # Encrypted with 5678's key, its data naming 1234: before, ACKed and forwarded as an
+        # alarm at 5678's site, whatever the data said.
+        (_frame_naming("5678", "1234", KEY_128), "NAK"),
+        # The same number written with a leading zero is the same account.
+        (_frame_naming("5678", "05678", KEY_128), "*ACK"),
+        (_frame_naming("1234", "1234"), "ACK"),
+    ],
+)
+async def test_a_frame_whose_data_names_another_account_is_refused(
+    frame: bytes, token: str
+) -> None:
+    recorder = Recorder()
+    reply = await _handler(recorder, clock=lambda: FRAMED_AT).handle(_text(frame), "t")
+    assert _token(reply.answer) == token
+    assert len(recorder.published) == (1 if token.endswith("ACK") else 0)
+
+
 def _resequenced(frame: bytes, sequence: int) -> bytes:
     """The same frame under another sequence number, length and CRC redone: a replay as an
     attacker who captured it sends it (the sequence number is outside the encryption)."""
