@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import unicodedata
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
@@ -118,10 +119,16 @@ def pseudonymise_free_text(model: ModelT, key: bytes, key_id: str) -> ModelT:
 
     A field too short for a pseudonym (a colour of 30 characters) gets the plate masked instead,
     character for character, so the text stays as long as it was typed.
+
+    Invisible format characters (zero-width space, soft hyphen, direction overrides) are taken
+    out first: '12-A\u200bBC-3' reads as the plate on every screen but escaped the plate
+    pattern, and an override shows text in another order than it was stored.
     """
 
     def pseudonym(text: str, at: Loc) -> str:
-        return PLATE_IN_TEXT.sub(lambda match: pseudonymise_plate(match[0], key, key_id), text)
+        return PLATE_IN_TEXT.sub(
+            lambda match: pseudonymise_plate(match[0], key, key_id), _visible(text)
+        )
 
     changed = _walk(model.model_dump(), pseudonym)
     if changed is None:
@@ -135,7 +142,7 @@ def pseudonymise_free_text(model: ModelT, key: bytes, key_id: str) -> ModelT:
 
     def pseudonym_or_mask(text: str, at: Loc) -> str:
         if at in too_long:
-            return PLATE_IN_TEXT.sub(lambda match: _mask(match[0]), text)
+            return PLATE_IN_TEXT.sub(lambda match: _mask(match[0]), _visible(text))
         return pseudonym(text, at)
 
     return type(model).model_validate(_walk(model.model_dump(), pseudonym_or_mask))
@@ -160,6 +167,14 @@ def without_pseudonyms(model: ModelT) -> ModelT:
 def _mask(plate: str) -> str:
     return re.sub(r"[A-Za-z0-9]", "*", plate)
 
+
+
+def _visible(text: str) -> str:
+    """The text without Unicode format characters (category Cf). A text of nothing else stays
+    as it is: it hides no plate, and a chain or street must not turn empty after its row or
+    body was checked (the CBL import stopped on one)."""
+    visible = "".join(char for char in text if unicodedata.category(char) != "Cf")
+    return visible or text
 
 
 def _walk(value: Any, edit: Callable[[str, Loc], str], *, at: Loc = ()) -> Any:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
@@ -29,30 +28,8 @@ class PlateKey:
 
         Pseudonymised rather than refused: a report made in a hurry is not sent back for a plate
         in the wrong field, and the pseudonym still matches the same plate elsewhere.
-        Invisible format characters (zero-width space, soft hyphen, direction overrides) are
-        taken out first: '12-A\u200bBC-3' reads as the plate on every screen but escaped the
-        plate pattern, and an override shows text in another order than it was stored.
         """
-        dump = event.model_dump()
-        if (visible := _without_invisible(dump)) != dump:
-            event = type(event).model_validate(visible)
         return pseudonymise_free_text(event, self.key, self.key_id)
-
-
-def _without_invisible(value: Any) -> Any:
-    """The dump with Unicode format characters (category Cf) taken out of every text.
-
-    A text of nothing else stays as it is: it hides no plate, and a chain or street must not
-    turn empty here, after its row or body was checked (the CBL import stopped on one).
-    """
-    if isinstance(value, str):
-        visible = "".join(char for char in value if unicodedata.category(char) != "Cf")
-        return visible or value
-    if isinstance(value, dict):
-        return {name: _without_invisible(item) for name, item in value.items()}
-    if isinstance(value, list):
-        return [_without_invisible(item) for item in value]
-    return value
 
 
 class ReportedVehicle(Vehicle):
