@@ -9,6 +9,7 @@ registrations and keys, outlives a run; only `--fresh` starts over.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -101,13 +102,33 @@ def check_ports(settings: Settings) -> None:
     """Raise PortBusy naming the first port of the settings that something else holds."""
     hosts = {"api_port": settings.api_host, "sia_port": settings.sia_host,
              "desk_port": settings.desk_host}  # fmt: skip
+    wanted: list[tuple[int, str, str, str]] = []
     for field, variable, what in _PORTS:
         group, _, name = field.rpartition(".")
         port: int = getattr(getattr(settings, group) if group else settings, name)
         host = settings.metrics.host if group == "metrics" else hosts.get(field, "127.0.0.1")
+        wanted.append((port, host, variable, what))
+    for port, host, variable, what in wanted:
         if port != 0 and _taken(host, port):  # a metrics port of 0 is a server turned off
-            other = port + 1 if port < 65535 else port - 1
+            other = _free_port_near(host, port, {used for used, *_ in wanted})
             raise PortBusy(_BUSY.format(port=port, what=what, variable=variable, other=other))
+
+
+def _free_port_near(host: str, port: int, used: set[int]) -> int:
+    """The port the refusal suggests: free now and none the demo wants for another part.
+
+    port + 1 was suggested blindly, and next to a taken port it is often taken too: beside
+    `heterdaad infra up`'s Kafka (19092) is its controller (19093), so following the advice
+    only led to the next refusal.
+    """
+    above = range(port + 1, min(port + 100, 65536))
+    below = range(port - 1, max(port - 100, 1023), -1)
+    for other in itertools.chain(above, below):
+        if other not in used and not _taken(host, other):
+            return other
+    with socket.socket() as probe:  # none near: any the system has free
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
 
 
 @dataclass

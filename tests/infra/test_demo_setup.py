@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import subprocess
 import uuid
+from contextlib import ExitStack
 from typing import TYPE_CHECKING
 
 import pytest
@@ -112,3 +114,51 @@ def test_the_console_shows_an_alert_sent_twice_once() -> None:
     assert [first_time(shown, i, keep=2) for i in (first, second, first, third, first)] == [
         True, True, False, True, True,  # the last: forgotten once two newer ids came
     ]  # fmt: skip
+
+
+def _two_adjacent_ports(stack: ExitStack) -> int:
+    """A loopback port P held, and P + 1 free at the time of asking (or held, see callers)."""
+    while True:
+        first = stack.enter_context(socket.socket())
+        first.bind(("127.0.0.1", 0))
+        first.listen()
+        port: int = first.getsockname()[1]
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+
+
+def _suggested(busy: pytest.ExceptionInfo[PortBusy]) -> int:
+    found = re.search(r"export HETERDAAD_KAFKA_PORT=(\d+)$", str(busy.value))
+    assert found, str(busy.value)
+    return int(found[1])
+
+
+def test_a_taken_port_suggests_one_that_is_free() -> None:
+    # Beside infra up's Kafka (19092) its controller holds 19093: the demo said "export
+    # HETERDAAD_KAFKA_PORT=19093", and following that advice only led to the next refusal.
+    with ExitStack() as stack:
+        taken = _two_adjacent_ports(stack)
+        neighbour = stack.enter_context(socket.socket())
+        neighbour.bind(("127.0.0.1", taken + 1))
+        neighbour.listen()
+        with pytest.raises(PortBusy) as busy:
+            check_ports(_free_ports().model_copy(update={"kafka_port": taken}))
+        suggested = _suggested(busy)
+        assert suggested not in (taken, taken + 1)
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", suggested))  # free indeed
+
+
+def test_a_taken_port_does_not_suggest_another_part_s_port() -> None:
+    # The port next to the taken Kafka port is free, but the demo's PostgreSQL is to use it.
+    with ExitStack() as stack:
+        taken = _two_adjacent_ports(stack)
+        beside = {"kafka_port": taken, "postgres_port": taken + 1}
+        settings = _free_ports().model_copy(update=beside)
+        with pytest.raises(PortBusy) as busy:
+            check_ports(settings)
+        assert _suggested(busy) not in (taken, taken + 1)
