@@ -172,6 +172,18 @@ def tansu_binary() -> str:
         raise EmbeddedError(str(exc)) from exc
 
 
+async def _accepts(host: str, port: int) -> bool:
+    """Whether something accepts a TCP connection on host:port."""
+    try:
+        _, writer = await asyncio.open_connection(host, port)
+    except OSError:
+        return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return True
+
+
 async def _kafka_cluster_id(bootstrap: str, wait_s: float) -> str | None:
     from aiokafka.admin import AIOKafkaAdminClient
 
@@ -323,6 +335,12 @@ class EmbeddedBroker(_Lifecycle):
                     f"Tansu exited during startup (port {self._port} taken?); "
                     f"{self.log_path}:\n{log_tail(self.log_path)}"
                 )
+            # Kafka's question only once the port listens: aiokafka logs every refused connection
+            # as an ERROR, which the demo's console showed at each start before "Tansu ready".
+            if not await _accepts(self.host, self.port):
+                last_error = EmbeddedError(f"nothing listens on {self.bootstrap}")
+                await asyncio.sleep(0.2)
+                continue
             try:
                 cluster_id = await _kafka_cluster_id(self.bootstrap, 3.0)
             except Exception as exc:  # anything here only means "not ready yet"

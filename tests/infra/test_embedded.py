@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 import uuid
@@ -14,7 +15,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import ConsumerRecord
 
-from infra.embedded import EmbeddedBroker, EmbeddedError, EmbeddedPostgres
+from infra import embedded
+from infra.embedded import EmbeddedBroker, EmbeddedError, EmbeddedPostgres, tansu_binary
 from infra.local import free_port
 
 if TYPE_CHECKING:
@@ -158,3 +160,32 @@ async def test_postgres_answers_and_keeps_data_across_restarts(tmp_path: Path) -
             await conn.close()
         pid = again.pid
     assert _gone(pid)
+
+
+async def test_the_broker_is_asked_only_once_its_port_listens(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The demo's console began with aiokafka's ERROR 'Unable connect to "127.0.0.1:19092"'
+    # at each start: the readiness probe asked Kafka before Tansu listened. The wrapper holds
+    # Tansu back a second, so a probe that does not wait for the port is caught asking early.
+    slow = tmp_path / "slow-tansu"
+    slow.write_text(f'#!/bin/sh\nsleep 1\nexec "{tansu_binary()}" "$@"\n', encoding="utf-8")
+    slow.chmod(0o755)
+    asked_while_closed: list[int] = []
+    ask = embedded._kafka_cluster_id
+
+    async def cluster_id(bootstrap: str, wait_s: float) -> str | None:
+        port = int(bootstrap.rpartition(":")[2])
+        if not _port_open(port):
+            asked_while_closed.append(port)
+        return await ask(bootstrap, wait_s)
+
+    monkeypatch.setattr(embedded, "_kafka_cluster_id", cluster_id)
+    broker = EmbeddedBroker(tmp_path, port=0, binary=str(slow))
+    with caplog.at_level(logging.ERROR, logger="aiokafka"):
+        await broker.start()
+    try:
+        assert asked_while_closed == []
+        assert not [r for r in caplog.records if r.name.startswith("aiokafka")]
+    finally:
+        await broker.stop()
