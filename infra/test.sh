@@ -16,7 +16,7 @@ command -v kcat >/dev/null || need+=(kcat)
 # Headless Chromium drives the desk's browser tests and renders the digest; Pango lets weasyprint
 # write the digest's PDF (tests/consumers/test_desk_browser.py, test_digest.py fail without).
 [[ -x /usr/bin/chromium ]] || need+=(chromium)
-[[ $(ldconfig -p 2>/dev/null) == *libpangoft2-1.0* ]] || need+=(libpango-1.0-0 libpangoft2-1.0-0)
+compgen -G "/usr/lib/*/libpangoft2-1.0.so*" >/dev/null || need+=(libpango-1.0-0 libpangoft2-1.0-0)
 if ((${#need[@]})); then
     if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
