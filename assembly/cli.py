@@ -248,18 +248,37 @@ def infra_status() -> None:
         raise typer.Exit(3)
 
 
+ROLE_HELP = (
+    "The stages this process runs: all (the default), alarms (verify_alarms), or patterns "
+    "(report_robberies, link_series, detect_hotspots, link_reconnaissance); run alarms and "
+    "patterns side by side, never with all (docs/operations.md, 'Worker roles')."
+)
+
+
+def _role(text: str) -> str:
+    from streams.roles import UnknownRole, parse_role
+
+    try:
+        return parse_role(text)
+    except UnknownRole as error:
+        raise typer.BadParameter(str(error)) from None
+
+
 @app.command()
-def worker() -> None:
+def worker(
+    role: Annotated[str, typer.Option(help=ROLE_HELP, callback=_role)] = "all",
+) -> None:
     """Run the Faust stream processors (one worker of the consumer group)."""
 
     from heterdaad.health import serve_consumer
     from schemas.topics import all_topics
     from streams.app import Worker, create_app
+    from streams.roles import parse_role, role_app_id
     from streams.supervision import EXIT_TOPICS
     from streams.topology import input_topics, internal_topics, topic_problems
 
     settings = validated_settings()
-    faust_app = create_app(settings)
+    faust_app = create_app(settings, parse_role(role))
     plans = [
         *all_topics(settings.topic_prefix, settings.personal_data_retention_days),
         *internal_topics(faust_app),
@@ -279,27 +298,32 @@ def worker() -> None:
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
     # The database too: alarm verification reads the maintenance windows from it.
-    serve_consumer(settings, settings.app_id, input_topics(faust_app), settings.metrics.worker_port)
+    group = role_app_id(settings, parse_role(role))
+    serve_consumer(settings, group, input_topics(faust_app), settings.metrics.worker_port)
     worker = Worker(faust_app, loglevel=settings.log_level.lower())
     worker.log_format = settings.log_format
     worker.execute_from_commandline()
 
 
 @app.command("worker-ready")
-def worker_ready() -> None:
+def worker_ready(
+    role: Annotated[str, typer.Option(help=ROLE_HELP, callback=_role)] = "all",
+) -> None:
     """Exit 0 when the workers' group consumes every stage's input within the lag bound
     (HETERDAAD_WORKER_READY_MAX_LAG), 1 with the reasons otherwise: a healthcheck."""
     import json
 
     from heterdaad.consumption import group_readiness
     from streams.app import create_app
+    from streams.roles import parse_role, role_app_id
     from streams.topology import input_topics
 
     settings = validated_settings()
-    topics = input_topics(create_app(settings))
+    group = role_app_id(settings, parse_role(role))
+    topics = input_topics(create_app(settings, parse_role(role)))
     try:
         readiness = asyncio.run(
-            group_readiness(settings, settings.app_id, topics, settings.worker_ready_max_lag)
+            group_readiness(settings, group, topics, settings.worker_ready_max_lag)
         )
     except Exception as error:  # a broker it cannot ask means: not ready, said as /readyz says it
         typer.echo(json.dumps({"ready": False, "problems": [repr(error)]}))

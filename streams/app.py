@@ -16,6 +16,7 @@ from schemas.topics import ALARM_TASKS, ALERTS, CATALOGUE, DEAD_LETTER_PARTITION
 from streams import reread
 from streams.dead_letters import SetAside
 from streams.intake import Intake
+from streams.roles import STAGES, role_app_id, role_settings
 from streams.supervision import CrashCount, StopWorkerOnCrash
 from streams.transport import broker_scheme
 
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 
     from heterdaad.settings import Settings
     from schemas.topics import TopicSpec
+    from streams.roles import Role
 
 logger = logging.getLogger(__name__)
 
@@ -105,16 +107,18 @@ def _credentials(settings: Settings) -> faust.SASLCredentials | None:
     )
 
 
-def create_app(settings: Settings) -> faust.App:
-    """A Faust app wired to the settings' broker, with every stage registered."""
-    datadir = settings.state_dir / "faust" / settings.app_id
+def create_app(settings: Settings, role: Role = "all") -> faust.App:
+    """A Faust app wired to the settings' broker, with the stages of `role` registered (every
+    stage by default; streams/roles.py), in the role's own app id and consumer group."""
+    app_id = role_app_id(settings, role)
+    datadir = settings.state_dir / "faust" / app_id
     datadir.mkdir(parents=True, exist_ok=True)
     hosts = settings.kafka_bootstrap.split(",")
     # Faust makes app.producer with the consumer's transport (broker_consumer), not with
     # broker_producer's: our transport must be named for all three to take effect.
     brokers = [f"{broker_scheme(settings.kafka_idempotence)}://{host}" for host in hosts]
     app = faust.App(
-        settings.app_id,
+        app_id,
         broker=brokers,
         broker_consumer=brokers,
         broker_producer=brokers,
@@ -156,15 +160,21 @@ def create_app(settings: Settings) -> faust.App:
         verify_alarms,
     )
 
-    for stage in (
-        report_robberies,
-        verify_alarms,
-        link_series,
-        detect_hotspots,
-        link_reconnaissance,
-    ):
-        stage.register(app, topics, settings)
-    # One agent per source topic, fanning out to what the stages subscribed above.
+    stages = {
+        stage.__name__.rpartition(".")[2]: stage
+        for stage in (
+            report_robberies,
+            verify_alarms,
+            link_series,
+            detect_hotspots,
+            link_reconnaissance,
+        )
+    }
+    registered = role_settings(settings, role)
+    for name in STAGES[role]:
+        stages[name].register(app, topics, registered)
+    # One agent per source topic a stage subscribed to above, fanning out to those stages;
+    # a role reads no source topic that none of its stages takes.
     topics.intake.register(app, topics)
     reread.register(app, settings.worker_reread_after_rebalance_seconds)
     return app

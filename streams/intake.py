@@ -105,7 +105,9 @@ class Intake:
         """Declare the gather agents; after every stage has subscribed."""
         self._registered = True
         for spec in SOURCES:
-            self._gather(app, topics, spec)
+            # A worker running some of the stages (streams/roles.py) reads only their topics.
+            if self._fanouts[spec.suffix]:
+                self._gather(app, topics, spec)
 
     def _gather(self, app: faust.App, topics: Topics, spec: TopicSpec) -> None:
         fanouts = [fanout for _, fanout in self._fanouts[spec.suffix]]

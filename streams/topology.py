@@ -57,8 +57,12 @@ def input_topics(app: faust.App) -> list[str]:
 
 
 def worker_topics(settings: Settings) -> list[TopicPlan]:
-    """The catalogue's topics and the worker's internal ones."""
-    internal = internal_topics(create_app(settings))
+    """The catalogue's topics and the worker's internal ones, those of a split's patterns
+    worker included (streams/roles.py): either way of running may start on them."""
+    internal = sorted(
+        {plan[0]: plan for role in ("all", "patterns")
+         for plan in internal_topics(create_app(settings, role))}.values()
+    )  # fmt: skip
     catalogue = all_topics(settings.topic_prefix, settings.personal_data_retention_days)
     return [*catalogue, *internal]
 
