@@ -1,7 +1,8 @@
 """Intake: one gather agent per source topic; each record decoded once, fanned out to the stages.
 
 The worker reads three source topics (alarm activations, incident reports, reconnaissance
-sightings). For each there is exactly one Faust agent, `gather_<topic>`: it decodes a record
+sightings); a worker running some of the stages (streams/roles.py) only those its stages take.
+For each there is exactly one Faust agent, `gather_<topic>`: it decodes a record
 once (schemas.wire.decode), dead-letters and counts what it cannot decode in one place
 (streams/dead_letters.py), counts what it can once, and hands the typed model to every stage
 that subscribed to that topic, in the order the stages were registered (streams/app.py).

@@ -96,6 +96,8 @@ def test_every_kafka_client_is_its_own_principal() -> None:
         if service["environment"].get("HETERDAAD_KAFKA_SECURITY_PROTOCOL") == "SASL_SSL"
     }
     assert set(clients) == set(OURS) - {"migrate"}
+    # The two workers are one service split by role (streams/roles.py), with one principal.
+    assert clients.pop("worker-patterns")["HETERDAAD_KAFKA_SASL_USERNAME"] == "worker"
     principals = [env["HETERDAAD_KAFKA_SASL_USERNAME"] for env in clients.values()]
     assert len(principals) == len(set(principals)), "two services share a principal"
     known = [ADMIN, *service_acls(Settings(_env_file=None))]
@@ -109,7 +111,22 @@ def test_the_acl_script_is_the_generated_one() -> None:
 
 
 def test_worker_is_restarted_after_a_crash() -> None:
-    assert OURS["worker"]["restart"] in {"unless-stopped", "always", "on-failure"}
+    for name in ("worker", "worker-patterns"):
+        assert OURS[name]["restart"] in {"unless-stopped", "always", "on-failure"}
+
+
+def test_the_workers_run_every_stage_once_a_live_press_in_a_process_of_its_own() -> None:
+    from streams.roles import STAGES, parse_role
+
+    commands = [s["command"] for s in OURS.values() if s["command"][0] == "worker"]
+    roles = [parse_role(command[command.index("--role") + 1]) for command in commands]
+    stages = [stage for role in roles for stage in STAGES[role]]
+    assert sorted(stages) == sorted(STAGES["all"])
+    assert STAGES["alarms"] in [STAGES[role] for role in roles]
+    # Each worker's healthcheck asks its own role's group.
+    for service in OURS.values():
+        if service["command"][0] == "worker":
+            assert service["healthcheck"]["test"][2:] == ["worker-ready", *service["command"][1:]]
 
 
 # --- metrics: Prometheus scrapes every long-running service, Grafana shows the dashboard ----
@@ -117,7 +134,7 @@ def test_worker_is_restarted_after_a_crash() -> None:
 PROMETHEUS = yaml.safe_load((ROOT / "infra" / "prometheus.yml").read_text())
 GRAFANA = ROOT / "infra" / "grafana"
 DASHBOARD = json.loads((GRAFANA / "heterdaad.json").read_text())
-LONG_RUNNING = {"worker", "sink", "notify", "api", "desk", "sia-receiver"}
+LONG_RUNNING = {"worker", "worker-patterns", "sink", "notify", "api", "desk", "sia-receiver"}
 
 
 def _settings_ports() -> dict[str, int]:
@@ -126,6 +143,7 @@ def _settings_ports() -> dict[str, int]:
         "api": defaults.api_port,
         "desk": defaults.desk_port,
         "worker": defaults.metrics.worker_port,
+        "worker-patterns": defaults.metrics.worker_port,
         "sink": defaults.metrics.sink_port,
         "notify": defaults.metrics.notify_port,
         "sia-receiver": defaults.metrics.sia_port,
@@ -145,7 +163,7 @@ def test_prometheus_scrapes_every_long_running_service_on_its_settings_port() ->
 
 def test_the_metrics_servers_listen_on_the_compose_network(monkeypatch: pytest.MonkeyPatch) -> None:
     # Loopback inside a container is out of Prometheus' reach; no port of theirs is published.
-    for name in ("worker", "sink", "notify", "sia-receiver"):
+    for name in ("worker", "worker-patterns", "sink", "notify", "sia-receiver"):
         host = OURS[name]["environment"]["HETERDAAD_METRICS__HOST"]
         assert host == "0.0.0.0"
         published = OURS[name].get("ports", [])
@@ -158,7 +176,8 @@ def test_the_metrics_servers_listen_on_the_compose_network(monkeypatch: pytest.M
 @pytest.mark.parametrize("name", sorted(LONG_RUNNING))
 def test_every_long_running_service_has_a_healthcheck(name: str) -> None:
     check = " ".join(OURS[name]["healthcheck"]["test"])
-    if name not in {"worker", "api"}:  # the worker asks its group; the API its dependencies
+    # The workers ask their groups; the API its dependencies.
+    if name not in {"worker", "worker-patterns", "api"}:
         assert f"http://127.0.0.1:{_settings_ports()[name]}/readyz" in check
 
 

@@ -206,6 +206,33 @@ async def test_the_worker_runs_as_its_own_principal(
             await connection.close()
 
 
+async def test_the_patterns_worker_runs_as_the_worker_principal_in_its_own_group(
+    secure_broker: tuple[Settings, SecureProfile], tmp_path: Path
+) -> None:
+    # The worker's ACLs are prefixed on the app id: <app id>-patterns, its group and its
+    # internal topics (streams/roles.py) fall under them, with no principal or ACL of its own.
+    settings, profile = secure_broker
+    await ensure_worker_topics(_as(settings, profile, ADMIN))
+    await migrate(settings.database_url, settings.database_schema)
+    worker = _as(settings, profile, "worker")
+    try:
+        report = factories.incident_report()
+        log = tmp_path / "patterns.log"
+        with running(worker, "worker", "--role", "patterns", log=log) as process:
+            await publish_all(_as(settings, profile, "api"), report)
+            # A reported robbery gives an alert: read, judged and written by "worker".
+            alerts = ALERTS.name(settings.topic_prefix)
+            found = await read_topic_as(_as(settings, profile, ADMIN), alerts, process)
+        assert found, "no alert from the patterns worker"
+        assert "not authorized" not in log.read_text().lower()
+    finally:
+        connection = await asyncpg.connect(settings.database_url)
+        try:
+            await connection.execute(f"DROP SCHEMA IF EXISTS {settings.database_schema} CASCADE")
+        finally:
+            await connection.close()
+
+
 async def read_topic_as(
     settings: Settings, topic: str, process: subprocess.Popen[bytes]
 ) -> list[bytes]:
