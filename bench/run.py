@@ -274,6 +274,10 @@ async def sink_part(plan: Plan, base: Path, lines: list[str]) -> None:
     ]
 
 
+# The worker split by role, as docker-compose.yml runs it (streams/roles.py).
+SPLIT = ("alarms", "patterns")
+
+
 async def tasks_part(plan: Plan, base: Path, lines: list[str]) -> None:
     settings = fresh_settings(base)
     await prepare(settings)
@@ -286,6 +290,13 @@ async def tasks_part(plan: Plan, base: Path, lines: list[str]) -> None:
     try:
         behind = await tasks.run(settings, base / "logs", plan.task_presses, spacing_s=0.5,
                                  backlog=plan.task_backlog)  # fmt: skip
+    finally:
+        await cleanup(settings)
+    settings = fresh_settings(base)
+    await prepare(settings)
+    try:
+        split = await tasks.run(settings, base / "logs", plan.task_presses, spacing_s=0.5,
+                                backlog=plan.task_backlog, roles=SPLIT)  # fmt: skip
     finally:
         await cleanup(settings)
     baseline = found.topic
@@ -312,6 +323,12 @@ async def tasks_part(plan: Plan, base: Path, lines: list[str]) -> None:
         f"| signed webhook through notify | {behind.webhook.row()} | "
         f"{ratio(behind.webhook.p50, found.webhook.p50)} | "
         f"{ratio(behind.webhook.max, found.webhook.max)} |",
+        f"| task on alarm-tasks.v1, workers split (`--role alarms`, `--role patterns`) | "
+        f"{split.topic.row()} | {ratio(split.topic.p50, baseline.p50)} | "
+        f"{ratio(split.topic.max, baseline.max)} |",
+        f"| signed webhook through notify, workers split | {split.webhook.row()} | "
+        f"{ratio(split.webhook.p50, found.webhook.p50)} | "
+        f"{ratio(split.webhook.max, found.webhook.max)} |",
         "",
     ]
 

@@ -9,6 +9,8 @@ so that the ratio is what storing and delivering it to the centre adds.
 With `backlog`, that many months-old robbery reports at supermarkets spread over the same area
 (a monthly CBL import) are produced to incident-reports.v1 just before the measured presses:
 a live press must not wait for the verification of history (docs/alarm-verification.md).
+With `roles` ("alarms", "patterns"), the worker runs split as docker-compose.yml runs it, and the
+same backlog shows what the split leaves of that wait (docs/operations.md, "Worker roles").
 """
 
 from __future__ import annotations
@@ -201,10 +203,16 @@ async def _send(settings: Settings, presses: list[AlarmActivation], spacing_s: f
 
 
 async def run(
-    settings: Settings, log_dir: Path, presses: int, spacing_s: float, backlog: int = 0
+    settings: Settings,
+    log_dir: Path,
+    presses: int,
+    spacing_s: float,
+    backlog: int = 0,
+    roles: tuple[str, ...] = (),
 ) -> TaskLatencies:
     """Measure `presses` presses after one warm-up press has come through every path, right
-    after `backlog` historical robbery reports."""
+    after `backlog` historical robbery reports; with `roles`, one worker process per role
+    (`heterdaad worker --role`, streams/roles.py) instead of the one worker of every stage."""
     settings = settings.model_copy(update={
         "notify": settings.notify.model_copy(update={"allow_private_webhooks": True}),
     })  # fmt: skip
@@ -214,10 +222,17 @@ async def run(
     await asyncio.to_thread(log_dir.mkdir, parents=True, exist_ok=True)
     stop = asyncio.Event()
     app = create_app(settings)
+    without_metrics = settings.model_copy(
+        update={"metrics": settings.metrics.model_copy(update={"worker_port": 0})}
+    )
     with contextlib.ExitStack() as parts:
-        for part in (("worker",), ("sink",), ("notify", "run")):
-            output = parts.enter_context((log_dir / f"{part[0]}.log").open("ab"))
-            process = spawn_part(settings, *part, output=output)
+        workers: list[tuple[str, ...]] = [("worker", "--role", role) for role in roles]
+        for part in (*(workers or [("worker",)]), ("sink",), ("notify", "run")):
+            name = "-".join(word for word in part if not word.startswith("--"))
+            output = parts.enter_context((log_dir / f"{name}.log").open("ab"))
+            # One metrics server for the workers: two on one host would want the same port.
+            quiet = part in workers[1:]
+            process = spawn_part(without_metrics if quiet else settings, *part, output=output)
             parts.callback(stop_part, process)
         async with (
             app.router.lifespan_context(app),
