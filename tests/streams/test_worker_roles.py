@@ -3,6 +3,10 @@ in its role's consumer group; without a role it runs every stage, as before."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from typing import TYPE_CHECKING
 
 import pytest
@@ -25,7 +29,6 @@ from tests.processes import running
 from tests.streams.test_verify_alarms import fast, live, site
 
 if TYPE_CHECKING:
-    import subprocess
     from collections.abc import Callable
     from pathlib import Path
 
@@ -243,3 +246,17 @@ async def test_without_a_role_the_worker_runs_every_stage(
         alerts = ALERTS.name(settings.topic_prefix)
         await read_topic(settings.kafka_bootstrap, alerts, count=1, timeout=120,
                          while_alive=worker, where=_robbery_alert_of(report))  # fmt: skip
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("role", ["alarms", "patterns"])
+def test_worker_ready_asks_the_group_of_its_role(settings: Settings, role: str) -> None:
+    # No worker runs: not ready, and the group named is the role's (the compose healthchecks).
+    result = subprocess.run(
+        [sys.executable, "-m", "assembly.cli", "worker-ready", "--role", role],
+        env=os.environ | settings.to_env(), capture_output=True, text=True, timeout=120,
+        check=False,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    group = role_app_id(settings, parse_role(role))
+    assert f"consumer group {group} has no active member" in json.loads(result.stdout)["problems"]
