@@ -26,7 +26,7 @@ from consumers.desk import add_user, set_password
 from heterdaad.auth import SUBSCRIPTIONS_WRITE
 from producers.api import admin
 from producers.api.kinds import default_scopes
-from schemas.common import Branch, BranchType, Location, PoliceUnit
+from schemas.common import Address, Branch, BranchType, Location, PoliceUnit
 
 if TYPE_CHECKING:
     import asyncpg
@@ -43,12 +43,25 @@ EXAMPLE_BRANCH = Branch(
     chain="Buurtsuper",
     branch_type=BranchType.SUPERMARKET,
     location=Location(lat=52.3757, lon=4.8965),
+    address=Address(street="Damstraat 1", postcode="1012 JL", city="Amsterdam"),
 )
-# The members and branches named in docs/examples/cbl-example.csv (docs/cbl-import.md).
+# The members and branches named in docs/examples/cbl-example.csv (docs/cbl-import.md), each
+# with an address, as a registered branch has: the desk's card names it (README, "The police
+# desk").
 CBL_MEMBERS = {
-    "buurtmarkt": ("Buurtmarkt", [("BM-0412", 52.3731, 4.8922), ("BM-0377", 52.0907, 5.1214)]),
-    "versplein": ("Versplein", [("VP-0033", 51.9225, 4.4792), ("VP-0101", 52.0705, 4.3007)]),
-}
+    "buurtmarkt": ("Buurtmarkt", [
+        ("BM-0412", 52.3731, 4.8922, Address(street="Nieuwezijds Voorburgwal 147",
+                                             postcode="1012 RJ", city="Amsterdam")),
+        ("BM-0377", 52.0907, 5.1214, Address(street="Oudegracht 152", postcode="3511 AZ",
+                                             city="Utrecht")),
+    ]),
+    "versplein": ("Versplein", [
+        ("VP-0033", 51.9225, 4.4792, Address(street="Coolsingel 64", postcode="3011 AD",
+                                             city="Rotterdam")),
+        ("VP-0101", 52.0705, 4.3007, Address(street="Spuistraat 40", postcode="2511 BE",
+                                             city="Den Haag")),
+    ]),
+}  # fmt: skip
 # The README's DC-09 example: a plain panic from account 1234. A hand-typed frame cannot be
 # encrypted, so this one site is marked for plain frames (its activations are flagged
 # unauthenticated and never verify an alarm; docs/sia.md).
@@ -58,6 +71,7 @@ JEWELLER = Branch(
     chain="Goudsmid",
     branch_type=BranchType.JEWELLER,
     location=Location(lat=52.3702, lon=4.8910),
+    address=Address(street="Kalverstraat 112", postcode="1012 PK", city="Amsterdam"),
 )
 PLAIN_SITE = ("site-1234", "1234")
 # docs/notify.md subscribes the Amsterdam unit and the national coordinator.
@@ -193,10 +207,10 @@ async def _register(db: asyncpg.Connection) -> None:
     for member, (name, branches) in CBL_MEMBERS.items():
         await admin.create_organisation(db, member, name, "retailer")
         await admin.add_association_member(db, EXAMPLE_ORG, member)
-        for branch_id, lat, lon in branches:
+        for branch_id, lat, lon, address in branches:
             await admin.create_branch(db, member, Branch(
                 branch_id=branch_id, chain=name, branch_type=BranchType.SUPERMARKET,
-                location=Location(lat=lat, lon=lon)))  # fmt: skip
+                location=Location(lat=lat, lon=lon), address=address))  # fmt: skip
     await admin.create_organisation(db, "goudsmid", "Goudsmid Juweliers", "retailer")
     await admin.create_branch(db, "goudsmid", JEWELLER)
     await admin.create_organisation(db, ALARM_CENTRE, "Alarmcentrale Noord", "alarm_centre")

@@ -15,6 +15,7 @@ from heterdaad.settings import Settings
 from heterdaad.thresholds.operations import MetricsSettings
 from infra.demo import demo_paths, first_time, worker_model_file
 from infra.demo_setup import DemoSecrets, PortBusy, check_ports, write_env
+from schemas.common import Branch
 from streams.series_model import series_model_dir
 from tests.infra.demo_ports import free_port_env
 
@@ -162,3 +163,27 @@ def test_a_taken_port_does_not_suggest_another_part_s_port() -> None:
         with pytest.raises(PortBusy) as busy:
             check_ports(settings)
         assert _suggested(busy) not in (taken, taken + 1)
+
+
+async def test_every_branch_the_demo_registers_has_an_address(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The desk's card names the branch's address (README, "The police desk"); the demo's own
+    # robbery read "Buurtsuper (supermarkt), bij Amsterdam", its branches registered without one.
+    from infra import demo_setup
+    from producers.api import admin
+
+    registered: list[Branch] = []
+
+    async def create_branch(db: object, organisation: str, branch: Branch) -> None:
+        registered.append(branch)
+
+    async def anything(*args: object, **kwargs: object) -> None:
+        return None
+
+    monkeypatch.setattr(admin, "create_branch", create_branch)
+    for name in ("create_organisation", "add_association_member", "create_alarm_site"):
+        monkeypatch.setattr(admin, name, anything)
+    await demo_setup._register(object())
+    assert {b.branch_id for b in registered} >= {"ah-1001", "juwelier-1", "BM-0412", "VP-0101"}
+    assert [b.branch_id for b in registered if b.address is None] == []
