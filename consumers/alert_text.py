@@ -134,6 +134,8 @@ BEHAVIOUR: dict[ReconBehaviour, dict[Language, str]] = {
 
 _PHRASES: dict[str, dict[Language, str]] = {
     "unit": {"nl": "eenheid", "en": "unit"},
+    "whole_unit": {"nl": "in de hele eenheid", "en": "throughout the unit"},
+    "bulletin": {"nl": "werkwijze", "en": "modus operandi"},
     "within": {"nl": "binnen", "en": "within"},
     "at_risk": {"nl": "let op", "en": "at risk"},
     "armed": {"nl": "gewapend", "en": "armed"},
@@ -275,7 +277,9 @@ def summary(alert: Alert, language: Language = "nl", now: datetime | None = None
         f"[{lead}] {KIND[alert.kind][language]}",
         f"{_PHRASES['unit'][language]} {UNIT[alert.police_unit]}",
     ]
-    parts.append(_where(alert, language))
+    # A bulletin concerns the unit's branches of its kinds, wherever they are: no circle.
+    is_bulletin = alert.kind is AlertKind.MODUS_OPERANDI_BULLETIN
+    parts.append(_PHRASES["whole_unit"][language] if is_bulletin else _where(alert, language))
     if alert.branch_types_at_risk:
         at_risk = ", ".join(BRANCH_TYPE[kind][language] for kind in alert.branch_types_at_risk)
         parts.append(f"{_PHRASES['at_risk'][language]}: {at_risk}")
@@ -291,6 +295,8 @@ def summary(alert: Alert, language: Language = "nl", now: datetime | None = None
         parts.append(f"{_PHRASES['rests_on'][language]}: {basis_text(alert.basis, language)}")
     if (extent := extent_text(alert.series_extent, language)) is not None:
         parts.append(extent)
+    if alert.bulletin is not None:
+        parts.append(f"{_PHRASES['bulletin'][language]}: \u201c{alert.bulletin}\u201d")
     parts.append(when(alert, language, now))
     return " · ".join(parts)
 

@@ -100,7 +100,8 @@ def service_acls(settings: Settings) -> dict[str, list[Acl]]:
             *_dead_letters("notify", p, ALERTS),
             Acl("notify", "group", "literal", f"{app}-notify", ("read", "describe")),
         ],
-        "desk": _reads("desk", p, ALERTS),
+        # The desk publishes the bulletins its users write (consumers/desk/bulletins.py).
+        "desk": [*_reads("desk", p, ALERTS), *_writes("desk", p, ALERTS)],
     }
 
 

@@ -191,6 +191,11 @@ class WarningGrounds(Contract):
     )
 
 
+# What a modus operandi bulletin says: a few sentences a branch reads at the counter.
+BULLETIN_MAX_CHARS = 1000
+BulletinText = Annotated[str, Field(min_length=1, max_length=BULLETIN_MAX_CHARS)]
+
+
 # The model version of a series alert raised with the hand-set curves, no fitted model.
 HAND_SET_VERSION = "hand-set"
 
@@ -274,6 +279,10 @@ class Alert(Contract):
         None, description="Series alerts: how many robberies the series has in all and since "
         "when; the evidence names only the newest `listed` of them."
     )  # fmt: skip
+    bulletin: BulletinText | None = Field(
+        None, description="Modus operandi bulletins: the new way of working the police share "
+        "with the branches at risk, in the words of the unit that sent it (docs/desk.md)."
+    )  # fmt: skip
 
     def without_personal_data(self) -> Alert:
         """The alert once the retention period of what it is about is over: what happened,
@@ -322,6 +331,7 @@ class Alert(Contract):
             historical=self.historical,
             grounds=self.grounds,
             basis=self.basis,
+            bulletin=self.bulletin,
         )
 
 
@@ -387,6 +397,7 @@ class BranchAlertView(Contract):
     historical: bool = False
     grounds: WarningGrounds | None = None
     basis: DetectionBasis | None = None
+    bulletin: BulletinText | None = None
 
 
 # A neighbourhood watch learns the neighbourhood, not the street: the centre is rounded to two

@@ -23,6 +23,7 @@ from consumers.desk.stream import stream_router
 from consumers.desk.texts import Words
 from consumers.desk.web import Desk, language_of
 from heterdaad.db import DatabaseBusy, create_pool
+from heterdaad.events import BrokerLink
 from heterdaad.health import LIVE, metrics_response
 from heterdaad.language import VARY
 from heterdaad.thresholds.desk import DeskThresholds
@@ -102,17 +103,20 @@ def create_desk_app(
         )  # fmt: skip
         listener = ChangeListener(pool, store.channel, store, fanout)
         feed = AlertFeed(settings, store, fanout)
+        broker = BrokerLink.of(settings)
         tasks: list[asyncio.Task[None]] = []
         try:
             await listener.start()
             await feed.start()
+            # A broker away at start-up is retried in the background: only bulletins need it.
+            await broker.start()
             tasks = [
                 asyncio.create_task(feed.run(), name="desk-feed"),
                 asyncio.create_task(escalate_overdue(store, thresholds), name="desk-escalation"),
             ]
             for task in tasks:
                 task.add_done_callback(_log_crash)
-            app.state.desk = Desk(settings, thresholds, pool, store, fanout, listener)
+            app.state.desk = Desk(settings, thresholds, pool, store, fanout, listener, broker)
             app.state.desk_tasks = tasks
             logger.info(
                 "desk started",
@@ -127,6 +131,7 @@ def create_desk_app(
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await broker.stop()
             await feed.stop()
             await listener.stop()
             await pool.close()

@@ -29,6 +29,8 @@ class DeskAction(StrEnum):
     ALERT_RESOLVED = "alert_resolved"
     ALERT_ESCALATED = "alert_escalated"
     ALERT_JUDGED = "alert_judged"
+    # A modus operandi bulletin a user sent to its unit's branches, subject its alert id.
+    BULLETIN_SENT = "bulletin_sent"
     # Who gave or took a user's access (`heterdaad desk user`), subject desk_user:<name>.
     USER_ADDED = "desk_user_added"
     USER_PASSWORD_SET = "desk_user_password_set"

@@ -7,12 +7,13 @@ from typing import TYPE_CHECKING, Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from consumers.alert_text import UNIT
+from consumers.alert_text import BRANCH_TYPE, UNIT
 from consumers.desk.alerts import Outcome
 from consumers.desk.basemap import base_map, metres, project
 from consumers.desk.nearby import Lookable
 from consumers.desk.texts import Words
 from heterdaad.notation import number
+from schemas.alerts import BULLETIN_MAX_CHARS
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -129,3 +130,28 @@ def alert_row(card: AlertCard, language: Language, csrf: str) -> str:
 
 def message_page(language: Language, key: str, *, session: DeskSession | None = None) -> str:
     return _render("message.html", t=Words(language), key=key, session=session)
+
+
+def bulletin_page(
+    session: DeskSession,
+    language: Language,
+    *,
+    text: str = "",
+    chosen: Sequence[str] = (),
+    error: str | None = None,
+    sent: bool = False,
+) -> str:
+    """The form a unit's police write a modus operandi bulletin on (consumers/desk/bulletins)."""
+    return _render(
+        "bulletin.html",
+        t=Words(language),
+        session=session,
+        unit_name=UNIT[session.user.police_unit],
+        csrf=session.csrf_token,
+        branch_types=[(kind.value, labels[language]) for kind, labels in BRANCH_TYPE.items()],
+        text=text,
+        chosen=frozenset(chosen),
+        error=error,
+        sent=sent,
+        most=BULLETIN_MAX_CHARS,
+    )

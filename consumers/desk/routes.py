@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from consumers.desk import pages
 from consumers.desk.alerts import AlertNotFound, Outcome
 from consumers.desk.audit import DeskAction, write_audit
+from consumers.desk.bulletins import BulletinRefusal, read_bulletin, send_bulletin
 from consumers.desk.judgements import Verdict, judge, judgements_of, pattern_of
 from consumers.desk.nearby import lookable
 from consumers.desk.passwords import new_token
@@ -35,7 +36,9 @@ from consumers.desk.web import (
     remember_language,
     set_cookie,
 )
+from heterdaad.events import BrokerUnavailable
 from heterdaad.language import VARY
+from schemas.alerts import BULLETIN_MAX_CHARS
 
 if TYPE_CHECKING:
     from consumers.desk.users import DeskSession
@@ -181,6 +184,55 @@ def desk_router() -> APIRouter:
             tiles=desk.thresholds,
         )  # fmt: skip
         return remember_language(request, _page(html))
+
+    @router.get("/bulletins/new")
+    async def bulletin_form(request: Request) -> Response:
+        found = await current_session(request)
+        if found is None:
+            return _to("/login")
+        _, session = found
+        html = pages.bulletin_page(session, language_of(request, session),
+                                   sent=request.query_params.get("sent") == "1")  # fmt: skip
+        return remember_language(request, _page(html))
+
+    @router.post("/bulletins")
+    async def send_bulletin_form(request: Request) -> Response:
+        """Share a modus operandi with the branches of the user's own unit (docs/desk.md)."""
+        found = await current_session(request)
+        if found is None:
+            return Response(status_code=401)
+        _, session = found
+        language = language_of(request, session)
+        form = await request.form()
+        if not csrf_ok(session, form.get("csrf")):
+            return _page(pages.message_page(language, "forbidden", session=session), 403)
+        text, chosen = form.get("text"), form.getlist("branch_types")
+        read = read_bulletin(text, chosen, form.get("police_unit"), session.user.police_unit)
+
+        def refused(field: str, reason: str, status: int) -> Response:
+            words = Words(language)
+            said = words(f"bulletin_{reason}", most=BULLETIN_MAX_CHARS)
+            label = words(f"bulletin_field_{field}")
+            error = words("bulletin_refused", label=label, field=field, reason=said)
+            html = pages.bulletin_page(
+                session, language, text=text if isinstance(text, str) else "",
+                chosen=[str(kind) for kind in chosen], error=error,
+            )  # fmt: skip
+            return _page(html, status)
+
+        if isinstance(read, BulletinRefusal):
+            # Another unit is not this user's to warn (403); a field to correct is 422.
+            status = 403 if read.reason == "other_unit" else 422
+            return refused(read.field, read.reason, status)
+        try:
+            await send_bulletin(desk_of(request), session.user, read)
+        except BrokerUnavailable:
+            logger.warning("bulletin not sent, broker unavailable",
+                           extra={"username": session.user.username})  # fmt: skip
+            response = refused("text", "broker_unavailable", 503)
+            response.headers["Retry-After"] = "5"
+            return response
+        return _to("/bulletins/new?sent=1")
 
     @router.get("/alerts/{alert_text}")
     async def alert_detail(request: Request, alert_text: str) -> Response:

@@ -297,6 +297,41 @@ PHRASES: dict[str, dict[Language, str]] = {
         "nl": "De inhoud van deze melding is na de bewaartermijn verwijderd.",
         "en": "This alert's content was deleted after the retention period.",
     },
+    # Modus operandi bulletins (consumers/desk/bulletins.py): the form, its fields, refusals.
+    "bulletin_new": {"nl": "Nieuwe werkwijze delen", "en": "Share a modus operandi"},
+    "bulletin_intro": {
+        "nl": "Beschrijf een nieuwe werkwijze van overvallers. De melding gaat naar de "
+        "aangesloten filialen van de gekozen soorten in eenheid {unit}.",
+        "en": "Describe a new way of working of robbers. The bulletin goes to the subscribed "
+        "branches of the chosen kinds in unit {unit}.",
+    },
+    "bulletin_field_text": {"nl": "Werkwijze", "en": "Modus operandi"},
+    "bulletin_field_branch_types": {"nl": "Soorten filialen", "en": "Kinds of branch"},
+    "bulletin_field_police_unit": {"nl": "Eenheid", "en": "Unit"},
+    "bulletin_send": {"nl": "Versturen", "en": "Send"},
+    "bulletin_sent": {
+        "nl": "De werkwijze is verstuurd naar de filialen van uw eenheid.",
+        "en": "The bulletin was sent to the branches of your unit.",
+    },
+    "bulletin_refused": {"nl": "{label} ({field}): {reason}", "en": "{label} ({field}): {reason}"},
+    "bulletin_text_missing": {"nl": "vul de werkwijze in", "en": "describe the modus operandi"},
+    "bulletin_text_too_long": {
+        "nl": "ten hoogste {most} tekens", "en": "at most {most} characters",
+    },
+    "bulletin_branch_types_missing": {
+        "nl": "kies ten minste één soort filiaal", "en": "choose at least one kind of branch",
+    },
+    "bulletin_branch_type_unknown": {
+        "nl": "onbekende soort filiaal", "en": "unknown kind of branch",
+    },
+    "bulletin_other_unit": {
+        "nl": "u kunt alleen naar uw eigen eenheid versturen",
+        "en": "you can send to your own unit only",
+    },
+    "bulletin_broker_unavailable": {
+        "nl": "niet verstuurd: de berichtendienst is niet bereikbaar; probeer het zo opnieuw",
+        "en": "not sent: the message broker cannot be reached; please try again shortly",
+    },
     "not_found": {
         "nl": "Deze melding bestaat niet of hoort niet bij uw eenheid.",
         "en": "This alert does not exist or does not belong to your unit.",

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from consumers.desk.alerts import AlertStore
     from consumers.desk.live import ChangeListener, Fanout
     from consumers.desk.users import DeskSession
+    from heterdaad.events import BrokerLink
     from heterdaad.language import Language
     from heterdaad.settings import Settings
     from heterdaad.thresholds.desk import DeskThresholds
@@ -40,6 +41,8 @@ class Desk:
     store: AlertStore
     fanout: Fanout
     listener: ChangeListener
+    # The desk's one producer: bulletins go out through it (consumers/desk/bulletins.py).
+    broker: BrokerLink
 
 
 def desk_of(request: Request) -> Desk:

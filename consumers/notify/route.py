@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING, Literal
 from consumers.notify import watch
 from heterdaad.thresholds.notify import NotifyThresholds
 from schemas.alerts import AlertKind, RecipientRole, Severity
+from schemas.common import Location
 from schemas.distance import metres_between
+from schemas.geography import police_unit_for
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -132,6 +134,9 @@ def nearby_branches(
     """
     center, alert_radius = alert.area.center, alert.area.radius_m or 0.0
     at_risk = set(alert.branch_types_at_risk)
+    # A bulletin's area is its police unit (the desk sends it to its own, docs/desk.md): the
+    # branches in that unit, however far from its centre, and none beyond its border.
+    unit_wide = alert.kind is AlertKind.MODUS_OPERANDI_BULLETIN
     found = []
     for site in branches:
         if rule.chains and site.chain not in rule.chains:
@@ -142,9 +147,20 @@ def nearby_branches(
         if at_risk and site.branch_type not in at_risk:
             continue
         metres = metres_between(center.lat, center.lon, site.lat, site.lon)
-        if metres - alert_radius <= radius_m:
+        if unit_wide:
+            if _unit_of(site) is alert.police_unit:
+                found.append(NearbyBranch(site.branch_id, round(metres)))
+        elif metres - alert_radius <= radius_m:
             found.append(NearbyBranch(site.branch_id, round(metres)))
     return tuple(sorted(found, key=lambda near: (near.distance_m, near.branch_id)))
+
+
+def _unit_of(site: BranchSite) -> PoliceUnit | None:
+    """The police unit a branch lies in; None for a point the contract's box refuses."""
+    try:
+        return police_unit_for(Location(lat=site.lat, lon=site.lon))
+    except ValueError:
+        return None
 
 
 def matches(
