@@ -127,7 +127,7 @@ def pseudonymise_free_text(model: ModelT, key: bytes, key_id: str) -> ModelT:
 
     def pseudonym(text: str, at: Loc) -> str:
         return PLATE_IN_TEXT.sub(
-            lambda match: pseudonymise_plate(match[0], key, key_id), _visible(text)
+            lambda match: pseudonymise_plate(match[0], key, key_id), without_invisible(text)
         )
 
     changed = _walk(model.model_dump(), pseudonym)
@@ -142,7 +142,7 @@ def pseudonymise_free_text(model: ModelT, key: bytes, key_id: str) -> ModelT:
 
     def pseudonym_or_mask(text: str, at: Loc) -> str:
         if at in too_long:
-            return PLATE_IN_TEXT.sub(lambda match: _mask(match[0]), _visible(text))
+            return PLATE_IN_TEXT.sub(lambda match: _mask(match[0]), without_invisible(text))
         return pseudonym(text, at)
 
     return type(model).model_validate(_walk(model.model_dump(), pseudonym_or_mask))
@@ -169,7 +169,7 @@ def _mask(plate: str) -> str:
 
 
 
-def _visible(text: str) -> str:
+def without_invisible(text: str) -> str:
     """The text without Unicode format characters (category Cf). A text of nothing else stays
     as it is: it hides no plate, and a chain or street must not turn empty after its row or
     body was checked (the CBL import stopped on one)."""

@@ -23,6 +23,7 @@ from schemas.alerts import (
 )
 from schemas.common import BranchType, Location, PoliceUnit
 from schemas.distance import metres_between
+from schemas.pseudonym import plates_in, without_invisible
 from schemas.topics import ALERTS
 
 if TYPE_CHECKING:
@@ -68,11 +69,15 @@ def read_bulletin(
     """
     if unit not in (None, "", own_unit.value):
         return BulletinRefusal("police_unit", "other_unit")
-    cleaned = _CONTROL.sub("", text if isinstance(text, str) else "").strip()
+    cleaned = without_invisible(_CONTROL.sub("", text if isinstance(text, str) else "")).strip()
     if not cleaned:
         return BulletinRefusal("text", "text_missing")
     if len(cleaned) > BULLETIN_MAX_CHARS:
         return BulletinRefusal("text", "text_too_long")
+    # A bulletin goes to branches, and no plate reaches a branch (only pseudonyms, masked in
+    # their views): refused with the reason, so the writer says the way of working without it.
+    if plates_in(cleaned):
+        return BulletinRefusal("text", "text_has_plate")
     if not branch_types:
         return BulletinRefusal("branch_types", "branch_types_missing")
     kinds: list[BranchType] = []

@@ -318,6 +318,12 @@ PHRASES: dict[str, dict[Language, str]] = {
     "bulletin_text_too_long": {
         "nl": "ten hoogste {most} tekens", "en": "at most {most} characters",
     },
+    "bulletin_text_has_plate": {
+        "nl": "bevat een kenteken; kentekens gaan niet naar filialen: beschrijf de werkwijze "
+        "zonder kenteken",
+        "en": "contains a licence plate; plates are not sent to branches: describe the way of "
+        "working without it",
+    },
     "bulletin_branch_types_missing": {
         "nl": "kies ten minste één soort filiaal", "en": "choose at least one kind of branch",
     },

@@ -80,6 +80,13 @@ USER = DeskUser("ams.coordinator", AMS, "nl")
         ("", ["supermarket"], None, BulletinRefusal("text", "text_missing")),
         ("\x00\x01 \n", ["supermarket"], None, BulletinRefusal("text", "text_missing")),
         (None, ["supermarket"], None, BulletinRefusal("text", "text_missing")),
+        # A plate, written plainly or with an invisible character inside it: no plate goes
+        # to a branch. Invisible format characters go, as control characters do.
+        ("Vluchtauto 12-ABC-3, zwart", ["supermarket"], None,
+         BulletinRefusal("text", "text_has_plate")),
+        ("Vluchtauto 12-A\u200bBC-3, zwart", ["supermarket"], None,
+         BulletinRefusal("text", "text_has_plate")),
+        ("eerst\u200b bellen\u202e", ["jeweller"], None, Bulletin("eerst bellen", (JEWELLER,))),
         # One character too many.
         ("x" * (BULLETIN_MAX_CHARS + 1), ["supermarket"], None,
          BulletinRefusal("text", "text_too_long")),
