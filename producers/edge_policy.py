@@ -1,5 +1,5 @@
 """Intake policy, checked once where an event enters: no time in the future or years back, no
-point abroad.
+point abroad, no alarm verified before it was pressed.
 
 The contract (schemas/) checks shape only, so that a record valid when it was produced stays
 valid for every reader, whatever its clock or gazetteer. What depends on the moment of arrival
@@ -17,11 +17,12 @@ from functools import cache
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
-from pydantic_core import InitErrorDetails
+from pydantic_core import ErrorDetails, InitErrorDetails
 
-from heterdaad.event_time import in_the_future, too_far_ahead
+from heterdaad.event_time import duration_text, in_the_future, too_far_ahead
 from heterdaad.settings import get_settings
 from schemas.common import EVENT_TIME, Location
+from schemas.events import AlarmActivation, Verification
 from schemas.geography import is_in_netherlands
 
 if TYPE_CHECKING:
@@ -72,6 +73,34 @@ def refusals_of_parts(
     return [(loc, reason) for loc, _, reason in _part_violations(model, data, (), window)]
 
 
+def with_refusals_of_parts(
+    error: ValidationError, model: type[BaseModel], data: object
+) -> list[ErrorDetails]:
+    """The errors of a body `model` refused, and what admit refuses in its other fields.
+
+    The API's answer to a malformed body: a count that is no number and a time in the future
+    are named in one 422, in the words admit would use. A refusal of a field that already has
+    an error of its own, or lies inside or around one, is left out: it says nothing new.
+    """
+    errors = error.errors(include_url=False)
+    if not isinstance(data, dict):
+        return errors
+    named = [tuple(item["loc"]) for item in errors]
+    refusals = [
+        _error(loc, None, reason)
+        for loc, reason in refusals_of_parts(model, data)
+        if not any(_nested(loc, other) or _nested(other, loc) for other in named)
+    ]
+    if not refusals:
+        return errors
+    more = ValidationError.from_exception_data(model.__name__, refusals)
+    return errors + more.errors(include_url=False)
+
+
+def _nested(inner: Loc, outer: Loc) -> bool:
+    return len(outer) > 0 and inner[: len(outer)] == outer
+
+
 def _window(
     clock_skew: timedelta | None, max_age: timedelta | None, now: datetime | None
 ) -> _Window:
@@ -108,6 +137,7 @@ def _violations(value: object, loc: Loc, window: _Window) -> Iterator[tuple[Loc,
             yield loc, value.model_dump(), OUTSIDE_NETHERLANDS
         return
     if isinstance(value, BaseModel):
+        yield from _order_violations(type(value), vars(value), loc, window)
         for name, field in type(value).model_fields.items():
             child = getattr(value, name)
             if EVENT_TIME in field.metadata and isinstance(child, datetime):
@@ -123,6 +153,7 @@ def _violations(value: object, loc: Loc, window: _Window) -> Iterator[tuple[Loc,
 def _part_violations(
     model: type[BaseModel], data: Mapping[str, Any], loc: Loc, window: _Window
 ) -> Iterator[tuple[Loc, object, str]]:
+    valid: dict[str, Any] = {}
     for name, field in model.model_fields.items():
         if name not in data:
             continue
@@ -133,11 +164,35 @@ def _part_violations(
             if inner is not None and isinstance(data[name], dict):
                 yield from _part_violations(inner, data[name], (*loc, name), window)
             continue
+        valid[name] = value
         if EVENT_TIME in field.metadata and isinstance(value, datetime):
             if (reason := window.reason(value)) is not None:
                 yield (*loc, name), value.isoformat(), reason
         else:
             yield from _violations(value, (*loc, name), window)
+    yield from _order_violations(model, valid, loc, window)
+
+
+def _order_violations(
+    model: type[BaseModel], fields: Mapping[str, Any], loc: Loc, window: _Window
+) -> Iterator[tuple[Loc, object, str]]:
+    """What the order of two times of a model refuses; `fields` are the valid ones it has.
+
+    An alarm centre verifies a press after it came in: a verification more than the clock
+    skew before the press (the centre's clock against the panel's) is a wrong time, and the
+    desk would show a verdict older than the alarm it is about.
+    """
+    if not issubclass(model, AlarmActivation):
+        return
+    pressed, verification = fields.get("occurred_at"), fields.get("verification")
+    if not isinstance(pressed, datetime) or not isinstance(verification, Verification):
+        return  # a field refused on its own: the order cannot be judged
+    if verification.at < pressed - window.skew:
+        reason = (
+            f"lies before occurred_at ({pressed.isoformat()}) by more than the allowed "
+            f"clock skew ({duration_text(window.skew)})"
+        )
+        yield (*loc, "verification", "at"), verification.at.isoformat(), reason
 
 
 @cache

@@ -32,7 +32,7 @@ from producers.api.receipts import (
     lock_event_ids,
     release_receipts,
 )
-from producers.edge_policy import admit
+from producers.edge_policy import admit, with_refusals_of_parts
 from schemas.events import AuditAction, AuditEvent
 
 if TYPE_CHECKING:
@@ -176,7 +176,9 @@ class Intake:
             edge = kind.edge_model.model_validate_json(json.dumps(item), strict=True)
             event = admit(kind.to_contract(edge, self.plate_key))
         except ValidationError as error:
-            problems = field_problems(error.errors(include_url=False))
+            # Every reason at once: a malformed count stops the model before admit, so the
+            # intake policy judges the fields that are valid on their own (a time ahead too).
+            problems = field_problems(with_refusals_of_parts(error, kind.edge_model, item))
             event_id = _event_id_of(item)
             self._decide(
                 round_, caller, kind, index, Answer(422, event_id, problems), subject=event_id

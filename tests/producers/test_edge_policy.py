@@ -94,3 +94,33 @@ def test_every_violation_is_named_at_once() -> None:
         occurred_at=AHEAD, branch=factories.branch(location=BRUSSELS)
     )
     assert _refusal(report).count("Value error") == 2
+
+
+@pytest.mark.parametrize(
+    ("verified_after_press", "refused"),
+    [
+        # Exactly the skew before the press: the centre's clock may lag the panel's that much.
+        (-SKEW, False),
+        # A second more: verified before it was pressed.
+        (-SKEW - timedelta(seconds=1), True),
+        # The usual order.
+        (timedelta(seconds=30), False),
+    ],
+)
+def test_a_verification_before_the_press_is_refused_beyond_the_clock_skew(
+    verified_after_press: timedelta, refused: bool
+) -> None:
+    pressed = NOW - timedelta(minutes=10)
+    verdict = Verification(
+        method=VerificationMethod.CALLBACK, verified=True, at=pressed + verified_after_press
+    )
+    activation = factories.alarm_activation(
+        occurred_at=pressed, received_at=pressed, verification=verdict
+    )
+    if not refused:
+        assert admit(activation, clock_skew=SKEW, now=NOW) is activation
+        return
+    assert _refusal(activation) == (
+        f"verification.at: Value error, lies before occurred_at ({pressed.isoformat()}) by more "
+        "than the allowed clock skew (2 minutes)"
+    )
