@@ -34,6 +34,7 @@ from heterdaad.notation import DUTCH_TIME, SkippedTime, dutch_wall_time
 from producers.api import pages, permissions
 from producers.api.answers import FieldProblem, Refused
 from producers.api.audit import audit_entry, write_audit
+from producers.api.intake import malformed
 from producers.api.kinds import RECON_SIGHTING
 from producers.api.pages import Words
 from producers.api.staff_sessions import find_session, open_session, revoke_session
@@ -343,11 +344,14 @@ async def _sighting(
 ) -> tuple[list[str], dict[str, Any] | None]:
     """The sighting as the intake takes it, or what to correct first (in the page's words)."""
     errors = []
+    named = set()  # the fields the form has refused itself, in its own words
     branch = await _branch(intake, caller, values["branch_id"]) if values["branch_id"] else None
     if branch is None:
         errors.append(f"{words('branch')}: {words('pick_branch')}")
+        named.add("branch")
     if not values["behaviours"]:
         errors.append(f"{words('behaviours')}: {words('pick_behaviour')}")
+        named.add("behaviours")
     observed_at = datetime.now(UTC)
     if values["observed_at"]:
         try:
@@ -357,10 +361,10 @@ async def _sighting(
             )
         except SkippedTime as skipped:
             errors.append(f"{words('observed_at')}: {skipped.reason(words.language)}")
+            named.add("observed_at")
         except ValueError:
             errors.append(f"{words('observed_at')}: {words('give_time')}")
-    if errors:
-        return errors, None
+            named.add("observed_at")
     person = {
         "height_band": values["height_band"] or None,
         "build": values["build"] or None,
@@ -386,6 +390,15 @@ async def _sighting(
         "vehicle": vehicle,
         "free_text": values["free_text"] or None,
     }
+    if errors:
+        # The rest is judged as the intake would (a time ahead, an unreadable plate), so that
+        # staff correct everything in one go; a whole-report reason waits for the fields.
+        others = [
+            problem
+            for problem in malformed(RECON_SIGHTING, item)
+            if problem.field.split(".")[0] not in named and problem.field != "(body)"
+        ]
+        return errors + [_problem_text(words, problem) for problem in others], None
     return [], item
 
 

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from heterdaad.db import DatabaseBusy
 from producers import ingest
 from producers.api import permissions
-from producers.api.answers import Answer, Refused, field_problems
+from producers.api.answers import Answer, FieldProblem, Refused, field_problems
 from producers.api.audit import (
     UNKNOWN_SUBJECT,
     RefusedRequestAudit,
@@ -433,6 +433,15 @@ class Intake:
             },
         )
         raise refusal
+
+
+def malformed(kind: EventKind, item: Any) -> list[FieldProblem]:
+    """What the intake would name in an item its edge model refuses, every reason; else []."""
+    try:
+        kind.edge_model.model_validate_json(json.dumps(item), strict=True)
+    except ValidationError as error:
+        return field_problems(with_refusals_of_parts(error, kind.edge_model, item))
+    return []
 
 
 def _details(caller: Caller, kind: EventKind, answer: Answer) -> dict[str, Any]:

@@ -394,6 +394,26 @@ async def test_form_errors_are_shown_in_dutch(
     assert await published_count(settings, RECON_SIGHTINGS) == 0
 
 
+async def test_the_form_names_every_reason_at_once(
+    settings: Settings, registry: Registry, client: httpx.AsyncClient, db: asyncpg.Connection
+) -> None:
+    # Nothing ticked stopped the form before the intake: the time ahead and the plate were
+    # heard of only after the next post.
+    await logged_in(client, db)
+    overrides: dict[str, str | list[str]] = {
+        "behaviours": [], "observed_at": "2099-01-01T12:00", "plate": "!!",
+    }  # fmt: skip
+    response = await post_form(client, sighting_form(str(uuid.uuid4()), **overrides))
+    assert response.status_code == 422
+    for message in (
+        "Wat zag u: vink ten minste één ding aan.",
+        "Tijdstip: ligt meer dan 2 minuten in de toekomst",
+        "Kenteken: een kenteken heeft 2 tot 12 letters en cijfers",
+    ):
+        assert message in response.text, message
+    assert await published_count(settings, RECON_SIGHTINGS) == 0
+
+
 async def test_a_time_of_the_hour_that_comes_twice_is_taken_in_summer_time(
     settings: Settings, registry: Registry, client: httpx.AsyncClient, db: asyncpg.Connection
 ) -> None:
