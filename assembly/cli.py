@@ -249,9 +249,10 @@ def infra_status() -> None:
 
 
 ROLE_HELP = (
-    "The stages this process runs: all (the default), alarms (verify_alarms), or patterns "
-    "(report_robberies, link_series, detect_hotspots, link_reconnaissance); run alarms and "
-    "patterns side by side, never with all (docs/operations.md, 'Worker roles')."
+    "The stages this process runs: all (the default), live (verify_alarms and "
+    "report_robberies: what alerts on a press or a robbery now), or patterns (link_series, "
+    "detect_hotspots, link_reconnaissance); run live and patterns side by side, never with "
+    "all (docs/operations.md, 'Worker roles')."
 )
 
 

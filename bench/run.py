@@ -275,7 +275,7 @@ async def sink_part(plan: Plan, base: Path, lines: list[str]) -> None:
 
 
 # The worker split by role, as docker-compose.yml runs it (streams/roles.py).
-SPLIT = ("alarms", "patterns")
+SPLIT = ("live", "patterns")
 
 
 async def tasks_part(plan: Plan, base: Path, lines: list[str]) -> None:
@@ -323,7 +323,7 @@ async def tasks_part(plan: Plan, base: Path, lines: list[str]) -> None:
         f"| signed webhook through notify | {behind.webhook.row()} | "
         f"{ratio(behind.webhook.p50, found.webhook.p50)} | "
         f"{ratio(behind.webhook.max, found.webhook.max)} |",
-        f"| task on alarm-tasks.v1, workers split (`--role alarms`, `--role patterns`) | "
+        f"| task on alarm-tasks.v1, workers split (`--role live`, `--role patterns`) | "
         f"{split.topic.row()} | {ratio(split.topic.p50, baseline.p50)} | "
         f"{ratio(split.topic.max, baseline.max)} |",
         f"| signed webhook through notify, workers split | {split.webhook.row()} | "

@@ -9,7 +9,7 @@ so that the ratio is what storing and delivering it to the centre adds.
 With `backlog`, that many months-old robbery reports at supermarkets spread over the same area
 (a monthly CBL import) are produced to incident-reports.v1 just before the measured presses:
 a live press must not wait for the verification of history (docs/alarm-verification.md).
-With `roles` ("alarms", "patterns"), the worker runs split as docker-compose.yml runs it, and the
+With `roles` ("live", "patterns"), the worker runs split as docker-compose.yml runs it, and the
 same backlog shows what the split leaves of that wait (docs/operations.md, "Worker roles").
 """
 

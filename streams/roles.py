@@ -6,18 +6,23 @@ press waited 90-128 s for its verify task; with verify_alarms in a process of it
 (bench/RESULTS.md, "A worker process of its own for verify_alarms"). A role names such a
 split; `all` is the one process of before, and stays the default.
 
-- `alarms` runs verify_alarms in the deployment's own group and app id (Settings.app_id): the
-  same group, tables, changelogs and internal topic as `all`, so a deployment that splits
-  keeps the alarm state and offsets it has, and the API's /readyz keeps watching the group
-  that decides presses.
-- `patterns` runs the other four stages in a group of its own, `<app_id>-patterns`: every
-  process of a split must get every record of its topics, so the two cannot share a group.
-  Faust names the tables' changelogs and the stages name their internal topics after the app
-  id, so the patterns role has its own, and starts them empty: a new group reads its topics
-  from the earliest retained record and rebuilds series, hotspot and reconnaissance state from
-  them (docs/operations.md, "Worker roles").
+- `live` runs the stages that alert on what is happening now: verify_alarms (a press) and
+  report_robberies (a robbery report, the "catch them in the act" alert), in the deployment's
+  own group and app id (Settings.app_id): the same group, tables, changelogs and internal
+  topic as `all`, so a deployment that splits keeps the alarm state and the offsets it has
+  (report_robberies keeps none but the offsets, and does not alert the history again), and
+  the API's /readyz keeps watching the group that decides presses. report_robberies is
+  stateless and cheap per report, so it costs the press little; a history import's robbery
+  alerts (historical, medium severity) are made here too.
+- `patterns` runs link_series, detect_hotspots and link_reconnaissance in a group of its own,
+  `<app_id>-patterns`: every process of a split must get every record of its topics, so the
+  two cannot share a group. Faust names the tables' changelogs and the stages name their
+  internal topics after the app id, so the patterns role has its own, and starts them empty:
+  a new group reads its topics from the earliest retained record and rebuilds series, hotspot
+  and reconnaissance state from them, alerting that history's series, hotspots and
+  reconnaissance again (kept once downstream by alert id; docs/operations.md, "Worker roles").
 
-Two roles of one split never share a group; `all` and `alarms` do, so they are never run
+Two roles of one split never share a group; `all` and `live` do, so they are never run
 side by side (stop the one worker before starting the split).
 """
 
@@ -31,7 +36,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-Role = Literal["all", "alarms", "patterns"]
+Role = Literal["all", "live", "patterns"]
 ROLES: tuple[Role, ...] = get_args(Role)
 
 STAGES: dict[Role, tuple[str, ...]] = {
@@ -40,8 +45,8 @@ STAGES: dict[Role, tuple[str, ...]] = {
         "report_robberies", "verify_alarms", "link_series", "detect_hotspots",
         "link_reconnaissance",
     ),
-    "alarms": ("verify_alarms",),
-    "patterns": ("report_robberies", "link_series", "detect_hotspots", "link_reconnaissance"),
+    "live": ("report_robberies", "verify_alarms"),
+    "patterns": ("link_series", "detect_hotspots", "link_reconnaissance"),
 }  # fmt: skip
 """The stages each role runs."""
 
@@ -54,7 +59,7 @@ class UnknownRole(ValueError):
 
 
 def parse_role(text: str) -> Role:
-    """The role named `text` (as an operator types it: `alarms`, ` Patterns `)."""
+    """The role named `text` (as an operator types it: `live`, ` Patterns `)."""
     name = text.strip().lower()
     for role in ROLES:
         if role == name:
@@ -63,7 +68,7 @@ def parse_role(text: str) -> Role:
 
 
 def role_app_id(settings: Settings, role: Role) -> str:
-    """The Faust app id and consumer group of `role`: Settings.app_id for `all` and `alarms`."""
+    """The Faust app id and consumer group of `role`: Settings.app_id for `all` and `live`."""
     suffix = _OWN_GROUP.get(role)
     return settings.app_id if suffix is None else f"{settings.app_id}-{suffix}"
 

@@ -115,14 +115,14 @@ def test_worker_is_restarted_after_a_crash() -> None:
         assert OURS[name]["restart"] in {"unless-stopped", "always", "on-failure"}
 
 
-def test_the_workers_run_every_stage_once_a_live_press_in_a_process_of_its_own() -> None:
+def test_the_workers_run_every_stage_once_the_live_alerts_in_a_process_of_their_own() -> None:
     from streams.roles import STAGES, parse_role
 
     commands = [s["command"] for s in OURS.values() if s["command"][0] == "worker"]
     roles = [parse_role(command[command.index("--role") + 1]) for command in commands]
     stages = [stage for role in roles for stage in STAGES[role]]
     assert sorted(stages) == sorted(STAGES["all"])
-    assert STAGES["alarms"] in [STAGES[role] for role in roles]
+    assert STAGES["live"] in [STAGES[role] for role in roles]
     # Each worker's healthcheck asks its own role's group.
     for service in OURS.values():
         if service["command"][0] == "worker":

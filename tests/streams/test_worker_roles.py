@@ -26,6 +26,7 @@ from streams.topology import input_topics, internal_topics, worker_topics
 from tests import factories
 from tests.kafka_helpers import eventually, publish_all, read_topic, records_up_to_now
 from tests.processes import running
+from tests.streams.test_link_series import crew_report, east, series_alerts
 from tests.streams.test_verify_alarms import fast, live, site
 
 if TYPE_CHECKING:
@@ -42,7 +43,8 @@ if TYPE_CHECKING:
 AGENTS = {
     "all": {"gather_alarm_activations", "gather_incident_reports", "gather_recon_sightings",
             "verify_alarms", "link_robberies", "track_hotspots", "link_reconnaissance"},
-    "alarms": {"gather_alarm_activations", "gather_incident_reports", "verify_alarms"},
+    # report_robberies has no agent of its own: the intake calls it (streams/intake.py).
+    "live": {"gather_alarm_activations", "gather_incident_reports", "verify_alarms"},
     "patterns": {"gather_incident_reports", "gather_recon_sightings", "link_robberies",
                  "track_hotspots", "link_reconnaissance"},
 }  # fmt: skip
@@ -52,7 +54,8 @@ AGENTS = {
     ("text", "role"),
     [
         ("all", "all"),
-        ("alarms", "alarms"),
+        ("live", "live"),
+        (" LIVE", "live"),
         (" Patterns ", "patterns"),  # as typed in a compose file or a shell
     ],
 )
@@ -60,12 +63,13 @@ def test_a_role_is_read_as_typed(text: str, role: str) -> None:
     assert parse_role(text) == role
 
 
-@pytest.mark.parametrize("text", ["alarm", "verify_alarms", "", "all,alarms"])
+# `alarms`, the live role's name before it ran report_robberies too, was never released.
+@pytest.mark.parametrize("text", ["alarms", "verify_alarms", "", "all,live"])
 def test_an_unknown_role_is_refused_naming_it_and_the_known_ones(text: str) -> None:
     with pytest.raises(UnknownRole) as refused:
         parse_role(text)
     assert repr(text) in str(refused.value)
-    assert "all, alarms, patterns" in str(refused.value)
+    assert "all, live, patterns" in str(refused.value)
 
 
 @pytest.mark.parametrize("command", [["worker"], ["worker-ready"]])
@@ -77,7 +81,7 @@ def test_the_worker_commands_refuse_an_unknown_role_before_starting(command: lis
 
 def test_the_split_runs_every_stage_once() -> None:
     # Every stage of `all` in exactly one of the two roles of a split.
-    split = [*STAGES["alarms"], *STAGES["patterns"]]
+    split = [*STAGES["live"], *STAGES["patterns"]]
     assert sorted(split) == sorted(STAGES["all"])
     assert len(set(split)) == len(split)
 
@@ -89,15 +93,16 @@ def test_a_role_declares_the_agents_of_its_stages_only(bare_settings: Settings, 
     assert faust_app.conf.id == role_app_id(bare_settings, parse_role(role))
 
 
-def test_alarms_keeps_the_deployments_group_and_patterns_has_its_own(
+def test_live_keeps_the_deployments_group_and_patterns_has_its_own(
     bare_settings: Settings,
 ) -> None:
-    # `alarms` reads and keeps what the one worker of before had: the group, the tables'
-    # changelogs and the repartition topic of verify_alarms, under the same names.
-    one, alarms = create_app(bare_settings), create_app(bare_settings, "alarms")
+    # `live` reads and keeps what the one worker of before had: the group (and so the offsets
+    # report_robberies goes on from), the tables' changelogs and the repartition topic of
+    # verify_alarms, under the same names.
+    one, live_worker = create_app(bare_settings), create_app(bare_settings, "live")
     patterns = create_app(bare_settings, "patterns")
-    assert alarms.conf.id == one.conf.id == bare_settings.app_id
-    assert {name for name, _, _ in internal_topics(alarms)} < {
+    assert live_worker.conf.id == one.conf.id == bare_settings.app_id
+    assert {name for name, _, _ in internal_topics(live_worker)} < {
         name for name, _, _ in internal_topics(one)
     }
     # `patterns` has all its own: a shared topic or group would hand a record to one of them.
@@ -114,10 +119,15 @@ def test_alarms_keeps_the_deployments_group_and_patterns_has_its_own(
     assert {name for name, _, _ in internal_topics(patterns)} <= created
     assert {name for name, _, _ in internal_topics(one)} <= created
     # Two processes on one machine keep their state apart.
-    assert alarms.conf.datadir != patterns.conf.datadir
+    assert live_worker.conf.datadir != patterns.conf.datadir
 
 
 # --- through Kafka, each worker a real process ----------------------------------------------
+
+
+def _crew() -> list[IncidentReport]:
+    """Two robberies by one crew, 3 km and a day apart: a series of two to link_series."""
+    return [crew_report(east(km), days) for km, days in ((0, 3), (3, 2))]
 
 
 def _press_and_report() -> tuple[AlarmActivation, str, IncidentReport]:
@@ -188,37 +198,47 @@ async def _groups_offsets(settings: Settings, group: str) -> set[str]:
 
 
 @pytest.mark.integration
-async def test_the_alarms_worker_decides_a_press_and_runs_no_other_stage(
+async def test_the_live_worker_decides_a_press_and_alerts_a_robbery_report_now(
     settings: Settings, tmp_path: Path
 ) -> None:
     settings = fast(settings)
     press, key, report = _press_and_report()
-    await publish_all(settings, report, press)
-    with running(settings, "worker", "--role", "alarms", log=tmp_path / "w.log") as worker:
+    crew = _crew()
+    await publish_all(settings, report, *crew, press)
+    with running(settings, "worker", "--role", "live", log=tmp_path / "w.log") as worker:
         task = await _task(settings, key, worker)
-        # It reads the robbery report too (verify_alarms matches reports to presses): once it
-        # has committed past it, report_robberies would have alerted before that commit.
+        # The robbery alert comes from the live worker: not behind the series stage.
+        alerts = ALERTS.name(settings.topic_prefix)
+        (robbery,) = await read_topic(
+            settings.kafka_bootstrap, alerts, count=1, timeout=120, while_alive=worker,
+            where=_robbery_alert_of(report),
+        )  # fmt: skip
+        # Once it has committed past the crew's reports, link_series would have alerted
+        # their series before that commit.
         reports = INCIDENT_REPORTS.name(settings.topic_prefix)
         await eventually(lambda: _committed(settings, settings.app_id, reports), timeout=60)
         assert worker.poll() is None
     assert task.activation_ids == [press.event_id]
-    kinds = {alert.kind for alert in await _alerts_now(settings)}
-    assert AlertKind.ROBBERY_REPORTED not in kinds, "report_robberies ran in the alarms role"
+    # In the deployment's own name, as with one worker of every stage.
+    assert dict(robbery.headers)["ce_source"] == f"urn:heterdaad:stream:{settings.app_id}".encode()
+    sent = await _alerts_now(settings)
+    robberies = {a.evidence[0].event_id for a in sent if a.kind is AlertKind.ROBBERY_REPORTED}
+    assert robberies == {report.event_id, *(r.event_id for r in crew)}
+    assert AlertKind.SERIES not in {a.kind for a in sent}, "link_series ran in the live role"
     # No other group than the deployment's read anything.
     assert await _groups_offsets(settings, role_app_id(settings, "patterns")) == set()
 
 
 @pytest.mark.integration
-async def test_the_patterns_worker_alerts_a_robbery_and_produces_no_alarm_task(
+async def test_the_patterns_worker_links_a_series_and_alerts_no_robbery_nor_press(
     settings: Settings, tmp_path: Path
 ) -> None:
     settings = fast(settings)
     press, _, report = _press_and_report()
-    await publish_all(settings, press, report)
+    crew = _crew()
+    await publish_all(settings, press, report, *crew)
     with running(settings, "worker", "--role", "patterns", log=tmp_path / "w.log") as worker:
-        alerts = ALERTS.name(settings.topic_prefix)
-        await read_topic(settings.kafka_bootstrap, alerts, count=1, timeout=120,
-                         while_alive=worker, where=_robbery_alert_of(report))  # fmt: skip
+        await series_alerts(settings, worker, until=f"series:{crew[0].event_id}:2")
         group = role_app_id(settings, "patterns")
         reports = INCIDENT_REPORTS.name(settings.topic_prefix)
         await eventually(lambda: _committed(settings, group, reports), timeout=60)
@@ -229,8 +249,12 @@ async def test_the_patterns_worker_alerts_a_robbery_and_produces_no_alarm_task(
     assert reports in read
     tasks = ALARM_TASKS.name(settings.topic_prefix)
     assert await records_up_to_now(settings.kafka_bootstrap, tasks, ALARM_TASKS.partitions) == []
-    assert AlertKind.HOLD_UP_IN_PROGRESS not in {a.kind for a in await _alerts_now(settings)}
-    # Nor did the deployment's group, which the alarms role reads in.
+    kinds = {a.kind for a in await _alerts_now(settings)}
+    assert AlertKind.HOLD_UP_IN_PROGRESS not in kinds
+    # Robbery alerts are the live worker's: a split sends each once, and the patterns group's
+    # first start, which replays the reports from the earliest, sends none of the history.
+    assert AlertKind.ROBBERY_REPORTED not in kinds, "report_robberies ran in the patterns role"
+    # Nor did the deployment's group, which the live role reads in.
     assert await _groups_offsets(settings, settings.app_id) == set()
 
 
@@ -249,7 +273,7 @@ async def test_without_a_role_the_worker_runs_every_stage(
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("role", ["alarms", "patterns"])
+@pytest.mark.parametrize("role", ["live", "patterns"])
 def test_worker_ready_asks_the_group_of_its_role(settings: Settings, role: str) -> None:
     # No worker runs: not ready, and the group named is the role's (the compose healthchecks).
     result = subprocess.run(
