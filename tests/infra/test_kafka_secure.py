@@ -39,6 +39,7 @@ from tests import factories
 from tests.conftest import DATABASE_ENV
 from tests.kafka_helpers import publish_all
 from tests.processes import running
+from tests.streams.test_link_series import crew_report, east
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -216,11 +217,13 @@ async def test_the_patterns_worker_runs_as_the_worker_principal_in_its_own_group
     await migrate(settings.database_url, settings.database_schema)
     worker = _as(settings, profile, "worker")
     try:
-        report = factories.incident_report()
+        crew = [crew_report(east(km), days) for km, days in ((0, 3), (3, 2))]
         log = tmp_path / "patterns.log"
         with running(worker, "worker", "--role", "patterns", log=log) as process:
-            await publish_all(_as(settings, profile, "api"), report)
-            # A reported robbery gives an alert: read, judged and written by "worker".
+            await publish_all(_as(settings, profile, "api"), *crew)
+            # Two robberies by one crew give a series alert: read, linked through the role's
+            # own internal topics and changelogs, and written by "worker". (A robbery's own
+            # alert is the live role's.)
             alerts = ALERTS.name(settings.topic_prefix)
             found = await read_topic_as(_as(settings, profile, ADMIN), alerts, process)
         assert found, "no alert from the patterns worker"
