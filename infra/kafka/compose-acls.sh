@@ -34,3 +34,4 @@ CONFIG
 /opt/kafka/bin/kafka-acls.sh --bootstrap-server kafka:9092 --command-config "$CONFIG" --add --allow-principal User:notify --resource-pattern-type literal --topic 'heterdaad.alerts.v1.dlq' --operation Write --operation Describe
 /opt/kafka/bin/kafka-acls.sh --bootstrap-server kafka:9092 --command-config "$CONFIG" --add --allow-principal User:notify --resource-pattern-type literal --group 'heterdaad-notify' --operation Read --operation Describe
 /opt/kafka/bin/kafka-acls.sh --bootstrap-server kafka:9092 --command-config "$CONFIG" --add --allow-principal User:desk --resource-pattern-type literal --topic 'heterdaad.alerts.v1' --operation Read --operation Describe
+/opt/kafka/bin/kafka-acls.sh --bootstrap-server kafka:9092 --command-config "$CONFIG" --add --allow-principal User:desk --resource-pattern-type literal --topic 'heterdaad.alerts.v1' --operation Write --operation Describe
