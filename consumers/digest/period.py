@@ -13,6 +13,9 @@ from heterdaad.notation import DUTCH_TIME
 NL_TIME = DUTCH_TIME
 
 _MONTH_PATTERN = re.compile(r"^(\d{4})-(\d{2})$")
+# The trend reaches a year back and the hotspot scan weeks beyond the month: at the ends of
+# what a date can hold ('0000-01', '9999-12') the digest stopped with a traceback.
+FIRST_YEAR, LAST_YEAR = 1900, 9998
 
 
 @dataclass(frozen=True, order=True)
@@ -28,13 +31,18 @@ class Month:
 
     @classmethod
     def parse(cls, value: date | str) -> Month:
-        """From a date (any day of the month) or 'YYYY-MM'."""
+        """From a date (any day of the month) or 'YYYY-MM', of the years FIRST_YEAR to LAST_YEAR."""
         if isinstance(value, date):
-            return cls(value.year, value.month)
-        match = _MONTH_PATTERN.match(value.strip())
-        if match is None:
-            raise ValueError(f"give the month as YYYY-MM, not {value!r}")
-        return cls(int(match[1]), int(match[2]))
+            year, month, shown = value.year, value.month, value.isoformat()
+        else:
+            match = _MONTH_PATTERN.match(value.strip())
+            if match is None:
+                raise ValueError(f"give the month as YYYY-MM, not {value!r}")
+            year, month, shown = int(match[1]), int(match[2]), value.strip()
+        if not FIRST_YEAR <= year <= LAST_YEAR:
+            years = f"{FIRST_YEAR} to {LAST_YEAR}"
+            raise ValueError(f"give a month of the years {years}, not {shown!r}")
+        return cls(year, month)
 
     @classmethod
     def of(cls, moment: datetime) -> Month:

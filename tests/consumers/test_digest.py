@@ -79,6 +79,27 @@ def test_month_boundaries_are_dutch_midnights() -> None:
         Month.parse("oktober")
 
 
+@pytest.mark.parametrize("month", ["0000-01", "0001-06", "9999-12", "1899-12"])
+def test_a_month_beyond_what_the_digest_can_reach_is_refused_naming_it(month: str) -> None:
+    # The trend reaches a year back, the scan weeks on: these stopped with a traceback.
+    from typer.testing import CliRunner
+
+    from assembly.cli import app
+
+    result = CliRunner().invoke(app, ["digest", "--month", month])
+    assert result.exit_code == 2, result.output
+    assert month in result.output and "Traceback" not in result.output
+    with pytest.raises(ValueError, match=month):
+        Month.parse(month)
+    with pytest.raises(ValueError, match="years 1900 to 9998"):
+        Month.parse(date(int(month[:4]) or 1, 1, 1))
+
+
+def test_the_first_and_last_months_it_takes_have_their_whole_trend_and_scan() -> None:
+    for month in (Month.parse("1900-01"), Month.parse("9998-12")):
+        assert month.last(12)[0].start - timedelta(days=5 * 365) < month.shift(2).end
+
+
 EPISODE = timedelta(minutes=5)  # the settings' defaults
 LATE = timedelta(hours=6)
 RULES = DigestThresholds()  # 100 m and 5 minutes for escalations; 1 km and 14 days for recon
