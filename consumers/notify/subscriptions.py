@@ -72,6 +72,12 @@ def bounded_radius(spec: SubscriptionSpec, role: str, max_radius_m: float) -> Su
         )
     return spec
 
+# Four windows a day (opening hours, a lunch break, kinds apart) is more than a shop needs.
+# Each alert is checked against every window of its recipient: the API's body limit held
+# about 5,000, which cost the notify consumer, the police desk's alerts included, some
+# seconds per alert.
+MAX_WINDOWS = 28
+
 # Plain http only to this machine (a local relay, the tests); anything else needs TLS.
 _LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
@@ -120,7 +126,10 @@ class SubscriptionSpec(BaseModel):
     )
     language: Language = "nl"
     windows: tuple[TimeWindow, ...] = Field(
-        (), description="When the webhook may be notified; none: at any time."
+        (),
+        max_length=MAX_WINDOWS,
+        description="When the webhook may be notified; none: at any time. At most "
+        f"{MAX_WINDOWS}.",
     )
     send_alerts: StrictBool = Field(True, description="Send the alerts the filters let through.")
     send_escalations: StrictBool = Field(

@@ -156,6 +156,8 @@ async def test_subscription_refused(
         ({"webhook_url": HOOK, "webhook_secret": "short"}, "at least 32"),
         # Windows hold back a webhook; without one they mean nothing.
         ({"windows": [SHOP_HOURS.model_dump()]}, "give webhook_url"),
+        # Each alert is checked against every window: the body limit held about 5,000.
+        ({"webhook_url": HOOK, "windows": [SHOP_HOURS.model_dump()] * 29}, "at most 28"),
         # Chains choose branches for a radius.
         ({"webhook_url": HOOK, "chains": ["Jumbo City"]}, "give radius_m"),
         # An alert kind that does not exist.
