@@ -6,7 +6,7 @@ import asyncio
 import gc
 import logging
 import traceback
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -460,7 +460,7 @@ def digest(
         typer.echo(f"heterdaad: {text('pdf_missing')}", err=True)
         raise typer.Exit(FAILURE_EXIT)
     try:
-        Month.parse(month)
+        Month.parse(month, now=datetime.now(UTC))
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="--month") from error
     if language not in (None, "nl", "en"):

@@ -30,8 +30,10 @@ class Month:
             raise ValueError(f"month must be 1 to 12, not {self.month}")
 
     @classmethod
-    def parse(cls, value: date | str) -> Month:
-        """From a date (any day of the month) or 'YYYY-MM', of the years FIRST_YEAR to LAST_YEAR."""
+    def parse(cls, value: date | str, *, now: datetime | None = None) -> Month:
+        """From a date (any day of the month) or 'YYYY-MM', of the years FIRST_YEAR to
+        LAST_YEAR; given `now`, not a month that begins after it (a mistyped year would give a
+        digest of zeros that looks like a quiet month)."""
         if isinstance(value, date):
             year, month, shown = value.year, value.month, value.isoformat()
         else:
@@ -42,7 +44,10 @@ class Month:
         if not FIRST_YEAR <= year <= LAST_YEAR:
             years = f"{FIRST_YEAR} to {LAST_YEAR}"
             raise ValueError(f"give a month of the years {years}, not {shown!r}")
-        return cls(year, month)
+        chosen = cls(year, month)
+        if now is not None and chosen > cls.of(now):
+            raise ValueError(f"month {chosen} has not begun yet (it is {cls.of(now)} now)")
+        return chosen
 
     @classmethod
     def of(cls, moment: datetime) -> Month:

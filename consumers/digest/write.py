@@ -82,8 +82,8 @@ async def write_digest(
     fixes the moment the digest is made (tests, reruns).
     """
     language = language or settings.language
-    chosen = Month.parse(month)
     made_at = now or datetime.now(UTC)
+    chosen = Month.parse(month, now=made_at)
     step = _Steps(progress, pdf)
     rules = Rules.from_settings(settings)
     pool = await create_pool(settings, min_size=1, max_size=1)

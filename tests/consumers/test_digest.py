@@ -95,6 +95,20 @@ def test_a_month_beyond_what_the_digest_can_reach_is_refused_naming_it(month: st
         Month.parse(date(int(month[:4]) or 1, 1, 1))
 
 
+def test_a_month_that_has_not_begun_is_refused_naming_it() -> None:
+    # A mistyped year gave a digest of zeros that looked like a quiet month.
+    from typer.testing import CliRunner
+
+    from assembly.cli import app
+
+    result = CliRunner().invoke(app, ["digest", "--month", "2999-01"])
+    assert result.exit_code == 2 and "2999-01 has not begun" in result.output, result.output
+    with pytest.raises(ValueError, match="2026-12 has not begun yet"):
+        Month.parse("2026-12", now=NOW)
+    # The month it is now may be made (it says it is provisional), and every one before.
+    assert Month.parse("2026-11", now=NOW) == Month.parse(date(2026, 1, 1), now=NOW).shift(10)
+
+
 def test_the_first_and_last_months_it_takes_have_their_whole_trend_and_scan() -> None:
     for month in (Month.parse("1900-01"), Month.parse("9998-12")):
         assert month.last(12)[0].start - timedelta(days=5 * 365) < month.shift(2).end
