@@ -59,7 +59,14 @@ _NEAR: dict[str, str] = {
 def bounded_radius(spec: SubscriptionSpec, role: str, max_radius_m: float) -> SubscriptionSpec:
     """The spec of a retailer, trade association or alarm centre within need to know: a
     radius_m above `max_radius_m` (notify.retail_max_radius_m) is refused, none becomes it.
-    Every other role's spec is returned as it is."""
+    A police spec with a radius is refused: a police organisation has no branches, so it
+    would hear of nothing. Every other role's spec is returned as it is."""
+    if role == "police" and spec.radius_m is not None:
+        raise FieldRefusal(
+            "radius_m",
+            "radius_m counts from the organisation's branches and a police organisation has "
+            "none: it would hear of nothing; choose units with police_units",
+        )
     if role not in BRANCH_ROLES:
         return spec
     if spec.radius_m is None:
@@ -71,6 +78,7 @@ def bounded_radius(spec: SubscriptionSpec, role: str, max_radius_m: float) -> Su
             f"hears only of alerts near {_NEAR[role]} (notify.retail_max_radius_m)",
         )
     return spec
+
 
 # Four windows a day (opening hours, a lunch break, kinds apart) is more than a shop needs.
 # Each alert is checked against every window of its recipient: the API's body limit held
@@ -128,8 +136,7 @@ class SubscriptionSpec(BaseModel):
     windows: tuple[TimeWindow, ...] = Field(
         (),
         max_length=MAX_WINDOWS,
-        description="When the webhook may be notified; none: at any time. At most "
-        f"{MAX_WINDOWS}.",
+        description=f"When the webhook may be notified; none: at any time. At most {MAX_WINDOWS}.",
     )
     send_alerts: StrictBool = Field(True, description="Send the alerts the filters let through.")
     send_escalations: StrictBool = Field(

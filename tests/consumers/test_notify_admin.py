@@ -133,6 +133,8 @@ async def test_a_subscription_for_history_round_trip(
         ("ah", {}, "nowhere to deliver"),
         # Escalations (a desk did not acknowledge a hold-up) are for police receivers only.
         ("ah", {"webhook_url": HOOK, "send_escalations": True}, "escalations are for police"),
+        # A radius counts from branches; the police have none, so it routed nothing at all.
+        ("politie-ams", {"radius_m": 5000}, "police organisation has none"),
     ],
 )
 async def test_subscription_refused(
