@@ -23,7 +23,7 @@ from schemas.alerts import (
 )
 from schemas.common import BranchType, Location, PoliceUnit
 from schemas.distance import metres_between
-from schemas.pseudonym import plates_in, without_invisible
+from schemas.pseudonym import PSEUDONYM_IN_TEXT, plates_in, without_invisible
 from schemas.topics import ALERTS
 
 if TYPE_CHECKING:
@@ -74,9 +74,10 @@ def read_bulletin(
         return BulletinRefusal("text", "text_missing")
     if len(cleaned) > BULLETIN_MAX_CHARS:
         return BulletinRefusal("text", "text_too_long")
-    # A bulletin goes to branches, and no plate reaches a branch (only pseudonyms, masked in
-    # their views): refused with the reason, so the writer says the way of working without it.
-    if plates_in(cleaned):
+    # A bulletin goes to branches, and no plate reaches a branch, nor a plate's pseudonym
+    # (masked in their views of everything else; desk users see pseudonyms and may paste one):
+    # refused with the reason, so the writer says the way of working without it.
+    if plates_in(cleaned) or PSEUDONYM_IN_TEXT.search(cleaned):
         return BulletinRefusal("text", "text_has_plate")
     if not branch_types:
         return BulletinRefusal("branch_types", "branch_types_missing")

@@ -319,10 +319,10 @@ PHRASES: dict[str, dict[Language, str]] = {
         "nl": "ten hoogste {most} tekens", "en": "at most {most} characters",
     },
     "bulletin_text_has_plate": {
-        "nl": "bevat een kenteken; kentekens gaan niet naar filialen: beschrijf de werkwijze "
-        "zonder kenteken",
-        "en": "contains a licence plate; plates are not sent to branches: describe the way of "
-        "working without it",
+        "nl": "bevat een kenteken (of de code ervan); kentekens gaan niet naar filialen: "
+        "beschrijf de werkwijze zonder kenteken",
+        "en": "contains a licence plate (or its code); plates are not sent to branches: "
+        "describe the way of working without it",
     },
     "bulletin_branch_types_missing": {
         "nl": "kies ten minste één soort filiaal", "en": "choose at least one kind of branch",

@@ -87,6 +87,9 @@ USER = DeskUser("ams.coordinator", AMS, "nl")
         ("Vluchtauto 12-A\u200bBC-3, zwart", ["supermarket"], None,
          BulletinRefusal("text", "text_has_plate")),
         ("eerst\u200b bellen\u202e", ["jeweller"], None, Bulletin("eerst bellen", (JEWELLER,))),
+        # A plate's pseudonym, as the desk shows it, pasted in: it still links one person.
+        ("Vluchtauto hp1:k1:0123456789abcdef0123456789abcdef", ["supermarket"], None,
+         BulletinRefusal("text", "text_has_plate")),
         # One character too many.
         ("x" * (BULLETIN_MAX_CHARS + 1), ["supermarket"], None,
          BulletinRefusal("text", "text_too_long")),
