@@ -140,7 +140,9 @@ def hotspot_alert(change: HotspotChange, settings: Settings, now: datetime) -> A
 def register(app: faust.App, topics: Topics, settings: Settings) -> None:
     """Declare this stage's agents and tables on the app."""
     source = f"urn:heterdaad:stream:{settings.app_id}"
-    tracker = HotspotTracker(settings.hotspots, settings.time.late_bound_days)
+    tracker = HotspotTracker(
+        settings.hotspots, settings.time.late_bound_days, settings.series.duplicate_minutes
+    )
     # Internal repartition topic: every event of the country under the one key REGION. It
     # carries Observations (no personal data); Faust creates it with the changelog.
     observations = InternalTopic(

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from heterdaad.hotspot_scan import Hotspot, Status, parameters_of, step_at
+from heterdaad.thresholds.series import SeriesThresholds
 from heterdaad.thresholds.time import TimeModel
 from schemas.common import BranchType, PoliceUnit
 from schemas.events import IncidentReport, ReconSighting
@@ -24,8 +25,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# The default of Settings.time; the stage passes its own.
+# The defaults of Settings.time and Settings.series; the stage passes its own.
 LATE_BOUND_DAYS = TimeModel().late_bound_days
+DUPLICATE_MINUTES = SeriesThresholds().duplicate_minutes
 
 
 class _State(BaseModel):
@@ -42,6 +44,8 @@ class Observation(_State):
     lon: float
     police_unit: PoliceUnit
     branch_type: BranchType | None = None
+    # A robbery's branch, to know its second report (an Observation of before it has none).
+    branch_id: str | None = None
 
 
 class Evaluation(_State):
@@ -90,7 +94,15 @@ def observation_of(event: IncidentReport | ReconSighting) -> Observation:
         lon=where.lon,
         police_unit=police_unit_for(where),
         branch_type=event.branch.branch_type if event.branch else None,
+        branch_id=event.branch.branch_id if robbery and event.branch else None,
     )
+
+
+def reported_twice(a: Observation, b: Observation, window: timedelta) -> bool:
+    """Two reports of one robbery (the shop's and the trade association's): one branch, at
+    most `window` apart, as the series stage tells them (docs/series-linkage.md)."""
+    return (a.event_type == b.event_type == "incident_report" and a.branch_id is not None
+            and a.branch_id == b.branch_id and abs(a.at - b.at) <= window)  # fmt: skip
 
 
 class HotspotTracker:
@@ -109,10 +121,14 @@ class HotspotTracker:
     """
 
     def __init__(
-        self, thresholds: HotspotThresholds, late_bound_days: float = LATE_BOUND_DAYS
+        self,
+        thresholds: HotspotThresholds,
+        late_bound_days: float = LATE_BOUND_DAYS,
+        duplicate_minutes: float = DUPLICATE_MINUTES,
     ) -> None:
         self.thresholds = thresholds
         self.late_bound = timedelta(days=late_bound_days)
+        self.duplicate_window = timedelta(minutes=duplicate_minutes)
         self.parameters = parameters_of(thresholds)
 
     def observe(
@@ -128,8 +144,13 @@ class HotspotTracker:
         known = {o.event_id for o in state.observations}
         fresh: list[Observation] = []
         for event in events:
-            if event.event_id not in known:  # a redelivered event: nothing to learn
-                known.add(event.event_id)
+            if event.event_id in known:  # a redelivered event: nothing to learn
+                continue
+            known.add(event.event_id)
+            # One robbery reported twice is one event: counted twice, a robbery and a
+            # second one reported by shop and trade association made three, a hotspot.
+            if not any(reported_twice(event, o, self.duplicate_window)
+                       for o in (*state.observations, *fresh)):  # fmt: skip
                 fresh.append(event)
         if not fresh:
             return state, []
