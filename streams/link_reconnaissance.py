@@ -328,8 +328,9 @@ def register(app: faust.App, topics: Topics, settings: Settings) -> None:
         async for event, model in read_internal(stream, linkage, topics, stage=STAGE):
             key = event.key if isinstance(event.key, bytes) else REGION
             linker = ReconLinker.from_json(
-                thresholds, region_to_recon_state.get(key), late_bound
-            )
+                thresholds, region_to_recon_state.get(key), late_bound,
+                duplicate_minutes=settings.series.duplicate_minutes,
+            )  # fmt: skip
             outcome = linker.observe(model)
             metrics.DECISIONS.labels(stage="link_reconnaissance", outcome=outcome.verdict).inc()
             now = datetime.now(UTC)

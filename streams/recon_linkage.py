@@ -12,6 +12,7 @@ from uuid import UUID
 
 from pydantic import model_validator
 
+from heterdaad.thresholds.series import SeriesThresholds
 from heterdaad.thresholds.time import TimeModel
 from schemas.alerts import LinkReason
 from schemas.events import IncidentReport, ReconSighting
@@ -33,8 +34,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# The default of Settings.time; the stage passes its own.
+# The defaults of Settings.time and Settings.series; the stage passes its own.
 LATE_BOUND_DAYS = TimeModel().late_bound_days
+DUPLICATE_MINUTES = SeriesThresholds().duplicate_minutes
 
 
 # --- state: what is remembered, stored as JSON in one table value ------------------------
@@ -181,10 +183,12 @@ class ReconLinker:
         state: LinkageState | None = None,
         late_bound_days: float = LATE_BOUND_DAYS,
         now: Callable[[], datetime] | None = None,
+        duplicate_minutes: float = DUPLICATE_MINUTES,
     ) -> None:
         self.thresholds = thresholds
         self.state = state if state is not None else LinkageState()
         self.late_bound = timedelta(days=late_bound_days)
+        self.duplicate_window = timedelta(minutes=duplicate_minutes)
         self.now = now or (lambda: datetime.now(UTC))
 
     @classmethod
@@ -194,9 +198,10 @@ class ReconLinker:
         raw: bytes | None,
         late_bound_days: float = LATE_BOUND_DAYS,
         now: Callable[[], datetime] | None = None,
+        duplicate_minutes: float = DUPLICATE_MINUTES,
     ) -> ReconLinker:
         state = LinkageState.model_validate_json(raw) if raw else LinkageState()
-        return cls(thresholds, state, late_bound_days, now)
+        return cls(thresholds, state, late_bound_days, now, duplicate_minutes)
 
     def to_json(self) -> bytes:
         return self.state.model_dump_json().encode()
@@ -240,6 +245,12 @@ class ReconLinker:
 
     def observe_robbery(self, report: IncidentReport) -> Outcome:
         if any(r.event_id == report.event_id for r in self.state.robberies):
+            return Outcome(Verdict.DUPLICATE)
+        # The shop's and the trade association's report of one robbery (two event ids): the
+        # first stands for it, as in the series stage; the second would link it again.
+        if any(r.branch_id == report.branch.branch_id
+               and abs(r.occurred_at - report.occurred_at) <= self.duplicate_window
+               for r in self.state.robberies):  # fmt: skip
             return Outcome(Verdict.DUPLICATE)
         self._advance(report.occurred_at, "robbery")
         robbery = TrackedRobbery.of(report)

@@ -274,6 +274,19 @@ def test_a_robbery_at_a_scouted_shop_links_back_and_a_late_sighting_adds_to_it()
     assert linker.observe(report).verdict is Verdict.DUPLICATE
 
 
+def test_a_robbery_reported_by_shop_and_trade_association_is_linked_back_once() -> None:
+    linker = ReconLinker(ReconThresholds())
+    report = robbery(2, OOST, 10)
+    feed(linker, scouting(1, DAM, 72), scouting(2, OOST, 50), report)
+    # The same robbery under another event id, its time given 20 minutes off: the first
+    # report stands for it, as in the series stage; a second link alert told nothing new.
+    copy = robbery(2, OOST, 10 - 1 / 3)
+    assert linker.observe(copy).verdict is Verdict.DUPLICATE
+    # A robbery at that shop three hours later is another robbery, linked back as one.
+    again = robbery(2, OOST, 7)
+    assert feed(linker, again) == [f"recon-link:{again.event_id}:2"]
+
+
 def test_a_robbery_read_behind_the_sightings_still_links_back() -> None:
     """A backlog read from two topics at two speeds: the sightings have been read up to now
     while the robberies are still 70 days back. A robbery of then still links to the sightings
