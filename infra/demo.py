@@ -34,7 +34,7 @@ from infra.demo_setup import (
     seed,
     write_env,
 )
-from infra.embedded import EmbeddedBroker, EmbeddedPostgres
+from infra.embedded import EmbeddedBroker, EmbeddedPostgres, accepts
 from infra.migrate import migrate
 from infra.parts import spawn_part, stop_part
 from infra.supervisor import FileWatch, watch_parts
@@ -233,20 +233,9 @@ async def _wait_for_parts(settings: Settings, parts: dict[str, subprocess.Popen[
                     with contextlib.suppress(httpx.HTTPError):
                         if (await client.get(f"{api_url}/health")).status_code == 200:
                             waiting.discard(name)
-                elif await _listens(*listening[name]):
+                elif await accepts(*listening[name]):
                     waiting.discard(name)
             await asyncio.sleep(0.5)
-
-
-async def _listens(host: str, port: int) -> bool:
-    try:
-        _, writer = await asyncio.open_connection(host, port)
-    except OSError:
-        return False
-    writer.close()
-    with contextlib.suppress(OSError):
-        await writer.wait_closed()
-    return True
 
 
 async def _post_report(api_url: str, api_key: str) -> None:

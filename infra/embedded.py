@@ -172,7 +172,7 @@ def tansu_binary() -> str:
         raise EmbeddedError(str(exc)) from exc
 
 
-async def _accepts(host: str, port: int) -> bool:
+async def accepts(host: str, port: int) -> bool:
     """Whether something accepts a TCP connection on host:port."""
     try:
         _, writer = await asyncio.open_connection(host, port)
@@ -337,7 +337,7 @@ class EmbeddedBroker(_Lifecycle):
                 )
             # Kafka's question only once the port listens: aiokafka logs every refused connection
             # as an ERROR, which the demo's console showed at each start before "Tansu ready".
-            if not await _accepts(self.host, self.port):
+            if not await accepts(self.host, self.port):
                 last_error = EmbeddedError(f"nothing listens on {self.bootstrap}")
                 await asyncio.sleep(0.2)
                 continue

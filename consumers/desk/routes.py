@@ -41,6 +41,8 @@ from heterdaad.language import VARY
 from schemas.alerts import BULLETIN_MAX_CHARS
 
 if TYPE_CHECKING:
+    from starlette.datastructures import FormData
+
     from consumers.desk.users import DeskSession
     from heterdaad.language import Language
 
@@ -198,14 +200,10 @@ def desk_router() -> APIRouter:
     @router.post("/bulletins")
     async def send_bulletin_form(request: Request) -> Response:
         """Share a modus operandi with the branches of the user's own unit (docs/desk.md)."""
-        found = await current_session(request)
-        if found is None:
-            return Response(status_code=401)
-        _, session = found
-        language = language_of(request, session)
-        form = await request.form()
-        if not csrf_ok(session, form.get("csrf")):
-            return _page(pages.message_page(language, "forbidden", session=session), 403)
+        posted = await _posted_form(request)
+        if isinstance(posted, Response):
+            return posted
+        session, language, form = posted
         text, chosen = form.get("text"), form.getlist("branch_types")
         read = read_bulletin(text, chosen, form.get("police_unit"), session.user.police_unit)
 
@@ -263,14 +261,10 @@ def desk_router() -> APIRouter:
     async def judge_pattern(request: Request, alert_text: str) -> Response:
         """Confirm or reject the series, reconnaissance pattern, robbery linked back to
         reconnaissance or hotspot an alert names."""
-        found = await current_session(request)
-        if found is None:
-            return Response(status_code=401)
-        _, session = found
-        language = language_of(request, session)
-        form = await request.form()
-        if not csrf_ok(session, form.get("csrf")):
-            return _page(pages.message_page(language, "forbidden", session=session), 403)
+        posted = await _posted_form(request)
+        if isinstance(posted, Response):
+            return posted
+        session, language, form = posted
         alert_id = _alert_id(alert_text)
         if alert_id is None:
             return _not_found(language, session)
@@ -297,8 +291,9 @@ def desk_router() -> APIRouter:
     return router
 
 
-async def _handle(request: Request, alert_text: str, *, outcome_required: bool) -> Response:
-    """Acknowledge or resolve for the logged-in user, then back to where the form was."""
+async def _posted_form(request: Request) -> tuple[DeskSession, Language, FormData] | Response:
+    """The logged-in user's session, language and posted form, its CSRF token checked; else
+    the answer to give: 401 without a session, 403 (logged) without the session's token."""
     found = await current_session(request)
     if found is None:
         return Response(status_code=401)
@@ -308,6 +303,15 @@ async def _handle(request: Request, alert_text: str, *, outcome_required: bool) 
     if not csrf_ok(session, form.get("csrf")):
         logger.warning("desk form without csrf token", extra={"username": session.user.username})
         return _page(pages.message_page(language, "forbidden", session=session), 403)
+    return session, language, form
+
+
+async def _handle(request: Request, alert_text: str, *, outcome_required: bool) -> Response:
+    """Acknowledge or resolve for the logged-in user, then back to where the form was."""
+    posted = await _posted_form(request)
+    if isinstance(posted, Response):
+        return posted
+    session, language, form = posted
     alert_id = _alert_id(alert_text)
     if alert_id is None:
         return _not_found(language, session)
