@@ -23,6 +23,7 @@ from heterdaad.thresholds.operations import MetricsSettings
 from infra.migrate import migrate
 from schemas.topics import all_topics
 from streams.topology import ensure_worker_topics
+from tests.databases import drop_schema
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Generator, Iterator
@@ -147,7 +148,7 @@ async def settings(bare_settings: Settings) -> AsyncIterator[Settings]:
     await ensure_worker_topics(bare_settings)
     await migrate(bare_settings.database_url, bare_settings.database_schema)
     yield bare_settings
-    await _drop_schema(bare_settings)
+    await drop_schema(bare_settings.database_url, bare_settings.database_schema)
     await _delete_topics(bare_settings)
 
 
@@ -159,14 +160,6 @@ async def db(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
     )
     yield connection
     await connection.close()
-
-
-async def _drop_schema(settings: Settings) -> None:
-    connection = await asyncpg.connect(settings.database_url)
-    try:
-        await connection.execute(f"DROP SCHEMA IF EXISTS {settings.database_schema} CASCADE")
-    finally:
-        await connection.close()
 
 
 async def _delete_topics(settings: Settings) -> None:

@@ -11,11 +11,11 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import asyncpg
 import pytest
 from typer.testing import CliRunner
 
 from assembly.cli import app
+from tests.databases import migrated_schema
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -130,16 +130,12 @@ def test_worker_ready_without_a_broker_says_not_ready_in_one_line() -> None:
 async def half_migrated_schema(database_url: str) -> AsyncIterator[str]:
     """A schema at migration 0019, as a database made before the camera registry (0020) is
     until `heterdaad db migrate` brings it up to date."""
-    from infra.migrate import load_migrations, migrate
+    from infra.migrate import load_migrations
 
     name = f"cli_{uuid.uuid4().hex[:10]}"
-    await migrate(database_url, name, [m for m in load_migrations() if m.version <= 19])
-    yield name
-    connection = await asyncpg.connect(database_url)
-    try:
-        await connection.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
-    finally:
-        await connection.close()
+    before_cameras = [m for m in load_migrations() if m.version <= 19]
+    async with migrated_schema(database_url, name, before_cameras):
+        yield name
 
 
 @pytest.mark.integration

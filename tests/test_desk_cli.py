@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import asyncpg
 import pytest
 
-from infra.migrate import migrate
+from tests.databases import migrated_schema
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -21,14 +21,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 async def schema(database_url: str) -> AsyncIterator[str]:
-    name = f"t_{uuid.uuid4().hex[:10]}"
-    await migrate(database_url, name)
-    yield name
-    connection = await asyncpg.connect(database_url)
-    try:
-        await connection.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
-    finally:
-        await connection.close()
+    async with migrated_schema(database_url, f"t_{uuid.uuid4().hex[:10]}") as name:
+        yield name
 
 
 def _desk(

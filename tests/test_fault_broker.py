@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 import pytest
 
-from infra.migrate import migrate
 from streams.topology import ensure_worker_topics
 from tests.broker_helpers import Outage, own_broker
+from tests.databases import migrated_schema
 from tests.fault_support import chain_settings, run_chain_through
 from tests.kafka_helpers import eventually
 
@@ -41,15 +41,8 @@ async def settings_on_own_broker(
     with own_broker(bare_settings, tmp_path / "broker") as broker:
         settings = chain_settings(bare_settings, kafka_bootstrap=broker.bootstrap)
         await ensure_worker_topics(settings)
-        await migrate(settings.database_url, settings.database_schema)
-        try:
+        async with migrated_schema(settings.database_url, settings.database_schema):
             yield settings, broker
-        finally:
-            connection = await asyncpg.connect(settings.database_url)
-            try:
-                await connection.execute(f"DROP SCHEMA {settings.database_schema} CASCADE")
-            finally:
-                await connection.close()
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
@@ -32,11 +31,11 @@ from infra.kafka_secure import (
     service_acls,
 )
 from infra.local import free_port
-from infra.migrate import migrate
 from schemas.topics import ALARM_ACTIVATIONS, ALARM_TASKS, ALERTS
 from streams.topology import ensure_worker_topics
 from tests import factories
 from tests.conftest import DATABASE_ENV
+from tests.databases import migrated_schema
 from tests.kafka_helpers import publish_all
 from tests.processes import running
 from tests.streams.test_link_series import crew_report, east
@@ -188,23 +187,16 @@ async def test_the_worker_runs_as_its_own_principal(
 ) -> None:
     settings, profile = secure_broker
     await ensure_worker_topics(_as(settings, profile, ADMIN))
-    await migrate(settings.database_url, settings.database_schema)
     worker = _as(settings, profile, "worker")
-    try:
+    async with migrated_schema(settings.database_url, settings.database_schema):
         press = factories.alarm_activation()
         with running(worker, "worker", log=tmp_path / "worker.log") as process:
             await publish_all(_as(settings, profile, "api"), press)
             # A lone hold-up press gives a verify task: read, judged and written by "worker".
             tasks = ALARM_TASKS.name(settings.topic_prefix)
             found = await read_topic_as(_as(settings, profile, ADMIN), tasks, process)
-        assert found, "no task from the worker"
-        assert "not authorized" not in (tmp_path / "worker.log").read_text().lower()
-    finally:
-        connection = await asyncpg.connect(settings.database_url)
-        try:
-            await connection.execute(f"DROP SCHEMA IF EXISTS {settings.database_schema} CASCADE")
-        finally:
-            await connection.close()
+    assert found, "no task from the worker"
+    assert "not authorized" not in (tmp_path / "worker.log").read_text().lower()
 
 
 async def test_the_patterns_worker_runs_as_the_worker_principal_in_its_own_group(
@@ -214,9 +206,8 @@ async def test_the_patterns_worker_runs_as_the_worker_principal_in_its_own_group
     # internal topics (streams/roles.py) fall under them, with no principal or ACL of its own.
     settings, profile = secure_broker
     await ensure_worker_topics(_as(settings, profile, ADMIN))
-    await migrate(settings.database_url, settings.database_schema)
     worker = _as(settings, profile, "worker")
-    try:
+    async with migrated_schema(settings.database_url, settings.database_schema):
         crew = [crew_report(east(km), days) for km, days in ((0, 3), (3, 2))]
         log = tmp_path / "patterns.log"
         with running(worker, "worker", "--role", "patterns", log=log) as process:
@@ -226,14 +217,8 @@ async def test_the_patterns_worker_runs_as_the_worker_principal_in_its_own_group
             # alert is the live role's.)
             alerts = ALERTS.name(settings.topic_prefix)
             found = await read_topic_as(_as(settings, profile, ADMIN), alerts, process)
-        assert found, "no alert from the patterns worker"
-        assert "not authorized" not in log.read_text().lower()
-    finally:
-        connection = await asyncpg.connect(settings.database_url)
-        try:
-            await connection.execute(f"DROP SCHEMA IF EXISTS {settings.database_schema} CASCADE")
-        finally:
-            await connection.close()
+    assert found, "no alert from the patterns worker"
+    assert "not authorized" not in log.read_text().lower()
 
 
 async def read_topic_as(

@@ -14,6 +14,7 @@ import pytest
 from infra.migrate import Migration, MigrationError, load_migrations, migrate
 from schemas.alerts import Alert, AlertKind, DetectionBasis, EvidenceLink, LinkReason
 from tests import factories
+from tests.databases import drop_schema
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -30,9 +31,7 @@ EXPECTED_TABLES = {
 async def schema(database_url: str) -> AsyncIterator[str]:
     name = f"m_{uuid.uuid4().hex[:10]}"
     yield name
-    connection = await asyncpg.connect(database_url)
-    await connection.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
-    await connection.close()
+    await drop_schema(database_url, name)
 
 
 async def test_applied_twice_cleanly(database_url: str, schema: str) -> None:
