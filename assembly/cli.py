@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from assembly.camera_cli import camera_app
+from assembly.dead_letters_cli import dead_letters_app
 from assembly.desk_cli import desk_app
 from assembly.model_cli import model_app
 from assembly.notify_cli import notify_app
@@ -49,6 +50,7 @@ app.add_typer(desk_app, name="desk")
 app.add_typer(import_app, name="import")
 app.add_typer(camera_app, name="camera")
 app.add_typer(model_app, name="model")
+app.add_typer(dead_letters_app, name="dead-letters")
 
 
 @db_app.command("migrate")

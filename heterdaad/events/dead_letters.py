@@ -2,7 +2,9 @@
 
 `letter` builds the record and `noted` counts and logs it, for every writer: the aiokafka
 consumers send through their BrokerLink (`dead_letter` below), the Faust worker through its
-own producer (streams/dead_letters.py). One format, one metric, one log line.
+own producer (streams/dead_letters.py). One format, one metric, one log line. And the one
+reader of the dead-letter topics, `dead_letters_now` (heterdaad/dead_letter_replay.py lists
+and replays what it reads).
 """
 
 from __future__ import annotations
@@ -11,7 +13,11 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
 from heterdaad import metrics
+from heterdaad.kafka import client_options
+from schemas.topics import DEAD_LETTER_PARTITIONS
 from schemas.wire import dead_letter_headers, dead_letter_value
 
 if TYPE_CHECKING:
@@ -20,6 +26,7 @@ if TYPE_CHECKING:
     from aiokafka.structs import ConsumerRecord
 
     from heterdaad.events.publisher import BrokerLink
+    from heterdaad.settings import Settings
     from schemas.topics import TopicSpec
 
 logger = logging.getLogger(__name__)
@@ -84,3 +91,32 @@ async def dead_letter(
     await link.send(spec.dead_letter_name(prefix), key=dead.key, value=dead.value,
                     headers=dead.headers)  # fmt: skip
     noted(spec, refusal.reason, stage=stage, **where)
+
+
+async def dead_letters_now(
+    settings: Settings, spec: TopicSpec
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every record on `spec`'s dead-letter topic up to its end now, in offset order, as kept.
+
+    Not through EventConsumer: a dead letter is no contract's record and is never decoded
+    here. No consumer group: reading commits nothing, and reading twice reads the same."""
+    topic = spec.dead_letter_name(settings.topic_prefix)
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap,
+                                enable_auto_commit=False, **client_options(settings))  # fmt: skip
+    await consumer.start()
+    try:
+        if topic not in await consumer.topics():
+            return []
+        # As `heterdaad topics create` made it (it names a topic with other counts).
+        partitions = [TopicPartition(topic, number) for number in range(DEAD_LETTER_PARTITIONS)]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        found: list[ConsumerRecord[bytes, bytes]] = []
+        for partition in partitions:
+            while await consumer.position(partition) < ends[partition]:
+                batch = await consumer.getmany(partition, timeout_ms=1000)
+                found += [r for r in batch.get(partition, []) if r.offset < ends[partition]]
+        return found
+    finally:
+        await consumer.stop()
