@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import asyncpg
@@ -272,6 +272,54 @@ def enable(organisation_id: str, actor: Actor = "cli") -> None:
     keys = _run(lambda db: admin.set_organisation_disabled(
         db, organisation_id, disabled=False, actor=actor))  # fmt: skip
     typer.echo(f"organisation {organisation_id} enabled ({keys} valid key(s) work again)")
+
+
+@org_app.command("maintenance")
+def maintenance(
+    site_id: str,
+    until: Annotated[
+        datetime | None, typer.Option(help="End of the window, ISO 8601 with zone.")
+    ] = None,
+    from_: Annotated[
+        datetime | None,
+        typer.Option("--from", help="Start of the window, ISO 8601 with zone (default: now)."),
+    ] = None,
+    end: Annotated[
+        bool, typer.Option("--end", help="End the site's maintenance now.")
+    ] = False,
+    actor: Actor = "cli",
+) -> None:
+    """Put an alarm site in maintenance (--until, optionally --from), end it (--end), or list its
+    windows (neither).
+
+    Alarm verification ignores a press made inside a window however late it arrives, and judges
+    a press made before or after one as any other; workers read the windows every
+    alarms.maintenance_refresh_seconds, and a press decided before then stays decided.
+    """
+    from producers.api import admin
+
+    if end and (until is not None or from_ is not None):
+        typer.echo("heterdaad: give --until (and --from) or --end, not both", err=True)
+        raise typer.Exit(2)
+    if until is None and from_ is not None:
+        typer.echo("heterdaad: --from needs --until", err=True)
+        raise typer.Exit(2)
+    if end:
+        changed = _run(lambda db: admin.end_maintenance(db, site_id, actor=actor))
+        typer.echo(f"maintenance of {site_id} ended ({changed} window(s))")
+        return
+    if until is None:
+        for window in _run(lambda db: admin.list_maintenance(db, site_id)):
+            typer.echo(f"{_moment(window.starts_at)}\t{_moment(window.ends_at)}\t"
+                       f"set {_moment(window.set_at)}")  # fmt: skip
+        return
+    # What the worker still reads (docs/alarm-verification.md): older windows are forgotten.
+    kept_for = timedelta(days=validated_settings().time.late_bound_days)
+    window = _run(lambda db: admin.set_maintenance(
+        db, site_id, until, starts_at=from_, forget_before=datetime.now(UTC) - kept_for,
+        actor=actor))  # fmt: skip
+    typer.echo(f"alarm site {site_id} in maintenance from {_moment(window.starts_at)} "
+               f"until {_moment(window.ends_at)}")  # fmt: skip
 
 
 @org_app.command("issue-key")

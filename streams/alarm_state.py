@@ -34,6 +34,8 @@ import asyncio
 import json
 import logging
 import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 from uuid import UUID
@@ -45,7 +47,7 @@ from schemas.common import BranchType
 from schemas.events import AlarmActivation, AlarmSignal, AlarmSite, IncidentReport, IncidentType
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping
+    from collections.abc import Callable, Iterable
 
     from heterdaad.settings import Settings
 
@@ -474,19 +476,45 @@ class DeadlineIndex:
 # --- maintenance windows ------------------------------------------------------------------
 
 
-class MaintenanceWindows:
-    """Sites in maintenance, read from alarm_site.maintenance_until: the contract has no signal
-    for it, so each worker reads the table now and then; what it read last stays in force."""
+@dataclass(frozen=True)
+class MaintenanceWindow:
+    """A site's maintenance from `starts_at` (inclusive) to `ends_at` (exclusive)."""
 
-    QUERY = "SELECT site_id, maintenance_until FROM alarm_site WHERE maintenance_until > now()"
+    starts_at: datetime
+    ends_at: datetime
+
+    def covers(self, moment: datetime) -> bool:
+        return self.starts_at <= moment < self.ends_at
+
+
+Maintenance = Mapping[str, Sequence[MaintenanceWindow]]
+"""Site id to its maintenance windows, in any order."""
+
+
+def in_maintenance(maintenance: Maintenance, site_id: str, occurred_at: datetime) -> bool:
+    """Whether a press made at `occurred_at` (event time, not when it is processed) fell in one
+    of the site's windows: a backlog from before a window is real, one made inside it is not."""
+    return any(window.covers(occurred_at) for window in maintenance.get(site_id, ()))
+
+
+class MaintenanceWindows:
+    """Maintenance windows of sites, read from alarm_site_maintenance: the contract has no
+    signal for it, so each worker reads the table now and then; what it read last stays in
+    force. It reads every window that ended within `time.late_bound_days`: a press of that
+    age can still arrive and be judged against the window it was made in."""
+
+    QUERY = (
+        "SELECT site_id, starts_at, ends_at FROM alarm_site_maintenance "
+        "WHERE ends_at > now() - make_interval(secs => $1)"
+    )
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._until: dict[str, datetime] = {}
+        self._windows: dict[str, tuple[MaintenanceWindow, ...]] = {}
         self._first_read = asyncio.Event()
 
-    def current(self) -> Mapping[str, datetime]:
-        return self._until
+    def current(self) -> Maintenance:
+        return self._windows
 
     async def first_read(self) -> None:
         """Wait until the table has been read (or failed to be) once since start-up."""
@@ -500,6 +528,7 @@ class MaintenanceWindows:
 
     async def _read(self) -> None:
         settings = self._settings
+        kept_for = timedelta(days=settings.time.late_bound_days).total_seconds()
         try:
             async with asyncio.timeout(10):
                 # Once a minute: a connection each time costs less than a pool held for ever.
@@ -508,13 +537,20 @@ class MaintenanceWindows:
                     server_settings={"search_path": settings.database_schema},
                 )
                 try:
-                    rows = await connection.fetch(self.QUERY)
+                    rows = await connection.fetch(self.QUERY, kept_for)
                 finally:
                     await connection.close()
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
             logger.warning("maintenance windows not read", extra={"error": str(error)})
             return
-        until = {str(row["site_id"]): row["maintenance_until"] for row in rows}
-        if until.keys() != self._until.keys():
-            logger.info("sites in maintenance", extra={"sites": sorted(until)})
-        self._until = until
+        windows: dict[str, list[MaintenanceWindow]] = {}
+        for row in rows:
+            window = MaintenanceWindow(row["starts_at"], row["ends_at"])
+            windows.setdefault(str(row["site_id"]), []).append(window)
+        read = {site_id: tuple(sorted(kept, key=lambda w: w.starts_at))
+                for site_id, kept in windows.items()}  # fmt: skip
+        if read != self._windows:
+            logger.info("maintenance windows", extra={"windows": {
+                site_id: [(w.starts_at.isoformat(), w.ends_at.isoformat()) for w in kept]
+                for site_id, kept in sorted(read.items())}})  # fmt: skip
+        self._windows = read

@@ -42,6 +42,7 @@ from streams.alarm_state import (
     CellState,
     DeadlineIndex,
     Episode,
+    Maintenance,
     MaintenanceWindows,
     Noted,
     ReportInput,
@@ -49,6 +50,7 @@ from streams.alarm_state import (
     SiteRecord,
     SiteState,
     TimeoutTick,
+    in_maintenance,
     note,
     route,
     seconds_between,
@@ -56,7 +58,7 @@ from streams.alarm_state import (
 from streams.codec import InternalTopic
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+    from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
     from uuid import UUID
 
     import faust
@@ -69,7 +71,7 @@ logger = logging.getLogger(__name__)
 
 Output = Alert | AlarmTask
 STAGE = "verify_alarms"
-NO_MAINTENANCE: Mapping[str, datetime] = {}
+NO_MAINTENANCE: Maintenance = {}
 HISTORY_SEVERITY = Severity.MEDIUM
 """A press past its live horizon (docs/time.md): shown in history, never above anything live."""
 NO_LOOKOUT = Lookout()
@@ -102,11 +104,12 @@ class AlarmVerifier:
         state: CellState,
         item: CellItem,
         now: datetime,
-        maintenance: Mapping[str, datetime] = NO_MAINTENANCE,
+        maintenance: Maintenance = NO_MAINTENANCE,
         records: Callable[[str], SiteRecord | None] = no_records,
     ) -> Decision:
-        """Apply one input; `now` is processing time, `maintenance` maps site id to until,
-        `records` gives a site's record (None: a site not seen before).
+        """Apply one input; `now` is processing time, `maintenance` maps site id to its
+        windows (a press is judged by its own time against them), `records` gives a site's
+        record (None: a site not seen before).
 
         The given state and records are left as they were: the decision works on copies.
         """
@@ -122,7 +125,7 @@ class AlarmVerifier:
         state: CellState,
         item: CellItem,
         now: datetime,
-        maintenance: Mapping[str, datetime] = NO_MAINTENANCE,
+        maintenance: Maintenance = NO_MAINTENANCE,
         records: Callable[[str], SiteRecord | None] = no_records,
     ) -> Decision:
         """`handle` without the copies, for a caller that owns the state and the records: they
@@ -145,7 +148,7 @@ class _Run:
     verifier: AlarmVerifier
     state: CellState
     now: datetime
-    maintenance: Mapping[str, datetime]
+    maintenance: Maintenance
     records: Callable[[str], SiteRecord | None]
     outputs: list[Output] = field(default_factory=list)
     views: dict[str, SiteState] = field(default_factory=dict)
@@ -203,9 +206,13 @@ class _Run:
             site.history.tests += 1
         elif activation.signal is AlarmSignal.SITE_SILENT:
             self._site_silent_task(site, activation)
-        elif self._in_maintenance(site_id):
-            site.history.during_maintenance += 1
-            logger.info("activation during maintenance ignored", extra=_ids(site, activation))
+        elif activation.signal not in FOLLOW_UPS and self._in_maintenance(
+            site_id, activation.occurred_at
+        ):
+            # Judged by when it was made, not when it is processed (docs/time.md): a backlog
+            # from before a window is real, a press made inside one is not, however late. A
+            # restore or cancel still applies: it can only close a press made before.
+            self._ignore_in_maintenance(site, activation)
         elif activation.verification is not None:
             self._verification(site, activation)
         elif activation.signal in PRESSES:
@@ -234,7 +241,7 @@ class _Run:
                     continue
                 signals = {press.signal.value for press in episode.presses()}
                 if (
-                    self._in_maintenance(site.site.site_id)
+                    self._in_maintenance(site.site.site_id, episode.first_at)
                     or not signals & limits.timeout_signals
                     or site.history.unreliable(limits.unreliable_site_false_alarms)
                 ):
@@ -301,6 +308,10 @@ class _Run:
         if verdict is None or not verdict.verified or activation.signal in TESTS:
             logger.warning("activation too late to be judged", extra=_ids(site, activation))
             return
+        if self._in_maintenance(site.site.site_id, activation.occurred_at):
+            # A verdict on a press made during maintenance is no hold-up, live or history.
+            self._ignore_in_maintenance(site, activation)
+            return
         # Not kept in the cell: the next prune would forget it at once.
         episode = Episode.opened_by(activation, self.now)
         method = verdict.method.value
@@ -309,6 +320,10 @@ class _Run:
         reason = LinkReason(feature="verification", value=method, contribution=1.0)
         self._escalate(site, episode, AlertKind.VERIFIED_ALARM, HISTORY_SEVERITY,
                        activation.event_id, reason)  # fmt: skip
+
+    def _ignore_in_maintenance(self, site: SiteState, activation: AlarmActivation) -> None:
+        site.history.during_maintenance += 1
+        logger.info("activation during maintenance ignored", extra=_ids(site, activation))
 
     def _follow_up(self, site: SiteState, follow_up: AlarmActivation) -> None:
         noted = note(follow_up, "restore" if follow_up.signal is AlarmSignal.RESTORE else "cancel")
@@ -469,9 +484,8 @@ class _Run:
             self.state.stream_time is not None and occurred_at < self.state.stream_time - retention
         )
 
-    def _in_maintenance(self, site_id: str) -> bool:
-        until = self.maintenance.get(site_id)
-        return until is not None and until > self.now
+    def _in_maintenance(self, site_id: str, occurred_at: datetime) -> bool:
+        return in_maintenance(self.maintenance, site_id, occurred_at)
 
 
 def _link(episode: Episode, noted: Noted, reason: LinkReason, decided_by: object) -> EvidenceLink:
@@ -503,7 +517,7 @@ def _ids(site: SiteState, subject: Episode | AlarmActivation) -> dict[str, objec
 def replay(
     verifier: AlarmVerifier,
     arrivals: Iterable[tuple[datetime, AlarmActivation | IncidentReport]],
-    maintenance: Mapping[str, datetime] = NO_MAINTENANCE,
+    maintenance: Maintenance = NO_MAINTENANCE,
 ) -> list[Output]:
     """Events through the decision in arrival order, the timer firing at each deadline, as in
     the stream: for tests, benchmarks and measurements without a broker."""

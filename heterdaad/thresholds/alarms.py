@@ -80,7 +80,8 @@ class AlarmThresholds(BaseModel):
         60,
         gt=0,
         le=3600,
-        description="How often a worker reads alarm_site.maintenance_until from the database.",
+        description="How often a worker reads the sites' maintenance windows "
+        "(alarm_site_maintenance) from the database.",
     )
     batch_max: int = Field(
         500,

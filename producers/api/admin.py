@@ -163,6 +163,101 @@ async def create_alarm_site(
     logger.info("alarm site created", extra={"site_id": site_id, "alarm_centre": alarm_centre})
 
 
+@dataclass(frozen=True)
+class MaintenanceWindow:
+    """A window set on a site, as `heterdaad org maintenance` lists it."""
+
+    starts_at: datetime
+    ends_at: datetime
+    set_at: datetime
+
+
+async def set_maintenance(
+    db: Database,
+    site_id: str,
+    ends_at: datetime,
+    *,
+    starts_at: datetime | None = None,
+    forget_before: datetime | None = None,
+    actor: str = "cli",
+) -> MaintenanceWindow:
+    """Put a site in maintenance from `starts_at` (default now) until `ends_at`, audited as
+    `alarm_site_maintenance_set`. Presses made in the window are ignored by alarm verification
+    however late they arrive; presses made before it count, however late
+    (docs/alarm-verification.md). Windows are kept as a history; the site's windows that ended
+    before `forget_before` (the worker no longer reads them) are deleted, and a window that
+    would end before it is refused: nobody would ever read it.
+    """
+    now = datetime.now(UTC)
+    starts_at = now if starts_at is None else starts_at
+    for name, moment in (("from", starts_at), ("until", ends_at)):
+        if moment.tzinfo is None:
+            raise AdminError(f"{name} needs a time zone")
+    if ends_at <= starts_at:
+        raise AdminError(f"until {ends_at.isoformat()} must lie after from {starts_at.isoformat()}")
+    if forget_before is not None and ends_at <= forget_before:
+        raise AdminError(
+            f"until {ends_at.isoformat()} lies before {forget_before.isoformat()}: presses of "
+            "that time are no longer judged against maintenance"
+        )
+    async with transaction(db) as connection:
+        await _require_site(connection, site_id)
+        if forget_before is not None:
+            await connection.execute(
+                "DELETE FROM alarm_site_maintenance WHERE site_id = $1 AND ends_at < $2",
+                site_id,
+                forget_before,
+            )
+        set_at = await connection.fetchval(
+            "INSERT INTO alarm_site_maintenance (site_id, starts_at, ends_at) VALUES ($1, $2, $3) "
+            "ON CONFLICT (site_id, starts_at) DO UPDATE SET ends_at = $3, set_at = now() "
+            "RETURNING set_at",
+            site_id,
+            starts_at,
+            ends_at,
+        )
+        await _audit(connection, actor, "alarm_site_maintenance_set", f"alarm_site:{site_id}",
+                     starts_at=starts_at.isoformat(), ends_at=ends_at.isoformat())  # fmt: skip
+    logger.info("alarm site maintenance set", extra={"site_id": site_id,
+                "starts_at": starts_at.isoformat(), "ends_at": ends_at.isoformat()})  # fmt: skip
+    return MaintenanceWindow(starts_at, ends_at, set_at)
+
+
+async def end_maintenance(db: Database, site_id: str, *, actor: str = "cli") -> int:
+    """End the site's maintenance now, audited as `alarm_site_maintenance_ended`: a window in
+    progress ends now (what was pressed in it stays maintenance), one not yet begun is deleted.
+    Returns how many windows it changed."""
+    async with transaction(db) as connection:
+        await _require_site(connection, site_id)
+        deleted = await connection.fetch(
+            "DELETE FROM alarm_site_maintenance WHERE site_id = $1 AND starts_at >= now() "
+            "RETURNING starts_at",
+            site_id,
+        )
+        ended = await connection.fetch(
+            "UPDATE alarm_site_maintenance SET ends_at = now(), set_at = now() "
+            "WHERE site_id = $1 AND ends_at > now() RETURNING starts_at",
+            site_id,
+        )
+        changed = len(deleted) + len(ended)
+        if changed:
+            await _audit(connection, actor, "alarm_site_maintenance_ended",
+                         f"alarm_site:{site_id}", windows=changed)  # fmt: skip
+    logger.info("alarm site maintenance ended", extra={"site_id": site_id, "windows": changed})
+    return changed
+
+
+async def list_maintenance(db: Database, site_id: str) -> list[MaintenanceWindow]:
+    """The site's maintenance windows kept, oldest first."""
+    await _require_site(db, site_id)
+    rows = await db.fetch(
+        "SELECT starts_at, ends_at, set_at FROM alarm_site_maintenance WHERE site_id = $1 "
+        "ORDER BY starts_at",
+        site_id,
+    )
+    return [MaintenanceWindow(row["starts_at"], row["ends_at"], row["set_at"]) for row in rows]
+
+
 async def add_association_member(db: Database, association_id: str, member_id: str) -> None:
     """Let a trade association report for the branches of a member organisation."""
     await _require_role(db, association_id, {"trade_association"})
@@ -336,6 +431,11 @@ def _check_identifier(name: str, value: str) -> None:
         _IDENTIFIER.validate_python(value)
     except ValidationError as error:
         raise AdminError(f"{name} {value!r}: {explain(error)}") from None
+
+
+async def _require_site(db: Database, site_id: str) -> None:
+    if await db.fetchval("SELECT 1 FROM alarm_site WHERE site_id = $1", site_id) is None:
+        raise AdminError(f"alarm site {site_id} does not exist")
 
 
 async def _require_role(db: Database, organisation_id: str, roles: set[str]) -> str:

@@ -34,6 +34,7 @@ from streams.alarm_state import (
     CellItem,
     CellState,
     DeadlineIndex,
+    MaintenanceWindow,
     SiteRecord,
     SiteState,
     TimeoutTick,
@@ -247,24 +248,57 @@ def test_story(
     assert [summary(output) for output in outputs] == expected
 
 
+SEQUENTIAL = ["task verify", "alert verified_alarm critical sequential_buttons"]
+
+# Presses are judged by when they were made against the site's windows (event time), never by
+# when they are processed: (window start, window end) in story seconds, half-open.
+MAINTENANCE_STORIES = [
+    # Two staff presses inside the window: ignored, even two people.
+    ("press_inside", (-60, 3600), [press(0), press(30, user="u2")], []),
+    # Maintenance that ended before the press is no reason to stay quiet.
+    ("press_after_end", (-3600, -60), [press(0), press(30, user="u2")], SEQUENTIAL),
+    # A window that begins after the press, planned or not, says nothing about it.
+    ("press_before_start", (60, 3600), [press(0), press(30, user="u2")], SEQUENTIAL),
+    # A backlog: pressed before the window began, processed during it (a centre forwarding
+    # what it held, a worker catching up). A real hold-up, not maintenance.
+    ("backlog_processed_during", (0, 3600),
+     [(600.0, press(-120)), (601.0, press(-90, user="u2"))], SEQUENTIAL),
+    # Pressed during the window, processed after it ended: still maintenance.
+    ("processed_after_end", (0, 300), [(400.0, press(60)), (401.0, press(90, user="u2"))], []),
+    # The window is half-open: its first moment is in it, its last is not.
+    ("press_at_start", (0, 3600), [press(0), press(30, user="u2")], []),
+    ("press_at_end", (-3600, 0), [press(0), press(30, user="u2")], SEQUENTIAL),
+    # A duress press from before the window, its verify task overdue during it: it escalates.
+    ("duress_timeout_during", (60, 3600), [press(0, signal=AlarmSignal.DURESS)],
+     ["task verify", "alert hold_up_in_progress high unresolved_after_timeout"]),
+    # History composes: pressed before the window, processed an hour later during it, the
+    # press is past its live horizon: a historical alert, no task.
+    ("history_before_start", (600, 7200),
+     [(3600.0, press(0)), (3601.0, press(30, user="u2"))],
+     ["alert verified_alarm medium sequential_buttons historical"]),
+    # A verified verdict beyond the retention on a press made during maintenance: nothing,
+    # though the window ended hours before the verdict is processed.
+    ("verdict_beyond_retention_inside", (-60, 3600),
+     [press(0), follow_up(7 * 3600, AlarmSignal.TEST),
+      (7 * 3600 + 10.0, verdict(0, True, after=7 * 3600))], []),
+]  # fmt: skip
+
+
 @pytest.mark.parametrize(
-    ("story", "maintenance_until", "expected"),
-    [
-        # A site in maintenance never alerts, not even on two presses by two people.
-        ([press(0), press(30, user="u2")], at(3600), []),
-        # Maintenance that ended before the press is no reason to stay quiet.
-        ([press(0), press(30, user="u2")], at(-60),
-         ["task verify", "alert verified_alarm critical sequential_buttons"]),
-    ],
-)  # fmt: skip
+    ("name", "window", "story", "expected"),
+    MAINTENANCE_STORIES,
+    ids=[s[0] for s in MAINTENANCE_STORIES],
+)
 def test_maintenance(
     bare_settings: Settings,
-    story: list[AlarmActivation],
-    maintenance_until: datetime,
+    name: str,
+    window: tuple[float, float],
+    story: Sequence[Step],
     expected: list[str],
 ) -> None:
     verifier = AlarmVerifier(defaults(bare_settings))
-    outputs = replay(verifier, arrivals(story), maintenance={SITE.site_id: maintenance_until})
+    windows = {SITE.site_id: [MaintenanceWindow(at(window[0]), at(window[1]))]}
+    outputs = replay(verifier, arrivals(story), maintenance=windows)
     assert [summary(output) for output in outputs] == expected
 
 
@@ -871,11 +905,11 @@ async def test_worker_verifies_and_escalates(
 ) -> None:
     settings = fast(settings)
     expected = merge([scenario_for(site(n), kind) for n, kind in enumerate(KINDS)])
-    # A site in maintenance (alarm_site.maintenance_until): two staff presses, nothing happens.
+    # A site in maintenance since before its presses: two staff presses, nothing happens.
     quiet = site(50)
     await admin.create_organisation(db, "pac-noord", "Alarmcentrale Noord", "alarm_centre")
     await admin.create_alarm_site(db, quiet.site_id, "pac-noord", "acct-50")
-    await db.execute("UPDATE alarm_site SET maintenance_until = now() + interval '1 hour'")
+    await admin.set_maintenance(db, quiet.site_id, now_minus(-3600), starts_at=now_minus(600))
     await publish_all(settings, *expected.events, *scenario_for(quiet, "sequential").events)
 
     with running(settings, "worker", log=tmp_path / "worker.log") as worker:
@@ -892,6 +926,37 @@ async def test_worker_verifies_and_escalates(
             if kind is AlertKind.VERIFIED_ALARM} == {Severity.CRITICAL}  # fmt: skip
     timed_out = next(a for a in alerts if a.dedup_key.startswith(f"hold_up:{site(3).site_id}:"))
     assert (timed_out.severity, timed_out.police_unit) == (Severity.HIGH, PoliceUnit.AMSTERDAM)
+
+
+@pytest.mark.integration
+async def test_a_backlog_from_before_maintenance_still_alerts(
+    settings: Settings, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    """Two staff pressed, then the site went into maintenance, and only then were the presses
+    processed (a centre's backlog, a worker catching up): a hold-up, not maintenance. Presses
+    made inside the window stay quiet. The windows come from PostgreSQL, as in production."""
+    settings = fast(settings)
+    backlog, inside = site(55), site(56)
+    await admin.create_organisation(db, "pac-noord", "Alarmcentrale Noord", "alarm_centre")
+    for number, where in ((55, backlog), (56, inside)):
+        await admin.create_alarm_site(db, where.site_id, "pac-noord", f"acct-{number}")
+        await admin.set_maintenance(db, where.site_id, now_minus(-3600), starts_at=now_minus(60))
+    first = live(backlog, 120, user_id="u1", button_id="b1")
+    second = live(backlog, 100, user_id="u2", button_id="b2")
+    task, alert = keys_of(backlog, first)
+    quiet = [live(inside, 30, user_id="u1", button_id="b1"),
+             live(inside, 20, user_id="u2", button_id="b2")]  # fmt: skip
+    await publish_all(settings, first, second, *quiet)
+
+    with running(settings, "worker", log=tmp_path / "worker.log") as worker:
+        await collect(settings, tasks={task}, alerts={alert}, worker=worker)
+        duress, sentinel = sentinel_at(site(60))
+        await publish_all(settings, duress)
+        tasks, alerts = await collect(settings, tasks={f"verify:{sentinel}"},
+                                      alerts={f"hold_up:{sentinel}"}, worker=worker)  # fmt: skip
+
+    expected = Expected([first, second, *quiet], {task}, {alert: AlertKind.VERIFIED_ALARM})
+    assert_once_each(expected, tasks, alerts, sentinel)
 
 
 @pytest.mark.integration
