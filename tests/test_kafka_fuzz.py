@@ -83,7 +83,11 @@ def _alert(ident: uuid.UUID) -> Contract:
 # A valid model of each topic with a given id, so that good records can be found again.
 VALID: dict[str, Callable[[uuid.UUID], Contract]] = {
     ALARM_ACTIVATIONS.suffix: lambda ident: factories.alarm_activation(event_id=ident),
-    INCIDENT_REPORTS.suffix: lambda ident: factories.incident_report(event_id=ident),
+    # Each at a branch of its own: a mutated ce_source is another source, and two sources'
+    # reports at one branch within minutes are one robbery, alerted once (report_robberies).
+    INCIDENT_REPORTS.suffix: lambda ident: factories.incident_report(
+        event_id=ident, branch=factories.branch(branch_id=f"fz-{ident.hex[:12]}")
+    ),
     RECON_SIGHTINGS.suffix: lambda ident: factories.recon_sighting(event_id=ident),
     ALERTS.suffix: _alert,
     ALARM_TASKS.suffix: lambda ident: factories.alarm_task(task_id=ident),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -14,12 +15,18 @@ from heterdaad.kafka import make_producer, publish
 from heterdaad.thresholds.time import TimeModel
 from schemas.alerts import Alert, AlertKind, Severity
 from schemas.common import PoliceUnit
-from schemas.events import PersonDescription, Weapon
+from schemas.events import IncidentReport, PersonDescription, Weapon
 from schemas.topics import ALERTS, INCIDENT_REPORTS
 from schemas.wire import DLQ_REASON, decode_as
-from streams.report_robberies import robbery_alert
+from streams.report_robberies import BranchRobberies, judge, robbery_alert
 from tests import factories
-from tests.kafka_helpers import eventually, publish_all, read_keys, read_topic
+from tests.kafka_helpers import (
+    eventually,
+    publish_all,
+    read_keys,
+    read_topic,
+    records_up_to_now,
+)
 from tests.processes import running
 
 if TYPE_CHECKING:
@@ -81,6 +88,71 @@ def test_clothing_two_offenders_share_is_one_item_to_look_out_for(bare_settings:
     assert alert.lookout.clothing == ["grijs trainingspak", "pet"]
 
 
+SHOP = ("buurtsuper", "/producers/api/buurtsuper")
+CBL_TOOL = ("cbl", "/producers/api/cbl")
+SHOP_EXPORT = ("buurtsuper", "/producers/cbl-import/buurtsuper")
+T0 = datetime(2026, 12, 7, 21, 0, tzinfo=UTC)
+WINDOW = timedelta(minutes=120)
+
+
+@pytest.mark.parametrize(
+    ("arrivals", "outcomes"),
+    [
+        # Each arrival: (report, source, minutes after T0); its outcome: "alert" or the report
+        # it is a copy of.
+        # The shop's post, then the trade association's report of it: one alert.
+        ([("a", SHOP, 0), ("b", CBL_TOOL, 15)], ["alert", "a"]),
+        # The copy may say the robbery happened earlier, and arrive later (any order).
+        ([("a", SHOP, 0), ("b", CBL_TOOL, -90)], ["alert", "a"]),
+        # The shop's own CBL export, imported after its live post: another channel.
+        ([("a", SHOP, 0), ("b", SHOP_EXPORT, 5)], ["alert", "a"]),
+        # The same source twice is two robberies (a source gives a robbery one id).
+        ([("a", SHOP, 0), ("b", SHOP, 60)], ["alert", "alert"]),
+        # Just within the window, and just past it.
+        ([("a", SHOP, 0), ("b", CBL_TOOL, 120)], ["alert", "a"]),
+        ([("a", SHOP, 0), ("b", CBL_TOOL, 121)], ["alert", "alert"]),
+        # A third source reports it too: still one alert.
+        ([("a", SHOP, 0), ("b", CBL_TOOL, 10), ("c", SHOP_EXPORT, 20)], ["alert", "a", "a"]),
+        # A source that reported this robbery already reports another one: alerted.
+        ([("a", SHOP, 0), ("b", CBL_TOOL, 10), ("c", CBL_TOOL, 40)], ["alert", "a", "alert"]),
+        # Of two robberies, the copy joins the nearer one.
+        ([("a", SHOP, 0), ("b", SHOP, 100), ("c", CBL_TOOL, 80)], ["alert", "alert", "b"]),
+        # Read again after a restart: the alert again (same id), the copy again.
+        ([("a", SHOP, 0), ("b", CBL_TOOL, 5), ("a", SHOP, 0), ("b", CBL_TOOL, 5)],
+         ["alert", "a", "alert", "a"]),
+        # A robbery two windows before the newest at the branch is dropped; one within them
+        # still meets a copy that comes in late and out of order (a history import).
+        ([("a", SHOP, 0), ("b", SHOP, 241), ("c", CBL_TOOL, 1)], ["alert", "alert", "alert"]),
+        ([("a", SHOP, 0), ("b", SHOP, 239), ("c", CBL_TOOL, 1)], ["alert", "alert", "a"]),
+    ],
+)
+def test_a_robbery_reported_by_two_sources_is_alerted_once(
+    arrivals: list[tuple[str, tuple[str, str], int]], outcomes: list[str]
+) -> None:
+    ids = {name: uuid.uuid4() for name, _, _ in arrivals}
+    names = {event_id: name for name, event_id in ids.items()}
+    state = BranchRobberies()
+    found = []
+    for name, source, minutes in arrivals:
+        judgement = judge(state, ids[name], source, T0 + timedelta(minutes=minutes), WINDOW)
+        found.append("alert" if judgement.copy_of is None else names[judgement.copy_of])
+        state = judgement.state
+    assert found == outcomes
+
+
+def test_state_keeps_two_windows_behind_the_newest_robbery() -> None:
+    state = BranchRobberies()
+    # A year of one branch's robberies, a day apart, posted newest first; then the trade
+    # association's reports of them, oldest first.
+    for source, days in ((SHOP, range(365, 0, -1)), (CBL_TOOL, range(1, 366))):
+        for day in days:
+            state = judge(state, uuid.uuid4(), source, T0 - timedelta(days=day), WINDOW).state
+    assert state.newest == T0 - timedelta(days=1)
+    [kept] = state.robberies
+    assert kept.occurred_at == T0 - timedelta(days=1)
+    assert kept.sources == {SHOP, CBL_TOOL}
+
+
 @pytest.mark.integration
 async def test_worker_alerts_and_dead_letters(settings: Settings, tmp_path: Path) -> None:
     report = factories.incident_report()
@@ -110,6 +182,55 @@ async def test_worker_alerts_and_dead_letters(settings: Settings, tmp_path: Path
     assert alert.evidence[0].event_id == report.event_id
     assert dead.value == b"not an event"
     assert b"not a binary-mode CloudEvent" in dict(dead.headers)[DLQ_REASON]
+
+
+async def robbery_alert_keys(settings: Settings) -> list[bytes]:
+    """The keys of every robbery alert on alerts.v1 now (other stages write there too)."""
+    records = await records_up_to_now(settings.kafka_bootstrap, ALERTS.name(settings.topic_prefix),
+                                      ALERTS.partitions)  # fmt: skip
+    return [r.key for r in records if r.key.startswith(b"robbery_reported:")]
+
+
+@pytest.mark.integration
+async def test_worker_alerts_a_robbery_two_sources_report_once_across_a_restart(
+    settings: Settings, tmp_path: Path
+) -> None:
+    now = datetime.now(UTC)
+
+    def report(org: str, minutes_ago: int) -> IncidentReport:
+        return factories.incident_report(reporting_org=org, occurred_at=now - timedelta(
+            minutes=minutes_ago))  # fmt: skip
+
+    # One branch, so one partition: each report is decided in the order published.
+    posted, reported_again, next_robbery = report("buurtsuper", 300), report("cbl", 290), \
+        report("buurtsuper", 240)  # fmt: skip
+    exported, later = report("buurtsuper", 295), report("cbl", 60)
+    alerts = ALERTS.name(settings.topic_prefix)
+
+    def key(r: IncidentReport) -> bytes:
+        return f"robbery_reported:{r.event_id}".encode()
+
+    with running(settings, "worker", log=tmp_path / "worker-1.log") as worker:
+        await publish_all(settings, posted, source="/producers/api/buurtsuper")
+        # The trade association reports the same robbery ten minutes off: a copy.
+        await publish_all(settings, reported_again, source="/producers/api/cbl")
+        # The shop posts again an hour later: its second robbery, alerted.
+        await publish_all(settings, next_robbery, source="/producers/api/buurtsuper")
+        await read_keys(settings.kafka_bootstrap, alerts, [key(posted), key(next_robbery)],
+                        timeout=90, while_alive=worker)  # fmt: skip
+    # A worker of the live role (the same group and table): the robberies alerted come back
+    # from the changelog, and the shop's CBL export of the first, imported now, is a copy.
+    with running(settings, "worker", "--role", "live", log=tmp_path / "worker-2.log") as worker:
+        await publish_all(settings, exported, source="/producers/cbl-import/buurtsuper")
+        await publish_all(settings, later, source="/producers/api/cbl")
+        # Published after the export, on its partition: once it is alerted, the export is
+        # decided; the stop below flushes whatever the worker sent.
+        await read_keys(settings.kafka_bootstrap, alerts, [key(later)], timeout=90,
+                        while_alive=worker)  # fmt: skip
+
+    assert sorted(set(await robbery_alert_keys(settings))) == sorted(
+        [key(posted), key(next_robbery), key(later)]
+    )
 
 
 # Apache Kafka's default record-batch size limit.
