@@ -18,12 +18,18 @@ What a stage subscribes is its fan-out, which stays in the stage's own wiring:
   order is the source's order (one gather agent sends in record order through one producer)
   and the state's table is co-partitioned with it. Every internal topic uses one codec
   (streams/codec.py).
-- **report_robberies is a direct call**: it has no state and one alert per report, keyed by
-  the report. An internal topic would add a hop and a topic and change nothing: the alert is
-  sent from the gather agent before it moves on, and Faust commits the source offset only after
-  flushing the producer (streams/transport.py fails that flush when a send failed), so the
-  alert is at least once and in the source's order, as when the stage read the topic itself;
-  its id is the report's, so a repeat after a restart is recognised downstream.
+- **report_robberies is a direct call**: one alert per robbery, keyed by the report, and its
+  state (the robberies it alerted per branch, so that another source's report of one is no
+  second alert) is keyed by branch, as incident-reports.v1 is. Its table has that topic's
+  partitions, so it is co-partitioned with the gather agent's own stream: the worker that reads
+  a branch's partition holds the branch's state, and a write's changelog record goes to the
+  partition of the report being read (Faust's current event). An internal topic would add a
+  hop and a topic and change nothing: the alert is sent from the gather agent before it moves
+  on, and Faust commits the source offset only after flushing the producer (streams/
+  transport.py fails that flush when a send failed), changelog record included, so the alert
+  is at least once and in the source's order, as when the stage read the topic itself; its id
+  is the report's, so a repeat after a restart is recognised downstream, and the stage decides
+  a report it has seen as it did before.
 
 A fan-out that raises ends the worker (streams/supervision.py) before the record's offset is
 committed: its successor reads the record again and every stage gets it again, each stage

@@ -10,10 +10,10 @@ split; `all` is the one process of before, and stays the default.
   report_robberies (a robbery report, the "catch them in the act" alert), in the deployment's
   own group and app id (Settings.app_id): the same group, tables, changelogs and internal
   topic as `all`, so a deployment that splits keeps the alarm state and the offsets it has
-  (report_robberies keeps none but the offsets, and does not alert the history again), and
-  the API's /readyz keeps watching the group that decides presses. report_robberies is
-  stateless and cheap per report, so it costs the press little; a history import's robbery
-  alerts (historical, medium severity) are made here too.
+  (report_robberies' table of the robberies it alerted per branch too, and it does not alert
+  the history again), and the API's /readyz keeps watching the group that decides presses.
+  report_robberies is cheap per report, so it costs the press little; a history import's
+  robbery alerts (historical, medium severity) are made here too.
 - `patterns` runs link_series, detect_hotspots and link_reconnaissance in a group of its own,
   `<app_id>-patterns`: every process of a split must get every record of its topics, so the
   two cannot share a group. Faust names the tables' changelogs and the stages name their
