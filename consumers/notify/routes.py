@@ -15,6 +15,9 @@ Decisions:
   network, or by a name resolving to one, is refused whatever `notify.allow_private_webhooks`
   says. The operator may point the CLI at a local relay; an organisation must not make the
   notify service post into the network it runs in (the sender checks again when it connects);
+- one webhook of an organisation has one secret (its alerts go in one request, signed once): a
+  new subscription of a webhook the organisation has already shares its secret, and another
+  secret given for it is refused naming webhook_secret;
 - an organisation has at most `notify.subscriptions_per_organisation` subscriptions; one
   more is refused with 409 naming the cap.
 """
@@ -71,7 +74,8 @@ class Subscription(BaseModel):
 class NewSubscription(Subscription):
     webhook_secret: str | None = Field(
         description="The generated HMAC key of the signatures, shown this once; null when you "
-        "gave one or there is no webhook."
+        "gave one, there is no webhook, or another of your subscriptions has this webhook "
+        "already (one webhook, one secret: it shares that one)."
     )
 
 

@@ -152,36 +152,51 @@ class SubscriptionSpec(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> SubscriptionSpec:
-        url = self.webhook_url
-        if url is not None and url.scheme != "https" and url.host not in _LOOPBACK:
-            raise ValueError(
-                "webhook_url must use https (plain http only to a relay on 127.0.0.1, which "
-                "notify.allow_private_webhooks must allow)"
-            )
-        if self.webhook_secret is not None and len(self.webhook_secret.get_secret_value()) < 32:
-            raise ValueError("webhook_secret must be at least 32 characters")
-        if self.webhook_secret is not None:
-            try:
-                refuse_control_characters(self.webhook_secret.get_secret_value())
-            except ValueError:
-                raise ValueError("webhook_secret must not contain control characters") from None
-            try:
-                # SecretStr takes a lone surrogate from JSON (str does not), which PostgreSQL
-                # text and the HMAC key cannot hold: it was a 500.
-                self.webhook_secret.get_secret_value().encode()
-            except UnicodeEncodeError:
-                raise ValueError("webhook_secret must be text (no lone surrogate)") from None
-        if self.windows and url is None:
-            raise ValueError("time windows hold back a webhook: give webhook_url")
-        if self.area_center is not None and self.radius_m is None:
-            raise ValueError("an area is a circle: give radius_m with area_center")
-        if self.chains and self.radius_m is None:
-            raise ValueError("chains choose the branches a radius counts from: give radius_m")
-        if not (self.send_alerts or self.send_escalations):
-            raise ValueError("a subscription must send alerts, escalations or both")
-        if self.send_escalations and url is None:
-            raise ValueError("escalations go to a webhook (the desk shows them): give webhook_url")
+        # Every rule broken is named at once: a change (PATCH) that breaks two hears of both.
+        reasons = _inconsistencies(self)
+        if reasons:
+            raise ValueError("; ".join(reasons))
         return self
+
+
+def _inconsistencies(spec: SubscriptionSpec) -> list[str]:
+    """Each rule across fields that `spec` breaks, in words naming the fields."""
+    reasons = []
+    url = spec.webhook_url
+    if url is not None and url.scheme != "https" and url.host not in _LOOPBACK:
+        reasons.append(
+            "webhook_url must use https (plain http only to a relay on 127.0.0.1, which "
+            "notify.allow_private_webhooks must allow)"
+        )
+    if spec.webhook_secret is not None:
+        reasons.extend(secret_refusals(spec.webhook_secret.get_secret_value()))
+    if spec.windows and url is None:
+        reasons.append("time windows hold back a webhook: give webhook_url")
+    if spec.area_center is not None and spec.radius_m is None:
+        reasons.append("an area is a circle: give radius_m with area_center")
+    if spec.chains and spec.radius_m is None:
+        reasons.append("chains choose the branches a radius counts from: give radius_m")
+    if not (spec.send_alerts or spec.send_escalations):
+        reasons.append("a subscription must send alerts, escalations or both")
+    if spec.send_escalations and url is None:
+        reasons.append("escalations go to a webhook (the desk shows them): give webhook_url")
+    return reasons
+
+
+def secret_refusals(secret: str) -> list[str]:
+    if len(secret) < 32:
+        return ["webhook_secret must be at least 32 characters"]
+    try:
+        refuse_control_characters(secret)
+    except ValueError:
+        return ["webhook_secret must not contain control characters"]
+    try:
+        # SecretStr takes a lone surrogate from JSON (str does not), which PostgreSQL
+        # text and the HMAC key cannot hold: it was a 500.
+        secret.encode()
+    except UnicodeEncodeError:
+        return ["webhook_secret must be text (no lone surrogate)"]
+    return []
 
 
 @dataclass(frozen=True)
@@ -216,34 +231,20 @@ async def create_subscription(
     `retail_max_radius_m` (notify.retail_max_radius_m) the radius of a retailer, trade
     association or alarm centre, which is stored as its radius_m when the spec gives none.
     Refusals raise NotifyAdminError (FieldRefusal when one field is at fault)."""
-    generated = None
-    secret = spec.webhook_secret.get_secret_value() if spec.webhook_secret else None
-    if spec.webhook_url is not None and secret is None:
-        secret = generated = secrets.token_urlsafe(32)
     async with transaction(db) as connection:
-        role = await _subscriber_role(connection, organisation_id)
-        if role != "police" and spec.send_escalations:
-            raise NotifyAdminError(
-                f"organisation {organisation_id} is a {role}: escalations are for police "
-                "receivers (a duty officer, the national coordinator)"
-            )
-        if role != "police" and spec.webhook_url is None:
-            raise NotifyAdminError(
-                f"organisation {organisation_id} is a {role}: without a webhook_url there is "
-                "nowhere to deliver (only police have the desk)"
-            )
-        area_refusal = watch_refusal(
-            spec, role, NotifyThresholds().watch_max_radius_m if watch_max_radius_m is None
+        role = await subscriber_role(connection, organisation_id)
+        spec, refusals = role_refusals(
+            spec, role, organisation_id,
+            NotifyThresholds().watch_max_radius_m if watch_max_radius_m is None
             else watch_max_radius_m,
-        )  # fmt: skip
-        if area_refusal is not None:
-            raise NotifyAdminError(area_refusal)
-        spec = bounded_radius(
-            spec, role, NotifyThresholds().retail_max_radius_m if retail_max_radius_m is None
+            NotifyThresholds().retail_max_radius_m if retail_max_radius_m is None
             else retail_max_radius_m,
         )  # fmt: skip
+        if refusals:
+            raise refusals[0]
         if most is not None:
             await _refuse_beyond(connection, organisation_id, most)
+        secret, generated = await _secret_for(connection, organisation_id, spec)
         subscription_id: int = await connection.fetchval(
             """INSERT INTO subscription (organisation_id, alert_kinds, branch_types, chains,
                    police_units, radius_m, min_severity, webhook_url, webhook_secret, language,
@@ -276,6 +277,96 @@ async def create_subscription(
         extra={"subscription_id": subscription_id, "organisation_id": organisation_id},
     )
     return CreatedSubscription(subscription_id, generated)
+
+
+def role_refusals(
+    spec: SubscriptionSpec,
+    role: str,
+    organisation_id: str,
+    watch_max_radius_m: float,
+    retail_max_radius_m: float,
+) -> tuple[SubscriptionSpec, list[FieldRefusal]]:
+    """The spec as stored for an organisation of `role` (a branch role's radius capped, or
+    set to the cap when absent), and every rule of that role it breaks."""
+    refusals = []
+    if role != "police" and spec.send_escalations:
+        refusals.append(FieldRefusal("(body)", (
+            f"organisation {organisation_id} is a {role}: escalations are for police "
+            "receivers (a duty officer, the national coordinator)")))  # fmt: skip
+    if role != "police" and spec.webhook_url is None:
+        refusals.append(FieldRefusal("(body)", (
+            f"organisation {organisation_id} is a {role}: without a webhook_url there is "
+            "nowhere to deliver (only police have the desk)")))  # fmt: skip
+    area_refusal = watch_refusal(spec, role, watch_max_radius_m)
+    if area_refusal is not None:
+        refusals.append(FieldRefusal("(body)", area_refusal))
+    try:
+        spec = bounded_radius(spec, role, retail_max_radius_m)
+    except FieldRefusal as refusal:
+        refusals.append(refusal)
+    return spec, refusals
+
+
+@dataclass(frozen=True)
+class SharedSecret:
+    """The secret a webhook of an organisation already has, and the subscription holding it."""
+
+    subscription_id: int
+    secret: str
+
+
+async def shared_secret(
+    connection: asyncpg.Connection,
+    organisation_id: str,
+    webhook_url: str,
+    *,
+    besides: int | None = None,
+) -> SharedSecret | None:
+    """The secret of the organisation's oldest other subscription with this webhook, or None.
+
+    One webhook of an organisation is one recipient: its subscriptions' alerts are merged into
+    one request, signed once (consumers/notify/route.webhook_recipient, stages._secret). So a
+    webhook has one secret, whichever subscription brought it. The organisation's row is
+    locked so that two subscriptions made at once cannot each generate their own.
+    """
+    await connection.execute(
+        "SELECT 1 FROM organisation WHERE organisation_id = $1 FOR UPDATE", organisation_id
+    )
+    row = await connection.fetchrow(
+        "SELECT subscription_id, webhook_secret FROM subscription WHERE organisation_id = $1 "
+        "AND webhook_url = $2 AND webhook_secret IS NOT NULL "
+        "AND ($3::bigint IS NULL OR subscription_id <> $3) ORDER BY subscription_id LIMIT 1",
+        organisation_id, webhook_url, besides,
+    )  # fmt: skip
+    return None if row is None else SharedSecret(row["subscription_id"], row["webhook_secret"])
+
+
+def other_secret(shared: SharedSecret) -> FieldRefusal:
+    """The refusal of a secret that is not the one the webhook has already."""
+    return FieldRefusal(
+        "webhook_secret",
+        f"differs from the secret this webhook_url has already (subscription "
+        f"{shared.subscription_id}): one webhook gets one request per alert, signed once, so "
+        "it has one secret; leave webhook_secret out to share it, or rotate it for all",
+    )
+
+
+async def _secret_for(
+    connection: asyncpg.Connection, organisation_id: str, spec: SubscriptionSpec
+) -> tuple[str | None, str | None]:
+    """The secret to store and the one to hand over (when generated) for a new subscription."""
+    given = spec.webhook_secret.get_secret_value() if spec.webhook_secret else None
+    if spec.webhook_url is None:
+        return given, None
+    shared = await shared_secret(connection, organisation_id, str(spec.webhook_url))
+    if shared is not None:
+        if given is not None and not secrets.compare_digest(given, shared.secret):
+            raise other_secret(shared)
+        return shared.secret, None
+    if given is not None:
+        return given, None
+    generated = secrets.token_urlsafe(32)
+    return generated, generated
 
 
 async def list_subscriptions(
@@ -384,7 +475,7 @@ async def _refuse_beyond(connection: asyncpg.Connection, organisation_id: str, m
         )
 
 
-async def _subscriber_role(connection: asyncpg.Connection, organisation_id: str) -> str:
+async def subscriber_role(connection: asyncpg.Connection, organisation_id: str) -> str:
     row = await connection.fetchrow(
         "SELECT role, disabled_at FROM organisation WHERE organisation_id = $1", organisation_id
     )
