@@ -17,6 +17,7 @@ from schemas.common import BranchType, PoliceUnit
 if TYPE_CHECKING:
     import asyncpg
 
+    from consumers.notify.change import ChangedSubscription
     from consumers.notify.subscriptions import CreatedSubscription
 
 notify_app = typer.Typer(
@@ -138,6 +139,65 @@ def _point(text: str | None) -> dict[str, str] | None:
     if not comma:
         raise typer.BadParameter(f"{text!r} is not 'LAT,LON'", param_hint="--area-center")
     return {"lat": lat.strip(), "lon": lon.strip()}
+
+
+@notify_app.command("change")
+def change(
+    subscription_id: int,
+    kind: Annotated[list[AlertKind] | None, typer.Option(help="Alert kinds instead.")] = None,
+    branch_type: Annotated[list[BranchType] | None, typer.Option()] = None,
+    chain: Annotated[list[str] | None, typer.Option()] = None,
+    police_unit: Annotated[list[PoliceUnit] | None, typer.Option()] = None,
+    radius_m: Annotated[float | None, typer.Option()] = None,
+    min_severity: Annotated[Severity | None, typer.Option()] = None,
+    webhook_url: Annotated[str | None, typer.Option()] = None,
+    language: Annotated[str | None, typer.Option(help="nl or en.")] = None,
+    alerts: Annotated[bool | None, typer.Option("--alerts/--no-alerts")] = None,
+    escalations: Annotated[bool | None, typer.Option("--escalations/--no-escalations")] = None,
+    historical: Annotated[bool | None, typer.Option("--historical/--no-historical")] = None,
+    rotate_secret: Annotated[
+        bool, typer.Option(help="A new secret for this webhook (all its subscriptions).")
+    ] = False,
+    actor: Annotated[str, typer.Option(help="Who asks, for the audit log.")] = "cli",
+) -> None:
+    """Change a subscription in place (its id, history and queue stay); only the options given
+    change. A rotated secret is printed once. Refused as `subscribe` refuses, every reason at
+    once."""
+    from consumers.notify.admission import webhook_refusal
+    from consumers.notify.change import SubscriptionChange, change_subscription
+    from consumers.notify.subscriptions import SubscriptionSpec
+
+    settings = validated_settings()
+    given = {
+        "alert_kinds": kind, "branch_types": branch_type, "chains": chain,
+        "police_units": police_unit, "radius_m": radius_m, "min_severity": min_severity,
+        "webhook_url": webhook_url, "language": language, "send_alerts": alerts,
+        "send_escalations": escalations, "include_historical": historical,
+    }  # fmt: skip
+    body = SubscriptionChange.model_validate(
+        {name: value for name, value in given.items() if value is not None}
+        | ({"rotate_secret": True} if rotate_secret else {})
+    )
+    thresholds = settings.notify
+
+    async def store(db: asyncpg.Connection) -> ChangedSubscription | None:
+        refused = None
+        if body.webhook_url is not None and not thresholds.allow_private_webhooks:
+            reason = await webhook_refusal(SubscriptionSpec(webhook_url=body.webhook_url))
+            refused = None if reason is None else f"must be a public address: {reason}"
+        return await change_subscription(
+            db, subscription_id, body, actor=actor, refused_webhook=refused,
+            watch_max_radius_m=thresholds.watch_max_radius_m,
+            retail_max_radius_m=thresholds.retail_max_radius_m,
+        )  # fmt: skip
+
+    changed = run_on_database(store, _refusal())
+    if changed is None:
+        typer.echo(f"heterdaad: no subscription {subscription_id}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"subscription {subscription_id} changed")
+    if changed.webhook_secret:
+        typer.echo(f"webhook secret (shown once): {changed.webhook_secret}")
 
 
 @notify_app.command("unsubscribe")

@@ -298,6 +298,7 @@ class AuditAction(StrEnum):
     SILENCE_EXPIRED = "silence_expired"
     SUBSCRIPTION_CREATED = "subscription_created"
     SUBSCRIPTION_DELETED = "subscription_deleted"
+    SUBSCRIPTION_CHANGED = "subscription_changed"
 
 
 class AuditEvent(Contract):

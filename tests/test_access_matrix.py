@@ -131,6 +131,9 @@ MATRIX: dict[tuple[str, str], dict[Who, int]] = {
     ("GET", "/v1/subscriptions"): _cells(200, 200, 200, 200, 403, 401, 401, 200),
     ("POST", "/v1/subscriptions"): _cells(201, 201, 201, 201, 403, 401, 401, 201),
     ("GET", "/v1/subscriptions/{subscription_id}"): _cells(200, 200, 200, 200, 403, 401, 401, 200),
+    ("PATCH", "/v1/subscriptions/{subscription_id}"): _cells(
+        200, 200, 200, 200, 403, 401, 401, 200
+    ),
     ("DELETE", "/v1/subscriptions/{subscription_id}"): _cells(
         204, 204, 204, 204, 403, 401, 401, 204
     ),
@@ -198,7 +201,7 @@ async def _subscription_ids(db: asyncpg.Connection) -> dict[tuple[Who, str], int
     the callers without a valid key ask for retail-a's."""
     ids: dict[tuple[Who, str], int] = {}
     for who in (AC, RE, TA, PO, NW):
-        for method in ("GET", "DELETE"):
+        for method in ("GET", "PATCH", "DELETE"):
             spec = SubscriptionSpec.model_validate(
                 {"webhook_url": f"https://hooks.example/{who.name.lower()}"}
                 | (WATCH_AREA if who is NW else {})
@@ -206,7 +209,7 @@ async def _subscription_ids(db: asyncpg.Connection) -> dict[tuple[Who, str], int
             created = await create_subscription(db, ORGANISATION[who], spec, actor="test")
             ids[(who, method)] = created.subscription_id
     for who in (AD, NK, RK):
-        ids |= {(who, method): ids[(RE, method)] for method in ("GET", "DELETE")}
+        ids |= {(who, method): ids[(RE, method)] for method in ("GET", "PATCH", "DELETE")}
     return ids
 
 
@@ -292,6 +295,8 @@ def _request(
         request["json"] = {"webhook_url": f"https://hooks.example/{organisation}"}
         if who is NW:
             request["json"] |= WATCH_AREA
+    elif method == "PATCH" and path.startswith("/v1/subscriptions/"):
+        request["json"] = {"language": "en"}
     elif method == "POST" and path == "/v1/cameras":
         request["json"] = _camera_body(f"cam-{uuid.uuid4().hex[:12]}")
     elif method == "POST" and path.startswith("/v1/alarm-tasks/"):
@@ -352,6 +357,7 @@ ROUTE_SCOPES: dict[tuple[str, str], str] = {
     ("GET", "/v1/subscriptions"): SUBSCRIPTIONS_WRITE,
     ("POST", "/v1/subscriptions"): SUBSCRIPTIONS_WRITE,
     ("GET", "/v1/subscriptions/{subscription_id}"): SUBSCRIPTIONS_WRITE,
+    ("PATCH", "/v1/subscriptions/{subscription_id}"): SUBSCRIPTIONS_WRITE,
     ("DELETE", "/v1/subscriptions/{subscription_id}"): SUBSCRIPTIONS_WRITE,
     ("GET", "/v1/alarm-tasks"): "alarm-activations:write",
     ("POST", "/v1/alarm-tasks/{task_id}/verdict"): "alarm-activations:write",
@@ -814,7 +820,7 @@ async def _handle(
 
 
 @pytest.mark.integration
-async def test_nobody_sees_or_deletes_another_s_subscriptions(
+async def test_nobody_sees_changes_or_deletes_another_s_subscriptions(
     settings: Settings, db: asyncpg.Connection
 ) -> None:
     registry = await register(db)
@@ -846,12 +852,14 @@ async def test_nobody_sees_or_deletes_another_s_subscriptions(
             for owner, subscription_id in created.items():
                 if owner == who:
                     continue
-                for method in ("GET", "DELETE"):
+                for method in ("GET", "PATCH", "DELETE"):
+                    body = {"language": "en"} if method == "PATCH" else None
                     foreign = await client.request(
-                        method, f"/v1/subscriptions/{subscription_id}", headers=auth(who)
-                    )
+                        method, f"/v1/subscriptions/{subscription_id}", headers=auth(who),
+                        json=body,
+                    )  # fmt: skip
                     absent = await client.request(
-                        method, f"/v1/subscriptions/{missing}", headers=auth(who)
+                        method, f"/v1/subscriptions/{missing}", headers=auth(who), json=body
                     )
                     # Another's is answered exactly as one that does not exist.
                     said = foreign.json()["detail"].replace(str(subscription_id), "#")
@@ -865,6 +873,7 @@ async def test_nobody_sees_or_deletes_another_s_subscriptions(
             if answer.status_code != 403 or SUBSCRIPTIONS_WRITE not in answer.json()["detail"]:
                 wrong.append(f"{owner}'s event key: {answer.status_code} {answer.text}")
     assert not wrong, "\n".join(wrong)
-    # Nothing of anyone's was deleted.
+    # Nothing of anyone's was changed or deleted.
     stored = await list_subscriptions(db)
     assert {item.organisation_id: item.subscription_id for item in stored} == created
+    assert {item.spec.language for item in stored} == {"nl"}

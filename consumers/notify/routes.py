@@ -1,4 +1,5 @@
-"""`/v1/subscriptions`: an organisation lists, creates, reads and deletes its own subscriptions.
+"""`/v1/subscriptions`: an organisation lists, creates, reads, changes and deletes its own
+subscriptions.
 
 Decisions:
 - the organisation is the key's, never one named in the request: nobody subscribes another;
@@ -15,6 +16,8 @@ Decisions:
   network, or by a name resolving to one, is refused whatever `notify.allow_private_webhooks`
   says. The operator may point the CLI at a local relay; an organisation must not make the
   notify service post into the network it runs in (the sender checks again when it connects);
+- a change (PATCH) keeps the subscription's id, its deliveries and its webhook's queue, and is
+  checked as a new one is, every reason in one 422 (`consumers.notify.change`);
 - one webhook of an organisation has one secret (its alerts go in one request, signed once): a
   new subscription of a webhook the organisation has already shares its secret, and another
   secret given for it is refused naming webhook_secret;
@@ -34,6 +37,7 @@ from pydantic import BaseModel, Field
 
 from consumers.notify.admin import NotifyAdminError
 from consumers.notify.admission import webhook_refusal
+from consumers.notify.change import SubscriptionChange, SubscriptionRefusals, change_subscription
 from consumers.notify.subscriptions import (
     FieldRefusal,
     StoredSubscription,
@@ -76,6 +80,13 @@ class NewSubscription(Subscription):
         description="The generated HMAC key of the signatures, shown this once; null when you "
         "gave one, there is no webhook, or another of your subscriptions has this webhook "
         "already (one webhook, one secret: it shares that one)."
+    )
+
+
+class ChangedSubscription(Subscription):
+    webhook_secret: str | None = Field(
+        description="The new HMAC key when rotate_secret asked for one (or the webhook had "
+        "none), shown this once; null otherwise."
     )
 
 
@@ -191,6 +202,47 @@ def subscription_router(
         if not found:
             raise _not_found(subscription_id)
         return Subscription.of(found[0])
+
+    @router.patch(
+        "/{subscription_id}",
+        response_model=ChangedSubscription,
+        summary="Change one of the caller's subscriptions",
+        description="Audited. Only the fields given change; the id, the delivery history and "
+        "what is queued for the webhook stay. Checked as a new subscription is; every reason "
+        "in one 422. rotate_secret: a new HMAC key for this webhook (all your subscriptions "
+        "with this webhook_url), in the answer this once; the old one stops at once.",
+        responses=_NOT_FOUND | {
+            422: {"model": ValidationProblem, "description": "Each offending field and why."},
+        },
+    )  # fmt: skip
+    async def change(
+        request: Request, caller: Subscriber, subscription_id: SubscriptionId,
+        body: SubscriptionChange,
+    ) -> ChangedSubscription | JSONResponse:  # fmt: skip
+        pool = request.app.state.intake.pool
+        internal = None
+        if body.webhook_url is not None:
+            internal = await _internal_webhook(SubscriptionSpec(webhook_url=body.webhook_url))
+        try:
+            changed = await change_subscription(
+                pool, subscription_id, body, actor=_actor(caller),
+                organisation_id=caller.organisation_id,
+                refused_webhook=None if internal is None else internal.reason,
+                watch_max_radius_m=watch_max_radius_m, retail_max_radius_m=retail_max_radius_m,
+            )  # fmt: skip
+        except SubscriptionRefusals as refused:
+            problems = [FieldProblem(field=r.field, reason=str(r)) for r in refused.refusals]
+            return JSONResponse(
+                {"detail": [problem.model_dump() for problem in problems]}, status_code=422
+            )
+        except NotifyAdminError as refusal:  # the organisation itself (disabled)
+            return _field_refusal(FieldProblem(field="(organisation)", reason=str(refusal)))
+        if changed is None:
+            raise _not_found(subscription_id)
+        [stored] = await list_subscriptions(
+            pool, caller.organisation_id, subscription_id=subscription_id
+        )
+        return ChangedSubscription.of(stored, webhook_secret=changed.webhook_secret)
 
     @router.delete(
         "/{subscription_id}",

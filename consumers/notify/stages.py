@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
 from consumers.notify import nflog, ratelimit, webhook
+from consumers.notify.change import follow_move
 from consumers.notify.inhibit import inhibitor_of
 from consumers.notify.retry import backoff_seconds, retryable
 from consumers.notify.silences import silenced_by
@@ -258,7 +259,12 @@ class SendStage:
     async def send(self, notification: Notification, run: Pass) -> None:
         key, first = notification.key, notification.members[0]
         assert key is not None and first.webhook_url is not None
-        secret = await _secret(run.db, first.organisation_id, first.webhook_url)
+        url = first.webhook_url
+        secret = await _secret(run.db, first.organisation_id, url)
+        if secret is None:
+            # Written for a webhook its subscription moved away from since (change.py).
+            url = await follow_move(run.db, key, first.organisation_id, url) or url
+            secret = await _secret(run.db, first.organisation_id, url)
         if secret is None:
             await nflog.give_up(run.db, key, "no subscription with this webhook any more", run.now)
             logger.warning("delivery given up", extra={"notification_key": key})
@@ -266,7 +272,7 @@ class SendStage:
         attempt = await nflog.start_attempt(run.db, key, run.now)
         body = webhook.render(key, notification.members, self.reference_key)
         outcome = await webhook.post(
-            self.client, first.webhook_url, body,
+            self.client, url, body,
             webhook.headers(secret, body, notification_key=key, attempt=attempt,
                             timestamp=int(run.now.timestamp())),
             deadline_seconds=self.thresholds.webhook_timeout_seconds,
