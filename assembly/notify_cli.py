@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
+from pydantic import BaseModel, ValidationError
 
 from assembly.org_cli import run_on_database
 from heterdaad.cli_support import stop_on_signals, validated_settings
@@ -23,6 +24,30 @@ if TYPE_CHECKING:
 notify_app = typer.Typer(
     help="Alert notification: the service, subscriptions, silences.", no_args_is_help=True
 )
+
+
+# A subscription's fields by the option that gives them, where the two names differ.
+_OPTIONS = {
+    "alert_kinds": "kind", "branch_types": "branch-type", "chains": "chain",
+    "police_units": "police-unit", "send_alerts": "alerts", "send_escalations": "escalations",
+    "include_historical": "historical",
+}  # fmt: skip
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def _options_checked(model: type[ModelT], fields: dict[str, Any]) -> ModelT:
+    """`model` of the options' values; a value it refuses is a usage error naming its option,
+    every one at once (exit 2, as typer's own), not a traceback."""
+    try:
+        return model.model_validate(fields)
+    except ValidationError as error:
+        for problem in error.errors(include_url=False):
+            field = str(problem["loc"][0]) if problem["loc"] else ""
+            option = f"--{_OPTIONS.get(field, field.replace('_', '-'))}" if field else "options"
+            reason = str(problem["msg"]).removeprefix("Value error, ")
+            typer.echo(f"heterdaad: {option}: {reason}", err=True)
+        raise typer.Exit(2) from None
 
 
 def _refusal() -> type[Exception]:
@@ -102,7 +127,8 @@ def subscribe(
     from consumers.notify.subscriptions import SubscriptionSpec, create_subscription
 
     settings = validated_settings()
-    spec = SubscriptionSpec.model_validate(
+    spec = _options_checked(
+        SubscriptionSpec,
         {
             "alert_kinds": kind or [], "branch_types": branch_type or [], "chains": chain or [],
             "police_units": police_unit or [], "radius_m": radius_m,
@@ -174,9 +200,10 @@ def change(
         "webhook_url": webhook_url, "language": language, "send_alerts": alerts,
         "send_escalations": escalations, "include_historical": historical,
     }  # fmt: skip
-    body = SubscriptionChange.model_validate(
+    body = _options_checked(
+        SubscriptionChange,
         {name: value for name, value in given.items() if value is not None}
-        | ({"rotate_secret": True} if rotate_secret else {})
+        | ({"rotate_secret": True} if rotate_secret else {}),
     )
     thresholds = settings.notify
 

@@ -297,3 +297,23 @@ async def test_the_cli_changes_in_place_too(
     spec = read.json()["spec"]
     assert spec["alert_kinds"] == ["hold_up_in_progress"] and spec["radius_m"] == 2000
     assert spec["language"] == "en"
+
+
+@pytest.mark.parametrize(
+    ("command", "named"),
+    [
+        (["notify", "subscribe", "retail-a", "--radius-m", "-5", "--webhook-url", "notaurl",
+          "--language", "xx"], ["--radius-m", "--webhook-url", "--language"]),
+        (["notify", "change", "1", "--radius-m", "-5", "--language", "xx"],
+         ["--radius-m", "--language"]),
+    ],
+)  # fmt: skip
+def test_an_option_out_of_range_is_named_not_a_traceback(
+    command: list[str], named: list[str]
+) -> None:
+    # Refused before the database is asked: every option with its reason, a usage error.
+    outcome = CliRunner().invoke(cli, command)
+    assert outcome.exit_code == 2, (outcome.output, outcome.exception)
+    for option in named:
+        assert f"heterdaad: {option}: " in outcome.output
+    assert "Traceback" not in outcome.output and "ValidationError" not in outcome.output
