@@ -33,6 +33,7 @@ from consumers.notify.admin import NotifyAdminError, audit, transaction
 from consumers.notify.route import webhook_recipient
 from consumers.notify.subscriptions import (
     MAX_WINDOWS,
+    STORED_COLUMNS,
     ChainName,
     FieldRefusal,
     SubscriptionSpec,
@@ -40,12 +41,14 @@ from consumers.notify.subscriptions import (
     secret_refusals,
     shared_secret,
     spec_of,
+    store_windows,
+    stored_fields,
+    stored_values,
     subscriber_role,
     windows_by_subscription,
 )
 from consumers.notify.windows import TimeWindow
 from heterdaad.language import Language
-from heterdaad.thresholds.notify import NotifyThresholds
 from schemas.alerts import AlertKind, Severity
 from schemas.common import BranchType, Location, PoliceUnit
 
@@ -148,13 +151,7 @@ async def change_subscription(
                 raise SubscriptionRefusals(refusals) from None
             # Only rules across fields are broken: the role's rules are named as well.
             spec = SubscriptionSpec.model_construct(**fields)
-        thresholds = NotifyThresholds()
-        spec, more = role_refusals(
-            spec, role, owner,
-            thresholds.watch_max_radius_m if watch_max_radius_m is None else watch_max_radius_m,
-            thresholds.retail_max_radius_m if retail_max_radius_m is None
-            else retail_max_radius_m,
-        )  # fmt: skip
+        spec, more = role_refusals(spec, role, owner, watch_max_radius_m, retail_max_radius_m)
         refusals.extend(more)
         url = None if spec.webhook_url is None else str(spec.webhook_url)
         if "webhook_url" not in given:
@@ -203,20 +200,11 @@ def _differences(before: dict[str, Any], after: SubscriptionSpec) -> dict[str, A
 
 
 def _stored_fields(row: asyncpg.Record, windows: tuple[TimeWindow, ...]) -> dict[str, Any]:
-    # spec_of validates the row; a row no spec allows still gives its fields to change.
+    # As a valid spec writes them; a row no spec allows still gives its fields to change.
     try:
         return spec_of(row, windows).model_dump(exclude={"webhook_secret"})
     except (ValidationError, ValueError):
-        return {
-            "alert_kinds": row["alert_kinds"], "branch_types": row["branch_types"],
-            "chains": row["chains"], "police_units": row["police_units"],
-            "radius_m": row["radius_m"], "min_severity": row["min_severity"],
-            "webhook_url": row["webhook_url"], "language": row["language"], "windows": windows,
-            "send_alerts": row["send_alerts"], "send_escalations": row["send_escalations"],
-            "include_historical": row["include_historical"],
-            "area_center": None if row["area_lat"] is None
-            else {"lat": row["area_lat"], "lon": row["area_lon"]},
-        }  # fmt: skip
+        return stored_fields(row, windows)
 
 
 def _field_refusals(error: ValidationError) -> list[FieldRefusal]:
@@ -274,29 +262,12 @@ async def _store(
     url: str | None,
     secret: str | None,
 ) -> None:
+    assignments = ", ".join(f"{column} = ${n}" for n, column in enumerate(STORED_COLUMNS, 2))
     await connection.execute(
-        """UPDATE subscription SET alert_kinds = $2, branch_types = $3, chains = $4,
-               police_units = $5, radius_m = $6, min_severity = $7, webhook_url = $8,
-               webhook_secret = $9, language = $10, send_alerts = $11, send_escalations = $12,
-               include_historical = $13, area_lat = $14, area_lon = $15
-           WHERE subscription_id = $1""",
-        subscription_id, sorted(spec.alert_kinds), sorted(spec.branch_types),
-        sorted(spec.chains), sorted(spec.police_units), spec.radius_m, spec.min_severity.value,
-        url, secret, spec.language, spec.send_alerts, spec.send_escalations,
-        spec.include_historical,
-        None if spec.area_center is None else spec.area_center.lat,
-        None if spec.area_center is None else spec.area_center.lon,
+        f"UPDATE subscription SET {assignments} WHERE subscription_id = $1",
+        subscription_id, *stored_values(spec, url, secret),
     )  # fmt: skip
-    await connection.execute(
-        "DELETE FROM subscription_window WHERE subscription_id = $1", subscription_id
-    )
-    for window in spec.windows:
-        await connection.execute(
-            "INSERT INTO subscription_window (subscription_id, weekdays, starts, ends, "
-            "time_zone, alert_kinds) VALUES ($1, $2, $3, $4, $5, $6)",
-            subscription_id, sorted(window.weekdays), window.starts, window.ends,
-            window.time_zone, sorted(window.alert_kinds),
-        )  # fmt: skip
+    await store_windows(connection, subscription_id, spec.windows)
 
 
 async def _move_queue(

@@ -6,7 +6,7 @@ import logging
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import (
     AfterValidator,
@@ -29,6 +29,8 @@ from schemas.alerts import AlertKind, Severity
 from schemas.common import BranchType, Location, PoliceUnit, refuse_control_characters
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import asyncpg
 
     from consumers.notify.admin import Database
@@ -234,38 +236,21 @@ async def create_subscription(
     async with transaction(db) as connection:
         role = await subscriber_role(connection, organisation_id)
         spec, refusals = role_refusals(
-            spec, role, organisation_id,
-            NotifyThresholds().watch_max_radius_m if watch_max_radius_m is None
-            else watch_max_radius_m,
-            NotifyThresholds().retail_max_radius_m if retail_max_radius_m is None
-            else retail_max_radius_m,
-        )  # fmt: skip
+            spec, role, organisation_id, watch_max_radius_m, retail_max_radius_m
+        )
         if refusals:
             raise refusals[0]
         if most is not None:
             await _refuse_beyond(connection, organisation_id, most)
         secret, generated = await _secret_for(connection, organisation_id, spec)
+        url = None if spec.webhook_url is None else str(spec.webhook_url)
         subscription_id: int = await connection.fetchval(
-            """INSERT INTO subscription (organisation_id, alert_kinds, branch_types, chains,
-                   police_units, radius_m, min_severity, webhook_url, webhook_secret, language,
-                   send_alerts, send_escalations, include_historical, area_lat, area_lon)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
-               RETURNING subscription_id""",
-            organisation_id, sorted(spec.alert_kinds), sorted(spec.branch_types),
-            sorted(spec.chains), sorted(spec.police_units), spec.radius_m,
-            spec.min_severity.value, None if spec.webhook_url is None else str(spec.webhook_url),
-            secret, spec.language, spec.send_alerts, spec.send_escalations,
-            spec.include_historical,
-            None if spec.area_center is None else spec.area_center.lat,
-            None if spec.area_center is None else spec.area_center.lon,
+            f"""INSERT INTO subscription (organisation_id, {", ".join(STORED_COLUMNS)})
+                VALUES ($1, {", ".join(f"${n}" for n in range(2, len(STORED_COLUMNS) + 2))})
+                RETURNING subscription_id""",
+            organisation_id, *stored_values(spec, url, secret),
         )  # fmt: skip
-        for window in spec.windows:
-            await connection.execute(
-                "INSERT INTO subscription_window (subscription_id, weekdays, starts, ends, "
-                "time_zone, alert_kinds) VALUES ($1, $2, $3, $4, $5, $6)",
-                subscription_id, sorted(window.weekdays), window.starts, window.ends,
-                window.time_zone, sorted(window.alert_kinds),
-            )  # fmt: skip
+        await store_windows(connection, subscription_id, spec.windows)
         await audit(
             connection, at=datetime.now(UTC), actor=actor, action="subscription_created",
             subject=str(subscription_id),
@@ -279,15 +264,55 @@ async def create_subscription(
     return CreatedSubscription(subscription_id, generated)
 
 
+# The columns a spec is stored in, in the order of `stored_values`.
+STORED_COLUMNS = (
+    "alert_kinds", "branch_types", "chains", "police_units", "radius_m", "min_severity",
+    "webhook_url", "webhook_secret", "language", "send_alerts", "send_escalations",
+    "include_historical", "area_lat", "area_lon",
+)  # fmt: skip
+
+
+def stored_values(spec: SubscriptionSpec, url: str | None, secret: str | None) -> tuple[Any, ...]:
+    """The values of STORED_COLUMNS for a spec, its webhook as stored and its secret."""
+    centre = spec.area_center
+    return (
+        sorted(spec.alert_kinds), sorted(spec.branch_types), sorted(spec.chains),
+        sorted(spec.police_units), spec.radius_m, spec.min_severity.value, url, secret,
+        spec.language, spec.send_alerts, spec.send_escalations, spec.include_historical,
+        None if centre is None else centre.lat, None if centre is None else centre.lon,
+    )  # fmt: skip
+
+
+async def store_windows(
+    connection: asyncpg.Connection, subscription_id: int, windows: Sequence[TimeWindow]
+) -> None:
+    """A subscription's time windows, in place of those it had."""
+    await connection.execute(
+        "DELETE FROM subscription_window WHERE subscription_id = $1", subscription_id
+    )
+    await connection.executemany(
+        "INSERT INTO subscription_window (subscription_id, weekdays, starts, ends, "
+        "time_zone, alert_kinds) VALUES ($1, $2, $3, $4, $5, $6)",
+        [(subscription_id, sorted(w.weekdays), w.starts, w.ends, w.time_zone,
+          sorted(w.alert_kinds)) for w in windows],
+    )  # fmt: skip
+
+
 def role_refusals(
     spec: SubscriptionSpec,
     role: str,
     organisation_id: str,
-    watch_max_radius_m: float,
-    retail_max_radius_m: float,
+    watch_max_radius_m: float | None = None,
+    retail_max_radius_m: float | None = None,
 ) -> tuple[SubscriptionSpec, list[FieldRefusal]]:
     """The spec as stored for an organisation of `role` (a branch role's radius capped, or
-    set to the cap when absent), and every rule of that role it breaks."""
+    set to the cap when absent), and every rule of that role it breaks. The bounds default
+    to notify's (NotifyThresholds)."""
+    defaults = NotifyThresholds()
+    if watch_max_radius_m is None:
+        watch_max_radius_m = defaults.watch_max_radius_m
+    if retail_max_radius_m is None:
+        retail_max_radius_m = defaults.retail_max_radius_m
     refusals = []
     if role != "police" and spec.send_escalations:
         refusals.append(FieldRefusal("(body)", (
@@ -440,24 +465,21 @@ async def windows_by_subscription(
 
 def spec_of(row: asyncpg.Record, windows: tuple[TimeWindow, ...]) -> SubscriptionSpec:
     """A stored subscription as a spec without its secret; ValueError for a row no spec allows."""
-    return SubscriptionSpec.model_validate(
-        {
-            "alert_kinds": row["alert_kinds"],
-            "branch_types": row["branch_types"],
-            "chains": row["chains"],
-            "police_units": row["police_units"],
-            "radius_m": row["radius_m"],
-            "min_severity": row["min_severity"],
-            "webhook_url": row["webhook_url"],
-            "language": row["language"],
-            "windows": windows,
-            "send_alerts": row["send_alerts"],
-            "send_escalations": row["send_escalations"],
-            "include_historical": row["include_historical"],
-            "area_center": None if row["area_lat"] is None
-            else {"lat": row["area_lat"], "lon": row["area_lon"]},
-        }
-    )
+    return SubscriptionSpec.model_validate(stored_fields(row, windows))
+
+
+def stored_fields(row: asyncpg.Record, windows: tuple[TimeWindow, ...]) -> dict[str, Any]:
+    """A stored subscription's fields as a spec takes them (not validated), without its secret."""
+    return {
+        "alert_kinds": row["alert_kinds"], "branch_types": row["branch_types"],
+        "chains": row["chains"], "police_units": row["police_units"],
+        "radius_m": row["radius_m"], "min_severity": row["min_severity"],
+        "webhook_url": row["webhook_url"], "language": row["language"], "windows": windows,
+        "send_alerts": row["send_alerts"], "send_escalations": row["send_escalations"],
+        "include_historical": row["include_historical"],
+        "area_center": None if row["area_lat"] is None
+        else {"lat": row["area_lat"], "lon": row["area_lon"]},
+    }  # fmt: skip
 
 
 async def _refuse_beyond(connection: asyncpg.Connection, organisation_id: str, most: int) -> None:
