@@ -122,7 +122,7 @@ class Selection:
     """Which dead letters a replay takes: offsets on the dead-letter topic, a reason class
     (heterdaad.metrics.reason_class), a time from which on; None takes all."""
 
-    offsets: frozenset[int] | None = None
+    offsets: Offsets | None = None
     reason_class: str | None = None
     since: datetime | None = None
 
@@ -134,9 +134,20 @@ class Selection:
         )
 
 
-def parse_offsets(text: str) -> frozenset[int]:
+@dataclass(frozen=True)
+class Offsets:
+    """Offsets on a dead-letter topic as the ranges given: `0-99999999999` is two numbers, not
+    a set of a hundred billion (it took all memory and the command was killed)."""
+
+    ranges: tuple[range, ...]
+
+    def __contains__(self, offset: object) -> bool:
+        return any(offset in span for span in self.ranges)
+
+
+def parse_offsets(text: str) -> Offsets:
     """Offsets as `3,7,10-20`; ValueError naming what is not one."""
-    offsets: set[int] = set()
+    ranges: list[range] = []
     for part in (piece.strip() for piece in text.split(",")):
         first, dash, last = part.partition("-")
         if not first.isdigit() or (dash and not last.isdigit()):
@@ -144,8 +155,8 @@ def parse_offsets(text: str) -> frozenset[int]:
         low, high = int(first), int(last or first)
         if high < low:
             raise ValueError(f"{part!r} ends before it starts")
-        offsets.update(range(low, high + 1))
-    return frozenset(offsets)
+        ranges.append(range(low, high + 1))
+    return Offsets(tuple(ranges))
 
 
 def refusal(letter: DeadLetterRecord, spec: TopicSpec, prefix: str) -> str | None:
