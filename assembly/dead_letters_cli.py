@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -17,6 +17,7 @@ from heterdaad.dead_letter_replay import (
     publish_again,
     read_dead_letters,
 )
+from heterdaad.event_time import read_skew
 from schemas.topics import CATALOGUE
 
 if TYPE_CHECKING:
@@ -113,7 +114,8 @@ def replay_command(
     settings = validated_settings()
     letters = asyncio.run(read_dead_letters(settings, spec))
     replay = plan([letter for letter in letters if selection.takes(letter)], spec,
-                  settings.topic_prefix)  # fmt: skip
+                  settings.topic_prefix, now=datetime.now(UTC),
+                  skew=read_skew(timedelta(seconds=settings.clock_skew_seconds)))  # fmt: skip
     for letter, why in replay.refused:
         typer.echo(f"offset {letter.offset}: not sent: {why}", err=True)
     if dry_run:

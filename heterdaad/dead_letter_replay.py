@@ -17,10 +17,11 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from heterdaad.audit import AuditRow, write_audit_rows
+from heterdaad.event_time import ENTERING, ahead_of_clock
 from heterdaad.events.dead_letters import dead_letters_now
 from heterdaad.kafka import make_producer
 from heterdaad.metrics import reason_class
@@ -159,8 +160,11 @@ def parse_offsets(text: str) -> Offsets:
     return Offsets(tuple(ranges))
 
 
-def refusal(letter: DeadLetterRecord, spec: TopicSpec, prefix: str) -> str | None:
-    """Why the dead letter cannot go back to `spec`'s topic unchanged, or None if it can."""
+def refusal(
+    letter: DeadLetterRecord, spec: TopicSpec, prefix: str, *, now: datetime, skew: timedelta
+) -> str | None:
+    """Why the dead letter cannot go back to `spec`'s topic unchanged, or None if it can.
+    `skew` is how far ahead of `now` the readers take an event time (event_time.read_skew)."""
     if letter.header(DLQ_TOPIC) != spec.name(prefix):
         return (f"set aside from {letter.header(DLQ_TOPIC) or 'an unnamed topic'}, not from "
                 f"{spec.name(prefix)}: only records of the source topic go back")  # fmt: skip
@@ -173,9 +177,12 @@ def refusal(letter: DeadLetterRecord, spec: TopicSpec, prefix: str) -> str | Non
     if letter.reason_class == "id_taken":
         return "another event holds its event id: the sink would refuse it again"
     try:
-        decode(spec, letter.value, letter.original_headers())
+        model = decode(spec, letter.value, letter.original_headers())
     except UndecodableRecord as error:
         return f"this release cannot decode it either ({error.reason[:200]})"
+    if spec in ENTERING and (ahead := ahead_of_clock(model, now=now, skew=skew)) is not None:
+        # The worker's intake and the sink would set it aside again, as they did.
+        return f"its time is still ahead of the clock ({ahead})"
     if not letter.event_id:
         return "it carries no event id (ce_id), so a repeat could not be told"
     return None
@@ -190,13 +197,20 @@ class Plan:
     repeats: tuple[DeadLetterRecord, ...]  # an event id sent already in this replay
 
 
-def plan(letters: Iterable[DeadLetterRecord], spec: TopicSpec, prefix: str) -> Plan:
+def plan(
+    letters: Iterable[DeadLetterRecord],
+    spec: TopicSpec,
+    prefix: str,
+    *,
+    now: datetime,
+    skew: timedelta,
+) -> Plan:
     """The replay of `letters`: each event id sent once (one record may be dead-lettered by
-    several readers, docs/operations.md), the refused ones with their reason."""
+    several readers, docs/operations.md), the refused ones with their reason (`refusal`)."""
     send, refused, repeats = [], [], []
     sent_ids: set[str] = set()
     for letter in letters:
-        if (why := refusal(letter, spec, prefix)) is not None:
+        if (why := refusal(letter, spec, prefix, now=now, skew=skew)) is not None:
             refused.append((letter, why))
         elif letter.event_id in sent_ids:
             repeats.append(letter)

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 PREFIX = "heterdaad."
 AT = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 OLD_READER = "bulletin: Extra inputs are not permitted"
+NOW, SKEW = AT + timedelta(days=1), timedelta(minutes=12)  # the readers' clock and skew
 
 
 def dead(
@@ -70,7 +71,7 @@ def dead(
 def test_an_alert_an_older_reader_set_aside_goes_back_with_its_original_headers() -> None:
     record = encode(ALERTS, factories.alert(), "urn:test")
     found = dead(record=record)
-    assert refusal(found, ALERTS, PREFIX) is None
+    assert refusal(found, ALERTS, PREFIX, now=NOW, skew=SKEW) is None
     assert found.value == record.value
     assert found.original_headers() == record.headers  # the x-heterdaad-dlq-* ones left out
     assert (found.stage, found.reason_class) == ("sink", "invalid_fields")
@@ -97,20 +98,35 @@ REFUSED = [
 def test_what_cannot_go_back_unchanged_is_refused_with_its_reason(
     made: dict[str, object], why: str
 ) -> None:
-    reason = refusal(dead(**made), ALERTS, PREFIX)  # type: ignore[arg-type]
+    reason = refusal(dead(**made), ALERTS, PREFIX, now=NOW, skew=SKEW)  # type: ignore[arg-type]
     assert reason is not None and why in reason
 
 
 def test_a_masked_plate_in_the_reason_alone_refuses_nothing() -> None:
     # The reason header is the dead letter's own, and is not sent back.
-    assert refusal(dead(reason="make: 12-ABC-3 is too long"), ALERTS, PREFIX) is None
+    found = dead(reason="make: 12-ABC-3 is too long")
+    assert refusal(found, ALERTS, PREFIX, now=NOW, skew=SKEW) is None
+
+
+def test_an_event_still_ahead_of_the_clock_is_refused_and_one_now_past_goes_back() -> None:
+    # The intake and the sink set aside a report dated ahead of their clock; sent back while
+    # it still is, it was "sent" and set aside again by both, once more on every replay.
+    ahead = "occurred_at: lies in the future by more than the allowed clock skew (12 minutes)"
+    soon = NOW + timedelta(minutes=30)
+    record = encode(INCIDENT_REPORTS, factories.incident_report(occurred_at=soon), "urn:test")
+    found = dead(record=record, reason=ahead, topic=INCIDENT_REPORTS.name(PREFIX))
+    why = refusal(found, INCIDENT_REPORTS, PREFIX, now=NOW, skew=SKEW)
+    assert why is not None and "still ahead of the clock" in why
+    # Once its time has come the readers take it, as a late report.
+    assert refusal(found, INCIDENT_REPORTS, PREFIX, now=soon, skew=SKEW) is None
 
 
 def test_an_event_set_aside_by_two_readers_is_sent_once() -> None:
     first = dead(offset=3)
     again = DeadLetterRecord(**{**first.__dict__, "offset": 4})  # the other worker's letter
     other = dead(offset=5)
-    replay = plan([first, again, other, dead(b"{bad", offset=6)], ALERTS, PREFIX)
+    letters = [first, again, other, dead(b"{bad", offset=6)]
+    replay = plan(letters, ALERTS, PREFIX, now=NOW, skew=SKEW)
     assert [found.offset for found in replay.send] == [3, 5]
     assert [found.offset for found in replay.repeats] == [4]
     assert [found.offset for found, _ in replay.refused] == [6]
