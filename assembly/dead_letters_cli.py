@@ -17,7 +17,6 @@ from heterdaad.dead_letter_replay import (
     publish_again,
     read_dead_letters,
 )
-from heterdaad.event_time import read_skew
 from schemas.topics import CATALOGUE
 
 if TYPE_CHECKING:
@@ -115,7 +114,7 @@ def replay_command(
     letters = asyncio.run(read_dead_letters(settings, spec))
     replay = plan([letter for letter in letters if selection.takes(letter)], spec,
                   settings.topic_prefix, now=datetime.now(UTC),
-                  skew=read_skew(timedelta(seconds=settings.clock_skew_seconds)))  # fmt: skip
+                  skew=timedelta(seconds=settings.clock_skew_seconds))  # fmt: skip
     for letter, why in replay.refused:
         typer.echo(f"offset {letter.offset}: not sent: {why}", err=True)
     if dry_run:

@@ -164,7 +164,9 @@ def refusal(
     letter: DeadLetterRecord, spec: TopicSpec, prefix: str, *, now: datetime, skew: timedelta
 ) -> str | None:
     """Why the dead letter cannot go back to `spec`'s topic unchanged, or None if it can.
-    `skew` is how far ahead of `now` the readers take an event time (event_time.read_skew)."""
+    `skew` is how far ahead of `now` an event time may lie: the edges' (clock_skew_seconds),
+    not the readers' wider one, since a replay enters events as an edge does; a report sent
+    back 11 minutes early was taken and shown as "just now", 11 minutes before it happened."""
     if letter.header(DLQ_TOPIC) != spec.name(prefix):
         return (f"set aside from {letter.header(DLQ_TOPIC) or 'an unnamed topic'}, not from "
                 f"{spec.name(prefix)}: only records of the source topic go back")  # fmt: skip
@@ -181,7 +183,7 @@ def refusal(
     except UndecodableRecord as error:
         return f"this release cannot decode it either ({error.reason[:200]})"
     if spec in ENTERING and (ahead := ahead_of_clock(model, now=now, skew=skew)) is not None:
-        # The worker's intake and the sink would set it aside again, as they did.
+        # As an edge refuses it; the worker's intake and the sink may set it aside again.
         return f"its time is still ahead of the clock ({ahead})"
     if not letter.event_id:
         return "it carries no event id (ce_id), so a repeat could not be told"
