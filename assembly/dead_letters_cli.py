@@ -17,6 +17,7 @@ from heterdaad.dead_letter_replay import (
     publish_again,
     read_dead_letters,
 )
+from heterdaad.logs import escaped
 from schemas.topics import CATALOGUE
 
 if TYPE_CHECKING:
@@ -53,12 +54,15 @@ def _since(text: str | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _line(letter: DeadLetterRecord) -> str:
-    # No key and no value: both may hold personal data (a branch's plate in a free text).
-    reason = letter.reason.replace("\n", " ")[:_SHOWN_REASON]
+def listed_line(letter: DeadLetterRecord) -> str:
+    """One dead letter as `list` prints it: tab-separated, no key and no value (both may hold
+    personal data, a branch's plate in a free text)."""
     fields = (letter.topic, str(letter.offset), letter.set_aside_at, letter.stage,
-              letter.source, letter.event_id or "-", letter.reason_class, reason)  # fmt: skip
-    return "\t".join(fields)
+              letter.source, letter.event_id or "-", letter.reason_class,
+              letter.reason[:_SHOWN_REASON])  # fmt: skip
+    # The headers come from whoever wrote the record (a reason quotes its field names): a tab
+    # would add a column, an escape sequence would drive the operator's terminal.
+    return "\t".join(escaped(field) for field in fields)
 
 
 TopicOption = Annotated[str, typer.Option("--topic", help="The source topic, e.g. alerts.v1.")]
@@ -84,7 +88,7 @@ def list_command(
     letters = [letter for letter in asyncio.run(read()) if selection.takes(letter)]
     typer.echo("topic\toffset\tset aside\tstage\tread from\tevent id\tclass\treason")
     for letter in letters:
-        typer.echo(_line(letter))
+        typer.echo(listed_line(letter))
     typer.echo(f"{len(letters)} dead letter(s)", err=True)
 
 
@@ -116,7 +120,7 @@ def replay_command(
                   settings.topic_prefix, now=datetime.now(UTC),
                   skew=timedelta(seconds=settings.clock_skew_seconds))  # fmt: skip
     for letter, why in replay.refused:
-        typer.echo(f"offset {letter.offset}: not sent: {why}", err=True)
+        typer.echo(f"offset {letter.offset}: not sent: {escaped(why)}", err=True)
     if dry_run:
         typer.echo(f"would send {len(replay.send)}, refused {len(replay.refused)}, "
                    f"repeats {len(replay.repeats)} (dry run: nothing sent)")  # fmt: skip

@@ -47,7 +47,7 @@ class ConsoleFormatter(logging.Formatter):
         entry = _entry(record)
         # Dutch time, as the alerts beside it on the demo's terminal, whatever the machine's zone.
         at = datetime.fromtimestamp(record.created, DUTCH_TIME).strftime("%H:%M:%S")
-        level, event = entry.pop("level"), _escaped(entry.pop("event"))
+        level, event = entry.pop("level"), escaped(entry.pop("event"))
         del entry["logger"]
         fields = " ".join(f"{key}={_field(value)}" for key, value in entry.items())
         line = " ".join(part for part in (at, level, event, fields) if part)
@@ -55,7 +55,7 @@ class ConsoleFormatter(logging.Formatter):
             return line
         # The traceback keeps its lines, each of them escaped.
         exception = self.formatException(record.exc_info)
-        return "\n".join([line, *map(_escaped, exception.splitlines())])
+        return "\n".join([line, *map(escaped, exception.splitlines())])
 
 
 def _entry(record: logging.LogRecord) -> dict[str, Any]:
@@ -69,7 +69,7 @@ def _entry(record: logging.LogRecord) -> dict[str, Any]:
     return entry
 
 
-def _escaped(text: str) -> str:
+def escaped(text: str) -> str:
     """`text` with each control character (C0, DEL, C1, the Unicode line and paragraph
     separators) written as an escape: `\\n`, `\\u001b`."""
     return _CONTROL.sub(lambda c: json.dumps(c[0])[1:-1], text)
@@ -81,8 +81,8 @@ def _field(value: Any) -> str:
     if not isinstance(value, str | int | float | bool | list | tuple | dict | None):
         value = str(value)
     if isinstance(value, str) and value and not any(c in value for c in ' "'):
-        return _escaped(value)
-    return _escaped(json.dumps(value, default=str, ensure_ascii=False))
+        return escaped(value)
+    return escaped(json.dumps(value, default=str, ensure_ascii=False))
 
 
 LogFormat = Literal["auto", "json", "console"]

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 import heterdaad.events.consumer as consumer_module
+from assembly.dead_letters_cli import listed_line
 from heterdaad.dead_letter_replay import (
     DeadLetterRecord,
     Selection,
@@ -325,3 +326,13 @@ async def test_the_command_refuses_a_report_still_ahead_by_the_edges_skew(
     assert dry.returncode == 0, dry.stderr
     assert "would send 0, refused 1" in dry.stdout
     assert "still ahead of the clock" in dry.stderr and "(2 minutes)" in dry.stderr
+
+
+def test_a_listed_line_escapes_what_the_record_s_writer_put_in_its_reason() -> None:
+    # A field name of the record, quoted in the reason, cleared the operator's screen and
+    # added a column to the list.
+    hostile = "\x1b[2J\x1b[31mEVIL\tcol\rX: Extra inputs are not permitted"
+    line = listed_line(dead(reason=hostile))
+    assert line.count("\t") == 7
+    assert line.endswith("\\u001b[2J\\u001b[31mEVIL\\tcol\\rX: Extra inputs are not permitted")
+    assert not any(ord(c) < 32 and c != "\t" for c in line)
