@@ -100,6 +100,9 @@ def replay_command(
     reason_class: Annotated[str | None, typer.Option(
         "--reason-class", help=f"Only this class: {', '.join(REASON_CLASSES)}.")] = None,
     since: SinceOption = None,
+    every: Annotated[bool, typer.Option(
+        "--all", help="Every dead letter of the topic (without --offsets, --reason-class or "
+        "--since, which choose).")] = False,
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="Say what would be sent and refused; send nothing.")] = False,
     actor: Annotated[str, typer.Option(help="Who replays, for the audit log.")] = "cli",
@@ -107,6 +110,12 @@ def replay_command(
     """Publish chosen dead letters again to their source topic, as they were (key, value,
     original headers), once per event id; refuse, with the reason, what cannot go back."""
     spec = _spec(topic)
+    if not (every or dry_run or offsets or reason_class or since):
+        # A topic's whole dead-letter history back on the live topic is a choice to make.
+        raise typer.BadParameter(
+            "choose with --offsets, --reason-class or --since, or say --all (see `list`, and "
+            "--dry-run)", param_hint="--topic",
+        )  # fmt: skip
     if reason_class is not None and reason_class not in REASON_CLASSES:
         raise typer.BadParameter(f"one of {', '.join(REASON_CLASSES)}", param_hint="--reason-class")
     try:

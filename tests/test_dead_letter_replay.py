@@ -336,3 +336,15 @@ def test_a_listed_line_escapes_what_the_record_s_writer_put_in_its_reason() -> N
     assert line.count("\t") == 7
     assert line.endswith("\\u001b[2J\\u001b[31mEVIL\\tcol\\rX: Extra inputs are not permitted")
     assert not any(ord(c) < 32 and c != "\t" for c in line)
+
+
+def test_a_replay_that_chooses_nothing_asks_for_all() -> None:
+    # `replay --topic alerts.v1` alone would put the topic's whole dead-letter history back
+    # on the live topic: refused before anything is read, with what to say instead.
+    from typer.testing import CliRunner
+
+    from assembly.cli import app
+
+    outcome = CliRunner().invoke(app, ["dead-letters", "replay", "--topic", "alerts.v1"])
+    assert outcome.exit_code == 2, (outcome.output, outcome.exception)
+    assert "--all" in outcome.output and "--offsets" in outcome.output
