@@ -70,6 +70,10 @@ def _query_mark(query: HistoryQuery, what: str) -> str:
     place in one ordered answer; taken to another query it would start that answer somewhere
     arbitrary and silently skip its newer records, so it is refused there."""
     asked = [what, query.since, query.until, query.police_unit, query.branch_id, query.kind]
+    if what == "alerts":
+        # Ordered by event time since 2026-12-08 (by when raised before): an older cursor is
+        # a place in the other order, refused rather than read in this one.
+        asked.append(ALERT_TIME)
     text = json.dumps([None if value is None else str(value) for value in asked])
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -143,15 +147,23 @@ async def query_events(connection: asyncpg.Connection, caller: Caller, query: Hi
     )  # fmt: skip
 
 
+# When what an alert is about happened (its event time: the robbery, the press, a series'
+# newest robbery), as the events' occurred_at; an alert stored before event times were kept
+# (migration 0025) by when it was raised. Indexed by unit (migration 0029).
+ALERT_TIME = "coalesce(occurred_at, created_at)"
+
+
 async def query_alerts(connection: asyncpg.Connection, caller: Caller, query: HistoryQuery) -> Page:
-    """Alerts are police information: the police see their unit's, the admin all."""
+    """Alerts are police information: the police see their unit's, the admin all. By event
+    time, as the events: an alert raised today about a robbery of last March (a CBL import)
+    is found in March, not among today's."""
     if caller.role not in ("police", "admin"):
         raise HTTPException(403, "alert history is for the police; branches receive alerts live")
     return await _fetch_page(
-        connection, caller, query, "alerts", table="alert", time_column="created_at",
+        connection, caller, query, "alerts", table="alert", time_column=ALERT_TIME,
         id_column="alert_id",
-        columns="alert_id, dedup_key, kind, severity, police_unit, created_at, acknowledged_at, "
-        "resolved_at, outcome, payload",
+        columns=f"alert_id, dedup_key, kind, severity, police_unit, {ALERT_TIME} AS occurred_at, "
+        "created_at, acknowledged_at, resolved_at, outcome, payload",
         filters=(),
     )  # fmt: skip
 
@@ -194,7 +206,8 @@ async def _fetch_page(
         + f" ORDER BY {time_column} DESC, {id_column} DESC LIMIT ${len(arguments)}",
         *arguments,
     )
-    return _page(rows, query.limit, time_column, id_column, _query_mark(query, what))
+    # Both tables name their event time occurred_at in the answer.
+    return _page(rows, query.limit, "occurred_at", id_column, _query_mark(query, what))
 
 
 def _page(rows: list[asyncpg.Record], limit: int, at: str, key: str, mark: str) -> Page:
@@ -325,7 +338,11 @@ def history_router() -> APIRouter:
     ) -> Page:
         return await _run(request, caller, query, "events")
 
-    @router.get("/alerts", summary="Alerts of the caller's police unit, newest first")
+    @router.get(
+        "/alerts",
+        summary="Alerts of the caller's police unit, newest first by when what they are about "
+        "happened (occurred_at); since and until bound that time",
+    )
     async def alerts(
         request: Request,
         caller: Annotated[Caller, Depends(require_scope(ALERTS_READ))],

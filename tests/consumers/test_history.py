@@ -258,3 +258,35 @@ def test_the_event_kinds_are_those_the_sink_stores() -> None:
 
     stored = {*AlarmSignal, *IncidentType, "voorverkenning"}
     assert {kind.value for kind in EventKind} == {str(kind) for kind in stored}
+
+
+async def test_alerts_are_found_by_when_what_they_are_about_happened(
+    settings: Settings, db: asyncpg.Connection
+) -> None:
+    """A robbery of March 2025, imported today, raises its alert today: found by `until`
+    before today and listed after the live one, as its event is (a stranger's pass: the
+    history answered `until=2026-06-01` with nothing and put March among today's alerts)."""
+    keys = await _fill(db)
+    police = {"Authorization": f"Bearer {keys['politie-ams']}"}
+    now = datetime.now(UTC)
+    march = factories.alert(created_at=now, occurred_at=datetime(2025, 3, 14, 20, 5, tzinfo=UTC),
+                            historical=True)  # fmt: skip
+    await store(db, march)
+    async with running_api(settings) as (_, client):
+        before = now - timedelta(days=30)
+        old = await client.get("/v1/history/alerts", params={"until": before.isoformat()},
+                               headers=police)  # fmt: skip
+        recent = await client.get("/v1/history/alerts", params={"since": before.isoformat()},
+                                  headers=police)  # fmt: skip
+        every = await client.get("/v1/history/alerts", headers=police)
+        paged = await client.get("/v1/history/alerts", params={"limit": 1}, headers=police)
+        rest = await client.get("/v1/history/alerts", headers=police, params={
+            "limit": 1, "cursor": paged.json()["next_cursor"]})  # fmt: skip
+    assert [item["alert_id"] for item in old.json()["items"]] == [str(march.alert_id)]
+    assert str(march.alert_id) not in {item["alert_id"] for item in recent.json()["items"]}
+    listed = every.json()["items"]
+    assert [item["alert_id"] for item in listed][-1] == str(march.alert_id)
+    assert listed[-1]["occurred_at"].startswith("2025-03-14T20:05")
+    assert [item["alert_id"] for item in paged.json()["items"] + rest.json()["items"]] == [
+        item["alert_id"] for item in listed
+    ]
