@@ -20,7 +20,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import (
-    AnyHttpUrl,
     BaseModel,
     ConfigDict,
     Field,
@@ -37,6 +36,7 @@ from consumers.notify.subscriptions import (
     ChainName,
     FieldRefusal,
     SubscriptionSpec,
+    WebhookUrl,
     role_refusals,
     secret_refusals,
     shared_secret,
@@ -75,7 +75,7 @@ class SubscriptionChange(BaseModel):
     radius_m: Annotated[float, Field(gt=0, le=50_000)] | None = None
     area_center: Location | None = None
     min_severity: Severity = Severity.INFO
-    webhook_url: AnyHttpUrl | None = None
+    webhook_url: WebhookUrl | None = None
     language: Language = "nl"
     windows: tuple[TimeWindow, ...] = Field((), max_length=MAX_WINDOWS)
     send_alerts: StrictBool = True

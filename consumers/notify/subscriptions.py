@@ -102,6 +102,19 @@ def _one_line(name: str) -> str:
 ChainName = Annotated[str, Field(min_length=1, max_length=80), AfterValidator(_one_line)]
 
 
+def _tls_unless_loopback(url: AnyHttpUrl) -> AnyHttpUrl:
+    if url.scheme != "https" and url.host not in _LOOPBACK:
+        raise ValueError(
+            "must use https (plain http only to a relay on 127.0.0.1, which "
+            "notify.allow_private_webhooks must allow)"
+        )
+    return url
+
+
+# A rule of the URL alone, so a refusal names webhook_url, not the body.
+WebhookUrl = Annotated[AnyHttpUrl, AfterValidator(_tls_unless_loopback)]
+
+
 class SubscriptionSpec(BaseModel):
     """What a subscriber wants; every empty set means "any"."""
 
@@ -127,7 +140,7 @@ class SubscriptionSpec(BaseModel):
         "the area they watch; radius_m is its radius (docs/neighbourhood-watch.md).",
     )
     min_severity: Severity = Severity.INFO
-    webhook_url: AnyHttpUrl | None = None
+    webhook_url: WebhookUrl | None = None
     # The secret is writeOnly in the API spec: an answer leaves it out rather than show null.
     webhook_secret: SecretStr | None = Field(
         None,
@@ -165,11 +178,6 @@ def _inconsistencies(spec: SubscriptionSpec) -> list[str]:
     """Each rule across fields that `spec` breaks, in words naming the fields."""
     reasons = []
     url = spec.webhook_url
-    if url is not None and url.scheme != "https" and url.host not in _LOOPBACK:
-        reasons.append(
-            "webhook_url must use https (plain http only to a relay on 127.0.0.1, which "
-            "notify.allow_private_webhooks must allow)"
-        )
     if spec.webhook_secret is not None:
         reasons.extend(secret_refusals(spec.webhook_secret.get_secret_value()))
     if spec.windows and url is None:

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from heterdaad.problems import FieldProblem as FieldProblem
 from heterdaad.problems import Problem as Problem
 from heterdaad.problems import ValidationProblem as ValidationProblem
+from producers.reasons import plain
 
 
 class Accepted(BaseModel):
@@ -64,7 +65,7 @@ def field_problems(errors: Sequence[Mapping[str, Any]], *, skip: int = 0) -> lis
         if error.get("type") == "json_invalid":
             # FastAPI places a body that is not JSON at its character offset: no field of it.
             location = "(body)"
-        problems.append(FieldProblem(field=location, reason=str(error["msg"])))
+        problems.append(FieldProblem(field=location, reason=plain(str(error["msg"]))))
     return problems
 
 

@@ -134,8 +134,10 @@ REFUSED: list[tuple[str, dict[str, Any], str, str]] = [
      "chains.0", "control characters"),
     ("retail-a", {"webhook_url": HOOK, "webhook_secret": "s" * 31 + "\u0000"}, "(body)",
      "webhook_secret must not contain control characters"),
+    # A rule of the URL alone names it (it was "(body)" with pydantic's "Value error, ").
+    ("retail-a", {"webhook_url": "http://hooks.example/h"}, "webhook_url", "must use https"),
+    ("retail-a", {"webhook_url": "http://169.254.169.254/h"}, "webhook_url", "must use https"),
     # Rules across fields are the spec's own; the reason names the fields.
-    ("retail-a", {"webhook_url": "http://hooks.example/h"}, "(body)", "webhook_url must use https"),
     ("retail-a", {"webhook_url": HOOK, "chains": ["Super A"]}, "(body)", "give radius_m"),
     ("retail-a", {"webhook_url": HOOK, "send_alerts": False}, "(body)", "alerts, escalations"),
     ("retail-a", {"webhook_url": HOOK, "webhook_secret": "short"}, "(body)", "32 characters"),
