@@ -355,10 +355,10 @@ async def _sighting(
     observed_at = datetime.now(UTC)
     if values["observed_at"]:
         try:
-            # The form's time is Dutch wall-clock time, without an offset (datetime-local).
-            observed_at = dutch_wall_time(
-                datetime.fromisoformat(values["observed_at"]).replace(tzinfo=None)
-            )
+            # The form's time is Dutch wall-clock time, without an offset (datetime-local); a
+            # client that posts one gets it honoured, not dropped and read as Dutch time.
+            moment = datetime.fromisoformat(values["observed_at"])
+            observed_at = moment if moment.tzinfo is not None else dutch_wall_time(moment)
         except SkippedTime as skipped:
             errors.append(f"{words('observed_at')}: {skipped.reason(words.language)}")
             named.add("observed_at")

@@ -9,7 +9,7 @@ import re
 import secrets
 import sys
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -428,6 +428,23 @@ async def test_a_time_of_the_hour_that_comes_twice_is_taken_in_summer_time(
     )
     sighting = decode_as(ReconSighting, RECON_SIGHTINGS, record.value, record.headers)
     assert sighting.observed_at == datetime(2026, 10, 25, 0, 30, tzinfo=UTC)
+
+
+async def test_a_time_posted_with_an_offset_keeps_it(
+    settings: Settings, registry: Registry, client: httpx.AsyncClient, db: asyncpg.Connection
+) -> None:
+    """A browser's datetime-local has no offset; a client posting one (+05:00 here) had it
+    dropped and the wall time read as Dutch time, five hours off (a stranger's pass)."""
+    await logged_in(client, db)
+    posted = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+    at_plus_five = posted.astimezone(timezone(timedelta(hours=5))).isoformat()
+    response = await post_form(client, sighting_form(str(uuid.uuid4()), observed_at=at_plus_five))
+    assert response.status_code == 202, response.text
+    [record] = await read_topic(
+        settings.kafka_bootstrap, RECON_SIGHTINGS.name(settings.topic_prefix), count=1
+    )
+    sighting = decode_as(ReconSighting, RECON_SIGHTINGS, record.value, record.headers)
+    assert sighting.observed_at == posted
 
 
 async def test_form_answers_alike_for_another_retailers_branch_and_an_unknown_one(
