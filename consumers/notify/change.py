@@ -8,7 +8,8 @@ the recipient, so nothing already sent is sent again. A webhook moved elsewhere 
 still queued for the old one along (unless another subscription keeps the old one, or the new
 one has that alert already), so nothing queued is given up. The notify service reads
 subscriptions every notify.directory_refresh_seconds: rows it writes for the old webhook in
-that while follow the move when they are sent (`follow_move`).
+that while follow the move when they are sent (`follow_move`), by the table of moves written
+with the change (webhook_move), not by the audit trail, which has its own retention.
 """
 
 from __future__ import annotations
@@ -173,6 +174,7 @@ async def change_subscription(
             )  # fmt: skip
         moved = 0
         if row["webhook_url"] is not None and row["webhook_url"] != url:
+            await _record_move(connection, owner, row["webhook_url"], url)
             moved = await _move_queue(connection, owner, row["webhook_url"], url)
         changed = _differences(before, spec)
         await audit(
@@ -270,6 +272,17 @@ async def _store(
     await store_windows(connection, subscription_id, spec.windows)
 
 
+async def _record_move(
+    connection: asyncpg.Connection, organisation_id: str, old_url: str, new_url: str | None
+) -> None:
+    """Where the webhook went (nowhere: None), for `follow_move`; kept as long as the
+    notification log (consumers/retention.py)."""
+    await connection.execute(
+        "INSERT INTO webhook_move (organisation_id, old_url, new_url) VALUES ($1, $2, $3)",
+        organisation_id, old_url, new_url,
+    )  # fmt: skip
+
+
 async def _move_queue(
     connection: asyncpg.Connection, organisation_id: str, old_url: str, new_url: str | None
 ) -> int:
@@ -322,17 +335,15 @@ _MOST_MOVES = 5
 async def follow_move(
     db: Database, notification_key: str, organisation_id: str, webhook_url: str
 ) -> str | None:
-    """Where the webhook a notification was formed for went since (the audit trail of
-    changes says), once no subscription has it any more; its rows are pointed there. None:
-    it went nowhere (deleted), or the new webhook has one of its alerts already (sending
-    them again would send it twice)."""
+    """Where the webhook a notification was formed for went since (its latest move, as
+    `change_subscription` recorded it in webhook_move), once no subscription has it any more;
+    its rows are pointed there. None: it went nowhere (deleted, or no move is known), or the
+    new webhook has one of its alerts already (sending them again would send it twice)."""
     url: str | None = webhook_url
     for _ in range(_MOST_MOVES):
         url = await db.fetchval(
-            "SELECT details->'changed'->>'webhook_url' FROM audit_log "
-            "WHERE action = 'subscription_changed' AND details->>'organisation_id' = $1 "
-            "AND details->>'webhook_url_before' = $2 AND details->'changed' ? 'webhook_url' "
-            "ORDER BY at DESC LIMIT 1",
+            "SELECT new_url FROM webhook_move WHERE organisation_id = $1 AND old_url = $2 "
+            "ORDER BY moved_at DESC, move_id DESC LIMIT 1",
             organisation_id, url,
         )  # fmt: skip
         if url is None:

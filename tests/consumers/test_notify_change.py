@@ -1,6 +1,7 @@
 """A subscription whose webhook moves, through the notify service, real Kafka, PostgreSQL and
 an HTTP receiver: what the service still routed to the old webhook before it re-read its
-subscriptions (notify.directory_refresh_seconds) is sent to the new one, once."""
+subscriptions (notify.directory_refresh_seconds) is sent to the new one, once; and
+`follow_move` on its own, by the moves the change recorded (webhook_move)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,13 @@ from typing import TYPE_CHECKING
 import pytest
 
 from consumers.notify import nflog
-from consumers.notify.change import SubscriptionChange, change_subscription
+from consumers.notify.change import SubscriptionChange, change_subscription, follow_move
 from consumers.notify.route import webhook_recipient
-from consumers.notify.subscriptions import SubscriptionSpec, create_subscription
+from consumers.notify.subscriptions import (
+    SubscriptionSpec,
+    create_subscription,
+    delete_subscription,
+)
 from producers.api import admin
 from schemas.alerts import RecipientRole
 from tests import factories
@@ -66,3 +71,104 @@ async def test_a_row_routed_to_the_old_webhook_follows_the_move(
     stored = await db.fetchval("SELECT webhook_url FROM delivery WHERE dedup_key = $1",
                                alert.dedup_key)  # fmt: skip
     assert stored == new
+
+
+OLD, NEW = "https://hooks.example.nl/old", "https://hooks.example.nl/new"
+
+
+async def _formed_for(
+    db: asyncpg.Connection, url: str, key: str, organisation_id: str = "ah"
+) -> None:
+    """A notification formed (its key fixed) for `url`, as the service wrote it."""
+    alert = factories.alert()
+    recipient = webhook_recipient(organisation_id, url)
+    row = nflog.Delivery(
+        dedup_key=alert.dedup_key, recipient=recipient, alert_id=alert.alert_id,
+        channel="webhook", organisation_id=organisation_id, group_key="g",
+        labels={"recipient": recipient}, language="nl", summary="overval",
+        alert_created_at=alert.created_at, payload={"view": {"kind": "robbery_reported"}},
+        webhook_url=url, next_attempt_at=datetime.now(UTC), role=RecipientRole.BRANCH,
+    )  # fmt: skip
+    assert await nflog.record(db, row, datetime.now(UTC))
+    await db.execute(
+        "UPDATE delivery SET notification_key = $2 WHERE dedup_key = $1", alert.dedup_key, key
+    )
+
+
+async def _webhook_of(db: asyncpg.Connection, key: str) -> str | None:
+    url: str | None = await db.fetchval(
+        "SELECT webhook_url FROM delivery WHERE notification_key = $1", key
+    )
+    return url
+
+
+async def _subscribe(db: asyncpg.Connection, url: str, organisation_id: str = "ah") -> int:
+    # The police hear of units, not of a radius around branches they do not have.
+    police = organisation_id.startswith("politie")
+    scope = {"police_units": ["amsterdam"]} if police else {"radius_m": 1000}
+    spec = SubscriptionSpec.model_validate({**scope, "webhook_url": url, "webhook_secret": SECRET})
+    made = await create_subscription(db, organisation_id, spec, actor="test")
+    return made.subscription_id
+
+
+async def _move(db: asyncpg.Connection, subscription_id: int, url: str | None) -> None:
+    change = SubscriptionChange.model_validate({"webhook_url": url})
+    assert await change_subscription(db, subscription_id, change, actor="test")
+
+
+async def test_a_move_is_followed_without_the_audit_trail(db: asyncpg.Connection) -> None:
+    # Delivery read where a webhook went from the audit log (its own retention, free-form
+    # details): with its rows gone, a row written for the old webhook was given up.
+    await admin.create_organisation(db, "ah", "Albert Heijn", "retailer")
+    await _move(db, await _subscribe(db, OLD), NEW)
+    await _formed_for(db, OLD, "n1")
+    await db.execute("DELETE FROM audit_log")
+    assert await follow_move(db, "n1", "ah", OLD) == NEW
+    assert await _webhook_of(db, "n1") == NEW
+
+
+async def test_moves_are_followed_to_the_webhook_held_now(db: asyncpg.Connection) -> None:
+    # old -> mid -> new: a row written for `old` goes to `new`, where a subscription is.
+    await admin.create_organisation(db, "ah", "Albert Heijn", "retailer")
+    subscription = await _subscribe(db, OLD)
+    await _move(db, subscription, "https://hooks.example.nl/mid")
+    await _move(db, subscription, NEW)
+    await _formed_for(db, OLD, "n1")
+    assert await follow_move(db, "n1", "ah", OLD) == NEW
+
+
+async def test_a_loop_of_moves_is_not_followed(db: asyncpg.Connection) -> None:
+    await admin.create_organisation(db, "ah", "Albert Heijn", "retailer")
+    # old -> new -> old, then deleted: neither is held; the guard ends the walk.
+    looping = await _subscribe(db, OLD)
+    await _move(db, looping, NEW)
+    await _move(db, looping, OLD)
+    assert await delete_subscription(db, looping, actor="test")
+    await _formed_for(db, NEW, "n1")
+    assert await follow_move(db, "n1", "ah", NEW) is None
+
+
+async def test_a_move_is_not_followed_to_a_webhook_that_has_the_alert(
+    db: asyncpg.Connection,
+) -> None:
+    await admin.create_organisation(db, "ah", "Albert Heijn", "retailer")
+    await _move(db, await _subscribe(db, OLD), NEW)
+    await _formed_for(db, OLD, "n1")
+    await db.execute(
+        "INSERT INTO delivery (dedup_key, recipient, alert_id, channel, state) "
+        "SELECT dedup_key, $1, alert_id, channel, 'delivered' FROM delivery "
+        "WHERE notification_key = 'n1'",
+        webhook_recipient("ah", NEW),
+    )
+    assert await follow_move(db, "n1", "ah", OLD) is None  # sent twice else
+    assert await _webhook_of(db, "n1") == OLD
+
+
+async def test_a_webhook_taken_away_is_not_followed(db: asyncpg.Connection) -> None:
+    # Only the police may be without a webhook (the desk). A webhook moved once and later
+    # taken away from another subscription went nowhere: its latest move counts.
+    await admin.create_organisation(db, "politie-ams", "Politie Amsterdam", "police")
+    await _move(db, await _subscribe(db, OLD, "politie-ams"), NEW)
+    await _move(db, await _subscribe(db, OLD, "politie-ams"), None)
+    await _formed_for(db, OLD, "n1", "politie-ams")
+    assert await follow_move(db, "n1", "politie-ams", OLD) is None

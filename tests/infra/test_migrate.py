@@ -23,7 +23,7 @@ pytestmark = pytest.mark.integration
 
 EXPECTED_TABLES = {
     "organisation", "api_key", "branch", "alarm_site", "event", "alert",
-    "subscription", "delivery", "audit_log", "schema_migration",
+    "subscription", "delivery", "audit_log", "schema_migration", "webhook_move",
 }  # fmt: skip
 
 
