@@ -147,6 +147,12 @@ _LOG_PURGES = {
     "delivery": "DELETE FROM delivery WHERE created_at < $1",
     "delivery_attempt": "DELETE FROM delivery_attempt WHERE at < $1",
 }
+# Where webhooks went (consumers/notify/change.py) serves only rows of the notification log
+# written for the old webhook before the service re-read subscriptions (at most
+# notify.directory_refresh_seconds, an hour at most, after the move) and sent however much
+# later: a move goes a day after the log rows it could serve, never before them.
+_MOVE_PURGE = "DELETE FROM webhook_move WHERE moved_at < $1"
+_MOVE_MARGIN = timedelta(days=1)
 # Who did what is kept far longer than what they did it to (audit_retention_days, docs).
 _AUDIT_PURGE = "DELETE FROM audit_log WHERE at < $1"
 # Spent or expired /meld codes and sessions name an organisation and a branch, nothing more;
@@ -189,6 +195,10 @@ async def purge_personal_data(
         for table, statement in _LOG_PURGES.items():
             status = await connection.execute(statement, cutoff - _NOTIFICATION_LOG_MARGIN)
             purged[table] = int(status.rsplit(" ", 1)[-1])
+        status = await connection.execute(
+            _MOVE_PURGE, cutoff - _NOTIFICATION_LOG_MARGIN - _MOVE_MARGIN
+        )
+        purged["webhook_move"] = int(status.rsplit(" ", 1)[-1])
         for table, statement in _SESSION_PURGES.items():
             status = await connection.execute(statement, now - timedelta(days=1))
             purged[table] = int(status.rsplit(" ", 1)[-1])

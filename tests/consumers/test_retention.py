@@ -52,8 +52,8 @@ async def test_old_payloads_go_counts_stay(db: asyncpg.Connection) -> None:
 
     assert report.purged == {
         "event": 1, "alert": 1, "ingest_receipt": 0, "alarm_task": 1, "delivery": 1,
-        "delivery_attempt": 0, "meld_code": 0, "meld_session": 0, "desk_login_failure": 0,
-        "audit_log": 0,
+        "delivery_attempt": 0, "webhook_move": 0, "meld_code": 0, "meld_session": 0,
+        "desk_login_failure": 0, "audit_log": 0,
     }  # fmt: skip
     assert await db.fetchval("SELECT array_agg(task_id) FROM alarm_task") == [recent_task.task_id]
     # The notification log keeps what a replay of the alerts topic could still meet.
@@ -139,6 +139,25 @@ async def test_alerts_are_stripped_page_by_page(db: asyncpg.Connection) -> None:
         assert_without_personal_data(rows[alert.alert_id]["payload"], alert)
         assert rows[alert.alert_id]["payload_purged_at"] == now
     assert rows[recent.alert_id]["payload_purged_at"] is None
+
+
+async def test_webhook_moves_go_a_day_after_the_log_they_serve(db: asyncpg.Connection) -> None:
+    # The moves of webhooks (notify/change.py) were never purged; they serve rows of the
+    # notification log (28 days + a week here) written up to an hour after them.
+    await db.execute(
+        "INSERT INTO organisation (organisation_id, name, role) VALUES ('ah', 'AH', 'retailer')"
+    )
+    for days_old, url in ((36.5, "https://old.example.nl"), (35.5, "https://kept.example.nl")):
+        await db.execute(
+            "INSERT INTO webhook_move (organisation_id, old_url, new_url, moved_at) "
+            "VALUES ('ah', $1, 'https://new.example.nl', now() - make_interval(secs => $2))",
+            url, days_old * 86400,
+        )  # fmt: skip
+    report = await purge_personal_data(db, 28, audit_retention_days=1826)
+    assert report.purged["webhook_move"] == 1
+    assert await db.fetchval("SELECT array_agg(old_url) FROM webhook_move") == [
+        "https://kept.example.nl"
+    ]
 
 
 async def _audit_row(db: asyncpg.Connection, days_old: float, subject: str) -> None:
