@@ -6,10 +6,11 @@ per webhook) and every reason is named at once. Rows of the notification log are
 recipient, which is the organisation and its webhook: a change that keeps the webhook keeps
 the recipient, so nothing already sent is sent again. A webhook moved elsewhere takes what was
 still queued for the old one along (unless another subscription keeps the old one, or the new
-one has that alert already), so nothing queued is given up. The notify service reads
-subscriptions every notify.directory_refresh_seconds: rows it writes for the old webhook in
-that while follow the move when they are sent (`follow_move`), by the table of moves written
-with the change (webhook_move), not by the audit trail, which has its own retention.
+one has that alert already), so nothing queued is given up. The change tells the notify
+service to read subscriptions again (directory.tell_subscriptions_changed), else it does so
+every notify.directory_refresh_seconds: rows it writes for the old webhook meanwhile follow
+the move when they are sent (`follow_move`), by the table of moves written with the change
+(webhook_move), not by the audit trail, which has its own retention.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from pydantic import (
 )
 
 from consumers.notify.admin import NotifyAdminError, audit, transaction
+from consumers.notify.directory import tell_subscriptions_changed
 from consumers.notify.route import webhook_recipient
 from consumers.notify.subscriptions import (
     MAX_WINDOWS,
@@ -177,6 +179,7 @@ async def change_subscription(
             await _record_move(connection, owner, row["webhook_url"], url)
             moved = await _move_queue(connection, owner, row["webhook_url"], url)
         changed = _differences(before, spec)
+        await tell_subscriptions_changed(connection)
         await audit(
             connection, at=datetime.now(UTC), actor=actor, action="subscription_changed",
             subject=str(subscription_id),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from typing import TYPE_CHECKING
 
@@ -126,20 +127,42 @@ def _rule(
     )
 
 
+def subscriptions_channel(schema: str) -> str:
+    """The PostgreSQL notification channel told when a subscription changes (per schema:
+    channels are database-wide); the notify service then reads its directory again."""
+    return f"{schema}.subscription"
+
+
+async def tell_subscriptions_changed(connection: asyncpg.Connection) -> None:
+    """Notify listeners, delivered when the caller's transaction commits. The connection's
+    schema is the settings' (heterdaad.db.create_pool sets search_path to it alone)."""
+    schema: str = await connection.fetchval("SELECT current_schema()")
+    await connection.execute("SELECT pg_notify($1, '')", subscriptions_channel(schema))
+
+
 class CachedDirectory:
-    """The directory, read again once it is older than `max_age_seconds`."""
+    """The directory, read again once it is older than `max_age_seconds` or expired."""
 
     def __init__(self, max_age_seconds: float, retail_max_radius_m: float | None = None) -> None:
         self.max_age_seconds = max_age_seconds
         self.retail_max_radius_m = retail_max_radius_m
         self._directory: Directory | None = None
-        self._loaded_at = 0.0
+        # A monotonic clock: the service's own clock may be a test's virtual one.
+        self._loaded_at = 0.0  # when the read of the directory held began
+        self._expired_at = -math.inf
+
+    def expire(self) -> None:
+        """Read again at the next `get`: a subscription changed. A read under way when this is
+        called may have read the subscriptions before the change, so it does not count."""
+        self._expired_at = time.monotonic()
 
     async def get(self, db: Database) -> Directory:
-        # A monotonic clock: the service's own clock may be a test's virtual one.
-        if self._directory is None or time.monotonic() - self._loaded_at > self.max_age_seconds:
-            self._directory = await load_directory(
-                db, retail_max_radius_m=self.retail_max_radius_m
-            )
-            self._loaded_at = time.monotonic()
+        began = time.monotonic()
+        if (
+            self._directory is None
+            or began - self._loaded_at > self.max_age_seconds
+            or self._expired_at >= self._loaded_at
+        ):
+            self._directory = await load_directory(db, retail_max_radius_m=self.retail_max_radius_m)
+            self._loaded_at = began
         return self._directory

@@ -15,7 +15,7 @@ import httpx
 from consumers.alarm_tasks import stored_channel
 from consumers.notify import inhibit, nflog, notices
 from consumers.notify.addresses import PinnedTransport
-from consumers.notify.directory import CachedDirectory
+from consumers.notify.directory import CachedDirectory, subscriptions_channel
 from consumers.notify.dispatch import dispatch
 from consumers.notify.inflight import InFlight
 from consumers.notify.route import route
@@ -136,6 +136,9 @@ class NotifyService:
                 await self._listener.remove_listener(
                     stored_channel(self.settings.database_schema), self._wake_for_tasks
                 )
+                await self._listener.remove_listener(
+                    subscriptions_channel(self.settings.database_schema), self._reread_directory
+                )
                 await self._pool.release(self._listener)
         # Each request has its deadline: let them end rather than leave their rows leased.
         await self._in_flight.settled()
@@ -153,9 +156,17 @@ class NotifyService:
         await self._listener.add_listener(
             stored_channel(self.settings.database_schema), self._wake_for_tasks
         )
+        # A changed subscription is routed by at once, not after directory_refresh_seconds.
+        await self._listener.add_listener(
+            subscriptions_channel(self.settings.database_schema), self._reread_directory
+        )
 
     def _wake_for_tasks(self, *_: object) -> None:
         self._wake.set()
+
+    def _reread_directory(self, *_: object) -> None:
+        self._directory.expire()
+        logger.info("subscriptions changed: routing reads them again")
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Consume and deliver until `stop` is set."""

@@ -5,6 +5,7 @@ subscriptions (notify.directory_refresh_seconds) is sent to the new one, once; a
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -21,7 +22,8 @@ from consumers.notify.subscriptions import (
 from producers.api import admin
 from schemas.alerts import RecipientRole
 from tests import factories
-from tests.consumers.test_notify_service import _running
+from tests.consumers.test_notify_service import FAST, _publish, _robbery, _running
+from tests.consumers.test_notify_service import _subscribe as _subscribe_ah_branch
 from tests.consumers.test_notify_webhook import SECRET, WebhookReceiver
 from tests.kafka_helpers import eventually
 
@@ -172,3 +174,37 @@ async def test_a_webhook_taken_away_is_not_followed(db: asyncpg.Connection) -> N
     await _move(db, await _subscribe(db, OLD, "politie-ams"), None)
     await _formed_for(db, OLD, "n1", "politie-ams")
     assert await follow_move(db, "n1", "politie-ams", OLD) is None
+
+
+async def test_the_service_routes_by_a_change_at_once(
+    settings: Settings, db: asyncpg.Connection, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Subscriptions were read only every directory_refresh_seconds: alerts of that while went
+    # to the old webhook's recipient. The change now tells the service (LISTEN/NOTIFY).
+    caplog.set_level(logging.INFO, logger="consumers.notify.service")
+    hourly = FAST.model_copy(update={"directory_refresh_seconds": 3600})
+    async with WebhookReceiver() as receiver:
+        old, new = receiver.hook("old"), receiver.hook("new")
+        await _subscribe_ah_branch(db, old, None)
+
+        async def delivered_to(name: str) -> bool:
+            return bool(receiver.delivered(name))
+
+        async with _running(settings, thresholds=hourly):
+            await _publish(settings, _robbery())
+            await eventually(lambda: delivered_to("old"))  # the subscriptions were read
+            subscription = await db.fetchval("SELECT subscription_id FROM subscription")
+            await _move(db, subscription, new)
+
+            async def told() -> bool:
+                return "subscriptions changed: routing reads them again" in caplog.messages
+
+            await eventually(told)
+            later = _robbery()
+            await _publish(settings, later)
+            await eventually(lambda: delivered_to("new"))
+        recipient = await db.fetchval(
+            "SELECT recipient FROM delivery WHERE dedup_key = $1", later.dedup_key
+        )
+    assert recipient == webhook_recipient("ah", new)  # routed there, not followed there
+    assert len(receiver.delivered("old")) == 1 and len(receiver.delivered("new")) == 1
