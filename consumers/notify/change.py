@@ -7,7 +7,7 @@ recipient, which is the organisation and its webhook: a change that keeps the we
 the recipient, so nothing already sent is sent again. A webhook moved elsewhere takes what was
 still queued for the old one along (unless another subscription keeps the old one, or the new
 one has that alert already), so nothing queued is given up. The change tells the notify
-service to read subscriptions again (directory.tell_subscriptions_changed), else it does so
+service to read subscriptions again (subscriptions.tell_subscriptions_changed), else it does so
 every notify.directory_refresh_seconds: rows it writes for the old webhook meanwhile follow
 the move when they are sent (`follow_move`), by the table of moves written with the change
 (webhook_move), not by the audit trail, which has its own retention.
@@ -31,7 +31,6 @@ from pydantic import (
 )
 
 from consumers.notify.admin import NotifyAdminError, audit, transaction
-from consumers.notify.directory import tell_subscriptions_changed
 from consumers.notify.route import webhook_recipient
 from consumers.notify.subscriptions import (
     MAX_WINDOWS,
@@ -48,6 +47,7 @@ from consumers.notify.subscriptions import (
     stored_fields,
     stored_values,
     subscriber_role,
+    tell_subscriptions_changed,
     windows_by_subscription,
 )
 from consumers.notify.windows import TimeWindow

@@ -127,19 +127,6 @@ def _rule(
     )
 
 
-def subscriptions_channel(schema: str) -> str:
-    """The PostgreSQL notification channel told when a subscription changes (per schema:
-    channels are database-wide); the notify service then reads its directory again."""
-    return f"{schema}.subscription"
-
-
-async def tell_subscriptions_changed(connection: asyncpg.Connection) -> None:
-    """Notify listeners, delivered when the caller's transaction commits. The connection's
-    schema is the settings' (heterdaad.db.create_pool sets search_path to it alone)."""
-    schema: str = await connection.fetchval("SELECT current_schema()")
-    await connection.execute("SELECT pg_notify($1, '')", subscriptions_channel(schema))
-
-
 class CachedDirectory:
     """The directory, read again once it is older than `max_age_seconds` or expired."""
 

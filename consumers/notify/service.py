@@ -15,7 +15,7 @@ import httpx
 from consumers.alarm_tasks import stored_channel
 from consumers.notify import inhibit, nflog, notices
 from consumers.notify.addresses import PinnedTransport
-from consumers.notify.directory import CachedDirectory, subscriptions_channel
+from consumers.notify.directory import CachedDirectory
 from consumers.notify.dispatch import dispatch
 from consumers.notify.inflight import InFlight
 from consumers.notify.route import route
@@ -32,6 +32,7 @@ from consumers.notify.stages import (
     Stage,
     run_chain,
 )
+from consumers.notify.subscriptions import subscriptions_channel
 from consumers.notify.tasks import dispatch_tasks
 from consumers.retention import Purge
 from heterdaad.db import DATABASE_GONE, create_pool

@@ -226,6 +226,19 @@ class StoredSubscription:
     created_at: datetime
 
 
+def subscriptions_channel(schema: str) -> str:
+    """The PostgreSQL notification channel told when a subscription changes (per schema:
+    channels are database-wide); the notify service then reads its directory again."""
+    return f"{schema}.subscription"
+
+
+async def tell_subscriptions_changed(connection: asyncpg.Connection) -> None:
+    """Notify listeners, delivered when the caller's transaction commits. The connection's
+    schema is the settings' (heterdaad.db.create_pool sets search_path to it alone)."""
+    schema: str = await connection.fetchval("SELECT current_schema()")
+    await connection.execute("SELECT pg_notify($1, '')", subscriptions_channel(schema))
+
+
 async def create_subscription(
     db: Database,
     organisation_id: str,
@@ -259,6 +272,7 @@ async def create_subscription(
             organisation_id, *stored_values(spec, url, secret),
         )  # fmt: skip
         await store_windows(connection, subscription_id, spec.windows)
+        await tell_subscriptions_changed(connection)
         await audit(
             connection, at=datetime.now(UTC), actor=actor, action="subscription_created",
             subject=str(subscription_id),
@@ -441,6 +455,7 @@ async def delete_subscription(
             organisation_id,
         )
         if owner is not None:
+            await tell_subscriptions_changed(connection)
             await audit(
                 connection, at=datetime.now(UTC), actor=actor, action="subscription_deleted",
                 subject=str(subscription_id), details={"organisation_id": owner},

@@ -160,7 +160,8 @@ class NotifyThresholds(BaseModel):
         10.0,
         ge=0,
         le=3600,
-        description="How long subscriptions, police desks and branches are cached for routing.",
+        description="How long subscriptions, police desks and branches are cached for routing "
+        "(read again at once when a subscription is made, changed or deleted: NOTIFY).",
     )
     claim_batch: int = Field(
         64, ge=1, le=10_000, description="Most deliveries taken up in one pass."

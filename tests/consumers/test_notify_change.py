@@ -208,3 +208,30 @@ async def test_the_service_routes_by_a_change_at_once(
         )
     assert recipient == webhook_recipient("ah", new)  # routed there, not followed there
     assert len(receiver.delivered("old")) == 1 and len(receiver.delivered("new")) == 1
+
+
+async def test_a_new_subscription_is_heard_at_once(
+    settings: Settings, db: asyncpg.Connection, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A subscription made while the service runs waited for directory_refresh_seconds (an
+    # hour here) before it heard anything; made, it now tells the service as a change does.
+    caplog.set_level(logging.INFO, logger="consumers.notify.service")
+    hourly = FAST.model_copy(update={"directory_refresh_seconds": 3600})
+    async with WebhookReceiver() as receiver:
+        await _subscribe_ah_branch(db, receiver.hook("ah"), None)
+
+        async def delivered_to(name: str) -> bool:
+            return bool(receiver.delivered(name))
+
+        async with _running(settings, thresholds=hourly):
+            await _publish(settings, _robbery())
+            await eventually(lambda: delivered_to("ah"))  # the subscriptions were read
+            await _subscribe(db, receiver.hook("police"), "politie-ams")
+
+            async def told() -> bool:
+                return "subscriptions changed: routing reads them again" in caplog.messages
+
+            await eventually(told)
+            await _publish(settings, _robbery())
+            await eventually(lambda: delivered_to("police"))
+    assert len(receiver.delivered("police")) == 1
