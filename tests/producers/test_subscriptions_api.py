@@ -43,8 +43,13 @@ async def keys(db: asyncpg.Connection) -> dict[str, dict[str, str]]:
     await db.execute(
         "UPDATE organisation SET police_unit = 'amsterdam' WHERE organisation_id = 'politie-ams'"
     )
+    return await subscription_headers(db, "retail-a", "politie-ams")
+
+
+async def subscription_headers(db: asyncpg.Connection, *owners: str) -> dict[str, dict[str, str]]:
+    """Per organisation, the Authorization header of a new key that may subscribe."""
     headers = {}
-    for owner in ("retail-a", "politie-ams"):
+    for owner in owners:
         issued = await admin.issue_key(db, owner, scopes=[SUBSCRIPTIONS_WRITE])
         headers[owner] = {"Authorization": f"Bearer {issued.key}"}
     return headers

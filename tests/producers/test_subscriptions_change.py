@@ -19,16 +19,14 @@ from consumers.notify import nflog, webhook
 from consumers.notify.directory import load_directory
 from consumers.notify.route import route, webhook_recipient
 from consumers.notify.stages import _secret
-from heterdaad.auth import SUBSCRIPTIONS_WRITE
 from heterdaad.settings import get_settings
-from producers.api import ApiLimits, admin
 from schemas.alerts import AlertKind, RecipientRole
 from tests import factories
-from tests.producers.intake_support import register, running_api
+from tests.producers.intake_support import register
+from tests.producers.test_subscriptions_api import client as client  # the API, a fixture
+from tests.producers.test_subscriptions_api import subscription_headers
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
-
     import asyncpg
     import httpx
 
@@ -45,17 +43,7 @@ PATH = "/v1/subscriptions"
 async def keys(db: asyncpg.Connection) -> dict[str, dict[str, str]]:
     """Authorization headers of subscription keys of retail-a and retail-b."""
     await register(db)
-    headers = {}
-    for owner in ("retail-a", "retail-b"):
-        issued = await admin.issue_key(db, owner, scopes=[SUBSCRIPTIONS_WRITE])
-        headers[owner] = {"Authorization": f"Bearer {issued.key}"}
-    return headers
-
-
-@pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    async with running_api(settings, ApiLimits()) as (_, client):
-        yield client
+    return await subscription_headers(db, "retail-a", "retail-b")
 
 
 async def _audit(db: asyncpg.Connection) -> list[tuple[str, str, dict[str, Any]]]:
