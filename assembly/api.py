@@ -28,6 +28,7 @@ from producers.api.form import form_router
 from producers.api.intake import Intake
 from producers.api.kinds import KINDS
 from producers.api.limits import ApiLimits, BodySizeLimit, RateLimiter
+from producers.api.maintenance import maintenance_router
 from producers.api.routes import event_router, health_router
 from producers.api.spec_answers import declare_real_answers
 
@@ -119,6 +120,9 @@ def create_app(settings: Settings, limits: ApiLimits | None = None) -> FastAPI:
     )
     app.include_router(alarm_task_router(limits))
     app.include_router(camera_router())
+    app.include_router(
+        maintenance_router(limits, timedelta(days=settings.time.late_bound_days))
+    )
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

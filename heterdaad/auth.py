@@ -45,6 +45,11 @@ RECEIVE_ONLY_ROLES = frozenset({"neighbourhood_watch"})
 # The Camera in Beeld registry holds owners' contacts: police and admins keep it (docs/cameras.md).
 CAMERAS_WRITE = "cameras:write"
 CAMERA_ROLES = frozenset({"police", "admin"})
+# An alarm centre puts its own sites in maintenance (docs/alarm-verification.md): presses made
+# in a window are ignored, so a leaked key could silence a site's hold-up button for days.
+# Opt-in, as subscriptions:write: only a key issued with it, never a default key.
+MAINTENANCE_WRITE = "maintenance:write"
+MAINTENANCE_ROLES = frozenset({"alarm_centre"})
 
 bearer = HTTPBearer(
     auto_error=False,

@@ -79,6 +79,16 @@ class ApiLimits(BaseModel):
         "notification wakes it at once, this is the fallback should that be lost.",
     )
 
+    maintenance_max_days: float = Field(
+        14.0,
+        gt=0,
+        le=62,
+        description="Longest maintenance window an alarm centre may set on a site of its own "
+        "through the API (POST /v1/alarm-sites/{site_id}/maintenance): presses made in it are "
+        "ignored, so a forgotten end silences a site for at most this long. The operator's "
+        "`heterdaad org maintenance` has no such bound.",
+    )
+
     refused_audit_per_second: float = Field(
         1.0,
         gt=0,

@@ -10,7 +10,7 @@ import json
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +22,13 @@ from assembly.api import create_app
 from consumers.desk import add_user
 from consumers.notify.subscriptions import SubscriptionSpec, create_subscription, list_subscriptions
 from consumers.sink import store
-from heterdaad.auth import ALERTS_READ, CAMERAS_WRITE, EVENTS_READ, SUBSCRIPTIONS_WRITE
+from heterdaad.auth import (
+    ALERTS_READ,
+    CAMERAS_WRITE,
+    EVENTS_READ,
+    MAINTENANCE_WRITE,
+    SUBSCRIPTIONS_WRITE,
+)
 from heterdaad.camera_registry import CameraSpec, add_camera
 from heterdaad.notation import DUTCH_TIME
 from heterdaad.settings import Settings
@@ -145,6 +151,17 @@ MATRIX: dict[tuple[str, str], dict[Who, int]] = {
     ("POST", "/v1/cameras"): _cells(403, 403, 403, 201, 201, 401, 401, 403),
     ("GET", "/v1/cameras/{camera_id}"): _cells(403, 403, 403, 200, 200, 401, 401, 403),
     ("DELETE", "/v1/cameras/{camera_id}"): _cells(403, 403, 403, 204, 204, 401, 401, 403),
+    # An alarm centre keeps the maintenance windows of its own sites (docs/alarm-verification.md);
+    # others ask for pac-1's site and are refused by role.
+    ("GET", "/v1/alarm-sites/{site_id}/maintenance"): _cells(
+        200, 403, 403, 403, 403, 401, 401, 403
+    ),
+    ("POST", "/v1/alarm-sites/{site_id}/maintenance"): _cells(
+        201, 403, 403, 403, 403, 401, 401, 403
+    ),
+    ("DELETE", "/v1/alarm-sites/{site_id}/maintenance"): _cells(
+        204, 403, 403, 403, 403, 401, 401, 403
+    ),
 }
 
 
@@ -277,6 +294,8 @@ def _request(
         path = path.format(task_id=task_id)
     if "{camera_id}" in path:
         path = path.format(camera_id=_camera_id(who, method))
+    if "{site_id}" in path:
+        path = path.format(site_id="site-1")
     request: dict[str, Any] = {"method": method, "url": path, "headers": {}}
     if path.startswith("/meld"):
         if path == "/meld/login" and method == "POST":
@@ -301,6 +320,8 @@ def _request(
         request["json"] = _camera_body(f"cam-{uuid.uuid4().hex[:12]}")
     elif method == "POST" and path.startswith("/v1/alarm-tasks/"):
         request["json"] = {"method": "camera", "verified": False}
+    elif method == "POST" and path.startswith("/v1/alarm-sites/"):
+        request["json"] = {"ends_at": (datetime.now(UTC) + timedelta(hours=1)).isoformat()}
     elif method == "POST":
         body = _event_body(path, organisation)
         request["json"] = [body] if path.endswith("/batch") else body
@@ -365,6 +386,9 @@ ROUTE_SCOPES: dict[tuple[str, str], str] = {
     ("POST", "/v1/cameras"): CAMERAS_WRITE,
     ("GET", "/v1/cameras/{camera_id}"): CAMERAS_WRITE,
     ("DELETE", "/v1/cameras/{camera_id}"): CAMERAS_WRITE,
+    ("GET", "/v1/alarm-sites/{site_id}/maintenance"): MAINTENANCE_WRITE,
+    ("POST", "/v1/alarm-sites/{site_id}/maintenance"): MAINTENANCE_WRITE,
+    ("DELETE", "/v1/alarm-sites/{site_id}/maintenance"): MAINTENANCE_WRITE,
 }
 
 

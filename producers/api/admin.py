@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Literal, TypeAlias, get_args
 
 import asyncpg
@@ -172,6 +172,50 @@ class MaintenanceWindow:
     set_at: datetime
 
 
+class UnknownSite(AdminError):
+    """No such alarm site, or (asked for a centre) one of another centre: the same answer."""
+
+
+class MaintenanceRefused(AdminError):
+    """A window that cannot be meant: every (name, reason), named as the caller named them."""
+
+    def __init__(self, refusals: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(reason for _, reason in refusals))
+        self.refusals = refusals
+
+
+def _window_refusals(
+    starts_at: datetime,
+    ends_at: datetime,
+    *,
+    forget_before: datetime | None = None,
+    longest: timedelta | None = None,
+    names: tuple[str, str] = ("from", "until"),
+) -> list[tuple[str, str]]:
+    """Why a window cannot be set, per (name of its start or end, reason); none when it can.
+    `names` are the caller's words for start and end (the CLI's options, the API's fields)."""
+    start, end = names
+    refusals = [
+        (name, f"{name} needs a time zone")
+        for name, moment in ((start, starts_at), (end, ends_at))
+        if moment.tzinfo is None
+    ]
+    if refusals:
+        return refusals
+    if ends_at <= starts_at:
+        refusals.append(
+            (end, f"{end} {ends_at.isoformat()} must lie after {start} {starts_at.isoformat()}")
+        )
+    elif longest is not None and ends_at - starts_at > longest:
+        refusals.append((end, f"the window would last {_days(ends_at - starts_at)}: at most "
+                         f"{_days(longest)} may be set at once"))  # fmt: skip
+    if forget_before is not None and ends_at <= forget_before:
+        refusals.append((end, f"{end} {ends_at.isoformat()} lies before "
+                         f"{forget_before.isoformat()}: presses of that time are no longer "
+                         "judged against maintenance"))  # fmt: skip
+    return refusals
+
+
 async def set_maintenance(
     db: Database,
     site_id: str,
@@ -179,6 +223,9 @@ async def set_maintenance(
     *,
     starts_at: datetime | None = None,
     forget_before: datetime | None = None,
+    longest: timedelta | None = None,
+    alarm_centre: str | None = None,
+    names: tuple[str, str] = ("from", "until"),
     actor: str = "cli",
 ) -> MaintenanceWindow:
     """Put a site in maintenance from `starts_at` (default now) until `ends_at`, audited as
@@ -186,22 +233,18 @@ async def set_maintenance(
     however late they arrive; presses made before it count, however late
     (docs/alarm-verification.md). Windows are kept as a history; the site's windows that ended
     before `forget_before` (the worker no longer reads them) are deleted, and a window that
-    would end before it is refused: nobody would ever read it.
+    would end before it is refused: nobody would ever read it. A window longer than `longest`
+    is refused, and with `alarm_centre` only a site of that centre is found (UnknownSite).
     """
     now = datetime.now(UTC)
     starts_at = now if starts_at is None else starts_at
-    for name, moment in (("from", starts_at), ("until", ends_at)):
-        if moment.tzinfo is None:
-            raise AdminError(f"{name} needs a time zone")
-    if ends_at <= starts_at:
-        raise AdminError(f"until {ends_at.isoformat()} must lie after from {starts_at.isoformat()}")
-    if forget_before is not None and ends_at <= forget_before:
-        raise AdminError(
-            f"until {ends_at.isoformat()} lies before {forget_before.isoformat()}: presses of "
-            "that time are no longer judged against maintenance"
-        )
+    refusals = _window_refusals(
+        starts_at, ends_at, forget_before=forget_before, longest=longest, names=names
+    )
+    if refusals:
+        raise MaintenanceRefused(refusals)
     async with transaction(db) as connection:
-        await _require_site(connection, site_id)
+        await _require_site(connection, site_id, alarm_centre)
         if forget_before is not None:
             await connection.execute(
                 "DELETE FROM alarm_site_maintenance WHERE site_id = $1 AND ends_at < $2",
@@ -223,12 +266,14 @@ async def set_maintenance(
     return MaintenanceWindow(starts_at, ends_at, set_at)
 
 
-async def end_maintenance(db: Database, site_id: str, *, actor: str = "cli") -> int:
+async def end_maintenance(
+    db: Database, site_id: str, *, alarm_centre: str | None = None, actor: str = "cli"
+) -> int:
     """End the site's maintenance now, audited as `alarm_site_maintenance_ended`: a window in
     progress ends now (what was pressed in it stays maintenance), one not yet begun is deleted.
-    Returns how many windows it changed."""
+    Returns how many windows it changed. With `alarm_centre`, only a site of that centre."""
     async with transaction(db) as connection:
-        await _require_site(connection, site_id)
+        await _require_site(connection, site_id, alarm_centre)
         deleted = await connection.fetch(
             "DELETE FROM alarm_site_maintenance WHERE site_id = $1 AND starts_at >= now() "
             "RETURNING starts_at",
@@ -247,9 +292,11 @@ async def end_maintenance(db: Database, site_id: str, *, actor: str = "cli") -> 
     return changed
 
 
-async def list_maintenance(db: Database, site_id: str) -> list[MaintenanceWindow]:
-    """The site's maintenance windows kept, oldest first."""
-    await _require_site(db, site_id)
+async def list_maintenance(
+    db: Database, site_id: str, *, alarm_centre: str | None = None
+) -> list[MaintenanceWindow]:
+    """The site's maintenance windows kept, oldest first (with `alarm_centre`, of its site)."""
+    await _require_site(db, site_id, alarm_centre)
     rows = await db.fetch(
         "SELECT starts_at, ends_at, set_at FROM alarm_site_maintenance WHERE site_id = $1 "
         "ORDER BY starts_at",
@@ -426,6 +473,10 @@ async def _audit(
     )
 
 
+def _days(span: timedelta) -> str:
+    return f"{span / timedelta(days=1):.4g} days"
+
+
 def _check_identifier(name: str, value: str) -> None:
     try:
         _IDENTIFIER.validate_python(value)
@@ -433,9 +484,14 @@ def _check_identifier(name: str, value: str) -> None:
         raise AdminError(f"{name} {value!r}: {explain(error)}") from None
 
 
-async def _require_site(db: Database, site_id: str) -> None:
-    if await db.fetchval("SELECT 1 FROM alarm_site WHERE site_id = $1", site_id) is None:
-        raise AdminError(f"alarm site {site_id} does not exist")
+async def _require_site(db: Database, site_id: str, alarm_centre: str | None = None) -> None:
+    # A site of another centre is answered as one that does not exist: nothing is learnt of it.
+    if await db.fetchval(
+        "SELECT 1 FROM alarm_site WHERE site_id = $1 AND ($2::text IS NULL OR alarm_centre = $2)",
+        site_id,
+        alarm_centre,
+    ) is None:
+        raise UnknownSite(f"alarm site {site_id} does not exist")
 
 
 async def _require_role(db: Database, organisation_id: str, roles: set[str]) -> str:

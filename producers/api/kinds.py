@@ -10,6 +10,8 @@ from heterdaad.auth import (
     CAMERA_ROLES,
     CAMERAS_WRITE,
     EVENTS_READ,
+    MAINTENANCE_ROLES,
+    MAINTENANCE_WRITE,
     RECEIVE_ONLY_ROLES,
     SUBSCRIBER_ROLES,
     SUBSCRIPTIONS_WRITE,
@@ -99,4 +101,6 @@ def default_scopes(role: str) -> list[str]:
 def allowed_scopes(role: str) -> set[str]:
     """Scopes a key of this role may ever hold: a key never widens what its role allows."""
     opt_in = {SUBSCRIPTIONS_WRITE} if role in SUBSCRIBER_ROLES else set()
+    if role in MAINTENANCE_ROLES:
+        opt_in.add(MAINTENANCE_WRITE)
     return set(default_scopes(role)) | opt_in

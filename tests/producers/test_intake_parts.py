@@ -160,6 +160,11 @@ def test_scopes_follow_the_role() -> None:
     assert allowed_scopes("admin") == {"events:read", "alerts:read", "cameras:write"}
     for role in ("alarm_centre", "retailer", "trade_association"):
         assert "cameras:write" not in allowed_scopes(role)
+    # Setting maintenance silences a site's presses: opt-in, and for alarm centres only.
+    opt_in = allowed_scopes("alarm_centre") - set(default_scopes("alarm_centre"))
+    assert "maintenance:write" in opt_in
+    for role in ("retailer", "trade_association", "police", "admin", "neighbourhood_watch"):
+        assert "maintenance:write" not in allowed_scopes(role)
 
 
 class FakeClock:
