@@ -121,7 +121,11 @@ def create_app(settings: Settings, limits: ApiLimits | None = None) -> FastAPI:
     app.include_router(alarm_task_router(limits))
     app.include_router(camera_router())
     app.include_router(
-        maintenance_router(limits, timedelta(days=settings.time.late_bound_days))
+        maintenance_router(
+            limits,
+            late_bound=timedelta(days=settings.time.late_bound_days),
+            clock_skew=timedelta(seconds=settings.clock_skew_seconds),
+        )
     )
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

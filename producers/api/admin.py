@@ -190,6 +190,7 @@ def _window_refusals(
     *,
     forget_before: datetime | None = None,
     longest: timedelta | None = None,
+    earliest_start: datetime | None = None,
     names: tuple[str, str] = ("from", "until"),
 ) -> list[tuple[str, str]]:
     """Why a window cannot be set, per (name of its start or end, reason); none when it can.
@@ -209,6 +210,11 @@ def _window_refusals(
     elif longest is not None and ends_at - starts_at > longest:
         refusals.append((end, f"the window would last {_days(ends_at - starts_at)}: at most "
                          f"{_days(longest)} may be set at once"))  # fmt: skip
+    if earliest_start is not None and starts_at < earliest_start:
+        # Presses of that time still in a backlog would be silenced: a true hold-up among them.
+        refusals.append((start, f"{start} {starts_at.isoformat()} lies in the past: a window "
+                         "set now may not silence presses already made (the operator can: "
+                         "heterdaad org maintenance --from)"))  # fmt: skip
     if forget_before is not None and ends_at <= forget_before:
         refusals.append((end, f"{end} {ends_at.isoformat()} lies before "
                          f"{forget_before.isoformat()}: presses of that time are no longer "
@@ -224,6 +230,7 @@ async def set_maintenance(
     starts_at: datetime | None = None,
     forget_before: datetime | None = None,
     longest: timedelta | None = None,
+    earliest_start: datetime | None = None,
     alarm_centre: str | None = None,
     names: tuple[str, str] = ("from", "until"),
     actor: str = "cli",
@@ -234,13 +241,15 @@ async def set_maintenance(
     (docs/alarm-verification.md). Windows are kept as a history; the site's windows that ended
     before `forget_before` (the worker no longer reads them) are deleted, and a window that
     would end before it is refused: nobody would ever read it. A window longer than `longest`
-    is refused, and with `alarm_centre` only a site of that centre is found (UnknownSite).
+    is refused, as is one starting before `earliest_start`, and with `alarm_centre` only a
+    site of that centre is found (UnknownSite).
     """
     now = datetime.now(UTC)
     starts_at = now if starts_at is None else starts_at
     refusals = _window_refusals(
-        starts_at, ends_at, forget_before=forget_before, longest=longest, names=names
-    )
+        starts_at, ends_at, forget_before=forget_before, longest=longest,
+        earliest_start=earliest_start, names=names,
+    )  # fmt: skip
     if refusals:
         raise MaintenanceRefused(refusals)
     async with transaction(db) as connection:

@@ -88,8 +88,12 @@ def _pool(request: Request) -> asyncpg.Pool:
     return pool
 
 
-def maintenance_router(limits: ApiLimits, late_bound: timedelta) -> APIRouter:
-    """The routes; `late_bound` is how far back the worker reads windows (time.late_bound_days)."""
+def maintenance_router(
+    limits: ApiLimits, late_bound: timedelta, clock_skew: timedelta
+) -> APIRouter:
+    """The routes; `late_bound` is how far back the worker reads windows (time.late_bound_days),
+    `clock_skew` how far before the API's clock a window may start (clock_skew_seconds): a
+    centre may not set one over presses already made, which a backlog may still hold."""
     longest = timedelta(days=limits.maintenance_max_days)
     router = APIRouter(
         prefix="/v1/alarm-sites/{site_id}/maintenance",
@@ -129,11 +133,12 @@ def maintenance_router(limits: ApiLimits, late_bound: timedelta) -> APIRouter:
     async def set_window(
         request: Request, caller: Keeper, site_id: SiteId, window: MaintenanceIn
     ) -> MaintenanceOut | JSONResponse:
-        forget_before = datetime.now(UTC) - late_bound
+        now = datetime.now(UTC)
         try:
             kept = await admin.set_maintenance(
                 _pool(request), site_id, window.ends_at, starts_at=window.starts_at,
-                forget_before=forget_before, longest=longest,
+                forget_before=now - late_bound, longest=longest,
+                earliest_start=now - clock_skew,
                 alarm_centre=caller.organisation_id, names=FIELDS, actor=_actor(caller),
             )  # fmt: skip
         except admin.UnknownSite:
