@@ -37,7 +37,8 @@ _DUTCH_MOMENT = re.compile(
     r"^(?P<day>\d{1,2})[-/.](?P<month>\d{1,2})[-/.](?P<year>\d{4})"
     r"[ T]+(?P<hour>\d{1,2})[:.](?P<minute>\d{2})(?::(?P<second>\d{2}))?$"
 )
-_DATE_ONLY = re.compile(r"^\d{4}-?\d{2}-?\d{2}$")
+# A date alone, in ISO order or in the CBL tool's own (14-03-2025, 4/3/2025, 14.03.2025).
+_DATE_ONLY = re.compile(r"^(?:\d{4}-?\d{2}-?\d{2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{4})$")
 # Whole euros with '.' or spaces between thousands, optionally cents: 2500, 2.500, € 2.500,50.
 _EUROS = re.compile(r"^(?:€\s*)?(?P<euros>\d{1,3}(?:[.\s]\d{3})+|\d+)(?:[.,]\d{1,2})?$")
 _CENTIMETRES = re.compile(r"^(?P<cm>\d{2,3})\s*(?:cm)?$")
@@ -166,6 +167,11 @@ def column_for(location: Sequence[int | str], offender_numbers: Sequence[int]) -
 
 def parse_moment(text: str) -> datetime:
     """A time as the CBL tool or Excel writes it; without an offset it is Dutch local time."""
+    if _DATE_ONLY.match(text):
+        raise CellError(
+            "a date without a time: give the time of the incident as well",
+            "een datum zonder tijd: geef ook het tijdstip van het incident",
+        )
     match = _DUTCH_MOMENT.match(text)
     try:
         if match is not None:
@@ -186,11 +192,6 @@ def parse_moment(text: str) -> datetime:
             "geen datum en tijd: schrijf 14-03-2025 21:05 of 2025-03-14 21:05 (Nederlandse "
             "tijd), of ISO 8601 met een UTC-afwijking",
         ) from None
-    if match is None and _DATE_ONLY.match(text):
-        raise CellError(
-            "a date without a time: give the time of the incident as well",
-            "een datum zonder tijd: geef ook het tijdstip van het incident",
-        )
     try:
         return dutch_wall_time(moment)
     except SkippedTime as skipped:

@@ -351,6 +351,10 @@ BAD_CELLS = [
     ({"datum_tijd": "01-06-2015 12:00"}, "datum_tijd", "dagen in het verleden"),
     # a date alone, and words, are not the time of a robbery
     ({"datum_tijd": "2025-03-14"}, "datum_tijd", "een datum zonder tijd"),
+    # in the CBL tool's own order too, with any of its separators (was: 'geen datum en tijd')
+    ({"datum_tijd": "14-03-2025"}, "datum_tijd", "een datum zonder tijd"),
+    ({"datum_tijd": "4/3/2025"}, "datum_tijd", "een datum zonder tijd"),
+    ({"datum_tijd": "14.03.2025"}, "datum_tijd", "een datum zonder tijd"),
     ({"datum_tijd": "gisteravond"}, "datum_tijd", "geen datum en tijd: schrijf 14-03-2025"),
     # the kind of incident is required
     ({"soort_incident": ""}, "soort_incident", "is verplicht"),
