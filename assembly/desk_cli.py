@@ -67,15 +67,25 @@ def desk_serve() -> None:
 def desk_tail(
     unit: Annotated[PoliceUnit, typer.Option(help="The police unit whose alerts to show.")],
     language: Annotated[str | None, typer.Option(help="nl or en.")] = None,
+    historical: Annotated[
+        bool,
+        typer.Option(
+            "--historical",
+            help="Also print historical alerts (a CBL import, a backlog: docs/time.md).",
+        ),
+    ] = False,
 ) -> None:
-    """Print the unit's new alerts as they come, one line each; Ctrl-C stops."""
+    """Print the unit's new live alerts as they come, one line each; Ctrl-C stops."""
     from consumers.desk import tail
 
     settings = validated_settings()
     chosen = _desk_language(language, settings)
 
     async def run() -> None:
-        await tail(settings, unit, typer.echo, language=chosen, stop=stop_on_signals())
+        await tail(
+            settings, unit, typer.echo, language=chosen, historical=historical,
+            stop=stop_on_signals(),
+        )  # fmt: skip
 
     asyncio.run(run())
 

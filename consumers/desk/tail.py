@@ -25,6 +25,10 @@ _LISTENING: dict[Language, str] = {
     "nl": "Live meldingen van eenheid {unit} (Ctrl-C stopt)",
     "en": "Live alerts of unit {unit} (Ctrl-C stops)",
 }
+_LISTENING_WITH_HISTORY: dict[Language, str] = {
+    "nl": "Meldingen van eenheid {unit}, live en historie (Ctrl-C stopt)",
+    "en": "Alerts of unit {unit}, live and history (Ctrl-C stops)",
+}
 
 
 def tail_line(alert: Alert, language: Language = "nl") -> str:
@@ -39,24 +43,28 @@ async def tail(
     say: Callable[[str], None],
     *,
     language: Language = "nl",
+    historical: bool = False,
     stop: asyncio.Event | None = None,
     ready: asyncio.Event | None = None,
 ) -> None:
     """Say each new alert of the unit until `stop` is set; `ready` is set once listening.
 
     Reads ALERTS from its end without a consumer group, like an open desk: a terminal tail
-    takes nothing away from any other reader and commits nothing.
+    takes nothing away from any other reader and commits nothing. Historical alerts are left
+    out unless `historical`, as the desk's live list leaves them out: a year of CBL exports
+    loaded while the tail runs would otherwise bury a live hold-up under hundreds of lines.
     """
     reader = await open_alert_reader(settings, stage="desk-tail")
 
     async def say_the_units(batch: Batch[Alert]) -> list[Refusal]:
         for alert in batch.models:
-            if alert.police_unit is unit:
+            if alert.police_unit is unit and (historical or not alert.historical):
                 say(tail_line(alert, language))
         return []
 
     try:
-        say(_LISTENING[language].format(unit=UNIT[unit]))
+        heading = _LISTENING_WITH_HISTORY if historical else _LISTENING
+        say(heading[language].format(unit=UNIT[unit]))
         if ready is not None:
             ready.set()
         await reader.run(say_the_units, stop)

@@ -971,6 +971,42 @@ async def test_tail_says_the_units_new_alerts_in_dutch(settings: Settings) -> No
     assert "[ZEER URGENT] Overval gaande · eenheid Amsterdam" in line
 
 
+async def test_tail_leaves_history_out_unless_asked(settings: Settings) -> None:
+    # A CBL import while the tail runs: hundreds of history lines buried the live ones under
+    # a heading saying "Live meldingen". Now the tail shows what the desk's live list shows.
+    for historical, heading in (
+        (False, "Live meldingen van eenheid Amsterdam (Ctrl-C stopt)"),
+        (True, "Meldingen van eenheid Amsterdam, live en historie (Ctrl-C stopt)"),
+    ):
+        history = factories.alert(
+            severity=Severity.MEDIUM, historical=True,
+            occurred_at=datetime(2026, 3, 14, tzinfo=UTC),
+        )  # fmt: skip
+        lines = await _tail_until_live(settings, history, historical=historical)
+        assert lines[0] == heading
+        printed = [line for line in lines[1:] if str(history.alert_id) in line]
+        assert len(printed) == (1 if historical else 0), lines
+
+
+async def _tail_until_live(settings: Settings, history: Alert, *, historical: bool) -> list[str]:
+    """What the tail says when `history` and then a live hold-up reach the alerts topic."""
+    lines: list[str] = []
+    live = factories.alert(kind=AlertKind.HOLD_UP_IN_PROGRESS, severity=Severity.CRITICAL)
+    ready, stop = asyncio.Event(), asyncio.Event()
+    tailing = asyncio.create_task(
+        tail(settings, PoliceUnit.AMSTERDAM, lines.append, historical=historical,
+             stop=stop, ready=ready)
+    )  # fmt: skip
+    try:
+        await asyncio.wait_for(ready.wait(), 30)
+        await publish_alerts(settings, history, live)  # in this order: history first
+        await eventually(lambda: _has(lines, str(live.alert_id)), timeout=30)
+    finally:
+        stop.set()
+        await tailing
+    return lines
+
+
 async def _has(lines: list[str], text: str) -> bool:
     return any(text in line for line in lines)
 
