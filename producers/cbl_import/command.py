@@ -69,7 +69,7 @@ def import_cbl_command(
         # confirmed before has its import receipts, so the same command goes on from there.
         typer.echo(_stopped(latest[-1] if latest else None, spoken), err=True)
         raise typer.Exit(EXIT_INTERRUPTED) from None
-    typer.echo(report.summary())
+    typer.echo(report.summary(spoken))
     for line in report.warning_lines(spoken):
         typer.echo(line)
     if report.rejected:
@@ -97,13 +97,17 @@ def _run_with_bar(
         TextColumn("{task.fields[tally]}"),
     )
     with Progress(*columns, transient=True) as bar:
-        task = bar.add_task(f"importing {file.name}", total=None, tally="")
+        doing = "importeren" if language == "nl" else "importing"
+        task = bar.add_task(f"{doing} {file.name}", total=None, tally="")
 
         def show(progress: ImportProgress) -> None:
             latest.append(progress)
             tally = (
-                f"{progress.published} published, {progress.already_imported} already imported, "
-                f"{progress.rejected} rejected"
+                f"{progress.published} verstuurd, {progress.already_imported} al eerder "
+                f"geïmporteerd, {progress.rejected} afgewezen"
+                if language == "nl"
+                else f"{progress.published} published, {progress.already_imported} already "
+                f"imported, {progress.rejected} rejected"
             )
             bar.update(task, completed=progress.rows_done, total=progress.rows_total, tally=tally)
 

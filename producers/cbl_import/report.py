@@ -74,7 +74,14 @@ class ImportReport:
     def rejected(self) -> int:
         return len(self.rejections)
 
-    def summary(self) -> str:
+    def summary(self, language: Language = "nl") -> str:
+        """One line for the operator, in the language of the import's warnings and reasons."""
+        if language == "nl":
+            return (
+                f"{self.path.name}: {self.rows} rij(en): {self.published} verstuurd, "
+                f"{self.already_imported} al eerder geïmporteerd, {self.rejected} afgewezen "
+                f"(redenen in {self.rejection_report})"
+            )
         return (
             f"{self.path.name}: {self.rows} row(s): {self.published} published, "
             f"{self.already_imported} already imported, {self.rejected} rejected "

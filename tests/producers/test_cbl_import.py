@@ -1252,3 +1252,22 @@ async def test_a_cancel_while_a_batch_commits_counts_what_the_commit_stored(
     stored = await db.fetchval("SELECT count(*) FROM import_receipt")
     assert stored == 4
     assert heard[-1].published == stored
+
+
+def test_the_summary_is_said_in_the_imports_language(tmp_path: Path) -> None:
+    # Under the default language the summary was English between Dutch warnings:
+    # "cbl-2026-10.csv: 27 row(s): 27 published, ..." and then "1 waarschuwing(en): ...".
+    from producers.cbl_import.report import ImportReport
+
+    report = ImportReport(
+        path=tmp_path / "cbl-2026-10.csv", file_sha256="0" * 64, rows=27, published=25,
+        already_imported=1, rejections=(), rejection_report=tmp_path / "x.afgewezen.csv",
+    )  # fmt: skip
+    assert report.summary("nl") == (
+        f"cbl-2026-10.csv: 27 rij(en): 25 verstuurd, 1 al eerder geïmporteerd, 0 afgewezen "
+        f"(redenen in {tmp_path / 'x.afgewezen.csv'})"
+    )
+    assert report.summary("en") == (
+        f"cbl-2026-10.csv: 27 row(s): 25 published, 1 already imported, 0 rejected "
+        f"(reasons in {tmp_path / 'x.afgewezen.csv'})"
+    )
