@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import asyncpg
@@ -17,6 +18,7 @@ from schemas.common import Address, Branch, BranchType, Location, PoliceUnit
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
+    from heterdaad.language import Language
     from heterdaad.settings import Settings
 
 org_app = typer.Typer(
@@ -119,6 +121,8 @@ def branch(
 ) -> None:
     """Register a branch of a retailer (or of the trade association)."""
     from producers.api import admin
+    from producers.edge_policy import admit
+    from producers.reasons import plain
 
     try:
         location = Location(lat=lat, lon=lon)
@@ -132,6 +136,12 @@ def branch(
         location=location,
         address=None if address is None else parse_address(address),
     )
+    try:
+        # The registry places alerts and reports: a point abroad is refused as the edges do.
+        admit(new)
+    except ValidationError as error:
+        reason = "; ".join(plain(str(e["msg"])) for e in error.errors())
+        raise typer.BadParameter(reason, param_hint="LAT LON") from None
     _run(lambda db: admin.create_branch(db, organisation_id, new))
     typer.echo(f"branch {branch_id} of {organisation_id} created")
 
@@ -412,3 +422,66 @@ def meld_code(
     typer.echo(f"{len(codes)} code(s) for {branch_id}, valid {settings.meld_code_days:g} days:")
     for code in codes:
         typer.echo(f"{readable(code)}  {settings.api_url}/meld/login?code={code}")
+
+
+branches_app = typer.Typer(help="A chain's branches in bulk.", no_args_is_help=True)
+org_app.add_typer(branches_app, name="branches")
+
+
+@branches_app.command("import")
+def import_branches(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            exists=True, dir_okay=False, readable=True,
+            help="CSV or XLSX: filiaalnummer, soort_vestiging, breedtegraad, lengtegraad and "
+            "optionally keten, straat, postcode, plaats (docs/operations.md, Branches).",
+        ),
+    ],
+    org: Annotated[str, typer.Option(help="The retailer or trade association they belong to.")],
+    language: Annotated[
+        str | None,
+        typer.Option(help="nl or en: the language of the reasons (default: HETERDAAD_LANGUAGE)."),
+    ] = None,
+    rejections: Annotated[
+        Path | None,
+        typer.Option(help="Where to list refused rows (default: FILE.afgewezen.csv beside FILE)."),
+    ] = None,
+    actor: Actor = "cli",
+) -> None:
+    """Register many branches at once, each checked as `org branch` checks one; safe to repeat
+    (a branch registered with the same values is left alone, one with other values refused)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from producers import branch_import
+    from producers.api.admin import AdminError
+    from producers.cbl_import import CblFileError
+    from producers.cbl_import.command import EXIT_REJECTIONS
+
+    chosen = language or validated_settings().language
+    if chosen not in ("nl", "en"):
+        raise typer.BadParameter("nl or en", param_hint="--language")
+    spoken: Language = "en" if chosen == "en" else "nl"
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  transient=True) as bar:  # fmt: skip
+        task = bar.add_task(file.name, total=None)
+
+        def show(progress: branch_import.BranchImportProgress) -> None:
+            bar.update(task, completed=progress.rows_done, total=progress.rows_total)
+
+        try:
+            report: branch_import.BranchImportReport = run_on_database(
+                lambda db: branch_import.import_branches(
+                    db, file, org, language=spoken, rejections_path=rejections,
+                    progress=show, actor=actor,
+                ),
+                AdminError,
+            )  # fmt: skip
+        except CblFileError as error:
+            typer.echo(f"heterdaad: {error.said_in(spoken)}", err=True)
+            raise typer.Exit(1) from error
+    for line in report.rejection_lines(spoken):
+        typer.echo(line)
+    typer.echo(report.summary(spoken))
+    if report.rejected:
+        raise typer.Exit(EXIT_REJECTIONS)

@@ -93,7 +93,7 @@ async def create_branch(
     police_unit: PoliceUnit | None = None,
 ) -> None:
     """Register a branch of a retailer (or of the trade association itself)."""
-    await _require_role(db, organisation_id, {"retailer", "trade_association"})
+    await require_branch_owner(db, organisation_id)
     address = branch.address
     try:
         await db.execute(
@@ -116,6 +116,11 @@ async def create_branch(
     logger.info(
         "branch created", extra={"branch_id": branch.branch_id, "organisation_id": organisation_id}
     )
+
+
+async def require_branch_owner(db: Database, organisation_id: str) -> None:
+    """AdminError unless the organisation exists, is enabled and may have branches."""
+    await _require_role(db, organisation_id, {"retailer", "trade_association"})
 
 
 async def create_alarm_site(

@@ -124,7 +124,12 @@ def default_rejections_path(path: Path) -> Path:
     return path.with_name(f"{path.stem}.afgewezen.csv")
 
 
-def write_rejections(target: Path, rejections: Sequence[Rejection], language: Language) -> None:
+def write_rejections(
+    target: Path,
+    rejections: Sequence[Rejection],
+    language: Language,
+    header: Sequence[str] = REJECTIONS_HEADER,
+) -> None:
     """One line per problem; written even when empty, so an old report never looks current.
 
     Reasons are in `language`; the header stays Dutch in both, as scripts read its names.
@@ -136,7 +141,7 @@ def write_rejections(target: Path, rejections: Sequence[Rejection], language: La
     partial = target.with_name(f".{target.name}.partial")
     with partial.open("w", encoding="utf-8-sig", newline="") as stream:
         writer = csv.writer(stream, delimiter=";")
-        writer.writerow(REJECTIONS_HEADER)
+        writer.writerow(header)
         for rejection in sorted(rejections, key=lambda rejection: rejection.row):
             for problem in rejection.problems:
                 reason = problem.said_in(language)

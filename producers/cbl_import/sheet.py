@@ -7,7 +7,7 @@ import csv
 import hashlib
 import io
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import TYPE_CHECKING
 
@@ -22,7 +22,7 @@ from producers.cbl_import.layout import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
     from pathlib import Path
 
     from heterdaad.language import Language
@@ -70,6 +70,18 @@ class SourceRow:
 
 
 @dataclass(frozen=True)
+class Layout:
+    """The columns a file may have, the required ones, and the document that describes them:
+    the CBL export's, or another import's read the same way (producers/branch_import.py)."""
+
+    columns: tuple[str, ...]
+    required: frozenset[str]
+    document: str
+    # A column known beyond `columns` (the CBL's numbered signalement_<n>_<part>).
+    is_extra: Callable[[str], bool] = field(default=lambda column: False)
+
+
+@dataclass(frozen=True)
 class Sheet:
     file_sha256: str
     file_format: str
@@ -77,8 +89,9 @@ class Sheet:
     rows: tuple[SourceRow, ...]
 
 
-def read_sheet(path: Path) -> Sheet:
-    """The export at `path`; CblFileError when it is not a CSV or XLSX file in the layout."""
+def read_sheet(path: Path, layout: Layout | None = None) -> Sheet:
+    """The export at `path`; CblFileError when it is not a CSV or XLSX file in the layout
+    (the CBL export's unless another is given)."""
     try:
         data = path.read_bytes()
     except OSError as error:
@@ -101,7 +114,7 @@ def read_sheet(path: Path) -> Sheet:
             f"{path}: the file is empty; the first row names the columns",
             f"{path}: het bestand is leeg; de eerste rij noemt de kolommen",
         )
-    columns = check_columns(records[0])
+    columns = check_columns(records[0], layout)
     rows = []
     for offset, record in enumerate(records[1:]):
         if not any(cell.strip() for cell in record):
@@ -116,17 +129,22 @@ def read_sheet(path: Path) -> Sheet:
     return Sheet(digest, file_format, columns, tuple(rows))
 
 
-def check_columns(headers: Sequence[str]) -> tuple[str, ...]:
+def check_columns(headers: Sequence[str], layout: Layout | None = None) -> tuple[str, ...]:
     """The normalised headers, or CblFileError naming every unknown, repeated or missing one.
 
     An unknown header is refused rather than ignored: a misspelt 'kenteken' would otherwise
     drop every plate of the file without a word.
     """
+    layout = layout or CBL_LAYOUT
     columns = tuple(normalise_header(header) for header in headers)
     while columns and not columns[-1]:
         columns = columns[:-1]
     english, dutch = [], []
-    unknown = [column for column in columns if not _is_known(column)]
+    unknown = [
+        column
+        for column in columns
+        if column not in layout.columns and not layout.is_extra(column)
+    ]
     no_separator = len(columns) == 1 and bool(unknown)
     if no_separator:
         # Another separator ('|', a space): the whole header is one name, and listing it as
@@ -149,27 +167,31 @@ def check_columns(headers: Sequence[str]) -> tuple[str, ...]:
     if repeated:
         english.append(f"column(s) given twice: {repeated}")
         dutch.append(f"kolom(men) twee keer gegeven: {repeated}")
-    missing = ", ".join(c for c in COLUMNS if c in REQUIRED and c not in columns)
+    missing = ", ".join(
+        c for c in layout.columns if c in layout.required and c not in columns
+    )
     if missing and not no_separator:
         english.append(f"required column(s) missing: {missing}")
         dutch.append(f"verplichte kolom(men) ontbreken: {missing}")
     if english:
         raise CblFileError(
-            "the first row does not follow the layout of docs/cbl-import.md: " + "; ".join(english),
-            "de eerste rij volgt de indeling van docs/cbl-import.md niet: " + "; ".join(dutch),
+            f"the first row does not follow the layout of {layout.document}: "
+            + "; ".join(english),
+            f"de eerste rij volgt de indeling van {layout.document} niet: " + "; ".join(dutch),
         )
     return columns
 
 
-def _is_known(column: str) -> bool:
-    if column in COLUMNS:
-        return True
+def _is_signalement(column: str) -> bool:
     match = SIGNALEMENT.match(column)
     return (
         match is not None
         and int(match["number"]) <= MAX_OFFENDERS
         and match["part"] in SIGNALEMENT_PARTS
     )
+
+
+CBL_LAYOUT = Layout(COLUMNS, REQUIRED, "docs/cbl-import.md", _is_signalement)
 
 
 def _csv_records(data: bytes) -> list[list[str]]:
