@@ -435,7 +435,7 @@ def import_branches(
         typer.Argument(
             exists=True, dir_okay=False, readable=True,
             help="CSV or XLSX: filiaalnummer, soort_vestiging, breedtegraad, lengtegraad and "
-            "optionally keten, straat, postcode, plaats (docs/operations.md, Branches).",
+            "optionally keten, straat, postcode, plaats (docs/cbl-import.md, Branches in bulk).",
         ),
     ],
     org: Annotated[str, typer.Option(help="The retailer or trade association they belong to.")],

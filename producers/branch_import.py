@@ -8,7 +8,7 @@ Netherlands); refused rows are reported with every reason, in Dutch unless Engli
 A branch already registered with the same fields is left as it is, so the same file imported
 twice changes nothing. A row that differs from the registered branch is refused, naming each
 field that differs: the registry is what alerts and reports are placed by, and moving a branch
-is not something a bulk file should do without a word (docs/operations.md, "Branches").
+is not something a bulk file should do without a word (docs/cbl-import.md, "Branches in bulk").
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ BRANCH_COLUMNS: tuple[str, ...] = (
 BRANCH_LAYOUT = Layout(
     BRANCH_COLUMNS,
     frozenset({col.FILIAALNUMMER, col.SOORT_VESTIGING, col.BREEDTEGRAAD, col.LENGTEGRAAD}),
-    "docs/operations.md (Branches)",
+    "docs/cbl-import.md (Branches in bulk)",
 )
 REJECTIONS_HEADER = ("rij", "filiaalnummer", "kolom", "reden")
 BATCH_ROWS = 200
@@ -270,7 +270,7 @@ async def import_branches(
     target = rejections_path or default_rejections_path(path)
     write_rejections(target, rejections, language, REJECTIONS_HEADER)
     logger.info("branches imported", extra={"organisation_id": organisation_id,
-                "import_id": str(import_id), "created": created, "unchanged": unchanged,
+                "import_id": str(import_id), "branches_created": created, "unchanged": unchanged,
                 "rejected": len(rejections)})  # fmt: skip
     return BranchImportReport(path, sheet.file_sha256, len(sheet.rows), created, unchanged,
                               tuple(rejections), target)  # fmt: skip
