@@ -153,18 +153,34 @@ def branch_of_row(row: SourceRow) -> tuple[Branch | None, tuple[Problem, ...]]:
             "scheidingsteken tussen dubbele aanhalingstekens",
         ))  # fmt: skip
     try:
-        branch = admit(Branch.model_validate(body))
+        branch = Branch.model_validate(body)
     except ValidationError as error:
+        # What the place check refuses too, in the fields valid on their own: every reason.
+        reasons = _reasons(error) + refusals_of_parts(Branch, body)
+    else:
+        try:
+            branch = admit(branch)
+            reasons = []
+        except ValidationError as error:
+            reasons = _reasons(error)
+    if reasons:
         failed = {problem.column for problem in problems}
-        reasons = [(item["loc"], str(item["msg"])) for item in error.errors(include_url=False)]
-        reasons += refusals_of_parts(Branch, body)
         for loc, reason in reasons:
             column = column_for(("branch", *loc), ())
-            if column not in failed:
-                failed.add(column)
+            if column not in failed:  # a cell not read is not 'required' besides
                 problems.append(Problem.translated(column, reason))
-        return None, tuple(problems)
-    return (None, tuple(problems)) if problems else (branch, ())
+    if problems:
+        return None, tuple(sorted(problems, key=_in_column_order))
+    return branch, ()
+
+
+def _in_column_order(problem: Problem) -> int:
+    first = problem.column.split("+")[0]
+    return BRANCH_COLUMNS.index(first) if first in BRANCH_COLUMNS else -1
+
+
+def _reasons(error: ValidationError) -> list[tuple[tuple[str | int, ...], str]]:
+    return [(tuple(item["loc"]), str(item["msg"])) for item in error.errors(include_url=False)]
 
 
 def _branch_type(text: str) -> str:

@@ -32,8 +32,8 @@ GOOD = [
 BAD = [
     # Brussels: inside the box of the contract, outside the Netherlands.
     "dw-3;supermarkt;50.8466;4.3528;Dagwinkel;;;",
-    # Two reasons in one row: an unknown kind and a postcode that is none.
-    "dw-4;bakkerij;52.1;5.1;Dagwinkel;Markt 2;12345;Utrecht",
+    # Three reasons in one row: an unknown kind, a place abroad and a postcode that is none.
+    "dw-4;bakkerij;50.8466;4.3528;Dagwinkel;Markt 2;12345;Utrecht",
     # The id of row 2 again.
     "dw-1;supermarkt;52.0;5.0;;;;",
 ]
@@ -80,6 +80,7 @@ async def test_good_rows_are_registered_and_bad_ones_named_with_every_reason(
     assert report.rejection_lines("nl") == [
         "rij 4 (dw-3): breedtegraad+lengtegraad: ligt buiten Nederland",
         "rij 5 (dw-4): soort_vestiging: 'bakkerij' is geen van " + _kinds(),
+        "rij 5 (dw-4): breedtegraad+lengtegraad: ligt buiten Nederland",
         "rij 5 (dw-4): postcode: moet een postcode zijn, bijvoorbeeld 1012 JL",
         "rij 6 (dw-1): filiaalnummer: filiaal dw-1 staat al in rij 2",
     ]
@@ -88,13 +89,33 @@ async def test_good_rows_are_registered_and_bad_ones_named_with_every_reason(
         "territorial sea)"
     )
     written = report.rejection_report.read_text(encoding="utf-8-sig").splitlines()
-    assert written[0] == "rij;filiaalnummer;kolom;reden" and len(written) == 5
+    assert written[0] == "rij;filiaalnummer;kolom;reden" and len(written) == 6
     # One import, one audit row: who registered which branches from which file.
     [audited] = await _audit(db)
     assert audited["action"] == "branches_imported"
     assert audited["subject"] == "organisation:dagwinkel"
     assert audited["branch_ids"] == ["dw-1", "dw-2"]
     assert audited["file_sha256"] == report.file_sha256
+
+
+async def test_an_xlsx_file_is_read_as_the_cbl_import_reads_one(
+    db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    from openpyxl import Workbook
+
+    await _chain(db)
+    workbook = Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    sheet.append(HEADER.split(";"))
+    # Numbers as Excel keeps them: coordinates as floats.
+    sheet.append(["dw-1", "supermarkt", 52.0894, 5.11, "Dagwinkel", "Oudegracht 1", "3511 AA",
+                  "Utrecht"])  # fmt: skip
+    path = tmp_path / "filialen.xlsx"
+    workbook.save(path)
+    report = await import_branches(db, path, "dagwinkel")
+    assert (report.created, report.rejected) == (1, 0)
+    assert (await _branches(db))[0][3:5] == (52.0894, 5.11)
 
 
 def _kinds() -> str:
