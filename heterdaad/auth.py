@@ -19,7 +19,7 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Coroutine
+    from collections.abc import Callable, Collection, Coroutine
 
     import asyncpg
 
@@ -154,10 +154,16 @@ async def require_caller(
     return caller
 
 
-def require_scope(scope: str) -> Callable[..., Coroutine[Any, Any, Caller]]:
-    """FastAPI dependency: a caller whose key holds `scope`, else 403 (401 without a key)."""
+def require_scope(
+    scope: str, roles: Collection[str] | None = None, not_for_role: str = ""
+) -> Callable[..., Coroutine[Any, Any, Caller]]:
+    """FastAPI dependency: a caller whose key holds `scope`, else 403 (401 without a key);
+    with `roles`, of one of them first, else 403 saying `not_for_role` (formatted with the
+    caller's `role`)."""
 
     async def caller_with_scope(caller: Annotated[Caller, Depends(require_caller)]) -> Caller:
+        if roles is not None and caller.role not in roles:
+            raise HTTPException(403, not_for_role.format(role=caller.role))
         if scope not in caller.scopes:
             raise HTTPException(403, f"this key lacks the scope {scope}")
         return caller

@@ -47,7 +47,7 @@ from consumers.notify.subscriptions import (
     delete_subscription,
     list_subscriptions,
 )
-from heterdaad.auth import SUBSCRIBER_ROLES, SUBSCRIPTIONS_WRITE, Caller, require_caller
+from heterdaad.auth import SUBSCRIBER_ROLES, SUBSCRIPTIONS_WRITE, Caller, require_scope
 from heterdaad.problems import FieldProblem, Problem, ValidationProblem
 
 logger = logging.getLogger(__name__)
@@ -100,18 +100,11 @@ _NOT_FOUND: dict[int | str, dict[str, Any]] = {
 }
 
 
-def require_subscriber(caller: Annotated[Caller, Depends(require_caller)]) -> Caller:
-    """FastAPI dependency: a caller whose organisation may subscribe, with a key that may."""
-    if caller.role not in SUBSCRIBER_ROLES:
-        raise HTTPException(
-            403, f"an organisation with role {caller.role} receives no alerts: no subscriptions"
-        )
-    if SUBSCRIPTIONS_WRITE not in caller.scopes:
-        raise HTTPException(403, f"this key lacks the scope {SUBSCRIPTIONS_WRITE}")
-    return caller
-
-
-Subscriber = Annotated[Caller, Depends(require_subscriber)]
+# A caller whose organisation may subscribe, with a key that may.
+Subscriber = Annotated[Caller, Depends(require_scope(
+    SUBSCRIPTIONS_WRITE, SUBSCRIBER_ROLES,
+    "an organisation with role {role} receives no alerts: no subscriptions",
+))]  # fmt: skip
 
 
 async def _internal_webhook(spec: SubscriptionSpec) -> FieldProblem | None:

@@ -35,7 +35,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool
 
 from heterdaad import alarm_tasks
-from heterdaad.auth import Caller, require_caller
+from heterdaad.auth import Caller, require_scope
 from producers.api.answers import Problem
 from producers.api.audit import audit_entry, write_audit
 from producers.api.broker import BrokerUnavailable
@@ -179,16 +179,10 @@ class StoredTasks:
             self.waiting -= 1
 
 
-def require_centre(caller: Annotated[Caller, Depends(require_caller)]) -> Caller:
-    """FastAPI dependency: an alarm centre's caller with a key that may answer its tasks."""
-    if caller.role != "alarm_centre":
-        raise HTTPException(403, f"alarm tasks are for alarm centres, not role {caller.role}")
-    if SCOPE not in caller.scopes:
-        raise HTTPException(403, f"this key lacks the scope {SCOPE}")
-    return caller
-
-
-Centre = Annotated[Caller, Depends(require_centre)]
+# An alarm centre's caller with a key that may answer its tasks.
+Centre = Annotated[Caller, Depends(require_scope(
+    SCOPE, {"alarm_centre"}, "alarm tasks are for alarm centres, not role {role}"
+))]  # fmt: skip
 
 
 def _task_of(row: asyncpg.Record) -> AlarmTaskOut:

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from heterdaad.auth import CAMERA_ROLES, CAMERAS_WRITE, Caller, require_caller
+from heterdaad.auth import CAMERA_ROLES, CAMERAS_WRITE, Caller, require_scope
 from heterdaad.camera_registry import (
     Camera,
     CameraExistsError,
@@ -30,16 +30,10 @@ from producers.edge_policy import admit
 logger = logging.getLogger(__name__)
 
 
-def require_camera_keeper(caller: Annotated[Caller, Depends(require_caller)]) -> Caller:
-    """FastAPI dependency: a police or admin caller whose key may keep the registry."""
-    if caller.role not in CAMERA_ROLES:
-        raise HTTPException(403, f"an organisation with role {caller.role} has no camera registry")
-    if CAMERAS_WRITE not in caller.scopes:
-        raise HTTPException(403, f"this key lacks the scope {CAMERAS_WRITE}")
-    return caller
-
-
-Keeper = Annotated[Caller, Depends(require_camera_keeper)]
+# A police or admin caller whose key may keep the registry.
+Keeper = Annotated[Caller, Depends(require_scope(
+    CAMERAS_WRITE, CAMERA_ROLES, "an organisation with role {role} has no camera registry"
+))]  # fmt: skip
 PathCameraId = Annotated[CameraId, Path()]
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": Problem, "description": "No camera with this id."}

@@ -23,7 +23,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from heterdaad.auth import MAINTENANCE_ROLES, MAINTENANCE_WRITE, Caller, require_caller
+from heterdaad.auth import MAINTENANCE_ROLES, MAINTENANCE_WRITE, Caller, require_scope
 from producers.api import admin
 from producers.api.answers import FieldProblem, Problem, ValidationProblem
 from schemas.common import Identifier
@@ -39,18 +39,11 @@ logger = logging.getLogger(__name__)
 FIELDS = ("starts_at", "ends_at")
 
 
-def require_site_keeper(caller: Annotated[Caller, Depends(require_caller)]) -> Caller:
-    """FastAPI dependency: an alarm centre's caller whose key may set maintenance."""
-    if caller.role not in MAINTENANCE_ROLES:
-        raise HTTPException(
-            403, f"maintenance windows are set by alarm centres, not role {caller.role}"
-        )
-    if MAINTENANCE_WRITE not in caller.scopes:
-        raise HTTPException(403, f"this key lacks the scope {MAINTENANCE_WRITE}")
-    return caller
-
-
-Keeper = Annotated[Caller, Depends(require_site_keeper)]
+# An alarm centre's caller whose key may set maintenance.
+Keeper = Annotated[Caller, Depends(require_scope(
+    MAINTENANCE_WRITE, MAINTENANCE_ROLES,
+    "maintenance windows are set by alarm centres, not role {role}",
+))]  # fmt: skip
 SiteId = Annotated[Identifier, Path()]
 
 
