@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from consumers.notify.nflog import Delivery
     from heterdaad.events import Batch, Refusal
     from heterdaad.settings import Settings
+    from schemas.common import PoliceUnit
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +95,8 @@ class NotifyService:
             self.thresholds.directory_refresh_seconds, self.thresholds.retail_max_radius_m
         )
         self._wake = asyncio.Event()
+        # Police units whose alerts reached nobody, said once each (below).
+        self._unheard_units: set[PoliceUnit] = set()
         self._pruned_at = 0.0
         self._pool: asyncpg.Pool | None = None
         self._alerts: EventConsumer[Alert] | None = None
@@ -213,11 +216,15 @@ class NotifyService:
             for alert in batch.models:
                 routes = route(alert, directory, default_language=self.settings.language)
                 if not routes:
-                    # Not even a police desk: the unit's organisation is missing.
-                    logger.warning(
-                        "alert has no recipient",
-                        extra={"dedup_key": alert.dedup_key,
-                               "police_unit": alert.police_unit.value},
+                    # Not even a police desk: the unit's organisation is missing. A warning
+                    # once per unit and process (a year's CBL import said it 269 times), then
+                    # each alert at debug.
+                    unit = alert.police_unit
+                    level = logging.DEBUG if unit in self._unheard_units else logging.WARNING
+                    self._unheard_units.add(unit)
+                    logger.log(
+                        level, "alert has no recipient",
+                        extra={"dedup_key": alert.dedup_key, "police_unit": unit.value},
                     )  # fmt: skip
                 written += await dispatch(
                     connection, alert, routes, self.thresholds, self.clock(), self._reference_key,

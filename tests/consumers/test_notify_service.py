@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import uuid
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -428,3 +429,24 @@ async def test_a_retailer_hears_only_of_alerts_near_its_branches(
     assert receiver.delivered("far") == [] and receiver.delivered("old") == []
     [near] = receiver.delivered("ah")
     assert near.document["alerts"][0]["nearby_branches"] == [{"branch_id": "ah-1", "distance_m": 0}]
+
+
+async def test_a_unit_without_an_organisation_is_warned_of_once(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    # No police organisation for Amsterdam: each of its alerts reaches nobody. That was a
+    # WARNING per alert (269 in one year's CBL import); now once per unit, the rest at debug.
+    caplog.set_level(logging.DEBUG, logger="consumers.notify.service")
+    alerts = [_robbery(), _robbery(), _robbery()]
+
+    def unheard() -> list[logging.LogRecord]:
+        return [r for r in caplog.records if r.getMessage() == "alert has no recipient"]
+
+    async def all_said() -> bool:
+        return len(unheard()) == len(alerts)
+
+    async with _running(settings):
+        await _publish(settings, *alerts)
+        await eventually(all_said)
+    assert [r.levelno for r in unheard()].count(logging.WARNING) == 1
+    assert {getattr(r, "police_unit", None) for r in unheard()} == {"amsterdam"}
